@@ -1,0 +1,116 @@
+"""The ``fluxum`` command line.
+
+Every command lives in its own module under :mod:`app.commands` and is imported only when it runs, so
+``fluxum --help`` is instant and lists everything honestly: a command that is not built yet says so in the help
+and exits with status 2 when called.
+
+Errors a user can cause end in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad file, bad flag, rejected key): printed as one line, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command of the CLI: where it lives and what the help says about it."""
+
+    name: str
+    help: str
+    module: str | None  # "app.commands.x" exposing add_arguments(parser) and run(args) -> int; None = planned
+
+    @property
+    def built(self) -> bool:
+        return self.module is not None
+
+
+PLANNED = "[planned, not built yet]"
+
+TOP_LEVEL: tuple[Command, ...] = (
+    Command("dashboard", "open the full-screen desk (the default when no command is given)", "app.commands.dashboard"),
+    Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
+    Command("monitor", f"run the session headless and print states, fills and top of book {PLANNED}", None),
+)
+
+BYBIT: tuple[Command, ...] = (
+    Command("ledger", "per-symbol P&L ledger from an exported execution history", "app.commands.ledger"),
+    Command("balances", f"wallet balances {PLANNED}", None),
+    Command("positions", f"open positions {PLANNED}", None),
+    Command("order-book", f"a plain-text ladder refreshing in the terminal {PLANNED}", None),
+    Command("place-order", f"place an order {PLANNED}", None),
+    Command("cancel-order", f"cancel an order {PLANNED}", None),
+    Command("order-status", f"status of an order {PLANNED}", None),
+    Command("trades", f"execution history {PLANNED}", None),
+)
+
+
+def _load(command: Command) -> object:
+    assert command.module is not None
+    return importlib.import_module(command.module)
+
+
+def _add(subparsers: argparse._SubParsersAction, command: Command) -> None:
+    parser = subparsers.add_parser(command.name, help=command.help, description=command.help)
+    if command.built:
+        module = _load(command)
+        module.add_arguments(parser)  # type: ignore[attr-defined]
+        parser.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+    else:
+        parser.set_defaults(_run=_planned(command))
+
+
+def _planned(command: Command) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        print(f"fluxum: '{command.name}' is planned but not built yet", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluxum",
+        description="A terminal trading desk for Bybit v5. With no command it opens the dashboard on the "
+        "embedded local exchange (no API keys needed).",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in TOP_LEVEL:
+        _add(commands, command)
+    bybit = commands.add_parser("bybit", help="Bybit account and market commands", description="Bybit commands")
+    bybit_commands = bybit.add_subparsers(title="bybit commands", metavar="COMMAND")
+    for command in BYBIT:
+        _add(bybit_commands, command)
+    bybit.set_defaults(_run=lambda args: (bybit.print_help(), EXIT_USAGE)[1])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        argv = ["dashboard"]
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as error:
+        print(f"fluxum: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

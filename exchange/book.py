@@ -1,0 +1,400 @@
+"""A Bybit v5 order book (``orderbook.{depth}.{symbol}``) that knows when it can be trusted.
+
+Rules (DESIGN.md, "Order book"):
+
+* any ``snapshot`` replaces the whole book (``u == 1`` after a Bybit restart, level-1 repeats: same rule);
+* a ``delta`` needs a prior snapshot and ``u`` advancing by exactly 1; sizes are absolute and ``"0"`` deletes;
+* a gap, a crossed book or a delta before any snapshot puts the book in RESYNCING and :meth:`OrderBook.apply`
+  reports it, so the session can resubscribe the topic for a fresh snapshot;
+* a stale or duplicate ``u`` is dropped and counted; deleting an absent level is counted, never raised;
+* a malformed message is rejected whole before anything changes, counted, and leaves the book as it was.
+
+Representation: per side, two parallel Python lists kept best first, ``keys`` (the price, negated for bids, so
+both sides sort ascending for :mod:`bisect`) and ``levels`` (``(price, size)`` tuples). An update of an existing
+level is a bisect plus one slot assignment; an insert or delete shifts a few hundred pointers in C; and the top
+N levels are a plain list slice, which is what the desk reads after every message. Prices and sizes are
+``float``: a Bybit price string has far fewer than 15 significant digits, so distinct prices stay distinct and
+``"30247.20"`` and ``"30247.2"`` are the same level. Money that must be exact (the ledger) is taken from the
+original strings, never from the book.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal
+
+__all__ = ["ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
+
+Level = tuple[float, float]
+"""One price level, ``(price, size)``."""
+
+Side = Literal["bid", "ask"]
+
+_INF = math.inf
+
+
+class BookState(Enum):
+    """Whether the book can be shown as live."""
+
+    AWAITING_SNAPSHOT = "AWAITING_SNAPSHOT"
+    SYNCED = "SYNCED"
+    RESYNCING = "RESYNCING"
+
+
+class ApplyResult(Enum):
+    """What :meth:`OrderBook.apply` did with one message; ``RESYNC`` asks the caller for a fresh snapshot."""
+
+    SNAPSHOT = "snapshot"
+    DELTA = "delta"
+    STALE = "stale"  # u <= last u: dropped
+    IGNORED = "ignored"  # a delta while RESYNCING, waiting for the snapshot already asked for
+    RESYNC = "resync"  # gap, crossed book or delta before snapshot: resubscribe the topic
+    REJECTED = "rejected"  # malformed: nothing changed
+
+    @property
+    def changed(self) -> bool:
+        """True when the book's contents changed (a repaint is due)."""
+        return self is ApplyResult.SNAPSHOT or self is ApplyResult.DELTA
+
+
+@dataclass
+class BookCounters:
+    """What the book saw; the connection bar and the reliability tests read these."""
+
+    snapshots: int = 0
+    deltas: int = 0
+    stale: int = 0
+    gaps: int = 0
+    crossed: int = 0
+    deltas_before_snapshot: int = 0
+    ignored_while_resyncing: int = 0
+    absent_deletes: int = 0
+    rejected: int = 0
+    restarts: int = 0  # snapshots with u == 1 after the book had data
+
+
+# Bybit's push cadence per depth (ms); spot 200 is 100 ms since 2026-03-19. Used for the STALE overlay.
+_CADENCE_MS = {1: 10, 50: 20, 200: 100, 1000: 200}
+
+
+def cadence_ms(depth: int, category: str = "linear") -> int:
+    """Push interval of ``orderbook.{depth}`` in ms (default 100 ms for depths Bybit does not list)."""
+    return _CADENCE_MS.get(depth, 100)
+
+
+class _Rejected(Exception):
+    """Raised inside :meth:`OrderBook.apply` for a malformed message; never escapes it."""
+
+
+def _convert(raw: Any, sign: float) -> list[tuple[float, float, float]]:
+    """Parse one side of a message into ``(key, price, size)`` triples, or raise on any malformed level.
+
+    Done before anything changes so that a bad message leaves the book untouched.
+    """
+    out = []
+    append = out.append
+    for level in raw:
+        price_text, size_text = level
+        if price_text.__class__ is not str or size_text.__class__ is not str:
+            raise _Rejected("price and size must be decimal strings")
+        price = float(price_text)
+        size = float(size_text)
+        if not (0.0 < price < _INF) or not (0.0 <= size < _INF):
+            raise _Rejected(f"level out of range: {price_text!r} {size_text!r}")
+        append((sign * price, price, size))
+    return out
+
+
+class OrderBook:
+    """One Bybit order-book topic: apply messages, answer the desk's questions.
+
+    ``apply(message)`` takes the whole parsed envelope (``topic``, ``type``, ``ts``, ``data``, ``cts``). Reads
+    (:meth:`bids`, :meth:`asks`, :meth:`best_bid` ...) return floats. ``version`` increases on every change of
+    contents, so a widget can repaint only when it moved.
+    """
+
+    __slots__ = (
+        "topic",
+        "symbol",
+        "depth",
+        "state",
+        "resync_reason",
+        "u",
+        "seq",
+        "ts",
+        "cts",
+        "version",
+        "counters",
+        "_bid_keys",
+        "_bid_levels",
+        "_ask_keys",
+        "_ask_levels",
+    )
+
+    def __init__(self, topic: str | None = None) -> None:
+        self.topic: str | None = topic
+        self.symbol: str | None = None
+        self.depth: int | None = None
+        if topic is not None:
+            self._set_topic(topic)
+        self.state = BookState.AWAITING_SNAPSHOT
+        self.resync_reason: str | None = None
+        self.u: int | None = None
+        self.seq: int | None = None
+        self.ts: int | None = None
+        self.cts: int | None = None
+        self.version = 0
+        self.counters = BookCounters()
+        self._bid_keys: list[float] = []  # -price, ascending (best bid first)
+        self._bid_levels: list[Level] = []
+        self._ask_keys: list[float] = []  # price, ascending (best ask first)
+        self._ask_levels: list[Level] = []
+
+    def _set_topic(self, topic: str) -> None:
+        parts = topic.split(".")
+        if len(parts) != 3 or parts[0] != "orderbook":
+            raise ValueError(f"not an order-book topic: {topic!r}")
+        self.topic = topic
+        self.depth = int(parts[1])
+        self.symbol = parts[2]
+
+    # ------------------------------------------------------------------ ingest
+
+    def apply(self, message: Mapping[str, Any]) -> ApplyResult:
+        """Apply one parsed Bybit message; never raises on bad data (it is counted and rejected)."""
+        try:
+            kind = message["type"]
+            data = message["data"]
+            topic = message["topic"]
+            if topic != self.topic:
+                if self.topic is not None:
+                    raise _Rejected(f"message for {topic!r} fed to the book of {self.topic!r}")
+                self._set_topic(topic)
+            u = data["u"]
+            if u.__class__ is not int:
+                raise _Rejected("u must be an integer")
+            if kind == "delta":
+                return self._delta(message, data, u)
+            if kind == "snapshot":
+                return self._snapshot(message, data, u)
+            raise _Rejected(f"unknown message type {kind!r}")
+        except (_Rejected, KeyError, TypeError, ValueError, AttributeError):
+            self.counters.rejected += 1
+            return ApplyResult.REJECTED
+
+    def _delta(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> ApplyResult:
+        counters = self.counters
+        last_u = self.u
+        if self.state is not BookState.SYNCED:
+            if self.state is BookState.AWAITING_SNAPSHOT:
+                counters.deltas_before_snapshot += 1
+                return self._resync("delta before snapshot")
+            counters.ignored_while_resyncing += 1  # a snapshot was already asked for
+            return ApplyResult.IGNORED
+        if u <= last_u:  # type: ignore[operator]
+            counters.stale += 1
+            return ApplyResult.STALE
+        bids = _convert(data["b"], -1.0)
+        asks = _convert(data["a"], 1.0)
+        if u != last_u + 1:  # type: ignore[operator]
+            counters.gaps += 1
+            return self._resync(f"gap: u {last_u} -> {u}")
+        absent = 0
+        if bids:
+            absent += _update(self._bid_keys, self._bid_levels, bids)
+        if asks:
+            absent += _update(self._ask_keys, self._ask_levels, asks)
+        if absent:
+            counters.absent_deletes += absent
+        self._stamp(message, data, u)
+        counters.deltas += 1
+        bid_keys = self._bid_keys
+        ask_keys = self._ask_keys
+        if bid_keys and ask_keys and -bid_keys[0] >= ask_keys[0]:
+            counters.crossed += 1
+            return self._resync(f"crossed: bid {-bid_keys[0]} >= ask {ask_keys[0]}")
+        return ApplyResult.DELTA
+
+    def _snapshot(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> ApplyResult:
+        bids = _convert(data["b"], -1.0)
+        asks = _convert(data["a"], 1.0)
+        if u == 1 and self.u is not None:
+            self.counters.restarts += 1
+        self._bid_keys, self._bid_levels = _build(bids)
+        self._ask_keys, self._ask_levels = _build(asks)
+        self._stamp(message, data, u)
+        self.counters.snapshots += 1
+        if self._bid_keys and self._ask_keys and -self._bid_keys[0] >= self._ask_keys[0]:
+            self.counters.crossed += 1
+            return self._resync("crossed snapshot")
+        self.state = BookState.SYNCED
+        self.resync_reason = None
+        return ApplyResult.SNAPSHOT
+
+    def _stamp(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> None:
+        self.u = u
+        self.seq = data.get("seq")
+        self.ts = message.get("ts")
+        self.cts = message.get("cts")
+        self.version += 1
+
+    def _resync(self, reason: str) -> ApplyResult:
+        self.state = BookState.RESYNCING
+        self.resync_reason = reason
+        self.version += 1
+        return ApplyResult.RESYNC
+
+    def invalidate(self, reason: str = "disconnected") -> None:
+        """Distrust the book until the next snapshot (the link dropped, or the topic is being resubscribed).
+
+        Levels stay readable for a dimmed display, but the book is never SYNCED again before a new snapshot.
+        """
+        if self.state is BookState.SYNCED or self.u is not None:
+            self.state = BookState.RESYNCING
+        self.resync_reason = reason
+        self.version += 1
+
+    # ------------------------------------------------------------------ reads
+
+    def bids(self, n: int | None = None) -> list[Level]:
+        """The best ``n`` bids (all when None) as ``(price, size)``, best first."""
+        return self._bid_levels[:n] if n is not None else self._bid_levels[:]
+
+    def asks(self, n: int | None = None) -> list[Level]:
+        """The best ``n`` asks (all when None) as ``(price, size)``, best first."""
+        return self._ask_levels[:n] if n is not None else self._ask_levels[:]
+
+    def best_bid(self) -> Level | None:
+        """The best bid, or None when the bid side is empty."""
+        return self._bid_levels[0] if self._bid_levels else None
+
+    def best_ask(self) -> Level | None:
+        """The best ask, or None when the ask side is empty."""
+        return self._ask_levels[0] if self._ask_levels else None
+
+    @property
+    def synced(self) -> bool:
+        return self.state is BookState.SYNCED
+
+    def spread(self) -> float | None:
+        """Best ask minus best bid, or None when a side is empty."""
+        if self._bid_levels and self._ask_levels:
+            return self._ask_levels[0][0] - self._bid_levels[0][0]
+        return None
+
+    def mid(self) -> float | None:
+        """Midpoint of the best bid and ask, or None when a side is empty."""
+        if self._bid_levels and self._ask_levels:
+            return (self._ask_levels[0][0] + self._bid_levels[0][0]) / 2.0
+        return None
+
+    def depth_levels(self, side: Side, n: int) -> list[tuple[float, float, float]]:
+        """Top ``n`` levels of a side as ``(price, size, cumulative size)``, best first."""
+        total = 0.0
+        out = []
+        for price, size in self._side(side)[:n]:
+            total += size
+            out.append((price, size, total))
+        return out
+
+    def vwap(self, side: Side, qty: float) -> float | None:
+        """Average price of filling ``qty`` against one side (``"bid"``: selling into the bids), or None if the
+        side holds less than ``qty``. ``qty`` must be positive."""
+        if not qty > 0:
+            raise ValueError("qty must be positive")
+        remaining = qty
+        cost = 0.0
+        for price, size in self._side(side):
+            if size >= remaining:
+                return (cost + remaining * price) / qty
+            cost += size * price
+            remaining -= size
+        return None
+
+    def grouped(self, side: Side, step: float, n: int) -> list[Level]:
+        """The best ``n`` groups of a side with prices bucketed to multiples of ``step`` (a tick multiple).
+
+        Bids round down and asks round up, so a group never shows a better price than any order inside it.
+        """
+        if not step > 0:
+            raise ValueError("step must be positive")
+        out: list[list[float]] = []
+        bucket_of = _floor_bucket if side == "bid" else _ceil_bucket
+        last = None
+        for price, size in self._side(side):
+            bucket = bucket_of(price, step)
+            if bucket == last:
+                out[-1][1] += size
+            else:
+                if len(out) == n:
+                    break
+                out.append([bucket * step, size])
+                last = bucket
+        return [(price, size) for price, size in out]
+
+    def imbalance(self, n: int) -> float | None:
+        """``(bid size - ask size) / (bid size + ask size)`` over the top ``n`` levels, in [-1, 1]; None if empty."""
+        bid = sum(size for _, size in self._bid_levels[:n])
+        ask = sum(size for _, size in self._ask_levels[:n])
+        total = bid + ask
+        return (bid - ask) / total if total > 0 else None
+
+    def level_count(self) -> tuple[int, int]:
+        """Number of bid and ask levels."""
+        return len(self._bid_levels), len(self._ask_levels)
+
+    def _side(self, side: Side) -> list[Level]:
+        if side == "bid":
+            return self._bid_levels
+        if side == "ask":
+            return self._ask_levels
+        raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
+
+    def __repr__(self) -> str:
+        bid = self.best_bid()
+        ask = self.best_ask()
+        return (
+            f"OrderBook({self.topic!r}, state={self.state.value}, u={self.u}, "
+            f"bid={bid[0] if bid else None}, ask={ask[0] if ask else None}, levels={self.level_count()})"
+        )
+
+
+_BUCKET_EPS = 1e-9
+
+
+def _floor_bucket(price: float, step: float) -> int:
+    return math.floor(price / step + _BUCKET_EPS)
+
+
+def _ceil_bucket(price: float, step: float) -> int:
+    return math.ceil(price / step - _BUCKET_EPS)
+
+
+def _build(converted: Iterable[tuple[float, float, float]]) -> tuple[list[float], list[Level]]:
+    """Keys and levels of one side from a snapshot: sorted, last write wins per price, zero sizes dropped."""
+    by_key = {key: (price, size) for key, price, size in converted}
+    keys = sorted(key for key, (_, size) in by_key.items() if size > 0)
+    return keys, [by_key[key] for key in keys]
+
+
+def _update(keys: list[float], levels: list[Level], changes: list[tuple[float, float, float]]) -> int:
+    """Apply one side of a delta in place; returns the number of deletes of absent levels."""
+    absent = 0
+    for key, price, size in changes:
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            if size:
+                levels[i] = (price, size)
+            else:
+                del keys[i]
+                del levels[i]
+        elif size:
+            keys.insert(i, key)
+            levels.insert(i, (price, size))
+        else:
+            absent += 1
+    return absent

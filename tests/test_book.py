@@ -1,0 +1,412 @@
+"""The order book: every Bybit v5 rule, the real captured messages, and properties against a naive model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exchange.book import ApplyResult, BookState, OrderBook
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bybit" / "ws_public"
+TOPIC = "orderbook.50.BTCUSDT"
+
+
+def load(name: str) -> dict:
+    return orjson.loads((FIXTURES / name).read_bytes())
+
+
+def msg(kind: str, u: int, bids=(), asks=(), topic: str = TOPIC, seq: int | None = None) -> dict:
+    return {
+        "topic": topic,
+        "type": kind,
+        "ts": 1_700_000_000_000 + u,
+        "data": {"s": topic.split(".")[2], "b": [list(level) for level in bids],
+                 "a": [list(level) for level in asks], "u": u, "seq": seq if seq is not None else 1000 + u},
+        "cts": 1_700_000_000_000 + u - 1,
+    }
+
+
+def snapshot(u: int = 10, **kwargs) -> dict:
+    kwargs.setdefault("bids", [("100.0", "1"), ("99.5", "2"), ("99.0", "3")])
+    kwargs.setdefault("asks", [("100.5", "1"), ("101.0", "2"), ("101.5", "3")])
+    return msg("snapshot", u, **kwargs)
+
+
+def synced(u: int = 10) -> OrderBook:
+    book = OrderBook()
+    assert book.apply(snapshot(u)) is ApplyResult.SNAPSHOT
+    return book
+
+
+# ---------------------------------------------------------------------------------------------- snapshots
+
+
+def test_new_book_awaits_its_snapshot():
+    book = OrderBook(TOPIC)
+    assert book.state is BookState.AWAITING_SNAPSHOT
+    assert book.best_bid() is None and book.best_ask() is None
+    assert book.spread() is None and book.mid() is None
+    assert (book.symbol, book.depth) == ("BTCUSDT", 50)
+
+
+def test_snapshot_replaces_everything_and_sorts_best_first():
+    book = synced()
+    assert book.state is BookState.SYNCED
+    assert book.bids() == [(100.0, 1.0), (99.5, 2.0), (99.0, 3.0)]
+    assert book.asks() == [(100.5, 1.0), (101.0, 2.0), (101.5, 3.0)]
+    book.apply(snapshot(20, bids=[("98", "5")], asks=[("102", "6"), ("101.9", "1")]))
+    assert book.bids() == [(98.0, 5.0)]
+    assert book.asks() == [(101.9, 1.0), (102.0, 6.0)]
+    assert book.u == 20
+
+
+def test_restart_snapshot_u1_resets_and_deltas_continue_from_it():
+    book = synced(u=500)
+    assert book.apply(snapshot(1, bids=[("50", "1")], asks=[("51", "1")])) is ApplyResult.SNAPSHOT
+    assert book.counters.restarts == 1
+    assert book.bids() == [(50.0, 1.0)] and book.u == 1
+    assert book.apply(msg("delta", 2, bids=[("50.5", "2")])) is ApplyResult.DELTA
+    assert book.best_bid() == (50.5, 2.0)
+
+
+def test_level1_repeated_snapshot_with_same_u_is_not_a_gap():
+    book = OrderBook()
+    first = load("linear_orderbook1_BTCUSDT_snapshot_cts.json")
+    assert book.apply(first) is ApplyResult.SNAPSHOT
+    assert book.apply(first) is ApplyResult.SNAPSHOT
+    assert book.state is BookState.SYNCED
+    assert book.counters.gaps == 0 and book.counters.stale == 0
+    assert book.best_bid() == (109378.8, 1.273) and book.best_ask() == (109378.9, 6.278)
+    assert book.cts == 1758841134598 and book.ts == 1758841134603 and book.seq == 457514742271
+
+
+def test_snapshot_zero_sizes_and_duplicates_are_cleaned():
+    book = OrderBook()
+    book.apply(snapshot(bids=[("10", "1"), ("9", "0"), ("10", "4")], asks=[("11", "2")]))
+    assert book.bids() == [(10.0, 4.0)]
+
+
+# ---------------------------------------------------------------------------------------------- deltas
+
+
+def test_delta_updates_inserts_and_deletes_with_absolute_sizes():
+    book = synced()
+    result = book.apply(msg("delta", 11, bids=[("100.0", "7"), ("99.75", "1"), ("99.0", "0")],
+                            asks=[("100.5", "0"), ("100.75", "4")]))
+    assert result is ApplyResult.DELTA and result.changed
+    assert book.bids() == [(100.0, 7.0), (99.75, 1.0), (99.5, 2.0)]
+    assert book.asks() == [(100.75, 4.0), (101.0, 2.0), (101.5, 3.0)]
+
+
+def test_same_price_in_different_spelling_is_one_level():
+    book = synced()
+    book.apply(msg("delta", 11, bids=[("100.00", "9")]))
+    assert book.bids(1) == [(100.0, 9.0)]
+    assert book.level_count() == (3, 3)
+
+
+def test_delta_before_snapshot_asks_for_a_resync_once():
+    book = OrderBook()
+    assert book.apply(msg("delta", 5, bids=[("1", "1")])) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING
+    assert book.counters.deltas_before_snapshot == 1
+    assert book.bids() == []
+    assert book.apply(msg("delta", 6, bids=[("1", "1")])) is ApplyResult.IGNORED
+    assert book.apply(snapshot(7)) is ApplyResult.SNAPSHOT
+    assert book.state is BookState.SYNCED
+
+
+def test_gap_puts_the_book_in_resyncing_and_it_ignores_deltas_until_a_snapshot():
+    book = synced(u=10)
+    assert book.apply(msg("delta", 12, bids=[("100.0", "5")])) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING and "gap" in book.resync_reason
+    assert book.counters.gaps == 1
+    assert book.best_bid() == (100.0, 1.0), "the gapped delta must not be applied"
+    assert book.apply(msg("delta", 13, bids=[("100.0", "6")])) is ApplyResult.IGNORED
+    assert book.counters.ignored_while_resyncing == 1
+    assert book.apply(snapshot(40)) is ApplyResult.SNAPSHOT
+    assert book.state is BookState.SYNCED and book.resync_reason is None
+
+
+@pytest.mark.parametrize("u", [10, 9, 1])
+def test_stale_or_duplicate_u_is_dropped_and_counted(u):
+    book = synced(u=10)
+    before = book.bids()
+    assert book.apply(msg("delta", u, bids=[("100.0", "5")])) is ApplyResult.STALE
+    assert book.bids() == before and book.state is BookState.SYNCED
+    assert book.counters.stale == 1
+
+
+def test_deleting_an_absent_level_is_counted_not_raised():
+    book = synced()
+    assert book.apply(msg("delta", 11, bids=[("42", "0")], asks=[("43", "0")])) is ApplyResult.DELTA
+    assert book.counters.absent_deletes == 2
+    assert book.level_count() == (3, 3)
+
+
+def test_crossed_result_asks_for_a_resync():
+    book = synced()
+    assert book.apply(msg("delta", 11, bids=[("100.5", "1")])) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING and "crossed" in book.resync_reason
+    assert book.counters.crossed == 1
+
+
+def test_crossed_snapshot_is_not_trusted():
+    book = OrderBook()
+    assert book.apply(snapshot(bids=[("101", "1")], asks=[("100", "1")])) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING
+
+
+def test_one_sided_book_is_fine_and_answers_none_where_it_must():
+    book = OrderBook()
+    book.apply(snapshot(bids=[("10", "1")], asks=[]))
+    assert book.state is BookState.SYNCED
+    assert book.spread() is None and book.mid() is None and book.best_ask() is None
+    assert book.imbalance(5) == 1.0
+
+
+def test_invalidate_distrusts_the_book_until_the_next_snapshot():
+    book = synced()
+    book.invalidate("disconnected")
+    assert book.state is BookState.RESYNCING and book.resync_reason == "disconnected"
+    assert book.bids(1) == [(100.0, 1.0)], "levels stay readable for a dimmed display"
+    assert book.apply(msg("delta", 11, bids=[("100.0", "2")])) is ApplyResult.IGNORED
+    assert book.apply(snapshot(99)) is ApplyResult.SNAPSHOT
+    assert book.synced
+
+
+def test_invalidate_before_any_data_keeps_awaiting_snapshot():
+    book = OrderBook(TOPIC)
+    book.invalidate()
+    assert book.state is BookState.AWAITING_SNAPSHOT
+
+
+def test_version_moves_only_when_contents_or_trust_change():
+    book = synced()
+    v = book.version
+    book.apply(msg("delta", 10))  # stale
+    assert book.version == v
+    book.apply(msg("delta", 11, bids=[("99.9", "1")]))
+    assert book.version == v + 1
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: m.pop("data"),
+        lambda m: m.pop("type"),
+        lambda m: m.update(type="nonsense"),
+        lambda m: m["data"].update(u="11"),
+        lambda m: m["data"].update(b="not a list"),
+        lambda m: m["data"].update(b=[["100.0"]]),
+        lambda m: m["data"].update(b=[["100.0", "1", "extra"]]),
+        lambda m: m["data"].update(b=[[100.0, 1.0]]),
+        lambda m: m["data"].update(b=[["abc", "1"]]),
+        lambda m: m["data"].update(b=[["100.0", "-1"]]),
+        lambda m: m["data"].update(b=[["-5", "1"]]),
+        lambda m: m["data"].update(b=[["nan", "1"]]),
+        lambda m: m["data"].update(a=[["inf", "1"]]),
+        lambda m: m["data"].update(b=[["99.9", "1"], None]),
+        lambda m: m.update(topic="orderbook.50.ETHUSDT"),
+    ],
+)
+def test_malformed_message_is_rejected_whole_and_changes_nothing(mutate):
+    book = synced()
+    before = (book.bids(), book.asks(), book.u, book.state, book.version)
+    bad = msg("delta", 11, bids=[("99.9", "1")], asks=[("100.6", "1")])
+    mutate(bad)
+    assert book.apply(bad) is ApplyResult.REJECTED
+    assert (book.bids(), book.asks(), book.u, book.state, book.version) == before
+    assert book.counters.rejected == 1
+    assert book.apply(msg("delta", 11, bids=[("99.9", "1")])) is ApplyResult.DELTA
+
+
+def test_non_dict_message_is_rejected():
+    book = synced()
+    assert book.apply(["not", "a", "dict"]) is ApplyResult.REJECTED  # type: ignore[arg-type]
+    assert book.apply({}) is ApplyResult.REJECTED
+
+
+# ---------------------------------------------------------------------------------------------- queries
+
+
+def test_spread_mid_and_depth_with_cumulative_size():
+    book = synced()
+    assert book.spread() == pytest.approx(0.5)
+    assert book.mid() == pytest.approx(100.25)
+    assert book.depth_levels("bid", 2) == [(100.0, 1.0, 1.0), (99.5, 2.0, 3.0)]
+    assert book.depth_levels("ask", 5) == [(100.5, 1.0, 1.0), (101.0, 2.0, 3.0), (101.5, 3.0, 6.0)]
+    assert book.bids(2) == [(100.0, 1.0), (99.5, 2.0)]
+
+
+def test_vwap_walks_the_side_and_says_none_when_too_thin():
+    book = OrderBook()
+    book.apply(snapshot(bids=[("100", "1"), ("99", "2")], asks=[("51000", "1"), ("52000", "2"), ("53000", "3")]))
+    assert book.vwap("bid", 1.5) == pytest.approx((100 + 99 * 0.5) / 1.5)  # 99.6667, Fluxum's example
+    assert book.vwap("bid", 5) is None
+    assert book.vwap("ask", 0.5) == pytest.approx(51000)
+    assert book.vwap("ask", 2.5) == pytest.approx(51600)  # the Kraken test figure
+    with pytest.raises(ValueError):
+        book.vwap("ask", 0)
+
+
+def test_grouping_rounds_bids_down_and_asks_up():
+    book = OrderBook()
+    book.apply(snapshot(bids=[("100.4", "1"), ("100.2", "2"), ("99.6", "1"), ("98.1", "1")],
+                        asks=[("100.6", "1"), ("101.0", "2"), ("101.1", "4")]))
+    assert book.grouped("bid", 1.0, 10) == [(100.0, 3.0), (99.0, 1.0), (98.0, 1.0)]
+    assert book.grouped("bid", 1.0, 2) == [(100.0, 3.0), (99.0, 1.0)]
+    assert book.grouped("ask", 1.0, 10) == [(101.0, 3.0), (102.0, 4.0)]
+    # Tick-multiple steps with float-unfriendly ticks still bucket exactly.
+    book.apply(snapshot(u=11, bids=[("0.3", "1"), ("0.2", "1")], asks=[("0.7", "1")]))
+    assert book.grouped("bid", 0.1, 5) == [(pytest.approx(0.3), 1.0), (pytest.approx(0.2), 1.0)]
+
+
+def test_imbalance_over_top_n():
+    book = synced()
+    assert book.imbalance(1) == 0.0
+    assert book.imbalance(3) == 0.0
+    book.apply(msg("delta", 11, bids=[("100.0", "3")]))
+    assert book.imbalance(1) == pytest.approx(0.5)
+    assert OrderBook().imbalance(5) is None
+
+
+# ---------------------------------------------------------------------------------------------- real fixtures
+
+
+def test_real_spot_snapshot_then_its_next_delta():
+    book = OrderBook()
+    snap = load("spot_orderbook50_BTCUSDT_snapshot_u2876700.json")
+    delta = load("spot_orderbook50_BTCUSDT_delta_u2876701.json")
+    assert book.apply(snap) is ApplyResult.SNAPSHOT
+    assert book.level_count() == (50, 50)
+    assert book.apply(delta) is ApplyResult.DELTA
+    # Server-side window maintenance: one level enters and one leaves on each side.
+    assert book.level_count() == (50, 50)
+    bids = dict(book.bids())
+    asks = dict(book.asks())
+    assert bids[75848.62] == 0.014895 and 75837.13 not in bids
+    assert 75852.65 not in asks and asks[75857.74] == 0.049778
+    assert book.best_bid() == (75848.74, 0.067669) and book.best_ask() == (75848.75, 0.747137)
+    assert (book.u, book.seq, book.ts, book.cts) == (2876701, 47474967823, 1731035685345, 1731035685342)
+    assert book.counters.absent_deletes == 0 and book.synced
+
+
+@pytest.mark.parametrize("name", ["docs_linear_orderbook50_delta.json", "linear_orderbook50_BTCUSDT_delta_cts.json"])
+def test_real_linear_deltas_apply_onto_a_book_around_them(name):
+    delta = load(name)
+    data = delta["data"]
+    levels = [float(p) for p, _ in data["b"] + data["a"]]
+    mid = (max(float(p) for p, _ in data["b"]) + min(float(p) for p, _ in data["a"])) / 2
+    # A snapshot that holds every price the delta deletes, one u before it.
+    bids = [(p, "1.000") for p, s in data["b"] if float(p) < mid]
+    asks = [(p, "1.000") for p, s in data["a"] if float(p) > mid]
+    book = OrderBook()
+    assert book.apply(msg("snapshot", data["u"] - 1, bids=bids, asks=asks, topic=delta["topic"])) is ApplyResult.SNAPSHOT
+    assert book.apply(delta) is ApplyResult.DELTA
+    for price, size in data["b"]:
+        assert dict(book.bids()).get(float(price), 0.0) == float(size)
+    for price, size in data["a"]:
+        assert dict(book.asks()).get(float(price), 0.0) == float(size)
+    assert book.counters.absent_deletes == 0 and book.cts == delta["cts"] and len(levels) > 0
+
+
+def test_fixture_spot_snapshots_from_2023_without_cts_load():
+    for name in ["spot_orderbook50_ACAUSDT_snapshot_2023.json", "spot_orderbook50_BTCUSDT_snapshot_2023.json"]:
+        book = OrderBook()
+        assert book.apply(load(name)) is ApplyResult.SNAPSHOT
+        assert book.cts is None and book.synced
+        bids, asks = book.bids(), book.asks()
+        assert bids == sorted(bids, reverse=True) and asks == sorted(asks)
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+TICK = Decimal("0.5")
+prices = st.integers(min_value=1, max_value=60).map(lambda n: Decimal(n) * TICK)
+sizes = st.integers(min_value=0, max_value=5).map(lambda n: Decimal(n) / 4)
+
+
+class NaiveBook:
+    """The obviously-correct model: two dicts of Decimal, sorted on every read."""
+
+    def __init__(self) -> None:
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+
+    def apply(self, side: dict, changes) -> None:
+        for price, size in changes:
+            if size == 0:
+                side.pop(price, None)
+            else:
+                side[price] = size
+
+    def top(self, which: str) -> list[tuple[float, float]]:
+        side = self.bids if which == "bid" else self.asks
+        keys = sorted(side, reverse=(which == "bid"))
+        return [(float(k), float(side[k])) for k in keys]
+
+
+@st.composite
+def valid_sequences(draw):
+    """A snapshot then deltas that never cross: bids stay below a moving divide, asks above it."""
+    divide = draw(st.integers(min_value=10, max_value=50))
+    def side_levels(lo, hi):
+        return draw(st.lists(st.tuples(st.integers(lo, hi).map(lambda n: Decimal(n) * TICK), sizes), max_size=12))
+    snap_bids = side_levels(1, 2 * divide - 1)
+    snap_asks = side_levels(2 * divide + 1, 120)
+    deltas = []
+    for _ in range(draw(st.integers(0, 25))):
+        deltas.append((side_levels(1, 2 * divide - 1), side_levels(2 * divide + 1, 120)))
+    return snap_bids, snap_asks, deltas
+
+
+def fmt(levels):
+    return [(str(p), str(s)) for p, s in levels]
+
+
+@settings(max_examples=300, deadline=None)
+@given(valid_sequences(), st.integers(min_value=1, max_value=10**9))
+def test_property_book_equals_naive_model_after_any_valid_sequence(sequence, start_u):
+    snap_bids, snap_asks, deltas = sequence
+    book, model = OrderBook(), NaiveBook()
+    book.apply(msg("snapshot", start_u, bids=fmt(snap_bids), asks=fmt(snap_asks)))
+    model.apply(model.bids, snap_bids)
+    model.apply(model.asks, snap_asks)
+    for i, (bids, asks) in enumerate(deltas, start=1):
+        assert book.apply(msg("delta", start_u + i, bids=fmt(bids), asks=fmt(asks))) is ApplyResult.DELTA
+        model.apply(model.bids, bids)
+        model.apply(model.asks, asks)
+        assert book.state is BookState.SYNCED
+        got_bids, got_asks = book.bids(), book.asks()
+        assert got_bids == model.top("bid") and got_asks == model.top("ask")
+        assert all(size > 0 for _, size in got_bids + got_asks)
+        assert [p for p, _ in got_bids] == sorted({p for p, _ in got_bids}, reverse=True)
+        assert [p for p, _ in got_asks] == sorted({p for p, _ in got_asks})
+        if got_bids and got_asks:
+            assert got_bids[0][0] < got_asks[0][0], "never crossed while SYNCED"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["snapshot", "delta"]), st.integers(0, 30),
+                          st.lists(st.tuples(prices, sizes), max_size=6),
+                          st.lists(st.tuples(prices, sizes), max_size=6)), max_size=30))
+def test_property_any_sequence_never_raises_and_synced_means_uncrossed(steps):
+    """Arbitrary (even crossing, gapped, stale) sequences: no exception, and SYNCED is never a crossed book."""
+    book = OrderBook()
+    for kind, u, bids, asks in steps:
+        result = book.apply(msg(kind, u, bids=fmt(bids), asks=fmt(asks)))
+        assert isinstance(result, ApplyResult)
+        if book.state is BookState.SYNCED:
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid and ask:
+                assert bid[0] < ask[0]
+        assert all(size > 0 for _, size in book.bids() + book.asks())
