@@ -42,7 +42,7 @@ PLANNED = "[planned, not built yet]"
 TOP_LEVEL: tuple[Command, ...] = (
     Command("dashboard", "open the full-screen desk (the default when no command is given)", "app.commands.dashboard"),
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
-    Command("monitor", f"run the session headless and print states, fills and top of book {PLANNED}", None),
+    Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
 )
 
 BYBIT: tuple[Command, ...] = (

@@ -1,0 +1,185 @@
+"""``fluxum bybit ledger``: the per-symbol P&L of an exported Bybit execution history.
+
+Offline by design: it reads a file (a saved ``/v5/execution/list`` response, a JSON list of executions, an
+``execution`` push, or JSON lines of those), replays it through the same :class:`~exchange.ledger.Ledger` the
+dashboard uses, and prints one line per symbol, or writes every ledger entry as Fluxum's CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from exchange.ledger import Ledger, LedgerEntry
+
+DISPLAY_PLACES = 8
+"""The table rounds to this many decimal places; the CSV keeps every digit."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from-file",
+        required=True,
+        metavar="FILE",
+        help="executions to replay: a /v5/execution/list response, a JSON list, an execution push, "
+        "or JSON lines of those",
+    )
+    parser.add_argument(
+        "--mark",
+        action="append",
+        default=[],
+        metavar="SYMBOL=PRICE",
+        help="mark SYMBOL's position at PRICE (repeatable); unmarked symbols stay at their last fill price",
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="PATH",
+        help="write every ledger entry (one row per fill, funding and mark) as CSV to PATH ('-' for stdout)",
+    )
+
+
+def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
+    """``SYMBOL=PRICE`` flags as exact prices; the last flag for a symbol wins."""
+    from decimal import Decimal, InvalidOperation
+
+    from app.cli import UserError
+
+    marks: dict[str, Decimal] = {}
+    for text in texts:
+        symbol, equals, price_text = text.partition("=")
+        symbol = symbol.strip().upper()
+        try:
+            price = Decimal(price_text.strip())
+        except InvalidOperation:
+            price = None
+        if not equals or not symbol or price is None or not price.is_finite() or price <= 0:
+            raise UserError(
+                f"--mark {text!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)"
+            )
+        marks[symbol] = price
+    return marks
+
+
+def _show(value: Decimal) -> str:
+    """A Decimal for the table: at most :data:`DISPLAY_PLACES` places, no exponent, no trailing zeros."""
+    from decimal import Decimal
+
+    from exchange.ledger import MONEY_CONTEXT, format_decimal
+
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -DISPLAY_PLACES:
+        value = value.quantize(Decimal(1).scaleb(-DISPLAY_PLACES), context=MONEY_CONTEXT)
+    return format_decimal(value)
+
+
+_SOURCE_LABELS = {
+    "mark_price": "markPrice",
+    "best_bid": "best bid",
+    "best_ask": "best ask",
+    "mid": "mid",
+    "last_fill": "last fill",
+    "external": "--mark",
+}
+
+_COLUMNS = (
+    "symbol",
+    "position",
+    "avg entry",
+    "mark",
+    "mark source",
+    "realized",
+    "unrealized",
+    "fees",
+    "funding",
+    "total P&L",
+    "fills",
+)
+
+
+def _table_row(entry: LedgerEntry, fills: int) -> list[str]:
+    source = entry.mark_source
+    return [
+        entry.symbol,
+        _show(entry.position),
+        _show(entry.running_price) if entry.position else "-",
+        _show(entry.spot) if source is not None else "-",
+        _SOURCE_LABELS.get(source.value, source.value) if source is not None else "-",
+        _show(entry.realized_pnl),
+        _show(entry.unrealized_pnl),
+        _show(entry.fees),
+        _show(entry.funding),
+        _show(entry.pnl),
+        str(fills),
+    ]
+
+
+def _print_table(ledger: Ledger, out: TextIO) -> None:
+    rows = [list(_COLUMNS)] + [
+        _table_row(entry, ledger.fill_count(entry.symbol)) for entry in ledger.entries()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if column in (0, 4) else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+def _write_csv(entries: list[LedgerEntry], path: str) -> int:
+    from app.cli import UserError
+    from exchange.ledger import write_csv
+
+    if path == "-":
+        return write_csv(entries, sys.stdout)
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as file:
+            return write_csv(entries, file)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.cli import UserError
+    from exchange.bybit.executions import ExecutionFileError, load_fills
+    from exchange.ledger import Ledger, MarkSource
+
+    marks = _parse_marks(args.mark)
+    try:
+        fills = load_fills(args.from_file)
+    except ExecutionFileError as error:
+        raise UserError(str(error)) from None
+    fills.sort(key=lambda fill: fill.time_ms)  # stable: same-millisecond fills keep the file's order
+
+    ledger = Ledger()
+    history: list[LedgerEntry] = []
+    for fill in fills:
+        entry = ledger.apply_fill(fill)
+        if entry is not None:
+            history.append(entry)
+    known = {entry.symbol for entry in ledger.entries()}
+    for symbol in marks:
+        if symbol not in known:
+            raise UserError(f"--mark {symbol}: {args.from_file} has no executions for {symbol}")
+    stamp = fills[-1].time_ms if fills else 0  # the same file always gives the same CSV
+    for symbol, price in marks.items():
+        history.append(ledger.mark(symbol, price, MarkSource.EXTERNAL, stamp))
+
+    out = sys.stdout
+    if args.csv is not None:
+        rows = _write_csv(history, args.csv)
+        if args.csv != "-":
+            out.write(f"wrote {rows} ledger rows for {len(known)} symbols to {args.csv}\n")
+        return 0
+    if not known:
+        out.write(f"no executions in {args.from_file}\n")
+        return 0
+    duplicates = f", {ledger.duplicates} duplicates ignored" if ledger.duplicates else ""
+    rejected = f", {ledger.rejected} rejected" if ledger.rejected else ""
+    out.write(f"{len(fills)} executions from {args.from_file}{duplicates}{rejected}\n\n")
+    _print_table(ledger, out)
+    return 0

@@ -1,0 +1,164 @@
+"""``fluxum monitor``: the session without the UI, one line per thing worth knowing.
+
+Prints every state change, every fill, notices, and a top-of-book line per symbol at most twice a second (and only
+when it moved). ``--json`` prints JSON lines with a ``type`` field instead, for scripts. With no keys and
+``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C (or SIGTERM) stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+BOOK_LINE_INTERVAL_S = 0.5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from app.commands.options import add_session_arguments
+
+    add_session_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
+    parser.add_argument("--no-demo-trader", action="store_true",
+                        help="embedded exchange only: no demo trading on the account")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.commands.options import settings_from_args
+
+    settings = settings_from_args(args)
+    try:
+        return asyncio.run(_monitor(settings, args))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _monitor(settings: Any, args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from app.runtime import open_runtime
+    from exchange.events import LinkState
+
+    out = _Printer(json_lines=args.json)
+    async with open_runtime(settings, seed=args.seed, demo_trader=not args.no_demo_trader) as runtime:
+        session = runtime.session
+        subscription = runtime.hub.subscribe(name="monitor")
+        out.start(runtime)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(session.stop()))
+            except (NotImplementedError, RuntimeError):
+                pass
+        runner = asyncio.create_task(session.run(), name="session")
+        if args.duration is not None:
+            loop.call_later(args.duration, lambda: asyncio.ensure_future(session.stop()))
+        consumer = asyncio.create_task(_consume(subscription, session, out))
+        await runner
+        await asyncio.sleep(0)
+        subscription.close()
+        await consumer
+        return 1 if session.state.kind is LinkState.FAILED else 0
+
+
+async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
+    from exchange.events import BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
+
+    last_line: dict[str, float] = {}
+    last_top: dict[str, tuple] = {}
+    async for event in subscription:
+        if isinstance(event, StateChanged):
+            out.state(event)
+        elif isinstance(event, FillReceived):
+            out.fill(event)
+        elif isinstance(event, Notice):
+            out.notice(event)
+        elif isinstance(event, BookStateChanged):
+            out.book_state(event)
+        elif isinstance(event, BookChanged):
+            now = time.monotonic()
+            if now - last_line.get(event.symbol, 0.0) < BOOK_LINE_INTERVAL_S:
+                continue
+            book = session.books.get(event.symbol)
+            if book is None:
+                continue
+            top = (book.best_bid(), book.best_ask(), book.state)
+            if last_top.get(event.symbol) == top:
+                continue
+            last_top[event.symbol] = top
+            last_line[event.symbol] = now
+            out.book(event.symbol, book)
+
+
+class _Printer:
+    """Human lines or JSON lines; flushes every line so a pipe sees it at once."""
+
+    def __init__(self, *, json_lines: bool) -> None:
+        self.json_lines = json_lines
+
+    def _emit(self, kind: str, text: str, **fields: Any) -> None:
+        if self.json_lines:
+            import orjson
+
+            record = {"type": kind, "time_ms": int(time.time() * 1000), **fields}
+            sys.stdout.write(orjson.dumps(record, default=str).decode() + "\n")
+        else:
+            stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+            sys.stdout.write(f"{stamp} {kind.upper():<6} {text}\n")
+        sys.stdout.flush()
+
+    def start(self, runtime: Any) -> None:
+        settings = runtime.settings
+        where = settings.endpoints.rest if settings.endpoints else "?"
+        private = "watching the account" if settings.credentials else "public market data only"
+        self._emit("start", f"{runtime.environment_label} at {where}, {settings.category} "
+                   f"{','.join(settings.symbols)}, {private}",
+                   environment=runtime.environment_label, base_url=where, symbols=list(settings.symbols))
+
+    def state(self, event: Any) -> None:
+        state = event.state
+        extra = ""
+        if state.next_retry_ms is not None:
+            extra = f" (next try in {max(0, state.next_retry_ms - int(time.time() * 1000)) / 1000:.1f} s)"
+        self._emit("state", f"{state}{extra}", state=state.kind.value, reason=state.reason,
+                   attempt=state.attempt, next_retry_ms=state.next_retry_ms)
+
+    def book_state(self, event: Any) -> None:
+        reason = f": {event.reason}" if event.reason else ""
+        self._emit("book_state", f"{event.symbol} book {event.state.value}{reason}",
+                   symbol=event.symbol, state=event.state.value, reason=event.reason)
+
+    def book(self, symbol: str, book: Any) -> None:
+        bid, ask = book.best_bid(), book.best_ask()
+        spread = book.spread()
+        text = (f"{symbol:<10} bid {_level(bid)} | ask {_level(ask)}"
+                f"{f'  spread {spread:.8g}' if spread is not None else ''}  {book.state.value}")
+        self._emit("book", text, symbol=symbol, bid=bid, ask=ask, state=book.state.value, u=book.u)
+
+    def fill(self, event: Any) -> None:
+        fill, entry = event.fill, event.entry
+        source = " (backfill)" if event.backfilled else ""
+        text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
+        if entry is not None:
+            text += f" | position {entry.position} avg {entry.running_price:.8g} pnl {entry.pnl:.8g}"
+        self._emit("fill", text, symbol=fill.symbol, exec_id=fill.exec_id, exec_type=fill.exec_type,
+                   side=fill.side, qty=str(fill.qty), price=str(fill.price), fee=str(fill.fee),
+                   backfilled=event.backfilled, position=str(entry.position) if entry else None,
+                   pnl=str(entry.pnl) if entry else None)
+
+    def notice(self, event: Any) -> None:
+        self._emit("notice", f"{event.level}: {event.text}", level=event.level, text=event.text)
+
+
+def _level(level: Any) -> str:
+    if level is None:
+        return "-"
+    price, size = level
+    return f"{price:.10g} x {size:.10g}"

@@ -1,0 +1,40 @@
+"""Command-line options shared by every command that connects: where, with which keys, watching what."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``. Keys never come from argv."""
+    parser.add_argument("-cfg", "--cfg", default=None, choices=["sim", "testnet", "demo", "production"],
+                        help="environment (default: sim, the embedded local exchange)")
+    parser.add_argument("--base-url", default=None, metavar="URL",
+                        help="any Bybit-compatible host, e.g. an external `fluxum sim` (http://127.0.0.1:PORT)")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="TOML config file (symbols, category, depth, mark_source)")
+    parser.add_argument("--secrets-file", type=Path, default=None, metavar="FILE",
+                        help="owner-only TOML secrets file (default: the user's config dir); keys are read from "
+                             "BYBIT_<ENV>_API_KEY/_SECRET first")
+    parser.add_argument("--symbols", default=None, metavar="LIST",
+                        help="comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT)")
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """Validated :class:`exchange.config.Settings`; a configuration mistake becomes a one-line UserError."""
+    from app.cli import UserError
+    from exchange.config import ConfigError, load_settings
+
+    try:
+        return load_settings(
+            cfg=args.cfg,
+            base_url=args.base_url,
+            symbols=args.symbols,
+            config_file=args.config,
+            secrets_file=args.secrets_file,
+            **overrides,
+        )
+    except ConfigError as error:
+        raise UserError(str(error)) from None

@@ -1,0 +1,104 @@
+"""Wiring: from validated settings to a running session, for the dashboard and the headless commands alike.
+
+With ``-cfg sim`` and no ``--base-url`` the local Bybit exchange is started in-process first and the session is
+pointed at it with the documented demo credentials: the very same client code then talks to it as it would to
+Bybit. The journal of the embedded exchange lives in a temporary directory for that run only (the exchange
+starts fresh each time, so yesterday's demo fills must not be mistaken for today's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exchange.config import Endpoints, Environment, Settings
+from exchange.hub import EventHub
+from exchange.journal import Journal, journal_path
+from exchange.secrets import Credentials, Secret
+from exchange.session import Backoff, Session, Timeouts
+
+__all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED"]
+
+EMBEDDED_FUNDING_SPEED = 480.0  # 8 h of funding every minute, so a demo shows it
+
+
+@dataclass
+class Runtime:
+    """Everything a front end needs: the settings in force, the session, its hub, and the local exchange if any."""
+
+    settings: Settings
+    session: Session
+    hub: EventHub
+    rest: Any
+    journal: Journal | None
+    sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
+
+    @property
+    def environment_label(self) -> str:
+        if self.settings.environment is Environment.SIM:
+            return "SIM"
+        return self.settings.environment.value.upper()
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    seed: int = 1,
+    demo_trader: bool = True,
+    faults: bool = False,
+    journal_dir: Path | None = None,
+    clock: Callable[[], float] = time.time,
+    backoff: Backoff = Backoff(),
+    timeouts: Timeouts = Timeouts(),
+    sim_overrides: dict[str, Any] | None = None,
+) -> AsyncIterator[Runtime]:
+    """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down."""
+    import aiohttp
+
+    from exchange.bybit.rest import RestClient
+
+    async with contextlib.AsyncExitStack() as stack:
+        sim = None
+        if settings.embedded:
+            from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+            from exchange.bybit.sim.server import SimConfig, SimServer
+
+            config = SimConfig(
+                seed=seed,
+                symbols=tuple(settings.symbols),
+                demo_trader=demo_trader,
+                faults_enabled=faults,
+                funding_speed=EMBEDDED_FUNDING_SPEED,
+                **(sim_overrides or {}),
+            )
+            sim = await stack.enter_async_context(SimServer(config))
+            settings = settings.with_endpoints(
+                Endpoints.for_base_url(sim.base_url), Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
+            )
+        elif settings.environment is Environment.SIM and settings.credentials is None:
+            from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+
+            settings = settings.with_endpoints(
+                settings.endpoints, Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))  # an external `fluxum sim`
+            )
+        assert settings.endpoints is not None
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        rest = RestClient(settings.endpoints, settings.credentials, session=http)
+        journal = None
+        if settings.credentials is not None:
+            if journal_dir is None and sim is not None:
+                journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
+            path = journal_path(settings.environment.value, settings.credentials.api_key, journal_dir)
+            journal = Journal(path)
+            stack.callback(journal.close)
+        hub = EventHub()
+        session = Session(
+            settings, hub=hub, journal=journal, rest=rest, http=http, clock=clock, backoff=backoff, timeouts=timeouts
+        )
+        yield Runtime(settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim)

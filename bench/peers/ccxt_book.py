@@ -1,0 +1,64 @@
+"""ccxt's Python order book, fed by ccxt.pro's own bybit message handler.
+
+Per message this calls ``ccxt.pro.bybit.handle_message(client, message)``, the entry point ccxt's websocket
+client hands every parsed frame to: error/pong/subscription checks, the topic dispatch table, then
+``handle_order_book``: ``safe_market`` (one loaded linear market, as after ``load_markets``), ``iso8601`` of
+``ts``, for a snapshot ``parse_order_book`` + ``OrderBook.reset``, for a delta ``handle_deltas`` ->
+``parse_order_book_bid_ask`` (``safe_float`` of both strings) -> ``OrderBookSide.storeArray`` (bisect on a
+parallel key list), then ``client.resolve`` (no watcher is awaiting, so no future wakes up). The client is
+ccxt's real ``Client`` object, never connected. The user's read is ``orderbook['bids'][:25]``.
+"""
+
+from __future__ import annotations
+
+import ccxt.pro as ccxtpro
+from ccxt.async_support.base.ws.client import Client
+
+from bench.peers import TOP, Adapter
+
+URL = "wss://stream.bybit.com/v5/public/linear"
+SYMBOL = "BTC/USDT:USDT"
+
+_MARKET = {
+    "id": "BTCUSDT",
+    "symbol": SYMBOL,
+    "base": "BTC",
+    "quote": "USDT",
+    "settle": "USDT",
+    "baseId": "BTC",
+    "quoteId": "USDT",
+    "settleId": "USDT",
+    "type": "swap",
+    "spot": False,
+    "margin": False,
+    "swap": True,
+    "future": False,
+    "option": False,
+    "active": True,
+    "contract": True,
+    "linear": True,
+    "inverse": False,
+    "contractSize": 1.0,
+    "precision": {"amount": 0.001, "price": 0.1},
+}
+
+
+def make() -> Adapter:
+    exchange = ccxtpro.bybit()
+    exchange.set_markets([_MARKET])
+    client = Client(URL, None, None, None, None, {})
+    handle = exchange.handle_message
+    orderbooks = exchange.orderbooks
+
+    def apply(message: dict) -> None:
+        handle(client, message)
+
+    def read() -> object:
+        book = orderbooks[SYMBOL]
+        return book["bids"][:TOP], book["asks"][:TOP]
+
+    def levels() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        book = orderbooks[SYMBOL]
+        return [(p, s) for p, s in book["bids"]], [(p, s) for p, s in book["asks"]]
+
+    return Adapter(apply, read, levels)

@@ -1,0 +1,25 @@
+"""Fluxum's own book, read the way the ladder reads it."""
+
+from __future__ import annotations
+
+from exchange.book import BookState, OrderBook
+
+from bench.peers import TOP, Adapter
+
+
+def make() -> Adapter:
+    book = OrderBook()
+    bids = book.bids
+    asks = book.asks
+
+    def read() -> object:
+        return bids(TOP), asks(TOP)
+
+    def levels() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        # A book that lost sync or dropped anything would be wrong even with the right levels.
+        c = book.counters
+        if book.state is not BookState.SYNCED or c.gaps or c.rejected or c.crossed or c.stale:
+            raise AssertionError(f"book not cleanly synced: {book!r} {c}")
+        return book.bids(), book.asks()
+
+    return Adapter(book.apply, read, levels)

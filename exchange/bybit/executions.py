@@ -1,0 +1,304 @@
+"""Bybit v5 execution records into ledger :class:`~exchange.ledger.Fill` values, and execution files.
+
+The same record shape arrives from REST ``/v5/execution/list`` (``result.list``, category at the result level)
+and from the private ``execution`` topic (``data``, category per record); numbers are decimal strings and stay
+exact. ``execution.fast`` records carry no fee, so they are refused: feeding them to the ledger would make the
+full record (same ``execId``) a duplicate and lose its fee.
+
+Fee rule (spot): the ledger counts money in the symbol's quote coin. ``execFee`` is in ``feeCurrency``; when
+that is the quote coin (or empty, or any derivatives category) it is used as is; when it is the base coin
+(``BTCUSDT`` charging ``BTC`` on a buy) it becomes ``fee * execPrice``, its value in quote at the fill price.
+A spot fee in a third coin cannot be valued here: it counts as 0 and is logged. (A base-coin fee also leaves
+the coin holding ``execQty - fee`` short of the position; the ledger tracks the traded quantity, as Bybit's
+execution list does.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill
+
+__all__ = [
+    "REQUIRED_FIELDS",
+    "SPOT_QUOTE_COINS",
+    "ExecutionFileError",
+    "ExecutionRecordError",
+    "fill_from_execution",
+    "fills_from_push",
+    "fills_from_response",
+    "load_execution_file",
+    "load_fills",
+]
+
+log = logging.getLogger(__name__)
+
+REQUIRED_FIELDS = ("execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime")
+"""What a record must carry to become a fill (``execution.fast`` lacks ``execFee`` and ``execType``)."""
+
+SPOT_QUOTE_COINS = frozenset(
+    {"USDT", "USDC", "USDE", "USD1", "FDUSD", "DAI", "BTC", "ETH", "EUR", "BRL", "PLN"}
+)
+"""Quote coins of Bybit spot symbols, used to recognise a base-coin fee (``symbol == base + quote``)."""
+
+_ZERO = Decimal(0)
+
+
+class ExecutionRecordError(ValueError):
+    """One execution record cannot become a fill; the message names the field and why."""
+
+
+class ExecutionFileError(ValueError):
+    """An execution file cannot be used; the message is one sentence naming the file and the place."""
+
+
+def _decimal(record: Mapping[str, Any], key: str, *, blank: Decimal | None = None) -> Decimal:
+    """A field as an exact Decimal: Bybit's strings as they are, ``""`` as ``blank`` when that is allowed."""
+    value = record[key]
+    if isinstance(value, str):
+        if value == "" and blank is not None:
+            return blank
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ExecutionRecordError(f"{key} {value!r} is not a number") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))  # the shortest decimal that reads back as this float
+    else:
+        raise ExecutionRecordError(f"{key} must be a decimal string, not {type(value).__name__}")
+    if not number.is_finite():
+        raise ExecutionRecordError(f"{key} {value!r} is not a finite number")
+    return number
+
+
+def _time_ms(record: Mapping[str, Any]) -> int:
+    value = record["execTime"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise ExecutionRecordError(f"execTime {value!r} is not epoch milliseconds")
+
+
+def _text(record: Mapping[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ExecutionRecordError(f"{key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _fee_in_quote(fee: Decimal, fee_coin: str, symbol: str, price: Decimal, category: str | None) -> Decimal:
+    """The fee valued in the symbol's quote coin (see the module docstring for the rule)."""
+    if not fee_coin or fee == 0 or category not in (None, "", "spot"):
+        return fee
+    if symbol.endswith(fee_coin) and len(symbol) > len(fee_coin):
+        return fee  # already the quote coin
+    if symbol.startswith(fee_coin) and symbol[len(fee_coin) :] in SPOT_QUOTE_COINS:
+        return MONEY_CONTEXT.multiply(fee, price)
+    if category == "spot":
+        log.warning("%s fee of %s %s is in neither coin of the pair: counted as 0", symbol, fee, fee_coin)
+        return _ZERO
+    return fee
+
+
+def fill_from_execution(record: Mapping[str, Any], *, category: str | None = None) -> Fill:
+    """One Bybit execution record (REST ``execution/list`` item or ``execution`` push item) as a fill.
+
+    ``category`` is used when the record has none (REST items carry it at the result level). Raises
+    :class:`ExecutionRecordError` for a missing field or a value that is not what Bybit sends.
+    """
+    if not isinstance(record, Mapping):
+        raise ExecutionRecordError(f"an execution must be a JSON object, not {type(record).__name__}")
+    for key in REQUIRED_FIELDS:
+        if key not in record:
+            raise ExecutionRecordError(f"missing field {key!r}")
+    exec_id = _text(record, "execId")
+    symbol = _text(record, "symbol")
+    exec_type = _text(record, "execType")
+    side = _text(record, "side")
+    if not exec_id:
+        raise ExecutionRecordError("execId is empty")
+    if not symbol:
+        raise ExecutionRecordError("symbol is empty")
+    if not exec_type:
+        raise ExecutionRecordError("execType is empty")
+    moves = exec_type in POSITION_EXEC_TYPES
+    if moves and side not in ("Buy", "Sell"):
+        raise ExecutionRecordError(f"side {side!r} is neither Buy nor Sell")
+    # A funding or fee-only row may leave quantity and price blank; a trade may not.
+    blank = None if moves else _ZERO
+    qty = _decimal(record, "execQty", blank=blank)
+    price = _decimal(record, "execPrice", blank=blank)
+    fee = _decimal(record, "execFee", blank=_ZERO)
+    if moves and qty <= 0:
+        raise ExecutionRecordError(f"execQty {record['execQty']!r} is not positive")
+    if moves and price <= 0:
+        raise ExecutionRecordError(f"execPrice {record['execPrice']!r} is not positive")
+    record_category = record.get("category")
+    if isinstance(record_category, str) and record_category:
+        category = record_category
+    if exec_type != FUNDING_EXEC_TYPE:
+        fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
+    is_maker = record.get("isMaker")
+    return Fill(
+        exec_id=exec_id,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        price=price,
+        fee=fee,
+        time_ms=_time_ms(record),
+        exec_type=exec_type,
+        order_id=_text(record, "orderId"),
+        order_link_id=_text(record, "orderLinkId"),
+        is_maker=is_maker if isinstance(is_maker, bool) else None,
+    )
+
+
+def fills_from_push(message: Mapping[str, Any]) -> list[Fill]:
+    """Every fill of one private ``execution`` (or ``execution.{category}``) push."""
+    topic = message.get("topic")
+    if not isinstance(topic, str) or not topic.startswith("execution"):
+        raise ExecutionRecordError(f"not an execution push (topic {topic!r})")
+    if topic.startswith("execution.fast"):
+        raise ExecutionRecordError("execution.fast pushes carry no fees; use the execution topic")
+    data = message.get("data")
+    if not isinstance(data, list):
+        raise ExecutionRecordError("an execution push needs a data list")
+    return [fill_from_execution(record) for record in data]
+
+
+def fills_from_response(response: Mapping[str, Any]) -> list[Fill]:
+    """Every fill of one REST ``/v5/execution/list`` response (one page)."""
+    category, records = _response_records(response)
+    return [fill_from_execution(record, category=category) for record in records]
+
+
+def _response_records(response: Mapping[str, Any]) -> tuple[str | None, list[Any]]:
+    code = response.get("retCode")
+    if code not in (0, "0"):
+        raise ExecutionRecordError(f"the response is an error: retCode {code} ({response.get('retMsg', '')})")
+    result = response.get("result")
+    if not isinstance(result, Mapping) or not isinstance(result.get("list"), list):
+        raise ExecutionRecordError("the response has no result.list")
+    category = result.get("category")
+    return (category if isinstance(category, str) and category else None), result["list"]
+
+
+# ---------------------------------------------------------------------- files
+
+
+def _expand(document: Any, where: str) -> list[tuple[str, Any]]:
+    """The records of one JSON document, each with where it came from (for error messages)."""
+    if isinstance(document, list):
+        out: list[tuple[str, Any]] = []
+        for index, item in enumerate(document, 1):
+            label = f"{where}record {index}"
+            if isinstance(item, Mapping) and ("retCode" in item or "topic" in item):
+                out.extend(_expand(item, f"{label}, "))
+            else:
+                out.append((label, item))
+        return out
+    if not isinstance(document, Mapping):
+        raise ExecutionRecordError(
+            f"expected a Bybit response, a list of executions or JSON lines, found {type(document).__name__}"
+        )
+    if "retCode" in document or "result" in document:
+        category, records = _response_records(document)
+        if category is not None:  # REST items carry their category at the result level
+            records = [
+                {**record, "category": category}
+                if isinstance(record, Mapping) and "category" not in record
+                else record
+                for record in records
+            ]
+        return [(f"{where}record {index} of result.list", record) for index, record in enumerate(records, 1)]
+    if "topic" in document:
+        topic = document.get("topic")
+        if not isinstance(topic, str) or not topic.startswith("execution"):
+            raise ExecutionRecordError(f"a push of topic {topic!r} holds no executions")
+        if topic.startswith("execution.fast"):
+            raise ExecutionRecordError("execution.fast pushes carry no fees; export the execution topic")
+        data = document.get("data")
+        if not isinstance(data, list):
+            raise ExecutionRecordError("the execution push has no data list")
+        return [(f"{where}record {index} of data", record) for index, record in enumerate(data, 1)]
+    return [(where.rstrip(", ") or "record 1", document)]
+
+
+def _read(path: str | Path) -> list[tuple[str, Any]]:
+    """Every record of an execution file with its place: a response, a list, a push, or JSON lines."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise ExecutionFileError(f"cannot read {name}: {error.strerror or error}") from None
+    if not raw.strip():
+        raise ExecutionFileError(f"{name} is empty")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as whole:
+        return _read_lines(name, raw, whole)
+    try:
+        return _expand(document, "")
+    except ExecutionRecordError as error:
+        raise ExecutionFileError(f"{name}: {error}") from None
+
+
+def _read_lines(name: str, raw: bytes, whole: orjson.JSONDecodeError) -> list[tuple[str, Any]]:
+    lines = raw.splitlines()
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    first_number, first_line = numbered[0]
+    try:
+        orjson.loads(first_line)
+    except orjson.JSONDecodeError:
+        # Not JSON lines either: report the whole document's error where it is.
+        raise ExecutionFileError(f"{name} is not valid JSON: {whole.msg} at line {whole.lineno}") from None
+    out: list[tuple[str, Any]] = []
+    for number, line in numbered:
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            raise ExecutionFileError(f"{name} line {number} is not valid JSON: {error.msg}") from None
+        try:
+            out.extend(_expand(document, f"line {number}, "))
+        except ExecutionRecordError as error:
+            raise ExecutionFileError(f"{name} line {number}: {error}") from None
+    return out
+
+
+def _parse_all(name: str, located: Iterable[tuple[str, Any]]) -> list[tuple[Any, Fill]]:
+    out = []
+    for label, record in located:
+        try:
+            out.append((record, fill_from_execution(record)))
+        except ExecutionRecordError as error:
+            execution = record.get("execId") if isinstance(record, Mapping) else None
+            which = f"{label} (execId {execution})" if isinstance(execution, str) and execution else label
+            raise ExecutionFileError(f"{name}, {which}: {error}") from None
+    return out
+
+
+def load_execution_file(path: str | Path) -> list[dict[str, Any]]:
+    """The execution records of a file, every one checked to make a fill.
+
+    Accepts a REST ``/v5/execution/list`` response (``retCode`` must be 0), a JSON list of records, an
+    ``execution`` push, or JSON lines of any of those. REST records get the result's ``category``. Raises
+    :class:`ExecutionFileError` with one sentence naming the file and the line or record.
+    """
+    return [dict(record) for record, _ in _parse_all(str(path), _read(path))]
+
+
+def load_fills(path: str | Path) -> list[Fill]:
+    """The fills of an execution file, in file order (see :func:`load_execution_file` for the formats)."""
+    return [fill for _, fill in _parse_all(str(path), _read(path))]

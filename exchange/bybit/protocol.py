@@ -1,0 +1,260 @@
+"""Bybit v5 WebSocket protocol: topic names, control frames, and parsers for what the desk shows.
+
+Parsers are strict about what they use and lenient about what they ignore (Bybit adds fields over time): a
+missing or mistyped field raises :class:`ProtocolError` with one sentence, which the session counts as a
+rejected frame. Numbers stay exact (``Decimal`` from Bybit's strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any
+
+from exchange.events import CoinBalance, OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
+
+__all__ = [
+    "FrameKind",
+    "ProtocolError",
+    "TickerCache",
+    "book_topic",
+    "classify",
+    "parse_order",
+    "parse_position",
+    "parse_trades",
+    "parse_wallet",
+    "subscribe_batches",
+    "ticker_topic",
+    "trade_topic",
+    "PRIVATE_TOPICS",
+]
+
+PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+SPOT_ARGS_PER_REQUEST = 10
+ARGS_PER_REQUEST = 100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
+
+
+class ProtocolError(ValueError):
+    """A frame that does not say what Bybit's protocol says it must."""
+
+
+class FrameKind(Enum):
+    DATA = "data"  # has a topic
+    PONG = "pong"
+    SUBSCRIBE = "subscribe"  # subscribe / unsubscribe acknowledgement (success or failure)
+    AUTH = "auth"
+    OTHER = "other"
+
+
+def book_topic(depth: int, symbol: str) -> str:
+    return f"orderbook.{depth}.{symbol}"
+
+
+def trade_topic(symbol: str) -> str:
+    return f"publicTrade.{symbol}"
+
+
+def ticker_topic(symbol: str) -> str:
+    return f"tickers.{symbol}"
+
+
+def classify(frame: Mapping[str, Any]) -> FrameKind:
+    """What kind of frame this is; pongs come as ``ret_msg == "pong"`` (public) or ``op == "pong"`` (private)."""
+    if "topic" in frame:
+        return FrameKind.DATA
+    op = frame.get("op")
+    if op == "pong" or frame.get("ret_msg") == "pong":
+        return FrameKind.PONG
+    if op in ("subscribe", "unsubscribe") or frame.get("type") == "COMMAND_RESP":
+        return FrameKind.SUBSCRIBE
+    if op == "auth":
+        return FrameKind.AUTH
+    return FrameKind.OTHER
+
+
+def subscribe_batches(category: str, topics: Iterable[str]) -> Iterator[list[str]]:
+    """Topics split into requests Bybit accepts (spot: at most 10 args per request)."""
+    size = SPOT_ARGS_PER_REQUEST if category == "spot" else ARGS_PER_REQUEST
+    batch: list[str] = []
+    for topic in topics:
+        batch.append(topic)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------------------- fields
+
+
+def _field(record: Mapping[str, Any], name: str) -> Any:
+    try:
+        return record[name]
+    except KeyError:
+        raise ProtocolError(f"missing field {name!r}") from None
+    except TypeError:
+        raise ProtocolError("record is not an object") from None
+
+
+def _decimal(record: Mapping[str, Any], name: str) -> Decimal:
+    value = _field(record, name)
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} must be a decimal string, not {type(value).__name__}")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ProtocolError(f"{name} is not a number: {value[:40]!r}") from None
+    if not number.is_finite():
+        raise ProtocolError(f"{name} is not finite")
+    return number
+
+
+def _optional_decimal(record: Mapping[str, Any], name: str) -> Decimal | None:
+    """Bybit writes ``""`` for "not applicable"; absent is unknown too."""
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    return _decimal(record, name)
+
+
+def _string(record: Mapping[str, Any], name: str) -> str:
+    value = _field(record, name)
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} must be a string")
+    return value
+
+
+def _millis(record: Mapping[str, Any], name: str) -> int:
+    value = _field(record, name)
+    if isinstance(value, bool):
+        raise ProtocolError(f"{name} must be a time in ms")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ProtocolError(f"{name} must be a time in ms") from None
+
+
+def _records(frame: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    data = _field(frame, "data")
+    if not isinstance(data, list):
+        raise ProtocolError("data must be a list")
+    return data
+
+
+# ---------------------------------------------------------------------------------------------- public
+
+
+def parse_trades(frame: Mapping[str, Any]) -> tuple[PublicTrade, ...]:
+    """The trades of one ``publicTrade.{symbol}`` frame (an array, oldest first)."""
+    trades = []
+    for item in _records(frame):
+        side = _string(item, "S")
+        if side not in ("Buy", "Sell"):
+            raise ProtocolError(f"S must be Buy or Sell, not {side[:10]!r}")
+        trades.append(
+            PublicTrade(
+                symbol=_string(item, "s"),
+                time_ms=_millis(item, "T"),
+                side=side,
+                price=_decimal(item, "p"),
+                qty=_decimal(item, "v"),
+                trade_id=str(_field(item, "i")),
+                block=bool(item.get("BT", False)),
+            )
+        )
+    return tuple(trades)
+
+
+class TickerCache:
+    """Merged tickers: linear/inverse send a snapshot then deltas with only the changed fields."""
+
+    def __init__(self) -> None:
+        self._tickers: dict[str, dict[str, str]] = {}
+
+    def apply(self, frame: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+        """Merge one ``tickers.{symbol}`` frame; returns the symbol and a copy of its merged fields."""
+        data = _field(frame, "data")
+        if not isinstance(data, dict):
+            raise ProtocolError("ticker data must be an object")
+        symbol = _string(data, "symbol")
+        fields = {key: value for key, value in data.items() if isinstance(value, str)}
+        if frame.get("type") == "delta" and symbol in self._tickers:
+            self._tickers[symbol].update(fields)
+        else:
+            self._tickers[symbol] = fields
+        return symbol, dict(self._tickers[symbol])
+
+    def get(self, symbol: str) -> dict[str, str] | None:
+        return self._tickers.get(symbol)
+
+    def clear(self) -> None:
+        """Forget everything (after a disconnect: a delta must not merge into a pre-disconnect snapshot)."""
+        self._tickers.clear()
+
+
+# ---------------------------------------------------------------------------------------------- private
+
+
+def parse_order(record: Mapping[str, Any]) -> OpenOrder:
+    """An order record from the ``order`` topic or ``/v5/order/realtime``."""
+    return OpenOrder(
+        order_id=_string(record, "orderId"),
+        order_link_id=str(record.get("orderLinkId") or ""),
+        symbol=_string(record, "symbol"),
+        side=_string(record, "side"),
+        order_type=_string(record, "orderType"),
+        price=_optional_decimal(record, "price"),
+        qty=_decimal(record, "qty"),
+        cum_exec_qty=_optional_decimal(record, "cumExecQty") or Decimal(0),
+        leaves_qty=_optional_decimal(record, "leavesQty") or Decimal(0),
+        status=_string(record, "orderStatus"),
+        time_in_force=str(record.get("timeInForce") or ""),
+        updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
+    )
+
+
+def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
+    """A position from the ``position`` topic (``entryPrice``) or ``/v5/position/list`` (``avgPrice``)."""
+    size = _decimal(record, "size")
+    side = record.get("side", "")
+    if side == "Sell":
+        size = -size
+    elif side not in ("Buy", "", "None"):
+        raise ProtocolError(f"position side must be Buy, Sell or empty, not {str(side)[:10]!r}")
+    avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
+    liq = _optional_decimal(record, "liqPrice")
+    return PositionSnapshot(
+        symbol=_string(record, "symbol"),
+        size=size,
+        avg_price=avg or Decimal(0),
+        mark_price=_optional_decimal(record, "markPrice"),
+        liq_price=liq if liq else None,  # Bybit writes "0" or "" when there is none
+        unrealised_pnl=_optional_decimal(record, "unrealisedPnl"),
+        cum_realised_pnl=_optional_decimal(record, "cumRealisedPnl"),
+        leverage=_optional_decimal(record, "leverage"),
+        position_im=_optional_decimal(record, "positionIM"),
+        updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
+    )
+
+
+def parse_wallet(record: Mapping[str, Any]) -> WalletSnapshot:
+    """A UNIFIED account from the ``wallet`` topic or ``/v5/account/wallet-balance``."""
+    coins = []
+    for coin in record.get("coin") or []:
+        coins.append(
+            CoinBalance(
+                coin=_string(coin, "coin"),
+                equity=_optional_decimal(coin, "equity") or Decimal(0),
+                wallet_balance=_optional_decimal(coin, "walletBalance") or Decimal(0),
+                unrealised_pnl=_optional_decimal(coin, "unrealisedPnl") or Decimal(0),
+                usd_value=_optional_decimal(coin, "usdValue"),
+            )
+        )
+    return WalletSnapshot(
+        total_equity=_optional_decimal(record, "totalEquity") or Decimal(0),
+        total_available=_optional_decimal(record, "totalAvailableBalance") or Decimal(0),
+        total_wallet_balance=_optional_decimal(record, "totalWalletBalance") or Decimal(0),
+        coins=tuple(coins),
+    )

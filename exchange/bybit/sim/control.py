@@ -1,0 +1,215 @@
+"""Control endpoints of the local exchange, outside ``/v5``: faults on demand over HTTP.
+
+Registered only when the server runs with ``faults_enabled`` (``fluxum sim --faults``); otherwise every
+``/_sim/...`` path is a plain 404, counters included. Bodies are JSON objects; answers are JSON
+(``{"ok": true, ...}``, or HTTP 400 ``{"ok": false, "error": "..."}`` for a bad body). Each call is counted
+in ``sim.counters`` under ``faults.<name>``, exactly like the Python API (:class:`~.faults.Faults`) it wraps.
+
+=========================  ==============================================================  =====================
+endpoint                   body                                                            effect
+=========================  ==============================================================  =====================
+GET  /_sim/counters        --                                                              every counter
+POST /_sim/drop            {"kind": "public"|"public:linear"|"private"|"", "code": 1000|null} drop sockets (null or
+                                                                                           1006 = abrupt)
+POST /_sim/stall           {"seconds": 5, "kind": ""}                                      half-open link
+POST /_sim/skip_u          {"topic": "orderbook.50.BTCUSDT", "category": "linear"|null}    next delta u + 2
+POST /_sim/restart         {"topic": "orderbook.50.BTCUSDT", "category": "linear"|null}    u == 1 snapshot
+POST /_sim/malformed       {"kind": "bad_json|wrong_types|missing_keys|oversized",          broken frames
+                            "count": 1, "conn_kind": "public"}
+POST /_sim/flood           {"topic": "orderbook.50.BTCUSDT", "category": "linear",          burst of deltas
+                            "count": 10000}
+POST /_sim/executions      {"duplicate": 2, "delay_s": 1.5}                                next N pushed twice /
+                                                                                           pushed late
+POST /_sim/auth            {"delay_s": 2.0, "reject": true}                                private auth faults
+POST /_sim/rate_limit      {"seconds": 3}                                                  REST 10006
+POST /_sim/forbid          {"seconds": 3}                                                  REST HTTP 403
+POST /_sim/clock           {"offset_ms": -7000}                                            server clock offset
+POST /_sim/pause           --                                                              market stops
+POST /_sim/resume          --                                                              market moves again
+POST /_sim/clear           --                                                              lasting faults off
+=========================  ==============================================================  =====================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from exchange.bybit.sim.rest_common import sim_of
+
+if TYPE_CHECKING:
+    from exchange.bybit.sim.server import SimServer
+
+
+class BadBody(Exception):
+    """A control request the server cannot act on (answered 400)."""
+
+
+def add_routes(app: web.Application, sim: SimServer) -> None:
+    router = app.router
+    router.add_get("/_sim/counters", counters)
+    for name, action in ACTIONS.items():
+        router.add_post(f"/_sim/{name}", _endpoint(action))
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+async def counters(request: web.Request) -> web.Response:
+    sim = sim_of(request)
+    return _answer({"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)})
+
+
+Action = Callable[["SimServer", dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _endpoint(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        sim = sim_of(request)
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise BadBody("the body must be a JSON object")
+            result = await action(sim, body)
+        except (BadBody, ValueError, TypeError) as error:
+            sim.counters["control.rejected"] += 1
+            return _answer({"ok": False, "error": str(error)}, status=400)
+        return _answer({"ok": True, **result})
+
+    return handler
+
+
+def _number(body: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadBody(f"{key} must be a number")
+    if value < 0:
+        raise BadBody(f"{key} must be >= 0")
+    return float(value)
+
+
+def _text(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str):
+        raise BadBody(f"{key} must be a string")
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadBody(f"{key} must be a string or null")
+    return value
+
+
+async def _drop(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    code = body.get("code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999):
+        raise BadBody("code must be a close code (1000-4999) or null")
+    dropped = await sim.faults.drop_connections(_text(body, "kind", ""), code)
+    return {"dropped": dropped}
+
+
+async def _stall(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.stall(_number(body, "seconds"), _text(body, "kind", ""))
+    return {}
+
+
+async def _skip_u(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.skip_u(_text(body, "topic"), _optional_text(body, "category"))
+    return {}
+
+
+async def _restart(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.restart_snapshot(_text(body, "topic"), _optional_text(body, "category"))
+    return {}
+
+
+async def _malformed(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+        raise BadBody("count must be an integer from 1 to 1000")
+    sent = sim.faults.malformed(_text(body, "kind"), count, _text(body, "conn_kind", ""))
+    return {"sent": sent}
+
+
+async def _flood(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    count = body.get("count", 10_000)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000_000:
+        raise BadBody("count must be an integer from 1 to 10000000")
+    sent = await sim.faults.flood(_text(body, "topic"), count, _text(body, "category", "linear"))
+    return {"sent": sent}
+
+
+async def _executions(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    if "duplicate" in body:
+        sim.faults.duplicate_executions = int(_number(body, "duplicate"))
+    if "delay_s" in body:
+        sim.faults.execution_delay_s = _number(body, "delay_s")
+    return {"duplicate": sim.faults.duplicate_executions, "delay_s": sim.faults.execution_delay_s}
+
+
+async def _auth(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    if "delay_s" in body:
+        sim.faults.auth_delay_s = _number(body, "delay_s")
+    if "reject" in body:
+        if not isinstance(body["reject"], bool):
+            raise BadBody("reject must be true or false")
+        sim.faults.auth_reject = body["reject"]
+    return {"delay_s": sim.faults.auth_delay_s, "reject": sim.faults.auth_reject}
+
+
+async def _rate_limit(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.rate_limit_for(_number(body, "seconds"))
+    return {"reset_ms": sim.faults.rate_limit_reset_ms}
+
+
+async def _forbid(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.forbid_for(_number(body, "seconds"))
+    return {}
+
+
+async def _clock(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    offset = body.get("offset_ms")
+    if isinstance(offset, bool) or not isinstance(offset, int):
+        raise BadBody("offset_ms must be an integer")
+    sim.faults.set_clock_offset(offset)
+    return {"offset_ms": offset}
+
+
+async def _pause(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.pause_market()
+    return {}
+
+
+async def _resume(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.resume_market()
+    return {}
+
+
+async def _clear(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.clear()
+    return {}
+
+
+ACTIONS: dict[str, Action] = {
+    "drop": _drop,
+    "stall": _stall,
+    "skip_u": _skip_u,
+    "restart": _restart,
+    "malformed": _malformed,
+    "flood": _flood,
+    "executions": _executions,
+    "auth": _auth,
+    "rate_limit": _rate_limit,
+    "forbid": _forbid,
+    "clock": _clock,
+    "pause": _pause,
+    "resume": _resume,
+    "clear": _clear,
+}

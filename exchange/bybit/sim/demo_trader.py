@@ -1,0 +1,156 @@
+"""A demo trader on the demo account, so a dashboard pointed at the local exchange shows life.
+
+Every few seconds (seeded) it does one small thing a desk would recognise: a market order, a limit order a
+few ticks behind the touch (which the market later fills as a maker, or not), or a cancel. It keeps each
+position's notional bounded by trading it back down, so the account neither drifts nor runs out of margin. It
+goes through the same matching engine as REST orders, so every push and ``execution/list`` row is real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from exchange.bybit.sim.account import Rejection
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "linear"
+INTERVAL_S = (1.0, 4.0)
+ORDER_NOTIONAL = (150.0, 1500.0)  # USDT per order
+MAX_POSITION_NOTIONAL = Decimal(6000)
+MAX_RESTING = 4
+
+
+class DemoTrader:
+    """Trades now and then on the demo account until stopped; :meth:`act` is one decision (tests call it)."""
+
+    def __init__(
+        self,
+        sim: Any,
+        *,
+        seed: int | None = None,
+        interval_s: tuple[float, float] = INTERVAL_S,
+        max_position_notional: Decimal = MAX_POSITION_NOTIONAL,
+    ) -> None:
+        self.sim = sim
+        if seed is None:
+            seed = int(getattr(getattr(sim, "config", None), "seed", 1) or 1)
+        self.rng = random.Random(f"demo-trader-{seed}")
+        self.interval_s = interval_s
+        self.max_position_notional = max_position_notional
+        self.actions: Counter[str] = Counter()
+        self._n = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start trading in the running event loop (idempotent)."""
+        if self.running:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sim-demo-trader")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.rng.uniform(*self.interval_s))
+            if getattr(self.sim.market, "paused", False):
+                continue
+            try:
+                self.act()
+            except Exception:  # the demo must never take the exchange down
+                log.exception("demo trader failed")
+
+    # ---------------------------------------------------------------------------------------------- acting
+
+    def act(self) -> str:
+        """One seeded decision; returns what it did: market, limit, cancel, reduce, rejected or idle."""
+        account = self.sim.account
+        market = self.sim.market
+        symbols = sorted(market.symbols(CATEGORY))
+        if not symbols:
+            return self._did("idle")
+        symbol = self.rng.choice(symbols)
+        best_bid, best_ask = market.best_bid_ask(CATEGORY, symbol)
+        if best_bid is None or best_ask is None:
+            return self._did("idle")
+        inst = market.instrument(CATEGORY, symbol)
+        pos = account.position(CATEGORY, symbol)
+        mark = market.mark_price(CATEGORY, symbol)
+        try:
+            if abs(pos.size) * mark > self.max_position_notional:
+                qty = self._round_qty(inst, abs(pos.size) / 2)
+                side = "Sell" if pos.size > 0 else "Buy"
+                self._place(symbol, side, "Market", qty, reduceOnly=True)
+                return self._did("reduce")
+            resting = [
+                o for o in account.engine.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")
+            ]
+            roll = self.rng.random()
+            if resting and (len(resting) >= MAX_RESTING or roll > 0.85):
+                victim = (
+                    min(resting, key=lambda o: o.seq)
+                    if len(resting) >= MAX_RESTING
+                    else self.rng.choice(resting)
+                )
+                account.cancel_order(
+                    {"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id}
+                )
+                return self._did("cancel")
+            side = self.rng.choice(("Buy", "Sell"))
+            if pos.size != 0 and abs(pos.size) * mark > self.max_position_notional / 2:
+                side = "Sell" if pos.size > 0 else "Buy"  # lean against a large position
+            reference = best_ask if side == "Buy" else best_bid
+            qty = self._round_qty(inst, Decimal(str(self.rng.uniform(*ORDER_NOTIONAL))) / reference)
+            if qty * reference < inst.min_notional:
+                qty = self._round_qty(inst, inst.min_notional * 2 / reference + inst.qty_step)
+            if roll < 0.4:
+                self._place(symbol, side, "Market", qty)
+                return self._did("market")
+            ticks = self.rng.randint(0, 3)
+            price = best_bid - ticks * inst.tick_size if side == "Buy" else best_ask + ticks * inst.tick_size
+            if price <= 0:
+                return self._did("idle")
+            self._place(symbol, side, "Limit", qty, price=str(price), timeInForce="GTC")
+            return self._did("limit")
+        except Rejection as refused:
+            log.debug("demo order refused: %s", refused)
+            return self._did("rejected")
+
+    def _place(self, symbol: str, side: str, order_type: str, qty: Decimal, **extra: Any) -> None:
+        self._n += 1
+        params: dict[str, Any] = {
+            "category": CATEGORY,
+            "symbol": symbol,
+            "side": side,
+            "orderType": order_type,
+            "qty": str(qty),
+            "orderLinkId": f"demo-{self._n}",
+        }
+        params.update(extra)
+        self.sim.account.place_order(params)
+
+    @staticmethod
+    def _round_qty(inst: Any, qty: Decimal) -> Decimal:
+        steps = (qty / inst.qty_step).to_integral_value(rounding=ROUND_FLOOR)
+        return max(inst.min_qty, steps * inst.qty_step)
+
+    def _did(self, action: str) -> str:
+        self.actions[action] += 1
+        counters = getattr(self.sim, "counters", None)
+        if counters is not None:
+            counters[f"demo_trader.{action}"] += 1
+        return action

@@ -1,0 +1,237 @@
+"""Faults on demand: the Python API behind ``sim.faults`` (and the ``/_sim/...`` control endpoints).
+
+Every fault the client must survive can be switched on here, and each one is counted in ``sim.counters``
+(``faults.<name>``), so a reliability test can check that the fault really happened before it checks the
+client's reaction. Public-stream faults (``skip_u``, ``restart_snapshot``, ``flood``) act on the shared
+per-topic streams of :mod:`exchange.bybit.sim.public_ws`; private-side knobs (duplicate or late executions,
+delayed or rejected auth) are plain attributes the account side reads; REST faults (10006, 403) are applied by
+the middleware in :mod:`exchange.bybit.sim.rest_common`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from exchange.bybit.sim.connection import SimConnection
+    from exchange.bybit.sim.server import SimServer
+
+log = logging.getLogger(__name__)
+
+MALFORMED_KINDS = ("bad_json", "wrong_types", "missing_keys", "oversized")
+OVERSIZED_BYTES = 2 * 1024 * 1024
+ABRUPT_CODES = (None, 1006)  # 1006 may not be sent in a close frame: it *means* an abrupt close
+
+
+class Faults:
+    """The fault switches of one server; ``enabled`` gates the control endpoints, not this Python API."""
+
+    def __init__(self, sim: SimServer, enabled: bool = False) -> None:
+        self._sim = sim
+        self.enabled = enabled
+        self._duplicate_executions = 0
+        self._execution_delay_s = 0.0
+        self._auth_delay_s = 0.0
+        self._auth_reject = False
+        self._rate_limited_until = 0.0  # time.monotonic()
+        self._rate_limit_reset_ms = 0
+        self._forbidden_until = 0.0
+
+    @property
+    def counters(self) -> Any:
+        return self._sim.counters
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self._sim.counters[f"faults.{name}"] += n
+        log.info("fault injected: %s", name)
+
+    # ----------------------------------------------------------------------------------------- connections
+
+    async def drop_connections(self, kind_prefix: str = "", code: int | None = None) -> int:
+        """Drop every open WebSocket whose kind starts with ``kind_prefix``: abrupt (no close frame) when
+        ``code`` is None or 1006, else a close frame with ``code``. Returns how many were dropped."""
+        targets = self._sim.connections.all(kind_prefix)
+        self._count("drop")
+        if code in ABRUPT_CODES:
+            for conn in targets:
+                conn.abort()
+        else:
+            await asyncio.gather(*(conn.close(code=int(code)) for conn in targets), return_exceptions=True)  # type: ignore[arg-type]
+        self._sim.counters["faults.dropped_connections"] += len(targets)
+        return len(targets)
+
+    def stall(self, seconds: float, kind_prefix: str = "") -> None:
+        """Half-open link for ``seconds`` on the connections open now: nothing sent, pings unanswered."""
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        for conn in self._sim.connections.all(kind_prefix):
+            conn.stall(seconds)
+        self._count("stall")
+
+    # ----------------------------------------------------------------------------------------- public streams
+
+    def skip_u(self, topic: str, category: str | None = None) -> None:
+        """The next delta on ``topic`` (in ``category``, or every category serving it) jumps ``u`` by 2."""
+        self._sim.public_feed.inject_skip_u(topic, category)
+        self._count("skip_u")
+
+    def restart_snapshot(self, topic: str, category: str | None = None) -> None:
+        """``topic`` sends a ``u == 1`` snapshot (as after a Bybit restart) and continues from ``u == 1``."""
+        self._sim.public_feed.inject_restart(topic, category)
+        self._count("restart_snapshot")
+
+    def malformed(
+        self, kind: str, count: int = 1, kind_prefix: str = "", *, size_bytes: int = OVERSIZED_BYTES
+    ) -> int:
+        """Send ``count`` broken frames of ``kind`` to every matching connection that has a subscription
+        (``kind_prefix`` "" means the public ones). Returns the number of frames sent."""
+        if kind not in MALFORMED_KINDS:
+            raise ValueError(f"unknown malformed kind {kind!r} (choose from {', '.join(MALFORMED_KINDS)})")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        sent = 0
+        for conn in self._sim.connections.all(kind_prefix or "public"):
+            if not conn.subscriptions:
+                continue
+            topic = sorted(conn.subscriptions)[0]
+            for i in range(count):
+                _send_malformed(conn, kind, topic, self._sim.clock.now_ms(), i, size_bytes)
+                sent += 1
+        self._count(f"malformed.{kind}", count)
+        return sent
+
+    async def flood(self, topic: str, count: int, category: str = "linear") -> int:
+        """Push ``count`` book deltas for ``topic`` to its subscribers as fast as they take them (benchmarks).
+
+        The deltas are real ones (``u`` + 1 each, sizes of the top levels changing), so a client book stays
+        consistent; the feed's normal cadence resumes afterwards. Returns the number of deltas sent.
+        """
+        self._count("flood")
+        return await self._sim.public_feed.flood(category, topic, count)
+
+    # ----------------------------------------------------------------------------------------- private side
+
+    @property
+    def duplicate_executions(self) -> int:
+        """The next N executions are pushed twice (same execId); the private stream decrements it."""
+        return self._duplicate_executions
+
+    @duplicate_executions.setter
+    def duplicate_executions(self, value: int) -> None:
+        if value > self._duplicate_executions:
+            self._count("duplicate_executions")
+        self._duplicate_executions = max(0, int(value))
+
+    @property
+    def execution_delay_s(self) -> float:
+        """Executions are pushed this much later (order and position pushes stay immediate)."""
+        return self._execution_delay_s
+
+    @execution_delay_s.setter
+    def execution_delay_s(self, value: float) -> None:
+        if value > 0:
+            self._count("execution_delay")
+        self._execution_delay_s = max(0.0, float(value))
+
+    @property
+    def auth_delay_s(self) -> float:
+        """The private ``auth`` ack is sent this much later."""
+        return self._auth_delay_s
+
+    @auth_delay_s.setter
+    def auth_delay_s(self, value: float) -> None:
+        if value > 0:
+            self._count("auth_delay")
+        self._auth_delay_s = max(0.0, float(value))
+
+    @property
+    def auth_reject(self) -> bool:
+        """Every private ``auth`` is rejected, even with the right signature."""
+        return self._auth_reject
+
+    @auth_reject.setter
+    def auth_reject(self, value: bool) -> None:
+        if value and not self._auth_reject:
+            self._count("auth_reject")
+        self._auth_reject = bool(value)
+
+    # ----------------------------------------------------------------------------------------- REST
+
+    def rate_limit_for(self, seconds: float) -> None:
+        """Every ``/v5`` request answers retCode 10006 for ``seconds``, with the reset time in the headers."""
+        self._rate_limited_until = time.monotonic() + seconds
+        self._rate_limit_reset_ms = self._sim.clock.now_ms() + int(seconds * 1000)
+        self._count("rate_limit")
+
+    def forbid_for(self, seconds: float) -> None:
+        """Every ``/v5`` request answers HTTP 403 (Bybit's IP ban) for ``seconds``."""
+        self._forbidden_until = time.monotonic() + seconds
+        self._count("forbid")
+
+    @property
+    def rate_limited(self) -> bool:
+        return time.monotonic() < self._rate_limited_until
+
+    @property
+    def rate_limit_reset_ms(self) -> int:
+        return self._rate_limit_reset_ms
+
+    @property
+    def forbidden(self) -> bool:
+        return time.monotonic() < self._forbidden_until
+
+    # ----------------------------------------------------------------------------------------- time, market
+
+    def set_clock_offset(self, ms: int) -> None:
+        """Shift the server clock by ``ms`` (REST timestamps, auth expiry, every ``ts``)."""
+        self._sim.clock.offset_ms = int(ms)
+        self._count("clock_offset")
+
+    def pause_market(self) -> None:
+        """Stop the market (no steps: no price moves, trades, funding, demo trades)."""
+        self._sim.market.paused = True
+        self._count("pause")
+
+    def resume_market(self) -> None:
+        self._sim.market.paused = False
+        self._count("resume")
+
+    def clear(self) -> None:
+        """Switch every lasting fault off (stalls already running end on their own)."""
+        self._duplicate_executions = 0
+        self._execution_delay_s = 0.0
+        self._auth_delay_s = 0.0
+        self._auth_reject = False
+        self._rate_limited_until = 0.0
+        self._forbidden_until = 0.0
+        self._sim.clock.offset_ms = 0
+        self._sim.market.paused = False
+        self._count("clear")
+
+
+def _send_malformed(conn: SimConnection, kind: str, topic: str, now_ms: int, i: int, size_bytes: int) -> None:
+    """One deliberately broken frame that looks like it belongs to ``topic``."""
+    symbol = topic.rsplit(".", 1)[-1]
+    if kind == "bad_json":
+        conn.send_text(f'{{"topic":"{topic}","type":"delta","ts":{now_ms},"data":{{"s":"{symbol}","b":[["1')
+    elif kind == "wrong_types":
+        conn.send_json(
+            {
+                "topic": topic,
+                "type": "delta",
+                "ts": str(now_ms),
+                "data": {"s": symbol, "b": [[1.5, 2]], "a": {"x": None}, "u": f"{i}", "seq": None},
+                "cts": "later",
+            }
+        )
+    elif kind == "missing_keys":
+        conn.send_json({"topic": topic, "ts": now_ms})
+    else:
+        head = orjson.dumps({"topic": topic, "type": "delta", "ts": now_ms})[:-1]
+        padding = b"x" * max(0, size_bytes - len(head) - 16)
+        conn.send_bytes_text(head + b',"data":"' + padding + b'"}')

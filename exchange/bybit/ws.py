@@ -1,0 +1,229 @@
+"""One Bybit v5 WebSocket connection with its heartbeat: connect, send, receive, and notice death fast.
+
+Liveness has two clocks, as Bybit's own guidance and nautilus_trader's client do:
+
+* a JSON ``{"op":"ping"}`` every 20 s with a 10 s pong deadline (Bybit cuts quiet private streams otherwise);
+* an idle probe: when *nothing at all* arrived for ``idle_probe_after`` seconds (a busy public book normally
+  speaks every 20-100 ms), a ping goes out at once with a short deadline. A half-open link is then found in a few
+  seconds, while a quiet but healthy stream answers the probe and is left alone.
+
+aiohttp's transport-level heartbeat is on as well, so a dead TCP path is caught even if the JSON pong is late.
+Frames are parsed with orjson; anything that is not a JSON object is counted and dropped, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from exchange.bybit.protocol import FrameKind, classify
+
+__all__ = ["LinkDead", "WsLink"]
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 1000-level snapshot is ~60 kB; anything near this is hostile
+
+
+class LinkDead(Exception):
+    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user."""
+
+
+class WsLink:
+    """A Bybit WebSocket: ``open()``, then ``run()`` until the link dies (raises :class:`LinkDead`)."""
+
+    def __init__(
+        self,
+        url: str,
+        http: aiohttp.ClientSession,
+        on_frame: Callable[[dict[str, Any], int], None],
+        *,
+        name: str,
+        ping_interval: float = 20.0,
+        pong_timeout: float = 10.0,
+        idle_probe_after: float = 3.0,
+        probe_timeout: float = 2.0,
+        connect_timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._http = http
+        self._on_frame = on_frame
+        self._ping_interval = ping_interval
+        self._pong_timeout = pong_timeout
+        self._idle_probe_after = idle_probe_after
+        self._probe_timeout = probe_timeout
+        self._connect_timeout = connect_timeout
+        self._clock = clock
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._req_id = 0
+        self._ping_sent_at: float | None = None
+        self._ping_deadline: float | None = None
+        self._last_ping_at = 0.0
+        self.last_frame_at: float | None = None
+        self.ping_rtt_ms: float | None = None
+        self.frames = 0
+        self.rejected = 0
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    @property
+    def open_(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    async def open(self) -> None:
+        """Connect; raises :class:`LinkDead` with a short reason on failure."""
+        try:
+            self._ws = await asyncio.wait_for(
+                self._http.ws_connect(
+                    self.url,
+                    heartbeat=self._ping_interval,
+                    max_msg_size=MAX_FRAME_BYTES,
+                    autoping=True,
+                ),
+                self._connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise LinkDead(f"{self.name}: connect timed out") from None
+        except aiohttp.WSServerHandshakeError as error:
+            raise LinkDead(f"{self.name}: handshake refused (HTTP {error.status})") from None
+        except (aiohttp.ClientError, OSError) as error:
+            raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
+        now = self._clock()
+        self.last_frame_at = now
+        self._last_ping_at = now
+
+    def next_req_id(self, prefix: str = "") -> str:
+        self._req_id += 1
+        return f"{prefix}{self._req_id}"
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise LinkDead(f"{self.name}: closed")
+        try:
+            await ws.send_str(orjson.dumps(payload).decode())
+        except (ConnectionResetError, aiohttp.ClientError, RuntimeError) as error:
+            raise LinkDead(f"{self.name}: send failed ({_short(error)})") from None
+
+    async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a control op with a ``req_id`` and wait for the reply that echoes it."""
+        req_id = payload.setdefault("req_id", self.next_req_id(str(payload.get("op", ""))[:4]))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[req_id] = future
+        try:
+            await self.send(payload)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            raise LinkDead(f"{self.name}: no reply to {payload.get('op')} within {timeout:g} s") from None
+        finally:
+            self._acks.pop(req_id, None)
+
+    async def run(self) -> None:
+        """Read frames and keep the heartbeat until the link dies; always raises :class:`LinkDead`."""
+        ws = self._ws
+        if ws is None:
+            raise LinkDead(f"{self.name}: not open")
+        watchdog = asyncio.create_task(self._watchdog(), name=f"{self.name}-watchdog")
+        reader = asyncio.create_task(self._read(ws), name=f"{self.name}-reader")
+        try:
+            done, _ = await asyncio.wait({watchdog, reader}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises LinkDead (or a bug, which must surface)
+            raise LinkDead(f"{self.name}: closed")
+        finally:
+            for task in (watchdog, reader):
+                task.cancel()
+            await asyncio.gather(watchdog, reader, return_exceptions=True)
+            self._fail_acks()
+
+    async def close(self) -> None:
+        ws, self._ws = self._ws, None
+        self._fail_acks()
+        if ws is not None and not ws.closed:
+            try:
+                await asyncio.wait_for(ws.close(), 2.0)
+            except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
+                pass
+
+    # ------------------------------------------------------------------ internals
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            message = await ws.receive()
+            if message.type is aiohttp.WSMsgType.TEXT:
+                self._handle_text(message.data)
+            elif message.type is aiohttp.WSMsgType.BINARY:
+                self.rejected += 1
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                code = ws.close_code
+                raise LinkDead(f"{self.name}: closed by server" + (f" (code {code})" if code else ""))
+            elif message.type is aiohttp.WSMsgType.ERROR:
+                raise LinkDead(f"{self.name}: {_short(ws.exception() or 'transport error')}")
+
+    def _handle_text(self, text: str) -> None:
+        now = self._clock()
+        self.last_frame_at = now
+        try:
+            frame = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self.rejected += 1
+            log.debug("%s: non-JSON frame dropped (%d bytes)", self.name, len(text))
+            return
+        if not isinstance(frame, dict):
+            self.rejected += 1
+            return
+        self.frames += 1
+        kind = classify(frame)
+        if kind is FrameKind.PONG:
+            if self._ping_sent_at is not None:
+                self.ping_rtt_ms = (now - self._ping_sent_at) * 1000.0
+            self._ping_sent_at = None
+            self._ping_deadline = None
+            return
+        if kind in (FrameKind.SUBSCRIBE, FrameKind.AUTH):
+            req_id = frame.get("req_id")
+            future = self._acks.get(req_id) if isinstance(req_id, str) else None
+            if future is not None and not future.done():
+                future.set_result(frame)
+                return
+        self._on_frame(frame, int(now * 1000))
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            now = self._clock()
+            if self._ping_deadline is not None:
+                if now >= self._ping_deadline:
+                    silent = now - (self.last_frame_at or now)
+                    raise LinkDead(f"{self.name}: no pong (silent for {silent:.1f} s)")
+                continue
+            idle = now - (self.last_frame_at or now)
+            if now - self._last_ping_at >= self._ping_interval:
+                await self._ping(self._pong_timeout)
+            elif idle >= self._idle_probe_after:
+                await self._ping(self._probe_timeout)
+
+    async def _ping(self, deadline: float) -> None:
+        now = self._clock()
+        self._ping_sent_at = now
+        self._last_ping_at = now
+        self._ping_deadline = now + deadline
+        await self.send({"op": "ping", "req_id": self.next_req_id("ping")})
+
+    def _fail_acks(self) -> None:
+        for future in self._acks.values():
+            if not future.done():
+                future.set_exception(LinkDead(f"{self.name}: closed while waiting for a reply"))
+        self._acks.clear()
+
+
+def _short(error: object) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:120]

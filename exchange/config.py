@@ -1,0 +1,183 @@
+"""Where Fluxum connects and what it watches.
+
+Environments (``-cfg``): ``sim`` (the embedded local exchange, the default), ``testnet``, ``demo`` (Bybit's demo
+trading: private data from the demo host, public data from mainnet), ``production``. ``--base-url`` points the
+client at any Bybit-compatible host (an external simulator, a relay). An optional TOML config file sets symbols,
+category, depth and mark source; command-line flags win over it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
+
+__all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+CATEGORIES = ("linear", "spot", "inverse")
+DEPTHS = (1, 50, 200, 1000)
+MARK_SOURCES = ("mark", "book")
+
+
+class Environment(Enum):
+    SIM = "sim"
+    TESTNET = "testnet"
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+    @classmethod
+    def parse(cls, text: str) -> Environment:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            names = ", ".join(e.value for e in cls)
+            raise ConfigError(f"unknown environment {text!r}: choose one of {names}") from None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of one Bybit-compatible host: REST, public WebSocket and private WebSocket."""
+
+    rest: str
+    public_ws: str
+    private_ws: str
+
+    def public_url(self, category: str) -> str:
+        return f"{self.public_ws}/v5/public/{category}"
+
+    def private_url(self) -> str:
+        return f"{self.private_ws}/v5/private"
+
+    @classmethod
+    def for_base_url(cls, base_url: str) -> Endpoints:
+        """Endpoints of a host that serves everything on one origin, like the local exchange or a relay."""
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"--base-url must look like http://host:port or https://host, not {base_url!r}")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        ws = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+        return cls(rest=origin, public_ws=ws, private_ws=ws)
+
+
+BYBIT_ENDPOINTS = {
+    Environment.PRODUCTION: Endpoints("https://api.bybit.com", "wss://stream.bybit.com", "wss://stream.bybit.com"),
+    Environment.TESTNET: Endpoints(
+        "https://api-testnet.bybit.com", "wss://stream-testnet.bybit.com", "wss://stream-testnet.bybit.com"
+    ),
+    # Demo trading: private data and orders on the demo host, public market data from mainnet.
+    Environment.DEMO: Endpoints("https://api-demo.bybit.com", "wss://stream.bybit.com", "wss://stream-demo.bybit.com"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the session needs to start, validated."""
+
+    environment: Environment
+    endpoints: Endpoints | None  # None for the embedded simulator until it has started
+    credentials: Credentials | None
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    category: str = "linear"
+    depth: int = 50
+    mark_source: str = "mark"  # "mark": Bybit's markPrice when known; "book": always the book
+    trading_enabled: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when Fluxum must start its own local exchange."""
+        return self.environment is Environment.SIM and self.endpoints is None
+
+    @property
+    def private(self) -> bool:
+        return self.credentials is not None
+
+    def with_endpoints(self, endpoints: Endpoints, credentials: Credentials | None = None) -> Settings:
+        return replace(self, endpoints=endpoints, credentials=credentials or self.credentials)
+
+
+def _symbols(value: object, source: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, Sequence):
+        items = [str(part).strip() for part in value]
+    else:
+        raise ConfigError(f"{source}: symbols must be a comma-separated list like BTCUSDT,ETHUSDT")
+    symbols = tuple(dict.fromkeys(item.upper() for item in items if item))
+    if not symbols:
+        raise ConfigError(f"{source}: at least one symbol is needed")
+    for symbol in symbols:
+        if not symbol.isalnum():
+            raise ConfigError(f"{source}: {symbol!r} is not a Bybit symbol (letters and digits, like BTCUSDT)")
+    return symbols
+
+
+def load_settings(
+    *,
+    cfg: str | None = None,
+    base_url: str | None = None,
+    symbols: str | None = None,
+    config_file: Path | None = None,
+    secrets_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    trading_enabled: bool = False,
+) -> Settings:
+    """Settings from flags, an optional TOML config file, the environment and the secrets file."""
+    environ = os.environ if environ is None else environ
+    file_values: dict[str, object] = {}
+    if config_file is not None:
+        try:
+            file_values = tomllib.loads(config_file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_file} does not exist") from None
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
+
+    environment = Environment.parse(cfg or str(file_values.get("environment", "sim")))
+    chosen_symbols = _symbols(symbols if symbols is not None else file_values.get("symbols", DEFAULT_SYMBOLS),
+                              "--symbols" if symbols is not None else "symbols")
+    category = str(file_values.get("category", "linear")).lower()
+    if category not in CATEGORIES:
+        raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {category!r}")
+    depth = file_values.get("depth", 50)
+    if depth not in DEPTHS:
+        raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, not {depth!r}")
+    mark_source = str(file_values.get("mark_source", "mark")).lower()
+    if mark_source not in MARK_SOURCES:
+        raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {mark_source!r}")
+
+    credentials = None
+    if environment is not Environment.SIM:
+        credentials = credentials_from_env(environment.value, environ)
+        if credentials is None:
+            from exchange.secrets import default_secrets_path
+
+            credentials = credentials_from_file(secrets_file or default_secrets_path(), environment.value)
+    elif secrets_file is not None or environ.get("BYBIT_SIM_API_KEY"):
+        credentials = credentials_from_env("sim", environ) or (
+            credentials_from_file(secrets_file, "sim") if secrets_file else None
+        )
+
+    if base_url is not None:
+        endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
+    elif environment is Environment.SIM:
+        endpoints = None  # the embedded local exchange, started by the caller
+    else:
+        endpoints = BYBIT_ENDPOINTS[environment]
+    return Settings(
+        environment=environment,
+        endpoints=endpoints,
+        credentials=credentials,
+        symbols=chosen_symbols,
+        category=category,
+        depth=int(depth),  # type: ignore[arg-type]
+        mark_source=mark_source,
+        trading_enabled=trading_enabled,
+    )

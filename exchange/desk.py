@@ -1,0 +1,81 @@
+"""The desk's live model: everything the screen shows, kept current by the session, read by the widgets.
+
+The session writes it at network rate; widgets read it at frame rate on their own timers and repaint only when
+the part they show changed (``versions``). It holds plain exchange types only, so a widget that reads it never
+imports aiohttp or the session. Everything in it is bounded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from exchange.book import OrderBook
+from exchange.bybit.protocol import TickerCache
+from exchange.events import LinkState, LinkStats, OpenOrder, PositionSnapshot, PublicTrade, SessionState, WalletSnapshot
+from exchange.ledger import Fill, Ledger
+
+__all__ = ["Desk", "Instrument"]
+
+OWN_FILLS_KEPT = 200
+TRADES_KEPT = 500
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """What the screen needs to print a symbol's numbers: its tick and lot sizes."""
+
+    symbol: str
+    tick_size: Decimal
+    qty_step: Decimal
+
+    @property
+    def price_decimals(self) -> int:
+        return max(0, -self.tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+    @property
+    def qty_decimals(self) -> int:
+        return max(0, -self.qty_step.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+@dataclass
+class Desk:
+    """The latest state of the markets and the account, as one object the widgets can read."""
+
+    environment: str  # SIM / TESTNET / DEMO / PRODUCTION
+    category: str
+    symbols: list[str]
+    books: dict[str, OrderBook]
+    ledger: Ledger = field(default_factory=Ledger)
+    tickers: TickerCache = field(default_factory=TickerCache)
+    trades: dict[str, deque[PublicTrade]] = field(default_factory=dict)
+    own_fills: deque[Fill] = field(default_factory=lambda: deque(maxlen=OWN_FILLS_KEPT))
+    orders: dict[str, OpenOrder] = field(default_factory=dict)
+    positions: dict[str, PositionSnapshot] = field(default_factory=dict)
+    instruments: dict[str, Instrument] = field(default_factory=dict)
+    wallet: WalletSnapshot | None = None
+    state: SessionState = field(default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started"))
+    stats: LinkStats | None = None
+    private: bool = False
+    versions: Counter[str] = field(default_factory=Counter)
+    """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
+    ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""
+
+    def __post_init__(self) -> None:
+        for symbol in self.symbols:
+            self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
+
+    def touch(self, part: str) -> None:
+        self.versions[part] += 1
+
+    def ticker(self, symbol: str) -> dict[str, str]:
+        return self.tickers.get(symbol) or {}
+
+    def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
+        """Open orders, newest first, of one symbol or all."""
+        orders = [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]
+        return sorted(orders, key=lambda o: o.updated_ms, reverse=True)
+
+    def instrument(self, symbol: str) -> Instrument | None:
+        return self.instruments.get(symbol)

@@ -1,0 +1,580 @@
+"""The per-symbol P&L ledger: Fluxum's entry, with exact money and real shorts.
+
+Why it looks like this (DESIGN.md "Ledger", reference/fluxum-semantics.md section 1):
+
+* Fluxum's 25 entry fields keep their names so its CSV and its worked examples still read the same; the
+  bugs are gone: a signed position (shorts and flips are first-class), fees charged once on the real fill,
+  rebates as negative fees, no synthetic legs for a crossing trade, and flat meaning exactly zero.
+* Money is :class:`~decimal.Decimal` from Bybit's strings. The primary state is the signed cost basis ``K``
+  (the opening ``qty * price`` still open, reduced pro rata on partial closes) and the cumulative price cash
+  ``C`` (``-side * qty * price`` summed over every fill). Realized P&L is ``C + K`` and unrealized P&L is
+  ``spot * position - K``, so ``pnl == realized - fees - funding + unrealized == notional + position * spot``
+  holds by construction, exactly.
+* A pro-rata reduction of ``K`` may not terminate (buy 1 @ 100, buy 2 @ 101, sell 1): it is the one place
+  where a value is rounded, to 18 decimal places (:data:`RESIDUE_QUANTUM`), far below any Bybit tick times
+  qty step. Both P&L halves derive from that same rounded ``K``, so the identities stay exact and every sum
+  of the ledger's values stays a short, exactly representable decimal.
+* Like Bybit's ``avgPrice``, ``running_price`` and ``cost_basis`` exclude fees (fees live in ``fees``). That
+  is the one deliberate difference from the OCaml figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from enum import StrEnum
+from typing import TYPE_CHECKING, TextIO
+
+from exchange.book import BookState
+
+if TYPE_CHECKING:
+    from exchange.book import OrderBook
+
+__all__ = [
+    "CSV_COLUMNS",
+    "FUNDING_EXEC_TYPE",
+    "MONEY_CONTEXT",
+    "POSITION_EXEC_TYPES",
+    "RESIDUE_QUANTUM",
+    "Fill",
+    "Ledger",
+    "LedgerEntry",
+    "MarkSource",
+    "UpdateSource",
+    "csv_header",
+    "format_decimal",
+    "write_csv",
+]
+
+log = logging.getLogger(__name__)
+
+MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+"""Where the ledger computes: 60 digits, so sums of Bybit's short decimals never round."""
+
+RESIDUE_QUANTUM = Decimal("1e-18")
+"""Quotients that may not terminate (pro-rata cost basis, averages) are rounded to this, and only those."""
+
+FUNDING_EXEC_TYPE = "Funding"
+POSITION_EXEC_TYPES = frozenset(
+    {"Trade", "AdlTrade", "BustTrade", "BlockTrade", "Delivery", "MovePosition", "FutureSpread"}
+)
+"""Bybit ``execType`` values that move the position. Others (``Settle``, ``CorporateAction``, ``UNKNOWN`` ...)
+carry at most a fee: it is charged, the position is left alone."""
+
+_ZERO = Decimal(0)
+_SIDES = {"Buy": 1, "Sell": -1}
+
+
+class MarkSource(StrEnum):
+    """Where the entry's ``spot`` came from, shown next to the P&L so a desk knows how much to trust it."""
+
+    MARK_PRICE = "mark_price"  # Bybit ticker markPrice
+    BEST_BID = "best_bid"  # a long marked where it would close
+    BEST_ASK = "best_ask"  # a short marked where it would close
+    MID = "mid"  # flat: nothing would close, show the middle
+    LAST_FILL = "last_fill"  # the fill price, until the next mark
+    EXTERNAL = "external"  # given by the user (``--mark``)
+
+
+class UpdateSource(StrEnum):
+    """What produced an entry version, in Fluxum's spelling (it is what the CSV says)."""
+
+    Market_data = "Market_data"
+    Trade = "Trade"
+    Funding = "Funding"
+    External_trade = "External_trade"
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One Bybit execution, as the ledger needs it; ``fee`` is signed (a maker rebate is negative).
+
+    ``exec_type`` is Bybit's string: ``Trade`` and the other :data:`POSITION_EXEC_TYPES` move the position,
+    ``Funding`` only moves cash (``fee`` is the funding paid, negative when received).
+    """
+
+    exec_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    time_ms: int
+    exec_type: str = "Trade"
+    order_id: str = ""
+    order_link_id: str = ""
+    is_maker: bool | None = None
+
+    @property
+    def is_funding(self) -> bool:
+        return self.exec_type == FUNDING_EXEC_TYPE
+
+    @property
+    def moves_position(self) -> bool:
+        return self.exec_type in POSITION_EXEC_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One version of a symbol's ledger: Fluxum's 25 fields (its names, its meaning) plus the P&L split.
+
+    ``pnl`` is total P&L (cash plus marked position), ``notional`` the cumulative signed cash including fees
+    and funding, ``pnl_spot`` the market value of the position. ``cost_basis`` is the signed cost of the open
+    position (fees excluded) and ``running_price`` its average entry. ``price/side/qty/package_price``
+    describe the last fill and are None after a mark.
+    """
+
+    symbol: str
+    pnl: Decimal = _ZERO
+    position: Decimal = _ZERO
+    spot: Decimal = _ZERO
+    pnl_spot: Decimal = _ZERO
+    notional: Decimal = _ZERO
+    avg_buy_price: Decimal = _ZERO
+    avg_sell_price: Decimal = _ZERO
+    avg_price: Decimal = _ZERO
+    total_buy_qty: Decimal = _ZERO
+    total_sell_qty: Decimal = _ZERO
+    buy_notional: Decimal = _ZERO
+    sell_notional: Decimal = _ZERO
+    total_original: Decimal = _ZERO
+    total_executed: Decimal = _ZERO
+    total_remaining: Decimal = _ZERO
+    cost_basis: Decimal = _ZERO
+    running_price: Decimal = _ZERO
+    running_qty: Decimal = _ZERO
+    update_time: int = 0
+    update_source: UpdateSource = UpdateSource.Market_data
+    price: Decimal | None = None
+    side: str | None = None
+    qty: Decimal | None = None
+    package_price: Decimal | None = None
+    realized_pnl: Decimal = _ZERO
+    unrealized_pnl: Decimal = _ZERO
+    fees: Decimal = _ZERO
+    funding: Decimal = _ZERO
+    mark_source: MarkSource | None = None
+
+
+def _settle(value: Decimal) -> Decimal:
+    """Round a quotient to :data:`RESIDUE_QUANTUM` when it has more places (it may not terminate)."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -18:
+        return value.quantize(RESIDUE_QUANTUM, context=MONEY_CONTEXT)
+    return value
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """``numerator / denominator`` for display values (averages), 0 when there is nothing to divide by."""
+    if denominator == 0:
+        return _ZERO
+    return _settle(MONEY_CONTEXT.divide(numerator, denominator))
+
+
+def _sign(value: Decimal) -> int:
+    return (value > 0) - (value < 0)
+
+
+@dataclass(slots=True)
+class _SymbolLedger:
+    """The mutable state behind one symbol's entries; :meth:`entry` freezes it into a :class:`LedgerEntry`."""
+
+    symbol: str
+    position: Decimal = _ZERO
+    cost: Decimal = _ZERO  # K: signed cost of the open position, fees excluded
+    price_cash: Decimal = _ZERO  # C: sum of -side * qty * price over every position-moving fill
+    fees: Decimal = _ZERO
+    funding: Decimal = _ZERO
+    buy_qty: Decimal = _ZERO
+    sell_qty: Decimal = _ZERO
+    buy_notional: Decimal = _ZERO
+    sell_notional: Decimal = _ZERO
+    spot: Decimal = _ZERO
+    mark_source: MarkSource | None = None
+    update_time: int = 0
+    update_source: UpdateSource = UpdateSource.Market_data
+    leg: tuple[Decimal, str, Decimal, Decimal] | None = None  # last fill: price, side, qty, package_price
+    open_orders: tuple[Decimal, Decimal, Decimal] = (_ZERO, _ZERO, _ZERO)
+    fill_count: int = 0
+    history: list[tuple[Fill, UpdateSource]] = field(default_factory=list)
+
+    def trade(self, fill: Fill, source: UpdateSource) -> None:
+        """Apply a position-moving fill: grow, close (realizing against the average entry) or flip."""
+        sign = _SIDES[fill.side]
+        qty, price = fill.qty, fill.price
+        with localcontext(MONEY_CONTEXT):
+            package = qty * price
+            held = abs(self.position)
+            if self.position == 0 or _sign(self.position) == sign:
+                self.position += sign * qty
+                self.cost += sign * package
+            else:
+                closed = min(qty, held)
+                left = held - closed
+                # The open cost shrinks pro rata; a full close leaves exactly nothing.
+                self.cost = _settle(self.cost * left / held) if left else _ZERO
+                self.position += sign * closed
+                opened = qty - closed
+                if opened:  # a flip: the remainder opens a new position at the fill price
+                    self.position = sign * opened
+                    self.cost = sign * opened * price
+            if self.position == 0:
+                self.cost = _ZERO
+            self.price_cash -= sign * package
+            self.fees += fill.fee
+            if sign > 0:
+                self.buy_qty += qty
+                self.buy_notional += package
+            else:
+                self.sell_qty += qty
+                self.sell_notional += package
+        self.spot = price
+        self.mark_source = MarkSource.LAST_FILL
+        self.update_time = fill.time_ms
+        self.update_source = source
+        self.leg = (price, fill.side, qty, package)
+        self.history.append((fill, source))
+
+    def fund(self, fill: Fill) -> None:
+        """Funding moves cash only: ``fee`` is what was paid (negative when received)."""
+        with localcontext(MONEY_CONTEXT):
+            self.funding += fill.fee
+        self.update_time = fill.time_ms
+        self.update_source = UpdateSource.Funding
+        self.leg = None
+        self.history.append((fill, UpdateSource.Funding))
+
+    def charge(self, fill: Fill) -> None:
+        """An execution type that moves no position (``Settle`` ...): only its fee counts."""
+        with localcontext(MONEY_CONTEXT):
+            self.fees += fill.fee
+        self.update_time = fill.time_ms
+        self.update_source = UpdateSource.Trade
+        self.leg = None
+        self.history.append((fill, UpdateSource.Trade))
+
+    def apply(self, fill: Fill, source: UpdateSource) -> None:
+        if fill.is_funding:
+            self.fund(fill)
+        elif fill.moves_position:
+            self.trade(fill, source)
+        else:
+            self.charge(fill)
+
+    def mark(self, price: Decimal, source: MarkSource, time_ms: int) -> None:
+        self.spot = price
+        self.mark_source = source
+        self.update_time = time_ms
+        self.update_source = UpdateSource.Market_data
+        self.leg = None
+
+    def entry(self) -> LedgerEntry:
+        with localcontext(MONEY_CONTEXT):
+            position, cost = self.position, self.cost
+            pnl_spot = position * self.spot
+            notional = self.price_cash - self.fees - self.funding
+            total_qty = self.buy_qty + self.sell_qty
+            price, side, qty, package = self.leg if self.leg is not None else (None, None, None, None)
+            return LedgerEntry(
+                symbol=self.symbol,
+                pnl=notional + pnl_spot,
+                position=position,
+                spot=self.spot,
+                pnl_spot=pnl_spot,
+                notional=notional,
+                avg_buy_price=_ratio(self.buy_notional, self.buy_qty),
+                avg_sell_price=_ratio(self.sell_notional, self.sell_qty),
+                avg_price=_ratio(self.buy_notional + self.sell_notional, total_qty),
+                total_buy_qty=self.buy_qty,
+                total_sell_qty=self.sell_qty,
+                buy_notional=self.buy_notional,
+                sell_notional=self.sell_notional,
+                total_original=self.open_orders[0],
+                total_executed=self.open_orders[1],
+                total_remaining=self.open_orders[2],
+                cost_basis=cost,
+                running_price=_ratio(cost, position),
+                running_qty=position,
+                update_time=self.update_time,
+                update_source=self.update_source,
+                price=price,
+                side=side,
+                qty=qty,
+                package_price=package,
+                realized_pnl=self.price_cash + cost,
+                unrealized_pnl=pnl_spot - cost,
+                fees=self.fees,
+                funding=self.funding,
+                mark_source=self.mark_source,
+            )
+
+
+def _finite(*values: Decimal) -> bool:
+    return all(isinstance(value, Decimal) and value.is_finite() for value in values)
+
+
+def _problem(fill: Fill) -> str | None:
+    """Why the ledger cannot take this fill, or None; the ledger never raises on a bad fill."""
+    if not fill.exec_id:
+        return "no execId"
+    if not fill.symbol:
+        return "no symbol"
+    if not _finite(fill.qty, fill.price, fill.fee):
+        return "qty, price and fee must be finite decimals"
+    if fill.moves_position:
+        if fill.side not in _SIDES:
+            return f"side {fill.side!r} is neither Buy nor Sell"
+        if fill.qty <= 0:
+            return f"qty {fill.qty} is not positive"
+        if fill.price <= 0:
+            return f"price {fill.price} is not positive"
+    return None
+
+
+class Ledger:
+    """Every symbol's ledger, fed by fills (keyed by ``execId``) and marks.
+
+    Each change returns the symbol's new :class:`LedgerEntry`; ``version`` increases on every change so a
+    widget can repaint only when something moved. Bad fills are counted in ``rejected`` and logged,
+    duplicates in ``duplicates``; neither raises.
+    """
+
+    def __init__(self) -> None:
+        self._symbols: dict[str, _SymbolLedger] = {}
+        self._entries: dict[str, LedgerEntry] = {}
+        self._seen: set[str] = set()
+        self.duplicates = 0
+        self.rejected = 0
+        self.version = 0
+
+    # ------------------------------------------------------------------ changes
+
+    def _state(self, symbol: str) -> _SymbolLedger:
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = self._symbols[symbol] = _SymbolLedger(symbol)
+        return state
+
+    def _publish(self, state: _SymbolLedger) -> LedgerEntry:
+        entry = self._entries[state.symbol] = state.entry()
+        self.version += 1
+        return entry
+
+    def apply_fill(self, fill: Fill) -> LedgerEntry | None:
+        """Apply one execution; None when its ``execId`` was already applied (or the fill was rejected)."""
+        if fill.exec_id in self._seen:
+            self.duplicates += 1
+            log.debug("duplicate execution %s ignored", fill.exec_id)
+            return None
+        problem = _problem(fill)
+        if problem is not None:
+            self.rejected += 1
+            log.warning("execution %r for %r rejected: %s", fill.exec_id, fill.symbol, problem)
+            return None
+        self._seen.add(fill.exec_id)
+        state = self._state(fill.symbol)
+        state.apply(fill, UpdateSource.Trade)
+        state.fill_count += 1
+        return self._publish(state)
+
+    def mark(self, symbol: str, price: Decimal, source: MarkSource, time_ms: int) -> LedgerEntry:
+        """Mark the symbol's position at ``price`` (an unseen symbol gets a flat entry with that spot)."""
+        if not _finite(price) or price <= 0:
+            raise ValueError(f"a mark must be a positive decimal, not {price!r}")
+        state = self._state(symbol)
+        state.mark(price, source, time_ms)
+        return self._publish(state)
+
+    def set_open_orders(
+        self, symbol: str, total_original: Decimal, total_executed: Decimal, total_remaining: Decimal
+    ) -> LedgerEntry:
+        """Record the summary of the symbol's *open* orders (sums of qty, cumExecQty, leavesQty)."""
+        state = self._state(symbol)
+        state.open_orders = (total_original, total_executed, total_remaining)
+        return self._publish(state)
+
+    def reconcile_position(
+        self, symbol: str, size_signed: Decimal, avg_price: Decimal, time_ms: int
+    ) -> LedgerEntry | None:
+        """Make the ledger hold the exchange's position when the fetched history does not explain it.
+
+        The difference becomes an ``External_trade`` leg placed *before* the symbol's history (it is what was
+        held before the fetched window started), priced at the exchange's ``avgPrice``; the history is
+        replayed on top. When the exchange reports no price (a flat position has ``avgPrice`` 0) the leg takes
+        the first historical fill's price, so the unknown lot realizes nothing. None when nothing differs.
+        """
+        state = self._state(symbol)
+        if not _finite(size_signed, avg_price):
+            self.rejected += 1
+            log.warning("position for %s rejected: size %r, avgPrice %r", symbol, size_signed, avg_price)
+            return None
+        with localcontext(MONEY_CONTEXT):
+            missing = size_signed - state.position
+            qty = abs(missing)
+        if missing == 0:
+            return None
+        price = avg_price
+        if price <= 0:
+            trades = [fill for fill, _ in state.history if fill.moves_position]
+            price = trades[0].price if trades else state.spot
+        if price <= 0:
+            self.rejected += 1
+            log.warning("position for %s cannot be reconciled: no price for the missing %s", symbol, missing)
+            return None
+        leg = Fill(
+            exec_id=f"external:{symbol}:{time_ms}:{len(state.history)}",
+            symbol=symbol,
+            side="Buy" if missing > 0 else "Sell",
+            qty=qty,
+            price=price,
+            fee=_ZERO,
+            time_ms=time_ms,
+        )
+        rebuilt = _SymbolLedger(symbol, open_orders=state.open_orders, fill_count=state.fill_count)
+        rebuilt.trade(leg, UpdateSource.External_trade)
+        for fill, source in state.history:
+            rebuilt.apply(fill, source)
+        if state.mark_source is not None:  # keep the latest mark: the leg is old news, the spot is not
+            rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
+        rebuilt.update_time = max(time_ms, state.update_time)
+        rebuilt.update_source = UpdateSource.External_trade
+        rebuilt.leg = (price, leg.side, qty, MONEY_CONTEXT.multiply(qty, price))
+        self._symbols[symbol] = rebuilt
+        log.info("%s: assumed an external %s of %s @ %s", symbol, leg.side, leg.qty, price)
+        return self._publish(rebuilt)
+
+    # ------------------------------------------------------------------ reads
+
+    def entry(self, symbol: str) -> LedgerEntry | None:
+        """The symbol's latest entry, or None if nothing happened to it."""
+        return self._entries.get(symbol)
+
+    def entries(self) -> list[LedgerEntry]:
+        """Every symbol's latest entry, in symbol order."""
+        return [self._entries[symbol] for symbol in sorted(self._entries)]
+
+    def fill_count(self, symbol: str) -> int:
+        """How many executions (trades, funding, fee-only rows) the symbol's ledger applied."""
+        state = self._symbols.get(symbol)
+        return state.fill_count if state is not None else 0
+
+    def choose_mark(
+        self, symbol: str, *, mark_price: Decimal | None, book: OrderBook | None
+    ) -> tuple[Decimal, MarkSource] | None:
+        """The price to mark ``symbol`` at, and why.
+
+        Bybit's markPrice when known, else where the position would close (long: best bid, short: best ask),
+        the mid when flat; never from an empty or untrusted (not SYNCED, or stale) book.
+        """
+        if mark_price is not None and _finite(mark_price) and mark_price > 0:
+            return mark_price, MarkSource.MARK_PRICE
+        if book is None or book.state is not BookState.SYNCED or getattr(book, "stale", False):
+            return None
+        state = self._symbols.get(symbol)
+        position = state.position if state is not None else _ZERO
+        if position > 0:
+            level, source = book.best_bid(), MarkSource.BEST_BID
+        elif position < 0:
+            level, source = book.best_ask(), MarkSource.BEST_ASK
+        else:
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is None or ask is None:
+                return None
+            with localcontext(MONEY_CONTEXT):
+                mid = (Decimal(repr(bid[0])) + Decimal(repr(ask[0]))) / 2
+            return (mid, MarkSource.MID) if mid > 0 else None
+        if level is None:
+            return None
+        price = Decimal(repr(level[0]))
+        return (price, source) if price > 0 else None
+
+
+# ---------------------------------------------------------------------- CSV
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "symbol",
+    "pnl",
+    "position",
+    "spot",
+    "pnl_spot",
+    "notional",
+    "avg_buy_price",
+    "avg_sell_price",
+    "avg_price",
+    "update_time",
+    "update_source",
+    "total_buy_qty",
+    "total_sell_qty",
+    "price",
+    "side",
+    "qty",
+    "package_price",
+    "buy_notional",
+    "sell_notional",
+    "total_original",
+    "total_executed",
+    "total_remaining",
+    "cost_basis",
+    "running_price",
+    "running_qty",
+    "realized_pnl",
+    "unrealized_pnl",
+    "fees",
+    "funding",
+    "mark_source",
+)
+"""Fluxum's (Gemini) column order, then the added fields."""
+
+
+def csv_header() -> tuple[str, ...]:
+    """The CSV columns, in Fluxum's order followed by the added fields."""
+    return CSV_COLUMNS
+
+
+def format_decimal(value: Decimal) -> str:
+    """A Decimal written plainly: no exponent, no trailing zeros, never ``-0``."""
+    if value == 0:
+        return "0"
+    return format(value.normalize(MONEY_CONTEXT), "f")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    return str(value)
+
+
+def _row(entry: LedgerEntry) -> list[str]:
+    row = []
+    for column in CSV_COLUMNS:
+        value = getattr(entry, column)
+        if column == "side" and value is not None:
+            value = value.lower()  # Fluxum's CSV spelling: buy / sell
+        row.append(_cell(value))
+    return row
+
+
+def write_csv(entries: Iterable[LedgerEntry], file: TextIO) -> int:
+    """Write the header and one row per entry to an open text file; returns the number of rows."""
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for entry in entries:
+        writer.writerow(_row(entry))
+        count += 1
+    return count

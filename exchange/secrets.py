@@ -1,0 +1,132 @@
+"""API credentials that cannot leak by accident.
+
+A :class:`Secret` prints as ``Secret('********')`` in reprs, f-strings, logs and tracebacks (Textual's crash screen
+shows locals), refuses to be pickled, and gives its value only through :meth:`Secret.reveal`, which the signing
+code alone calls. Keys come from the environment (``BYBIT_{PRODUCTION,TESTNET,DEMO}_API_{KEY,SECRET}``) or from an
+owner-only secrets file, never from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ConfigError", "Credentials", "Secret", "credentials_from_env", "credentials_from_file",
+           "default_secrets_path"]
+
+
+class ConfigError(ValueError):
+    """A configuration mistake the user can fix; its message is one clear sentence."""
+
+
+class Secret:
+    """A string that never shows itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ConfigError("an API secret must be a non-empty string")
+        object.__setattr__(self, "_value", value)
+
+    def reveal(self) -> str:
+        """The value, for signing only."""
+        return self._value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> tuple:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An API key and its secret (the key alone is not secret, but it is shortened in reprs anyway)."""
+
+    api_key: str
+    api_secret: Secret
+
+    def __repr__(self) -> str:
+        return f"Credentials(api_key={self.key_hint!r}, api_secret={self.api_secret!r})"
+
+    @property
+    def key_hint(self) -> str:
+        """The first and last characters of the key, enough to recognise it on a screen."""
+        key = self.api_key
+        return f"{key[:4]}…{key[-2:]}" if len(key) > 8 else "…"
+
+
+def credentials_from_env(environment: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """Keys from ``BYBIT_<ENV>_API_KEY`` / ``BYBIT_<ENV>_API_SECRET``; None when neither is set."""
+    environ = os.environ if environ is None else environ
+    prefix = f"BYBIT_{environment.upper()}_API_"
+    key = environ.get(prefix + "KEY", "").strip()
+    secret = environ.get(prefix + "SECRET", "").strip()
+    if not key and not secret:
+        return None
+    if not key or not secret:
+        missing = prefix + ("KEY" if not key else "SECRET")
+        raise ConfigError(f"{missing} is not set, but its partner is: set both or neither")
+    return Credentials(key, Secret(secret))
+
+
+def default_secrets_path() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path("fluxum", appauthor=False) / "secrets.toml"
+
+
+def credentials_from_file(path: Path, environment: str) -> Credentials | None:
+    """Keys of one environment from an owner-only TOML file::
+
+        [testnet]
+        api_key = "..."
+        api_secret = "..."
+
+    A file that group or others can read is refused, as ssh refuses such a key.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"secrets file {path} is readable by group or others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"run: chmod 600 {path}"
+        )
+    try:
+        document = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        # The parser's message can quote the offending line, which may hold a secret: say only where.
+        found = re.search(r"at line (\d+)", str(error))
+        where = f" (line {found.group(1)})" if found else ""
+        raise ConfigError(f"secrets file {path} is not valid TOML{where}") from None
+    section = document.get(environment)
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"secrets file {path}: [{environment}] must be a table with api_key and api_secret")
+    key, secret = section.get("api_key"), section.get("api_secret")
+    if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
+        raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")
+    return Credentials(key, Secret(secret))

@@ -1,0 +1,794 @@
+"""The session: one async state machine that owns the links, the books, the ledger and the journal.
+
+States (Fluxum's): Disconnected -> Connecting -> Connected (sockets open) -> Ready (authenticated, every desired
+topic acknowledged, every book SYNCED, REST backfill done) -> Reconnecting(attempt, next retry, reason) -> ...
+and Failed(reason) only for what retrying cannot fix (a rejected key, a configuration no topic survives).
+Every transition is a :class:`~exchange.events.StateChanged` event with a timestamp and a reason.
+
+Recovery order on every (re)connect: connect -> auth -> wait for the auth ack -> subscribe the desired topics
+(spot: at most 10 per request) -> snapshots -> REST backfill (wallet, positions, open orders, executions since
+the last journaled one) -> Ready. Nothing private is sent before the auth ack. Books from before a disconnect
+are invalidated at once and are SYNCED again only by their new snapshot.
+
+While Ready, a gap or crossed book makes the session resubscribe that one topic for a fresh snapshot, without
+dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is fine).
+
+Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
+book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from exchange.book import ApplyResult, BookState, OrderBook, cadence_ms
+from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
+from exchange.bybit.protocol import (
+    PRIVATE_TOPICS,
+    ProtocolError,
+    TickerCache,
+    book_topic,
+    parse_order,
+    parse_position,
+    parse_trades,
+    parse_wallet,
+    subscribe_batches,
+    ticker_topic,
+    trade_topic,
+)
+from exchange.bybit.signing import ws_auth_signature
+from exchange.bybit.ws import LinkDead, WsLink
+from exchange.config import Environment, Settings
+from exchange.desk import Desk, Instrument
+from exchange.events import (
+    BookChanged,
+    BookStateChanged,
+    FillReceived,
+    LedgerChanged,
+    LinkState,
+    LinkStats,
+    Notice,
+    OpenOrder,
+    OrderChanged,
+    PositionChanged,
+    PositionSnapshot,
+    PublicTrade,
+    SessionState,
+    StateChanged,
+    TickerChanged,
+    TopicHealth,
+    TradesReceived,
+    WalletChanged,
+    WalletSnapshot,
+)
+from exchange.hub import EventHub
+from exchange.journal import Journal
+from exchange.ledger import Ledger, MarkSource
+
+__all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
+
+log = logging.getLogger(__name__)
+
+
+class SessionFailed(Exception):
+    """Something retrying cannot fix; the session goes to Failed with this message."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential reconnect delays with jitter and a cap; attempts reset only after a healthy period.
+
+    Equal jitter: half the exponential delay is fixed and half random, so delays grow visibly yet reconnecting
+    clients never synchronise. At the 30 s cap that is at most ~14 attempts per 5 minutes per link, far below
+    Bybit's 500 connections per 5 minutes.
+    """
+
+    initial_s: float = 0.5
+    factor: float = 2.0
+    cap_s: float = 30.0
+    healthy_after_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.cap_s, self.initial_s * self.factor ** max(0, attempt - 1))
+        return base / 2 + rng.uniform(0.0, base / 2)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long each step of the recovery may take, and the heartbeat figures."""
+
+    connect_s: float = 10.0
+    auth_s: float = 10.0
+    subscribe_s: float = 10.0
+    snapshot_s: float = 10.0
+    backfill_s: float = 30.0
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 10.0
+    idle_probe_s: float = 3.0  # public links: silence this long triggers a probe ping
+    probe_timeout_s: float = 2.0
+    stale_floor_s: float = 5.0  # a topic is STALE after max(2 x cadence, this)
+    resync_retry_s: float = 10.0  # a book still RESYNCING this long after its resubscribe: try again
+    auth_expiry_s: float = 10.0  # auth signature validity (pybit's +1 s causes "Params Error" under skew)
+
+
+MARK_INTERVAL_S = 0.25
+STATS_INTERVAL_S = 0.5
+
+
+class Session:
+    """The live session for one account (or none) and a set of symbols in one category."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        hub: EventHub | None = None,
+        journal: Journal | None = None,
+        rest: Any | None = None,
+        http: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        backoff: Backoff = Backoff(),
+        timeouts: Timeouts = Timeouts(),
+    ) -> None:
+        if settings.endpoints is None:
+            raise ValueError("the session needs endpoints (start the embedded exchange first)")
+        self.settings = settings
+        self.endpoints = settings.endpoints
+        self.hub = hub if hub is not None else EventHub()
+        self.journal = journal
+        self.rest = rest
+        self._own_http = http is None
+        self._http = http
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.backoff = backoff
+        self.timeouts = timeouts
+        self.category = settings.category
+        self.symbols: list[str] = list(settings.symbols)
+        depth = settings.depth
+        self.desk = Desk(
+            environment="SIM" if settings.environment is Environment.SIM else settings.environment.value.upper(),
+            category=self.category,
+            symbols=list(self.symbols),
+            books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},
+            private=settings.credentials is not None,
+            state=SessionState(LinkState.DISCONNECTED, self._now_ms(), "not started"),
+        )
+        self._book_by_topic = {book.topic: book for book in self.desk.books.values()}
+        self.counters: Counter[str] = Counter()
+        self.reconnects = 0
+        self.last_reconnect_reason = ""
+        self._desired: list[str] = []
+        for symbol in self.symbols:
+            self._desired += [book_topic(depth, symbol), trade_topic(symbol), ticker_topic(symbol)]
+        self._topic_last_ms: dict[str, int] = {}
+        self._public: WsLink | None = None
+        self._private: WsLink | None = None
+        self._resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop = asyncio.Event()
+        self._link_lost: asyncio.Event | None = None
+        self._lost_reason = ""
+        self._authenticated = False
+        self._messages = 0
+        self._rate = 0.0
+        self._rate_mark = (self._clock(), 0)
+        self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
+        self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def books(self) -> dict[str, OrderBook]:
+        return self.desk.books
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.desk.ledger
+
+    @property
+    def tickers(self) -> TickerCache:
+        return self.desk.tickers
+
+    @property
+    def trades(self) -> dict[str, deque[PublicTrade]]:
+        return self.desk.trades
+
+    @property
+    def orders(self) -> dict[str, OpenOrder]:
+        return self.desk.orders
+
+    @property
+    def positions(self) -> dict[str, PositionSnapshot]:
+        return self.desk.positions
+
+    @property
+    def wallet(self) -> WalletSnapshot | None:
+        return self.desk.wallet
+
+    @property
+    def state(self) -> SessionState:
+        return self.desk.state
+
+    @property
+    def private(self) -> bool:
+        return self.settings.credentials is not None
+
+    def desired_topics(self) -> list[str]:
+        return list(self._desired)
+
+    async def run(self) -> None:
+        """Connect and keep connecting until :meth:`stop` or a failure retrying cannot fix."""
+        self._replay_journal()
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        attempt = 0
+        try:
+            while not self._stop.is_set():
+                self._set_state(LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying",
+                                attempt=attempt)
+                healthy_since: float | None = None
+                try:
+                    healthy_since = await self._connect_and_serve()
+                    reason = self._lost_reason or "link closed"
+                except SessionFailed as failure:
+                    self._set_state(LinkState.FAILED, str(failure))
+                    self.hub.publish(Notice("error", f"Session failed: {failure}"))
+                    return
+                except LinkDead as dead:
+                    reason = str(dead)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # a REST failure during backfill, a transport error, ...
+                    failure = _fatal(error)
+                    if failure is not None:
+                        self._set_state(LinkState.FAILED, failure)
+                        self.hub.publish(Notice("error", f"Session failed: {failure}"))
+                        return
+                    reason = _describe(error)
+                    log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
+                finally:
+                    await self._teardown()
+                if self._stop.is_set():
+                    break
+                if healthy_since is not None and self._clock() - healthy_since >= self.backoff.healthy_after_s:
+                    attempt = 0
+                attempt += 1
+                self.reconnects += 1
+                self.last_reconnect_reason = reason
+                delay = self.backoff.delay(attempt, self._rng)
+                retry_ms = self._now_ms() + int(delay * 1000)
+                self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
+                self.hub.publish(Notice("warning", f"Link lost ({reason}); retry {attempt} in {delay:.1f} s"))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+        finally:
+            await self._teardown()
+            if self.state.kind is not LinkState.FAILED:
+                self._set_state(LinkState.DISCONNECTED, "stopped")
+            if self._own_http and self._http is not None:
+                await self._http.close()
+                self._http = None
+
+    async def stop(self) -> None:
+        """Ask :meth:`run` to end; it closes the links and goes Disconnected."""
+        self._stop.set()
+        if self._link_lost is not None:
+            self._lost_reason = "stopped"
+            self._link_lost.set()
+
+    # ------------------------------------------------------------------ one connection's life
+
+    async def _connect_and_serve(self) -> float | None:
+        """One connection: recover everything, serve until the link dies; returns when it became Ready."""
+        assert self._http is not None
+        self._link_lost = asyncio.Event()
+        self._lost_reason = ""
+        t = self.timeouts
+        self._public = WsLink(
+            self.endpoints.public_url(self.category), self._http, self._on_public_frame, name="public",
+            ping_interval=t.ping_interval_s, pong_timeout=t.pong_timeout_s, idle_probe_after=t.idle_probe_s,
+            probe_timeout=t.probe_timeout_s, connect_timeout=t.connect_s, clock=self._clock,
+        )
+        links = [self._public]
+        if self.private:
+            self._private = WsLink(
+                self.endpoints.private_url(), self._http, self._on_private_frame, name="private",
+                ping_interval=t.ping_interval_s, pong_timeout=t.pong_timeout_s,
+                idle_probe_after=t.ping_interval_s, probe_timeout=t.pong_timeout_s,
+                connect_timeout=t.connect_s, clock=self._clock,
+            )
+            links.append(self._private)
+        await asyncio.gather(*(link.open() for link in links))
+        self._set_state(LinkState.CONNECTED, "sockets open")
+        for link in links:
+            self._spawn(self._watch_link(link), f"{link.name}-run")
+        self._spawn(self._maintain(), "maintenance")
+
+        if self._private is not None:
+            await self._authenticate(self._private)
+        await self._subscribe_public(self._public)
+        if self._private is not None:
+            await self._subscribe_private(self._private)
+        await self._await_snapshots()
+        await self._backfill()
+        self._set_state(LinkState.READY, "all topics live")
+        became_ready = self._clock()
+        await self._link_lost.wait()
+        return became_ready
+
+    async def _watch_link(self, link: WsLink) -> None:
+        try:
+            await link.run()
+        except LinkDead as dead:
+            self._lose(str(dead))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug in a frame handler must not leave a zombie link
+            log.exception("%s link crashed", link.name)
+            self._lose(f"{link.name}: internal error ({_describe(error)})")
+
+    def _lose(self, reason: str) -> None:
+        if self._link_lost is not None and not self._link_lost.is_set():
+            self._lost_reason = reason
+            self._link_lost.set()
+
+    async def _race(self, step: Any) -> Any:
+        """Run one recovery step, but give up at once if a link dies meanwhile."""
+        assert self._link_lost is not None
+        task = asyncio.ensure_future(step)
+        lost = asyncio.ensure_future(self._link_lost.wait())
+        try:
+            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            raise LinkDead(self._lost_reason or "link lost")
+        finally:
+            for future in (task, lost):
+                if not future.done():
+                    future.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.gather(task, lost, return_exceptions=True)
+
+    async def _authenticate(self, link: WsLink) -> None:
+        credentials = self.settings.credentials
+        assert credentials is not None
+        expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
+        signature = ws_auth_signature(credentials.api_secret.reveal(), expires)
+        reply = await self._race(
+            link.request({"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s)
+        )
+        if reply.get("success") is True:
+            self._authenticated = True
+            return
+        message = str(reply.get("ret_msg") or "rejected")
+        if message == "Params Error":
+            raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+        raise SessionFailed(f"API key rejected by the private stream: {message}")
+
+    async def _subscribe_public(self, link: WsLink) -> None:
+        for batch in subscribe_batches(self.category, list(self._desired)):
+            reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
+            self._check_ack(reply, batch)
+        if not self._desired:
+            raise SessionFailed("no topic was accepted: check the symbols and the category")
+
+    def _check_ack(self, reply: Mapping[str, Any], batch: list[str]) -> None:
+        if reply.get("success") is True:
+            return
+        message = str(reply.get("ret_msg") or "")
+        if "already subscribed" in message:
+            return
+        if "handler not found" in message:
+            bad = message.rsplit("topic:", 1)[-1].strip()
+            rejected = [topic for topic in batch if topic == bad] or batch
+            for topic in rejected:
+                if topic in self._desired:
+                    self._desired.remove(topic)
+                self.counters["topics_rejected"] += 1
+                self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
+            # the rest of the batch may not have been subscribed: ask again for them
+            retry = [topic for topic in batch if topic not in rejected and topic in self._desired]
+            if retry:
+                self._spawn(self._resubscribe_many(retry), "subscribe-retry")
+            return
+        raise LinkDead(f"subscribe refused: {message or 'no reason given'}")
+
+    async def _subscribe_private(self, link: WsLink) -> None:
+        if not self._authenticated:
+            self.private_sends_before_auth += 1
+            raise LinkDead("private subscribe before auth")
+        reply = await self._race(
+            link.request({"op": "subscribe", "args": list(PRIVATE_TOPICS)}, self.timeouts.subscribe_s)
+        )
+        if reply.get("success") is not True and "already subscribed" not in str(reply.get("ret_msg")):
+            raise LinkDead(f"private subscribe refused: {reply.get('ret_msg')}")
+
+    async def _await_snapshots(self) -> None:
+        wanted = [book for book in self.books.values() if book.topic in self._desired]
+        deadline = self._clock() + self.timeouts.snapshot_s
+        while any(book.state is not BookState.SYNCED for book in wanted):
+            if self._clock() >= deadline:
+                missing = ", ".join(b.symbol or "?" for b in wanted if b.state is not BookState.SYNCED)
+                raise LinkDead(f"no book snapshot for {missing} within {self.timeouts.snapshot_s:g} s")
+            await self._race(asyncio.sleep(0.02))
+
+    async def _backfill(self) -> None:
+        """REST reads that cover what the private stream never replays (and, once, the instruments)."""
+        if self.rest is None:
+            return
+        if not self.desk.instruments:
+            await self._race(asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s))
+        if self.private:
+            await self._race(asyncio.wait_for(self._backfill_steps(), self.timeouts.backfill_s))
+
+    async def _load_instruments(self) -> None:
+        for item in await self.rest.instruments(self.category):
+            symbol = item.get("symbol")
+            if symbol not in self.desk.books:
+                continue
+            try:
+                tick = Decimal(item["priceFilter"]["tickSize"])
+                lot = item.get("lotSizeFilter", {})
+                step = Decimal(lot.get("qtyStep") or lot.get("basePrecision") or "0.001")
+            except (KeyError, TypeError, ArithmeticError):
+                self.counters["instruments_rejected"] += 1
+                continue
+            self.desk.instruments[symbol] = Instrument(symbol, tick, step)
+        self.desk.touch("instruments")
+
+    async def _backfill_steps(self) -> None:
+        rest = self.rest
+        wallet = await rest.wallet_balance()
+        self._take_wallet(wallet)
+        positions = await rest.positions(self.category)
+        for position in positions:
+            self._take_position(position)
+        orders = await rest.open_orders(self.category)
+        open_ids = {order.order_id for order in orders}
+        for order in orders:
+            self._take_order(order)
+        for order_id, order in list(self.orders.items()):
+            if order_id not in open_ids and order.is_open:
+                self._take_order(_closed_while_away(order, self._now_ms()))
+        last = self.journal.last_exec_time_ms() if self.journal is not None else None
+        start = None if last is None else max(0, last - 1000)  # overlap a second; the journal de-duplicates
+        records = await rest.executions(self.category, start_time_ms=start)
+        self._take_executions(records, backfilled=True)
+        now = self._now_ms()
+        for position in positions:
+            entry = self.ledger.entry(position.symbol)
+            held = entry.position if entry is not None else Decimal(0)
+            if held != position.size:
+                reconciled = self.ledger.reconcile_position(position.symbol, position.size, position.avg_price, now)
+                if reconciled is not None:
+                    self.hub.publish(LedgerChanged(reconciled))
+
+    async def _teardown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for link in (self._public, self._private):
+            if link is not None:
+                await link.close()
+        self._public = self._private = None
+        self._authenticated = False
+        self._resyncing.clear()
+        self.tickers.clear()
+        for book in self.books.values():
+            before = book.state
+            book.invalidate("disconnected")
+            if book.state is not before:
+                self.hub.publish(BookStateChanged(book.symbol or "", book.state, book.resync_reason))
+            self.hub.publish(BookChanged(book.symbol or "", book.version))
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.create_task(coroutine, name=f"session-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ public frames
+
+    def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        topic = frame.get("topic")
+        if not isinstance(topic, str):
+            self.counters["rejected_frames"] += 1
+            return
+        self._messages += 1
+        try:
+            if topic.startswith("orderbook."):
+                self._on_book(topic, frame)
+            elif topic.startswith("publicTrade."):
+                trades = parse_trades(frame)
+                symbol = topic[len("publicTrade."):]
+                if symbol in self.desk.trades and trades:
+                    self.desk.trades[symbol].extend(trades)
+                    self.desk.touch(f"trades:{symbol}")
+                    self.hub.publish(TradesReceived(symbol, trades))
+            elif topic.startswith("tickers."):
+                symbol, fields = self.tickers.apply(frame)
+                self.desk.touch(f"ticker:{symbol}")
+                self.hub.publish(TickerChanged(symbol, fields))
+            else:
+                self.counters["unknown_topic_frames"] += 1
+                return
+            self._topic_last_ms[topic] = received_ms
+        except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as error:
+            self.counters["rejected_frames"] += 1
+            log.debug("rejected %s frame: %s", topic[:60], error)
+
+    def _on_book(self, topic: str, frame: dict[str, Any]) -> None:
+        book = self._book_by_topic.get(topic)
+        if book is None:
+            self.counters["unknown_topic_frames"] += 1
+            return
+        before = book.state
+        result = book.apply(frame)
+        if result is ApplyResult.REJECTED:
+            self.counters["rejected_frames"] += 1
+            return
+        symbol = book.symbol or ""
+        if book.state is not before:
+            self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
+            if book.state is BookState.SYNCED:
+                self._resyncing.pop(topic, None)
+        if result is ApplyResult.RESYNC:
+            self.counters["resyncs"] += 1
+            self._request_resync(topic)
+        elif result is ApplyResult.STALE:
+            self.counters["stale_deltas"] += 1
+        if result.changed or result is ApplyResult.RESYNC:
+            self.hub.publish(BookChanged(symbol, book.version))
+
+    def _request_resync(self, topic: str) -> None:
+        if topic in self._resyncing or self._public is None:
+            return
+        self._resyncing[topic] = self._clock()
+        self._spawn(self._resubscribe_many([topic]), f"resync-{topic}")
+
+    async def _resubscribe_many(self, topics: list[str]) -> None:
+        link = self._public
+        if link is None:
+            return
+        try:
+            await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
+            reply = await link.request({"op": "subscribe", "args": topics}, self.timeouts.subscribe_s)
+            self._check_ack(reply, topics)
+            self.counters["resubscribes"] += 1
+        except LinkDead as dead:
+            self._lose(str(dead))
+
+    # ------------------------------------------------------------------ private frames
+
+    def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        topic = frame.get("topic")
+        if not isinstance(topic, str):
+            self.counters["rejected_frames"] += 1
+            return
+        self._messages += 1
+        try:
+            data = frame["data"]
+            if not isinstance(data, list):
+                raise ProtocolError("data must be a list")
+            kind = topic.split(".", 1)[0]
+            if kind == "execution":
+                self._take_executions(data, backfilled=False)
+            elif kind == "order":
+                for order in [parse_order(record) for record in data]:
+                    self._take_order(order)
+            elif kind == "position":
+                for position in [parse_position(record) for record in data]:
+                    self._take_position(position)
+            elif kind == "wallet":
+                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
+                if wallets:
+                    self._take_wallet(wallets[-1])
+            else:
+                self.counters["unknown_topic_frames"] += 1
+                return
+            self._topic_last_ms[kind] = received_ms
+        except (ProtocolError, ExecutionRecordError, KeyError, TypeError, ValueError, AttributeError) as error:
+            self.counters["rejected_frames"] += 1
+            log.debug("rejected private %s frame: %s", topic[:40], error)
+
+    def _take_executions(self, records: list[Any], *, backfilled: bool) -> None:
+        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
+        fills = [fill_from_execution(record, category=self.category) for record in records]
+        if self.journal is not None:
+            fresh = self.journal.record(records, self._now_ms())
+            fresh_ids = {record["execId"] for record in fresh}
+            fills = [fill for fill in fills if fill.exec_id in fresh_ids]
+        for fill in fills:
+            entry = self.ledger.apply_fill(fill)
+            if entry is None:
+                self.counters["duplicate_fills"] += 1
+                continue
+            self.counters["fills"] += 1
+            self.desk.own_fills.append(fill)
+            self.desk.touch("fills")
+            self.desk.touch("ledger")
+            self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
+
+    def _take_order(self, order: OpenOrder) -> None:
+        known = self.orders.get(order.order_id)
+        if known is not None and known.updated_ms > order.updated_ms:
+            return  # an older view (a REST read racing a push)
+        if order.is_open:
+            self.orders[order.order_id] = order
+        else:
+            self.orders.pop(order.order_id, None)
+        self.desk.touch("orders")
+        self.hub.publish(OrderChanged(order))
+        symbol_orders = [o for o in self.orders.values() if o.symbol == order.symbol]
+        entry = self.ledger.set_open_orders(
+            order.symbol,
+            sum((o.qty for o in symbol_orders), Decimal(0)),
+            sum((o.cum_exec_qty for o in symbol_orders), Decimal(0)),
+            sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
+        )
+        self.hub.publish(LedgerChanged(entry))
+
+    def _take_position(self, position: PositionSnapshot) -> None:
+        self.desk.positions[position.symbol] = position
+        self.desk.touch("positions")
+        self.hub.publish(PositionChanged(position))
+
+    def _take_wallet(self, wallet: WalletSnapshot) -> None:
+        self.desk.wallet = wallet
+        self.desk.touch("wallet")
+        self.hub.publish(WalletChanged(wallet))
+
+    # ------------------------------------------------------------------ periodic work
+
+    async def _maintain(self) -> None:
+        """Marks, staleness, resync retries and link figures, at frame rate rather than network rate."""
+        next_stats = 0.0
+        while True:
+            await asyncio.sleep(MARK_INTERVAL_S)
+            now = self._clock()
+            self._mark_all()
+            for topic, since in list(self._resyncing.items()):
+                if now - since >= self.timeouts.resync_retry_s:
+                    self._resyncing.pop(topic, None)
+                    self.counters["resync_retries"] += 1
+                    self._request_resync(topic)
+            if now >= next_stats:
+                next_stats = now + STATS_INTERVAL_S
+                stats = self.link_stats()
+                self.desk.stats = stats
+                self.desk.touch("stats")
+                self.hub.publish(stats)
+
+    def _mark_all(self) -> None:
+        now_ms = self._now_ms()
+        use_mark_price = self.settings.mark_source == "mark"
+        for symbol in self.symbols:
+            book = self.books[symbol]
+            ticker = self.tickers.get(symbol) if use_mark_price else None
+            mark_price = _decimal_or_none(ticker.get("markPrice")) if ticker else None
+            choice = self.ledger.choose_mark(symbol, mark_price=mark_price, book=book)
+            if choice is None or self._marked.get(symbol) == choice:
+                continue
+            if self.ledger.entry(symbol) is None and symbol not in self.positions:
+                continue  # nothing held, nothing traded: no ledger line to move
+            self._marked[symbol] = choice
+            entry = self.ledger.mark(symbol, choice[0], choice[1], now_ms)
+            self.desk.touch("ledger")
+            self.hub.publish(LedgerChanged(entry))
+
+    def topic_health(self) -> tuple[TopicHealth, ...]:
+        now_ms = self._now_ms()
+        out = []
+        for topic in self._desired + (list(PRIVATE_TOPICS) if self.private else []):
+            last = self._topic_last_ms.get(topic)
+            stale_after = self._stale_after_ms(topic)
+            stale = stale_after is not None and (last is None or now_ms - last > stale_after)
+            out.append(TopicHealth(topic, last, stale))
+        return tuple(out)
+
+    def _stale_after_ms(self, topic: str) -> int | None:
+        floor = int(self.timeouts.stale_floor_s * 1000)
+        if topic.startswith("orderbook."):
+            return max(2 * cadence_ms(int(topic.split(".")[1]), self.category), floor)
+        if topic.startswith("tickers."):
+            return floor
+        return None  # trades and private topics speak only when something happens
+
+    def link_stats(self) -> LinkStats:
+        now = self._clock()
+        since, count = self._rate_mark
+        if now - since >= 1.0:
+            self._rate = (self._messages - count) / (now - since)
+            self._rate_mark = (now, self._messages)
+        rtts = [link.ping_rtt_ms for link in (self._public, self._private) if link and link.ping_rtt_ms is not None]
+        rejected = self.counters["rejected_frames"] + sum(
+            link.rejected for link in (self._public, self._private) if link is not None
+        )
+        return LinkStats(
+            ping_rtt_ms=max(rtts) if rtts else None,
+            messages_per_second=self._rate,
+            reconnects=self.reconnects,
+            last_reconnect_reason=self.last_reconnect_reason,
+            topics=self.topic_health(),
+            rejected_frames=rejected,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _replay_journal(self) -> None:
+        if self.journal is None:
+            return
+        replayed = 0
+        for record in self.journal.replay():
+            try:
+                fill = fill_from_execution(record, category=self.category)
+            except ExecutionRecordError as error:
+                self.counters["journal_rejected"] += 1
+                log.warning("journaled execution skipped: %s", error)
+                continue
+            if self.ledger.apply_fill(fill) is not None:
+                replayed += 1
+        self.counters["journal_replayed"] += replayed
+        for entry in self.ledger.entries():
+            self.hub.publish(LedgerChanged(entry))
+
+    def _server_offset_ms(self) -> int:
+        offset = getattr(self.rest, "clock_offset_ms", 0) if self.rest is not None else 0
+        return int(offset or 0)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _set_state(self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None) -> None:
+        previous = self.state
+        state = SessionState(kind, self._now_ms(), reason, attempt, next_retry_ms)
+        if (previous.kind, previous.reason, previous.attempt) == (kind, reason, attempt) and kind is not LinkState.RECONNECTING:
+            return
+        self.desk.state = state
+        self.desk.touch("state")
+        log.info("session: %s", state)
+        self.hub.publish(StateChanged(state, previous))
+
+
+def _decimal_or_none(text: str | None) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() and value > 0 else None
+
+
+def _closed_while_away(order: OpenOrder, now_ms: int) -> OpenOrder:
+    """An order that was open before a disconnect and is no longer open: its last word was missed."""
+    from dataclasses import replace
+
+    return replace(order, status="Closed", leaves_qty=Decimal(0), updated_ms=now_ms)
+
+
+def _fatal(error: Exception) -> str | None:
+    """The message for errors retrying cannot fix (a rejected key), else None."""
+    code = getattr(error, "ret_code", None)
+    if code in (10003, 10004, 10005, 10010):
+        return f"API key rejected by Bybit ({code}): {getattr(error, 'ret_msg', '')}".rstrip(": ")
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:160]

@@ -1,0 +1,122 @@
+"""Configuration and secrets: environments, endpoints, keys from env or an owner-only file, redaction."""
+
+from __future__ import annotations
+
+import pickle
+import traceback
+
+import pytest
+
+from exchange.config import Endpoints, Environment, load_settings
+from exchange.secrets import ConfigError, Credentials, Secret, credentials_from_env, credentials_from_file
+
+CANARY = "canary-SECRET-value-9f8e7d6c5b4a"
+
+
+def test_default_is_the_embedded_simulator_without_keys():
+    settings = load_settings(environ={})
+    assert settings.environment is Environment.SIM and settings.embedded
+    assert settings.credentials is None
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT") and settings.depth == 50
+
+
+@pytest.mark.parametrize(
+    ("cfg", "rest", "private"),
+    [
+        ("production", "https://api.bybit.com", "wss://stream.bybit.com/v5/private"),
+        ("testnet", "https://api-testnet.bybit.com", "wss://stream-testnet.bybit.com/v5/private"),
+        ("demo", "https://api-demo.bybit.com", "wss://stream-demo.bybit.com/v5/private"),
+    ],
+)
+def test_bybit_environments_by_configuration_alone(cfg, rest, private, tmp_path):
+    settings = load_settings(cfg=cfg, environ={}, secrets_file=tmp_path / "none.toml")
+    assert settings.endpoints is not None
+    assert settings.endpoints.rest == rest
+    assert settings.endpoints.private_url() == private
+    assert settings.endpoints.public_url("linear").endswith("/v5/public/linear")
+    assert settings.credentials is None, "public market data needs no keys"
+
+
+def test_demo_reads_public_data_from_mainnet():
+    settings = load_settings(cfg="demo", environ={})
+    assert settings.endpoints.public_url("spot") == "wss://stream.bybit.com/v5/public/spot"
+
+
+def test_base_url_points_everything_at_one_host():
+    endpoints = Endpoints.for_base_url("http://127.0.0.1:8123")
+    assert endpoints.rest == "http://127.0.0.1:8123"
+    assert endpoints.public_url("linear") == "ws://127.0.0.1:8123/v5/public/linear"
+    assert Endpoints.for_base_url("https://relay.example:443/").private_url() == "wss://relay.example:443/v5/private"
+    with pytest.raises(ConfigError):
+        Endpoints.for_base_url("ftp://nope")
+
+
+def test_keys_from_the_environment_names_of_the_seed():
+    environ = {"BYBIT_TESTNET_API_KEY": "abcdefghijkl", "BYBIT_TESTNET_API_SECRET": CANARY}
+    credentials = credentials_from_env("testnet", environ)
+    assert credentials.api_key == "abcdefghijkl" and credentials.api_secret.reveal() == CANARY
+    with pytest.raises(ConfigError, match="BYBIT_PRODUCTION_API_SECRET"):
+        credentials_from_env("production", {"BYBIT_PRODUCTION_API_KEY": "x"})
+    assert load_settings(cfg="testnet", environ=environ).credentials == credentials
+
+
+def test_secrets_file_must_be_owner_only(tmp_path):
+    path = tmp_path / "secrets.toml"
+    path.write_text(f'[testnet]\napi_key = "k-123456789"\napi_secret = "{CANARY}"\n')
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600") as caught:
+        credentials_from_file(path, "testnet")
+    assert CANARY not in str(caught.value)
+    path.chmod(0o600)
+    credentials = credentials_from_file(path, "testnet")
+    assert credentials.api_secret.reveal() == CANARY
+    assert credentials_from_file(path, "production") is None
+
+
+def test_broken_secrets_file_error_does_not_quote_the_secret(tmp_path):
+    path = tmp_path / "secrets.toml"
+    path.write_text(f'[testnet]\napi_secret = "{CANARY}\n')
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as caught:
+        credentials_from_file(path, "testnet")
+    assert CANARY not in str(caught.value) and "line" in str(caught.value)
+
+
+def test_a_secret_never_shows_itself():
+    secret = Secret(CANARY)
+    credentials = Credentials("AKEYAKEYAKEY", secret)
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", repr(credentials), str(credentials)):
+        assert CANARY not in text
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        local_secret = secret  # noqa: F841 - a local a crash screen would show
+        rendered = traceback.format_exc()
+    assert CANARY not in rendered
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cfg": "mainnet"}, "unknown environment"),
+        ({"symbols": ""}, "at least one symbol"),
+        ({"symbols": "BTC-USDT"}, "not a Bybit symbol"),
+    ],
+)
+def test_bad_configuration_is_one_clear_sentence(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ={}, **kwargs)
+
+
+def test_config_file_sets_symbols_category_depth_and_mark_source(tmp_path):
+    path = tmp_path / "fluxum.toml"
+    path.write_text('symbols = ["ethusdt", "BTCUSDT"]\ncategory = "spot"\ndepth = 200\nmark_source = "book"\n')
+    settings = load_settings(config_file=path, environ={})
+    assert settings.symbols == ("ETHUSDT", "BTCUSDT") and settings.category == "spot"
+    assert settings.depth == 200 and settings.mark_source == "book"
+    assert load_settings(config_file=path, symbols="SOLUSDT", environ={}).symbols == ("SOLUSDT",)
+    path.write_text("depth = 500\n")
+    with pytest.raises(ConfigError, match="depth"):
+        load_settings(config_file=path, environ={})

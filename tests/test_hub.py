@@ -1,0 +1,110 @@
+"""The event hub: fan-out to every subscriber, conflation of latest-state events, nothing lossless dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from exchange.events import (
+    BookChanged,
+    LinkState,
+    Notice,
+    PublicTrade,
+    SessionState,
+    StateChanged,
+    TickerChanged,
+    TradesReceived,
+)
+from exchange.hub import EventHub
+
+
+def state(kind: LinkState, ms: int = 0) -> StateChanged:
+    return StateChanged(SessionState(kind, ms), SessionState(LinkState.DISCONNECTED, 0))
+
+
+def test_every_subscriber_gets_every_event_of_its_kinds():
+    hub = EventHub()
+    everything = hub.subscribe()
+    states_only = hub.subscribe([StateChanged])
+    hub.publish(state(LinkState.CONNECTING))
+    hub.publish(BookChanged("BTCUSDT", 1))
+    hub.publish(state(LinkState.READY))
+    assert [type(e) for e in everything.drain()] == [StateChanged, StateChanged, BookChanged]
+    assert [e.state.kind for e in states_only.drain()] == [LinkState.CONNECTING, LinkState.READY]
+
+
+def test_book_updates_are_conflated_per_symbol_latest_wins():
+    hub = EventHub()
+    slow = hub.subscribe()
+    for version in range(10_000):
+        hub.publish(BookChanged("BTCUSDT", version))
+        hub.publish(BookChanged("ETHUSDT", version))
+    events = slow.drain()
+    assert [(e.symbol, e.version) for e in events] == [("BTCUSDT", 9_999), ("ETHUSDT", 9_999)]
+    assert slow.conflated == 2 * 9_999
+
+
+def test_state_changes_and_notices_are_never_dropped_or_reordered():
+    hub = EventHub()
+    slow = hub.subscribe()
+    kinds = [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY, LinkState.RECONNECTING] * 1000
+    for i, kind in enumerate(kinds):
+        hub.publish(state(kind, i))
+        hub.publish(TickerChanged("BTCUSDT", {"lastPrice": str(i)}))
+        if i % 100 == 0:
+            hub.publish(Notice("warning", f"n{i}"))
+    events = slow.drain()
+    states = [e for e in events if isinstance(e, StateChanged)]
+    assert [e.state.kind for e in states] == kinds
+    assert [e.state.since_ms for e in states] == list(range(len(kinds)))
+    assert len([e for e in events if isinstance(e, Notice)]) == 40
+    tickers = [e for e in events if isinstance(e, TickerChanged)]
+    assert len(tickers) == 1 and tickers[0].fields["lastPrice"] == str(len(kinds) - 1)
+    # lossless events come before the latest-state ones
+    assert isinstance(events[-1], TickerChanged)
+
+
+def test_trade_batches_are_bounded_for_a_lagging_subscriber_and_the_drop_is_counted():
+    hub = EventHub()
+    slow = hub.subscribe()
+    trade = PublicTrade("BTCUSDT", 1, "Buy", Decimal("1"), Decimal("1"), "t")
+    for _ in range(TradesReceived.bounded + 25):
+        hub.publish(TradesReceived("BTCUSDT", (trade,)))
+    assert len(slow.drain()) == TradesReceived.bounded
+    assert slow.dropped == 25
+
+
+async def test_get_waits_and_close_ends_iteration():
+    hub = EventHub()
+    sub = hub.subscribe()
+    received = []
+
+    async def consume():
+        async for event in sub:
+            received.append(event)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    hub.publish(Notice("information", "hello"))
+    hub.publish(Notice("information", "world"))
+    await asyncio.sleep(0)
+    sub.close()
+    await asyncio.wait_for(task, 1)
+    assert [e.text for e in received] == ["hello", "world"]
+    assert hub.subscribers == 0
+
+
+async def test_publish_never_waits_for_a_consumer():
+    hub = EventHub()
+    hub.subscribe()  # never read
+    for i in range(50_000):
+        hub.publish(BookChanged("BTCUSDT", i))
+    assert hub.published == 50_000
+
+
+@pytest.mark.parametrize("kind", list(LinkState))
+def test_session_state_reads_like_the_bar(kind):
+    text = str(SessionState(kind, 0, "why", attempt=3))
+    assert text.startswith(kind.value) and "why" in text

@@ -1,0 +1,280 @@
+"""The REST client's error policy, fault by fault, against the scripted Bybit of :mod:`tests.test_rest`.
+
+Waits go through an injected ``sleep`` that records and returns at once, and the 403 cool-down runs on an
+injected clock, so nothing here waits for real time.
+
+Order submission semantics pinned here:
+
+* a reply lost *after* the request may have reached Bybit (dropped connection, timeout, 5xx, 10016) is resolved by
+  looking the order up by its ``orderLinkId``: found -> its ack (``resolved=True``); not found after a few
+  lookups -> :class:`OrderOutcomeUnknown`. ``order/create`` is never sent a second time;
+* a connection that could not even be opened is a plain :class:`ServerUnavailable` with ``maybe_sent=False``;
+* 10002 and 10006 are rejections before processing, so the create is resent after the resync / the wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+from exchange.bybit.errors import (
+    BybitError,
+    Forbidden,
+    OrderOutcomeUnknown,
+    RateLimited,
+    ServerUnavailable,
+    TimestampRejected,
+)
+from exchange.bybit.rest import RestClient
+from tests.test_rest import API_KEY, CANARY, FakeBybit, Sleeps, credentials, fake, make_client  # noqa: F401
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ================================================================================================ 10002
+
+
+async def test_timestamp_rejection_resyncs_once_then_succeeds(fake: FakeBybit) -> None:
+    async with make_client(fake) as client:
+        await client.wallet_balance()
+        fake.server_offset_ms = 30_000  # the server's clock jumps: our offset is now stale
+        wallet = await client.wallet_balance()
+    assert wallet.total_equity == Decimal("3.31216591")
+    assert client.stats.timestamp_rejections == 1
+    assert fake.count("/v5/market/time") == 2  # the lazy sync and one resync
+    assert client.recv_window == 5000  # never widened
+    assert all(s.headers.get("X-BAPI-RECV-WINDOW", "5000") == "5000" for s in fake.seen)
+
+
+async def test_second_timestamp_rejection_raises(fake: FakeBybit) -> None:
+    fake.on("/v5/account/wallet-balance", "10002", "10002", "10002")
+    async with make_client(fake) as client:
+        with pytest.raises(TimestampRejected) as caught:
+            await client.wallet_balance()
+    assert caught.value.ret_code == 10002
+    assert fake.count("/v5/account/wallet-balance") == 2
+    assert client.stats.timestamp_rejections == 2
+
+
+async def test_timestamp_rejection_on_order_create_resends_after_resync(fake: FakeBybit) -> None:
+    fake.on("/v5/order/create", "10002")
+    async with make_client(fake) as client:
+        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="ts-1")
+    assert ack.order_link_id == "ts-1" and not ack.resolved
+    assert fake.count("/v5/order/create") == 2 and len(fake.orders) == 1
+
+
+# ================================================================================================ 10006
+
+
+async def test_rate_limit_waits_for_the_reset_timestamp(fake: FakeBybit) -> None:
+    local = 1_700_000_000.0
+    fake.fixed_server_ms = int(local * 1000) + 5_000
+    fake.reset_in_ms = 1_200
+    sleeps = Sleeps()
+    fake.on("/v5/account/wallet-balance", "10006")
+    async with make_client(fake, clock=lambda: local, sleep=sleeps) as client:
+        await client.wallet_balance()
+    # The reset is 1.2 s after server time; the client knows the server clock, so it waits 1.2 s (+50 ms).
+    assert sleeps.calls == [pytest.approx(1.25)]
+    assert client.stats.rate_limited == 1
+    assert fake.count("/v5/account/wallet-balance") == 2
+
+
+async def test_rate_limit_wait_is_capped_and_bounded(fake: FakeBybit) -> None:
+    fake.reset_in_ms = 3_600_000
+    sleeps = Sleeps()
+    fake.on("/v5/account/wallet-balance", *["10006"] * 10)
+    async with make_client(fake, sleep=sleeps, rate_limit_retries=2, rate_limit_max_wait_s=30) as client:
+        with pytest.raises(RateLimited) as caught:
+            await client.wallet_balance()
+    assert sleeps.calls == [30, 30]
+    assert caught.value.reset_ms is not None and caught.value.ret_code == 10006
+    assert fake.count("/v5/account/wallet-balance") == 3
+
+
+# ================================================================================================ 403
+
+
+async def test_forbidden_cools_down_without_sending(fake: FakeBybit) -> None:
+    clock = FakeClock()
+    fake.on("/v5/market/tickers", "403")
+    async with make_client(fake, clock=clock, forbidden_cooldown_s=60) as client:
+        with pytest.raises(Forbidden) as first:
+            await client.tickers("linear")
+        assert first.value.until_ms == int(clock.now * 1000) + 60_000
+        sent = len(fake.seen)
+        clock.now += 59
+        for call in (client.tickers("linear"), client.wallet_balance(), client.server_time_ms()):
+            with pytest.raises(Forbidden):
+                await call
+        assert len(fake.seen) == sent  # nothing left the machine during the cool-down
+        assert client.stats.refused_in_cooldown == 3
+        clock.now += 2
+        tickers = await client.tickers("linear")
+    assert tickers and len(fake.seen) == sent + 1
+
+
+# ================================================================================================ outages
+
+
+async def test_5xx_on_reads_retries_with_exponential_backoff_and_jitter(fake: FakeBybit) -> None:
+    sleeps = Sleeps()
+    fake.on("/v5/market/tickers", "502", "10016")
+    async with make_client(fake, sleep=sleeps, backoff_base_s=1.0) as client:
+        tickers = await client.tickers("linear")
+    assert tickers
+    assert fake.count("/v5/market/tickers") == 3
+    first, second = sleeps.calls
+    assert 0.5 <= first <= 1.0 and 1.0 <= second <= 2.0  # equal jitter: half fixed, half random
+    assert client.stats.retries == 2
+
+
+async def test_jitter_differs_between_clients(fake: FakeBybit) -> None:
+    import random
+
+    delays = []
+    for seed in (1, 2):
+        sleeps = Sleeps()
+        fake.on("/v5/market/tickers", "503")
+        async with make_client(fake, sleep=sleeps, rng=random.Random(seed)) as client:
+            await client.tickers("linear")
+        delays.append(sleeps.calls[0])
+    assert delays[0] != delays[1]
+
+
+async def test_reads_give_up_after_bounded_tries(fake: FakeBybit) -> None:
+    fake.on("/v5/market/tickers", "500", "500", "500", "500")
+    async with make_client(fake) as client:
+        with pytest.raises(ServerUnavailable) as caught:
+            await client.tickers("linear")
+    assert caught.value.http_status == 500
+    assert fake.count("/v5/market/tickers") == 3
+
+
+async def test_dropped_connection_and_timeout_on_reads_are_retried(fake: FakeBybit) -> None:
+    fake.on("/v5/market/tickers", "drop", "hang")
+    async with make_client(fake, timeout_s=0.3) as client:
+        tickers = await client.tickers("linear")
+    assert tickers and fake.count("/v5/market/tickers") == 3
+
+
+async def test_non_envelope_reply_is_a_bad_response(fake: FakeBybit) -> None:
+    fake.on("/v5/market/tickers", "404")
+    async with make_client(fake) as client:
+        with pytest.raises(BybitError) as caught:
+            await client.tickers("linear")
+    assert caught.value.http_status == 404 and "unexpected reply" in str(caught.value)
+
+
+async def test_cancel_is_not_resent_after_an_outage(fake: FakeBybit) -> None:
+    fake.on("/v5/order/cancel", "502")
+    async with make_client(fake) as client:
+        await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(1),
+                                 order_link_id="c-1")
+        with pytest.raises(ServerUnavailable):
+            await client.cancel_order("linear", "BTCUSDT", order_link_id="c-1")
+    assert fake.count("/v5/order/cancel") == 1
+
+
+# ================================================================================================ ambiguous orders
+
+
+async def test_create_accepted_then_connection_dropped_is_resolved_by_link_id(fake: FakeBybit) -> None:
+    fake.on("/v5/order/create", "accept_drop")
+    async with make_client(fake) as client:
+        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(50000))
+    assert ack.resolved and ack.status == "New"
+    assert ack.order_id == "order-1" and ack.order_link_id.startswith("fx-")
+    assert fake.count("/v5/order/create") == 1  # never sent twice
+    lookup = [s for s in fake.seen if s.path == "/v5/order/realtime"][0]
+    assert lookup.params["orderLinkId"] == ack.order_link_id
+    assert client.stats.resolved_orders == 1
+
+
+async def test_create_that_timed_out_after_acceptance_is_resolved(fake: FakeBybit) -> None:
+    fake.on("/v5/order/create", "hang")
+
+    async with make_client(fake, timeout_s=0.3) as client:
+        task = client.place_order("linear", "BTCUSDT", "Sell", "Market", Decimal("0.5"), order_link_id="slow-1")
+        # The server "processed" it but never answered: simulate by storing the order while the reply hangs.
+        fake.orders["slow-1"] = {"orderId": "late-9", "orderLinkId": "slow-1", "symbol": "BTCUSDT", "side": "Sell",
+                                 "orderType": "Market", "price": "0", "qty": "0.5", "cumExecQty": "0.5",
+                                 "leavesQty": "0", "orderStatus": "Filled", "updatedTime": "1"}
+        ack = await task
+    assert (ack.order_id, ack.order_link_id, ack.status, ack.resolved) == ("late-9", "slow-1", "Filled", True)
+    assert fake.count("/v5/order/create") == 1
+
+
+async def test_create_never_accepted_is_outcome_unknown_and_not_resent(fake: FakeBybit) -> None:
+    sleeps = Sleeps()
+    fake.on("/v5/order/create", "drop")
+    fake.on("/v5/order/realtime", "503")  # the first lookup also fails: it is retried, not fatal
+    async with make_client(fake, sleep=sleeps, resolve_tries=3) as client:
+        with pytest.raises(OrderOutcomeUnknown) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="gone-1")
+    error = caught.value
+    assert error.order_link_id == "gone-1" and "gone-1" in str(error) and "not sent again" in str(error)
+    assert fake.count("/v5/order/create") == 1
+    assert fake.count("/v5/order/realtime") == 4  # 3 lookups, one of them retried after its 503
+    assert fake.orders == {}
+
+
+async def test_create_on_5xx_is_resolved_not_resent(fake: FakeBybit) -> None:
+    fake.on("/v5/order/create", "503")
+    async with make_client(fake, resolve_tries=2) as client:
+        with pytest.raises(OrderOutcomeUnknown):
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert fake.count("/v5/order/create") == 1
+
+
+async def test_create_when_the_host_is_down_is_not_placed(fake: FakeBybit) -> None:
+    async with make_client(fake) as client:
+        await client.sync_clock()
+        client.base_url = "http://127.0.0.1:9"  # the discard port: nothing listens, the connect is refused
+        with pytest.raises(ServerUnavailable) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert caught.value.maybe_sent is False
+
+
+# ================================================================================================ secrets
+
+
+async def test_canary_secret_never_leaks(fake: FakeBybit, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.invalid_sign_reply = None
+    texts: list[str] = []
+    async with make_client(fake, timeout_s=0.3, resolve_tries=1) as client:
+        texts.append(repr(client))
+        fake.on("/v5/order/create", "drop")
+        fake.on("/v5/market/tickers", "500", "500", "500", "403")
+        for call in (
+            client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01")),
+            client.tickers("linear"),
+            client.tickers("linear"),
+            client.wallet_balance(),
+        ):
+            with pytest.raises(BybitError) as caught:
+                await call
+            texts += [str(caught.value), repr(caught.value)]
+    async with RestClient(fake.url, credentials(), sleep=Sleeps()) as other:
+        fake.invalid_sign_reply = f"error sign! origin_string[1{API_KEY}5000category=linear]"
+        with pytest.raises(BybitError) as caught:
+            await other.wallet_balance()
+        texts += [str(caught.value), repr(caught.value), repr(credentials())]
+    signatures = {s.headers["X-BAPI-SIGN"] for s in fake.seen if "X-BAPI-SIGN" in s.headers}
+    assert signatures  # signed requests really happened
+    everything = "\n".join(texts) + "\n" + caplog.text
+    assert "sending POST /v5/order/create" in caplog.text  # debug logging was on
+    assert CANARY not in everything
+    assert API_KEY not in everything
+    assert "origin_string[1" not in everything
+    assert not any(signature in everything for signature in signatures)
