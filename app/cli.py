@@ -47,13 +47,13 @@ TOP_LEVEL: tuple[Command, ...] = (
 
 BYBIT: tuple[Command, ...] = (
     Command("ledger", "per-symbol P&L ledger from an exported execution history", "app.commands.ledger"),
-    Command("balances", f"wallet balances {PLANNED}", None),
-    Command("positions", f"open positions {PLANNED}", None),
-    Command("order-book", f"a plain-text ladder refreshing in the terminal {PLANNED}", None),
-    Command("place-order", f"place an order {PLANNED}", None),
-    Command("cancel-order", f"cancel an order {PLANNED}", None),
-    Command("order-status", f"status of an order {PLANNED}", None),
-    Command("trades", f"execution history {PLANNED}", None),
+    Command("balances", "wallet balances", "app.commands.balances"),
+    Command("positions", "open positions", "app.commands.positions"),
+    Command("order-book", "a plain-text ladder refreshing in the terminal", "app.commands.order_book"),
+    Command("place-order", "place an order", "app.commands.place_order"),
+    Command("cancel-order", "cancel an order", "app.commands.cancel_order"),
+    Command("order-status", "status of an order", "app.commands.order_status"),
+    Command("trades", "execution history", "app.commands.trades"),
 )
 
 

@@ -9,6 +9,7 @@ starts fresh each time, so yesterday's demo fills must not be mistaken for today
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -57,8 +58,12 @@ async def open_runtime(
     backoff: Backoff = Backoff(),
     timeouts: Timeouts = Timeouts(),
     sim_overrides: dict[str, Any] | None = None,
+    private: bool = True,
 ) -> AsyncIterator[Runtime]:
-    """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down."""
+    """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down.
+
+    ``private=False`` watches public market data only, even when keys are at hand.
+    """
     import aiohttp
 
     from exchange.bybit.rest import RestClient
@@ -88,6 +93,8 @@ async def open_runtime(
                 settings.endpoints, Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))  # an external `fluxum sim`
             )
         assert settings.endpoints is not None
+        if not private:
+            settings = dataclasses.replace(settings, credentials=None)
         http = await stack.enter_async_context(aiohttp.ClientSession())
         rest = RestClient(settings.endpoints, settings.credentials, session=http)
         journal = None

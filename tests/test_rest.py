@@ -1,9 +1,9 @@
 """The signed REST client against a small scripted Bybit (this file) and against the local exchange.
 
 The scripted server checks every signature over the raw bytes it received (with the same
-:func:`exchange.bybit.signing.rest_signature` Bybit's rules define) and records each request, so tests can assert
-what went on the wire; it can also misbehave on cue (5xx, dropped connections, hangs, 10002, 10006, 403), which
-:mod:`tests.test_rest_faults` uses for what the simulator cannot do.
+:func:`exchange.bybit.signing.rest_signature` Bybit's rules define) and records each request, so tests can
+assert what went on the wire; it can also misbehave on cue (5xx, dropped connections, hangs, 10002, 10006,
+403), which :mod:`tests.test_rest_faults` uses for what the simulator cannot do.
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ class Seen:
 class FakeBybit:
     """A scripted Bybit v5 REST host on loopback.
 
-    ``script[path]`` is a queue of actions consumed one per request to that path: ``"500"``/``"502"``/``"503"``,
-    ``"10016"``, ``"10002"``, ``"10006"``, ``"403"``, ``"drop"`` (connection closed before any processing),
-    ``"accept_drop"`` (an order/create that is stored, then the connection is closed), ``"hang"`` (no reply until
-    the test ends), ``"404"``.
+    ``script[path]`` is a queue of actions consumed one per request to that path: ``"500"``, ``"502"``,
+    ``"503"``, ``"10016"``, ``"10002"``, ``"10006"``, ``"403"``, ``"drop"`` (connection closed before any
+    processing), ``"accept_drop"`` (an order/create that is stored, then the connection is closed), ``"hang"``
+    (no reply until the test ends), ``"404"``.
     """
 
     server_offset_ms: int = 0
@@ -101,15 +101,25 @@ class FakeBybit:
         return sum(1 for s in self.seen if s.path == path and (method is None or s.method == method))
 
     def envelope(self, result: Any = None, code: int = 0, msg: str = "OK") -> web.Response:
-        body = {"retCode": code, "retMsg": msg, "result": {} if result is None else result, "retExtInfo": {},
-                "time": self.now_ms()}
-        headers = {"X-Bapi-Limit": "50", "X-Bapi-Limit-Status": "49",
-                   "X-Bapi-Limit-Reset-Timestamp": str(self.now_ms() + 1000)}
+        body = {
+            "retCode": code,
+            "retMsg": msg,
+            "result": {} if result is None else result,
+            "retExtInfo": {},
+            "time": self.now_ms(),
+        }
+        headers = {
+            "X-Bapi-Limit": "50",
+            "X-Bapi-Limit-Status": "49",
+            "X-Bapi-Limit-Reset-Timestamp": str(self.now_ms() + 1000),
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json", headers=headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen = Seen(request.method, request.path, request.rel_url.raw_query_string, body, dict(request.headers))
+        seen = Seen(
+            request.method, request.path, request.rel_url.raw_query_string, body, dict(request.headers)
+        )
         self.seen.append(seen)
         queue = self.script.get(request.path)
         action = queue.popleft() if queue else None
@@ -163,7 +173,9 @@ class FakeBybit:
         expected = rest_signature(CANARY, timestamp, key, window, payload)
         if not signatures_match(expected, headers.get("X-BAPI-SIGN", "")) or self.invalid_sign_reply:
             origin = f"{timestamp}{key}{window}{payload}"
-            return self.envelope(None, 10004, self.invalid_sign_reply or f"error sign! origin_string[{origin}]")
+            return self.envelope(
+                None, 10004, self.invalid_sign_reply or f"error sign! origin_string[{origin}]"
+            )
         return None
 
     # ------------------------------------------------------------------------------------------ paging
@@ -279,8 +291,8 @@ ROUTES: dict[tuple[str, str], Route] = {
 }
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeBybit]:
+@pytest.fixture(name="fake")
+async def fake_bybit() -> AsyncIterator[FakeBybit]:
     bybit = FakeBybit()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", bybit.handle)
@@ -311,22 +323,49 @@ def make_client(fake: FakeBybit, **kwargs: Any) -> RestClient:
 
 
 def position_record(symbol: str, size: str = "1", side: str = "Buy") -> dict[str, Any]:
-    return {"symbol": symbol, "side": side, "size": size, "avgPrice": "100.5", "markPrice": "101",
-            "liqPrice": "", "unrealisedPnl": "0.5", "cumRealisedPnl": "-1.25", "leverage": "10",
-            "positionIM": "10.05", "updatedTime": "1697673600012"}
+    return {
+        "symbol": symbol,
+        "side": side,
+        "size": size,
+        "avgPrice": "100.5",
+        "markPrice": "101",
+        "liqPrice": "",
+        "unrealisedPnl": "0.5",
+        "cumRealisedPnl": "-1.25",
+        "leverage": "10",
+        "positionIM": "10.05",
+        "updatedTime": "1697673600012",
+    }
 
 
 def execution_record(n: int, time_ms: int) -> dict[str, Any]:
-    return {"execId": f"e-{n}", "symbol": "BTCUSDT", "side": "Buy", "execType": "Trade", "execQty": "0.001",
-            "execPrice": "60000", "execFee": "0.033", "execTime": str(time_ms), "orderId": f"o-{n}"}
+    return {
+        "execId": f"e-{n}",
+        "symbol": "BTCUSDT",
+        "side": "Buy",
+        "execType": "Trade",
+        "execQty": "0.001",
+        "execPrice": "60000",
+        "execFee": "0.033",
+        "execTime": str(time_ms),
+        "orderId": f"o-{n}",
+    }
 
 
 # ================================================================================================ wire bytes
 
 
 def test_query_is_sorted_encoded_and_drops_none() -> None:
-    query = encode_query({"symbol": "BTCUSDT", "category": "linear", "cursor": None, "coin": "USDT,BTC",
-                          "qty": Decimal("0.0010"), "flag": True})
+    query = encode_query(
+        {
+            "symbol": "BTCUSDT",
+            "category": "linear",
+            "cursor": None,
+            "coin": "USDT,BTC",
+            "qty": Decimal("0.0010"),
+            "flag": True,
+        }
+    )
     assert query == "category=linear&coin=USDT%2CBTC&flag=true&qty=0.0010&symbol=BTCUSDT"
 
 
@@ -339,6 +378,10 @@ def test_order_link_ids_are_unique_and_fit_bybit() -> None:
 def test_debug_headers_are_redacted() -> None:
     shown = redact_headers({"X-BAPI-SIGN": "abc", "X-BAPI-API-KEY": API_KEY, "X-BAPI-TIMESTAMP": "1"})
     assert shown == {"X-BAPI-SIGN": "<redacted>", "X-BAPI-API-KEY": "<redacted>", "X-BAPI-TIMESTAMP": "1"}
+    from exchange.bybit.rest import _WireHeaders  # what a traceback with locals would show
+
+    wire = _WireHeaders({"X-BAPI-SIGN": "abcdef", "X-BAPI-API-KEY": API_KEY})
+    assert "abcdef" not in repr(wire) and API_KEY not in repr(wire) and wire["X-BAPI-SIGN"] == "abcdef"
 
 
 async def test_get_signs_the_exact_query_on_the_wire(fake: FakeBybit) -> None:
@@ -357,8 +400,16 @@ async def test_get_signs_the_exact_query_on_the_wire(fake: FakeBybit) -> None:
 
 async def test_post_signs_and_sends_the_same_json_bytes(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
-        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.010"), Decimal("25000.5"),
-                                       time_in_force="GTC", order_link_id="my-link-1")
+        ack = await client.place_order(
+            "linear",
+            "BTCUSDT",
+            "Buy",
+            "Limit",
+            Decimal("0.010"),
+            Decimal("25000.5"),
+            time_in_force="GTC",
+            order_link_id="my-link-1",
+        )
     create = [s for s in fake.seen if s.path == "/v5/order/create"][0]
     assert create.body == (
         b'{"category":"linear","symbol":"BTCUSDT","side":"Buy","orderType":"Limit","qty":"0.010",'
@@ -366,7 +417,9 @@ async def test_post_signs_and_sends_the_same_json_bytes(fake: FakeBybit) -> None
     )
     assert create.raw_query == ""
     assert create.headers["Content-Type"] == "application/json"
-    expected = rest_signature(CANARY, create.headers["X-BAPI-TIMESTAMP"], API_KEY, "5000", create.body.decode())
+    expected = rest_signature(
+        CANARY, create.headers["X-BAPI-TIMESTAMP"], API_KEY, "5000", create.body.decode()
+    )
     assert create.headers["X-BAPI-SIGN"] == expected
     assert ack.order_link_id == "my-link-1" and ack.order_id == "order-1" and not ack.resolved
 
@@ -418,8 +471,12 @@ async def test_clock_is_synced_lazily_before_the_first_signed_request(fake: Fake
         assert fake.count("/v5/market/time") == 0
         await client.wallet_balance()
         await client.wallet_balance()
-    assert [s.path for s in fake.seen] == ["/v5/market/tickers", "/v5/market/time", "/v5/account/wallet-balance",
-                                           "/v5/account/wallet-balance"]
+    assert [s.path for s in fake.seen] == [
+        "/v5/market/tickers",
+        "/v5/market/time",
+        "/v5/account/wallet-balance",
+        "/v5/account/wallet-balance",
+    ]
     assert client.stats.timestamp_rejections == 0
 
 
@@ -438,8 +495,9 @@ async def test_wallet_balance_is_exact(fake: FakeBybit) -> None:
 
 
 async def test_positions_follow_the_cursor_unchanged(fake: FakeBybit) -> None:
-    fake.positions = [position_record(f"S{i}USDT", size=str(i + 1), side="Sell" if i % 2 else "Buy")
-                      for i in range(5)]
+    fake.positions = [
+        position_record(f"S{i}USDT", size=str(i + 1), side="Sell" if i % 2 else "Buy") for i in range(5)
+    ]
     fake.page_size = 2
     async with make_client(fake) as client:
         positions = await client.positions("linear")
@@ -456,8 +514,15 @@ async def test_positions_follow_the_cursor_unchanged(fake: FakeBybit) -> None:
 async def test_open_orders_and_lookups(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         for i in range(3):
-            await client.place_order("linear", "BTCUSDT", "Sell", "Limit", Decimal("0.01"), Decimal(70000 + i),
-                                     order_link_id=f"link-{i}")
+            await client.place_order(
+                "linear",
+                "BTCUSDT",
+                "Sell",
+                "Limit",
+                Decimal("0.01"),
+                Decimal(70000 + i),
+                order_link_id=f"link-{i}",
+            )
         fake.page_size = 2
         orders = await client.open_orders("linear")
         found = await client.order_by_link_id("linear", "BTCUSDT", "link-1")
@@ -492,12 +557,18 @@ async def test_executions_older_than_seven_days_are_read_window_by_window(fake: 
     start = fake.fixed_server_ms - 15 * 24 * 3600 * 1000
     async with make_client(fake, clock=lambda: local) as client:
         await client.executions("linear", start_time_ms=start)
-    windows = [(int(s.params["startTime"]), int(s.params["endTime"])) for s in fake.seen
-               if s.path == "/v5/execution/list"]
+    windows = [
+        (int(s.params["startTime"]), int(s.params.get("endTime", 0)))
+        for s in fake.seen
+        if s.path == "/v5/execution/list"
+    ]
+    week = 7 * 24 * 3600 * 1000
     assert len(windows) == 3
-    assert windows[0][0] == start and windows[-1][1] == fake.fixed_server_ms
-    assert all(end - begin < 7 * 24 * 3600 * 1000 for begin, end in windows)
+    assert windows[0][0] == start
+    assert all(end - begin == week - 1 for begin, end in windows[:2])
     assert all(windows[i + 1][0] == windows[i][1] + 1 for i in range(2))
+    assert windows[2][1] == 0  # the newest window is open-ended: Bybit ends it seven days on
+    assert fake.fixed_server_ms - windows[2][0] < week
 
 
 async def test_query_api_and_rate_limit_headers(fake: FakeBybit) -> None:
@@ -539,3 +610,94 @@ async def test_unknown_key_is_an_authentication_error(fake: FakeBybit) -> None:
     async with RestClient(fake.url, Credentials("OTHERKEY000", Secret(CANARY)), sleep=Sleeps()) as client:
         with pytest.raises(AuthenticationError, match="10003"):
             await client.query_api()
+
+
+# ======================================================================================== the local exchange
+
+
+@pytest.fixture(name="sim")
+async def local_exchange() -> AsyncIterator[Any]:
+    """The real simulator, market frozen (it moves only when a test says so), no demo trader."""
+    from exchange.bybit.sim.server import SimConfig, SimServer
+
+    async with SimServer(SimConfig(demo_trader=False, run_market=False, publish=False)) as server:
+        yield server
+
+
+def demo_credentials() -> Credentials:
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+
+    return Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
+
+
+def sim_client(sim: Any, **kwargs: Any) -> RestClient:
+    kwargs.setdefault("sleep", Sleeps())
+    return RestClient(Endpoints.for_base_url(sim.base_url), demo_credentials(), **kwargs)
+
+
+async def test_sim_market_reads(sim: Any) -> None:
+    async with sim_client(sim) as client:
+        server_ms = await client.server_time_ms()
+        book = await client.orderbook("linear", "BTCUSDT", 25)
+        instruments = await client.instruments("linear")
+        tickers = await client.tickers("linear", "BTCUSDT")
+    assert server_ms == pytest.approx(sim.clock.now_ms(), abs=5_000)
+    assert book.symbol == "BTCUSDT" and len(book.bids) == 25 and len(book.asks) == 25
+    assert book.bids[0][0] < book.asks[0][0]
+    assert [b[0] for b in book.bids] == sorted((b[0] for b in book.bids), reverse=True)
+    assert {"BTCUSDT", "ETHUSDT"} <= {i["symbol"] for i in instruments}
+    assert tickers[0]["symbol"] == "BTCUSDT" and Decimal(tickers[0]["markPrice"]) > 0
+
+
+async def test_sim_account_round_trip(sim: Any) -> None:
+    async with sim_client(sim) as client:
+        wallet = await client.wallet_balance()
+        assert wallet.total_equity > 0 and wallet.coins[0].coin == "USDT"
+        assert [p for p in await client.positions("linear") if p.size] == []
+
+        filled = await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.010"))
+        positions = {p.symbol: p for p in await client.positions("linear")}
+        assert positions["BTCUSDT"].size == Decimal("0.010")
+        order = await client.order_by_link_id("linear", "BTCUSDT", filled.order_link_id)
+        assert order is not None and order.status == "Filled" and order.order_id == filled.order_id
+
+        book = await client.orderbook("linear", "BTCUSDT", 1)
+        resting_price = (book.bids[0][0] * Decimal("0.9")).quantize(Decimal("0.1"))
+        resting = await client.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.001"), resting_price, order_link_id="rest-sim-1"
+        )
+        open_orders = await client.open_orders("linear")
+        assert [o.order_link_id for o in open_orders] == ["rest-sim-1"]
+        assert open_orders[0].price == resting_price and open_orders[0].status == "New"
+        cancelled = await client.cancel_order("linear", "BTCUSDT", order_link_id="rest-sim-1")
+        assert cancelled.order_id == resting.order_id
+        assert await client.open_orders("linear") == []
+        after = await client.order("linear", "BTCUSDT", order_id=resting.order_id)
+        assert after is not None and after.status == "Cancelled"
+
+        with pytest.raises(BybitError) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("1000"))
+        assert caught.value.ret_code == 110007
+        info = await client.query_api()
+    assert info["apiKey"] == demo_credentials().api_key and info["readOnly"] == 0
+    assert client.stats.timestamp_rejections == 0 and client.stats.retries == 0
+
+
+async def test_sim_executions_every_page_oldest_first(sim: Any) -> None:
+    async with sim_client(sim) as client:
+        link_ids = []
+        for _ in range(5):
+            ack = await client.place_order("linear", "ETHUSDT", "Buy", "Market", Decimal("0.01"))
+            link_ids.append(ack.order_link_id)
+        requests_before = client.stats.requests
+        records = await client.executions("linear", limit=2)
+        pages = client.stats.requests - requests_before
+        since_third = await client.executions(
+            "linear", start_time_ms=int(records[2]["execTime"]), symbol="ETHUSDT"
+        )
+    assert pages >= 3  # five or more fills, two per page
+    assert [r["orderLinkId"] for r in records if r["orderLinkId"] in link_ids] == link_ids
+    assert len({r["execId"] for r in records}) == len(records)
+    assert [int(r["execTime"]) for r in records] == sorted(int(r["execTime"]) for r in records)
+    assert all(isinstance(r["execQty"], str) for r in records)  # raw Bybit strings, for the journal
+    assert {r["execId"] for r in records[2:]} <= {r["execId"] for r in since_third}

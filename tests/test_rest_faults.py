@@ -5,17 +5,20 @@ injected clock, so nothing here waits for real time.
 
 Order submission semantics pinned here:
 
-* a reply lost *after* the request may have reached Bybit (dropped connection, timeout, 5xx, 10016) is resolved by
-  looking the order up by its ``orderLinkId``: found -> its ack (``resolved=True``); not found after a few
-  lookups -> :class:`OrderOutcomeUnknown`. ``order/create`` is never sent a second time;
+* a reply lost *after* the request may have reached Bybit (dropped connection, timeout, 5xx, 10016) is
+  resolved by looking the order up by its ``orderLinkId``: found -> its ack (``resolved=True``); not found
+  after a few lookups -> :class:`OrderOutcomeUnknown`. ``order/create`` is never sent a second time;
 * a connection that could not even be opened is a plain :class:`ServerUnavailable` with ``maybe_sent=False``;
 * 10002 and 10006 are rejections before processing, so the create is resent after the resync / the wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -28,7 +31,17 @@ from exchange.bybit.errors import (
     TimestampRejected,
 )
 from exchange.bybit.rest import RestClient
-from tests.test_rest import API_KEY, CANARY, FakeBybit, Sleeps, credentials, fake, make_client  # noqa: F401
+from tests.test_rest import (
+    API_KEY,
+    CANARY,
+    FakeBybit,
+    Sleeps,
+    credentials,
+    fake_bybit,  # noqa: F401  (the "fake" fixture)
+    local_exchange,  # noqa: F401  (the "sim" fixture)
+    make_client,
+    sim_client,
+)
 
 
 class FakeClock:
@@ -67,7 +80,9 @@ async def test_second_timestamp_rejection_raises(fake: FakeBybit) -> None:
 async def test_timestamp_rejection_on_order_create_resends_after_resync(fake: FakeBybit) -> None:
     fake.on("/v5/order/create", "10002")
     async with make_client(fake) as client:
-        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="ts-1")
+        ack = await client.place_order(
+            "linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="ts-1"
+        )
     assert ack.order_link_id == "ts-1" and not ack.resolved
     assert fake.count("/v5/order/create") == 2 and len(fake.orders) == 1
 
@@ -178,14 +193,15 @@ async def test_non_envelope_reply_is_a_bad_response(fake: FakeBybit) -> None:
 async def test_cancel_is_not_resent_after_an_outage(fake: FakeBybit) -> None:
     fake.on("/v5/order/cancel", "502")
     async with make_client(fake) as client:
-        await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(1),
-                                 order_link_id="c-1")
+        await client.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(1), order_link_id="c-1"
+        )
         with pytest.raises(ServerUnavailable):
             await client.cancel_order("linear", "BTCUSDT", order_link_id="c-1")
     assert fake.count("/v5/order/cancel") == 1
 
 
-# ================================================================================================ ambiguous orders
+# ========================================================================================= ambiguous orders
 
 
 async def test_create_accepted_then_connection_dropped_is_resolved_by_link_id(fake: FakeBybit) -> None:
@@ -204,11 +220,23 @@ async def test_create_that_timed_out_after_acceptance_is_resolved(fake: FakeBybi
     fake.on("/v5/order/create", "hang")
 
     async with make_client(fake, timeout_s=0.3) as client:
-        task = client.place_order("linear", "BTCUSDT", "Sell", "Market", Decimal("0.5"), order_link_id="slow-1")
+        task = client.place_order(
+            "linear", "BTCUSDT", "Sell", "Market", Decimal("0.5"), order_link_id="slow-1"
+        )
         # The server "processed" it but never answered: simulate by storing the order while the reply hangs.
-        fake.orders["slow-1"] = {"orderId": "late-9", "orderLinkId": "slow-1", "symbol": "BTCUSDT", "side": "Sell",
-                                 "orderType": "Market", "price": "0", "qty": "0.5", "cumExecQty": "0.5",
-                                 "leavesQty": "0", "orderStatus": "Filled", "updatedTime": "1"}
+        fake.orders["slow-1"] = {
+            "orderId": "late-9",
+            "orderLinkId": "slow-1",
+            "symbol": "BTCUSDT",
+            "side": "Sell",
+            "orderType": "Market",
+            "price": "0",
+            "qty": "0.5",
+            "cumExecQty": "0.5",
+            "leavesQty": "0",
+            "orderStatus": "Filled",
+            "updatedTime": "1",
+        }
         ack = await task
     assert (ack.order_id, ack.order_link_id, ack.status, ack.resolved) == ("late-9", "slow-1", "Filled", True)
     assert fake.count("/v5/order/create") == 1
@@ -220,7 +248,9 @@ async def test_create_never_accepted_is_outcome_unknown_and_not_resent(fake: Fak
     fake.on("/v5/order/realtime", "503")  # the first lookup also fails: it is retried, not fatal
     async with make_client(fake, sleep=sleeps, resolve_tries=3) as client:
         with pytest.raises(OrderOutcomeUnknown) as caught:
-            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="gone-1")
+            await client.place_order(
+                "linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="gone-1"
+            )
     error = caught.value
     assert error.order_link_id == "gone-1" and "gone-1" in str(error) and "not sent again" in str(error)
     assert fake.count("/v5/order/create") == 1
@@ -278,3 +308,57 @@ async def test_canary_secret_never_leaks(fake: FakeBybit, caplog: pytest.LogCapt
     assert API_KEY not in everything
     assert "origin_string[1" not in everything
     assert not any(signature in everything for signature in signatures)
+
+
+# ======================================================================================== the local exchange
+
+
+async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
+    async with sim_client(sim) as client:
+        await client.wallet_balance()
+        for offset_ms in (-30_000, -6_000, 1_500, 30_000, 0):
+            sim.faults.set_clock_offset(offset_ms)
+            rejected_before = client.stats.timestamp_rejections
+            wallet = await client.wallet_balance()
+            assert wallet.total_equity > 0
+            assert client.stats.timestamp_rejections - rejected_before <= 1, offset_ms
+            assert client.clock_offset_ms == pytest.approx(offset_ms, abs=1_000) or offset_ms == 1_500
+    assert sim.counters["rest.auth_fail.10002"] == client.stats.timestamp_rejections
+    assert client.stats.timestamp_rejections >= 3  # -30 s, -6 s and +30 s were each far outside the window
+    assert client.recv_window == 5000
+
+
+async def test_sim_rate_limit_waits_for_the_reset(sim: Any) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # a real wait: the simulator's limit runs on its own clock
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async with sim_client(sim, sleep=sleep) as client:
+        await client.wallet_balance()
+        sim.faults.rate_limit_for(0.3)
+        wallet = await client.wallet_balance()
+    assert wallet.total_equity > 0
+    assert sim.counters["rest.10006"] >= 1 and client.stats.rate_limited == sim.counters["rest.10006"]
+    assert waits and 0 < waits[0] <= 0.3 + 0.05 + 0.1  # until the advertised reset, not a blind guess
+    assert client.last_rate_limit is not None and client.last_rate_limit.remaining is not None
+
+
+async def test_sim_forbidden_cools_down_without_sending(sim: Any) -> None:
+    shift = [0.0]
+    async with sim_client(sim, clock=lambda: time.time() + shift[0], forbidden_cooldown_s=60) as client:
+        await client.wallet_balance()
+        sim.faults.forbid_for(60)
+        with pytest.raises(Forbidden):
+            await client.tickers("linear")
+        requests = sim.counters["rest.requests"]
+        with pytest.raises(Forbidden):
+            await client.wallet_balance()
+        with pytest.raises(Forbidden):
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.001"))
+        assert sim.counters["rest.requests"] == requests  # nothing was sent during the cool-down
+        sim.faults.forbid_for(0)
+        shift[0] = 61.0  # the cool-down is over
+        tickers = await client.tickers("linear")
+    assert tickers and sim.counters["rest.403"] == 1

@@ -1,14 +1,23 @@
 """The order-book ladder: asks above, bids below, the spread row between them.
 
-A Line API widget: the book is ingested at network rate elsewhere; this widget pulls it on a timer (about 20 Hz)
-and rebuilds its strips only when the book's ``version`` moved or the size changed. ``render_line`` just returns a
-prepared strip, so a burst of 10,000 deltas costs at most one rebuild per frame.
+A Line API widget. The book is ingested at network rate elsewhere; this widget pulls it on a timer (~20 Hz) and
+rebuilds its strips only when something it draws moved (the book's ``version``, its trust, the user's orders, the
+last trade, the grouping, the size). ``render_line`` just returns a prepared strip, so a burst of 10,000 deltas
+costs at most one rebuild per frame, and only the rows that fit are ever formatted.
+
+Unlike Fluxum's old renderer (reference §3.6) the best bid and best ask sit on either side of the spread row,
+grouping rounds bids down and asks up (a group never shows a better price than any order inside it), nothing
+is skipped by a throttle (the timer always draws the latest book), and a book that cannot be trusted
+(RESYNCING, AWAITING_SNAPSHOT, STALE) is dimmed and labelled NOT LIVE on its header and its spread row.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -18,178 +27,440 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from exchange.book import BookState, OrderBook
+from exchange.book import BookState, OrderBook, cadence_ms
+from exchange.desk import Desk
+from widgets._format import decimals_of, duration_text, price_decimals_from
 
-_BAR = "█"
-_PARTIAL = " ▏▎▍▌▋▊▉"
+__all__ = ["GROUPS", "Ladder", "book_trust"]
 
+GROUPS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
+"""Tick multiples the zoom keys step through."""
 
-def decimals_of(step: float) -> int:
-    """Digits after the point needed to print multiples of ``step`` (0.1 -> 1, 0.0001 -> 4, 5 -> 0)."""
-    if step >= 1:
-        return 0
-    return min(10, max(0, -math.floor(math.log10(step) + 1e-9)))
+STALE_FLOOR_MS = 5000
+"""A book is STALE after max(2 x its cadence, this) without an update (DESIGN.md, "Order book")."""
+
+DRAW_LOG_KEPT = 4096
+
+_FULL = "█"
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+_BUCKET_EPS = 1e-9
 
 
 def _bar(fraction: float, width: int) -> str:
-    """A horizontal bar with eighth-cell resolution."""
+    """A horizontal bar with eighth-cell resolution, padded to ``width``."""
+    if width <= 0:
+        return ""
     cells = max(0.0, min(1.0, fraction)) * width
     full = int(cells)
     part = int((cells - full) * 8)
-    text = _BAR * full + (_PARTIAL[part] if part and full < width else "")
-    return text
+    text = _FULL * full + (_EIGHTHS[part] if part and full < width else "")
+    return text.ljust(width)
 
 
-@dataclass(frozen=True)
-class LadderView:
-    """What the ladder shows: which book, at which grouping, with which number formats."""
+def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, str | None]:
+    """``("SYNCED", None)`` for a live book, else its state and why: RESYNCING / AWAITING_SNAPSHOT / STALE.
 
-    book: OrderBook
-    tick: float = 0.1
-    group: int = 1  # tick multiple
-    size_decimals: int = 3
+    STALE comes from the session's topic health when it has it, else from the age of the book's own ``ts``.
+    """
+    if book.state is not BookState.SYNCED:
+        return book.state.value, book.resync_reason
+    stale_after = max(2 * cadence_ms(book.depth or 50), STALE_FLOOR_MS)
+    age_ms = now_ms - book.ts if book.ts is not None else None
+    stats = desk.stats if desk is not None else None
+    if stats is not None:
+        for health in stats.topics:
+            if health.topic == book.topic and health.stale:
+                last = health.last_message_ms
+                since = f"no update for {duration_text((now_ms - last) / 1000)}" if last else "no update yet"
+                return "STALE", since
+    if age_ms is not None and age_ms > stale_after:
+        return "STALE", f"no update for {duration_text(age_ms / 1000)}"
+    return BookState.SYNCED.value, None
 
-    @property
-    def step(self) -> float:
-        return self.tick * self.group
 
-
-class Ladder(Widget, can_focus=True):
-    """A vertical price ladder of one book, dimmed and labelled whenever the book cannot be trusted."""
+class Ladder(Widget):
+    """A vertical price ladder of the selected symbol's book, never shown as live when it cannot be trusted."""
 
     COMPONENT_CLASSES = {
+        "ladder--header",
+        "ladder--titles",
         "ladder--ask",
         "ladder--bid",
         "ladder--ask-bar",
         "ladder--bid-bar",
         "ladder--spread",
-        "ladder--header",
+        "ladder--buy",
+        "ladder--sell",
+        "ladder--own",
+        "ladder--live",
+        "ladder--not-live",
         "ladder--untrusted",
+        "ladder--muted",
     }
 
     DEFAULT_CSS = """
-    Ladder { height: 1fr; min-width: 40; }
+    Ladder { height: 1fr; min-width: 30; }
     """
 
-    view: reactive[LadderView | None] = reactive(None, layout=False)
-    """The book and grouping shown; replacing it repaints."""
+    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+    """The symbol whose book is shown."""
 
-    class Grouped(Message):
-        """The user changed the grouping (a tick multiple)."""
+    class GroupChanged(Message):
+        """The user zoomed the ladder: ``group`` ticks per row, ``step`` in price (None while the tick is unknown)."""
 
-        def __init__(self, group: int) -> None:
+        def __init__(self, symbol: str, group: int, step: float | None) -> None:
+            self.symbol = symbol
             self.group = group
+            self.step = step
             super().__init__()
 
-    def __init__(self, view: LadderView | None = None, *, refresh_hz: float = 20.0, **kwargs) -> None:
+    def __init__(
+        self,
+        desk: Desk | None = None,
+        symbol: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_hz: float = 20.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.set_reactive(Ladder.view, view)
+        self.desk = desk
+        self.set_reactive(Ladder.symbol, symbol)
+        self.clock = clock
         self._refresh_hz = refresh_hz
+        self._groups: dict[str, int] = {}
         self._strips: list[Strip] = []
         self._drawn_key: tuple | None = None
+        self._style_generation = 0
+        self._paint_pending: tuple[int | None, int | None, int] | None = None
+        self.trust: tuple[str, str | None] = ("AWAITING_SNAPSHOT", None)
+        """What the ladder last showed about the book: its state and why (tests and the app read it)."""
+        self.draw_log: deque[tuple[int | None, int | None, int, int]] = deque(maxlen=DRAW_LOG_KEPT)
+        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load bench."""
 
-    def on_mount(self) -> None:
-        self.set_interval(1 / self._refresh_hz, self._pull)
+    # ------------------------------------------------------------------ public API
+
+    def show(self, desk: Desk | None, symbol: str | None) -> None:
+        """Point the ladder at a desk and symbol; it redraws on the next pull."""
+        self.desk = desk
+        self.symbol = symbol
         self._pull()
 
-    def watch_view(self) -> None:
+    @property
+    def group(self) -> int:
+        """Ticks per row for the current symbol."""
+        return self._groups.get(self.symbol or "", 1)
+
+    def step(self) -> float | None:
+        """Price per row (tick x group), or None while the instrument's tick is unknown."""
+        tick = self._tick()
+        return tick * self.group if tick is not None else None
+
+    def zoom(self, direction: int) -> int:
+        """Coarser (+1) or finer (-1) grouping for the current symbol; returns the new tick multiple."""
+        symbol = self.symbol
+        if symbol is None:
+            return 1
+        index = GROUPS.index(self.group) if self.group in GROUPS else 0
+        group = GROUPS[max(0, min(len(GROUPS) - 1, index + direction))]
+        if self._tick() is None:
+            group = 1  # grouping needs the tick; the instruments arrive with the first backfill
+        if group != self.group:
+            self._groups[symbol] = group
+            self.post_message(self.GroupChanged(symbol, group, self.step()))
+            self._pull()
+        return group
+
+    # ------------------------------------------------------------------ pulling
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self._refresh_hz, self._pull, name="ladder-pull")
+        self.app.theme_changed_signal.subscribe(self, self._restyle)
+        self._pull()
+
+    def _restyle(self, _theme: object) -> None:
+        self._style_generation += 1
         self._drawn_key = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_generation += 1
+
+    def watch_symbol(self) -> None:
         self._pull()
 
     def on_resize(self) -> None:
-        self._drawn_key = None
         self._pull()
 
+    def _book(self) -> OrderBook | None:
+        desk, symbol = self.desk, self.symbol
+        if desk is None or symbol is None:
+            return None
+        return desk.books.get(symbol)
+
+    def _tick(self) -> float | None:
+        desk, symbol = self.desk, self.symbol
+        if desk is None or symbol is None:
+            return None
+        instrument = desk.instrument(symbol)
+        return float(instrument.tick_size) if instrument is not None else None
+
     def _pull(self) -> None:
-        """Rebuild the strips if the book moved since the last frame; cheap when nothing changed."""
-        view = self.view
+        """Rebuild the strips if anything drawn moved since the last frame; cheap when nothing did."""
+        if not self.is_mounted:
+            return
+        desk, symbol, book = self.desk, self.symbol, self._book()
+        now_ms = int(self.clock() * 1000)
+        trust = book_trust(desk, book, now_ms) if book is not None else ("AWAITING_SNAPSHOT", None)
         size = self.size
-        key = (id(view.book) if view else None, view.book.version if view else None, view, size.width, size.height)
+        key = (
+            id(desk),
+            symbol,
+            book.version if book is not None else None,
+            trust,
+            self.group,
+            size.width,
+            size.height,
+            desk.versions["orders"] if desk is not None else 0,
+            desk.versions[f"trades:{symbol}"] if desk is not None else 0,
+            desk.versions["instruments"] if desk is not None else 0,
+            self._style_generation,
+        )
         if key == self._drawn_key:
             return
+        book_moved = self._drawn_key is None or self._drawn_key[2] != key[2] or self._drawn_key[1] != symbol
         self._drawn_key = key
-        self._strips = self._build(view, size)
+        self.trust = trust
+        self._strips = self._build(desk, symbol, book, trust, size)
+        if book_moved and book is not None and book.ts is not None:
+            self._paint_pending = (book.ts, book.cts, int(time.time() * 1000))
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
+        if y == 0 and self._paint_pending is not None:
+            ts, cts, built = self._paint_pending
+            self._paint_pending = None
+            self.draw_log.append((ts, cts, built, int(time.time() * 1000)))
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(self.size.width, self.rich_style)
 
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return max(3, container.height)
-
     # ------------------------------------------------------------------ drawing
 
-    def _build(self, view: LadderView | None, size: Size) -> list[Strip]:
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(name, partial=True)
+
+    def _build(
+        self, desk: Desk | None, symbol: str | None, book: OrderBook | None, trust: tuple[str, str | None], size: Size
+    ) -> list[Strip]:
         width, height = size.width, size.height
         if width <= 0 or height <= 0:
             return []
         base = self.rich_style
-        header_style = base + self.get_component_rich_style("ladder--header")
-        if view is None:
-            return [Strip([Segment(" no book".ljust(width), header_style)])]
-        book = view.book
-        trusted = book.state is BookState.SYNCED
-        untrusted = self.get_component_rich_style("ladder--untrusted") if not trusted else Style()
-        rows = height - 2  # header + spread row
-        per_side = max(1, rows // 2)
-        if view.group > 1:
-            asks = book.grouped("ask", view.step, per_side)
-            bids = book.grouped("bid", view.step, per_side)
+        if book is None or symbol is None or desk is None:
+            return [self._line(" no book selected", width, base + self._style("ladder--muted"))]
+        state, reason = trust
+        live = state == BookState.SYNCED.value
+        dim = self._style("ladder--untrusted") if not live else Style()
+
+        tick = self._tick()
+        group = self.group if tick is not None else 1
+        step = tick * group if tick is not None else None
+
+        show_titles = height >= 12
+        fixed = 3 + (1 if show_titles else 0)  # header, spread, imbalance (+ titles)
+        per_side = max(1, (height - fixed) // 2)
+        if step is not None and group > 1:
+            asks = book.grouped("ask", step, per_side)
+            bids = book.grouped("bid", step, per_side)
         else:
             asks = book.asks(per_side)
             bids = book.bids(per_side)
-        price_dp = decimals_of(view.step)
-        size_dp = view.size_decimals
-        price_w = max(len(f"{p:,.{price_dp}f}") for p, _ in (asks + bids)) if asks or bids else 10
-        size_w = max(8, size_dp + 6)
-        cum_w = size_w + 1
-        bar_w = max(0, width - price_w - size_w - cum_w - 4)
+
+        instrument = desk.instrument(symbol)
+        if step is not None:
+            price_dp = decimals_of(step) if group > 1 else (instrument.price_decimals if instrument else 2)
+        else:
+            price_dp = price_decimals_from([p for p, _ in asks + bids])
+        size_dp = instrument.qty_decimals if instrument is not None else 3
+
+        own_bid, own_ask, off_screen = self._own_levels(desk, symbol, bids, asks, step, price_dp)
+        own_w = 0
+        if own_bid or own_ask:
+            own_w = max(len(f"{q:,.{size_dp}f}") for q in [*own_bid.values(), *own_ask.values()]) + 1
+
         cum_asks = _cumulative(asks)
         cum_bids = _cumulative(bids)
-        max_cum = max([c for _, _, c in cum_asks[-1:]] + [c for _, _, c in cum_bids[-1:]] + [0.0])
+        prices = [f"{p:,.{price_dp}f}" for p, _ in asks + bids]
+        price_w = max([len(p) for p in prices] + [5])
+        size_w = max([len(f"{s:,.{size_dp}f}") for _, s in asks + bids] + [4])
+        cum_w = max([len(f"{c:,.{size_dp}f}") for *_, c in cum_asks[-1:] + cum_bids[-1:]] + [5])
+        text_w = 1 + own_w + 1 + price_w + 1 + size_w + 1 + cum_w + 1
+        bar_w = max(0, width - text_w)
+        max_cum = max([c for *_, c in cum_asks[-1:]] + [c for *_, c in cum_bids[-1:]] + [0.0])
 
-        strips: list[Strip] = []
-        state = book.state.value if not trusted else "SYNCED"
-        label = f" {book.symbol or '?'}  {state}"
-        if view.group > 1:
-            label += f"  group x{view.group}"
-        headings = f"{'price':>{price_w}} {'size':>{size_w}} {'total':>{cum_w}} "
-        strips.append(Strip([Segment((label.ljust(width - len(headings)) + headings)[:width], header_style + untrusted)]))
+        strips: list[Strip] = [self._header(symbol, book, state, reason, group, step, price_dp, off_screen, width)]
+        if show_titles:
+            titles = f" {'mine':>{own_w}} " if own_w else "  "
+            titles += f"{'price':>{price_w}} {'size':>{size_w}} {'total':>{cum_w}} {'depth':<{bar_w}}"
+            strips.append(self._line(titles, width, base + self._style("ladder--titles") + dim))
 
-        ask_style = base + self.get_component_rich_style("ladder--ask") + untrusted
-        bid_style = base + self.get_component_rich_style("ladder--bid") + untrusted
-        ask_bar = base + self.get_component_rich_style("ladder--ask-bar") + untrusted
-        bid_bar = base + self.get_component_rich_style("ladder--bid-bar") + untrusted
+        own_style = base + self._style("ladder--own")
+        ask_style = base + self._style("ladder--ask") + dim
+        bid_style = base + self._style("ladder--bid") + dim
+        ask_bar = base + self._style("ladder--ask-bar") + dim
+        bid_bar = base + self._style("ladder--bid-bar") + dim
 
-        def row(level, text_style, bar_style) -> Strip:
+        def row(level: tuple[float, float, float] | None, own: dict[int, float], style: Style, bar_style: Style,
+                bucket_of: Callable[[float], int]) -> Strip:
             if level is None:
                 return Strip.blank(width, base)
             price, qty, cum = level
+            mine = own.get(bucket_of(price))
+            if own_w:
+                marker = f"◆{mine:>{own_w - 1},.{size_dp}f}" if mine else " " * own_w
+                lead = [Segment(" ", style), Segment(marker, own_style + dim if mine else style), Segment(" ", style)]
+            else:
+                lead = [Segment("  ", style)]
             text = f"{price:>{price_w},.{price_dp}f} {qty:>{size_w},.{size_dp}f} {cum:>{cum_w},.{size_dp}f} "
             bar = _bar(cum / max_cum if max_cum else 0.0, bar_w)
-            return Strip(
-                [Segment(text, text_style), Segment(bar.ljust(bar_w), bar_style)], len(text) + bar_w
-            ).crop(0, width)
+            segments = [*lead, Segment(text, style), Segment(bar, bar_style)]
+            return Strip(segments, text_w + bar_w).crop_extend(0, width, base)
 
-        ask_rows = [None] * (per_side - len(cum_asks)) + list(reversed(cum_asks))
-        strips.extend(row(level, ask_style, ask_bar) for level in ask_rows)
-        strips.append(self._spread_row(book, width, price_dp, untrusted))
-        bid_rows = cum_bids + [None] * (per_side - len(cum_bids))
-        strips.extend(row(level, bid_style, bid_bar) for level in bid_rows)
+        ask_key = self._bucket_fn(step, price_dp, "ask")
+        bid_key = self._bucket_fn(step, price_dp, "bid")
+        ask_rows: list[tuple[float, float, float] | None] = [None] * (per_side - len(cum_asks))
+        ask_rows += list(reversed(cum_asks))
+        strips.extend(row(level, own_ask, ask_style, ask_bar, ask_key) for level in ask_rows)
+        strips.append(self._spread_row(desk, symbol, book, live, state, price_dp, size_dp, width))
+        bid_rows: list[tuple[float, float, float] | None] = list(cum_bids)
+        bid_rows += [None] * (per_side - len(cum_bids))
+        strips.extend(row(level, own_bid, bid_style, bid_bar, bid_key) for level in bid_rows)
+        while len(strips) < height - 1:
+            strips.append(Strip.blank(width, base))
+        strips.append(self._imbalance_row(bids, asks, width, dim))
         return strips[:height]
 
-    def _spread_row(self, book: OrderBook, width: int, price_dp: int, untrusted: Style) -> Strip:
-        style = self.rich_style + self.get_component_rich_style("ladder--spread") + untrusted
-        spread, mid = book.spread(), book.mid()
-        if spread is None or mid is None:
-            text = " one side empty"
+    def _line(self, text: str, width: int, style: Style) -> Strip:
+        return Strip([Segment(text[:width].ljust(width), style)], width)
+
+    def _header(
+        self, symbol: str, book: OrderBook, state: str, reason: str | None, group: int, step: float | None,
+        price_dp: int, off_screen: int, width: int,
+    ) -> Strip:
+        base = self.rich_style
+        title = f" {symbol} "
+        zoom = f" x{group} = {step:,.{price_dp}f} " if step is not None else " tick ? "
+        extra = f" ◆{off_screen} off-screen " if off_screen else ""
+        if state == BookState.SYNCED.value:
+            badge = " ● LIVE "
+            badge_style = base + self._style("ladder--live")
+            tail = ""
         else:
-            text = f" spread {spread:,.{price_dp}f}   mid {mid:,.{price_dp + 1}f}"
-        if book.state is not BookState.SYNCED:
-            text += f"   ⚠ {book.state.value}" + (f": {book.resync_reason}" if book.resync_reason else "")
-        return Strip([Segment(text.ljust(width)[:width], style)])
+            badge = f" ⚠ {state} · NOT LIVE "
+            badge_style = base + self._style("ladder--not-live")
+            tail = f" {reason}" if reason else ""
+        header_style = base + self._style("ladder--header")
+        segments = [Segment(title, header_style), Segment(badge, badge_style)]
+        used = len(title) + len(badge)
+        for text in (zoom, extra, tail):
+            if text and used + len(text) <= width:
+                segments.append(Segment(text, header_style))
+                used += len(text)
+        return Strip(segments, used).crop_extend(0, width, header_style)
+
+    def _spread_row(
+        self, desk: Desk, symbol: str, book: OrderBook, live: bool, state: str, price_dp: int, size_dp: int,
+        width: int,
+    ) -> Strip:
+        base = self.rich_style
+        style = base + self._style("ladder--spread")
+        if not live:
+            text = f" ⚠ {state}: not live, do not trade on these prices "
+            return Strip([Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width)
+        spread, mid = book.spread(), book.mid()
+        segments = []
+        if spread is None or mid is None:
+            segments.append(Segment(" one side empty ", style))
+        else:
+            bps = spread / mid * 10_000 if mid else 0.0
+            segments.append(Segment(f" spread {spread:,.{price_dp}f} ({bps:.1f} bp) · mid {mid:,.{price_dp + 1}f} ", style))
+        trades = desk.trades.get(symbol)
+        if trades:
+            last = trades[-1]
+            buy = last.side == "Buy"
+            segments.append(Segment(f"· last {last.price:,.{price_dp}f} ", style))
+            segments.append(Segment("▲ BUY " if buy else "▼ SELL ", style + self._style("ladder--buy" if buy else "ladder--sell")))
+        used = sum(len(s.text) for s in segments)
+        if used < width:
+            segments.append(Segment("─" * (width - used), style))
+        return Strip(segments, max(used, width)).crop(0, width)
+
+    def _imbalance_row(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]], width: int, dim: Style) -> Strip:
+        base = self.rich_style
+        bid_total = sum(size for _, size in bids)
+        ask_total = sum(size for _, size in asks)
+        total = bid_total + ask_total
+        muted = base + self._style("ladder--titles") + dim
+        if total <= 0:
+            return self._line(" imbalance —", width, muted)
+        imbalance = (bid_total - ask_total) / total
+        label = f" imbalance {imbalance:+.2f} bid "
+        tail = " ask"
+        bar_w = max(0, width - len(label) - len(tail))
+        bid_cells = int(round(bar_w * bid_total / total))
+        segments = [
+            Segment(label, muted),
+            Segment("█" * bid_cells, base + self._style("ladder--bid-bar") + dim),
+            Segment("░" * (bar_w - bid_cells), base + self._style("ladder--ask-bar") + dim),
+            Segment(tail, muted),
+        ]
+        return Strip(segments, len(label) + bar_w + len(tail)).crop_extend(0, width, base)
+
+    # ------------------------------------------------------------------ own orders
+
+    @staticmethod
+    def _bucket_fn(step: float | None, price_dp: int, side: str) -> Callable[[float], int]:
+        """Row price -> an integer key comparable with :meth:`_own_levels` (bids round down, asks up)."""
+        if step is None:
+            scale = 10**price_dp
+            return lambda price: round(price * scale)
+        if side == "bid":
+            return lambda price: math.floor(price / step + _BUCKET_EPS)
+        return lambda price: math.ceil(price / step - _BUCKET_EPS)
+
+    def _own_levels(
+        self, desk: Desk, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
+        step: float | None, price_dp: int,
+    ) -> tuple[dict[int, float], dict[int, float], int]:
+        """The user's resting quantity per visible row key, per side, and how many orders fall off-screen."""
+        own_bid: dict[int, float] = {}
+        own_ask: dict[int, float] = {}
+        orders = desk.open_orders(symbol)
+        if not orders:
+            return own_bid, own_ask, 0
+        bid_key = self._bucket_fn(step, price_dp, "bid")
+        ask_key = self._bucket_fn(step, price_dp, "ask")
+        visible_bids = {bid_key(p) for p, _ in bids}
+        visible_asks = {ask_key(p) for p, _ in asks}
+        off = 0
+        for order in orders:
+            if order.price is None:
+                continue
+            price = float(order.price)
+            leaves = float(order.leaves_qty)
+            if order.side == "Buy":
+                key = bid_key(price)
+                if key in visible_bids:
+                    own_bid[key] = own_bid.get(key, 0.0) + leaves
+                    continue
+            else:
+                key = ask_key(price)
+                if key in visible_asks:
+                    own_ask[key] = own_ask.get(key, 0.0) + leaves
+                    continue
+            off += 1
+        return own_bid, own_ask, off
 
 
 def _cumulative(levels: list[tuple[float, float]]) -> list[tuple[float, float, float]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 BOOK_LINE_INTERVAL_S = 0.5
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
     parser.add_argument("--no-demo-trader", action="store_true",
                         help="embedded exchange only: no demo trading on the account")
+    parser.add_argument("--journal-dir", type=Path, default=None, metavar="DIR",
+                        help="where the fills journal lives (default: the user's data directory; a temporary "
+                             "one for the embedded exchange)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +51,8 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
     from exchange.events import LinkState
 
     out = _Printer(json_lines=args.json)
-    async with open_runtime(settings, seed=args.seed, demo_trader=not args.no_demo_trader) as runtime:
+    async with open_runtime(settings, seed=args.seed, demo_trader=not args.no_demo_trader,
+                            journal_dir=args.journal_dir) as runtime:
         session = runtime.session
         subscription = runtime.hub.subscribe(name="monitor")
         out.start(runtime)

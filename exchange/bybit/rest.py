@@ -159,6 +159,13 @@ class _Failure(Exception):
         self.maybe_sent = maybe_sent
 
 
+class _WireHeaders(dict[str, str]):
+    """Request headers whose repr hides the signature and key (tracebacks with locals, crash screens)."""
+
+    def __repr__(self) -> str:
+        return repr(redact_headers(self))
+
+
 class _PreEncoded(str):
     """A query value Bybit gave us already percent-encoded (``nextPageCursor``): sent back as is."""
 
@@ -334,14 +341,23 @@ class RestClient:
     async def sync_clock(self) -> float:
         """Measure the offset to Bybit's clock (server time minus the local midpoint of the request)."""
         async with self._sync_lock:
-            result, reply = await self._request("GET", "/v5/market/time", {}, signed=False, retry=True)
-            server_ms = self._server_ms(result, reply)
-            midpoint_ms = (reply.sent_s + reply.received_s) * 500.0
-            self.clock_offset_ms = server_ms - midpoint_ms
-            self.clock_synced = True
-            self.stats.clock_syncs += 1
-            log.debug("clock offset to Bybit: %+.1f ms", self.clock_offset_ms)
-            return self.clock_offset_ms
+            return await self._sync_clock_locked()
+
+    async def _ensure_clock(self) -> None:
+        """Sync once even when several requests need it at the same moment."""
+        async with self._sync_lock:
+            if not self.clock_synced:
+                await self._sync_clock_locked()
+
+    async def _sync_clock_locked(self) -> float:
+        result, reply = await self._request("GET", "/v5/market/time", {}, signed=False, retry=True)
+        server_ms = self._server_ms(result, reply)
+        midpoint_ms = (reply.sent_s + reply.received_s) * 500.0
+        self.clock_offset_ms = server_ms - midpoint_ms
+        self.clock_synced = True
+        self.stats.clock_syncs += 1
+        log.debug("clock offset to Bybit: %+.1f ms", self.clock_offset_ms)
+        return self.clock_offset_ms
 
     @staticmethod
     def _server_ms(result: Mapping[str, Any], reply: _Reply) -> float:
@@ -388,7 +404,7 @@ class RestClient:
         while True:
             self._refuse_in_cooldown(path)
             if signed and not self.clock_synced:
-                await self.sync_clock()
+                await self._ensure_clock()
                 self._refuse_in_cooldown(path)
             try:
                 reply = await self._send(method, path, query, body, signed)
@@ -458,7 +474,7 @@ class RestClient:
     async def _send(self, method: str, path: str, query: str, body: bytes | None, signed: bool) -> _Reply:
         session = self._ensure_session()
         url = yarl.URL(f"{self.base_url}{path}" + (f"?{query}" if query else ""), encoded=True)
-        headers: dict[str, str] = {}
+        headers = _WireHeaders()
         if signed:
             headers.update(self._signed_headers(query if body is None else body.decode()))
         if body is not None:
@@ -681,7 +697,7 @@ class RestClient:
             params["symbol"] = symbol
         elif category in ("linear", "inverse") and settle_coin:
             params["settleCoin"] = settle_coin if category == "linear" else None
-        positions = []
+        positions: list[PositionSnapshot] = []
         async for page in self._pages("/v5/position/list", params):
             positions.extend(self._parse(parse_position, record, "/v5/position/list") for record in page)
         return positions
@@ -695,7 +711,7 @@ class RestClient:
             params["symbol"] = symbol
         elif category == "linear" and settle_coin:
             params["settleCoin"] = settle_coin
-        orders = []
+        orders: list[OpenOrder] = []
         async for page in self._pages("/v5/order/realtime", params):
             orders.extend(self._parse(parse_order, record, "/v5/order/realtime") for record in page)
         return orders
@@ -758,14 +774,17 @@ class RestClient:
         """
         windows: list[tuple[int | None, int | None]] = [(start_time_ms, None)]
         if start_time_ms is not None:
+            if not self.clock_synced:
+                await self._ensure_clock()
             now = self.server_now_ms()
             if now - start_time_ms > EXECUTION_WINDOW_MS:
                 windows = []
-                begin = start_time_ms
-                while begin <= now:
-                    end = min(begin + EXECUTION_WINDOW_MS - 1, now)
-                    windows.append((begin, end))
-                    begin = end + 1
+                first = start_time_ms
+                while now - first > EXECUTION_WINDOW_MS:
+                    last = first + EXECUTION_WINDOW_MS - 1
+                    windows.append((first, last))
+                    first = last + 1
+                windows.append((first, None))  # the newest window: Bybit ends it seven days on, after now
         listed: list[dict[str, Any]] = []
         for begin, end in windows:
             params: dict[str, object] = {

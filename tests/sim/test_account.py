@@ -6,18 +6,23 @@ can be checked to the last digit.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.bybit.sim.account import Account, Rejection
+from exchange.bybit.sim.account import Account, Rejection, money
 from exchange.bybit.sim.clock import SimClock
+from exchange.bybit.sim.demo_trader import DemoTrader
 from exchange.bybit.sim.funding import FUNDING_INTERVAL_MS
 from exchange.bybit.sim.instruments import Instrument, build_instruments
+from exchange.bybit.sim.market import Market
 
 D = Decimal
 T0 = 1_700_000_000_000  # fixed server time; 8-hour grid instants are multiples of FUNDING_INTERVAL_MS
@@ -503,6 +508,7 @@ def test_random_fills_keep_money_exact(steps: list[tuple[str, int, int]]) -> Non
     assert pos.size == signed
     assert wallet_reconciles(acct)
     assert acct.cum_realised == acct.wallet_balance - D("100000")
+    assert acct.wallet_balance == money(acct.wallet_balance)  # the wallet never holds more than 8 decimals
     if pos.size == 0:
         assert pos.avg_price == 0
 
@@ -523,3 +529,61 @@ def test_reprs_hold_no_secret(account: Account) -> None:
     assert key is not None
     assert DEMO_API_SECRET not in repr(key) and DEMO_API_SECRET not in repr(account.api_keys)
     assert DEMO_API_SECRET not in str(key.secret) and DEMO_API_SECRET not in repr(account)
+
+
+# ----------------------------------------------------------------------------------------------- demo trader
+
+
+def run_demo(seed: int, rounds: int) -> tuple[Account, DemoTrader]:
+    clock = SimClock(fixed_ms=T0)
+    market = Market(build_instruments(("BTCUSDT", "ETHUSDT"), ("linear",)), seed=seed, clock=clock)
+    acct = Account(market, clock)
+    sim = SimpleNamespace(market=market, account=acct, counters=Counter(), config=SimpleNamespace(seed=seed))
+    trader = DemoTrader(sim)
+    for _ in range(rounds):
+        trader.act()
+        for _ in range(4):
+            clock.advance(50)
+            market.step()
+    return acct, trader
+
+
+def test_demo_trader_trades_fills_and_stays_bounded() -> None:
+    acct, trader = run_demo(seed=3, rounds=300)
+    assert trader.actions["market"] > 0 and trader.actions["limit"] > 0 and trader.actions["cancel"] > 0
+    assert trader.actions["rejected"] == 0
+    makers = [e for e in acct.executions if e.is_maker]
+    takers = [e for e in acct.executions if not e.is_maker]
+    assert makers and takers  # resting demo orders get filled by the market as makers
+    for pos in acct.positions.values():
+        notional = abs(pos.size) * acct.market.mark_price(pos.category, pos.symbol)
+        assert notional <= trader.max_position_notional * 2
+    assert len(acct.engine.resting_orders()) <= 4
+    assert wallet_reconciles(acct)
+
+
+def test_demo_trader_is_deterministic_for_a_seed() -> None:
+    first, _ = run_demo(seed=5, rounds=60)
+    second, _ = run_demo(seed=5, rounds=60)
+    assert [e.to_bybit() for e in first.executions] == [e.to_bybit() for e in second.executions]
+
+
+async def test_demo_trader_starts_and_stops() -> None:
+    clock = SimClock(fixed_ms=T0)
+    market = Market(build_instruments(("BTCUSDT",), ("linear",)), seed=2, clock=clock)
+    acct = Account(market, clock)
+    counters: Counter[str] = Counter()
+    sim = SimpleNamespace(market=market, account=acct, counters=counters, config=SimpleNamespace(seed=2))
+    trader = DemoTrader(sim, interval_s=(0.001, 0.002))
+    trader.start()
+    trader.start()  # idempotent
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while sum(trader.actions.values()) < 3:
+        assert loop.time() < deadline, "the demo trader never acted"
+        await asyncio.sleep(0.005)
+    await trader.stop()
+    assert not trader.running
+    done = sum(trader.actions.values())
+    assert sum(v for k, v in counters.items() if k.startswith("demo_trader.")) == done
+    await trader.stop()  # twice is fine

@@ -385,8 +385,9 @@ async def test_execution_paging_has_no_gaps_or_duplicates_while_fills_continue(
 ) -> None:
     for i in range(12):  # straight into the account: REST order entry is limited to 10/s per key, as on Bybit
         side = "Buy" if i % 2 == 0 else "Sell"
-        params = {"category": "linear", "symbol": "BTCUSDT", "side": side, "orderType": "Market", "qty": "0.002"}
-        sim.account.place_order(params)
+        sim.account.place_order(
+            {"category": "linear", "symbol": "BTCUSDT", "side": side, "orderType": "Market", "qty": "0.002"}
+        )
     before = {e.exec_id for e in sim.account.executions}
     seen: list[str] = []
     cursor = ""

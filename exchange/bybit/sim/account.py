@@ -382,7 +382,7 @@ class Account:
                 pos.created_ms = now_ms
             if pos.size != 0 and (pos.size > 0) != (sign > 0):
                 closed = min(qty, abs(pos.size))
-                pnl = closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)
+                pnl = money(closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1))
             opened = qty - closed
             if closed:
                 pos.size += sign * closed

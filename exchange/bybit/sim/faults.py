@@ -66,7 +66,10 @@ class Faults:
         return len(targets)
 
     def stall(self, seconds: float, kind_prefix: str = "") -> None:
-        """Half-open link for ``seconds`` on the connections open now: nothing sent, pings unanswered."""
+        """Half-open link for ``seconds`` on the connections open now: nothing sent, pings unanswered.
+
+        A new stall replaces a running one, so ``stall(0)`` ends it early.
+        """
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
         for conn in self._sim.connections.all(kind_prefix):

@@ -397,6 +397,7 @@ class Market:
         self.clock = clock or SimClock()
         self.paused = False
         self.steps = 0
+        self.loop_ticks = 0  # iterations of the background loop, paused or not
         now = self.clock.now_ms()
         self._books: dict[tuple[str, str], SymbolBook] = {}
         for inst in instruments:
@@ -550,6 +551,7 @@ class Market:
                 next_at = loop.time()
                 delay = 0.0
             await asyncio.sleep(max(0.0, delay))
+            self.loop_ticks += 1
             if not self.paused:
                 try:
                     self.step()

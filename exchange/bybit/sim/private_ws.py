@@ -115,9 +115,10 @@ class PrivateHub:
         subscribers = [s for s in self.sessions.values() if s.authed and s.topics and not s.conn.closed]
         if not subscribers:
             return
-        frames = self._frames(topic, records, subscribers)
-        if topic == "execution":
+        frames: dict[str, bytes] = {}
+        if topic == "execution":  # the fast stream is the low-latency one: it goes first
             frames.update(self._frames("execution.fast", records, subscribers))
+        frames.update(self._frames(topic, records, subscribers))
         if not frames:
             return
         faults = getattr(self.sim, "faults", None)
@@ -205,9 +206,9 @@ class PrivateHub:
         for session in list(self.sessions.values()):
             if not session.authed or session.conn.closed:
                 continue
-            for form in session.topics:
-                frame = frames.get(form)
-                if frame is None:
+            topics = session.topics
+            for form, frame in frames.items():
+                if form not in topics:
                     continue
                 session.conn.send_bytes_text(frame)
                 self.counters["ws.private.pushes"] += 1

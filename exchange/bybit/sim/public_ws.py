@@ -47,6 +47,7 @@ SPOT_MAX_ARGS = 10
 MAX_CLIENT_FRAME = 64 * 1024
 MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
+FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
 
 def add_routes(app: web.Application, sim: SimServer) -> None:
@@ -424,7 +425,7 @@ class PublicFeed:
                 for conn in tuple(stream.subscribers):
                     if conn.queued > conn.max_frames // 2:
                         try:
-                            await asyncio.wait_for(conn.wait_room(conn.max_frames // 4), 5.0)
+                            await asyncio.wait_for(conn.wait_room(conn.max_frames // 4), FLOOD_STALL_TIMEOUT_S)
                         except TimeoutError:
                             conn.drop_slow()
                 if not stream.subscribers:
@@ -457,7 +458,7 @@ class PublicFeed:
                     counters["ws.rejected.binary"] += 1
                     conn.send_text(_decode_error(msg.data[:64].decode("latin-1")))
                 elif msg.type is WSMsgType.ERROR:
-                    counters["ws.rejected.oversized" if _too_big(ws) else "ws.rejected.error"] += 1
+                    counters["ws.rejected.oversized" if _too_big(msg.data) else "ws.rejected.error"] += 1
                     break
         except Exception as error:  # a reset mid-read ends the connection, never the server
             log.debug("public WS %s ended: %r", conn.conn_id, error)
@@ -566,5 +567,6 @@ def _decode_error(text: str) -> str:
     )
 
 
-def _too_big(ws: web.WebSocketResponse) -> bool:
-    return ws.close_code == 1009 or "too big" in repr(ws.exception()).lower()
+def _too_big(error: object) -> bool:
+    """Whether a receive error is aiohttp's "message too big" (close code 1009)."""
+    return getattr(error, "code", None) == 1009

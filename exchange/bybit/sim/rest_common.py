@@ -103,8 +103,9 @@ def sim_of(request: web.Request) -> SimServer:
 class RateLimiter:
     """Rolling-window request counters per bucket; answers the three headers and whether to refuse."""
 
-    def __init__(self) -> None:
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[tuple[str, str], deque[float]] = {}
+        self._monotonic = monotonic
 
     def hit(self, path: str, api_key: str | None, peer: str, now_ms: int) -> tuple[bool, bool, dict[str, str]]:
         """Count one request; returns ``(allowed, ip_bucket, headers)``."""
@@ -118,7 +119,7 @@ class RateLimiter:
             limit = IP_LIMIT
             window = IP_WINDOW_S
             ip_bucket = True
-        mono = time.monotonic()
+        mono = self._monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _MAX_BUCKETS:

@@ -1,0 +1,251 @@
+"""What the account commands share: connection flags, a connected REST client, errors, and plain tables.
+
+``connect(args)`` gives every command the same rules: ``-cfg sim`` without ``--base-url`` starts a fresh local
+exchange in this process (and says so, since nothing it does outlives the command); ``-cfg sim`` with
+``--base-url`` talks to an external ``fluxum sim`` with its documented demo keys; other environments need keys
+from the environment or the secrets file, never from argv.
+
+:func:`run_async` turns every failure a person can meet into one line and an exit status: 2 for mistakes and
+rejections (fix the input or the key), 1 for an exchange that is unavailable or slowing us down (try later).
+Module-level imports stay light so ``fluxum --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exchange.bybit.rest import RestClient
+    from exchange.config import Settings
+
+EXIT_UNAVAILABLE = 1
+EMBEDDED_NOTE = (
+    "fluxum: using a fresh local exchange (embedded simulator, demo account); nothing outlives this command"
+)
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, as for every command."""
+    from app.commands.options import add_session_arguments
+
+    add_session_arguments(parser)
+
+
+def add_yes_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--yes", action="store_true", help="confirm an order action on production (real money)"
+    )
+
+
+def load_settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validated settings; a configuration mistake is a one-line UserError."""
+    from app.cli import UserError
+    from exchange.config import ConfigError, load_settings
+
+    try:
+        return load_settings(
+            cfg=getattr(args, "cfg", None),
+            base_url=getattr(args, "base_url", None),
+            symbols=getattr(args, "symbols", None),
+            config_file=getattr(args, "config", None),
+            secrets_file=getattr(args, "secrets_file", None),
+            environ=environ,
+        )
+    except ConfigError as error:
+        raise UserError(str(error)) from None
+
+
+def require_confirmation(settings: Settings, args: argparse.Namespace, action: str) -> None:
+    """Refuse an order action on production unless ``--yes`` was given (checked before anything is sent)."""
+    from app.cli import UserError
+    from exchange.config import Environment
+
+    if settings.environment is Environment.PRODUCTION and not getattr(args, "yes", False):
+        raise UserError(f"refusing to {action} on production without --yes (this is real money)")
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    args: argparse.Namespace,
+    *,
+    command: str = "this command",
+    private: bool = True,
+    settings: Settings | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AsyncIterator[tuple[Settings, RestClient]]:
+    """Settings and a connected :class:`RestClient`; an embedded local exchange lives as long as the block."""
+    from app.cli import UserError
+    from exchange.bybit.rest import RestClient
+    from exchange.config import Endpoints, Environment
+    from exchange.secrets import Credentials, Secret, default_secrets_path
+
+    if settings is None:
+        settings = load_settings_from_args(args, environ)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.environment is Environment.SIM:
+            from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+
+            demo = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
+            if settings.embedded:
+                from exchange.bybit.sim.server import SimConfig, SimServer
+
+                try:
+                    sim = await stack.enter_async_context(SimServer(SimConfig(demo_trader=False)))
+                except OSError as error:
+                    raise _unavailable(
+                        f"cannot start the local exchange: {error.strerror or error}"
+                    ) from None
+                print(EMBEDDED_NOTE, file=sys.stderr)
+                settings = settings.with_endpoints(Endpoints.for_base_url(sim.base_url), demo)
+            elif settings.credentials is None:
+                assert settings.endpoints is not None
+                settings = settings.with_endpoints(settings.endpoints, demo)  # an external `fluxum sim`
+        if private and settings.credentials is None:
+            prefix = f"BYBIT_{settings.environment.value.upper()}_API"
+            path = getattr(args, "secrets_file", None) or default_secrets_path()
+            raise UserError(
+                f"{command} needs API keys: set {prefix}_KEY and {prefix}_SECRET or put them in the secrets "
+                f"file {path}"
+            )
+        assert settings.endpoints is not None
+        client = await stack.enter_async_context(RestClient(settings.endpoints, settings.credentials))
+        yield settings, client
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, int]], *, rejected: str = "request") -> int:
+    """Run one command's coroutine; every exchange failure becomes a one-line :class:`UserError`.
+
+    ``rejected`` names what Bybit refused in the message ("order", "cancel"...).
+    """
+    import asyncio
+
+    from app.cli import UserError
+    from exchange.bybit.errors import (
+        AuthenticationError,
+        BadResponse,
+        BybitError,
+        Forbidden,
+        OrderOutcomeUnknown,
+        RateLimited,
+        ServerUnavailable,
+        TimestampRejected,
+    )
+
+    try:
+        return asyncio.run(main())
+    except AuthenticationError as error:
+        code = error.ret_code if error.ret_code is not None else f"HTTP {error.http_status}"
+        raise UserError(f"Bybit rejected the API key ({code}): {error.ret_msg}") from None
+    except OrderOutcomeUnknown as error:
+        raise _unavailable(
+            f"the order's outcome is unknown ({error.ret_msg}); it was NOT sent again: check it with "
+            f"`fluxum bybit order-status --link-id {error.order_link_id}`"
+        ) from None
+    except TimestampRejected as error:
+        raise _unavailable(
+            f"Bybit rejected the request time twice ({error.ret_code}); check this machine's clock"
+        ) from None
+    except (RateLimited, Forbidden, ServerUnavailable, BadResponse) as error:
+        raise _unavailable(str(error)) from None
+    except BybitError as error:
+        raise UserError(f"{rejected} rejected by Bybit ({error.ret_code}): {error.ret_msg}") from None
+
+
+def _unavailable(message: str) -> Exception:
+    from app.cli import UserError
+
+    error = UserError(message)
+    error.exit_code = EXIT_UNAVAILABLE
+    return error
+
+
+# ------------------------------------------------------------------------------------------------ input
+
+
+def parse_positive_decimal(text: str, flag: str, example: str) -> Decimal:
+    """A flag's value as an exact positive decimal, or a UserError naming the flag."""
+    from app.cli import UserError
+
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value <= 0:
+        raise UserError(f"{flag} must be a positive number like {example}, not {text!r}")
+    return value
+
+
+def parse_symbol(text: str) -> str:
+    from app.cli import UserError
+
+    symbol = text.strip().upper()
+    if not symbol.isalnum():
+        raise UserError(f"{text!r} is not a Bybit symbol (letters and digits, like BTCUSDT)")
+    return symbol
+
+
+async def instrument_or_fail(client: RestClient, category: str, symbol: str) -> dict[str, Any]:
+    """The instrument record of ``symbol``, or a UserError saying the exchange does not list it."""
+    from app.cli import UserError
+    from exchange.bybit.errors import BybitError
+
+    try:
+        records = await client.instruments(category, symbol)
+    except BybitError as error:
+        if error.ret_code == 10001:
+            records = []
+        else:
+            raise
+    for record in records:
+        if record.get("symbol") == symbol:
+            return record
+    raise UserError(f"unknown symbol {symbol} on Bybit {category}")
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def show(value: object) -> str:
+    """A value for a table cell: decimals without exponent, ``None`` as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _numeric(cell: str) -> bool:
+    try:
+        Decimal(cell)
+    except InvalidOperation:
+        return False
+    return True
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain aligned table: numeric columns right-aligned, everything else left-aligned."""
+    cells = [[show(value) for value in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    right = [
+        bool(cells) and all(not row[i] or _numeric(row[i]) for row in cells) for i in range(len(headers))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    return "\n".join([line(list(headers))] + [line(row) for row in cells])
+
+
+def format_fields(pairs: Sequence[tuple[str, object]]) -> str:
+    """``name  value`` lines, names padded to one column."""
+    width = max(len(name) for name, _ in pairs)
+    return "\n".join(f"{name.ljust(width)}  {show(value)}".rstrip() for name, value in pairs)

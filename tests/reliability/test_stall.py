@@ -1,0 +1,94 @@
+"""Half-open links: a stalled busy stream is found and replaced in seconds; a quiet healthy one is left alone.
+
+The exchange's stall fault keeps the sockets open but sends nothing and answers no ping (JSON or protocol), as
+a dead path behind a NAT does. The session must notice on its own: the public link's idle probe (3 s of silence
+on a busy book, then a ping with a 2 s deadline), the private link's heartbeat. The deadlines awaited here are
+failure bounds; the measured detection times are printed.
+"""
+
+from __future__ import annotations
+
+import time
+
+from exchange.session import Timeouts
+
+from .conftest import is_ready, quiesce, resume, running_session, until
+
+
+async def test_stalled_public_link_is_detected_and_replaced() -> None:
+    timeouts = Timeouts()  # the defaults: idle probe 3 s, probe deadline 2 s
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        link = session._public
+        assert link is not None
+        await until(lambda: link.frames > 100, what="a busy public stream")
+        before = session.reconnects
+        started = time.monotonic()
+        rt.sim.faults.stall(30.0, "public")  # longer than any detection: only the session can end it
+        await until(lambda: session.reconnects > before, 3 * (timeouts.idle_probe_s + timeouts.probe_timeout_s),
+                    "the stalled public link to be declared dead")
+        detected = time.monotonic() - started
+        reason = session.last_reconnect_reason
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")
+        ready = time.monotonic() - started
+        assert "no pong" in reason and reason.startswith("public"), reason
+        assert session.reconnects == before + 1
+        await quiesce(rt)
+        resume(rt)
+        print(f"\nstalled public link: declared dead after {detected:.2f} s ({reason}); Ready again after "
+              f"{ready:.2f} s (budget: idle probe {timeouts.idle_probe_s:g} s + probe deadline "
+              f"{timeouts.probe_timeout_s:g} s + 0.2 s watchdog tick)")
+
+
+async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
+    timeouts = Timeouts(ping_interval_s=2.0, pong_timeout_s=2.0)
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        before = session.reconnects
+        started = time.monotonic()
+        rt.sim.faults.stall(30.0, "private")
+        await until(lambda: session.reconnects > before, 3 * (timeouts.ping_interval_s + timeouts.pong_timeout_s),
+                    "the stalled private link to be declared dead")
+        detected = time.monotonic() - started
+        assert session.last_reconnect_reason.startswith("private"), session.last_reconnect_reason
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")
+        print(f"\nstalled private link (ping every {timeouts.ping_interval_s:g} s, pong deadline "
+              f"{timeouts.pong_timeout_s:g} s): declared dead after {detected:.2f} s")
+
+
+async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
+    """A stall shorter than the idle probe loses frames but not the link: the books resubscribe instead."""
+    async with running_session() as rt:
+        session = rt.session
+        resubscribes = session.counters["resubscribes"]
+        gaps = sum(book.counters.gaps for book in session.books.values())
+        rt.sim.faults.stall(1.0, "public")
+        await until(lambda: session.counters["resubscribes"] > resubscribes, 10.0, "a resubscribe after the gap")
+        assert sum(book.counters.gaps for book in session.books.values()) > gaps
+        await quiesce(rt)
+        assert session.reconnects == 0
+        assert is_ready(rt)
+        resume(rt)
+
+
+async def test_quiet_healthy_links_are_not_torn_down() -> None:
+    """No market moves and no account activity for several seconds: pings are answered, nothing reconnects."""
+    timeouts = Timeouts(ping_interval_s=1.0)
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        await quiesce(rt)  # the market is paused: the public link goes silent too, beyond the idle probe
+        public, private = session._public, session._private
+        assert public is not None and private is not None
+        fills, orders = session.counters["fills"], len(session.orders)
+        public_frames, private_frames = public.frames, private.frames
+        # Several seconds of silence, counted in pongs (one per ping interval) rather than slept.
+        await until(lambda: private.frames >= private_frames + 6, 20.0, "six private pongs")
+        await until(lambda: public.frames >= public_frames + 6, 20.0, "six public pongs")
+        assert session.reconnects == 0, session.last_reconnect_reason
+        assert is_ready(rt)
+        assert session._private is private and session._public is public, "a healthy link was replaced"
+        assert session.counters["fills"] == fills and len(session.orders) == orders  # it really was quiet
+        assert private.ping_rtt_ms is not None and public.ping_rtt_ms is not None
+        print(f"\nquiet links kept: private {private.frames - private_frames} frames (all pongs), rtt "
+              f"{private.ping_rtt_ms:.1f} ms; public {public.frames - public_frames} frames")
+        resume(rt)

@@ -1,0 +1,122 @@
+"""Number, time and state formatting shared by the desk's widgets (not a widget).
+
+Kept in one place so every panel prints a price, a P&L or a link state the same way, and so the words that
+carry meaning without colour (BUY/SELL, LONG/SHORT, the state glyphs) are spelled once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from decimal import Decimal
+
+from exchange.events import LinkState
+
+__all__ = [
+    "STATE_GLYPHS",
+    "STATE_STYLES",
+    "age_text",
+    "clock_utc",
+    "decimals_of",
+    "duration_text",
+    "fmt_price",
+    "fmt_qty",
+    "fmt_signed",
+    "price_decimals_from",
+    "state_label",
+]
+
+STATE_GLYPHS: dict[LinkState, str] = {
+    LinkState.READY: "●",
+    LinkState.CONNECTED: "○",
+    LinkState.CONNECTING: "◐",
+    LinkState.RECONNECTING: "◑",
+    LinkState.FAILED: "✗",
+    LinkState.DISCONNECTED: "○",
+}
+"""Fluxum's dashboard glyphs (reference §2.1): the shape says the state even without colour."""
+
+STATE_STYLES: dict[LinkState, str] = {
+    LinkState.READY: "bold $text-success",
+    LinkState.CONNECTED: "$text-success",
+    LinkState.CONNECTING: "bold $text-warning",
+    LinkState.RECONNECTING: "bold $text-warning",
+    LinkState.FAILED: "bold $text-error",
+    LinkState.DISCONNECTED: "dim",
+}
+
+
+def state_label(kind: LinkState) -> str:
+    """Glyph and word, e.g. ``● Ready``."""
+    return f"{STATE_GLYPHS[kind]} {kind.value}"
+
+
+def decimals_of(step: float | Decimal) -> int:
+    """Digits after the point needed to print multiples of ``step`` (0.1 -> 1, 0.0001 -> 4, 5 -> 0)."""
+    if isinstance(step, Decimal):
+        exponent = step.normalize().as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else 0
+    if step <= 0 or step >= 1:
+        return 0
+    return min(10, max(0, -math.floor(math.log10(step) + 1e-9)))
+
+
+def price_decimals_from(prices: list[float], cap: int = 8) -> int:
+    """The decimals a list of book prices needs when the instrument's tick is not known yet."""
+    best = 0
+    for price in prices[:20]:
+        text = repr(price)
+        if "e" in text or "E" in text:
+            return cap
+        if "." in text:
+            fraction = text.split(".", 1)[1].rstrip("0")
+            best = max(best, len(fraction))
+    return min(best, cap)
+
+
+def fmt_price(value: float | Decimal | None, decimals: int) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{decimals}f}"
+
+
+def fmt_qty(value: float | Decimal | None, decimals: int) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{decimals}f}"
+
+
+def fmt_signed(value: Decimal | float | None, decimals: int = 2) -> str:
+    """Money with an explicit sign, so profit and loss read the same without colour."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return f"{0:.{decimals}f}"
+    return f"{value:+,.{decimals}f}"
+
+
+def duration_text(seconds: float) -> str:
+    """A compact duration: ``4.2 s``, ``3m 05s``, ``2h 01m``."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def age_text(last_ms: int | None, now_ms: int) -> str:
+    """How long ago a stream last spoke, or ``never``."""
+    if last_ms is None:
+        return "never"
+    return duration_text((now_ms - last_ms) / 1000)
+
+
+def clock_utc(time_ms: int) -> str:
+    """``HH:MM:SS.mmm`` in UTC: deterministic whatever the machine's time zone."""
+    seconds, millis = divmod(int(time_ms), 1000)
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}"
