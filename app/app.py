@@ -1,70 +1,483 @@
-"""The Fluxum App.
+"""The Fluxum App: the desk on one screen, fed by one session through one bridge.
 
-Interim: until the session and the desk screen land, the App shows one order book replayed from a real captured
-Bybit message (the ``spot orderbook.50.BTCUSDT`` snapshot ``u2876700`` and its next delta), through the same
-``OrderBook`` and ``Ladder`` the dashboard will use. It is constructible with no arguments, so ``python -m app``,
-``textual run`` and ``textual serve`` work.
+``FluxumApp()`` needs no arguments: it loads the default settings (the embedded local exchange) and, once
+mounted, starts the session in a named worker (``session``) through :func:`app.runtime.open_runtime`, then the
+bridge in another (``bridge``). Tests inject a prepared :class:`~exchange.desk.Desk` (no session: snapshots), a
+clock (time in state, countdowns, staleness), settings and runtime options.
+
+Ingest runs at network rate inside the session; the widgets pull the desk on their own timers and repaint only
+on change; the bridge turns the few lossless events (state changes, notices, fills, orders, book trust) into
+immediate refreshes and notifications. Worker failures end in one place, :meth:`on_worker_state_changed`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-import orjson
-from textual.app import App, ComposeResult
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Container, Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
 
-from exchange.book import OrderBook
-from widgets.ladder import Ladder, LadderView
+from app.bridge import Bridge
+from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen
+from exchange.book import BookState, OrderBook
+from exchange.config import Environment, Settings, load_settings
+from exchange.desk import Desk
+from exchange.events import LinkState, OpenOrder, SessionState
+from exchange.ledger import write_csv
+from widgets.connection_bar import ConnectionBar
+from widgets.ladder import Ladder
+from widgets.orders import OrdersTable
+from widgets.position import PositionPanel
+from widgets.symbols import SymbolStrip
+from widgets.tape import TradesTape
+from widgets.wallet import WalletPanel
+
+__all__ = ["FluxumApp", "MIN_SIZE", "STYLESHEET"]
+
+log = logging.getLogger(__name__)
 
 STYLESHEET = Path(__file__).resolve().parent / "styles.tcss"
-REPLAY = ("spot_orderbook50_BTCUSDT_snapshot_u2876700.json", "spot_orderbook50_BTCUSDT_delta_u2876701.json")
+MIN_SIZE = (60, 20)
+"""Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
+COMPACT_BELOW = (90, 30)
+MID_BELOW = 128
+STOP_TIMEOUT_S = 5.0
 
 
-def _replay_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "bybit" / "ws_public"
+class SymbolCommands(Provider):
+    """The command palette lists every watched symbol."""
+
+    def _symbols(self) -> list[str]:
+        app = self.app
+        return list(app.desk.symbols) if isinstance(app, FluxumApp) else []
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, FluxumApp)
+        for symbol in self._symbols():
+            yield DiscoveryHit(f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L")
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, FluxumApp)
+        matcher = self.matcher(query)
+        for symbol in self._symbols():
+            text = f"Symbol: {symbol}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(app.select_symbol, symbol),
+                          help="show its book and P&L")
 
 
-def replayed_book() -> OrderBook:
-    """The captured spot book, snapshot then delta, as Bybit sent them."""
-    book = OrderBook()
-    for name in REPLAY:
-        book.apply(orjson.loads((_replay_dir() / name).read_bytes()))
-    return book
+def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
+    """What the widgets read before the session exists (a few milliseconds while the exchange starts)."""
+    environment = "SIM" if settings.environment is Environment.SIM else settings.environment.value.upper()
+    return Desk(
+        environment=environment,
+        category=settings.category,
+        symbols=list(settings.symbols),
+        books={s: OrderBook(f"orderbook.{settings.depth}.{s}") for s in settings.symbols},
+        private=settings.credentials is not None or settings.embedded,
+        state=SessionState(LinkState.DISCONNECTED, now_ms, "starting"),
+    )
 
 
 class FluxumApp(App[None]):
-    """The desk."""
+    """The desk: ladder, position and P&L, trades tape, wallet and orders, and a connection bar that never lies."""
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
+    COMMANDS = App.COMMANDS | {SymbolCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False),
-        Binding("plus,equals_sign", "group(1)", "Group +"),
-        Binding("minus", "group(-1)", "Group -"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("left_square_bracket", "cycle_symbol(-1)", "Prev symbol", key_display="["),
+        Binding("right_square_bracket", "cycle_symbol(1)", "Next symbol", key_display="]"),
+        *[Binding(str(n), f"symbol_index({n - 1})", f"Symbol {n}", show=False) for n in range(1, 10)],
+        Binding("plus,equals_sign", "zoom(1)", "Group +", key_display="+"),
+        Binding("minus", "zoom(-1)", "Group -", key_display="-"),
+        Binding("l", "show_ledger", "Ledger"),
+        Binding("e", "export_ledger", "Export"),
+        Binding("c", "cancel_order", "Cancel order"),
+        Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self) -> None:
+    symbol: reactive[str | None] = reactive(None, init=False)
+    """The symbol on screen."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        desk: Desk | None = None,
+        clock: Callable[[], float] = time.time,
+        runtime_options: dict[str, Any] | None = None,
+        symbol: str | None = None,
+    ) -> None:
         super().__init__()
-        self._book = replayed_book()
-        self._group = 1
+        self.clock = clock
+        self.scripted = desk is not None
+        if desk is None:
+            self.settings: Settings | None = settings if settings is not None else load_settings()
+            desk = placeholder_desk(self.settings, int(clock() * 1000))
+        else:
+            self.settings = settings
+        self.desk: Desk = desk
+        self.runtime_options = dict(runtime_options or {})
+        self.runtime: Any | None = None  # app.runtime.Runtime once the session is up
+        self.bridge = Bridge(self)
+        self._session_worker: Worker[None] | None = None
+        self._bridge_worker: Worker[None] | None = None
+        self._recovering = False
+        self._cancelling: set[str] = set()
+        self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
+
+    # ------------------------------------------------------------------ theme
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """``$bid``/``$ask``/``$profit``/``$loss``…: derived from the theme, so every theme gets them."""
+        colors = self.current_theme.to_color_system().generate()
+        return {
+            "bid": colors["success"],
+            "ask": colors["error"],
+            "bid-bar": colors["success-darken-2"],
+            "ask-bar": colors["error-darken-2"],
+            "profit": colors["text-success"],
+            "loss": colors["text-error"],
+            "own-order": colors["accent"],
+            "large-trade": colors["warning"],
+        }
+
+    # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            "Replay of a captured Bybit spot book (orderbook.50.BTCUSDT, u2876700 -> u2876701). "
-            "The live desk on the local exchange is being built.",
-            id="notice",
-        )
-        ladder = Ladder(LadderView(self._book, tick=0.01, size_decimals=6), id="ladder")
-        ladder.border_title = "Order book"
-        yield ladder
+        clock = self.clock
+        desk, symbol = self.desk, self.symbol
+        yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
+        yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+        with Horizontal(id="body"):
+            ladder = Ladder(desk, symbol, clock=clock, id="ladder")
+            ladder.border_title = "Order book"
+            yield ladder
+            with Container(id="side"):
+                with Vertical(id="middle"):
+                    position = PositionPanel(desk, symbol, clock=clock, id="position")
+                    position.border_title = "Position · P&L"
+                    yield position
+                    tape = TradesTape(desk, symbol, clock=clock, id="tape")
+                    tape.border_title = "Trades"
+                    yield tape
+                with Vertical(id="right"):
+                    wallet = WalletPanel(desk, id="wallet")
+                    wallet.border_title = "Wallet"
+                    yield wallet
+                    orders = OrdersTable(desk, id="orders")
+                    orders.border_title = "Open orders"
+                    yield orders
+        yield Static(id="too-small")
         yield Footer()
 
-    def action_group(self, direction: int) -> None:
-        steps = [1, 2, 5, 10, 25, 50, 100]
-        index = steps.index(self._group) + direction
-        self._group = steps[max(0, min(len(steps) - 1, index))]
+    def on_mount(self) -> None:
+        if not logging.getLogger().handlers:
+            from textual.logging import TextualHandler
+
+            logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])
+        self._apply_layout(self.size.width, self.size.height)
+        self.query_one(OrdersTable).focus()
+        if not self.scripted:
+            self._session_worker = self.run_worker(
+                self._run_session(), name="session", group="session", exit_on_error=False
+            )
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        """One class on the desk screen says which layout fits: -full, -mid, -compact or -tiny."""
+        if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+            layout = "-tiny"
+        elif width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]:
+            layout = "-compact"
+        elif width < MID_BELOW:
+            layout = "-mid"
+        else:
+            layout = "-full"
+        screen = self._desk_screen()
+        if screen is None:
+            return
+        for name in ("-full", "-mid", "-compact", "-tiny"):
+            screen.set_class(name == layout, name)
+        if layout == "-tiny":
+            with contextlib.suppress(Exception):
+                self.query_one("#too-small", Static).update(
+                    f"Terminal {width}x{height} is too small for the desk.\n"
+                    f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}: enlarge the window (q quits)."
+                )
+
+    def _desk_screen(self) -> Screen[Any] | None:
+        try:
+            return self.screen_stack[0]
+        except (IndexError, Exception):
+            return None
+
+    # ------------------------------------------------------------------ the session
+
+    async def _run_session(self) -> None:
+        """Start the exchange (if embedded), the session and the bridge; stop them all on the way out."""
+        from app.runtime import open_runtime
+
+        assert self.settings is not None
+        async with open_runtime(self.settings, **self.runtime_options) as runtime:
+            self.runtime = runtime
+            self._attach(runtime.session.desk)
+            subscription = self.bridge.subscribe(runtime.hub)
+            self._bridge_worker = self.run_worker(
+                self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
+            )
+            try:
+                await runtime.session.run()
+            finally:
+                subscription.close()  # the bridge drains what is queued (Failed, Disconnected), then ends
+                bridge = self._bridge_worker
+                if bridge is not None and not bridge.is_finished:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(bridge.wait(), 2.0)
+
+    def _attach(self, desk: Desk) -> None:
+        """Point every widget at the session's desk."""
+        self.desk = desk
+        if self.symbol not in desk.symbols:
+            self.set_reactive(FluxumApp.symbol, desk.symbols[0] if desk.symbols else None)
+        self._show_all()
+
+    def _show_all(self) -> None:
+        desk, symbol = self.desk, self.symbol
+        with self.batch_update():
+            for widget in (self.query_one(ConnectionBar), self.query_one(SymbolStrip), self.query_one(Ladder),
+                           self.query_one(PositionPanel), self.query_one(TradesTape)):
+                widget.show(desk, symbol)  # type: ignore[attr-defined]
+            self.query_one(WalletPanel).show(desk)
+            self.query_one(OrdersTable).show(desk)
+        self.refresh_bindings()
+
+    async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop the session and wait for the exchange and the links to close (idempotent)."""
+        runtime, worker = self.runtime, self._session_worker
+        if runtime is not None:
+            await runtime.session.stop()
+        if worker is not None and not worker.is_finished:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(worker.wait(), timeout)
+
+    async def action_quit(self) -> None:
+        """Quit cleanly: the session stopped, the local exchange stopped, then the app exits."""
+        await self.stop_session()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.stop_session(timeout=2.0)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures end: the desk goes Failed and a person is told."""
+        worker = event.worker
+        if event.state is not WorkerState.ERROR:
+            return
+        error = worker.error
+        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
+        if worker.group in ("session", "bridge"):
+            self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
+            self.desk.touch("state")
+            self.query_one(ConnectionBar).refresh_now()
+            self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
+        else:
+            self.notify(f"{worker.name}: {reason}", severity="error", timeout=10)
+        log.error("worker %s failed: %s", worker.name, reason)
+
+    # ------------------------------------------------------------------ bridge messages
+
+    def on_bridge_state_changed(self, message: Bridge.StateChanged) -> None:
+        with self.batch_update():
+            self.query_one(ConnectionBar).refresh_now()
+            self.query_one(Ladder).refresh_now()
+            self.query_one(SymbolStrip).refresh_now()
+        kind = message.state.kind
+        if kind is LinkState.RECONNECTING:
+            self._recovering = True
+        elif kind is LinkState.READY and self._recovering:
+            self._recovering = False
+            self.notify("Link recovered: every topic is live again.", title="Ready", severity="information")
+        self.refresh_bindings()
+
+    def on_bridge_notice_received(self, message: Bridge.NoticeReceived) -> None:
+        severity = message.level if message.level in ("information", "warning", "error") else "information"
+        self.notify(message.text, severity=severity, timeout=20 if severity == "error" else 6)  # type: ignore[arg-type]
+
+    def on_bridge_fill_received(self, message: Bridge.FillReceived) -> None:
+        if message.fill.symbol != self.symbol:
+            return
+        with self.batch_update():
+            self.query_one(PositionPanel).refresh_now()
+            self.query_one(TradesTape).refresh_now()
+
+    def on_bridge_book_state_changed(self, message: Bridge.BookStateChanged) -> None:
+        if message.symbol == self.symbol:
+            self.query_one(Ladder).refresh_now()
+        if message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
+            reason = f": {message.reason}" if message.reason else ""
+            self.notify(f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
+                        severity="warning", timeout=6)
+
+    def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
+        order = message.order
+        with self.batch_update():
+            self.query_one(OrdersTable).refresh_now()
+            if order.symbol == self.symbol:
+                self.query_one(Ladder).refresh_now()
+        if order.status == "Rejected":
+            self.notify(f"Order rejected: {_describe_order(order)}", severity="error", timeout=10)
+        elif order.order_id in self._cancelling and not order.is_open:
+            self._cancelling.discard(order.order_id)
+            self.notify(f"Order cancelled: {_describe_order(order)}", severity="information")
+        self.refresh_bindings()
+
+    def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
+        if message.position.symbol == self.symbol:
+            self.query_one(PositionPanel).refresh_now()
+
+    def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
+        topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
+        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8)
+
+    # ------------------------------------------------------------------ symbols
+
+    def watch_symbol(self, symbol: str | None) -> None:
+        self._show_all()
+
+    def select_symbol(self, symbol: str) -> None:
+        """Show ``symbol`` (from a key or the command palette)."""
+        if symbol in self.desk.symbols:
+            self.symbol = symbol
+
+    def action_cycle_symbol(self, step: int) -> None:
+        symbols = self.desk.symbols
+        if not symbols:
+            return
+        index = symbols.index(self.symbol) if self.symbol in symbols else 0
+        self.symbol = symbols[(index + step) % len(symbols)]
+
+    def action_symbol_index(self, index: int) -> None:
+        if 0 <= index < len(self.desk.symbols):
+            self.symbol = self.desk.symbols[index]
+
+    def action_zoom(self, direction: int) -> None:
         ladder = self.query_one(Ladder)
-        ladder.view = LadderView(self._book, tick=0.01, group=self._group, size_decimals=6)
+        before = ladder.group
+        after = ladder.zoom(direction)
+        if after == before and ladder.step() is None:
+            self.notify("Grouping needs the instrument's tick size (it arrives with the first backfill).",
+                        severity="warning", timeout=4)
+
+    # ------------------------------------------------------------------ ledger
+
+    def action_show_ledger(self) -> None:
+        self.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_export_ledger(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
+        self.push_screen(ExportScreen(f"fluxum-ledger-{stamp}.csv"), callback=self._export_chosen)
+
+    def _export_chosen(self, path: str | None) -> None:
+        if path:
+            self.export_ledger(path)
+
+    def export_ledger(self, path: str | Path) -> Path | None:
+        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the path."""
+        target = Path(path).expanduser()
+        if not target.is_absolute():
+            target = Path.cwd() / target
+        try:
+            with target.open("w", newline="", encoding="utf-8") as file:
+                rows = write_csv(self.desk.ledger.entries(), file)
+        except OSError as error:
+            self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
+            return None
+        self.notify(f"Ledger exported to {target} ({rows} row{'s' if rows != 1 else ''})", title="Export",
+                    severity="information", timeout=8)
+        return target
+
+    # ------------------------------------------------------------------ orders
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_order":
+            if self.runtime is None or not self.desk.private:
+                return False  # watch-only or scripted: nothing to cancel with
+            return True if self.desk.open_orders() else None
+        return True
+
+    def action_cancel_order(self) -> None:
+        order = self.query_one(OrdersTable).selected_order()
+        if order is None:
+            self.notify("No open order is selected.", severity="warning", timeout=4)
+            return
+        question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
+        self.push_screen(ConfirmScreen(question, confirm="Cancel order", refuse="Keep it"),
+                         callback=partial(self._cancel_confirmed, order))
+
+    def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
+        if confirmed:
+            self.run_worker(self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders",
+                            exit_on_error=False)
+
+    async def _cancel(self, order: OpenOrder) -> None:
+        """Ask the exchange to cancel; its order stream confirms it, a rejection is told at once."""
+        from exchange.bybit.errors import BybitError
+
+        runtime = self.runtime
+        if runtime is None:
+            self.notify("No session: the order cannot be cancelled.", severity="error")
+            return
+        self._cancelling.add(order.order_id)
+        try:
+            await runtime.rest.cancel_order(runtime.settings.category, order.symbol, order_id=order.order_id)
+        except BybitError as error:
+            self._cancelling.discard(order.order_id)
+            self.notify(f"Cancel rejected: {error}", severity="error", timeout=10)
+            return
+        except (OSError, asyncio.TimeoutError) as error:
+            self._cancelling.discard(order.order_id)
+            self.notify(f"Cancel not sent: {error}", severity="error", timeout=10)
+            return
+        self.notify(f"Cancel sent: {_describe_order(order)}", severity="information", timeout=4)
+
+    # ------------------------------------------------------------------ help, palette
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", self.action_show_ledger)
+        yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
+        yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(self.action_zoom, 1))
+        yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(self.action_zoom, -1))
+        yield SystemCommand("Help: keys and glyphs", "What every key and glyph means", self.action_help)
+
+
+def _describe_order(order: OpenOrder) -> str:
+    side = "BUY" if order.side == "Buy" else "SELL"
+    price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
+    return f"{side} {order.leaves_qty.normalize():f} {order.symbol}{price} ({order.order_type})"

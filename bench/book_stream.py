@@ -1,15 +1,15 @@
 """A deterministic, realistic ``orderbook.200.BTCUSDT`` stream for the book throughput benchmark.
 
-Why synthetic: these machines are offline and the real captures in ``tests/fixtures`` are a handful of messages.
-The stream mimics what a real linear 200-level capture shows (``reference/bybit-v5.md`` §2.4): one snapshot, then
-deltas with ``u`` +1 each, Bybit's exact string formatting (prices with two decimals on a 0.1 tick such as
-``"60000.10"``, sizes with the 0.001 qty step such as ``"0.123"``, ``"0"`` to delete), the linear envelope key
-order ``topic, type, ts, data{s, b, a, u, seq}, cts``, and server-side window maintenance: the exchange keeps a
-deeper book and publishes exactly its best 200 levels per side, so a delete inside the window brings the next
-level in as an insert in the same delta and an insert pushes the 200th level out with a ``"0"``. Updates cluster
-near the top of the book but reach every depth, the mid drifts as trades consume the best levels, and the book is
-never crossed. Prices are integer ticks and sizes integer lots inside the generator, so the true final book is
-exact and every implementation can be checked against it.
+Why synthetic: these machines are offline and the real captures in ``tests/fixtures`` are a handful of
+messages. The stream mimics what a real linear 200-level capture shows (``reference/bybit-v5.md`` §2.4): one
+snapshot, then deltas with ``u`` +1 each, Bybit's exact string formatting (prices with two decimals on a 0.1
+tick such as ``"60000.10"``, sizes with the 0.001 qty step such as ``"0.123"``, ``"0"`` to delete), the linear
+envelope key order ``topic, type, ts, data{s, b, a, u, seq}, cts``, and server-side window maintenance: the
+exchange keeps a deeper book and publishes exactly its best 200 levels per side, so a delete inside the window
+brings the next level in as an insert in the same delta and an insert pushes the 200th level out with a
+``"0"``. Updates cluster near the top of the book but reach every depth, the mid drifts as trades consume the
+best levels, and the book is never crossed. Prices are integer ticks and sizes integer lots inside the
+generator, so the true final book is exact and every implementation can be checked against it.
 """
 
 from __future__ import annotations
@@ -144,11 +144,11 @@ class _Generator:
 
     def _delete_probability(self, side: _Side) -> float:
         """Deletes outpace inserts when the window is denser than usual and lag when it is sparser, so the
-        200 levels keep covering about ``depth * _MEAN_GAP`` ticks instead of thinning out as a random walk."""
+        200 levels keep covering about ``depth * _MEAN_GAP`` ticks instead of drifting like a random walk."""
         span = abs(side.tick_at(self.depth - 1) - side.tick_at(0))
         return 0.2 * min(2.0, max(0.5, (span / (self.depth * _MEAN_GAP)) ** -2))
 
-    def _insert_rank(self, rank: int) -> int:
+    def _at(self, rank: int) -> int:
         """Liquidity refills a spread wider than one tick (BTCUSDT's spread is nearly always one tick)."""
         if self.asks.tick_at(0) - self.bids.tick_at(0) > 1 and self.rng.random() < 0.5:
             return 0
@@ -255,13 +255,14 @@ class _Generator:
             (asks, bids, ask_touched, ask_budget),
         ):
             p_delete = self._delete_probability(side)
+            p_insert = p_delete + 0.2
             while budget > 0:
                 rank = self._rank()
                 r = rng.random()
                 if budget >= 2 and r < p_delete:
                     self._delete(side, touched, rank)
                     budget -= 2
-                elif budget >= 2 and r < p_delete + 0.2 and self._insert(side, other, touched, self._insert_rank(rank)):
+                elif budget >= 2 and r < p_insert and self._insert(side, other, touched, self._at(rank)):
                     budget -= 2
                 else:
                     self._update(side, touched, rank)

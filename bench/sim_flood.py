@@ -2,9 +2,9 @@
 
 ``python -m bench.sim_flood [--count N] [--depth 50] [--apply] [--in-process]``
 
-By default the exchange runs in its own process (``fluxum sim --faults``), as it would for a real client, so the
-client measured here has a core to itself: it subscribes ``orderbook.{depth}.BTCUSDT``, asks the exchange to
-flood that topic through ``POST /_sim/flood`` (real deltas, ``u`` + 1 each), and receives and parses
+By default the exchange runs in its own process (``fluxum sim --faults``), as it would for a real client, so
+the client measured here has a core to itself: it subscribes ``orderbook.{depth}.BTCUSDT``, asks the exchange
+to flood that topic through ``POST /_sim/flood`` (real deltas, ``u`` + 1 each), and receives and parses
 (``orjson``) every frame on an aiohttp WebSocket, checking that ``u`` never skips. ``--apply`` also feeds each
 delta to Fluxum's :class:`exchange.book.OrderBook`; ``--in-process`` runs the exchange in the client's own
 event loop (one core for both, a lower bound). The figure is messages received per second of wall time from
@@ -31,8 +31,8 @@ SYMBOL = "BTCUSDT"
 
 async def _start_external(stack: AsyncExitStack) -> str:
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "sim", "--port", "0", "--faults", "--no-demo-trader", "--symbols", SYMBOL,
-         "--categories", "linear"],
+        [sys.executable, "-m", "app", "sim", "--port", "0", "--faults", "--no-demo-trader",
+         "--symbols", SYMBOL, "--categories", "linear"],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -52,7 +52,9 @@ async def _start_external(stack: AsyncExitStack) -> str:
 async def _start_in_process(stack: AsyncExitStack) -> str:
     from exchange.bybit.sim.server import SimConfig, SimServer
 
-    sim = SimServer(SimConfig(symbols=(SYMBOL,), categories=("linear",), faults_enabled=True, demo_trader=False))
+    sim = SimServer(
+        SimConfig(symbols=(SYMBOL,), categories=("linear",), faults_enabled=True, demo_trader=False)
+    )
     await stack.enter_async_context(sim)
     return sim.base_url
 
@@ -62,7 +64,9 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
     async with AsyncExitStack() as stack:
         base = await (_start_in_process(stack) if in_process else _start_external(stack))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        ws = await session.ws_connect(base.replace("http", "ws", 1) + "/v5/public/linear", max_msg_size=16 << 20)
+        ws = await session.ws_connect(
+            base.replace("http", "ws", 1) + "/v5/public/linear", max_msg_size=16 << 20
+        )
         await ws.send_str(orjson.dumps({"op": "subscribe", "args": [topic]}).decode())
         book = OrderBook(topic)
         last_u = None
@@ -71,7 +75,9 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
             if message.get("topic") == topic:
                 book.apply(message)
                 last_u = message["data"]["u"]
-        flood = asyncio.ensure_future(session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count}))
+        flood = asyncio.ensure_future(
+            session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count})
+        )
         received = 0
         gaps = 0
         first = 0.0
@@ -97,15 +103,25 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
         response = await flood
         sent = (await response.json())["sent"]
         await ws.close()
-    return {"received": received, "sent": sent, "seconds": elapsed, "msgs_per_s": received / elapsed, "gaps": gaps}
+    return {
+        "received": received,
+        "sent": sent,
+        "seconds": elapsed,
+        "msgs_per_s": received / elapsed,
+        "gaps": gaps,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_flood", description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000, help="deltas to flood (default 200000)")
     parser.add_argument("--depth", type=int, default=50, choices=(50, 200, 1000))
-    parser.add_argument("--apply", action="store_true", help="also apply every delta to exchange.book.OrderBook")
-    parser.add_argument("--in-process", action="store_true", help="run the exchange in the client's event loop")
+    parser.add_argument(
+        "--apply", action="store_true", help="also apply every delta to exchange.book.OrderBook"
+    )
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the exchange in the client's event loop"
+    )
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.count, args.depth, args.apply, args.in_process))
     where = "in-process" if args.in_process else "separate process"

@@ -10,8 +10,10 @@ Recovery order on every (re)connect: connect -> auth -> wait for the auth ack ->
 the last journaled one) -> Ready. Nothing private is sent before the auth ack. Books from before a disconnect
 are invalidated at once and are SYNCED again only by their new snapshot.
 
-While Ready, a gap or crossed book makes the session resubscribe that one topic for a fresh snapshot, without
-dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is fine).
+While Ready, a gap, a crossed book or a delete of a level the book does not hold (Bybit never sends one to a
+client in sync, so the copy has drifted) makes the session resubscribe that one topic for a fresh snapshot,
+without dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is
+fine).
 
 Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
 book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.
@@ -122,6 +124,8 @@ class Timeouts:
     auth_expiry_s: float = 10.0  # auth signature validity (pybit's +1 s causes "Params Error" under skew)
 
 
+RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
+MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
 STATS_INTERVAL_S = 0.5
 
@@ -182,10 +186,13 @@ class Session:
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._authenticated = False
+        self._clock_suspect = False  # the last private auth arrived expired: measure the clock before the next
         self._messages = 0
         self._rate = 0.0
         self._rate_mark = (self._clock(), 0)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
+        self._backfill_from_ms: int | None = None  # the newest journaled execution when this connection began
+        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> (execTime, signed qty), latest fills
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
 
     # ------------------------------------------------------------------ public API
@@ -240,6 +247,7 @@ class Session:
                 self._set_state(LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying",
                                 attempt=attempt)
                 healthy_since: float | None = None
+                not_before: float | None = None
                 try:
                     healthy_since = await self._connect_and_serve()
                     reason = self._lost_reason or "link closed"
@@ -258,6 +266,7 @@ class Session:
                         self.hub.publish(Notice("error", f"Session failed: {failure}"))
                         return
                     reason = _describe(error)
+                    not_before = self._not_before(error)
                     log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
                 finally:
                     await self._teardown()
@@ -269,6 +278,8 @@ class Session:
                 self.reconnects += 1
                 self.last_reconnect_reason = reason
                 delay = self.backoff.delay(attempt, self._rng)
+                if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier only prolongs it
+                    delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
                 retry_ms = self._now_ms() + int(delay * 1000)
                 self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
                 self.hub.publish(Notice("warning", f"Link lost ({reason}); retry {attempt} in {delay:.1f} s"))
@@ -296,6 +307,9 @@ class Session:
         assert self._http is not None
         self._link_lost = asyncio.Event()
         self._lost_reason = ""
+        # Read before the private stream can journal anything new: a live push landing during the backfill must
+        # not move its start past fills made while the link was down.
+        self._backfill_from_ms = self.journal.last_exec_time_ms() if self.journal is not None else None
         t = self.timeouts
         self._public = WsLink(
             self.endpoints.public_url(self.category), self._http, self._on_public_frame, name="public",
@@ -365,6 +379,7 @@ class Session:
     async def _authenticate(self, link: WsLink) -> None:
         credentials = self.settings.credentials
         assert credentials is not None
+        await self._measure_clock()
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
         signature = ws_auth_signature(credentials.api_secret.reveal(), expires)
         reply = await self._race(
@@ -375,8 +390,39 @@ class Session:
             return
         message = str(reply.get("ret_msg") or "rejected")
         if message == "Params Error":
+            self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
         raise SessionFailed(f"API key rejected by the private stream: {message}")
+
+    async def _measure_clock(self) -> None:
+        """Measure the offset to the exchange's clock before signing auth, when it was never measured (the REST
+        client measures lazily, at the backfill, which comes after auth) or the last auth arrived expired.
+
+        Without this a session started against, or caught by, an exchange whose clock is ahead by more than the
+        auth expiry would sign every auth already expired and never reach the backfill that would fix it.
+        A failed measurement keeps the last offset: the auth reply says whether it was good enough.
+        """
+        sync = getattr(self.rest, "sync_clock", None)
+        if sync is None or (getattr(self.rest, "clock_synced", False) and not self._clock_suspect):
+            return
+        try:
+            await self._race(asyncio.wait_for(sync(), self.timeouts.auth_s))
+            self._clock_suspect = False
+        except LinkDead:
+            raise
+        except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
+            log.warning("session: clock offset not measured (%s); signing with the last one", _describe(error))
+
+    def _not_before(self, error: BaseException) -> float | None:
+        """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be sure),
+        for a 10006 that outlasted the REST client's waits or a 403 cool-down; None for anything else."""
+        until_ms = getattr(error, "until_ms", None)  # Forbidden: a local time
+        if isinstance(until_ms, int) and until_ms > 0:
+            return until_ms / 1000 + 0.05
+        reset_ms = getattr(error, "reset_ms", None)  # RateLimited: the exchange's time
+        if isinstance(reset_ms, int) and reset_ms > 0:
+            return (reset_ms - self._server_offset_ms()) / 1000 + 0.05
+        return None
 
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self._desired)):
@@ -463,7 +509,7 @@ class Session:
         for order_id, order in list(self.orders.items()):
             if order_id not in open_ids and order.is_open:
                 self._take_order(_closed_while_away(order, self._now_ms()))
-        last = self.journal.last_exec_time_ms() if self.journal is not None else None
+        last = self._backfill_from_ms
         start = None if last is None else max(0, last - 1000)  # overlap a second; the journal de-duplicates
         records = await rest.executions(self.category, start_time_ms=start)
         self._take_executions(records, backfilled=True)
@@ -471,10 +517,23 @@ class Session:
         for position in positions:
             entry = self.ledger.entry(position.symbol)
             held = entry.position if entry is not None else Decimal(0)
-            if held != position.size:
-                reconciled = self.ledger.reconcile_position(position.symbol, position.size, position.avg_price, now)
+            # The positions were read before the executions, while the private stream was live: fills after the
+            # position's last update are in the ledger but cannot be in that read yet.
+            expected = position.size + self._moved_since(position.symbol, position.updated_ms)
+            if held != expected:
+                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
                 if reconciled is not None:
                     self.hub.publish(LedgerChanged(reconciled))
+
+    def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
+        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` after ``since_ms``.
+
+        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a position
+        read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
+        """
+        if since_ms <= 0:
+            return Decimal(0)
+        return sum((qty for time_ms, qty in self._moves.get(symbol, ()) if time_ms > since_ms), Decimal(0))
 
     async def _teardown(self) -> None:
         for task in list(self._tasks):
@@ -537,10 +596,16 @@ class Session:
             self.counters["unknown_topic_frames"] += 1
             return
         before = book.state
+        absent = book.counters.absent_deletes
         result = book.apply(frame)
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
             return
+        if result is ApplyResult.DELTA and book.counters.absent_deletes > absent:
+            # Bybit never deletes a level the client does not hold: this copy has drifted from Bybit's.
+            self.counters["absent_deletes"] += book.counters.absent_deletes - absent
+            book.invalidate("delete of an absent level")
+            result = ApplyResult.RESYNC
         symbol = book.symbol or ""
         if book.state is not before:
             self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
@@ -618,6 +683,9 @@ class Session:
                 self.counters["duplicate_fills"] += 1
                 continue
             self.counters["fills"] += 1
+            if fill.moves_position:
+                moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
+                moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
             self.desk.own_fills.append(fill)
             self.desk.touch("fills")
             self.desk.touch("ledger")

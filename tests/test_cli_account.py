@@ -17,23 +17,13 @@ import pytest
 
 import app.cli as cli
 
-SIM_COMMANDS = {
-    "balances": "app.commands.balances",
-    "positions": "app.commands.positions",
-    "place-order": "app.commands.place_order",
-    "cancel-order": "app.commands.cancel_order",
-    "order-status": "app.commands.order_status",
-    "trades": "app.commands.trades",
-}
 FAKE_PRODUCTION_KEY = "FAKEPRODKEY000001"
 FAKE_PRODUCTION_SECRET = "prod-canary-secret-0f9e8d7c"
 
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands as the CLI registers them (harmless once app.cli lists them itself)."""
-    commands = tuple(cli.Command(c.name, c.help, SIM_COMMANDS.get(c.name, c.module)) for c in cli.BYBIT)
-    monkeypatch.setattr(cli, "BYBIT", commands)
+def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing from the developer's shell may leak into these runs."""
     for name in ("PRODUCTION", "TESTNET", "DEMO", "SIM"):
         monkeypatch.delenv(f"BYBIT_{name}_API_KEY", raising=False)
         monkeypatch.delenv(f"BYBIT_{name}_API_SECRET", raising=False)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import re
-import sys
-import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,19 +17,6 @@ EXECUTIONS = (
     DATA / "executions.jsonl"
 )  # BTCUSDT (E2 out of file order, a duplicate, funding) and ETHUSDT (E4)
 REST_LIST = Path(__file__).parent / "fixtures" / "bybit" / "rest" / "docs_execution_list.json"
-
-
-@pytest.fixture(autouse=True)
-def _other_commands_may_not_exist_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The parser imports every built command; stand in for ones other helpers have not written yet."""
-    for command in (*cli.TOP_LEVEL, *cli.BYBIT):
-        if command.module is None or command.module == "app.commands.ledger":
-            continue
-        if importlib.util.find_spec(command.module) is None:
-            stand_in = types.ModuleType(command.module)
-            stand_in.add_arguments = lambda parser: None  # type: ignore[attr-defined]
-            stand_in.run = lambda args: 0  # type: ignore[attr-defined]
-            monkeypatch.setitem(sys.modules, command.module, stand_in)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -189,6 +189,10 @@ class Ladder(Widget):
     def watch_symbol(self) -> None:
         self._pull()
 
+    def refresh_now(self) -> None:
+        """Re-read the desk at once (an event said it moved)."""
+        self._pull()
+
     def on_resize(self) -> None:
         self._pull()
 
@@ -299,7 +303,8 @@ class Ladder(Widget):
         bar_w = max(0, width - text_w)
         max_cum = max([c for *_, c in cum_asks[-1:]] + [c for *_, c in cum_bids[-1:]] + [0.0])
 
-        strips: list[Strip] = [self._header(symbol, book, state, reason, group, step, price_dp, off_screen, width)]
+        step_dp = max(price_dp, instrument.price_decimals if instrument is not None else 0)
+        strips: list[Strip] = [self._header(symbol, book, state, reason, group, step, step_dp, off_screen, width)]
         if show_titles:
             titles = f" {'mine':>{own_w}} " if own_w else "  "
             titles += f"{'price':>{price_w}} {'size':>{size_w}} {'total':>{cum_w}} {'depth':<{bar_w}}"
@@ -376,21 +381,35 @@ class Ladder(Widget):
         base = self.rich_style
         style = base + self._style("ladder--spread")
         if not live:
-            text = f" ⚠ {state}: not live, do not trade on these prices "
+            text = f" ⚠ {state} · NOT LIVE "
             return Strip([Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width)
         spread, mid = book.spread(), book.mid()
-        segments = []
+        trades = desk.trades.get(symbol)
+        last = trades[-1] if trades else None
         if spread is None or mid is None:
-            segments.append(Segment(" one side empty ", style))
+            variants = [(" one side empty ", "")]
         else:
             bps = spread / mid * 10_000 if mid else 0.0
-            segments.append(Segment(f" spread {spread:,.{price_dp}f} ({bps:.1f} bp) · mid {mid:,.{price_dp + 1}f} ", style))
-        trades = desk.trades.get(symbol)
-        if trades:
-            last = trades[-1]
-            buy = last.side == "Buy"
-            segments.append(Segment(f"· last {last.price:,.{price_dp}f} ", style))
-            segments.append(Segment("▲ BUY " if buy else "▼ SELL ", style + self._style("ladder--buy" if buy else "ladder--sell")))
+            sp = f"{spread:,.{price_dp}f}"
+            md = f"{mid:,.{price_dp + 1}f}"
+            lp = f"{last.price:,.{price_dp}f}" if last is not None else ""
+            variants = [  # the longest that fits wins: the spread and the last trade's side always stay
+                (f" spread {sp} ({bps:.2f} bp) · mid {md} · last {lp} ", f" spread {sp} ({bps:.2f} bp) · mid {md} "),
+                (f" spread {sp} · mid {md} · last {lp} ", f" spread {sp} · mid {md} "),
+                (f" spread {sp} · last {lp} ", f" spread {sp} "),
+                (f" spr {sp} ", f" spr {sp} "),
+            ]
+        aggressor = ""
+        if last is not None:
+            aggressor = "▲ BUY " if last.side == "Buy" else "▼ SELL "
+        for with_last, without_last in variants:
+            text = with_last if last is not None else without_last
+            if len(text) + len(aggressor) <= width:
+                break
+        segments = [Segment(text, style)]
+        if aggressor and last is not None:
+            side_style = style + self._style("ladder--buy" if last.side == "Buy" else "ladder--sell")
+            segments.append(Segment(aggressor, side_style))
         used = sum(len(s.text) for s in segments)
         if used < width:
             segments.append(Segment("─" * (width - used), style))

@@ -1,13 +1,15 @@
 """``fluxum sim``: run the local Bybit v5 exchange in the foreground.
 
 It prints one line with the base URL once it accepts connections (so scripts can wait for it), then serves
-until Ctrl-C or SIGTERM and exits 0. The server is imported inside :func:`run` so ``fluxum --help`` stays fast.
+until Ctrl-C or SIGTERM and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
+fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -23,7 +25,9 @@ CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=str, default="0", help="port to listen on; 0 picks a free one (default)")
+    parser.add_argument(
+        "--port", type=str, default="0", help="port to listen on; 0 picks a free one (default)"
+    )
     parser.add_argument("--seed", type=str, default="1", help="seed of the market (same seed, same market)")
     parser.add_argument(
         "--symbols",
@@ -59,7 +63,9 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         raise UserError("--symbols needs at least one symbol")
     unknown = [s for s in symbols if s not in known_symbols()]
     if unknown:
-        raise UserError(f"unknown symbol {unknown[0]!r}: the local exchange lists {', '.join(known_symbols())}")
+        raise UserError(
+            f"unknown symbol {unknown[0]!r}: the local exchange lists {', '.join(known_symbols())}"
+        )
     categories = tuple(c.strip() for c in args.categories.split(",") if c.strip())
     bad = [c for c in categories if c not in CATEGORY_CHOICES]
     if bad or not categories:
@@ -107,13 +113,12 @@ async def _serve(config: SimConfig) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / thread
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not on this platform / not the main thread
-            pass
     faults = ", faults at /_sim/" if config.faults_enabled else ""
     sys.stdout.write(
-        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, demo key {DEMO_API_KEY}{faults})\n"
+        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, "
+        f"demo key {DEMO_API_KEY}{faults})\n"
     )
     sys.stdout.flush()
     try:

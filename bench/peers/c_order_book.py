@@ -1,10 +1,10 @@
-"""The ``order-book`` C extension (what cryptofeed uses), float keys, applied the way cryptofeed's bybit feed does.
+"""The ``order-book`` C extension (what cryptofeed uses) with float keys, fed the simplest way.
 
 No ``u`` check and no validation: ``float`` of both strings, ``ob.bids[price] = size``, ``del`` for ``"0"``.
-The extension keeps a dict per side and re-sorts the keys on the first ordered read after a change, so its read
-cost lands on the read after every message. The top-25 read is ``keys()[:25]`` plus item lookups, the fastest
-correct read of the ones its API offers (``to_list()[:25]`` builds all 200 pairs; ``index(i)`` 25 times is 25
-calls); ``bench.book_throughput --reads`` measures all three.
+The extension keeps a dict per side and re-sorts all its keys on the first ordered read after a change, so
+its read cost lands on the read after every message. The top-25 read is ``keys()[:25]`` plus item lookups,
+the fastest correct read its API offers (``to_list()[:25]`` builds all 200 pairs; ``index(i)`` is 25 calls);
+the runner times all three and prints them under the table.
 """
 
 from __future__ import annotations

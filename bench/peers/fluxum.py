@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from exchange.book import BookState, OrderBook
-
 from bench.peers import TOP, Adapter
+from exchange.book import BookState, OrderBook
 
 
 def make() -> Adapter:

@@ -6,7 +6,7 @@ Per message this does exactly what pybit's ``_WebSocketManager._on_message`` doe
 ``_process_normal_message``: ``_process_delta_orderbook`` (linear scans over the unsorted side lists),
 ``copy.deepcopy`` of the incoming message, relabelling it as a snapshot that aliases the live book, the
 callback lookup, and the user's callback (a no-op here). The book is ``ws.data[topic]``: the snapshot's own
-``data`` dict whose ``b``/``a`` are unsorted lists of ``[price, size]`` strings, new levels appended at the end.
+``data`` dict whose ``b``/``a`` are unsorted lists of ``[price, size]`` strings, new levels appended last.
 """
 
 from __future__ import annotations

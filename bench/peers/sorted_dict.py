@@ -1,4 +1,4 @@
-"""A plain ``sortedcontainers.SortedDict`` book, float keys, bids under negated keys: the pure-Python baseline."""
+"""A plain ``sortedcontainers.SortedDict`` book (float keys, bids negated): the pure-Python baseline."""
 
 from __future__ import annotations
 

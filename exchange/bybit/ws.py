@@ -165,7 +165,9 @@ class WsLink:
                 code = ws.close_code
                 raise LinkDead(f"{self.name}: closed by server" + (f" (code {code})" if code else ""))
             elif message.type is aiohttp.WSMsgType.ERROR:
-                raise LinkDead(f"{self.name}: {_short(ws.exception() or 'transport error')}")
+                # aiohttp puts the cause (a frame over max_msg_size, a protocol violation) in the message itself
+                cause = message.data if isinstance(message.data, BaseException) else ws.exception()
+                raise LinkDead(f"{self.name}: {_short(cause or 'transport error')}")
 
     def _handle_text(self, text: str) -> None:
         now = self._clock()

@@ -50,7 +50,9 @@ def assert_same_shape(ours: Any, theirs: Any, path: str = "$") -> None:
     """Same keys (recursively), same JSON types, and decimal strings where Bybit sends decimal strings."""
     if isinstance(theirs, dict):
         assert isinstance(ours, dict), f"{path}: expected an object, got {ours!r}"
-        assert set(ours) == set(theirs), f"{path}: keys differ: extra {set(ours) - set(theirs)}, missing {set(theirs) - set(ours)}"
+        assert set(ours) == set(theirs), (
+            f"{path}: keys differ: extra {set(ours) - set(theirs)}, missing {set(theirs) - set(ours)}"
+        )
         for key, value in theirs.items():
             assert_same_shape(ours[key], value, f"{path}.{key}")
     elif isinstance(theirs, list):
@@ -108,7 +110,9 @@ class WsClient:
         assert msg.type is aiohttp.WSMsgType.TEXT, msg
         return msg.data
 
-    async def until(self, predicate: Callable[[Any], bool], timeout: float = DEADLINE_S, limit: int = 100_000) -> Any:
+    async def until(
+        self, predicate: Callable[[Any], bool], timeout: float = DEADLINE_S, limit: int = 100_000
+    ) -> Any:
         """Read until a message matches ``predicate``; returns it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

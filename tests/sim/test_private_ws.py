@@ -431,3 +431,46 @@ async def test_two_sessions_both_receive_and_a_closed_one_is_forgotten(
     market_order(sim)
     assert (await receive(second))["topic"] == "order"
     await second.close()
+
+
+# ----------------------------------------------------------------------------------------------------- ccxt
+
+
+async def test_ccxt_pro_private_stream_and_rest(session: aiohttp.ClientSession) -> None:
+    """ccxt (pro) pointed at the exchange: signed REST, auth with a numeric-string expiry, a fill pushed."""
+    ccxtpro = pytest.importorskip("ccxt.pro")
+    async with SimServer(SimConfig(seed=23, demo_trader=False, run_market=False, publish=False)) as sim:
+        settings = {"apiKey": DEMO_API_KEY, "secret": DEMO_API_SECRET, "options": {"defaultType": "swap"}}
+        client = ccxtpro.bybit(
+            {**settings, "enableRateLimit": False}
+        )  # ccxt's own throttle only slows the test
+        for name, url in list(client.urls["api"].items()):
+            if isinstance(url, str):
+                client.urls["api"][name] = sim.base_url
+        private = f"{sim.ws_url}/v5/private"
+        client.urls["api"]["ws"]["private"] = {
+            "spot": {"unified": private},
+            "contract": private,
+            "usdc": private,
+        }
+        try:
+            await client.load_markets()
+            balance = await client.fetch_balance()
+            assert balance["USDT"]["total"] == 100000
+            watching = asyncio.create_task(client.watch_my_trades("BTC/USDT:USDT"))
+            hub = hub_of(sim.app)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + DEADLINE_S
+            while not any("execution" in s.topics for s in hub.sessions.values()):
+                assert loop.time() < deadline and not watching.done(), "ccxt never subscribed"
+                await asyncio.sleep(0.01)
+            order = await client.create_order("BTC/USDT:USDT", "market", "buy", 0.002)
+            trades = await asyncio.wait_for(watching, DEADLINE_S)
+            assert trades[0]["order"] == order["id"] and trades[0]["fee"]["currency"] == "USDT"
+            assert trades[0]["fee"]["rate"] == 0.00055
+            history = await client.fetch_my_trades("BTC/USDT:USDT")
+            assert {t["id"] for t in trades} <= {t["id"] for t in history}
+            positions = await client.fetch_positions(["BTC/USDT:USDT"])
+            assert positions[0]["side"] == "long" and positions[0]["contracts"] == 0.002
+        finally:
+            await client.close()

@@ -27,7 +27,9 @@ L1_SNAPSHOT = fixture("ws_public/linear_orderbook1_BTCUSDT_snapshot_cts.json")
 
 
 def is_book(topic: str, kind: str | None = None) -> Any:
-    return lambda m: isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
+    return lambda m: (
+        isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
+    )
 
 
 def places(text: str) -> int:
@@ -117,7 +119,9 @@ async def test_unsubscribe_ack_and_silence(sim: SimServer, connect: Any) -> None
         ("inverse", "orderbook.50.BTCUSD"),  # inverse not configured here
     ],
 )
-async def test_unknown_topics_are_handler_not_found(sim: SimServer, connect: Any, category: str, topic: str) -> None:
+async def test_unknown_topics_are_handler_not_found(
+    sim: SimServer, connect: Any, category: str, topic: str
+) -> None:
     client = await connect(sim, category)
     ack = await client.subscribe(topic)
     assert ack["success"] is False and ack["ret_msg"] == f"error:handler not found,topic:{topic}"
@@ -130,7 +134,10 @@ async def test_duplicate_subscribe_fails_and_the_first_keeps_delivering(sim: Sim
     await client.subscribe("publicTrade.BTCUSDT", "orderbook.50.BTCUSDT")
     await client.until(is_book("orderbook.50.BTCUSDT", "snapshot"))
     again = await client.subscribe("orderbook.50.BTCUSDT")
-    assert again["success"] is False and again["ret_msg"] == "error:already subscribed,topic:orderbook.50.BTCUSDT"
+    assert (
+        again["success"] is False
+        and again["ret_msg"] == "error:already subscribed,topic:orderbook.50.BTCUSDT"
+    )
     step_and_publish(sim, 3)
     delta = await client.until(is_book("orderbook.50.BTCUSDT", "delta"))
     assert delta["data"]["s"] == "BTCUSDT"
@@ -143,7 +150,13 @@ async def test_spot_rejects_more_than_ten_args(sim: SimServer, connect: Any) -> 
     ]
     topics.append("tickers.BTCUSDT")
     ack = await client.subscribe(*topics, req_id="big")
-    assert ack == {"success": False, "ret_msg": "args size >10", "conn_id": ack["conn_id"], "req_id": "big", "op": "subscribe"}
+    assert ack == {
+        "success": False,
+        "ret_msg": "args size >10",
+        "conn_id": ack["conn_id"],
+        "req_id": "big",
+        "op": "subscribe",
+    }
     linear = await connect(sim, "linear")
     assert (await linear.subscribe(*topics))["success"] is True  # futures have no per-request limit
 
@@ -158,8 +171,14 @@ async def test_bad_requests_are_answered_never_fatal(sim: SimServer, connect: An
     assert isinstance(text, str) and text.startswith("Failed to decode incoming data") and "found h" in text
     await client.send("[1,2]")
     assert (await client.recv()).startswith("Failed to decode")
-    for bad in ({"op": "subscribe"}, {"op": "subscribe", "args": []}, {"op": "subscribe", "args": [1, 2]},
-                {"op": "subscribe", "args": "orderbook.1.BTCUSDT"}, {"op": "unsubscribe", "args": {"a": 1}}):  # fmt: skip
+    bad_requests = [
+        {"op": "subscribe"},
+        {"op": "subscribe", "args": []},
+        {"op": "subscribe", "args": [1, 2]},
+        {"op": "subscribe", "args": "orderbook.1.BTCUSDT"},
+        {"op": "unsubscribe", "args": {"a": 1}},
+    ]
+    for bad in bad_requests:
         await client.send(bad)
         reply = await client.recv()
         assert reply["success"] is False and reply["ret_msg"] == "Params Error", (bad, reply)

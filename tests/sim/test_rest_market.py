@@ -1,17 +1,25 @@
-"""Market REST endpoints of the local exchange against the documented shapes; errors and rate-limit headers."""
+"""Market REST endpoints of the local exchange against the documented shapes; errors, rate-limit headers."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import signal
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from app.cli import main
 from exchange.bybit.sim.rest_common import IP_LIMIT, RateLimiter
 from exchange.bybit.sim.server import SimServer
 from tests.sim.conftest import UUID_RE, assert_same_shape, fixture, step_and_publish
 
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT_HEADERS = ("X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp")
 
 
@@ -39,7 +47,10 @@ async def test_time(sim: SimServer, session: aiohttp.ClientSession) -> None:
 
 @pytest.mark.parametrize(
     ("category", "doc"),
-    [("linear", "rest/docs_market_instruments_linear_perp.json"), ("spot", "rest/docs_market_instruments_spot.json")],
+    [
+        ("linear", "rest/docs_market_instruments_linear_perp.json"),
+        ("spot", "rest/docs_market_instruments_spot.json"),
+    ],
 )
 async def test_instruments_info_shapes(
     sim: SimServer, session: aiohttp.ClientSession, category: str, doc: str
@@ -69,7 +80,9 @@ async def test_instruments_paging_and_filters(sim: SimServer, session: aiohttp.C
     _, _, first = await get(session, sim, "/v5/market/instruments-info?category=linear&limit=2")
     page = result_of(first)
     assert len(page["list"]) == 2 and page["nextPageCursor"]
-    _, _, second = await get(session, sim, f"/v5/market/instruments-info?category=linear&limit=2&cursor={page['nextPageCursor']}")
+    _, _, second = await get(
+        session, sim, f"/v5/market/instruments-info?category=linear&limit=2&cursor={page['nextPageCursor']}"
+    )
     assert [i["symbol"] for i in result_of(second)["list"]] == sim.market.symbols("linear")[2:4]
     _, _, eth = await get(session, sim, "/v5/market/instruments-info?category=linear&baseCoin=ETH")
     assert [i["symbol"] for i in result_of(eth)["list"]] == ["ETHUSDT"]
@@ -160,7 +173,12 @@ async def test_tickers(sim: SimServer, session: aiohttp.ClientSession) -> None:
 async def test_limit_headers_everywhere_and_404(sim: SimServer, session: aiohttp.ClientSession) -> None:
     statuses = []
     remaining = []
-    for path in ("/v5/market/time", "/v5/market/tickers?category=spot", "/v5/market/nothing", "/v5/market/time"):
+    for path in (
+        "/v5/market/time",
+        "/v5/market/tickers?category=spot",
+        "/v5/market/nothing",
+        "/v5/market/time",
+    ):
         status, headers, body = await get(session, sim, path)
         statuses.append(status)
         assert all(h in headers for h in LIMIT_HEADERS), path
@@ -194,10 +212,16 @@ def test_rate_limiter_buckets() -> None:
     limiter = RateLimiter(monotonic=lambda: now[0])
     results = [limiter.hit("/v5/order/create", "KEY", "1.2.3.4", 1_000_000) for _ in range(11)]
     assert [allowed for allowed, _, _ in results] == [True] * 10 + [False]
-    assert results[0][2] == {"X-Bapi-Limit": "10", "X-Bapi-Limit-Status": "9", "X-Bapi-Limit-Reset-Timestamp": "1001000"}
+    assert results[0][2] == {
+        "X-Bapi-Limit": "10",
+        "X-Bapi-Limit-Status": "9",
+        "X-Bapi-Limit-Reset-Timestamp": "1001000",
+    }
     assert results[-1][1] is False and results[-1][2]["X-Bapi-Limit-Status"] == "0"
     assert limiter.hit("/v5/order/create", "OTHER", "1.2.3.4", 1_000_000)[0]  # per key
-    assert limiter.hit("/v5/order/realtime", "KEY", "1.2.3.4", 1_000_000)[2]["X-Bapi-Limit"] == "50"  # per path
+    assert (
+        limiter.hit("/v5/order/realtime", "KEY", "1.2.3.4", 1_000_000)[2]["X-Bapi-Limit"] == "50"
+    )  # per path
     now[0] += 1.01
     assert limiter.hit("/v5/order/create", "KEY", "1.2.3.4", 1_001_010)[0]  # the window rolled
     for _ in range(IP_LIMIT - 1):
@@ -205,3 +229,61 @@ def test_rate_limiter_buckets() -> None:
     allowed, ip_bucket, headers = limiter.hit("/v5/market/tickers", None, "9.9.9.9", 1_000_000)
     assert allowed and ip_bucket and headers["X-Bapi-Limit-Status"] == "0"
     assert limiter.hit("/v5/market/time", None, "9.9.9.9", 1_000_000)[0] is False
+
+
+# ------------------------------------------------------------------------------------------ fluxum sim
+
+
+async def test_fluxum_sim_prints_its_url_serves_and_stops_cleanly(session: aiohttp.ClientSession) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "app",
+        "sim",
+        "--port",
+        "0",
+        "--seed",
+        "3",
+        "--no-demo-trader",
+        "--faults",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        loop = asyncio.get_running_loop()
+        line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), 30)  # type: ignore[union-attr]
+        match = re.fullmatch(
+            r"fluxum sim: Bybit v5 at (http://127\.0\.0\.1:\d+) \(ws://127\.0\.0\.1:\d+/v5/public/linear, "
+            r"demo key FLUXUMDEMOKEY00001, faults at /_sim/\)\n",
+            line,
+        )
+        assert match, line
+        async with session.get(
+            f"{match.group(1)}/v5/market/tickers?category=linear&symbol=BTCUSDT"
+        ) as response:
+            assert (await response.json())["result"]["list"][0]["symbol"] == "BTCUSDT"
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(loop.run_in_executor(None, process.wait), 30)
+        assert code == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--symbols", "BTCUSDT,FOOUSDT"], "unknown symbol 'FOOUSDT'"),
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--seed", "x"], "--seed must be an integer"),
+        (["--funding-speed", "-1"], "--funding-speed must be a positive number"),
+        (["--categories", "option"], "--categories must be chosen from"),
+    ],
+)
+def test_fluxum_sim_bad_flags_are_one_line_and_exit_2(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sim", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"fluxum: {message}") and err.count("\n") == 1

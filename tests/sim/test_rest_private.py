@@ -449,3 +449,55 @@ async def test_open_order_paging(client: SignedClient, sim: SimServer) -> None:
         if not cursor:
             break
     assert seen == [f"o{i}" for i in reversed(range(7))]
+
+
+async def test_account_info_and_coin_info_for_ccxt(client: SignedClient) -> None:
+    _, info, _ = await client.get("/v5/account/info")
+    assert info["retCode"] == 0 and info["result"]["unifiedMarginStatus"] == 5
+    assert info["result"]["marginMode"] == "REGULAR_MARGIN"
+    _, coins, _ = await client.get("/v5/asset/coin/query-info")
+    names = [row["coin"] for row in coins["result"]["rows"]]
+    assert "USDT" in names and "BTC" in names and names == sorted(names)
+    _, one, _ = await client.get("/v5/asset/coin/query-info", "coin=BTC")
+    assert [row["coin"] for row in one["result"]["rows"]] == ["BTC"]
+    assert one["result"]["rows"][0]["chains"][0]["minAccuracy"] == "8"
+    _, unsigned, _ = await client.get("/v5/account/info", headers={"Accept": "application/json"})
+    assert unsigned["retCode"] == 10003
+
+
+async def test_set_leverage_fee_rate_and_cancel_all(client: SignedClient, sim: SimServer) -> None:
+    body = {"category": "linear", "symbol": "BTCUSDT", "buyLeverage": "10", "sellLeverage": "10"}
+    _, same, _ = await client.post("/v5/position/set-leverage", body)
+    sample = fixture("error_110043_leverage_not_modified.json")
+    assert set(same) == set(sample) and (same["retCode"], same["retMsg"]) == (
+        sample["retCode"],
+        sample["retMsg"],
+    )
+    _, changed, _ = await client.post(
+        "/v5/position/set-leverage", {**body, "buyLeverage": "5", "sellLeverage": "5"}
+    )
+    assert changed["retCode"] == 0
+    _, listed, _ = await client.get("/v5/position/list", "category=linear&symbol=BTCUSDT")
+    assert listed["result"]["list"][0]["leverage"] == "5"
+    _, uneven, _ = await client.post("/v5/position/set-leverage", {**body, "buyLeverage": "3"})
+    assert uneven["retCode"] == 10001
+    _, too_high, _ = await client.post(
+        "/v5/position/set-leverage", {**body, "buyLeverage": "500", "sellLeverage": "500"}
+    )
+    assert too_high["retCode"] == 10001
+
+    _, fees, _ = await client.get("/v5/account/fee-rate", "category=linear&symbol=BTCUSDT")
+    assert fees["result"]["list"] == [
+        {"symbol": "BTCUSDT", "baseCoin": "", "takerFeeRate": "0.00055", "makerFeeRate": "0.0002"}
+    ]
+
+    bid, _ = sim.market.best_bid_ask("linear", "ETHUSDT")
+    assert bid is not None
+    for i in range(3):
+        reply = await client.order(symbol="ETHUSDT", orderType="Limit", price=str(bid - 20 - i), qty="0.10")
+        assert reply["retCode"] == 0
+    _, none_given, _ = await client.post("/v5/order/cancel-all", {"category": "linear"})
+    assert none_given["retCode"] == 10001
+    _, cancelled, _ = await client.post("/v5/order/cancel-all", {"category": "linear", "symbol": "ETHUSDT"})
+    assert cancelled["result"]["success"] == "1" and len(cancelled["result"]["list"]) == 3
+    assert sim.account.engine.resting_orders() == []

@@ -267,8 +267,14 @@ class Account:
             seed = int(getattr(market, "seed", 1) or 1)
         self.rng = random.Random(f"account-{seed}")
         self.uid = 100_000_000 + self.rng.randrange(900_000_000)
+        self.created_ms = clock.now_ms()
         self.api_keys = ApiKeyring()
-        self.api_keys.add(demo_credentials.DEMO_API_KEY, demo_credentials.DEMO_API_SECRET, note="fluxum-demo")
+        self.api_keys.add(
+            demo_credentials.DEMO_API_KEY,
+            demo_credentials.DEMO_API_SECRET,
+            note="fluxum-demo",
+            created_ms=self.created_ms,
+        )
         self.wallet_balance = Decimal(starting_balance)
         self.cum_realised = ZERO
         self.positions: dict[tuple[str, str], Position] = {}
@@ -672,3 +678,23 @@ class Account:
     def cancel_order(self, params: dict[str, Any]) -> Order:
         """Process ``order/cancel`` parameters (raises :class:`Rejection`)."""
         return self.engine.cancel(params)
+
+    def set_leverage(self, category: str, symbol: str, leverage: Decimal) -> Position:
+        """``position/set-leverage`` (one-way mode): 110043 when unchanged, 10001 outside the allowed range.
+
+        Raising leverage frees margin; lowering it must still leave the position's margin covered (110044).
+        """
+        inst = self.instrument(category, symbol)
+        top = Decimal(str(getattr(inst, "max_leverage", "100") or "100"))
+        if not 1 <= leverage <= top:
+            raise Rejection(10001, f"leverage invalid: must be between 1 and {plain(top)}")
+        pos = self.position(category, symbol)
+        if leverage == pos.leverage:
+            raise Rejection(110043, "leverage not modified")
+        extra = pos.value / leverage - pos.initial_margin()
+        if extra > 0 and extra > self.available_balance():
+            raise Rejection(110044, "Available margin is insufficient")
+        pos.leverage = leverage
+        pos.updated_ms = self.clock.now_ms()
+        self.publish_position(category, symbol)
+        return pos

@@ -8,13 +8,14 @@ cannot keep up (queue full by frames or by bytes) is dropped with close code 100
 Stalls (the half-open fault): while a connection is stalled nothing reaches the socket. Frames produced during
 the stall, and frames already queued when it began, are *discarded* (counted as ``ws.stall_dropped``), exactly
 what a client behind a dead path loses; after the stall the stream simply continues, so a book client sees a
-``u`` gap. WebSocket-protocol pings are answered by :meth:`SimConnection.answer_ping`, which stays silent while
-stalled, and the handlers answer JSON pings through the (discarding) queue.
+``u`` gap. WebSocket-protocol pings are answered by :meth:`SimConnection.answer_ping`, which stays silent
+while stalled, and the handlers answer JSON pings through the (discarding) queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import Counter, deque
@@ -31,7 +32,7 @@ SLOW_CLIENT_CLOSE = 1008
 
 
 class SimConnection:
-    """A registered WebSocket client: ``conn_id``, ``kind`` ("public:linear", "private", ...), its outbound queue."""
+    """A registered WebSocket client: ``conn_id``, ``kind`` ("public:linear", "private" ...), its queue."""
 
     def __init__(
         self,
@@ -65,7 +66,8 @@ class SimConnection:
         self._closer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        return f"SimConnection({self.conn_id!r}, kind={self.kind!r}, queued={len(self._queue)}, closed={self.closed})"
+        queued = len(self._queue)
+        return f"SimConnection({self.conn_id!r}, kind={self.kind!r}, queued={queued}, closed={self.closed})"
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -154,21 +156,23 @@ class SimConnection:
         if self.closed:
             return
         self.counters["ws.slow_client_dropped"] += 1
-        log.warning("dropping slow client %s (%s): %d frames queued", self.conn_id, self.kind, len(self._queue))
+        log.warning(
+            "dropping slow client %s (%s): %d frames queued", self.conn_id, self.kind, len(self._queue)
+        )
         self._shutdown()
         self._closer = self._loop.create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
-        try:
-            await asyncio.wait_for(self.ws.close(code=SLOW_CLIENT_CLOSE, message=b"slow client"), CLOSE_TIMEOUT_S)
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):  # a client too slow to read is often too slow to close
+            await asyncio.wait_for(
+                self.ws.close(code=SLOW_CLIENT_CLOSE, message=b"slow client"), CLOSE_TIMEOUT_S
+            )
         transport = self.request.transport if self.request is not None else None
         if transport is not None and not transport.is_closing():
             transport.abort()
 
     async def wait_room(self, below: int) -> bool:
-        """Wait until at most ``below`` frames are queued (producer back-pressure for floods); False if closed."""
+        """Wait until at most ``below`` frames are queued (back-pressure for floods); False if closed."""
         while not self.closed and len(self._queue) > below:
             self._room.clear()
             await self._room.wait()
@@ -181,10 +185,8 @@ class SimConnection:
         if self.stalled:
             self.counters["ws.stall_ignored_pings"] += 1
             return
-        try:
+        with contextlib.suppress(Exception):  # the peer may be gone already
             await self.ws.pong(payload)
-        except Exception:
-            pass
 
     async def _write_loop(self) -> None:
         """Drain the queue: whole batches of frames in one transport write, waiting when the socket is full.
@@ -233,7 +235,9 @@ class SimConnection:
                     await drain()
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # the peer went away mid-write: the handler's read loop ends the connection
+        except (
+            Exception
+        ) as error:  # the peer went away mid-write: the handler's read loop ends the connection
             log.debug("writer of %s stopped: %r", self.conn_id, error)
             self.closed = True
             self._room.set()
@@ -268,7 +272,7 @@ class ConnectionRegistry:
         self._rng = random.Random(f"{seed}:conn_id")
 
     def new_conn_id(self) -> str:
-        """An opaque id shaped like Bybit's newer ones (``d157a7favkf4mm3ibuvg-14toog``), from a seeded RNG."""
+        """An opaque id shaped like Bybit's (``d157a7favkf4mm3ibuvg-14toog``), from a seeded RNG."""
         alphabet = "0123456789abcdefghijklmnopqrstuv"
         choice = self._rng.choice
         head = "".join(choice(alphabet) for _ in range(20))
@@ -282,7 +286,7 @@ class ConnectionRegistry:
         self._connections.pop(conn.conn_id, None)
 
     def all(self, kind_prefix: str = "") -> list[SimConnection]:
-        """Open connections whose kind starts with ``kind_prefix`` ("" = all, "public", "public:spot", "private")."""
+        """Open connections whose kind starts with ``kind_prefix`` ("" = all, "public", "private" ...)."""
         return [c for c in self._connections.values() if c.kind.startswith(kind_prefix)]
 
     def get(self, conn_id: str) -> SimConnection | None:

@@ -5,29 +5,28 @@ Registered only when the server runs with ``faults_enabled`` (``fluxum sim --fau
 (``{"ok": true, ...}``, or HTTP 400 ``{"ok": false, "error": "..."}`` for a bad body). Each call is counted
 in ``sim.counters`` under ``faults.<name>``, exactly like the Python API (:class:`~.faults.Faults`) it wraps.
 
-=========================  ==============================================================  =====================
-endpoint                   body                                                            effect
-=========================  ==============================================================  =====================
-GET  /_sim/counters        --                                                              every counter
-POST /_sim/drop            {"kind": "public"|"public:linear"|"private"|"", "code": 1000|null} drop sockets (null or
-                                                                                           1006 = abrupt)
-POST /_sim/stall           {"seconds": 5, "kind": ""}                                      half-open link
-POST /_sim/skip_u          {"topic": "orderbook.50.BTCUSDT", "category": "linear"|null}    next delta u + 2
-POST /_sim/restart         {"topic": "orderbook.50.BTCUSDT", "category": "linear"|null}    u == 1 snapshot
-POST /_sim/malformed       {"kind": "bad_json|wrong_types|missing_keys|oversized",          broken frames
-                            "count": 1, "conn_kind": "public"}
-POST /_sim/flood           {"topic": "orderbook.50.BTCUSDT", "category": "linear",          burst of deltas
-                            "count": 10000}
-POST /_sim/executions      {"duplicate": 2, "delay_s": 1.5}                                next N pushed twice /
-                                                                                           pushed late
-POST /_sim/auth            {"delay_s": 2.0, "reject": true}                                private auth faults
-POST /_sim/rate_limit      {"seconds": 3}                                                  REST 10006
-POST /_sim/forbid          {"seconds": 3}                                                  REST HTTP 403
-POST /_sim/clock           {"offset_ms": -7000}                                            server clock offset
-POST /_sim/pause           --                                                              market stops
-POST /_sim/resume          --                                                              market moves again
-POST /_sim/clear           --                                                              lasting faults off
-=========================  ==============================================================  =====================
+==========================  ==========================================================  =================
+endpoint                    body                                                        effect
+==========================  ==========================================================  =================
+``GET /_sim/counters``      --                                                          every counter
+``POST /_sim/drop``         ``{"kind": "public:linear", "code": 4000}``; kind "" = all,  drop sockets
+                            code null or 1006 = abrupt (no close frame)
+``POST /_sim/stall``        ``{"seconds": 5, "kind": ""}`` (0 ends a stall)             half-open link
+``POST /_sim/skip_u``       ``{"topic": "orderbook.50.BTCUSDT", "category": "linear"}``  next delta u + 2
+``POST /_sim/restart``      ``{"topic": "orderbook.50.BTCUSDT", "category": null}``      u == 1 snapshot
+``POST /_sim/malformed``    ``{"kind": "bad_json", "count": 1, "conn_kind": "public"}``  broken frames
+                            kinds: bad_json, wrong_types, missing_keys, oversized
+``POST /_sim/flood``        ``{"topic": "orderbook.50.BTCUSDT", "count": 10000}``       burst of deltas
+                            (``"category"`` defaults to "linear"; answers when all sent)
+``POST /_sim/executions``   ``{"duplicate": 2, "delay_s": 1.5}``                        dup / late fills
+``POST /_sim/auth``         ``{"delay_s": 2.0, "reject": true}``                        auth faults
+``POST /_sim/rate_limit``   ``{"seconds": 3}``                                          REST 10006
+``POST /_sim/forbid``       ``{"seconds": 3}``                                          REST HTTP 403
+``POST /_sim/clock``        ``{"offset_ms": -7000}``                                    clock offset
+``POST /_sim/pause``        --                                                          market stops
+``POST /_sim/resume``       --                                                          market moves
+``POST /_sim/clear``        --                                                          lasting faults off
+==========================  ==========================================================  =================
 """
 
 from __future__ import annotations
@@ -61,7 +60,9 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
 
 async def counters(request: web.Request) -> web.Response:
     sim = sim_of(request)
-    return _answer({"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)})
+    return _answer(
+        {"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)}
+    )
 
 
 Action = Callable[["SimServer", dict[str, Any]], Awaitable[dict[str, Any]]]

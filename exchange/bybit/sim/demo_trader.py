@@ -13,9 +13,12 @@ import logging
 import random
 from collections import Counter
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.bybit.sim.account import Rejection
+
+if TYPE_CHECKING:
+    from exchange.bybit.sim.instruments import Instrument
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +147,7 @@ class DemoTrader:
         self.sim.account.place_order(params)
 
     @staticmethod
-    def _round_qty(inst: Any, qty: Decimal) -> Decimal:
+    def _round_qty(inst: Instrument, qty: Decimal) -> Decimal:
         steps = (qty / inst.qty_step).to_integral_value(rounding=ROUND_FLOOR)
         return max(inst.min_qty, steps * inst.qty_step)
 

@@ -54,7 +54,7 @@ class Instrument:
         return places_of(self.qty_step)
 
     def fmt_price(self, price: Decimal) -> str:
-        """A price at ``price_scale`` places, as Bybit writes prices in orders, executions and linear books."""
+        """A price at ``price_scale`` places, as Bybit writes it in orders, executions and linear books."""
         return format(price.quantize(Decimal(1).scaleb(-self.price_scale), rounding=ROUND_HALF_UP), "f")
 
     def fmt_qty(self, qty: Decimal) -> str:
@@ -62,7 +62,7 @@ class Instrument:
         return format(qty.quantize(Decimal(1).scaleb(-self.qty_places), rounding=ROUND_HALF_UP), "f")
 
     def to_bybit(self) -> dict[str, Any]:
-        """The ``instruments-info`` list item in Bybit's shape for the category (key order as Bybit sends it)."""
+        """The ``instruments-info`` list item in Bybit's shape for the category (and Bybit's key order)."""
         if self.category == "spot":
             return self._spot()
         return self._contract()
@@ -158,8 +158,8 @@ _SPOT: dict[str, tuple[Any, ...]] = {
     "XRPUSDT": (D("0.0001"), D("0.01"), D("3.41"), D("1000000"), D("500000"), D("0.6000"), 66),
     "DOGEUSDT": (D("0.00001"), D("0.1"), D("13.8"), D("6000000"), D("3000000"), D("0.15000"), 117),
 }
-# inverse perpetual symbol -> (tick, qty step (contracts of 1 USD), max qty, start price, id); served only when
-# "inverse" is among the configured categories, for the USDT symbols whose base coin is listed here.
+# inverse perpetual symbol -> (tick, qty step (contracts of 1 USD), max qty, start price, id); served only
+# when "inverse" is among the configured categories, for the USDT symbols whose base coin is listed here.
 _INVERSE: dict[str, tuple[Any, ...]] = {
     "BTCUSD": (D("0.50"), D("1"), D("1000000"), D("65000.00"), 1),
     "ETHUSD": (D("0.05"), D("1"), D("1000000"), D("3500.00"), 2),
@@ -170,7 +170,21 @@ def _linear(symbol: str) -> Instrument:
     tick, step, min_qty, max_qty, max_mkt, scale, start, lev, sid = _LINEAR[symbol]
     base = symbol.removesuffix("USDT")
     return Instrument(
-        symbol, "linear", base, "USDT", "USDT", tick, step, min_qty, max_qty, D("5"), scale, start, max_mkt, lev, sid
+        symbol,
+        "linear",
+        base,
+        "USDT",
+        "USDT",
+        tick,
+        step,
+        min_qty,
+        max_qty,
+        D("5"),
+        scale,
+        start,
+        max_mkt,
+        lev,
+        sid,
     )
 
 
@@ -179,7 +193,21 @@ def _spot(symbol: str) -> Instrument:
     base = symbol.removesuffix("USDT")
     scale = places_of(tick)
     return Instrument(
-        symbol, "spot", base, "USDT", "USDT", tick, step, min_qty, max_qty, D("5"), scale, start, max_mkt, "", sid
+        symbol,
+        "spot",
+        base,
+        "USDT",
+        "USDT",
+        tick,
+        step,
+        min_qty,
+        max_qty,
+        D("5"),
+        scale,
+        start,
+        max_mkt,
+        "",
+        sid,
     )
 
 
@@ -187,7 +215,21 @@ def _inverse(symbol: str) -> Instrument:
     tick, step, max_qty, start, sid = _INVERSE[symbol]
     base = symbol.removesuffix("USD")
     return Instrument(
-        symbol, "inverse", base, "USD", base, tick, step, step, max_qty, D("0"), 2, start, max_qty, "100.00", sid
+        symbol,
+        "inverse",
+        base,
+        "USD",
+        base,
+        tick,
+        step,
+        step,
+        max_qty,
+        D("0"),
+        2,
+        start,
+        max_qty,
+        "100.00",
+        sid,
     )
 
 
@@ -202,7 +244,8 @@ def build_instruments(
     """The instruments for the chosen USDT symbols in the chosen categories.
 
     Raises :class:`UnknownSymbol` for a symbol the simulator cannot list and ``ValueError`` for a category it
-    does not serve. Inverse instruments follow the base coins of the chosen symbols (``BTCUSDT`` -> ``BTCUSD``).
+    does not serve. Inverse instruments follow the base coins of the chosen symbols (``BTCUSDT`` ->
+    ``BTCUSD``).
     """
     symbols = [s.strip() for s in symbols if s.strip()]
     categories = list(categories)

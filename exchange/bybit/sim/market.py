@@ -57,7 +57,7 @@ _RANGE_FRACTION = 0.015  # the full-depth book spans about 1.5 % of the price pe
 
 
 def format_units(units: int, places: int) -> str:
-    """An integer number of ``10**-places`` units as a fixed-point decimal string (``12345, 2 -> "123.45"``)."""
+    """An integer count of ``10**-places`` units as a fixed-point decimal (``12345, 2 -> "123.45"``)."""
     if places == 0:
         return str(units)
     if units < 0:
@@ -93,8 +93,8 @@ class SymbolBook:
     """The exchange's own book and statistics for one instrument; the feed reads its integer state directly.
 
     ``bids`` is keyed by ``-tick`` and ``asks`` by ``tick`` so both iterate best first; values are lots.
-    ``version`` changes with every change of the book; ``seq`` is the cross sequence; ``cts`` the matching-engine
-    time of the last change.
+    ``version`` changes with every change of the book; ``seq`` is the cross sequence; ``cts`` the
+    matching-engine time of the last change.
     """
 
     def __init__(self, instrument: Instrument, seed: int, now_ms: int, levels: int = BOOK_LEVELS) -> None:
@@ -206,8 +206,8 @@ class SymbolBook:
     def funding_rate(self) -> Decimal:
         """The 0.01 % interest plus a damped premium (mark over index), capped like Bybit's, at 8 places.
 
-        Bybit clamps the interest-minus-premium term, which pins the rate at 0.01 % most of the time; damping the
-        premium instead keeps the rate realistic in size while letting a demo see it move.
+        Bybit clamps the interest-minus-premium term, which pins the rate at 0.01 % most of the time; damping
+        the premium instead keeps the rate realistic in size while letting a demo see it move.
         """
         if self.spot:
             return Decimal(0)
@@ -503,8 +503,8 @@ class Market:
         self, category: str, symbol: str, side: str, qty: Decimal, limit: Decimal | None
     ) -> list[tuple[Decimal, Decimal]]:
         """A taker order of ``side`` ("Buy" lifts asks, "Sell" hits bids) consumes book liquidity up to
-        ``limit`` (None = market); returns the fills ``[(price, qty)]``, publishes them as public trades and as
-        book changes. ``qty`` is floored to the instrument's step."""
+        ``limit`` (None = market); returns the fills ``[(price, qty)]``, publishes them as public trades and
+        as book changes. ``qty`` is floored to the instrument's step."""
         if side not in ("Buy", "Sell"):
             raise ValueError(f"side must be 'Buy' or 'Sell', not {side!r}")
         book = self.book(category, symbol)
@@ -568,24 +568,91 @@ class Market:
 
 # --------------------------------------------------------------------------------------------- tickers
 
-LINEAR_WS_TICKER_KEYS = (
-    "symbol tickDirection price24hPcnt lastPrice prevPrice24h highPrice24h lowPrice24h prevPrice1h markPrice "
-    "indexPrice openInterest openInterestValue turnover24h volume24h fundingIntervalHour fundingCap "
-    "nextFundingTime fundingRate bid1Price bid1Size ask1Price ask1Size preOpenPrice preQty curPreListingPhase"
-).split()
-SPOT_WS_TICKER_KEYS = (
-    "symbol lastPrice highPrice24h lowPrice24h prevPrice24h volume24h turnover24h price24hPcnt usdIndexPrice"
-).split()
-LINEAR_REST_TICKER_KEYS = (
-    "symbol lastPrice indexPrice markPrice prevPrice24h price24hPcnt highPrice24h lowPrice24h prevPrice1h "
-    "openInterest openInterestValue turnover24h volume24h fundingRate nextFundingTime predictedDeliveryPrice "
-    "basisRate deliveryFeeRate deliveryTime ask1Size bid1Price ask1Price bid1Size basis preOpenPrice preQty "
-    "curPreListingPhase fundingIntervalHour basisRateYear fundingCap"
-).split()
-SPOT_REST_TICKER_KEYS = (
-    "symbol bid1Price bid1Size ask1Price ask1Size lastPrice prevPrice24h price24hPcnt highPrice24h lowPrice24h "
-    "turnover24h volume24h usdIndexPrice"
-).split()
+LINEAR_WS_TICKER_KEYS = [
+    "symbol",
+    "tickDirection",
+    "price24hPcnt",
+    "lastPrice",
+    "prevPrice24h",
+    "highPrice24h",
+    "lowPrice24h",
+    "prevPrice1h",
+    "markPrice",
+    "indexPrice",
+    "openInterest",
+    "openInterestValue",
+    "turnover24h",
+    "volume24h",
+    "fundingIntervalHour",
+    "fundingCap",
+    "nextFundingTime",
+    "fundingRate",
+    "bid1Price",
+    "bid1Size",
+    "ask1Price",
+    "ask1Size",
+    "preOpenPrice",
+    "preQty",
+    "curPreListingPhase",
+]
+SPOT_WS_TICKER_KEYS = [
+    "symbol",
+    "lastPrice",
+    "highPrice24h",
+    "lowPrice24h",
+    "prevPrice24h",
+    "volume24h",
+    "turnover24h",
+    "price24hPcnt",
+    "usdIndexPrice",
+]
+LINEAR_REST_TICKER_KEYS = [
+    "symbol",
+    "lastPrice",
+    "indexPrice",
+    "markPrice",
+    "prevPrice24h",
+    "price24hPcnt",
+    "highPrice24h",
+    "lowPrice24h",
+    "prevPrice1h",
+    "openInterest",
+    "openInterestValue",
+    "turnover24h",
+    "volume24h",
+    "fundingRate",
+    "nextFundingTime",
+    "predictedDeliveryPrice",
+    "basisRate",
+    "deliveryFeeRate",
+    "deliveryTime",
+    "ask1Size",
+    "bid1Price",
+    "ask1Price",
+    "bid1Size",
+    "basis",
+    "preOpenPrice",
+    "preQty",
+    "curPreListingPhase",
+    "fundingIntervalHour",
+    "basisRateYear",
+    "fundingCap",
+]
+SPOT_REST_TICKER_KEYS = [
+    "symbol",
+    "bid1Price",
+    "bid1Size",
+    "ask1Price",
+    "ask1Size",
+    "lastPrice",
+    "prevPrice24h",
+    "price24hPcnt",
+    "highPrice24h",
+    "lowPrice24h",
+    "turnover24h",
+    "volume24h",
+    "usdIndexPrice",
+]
 
 
 def _ratio_text(num: int, den: int, places: int) -> str:
@@ -642,7 +709,9 @@ def ticker_fields(book: SymbolBook, style: str) -> dict[str, str]:
             "markPrice": book.units_text(mark_units),
             "indexPrice": book.units_text(book.index_units()),
             "openInterest": format_units(oi_units, book.qty_places),
-            "openInterestValue": format_units(oi_value // 10 ** max(0, book.price_places - 2), min(2, book.price_places)),
+            "openInterestValue": format_units(
+                oi_value // 10 ** max(0, book.price_places - 2), min(2, book.price_places)
+            ),
             "fundingIntervalHour": "8",
             "fundingCap": "0.005",
             "nextFundingTime": str(book.next_funding_ms),

@@ -446,12 +446,18 @@ class MatchingEngine:
         self.account.publish_position(order.category, order.symbol)
         return order
 
-    def cancel_all(self) -> int:
-        """Cancel every resting order (the demo trader's and tests' clean-up)."""
-        orders = list(self._resting.values())
+    def cancel_all(self, category: str = "linear", symbol: str = "", settle_coin: str = "") -> list[Order]:
+        """``order/cancel-all``: the category's resting orders, optionally of one symbol or settle coin."""
+        orders = [
+            o
+            for o in sorted(self._resting.values(), key=lambda o: o.seq)
+            if o.category == category
+            and (not symbol or o.symbol == symbol)
+            and (not settle_coin or o.instrument.settle_coin == settle_coin)
+        ]
         for order in orders:
             self.cancel({"category": order.category, "symbol": order.symbol, "orderId": order.order_id})
-        return len(orders)
+        return orders
 
     # ------------------------------------------------------------------------------------------- makers
 

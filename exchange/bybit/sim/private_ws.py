@@ -97,7 +97,8 @@ class PrivateHub:
 
     @property
     def counters(self) -> Counter[str]:
-        return self.sim.counters
+        counters: Counter[str] = self.sim.counters
+        return counters
 
     def close(self) -> None:
         """Detach from the account and forget scheduled (delayed) pushes."""
@@ -184,7 +185,7 @@ class PrivateHub:
         first = data[0]
         if topic in ("execution", "position") and "seq" in first:
             return f"{account.uid}_{first.get('symbol', '')}_{first['seq']}"
-        return account.push_id(topic)
+        return str(account.push_id(topic))
 
     @staticmethod
     def _fast(record: dict[str, Any]) -> dict[str, Any]:

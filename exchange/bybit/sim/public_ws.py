@@ -1,9 +1,10 @@
 """The public WebSockets of the local exchange: ``/v5/public/{spot,linear,inverse}``.
 
 Topics: ``orderbook.{1,50,200,1000}.{SYMBOL}``, ``publicTrade.{SYMBOL}``, ``tickers.{SYMBOL}``; anything else,
-a depth Bybit does not serve or a lower-case symbol gets ``error:handler not found,topic:<t>``. Inverse is served
-like linear for the inverse symbols configured (``BTCUSD``, ``ETHUSD`` when "inverse" is among the categories);
-with none configured every inverse topic is "handler not found". Option and spread are not served (404).
+a depth Bybit does not serve or a lower-case symbol gets ``error:handler not found,topic:<t>``. Inverse is
+served like linear for the inverse symbols configured (``BTCUSD``, ``ETHUSD`` when "inverse" is among the
+categories); with none configured every inverse topic is "handler not found". Option and spread are not
+served (404).
 
 Shared streams: every ``(category, topic)`` has one stream. A book stream publishes at Bybit's cadence (depth
 1: 10 ms, 50: 20 ms, 200: 100 ms, 1000: 200 ms) a delta that is the *diff of the current top-N window against
@@ -234,7 +235,13 @@ class TickerStream:
     def _message(self, kind: str, data: dict[str, str]) -> bytes:
         ts = self.feed.sim.clock.now_ms()
         if self.book.spot:
-            message: dict[str, Any] = {"topic": self.topic, "ts": ts, "type": kind, "cs": self.cs, "data": data}
+            message: dict[str, Any] = {
+                "topic": self.topic,
+                "ts": ts,
+                "type": kind,
+                "cs": self.cs,
+                "data": data,
+            }
         else:
             message = {"topic": self.topic, "type": kind, "data": data, "cs": self.cs, "ts": ts}
         return orjson.dumps(message)
@@ -286,8 +293,8 @@ class TradeStream:
             chunk = trades[start : start + MAX_TRADES_PER_MESSAGE]
             if spot:
                 items = [
-                    {"T": t.ts_ms, "s": t.symbol, "S": t.side, "v": t.qty_text, "p": t.price_text, "i": t.trade_id,
-                     "BT": False, "RPI": False, "seq": t.seq}
+                    {"T": t.ts_ms, "s": t.symbol, "S": t.side, "v": t.qty_text, "p": t.price_text,
+                     "i": t.trade_id, "BT": False, "RPI": False, "seq": t.seq}
                     for t in chunk
                 ]  # fmt: skip
             else:
@@ -425,7 +432,9 @@ class PublicFeed:
                 for conn in tuple(stream.subscribers):
                     if conn.queued > conn.max_frames // 2:
                         try:
-                            await asyncio.wait_for(conn.wait_room(conn.max_frames // 4), FLOOD_STALL_TIMEOUT_S)
+                            await asyncio.wait_for(
+                                conn.wait_room(conn.max_frames // 4), FLOOD_STALL_TIMEOUT_S
+                            )
                         except TimeoutError:
                             conn.drop_slow()
                 if not stream.subscribers:
@@ -490,7 +499,9 @@ class PublicFeed:
             self._unsubscribe(conn, category, request.get("args"), req_id)
         else:
             counters["ws.rejected.invalid_op"] += 1
-            conn.send_json(_reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id))
+            conn.send_json(
+                _reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id)
+            )
 
     def _subscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
         counters = self.sim.counters
@@ -518,7 +529,9 @@ class PublicFeed:
         if failures:
             conn.send_json(_reply(category, conn, False, failures[0], "subscribe", req_id))
         else:
-            conn.send_json(_reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id))
+            conn.send_json(
+                _reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id)
+            )
         now = asyncio.get_running_loop().time()
         for stream in accepted:
             stream.attach(conn, now)
@@ -546,7 +559,9 @@ class PublicFeed:
         conn.subscriptions.clear()
 
 
-def _reply(category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any) -> dict[str, Any]:
+def _reply(
+    category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any
+) -> dict[str, Any]:
     """A control reply in the category's shape (spot leaves ``req_id`` out unless the client sent one)."""
     reply: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "conn_id": conn.conn_id}
     if req_id is not None:

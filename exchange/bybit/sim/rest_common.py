@@ -2,9 +2,10 @@
 
 Bybit answers business errors with HTTP 200 and a ``retCode``; it puts ``X-Bapi-Limit``,
 ``X-Bapi-Limit-Status`` (remaining) and ``X-Bapi-Limit-Reset-Timestamp`` on responses; it answers 10006
-``Too many visits!`` when a per-UID bucket is empty and HTTP 403 when an IP floods it. The middleware here does
-all of that for every handler, applies the 10006 and 403 faults, turns :class:`RestError` into Bybit's envelope
-and any other exception into ``10016`` (never a 500 traceback), and answers unknown ``/v5`` paths with 404.
+``Too many visits!`` when a per-UID bucket is empty and HTTP 403 when an IP floods it. The middleware here
+does all of that for every handler, applies the 10006 and 403 faults, turns :class:`RestError` into Bybit's
+envelope and any other exception into ``10016`` (never a 500 traceback), and answers unknown ``/v5`` paths
+with 404 and ``10017 route not found``.
 
 Buckets (bybit-v5.md 4.6): per API key (or IP when unsigned) and path, rolling 1 s: order create/cancel/amend
 10/s, order/execution/position/wallet reads 50/s, fee-rate 5/s, others 10/s; every path not listed (market
@@ -53,7 +54,7 @@ ERROR_SYSTEM = (10016, "System error. Please try again later.")
 
 
 class RestError(Exception):
-    """A request refused with Bybit's ``retCode``/``retMsg`` (HTTP 200 unless ``http_status`` says otherwise)."""
+    """A request refused with Bybit's ``retCode``/``retMsg`` (HTTP 200 unless ``http_status`` says so)."""
 
     def __init__(self, ret_code: int, ret_msg: str, http_status: int = 200) -> None:
         super().__init__(f"{ret_code} {ret_msg}")
@@ -107,7 +108,9 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str], deque[float]] = {}
         self._monotonic = monotonic
 
-    def hit(self, path: str, api_key: str | None, peer: str, now_ms: int) -> tuple[bool, bool, dict[str, str]]:
+    def hit(
+        self, path: str, api_key: str | None, peer: str, now_ms: int
+    ) -> tuple[bool, bool, dict[str, str]]:
         """Count one request; returns ``(allowed, ip_bucket, headers)``."""
         limit = UID_LIMITS.get(path)
         if limit is not None:
@@ -158,7 +161,9 @@ async def bybit_middleware(request: web.Request, handler: Handler) -> web.Stream
         counters["rest.403"] += 1
         return web.Response(status=403, text="access too frequent")
     peer = request.remote or "unknown"
-    allowed, ip_bucket, headers = sim.rate_limiter.hit(path, request.headers.get("X-BAPI-API-KEY"), peer, now_ms)
+    allowed, ip_bucket, headers = sim.rate_limiter.hit(
+        path, request.headers.get("X-BAPI-API-KEY"), peer, now_ms
+    )
     if faults.rate_limited:
         headers["X-Bapi-Limit-Status"] = "0"
         headers["X-Bapi-Limit-Reset-Timestamp"] = str(faults.rate_limit_reset_ms)
@@ -182,7 +187,9 @@ async def _guarded(sim: SimServer, request: web.Request, handler: Handler) -> we
     except web.HTTPNotFound:
         sim.counters["rest.404"] += 1
         if request.path.startswith("/v5/"):
-            return json_response(sim, envelope(None, 10017, "route not found", sim.clock.now_ms()), status=404)
+            return json_response(
+                sim, envelope(None, 10017, "route not found", sim.clock.now_ms()), status=404
+            )
         return web.Response(status=404, text="404: Not Found")
     except web.HTTPException as error:
         sim.counters[f"rest.http_{error.status}"] += 1

@@ -1,10 +1,10 @@
 """Bybit's public market REST endpoints on the local exchange (no signature needed).
 
-``/v5/market/time``, ``instruments-info``, ``orderbook``, ``recent-trade`` and ``tickers`` in the shapes of the
-fixtures (key order included). Parameters are checked the way Bybit checks them and refused with retCode 10001:
-``Illegal category`` for a missing or unknown category, ``params error: symbol invalid`` for an unknown symbol,
-``params error: <name> invalid`` for a limit out of range. The orderbook's ``u`` is the 1000-level stream's
-``u`` as on Bybit (it only advances while someone watches that stream).
+``/v5/market/time``, ``instruments-info``, ``orderbook``, ``recent-trade`` and ``tickers`` in the shapes of
+the fixtures (key order included). Parameters are checked the way Bybit checks them and refused with retCode
+10001: ``Illegal category`` for a missing or unknown category, ``params error: symbol invalid`` for an unknown
+symbol, ``params error: <name> invalid`` for a limit out of range. The orderbook's ``u`` is the 1000-level
+stream's ``u`` as on Bybit (it only advances while someone watches that stream).
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from exchange.bybit.sim.server import SimServer
 
 KNOWN_CATEGORIES = ("spot", "linear", "inverse", "option")
-ORDERBOOK_LIMITS = {"spot": (1, 1000, 1), "linear": (1, 1000, 25), "inverse": (1, 1000, 25)}  # min, max, default
+ORDERBOOK_LIMITS = {
+    "spot": (1, 1000, 1),
+    "linear": (1, 1000, 25),
+    "inverse": (1, 1000, 25),
+}  # min, max, default
 RECENT_TRADE_LIMITS = {"spot": (1, 60, 60), "linear": (1, 1000, 500), "inverse": (1, 1000, 500)}
 INSTRUMENT_LIMITS = (1, 1000, 500)
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
 import orjson
 from aiohttp import web
 
-from exchange.bybit.sim.account import Rejection
+from exchange.bybit.sim.account import MAKER_FEE_RATE, TAKER_FEE_RATE, Execution, Position, Rejection, plain
 from exchange.bybit.sim.auth import PERMISSIONS, ApiKey, AuthFailure, verify_rest
 from exchange.bybit.sim.rest_common import RestError, ok_response, query_params
 
@@ -152,7 +153,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
         limit = _int(params, "limit", 20, 1, 200)
         start = read_cursor(params.get("cursor")) or 0
         account = sim.account
-        positions = []
+        positions: list[Position] = []
         if category == "linear":
             if symbol:
                 try:
@@ -259,7 +260,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
             )
         before = read_cursor(params.get("cursor"))
         account = sim.account
-        page = []
+        page: list[Execution] = []
         more = False
         for execution in account.executions_before(before):
             if not (
@@ -318,6 +319,93 @@ def add_routes(app: web.Application, sim: Any) -> None:
             },
         )
 
+    async def account_info(request: web.Request) -> web.Response:
+        await authenticate(request, sim)
+        return ok_response(
+            sim,
+            {
+                "marginMode": "REGULAR_MARGIN",
+                "updatedTime": str(sim.account.created_ms),
+                "unifiedMarginStatus": 5,  # UTA 2.0
+                "dcpStatus": "OFF",
+                "timeWindow": 10,
+                "smpGroup": 0,
+                "isMasterTrader": False,
+                "spotHedgingStatus": "OFF",
+            },
+        )
+
+    async def coin_info(request: web.Request) -> web.Response:
+        _, params = await authenticate(request, sim)
+        wanted = str(params.get("coin") or "")
+        return ok_response(
+            sim, {"rows": [row for row in _coin_rows(sim) if not wanted or row["coin"] == wanted]}
+        )
+
+    async def cancel_all(request: web.Request) -> web.Response:
+        _, params = await authenticate(request, sim)
+        category = _category(params)
+        symbol = str(params.get("symbol") or "")
+        base_coin = str(params.get("baseCoin") or "")
+        settle_coin = str(params.get("settleCoin") or "")
+        if category == "linear" and not (symbol or base_coin or settle_coin):
+            raise RestError(
+                10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
+            )
+        cancelled = sim.account.engine.cancel_all(category, symbol, settle_coin)
+        if base_coin:
+            cancelled = [o for o in cancelled if o.instrument.base_coin == base_coin]
+        return ok_response(
+            sim,
+            {
+                "list": [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in cancelled],
+                "success": "1",
+            },
+        )
+
+    async def set_leverage(request: web.Request) -> web.Response:
+        _, params = await authenticate(request, sim)
+        category = _category(params)
+        if category != "linear":
+            raise RestError(10001, "Illegal category")
+        symbol = _required(params, "symbol")
+        buy = _required(params, "buyLeverage")
+        sell = _required(params, "sellLeverage")
+        try:
+            buy_lev, sell_lev = Decimal(buy), Decimal(sell)
+        except ArithmeticError:
+            raise RestError(10001, "params error: leverage invalid") from None
+        if buy_lev != sell_lev:
+            raise RestError(10001, "buy leverage must be equal to sell leverage in one-way mode")
+        try:
+            sim.account.set_leverage(category, symbol, buy_lev)
+        except Rejection as error:
+            raise _rejected(error) from None
+        return ok_response(sim, {})
+
+    async def fee_rate(request: web.Request) -> web.Response:
+        _, params = await authenticate(request, sim)
+        category = _category(params)
+        symbol = str(params.get("symbol") or "")
+        symbols = [symbol] if symbol else sorted(sim.market.symbols(category))
+        maker = MAKER_FEE_RATE.get(category, MAKER_FEE_RATE["linear"])
+        taker = TAKER_FEE_RATE.get(category, TAKER_FEE_RATE["linear"])
+        rows = [
+            {
+                "symbol": s,
+                "baseCoin": "" if category != "option" else s,
+                "takerFeeRate": plain(taker),
+                "makerFeeRate": plain(maker),
+            }
+            for s in symbols
+        ]
+        return ok_response(sim, {"list": rows})
+
+    app.router.add_post("/v5/order/cancel-all", cancel_all)
+    app.router.add_post("/v5/position/set-leverage", set_leverage)
+    app.router.add_get("/v5/account/fee-rate", fee_rate)
+    app.router.add_get("/v5/account/info", account_info)
+    app.router.add_get("/v5/asset/coin/query-info", coin_info)
     app.router.add_get("/v5/account/wallet-balance", wallet_balance)
     app.router.add_get("/v5/position/list", position_list)
     app.router.add_post("/v5/order/create", order_create)
@@ -325,3 +413,35 @@ def add_routes(app: web.Application, sim: Any) -> None:
     app.router.add_get("/v5/order/realtime", order_realtime)
     app.router.add_get("/v5/execution/list", execution_list)
     app.router.add_get("/v5/user/query-api", query_api)
+
+
+def _coin_rows(sim: Any) -> list[dict[str, Any]]:
+    """``asset/coin/query-info`` rows for the settle coin and every listed base coin (ccxt reads them)."""
+    coins = {"USDT"}
+    for category in ("linear", "spot"):
+        for symbol in sim.market.symbols(category):
+            coins.add(sim.market.instrument(category, symbol).base_coin)
+    return [
+        {
+            "name": coin,
+            "coin": coin,
+            "remainAmount": "1000000",
+            "chains": [
+                {
+                    "chainType": coin,
+                    "confirmation": "6",
+                    "withdrawFee": "0",
+                    "depositMin": "0",
+                    "withdrawMin": "0",
+                    "chain": coin,
+                    "chainDeposit": "1",
+                    "chainWithdraw": "1",
+                    "minAccuracy": "8",
+                    "withdrawPercentageFee": "0",
+                    "contractAddress": "",
+                    "safeConfirmNumber": "6",
+                }
+            ],
+        }
+        for coin in sorted(coins)
+    ]

@@ -1,9 +1,10 @@
 """The local Bybit v5 exchange as one aiohttp server: REST under ``/v5``, public and private WebSockets.
 
 One port serves everything with Bybit's own paths, so an official client works unchanged apart from its base
-URL: ``base_url`` for REST (``http://127.0.0.1:PORT``) and ``ws_url`` + ``/v5/public/linear`` etc. for streams.
-The server runs in-process (``async with SimServer(config) as sim``) for tests and the embedded dashboard, or in
-the foreground through ``fluxum sim``. Stopping it closes every socket with 1001 and cancels its tasks.
+URL: ``base_url`` for REST (``http://127.0.0.1:PORT``) and ``ws_url`` + ``/v5/public/linear`` etc. for
+streams. The server runs in-process (``async with SimServer(config) as sim``) for tests and the embedded
+dashboard, or in the foreground through ``fluxum sim``. Stopping it closes every socket with 1001 and cancels
+its tasks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -41,7 +42,9 @@ class SimConfig:
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     faults_enabled: bool = False  # the /_sim/ control endpoints (the Python fault API always works)
     demo_trader: bool = True
-    funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
+    funding_speed: float = (
+        1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
+    )
     market_interval_s: float = 0.05
     clock: SimClock | None = None
     run_market: bool = True  # False: the market only moves when something calls market.step() (tests)
@@ -49,7 +52,6 @@ class SimConfig:
     book_levels: int = BOOK_LEVELS
     ws_queue_frames: int = MAX_QUEUE_FRAMES
     ws_queue_bytes: int = MAX_QUEUE_BYTES
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SimServer:
@@ -122,7 +124,9 @@ class SimServer:
             self.port = sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         if self.config.run_market:
-            self._tasks.append(loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market"))
+            self._tasks.append(
+                loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market")
+            )
         self.public_feed.start(background=self.config.publish)
         if self.config.demo_trader:
             self.demo_trader = demo_trader.DemoTrader(self)

@@ -1,0 +1,99 @@
+"""Book faults on a live link: gaps, ``u == 1`` restarts, crossed results and deletes of absent levels.
+
+Gaps and restarts come from the exchange's own faults. It has none for crossed books or absent deletes, so
+those are crafted frames handed to the session's public-frame handler between two real frames (the same entry
+point the link's reader uses), carrying the next ``u`` so they are in sequence.
+
+Every one must end in a fresh snapshot without dropping the connection (``reconnects`` unchanged), no
+crash, and a book equal to the exchange's afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+
+from exchange.book import BookState
+
+from .conftest import books_mismatch, is_ready, quiesce, resume, running_session, until
+
+ROUNDS = 4
+
+
+def _delta(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
+    return {"topic": book.topic, "type": "delta", "ts": int(time.time() * 1000),
+            "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
+            "cts": int(time.time() * 1000)}
+
+
+def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
+    return {"topic": book.topic, "type": "snapshot", "ts": int(time.time() * 1000),
+            "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
+            "cts": int(time.time() * 1000)}
+
+
+async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
+    async with running_session() as rt:
+        session, sim = rt.session, rt.sim
+        injected = {"skip_u": 0, "restart": 0, "crossed_delta": 0, "crossed_snapshot": 0, "absent_delete": 0}
+        for round_ in range(ROUNDS):
+            for symbol, book in session.books.items():
+                topic = book.topic
+                assert topic is not None
+
+                # 1. A skipped u (the exchange's fault): the next delta jumps by 2.
+                resubscribes, gaps, snapshots = (session.counters["resubscribes"], book.counters.gaps,
+                                                 book.counters.snapshots)
+                sim.faults.skip_u(topic, "linear")
+                await until(lambda: book.counters.gaps > gaps, what=f"the gap on {topic}")
+                await until(lambda: book.synced and book.counters.snapshots > snapshots
+                            and session.counters["resubscribes"] > resubscribes, what=f"a fresh snapshot of {topic}")
+                injected["skip_u"] += 1
+
+                # 2. A u == 1 restart snapshot: replaces the book, nothing else needed.
+                restarts, snapshots = book.counters.restarts, book.counters.snapshots
+                sim.faults.restart_snapshot(topic, "linear")
+                await until(lambda: book.counters.restarts > restarts, what=f"the restart of {topic}")
+                assert book.counters.snapshots > snapshots and book.synced
+                injected["restart"] += 1
+
+                # 3. A delta whose result is crossed: a bid above the best ask.
+                await _inject_and_recover(rt, book, "crossed_delta", injected)
+                # 4. A crossed snapshot.
+                await _inject_and_recover(rt, book, "crossed_snapshot", injected)
+                # 5. A delete of a level the book does not have.
+                await _inject_and_recover(rt, book, "absent_delete", injected)
+
+            if round_ % 2 == 1:
+                await quiesce(rt)
+                resume(rt)
+        await quiesce(rt)
+        assert books_mismatch(rt) == []
+        assert session.reconnects == 0, session.last_reconnect_reason
+        assert is_ready(rt)
+        assert not rt.task.done()  # type: ignore[attr-defined]
+        total = sum(injected.values())
+        assert session.counters["resubscribes"] >= total - injected["restart"]
+        print(f"\nbook faults: {injected}; resubscribes {session.counters['resubscribes']}, "
+              f"reconnects {session.reconnects}")
+
+
+async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    session = rt.session
+    await until(lambda: book.synced, what=f"{book.topic} SYNCED before {kind}")
+    resubscribes, snapshots = session.counters["resubscribes"], book.counters.snapshots
+    best_bid, best_ask = book.best_bid(), book.best_ask()
+    assert best_bid is not None and best_ask is not None
+    above_ask = repr(best_ask[0] * 1.001)
+    if kind == "crossed_delta":
+        frame = _delta(book, [[above_ask, "1"]], [])
+    elif kind == "crossed_snapshot":
+        frame = _snapshot(book, [[above_ask, "1"]], [[repr(best_ask[0]), "1"]])
+    else:
+        absent = repr(best_ask[0] * 1.5)  # far outside the window: certainly not a level of the book
+        assert absent not in {repr(p) for p, _ in book.asks()}
+        frame = _delta(book, [], [[absent, "0"]])
+    session._on_public_frame(frame, int(time.time() * 1000))
+    assert book.state is not BookState.SYNCED, f"{kind} left {book.topic} SYNCED"
+    await until(lambda: book.synced and book.counters.snapshots > snapshots
+                and session.counters["resubscribes"] > resubscribes, what=f"a fresh snapshot after {kind}")
+    injected[kind] += 1

@@ -1,0 +1,120 @@
+"""A flapping server: every connection is cut shortly after it opens, over and over.
+
+The session must not storm: its connection attempts stay within what the backoff allows (counted at the
+exchange), its delays grow to the cap with jitter, and its attempt counter resets only after the link stayed
+healthy for ``Backoff.healthy_after_s``.
+
+Wall time is compressed: the default backoff (0.5 s doubling to a 30 s cap, healthy after 30 s) flapping for a
+minute would take a minute; here the same shape runs with 0.05 s doubling to a 1 s cap, healthy after 1.5 s,
+for ``FLAP_S`` seconds (about the default's first minute scaled down eightfold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+
+from exchange.events import LinkState, SessionState, StateChanged
+from exchange.session import Backoff
+
+from .conftest import is_ready, running_session, until
+
+FLAP_S = 8.0
+LIFE_S = 0.1  # how long the flapping server lets a connection live
+BACKOFF = Backoff(initial_s=0.05, factor=2.0, cap_s=1.0, healthy_after_s=1.5)
+
+
+def max_attempts(backoff: Backoff, window_s: float) -> int:
+    """The most reconnect attempts a session can make in ``window_s``: each waits at least half its base delay."""
+    elapsed, attempts = 0.0, 0
+    while True:
+        base = min(backoff.cap_s, backoff.initial_s * backoff.factor ** attempts)
+        if elapsed + base / 2 > window_s:
+            return attempts
+        elapsed += base / 2
+        attempts += 1
+
+
+async def _flap(sim, life_s: float, stop: asyncio.Event) -> int:  # type: ignore[no-untyped-def]
+    """Abort every socket that has lived ``life_s``; returns how many were cut."""
+    loop = asyncio.get_running_loop()
+    born: dict[str, float] = {}
+    cut = 0
+    while not stop.is_set():
+        now = loop.time()
+        for conn in sim.connections.all():
+            if not conn.closed and now - born.setdefault(conn.conn_id, now) >= life_s:
+                conn.abort()
+                cut += 1
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.01)  # the fault's own tick
+    return cut
+
+
+def test_real_backoff_stays_far_below_bybits_connection_limit() -> None:
+    """Bybit allows 500 connections per 5 minutes per IP; each attempt opens two (public and private)."""
+    worst = max_attempts(Backoff(), 300.0) + 1
+    assert 2 * worst < 500 / 4, worst
+    delays = [Backoff().delay(n, random.Random(n)) for n in range(1, 12)]
+    assert delays[-1] >= Backoff().cap_s / 2
+    print(f"\ndefault backoff: at most {worst} attempts ({2 * worst} sockets) in 5 minutes of flapping")
+
+
+async def test_flapping_server_causes_no_storm() -> None:
+    async with running_session(backoff=BACKOFF) as rt:
+        session, sim = rt.session, rt.sim
+        states = rt.hub.subscribe([StateChanged], name="test")
+        loop = asyncio.get_running_loop()
+        opened_before = sim.counters["ws.connections.public"]
+        stop = asyncio.Event()
+        started = loop.time()
+        flapper = asyncio.create_task(_flap(sim, LIFE_S, stop))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(flapper), FLAP_S)  # the flapping period itself
+        stop.set()
+        cut = await flapper
+        window = loop.time() - started
+        attempts_seen = sim.counters["ws.connections.public"] - opened_before
+        retries = [e.state for e in states.drain() if isinstance(e, StateChanged)
+                   and e.state.kind is LinkState.RECONNECTING]
+        allowed = max_attempts(BACKOFF, window) + 1
+        storm = math.ceil(window / LIFE_S)
+
+        # No storm: the exchange saw no more connections than the backoff permits.
+        assert 3 <= attempts_seen <= allowed, (attempts_seen, allowed)
+        # Delays grow, per attempt, within [base / 2, base], up to the cap, with jitter.
+        assert [s.attempt for s in retries] == list(range(1, len(retries) + 1)), [s.attempt for s in retries]
+        delays = [_delay(s) for s in retries]
+        for state, delay in zip(retries, delays, strict=True):
+            base = min(BACKOFF.cap_s, BACKOFF.initial_s * BACKOFF.factor ** (state.attempt - 1))
+            assert base / 2 - 0.002 <= delay <= base + 0.002, (state.attempt, delay, base)
+        at_cap = [d for s, d in zip(retries, delays, strict=True)
+                  if BACKOFF.initial_s * BACKOFF.factor ** (s.attempt - 1) >= BACKOFF.cap_s]
+        assert len(at_cap) >= 3, delays
+        assert len({round(d, 3) for d in at_cap}) == len(at_cap), f"no jitter at the cap: {at_cap}"
+
+        # The attempt counter does not reset after a short healthy spell ...
+        await until(lambda: is_ready(rt), what="Ready once the server stops flapping")
+        last_attempt = retries[-1].attempt
+        await sim.faults.drop_connections("")
+        await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
+        assert session.state.attempt == last_attempt + 1, (session.state, last_attempt)
+        # ... and does after the link stayed healthy for healthy_after_s.
+        await until(lambda: is_ready(rt), what="Ready again")
+        ready_since = session.state.since_ms
+        await until(lambda: session._now_ms() - ready_since >= BACKOFF.healthy_after_s * 1000 + 50,
+                    what="a healthy period")
+        await sim.faults.drop_connections("")
+        await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
+        assert session.state.attempt == 1, session.state
+        await until(lambda: is_ready(rt), what="Ready at the end")
+        print(f"\nflapping {window:.1f} s (connections live {LIFE_S:g} s): {attempts_seen} connection attempts "
+              f"(backoff allows at most {allowed}; without backoff ~{storm}), {cut} sockets cut; delays "
+              + ", ".join(f"{d:.3f}" for d in delays))
+
+
+def _delay(state: SessionState) -> float:
+    assert state.next_retry_ms is not None
+    return (state.next_retry_ms - state.since_ms) / 1000

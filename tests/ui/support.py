@@ -1,0 +1,83 @@
+"""Helpers of the UI tests: apps on the local exchange or on scripted desks, screen text, waiting with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from textual.pilot import Pilot
+
+from app.app import FluxumApp
+from exchange.config import Settings, load_settings
+from exchange.desk import Desk
+from exchange.session import Backoff, Timeouts
+from tests.ui import scripted
+
+DEADLINE_S = 15.0
+SEED = 7
+LIVE_SIZE = (140, 44)
+SNAPSHOT_SIZE = (130, 42)
+
+
+def screen_text(app: FluxumApp) -> str:
+    """The screen as plain text (what a person would read), for assertions."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
+                      record=True, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+    """Let the app run until ``condition()`` holds; fail after ``timeout`` (a deadline, not a measurement)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def sim_settings(symbols: str = "BTCUSDT,ETHUSDT,SOLUSDT") -> Settings:
+    """The embedded local exchange, whatever the environment of the test run says."""
+    return load_settings(cfg="sim", symbols=symbols, environ={})
+
+
+def runtime_options(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """Fixed seed, no demo trader (the test is the only trader), faults on, quick reconnects."""
+    options: dict[str, Any] = {
+        "seed": SEED,
+        "demo_trader": False,
+        "faults": True,
+        "journal_dir": tmp_path / "journal",
+        "backoff": Backoff(initial_s=0.5, factor=2.0, cap_s=4.0, healthy_after_s=30.0),
+        "timeouts": Timeouts(connect_s=3.0, auth_s=3.0, subscribe_s=3.0, snapshot_s=5.0, backfill_s=10.0),
+    }
+    options.update(overrides)
+    return options
+
+
+class RecordingApp(FluxumApp):
+    """The app, remembering every notification it showed (they expire on screen)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notices: list[tuple[str, str]] = []
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.notices.append((str(kwargs.get("severity", "information")), message))
+        super().notify(message, *args, **kwargs)
+
+    def noticed(self, fragment: str) -> bool:
+        return any(fragment in text for _, text in self.notices)
+
+
+def scripted_app(desk: Desk, symbol: str | None = None) -> FluxumApp:
+    """An app on a scripted desk: no session, frozen clock, no animations."""
+    app = FluxumApp(desk=desk, clock=scripted.clock, symbol=symbol)
+    app.animation_level = "none"
+    return app

@@ -1,0 +1,204 @@
+"""The connection-state bar: the truth about the link, at a glance and in words.
+
+Line one: the environment badge (PRODUCTION in the warning colour), the state as Fluxum's glyph and word
+(● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try,
+✗ Failed with its reason, ○ Disconnected) and the time spent in it. Line two: ping round trip, messages per
+second, reconnects and the last reason, and the age of each stream of the selected symbol.
+
+It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
+also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on screen
+within a frame of the session noticing, not a timer tick later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from exchange.desk import Desk
+from exchange.events import LinkState, SessionState, TopicHealth
+from widgets._format import STATE_STYLES, age_text, duration_text, state_label
+
+__all__ = ["ConnectionBar", "ENVIRONMENT_STYLES"]
+
+ENVIRONMENT_STYLES = {
+    "SIM": "bold $background on $accent",
+    "TESTNET": "bold $background on $secondary",
+    "DEMO": "bold $background on $secondary",
+    "PRODUCTION": "bold $background on $warning",
+}
+SHOWN_KEPT = 64
+PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+
+
+class ConnectionBar(Widget):
+    """Session state, link figures and per-stream ages; never green unless the session is Ready."""
+
+    DEFAULT_CSS = """
+    ConnectionBar { height: 2; }
+    """
+
+    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+
+    class FeedsWentStale(Message):
+        """Streams of a Ready session went silent (the app tells the user once per episode)."""
+
+        def __init__(self, topics: tuple[str, ...]) -> None:
+            self.topics = topics
+            super().__init__()
+
+    def __init__(
+        self,
+        desk: Desk | None = None,
+        symbol: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_hz: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.desk = desk
+        self.set_reactive(ConnectionBar.symbol, symbol)
+        self.clock = clock
+        self._refresh_hz = refresh_hz
+        self._content = Content("")
+        self._drawn_key: tuple | None = None
+        self._stale: set[str] = set()
+        self.shown: deque[tuple[LinkState, float]] = deque(maxlen=SHOWN_KEPT)
+        """The states this bar displayed and when (wall clock), oldest first: tests read the sequence."""
+
+    def show(self, desk: Desk | None, symbol: str | None) -> None:
+        self.desk = desk
+        self.symbol = symbol
+        self.refresh_now()
+
+    @property
+    def state_shown(self) -> LinkState | None:
+        return self.shown[-1][0] if self.shown else None
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self._refresh_hz, self._pull, name="connection-bar-pull")
+        self._pull()
+
+    def watch_symbol(self) -> None:
+        self._pull()
+
+    def refresh_now(self) -> None:
+        """Re-read the desk at once (a state change arrived)."""
+        self._pull()
+
+    def render(self) -> Content:
+        return self._content
+
+    # ------------------------------------------------------------------ pulling
+
+    def _pull(self) -> None:
+        if not self.is_mounted:
+            return
+        desk = self.desk
+        now = self.clock()
+        if desk is None:
+            key: tuple = (None, int(now))
+        else:
+            state = desk.state
+            # the countdown moves every tenth of a second; everything else once a second is plenty
+            tick = int(now * 10) if state.kind is LinkState.RECONNECTING else int(now)
+            key = (id(desk), desk.versions["state"], state, desk.versions["stats"], self.symbol, tick, self.size.width)
+        if key == self._drawn_key:
+            return
+        self._drawn_key = key
+        if desk is None:
+            self._content = Content.assemble((" starting… ", "dim"))
+        else:
+            self._content = self._compose_text(desk, desk.state, now)
+            if not self.shown or self.shown[-1][0] is not desk.state.kind:
+                self.shown.append((desk.state.kind, time.time()))
+            self._check_stale(desk)
+        self.refresh()
+
+    def _check_stale(self, desk: Desk) -> None:
+        stats = desk.stats
+        if stats is None or desk.state.kind is not LinkState.READY:
+            self._stale.clear()
+            return
+        stale = {health.topic for health in stats.topics if health.stale}
+        fresh = stale - self._stale
+        self._stale = stale
+        if fresh:
+            self.post_message(self.FeedsWentStale(tuple(sorted(fresh))))
+
+    # ------------------------------------------------------------------ text
+
+    def _compose_text(self, desk: Desk, state: SessionState, now: float) -> Content:
+        now_ms = int(now * 1000)
+        environment = desk.environment.upper()
+        badge = (f" {environment} ", ENVIRONMENT_STYLES.get(environment, "bold reverse"))
+        parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
+        in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
+        if state.kind is LinkState.RECONNECTING:
+            parts.append((f" · attempt {state.attempt}", "bold"))
+            if state.next_retry_ms is not None:
+                wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
+                parts.append((f" · retry in {wait:.1f} s", "bold"))
+            parts.append(f" · for {in_state}")
+            if state.reason:
+                parts.append((f" · {state.reason}", "$text-warning"))
+        elif state.kind is LinkState.FAILED:
+            parts.append((f" · {state.reason or 'no reason given'}", "bold $text-error"))
+            parts.append(f" · for {in_state} · not retrying")
+        else:
+            parts.append(f" for {in_state}")
+            if state.reason and state.kind is not LinkState.READY:
+                parts.append((f" · {state.reason}", "dim"))
+        line_two = self._figures(desk, now_ms)
+        return Content.assemble(*parts, "\n", *line_two)
+
+    def _figures(self, desk: Desk, now_ms: int) -> list[Any]:
+        stats = desk.stats
+        if stats is None:
+            return [("no link figures yet", "dim")]
+        rtt = f"{stats.ping_rtt_ms:.1f} ms" if stats.ping_rtt_ms is not None else "—"
+        parts: list[Any] = [
+            ("ping ", "dim"), rtt,
+            (" · ", "dim"), f"{stats.messages_per_second:,.0f}", (" msg/s", "dim"),
+            (" · reconnects ", "dim"), str(stats.reconnects),
+        ]
+        if stats.reconnects and stats.last_reconnect_reason:
+            parts.append((f" (last: {stats.last_reconnect_reason})", "dim"))
+        parts.extend(self._streams(stats.topics, now_ms))
+        stale = sum(1 for health in stats.topics if health.stale)
+        if stale and desk.state.kind is LinkState.READY:
+            parts.append((f" · ⚠ {stale} stale", "bold $text-warning"))
+        return parts
+
+    def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
+        symbol = self.symbol or ""
+        named: list[tuple[str, TopicHealth]] = []
+        private: list[TopicHealth] = []
+        for health in topics:
+            topic = health.topic
+            if topic in PRIVATE_TOPICS:
+                private.append(health)
+            elif topic.endswith(f".{symbol}"):
+                kind = topic.split(".", 1)[0]
+                label = {"orderbook": "book", "publicTrade": "trades", "tickers": "ticker"}.get(kind, kind)
+                named.append((label, health))
+        parts: list[Any] = []
+        if named:
+            parts.append((f" · {symbol}", "dim"))
+        for label, health in named:
+            style = "bold $text-warning" if health.stale else ""
+            parts.append((f" {label} ", "dim"))
+            parts.append((age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style))
+        if private:
+            heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
+            parts.append((" · private ", "dim"))
+            parts.append(age_text(max(heard) if heard else None, now_ms))
+        return parts

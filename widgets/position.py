@@ -1,0 +1,247 @@
+"""The position / P&L panel of the selected symbol, with a sparkline of its total P&L over the session.
+
+What a desk asks first is on the first line (side, size, average entry, mark and where the mark came from);
+then the P&L split the ledger keeps exact: unrealized, realized (gross price P&L), fees and funding as their
+effect on P&L, and the total, which is their sum; ROE when the exchange reported the position's initial margin;
+liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a colour.
+
+The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. The P&L
+history is sampled once a second of the injected clock for every symbol (so switching symbols shows a history
+straight away) into a bounded series that halves its resolution when full: the sparkline always spans the
+whole session in a fixed amount of memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widgets import Sparkline, Static
+
+from exchange.desk import Desk
+from exchange.ledger import LedgerEntry, MarkSource
+from widgets._format import fmt_price, fmt_qty, fmt_signed
+
+__all__ = ["PositionPanel", "SessionSeries"]
+
+SERIES_CAPACITY = 240
+MARK_SOURCE_WORDS = {
+    MarkSource.MARK_PRICE: "mark price",
+    MarkSource.BEST_BID: "best bid",
+    MarkSource.BEST_ASK: "best ask",
+    MarkSource.MID: "mid",
+    MarkSource.LAST_FILL: "last fill",
+    MarkSource.EXTERNAL: "external",
+}
+_ZERO = Decimal(0)
+
+
+class SessionSeries:
+    """A bounded series covering the whole session: when full, every other sample goes and the stride doubles."""
+
+    def __init__(self, capacity: int = SERIES_CAPACITY) -> None:
+        self.capacity = max(4, capacity - capacity % 2)
+        self.values: list[float] = []
+        self.stride = 1
+        self._skipped = 0
+
+    def add(self, value: float) -> None:
+        self._skipped += 1
+        if self._skipped < self.stride:
+            return
+        self._skipped = 0
+        self.values.append(value)
+        if len(self.values) >= self.capacity:
+            self.values = self.values[1::2]
+            self.stride *= 2
+
+
+def _money_style(value: Decimal | None) -> str:
+    if value is None or value == 0:
+        return ""
+    return "$profit" if value > 0 else "$loss"
+
+
+class PositionPanel(Vertical):
+    """Position, P&L and its session sparkline for one symbol."""
+
+    DEFAULT_CSS = """
+    PositionPanel { height: auto; }
+    PositionPanel > #position-body { height: auto; }
+    PositionPanel > Sparkline { height: 1; }
+    """
+
+    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+
+    def __init__(
+        self,
+        desk: Desk | None = None,
+        symbol: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_hz: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.desk = desk
+        self.set_reactive(PositionPanel.symbol, symbol)
+        self.clock = clock
+        self._refresh_hz = refresh_hz
+        self._drawn_key: tuple | None = None
+        self._last_sample_s: int | None = None
+        self.history: dict[str, SessionSeries] = {}
+        """Total P&L samples per symbol (bounded)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="position-body")
+        yield Sparkline([], id="pnl-sparkline")
+
+    def show(self, desk: Desk | None, symbol: str | None) -> None:
+        if desk is not self.desk:
+            self.history.clear()
+            self._last_sample_s = None
+        self.desk = desk
+        self.symbol = symbol
+        self.refresh_now()
+
+    def seed_history(self, symbol: str, values: list[float]) -> None:
+        """Start a symbol's P&L series from known values (a restored session, or a scripted snapshot)."""
+        series = self.history[symbol] = SessionSeries()
+        for value in values:
+            series.add(value)
+        self._drawn_key = None
+        self._pull()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self._refresh_hz, self._pull, name="position-pull")
+        self._pull()
+
+    def watch_symbol(self) -> None:
+        self._pull()
+
+    def refresh_now(self) -> None:
+        """Re-read the desk at once (a fill arrived)."""
+        self._pull()
+
+    def on_resize(self) -> None:
+        self._drawn_key = None
+        self._pull()
+
+    # ------------------------------------------------------------------ pulling
+
+    def _pull(self) -> None:
+        if not self.is_mounted:
+            return
+        desk, symbol = self.desk, self.symbol
+        now_s = int(self.clock())
+        sampled = False
+        if desk is not None and now_s != self._last_sample_s:
+            self._last_sample_s = now_s
+            self._sample(desk)
+            sampled = True
+        key = (
+            id(desk),
+            symbol,
+            desk.versions["ledger"] if desk is not None else 0,
+            desk.versions["positions"] if desk is not None else 0,
+            desk.versions["instruments"] if desk is not None else 0,
+            desk.versions[f"ticker:{symbol}"] if desk is not None else 0,
+            self.size.width,
+        )
+        if key == self._drawn_key and not sampled:
+            return
+        self._drawn_key = key
+        body = self.query_one("#position-body", Static)
+        sparkline = self.query_one("#pnl-sparkline", Sparkline)
+        with self.app.batch_update():
+            body.update(self._text(desk, symbol, max(20, self.size.width)))
+            series = self.history.get(symbol or "")
+            sparkline.data = list(series.values) if series is not None else []
+
+    def _sample(self, desk: Desk) -> None:
+        for symbol in desk.symbols:
+            entry = desk.ledger.entry(symbol)
+            if entry is None:
+                continue
+            series = self.history.get(symbol)
+            if series is None:
+                series = self.history[symbol] = SessionSeries()
+            series.add(float(entry.pnl))
+
+    # ------------------------------------------------------------------ text
+
+    def _text(self, desk: Desk | None, symbol: str | None, width: int) -> Content:
+        if desk is None or symbol is None:
+            return Content.assemble(("no symbol selected", "dim"))
+        entry = desk.ledger.entry(symbol)
+        position = desk.positions.get(symbol)
+        instrument = desk.instrument(symbol)
+        price_dp = instrument.price_decimals if instrument is not None else 2
+        qty_dp = instrument.qty_decimals if instrument is not None else 3
+        header = self._header(desk, symbol, entry, price_dp, qty_dp)
+        if entry is None:
+            return Content.assemble(*header, "\n", ("no fills on this symbol this session", "dim"))
+
+        roe: Decimal | None = None
+        margin = position.position_im if position is not None else None
+        if margin is not None and margin > 0 and entry.position != 0:
+            roe = entry.unrealized_pnl / margin * 100
+        liq = position.liq_price if position is not None and position.liq_price else None
+        leverage = position.leverage if position is not None else None
+        fees_effect = -entry.fees
+        funding_effect = -entry.funding
+        items: list[tuple[str, str, str]] = [
+            ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
+            ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
+            ("ROE", f"{roe:+.2f} %" if roe is not None else "—", _money_style(roe)),
+            ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
+            ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
+            ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
+            ("liq price", fmt_price(liq, price_dp) if liq is not None else "—", "$text-warning" if liq else ""),
+            ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
+            ("margin", f"{margin:,.2f}" if margin else "—", ""),
+        ]
+        cell = 24
+        columns = max(1, (width + 2) // cell)
+        parts: list[Any] = [*header]
+        for index, (label, value, style) in enumerate(items):
+            if index % columns == 0:
+                parts.append("\n")
+            parts.append((f"{label:<10} ", "dim"))
+            parts.append((f"{value:>11}", style))
+            if index % columns != columns - 1:
+                parts.append("  ")
+        series = self.history.get(symbol)
+        if series is not None and series.values:
+            low, high = min(series.values), max(series.values)
+            parts += ["\n", ("session P&L ", "dim"), (f"low {low:+,.2f}", _money_style(Decimal(repr(low)))),
+                      ("  ", ""), (f"high {high:+,.2f}", _money_style(Decimal(repr(high))))]
+        return Content.assemble(*parts)
+
+    def _header(
+        self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int
+    ) -> list[Any]:
+        size = entry.position if entry is not None else _ZERO
+        if size > 0:
+            side = ("LONG", "bold $bid")
+        elif size < 0:
+            side = ("SHORT", "bold $ask")
+        else:
+            side = ("FLAT", "dim")
+        parts: list[Any] = [(symbol, "bold"), " ", side]
+        if size != 0 and entry is not None:
+            parts += [f" {fmt_qty(abs(size), qty_dp)}", ("  @ ", "dim"), fmt_price(entry.running_price, price_dp)]
+        if entry is not None and entry.mark_source is not None and entry.spot > 0:
+            parts += [("  mark ", "dim"), fmt_price(entry.spot, price_dp)]
+            parts.append((f" ({MARK_SOURCE_WORDS.get(entry.mark_source, str(entry.mark_source))})", "dim"))
+        else:
+            mark = desk.ticker(symbol).get("markPrice")
+            if mark:
+                parts += [("  mark ", "dim"), fmt_price(Decimal(mark), price_dp), (" (mark price)", "dim")]
+        return parts

@@ -1,0 +1,108 @@
+"""The symbol strip: every watched symbol with its key (1-9), last price and book trust; the selected one stands out.
+
+Pulled at 2 Hz. A symbol whose book is not live is marked ``⚠`` here too, so a problem on a symbol that is not
+on screen is not hidden by the ladder showing another one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from exchange.book import BookState
+from exchange.desk import Desk
+from widgets._format import fmt_price
+from widgets.ladder import book_trust
+
+__all__ = ["SymbolStrip"]
+
+
+class SymbolStrip(Widget):
+    """``1 BTCUSDT 65,001.2 │ 2 ETHUSDT …`` with the selected symbol highlighted."""
+
+    DEFAULT_CSS = """
+    SymbolStrip { height: 1; }
+    """
+
+    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+
+    def __init__(
+        self,
+        desk: Desk | None = None,
+        symbol: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_hz: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.desk = desk
+        self.set_reactive(SymbolStrip.symbol, symbol)
+        self.clock = clock
+        self._refresh_hz = refresh_hz
+        self._content = Content("")
+        self._drawn: Content | None = None
+
+    def show(self, desk: Desk | None, symbol: str | None) -> None:
+        self.desk = desk
+        self.symbol = symbol
+        self._pull()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self._refresh_hz, self._pull, name="symbols-pull")
+        self._pull()
+
+    def watch_symbol(self) -> None:
+        self._pull()
+
+    def refresh_now(self) -> None:
+        """Re-read the desk at once (an event said it moved)."""
+        self._pull()
+
+    def render(self) -> Content:
+        return self._content
+
+    def _pull(self) -> None:
+        if not self.is_mounted:
+            return
+        content = self._text()
+        if content == self._drawn:
+            return
+        self._drawn = self._content = content
+        self.refresh()
+
+    def _text(self) -> Content:
+        desk = self.desk
+        if desk is None:
+            return Content("")
+        now_ms = int(self.clock() * 1000)
+        parts: list[Any] = []
+        for index, symbol in enumerate(desk.symbols):
+            if index:
+                parts.append((" │ ", "dim"))
+            selected = symbol == self.symbol
+            key = f"{index + 1} " if index < 9 else ""
+            parts.append((key, "dim"))
+            parts.append((symbol, "bold reverse" if selected else "bold"))
+            last = desk.ticker(symbol).get("lastPrice")
+            instrument = desk.instrument(symbol)
+            if last:
+                try:
+                    price = Decimal(last)
+                except InvalidOperation:
+                    price = None
+                if price is not None:
+                    dp = instrument.price_decimals if instrument else max(0, -int(price.as_tuple().exponent))
+                    parts.append(f" {fmt_price(price, dp)}")
+            book = desk.books.get(symbol)
+            if book is not None:
+                state, _ = book_trust(desk, book, now_ms)
+                if state != BookState.SYNCED.value:
+                    parts.append((" ⚠", "bold $text-warning"))
+        return Content.assemble(*parts)

@@ -1,0 +1,73 @@
+"""The wallet: total equity, available balance and each coin, from the account's UNIFIED wallet.
+
+Pulled at 2 Hz and re-rendered only when the desk's ``wallet`` version moved; a session without keys says so
+instead of showing zeros.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.widgets import Static
+
+from exchange.desk import Desk
+from widgets._format import fmt_signed
+
+__all__ = ["WalletPanel"]
+
+COINS_SHOWN = 6
+
+
+class WalletPanel(Static):
+    """Equity, available and per-coin balances."""
+
+    DEFAULT_CSS = """
+    WalletPanel { height: auto; }
+    """
+
+    def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.desk = desk
+        self._refresh_hz = refresh_hz
+        self._drawn_key: tuple | None = None
+
+    def show(self, desk: Desk | None) -> None:
+        self.desk = desk
+        self._pull()
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self._refresh_hz, self._pull, name="wallet-pull")
+        self._pull()
+
+    def _pull(self) -> None:
+        if not self.is_mounted:
+            return
+        desk = self.desk
+        key = (id(desk), desk.versions["wallet"] if desk is not None else 0, desk.private if desk else None)
+        if key == self._drawn_key:
+            return
+        self._drawn_key = key
+        self.update(self._text(desk))
+
+    def _text(self, desk: Desk | None) -> Content:
+        if desk is None:
+            return Content.assemble(("no session", "dim"))
+        wallet = desk.wallet
+        if wallet is None:
+            note = "waiting for the wallet…" if desk.private else "no API key: public data only"
+            return Content.assemble((note, "dim"))
+        parts: list[Any] = [
+            ("equity    ", "dim"), (f"{wallet.total_equity:>14,.2f}", "bold"), "\n",
+            ("available ", "dim"), f"{wallet.total_available:>14,.2f}", "\n",
+            ("balance   ", "dim"), f"{wallet.total_wallet_balance:>14,.2f}",
+        ]
+        for coin in wallet.coins[:COINS_SHOWN]:
+            upl = coin.unrealised_pnl
+            style = "$profit" if upl > 0 else "$loss" if upl < 0 else ""
+            parts += ["\n", (f"{coin.coin:<10}", "bold"), f"{coin.equity:>14,.2f}"]
+            if upl:
+                parts += ["\n", ("  upl     ", "dim"), (f"{fmt_signed(upl):>14}", style)]
+        if len(wallet.coins) > COINS_SHOWN:
+            parts += ["\n", (f"+{len(wallet.coins) - COINS_SHOWN} more coins", "dim")]
+        return Content.assemble(*parts)
