@@ -2,8 +2,8 @@
 
 ``FluxumApp()`` needs no arguments: it loads the default settings (the embedded local exchange) and, once
 mounted, starts the session in a named worker (``session``) through :func:`app.runtime.open_runtime`, then the
-bridge in another (``bridge``). Tests inject a prepared :class:`~exchange.desk.Desk` (no session: snapshots), a
-clock (time in state, countdowns, staleness), settings and runtime options.
+bridge in another (``bridge``). Tests inject a prepared :class:`~exchange.desk.Desk` (no session: snapshots),
+a clock (time in state, countdowns, staleness), settings and runtime options.
 
 Ingest runs at network rate inside the session; the widgets pull the desk on their own timers and repaint only
 on change; the bridge turns the few lossless events (state changes, notices, fills, orders, book trust) into
@@ -69,7 +69,9 @@ class SymbolCommands(Provider):
         app = self.app
         assert isinstance(app, FluxumApp)
         for symbol in self._symbols():
-            yield DiscoveryHit(f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L")
+            yield DiscoveryHit(
+                f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L"
+            )
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -79,8 +81,12 @@ class SymbolCommands(Provider):
             text = f"Symbol: {symbol}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(app.select_symbol, symbol),
-                          help="show its book and P&L")
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    partial(app.select_symbol, symbol),
+                    help="show its book and P&L",
+                )
 
 
 def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
@@ -97,23 +103,42 @@ def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
 
 
 class FluxumApp(App[None]):
-    """The desk: ladder, position and P&L, trades tape, wallet and orders, and a connection bar that never lies."""
+    """The desk: ladder, position and P&L, tape, wallet, orders and a connection bar that never lies."""
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
     COMMANDS = App.COMMANDS | {SymbolCommands}
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", tooltip="Quit: stop the session and the local exchange, then exit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding("left_square_bracket", "cycle_symbol(-1)", "Prev symbol", key_display="["),
-        Binding("right_square_bracket", "cycle_symbol(1)", "Next symbol", key_display="]"),
+        Binding(
+            "left_square_bracket",
+            "cycle_symbol(-1)",
+            "Prev symbol",
+            key_display="[",
+            tooltip="Previous symbol",
+        ),
+        Binding(
+            "right_square_bracket", "cycle_symbol(1)", "Next symbol", key_display="]", tooltip="Next symbol"
+        ),
         *[Binding(str(n), f"symbol_index({n - 1})", f"Symbol {n}", show=False) for n in range(1, 10)],
-        Binding("plus,equals_sign", "zoom(1)", "Group +", key_display="+"),
-        Binding("minus", "zoom(-1)", "Group -", key_display="-"),
-        Binding("l", "show_ledger", "Ledger"),
-        Binding("e", "export_ledger", "Export"),
-        Binding("c", "cancel_order", "Cancel order"),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding(
+            "plus,equals_sign",
+            "zoom(1)",
+            "Group +",
+            key_display="+",
+            tooltip="Coarser ladder: more ticks per row (1, 2, 5, 10 … 1000)",
+        ),
+        Binding("minus", "zoom(-1)", "Group -", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
+        Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding("e", "export_ledger", "Export", tooltip="Export the ledger as CSV (asks for the path)"),
+        Binding(
+            "c",
+            "cancel_order",
+            "Cancel order",
+            tooltip="Cancel the order under the cursor in Open orders (asks first)",
+        ),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help"),
     ]
 
     symbol: reactive[str | None] = reactive(None, init=False)
@@ -144,7 +169,24 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
+        self._availability: tuple[bool, bool, bool] | None = None
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
+
+    # ------------------------------------------------------------------ crash report
+
+    def _fatal_error(self) -> None:
+        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md).
+
+        Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
+        """
+        import rich
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
+        self._close_messages_no_wait()
 
     # ------------------------------------------------------------------ theme
 
@@ -224,15 +266,15 @@ class FluxumApp(App[None]):
         if layout == "-tiny":
             with contextlib.suppress(Exception):
                 self.query_one("#too-small", Static).update(
-                    f"Terminal {width}x{height} is too small for the desk.\n"
-                    f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}: enlarge the window (q quits)."
+                    f"Terminal {width}x{height} is too small.\n"
+                    f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                    "Enlarge the window, or press q to quit."
                 )
 
     def _desk_screen(self) -> Screen[Any] | None:
-        try:
-            return self.screen_stack[0]
-        except (IndexError, Exception):
-            return None
+        """The desk's own screen (the bottom of the stack), whatever modal is on top of it."""
+        stack = self.screen_stack
+        return stack[0] if stack else None
 
     # ------------------------------------------------------------------ the session
 
@@ -243,7 +285,7 @@ class FluxumApp(App[None]):
         assert self.settings is not None
         async with open_runtime(self.settings, **self.runtime_options) as runtime:
             self.runtime = runtime
-            self._attach(runtime.session.desk)
+            self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
             self._bridge_worker = self.run_worker(
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
@@ -257,7 +299,7 @@ class FluxumApp(App[None]):
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(bridge.wait(), 2.0)
 
-    def _attach(self, desk: Desk) -> None:
+    def _use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""
         self.desk = desk
         if self.symbol not in desk.symbols:
@@ -267,12 +309,17 @@ class FluxumApp(App[None]):
     def _show_all(self) -> None:
         desk, symbol = self.desk, self.symbol
         with self.batch_update():
-            for widget in (self.query_one(ConnectionBar), self.query_one(SymbolStrip), self.query_one(Ladder),
-                           self.query_one(PositionPanel), self.query_one(TradesTape)):
+            for widget in (
+                self.query_one(ConnectionBar),
+                self.query_one(SymbolStrip),
+                self.query_one(Ladder),
+                self.query_one(PositionPanel),
+                self.query_one(TradesTape),
+            ):
                 widget.show(desk, symbol)  # type: ignore[attr-defined]
             self.query_one(WalletPanel).show(desk)
             self.query_one(OrdersTable).show(desk)
-        self.refresh_bindings()
+        self._refresh_availability()
 
     async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the session and wait for the exchange and the links to close (idempotent)."""
@@ -297,9 +344,15 @@ class FluxumApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
+        reason = (
+            (str(error) or type(error).__name__).splitlines()[0][:200]
+            if error is not None
+            else "unknown error"
+        )
         if worker.group in ("session", "bridge"):
-            self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
+            self.desk.state = SessionState(
+                LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}"
+            )
             self.desk.touch("state")
             self.query_one(ConnectionBar).refresh_now()
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
@@ -320,7 +373,7 @@ class FluxumApp(App[None]):
         elif kind is LinkState.READY and self._recovering:
             self._recovering = False
             self.notify("Link recovered: every topic is live again.", title="Ready", severity="information")
-        self.refresh_bindings()
+        self._refresh_availability()
 
     def on_bridge_notice_received(self, message: Bridge.NoticeReceived) -> None:
         severity = message.level if message.level in ("information", "warning", "error") else "information"
@@ -338,8 +391,11 @@ class FluxumApp(App[None]):
             self.query_one(Ladder).refresh_now()
         if message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
             reason = f": {message.reason}" if message.reason else ""
-            self.notify(f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
-                        severity="warning", timeout=6)
+            self.notify(
+                f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
+                severity="warning",
+                timeout=6,
+            )
 
     def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
         order = message.order
@@ -352,7 +408,7 @@ class FluxumApp(App[None]):
         elif order.order_id in self._cancelling and not order.is_open:
             self._cancelling.discard(order.order_id)
             self.notify(f"Order cancelled: {_describe_order(order)}", severity="information")
-        self.refresh_bindings()
+        self._refresh_availability()
 
     def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
         if message.position.symbol == self.symbol:
@@ -388,8 +444,11 @@ class FluxumApp(App[None]):
         before = ladder.group
         after = ladder.zoom(direction)
         if after == before and ladder.step() is None:
-            self.notify("Grouping needs the instrument's tick size (it arrives with the first backfill).",
-                        severity="warning", timeout=4)
+            self.notify(
+                "Grouping needs the instrument's tick size (it arrives with the first backfill).",
+                severity="warning",
+                timeout=4,
+            )
 
     # ------------------------------------------------------------------ ledger
 
@@ -405,7 +464,8 @@ class FluxumApp(App[None]):
             self.export_ledger(path)
 
     def export_ledger(self, path: str | Path) -> Path | None:
-        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the path."""
+        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the
+        path."""
         target = Path(path).expanduser()
         if not target.is_absolute():
             target = Path.cwd() / target
@@ -415,11 +475,22 @@ class FluxumApp(App[None]):
         except OSError as error:
             self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
             return None
-        self.notify(f"Ledger exported to {target} ({rows} row{'s' if rows != 1 else ''})", title="Export",
-                    severity="information", timeout=8)
+        self.notify(
+            f"Ledger exported to {target} ({rows} row{'s' if rows != 1 else ''})",
+            title="Export",
+            severity="information",
+            timeout=8,
+        )
         return target
 
     # ------------------------------------------------------------------ orders
+
+    def _refresh_availability(self) -> None:
+        """Refresh the footer only when what ``check_action`` answers may have changed (it recomposes)."""
+        availability = (self.runtime is not None, self.desk.private, bool(self.desk.open_orders()))
+        if availability != self._availability:
+            self._availability = availability
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_order":
@@ -434,13 +505,16 @@ class FluxumApp(App[None]):
             self.notify("No open order is selected.", severity="warning", timeout=4)
             return
         question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
-        self.push_screen(ConfirmScreen(question, confirm="Cancel order", refuse="Keep it"),
-                         callback=partial(self._cancel_confirmed, order))
+        self.push_screen(
+            ConfirmScreen(question, confirm="Cancel order", refuse="Keep it"),
+            callback=partial(self._cancel_confirmed, order),
+        )
 
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
         if confirmed:
-            self.run_worker(self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders",
-                            exit_on_error=False)
+            self.run_worker(
+                self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
+            )
 
     async def _cancel(self, order: OpenOrder) -> None:
         """Ask the exchange to cancel; its order stream confirms it, a rejection is told at once."""
@@ -457,7 +531,7 @@ class FluxumApp(App[None]):
             self._cancelling.discard(order.order_id)
             self.notify(f"Cancel rejected: {error}", severity="error", timeout=10)
             return
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             self._cancelling.discard(order.order_id)
             self.notify(f"Cancel not sent: {error}", severity="error", timeout=10)
             return
@@ -470,7 +544,9 @@ class FluxumApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", self.action_show_ledger)
+        yield SystemCommand(
+            "Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", self.action_show_ledger
+        )
         yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
         yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(self.action_zoom, 1))
         yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(self.action_zoom, -1))

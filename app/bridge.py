@@ -1,13 +1,13 @@
 """The one bridge from session events to Textual messages.
 
 A single named worker (``bridge``) consumes a hub subscription of the *lossless* kinds only (state changes,
-notices, fills, book-state changes, orders, positions): those are few, must never be dropped, and some must be on
-screen at once (Reconnecting within a frame, not a timer tick later). Everything hot (books, tickers, trades,
-link figures) is not bridged at all: the widgets pull the desk on their own timers, so a burst of deltas never
-becomes a burst of messages.
+notices, fills, book-state changes, orders, positions): those are few, must never be dropped, and some must be
+on screen at once (Reconnecting within a frame, not a timer tick later). Everything hot (books, tickers,
+trades, link figures) is not bridged at all: the widgets pull the desk on their own timers, so a burst of
+deltas never becomes a burst of messages.
 
-The messages are posted to the app, which turns them into immediate widget refreshes (inside
-``batch_update``) and notifications for people.
+The messages are posted to the app, which turns them into immediate widget refreshes (inside ``batch_update``)
+and notifications for people.
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ class Bridge:
 
         def can_replace(self, message: Message) -> bool:
             # only the latest position of a symbol matters; the desk already holds it
-            return isinstance(message, Bridge.PositionChanged) and message.position.symbol == self.position.symbol
+            return (
+                isinstance(message, Bridge.PositionChanged)
+                and message.position.symbol == self.position.symbol
+            )
 
     def __init__(self, target: MessagePump) -> None:
         self.target = target

@@ -7,13 +7,19 @@ Every transition is a :class:`~exchange.events.StateChanged` event with a timest
 
 Recovery order on every (re)connect: connect -> auth -> wait for the auth ack -> subscribe the desired topics
 (spot: at most 10 per request) -> snapshots -> REST backfill (wallet, positions, open orders, executions since
-the last journaled one) -> Ready. Nothing private is sent before the auth ack. Books from before a disconnect
-are invalidated at once and are SYNCED again only by their new snapshot.
+the last one journaled before this connection, or before the last one whose backfill did not finish) -> Ready.
+Nothing private is sent before the auth ack. Books from before a disconnect are invalidated at once and are
+SYNCED again only by their new snapshot.
+
+Auth is signed with the clock offset the REST client measured, measured first when it never was or when the
+last auth arrived expired. The private stream is live during the backfill, so a position read there is
+compared with the ledger net of the fills that arrived after it. A 10006 that outlasts the REST client's own
+waits, or a 403 cool-down, holds the next attempt back until the exchange said it will listen again.
 
 While Ready, a gap, a crossed book or a delete of a level the book does not hold (Bybit never sends one to a
 client in sync, so the copy has drifted) makes the session resubscribe that one topic for a fresh snapshot,
 without dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is
-fine).
+fine). A gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
 
 Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
 book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.
@@ -186,13 +192,14 @@ class Session:
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._authenticated = False
-        self._clock_suspect = False  # the last private auth arrived expired: measure the clock before the next
+        self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
         self._messages = 0
         self._rate = 0.0
         self._rate_mark = (self._clock(), 0)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
-        self._backfill_from_ms: int | None = None  # the newest journaled execution when this connection began
-        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> (execTime, signed qty), latest fills
+        self._backfill_from_ms: int | None = None  # the journal holds every execution up to here
+        self._history_complete = True  # the last connection finished its backfill (or none was made yet)
+        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> latest (execTime, signed qty)
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
 
     # ------------------------------------------------------------------ public API
@@ -278,7 +285,7 @@ class Session:
                 self.reconnects += 1
                 self.last_reconnect_reason = reason
                 delay = self.backoff.delay(attempt, self._rng)
-                if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier only prolongs it
+                if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
                     delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
                 retry_ms = self._now_ms() + int(delay * 1000)
                 self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
@@ -307,9 +314,12 @@ class Session:
         assert self._http is not None
         self._link_lost = asyncio.Event()
         self._lost_reason = ""
-        # Read before the private stream can journal anything new: a live push landing during the backfill must
-        # not move its start past fills made while the link was down.
-        self._backfill_from_ms = self.journal.last_exec_time_ms() if self.journal is not None else None
+        # Read before the private stream can journal anything new, and only after a connection that finished
+        # its backfill: a live push journaled before the backfill ends must not move the start past fills
+        # made while the link was down.
+        if self._history_complete and self.journal is not None:
+            self._backfill_from_ms = self.journal.last_exec_time_ms()
+        self._history_complete = False
         t = self.timeouts
         self._public = WsLink(
             self.endpoints.public_url(self.category), self._http, self._on_public_frame, name="public",
@@ -338,6 +348,7 @@ class Session:
             await self._subscribe_private(self._private)
         await self._await_snapshots()
         await self._backfill()
+        self._history_complete = True
         self._set_state(LinkState.READY, "all topics live")
         became_ready = self._clock()
         await self._link_lost.wait()
@@ -395,11 +406,12 @@ class Session:
         raise SessionFailed(f"API key rejected by the private stream: {message}")
 
     async def _measure_clock(self) -> None:
-        """Measure the offset to the exchange's clock before signing auth, when it was never measured (the REST
-        client measures lazily, at the backfill, which comes after auth) or the last auth arrived expired.
+        """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
+        REST client measures lazily, at the backfill, which comes after auth) or when the last auth arrived
+        expired.
 
-        Without this a session started against, or caught by, an exchange whose clock is ahead by more than the
-        auth expiry would sign every auth already expired and never reach the backfill that would fix it.
+        Without this a session started against, or caught by, an exchange whose clock is ahead by more than
+        the auth expiry would sign every auth already expired and never reach the backfill that would fix it.
         A failed measurement keeps the last offset: the auth reply says whether it was good enough.
         """
         sync = getattr(self.rest, "sync_clock", None)
@@ -411,11 +423,11 @@ class Session:
         except LinkDead:
             raise
         except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
-            log.warning("session: clock offset not measured (%s); signing with the last one", _describe(error))
+            log.warning("session: clock offset not measured (%s); signing with the last", _describe(error))
 
     def _not_before(self, error: BaseException) -> float | None:
-        """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be sure),
-        for a 10006 that outlasted the REST client's waits or a 403 cool-down; None for anything else."""
+        """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be
+        sure), for a 10006 that outlasted the REST client's waits or a 403 cool-down; None otherwise."""
         until_ms = getattr(error, "until_ms", None)  # Forbidden: a local time
         if isinstance(until_ms, int) and until_ms > 0:
             return until_ms / 1000 + 0.05
@@ -517,19 +529,21 @@ class Session:
         for position in positions:
             entry = self.ledger.entry(position.symbol)
             held = entry.position if entry is not None else Decimal(0)
-            # The positions were read before the executions, while the private stream was live: fills after the
-            # position's last update are in the ledger but cannot be in that read yet.
+            # The positions were read before the executions, while the private stream was live: fills after
+            # the position's last update are in the ledger but cannot be in that read yet.
             expected = position.size + self._moved_since(position.symbol, position.updated_ms)
             if held != expected:
-                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
+                reconciled = self.ledger.reconcile_position(
+                    position.symbol, expected, position.avg_price, now
+                )
                 if reconciled is not None:
                     self.hub.publish(LedgerChanged(reconciled))
 
     def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
-        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` after ``since_ms``.
+        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` > ``since_ms``.
 
-        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a position
-        read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
+        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a
+        position read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
         """
         if since_ms <= 0:
             return Decimal(0)
@@ -596,7 +610,7 @@ class Session:
             self.counters["unknown_topic_frames"] += 1
             return
         before = book.state
-        absent = book.counters.absent_deletes
+        absent, gaps = book.counters.absent_deletes, book.counters.gaps
         result = book.apply(frame)
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
@@ -613,17 +627,20 @@ class Session:
                 self._resyncing.pop(topic, None)
         if result is ApplyResult.RESYNC:
             self.counters["resyncs"] += 1
-            self._request_resync(topic)
+            # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
+            # delta would leave fields stale), so the symbol's ticker is refreshed with its book.
+            lost = book.counters.gaps > gaps and ticker_topic(symbol) in self._desired
+            self._request_resync(topic, [ticker_topic(symbol)] if lost else [])
         elif result is ApplyResult.STALE:
             self.counters["stale_deltas"] += 1
         if result.changed or result is ApplyResult.RESYNC:
             self.hub.publish(BookChanged(symbol, book.version))
 
-    def _request_resync(self, topic: str) -> None:
+    def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
         if topic in self._resyncing or self._public is None:
             return
         self._resyncing[topic] = self._clock()
-        self._spawn(self._resubscribe_many([topic]), f"resync-{topic}")
+        self._spawn(self._resubscribe_many([topic, *(also or [])]), f"resync-{topic}")
 
     async def _resubscribe_many(self, topics: list[str]) -> None:
         link = self._public

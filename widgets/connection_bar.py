@@ -1,13 +1,13 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
-Line one: the environment badge (PRODUCTION in the warning colour), the state as Fluxum's glyph and word
-(● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try,
-✗ Failed with its reason, ○ Disconnected) and the time spent in it. Line two: ping round trip, messages per
+Line one: the environment badge (PRODUCTION in the warning colour), the state as Fluxum's glyph and word (●
+Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try, ✗
+Failed with its reason, ○ Disconnected) and the time spent in it. Line two: ping round trip, messages per
 second, reconnects and the last reason, and the age of each stream of the selected symbol.
 
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
-also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on screen
-within a frame of the session noticing, not a timer tick later.
+also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
+screen within a frame of the session noticing, not a timer tick later.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class ConnectionBar(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self.set_reactive(ConnectionBar.symbol, symbol)
         self.clock = clock
@@ -84,6 +85,7 @@ class ConnectionBar(Widget):
         return self.shown[-1][0] if self.shown else None
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="connection-bar-pull")
         self._pull()
 
@@ -100,7 +102,7 @@ class ConnectionBar(Widget):
     # ------------------------------------------------------------------ pulling
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         desk = self.desk
         now = self.clock()
@@ -110,7 +112,15 @@ class ConnectionBar(Widget):
             state = desk.state
             # the countdown moves every tenth of a second; everything else once a second is plenty
             tick = int(now * 10) if state.kind is LinkState.RECONNECTING else int(now)
-            key = (id(desk), desk.versions["state"], state, desk.versions["stats"], self.symbol, tick, self.size.width)
+            key = (
+                id(desk),
+                desk.versions["state"],
+                state,
+                desk.versions["stats"],
+                self.symbol,
+                tick,
+                self.size.width,
+            )
         if key == self._drawn_key:
             return
         self._drawn_key = key
@@ -166,9 +176,13 @@ class ConnectionBar(Widget):
             return [("no link figures yet", "dim")]
         rtt = f"{stats.ping_rtt_ms:.1f} ms" if stats.ping_rtt_ms is not None else "—"
         parts: list[Any] = [
-            ("ping ", "dim"), rtt,
-            (" · ", "dim"), f"{stats.messages_per_second:,.0f}", (" msg/s", "dim"),
-            (" · reconnects ", "dim"), str(stats.reconnects),
+            ("ping ", "dim"),
+            rtt,
+            (" · ", "dim"),
+            f"{stats.messages_per_second:,.0f}",
+            (" msg/s", "dim"),
+            (" · reconnects ", "dim"),
+            str(stats.reconnects),
         ]
         if stats.reconnects and stats.last_reconnect_reason:
             parts.append((f" (last: {stats.last_reconnect_reason})", "dim"))
@@ -196,7 +210,9 @@ class ConnectionBar(Widget):
         for label, health in named:
             style = "bold $text-warning" if health.stale else ""
             parts.append((f" {label} ", "dim"))
-            parts.append((age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style))
+            parts.append(
+                (age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style)
+            )
         if private:
             heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
             parts.append((" · private ", "dim"))

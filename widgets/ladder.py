@@ -1,9 +1,9 @@
 """The order-book ladder: asks above, bids below, the spread row between them.
 
-A Line API widget. The book is ingested at network rate elsewhere; this widget pulls it on a timer (~20 Hz) and
-rebuilds its strips only when something it draws moved (the book's ``version``, its trust, the user's orders, the
-last trade, the grouping, the size). ``render_line`` just returns a prepared strip, so a burst of 10,000 deltas
-costs at most one rebuild per frame, and only the rows that fit are ever formatted.
+A Line API widget. The book is ingested at network rate elsewhere; this widget pulls it on a timer (~20 Hz)
+and rebuilds its strips only when something it draws moved (the book's ``version``, its trust, the user's
+orders, the last trade, the grouping, the size). ``render_line`` just returns a prepared strip, so a burst of
+10,000 deltas costs at most one rebuild per frame, and only the rows that fit are ever formatted.
 
 Unlike Fluxum's old renderer (reference §3.6) the best bid and best ask sit on either side of the spread row,
 grouping rounds bids down and asks up (a group never shows a better price than any order inside it), nothing
@@ -79,7 +79,7 @@ def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, st
 
 
 class Ladder(Widget):
-    """A vertical price ladder of the selected symbol's book, never shown as live when it cannot be trusted."""
+    """A vertical price ladder of the selected symbol's book, never shown as live when untrusted."""
 
     COMPONENT_CLASSES = {
         "ladder--header",
@@ -106,7 +106,7 @@ class Ladder(Widget):
     """The symbol whose book is shown."""
 
     class GroupChanged(Message):
-        """The user zoomed the ladder: ``group`` ticks per row, ``step`` in price (None while the tick is unknown)."""
+        """The user zoomed the ladder: ``group`` ticks per row, ``step`` in price (None: tick unknown)."""
 
         def __init__(self, symbol: str, group: int, step: float | None) -> None:
             self.symbol = symbol
@@ -124,6 +124,7 @@ class Ladder(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self.set_reactive(Ladder.symbol, symbol)
         self.clock = clock
@@ -132,11 +133,14 @@ class Ladder(Widget):
         self._strips: list[Strip] = []
         self._drawn_key: tuple | None = None
         self._style_generation = 0
+        self._base = Style()
+        self._styles: dict[str, Style] = {}
         self._paint_pending: tuple[int | None, int | None, int] | None = None
         self.trust: tuple[str, str | None] = ("AWAITING_SNAPSHOT", None)
         """What the ladder last showed about the book: its state and why (tests and the app read it)."""
         self.draw_log: deque[tuple[int | None, int | None, int, int]] = deque(maxlen=DRAW_LOG_KEPT)
-        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load bench."""
+        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load
+        bench."""
 
     # ------------------------------------------------------------------ public API
 
@@ -174,17 +178,20 @@ class Ladder(Widget):
     # ------------------------------------------------------------------ pulling
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="ladder-pull")
         self.app.theme_changed_signal.subscribe(self, self._restyle)
         self._pull()
 
     def _restyle(self, _theme: object) -> None:
         self._style_generation += 1
+        self._styles.clear()
         self._drawn_key = None
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+        self._styles.clear()
 
     def watch_symbol(self) -> None:
         self._pull()
@@ -211,7 +218,7 @@ class Ladder(Widget):
 
     def _pull(self) -> None:
         """Rebuild the strips if anything drawn moved since the last frame; cheap when nothing did."""
-        if not self.is_mounted:
+        if not self._started:
             return
         desk, symbol, book = self.desk, self.symbol, self._book()
         now_ms = int(self.clock() * 1000)
@@ -247,20 +254,29 @@ class Ladder(Widget):
             self.draw_log.append((ts, cts, built, int(time.time() * 1000)))
         if y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self._base)
 
     # ------------------------------------------------------------------ drawing
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name, partial=True)
+        """A component style, cached until the styles change (``refresh()`` empties Textual's own cache)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+        return style
 
     def _build(
-        self, desk: Desk | None, symbol: str | None, book: OrderBook | None, trust: tuple[str, str | None], size: Size
+        self,
+        desk: Desk | None,
+        symbol: str | None,
+        book: OrderBook | None,
+        trust: tuple[str, str | None],
+        size: Size,
     ) -> list[Strip]:
         width, height = size.width, size.height
         if width <= 0 or height <= 0:
             return []
-        base = self.rich_style
+        base = self._base = self.rich_style
         if book is None or symbol is None or desk is None:
             return [self._line(" no book selected", width, base + self._style("ladder--muted"))]
         state, reason = trust
@@ -304,7 +320,9 @@ class Ladder(Widget):
         max_cum = max([c for *_, c in cum_asks[-1:]] + [c for *_, c in cum_bids[-1:]] + [0.0])
 
         step_dp = max(price_dp, instrument.price_decimals if instrument is not None else 0)
-        strips: list[Strip] = [self._header(symbol, book, state, reason, group, step, step_dp, off_screen, width)]
+        strips: list[Strip] = [
+            self._header(symbol, book, state, reason, group, step, step_dp, off_screen, width)
+        ]
         if show_titles:
             titles = f" {'mine':>{own_w}} " if own_w else "  "
             titles += f"{'price':>{price_w}} {'size':>{size_w}} {'total':>{cum_w}} {'depth':<{bar_w}}"
@@ -316,15 +334,24 @@ class Ladder(Widget):
         ask_bar = base + self._style("ladder--ask-bar") + dim
         bid_bar = base + self._style("ladder--bid-bar") + dim
 
-        def row(level: tuple[float, float, float] | None, own: dict[int, float], style: Style, bar_style: Style,
-                bucket_of: Callable[[float], int]) -> Strip:
+        def row(
+            level: tuple[float, float, float] | None,
+            own: dict[int, float],
+            style: Style,
+            bar_style: Style,
+            bucket_of: Callable[[float], int],
+        ) -> Strip:
             if level is None:
                 return Strip.blank(width, base)
             price, qty, cum = level
             mine = own.get(bucket_of(price))
             if own_w:
                 marker = f"◆{mine:>{own_w - 1},.{size_dp}f}" if mine else " " * own_w
-                lead = [Segment(" ", style), Segment(marker, own_style + dim if mine else style), Segment(" ", style)]
+                lead = [
+                    Segment(" ", style),
+                    Segment(marker, own_style + dim if mine else style),
+                    Segment(" ", style),
+                ]
             else:
                 lead = [Segment("  ", style)]
             text = f"{price:>{price_w},.{price_dp}f} {qty:>{size_w},.{size_dp}f} {cum:>{cum_w},.{size_dp}f} "
@@ -350,10 +377,18 @@ class Ladder(Widget):
         return Strip([Segment(text[:width].ljust(width), style)], width)
 
     def _header(
-        self, symbol: str, book: OrderBook, state: str, reason: str | None, group: int, step: float | None,
-        price_dp: int, off_screen: int, width: int,
+        self,
+        symbol: str,
+        book: OrderBook,
+        state: str,
+        reason: str | None,
+        group: int,
+        step: float | None,
+        price_dp: int,
+        off_screen: int,
+        width: int,
     ) -> Strip:
-        base = self.rich_style
+        base = self._base
         title = f" {symbol} "
         zoom = f" x{group} = {step:,.{price_dp}f} " if step is not None else " tick ? "
         extra = f" ◆{off_screen} off-screen " if off_screen else ""
@@ -375,14 +410,23 @@ class Ladder(Widget):
         return Strip(segments, used).crop_extend(0, width, header_style)
 
     def _spread_row(
-        self, desk: Desk, symbol: str, book: OrderBook, live: bool, state: str, price_dp: int, size_dp: int,
+        self,
+        desk: Desk,
+        symbol: str,
+        book: OrderBook,
+        live: bool,
+        state: str,
+        price_dp: int,
+        size_dp: int,
         width: int,
     ) -> Strip:
-        base = self.rich_style
+        base = self._base
         style = base + self._style("ladder--spread")
         if not live:
             text = f" ⚠ {state} · NOT LIVE "
-            return Strip([Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width)
+            return Strip(
+                [Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width
+            )
         spread, mid = book.spread(), book.mid()
         trades = desk.trades.get(symbol)
         last = trades[-1] if trades else None
@@ -394,7 +438,10 @@ class Ladder(Widget):
             md = f"{mid:,.{price_dp + 1}f}"
             lp = f"{last.price:,.{price_dp}f}" if last is not None else ""
             variants = [  # the longest that fits wins: the spread and the last trade's side always stay
-                (f" spread {sp} ({bps:.2f} bp) · mid {md} · last {lp} ", f" spread {sp} ({bps:.2f} bp) · mid {md} "),
+                (
+                    f" spread {sp} ({bps:.2f} bp) · mid {md} · last {lp} ",
+                    f" spread {sp} ({bps:.2f} bp) · mid {md} ",
+                ),
                 (f" spread {sp} · mid {md} · last {lp} ", f" spread {sp} · mid {md} "),
                 (f" spread {sp} · last {lp} ", f" spread {sp} "),
                 (f" spr {sp} ", f" spr {sp} "),
@@ -415,8 +462,10 @@ class Ladder(Widget):
             segments.append(Segment("─" * (width - used), style))
         return Strip(segments, max(used, width)).crop(0, width)
 
-    def _imbalance_row(self, bids: list[tuple[float, float]], asks: list[tuple[float, float]], width: int, dim: Style) -> Strip:
-        base = self.rich_style
+    def _imbalance_row(
+        self, bids: list[tuple[float, float]], asks: list[tuple[float, float]], width: int, dim: Style
+    ) -> Strip:
+        base = self._base
         bid_total = sum(size for _, size in bids)
         ask_total = sum(size for _, size in asks)
         total = bid_total + ask_total
@@ -449,8 +498,13 @@ class Ladder(Widget):
         return lambda price: math.ceil(price / step - _BUCKET_EPS)
 
     def _own_levels(
-        self, desk: Desk, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]],
-        step: float | None, price_dp: int,
+        self,
+        desk: Desk,
+        symbol: str,
+        bids: list[tuple[float, float]],
+        asks: list[tuple[float, float]],
+        step: float | None,
+        price_dp: int,
     ) -> tuple[dict[int, float], dict[int, float], int]:
         """The user's resting quantity per visible row key, per side, and how many orders fall off-screen."""
         own_bid: dict[int, float] = {}

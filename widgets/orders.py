@@ -1,8 +1,8 @@
 """The account's open orders, newest first; the app cancels the highlighted one (with a confirmation).
 
 Orders change at human rates, so a DataTable is fine here (the style guide keeps DataTable away from anything
-faster than ~4 Hz): it is pulled at 2 Hz and rebuilt only when the desk's ``orders`` version moved, keeping the
-cursor on the same order across rebuilds.
+faster than ~4 Hz): it is pulled at 2 Hz and rebuilt only when the desk's ``orders`` version moved, keeping
+the cursor on the same order across rebuilds.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class OrdersTable(DataTable[str]):
 
     def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=1, **kwargs)
+        self._started = False
         self.desk = desk
         self._refresh_hz = refresh_hz
         self._drawn_key: tuple | None = None
@@ -46,6 +47,7 @@ class OrdersTable(DataTable[str]):
         self.refresh_now()
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.add_columns(*COLUMNS)
         self.set_interval(1 / self._refresh_hz, self._pull, name="orders-pull")
         self._pull()
@@ -63,7 +65,7 @@ class OrdersTable(DataTable[str]):
         return None
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         desk = self.desk
         key = (id(desk), desk.versions["orders"] if desk is not None else 0)

@@ -2,8 +2,9 @@
 
 What a desk asks first is on the first line (side, size, average entry, mark and where the mark came from);
 then the P&L split the ledger keeps exact: unrealized, realized (gross price P&L), fees and funding as their
-effect on P&L, and the total, which is their sum; ROE when the exchange reported the position's initial margin;
-liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a colour.
+effect on P&L, and the total, which is their sum; ROE when the exchange reported the position's initial
+margin; liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a
+colour.
 
 The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. The P&L
 history is sampled once a second of the injected clock for every symbol (so switching symbols shows a history
@@ -25,6 +26,7 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
+from exchange.events import LinkState
 from exchange.ledger import LedgerEntry, MarkSource
 from widgets._format import fmt_price, fmt_qty, fmt_signed
 
@@ -43,7 +45,7 @@ _ZERO = Decimal(0)
 
 
 class SessionSeries:
-    """A bounded series covering the whole session: when full, every other sample goes and the stride doubles."""
+    """A bounded series over the whole session: when full, every other sample goes, the stride doubles."""
 
     def __init__(self, capacity: int = SERIES_CAPACITY) -> None:
         self.capacity = max(4, capacity - capacity % 2)
@@ -60,6 +62,11 @@ class SessionSeries:
         if len(self.values) >= self.capacity:
             self.values = self.values[1::2]
             self.stride *= 2
+
+
+def _height_of(text: str, width: int) -> int:
+    """Rows a text takes at ``width`` once wrapped (close enough to decide whether to lay out again)."""
+    return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
 
 
 def _money_style(value: Decimal | None) -> str:
@@ -89,12 +96,14 @@ class PositionPanel(Vertical):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self.set_reactive(PositionPanel.symbol, symbol)
         self.clock = clock
         self._refresh_hz = refresh_hz
         self._drawn_key: tuple | None = None
         self._last_sample_s: int | None = None
+        self._body_height = -1
         self.history: dict[str, SessionSeries] = {}
         """Total P&L samples per symbol (bounded)."""
 
@@ -119,6 +128,7 @@ class PositionPanel(Vertical):
         self._pull()
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="position-pull")
         self._pull()
 
@@ -136,7 +146,7 @@ class PositionPanel(Vertical):
     # ------------------------------------------------------------------ pulling
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         desk, symbol = self.desk, self.symbol
         now_s = int(self.clock())
@@ -152,6 +162,7 @@ class PositionPanel(Vertical):
             desk.versions["positions"] if desk is not None else 0,
             desk.versions["instruments"] if desk is not None else 0,
             desk.versions[f"ticker:{symbol}"] if desk is not None else 0,
+            desk.state.kind if desk is not None else None,
             self.size.width,
         )
         if key == self._drawn_key and not sampled:
@@ -159,10 +170,17 @@ class PositionPanel(Vertical):
         self._drawn_key = key
         body = self.query_one("#position-body", Static)
         sparkline = self.query_one("#pnl-sparkline", Sparkline)
+        text = self._text(desk, symbol, max(20, self.size.width))
+        height = _height_of(text.plain, max(1, body.size.width or self.size.width))
         with self.app.batch_update():
-            body.update(self._text(desk, symbol, max(20, self.size.width)))
+            # a layout pass only when the panel's height may change: it is the costly part of an update
+            body.update(text, layout=height != self._body_height)
+            self._body_height = height
             series = self.history.get(symbol or "")
-            sparkline.data = list(series.values) if series is not None else []
+            values = list(series.values) if series is not None else []
+            if sparkline.display != bool(values):
+                sparkline.display = bool(values)
+            sparkline.data = values
 
     def _sample(self, desk: Desk) -> None:
         for symbol in desk.symbols:
@@ -203,7 +221,11 @@ class PositionPanel(Vertical):
             ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
             ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
             ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
-            ("liq price", fmt_price(liq, price_dp) if liq is not None else "—", "$text-warning" if liq else ""),
+            (
+                "liq price",
+                fmt_price(liq, price_dp) if liq is not None else "—",
+                "$text-warning" if liq else "",
+            ),
             ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
             ("margin", f"{margin:,.2f}" if margin else "—", ""),
         ]
@@ -220,8 +242,13 @@ class PositionPanel(Vertical):
         series = self.history.get(symbol)
         if series is not None and series.values:
             low, high = min(series.values), max(series.values)
-            parts += ["\n", ("session P&L ", "dim"), (f"low {low:+,.2f}", _money_style(Decimal(repr(low)))),
-                      ("  ", ""), (f"high {high:+,.2f}", _money_style(Decimal(repr(high))))]
+            parts += [
+                "\n",
+                ("session P&L ", "dim"),
+                (f"low {low:+,.2f}", _money_style(Decimal(repr(low)))),
+                ("  ", ""),
+                (f"high {high:+,.2f}", _money_style(Decimal(repr(high)))),
+            ]
         return Content.assemble(*parts)
 
     def _header(
@@ -236,7 +263,11 @@ class PositionPanel(Vertical):
             side = ("FLAT", "dim")
         parts: list[Any] = [(symbol, "bold"), " ", side]
         if size != 0 and entry is not None:
-            parts += [f" {fmt_qty(abs(size), qty_dp)}", ("  @ ", "dim"), fmt_price(entry.running_price, price_dp)]
+            parts += [
+                f" {fmt_qty(abs(size), qty_dp)}",
+                ("  @ ", "dim"),
+                fmt_price(entry.running_price, price_dp),
+            ]
         if entry is not None and entry.mark_source is not None and entry.spot > 0:
             parts += [("  mark ", "dim"), fmt_price(entry.spot, price_dp)]
             parts.append((f" ({MARK_SOURCE_WORDS.get(entry.mark_source, str(entry.mark_source))})", "dim"))
@@ -244,4 +275,6 @@ class PositionPanel(Vertical):
             mark = desk.ticker(symbol).get("markPrice")
             if mark:
                 parts += [("  mark ", "dim"), fmt_price(Decimal(mark), price_dp), (" (mark price)", "dim")]
+        if desk.state.kind is not LinkState.READY:
+            parts.append(("  ⚠ marks not live", "bold $text-warning"))
         return parts

@@ -1,4 +1,5 @@
-"""The symbol strip: every watched symbol with its key (1-9), last price and book trust; the selected one stands out.
+"""The symbol strip: every watched symbol with its key (1-9), last price and book trust, the selected one
+highlighted.
 
 Pulled at 2 Hz. A symbol whose book is not live is marked ``⚠`` here too, so a problem on a symbol that is not
 on screen is not hidden by the ladder showing another one.
@@ -42,6 +43,7 @@ class SymbolStrip(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self.set_reactive(SymbolStrip.symbol, symbol)
         self.clock = clock
@@ -55,6 +57,7 @@ class SymbolStrip(Widget):
         self._pull()
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="symbols-pull")
         self._pull()
 
@@ -69,7 +72,7 @@ class SymbolStrip(Widget):
         return self._content
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         content = self._text()
         if content == self._drawn:

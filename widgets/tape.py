@@ -1,10 +1,11 @@
 """The trades tape: the selected symbol's recent public trades, newest on top, the user's own fills marked.
 
 A Line API widget pulled on a timer (~10 Hz) that rebuilds only when the symbol's trades or the account's
-fills moved. The aggressor side is written as text (BUY / SELL) as well as coloured, so it reads under NO_COLOR;
-large trades (notional at least ``LARGE_FACTOR`` times the recent median) are emphasised and flagged ``!``; the
-user's own fills are flagged ``◆``: a public trade that matches one of them (same side, price and quantity,
-within a second) is marked in place, any other own fill gets a row of its own. Only the rows that fit are built.
+fills moved. The aggressor side is written as text (BUY / SELL) as well as coloured, so it reads under
+NO_COLOR; large trades (notional at least ``LARGE_FACTOR`` times the recent median) are emphasised and flagged
+``!``; the user's own fills are flagged ``◆``: a public trade that matches one of them (same side, price and
+quantity, within a second) is marked in place, any other own fill gets a row of its own. Only the rows that
+fit are built.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class TradesTape(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self.set_reactive(TradesTape.symbol, symbol)
         self.clock = clock
@@ -67,6 +69,8 @@ class TradesTape(Widget):
         self._strips: list[Strip] = []
         self._drawn_key: tuple | None = None
         self._style_generation = 0
+        self._base = Style()
+        self._styles: dict[str, Style] = {}
         self.rows_drawn = 0
 
     def show(self, desk: Desk | None, symbol: str | None) -> None:
@@ -75,12 +79,14 @@ class TradesTape(Widget):
         self._pull()
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="tape-pull")
         self._pull()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
+        self._styles.clear()
 
     def watch_symbol(self) -> None:
         self._pull()
@@ -93,7 +99,7 @@ class TradesTape(Widget):
         self._pull()
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         desk, symbol = self.desk, self.symbol
         size = self.size
@@ -116,23 +122,27 @@ class TradesTape(Widget):
     def render_line(self, y: int) -> Strip:
         if y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self._base)
 
     # ------------------------------------------------------------------ drawing
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(name, partial=True)
+        """A component style, cached until the styles change (``refresh()`` empties Textual's own cache)."""
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+        return style
 
     def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Strip]:
         if width <= 0 or height <= 0:
             return []
-        base = self.rich_style
+        base = self._base = self.rich_style
         muted = base + self._style("tape--muted")
         if desk is None or symbol is None:
             return [Strip([Segment(" no symbol".ljust(width)[:width], muted)], width)]
         rows = height - 1
         trades = desk.trades.get(symbol) or ()
-        recent = list(trades)[-max(rows, MEDIAN_WINDOW):]
+        recent = list(trades)[-max(rows, MEDIAN_WINDOW) :]
         notionals = [float(t.price * t.qty) for t in recent[-MEDIAN_WINDOW:]]
         threshold = median(notionals) * LARGE_FACTOR if len(notionals) >= 10 else None
         own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position]
@@ -170,7 +180,7 @@ class TradesTape(Widget):
 
 
 def _merge(trades: list[PublicTrade], fills: list[Fill]) -> list[tuple[Any, bool, bool]]:
-    """``(item, mine, public)`` oldest first: public trades, marked when an own fill matches, plus unmatched fills."""
+    """``(item, mine, public)``, oldest first: public trades (marked if an own fill matches), other fills."""
     out: list[tuple[Any, bool, bool]] = []
     unmatched = list(fills[-50:])
     for trade in trades:

@@ -12,6 +12,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from exchange.desk import Desk
+from exchange.events import LinkState
 from widgets._format import fmt_signed
 
 __all__ = ["WalletPanel"]
@@ -28,39 +29,60 @@ class WalletPanel(Static):
 
     def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._started = False
         self.desk = desk
         self._refresh_hz = refresh_hz
         self._drawn_key: tuple | None = None
+        self._lines = -1
 
     def show(self, desk: Desk | None) -> None:
         self.desk = desk
         self._pull()
 
     def on_mount(self) -> None:
+        self._started = True  # pulls before mount (show() from the app) wait for it
         self.set_interval(1 / self._refresh_hz, self._pull, name="wallet-pull")
         self._pull()
 
     def _pull(self) -> None:
-        if not self.is_mounted:
+        if not self._started:
             return
         desk = self.desk
-        key = (id(desk), desk.versions["wallet"] if desk is not None else 0, desk.private if desk else None)
+        key = (
+            id(desk),
+            desk.versions["wallet"] if desk is not None else 0,
+            desk.private if desk is not None else None,
+            desk.state.kind is LinkState.FAILED if desk is not None else None,
+        )
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        self.update(self._text(desk))
+        text = self._text(desk)
+        lines = text.plain.count("\n")
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines
 
     def _text(self, desk: Desk | None) -> Content:
         if desk is None:
             return Content.assemble(("no session", "dim"))
         wallet = desk.wallet
         if wallet is None:
-            note = "waiting for the wallet…" if desk.private else "no API key: public data only"
+            if not desk.private:
+                note = "no API key: public data only"
+            elif desk.state.kind is LinkState.FAILED:
+                note = "no wallet: the session failed"
+            else:
+                note = "waiting for the wallet…"
             return Content.assemble((note, "dim"))
         parts: list[Any] = [
-            ("equity    ", "dim"), (f"{wallet.total_equity:>14,.2f}", "bold"), "\n",
-            ("available ", "dim"), f"{wallet.total_available:>14,.2f}", "\n",
-            ("balance   ", "dim"), f"{wallet.total_wallet_balance:>14,.2f}",
+            ("equity    ", "dim"),
+            (f"{wallet.total_equity:>14,.2f}", "bold"),
+            "\n",
+            ("available ", "dim"),
+            f"{wallet.total_available:>14,.2f}",
+            "\n",
+            ("balance   ", "dim"),
+            f"{wallet.total_wallet_balance:>14,.2f}",
         ]
         for coin in wallet.coins[:COINS_SHOWN]:
             upl = coin.unrealised_pnl

@@ -1,16 +1,51 @@
-"""``fluxum`` / ``fluxum dashboard``: the full-screen desk."""
+"""``fluxum`` / ``fluxum dashboard``: the full-screen desk.
+
+With no keys and ``-cfg sim`` (the default) it starts the embedded local exchange and watches its demo
+account; ``--base-url`` points it at any Bybit-compatible host (an external ``fluxum sim``). q or ctrl+q quits
+cleanly.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """No options yet: the desk starts on the embedded local exchange."""
+    from app.commands.options import add_session_arguments
+
+    add_session_arguments(parser)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
+    parser.add_argument(
+        "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
+    )
+    parser.add_argument(
+        "--journal-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the fills journal lives (default: the user's data directory; a temporary "
+        "one for the embedded exchange)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.app import FluxumApp
+    from app.commands.options import settings_from_args
 
-    FluxumApp().run()
-    return 0
+    settings = settings_from_args(args)
+    from app.app import FluxumApp
+    from exchange.events import LinkState
+
+    app = FluxumApp(
+        settings,
+        runtime_options={
+            "seed": args.seed,
+            "demo_trader": not args.no_demo_trader,
+            "journal_dir": args.journal_dir,
+        },
+    )
+    app.run()
+    if app.desk.state.kind is LinkState.FAILED:
+        print(f"fluxum: the session failed: {app.desk.state.reason}")
+        return 1
+    return int(app.return_code or 0)

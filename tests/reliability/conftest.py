@@ -1,4 +1,4 @@
-"""Shared machinery of the reliability suite: a running session on the embedded exchange, deadlines, comparisons.
+"""Shared machinery of the reliability suite: a session on the embedded exchange, deadlines, comparisons.
 
 Every wait is a condition awaited with a deadline (:func:`until`); a deadline is a failure bound, never a
 measurement, so nothing here asserts that something was fast. Figures worth knowing (detection times, attempt
@@ -22,6 +22,7 @@ from typing import Any
 from app.runtime import Runtime, open_runtime
 from exchange.book import BookState
 from exchange.bybit.executions import fill_from_execution
+from exchange.bybit.sim.market import ticker_fields
 from exchange.config import Settings, load_settings
 from exchange.events import LinkState
 from exchange.ledger import Ledger, LedgerEntry
@@ -58,7 +59,7 @@ def fixture(relpath: str) -> Any:
 async def until(
     predicate: Callable[[], bool], timeout: float = DEADLINE_S, what: str = "condition", poll_s: float = 0.005
 ) -> float:
-    """Await ``predicate()`` becoming true; fail after ``timeout`` s. Returns the wall time it took (to print)."""
+    """Await ``predicate()`` becoming true; fail after ``timeout`` s. Returns the time it took (to print)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + timeout
@@ -74,7 +75,7 @@ def is_ready(rt: Runtime) -> bool:
 
 
 def sim_settings(**kwargs: Any) -> Settings:
-    """The embedded-simulator settings (BTCUSDT, ETHUSDT, SOLUSDT linear, depth 50), no keys from the machine."""
+    """The embedded exchange's settings (BTCUSDT, ETHUSDT, SOLUSDT, linear, depth 50), no host keys."""
     return load_settings(environ={}, **kwargs)
 
 
@@ -84,7 +85,7 @@ async def running_session(
     *,
     demo_trader: bool = False,
     backoff: Backoff = FAST_BACKOFF,
-    timeouts: Timeouts = Timeouts(),
+    timeouts: Timeouts | None = None,
     journal_dir: Path | None = None,
     seed: int = 1,
     sim_overrides: dict[str, Any] | None = None,
@@ -98,7 +99,7 @@ async def running_session(
         faults=True,
         journal_dir=journal_dir,
         backoff=backoff,
-        timeouts=timeouts,
+        timeouts=timeouts or Timeouts(),
         sim_overrides=sim_overrides,
     ) as rt:
         task = asyncio.create_task(rt.session.run(), name="test-session")
@@ -129,8 +130,12 @@ def book_mismatch(rt: Runtime, symbol: str) -> str | None:
         theirs = [(float(p), float(q)) for p, q in rt.sim.market.levels(CATEGORY, symbol, side, depth)]
         if ours != theirs:
             diff = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), None)
-            return (f"{symbol} {side}s differ: {len(ours)} vs {len(theirs)} levels, first difference at "
-                    f"{diff}: {ours[diff] if diff is not None else None} vs {theirs[diff] if diff is not None else None}")
+            where = (
+                f"{diff}: {ours[diff]} vs {theirs[diff]}" if diff is not None else "the end of the shorter"
+            )
+            return (
+                f"{symbol} {side}s differ: {len(ours)} vs {len(theirs)} levels, first difference at {where}"
+            )
     return None
 
 
@@ -138,13 +143,26 @@ def books_mismatch(rt: Runtime) -> list[str]:
     return [m for symbol in rt.session.symbols if (m := book_mismatch(rt, symbol)) is not None]
 
 
+def tickers_settled(rt: Runtime) -> bool:
+    """Nothing is left to publish on the ticker streams and the session holds what they published."""
+    for symbol in rt.session.symbols:
+        stream = rt.sim.public_feed.streams.get((CATEGORY, f"tickers.{symbol}"))
+        if stream is None or stream.fields != ticker_fields(stream.book, "ws"):
+            return False
+        if rt.session.tickers.get(symbol) != stream.fields:
+            return False
+    return True
+
+
 async def quiesce(rt: Runtime, timeout: float = DEADLINE_S) -> None:
-    """Pause the market and wait until every session book is SYNCED and equal to the exchange's."""
+    """Pause the market and wait until every session book is SYNCED and equal to the exchange's (and the
+    tickers have caught up), so that nothing in the desk moves any more unless a test makes it move."""
     rt.sim.faults.pause_market()
     try:
         await until(lambda: not books_mismatch(rt), timeout, "every book SYNCED and equal to the exchange's")
     except AssertionError:
         raise AssertionError(f"books never matched the exchange: {books_mismatch(rt)}") from None
+    await until(lambda: tickers_settled(rt), timeout, "the tickers to settle")
 
 
 def resume(rt: Runtime) -> None:
@@ -157,8 +175,14 @@ def resume(rt: Runtime) -> None:
 def place_market(sim: Any, symbol: str, side: str, qty: str, link_id: str) -> Any:
     """A market order straight through the exchange's account API (synchronous: fills before it returns)."""
     return sim.account.place_order(
-        {"category": CATEGORY, "symbol": symbol, "side": side, "orderType": "Market", "qty": qty,
-         "orderLinkId": link_id}
+        {
+            "category": CATEGORY,
+            "symbol": symbol,
+            "side": side,
+            "orderType": "Market",
+            "qty": qty,
+            "orderLinkId": link_id,
+        }
     )
 
 
@@ -178,7 +202,9 @@ def ledger_from_records(records: list[dict[str, Any]]) -> Ledger:
     return ledger
 
 
-def ledger_figures(ledger: Ledger, fields: tuple[str, ...] = ORDER_INDEPENDENT_FIELDS) -> dict[str, dict[str, Decimal]]:
+def ledger_figures(
+    ledger: Ledger, fields: tuple[str, ...] = ORDER_INDEPENDENT_FIELDS
+) -> dict[str, dict[str, Decimal]]:
     """Per symbol, the figures that must agree between two ledgers fed the same set of fills."""
     out = {}
     for entry in ledger.entries():

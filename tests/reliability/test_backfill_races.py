@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from exchange.bybit.errors import ServerUnavailable
 from exchange.events import FillReceived, LinkState
 from exchange.session import Backoff
 
@@ -27,22 +30,27 @@ from .conftest import (
 SLOW = Backoff(initial_s=3.0, factor=2.0, cap_s=3.0, healthy_after_s=30.0)  # every retry waits 1.5-3 s
 
 
-async def test_fills_racing_the_backfill_are_neither_lost_nor_invented() -> None:
+@pytest.mark.parametrize("backfill_fails_once", [False, True], ids=["backfill-ok", "backfill-fails-once"])
+async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(backfill_fails_once: bool) -> None:
+    """With ``backfill_fails_once`` the first backfill dies right after the live push was journaled (a REST
+    outage), so the next connection must still start from before the outage, not from the live fill."""
     async with running_session(backoff=SLOW) as rt:
         session, sim, rest = rt.session, rt.sim, rt.rest
         fills = rt.hub.subscribe([FillReceived], name="test")
-        place_market(sim, "ETHUSDT", "Buy", "0.05", "before")  # a position the exchange and the ledger agree on
+        place_market(sim, "ETHUSDT", "Buy", "0.05", "before")  # a position both sides agree on
         await until(lambda: rt.journal.exec_ids() == sim_exec_ids(sim), what="the first fill journaled")
 
         made: dict[str, Any] = {}
         real_open_orders = rest.open_orders
 
         async def open_orders(*args: Any, **kwargs: Any) -> Any:
-            """Between the backfill's position read and its execution read, a fill arrives by the live stream."""
+            """Between the backfill's position read and its execution read, a fill arrives live."""
             if "live" not in made:
                 made["live"] = place_market(sim, "ETHUSDT", "Buy", "0.02", "during-backfill")
                 live_ids = sim_exec_ids(sim) - made["ids_before_live"]
                 await until(lambda: live_ids <= rt.journal.exec_ids(), what="the live push journaled")
+                if backfill_fails_once:
+                    raise ServerUnavailable(None, "injected outage", 503, path="/v5/order/realtime")
             return await real_open_orders(*args, **kwargs)
 
         rest.open_orders = open_orders
@@ -51,6 +59,7 @@ async def test_fills_racing_the_backfill_are_neither_lost_nor_invented() -> None
         place_market(sim, "BTCUSDT", "Sell", "0.002", "during-outage")  # >= 1.5 s before the live fill
         made["ids_before_live"] = sim_exec_ids(sim)
         await until(lambda: session.state.kind is LinkState.READY and "live" in made, 20.0, "Ready again")
+        assert session.reconnects == (2 if backfill_fails_once else 1), session.last_reconnect_reason
 
         expected = sim_exec_ids(sim)
         assert rt.journal.exec_ids() == expected, f"lost: {expected - rt.journal.exec_ids()}"
@@ -61,5 +70,7 @@ async def test_fills_racing_the_backfill_are_neither_lost_nor_invented() -> None
         sources = [str(e.update_source) for e in session.ledger.entries()]
         assert "External_trade" not in sources, "a position read before a live fill was 'reconciled'"
         assert ledger_figures(session.ledger) == ledger_figures(ledger_from_records(sim_records(sim)))
-        backfilled = [e.fill.order_link_id for e in fills.drain() if isinstance(e, FillReceived) and e.backfilled]
+        backfilled = [
+            e.fill.order_link_id for e in fills.drain() if isinstance(e, FillReceived) and e.backfilled
+        ]
         assert "during-outage" in backfilled

@@ -20,48 +20,36 @@ ROUNDS = 4
 
 
 def _delta(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
-    return {"topic": book.topic, "type": "delta", "ts": int(time.time() * 1000),
-            "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
-            "cts": int(time.time() * 1000)}
+    return {
+        "topic": book.topic,
+        "type": "delta",
+        "ts": int(time.time() * 1000),
+        "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
+        "cts": int(time.time() * 1000),
+    }
 
 
 def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
-    return {"topic": book.topic, "type": "snapshot", "ts": int(time.time() * 1000),
-            "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
-            "cts": int(time.time() * 1000)}
+    return {
+        "topic": book.topic,
+        "type": "snapshot",
+        "ts": int(time.time() * 1000),
+        "data": {"s": book.symbol, "b": bids, "a": asks, "u": book.u + 1, "seq": (book.seq or 0) + 1},
+        "cts": int(time.time() * 1000),
+    }
 
 
 async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
     async with running_session() as rt:
-        session, sim = rt.session, rt.sim
+        session = rt.session
         injected = {"skip_u": 0, "restart": 0, "crossed_delta": 0, "crossed_snapshot": 0, "absent_delete": 0}
         for round_ in range(ROUNDS):
-            for symbol, book in session.books.items():
-                topic = book.topic
-                assert topic is not None
-
-                # 1. A skipped u (the exchange's fault): the next delta jumps by 2.
-                resubscribes, gaps, snapshots = (session.counters["resubscribes"], book.counters.gaps,
-                                                 book.counters.snapshots)
-                sim.faults.skip_u(topic, "linear")
-                await until(lambda: book.counters.gaps > gaps, what=f"the gap on {topic}")
-                await until(lambda: book.synced and book.counters.snapshots > snapshots
-                            and session.counters["resubscribes"] > resubscribes, what=f"a fresh snapshot of {topic}")
-                injected["skip_u"] += 1
-
-                # 2. A u == 1 restart snapshot: replaces the book, nothing else needed.
-                restarts, snapshots = book.counters.restarts, book.counters.snapshots
-                sim.faults.restart_snapshot(topic, "linear")
-                await until(lambda: book.counters.restarts > restarts, what=f"the restart of {topic}")
-                assert book.counters.snapshots > snapshots and book.synced
-                injected["restart"] += 1
-
-                # 3. A delta whose result is crossed: a bid above the best ask.
-                await _inject_and_recover(rt, book, "crossed_delta", injected)
-                # 4. A crossed snapshot.
+            for book in session.books.values():
+                await _skip_u(rt, book, injected)  # the exchange's fault: the next delta jumps by 2
+                await _restart(rt, book, injected)  # the exchange's fault: a u == 1 snapshot
+                await _inject_and_recover(rt, book, "crossed_delta", injected)  # a bid above the best ask
                 await _inject_and_recover(rt, book, "crossed_snapshot", injected)
-                # 5. A delete of a level the book does not have.
-                await _inject_and_recover(rt, book, "absent_delete", injected)
+                await _inject_and_recover(rt, book, "absent_delete", injected)  # a level the book lacks
 
             if round_ % 2 == 1:
                 await quiesce(rt)
@@ -73,8 +61,39 @@ async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots()
         assert not rt.task.done()  # type: ignore[attr-defined]
         total = sum(injected.values())
         assert session.counters["resubscribes"] >= total - injected["restart"]
-        print(f"\nbook faults: {injected}; resubscribes {session.counters['resubscribes']}, "
-              f"reconnects {session.reconnects}")
+        print(
+            f"\nbook faults: {injected}; resubscribes {session.counters['resubscribes']}, "
+            f"reconnects {session.reconnects}"
+        )
+
+
+async def _skip_u(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    session = rt.session
+    resubscribes, gaps, snapshots = (
+        session.counters["resubscribes"],
+        book.counters.gaps,
+        book.counters.snapshots,
+    )
+    rt.sim.faults.skip_u(book.topic, "linear")
+    await until(lambda: book.counters.gaps > gaps, what=f"the gap on {book.topic}")
+    await until(
+        lambda: (
+            book.synced
+            and book.counters.snapshots > snapshots
+            and session.counters["resubscribes"] > resubscribes
+        ),
+        what=f"a fresh snapshot of {book.topic}",
+    )
+    injected["skip_u"] += 1
+
+
+async def _restart(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    """A u == 1 snapshot replaces the book: it is the fresh snapshot, nothing else is needed."""
+    restarts, snapshots = book.counters.restarts, book.counters.snapshots
+    rt.sim.faults.restart_snapshot(book.topic, "linear")
+    await until(lambda: book.counters.restarts > restarts, what=f"the restart of {book.topic}")
+    assert book.counters.snapshots > snapshots and book.synced and book.u is not None and book.u < 1000
+    injected["restart"] += 1
 
 
 async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
@@ -94,6 +113,12 @@ async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> 
         frame = _delta(book, [], [[absent, "0"]])
     session._on_public_frame(frame, int(time.time() * 1000))
     assert book.state is not BookState.SYNCED, f"{kind} left {book.topic} SYNCED"
-    await until(lambda: book.synced and book.counters.snapshots > snapshots
-                and session.counters["resubscribes"] > resubscribes, what=f"a fresh snapshot after {kind}")
+    await until(
+        lambda: (
+            book.synced
+            and book.counters.snapshots > snapshots
+            and session.counters["resubscribes"] > resubscribes
+        ),
+        what=f"a fresh snapshot after {kind}",
+    )
     injected[kind] += 1

@@ -7,8 +7,8 @@ that arrives expired and makes the session measure the clock before the next one
 and its auth must be signed with the measured offset: ``expires`` is the exchange's now plus the auth expiry.
 
 10006 and 403 are switched on exactly when the backfill starts (a wrapper around the first backfill read): the
-exchange applies both faults to every ``/v5`` path, WebSocket handshakes included, so switching them on earlier
-would test the handshake instead of the backfill.
+exchange applies both faults to every ``/v5`` path, WebSocket handshakes included, so switching them on
+earlier would test the handshake instead of the backfill.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import exchange.session as session_module
-from exchange.events import LinkState, StateChanged
+from exchange.events import LinkState, SessionState, StateChanged
 
 from .conftest import is_ready, running_session, until
 
@@ -50,7 +50,9 @@ def auth_spy(monkeypatch: pytest.MonkeyPatch) -> AuthSpy:
 async def _reconnect(rt: Any) -> None:
     before = rt.session.reconnects
     await rt.sim.faults.drop_connections("")
-    await until(lambda: rt.session.reconnects > before and is_ready(rt), 30.0, "Ready after a forced reconnect")
+    await until(
+        lambda: rt.session.reconnects > before and is_ready(rt), 30.0, "Ready after a forced reconnect"
+    )
 
 
 async def test_clock_offsets_in_the_reconnect_cycle(auth_spy: AuthSpy) -> None:
@@ -61,17 +63,27 @@ async def test_clock_offsets_in_the_reconnect_cycle(auth_spy: AuthSpy) -> None:
         report = []
         for offset in OFFSETS_MS:
             sim.faults.set_clock_offset(offset)
-            first = {"10002": sim.counters["rest.10002"], "auth_fail": sim.counters["ws.private.auth_fail"],
-                     "reconnects": session.reconnects}
+            first = {
+                "10002": sim.counters["rest.10002"],
+                "auth_fail": sim.counters["ws.private.auth_fail"],
+                "reconnects": session.reconnects,
+            }
             await _reconnect(rt)
             first_10002 = sim.counters["rest.10002"] - first["10002"]
             first_auth_fail = sim.counters["ws.private.auth_fail"] - first["auth_fail"]
             extra_reconnects = session.reconnects - first["reconnects"] - 1
             assert first_10002 <= 1, f"offset {offset}: {first_10002} timestamp rejections in one backfill"
-            assert first_auth_fail <= 1 and extra_reconnects == first_auth_fail, (first_auth_fail, extra_reconnects)
+            assert first_auth_fail <= 1 and extra_reconnects == first_auth_fail, (
+                first_auth_fail,
+                extra_reconnects,
+            )
 
-            second = {"10002": sim.counters["rest.10002"], "auth_fail": sim.counters["ws.private.auth_fail"],
-                      "auth_ok": sim.counters["ws.private.auth_ok"], "syncs": rest.stats.clock_syncs}
+            second = {
+                "10002": sim.counters["rest.10002"],
+                "auth_fail": sim.counters["ws.private.auth_fail"],
+                "auth_ok": sim.counters["ws.private.auth_ok"],
+                "syncs": rest.stats.clock_syncs,
+            }
             signed_before = len(auth_spy.signed)
             await _reconnect(rt)
             assert sim.counters["rest.10002"] == second["10002"], f"offset {offset}: 10002 after a resync"
@@ -83,8 +95,10 @@ async def test_clock_offsets_in_the_reconnect_cycle(auth_spy: AuthSpy) -> None:
             assert abs((expires - server_now) - expiry_ms) < 1_000, (offset, expires - server_now)
             assert abs(rest.clock_offset_ms - offset) < 1_000, (offset, rest.clock_offset_ms)
             assert session.wallet is not None  # the backfill ran
-            report.append(f"{offset:+d} ms: first cycle {first_10002}x 10002, {first_auth_fail}x expired auth; "
-                          f"then expires = server + {(expires - server_now) / 1000:.2f} s")
+            report.append(
+                f"{offset:+d} ms: first cycle {first_10002}x 10002, {first_auth_fail}x expired auth; "
+                f"then expires = server + {(expires - server_now) / 1000:.2f} s"
+            )
         sim.faults.set_clock_offset(0)
         assert session.state.kind is LinkState.READY
         print("\nclock offsets:\n  " + "\n  ".join(report))
@@ -128,8 +142,10 @@ async def test_10006_during_backfill_is_waited_out_within_the_step() -> None:
         assert session.reconnects == 1, "the 10006 was waited for inside the step, not by reconnecting"
         kinds = [e.state.kind for e in states.drain() if isinstance(e, StateChanged)]
         assert LinkState.FAILED not in kinds
-        print(f"\n10006 in backfill: {rest.stats.rate_limited - limited} answers waited out, states "
-              + " -> ".join(k.value for k in kinds))
+        print(
+            f"\n10006 in backfill: {rest.stats.rate_limited - limited} answers waited out, states "
+            + " -> ".join(k.value for k in kinds)
+        )
 
 
 async def test_10006_outlasting_the_client_retries_waits_for_the_reset() -> None:
@@ -152,11 +168,15 @@ async def test_10006_outlasting_the_client_retries_waits_for_the_reset() -> None
         assert len(waits) == 2, [str(s) for s in events]  # the drop, then the 10006
         assert "rate limit" in waits[1].reason, waits[1].reason
         assert waits[1].next_retry_ms is not None and waits[1].next_retry_ms >= fired["reset_ms"], (
-            waits[1], fired)
+            waits[1],
+            fired,
+        )
         assert rt.sim.counters["rest.10006"] == 1, "nothing was sent to the exchange before the reset"
-        print(f"\n10006 beyond the client's retries: session waited {(waits[1].next_retry_ms - waits[1].since_ms) / 1000:.2f} s "
-              f"(reset in {(fired['reset_ms'] - waits[1].since_ms) / 1000:.2f} s); "
-              f"{rt.sim.counters['rest.requests'] - requests} requests in all")
+        print(
+            f"\n10006 beyond the client's retries: session waited {_delay(waits[1]):.2f} s "
+            f"(reset in {(fired['reset_ms'] - waits[1].since_ms) / 1000:.2f} s); "
+            f"{rt.sim.counters['rest.requests'] - requests} requests in all"
+        )
         assert session.state.kind is LinkState.READY
 
 
@@ -176,5 +196,12 @@ async def test_403_during_backfill_cools_down_then_retries() -> None:
         assert waits[1].next_retry_ms is not None and waits[1].next_retry_ms >= rest.forbidden_until_ms
         assert rest.stats.refused_in_cooldown == 0, "the session knocked again during the cool-down"
         assert session.state.kind is LinkState.READY
-        print(f"\n403 in backfill: cooled down {(waits[1].next_retry_ms - waits[1].since_ms) / 1000:.2f} s, "
-              f"then Ready; {session.reconnects} reconnects")
+        print(
+            f"\n403 in backfill: cooled down {_delay(waits[1]):.2f} s, "
+            f"then Ready; {session.reconnects} reconnects"
+        )
+
+
+def _delay(state: SessionState) -> float:
+    assert state.next_retry_ms is not None
+    return (state.next_retry_ms - state.since_ms) / 1000

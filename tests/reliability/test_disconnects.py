@@ -1,11 +1,12 @@
-"""A hundred forced disconnects, abrupt and with close codes, on the public and the private stream, with fills.
+"""A hundred forced disconnects (abrupt and with close codes, public and private) while fills flow.
 
-After every cycle the session must be Ready again with every desired topic subscribed at the exchange and every
-book SYNCED; every tenth cycle (and at the end) the market is paused and each book must equal the exchange's,
-level for level. Nothing private may be sent before the auth ack. Fills are made during the churn (the demo
-trader, market orders straight through the exchange while the link is down, and REST market orders while it is
-up); at the end the journal's execIds are exactly the exchange's executions, each applied once, and the ledger
-agrees with one computed from the exchange's records.
+After every cycle the session must be Ready again with every desired topic subscribed at the exchange and
+every book SYNCED; every tenth cycle (and at the end) the market is paused and each book must equal the
+exchange's, level for level. Nothing private may be sent before the auth ack. Fills are made during the churn
+(the demo trader, market orders straight through the exchange while the link is down, and REST market orders
+while it is up), some pushed twice or late by the exchange's faults; at the end the journal's execIds are
+exactly the exchange's executions, each applied once, and the ledger agrees with one computed from the
+exchange's records.
 
 ``FLUXUM_DISCONNECT_CYCLES`` sets the number of cycles (100 by default).
 """
@@ -45,10 +46,14 @@ ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
 def subscribed_everything(rt) -> bool:  # type: ignore[no-untyped-def]
-    """The exchange sees a public socket with exactly the desired topics and an authed private one with ours."""
+    """The exchange sees one public socket with exactly the desired topics and one private with ours."""
     desired = set(rt.session.desired_topics())
     public = [c for c in rt.sim.connections.all("public") if not c.closed and c.subscriptions == desired]
-    private = [c for c in rt.sim.connections.all("private") if not c.closed and c.subscriptions == set(PRIVATE_TOPICS)]
+    private = [
+        c
+        for c in rt.sim.connections.all("private")
+        if not c.closed and c.subscriptions == set(PRIVATE_TOPICS)
+    ]
     return len(public) == 1 and len(private) == 1
 
 
@@ -65,23 +70,37 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
                 kind, code = KINDS[cycle % len(KINDS)], CODES[cycle % len(CODES)]
                 symbol, qty = ORDERS[cycle % len(ORDERS)]
                 side = "Buy" if (cycle // len(ORDERS)) % 2 == 0 else "Sell"
+                if cycle % 7 == 3:  # the next executions are pushed twice (same execId)
+                    sim.faults.duplicate_executions += 2
+                if cycle % 20 == 10:  # executions pushed late for a while: some land after the backfill
+                    sim.faults.execution_delay_s = 0.15
+                elif cycle % 20 == 15:
+                    sim.faults.execution_delay_s = 0.0
                 before = session.reconnects
                 dropped = await sim.faults.drop_connections(kind, code)
                 assert dropped >= 1, f"cycle {cycle}: nothing to drop"
                 dropped_total += dropped
                 if cycle % 2 == 0:  # a fill while the link is (probably) down: only the backfill can bring it
                     place_market(sim, symbol, side, qty, f"churn-{cycle}")
-                recovery.append(await until(lambda: session.reconnects > before and is_ready(rt),
-                                            what=f"Ready again after drop {cycle} ({kind or 'all'}, {code})"))
+                recovery.append(
+                    await until(
+                        lambda before=before: session.reconnects > before and is_ready(rt),
+                        what=f"Ready again after drop {cycle} ({kind or 'all'}, {code})",
+                    )
+                )
                 assert all(book.synced for book in session.books.values())
-                await until(lambda: subscribed_everything(rt), 5.0, f"every topic resubscribed (cycle {cycle})")
+                await until(
+                    lambda: subscribed_everything(rt), 5.0, f"every topic resubscribed (cycle {cycle})"
+                )
                 assert session.private_sends_before_auth == 0
                 if cycle % 2 == 1:  # a fill while the link is up, through REST like a real client
-                    await orders.place_order(CATEGORY, symbol, side, "Market", Decimal(qty),
-                                             order_link_id=f"churn-rest-{cycle}")
+                    await orders.place_order(
+                        CATEGORY, symbol, side, "Market", Decimal(qty), order_link_id=f"churn-rest-{cycle}"
+                    )
                 if cycle % 10 == 9:
                     await quiesce(rt)
                     resume(rt)
+            sim.faults.execution_delay_s = 0.0
             await quiesce(rt)
             if sim.demo_trader is not None:
                 await sim.demo_trader.stop()  # no new fills from here on
@@ -93,19 +112,31 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
         assert books_mismatch(rt) == []
         assert session.reconnects >= CYCLES
         assert session.private_sends_before_auth == 0
-        assert sim.counters["ws.private.unauthorized_subscribe"] == 0, "a private subscribe reached the exchange before auth"
+        assert sim.counters["ws.private.unauthorized_subscribe"] == 0, (
+            "a private subscribe reached the exchange before auth"
+        )
         assert sim.counters["ws.private.auth_fail"] == 0
         journal_ids = rt.journal.exec_ids()
-        assert journal_ids == expected, (f"lost {len(expected - journal_ids)}, "
-                                         f"unknown {len(journal_ids - expected)}")
+        assert journal_ids == expected, (
+            f"lost {len(expected - journal_ids)}, unknown {len(journal_ids - expected)}"
+        )
         assert len(rt.journal) == len(sim.account.executions)
-        assert session.counters["fills"] == len(expected), "every execution applied to the ledger exactly once"
+        assert session.counters["fills"] == len(expected), (
+            "every execution applied to the ledger exactly once"
+        )
         assert ledger_figures(session.ledger) == ledger_figures(ledger_from_records(sim_records(sim)))
         assert session.counters["rejected_frames"] == 0
+        assert sim.counters["ws.private.duplicated_executions"] > 0, "the duplicate fault never fired"
+        assert sim.counters["ws.private.delayed_executions"] > 0, "the late-execution fault never fired"
         backfilled = sum(1 for e in fill_events.drain() if isinstance(e, FillReceived) and e.backfilled)
         recovery.sort()
-        print(f"\n{CYCLES} drops ({dropped_total} sockets) in {clock():.1f} s; {len(expected)} fills "
-              f"({sum(e.exec_type == 'Funding' for e in sim.account.executions)} funding); "
-              f"Ready again after median {recovery[len(recovery) // 2] * 1000:.0f} ms, max {recovery[-1] * 1000:.0f} ms; "
-              f"reconnects {session.reconnects}, resubscribes {session.counters['resubscribes']}, "
-              f"fills that came by backfill {backfilled}")
+        print(
+            f"\n{CYCLES} drops ({dropped_total} sockets) in {clock():.1f} s; {len(expected)} fills "
+            f"({sum(e.exec_type == 'Funding' for e in sim.account.executions)} funding); "
+            f"Ready again after median {recovery[len(recovery) // 2] * 1000:.0f} ms, "
+            f"max {recovery[-1] * 1000:.0f} ms; "
+            f"reconnects {session.reconnects}, resubscribes {session.counters['resubscribes']}, "
+            f"fills that came by backfill {backfilled}, duplicated pushes "
+            f"{sim.counters['ws.private.duplicated_executions']}, late pushes "
+            f"{sim.counters['ws.private.delayed_executions']}"
+        )

@@ -1,13 +1,15 @@
-"""``fluxum monitor`` killed with SIGKILL in the middle of a burst of fills, then started again on its journal.
+"""``fluxum monitor`` SIGKILLed in the middle of a burst of fills, then started again on its journal.
 
-A fill the monitor printed was journaled first (journal, then ledger, then subscribers), so after the restart no
-printed fill may be missing and none may be announced again; the fills made while it was dead arrive by the REST
-backfill; and the ledger rebuilt from the journal agrees with one computed from the exchange's own executions.
+A fill the monitor printed was journaled first (journal, then ledger, then subscribers), so after the restart
+no printed fill may be missing and none may be announced again; the fills made while it was dead arrive by the
+REST backfill; and the ledger rebuilt from the journal agrees with one computed from the exchange's own
+executions.
 """
 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
@@ -26,15 +28,21 @@ from .conftest import (
 from .monitor_process import Monitor, clean_environment
 
 BURST = 240
+AFTER_KILL = 60
 KILL_AFTER_FILLS = 40
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
-async def _burst(sim: SimServer) -> None:
-    for i in range(BURST):
-        symbol, qty = ORDERS[i % len(ORDERS)]
-        place_market(sim, symbol, "Buy" if (i // 6) % 2 == 0 else "Sell", qty, f"burst-{i}")
-        await asyncio.sleep(0.005)  # the burst's own pace: one market order every few milliseconds
+async def _burst(sim: SimServer, killed: asyncio.Event) -> int:
+    """A market order every few milliseconds: BURST at least, and AFTER_KILL once the monitor is dead."""
+    placed = after_kill = 0
+    while placed < BURST or after_kill < AFTER_KILL:
+        symbol, qty = ORDERS[placed % len(ORDERS)]
+        place_market(sim, symbol, "Buy" if (placed // 6) % 2 == 0 else "Sell", qty, f"burst-{placed}")
+        placed += 1
+        after_kill += killed.is_set()
+        await asyncio.sleep(0.005)  # the burst's own pace
+    return placed
 
 
 async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -45,12 +53,19 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
         first = await Monitor.start(args, env)
         second: Monitor | None = None
         try:
-            await until(lambda: "Ready" in first.states() or first.process.returncode is not None, 30.0,
-                        "the first monitor to be Ready")
+            await until(
+                lambda: "Ready" in first.states() or first.process.returncode is not None,
+                30.0,
+                "the first monitor to be Ready",
+            )
             assert "Ready" in first.states(), bytes(first.stderr)[-2000:]
-            burst = asyncio.create_task(_burst(sim))
-            await until(lambda: len(first.fill_ids()) >= KILL_AFTER_FILLS, 30.0, f"{KILL_AFTER_FILLS} printed fills")
+            killed = asyncio.Event()
+            burst = asyncio.create_task(_burst(sim, killed))
+            await until(
+                lambda: len(first.fill_ids()) >= KILL_AFTER_FILLS, 30.0, f"{KILL_AFTER_FILLS} printed fills"
+            )
             first.kill()
+            killed.set()
             assert await first.wait() == -9
             made_at_kill = len(sim.account.executions)
             await burst
@@ -63,11 +78,15 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
             assert set(acked) <= journaled_at_kill, "a printed fill was not in the journal"
 
             second = await Monitor.start(args, env)
-            await until(lambda: "Ready" in second.states() or second.process.returncode is not None, 30.0,
-                        "the restarted monitor to be Ready")
+            await until(
+                lambda: "Ready" in second.states() or second.process.returncode is not None,
+                30.0,
+                "the restarted monitor to be Ready",
+            )
             assert "Ready" in second.states(), bytes(second.stderr)[-2000:]
             second.terminate()
             assert await second.wait() == 0
+            assert b"Traceback" not in second.stderr, bytes(second.stderr)[-3000:]
         finally:
             await first.close()
             if second is not None:
@@ -88,11 +107,16 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
         assert len(set(again)) == len(again)
         assert all(r["backfilled"] for r in second.of_type("fill")), "only the backfill can bring these"
         # The ledger a restart rebuilds (journal replay + backfill, all in the journal) vs the exchange's.
-        assert ledger_figures(ledger_from_records(replayed)) == ledger_figures(ledger_from_records(sim_records(sim)))
-        for symbol, _ in ORDERS:  # and what the restarted monitor itself printed after its last backfilled fill
+        rebuilt, computed = ledger_from_records(replayed), ledger_from_records(sim_records(sim))
+        assert ledger_figures(rebuilt) == ledger_figures(computed)
+        # And what the restarted monitor itself printed with its last backfilled fill of each symbol.
+        for symbol, _ in ORDERS:
             lines = [r for r in second.of_type("fill") if r["symbol"] == symbol]
             if lines:
-                assert lines[-1]["position"] == str(sim.account.position(CATEGORY, symbol).size), symbol
-        print(f"\nSIGKILL after {len(acked)} printed fills: {len(journaled_at_kill)} journaled at the kill "
-              f"({len(journaled_at_kill) - len(acked)} journaled but not yet printed), {made_at_kill} made by then, "
-              f"{len(expected)} in all; restart backfilled {len(again)}; journal == exchange, no duplicates")
+                assert Decimal(lines[-1]["position"]) == sim.account.position(CATEGORY, symbol).size, symbol
+        print(
+            f"\nSIGKILL after {len(acked)} printed fills: {len(journaled_at_kill)} journaled at the kill "
+            f"({len(journaled_at_kill) - len(acked)} journaled but not yet printed), {made_at_kill} made by "
+            f"then, "
+            f"{len(expected)} in all; restart backfilled {len(again)}; journal == exchange, no duplicates"
+        )

@@ -1,9 +1,9 @@
 """Half-open links: a stalled busy stream is found and replaced in seconds; a quiet healthy one is left alone.
 
 The exchange's stall fault keeps the sockets open but sends nothing and answers no ping (JSON or protocol), as
-a dead path behind a NAT does. The session must notice on its own: the public link's idle probe (3 s of silence
-on a busy book, then a ping with a 2 s deadline), the private link's heartbeat. The deadlines awaited here are
-failure bounds; the measured detection times are printed.
+a dead path behind a NAT does. The session must notice on its own: the public link's idle probe (3 s of
+silence on a busy book, then a ping with a 2 s deadline), the private link's heartbeat. The deadlines awaited
+here are failure bounds; the measured detection times are printed.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ async def test_stalled_public_link_is_detected_and_replaced() -> None:
         before = session.reconnects
         started = time.monotonic()
         rt.sim.faults.stall(30.0, "public")  # longer than any detection: only the session can end it
-        await until(lambda: session.reconnects > before, 3 * (timeouts.idle_probe_s + timeouts.probe_timeout_s),
-                    "the stalled public link to be declared dead")
+        await until(
+            lambda: session.reconnects > before,
+            3 * (timeouts.idle_probe_s + timeouts.probe_timeout_s),
+            "the stalled public link to be declared dead",
+        )
         detected = time.monotonic() - started
         reason = session.last_reconnect_reason
         await until(lambda: is_ready(rt), what="Ready on a fresh link")
@@ -35,9 +38,11 @@ async def test_stalled_public_link_is_detected_and_replaced() -> None:
         assert session.reconnects == before + 1
         await quiesce(rt)
         resume(rt)
-        print(f"\nstalled public link: declared dead after {detected:.2f} s ({reason}); Ready again after "
-              f"{ready:.2f} s (budget: idle probe {timeouts.idle_probe_s:g} s + probe deadline "
-              f"{timeouts.probe_timeout_s:g} s + 0.2 s watchdog tick)")
+        print(
+            f"\nstalled public link: declared dead after {detected:.2f} s ({reason}); Ready again after "
+            f"{ready:.2f} s (budget: idle probe {timeouts.idle_probe_s:g} s + probe deadline "
+            f"{timeouts.probe_timeout_s:g} s + 0.2 s watchdog tick)"
+        )
 
 
 async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
@@ -47,25 +52,33 @@ async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
         before = session.reconnects
         started = time.monotonic()
         rt.sim.faults.stall(30.0, "private")
-        await until(lambda: session.reconnects > before, 3 * (timeouts.ping_interval_s + timeouts.pong_timeout_s),
-                    "the stalled private link to be declared dead")
+        await until(
+            lambda: session.reconnects > before,
+            3 * (timeouts.ping_interval_s + timeouts.pong_timeout_s),
+            "the stalled private link to be declared dead",
+        )
         detected = time.monotonic() - started
         assert session.last_reconnect_reason.startswith("private"), session.last_reconnect_reason
         await until(lambda: is_ready(rt), what="Ready on a fresh link")
-        print(f"\nstalled private link (ping every {timeouts.ping_interval_s:g} s, pong deadline "
-              f"{timeouts.pong_timeout_s:g} s): declared dead after {detected:.2f} s")
+        print(
+            f"\nstalled private link (ping every {timeouts.ping_interval_s:g} s, pong deadline "
+            f"{timeouts.pong_timeout_s:g} s): declared dead after {detected:.2f} s"
+        )
 
 
 async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
-    """A stall shorter than the idle probe loses frames but not the link: the books resubscribe instead."""
+    """A stall shorter than the idle probe loses frames but not the link: the books resubscribe instead, and
+    their tickers with them (ticker deltas lost in the stall would otherwise leave fields stale)."""
     async with running_session() as rt:
         session = rt.session
         resubscribes = session.counters["resubscribes"]
         gaps = sum(book.counters.gaps for book in session.books.values())
         rt.sim.faults.stall(1.0, "public")
-        await until(lambda: session.counters["resubscribes"] > resubscribes, 10.0, "a resubscribe after the gap")
+        await until(
+            lambda: session.counters["resubscribes"] > resubscribes, 10.0, "a resubscribe after the gap"
+        )
         assert sum(book.counters.gaps for book in session.books.values()) > gaps
-        await quiesce(rt)
+        await quiesce(rt)  # books equal to the exchange's, tickers equal to what it last published
         assert session.reconnects == 0
         assert is_ready(rt)
         resume(rt)
@@ -89,6 +102,8 @@ async def test_quiet_healthy_links_are_not_torn_down() -> None:
         assert session._private is private and session._public is public, "a healthy link was replaced"
         assert session.counters["fills"] == fills and len(session.orders) == orders  # it really was quiet
         assert private.ping_rtt_ms is not None and public.ping_rtt_ms is not None
-        print(f"\nquiet links kept: private {private.frames - private_frames} frames (all pongs), rtt "
-              f"{private.ping_rtt_ms:.1f} ms; public {public.frames - public_frames} frames")
+        print(
+            f"\nquiet links kept: private {private.frames - private_frames} frames (all pongs), rtt "
+            f"{private.ping_rtt_ms:.1f} ms; public {public.frames - public_frames} frames"
+        )
         resume(rt)

@@ -64,10 +64,15 @@ def _book(symbol: str, rng: random.Random, levels: int = 50) -> OrderBook:
         asks.append([str(price), _q(rng.uniform(0.05, 1.5) * scale, step)])
         price += tick * rng.choice((1, 1, 1, 2, 3))
     book = OrderBook(f"orderbook.50.{symbol}")
-    book.apply({
-        "topic": f"orderbook.50.{symbol}", "type": "snapshot", "ts": NOW_MS - 40, "cts": NOW_MS - 43,
-        "data": {"s": symbol, "b": bids, "a": asks, "u": 1042, "seq": 77_000_001},
-    })
+    book.apply(
+        {
+            "topic": f"orderbook.50.{symbol}",
+            "type": "snapshot",
+            "ts": NOW_MS - 40,
+            "cts": NOW_MS - 43,
+            "data": {"s": symbol, "b": bids, "a": asks, "u": 1042, "seq": 77_000_001},
+        }
+    )
     return book
 
 
@@ -92,7 +97,11 @@ def _trades(symbol: str, rng: random.Random, book: OrderBook, count: int = 60) -
 def _health(symbols: tuple[str, ...], stale: frozenset[str] = frozenset()) -> tuple[TopicHealth, ...]:
     out = []
     for symbol in symbols:
-        for topic, age in ((f"orderbook.50.{symbol}", 40), (f"publicTrade.{symbol}", 310), (f"tickers.{symbol}", 120)):
+        for topic, age in (
+            (f"orderbook.50.{symbol}", 40),
+            (f"publicTrade.{symbol}", 310),
+            (f"tickers.{symbol}", 120),
+        ):
             out.append(TopicHealth(topic, NOW_MS - (9_000 if topic in stale else age), topic in stale))
     for topic, age in (("order", 5_200), ("execution", 5_200), ("position", 5_100), ("wallet", 5_100)):
         out.append(TopicHealth(topic, NOW_MS - age, False))
@@ -109,17 +118,33 @@ def base_desk(environment: str = "SIM") -> Desk:
         desk.instruments[symbol] = Instrument(symbol, tick, step)
         trades = _trades(symbol, rng, books[symbol])
         desk.trades[symbol].extend(trades)
-        desk.tickers.apply({"topic": f"tickers.{symbol}", "type": "snapshot", "data": {
-            "symbol": symbol, "lastPrice": str(trades[-1].price), "markPrice": str(mid),
-            "indexPrice": str(mid), "fundingRate": "0.0001",
-        }})
+        desk.tickers.apply(
+            {
+                "topic": f"tickers.{symbol}",
+                "type": "snapshot",
+                "data": {
+                    "symbol": symbol,
+                    "lastPrice": str(trades[-1].price),
+                    "markPrice": str(mid),
+                    "indexPrice": str(mid),
+                    "fundingRate": "0.0001",
+                },
+            }
+        )
         desk.touch(f"trades:{symbol}")
         desk.touch(f"ticker:{symbol}")
     desk.state = SessionState(LinkState.READY, NOW_MS - 83_400, "all topics live")
-    desk.stats = LinkStats(ping_rtt_ms=1.8, messages_per_second=412.0, reconnects=1,
-                           last_reconnect_reason="pong timeout", topics=_health(SYMBOLS))
+    desk.stats = LinkStats(
+        ping_rtt_ms=1.8,
+        messages_per_second=412.0,
+        reconnects=1,
+        last_reconnect_reason="pong timeout",
+        topics=_health(SYMBOLS),
+    )
     desk.wallet = WalletSnapshot(
-        total_equity=D("100512.33"), total_available=D("93101.87"), total_wallet_balance=D("100100.00"),
+        total_equity=D("100512.33"),
+        total_available=D("93101.87"),
+        total_wallet_balance=D("100100.00"),
         coins=(CoinBalance("USDT", D("100512.33"), D("100100.00"), D("412.33")),),
     )
     for part in ("state", "stats", "wallet", "instruments"):
@@ -127,14 +152,34 @@ def base_desk(environment: str = "SIM") -> Desk:
     return desk
 
 
-def _fill(exec_id: str, symbol: str, side: str, qty: str, price: str, fee: str, ago_ms: int,
-          exec_type: str = "Trade") -> Fill:
+def _fill(
+    exec_id: str,
+    symbol: str,
+    side: str,
+    qty: str,
+    price: str,
+    fee: str,
+    ago_ms: int,
+    exec_type: str = "Trade",
+) -> Fill:
     return Fill(exec_id, symbol, side, D(qty), D(price), D(fee), NOW_MS - ago_ms, exec_type)
 
 
 def _order(order_id: str, symbol: str, side: str, price: str, qty: str, ago_ms: int) -> OpenOrder:
-    return OpenOrder(order_id, f"link-{order_id}", symbol, side, "Limit", D(price), D(qty), D(0), D(qty), "New",
-                     "GTC", NOW_MS - ago_ms)
+    return OpenOrder(
+        order_id,
+        f"link-{order_id}",
+        symbol,
+        side,
+        "Limit",
+        D(price),
+        D(qty),
+        D(0),
+        D(qty),
+        "New",
+        "GTC",
+        NOW_MS - ago_ms,
+    )
 
 
 def long_in_profit() -> Desk:
@@ -154,8 +199,18 @@ def long_in_profit() -> Desk:
     bid = book.bids(4)[3][0]
     desk.orders["o1"] = _order("o1", "BTCUSDT", "Buy", repr(bid), "0.100", 90_000)
     desk.orders["o2"] = _order("o2", "BTCUSDT", "Sell", "66500.0", "0.200", 60_000)
-    desk.positions["BTCUSDT"] = PositionSnapshot("BTCUSDT", D("0.5"), D("64200"), D("65010.2"), D("58123.4"),
-                                                 D("405.1"), D("108.44"), D("10"), D("3210.00"), NOW_MS - 5_000)
+    desk.positions["BTCUSDT"] = PositionSnapshot(
+        "BTCUSDT",
+        D("0.5"),
+        D("64200"),
+        D("65010.2"),
+        D("58123.4"),
+        D("405.1"),
+        D("108.44"),
+        D("10"),
+        D("3210.00"),
+        NOW_MS - 5_000,
+    )
     for part in ("ledger", "fills", "orders", "positions"):
         desk.touch(part)
     return desk
@@ -173,10 +228,24 @@ def short_in_loss() -> Desk:
         desk.ledger.apply_fill(fill)
         desk.own_fills.append(fill)
     desk.ledger.mark("ETHUSDT", D("3500.11"), MarkSource.MARK_PRICE, NOW_MS - 250)
-    desk.positions["ETHUSDT"] = PositionSnapshot("ETHUSDT", D("-4"), D("3450"), D("3500.11"), D("3791.55"),
-                                                 D("-200.44"), D("-8.28"), D("5"), D("2760.00"), NOW_MS - 5_000)
-    desk.wallet = replace(desk.wallet, total_equity=D("99891.44"), total_available=D("97001.12"),  # type: ignore[arg-type]
-                          coins=(CoinBalance("USDT", D("99891.44"), D("100091.88"), D("-200.44")),))
+    desk.positions["ETHUSDT"] = PositionSnapshot(
+        "ETHUSDT",
+        D("-4"),
+        D("3450"),
+        D("3500.11"),
+        D("3791.55"),
+        D("-200.44"),
+        D("-8.28"),
+        D("5"),
+        D("2760.00"),
+        NOW_MS - 5_000,
+    )
+    desk.wallet = replace(
+        desk.wallet,
+        total_equity=D("99891.44"),
+        total_available=D("97001.12"),  # type: ignore[arg-type]
+        coins=(CoinBalance("USDT", D("99891.44"), D("100091.88"), D("-200.44")),),
+    )
     for part in ("ledger", "fills", "positions", "wallet"):
         desk.touch(part)
     return desk
@@ -187,12 +256,20 @@ def reconnecting() -> Desk:
     desk = long_in_profit()
     for book in desk.books.values():
         book.invalidate("disconnected")
-    desk.state = SessionState(LinkState.RECONNECTING, NOW_MS - 5_300, "pong timeout on public link", attempt=3,
-                              next_retry_ms=NOW_MS + 2_400)
-    desk.stats = LinkStats(ping_rtt_ms=None, messages_per_second=0.0, reconnects=3,
-                           last_reconnect_reason="pong timeout on public link",
-                           topics=_health(SYMBOLS, frozenset(h for s in SYMBOLS for h in
-                                                             (f"orderbook.50.{s}", f"tickers.{s}"))))
+    desk.state = SessionState(
+        LinkState.RECONNECTING,
+        NOW_MS - 5_300,
+        "pong timeout on public link",
+        attempt=3,
+        next_retry_ms=NOW_MS + 2_400,
+    )
+    desk.stats = LinkStats(
+        ping_rtt_ms=None,
+        messages_per_second=0.0,
+        reconnects=3,
+        last_reconnect_reason="pong timeout on public link",
+        topics=_health(SYMBOLS, frozenset(h for s in SYMBOLS for h in (f"orderbook.50.{s}", f"tickers.{s}"))),
+    )
     desk.touch("state")
     desk.touch("stats")
     return desk
@@ -204,10 +281,12 @@ def failed() -> Desk:
     for book in desk.books.values():
         book.invalidate("disconnected")
     desk.wallet = None
-    desk.state = SessionState(LinkState.FAILED, NOW_MS - 12_000,
-                              "API key rejected by the private stream: API key is invalid.")
-    desk.stats = LinkStats(ping_rtt_ms=None, messages_per_second=0.0, reconnects=0, last_reconnect_reason="",
-                           topics=())
+    desk.state = SessionState(
+        LinkState.FAILED, NOW_MS - 12_000, "API key rejected by the private stream: API key is invalid."
+    )
+    desk.stats = LinkStats(
+        ping_rtt_ms=None, messages_per_second=0.0, reconnects=0, last_reconnect_reason="", topics=()
+    )
     desk.touch("state")
     desk.touch("stats")
     return desk
@@ -217,7 +296,14 @@ def resyncing() -> Desk:
     """Ready, but the BTCUSDT book saw a gap and waits for its fresh snapshot."""
     desk = long_in_profit()
     book = desk.books["BTCUSDT"]
-    book.apply({"topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": NOW_MS - 20, "cts": NOW_MS - 22,
-                "data": {"s": "BTCUSDT", "b": [], "a": [], "u": 1044, "seq": 77_000_003}})
+    book.apply(
+        {
+            "topic": "orderbook.50.BTCUSDT",
+            "type": "delta",
+            "ts": NOW_MS - 20,
+            "cts": NOW_MS - 22,
+            "data": {"s": "BTCUSDT", "b": [], "a": [], "u": 1044, "seq": 77_000_003},
+        }
+    )
     assert book.state.value == "RESYNCING"
     return desk

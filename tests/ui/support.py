@@ -1,4 +1,4 @@
-"""Helpers of the UI tests: apps on the local exchange or on scripted desks, screen text, waiting with deadlines."""
+"""Helpers of the UI tests: apps on the local exchange or scripted desks, screen text, deadlines."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from app.app import FluxumApp
@@ -26,13 +28,22 @@ SNAPSHOT_SIZE = (130, 42)
 def screen_text(app: FluxumApp) -> str:
     """The screen as plain text (what a person would read), for assertions."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system=None,
-                      record=True, legacy_windows=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system=None,
+        record=True,
+        legacy_windows=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text(styles=False)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+async def until(
+    pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S
+) -> None:
     """Let the app run until ``condition()`` holds; fail after ``timeout`` (a deadline, not a measurement)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -40,6 +51,20 @@ async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, tim
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def press(pilot: Pilot[Any], *keys: str) -> None:
+    """Press keys while a live market keeps the process busy.
+
+    ``Pilot.press`` waits for the process to go idle (up to a second per key), which an in-process exchange
+    publishing every 20 ms never does; this posts the same key events and waits only until the screen has
+    processed them.
+    """
+    for key in keys:
+        character = key if len(key) == 1 else None
+        name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
+        pilot.app.post_message(events.Key(name, character))
+        await pilot.pause(0.02)
 
 
 def sim_settings(symbols: str = "BTCUSDT,ETHUSDT,SOLUSDT") -> Settings:

@@ -1,4 +1,4 @@
-"""Pilot tests of the dashboard against the local Bybit exchange (loopback only, fixed seed, no demo trader)."""
+"""Pilot tests of the dashboard on the local Bybit exchange (loopback only, fixed seed, no demo trader)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from exchange.events import LinkState, OpenOrder
 from exchange.ledger import CSV_COLUMNS
 from exchange.secrets import Credentials, Secret
 from exchange.session import Timeouts
-from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_text, sim_settings, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
@@ -41,7 +41,9 @@ async def test_start_sequence_connecting_connected_ready(tmp_path: Path) -> None
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE, message_hook=hook) as pilot:
         await until(pilot, lambda: _ready(app), "Ready")
-        await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.READY, "the bar to say Ready")
+        await until(
+            pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.READY, "the bar to say Ready"
+        )
         assert seen[:3] == [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY]
         text = screen_text(app)
         assert "● Ready" in text and " SIM " in text
@@ -64,13 +66,23 @@ async def test_drop_shows_reconnecting_then_recovers(tmp_path: Path) -> None:
         await until(pilot, lambda: _ready(app) and _shown(app)[-1] is LinkState.READY, "Ready again")
         assert app.noticed("Link lost")
         assert app.noticed("Link recovered")
-        await until(pilot, lambda: "reconnects 1 (last:" in screen_text(app), "the bar to count the reconnect")
+        await until(
+            pilot, lambda: "reconnects 1 (last:" in screen_text(app), "the bar to count the reconnect"
+        )
         await app.stop_session()
 
 
 async def test_stall_goes_stale_then_reconnects(tmp_path: Path) -> None:
-    timeouts = Timeouts(connect_s=3.0, auth_s=3.0, subscribe_s=3.0, snapshot_s=5.0, backfill_s=10.0,
-                        idle_probe_s=2.0, probe_timeout_s=1.0, stale_floor_s=0.6)
+    timeouts = Timeouts(
+        connect_s=3.0,
+        auth_s=3.0,
+        subscribe_s=3.0,
+        snapshot_s=5.0,
+        backfill_s=10.0,
+        idle_probe_s=2.0,
+        probe_timeout_s=1.0,
+        stale_floor_s=0.6,
+    )
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path, timeouts=timeouts))
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await until(pilot, lambda: _ready(app), "Ready")
@@ -79,7 +91,9 @@ async def test_stall_goes_stale_then_reconnects(tmp_path: Path) -> None:
         app.runtime.sim.faults.stall(6.0)
         await until(pilot, lambda: ladder.trust[0] == "STALE", "the ladder to show STALE")
         assert "STALE · NOT LIVE" in screen_text(app)
-        await until(pilot, lambda: LinkState.RECONNECTING in _shown(app), "Reconnecting after the silent link")
+        await until(
+            pilot, lambda: LinkState.RECONNECTING in _shown(app), "Reconnecting after the silent link"
+        )
         await until(pilot, lambda: _ready(app) and ladder.trust == ("SYNCED", None), "Ready and live again")
         assert app.noticed("Stale feed")
         await app.stop_session()
@@ -121,9 +135,14 @@ async def test_bad_key_shows_failed_and_does_not_retry(tmp_path: Path) -> None:
         app = RecordingApp(settings, runtime_options={"journal_dir": tmp_path})
         async with app.run_test(size=LIVE_SIZE) as pilot:
             await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
-            await until(pilot, lambda: app._session_worker is not None and app._session_worker.is_finished,
-                        "the session to give up")
-            await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar")
+            await until(
+                pilot,
+                lambda: app._session_worker is not None and app._session_worker.is_finished,
+                "the session to give up",
+            )
+            await until(
+                pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar"
+            )
             text = screen_text(app)
             assert "✗ Failed" in text and "rejected" in text and "not retrying" in text
             assert "not-a-real-secret" not in text
@@ -138,16 +157,16 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
         await until(pilot, lambda: _ready(app), "Ready")
         ladder = app.query_one(Ladder)
         assert ladder.symbol == "BTCUSDT"
-        await pilot.press("right_square_bracket")
+        await press(pilot, "right_square_bracket")
         assert app.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
-        await pilot.press("left_square_bracket", "left_square_bracket")
+        await press(pilot, "left_square_bracket", "left_square_bracket")
         assert ladder.symbol == "SOLUSDT"  # wraps around
-        await pilot.press("1")
+        await press(pilot, "1")
         assert ladder.symbol == "BTCUSDT"
-        await pilot.press("ctrl+p")
-        await pilot.press(*"Symbol: ETH")
+        await press(pilot, "ctrl+p")
+        await press(pilot, *"Symbol: ETH")
         await until(pilot, lambda: "Symbol: ETHUSDT" in screen_text(app), "the palette to list ETHUSDT")
-        await pilot.press("enter")
+        await press(pilot, "enter")
         await until(pilot, lambda: ladder.symbol == "ETHUSDT", "the palette to switch to ETHUSDT")
         await until(pilot, lambda: " ETHUSDT  ● LIVE" in screen_text(app), "the ETHUSDT ladder")
         await app.stop_session()
@@ -156,25 +175,29 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
 async def test_grouping_keys_zoom_by_tick_multiples(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
-        await until(pilot, lambda: _ready(app) and "BTCUSDT" in app.desk.instruments, "Ready with instruments")
+        await until(
+            pilot, lambda: _ready(app) and "BTCUSDT" in app.desk.instruments, "Ready with instruments"
+        )
         ladder = app.query_one(Ladder)
         tick = float(app.desk.instruments["BTCUSDT"].tick_size)
         assert ladder.group == 1 and ladder.step() == pytest.approx(tick)
-        await pilot.press("plus")
+        await press(pilot, "plus")
         assert ladder.group == 2 and ladder.step() == pytest.approx(2 * tick)
-        await pilot.press("plus", "plus")
+        await press(pilot, "plus", "plus")
         assert ladder.group == 10
-        await pilot.pause()
+        await pilot.pause(0.1)
         assert f"x10 = {10 * tick:,.1f}" in screen_text(app)
         rows = [line for line in screen_text(app).splitlines() if "█" in line and "imbalance" not in line]
         prices = [float(line.split("│")[1].split()[0].replace(",", "")) for line in rows if "│" in line]
         assert prices and all(abs(p / (10 * tick) - round(p / (10 * tick))) < 1e-6 for p in prices)
-        await pilot.press("minus", "minus", "minus", "minus")
+        await press(pilot, "minus", "minus", "minus", "minus")
         assert ladder.group == 1  # never below one tick
         await app.stop_session()
 
 
-async def test_ledger_export_writes_csv_in_fluxum_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ledger_export_writes_csv_in_fluxum_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
@@ -183,8 +206,8 @@ async def test_ledger_export_writes_csv_in_fluxum_order(tmp_path: Path, monkeypa
         await app.runtime.rest.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.010"))
         await until(pilot, lambda: app.desk.ledger.entry("BTCUSDT") is not None, "the fill in the ledger")
         await until(pilot, lambda: "LONG 0.010" in screen_text(app), "the position panel to show the long")
-        await pilot.press("e")
-        await pilot.press("enter")
+        await press(pilot, "e")
+        await press(pilot, "enter")
         await until(pilot, lambda: app.noticed("Ledger exported to"), "the export notice")
         written = sorted(tmp_path.glob("fluxum-ledger-*.csv"))
         assert len(written) == 1
@@ -205,26 +228,39 @@ async def test_cancel_order_from_the_orders_widget(tmp_path: Path) -> None:
         bid = app.desk.books["BTCUSDT"].best_bid()
         assert bid is not None
         price = (Decimal(repr(bid[0])) * Decimal("0.9")).quantize(Decimal("0.1"))
-        ack = await app.runtime.rest.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.002"), price=price,
-                                                 time_in_force="GTC")
+        ack = await app.runtime.rest.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.002"), price=price, time_in_force="GTC"
+        )
         table = app.query_one(OrdersTable)
         await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
         selected = table.selected_order()
         assert selected is not None and selected.order_id == ack.order_id
-        await pilot.press("c")
+        await press(pilot, "c")
         await until(pilot, lambda: "Cancel BUY 0.002 BTCUSDT" in screen_text(app), "the confirmation")
-        await pilot.press("y")
+        await press(pilot, "y")
         await until(pilot, lambda: not app.desk.open_orders("BTCUSDT"), "the order to be cancelled")
         await until(pilot, lambda: table.selected_order() is None, "the orders widget to empty")
         assert app.noticed("Cancel sent")
 
         # an order the exchange does not know: the rejection is told, nothing crashes
-        ghost = OpenOrder("ghost-order-id", "", "BTCUSDT", "Sell", "Limit", Decimal("99999.9"), Decimal("0.001"),
-                          Decimal(0), Decimal("0.001"), "New", "GTC", 1)
+        ghost = OpenOrder(
+            "ghost-order-id",
+            "",
+            "BTCUSDT",
+            "Sell",
+            "Limit",
+            Decimal("99999.9"),
+            Decimal("0.001"),
+            Decimal(0),
+            Decimal("0.001"),
+            "New",
+            "GTC",
+            1,
+        )
         app.desk.orders[ghost.order_id] = ghost
         app.desk.touch("orders")
         await until(pilot, lambda: table.selected_order() is not None, "the ghost order")
-        await pilot.press("c", "y")
+        await press(pilot, "c", "y")
         await until(pilot, lambda: app.noticed("Cancel rejected"), "the rejection notice")
         await app.stop_session()
 
@@ -235,9 +271,12 @@ async def test_quit_stops_session_and_simulator(tmp_path: Path) -> None:
         await until(pilot, lambda: _ready(app), "Ready")
         runtime = app.runtime
         assert runtime is not None
-        await pilot.press("q")
-        await until(pilot, lambda: app._session_worker is not None and app._session_worker.is_finished,
-                    "the session worker to end")
+        await press(pilot, "q")
+        await until(
+            pilot,
+            lambda: app._session_worker is not None and app._session_worker.is_finished,
+            "the session worker to end",
+        )
     assert runtime.session.state.kind is LinkState.DISCONNECTED
     assert runtime.sim is not None and not runtime.sim.started
     assert app.return_code == 0

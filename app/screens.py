@@ -1,0 +1,230 @@
+"""The dashboard's modal screens: order-cancel confirmation, ledger export path, help, every ledger field.
+
+One module rather than a package: each screen is small, and the wheel then needs no new package entry.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from enum import Enum
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from exchange.desk import Desk
+from exchange.ledger import CSV_COLUMNS, LedgerEntry, format_decimal
+
+__all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "cell_text"]
+
+# ------------------------------------------------------------------ confirm
+
+# A yes/no question in a modal: cancelling an order is never one stray key away.
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Dismisses with True (y / the confirm button) or False (n / escape / the other button)."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, *, confirm: str = "Yes", refuse: str = "No") -> None:
+        super().__init__()
+        self.question = question
+        self.confirm_label = confirm
+        self.refuse_label = refuse
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog", classes="dialog"):
+            yield Label(self.question, id="confirm-question")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.confirm_label} [y]", id="confirm-yes", variant="error")
+                yield Button(f"{self.refuse_label} [n]", id="confirm-no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+# ------------------------------------------------------------------ export
+
+# Where to write the ledger CSV: a path prefilled with a fresh name in the current directory.
+
+
+class ExportScreen(ModalScreen[str | None]):
+    """Dismisses with the chosen path (Enter) or None (Escape)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default_path: str) -> None:
+        super().__init__()
+        self.default_path = default_path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-dialog", classes="dialog"):
+            yield Label("Export the ledger as CSV (Fluxum's columns, then the P&L split) to:")
+            yield Input(self.default_path, id="export-path")
+            yield Label("Enter to write · Escape to cancel", classes="dialog-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        path = event.value.strip()
+        self.dismiss(path or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# ------------------------------------------------------------------ help
+
+# The help screen: every binding with what it does, and what the glyphs on screen mean.
+
+LEGEND = (
+    ("● Ready", "every topic live, private stream authenticated, backfill done"),
+    ("○ Connected", "sockets open, still subscribing / snapshotting / backfilling"),
+    ("◐ Connecting", "opening the links"),
+    ("◑ Reconnecting", "link lost: attempt n, countdown to the next try, the reason"),
+    ("✗ Failed", "retrying cannot fix it (a rejected key): not retrying"),
+    ("○ Disconnected", "stopped"),
+    ("● LIVE", "the book is synced and fresh"),
+    ("⚠ … NOT LIVE", "RESYNCING / AWAITING_SNAPSHOT / STALE: the ladder is dimmed, do not trade on it"),
+    ("◆", "your open order at that price (ladder) or your own fill (tape)"),
+    ("!", "a large trade: at least 5x the recent median notional"),
+    ("BUY / SELL", "the aggressor (taker) side of a public trade"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the app's bindings (from the app itself, so it cannot drift) and the legend."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog", classes="dialog"):
+            yield Static(self._text(), id="help-text")
+
+    def _text(self) -> Content:
+        parts: list[object] = [("Fluxum: keys", "bold"), "\n"]
+        seen: set[str] = set()
+        for binding in self.app.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            if binding.action.startswith("symbol_index"):
+                if binding.key == "1":
+                    parts += [(f"  {'1 … 9':<16}", "bold $accent"), " Symbol by its number", "\n"]
+                continue
+            keys = ", ".join(self.app.get_key_display(Binding(key, "")) for key in binding.key.split(","))
+            parts += [(f"  {keys:<16}", "bold $accent"), f" {binding.tooltip or binding.description}", "\n"]
+        parts += [
+            (f"  {'ctrl+p':<16}", "bold $accent"),
+            " Command palette: symbols, themes, actions",
+            "\n\n",
+            ("On screen", "bold"),
+            "\n",
+        ]
+        for glyph, meaning in LEGEND:
+            parts += [(f"  {glyph:<16}", "bold"), f" {meaning}", "\n"]
+        parts += ["\n", ("Escape or ? closes this screen.", "dim")]
+        return Content.assemble(*parts)  # type: ignore[arg-type]
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+
+# ------------------------------------------------------------------ ledger
+
+# Every ledger field of every symbol: Fluxum's 25 in its CSV order, then the P&L split. Rows are fields and
+# columns are symbols (the selected one first), so one symbol reads top to bottom like the CSV header. Values
+# are written exactly as the CSV writes them. The view follows the desk at 2 Hz while open.
+
+
+def cell_text(entry: LedgerEntry, field: str) -> str:
+    """A field as the CSV writes it (empty when absent), with the update time also in UTC."""
+    value = getattr(entry, field)
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_decimal(value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    if field == "update_time" and isinstance(value, int) and value > 0:
+        return f"{value} ({time.strftime('%H:%M:%S', time.gmtime(value / 1000))} UTC)"
+    return str(value)
+
+
+class LedgerScreen(ModalScreen[None]):
+    """The full ledger entries, live."""
+
+    BINDINGS = [
+        Binding("escape,l,q", "close", "Close"),
+        Binding("e", "app.export_ledger", "Export CSV"),
+    ]
+
+    def __init__(self, desk: Desk, symbol: str | None) -> None:
+        super().__init__()
+        self.desk = desk
+        self.symbol = symbol
+        self._drawn: tuple | None = None
+        self._columns: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ledger-dialog", classes="dialog"):
+            yield Label(
+                "Ledger: every field (Fluxum's 25 in CSV order, then the P&L split)", id="ledger-title"
+            )
+            yield DataTable(id="ledger-table", cursor_type="row", zebra_stripes=True)
+            yield Label("e export CSV · Escape close", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self._pull, name="ledger-pull")
+        self._pull()
+        self.query_one(DataTable).focus()
+
+    def _symbols(self) -> list[str]:
+        present = [entry.symbol for entry in self.desk.ledger.entries()]
+        if self.symbol in present:
+            present.remove(self.symbol)
+            present.insert(0, self.symbol)
+        return present
+
+    def _pull(self) -> None:
+        symbols = self._symbols()
+        key = (self.desk.versions["ledger"], tuple(symbols))
+        if key == self._drawn:
+            return
+        self._drawn = key
+        table = self.query_one(DataTable)
+        entries = [self.desk.ledger.entry(symbol) for symbol in symbols]
+        if symbols != self._columns:
+            self._columns = symbols
+            table.clear(columns=True)
+            table.add_column("field", key="field")
+            for symbol in symbols:
+                table.add_column(symbol, key=symbol)
+            if not symbols:
+                table.add_column("(no ledger entries yet: nothing traded or held)", key="none")
+            for field in CSV_COLUMNS:
+                cells = [cell_text(entry, field) if entry is not None else "" for entry in entries]
+                table.add_row(field, *cells, key=field)
+            return
+        for field in CSV_COLUMNS:
+            for symbol, entry in zip(symbols, entries, strict=True):
+                text = cell_text(entry, field) if entry is not None else ""
+                if table.get_cell(field, symbol) != text:
+                    table.update_cell(field, symbol, text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,319 @@
+"""Pilot tests on scripted desks (no network): screens, layouts, the ladder's and tape's marks, the bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from app.bridge import BRIDGED_KINDS, Bridge
+from app.screens import ExportScreen, HelpScreen, LedgerScreen
+from exchange import events
+from exchange.book import BookState
+from exchange.events import LinkState, SessionState
+from exchange.hub import EventHub
+from exchange.ledger import CSV_COLUMNS, Fill
+from tests.ui import scripted
+from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from widgets.connection_bar import ConnectionBar
+from widgets.ladder import Ladder
+from widgets.tape import TradesTape
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _app(desk: object, symbol: str | None = None, clock: object = scripted.clock) -> RecordingApp:
+    app = RecordingApp(desk=desk, clock=clock, symbol=symbol)  # type: ignore[arg-type]
+    app.animation_level = "none"
+    return app
+
+
+async def test_help_screen_lists_every_binding() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for words in (
+            "Previous symbol",
+            "Coarser ladder",
+            "Export the ledger",
+            "Cancel the order",
+            "◑ Reconnecting",
+        ):
+            assert words in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_ledger_screen_shows_all_fields_and_offers_export() -> None:
+    desk = scripted.long_in_profit()
+    for fill in scripted.short_in_loss().own_fills:
+        desk.ledger.apply_fill(fill)
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, LedgerScreen)
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == len(CSV_COLUMNS) == 30
+        assert [str(c.label) for c in table.columns.values()] == ["field", "BTCUSDT", "ETHUSDT"]
+        assert table.get_cell("position", "ETHUSDT") == "-4"
+        assert table.get_cell("mark_source", "BTCUSDT") == "mark_price"
+        await pilot.press("e")
+        assert isinstance(app.screen, ExportScreen)
+        await pilot.press("escape", "escape")
+        assert not isinstance(app.screen, (LedgerScreen, ExportScreen))
+
+
+async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        assert app.export_ledger(tmp_path / "missing-dir" / "ledger.csv") is None
+        assert app.noticed("Could not write")
+        written = app.export_ledger(tmp_path / "ledger.csv")
+        assert written is not None and written.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+
+
+async def test_too_small_then_compact_then_full() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=(50, 16)) as pilot:
+        screen = app.screen_stack[0]
+        assert screen.has_class("-tiny")
+        assert "Terminal 50x16 is too small" in screen_text(app)
+        await pilot.resize_terminal(60, 20)
+        assert screen.has_class("-compact") and not screen.has_class("-tiny")
+        text = screen_text(app)
+        assert "BTCUSDT  ● LIVE" in text and "spread" in text and "LONG 0.500" in text
+        await pilot.resize_terminal(140, 44)
+        assert screen.has_class("-full")
+        assert "Trades" in screen_text(app) and "Open orders" in screen_text(app)
+
+
+async def test_state_change_is_shown_without_waiting_for_a_timer() -> None:
+    desk = scripted.long_in_profit()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        bar = app.query_one(ConnectionBar)
+        assert bar.state_shown is LinkState.READY
+        previous = desk.state
+        desk.state = SessionState(
+            LinkState.RECONNECTING, scripted.NOW_MS, "link closed", 1, scripted.NOW_MS + 800
+        )
+        desk.touch("state")
+        app.on_bridge_state_changed(
+            Bridge.StateChanged(desk.state, previous)
+        )  # synchronously, no timer involved
+        assert bar.state_shown is LinkState.RECONNECTING
+        await pilot.pause()
+        assert "◑ Reconnecting · attempt 1 · retry in 0.8 s" in screen_text(app)
+
+
+async def test_ladder_marks_own_orders_and_off_screen_ones() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        ladder = app.query_one(Ladder)
+        assert ladder.trust == ("SYNCED", None)
+        text = screen_text(app)
+        bid = app.desk.books["BTCUSDT"].bids(4)[3][0]
+        assert any("◆0.100" in line and f"{bid:,.1f}" in line for line in text.splitlines())
+        assert "◆1 off-screen" in text
+
+
+async def test_resyncing_book_is_labelled_not_live_twice() -> None:
+    app = _app(scripted.resyncing())
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        ladder = app.query_one(Ladder)
+        assert ladder.trust == ("RESYNCING", "gap: u 1042 -> 1044")
+        text = screen_text(app)
+        assert text.count("RESYNCING · NOT LIVE") == 2  # header badge and spread row
+        assert "● LIVE" not in text.split("Position")[0].split("Order book")[-1]
+
+
+async def test_book_without_updates_goes_stale_by_its_own_timestamp() -> None:
+    now = [scripted.NOW]
+    app = _app(scripted.long_in_profit(), clock=lambda: now[0])
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        assert ladder.trust[0] == "SYNCED"
+        now[0] += 7.0
+        await until(pilot, lambda: ladder.trust[0] == "STALE", "STALE from the book's age", timeout=5)
+        assert ladder.trust[1] == "no update for 7.0 s"
+        assert "STALE · NOT LIVE" in screen_text(app)
+
+
+async def test_ladder_rebuilds_only_when_something_moved() -> None:
+    desk = scripted.long_in_profit()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        builds = 0
+        original = ladder._build
+
+        def counting(*args: object) -> object:
+            nonlocal builds
+            builds += 1
+            return original(*args)  # type: ignore[arg-type]
+
+        ladder._build = counting  # type: ignore[method-assign]
+        await pilot.pause(0.3)  # six pulls at 20 Hz, nothing changed
+        assert builds == 0
+        book = desk.books["BTCUSDT"]
+        best = book.best_ask()
+        assert best is not None
+        book.apply(
+            {
+                "topic": "orderbook.50.BTCUSDT",
+                "type": "delta",
+                "ts": scripted.NOW_MS,
+                "cts": scripted.NOW_MS,
+                "data": {"s": "BTCUSDT", "b": [], "a": [[repr(best[0]), "9.999"]], "u": 1043, "seq": 1},
+            }
+        )
+        await until(pilot, lambda: builds == 1, "one rebuild for one book change", timeout=5)
+        assert "9.999" in screen_text(app)
+
+
+async def test_grouping_rounds_bids_down_and_asks_up() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        for _ in range(3):
+            await pilot.press("plus")
+        assert ladder.group == 10 and ladder.step() == pytest.approx(1.0)
+        book = app.desk.books["BTCUSDT"]
+        text = screen_text(app)
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        assert best_bid is not None and best_ask is not None
+        assert f"{int(best_bid[0]):,}" in text  # 65,010.1 -> 65,010
+        assert f"{int(best_ask[0]) + 1:,}" in text  # 65,010.2 -> 65,011
+        assert "x10 = 1.0" in text
+
+
+async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
+    desk = scripted.long_in_profit()
+    last = desk.trades["BTCUSDT"][-1]
+    own = Fill("own-1", "BTCUSDT", last.side, last.qty, last.price, Decimal("0.01"), last.time_ms + 5)
+    desk.own_fills.append(own)
+    desk.touch("fills")
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        tape = app.query_one(TradesTape)
+        lines = [strip.text for strip in tape._strips[1:]]
+        assert lines[0].rstrip().endswith("◆")  # the newest public trade is the user's own fill
+        assert all((" BUY " in line) != (" SELL " in line) for line in lines)
+        assert any(line.rstrip().endswith("!") for line in lines)  # a large trade
+        assert len(lines) <= tape.size.height
+
+
+async def test_production_badge_uses_the_warning_colour() -> None:
+    app = _app(scripted.base_desk(environment="PRODUCTION"))
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        bar = app.query_one(ConnectionBar)
+        content = bar.render()
+        badge = [span for span in content.spans if content.plain[span.start : span.end] == " PRODUCTION "]
+        assert badge and "$warning" in str(badge[0].style)
+
+
+async def test_every_theme_has_the_desk_colours() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        for theme in ("textual-light", "nord", "textual-dark"):
+            app.theme = theme
+            await pilot.pause()
+            variables = app.get_css_variables()
+            assert {"bid", "ask", "profit", "loss", "own-order"} <= set(variables)
+        assert "BTCUSDT  ● LIVE" in screen_text(app)
+
+
+async def test_scripted_desk_cannot_cancel_orders() -> None:
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        assert app.check_action("cancel_order", ()) is False
+        assert app.check_action("show_ledger", ()) is True
+
+
+async def test_bridge_forwards_only_lossless_kinds_in_order() -> None:
+    received: list[object] = []
+
+    class Target:
+        def post_message(self, message: object) -> bool:
+            received.append(message)
+            return True
+
+    hub = EventHub()
+    bridge = Bridge(Target())  # type: ignore[arg-type]
+    subscription = bridge.subscribe(hub)
+    ready = SessionState(LinkState.READY, 2)
+    hub.publish(events.StateChanged(ready, SessionState(LinkState.CONNECTED, 1)))
+    hub.publish(events.BookChanged("BTCUSDT", 3))  # hot: not bridged, widgets pull it
+    hub.publish(events.Notice("warning", "stale feed"))
+    hub.publish(events.BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap"))
+    subscription.close()
+    await asyncio.wait_for(bridge.run(subscription), 5)
+    assert [type(m) for m in received] == [
+        Bridge.StateChanged,
+        Bridge.NoticeReceived,
+        Bridge.BookStateChanged,
+    ]
+    assert events.BookChanged not in BRIDGED_KINDS and events.TradesReceived not in BRIDGED_KINDS
+    position = events.PositionSnapshot("BTCUSDT", Decimal(1), Decimal(1), None, None, None, None, None, None)
+    first = Bridge.PositionChanged(position)
+    assert Bridge.PositionChanged(replace(position, size=Decimal(2))).can_replace(first)
+    assert not Bridge.PositionChanged(replace(position, symbol="ETHUSDT")).can_replace(first)
+
+
+def test_widgets_never_import_aiohttp_or_the_session() -> None:
+    code = (
+        "import sys, widgets.ladder, widgets.tape, widgets.position, widgets.connection_bar, widgets.wallet, "
+        "widgets.orders, widgets.symbols\n"
+        "bad = [m for m in ('aiohttp', 'exchange.session', 'exchange.bybit.rest') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_app_is_constructible_with_no_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BYBIT_SIM_API_KEY", "BYBIT_SIM_API_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    from app.app import FluxumApp
+
+    app = FluxumApp()
+    assert app.settings is not None and app.settings.embedded
+    assert app.desk.symbols == list(app.settings.symbols)
+    assert app.desk.state.kind is LinkState.DISCONNECTED and not app.scripted
+
+
+async def test_crash_report_shows_no_locals() -> None:
+    import io
+
+    from rich.console import Console
+
+    class Exploding(RecordingApp):
+        BINDINGS = [("x", "explode", "Explode")]
+        report: list[object] = []
+
+        def _fatal_error(self) -> None:
+            super()._fatal_error()
+            self.report = list(self._exit_renderables)  # printed and cleared at shutdown
+
+        def action_explode(self) -> None:
+            api_secret = "-".join(("CANARY", "SECRET", "do-not-show"))  # noqa: F841 - a local, not in the source
+            raise RuntimeError("boom")
+
+    app = Exploding(desk=scripted.long_in_profit(), clock=scripted.clock)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+            await pilot.press("x")
+    console = Console(file=io.StringIO(), width=200, record=True)
+    for renderable in app.report:
+        console.print(renderable)
+    report = console.export_text()
+    assert "boom" in report and "CANARY-SECRET" not in report
