@@ -88,9 +88,13 @@ class _Side:
 
 
 class _Generator:
-    def __init__(self, seed: int, depth: int) -> None:
+    def __init__(self, seed: int, depth: int, max_changes: int) -> None:
         self.rng = random.Random(seed)
         self.depth = depth
+        self.max_changes = max_changes
+        # A delta deletes at most max_changes / 2 + 1 levels per side, each pulling one in from the reserve.
+        self.reserve_min = max(_RESERVE_MIN, max_changes)
+        self.reserve_max = self.reserve_min + _RESERVE_MAX - _RESERVE_MIN
         self.bids = _Side(-1)
         self.asks = _Side(1)
         self.u = START_U
@@ -98,7 +102,7 @@ class _Generator:
         self.ts = START_TS
         self.topic = f"orderbook.{depth}.{SYMBOL}"
         rng = self.rng
-        n = depth + (_RESERVE_MIN + _RESERVE_MAX) // 2
+        n = depth + (self.reserve_min + self.reserve_max) // 2
         tick = START_TICKS
         for _ in range(n):
             self.bids.insert(tick, self._lots())
@@ -196,11 +200,12 @@ class _Generator:
         return True
 
     def _replenish(self, side: _Side) -> None:
-        """Keep a hidden reserve beyond the window (never published: ranks >= depth + reserve min)."""
+        """Keep a hidden reserve of levels past the window, so a delete always has a level to bring in; what
+        is added or trimmed here lies past rank ``depth`` and is never published."""
         keys = side.keys
-        while len(keys) < self.depth + _RESERVE_MIN:
+        while len(keys) < self.depth + self.reserve_min:
             side.insert(side.tick_at(len(keys) - 1) + side.sign * self._gap(), self._lots())
-        while len(keys) > self.depth + _RESERVE_MAX:
+        while len(keys) > self.depth + self.reserve_max:
             del side.lots[side.tick_at(len(keys) - 1)]
             keys.pop()
 
@@ -236,8 +241,8 @@ class _Generator:
         bids, asks = self.bids, self.asks
         bid_touched: dict[int, int | None] = {}
         ask_touched: dict[int, int | None] = {}
-        bid_budget = rng.randint(1, 10)
-        ask_budget = rng.randint(1, 10)
+        bid_budget = rng.randint(1, self.max_changes)  # an insert or delete spends 2: its window partner
+        ask_budget = rng.randint(1, self.max_changes)
         if rng.random() < 0.3 and bid_budget >= 4 and ask_budget >= 4:
             # A trade consumes the best level(s) on one side and the other side follows: the mid drifts.
             if rng.random() < 0.5:
@@ -273,9 +278,9 @@ class _Generator:
         return self._envelope("delta", self._entries(bids, bid_touched), self._entries(asks, ask_touched))
 
 
-def generate(deltas: int = 200_000, seed: int = 1, depth: int = 200) -> Stream:
+def generate(deltas: int = 200_000, seed: int = 1, depth: int = 200, max_changes: int = 10) -> Stream:
     """The snapshot plus ``deltas`` deltas as orjson bytes, and the true final book; same seed, same bytes."""
-    gen = _Generator(seed, depth)
+    gen = _Generator(seed, depth, max_changes)
     messages = [gen.snapshot()]
     append = messages.append
     delta = gen.delta

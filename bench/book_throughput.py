@@ -351,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deltas", type=int, default=200_000, help="deltas after the snapshot (200000)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--max-changes", type=int, default=10, help="level changes per delta side: 1 to this (default 10)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="passes per cadence (default 3)")
     parser.add_argument(
         "--budget",
@@ -371,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = args.only or [PARSE_ONLY, *IMPLEMENTATIONS]
     print(*machine(), sep="\n")
     started = time.perf_counter()
-    stream = generate(args.deltas, args.seed)
+    stream = generate(args.deltas, args.seed, max_changes=args.max_changes)
     generated = time.perf_counter() - started
     size = sum(map(len, stream.messages)) / len(stream.messages)
     changes = sum(len(d["b"]) + len(d["a"]) for d in (orjson.loads(m)["data"] for m in stream.messages[1:]))

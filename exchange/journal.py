@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS executions (
     received_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS executions_by_time ON executions (exec_time);
+CREATE TABLE IF NOT EXISTS marks (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -103,6 +107,23 @@ class Journal:
         """Time of the newest journaled execution: the REST backfill starts there."""
         (value,) = self._db.execute("SELECT MAX(exec_time) FROM executions").fetchone()
         return value
+
+    def complete_until_ms(self) -> int | None:
+        """Every execution with an ``execTime`` up to this (exchange ms) is journaled; None if never known.
+
+        Kept across processes, so a session killed mid-backfill restarts its backfill from what was
+        really complete, not from the newest live push it happened to journal.
+        """
+        row = self._db.execute("SELECT value FROM marks WHERE name = 'complete_until_ms'").fetchone()
+        return None if row is None else int(row[0])
+
+    def mark_complete_until(self, ms: int) -> None:
+        """Record that history is complete up to ``ms``; the mark only ever moves forward."""
+        self._db.execute(
+            "INSERT INTO marks VALUES ('complete_until_ms', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = MAX(value, excluded.value)",
+            (int(ms),),
+        )
 
     def __len__(self) -> int:
         (count,) = self._db.execute("SELECT COUNT(*) FROM executions").fetchone()

@@ -133,6 +133,8 @@ class Timeouts:
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
+WATERMARK_INTERVAL_S = 5.0
+LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 STATS_INTERVAL_S = 0.5
 
 
@@ -317,8 +319,8 @@ class Session:
         # Read before the private stream can journal anything new, and only after a connection that finished
         # its backfill: a live push journaled before the backfill ends must not move the start past fills
         # made while the link was down.
-        if self._history_complete and self.journal is not None:
-            self._backfill_from_ms = self.journal.last_exec_time_ms()
+        if self.journal is not None:
+            self._backfill_from_ms = self.journal.complete_until_ms()
         self._history_complete = False
         t = self.timeouts
         self._public = WsLink(
@@ -392,7 +394,7 @@ class Session:
         assert credentials is not None
         await self._measure_clock()
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
-        signature = ws_auth_signature(credentials.api_secret.reveal(), expires)
+        signature = ws_auth_signature(credentials.api_secret, expires)
         reply = await self._race(
             link.request({"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s)
         )
@@ -523,8 +525,13 @@ class Session:
                 self._take_order(_closed_while_away(order, self._now_ms()))
         last = self._backfill_from_ms
         start = None if last is None else max(0, last - 1000)  # overlap a second; the journal de-duplicates
+        asked_at = self._server_now_ms()
         records = await rest.executions(self.category, start_time_ms=start)
         self._take_executions(records, backfilled=True)
+        if self.journal is not None:
+            # Everything before the request is now journaled (later fills come on the live stream, which was
+            # subscribed before this read).
+            self.journal.mark_complete_until(asked_at)
         now = self._now_ms()
         for position in positions:
             entry = self.ledger.entry(position.symbol)
@@ -740,8 +747,9 @@ class Session:
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
-        """Marks, staleness, resync retries and link figures, at frame rate rather than network rate."""
+        """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
         next_stats = 0.0
+        next_watermark = self._clock() + WATERMARK_INTERVAL_S
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
@@ -751,12 +759,23 @@ class Session:
                     self._resyncing.pop(topic, None)
                     self.counters["resync_retries"] += 1
                     self._request_resync(topic)
+            if now >= next_watermark:
+                next_watermark = now + WATERMARK_INTERVAL_S
+                self._advance_watermark()
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
-                stats = self.link_stats()
-                self.desk.stats = stats
-                self.desk.touch("stats")
-                self.hub.publish(stats)
+                self._publish_stats()
+
+    def _advance_watermark(self) -> None:
+        """While the private stream has been live since a finished backfill, history is complete up to now
+        (less a margin for executions Bybit pushes late), so a restart need not re-read it."""
+        private = self._private
+        if self.journal is None or not self._history_complete or private is None or not private.open_:
+            return
+        self.journal.mark_complete_until(self._server_now_ms() - LIVE_MARGIN_MS)
+
+    def _server_now_ms(self) -> int:
+        return self._now_ms() + self._server_offset_ms()
 
     def _mark_all(self) -> None:
         now_ms = self._now_ms()
@@ -847,6 +866,13 @@ class Session:
         self.desk.touch("state")
         log.info("session: %s", state)
         self.hub.publish(StateChanged(state, previous))
+        self._publish_stats()  # reconnect count and reason move with the state, not half a second later
+
+    def _publish_stats(self) -> None:
+        stats = self.link_stats()
+        self.desk.stats = stats
+        self.desk.touch("stats")
+        self.hub.publish(stats)
 
 
 def _decimal_or_none(text: str | None) -> Decimal | None:

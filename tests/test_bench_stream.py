@@ -118,3 +118,15 @@ def test_check_reports_a_wrong_book(stream):
         adapter.apply(orjson.loads(raw))
     failure, _ = check(adapter, stream)
     assert failure is not None
+
+
+def test_bigger_deltas_keep_the_window_exact():
+    big = generate(300, seed=3, max_changes=40)
+    counts = []
+    for bids, asks in replay(big):
+        assert len(bids) == 200 and len(asks) == 200
+        assert max(map(float, bids)) < min(map(float, asks))
+    for raw in big.messages[1:]:
+        data = orjson.loads(raw)["data"]
+        counts.append(len(data["b"]) + len(data["a"]))
+    assert sum(counts) / len(counts) > 20

@@ -74,3 +74,14 @@ def test_committed_executions_survive_sigkill(tmp_path):
     ids = journal.exec_ids()
     assert all(f"e-{i:06d}" in ids for i in range(acknowledged + 1)), "an acknowledged fill was lost"
     assert len(ids) == len(journal)
+
+
+def test_completeness_watermark_only_moves_forward_and_survives_reopen(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    assert journal.complete_until_ms() is None
+    journal.mark_complete_until(5_000)
+    journal.mark_complete_until(3_000)
+    assert journal.complete_until_ms() == 5_000
+    journal.close()
+    assert Journal(path).complete_until_ms() == 5_000

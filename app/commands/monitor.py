@@ -108,7 +108,7 @@ class _Printer:
     def __init__(self, *, json_lines: bool) -> None:
         self.json_lines = json_lines
 
-    def _emit(self, kind: str, text: str, **fields: Any) -> None:
+    def _emit(self, kind: str, line: str, **fields: Any) -> None:
         if self.json_lines:
             import orjson
 
@@ -116,7 +116,7 @@ class _Printer:
             sys.stdout.write(orjson.dumps(record, default=str).decode() + "\n")
         else:
             stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
-            sys.stdout.write(f"{stamp} {kind.upper():<6} {text}\n")
+            sys.stdout.write(f"{stamp} {kind.upper():<6} {line}\n")
         sys.stdout.flush()
 
     def start(self, runtime: Any) -> None:

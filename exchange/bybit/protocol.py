@@ -179,6 +179,9 @@ class TickerCache:
         if not isinstance(data, dict):
             raise ProtocolError("ticker data must be an object")
         symbol = _string(data, "symbol")
+        topic = frame.get("topic")
+        if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers."):] != symbol:
+            raise ProtocolError(f"ticker for {symbol[:20]!r} on topic {topic[:40]!r}")
         fields = {key: value for key, value in data.items() if isinstance(value, str)}
         if frame.get("type") == "delta" and symbol in self._tickers:
             self._tickers[symbol].update(fields)

@@ -509,7 +509,7 @@ class RestClient:
             "X-BAPI-TIMESTAMP": timestamp,
             "X-BAPI-RECV-WINDOW": window,
             "X-BAPI-SIGN": rest_signature(
-                credentials.api_secret.reveal(), timestamp, credentials.api_key, window, payload
+                credentials.api_secret, timestamp, credentials.api_key, window, payload
             ),
         }
 

@@ -141,7 +141,7 @@ def verify_rest(headers: Mapping[str, str], payload: str, keyring: ApiKeyring, s
         raise AuthFailure(10002, _window_message(raw_ts, server_ms, window_text))
     given = _header(headers, "X-BAPI-SIGN") or ""
     origin = f"{raw_ts}{key.api_key}{window_text}{payload}"
-    expected = rest_signature(key.secret.reveal(), raw_ts, key.api_key, window_text, payload)
+    expected = rest_signature(key.secret, raw_ts, key.api_key, window_text, payload)
     if not signatures_match(expected, given.lower()):
         raise AuthFailure(10004, f"error sign! origin_string[{origin}]")
     return key

@@ -146,13 +146,16 @@ class RateLimiter:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+WEBSOCKET_PATHS = ("/v5/public/", "/v5/private", "/v5/trade")
+
+
 @web.middleware
 async def bybit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Faults, rate limits and error envelopes around every handler (see the module docstring)."""
     sim = sim_of(request)
     path = request.path
-    if not path.startswith("/v5/"):
-        return await _guarded(sim, request, handler)
+    if not path.startswith("/v5/") or path.startswith(WEBSOCKET_PATHS):
+        return await _guarded(sim, request, handler)  # REST faults and limits are for REST, not WS handshakes
     counters = sim.counters
     counters["rest.requests"] += 1
     faults = sim.faults

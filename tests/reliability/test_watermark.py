@@ -1,0 +1,47 @@
+"""A restart backfills from the journal's persisted completeness mark, not from the newest journaled fill.
+
+The case: a session dies (SIGKILL) right after a live push was journaled but before its backfill finished; the
+fills made while the link was down are older than that push. Restarting from the newest journaled execTime
+would skip them; restarting from the watermark finds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from exchange.hub import EventHub
+from exchange.session import Session
+from tests.reliability.conftest import FAST_BACKOFF, place_market, running_session, sim_records, until
+
+
+async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path):
+    async with running_session(journal_dir=tmp_path) as rt:
+        await rt.session.stop()
+        await asyncio.wait_for(rt.task, 15)
+        assert rt.journal is not None
+        watermark = rt.journal.complete_until_ms()
+        assert watermark is not None, "a finished backfill leaves a completeness mark"
+
+        place_market(rt.sim, "BTCUSDT", "Buy", "0.010", "outage-1")  # made while nobody watched
+        rt.sim.faults.set_clock_offset(10_000)
+        place_market(rt.sim, "BTCUSDT", "Buy", "0.020", "outage-2")
+        records = sim_records(rt.sim)
+        outage, late = records[-2], records[-1]
+        assert int(late["execTime"]) - int(outage["execTime"]) >= 10_000
+        rt.journal.record([late], received_ms=0)  # the live push journaled just before the process died
+        assert rt.journal.complete_until_ms() == watermark < int(outage["execTime"])
+
+        restarted = Session(rt.settings, hub=EventHub(), journal=rt.journal, rest=rt.rest, backoff=FAST_BACKOFF)
+        task = asyncio.create_task(restarted.run())
+        try:
+            await until(lambda: restarted.state.kind.value == "Ready" or task.done(), what="Ready after restart")
+            assert {outage["execId"], late["execId"]} <= rt.journal.exec_ids()
+            assert rt.journal.exec_ids() == {record["execId"] for record in records}
+            assert restarted.ledger.entry("BTCUSDT").position == sum(
+                (1 if r["side"] == "Buy" else -1) * Decimal(r["execQty"])
+                for r in records if r["symbol"] == "BTCUSDT"
+            )
+        finally:
+            await restarted.stop()
+            await asyncio.wait_for(task, 15)
