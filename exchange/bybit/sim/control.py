@@ -19,7 +19,7 @@ endpoint                    body                                                
 ``POST /_sim/flood``        ``{"topic": "orderbook.50.BTCUSDT", "count": 10000}``       burst of deltas
                             (``"category"`` defaults to "linear"; answers when all sent)
 ``POST /_sim/executions``   ``{"duplicate": 2, "delay_s": 1.5}``                        dup / late fills
-``POST /_sim/auth``         ``{"delay_s": 2.0, "reject": true}``                        auth faults
+``POST /_sim/auth``         ``{"delay_s": 2.0, "reject": true, "message": "..."}``      auth faults
 ``POST /_sim/rate_limit``   ``{"seconds": 3}``                                          REST 10006
 ``POST /_sim/forbid``       ``{"seconds": 3}``                                          REST HTTP 403
 ``POST /_sim/clock``        ``{"offset_ms": -7000}``                                    clock offset
@@ -162,7 +162,12 @@ async def _auth(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(body["reject"], bool):
             raise BadBody("reject must be true or false")
         sim.faults.auth_reject = body["reject"]
-    return {"delay_s": sim.faults.auth_delay_s, "reject": sim.faults.auth_reject}
+    if "message" in body:
+        if not isinstance(body["message"], str) or not body["message"]:
+            raise BadBody("message must be a non-empty string")
+        sim.faults.auth_reject_message = body["message"]
+    return {"delay_s": sim.faults.auth_delay_s, "reject": sim.faults.auth_reject,
+            "message": sim.faults.auth_reject_message}
 
 
 async def _rate_limit(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ class Faults:
         self._execution_delay_s = 0.0
         self._auth_delay_s = 0.0
         self._auth_reject = False
+        self.auth_reject_message = "Params Error"  # what a rejected auth says; "Invalid apikey" = a dead key
         self._rate_limited_until = 0.0  # time.monotonic()
         self._rate_limit_reset_ms = 0
         self._forbidden_until = 0.0
@@ -154,7 +155,9 @@ class Faults:
 
     @property
     def auth_reject(self) -> bool:
-        """Every private ``auth`` is rejected, even with the right signature."""
+        """Every private ``auth`` is rejected, even with the right signature, with ``auth_reject_message``
+        ("Params Error" by default, which a client reads as an expired signature and retries; set it to
+        "Invalid apikey" to play a key revoked on the exchange)."""
         return self._auth_reject
 
     @auth_reject.setter
