@@ -3,7 +3,8 @@
 With ``-cfg sim`` and no ``--base-url`` the local Bybit exchange is started in-process first and the session is
 pointed at it with the documented demo credentials: the very same client code then talks to it as it would to
 Bybit. The journal of the embedded exchange lives in a temporary directory for that run only (the exchange
-starts fresh each time, so yesterday's demo fills must not be mistaken for today's).
+starts fresh each time, so yesterday's demo fills must not be mistaken for today's); the same holds for an
+external ``fluxum sim`` unless ``--journal-dir`` names a journal to keep.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ async def open_runtime(
         rest = RestClient(settings.endpoints, settings.credentials, session=http)
         journal = None
         if settings.credentials is not None:
-            if journal_dir is None and sim is not None:
+            if journal_dir is None and settings.environment is Environment.SIM:
+                # A local exchange (embedded or external) starts fresh each run and may reuse execution ids for
+                # the same seed: last run's journal must not swallow this run's fills as duplicates.
                 journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
             path = journal_path(settings.environment.value, settings.credentials.api_key, journal_dir)
             journal = Journal(path)

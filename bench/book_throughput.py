@@ -2,10 +2,8 @@
 
 Run ``.venv/bin/python -m bench.book_throughput [--deltas N] [--seed S]``. The parent generates one
 deterministic ``orderbook.200.BTCUSDT`` stream (``bench.book_stream``) and writes it to a temporary file.
-Every implementation gets its own fresh interpreter (a worker) that loads the stream and imports only its own
-library. Workers never run at the same time: the parent asks them for one timed pass each in turn, round
-after round, so that noise from other processes on this shared machine is spread over all of them instead of
-landing on whoever ran during a busy minute.
+Every implementation then gets its own fresh interpreter (a worker) that loads the stream, imports only its
+own library and makes its timed passes; the workers run one after another, never at the same time.
 
 A pass times, per message, ``orjson.loads`` of the bytes (the same parse for everyone) + the implementation's
 apply + a top-25 read of both sides, (a) every 100 messages or (b) after every message, with the garbage
@@ -229,54 +227,54 @@ class _Worker:
 
 
 def measure(keys: list[str], path: Path, messages: int, reps: int, budget: float) -> list[dict[str, Any]]:
-    """Interleaved rounds over fresh worker processes; one result per implementation."""
-    results = {k: {"key": k, "messages": messages, "failure": None, "note": ""} for k in keys}
-    passes: dict[tuple[str, int], list[list[float]]] = {(k, e): [] for k in keys for e in (EVERY, 1)}
+    """One fresh worker process per implementation, one after another; one result per implementation.
+
+    A worker is started only when its turn comes and makes all its passes back to back, alternating the two
+    cadences: on these machines the memory of a process that sat idle for a minute comes back slowly (the
+    host pages cold memory out), which would tax whoever waited longest, so nothing waits.
+    """
+    results = []
     with tempfile.TemporaryDirectory(prefix="fluxum-bench-logs-") as logs:
-        workers = {}
         for key in keys:
-            log = open(Path(logs) / f"{key}.log", "w+")  # noqa: SIM115 (closed with the directory)
-            workers[key] = _Worker(key, path, log)
-        for round_no in range(reps):
-            for every in (EVERY, 1):
-                for key, w in workers.items():
-                    done = passes[key, every]
-                    totals = [sum(chunks) for chunks in done]
-                    if round_no and sum(totals) + min(totals) > budget:
-                        continue  # a slow implementation: keep the total run time to a few minutes
-                    started = time.perf_counter()
-                    reply = w.ask(f"run {every}")
-                    if reply is None:
-                        results[key]["failure"] = w.dead
-                        continue
-                    done.append(reply["chunks"])
-                    if reply["failure"] and not results[key]["failure"]:
-                        results[key]["failure"] = reply["failure"]
-                    results[key]["note"] = reply["note"]
-                    print(
-                        f"  round {round_no + 1}, read every {every:>3}: {key:<13} "
-                        f"{time.perf_counter() - started:5.1f} s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-        for key, w in workers.items():
-            reply = w.ask("reads")
-            if reply is not None:
-                results[key].update(reply)
-            w.close()
-            w.log.close()
-            if w.dead and not results[key]["failure"]:
-                results[key]["failure"] = w.dead
-    for key in keys:
-        for every in (EVERY, 1):
-            done = passes[key, every]
-            if not done:
-                results[key]["failure"] = results[key]["failure"] or "no pass completed"
-                continue
-            results[key][f"seconds_every_{every}"] = sum(map(min, zip(*done, strict=True)))
-            results[key][f"best_pass_every_{every}"] = min(sum(chunks) for chunks in done)
-            results[key][f"runs_every_{every}"] = len(done)
-    return list(results.values())
+            result: dict[str, Any] = {"key": key, "messages": messages, "failure": None, "note": ""}
+            passes: dict[int, list[list[float]]] = {EVERY: [], 1: []}
+            with open(Path(logs) / f"{key}.log", "w+") as log:
+                w = _Worker(key, path, log)
+                for _ in range(reps):
+                    for every in (EVERY, 1):
+                        done = passes[every]
+                        totals = [sum(chunks) for chunks in done]
+                        if totals and sum(totals) + min(totals) > budget:
+                            continue  # a slow implementation: keep the whole run to a few minutes
+                        started = time.perf_counter()
+                        reply = w.ask(f"run {every}")
+                        if reply is None:
+                            break
+                        done.append(reply["chunks"])
+                        if reply["failure"] and not result["failure"]:
+                            result["failure"] = reply["failure"]
+                        result["note"] = reply["note"]
+                        print(
+                            f"  {key:<13} read every {every:>3}: pass {len(done)} "
+                            f"{time.perf_counter() - started:5.1f} s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                reply = w.ask("reads")
+                if reply is not None:
+                    result.update(reply)
+                w.close()
+                if w.dead and not result["failure"]:
+                    result["failure"] = w.dead
+            for every, done in passes.items():
+                if not done:
+                    result["failure"] = result["failure"] or "no pass completed"
+                    continue
+                result[f"seconds_every_{every}"] = sum(map(min, zip(*done, strict=True)))
+                result[f"best_pass_every_{every}"] = min(sum(chunks) for chunks in done)
+                result[f"runs_every_{every}"] = len(done)
+            results.append(result)
+    return results
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -384,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(generated in {generated:.1f} s, not timed)"
     )
     print(
-        f"Timing: {args.reps} interleaved passes per implementation and cadence (fewer once a cadence has "
-        f"taken {args.budget:.0f} s), each implementation in its own process; per-chunk best of the passes"
+        f"Timing: {args.reps} passes per implementation and cadence, back to back in its own "
+        f"process (fewer once a cadence has taken {args.budget:.0f} s); per-chunk best of the passes"
     )
     with tempfile.TemporaryDirectory(prefix="fluxum-bench-") as tmp:
         path = Path(tmp) / "stream.jsonl"
