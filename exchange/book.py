@@ -19,7 +19,9 @@ decimal strings would cost more than all of that, so conversions go through a bo
 (:class:`_Numbers`) that validates as it converts, and the tuple built there is the level stored. Prices and
 sizes are ``float``: a Bybit price string has far fewer than 15 significant digits, so distinct prices stay
 distinct and ``"30247.20"`` and ``"30247.2"`` are the same level. Money that must be exact (the ledger) is
-taken from the original strings, never from the book.
+taken from the original strings, never from the book. The book keeps a reference to the last message it
+applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a caller must not mutate a message it has
+handed over.
 """
 
 from __future__ import annotations
@@ -137,7 +139,10 @@ _price_of = _PRICES.get
 
 def _convert(raw: Any) -> list[Level]:
     """One side of a message as ``(price, size)`` floats; raises on any malformed level."""
-    return [(_PRICES[price], _SIZES[size]) for price, size in raw]
+    levels = [(_PRICES[price], _SIZES[size]) for level in raw if level.__class__ is list for price, size in (level,)]
+    if len(levels) != len(raw):
+        raise _Rejected("a level must be a [price, size] list")
+    return levels
 
 
 class OrderBook:
@@ -155,9 +160,7 @@ class OrderBook:
         "state",
         "resync_reason",
         "u",
-        "seq",
-        "ts",
-        "cts",
+        "_last",
         "version",
         "counters",
         "_bid_keys",
@@ -175,9 +178,7 @@ class OrderBook:
         self.state = BookState.AWAITING_SNAPSHOT
         self.resync_reason: str | None = None
         self.u: int | None = None
-        self.seq: int | None = None
-        self.ts: int | None = None
-        self.cts: int | None = None
+        self._last: Mapping[str, Any] | None = None  # the last applied message: seq, ts and cts are read from it
         self.version = 0
         self.counters = BookCounters()
         self._bid_keys: list[float] = [_INF]  # -price ascending (best bid first), then the sentinel
@@ -213,8 +214,16 @@ class OrderBook:
                     # The hot path, inlined (a call costs as much as a level): convert both sides, which
                     # validates them, before anything changes; apply; check the result is not crossed. The
                     # comprehensions name the memos as globals: a closure would cost ~50 ns more each.
-                    bids = [(_price_of(p) or _PRICES[p], _SIZES[s]) for p, s in data["b"]]
-                    asks = [(_price_of(p) or _PRICES[p], _SIZES[s]) for p, s in data["a"]]
+                    # ``if l.__class__ is list`` before unpacking: a two-character string would unpack as a
+                    # price and a size ("95" -> 9, 5); a skipped level makes the counts differ and is rejected.
+                    raw_bids = data["b"]
+                    raw_asks = data["a"]
+                    bids = [(_price_of(p) or _PRICES[p], _SIZES[s])
+                            for level in raw_bids if level.__class__ is list for p, s in (level,)]
+                    asks = [(_price_of(p) or _PRICES[p], _SIZES[s])
+                            for level in raw_asks if level.__class__ is list for p, s in (level,)]
+                    if len(bids) != len(raw_bids) or len(asks) != len(raw_asks):
+                        raise _Rejected("a level must be a [price, size] list")
                     keys = self._bid_keys
                     levels = self._bid_levels
                     for change in bids:
@@ -248,9 +257,7 @@ class OrderBook:
                         else:
                             self.counters.absent_deletes += 1
                     self.u = u
-                    self.seq = data.get("seq")
-                    self.ts = message.get("ts")
-                    self.cts = message.get("cts")
+                    self._last = message
                     self.version += 1
                     self.counters.deltas += 1
                     if -self._bid_keys[0] >= keys[0]:  # an empty side's sentinel never crosses
@@ -300,10 +307,26 @@ class OrderBook:
 
     def _stamp(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> None:
         self.u = u
-        self.seq = data.get("seq")
-        self.ts = message.get("ts")
-        self.cts = message.get("cts")
+        self._last = message
         self.version += 1
+
+    @property
+    def seq(self) -> int | None:
+        """Bybit's cross sequence of the last applied message."""
+        last = self._last
+        return last["data"].get("seq") if last is not None else None
+
+    @property
+    def ts(self) -> int | None:
+        """When Bybit produced the last applied message (ms)."""
+        last = self._last
+        return last.get("ts") if last is not None else None
+
+    @property
+    def cts(self) -> int | None:
+        """Matching-engine time of the last applied message (ms); None before 2025 captures had it."""
+        last = self._last
+        return last.get("cts") if last is not None else None
 
     def _resync(self, reason: str) -> ApplyResult:
         self.state = BookState.RESYNCING
@@ -365,8 +388,8 @@ class OrderBook:
         return out
 
     def vwap(self, side: Side, qty: float) -> float | None:
-        """Average price of filling ``qty`` against one side (``"bid"``: selling into the bids), or None if the
-        side holds less than ``qty``. ``qty`` must be positive."""
+        """Average price of filling ``qty`` against one side (``"bid"``: selling into the bids), or None if
+        the side holds less than ``qty``. ``qty`` must be positive."""
         if not qty > 0:
             raise ValueError("qty must be positive")
         remaining = qty
@@ -400,7 +423,8 @@ class OrderBook:
         return [(price, size) for price, size in out]
 
     def imbalance(self, n: int) -> float | None:
-        """``(bid size - ask size) / (bid size + ask size)`` over the top ``n`` levels, in [-1, 1]; None if empty."""
+        """``(bid size - ask size) / (bid size + ask size)`` over the top ``n`` levels, in [-1, 1]; None if
+        empty."""
         bid = sum(size for _, size in self._bid_levels[:n])
         ask = sum(size for _, size in self._ask_levels[:n])
         total = bid + ask

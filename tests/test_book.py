@@ -215,6 +215,8 @@ def test_version_moves_only_when_contents_or_trust_change():
         lambda m: m["data"].update(b=[["nan", "1"]]),
         lambda m: m["data"].update(a=[["inf", "1"]]),
         lambda m: m["data"].update(b=[["99.9", "1"], None]),
+        lambda m: m["data"].update(b=["95"]),
+        lambda m: m["data"].update(a=[["100.7", "1"], "95"]),
         lambda m: m.update(topic="orderbook.50.ETHUSDT"),
     ],
 )
@@ -227,6 +229,14 @@ def test_malformed_message_is_rejected_whole_and_changes_nothing(mutate):
     assert (book.bids(), book.asks(), book.u, book.state, book.version) == before
     assert book.counters.rejected == 1
     assert book.apply(msg("delta", 11, bids=[("99.9", "1")])) is ApplyResult.DELTA
+
+
+def test_a_two_character_string_is_not_a_level_in_a_snapshot_either():
+    book = OrderBook()
+    message = snapshot()
+    message["data"]["b"] = ["95"]
+    assert book.apply(message) is ApplyResult.REJECTED
+    assert book.state is BookState.AWAITING_SNAPSHOT and book.bids() == []
 
 
 def test_non_dict_message_is_rejected():

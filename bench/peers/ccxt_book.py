@@ -11,6 +11,8 @@ ccxt's real ``Client`` object, never connected. The user's read is ``orderbook['
 
 from __future__ import annotations
 
+import asyncio
+
 import ccxt.pro as ccxtpro
 from ccxt.async_support.base.ws.client import Client
 
@@ -44,6 +46,9 @@ _MARKET = {
 
 
 def make() -> Adapter:
+    # ccxt's Client makes a Future when constructed, which needs a current event loop; an earlier async test in
+    # the same thread may have closed the default one, so give it its own.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     exchange = ccxtpro.bybit()
     exchange.set_markets([_MARKET])
     client = Client(URL, None, None, None, None, {})
