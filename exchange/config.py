@@ -8,6 +8,7 @@ category, depth and mark source; command-line flags win over it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from exchange.secrets import ConfigError, Credentials, credentials_from_env, cre
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-CATEGORIES = ("linear", "spot", "inverse")
+CATEGORIES = ("linear", "spot")
 DEPTHS = (1, 50, 200, 1000)
 MARK_SOURCES = ("mark", "book")
 
@@ -119,6 +120,15 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
     return symbols
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(
     *,
     cfg: str | None = None,
@@ -144,6 +154,8 @@ def load_settings(
     chosen_symbols = _symbols(symbols if symbols is not None else file_values.get("symbols", DEFAULT_SYMBOLS),
                               "--symbols" if symbols is not None else "symbols")
     category = str(file_values.get("category", "linear")).lower()
+    if category == "inverse":
+        raise ConfigError("category inverse is not supported yet: its P&L is in the coin, and the ledger is linear")
     if category not in CATEGORIES:
         raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {category!r}")
     depth = file_values.get("depth", 50)
@@ -167,6 +179,9 @@ def load_settings(
 
     if base_url is not None:
         endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
+        host = urlsplit(base_url).hostname or ""
+        if credentials is not None and base_url.startswith("http://") and not _loopback(host):
+            raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
     elif environment is Environment.SIM:
         endpoints = None  # the embedded local exchange, started by the caller
     else:

@@ -12,6 +12,7 @@ the exchange said.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -58,12 +59,21 @@ class Journal:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        # Owner-only from the start, the -wal and -shm side files too (they hold the same records). A short busy
+        # timeout: this runs on the event loop, and another Fluxum on the same account must not freeze it.
+        previous = os.umask(0o077)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        finally:
+            os.umask(previous)
         if self.path != ":memory:":
-            Path(self.path).chmod(0o600)
+            for suffix in ("", "-wal", "-shm"):
+                side = Path(self.path + suffix)
+                if side.exists():
+                    side.chmod(0o600)
 
     def record(self, records: Iterable[dict[str, Any]], received_ms: int) -> list[dict[str, Any]]:
         """Commit the executions not seen before and return them, in the order given.

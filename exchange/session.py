@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from typing import Any
 import aiohttp
 
 from exchange.book import ApplyResult, BookState, OrderBook, cadence_ms
+from exchange.bybit.errors import AuthenticationError
 from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
@@ -82,7 +84,7 @@ from exchange.events import (
 )
 from exchange.hub import EventHub
 from exchange.journal import Journal
-from exchange.ledger import Ledger, MarkSource
+from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -133,6 +135,8 @@ class Timeouts:
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
+MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+CLOSED_ORDERS_KEPT = 2000
 WATERMARK_INTERVAL_S = 5.0
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 STATS_INTERVAL_S = 0.5
@@ -189,6 +193,9 @@ class Session:
         self._public: WsLink | None = None
         self._private: WsLink | None = None
         self._resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
+        self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
+        self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
+        self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._link_lost: asyncio.Event | None = None
@@ -291,7 +298,8 @@ class Session:
                     delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
                 retry_ms = self._now_ms() + int(delay * 1000)
                 self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
-                self.hub.publish(Notice("warning", f"Link lost ({reason}); retry {attempt} in {delay:.1f} s"))
+                what = "Link lost" if self._lost_reason else "Recovery failed"
+                self.hub.publish(Notice("warning", f"{what} ({reason}); retry {attempt} in {delay:.1f} s"))
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
         finally:
@@ -513,9 +521,13 @@ class Session:
         rest = self.rest
         wallet = await rest.wallet_balance()
         self._take_wallet(wallet)
-        positions = await rest.positions(self.category)
+        positions = await rest.positions(self.category) if self.category != "spot" else []
         for position in positions:
             self._take_position(position)
+        held = {position.symbol for position in positions}
+        for symbol in self.symbols:
+            if symbol not in held and symbol in self.desk.positions:
+                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat
         orders = await rest.open_orders(self.category)
         open_ids = {order.order_id for order in orders}
         for order in orders:
@@ -533,6 +545,12 @@ class Session:
             # subscribed before this read).
             self.journal.mark_complete_until(asked_at)
         now = self._now_ms()
+        if self.category != "spot":
+            positions = positions + [
+                PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, 0)
+                for symbol in self.symbols
+                if symbol not in held and self.ledger.entry(symbol) is not None
+            ]
         for position in positions:
             entry = self.ledger.entry(position.symbol)
             held = entry.position if entry is not None else Decimal(0)
@@ -579,7 +597,17 @@ class Session:
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=f"session-{name}")
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A helper task that dies of a bug must not leave the session pretending: log it and reconnect."""
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("%s failed: %s", task.get_name(), _describe(error), exc_info=error)
+        self.counters["task_failures"] += 1
+        self._lose(f"internal error in {task.get_name()} ({_describe(error)})")
 
     # ------------------------------------------------------------------ public frames
 
@@ -632,6 +660,7 @@ class Session:
             self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
             if book.state is BookState.SYNCED:
                 self._resyncing.pop(topic, None)
+                self._resync_tries.pop(topic, None)
         if result is ApplyResult.RESYNC:
             self.counters["resyncs"] += 1
             # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
@@ -674,14 +703,22 @@ class Session:
             if not isinstance(data, list):
                 raise ProtocolError("data must be a list")
             kind = topic.split(".", 1)[0]
+            # The all-in-one topics carry every category and this desk watches one: every record is validated
+            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
             if kind == "execution":
-                self._take_executions(data, backfilled=False)
+                for record in data:
+                    fill_from_execution(record, category=self.category)
+                self._take_executions([record for record in data if self._ours(record)], backfilled=False)
             elif kind == "order":
-                for order in [parse_order(record) for record in data]:
-                    self._take_order(order)
+                orders = [(parse_order(record), record) for record in data]
+                for order, record in orders:
+                    if self._ours(record):
+                        self._take_order(order)
             elif kind == "position":
-                for position in [parse_position(record) for record in data]:
-                    self._take_position(position)
+                positions = [(parse_position(record), record) for record in data]
+                for position, record in positions:
+                    if self._ours(record):
+                        self._take_position(position)
             elif kind == "wallet":
                 wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
                 if wallets:
@@ -693,6 +730,40 @@ class Session:
         except (ProtocolError, ExecutionRecordError, KeyError, TypeError, ValueError, AttributeError) as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)
+            if topic.startswith("execution"):
+                self._history_gap("an execution push was rejected")
+        except sqlite3.Error as error:
+            self.counters["journal_errors"] += 1
+            log.error("journal write failed: %s", error)
+            self._history_gap("the journal could not record executions")
+
+    def _ours(self, record: Any) -> bool:
+        """A private record of this desk's category (one without a category is kept); every symbol of it is
+        journaled, as the REST backfill journals them, so the history stays whole if the watch list changes."""
+        if not isinstance(record, dict):
+            raise ProtocolError("a record must be an object")
+        category = record.get("category")
+        return category is None or category == self.category
+
+    def _history_gap(self, why: str) -> None:
+        """Executions may be missing: stop calling history complete and read it again over REST."""
+        if not self._history_complete:
+            return
+        self._history_complete = False
+        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
+        if self.rest is not None and self.private:
+            self._spawn(self._reread_executions(), "reread-executions")
+
+    async def _reread_executions(self) -> None:
+        await asyncio.sleep(1.0)  # let Bybit's REST view catch up with the push we could not take
+        last = self.journal.complete_until_ms() if self.journal is not None else None
+        start = None if last is None else max(0, last - 1000)
+        asked_at = self._server_now_ms()
+        records = await self.rest.executions(self.category, start_time_ms=start)
+        self._take_executions(records, backfilled=True)
+        if self.journal is not None:
+            self.journal.mark_complete_until(asked_at)
+        self._history_complete = True
 
     def _take_executions(self, records: list[Any], *, backfilled: bool) -> None:
         """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
@@ -701,28 +772,63 @@ class Session:
             fresh = self.journal.record(records, self._now_ms())
             fresh_ids = {record["execId"] for record in fresh}
             fills = [fill for fill in fills if fill.exec_id in fresh_ids]
+            late = [f for f in fills if f.moves_position and f.time_ms < self._last_fill_ms.get(f.symbol, -1)]
+            if late:
+                # Older than fills already applied (the live stream ran ahead of the backfill): average entry
+                # and realized P&L depend on the order, so replay the journal, which is in execTime order.
+                self._rebuild_ledger()
+                for fill in fills:
+                    self._announce_fill(fill, self.ledger.entry(fill.symbol), backfilled)
+                return
         for fill in fills:
             entry = self.ledger.apply_fill(fill)
             if entry is None:
                 self.counters["duplicate_fills"] += 1
                 continue
-            self.counters["fills"] += 1
-            if fill.moves_position:
-                moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
-                moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
-            self.desk.own_fills.append(fill)
-            self.desk.touch("fills")
-            self.desk.touch("ledger")
-            self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
+            self._announce_fill(fill, entry, backfilled)
+
+    def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
+        self.counters["fills"] += 1
+        self._marked.pop(fill.symbol, None)  # the spot is now the fill price: the next tick marks it again
+        if fill.moves_position:
+            moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
+            moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
+            self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
+        self.desk.own_fills.append(fill)
+        self.desk.touch("fills")
+        self.desk.touch("ledger")
+        self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
+
+    def _rebuild_ledger(self) -> None:
+        """A fresh ledger from the journal (execTime order), with the open-order summaries carried over."""
+        self.counters["ledger_rebuilds"] += 1
+        self.desk.ledger = Ledger()
+        self._marked.clear()
+        self._replay_journal()
+        for symbol in {order.symbol for order in self.orders.values()}:
+            symbol_orders = [o for o in self.orders.values() if o.symbol == symbol]
+            self.ledger.set_open_orders(
+                symbol,
+                sum((o.qty for o in symbol_orders), Decimal(0)),
+                sum((o.cum_exec_qty for o in symbol_orders), Decimal(0)),
+                sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
+            )
+        self.desk.touch("ledger")
 
     def _take_order(self, order: OpenOrder) -> None:
         known = self.orders.get(order.order_id)
         if known is not None and known.updated_ms > order.updated_ms:
             return  # an older view (a REST read racing a push)
+        closed_at = self._closed_orders.get(order.order_id)
+        if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
+            return  # a REST row read before the push that closed it: not open any more
         if order.is_open:
             self.orders[order.order_id] = order
         else:
             self.orders.pop(order.order_id, None)
+            self._closed_orders[order.order_id] = order.updated_ms
+            if len(self._closed_orders) > CLOSED_ORDERS_KEPT:
+                self._closed_orders.pop(next(iter(self._closed_orders)))
         self.desk.touch("orders")
         self.hub.publish(OrderChanged(order))
         symbol_orders = [o for o in self.orders.values() if o.symbol == order.symbol]
@@ -735,9 +841,23 @@ class Session:
         self.hub.publish(LedgerChanged(entry))
 
     def _take_position(self, position: PositionSnapshot) -> None:
+        known = self.desk.positions.get(position.symbol)
+        if known is not None and known.updated_ms > position.updated_ms > 0:
+            return  # an older view (a REST read racing a push)
+        if position.size == 0:
+            self._drop_position(position.symbol, position)
+            return
         self.desk.positions[position.symbol] = position
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
+
+    def _drop_position(self, symbol: str, flat: PositionSnapshot | None = None) -> None:
+        """A flat position leaves the desk: no liquidation price, margin or ROE from the old one stays shown."""
+        self.desk.positions.pop(symbol, None)
+        self.desk.touch("positions")
+        self.hub.publish(PositionChanged(
+            flat or PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms())
+        ))
 
     def _take_wallet(self, wallet: WalletSnapshot) -> None:
         self.desk.wallet = wallet
@@ -758,6 +878,10 @@ class Session:
                 if now - since >= self.timeouts.resync_retry_s:
                     self._resyncing.pop(topic, None)
                     self.counters["resync_retries"] += 1
+                    self._resync_tries[topic] += 1
+                    if self._resync_tries[topic] >= MAX_RESYNC_TRIES:
+                        self._lose(f"{topic} would not resync after {MAX_RESYNC_TRIES} tries")
+                        return
                     self._request_resync(topic)
             if now >= next_watermark:
                 next_watermark = now + WATERMARK_INTERVAL_S
@@ -781,7 +905,9 @@ class Session:
         now_ms = self._now_ms()
         use_mark_price = self.settings.mark_source == "mark"
         for symbol in self.symbols:
-            book = self.books[symbol]
+            book: OrderBook | None = self.books[symbol]
+            if book is not None and self._is_stale(book.topic or "", now_ms):
+                book = None  # a silent book is no mark, whatever it last said
             ticker = self.tickers.get(symbol) if use_mark_price else None
             mark_price = _decimal_or_none(ticker.get("markPrice")) if ticker else None
             choice = self.ledger.choose_mark(symbol, mark_price=mark_price, book=book)
@@ -793,6 +919,11 @@ class Session:
             entry = self.ledger.mark(symbol, choice[0], choice[1], now_ms)
             self.desk.touch("ledger")
             self.hub.publish(LedgerChanged(entry))
+
+    def _is_stale(self, topic: str, now_ms: int) -> bool:
+        stale_after = self._stale_after_ms(topic)
+        last = self._topic_last_ms.get(topic)
+        return stale_after is not None and (last is None or now_ms - last > stale_after)
 
     def topic_health(self) -> tuple[TopicHealth, ...]:
         now_ms = self._now_ms()
@@ -846,6 +977,8 @@ class Session:
                 continue
             if self.ledger.apply_fill(fill) is not None:
                 replayed += 1
+                if fill.moves_position:
+                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
         self.counters["journal_replayed"] += replayed
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
@@ -893,10 +1026,13 @@ def _closed_while_away(order: OpenOrder, now_ms: int) -> OpenOrder:
 
 
 def _fatal(error: Exception) -> str | None:
-    """The message for errors retrying cannot fix (a rejected key), else None."""
+    """The message for errors retrying cannot fix (a rejected key, a request Bybit calls invalid), else None."""
     code = getattr(error, "ret_code", None)
-    if code in (10003, 10004, 10005, 10010):
-        return f"API key rejected by Bybit ({code}): {getattr(error, 'ret_msg', '')}".rstrip(": ")
+    if code in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError):
+        detail = getattr(error, "ret_msg", "") or _describe(error)
+        return f"API key rejected by Bybit ({code or 'HTTP 401'}): {detail}".rstrip(": ")
+    if code == 10001:
+        return f"Bybit rejected a request as invalid (10001): {getattr(error, 'ret_msg', '')}".rstrip(": ")
     return None
 
 

@@ -120,3 +120,20 @@ def test_config_file_sets_symbols_category_depth_and_mark_source(tmp_path):
     path.write_text("depth = 500\n")
     with pytest.raises(ConfigError, match="depth"):
         load_settings(config_file=path, environ={})
+
+
+def test_inverse_is_refused_until_the_ledger_speaks_coin(tmp_path):
+    path = tmp_path / "fluxum.toml"
+    path.write_text('category = "inverse"\n')
+    with pytest.raises(ConfigError, match="inverse"):
+        load_settings(config_file=path, environ={})
+
+
+def test_keys_never_go_in_clear_text_to_another_host():
+    environ = {"BYBIT_TESTNET_API_KEY": "abcdefghijkl", "BYBIT_TESTNET_API_SECRET": CANARY}
+    with pytest.raises(ConfigError, match="https") as caught:
+        load_settings(cfg="testnet", base_url="http://10.1.2.3:8080", environ=environ)
+    assert CANARY not in str(caught.value)
+    for local in ("http://127.0.0.1:8080", "http://localhost:9", "https://relay.example"):
+        assert load_settings(cfg="testnet", base_url=local, environ=environ).credentials is not None
+    assert load_settings(cfg="testnet", base_url="http://10.1.2.3:8080", environ={}).credentials is None

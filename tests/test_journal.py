@@ -85,3 +85,13 @@ def test_completeness_watermark_only_moves_forward_and_survives_reopen(tmp_path)
     assert journal.complete_until_ms() == 5_000
     journal.close()
     assert Journal(path).complete_until_ms() == 5_000
+
+
+def test_side_files_are_owner_only_too(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    journal.record([execution(1)], received_ms=0)
+    for suffix in ("", "-wal", "-shm"):
+        side = tmp_path / f"j.sqlite3{suffix}"
+        if side.exists():
+            assert os.stat(side).st_mode & 0o077 == 0, side.name

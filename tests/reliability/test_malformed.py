@@ -126,7 +126,10 @@ class Harness:
         snapshot["data"]["b"] = [level for level in snapshot["data"]["b"] if level[1] != "0"]
         for text_frame in (snapshot, TEMPLATES_PUBLIC["ticker"], TEMPLATES_PUBLIC["trade"]):
             self.public._handle_text(orjson.dumps(text_frame).decode())
-        for text_frame in TEMPLATES_PRIVATE.values():
+        for name, text_frame in TEMPLATES_PRIVATE.items():
+            if name == "position":  # the docs sample is flat, and a flat position leaves the desk: hold one
+                text_frame = copy.deepcopy(text_frame)
+                text_frame["data"][0].update(size="0.5", side="Buy", entryPrice="28000")
             self.private._handle_text(orjson.dumps(text_frame).decode())
         assert self.book.state is BookState.SYNCED and self.book.u == SEED_U
         assert len(self.journal) >= 1 and self.session.wallet is not None and self.session.positions
