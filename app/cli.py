@@ -1,8 +1,8 @@
 """The ``fluxum`` command line.
 
-Every command lives in its own module under :mod:`app.commands` and is imported only when it runs, so
-``fluxum --help`` is instant and lists everything honestly: a command that is not built yet says so in the help
-and exits with status 2 when called.
+Every command lives in its own module under :mod:`app.commands`, which keeps its module-level imports light
+(heavy ones happen inside ``run``), so building the parser stays cheap and ``fluxum --help`` lists everything
+honestly: a command that is not built yet says so in the help and exits with status 2 when called.
 
 Errors a user can cause end in one line on stderr and a non-zero exit, never a traceback.
 """

@@ -43,21 +43,10 @@ def add_yes_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
-    """Validated settings; a configuration mistake is a one-line UserError."""
-    from app.cli import UserError
-    from exchange.config import ConfigError, load_settings
+    """Validated settings; a configuration mistake is a one-line UserError (see :mod:`app.commands.options`)."""
+    from app.commands.options import settings_from_args
 
-    try:
-        return load_settings(
-            cfg=getattr(args, "cfg", None),
-            base_url=getattr(args, "base_url", None),
-            symbols=getattr(args, "symbols", None),
-            config_file=getattr(args, "config", None),
-            secrets_file=getattr(args, "secrets_file", None),
-            environ=environ,
-        )
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    return settings_from_args(args, environ=environ)
 
 
 def require_confirmation(settings: Settings, args: argparse.Namespace, action: str) -> None:

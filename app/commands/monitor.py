@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
     parser.add_argument("--no-demo-trader", action="store_true",
                         help="embedded exchange only: no demo trading on the account")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="library log lines on stderr (default WARNING; secrets are never logged)")
     parser.add_argument("--journal-dir", type=Path, default=None, metavar="DIR",
                         help="where the fills journal lives (default: the user's data directory; a temporary "
                              "one for the embedded exchange)")
@@ -33,10 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import logging
 
     from app.commands.options import settings_from_args
 
     settings = settings_from_args(args)
+    # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
+    # (unless a caller configured logging already).
+    if not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s",
+                                               "%H:%M:%S"))
+        logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
     try:
         return asyncio.run(_monitor(settings, args))
     except KeyboardInterrupt:

@@ -29,11 +29,11 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
 
     try:
         return load_settings(
-            cfg=args.cfg,
-            base_url=args.base_url,
-            symbols=args.symbols,
-            config_file=args.config,
-            secrets_file=args.secrets_file,
+            cfg=getattr(args, "cfg", None),
+            base_url=getattr(args, "base_url", None),
+            symbols=getattr(args, "symbols", None),
+            config_file=getattr(args, "config", None),
+            secrets_file=getattr(args, "secrets_file", None),
             **overrides,
         )
     except ConfigError as error:
