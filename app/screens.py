@@ -100,8 +100,9 @@ LEGEND = (
     ("○ Disconnected", "stopped"),
     ("● LIVE", "the book is synced and fresh"),
     ("⚠ … NOT LIVE", "RESYNCING / AWAITING_SNAPSHOT / STALE: the ladder is dimmed, do not trade on it"),
-    ("◆", "your open order at that price (ladder) or your own fill (tape)"),
-    ("!", "a large trade: at least 5x the recent median notional"),
+    ("◆", "your open order at that price (ladder)"),
+    ("◆ YOU", "your own fill, a row of its own in the tape"),
+    ("!", "a large trade: top 2% of the last 200 by notional, and at least 3x their median"),
     ("BUY / SELL", "the aggressor (taker) side of a public trade"),
 )
 

@@ -1,8 +1,11 @@
 """The account's open orders, newest first; the app cancels the highlighted one (with a confirmation).
 
 Orders change at human rates, so a DataTable is fine here (the style guide keeps DataTable away from anything
-faster than ~4 Hz): it is pulled at 2 Hz and rebuilt only when the desk's ``orders`` version moved, keeping
-the cursor on the same order across rebuilds.
+faster than ~4 Hz): it is pulled at 2 Hz and rebuilt only when the desk's ``orders`` version or its width
+moved, keeping the cursor on the same order across rebuilds. When the columns do not fit, the low-value ones
+give way before any number is cut: the status column goes first (a partial fill still reads in the qty as
+``filled/qty``, a non-New status as a short tag after it), then the side shrinks to B / S, then the padding
+between columns halves, and last the status tag goes (``filled/qty`` still says partial).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ __all__ = ["OrdersTable"]
 
 COLUMNS = ("symbol", "side", "price", "qty", "status")
 STATUS_WORDS = {"PartiallyFilled": "Partial", "Untriggered": "Trigger"}
+STATUS_TAGS = {"PartiallyFilled": "P", "Untriggered": "T"}
+"""The one-letter status shown after the qty once the status column is dropped (New shows nothing)."""
+CELL_PADDING = 1
 
 
 def _plain(value: Decimal | None) -> str:
@@ -35,12 +41,19 @@ class OrdersTable(DataTable[str]):
     """
 
     def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=1, **kwargs)
+        super().__init__(
+            cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs
+        )
         self._started = False
         self.desk = desk
         self._refresh_hz = refresh_hz
         self._drawn_key: tuple | None = None
         self._rows: list[OpenOrder] = []
+        self._cells: list[tuple[str, ...]] = []
+        self._columns: tuple[str, ...] = ()
+        self.compact_level = 0
+        """0: every column; 1: no status column; 2: also side as B / S; 3: also one cell between columns;
+        4: also no status tag."""
 
     def show(self, desk: Desk | None) -> None:
         self.desk = desk
@@ -48,12 +61,14 @@ class OrdersTable(DataTable[str]):
 
     def on_mount(self) -> None:
         self._started = True  # pulls before mount (show() from the app) wait for it
-        self.add_columns(*COLUMNS)
         self.set_interval(1 / self._refresh_hz, self._pull, name="orders-pull")
         self._pull()
 
     def refresh_now(self) -> None:
         """Re-read the desk at once (an order changed)."""
+        self._pull()
+
+    def on_resize(self) -> None:
         self._pull()
 
     def selected_order(self) -> OpenOrder | None:
@@ -68,32 +83,70 @@ class OrdersTable(DataTable[str]):
         if not self._started:
             return
         desk = self.desk
-        key = (id(desk), desk.versions["orders"] if desk is not None else 0)
+        width = self.size.width
+        key = (id(desk), desk.versions["orders"] if desk is not None else 0, width)
         if key == self._drawn_key:
             return
         self._drawn_key = key
         orders = desk.open_orders() if desk is not None else []
-        if [self._row(o) for o in orders] == [self._row(o) for o in self._rows]:
+        level = _fit_level(orders, width)
+        columns, cells = _columns(level), [_row(o, level) for o in orders]
+        if columns == self._columns and cells == self._cells:
             self._rows = orders
             return
         selected = self.selected_order()
-        self._rows = orders
-        self.clear()
-        for order in orders:
-            self.add_row(*self._row(order), key=order.order_id)
+        self._rows, self._cells, self.compact_level = orders, cells, level
+        if columns != self._columns:
+            self._columns = columns
+            self.clear(columns=True)
+            self.cell_padding = 0 if level >= 3 else CELL_PADDING
+            self.add_columns(*columns)
+        else:
+            self.clear()
+        for order, row in zip(orders, cells, strict=True):
+            self.add_row(*row, key=order.order_id)
         if selected is not None:
             for index, order in enumerate(orders):
                 if order.order_id == selected.order_id:
                     self.move_cursor(row=index, animate=False)
                     break
 
-    @staticmethod
-    def _row(order: OpenOrder) -> tuple[str, ...]:
-        side = "BUY" if order.side == "Buy" else "SELL"
-        return (
-            order.symbol,
-            side,
-            _plain(order.price) if order.order_type != "Market" else "market",
-            f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty),
-            STATUS_WORDS.get(order.status, order.status),
-        )
+
+def _columns(level: int) -> tuple[str, ...]:
+    columns = COLUMNS if level == 0 else COLUMNS[:-1]
+    return tuple(f" {name}" for name in columns) if level >= 3 else columns
+
+
+def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
+    """One order's cells at a compaction level (see :attr:`OrdersTable.compact_level`)."""
+    buy = order.side == "Buy"
+    side = ("B" if buy else "S") if level >= 2 else ("BUY" if buy else "SELL")
+    price = _plain(order.price) if order.order_type != "Market" else "market"
+    qty = f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty)
+    if level == 0:
+        return (order.symbol, side, price, qty, STATUS_WORDS.get(order.status, order.status))
+    tag = (
+        "" if level >= 4 else STATUS_TAGS.get(order.status, "" if order.status == "New" else order.status[:1])
+    )
+    cells = (order.symbol, side, price, f"{qty} {tag}" if tag else qty)
+    return tuple(f" {cell}" for cell in cells) if level >= 3 else cells
+
+
+def _needed(orders: list[OpenOrder], level: int) -> int:
+    """Cells wide the table needs at a compaction level (content plus each column's padding)."""
+    columns = _columns(level)
+    widths = [len(name) for name in columns]
+    for order in orders:
+        for index, cell in enumerate(_row(order, level)):
+            widths[index] = max(widths[index], len(cell))
+    return sum(widths) + (0 if level >= 3 else 2 * CELL_PADDING * len(columns))
+
+
+def _fit_level(orders: list[OpenOrder], width: int) -> int:
+    """The least compaction at which every column fits ``width`` (the most if none does, or unsized)."""
+    if width <= 0:
+        return 0
+    for level in (0, 1, 2, 3):
+        if _needed(orders, level) <= width:
+            return level
+    return 4

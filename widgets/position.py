@@ -42,6 +42,17 @@ MARK_SOURCE_WORDS = {
     MarkSource.EXTERNAL: "external",
 }
 _ZERO = Decimal(0)
+WIDE_CELLS = 70
+NARROW_CELLS = 58
+"""Content width from which three full-label columns fit; from ``NARROW_CELLS`` up to it, the labels shorten
+so that three still fit (the mid layout); narrower still, the full labels in fewer columns."""
+SHORT_LABELS = {
+    "total P&L": "P&L",
+    "unrealized": "unreal",
+    "realized": "real",
+    "liq price": "liq",
+    "leverage": "lev",
+}
 
 
 class SessionSeries:
@@ -229,14 +240,17 @@ class PositionPanel(Vertical):
             ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
             ("margin", f"{margin:,.2f}" if margin else "—", ""),
         ]
-        cell = 24
+        wide = width >= WIDE_CELLS or width < NARROW_CELLS
+        label_w, value_w = (10, 11) if wide else (7, 10)
+        cell = label_w + 1 + value_w + 2
         columns = max(1, (width + 2) // cell)
-        parts: list[Any] = [*header]
+        parts: list[Any] = [*self._fit_header(header, width)]
         for index, (label, value, style) in enumerate(items):
             if index % columns == 0:
                 parts.append("\n")
-            parts.append((f"{label:<10} ", "dim"))
-            parts.append((f"{value:>11}", style))
+            label = label if wide else SHORT_LABELS.get(label, label)
+            parts.append((f"{label:<{label_w}} ", "dim"))
+            parts.append((f"{value:>{value_w}}", style))
             if index % columns != columns - 1:
                 parts.append("  ")
         series = self.history.get(symbol)
@@ -250,6 +264,20 @@ class PositionPanel(Vertical):
                 (f"high {high:+,.2f}", _money_style(Decimal(repr(high)))),
             ]
         return Content.assemble(*parts)
+
+    @staticmethod
+    def _fit_header(parts: list[Any], width: int) -> list[Any]:
+        """The header on one line if dropping the mark's source (in brackets) makes it fit; else as it was."""
+
+        def length(items: list[Any]) -> int:
+            return sum(len(p[0] if isinstance(p, tuple) else p) for p in items)
+
+        if length(parts) <= width:
+            return parts
+        shorter = [
+            p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))
+        ]
+        return shorter if length(shorter) <= width else parts  # wrapping anyway: keep the source
 
     def _header(
         self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int

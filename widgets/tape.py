@@ -2,16 +2,19 @@
 
 A Line API widget pulled on a timer (~10 Hz) that rebuilds only when the symbol's trades or the account's
 fills moved. The aggressor side is written as text (BUY / SELL) as well as coloured, so it reads under
-NO_COLOR; large trades (notional at least ``LARGE_FACTOR`` times the recent median) are emphasised and flagged
-``!``; the user's own fills are flagged ``◆``: a public trade that matches one of them (same side, price and
-quantity, within a second) is marked in place, any other own fill gets a row of its own. Only the rows that
-fit are built.
+NO_COLOR. Large trades are emphasised and flagged ``!``: a trade is large when its notional reaches the 98th
+percentile of the last ``NOTIONAL_WINDOW`` public trades' notionals and is at least ``LARGE_FLOOR`` times
+their median (the floor keeps an even flow, where the 98th percentile is barely above the median, unflagged):
+one trade in fifty at most, and only the ones that stand out. The user's own fills (``desk.own_fills``, the
+executions of the account's orders) are rows of their own, interleaved with the public trades by time and
+marked ``◆ YOU``: nothing depends on matching them to a public print (the exchange may print the same
+execution publicly too, as its own row). Only the rows that fit are built.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from statistics import median
 from typing import Any
 
@@ -26,11 +29,16 @@ from exchange.events import PublicTrade
 from exchange.ledger import Fill
 from widgets._format import clock_utc
 
-__all__ = ["TradesTape", "LARGE_FACTOR"]
+__all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
 
-LARGE_FACTOR = 5.0
-MEDIAN_WINDOW = 200
-OWN_MATCH_MS = 1000
+LARGE_PERCENTILE = 0.98
+"""A large trade's notional reaches this percentile of the recent ones..."""
+LARGE_FLOOR = 3.0
+"""...and at least this many times their median."""
+NOTIONAL_WINDOW = 200
+MIN_SAMPLES = 20
+"""Fewer recent trades than this say nothing about what is large: nothing is flagged."""
+OWN_MARK = "◆ YOU"
 
 
 class TradesTape(Widget):
@@ -142,15 +150,14 @@ class TradesTape(Widget):
             return [Strip([Segment(" no symbol".ljust(width)[:width], muted)], width)]
         rows = height - 1
         trades = desk.trades.get(symbol) or ()
-        recent = list(trades)[-max(rows, MEDIAN_WINDOW) :]
-        notionals = [float(t.price * t.qty) for t in recent[-MEDIAN_WINDOW:]]
-        threshold = median(notionals) * LARGE_FACTOR if len(notionals) >= 10 else None
-        own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position]
+        recent = list(trades)[-max(rows, NOTIONAL_WINDOW) :]
+        threshold = large_threshold([float(t.price * t.qty) for t in recent[-NOTIONAL_WINDOW:]])
+        own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position][-rows:]
         instrument = desk.instrument(symbol)
         price_dp = instrument.price_decimals if instrument is not None else _guess_dp(recent)
         qty_dp = instrument.qty_decimals if instrument is not None else 3
 
-        merged = _merge(recent, own)[-rows:]
+        merged = _merge(recent[-rows:], own)[-rows:]
         merged.reverse()  # newest first
         price_w = max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5])
         qty_w = max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3])
@@ -161,45 +168,46 @@ class TradesTape(Widget):
         sell = base + self._style("tape--sell")
         large_style = self._style("tape--large")
         own_style = base + self._style("tape--own")
-        for item, mine, public in merged:
-            side_style = buy if item.side == "Buy" else sell
-            large = public and threshold is not None and float(item.price * item.qty) >= threshold
-            style = side_style + large_style if large else side_style
-            flags = ("◆" if mine else " ") + ("!" if large else " ")
+        for item, mine in merged:
             text = (
                 f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
                 f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
             )
-            segments = [Segment(text, style), Segment(flags, own_style if mine else style)]
-            if mine and not public:
-                segments.append(Segment(" mine", own_style))
+            if mine:
+                segments = [Segment(text, own_style), Segment(OWN_MARK, own_style)]
+            else:
+                style = buy if item.side == "Buy" else sell
+                if threshold is not None and float(item.price * item.qty) >= threshold:
+                    segments = [Segment(text, style + large_style), Segment(" !", style + large_style)]
+                else:
+                    segments = [Segment(text, style), Segment("  ", style)]
             used = sum(len(s.text) for s in segments)
             strips.append(Strip(segments, used).crop_extend(0, width, base))
         self.rows_drawn = len(merged)
         return strips
 
 
-def _merge(trades: list[PublicTrade], fills: list[Fill]) -> list[tuple[Any, bool, bool]]:
-    """``(item, mine, public)``, oldest first: public trades (marked if an own fill matches), other fills."""
-    out: list[tuple[Any, bool, bool]] = []
-    unmatched = list(fills[-50:])
-    for trade in trades:
-        mine = False
-        for i, fill in enumerate(unmatched):
-            if (
-                fill.side == trade.side
-                and fill.price == trade.price
-                and fill.qty == trade.qty
-                and abs(fill.time_ms - trade.time_ms) <= OWN_MATCH_MS
-            ):
-                mine = True
-                del unmatched[i]
-                break
-        out.append((trade, mine, True))
-    if unmatched:
-        out.extend((fill, True, False) for fill in unmatched)
-        out.sort(key=lambda row: row[0].time_ms)
-    return out
+def large_threshold(notionals: Sequence[float]) -> float | None:
+    """The notional from which a trade is large (``None``: too few trades to say).
+
+    The ``LARGE_PERCENTILE`` percentile (nearest rank) of ``notionals``, raised to ``LARGE_FLOOR`` times their
+    median when the flow is so even that the percentile is barely above it.
+    """
+    count = len(notionals)
+    if count < MIN_SAMPLES:
+        return None
+    ordered = sorted(notionals)
+    percentile = ordered[min(count - 1, int(LARGE_PERCENTILE * count))]
+    return max(percentile, LARGE_FLOOR * median(ordered))
+
+
+def _merge(trades: list[PublicTrade], fills: list[Fill]) -> list[tuple[PublicTrade | Fill, bool]]:
+    """``(item, mine)``, oldest first: trades and own fills by time (a fill after a print of the same ms)."""
+    rows: list[tuple[PublicTrade | Fill, bool]] = [(t, False) for t in trades]
+    if fills:
+        rows.extend((f, True) for f in fills)
+        rows.sort(key=lambda row: (row[0].time_ms, row[1]))  # stable: each source keeps its own order
+    return rows
 
 
 def _guess_dp(trades: list[PublicTrade]) -> int:

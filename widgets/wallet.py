@@ -1,7 +1,7 @@
 """The wallet: total equity, available balance and each coin, from the account's UNIFIED wallet.
 
-Pulled at 2 Hz and re-rendered only when the desk's ``wallet`` version moved; a session without keys says so
-instead of showing zeros.
+Pulled at 2 Hz and re-rendered only when the desk's ``wallet`` version or its width moved; a session without
+keys says so instead of showing zeros. Narrow (the mid layout) it abbreviates its labels, never its numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from widgets._format import fmt_signed
 __all__ = ["WalletPanel"]
 
 COINS_SHOWN = 6
+WIDE = 24
+"""Content cells at which the full labels fit beside a 14-cell number; narrower, the labels shorten."""
+LABELS = {"equity": "equity", "available": "avail", "balance": "bal", "upl": "upl"}
 
 
 class WalletPanel(Static):
@@ -53,16 +56,24 @@ class WalletPanel(Static):
             desk.versions["wallet"] if desk is not None else 0,
             desk.private if desk is not None else None,
             desk.state.kind is LinkState.FAILED if desk is not None else None,
+            self._wide(),
         )
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        text = self._text(desk)
+        text = self._text(desk, wide=self._wide())
         lines = text.plain.count("\n")
         self.update(text, layout=lines != self._lines)
         self._lines = lines
 
-    def _text(self, desk: Desk | None) -> Content:
+    def on_resize(self) -> None:
+        self._pull()
+
+    def _wide(self) -> bool:
+        width = self.size.width
+        return width >= WIDE or width == 0  # unsized yet: the full labels, until the first resize
+
+    def _text(self, desk: Desk | None, *, wide: bool = True) -> Content:
         if desk is None:
             return Content.assemble(("no session", "dim"))
         wallet = desk.wallet
@@ -74,22 +85,28 @@ class WalletPanel(Static):
             else:
                 note = "waiting for the wallet…"
             return Content.assemble((note, "dim"))
+        label_w, number_w = (10, 14) if wide else (6, 12)
+
+        def label(name: str) -> str:
+            return f"{(name if wide else LABELS[name]):<{label_w}}"
+
         parts: list[Any] = [
-            ("equity    ", "dim"),
-            (f"{wallet.total_equity:>14,.2f}", "bold"),
+            (label("equity"), "dim"),
+            (f"{wallet.total_equity:>{number_w},.2f}", "bold"),
             "\n",
-            ("available ", "dim"),
-            f"{wallet.total_available:>14,.2f}",
+            (label("available"), "dim"),
+            f"{wallet.total_available:>{number_w},.2f}",
             "\n",
-            ("balance   ", "dim"),
-            f"{wallet.total_wallet_balance:>14,.2f}",
+            (label("balance"), "dim"),
+            f"{wallet.total_wallet_balance:>{number_w},.2f}",
         ]
         for coin in wallet.coins[:COINS_SHOWN]:
             upl = coin.unrealised_pnl
             style = "$profit" if upl > 0 else "$loss" if upl < 0 else ""
-            parts += ["\n", (f"{coin.coin:<10}", "bold"), f"{coin.equity:>14,.2f}"]
+            parts += ["\n", (f"{coin.coin:<{label_w}}", "bold"), f"{coin.equity:>{number_w},.2f}"]
             if upl:
-                parts += ["\n", ("  upl     ", "dim"), (f"{fmt_signed(upl):>14}", style)]
+                parts += ["\n", (f"  {label('upl')}"[:label_w].ljust(label_w), "dim")]
+                parts += [(f"{fmt_signed(upl):>{number_w}}", style)]
         if len(wallet.coins) > COINS_SHOWN:
             parts += ["\n", (f"+{len(wallet.coins) - COINS_SHOWN} more coins", "dim")]
         return Content.assemble(*parts)

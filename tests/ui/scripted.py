@@ -86,7 +86,10 @@ def _trades(symbol: str, rng: random.Random, book: OrderBook, count: int = 60) -
         side = rng.choice(("Buy", "Sell"))
         base = D(repr(ask[0] if side == "Buy" else bid[0]))
         price = base + tick * rng.choice((0, 0, 0, 1, 2)) * (1 if side == "Buy" else -1)
-        qty = D(_q(rng.uniform(0.01, 0.3) * scale * (12 if i % 17 == 5 else 1), step))
+        size = rng.uniform(0.01, 0.3) * (2.5 if i % 17 == 5 else 1)  # a few busier prints, not outliers
+        if i == count - 4:
+            size = 0.3 * 25  # one whale, shortly before now: the tape flags it as large
+        qty = D(_q(size * scale, step))
         if qty <= 0:
             qty = step
         t += rng.randint(50, 800)
@@ -306,4 +309,24 @@ def resyncing() -> Desk:
         }
     )
     assert book.state.value == "RESYNCING"
+    return desk
+
+
+MARKS = {"BTCUSDT": "65010.2"}
+
+
+def with_recent_round_trip(desk: Desk, symbol: str = "BTCUSDT") -> Desk:
+    """Two own fills among the last public trades (a small buy, then its sale), applied to the ledger too."""
+    trades = list(desk.trades[symbol])
+    buy_at, sell_at = trades[-9], trades[-3]
+    fills = [
+        _fill("r1", symbol, "Buy", "0.010", str(buy_at.price), "0.39", NOW_MS - (buy_at.time_ms + 1)),
+        _fill("r2", symbol, "Sell", "0.010", str(sell_at.price), "0.39", NOW_MS - sell_at.time_ms),
+    ]
+    for fill in fills:
+        desk.ledger.apply_fill(fill)
+        desk.own_fills.append(fill)
+    desk.ledger.mark(symbol, D(MARKS[symbol]), MarkSource.MARK_PRICE, NOW_MS - 250)  # the ticker's, as before
+    for part in ("ledger", "fills"):
+        desk.touch(part)
     return desk

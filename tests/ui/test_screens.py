@@ -22,6 +22,7 @@ from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
+from widgets.orders import OrdersTable
 from widgets.tape import TradesTape
 
 pytestmark = pytest.mark.timeout(60)
@@ -206,7 +207,8 @@ async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> N
     async with app.run_test(size=SNAPSHOT_SIZE):
         tape = app.query_one(TradesTape)
         lines = [strip.text for strip in tape._strips[1:]]
-        assert lines[0].rstrip().endswith("◆")  # the newest public trade is the user's own fill
+        assert lines[0].rstrip().endswith("◆ YOU")  # the user's own fill, a row of its own
+        assert "◆" not in lines[1]  # the public print of the same size and price is not marked
         assert all((" BUY " in line) != (" SELL " in line) for line in lines)
         assert any(line.rstrip().endswith("!") for line in lines)  # a large trade
         assert len(lines) <= tape.size.height
@@ -317,3 +319,31 @@ async def test_crash_report_shows_no_locals() -> None:
         console.print(renderable)
     report = console.export_text()
     assert "boom" in report and "CANARY-SECRET" not in report
+
+
+async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutting() -> None:
+    desk = scripted.long_in_profit()
+    partial = desk.orders["o2"]
+    desk.orders["o2"] = replace(partial, cum_exec_qty=Decimal("0.050"), status="PartiallyFilled")
+    desk.touch("orders")
+    app = _app(desk)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(OrdersTable)
+        await until(pilot, lambda: table.row_count == 2, "the two orders")
+        assert app.screen.has_class("-mid")
+        assert table.compact_level == 0
+        assert [str(c.label) for c in table.columns.values()][-1] == "status"
+        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [
+            tuple(table.get_row_at(i)) for i in range(2)
+        ]
+        wallet = screen_text(app)
+        assert "avail" in wallet and "93,101.87" in wallet
+
+        await pilot.resize_terminal(90, 30)
+        await until(pilot, lambda: table.compact_level > 0, "the compact orders")
+        assert "status" not in [str(c.label).strip() for c in table.columns.values()]
+        rows = [tuple(c.strip() for c in table.get_row_at(i)) for i in range(table.row_count)]
+        assert ("66,500", "0.05/0.2") in [(row[2], row[3].removesuffix(" P")) for row in rows]
+        text = screen_text(app)
+        for number in ("66,500", "0.05/0.2", "65,009.8", "100,512.33", "93,101.87", "+481.18"):
+            assert number in text, (number, text)

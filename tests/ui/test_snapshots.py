@@ -71,6 +71,19 @@ def test_resyncing_book(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=_seed("BTCUSDT", LONG_HISTORY))
 
 
+def test_mid_120x40(snap_compare: Any) -> None:
+    """The mid layout a 120-column terminal gets: every panel legible, the orders with every column, own fills
+    as ◆ YOU rows in the tape."""
+    app = scripted_app(scripted.with_recent_round_trip(scripted.long_in_profit()))
+    assert snap_compare(app, terminal_size=(120, 40), run_before=_seed("BTCUSDT", LONG_HISTORY))
+
+
+def test_mid_100x30(snap_compare: Any) -> None:
+    """The mid layout at its short, narrow end: short labels, no number cut."""
+    app = scripted_app(scripted.long_in_profit())
+    assert snap_compare(app, terminal_size=(100, 30), run_before=_seed("BTCUSDT", LONG_HISTORY))
+
+
 def test_compact_60x20(snap_compare: Any) -> None:
     app = scripted_app(scripted.long_in_profit())
     assert snap_compare(app, terminal_size=(60, 20))

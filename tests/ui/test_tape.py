@@ -1,0 +1,99 @@
+"""The tape's large-trade threshold and own-fill rows, on plain data and on a scripted desk (no network)."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal as D
+from statistics import median
+
+import pytest
+
+from exchange.ledger import Fill
+from tests.ui import scripted
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app
+from widgets.tape import LARGE_FLOOR, MIN_SAMPLES, TradesTape, large_threshold
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _flagged(notionals: list[float]) -> int:
+    threshold = large_threshold(notionals)
+    return 0 if threshold is None else sum(n >= threshold for n in notionals)
+
+
+def test_heavy_tailed_flow_flags_about_one_trade_in_fifty() -> None:
+    rng = random.Random(7)
+    notionals = [rng.lognormvariate(7.0, 1.2) for _ in range(200)]
+    old_rule = sum(n >= 5 * median(notionals) for n in notionals)  # the former 5x-median rule
+    assert 1 <= _flagged(notionals) <= 4  # the top 2 %
+    assert _flagged(notionals) < old_rule
+
+
+def test_an_even_flow_flags_nothing_and_a_whale_stands_out() -> None:
+    rng = random.Random(11)
+    even = [1_000.0 * rng.uniform(0.9, 1.1) for _ in range(200)]
+    assert _flagged(even) == 0  # the 98th percentile is barely above the median: the floor holds
+    threshold = large_threshold(even)
+    assert threshold is not None and threshold >= LARGE_FLOOR * median(even)
+    with_whale = [*even[1:], 50_000.0]
+    assert _flagged(with_whale) == 1
+
+
+def test_too_few_trades_flag_nothing() -> None:
+    assert large_threshold([10.0] * (MIN_SAMPLES - 2) + [1e9]) is None
+    assert large_threshold([]) is None
+
+
+async def test_scripted_tape_flags_only_the_whale() -> None:
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        tape = app.query_one(TradesTape)
+        flagged = [strip.text for strip in tape._strips[1:] if strip.text.rstrip().endswith("!")]
+        assert len(flagged) == 1 and " 3.000 " in flagged[0]
+
+
+async def test_own_fills_are_rows_of_their_own_interleaved_by_time() -> None:
+    desk = scripted.long_in_profit()
+    trades = list(desk.trades["BTCUSDT"])
+    newest, older = trades[-1], trades[-3]
+    desk.own_fills.extend(
+        [
+            # the same side, price, qty and time as the newest print: still its own row, the print unmarked
+            Fill("y1", "BTCUSDT", newest.side, newest.qty, newest.price, D("0.1"), newest.time_ms),
+            # a price no public trade has, between the third and the second newest prints
+            Fill(
+                "y2",
+                "BTCUSDT",
+                "Sell",
+                D("0.042"),
+                D("70000.0"),
+                D("0.1"),
+                older.time_ms + 1,
+            ),
+            # neither a funding payment nor another symbol's fill belongs in this tape
+            Fill(
+                "y3",
+                "BTCUSDT",
+                "Sell",
+                D("0"),
+                D("65000"),
+                D("1"),
+                newest.time_ms,
+                "Funding",
+            ),
+            Fill("y4", "ETHUSDT", "Buy", D("1"), D("3500"), D("0.1"), newest.time_ms),
+        ]
+    )
+    desk.touch("fills")
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        tape = app.query_one(TradesTape)
+        lines = [strip.text.rstrip() for strip in tape._strips[1:]]
+        assert lines[0].endswith("◆ YOU") and f" {newest.qty:.3f} " in lines[0]
+        assert "◆" not in lines[1] and f" {newest.qty:.3f}" in lines[1]
+        assert "◆" not in lines[2]
+        assert lines[3].endswith("◆ YOU") and " SELL 70,000.0 0.042 " in lines[3]
+        assert "◆" not in lines[4] and f"{older.price:,.1f}" in lines[4]
+        assert sum("◆ YOU" in line for line in lines) == 2
+        own_color = tape.get_component_rich_style("tape--own").color
+        assert {segment.style.color for segment in tape._strips[1]._segments[:2]} == {own_color}
