@@ -495,7 +495,10 @@ class FluxumApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_order":
             if self.runtime is None or not self.desk.private:
-                return False  # watch-only or scripted: nothing to cancel with
+                return False  # no keys, or scripted: nothing to cancel with
+            settings = self.runtime.settings
+            if settings.environment is not Environment.SIM and not settings.trading_enabled:
+                return False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
             return True if self.desk.open_orders() else None
         return True
 

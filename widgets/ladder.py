@@ -68,11 +68,14 @@ def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, st
     age_ms = now_ms - book.ts if book.ts is not None else None
     stats = desk.stats if desk is not None else None
     if stats is not None:
+        # The session times topics by when frames arrived here, so a local clock that disagrees with Bybit's
+        # cannot make a live book look stale; the book's own ts is only a fallback for a desk without figures.
         for health in stats.topics:
             if health.topic == book.topic and health.stale:
                 last = health.last_message_ms
                 since = f"no update for {duration_text((now_ms - last) / 1000)}" if last else "no update yet"
                 return "STALE", since
+        return BookState.SYNCED.value, None
     if age_ms is not None and age_ms > stale_after:
         return "STALE", f"no update for {duration_text(age_ms / 1000)}"
     return BookState.SYNCED.value, None

@@ -20,6 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
     )
     parser.add_argument(
+        "--trade",
+        action="store_true",
+        help="allow order actions (cancelling open orders) on testnet, demo or production; the local exchange "
+        "always allows them. Without it the desk is watch-only.",
+    )
+    parser.add_argument(
         "--journal-dir",
         type=Path,
         default=None,
@@ -32,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from app.commands.options import settings_from_args
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, trading_enabled=args.trade)
+    import sys
+
     from app.app import FluxumApp
     from exchange.events import LinkState
 
@@ -46,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     )
     app.run()
     if app.desk.state.kind is LinkState.FAILED:
-        print(f"fluxum: the session failed: {app.desk.state.reason}")
+        print(f"fluxum: the session failed: {app.desk.state.reason}", file=sys.stderr)
         return 1
     return int(app.return_code or 0)

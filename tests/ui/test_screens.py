@@ -138,8 +138,11 @@ async def test_resyncing_book_is_labelled_not_live_twice() -> None:
 
 
 async def test_book_without_updates_goes_stale_by_its_own_timestamp() -> None:
+    """A desk without the session's link figures falls back to the book's own ts."""
     now = [scripted.NOW]
-    app = _app(scripted.long_in_profit(), clock=lambda: now[0])
+    desk = scripted.long_in_profit()
+    desk.stats = None
+    app = _app(desk, clock=lambda: now[0])
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         ladder = app.query_one(Ladder)
         assert ladder.trust[0] == "SYNCED"
@@ -147,6 +150,17 @@ async def test_book_without_updates_goes_stale_by_its_own_timestamp() -> None:
         await until(pilot, lambda: ladder.trust[0] == "STALE", "STALE from the book's age", timeout=5)
         assert ladder.trust[1] == "no update for 7.0 s"
         assert "STALE · NOT LIVE" in screen_text(app)
+
+
+async def test_a_local_clock_ahead_of_bybit_does_not_make_a_live_book_stale() -> None:
+    """With the session's figures (timed by arrival here) saying the topic is fresh, the book's ts age is moot."""
+    now = [scripted.NOW + 30.0]  # this machine's clock runs 30 s ahead of Bybit's timestamps
+    app = _app(scripted.long_in_profit(), clock=lambda: now[0])
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.pause()
+        assert ladder.trust[0] == "SYNCED"
+        assert "NOT LIVE" not in screen_text(app)
 
 
 async def test_ladder_rebuilds_only_when_something_moved() -> None:
@@ -347,3 +361,20 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         text = screen_text(app)
         for number in ("66,500", "0.05/0.2", "65,009.8", "100,512.33", "93,101.87", "+481.18"):
             assert number in text, (number, text)
+
+
+def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
+    from types import SimpleNamespace
+
+    from exchange.config import load_settings
+
+    desk = scripted.long_in_profit()
+    assert desk.open_orders(), "the scripted desk holds open orders"
+    app = _app(desk)
+    environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ))
+    assert app.check_action("cancel_order", ()) is False
+    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True))
+    assert app.check_action("cancel_order", ()) is True
+    app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
+    assert app.check_action("cancel_order", ()) is True
