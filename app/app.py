@@ -498,7 +498,9 @@ class FluxumApp(App[None]):
                 return False  # no keys, or scripted: nothing to cancel with
             settings = self.runtime.settings
             if settings.environment is not Environment.SIM and not settings.trading_enabled:
-                return False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
+                return (
+                    False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
+                )
             return True if self.desk.open_orders() else None
         return True
 

@@ -40,9 +40,15 @@ class Command:
 PLANNED = "[planned, not built yet]"
 
 TOP_LEVEL: tuple[Command, ...] = (
-    Command("dashboard", "open the full-screen desk (the default when no command is given)", "app.commands.dashboard"),
+    Command(
+        "dashboard",
+        "open the full-screen desk (the default when no command is given)",
+        "app.commands.dashboard",
+    ),
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
-    Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
+    Command(
+        "monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"
+    ),
 )
 
 BYBIT: tuple[Command, ...] = (
@@ -89,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in TOP_LEVEL:
         _add(commands, command)
-    bybit = commands.add_parser("bybit", help="Bybit account and market commands", description="Bybit commands")
+    bybit = commands.add_parser(
+        "bybit", help="Bybit account and market commands", description="Bybit commands"
+    )
     bybit_commands = bybit.add_subparsers(title="bybit commands", metavar="COMMAND")
     for command in BYBIT:
         _add(bybit_commands, command)

@@ -26,7 +26,9 @@ from exchange.session import Backoff, Session, Timeouts
 
 __all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED"]
 
-EMBEDDED_FUNDING_SPEED = 480.0  # 8 h of funding every minute, so a demo shows it
+EMBEDDED_FUNDING_SPEED = 480.0
+DEFAULT_BACKOFF = Backoff()
+DEFAULT_TIMEOUTS = Timeouts()  # 8 h of funding every minute, so a demo shows it
 
 
 @dataclass
@@ -56,8 +58,8 @@ async def open_runtime(
     faults: bool = False,
     journal_dir: Path | None = None,
     clock: Callable[[], float] = time.time,
-    backoff: Backoff = Backoff(),
-    timeouts: Timeouts = Timeouts(),
+    backoff: Backoff = DEFAULT_BACKOFF,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
     sim_overrides: dict[str, Any] | None = None,
     private: bool = True,
 ) -> AsyncIterator[Runtime]:
@@ -91,7 +93,8 @@ async def open_runtime(
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 
             settings = settings.with_endpoints(
-                settings.endpoints, Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))  # an external `fluxum sim`
+                settings.endpoints,
+                Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET)),  # an external `fluxum sim`
             )
         assert settings.endpoints is not None
         if not private:
@@ -109,6 +112,13 @@ async def open_runtime(
             stack.callback(journal.close)
         hub = EventHub()
         session = Session(
-            settings, hub=hub, journal=journal, rest=rest, http=http, clock=clock, backoff=backoff, timeouts=timeouts
+            settings,
+            hub=hub,
+            journal=journal,
+            rest=rest,
+            http=http,
+            clock=clock,
+            backoff=backoff,
+            timeouts=timeouts,
         )
         yield Runtime(settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim)

@@ -139,7 +139,9 @@ _price_of = _PRICES.get
 
 def _convert(raw: Any) -> list[Level]:
     """One side of a message as ``(price, size)`` floats; raises on any malformed level."""
-    levels = [(_PRICES[price], _SIZES[size]) for level in raw if level.__class__ is list for price, size in (level,)]
+    levels = [
+        (_PRICES[price], _SIZES[size]) for level in raw if level.__class__ is list for price, size in (level,)
+    ]
     if len(levels) != len(raw):
         raise _Rejected("a level must be a [price, size] list")
     return levels
@@ -178,7 +180,9 @@ class OrderBook:
         self.state = BookState.AWAITING_SNAPSHOT
         self.resync_reason: str | None = None
         self.u: int | None = None
-        self._last: Mapping[str, Any] | None = None  # the last applied message: seq, ts and cts are read from it
+        self._last: Mapping[str, Any] | None = (
+            None  # the last applied message: seq, ts and cts are read from it
+        )
         self.version = 0
         self.counters = BookCounters()
         self._bid_keys: list[float] = [_INF]  # -price ascending (best bid first), then the sentinel
@@ -218,10 +222,18 @@ class OrderBook:
                     # price and a size ("95" -> 9, 5); a skipped level makes the counts differ and is rejected.
                     raw_bids = data["b"]
                     raw_asks = data["a"]
-                    bids = [(_price_of(p) or _PRICES[p], _SIZES[s])
-                            for level in raw_bids if level.__class__ is list for p, s in (level,)]
-                    asks = [(_price_of(p) or _PRICES[p], _SIZES[s])
-                            for level in raw_asks if level.__class__ is list for p, s in (level,)]
+                    bids = [
+                        (_price_of(p) or _PRICES[p], _SIZES[s])
+                        for level in raw_bids
+                        if level.__class__ is list
+                        for p, s in (level,)
+                    ]
+                    asks = [
+                        (_price_of(p) or _PRICES[p], _SIZES[s])
+                        for level in raw_asks
+                        if level.__class__ is list
+                        for p, s in (level,)
+                    ]
                     if len(bids) != len(raw_bids) or len(asks) != len(raw_asks):
                         raise _Rejected("a level must be a [price, size] list")
                     keys = self._bid_keys

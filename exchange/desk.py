@@ -13,7 +13,15 @@ from decimal import Decimal
 
 from exchange.book import OrderBook
 from exchange.bybit.protocol import TickerCache
-from exchange.events import LinkState, LinkStats, OpenOrder, PositionSnapshot, PublicTrade, SessionState, WalletSnapshot
+from exchange.events import (
+    LinkState,
+    LinkStats,
+    OpenOrder,
+    PositionSnapshot,
+    PublicTrade,
+    SessionState,
+    WalletSnapshot,
+)
 from exchange.ledger import Fill, Ledger
 
 __all__ = ["Desk", "Instrument"]
@@ -55,7 +63,9 @@ class Desk:
     positions: dict[str, PositionSnapshot] = field(default_factory=dict)
     instruments: dict[str, Instrument] = field(default_factory=dict)
     wallet: WalletSnapshot | None = None
-    state: SessionState = field(default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started"))
+    state: SessionState = field(
+        default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started")
+    )
     stats: LinkStats | None = None
     private: bool = False
     versions: Counter[str] = field(default_factory=Counter)

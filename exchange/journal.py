@@ -86,8 +86,16 @@ class Journal:
             exec_id = record["execId"]
             if not isinstance(exec_id, str) or not exec_id:
                 raise ValueError("execId must be a non-empty string")
-            rows.append((exec_id, str(record["symbol"]), int(record["execTime"]),
-                         str(record.get("execType") or "Trade"), orjson.dumps(record), record))
+            rows.append(
+                (
+                    exec_id,
+                    str(record["symbol"]),
+                    int(record["execTime"]),
+                    str(record.get("execType") or "Trade"),
+                    orjson.dumps(record),
+                    record,
+                )
+            )
         new = []
         cursor = self._db.cursor()
         cursor.execute("BEGIN IMMEDIATE")

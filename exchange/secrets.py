@@ -16,8 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ConfigError", "Credentials", "Secret", "credentials_from_env", "credentials_from_file",
-           "default_secrets_path"]
+__all__ = [
+    "ConfigError",
+    "Credentials",
+    "Secret",
+    "credentials_from_env",
+    "credentials_from_file",
+    "default_secrets_path",
+]
 
 
 class ConfigError(ValueError):
@@ -128,5 +134,7 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
         raise ConfigError(f"secrets file {path}: [{environment}] must be a table with api_key and api_secret")
     key, secret = section.get("api_key"), section.get("api_secret")
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
-        raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")
+        raise ConfigError(
+            f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings"
+        )
     return Credentials(key, Secret(secret))

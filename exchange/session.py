@@ -135,7 +135,9 @@ class Timeouts:
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
-MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+MAX_RESYNC_TRIES = (
+    3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+)
 CLOSED_ORDERS_KEPT = 2000
 WATERMARK_INTERVAL_S = 5.0
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
@@ -175,7 +177,9 @@ class Session:
         self.symbols: list[str] = list(settings.symbols)
         depth = settings.depth
         self.desk = Desk(
-            environment="SIM" if settings.environment is Environment.SIM else settings.environment.value.upper(),
+            environment="SIM"
+            if settings.environment is Environment.SIM
+            else settings.environment.value.upper(),
             category=self.category,
             symbols=list(self.symbols),
             books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},
@@ -195,7 +199,9 @@ class Session:
         self._resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
-        self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
+        self._closed_orders: dict[
+            str, int
+        ] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._link_lost: asyncio.Event | None = None
@@ -260,8 +266,9 @@ class Session:
         attempt = 0
         try:
             while not self._stop.is_set():
-                self._set_state(LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying",
-                                attempt=attempt)
+                self._set_state(
+                    LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying", attempt=attempt
+                )
                 healthy_since: float | None = None
                 not_before: float | None = None
                 try:
@@ -288,7 +295,10 @@ class Session:
                     await self._teardown()
                 if self._stop.is_set():
                     break
-                if healthy_since is not None and self._clock() - healthy_since >= self.backoff.healthy_after_s:
+                if (
+                    healthy_since is not None
+                    and self._clock() - healthy_since >= self.backoff.healthy_after_s
+                ):
                     attempt = 0
                 attempt += 1
                 self.reconnects += 1
@@ -332,17 +342,30 @@ class Session:
         self._history_complete = False
         t = self.timeouts
         self._public = WsLink(
-            self.endpoints.public_url(self.category), self._http, self._on_public_frame, name="public",
-            ping_interval=t.ping_interval_s, pong_timeout=t.pong_timeout_s, idle_probe_after=t.idle_probe_s,
-            probe_timeout=t.probe_timeout_s, connect_timeout=t.connect_s, clock=self._clock,
+            self.endpoints.public_url(self.category),
+            self._http,
+            self._on_public_frame,
+            name="public",
+            ping_interval=t.ping_interval_s,
+            pong_timeout=t.pong_timeout_s,
+            idle_probe_after=t.idle_probe_s,
+            probe_timeout=t.probe_timeout_s,
+            connect_timeout=t.connect_s,
+            clock=self._clock,
         )
         links = [self._public]
         if self.private:
             self._private = WsLink(
-                self.endpoints.private_url(), self._http, self._on_private_frame, name="private",
-                ping_interval=t.ping_interval_s, pong_timeout=t.pong_timeout_s,
-                idle_probe_after=t.ping_interval_s, probe_timeout=t.pong_timeout_s,
-                connect_timeout=t.connect_s, clock=self._clock,
+                self.endpoints.private_url(),
+                self._http,
+                self._on_private_frame,
+                name="private",
+                ping_interval=t.ping_interval_s,
+                pong_timeout=t.pong_timeout_s,
+                idle_probe_after=t.ping_interval_s,
+                probe_timeout=t.pong_timeout_s,
+                connect_timeout=t.connect_s,
+                clock=self._clock,
             )
             links.append(self._private)
         await asyncio.gather(*(link.open() for link in links))
@@ -404,7 +427,9 @@ class Session:
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
         signature = ws_auth_signature(credentials.api_secret, expires)
         reply = await self._race(
-            link.request({"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s)
+            link.request(
+                {"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s
+            )
         )
         if reply.get("success") is True:
             self._authenticated = True
@@ -412,7 +437,9 @@ class Session:
         message = str(reply.get("ret_msg") or "rejected")
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
-            raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+            raise LinkDead(
+                "auth expired on arrival (clock skew?)"
+            )  # retryable: Bybit's reply to a stale expiry
         raise SessionFailed(f"API key rejected by the private stream: {message}")
 
     async def _measure_clock(self) -> None:
@@ -448,7 +475,9 @@ class Session:
 
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self._desired)):
-            reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
+            reply = await self._race(
+                link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s)
+            )
             self._check_ack(reply, batch)
         if not self._desired:
             raise SessionFailed("no topic was accepted: check the symbols and the category")
@@ -622,7 +651,7 @@ class Session:
                 self._on_book(topic, frame)
             elif topic.startswith("publicTrade."):
                 trades = parse_trades(frame)
-                symbol = topic[len("publicTrade."):]
+                symbol = topic[len("publicTrade.") :]
                 if symbol in self.desk.trades and trades:
                     self.desk.trades[symbol].extend(trades)
                     self.desk.touch(f"trades:{symbol}")
@@ -720,14 +749,25 @@ class Session:
                     if self._ours(record):
                         self._take_position(position)
             elif kind == "wallet":
-                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
+                wallets = [
+                    parse_wallet(record)
+                    for record in data
+                    if record.get("accountType", "UNIFIED") == "UNIFIED"
+                ]
                 if wallets:
                     self._take_wallet(wallets[-1])
             else:
                 self.counters["unknown_topic_frames"] += 1
                 return
             self._topic_last_ms[kind] = received_ms
-        except (ProtocolError, ExecutionRecordError, KeyError, TypeError, ValueError, AttributeError) as error:
+        except (
+            ProtocolError,
+            ExecutionRecordError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)
             if topic.startswith("execution"):
@@ -855,9 +895,14 @@ class Session:
         """A flat position leaves the desk: no liquidation price, margin or ROE from the old one stays shown."""
         self.desk.positions.pop(symbol, None)
         self.desk.touch("positions")
-        self.hub.publish(PositionChanged(
-            flat or PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms())
-        ))
+        self.hub.publish(
+            PositionChanged(
+                flat
+                or PositionSnapshot(
+                    symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms()
+                )
+            )
+        )
 
     def _take_wallet(self, wallet: WalletSnapshot) -> None:
         self.desk.wallet = wallet
@@ -949,7 +994,11 @@ class Session:
         if now - since >= 1.0:
             self._rate = (self._messages - count) / (now - since)
             self._rate_mark = (now, self._messages)
-        rtts = [link.ping_rtt_ms for link in (self._public, self._private) if link and link.ping_rtt_ms is not None]
+        rtts = [
+            link.ping_rtt_ms
+            for link in (self._public, self._private)
+            if link and link.ping_rtt_ms is not None
+        ]
         rejected = self.counters["rejected_frames"] + sum(
             link.rejected for link in (self._public, self._private) if link is not None
         )
@@ -978,7 +1027,9 @@ class Session:
             if self.ledger.apply_fill(fill) is not None:
                 replayed += 1
                 if fill.moves_position:
-                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
+                    self._last_fill_ms[fill.symbol] = max(
+                        fill.time_ms, self._last_fill_ms.get(fill.symbol, -1)
+                    )
         self.counters["journal_replayed"] += replayed
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
@@ -990,10 +1041,16 @@ class Session:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _set_state(self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None) -> None:
+    def _set_state(
+        self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None
+    ) -> None:
         previous = self.state
         state = SessionState(kind, self._now_ms(), reason, attempt, next_retry_ms)
-        if (previous.kind, previous.reason, previous.attempt) == (kind, reason, attempt) and kind is not LinkState.RECONNECTING:
+        if (previous.kind, previous.reason, previous.attempt) == (
+            kind,
+            reason,
+            attempt,
+        ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state
         self.desk.touch("state")

@@ -25,8 +25,13 @@ def msg(kind: str, u: int, bids=(), asks=(), topic: str = TOPIC, seq: int | None
         "topic": topic,
         "type": kind,
         "ts": 1_700_000_000_000 + u,
-        "data": {"s": topic.split(".")[2], "b": [list(level) for level in bids],
-                 "a": [list(level) for level in asks], "u": u, "seq": seq if seq is not None else 1000 + u},
+        "data": {
+            "s": topic.split(".")[2],
+            "b": [list(level) for level in bids],
+            "a": [list(level) for level in asks],
+            "u": u,
+            "seq": seq if seq is not None else 1000 + u,
+        },
         "cts": 1_700_000_000_000 + u - 1,
     }
 
@@ -96,8 +101,14 @@ def test_snapshot_zero_sizes_and_duplicates_are_cleaned():
 
 def test_delta_updates_inserts_and_deletes_with_absolute_sizes():
     book = synced()
-    result = book.apply(msg("delta", 11, bids=[("100.0", "7"), ("99.75", "1"), ("99.0", "0")],
-                            asks=[("100.5", "0"), ("100.75", "4")]))
+    result = book.apply(
+        msg(
+            "delta",
+            11,
+            bids=[("100.0", "7"), ("99.75", "1"), ("99.0", "0")],
+            asks=[("100.5", "0"), ("100.75", "4")],
+        )
+    )
     assert result is ApplyResult.DELTA and result.changed
     assert book.bids() == [(100.0, 7.0), (99.75, 1.0), (99.5, 2.0)]
     assert book.asks() == [(100.75, 4.0), (101.0, 2.0), (101.5, 3.0)]
@@ -259,7 +270,9 @@ def test_spread_mid_and_depth_with_cumulative_size():
 
 def test_vwap_walks_the_side_and_says_none_when_too_thin():
     book = OrderBook()
-    book.apply(snapshot(bids=[("100", "1"), ("99", "2")], asks=[("51000", "1"), ("52000", "2"), ("53000", "3")]))
+    book.apply(
+        snapshot(bids=[("100", "1"), ("99", "2")], asks=[("51000", "1"), ("52000", "2"), ("53000", "3")])
+    )
     assert book.vwap("bid", 1.5) == pytest.approx((100 + 99 * 0.5) / 1.5)  # 99.6667, Fluxum's example
     assert book.vwap("bid", 5) is None
     assert book.vwap("ask", 0.5) == pytest.approx(51000)
@@ -270,8 +283,12 @@ def test_vwap_walks_the_side_and_says_none_when_too_thin():
 
 def test_grouping_rounds_bids_down_and_asks_up():
     book = OrderBook()
-    book.apply(snapshot(bids=[("100.4", "1"), ("100.2", "2"), ("99.6", "1"), ("98.1", "1")],
-                        asks=[("100.6", "1"), ("101.0", "2"), ("101.1", "4")]))
+    book.apply(
+        snapshot(
+            bids=[("100.4", "1"), ("100.2", "2"), ("99.6", "1"), ("98.1", "1")],
+            asks=[("100.6", "1"), ("101.0", "2"), ("101.1", "4")],
+        )
+    )
     assert book.grouped("bid", 1.0, 10) == [(100.0, 3.0), (99.0, 1.0), (98.0, 1.0)]
     assert book.grouped("bid", 1.0, 2) == [(100.0, 3.0), (99.0, 1.0)]
     assert book.grouped("ask", 1.0, 10) == [(101.0, 3.0), (102.0, 4.0)]
@@ -310,7 +327,9 @@ def test_real_spot_snapshot_then_its_next_delta():
     assert book.counters.absent_deletes == 0 and book.synced
 
 
-@pytest.mark.parametrize("name", ["docs_linear_orderbook50_delta.json", "linear_orderbook50_BTCUSDT_delta_cts.json"])
+@pytest.mark.parametrize(
+    "name", ["docs_linear_orderbook50_delta.json", "linear_orderbook50_BTCUSDT_delta_cts.json"]
+)
 def test_real_linear_deltas_apply_onto_a_book_around_them(name):
     delta = load(name)
     data = delta["data"]
@@ -320,7 +339,10 @@ def test_real_linear_deltas_apply_onto_a_book_around_them(name):
     bids = [(p, "1.000") for p, s in data["b"] if float(p) < mid]
     asks = [(p, "1.000") for p, s in data["a"] if float(p) > mid]
     book = OrderBook()
-    assert book.apply(msg("snapshot", data["u"] - 1, bids=bids, asks=asks, topic=delta["topic"])) is ApplyResult.SNAPSHOT
+    assert (
+        book.apply(msg("snapshot", data["u"] - 1, bids=bids, asks=asks, topic=delta["topic"]))
+        is ApplyResult.SNAPSHOT
+    )
     assert book.apply(delta) is ApplyResult.DELTA
     for price, size in data["b"]:
         assert dict(book.bids()).get(float(price), 0.0) == float(size)
@@ -330,7 +352,10 @@ def test_real_linear_deltas_apply_onto_a_book_around_them(name):
 
 
 def test_fixture_spot_snapshots_from_2023_without_cts_load():
-    for name in ["spot_orderbook50_ACAUSDT_snapshot_2023.json", "spot_orderbook50_BTCUSDT_snapshot_2023.json"]:
+    for name in [
+        "spot_orderbook50_ACAUSDT_snapshot_2023.json",
+        "spot_orderbook50_BTCUSDT_snapshot_2023.json",
+    ]:
         book = OrderBook()
         assert book.apply(load(name)) is ApplyResult.SNAPSHOT
         assert book.cts is None and book.synced
@@ -369,8 +394,12 @@ class NaiveBook:
 def valid_sequences(draw):
     """A snapshot then deltas that never cross: bids stay below a moving divide, asks above it."""
     divide = draw(st.integers(min_value=10, max_value=50))
+
     def side_levels(lo, hi):
-        return draw(st.lists(st.tuples(st.integers(lo, hi).map(lambda n: Decimal(n) * TICK), sizes), max_size=12))
+        return draw(
+            st.lists(st.tuples(st.integers(lo, hi).map(lambda n: Decimal(n) * TICK), sizes), max_size=12)
+        )
+
     snap_bids = side_levels(1, 2 * divide - 1)
     snap_asks = side_levels(2 * divide + 1, 120)
     deltas = []
@@ -406,9 +435,17 @@ def test_property_book_equals_naive_model_after_any_valid_sequence(sequence, sta
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["snapshot", "delta"]), st.integers(0, 30),
-                          st.lists(st.tuples(prices, sizes), max_size=6),
-                          st.lists(st.tuples(prices, sizes), max_size=6)), max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["snapshot", "delta"]),
+            st.integers(0, 30),
+            st.lists(st.tuples(prices, sizes), max_size=6),
+            st.lists(st.tuples(prices, sizes), max_size=6),
+        ),
+        max_size=30,
+    )
+)
 def test_property_any_sequence_never_raises_and_synced_means_uncrossed(steps):
     """Arbitrary (even crossing, gapped, stale) sequences: no exception, and SYNCED is never a crossed book."""
     book = OrderBook()

@@ -13,8 +13,16 @@ from exchange.journal import Journal, journal_path
 
 
 def execution(i: int, t: int | None = None) -> dict:
-    return {"execId": f"e-{i:05d}", "symbol": "BTCUSDT", "execTime": str(t if t is not None else 1000 + i),
-            "execType": "Trade", "side": "Buy", "execQty": "0.001", "execPrice": "60000.0", "execFee": "0.033"}
+    return {
+        "execId": f"e-{i:05d}",
+        "symbol": "BTCUSDT",
+        "execTime": str(t if t is not None else 1000 + i),
+        "execType": "Trade",
+        "side": "Buy",
+        "execQty": "0.001",
+        "execPrice": "60000.0",
+        "execFee": "0.033",
+    }
 
 
 def test_record_returns_only_new_executions_and_replays_oldest_first(tmp_path):

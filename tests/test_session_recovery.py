@@ -14,19 +14,45 @@ from exchange.session import Session, _fatal
 
 
 def execution(exec_id: str, side: str, qty: str, price: str, time_ms: int, symbol: str = "BTCUSDT") -> dict:
-    return {"execId": exec_id, "symbol": symbol, "category": "linear", "side": side, "execQty": qty,
-            "execPrice": price, "execFee": "0", "execType": "Trade", "execTime": str(time_ms), "orderId": "o",
-            "orderLinkId": "", "feeCurrency": "USDT", "isMaker": False}
+    return {
+        "execId": exec_id,
+        "symbol": symbol,
+        "category": "linear",
+        "side": side,
+        "execQty": qty,
+        "execPrice": price,
+        "execFee": "0",
+        "execType": "Trade",
+        "execTime": str(time_ms),
+        "orderId": "o",
+        "orderLinkId": "",
+        "feeCurrency": "USDT",
+        "isMaker": False,
+    }
 
 
 def position(symbol: str, size: str, avg: str, updated_ms: int = 1) -> PositionSnapshot:
     value = Decimal(size)
-    return PositionSnapshot(symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms)
+    return PositionSnapshot(
+        symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms
+    )
 
 
 def order(order_id: str, status: str, updated_ms: int) -> OpenOrder:
-    return OpenOrder(order_id, "", "BTCUSDT", "Buy", "Limit", Decimal("100"), Decimal("1"), Decimal(0),
-                     Decimal("1") if status == "New" else Decimal(0), status, "GTC", updated_ms)
+    return OpenOrder(
+        order_id,
+        "",
+        "BTCUSDT",
+        "Buy",
+        "Limit",
+        Decimal("100"),
+        Decimal("1"),
+        Decimal(0),
+        Decimal("1") if status == "New" else Decimal(0),
+        status,
+        "GTC",
+        updated_ms,
+    )
 
 
 class ScriptedRest:
@@ -51,13 +77,19 @@ class ScriptedRest:
         return list(self.orders_list)
 
     async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
-        return [e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms]
+        return [
+            e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms
+        ]
 
 
 def session(rest: ScriptedRest, **settings) -> Session:
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
-    s = Session(load_settings(cfg="testnet", base_url="http://127.0.0.1:9", environ=environ, **settings),
-                hub=EventHub(), journal=Journal(":memory:"), rest=rest)
+    s = Session(
+        load_settings(cfg="testnet", base_url="http://127.0.0.1:9", environ=environ, **settings),
+        hub=EventHub(),
+        journal=Journal(":memory:"),
+        rest=rest,
+    )
     return s
 
 
@@ -102,7 +134,11 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
     in_order = session(ScriptedRest())
     in_order._take_executions(older + [newer], backfilled=True)
     got, want = s.ledger.entry("BTCUSDT"), in_order.ledger.entry("BTCUSDT")
-    assert (got.position, got.realized_pnl, got.running_price) == (want.position, want.realized_pnl, want.running_price)
+    assert (got.position, got.realized_pnl, got.running_price) == (
+        want.position,
+        want.realized_pnl,
+        want.running_price,
+    )
     assert got.realized_pnl == Decimal(10) and s.counters["ledger_rebuilds"] == 1
 
 
@@ -113,12 +149,19 @@ def test_a_key_rejected_with_http_401_fails_the_session():
 
 async def test_a_private_push_of_another_category_is_validated_but_not_taken():
     s = session(ScriptedRest())
-    frame = {"topic": "execution", "id": "x", "creationTime": 1,
-             "data": [dict(execution("s1", "Buy", "1", "100", 5), category="spot")]}
+    frame = {
+        "topic": "execution",
+        "id": "x",
+        "creationTime": 1,
+        "data": [dict(execution("s1", "Buy", "1", "100", 5), category="spot")],
+    }
     s._on_private_frame(frame, 1)
     assert s.ledger.entry("BTCUSDT") is None and s.counters["rejected_frames"] == 0
-    broken = {"topic": "execution", "id": "y", "creationTime": 1,
-              "data": [dict(execution("s2", "Buy", "1", "100", 5), category="spot", execQty="lots")]}
+    broken = {
+        "topic": "execution",
+        "id": "y",
+        "creationTime": 1,
+        "data": [dict(execution("s2", "Buy", "1", "100", 5), category="spot", execQty="lots")],
+    }
     s._on_private_frame(broken, 1)
     assert s.counters["rejected_frames"] == 1
-

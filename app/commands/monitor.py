@@ -21,16 +21,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_session_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
-    parser.add_argument("--no-demo-trader", action="store_true",
-                        help="embedded exchange only: no demo trading on the account")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="library log lines on stderr (default WARNING; secrets are never logged)")
-    parser.add_argument("--journal-dir", type=Path, default=None, metavar="DIR",
-                        help="where the fills journal lives (default: the user's data directory; a temporary "
-                             "one for the embedded exchange)")
+    parser.add_argument(
+        "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="library log lines on stderr (default WARNING; secrets are never logged)",
+    )
+    parser.add_argument(
+        "--journal-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the fills journal lives (default: the user's data directory; a temporary "
+        "one for the embedded exchange)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     # (unless a caller configured logging already).
     if not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s",
-                                               "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
+            )
+        )
         logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
     try:
         return asyncio.run(_monitor(settings, args))
@@ -55,23 +73,23 @@ def run(args: argparse.Namespace) -> int:
 
 async def _monitor(settings: Any, args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import signal
 
     from app.runtime import open_runtime
     from exchange.events import LinkState
 
     out = _Printer(json_lines=args.json)
-    async with open_runtime(settings, seed=args.seed, demo_trader=not args.no_demo_trader,
-                            journal_dir=args.journal_dir) as runtime:
+    async with open_runtime(
+        settings, seed=args.seed, demo_trader=not args.no_demo_trader, journal_dir=args.journal_dir
+    ) as runtime:
         session = runtime.session
         subscription = runtime.hub.subscribe(name="monitor")
         out.start(runtime)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
                 loop.add_signal_handler(sig, lambda: asyncio.ensure_future(session.stop()))
-            except (NotImplementedError, RuntimeError):
-                pass
         runner = asyncio.create_task(session.run(), name="session")
         if args.duration is not None:
             loop.call_later(args.duration, lambda: asyncio.ensure_future(session.stop()))
@@ -133,40 +151,70 @@ class _Printer:
         settings = runtime.settings
         where = settings.endpoints.rest if settings.endpoints else "?"
         private = "watching the account" if settings.credentials else "public market data only"
-        self._emit("start", f"{runtime.environment_label} at {where}, {settings.category} "
-                   f"{','.join(settings.symbols)}, {private}",
-                   environment=runtime.environment_label, base_url=where, symbols=list(settings.symbols))
+        self._emit(
+            "start",
+            f"{runtime.environment_label} at {where}, {settings.category} "
+            f"{','.join(settings.symbols)}, {private}",
+            environment=runtime.environment_label,
+            base_url=where,
+            symbols=list(settings.symbols),
+        )
 
     def state(self, event: Any) -> None:
         state = event.state
         extra = ""
         if state.next_retry_ms is not None:
             extra = f" (next try in {max(0, state.next_retry_ms - int(time.time() * 1000)) / 1000:.1f} s)"
-        self._emit("state", f"{state}{extra}", state=state.kind.value, reason=state.reason,
-                   attempt=state.attempt, next_retry_ms=state.next_retry_ms)
+        self._emit(
+            "state",
+            f"{state}{extra}",
+            state=state.kind.value,
+            reason=state.reason,
+            attempt=state.attempt,
+            next_retry_ms=state.next_retry_ms,
+        )
 
     def book_state(self, event: Any) -> None:
         reason = f": {event.reason}" if event.reason else ""
-        self._emit("book_state", f"{event.symbol} book {event.state.value}{reason}",
-                   symbol=event.symbol, state=event.state.value, reason=event.reason)
+        self._emit(
+            "book_state",
+            f"{event.symbol} book {event.state.value}{reason}",
+            symbol=event.symbol,
+            state=event.state.value,
+            reason=event.reason,
+        )
 
     def book(self, symbol: str, book: Any) -> None:
         bid, ask = book.best_bid(), book.best_ask()
         spread = book.spread()
-        text = (f"{symbol:<10} bid {_level(bid)} | ask {_level(ask)}"
-                f"{f'  spread {spread:.8g}' if spread is not None else ''}  {book.state.value}")
+        text = (
+            f"{symbol:<10} bid {_level(bid)} | ask {_level(ask)}"
+            f"{f'  spread {spread:.8g}' if spread is not None else ''}  {book.state.value}"
+        )
         self._emit("book", text, symbol=symbol, bid=bid, ask=ask, state=book.state.value, u=book.u)
 
     def fill(self, event: Any) -> None:
         fill, entry = event.fill, event.entry
         source = " (backfill)" if event.backfilled else ""
-        text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
+        text = (
+            f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
+        )
         if entry is not None:
             text += f" | position {entry.position} avg {entry.running_price:.8g} pnl {entry.pnl:.8g}"
-        self._emit("fill", text, symbol=fill.symbol, exec_id=fill.exec_id, exec_type=fill.exec_type,
-                   side=fill.side, qty=str(fill.qty), price=str(fill.price), fee=str(fill.fee),
-                   backfilled=event.backfilled, position=str(entry.position) if entry else None,
-                   pnl=str(entry.pnl) if entry else None)
+        self._emit(
+            "fill",
+            text,
+            symbol=fill.symbol,
+            exec_id=fill.exec_id,
+            exec_type=fill.exec_type,
+            side=fill.side,
+            qty=str(fill.qty),
+            price=str(fill.price),
+            fee=str(fill.fee),
+            backfilled=event.backfilled,
+            position=str(entry.position) if entry else None,
+            pnl=str(entry.pnl) if entry else None,
+        )
 
     def notice(self, event: Any) -> None:
         self._emit("notice", f"{event.level}: {event.text}", level=event.level, text=event.text)

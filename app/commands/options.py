@@ -9,17 +9,40 @@ from typing import Any
 
 def add_session_arguments(parser: argparse.ArgumentParser) -> None:
     """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``. Keys never come from argv."""
-    parser.add_argument("-cfg", "--cfg", default=None, choices=["sim", "testnet", "demo", "production"],
-                        help="environment (default: sim, the embedded local exchange)")
-    parser.add_argument("--base-url", default=None, metavar="URL",
-                        help="any Bybit-compatible host, e.g. an external `fluxum sim` (http://127.0.0.1:PORT)")
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
-                        help="TOML config file (symbols, category, depth, mark_source)")
-    parser.add_argument("--secrets-file", type=Path, default=None, metavar="FILE",
-                        help="owner-only TOML secrets file (default: the user's config dir); keys are read from "
-                             "BYBIT_<ENV>_API_KEY/_SECRET first")
-    parser.add_argument("--symbols", default=None, metavar="LIST",
-                        help="comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT)")
+    parser.add_argument(
+        "-cfg",
+        "--cfg",
+        default=None,
+        choices=["sim", "testnet", "demo", "production"],
+        help="environment (default: sim, the embedded local exchange)",
+    )
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="any Bybit-compatible host, e.g. an external `fluxum sim` (http://127.0.0.1:PORT)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TOML config file (symbols, category, depth, mark_source)",
+    )
+    parser.add_argument(
+        "--secrets-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="owner-only TOML secrets file (default: the user's config dir); keys are read from "
+        "BYBIT_<ENV>_API_KEY/_SECRET first",
+    )
+    parser.add_argument(
+        "--symbols",
+        default=None,
+        metavar="LIST",
+        help="comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:

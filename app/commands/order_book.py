@@ -18,9 +18,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
     parser.add_argument("--symbol", required=True, help="the symbol, e.g. BTCUSDT")
     parser.add_argument("--depth", type=int, default=10, help="levels per side to show (default 10)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--once", action="store_true", help="print one ladder once the book is live, then exit")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="print one ladder once the book is live, then exit"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,14 +93,20 @@ def _ladder(symbol, book, instrument, depth, state) -> str:
     qty_dp = instrument.qty_decimals if instrument else 4
     asks = list(reversed(book.depth_levels("ask", depth)))
     bids = book.depth_levels("bid", depth)
-    lines = [f"{symbol}  book {book.state.value}" + (f" ({book.resync_reason})" if book.resync_reason else "")
-             + f"  u={book.u}  session {state.kind.value}",
-             f"{'price':>16} {'size':>14} {'total':>14}"]
+    lines = [
+        f"{symbol}  book {book.state.value}"
+        + (f" ({book.resync_reason})" if book.resync_reason else "")
+        + f"  u={book.u}  session {state.kind.value}",
+        f"{'price':>16} {'size':>14} {'total':>14}",
+    ]
     for price, size, total in asks:
         lines.append(f"{price:>16,.{price_dp}f} {size:>14,.{qty_dp}f} {total:>14,.{qty_dp}f}  ask")
     spread, mid = book.spread(), book.mid()
-    lines.append(f"{'spread':>16} {spread:>14,.{price_dp}f}   mid {mid:,.{price_dp + 1}f}"
-                 if spread is not None and mid is not None else f"{'':>16} one side empty")
+    lines.append(
+        f"{'spread':>16} {spread:>14,.{price_dp}f}   mid {mid:,.{price_dp + 1}f}"
+        if spread is not None and mid is not None
+        else f"{'':>16} one side empty"
+    )
     for price, size, total in bids:
         lines.append(f"{price:>16,.{price_dp}f} {size:>14,.{qty_dp}f} {total:>14,.{qty_dp}f}  bid")
     return "\n".join(lines)

@@ -32,7 +32,9 @@ __all__ = [
 
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 SPOT_ARGS_PER_REQUEST = 10
-ARGS_PER_REQUEST = 100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
+ARGS_PER_REQUEST = (
+    100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
+)
 
 
 class ProtocolError(ValueError):
@@ -180,7 +182,7 @@ class TickerCache:
             raise ProtocolError("ticker data must be an object")
         symbol = _string(data, "symbol")
         topic = frame.get("topic")
-        if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers."):] != symbol:
+        if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers.") :] != symbol:
             raise ProtocolError(f"ticker for {symbol[:20]!r} on topic {topic[:40]!r}")
         fields = {key: value for key, value in data.items() if isinstance(value, str)}
         if frame.get("type") == "delta" and symbol in self._tickers:
@@ -226,7 +228,11 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
         size = -size
     elif side not in ("Buy", "", "None"):
         raise ProtocolError(f"position side must be Buy, Sell or empty, not {str(side)[:10]!r}")
-    avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
+    avg = (
+        _optional_decimal(record, "avgPrice")
+        if "avgPrice" in record
+        else _optional_decimal(record, "entryPrice")
+    )
     liq = _optional_decimal(record, "liqPrice")
     return PositionSnapshot(
         symbol=_string(record, "symbol"),

@@ -188,10 +188,7 @@ def encode_query(params: Mapping[str, object]) -> str:
         value = params[key]
         if value is None:
             continue
-        if isinstance(value, _PreEncoded):
-            text = quote(str(value), safe="%:,=/")
-        else:
-            text = quote(_value_text(value), safe="")
+        text = quote(str(value), safe="%:,=/") if isinstance(value, _PreEncoded) else quote(_value_text(value), safe="")
         parts.append(f"{quote(key, safe='')}={text}")
     return "&".join(parts)
 

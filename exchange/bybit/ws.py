@@ -14,6 +14,7 @@ Frames are parsed with orjson; anything that is not a JSON object is counted and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ class WsLink:
                 ),
                 self._connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise LinkDead(f"{self.name}: connect timed out") from None
         except aiohttp.WSServerHandshakeError as error:
             raise LinkDead(f"{self.name}: handshake refused (HTTP {error.status})") from None
@@ -97,7 +98,9 @@ class WsLink:
             raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
         now = self._clock()
         self.last_frame_at = now
-        self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
+        self._last_ping_at = (
+            now - self._ping_interval
+        )  # the first ping goes out at once: a round trip to show
 
     def next_req_id(self, prefix: str = "") -> str:
         self._req_id += 1
@@ -120,7 +123,7 @@ class WsLink:
         try:
             await self.send(payload)
             return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise LinkDead(f"{self.name}: no reply to {payload.get('op')} within {timeout:g} s") from None
         finally:
             self._acks.pop(req_id, None)
@@ -147,10 +150,8 @@ class WsLink:
         ws, self._ws = self._ws, None
         self._fail_acks()
         if ws is not None and not ws.closed:
-            try:
+            with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
                 await asyncio.wait_for(ws.close(), 2.0)
-            except (asyncio.TimeoutError, aiohttp.ClientError, OSError):
-                pass
 
     # ------------------------------------------------------------------ internals
 
@@ -161,7 +162,11 @@ class WsLink:
                 self._handle_text(message.data)
             elif message.type is aiohttp.WSMsgType.BINARY:
                 self.rejected += 1
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+            elif message.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
                 code = ws.close_code
                 raise LinkDead(f"{self.name}: closed by server" + (f" (code {code})" if code else ""))
             elif message.type is aiohttp.WSMsgType.ERROR:

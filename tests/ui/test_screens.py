@@ -374,7 +374,9 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ))
     assert app.check_action("cancel_order", ()) is False
-    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True))
+    app.runtime = SimpleNamespace(
+        settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True)
+    )
     assert app.check_action("cancel_order", ()) is True
     app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
     assert app.check_action("cancel_order", ()) is True
