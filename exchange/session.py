@@ -550,13 +550,15 @@ class Session:
         rest = self.rest
         wallet = await rest.wallet_balance()
         self._take_wallet(wallet)
+        read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else []
         for position in positions:
             self._take_position(position)
         held = {position.symbol for position in positions}
         for symbol in self.symbols:
-            if symbol not in held and symbol in self.desk.positions:
-                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat
+            known = self.desk.positions.get(symbol)
+            if symbol not in held and known is not None and known.updated_ms <= read_at:
+                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat before the read
         orders = await rest.open_orders(self.category)
         open_ids = {order.order_id for order in orders}
         for order in orders:
@@ -575,8 +577,9 @@ class Session:
             self.journal.mark_complete_until(asked_at)
         now = self._now_ms()
         if self.category != "spot":
+            # Flat at the time of the read: fills after it (the live stream ran on) are expected on top.
             positions = positions + [
-                PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, 0)
+                PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, read_at)
                 for symbol in self.symbols
                 if symbol not in held and self.ledger.entry(symbol) is not None
             ]

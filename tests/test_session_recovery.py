@@ -165,3 +165,23 @@ async def test_a_private_push_of_another_category_is_validated_but_not_taken():
     }
     s._on_private_frame(broken, 1)
     assert s.counters["rejected_frames"] == 1
+
+
+async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
+    """The REST read says flat, then a live fill opens a position before the backfill ends: no phantom leg."""
+    import time
+
+    rest = ScriptedRest()
+    s = session(rest)
+    later = int(time.time() * 1000) + 10_000  # after the position read
+
+    async def positions_then_a_live_fill(category: str) -> list[PositionSnapshot]:
+        s._take_executions([execution("live-1", "Buy", "0.5", "100", later)], backfilled=False)
+        s._take_position(position("BTCUSDT", "0.5", "100", updated_ms=later))
+        return []
+
+    rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]
+    await s._backfill_steps()
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
+    assert s.desk.positions["BTCUSDT"].size == Decimal("0.5"), "the pushed position must stay on the desk"

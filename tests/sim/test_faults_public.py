@@ -334,7 +334,7 @@ async def test_private_knobs_via_http(sim: SimServer, session: aiohttp.ClientSes
     status, answer = await control(session, sim, "executions", {"duplicate": 2, "delay_s": 1.5})
     assert status == 200 and answer == {"ok": True, "duplicate": 2, "delay_s": 1.5}
     status, answer = await control(session, sim, "auth", {"delay_s": 0.5, "reject": True})
-    assert answer == {"ok": True, "delay_s": 0.5, "reject": True}
+    assert answer == {"ok": True, "delay_s": 0.5, "reject": True, "message": "Params Error"}
     faults = sim.faults
     assert (faults.duplicate_executions, faults.execution_delay_s) == (2, 1.5)
     assert (faults.auth_delay_s, faults.auth_reject) == (0.5, True)
