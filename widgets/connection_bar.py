@@ -24,6 +24,7 @@ from textual.widget import Widget
 
 from exchange.desk import Desk
 from exchange.events import LinkState, SessionState, TopicHealth
+from widgets._desk_pull import SymbolPull
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 
 __all__ = ["ConnectionBar", "ENVIRONMENT_STYLES"]
@@ -38,8 +39,10 @@ SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 
 
-class ConnectionBar(Widget):
+class ConnectionBar(SymbolPull, Widget):
     """Session state, link figures and per-stream ages; never green unless the session is Ready."""
+
+    PULL_NAME = "connection-bar"
 
     DEFAULT_CSS = """
     ConnectionBar { height: 2; }
@@ -64,37 +67,17 @@ class ConnectionBar(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
+        self._init_pull(desk, clock, refresh_hz)
         self.set_reactive(ConnectionBar.symbol, symbol)
-        self.clock = clock
-        self._refresh_hz = refresh_hz
         self._content = Content("")
         self._drawn_key: tuple | None = None
         self._stale: set[str] = set()
         self.shown: deque[tuple[LinkState, float]] = deque(maxlen=SHOWN_KEPT)
         """The states this bar displayed and when (wall clock), oldest first: tests read the sequence."""
 
-    def show(self, desk: Desk | None, symbol: str | None) -> None:
-        self.desk = desk
-        self.symbol = symbol
-        self.refresh_now()
-
     @property
     def state_shown(self) -> LinkState | None:
         return self.shown[-1][0] if self.shown else None
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="connection-bar-pull")
-        self._pull()
-
-    def watch_symbol(self) -> None:
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (a state change arrived)."""
-        self._pull()
 
     def render(self) -> Content:
         return self._content

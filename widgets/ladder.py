@@ -29,6 +29,7 @@ from textual.widget import Widget
 
 from exchange.book import BookState, OrderBook, cadence_ms
 from exchange.desk import Desk
+from widgets._desk_pull import SymbolPull
 from widgets._format import decimals_of, duration_text, price_decimals_from
 
 __all__ = ["GROUPS", "Ladder", "book_trust"]
@@ -81,8 +82,10 @@ def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, st
     return BookState.SYNCED.value, None
 
 
-class Ladder(Widget):
+class Ladder(SymbolPull, Widget):
     """A vertical price ladder of the selected symbol's book, never shown as live when untrusted."""
+
+    PULL_NAME = "ladder"
 
     COMPONENT_CLASSES = {
         "ladder--header",
@@ -127,11 +130,8 @@ class Ladder(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
+        self._init_pull(desk, clock, refresh_hz)
         self.set_reactive(Ladder.symbol, symbol)
-        self.clock = clock
-        self._refresh_hz = refresh_hz
         self._groups: dict[str, int] = {}
         self._strips: list[Strip] = []
         self._drawn_key: tuple | None = None
@@ -146,12 +146,6 @@ class Ladder(Widget):
         bench."""
 
     # ------------------------------------------------------------------ public API
-
-    def show(self, desk: Desk | None, symbol: str | None) -> None:
-        """Point the ladder at a desk and symbol; it redraws on the next pull."""
-        self.desk = desk
-        self.symbol = symbol
-        self._pull()
 
     @property
     def group(self) -> int:
@@ -180,12 +174,6 @@ class Ladder(Widget):
 
     # ------------------------------------------------------------------ pulling
 
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="ladder-pull")
-        self.app.theme_changed_signal.subscribe(self, self._restyle)
-        self._pull()
-
     def _restyle(self, _theme: object) -> None:
         self._style_generation += 1
         self._styles.clear()
@@ -195,13 +183,6 @@ class Ladder(Widget):
         super().notify_style_update()
         self._style_generation += 1
         self._styles.clear()
-
-    def watch_symbol(self) -> None:
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (an event said it moved)."""
-        self._pull()
 
     def on_resize(self) -> None:
         self._pull()
@@ -218,6 +199,9 @@ class Ladder(Widget):
             return None
         instrument = desk.instrument(symbol)
         return float(instrument.tick_size) if instrument is not None else None
+
+    def _mounted(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._restyle)
 
     def _pull(self) -> None:
         """Rebuild the strips if anything drawn moved since the last frame; cheap when nothing did."""

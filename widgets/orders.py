@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 
 from exchange.desk import Desk
 from exchange.events import OpenOrder
+from widgets._desk_pull import DeskPull
 
 __all__ = ["OrdersTable"]
 
@@ -33,8 +34,10 @@ def _plain(value: Decimal | None) -> str:
     return f"{value.normalize():,f}"
 
 
-class OrdersTable(DataTable[str]):
+class OrdersTable(DeskPull, DataTable[str]):
     """Open orders of every symbol; the cursor picks the one to cancel."""
+
+    PULL_NAME = "orders"
 
     DEFAULT_CSS = """
     OrdersTable { height: 1fr; }
@@ -44,9 +47,7 @@ class OrdersTable(DataTable[str]):
         super().__init__(
             cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs
         )
-        self._started = False
-        self.desk = desk
-        self._refresh_hz = refresh_hz
+        self._init_pull(desk, refresh_hz=refresh_hz)
         self._drawn_key: tuple | None = None
         self._rows: list[OpenOrder] = []
         self._cells: list[tuple[str, ...]] = []
@@ -54,19 +55,6 @@ class OrdersTable(DataTable[str]):
         self.compact_level = 0
         """0: every column; 1: no status column; 2: also side as B / S; 3: also one cell between columns;
         4: also no status tag."""
-
-    def show(self, desk: Desk | None) -> None:
-        self.desk = desk
-        self.refresh_now()
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="orders-pull")
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (an order changed)."""
-        self._pull()
 
     def on_resize(self) -> None:
         self._pull()

@@ -28,6 +28,7 @@ from textual.widgets import Sparkline, Static
 from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.ledger import LedgerEntry, MarkSource
+from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
 
 __all__ = ["PositionPanel", "SessionSeries"]
@@ -86,8 +87,10 @@ def _money_style(value: Decimal | None) -> str:
     return "$profit" if value > 0 else "$loss"
 
 
-class PositionPanel(Vertical):
+class PositionPanel(SymbolPull, Vertical):
     """Position, P&L and its session sparkline for one symbol."""
+
+    PULL_NAME = "position"
 
     DEFAULT_CSS = """
     PositionPanel { height: auto; }
@@ -107,11 +110,8 @@ class PositionPanel(Vertical):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
+        self._init_pull(desk, clock, refresh_hz)
         self.set_reactive(PositionPanel.symbol, symbol)
-        self.clock = clock
-        self._refresh_hz = refresh_hz
         self._drawn_key: tuple | None = None
         self._last_sample_s: int | None = None
         self._body_height = -1
@@ -122,13 +122,12 @@ class PositionPanel(Vertical):
         yield Static(id="position-body")
         yield Sparkline([], id="pnl-sparkline")
 
-    def show(self, desk: Desk | None, symbol: str | None) -> None:
+    def show(self, desk: Desk | None, symbol: str | None = None) -> None:
+        """Point the panel at a desk and symbol; a new desk starts a new session history."""
         if desk is not self.desk:
             self.history.clear()
             self._last_sample_s = None
-        self.desk = desk
-        self.symbol = symbol
-        self.refresh_now()
+        super().show(desk, symbol)
 
     def seed_history(self, symbol: str, values: list[float]) -> None:
         """Start a symbol's P&L series from known values (a restored session, or a scripted snapshot)."""
@@ -136,18 +135,6 @@ class PositionPanel(Vertical):
         for value in values:
             series.add(value)
         self._drawn_key = None
-        self._pull()
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="position-pull")
-        self._pull()
-
-    def watch_symbol(self) -> None:
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (a fill arrived)."""
         self._pull()
 
     def on_resize(self) -> None:

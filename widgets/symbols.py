@@ -18,14 +18,17 @@ from textual.widget import Widget
 
 from exchange.book import BookState
 from exchange.desk import Desk
+from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price
 from widgets.ladder import book_trust
 
 __all__ = ["SymbolStrip"]
 
 
-class SymbolStrip(Widget):
+class SymbolStrip(SymbolPull, Widget):
     """``1 BTCUSDT 65,001.2 │ 2 ETHUSDT …`` with the selected symbol highlighted."""
+
+    PULL_NAME = "symbols"
 
     DEFAULT_CSS = """
     SymbolStrip { height: 1; }
@@ -43,30 +46,10 @@ class SymbolStrip(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
+        self._init_pull(desk, clock, refresh_hz)
         self.set_reactive(SymbolStrip.symbol, symbol)
-        self.clock = clock
-        self._refresh_hz = refresh_hz
         self._content = Content("")
         self._drawn: Content | None = None
-
-    def show(self, desk: Desk | None, symbol: str | None) -> None:
-        self.desk = desk
-        self.symbol = symbol
-        self._pull()
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="symbols-pull")
-        self._pull()
-
-    def watch_symbol(self) -> None:
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (an event said it moved)."""
-        self._pull()
 
     def render(self) -> Content:
         return self._content

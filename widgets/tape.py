@@ -27,6 +27,7 @@ from textual.widget import Widget
 from exchange.desk import Desk
 from exchange.events import PublicTrade
 from exchange.ledger import Fill
+from widgets._desk_pull import SymbolPull
 from widgets._format import clock_utc
 
 __all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
@@ -41,8 +42,10 @@ MIN_SAMPLES = 20
 OWN_MARK = "◆ YOU"
 
 
-class TradesTape(Widget):
+class TradesTape(SymbolPull, Widget):
     """Recent public trades of one symbol with the account's own fills; bounded by the desk's deques."""
+
+    PULL_NAME = "tape"
 
     COMPONENT_CLASSES = {
         "tape--titles",
@@ -69,11 +72,8 @@ class TradesTape(Widget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
+        self._init_pull(desk, clock, refresh_hz)
         self.set_reactive(TradesTape.symbol, symbol)
-        self.clock = clock
-        self._refresh_hz = refresh_hz
         self._strips: list[Strip] = []
         self._drawn_key: tuple | None = None
         self._style_generation = 0
@@ -81,27 +81,10 @@ class TradesTape(Widget):
         self._styles: dict[str, Style] = {}
         self.rows_drawn = 0
 
-    def show(self, desk: Desk | None, symbol: str | None) -> None:
-        self.desk = desk
-        self.symbol = symbol
-        self._pull()
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="tape-pull")
-        self._pull()
-
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_generation += 1
         self._styles.clear()
-
-    def watch_symbol(self) -> None:
-        self._pull()
-
-    def refresh_now(self) -> None:
-        """Re-read the desk at once (an event said it moved)."""
-        self._pull()
 
     def on_resize(self) -> None:
         self._pull()

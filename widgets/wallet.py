@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from exchange.desk import Desk
 from exchange.events import LinkState
+from widgets._desk_pull import DeskPull
 from widgets._format import fmt_signed
 
 __all__ = ["WalletPanel"]
@@ -23,8 +24,10 @@ WIDE = 24
 LABELS = {"equity": "equity", "available": "avail", "balance": "bal", "upl": "upl"}
 
 
-class WalletPanel(Static):
+class WalletPanel(DeskPull, Static):
     """Equity, available and per-coin balances."""
+
+    PULL_NAME = "wallet"
 
     DEFAULT_CSS = """
     WalletPanel { height: auto; }
@@ -32,20 +35,9 @@ class WalletPanel(Static):
 
     def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._started = False
-        self.desk = desk
-        self._refresh_hz = refresh_hz
+        self._init_pull(desk, refresh_hz=refresh_hz)
         self._drawn_key: tuple | None = None
         self._lines = -1
-
-    def show(self, desk: Desk | None) -> None:
-        self.desk = desk
-        self._pull()
-
-    def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name="wallet-pull")
-        self._pull()
 
     def _pull(self) -> None:
         if not self._started:
