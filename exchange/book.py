@@ -7,28 +7,33 @@ Rules (DESIGN.md, "Order book"):
 * a gap, a crossed book or a delta before any snapshot puts the book in RESYNCING and :meth:`OrderBook.apply`
   reports it, so the session can resubscribe the topic for a fresh snapshot;
 * a stale or duplicate ``u`` is dropped and counted; deleting an absent level is counted, never raised;
-* a malformed message is rejected whole before anything changes, counted, and leaves the book as it was.
+* a malformed message is counted and rejected (``REJECTED``) and leaves the book as it was, with one exception:
+  a delta that carries exactly the next ``u`` but cannot be read is an update the book has lost, so the book
+  goes to RESYNCING at once (``RESYNC``) instead of showing itself live until the next delta reveals the gap.
+  Its levels are applied as they are read, so the part before the unreadable level may already be in; a
+  RESYNCING book is never shown as live, and the snapshot asked for replaces all of it.
 
 Representation (measured by ``bench/book_throughput.py``: ingest runs at network rate, so the cost per delta
-matters, and the desk reads the top 25 up to once a frame): per side, two parallel Python lists kept best
-first, ``keys`` (the price, negated for bids, so both sides sort ascending for :mod:`bisect`, then a ``+inf``
-sentinel so that a lookup never runs off the end and an empty side needs no test) and ``levels`` (``(price,
-size)`` tuples). An update of an existing level is a C bisect plus one slot assignment; an insert or delete
-shifts a few hundred pointers in C; and the top N levels are a plain list slice. ``float()`` of Bybit's
+matters, and the desk reads the top 25 up to once a frame): per side, two parallel Python lists in ascending
+price order, ``keys`` (the prices, then a ``+inf`` sentinel so that a lookup never runs off the end) and
+``levels`` (``(price, size)`` tuples). Asks are best first and bids best last, so neither side negates a price
+and a read of the best N is one C slice (``levels[:-n-1:-1]`` for bids). An update of an existing level is a C
+bisect plus one slot assignment; an insert or delete shifts a few hundred pointers in C. ``float()`` of Bybit's
 decimal strings would cost more than all of that, so conversions go through a bounded process-wide memo
-(:class:`_Numbers`) that validates as it converts, and the tuple built there is the level stored. Prices and
-sizes are ``float``: a Bybit price string has far fewer than 15 significant digits, so distinct prices stay
-distinct and ``"30247.20"`` and ``"30247.2"`` are the same level. Money that must be exact (the ledger) is
-taken from the original strings, never from the book. The book keeps a reference to the last message it
-applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a caller must not mutate a message it has
-handed over.
+(:class:`_Numbers`) that validates as it converts. Each level is converted and applied in one pass (a separate
+validation pass cost 20% more per delta), which is why an unreadable level in an in-sequence delta resyncs the
+book rather than leaving it untouched. Prices and sizes are ``float``: a Bybit price string has far fewer than
+15 significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"30247.2"`` are the same level.
+Money that must be exact (the ledger) is taken from the original strings, never from the book. The book keeps
+a reference to the last message it applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a
+caller must not mutate a message it has handed over.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
@@ -58,7 +63,7 @@ class ApplyResult(Enum):
     DELTA = "delta"
     STALE = "stale"  # u <= last u: dropped
     IGNORED = "ignored"  # a delta while RESYNCING, waiting for the snapshot already asked for
-    RESYNC = "resync"  # gap, crossed book or delta before snapshot: resubscribe the topic
+    RESYNC = "resync"  # gap, crossed book, unreadable next delta or delta before snapshot: resubscribe
     REJECTED = "rejected"  # malformed: nothing changed
 
     @property
@@ -135,6 +140,8 @@ _SIZES = _Numbers(allow_zero=True, limit=1 << 15)
 # A price is never 0, so ``_price_of(text) or _PRICES[text]`` works: ``dict.get`` on a subclass is a plain C
 # call (~30 ns), while a subscript on a dict subclass skips the interpreter's fast path (~42 ns).
 _price_of = _PRICES.get
+# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``.
+_size_of = _SIZES.get
 
 
 def _convert(raw: Any) -> list[Level]:
@@ -185,7 +192,7 @@ class OrderBook:
         )
         self.version = 0
         self.counters = BookCounters()
-        self._bid_keys: list[float] = [_INF]  # -price ascending (best bid first), then the sentinel
+        self._bid_keys: list[float] = [_INF]  # price ascending (best bid last), then the sentinel
         self._bid_levels: list[Level] = []
         self._ask_keys: list[float] = [_INF]  # price ascending (best ask first), then the sentinel
         self._ask_levels: list[Level] = []
@@ -215,66 +222,19 @@ class OrderBook:
                 raise _Rejected("u must be an integer")
             if kind == "delta":
                 if self.state is _SYNCED and u == self.u + 1:  # type: ignore[operator]
-                    # The hot path, inlined (a call costs as much as a level): convert both sides, which
-                    # validates them, before anything changes; apply; check the result is not crossed. The
-                    # comprehensions name the memos as globals: a closure would cost ~50 ns more each.
-                    # ``if l.__class__ is list`` before unpacking: a two-character string would unpack as a
-                    # price and a size ("95" -> 9, 5); a skipped level makes the counts differ and is rejected.
-                    raw_bids = data["b"]
-                    raw_asks = data["a"]
-                    bids = [
-                        (_price_of(p) or _PRICES[p], _SIZES[s])
-                        for level in raw_bids
-                        if level.__class__ is list
-                        for p, s in (level,)
-                    ]
-                    asks = [
-                        (_price_of(p) or _PRICES[p], _SIZES[s])
-                        for level in raw_asks
-                        if level.__class__ is list
-                        for p, s in (level,)
-                    ]
-                    if len(bids) != len(raw_bids) or len(asks) != len(raw_asks):
-                        raise _Rejected("a level must be a [price, size] list")
-                    keys = self._bid_keys
-                    levels = self._bid_levels
-                    for change in bids:
-                        key = -change[0]
-                        i = bisect_left(keys, key)
-                        if keys[i] == key:  # the sentinel stops i short of the end
-                            if change[1]:
-                                levels[i] = change
-                            else:
-                                del keys[i]
-                                del levels[i]
-                        elif change[1]:
-                            keys.insert(i, key)
-                            levels.insert(i, change)
-                        else:
-                            self.counters.absent_deletes += 1
-                    keys = self._ask_keys
-                    levels = self._ask_levels
-                    for change in asks:
-                        key = change[0]
-                        i = bisect_left(keys, key)
-                        if keys[i] == key:
-                            if change[1]:
-                                levels[i] = change
-                            else:
-                                del keys[i]
-                                del levels[i]
-                        elif change[1]:
-                            keys.insert(i, key)
-                            levels.insert(i, change)
-                        else:
-                            self.counters.absent_deletes += 1
+                    try:
+                        self._apply_levels(data)
+                    except (_Rejected, KeyError, TypeError, ValueError) as error:
+                        self.counters.rejected += 1
+                        return self._resync(f"unreadable delta u {u}: {str(error)[:80]}")
                     self.u = u
                     self._last = message
                     self.version += 1
                     self.counters.deltas += 1
-                    if -self._bid_keys[0] >= keys[0]:  # an empty side's sentinel never crosses
+                    bids = self._bid_levels
+                    if bids and bids[-1][0] >= self._ask_keys[0]:  # an empty ask side's sentinel never crosses
                         self.counters.crossed += 1
-                        return self._resync(f"crossed: bid {-self._bid_keys[0]} >= ask {self._ask_keys[0]}")
+                        return self._resync(f"crossed: bid {bids[-1][0]} >= ask {self._ask_keys[0]}")
                     return _DELTA
                 return self._other_delta(data, u)
             if kind == "snapshot":
@@ -283,6 +243,58 @@ class OrderBook:
         except (_Rejected, KeyError, TypeError, ValueError, AttributeError):
             self.counters.rejected += 1
             return ApplyResult.REJECTED
+
+    def _apply_levels(self, data: Mapping[str, Any]) -> None:
+        """Convert and apply each level of a delta in one pass; raises on the first unreadable level.
+
+        The two sides are the same loop written twice: a loop over the sides, or a helper per side, costs 5%
+        per delta (``bench/book_throughput.py``). ``level.__class__ is list`` comes before unpacking because a
+        two-character string would unpack as a price and a size ("95" -> 9 @ 5).
+        """
+        keys = self._bid_keys
+        levels = self._bid_levels
+        for level in data["b"]:
+            if level.__class__ is not list:
+                raise _Rejected("a level must be a [price, size] list")
+            p, s = level
+            price = _price_of(p) or _PRICES[p]
+            size = _size_of(s)
+            if size is None:
+                size = _SIZES[s]
+            i = bisect_left(keys, price)
+            if keys[i] == price:  # the sentinel stops i short of the end
+                if size:
+                    levels[i] = (price, size)
+                else:
+                    del keys[i]
+                    del levels[i]
+            elif size:
+                keys.insert(i, price)
+                levels.insert(i, (price, size))
+            else:
+                self.counters.absent_deletes += 1
+        keys = self._ask_keys
+        levels = self._ask_levels
+        for level in data["a"]:
+            if level.__class__ is not list:
+                raise _Rejected("a level must be a [price, size] list")
+            p, s = level
+            price = _price_of(p) or _PRICES[p]
+            size = _size_of(s)
+            if size is None:
+                size = _SIZES[s]
+            i = bisect_left(keys, price)
+            if keys[i] == price:
+                if size:
+                    levels[i] = (price, size)
+                else:
+                    del keys[i]
+                    del levels[i]
+            elif size:
+                keys.insert(i, price)
+                levels.insert(i, (price, size))
+            else:
+                self.counters.absent_deletes += 1
 
     def _other_delta(self, data: Mapping[str, Any], u: int) -> ApplyResult:
         """A delta off the hot path: before any snapshot, while resyncing, stale, or after a gap."""
@@ -306,11 +318,11 @@ class OrderBook:
         asks = _convert(data["a"])
         if u == 1 and self.u is not None:
             self.counters.restarts += 1
-        self._bid_keys, self._bid_levels = _build(bids, -1.0)
-        self._ask_keys, self._ask_levels = _build(asks, 1.0)
+        self._bid_keys, self._bid_levels = _build(bids)
+        self._ask_keys, self._ask_levels = _build(asks)
         self._stamp(message, data, u)
         self.counters.snapshots += 1
-        if -self._bid_keys[0] >= self._ask_keys[0]:
+        if self._bid_levels and self._bid_levels[-1][0] >= self._ask_keys[0]:
             self.counters.crossed += 1
             return self._resync("crossed snapshot")
         self.state = BookState.SYNCED
@@ -360,15 +372,19 @@ class OrderBook:
 
     def bids(self, n: int | None = None) -> list[Level]:
         """The best ``n`` bids (all when None) as ``(price, size)``, best first."""
-        return self._bid_levels[:n] if n is not None else self._bid_levels[:]
+        if n is None:
+            return self._bid_levels[::-1]
+        return self._bid_levels[: -n - 1 : -1] if n > 0 else []
 
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all when None) as ``(price, size)``, best first."""
-        return self._ask_levels[:n] if n is not None else self._ask_levels[:]
+        if n is None:
+            return self._ask_levels[:]
+        return self._ask_levels[:n] if n > 0 else []
 
     def best_bid(self) -> Level | None:
         """The best bid, or None when the bid side is empty."""
-        return self._bid_levels[0] if self._bid_levels else None
+        return self._bid_levels[-1] if self._bid_levels else None
 
     def best_ask(self) -> Level | None:
         """The best ask, or None when the ask side is empty."""
@@ -381,20 +397,20 @@ class OrderBook:
     def spread(self) -> float | None:
         """Best ask minus best bid, or None when a side is empty."""
         if self._bid_levels and self._ask_levels:
-            return self._ask_levels[0][0] - self._bid_levels[0][0]
+            return self._ask_levels[0][0] - self._bid_levels[-1][0]
         return None
 
     def mid(self) -> float | None:
         """Midpoint of the best bid and ask, or None when a side is empty."""
         if self._bid_levels and self._ask_levels:
-            return (self._ask_levels[0][0] + self._bid_levels[0][0]) / 2.0
+            return (self._ask_levels[0][0] + self._bid_levels[-1][0]) / 2.0
         return None
 
     def depth_levels(self, side: Side, n: int) -> list[tuple[float, float, float]]:
         """Top ``n`` levels of a side as ``(price, size, cumulative size)``, best first."""
         total = 0.0
         out = []
-        for price, size in self._side(side)[:n]:
+        for price, size in self._top(side, n):
             total += size
             out.append((price, size, total))
         return out
@@ -406,7 +422,7 @@ class OrderBook:
             raise ValueError("qty must be positive")
         remaining = qty
         cost = 0.0
-        for price, size in self._side(side):
+        for price, size in self._best_first(side):
             if size >= remaining:
                 return (cost + remaining * price) / qty
             cost += size * price
@@ -423,7 +439,7 @@ class OrderBook:
         out: list[list[float]] = []
         bucket_of = _floor_bucket if side == "bid" else _ceil_bucket
         last = None
-        for price, size in self._side(side):
+        for price, size in self._best_first(side):
             bucket = bucket_of(price, step)
             if bucket == last:
                 out[-1][1] += size
@@ -437,8 +453,8 @@ class OrderBook:
     def imbalance(self, n: int) -> float | None:
         """``(bid size - ask size) / (bid size + ask size)`` over the top ``n`` levels, in [-1, 1]; None if
         empty."""
-        bid = sum(size for _, size in self._bid_levels[:n])
-        ask = sum(size for _, size in self._ask_levels[:n])
+        bid = sum(size for _, size in self.bids(n))
+        ask = sum(size for _, size in self.asks(n))
         total = bid + ask
         return (bid - ask) / total if total > 0 else None
 
@@ -446,11 +462,19 @@ class OrderBook:
         """Number of bid and ask levels."""
         return len(self._bid_levels), len(self._ask_levels)
 
-    def _side(self, side: Side) -> list[Level]:
+    def _top(self, side: Side, n: int) -> list[Level]:
         if side == "bid":
-            return self._bid_levels
+            return self.bids(n)
         if side == "ask":
-            return self._ask_levels
+            return self.asks(n)
+        raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
+
+    def _best_first(self, side: Side) -> Iterator[Level]:
+        """A side's levels best first, without copying them."""
+        if side == "bid":
+            return reversed(self._bid_levels)
+        if side == "ask":
+            return iter(self._ask_levels)
         raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
 
     def __repr__(self) -> str:
@@ -473,11 +497,11 @@ def _ceil_bucket(price: float, step: float) -> int:
     return math.ceil(price / step - _BUCKET_EPS)
 
 
-def _build(levels: list[Level], sign: float) -> tuple[list[float], list[Level]]:
-    """Keys (then the sentinel) and levels of one side of a snapshot: sorted, last write wins per price, zero
+def _build(levels: list[Level]) -> tuple[list[float], list[Level]]:
+    """Keys (then the sentinel) and levels of one side of a snapshot: ascending, last write wins per price, zero
     sizes dropped."""
-    by_key = {sign * level[0]: level for level in levels}
-    keys = sorted(key for key, level in by_key.items() if level[1] > 0)
-    out = [by_key[key] for key in keys]
+    by_price = {level[0]: level for level in levels}
+    keys = sorted(price for price, level in by_price.items() if level[1] > 0)
+    out = [by_price[price] for price in keys]
     keys.append(_INF)
     return keys, out

@@ -677,11 +677,14 @@ class Session:
             self.counters["unknown_topic_frames"] += 1
             return
         before = book.state
-        absent, gaps = book.counters.absent_deletes, book.counters.gaps
+        absent, gaps, rejected = book.counters.absent_deletes, book.counters.gaps, book.counters.rejected
         result = book.apply(frame)
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
             return
+        if book.counters.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
+            self.counters["rejected_frames"] += 1
+            log.warning("%s: %s", topic, book.resync_reason)
         if result is ApplyResult.DELTA and book.counters.absent_deletes > absent:
             # Bybit never deletes a level the client does not hold: this copy has drifted from Bybit's.
             self.counters["absent_deletes"] += book.counters.absent_deletes - absent

@@ -209,37 +209,83 @@ def test_version_moves_only_when_contents_or_trust_change():
 # ---------------------------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize(
-    "mutate",
-    [
-        lambda m: m.pop("data"),
-        lambda m: m.pop("type"),
-        lambda m: m.update(type="nonsense"),
-        lambda m: m["data"].update(u="11"),
-        lambda m: m["data"].update(b="not a list"),
-        lambda m: m["data"].update(b=[["100.0"]]),
-        lambda m: m["data"].update(b=[["100.0", "1", "extra"]]),
-        lambda m: m["data"].update(b=[[100.0, 1.0]]),
-        lambda m: m["data"].update(b=[["abc", "1"]]),
-        lambda m: m["data"].update(b=[["100.0", "-1"]]),
-        lambda m: m["data"].update(b=[["-5", "1"]]),
-        lambda m: m["data"].update(b=[["nan", "1"]]),
-        lambda m: m["data"].update(a=[["inf", "1"]]),
-        lambda m: m["data"].update(b=[["99.9", "1"], None]),
-        lambda m: m["data"].update(b=["95"]),
-        lambda m: m["data"].update(a=[["100.7", "1"], "95"]),
-        lambda m: m.update(topic="orderbook.50.ETHUSDT"),
-    ],
-)
-def test_malformed_message_is_rejected_whole_and_changes_nothing(mutate):
+ENVELOPE_FAULTS = [
+    lambda m: m.pop("data"),
+    lambda m: m.pop("type"),
+    lambda m: m.update(type="nonsense"),
+    lambda m: m["data"].update(u="11"),
+    lambda m: m["data"].pop("u"),
+    lambda m: m.update(topic="orderbook.50.ETHUSDT"),
+]
+LEVEL_FAULTS = [
+    lambda m: m["data"].update(b="not a list"),
+    lambda m: m["data"].update(a=None),
+    lambda m: m["data"].pop("a"),
+    lambda m: m["data"].update(b=[["100.0"]]),
+    lambda m: m["data"].update(b=[["100.0", "1", "extra"]]),
+    lambda m: m["data"].update(b=[[100.0, 1.0]]),
+    lambda m: m["data"].update(b=[["abc", "1"]]),
+    lambda m: m["data"].update(b=[["100.0", "-1"]]),
+    lambda m: m["data"].update(b=[["-5", "1"]]),
+    lambda m: m["data"].update(b=[["nan", "1"]]),
+    lambda m: m["data"].update(a=[["inf", "1"]]),
+    lambda m: m["data"].update(b=[["99.9", "1"], None]),
+    lambda m: m["data"].update(b=["95"]),
+    lambda m: m["data"].update(a=[["100.7", "1"], "95"]),
+    lambda m: m["data"].update(a=[["100.7", "1"], [["100.8"], "1"]]),
+]
+
+
+def bad_delta(mutate, u: int = 11) -> dict:
+    message = msg("delta", u, bids=[("99.9", "1")], asks=[("100.6", "1")])
+    mutate(message)
+    return message
+
+
+@pytest.mark.parametrize("mutate", ENVELOPE_FAULTS)
+def test_an_unreadable_envelope_is_rejected_and_changes_nothing(mutate):
     book = synced()
     before = (book.bids(), book.asks(), book.u, book.state, book.version)
-    bad = msg("delta", 11, bids=[("99.9", "1")], asks=[("100.6", "1")])
-    mutate(bad)
-    assert book.apply(bad) is ApplyResult.REJECTED
+    assert book.apply(bad_delta(mutate)) is ApplyResult.REJECTED
     assert (book.bids(), book.asks(), book.u, book.state, book.version) == before
     assert book.counters.rejected == 1
     assert book.apply(msg("delta", 11, bids=[("99.9", "1")])) is ApplyResult.DELTA
+
+
+@pytest.mark.parametrize("mutate", LEVEL_FAULTS)
+def test_an_unreadable_next_delta_is_a_lost_update_and_resyncs(mutate):
+    """The delta with the next ``u`` is gone either way; the book says so now, not at the next delta."""
+    book = synced()
+    version = book.version
+    assert book.apply(bad_delta(mutate)) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING and "unreadable delta u 11" in (book.resync_reason or "")
+    assert book.u == 10 and book.seq == 1010 and book.version > version
+    assert book.counters.rejected == 1 and book.counters.gaps == 0
+    assert book.apply(msg("delta", 11, bids=[("99.9", "1")])) is ApplyResult.IGNORED
+    assert book.apply(snapshot(12)) is ApplyResult.SNAPSHOT
+    assert book.state is BookState.SYNCED and book.bids() == [(100.0, 1.0), (99.5, 2.0), (99.0, 3.0)]
+
+
+@pytest.mark.parametrize("mutate", LEVEL_FAULTS)
+def test_an_unreadable_delta_out_of_sequence_changes_nothing(mutate):
+    """Stale, gapped or resyncing: the delta would not be applied anyway, so only the rejection is counted."""
+    for u, state in ((10, BookState.SYNCED), (13, BookState.SYNCED)):
+        book = synced()
+        before = (book.bids(), book.asks(), book.u, book.state, book.version)
+        result = book.apply(bad_delta(mutate, u))
+        assert result in (ApplyResult.STALE, ApplyResult.REJECTED)
+        assert (book.bids(), book.asks(), book.u, book.state, book.version) == before
+        assert book.state is state
+
+
+@pytest.mark.parametrize("mutate", LEVEL_FAULTS)
+def test_an_unreadable_snapshot_is_rejected_whole(mutate):
+    book = synced()
+    before = (book.bids(), book.asks(), book.u, book.state, book.version)
+    message = bad_delta(mutate, 20)
+    message["type"] = "snapshot"
+    assert book.apply(message) is ApplyResult.REJECTED
+    assert (book.bids(), book.asks(), book.u, book.state, book.version) == before
 
 
 def test_a_two_character_string_is_not_a_level_in_a_snapshot_either():

@@ -1,8 +1,9 @@
-"""Book faults on a live link: gaps, ``u == 1`` restarts, crossed results and deletes of absent levels.
+"""Book faults on a live link: gaps, unreadable deltas, ``u == 1`` restarts, crossed results and deletes of absent
+levels.
 
-Gaps and restarts come from the exchange's own faults. It has none for crossed books or absent deletes, so
-those are crafted frames handed to the session's public-frame handler between two real frames (the same entry
-point the link's reader uses), carrying the next ``u`` so they are in sequence.
+Gaps, unreadable in-sequence deltas and restarts come from the exchange's own faults. It has none for crossed
+books or absent deletes, so those are crafted frames handed to the session's public-frame handler between two
+real frames (the same entry point the link's reader uses), carrying the next ``u`` so they are in sequence.
 
 Every one must end in a fresh snapshot without dropping the connection (``reconnects`` unchanged), no
 crash, and a book equal to the exchange's afterwards.
@@ -42,10 +43,18 @@ def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # ty
 async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
     async with running_session() as rt:
         session = rt.session
-        injected = {"skip_u": 0, "restart": 0, "crossed_delta": 0, "crossed_snapshot": 0, "absent_delete": 0}
+        injected = {
+            "skip_u": 0,
+            "unreadable": 0,
+            "restart": 0,
+            "crossed_delta": 0,
+            "crossed_snapshot": 0,
+            "absent_delete": 0,
+        }
         for round_ in range(ROUNDS):
             for book in session.books.values():
                 await _skip_u(rt, book, injected)  # the exchange's fault: the next delta jumps by 2
+                await _unreadable(rt, book, injected)  # the exchange's fault: the next delta has a bad size
                 await _restart(rt, book, injected)  # the exchange's fault: a u == 1 snapshot
                 await _inject_and_recover(rt, book, "crossed_delta", injected)  # a bid above the best ask
                 await _inject_and_recover(rt, book, "crossed_snapshot", injected)
@@ -85,6 +94,31 @@ async def _skip_u(rt, book, injected: dict[str, int]) -> None:  # type: ignore[n
         what=f"a fresh snapshot of {book.topic}",
     )
     injected["skip_u"] += 1
+
+
+async def _unreadable(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+    """An in-sequence delta that cannot be read is a lost update: counted, and the topic resubscribed at once."""
+    session = rt.session
+    resubscribes, rejected, frames, snapshots, gaps = (
+        session.counters["resubscribes"],
+        book.counters.rejected,
+        session.counters["rejected_frames"],
+        book.counters.snapshots,
+        book.counters.gaps,
+    )
+    rt.sim.faults.unreadable_delta(book.topic, "linear")
+    await until(lambda: book.counters.rejected > rejected, what=f"the unreadable delta on {book.topic}")
+    assert session.counters["rejected_frames"] == frames + 1
+    await until(
+        lambda: (
+            book.synced
+            and book.counters.snapshots > snapshots
+            and session.counters["resubscribes"] > resubscribes
+        ),
+        what=f"a fresh snapshot of {book.topic} after the unreadable delta",
+    )
+    assert book.counters.gaps == gaps, "the lost update was found at once, not by the next delta's gap"
+    injected["unreadable"] += 1
 
 
 async def _restart(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]

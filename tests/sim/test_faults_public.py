@@ -170,6 +170,27 @@ async def test_skip_u(sim: SimServer, connect: Any, session: aiohttp.ClientSessi
     assert sim.counters["faults.skip_u"] == 1
 
 
+@pytest.mark.parametrize("via", ["python", "http"])
+async def test_unreadable_delta(sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str) -> None:
+    """The next delta keeps its real ``u`` but one size is not a number; the stream goes on after it."""
+    client = await subscribed(sim, connect)
+    stream_u = sim.public_feed.streams[("linear", TOPIC)].u
+    if via == "python":
+        sim.faults.unreadable_delta(TOPIC, "linear")
+    else:
+        assert (await control(session, sim, "unreadable", {"topic": TOPIC, "category": "linear"}))[0] == 200
+    step_and_publish(sim)
+    delta = await client.until(is_topic(TOPIC, "delta"))
+    assert delta["data"]["u"] == stream_u + 1
+    sizes = [size for _, size in delta["data"]["b"] + delta["data"]["a"]]
+    assert sizes.count("not-a-size") == 1
+    step_and_publish(sim)
+    following = await client.until(is_topic(TOPIC, "delta"))
+    assert following["data"]["u"] == stream_u + 2
+    assert "not-a-size" not in [size for _, size in following["data"]["b"] + following["data"]["a"]]
+    assert sim.counters["faults.unreadable_delta"] == 1
+
+
 async def test_skip_u_without_category_hits_every_category(sim: SimServer, connect: Any) -> None:
     linear = await subscribed(sim, connect)
     spot = await subscribed(sim, connect, category="spot")

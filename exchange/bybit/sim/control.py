@@ -13,6 +13,8 @@ endpoint                    body                                                
                             code null or 1006 = abrupt (no close frame)
 ``POST /_sim/stall``        ``{"seconds": 5, "kind": ""}`` (0 ends a stall)             half-open link
 ``POST /_sim/skip_u``       ``{"topic": "orderbook.50.BTCUSDT", "category": "linear"}``  next delta u + 2
+``POST /_sim/unreadable``   ``{"topic": "orderbook.50.BTCUSDT", "category": null}``      next delta has a
+                                                                                        non-numeric size
 ``POST /_sim/restart``      ``{"topic": "orderbook.50.BTCUSDT", "category": null}``      u == 1 snapshot
 ``POST /_sim/malformed``    ``{"kind": "bad_json", "count": 1, "conn_kind": "public"}``  broken frames
                             kinds: bad_json, wrong_types, missing_keys, oversized
@@ -126,6 +128,11 @@ async def _skip_u(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+async def _unreadable(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    sim.faults.unreadable_delta(_text(body, "topic"), _optional_text(body, "category"))
+    return {}
+
+
 async def _restart(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
     sim.faults.restart_snapshot(_text(body, "topic"), _optional_text(body, "category"))
     return {}
@@ -207,6 +214,7 @@ ACTIONS: dict[str, Action] = {
     "drop": _drop,
     "stall": _stall,
     "skip_u": _skip_u,
+    "unreadable": _unreadable,
     "restart": _restart,
     "malformed": _malformed,
     "flood": _flood,

@@ -2,10 +2,10 @@
 
 Every fault the client must survive can be switched on here, and each one is counted in ``sim.counters``
 (``faults.<name>``), so a reliability test can check that the fault really happened before it checks the
-client's reaction. Public-stream faults (``skip_u``, ``restart_snapshot``, ``flood``) act on the shared
-per-topic streams of :mod:`exchange.bybit.sim.public_ws`; private-side knobs (duplicate or late executions,
-delayed or rejected auth) are plain attributes the account side reads; REST faults (10006, 403) are applied by
-the middleware in :mod:`exchange.bybit.sim.rest_common`.
+client's reaction. Public-stream faults (``skip_u``, ``unreadable_delta``, ``restart_snapshot``, ``flood``) act
+on the shared per-topic streams of :mod:`exchange.bybit.sim.public_ws`; private-side knobs (duplicate or late
+executions, delayed or rejected auth) are plain attributes the account side reads; REST faults (10006, 403) are
+applied by the middleware in :mod:`exchange.bybit.sim.rest_common`.
 """
 
 from __future__ import annotations
@@ -83,6 +83,12 @@ class Faults:
         """The next delta on ``topic`` (in ``category``, or every category serving it) jumps ``u`` by 2."""
         self._sim.public_feed.inject_skip_u(topic, category)
         self._count("skip_u")
+
+    def unreadable_delta(self, topic: str, category: str | None = None) -> None:
+        """The next delta on ``topic`` carries its real next ``u`` but its last level's size is not a number
+        (a corrupted frame); the stream goes on from that ``u``, so a client that skips it has lost an update."""
+        self._sim.public_feed.inject_unreadable(topic, category)
+        self._count("unreadable_delta")
 
     def restart_snapshot(self, topic: str, category: str | None = None) -> None:
         """``topic`` sends a ``u == 1`` snapshot (as after a Bybit restart) and continues from ``u == 1``."""

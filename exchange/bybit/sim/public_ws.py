@@ -84,6 +84,7 @@ class BookStream:
         self.cadence = CADENCE_S[depth]
         self.ts_first = book.spot or depth == 1  # Bybit's key order: spot and L1 put "ts" before "type"
         self.skip_pending = 0
+        self.unreadable_pending = 0
         self.restart_pending = False
         self.published = 0
 
@@ -119,17 +120,22 @@ class BookStream:
 
     # ------------------------------------------------------------------------ messages
 
-    def _message(self, kind: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> bytes:
+    def _message(
+        self, kind: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]], unreadable: bool = False
+    ) -> bytes:
         book = self.book
         price = book.price_text
         qty = book.qty_text
-        data = {
+        data: dict[str, Any] = {
             "s": book.symbol,
             "b": [[price(tick), qty(lots)] for tick, lots in bids],
             "a": [[price(tick), qty(lots)] for tick, lots in asks],
             "u": self.u,
             "seq": self.seq,
         }
+        if unreadable:  # the fault: the last level of the delta gets a size that is not a number
+            side = data["a"] or data["b"]
+            side[-1][1] = "not-a-size"
         ts = max(self.feed.sim.clock.now_ms(), self.cts)
         if self.ts_first:
             message = {"topic": self.topic, "ts": ts, "type": kind, "data": data, "cts": self.cts}
@@ -193,7 +199,9 @@ class BookStream:
         self.u += 1 + self.skip_pending
         self.skip_pending = 0
         self.last_sent = now
-        self._fan_out(self._message("delta", bids, asks))
+        unreadable = self.unreadable_pending > 0
+        self.unreadable_pending -= unreadable
+        self._fan_out(self._message("delta", bids, asks, unreadable))
 
     def flood_delta(self, i: int) -> bytes:
         """A real delta that resizes the published best bid and ask (flood mode; the market is untouched)."""
@@ -378,6 +386,10 @@ class PublicFeed:
     def inject_skip_u(self, topic: str, category: str | None = None) -> None:
         for stream in self._matching(topic, category):
             stream.skip_pending += 1
+
+    def inject_unreadable(self, topic: str, category: str | None = None) -> None:
+        for stream in self._matching(topic, category):
+            stream.unreadable_pending += 1
 
     def inject_restart(self, topic: str, category: str | None = None) -> None:
         for stream in self._matching(topic, category):
