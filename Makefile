@@ -32,8 +32,10 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench.book_throughput
 
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check app widgets exchange tests bench
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -69,9 +69,7 @@ class SymbolCommands(Provider):
         app = self.app
         assert isinstance(app, FluxumApp)
         for symbol in self._symbols():
-            yield DiscoveryHit(
-                f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L"
-            )
+            yield DiscoveryHit(f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L")
 
     async def search(self, query: str) -> Hits:
         app = self.app
@@ -118,9 +116,7 @@ class FluxumApp(App[None]):
             key_display="[",
             tooltip="Previous symbol",
         ),
-        Binding(
-            "right_square_bracket", "cycle_symbol(1)", "Next symbol", key_display="]", tooltip="Next symbol"
-        ),
+        Binding("right_square_bracket", "cycle_symbol(1)", "Next symbol", key_display="]", tooltip="Next symbol"),
         *[Binding(str(n), f"symbol_index({n - 1})", f"Symbol {n}", show=False) for n in range(1, 10)],
         Binding(
             "plus,equals_sign",
@@ -316,7 +312,7 @@ class FluxumApp(App[None]):
                 self.query_one(PositionPanel),
                 self.query_one(TradesTape),
             ):
-                widget.show(desk, symbol)  # type: ignore[attr-defined]
+                widget.show(desk, symbol)
             self.query_one(WalletPanel).show(desk)
             self.query_one(OrdersTable).show(desk)
         self._refresh_availability()
@@ -344,15 +340,9 @@ class FluxumApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = (
-            (str(error) or type(error).__name__).splitlines()[0][:200]
-            if error is not None
-            else "unknown error"
-        )
+        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
         if worker.group in ("session", "bridge"):
-            self.desk.state = SessionState(
-                LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}"
-            )
+            self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")
             self.query_one(ConnectionBar).refresh_now()
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
@@ -498,9 +488,7 @@ class FluxumApp(App[None]):
                 return False  # no keys, or scripted: nothing to cancel with
             settings = self.runtime.settings
             if settings.environment is not Environment.SIM and not settings.trading_enabled:
-                return (
-                    False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
-                )
+                return False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
             return True if self.desk.open_orders() else None
         return True
 

@@ -87,10 +87,7 @@ class Bridge:
 
         def can_replace(self, message: Message) -> bool:
             # only the latest position of a symbol matters; the desk already holds it
-            return (
-                isinstance(message, Bridge.PositionChanged)
-                and message.position.symbol == self.position.symbol
-            )
+            return isinstance(message, Bridge.PositionChanged) and message.position.symbol == self.position.symbol
 
     def __init__(self, target: MessagePump) -> None:
         self.target = target

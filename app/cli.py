@@ -46,9 +46,7 @@ TOP_LEVEL: tuple[Command, ...] = (
         "app.commands.dashboard",
     ),
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
-    Command(
-        "monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"
-    ),
+    Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
 )
 
 BYBIT: tuple[Command, ...] = (
@@ -95,13 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in TOP_LEVEL:
         _add(commands, command)
-    bybit = commands.add_parser(
-        "bybit", help="Bybit account and market commands", description="Bybit commands"
-    )
+    bybit = commands.add_parser("bybit", help="Bybit account and market commands", description="Bybit commands")
     bybit_commands = bybit.add_subparsers(title="bybit commands", metavar="COMMAND")
     for command in BYBIT:
         _add(bybit_commands, command)
-    bybit.set_defaults(_run=lambda args: (bybit.print_help(), EXIT_USAGE)[1])
+
+    def bybit_help(args: argparse.Namespace) -> int:
+        bybit.print_help()
+        return EXIT_USAGE
+
+    bybit.set_defaults(_run=bybit_help)
     return parser
 
 

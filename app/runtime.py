@@ -92,15 +92,17 @@ async def open_runtime(
         elif settings.environment is Environment.SIM and settings.credentials is None:
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 
+            assert settings.endpoints is not None  # the simulator's own URL: set by load_settings
             settings = settings.with_endpoints(
                 settings.endpoints,
                 Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET)),  # an external `fluxum sim`
             )
-        assert settings.endpoints is not None
+        endpoints = settings.endpoints
+        assert endpoints is not None
         if not private:
             settings = dataclasses.replace(settings, credentials=None)
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        rest = RestClient(settings.endpoints, settings.credentials, session=http)
+        rest = RestClient(endpoints, settings.credentials, session=http)
         journal = None
         if settings.credentials is not None:
             if journal_dir is None and settings.environment is Environment.SIM:

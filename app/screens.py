@@ -183,9 +183,7 @@ class LedgerScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ledger-dialog", classes="dialog"):
-            yield Label(
-                "Ledger: every field (Fluxum's 25 in CSV order, then the P&L split)", id="ledger-title"
-            )
+            yield Label("Ledger: every field (Fluxum's 25 in CSV order, then the P&L split)", id="ledger-title")
             yield DataTable(id="ledger-table", cursor_type="row", zebra_stripes=True)
             yield Label("e export CSV · Escape close", classes="dialog-hint")
 

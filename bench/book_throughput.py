@@ -59,9 +59,7 @@ def check(adapter: Adapter, stream: Stream) -> tuple[str | None, str]:
             extra = len(as_dict.keys() - want.keys())
             return f"{name}: {missing} missing, {extra} extra, sizes differ elsewhere", ""
     notes = []
-    best_first = [p for p, _ in bids] == sorted(want_bids, reverse=True) and [p for p, _ in asks] == sorted(
-        want_asks
-    )
+    best_first = [p for p, _ in bids] == sorted(want_bids, reverse=True) and [p for p, _ in asks] == sorted(want_asks)
     if not best_first:
         if adapter.ordered:
             return "levels right but not best-first", ""

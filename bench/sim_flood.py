@@ -52,9 +52,7 @@ async def _start_external(stack: AsyncExitStack) -> str:
 async def _start_in_process(stack: AsyncExitStack) -> str:
     from exchange.bybit.sim.server import SimConfig, SimServer
 
-    sim = SimServer(
-        SimConfig(symbols=(SYMBOL,), categories=("linear",), faults_enabled=True, demo_trader=False)
-    )
+    sim = SimServer(SimConfig(symbols=(SYMBOL,), categories=("linear",), faults_enabled=True, demo_trader=False))
     await stack.enter_async_context(sim)
     return sim.base_url
 
@@ -64,9 +62,7 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
     async with AsyncExitStack() as stack:
         base = await (_start_in_process(stack) if in_process else _start_external(stack))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        ws = await session.ws_connect(
-            base.replace("http", "ws", 1) + "/v5/public/linear", max_msg_size=16 << 20
-        )
+        ws = await session.ws_connect(base.replace("http", "ws", 1) + "/v5/public/linear", max_msg_size=16 << 20)
         await ws.send_str(orjson.dumps({"op": "subscribe", "args": [topic]}).decode())
         book = OrderBook(topic)
         last_u = None
@@ -75,9 +71,7 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
             if message.get("topic") == topic:
                 book.apply(message)
                 last_u = message["data"]["u"]
-        flood = asyncio.ensure_future(
-            session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count})
-        )
+        flood = asyncio.ensure_future(session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count}))
         received = 0
         gaps = 0
         first = 0.0
@@ -116,12 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_flood", description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000, help="deltas to flood (default 200000)")
     parser.add_argument("--depth", type=int, default=50, choices=(50, 200, 1000))
-    parser.add_argument(
-        "--apply", action="store_true", help="also apply every delta to exchange.book.OrderBook"
-    )
-    parser.add_argument(
-        "--in-process", action="store_true", help="run the exchange in the client's event loop"
-    )
+    parser.add_argument("--apply", action="store_true", help="also apply every delta to exchange.book.OrderBook")
+    parser.add_argument("--in-process", action="store_true", help="run the exchange in the client's event loop")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args.count, args.depth, args.apply, args.in_process))
     where = "in-process" if args.in_process else "separate process"

@@ -281,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="also measure the exchange + session without the UI for this long",
     )
-    parser.add_argument(
-        "--pty", action="store_true", help="run the real terminal driver in a pseudo-terminal"
-    )
+    parser.add_argument("--pty", action="store_true", help="run the real terminal driver in a pseudo-terminal")
     parser.add_argument("--size", default="160x50", help="terminal size, WIDTHxHEIGHT (default 160x50)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -303,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline > 0:
         _print("exchange + session, no UI", asyncio.run(baseline(args.baseline, args.seed)))
     if args.pty:
-        _print(
-            "dashboard, Linux driver in a pseudo-terminal", in_pty(args.seconds, args.seed, (width, height))
-        )
+        _print("dashboard, Linux driver in a pseudo-terminal", in_pty(args.seconds, args.seed, (width, height)))
     else:
         _print("dashboard, headless driver", asyncio.run(headless(args.seconds, args.seed, (width, height))))
     return 0

@@ -68,16 +68,12 @@ class Endpoints:
 
 
 BYBIT_ENDPOINTS = {
-    Environment.PRODUCTION: Endpoints(
-        "https://api.bybit.com", "wss://stream.bybit.com", "wss://stream.bybit.com"
-    ),
+    Environment.PRODUCTION: Endpoints("https://api.bybit.com", "wss://stream.bybit.com", "wss://stream.bybit.com"),
     Environment.TESTNET: Endpoints(
         "https://api-testnet.bybit.com", "wss://stream-testnet.bybit.com", "wss://stream-testnet.bybit.com"
     ),
     # Demo trading: private data and orders on the demo host, public market data from mainnet.
-    Environment.DEMO: Endpoints(
-        "https://api-demo.bybit.com", "wss://stream.bybit.com", "wss://stream-demo.bybit.com"
-    ),
+    Environment.DEMO: Endpoints("https://api-demo.bybit.com", "wss://stream.bybit.com", "wss://stream-demo.bybit.com"),
 }
 
 
@@ -120,9 +116,7 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
         raise ConfigError(f"{source}: at least one symbol is needed")
     for symbol in symbols:
         if not symbol.isalnum():
-            raise ConfigError(
-                f"{source}: {symbol!r} is not a Bybit symbol (letters and digits, like BTCUSDT)"
-            )
+            raise ConfigError(f"{source}: {symbol!r} is not a Bybit symbol (letters and digits, like BTCUSDT)")
     return symbols
 
 
@@ -163,9 +157,7 @@ def load_settings(
     )
     category = str(file_values.get("category", "linear")).lower()
     if category == "inverse":
-        raise ConfigError(
-            "category inverse is not supported yet: its P&L is in the coin, and the ledger is linear"
-        )
+        raise ConfigError("category inverse is not supported yet: its P&L is in the coin, and the ledger is linear")
     if category not in CATEGORIES:
         raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {category!r}")
     depth = file_values.get("depth", 50)
@@ -191,9 +183,7 @@ def load_settings(
         endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
         host = urlsplit(base_url).hostname or ""
         if credentials is not None and base_url.startswith("http://") and not _loopback(host):
-            raise ConfigError(
-                f"refusing to send API keys in clear text to {host}: use an https:// --base-url"
-            )
+            raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
     elif environment is Environment.SIM:
         endpoints = None  # the embedded local exchange, started by the caller
     else:
@@ -204,7 +194,7 @@ def load_settings(
         credentials=credentials,
         symbols=chosen_symbols,
         category=category,
-        depth=int(depth),  # type: ignore[arg-type]
+        depth=int(depth),
         mark_source=mark_source,
         trading_enabled=trading_enabled,
     )

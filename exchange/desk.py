@@ -63,9 +63,7 @@ class Desk:
     positions: dict[str, PositionSnapshot] = field(default_factory=dict)
     instruments: dict[str, Instrument] = field(default_factory=dict)
     wallet: WalletSnapshot | None = None
-    state: SessionState = field(
-        default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started")
-    )
+    state: SessionState = field(default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started"))
     stats: LinkStats | None = None
     private: bool = False
     versions: Counter[str] = field(default_factory=Counter)

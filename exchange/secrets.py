@@ -34,6 +34,7 @@ class Secret:
     """A string that never shows itself."""
 
     __slots__ = ("_value",)
+    _value: str
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str) or not value:
@@ -134,7 +135,5 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
         raise ConfigError(f"secrets file {path}: [{environment}] must be a table with api_key and api_secret")
     key, secret = section.get("api_key"), section.get("api_secret")
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
-        raise ConfigError(
-            f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings"
-        )
+        raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")
     return Credentials(key, Secret(secret))

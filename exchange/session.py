@@ -135,9 +135,7 @@ class Timeouts:
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
-MAX_RESYNC_TRIES = (
-    3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
-)
+MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
 CLOSED_ORDERS_KEPT = 2000
 WATERMARK_INTERVAL_S = 5.0
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
@@ -177,9 +175,7 @@ class Session:
         self.symbols: list[str] = list(settings.symbols)
         depth = settings.depth
         self.desk = Desk(
-            environment="SIM"
-            if settings.environment is Environment.SIM
-            else settings.environment.value.upper(),
+            environment="SIM" if settings.environment is Environment.SIM else settings.environment.value.upper(),
             category=self.category,
             symbols=list(self.symbols),
             books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},
@@ -199,9 +195,7 @@ class Session:
         self._resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
-        self._closed_orders: dict[
-            str, int
-        ] = {}  # order id -> updatedTime of the push that closed it (bounded)
+        self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._link_lost: asyncio.Event | None = None
@@ -266,9 +260,7 @@ class Session:
         attempt = 0
         try:
             while not self._stop.is_set():
-                self._set_state(
-                    LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying", attempt=attempt
-                )
+                self._set_state(LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying", attempt=attempt)
                 healthy_since: float | None = None
                 not_before: float | None = None
                 try:
@@ -283,10 +275,10 @@ class Session:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
-                    failure = _fatal(error)
-                    if failure is not None:
-                        self._set_state(LinkState.FAILED, failure)
-                        self.hub.publish(Notice("error", f"Session failed: {failure}"))
+                    fatal = _fatal(error)
+                    if fatal is not None:
+                        self._set_state(LinkState.FAILED, fatal)
+                        self.hub.publish(Notice("error", f"Session failed: {fatal}"))
                         return
                     reason = _describe(error)
                     not_before = self._not_before(error)
@@ -295,10 +287,7 @@ class Session:
                     await self._teardown()
                 if self._stop.is_set():
                     break
-                if (
-                    healthy_since is not None
-                    and self._clock() - healthy_since >= self.backoff.healthy_after_s
-                ):
+                if healthy_since is not None and self._clock() - healthy_since >= self.backoff.healthy_after_s:
                     attempt = 0
                 attempt += 1
                 self.reconnects += 1
@@ -427,9 +416,7 @@ class Session:
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
         signature = ws_auth_signature(credentials.api_secret, expires)
         reply = await self._race(
-            link.request(
-                {"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s
-            )
+            link.request({"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s)
         )
         if reply.get("success") is True:
             self._authenticated = True
@@ -437,9 +424,7 @@ class Session:
         message = str(reply.get("ret_msg") or "rejected")
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
-            raise LinkDead(
-                "auth expired on arrival (clock skew?)"
-            )  # retryable: Bybit's reply to a stale expiry
+            raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
         raise SessionFailed(f"API key rejected by the private stream: {message}")
 
     async def _measure_clock(self) -> None:
@@ -475,9 +460,7 @@ class Session:
 
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self._desired)):
-            reply = await self._race(
-                link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s)
-            )
+            reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
             self._check_ack(reply, batch)
         if not self._desired:
             raise SessionFailed("no topic was accepted: check the symbols and the category")
@@ -532,6 +515,7 @@ class Session:
             await self._race(asyncio.wait_for(self._backfill_steps(), self.timeouts.backfill_s))
 
     async def _load_instruments(self) -> None:
+        assert self.rest is not None
         for item in await self.rest.instruments(self.category):
             symbol = item.get("symbol")
             if symbol not in self.desk.books:
@@ -548,6 +532,7 @@ class Session:
 
     async def _backfill_steps(self) -> None:
         rest = self.rest
+        assert rest is not None
         wallet = await rest.wallet_balance()
         self._take_wallet(wallet)
         read_at = self._server_now_ms()
@@ -585,14 +570,12 @@ class Session:
             ]
         for position in positions:
             entry = self.ledger.entry(position.symbol)
-            held = entry.position if entry is not None else Decimal(0)
+            holding = entry.position if entry is not None else Decimal(0)
             # The positions were read before the executions, while the private stream was live: fills after
             # the position's last update are in the ledger but cannot be in that read yet.
             expected = position.size + self._moved_since(position.symbol, position.updated_ms)
-            if held != expected:
-                reconciled = self.ledger.reconcile_position(
-                    position.symbol, expected, position.avg_price, now
-                )
+            if holding != expected:
+                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
                 if reconciled is not None:
                     self.hub.publish(LedgerChanged(reconciled))
 
@@ -634,9 +617,11 @@ class Session:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         """A helper task that dies of a bug must not leave the session pretending: log it and reconnect."""
         self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
+        if task.cancelled():
             return
         error = task.exception()
+        if error is None:
+            return
         log.error("%s failed: %s", task.get_name(), _describe(error), exc_info=error)
         self.counters["task_failures"] += 1
         self._lose(f"internal error in {task.get_name()} ({_describe(error)})")
@@ -755,11 +740,7 @@ class Session:
                     if self._ours(record):
                         self._take_position(position)
             elif kind == "wallet":
-                wallets = [
-                    parse_wallet(record)
-                    for record in data
-                    if record.get("accountType", "UNIFIED") == "UNIFIED"
-                ]
+                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
                 if wallets:
                     self._take_wallet(wallets[-1])
             else:
@@ -805,6 +786,7 @@ class Session:
         last = self.journal.complete_until_ms() if self.journal is not None else None
         start = None if last is None else max(0, last - 1000)
         asked_at = self._server_now_ms()
+        assert self.rest is not None  # only scheduled by a session that has a private side
         records = await self.rest.executions(self.category, start_time_ms=start)
         self._take_executions(records, backfilled=True)
         if self.journal is not None:
@@ -904,9 +886,7 @@ class Session:
         self.hub.publish(
             PositionChanged(
                 flat
-                or PositionSnapshot(
-                    symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms()
-                )
+                or PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms())
             )
         )
 
@@ -1000,11 +980,7 @@ class Session:
         if now - since >= 1.0:
             self._rate = (self._messages - count) / (now - since)
             self._rate_mark = (now, self._messages)
-        rtts = [
-            link.ping_rtt_ms
-            for link in (self._public, self._private)
-            if link and link.ping_rtt_ms is not None
-        ]
+        rtts = [link.ping_rtt_ms for link in (self._public, self._private) if link and link.ping_rtt_ms is not None]
         rejected = self.counters["rejected_frames"] + sum(
             link.rejected for link in (self._public, self._private) if link is not None
         )
@@ -1033,9 +1009,7 @@ class Session:
             if self.ledger.apply_fill(fill) is not None:
                 replayed += 1
                 if fill.moves_position:
-                    self._last_fill_ms[fill.symbol] = max(
-                        fill.time_ms, self._last_fill_ms.get(fill.symbol, -1)
-                    )
+                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
         self.counters["journal_replayed"] += replayed
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
@@ -1047,9 +1021,7 @@ class Session:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _set_state(
-        self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None
-    ) -> None:
+    def _set_state(self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None) -> None:
         previous = self.state
         state = SessionState(kind, self._now_ms(), reason, attempt, next_retry_ms)
         if (previous.kind, previous.reason, previous.attempt) == (

@@ -316,9 +316,7 @@ def test_spread_mid_and_depth_with_cumulative_size():
 
 def test_vwap_walks_the_side_and_says_none_when_too_thin():
     book = OrderBook()
-    book.apply(
-        snapshot(bids=[("100", "1"), ("99", "2")], asks=[("51000", "1"), ("52000", "2"), ("53000", "3")])
-    )
+    book.apply(snapshot(bids=[("100", "1"), ("99", "2")], asks=[("51000", "1"), ("52000", "2"), ("53000", "3")]))
     assert book.vwap("bid", 1.5) == pytest.approx((100 + 99 * 0.5) / 1.5)  # 99.6667, Fluxum's example
     assert book.vwap("bid", 5) is None
     assert book.vwap("ask", 0.5) == pytest.approx(51000)
@@ -373,9 +371,7 @@ def test_real_spot_snapshot_then_its_next_delta():
     assert book.counters.absent_deletes == 0 and book.synced
 
 
-@pytest.mark.parametrize(
-    "name", ["docs_linear_orderbook50_delta.json", "linear_orderbook50_BTCUSDT_delta_cts.json"]
-)
+@pytest.mark.parametrize("name", ["docs_linear_orderbook50_delta.json", "linear_orderbook50_BTCUSDT_delta_cts.json"])
 def test_real_linear_deltas_apply_onto_a_book_around_them(name):
     delta = load(name)
     data = delta["data"]
@@ -386,8 +382,7 @@ def test_real_linear_deltas_apply_onto_a_book_around_them(name):
     asks = [(p, "1.000") for p, s in data["a"] if float(p) > mid]
     book = OrderBook()
     assert (
-        book.apply(msg("snapshot", data["u"] - 1, bids=bids, asks=asks, topic=delta["topic"]))
-        is ApplyResult.SNAPSHOT
+        book.apply(msg("snapshot", data["u"] - 1, bids=bids, asks=asks, topic=delta["topic"])) is ApplyResult.SNAPSHOT
     )
     assert book.apply(delta) is ApplyResult.DELTA
     for price, size in data["b"]:
@@ -442,9 +437,7 @@ def valid_sequences(draw):
     divide = draw(st.integers(min_value=10, max_value=50))
 
     def side_levels(lo, hi):
-        return draw(
-            st.lists(st.tuples(st.integers(lo, hi).map(lambda n: Decimal(n) * TICK), sizes), max_size=12)
-        )
+        return draw(st.lists(st.tuples(st.integers(lo, hi).map(lambda n: Decimal(n) * TICK), sizes), max_size=12))
 
     snap_bids = side_levels(1, 2 * divide - 1)
     snap_asks = side_levels(2 * divide + 1, 120)

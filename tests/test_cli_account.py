@@ -107,9 +107,7 @@ def fields_of(out: str) -> dict[str, str]:
     return found
 
 
-def test_market_order_then_trades_positions_and_status(
-    external_sim: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_market_order_then_trades_positions_and_status(external_sim: Any, capsys: pytest.CaptureFixture[str]) -> None:
     line = "place-order --symbol btcusdt --side buy --type market --qty 0.010 --link-id cli-market-1"
     code, out, err = fluxum(capsys, on(external_sim, line))
     assert code == 0, err
@@ -155,9 +153,7 @@ def test_market_order_then_trades_positions_and_status(
 
 
 def test_resting_limit_order_is_cancelled(external_sim: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    line = (
-        "place-order --symbol ETHUSDT --side Buy --type PostOnly --qty 0.1 --price 100 --link-id cli-rest-1"
-    )
+    line = "place-order --symbol ETHUSDT --side Buy --type PostOnly --qty 0.1 --price 100 --link-id cli-rest-1"
     code, out, err = fluxum(capsys, on(external_sim, line))
     assert code == 0, err
     assert fields_of(out)["status"] == "New (filled 0 of 0.10)"
@@ -223,9 +219,7 @@ def test_production_order_needs_yes_and_sends_nothing(
     monkeypatch.setenv("BYBIT_PRODUCTION_API_KEY", FAKE_PRODUCTION_KEY)
     monkeypatch.setenv("BYBIT_PRODUCTION_API_SECRET", FAKE_PRODUCTION_SECRET)
     before = external_sim.counters["rest.requests"]
-    place = on(
-        external_sim, "place-order -cfg production --symbol BTCUSDT --side Sell --type Market --qty 0.01"
-    )
+    place = on(external_sim, "place-order -cfg production --symbol BTCUSDT --side Sell --type Market --qty 0.01")
     for line in (place, on(external_sim, "cancel-order -cfg production --symbol BTCUSDT --order-id x")):
         code, out, err = fluxum(capsys, line)
         assert code == 2
@@ -239,9 +233,7 @@ def test_production_order_needs_yes_and_sends_nothing(
     assert FAKE_PRODUCTION_SECRET not in out + err and FAKE_PRODUCTION_KEY not in out + err
 
 
-def test_private_command_without_keys_says_how_to_set_them(
-    capsys: pytest.CaptureFixture[str], tmp_path: Any
-) -> None:
+def test_private_command_without_keys_says_how_to_set_them(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
     secrets = tmp_path / "secrets.toml"
     line = "bybit balances -cfg testnet --base-url http://127.0.0.1:9 --secrets-file"
     code, out, err = fluxum(capsys, line, str(secrets))

@@ -46,10 +46,7 @@ def test_base_url_points_everything_at_one_host():
     endpoints = Endpoints.for_base_url("http://127.0.0.1:8123")
     assert endpoints.rest == "http://127.0.0.1:8123"
     assert endpoints.public_url("linear") == "ws://127.0.0.1:8123/v5/public/linear"
-    assert (
-        Endpoints.for_base_url("https://relay.example:443/").private_url()
-        == "wss://relay.example:443/v5/private"
-    )
+    assert Endpoints.for_base_url("https://relay.example:443/").private_url() == "wss://relay.example:443/v5/private"
     with pytest.raises(ConfigError):
         Endpoints.for_base_url("ftp://nope")
 
@@ -115,9 +112,7 @@ def test_bad_configuration_is_one_clear_sentence(kwargs, message):
 
 def test_config_file_sets_symbols_category_depth_and_mark_source(tmp_path):
     path = tmp_path / "fluxum.toml"
-    path.write_text(
-        'symbols = ["ethusdt", "BTCUSDT"]\ncategory = "spot"\ndepth = 200\nmark_source = "book"\n'
-    )
+    path.write_text('symbols = ["ethusdt", "BTCUSDT"]\ncategory = "spot"\ndepth = 200\nmark_source = "book"\n')
     settings = load_settings(config_file=path, environ={})
     assert settings.symbols == ("ETHUSDT", "BTCUSDT") and settings.category == "spot"
     assert settings.depth == 200 and settings.mark_source == "book"

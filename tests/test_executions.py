@@ -227,9 +227,7 @@ def test_load_push_file() -> None:
 
 
 def test_load_json_list(tmp_path: Path) -> None:
-    path = _write(
-        tmp_path, "list.json", orjson.dumps([record(execId="a"), record(execId="b", side="Sell")]).decode()
-    )
+    path = _write(tmp_path, "list.json", orjson.dumps([record(execId="a"), record(execId="b", side="Sell")]).decode())
     assert [record["execId"] for record in load_execution_file(path)] == ["a", "b"]
     assert [fill.side for fill in load_fills(path)] == ["Buy", "Sell"]
 

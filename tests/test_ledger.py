@@ -290,9 +290,7 @@ def test_non_terminating_average_entry_keeps_the_identities_exact() -> None:
     for entry in (grown, closed, marked):
         assert_identities(entry)
         assert_identities_in_default_context(entry)
-    assert marked.realized_pnl + marked.unrealized_pnl == marked.notional + marked.fees + marked.position * D(
-        "99.5"
-    )
+    assert marked.realized_pnl + marked.unrealized_pnl == marked.notional + marked.fees + marked.position * D("99.5")
 
 
 def test_short_to_long_flip_opens_the_remainder_at_the_fill_price() -> None:
@@ -608,10 +606,7 @@ def test_format_decimal_is_plain() -> None:
     assert format_decimal(D("-0.000")) == "0"
     assert format_decimal(D("0.10")) == "0.1"
     assert format_decimal(D("1E-12")) == "0.000000000001"
-    assert (
-        format_decimal(D("123456789012345678901234567890.123456789"))
-        == "123456789012345678901234567890.123456789"
-    )
+    assert format_decimal(D("123456789012345678901234567890.123456789")) == "123456789012345678901234567890.123456789"
 
 
 # ---------------------------------------------------------------------- properties

@@ -13,9 +13,7 @@ from app import cli
 
 D = Decimal
 DATA = Path(__file__).parent / "data" / "ledger"
-EXECUTIONS = (
-    DATA / "executions.jsonl"
-)  # BTCUSDT (E2 out of file order, a duplicate, funding) and ETHUSDT (E4)
+EXECUTIONS = DATA / "executions.jsonl"  # BTCUSDT (E2 out of file order, a duplicate, funding) and ETHUSDT (E4)
 REST_LIST = Path(__file__).parent / "fixtures" / "bybit" / "rest" / "docs_execution_list.json"
 
 
@@ -86,9 +84,7 @@ def test_mark_flag_marks_the_position(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "pnl.csv"
-    code, out, err = run(
-        capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target)
-    )
+    code, out, err = run(capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target))
     assert (code, err) == (0, "")
     assert out == f"wrote 7 ledger rows for 2 symbols to {target}\n"
     with target.open(newline="") as file:
@@ -160,9 +156,7 @@ def test_user_errors_exit_2_with_one_line(
     names = {
         "tmp": str(tmp_path),
         "bad_json": _write(tmp_path, "bad.jsonl", '{"execId": "a"}\n{"execId":\n'),
-        "error": _write(
-            tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'
-        ),
+        "error": _write(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
         "missing_field": _write(
             tmp_path,
             "missing.json",

@@ -60,8 +60,11 @@ def test_spot_subscriptions_go_in_batches_of_ten():
 
 @pytest.mark.parametrize(
     "path",
-    ["ws_public/docs_linear_publicTrade.json", "ws_public/linear_publicTrade_BTCUSDT_rpi_seq.json",
-     "ws_public/spot_publicTrade_ATOM2SUSDT.json"],
+    [
+        "ws_public/docs_linear_publicTrade.json",
+        "ws_public/linear_publicTrade_BTCUSDT_rpi_seq.json",
+        "ws_public/spot_publicTrade_ATOM2SUSDT.json",
+    ],
 )
 def test_public_trades_parse_exactly(path):
     frame = load(path)
@@ -74,8 +77,14 @@ def test_public_trades_parse_exactly(path):
 
 @pytest.mark.parametrize(
     "mutate",
-    [lambda t: t.pop("p"), lambda t: t.update(p=1.5), lambda t: t.update(v="x"), lambda t: t.update(S="Hold"),
-     lambda t: t.update(T="soon"), lambda t: t.update(p="NaN")],
+    [
+        lambda t: t.pop("p"),
+        lambda t: t.update(p=1.5),
+        lambda t: t.update(v="x"),
+        lambda t: t.update(S="Hold"),
+        lambda t: t.update(T="soon"),
+        lambda t: t.update(p="NaN"),
+    ],
 )
 def test_malformed_trade_is_one_protocol_error(mutate):
     frame = load("ws_public/docs_linear_publicTrade.json")

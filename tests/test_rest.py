@@ -117,9 +117,7 @@ class FakeBybit:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        seen = Seen(
-            request.method, request.path, request.rel_url.raw_query_string, body, dict(request.headers)
-        )
+        seen = Seen(request.method, request.path, request.rel_url.raw_query_string, body, dict(request.headers))
         self.seen.append(seen)
         queue = self.script.get(request.path)
         action = queue.popleft() if queue else None
@@ -173,9 +171,7 @@ class FakeBybit:
         expected = rest_signature(CANARY, timestamp, key, window, payload)
         if not signatures_match(expected, headers.get("X-BAPI-SIGN", "")) or self.invalid_sign_reply:
             origin = f"{timestamp}{key}{window}{payload}"
-            return self.envelope(
-                None, 10004, self.invalid_sign_reply or f"error sign! origin_string[{origin}]"
-            )
+            return self.envelope(None, 10004, self.invalid_sign_reply or f"error sign! origin_string[{origin}]")
         return None
 
     # ------------------------------------------------------------------------------------------ paging
@@ -417,9 +413,7 @@ async def test_post_signs_and_sends_the_same_json_bytes(fake: FakeBybit) -> None
     )
     assert create.raw_query == ""
     assert create.headers["Content-Type"] == "application/json"
-    expected = rest_signature(
-        CANARY, create.headers["X-BAPI-TIMESTAMP"], API_KEY, "5000", create.body.decode()
-    )
+    expected = rest_signature(CANARY, create.headers["X-BAPI-TIMESTAMP"], API_KEY, "5000", create.body.decode())
     assert create.headers["X-BAPI-SIGN"] == expected
     assert ack.order_link_id == "my-link-1" and ack.order_id == "order-1" and not ack.resolved
 
@@ -495,9 +489,7 @@ async def test_wallet_balance_is_exact(fake: FakeBybit) -> None:
 
 
 async def test_positions_follow_the_cursor_unchanged(fake: FakeBybit) -> None:
-    fake.positions = [
-        position_record(f"S{i}USDT", size=str(i + 1), side="Sell" if i % 2 else "Buy") for i in range(5)
-    ]
+    fake.positions = [position_record(f"S{i}USDT", size=str(i + 1), side="Sell" if i % 2 else "Buy") for i in range(5)]
     fake.page_size = 2
     async with make_client(fake) as client:
         positions = await client.positions("linear")
@@ -692,9 +684,7 @@ async def test_sim_executions_every_page_oldest_first(sim: Any) -> None:
         requests_before = client.stats.requests
         records = await client.executions("linear", limit=2)
         pages = client.stats.requests - requests_before
-        since_third = await client.executions(
-            "linear", start_time_ms=int(records[2]["execTime"]), symbol="ETHUSDT"
-        )
+        since_third = await client.executions("linear", start_time_ms=int(records[2]["execTime"]), symbol="ETHUSDT")
     assert pages >= 3  # five or more fills, two per page
     assert [r["orderLinkId"] for r in records if r["orderLinkId"] in link_ids] == link_ids
     assert len({r["execId"] for r in records}) == len(records)

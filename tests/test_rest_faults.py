@@ -80,9 +80,7 @@ async def test_second_timestamp_rejection_raises(fake: FakeBybit) -> None:
 async def test_timestamp_rejection_on_order_create_resends_after_resync(fake: FakeBybit) -> None:
     fake.on("/v5/order/create", "10002")
     async with make_client(fake) as client:
-        ack = await client.place_order(
-            "linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="ts-1"
-        )
+        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="ts-1")
     assert ack.order_link_id == "ts-1" and not ack.resolved
     assert fake.count("/v5/order/create") == 2 and len(fake.orders) == 1
 
@@ -193,9 +191,7 @@ async def test_non_envelope_reply_is_a_bad_response(fake: FakeBybit) -> None:
 async def test_cancel_is_not_resent_after_an_outage(fake: FakeBybit) -> None:
     fake.on("/v5/order/cancel", "502")
     async with make_client(fake) as client:
-        await client.place_order(
-            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(1), order_link_id="c-1"
-        )
+        await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(1), order_link_id="c-1")
         with pytest.raises(ServerUnavailable):
             await client.cancel_order("linear", "BTCUSDT", order_link_id="c-1")
     assert fake.count("/v5/order/cancel") == 1
@@ -220,9 +216,7 @@ async def test_create_that_timed_out_after_acceptance_is_resolved(fake: FakeBybi
     fake.on("/v5/order/create", "hang")
 
     async with make_client(fake, timeout_s=0.3) as client:
-        task = client.place_order(
-            "linear", "BTCUSDT", "Sell", "Market", Decimal("0.5"), order_link_id="slow-1"
-        )
+        task = client.place_order("linear", "BTCUSDT", "Sell", "Market", Decimal("0.5"), order_link_id="slow-1")
         # The server "processed" it but never answered: simulate by storing the order while the reply hangs.
         fake.orders["slow-1"] = {
             "orderId": "late-9",
@@ -248,9 +242,7 @@ async def test_create_never_accepted_is_outcome_unknown_and_not_resent(fake: Fak
     fake.on("/v5/order/realtime", "503")  # the first lookup also fails: it is retried, not fatal
     async with make_client(fake, sleep=sleeps, resolve_tries=3) as client:
         with pytest.raises(OrderOutcomeUnknown) as caught:
-            await client.place_order(
-                "linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="gone-1"
-            )
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"), order_link_id="gone-1")
     error = caught.value
     assert error.order_link_id == "gone-1" and "gone-1" in str(error) and "not sent again" in str(error)
     assert fake.count("/v5/order/create") == 1

@@ -33,9 +33,7 @@ def execution(exec_id: str, side: str, qty: str, price: str, time_ms: int, symbo
 
 def position(symbol: str, size: str, avg: str, updated_ms: int = 1) -> PositionSnapshot:
     value = Decimal(size)
-    return PositionSnapshot(
-        symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms
-    )
+    return PositionSnapshot(symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms)
 
 
 def order(order_id: str, status: str, updated_ms: int) -> OpenOrder:
@@ -77,9 +75,7 @@ class ScriptedRest:
         return list(self.orders_list)
 
     async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
-        return [
-            e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms
-        ]
+        return [e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms]
 
 
 def session(rest: ScriptedRest, **settings) -> Session:

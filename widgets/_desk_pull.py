@@ -55,7 +55,7 @@ class SymbolPull(DeskPull):
 
     symbol: Any
 
-    def show(self, desk: Desk | None, symbol: str | None = None) -> None:  # type: ignore[override]
+    def show(self, desk: Desk | None, symbol: str | None = None) -> None:
         """Point the widget at a desk and symbol; it redraws at once."""
         self.desk = desk
         self.symbol = symbol

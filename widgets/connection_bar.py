@@ -193,9 +193,7 @@ class ConnectionBar(SymbolPull, Widget):
         for label, health in named:
             style = "bold $text-warning" if health.stale else ""
             parts.append((f" {label} ", "dim"))
-            parts.append(
-                (age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style)
-            )
+            parts.append((age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style))
         if private:
             heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
             parts.append((" · private ", "dim"))

@@ -307,9 +307,7 @@ class Ladder(SymbolPull, Widget):
         max_cum = max([c for *_, c in cum_asks[-1:]] + [c for *_, c in cum_bids[-1:]] + [0.0])
 
         step_dp = max(price_dp, instrument.price_decimals if instrument is not None else 0)
-        strips: list[Strip] = [
-            self._header(symbol, book, state, reason, group, step, step_dp, off_screen, width)
-        ]
+        strips: list[Strip] = [self._header(symbol, book, state, reason, group, step, step_dp, off_screen, width)]
         if show_titles:
             titles = f" {'mine':>{own_w}} " if own_w else "  "
             titles += f"{'price':>{price_w}} {'size':>{size_w}} {'total':>{cum_w}} {'depth':<{bar_w}}"
@@ -411,9 +409,7 @@ class Ladder(SymbolPull, Widget):
         style = base + self._style("ladder--spread")
         if not live:
             text = f" ⚠ {state} · NOT LIVE "
-            return Strip(
-                [Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width
-            )
+            return Strip([Segment(text.center(width, "─")[:width], base + self._style("ladder--not-live"))], width)
         spread, mid = book.spread(), book.mid()
         trades = desk.trades.get(symbol)
         last = trades[-1] if trades else None

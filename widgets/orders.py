@@ -44,9 +44,7 @@ class OrdersTable(DeskPull, DataTable[str]):
     """
 
     def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(
-            cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs
-        )
+        super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
         self._init_pull(desk, refresh_hz=refresh_hz)
         self._drawn_key: tuple | None = None
         self._rows: list[OpenOrder] = []
@@ -113,9 +111,7 @@ def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
     qty = f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty)
     if level == 0:
         return (order.symbol, side, price, qty, STATUS_WORDS.get(order.status, order.status))
-    tag = (
-        "" if level >= 4 else STATUS_TAGS.get(order.status, "" if order.status == "New" else order.status[:1])
-    )
+    tag = "" if level >= 4 else STATUS_TAGS.get(order.status, "" if order.status == "New" else order.status[:1])
     cells = (order.symbol, side, price, f"{qty} {tag}" if tag else qty)
     return tuple(f" {cell}" for cell in cells) if level >= 3 else cells
 

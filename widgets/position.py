@@ -261,14 +261,10 @@ class PositionPanel(SymbolPull, Vertical):
 
         if length(parts) <= width:
             return parts
-        shorter = [
-            p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))
-        ]
+        shorter = [p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))]
         return shorter if length(shorter) <= width else parts  # wrapping anyway: keep the source
 
-    def _header(
-        self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int
-    ) -> list[Any]:
+    def _header(self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int) -> list[Any]:
         size = entry.position if entry is not None else _ZERO
         if size > 0:
             side = ("LONG", "bold $bid")

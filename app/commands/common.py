@@ -24,9 +24,7 @@ if TYPE_CHECKING:
     from exchange.config import Settings
 
 EXIT_UNAVAILABLE = 1
-EMBEDDED_NOTE = (
-    "fluxum: using a fresh local exchange (embedded simulator, demo account); nothing outlives this command"
-)
+EMBEDDED_NOTE = "fluxum: using a fresh local exchange (embedded simulator, demo account); nothing outlives this command"
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,9 +35,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_yes_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--yes", action="store_true", help="confirm an order action on production (real money)"
-    )
+    parser.add_argument("--yes", action="store_true", help="confirm an order action on production (real money)")
 
 
 def load_settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,9 +82,7 @@ async def connect(
                 try:
                     sim = await stack.enter_async_context(SimServer(SimConfig(demo_trader=False)))
                 except OSError as error:
-                    raise _unavailable(
-                        f"cannot start the local exchange: {error.strerror or error}"
-                    ) from None
+                    raise _unavailable(f"cannot start the local exchange: {error.strerror or error}") from None
                 print(EMBEDDED_NOTE, file=sys.stderr)
                 settings = settings.with_endpoints(Endpoints.for_base_url(sim.base_url), demo)
             elif settings.credentials is None:
@@ -98,8 +92,7 @@ async def connect(
             prefix = f"BYBIT_{settings.environment.value.upper()}_API"
             path = getattr(args, "secrets_file", None) or default_secrets_path()
             raise UserError(
-                f"{command} needs API keys: set {prefix}_KEY and {prefix}_SECRET or put them in the secrets "
-                f"file {path}"
+                f"{command} needs API keys: set {prefix}_KEY and {prefix}_SECRET or put them in the secrets file {path}"
             )
         assert settings.endpoints is not None
         client = await stack.enter_async_context(RestClient(settings.endpoints, settings.credentials))
@@ -223,9 +216,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     for row in cells:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    right = [
-        bool(cells) and all(not row[i] or _numeric(row[i]) for row in cells) for i in range(len(headers))
-    ]
+    right = [bool(cells) and all(not row[i] or _numeric(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
         parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)]

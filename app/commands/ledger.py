@@ -57,9 +57,7 @@ def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
         except InvalidOperation:
             price = None
         if not equals or not symbol or price is None or not price.is_finite() or price <= 0:
-            raise UserError(
-                f"--mark {text!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)"
-            )
+            raise UserError(f"--mark {text!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
         marks[symbol] = price
     return marks
 
@@ -118,9 +116,7 @@ def _table_row(entry: LedgerEntry, fills: int) -> list[str]:
 
 
 def _print_table(ledger: Ledger, out: TextIO) -> None:
-    rows = [list(_COLUMNS)] + [
-        _table_row(entry, ledger.fill_count(entry.symbol)) for entry in ledger.entries()
-    ]
+    rows = [list(_COLUMNS)] + [_table_row(entry, ledger.fill_count(entry.symbol)) for entry in ledger.entries()]
     widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
     for row in rows:
         cells = [

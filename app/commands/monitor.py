@@ -60,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            logging.Formatter(
-                "%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S"
-            )
+            logging.Formatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
         logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
     try:
@@ -153,8 +151,7 @@ class _Printer:
         private = "watching the account" if settings.credentials else "public market data only"
         self._emit(
             "start",
-            f"{runtime.environment_label} at {where}, {settings.category} "
-            f"{','.join(settings.symbols)}, {private}",
+            f"{runtime.environment_label} at {where}, {settings.category} {','.join(settings.symbols)}, {private}",
             environment=runtime.environment_label,
             base_url=where,
             symbols=list(settings.symbols),
@@ -196,9 +193,7 @@ class _Printer:
     def fill(self, event: Any) -> None:
         fill, entry = event.fill, event.entry
         source = " (backfill)" if event.backfilled else ""
-        text = (
-            f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
-        )
+        text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
         if entry is not None:
             text += f" | position {entry.position} avg {entry.running_price:.8g} pnl {entry.pnl:.8g}"
         self._emit(

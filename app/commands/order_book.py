@@ -25,9 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop after this many seconds (default: until Ctrl-C)",
     )
-    parser.add_argument(
-        "--once", action="store_true", help="print one ladder once the book is live, then exit"
-    )
+    parser.add_argument("--once", action="store_true", help="print one ladder once the book is live, then exit")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -191,13 +191,9 @@ async def _cancel(args: argparse.Namespace, settings: Any, symbol: str) -> int:
     from app.commands.common import connect, format_fields
 
     async with connect(args, command="cancel-order", settings=settings) as (settings, client):
-        ack = await client.cancel_order(
-            settings.category, symbol, order_id=args.order_id, order_link_id=args.link_id
-        )
+        ack = await client.cancel_order(settings.category, symbol, order_id=args.order_id, order_link_id=args.link_id)
     print("cancel accepted by Bybit (the order stream confirms it)")
-    print(
-        format_fields([("symbol", symbol), ("order id", ack.order_id), ("order link id", ack.order_link_id)])
-    )
+    print(format_fields([("symbol", symbol), ("order id", ack.order_id), ("order link id", ack.order_link_id)]))
     return 0
 
 
@@ -223,9 +219,7 @@ async def _status(args: argparse.Namespace, symbol: str) -> int:
     from app.commands.common import connect, format_fields
 
     async with connect(args, command="order-status") as (settings, client):
-        order = await client.order(
-            settings.category, symbol, order_id=args.order_id, order_link_id=args.link_id
-        )
+        order = await client.order(settings.category, symbol, order_id=args.order_id, order_link_id=args.link_id)
     if order is None:
         which = f"order id {args.order_id}" if args.order_id else f"link id {args.link_id}"
         raise UserError(f"no {settings.category} order with {which} on {symbol}")

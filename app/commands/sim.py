@@ -25,9 +25,7 @@ CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=str, default="0", help="port to listen on; 0 picks a free one (default)"
-    )
+    parser.add_argument("--port", type=str, default="0", help="port to listen on; 0 picks a free one (default)")
     parser.add_argument("--seed", type=str, default="1", help="seed of the market (same seed, same market)")
     parser.add_argument(
         "--symbols",
@@ -63,9 +61,7 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         raise UserError("--symbols needs at least one symbol")
     unknown = [s for s in symbols if s not in known_symbols()]
     if unknown:
-        raise UserError(
-            f"unknown symbol {unknown[0]!r}: the local exchange lists {', '.join(known_symbols())}"
-        )
+        raise UserError(f"unknown symbol {unknown[0]!r}: the local exchange lists {', '.join(known_symbols())}")
     categories = tuple(c.strip() for c in args.categories.split(",") if c.strip())
     bad = [c for c in categories if c not in CATEGORY_CHOICES]
     if bad or not categories:
@@ -117,8 +113,7 @@ async def _serve(config: SimConfig) -> int:
             loop.add_signal_handler(sig, stop.set)
     faults = ", faults at /_sim/" if config.faults_enabled else ""
     sys.stdout.write(
-        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, "
-        f"demo key {DEMO_API_KEY}{faults})\n"
+        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, demo key {DEMO_API_KEY}{faults})\n"
     )
     sys.stdout.flush()
     try:

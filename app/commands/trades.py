@@ -26,9 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start: 2024-05-01, 2024-05-01T12:00 (UTC), epoch ms, or a duration back such as 30m, "
         "12h, 3d (default: Bybit's last seven days)",
     )
-    parser.add_argument(
-        "--limit", type=int, default=50, help="show at most this many, the newest (default 50)"
-    )
+    parser.add_argument("--limit", type=int, default=50, help="show at most this many, the newest (default 50)")
 
 
 def parse_since(text: str, now_ms: int) -> int:
@@ -46,9 +44,7 @@ def parse_since(text: str, now_ms: int) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UserError(
-            f"--since {text!r} is not a date (2024-05-01T12:00), epoch ms or a duration like 12h"
-        ) from None
+        raise UserError(f"--since {text!r} is not a date (2024-05-01T12:00), epoch ms or a duration like 12h") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
@@ -72,9 +68,7 @@ async def _trades(args: argparse.Namespace, symbol: str | None, since: int | Non
         records = await client.executions(settings.category, start_time_ms=since, symbol=symbol)
     if not records:
         where = f" in {symbol}" if symbol else ""
-        print(
-            f"no {settings.category} executions{where}" + (" since then" if since else " in the last 7 days")
-        )
+        print(f"no {settings.category} executions{where}" + (" since then" if since else " in the last 7 days"))
         return 0
     shown = records[-args.limit :]
     rows = [
@@ -91,9 +85,7 @@ async def _trades(args: argparse.Namespace, symbol: str | None, since: int | Non
         )
         for record in shown
     ]
-    print(
-        format_table(("TIME (UTC)", "SYMBOL", "SIDE", "TYPE", "QTY", "PRICE", "FEE", "ROLE", "ORDER"), rows)
-    )
+    print(format_table(("TIME (UTC)", "SYMBOL", "SIDE", "TYPE", "QTY", "PRICE", "FEE", "ROLE", "ORDER"), rows))
     if len(records) > len(shown):
         print(f"({len(records) - len(shown)} older executions not shown; raise --limit to see them)")
     return 0

@@ -55,9 +55,7 @@ def clean_message(message: object, api_key: str | None = None) -> str:
 class BybitError(Exception):
     """A request Bybit refused with a non-zero ``retCode`` (or an HTTP error); the message is one sentence."""
 
-    def __init__(
-        self, ret_code: int | None, ret_msg: str, http_status: int | None = None, *, path: str = ""
-    ) -> None:
+    def __init__(self, ret_code: int | None, ret_msg: str, http_status: int | None = None, *, path: str = "") -> None:
         self.ret_code = ret_code
         self.ret_msg = ret_msg
         self.http_status = http_status
@@ -144,8 +142,7 @@ class Forbidden(BybitError):
 
     def _sentence(self) -> str:
         return (
-            f"Bybit refused this IP (HTTP 403: {self.ret_msg}); no requests are sent until "
-            f"{_clock_text(self.until_ms)}"
+            f"Bybit refused this IP (HTTP 403: {self.ret_msg}); no requests are sent until {_clock_text(self.until_ms)}"
         )
 
 

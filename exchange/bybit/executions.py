@@ -42,9 +42,7 @@ log = logging.getLogger(__name__)
 REQUIRED_FIELDS = ("execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime")
 """What a record must carry to become a fill (``execution.fast`` lacks ``execFee`` and ``execType``)."""
 
-SPOT_QUOTE_COINS = frozenset(
-    {"USDT", "USDC", "USDE", "USD1", "FDUSD", "DAI", "BTC", "ETH", "EUR", "BRL", "PLN"}
-)
+SPOT_QUOTE_COINS = frozenset({"USDT", "USDC", "USDE", "USD1", "FDUSD", "DAI", "BTC", "ETH", "EUR", "BRL", "PLN"})
 """Quote coins of Bybit spot symbols, used to recognise a base-coin fee (``symbol == base + quote``)."""
 
 _ZERO = Decimal(0)
@@ -217,9 +215,7 @@ def _expand(document: Any, where: str) -> list[tuple[str, Any]]:
         category, records = _response_records(document)
         if category is not None:  # REST items carry their category at the result level
             records = [
-                {**record, "category": category}
-                if isinstance(record, Mapping) and "category" not in record
-                else record
+                {**record, "category": category} if isinstance(record, Mapping) and "category" not in record else record
                 for record in records
             ]
         return [(f"{where}record {index} of result.list", record) for index, record in enumerate(records, 1)]

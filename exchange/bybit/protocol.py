@@ -32,9 +32,7 @@ __all__ = [
 
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 SPOT_ARGS_PER_REQUEST = 10
-ARGS_PER_REQUEST = (
-    100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
-)
+ARGS_PER_REQUEST = 100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
 
 
 class ProtocolError(ValueError):
@@ -228,11 +226,7 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
         size = -size
     elif side not in ("Buy", "", "None"):
         raise ProtocolError(f"position side must be Buy, Sell or empty, not {str(side)[:10]!r}")
-    avg = (
-        _optional_decimal(record, "avgPrice")
-        if "avgPrice" in record
-        else _optional_decimal(record, "entryPrice")
-    )
+    avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
     liq = _optional_decimal(record, "liqPrice")
     return PositionSnapshot(
         symbol=_string(record, "symbol"),

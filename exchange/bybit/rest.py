@@ -205,9 +205,7 @@ def encode_body(params: Mapping[str, object]) -> bytes:
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers fit for a debug log: the signature and the key replaced."""
-    return {
-        name: ("<redacted>" if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()
-    }
+    return {name: ("<redacted>" if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()}
 
 
 def new_order_link_id(rng: random.Random | None = None) -> str:
@@ -269,11 +267,7 @@ class RestClient:
         forbidden_cooldown_s: float = 60.0,
         resolve_tries: int = 4,
     ) -> None:
-        base = (
-            endpoints_or_base_url.rest
-            if isinstance(endpoints_or_base_url, Endpoints)
-            else endpoints_or_base_url
-        )
+        base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
         self.base_url = base.rstrip("/")
         self._credentials = credentials
         self._session = session
@@ -370,15 +364,11 @@ class RestClient:
                 return int(second) * 1000.0
             except (TypeError, ValueError):
                 pass
-        raise BadResponse(
-            None, "market/time carries no timeNano or timeSecond", reply.status, path="/v5/market/time"
-        )
+        raise BadResponse(None, "market/time carries no timeNano or timeSecond", reply.status, path="/v5/market/time")
 
     # ---------------------------------------------------------------------------------------- core
 
-    async def get(
-        self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
-    ) -> Any:
+    async def get(self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False) -> Any:
         """A GET's ``result``; reads are retried on outages."""
         result, _ = await self._request("GET", path, params or {}, signed=signed, retry=True)
         return result
@@ -410,9 +400,7 @@ class RestClient:
                     outage_tries += 1
                     await self._backoff(outage_tries, path, failure.text)
                     continue
-                raise ServerUnavailable(
-                    None, failure.text, None, path=path, maybe_sent=failure.maybe_sent
-                ) from None
+                raise ServerUnavailable(None, failure.text, None, path=path, maybe_sent=failure.maybe_sent) from None
             self._note_rate_limit(path, reply.headers)
 
             if reply.status == 403:
@@ -426,9 +414,7 @@ class RestClient:
                 )
             envelope = self._envelope(reply)
             code = _ms(envelope.get("retCode")) if envelope is not None else None
-            message = clean_message(
-                envelope.get("retMsg") if envelope else self._body_text(reply), self._api_key
-            )
+            message = clean_message(envelope.get("retMsg") if envelope else self._body_text(reply), self._api_key)
             log.debug("%s %s -> HTTP %s retCode %s", method, path, reply.status, code)
 
             if reply.status >= 500 or reply.status == 429 or code == SYSTEM_BUSY_CODE:
@@ -481,16 +467,12 @@ class RestClient:
         sent = self._clock()
         self.stats.requests += 1
         try:
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout
-            ) as response:
+            async with session.request(method, url, data=body, headers=headers, timeout=self._timeout) as response:
                 raw = await response.read()
                 return _Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: the request certainly did not reach the server.
-            raise _Failure(
-                f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False
-            ) from None
+            raise _Failure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False) from None
         except TimeoutError:
             raise _Failure(f"no reply within {self._timeout.total:g} s") from None
         except aiohttp.ClientError as error:
@@ -505,9 +487,7 @@ class RestClient:
             "X-BAPI-API-KEY": credentials.api_key,
             "X-BAPI-TIMESTAMP": timestamp,
             "X-BAPI-RECV-WINDOW": window,
-            "X-BAPI-SIGN": rest_signature(
-                credentials.api_secret, timestamp, credentials.api_key, window, payload
-            ),
+            "X-BAPI-SIGN": rest_signature(credentials.api_secret, timestamp, credentials.api_key, window, payload),
         }
 
     @property
@@ -573,9 +553,7 @@ class RestClient:
     async def _backoff(self, attempt: int, path: str, reason: str) -> None:
         self.stats.retries += 1
         ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
-        delay = ceiling / 2 + self._rng.uniform(
-            0, ceiling / 2
-        )  # "equal jitter": never zero, never in lockstep
+        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter": never zero, never in lockstep
         log.info("%s failed (%s); retry %d in %.2f s", path, reason, attempt, delay)
         await self._sleep(delay)
 
@@ -667,9 +645,7 @@ class RestClient:
                     )
                 )
         except (KeyError, TypeError, ValueError, InvalidOperation):
-            raise BadResponse(
-                None, "a trade lacks symbol, time, side, price, size or execId", path=path
-            ) from None
+            raise BadResponse(None, "a trade lacks symbol, time, side, price, size or execId", path=path) from None
         trades.sort(key=lambda trade: trade.time_ms)
         return trades
 
@@ -728,32 +704,22 @@ class RestClient:
         if found is not None:
             return found
         try:
-            result = await self.get(
-                "/v5/order/history", {"category": category, "symbol": symbol, **ids}, signed=True
-            )
+            result = await self.get("/v5/order/history", {"category": category, "symbol": symbol, **ids}, signed=True)
         except BybitError as error:
             if error.http_status == 404 or error.ret_code == 10017:  # a host without order history
                 return None
             raise
         for record in result.get("list") or []:
             order = self._parse(parse_order, record, "/v5/order/history")
-            if (order_id and order.order_id == order_id) or (
-                order_link_id and order.order_link_id == order_link_id
-            ):
+            if (order_id and order.order_id == order_id) or (order_link_id and order.order_link_id == order_link_id):
                 return order
         return None
 
-    async def _realtime_order(
-        self, category: str, symbol: str, ids: Mapping[str, object]
-    ) -> OpenOrder | None:
-        result = await self.get(
-            "/v5/order/realtime", {"category": category, "symbol": symbol, **ids}, signed=True
-        )
+    async def _realtime_order(self, category: str, symbol: str, ids: Mapping[str, object]) -> OpenOrder | None:
+        result = await self.get("/v5/order/realtime", {"category": category, "symbol": symbol, **ids}, signed=True)
         for record in result.get("list") or []:
             order = self._parse(parse_order, record, "/v5/order/realtime")
-            if all(
-                value is None or getattr(order, _ORDER_FIELDS[key]) == value for key, value in ids.items()
-            ):
+            if all(value is None or getattr(order, _ORDER_FIELDS[key]) == value for key, value in ids.items()):
                 return order
         return None
 
@@ -848,9 +814,7 @@ class RestClient:
             if order is not None:
                 self.stats.resolved_orders += 1
                 log.info("order %s found after a lost reply: %s %s", link_id, order.order_id, order.status)
-                return OrderAck(
-                    order.order_id, order.order_link_id or link_id, resolved=True, status=order.status
-                )
+                return OrderAck(order.order_id, order.order_link_id or link_id, resolved=True, status=order.status)
             if attempt < self._resolve_tries:
                 await self._backoff(attempt, "/v5/order/realtime", f"order {link_id} not found yet")
         raise OrderOutcomeUnknown(link_id, f"{reason}; no order with this orderLinkId was found afterwards")

@@ -98,9 +98,7 @@ class WsLink:
             raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
         now = self._clock()
         self.last_frame_at = now
-        self._last_ping_at = (
-            now - self._ping_interval
-        )  # the first ping goes out at once: a round trip to show
+        self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
 
     def next_req_id(self, prefix: str = "") -> str:
         self._req_id += 1

@@ -130,12 +130,8 @@ def book_mismatch(rt: Runtime, symbol: str) -> str | None:
         theirs = [(float(p), float(q)) for p, q in rt.sim.market.levels(CATEGORY, symbol, side, depth)]
         if ours != theirs:
             diff = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), None)
-            where = (
-                f"{diff}: {ours[diff]} vs {theirs[diff]}" if diff is not None else "the end of the shorter"
-            )
-            return (
-                f"{symbol} {side}s differ: {len(ours)} vs {len(theirs)} levels, first difference at {where}"
-            )
+            where = f"{diff}: {ours[diff]} vs {theirs[diff]}" if diff is not None else "the end of the shorter"
+            return f"{symbol} {side}s differ: {len(ours)} vs {len(theirs)} levels, first difference at {where}"
     return None
 
 
@@ -202,9 +198,7 @@ def ledger_from_records(records: list[dict[str, Any]]) -> Ledger:
     return ledger
 
 
-def ledger_figures(
-    ledger: Ledger, fields: tuple[str, ...] = ORDER_INDEPENDENT_FIELDS
-) -> dict[str, dict[str, Decimal]]:
+def ledger_figures(ledger: Ledger, fields: tuple[str, ...] = ORDER_INDEPENDENT_FIELDS) -> dict[str, dict[str, Decimal]]:
     """Per symbol, the figures that must agree between two ledgers fed the same set of fills."""
     out = {}
     for entry in ledger.entries():

@@ -23,9 +23,7 @@ async def test_params_error_is_retried_and_recovers_once_the_fault_clears():
     async with running_session(wait_ready=True) as rt:
         rt.sim.faults.auth_reject = True  # "Params Error": what Bybit says to a stale expiry
         await rt.sim.faults.drop_connections("private", None)
-        await until(
-            lambda: rt.sim.counters["ws.private.auth_rejected_by_fault"] >= 2, what="two rejected auths"
-        )
+        await until(lambda: rt.sim.counters["ws.private.auth_rejected_by_fault"] >= 2, what="two rejected auths")
         assert rt.session.state.kind is not LinkState.FAILED
         rt.sim.faults.auth_reject = False
         await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready again")

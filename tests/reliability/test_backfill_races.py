@@ -70,7 +70,5 @@ async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(backfill_
         sources = [str(e.update_source) for e in session.ledger.entries()]
         assert "External_trade" not in sources, "a position read before a live fill was 'reconciled'"
         assert ledger_figures(session.ledger) == ledger_figures(ledger_from_records(sim_records(sim)))
-        backfilled = [
-            e.fill.order_link_id for e in fills.drain() if isinstance(e, FillReceived) and e.backfilled
-        ]
+        backfilled = [e.fill.order_link_id for e in fills.drain() if isinstance(e, FillReceived) and e.backfilled]
         assert "during-outage" in backfilled

@@ -86,11 +86,7 @@ async def _skip_u(rt, book, injected: dict[str, int]) -> None:  # type: ignore[n
     rt.sim.faults.skip_u(book.topic, "linear")
     await until(lambda: book.counters.gaps > gaps, what=f"the gap on {book.topic}")
     await until(
-        lambda: (
-            book.synced
-            and book.counters.snapshots > snapshots
-            and session.counters["resubscribes"] > resubscribes
-        ),
+        lambda: book.synced and book.counters.snapshots > snapshots and session.counters["resubscribes"] > resubscribes,
         what=f"a fresh snapshot of {book.topic}",
     )
     injected["skip_u"] += 1
@@ -110,11 +106,7 @@ async def _unreadable(rt, book, injected: dict[str, int]) -> None:  # type: igno
     await until(lambda: book.counters.rejected > rejected, what=f"the unreadable delta on {book.topic}")
     assert session.counters["rejected_frames"] == frames + 1
     await until(
-        lambda: (
-            book.synced
-            and book.counters.snapshots > snapshots
-            and session.counters["resubscribes"] > resubscribes
-        ),
+        lambda: book.synced and book.counters.snapshots > snapshots and session.counters["resubscribes"] > resubscribes,
         what=f"a fresh snapshot of {book.topic} after the unreadable delta",
     )
     assert book.counters.gaps == gaps, "the lost update was found at once, not by the next delta's gap"
@@ -148,11 +140,7 @@ async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> 
     session._on_public_frame(frame, int(time.time() * 1000))
     assert book.state is not BookState.SYNCED, f"{kind} left {book.topic} SYNCED"
     await until(
-        lambda: (
-            book.synced
-            and book.counters.snapshots > snapshots
-            and session.counters["resubscribes"] > resubscribes
-        ),
+        lambda: book.synced and book.counters.snapshots > snapshots and session.counters["resubscribes"] > resubscribes,
         what=f"a fresh snapshot after {kind}",
     )
     injected[kind] += 1

@@ -50,9 +50,7 @@ def auth_spy(monkeypatch: pytest.MonkeyPatch) -> AuthSpy:
 async def _reconnect(rt: Any) -> None:
     before = rt.session.reconnects
     await rt.sim.faults.drop_connections("")
-    await until(
-        lambda: rt.session.reconnects > before and is_ready(rt), 30.0, "Ready after a forced reconnect"
-    )
+    await until(lambda: rt.session.reconnects > before and is_ready(rt), 30.0, "Ready after a forced reconnect")
 
 
 async def test_clock_offsets_in_the_reconnect_cycle(auth_spy: AuthSpy) -> None:
@@ -196,10 +194,7 @@ async def test_403_during_backfill_cools_down_then_retries() -> None:
         assert waits[1].next_retry_ms is not None and waits[1].next_retry_ms >= rest.forbidden_until_ms
         assert rest.stats.refused_in_cooldown == 0, "the session knocked again during the cool-down"
         assert session.state.kind is LinkState.READY
-        print(
-            f"\n403 in backfill: cooled down {_delay(waits[1]):.2f} s, "
-            f"then Ready; {session.reconnects} reconnects"
-        )
+        print(f"\n403 in backfill: cooled down {_delay(waits[1]):.2f} s, then Ready; {session.reconnects} reconnects")
 
 
 def _delay(state: SessionState) -> float:

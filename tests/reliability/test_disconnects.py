@@ -49,11 +49,7 @@ def subscribed_everything(rt) -> bool:  # type: ignore[no-untyped-def]
     """The exchange sees one public socket with exactly the desired topics and one private with ours."""
     desired = set(rt.session.desired_topics())
     public = [c for c in rt.sim.connections.all("public") if not c.closed and c.subscriptions == desired]
-    private = [
-        c
-        for c in rt.sim.connections.all("private")
-        if not c.closed and c.subscriptions == set(PRIVATE_TOPICS)
-    ]
+    private = [c for c in rt.sim.connections.all("private") if not c.closed and c.subscriptions == set(PRIVATE_TOPICS)]
     return len(public) == 1 and len(private) == 1
 
 
@@ -89,9 +85,7 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
                     )
                 )
                 assert all(book.synced for book in session.books.values())
-                await until(
-                    lambda: subscribed_everything(rt), 5.0, f"every topic resubscribed (cycle {cycle})"
-                )
+                await until(lambda: subscribed_everything(rt), 5.0, f"every topic resubscribed (cycle {cycle})")
                 assert session.private_sends_before_auth == 0
                 if cycle % 2 == 1:  # a fill while the link is up, through REST like a real client
                     await orders.place_order(
@@ -117,13 +111,9 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
         )
         assert sim.counters["ws.private.auth_fail"] == 0
         journal_ids = rt.journal.exec_ids()
-        assert journal_ids == expected, (
-            f"lost {len(expected - journal_ids)}, unknown {len(journal_ids - expected)}"
-        )
+        assert journal_ids == expected, f"lost {len(expected - journal_ids)}, unknown {len(journal_ids - expected)}"
         assert len(rt.journal) == len(sim.account.executions)
-        assert session.counters["fills"] == len(expected), (
-            "every execution applied to the ledger exactly once"
-        )
+        assert session.counters["fills"] == len(expected), "every execution applied to the ledger exactly once"
         assert ledger_figures(session.ledger) == ledger_figures(ledger_from_records(sim_records(sim)))
         assert session.counters["rejected_frames"] == 0
         assert sim.counters["ws.private.duplicated_executions"] > 0, "the duplicate fault never fired"

@@ -85,9 +85,7 @@ async def test_flapping_server_causes_no_storm() -> None:
         window = loop.time() - started
         attempts_seen = sim.counters["ws.connections.public"] - opened_before
         retries = [
-            e.state
-            for e in states.drain()
-            if isinstance(e, StateChanged) and e.state.kind is LinkState.RECONNECTING
+            e.state for e in states.drain() if isinstance(e, StateChanged) and e.state.kind is LinkState.RECONNECTING
         ]
         allowed = max_attempts(BACKOFF, window) + 1
         storm = math.ceil(window / LIFE_S)

@@ -183,9 +183,7 @@ def fingerprint(session: Session, journal: Journal) -> tuple:
         for b in session.books.values()
     )
     tickers = tuple(
-        sorted(
-            (s, tuple(sorted((session.tickers.get(s) or {}).items()))) for s in list(session.tickers._tickers)
-        )
+        sorted((s, tuple(sorted((session.tickers.get(s) or {}).items()))) for s in list(session.tickers._tickers))
     )
     versions = tuple(sorted((k, v) for k, v in session.desk.versions.items() if k != "stats"))
     return (
@@ -335,9 +333,7 @@ def malformed(rng: random.Random) -> tuple[str, str, str]:
         choice = rng.randrange(3)
         if choice == 0:
             del broken[
-                rng.choice(
-                    ["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"]
-                )
+                rng.choice(["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"])
             ]
         else:
             key, bad = rng.choice(
@@ -547,12 +543,10 @@ PATHS = {name: _paths(frame) for _, name, frame in TEMPLATES}
 @st.composite
 def fuzzed_frames(draw: st.DrawFn) -> tuple[str, Any]:
     if draw(st.integers(0, 9)) == 0:  # an arbitrary object, some of them with a plausible topic
-        keys = st.sampled_from(
-            ["topic", "type", "data", "ts", "op", "ret_msg", "success", "req_id"]
-        ) | st.text(max_size=5)
-        return draw(st.sampled_from(["public", "private"])), draw(
-            st.dictionaries(keys, JSON_VALUES, max_size=5)
+        keys = st.sampled_from(["topic", "type", "data", "ts", "op", "ret_msg", "success", "req_id"]) | st.text(
+            max_size=5
         )
+        return draw(st.sampled_from(["public", "private"])), draw(st.dictionaries(keys, JSON_VALUES, max_size=5))
     link, name, template = draw(st.sampled_from(TEMPLATES))
     frame = copy.deepcopy(template)
     if name.startswith("book"):
@@ -664,9 +658,7 @@ async def test_malformed_frames_over_real_sockets_are_counted_and_change_nothing
         assert session.reconnects == 0 and is_ready(rt)
         assert session._public is public and session._private is private
         stats = session.link_stats()
-        assert (
-            stats.rejected_frames == session.counters["rejected_frames"] + public.rejected + private.rejected
-        )
+        assert stats.rejected_frames == session.counters["rejected_frames"] + public.rejected + private.rejected
         print(f"\nreal sockets: {sum(sent.values())} malformed frames ({sent}), all counted, nothing changed")
         resume(rt)
 

@@ -61,9 +61,7 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
             assert "Ready" in first.states(), bytes(first.stderr)[-2000:]
             killed = asyncio.Event()
             burst = asyncio.create_task(_burst(sim, killed))
-            await until(
-                lambda: len(first.fill_ids()) >= KILL_AFTER_FILLS, 30.0, f"{KILL_AFTER_FILLS} printed fills"
-            )
+            await until(lambda: len(first.fill_ids()) >= KILL_AFTER_FILLS, 30.0, f"{KILL_AFTER_FILLS} printed fills")
             first.kill()
             killed.set()
             assert await first.wait() == -9

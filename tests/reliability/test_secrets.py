@@ -60,9 +60,7 @@ async def test_canary_secret_never_leaves_the_monitor(canary_sim: SimServer, tmp
     env = clean_environment(BYBIT_SIM_API_KEY=CANARY_KEY, BYBIT_SIM_API_SECRET=CANARY_SECRET)
     monitor = await Monitor.start(args, env, log_level="DEBUG")
     try:
-        await until(
-            lambda: "Ready" in monitor.states() or monitor.process.returncode is not None, 30.0, "Ready"
-        )
+        await until(lambda: "Ready" in monitor.states() or monitor.process.returncode is not None, 30.0, "Ready")
         assert "Ready" in monitor.states(), bytes(monitor.stderr)[-2000:]
         for i in range(6):
             place_market(sim, "BTCUSDT", "Buy" if i % 2 else "Sell", "0.001", f"canary-{i}")
@@ -91,9 +89,7 @@ async def test_canary_secret_never_leaves_the_monitor(canary_sim: SimServer, tmp
     )
 
 
-async def test_wrong_secret_fails_without_showing_either_secret(
-    canary_sim: SimServer, tmp_path: Path
-) -> None:
+async def test_wrong_secret_fails_without_showing_either_secret(canary_sim: SimServer, tmp_path: Path) -> None:
     sim = canary_sim
     journal_dir = tmp_path / "journal"
     args = ["--base-url", sim.base_url, "--json", "--journal-dir", str(journal_dir), "--no-demo-trader"]
@@ -111,14 +107,10 @@ async def test_wrong_secret_fails_without_showing_either_secret(
     assert b"Traceback" not in monitor.stderr, bytes(monitor.stderr)[-3000:]
     failed = [r for r in monitor.of_type("state") if r["state"] == "Failed"][0]
     assert "rejected" in failed["reason"]
-    assert (
-        leaks(monitor.stdout + monitor.stderr + files_under(journal_dir), CANARY_SECRET, WRONG_SECRET) == []
-    )
+    assert leaks(monitor.stdout + monitor.stderr + files_under(journal_dir), CANARY_SECRET, WRONG_SECRET) == []
 
 
-async def test_crash_with_credentials_in_a_local_shows_no_secret(
-    canary_sim: SimServer, tmp_path: Path
-) -> None:
+async def test_crash_with_credentials_in_a_local_shows_no_secret(canary_sim: SimServer, tmp_path: Path) -> None:
     sim = canary_sim
     args = [
         "--base-url",
@@ -140,9 +132,7 @@ async def test_crash_with_credentials_in_a_local_shows_no_secret(
     assert leaks(monitor.stdout + stderr, CANARY_SECRET) == []
 
 
-async def test_caplog_sees_no_secret(
-    caplog: pytest.LogCaptureFixture, canary_sim: SimServer, tmp_path: Path
-) -> None:
+async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_sim: SimServer, tmp_path: Path) -> None:
     sim = canary_sim
     caplog.set_level(logging.DEBUG)
     settings = load_settings(
@@ -229,8 +219,10 @@ def test_our_signing_frames_hold_only_the_redacted_secret(monkeypatch: pytest.Mo
         raise RuntimeError("signing failed")
 
     monkeypatch.setattr(signing, "_hmac_hex", broken_hmac_hex)
-    for call in (lambda: signing.ws_auth_signature(Secret(CANARY_SECRET), 1),
-                 lambda: signing.rest_signature(Secret(CANARY_SECRET), 1, "key", 5000, "a=b")):
+    for call in (
+        lambda: signing.ws_auth_signature(Secret(CANARY_SECRET), 1),
+        lambda: signing.rest_signature(Secret(CANARY_SECRET), 1, "key", 5000, "a=b"),
+    ):
         with pytest.raises(RuntimeError) as failure:
             call()
         out = io.StringIO()

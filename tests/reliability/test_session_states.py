@@ -24,13 +24,9 @@ async def test_start_is_exactly_connecting_connected_ready() -> None:
         await rt.session.stop()
         await task
         kinds = [event.state.kind for event in seen]
-        assert kinds == [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY], [
-            str(e.state) for e in seen
-        ]
+        assert kinds == [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY], [str(e.state) for e in seen]
         assert seen[0].previous.kind is LinkState.DISCONNECTED
-        assert all(b.previous == a.state for a, b in zip(seen, seen[1:], strict=False)), (
-            "a transition was skipped"
-        )
+        assert all(b.previous == a.state for a, b in zip(seen, seen[1:], strict=False)), "a transition was skipped"
         assert all(event.state.reason for event in seen), "every transition carries a reason"
         assert [e.state.since_ms for e in seen] == sorted(e.state.since_ms for e in seen)
         after = [event.state.kind for event in states.drain() if isinstance(event, StateChanged)]
@@ -38,15 +34,9 @@ async def test_start_is_exactly_connecting_connected_ready() -> None:
         assert rt.session.reconnects == 0
 
 
-async def _run_with_key(
-    sim: SimServer, key: str, secret: str, journal_dir: Path
-) -> tuple[list[StateChanged], Session]:
-    settings = load_settings(
-        environ={"BYBIT_SIM_API_KEY": key, "BYBIT_SIM_API_SECRET": secret}, base_url=sim.base_url
-    )
-    async with open_runtime(
-        settings, journal_dir=journal_dir, backoff=Backoff(initial_s=0.05, cap_s=0.2)
-    ) as rt:
+async def _run_with_key(sim: SimServer, key: str, secret: str, journal_dir: Path) -> tuple[list[StateChanged], Session]:
+    settings = load_settings(environ={"BYBIT_SIM_API_KEY": key, "BYBIT_SIM_API_SECRET": secret}, base_url=sim.base_url)
+    async with open_runtime(settings, journal_dir=journal_dir, backoff=Backoff(initial_s=0.05, cap_s=0.2)) as rt:
         states = rt.hub.subscribe([StateChanged], name="test")
         await asyncio.wait_for(rt.session.run(), 20.0)  # run() must END by itself: Failed stops retrying
         return [e for e in states.drain() if isinstance(e, StateChanged)], rt.session
@@ -54,9 +44,7 @@ async def _run_with_key(
 
 async def test_bad_key_fails_with_reason_and_stops_retrying(tmp_path: Path) -> None:
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
-        sim.account.api_keys.add(
-            "reliability-key-01", "reliability-secret-01", note="good key, wrong secret below"
-        )
+        sim.account.api_keys.add("reliability-key-01", "reliability-secret-01", note="good key, wrong secret below")
         for key, secret, expected in (
             ("no-such-key-000001", "whatever-secret", "Invalid apikey"),
             ("reliability-key-01", "not-the-right-secret", "Invalid sign"),

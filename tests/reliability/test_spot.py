@@ -13,7 +13,9 @@ async def test_spot_with_keys_reaches_ready_and_takes_only_spot_records(tmp_path
         assert rt.session.state.kind is LinkState.READY
         place_market(rt.sim, "ETHUSDT", "Buy", "0.10", "linear-fill")  # a linear fill on the same account
         await rt.sim.faults.drop_connections("private", 4000)  # and a reconnect with its backfill
-        await until(lambda: rt.session.reconnects >= 1 and rt.session.state.kind is LinkState.READY,
-                    what="Ready after the reconnect")
+        await until(
+            lambda: rt.session.reconnects >= 1 and rt.session.state.kind is LinkState.READY,
+            what="Ready after the reconnect",
+        )
         assert rt.session.ledger.entry("ETHUSDT") is None, "a linear fill must not reach the spot ledger"
         assert rt.session.positions == {}

@@ -74,9 +74,7 @@ async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
         resubscribes = session.counters["resubscribes"]
         gaps = sum(book.counters.gaps for book in session.books.values())
         rt.sim.faults.stall(1.0, "public")
-        await until(
-            lambda: session.counters["resubscribes"] > resubscribes, 10.0, "a resubscribe after the gap"
-        )
+        await until(lambda: session.counters["resubscribes"] > resubscribes, 10.0, "a resubscribe after the gap")
         assert sum(book.counters.gaps for book in session.books.values()) > gaps
         await quiesce(rt)  # books equal to the exchange's, tickers equal to what it last published
         assert session.reconnects == 0

@@ -39,14 +39,10 @@ async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path
         rt.journal.record([late], received_ms=0)  # the live push journaled just before the process died
         assert rt.journal.complete_until_ms() == watermark < int(outage["execTime"])
 
-        restarted = Session(
-            rt.settings, hub=EventHub(), journal=rt.journal, rest=rt.rest, backoff=FAST_BACKOFF
-        )
+        restarted = Session(rt.settings, hub=EventHub(), journal=rt.journal, rest=rt.rest, backoff=FAST_BACKOFF)
         task = asyncio.create_task(restarted.run())
         try:
-            await until(
-                lambda: restarted.state.kind.value == "Ready" or task.done(), what="Ready after restart"
-            )
+            await until(lambda: restarted.state.kind.value == "Ready" or task.done(), what="Ready after restart")
             assert {outage["execId"], late["execId"]} <= rt.journal.exec_ids()
             # Funding may settle meanwhile (the embedded exchange settles it every minute): compare with what the
             # exchange holds now, once the live stream has delivered it.

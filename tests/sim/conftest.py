@@ -110,9 +110,7 @@ class WsClient:
         assert msg.type is aiohttp.WSMsgType.TEXT, msg
         return msg.data
 
-    async def until(
-        self, predicate: Callable[[Any], bool], timeout: float = DEADLINE_S, limit: int = 100_000
-    ) -> Any:
+    async def until(self, predicate: Callable[[Any], bool], timeout: float = DEADLINE_S, limit: int = 100_000) -> Any:
         """Read until a message matches ``predicate``; returns it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -88,9 +88,7 @@ class FakeMarket:
         fills: list[tuple[Decimal, Decimal]] = []
         while qty > 0 and book:
             price, size = book[0]
-            if limit is not None and (
-                (side == "Buy" and price > limit) or (side == "Sell" and price < limit)
-            ):
+            if limit is not None and ((side == "Buy" and price > limit) or (side == "Sell" and price < limit)):
                 break
             done = min(qty, size)
             fills.append((price, done))
@@ -209,9 +207,7 @@ def test_market_buy_walks_the_book_and_pays_taker_fees(account: Account, pushes:
     assert wallet_reconciles(account)
 
 
-def test_own_takes_are_public_trades_but_never_fill_own_resting_orders(
-    account: Account, market: FakeMarket
-) -> None:
+def test_own_takes_are_public_trades_but_never_fill_own_resting_orders(account: Account, market: FakeMarket) -> None:
     resting = account.place_order(order(side="Sell", orderType="Limit", price="50015.00", qty="0.010"))
     assert resting.status == "New"
     account.place_order(order(side="Buy", qty="0.200"))
@@ -268,14 +264,10 @@ def test_limit_rests_then_fills_as_maker_on_a_public_trade(
 def test_resting_order_fills_when_the_touch_moves_through_it(account: Account, market: FakeMarket) -> None:
     o = account.place_order(order(side="Sell", orderType="Limit", price="50025.00", qty="0.050"))
     assert o.status == "New"
-    market.set_book(
-        "BTCUSDT", bids=[("50026.00", "0.030"), ("50025.00", "1.000")], asks=[("50040.00", "1.000")]
-    )
+    market.set_book("BTCUSDT", bids=[("50026.00", "0.030"), ("50025.00", "1.000")], asks=[("50040.00", "1.000")])
     market.step()
     assert o.status == "Filled"
-    assert [(e.exec_price, e.exec_qty, e.is_maker) for e in account.executions] == [
-        (D("50025.00"), D("0.050"), True)
-    ]
+    assert [(e.exec_price, e.exec_qty, e.is_maker) for e in account.executions] == [(D("50025.00"), D("0.050"), True)]
 
 
 def test_gtc_limit_takes_the_crossing_part_and_rests_the_rest(account: Account, market: FakeMarket) -> None:
@@ -289,9 +281,7 @@ def test_gtc_limit_takes_the_crossing_part_and_rests_the_rest(account: Account, 
 
 
 def test_post_only_that_would_cross_is_cancelled(account: Account, pushes: Pushes) -> None:
-    o = account.place_order(
-        order(orderType="Limit", price="50010.00", timeInForce="PostOnly", orderLinkId="po")
-    )
+    o = account.place_order(order(orderType="Limit", price="50010.00", timeInForce="PostOnly", orderLinkId="po"))
     assert o.status == "Cancelled" and o.reject_reason == "EC_PostOnlyWillTakeLiquidity"
     assert account.executions == []
     assert pushes.topics() == ["order", "position"]
@@ -363,9 +353,7 @@ def test_margin_counts_resting_orders(account: Account) -> None:
     placed = 0
     with pytest.raises(Rejection) as refused:
         for i in range(30):
-            account.place_order(
-                order(orderType="Limit", price="49000.00", qty="1.900", orderLinkId=f"im-{i}")
-            )
+            account.place_order(order(orderType="Limit", price="49000.00", qty="1.900", orderLinkId=f"im-{i}"))
             placed += 1
     assert refused.value.ret_code == 110007 and placed == 10
 
@@ -432,9 +420,7 @@ def test_unrealised_pnl_moves_equity_not_wallet(account: Account, market: FakeMa
 # -------------------------------------------------------------------------------------------------- funding
 
 
-def test_funding_long_pays_positive_rate_short_receives(
-    account: Account, market: FakeMarket, clock: SimClock
-) -> None:
+def test_funding_long_pays_positive_rate_short_receives(account: Account, market: FakeMarket, clock: SimClock) -> None:
     market.set_book("ETHUSDT", bids=[("2999.00", "100")], asks=[("3001.00", "100")])
     market.marks[("linear", "ETHUSDT")] = D("3000.00")
     account.place_order(order(qty="1.000"))  # long BTC at 50010
@@ -474,9 +460,7 @@ def test_funding_speed_shrinks_the_interval(market: FakeMarket, clock: SimClock)
     assert row.exec_fee == D("0.10000000") and row.side == "Sell"
 
 
-def test_no_funding_without_positions(
-    account: Account, market: FakeMarket, clock: SimClock, pushes: Pushes
-) -> None:
+def test_no_funding_without_positions(account: Account, market: FakeMarket, clock: SimClock, pushes: Pushes) -> None:
     clock.advance(account.funding.next_funding_ms - clock.now_ms())
     market.step()
     assert account.funding.settlements == 1 and account.executions == [] and pushes.items == []

@@ -99,9 +99,7 @@ async def connect(sim: SimServer, session: aiohttp.ClientSession) -> BookClient:
     return client
 
 
-async def drive(
-    sim: SimServer, client: BookClient, *, gap_every: int = 0, restart_at: int = 0
-) -> dict[str, int]:
+async def drive(sim: SimServer, client: BookClient, *, gap_every: int = 0, restart_at: int = 0) -> dict[str, int]:
     """Step and publish until every topic delivered DELTAS deltas; check against the exchange as we go."""
     injected: Counter[str] = Counter()
     steps = 0
@@ -164,9 +162,7 @@ async def test_the_running_market_and_feed_stay_in_sync(session: aiohttp.ClientS
         # at Bybit's cadence (20 ms for depth 50) this is a couple of seconds of a live market
         await until(lambda: client.count(TOPICS[0], ApplyResult.DELTA) >= 80, timeout=30, what="live deltas")
         for _ in range(5):
-            sim.market.take(
-                "linear", SYMBOL, "Buy", sim.market.levels("linear", SYMBOL, "ask", 3)[2][1] * 3, None
-            )
+            sim.market.take("linear", SYMBOL, "Buy", sim.market.levels("linear", SYMBOL, "ask", 3)[2][1] * 3, None)
         sim.market.paused = True
         sim.public_feed.publish_now()
         await caught_up(sim, client)

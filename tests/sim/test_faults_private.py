@@ -65,14 +65,10 @@ async def wait_for(condition: Callable[[], bool]) -> None:
 
 def auth_message(sim: SimServer) -> str:
     expires = sim.clock.now_ms() + 10_000
-    return json.dumps(
-        {"op": "auth", "args": [DEMO_API_KEY, expires, ws_auth_signature(DEMO_API_SECRET, expires)]}
-    )
+    return json.dumps({"op": "auth", "args": [DEMO_API_KEY, expires, ws_auth_signature(DEMO_API_SECRET, expires)]})
 
 
-async def authed(
-    session: aiohttp.ClientSession, sim: SimServer, *topics: str
-) -> aiohttp.ClientWebSocketResponse:
+async def authed(session: aiohttp.ClientSession, sim: SimServer, *topics: str) -> aiohttp.ClientWebSocketResponse:
     ws = await session.ws_connect(f"{sim.ws_url}/v5/private")
     await ws.send_str(auth_message(sim))
     assert (await receive(ws))["success"] is True
@@ -97,9 +93,7 @@ def market_order(sim: SimServer, qty: str = "0.010", link: str = "") -> None:
 # ----------------------------------------------------------------------------------------------------- auth
 
 
-async def test_auth_delay_holds_the_ack_and_what_follows(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_auth_delay_holds_the_ack_and_what_follows(session: aiohttp.ClientSession, sim: SimServer) -> None:
     sim.faults.auth_delay_s = 0.3
     ws = await session.ws_connect(f"{sim.ws_url}/v5/private")
     loop = asyncio.get_running_loop()
@@ -115,9 +109,7 @@ async def test_auth_delay_holds_the_ack_and_what_follows(
     await ws.close()
 
 
-async def test_client_leaving_during_a_delayed_auth_is_harmless(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_client_leaving_during_a_delayed_auth_is_harmless(session: aiohttp.ClientSession, sim: SimServer) -> None:
     sim.faults.auth_delay_s = 0.2
     ws = await session.ws_connect(f"{sim.ws_url}/v5/private")
     await ws.send_str(auth_message(sim))
@@ -164,9 +156,7 @@ async def test_duplicate_executions(session: aiohttp.ClientSession, sim: SimServ
     await ws.close()
 
 
-async def test_execution_delay_lets_order_and_position_overtake(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_execution_delay_lets_order_and_position_overtake(session: aiohttp.ClientSession, sim: SimServer) -> None:
     ws = await authed(session, sim, "order", "execution", "position", "wallet")
     sim.faults.execution_delay_s = 0.2
     market_order(sim, link="late-1")
@@ -223,9 +213,7 @@ async def test_stalled_private_stream_loses_pushes(session: aiohttp.ClientSessio
     await ws.close()
 
 
-async def test_malformed_frames_reach_private_subscribers(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_malformed_frames_reach_private_subscribers(session: aiohttp.ClientSession, sim: SimServer) -> None:
     ws = await authed(session, sim, "order")
     assert sim.faults.malformed("bad_json", kind_prefix="private") == 1
     broken = await receive(ws)
@@ -256,9 +244,7 @@ def signed_headers(sim: SimServer, payload: str) -> dict[str, str]:
     }
 
 
-async def test_rate_limit_and_forbid_faults_on_private_rest(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_rate_limit_and_forbid_faults_on_private_rest(session: aiohttp.ClientSession, sim: SimServer) -> None:
     url = f"{sim.base_url}/v5/account/wallet-balance?accountType=UNIFIED"
     sim.faults.rate_limit_for(5)
     async with session.get(url, headers=signed_headers(sim, "accountType=UNIFIED")) as resp:
@@ -289,9 +275,7 @@ async def test_per_key_order_limit(session: aiohttp.ClientSession, sim: SimServe
                 "orderLinkId": f"rl-{i}",
             }
         )
-        async with session.post(
-            f"{sim.base_url}/v5/order/create", data=body, headers=signed_headers(sim, body)
-        ) as r:
+        async with session.post(f"{sim.base_url}/v5/order/create", data=body, headers=signed_headers(sim, body)) as r:
             codes.append((await r.json())["retCode"])
             assert r.headers["X-Bapi-Limit"] == "10"
     assert codes.count(0) <= 10 and 10006 in codes

@@ -25,14 +25,10 @@ CLOSED = (
 
 
 def is_topic(topic: str, kind: str | None = None) -> Any:
-    return lambda m: (
-        isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
-    )
+    return lambda m: isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
 
 
-async def control(
-    session: aiohttp.ClientSession, sim: SimServer, name: str, body: Any = None
-) -> tuple[int, Any]:
+async def control(session: aiohttp.ClientSession, sim: SimServer, name: str, body: Any = None) -> tuple[int, Any]:
     async with session.post(f"{sim.base_url}/_sim/{name}", json=body if body is not None else {}) as response:
         return response.status, await response.json()
 
@@ -102,9 +98,7 @@ async def test_drop_abrupt(sim: SimServer, connect: Any, session: aiohttp.Client
 
 
 @pytest.mark.parametrize("via", ["python", "http"])
-async def test_drop_with_a_close_code(
-    sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str
-) -> None:
+async def test_drop_with_a_close_code(sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str) -> None:
     client = await subscribed(sim, connect)
     if via == "python":
         await sim.faults.drop_connections("public", code=4000)
@@ -202,9 +196,7 @@ async def test_skip_u_without_category_hits_every_category(sim: SimServer, conne
 
 
 @pytest.mark.parametrize("via", ["python", "http"])
-async def test_restart_snapshot(
-    sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str
-) -> None:
+async def test_restart_snapshot(sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str) -> None:
     client = await subscribed(sim, connect)
     if via == "python":
         sim.faults.restart_snapshot(TOPIC, "linear")
@@ -319,10 +311,7 @@ async def test_clock_offset(sim: SimServer, session: aiohttp.ClientSession, conn
         await control(session, sim, "clock", {"offset_ms": 3_600_000})
     async with session.get(f"{sim.base_url}/v5/market/time") as response:
         after = await response.json()
-    assert (
-        after["time"] - before >= 3_600_000
-        and int(after["result"]["timeSecond"]) * 1000 >= before + 3_599_000
-    )
+    assert after["time"] - before >= 3_600_000 and int(after["result"]["timeSecond"]) * 1000 >= before + 3_599_000
     client = await connect(sim, "linear")
     await client.subscribe("orderbook.1.BTCUSDT")
     snapshot = await client.until(is_topic("orderbook.1.BTCUSDT"))
@@ -396,9 +385,7 @@ async def test_a_flooded_client_that_never_reads_is_dropped(
         await ws.close()
 
 
-async def test_server_survives_abrupt_clients(
-    sim: SimServer, session: aiohttp.ClientSession, connect: Any
-) -> None:
+async def test_server_survives_abrupt_clients(sim: SimServer, session: aiohttp.ClientSession, connect: Any) -> None:
     for _ in range(5):
         ws = await session.ws_connect(f"{sim.ws_url}/v5/public/linear")
         await ws.send_str(orjson.dumps({"op": "subscribe", "args": [TOPIC, "tickers.BTCUSDT"]}).decode())

@@ -29,9 +29,7 @@ def make_market(seed: int = 7, symbols: tuple[str, ...] = DEFAULT_SYMBOLS, level
 def fingerprint(market: Market) -> list[object]:
     out: list[object] = []
     for book in market.books():
-        out.append(
-            (book.category, book.symbol, book.top_bids(1200), book.top_asks(1200), book.seq, book.version)
-        )
+        out.append((book.category, book.symbol, book.top_bids(1200), book.top_asks(1200), book.seq, book.version))
         out.append([(t.trade_id, t.price_text, t.qty_text, t.side, t.seq) for t in book.trades])
     return out
 
@@ -55,9 +53,7 @@ def test_determinism_includes_takers() -> None:
         for i in range(100):
             market.step()
             if i % 10 == 0:
-                fills.append(
-                    market.take("linear", "ETHUSDT", "Buy" if i % 20 else "Sell", Decimal("1.5"), None)
-                )
+                fills.append(market.take("linear", "ETHUSDT", "Buy" if i % 20 else "Sell", Decimal("1.5"), None))
     assert fills[:10] == fills[10:]
     assert fingerprint(markets[0]) == fingerprint(markets[1])
 

@@ -31,9 +31,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    config = SimConfig(
-        seed=21, demo_trader=False, run_market=False, publish=False, clock=SimClock(fixed_ms=T0)
-    )
+    config = SimConfig(seed=21, demo_trader=False, run_market=False, publish=False, clock=SimClock(fixed_ms=T0))
     async with SimServer(config) as server:
         yield server
 
@@ -44,9 +42,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-async def connect(
-    session: aiohttp.ClientSession, sim: SimServer, query: str = ""
-) -> aiohttp.ClientWebSocketResponse:
+async def connect(session: aiohttp.ClientSession, sim: SimServer, query: str = "") -> aiohttp.ClientWebSocketResponse:
     return await session.ws_connect(f"{sim.ws_url}/v5/private{query}")
 
 
@@ -89,9 +85,7 @@ async def auth(
     return reply
 
 
-async def subscribe(
-    ws: aiohttp.ClientWebSocketResponse, *topics: str, req_id: str | None = None
-) -> dict[str, Any]:
+async def subscribe(ws: aiohttp.ClientWebSocketResponse, *topics: str, req_id: str | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"op": "subscribe", "args": list(topics)}
     if req_id is not None:
         message["req_id"] = req_id
@@ -136,12 +130,7 @@ async def test_auth_ok(session: aiohttp.ClientSession, sim: SimServer, as_string
     expires: int | str = sim.clock.now_ms() + 5_000
     reply = await auth(ws, sim, expires=str(expires) if as_string else expires)
     sample = fixture("ws_control/docs_private_auth_ok.json")
-    assert (
-        set(reply) == set(sample)
-        and reply["success"] is True
-        and reply["ret_msg"] == ""
-        and reply["op"] == "auth"
-    )
+    assert set(reply) == set(sample) and reply["success"] is True and reply["ret_msg"] == "" and reply["op"] == "auth"
     with_id = await auth(ws, sim, req_id="10001")
     assert with_id["success"] is True and with_id["req_id"] == "10001"
     assert sim.counters["ws.private.auth_ok"] == 2
@@ -180,9 +169,7 @@ async def test_auth_failures(
 @pytest.mark.parametrize(
     "args", [None, [], [DEMO_API_KEY], [DEMO_API_KEY, 1, 2, 3], "text", [1, 2, 3], [DEMO_API_KEY, True, "x"]]
 )
-async def test_malformed_auth_is_params_error(
-    session: aiohttp.ClientSession, sim: SimServer, args: Any
-) -> None:
+async def test_malformed_auth_is_params_error(session: aiohttp.ClientSession, sim: SimServer, args: Any) -> None:
     ws = await connect(session, sim)
     await ws.send_str(json.dumps({"op": "auth", "args": args}))
     reply = await receive(ws)
@@ -190,9 +177,7 @@ async def test_malformed_auth_is_params_error(
     await ws.close()
 
 
-async def test_subscribe_needs_auth_then_acks_like_bybit(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_subscribe_needs_auth_then_acks_like_bybit(session: aiohttp.ClientSession, sim: SimServer) -> None:
     ws = await connect(session, sim)
     early = await subscribe(ws, "order", req_id="r1")
     assert early["success"] is False and early["op"] == "subscribe" and early["req_id"] == "r1"
@@ -233,9 +218,7 @@ async def test_bad_frames_are_answered_and_counted(session: aiohttp.ClientSessio
     await ws.close()
 
 
-async def test_oversized_frame_closes_only_that_connection(
-    session: aiohttp.ClientSession, sim: SimServer
-) -> None:
+async def test_oversized_frame_closes_only_that_connection(session: aiohttp.ClientSession, sim: SimServer) -> None:
     victim = await connect(session, sim)
     bystander = await connect(session, sim)
     await victim.send_str('{"op":"ping","req_id":"' + "x" * 100_000 + '"}')
@@ -265,9 +248,7 @@ async def test_max_active_time_query_is_accepted(session: aiohttp.ClientSession,
 # --------------------------------------------------------------------------------------------------- pushes
 
 
-async def authed(
-    session: aiohttp.ClientSession, sim: SimServer, *topics: str
-) -> aiohttp.ClientWebSocketResponse:
+async def authed(session: aiohttp.ClientSession, sim: SimServer, *topics: str) -> aiohttp.ClientWebSocketResponse:
     ws = await connect(session, sim)
     assert (await auth(ws, sim))["success"] is True
     assert (await subscribe(ws, *topics))["success"] is True
@@ -289,9 +270,7 @@ async def test_market_order_push_sequence_and_shapes(session: aiohttp.ClientSess
     assert [f["topic"] for f in frames] == ["order", "execution", "order", "position", "wallet"]
     for frame in frames:
         assert set(frame) == {"id", "topic", "creationTime", "data"}  # no ts, no type
-        assert (
-            isinstance(frame["id"], str) and frame["creationTime"] == T0 and isinstance(frame["data"], list)
-        )
+        assert isinstance(frame["id"], str) and frame["creationTime"] == T0 and isinstance(frame["data"], list)
     new, execution, filled, position, wallet = (f["data"] for f in frames)
     assert new[0]["orderStatus"] == "New" and filled[0]["orderStatus"] == "Filled"
     order_sample = fixture("ws_private/docs_order_option_filled.json")["data"][0]
@@ -303,9 +282,7 @@ async def test_market_order_push_sequence_and_shapes(session: aiohttp.ClientSess
     assert_like(frames[1], exec_sample)
     assert_like(execution[0], exec_sample["data"][0], loose_types=("extraFees",))
     assert frames[1]["id"] == f"{sim.account.uid}_BTCUSDT_{execution[0]['seq']}"
-    assert all(
-        e["execType"] == "Trade" and e["isMaker"] is False and e["orderLinkId"] == "push-1" for e in execution
-    )
+    assert all(e["execType"] == "Trade" and e["isMaker"] is False and e["orderLinkId"] == "push-1" for e in execution)
 
     position_sample = fixture("ws_private/docs_position_linear.json")["data"][0]
     assert_like(position[0], position_sample)
@@ -344,9 +321,7 @@ async def test_cancel_pushes_order_and_position(session: aiohttp.ClientSession, 
 
 
 async def test_categorised_and_fast_topics(session: aiohttp.ClientSession, sim: SimServer) -> None:
-    ws = await authed(
-        session, sim, "order.linear", "execution.linear", "execution.fast.linear", "position.linear"
-    )
+    ws = await authed(session, sim, "order.linear", "execution.linear", "execution.fast.linear", "position.linear")
     market_order(sim, qty="0.010", orderLinkId="cat-1")
     frames = await receive_until(ws, lambda f: f["topic"] == "position.linear")
     topics = [f["topic"] for f in frames]
@@ -385,9 +360,7 @@ async def test_maker_fill_reaches_the_stream(session: aiohttp.ClientSession, sim
     sim.market.take("linear", "BTCUSDT", "Sell", sim.market.levels("linear", "BTCUSDT", "bid", 1)[0][1], None)
     frame = await receive(ws)
     rows = frame["data"]
-    assert (
-        rows[0]["isMaker"] is True and rows[0]["feeRate"] == "0.0002" and rows[0]["orderLinkId"] == "maker-1"
-    )
+    assert rows[0]["isMaker"] is True and rows[0]["feeRate"] == "0.0002" and rows[0]["orderLinkId"] == "maker-1"
     await ws.close()
 
 
@@ -398,18 +371,12 @@ async def test_funding_pushes_a_funding_execution(session: aiohttp.ClientSession
     sim.market.step()
     frames = await receive_until(ws, lambda f: f["topic"] == "wallet")
     funding = frames[0]["data"][0]
-    assert (
-        funding["execType"] == "Funding"
-        and funding["orderType"] == "UNKNOWN"
-        and funding["execQty"] == "0.100"
-    )
+    assert funding["execType"] == "Funding" and funding["orderType"] == "UNKNOWN" and funding["execQty"] == "0.100"
     rate = sim.market.funding_rate("linear", "BTCUSDT")
     mark = sim.market.mark_price("linear", "BTCUSDT")
     expected = (Decimal("0.100") * mark * rate).quantize(Decimal("0.00000001"))  # a long pays a positive rate
     assert Decimal(funding["execFee"]) == expected and Decimal(funding["feeRate"]) == rate
-    assert frames[-1]["data"][0]["totalWalletBalance"] == plain(
-        sim.account.wallet_balance.quantize(Decimal("1E-8"))
-    )
+    assert frames[-1]["data"][0]["totalWalletBalance"] == plain(sim.account.wallet_balance.quantize(Decimal("1E-8")))
     await ws.close()
 
 
@@ -441,9 +408,7 @@ async def test_ccxt_pro_private_stream_and_rest(session: aiohttp.ClientSession) 
     ccxtpro = pytest.importorskip("ccxt.pro")
     async with SimServer(SimConfig(seed=23, demo_trader=False, run_market=False, publish=False)) as sim:
         settings = {"apiKey": DEMO_API_KEY, "secret": DEMO_API_SECRET, "options": {"defaultType": "swap"}}
-        client = ccxtpro.bybit(
-            {**settings, "enableRateLimit": False}
-        )  # ccxt's own throttle only slows the test
+        client = ccxtpro.bybit({**settings, "enableRateLimit": False})  # ccxt's own throttle only slows the test
         for name, url in list(client.urls["api"].items()):
             if isinstance(url, str):
                 client.urls["api"][name] = sim.base_url

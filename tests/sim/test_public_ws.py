@@ -27,9 +27,7 @@ L1_SNAPSHOT = fixture("ws_public/linear_orderbook1_BTCUSDT_snapshot_cts.json")
 
 
 def is_book(topic: str, kind: str | None = None) -> Any:
-    return lambda m: (
-        isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
-    )
+    return lambda m: isinstance(m, dict) and m.get("topic") == topic and (kind is None or m.get("type") == kind)
 
 
 def places(text: str) -> int:
@@ -119,9 +117,7 @@ async def test_unsubscribe_ack_and_silence(sim: SimServer, connect: Any) -> None
         ("inverse", "orderbook.50.BTCUSD"),  # inverse not configured here
     ],
 )
-async def test_unknown_topics_are_handler_not_found(
-    sim: SimServer, connect: Any, category: str, topic: str
-) -> None:
+async def test_unknown_topics_are_handler_not_found(sim: SimServer, connect: Any, category: str, topic: str) -> None:
     client = await connect(sim, category)
     ack = await client.subscribe(topic)
     assert ack["success"] is False and ack["ret_msg"] == f"error:handler not found,topic:{topic}"
@@ -134,10 +130,7 @@ async def test_duplicate_subscribe_fails_and_the_first_keeps_delivering(sim: Sim
     await client.subscribe("publicTrade.BTCUSDT", "orderbook.50.BTCUSDT")
     await client.until(is_book("orderbook.50.BTCUSDT", "snapshot"))
     again = await client.subscribe("orderbook.50.BTCUSDT")
-    assert (
-        again["success"] is False
-        and again["ret_msg"] == "error:already subscribed,topic:orderbook.50.BTCUSDT"
-    )
+    assert again["success"] is False and again["ret_msg"] == "error:already subscribed,topic:orderbook.50.BTCUSDT"
     step_and_publish(sim, 3)
     delta = await client.until(is_book("orderbook.50.BTCUSDT", "delta"))
     assert delta["data"]["s"] == "BTCUSDT"

@@ -223,9 +223,7 @@ def test_ws_private_auth_and_execution_after_a_fill(exchange: ExchangeThread, ws
             orderLinkId="pybit-x",
         )
         assert placed["retCode"] == 0
-        got = executions.wait(
-            lambda items: any(r["orderLinkId"] == "pybit-x" for m in items for r in m["data"])
-        )
+        got = executions.wait(lambda items: any(r["orderLinkId"] == "pybit-x" for m in items for r in m["data"]))
         message = next(m for m in got if any(r["orderLinkId"] == "pybit-x" for r in m["data"]))
         assert message["topic"] == "execution" and "ts" not in message and "type" not in message
         assert message["data"][0]["execType"] == "Trade" and message["data"][0]["side"] == "Buy"

@@ -52,9 +52,7 @@ async def test_time(sim: SimServer, session: aiohttp.ClientSession) -> None:
         ("spot", "rest/docs_market_instruments_spot.json"),
     ],
 )
-async def test_instruments_info_shapes(
-    sim: SimServer, session: aiohttp.ClientSession, category: str, doc: str
-) -> None:
+async def test_instruments_info_shapes(sim: SimServer, session: aiohttp.ClientSession, category: str, doc: str) -> None:
     real = fixture(doc)
     _, _, body = await get(session, sim, f"/v5/market/instruments-info?category={category}")
     result = result_of(body)
@@ -219,9 +217,7 @@ def test_rate_limiter_buckets() -> None:
     }
     assert results[-1][1] is False and results[-1][2]["X-Bapi-Limit-Status"] == "0"
     assert limiter.hit("/v5/order/create", "OTHER", "1.2.3.4", 1_000_000)[0]  # per key
-    assert (
-        limiter.hit("/v5/order/realtime", "KEY", "1.2.3.4", 1_000_000)[2]["X-Bapi-Limit"] == "50"
-    )  # per path
+    assert limiter.hit("/v5/order/realtime", "KEY", "1.2.3.4", 1_000_000)[2]["X-Bapi-Limit"] == "50"  # per path
     now[0] += 1.01
     assert limiter.hit("/v5/order/create", "KEY", "1.2.3.4", 1_001_010)[0]  # the window rolled
     for _ in range(IP_LIMIT - 1):
@@ -257,9 +253,7 @@ async def test_fluxum_sim_prints_its_url_serves_and_stops_cleanly(session: aioht
             line,
         )
         assert match, line
-        async with session.get(
-            f"{match.group(1)}/v5/market/tickers?category=linear&symbol=BTCUSDT"
-        ) as response:
+        async with session.get(f"{match.group(1)}/v5/market/tickers?category=linear&symbol=BTCUSDT") as response:
             assert (await response.json())["result"]["list"][0]["symbol"] == "BTCUSDT"
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(loop.run_in_executor(None, process.wait), 30)

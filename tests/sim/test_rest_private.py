@@ -66,9 +66,7 @@ class SignedClient:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         text = body if isinstance(body, str) else json.dumps(body)  # pybit's separators, spaces included
         headers = kw.pop("headers", None) or self.headers(text, **kw)
-        async with self.session.post(
-            f"{self.sim.base_url}{path}", data=text.encode(), headers=headers
-        ) as resp:
+        async with self.session.post(f"{self.sim.base_url}{path}", data=text.encode(), headers=headers) as resp:
             return resp.status, orjson.loads(await resp.read()), dict(resp.headers)
 
     async def order(self, **params: Any) -> dict[str, Any]:
@@ -87,9 +85,7 @@ class SignedClient:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    config = SimConfig(
-        seed=11, demo_trader=False, run_market=False, publish=False, clock=SimClock(fixed_ms=T0)
-    )
+    config = SimConfig(seed=11, demo_trader=False, run_market=False, publish=False, clock=SimClock(fixed_ms=T0))
     async with SimServer(config) as server:
         yield server
 
@@ -222,9 +218,7 @@ async def test_get_is_verified_over_the_raw_query_in_any_order(client: SignedCli
     _, body, _ = await client.get("/v5/position/list", "symbol=BTCUSDT&category=linear", headers=headers)
     assert body["retCode"] == 10004
     headers = client.headers("accountType=UNIFIED&coin=USDT,BTC")
-    _, body, _ = await client.get(
-        "/v5/account/wallet-balance", "accountType=UNIFIED&coin=USDT%2CBTC", headers=headers
-    )
+    _, body, _ = await client.get("/v5/account/wallet-balance", "accountType=UNIFIED&coin=USDT%2CBTC", headers=headers)
     assert body["retCode"] == 10004
 
 
@@ -264,9 +258,7 @@ async def test_auth_errors_use_bybits_codes(client: SignedClient, sim: SimServer
         (1_500, "5000", False),  # more than 1 s ahead of the server is not
     ],
 )
-async def test_timestamp_window(
-    client: SignedClient, sim: SimServer, skew_ms: int, recv_window: str, ok: bool
-) -> None:
+async def test_timestamp_window(client: SignedClient, sim: SimServer, skew_ms: int, recv_window: str, ok: bool) -> None:
     now = sim.clock.now_ms()
     _, body, _ = await client.get(
         "/v5/account/wallet-balance", "accountType=UNIFIED", ts=now + skew_ms, recv_window=recv_window
@@ -282,17 +274,13 @@ async def test_timestamp_window(
 
 
 @pytest.mark.parametrize("offset_ms", [-20_000, 20_000])
-async def test_server_clock_offset_fault_gives_10002(
-    client: SignedClient, sim: SimServer, offset_ms: int
-) -> None:
+async def test_server_clock_offset_fault_gives_10002(client: SignedClient, sim: SimServer, offset_ms: int) -> None:
     wall = sim.clock.now_ms()
     sim.faults.set_clock_offset(offset_ms)
     _, body, _ = await client.get("/v5/account/wallet-balance", "accountType=UNIFIED", ts=wall)
     assert body["retCode"] == 10002
     assert sim.counters["faults.clock_offset"] == 1
-    _, synced, _ = await client.get(
-        "/v5/account/wallet-balance", "accountType=UNIFIED"
-    )  # signs with server time
+    _, synced, _ = await client.get("/v5/account/wallet-balance", "accountType=UNIFIED")  # signs with server time
     assert synced["retCode"] == 0
 
 
@@ -346,9 +334,7 @@ async def test_bad_query_parameters(client: SignedClient, path: str, query: str,
 
 
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"category": "linear"', '"text"'])
-async def test_malformed_bodies_are_10001_never_a_crash(
-    client: SignedClient, sim: SimServer, raw: str
-) -> None:
+async def test_malformed_bodies_are_10001_never_a_crash(client: SignedClient, sim: SimServer, raw: str) -> None:
     _, body, _ = await client.post("/v5/order/create", raw)
     assert body["retCode"] == 10001
     _, still_fine, _ = await client.get("/v5/account/wallet-balance", "accountType=UNIFIED")
@@ -473,9 +459,7 @@ async def test_set_leverage_fee_rate_and_cancel_all(client: SignedClient, sim: S
         sample["retCode"],
         sample["retMsg"],
     )
-    _, changed, _ = await client.post(
-        "/v5/position/set-leverage", {**body, "buyLeverage": "5", "sellLeverage": "5"}
-    )
+    _, changed, _ = await client.post("/v5/position/set-leverage", {**body, "buyLeverage": "5", "sellLeverage": "5"})
     assert changed["retCode"] == 0
     _, listed, _ = await client.get("/v5/position/list", "category=linear&symbol=BTCUSDT")
     assert listed["result"]["list"][0]["leverage"] == "5"

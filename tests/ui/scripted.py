@@ -287,9 +287,7 @@ def failed() -> Desk:
     desk.state = SessionState(
         LinkState.FAILED, NOW_MS - 12_000, "API key rejected by the private stream: API key is invalid."
     )
-    desk.stats = LinkStats(
-        ping_rtt_ms=None, messages_per_second=0.0, reconnects=0, last_reconnect_reason="", topics=()
-    )
+    desk.stats = LinkStats(ping_rtt_ms=None, messages_per_second=0.0, reconnects=0, last_reconnect_reason="", topics=())
     desk.touch("state")
     desk.touch("stats")
     return desk

@@ -41,9 +41,7 @@ def screen_text(app: FluxumApp) -> str:
     return console.export_text(styles=False)
 
 
-async def until(
-    pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S
-) -> None:
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
     """Let the app run until ``condition()`` holds; fail after ``timeout`` (a deadline, not a measurement)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -41,9 +41,7 @@ async def test_start_sequence_connecting_connected_ready(tmp_path: Path) -> None
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE, message_hook=hook) as pilot:
         await until(pilot, lambda: _ready(app), "Ready")
-        await until(
-            pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.READY, "the bar to say Ready"
-        )
+        await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.READY, "the bar to say Ready")
         assert seen[:3] == [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY]
         text = screen_text(app)
         assert "● Ready" in text and " SIM " in text
@@ -66,9 +64,7 @@ async def test_drop_shows_reconnecting_then_recovers(tmp_path: Path) -> None:
         await until(pilot, lambda: _ready(app) and _shown(app)[-1] is LinkState.READY, "Ready again")
         assert app.noticed("Link lost")
         assert app.noticed("Link recovered")
-        await until(
-            pilot, lambda: "reconnects 1 (last:" in screen_text(app), "the bar to count the reconnect"
-        )
+        await until(pilot, lambda: "reconnects 1 (last:" in screen_text(app), "the bar to count the reconnect")
         await app.stop_session()
 
 
@@ -91,9 +87,7 @@ async def test_stall_goes_stale_then_reconnects(tmp_path: Path) -> None:
         app.runtime.sim.faults.stall(6.0)
         await until(pilot, lambda: ladder.trust[0] == "STALE", "the ladder to show STALE")
         assert "STALE · NOT LIVE" in screen_text(app)
-        await until(
-            pilot, lambda: LinkState.RECONNECTING in _shown(app), "Reconnecting after the silent link"
-        )
+        await until(pilot, lambda: LinkState.RECONNECTING in _shown(app), "Reconnecting after the silent link")
         await until(pilot, lambda: _ready(app) and ladder.trust == ("SYNCED", None), "Ready and live again")
         assert app.noticed("Stale feed")
         await app.stop_session()
@@ -140,9 +134,7 @@ async def test_bad_key_shows_failed_and_does_not_retry(tmp_path: Path) -> None:
                 lambda: app._session_worker is not None and app._session_worker.is_finished,
                 "the session to give up",
             )
-            await until(
-                pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar"
-            )
+            await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar")
             text = screen_text(app)
             assert "✗ Failed" in text and "rejected" in text and "not retrying" in text
             assert "not-a-real-secret" not in text
@@ -175,9 +167,7 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
 async def test_grouping_keys_zoom_by_tick_multiples(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
-        await until(
-            pilot, lambda: _ready(app) and "BTCUSDT" in app.desk.instruments, "Ready with instruments"
-        )
+        await until(pilot, lambda: _ready(app) and "BTCUSDT" in app.desk.instruments, "Ready with instruments")
         ladder = app.query_one(Ladder)
         tick = float(app.desk.instruments["BTCUSDT"].tick_size)
         assert ladder.group == 1 and ladder.step() == pytest.approx(tick)
@@ -195,9 +185,7 @@ async def test_grouping_keys_zoom_by_tick_multiples(tmp_path: Path) -> None:
         await app.stop_session()
 
 
-async def test_ledger_export_writes_csv_in_fluxum_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_ledger_export_writes_csv_in_fluxum_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:

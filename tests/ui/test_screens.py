@@ -104,13 +104,9 @@ async def test_state_change_is_shown_without_waiting_for_a_timer() -> None:
         bar = app.query_one(ConnectionBar)
         assert bar.state_shown is LinkState.READY
         previous = desk.state
-        desk.state = SessionState(
-            LinkState.RECONNECTING, scripted.NOW_MS, "link closed", 1, scripted.NOW_MS + 800
-        )
+        desk.state = SessionState(LinkState.RECONNECTING, scripted.NOW_MS, "link closed", 1, scripted.NOW_MS + 800)
         desk.touch("state")
-        app.on_bridge_state_changed(
-            Bridge.StateChanged(desk.state, previous)
-        )  # synchronously, no timer involved
+        app.on_bridge_state_changed(Bridge.StateChanged(desk.state, previous))  # synchronously, no timer involved
         assert bar.state_shown is LinkState.RECONNECTING
         await pilot.pause()
         assert "◑ Reconnecting · attempt 1 · retry in 0.8 s" in screen_text(app)
@@ -347,9 +343,7 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         assert app.screen.has_class("-mid")
         assert table.compact_level == 0
         assert [str(c.label) for c in table.columns.values()][-1] == "status"
-        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [
-            tuple(table.get_row_at(i)) for i in range(2)
-        ]
+        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [tuple(table.get_row_at(i)) for i in range(2)]
         wallet = screen_text(app)
         assert "avail" in wallet and "93,101.87" in wallet
 
@@ -374,9 +368,7 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ))
     assert app.check_action("cancel_order", ()) is False
-    app.runtime = SimpleNamespace(
-        settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True)
-    )
+    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True))
     assert app.check_action("cancel_order", ()) is True
     app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
     assert app.check_action("cancel_order", ()) is True

@@ -354,9 +354,7 @@ class Account:
         pos = self.positions.get(key)
         if pos is None:
             now = self.clock.now_ms()
-            pos = Position(
-                category=category, symbol=symbol, created_ms=now, updated_ms=now, seq=self.next_seq()
-            )
+            pos = Position(category=category, symbol=symbol, created_ms=now, updated_ms=now, seq=self.next_seq())
             self.positions[key] = pos
         return pos
 
@@ -509,11 +507,7 @@ class Account:
 
     def executions_before(self, cursor_n: int | None) -> Iterator[Execution]:
         """Executions newest first, strictly older than ``cursor_n`` (all when None): stable paging."""
-        end = (
-            len(self.executions)
-            if cursor_n is None
-            else bisect_left(self.executions, cursor_n, key=lambda e: e.n)
-        )
+        end = len(self.executions) if cursor_n is None else bisect_left(self.executions, cursor_n, key=lambda e: e.n)
         for i in range(end - 1, -1, -1):
             yield self.executions[i]
 

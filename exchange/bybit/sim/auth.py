@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.bybit.signing import DEFAULT_RECV_WINDOW, rest_signature, signatures_match, ws_auth_signature
+from exchange.secrets import Secret
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +36,6 @@ PERMISSIONS: dict[str, list[str]] = {
 }
 
 
-class Secret:
-    """An API secret whose repr and str are redacted, so it cannot leak through logs or tracebacks."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-
 @dataclass(frozen=True)
 class ApiKey:
     """One API key of the account, with the details ``user/query-api`` reports (never the secret)."""
@@ -70,9 +54,7 @@ class ApiKeyring:
     def __init__(self) -> None:
         self._keys: dict[str, ApiKey] = {}
 
-    def add(
-        self, api_key: str, secret: str, *, note: str = "", read_only: bool = False, created_ms: int = 0
-    ) -> ApiKey:
+    def add(self, api_key: str, secret: str, *, note: str = "", read_only: bool = False, created_ms: int = 0) -> ApiKey:
         key = ApiKey(
             api_key=api_key,
             secret=Secret(secret),
@@ -187,9 +169,7 @@ def verify_ws_auth(args: Any, keyring: ApiKeyring, server_ms: int) -> ApiKey:
     key = keyring.get(api_key)
     if key is None:
         raise AuthFailure(10003, WS_INVALID_KEY)
-    expected = ws_auth_signature(
-        key.secret.reveal(), expires_raw if isinstance(expires_raw, str) else expires
-    )
+    expected = ws_auth_signature(key.secret.reveal(), expires_raw if isinstance(expires_raw, str) else expires)
     if not signatures_match(expected, signature.lower()):
         raise AuthFailure(10004, WS_INVALID_SIGN)
     return key

@@ -156,17 +156,13 @@ class SimConnection:
         if self.closed:
             return
         self.counters["ws.slow_client_dropped"] += 1
-        log.warning(
-            "dropping slow client %s (%s): %d frames queued", self.conn_id, self.kind, len(self._queue)
-        )
+        log.warning("dropping slow client %s (%s): %d frames queued", self.conn_id, self.kind, len(self._queue))
         self._shutdown()
         self._closer = self._loop.create_task(self._close_slow())
 
     async def _close_slow(self) -> None:
         with contextlib.suppress(Exception):  # a client too slow to read is often too slow to close
-            await asyncio.wait_for(
-                self.ws.close(code=SLOW_CLIENT_CLOSE, message=b"slow client"), CLOSE_TIMEOUT_S
-            )
+            await asyncio.wait_for(self.ws.close(code=SLOW_CLIENT_CLOSE, message=b"slow client"), CLOSE_TIMEOUT_S)
         transport = self.request.transport if self.request is not None else None
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -225,7 +221,7 @@ class SimConnection:
                     data = item if item.__class__ is bytes else item.encode()  # type: ignore[union-attr]
                     self._queued_bytes -= len(item)
                     parts.append(_text_frame_header(len(data)))
-                    parts.append(data)  # type: ignore[arg-type]
+                    parts.append(data)
                     size += len(data)
                 transport.write(b"".join(parts))
                 self.sent_frames += len(parts) // 2
@@ -235,9 +231,7 @@ class SimConnection:
                     await drain()
         except asyncio.CancelledError:
             raise
-        except (
-            Exception
-        ) as error:  # the peer went away mid-write: the handler's read loop ends the connection
+        except Exception as error:  # the peer went away mid-write: the handler's read loop ends the connection
             log.debug("writer of %s stopped: %r", self.conn_id, error)
             self.closed = True
             self._room.set()
@@ -245,7 +239,7 @@ class SimConnection:
     async def _write_one(self, item: bytes | str) -> None:
         self._queued_bytes -= len(item)
         if item.__class__ is bytes:
-            await self.ws.send_frame(item, WSMsgType.TEXT)  # type: ignore[arg-type]
+            await self.ws.send_frame(item, WSMsgType.TEXT)
         else:
             await self.ws.send_str(item)  # type: ignore[arg-type]
         self.sent_frames += 1

@@ -62,9 +62,7 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
 
 async def counters(request: web.Request) -> web.Response:
     sim = sim_of(request)
-    return _answer(
-        {"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)}
-    )
+    return _answer({"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)})
 
 
 Action = Callable[["SimServer", dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -173,8 +171,11 @@ async def _auth(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(body["message"], str) or not body["message"]:
             raise BadBody("message must be a non-empty string")
         sim.faults.auth_reject_message = body["message"]
-    return {"delay_s": sim.faults.auth_delay_s, "reject": sim.faults.auth_reject,
-            "message": sim.faults.auth_reject_message}
+    return {
+        "delay_s": sim.faults.auth_delay_s,
+        "reject": sim.faults.auth_reject,
+        "message": sim.faults.auth_reject_message,
+    }
 
 
 async def _rate_limit(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:

@@ -99,19 +99,11 @@ class DemoTrader:
                 side = "Sell" if pos.size > 0 else "Buy"
                 self._place(symbol, side, "Market", qty, reduceOnly=True)
                 return self._did("reduce")
-            resting = [
-                o for o in account.engine.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")
-            ]
+            resting = [o for o in account.engine.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")]
             roll = self.rng.random()
             if resting and (len(resting) >= MAX_RESTING or roll > 0.85):
-                victim = (
-                    min(resting, key=lambda o: o.seq)
-                    if len(resting) >= MAX_RESTING
-                    else self.rng.choice(resting)
-                )
-                account.cancel_order(
-                    {"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id}
-                )
+                victim = min(resting, key=lambda o: o.seq) if len(resting) >= MAX_RESTING else self.rng.choice(resting)
+                account.cancel_order({"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id})
                 return self._did("cancel")
             side = self.rng.choice(("Buy", "Sell"))
             if pos.size != 0 and abs(pos.size) * mark > self.max_position_notional / 2:

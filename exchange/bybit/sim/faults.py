@@ -62,7 +62,7 @@ class Faults:
             for conn in targets:
                 conn.abort()
         else:
-            await asyncio.gather(*(conn.close(code=int(code)) for conn in targets), return_exceptions=True)  # type: ignore[arg-type]
+            await asyncio.gather(*(conn.close(code=int(code)) for conn in targets), return_exceptions=True)
         self._sim.counters["faults.dropped_connections"] += len(targets)
         return len(targets)
 
@@ -95,9 +95,7 @@ class Faults:
         self._sim.public_feed.inject_restart(topic, category)
         self._count("restart_snapshot")
 
-    def malformed(
-        self, kind: str, count: int = 1, kind_prefix: str = "", *, size_bytes: int = OVERSIZED_BYTES
-    ) -> int:
+    def malformed(self, kind: str, count: int = 1, kind_prefix: str = "", *, size_bytes: int = OVERSIZED_BYTES) -> int:
         """Send ``count`` broken frames of ``kind`` to every matching connection that has a subscription
         (``kind_prefix`` "" means the public ones). Returns the number of frames sent."""
         if kind not in MALFORMED_KINDS:

@@ -388,9 +388,7 @@ class MatchingEngine:
         book_side = "ask" if order.side == "Buy" else "bid"
         total = ZERO
         for price, size in self.account.market.levels(order.category, order.symbol, book_side, FOK_DEPTH):
-            if (order.side == "Buy" and price > order.price) or (
-                order.side == "Sell" and price < order.price
-            ):
+            if (order.side == "Buy" and price > order.price) or (order.side == "Sell" and price < order.price):
                 break
             total += size
         return total
@@ -517,9 +515,7 @@ class MatchingEngine:
         self._fill_side(category, symbol, "Buy", buy_through, qty, ts_ms)
         self._fill_side(category, symbol, "Sell", sell_through, qty, ts_ms)
 
-    def _fill_side(
-        self, category: str, symbol: str, side: str, through: Decimal, qty: Decimal, ts_ms: int
-    ) -> None:
+    def _fill_side(self, category: str, symbol: str, side: str, through: Decimal, qty: Decimal, ts_ms: int) -> None:
         """Fill resting ``side`` orders priced at or beyond ``through`` with up to ``qty``, best first."""
         if qty <= 0:
             return
@@ -541,9 +537,7 @@ class MatchingEngine:
                 continue
             if order.reduce_only:
                 pos = account.position(category, symbol)
-                reducible = (
-                    abs(pos.size) if pos.size != 0 and (pos.size > 0) != (order.side == "Buy") else ZERO
-                )
+                reducible = abs(pos.size) if pos.size != 0 and (pos.size > 0) != (order.side == "Buy") else ZERO
                 if reducible <= 0:
                     self._close(order, "Cancelled", cancel_type="CancelByReduceOnly")
                     account.publish("order", [order.to_bybit()])

@@ -274,9 +274,7 @@ class PrivateHub:
         if faults is not None and getattr(faults, "auth_reject", False):
             self.counters["ws.private.auth_rejected_by_fault"] += 1
             self.counters["ws.private.auth_fail"] += 1
-            self._reply(
-                session, "auth", False, str(getattr(faults, "auth_reject_message", "Params Error")), req_id
-            )
+            self._reply(session, "auth", False, str(getattr(faults, "auth_reject_message", "Params Error")), req_id)
             return
         try:
             key = verify_ws_auth(args, self.sim.account.api_keys, self.sim.clock.now_ms())

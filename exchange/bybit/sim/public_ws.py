@@ -444,9 +444,7 @@ class PublicFeed:
                 for conn in tuple(stream.subscribers):
                     if conn.queued > conn.max_frames // 2:
                         try:
-                            await asyncio.wait_for(
-                                conn.wait_room(conn.max_frames // 4), FLOOD_STALL_TIMEOUT_S
-                            )
+                            await asyncio.wait_for(conn.wait_room(conn.max_frames // 4), FLOOD_STALL_TIMEOUT_S)
                         except TimeoutError:
                             conn.drop_slow()
                 if not stream.subscribers:
@@ -511,9 +509,7 @@ class PublicFeed:
             self._unsubscribe(conn, category, request.get("args"), req_id)
         else:
             counters["ws.rejected.invalid_op"] += 1
-            conn.send_json(
-                _reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id)
-            )
+            conn.send_json(_reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id))
 
     def _subscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
         counters = self.sim.counters
@@ -541,9 +537,7 @@ class PublicFeed:
         if failures:
             conn.send_json(_reply(category, conn, False, failures[0], "subscribe", req_id))
         else:
-            conn.send_json(
-                _reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id)
-            )
+            conn.send_json(_reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id))
         now = asyncio.get_running_loop().time()
         for stream in accepted:
             stream.attach(conn, now)
@@ -571,9 +565,7 @@ class PublicFeed:
         conn.subscriptions.clear()
 
 
-def _reply(
-    category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any
-) -> dict[str, Any]:
+def _reply(category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any) -> dict[str, Any]:
     """A control reply in the category's shape (spot leaves ``req_id`` out unless the client sent one)."""
     reply: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "conn_id": conn.conn_id}
     if req_id is not None:

@@ -108,9 +108,7 @@ class RateLimiter:
         self._buckets: dict[tuple[str, str], deque[float]] = {}
         self._monotonic = monotonic
 
-    def hit(
-        self, path: str, api_key: str | None, peer: str, now_ms: int
-    ) -> tuple[bool, bool, dict[str, str]]:
+    def hit(self, path: str, api_key: str | None, peer: str, now_ms: int) -> tuple[bool, bool, dict[str, str]]:
         """Count one request; returns ``(allowed, ip_bucket, headers)``."""
         limit = UID_LIMITS.get(path)
         if limit is not None:
@@ -164,9 +162,7 @@ async def bybit_middleware(request: web.Request, handler: Handler) -> web.Stream
         counters["rest.403"] += 1
         return web.Response(status=403, text="access too frequent")
     peer = request.remote or "unknown"
-    allowed, ip_bucket, headers = sim.rate_limiter.hit(
-        path, request.headers.get("X-BAPI-API-KEY"), peer, now_ms
-    )
+    allowed, ip_bucket, headers = sim.rate_limiter.hit(path, request.headers.get("X-BAPI-API-KEY"), peer, now_ms)
     if faults.rate_limited:
         headers["X-Bapi-Limit-Status"] = "0"
         headers["X-Bapi-Limit-Reset-Timestamp"] = str(faults.rate_limit_reset_ms)
@@ -190,9 +186,7 @@ async def _guarded(sim: SimServer, request: web.Request, handler: Handler) -> we
     except web.HTTPNotFound:
         sim.counters["rest.404"] += 1
         if request.path.startswith("/v5/"):
-            return json_response(
-                sim, envelope(None, 10017, "route not found", sim.clock.now_ms()), status=404
-            )
+            return json_response(sim, envelope(None, 10017, "route not found", sim.clock.now_ms()), status=404)
         return web.Response(status=404, text="404: Not Found")
     except web.HTTPException as error:
         sim.counters[f"rest.http_{error.status}"] += 1

@@ -163,9 +163,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
             elif settle_coin == "USDT":
                 positions = account.open_positions(category)
         if base_coin:
-            positions = [
-                p for p in positions if account.instrument(p.category, p.symbol).base_coin == base_coin
-            ]
+            positions = [p for p in positions if account.instrument(p.category, p.symbol).base_coin == base_coin]
         page = positions[start : start + limit]
         more = start + limit < len(positions)
         return ok_response(
@@ -204,9 +202,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
         order_id = str(params.get("orderId") or "")
         link_id = str(params.get("orderLinkId") or "")
         if category == "linear" and not (symbol or base_coin or settle_coin or order_id or link_id):
-            raise RestError(
-                10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
-            )
+            raise RestError(10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin")
         open_only = _int(params, "openOnly", 0, 0, 2)
         limit = _int(params, "limit", 20, 1, 50)
         before = read_cursor(params.get("cursor"))
@@ -255,9 +251,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
         if end_ms < start_ms:
             raise RestError(10001, "params error: endTime must be greater than startTime")
         if end_ms - start_ms > SEVEN_DAYS_MS:
-            raise RestError(
-                10001, "params error: The time range between startTime and endTime cannot exceed 7 days"
-            )
+            raise RestError(10001, "params error: The time range between startTime and endTime cannot exceed 7 days")
         before = read_cursor(params.get("cursor"))
         account = sim.account
         page: list[Execution] = []
@@ -338,9 +332,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
     async def coin_info(request: web.Request) -> web.Response:
         _, params = await authenticate(request, sim)
         wanted = str(params.get("coin") or "")
-        return ok_response(
-            sim, {"rows": [row for row in _coin_rows(sim) if not wanted or row["coin"] == wanted]}
-        )
+        return ok_response(sim, {"rows": [row for row in _coin_rows(sim) if not wanted or row["coin"] == wanted]})
 
     async def cancel_all(request: web.Request) -> web.Response:
         _, params = await authenticate(request, sim)
@@ -349,9 +341,7 @@ def add_routes(app: web.Application, sim: Any) -> None:
         base_coin = str(params.get("baseCoin") or "")
         settle_coin = str(params.get("settleCoin") or "")
         if category == "linear" and not (symbol or base_coin or settle_coin):
-            raise RestError(
-                10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin"
-            )
+            raise RestError(10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin")
         cancelled = sim.account.engine.cancel_all(category, symbol, settle_coin)
         if base_coin:
             cancelled = [o for o in cancelled if o.instrument.base_coin == base_coin]

@@ -42,9 +42,7 @@ class SimConfig:
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     faults_enabled: bool = False  # the /_sim/ control endpoints (the Python fault API always works)
     demo_trader: bool = True
-    funding_speed: float = (
-        1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
-    )
+    funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
     market_interval_s: float = 0.05
     clock: SimClock | None = None
     run_market: bool = True  # False: the market only moves when something calls market.step() (tests)
@@ -124,9 +122,7 @@ class SimServer:
             self.port = sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         if self.config.run_market:
-            self._tasks.append(
-                loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market")
-            )
+            self._tasks.append(loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market"))
         self.public_feed.start(background=self.config.publish)
         if self.config.demo_trader:
             self.demo_trader = demo_trader.DemoTrader(self)
