@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from textual.content import Content
@@ -48,6 +47,7 @@ class ConnectionBar(SymbolPull, Widget):
     ConnectionBar { height: 2; }
     """
 
+    REFRESH_HZ = 10.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     class FeedsWentStale(Message):
@@ -57,20 +57,9 @@ class ConnectionBar(SymbolPull, Widget):
             self.topics = topics
             super().__init__()
 
-    def __init__(
-        self,
-        desk: Desk | None = None,
-        symbol: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        refresh_hz: float = 10.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, clock, refresh_hz)
-        self.set_reactive(ConnectionBar.symbol, symbol)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._content = Content("")
-        self._drawn_key: tuple | None = None
         self._stale: set[str] = set()
         self.shown: deque[tuple[LinkState, float]] = deque(maxlen=SHOWN_KEPT)
         """The states this bar displayed and when (wall clock), oldest first: tests read the sequence."""

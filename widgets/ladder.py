@@ -108,6 +108,7 @@ class Ladder(SymbolPull, Widget):
     Ladder { height: 1fr; min-width: 30; }
     """
 
+    REFRESH_HZ = 20.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
     """The symbol whose book is shown."""
 
@@ -120,21 +121,10 @@ class Ladder(SymbolPull, Widget):
             self.step = step
             super().__init__()
 
-    def __init__(
-        self,
-        desk: Desk | None = None,
-        symbol: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        refresh_hz: float = 20.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, clock, refresh_hz)
-        self.set_reactive(Ladder.symbol, symbol)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._groups: dict[str, int] = {}
         self._strips: list[Strip] = []
-        self._drawn_key: tuple | None = None
         self._style_generation = 0
         self._base = Style()
         self._styles: dict[str, Style] = {}

@@ -43,10 +43,11 @@ class OrdersTable(DeskPull, DataTable[str]):
     OrdersTable { height: 1fr; }
     """
 
-    def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
-        self._init_pull(desk, refresh_hz=refresh_hz)
-        self._drawn_key: tuple | None = None
+    REFRESH_HZ = 2.0
+
+    def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_type", "row")
+        super().__init__(desk, zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
         self._rows: list[OpenOrder] = []
         self._cells: list[tuple[str, ...]] = []
         self._columns: tuple[str, ...] = ()

@@ -14,8 +14,6 @@ whole session in a fixed amount of memory.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -98,21 +96,11 @@ class PositionPanel(SymbolPull, Vertical):
     PositionPanel > Sparkline { height: 1; }
     """
 
+    REFRESH_HZ = 5.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
-    def __init__(
-        self,
-        desk: Desk | None = None,
-        symbol: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        refresh_hz: float = 5.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, clock, refresh_hz)
-        self.set_reactive(PositionPanel.symbol, symbol)
-        self._drawn_key: tuple | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._last_sample_s: int | None = None
         self._body_height = -1
         self.history: dict[str, SessionSeries] = {}

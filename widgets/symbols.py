@@ -7,8 +7,6 @@ on screen is not hidden by the ladder showing another one.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,7 +15,6 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from exchange.book import BookState
-from exchange.desk import Desk
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price
 from widgets.ladder import book_trust
@@ -34,20 +31,11 @@ class SymbolStrip(SymbolPull, Widget):
     SymbolStrip { height: 1; }
     """
 
+    REFRESH_HZ = 2.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
-    def __init__(
-        self,
-        desk: Desk | None = None,
-        symbol: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        refresh_hz: float = 2.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, clock, refresh_hz)
-        self.set_reactive(SymbolStrip.symbol, symbol)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._content = Content("")
         self._drawn: Content | None = None
 

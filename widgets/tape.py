@@ -13,8 +13,7 @@ execution publicly too, as its own row). Only the rows that fit are built.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
@@ -60,22 +59,12 @@ class TradesTape(SymbolPull, Widget):
     TradesTape { height: 1fr; }
     """
 
+    REFRESH_HZ = 10.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
-    def __init__(
-        self,
-        desk: Desk | None = None,
-        symbol: str | None = None,
-        *,
-        clock: Callable[[], float] = time.time,
-        refresh_hz: float = 10.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, clock, refresh_hz)
-        self.set_reactive(TradesTape.symbol, symbol)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._strips: list[Strip] = []
-        self._drawn_key: tuple | None = None
         self._style_generation = 0
         self._base = Style()
         self._styles: dict[str, Style] = {}

@@ -33,10 +33,10 @@ class WalletPanel(DeskPull, Static):
     WalletPanel { height: auto; }
     """
 
-    def __init__(self, desk: Desk | None = None, *, refresh_hz: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._init_pull(desk, refresh_hz=refresh_hz)
-        self._drawn_key: tuple | None = None
+    REFRESH_HZ = 2.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._lines = -1
 
     def _pull(self) -> None:
