@@ -99,7 +99,7 @@ LEGEND = (
     ("✗ Failed", "retrying cannot fix it (a rejected key): not retrying"),
     ("○ Disconnected", "stopped"),
     ("● LIVE", "the book is synced and fresh"),
-    ("⚠ … NOT LIVE", "RESYNCING / AWAITING_SNAPSHOT / STALE: the ladder is dimmed, do not trade on it"),
+    ("⚠ … NOT LIVE", "resyncing, awaiting a snapshot or stale: dimmed, do not trade on it"),
     ("◆", "your open order at that price (ladder)"),
     ("◆ YOU", "your own fill, a row of its own in the tape"),
     ("!", "a large trade: top 2% of the last 200 by notional, and at least 3x their median"),
