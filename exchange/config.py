@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
@@ -163,6 +164,12 @@ def load_settings(
     depth = file_values.get("depth", 50)
     if depth not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, not {depth!r}")
+    topics = desk_topics(depth, chosen_symbols)
+    if args_chars(topics) > MAX_ARGS_CHARS:
+        raise ConfigError(
+            f"{len(chosen_symbols)} symbols need {args_chars(topics):,} characters of subscriptions; Bybit allows "
+            f"{MAX_ARGS_CHARS:,} on one public connection: choose fewer symbols"
+        )
     mark_source = str(file_values.get("mark_source", "mark")).lower()
     if mark_source not in MARK_SOURCES:
         raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {mark_source!r}")

@@ -137,3 +137,11 @@ def test_keys_never_go_in_clear_text_to_another_host():
     for local in ("http://127.0.0.1:8080", "http://localhost:9", "https://relay.example"):
         assert load_settings(cfg="testnet", base_url=local, environ=environ).credentials is not None
     assert load_settings(cfg="testnet", base_url="http://10.1.2.3:8080", environ={}).credentials is None
+
+
+def test_more_symbols_than_one_public_connection_carries_is_refused():
+    """Bybit caps one public connection's subscription args at 21,000 characters (book, trades, ticker each)."""
+    many = ",".join(f"COIN{n:04d}USDT" for n in range(400))
+    with pytest.raises(ConfigError, match=r"400 symbols need 2\d,\d{3} characters.*21,000"):
+        load_settings(environ={}, symbols=many)
+    assert len(load_settings(environ={}, symbols=",".join(f"COIN{n:04d}USDT" for n in range(200))).symbols) == 200

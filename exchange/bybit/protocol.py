@@ -33,6 +33,7 @@ __all__ = [
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 SPOT_ARGS_PER_REQUEST = 10
 ARGS_PER_REQUEST = 100  # futures have no per-request limit, but a connection's args text must stay < 21,000 chars
+MAX_ARGS_CHARS = 21_000  # Bybit: the args of one public connection total at most 21,000 characters
 
 
 class ProtocolError(ValueError):
@@ -71,6 +72,16 @@ def classify(frame: Mapping[str, Any]) -> FrameKind:
     if op == "auth":
         return FrameKind.AUTH
     return FrameKind.OTHER
+
+
+def desk_topics(depth: int, symbols: Iterable[str]) -> list[str]:
+    """The public topics a desk subscribes for its symbols: book, trades and ticker of each."""
+    return [topic for s in symbols for topic in (book_topic(depth, s), trade_topic(s), ticker_topic(s))]
+
+
+def args_chars(topics: Iterable[str]) -> int:
+    """The length of a connection's subscription args as Bybit counts it against :data:`MAX_ARGS_CHARS`."""
+    return sum(len(topic) for topic in topics)
 
 
 def subscribe_batches(category: str, topics: Iterable[str]) -> Iterator[list[str]]:

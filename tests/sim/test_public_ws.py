@@ -154,6 +154,21 @@ async def test_spot_rejects_more_than_ten_args(sim: SimServer, connect: Any) -> 
     assert (await linear.subscribe(*topics))["success"] is True  # futures have no per-request limit
 
 
+async def test_a_connection_s_args_stay_within_21000_characters(sim: SimServer, connect: Any) -> None:
+    """Bybit's limit on one public connection's subscription text: a subscribe that crosses it is refused whole."""
+    client = await connect(sim, "linear")
+    assert (await client.subscribe("orderbook.50.BTCUSDT"))["success"] is True
+    padding = "X" * 90
+    too_many = [f"tickers.{padding}{n:04d}USDT" for n in range(210)]  # 210 x 106 characters > 21,000
+    ack = await client.subscribe(*too_many, req_id="long")
+    assert ack["success"] is False and ack["ret_msg"] == "args length >21000" and ack["req_id"] == "long"
+    assert sim.counters["ws.rejected.args_length"] == 1
+    assert sim.counters["ws.rejected.unknown_topic"] == 0  # refused before any topic was looked at
+    fits = too_many[:190]  # 190 x 106 + 20 characters: within the limit, so each topic is judged
+    ack = await client.subscribe(*fits)
+    assert ack["success"] is False and ack["ret_msg"].startswith("error:handler not found")
+
+
 async def test_bad_requests_are_answered_never_fatal(sim: SimServer, connect: Any) -> None:
     client = await connect(sim, "linear")
     await client.send({"op": "subscrib", "args": ["orderbook.1.BTCUSDT"], "req_id": "9"})

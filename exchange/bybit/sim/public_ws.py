@@ -17,8 +17,10 @@ only (50 ms). Public trades go out as the market prints them.
 
 Control replies follow bybit-v5.md 2.3 per category. Decisions where Bybit is not documented: a subscribe with
 some bad topics subscribes the good ones and answers ``success:false`` naming the first bad one; unsubscribe
-acks always use ``ret_msg ""``; an empty or non-list ``args`` answers ``Params Error``; client frames over
-64 KiB close the connection with 1009 (counted ``ws.rejected.oversized``).
+acks always use ``ret_msg ""``; an empty or non-list ``args`` answers ``Params Error``; a subscribe that would take
+a connection's args past Bybit's documented 21,000 characters is refused whole with ``args length >21000`` (the
+limit is Bybit's, the wording ours); client frames over 64 KiB close the connection with 1009 (counted
+``ws.rejected.oversized``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars
 from exchange.bybit.sim.market import PublicTrade, SymbolBook, ticker_fields
 
 if TYPE_CHECKING:
@@ -520,6 +523,10 @@ class PublicFeed:
         if category == "spot" and len(args) > SPOT_MAX_ARGS:
             counters["ws.rejected.args_size"] += 1
             conn.send_json(_reply(category, conn, False, f"args size >{SPOT_MAX_ARGS}", "subscribe", req_id))
+            return
+        if args_chars(conn.subscriptions | set(args)) > MAX_ARGS_CHARS:
+            counters["ws.rejected.args_length"] += 1
+            conn.send_json(_reply(category, conn, False, f"args length >{MAX_ARGS_CHARS}", "subscribe", req_id))
             return
         failures: list[str] = []
         accepted: list[Stream] = []
