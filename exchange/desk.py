@@ -80,6 +80,18 @@ class Desk:
     def ticker(self, symbol: str) -> dict[str, str]:
         return self.tickers.get(symbol) or {}
 
+    def mark_price(self, symbol: str) -> Decimal | None:
+        """The ticker's ``markPrice`` as a number, or None when absent or not a positive finite number (a bad
+        ticker field must mark nothing and crash nothing)."""
+        text = self.ticker(symbol).get("markPrice")
+        if not text:
+            return None
+        try:
+            value = Decimal(text)
+        except ArithmeticError:
+            return None
+        return value if value.is_finite() and value > 0 else None
+
     def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
         """Open orders, newest first, of one symbol or all."""
         orders = [o for o in self.orders.values() if o.is_open and (symbol is None or o.symbol == symbol)]

@@ -1,4 +1,4 @@
-"""The session: one async state machine that owns the links, the books, the ledger and the journal.
+"""The session: one async state machine that owns the links and feeds a desk's market data and account state.
 
 States (Fluxum's): Disconnected -> Connecting -> Connected (sockets open) -> Ready (authenticated, every desired
 topic acknowledged, every book SYNCED, REST backfill done) -> Reconnecting(attempt, next retry, reason) -> ...
@@ -21,6 +21,12 @@ client in sync, so the copy has drifted) makes the session resubscribe that one 
 without dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is
 fine). A gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
 
+What a frame means is decided elsewhere, by code that knows nothing of sockets: public frames by
+:class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
+frames and the REST backfill's results by :class:`~exchange.account_state.AccountState` (journal, ledger,
+orders, positions, wallet, marks). This module connects, fetches, and hands them what arrives; how long it
+waits, and which errors no retry can fix, is :mod:`exchange.retry`.
+
 Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
 book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.
 """
@@ -31,114 +37,46 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
-from exchange.book import ApplyResult, BookState, OrderBook, cadence_ms
-from exchange.bybit.errors import AuthenticationError
-from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
-from exchange.bybit.protocol import (
-    PRIVATE_TOPICS,
-    ProtocolError,
-    TickerCache,
-    book_topic,
-    parse_order,
-    parse_position,
-    parse_trades,
-    parse_wallet,
-    subscribe_batches,
-    ticker_topic,
-    trade_topic,
-)
+from exchange.account_state import AccountState
+from exchange.book import BookState, OrderBook
+from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
 from exchange.config import Environment, Settings
-from exchange.desk import Desk, Instrument
+from exchange.desk import Desk
 from exchange.events import (
-    BookChanged,
-    BookStateChanged,
-    FillReceived,
-    LedgerChanged,
     LinkState,
     LinkStats,
     Notice,
     OpenOrder,
-    OrderChanged,
-    PositionChanged,
     PositionSnapshot,
     PublicTrade,
     SessionState,
     StateChanged,
-    TickerChanged,
     TopicHealth,
-    TradesReceived,
-    WalletChanged,
     WalletSnapshot,
 )
 from exchange.hub import EventHub
 from exchange.journal import Journal
-from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
+from exchange.ledger import Ledger
+from exchange.market_data import MarketData
+from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
 log = logging.getLogger(__name__)
 
 
-class SessionFailed(Exception):
-    """Something retrying cannot fix; the session goes to Failed with this message."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential reconnect delays with jitter and a cap; attempts reset only after a healthy period.
-
-    Equal jitter: half the exponential delay is fixed and half random, so delays grow visibly yet reconnecting
-    clients never synchronise. At the 30 s cap that is at most ~14 attempts per 5 minutes per link, far below
-    Bybit's 500 connections per 5 minutes.
-    """
-
-    initial_s: float = 0.5
-    factor: float = 2.0
-    cap_s: float = 30.0
-    healthy_after_s: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.cap_s, self.initial_s * self.factor ** max(0, attempt - 1))
-        return base / 2 + rng.uniform(0.0, base / 2)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """How long each step of the recovery may take, and the heartbeat figures."""
-
-    connect_s: float = 10.0
-    auth_s: float = 10.0
-    subscribe_s: float = 10.0
-    snapshot_s: float = 10.0
-    backfill_s: float = 30.0
-    ping_interval_s: float = 20.0
-    pong_timeout_s: float = 10.0
-    idle_probe_s: float = 3.0  # public links: silence this long triggers a probe ping
-    probe_timeout_s: float = 2.0
-    stale_floor_s: float = 5.0  # a topic is STALE after max(2 x cadence, this)
-    resync_retry_s: float = 10.0  # a book still RESYNCING this long after its resubscribe: try again
-    auth_expiry_s: float = 10.0  # auth signature validity (pybit's +1 s causes "Params Error" under skew)
-
-
-RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
-MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
-CLOSED_ORDERS_KEPT = 2000
 WATERMARK_INTERVAL_S = 5.0
-LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 STATS_INTERVAL_S = 0.5
 
 
@@ -182,20 +120,24 @@ class Session:
             private=settings.credentials is not None,
             state=SessionState(LinkState.DISCONNECTED, self._now_ms(), "not started"),
         )
-        self._book_by_topic = {book.topic: book for book in self.desk.books.values()}
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()  # one for the session and both ingests
+        self.market = MarketData(
+            self.desk, self.hub, self.counters, depth, timeouts, resubscribe=self._resync, clock=clock
+        )
+        self.account = AccountState(
+            self.desk,
+            self.hub,
+            self.counters,
+            journal,
+            settings.mark_source,
+            reread=self._reread_history,
+            clock=clock,
+            exchange_ms=self._server_now_ms,
+        )
         self.reconnects = 0
         self.last_reconnect_reason = ""
-        self._desired: list[str] = []
-        for symbol in self.symbols:
-            self._desired += [book_topic(depth, symbol), trade_topic(symbol), ticker_topic(symbol)]
-        self._topic_last_ms: dict[str, int] = {}
         self._public: WsLink | None = None
         self._private: WsLink | None = None
-        self._resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
-        self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
-        self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
-        self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._link_lost: asyncio.Event | None = None
@@ -205,10 +147,6 @@ class Session:
         self._messages = 0
         self._rate = 0.0
         self._rate_mark = (self._clock(), 0)
-        self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
-        self._backfill_from_ms: int | None = None  # the journal holds every execution up to here
-        self._history_complete = True  # the last connection finished its backfill (or none was made yet)
-        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> latest (execTime, signed qty)
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
 
     # ------------------------------------------------------------------ public API
@@ -250,11 +188,11 @@ class Session:
         return self.settings.credentials is not None
 
     def desired_topics(self) -> list[str]:
-        return list(self._desired)
+        return list(self.market.topics)
 
     async def run(self) -> None:
         """Connect and keep connecting until :meth:`stop` or a failure retrying cannot fix."""
-        self._replay_journal()
+        self.account.replay_journal()
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
         attempt = 0
@@ -275,13 +213,13 @@ class Session:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
-                    fatal = _fatal(error)
+                    fatal = fatal_reason(error)
                     if fatal is not None:
                         self._set_state(LinkState.FAILED, fatal)
                         self.hub.publish(Notice("error", f"Session failed: {fatal}"))
                         return
-                    reason = _describe(error)
-                    not_before = self._not_before(error)
+                    reason = describe(error)
+                    not_before = retry_after(error, self._server_offset_ms())
                     log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
                 finally:
                     await self._teardown()
@@ -323,12 +261,7 @@ class Session:
         assert self._http is not None
         self._link_lost = asyncio.Event()
         self._lost_reason = ""
-        # Read before the private stream can journal anything new, and only after a connection that finished
-        # its backfill: a live push journaled before the backfill ends must not move the start past fills
-        # made while the link was down.
-        if self.journal is not None:
-            self._backfill_from_ms = self.journal.complete_until_ms()
-        self._history_complete = False
+        self.account.start_recovery()  # before the private stream can journal anything new
         t = self.timeouts
         self._public = WsLink(
             self.endpoints.public_url(self.category),
@@ -370,7 +303,7 @@ class Session:
             await self._subscribe_private(self._private)
         await self._await_snapshots()
         await self._backfill()
-        self._history_complete = True
+        self.account.finish_recovery()
         self._set_state(LinkState.READY, "all topics live")
         became_ready = self._clock()
         await self._link_lost.wait()
@@ -385,7 +318,7 @@ class Session:
             raise
         except Exception as error:  # a bug in a frame handler must not leave a zombie link
             log.exception("%s link crashed", link.name)
-            self._lose(f"{link.name}: internal error ({_describe(error)})")
+            self._lose(f"{link.name}: internal error ({describe(error)})")
 
     def _lose(self, reason: str) -> None:
         if self._link_lost is not None and not self._link_lost.is_set():
@@ -445,24 +378,13 @@ class Session:
         except LinkDead:
             raise
         except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
-            log.warning("session: clock offset not measured (%s); signing with the last", _describe(error))
-
-    def _not_before(self, error: BaseException) -> float | None:
-        """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be
-        sure), for a 10006 that outlasted the REST client's waits or a 403 cool-down; None otherwise."""
-        until_ms = getattr(error, "until_ms", None)  # Forbidden: a local time
-        if isinstance(until_ms, int) and until_ms > 0:
-            return until_ms / 1000 + 0.05
-        reset_ms = getattr(error, "reset_ms", None)  # RateLimited: the exchange's time
-        if isinstance(reset_ms, int) and reset_ms > 0:
-            return (reset_ms - self._server_offset_ms()) / 1000 + 0.05
-        return None
+            log.warning("session: clock offset not measured (%s); signing with the last", describe(error))
 
     async def _subscribe_public(self, link: WsLink) -> None:
-        for batch in subscribe_batches(self.category, list(self._desired)):
+        for batch in subscribe_batches(self.category, list(self.market.topics)):
             reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
             self._check_ack(reply, batch)
-        if not self._desired:
+        if not self.market.topics:
             raise SessionFailed("no topic was accepted: check the symbols and the category")
 
     def _check_ack(self, reply: Mapping[str, Any], batch: list[str]) -> None:
@@ -475,12 +397,12 @@ class Session:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
             for topic in rejected:
-                if topic in self._desired:
-                    self._desired.remove(topic)
+                if topic in self.market.topics:
+                    self.market.topics.remove(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
             # the rest of the batch may not have been subscribed: ask again for them
-            retry = [topic for topic in batch if topic not in rejected and topic in self._desired]
+            retry = [topic for topic in batch if topic not in rejected and topic in self.market.topics]
             if retry:
                 self._spawn(self._resubscribe_many(retry), "subscribe-retry")
             return
@@ -497,7 +419,7 @@ class Session:
             raise LinkDead(f"private subscribe refused: {reply.get('ret_msg')}")
 
     async def _await_snapshots(self) -> None:
-        wanted = [book for book in self.books.values() if book.topic in self._desired]
+        wanted = [book for book in self.books.values() if book.topic in self.market.topics]
         deadline = self._clock() + self.timeouts.snapshot_s
         while any(book.state is not BookState.SYNCED for book in wanted):
             if self._clock() >= deadline:
@@ -516,78 +438,38 @@ class Session:
 
     async def _load_instruments(self) -> None:
         assert self.rest is not None
-        for item in await self.rest.instruments(self.category):
-            symbol = item.get("symbol")
-            if symbol not in self.desk.books:
-                continue
-            try:
-                tick = Decimal(item["priceFilter"]["tickSize"])
-                lot = item.get("lotSizeFilter", {})
-                step = Decimal(lot.get("qtyStep") or lot.get("basePrecision") or "0.001")
-            except (KeyError, TypeError, ArithmeticError):
-                self.counters["instruments_rejected"] += 1
-                continue
-            self.desk.instruments[symbol] = Instrument(symbol, tick, step)
-        self.desk.touch("instruments")
+        self.market.take_instruments(await self.rest.instruments(self.category))
 
     async def _backfill_steps(self) -> None:
+        """Wallet, positions, open orders, then executions: each read handed to the account as it arrives."""
         rest = self.rest
         assert rest is not None
-        wallet = await rest.wallet_balance()
-        self._take_wallet(wallet)
+        account = self.account
+        account.take_wallet(await rest.wallet_balance())
         read_at = self._server_now_ms()
-        positions = await rest.positions(self.category) if self.category != "spot" else []
-        for position in positions:
-            self._take_position(position)
-        held = {position.symbol for position in positions}
-        for symbol in self.symbols:
-            known = self.desk.positions.get(symbol)
-            if symbol not in held and known is not None and known.updated_ms <= read_at:
-                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat before the read
-        orders = await rest.open_orders(self.category)
-        open_ids = {order.order_id for order in orders}
-        for order in orders:
-            self._take_order(order)
-        for order_id, order in list(self.orders.items()):
-            if order_id not in open_ids and order.is_open:
-                self._take_order(_closed_while_away(order, self._now_ms()))
-        last = self._backfill_from_ms
-        start = None if last is None else max(0, last - 1000)  # overlap a second; the journal de-duplicates
+        positions = await rest.positions(self.category) if self.category != "spot" else None
+        account.take_positions(positions or [], read_at)
+        account.take_open_orders(await rest.open_orders(self.category))
+        await self._read_executions(account.backfill_from_ms)
+        account.reconcile_positions(positions, read_at)
+
+    async def _read_executions(self, since_ms: int | None) -> None:
+        """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""
+        start = None if since_ms is None else max(0, since_ms - 1000)  # overlap a second; the journal de-duplicates
         asked_at = self._server_now_ms()
-        records = await rest.executions(self.category, start_time_ms=start)
-        self._take_executions(records, backfilled=True)
-        if self.journal is not None:
-            # Everything before the request is now journaled (later fills come on the live stream, which was
-            # subscribed before this read).
-            self.journal.mark_complete_until(asked_at)
-        now = self._now_ms()
-        if self.category != "spot":
-            # Flat at the time of the read: fills after it (the live stream ran on) are expected on top.
-            positions = positions + [
-                PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, read_at)
-                for symbol in self.symbols
-                if symbol not in held and self.ledger.entry(symbol) is not None
-            ]
-        for position in positions:
-            entry = self.ledger.entry(position.symbol)
-            holding = entry.position if entry is not None else Decimal(0)
-            # The positions were read before the executions, while the private stream was live: fills after
-            # the position's last update are in the ledger but cannot be in that read yet.
-            expected = position.size + self._moved_since(position.symbol, position.updated_ms)
-            if holding != expected:
-                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
-                if reconciled is not None:
-                    self.hub.publish(LedgerChanged(reconciled))
+        assert self.rest is not None
+        records = await self.rest.executions(self.category, start_time_ms=start)
+        self.account.take_history(records, asked_at)
 
-    def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
-        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` > ``since_ms``.
+    def _reread_history(self) -> None:
+        """The account says executions may be missing: read them again, if there is a private side to ask."""
+        if self.rest is not None and self.private:
+            self._spawn(self._reread_executions(), "reread-executions")
 
-        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a
-        position read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
-        """
-        if since_ms <= 0:
-            return Decimal(0)
-        return sum((qty for time_ms, qty in self._moves.get(symbol, ()) if time_ms > since_ms), Decimal(0))
+    async def _reread_executions(self) -> None:
+        await asyncio.sleep(1.0)  # let Bybit's REST view catch up with the push we could not take
+        await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
+        self.account.finish_recovery()
 
     async def _teardown(self) -> None:
         for task in list(self._tasks):
@@ -600,14 +482,7 @@ class Session:
                 await link.close()
         self._public = self._private = None
         self._authenticated = False
-        self._resyncing.clear()
-        self.tickers.clear()
-        for book in self.books.values():
-            before = book.state
-            book.invalidate("disconnected")
-            if book.state is not before:
-                self.hub.publish(BookStateChanged(book.symbol or "", book.state, book.resync_reason))
-            self.hub.publish(BookChanged(book.symbol or "", book.version))
+        self.market.link_lost()
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=f"session-{name}")
@@ -622,81 +497,37 @@ class Session:
         error = task.exception()
         if error is None:
             return
-        log.error("%s failed: %s", task.get_name(), _describe(error), exc_info=error)
+        log.error("%s failed: %s", task.get_name(), describe(error), exc_info=error)
         self.counters["task_failures"] += 1
-        self._lose(f"internal error in {task.get_name()} ({_describe(error)})")
+        self._lose(f"internal error in {task.get_name()} ({describe(error)})")
 
-    # ------------------------------------------------------------------ public frames
+    # ------------------------------------------------------------------ frames and resyncs
 
     def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        topic = self._topic(frame)
+        if topic is not None:
+            self.market.take(topic, frame, received_ms)
+
+    def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        topic = self._topic(frame)
+        if topic is not None:
+            self.account.take(topic, frame, received_ms)
+
+    def _topic(self, frame: dict[str, Any]) -> str | None:
+        """A frame's topic, the frame counted for the message rate; None (the frame rejected) when it has none."""
         topic = frame.get("topic")
         if not isinstance(topic, str):
             self.counters["rejected_frames"] += 1
-            return
+            return None
         self._messages += 1
-        try:
-            if topic.startswith("orderbook."):
-                self._on_book(topic, frame)
-            elif topic.startswith("publicTrade."):
-                trades = parse_trades(frame)
-                symbol = topic[len("publicTrade.") :]
-                if symbol in self.desk.trades and trades:
-                    self.desk.trades[symbol].extend(trades)
-                    self.desk.touch(f"trades:{symbol}")
-                    self.hub.publish(TradesReceived(symbol, trades))
-            elif topic.startswith("tickers."):
-                symbol, fields = self.tickers.apply(frame)
-                self.desk.touch(f"ticker:{symbol}")
-                self.hub.publish(TickerChanged(symbol, fields))
-            else:
-                self.counters["unknown_topic_frames"] += 1
-                return
-            self._topic_last_ms[topic] = received_ms
-        except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as error:
-            self.counters["rejected_frames"] += 1
-            log.debug("rejected %s frame: %s", topic[:60], error)
+        return topic
 
-    def _on_book(self, topic: str, frame: dict[str, Any]) -> None:
-        book = self._book_by_topic.get(topic)
-        if book is None:
-            self.counters["unknown_topic_frames"] += 1
-            return
-        before = book.state
-        absent, gaps, rejected = book.counters.absent_deletes, book.counters.gaps, book.counters.rejected
-        result = book.apply(frame)
-        if result is ApplyResult.REJECTED:
-            self.counters["rejected_frames"] += 1
-            return
-        if book.counters.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
-            self.counters["rejected_frames"] += 1
-            log.warning("%s: %s", topic, book.resync_reason)
-        if result is ApplyResult.DELTA and book.counters.absent_deletes > absent:
-            # Bybit never deletes a level the client does not hold: this copy has drifted from Bybit's.
-            self.counters["absent_deletes"] += book.counters.absent_deletes - absent
-            book.invalidate("delete of an absent level")
-            result = ApplyResult.RESYNC
-        symbol = book.symbol or ""
-        if book.state is not before:
-            self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
-            if book.state is BookState.SYNCED:
-                self._resyncing.pop(topic, None)
-                self._resync_tries.pop(topic, None)
-        if result is ApplyResult.RESYNC:
-            self.counters["resyncs"] += 1
-            # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
-            # delta would leave fields stale), so the symbol's ticker is refreshed with its book.
-            lost = book.counters.gaps > gaps and ticker_topic(symbol) in self._desired
-            self._request_resync(topic, [ticker_topic(symbol)] if lost else [])
-        elif result is ApplyResult.STALE:
-            self.counters["stale_deltas"] += 1
-        if result.changed or result is ApplyResult.RESYNC:
-            self.hub.publish(BookChanged(symbol, book.version))
-
-    def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
-        if topic in self._resyncing or self._public is None:
-            return
-        self._resyncing[topic] = self._clock()
-        self._spawn(self._resubscribe_many([topic, *(also or [])]), f"resync-{topic}")
+    def _resync(self, topics: list[str]) -> bool:
+        """Resubscribe ``topics`` for fresh snapshots on the public link; False when there is none."""
+        if self._public is None:
+            return False
+        self._spawn(self._resubscribe_many(topics), f"resync-{topics[0]}")
+        return True
 
     async def _resubscribe_many(self, topics: list[str]) -> None:
         link = self._public
@@ -710,191 +541,6 @@ class Session:
         except LinkDead as dead:
             self._lose(str(dead))
 
-    # ------------------------------------------------------------------ private frames
-
-    def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
-        topic = frame.get("topic")
-        if not isinstance(topic, str):
-            self.counters["rejected_frames"] += 1
-            return
-        self._messages += 1
-        try:
-            data = frame["data"]
-            if not isinstance(data, list):
-                raise ProtocolError("data must be a list")
-            kind = topic.split(".", 1)[0]
-            # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
-            if kind == "execution":
-                for record in data:
-                    fill_from_execution(record, category=self.category)
-                self._take_executions([record for record in data if self._ours(record)], backfilled=False)
-            elif kind == "order":
-                orders = [(parse_order(record), record) for record in data]
-                for order, record in orders:
-                    if self._ours(record):
-                        self._take_order(order)
-            elif kind == "position":
-                positions = [(parse_position(record), record) for record in data]
-                for position, record in positions:
-                    if self._ours(record):
-                        self._take_position(position)
-            elif kind == "wallet":
-                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
-                if wallets:
-                    self._take_wallet(wallets[-1])
-            else:
-                self.counters["unknown_topic_frames"] += 1
-                return
-            self._topic_last_ms[kind] = received_ms
-        except (
-            ProtocolError,
-            ExecutionRecordError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-        ) as error:
-            self.counters["rejected_frames"] += 1
-            log.debug("rejected private %s frame: %s", topic[:40], error)
-            if topic.startswith("execution"):
-                self._history_gap("an execution push was rejected")
-        except sqlite3.Error as error:
-            self.counters["journal_errors"] += 1
-            log.error("journal write failed: %s", error)
-            self._history_gap("the journal could not record executions")
-
-    def _ours(self, record: Any) -> bool:
-        """A private record of this desk's category (one without a category is kept); every symbol of it is
-        journaled, as the REST backfill journals them, so the history stays whole if the watch list changes."""
-        if not isinstance(record, dict):
-            raise ProtocolError("a record must be an object")
-        category = record.get("category")
-        return category is None or category == self.category
-
-    def _history_gap(self, why: str) -> None:
-        """Executions may be missing: stop calling history complete and read it again over REST."""
-        if not self._history_complete:
-            return
-        self._history_complete = False
-        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
-        if self.rest is not None and self.private:
-            self._spawn(self._reread_executions(), "reread-executions")
-
-    async def _reread_executions(self) -> None:
-        await asyncio.sleep(1.0)  # let Bybit's REST view catch up with the push we could not take
-        last = self.journal.complete_until_ms() if self.journal is not None else None
-        start = None if last is None else max(0, last - 1000)
-        asked_at = self._server_now_ms()
-        assert self.rest is not None  # only scheduled by a session that has a private side
-        records = await self.rest.executions(self.category, start_time_ms=start)
-        self._take_executions(records, backfilled=True)
-        if self.journal is not None:
-            self.journal.mark_complete_until(asked_at)
-        self._history_complete = True
-
-    def _take_executions(self, records: list[Any], *, backfilled: bool) -> None:
-        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
-        fills = [fill_from_execution(record, category=self.category) for record in records]
-        if self.journal is not None:
-            fresh = self.journal.record(records, self._now_ms())
-            fresh_ids = {record["execId"] for record in fresh}
-            fills = [fill for fill in fills if fill.exec_id in fresh_ids]
-            late = [f for f in fills if f.moves_position and f.time_ms < self._last_fill_ms.get(f.symbol, -1)]
-            if late:
-                # Older than fills already applied (the live stream ran ahead of the backfill): average entry
-                # and realized P&L depend on the order, so replay the journal, which is in execTime order.
-                self._rebuild_ledger()
-                for fill in fills:
-                    self._announce_fill(fill, self.ledger.entry(fill.symbol), backfilled)
-                return
-        for fill in fills:
-            entry = self.ledger.apply_fill(fill)
-            if entry is None:
-                self.counters["duplicate_fills"] += 1
-                continue
-            self._announce_fill(fill, entry, backfilled)
-
-    def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
-        self.counters["fills"] += 1
-        self._marked.pop(fill.symbol, None)  # the spot is now the fill price: the next tick marks it again
-        if fill.moves_position:
-            moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
-            moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
-            self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
-        self.desk.own_fills.append(fill)
-        self.desk.touch("fills")
-        self.desk.touch("ledger")
-        self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
-
-    def _rebuild_ledger(self) -> None:
-        """A fresh ledger from the journal (execTime order), with the open-order summaries carried over."""
-        self.counters["ledger_rebuilds"] += 1
-        self.desk.ledger = Ledger()
-        self._marked.clear()
-        self._replay_journal()
-        for symbol in {order.symbol for order in self.orders.values()}:
-            symbol_orders = [o for o in self.orders.values() if o.symbol == symbol]
-            self.ledger.set_open_orders(
-                symbol,
-                sum((o.qty for o in symbol_orders), Decimal(0)),
-                sum((o.cum_exec_qty for o in symbol_orders), Decimal(0)),
-                sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
-            )
-        self.desk.touch("ledger")
-
-    def _take_order(self, order: OpenOrder) -> None:
-        known = self.orders.get(order.order_id)
-        if known is not None and known.updated_ms > order.updated_ms:
-            return  # an older view (a REST read racing a push)
-        closed_at = self._closed_orders.get(order.order_id)
-        if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
-            return  # a REST row read before the push that closed it: not open any more
-        if order.is_open:
-            self.orders[order.order_id] = order
-        else:
-            self.orders.pop(order.order_id, None)
-            self._closed_orders[order.order_id] = order.updated_ms
-            if len(self._closed_orders) > CLOSED_ORDERS_KEPT:
-                self._closed_orders.pop(next(iter(self._closed_orders)))
-        self.desk.touch("orders")
-        self.hub.publish(OrderChanged(order))
-        symbol_orders = [o for o in self.orders.values() if o.symbol == order.symbol]
-        entry = self.ledger.set_open_orders(
-            order.symbol,
-            sum((o.qty for o in symbol_orders), Decimal(0)),
-            sum((o.cum_exec_qty for o in symbol_orders), Decimal(0)),
-            sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
-        )
-        self.hub.publish(LedgerChanged(entry))
-
-    def _take_position(self, position: PositionSnapshot) -> None:
-        known = self.desk.positions.get(position.symbol)
-        if known is not None and known.updated_ms > position.updated_ms > 0:
-            return  # an older view (a REST read racing a push)
-        if position.size == 0:
-            self._drop_position(position.symbol, position)
-            return
-        self.desk.positions[position.symbol] = position
-        self.desk.touch("positions")
-        self.hub.publish(PositionChanged(position))
-
-    def _drop_position(self, symbol: str, flat: PositionSnapshot | None = None) -> None:
-        """A flat position leaves the desk: no liquidation price, margin or ROE from the old one stays shown."""
-        self.desk.positions.pop(symbol, None)
-        self.desk.touch("positions")
-        self.hub.publish(
-            PositionChanged(
-                flat
-                or PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, self._now_ms())
-            )
-        )
-
-    def _take_wallet(self, wallet: WalletSnapshot) -> None:
-        self.desk.wallet = wallet
-        self.desk.touch("wallet")
-        self.hub.publish(WalletChanged(wallet))
-
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
@@ -904,75 +550,25 @@ class Session:
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
-            self._mark_all()
-            for topic, since in list(self._resyncing.items()):
-                if now - since >= self.timeouts.resync_retry_s:
-                    self._resyncing.pop(topic, None)
-                    self.counters["resync_retries"] += 1
-                    self._resync_tries[topic] += 1
-                    if self._resync_tries[topic] >= MAX_RESYNC_TRIES:
-                        self._lose(f"{topic} would not resync after {MAX_RESYNC_TRIES} tries")
-                        return
-                    self._request_resync(topic)
+            self.account.mark_all(self.market.is_stale)
+            failed = self.market.retry_resyncs(now)
+            if failed is not None:
+                self._lose(failed)
+                return
             if now >= next_watermark:
                 next_watermark = now + WATERMARK_INTERVAL_S
-                self._advance_watermark()
+                private = self._private
+                if private is not None and private.open_:
+                    self.account.advance_watermark(self._server_now_ms())
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
                 self._publish_stats()
 
-    def _advance_watermark(self) -> None:
-        """While the private stream has been live since a finished backfill, history is complete up to now
-        (less a margin for executions Bybit pushes late), so a restart need not re-read it."""
-        private = self._private
-        if self.journal is None or not self._history_complete or private is None or not private.open_:
-            return
-        self.journal.mark_complete_until(self._server_now_ms() - LIVE_MARGIN_MS)
-
     def _server_now_ms(self) -> int:
         return self._now_ms() + self._server_offset_ms()
 
-    def _mark_all(self) -> None:
-        now_ms = self._now_ms()
-        use_mark_price = self.settings.mark_source == "mark"
-        for symbol in self.symbols:
-            book: OrderBook | None = self.books[symbol]
-            if book is not None and self._is_stale(book.topic or "", now_ms):
-                book = None  # a silent book is no mark, whatever it last said
-            ticker = self.tickers.get(symbol) if use_mark_price else None
-            mark_price = _decimal_or_none(ticker.get("markPrice")) if ticker else None
-            choice = self.ledger.choose_mark(symbol, mark_price=mark_price, book=book)
-            if choice is None or self._marked.get(symbol) == choice:
-                continue
-            if self.ledger.entry(symbol) is None and symbol not in self.positions:
-                continue  # nothing held, nothing traded: no ledger line to move
-            self._marked[symbol] = choice
-            entry = self.ledger.mark(symbol, choice[0], choice[1], now_ms)
-            self.desk.touch("ledger")
-            self.hub.publish(LedgerChanged(entry))
-
-    def _is_stale(self, topic: str, now_ms: int) -> bool:
-        stale_after = self._stale_after_ms(topic)
-        last = self._topic_last_ms.get(topic)
-        return stale_after is not None and (last is None or now_ms - last > stale_after)
-
     def topic_health(self) -> tuple[TopicHealth, ...]:
-        now_ms = self._now_ms()
-        out = []
-        for topic in self._desired + (list(PRIVATE_TOPICS) if self.private else []):
-            last = self._topic_last_ms.get(topic)
-            stale_after = self._stale_after_ms(topic)
-            stale = stale_after is not None and (last is None or now_ms - last > stale_after)
-            out.append(TopicHealth(topic, last, stale))
-        return tuple(out)
-
-    def _stale_after_ms(self, topic: str) -> int | None:
-        floor = int(self.timeouts.stale_floor_s * 1000)
-        if topic.startswith("orderbook."):
-            return max(2 * cadence_ms(int(topic.split(".")[1]), self.category), floor)
-        if topic.startswith("tickers."):
-            return floor
-        return None  # trades and private topics speak only when something happens
+        return self.market.topic_health(self._now_ms()) + (self.account.topic_health() if self.private else ())
 
     def link_stats(self) -> LinkStats:
         now = self._clock()
@@ -994,25 +590,6 @@ class Session:
         )
 
     # ------------------------------------------------------------------ helpers
-
-    def _replay_journal(self) -> None:
-        if self.journal is None:
-            return
-        replayed = 0
-        for record in self.journal.replay():
-            try:
-                fill = fill_from_execution(record, category=self.category)
-            except ExecutionRecordError as error:
-                self.counters["journal_rejected"] += 1
-                log.warning("journaled execution skipped: %s", error)
-                continue
-            if self.ledger.apply_fill(fill) is not None:
-                replayed += 1
-                if fill.moves_position:
-                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
-        self.counters["journal_replayed"] += replayed
-        for entry in self.ledger.entries():
-            self.hub.publish(LedgerChanged(entry))
 
     def _server_offset_ms(self) -> int:
         offset = getattr(self.rest, "clock_offset_ms", 0) if self.rest is not None else 0
@@ -1041,36 +618,3 @@ class Session:
         self.desk.stats = stats
         self.desk.touch("stats")
         self.hub.publish(stats)
-
-
-def _decimal_or_none(text: str | None) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        return None
-    return value if value.is_finite() and value > 0 else None
-
-
-def _closed_while_away(order: OpenOrder, now_ms: int) -> OpenOrder:
-    """An order that was open before a disconnect and is no longer open: its last word was missed."""
-    from dataclasses import replace
-
-    return replace(order, status="Closed", leaves_qty=Decimal(0), updated_ms=now_ms)
-
-
-def _fatal(error: Exception) -> str | None:
-    """The message for errors retrying cannot fix (a rejected key, a request Bybit calls invalid), else None."""
-    code = getattr(error, "ret_code", None)
-    if code in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError):
-        detail = getattr(error, "ret_msg", "") or _describe(error)
-        return f"API key rejected by Bybit ({code or 'HTTP 401'}): {detail}".rstrip(": ")
-    if code == 10001:
-        return f"Bybit rejected a request as invalid (10001): {getattr(error, 'ret_msg', '')}".rstrip(": ")
-    return None
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0][:160]

@@ -3,6 +3,7 @@ and the order in which fills arrive never changes the P&L."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 from exchange.bybit.errors import AuthenticationError
@@ -10,7 +11,8 @@ from exchange.config import load_settings
 from exchange.events import OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
 from exchange.journal import Journal
-from exchange.session import Session, _fatal
+from exchange.retry import fatal_reason
+from exchange.session import Session
 
 
 def execution(exec_id: str, side: str, qty: str, price: str, time_ms: int, symbol: str = "BTCUSDT") -> dict:
@@ -113,9 +115,9 @@ async def test_spot_reads_no_positions():
 
 async def test_an_order_closed_by_a_push_is_not_reopened_by_an_older_rest_row():
     s = session(ScriptedRest())
-    s._take_order(order("o1", "New", 10))
-    s._take_order(order("o1", "Filled", 20))
-    s._take_order(order("o1", "New", 15))  # a REST read taken before the fill arrived
+    s.account.take_order(order("o1", "New", 10))
+    s.account.take_order(order("o1", "Filled", 20))
+    s.account.take_order(order("o1", "New", 15))  # a REST read taken before the fill arrived
     assert "o1" not in s.orders and s.desk.open_orders() == []
 
 
@@ -125,10 +127,10 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
     s = session(rest)
     older = [execution("e1", "Buy", "1", "100", 1_000), execution("e2", "Sell", "1", "110", 2_000)]
     newer = execution("e3", "Buy", "2", "105", 3_000)
-    s._take_executions([newer], backfilled=False)  # the live push came first
-    s._take_executions(older, backfilled=True)
+    s.account.take_executions([newer], backfilled=False)  # the live push came first
+    s.account.take_executions(older, backfilled=True)
     in_order = session(ScriptedRest())
-    in_order._take_executions(older + [newer], backfilled=True)
+    in_order.account.take_executions(older + [newer], backfilled=True)
     got, want = s.ledger.entry("BTCUSDT"), in_order.ledger.entry("BTCUSDT")
     assert (got.position, got.realized_pnl, got.running_price) == (
         want.position,
@@ -140,7 +142,7 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
 
 def test_a_key_rejected_with_http_401_fails_the_session():
     error = AuthenticationError(None, "invalid api key", 401)
-    assert _fatal(error) is not None and "HTTP 401" in _fatal(error)
+    assert fatal_reason(error) is not None and "HTTP 401" in fatal_reason(error)
 
 
 async def test_a_private_push_of_another_category_is_validated_but_not_taken():
@@ -172,8 +174,8 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
     later = int(time.time() * 1000) + 10_000  # after the position read
 
     async def positions_then_a_live_fill(category: str) -> list[PositionSnapshot]:
-        s._take_executions([execution("live-1", "Buy", "0.5", "100", later)], backfilled=False)
-        s._take_position(position("BTCUSDT", "0.5", "100", updated_ms=later))
+        s.account.take_executions([execution("live-1", "Buy", "0.5", "100", later)], backfilled=False)
+        s.account.take_position(position("BTCUSDT", "0.5", "100", updated_ms=later))
         return []
 
     rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]
@@ -181,3 +183,36 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
     entry = s.ledger.entry("BTCUSDT")
     assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
     assert s.desk.positions["BTCUSDT"].size == Decimal("0.5"), "the pushed position must stay on the desk"
+
+
+async def test_an_execution_lost_while_history_is_read_is_read_again_before_history_counts_as_whole():
+    """A rejected execution push that arrives after the backfill's REST read but before Ready is not in that read:
+    the session must read again rather than mark history complete and let the watermark pass it."""
+    rest = ScriptedRest()
+    s = session(rest)
+    s.account.start_recovery()
+    await s._backfill_steps()  # the exchange lists nothing yet
+    lost = execution("e9", "Buy", "1", "100", int(time.time() * 1000) + 500)
+    rest.executions_list = [lost]  # the exchange has it; its push arrives broken
+    s.account.take("execution", {"topic": "execution", "data": [dict(lost, execQty="x")]}, 0)
+    assert s.counters["rejected_frames"] == 1 and s.ledger.entry("BTCUSDT") is None
+    s.account.finish_recovery()
+    assert not s.account.history_complete
+    (reread,) = [task for task in s._tasks if task.get_name() == "session-reread-executions"]
+    await reread
+    assert s.account.history_complete
+    assert s.ledger.entry("BTCUSDT").position == 1 and "e9" in {r["execId"] for r in s.journal.replay()}
+
+
+async def test_an_order_closed_while_away_is_stamped_on_the_exchange_s_clock():
+    """This machine's clock runs a minute behind the exchange: a REST row from before the close (30 s ago on the
+    exchange's clock) must not reopen the order, as it would against a local-clock stamp."""
+    rest = ScriptedRest()
+    rest.clock_offset_ms = 60_000
+    s = session(rest)
+    exchange_now = int(time.time() * 1000) + 60_000
+    s.account.take_order(order("o1", "New", exchange_now - 120_000))
+    await s._backfill_steps()  # the exchange no longer lists it: closed while away
+    assert "o1" not in s.orders
+    s.account.take_order(order("o1", "New", exchange_now - 30_000))  # a read taken before the close
+    assert "o1" not in s.orders and s.desk.open_orders() == []

@@ -271,20 +271,9 @@ class PositionPanel(SymbolPull, Vertical):
             parts += [("  mark ", "dim"), fmt_price(entry.spot, price_dp)]
             parts.append((f" ({MARK_SOURCE_WORDS.get(entry.mark_source, str(entry.mark_source))})", "dim"))
         else:
-            mark = _decimal(desk.ticker(symbol).get("markPrice"))
+            mark = desk.mark_price(symbol)
             if mark is not None:
                 parts += [("  mark ", "dim"), fmt_price(mark, price_dp), (" (mark price)", "dim")]
         if desk.state.kind is not LinkState.READY:
             parts.append(("  ⚠ marks not live", "bold $text-warning"))
         return parts
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    """A ticker string as a number, or None when it is absent or not one (a bad frame must not crash the panel)."""
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except ArithmeticError:
-        return None
-    return value if value.is_finite() else None

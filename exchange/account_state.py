@@ -1,0 +1,404 @@
+"""The account side of a desk: executions, orders, positions and the wallet, from the private stream and from the
+REST backfill alike, and the ledger marked from books, tickers and positions.
+
+It exists so that the bookkeeping rules live in one place that knows nothing of sockets or REST: executions are
+journaled first, then applied to the ledger, then announced; a ledger that took fills out of execution-time order
+is rebuilt from the journal; the journal's completeness watermark moves only while history is known whole; only
+this desk's category is taken from Bybit's all-in-one private topics; a position read over REST is reconciled net
+of the fills that arrived after it. The session fetches (and owns the links); this class applies what it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from exchange.book import OrderBook
+from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
+from exchange.bybit.protocol import PRIVATE_TOPICS, ProtocolError, parse_order, parse_position, parse_wallet
+from exchange.desk import Desk
+from exchange.events import (
+    FillReceived,
+    LedgerChanged,
+    Notice,
+    OpenOrder,
+    OrderChanged,
+    PositionChanged,
+    PositionSnapshot,
+    TopicHealth,
+    WalletChanged,
+    WalletSnapshot,
+)
+from exchange.hub import EventHub
+from exchange.journal import Journal
+from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
+
+__all__ = ["AccountState"]
+
+log = logging.getLogger(__name__)
+
+RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
+CLOSED_ORDERS_KEPT = 2000
+LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
+
+
+class AccountState:
+    """One account's fills, orders, positions and wallet on a desk, with the journal behind the ledger."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        hub: EventHub,
+        counters: Counter[str],
+        journal: Journal | None,
+        mark_source: str,
+        *,
+        reread: Callable[[], None],
+        clock: Callable[[], float] = time.time,
+        exchange_ms: Callable[[], int] | None = None,
+    ) -> None:
+        """``reread`` is called when executions may be missing: the session reads them again over REST, hands
+        them to :meth:`take_history`, then calls :meth:`finish_recovery`. ``exchange_ms`` is the exchange's clock
+        (the local one corrected by the measured offset): stamps compared with Bybit's ``updatedTime`` use it."""
+        self.desk = desk
+        self.hub = hub
+        self.counters = counters
+        self.journal = journal
+        self.category = desk.category
+        self.mark_source = mark_source
+        self.backfill_from_ms: int | None = None  # the journal holds every execution up to here
+        self.history_complete = True  # the last connection finished its backfill (or none was made yet)
+        self._reread = reread
+        self._clock = clock
+        self._exchange_ms = exchange_ms or self._now_ms
+        self._gap_while_recovering = False  # executions may have been lost while history was being read
+        self._topic_last_ms: dict[str, int] = {}
+        self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
+        self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
+        self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
+        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> latest (execTime, signed qty)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.desk.ledger
+
+    # ------------------------------------------------------------------ private frames
+
+    def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
+        """Apply one private frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
+        try:
+            data = frame["data"]
+            if not isinstance(data, list):
+                raise ProtocolError("data must be a list")
+            kind = topic.split(".", 1)[0]
+            # The all-in-one topics carry every category and this desk watches one: every record is validated
+            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
+            if kind == "execution":
+                for record in data:
+                    fill_from_execution(record, category=self.category)
+                self.take_executions([record for record in data if self._ours(record)], backfilled=False)
+            elif kind == "order":
+                orders = [(parse_order(record), record) for record in data]
+                for order, record in orders:
+                    if self._ours(record):
+                        self.take_order(order)
+            elif kind == "position":
+                positions = [(parse_position(record), record) for record in data]
+                for position, record in positions:
+                    if self._ours(record):
+                        self.take_position(position)
+            elif kind == "wallet":
+                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
+                if wallets:
+                    self.take_wallet(wallets[-1])
+            else:
+                self.counters["unknown_topic_frames"] += 1
+                return
+            self._topic_last_ms[kind] = received_ms
+        except (
+            ProtocolError,
+            ExecutionRecordError,
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+        ) as error:
+            self.counters["rejected_frames"] += 1
+            log.debug("rejected private %s frame: %s", topic[:40], error)
+            if topic.startswith("execution"):
+                self._history_gap("an execution push was rejected")
+        except sqlite3.Error as error:
+            self.counters["journal_errors"] += 1
+            log.error("journal write failed: %s", error)
+            self._history_gap("the journal could not record executions")
+
+    def _ours(self, record: Any) -> bool:
+        """A private record of this desk's category (one without a category is kept); every symbol of it is
+        journaled, as the REST backfill journals them, so the history stays whole if the watch list changes."""
+        if not isinstance(record, dict):
+            raise ProtocolError("a record must be an object")
+        category = record.get("category")
+        return category is None or category == self.category
+
+    def topic_health(self) -> tuple[TopicHealth, ...]:
+        """Private topics speak only when something happens: never stale."""
+        return tuple(TopicHealth(topic, self._topic_last_ms.get(topic), False) for topic in PRIVATE_TOPICS)
+
+    # ------------------------------------------------------------------ executions, journal, ledger
+
+    def start_recovery(self) -> None:
+        """A connection begins: its backfill reads executions from where the journal is known whole.
+
+        Read before the private stream can journal anything new, and only after a connection that finished its
+        backfill: a live push journaled before the backfill ends must not move the start past fills made while
+        the link was down."""
+        if self.journal is not None:
+            self.backfill_from_ms = self.journal.complete_until_ms()
+        self.history_complete = False
+        self._gap_while_recovering = False  # this backfill reads from where the journal is whole
+
+    def finish_recovery(self) -> None:
+        """History has been read (a backfill or a re-read). If executions were lost while it was being read, the
+        read may have been taken before them: read again rather than call history complete."""
+        if self._gap_while_recovering:
+            self._gap_while_recovering = False
+            self._reread()
+            return
+        self.history_complete = True
+
+    def _history_gap(self, why: str) -> None:
+        """Executions may be missing: stop calling history complete and read it again over REST."""
+        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
+        if not self.history_complete:
+            self._gap_while_recovering = True  # a read is under way and may predate the loss: read again after
+            return
+        self.history_complete = False
+        self._reread()
+
+    def take_history(self, records: list[Any], asked_at_ms: int) -> None:
+        """Executions read over REST at ``asked_at_ms`` (the exchange's clock): everything before is journaled."""
+        self.take_executions(records, backfilled=True)
+        if self.journal is not None:
+            # Everything before the request is now journaled (later fills come on the live stream, which was
+            # subscribed before this read).
+            self.journal.mark_complete_until(asked_at_ms)
+
+    def advance_watermark(self, server_now_ms: int) -> None:
+        """While the private stream has been live since a finished backfill, history is complete up to now
+        (less a margin for executions Bybit pushes late), so a restart need not re-read it. The session calls
+        this only while the private link is open."""
+        if self.journal is None or not self.history_complete:
+            return
+        self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
+
+    def take_executions(self, records: list[Any], *, backfilled: bool) -> None:
+        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
+        fills = [fill_from_execution(record, category=self.category) for record in records]
+        if self.journal is not None:
+            fresh = self.journal.record(records, self._now_ms())
+            fresh_ids = {record["execId"] for record in fresh}
+            fills = [fill for fill in fills if fill.exec_id in fresh_ids]
+            late = [f for f in fills if f.moves_position and f.time_ms < self._last_fill_ms.get(f.symbol, -1)]
+            if late:
+                # Older than fills already applied (the live stream ran ahead of the backfill): average entry
+                # and realized P&L depend on the order, so replay the journal, which is in execTime order.
+                self._rebuild_ledger()
+                for fill in fills:
+                    self._announce_fill(fill, self.ledger.entry(fill.symbol), backfilled)
+                return
+        for fill in fills:
+            entry = self.ledger.apply_fill(fill)
+            if entry is None:
+                self.counters["duplicate_fills"] += 1
+                continue
+            self._announce_fill(fill, entry, backfilled)
+
+    def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
+        self.counters["fills"] += 1
+        self._marked.pop(fill.symbol, None)  # the spot is now the fill price: the next tick marks it again
+        if fill.moves_position:
+            moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
+            moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
+            self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
+        self.desk.own_fills.append(fill)
+        self.desk.touch("fills")
+        self.desk.touch("ledger")
+        self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
+
+    def _rebuild_ledger(self) -> None:
+        """A fresh ledger from the journal (execTime order), with the open-order summaries carried over."""
+        self.counters["ledger_rebuilds"] += 1
+        self.desk.ledger = Ledger()
+        self._marked.clear()
+        self._replay()
+        for symbol in {order.symbol for order in self.desk.orders.values()}:
+            self._set_open_orders(symbol)
+        self.desk.touch("ledger")
+
+    def replay_journal(self) -> None:
+        """At start: apply every journaled execution to the ledger, in execTime order."""
+        self.counters["journal_replayed"] += self._replay()
+
+    def _replay(self) -> int:
+        """Apply the journal to the ledger in execTime order; returns how many fills it applied."""
+        if self.journal is None:
+            return 0
+        replayed = 0
+        for record in self.journal.replay():
+            try:
+                fill = fill_from_execution(record, category=self.category)
+            except ExecutionRecordError as error:
+                self.counters["journal_rejected"] += 1
+                log.warning("journaled execution skipped: %s", error)
+                continue
+            if self.ledger.apply_fill(fill) is not None:
+                replayed += 1
+                if fill.moves_position:
+                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
+        for entry in self.ledger.entries():
+            self.hub.publish(LedgerChanged(entry))
+        return replayed
+
+    def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
+        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` > ``since_ms``.
+
+        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a
+        position read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
+        """
+        if since_ms <= 0:
+            return Decimal(0)
+        return sum((qty for time_ms, qty in self._moves.get(symbol, ()) if time_ms > since_ms), Decimal(0))
+
+    # ------------------------------------------------------------------ orders, positions, wallet
+
+    def take_order(self, order: OpenOrder) -> None:
+        known = self.desk.orders.get(order.order_id)
+        if known is not None and known.updated_ms > order.updated_ms:
+            return  # an older view (a REST read racing a push)
+        closed_at = self._closed_orders.get(order.order_id)
+        if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
+            return  # a REST row read before the push that closed it: not open any more
+        if order.is_open:
+            self.desk.orders[order.order_id] = order
+        else:
+            self.desk.orders.pop(order.order_id, None)
+            self._closed_orders[order.order_id] = order.updated_ms
+            if len(self._closed_orders) > CLOSED_ORDERS_KEPT:
+                self._closed_orders.pop(next(iter(self._closed_orders)))
+        self.desk.touch("orders")
+        self.hub.publish(OrderChanged(order))
+        self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
+
+    def _set_open_orders(self, symbol: str) -> LedgerEntry:
+        """The ledger's open-order summary of ``symbol``, from the desk's open orders."""
+        symbol_orders = [o for o in self.desk.orders.values() if o.symbol == symbol]
+        return self.ledger.set_open_orders(
+            symbol,
+            sum((o.qty for o in symbol_orders), Decimal(0)),
+            sum((o.cum_exec_qty for o in symbol_orders), Decimal(0)),
+            sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
+        )
+
+    def take_open_orders(self, orders: list[OpenOrder]) -> None:
+        """The open orders read over REST: an order we hold open that the read lacks was closed while away."""
+        open_ids = {order.order_id for order in orders}
+        for order in orders:
+            self.take_order(order)
+        for order_id, order in list(self.desk.orders.items()):
+            if order_id not in open_ids and order.is_open:
+                self.take_order(_closed_while_away(order, self._exchange_ms()))
+
+    def take_position(self, position: PositionSnapshot) -> None:
+        known = self.desk.positions.get(position.symbol)
+        if known is not None and known.updated_ms > position.updated_ms > 0:
+            return  # an older view (a REST read racing a push)
+        if position.size == 0:
+            self._drop_position(position.symbol, position)
+            return
+        self.desk.positions[position.symbol] = position
+        self.desk.touch("positions")
+        self.hub.publish(PositionChanged(position))
+
+    def take_positions(self, positions: list[PositionSnapshot], read_at_ms: int) -> None:
+        """The positions read over REST at ``read_at_ms`` (the exchange's clock)."""
+        for position in positions:
+            self.take_position(position)
+        held = {position.symbol for position in positions}
+        for symbol in self.desk.symbols:
+            known = self.desk.positions.get(symbol)
+            if symbol not in held and known is not None and known.updated_ms <= read_at_ms:
+                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat before the read
+
+    def _drop_position(self, symbol: str, flat: PositionSnapshot | None = None) -> None:
+        """A flat position leaves the desk: no liquidation price, margin or ROE from the old one stays shown."""
+        self.desk.positions.pop(symbol, None)
+        self.desk.touch("positions")
+        self.hub.publish(PositionChanged(flat or _flat(symbol, self._exchange_ms())))
+
+    def reconcile_positions(self, positions: list[PositionSnapshot] | None, read_at_ms: int) -> None:
+        """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
+        came after it. ``positions`` is None where the category has none (spot): nothing to reconcile."""
+        if positions is None:
+            return
+        now = self._now_ms()
+        held = {position.symbol for position in positions}
+        # Flat at the time of the read: fills after it (the live stream ran on) are expected on top.
+        positions = positions + [
+            _flat(symbol, read_at_ms)
+            for symbol in self.desk.symbols
+            if symbol not in held and self.ledger.entry(symbol) is not None
+        ]
+        for position in positions:
+            entry = self.ledger.entry(position.symbol)
+            holding = entry.position if entry is not None else Decimal(0)
+            # The positions were read before the executions, while the private stream was live: fills after
+            # the position's last update are in the ledger but cannot be in that read yet.
+            expected = position.size + self._moved_since(position.symbol, position.updated_ms)
+            if holding != expected:
+                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
+                if reconciled is not None:
+                    self.hub.publish(LedgerChanged(reconciled))
+
+    def take_wallet(self, wallet: WalletSnapshot) -> None:
+        self.desk.wallet = wallet
+        self.desk.touch("wallet")
+        self.hub.publish(WalletChanged(wallet))
+
+    # ------------------------------------------------------------------ marks
+
+    def mark_all(self, is_stale: Callable[[str, int], bool]) -> None:
+        """Mark every held or traded symbol from its mark price or its book (never a stale one), when it moved."""
+        now_ms = self._now_ms()
+        use_mark_price = self.mark_source == "mark"
+        for symbol in self.desk.symbols:
+            book: OrderBook | None = self.desk.books[symbol]
+            if book is not None and is_stale(book.topic or "", now_ms):
+                book = None  # a silent book is no mark, whatever it last said
+            mark_price = self.desk.mark_price(symbol) if use_mark_price else None
+            choice = self.ledger.choose_mark(symbol, mark_price=mark_price, book=book)
+            if choice is None or self._marked.get(symbol) == choice:
+                continue
+            if self.ledger.entry(symbol) is None and symbol not in self.desk.positions:
+                continue  # nothing held, nothing traded: no ledger line to move
+            self._marked[symbol] = choice
+            entry = self.ledger.mark(symbol, choice[0], choice[1], now_ms)
+            self.desk.touch("ledger")
+            self.hub.publish(LedgerChanged(entry))
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+
+def _flat(symbol: str, updated_ms: int) -> PositionSnapshot:
+    return PositionSnapshot(symbol, Decimal(0), Decimal(0), None, None, None, None, None, None, updated_ms)
+
+
+def _closed_while_away(order: OpenOrder, now_ms: int) -> OpenOrder:
+    """An order that was open before a disconnect and is no longer open: its last word was missed."""
+    return replace(order, status="Closed", leaves_qty=Decimal(0), updated_ms=now_ms)

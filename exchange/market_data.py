@@ -1,0 +1,192 @@
+"""Public market data for one desk: book, trade and ticker frames in; the desk's books, tape and tickers and the
+hub's events out.
+
+It exists so that what a public frame means (a delta applied, a book that drifted and needs a fresh snapshot, a
+ticker merged, a topic heard from or gone stale) is decided in one place that knows nothing of sockets. The
+session's public link hands it every parsed frame with its arrival time; when a book must be resynchronised it
+asks the session, through the ``resubscribe`` callback, to resubscribe that one topic, and keeps the book
+RESYNCING until the fresh snapshot comes (the session reconnects after :data:`MAX_RESYNC_TRIES` tries without one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from exchange.book import ApplyResult, BookState, cadence_ms
+from exchange.bybit.protocol import ProtocolError, book_topic, parse_trades, ticker_topic, trade_topic
+from exchange.desk import Desk, Instrument
+from exchange.events import BookChanged, BookStateChanged, TickerChanged, TopicHealth, TradesReceived
+from exchange.hub import EventHub
+from exchange.retry import Timeouts
+
+__all__ = ["MAX_RESYNC_TRIES", "MarketData"]
+
+log = logging.getLogger(__name__)
+
+MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+
+
+class MarketData:
+    """The public side of a desk: the topics it wants, what each last said, and which books await a snapshot."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        hub: EventHub,
+        counters: Counter[str],
+        depth: int,
+        timeouts: Timeouts,
+        *,
+        resubscribe: Callable[[list[str]], bool],
+        clock: Callable[[], float],
+    ) -> None:
+        """``resubscribe`` asks for fresh snapshots of some topics; it returns False when no link can ask."""
+        self.desk = desk
+        self.hub = hub
+        self.counters = counters
+        self.category = desk.category
+        self.topics: list[str] = []  # desired, in subscribe order; a topic Bybit does not know is removed
+        for symbol in desk.symbols:
+            self.topics += [book_topic(depth, symbol), trade_topic(symbol), ticker_topic(symbol)]
+        self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
+        self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
+        self._topic_last_ms: dict[str, int] = {}
+        self._book_by_topic = {book.topic: book for book in desk.books.values()}
+        self._resubscribe = resubscribe
+        self._clock = clock
+        self._timeouts = timeouts
+
+    # ------------------------------------------------------------------ frames
+
+    def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
+        """Apply one public frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
+        try:
+            if topic.startswith("orderbook."):
+                self._on_book(topic, frame)
+            elif topic.startswith("publicTrade."):
+                trades = parse_trades(frame)
+                symbol = topic[len("publicTrade.") :]
+                if symbol in self.desk.trades and trades:
+                    self.desk.trades[symbol].extend(trades)
+                    self.desk.touch(f"trades:{symbol}")
+                    self.hub.publish(TradesReceived(symbol, trades))
+            elif topic.startswith("tickers."):
+                symbol, fields = self.desk.tickers.apply(frame)
+                self.desk.touch(f"ticker:{symbol}")
+                self.hub.publish(TickerChanged(symbol, fields))
+            else:
+                self.counters["unknown_topic_frames"] += 1
+                return
+            self._topic_last_ms[topic] = received_ms
+        except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as error:
+            self.counters["rejected_frames"] += 1
+            log.debug("rejected %s frame: %s", topic[:60], error)
+
+    def _on_book(self, topic: str, frame: dict[str, Any]) -> None:
+        book = self._book_by_topic.get(topic)
+        if book is None:
+            self.counters["unknown_topic_frames"] += 1
+            return
+        before = book.state
+        absent, gaps, rejected = book.counters.absent_deletes, book.counters.gaps, book.counters.rejected
+        result = book.apply(frame)
+        if result is ApplyResult.REJECTED:
+            self.counters["rejected_frames"] += 1
+            return
+        if book.counters.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
+            self.counters["rejected_frames"] += 1
+            log.warning("%s: %s", topic, book.resync_reason)
+        if result is ApplyResult.DELTA and book.counters.absent_deletes > absent:
+            # Bybit never deletes a level the client does not hold: this copy has drifted from Bybit's.
+            self.counters["absent_deletes"] += book.counters.absent_deletes - absent
+            book.invalidate("delete of an absent level")
+            result = ApplyResult.RESYNC
+        symbol = book.symbol or ""
+        if book.state is not before:
+            self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
+            if book.state is BookState.SYNCED:
+                self.resyncing.pop(topic, None)
+                self._resync_tries.pop(topic, None)
+        if result is ApplyResult.RESYNC:
+            self.counters["resyncs"] += 1
+            # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
+            # delta would leave fields stale), so the symbol's ticker is refreshed with its book.
+            lost = book.counters.gaps > gaps and ticker_topic(symbol) in self.topics
+            self._request_resync(topic, [ticker_topic(symbol)] if lost else [])
+        elif result is ApplyResult.STALE:
+            self.counters["stale_deltas"] += 1
+        if result.changed or result is ApplyResult.RESYNC:
+            self.hub.publish(BookChanged(symbol, book.version))
+
+    # ------------------------------------------------------------------ resyncs
+
+    def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
+        if topic in self.resyncing:
+            return
+        if self._resubscribe([topic, *(also or [])]):  # no link: the next connection subscribes afresh anyway
+            self.resyncing[topic] = self._clock()
+
+    def retry_resyncs(self, now: float) -> str | None:
+        """Ask again for each fresh snapshot that has not come within the retry time; returns why to reconnect
+        when a topic has been asked :data:`MAX_RESYNC_TRIES` times in vain, else None."""
+        for topic, since in list(self.resyncing.items()):
+            if now - since >= self._timeouts.resync_retry_s:
+                self.resyncing.pop(topic, None)
+                self.counters["resync_retries"] += 1
+                self._resync_tries[topic] += 1
+                if self._resync_tries[topic] >= MAX_RESYNC_TRIES:
+                    return f"{topic} would not resync after {MAX_RESYNC_TRIES} tries"
+                self._request_resync(topic)
+        return None
+
+    def link_lost(self) -> None:
+        """The link is gone: no resync is pending, tickers start over, and every book waits for a new snapshot."""
+        self.resyncing.clear()
+        self.desk.tickers.clear()
+        for book in self.desk.books.values():
+            before = book.state
+            book.invalidate("disconnected")
+            if book.state is not before:
+                self.hub.publish(BookStateChanged(book.symbol or "", book.state, book.resync_reason))
+            self.hub.publish(BookChanged(book.symbol or "", book.version))
+
+    # ------------------------------------------------------------------ instruments
+
+    def take_instruments(self, items: list[Any]) -> None:
+        """Tick and lot sizes of the desk's symbols, from the REST instruments read."""
+        for item in items:
+            symbol = item.get("symbol")
+            if symbol not in self.desk.books:
+                continue
+            try:
+                tick = Decimal(item["priceFilter"]["tickSize"])
+                lot = item.get("lotSizeFilter", {})
+                step = Decimal(lot.get("qtyStep") or lot.get("basePrecision") or "0.001")
+            except (KeyError, TypeError, ArithmeticError):
+                self.counters["instruments_rejected"] += 1
+                continue
+            self.desk.instruments[symbol] = Instrument(symbol, tick, step)
+        self.desk.touch("instruments")
+
+    # ------------------------------------------------------------------ staleness
+
+    def is_stale(self, topic: str, now_ms: int) -> bool:
+        stale_after = self._stale_after_ms(topic)
+        last = self._topic_last_ms.get(topic)
+        return stale_after is not None and (last is None or now_ms - last > stale_after)
+
+    def topic_health(self, now_ms: int) -> tuple[TopicHealth, ...]:
+        last = self._topic_last_ms
+        return tuple(TopicHealth(topic, last.get(topic), self.is_stale(topic, now_ms)) for topic in self.topics)
+
+    def _stale_after_ms(self, topic: str) -> int | None:
+        floor = int(self._timeouts.stale_floor_s * 1000)
+        if topic.startswith("orderbook."):
+            return max(2 * cadence_ms(int(topic.split(".")[1]), self.category), floor)
+        if topic.startswith("tickers."):
+            return floor
+        return None  # trades speak only when something happens

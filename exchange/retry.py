@@ -1,0 +1,84 @@
+"""What the session does when something goes wrong: how long it waits between attempts, how long each step of a
+recovery may take, when the exchange asked it to wait, and which errors no retry can fix.
+
+It exists so that the policy can be read and tuned apart from the state machine that applies it
+(:mod:`exchange.session`); it holds no state and does no I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from exchange.bybit.errors import AuthenticationError
+
+__all__ = ["Backoff", "SessionFailed", "Timeouts", "describe", "fatal_reason", "retry_after"]
+
+
+class SessionFailed(Exception):
+    """Something retrying cannot fix; the session goes to Failed with this message."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential reconnect delays with jitter and a cap; attempts reset only after a healthy period.
+
+    Equal jitter: half the exponential delay is fixed and half random, so delays grow visibly yet reconnecting
+    clients never synchronise. At the 30 s cap that is at most ~14 attempts per 5 minutes per link, far below
+    Bybit's 500 connections per 5 minutes.
+    """
+
+    initial_s: float = 0.5
+    factor: float = 2.0
+    cap_s: float = 30.0
+    healthy_after_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        base = min(self.cap_s, self.initial_s * self.factor ** max(0, attempt - 1))
+        return base / 2 + rng.uniform(0.0, base / 2)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long each step of the recovery may take, and the heartbeat figures."""
+
+    connect_s: float = 10.0
+    auth_s: float = 10.0
+    subscribe_s: float = 10.0
+    snapshot_s: float = 10.0
+    backfill_s: float = 30.0
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 10.0
+    idle_probe_s: float = 3.0  # public links: silence this long triggers a probe ping
+    probe_timeout_s: float = 2.0
+    stale_floor_s: float = 5.0  # a topic is STALE after max(2 x cadence, this)
+    resync_retry_s: float = 10.0  # a book still RESYNCING this long after its resubscribe: try again
+    auth_expiry_s: float = 10.0  # auth signature validity (pybit's +1 s causes "Params Error" under skew)
+
+
+def retry_after(error: BaseException, server_offset_ms: int) -> float | None:
+    """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be
+    sure), for a 10006 that outlasted the REST client's waits or a 403 cool-down; None otherwise."""
+    until_ms = getattr(error, "until_ms", None)  # Forbidden: a local time
+    if isinstance(until_ms, int) and until_ms > 0:
+        return until_ms / 1000 + 0.05
+    reset_ms = getattr(error, "reset_ms", None)  # RateLimited: the exchange's time
+    if isinstance(reset_ms, int) and reset_ms > 0:
+        return (reset_ms - server_offset_ms) / 1000 + 0.05
+    return None
+
+
+def fatal_reason(error: Exception) -> str | None:
+    """The message for errors retrying cannot fix (a rejected key, a request Bybit calls invalid), else None."""
+    code = getattr(error, "ret_code", None)
+    if code in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError):
+        detail = getattr(error, "ret_msg", "") or describe(error)
+        return f"API key rejected by Bybit ({code or 'HTTP 401'}): {detail}".rstrip(": ")
+    if code == 10001:
+        return f"Bybit rejected a request as invalid (10001): {getattr(error, 'ret_msg', '')}".rstrip(": ")
+    return None
+
+
+def describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:160]
