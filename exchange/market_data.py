@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import ApplyResult, BookState, cadence_ms
-from exchange.bybit.protocol import ProtocolError, book_topic, parse_trades, ticker_topic, trade_topic
+from exchange.bybit.protocol import ProtocolError, desk_topics, parse_trades, ticker_topic
 from exchange.desk import Desk, Instrument
 from exchange.events import BookChanged, BookStateChanged, TickerChanged, TopicHealth, TradesReceived
 from exchange.hub import EventHub
@@ -49,9 +49,8 @@ class MarketData:
         self.hub = hub
         self.counters = counters
         self.category = desk.category
-        self.topics: list[str] = []  # desired, in subscribe order; a topic Bybit does not know is removed
-        for symbol in desk.symbols:
-            self.topics += [book_topic(depth, symbol), trade_topic(symbol), ticker_topic(symbol)]
+        # desired, in subscribe order; a topic Bybit does not know is removed
+        self.topics: list[str] = desk_topics(depth, desk.symbols)
         self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self._topic_last_ms: dict[str, int] = {}
