@@ -38,6 +38,7 @@ from exchange.config import Environment, Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
@@ -165,7 +166,7 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
-        self._availability: tuple[bool, bool, bool] | None = None
+        self._availability: tuple[bool, bool] | None = None
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
@@ -344,7 +345,7 @@ class FluxumApp(App[None]):
         if worker.group in ("session", "bridge"):
             self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")
-            self.query_one(ConnectionBar).refresh_now()
+            self._refresh_now(ConnectionBar)
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
         else:
             self.notify(f"{worker.name}: {reason}", severity="error", timeout=10)
@@ -353,10 +354,7 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ bridge messages
 
     def on_bridge_state_changed(self, message: Bridge.StateChanged) -> None:
-        with self.batch_update():
-            self.query_one(ConnectionBar).refresh_now()
-            self.query_one(Ladder).refresh_now()
-            self.query_one(SymbolStrip).refresh_now()
+        self._refresh_now(ConnectionBar, Ladder, SymbolStrip)
         kind = message.state.kind
         if kind is LinkState.RECONNECTING:
             self._recovering = True
@@ -372,13 +370,11 @@ class FluxumApp(App[None]):
     def on_bridge_fill_received(self, message: Bridge.FillReceived) -> None:
         if message.fill.symbol != self.symbol:
             return
-        with self.batch_update():
-            self.query_one(PositionPanel).refresh_now()
-            self.query_one(TradesTape).refresh_now()
+        self._refresh_now(PositionPanel, TradesTape)
 
     def on_bridge_book_state_changed(self, message: Bridge.BookStateChanged) -> None:
         if message.symbol == self.symbol:
-            self.query_one(Ladder).refresh_now()
+            self._refresh_now(Ladder)
         if message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
             reason = f": {message.reason}" if message.reason else ""
             self.notify(
@@ -389,10 +385,7 @@ class FluxumApp(App[None]):
 
     def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
         order = message.order
-        with self.batch_update():
-            self.query_one(OrdersTable).refresh_now()
-            if order.symbol == self.symbol:
-                self.query_one(Ladder).refresh_now()
+        self._refresh_now(OrdersTable, *([Ladder] if order.symbol == self.symbol else []))
         if order.status == "Rejected":
             self.notify(f"Order rejected: {_describe_order(order)}", severity="error", timeout=10)
         elif order.order_id in self._cancelling and not order.is_open:
@@ -402,7 +395,15 @@ class FluxumApp(App[None]):
 
     def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
         if message.position.symbol == self.symbol:
-            self.query_one(PositionPanel).refresh_now()
+            self._refresh_now(PositionPanel)
+
+    def _refresh_now(self, *kinds: type[DeskPull]) -> None:
+        """Re-read the desk in these widgets at once, in one batch. Events can still arrive while the app shuts
+        down, after its widgets are gone: a widget that is not there is simply skipped."""
+        with self.batch_update():
+            for kind in kinds:
+                for widget in self.query(kind):  # type: ignore[type-var]
+                    widget.refresh_now()
 
     def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
         topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
@@ -476,8 +477,11 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ orders
 
     def _refresh_availability(self) -> None:
-        """Refresh the footer only when what ``check_action`` answers may have changed (it recomposes)."""
-        availability = (self.runtime is not None, self.desk.private, bool(self.desk.open_orders()))
+        """Refresh the footer only when what ``check_action`` answers may have changed: once a session, when its
+        keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
+        (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
+        such as "any open orders?", leaked gigabytes in a trading day (``bench/soak.py``)."""
+        availability = (self.runtime is not None, self.desk.private)
         if availability != self._availability:
             self._availability = availability
             self.refresh_bindings()
@@ -487,9 +491,9 @@ class FluxumApp(App[None]):
             if self.runtime is None or not self.desk.private:
                 return False  # no keys, or scripted: nothing to cancel with
             settings = self.runtime.settings
-            if settings.environment is not Environment.SIM and not settings.trading_enabled:
-                return False  # watch-only by default on a real exchange: `fluxum --trade` allows order actions
-            return True if self.desk.open_orders() else None
+            # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
+            # selected the action says so.
+            return settings.environment is Environment.SIM or settings.trading_enabled
         return True
 
     def action_cancel_order(self) -> None:

@@ -77,14 +77,14 @@ async def open_runtime(
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
             from exchange.bybit.sim.server import SimConfig, SimServer
 
-            config = SimConfig(
-                seed=seed,
-                symbols=tuple(settings.symbols),
-                demo_trader=demo_trader,
-                faults_enabled=faults,
-                funding_speed=EMBEDDED_FUNDING_SPEED,
-                **(sim_overrides or {}),
-            )
+            defaults: dict[str, Any] = {
+                "seed": seed,
+                "symbols": tuple(settings.symbols),
+                "demo_trader": demo_trader,
+                "faults_enabled": faults,
+                "funding_speed": EMBEDDED_FUNDING_SPEED,
+            }
+            config = SimConfig(**{**defaults, **(sim_overrides or {})})  # an override wins over a default
             sim = await stack.enter_async_context(SimServer(config))
             settings = settings.with_endpoints(
                 Endpoints.for_base_url(sim.base_url), Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))

@@ -172,6 +172,11 @@ class AccountState:
             return
         self.history_complete = True
 
+    def frame_lost(self, why: str) -> None:
+        """A private frame was dropped before its topic could be read: it may have been an execution."""
+        self.counters["private_frames_lost"] += 1
+        self._history_gap(why)
+
     def _history_gap(self, why: str) -> None:
         """Executions may be missing: stop calling history complete and read it again over REST."""
         self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))

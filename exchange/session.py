@@ -282,6 +282,7 @@ class Session:
                 self._http,
                 self._on_private_frame,
                 name="private",
+                on_rejected=self._private_frame_lost,
                 ping_interval=t.ping_interval_s,
                 pong_timeout=t.pong_timeout_s,
                 idle_probe_after=t.ping_interval_s,
@@ -510,8 +511,14 @@ class Session:
 
     def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
         topic = self._topic(frame)
-        if topic is not None:
+        if topic is None:
+            self._private_frame_lost()
+        else:
             self.account.take(topic, frame, received_ms)
+
+    def _private_frame_lost(self) -> None:
+        """A private frame that could not be read at all may have been an execution."""
+        self.account.frame_lost("an unreadable private frame")
 
     def _topic(self, frame: dict[str, Any]) -> str | None:
         """A frame's topic, the frame counted for the message rate; None (the frame rejected) when it has none."""

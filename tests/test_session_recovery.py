@@ -216,3 +216,23 @@ async def test_an_order_closed_while_away_is_stamped_on_the_exchange_s_clock():
     assert "o1" not in s.orders
     s.account.take_order(order("o1", "New", exchange_now - 30_000))  # a read taken before the close
     assert "o1" not in s.orders and s.desk.open_orders() == []
+
+
+async def test_a_private_frame_that_cannot_be_read_at_all_triggers_a_re_read_of_executions():
+    """Not JSON, or no topic: it may have been an execution, so history is read again over REST."""
+    from exchange.bybit.ws import WsLink
+
+    rest = ScriptedRest()
+    s = session(rest)
+    missed = execution("e7", "Sell", "2", "101", int(time.time() * 1000))
+    rest.executions_list = [missed]
+    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    link._handle_text('{"topic":"execution","data":[{"execId":"e7"')  # cut short: not JSON
+    assert link.rejected == 1 and s.counters["private_frames_lost"] == 1 and not s.account.history_complete
+    (reread,) = [task for task in s._tasks if task.get_name() == "session-reread-executions"]
+    await reread
+    assert s.account.history_complete and s.ledger.entry("BTCUSDT").position == -2
+    link._handle_text('{"data":[]}')  # an object without a topic: the same
+    assert s.counters["private_frames_lost"] == 2 and not s.account.history_complete
+    for task in list(s._tasks):
+        task.cancel()

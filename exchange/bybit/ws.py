@@ -52,11 +52,15 @@ class WsLink:
         probe_timeout: float = 2.0,
         connect_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
+        on_rejected: Callable[[], None] | None = None,
     ) -> None:
+        """``on_rejected`` hears of every frame dropped here (not JSON, not an object): on the private link any one
+        of them may have been an execution."""
         self.url = url
         self.name = name
         self._http = http
         self._on_frame = on_frame
+        self._on_rejected = on_rejected
         self._ping_interval = ping_interval
         self._pong_timeout = pong_timeout
         self._idle_probe_after = idle_probe_after
@@ -178,11 +182,12 @@ class WsLink:
         try:
             frame = orjson.loads(text)
         except orjson.JSONDecodeError:
-            self.rejected += 1
+            frame = None
             log.debug("%s: non-JSON frame dropped (%d bytes)", self.name, len(text))
-            return
         if not isinstance(frame, dict):
             self.rejected += 1
+            if self._on_rejected is not None:
+                self._on_rejected()
             return
         self.frames += 1
         kind = classify(frame)

@@ -372,3 +372,32 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     assert app.check_action("cancel_order", ()) is True
     app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
     assert app.check_action("cancel_order", ()) is True
+
+
+async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys() -> None:
+    """Textual 8.2.8 keeps every FooterKey a footer refresh replaces; the app must not refresh the footer each
+    time "are there open orders?" flips (bench/soak.py found ~3 GB a trading day that way)."""
+    import gc
+
+    from textual.widgets._footer import FooterKey
+
+    desk = scripted.long_in_profit()
+    orders = dict(desk.orders)
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+
+        def footer_keys() -> int:
+            gc.collect()
+            return sum(isinstance(o, FooterKey) for o in gc.get_objects())
+
+        order = next(iter(orders.values()))
+        app.post_message(Bridge.OrderChanged(order))  # the first event settles what the footer offers
+        await pilot.pause()
+        before = footer_keys()
+        for flip in range(40):
+            desk.orders.clear() if flip % 2 == 0 else desk.orders.update(orders)
+            app.post_message(Bridge.OrderChanged(order))
+            await pilot.pause()
+        await pilot.pause()
+        assert footer_keys() <= before, (before, footer_keys())
