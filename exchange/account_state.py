@@ -2,8 +2,8 @@
 REST backfill alike, and the ledger marked from books, tickers and positions.
 
 It exists so that the bookkeeping rules live in one place that knows nothing of sockets or REST: executions are
-journaled first, then applied to the ledger, then announced; a ledger that took fills out of execution-time order
-is rebuilt from the journal; the journal's completeness watermark moves only while history is known whole; only
+journaled first, then applied to the ledger (which replays a symbol in execution order when a fill arrives late),
+then announced; the journal's completeness watermark moves only while history is known whole; only
 this desk's category is taken from Bybit's all-in-one private topics; a position read over REST is reconciled net
 of the fills that arrived after it. The session fetches (and owns the links); this class applies what it is given.
 """
@@ -79,7 +79,6 @@ class AccountState:
         self._exchange_ms = exchange_ms or self._now_ms
         self._gap_while_recovering = False  # executions may have been lost while history was being read
         self._topic_last_ms: dict[str, int] = {}
-        self._last_fill_ms: dict[str, int] = {}  # newest execTime applied per symbol
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> latest (execTime, signed qty)
@@ -209,19 +208,14 @@ class AccountState:
             fresh = self.journal.record(records, self._now_ms())
             fresh_ids = {record["execId"] for record in fresh}
             fills = [fill for fill in fills if fill.exec_id in fresh_ids]
-            late = [f for f in fills if f.moves_position and f.time_ms < self._last_fill_ms.get(f.symbol, -1)]
-            if late:
-                # Older than fills already applied (the live stream ran ahead of the backfill): average entry
-                # and realized P&L depend on the order, so replay the journal, which is in execTime order.
-                self._rebuild_ledger()
-                for fill in fills:
-                    self._announce_fill(fill, self.ledger.entry(fill.symbol), backfilled)
-                return
         for fill in fills:
-            entry = self.ledger.apply_fill(fill)
+            reordered = self.ledger.reordered
+            entry = self.ledger.apply_fill(fill)  # a fill older than one applied replays its symbol in order
             if entry is None:
                 self.counters["duplicate_fills"] += 1
                 continue
+            if self.ledger.reordered > reordered:
+                self.counters["ledger_reorders"] += 1
             self._announce_fill(fill, entry, backfilled)
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
@@ -230,30 +224,15 @@ class AccountState:
         if fill.moves_position:
             moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
             moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
-            self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
         self.desk.own_fills.append(fill)
         self.desk.touch("fills")
         self.desk.touch("ledger")
         self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
 
-    def _rebuild_ledger(self) -> None:
-        """A fresh ledger from the journal (execTime order), with the open-order summaries carried over."""
-        self.counters["ledger_rebuilds"] += 1
-        self.desk.ledger = Ledger()
-        self._marked.clear()
-        self._replay()
-        for symbol in {order.symbol for order in self.desk.orders.values()}:
-            self._set_open_orders(symbol)
-        self.desk.touch("ledger")
-
     def replay_journal(self) -> None:
         """At start: apply every journaled execution to the ledger, in execTime order."""
-        self.counters["journal_replayed"] += self._replay()
-
-    def _replay(self) -> int:
-        """Apply the journal to the ledger in execTime order; returns how many fills it applied."""
         if self.journal is None:
-            return 0
+            return
         replayed = 0
         for record in self.journal.replay():
             try:
@@ -264,11 +243,9 @@ class AccountState:
                 continue
             if self.ledger.apply_fill(fill) is not None:
                 replayed += 1
-                if fill.moves_position:
-                    self._last_fill_ms[fill.symbol] = max(fill.time_ms, self._last_fill_ms.get(fill.symbol, -1))
+        self.counters["journal_replayed"] += replayed
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
-        return replayed
 
     def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
         """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` > ``since_ms``.

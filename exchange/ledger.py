@@ -208,6 +208,23 @@ class _SymbolLedger:
     open_orders: tuple[Decimal, Decimal, Decimal] = (_ZERO, _ZERO, _ZERO)
     fill_count: int = 0
     history: list[tuple[Fill, UpdateSource]] = field(default_factory=list)
+    newest: tuple[int, str] | None = None  # (execTime, execId) of the newest position-moving fill applied
+
+    def replayed_with(self, late: Fill) -> _SymbolLedger:
+        """This symbol's state as if ``late`` had arrived in its place: external legs first (they stand for what
+        was held before the history), then every fill in (execTime, execId) order, the order of the exchange's
+        matching. Average entry and realized P&L depend on that order; cash sums do not. The latest mark is kept."""
+        rebuilt = _SymbolLedger(self.symbol, open_orders=self.open_orders, fill_count=self.fill_count)
+        external = [item for item in self.history if item[1] is UpdateSource.External_trade]
+        rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
+        rest.append((late, UpdateSource.Trade))
+        rest.sort(key=lambda item: (item[0].time_ms, item[0].exec_id))
+        for fill, source in external + rest:
+            rebuilt.apply(fill, source)
+        if self.mark_source is not None and self.mark_source is not MarkSource.LAST_FILL:
+            rebuilt.spot, rebuilt.mark_source = self.spot, self.mark_source
+        rebuilt.update_time = max(rebuilt.update_time, self.update_time)
+        return rebuilt
 
     def trade(self, fill: Fill, source: UpdateSource) -> None:
         """Apply a position-moving fill: grow, close (realizing against the average entry) or flip."""
@@ -245,6 +262,10 @@ class _SymbolLedger:
         self.update_source = source
         self.leg = (price, fill.side, qty, package)
         self.history.append((fill, source))
+        if source is not UpdateSource.External_trade:
+            key = (fill.time_ms, fill.exec_id)
+            if self.newest is None or key > self.newest:
+                self.newest = key
 
     def fund(self, fill: Fill) -> None:
         """Funding moves cash only: ``fee`` is what was paid (negative when received)."""
@@ -347,7 +368,8 @@ class Ledger:
 
     Each change returns the symbol's new :class:`LedgerEntry`; ``version`` increases on every change so a
     widget can repaint only when something moved. Bad fills are counted in ``rejected`` and logged,
-    duplicates in ``duplicates``; neither raises.
+    duplicates in ``duplicates``; neither raises. The result does not depend on the order fills arrive in: one
+    older than a fill already applied replays its symbol in execution order (counted in ``reordered``).
     """
 
     def __init__(self) -> None:
@@ -356,6 +378,7 @@ class Ledger:
         self._seen: set[str] = set()
         self.duplicates = 0
         self.rejected = 0
+        self.reordered = 0  # fills that arrived older than one already applied: the symbol was replayed in order
         self.version = 0
 
     # ------------------------------------------------------------------ changes
@@ -384,7 +407,13 @@ class Ledger:
             return None
         self._seen.add(fill.exec_id)
         state = self._state(fill.symbol)
-        state.apply(fill, UpdateSource.Trade)
+        if fill.moves_position and state.newest is not None and (fill.time_ms, fill.exec_id) < state.newest:
+            # Older than a fill already applied (a live push overtook the backfill, a late push): the ledger
+            # must not depend on arrival order, so the symbol is replayed in execution order.
+            state = self._symbols[fill.symbol] = state.replayed_with(fill)
+            self.reordered += 1
+        else:
+            state.apply(fill, UpdateSource.Trade)
         state.fill_count += 1
         return self._publish(state)
 

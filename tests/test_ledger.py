@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+from dataclasses import replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -711,3 +712,32 @@ def test_replaying_in_the_same_order_gives_the_same_entries(events: list[tuple])
     with localcontext(MONEY_CONTEXT):
         for entry in first.entries():
             assert_identities(entry)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_events, st.randoms(use_true_random=False), st.booleans())
+def test_the_order_fills_arrive_in_never_changes_the_ledger(events: list[tuple], rng, with_external: bool) -> None:
+    """A live push overtakes the backfill, a push comes late: the ledger equals the one fed in execution order,
+    field for field (an external leg from a position reconcile stays first)."""
+    items = [
+        fill(e[1], e[2], e[3], e[4], time_ms=1_000 + n // 3, exec_id=f"e{n:03d}")  # some share an execTime
+        if e[0] == "fill"
+        else funding(e[1], time_ms=1_000 + n // 3)
+        for n, e in enumerate(events)
+        if e[0] != "mark"
+    ]
+    shuffled = items[:]
+    rng.shuffle(shuffled)
+    in_order, arrived = Ledger(), Ledger()
+    for ledger, sequence in ((in_order, sorted(items, key=lambda f: (f.time_ms, f.exec_id))), (arrived, shuffled)):
+        if with_external:
+            ledger.reconcile_position("BTCUSDT", D("0.5"), D("100"), 900)  # held before the history began
+        for item in sequence:
+            ledger.apply_fill(item)
+    # The money and the position agree field for field; what describes the last event applied (its time,
+    # source and leg) is, by its definition, about arrival.
+    last_event = {"update_time": 0, "update_source": None, "price": None, "side": None, "qty": None}
+    assert [replace(e, package_price=None, **last_event) for e in arrived.entries()] == [
+        replace(e, package_price=None, **last_event) for e in in_order.entries()
+    ]
+    assert arrived.fill_count("BTCUSDT") == in_order.fill_count("BTCUSDT") == len(items)

@@ -137,7 +137,7 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
         want.realized_pnl,
         want.running_price,
     )
-    assert got.realized_pnl == Decimal(10) and s.counters["ledger_rebuilds"] == 1
+    assert got.realized_pnl == Decimal(10) and s.counters["ledger_reorders"] >= 1
 
 
 def test_a_key_rejected_with_http_401_fails_the_session():
