@@ -208,14 +208,11 @@ class AccountState:
             fresh = self.journal.record(records, self._now_ms())
             fresh_ids = {record["execId"] for record in fresh}
             fills = [fill for fill in fills if fill.exec_id in fresh_ids]
-        for fill in fills:
-            reordered = self.ledger.reordered
-            entry = self.ledger.apply_fill(fill)  # a fill older than one applied replays its symbol in order
-            if entry is None:
-                self.counters["duplicate_fills"] += 1
-                continue
-            if self.ledger.reordered > reordered:
-                self.counters["ledger_reorders"] += 1
+        duplicates, reordered = self.ledger.duplicates, self.ledger.reordered
+        applied = self.ledger.apply_fills(fills)  # fills older than ones applied replay their symbol, in order
+        self.counters["duplicate_fills"] += self.ledger.duplicates - duplicates
+        self.counters["ledger_reorders"] += self.ledger.reordered - reordered
+        for fill, entry in applied:
             self._announce_fill(fill, entry, backfilled)
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:

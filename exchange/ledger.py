@@ -210,14 +210,15 @@ class _SymbolLedger:
     history: list[tuple[Fill, UpdateSource]] = field(default_factory=list)
     newest: tuple[int, str] | None = None  # (execTime, execId) of the newest position-moving fill applied
 
-    def replayed_with(self, late: Fill) -> _SymbolLedger:
-        """This symbol's state as if ``late`` had arrived in its place: external legs first (they stand for what
-        was held before the history), then every fill in (execTime, execId) order, the order of the exchange's
-        matching. Average entry and realized P&L depend on that order; cash sums do not. The latest mark is kept."""
-        rebuilt = _SymbolLedger(self.symbol, open_orders=self.open_orders, fill_count=self.fill_count)
+    def replayed_with(self, late: list[Fill]) -> _SymbolLedger:
+        """This symbol's state as if the ``late`` fills had arrived in their place: external legs first (they stand
+        for what was held before the history), then every fill in (execTime, execId) order, the order of the
+        exchange's matching. Average entry and realized P&L depend on that order; cash sums do not. The latest
+        mark is kept."""
+        rebuilt = _SymbolLedger(self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + len(late))
         external = [item for item in self.history if item[1] is UpdateSource.External_trade]
         rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
-        rest.append((late, UpdateSource.Trade))
+        rest += [(fill, UpdateSource.Trade) for fill in late]
         rest.sort(key=lambda item: (item[0].time_ms, item[0].exec_id))
         for fill, source in external + rest:
             rebuilt.apply(fill, source)
@@ -396,26 +397,43 @@ class Ledger:
 
     def apply_fill(self, fill: Fill) -> LedgerEntry | None:
         """Apply one execution; None when its ``execId`` was already applied (or the fill was rejected)."""
-        if fill.exec_id in self._seen:
-            self.duplicates += 1
-            log.debug("duplicate execution %s ignored", fill.exec_id)
-            return None
-        problem = _problem(fill)
-        if problem is not None:
-            self.rejected += 1
-            log.warning("execution %r for %r rejected: %s", fill.exec_id, fill.symbol, problem)
-            return None
-        self._seen.add(fill.exec_id)
-        state = self._state(fill.symbol)
-        if fill.moves_position and state.newest is not None and (fill.time_ms, fill.exec_id) < state.newest:
-            # Older than a fill already applied (a live push overtook the backfill, a late push): the ledger
-            # must not depend on arrival order, so the symbol is replayed in execution order.
-            state = self._symbols[fill.symbol] = state.replayed_with(fill)
-            self.reordered += 1
-        else:
+        applied = self.apply_fills([fill])
+        return applied[0][1] if applied else None
+
+    def apply_fills(self, fills: list[Fill]) -> list[tuple[Fill, LedgerEntry]]:
+        """Apply a batch of executions; returns those applied (not duplicates, not rejected), each with its
+        symbol's entry after the batch.
+
+        A fill older than one its symbol already applied (a live push overtook the backfill, a push came late)
+        must not make the money depend on arrival order: the symbol is replayed in execution order, once per
+        batch however many of its fills are late, so a backfill behind a live stream costs one replay.
+        """
+        applied: list[Fill] = []
+        late: dict[str, list[Fill]] = {}
+        for fill in fills:
+            if fill.exec_id in self._seen:
+                self.duplicates += 1
+                log.debug("duplicate execution %s ignored", fill.exec_id)
+                continue
+            problem = _problem(fill)
+            if problem is not None:
+                self.rejected += 1
+                log.warning("execution %r for %r rejected: %s", fill.exec_id, fill.symbol, problem)
+                continue
+            self._seen.add(fill.exec_id)
+            applied.append(fill)
+            state = self._state(fill.symbol)
+            if fill.moves_position and state.newest is not None and (fill.time_ms, fill.exec_id) < state.newest:
+                late.setdefault(fill.symbol, []).append(fill)
+                continue
             state.apply(fill, UpdateSource.Trade)
-        state.fill_count += 1
-        return self._publish(state)
+            state.fill_count += 1
+            self._publish(state)
+        for symbol, fills_of_symbol in late.items():
+            state = self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
+            self.reordered += len(fills_of_symbol)
+            self._publish(state)
+        return [(fill, self._entries[fill.symbol]) for fill in applied]
 
     def mark(self, symbol: str, price: Decimal, source: MarkSource, time_ms: int) -> LedgerEntry:
         """Mark the symbol's position at ``price`` (an unseen symbol gets a flat entry with that spot)."""

@@ -741,3 +741,32 @@ def test_the_order_fills_arrive_in_never_changes_the_ledger(events: list[tuple],
         replace(e, package_price=None, **last_event) for e in in_order.entries()
     ]
     assert arrived.fill_count("BTCUSDT") == in_order.fill_count("BTCUSDT") == len(items)
+
+
+def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live pushes ran ahead; the backfill then brings 200 older fills: one replay, not one per late fill."""
+    from exchange import ledger as ledger_module
+
+    replays: list[int] = []
+    original = ledger_module._SymbolLedger.replayed_with
+
+    def counting(self, late):  # type: ignore[no-untyped-def]
+        replays.append(len(late))
+        return original(self, late)
+
+    monkeypatch.setattr(ledger_module._SymbolLedger, "replayed_with", counting)
+    ledger = Ledger()
+    live = [fill("Buy" if n % 2 else "Sell", "0.1", str(100 + n), time_ms=10_000 + n) for n in range(20)]
+    older = [fill("Sell" if n % 3 else "Buy", "0.2", str(90 + n % 7), time_ms=n) for n in range(200)]
+    ledger.apply_fills(live)
+    applied = ledger.apply_fills(older + [fill("Buy", "1", "50", symbol="ETHUSDT", time_ms=1)])
+    assert replays == [200] and ledger.reordered == 200 and len(applied) == 201
+    in_order = Ledger()
+    in_order.apply_fills(sorted(live + older, key=lambda f: (f.time_ms, f.exec_id)))
+    got, want = ledger.entry("BTCUSDT"), in_order.entry("BTCUSDT")
+    assert (got.position, got.realized_pnl, got.running_price, got.fees) == (
+        want.position,
+        want.realized_pnl,
+        want.running_price,
+        want.fees,
+    )
