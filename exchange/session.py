@@ -263,32 +263,22 @@ class Session:
         self._lost_reason = ""
         self.account.start_recovery()  # before the private stream can journal anything new
         t = self.timeouts
-        self._public = WsLink(
+        self._public = self._link(
             self.endpoints.public_url(self.category),
-            self._http,
             self._on_public_frame,
-            name="public",
-            ping_interval=t.ping_interval_s,
-            pong_timeout=t.pong_timeout_s,
-            idle_probe_after=t.idle_probe_s,
+            "public",
+            idle_probe_after=t.idle_probe_s,  # a busy stream gone silent is probed within seconds
             probe_timeout=t.probe_timeout_s,
-            connect_timeout=t.connect_s,
-            clock=self._clock,
         )
         links = [self._public]
         if self.private:
-            self._private = WsLink(
+            self._private = self._link(
                 self.endpoints.private_url(),
-                self._http,
                 self._on_private_frame,
-                name="private",
-                on_rejected=self._private_frame_lost,
-                ping_interval=t.ping_interval_s,
-                pong_timeout=t.pong_timeout_s,
-                idle_probe_after=t.ping_interval_s,
+                "private",
+                idle_probe_after=t.ping_interval_s,  # a quiet private stream is healthy: only the regular ping
                 probe_timeout=t.pong_timeout_s,
-                connect_timeout=t.connect_s,
-                clock=self._clock,
+                on_rejected=self._private_frame_lost,
             )
             links.append(self._private)
         await asyncio.gather(*(link.open() for link in links))
@@ -309,6 +299,21 @@ class Session:
         became_ready = self._clock()
         await self._link_lost.wait()
         return became_ready
+
+    def _link(self, url: str, on_frame: Any, name: str, **probing: Any) -> WsLink:
+        """One link with the session's ping, pong and connect timeouts; ``probing`` is what differs per link."""
+        t = self.timeouts
+        return WsLink(
+            url,
+            self._http,  # type: ignore[arg-type]  # opened in run() before any link
+            on_frame,
+            name=name,
+            ping_interval=t.ping_interval_s,
+            pong_timeout=t.pong_timeout_s,
+            connect_timeout=t.connect_s,
+            clock=self._clock,
+            **probing,
+        )
 
     async def _watch_link(self, link: WsLink) -> None:
         try:

@@ -12,6 +12,7 @@ order's creation sequence), so paging stays free of gaps and duplicates while ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -175,23 +176,24 @@ def add_routes(app: web.Application, sim: Any) -> None:
             },
         )
 
-    async def order_create(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
-        try:
-            order = sim.account.place_order(params)
-        except Rejection as error:
-            raise _rejected(error) from None
-        sim.counters["rest.orders_created"] += 1
-        return ok_response(sim, {"orderId": order.order_id, "orderLinkId": order.order_link_id})
+    def order_action(
+        act: Callable[[dict[str, Any]], Any], counter: str
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """``/v5/order/create`` and ``/cancel``: the account acts on the signed params, or Bybit's rejection."""
 
-    async def order_cancel(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
-        try:
-            order = sim.account.cancel_order(params)
-        except Rejection as error:
-            raise _rejected(error) from None
-        sim.counters["rest.orders_cancelled"] += 1
-        return ok_response(sim, {"orderId": order.order_id, "orderLinkId": order.order_link_id})
+        async def handler(request: web.Request) -> web.Response:
+            _, params = await authenticate(request, sim)
+            try:
+                order = act(params)
+            except Rejection as error:
+                raise _rejected(error) from None
+            sim.counters[counter] += 1
+            return ok_response(sim, {"orderId": order.order_id, "orderLinkId": order.order_link_id})
+
+        return handler
+
+    order_create = order_action(sim.account.place_order, "rest.orders_created")
+    order_cancel = order_action(sim.account.cancel_order, "rest.orders_cancelled")
 
     async def order_realtime(request: web.Request) -> web.Response:
         _, params = await authenticate(request, sim)
