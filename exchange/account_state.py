@@ -81,7 +81,7 @@ class AccountState:
         self._topic_last_ms: dict[str, int] = {}
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
-        self._moves: dict[str, deque[tuple[int, Decimal]]] = {}  # symbol -> latest (execTime, signed qty)
+        self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
 
     @property
     def ledger(self) -> Ledger:
@@ -220,7 +220,7 @@ class AccountState:
         self._marked.pop(fill.symbol, None)  # the spot is now the fill price: the next tick marks it again
         if fill.moves_position:
             moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
-            moves.append((fill.time_ms, fill.qty if fill.side == "Buy" else -fill.qty))
+            moves.append((fill.time_ms, fill.seq, fill.qty if fill.side == "Buy" else -fill.qty))
         self.desk.own_fills.append(fill)
         self.desk.touch("fills")
         self.desk.touch("ledger")
@@ -244,15 +244,22 @@ class AccountState:
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
 
-    def _moved_since(self, symbol: str, since_ms: int) -> Decimal:
-        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` > ``since_ms``.
+    def _moved_after(self, position: PositionSnapshot) -> Decimal:
+        """Signed quantity of the fills of the position's symbol this session applied that the read lacks.
 
-        Any fill that moves a position also moves its ``updatedTime``, so these are exactly the fills a
-        position read stamped ``since_ms`` does not contain. An unstamped read (0) is taken as current.
+        Bybit's cross sequence says it exactly: the position holds every fill whose ``seq`` is not above its
+        own. Without one on both sides, the fills with ``execTime`` after the position's ``updatedTime`` (any
+        fill moves it), which misjudges a fill made in the millisecond of the read. A read with neither (no
+        seq, ``updatedTime`` 0) is taken as current.
         """
-        if since_ms <= 0:
-            return Decimal(0)
-        return sum((qty for time_ms, qty in self._moves.get(symbol, ()) if time_ms > since_ms), Decimal(0))
+
+        def after_read(time_ms: int, seq: int | None) -> bool:
+            if seq is not None and position.seq is not None:
+                return seq > position.seq
+            return time_ms > position.updated_ms > 0
+
+        moves = self._moves.get(position.symbol, ())
+        return sum((qty for time_ms, seq, qty in moves if after_read(time_ms, seq)), Decimal(0))
 
     # ------------------------------------------------------------------ orders, positions, wallet
 
@@ -295,8 +302,8 @@ class AccountState:
 
     def take_position(self, position: PositionSnapshot) -> None:
         known = self.desk.positions.get(position.symbol)
-        if known is not None and known.updated_ms > position.updated_ms > 0:
-            return  # an older view (a REST read racing a push)
+        if known is not None and _older_view(position, known):
+            return  # a REST read racing a push
         if position.size == 0:
             self._drop_position(position.symbol, position)
             return
@@ -338,7 +345,7 @@ class AccountState:
             holding = entry.position if entry is not None else Decimal(0)
             # The positions were read before the executions, while the private stream was live: fills after
             # the position's last update are in the ledger but cannot be in that read yet.
-            expected = position.size + self._moved_since(position.symbol, position.updated_ms)
+            expected = position.size + self._moved_after(position)
             if holding != expected:
                 reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
                 if reconciled is not None:
@@ -372,6 +379,14 @@ class AccountState:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+def _older_view(position: PositionSnapshot, known: PositionSnapshot) -> bool:
+    """The exchange's cross sequence orders two views of a position; a setting change (leverage) keeps the seq
+    and moves ``updatedTime``, so equal seqs (or none) are ordered by time."""
+    if position.seq is not None and known.seq is not None and position.seq != known.seq:
+        return position.seq < known.seq
+    return known.updated_ms > position.updated_ms > 0
 
 
 def _flat(symbol: str, updated_ms: int) -> PositionSnapshot:

@@ -224,6 +224,7 @@ class PositionSnapshot:
     leverage: Decimal | None
     position_im: Decimal | None
     updated_ms: int = 0
+    seq: int | None = None  # Bybit's cross sequence: the position holds every fill of its symbol up to it
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ class Fill:
     order_id: str = ""
     order_link_id: str = ""
     is_maker: bool | None = None
+    seq: int | None = None  # Bybit's cross sequence: which position updates already hold this fill
 
     @property
     def is_funding(self) -> bool:

@@ -70,6 +70,7 @@ def test_rest_execution_list_fixture() -> None:
             order_id="8c065341-7b52-4ca9-ac2c-37e31ac55c94",
             order_link_id="",
             is_maker=False,
+            seq=4688002127,  # Bybit's cross sequence, kept to order the fill against position reads
         )
     ]
     ledger = Ledger()

@@ -13,6 +13,7 @@ from exchange.bybit.protocol import (
     ProtocolError,
     TickerCache,
     classify,
+    cross_seq,
     parse_order,
     parse_position,
     parse_trades,
@@ -132,6 +133,18 @@ def test_positions_read_entry_price_on_ws_and_avg_price_on_rest():
     rest = parse_position(rest_raw)
     assert rest.size == -Decimal(rest_raw["size"]), "a Sell position is a negative size"
     assert rest.avg_price == Decimal(rest_raw["avgPrice"])
+    assert (ws.seq, rest.seq) == (8327597863, 5723621632), "the cross sequence orders a read against fills"
+
+
+@pytest.mark.parametrize(
+    ("raw", "seq"),
+    [(140612148849382, 140612148849382), ("4688002127", 4688002127), (0, 0), (-1, None), ("-1", None)]
+    + [(None, None), ("", None), ("12a", None), (True, None), (1.5, None)],
+)
+def test_cross_seq_is_a_whole_number_or_unknown(raw, seq):
+    """Bybit sends seq as a number (-1 for a position never traded); anything else means 'compare by time'."""
+    assert cross_seq({"seq": raw}) == seq
+    assert cross_seq({}) is None
 
 
 def test_wallet_from_push_and_rest():

@@ -15,8 +15,10 @@ from exchange.retry import fatal_reason
 from exchange.session import Session
 
 
-def execution(exec_id: str, side: str, qty: str, price: str, time_ms: int, symbol: str = "BTCUSDT") -> dict:
-    return {
+def execution(
+    exec_id: str, side: str, qty: str, price: str, time_ms: int, symbol: str = "BTCUSDT", seq: int | None = None
+) -> dict:
+    record = {
         "execId": exec_id,
         "symbol": symbol,
         "category": "linear",
@@ -31,11 +33,16 @@ def execution(exec_id: str, side: str, qty: str, price: str, time_ms: int, symbo
         "feeCurrency": "USDT",
         "isMaker": False,
     }
+    if seq is not None:
+        record["seq"] = seq
+    return record
 
 
-def position(symbol: str, size: str, avg: str, updated_ms: int = 1) -> PositionSnapshot:
+def position(symbol: str, size: str, avg: str, updated_ms: int = 1, seq: int | None = None) -> PositionSnapshot:
     value = Decimal(size)
-    return PositionSnapshot(symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms)
+    return PositionSnapshot(
+        symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms, seq
+    )
 
 
 def order(order_id: str, status: str, updated_ms: int) -> OpenOrder:
@@ -183,6 +190,63 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
     entry = s.ledger.entry("BTCUSDT")
     assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
     assert s.desk.positions["BTCUSDT"].size == Decimal("0.5"), "the pushed position must stay on the desk"
+
+
+async def reconcile_after_live_fills(read: PositionSnapshot, fills: list[dict]) -> Session:
+    """A backfill whose position read is ``read`` while ``fills`` were pushed live (and so applied) before it."""
+    rest = ScriptedRest()
+    s = session(rest)
+
+    async def positions_after_live_fills(category: str) -> list[PositionSnapshot]:
+        s.account.take_executions(fills, backfilled=False)
+        return [read]
+
+    rest.positions = positions_after_live_fills  # type: ignore[method-assign]
+    await s._backfill_steps()
+    return s
+
+
+async def test_the_cross_sequence_says_which_fills_a_position_read_holds():
+    """A position stamped before a fill it holds (updatedTime 1000, the fill at 1004) is not 'reconciled' with a
+    phantom leg: Bybit's seq says the read holds every fill up to its own. The time rule alone would count the
+    fill twice and invent an External_trade sell."""
+    fills = [execution("a", "Sell", "0.011", "100", 900, seq=10), execution("b", "Sell", "0.008", "100", 1004, seq=12)]
+    s = await reconcile_after_live_fills(position("BTCUSDT", "-0.019", "100", updated_ms=1000, seq=13), fills)
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == Decimal("-0.019") and entry.update_source.value != "External_trade"
+    assert s.ledger.entry("BTCUSDT").buy_notional == 0, "no phantom leg"
+
+
+async def test_a_fill_in_the_millisecond_of_the_read_but_after_it_is_told_apart_by_seq():
+    """The read (seq 12, updatedTime 1000) lacks a fill made in the same millisecond after it (seq 13)."""
+    fills = [execution("a", "Buy", "1", "100", 1000, seq=12), execution("b", "Buy", "2", "100", 1000, seq=13)]
+    s = await reconcile_after_live_fills(position("BTCUSDT", "1", "100", updated_ms=1000, seq=12), fills)
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == Decimal(3) and entry.update_source.value != "External_trade"
+
+
+async def test_without_a_seq_a_fill_after_the_read_s_updated_time_is_expected_on_top():
+    fills = [execution("a", "Buy", "1", "100", 900), execution("b", "Buy", "2", "100", 1100)]
+    s = await reconcile_after_live_fills(position("BTCUSDT", "1", "100", updated_ms=1000), fills)
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == Decimal(3) and entry.update_source.value != "External_trade"
+
+
+async def test_a_position_read_truly_short_of_the_ledger_is_still_reconciled():
+    """The seq rule does not hide a real difference: the read holds both fills (seq 14) yet says 2, not 3."""
+    fills = [execution("a", "Buy", "1", "100", 900, seq=10), execution("b", "Buy", "2", "100", 1100, seq=11)]
+    s = await reconcile_after_live_fills(position("BTCUSDT", "2", "100", updated_ms=1200, seq=14), fills)
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == Decimal(2) and entry.update_source.value == "External_trade"
+
+
+async def test_an_older_position_view_is_told_by_seq_and_a_setting_change_by_time():
+    s = session(ScriptedRest())
+    s.account.take_position(position("BTCUSDT", "2", "100", updated_ms=1000, seq=20))
+    s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=1005, seq=19))  # stamped later, older fill
+    assert s.desk.positions["BTCUSDT"].size == Decimal(2)
+    s.account.take_position(position("BTCUSDT", "2", "100", updated_ms=1010, seq=20))  # leverage: same seq, later
+    assert s.desk.positions["BTCUSDT"].updated_ms == 1010
 
 
 async def test_an_execution_lost_while_history_is_read_is_read_again_before_history_counts_as_whole():

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from exchange.bybit.protocol import cross_seq
 from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill
 
 __all__ = [
@@ -160,6 +161,7 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
         order_id=_text(record, "orderId"),
         order_link_id=_text(record, "orderLinkId"),
         is_maker=is_maker if isinstance(is_maker, bool) else None,
+        seq=cross_seq(record),
     )
 
 

@@ -147,6 +147,23 @@ def _millis(record: Mapping[str, Any], name: str) -> int:
         raise ProtocolError(f"{name} must be a time in ms") from None
 
 
+def cross_seq(record: Mapping[str, Any]) -> int | None:
+    """Bybit's cross sequence ``seq`` of an execution or position: it orders the fills of a symbol against its
+    position updates (a position holds every fill whose ``seq`` is not above its own). None when absent, not a
+    whole number, or -1 (a position never traded): the caller falls back to times."""
+    value = record.get("seq")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.lstrip("-").isdigit():
+            return None
+    if not isinstance(value, (int, str)):
+        return None
+    seq = int(value)
+    return seq if seq >= 0 else None
+
+
 def _records(frame: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     data = _field(frame, "data")
     if not isinstance(data, list):
@@ -250,6 +267,7 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
         leverage=_optional_decimal(record, "leverage"),
         position_im=_optional_decimal(record, "positionIM"),
         updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
+        seq=cross_seq(record),
     )
 
 

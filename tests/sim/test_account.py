@@ -518,10 +518,12 @@ def test_reprs_hold_no_secret(account: Account) -> None:
 # ----------------------------------------------------------------------------------------------- demo trader
 
 
-def run_demo(seed: int, rounds: int) -> tuple[Account, DemoTrader]:
-    clock = SimClock(fixed_ms=T0)
+def run_demo(
+    seed: int, rounds: int, clock: SimClock | None = None, funding_speed: float = 1.0
+) -> tuple[Account, DemoTrader]:
+    clock = clock or SimClock(fixed_ms=T0)
     market = Market(build_instruments(("BTCUSDT", "ETHUSDT"), ("linear",)), seed=seed, clock=clock)
-    acct = Account(market, clock)
+    acct = Account(market, clock, funding_speed=funding_speed)
     sim = SimpleNamespace(market=market, account=acct, counters=Counter(), config=SimpleNamespace(seed=seed))
     trader = DemoTrader(sim)
     for _ in range(rounds):
@@ -544,6 +546,41 @@ def test_demo_trader_trades_fills_and_stays_bounded() -> None:
         assert notional <= trader.max_position_notional * 2
     assert len(acct.engine.resting_orders()) <= 4
     assert wallet_reconciles(acct)
+
+
+class TickingClock(SimClock):
+    """A fixed clock that moves a millisecond each time it is read, so a second read within one step shows."""
+
+    __slots__ = ()
+
+    def now_ms(self) -> int:
+        self.advance(1)
+        return super().now_ms()
+
+
+def test_the_exchange_s_clock_never_goes_back_within_a_step() -> None:
+    """A market step stamps what it does with one time: a maker fill made by the step's trades and a funding
+    settled in the same step. A fill stamped later than the funding that follows it left the position's
+    updatedTime behind a fill it holds, and a client reading that position counted the fill twice."""
+    pushes = Pushes()
+    clock = TickingClock(fixed_ms=T0)
+    funding_speed = FUNDING_INTERVAL_MS / 400  # a funding instant every 400 ms of a clock that moves ~60 ms a step
+    acct, trader = run_demo(seed=3, rounds=0, clock=clock, funding_speed=funding_speed)
+    acct.add_listener(pushes)
+    for _ in range(300):
+        trader.act()
+        for _ in range(4):
+            clock.advance(50)
+            acct.market.step()
+    times_of = {e.exec_id: e.exec_time_ms for e in acct.executions}
+    assert any(e.is_maker for e in acct.executions) and any(e.exec_type == "Funding" for e in acct.executions)
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        positions = [p for p in pushes.of("position") if p["symbol"] == symbol]
+        updated = [int(p["updatedTime"]) for p in positions]
+        assert updated == sorted(updated), f"{symbol}: a position's updatedTime went back"
+        assert [p["seq"] for p in positions] == sorted(p["seq"] for p in positions)
+        fills = sorted((e for e in acct.executions if e.symbol == symbol), key=lambda e: e.seq)
+        assert [times_of[e.exec_id] for e in fills] == sorted(times_of[e.exec_id] for e in fills)
 
 
 def test_demo_trader_is_deterministic_for_a_seed() -> None:

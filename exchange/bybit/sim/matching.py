@@ -545,7 +545,9 @@ class MatchingEngine:
                     continue
                 take = min(take, reducible)
             remaining -= take
-            execution = self._fill(order, order.price, take, is_maker=True, now_ms=account.clock.now_ms())
+            # At the time of the trade that filled it: a market step stamps all it does (book, fills, funding) with
+            # one time, so a position's updatedTime never goes back within a step.
+            execution = self._fill(order, order.price, take, is_maker=True, now_ms=ts_ms)
             account.publish("execution", [execution.to_bybit()])
             account.publish("order", [order.to_bybit()])
             account.publish_position(category, symbol)
