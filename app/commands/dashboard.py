@@ -8,30 +8,18 @@ cleanly.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_session_arguments
+    from app.commands.options import add_runtime_arguments, add_session_arguments
 
     add_session_arguments(parser)
-    parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
-    parser.add_argument(
-        "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--trade",
         action="store_true",
         help="allow order actions (cancelling open orders) on testnet, demo or production; the local exchange "
         "always allows them. Without it the desk is watch-only.",
-    )
-    parser.add_argument(
-        "--journal-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where the fills journal lives (default: the user's data directory; a temporary "
-        "one for the embedded exchange)",
     )
 
 

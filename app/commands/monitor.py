@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 BOOK_LINE_INTERVAL_S = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_session_arguments
+    from app.commands.options import add_runtime_arguments, add_session_arguments
 
     add_session_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
@@ -28,23 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
-    parser.add_argument(
-        "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="library log lines on stderr (default WARNING; secrets are never logged)",
-    )
-    parser.add_argument(
-        "--journal-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where the fills journal lives (default: the user's data directory; a temporary "
-        "one for the embedded exchange)",
     )
 
 

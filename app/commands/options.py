@@ -45,6 +45,23 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seed``, ``--no-demo-trader`` (the embedded exchange) and ``--journal-dir``: what a running desk needs
+    beyond where it connects."""
+    parser.add_argument("--seed", type=int, default=1, help="seed of the embedded local exchange (default 1)")
+    parser.add_argument(
+        "--no-demo-trader", action="store_true", help="embedded exchange only: no demo trading on the account"
+    )
+    parser.add_argument(
+        "--journal-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the fills journal lives (default: the user's data directory; a temporary "
+        "one for the embedded exchange)",
+    )
+
+
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """Validated :class:`exchange.config.Settings`; a configuration mistake becomes a one-line UserError."""
     from app.cli import UserError
