@@ -227,20 +227,17 @@ class AccountState:
         self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
 
     def replay_journal(self) -> None:
-        """At start: apply every journaled execution to the ledger, in execTime order."""
+        """At start: apply every journaled execution to the ledger, in execTime order, as one batch."""
         if self.journal is None:
             return
-        replayed = 0
+        fills = []
         for record in self.journal.replay():
             try:
-                fill = fill_from_execution(record, category=self.category)
+                fills.append(fill_from_execution(record, category=self.category))
             except ExecutionRecordError as error:
                 self.counters["journal_rejected"] += 1
                 log.warning("journaled execution skipped: %s", error)
-                continue
-            if self.ledger.apply_fill(fill) is not None:
-                replayed += 1
-        self.counters["journal_replayed"] += replayed
+        self.counters["journal_replayed"] += len(self.ledger.apply_fills(fills))
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
 

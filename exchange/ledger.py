@@ -407,10 +407,13 @@ class Ledger:
 
         A fill older than one its symbol already applied (a live push overtook the backfill, a push came late)
         must not make the money depend on arrival order: the symbol is replayed in execution order, once per
-        batch however many of its fills are late, so a backfill behind a live stream costs one replay.
+        batch however many of its fills are late, so a backfill behind a live stream costs one replay. Each
+        symbol's entry is frozen once, after the batch (freezing is most of a fill's cost: a journal replay at
+        start is one batch).
         """
         applied: list[Fill] = []
         late: dict[str, list[Fill]] = {}
+        touched: dict[str, None] = {}  # symbols in the order first touched
         for fill in fills:
             if fill.exec_id in self._seen:
                 self.duplicates += 1
@@ -429,11 +432,13 @@ class Ledger:
                 continue
             state.apply(fill, UpdateSource.Trade)
             state.fill_count += 1
-            self._publish(state)
+            touched[fill.symbol] = None
         for symbol, fills_of_symbol in late.items():
-            state = self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
+            self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
             self.reordered += len(fills_of_symbol)
-            self._publish(state)
+            touched[symbol] = None
+        for symbol in touched:
+            self._publish(self._symbols[symbol])
         return [(fill, self._entries[fill.symbol]) for fill in applied]
 
     def mark(self, symbol: str, price: Decimal, source: MarkSource, time_ms: int) -> LedgerEntry:

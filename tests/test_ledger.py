@@ -709,6 +709,10 @@ def test_replaying_in_the_same_order_gives_the_same_entries(events: list[tuple])
         second.apply_fill(item)
         second.apply_fill(item)  # every duplicate in between is ignored
     assert first.entries() == second.entries()
+    batch = Ledger()  # a journal replay at start: one batch, each symbol's entry frozen once at the end
+    applied = batch.apply_fills(fills + fills)
+    assert batch.entries() == first.entries() and len(applied) == len(fills)
+    assert batch.version == len({item.symbol for item in fills})
     with localcontext(MONEY_CONTEXT):
         for entry in first.entries():
             assert_identities(entry)
