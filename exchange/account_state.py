@@ -37,7 +37,7 @@ from exchange.events import (
 )
 from exchange.hub import EventHub
 from exchange.journal import Journal
-from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
+from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
 
 __all__ = ["AccountState"]
 
@@ -227,7 +227,7 @@ class AccountState:
         self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
 
     def replay_journal(self) -> None:
-        """At start: apply every journaled execution to the ledger, in execTime order, as one batch."""
+        """At start: apply every journaled execution to the ledger, in the exchange's order, as one batch."""
         if self.journal is None:
             return
         fills = []
@@ -237,6 +237,7 @@ class AccountState:
             except ExecutionRecordError as error:
                 self.counters["journal_rejected"] += 1
                 log.warning("journaled execution skipped: %s", error)
+        fills.sort(key=execution_order)  # the journal orders by execTime only; seq orders one millisecond
         self.counters["journal_replayed"] += len(self.ledger.apply_fills(fills))
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))

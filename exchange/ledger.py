@@ -53,6 +53,7 @@ __all__ = [
     "MarkSource",
     "UpdateSource",
     "csv_header",
+    "execution_order",
     "format_decimal",
     "write_csv",
 ]
@@ -183,6 +184,13 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
     return _settle(MONEY_CONTEXT.divide(numerator, denominator))
 
 
+def execution_order(fill: Fill) -> tuple[int, int, str]:
+    """The exchange's order of a symbol's fills: execTime, then Bybit's cross sequence (one taker order sweeping
+    several levels makes fills of one millisecond, best level first), then execId so that the order is total.
+    Average entry and realized P&L depend on it."""
+    return (fill.time_ms, -1 if fill.seq is None else fill.seq, fill.exec_id)
+
+
 def _sign(value: Decimal) -> int:
     return (value > 0) - (value < 0)
 
@@ -209,18 +217,18 @@ class _SymbolLedger:
     open_orders: tuple[Decimal, Decimal, Decimal] = (_ZERO, _ZERO, _ZERO)
     fill_count: int = 0
     history: list[tuple[Fill, UpdateSource]] = field(default_factory=list)
-    newest: tuple[int, str] | None = None  # (execTime, execId) of the newest position-moving fill applied
+    newest: tuple[int, int, str] | None = None  # execution_order() of the newest position-moving fill applied
 
     def replayed_with(self, late: list[Fill]) -> _SymbolLedger:
         """This symbol's state as if the ``late`` fills had arrived in their place: external legs first (they stand
-        for what was held before the history), then every fill in (execTime, execId) order, the order of the
+        for what was held before the history), then every fill in :func:`execution_order`, the order of the
         exchange's matching. Average entry and realized P&L depend on that order; cash sums do not. The latest
         mark is kept."""
         rebuilt = _SymbolLedger(self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + len(late))
         external = [item for item in self.history if item[1] is UpdateSource.External_trade]
         rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
         rest += [(fill, UpdateSource.Trade) for fill in late]
-        rest.sort(key=lambda item: (item[0].time_ms, item[0].exec_id))
+        rest.sort(key=lambda item: execution_order(item[0]))
         for fill, source in external + rest:
             rebuilt.apply(fill, source)
         if self.mark_source is not None and self.mark_source is not MarkSource.LAST_FILL:
@@ -265,7 +273,7 @@ class _SymbolLedger:
         self.leg = (price, fill.side, qty, package)
         self.history.append((fill, source))
         if source is not UpdateSource.External_trade:
-            key = (fill.time_ms, fill.exec_id)
+            key = execution_order(fill)
             if self.newest is None or key > self.newest:
                 self.newest = key
 
@@ -427,7 +435,7 @@ class Ledger:
             self._seen.add(fill.exec_id)
             applied.append(fill)
             state = self._state(fill.symbol)
-            if fill.moves_position and state.newest is not None and (fill.time_ms, fill.exec_id) < state.newest:
+            if fill.moves_position and state.newest is not None and execution_order(fill) < state.newest:
                 late.setdefault(fill.symbol, []).append(fill)
                 continue
             state.apply(fill, UpdateSource.Trade)

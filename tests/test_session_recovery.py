@@ -300,3 +300,28 @@ async def test_a_private_frame_that_cannot_be_read_at_all_triggers_a_re_read_of_
     assert s.counters["private_frames_lost"] == 2 and not s.account.history_complete
     for task in list(s._tasks):
         task.cancel()
+
+
+async def test_fills_of_one_millisecond_are_applied_in_the_exchange_s_seq_order():
+    """One taker sell sweeps two levels against a long 1 @ 100: Bybit closes at 101 first (seq 2), then opens a
+    short at 99 (seq 3). Ordered by execId (random UUIDs on Bybit) the ledger would close at 99 instead."""
+    s = session(ScriptedRest())
+    s.account.take_executions([execution("0000-open", "Buy", "1", "100", 999_000, seq=1)], backfilled=False)
+    sweep = [execution("ffff-first", "Sell", "1", "101", 1_000_000, seq=2)]
+    sweep.append(execution("1111-second", "Sell", "1", "99", 1_000_000, seq=3))
+    s.account.take_executions(sweep, backfilled=False)
+    entry = s.ledger.entry("BTCUSDT")
+    assert (entry.position, entry.realized_pnl, entry.running_price) == (-1, 1, 99)
+
+
+async def test_the_journal_replays_fills_of_one_millisecond_in_seq_order():
+    """The journal orders by execTime alone; the start replay puts one millisecond's fills in seq order."""
+    s = session(ScriptedRest())
+    records = [execution("0000-open", "Buy", "1", "100", 999_000, seq=1)]
+    records += [execution("1111-second", "Sell", "1", "99", 1_000_000, seq=3)]
+    records += [execution("ffff-first", "Sell", "1", "101", 1_000_000, seq=2)]
+    s.journal.record(records, 0)
+    s.account.replay_journal()
+    entry = s.ledger.entry("BTCUSDT")
+    assert (entry.position, entry.realized_pnl, entry.running_price) == (-1, 1, 99)
+    assert s.counters["journal_replayed"] == 3 and s.ledger.reordered == 0

@@ -142,14 +142,14 @@ def _write_csv(entries: list[LedgerEntry], path: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
     from exchange.bybit.executions import ExecutionFileError, load_fills
-    from exchange.ledger import Ledger, MarkSource
+    from exchange.ledger import Ledger, MarkSource, execution_order
 
     marks = _parse_marks(args.mark)
     try:
         fills = load_fills(args.from_file)
     except ExecutionFileError as error:
         raise UserError(str(error)) from None
-    fills.sort(key=lambda fill: fill.time_ms)  # stable: same-millisecond fills keep the file's order
+    fills.sort(key=execution_order)  # Bybit lists newest first; seq orders the fills of one millisecond
 
     ledger = Ledger()
     history: list[LedgerEntry] = []
