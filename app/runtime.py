@@ -109,7 +109,9 @@ async def open_runtime(
                 # A local exchange (embedded or external) starts fresh each run and may reuse execution ids for
                 # the same seed: last run's journal must not swallow this run's fills as duplicates.
                 journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
-            path = journal_path(settings.environment.value, settings.credentials.api_key, journal_dir)
+            path = journal_path(
+                settings.environment.value, settings.credentials.api_key, settings.category, journal_dir
+            )
             journal = Journal(path)
             stack.callback(journal.close)
         hub = EventHub()

@@ -79,6 +79,7 @@ class AccountState:
         self._exchange_ms = exchange_ms or self._now_ms
         self._gap_while_recovering = False  # executions may have been lost while history was being read
         self._topic_last_ms: dict[str, int] = {}
+        self._position_views: dict[str, PositionSnapshot] = {}  # symbol -> the newest view taken, flat ones too
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
@@ -259,6 +260,10 @@ class AccountState:
         moves = self._moves.get(position.symbol, ())
         return sum((qty for time_ms, seq, qty in moves if after_read(time_ms, seq)), Decimal(0))
 
+    def _moved_after_time(self, symbol: str, since_ms: int) -> Decimal:
+        """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` after ``since_ms``."""
+        return sum((qty for time_ms, _, qty in self._moves.get(symbol, ()) if time_ms > since_ms), Decimal(0))
+
     # ------------------------------------------------------------------ orders, positions, wallet
 
     def take_order(self, order: OpenOrder) -> None:
@@ -289,22 +294,27 @@ class AccountState:
             sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
         )
 
-    def take_open_orders(self, orders: list[OpenOrder]) -> None:
-        """The open orders read over REST: an order we hold open that the read lacks was closed while away."""
+    def take_open_orders(self, orders: list[OpenOrder], asked_at_ms: int | None = None) -> None:
+        """The open orders read over REST, asked at ``asked_at_ms`` (the exchange's clock): an order we hold open
+        that the read lacks was closed while away, unless it was placed or changed after the read was asked (its
+        push overtook the answer)."""
+        asked_at = self._exchange_ms() if asked_at_ms is None else asked_at_ms
         open_ids = {order.order_id for order in orders}
         for order in orders:
             self.take_order(order)
         for order_id, order in list(self.desk.orders.items()):
-            if order_id not in open_ids and order.is_open:
-                self.take_order(_closed_while_away(order, self._exchange_ms()))
+            # Its last word came before the read was asked (a word in that very millisecond may be after it).
+            if order_id not in open_ids and order.is_open and order.updated_ms < asked_at:
+                self.take_order(_closed_while_away(order, asked_at))
 
     def take_position(self, position: PositionSnapshot) -> None:
-        known = self.desk.positions.get(position.symbol)
+        known = self._position_views.get(position.symbol)  # a flat one too: an older row must not reopen it
         if known is not None and _older_view(position, known):
             return  # a REST read racing a push
         if position.size == 0:
             self._drop_position(position.symbol, position)
             return
+        self._position_views[position.symbol] = position
         self.desk.positions[position.symbol] = position
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
@@ -316,38 +326,52 @@ class AccountState:
         held = {position.symbol for position in positions}
         for symbol in self.desk.symbols:
             known = self.desk.positions.get(symbol)
-            if symbol not in held and known is not None and known.updated_ms <= read_at_ms:
-                self._drop_position(symbol)  # Bybit lists only open positions: this one went flat before the read
+            if symbol not in held and known is not None and known.updated_ms < read_at_ms:
+                # Bybit lists only open positions: this one went flat before the read
+                self._drop_position(symbol, _flat(symbol, read_at_ms))
 
-    def _drop_position(self, symbol: str, flat: PositionSnapshot | None = None) -> None:
+    def _drop_position(self, symbol: str, flat: PositionSnapshot) -> None:
         """A flat position leaves the desk: no liquidation price, margin or ROE from the old one stays shown."""
+        self._position_views[symbol] = flat
         self.desk.positions.pop(symbol, None)
         self.desk.touch("positions")
-        self.hub.publish(PositionChanged(flat or _flat(symbol, self._exchange_ms())))
+        self.hub.publish(PositionChanged(flat))
 
-    def reconcile_positions(self, positions: list[PositionSnapshot] | None, read_at_ms: int) -> None:
+    def reconcile_positions(
+        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None = None
+    ) -> None:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
-        came after it. ``positions`` is None where the category has none (spot): nothing to reconcile."""
+        came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms`` (the exchange's clock).
+        ``positions`` is None where the category has none (spot): nothing to reconcile."""
         if positions is None:
             return
-        now = self._now_ms()
         held = {position.symbol for position in positions}
-        # Flat at the time of the read: fills after it (the live stream ran on) are expected on top.
-        positions = positions + [
-            _flat(symbol, read_at_ms)
-            for symbol in self.desk.symbols
-            if symbol not in held and self.ledger.entry(symbol) is not None
-        ]
         for position in positions:
-            entry = self.ledger.entry(position.symbol)
-            holding = entry.position if entry is not None else Decimal(0)
             # The positions were read before the executions, while the private stream was live: fills after
-            # the position's last update are in the ledger but cannot be in that read yet.
-            expected = position.size + self._moved_after(position)
-            if holding != expected:
-                reconciled = self.ledger.reconcile_position(position.symbol, expected, position.avg_price, now)
-                if reconciled is not None:
-                    self.hub.publish(LedgerChanged(reconciled))
+            # the read are in the ledger but cannot be in it.
+            self._reconcile(position, [position.size + self._moved_after(position)])
+        for symbol in self.desk.symbols:
+            if symbol in held or self.ledger.entry(symbol) is None:
+                continue
+            # Bybit lists only open positions: this one was flat when the read was served, at some instant
+            # between asking and the answer, with no seq to say which fills it holds. A fill inside that window
+            # may be on either side of it; the ledger is right if any such instant explains it.
+            served = max(read_at_ms, served_ms or read_at_ms)
+            window = sorted({t for t, _, _ in self._moves.get(symbol, ()) if read_at_ms < t <= served})
+            self._reconcile(
+                _flat(symbol, read_at_ms), [self._moved_after_time(symbol, t) for t in [read_at_ms, *window]]
+            )
+
+    def _reconcile(self, position: PositionSnapshot, expected: list[Decimal]) -> None:
+        """Book an ``External_trade`` leg when the ledger holds none of the ``expected`` quantities (the first is
+        the one made good)."""
+        entry = self.ledger.entry(position.symbol)
+        holding = entry.position if entry is not None else Decimal(0)
+        if holding in expected:
+            return
+        reconciled = self.ledger.reconcile_position(position.symbol, expected[0], position.avg_price, self._now_ms())
+        if reconciled is not None:
+            self.hub.publish(LedgerChanged(reconciled))
 
     def take_wallet(self, wallet: WalletSnapshot) -> None:
         self.desk.wallet = wallet

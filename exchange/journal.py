@@ -39,17 +39,19 @@ CREATE TABLE IF NOT EXISTS marks (
 """
 
 
-def journal_path(environment: str, account: str, base: Path | None = None) -> Path:
-    """Where the journal of one environment and account lives.
+def journal_path(environment: str, account: str, category: str, base: Path | None = None) -> Path:
+    """Where the journal of one environment, account and category lives.
 
-    ``account`` is hashed (an API key is not a secret, but it has no business in a file name either).
+    One per category: a desk journals (and marks complete) only its category's executions, so a spot desk on
+    the same account must neither replay a linear desk's fills nor start its backfill from the linear desk's
+    watermark. ``account`` is hashed (an API key is not a secret, but it has no business in a file name either).
     """
     if base is None:
         from platformdirs import user_data_path
 
         base = user_data_path("fluxum", appauthor=False)
     digest = hashlib.sha256(account.encode()).hexdigest()[:12]
-    return Path(base) / f"journal-{environment}-{digest}.sqlite3"
+    return Path(base) / f"journal-{environment}-{category}-{digest}.sqlite3"
 
 
 class Journal:

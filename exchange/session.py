@@ -454,10 +454,12 @@ class Session:
         account.take_wallet(await rest.wallet_balance())
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
+        served = self._server_now_ms()
         account.take_positions(positions or [], read_at)
-        account.take_open_orders(await rest.open_orders(self.category))
+        orders_at = self._server_now_ms()
+        account.take_open_orders(await rest.open_orders(self.category), orders_at)
         await self._read_executions(account.backfill_from_ms)
-        account.reconcile_positions(positions, read_at)
+        account.reconcile_positions(positions, read_at, served)
 
     async def _read_executions(self, since_ms: int | None) -> None:
         """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""

@@ -49,11 +49,12 @@ def test_reopen_keeps_everything_and_the_file_is_owner_only(tmp_path):
     assert os.stat(path).st_mode & 0o077 == 0
 
 
-def test_journal_path_is_per_environment_and_account_and_hides_the_key(tmp_path):
-    a = journal_path("testnet", "KEY-ONE", tmp_path)
-    b = journal_path("testnet", "KEY-TWO", tmp_path)
-    c = journal_path("production", "KEY-ONE", tmp_path)
-    assert len({a, b, c}) == 3
+def test_journal_path_is_per_environment_account_and_category_and_hides_the_key(tmp_path):
+    a = journal_path("testnet", "KEY-ONE", "linear", tmp_path)
+    b = journal_path("testnet", "KEY-TWO", "linear", tmp_path)
+    c = journal_path("production", "KEY-ONE", "linear", tmp_path)
+    d = journal_path("testnet", "KEY-ONE", "spot", tmp_path)  # a spot desk keeps its own fills and watermark
+    assert len({a, b, c, d}) == 4
     assert "KEY" not in a.name and a.parent == tmp_path
 
 

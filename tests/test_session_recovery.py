@@ -325,3 +325,83 @@ async def test_the_journal_replays_fills_of_one_millisecond_in_seq_order():
     entry = s.ledger.entry("BTCUSDT")
     assert (entry.position, entry.realized_pnl, entry.running_price) == (-1, 1, 99)
     assert s.counters["journal_replayed"] == 3 and s.ledger.reordered == 0
+
+
+def exchange_now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_phantom_leg():
+    """The position is closed by a fill made after the read was asked but before it was served: the read lists no
+    row (Bybit lists open positions only) and holds the close. Counting the close on top of it would invent an
+    External_trade leg (and its reversal at the next reconnect)."""
+    import asyncio
+
+    rest = ScriptedRest()
+    s = session(rest)
+    opened = exchange_now_ms() - 60_000
+    s.account.take_executions([execution("open", "Buy", "1", "100", opened, seq=10)], backfilled=False)
+
+    async def closed_while_the_read_is_in_flight(category: str) -> list[PositionSnapshot]:
+        await asyncio.sleep(0.02)
+        close = execution("close", "Sell", "1", "101", exchange_now_ms(), seq=11)
+        s.account.take_executions([close], backfilled=False)  # its push lands during the backfill
+        await asyncio.sleep(0.02)
+        return []  # served after the close: flat, so not listed
+
+    rest.positions = closed_while_the_read_is_in_flight  # type: ignore[method-assign]
+    await s._backfill_steps()
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == 0 and entry.update_source.value != "External_trade"
+
+
+async def test_a_position_gone_while_away_without_its_fills_is_still_reconciled():
+    """The window rule explains only fills inside the read's window: a position the ledger holds from before,
+    closed while away with no fill the history shows, is made flat with an External_trade leg."""
+    rest = ScriptedRest()
+    s = session(rest)
+    s.account.take_executions([execution("open", "Buy", "1", "100", exchange_now_ms() - 60_000)], backfilled=False)
+    await s._backfill_steps()
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == 0 and entry.update_source.value == "External_trade"
+
+
+async def test_an_order_placed_while_the_open_orders_read_is_in_flight_stays_on_the_desk():
+    """Its live 'New' push overtook the REST answer, which was served before the order existed."""
+    rest = ScriptedRest()
+    s = session(rest)
+
+    async def open_orders_served_before_the_order(category: str) -> list[OpenOrder]:
+        import asyncio
+
+        await asyncio.sleep(0.02)
+        s.account.take_order(order("o-new", "New", exchange_now_ms()))  # placed after the read was asked
+        await asyncio.sleep(0.02)
+        return []
+
+    rest.open_orders = open_orders_served_before_the_order  # type: ignore[method-assign]
+    await s._backfill_steps()
+    assert "o-new" in s.orders, "an order open on the exchange was dropped from the desk"
+
+
+async def test_a_position_closed_by_a_push_is_not_reopened_by_an_older_rest_row():
+    """The flat push removed the desk's copy while the read was in flight; the read's row (an older seq) must not
+    put the old size, liquidation price and margin back on the desk."""
+    rest = ScriptedRest()
+    s = session(rest)
+    opened = exchange_now_ms() - 5_000
+    s.account.take_executions([execution("open", "Buy", "1", "100", opened, seq=10)], backfilled=False)
+    s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=opened, seq=10))
+    rest.executions_list = [execution("open", "Buy", "1", "100", opened, seq=10)]
+
+    async def read_served_before_the_close(category: str) -> list[PositionSnapshot]:
+        close = execution("close", "Sell", "1", "101", exchange_now_ms(), seq=11)
+        rest.executions_list.append(close)
+        s.account.take_executions([close], backfilled=False)
+        s.account.take_position(position("BTCUSDT", "0", "0", updated_ms=exchange_now_ms(), seq=11))
+        return [position("BTCUSDT", "1", "100", updated_ms=opened, seq=10)]  # the row served before the close
+
+    rest.positions = read_served_before_the_close  # type: ignore[method-assign]
+    await s._backfill_steps()
+    assert s.ledger.entry("BTCUSDT").position == 0
+    assert "BTCUSDT" not in s.desk.positions, f"a closed position came back: {s.desk.positions.get('BTCUSDT')}"

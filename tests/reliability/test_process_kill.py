@@ -70,7 +70,7 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
             acked = first.fill_ids()
             assert len(set(acked)) == len(acked), "the first monitor printed a fill twice"
             assert len(sim.account.executions) > made_at_kill, "the burst went on after the kill"
-            with_journal = Journal(journal_path("sim", DEMO_API_KEY, journal_dir))
+            with_journal = Journal(journal_path("sim", DEMO_API_KEY, "linear", journal_dir))
             journaled_at_kill = with_journal.exec_ids()
             with_journal.close()
             assert set(acked) <= journaled_at_kill, "a printed fill was not in the journal"
@@ -90,7 +90,7 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
             if second is not None:
                 await second.close()
 
-        journal = Journal(journal_path("sim", DEMO_API_KEY, journal_dir))
+        journal = Journal(journal_path("sim", DEMO_API_KEY, "linear", journal_dir))
         try:
             ids = journal.exec_ids()
             replayed = journal.replay()
