@@ -80,6 +80,8 @@ class AccountState:
         self._gap_while_recovering = False  # executions may have been lost while history was being read
         self._topic_last_ms: dict[str, int] = {}
         self._position_views: dict[str, PositionSnapshot] = {}  # symbol -> the newest view taken, flat ones too
+        self._order_words = 0  # order updates taken so far: a mark in the stream, free of any clock
+        self._order_heard: dict[str, int] = {}  # open order id -> the mark of its last update taken
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
@@ -273,10 +275,13 @@ class AccountState:
         closed_at = self._closed_orders.get(order.order_id)
         if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
             return  # a REST row read before the push that closed it: not open any more
+        self._order_words += 1
         if order.is_open:
             self.desk.orders[order.order_id] = order
+            self._order_heard[order.order_id] = self._order_words
         else:
             self.desk.orders.pop(order.order_id, None)
+            self._order_heard.pop(order.order_id, None)
             self._closed_orders[order.order_id] = order.updated_ms
             if len(self._closed_orders) > CLOSED_ORDERS_KEPT:
                 self._closed_orders.pop(next(iter(self._closed_orders)))
@@ -294,18 +299,22 @@ class AccountState:
             sum((o.leaves_qty for o in symbol_orders), Decimal(0)),
         )
 
-    def take_open_orders(self, orders: list[OpenOrder], asked_at_ms: int | None = None) -> None:
-        """The open orders read over REST, asked at ``asked_at_ms`` (the exchange's clock): an order we hold open
-        that the read lacks was closed while away, unless it was placed or changed after the read was asked (its
-        push overtook the answer)."""
-        asked_at = self._exchange_ms() if asked_at_ms is None else asked_at_ms
+    def order_mark(self) -> int:
+        """Where the order stream is now; take it just before asking for the open orders."""
+        return self._order_words
+
+    def take_open_orders(self, orders: list[OpenOrder], asked_at_mark: int | None = None) -> None:
+        """The open orders read over REST: an order we hold open that the read lacks was closed while away, if its
+        last update reached us before the read was asked (``asked_at_mark``, from :meth:`order_mark`); one heard
+        of since may have been placed after the read was served, its push overtaking the answer. Arrival order,
+        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order."""
+        asked_at = self._order_words if asked_at_mark is None else asked_at_mark
         open_ids = {order.order_id for order in orders}
         for order in orders:
             self.take_order(order)
         for order_id, order in list(self.desk.orders.items()):
-            # Its last word came before the read was asked (a word in that very millisecond may be after it).
-            if order_id not in open_ids and order.is_open and order.updated_ms < asked_at:
-                self.take_order(_closed_while_away(order, asked_at))
+            if order_id not in open_ids and order.is_open and self._order_heard.get(order_id, 0) <= asked_at:
+                self.take_order(_closed_while_away(order, self._exchange_ms()))
 
     def take_position(self, position: PositionSnapshot) -> None:
         known = self._position_views.get(position.symbol)  # a flat one too: an older row must not reopen it
@@ -338,11 +347,15 @@ class AccountState:
         self.hub.publish(PositionChanged(flat))
 
     def reconcile_positions(
-        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None = None
+        self,
+        positions: list[PositionSnapshot] | None,
+        read_at_ms: int,
+        served_ms: int | None = None,
+        doubt_ms: int = 0,
     ) -> None:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
-        came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms`` (the exchange's clock).
-        ``positions`` is None where the category has none (spot): nothing to reconcile."""
+        came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms``, on our estimate of the
+        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot)."""
         if positions is None:
             return
         held = {position.symbol for position in positions}
@@ -356,11 +369,10 @@ class AccountState:
             # Bybit lists only open positions: this one was flat when the read was served, at some instant
             # between asking and the answer, with no seq to say which fills it holds. A fill inside that window
             # may be on either side of it; the ledger is right if any such instant explains it.
-            served = max(read_at_ms, served_ms or read_at_ms)
-            window = sorted({t for t, _, _ in self._moves.get(symbol, ()) if read_at_ms < t <= served})
-            self._reconcile(
-                _flat(symbol, read_at_ms), [self._moved_after_time(symbol, t) for t in [read_at_ms, *window]]
-            )
+            served = max(read_at_ms, served_ms or read_at_ms) + doubt_ms
+            window = sorted({t for t, _, _ in self._moves.get(symbol, ()) if read_at_ms - doubt_ms < t <= served})
+            instants = [read_at_ms, read_at_ms - doubt_ms, *window]
+            self._reconcile(_flat(symbol, read_at_ms), [self._moved_after_time(symbol, t) for t in instants])
 
     def _reconcile(self, position: PositionSnapshot, expected: list[Decimal]) -> None:
         """Book an ``External_trade`` leg when the ledger holds none of the ``expected`` quantities (the first is

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections import Counter, deque
@@ -455,11 +456,14 @@ class Session:
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()
+        doubt = math.ceil(
+            getattr(rest, "clock_error_ms", 0) or 0
+        )  # our estimate of the exchange's clock is good to this
         account.take_positions(positions or [], read_at)
-        orders_at = self._server_now_ms()
-        account.take_open_orders(await rest.open_orders(self.category), orders_at)
+        asked = account.order_mark()
+        account.take_open_orders(await rest.open_orders(self.category), asked)
         await self._read_executions(account.backfill_from_ms)
-        account.reconcile_positions(positions, read_at, served)
+        account.reconcile_positions(positions, read_at, served, doubt)
 
     async def _read_executions(self, since_ms: int | None) -> None:
         """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""

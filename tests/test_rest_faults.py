@@ -315,6 +315,7 @@ async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
             assert wallet.total_equity > 0
             assert client.stats.timestamp_rejections - rejected_before <= 1, offset_ms
             assert client.clock_offset_ms == pytest.approx(offset_ms, abs=1_000) or offset_ms == 1_500
+            assert 0 <= client.clock_error_ms < 1_000  # half a loopback round trip: the offset is good to it
     assert sim.counters["rest.auth_fail.10002"] == client.stats.timestamp_rejections
     assert client.stats.timestamp_rejections >= 3  # -30 s, -6 s and +30 s were each far outside the window
     assert client.recv_window == 5000

@@ -285,6 +285,7 @@ class RestClient:
         self.forbidden_cooldown_s = forbidden_cooldown_s
         self._resolve_tries = max(1, resolve_tries)
         self.clock_offset_ms: float = 0.0
+        self.clock_error_ms: float = 0.0  # half the round trip of the measurement: the offset is good to this
         self.clock_synced = False
         self._sync_lock = asyncio.Lock()
         self.forbidden_until_ms: int = 0
@@ -345,6 +346,7 @@ class RestClient:
         server_ms = self._server_ms(result, reply)
         midpoint_ms = (reply.sent_s + reply.received_s) * 500.0
         self.clock_offset_ms = server_ms - midpoint_ms
+        self.clock_error_ms = (reply.received_s - reply.sent_s) * 500.0
         self.clock_synced = True
         self.stats.clock_syncs += 1
         log.debug("clock offset to Bybit: %+.1f ms", self.clock_offset_ms)
