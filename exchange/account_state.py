@@ -84,6 +84,7 @@ class AccountState:
         self._order_heard: dict[str, int] = {}  # open order id -> the mark of its last update taken
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
+        self._newest_seq: dict[str, int] = {}  # symbol -> the highest seq of its executions taken, journal too
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
 
     @property
@@ -220,6 +221,7 @@ class AccountState:
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
         self.counters["fills"] += 1
+        self._heard_seq(fill)
         self._marked.pop(fill.symbol, None)  # the spot is now the fill price: the next tick marks it again
         if fill.moves_position:
             moves = self._moves.setdefault(fill.symbol, deque(maxlen=RECENT_MOVES_KEPT))
@@ -241,7 +243,10 @@ class AccountState:
                 self.counters["journal_rejected"] += 1
                 log.warning("journaled execution skipped: %s", error)
         fills.sort(key=execution_order)  # the journal orders by execTime only; seq orders one millisecond
-        self.counters["journal_replayed"] += len(self.ledger.apply_fills(fills))
+        applied = self.ledger.apply_fills(fills)
+        for fill, _ in applied:
+            self._heard_seq(fill)
+        self.counters["journal_replayed"] += len(applied)
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
 
@@ -261,6 +266,24 @@ class AccountState:
 
         moves = self._moves.get(position.symbol, ())
         return sum((qty for time_ms, seq, qty in moves if after_read(time_ms, seq)), Decimal(0))
+
+    def _heard_seq(self, fill: Fill) -> None:
+        if fill.seq is not None and fill.seq > self._newest_seq.get(fill.symbol, -1):
+            self._newest_seq[fill.symbol] = fill.seq
+
+    def history_behind(self, positions: list[PositionSnapshot] | None) -> bool:
+        """A position read holds an execution this desk has never seen (its ``seq`` is above every execution's of
+        its symbol, journal included) and the ledger does not match it. Bybit's execution list may show an
+        execution later than its position view: read it again before calling the difference External_trade,
+        or the execution, when it is listed or pushed, would count a second time."""
+        for position in positions or ():
+            if position.seq is None or position.seq <= self._newest_seq.get(position.symbol, -1):
+                continue
+            entry = self.ledger.entry(position.symbol)
+            holding = entry.position if entry is not None else Decimal(0)
+            if holding != position.size + self._moved_after(position):
+                return True
+        return False
 
     def _moved_after_time(self, symbol: str, since_ms: int) -> Decimal:
         """Signed quantity of the fills of ``symbol`` this session applied with ``execTime`` after ``since_ms``."""

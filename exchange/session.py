@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
+REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
 STATS_INTERVAL_S = 0.5
 
@@ -456,13 +457,14 @@ class Session:
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()
-        doubt = math.ceil(
-            getattr(rest, "clock_error_ms", 0) or 0
-        )  # our estimate of the exchange's clock is good to this
+        doubt = math.ceil(getattr(rest, "clock_error_ms", 0) or 0)  # how good our estimate of its clock is
         account.take_positions(positions or [], read_at)
         asked = account.order_mark()
         account.take_open_orders(await rest.open_orders(self.category), asked)
         await self._read_executions(account.backfill_from_ms)
+        if account.history_behind(positions):  # a position holds an execution the list did not show yet
+            await asyncio.sleep(REST_CATCH_UP_S)
+            await self._read_executions(account.backfill_from_ms)
         account.reconcile_positions(positions, read_at, served, doubt)
 
     async def _read_executions(self, since_ms: int | None) -> None:
@@ -479,7 +481,7 @@ class Session:
             self._spawn(self._reread_executions(), "reread-executions")
 
     async def _reread_executions(self) -> None:
-        await asyncio.sleep(1.0)  # let Bybit's REST view catch up with the push we could not take
+        await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
         await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
         self.account.finish_recovery()
 

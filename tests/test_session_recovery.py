@@ -405,3 +405,51 @@ async def test_a_position_closed_by_a_push_is_not_reopened_by_an_older_rest_row(
     await s._backfill_steps()
     assert s.ledger.entry("BTCUSDT").position == 0
     assert "BTCUSDT" not in s.desk.positions, f"a closed position came back: {s.desk.positions.get('BTCUSDT')}"
+
+
+class LaggingExecutionList(ScriptedRest):
+    """Bybit's execution list shows an execution a while after its position view holds it."""
+
+    def __init__(self, shown_from_read: int) -> None:
+        super().__init__()
+        self.reads = 0
+        self.shown_from_read = shown_from_read
+
+    async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
+        self.reads += 1
+        return await super().executions(category, start_time_ms) if self.reads >= self.shown_from_read else []
+
+
+async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_invented(monkeypatch):
+    """The position read holds fill seq 20; the execution list shows it only at the second read. Booking the
+    difference as External_trade would count the fill twice once it is listed or pushed."""
+    from exchange import session as session_module
+
+    monkeypatch.setattr(session_module, "REST_CATCH_UP_S", 0.01)
+    rest = LaggingExecutionList(shown_from_read=2)
+    s = session(rest)
+    made = exchange_now_ms() - 200
+    rest.positions_list = [position("BTCUSDT", "1", "100", updated_ms=made, seq=20)]
+    rest.executions_list = [execution("f20", "Buy", "1", "100", made, seq=20)]
+    s.account.start_recovery()
+    await s._backfill_steps()
+    s.account.finish_recovery()
+    assert rest.reads == 2
+    s.account.take_executions([execution("f20", "Buy", "1", "100", made, seq=20)], backfilled=False)  # the push
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == 1 and entry.update_source.value != "External_trade"
+
+
+async def test_a_position_older_than_the_history_is_booked_once_and_read_again_only_once(monkeypatch):
+    """A position opened before any execution the desk can read: one more read, then an External_trade leg;
+    the next recovery matches the ledger and reads executions once."""
+    from exchange import session as session_module
+
+    monkeypatch.setattr(session_module, "REST_CATCH_UP_S", 0.01)
+    rest = LaggingExecutionList(shown_from_read=1)
+    s = session(rest)
+    rest.positions_list = [position("BTCUSDT", "2", "100", updated_ms=exchange_now_ms() - 86_400_000, seq=7)]
+    await s._backfill_steps()
+    assert rest.reads == 2 and s.ledger.entry("BTCUSDT").update_source.value == "External_trade"
+    await s._backfill_steps()
+    assert rest.reads == 3 and s.ledger.entry("BTCUSDT").position == 2
