@@ -356,9 +356,8 @@ class AccountState:
         for position in positions:
             self.take_position(position)
         held = {position.symbol for position in positions}
-        for symbol in self.desk.symbols:
-            known = self.desk.positions.get(symbol)
-            if symbol not in held and known is not None and known.updated_ms < read_at_ms:
+        for symbol, known in list(self.desk.positions.items()):  # watched or not: every symbol is ours to show
+            if symbol not in held and known.updated_ms < read_at_ms:
                 # Bybit lists only open positions: this one went flat before the read
                 self._drop_position(symbol, _flat(symbol, read_at_ms))
 
@@ -386,7 +385,7 @@ class AccountState:
             # The positions were read before the executions, while the private stream was live: fills after
             # the read are in the ledger but cannot be in it.
             self._reconcile(position, [position.size + self._moved_after(position)])
-        for symbol in self.desk.symbols:
+        for symbol in sorted({*self.desk.symbols, *(entry.symbol for entry in self.ledger.entries())}):
             if symbol in held or self.ledger.entry(symbol) is None:
                 continue
             # Bybit lists only open positions: this one was flat when the read was served, at some instant

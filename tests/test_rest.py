@@ -217,12 +217,19 @@ def _wallet(fake: FakeBybit, params: dict[str, Any]) -> web.Response:
     return fake.envelope(fixture("docs_account_wallet_balance")["result"])
 
 
+def _settled_in(records: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bybit lists one settle coin at a time: USDT perpetuals end in USDT, USDC ones in PERP."""
+    coin = params.get("settleCoin")
+    suffix = {"USDT": "USDT", "USDC": "PERP"}.get(coin or "")
+    return [r for r in records if suffix is None or r["symbol"].endswith(suffix)]
+
+
 def _positions(fake: FakeBybit, params: dict[str, Any]) -> web.Response:
-    return fake.envelope(fake.paged(fake.positions, params, 20))
+    return fake.envelope(fake.paged(_settled_in(fake.positions, params), params, 20))
 
 
 def _realtime(fake: FakeBybit, params: dict[str, Any]) -> web.Response:
-    orders = list(fake.orders.values())
+    orders = _settled_in(list(fake.orders.values()), params)
     if params.get("orderLinkId"):
         orders = [o for o in orders if o["orderLinkId"] == params["orderLinkId"]]
     if params.get("orderId"):
@@ -490,14 +497,16 @@ async def test_wallet_balance_is_exact(fake: FakeBybit) -> None:
 
 async def test_positions_follow_the_cursor_unchanged(fake: FakeBybit) -> None:
     fake.positions = [position_record(f"S{i}USDT", size=str(i + 1), side="Sell" if i % 2 else "Buy") for i in range(5)]
+    fake.positions.append(position_record("BTCPERP", size="1"))  # USDC-settled: listed only for settleCoin=USDC
     fake.page_size = 2
     async with make_client(fake) as client:
         positions = await client.positions("linear")
-    assert [p.symbol for p in positions] == [f"S{i}USDT" for i in range(5)]
+    assert [p.symbol for p in positions] == [f"S{i}USDT" for i in range(5)] + ["BTCPERP"]
     assert positions[1].size == Decimal("-2")
     pages = [s for s in fake.seen if s.path == "/v5/position/list"]
-    assert len(pages) == 3
+    assert len(pages) == 4  # USDT in three pages, then USDC
     assert pages[0].params == {"category": "linear", "limit": "200", "settleCoin": "USDT"}
+    assert pages[3].params == {"category": "linear", "limit": "200", "settleCoin": "USDC"}
     # Bybit's cursor came back percent-encoded; it goes out exactly as received.
     assert "cursor=2%3A1%2C2%3A1" in pages[1].raw_query
     assert pages[1].params["cursor"] == "2:1,2:1"

@@ -453,3 +453,19 @@ async def test_a_position_older_than_the_history_is_booked_once_and_read_again_o
     assert rest.reads == 2 and s.ledger.entry("BTCUSDT").update_source.value == "External_trade"
     await s._backfill_steps()
     assert rest.reads == 3 and s.ledger.entry("BTCUSDT").position == 2
+
+
+async def test_a_position_in_a_symbol_off_the_watch_list_is_reconciled_too():
+    """The account's executions of every symbol are journaled, so the ledger has lines for symbols the desk does
+    not watch; one the exchange no longer holds, with no fill to explain it, is made flat like a watched one."""
+    rest = ScriptedRest()
+    s = session(rest)
+    assert "XRPUSDT" not in s.desk.symbols
+    s.account.take_executions(
+        [execution("x", "Buy", "10", "0.5", exchange_now_ms() - 60_000, "XRPUSDT")], backfilled=False
+    )
+    s.account.take_position(position("XRPUSDT", "10", "0.5", updated_ms=exchange_now_ms() - 60_000))
+    await s._backfill_steps()
+    entry = s.ledger.entry("XRPUSDT")
+    assert entry.position == 0 and entry.update_source.value == "External_trade"
+    assert "XRPUSDT" not in s.desk.positions, "a position gone while away leaves the desk, watched or not"

@@ -86,6 +86,9 @@ MAX_PAGES = 1000
 
 ORDER_LINK_ID_MAX = 36
 
+LINEAR_SETTLE_COINS = ("USDT", "USDC")
+"""Bybit lists linear positions and open orders one settle coin at a time; these are all of them."""
+
 
 # ------------------------------------------------------------------------------------------------ data
 
@@ -664,9 +667,12 @@ class RestClient:
         return self._parse(parse_wallet, raw, "/v5/account/wallet-balance")
 
     async def positions(
-        self, category: str, symbol: str | None = None, settle_coin: str | None = "USDT"
+        self, category: str, symbol: str | None = None, settle_coin: str | None = None
     ) -> list[PositionSnapshot]:
-        """Every position of the category (linear needs a symbol or a settle coin), every page."""
+        """Every position of the category, every page. Bybit lists linear positions one settle coin at a time:
+        without a symbol or a coin, USDT's then USDC's (a position left out would read as flat)."""
+        if category == "linear" and not symbol and not settle_coin:
+            return [p for coin in LINEAR_SETTLE_COINS for p in await self.positions(category, settle_coin=coin)]
         params: dict[str, object] = {"category": category, "limit": 200}
         if symbol:
             params["symbol"] = symbol
@@ -678,9 +684,12 @@ class RestClient:
         return positions
 
     async def open_orders(
-        self, category: str, symbol: str | None = None, settle_coin: str | None = "USDT"
+        self, category: str, symbol: str | None = None, settle_coin: str | None = None
     ) -> list[OpenOrder]:
-        """Open (New, PartiallyFilled, Untriggered) orders, every page."""
+        """Open (New, PartiallyFilled, Untriggered) orders, every page; linear ones per settle coin, as for
+        :meth:`positions` (an order left out would read as closed)."""
+        if category == "linear" and not symbol and not settle_coin:
+            return [o for coin in LINEAR_SETTLE_COINS for o in await self.open_orders(category, settle_coin=coin)]
         params: dict[str, object] = {"category": category, "openOnly": 0, "limit": 50}
         if symbol:
             params["symbol"] = symbol
