@@ -275,10 +275,12 @@ class Ladder(SymbolPull, Widget):
             bids = book.bids(per_side)
 
         instrument = desk.instrument(symbol)
-        if step is not None:
-            price_dp = decimals_of(step) if group > 1 else (instrument.price_decimals if instrument else 2)
+        if instrument is not None:
+            quote_dp = instrument.price_decimals  # spread, mid and last are quoted in ticks, whatever the rows
+            # The digits multiples of the exact (Decimal) step need: 2.5 has one, 100 none.
+            price_dp = decimals_of(instrument.tick_size * group) if group > 1 else quote_dp
         else:
-            price_dp = price_decimals_from([p for p, _ in asks + bids])
+            price_dp = quote_dp = price_decimals_from([p for p, _ in asks + bids])
         size_dp = instrument.qty_decimals if instrument is not None else 3
 
         own_bid, own_ask, off_screen = self._own_levels(desk, symbol, bids, asks, step, price_dp)
@@ -339,7 +341,7 @@ class Ladder(SymbolPull, Widget):
         ask_rows: list[tuple[float, float, float] | None] = [None] * (per_side - len(cum_asks))
         ask_rows += list(reversed(cum_asks))
         strips.extend(row(level, own_ask, ask_style, ask_bar, ask_key) for level in ask_rows)
-        strips.append(self._spread_row(desk, symbol, book, live, state, price_dp, size_dp, width))
+        strips.append(self._spread_row(desk, symbol, book, live, state, quote_dp, size_dp, width))
         bid_rows: list[tuple[float, float, float] | None] = list(cum_bids)
         bid_rows += [None] * (per_side - len(cum_bids))
         strips.extend(row(level, own_bid, bid_style, bid_bar, bid_key) for level in bid_rows)

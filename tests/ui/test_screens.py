@@ -207,6 +207,26 @@ async def test_grouping_rounds_bids_down_and_asks_up() -> None:
         assert "x10 = 1.0" in text
 
 
+async def test_grouped_rows_print_their_exact_prices_and_the_spread_keeps_the_tick() -> None:
+    """ETHUSDT (tick 0.01) at x250 groups by 2.5: a 3,502.50 row must print as 3,502.5, never rounded to a whole
+    number; and the spread row still quotes in ticks (a one-tick spread is not "spread 0" at any grouping)."""
+    desk = scripted.base_desk()
+    app = _app(desk, "ETHUSDT")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        while ladder.group < 250:
+            await pilot.press("plus")
+        assert ladder.group == 250
+        book = desk.books["ETHUSDT"]
+        text = screen_text(app)
+        rows = book.grouped("ask", 2.5, 5) + book.grouped("bid", 2.5, 5)
+        assert any(round(price * 10) % 10 == 5 for price, _ in rows), "the sample needs a half-price row"
+        for price, _ in rows:
+            assert f"{price:,.1f}" in text, f"{price} printed rounded"
+        spread = book.spread()
+        assert spread is not None and f"spread {spread:,.2f}" in text
+
+
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
     desk = scripted.long_in_profit()
     last = desk.trades["BTCUSDT"][-1]
