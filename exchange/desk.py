@@ -83,7 +83,14 @@ class Desk:
     def mark_price(self, symbol: str) -> Decimal | None:
         """The ticker's ``markPrice`` as a number, or None when absent or not a positive finite number (a bad
         ticker field must mark nothing and crash nothing)."""
-        text = self.ticker(symbol).get("markPrice")
+        return self._ticker_price(symbol, "markPrice")
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        """The ticker's ``lastPrice``, on the same terms as :meth:`mark_price`."""
+        return self._ticker_price(symbol, "lastPrice")
+
+    def _ticker_price(self, symbol: str, field: str) -> Decimal | None:
+        text = self.ticker(symbol).get(field)
         if not text:
             return None
         try:

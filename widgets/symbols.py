@@ -7,7 +7,6 @@ on screen is not hidden by the ladder showing another one.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from textual.content import Content
@@ -64,16 +63,11 @@ class SymbolStrip(SymbolPull, Widget):
             key = f"{index + 1} " if index < 9 else ""
             parts.append((key, "dim"))
             parts.append((symbol, "bold reverse" if selected else "bold"))
-            last = desk.ticker(symbol).get("lastPrice")
-            instrument = desk.instrument(symbol)
-            if last:
-                try:
-                    price = Decimal(last)
-                except InvalidOperation:
-                    price = None
-                if price is not None:
-                    dp = instrument.price_decimals if instrument else max(0, -int(price.as_tuple().exponent))
-                    parts.append(f" {fmt_price(price, dp)}")
+            price = desk.last_price(symbol)  # a positive finite number or None: an odd field shows nothing
+            if price is not None:
+                instrument = desk.instrument(symbol)
+                dp = instrument.price_decimals if instrument else max(0, -int(price.as_tuple().exponent))
+                parts.append(f" {fmt_price(price, dp)}")
             book = desk.books.get(symbol)
             if book is not None:
                 state, _ = book_trust(desk, book, now_ms)

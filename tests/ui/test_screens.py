@@ -227,6 +227,23 @@ async def test_grouped_rows_print_their_exact_prices_and_the_spread_keeps_the_ti
         assert spread is not None and f"spread {spread:,.2f}" in text
 
 
+@pytest.mark.parametrize("odd", ["Infinity", "NaN", "-1", "abc"])
+async def test_an_odd_last_price_in_a_ticker_shows_nothing_and_crashes_nothing(odd: str) -> None:
+    """Tickers arrive before the instruments: the strip cannot take the decimals from them yet."""
+    from widgets.symbols import SymbolStrip
+
+    desk = scripted.base_desk()
+    desk.instruments.clear()
+    desk.tickers.apply(
+        {"topic": "tickers.ETHUSDT", "type": "snapshot", "data": {"symbol": "ETHUSDT", "lastPrice": odd}}
+    )
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        strip = str(app.query_one(SymbolStrip)._content)
+        assert "ETHUSDT" in strip and odd not in strip
+
+
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
     desk = scripted.long_in_profit()
     last = desk.trades["BTCUSDT"][-1]
