@@ -21,7 +21,14 @@ from typing import Any
 
 from exchange.book import OrderBook
 from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
-from exchange.bybit.protocol import PRIVATE_TOPICS, ProtocolError, parse_order, parse_position, parse_wallet
+from exchange.bybit.protocol import (
+    PRIVATE_TOPICS,
+    ProtocolError,
+    parse_order,
+    parse_position,
+    parse_wallet,
+    ticker_topic,
+)
 from exchange.desk import Desk
 from exchange.events import (
     FillReceived,
@@ -423,6 +430,8 @@ class AccountState:
             if book is not None and is_stale(book.topic or "", now_ms):
                 book = None  # a silent book is no mark, whatever it last said
             mark_price = self.desk.mark_price(symbol) if use_mark_price else None
+            if mark_price is not None and is_stale(ticker_topic(symbol), now_ms):
+                mark_price = None  # a silent ticker stream's markPrice is history: the book marks, or nothing
             choice = self.ledger.choose_mark(symbol, mark_price=mark_price, book=book)
             if choice is None or self._marked.get(symbol) == choice:
                 continue

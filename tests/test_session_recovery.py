@@ -469,3 +469,22 @@ async def test_a_position_in_a_symbol_off_the_watch_list_is_reconciled_too():
     entry = s.ledger.entry("XRPUSDT")
     assert entry.position == 0 and entry.update_source.value == "External_trade"
     assert "XRPUSDT" not in s.desk.positions, "a position gone while away leaves the desk, watched or not"
+
+
+def test_a_silent_ticker_stream_s_mark_price_marks_nothing_the_live_book_marks_instead():
+    """mark_source "mark": a markPrice from a ticker stream gone quiet is history; the live book marks."""
+    from collections import Counter
+
+    from exchange.account_state import AccountState
+    from exchange.ledger import MarkSource
+    from tests.ui import scripted
+
+    desk = scripted.long_in_profit()
+    account = AccountState(desk, EventHub(), Counter(), None, "mark", reread=lambda: None, clock=scripted.clock)
+    account.mark_all(lambda topic, now_ms: False)
+    assert desk.ledger.entry("BTCUSDT").mark_source is MarkSource.MARK_PRICE
+    account.mark_all(lambda topic, now_ms: topic.startswith("tickers."))
+    entry = desk.ledger.entry("BTCUSDT")
+    best_bid = desk.books["BTCUSDT"].best_bid()
+    assert best_bid is not None and entry.mark_source is MarkSource.BEST_BID
+    assert entry.spot == Decimal(repr(best_bid[0]))

@@ -27,18 +27,17 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from exchange.book import BookState, OrderBook, cadence_ms
+from exchange.book import BookState, OrderBook
 from exchange.desk import Desk
 from widgets._desk_pull import SymbolPull
-from widgets._format import decimals_of, duration_text, price_decimals_from
+from widgets._format import decimals_of, price_decimals_from
+from widgets.trust import book_trust
 
-__all__ = ["GROUPS", "Ladder", "book_trust"]
+__all__ = ["GROUPS", "Ladder"]
 
 GROUPS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
 """Tick multiples the zoom keys step through."""
 
-STALE_FLOOR_MS = 5000
-"""A book is STALE after max(2 x its cadence, this) without an update (DESIGN.md, "Order book")."""
 
 DRAW_LOG_KEPT = 4096
 
@@ -56,30 +55,6 @@ def _bar(fraction: float, width: int) -> str:
     part = int((cells - full) * 8)
     text = _FULL * full + (_EIGHTHS[part] if part and full < width else "")
     return text.ljust(width)
-
-
-def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, str | None]:
-    """``("SYNCED", None)`` for a live book, else its state and why: RESYNCING / AWAITING_SNAPSHOT / STALE.
-
-    STALE comes from the session's topic health when it has it, else from the age of the book's own ``ts``.
-    """
-    if book.state is not BookState.SYNCED:
-        return book.state.value, book.resync_reason
-    stale_after = max(2 * cadence_ms(book.depth or 50), STALE_FLOOR_MS)
-    age_ms = now_ms - book.ts if book.ts is not None else None
-    stats = desk.stats if desk is not None else None
-    if stats is not None:
-        # The session times topics by when frames arrived here, so a local clock that disagrees with Bybit's
-        # cannot make a live book look stale; the book's own ts is only a fallback for a desk without figures.
-        for health in stats.topics:
-            if health.topic == book.topic and health.stale:
-                last = health.last_message_ms
-                since = f"no update for {duration_text((now_ms - last) / 1000)}" if last else "no update yet"
-                return "STALE", since
-        return BookState.SYNCED.value, None
-    if age_ms is not None and age_ms > stale_after:
-        return "STALE", f"no update for {duration_text(age_ms / 1000)}"
-    return BookState.SYNCED.value, None
 
 
 class Ladder(SymbolPull, Widget):

@@ -28,6 +28,7 @@ from exchange.events import LinkState
 from exchange.ledger import LedgerEntry, MarkSource
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
+from widgets.trust import mark_is_live
 
 __all__ = ["PositionPanel", "SessionSeries"]
 
@@ -149,6 +150,7 @@ class PositionPanel(SymbolPull, Vertical):
             desk.versions["instruments"] if desk is not None else 0,
             desk.versions[f"ticker:{symbol}"] if desk is not None else 0,
             desk.state.kind if desk is not None else None,
+            self._mark_live(desk, symbol),
             self.size.width,
         )
         if key == self._drawn_key and not sampled:
@@ -276,4 +278,12 @@ class PositionPanel(SymbolPull, Vertical):
                 parts += [("  mark ", "dim"), fmt_price(mark, price_dp), (" (mark price)", "dim")]
         if desk.state.kind is not LinkState.READY:
             parts.append(("  ⚠ marks not live", "bold $text-warning"))
+        elif not self._mark_live(desk, symbol):
+            parts.append(("  ⚠ mark not live", "bold $text-warning"))  # its ticker or book went quiet or untrusted
         return parts
+
+    def _mark_live(self, desk: Desk | None, symbol: str | None) -> bool:
+        entry = desk.ledger.entry(symbol) if desk is not None and symbol is not None else None
+        if desk is None or entry is None:
+            return True
+        return mark_is_live(desk, entry, int(self.clock() * 1000))

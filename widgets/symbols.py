@@ -16,7 +16,7 @@ from textual.widget import Widget
 from exchange.book import BookState
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price
-from widgets.ladder import book_trust
+from widgets.trust import book_trust
 
 __all__ = ["SymbolStrip"]
 

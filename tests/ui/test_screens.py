@@ -17,7 +17,7 @@ from exchange import events
 from exchange.book import BookState
 from exchange.events import LinkState, SessionState
 from exchange.hub import EventHub
-from exchange.ledger import CSV_COLUMNS, Fill
+from exchange.ledger import CSV_COLUMNS, Fill, MarkSource
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.connection_bar import ConnectionBar
@@ -242,6 +242,38 @@ async def test_an_odd_last_price_in_a_ticker_shows_nothing_and_crashes_nothing(o
         await pilot.pause()
         strip = str(app.query_one(SymbolStrip)._content)
         assert "ETHUSDT" in strip and odd not in strip
+
+
+def _position_text(app: RecordingApp) -> str:
+    from widgets.position import PositionPanel
+
+    return str(app.query_one(PositionPanel).query_one("#position-body").render())
+
+
+async def test_a_mark_from_a_book_that_stopped_being_live_is_flagged_while_the_link_is_ready() -> None:
+    """Marked at the best bid, then the book goes RESYNCING with the session still Ready: the mark has frozen
+    and the P&L on it must not look live."""
+    desk = scripted.long_in_profit()
+    desk.ledger.mark("BTCUSDT", Decimal("65010.1"), MarkSource.BEST_BID, scripted.NOW_MS)
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert "not live" not in _position_text(app)
+        desk.books["BTCUSDT"].invalidate("gap: u 1043 expected, got 1044")
+        desk.touch("book:BTCUSDT")
+        await until(pilot, lambda: "mark not live" in _position_text(app), "the frozen mark flagged", timeout=5)
+
+
+async def test_a_mark_price_from_a_silent_ticker_stream_is_flagged() -> None:
+    desk = scripted.long_in_profit()
+    desk.ledger.mark("BTCUSDT", Decimal("65010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+    stale = [replace(h, stale=h.topic == "tickers.BTCUSDT") for h in desk.stats.topics]
+    desk.stats = replace(desk.stats, topics=tuple(stale))
+    desk.touch("stats")
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert "mark not live" in _position_text(app)
 
 
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
