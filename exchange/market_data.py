@@ -65,7 +65,8 @@ class MarketData:
         """Apply one public frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
         try:
             if topic.startswith("orderbook."):
-                self._on_book(topic, frame)
+                if not self._on_book(topic, frame):
+                    return  # only a frame that moved the book shows it alive: garbage must not keep it "fresh"
             elif topic.startswith("publicTrade."):
                 trades = parse_trades(frame)
                 symbol = topic[len("publicTrade.") :]
@@ -85,17 +86,18 @@ class MarketData:
             self.counters["rejected_frames"] += 1
             log.debug("rejected %s frame: %s", topic[:60], error)
 
-    def _on_book(self, topic: str, frame: dict[str, Any]) -> None:
+    def _on_book(self, topic: str, frame: dict[str, Any]) -> bool:
+        """Apply one book frame; True when it changed the book (a snapshot or an applied delta)."""
         book = self._book_by_topic.get(topic)
         if book is None:
             self.counters["unknown_topic_frames"] += 1
-            return
+            return False
         before = book.state
         absent, gaps, rejected = book.counters.absent_deletes, book.counters.gaps, book.counters.rejected
         result = book.apply(frame)
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
-            return
+            return False
         if book.counters.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
             self.counters["rejected_frames"] += 1
             log.warning("%s: %s", topic, book.resync_reason)
@@ -120,6 +122,7 @@ class MarketData:
             self.counters["stale_deltas"] += 1
         if result.changed or result is ApplyResult.RESYNC:
             self.hub.publish(BookChanged(symbol, book.version))
+        return result.changed
 
     # ------------------------------------------------------------------ resyncs
 

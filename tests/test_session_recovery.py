@@ -488,3 +488,15 @@ def test_a_silent_ticker_stream_s_mark_price_marks_nothing_the_live_book_marks_i
     best_bid = desk.books["BTCUSDT"].best_bid()
     assert best_bid is not None and entry.mark_source is MarkSource.BEST_BID
     assert entry.spot == Decimal(repr(best_bid[0]))
+
+
+def test_a_book_topic_that_sends_only_garbage_goes_stale():
+    """Unreadable frames prove nothing about the book: a stream of them must not keep its topic looking fresh."""
+    s = session(ScriptedRest())
+    market, topic = s.market, "orderbook.50.BTCUSDT"
+    snapshot = {"s": "BTCUSDT", "b": [["100.0", "1"]], "a": [["100.5", "1"]], "u": 1, "seq": 1}
+    market.take(topic, {"topic": topic, "type": "snapshot", "ts": 1, "data": snapshot}, received_ms=1_000)
+    assert not market.is_stale(topic, 2_000)
+    for n in range(1, 60):  # a minute of frames that cannot be read
+        market.take(topic, {"topic": topic, "type": "delta", "ts": 1, "data": {"b": "x"}}, received_ms=1_000 + n * 1000)
+    assert market.is_stale(topic, 61_000) and s.counters["rejected_frames"] == 59
