@@ -24,7 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from exchange.desk import Desk
-from exchange.events import PublicTrade
+from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
 from widgets._desk_pull import SymbolPull
 from widgets._format import clock_utc
@@ -40,6 +40,8 @@ MIN_SAMPLES = 20
 """Fewer recent trades than this say nothing about what is large: nothing is flagged."""
 OWN_MARK = "◆ YOU"
 
+NOT_LIVE = "⚠ not live"
+
 
 class TradesTape(SymbolPull, Widget):
     """Recent public trades of one symbol with the account's own fills; bounded by the desk's deques."""
@@ -53,6 +55,7 @@ class TradesTape(SymbolPull, Widget):
         "tape--large",
         "tape--own",
         "tape--muted",
+        "tape--not-live",
     }
 
     DEFAULT_CSS = """
@@ -89,6 +92,7 @@ class TradesTape(SymbolPull, Widget):
             desk.versions[f"trades:{symbol}"] if desk is not None else 0,
             desk.versions["fills"] if desk is not None else 0,
             desk.versions["instruments"] if desk is not None else 0,
+            desk.state.kind is LinkState.READY if desk is not None else None,
             size.width,
             size.height,
             self._style_generation,
@@ -135,7 +139,15 @@ class TradesTape(SymbolPull, Widget):
         qty_w = max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3])
 
         titles = f" {'time (UTC)':<12} {'side':<4} {'price':>{price_w}} {'qty':>{qty_w}}  "
-        strips = [Strip([Segment(titles[:width].ljust(width), base + self._style("tape--titles"))], width)]
+        title_style = base + self._style("tape--titles")
+        title_segments = [Segment(titles[:width].ljust(width), title_style)]
+        # Trades missed while the link is down are never replayed: the tape has a hole until Ready.
+        warning = next((w for w in (NOT_LIVE, "⚠") if width - len(titles) >= len(w)), None)
+        if desk.state.kind is not LinkState.READY and warning is not None:
+            filler = " " * (width - len(titles) - len(warning))
+            title_segments = [Segment(titles, title_style), Segment(warning, base + self._style("tape--not-live"))]
+            title_segments.append(Segment(filler, title_style))
+        strips = [Strip(title_segments, width)]
         buy = base + self._style("tape--buy")
         sell = base + self._style("tape--sell")
         large_style = self._style("tape--large")

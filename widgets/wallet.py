@@ -47,7 +47,7 @@ class WalletPanel(DeskPull, Static):
             id(desk),
             desk.versions["wallet"] if desk is not None else 0,
             desk.private if desk is not None else None,
-            desk.state.kind is LinkState.FAILED if desk is not None else None,
+            desk.state.kind if desk is not None else None,
             self._wide(),
         )
         if key == self._drawn_key:
@@ -82,7 +82,10 @@ class WalletPanel(DeskPull, Static):
         def label(name: str) -> str:
             return f"{(name if wide else LABELS[name]):<{label_w}}"
 
-        parts: list[Any] = [
+        parts: list[Any] = []
+        if desk.state.kind is not LinkState.READY:  # the last word before the link went: it may have moved
+            parts += [("⚠ not live", "bold $text-warning"), "\n"]
+        parts += [
             (label("equity"), "dim"),
             (f"{wallet.total_equity:>{number_w},.2f}", "bold"),
             "\n",

@@ -276,6 +276,17 @@ async def test_a_mark_price_from_a_silent_ticker_stream_is_flagged() -> None:
         assert "mark not live" in _position_text(app)
 
 
+async def test_while_reconnecting_the_wallet_and_the_tape_say_they_are_not_live() -> None:
+    """The wallet holds the last word before the link went, and the tape has a hole no one will replay."""
+    from widgets.wallet import WalletPanel
+
+    app = _app(scripted.reconnecting())
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        assert str(app.query_one(WalletPanel).render()).startswith("⚠ not live")
+        assert "⚠ not live" in app.query_one(TradesTape)._strips[0].text
+
+
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
     desk = scripted.long_in_profit()
     last = desk.trades["BTCUSDT"][-1]
