@@ -391,16 +391,21 @@ class Session:
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self.market.topics)):
             reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
-            self._check_ack(reply, batch)
+            # A refused batch names one bad topic; the others are asked for one by one, before Ready.
+            for topic in self._check_ack(reply, batch):
+                reply = await self._race(link.request({"op": "subscribe", "args": [topic]}, self.timeouts.subscribe_s))
+                self._check_ack(reply, [topic])
         if not self.market.topics:
             raise SessionFailed("no topic was accepted: check the symbols and the category")
 
-    def _check_ack(self, reply: Mapping[str, Any], batch: list[str]) -> None:
+    def _check_ack(self, reply: Mapping[str, Any], batch: list[str]) -> list[str]:
+        """Check a subscribe reply; returns the topics of ``batch`` to ask for again, each on its own: a refusal
+        names only one topic (the one dropped for good here), and the others may or may not be subscribed."""
         if reply.get("success") is True:
-            return
+            return []
         message = str(reply.get("ret_msg") or "")
         if "already subscribed" in message:
-            return
+            return []
         if "handler not found" in message:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
@@ -409,11 +414,7 @@ class Session:
                     self.market.topics.remove(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
-            # the rest of the batch may not have been subscribed: ask again for them
-            retry = [topic for topic in batch if topic not in rejected and topic in self.market.topics]
-            if retry:
-                self._spawn(self._resubscribe_many(retry), "subscribe-retry")
-            return
+            return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
         raise LinkDead(f"subscribe refused: {message or 'no reason given'}")
 
     async def _subscribe_private(self, link: WsLink) -> None:
@@ -556,8 +557,9 @@ class Session:
         try:
             await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
             reply = await link.request({"op": "subscribe", "args": topics}, self.timeouts.subscribe_s)
-            self._check_ack(reply, topics)
             self.counters["resubscribes"] += 1
+            for topic in self._check_ack(reply, topics):
+                self._spawn(self._resubscribe_many([topic]), f"resync-{topic}")
         except LinkDead as dead:
             self._lose(str(dead))
 
