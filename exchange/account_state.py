@@ -274,6 +274,11 @@ class AccountState:
         moves = self._moves.get(position.symbol, ())
         return sum((qty for time_ms, seq, qty in moves if after_read(time_ms, seq)), Decimal(0))
 
+    def _holding(self, symbol: str) -> Decimal:
+        """The ledger's signed position in ``symbol`` (zero without a line)."""
+        entry = self.ledger.entry(symbol)
+        return entry.position if entry is not None else Decimal(0)
+
     def _heard_seq(self, fill: Fill) -> None:
         if fill.seq is not None and fill.seq > self._newest_seq.get(fill.symbol, -1):
             self._newest_seq[fill.symbol] = fill.seq
@@ -286,9 +291,7 @@ class AccountState:
         for position in positions or ():
             if position.seq is None or position.seq <= self._newest_seq.get(position.symbol, -1):
                 continue
-            entry = self.ledger.entry(position.symbol)
-            holding = entry.position if entry is not None else Decimal(0)
-            if holding != position.size + self._moved_after(position):
+            if self._holding(position.symbol) != position.size + self._moved_after(position):
                 return True
         return False
 
@@ -406,9 +409,7 @@ class AccountState:
     def _reconcile(self, position: PositionSnapshot, expected: list[Decimal]) -> None:
         """Book an ``External_trade`` leg when the ledger holds none of the ``expected`` quantities (the first is
         the one made good)."""
-        entry = self.ledger.entry(position.symbol)
-        holding = entry.position if entry is not None else Decimal(0)
-        if holding in expected:
+        if self._holding(position.symbol) in expected:
             return
         reconciled = self.ledger.reconcile_position(position.symbol, expected[0], position.avg_price, self._now_ms())
         if reconciled is not None:
