@@ -7,6 +7,12 @@ Liveness has two clocks, as Bybit's own guidance and nautilus_trader's client do
   speaks every 20-100 ms), a ping goes out at once with a short deadline. A half-open link is then found in a few
   seconds, while a quiet but healthy stream answers the probe and is left alone.
 
+A pong that never comes while frames keep arriving is not yet a dead link (an exchange may drop one control
+reply, or have queued it behind a burst): the link is asked once more, with the short probe deadline, and only a
+second missing pong, or silence, ends it. The same second ping goes out when a stream falls silent while a ping
+is outstanding, so a path that dies just after a regular ping is still found in ``idle_probe_after +
+probe_timeout`` rather than at the long pong deadline.
+
 aiohttp's transport-level heartbeat is on as well, so a dead TCP path is caught even if the JSON pong is late.
 Frames are parsed with orjson; anything that is not a JSON object is counted and dropped, never raised.
 """
@@ -69,9 +75,11 @@ class WsLink:
         self._clock = clock
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._req_id = 0
-        self._ping_sent_at: float | None = None
+        self._pings_sent: dict[str, float] = {}  # req_id -> when, of the pings not yet answered
         self._ping_deadline: float | None = None
+        self._frames_at_ping = 0
         self._last_ping_at = 0.0
+        self.lost_pongs = 0  # pings re-asked because their pong never came while frames did
         self.last_frame_at: float | None = None
         self.ping_rtt_ms: float | None = None
         self.frames = 0
@@ -102,6 +110,8 @@ class WsLink:
             raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
         now = self._clock()
         self.last_frame_at = now
+        self._pings_sent.clear()
+        self._ping_deadline = None
         self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
 
     def next_req_id(self, prefix: str = "") -> str:
@@ -192,9 +202,13 @@ class WsLink:
         self.frames += 1
         kind = classify(frame)
         if kind is FrameKind.PONG:
-            if self._ping_sent_at is not None:
-                self.ping_rtt_ms = (now - self._ping_sent_at) * 1000.0
-            self._ping_sent_at = None
+            req_id = frame.get("req_id")
+            sent_at = self._pings_sent.get(req_id) if isinstance(req_id, str) else None
+            if sent_at is None and self._pings_sent:
+                sent_at = max(self._pings_sent.values())  # a pong without our req_id answers the latest ping
+            if sent_at is not None:
+                self.ping_rtt_ms = (now - sent_at) * 1000.0
+            self._pings_sent.clear()  # any pong proves the path both ways
             self._ping_deadline = None
             return
         if kind in (FrameKind.SUBSCRIBE, FrameKind.AUTH):
@@ -209,23 +223,33 @@ class WsLink:
         while True:
             await asyncio.sleep(0.2)
             now = self._clock()
-            if self._ping_deadline is not None:
-                if now >= self._ping_deadline:
-                    silent = now - (self.last_frame_at or now)
-                    raise LinkDead(f"{self.name}: no pong (silent for {silent:.1f} s)")
-                continue
             idle = now - (self.last_frame_at or now)
-            if now - self._last_ping_at >= self._ping_interval:
-                await self._ping(self._pong_timeout)
-            elif idle >= self._idle_probe_after:
+            if self._ping_deadline is None:
+                if now - self._last_ping_at >= self._ping_interval:
+                    await self._ping(self._pong_timeout)
+                elif idle >= self._idle_probe_after:
+                    await self._ping(self._probe_timeout)
+                continue
+            overdue = now >= self._ping_deadline
+            heard_since_ping = self.frames > self._frames_at_ping
+            if overdue and not heard_since_ping:
+                raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)")
+            if overdue and len(self._pings_sent) >= 2:
+                raise LinkDead(f"{self.name}: no pong to {len(self._pings_sent)} pings (frames still arriving)")
+            if heard_since_ping and len(self._pings_sent) == 1 and (overdue or idle >= self._idle_probe_after):
+                if overdue:
+                    self.lost_pongs += 1
+                    log.info("%s: no pong within the deadline while frames arrive; asking again", self.name)
                 await self._ping(self._probe_timeout)
 
     async def _ping(self, deadline: float) -> None:
         now = self._clock()
-        self._ping_sent_at = now
+        req_id = self.next_req_id("ping")
+        self._pings_sent[req_id] = now
         self._last_ping_at = now
         self._ping_deadline = now + deadline
-        await self.send({"op": "ping", "req_id": self.next_req_id("ping")})
+        self._frames_at_ping = self.frames
+        await self.send({"op": "ping", "req_id": req_id})
 
     def _fail_acks(self) -> None:
         for future in self._acks.values():

@@ -105,3 +105,80 @@ async def test_quiet_healthy_links_are_not_torn_down() -> None:
             f"{private.ping_rtt_ms:.1f} ms; public {public.frames - public_frames} frames"
         )
         resume(rt)
+
+
+# ------------------------------------------------------------------------------------------ lost pongs
+
+
+async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() -> None:
+    """The exchange drops one pong but the book keeps speaking: the link is pinged once more and kept."""
+    timeouts = Timeouts(ping_interval_s=1.0, pong_timeout_s=1.0)
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        link = session._public
+        assert link is not None
+        rt.sim.faults.lose_pongs(1, "public")
+        await until(lambda: rt.sim.counters["ws.pongs_lost"] == 1, 10.0, "the exchange to swallow a pong")
+        await until(lambda: link.lost_pongs == 1, 10.0, "the link to ask again")
+        rtt = link.ping_rtt_ms
+        await until(lambda: link.ping_rtt_ms != rtt, 10.0, "the second ping answered")
+        assert session.reconnects == 0, session.last_reconnect_reason
+        assert session._public is link and is_ready(rt)
+
+
+async def test_a_lost_pong_then_a_quiet_market_is_not_a_reconnect() -> None:
+    """What failed in CI: a pong lost (in a short stall) just before the market went quiet. The outstanding
+    ping used to block the idle probe, so the silence ran into its deadline and read as a dead link."""
+    async with running_session() as rt:  # the real heartbeat figures: pong deadline 10 s, idle probe 3 s
+        session = rt.session
+        link = session._public
+        assert link is not None
+        await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
+        rt.sim.faults.lose_pongs(1, "public")
+        await link._ping(10.0)  # a regular ping, at a moment the test chooses
+        ping_deadline = time.time() + 10.0
+        await until(lambda: rt.sim.counters["ws.pongs_lost"] == 1, 10.0, "the exchange to swallow the pong")
+        await until(lambda: link.frames > link._frames_at_ping, 10.0, "a frame after the ping")
+        await quiesce(rt)  # the market stops: the public link falls silent with the ping unanswered
+        await until(lambda: time.time() > ping_deadline + 1.0, 15.0, "the lost ping's deadline to pass")
+        assert session.reconnects == 0, session.last_reconnect_reason
+        assert session._public is link and is_ready(rt)
+        assert not link._pings_sent and link.ping_rtt_ms is not None  # the probe in the quiet was answered
+        resume(rt)
+
+
+async def test_pongs_lost_for_good_end_the_link() -> None:
+    """Frames flow but no ping is ever answered (the path to the exchange is gone one way): two pings, then a
+    reconnect, within the pong deadline plus one probe deadline."""
+    timeouts = Timeouts(ping_interval_s=1.0, pong_timeout_s=1.0)
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        rt.sim.faults.lose_pongs(1000, "public")
+        await until(
+            lambda: session.reconnects == 1, 3 * (timeouts.pong_timeout_s + timeouts.probe_timeout_s), "a reconnect"
+        )
+        assert session.last_reconnect_reason == "public: no pong to 2 pings (frames still arriving)"
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")  # the fault held only the old sockets
+
+
+async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline() -> None:
+    """A regular ping is out (pong deadline 30 s here) when the link stalls: silence still triggers the short
+    probe, so the link is declared dead in about idle probe + probe deadline, not at the pong deadline."""
+    timeouts = Timeouts(pong_timeout_s=30.0)
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        link = session._public
+        assert link is not None
+        await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
+        rt.sim.faults.lose_pongs(1, "public")
+        await link._ping(timeouts.pong_timeout_s)
+        await until(lambda: rt.sim.counters["ws.pongs_lost"] == 1, 10.0, "the pong swallowed")
+        await until(lambda: link.frames > link._frames_at_ping, 10.0, "a frame after the ping")
+        rt.sim.faults.stall(60.0, "public")
+        await until(
+            lambda: session.reconnects == 1,
+            2 * (timeouts.idle_probe_s + timeouts.probe_timeout_s),
+            "the stalled link declared dead well before the 30 s pong deadline",
+        )
+        assert "no pong" in session.last_reconnect_reason, session.last_reconnect_reason
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")

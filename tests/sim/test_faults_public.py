@@ -68,12 +68,13 @@ async def test_counters_endpoint_and_bad_bodies(sim: SimServer, session: aiohttp
     assert body["ok"] is True and body["counters"]["faults.pause"] == 1
     for name, bad in [("stall", {"seconds": "x"}), ("drop", {"code": "abrupt"}), ("skip_u", {"topic": 5}),
                       ("malformed", {"kind": "nonsense"}), ("clock", {"offset_ms": 1.5}), ("rate_limit", {}),
-                      ("skip_u", {"topic": "orderbook.50.NOPE"}), ("auth", {"reject": "yes"})]:  # fmt: skip
+                      ("skip_u", {"topic": "orderbook.50.NOPE"}), ("auth", {"reject": "yes"}),
+                      ("lose_pongs", {"count": -1})]:  # fmt: skip
         status, answer = await control(session, sim, name, bad)
         assert status == 400 and answer["ok"] is False and answer["error"], (name, answer)
     async with session.post(f"{sim.base_url}/_sim/pause", data=b"[1]") as response:
         assert response.status == 400
-    assert sim.counters["control.rejected"] == 9
+    assert sim.counters["control.rejected"] == 10
 
 
 # ------------------------------------------------------------------------------------------ connections
@@ -143,6 +144,25 @@ async def test_short_stall_ends_by_itself(sim: SimServer, connect: Any) -> None:
     await client.ws.ping(b"x")
     msg = await client.raw()
     assert msg.type is aiohttp.WSMsgType.PONG and msg.data == b"x"
+
+
+@pytest.mark.parametrize("via", ["python", "http"])
+async def test_lose_pongs_swallows_only_json_pongs(
+    sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str
+) -> None:
+    client = await subscribed(sim, connect)
+    if via == "python":
+        sim.faults.lose_pongs(1, "public")
+    else:
+        assert (await control(session, sim, "lose_pongs", {"count": 1, "kind": "public"}))[0] == 200
+    assert sim.counters["faults.lose_pongs"] == 1
+    await client.send({"op": "ping", "req_id": "lost"})
+    step_and_publish(sim, 3)
+    assert await client.until(is_topic(TOPIC, "delta"))  # the stream flows while the pong is gone
+    await until(lambda: sim.counters["ws.pongs_lost"] == 1, what="the pong swallowed")
+    await client.send({"op": "ping", "req_id": "kept"})
+    pong = await client.until(lambda m: m.get("ret_msg") == "pong")
+    assert pong["req_id"] == "kept"  # only the first was lost
 
 
 # ------------------------------------------------------------------------------------------ streams

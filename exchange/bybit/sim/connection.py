@@ -19,6 +19,7 @@ import contextlib
 import logging
 import random
 from collections import Counter, deque
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
@@ -59,6 +60,7 @@ class SimConnection:
         self._queued_bytes = 0
         self._loop = asyncio.get_running_loop()
         self._stalled_until = 0.0
+        self.pongs_to_lose = 0  # the lose_pongs fault: JSON pongs swallowed while everything else flows
         self._wakeup = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -120,6 +122,14 @@ class SimConnection:
     def stall(self, seconds: float) -> None:
         """Stall for ``seconds`` from now (replacing any running stall; 0 ends it)."""
         self._stalled_until = self._loop.time() + seconds
+
+    def send_pong(self, pong: dict[str, Any]) -> None:
+        """Send a JSON pong unless the lose_pongs fault swallows it (counted)."""
+        if self.pongs_to_lose > 0:
+            self.pongs_to_lose -= 1
+            self.counters["ws.pongs_lost"] += 1
+            return
+        self.send_json(pong)
 
     @property
     def queued(self) -> int:

@@ -12,6 +12,7 @@ endpoint                    body                                                
 ``POST /_sim/drop``         ``{"kind": "public:linear", "code": 4000}``; kind "" = all,  drop sockets
                             code null or 1006 = abrupt (no close frame)
 ``POST /_sim/stall``        ``{"seconds": 5, "kind": ""}`` (0 ends a stall)             half-open link
+``POST /_sim/lose_pongs``  ``{"count": 1, "kind": "public"}``                         pongs not sent
 ``POST /_sim/skip_u``       ``{"topic": "orderbook.50.BTCUSDT", "category": "linear"}``  next delta u + 2
 ``POST /_sim/unreadable``   ``{"topic": "orderbook.50.BTCUSDT", "category": null}``      next delta has a
                                                                                         non-numeric size
@@ -121,6 +122,14 @@ async def _stall(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+async def _lose_pongs(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1000:
+        raise BadBody("count must be an integer from 0 to 1000")
+    sim.faults.lose_pongs(count, _text(body, "kind", ""))
+    return {}
+
+
 async def _skip_u(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
     sim.faults.skip_u(_text(body, "topic"), _optional_text(body, "category"))
     return {}
@@ -214,6 +223,7 @@ async def _clear(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
 ACTIONS: dict[str, Action] = {
     "drop": _drop,
     "stall": _stall,
+    "lose_pongs": _lose_pongs,
     "skip_u": _skip_u,
     "unreadable": _unreadable,
     "restart": _restart,

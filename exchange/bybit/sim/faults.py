@@ -77,6 +77,14 @@ class Faults:
             conn.stall(seconds)
         self._count("stall")
 
+    def lose_pongs(self, count: int, kind_prefix: str = "") -> None:
+        """The next ``count`` JSON pongs on each connection open now are not sent; every other frame flows."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        for conn in self._sim.connections.all(kind_prefix):
+            conn.pongs_to_lose = count
+        self._count("lose_pongs")
+
     # ----------------------------------------------------------------------------------------- public streams
 
     def skip_u(self, topic: str, category: str | None = None) -> None:

@@ -260,7 +260,7 @@ class PrivateHub:
         if req_id is not None:
             pong["req_id"] = req_id
         pong.update({"op": "pong", "args": [str(self.sim.clock.now_ms())], "conn_id": session.conn.conn_id})
-        session.conn.send_json(pong)
+        session.conn.send_pong(pong)
 
     async def _auth(self, session: PrivateSession, args: Any, req_id: Any) -> None:
         faults = getattr(self.sim, "faults", None)

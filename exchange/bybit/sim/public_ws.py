@@ -505,7 +505,7 @@ class PublicFeed:
         op = request.get("op")
         req_id = request.get("req_id")
         if op == "ping":
-            conn.send_json(_reply(category, conn, True, "pong", "ping", req_id))
+            conn.send_pong(_reply(category, conn, True, "pong", "ping", req_id))
         elif op == "subscribe":
             self._subscribe(conn, category, request.get("args"), req_id)
         elif op == "unsubscribe":
