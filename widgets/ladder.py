@@ -36,6 +36,12 @@ from widgets.trust import book_trust
 __all__ = ["GROUPS", "Ladder"]
 
 GROUPS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
+LAST_TRADE_AGED_S = 10.0
+"""A last trade older than this (against the live book's own clock) is quoted with its age: after a reconnect, or
+in a quiet market, the price it printed at may be far from where the book now stands."""
+IMBALANCE_LEVELS = 10
+"""Book levels per side the imbalance row sums: a fixed depth of the raw book, so the figure means the same at
+any window height and any grouping."""
 """Tick multiples the zoom keys step through."""
 
 
@@ -322,7 +328,7 @@ class Ladder(SymbolPull, Widget):
         strips.extend(row(level, own_bid, bid_style, bid_bar, bid_key) for level in bid_rows)
         while len(strips) < height - 1:
             strips.append(Strip.blank(width, base))
-        strips.append(self._imbalance_row(bids, asks, width, dim))
+        strips.append(self._imbalance_row(book, width, dim))
         return strips[:height]
 
     def _line(self, text: str, width: int, style: Style) -> Strip:
@@ -387,12 +393,14 @@ class Ladder(SymbolPull, Widget):
             sp = f"{spread:,.{price_dp}f}"
             md = f"{mid:,.{price_dp + 1}f}"
             lp = f"{last.price:,.{price_dp}f}" if last is not None else ""
+            aged = f"{lp}{_trade_age(last.time_ms, book.ts)}" if last is not None else ""
             variants = [  # the longest that fits wins: the spread and the last trade's side always stay
                 (
-                    f" spread {sp} ({bps:.2f} bp) · mid {md} · last {lp} ",
+                    f" spread {sp} ({bps:.2f} bp) · mid {md} · last {aged} ",
                     f" spread {sp} ({bps:.2f} bp) · mid {md} ",
                 ),
-                (f" spread {sp} · mid {md} · last {lp} ", f" spread {sp} · mid {md} "),
+                (f" spread {sp} · mid {md} · last {aged} ", f" spread {sp} · mid {md} "),
+                (f" spread {sp} · last {aged} ", f" spread {sp} "),
                 (f" spread {sp} · last {lp} ", f" spread {sp} "),
                 (f" spr {sp} ", f" spr {sp} "),
             ]
@@ -412,18 +420,16 @@ class Ladder(SymbolPull, Widget):
             segments.append(Segment("─" * (width - used), style))
         return Strip(segments, max(used, width)).crop(0, width)
 
-    def _imbalance_row(
-        self, bids: list[tuple[float, float]], asks: list[tuple[float, float]], width: int, dim: Style
-    ) -> Strip:
+    def _imbalance_row(self, book: OrderBook, width: int, dim: Style) -> Strip:
         base = self._base
-        bid_total = sum(size for _, size in bids)
-        ask_total = sum(size for _, size in asks)
+        bid_total = sum(size for _, size in book.bids(IMBALANCE_LEVELS))
+        ask_total = sum(size for _, size in book.asks(IMBALANCE_LEVELS))
         total = bid_total + ask_total
         muted = base + self._style("ladder--titles") + dim
         if total <= 0:
-            return self._line(" imbalance —", width, muted)
+            return self._line(f" imbalance {IMBALANCE_LEVELS} lv —", width, muted)
         imbalance = (bid_total - ask_total) / total
-        label = f" imbalance {imbalance:+.2f} bid "
+        label = f" imbalance {IMBALANCE_LEVELS} lv {imbalance:+.2f} bid "
         tail = " ask"
         bar_w = max(0, width - len(label) - len(tail))
         bid_cells = int(round(bar_w * bid_total / total))
@@ -493,3 +499,16 @@ def _cumulative(levels: list[tuple[float, float]]) -> list[tuple[float, float, f
         total += size
         out.append((price, size, total))
     return out
+
+
+def _trade_age(trade_ms: int, book_ts: int | None) -> str:
+    """`` 2m ago`` for an old last trade, timed on the exchange's clock (the book's ``ts``), so a local clock that
+    disagrees with Bybit's cannot age it; empty when recent or when the book has no time yet."""
+    if book_ts is None or book_ts - trade_ms < LAST_TRADE_AGED_S * 1000:
+        return ""
+    seconds = (book_ts - trade_ms) // 1000
+    if seconds < 60:
+        return f" {seconds}s ago"
+    if seconds < 3600:
+        return f" {seconds // 60}m ago"
+    return f" {seconds // 3600}h ago"

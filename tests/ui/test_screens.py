@@ -21,7 +21,7 @@ from exchange.ledger import CSV_COLUMNS, Fill, MarkSource
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.connection_bar import ConnectionBar
-from widgets.ladder import Ladder
+from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
 from widgets.tape import TradesTape
 
@@ -225,6 +225,43 @@ async def test_grouped_rows_print_their_exact_prices_and_the_spread_keeps_the_ti
             assert f"{price:,.1f}" in text, f"{price} printed rounded"
         spread = book.spread()
         assert spread is not None and f"spread {spread:,.2f}" in text
+
+
+async def test_imbalance_is_over_a_fixed_depth_whatever_the_height_or_grouping() -> None:
+    """The imbalance row sums the top 10 book levels a side, so resizing or grouping does not move it."""
+    desk = scripted.base_desk()
+    book = desk.books["BTCUSDT"]
+    expected = book.imbalance(IMBALANCE_LEVELS)
+    assert expected is not None
+    seen = set()
+    for size in (SNAPSHOT_SIZE, (100, 30), (SNAPSHOT_SIZE[0], SNAPSHOT_SIZE[1] + 16)):
+        app = _app(desk, "BTCUSDT")
+        async with app.run_test(size=size) as pilot:
+            for presses in (0, 3):
+                for _ in range(presses):
+                    await pilot.press("plus")
+                await pilot.pause()
+                line = next(row for row in screen_text(app).splitlines() if "imbalance" in row)
+                seen.add(line.split("bid")[0].split()[-1])
+    assert seen == {f"{expected:+.2f}"}, seen
+
+
+async def test_an_old_last_trade_is_quoted_with_its_age_on_the_exchange_clock() -> None:
+    """After a reconnect (or in a quiet market) the last print may be minutes old while the book is live: the spread
+    row says how old, timed against the book's own ts, so a local clock off from Bybit's cannot age it."""
+    desk = scripted.base_desk()
+    book = desk.books["BTCUSDT"]
+    assert book.ts is not None
+    last = desk.trades["BTCUSDT"][-1]
+    desk.trades["BTCUSDT"].append(replace(last, time_ms=book.ts - 125_000, trade_id="old"))
+    desk.touch("trades:BTCUSDT")
+    app = _app(desk, "BTCUSDT", clock=lambda: book.ts / 1000 + 3600)  # the local clock an hour ahead
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        assert "last 65,009.9 2m ago" in screen_text(app)
+        desk.trades["BTCUSDT"].append(replace(last, time_ms=book.ts - 2_000, trade_id="new"))
+        desk.touch("trades:BTCUSDT")
+        await until(pilot, lambda: " ago" not in screen_text(app), "a fresh print quoted without an age")
 
 
 @pytest.mark.parametrize("odd", ["Infinity", "NaN", "-1", "abc"])
