@@ -242,6 +242,7 @@ def _metric_list() -> list[Metric]:
     from exchange.account_state import CLOSED_ORDERS_KEPT, RECENT_MOVES_KEPT
     from exchange.bybit.sim.matching import MAX_ORDERS
     from exchange.desk import OWN_FILLS_KEPT, TRADES_KEPT
+    from exchange.ledger import HISTORY_KEPT, SUMS_EVERY
     from widgets.ladder import DRAW_LOG_KEPT
 
     m, k, n = Metric, _const, N_SYMBOLS
@@ -283,7 +284,13 @@ def _metric_list() -> list[Metric]:
         # -------------------------------------------------------------------------------- ledger, account, journal
         m("desk.ledger._entries", "exchange/ledger.py", "symbols", _len("desk.ledger._entries"), k(n)),
         m("desk.ledger._seen", "exchange/ledger.py", "none", _len("desk.ledger._seen")),
-        m("desk.ledger ... .history", "exchange/ledger.py", "none", _lens("desk.ledger._symbols", "history")),
+        m(
+            "desk.ledger ... .history",
+            "exchange/ledger.py",
+            "11000 per symbol",
+            _lens("desk.ledger._symbols", "history"),
+            k((HISTORY_KEPT + SUMS_EVERY) * n),
+        ),
         m("account._closed_orders", a, "2000", _len("account._closed_orders"), k(CLOSED_ORDERS_KEPT)),
         m("account._moves", a, "1000 per symbol", _lens("account._moves"), k(RECENT_MOVES_KEPT * n)),
         m("account._marked", a, "symbols", _len("account._marked"), k(n)),
@@ -675,12 +682,11 @@ def _progress(t: float, row: dict[str, float], faulter: Faulter, ctx: Ctx) -> No
 
 def _time_replay(ctx: Ctx) -> dict[str, float]:
     """What a journal replay into a fresh ledger costs now (every start pays it)."""
-    from exchange.bybit.executions import fill_from_execution
-    from exchange.ledger import Ledger
+    from bench.ledger_replay import streamed
 
     journal = ctx.runtime.journal
     start = time.perf_counter()
-    Ledger().apply_fills([fill_from_execution(record, category="linear") for record in journal.replay()])
+    streamed(journal)
     return {"rows": len(journal), "seconds": round(time.perf_counter() - start, 4)}
 
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
+from exchange.bybit.executions import ExecutionRecordError, fill_from_execution, fills_in_execution_order
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -44,7 +44,7 @@ from exchange.events import (
 )
 from exchange.hub import EventHub
 from exchange.journal import Journal
-from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
+from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
 
 __all__ = ["AccountState"]
 
@@ -219,10 +219,12 @@ class AccountState:
             fresh = self.journal.record(records, self._now_ms())
             fresh_ids = {record["execId"] for record in fresh}
             fills = [fill for fill in fills if fill.exec_id in fresh_ids]
-        duplicates, reordered = self.ledger.duplicates, self.ledger.reordered
-        applied = self.ledger.apply_fills(fills)  # fills older than ones applied replay their symbol, in order
-        self.counters["duplicate_fills"] += self.ledger.duplicates - duplicates
-        self.counters["ledger_reorders"] += self.ledger.reordered - reordered
+        ledger = self.ledger
+        duplicates, reordered, beyond = ledger.duplicates, ledger.reordered, ledger.beyond_history
+        applied = ledger.apply_fills(fills)  # fills older than ones applied replay their symbol, in order
+        self.counters["duplicate_fills"] += ledger.duplicates - duplicates
+        self.counters["ledger_reorders"] += ledger.reordered - reordered
+        self.counters["ledger_beyond_history"] += ledger.beyond_history - beyond
         for fill, entry in applied:
             self._announce_fill(fill, entry, backfilled)
 
@@ -239,21 +241,20 @@ class AccountState:
         self.hub.publish(FillReceived(fill, entry, backfilled=backfilled))
 
     def replay_journal(self) -> None:
-        """At start: apply every journaled execution to the ledger, in the exchange's order, as one batch."""
+        """At start: apply every journaled execution to the ledger in the exchange's order, streamed from the
+        journal in large batches (the ledger keeps a bounded history, so memory does not grow with the journal)."""
         if self.journal is None:
             return
-        fills = []
-        for record in self.journal.replay():
-            try:
-                fills.append(fill_from_execution(record, category=self.category))
-            except ExecutionRecordError as error:
-                self.counters["journal_rejected"] += 1
-                log.warning("journaled execution skipped: %s", error)
-        fills.sort(key=execution_order)  # the journal orders by execTime only; seq orders one millisecond
-        applied = self.ledger.apply_fills(fills)
-        for fill, _ in applied:
-            self._heard_seq(fill)
-        self.counters["journal_replayed"] += len(applied)
+
+        def rejected(error: ExecutionRecordError) -> None:
+            self.counters["journal_rejected"] += 1
+            log.warning("journaled execution skipped: %s", error)
+
+        for fills in fills_in_execution_order(self.journal.replay(), category=self.category, rejected=rejected):
+            applied = self.ledger.apply_fills(fills)
+            for fill, _ in applied:
+                self._heard_seq(fill)
+            self.counters["journal_replayed"] += len(applied)
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +115,11 @@ class Journal:
             raise
         return new
 
-    def replay(self) -> list[dict[str, Any]]:
-        """Every journaled execution, oldest first (ties in the order Bybit's ids sort)."""
-        rows = self._db.execute("SELECT record FROM executions ORDER BY exec_time, exec_id").fetchall()
-        return [orjson.loads(blob) for (blob,) in rows]
+    def replay(self) -> Iterator[dict[str, Any]]:
+        """Every journaled execution, by ``execTime`` (ties in the order Bybit's ids sort), read as it is consumed:
+        a long journal is never all in memory at once. Consume it before writing again."""
+        for (blob,) in self._db.execute("SELECT record FROM executions ORDER BY exec_time, exec_id"):
+            yield orjson.loads(blob)
 
     def exec_ids(self) -> set[str]:
         return {exec_id for (exec_id,) in self._db.execute("SELECT exec_id FROM executions")}

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CSV_COLUMNS",
     "FUNDING_EXEC_TYPE",
+    "HISTORY_KEPT",
     "MONEY_CONTEXT",
     "POSITION_EXEC_TYPES",
     "RESIDUE_QUANTUM",
@@ -73,8 +74,34 @@ POSITION_EXEC_TYPES = frozenset(
 """Bybit ``execType`` values that move the position. Others (``Settle``, ``CorporateAction``, ``UNKNOWN`` ...)
 carry at most a fee: it is charged, the position is left alone."""
 
+HISTORY_KEPT = 10_000
+"""Fills kept per symbol to replay exactly when an older one arrives late (a backfill behind the live stream, a
+late push: minutes of fills at most). Older ones are folded into the symbol's base sums, so a desk that runs for
+months holds a bounded ledger; a fill older than everything kept is applied just after the base (counted)."""
+SUMS_EVERY = 1_000
+"""A copy of the running sums is taken every this many history items (a tenth of the kept history when that is
+smaller), so folding costs no recomputation."""
+
 _ZERO = Decimal(0)
 _SIDES = {"Buy": 1, "Sell": -1}
+
+
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """The money of a symbol's ledger at one point of its history: what a replay starts from."""
+
+    position: Decimal = _ZERO
+    cost: Decimal = _ZERO
+    price_cash: Decimal = _ZERO
+    fees: Decimal = _ZERO
+    funding: Decimal = _ZERO
+    buy_qty: Decimal = _ZERO
+    sell_qty: Decimal = _ZERO
+    buy_notional: Decimal = _ZERO
+    sell_notional: Decimal = _ZERO
+
+
+_NOTHING = _Sums()
 
 
 class MarkSource(StrEnum):
@@ -216,30 +243,87 @@ class _SymbolLedger:
     leg: tuple[Decimal, str, Decimal, Decimal] | None = None  # last fill: price, side, qty, package_price
     open_orders: tuple[Decimal, Decimal, Decimal] = (_ZERO, _ZERO, _ZERO)
     fill_count: int = 0
+    # The state is always ``base`` with ``history`` applied in list order; ``sums_at`` holds (index, sums before
+    # history[index]) every SUMS_EVERY items, so the oldest part of the history can be folded into the base.
     history: list[tuple[Fill, UpdateSource]] = field(default_factory=list)
+    base: _Sums = _NOTHING
+    base_order: tuple[int, int, str] | None = None  # execution_order() of the newest fill folded into the base
+    sums_at: list[tuple[int, _Sums]] = field(default_factory=list)
+    sums_every: int = SUMS_EVERY
     newest: tuple[int, int, str] | None = None  # execution_order() of the newest position-moving fill applied
 
-    def replayed_with(self, late: list[Fill]) -> _SymbolLedger:
-        """This symbol's state as if the ``late`` fills had arrived in their place: external legs first (they stand
-        for what was held before the history), then every fill in :func:`execution_order`, the order of the
-        exchange's matching. Average entry and realized P&L depend on that order; cash sums do not. The latest
-        mark is kept."""
-        rebuilt = _SymbolLedger(self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + len(late))
-        external = [item for item in self.history if item[1] is UpdateSource.External_trade]
-        rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
-        rest += [(fill, UpdateSource.Trade) for fill in late]
-        rest.sort(key=lambda item: execution_order(item[0]))
-        for fill, source in external + rest:
+    def sums(self) -> _Sums:
+        return _Sums(
+            self.position,
+            self.cost,
+            self.price_cash,
+            self.fees,
+            self.funding,
+            self.buy_qty,
+            self.sell_qty,
+            self.buy_notional,
+            self.sell_notional,
+        )
+
+    def rebuilt(self, items: list[tuple[Fill, UpdateSource]], added: int = 0) -> _SymbolLedger:
+        """A new state: this one's base with ``items`` applied in order (``added`` more fills counted). The
+        latest external mark is kept: a replay changes the history, not the market."""
+        rebuilt = _SymbolLedger(
+            self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + added, sums_every=self.sums_every
+        )
+        base = rebuilt.base = self.base
+        rebuilt.base_order = self.base_order
+        rebuilt.position, rebuilt.cost, rebuilt.price_cash = base.position, base.cost, base.price_cash
+        rebuilt.fees, rebuilt.funding = base.fees, base.funding
+        rebuilt.buy_qty, rebuilt.sell_qty = base.buy_qty, base.sell_qty
+        rebuilt.buy_notional, rebuilt.sell_notional = base.buy_notional, base.sell_notional
+        for fill, source in items:
             rebuilt.apply(fill, source)
         if self.mark_source is not None and self.mark_source is not MarkSource.LAST_FILL:
             rebuilt.spot, rebuilt.mark_source = self.spot, self.mark_source
         rebuilt.update_time = max(rebuilt.update_time, self.update_time)
+        if self.newest is not None and (rebuilt.newest is None or self.newest > rebuilt.newest):
+            rebuilt.newest = self.newest  # a fill folded into the base may be the newest
         return rebuilt
+
+    def replayed_with(self, late: list[Fill]) -> _SymbolLedger:
+        """This symbol's state as if the ``late`` fills had arrived in their place: external legs first (they stand
+        for what was held before the history), then every fill in :func:`execution_order`, the order of the
+        exchange's matching. Average entry and realized P&L depend on that order; cash sums do not. A late fill
+        older than the base lands just after it, the nearest place left."""
+        external = [item for item in self.history if item[1] is UpdateSource.External_trade]
+        rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
+        rest += [(fill, UpdateSource.Trade) for fill in late]
+        rest.sort(key=lambda item: execution_order(item[0]))
+        return self.rebuilt(external + rest, added=len(late))
+
+    def fold(self, keep: int) -> None:
+        """Fold the history older than its newest ``keep`` items (to the nearest copy of the sums) into the base."""
+        cut = max((index for index, _ in self.sums_at if index <= len(self.history) - keep), default=0)
+        if cut <= 0:
+            return
+        self.base = next(sums for index, sums in self.sums_at if index == cut)
+        for fill, source in self.history[:cut]:
+            if fill.moves_position and source is not UpdateSource.External_trade:
+                key = execution_order(fill)
+                if self.base_order is None or key > self.base_order:
+                    self.base_order = key
+        del self.history[:cut]
+        self.sums_at = [(index - cut, sums) for index, sums in self.sums_at if index >= cut]
+
+    def _record(self, fill: Fill, source: UpdateSource, before: _Sums | None) -> None:
+        if before is not None:
+            self.sums_at.append((len(self.history), before))
+        self.history.append((fill, source))
+
+    def _sums_due(self) -> _Sums | None:
+        return self.sums() if len(self.history) % self.sums_every == 0 else None
 
     def trade(self, fill: Fill, source: UpdateSource) -> None:
         """Apply a position-moving fill: grow, close (realizing against the average entry) or flip."""
         sign = _SIDES[fill.side]
         qty, price = fill.qty, fill.price
+        before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
             package = qty * price
             held = abs(self.position)
@@ -271,7 +355,7 @@ class _SymbolLedger:
         self.update_time = fill.time_ms
         self.update_source = source
         self.leg = (price, fill.side, qty, package)
-        self.history.append((fill, source))
+        self._record(fill, source, before)
         if source is not UpdateSource.External_trade:
             key = execution_order(fill)
             if self.newest is None or key > self.newest:
@@ -279,21 +363,23 @@ class _SymbolLedger:
 
     def fund(self, fill: Fill) -> None:
         """Funding moves cash only: ``fee`` is what was paid (negative when received)."""
+        before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
             self.funding += fill.fee
         self.update_time = fill.time_ms
         self.update_source = UpdateSource.Funding
         self.leg = None
-        self.history.append((fill, UpdateSource.Funding))
+        self._record(fill, UpdateSource.Funding, before)
 
     def charge(self, fill: Fill) -> None:
         """An execution type that moves no position (``Settle`` ...): only its fee counts."""
+        before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
             self.fees += fill.fee
         self.update_time = fill.time_ms
         self.update_source = UpdateSource.Trade
         self.leg = None
-        self.history.append((fill, UpdateSource.Trade))
+        self._record(fill, UpdateSource.Trade, before)
 
     def apply(self, fill: Fill, source: UpdateSource) -> None:
         if fill.is_funding:
@@ -379,16 +465,23 @@ class Ledger:
     Each change returns the symbol's new :class:`LedgerEntry`; ``version`` increases on every change so a
     widget can repaint only when something moved. Bad fills are counted in ``rejected`` and logged,
     duplicates in ``duplicates``; neither raises. The result does not depend on the order fills arrive in: one
-    older than a fill already applied replays its symbol in execution order (counted in ``reordered``).
+    older than a fill already applied replays its symbol in execution order (counted in ``reordered``), as far
+    back as the newest ``history_kept`` fills of the symbol; one older still (``beyond_history``) is applied just
+    after them, which keeps every sum exact and may move realized P&L between its lots.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, history_kept: int = HISTORY_KEPT) -> None:
+        if history_kept < 1:
+            raise ValueError("history_kept must be at least 1")
+        self.history_kept = history_kept
+        self._sums_every = max(1, min(SUMS_EVERY, history_kept // 10))
         self._symbols: dict[str, _SymbolLedger] = {}
         self._entries: dict[str, LedgerEntry] = {}
         self._seen: set[str] = set()
         self.duplicates = 0
         self.rejected = 0
         self.reordered = 0  # fills that arrived older than one already applied: the symbol was replayed in order
+        self.beyond_history = 0  # late fills older than every kept fill of their symbol
         self.version = 0
 
     # ------------------------------------------------------------------ changes
@@ -396,7 +489,7 @@ class Ledger:
     def _state(self, symbol: str) -> _SymbolLedger:
         state = self._symbols.get(symbol)
         if state is None:
-            state = self._symbols[symbol] = _SymbolLedger(symbol)
+            state = self._symbols[symbol] = _SymbolLedger(symbol, sums_every=self._sums_every)
         return state
 
     def _publish(self, state: _SymbolLedger) -> LedgerEntry:
@@ -436,17 +529,30 @@ class Ledger:
             applied.append(fill)
             state = self._state(fill.symbol)
             if fill.moves_position and state.newest is not None and execution_order(fill) < state.newest:
+                if state.base_order is not None and execution_order(fill) < state.base_order:
+                    self.beyond_history += 1
+                    log.warning(
+                        "execution %s of %s is older than the %d fills kept: applied after them",
+                        fill.exec_id,
+                        fill.symbol,
+                        self.history_kept,
+                    )
                 late.setdefault(fill.symbol, []).append(fill)
                 continue
             state.apply(fill, UpdateSource.Trade)
             state.fill_count += 1
             touched[fill.symbol] = None
+            if len(state.history) >= self.history_kept + state.sums_every and fill.symbol not in late:
+                state.fold(self.history_kept)  # a long batch (a start replay) stays bounded too
         for symbol, fills_of_symbol in late.items():
             self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
             self.reordered += len(fills_of_symbol)
             touched[symbol] = None
         for symbol in touched:
-            self._publish(self._symbols[symbol])
+            state = self._symbols[symbol]
+            if len(state.history) >= self.history_kept + state.sums_every:
+                state.fold(self.history_kept)
+            self._publish(state)
         return [(fill, self._entries[fill.symbol]) for fill in applied]
 
     def mark(self, symbol: str, price: Decimal, source: MarkSource, time_ms: int) -> LedgerEntry:
@@ -502,13 +608,10 @@ class Ledger:
             fee=_ZERO,
             time_ms=time_ms,
         )
-        rebuilt = _SymbolLedger(symbol, open_orders=state.open_orders, fill_count=state.fill_count)
-        rebuilt.trade(leg, UpdateSource.External_trade)
-        for fill, source in state.history:
-            rebuilt.apply(fill, source)
+        rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
         if state.mark_source is not None:  # keep the latest mark: the leg is old news, the spot is not
             rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
-        rebuilt.update_time = max(time_ms, state.update_time)
+        rebuilt.update_time = max(time_ms, rebuilt.update_time)
         rebuilt.update_source = UpdateSource.External_trade
         rebuilt.leg = (price, leg.side, qty, MONEY_CONTEXT.multiply(qty, price))
         self._symbols[symbol] = rebuilt

@@ -15,6 +15,7 @@ from exchange.bybit.executions import (
     fill_from_execution,
     fills_from_push,
     fills_from_response,
+    fills_in_execution_order,
     load_execution_file,
     load_fills,
 )
@@ -310,3 +311,22 @@ def test_unreadable_files(tmp_path: Path) -> None:
 def test_fast_push_file_is_refused() -> None:
     with pytest.raises(ExecutionFileError, match="execution.fast"):
         load_fills(WS_FAST)
+
+
+def test_a_journal_replay_comes_in_the_exchanges_order_in_batches_split_between_milliseconds() -> None:
+    """The journal orders by execTime and id; one millisecond's fills are put in ``seq`` order, a batch never
+    splits a millisecond, and a broken record is handed to ``rejected`` without stopping the replay."""
+    records = [
+        record(execId="z", execTime="1000", seq=5),
+        record(execId="a", execTime="1000", seq=7),
+        record(execId="m", execTime="1000", seq=6),
+        record(execId="bad", execTime="1001", execQty="lots"),
+        record(execId="b", execTime="1001", seq=8),
+        record(execId="c", execTime="1002", seq=9),
+        record(execId="d", execTime="1002", seq=10),
+    ]
+    problems: list[ExecutionRecordError] = []
+    batches = list(fills_in_execution_order(records, category="linear", rejected=problems.append, batch_size=2))
+    assert [[fill.exec_id for fill in batch] for batch in batches] == [["z", "m", "a"], ["b", "c", "d"]]
+    assert len(problems) == 1 and "execQty" in str(problems[0])
+    assert list(fills_in_execution_order([], category="linear", rejected=problems.append)) == []

@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from exchange.book import BookState, OrderBook
 from exchange.ledger import (
     CSV_COLUMNS,
+    HISTORY_KEPT,
     MONEY_CONTEXT,
+    SUMS_EVERY,
     Fill,
     Ledger,
     LedgerEntry,
@@ -774,3 +776,96 @@ def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch:
         want.running_price,
         want.fees,
     )
+
+
+# ---------------------------------------------------------------------- bounded history
+
+_ORDER_FREE = ("position", "fees", "funding", "total_buy_qty", "total_sell_qty", "buy_notional", "sell_notional")
+
+
+def _money(entry: LedgerEntry) -> LedgerEntry:
+    """An entry without what describes the last event applied (its time, source and leg: about arrival)."""
+    return replace(entry, package_price=None, update_time=0, update_source=None, price=None, side=None, qty=None)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_events, st.randoms(use_true_random=False), st.integers(min_value=1, max_value=8), st.integers(0, 6))
+def test_a_bounded_history_gives_the_ledger_of_an_unbounded_one(
+    events: list[tuple], rng, kept: int, lateness: int
+) -> None:
+    """Only the newest ``kept`` fills are held for replays. Fills arriving up to ``lateness`` places late give
+    exactly the unbounded ledger while they are newer than everything folded away; older ones are counted and
+    still keep every order-free figure exact."""
+    items = [
+        fill(e[1], e[2], e[3], e[4], time_ms=1_000 + n // 2, exec_id=f"e{n:03d}")
+        if e[0] == "fill"
+        else funding(e[1], time_ms=1_000 + n // 2)
+        for n, e in enumerate(events)
+        if e[0] != "mark"
+    ]
+    arrival = sorted(range(len(items)), key=lambda n: n + rng.randint(0, lateness))
+    bounded, unbounded = Ledger(history_kept=kept), Ledger(history_kept=10**9)
+    for ledger in (bounded, unbounded):
+        ledger.reconcile_position("BTCUSDT", D("0.5"), D("100"), 900)  # held before the history began
+        for n in arrival:
+            ledger.apply_fill(items[n])
+            entry = ledger.entry("BTCUSDT")
+            assert entry is not None
+            with localcontext(MONEY_CONTEXT):
+                assert_identities(entry)
+    got, want = bounded.entry("BTCUSDT"), unbounded.entry("BTCUSDT")
+    assert got is not None and want is not None
+    if bounded.beyond_history == 0:
+        assert _money(got) == _money(want)
+    else:
+        assert [getattr(got, name) for name in _ORDER_FREE] == [getattr(want, name) for name in _ORDER_FREE]
+    assert bounded.fill_count("BTCUSDT") == unbounded.fill_count("BTCUSDT") == len(items)
+    state = bounded._symbols["BTCUSDT"]
+    assert len(state.history) < kept + 2 * state.sums_every
+    assert state.rebuilt(state.history).sums() == state.sums()  # the base plus the history is the state
+
+
+def test_a_long_day_keeps_a_bounded_history_and_the_exact_money() -> None:
+    """50,000 fills in one symbol: the ledger holds about HISTORY_KEPT of them and the same figures as one that
+    holds all; a fill a few minutes late still replays exactly, one from before the kept history is counted."""
+    fills = [
+        fill("Buy" if (n * 7) % 5 < 3 else "Sell", "0.01", str(60_000 + (n * 37) % 400), "0.001", time_ms=10_000 + n)
+        for n in range(50_000)
+    ]
+    late, ancient = fills.pop(49_000), fills.pop(100)
+    bounded, everything = Ledger(), Ledger(history_kept=10**9)
+    bounded.apply_fills(fills[:20_000])  # the start replay: one batch
+    for item in fills[20_000:]:
+        bounded.apply_fill(item)
+    everything.apply_fills(fills)
+    state = bounded._symbols["BTCUSDT"]
+    assert HISTORY_KEPT <= len(state.history) < HISTORY_KEPT + SUMS_EVERY
+    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    for ledger in (bounded, everything):
+        ledger.apply_fill(late)
+    assert bounded.beyond_history == 0 and bounded.reordered == 1
+    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    for ledger in (bounded, everything):
+        ledger.apply_fill(ancient)
+    assert bounded.beyond_history == 1
+    got, want = bounded.entries()[0], everything.entries()[0]
+    assert [getattr(got, name) for name in _ORDER_FREE] == [getattr(want, name) for name in _ORDER_FREE]
+    assert bounded.fill_count("BTCUSDT") == 50_000
+
+
+def test_a_reconcile_after_the_history_was_folded_places_its_leg_after_the_base() -> None:
+    ledger = Ledger(history_kept=10)
+    for n in range(40):
+        ledger.apply_fill(fill("Buy", "1", str(100 + n), time_ms=n))
+    state = ledger._symbols["BTCUSDT"]
+    assert state.base.position > 0 and len(state.history) < 20
+    entry = ledger.reconcile_position("BTCUSDT", D("42"), D("90"), 1_000)
+    assert entry is not None and entry.position == 42 and entry.update_source is UpdateSource.External_trade
+    with localcontext(MONEY_CONTEXT):
+        assert_identities(entry)
+    assert ledger._symbols["BTCUSDT"].history[0][1] is UpdateSource.External_trade
+
+
+def test_history_kept_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Ledger(history_kept=0)

@@ -16,7 +16,7 @@ execution list does.)
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from exchange.bybit.protocol import cross_seq
-from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill
+from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -34,6 +34,7 @@ __all__ = [
     "fill_from_execution",
     "fills_from_push",
     "fills_from_response",
+    "fills_in_execution_order",
     "load_execution_file",
     "load_fills",
 ]
@@ -163,6 +164,41 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
         is_maker=is_maker if isinstance(is_maker, bool) else None,
         seq=cross_seq(record),
     )
+
+
+REPLAY_BATCH = 20_000
+"""Fills per ledger batch in a start replay: large enough that freezing entries costs nothing, small enough that
+a long journal is never all in memory."""
+
+
+def fills_in_execution_order(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    category: str | None,
+    rejected: Callable[[ExecutionRecordError], None],
+    batch_size: int = REPLAY_BATCH,
+) -> Iterator[list[Fill]]:
+    """Records in ``execTime`` order (a journal's replay) as fills in the exchange's order, in batches that end
+    between two milliseconds: only the fills of one millisecond need sorting (by ``seq``). A record that cannot
+    be a fill goes to ``rejected``."""
+    batch: list[Fill] = []
+    moment: list[Fill] = []
+    for record in records:
+        try:
+            fill = fill_from_execution(record, category=category)
+        except ExecutionRecordError as error:
+            rejected(error)
+            continue
+        if moment and fill.time_ms != moment[0].time_ms:
+            batch.extend(sorted(moment, key=execution_order))
+            moment = []
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        moment.append(fill)
+    batch.extend(sorted(moment, key=execution_order))
+    if batch:
+        yield batch
 
 
 def fills_from_push(message: Mapping[str, Any]) -> list[Fill]:

@@ -93,7 +93,7 @@ async def test_sigkill_mid_burst_loses_and_duplicates_nothing(tmp_path: Path) ->
         journal = Journal(journal_path("sim", DEMO_API_KEY, "linear", journal_dir))
         try:
             ids = journal.exec_ids()
-            replayed = journal.replay()
+            replayed = list(journal.replay())
         finally:
             journal.close()
         expected = sim_exec_ids(sim)
