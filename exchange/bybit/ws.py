@@ -9,9 +9,10 @@ Liveness has two clocks, as Bybit's own guidance and nautilus_trader's client do
 
 A pong that never comes while frames keep arriving is not yet a dead link (an exchange may drop one control
 reply, or have queued it behind a burst): the link is asked once more, with the short probe deadline, and only a
-second missing pong, or silence, ends it. The same second ping goes out when a stream falls silent while a ping
-is outstanding, so a path that dies just after a regular ping is still found in ``idle_probe_after +
-probe_timeout`` rather than at the long pong deadline.
+second missing pong, or silence, ends it. The same second ping goes out when nothing arrived for
+``idle_probe_after`` since the later of the last frame and the outstanding ping, so a path that dies around a
+regular ping is still found in about ``idle_probe_after + probe_timeout`` rather than at the long pong deadline,
+and a pong lost just as the market goes quiet is asked for again rather than read as death.
 
 aiohttp's transport-level heartbeat is on as well, so a dead TCP path is caught even if the JSON pong is late.
 Frames are parsed with orjson; anything that is not a JSON object is counted and dropped, never raised.
@@ -35,6 +36,7 @@ __all__ = ["LinkDead", "WsLink"]
 
 log = logging.getLogger(__name__)
 
+WATCHDOG_TICK_S = 0.2
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 1000-level snapshot is ~60 kB; anything near this is hostile
 
 
@@ -203,9 +205,10 @@ class WsLink:
         kind = classify(frame)
         if kind is FrameKind.PONG:
             req_id = frame.get("req_id")
-            sent_at = self._pings_sent.get(req_id) if isinstance(req_id, str) else None
-            if sent_at is None and self._pings_sent:
-                sent_at = max(self._pings_sent.values())  # a pong without our req_id answers the latest ping
+            if isinstance(req_id, str):
+                sent_at = self._pings_sent.get(req_id)
+            else:  # a pong without a req_id answers the latest ping
+                sent_at = max(self._pings_sent.values(), default=None)
             if sent_at is not None:
                 self.ping_rtt_ms = (now - sent_at) * 1000.0
             self._pings_sent.clear()  # any pong proves the path both ways
@@ -221,26 +224,34 @@ class WsLink:
 
     async def _watchdog(self) -> None:
         while True:
-            await asyncio.sleep(0.2)
-            now = self._clock()
-            idle = now - (self.last_frame_at or now)
-            if self._ping_deadline is None:
-                if now - self._last_ping_at >= self._ping_interval:
-                    await self._ping(self._pong_timeout)
-                elif idle >= self._idle_probe_after:
-                    await self._ping(self._probe_timeout)
-                continue
-            overdue = now >= self._ping_deadline
-            heard_since_ping = self.frames > self._frames_at_ping
-            if overdue and not heard_since_ping:
-                raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)")
-            if overdue and len(self._pings_sent) >= 2:
-                raise LinkDead(f"{self.name}: no pong to {len(self._pings_sent)} pings (frames still arriving)")
-            if heard_since_ping and len(self._pings_sent) == 1 and (overdue or idle >= self._idle_probe_after):
-                if overdue:
-                    self.lost_pongs += 1
-                    log.info("%s: no pong within the deadline while frames arrive; asking again", self.name)
+            await asyncio.sleep(WATCHDOG_TICK_S)
+            await self.check_heartbeat()
+
+    async def check_heartbeat(self) -> None:
+        """One look at the link (the watchdog's tick): send the ping that is due, or raise :class:`LinkDead`."""
+        now = self._clock()
+        idle = now - (self.last_frame_at or now)
+        if self._ping_deadline is None:
+            if now - self._last_ping_at >= self._ping_interval:
+                await self._ping(self._pong_timeout)
+            elif idle >= self._idle_probe_after:
                 await self._ping(self._probe_timeout)
+            return
+        overdue = now >= self._ping_deadline
+        heard_since_ping = self.frames > self._frames_at_ping
+        if overdue and not heard_since_ping:
+            raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)")
+        if overdue and len(self._pings_sent) >= 2:
+            raise LinkDead(f"{self.name}: no pong to {len(self._pings_sent)} pings (frames still arriving)")
+        if len(self._pings_sent) != 1:
+            return
+        # Quiet since the later of the last frame and the ping: the idle probe's measure, with a ping out.
+        quiet = now - max(self.last_frame_at or now, self._last_ping_at)
+        if overdue or quiet >= self._idle_probe_after:
+            if overdue:
+                self.lost_pongs += 1
+                log.info("%s: no pong within the deadline while frames arrive; asking again", self.name)
+            await self._ping(self._probe_timeout)
 
     async def _ping(self, deadline: float) -> None:
         now = self._clock()

@@ -1,0 +1,156 @@
+"""The WebSocket heartbeat on a scripted clock: when a ping goes out, when a link is declared dead, and when not.
+
+No sockets: a :class:`Line` plays the exchange's side (market frames every 50 ms until the market goes quiet,
+a pong 20 ms after each ping unless the path is dead or the pong is lost) and calls the link's own
+``check_heartbeat`` every watchdog tick, so every timing here is exact and nothing sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from exchange.bybit.ws import WATCHDOG_TICK_S, LinkDead, WsLink
+
+FRAME_EVERY_S = 0.05
+PONG_AFTER_S = 0.02
+
+
+class Line:
+    """One link and the exchange behind it, on a clock that only this harness moves."""
+
+    def __init__(
+        self,
+        *,
+        quiet_from: float = float("inf"),
+        dead_from: float = float("inf"),
+        lose: int = 0,
+        public: bool = True,
+        pong_without_id: bool = False,
+    ) -> None:
+        self.t = 0.0
+        self.quiet_from, self.dead_from, self.lose = quiet_from, dead_from, lose
+        self.pong_without_id = pong_without_id
+        self.pings: list[float] = []
+        self.died_at: float | None = None
+        self.reason = ""
+        self._pongs: list[tuple[float, str]] = []
+        self._next_frame = 0.0
+        figures = {"idle_probe_after": 3.0, "probe_timeout": 2.0} if public else {"idle_probe_after": 20.0}
+        self.link = WsLink(
+            "ws://127.0.0.1/",
+            None,  # type: ignore[arg-type]  # never opened: the harness feeds frames itself
+            lambda frame, ms: None,
+            name="public" if public else "private",
+            clock=lambda: self.t,
+            ping_interval=20.0,
+            pong_timeout=10.0,
+            **figures,  # type: ignore[arg-type]
+        )
+        self.link.last_frame_at = 0.0
+        self.link._last_ping_at = 0.0  # as if the opening ping was answered at 0: the next regular one is at 20 s
+        self.link.send = self._send  # type: ignore[method-assign]
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        self.pings.append(self.t)
+        if self.t >= self.dead_from:
+            return
+        if self.lose > 0:
+            self.lose -= 1
+            return
+        pong: dict[str, Any] = {"success": True, "ret_msg": "pong", "op": "ping"}
+        if not self.pong_without_id:
+            pong["req_id"] = payload["req_id"]
+        self._pongs.append((self.t + PONG_AFTER_S, orjson.dumps(pong).decode()))
+
+    def _deliver_until(self, end: float) -> None:
+        while self._next_frame <= end:
+            if self._next_frame < min(self.quiet_from, self.dead_from):
+                self.t = self._next_frame
+                self.link._handle_text('{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{}}')
+            self._next_frame += FRAME_EVERY_S
+        for at, text in sorted(self._pongs):
+            if at <= end and at < self.dead_from:
+                self.t = at
+                self.link._handle_text(text)
+        self._pongs = [(at, text) for at, text in self._pongs if at > end]
+        self.t = end
+
+    async def run(self, until: float) -> Line:
+        """Tick the watchdog until ``until`` or until it declares the link dead."""
+        while self.t < until:
+            self._deliver_until(self.t + WATCHDOG_TICK_S)
+            try:
+                await self.link.check_heartbeat()
+            except LinkDead as dead:
+                self.died_at, self.reason = self.t, str(dead)
+                break
+        return self
+
+
+async def test_a_busy_healthy_link_pings_every_interval_and_lives() -> None:
+    line = await Line().run(100.0)
+    assert line.died_at is None and line.pings == pytest.approx([20.2, 40.2, 60.2, 80.2], abs=WATCHDOG_TICK_S)
+    assert line.link.ping_rtt_ms == pytest.approx(PONG_AFTER_S * 1000, abs=1e-6)
+
+
+async def test_a_quiet_healthy_public_link_is_probed_and_lives() -> None:
+    line = await Line(quiet_from=5.0).run(60.0)
+    assert line.died_at is None
+    assert 10 <= len(line.pings) <= 20  # a probe every ~3 s of quiet, each answered
+
+
+async def test_a_path_that_dies_between_pings_is_found_by_the_idle_probe() -> None:
+    line = await Line(dead_from=10.0).run(60.0)
+    assert line.died_at is not None and line.died_at - 10.0 <= 3.0 + 2.0 + 2 * WATCHDOG_TICK_S
+    assert "no pong (silent for" in line.reason
+
+
+async def test_a_path_that_dies_just_before_a_regular_ping_is_found_as_fast() -> None:
+    """The regular ping (10 s deadline) goes out after the path died: the quiet still sends the short probe."""
+    line = await Line(dead_from=19.0).run(60.0)
+    assert line.died_at is not None and line.died_at - 19.0 <= 1.2 + 3.0 + 2.0 + 2 * WATCHDOG_TICK_S, line.pings
+
+
+async def test_a_pong_lost_while_frames_flow_is_asked_for_again() -> None:
+    line = await Line(lose=1).run(60.0)
+    assert line.died_at is None and line.link.lost_pongs == 1
+    # the second ping at the first one's deadline (the first tick past it)
+    assert line.pings[:2] == pytest.approx([20.2, 30.2], abs=WATCHDOG_TICK_S + 1e-9)
+
+
+async def test_a_pong_lost_as_the_market_goes_quiet_is_asked_for_again() -> None:
+    """The CI failure, exactly: the market stops just before the regular ping, whose pong is lost."""
+    line = await Line(quiet_from=19.99, lose=1).run(60.0)
+    assert line.died_at is None, line.reason
+    assert line.pings[1] - line.pings[0] == pytest.approx(3.0, abs=WATCHDOG_TICK_S + 1e-9)
+
+
+async def test_pongs_lost_for_good_while_frames_flow_end_the_link_after_two_pings() -> None:
+    line = await Line(lose=10**6).run(60.0)
+    assert line.died_at is not None and line.died_at <= 20.2 + 10.0 + 2.0 + WATCHDOG_TICK_S
+    assert line.reason == "public: no pong to 2 pings (frames still arriving)"
+    assert len(line.pings) == 2
+
+
+async def test_a_quiet_private_link_is_pinged_only_on_its_interval() -> None:
+    line = await Line(quiet_from=1.0, public=False).run(100.0)
+    assert line.died_at is None and line.pings == pytest.approx([20.2, 40.2, 60.2, 80.2], abs=WATCHDOG_TICK_S)
+
+
+async def test_a_late_pong_to_the_first_ping_times_the_first_ping() -> None:
+    """The first pong was only late, not lost: it arrives after the second ping and names the first's req_id."""
+    line = Line(lose=1)
+    await line.run(30.3)  # the second ping went out at 30.2
+    first = next(iter(line.link._pings_sent))
+    line.t = 31.0
+    line.link._handle_text(orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping", "req_id": first}).decode())
+    assert line.link.ping_rtt_ms == pytest.approx((31.0 - 20.2) * 1000, abs=1e-6)
+    assert not line.link._pings_sent and line.link._ping_deadline is None
+
+
+async def test_a_pong_that_names_no_ping_answers_the_latest() -> None:
+    line = await Line(pong_without_id=True).run(25.0)
+    assert line.died_at is None and line.link.ping_rtt_ms == pytest.approx(PONG_AFTER_S * 1000, abs=1e-6)
