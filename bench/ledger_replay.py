@@ -7,8 +7,10 @@ millisecond, flips, funding rows), written once to a temporary SQLite journal. E
 from it runs in one process, one after the other, timed without tracing and then measured with ``tracemalloc``
 for its peak:
 
-* **streamed** (what a start does): :func:`~exchange.bybit.executions.fills_in_execution_order` over the
-  journal's cursor into a :class:`~exchange.ledger.Ledger` keeping its default bounded history;
+* **streamed**: :func:`~exchange.bybit.executions.fills_in_execution_order` over the journal's cursor into a
+  :class:`~exchange.ledger.Ledger` keeping its default bounded history (what the desk holds once running);
+* **streamed, held for the reconcile** (what a start does): the same, with every fill held until the position
+  reconcile that follows the replay, then folded;
 * **all at once** (session 3's start): every record read into memory, sorted, applied as one batch to a ledger
   that keeps every fill;
 * **one by one**: the same sorted fills applied one ``apply_fill`` at a time to a ledger that keeps every fill.
@@ -31,7 +33,7 @@ from typing import Any
 
 from exchange.bybit.executions import ExecutionRecordError, fill_from_execution, fills_in_execution_order
 from exchange.journal import Journal
-from exchange.ledger import Ledger, LedgerEntry, execution_order
+from exchange.ledger import Ledger, LedgerEntry, UpdateSource, execution_order
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
 START_MS = 1_767_225_600_000
@@ -103,15 +105,27 @@ def one_by_one(journal: Journal) -> Ledger:
     return ledger
 
 
+def start(journal: Journal) -> Ledger:
+    """What a desk's start really holds: the replay keeps every fill until the first position reconcile."""
+    ledger = Ledger()
+    ledger.hold_history()
+    for fills in fills_in_execution_order(journal.replay(), category="linear", rejected=_fail):
+        ledger.apply_fills(fills)
+    ledger.release_history()
+    return ledger
+
+
 WAYS: dict[str, Callable[[Journal], Ledger]] = {
     "streamed (bounded history)": streamed,
+    "streamed, held for the reconcile": start,
     "all at once (every fill kept)": all_at_once,
     "one by one (every fill kept)": one_by_one,
 }
 
 
 def _money(entry: LedgerEntry) -> LedgerEntry:
-    return replace(entry, update_time=0, update_source=None, price=None, side=None, qty=None, package_price=None)
+    """The money of an entry, without what describes the last event applied (arrival, not money)."""
+    return replace(entry, update_time=0, update_source=UpdateSource.Trade, price=None, side=None, qty=None)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -245,6 +245,7 @@ class AccountState:
         journal in large batches (the ledger keeps a bounded history, so memory does not grow with the journal)."""
         if self.journal is None:
             return
+        self.ledger.hold_history()  # until the first position reconcile: see Ledger.hold_history
 
         def rejected(error: ExecutionRecordError) -> None:
             self.counters["journal_rejected"] += 1
@@ -389,6 +390,14 @@ class AccountState:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
         came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms``, on our estimate of the
         exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot)."""
+        try:
+            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms)
+        finally:
+            self.ledger.release_history()  # any leg for what was held before the journal is placed by now
+
+    def _reconcile_positions(
+        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None, doubt_ms: int
+    ) -> None:
         if positions is None:
             return
         held = {position.symbol for position in positions}
@@ -412,7 +421,9 @@ class AccountState:
         the one made good)."""
         if self._holding(position.symbol) in expected:
             return
+        after_base = self.ledger.legs_after_base
         reconciled = self.ledger.reconcile_position(position.symbol, expected[0], position.avg_price, self._now_ms())
+        self.counters["ledger_legs_after_base"] += self.ledger.legs_after_base - after_base
         if reconciled is not None:
             self.hub.publish(LedgerChanged(reconciled))
 

@@ -250,6 +250,7 @@ class _SymbolLedger:
     base_order: tuple[int, int, str] | None = None  # execution_order() of the newest fill folded into the base
     sums_at: list[tuple[int, _Sums]] = field(default_factory=list)
     sums_every: int = SUMS_EVERY
+    folded: bool = False  # some history went into the base: a leg can no longer go before all of it
     newest: tuple[int, int, str] | None = None  # execution_order() of the newest position-moving fill applied
 
     def sums(self) -> _Sums:
@@ -265,37 +266,54 @@ class _SymbolLedger:
             self.sell_notional,
         )
 
-    def rebuilt(self, items: list[tuple[Fill, UpdateSource]], added: int = 0) -> _SymbolLedger:
-        """A new state: this one's base with ``items`` applied in order (``added`` more fills counted). The
-        latest external mark is kept: a replay changes the history, not the market."""
+    def rebuilt(self, items: list[tuple[Fill, UpdateSource]], added: int = 0, keep: int = 0) -> _SymbolLedger:
+        """A new state: this one's base and first ``keep`` history items as they are (``keep`` is 0 or an index
+        with a copy of the sums), then ``items`` applied in order, ``added`` more fills counted. The latest
+        external mark is kept: a replay changes the history, not the market."""
         rebuilt = _SymbolLedger(
             self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + added, sums_every=self.sums_every
         )
-        base = rebuilt.base = self.base
-        rebuilt.base_order = self.base_order
-        rebuilt.position, rebuilt.cost, rebuilt.price_cash = base.position, base.cost, base.price_cash
-        rebuilt.fees, rebuilt.funding = base.fees, base.funding
-        rebuilt.buy_qty, rebuilt.sell_qty = base.buy_qty, base.sell_qty
-        rebuilt.buy_notional, rebuilt.sell_notional = base.buy_notional, base.sell_notional
+        rebuilt.base, rebuilt.base_order, rebuilt.folded = self.base, self.base_order, self.folded
+        start = self.base if keep == 0 else next(sums for index, sums in self.sums_at if index == keep)
+        rebuilt.position, rebuilt.cost, rebuilt.price_cash = start.position, start.cost, start.price_cash
+        rebuilt.fees, rebuilt.funding = start.fees, start.funding
+        rebuilt.buy_qty, rebuilt.sell_qty = start.buy_qty, start.sell_qty
+        rebuilt.buy_notional, rebuilt.sell_notional = start.buy_notional, start.sell_notional
+        rebuilt.history = self.history[:keep]
+        rebuilt.sums_at = [(index, sums) for index, sums in self.sums_at if index < keep]
         for fill, source in items:
             rebuilt.apply(fill, source)
         if self.mark_source is not None and self.mark_source is not MarkSource.LAST_FILL:
             rebuilt.spot, rebuilt.mark_source = self.spot, self.mark_source
         rebuilt.update_time = max(rebuilt.update_time, self.update_time)
         if self.newest is not None and (rebuilt.newest is None or self.newest > rebuilt.newest):
-            rebuilt.newest = self.newest  # a fill folded into the base may be the newest
+            rebuilt.newest = self.newest  # a fill kept in place or folded into the base may be the newest
         return rebuilt
 
     def replayed_with(self, late: list[Fill]) -> _SymbolLedger:
         """This symbol's state as if the ``late`` fills had arrived in their place: external legs first (they stand
         for what was held before the history), then every fill in :func:`execution_order`, the order of the
         exchange's matching. Average entry and realized P&L depend on that order; cash sums do not. A late fill
-        older than the base lands just after it, the nearest place left."""
-        external = [item for item in self.history if item[1] is UpdateSource.External_trade]
-        rest = [item for item in self.history if item[1] is not UpdateSource.External_trade]
+        older than the base lands just after it, the nearest place left.
+
+        Only the tail from the last copy of the sums before the oldest late fill's place is replayed: a fill a few
+        minutes late costs about ``sums_every`` applies, not the whole history."""
+        oldest = min(execution_order(fill) for fill in late)
+        place = next(
+            (
+                index
+                for index, (fill, source) in enumerate(self.history)
+                if fill.moves_position and source is not UpdateSource.External_trade and execution_order(fill) > oldest
+            ),
+            len(self.history),
+        )
+        keep = max((index for index, _ in self.sums_at if index <= place), default=0)
+        tail = self.history[keep:]
+        external = [item for item in tail if item[1] is UpdateSource.External_trade]
+        rest = [item for item in tail if item[1] is not UpdateSource.External_trade]
         rest += [(fill, UpdateSource.Trade) for fill in late]
         rest.sort(key=lambda item: execution_order(item[0]))
-        return self.rebuilt(external + rest, added=len(late))
+        return self.rebuilt(external + rest, added=len(late), keep=keep)
 
     def fold(self, keep: int) -> None:
         """Fold the history older than its newest ``keep`` items (to the nearest copy of the sums) into the base."""
@@ -303,6 +321,7 @@ class _SymbolLedger:
         if cut <= 0:
             return
         self.base = next(sums for index, sums in self.sums_at if index == cut)
+        self.folded = True
         for fill, source in self.history[:cut]:
             if fill.moves_position and source is not UpdateSource.External_trade:
                 key = execution_order(fill)
@@ -466,8 +485,10 @@ class Ledger:
     widget can repaint only when something moved. Bad fills are counted in ``rejected`` and logged,
     duplicates in ``duplicates``; neither raises. The result does not depend on the order fills arrive in: one
     older than a fill already applied replays its symbol in execution order (counted in ``reordered``), as far
-    back as the newest ``history_kept`` fills of the symbol; one older still (``beyond_history``) is applied just
-    after them, which keeps every sum exact and may move realized P&L between its lots.
+    back as the newest ``history_kept`` fills of the symbol (a little more: history folds in steps of
+    ``sums_every``); one older still (``beyond_history``) is applied just before them, after the folded base,
+    which keeps every sum exact and may move realized P&L between its lots. The same holds for an external leg
+    booked once the history was folded (``legs_after_base``); see :meth:`hold_history` for the start.
     """
 
     def __init__(self, history_kept: int = HISTORY_KEPT) -> None:
@@ -482,9 +503,26 @@ class Ledger:
         self.rejected = 0
         self.reordered = 0  # fills that arrived older than one already applied: the symbol was replayed in order
         self.beyond_history = 0  # late fills older than every kept fill of their symbol
+        self.legs_after_base = 0  # external legs that could not go before all of their symbol's history
+        self._held = False
         self.version = 0
 
     # ------------------------------------------------------------------ changes
+
+    def hold_history(self) -> None:
+        """Fold nothing until :meth:`release_history`. A start replays the journal holding every fill, so that the
+        position reconcile that follows places a leg for what was held before the journal began before all of
+        them: every start then gives the same ledger, whatever the journal's length."""
+        self._held = True
+
+    def release_history(self) -> None:
+        self._held = False
+        for state in self._symbols.values():
+            self._fold(state)
+
+    def _fold(self, state: _SymbolLedger) -> None:
+        if not self._held and len(state.history) >= self.history_kept + state.sums_every:
+            state.fold(self.history_kept)
 
     def _state(self, symbol: str) -> _SymbolLedger:
         state = self._symbols.get(symbol)
@@ -532,26 +570,22 @@ class Ledger:
                 if state.base_order is not None and execution_order(fill) < state.base_order:
                     self.beyond_history += 1
                     log.warning(
-                        "execution %s of %s is older than the %d fills kept: applied after them",
+                        "execution %s of %s is older than every fill kept for replays: applied before them",
                         fill.exec_id,
                         fill.symbol,
-                        self.history_kept,
                     )
                 late.setdefault(fill.symbol, []).append(fill)
                 continue
             state.apply(fill, UpdateSource.Trade)
             state.fill_count += 1
             touched[fill.symbol] = None
-            if len(state.history) >= self.history_kept + state.sums_every and fill.symbol not in late:
-                state.fold(self.history_kept)  # a long batch (a start replay) stays bounded too
         for symbol, fills_of_symbol in late.items():
             self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
             self.reordered += len(fills_of_symbol)
             touched[symbol] = None
         for symbol in touched:
             state = self._symbols[symbol]
-            if len(state.history) >= self.history_kept + state.sums_every:
-                state.fold(self.history_kept)
+            self._fold(state)
             self._publish(state)
         return [(fill, self._entries[fill.symbol]) for fill in applied]
 
@@ -577,9 +611,10 @@ class Ledger:
         """Make the ledger hold the exchange's position when the fetched history does not explain it.
 
         The difference becomes an ``External_trade`` leg placed *before* the symbol's history (it is what was
-        held before the fetched window started), priced at the exchange's ``avgPrice``; the history is
-        replayed on top. When the exchange reports no price (a flat position has ``avgPrice`` 0) the leg takes
-        the first historical fill's price, so the unknown lot realizes nothing. None when nothing differs.
+        held before the fetched window started; once the history was folded, before the part still kept, and
+        counted in ``legs_after_base``), priced at the exchange's ``avgPrice``; the history is replayed on top.
+        When the exchange reports no price (a flat position has ``avgPrice`` 0) the leg takes the first kept
+        fill's price, so the unknown lot realizes nothing. None when nothing differs.
         """
         state = self._state(symbol)
         if not _finite(size_signed, avg_price):
@@ -608,6 +643,9 @@ class Ledger:
             fee=_ZERO,
             time_ms=time_ms,
         )
+        if state.folded:
+            self.legs_after_base += 1
+            log.info("%s: history already folded: the external leg goes after its base", symbol)
         rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
         if state.mark_source is not None:  # keep the latest mark: the leg is old news, the spot is not
             rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source

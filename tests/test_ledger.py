@@ -864,6 +864,43 @@ def test_a_reconcile_after_the_history_was_folded_places_its_leg_after_the_base(
     with localcontext(MONEY_CONTEXT):
         assert_identities(entry)
     assert ledger._symbols["BTCUSDT"].history[0][1] is UpdateSource.External_trade
+    assert ledger.legs_after_base == 1
+
+
+def test_a_held_history_folds_only_once_released() -> None:
+    ledger = Ledger(history_kept=10)
+    ledger.hold_history()
+    ledger.apply_fills([fill("Buy", "1", "100", time_ms=n) for n in range(40)])
+    assert len(ledger._symbols["BTCUSDT"].history) == 40
+    ledger.release_history()
+    assert 10 <= len(ledger._symbols["BTCUSDT"].history) < 11 and ledger._symbols["BTCUSDT"].folded
+
+
+def test_a_late_fill_replays_from_the_nearest_copy_of_the_sums_not_the_whole_history(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fill a few places late on a symbol holding 10,000 fills costs about SUMS_EVERY applies, not 10,000."""
+    from exchange import ledger as ledger_module
+
+    fills = [fill("Buy" if n % 3 else "Sell", "0.01", str(100 + n % 9), time_ms=n) for n in range(12_000)]
+    late = fills.pop(11_990)
+    ledger, everything = Ledger(), Ledger(history_kept=10**9)
+    for target in (ledger, everything):
+        target.apply_fills(fills)
+    applies = 0
+    original = ledger_module._SymbolLedger.apply
+
+    def counting(self, item, source):  # type: ignore[no-untyped-def]
+        nonlocal applies
+        applies += 1
+        return original(self, item, source)
+
+    monkeypatch.setattr(ledger_module._SymbolLedger, "apply", counting)
+    ledger.apply_fill(late)
+    assert ledger.reordered == 1 and applies <= SUMS_EVERY + 10
+    monkeypatch.undo()
+    everything.apply_fill(late)
+    assert _money(ledger.entries()[0]) == _money(everything.entries()[0])
 
 
 def test_history_kept_must_be_positive() -> None:

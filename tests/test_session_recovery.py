@@ -500,3 +500,42 @@ def test_a_book_topic_that_sends_only_garbage_goes_stale():
     for n in range(1, 60):  # a minute of frames that cannot be read
         market.take(topic, {"topic": topic, "type": "delta", "ts": 1, "data": {"b": "x"}}, received_ms=1_000 + n * 1000)
     assert market.is_stale(topic, 61_000) and s.counters["rejected_frames"] == 59
+
+
+async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_before_all_of_it():
+    """A position opened before the journal began is booked as an external leg at each start. The start replay
+    holds the ledger's whole history until that reconcile, so the leg goes before every fill however long the
+    journal (a folded history would put it after the fold, and each start would show another average entry)."""
+    from exchange.ledger import Ledger
+
+    def start(kept: int, fills: int) -> Session:
+        rest = ScriptedRest()
+        s = session(rest)
+        s.desk.ledger = Ledger(history_kept=kept)
+        records = [
+            execution(f"e{n:04d}", "Buy" if n % 3 else "Sell", "1", str(100 + n % 7), 1_000 + n, seq=n)
+            for n in range(fills)
+        ]
+        s.journal.record(records, 0)
+        s.account.replay_journal()
+        assert s.ledger._held and all(len(st.history) == fills for st in s.ledger._symbols.values())
+        held = sum(1 if r["side"] == "Buy" else -1 for r in records) - 5  # 5 sold before the journal began
+        rest.positions_list = [position("BTCUSDT", str(held), "100", updated_ms=10_000, seq=10**6)]
+        return s
+
+    results = []
+    for fills in (60, 90):  # a first start, and a later one with a longer journal
+        bounded, unbounded = start(10, fills), start(10**9, fills)
+        for s in (bounded, unbounded):
+            await s._backfill_steps()
+        assert not bounded.ledger._held and len(bounded.ledger._symbols["BTCUSDT"].history) < 20  # folded now
+        got, want = bounded.ledger.entry("BTCUSDT"), unbounded.ledger.entry("BTCUSDT")
+        assert (got.position, got.realized_pnl, got.running_price, got.cost_basis) == (
+            want.position,
+            want.realized_pnl,
+            want.running_price,
+            want.cost_basis,
+        )
+        assert bounded.counters["ledger_legs_after_base"] == 0
+        results.append(got)
+    assert results[0].position != results[1].position  # the two starts really differ

@@ -33,16 +33,16 @@ from widgets._desk_pull import SymbolPull
 from widgets._format import decimals_of, price_decimals_from
 from widgets.trust import book_trust
 
-__all__ = ["GROUPS", "Ladder"]
+__all__ = ["GROUPS", "IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "Ladder"]
 
 GROUPS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1000)
+"""Tick multiples the zoom keys step through."""
 LAST_TRADE_AGED_S = 10.0
-"""A last trade older than this (against the live book's own clock) is quoted with its age: after a reconnect, or
-in a quiet market, the price it printed at may be far from where the book now stands."""
+"""A last trade older than this, against the live book's own clock, is quoted with its age: after a reconnect the
+print shown may be from before the link went, far from where the book now stands."""
 IMBALANCE_LEVELS = 10
 """Book levels per side the imbalance row sums: a fixed depth of the raw book, so the figure means the same at
 any window height and any grouping."""
-"""Tick multiples the zoom keys step through."""
 
 
 DRAW_LOG_KEPT = 4096
@@ -503,7 +503,8 @@ def _cumulative(levels: list[tuple[float, float]]) -> list[tuple[float, float, f
 
 def _trade_age(trade_ms: int, book_ts: int | None) -> str:
     """`` 2m ago`` for an old last trade, timed on the exchange's clock (the book's ``ts``), so a local clock that
-    disagrees with Bybit's cannot age it; empty when recent or when the book has no time yet."""
+    disagrees with Bybit's cannot age it; empty when recent or when the book has no time yet. (A book that stops
+    moving goes STALE, and then the spread row says NOT LIVE instead.)"""
     if book_ts is None or book_ts - trade_ms < LAST_TRADE_AGED_S * 1000:
         return ""
     seconds = (book_ts - trade_ms) // 1000
