@@ -34,6 +34,7 @@ from decimal import (
     localcontext,
 )
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING, TextIO
 
 from exchange.book import BookState
@@ -86,22 +87,22 @@ _ZERO = Decimal(0)
 _SIDES = {"Buy": 1, "Sell": -1}
 
 
-@dataclass(frozen=True, slots=True)
-class _Sums:
-    """The money of a symbol's ledger at one point of its history: what a replay starts from."""
-
-    position: Decimal = _ZERO
-    cost: Decimal = _ZERO
-    price_cash: Decimal = _ZERO
-    fees: Decimal = _ZERO
-    funding: Decimal = _ZERO
-    buy_qty: Decimal = _ZERO
-    sell_qty: Decimal = _ZERO
-    buy_notional: Decimal = _ZERO
-    sell_notional: Decimal = _ZERO
-
-
-_NOTHING = _Sums()
+_SUM_FIELDS = (
+    "position",
+    "cost",
+    "price_cash",
+    "fees",
+    "funding",
+    "buy_qty",
+    "sell_qty",
+    "buy_notional",
+    "sell_notional",
+)
+"""The money of a symbol's ledger at one point of its history, what a replay starts from: these fields of
+:class:`_SymbolLedger`, as a tuple in this order."""
+_Sums = tuple[Decimal, ...]
+_NOTHING: _Sums = (_ZERO,) * len(_SUM_FIELDS)
+_read_sums = attrgetter(*_SUM_FIELDS)
 
 
 class MarkSource(StrEnum):
@@ -254,17 +255,7 @@ class _SymbolLedger:
     newest: tuple[int, int, str] | None = None  # execution_order() of the newest position-moving fill applied
 
     def sums(self) -> _Sums:
-        return _Sums(
-            self.position,
-            self.cost,
-            self.price_cash,
-            self.fees,
-            self.funding,
-            self.buy_qty,
-            self.sell_qty,
-            self.buy_notional,
-            self.sell_notional,
-        )
+        return _read_sums(self)
 
     def rebuilt(self, items: list[tuple[Fill, UpdateSource]], added: int = 0, keep: int = 0) -> _SymbolLedger:
         """A new state: this one's base and first ``keep`` history items as they are (``keep`` is 0 or an index
@@ -275,10 +266,8 @@ class _SymbolLedger:
         )
         rebuilt.base, rebuilt.base_order, rebuilt.folded = self.base, self.base_order, self.folded
         start = self.base if keep == 0 else next(sums for index, sums in self.sums_at if index == keep)
-        rebuilt.position, rebuilt.cost, rebuilt.price_cash = start.position, start.cost, start.price_cash
-        rebuilt.fees, rebuilt.funding = start.fees, start.funding
-        rebuilt.buy_qty, rebuilt.sell_qty = start.buy_qty, start.sell_qty
-        rebuilt.buy_notional, rebuilt.sell_notional = start.buy_notional, start.sell_notional
+        for name, value in zip(_SUM_FIELDS, start, strict=True):
+            setattr(rebuilt, name, value)
         rebuilt.history = self.history[:keep]
         rebuilt.sums_at = [(index, sums) for index, sums in self.sums_at if index < keep]
         for fill, source in items:

@@ -858,7 +858,7 @@ def test_a_reconcile_after_the_history_was_folded_places_its_leg_after_the_base(
     for n in range(40):
         ledger.apply_fill(fill("Buy", "1", str(100 + n), time_ms=n))
     state = ledger._symbols["BTCUSDT"]
-    assert state.base.position > 0 and len(state.history) < 20
+    assert state.folded and state.base[0] > 0 and len(state.history) < 20  # base[0]: the position
     entry = ledger.reconcile_position("BTCUSDT", D("42"), D("90"), 1_000)
     assert entry is not None and entry.position == 42 and entry.update_source is UpdateSource.External_trade
     with localcontext(MONEY_CONTEXT):
