@@ -27,12 +27,12 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Horizontal, Vertical
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.bridge import Bridge
-from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen
+from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState, OrderBook
 from exchange.config import Environment, Settings, load_settings
 from exchange.desk import Desk
@@ -502,10 +502,13 @@ class FluxumApp(App[None]):
             self.notify("No open order is selected.", severity="warning", timeout=4)
             return
         question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
-        self.push_screen(
-            ConfirmScreen(question, confirm="Cancel order", refuse="Keep it"),
-            callback=partial(self._cancel_confirmed, order),
+        production = self.runtime is not None and self.runtime.settings.environment is Environment.PRODUCTION
+        screen: ModalScreen[bool] = (
+            TypedConfirmScreen(question, word=order.symbol)
+            if production
+            else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
         )
+        self.push_screen(screen, callback=partial(self._cancel_confirmed, order))
 
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
         if confirmed:

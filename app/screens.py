@@ -1,4 +1,5 @@
-"""The dashboard's modal screens: order-cancel confirmation, ledger export path, help, every ledger field.
+"""The dashboard's modal screens: order-cancel confirmation (typed on production), ledger export path, help, every
+ledger field.
 
 One module rather than a package: each screen is small, and the wheel then needs no new package entry.
 """
@@ -19,7 +20,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from exchange.desk import Desk
 from exchange.ledger import CSV_COLUMNS, LedgerEntry, format_decimal
 
-__all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "cell_text"]
+__all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "TypedConfirmScreen", "cell_text"]
 
 # ------------------------------------------------------------------ confirm
 
@@ -56,6 +57,39 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """Real money (production): the action goes ahead only once ``word`` (the order's symbol) is typed exactly and
+    Enter pressed; anything else is told and the dialog stays; Escape dismisses with False."""
+
+    BINDINGS = [Binding("escape", "refuse", "Keep it")]
+
+    def __init__(self, question: str, *, word: str) -> None:
+        super().__init__()
+        self.question = question
+        self.word = word
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog", classes="dialog typed"):
+            yield Label(self.question, id="confirm-question")
+            yield Label(f"PRODUCTION, real money. Type {self.word} and press Enter to confirm.", id="typed-prompt")
+            yield Input(placeholder=self.word, id="typed-word")
+            yield Label("Escape keeps it", classes="dialog-hint", id="typed-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-word", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip() == self.word:
+            self.dismiss(True)
+            return
+        event.input.value = ""
+        self.query_one("#typed-hint", Label).update(f"⚠ that was not {self.word}: nothing sent · Escape keeps it")
+
+    def action_refuse(self) -> None:
+        self.dismiss(False)
 
 
 # ------------------------------------------------------------------ export

@@ -233,6 +233,42 @@ def test_production_order_needs_yes_and_sends_nothing(
     assert FAKE_PRODUCTION_SECRET not in out + err and FAKE_PRODUCTION_KEY not in out + err
 
 
+def test_production_order_typed_at_the_prompt() -> None:
+    """A person at the terminal types the symbol; anything else (or end of input) sends nothing."""
+    import argparse
+
+    from app.cli import UserError
+    from app.commands.common import require_confirmation
+    from exchange.config import load_settings
+
+    environ = {"BYBIT_PRODUCTION_API_KEY": FAKE_PRODUCTION_KEY, "BYBIT_PRODUCTION_API_SECRET": FAKE_PRODUCTION_SECRET}
+    production = load_settings(cfg="production", environ=environ)
+    args = argparse.Namespace(yes=False)
+    asked: list[str] = []
+
+    def typing(text: str):  # type: ignore[no-untyped-def]
+        def ask(prompt: str) -> str:
+            asked.append(prompt)
+            if text == "EOF":
+                raise EOFError
+            return text
+
+        return ask
+
+    require_confirmation(production, args, "place an order", "BTCUSDT", interactive=True, ask=typing(" BTCUSDT\n"))
+    assert asked == ["PRODUCTION, real money: type BTCUSDT to place an order: "]
+    for wrong in ("y", "btcusdt", "ETHUSDT", "", "EOF"):
+        with pytest.raises(UserError, match="not confirmed: nothing was sent"):
+            require_confirmation(production, args, "place an order", "BTCUSDT", interactive=True, ask=typing(wrong))
+    with pytest.raises(UserError, match="without --yes"):
+        require_confirmation(production, args, "cancel an order", "BTCUSDT", interactive=False, ask=typing("BTCUSDT"))
+    require_confirmation(production, argparse.Namespace(yes=True), "cancel an order", "BTCUSDT", interactive=False)
+    testnet = load_settings(
+        cfg="testnet", environ={"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+    )
+    require_confirmation(testnet, args, "place an order", "BTCUSDT", interactive=True, ask=typing("no"))
+
+
 def test_private_command_without_keys_says_how_to_set_them(capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
     secrets = tmp_path / "secrets.toml"
     line = "bybit balances -cfg testnet --base-url http://127.0.0.1:9 --secrets-file"

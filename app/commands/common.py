@@ -35,7 +35,11 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_yes_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--yes", action="store_true", help="confirm an order action on production (real money)")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm an order action on production (real money) without typing the symbol at the prompt",
+    )
 
 
 def load_settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,13 +49,32 @@ def load_settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]
     return settings_from_args(args, environ=environ)
 
 
-def require_confirmation(settings: Settings, args: argparse.Namespace, action: str) -> None:
-    """Refuse an order action on production unless ``--yes`` was given (checked before anything is sent)."""
+def require_confirmation(
+    settings: Settings,
+    args: argparse.Namespace,
+    action: str,
+    word: str,
+    *,
+    interactive: bool | None = None,
+    ask: Callable[[str], str] = input,
+) -> None:
+    """On production an order action needs a typed confirmation: ``word`` (the symbol) typed at the prompt when a
+    person is at the terminal, or ``--yes`` on the command line (scripts). Checked before anything is sent."""
     from app.cli import UserError
     from exchange.config import Environment
 
-    if settings.environment is Environment.PRODUCTION and not getattr(args, "yes", False):
+    if settings.environment is not Environment.PRODUCTION or getattr(args, "yes", False):
+        return
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    if not interactive:
         raise UserError(f"refusing to {action} on production without --yes (this is real money)")
+    try:
+        typed = ask(f"PRODUCTION, real money: type {word} to {action}: ")
+    except (EOFError, KeyboardInterrupt):
+        typed = ""
+    if typed.strip() != word:
+        raise UserError(f"not confirmed: nothing was sent (type {word} exactly, or pass --yes)")
 
 
 @contextlib.asynccontextmanager

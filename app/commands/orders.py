@@ -1,7 +1,8 @@
 """``fluxum bybit place-order``, ``cancel-order`` and ``order-status``: one order at a time, checked first.
 
 Mistakes are caught before anything is sent: the symbol must be listed, the quantity and price must fit the
-instrument's step, tick and minimum, and on production an order action needs ``--yes``. Every order carries an
+instrument's step, tick and minimum, and on production an order action needs the symbol typed at the prompt
+(or ``--yes``, for scripts). Every order carries an
 ``orderLinkId`` (generated when ``--link-id`` is not given), so a lost reply is resolved by looking it up,
 never by sending the order again. The three commands live here; ``place_order``, ``cancel_order`` and
 ``order_status`` are the thin modules the CLI registers.
@@ -75,7 +76,7 @@ def run_place(args: argparse.Namespace) -> int:
 
     order = _checked_order(args)
     settings = load_settings_from_args(args)
-    require_confirmation(settings, args, "place an order")
+    require_confirmation(settings, args, "place an order", order["symbol"])
     return run_async(lambda: _place(args, settings, order), rejected="order")
 
 
@@ -183,7 +184,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 
     symbol = parse_symbol(args.symbol)
     settings = load_settings_from_args(args)
-    require_confirmation(settings, args, "cancel an order")
+    require_confirmation(settings, args, "cancel an order", symbol)
     return run_async(lambda: _cancel(args, settings, symbol), rejected="cancel")
 
 

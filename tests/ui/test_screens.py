@@ -491,6 +491,51 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     assert app.check_action("cancel_order", ()) is True
 
 
+async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
+    """Real money: a y keypress is not enough. The order's symbol must be typed; a wrong word sends nothing and
+    says so; Escape keeps the order. Elsewhere the y/n question stays."""
+    from types import SimpleNamespace
+
+    from app.screens import ConfirmScreen, TypedConfirmScreen
+    from exchange.config import load_settings
+
+    cancels: list[tuple[str, str, str | None]] = []
+
+    class Rest:
+        async def cancel_order(self, category: str, symbol: str, *, order_id: str | None = None) -> None:
+            cancels.append((category, symbol, order_id))
+
+    desk = scripted.long_in_profit()
+    app = _app(desk)
+    environ = {"BYBIT_PRODUCTION_API_KEY": "k" * 12, "BYBIT_PRODUCTION_API_SECRET": "s" * 12}
+    production = load_settings(cfg="production", environ=environ, trading_enabled=True)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = SimpleNamespace(settings=production, rest=Rest())  # type: ignore[assignment]
+        order = app.query_one(OrdersTable).selected_order()
+        assert order is not None
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), "the typed confirmation")
+        assert f"Type {order.symbol}" in screen_text(app)
+        await pilot.press(*"y", "enter")
+        await until(pilot, lambda: "nothing sent" in screen_text(app), "the wrong word told")
+        assert isinstance(app.screen, TypedConfirmScreen) and not cancels
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, TypedConfirmScreen), "escape to keep the order")
+        await pilot.pause()
+        assert not cancels
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), "the typed confirmation again")
+        await pilot.press(*order.symbol, "enter")
+        await until(pilot, lambda: bool(cancels), "the cancel sent")
+        assert cancels == [(production.category, order.symbol, order.order_id)]
+        testnet_environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+        testnet = load_settings(cfg="testnet", environ=testnet_environ, trading_enabled=True)
+        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())  # type: ignore[assignment]
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
+        app.runtime = None  # the stand-in has no session to stop
+
+
 async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys() -> None:
     """Textual 8.2.8 keeps every FooterKey a footer refresh replaces; the app must not refresh the footer each
     time "are there open orders?" flips (bench/soak.py found ~3 GB a trading day that way)."""
