@@ -485,3 +485,21 @@ async def test_set_leverage_fee_rate_and_cancel_all(client: SignedClient, sim: S
     _, cancelled, _ = await client.post("/v5/order/cancel-all", {"category": "linear", "symbol": "ETHUSDT"})
     assert cancelled["result"]["success"] == "1" and len(cancelled["result"]["list"]) == 3
     assert sim.account.engine.resting_orders() == []
+
+
+async def test_a_lagging_execution_list_leaves_out_newer_fills_for_the_reads_asked(
+    client: SignedClient, sim: SimServer
+) -> None:
+    """``lag_execution_list(1)``: the next list read trails the account (fills made after the fault are not listed
+    yet, as Bybit's list may trail its position view); the read after it lists everything."""
+    assert (await client.order(qty="0.010", orderLinkId="before"))["retCode"] == 0
+    sim.faults.lag_execution_list(1)
+    assert (await client.order(qty="0.020", orderLinkId="after"))["retCode"] == 0
+    _, positions, _ = await client.get("/v5/position/list", "category=linear&symbol=BTCUSDT")
+    assert positions["result"]["list"][0]["size"] == "0.030"  # the position already holds both
+    links = []
+    for _ in range(2):
+        _, executions, _ = await client.get("/v5/execution/list", "category=linear&symbol=BTCUSDT")
+        links.append({row["orderLinkId"] for row in executions["result"]["list"]})
+    assert links == [{"before"}, {"before", "after"}]
+    assert sim.counters["faults.lag_execution_list"] == 1 and sim.counters["rest.execution_list_lagged"] == 1

@@ -297,6 +297,11 @@ class Account:
         self._seq += 1
         return self._seq
 
+    @property
+    def last_seq(self) -> int:
+        """The newest cross sequence handed out: every execution so far has a ``seq`` at most this."""
+        return self._seq
+
     def new_uuid(self) -> str:
         """A UUID-shaped id from the account's seeded RNG (deterministic for a seed, unlike uuid4)."""
         h = f"{self.rng.getrandbits(128):032x}"

@@ -12,7 +12,7 @@ endpoint                    body                                                
 ``POST /_sim/drop``         ``{"kind": "public:linear", "code": 4000}``; kind "" = all,  drop sockets
                             code null or 1006 = abrupt (no close frame)
 ``POST /_sim/stall``        ``{"seconds": 5, "kind": ""}`` (0 ends a stall)             half-open link
-``POST /_sim/lose_pongs``  ``{"count": 1, "kind": "public"}``                         pongs not sent
+``POST /_sim/lose_pongs``   ``{"count": 1, "kind": "public"}``                          pongs not sent
 ``POST /_sim/skip_u``       ``{"topic": "orderbook.50.BTCUSDT", "category": "linear"}``  next delta u + 2
 ``POST /_sim/unreadable``   ``{"topic": "orderbook.50.BTCUSDT", "category": null}``      next delta has a
                                                                                         non-numeric size
@@ -21,7 +21,8 @@ endpoint                    body                                                
                             kinds: bad_json, wrong_types, missing_keys, oversized
 ``POST /_sim/flood``        ``{"topic": "orderbook.50.BTCUSDT", "count": 10000}``       burst of deltas
                             (``"category"`` defaults to "linear"; answers when all sent)
-``POST /_sim/executions``   ``{"duplicate": 2, "delay_s": 1.5}``                        dup / late fills
+``POST /_sim/executions``   ``{"duplicate": 2, "delay_s": 1.5, "list_lag_reads": 1}``   dup / late fills,
+                            (the next N execution/list reads omit fills made from now)  a trailing list
 ``POST /_sim/auth``         ``{"delay_s": 2.0, "reject": true, "message": "..."}``      auth faults
 ``POST /_sim/rate_limit``   ``{"seconds": 3}``                                          REST 10006
 ``POST /_sim/forbid``       ``{"seconds": 3}``                                          REST HTTP 403
@@ -166,6 +167,11 @@ async def _executions(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
         sim.faults.duplicate_executions = int(_number(body, "duplicate"))
     if "delay_s" in body:
         sim.faults.execution_delay_s = _number(body, "delay_s")
+    if "list_lag_reads" in body:
+        reads = body["list_lag_reads"]
+        if isinstance(reads, bool) or not isinstance(reads, int) or not 0 <= reads <= 1000:
+            raise BadBody("list_lag_reads must be an integer from 0 to 1000")
+        sim.faults.lag_execution_list(reads)
     return {"duplicate": sim.faults.duplicate_executions, "delay_s": sim.faults.execution_delay_s}
 
 

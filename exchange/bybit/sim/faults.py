@@ -36,6 +36,8 @@ class Faults:
         self.enabled = enabled
         self._duplicate_executions = 0
         self._execution_delay_s = 0.0
+        self._list_hides_after_seq: int | None = None
+        self._list_lag_reads = 0
         self._auth_delay_s = 0.0
         self._auth_reject = False
         self.auth_reject_message = "Params Error"  # what a rejected auth says; "Invalid apikey" = a dead key
@@ -154,6 +156,23 @@ class Faults:
             self._count("execution_delay")
         self._execution_delay_s = max(0.0, float(value))
 
+    def lag_execution_list(self, reads: int) -> None:
+        """The next ``reads`` requests of ``execution/list`` leave out the executions made from now on, as Bybit's
+        list may trail its position view and the private stream; later requests show them all."""
+        if reads < 0:
+            raise ValueError("reads must be >= 0")
+        self._list_hides_after_seq = self._sim.account.last_seq
+        self._list_lag_reads = reads
+        self._count("lag_execution_list")
+
+    def execution_list_hides_after(self) -> int | None:
+        """For one ``execution/list`` request: the ``seq`` above which executions are not listed yet, or None."""
+        if self._list_lag_reads <= 0:
+            return None
+        self._list_lag_reads -= 1
+        self._sim.counters["rest.execution_list_lagged"] += 1
+        return self._list_hides_after_seq
+
     @property
     def auth_delay_s(self) -> float:
         """The private ``auth`` ack is sent this much later."""
@@ -223,6 +242,7 @@ class Faults:
         """Switch every lasting fault off (stalls already running end on their own)."""
         self._duplicate_executions = 0
         self._execution_delay_s = 0.0
+        self._list_lag_reads = 0
         self._auth_delay_s = 0.0
         self._auth_reject = False
         self._rate_limited_until = 0.0

@@ -256,11 +256,13 @@ def add_routes(app: web.Application, sim: Any) -> None:
             raise RestError(10001, "params error: The time range between startTime and endTime cannot exceed 7 days")
         before = read_cursor(params.get("cursor"))
         account = sim.account
+        hides_after = sim.faults.execution_list_hides_after()  # the list trailing the stream (a fault)
         page: list[Execution] = []
         more = False
         for execution in account.executions_before(before):
             if not (
-                execution.category == category
+                (hides_after is None or execution.seq <= hides_after)
+                and execution.category == category
                 and (not symbol or execution.symbol == symbol)
                 and (not order_id or execution.order_id == order_id)
                 and (not link_id or execution.order_link_id == link_id)
