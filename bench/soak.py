@@ -68,6 +68,7 @@ FAULT_KINDS = (
     "drop_private",
     "stall",
     "malformed_private",
+    "lagging_list",
 )
 MALFORMED = ("bad_json", "wrong_types", "missing_keys", "oversized")
 N_SYMBOLS = len(SYMBOLS.split(","))
@@ -451,6 +452,9 @@ class Faulter:
             return "reconnects", f"{await faults.drop_connections()} sockets aborted"
         if kind == "drop_private":
             return "reconnects", f"{await faults.drop_connections('private', 1001)} closed with 1001"
+        if kind == "lagging_list":  # the backfill's first execution read trails the fills made while away
+            faults.lag_execution_list(1)
+            return "reconnects", f"{await faults.drop_connections('private', 1001)} closed, execution list trailing"
         if kind == "stall":
             faults.stall(6.0, "public")
             return "reconnects", "public stalled 6 s"
