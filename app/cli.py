@@ -87,8 +87,9 @@ def _planned(command: Command) -> Callable[[argparse.Namespace], int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxum",
-        description="A terminal trading desk for Bybit v5. With no command it opens the dashboard on the "
-        "embedded local exchange (no API keys needed).",
+        description="A terminal trading desk for Bybit v5. With no command it opens the dashboard (on the "
+        "embedded local exchange when no API keys are set); options alone, as in `fluxum -cfg testnet`, are the "
+        "dashboard's.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in TOP_LEVEL:
@@ -109,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv:
-        argv = ["dashboard"]
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["dashboard", *argv]  # `fluxum -cfg testnet`, `fluxum --base-url URL`: the dashboard's options
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

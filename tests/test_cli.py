@@ -35,3 +35,20 @@ def test_an_unknown_command_is_a_usage_error(capsys):
         cli.main(["nonsense"])
     assert exited.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["-cfg", "testnet"], ["--base-url", "http://127.0.0.1:9"], ["--symbols", "ETHUSDT", "--trade"]]
+)
+def test_options_alone_open_the_dashboard_with_them(argv, monkeypatch):
+    """`fluxum -cfg testnet` is `fluxum dashboard -cfg testnet`: the options are the dashboard's."""
+    from app.commands import dashboard
+
+    seen = []
+    monkeypatch.setattr(dashboard, "run", lambda args: seen.append(args) or 0)
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    dashboard_parser = parser._subparsers._group_actions[0].choices["dashboard"]
+    dashboard_parser.set_defaults(_run=dashboard.run)
+    assert cli.main(argv) == 0
+    assert len(seen) == 1 and seen[0] == dashboard_parser.parse_args(argv)
