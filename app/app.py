@@ -166,6 +166,7 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
+        self.layout_name = "-full"  # which layout fits the terminal: -full, -mid, -compact or -tiny
         self._availability: tuple[bool, bool] | None = None
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
@@ -190,11 +191,14 @@ class FluxumApp(App[None]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """``$bid``/``$ask``/``$profit``/``$loss``…: derived from the theme, so every theme gets them."""
         colors = self.current_theme.to_color_system().generate()
+        # Without colour the darkened reds and greens turn into greys a shade off the background: the depth bars
+        # vanished. Both sides then draw in the muted foreground (asks above, bids below still tell them apart).
+        no_color = getattr(self, "no_color", False)
         return {
             "bid": colors["success"],
             "ask": colors["error"],
-            "bid-bar": colors["success-darken-2"],
-            "ask-bar": colors["error-darken-2"],
+            "bid-bar": colors["foreground-darken-1" if no_color else "success-darken-2"],
+            "ask-bar": colors["foreground-darken-1" if no_color else "error-darken-2"],
             "profit": colors["text-success"],
             "loss": colors["text-error"],
             "own-order": colors["accent"],
@@ -255,6 +259,7 @@ class FluxumApp(App[None]):
             layout = "-mid"
         else:
             layout = "-full"
+        self.layout_name = layout
         screen = self._desk_screen()
         if screen is None:
             return
@@ -497,6 +502,9 @@ class FluxumApp(App[None]):
         return True
 
     def action_cancel_order(self) -> None:
+        if self.layout_name in ("-compact", "-tiny"):  # the orders table is hidden: nothing may go unseen
+            self.notify("Open orders are hidden at this size: enlarge the window to cancel.", severity="warning")
+            return
         order = self.query_one(OrdersTable).selected_order()
         if order is None:
             self.notify("No open order is selected.", severity="warning", timeout=4)

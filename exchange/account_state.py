@@ -367,6 +367,9 @@ class AccountState:
         """The positions read over REST at ``read_at_ms`` (the exchange's clock)."""
         for position in positions:
             self.take_position(position)
+        if not self.desk.positions_read:
+            self.desk.positions_read = True
+            self.desk.touch("positions")
         held = {position.symbol for position in positions}
         for symbol, known in list(self.desk.positions.items()):  # watched or not: every symbol is ours to show
             if symbol not in held and known.updated_ms < read_at_ms:

@@ -66,6 +66,7 @@ class Desk:
     state: SessionState = field(default_factory=lambda: SessionState(LinkState.DISCONNECTED, 0, "not started"))
     stats: LinkStats | None = None
     private: bool = False
+    positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""

@@ -90,9 +90,10 @@ def fmt_signed(value: Decimal | float | None, decimals: int = 2) -> str:
     """Money with an explicit sign, so profit and loss read the same without colour."""
     if value is None:
         return "—"
-    if value == 0:
+    text = f"{value:+,.{decimals}f}"
+    if not text.strip("+-0.,"):  # zero, or so small it rounds to zero: no sign ("-0.00" reads as a loss)
         return f"{0:.{decimals}f}"
-    return f"{value:+,.{decimals}f}"
+    return text
 
 
 def duration_text(seconds: float) -> str:
@@ -120,3 +121,20 @@ def clock_utc(time_ms: int) -> str:
     """``HH:MM:SS.mmm`` in UTC: deterministic whatever the machine's time zone."""
     seconds, millis = divmod(int(time_ms), 1000)
     return time.strftime("%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}"
+
+
+class ColumnWidths:
+    """Column widths that only grow while the view stays the same (a symbol, a grouping): widths taken afresh
+    from each frame's numbers make the columns jump a cell whenever a number crosses a digit boundary."""
+
+    def __init__(self) -> None:
+        self._key: object = None
+        self._widths: tuple[int, ...] = ()
+
+    def fit(self, key: object, *widths: int) -> tuple[int, ...]:
+        """The widths to draw with: these, or wider ones this view already used."""
+        if key != self._key or len(widths) != len(self._widths):
+            self._key, self._widths = key, widths
+        else:
+            self._widths = tuple(max(kept, new) for kept, new in zip(self._widths, widths, strict=True))
+        return self._widths

@@ -139,6 +139,9 @@ class ConnectionBar(SymbolPull, Widget):
             parts.append(f" for {in_state}")
             if state.reason and state.kind is not LinkState.READY:
                 parts.append((f" · {state.reason}", "dim"))
+            stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
+            if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
+                parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
 
@@ -153,15 +156,11 @@ class ConnectionBar(SymbolPull, Widget):
             (" · ", "dim"),
             f"{stats.messages_per_second:,.0f}",
             (" msg/s", "dim"),
-            (" · reconnects ", "dim"),
-            str(stats.reconnects),
         ]
+        parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
+        parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
         if stats.reconnects and stats.last_reconnect_reason:
             parts.append((f" (last: {stats.last_reconnect_reason})", "dim"))
-        parts.extend(self._streams(stats.topics, now_ms))
-        stale = sum(1 for health in stats.topics if health.stale)
-        if stale and desk.state.kind is LinkState.READY:
-            parts.append((f" · ⚠ {stale} stale", "bold $text-warning"))
         return parts
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:

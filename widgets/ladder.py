@@ -30,7 +30,7 @@ from textual.widget import Widget
 from exchange.book import BookState, OrderBook
 from exchange.desk import Desk
 from widgets._desk_pull import SymbolPull
-from widgets._format import decimals_of, price_decimals_from
+from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
 from widgets.trust import book_trust
 
 __all__ = ["GROUPS", "IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "Ladder"]
@@ -106,6 +106,7 @@ class Ladder(SymbolPull, Widget):
         super().__init__(*args, **kwargs)
         self._groups: dict[str, int] = {}
         self._strips: list[Strip] = []
+        self._widths = ColumnWidths()
         self._style_generation = 0
         self._base = Style()
         self._styles: dict[str, Style] = {}
@@ -272,9 +273,12 @@ class Ladder(SymbolPull, Widget):
         cum_asks = _cumulative(asks)
         cum_bids = _cumulative(bids)
         prices = [f"{p:,.{price_dp}f}" for p, _ in asks + bids]
-        price_w = max([len(p) for p in prices] + [5])
-        size_w = max([len(f"{s:,.{size_dp}f}") for _, s in asks + bids] + [4])
-        cum_w = max([len(f"{c:,.{size_dp}f}") for *_, c in cum_asks[-1:] + cum_bids[-1:]] + [5])
+        price_w, size_w, cum_w = self._widths.fit(
+            (symbol, group),
+            max([len(p) for p in prices] + [5]),
+            max([len(f"{s:,.{size_dp}f}") for _, s in asks + bids] + [4]),
+            max([len(f"{c:,.{size_dp}f}") for *_, c in cum_asks[-1:] + cum_bids[-1:]] + [5]),
+        )
         text_w = 1 + own_w + 1 + price_w + 1 + size_w + 1 + cum_w + 1
         bar_w = max(0, width - text_w)
         max_cum = max([c for *_, c in cum_asks[-1:]] + [c for *_, c in cum_bids[-1:]] + [0.0])
@@ -429,7 +433,7 @@ class Ladder(SymbolPull, Widget):
         if total <= 0:
             return self._line(f" imbalance {IMBALANCE_LEVELS} lv —", width, muted)
         imbalance = (bid_total - ask_total) / total
-        label = f" imbalance {IMBALANCE_LEVELS} lv {imbalance:+.2f} bid "
+        label = f" imbalance {IMBALANCE_LEVELS} lv {fmt_signed(imbalance)} bid "
         tail = " ask"
         bar_w = max(0, width - len(label) - len(tail))
         bid_cells = int(round(bar_w * bid_total / total))

@@ -202,13 +202,17 @@ class PositionPanel(SymbolPull, Vertical):
         leverage = position.leverage if position is not None else None
         fees_effect = -entry.fees
         funding_effect = -entry.funding
-        items: list[tuple[str, str, str]] = [
+        pnl: list[tuple[str, str, str]] = [
             ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
             ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
             ("ROE", f"{roe:+.2f} %" if roe is not None else "—", _money_style(roe)),
+        ]
+        split: list[tuple[str, str, str]] = [
             ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
             ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
             ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
+        ]
+        risk: list[tuple[str, str, str]] = [
             (
                 "liq price",
                 fmt_price(liq, price_dp) if liq is not None else "—",
@@ -217,6 +221,9 @@ class PositionPanel(SymbolPull, Vertical):
             ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
             ("margin", f"{margin:,.2f}" if margin else "—", ""),
         ]
+        # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
+        # shows the first rows only. Flat, the split of what was made comes first.
+        items = pnl + (risk + split if entry.position != 0 else split + risk)
         wide = width >= WIDE_CELLS or width < NARROW_CELLS
         label_w, value_w = (10, 11) if wide else (7, 10)
         cell = label_w + 1 + value_w + 2
@@ -260,6 +267,10 @@ class PositionPanel(SymbolPull, Vertical):
             side = ("LONG", "bold $bid")
         elif size < 0:
             side = ("SHORT", "bold $ask")
+        elif not desk.private:
+            side = ("no account: public data only", "dim")  # no keys: nothing is known of a position
+        elif not desk.positions_read:
+            side = ("position not read yet", "bold $text-warning")  # "FLAT" would be a claim
         else:
             side = ("FLAT", "dim")
         parts: list[Any] = [(symbol, "bold"), " ", side]

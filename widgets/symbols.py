@@ -14,9 +14,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from exchange.book import BookState
+from exchange.bybit.protocol import ticker_topic
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price
-from widgets.trust import book_trust
+from widgets.trust import book_trust, stream_is_stale
 
 __all__ = ["SymbolStrip"]
 
@@ -69,8 +70,7 @@ class SymbolStrip(SymbolPull, Widget):
                 dp = instrument.price_decimals if instrument else max(0, -int(price.as_tuple().exponent))
                 parts.append(f" {fmt_price(price, dp)}")
             book = desk.books.get(symbol)
-            if book is not None:
-                state, _ = book_trust(desk, book, now_ms)
-                if state != BookState.SYNCED.value:
-                    parts.append((" ⚠", "bold $text-warning"))
+            book_live = book is None or book_trust(desk, book, now_ms)[0] == BookState.SYNCED.value
+            if not book_live or stream_is_stale(desk, ticker_topic(symbol)):  # the price shown is a ticker's
+                parts.append((" ⚠", "bold $text-warning"))
         return Content.assemble(*parts)

@@ -27,7 +27,7 @@ from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
 from widgets._desk_pull import SymbolPull
-from widgets._format import clock_utc
+from widgets._format import ColumnWidths, clock_utc
 
 __all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
 
@@ -68,6 +68,7 @@ class TradesTape(SymbolPull, Widget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._strips: list[Strip] = []
+        self._widths = ColumnWidths()
         self._style_generation = 0
         self._base = Style()
         self._styles: dict[str, Style] = {}
@@ -135,8 +136,11 @@ class TradesTape(SymbolPull, Widget):
 
         merged = _merge(recent[-rows:], own)[-rows:]
         merged.reverse()  # newest first
-        price_w = max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5])
-        qty_w = max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3])
+        price_w, qty_w = self._widths.fit(
+            symbol,
+            max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5]),
+            max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3]),
+        )
 
         titles = f" {'time (UTC)':<12} {'side':<4} {'price':>{price_w}} {'qty':>{qty_w}}  "
         title_style = base + self._style("tape--titles")

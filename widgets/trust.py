@@ -41,15 +41,19 @@ def book_trust(desk: Desk | None, book: OrderBook, now_ms: int) -> tuple[str, st
     return BookState.SYNCED.value, None
 
 
+def stream_is_stale(desk: Desk, topic: str) -> bool:
+    """The session's topic health says ``topic`` went silent (False when the desk has no figures)."""
+    stats = desk.stats
+    return stats is not None and any(health.topic == topic and health.stale for health in stats.topics)
+
+
 def mark_is_live(desk: Desk, entry: LedgerEntry, now_ms: int) -> bool:
     """Is the price the entry was last marked at still current? A mark price from a silent ticker stream or a
     book price from a book that is not live has frozen: the P&L on it is stale, whatever the link says. A fill
     price or an external mark is shown for what it is (its source is printed) and counts as live."""
     source = entry.mark_source
     if source is MarkSource.MARK_PRICE:
-        topic = ticker_topic(entry.symbol)
-        stats = desk.stats
-        return stats is None or not any(health.topic == topic and health.stale for health in stats.topics)
+        return not stream_is_stale(desk, ticker_topic(entry.symbol))
     if source in BOOK_MARKS:
         book = desk.books.get(entry.symbol)
         return book is not None and book_trust(desk, book, now_ms)[0] == BookState.SYNCED.value

@@ -116,6 +116,7 @@ def base_desk(environment: str = "SIM") -> Desk:
     rng = random.Random(SEED)
     books = {symbol: _book(symbol, rng) for symbol in SYMBOLS}
     desk = Desk(environment=environment, category="linear", symbols=list(SYMBOLS), books=books, private=True)
+    desk.positions_read = True
     for symbol in SYMBOLS:
         tick, step, mid, _ = MARKETS[symbol]
         desk.instruments[symbol] = Instrument(symbol, tick, step)

@@ -324,6 +324,27 @@ async def test_while_reconnecting_the_wallet_and_the_tape_say_they_are_not_live(
         assert "⚠ not live" in app.query_one(TradesTape)._strips[0].text
 
 
+@pytest.mark.parametrize("width", [140, 120, 100, 80])
+async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: int) -> None:
+    """Ready means the link is up; a stale feed under it must not hide at the end of a long second line (after a
+    reconnect its reason used to push the warning off screen)."""
+    desk = scripted.base_desk()
+    assert desk.stats is not None
+    stale = {"tickers.BTCUSDT", "orderbook.50.ETHUSDT"}
+    topics = tuple(replace(h, stale=h.topic in stale) for h in desk.stats.topics)
+    desk.stats = replace(desk.stats, reconnects=1, last_reconnect_reason="public: closed by server (code 1006)")
+    desk.stats = replace(desk.stats, topics=topics)
+    desk.touch("stats")
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=(width, 44)) as pilot:
+        await pilot.pause()
+        first = screen_text(app).splitlines()[0]
+        assert "● Ready" in first and "⚠ 2 streams stale" in first, first
+        strip = next(line for line in screen_text(app).splitlines() if "1 BTCUSDT" in line)
+        marked = [part.split()[1] for part in strip.split("│") if "⚠" in part]
+        assert marked[:2] == ["BTCUSDT", "ETHUSDT"], strip  # a frozen ticker price is marked, not only a book
+
+
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
     desk = scripted.long_in_profit()
     last = desk.trades["BTCUSDT"][-1]
@@ -534,6 +555,44 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
         app.runtime = None  # the stand-in has no session to stop
+
+
+@pytest.mark.parametrize(
+    ("private", "read", "says"),
+    [(True, False, "position not read yet"), (False, False, "no account: public data only"), (True, True, "FLAT")],
+)
+async def test_flat_is_said_only_once_the_positions_were_read(private: bool, read: bool, says: str) -> None:
+    """Before the first position read (or with no keys at all) nothing is known of a position: not FLAT."""
+    desk = scripted.base_desk()
+    desk.private, desk.positions_read = private, read
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.pause()
+        header = next(line for line in _position_text(app).splitlines() if "BTCUSDT" in line)
+        assert says in header, header
+        assert ("FLAT" in header) == (says == "FLAT")
+
+
+async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hidden_order() -> None:
+    """At 80x24 the open orders are hidden: c must not ask to cancel an order nobody can see. The short position
+    panel keeps the liquidation price (risk) right under the P&L."""
+    from types import SimpleNamespace
+
+    from app.screens import ConfirmScreen
+    from exchange.config import load_settings
+
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # type: ignore[assignment]
+        await pilot.pause()
+        assert app.layout_name == "-compact"
+        text = screen_text(app)
+        assert "liq" in text and "58,123.4" in text, text
+        await pilot.press("c")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.noticed("hidden at this size")
+        app.runtime = None
 
 
 async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys() -> None:
