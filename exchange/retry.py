@@ -50,6 +50,7 @@ class Timeouts:
     ping_interval_s: float = 20.0
     pong_timeout_s: float = 10.0
     idle_probe_s: float = 3.0  # public links: silence this long triggers a probe ping
+    private_idle_probe_s: float = 5.0  # the private link: quiet is normal, but a dead one must not pass for Ready
     probe_timeout_s: float = 2.0
     stale_floor_s: float = 5.0  # a topic is STALE after max(2 x cadence, this)
     resync_retry_s: float = 10.0  # a book still RESYNCING this long after its resubscribe: try again

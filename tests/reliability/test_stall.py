@@ -66,6 +66,26 @@ async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
         )
 
 
+async def test_a_dead_private_link_is_found_in_seconds_with_the_default_heartbeat() -> None:
+    """The account stream is quiet by nature, so silence alone is no sign; but a dead one freezes fills, orders
+    and the wallet under a green Ready. After 5 s of quiet it is pinged (2 s deadline): found in about 7 s, where
+    the 20 s ping and its 10 s deadline alone took up to 30."""
+    timeouts = Timeouts()
+    async with running_session(timeouts=timeouts) as rt:
+        session = rt.session
+        private = session._private
+        assert private is not None
+        await until(lambda: not private._pings_sent, 10.0, "the opening ping answered")
+        before = session.reconnects
+        started = time.monotonic()
+        rt.sim.faults.stall(60.0, "private")
+        bound = timeouts.private_idle_probe_s + timeouts.probe_timeout_s
+        await until(lambda: session.reconnects > before, 2 * bound, "the dead private link found")
+        assert session.last_reconnect_reason.startswith("private: no pong"), session.last_reconnect_reason
+        print(f"\ndead private link found after {time.monotonic() - started:.2f} s (budget ~{bound:g} s)")
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")
+
+
 async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
     """A stall shorter than the idle probe loses frames but not the link: the books resubscribe instead, and
     their tickers with them (ticker deltas lost in the stall would otherwise leave fields stale)."""
