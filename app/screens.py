@@ -235,7 +235,7 @@ class LedgerScreen(ModalScreen[None]):
 
     def _pull(self) -> None:
         symbols = self._symbols()
-        key = (self.desk.versions["ledger"], tuple(symbols))
+        key = (self.desk.ledger.version, tuple(symbols))  # every change: fills, marks, legs, open orders
         if key == self._drawn:
             return
         self._drawn = key

@@ -145,7 +145,7 @@ class PositionPanel(SymbolPull, Vertical):
         key = (
             id(desk),
             symbol,
-            desk.versions["ledger"] if desk is not None else 0,
+            desk.ledger.version if desk is not None else 0,  # every change of the ledger, marks and legs too
             desk.versions["positions"] if desk is not None else 0,
             desk.versions["instruments"] if desk is not None else 0,
             desk.versions[f"ticker:{symbol}"] if desk is not None else 0,

@@ -67,6 +67,11 @@ async def test_ledger_screen_shows_all_fields_and_offers_export() -> None:
         assert [str(c.label) for c in table.columns.values()] == ["field", "BTCUSDT", "ETHUSDT"]
         assert table.get_cell("position", "ETHUSDT") == "-4"
         assert table.get_cell("mark_source", "BTCUSDT") == "mark_price"
+        # What changes the ledger without a fill (an open-orders summary, a reconcile leg) shows at once too.
+        desk.ledger.set_open_orders("ETHUSDT", Decimal("3"), Decimal("1"), Decimal("2"))
+        desk.ledger.reconcile_position("ETHUSDT", Decimal("-5"), Decimal("3500"), 1)
+        await until(pilot, lambda: table.get_cell("position", "ETHUSDT") == "-5", "the reconcile leg shown")
+        assert table.get_cell("total_remaining", "ETHUSDT") == "2"
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape", "escape")
