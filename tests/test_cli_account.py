@@ -263,6 +263,18 @@ def test_production_order_typed_at_the_prompt() -> None:
     with pytest.raises(UserError, match="without --yes"):
         require_confirmation(production, args, "cancel an order", "BTCUSDT", interactive=False, ask=typing("BTCUSDT"))
     require_confirmation(production, argparse.Namespace(yes=True), "cancel an order", "BTCUSDT", interactive=False)
+    # At a real terminal the prompt goes to stderr (stdout may be a file) and the answer comes from stdin.
+    import io
+    import sys
+
+    stdin, stdout, stderr = io.StringIO("BTCUSDT\n"), io.StringIO(), io.StringIO()
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    try:
+        require_confirmation(production, args, "cancel an order", "BTCUSDT", interactive=True)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+    assert stdout.getvalue() == "" and "type BTCUSDT to cancel an order" in stderr.getvalue()
     testnet = load_settings(
         cfg="testnet", environ={"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     )

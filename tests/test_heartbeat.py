@@ -29,6 +29,8 @@ class Line:
         lose: int = 0,
         public: bool = True,
         pong_without_id: bool = False,
+        idle_probe_after: float | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
         self.t = 0.0
         self.quiet_from, self.dead_from, self.lose = quiet_from, dead_from, lose
@@ -39,6 +41,10 @@ class Line:
         self._pongs: list[tuple[float, str]] = []
         self._next_frame = 0.0
         figures = {"idle_probe_after": 3.0, "probe_timeout": 2.0} if public else {"idle_probe_after": 20.0}
+        if idle_probe_after is not None:
+            figures["idle_probe_after"] = idle_probe_after
+        if probe_timeout is not None:
+            figures["probe_timeout"] = probe_timeout
         self.link = WsLink(
             "ws://127.0.0.1/",
             None,  # type: ignore[arg-type]  # never opened: the harness feeds frames itself
@@ -154,3 +160,66 @@ async def test_a_late_pong_to_the_first_ping_times_the_first_ping() -> None:
 async def test_a_pong_that_names_no_ping_answers_the_latest() -> None:
     line = await Line(pong_without_id=True).run(25.0)
     assert line.died_at is None and line.link.ping_rtt_ms == pytest.approx(PONG_AFTER_S * 1000, abs=1e-6)
+
+
+async def test_a_dead_private_path_is_found_at_the_private_probe() -> None:
+    """The session's private figures: pinged after 5 s of quiet, 2 s deadline."""
+    line = Line(quiet_from=1.0, dead_from=30.0, public=False, idle_probe_after=5.0, probe_timeout=2.0)
+    await line.run(80.0)
+    assert line.died_at is not None and line.died_at - 30.0 <= 5.0 + 2.0 + 2 * WATCHDOG_TICK_S, line.pings
+
+
+async def test_a_quiet_healthy_private_link_answers_its_probes_and_lives() -> None:
+    line = await Line(quiet_from=1.0, public=False, idle_probe_after=5.0, probe_timeout=2.0).run(60.0)
+    assert line.died_at is None and 10 <= len(line.pings) <= 12  # one every ~5 s of quiet
+
+
+async def test_a_pong_waiting_in_the_socket_while_the_loop_was_held_is_read_before_any_verdict() -> None:
+    """A long synchronous step (a big replay) holds the event loop past a probe's deadline while its pong sits in
+    the socket: the watchdog notices its own late tick and lets the reader run before judging the link."""
+    import asyncio
+    import time
+
+    import aiohttp
+    from aiohttp import web
+
+    async def answer_pings(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            ping = orjson.loads(message.data)
+            await ws.send_str(orjson.dumps({"op": "pong", "req_id": ping.get("req_id"), "args": ["1"]}).decode())
+        return ws
+
+    server = web.Application()
+    server.router.add_get("/ws", answer_pings)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as http:
+            link = WsLink(
+                f"ws://127.0.0.1:{port}/ws",
+                http,
+                lambda frame, ms: None,
+                name="private",
+                ping_interval=20.0,
+                pong_timeout=2.0,
+                idle_probe_after=5.0,
+                probe_timeout=2.0,
+            )
+            await link.open()
+            running = asyncio.create_task(link.run())
+            while not link._pings_sent:  # the opening ping is out
+                await asyncio.sleep(0.001)
+            time.sleep(2.5)  # the loop held past the 2 s deadline, the pong unread
+            await asyncio.sleep(1.0)
+            assert not running.done(), running.exception()
+            assert link.ping_rtt_ms is not None and not link._pings_sent
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await link.close()
+    finally:
+        await runner.cleanup()

@@ -274,7 +274,7 @@ class Ladder(SymbolPull, Widget):
         cum_bids = _cumulative(bids)
         prices = [f"{p:,.{price_dp}f}" for p, _ in asks + bids]
         price_w, size_w, cum_w = self._widths.fit(
-            (symbol, group),
+            (symbol, group, per_side, price_dp, size_dp),  # a new view (or a taller one: larger totals) refits
             max([len(p) for p in prices] + [5]),
             max([len(f"{s:,.{size_dp}f}") for _, s in asks + bids] + [4]),
             max([len(f"{c:,.{size_dp}f}") for *_, c in cum_asks[-1:] + cum_bids[-1:]] + [5]),

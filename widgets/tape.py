@@ -137,7 +137,7 @@ class TradesTape(SymbolPull, Widget):
         merged = _merge(recent[-rows:], own)[-rows:]
         merged.reverse()  # newest first
         price_w, qty_w = self._widths.fit(
-            symbol,
+            (symbol, price_dp, qty_dp),
             max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5]),
             max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3]),
         )

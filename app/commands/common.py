@@ -56,7 +56,7 @@ def require_confirmation(
     word: str,
     *,
     interactive: bool | None = None,
-    ask: Callable[[str], str] = input,
+    ask: Callable[[str], str] | None = None,
 ) -> None:
     """On production an order action needs a typed confirmation: ``word`` (the symbol) typed at the prompt when a
     person is at the terminal, or ``--yes`` on the command line (scripts). Checked before anything is sent."""
@@ -70,11 +70,18 @@ def require_confirmation(
     if not interactive:
         raise UserError(f"refusing to {action} on production without --yes (this is real money)")
     try:
-        typed = ask(f"PRODUCTION, real money: type {word} to {action}: ")
+        typed = (ask or _ask_at_the_terminal)(f"PRODUCTION, real money: type {word} to {action}: ")
     except (EOFError, KeyboardInterrupt):
         typed = ""
     if typed.strip() != word:
         raise UserError(f"not confirmed: nothing was sent (type {word} exactly, or pass --yes)")
+
+
+def _ask_at_the_terminal(prompt: str) -> str:
+    """The prompt on stderr (stdout may be redirected to a file), the answer from stdin."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline()
 
 
 @contextlib.asynccontextmanager

@@ -37,6 +37,8 @@ __all__ = ["LinkDead", "WsLink"]
 log = logging.getLogger(__name__)
 
 WATCHDOG_TICK_S = 0.2
+LOOP_HELD_S = 0.5  # a tick this much later than asked means the loop was blocked, not the link
+LOOP_HELD_GRACE_S = 0.1
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 1000-level snapshot is ~60 kB; anything near this is hostile
 
 
@@ -224,13 +226,18 @@ class WsLink:
 
     async def _watchdog(self) -> None:
         while True:
+            started = self._clock()
             await asyncio.sleep(WATCHDOG_TICK_S)
+            if self._clock() - started > WATCHDOG_TICK_S + LOOP_HELD_S:
+                # The event loop itself was held up (a long synchronous step): a pong may be waiting in the
+                # socket, and this tick ran first. Let the reader take what arrived before judging the link.
+                await asyncio.sleep(LOOP_HELD_GRACE_S)
             await self.check_heartbeat()
 
     async def check_heartbeat(self) -> None:
         """One look at the link (the watchdog's tick): send the ping that is due, or raise :class:`LinkDead`."""
         now = self._clock()
-        idle = now - (self.last_frame_at or now)
+        idle = now - (now if self.last_frame_at is None else self.last_frame_at)
         if self._ping_deadline is None:
             if now - self._last_ping_at >= self._ping_interval:
                 await self._ping(self._pong_timeout)
@@ -246,7 +253,7 @@ class WsLink:
         if len(self._pings_sent) != 1:
             return
         # Quiet since the later of the last frame and the ping: the idle probe's measure, with a ping out.
-        quiet = now - max(self.last_frame_at or now, self._last_ping_at)
+        quiet = now - max(now if self.last_frame_at is None else self.last_frame_at, self._last_ping_at)
         if overdue or quiet >= self._idle_probe_after:
             if overdue:
                 self.lost_pongs += 1
