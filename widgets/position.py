@@ -259,7 +259,11 @@ class PositionPanel(SymbolPull, Vertical):
         if length(parts) <= width:
             return parts
         shorter = [p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))]
-        return shorter if length(shorter) <= width else parts  # wrapping anyway: keep the source
+        if length(shorter) <= width:
+            return shorter
+        # Wrapping anyway: keep the source, and break before the mark so "mark" stays with its price.
+        at = next((i for i, p in enumerate(parts) if isinstance(p, tuple) and p[0] == "  mark "), None)
+        return parts if at is None else [*parts[:at], "\n", ("mark ", "dim"), *parts[at + 1 :]]
 
     def _header(self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int) -> list[Any]:
         size = entry.position if entry is not None else _ZERO
