@@ -55,8 +55,9 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
     """Press keys while a live market keeps the process busy.
 
     ``Pilot.press`` waits for the process to go idle (up to a second per key), which an in-process exchange
-    publishing every 20 ms never does; this posts the same key events and waits only until the screen has
-    processed them.
+    publishing every 20 ms never does; this posts the same key events and pauses briefly. It does not wait for
+    their effect: a loaded machine may take longer, so a test awaits what a key should change with
+    :func:`until` (and a screen a key opens before the next key).
     """
     for key in keys:
         character = key if len(key) == 1 else None

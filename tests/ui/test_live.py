@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.bridge import Bridge
+from app.screens import ConfirmScreen, ExportScreen
 from exchange.config import Endpoints, Environment, Settings
 from exchange.events import LinkState, OpenOrder
 from exchange.ledger import CSV_COLUMNS
@@ -150,11 +151,12 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
         ladder = app.query_one(Ladder)
         assert ladder.symbol == "BTCUSDT"
         await press(pilot, "right_square_bracket")
+        await until(pilot, lambda: ladder.symbol == "ETHUSDT", "the next symbol")
         assert app.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
         await press(pilot, "left_square_bracket", "left_square_bracket")
-        assert ladder.symbol == "SOLUSDT"  # wraps around
+        await until(pilot, lambda: ladder.symbol == "SOLUSDT", "the previous symbol, wrapping around")
         await press(pilot, "1")
-        assert ladder.symbol == "BTCUSDT"
+        await until(pilot, lambda: ladder.symbol == "BTCUSDT", "symbol 1")
         await press(pilot, "ctrl+p")
         await press(pilot, *"Symbol: ETH")
         await until(pilot, lambda: "Symbol: ETHUSDT" in screen_text(app), "the palette to list ETHUSDT")
@@ -172,15 +174,18 @@ async def test_grouping_keys_zoom_by_tick_multiples(tmp_path: Path) -> None:
         tick = float(app.desk.instruments["BTCUSDT"].tick_size)
         assert ladder.group == 1 and ladder.step() == pytest.approx(tick)
         await press(pilot, "plus")
-        assert ladder.group == 2 and ladder.step() == pytest.approx(2 * tick)
+        await until(pilot, lambda: ladder.group == 2, "x2")
+        assert ladder.step() == pytest.approx(2 * tick)
         await press(pilot, "plus", "plus")
-        assert ladder.group == 10
+        await until(pilot, lambda: ladder.group == 10, "x10")
         await pilot.pause(0.1)
         assert f"x10 = {10 * tick:,.1f}" in screen_text(app)
         rows = [line for line in screen_text(app).splitlines() if "█" in line and "imbalance" not in line]
         prices = [float(line.split("│")[1].split()[0].replace(",", "")) for line in rows if "│" in line]
         assert prices and all(abs(p / (10 * tick) - round(p / (10 * tick))) < 1e-6 for p in prices)
         await press(pilot, "minus", "minus", "minus", "minus")
+        await until(pilot, lambda: ladder.group == 1, "back to one tick")
+        await pilot.pause(0.2)  # the fourth press is handled too
         assert ladder.group == 1  # never below one tick
         await app.stop_session()
 
@@ -195,6 +200,7 @@ async def test_ledger_export_writes_csv_in_fluxum_order(tmp_path: Path, monkeypa
         await until(pilot, lambda: app.desk.ledger.entry("BTCUSDT") is not None, "the fill in the ledger")
         await until(pilot, lambda: "LONG 0.010" in screen_text(app), "the position panel to show the long")
         await press(pilot, "e")
+        await until(pilot, lambda: isinstance(app.screen, ExportScreen), "the export dialog")
         await press(pilot, "enter")
         await until(pilot, lambda: app.noticed("Ledger exported to"), "the export notice")
         written = sorted(tmp_path.glob("fluxum-ledger-*.csv"))
@@ -248,7 +254,9 @@ async def test_cancel_order_from_the_orders_widget(tmp_path: Path) -> None:
         app.desk.orders[ghost.order_id] = ghost
         app.desk.touch("orders")
         await until(pilot, lambda: table.selected_order() is not None, "the ghost order")
-        await press(pilot, "c", "y")
+        await press(pilot, "c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await press(pilot, "y")
         await until(pilot, lambda: app.noticed("Cancel rejected"), "the rejection notice")
         await app.stop_session()
 
