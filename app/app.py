@@ -55,6 +55,7 @@ STYLESHEET = Path(__file__).resolve().parent / "styles.tcss"
 MIN_SIZE = (60, 20)
 """Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
 COMPACT_BELOW = (90, 30)
+LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
 
@@ -166,7 +167,6 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
-        self.layout_name = "-full"  # which layout fits the terminal: -full, -mid, -compact or -tiny
         self._availability: tuple[bool, bool] | None = None
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
@@ -259,11 +259,10 @@ class FluxumApp(App[None]):
             layout = "-mid"
         else:
             layout = "-full"
-        self.layout_name = layout
         screen = self._desk_screen()
         if screen is None:
             return
-        for name in ("-full", "-mid", "-compact", "-tiny"):
+        for name in LAYOUTS:
             screen.set_class(name == layout, name)
         if layout == "-tiny":
             with contextlib.suppress(Exception):
@@ -272,6 +271,12 @@ class FluxumApp(App[None]):
                     f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
                     "Enlarge the window, or press q to quit."
                 )
+
+    @property
+    def layout_name(self) -> str:
+        """Which layout the desk screen shows (-full, -mid, -compact, -tiny): read from its class, never kept twice."""
+        screen = self._desk_screen()
+        return next((name for name in LAYOUTS if screen is not None and screen.has_class(name)), "-full")
 
     def _desk_screen(self) -> Screen[Any] | None:
         """The desk's own screen (the bottom of the stack), whatever modal is on top of it."""

@@ -83,11 +83,14 @@ def _fail(error: ExecutionRecordError) -> None:
     raise error
 
 
-def streamed(journal: Journal) -> Ledger:
-    ledger = Ledger()
+def _replay_into(ledger: Ledger, journal: Journal) -> Ledger:
     for fills in fills_in_execution_order(journal.replay(), category="linear", rejected=_fail):
         ledger.apply_fills(fills)
     return ledger
+
+
+def streamed(journal: Journal) -> Ledger:
+    return _replay_into(Ledger(), journal)
 
 
 def all_at_once(journal: Journal) -> Ledger:
@@ -109,9 +112,7 @@ def start(journal: Journal) -> Ledger:
     """What a desk's start really holds: the replay keeps every fill until the first position reconcile."""
     ledger = Ledger()
     ledger.hold_history()
-    for fills in fills_in_execution_order(journal.replay(), category="linear", rejected=_fail):
-        ledger.apply_fills(fills)
-    ledger.release_history()
+    _replay_into(ledger, journal).release_history()
     return ledger
 
 
