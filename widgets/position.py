@@ -205,7 +205,7 @@ class PositionPanel(SymbolPull, Vertical):
         pnl: list[tuple[str, str, str]] = [
             ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
             ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
-            ("ROE", f"{roe:+.2f} %" if roe is not None else "—", _money_style(roe)),
+            ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
         ]
         split: list[tuple[str, str, str]] = [
             ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
