@@ -8,7 +8,6 @@ category, depth and mark source; command-line flags win over it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
+from exchange.hosts import is_loopback_host
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
@@ -121,15 +121,6 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
     return symbols
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def load_settings(
     *,
     cfg: str | None = None,
@@ -189,7 +180,7 @@ def load_settings(
     if base_url is not None:
         endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
         host = urlsplit(base_url).hostname or ""
-        if credentials is not None and base_url.startswith("http://") and not _loopback(host):
+        if credentials is not None and base_url.startswith("http://") and not is_loopback_host(host):
             raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
     elif environment is Environment.SIM:
         endpoints = None  # the embedded local exchange, started by the caller
