@@ -503,7 +503,7 @@ class FluxumApp(App[None]):
             settings = self.runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
-            return settings.environment is Environment.SIM or settings.trading_enabled
+            return settings.local_exchange or settings.trading_enabled
         return True
 
     def action_cancel_order(self) -> None:
@@ -515,10 +515,10 @@ class FluxumApp(App[None]):
             self.notify("No open order is selected.", severity="warning", timeout=4)
             return
         question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
-        production = self.runtime is not None and self.runtime.settings.environment is Environment.PRODUCTION
+        settings = None if self.runtime is None else self.runtime.settings
         screen: ModalScreen[bool] = (
-            TypedConfirmScreen(question, word=order.symbol)
-            if production
+            TypedConfirmScreen(question, word=order.symbol, stakes=settings.stakes)
+            if settings is not None and settings.needs_typed_confirmation
             else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
         )
         self.push_screen(screen, callback=partial(self._cancel_confirmed, order))

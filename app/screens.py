@@ -60,20 +60,22 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
-    """Real money (production): the action goes ahead only once ``word`` (the order's symbol) is typed exactly and
-    Enter pressed; anything else is told and the dialog stays; Escape dismisses with False."""
+    """Real money (production, or a host that may be it): the action goes ahead only once ``word`` (the order's
+    symbol) is typed exactly and Enter pressed; anything else is told and the dialog stays; Escape dismisses with
+    False. ``stakes`` says what is at risk, first on the prompt line."""
 
     BINDINGS = [Binding("escape", "refuse", "Keep it")]
 
-    def __init__(self, question: str, *, word: str) -> None:
+    def __init__(self, question: str, *, word: str, stakes: str = "PRODUCTION, real money") -> None:
         super().__init__()
         self.question = question
         self.word = word
+        self.stakes = stakes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog typed"):
             yield Label(self.question, id="confirm-question")
-            yield Label(f"PRODUCTION, real money. Type {self.word} and press Enter to confirm.", id="typed-prompt")
+            yield Label(f"{self.stakes}. Type {self.word} and press Enter to confirm.", id="typed-prompt")
             yield Input(placeholder=self.word, id="typed-word")
             yield Label("Escape keeps it", classes="dialog-hint", id="typed-hint")
 

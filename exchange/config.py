@@ -98,6 +98,33 @@ class Settings:
         return self.environment is Environment.SIM and self.endpoints is None
 
     @property
+    def local_exchange(self) -> bool:
+        """True for the simulator on this machine: embedded, or an external ``fluxum sim`` at a loopback address.
+        Only there do order actions go without a real exchange's safeguards; ``-cfg sim`` at any other host may
+        be anything (a relay to Bybit, someone else's server), so it gets them all."""
+        if self.environment is not Environment.SIM:
+            return False
+        if self.endpoints is None:
+            return True
+        urls = (self.endpoints.rest, self.endpoints.public_ws, self.endpoints.private_ws)
+        return all(is_loopback_host(urlsplit(url).hostname or "") for url in urls)
+
+    @property
+    def needs_typed_confirmation(self) -> bool:
+        """Order actions need the symbol typed (or ``--yes``): on production, and on a ``sim`` that is not local."""
+        return self.environment is Environment.PRODUCTION or (
+            self.environment is Environment.SIM and not self.local_exchange
+        )
+
+    @property
+    def stakes(self) -> str:
+        """What an order action here may risk, as a typed confirmation's prompt says it."""
+        if self.environment is Environment.PRODUCTION:
+            return "PRODUCTION, real money"
+        host = "" if self.endpoints is None else urlsplit(self.endpoints.rest).hostname
+        return f"{host or 'this host'} is not a local exchange, maybe real money"
+
+    @property
     def private(self) -> bool:
         return self.credentials is not None
 

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trade",
         action="store_true",
-        help="allow order actions (cancelling open orders) on testnet, demo or production; the local exchange "
-        "always allows them. Without it the desk is watch-only.",
+        help="allow order actions (cancelling open orders) on testnet, demo, production or a -cfg sim host that is "
+        "not this machine; the local exchange always allows them. Without it the desk is watch-only.",
     )
 
 
