@@ -116,8 +116,8 @@ def _control_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str 
         return None
     if is_network_bind(args.host) and not args.faults_on_network:
         raise UserError(
-            f"refusing --faults on {args.host}: anyone on the network could drive the exchange's faults; listen on "
-            "127.0.0.1, or add --faults-on-network to mean it"
+            f"--faults with --host {args.host} would let anyone on the network drive the exchange's faults: listen "
+            "on 127.0.0.1, or add --faults-on-network to mean it"
         )
     token = args.faults_token if args.faults_token is not None else environ.get(TOKEN_ENV) or None
     source = "--faults-token" if args.faults_token is not None else TOKEN_ENV

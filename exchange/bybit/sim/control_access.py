@@ -92,7 +92,7 @@ def refusal(request: web.Request, token: str, bound_host: str, port: int) -> tup
         return "origin", "a cross-site fetch (Sec-Fetch-Site) may not drive the exchange"
     given = headers.get(TOKEN_HEADER, "")
     if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
-        return "token", f"missing or wrong {TOKEN_HEADER} (the token printed by `fluxum sim --faults`)"
+        return "token", f"missing or wrong {TOKEN_HEADER} (the control token of this run)"
     if request.method == "POST" and request.content_type != "application/json":
         return "content_type", "a control request must be sent as Content-Type: application/json"
     return None
