@@ -98,15 +98,16 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
         symbols=symbols,
         categories=categories,
         faults_enabled=args.faults,
-        control_token=_control_token(args, os.environ if environ is None else environ),
+        control_token=_fault_control(args, os.environ if environ is None else environ),
         faults_on_network=args.faults_on_network,
         demo_trader=not args.no_demo_trader,
         funding_speed=speed,
     )
 
 
-def _control_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
-    """The token given by ``--faults-token`` or ``FLUXUM_SIM_TOKEN`` (checked), or None for a random one."""
+def _fault_control(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """Check the fault flags; return the token given by ``--faults-token`` or ``FLUXUM_SIM_TOKEN``, or None for
+    a random one."""
     from exchange.bybit.sim.control_access import TOKEN_ENV, check_token, is_network_bind
 
     if not args.faults:
@@ -120,11 +121,16 @@ def _control_token(args: argparse.Namespace, environ: Mapping[str, str]) -> str 
             "on 127.0.0.1, or add --faults-on-network to mean it"
         )
     token = args.faults_token if args.faults_token is not None else environ.get(TOKEN_ENV) or None
-    source = "--faults-token" if args.faults_token is not None else TOKEN_ENV
     try:
         return None if token is None else check_token(token)
     except ValueError as error:
-        raise UserError(f"{source}: {error}") from None
+        raise UserError(f"{_token_source(args)}: {error}") from None
+
+
+def _token_source(args: argparse.Namespace) -> str:
+    from exchange.bybit.sim.control_access import TOKEN_ENV
+
+    return "--faults-token" if args.faults_token is not None else TOKEN_ENV
 
 
 def network_warning(config: SimConfig) -> str | None:
@@ -151,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
     if warning is not None:
         sys.stderr.write(warning + "\n")
         sys.stderr.flush()
-    given = "--faults-token" if args.faults_token is not None else "FLUXUM_SIM_TOKEN"
-    return asyncio.run(_serve(config, token_source=None if config.control_token is None else given))
+    token_source = None if config.control_token is None else _token_source(args)
+    return asyncio.run(_serve(config, token_source=token_source))
 
 
 async def _serve(config: SimConfig, token_source: str | None = None) -> int:

@@ -71,9 +71,10 @@ async def test_a_foreign_or_null_origin_is_refused_even_with_the_token(
     for origin in ("http://evil.example", "null", f"http://evil.example:{sim.port}", f"https://127.0.0.1:{sim.port}"):
         status, answer = await post(session, sim, "pause", **json_headers(Origin=origin))
         assert status == 403 and "origin" in answer["error"].lower(), (origin, answer)
-    status, _ = await post(session, sim, "pause", **json_headers(**{"Sec-Fetch-Site": "cross-site"}))
-    assert status == 403
-    assert not sim.market.paused and sim.counters["control.refused"] == 5
+    for fetch_site in ("cross-site", "same-site"):  # same-site: a page on another port of this machine
+        status, _ = await post(session, sim, "pause", **json_headers(**{"Sec-Fetch-Site": fetch_site}))
+        assert status == 403
+    assert not sim.market.paused and sim.counters["control.refused"] == 6
     status, answer = await post(session, sim, "pause", **json_headers(Origin=f"http://127.0.0.1:{sim.port}"))
     assert (status, answer) == (200, {"ok": True}) and sim.market.paused
 
@@ -276,3 +277,17 @@ def test_a_network_address_is_announced_on_stderr() -> None:
     assert warning is not None and "0.0.0.0" in warning and "network" in warning and "\n" not in warning
     with_faults = network_warning(SimConfig(host="::", faults_enabled=True, faults_on_network=True))
     assert with_faults is not None and "fault" in with_faults
+
+
+def test_faults_on_network_and_the_token_reach_the_config() -> None:
+    from app.cli import build_parser
+    from app.commands.sim import build_config
+
+    def config(argv: list[str], environ: dict[str, str]) -> SimConfig:
+        return build_config(build_parser().parse_args(["sim", *argv]), environ)
+
+    chosen = config(["--host", "0.0.0.0", "--faults", "--faults-on-network"], {"FLUXUM_SIM_TOKEN": TOKEN})
+    assert chosen.faults_on_network and chosen.faults_enabled and chosen.control_token == TOKEN
+    assert config(["--faults"], {"FLUXUM_SIM_TOKEN": ""}).control_token is None  # empty: made at random
+    assert config(["--faults", "--faults-token", TOKEN], {"FLUXUM_SIM_TOKEN": "x"}).control_token == TOKEN
+    assert config([], {"FLUXUM_SIM_TOKEN": "short"}).control_token is None  # no faults: the variable is not read
