@@ -93,7 +93,12 @@ def _int(text: str, flag: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # a client's text in a log line stays on its line, inert
+        from exchange.printable import PrintableFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
     return asyncio.run(_serve(config))
 
 
