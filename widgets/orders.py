@@ -31,6 +31,8 @@ STATUS_WORDS = {"PartiallyFilled": "Partial", "Untriggered": "Trigger"}
 STATUS_TAGS = {"PartiallyFilled": "P", "Untriggered": "T"}
 """The one-letter status shown after the qty once the status column is dropped (New shows nothing)."""
 CELL_PADDING = 1
+SYMBOL_CHARS = 24
+"""A longer symbol (only a hostile exchange sends one) is cut rather than push the numbers out of the table."""
 
 
 def _plain(value: Decimal | None) -> str:
@@ -115,7 +117,7 @@ def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
     side = ("B" if buy else "S") if level >= 2 else ("BUY" if buy else "SELL")
     price = _plain(order.price) if order.order_type != "Market" else "market"
     qty = f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty)
-    symbol, status = printable(order.symbol), printable(order.status)
+    symbol, status = printable(order.symbol, SYMBOL_CHARS), printable(order.status)
     if level == 0:
         return (symbol, side, price, qty, STATUS_WORDS.get(status, status))
     tag = "" if level >= 4 else STATUS_TAGS.get(status, "" if status == "New" else status[:1])

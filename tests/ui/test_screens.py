@@ -486,7 +486,9 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         assert app.screen.has_class("-mid")
         assert table.compact_level == 0
         assert [str(c.label) for c in table.columns.values()][-1] == "status"
-        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [tuple(c.plain for c in table.get_row_at(i)) for i in range(2)]
+        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [
+            tuple(c.plain for c in table.get_row_at(i)) for i in range(2)
+        ]
         wallet = screen_text(app)
         assert "avail" in wallet and "93,101.87" in wallet
 
