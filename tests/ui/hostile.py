@@ -50,9 +50,14 @@ _ESCAPES = re.compile(
 )
 
 
+_POINTER_SHAPE = re.compile(rb"\x1b\]22;[a-z-]*\x07")
+"""Textual's own OSC 22 (the mouse pointer's shape), the one sequence of its own that ends in BEL."""
+
+
 def terminal_escapes(data: bytes) -> list[bytes]:
-    """Every OSC title / link / clipboard sequence, C1 control, bidi control or BEL in ``data``."""
-    return _ESCAPES.findall(data)
+    """Every OSC title / link / clipboard sequence, C1 control, bidi control or BEL in ``data`` (bar Textual's
+    own pointer-shape sequence)."""
+    return _ESCAPES.findall(_POINTER_SHAPE.sub(b"", data))
 
 
 def order(order_id: str, symbol: str, status: str, link_id: str = "link", order_type: str = "Limit") -> OpenOrder:
