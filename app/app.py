@@ -36,7 +36,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.bridge import Bridge
-from app.line_filter import ControlFilter
+from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState, OrderBook
 from exchange.config import Environment, Settings, load_settings
@@ -201,7 +201,8 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md).
+        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
         """
@@ -211,7 +212,8 @@ class FluxumApp(App[None]):
 
         self.bell()
         traceback = Traceback(show_locals=False, width=None, suppress=[rich])
-        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
+        segments = printable_segments(self.console.render(traceback, self.console.options))
+        self._exit_renderables.append(Segments(segments))
         self._close_messages_no_wait()
 
     # ------------------------------------------------------------------ what reaches the terminal

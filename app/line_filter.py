@@ -12,18 +12,36 @@ so each line is looked at once per change, not once per frame.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.segment import Segment
 from textual.color import Color
 from textual.filter import LineFilter
 
 from exchange.printable import strip_controls
 
-__all__ = ["ControlFilter"]
+__all__ = ["ControlFilter", "printable_segments"]
 
 
 def _clean(segment: Segment) -> bool:
     style = segment.style
     return segment.text.isprintable() and (style is None or not style.link)
+
+
+def printable_segments(segments: Iterable[Segment]) -> list[Segment]:
+    """``segments`` without terminal controls in their text and without hyperlinks; line breaks (a rendered
+    report's) and control segments (Textual's own cursor moves) pass."""
+    filtered: list[Segment] = []
+    for text, style, control in segments:
+        if control:
+            filtered.append(Segment(text, style, control))
+            continue
+        if style is not None and style.link:
+            style = style.update_link(None)
+        text = "\n".join(map(strip_controls, text.split("\n")))
+        if text:
+            filtered.append(Segment(text, style))
+    return filtered
 
 
 class ControlFilter(LineFilter):
@@ -32,14 +50,4 @@ class ControlFilter(LineFilter):
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         if all(map(_clean, segments)):
             return segments
-        filtered: list[Segment] = []
-        for text, style, control in segments:
-            if control:
-                filtered.append(Segment(text, style, control))
-                continue
-            if style is not None and style.link:
-                style = style.update_link(None)
-            text = strip_controls(text)
-            if text:
-                filtered.append(Segment(text, style))
-        return filtered
+        return printable_segments(segments)

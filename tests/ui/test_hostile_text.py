@@ -176,3 +176,21 @@ async def test_a_hostile_exchange_pushes_coins_orders_and_a_rejection(tmp_path: 
         assert "[link=https://evil.example/]x[/link]" in screen_text(app)
         assert_inert(app)
         await app.stop_session()
+
+
+async def test_a_crash_report_quoting_the_exchange_is_inert() -> None:
+    """An exception whose message quotes the exchange: the report printed after the app stops is inert."""
+    app = _recording(hostile.hostile_desk())
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await pilot.pause()
+        try:
+            raise RuntimeError(f"unreadable reply {hostile.TITLE}{hostile.LINK}{hostile.C1_CSI}")
+        except RuntimeError:
+            app._fatal_error()
+        report = list(app._exit_renderables)
+    console = Console(width=120, file=io.StringIO(), force_terminal=True, color_system="truecolor", record=True)
+    for renderable in report:
+        console.print(renderable)
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    assert not hostile.terminal_escapes(printed.encode())
+    assert "RuntimeError: unreadable reply ]0;pwned]8;;https://evil.example/" in console.export_text()
