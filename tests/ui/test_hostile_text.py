@@ -171,6 +171,7 @@ async def test_a_hostile_exchange_pushes_coins_orders_and_a_rejection(tmp_path: 
 
         await hostile.reject_the_key(sim)
         await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed on the rejected key")
+        assert app.desk.state.reason.isprintable()  # made printable where the session builds it, for every reader
         await until(pilot, lambda: app.noticed("Session failed"), "the failure told")
         await until(pilot, lambda: "Invalid apikey\ufffd]0;pwned" in screen_text(app), "the reason on the bar")
         assert "[link=https://evil.example/]x[/link]" in screen_text(app)
