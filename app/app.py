@@ -26,18 +26,24 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Horizontal, Vertical
+from textual.content import Content
+from textual.filter import LineFilter
+from textual.fuzzy import Matcher
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.bridge import Bridge
+from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState, OrderBook
 from exchange.config import Environment, Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from exchange.printable import PrintableFormatter, printable
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
@@ -58,10 +64,16 @@ COMPACT_BELOW = (90, 30)
 LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
+NOTICE_CHARS = 500
+"""The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
 
 
 class SymbolCommands(Provider):
-    """The command palette lists every watched symbol."""
+    """The command palette lists every watched symbol.
+
+    Prompts are built as :class:`Content`, never from markup: the palette parses a ``str`` prompt (and
+    ``Matcher.highlight`` its candidate) as markup, and a symbol is data.
+    """
 
     def _symbols(self) -> list[str]:
         app = self.app
@@ -71,22 +83,37 @@ class SymbolCommands(Provider):
         app = self.app
         assert isinstance(app, FluxumApp)
         for symbol in self._symbols():
-            yield DiscoveryHit(f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L")
+            text = f"Symbol: {printable(symbol)}"
+            yield DiscoveryHit(
+                Content(text), partial(app.select_symbol, symbol), text=text, help="show its book and P&L"
+            )
 
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, FluxumApp)
         matcher = self.matcher(query)
         for symbol in self._symbols():
-            text = f"Symbol: {symbol}"
+            text = f"Symbol: {printable(symbol)}"
             score = matcher.match(text)
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(text),
+                    _highlight(matcher, text),
                     partial(app.select_symbol, symbol),
+                    text=text,
                     help="show its book and P&L",
                 )
+
+
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """``text`` with the query's matched letters in the match style, as ``Matcher.highlight`` does but with no
+    markup parsed."""
+    content = Content(text)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
@@ -168,12 +195,14 @@ class FluxumApp(App[None]):
         self._recovering = False
         self._cancelling: set[str] = set()
         self._availability: tuple[bool, bool] | None = None
+        self._control_filter = ControlFilter()
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md).
+        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
         """
@@ -183,8 +212,36 @@ class FluxumApp(App[None]):
 
         self.bell()
         traceback = Traceback(show_locals=False, width=None, suppress=[rich])
-        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
+        segments = printable_segments(self.console.render(traceback, self.console.options))
+        self._exit_renderables.append(Segments(segments))
         self._close_messages_no_wait()
+
+    # ------------------------------------------------------------------ what reaches the terminal
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """Textual's filters, then the last guard on every rendered line: no terminal control and no hyperlink
+        reaches the terminal, whatever a widget was given (see :mod:`app.line_filter`)."""
+        return [*super().get_line_filters(), self._control_filter]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast whose text is never markup and always printable: notifications quote the exchange (a
+        ``retMsg``, a symbol, a reason). ``markup`` is accepted for Textual's signature (a widget's ``notify``
+        passes True) and ignored."""
+        super().notify(
+            printable(message, NOTICE_CHARS),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # ------------------------------------------------------------------ theme
 
@@ -238,7 +295,9 @@ class FluxumApp(App[None]):
         if not logging.getLogger().handlers:
             from textual.logging import TextualHandler
 
-            logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])
+            handler = TextualHandler()
+            handler.setFormatter(PrintableFormatter())
+            logging.basicConfig(level=logging.INFO, handlers=[handler])
         self._apply_layout(self.size.width, self.size.height)
         self.query_one(OrdersTable).focus()
         if not self.scripted:
@@ -351,7 +410,11 @@ class FluxumApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
+        reason = (
+            printable((str(error) or type(error).__name__).splitlines()[0], 200)
+            if error is not None
+            else "unknown error"
+        )
         if worker.group in ("session", "bridge"):
             self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")

@@ -68,6 +68,7 @@ from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
+from exchange.printable import printable
 from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
@@ -364,7 +365,7 @@ class Session:
         if reply.get("success") is True:
             self._authenticated = True
             return
-        message = str(reply.get("ret_msg") or "rejected")
+        message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
@@ -405,7 +406,7 @@ class Session:
         names only one topic (the one dropped for good here), and the others may or may not be subscribed."""
         if reply.get("success") is True:
             return []
-        message = str(reply.get("ret_msg") or "")
+        message = printable(str(reply.get("ret_msg") or ""))
         if "already subscribed" in message:
             return []
         if "handler not found" in message:
@@ -427,7 +428,7 @@ class Session:
             link.request({"op": "subscribe", "args": list(PRIVATE_TOPICS)}, self.timeouts.subscribe_s)
         )
         if reply.get("success") is not True and "already subscribed" not in str(reply.get("ret_msg")):
-            raise LinkDead(f"private subscribe refused: {reply.get('ret_msg')}")
+            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')))}")
 
     async def _await_snapshots(self) -> None:
         wanted = [book for book in self.books.values() if book.topic in self.market.topics]

@@ -8,6 +8,8 @@ second, reconnects and the last reason, and the age of each stream of the select
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
 screen within a frame of the session noticing, not a timer tick later.
+
+Reasons quote the exchange (a ``retMsg``, an unreadable level): they are shown made printable, as plain text.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from textual.widget import Widget
 
 from exchange.desk import Desk
 from exchange.events import LinkState, SessionState, TopicHealth
+from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 
@@ -131,14 +134,14 @@ class ConnectionBar(SymbolPull, Widget):
                 parts.append((f" · retry in {wait:.1f} s", "bold"))
             parts.append(f" · for {in_state}")
             if state.reason:
-                parts.append((f" · {state.reason}", "$text-warning"))
+                parts.append((f" · {printable(state.reason)}", "$text-warning"))
         elif state.kind is LinkState.FAILED:
-            parts.append((f" · {state.reason or 'no reason given'}", "bold $text-error"))
+            parts.append((f" · {printable(state.reason) or 'no reason given'}", "bold $text-error"))
             parts.append(f" · for {in_state} · not retrying")
         else:
             parts.append(f" for {in_state}")
             if state.reason and state.kind is not LinkState.READY:
-                parts.append((f" · {state.reason}", "dim"))
+                parts.append((f" · {printable(state.reason)}", "dim"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
@@ -160,7 +163,7 @@ class ConnectionBar(SymbolPull, Widget):
         parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
         parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
         if stats.reconnects and stats.last_reconnect_reason:
-            parts.append((f" (last: {stats.last_reconnect_reason})", "dim"))
+            parts.append((f" (last: {printable(stats.last_reconnect_reason)})", "dim"))
         return parts
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
@@ -177,7 +180,7 @@ class ConnectionBar(SymbolPull, Widget):
                 named.append((label, health))
         parts: list[Any] = []
         if named:
-            parts.append((f" · {symbol}", "dim"))
+            parts.append((f" · {printable(symbol)}", "dim"))
         for label, health in named:
             style = "bold $text-warning" if health.stale else ""
             parts.append((f" {label} ", "dim"))

@@ -226,12 +226,16 @@ async def instrument_or_fail(client: RestClient, category: str, symbol: str) -> 
 
 
 def show(value: object) -> str:
-    """A value for a table cell: decimals without exponent, ``None`` as empty."""
+    """A value for a table cell: decimals without exponent, ``None`` as empty, text as one printable line (a
+    coin, a symbol or an order link id is the exchange's: it must neither drive the terminal nor break the
+    table's lines)."""
+    from exchange.printable import printable
+
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f")
-    return str(value)
+    return printable(str(value))
 
 
 def _numeric(cell: str) -> bool:

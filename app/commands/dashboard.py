@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     )
     app.run()
     if app.desk.state.kind is LinkState.FAILED:
-        print(f"fluxum: the session failed: {app.desk.state.reason}", file=sys.stderr)
+        from exchange.printable import printable
+
+        print(f"fluxum: the session failed: {printable(app.desk.state.reason, None)}", file=sys.stderr)
         return 1
     return int(app.return_code or 0)

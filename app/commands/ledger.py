@@ -99,9 +99,11 @@ _COLUMNS = (
 
 
 def _table_row(entry: LedgerEntry, fills: int) -> list[str]:
+    from exchange.printable import printable
+
     source = entry.mark_source
     return [
-        entry.symbol,
+        printable(entry.symbol),  # the file's text: never a terminal control or a line break
         _show(entry.position),
         _show(entry.running_price) if entry.position else "-",
         _show(entry.spot) if source is not None else "-",

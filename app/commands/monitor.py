@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
     # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
     # (unless a caller configured logging already).
     if not logging.getLogger().handlers:
+        from exchange.printable import PrintableFormatter
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            logging.Formatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+            PrintableFormatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
         logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
     try:
@@ -117,20 +119,27 @@ async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
 
 
 class _Printer:
-    """Human lines or JSON lines; flushes every line so a pipe sees it at once."""
+    """Human lines or JSON lines; flushes every line so a pipe sees it at once.
+
+    A line quotes the exchange (symbols, reasons, notices): a human line is made one printable line, so a
+    symbol can neither drive the terminal nor forge another line; a JSON line keeps the exact data with its
+    terminal controls escaped (orjson escapes C0, not C1 or bidi controls).
+    """
 
     def __init__(self, *, json_lines: bool) -> None:
         self.json_lines = json_lines
 
     def _emit(self, kind: str, line: str, **fields: Any) -> None:
+        from exchange.printable import escape_json_controls, printable
+
         if self.json_lines:
             import orjson
 
             record = {"type": kind, "time_ms": int(time.time() * 1000), **fields}
-            sys.stdout.write(orjson.dumps(record, default=str).decode() + "\n")
+            sys.stdout.write(escape_json_controls(orjson.dumps(record, default=str).decode()) + "\n")
         else:
             stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
-            sys.stdout.write(f"{stamp} {kind.upper():<6} {line}\n")
+            sys.stdout.write(f"{stamp} {kind.upper():<6} {printable(line, None)}\n")
         sys.stdout.flush()
 
     def start(self, runtime: Any) -> None:

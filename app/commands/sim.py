@@ -152,10 +152,16 @@ def _int(text: str, flag: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not logging.getLogger().handlers:  # a client's text in a log line stays on its line, inert
+        from exchange.printable import PrintableFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
     warning = network_warning(config)
     if warning is not None:
-        sys.stderr.write(warning + "\n")
+        sys.stderr.write(warning + "
+")
         sys.stderr.flush()
     token_source = None if config.control_token is None else _token_source(args)
     return asyncio.run(_serve(config, token_source=token_source))
