@@ -160,8 +160,7 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.WARNING, handlers=[handler])
     warning = network_warning(config)
     if warning is not None:
-        sys.stderr.write(warning + "
-")
+        sys.stderr.write(warning + "\n")
         sys.stderr.flush()
     token_source = None if config.control_token is None else _token_source(args)
     return asyncio.run(_serve(config, token_source=token_source))
