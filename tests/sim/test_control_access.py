@@ -20,8 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token, own_address
+from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token
 from exchange.bybit.sim.server import SimConfig, SimServer
+from exchange.bybit.sim.site_access import own_address
 from tests.sim.conftest import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,15 +114,18 @@ async def test_a_rebound_host_name_is_refused(guarded: SimServer, session: aioht
         assert status == 200, host
 
 
-async def test_the_python_api_needs_no_token_and_bybit_routes_are_unchanged(
+async def test_the_python_api_and_bybit_routes_need_no_token(
     guarded: SimServer, session: aiohttp.ClientSession
 ) -> None:
     sim = guarded
     sim.faults.pause_market()
     assert sim.market.paused and sim.control_token == TOKEN
-    headers = {"Origin": "http://evil.example", "Host": f"evil.example:{sim.port}", "Content-Type": "text/plain"}
-    async with session.get(f"{sim.base_url}/v5/market/time", headers=headers) as response:
+    async with session.get(f"{sim.base_url}/v5/market/time", headers={"Content-Type": "text/plain"}) as response:
         assert response.status == 200 and (await response.json())["retCode"] == 0
+    headers = {"Origin": "http://evil.example", "Host": f"evil.example:{sim.port}", TOKEN_HEADER: TOKEN}
+    async with session.get(f"{sim.base_url}/v5/market/time", headers=headers) as response:
+        assert response.status == 403  # the same site check as /_sim/ (tests/sim/test_site_access.py)
+    assert sim.counters["access.refused"] == 1 and sim.counters["control.refused"] == 0
 
 
 async def test_each_run_makes_its_own_random_token() -> None:

@@ -26,6 +26,7 @@ from exchange.bybit.sim.faults import Faults
 from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, build_instruments
 from exchange.bybit.sim.market import BOOK_LEVELS, Market
 from exchange.bybit.sim.rest_common import SIM_KEY, RateLimiter, bybit_middleware
+from exchange.bybit.sim.site_access import site_middleware
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class SimServer:
         self.started = False
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[bybit_middleware], client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(middlewares=[site_middleware, bybit_middleware], client_max_size=MAX_REQUEST_BYTES)
         app[SIM_KEY] = self
         rest_market.add_routes(app, self)
         public_ws.add_routes(app, self)
