@@ -39,7 +39,7 @@ from app.bridge import Bridge
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState, OrderBook
-from exchange.config import Environment, Settings, load_settings
+from exchange.config import Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
@@ -118,9 +118,8 @@ def _highlight(matcher: Matcher, text: str) -> Content:
 
 def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
     """What the widgets read before the session exists (a few milliseconds while the exchange starts)."""
-    environment = "SIM" if settings.environment is Environment.SIM else settings.environment.value.upper()
     return Desk(
-        environment=environment,
+        environment=settings.environment_label,
         category=settings.category,
         symbols=list(settings.symbols),
         books={s: OrderBook(f"orderbook.{settings.depth}.{s}") for s in settings.symbols},

@@ -26,6 +26,7 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 CATEGORIES = ("linear", "spot")
 DEPTHS = (1, 50, 200, 1000)
 MARK_SOURCES = ("mark", "book")
+MAX_LABEL_HOST = 40  # characters of a remote host the environment badge shows
 
 
 class Environment(Enum):
@@ -108,6 +109,19 @@ class Settings:
             return True
         urls = (self.endpoints.rest, self.endpoints.public_ws, self.endpoints.private_ws)
         return all(is_loopback_host(urlsplit(url).hostname or "") for url in urls)
+
+    @property
+    def environment_label(self) -> str:
+        """The environment as the desk's badge names it: ``SIM`` for the local exchange, ``SIM @ host`` for a
+        simulator elsewhere (so nobody takes it for this machine's), else ``TESTNET``, ``DEMO``, ``PRODUCTION``."""
+        name = self.environment.value.upper()
+        if self.environment is not Environment.SIM or self.local_exchange or self.endpoints is None:
+            return name
+        hostname = urlsplit(self.endpoints.rest).hostname or "?"
+        host = "".join(char for char in hostname if char.isprintable() and not char.isspace()) or "?"
+        if len(host) > MAX_LABEL_HOST:
+            host = host[: MAX_LABEL_HOST - 1] + "…"
+        return f"{name} @ {host}"
 
     @property
     def needs_typed_confirmation(self) -> bool:

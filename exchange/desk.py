@@ -51,7 +51,7 @@ class Instrument:
 class Desk:
     """The latest state of the markets and the account, as one object the widgets can read."""
 
-    environment: str  # SIM / TESTNET / DEMO / PRODUCTION
+    environment: str  # SIM / SIM @ host (a simulator elsewhere) / TESTNET / DEMO / PRODUCTION
     category: str
     symbols: list[str]
     books: dict[str, OrderBook]

@@ -50,7 +50,7 @@ from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
-from exchange.config import Environment, Settings
+from exchange.config import Settings
 from exchange.desk import Desk
 from exchange.events import (
     LinkState,
@@ -116,7 +116,7 @@ class Session:
         self.symbols: list[str] = list(settings.symbols)
         depth = settings.depth
         self.desk = Desk(
-            environment="SIM" if settings.environment is Environment.SIM else settings.environment.value.upper(),
+            environment=settings.environment_label,
             category=self.category,
             symbols=list(self.symbols),
             books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},

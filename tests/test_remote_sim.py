@@ -68,3 +68,35 @@ def test_cli_confirmation_on_a_remote_sim_is_typed() -> None:
     require_confirmation(settings, argparse.Namespace(yes=True), "cancel an order", "BTCUSDT", interactive=False)
     local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
     require_confirmation(local, args, "cancel an order", "BTCUSDT", interactive=False)  # the local exchange: none
+
+
+@pytest.mark.parametrize(
+    ("base_url", "label"),
+    [
+        *((url, "SIM") for url in LOCAL),
+        ("http://192.0.2.10:8000", "SIM @ 192.0.2.10"),
+        ("https://api.bybit.com", "SIM @ api.bybit.com"),
+        ("http://localhost.evil.example:8000", "SIM @ localhost.evil.example"),
+        ("http://SIM.LAN", "SIM @ sim.lan"),
+        ("http://[2001:db8::1]:8000", "SIM @ 2001:db8::1"),
+        ("http://evil\x1b\x07\x7f.example:8000", "SIM @ evil.example"),  # no control character reaches the screen
+        (f"http://{'a' * 60}.example", f"SIM @ {'a' * 39}…"),
+    ],
+)
+def test_the_environment_label_names_a_sim_elsewhere_by_its_host(base_url: str, label: str) -> None:
+    from app.app import placeholder_desk
+    from exchange.session import Session
+
+    settings = load_settings(cfg="sim", base_url=base_url, environ={})
+    assert settings.environment_label == label
+    assert placeholder_desk(settings, 0).environment == label
+    assert Session(settings).desk.environment == label  # what the connection bar reads once the session runs
+
+
+def test_other_environments_keep_their_names() -> None:
+    assert load_settings(environ={}).environment_label == "SIM"  # embedded
+    production = {"BYBIT_PRODUCTION_API_KEY": "k" * 12, "BYBIT_PRODUCTION_API_SECRET": "s" * 12}
+    on_loopback = load_settings(cfg="production", base_url="http://127.0.0.1:8000", environ=production)
+    assert on_loopback.environment_label == "PRODUCTION"
+    testnet = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+    assert load_settings(cfg="testnet", environ=testnet).environment_label == "TESTNET"

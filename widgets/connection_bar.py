@@ -1,9 +1,10 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
-Line one: the environment badge (PRODUCTION in the warning colour), the state as Fluxum's glyph and word (●
-Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try, ✗
-Failed with its reason, ○ Disconnected) and the time spent in it. Line two: ping round trip, messages per
-second, reconnects and the last reason, and the age of each stream of the selected symbol.
+Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
+colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
+attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
+it. Line two: ping round trip, messages per second, reconnects and the last reason, and the age of each stream
+of the selected symbol.
 
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
@@ -39,6 +40,15 @@ ENVIRONMENT_STYLES = {
 }
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+
+
+def environment_badge(environment: str) -> tuple[str, str]:
+    """The badge's text and style. A simulator elsewhere (``SIM @ host``) wears production's colour: its orders
+    get production's safeguards, and it must not pass for the local exchange."""
+    kind, _, elsewhere = environment.partition(" @ ")
+    if elsewhere:
+        return f" {kind.upper()} @ {elsewhere} ", ENVIRONMENT_STYLES["PRODUCTION"]
+    return f" {kind.upper()} ", ENVIRONMENT_STYLES.get(kind.upper(), "bold reverse")
 
 
 class ConnectionBar(SymbolPull, Widget):
@@ -123,8 +133,7 @@ class ConnectionBar(SymbolPull, Widget):
 
     def _compose_text(self, desk: Desk, state: SessionState, now: float) -> Content:
         now_ms = int(now * 1000)
-        environment = desk.environment.upper()
-        badge = (f" {environment} ", ENVIRONMENT_STYLES.get(environment, "bold reverse"))
+        badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
         if state.kind is LinkState.RECONNECTING:
