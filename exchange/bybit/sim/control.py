@@ -47,6 +47,7 @@ from aiohttp import web
 
 from exchange.bybit.sim.control_access import refusal
 from exchange.bybit.sim.rest_common import sim_of
+from exchange.bybit.sim.site_access import CONTROL_PREFIX
 
 if TYPE_CHECKING:
     from exchange.bybit.sim.server import SimServer
@@ -63,9 +64,9 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 def add_routes(app: web.Application, sim: SimServer) -> None:
     router = app.router
-    router.add_get("/_sim/counters", _guarded(counters))
+    router.add_get(f"{CONTROL_PREFIX}counters", _guarded(counters))
     for name, action in ACTIONS.items():
-        router.add_post(f"/_sim/{name}", _guarded(_endpoint(action)))
+        router.add_post(f"{CONTROL_PREFIX}{name}", _guarded(_endpoint(action)))
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAME_SITE_FETCHES = ("same-origin", "none")
-CONTROL_PREFIX = "/_sim/"  # exchange.bybit.sim.control's routes: guarded there, with the token
+CONTROL_PREFIX = "/_sim/"  # where exchange.bybit.sim.control puts its routes (guarded there, with the token)
 REFUSED_CODE = 10010
 """Bybit's retCode for a request from where the key may not be used (its "Unmatched IP")."""
 
