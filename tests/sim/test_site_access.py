@@ -126,6 +126,9 @@ async def test_a_cross_site_order_is_refused_before_it_is_read(sim: SimServer, s
         ("127.0.0.1", "localhost:9000", "http://localhost:9000", True),
         ("127.0.0.1", "evil.example:9000", None, False),
         ("127.0.0.1", "127.0.0.1:9000", "http://evil.example", False),
+        ("127.0.0.1", "[::1:9000", None, False),  # unreadable: refused, never an error
+        ("127.0.0.1", "127.0.0.1:9000", "http://[::1", False),
+        ("127.0.0.1", "127.0.0.1:9000", "http://127.0.0.1:9000/", False),
         # bound to the network on purpose: the rules of the control endpoints for that case
         ("0.0.0.0", "192.168.1.10:9000", "http://192.168.1.10:9000", True),
         ("0.0.0.0", "192.168.1.10:9000", None, True),

@@ -22,16 +22,12 @@ WebSocket is never upgraded.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from exchange.bybit.sim.rest_common import Handler, envelope, json_response, sim_of
 from exchange.hosts import address_literal, is_loopback_host
-
-if TYPE_CHECKING:
-    from multidict import CIMultiDictProxy
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +64,7 @@ def own_address(netloc: str, bound_host: str, port: int) -> bool:
 def site_refusal(request: web.Request, bound_host: str, port: int) -> tuple[str, str] | None:
     """Why ``request`` comes from somewhere other than this exchange's own clients, as ``(check, reason)``
     with check ``host`` or ``origin``, or None when it does not."""
-    headers: CIMultiDictProxy[str] = request.headers
+    headers = request.headers
     host = headers.get("Host", "")
     if not own_address(host, bound_host, port):
         return "host", f"Host {host[:100]!r} is not this exchange's address"
