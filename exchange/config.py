@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
+from exchange.printable import printable
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
@@ -117,11 +118,7 @@ class Settings:
         name = self.environment.value.upper()
         if self.environment is not Environment.SIM or self.local_exchange or self.endpoints is None:
             return name
-        hostname = urlsplit(self.endpoints.rest).hostname or "?"
-        host = "".join(char for char in hostname if char.isprintable() and not char.isspace()) or "?"
-        if len(host) > MAX_LABEL_HOST:
-            host = host[: MAX_LABEL_HOST - 1] + "…"
-        return f"{name} @ {host}"
+        return f"{name} @ {printable(urlsplit(self.endpoints.rest).hostname or '?', MAX_LABEL_HOST)}"
 
     @property
     def needs_typed_confirmation(self) -> bool:

@@ -79,7 +79,7 @@ def test_cli_confirmation_on_a_remote_sim_is_typed() -> None:
         ("http://localhost.evil.example:8000", "SIM @ localhost.evil.example"),
         ("http://SIM.LAN", "SIM @ sim.lan"),
         ("http://[2001:db8::1]:8000", "SIM @ 2001:db8::1"),
-        ("http://evil\x1b\x07\x7f.example:8000", "SIM @ evil.example"),  # no control character reaches the screen
+        ("http://evil\x1b\x07\x7f.example:8000", "SIM @ evil\ufffd\ufffd\ufffd.example"),  # inert
         (f"http://{'a' * 60}.example", f"SIM @ {'a' * 39}…"),
     ],
 )
