@@ -82,7 +82,9 @@ class TypedConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-dialog", classes="dialog typed"):
             shown = printable(self.word)
             yield Label(_plain_lines(self.question), id="confirm-question")
-            yield Label(Content(f"{printable(self.stakes)}. Type {shown} and press Enter to confirm."), id="typed-prompt")
+            yield Label(
+                Content(f"{printable(self.stakes)}. Type {shown} and press Enter to confirm."), id="typed-prompt"
+            )
             yield Input(placeholder=shown, id="typed-word")
             yield Label("Escape keeps it", classes="dialog-hint", id="typed-hint")
 
