@@ -35,13 +35,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
+from exchange.alert_rules import AlertRule
 from exchange.book import BookState, OrderBook
 from exchange.config import Settings, load_settings
 from exchange.desk import Desk
-from exchange.events import LinkState, OpenOrder, SessionState
+from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
 from exchange.printable import PrintableFormatter, printable
 from widgets._desk_pull import DeskPull
@@ -195,6 +197,10 @@ class FluxumApp(App[None]):
         self._cancelling: set[str] = set()
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
+        self.alert_commands = AlertCommands(
+            on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
+        )
+        self.alerts_delivered = 0
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
@@ -352,6 +358,7 @@ class FluxumApp(App[None]):
             self.runtime = runtime
             self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
+            self._watch_alerts(runtime)
             self._bridge_worker = self.run_worker(
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
             )
@@ -363,6 +370,35 @@ class FluxumApp(App[None]):
                 if bridge is not None and not bridge.is_finished:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(bridge.wait(), 2.0)
+
+    def _watch_alerts(self, runtime: Any) -> None:
+        """Start the config's alert rules on this session's desk, in a worker that outlives the session (a desk
+        left Failed still calls)."""
+        from exchange.alert_watch import AlertWatch
+
+        assert self.settings is not None
+        if not self.settings.alerts:
+            return
+        self.workers.cancel_group(self, "alerts")
+        watch = AlertWatch(
+            runtime.session.desk, runtime.hub, self.settings.alerts, clock=self.clock, deliver=self.deliver_alert
+        )
+        watch.subscribe()
+        self.run_worker(watch.run(), name="alerts", group="alerts", exit_on_error=False)
+
+    def deliver_alert(self, rule: AlertRule, alert: AlertChanged) -> None:
+        """An alert to the person: a toast, the bell when it starts, the desktop notification chosen in the
+        config (``notify``), and the rule's command."""
+        self.alerts_delivered += 1
+        title = "Alert" if alert.active else "Alert cleared"
+        self.notify(alert.text, title=title, severity="warning" if alert.active else "information", timeout=15)
+        if alert.active:
+            self.bell()
+        kind = self.settings.notify if self.settings is not None else "none"
+        escape = desktop_escape(kind, f"Fluxum {title.lower()}", alert.text)
+        if escape and not self.is_headless and self._driver is not None:
+            self._driver.write(escape)  # written on purpose: the line filter strips controls from rendered lines
+        self.alert_commands.launch(rule.command, alert)
 
     def _use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""

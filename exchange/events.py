@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from exchange.ledger import Fill, LedgerEntry
 
 __all__ = [
+    "AlertChanged",
     "BookChanged",
     "BookStateChanged",
     "Event",
@@ -287,3 +288,21 @@ class Notice(Event):
 
     level: str  # "information" | "warning" | "error"
     text: str
+
+
+@dataclass(frozen=True)
+class AlertChanged(Event):
+    """An alert rule started or cleared (never dropped; exchange/alert_rules.py).
+
+    ``rule`` is the rule's short name (``link_down after 10s``); ``lasted_ms`` says how long the condition held,
+    on a clear. An ``instant`` alert (a fill, a position change) happened rather than held: it fires once,
+    active, and never clears.
+    """
+
+    rule: str
+    condition: str
+    active: bool
+    text: str
+    time_ms: int
+    lasted_ms: int | None = None
+    instant: bool = False
