@@ -154,7 +154,7 @@ class AlertCommands:
             return
         try:
             await asyncio.wait_for(process.communicate(line), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._fail(f"alert command {program} timed out after {self.timeout_s:g} s and was stopped")
             return
         finally:

@@ -127,16 +127,16 @@ def format_duration(ms: int) -> str:
 def parse_duration_ms(value: object) -> int:
     """A debounce as milliseconds; raises ValueError with what is wrong."""
     if isinstance(value, bool):
-        raise ValueError("a duration is like \"10s\", \"500ms\" or \"2m\"")
+        raise ValueError('a duration is like "10s", "500ms" or "2m"')
     if isinstance(value, int | float):
         text = repr(float(value)) if isinstance(value, float) else str(value)
     elif isinstance(value, str):
         text = value
     else:
-        raise ValueError("a duration is like \"10s\", \"500ms\" or \"2m\"")
+        raise ValueError('a duration is like "10s", "500ms" or "2m"')
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f"{printable(text, 40)!r} is not a duration like \"10s\", \"500ms\" or \"2m\"")
+        raise ValueError(f'{printable(text, 40)!r} is not a duration like "10s", "500ms" or "2m"')
     ms = int(Decimal(match.group(1)) * _UNIT_MS[match.group(2)])
     if ms > MAX_DURATION_MS:
         raise ValueError("a duration longer than a day is not an alert")
@@ -145,7 +145,7 @@ def parse_duration_ms(value: object) -> int:
 
 def _decimal(value: object, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{what} must be a number written as a string, like \"70000\"")
+        raise ValueError(f'{what} must be a number written as a string, like "70000"')
     try:
         number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:

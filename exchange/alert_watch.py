@@ -79,7 +79,7 @@ class AlertWatch:
                 events = []
                 try:
                     events = [await asyncio.wait_for(subscription.get(), timeout + 0.001), *subscription.drain()]
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 except StopAsyncIteration:  # the hub closed: the desk may still be worth watching
                     await asyncio.sleep(timeout)

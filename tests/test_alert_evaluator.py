@@ -250,7 +250,10 @@ def test_fill_fires_once_per_fill_with_after_as_a_quiet_period() -> None:
     eth = FillReceived(_fill("ETHUSDT", "Sell", "2", "3500"), None, backfilled=True)
     assert [a.rule for _, a in ev.fill(btc, 0)] == ["fill"]
     fired = [a for _, a in ev.fill(eth, 100)]
-    assert [(a.rule, a.active, a.instant) for a in fired] == [("fill", True, True), ("fill ETHUSDT after 1s", True, True)]
+    assert [(a.rule, a.active, a.instant) for a in fired] == [
+        ("fill", True, True),
+        ("fill ETHUSDT after 1s", True, True),
+    ]
     assert "ETHUSDT Sell 2 @ 3500 (backfill)" in fired[1].text
     assert [a.rule for _, a in ev.fill(eth, 600)] == ["fill"]  # the quiet period holds the second one
     assert ev.state(quiet).suppressed == 1
@@ -276,7 +279,7 @@ def test_a_hostile_reason_is_made_printable() -> None:
     ev = AlertEvaluator((rule(when="link_down"),))
     d = desk()
     set_state(d, LinkState.RECONNECTING, "\x1b]0;pwned\x07\u202e" + "x" * 1000)
-    (_, alert), = ev.evaluate(d, 0)
+    ((_, alert),) = ev.evaluate(d, 0)
     assert alert.text.isprintable() and len(alert.text) < 300
 
 

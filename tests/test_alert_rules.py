@@ -128,7 +128,9 @@ def test_durations(text: object, ms: int) -> None:
     assert parse_duration_ms(text) == ms
 
 
-@pytest.mark.parametrize(("ms", "text"), [(0, "0ms"), (250, "250ms"), (10_000, "10s"), (90_000, "1m30s"), (1500, "1.5s")])
+@pytest.mark.parametrize(
+    ("ms", "text"), [(0, "0ms"), (250, "250ms"), (10_000, "10s"), (90_000, "1m30s"), (1500, "1.5s")]
+)
 def test_durations_are_spelled_short(ms: int, text: str) -> None:
     assert format_duration(ms) == text
 

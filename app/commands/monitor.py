@@ -1,7 +1,8 @@
 """``fluxum monitor``: the session without the UI, one line per thing worth knowing.
 
 Prints every state change, every fill, notices, alerts (the config's ``[[alerts]]`` rules, whose commands it also
-runs), and a top-of-book line per symbol at most twice a second (and only when it moved). ``--json`` prints JSON lines with a ``type`` field instead, for scripts. With no keys and
+runs), and a top-of-book line per symbol at most twice a second (and only when it moved). ``--json`` prints JSON
+lines with a ``type`` field instead, for scripts (an alert's line also has ``kind: "alert"``). With no keys and
 ``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C (or SIGTERM) stops it cleanly.
 """
 
