@@ -70,21 +70,32 @@ class AlertWatch:
     async def run(self) -> None:
         """Evaluate until cancelled; every pass drains what arrived, then reads the desk once."""
         subscription = self.subscribe()
+        waiting: asyncio.Task[Event] | None = None
         events = subscription.drain()
         try:
             while True:
                 self.step(events)
-                due = self.evaluator.next_due_ms()
-                timeout = TICK_S if due is None else min(TICK_S, max(0.0, due / 1000 - self._clock()))
                 events = []
-                try:
-                    events = [await asyncio.wait_for(subscription.get(), timeout + 0.001), *subscription.drain()]
-                except TimeoutError:
-                    pass
-                except StopAsyncIteration:  # the hub closed: the desk may still be worth watching
-                    await asyncio.sleep(timeout)
+                if waiting is None:
+                    waiting = asyncio.ensure_future(subscription.get())
+                done, _ = await asyncio.wait({waiting}, timeout=self._wait_s())
+                if done:
+                    got, waiting = waiting, None
+                    if got.exception() is None:
+                        events = [got.result(), *subscription.drain()]
+                    else:  # the hub closed: the desk may still be worth watching
+                        await asyncio.sleep(TICK_S)
         finally:
+            if waiting is not None:
+                waiting.cancel()
             subscription.close()
+
+    def _wait_s(self) -> float:
+        """Until the next tick, or the end of the nearest debounce if sooner (a millisecond late, so it is due)."""
+        due = self.evaluator.next_due_ms()
+        if due is None:
+            return TICK_S
+        return min(TICK_S, max(0.0, due / 1000 - self._clock()) + 0.001)
 
     def step(self, events: list[Event]) -> list[Fired]:
         """One evaluation: the fills among ``events``, then the desk; publishes and delivers the changes."""

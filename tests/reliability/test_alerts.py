@@ -163,3 +163,42 @@ async def test_the_command_hook_gets_valid_json_and_no_secret(tmp_path: Path, mo
         assert set(record) == {"kind", "rule", "condition", "active", "text", "time_ms", "lasted_ms", "instant"}
         assert CANARY not in line and DEMO_API_SECRET not in line  # the session's real secret neither
         assert not any("BYBIT" in name for name in got["env"])
+
+
+async def test_monitor_json_prints_alert_lines_and_runs_the_command(tmp_path: Path) -> None:
+    from exchange.bybit.sim.server import SimConfig, SimServer
+    from tests.reliability.monitor_process import Monitor, clean_environment
+
+    key, secret = "CANARYKEYalerts", CANARY
+    out = tmp_path / "command.jsonl"
+    config = tmp_path / "fluxum.toml"
+    command = json.dumps([sys.executable, "-c", RECORDER, str(out)])
+    config.write_text(f'[[alerts]]\nwhen = "link_down"\nafter = "200ms"\ncommand = {command}\n')
+    async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
+        sim.account.api_keys.add(key, secret, note="alerts canary")
+        args = ["--base-url", sim.base_url, "--json", "--config", str(config), "--journal-dir", str(tmp_path / "j")]
+        env = clean_environment(BYBIT_SIM_API_KEY=key, BYBIT_SIM_API_SECRET=secret)
+        monitor = await Monitor.start(args, env)
+        try:
+            await until(lambda: "Ready" in monitor.states() or monitor.process.returncode is not None, 30.0, "Ready")
+            assert "Ready" in monitor.states(), bytes(monitor.stderr)[-2000:]
+            await until(lambda: len(monitor.of_type("alert")) % 2 == 0, what="a slow start's alert to clear")
+            before = len(monitor.of_type("alert"))
+            sim.faults.rate_limit_for(1.0)
+            await sim.faults.drop_connections()
+            await until(lambda: len(monitor.of_type("alert")) >= before + 2, what="alert lines")
+            started, cleared = monitor.of_type("alert")[before : before + 2]
+            for record, active in ((started, True), (cleared, False)):
+                assert record["kind"] == "alert" and record["rule"] == "link_down after 200ms"
+                assert record["condition"] == "link_down" and record["active"] is active
+                assert isinstance(record["time_ms"], int) and record["text"].startswith("link_down after 200ms")
+            assert started["lasted_ms"] is None and cleared["lasted_ms"] >= 200
+            await until(lambda: out.exists() and out.read_text().count("\n") >= before + 2, what="the command")
+            monitor.terminate()
+            assert await monitor.wait() == 0
+        finally:
+            await monitor.close()
+    text = out.read_text()
+    assert secret not in text and key not in text and secret not in bytes(monitor.stdout).decode()
+    records = [json.loads(json.loads(line)["stdin"]) for line in text.splitlines()]
+    assert [r["active"] for r in records][-2:] == [True, False]
