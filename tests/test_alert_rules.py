@@ -137,3 +137,16 @@ def test_durations_are_spelled_short(ms: int, text: str) -> None:
 
 def test_no_alerts_is_no_rules(tmp_path: Path) -> None:
     assert _load(tmp_path, 'symbols = ["BTCUSDT"]\n').alerts == ()
+
+
+@pytest.mark.parametrize("command", [["monitor"], []])
+def test_the_cli_refuses_a_bad_rule_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    from app import cli
+
+    path = tmp_path / "fluxum.toml"
+    path.write_text('[[alerts]]\nwhen = "link_down"\n[[alerts]]\nwhen = "pnl_below"\npnl = "-5"\nafter = "soon"\n')
+    assert cli.main([*command, "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fluxum: alert 2 (pnl_below): 'soon' is not a duration") and err.count("\n") == 1
