@@ -63,7 +63,7 @@ async def measure(outages: int, after_ms: int) -> list[float]:
             assert rt.sim is not None
             rt.sim.faults.rate_limit_for(1.0)
             await rt.sim.faults.drop_connections()
-            await _until(lambda: len(bells) > count)
+            await _until(lambda count=count: len(bells) > count)
             latencies.append((bells[count] - left_ready[-1]) * 1000 - after_ms)
         await rt.session.stop()
         for task in tasks[1:]:
