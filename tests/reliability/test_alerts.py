@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,11 @@ class Delivered:
 
     def of(self, condition: str) -> list[AlertChanged]:
         return [a for _, _, a in self.alerts if a.condition == condition]
+
+
+def _size(alert: AlertChanged) -> Decimal:
+    """The size a ``position_changed`` alert reports (``SYMBOL position BEFORE -> AFTER``)."""
+    return Decimal(alert.text.rsplit("-> ", 1)[1])
 
 
 def _watch(rt: object, tables: list[dict[str, object]], deliver: Delivered) -> tuple[AlertWatch, asyncio.Task[None]]:
@@ -202,3 +208,39 @@ async def test_monitor_json_prints_alert_lines_and_runs_the_command(tmp_path: Pa
     assert secret not in text and key not in text and secret not in bytes(monitor.stdout).decode()
     records = [json.loads(json.loads(line)["stdin"]) for line in text.splitlines()]
     assert [r["active"] for r in records][-2:] == [True, False]
+
+
+async def test_account_conditions_on_a_round_trip() -> None:
+    """A buy then a sell: ``fill`` per execution, ``position_changed`` per size change, and the lasting account
+    conditions (a P&L floor at zero, any liquidation price within 99 %) each start once while the position is
+    open or its fees are paid, and the liquidation one clears once the position is flat."""
+    from tests.reliability.conftest import place_market
+
+    deliver = Delivered()
+    tables: list[dict[str, object]] = [
+        {"when": "fill", "symbol": "ETHUSDT"},
+        {"when": "position_changed", "symbol": "ETHUSDT"},
+        {"when": "pnl_below", "pnl": "0"},
+        {"when": "liq_distance_below", "percent": "99", "symbol": "ETHUSDT"},
+    ]
+    async with running_session() as rt:
+        desk = rt.session.desk
+        _, task = _watch(rt, tables, deliver)
+        await until(lambda: desk.positions_read, what="the account's positions")
+        await asyncio.sleep(0.2)
+        assert deliver.alerts == []
+        place_market(rt.sim, "ETHUSDT", "Buy", "1", "alerts-open")
+        executions = len([e for e in rt.sim.account.executions if e.symbol == "ETHUSDT"])
+        await until(lambda: len(deliver.of("fill")) == executions, what="a fill alert per execution")
+        await until(lambda: any(_size(a) == 1 for a in deliver.of("position_changed")), what="open")
+        await until(lambda: len(deliver.of("liq_distance_below")) == 1, what="the liquidation distance")
+        await until(lambda: len(deliver.of("pnl_below")) == 1, what="P&L below zero (the taker fee)")
+        place_market(rt.sim, "ETHUSDT", "Sell", "1", "alerts-close")
+        await until(lambda: _size(deliver.of("position_changed")[-1]) == 0, what="flat")
+        await until(lambda: len(deliver.of("liq_distance_below")) == 2, what="the liquidation alert to clear")
+        assert not deliver.of("liq_distance_below")[1].active
+        assert all(a.instant and a.active for a in deliver.of("fill") + deliver.of("position_changed"))
+        assert len(deliver.of("pnl_below")) == 1  # fees paid: still below zero, no clear
+        await asyncio.sleep(0.3)
+        assert len(deliver.of("liq_distance_below")) == 2  # once each
+        task.cancel()
