@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.alert_evaluator import AlertEvaluator
 from exchange.alert_rules import AlertRule, parse_alert_rules
@@ -324,3 +326,30 @@ async def test_the_watch_wakes_when_a_debounce_ends(after: str) -> None:
         await asyncio.sleep(0.01)
     task.cancel()
     assert got and got[0] - start >= float(after.rstrip("ms")) / (1000 if after.endswith("ms") else 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    after=st.sampled_from([0, 100, 300, 1000]),
+    runs=st.lists(st.tuples(st.booleans(), st.integers(min_value=1, max_value=30)), min_size=1, max_size=30),
+)
+def test_any_timeline_alternates_and_respects_the_debounce(after: int, runs: list[tuple[bool, int]]) -> None:
+    """Whatever the link does: starts and clears alternate, a start comes only after the condition held for
+    ``after`` without a break, a clear only after it stopped for ``after``, and a clear's duration is exact."""
+    ev = AlertEvaluator((rule(when="link_down", after=f"{after}ms"),))
+    d = desk()
+    timeline: list[bool] = [down for down, steps in runs for _ in range(steps)] + [False] * (after // 100 + 2)
+    fired: list[AlertChanged] = []
+    for step, down in enumerate(timeline):
+        set_state(d, LinkState.RECONNECTING if down else LinkState.READY)
+        fired.extend(alert for _, alert in ev.evaluate(d, step * 100))
+    assert [a.active for a in fired] == [True, False] * (len(fired) // 2)  # alternate, and it ends cleared
+    for alert in fired:
+        step = alert.time_ms // 100
+        held = after // 100
+        window = timeline[step - held : step + 1] if held else timeline[step : step + 1]
+        assert all(window) if alert.active else not any(window)
+    for start, clear in zip(fired[::2], fired[1::2], strict=True):
+        began = next(s for s in range(start.time_ms // 100, -1, -1) if s == 0 or not timeline[s - 1])
+        ended = clear.time_ms // 100 - after // 100
+        assert clear.lasted_ms == (ended - began) * 100
