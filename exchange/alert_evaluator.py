@@ -8,7 +8,8 @@ condition held, from the moment it began to hold to the moment it stopped (not t
 
 Instant conditions (``fill``, ``position_changed``) happen rather than hold: each fires once, active, with
 ``instant`` set, and never clears; their ``after`` is a quiet period (a second one sooner is counted, not fired).
-A condition that cannot be read (no price yet, no link figures yet) leaves the rule as it is.
+A condition that cannot be read (no price yet, no link figures yet, no session running) leaves the rule as it
+is: a desk that quits is not a link going down.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def reading(rule: AlertRule, desk: Desk) -> tuple[bool | None, str]:
     condition = rule.condition
     if condition in (Condition.LINK_DOWN, Condition.FAILED):
         kind = desk.state.kind
+        if kind is LinkState.DISCONNECTED:  # no session running (not started, or stopped on purpose): no outage
+            return None, ""
         holds = kind is LinkState.FAILED if condition is Condition.FAILED else kind is not LinkState.READY
         return holds, str(desk.state)
     if condition is Condition.STREAM_STALE:

@@ -43,7 +43,7 @@ NOTIFY_KINDS = ("none", "osc9", "osc777")
 class Condition(StrEnum):
     """What a rule watches."""
 
-    LINK_DOWN = "link_down"  # the session is not Ready
+    LINK_DOWN = "link_down"  # the session runs and is not Ready (Connecting, Connected, Reconnecting, Failed)
     FAILED = "failed"  # the session is Failed: retrying cannot fix it
     STREAM_STALE = "stream_stale"  # a subscribed topic went quiet for longer than its cadence allows
     PRICE_ABOVE = "price_above"

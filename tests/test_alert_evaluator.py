@@ -110,13 +110,26 @@ def test_failed_is_not_link_down_and_link_down_is_any_state_but_ready() -> None:
     down, failed = rule(when="link_down"), rule(when="failed")
     ev = AlertEvaluator((down, failed))
     d = desk()
-    for kind in (LinkState.CONNECTING, LinkState.CONNECTED, LinkState.RECONNECTING, LinkState.DISCONNECTED):
+    for kind in (LinkState.CONNECTING, LinkState.CONNECTED, LinkState.RECONNECTING):
         set_state(d, kind)
         ev.evaluate(d, 0)
         assert ev.state(down).active and not ev.state(failed).active
     set_state(d, LinkState.FAILED)
     ev.evaluate(d, 0)
     assert ev.state(down).active and ev.state(failed).active
+
+
+def test_a_session_not_running_is_no_outage() -> None:
+    """Disconnected (before the start, after a stop on purpose) neither starts nor clears an alert."""
+    down = rule(when="link_down")
+    ev = AlertEvaluator((down,))
+    d = desk()
+    set_state(d, LinkState.DISCONNECTED, "not started")
+    assert ev.evaluate(d, 0) == [] and not ev.state(down).active
+    set_state(d, LinkState.RECONNECTING, "no pong")
+    assert [a.active for _, a in ev.evaluate(d, 100)] == [True]
+    set_state(d, LinkState.DISCONNECTED, "stopped")
+    assert ev.evaluate(d, 200) == [] and ev.state(down).active  # quitting mid-outage: no "cleared" either
 
 
 def test_clear_after_is_its_own_debounce() -> None:
