@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from exchange.bybit.protocol import cross_seq
-from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
+from exchange.ledger import (
+    FUNDING_EXEC_TYPE,
+    MONEY_CONTEXT,
+    POSITION_EXEC_TYPES,
+    Fill,
+    execution_order,
+    fill_problem,
+)
+from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 
 __all__ = [
     "REQUIRED_FIELDS",
@@ -59,33 +67,22 @@ class ExecutionFileError(ValueError):
 
 
 def _decimal(record: Mapping[str, Any], key: str, *, blank: Decimal | None = None) -> Decimal:
-    """A field as an exact Decimal: Bybit's strings as they are, ``""`` as ``blank`` when that is allowed."""
+    """A field as an exact Decimal in the desk's range (:mod:`exchange.numbers`): Bybit's strings as they are,
+    ``""`` as ``blank`` when that is allowed."""
     value = record[key]
-    if isinstance(value, str):
-        if value == "" and blank is not None:
-            return blank
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise ExecutionRecordError(f"{key} {value!r} is not a number") from None
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))  # the shortest decimal that reads back as this float
-    else:
-        raise ExecutionRecordError(f"{key} must be a decimal string, not {type(value).__name__}")
-    if not number.is_finite():
-        raise ExecutionRecordError(f"{key} {value!r} is not a finite number")
-    return number
+    if value == "" and blank is not None:
+        return blank
+    try:
+        return read_decimal(value, key)
+    except NumberError as error:
+        raise ExecutionRecordError(str(error)) from None
 
 
 def _time_ms(record: Mapping[str, Any]) -> int:
-    value = record["execTime"]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise ExecutionRecordError(f"execTime {value!r} is not epoch milliseconds")
+    try:
+        return read_epoch_ms(record["execTime"], "execTime")
+    except NumberError as error:
+        raise ExecutionRecordError(str(error)) from None
 
 
 def _text(record: Mapping[str, Any], key: str) -> str:
@@ -115,8 +112,17 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
     """One Bybit execution record (REST ``execution/list`` item or ``execution`` push item) as a fill.
 
     ``category`` is used when the record has none (REST items carry it at the result level). Raises
-    :class:`ExecutionRecordError` for a missing field or a value that is not what Bybit sends.
+    :class:`ExecutionRecordError`, and nothing else, for a missing field or a value that is not what Bybit sends
+    (a number outside :mod:`exchange.numbers`' range included), so a record that passes is one the ledger can
+    apply, and a journaled record can be checked again with this on replay.
     """
+    try:
+        return _fill(record, category)
+    except ArithmeticError as error:  # unreachable within the checked range; a record error all the same
+        raise ExecutionRecordError(f"its numbers cannot be computed with ({type(error).__name__})") from None
+
+
+def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     if not isinstance(record, Mapping):
         raise ExecutionRecordError(f"an execution must be a JSON object, not {type(record).__name__}")
     for key in REQUIRED_FIELDS:
@@ -150,7 +156,7 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
     if exec_type != FUNDING_EXEC_TYPE:
         fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
     is_maker = record.get("isMaker")
-    return Fill(
+    fill = Fill(
         exec_id=exec_id,
         symbol=symbol,
         side=side,
@@ -164,6 +170,10 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
         is_maker=is_maker if isinstance(is_maker, bool) else None,
         seq=cross_seq(record),
     )
+    problem = fill_problem(fill)  # the ledger's own test, so a fill made here is one it applies
+    if problem is not None:
+        raise ExecutionRecordError(problem)
+    return fill
 
 
 REPLAY_BATCH = 20_000
