@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from exchange.numbers import MAX_MAGNITUDE, MIN_MAGNITUDE
+
 __all__ = ["ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
 Level = tuple[float, float]
@@ -46,6 +48,8 @@ Level = tuple[float, float]
 Side = Literal["bid", "ask"]
 
 _INF = math.inf
+_SMALLEST = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
+_LARGEST = float(MAX_MAGNITUDE)
 
 
 class BookState(Enum):
@@ -126,8 +130,8 @@ class _Numbers(dict[str, float]):
         if text.__class__ is not str:
             raise _Rejected("price and size must be decimal strings")
         value = float(text)
-        if not (0.0 <= value < _INF if self.allow_zero else 0.0 < value < _INF):
-            raise _Rejected(f"out of range: {text!r}")
+        if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
+            raise _Rejected(f"out of range: {text[:24]!r}")
         if len(self) >= self.limit:
             self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
         self[text] = value

@@ -461,9 +461,11 @@ def _computable(*values: Decimal) -> bool:
     many digits as its context keeps, below 1e41, no places beyond 1e-100. (Readers hold numbers to a far
     narrower range, :mod:`exchange.numbers`; this is the ledger's own guard, whoever built the fill.)"""
     for value in values:
-        if not isinstance(value, Decimal) or not value.is_finite():
+        if not isinstance(value, Decimal):
             return False
         _, digits, exponent = value.as_tuple()
+        if not isinstance(exponent, int):  # NaN or an infinity
+            return False
         if len(digits) > MONEY_CONTEXT.prec or exponent < _SMALLEST_EXPONENT or value.adjusted() > _LARGEST_ADJUSTED:
             return False
     return True

@@ -58,9 +58,9 @@ def decimal_problem(value: Decimal) -> str | None:
     """Why ``value`` is outside the desk's range, or None. Cheap: it looks at the exponent and digits only."""
     if not isinstance(value, Decimal):
         return f"is a {type(value).__name__}, not a decimal"
-    if not value.is_finite():
-        return "is not a finite number"
     _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):  # "n", "N" or "F": NaN, sNaN or an infinity
+        return "is not a finite number"
     if not value:
         return None if _MIN_EXPONENT <= exponent <= _MAX_ADJUSTED else "is a zero with an absurd exponent"
     if len(digits) > MAX_DIGITS:

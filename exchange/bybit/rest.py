@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -60,6 +60,7 @@ from exchange.bybit.protocol import ProtocolError, parse_order, parse_position, 
 from exchange.bybit.signing import DEFAULT_RECV_WINDOW, rest_signature
 from exchange.config import Endpoints
 from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
+from exchange.numbers import MAX_EPOCH_MS, NumberError, read_decimal, read_epoch_ms, read_whole
 from exchange.secrets import Credentials
 
 __all__ = [
@@ -232,7 +233,7 @@ def _ms(value: object) -> int | None:
         return None
     try:
         return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -240,8 +241,8 @@ def _levels(raw: object, path: str) -> tuple[tuple[Decimal, Decimal], ...]:
     if not isinstance(raw, list):
         raise BadResponse(None, "book side is not a list", path=path)
     try:
-        return tuple((Decimal(level[0]), Decimal(level[1])) for level in raw)
-    except (InvalidOperation, IndexError, TypeError, KeyError):
+        return tuple((read_decimal(level[0], "price"), read_decimal(level[1], "size")) for level in raw)
+    except (NumberError, IndexError, TypeError, KeyError):
         raise BadResponse(None, "book level is not [price, size] as decimal strings", path=path) from None
 
 
@@ -360,14 +361,14 @@ class RestClient:
         nano = result.get("timeNano")
         if nano:
             try:
-                return int(nano) / 1_000_000
-            except (TypeError, ValueError):
+                return read_whole(nano, "timeNano", MAX_EPOCH_MS * 1_000_000) / 1_000_000
+            except NumberError:
                 pass
         second = result.get("timeSecond")
         if second:
             try:
-                return int(second) * 1000.0
-            except (TypeError, ValueError):
+                return read_whole(second, "timeSecond", MAX_EPOCH_MS // 1000) * 1000.0
+            except NumberError:
                 pass
         raise BadResponse(None, "market/time carries no timeNano or timeSecond", reply.status, path="/v5/market/time")
 
@@ -641,15 +642,15 @@ class RestClient:
                 trades.append(
                     PublicTrade(
                         symbol=str(item["symbol"]),
-                        time_ms=int(item["time"]),
+                        time_ms=read_epoch_ms(item["time"], "time"),
                         side=str(item["side"]),
-                        price=Decimal(item["price"]),
-                        qty=Decimal(item["size"]),
+                        price=read_decimal(item["price"], "price"),
+                        qty=read_decimal(item["size"], "size"),
                         trade_id=str(item["execId"]),
                         block=bool(item.get("isBlockTrade", False)),
                     )
                 )
-        except (KeyError, TypeError, ValueError, InvalidOperation):
+        except (KeyError, TypeError, ValueError):
             raise BadResponse(None, "a trade lacks symbol, time, side, price, size or execId", path=path) from None
         trades.sort(key=lambda trade: trade.time_ms)
         return trades
