@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 CLOSED_ORDERS_KEPT = 2000
+REJECTED_IDS_KEPT = 10_000  # rejected execIds remembered, so a re-read does not count and tell them again
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 
 
@@ -93,6 +94,7 @@ class AccountState:
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._newest_seq: dict[str, int] = {}  # symbol -> the highest seq of its executions taken, journal too
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
+        self._rejected_ids: dict[str, None] = {}  # execIds of rejected executions, oldest first (bounded)
 
     @property
     def ledger(self) -> Ledger:
@@ -110,9 +112,12 @@ class AccountState:
             # The all-in-one topics carry every category and this desk watches one: every record is validated
             # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
             if kind == "execution":
-                for record in data:
-                    fill_from_execution(record, category=self.category)
-                self.take_executions([record for record in data if self._ours(record)], backfilled=False)
+                # Every record is checked, each alone: a bad one is rejected and told, the others are taken.
+                valid = self._valid_executions(data)
+                self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
+                if len(valid) < len(data):
+                    self.counters["rejected_frames"] += 1
+                    self._history_gap("an execution push held a record that was rejected")
             elif kind == "order":
                 orders = [(parse_order(record), record) for record in data]
                 for order, record in orders:
@@ -213,8 +218,38 @@ class AccountState:
         self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
 
     def take_executions(self, records: list[Any], *, backfilled: bool) -> None:
-        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
-        fills = [fill_from_execution(record, category=self.category) for record in records]
+        """Journal first, then ledger, then subscribers. A record that cannot be a fill (a missing field, a number
+        out of range) is rejected alone before it is journaled: counted once per ``execId`` and told."""
+        self._take_valid(self._valid_executions(records), backfilled)
+
+    def _valid_executions(self, records: list[Any]) -> list[tuple[dict[str, Any], Fill]]:
+        """The records that make fills, each with its fill; every other one is rejected."""
+        valid = []
+        for record in records:
+            try:
+                valid.append((record, fill_from_execution(record, category=self.category)))
+            except ExecutionRecordError as error:
+                self._reject_execution(record, error)
+        return valid
+
+    def _reject_execution(self, record: Any, error: ExecutionRecordError) -> None:
+        """Count and tell a rejected execution, once per ``execId`` (a re-read lists the same record again)."""
+        exec_id = record.get("execId") if isinstance(record, dict) else None
+        name = ""
+        if isinstance(exec_id, str) and exec_id:
+            name = f" {exec_id[:40]!r}"
+            if exec_id in self._rejected_ids:
+                return
+            self._rejected_ids[exec_id] = None
+            if len(self._rejected_ids) > REJECTED_IDS_KEPT:
+                self._rejected_ids.pop(next(iter(self._rejected_ids)))
+        self.counters["rejected_executions"] += 1
+        log.warning("execution%s rejected: %s", name, error)
+        self.hub.publish(Notice("warning", f"Execution{name} rejected, not in the ledger: {error}"))
+
+    def _take_valid(self, valid: list[tuple[dict[str, Any], Fill]], backfilled: bool) -> None:
+        records = [record for record, _ in valid]
+        fills = [fill for _, fill in valid]
         if self.journal is not None:
             fresh = self.journal.record(records, self._now_ms())
             fresh_ids = {record["execId"] for record in fresh}

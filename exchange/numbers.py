@@ -14,7 +14,8 @@ milliseconds from 0 to :data:`MAX_EPOCH_MS`.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 __all__ = [
     "MAX_DIGITS",
@@ -43,6 +44,10 @@ MAX_EPOCH_MS = 10**14
 _MAX_ADJUSTED = 17
 _MIN_ADJUSTED = -18
 _MIN_EXPONENT = _MIN_ADJUSTED - MAX_DIGITS  # a zero written with more places than any number may have
+
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
+_SPECIAL_TEXT = re.compile(r"[+-]?(?:inf|infinity|s?nan[0-9]*)", re.IGNORECASE).fullmatch
 
 
 class NumberError(ValueError):
@@ -81,10 +86,10 @@ def read_decimal(value: object, name: str) -> Decimal:
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
             raise NumberError(f"{name} {_shown(value)} is longer than {MAX_TEXT} characters")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise NumberError(f"{name} {_shown(value)} is not a number") from None
+        if _DECIMAL_TEXT(value) is None:  # Decimal() alone also takes " 7 ", "1_000", "١٢٣" and "NaN"
+            why = "is not a finite number" if _SPECIAL_TEXT(value) else "is not a number"
+            raise NumberError(f"{name} {_shown(value)} {why}")
+        number = Decimal(value)
     elif isinstance(value, int) and not isinstance(value, bool):
         if not -(10**MAX_TEXT) < value < 10**MAX_TEXT:
             raise NumberError(f"{name} is too large")
