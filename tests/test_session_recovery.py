@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from exchange.bybit.errors import AuthenticationError
 from exchange.config import load_settings
-from exchange.events import OpenOrder, PositionSnapshot, WalletSnapshot
+from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.retry import fatal_reason
@@ -539,3 +539,44 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
         assert bounded.counters["ledger_legs_after_base"] == 0
         results.append(got)
     assert results[0].position != results[1].position  # the two starts really differ
+
+
+async def test_a_push_with_an_absurd_execution_takes_the_others_and_tells_the_one():
+    """execPrice 1E+999999999 used to pass the reader, be journaled, then overflow the ledger (a reconnect, and a
+    start that failed for good): it is rejected alone before the journal, counted, told; its frame-mates count."""
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    now = int(time.time() * 1000)
+    absurd = dict(execution("bad", "Buy", "1", "100", now), execPrice="1E+999999999")
+    frame = {"topic": "execution", "data": [execution("g1", "Buy", "1", "100", now), absurd]}
+    frame["data"].append(execution("g2", "Buy", "2", "100", now + 1))
+    try:
+        s._on_private_frame(frame, 1)
+        assert s.ledger.entry("BTCUSDT").position == 3 and s.ledger.rejected == 0
+        assert s.counters["rejected_executions"] == 1 and s.counters["rejected_frames"] == 1
+        assert {r["execId"] for r in s.journal.replay()} == {"g1", "g2"}
+        told = [e.text for e in notices.drain() if isinstance(e, Notice) and e.text.startswith("Execution")]
+        assert told == [
+            "Execution 'bad' rejected, not in the ledger: execPrice '1E+999999999' is too large (1e18 or more)"
+        ]
+        s.account.take_history([absurd, execution("g3", "Sell", "1", "100", now + 2)], now + 3)  # the re-read
+        assert s.ledger.entry("BTCUSDT").position == 2 and s.counters["rejected_executions"] == 1
+    finally:
+        for task in s._tasks:
+            task.cancel()
+
+
+async def test_an_instrument_with_an_absurd_tick_is_refused_and_told():
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    good = {"symbol": "ETHUSDT", "priceFilter": {"tickSize": "0.01"}, "lotSizeFilter": {"qtyStep": "0.01"}}
+    bad = [
+        {"symbol": "BTCUSDT", "priceFilter": {"tickSize": tick}, "lotSizeFilter": {"qtyStep": "0.001"}}
+        for tick in ("0", "1E-20000", "1E+999999999", "NaN")
+    ]
+    s.market.take_instruments([*bad, good, {"symbol": "BTCUSDT"}, "junk"])
+    assert "BTCUSDT" not in s.desk.instruments and s.desk.instruments["ETHUSDT"].tick_size == Decimal("0.01")
+    assert s.counters["instruments_rejected"] == 5
+    told = [e.text for e in notices.drain() if isinstance(e, Notice)]
+    assert len(told) == 5 and all(text.startswith("Instrument BTCUSDT refused: ") for text in told)
+    assert "tickSize '0' is not between" in told[0] and "tickSize '1E-20000' is too small" in told[1]
