@@ -146,6 +146,8 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=abc"], "is not SYMBOL=PRICE"),
         (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=-5"], "with a positive price"),
         (["--from-file", str(EXECUTIONS), "--mark", "=5"], "is not SYMBOL=PRICE"),
+        (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=1E+999999999"], "with a positive price"),
+        (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=" + "9" * 5000], "with a positive price"),
         (["--from-file", str(EXECUTIONS), "--mark", "SOLUSDT=150"], "--mark SOLUSDT: "),
         (["--from-file", str(EXECUTIONS), "--csv", "{tmp}/no/such/dir/out.csv"], "cannot write"),
     ],

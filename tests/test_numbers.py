@@ -318,3 +318,25 @@ def test_an_absurd_tick_is_refused_by_name(tick: str) -> None:
     with pytest.raises(NumberError, match="tickSize"):
         Instrument("BTCUSDT", D(tick), D("0.001"))
     assert instrument_from(INSTRUMENT) == Instrument("BTCUSDT", D("0.10"), D("0.001"))
+
+
+def test_command_line_numbers_are_user_errors_not_tracebacks() -> None:
+    """The CLI's own number flags and the instrument limits it checks orders against keep to the same range."""
+    from app.cli import UserError
+    from app.commands.common import parse_positive_decimal
+    from app.commands.orders import _check_against_instrument
+    from app.commands.trades import _time_text, parse_since
+
+    for text in ("1E+999999999", "9" * 5000, "NaN", "1e-999999", "١"):
+        with pytest.raises(UserError, match="--qty must be a positive number"):
+            parse_positive_decimal(text, "--qty", "0.01")
+    for text in ("9" * 5000, "9" * 15):
+        with pytest.raises(UserError, match="--since"):
+            parse_since(text, 0)
+    assert parse_since("1700000000000", 0) == 1700000000000
+    assert _time_text("9" * 5000) == "9" * 21 + "..." and _time_text("99999999999999999") == "9" * 17  # no year 3e9
+    order = {"symbol": "BTCUSDT", "qty": D("1e17"), "price": D("65000.5"), "order_type": "Limit", "side": "Buy"}
+    tiny = {"lotSizeFilter": {"qtyStep": "1e-18", "minOrderQty": "1E+999999999"}, "priceFilter": {"tickSize": "0.5"}}
+    _check_against_instrument(order, tiny, "linear")  # an absurd minimum is not a limit; 1e17 / 1e-18 computes
+    with pytest.raises(UserError, match="tick size"):
+        _check_against_instrument({**order, "price": D("65000.25")}, tiny, "linear")

@@ -44,20 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
     """``SYMBOL=PRICE`` flags as exact prices; the last flag for a symbol wins."""
-    from decimal import Decimal, InvalidOperation
-
     from app.cli import UserError
+    from exchange.numbers import NumberError, read_decimal
 
     marks: dict[str, Decimal] = {}
     for text in texts:
         symbol, equals, price_text = text.partition("=")
         symbol = symbol.strip().upper()
         try:
-            price = Decimal(price_text.strip())
-        except InvalidOperation:
+            price: Decimal | None = read_decimal(price_text.strip(), "price")
+        except NumberError:
             price = None
-        if not equals or not symbol or price is None or not price.is_finite() or price <= 0:
-            raise UserError(f"--mark {text!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
+        if not equals or not symbol or price is None or price <= 0:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise UserError(f"--mark {shown!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
         marks[symbol] = price
     return marks
 
