@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-from exchange.numbers import MAX_MAGNITUDE, MIN_MAGNITUDE
+from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
 
 __all__ = ["ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
@@ -336,21 +336,21 @@ class OrderBook:
 
     @property
     def seq(self) -> int | None:
-        """Bybit's cross sequence of the last applied message."""
+        """Bybit's cross sequence of the last applied message (None when absent or not a whole number)."""
         last = self._last
-        return last["data"].get("seq") if last is not None else None
+        return _whole(last["data"].get("seq")) if last is not None else None
 
     @property
     def ts(self) -> int | None:
-        """When Bybit produced the last applied message (ms)."""
+        """When Bybit produced the last applied message (ms; None when absent or not epoch ms)."""
         last = self._last
-        return last.get("ts") if last is not None else None
+        return _whole(last.get("ts"), MAX_EPOCH_MS) if last is not None else None
 
     @property
     def cts(self) -> int | None:
         """Matching-engine time of the last applied message (ms); None before 2025 captures had it."""
         last = self._last
-        return last.get("cts") if last is not None else None
+        return _whole(last.get("cts"), MAX_EPOCH_MS) if last is not None else None
 
     def _resync(self, reason: str) -> ApplyResult:
         self.state = BookState.RESYNCING
@@ -487,6 +487,11 @@ class OrderBook:
 
 
 _BUCKET_EPS = 1e-9
+
+
+def _whole(value: Any, limit: int = 1 << 63) -> int | None:
+    """An envelope's number as read (they are not checked on the hot path): an int in [0, limit), else None."""
+    return value if value.__class__ is int and 0 <= value < limit else None
 
 
 def _floor_bucket(price: float, step: float) -> int:

@@ -340,3 +340,16 @@ def test_command_line_numbers_are_user_errors_not_tracebacks() -> None:
     _check_against_instrument(order, tiny, "linear")  # an absurd minimum is not a limit; 1e17 / 1e-18 computes
     with pytest.raises(UserError, match="tick size"):
         _check_against_instrument({**order, "price": D("65000.25")}, tiny, "linear")
+
+
+@pytest.mark.parametrize("odd", ["1700000000000", 1.7e12, True, -1, 10**30, None, [1]])
+def test_a_book_s_times_and_seq_are_whole_numbers_or_none(odd: Any) -> None:
+    """The envelope's ts, cts and seq are not checked when applied (the hot path); they are when read, so the
+    ladder's latency and trade-age arithmetic never meets a string or a float."""
+    book = OrderBook("orderbook.50.BTCUSDT")
+    data = {"s": "BTCUSDT", "u": 1, "seq": odd, "b": [["100", "1"]], "a": [["101", "1"]]}
+    assert book.apply({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": odd, "cts": odd, "data": data})
+    assert (book.ts, book.cts, book.seq) == (None, None, None)
+    data = {**data, "seq": 7}
+    book.apply({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 1700000000000, "cts": 5, "data": data})
+    assert (book.ts, book.cts, book.seq) == (1700000000000, 5, 7)
