@@ -453,20 +453,17 @@ class _SymbolLedger:
 
 
 _LARGEST_ADJUSTED = 40
-_SMALLEST_EXPONENT = -100
+_SMALLEST_ADJUSTED = -100
 
 
 def _computable(*values: Decimal) -> bool:
-    """Finite decimals the ledger's arithmetic takes without overflow, underflow or absurd slowness: at most as
-    many digits as its context keeps, below 1e41, no places beyond 1e-100. (Readers hold numbers to a far
-    narrower range, :mod:`exchange.numbers`; this is the ledger's own guard, whoever built the fill.)"""
+    """Finite decimals the ledger's arithmetic takes without overflow, underflow or absurd slowness: from 1e-100
+    (a zero's exponent too) to below 1e41. (Readers hold numbers to a far narrower range, :mod:`exchange.numbers`;
+    this is the ledger's own guard, whoever built the fill.)"""
     for value in values:
-        if not isinstance(value, Decimal):
+        if not isinstance(value, Decimal) or not value.is_finite():
             return False
-        _, digits, exponent = value.as_tuple()
-        if not isinstance(exponent, int):  # NaN or an infinity
-            return False
-        if len(digits) > MONEY_CONTEXT.prec or exponent < _SMALLEST_EXPONENT or value.adjusted() > _LARGEST_ADJUSTED:
+        if not _SMALLEST_ADJUSTED <= value.adjusted() <= _LARGEST_ADJUSTED:
             return False
     return True
 

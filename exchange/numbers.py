@@ -61,20 +61,25 @@ def _shown(value: object) -> str:
 
 def decimal_problem(value: Decimal) -> str | None:
     """Why ``value`` is outside the desk's range, or None. Cheap: it looks at the exponent and digits only."""
+    return _range_problem(value, count_digits=True)
+
+
+def _range_problem(value: Decimal, *, count_digits: bool) -> str | None:
+    """:func:`decimal_problem`; ``count_digits`` False when the text it came from is too short to hold too many
+    (counting them means ``as_tuple()``, most of the cost)."""
     if not isinstance(value, Decimal):
         return f"is a {type(value).__name__}, not a decimal"
-    _, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):  # "n", "N" or "F": NaN, sNaN or an infinity
+    if not value.is_finite():
         return "is not a finite number"
-    if not value:
-        return None if _MIN_EXPONENT <= exponent <= _MAX_ADJUSTED else "is a zero with an absurd exponent"
-    if len(digits) > MAX_DIGITS:
-        return f"has more than {MAX_DIGITS} significant digits"
     adjusted = value.adjusted()
+    if not value:  # a zero's adjusted exponent is its exponent
+        return None if _MIN_EXPONENT <= adjusted <= _MAX_ADJUSTED else "is a zero with an absurd exponent"
     if adjusted > _MAX_ADJUSTED:
         return "is too large (1e18 or more)"
     if adjusted < _MIN_ADJUSTED:
         return "is too small (below 1e-18)"
+    if count_digits and len(value.as_tuple().digits) > MAX_DIGITS:
+        return f"has more than {MAX_DIGITS} significant digits"
     return None
 
 
@@ -90,6 +95,10 @@ def read_decimal(value: object, name: str) -> Decimal:
             why = "is not a finite number" if _SPECIAL_TEXT(value) else "is not a number"
             raise NumberError(f"{name} {_shown(value)} {why}")
         number = Decimal(value)
+        problem = _range_problem(number, count_digits=len(value) > MAX_DIGITS)
+        if problem is not None:
+            raise NumberError(f"{name} {_shown(value)} {problem}")
+        return number
     elif isinstance(value, int) and not isinstance(value, bool):
         if not -(10**MAX_TEXT) < value < 10**MAX_TEXT:
             raise NumberError(f"{name} is too large")
