@@ -103,12 +103,16 @@ def test_read_decimal_raises_only_its_error_and_keeps_to_the_range(value: Any) -
 
 @pytest.mark.parametrize("text", ABSURD)
 def test_the_issue_s_numbers_are_refused(text: str) -> None:
-    if text in ("1" * 31,):
-        with pytest.raises(NumberError, match="significant digits"):
-            read_decimal(text, "execQty")
-        return
     with pytest.raises(NumberError):
         read_decimal(text, "execQty")
+
+
+def test_more_digits_than_the_ledger_keeps_exact_are_refused() -> None:
+    with pytest.raises(NumberError, match="more than 30 significant digits"):
+        read_decimal("0." + "1" * 31, "execQty")
+    with pytest.raises(NumberError, match="more than 30 significant digits"):
+        read_decimal("1" * 17 + "." + "1" * 14, "execQty")
+    assert read_decimal("0." + "1" * 30, "execQty") == D("0." + "1" * 30)
 
 
 def test_plain_bybit_numbers_are_kept_exactly() -> None:
