@@ -580,3 +580,14 @@ async def test_an_instrument_with_an_absurd_tick_is_refused_and_told():
     told = [e.text for e in notices.drain() if isinstance(e, Notice)]
     assert len(told) == 5 and all(text.startswith("Instrument BTCUSDT refused: ") for text in told)
     assert "tickSize '0' is not between" in told[0] and "tickSize '1E-20000' is too small" in told[1]
+
+
+async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed():
+    """A journal written before the readers kept numbers in range may hold execPrice 1E+999999999: the replay
+    rejects it as a record (ExecutionRecordError inside fill_from_execution), never an Overflow out of run()."""
+    s = session(ScriptedRest())
+    now = int(time.time() * 1000)
+    good, absurd = execution("g1", "Buy", "1", "100", now), execution("bad", "Buy", "1", "100", now + 1)
+    s.journal.record([good, dict(absurd, execPrice="1E+999999999")], now)
+    s.account.replay_journal()
+    assert s.ledger.entry("BTCUSDT").position == 1 and s.counters["journal_rejected"] == 1
