@@ -357,3 +357,11 @@ def test_a_book_s_times_and_seq_are_whole_numbers_or_none(odd: Any) -> None:
     data = {**data, "seq": 7}
     book.apply({"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 1700000000000, "cts": 5, "data": data})
     assert (book.ts, book.cts, book.seq) == (1700000000000, 5, 7)
+
+
+def test_rate_limit_headers_are_whole_numbers_below_1e15_or_none() -> None:
+    from exchange.bybit.rest import _int_header
+
+    for text in ("9" * 4000, "1e5", "-5", "²", "NaN", "", str(10**15)):
+        assert _int_header({"X-Bapi-Limit-Reset-Timestamp": text}, "X-Bapi-Limit-Reset-Timestamp") is None
+    assert _int_header({"Retry-After": " 30 "}, "Retry-After") == 30
