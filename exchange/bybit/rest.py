@@ -218,13 +218,14 @@ def new_order_link_id(rng: random.Random | None = None) -> str:
     return "fx-" + uuid.UUID(int=bits, version=4).hex
 
 
-HEADER_LIMIT = 10**15
-"""Whole-number headers (limits, epoch-ms reset times, Retry-After seconds) are below this."""
+HEADER_LIMIT = MAX_EPOCH_MS
+"""Whole-number headers (limits, epoch-ms reset times, Retry-After seconds) are below this, so a reset time is one
+``datetime`` can still show."""
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    """A whole-number header, or None when absent or not one below 1e15 (a 4000-digit reset time would make the
-    wait's float arithmetic raise OverflowError)."""
+    """A whole-number header, or None when absent or not one below :data:`HEADER_LIMIT` (a 4000-digit reset time
+    would make the wait's float arithmetic raise OverflowError)."""
     value = headers.get(name)
     if value is None:
         return None
