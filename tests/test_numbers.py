@@ -368,3 +368,21 @@ def test_rate_limit_headers_are_whole_numbers_in_range_or_none() -> None:
     assert _int_header({"Retry-After": " 30 "}, "Retry-After") == 30
     latest = _int_header({"X-Bapi-Limit-Reset-Timestamp": str(MAX_EPOCH_MS - 1)}, "X-Bapi-Limit-Reset-Timestamp")
     assert "resets at" in str(RateLimited(10006, "Too many visits!", 200, path="/v5/x", reset_ms=latest))
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | decimal_texts(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(st.dictionaries(st.sampled_from([*RECORD, "orderId", "isMaker", "orderLinkId"]), JSON_VALUES, min_size=1))
+@settings(max_examples=400, deadline=None)
+def test_any_field_of_an_execution_is_a_record_error_at_worst(changes: dict[str, Any]) -> None:
+    """What the journal's replay relies on: fill_from_execution raises ExecutionRecordError and nothing else."""
+    try:
+        fill = fill_from_execution({**RECORD, **changes})
+    except ExecutionRecordError:
+        return
+    assert Ledger().apply_fill(fill) is not None
