@@ -110,9 +110,9 @@ class AccountState:
                 raise ProtocolError("data must be a list")
             kind = topic.split(".", 1)[0]
             # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
+            # (whatever its category), then only ours are taken. An execution that cannot be a fill is rejected
+            # alone and told, its frame-mates are taken; other records reject the whole frame.
             if kind == "execution":
-                # Every record is checked, each alone: a bad one is rejected and told, the others are taken.
                 valid = self._valid_executions(data)
                 self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
                 if len(valid) < len(data):

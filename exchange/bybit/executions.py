@@ -24,13 +24,7 @@ from typing import Any
 import orjson
 
 from exchange.bybit.protocol import cross_seq
-from exchange.ledger import (
-    FUNDING_EXEC_TYPE,
-    MONEY_CONTEXT,
-    POSITION_EXEC_TYPES,
-    Fill,
-    execution_order,
-)
+from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
 from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 
 __all__ = [
@@ -155,7 +149,9 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     if exec_type != FUNDING_EXEC_TYPE:
         fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
     is_maker = record.get("isMaker")
-    fill = Fill(
+    # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
+    # made here is one the ledger applies (tests/test_numbers.py checks it over hostile records).
+    return Fill(
         exec_id=exec_id,
         symbol=symbol,
         side=side,
@@ -169,9 +165,6 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
         is_maker=is_maker if isinstance(is_maker, bool) else None,
         seq=cross_seq(record),
     )
-    # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
-    # made here is one the ledger applies, tests/test_numbers.py checks it over hostile records.
-    return fill
 
 
 REPLAY_BATCH = 20_000
