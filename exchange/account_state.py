@@ -373,16 +373,21 @@ class AccountState:
         """Where the order stream is now; take it just before asking for the open orders."""
         return self._order_words
 
-    def take_open_orders(self, orders: list[OpenOrder], asked_at_mark: int | None = None) -> None:
+    def take_open_orders(
+        self, orders: list[OpenOrder], asked_at_mark: int | None = None, unreadable: frozenset[str] = frozenset()
+    ) -> None:
         """The open orders read over REST: an order we hold open that the read lacks was closed while away, if its
         last update reached us before the read was asked (``asked_at_mark``, from :meth:`order_mark`); one heard
         of since may have been placed after the read was served, its push overtaking the answer. Arrival order,
-        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order."""
+        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order. Orders
+        of the ``unreadable`` symbols (a record of theirs was left out of the read) are not closed either."""
         asked_at = self._order_words if asked_at_mark is None else asked_at_mark
         open_ids = {order.order_id for order in orders}
         for order in orders:
             self.take_order(order)
         for order_id, order in list(self.desk.orders.items()):
+            if order.symbol in unreadable:
+                continue
             if order_id not in open_ids and order.is_open and self._order_heard.get(order_id, 0) <= asked_at:
                 self.take_order(_closed_while_away(order, self._exchange_ms()))
 
@@ -398,14 +403,17 @@ class AccountState:
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
 
-    def take_positions(self, positions: list[PositionSnapshot], read_at_ms: int) -> None:
-        """The positions read over REST at ``read_at_ms`` (the exchange's clock)."""
+    def take_positions(
+        self, positions: list[PositionSnapshot], read_at_ms: int, unreadable: frozenset[str] = frozenset()
+    ) -> None:
+        """The positions read over REST at ``read_at_ms`` (the exchange's clock); one of the ``unreadable``
+        symbols (its record was left out of the read) is kept as it was, not taken for flat."""
         for position in positions:
             self.take_position(position)
         if not self.desk.positions_read:
             self.desk.positions_read = True
             self.desk.touch("positions")
-        held = {position.symbol for position in positions}
+        held = {position.symbol for position in positions} | unreadable
         for symbol, known in list(self.desk.positions.items()):  # watched or not: every symbol is ours to show
             if symbol not in held and known.updated_ms < read_at_ms:
                 # Bybit lists only open positions: this one went flat before the read
@@ -424,21 +432,28 @@ class AccountState:
         read_at_ms: int,
         served_ms: int | None = None,
         doubt_ms: int = 0,
+        unreadable: frozenset[str] = frozenset(),
     ) -> None:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
         came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms``, on our estimate of the
-        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot)."""
+        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot); the
+        ``unreadable`` symbols (their record was left out of the read) are not reconciled."""
         try:
-            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms)
+            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms, unreadable)
         finally:
             self.ledger.release_history()  # any leg for what was held before the journal is placed by now
 
     def _reconcile_positions(
-        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None, doubt_ms: int
+        self,
+        positions: list[PositionSnapshot] | None,
+        read_at_ms: int,
+        served_ms: int | None,
+        doubt_ms: int,
+        unreadable: frozenset[str],
     ) -> None:
         if positions is None:
             return
-        held = {position.symbol for position in positions}
+        held = {position.symbol for position in positions} | unreadable
         for position in positions:
             # The positions were read before the executions, while the private stream was live: fills after
             # the read are in the ledger but cannot be in it.

@@ -4,9 +4,11 @@ and the order in which fills arrive never changes the P&L."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from decimal import Decimal
 
 from exchange.bybit.errors import AuthenticationError
+from exchange.bybit.protocol import parse_position
 from exchange.config import load_settings
 from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
@@ -591,3 +593,35 @@ async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed(
     s.journal.record([good, dict(absurd, execPrice="1E+999999999")], now)
     s.account.replay_journal()
     assert s.ledger.entry("BTCUSDT").position == 1 and s.counters["journal_rejected"] == 1
+
+
+async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
+    """/v5/position/list holding a size of 1E+999999999 used to fail the backfill, so every reconnect: the REST
+    client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
+    symbol's position nor books a leg flattening its ledger."""
+    from exchange.bybit.rest import RestClient
+
+    client = RestClient("http://127.0.0.1:9", None)
+    page = [
+        {"symbol": "BTCUSDT", "side": "Buy", "size": "1E+999999999", "avgPrice": "100", "updatedTime": "5"},
+        {"symbol": "ETHUSDT", "side": "Buy", "size": "2", "avgPrice": "10", "updatedTime": "5"},
+    ]
+    (eth,) = client._parse_page(parse_position, page, "/v5/position/list")
+    assert eth.symbol == "ETHUSDT" and client.stats.rejected_records == 1
+    (rejected,) = client.rejected_records
+    assert rejected.symbol == "BTCUSDT" and "size '1E+999999999' is too large" in rejected.why
+
+    rest = ScriptedRest()
+    rest.rejected_records = deque([rejected])  # type: ignore[attr-defined]
+    s = session(rest)
+    notices = s.hub.subscribe([Notice], name="test")
+    now = int(time.time() * 1000)
+    s.account.take_executions([execution("b1", "Buy", "1", "100", now - 60_000)], backfilled=False)
+    s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=now - 60_000))
+    await s._backfill_steps()  # the read lists no BTCUSDT position: its record was left out
+    assert s.desk.positions["BTCUSDT"].size == 1, "kept, not taken for flat"
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == 1 and entry.update_source.value != "External_trade"
+    assert s.counters["rejected_records"] == 1 and not rest.rejected_records
+    told = [e.text for e in notices.drain() if isinstance(e, Notice)]
+    assert any(text.startswith("/v5/position/list record of 'BTCUSDT' rejected: size") for text in told)

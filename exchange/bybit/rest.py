@@ -30,6 +30,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -67,6 +68,7 @@ __all__ = [
     "BookSnapshot",
     "OrderAck",
     "RateLimitStatus",
+    "RejectedRecord",
     "RestClient",
     "RestStats",
     "encode_query",
@@ -131,6 +133,19 @@ class BookSnapshot:
     cts: int | None
 
 
+@dataclass(frozen=True)
+class RejectedRecord:
+    """One record of a listing that could not be read (a number out of range, a missing field): left out of the
+    answer so the rest of the listing still counts; the session tells it and keeps its symbol as it was."""
+
+    path: str
+    symbol: str
+    why: str
+
+
+REJECTED_RECORDS_KEPT = 100
+
+
 @dataclass
 class RestStats:
     """Counters for the connection bar and for tests that must prove a fault was met exactly once."""
@@ -143,6 +158,7 @@ class RestStats:
     forbidden: int = 0  # HTTP 403 replies
     refused_in_cooldown: int = 0  # calls refused locally during a 403 cool-down
     resolved_orders: int = 0  # ambiguous submissions resolved through their orderLinkId
+    rejected_records: int = 0  # position and open-order records left out of a listing (see RejectedRecord)
 
 
 @dataclass
@@ -303,6 +319,7 @@ class RestClient:
         self.rate_limits: dict[str, RateLimitStatus] = {}
         self.last_rate_limit: RateLimitStatus | None = None
         self.stats = RestStats()
+        self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session
 
     def __repr__(self) -> str:
         key = self._credentials.key_hint if self._credentials else "none"
@@ -688,7 +705,7 @@ class RestClient:
             params["settleCoin"] = settle_coin if category == "linear" else None
         positions: list[PositionSnapshot] = []
         async for page in self._pages("/v5/position/list", params):
-            positions.extend(self._parse(parse_position, record, "/v5/position/list") for record in page)
+            positions.extend(self._parse_page(parse_position, page, "/v5/position/list"))
         return positions
 
     async def open_orders(
@@ -705,7 +722,7 @@ class RestClient:
             params["settleCoin"] = settle_coin
         orders: list[OpenOrder] = []
         async for page in self._pages("/v5/order/realtime", params):
-            orders.extend(self._parse(parse_order, record, "/v5/order/realtime") for record in page)
+            orders.extend(self._parse_page(parse_order, page, "/v5/order/realtime"))
         return orders
 
     async def order_by_link_id(self, category: str, symbol: str, order_link_id: str) -> OpenOrder | None:
@@ -853,6 +870,21 @@ class RestClient:
         if not isinstance(result, dict) or not result.get("orderId"):
             raise BadResponse(None, "the acknowledgement has no orderId", path=path)
         return OrderAck(str(result["orderId"]), str(result.get("orderLinkId") or link_id))
+
+    def _parse_page(self, parser: Callable[[Any], Any], page: list[Any], path: str) -> list[Any]:
+        """The records of one listing page that parse; each other one is counted and kept in
+        :attr:`rejected_records` (one absurd number must not fail every backfill, and so every reconnect)."""
+        parsed = []
+        for record in page:
+            try:
+                parsed.append(parser(record))
+            except ProtocolError as error:
+                symbol = record.get("symbol") if isinstance(record, dict) else None
+                rejected = RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error))
+                self.stats.rejected_records += 1
+                self.rejected_records.append(rejected)
+                log.warning("%s: a record of %r left out: %s", path, rejected.symbol, rejected.why)
+        return parsed
 
     @staticmethod
     def _parse(parser: Callable[[Any], Any], record: Any, path: str) -> Any:
