@@ -48,6 +48,7 @@ import aiohttp
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
+from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
 from exchange.config import Environment, Settings
@@ -456,7 +457,11 @@ class Session:
         rest = self.rest
         assert rest is not None
         account = self.account
-        account.take_wallet(await rest.wallet_balance())
+        try:
+            account.take_wallet(await rest.wallet_balance())
+        except UnreadableRecord as error:  # the wallet shown stays as it was; the backfill goes on
+            self.counters["rejected_records"] += 1
+            self.hub.publish(Notice("warning", f"Wallet not taken: {error}"))
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()

@@ -625,3 +625,23 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
     assert s.counters["rejected_records"] == 1 and not rest.rejected_records
     told = [e.text for e in notices.drain() if isinstance(e, Notice)]
     assert any(text.startswith("/v5/position/list record of 'BTCUSDT' rejected: size") for text in told)
+
+
+async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
+    """A wallet-balance reply with totalEquity 1E+999999999 used to fail the backfill: it is told, the rest read."""
+    from exchange.bybit.rest import UnreadableRecord
+
+    rest = ScriptedRest()
+
+    async def absurd_wallet() -> WalletSnapshot:
+        raise UnreadableRecord(None, "totalEquity '1E+999999999' is too large", path="/v5/account/wallet-balance")
+
+    rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]
+    rest.executions_list = [execution("w1", "Buy", "1", "100", int(time.time() * 1000))]
+    s = session(rest)
+    notices = s.hub.subscribe([Notice], name="test")
+    await s._backfill_steps()
+    assert s.ledger.fill_count("BTCUSDT") == 1 and s.counters["rejected_records"] == 1  # the executions were read
+    assert any(
+        "Wallet not taken" in e.text and "1E+999999999" in e.text for e in notices.drain() if isinstance(e, Notice)
+    )

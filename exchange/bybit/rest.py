@@ -71,6 +71,7 @@ __all__ = [
     "RejectedRecord",
     "RestClient",
     "RestStats",
+    "UnreadableRecord",
     "encode_query",
     "new_order_link_id",
     "redact_headers",
@@ -144,6 +145,11 @@ class RejectedRecord:
 
 
 REJECTED_RECORDS_KEPT = 100
+
+
+class UnreadableRecord(BadResponse):
+    """A reply in Bybit's envelope whose one record cannot be read (a number out of range): the exchange is
+    answering, so a caller may go on without that record."""
 
 
 @dataclass
@@ -891,7 +897,7 @@ class RestClient:
         try:
             return parser(record)
         except ProtocolError as error:
-            raise BadResponse(None, str(error), path=path) from None
+            raise UnreadableRecord(None, str(error), path=path) from None
 
 
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}
