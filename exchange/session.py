@@ -65,7 +65,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.hub import EventHub
-from exchange.journal import Journal
+from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after
@@ -216,6 +216,8 @@ class Session:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
                     fatal = fatal_reason(error)
+                    if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
+                        fatal = str(error)  # a corrupt journal: its one line names the file and the fix
                     if fatal is not None:
                         self._set_state(LinkState.FAILED, fatal)
                         self.hub.publish(Notice("error", f"Session failed: {fatal}"))
