@@ -292,9 +292,7 @@ class AccountState:
         self.desk.journal_problem = problem
         self.desk.touch("state")
         log.error("%s", error)
-        self.hub.publish(
-            Notice("error", f"{problem}: fills wait until it can be written ({error}); market data stays live")
-        )
+        self.hub.publish(Notice("error", f"{error}: fills wait until it can be written; market data stays live"))
 
     def _journal_recovered(self, applied: int) -> None:
         if self.journal_problem is None:
