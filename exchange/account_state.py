@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 CLOSED_ORDERS_KEPT = 2000
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
+TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
 REPLAY_BATCH = 50_000  # journaled fills applied per ledger batch at start
 EXPONENT_LIMIT = 10_000  # a fill's numbers beyond 1e±this could overflow the ledger's sums and products
 UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
@@ -85,7 +86,7 @@ class AccountState:
         self.journal = journal
         self.category = desk.category
         self.mark_source = mark_source
-        self.backfill_from_ms: int | None = None  # the journal holds every execution up to here
+        self.backfill_from_ms: int | None = None  # this connection's backfill reads executions from here
         self.history_complete = True  # the last connection finished its backfill (or none was made yet)
         self._reread = reread
         self._clock = clock
@@ -102,6 +103,9 @@ class AccountState:
         self.journal_problem: str | None = None  # why the journal cannot be written now ("disk full"), or None
         self._journal_failed_ms = 0  # exchange ms of the last failed journal write
         self._history_reading = False  # a backfill or a re-read is under way (it ends in finish_recovery)
+        self._complete_ms: int | None = None  # this ledger holds every execution up to here (exchange ms)
+        self._complete_known = False
+        self._tail_from_ms = self._now_ms()  # the journal's rows stamped from here on are read by tail_journal
 
     @property
     def ledger(self) -> Ledger:
@@ -176,7 +180,7 @@ class AccountState:
         backfill: a live push journaled before the backfill ends must not move the start past fills made while
         the link was down."""
         if self.journal is not None:
-            self.backfill_from_ms = self.journal.complete_until_ms()
+            self.backfill_from_ms = self.complete_until_ms()
         self.history_complete = False
         self._gap_while_recovering = False  # this backfill reads from where the journal is whole
         self._history_reading = True
@@ -222,6 +226,7 @@ class AccountState:
                 # Everything before the request is now journaled (later fills come on the live stream, which was
                 # subscribed before this read).
                 self.journal.mark_complete_until(asked_at_ms)
+                self._completed(asked_at_ms)
         except JournalError as error:
             self._journal_failed(error)
             return
@@ -259,6 +264,44 @@ class AccountState:
             self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
         except JournalError as error:
             self._journal_failed(error)
+            return
+        self._completed(server_now_ms - LIVE_MARGIN_MS)
+
+    def complete_until_ms(self) -> int | None:
+        """Where a read of executions starts: this ledger holds every execution up to here. Its own mark, not
+        the journal's: another Fluxum sharing the journal moves that past fills this one never saw (journaled
+        by the other while this one was away), and reading from there would skip them."""
+        if not self._complete_known and self.journal is not None:
+            self._completed(self.journal.complete_until_ms())
+        return self._complete_ms
+
+    def _completed(self, ms: int | None) -> None:
+        self._complete_known = True
+        if ms is not None and (self._complete_ms is None or ms > self._complete_ms):
+            self._complete_ms = ms
+
+    def tail_journal(self) -> None:
+        """Apply the fills journaled since the last look that this ledger has not seen: another Fluxum on the
+        same journal may have received them when this one's stream did not. They are journaled, so they may
+        change the P&L; the ledger ignores the ones it has."""
+        if self.journal is None:
+            return
+        since, self._tail_from_ms = self._tail_from_ms - TAIL_SLACK_MS, self._now_ms()
+        fills = []
+        try:
+            for _, record in self.journal.arrived_since(since):
+                try:
+                    if record is not None:
+                        fills.append(_fit(fill_from_execution(record, category=self.category)))
+                except UNREADABLE:
+                    continue  # quarantined at the next start
+        except JournalError as error:
+            self._journal_failed(error)
+            return
+        applied = self.ledger.apply_fills(sorted(fills, key=execution_order))
+        self.counters["journal_tailed"] += len(applied)
+        for fill, entry in applied:
+            self._announce_fill(fill, entry, backfilled=True)
 
     def take_executions(self, records: list[Any], *, backfilled: bool) -> int:
         """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch. Every fill
@@ -339,6 +382,8 @@ class AccountState:
         if self.journal is None:
             return
         self.ledger.hold_history()  # until the first position reconcile: see Ledger.hold_history
+        self._completed(self.journal.complete_until_ms())  # read first: every row it covers is replayed below
+        self._tail_from_ms = self._now_ms()
         bad: list[tuple[str | None, Any, str]] = []
         for fills in self._journaled_fills(bad):
             for fill in self._apply_replayed(fills, bad):

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS executions (
     received_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS executions_by_time ON executions (exec_time);
+CREATE INDEX IF NOT EXISTS executions_by_arrival ON executions (received_ms);
 CREATE TABLE IF NOT EXISTS marks (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -97,6 +98,15 @@ def _unusable(path: str, error: BaseException) -> JournalError:
     if code == 13:
         return JournalError(f"journal {path}: disk full: free some space, then start again")
     return JournalError(f"journal {path} cannot be used ({text}): move it aside or pass --journal-dir")
+
+
+def _loaded(blob: bytes) -> dict[str, Any] | None:
+    """A journaled record, or None when its blob is not a JSON object."""
+    try:
+        record = orjson.loads(blob)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _quarantine_key(exec_id: str | None, blob: bytes) -> str:
@@ -214,11 +224,17 @@ class Journal:
         its blob is not a JSON object (quarantine it)."""
         try:
             for exec_id, blob in self._db.execute("SELECT exec_id, record FROM executions ORDER BY exec_time, exec_id"):
-                try:
-                    record = orjson.loads(blob)
-                except orjson.JSONDecodeError:
-                    record = None
-                yield exec_id, record if isinstance(record, dict) else None
+                yield exec_id, _loaded(blob)
+        except sqlite3.Error as error:
+            raise self._failed(error) from None
+
+    def arrived_since(self, received_ms: int) -> Iterator[tuple[str, dict[str, Any] | None]]:
+        """``(execId, record)`` of the executions journaled (by any process) at or after ``received_ms`` (local
+        clock), in :meth:`replay`'s order; the record None when its blob is not a JSON object."""
+        query = "SELECT exec_id, record FROM executions WHERE received_ms >= ? ORDER BY exec_time, exec_id"
+        try:
+            for exec_id, blob in self._db.execute(query, (int(received_ms),)).fetchall():
+                yield exec_id, _loaded(blob)
         except sqlite3.Error as error:
             raise self._failed(error) from None
 

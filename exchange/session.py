@@ -79,6 +79,7 @@ MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may ho
 MARK_INTERVAL_S = 0.25
 REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
+JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
 
 
@@ -487,7 +488,7 @@ class Session:
 
     async def _reread_executions(self) -> None:
         await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
-        await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
+        await self._read_executions(self.account.complete_until_ms() if self.journal is not None else None)
         self.account.finish_recovery()
 
     async def _teardown(self) -> None:
@@ -573,6 +574,7 @@ class Session:
         """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
         next_stats = 0.0
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
+        next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
@@ -586,6 +588,9 @@ class Session:
                 private = self._private
                 if private is not None and private.open_:
                     self.account.advance_watermark(self._server_now_ms())
+            if now >= next_tail:
+                next_tail = now + JOURNAL_TAIL_INTERVAL_S
+                self.account.tail_journal()
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
                 self._publish_stats()

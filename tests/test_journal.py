@@ -215,3 +215,38 @@ def test_a_corrupt_or_truncated_journal_is_one_line_naming_the_file_and_the_fix(
     message = str(failure.value)
     assert "\n" not in message and str(path) in message
     assert "not a database" in message and "move it aside" in message
+
+
+def test_a_desk_reads_history_from_its_own_mark_not_from_one_another_desk_moved(tmp_path):
+    """Both desks lose the link; fills happen; A comes back first, journals them by its backfill and marks the
+    journal complete past them. B, back second, must still read them: from where *its* ledger is complete."""
+    path = tmp_path / "j.sqlite3"
+    a, _ = _account(Journal(path))
+    b, _ = _account(Journal(path))
+    for desk in (a, b):
+        desk.replay_journal()
+        desk.start_recovery()
+        desk.take_history([execution(1, 900)], asked_at_ms=1_000)
+        desk.finish_recovery()
+    while_away = [execution(2, 1_500), execution(3, 1_600)]
+    a.start_recovery()
+    a.take_history(while_away, asked_at_ms=2_000)  # A's backfill: the journal is complete until 2000
+    b.start_recovery()
+    assert b.backfill_from_ms == 1_000  # not 2000: B's ledger has never seen the fills of 1500 and 1600
+    listed = [r for r in [execution(1, 900), *while_away] if int(r["execTime"]) >= b.backfill_from_ms]  # REST
+    b.take_history(listed, asked_at_ms=2_100)
+    assert b.ledger.entry("BTCUSDT").position == a.ledger.entry("BTCUSDT").position == Decimal("0.003")
+
+
+def test_a_desk_applies_the_fills_another_desk_journaled_that_its_own_stream_missed(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    a, _ = _account(Journal(path))
+    b, _ = _account(Journal(path))
+    for desk in (a, b):
+        desk.replay_journal()
+    a.take_executions([execution(1), execution(2)], backfilled=False)  # B's stream never delivered these
+    b.tail_journal()
+    entry = b.ledger.entry("BTCUSDT")
+    assert entry is not None and entry.position == Decimal("0.002") and b.counters["journal_tailed"] == 2
+    b.tail_journal()  # seen: nothing twice
+    assert b.ledger.entry("BTCUSDT").position == Decimal("0.002") and b.counters["journal_tailed"] == 2
