@@ -351,7 +351,7 @@ class FluxumApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
+        reason = (str(error) or type(error).__name__).splitlines()[0][:320] if error is not None else "unknown error"
         if worker.group in ("session", "bridge"):
             self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")

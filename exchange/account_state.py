@@ -111,6 +111,10 @@ class AccountState:
     def ledger(self) -> Ledger:
         return self.desk.ledger
 
+    @property
+    def journal_path(self) -> str:
+        return self.journal.path if self.journal is not None else "no journal"
+
     # ------------------------------------------------------------------ private frames
 
     def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
@@ -328,14 +332,18 @@ class AccountState:
         self.counters["journal_errors"] += 1
         self._journal_failed_ms = self._exchange_ms()
         self.history_complete = False
-        problem = f"journal: {error.reason}" if isinstance(error, JournalUnwritable) else str(error)
+        problem = f"journal: {error.reason}" if isinstance(error, JournalUnwritable) else "journal: cannot be used"
         if self.journal_problem == problem:
             return
         self.journal_problem = problem
         self.desk.journal_problem = problem
         self.desk.touch("state")
         log.error("%s", error)
-        self.hub.publish(Notice("error", f"{error}: fills wait until it can be written; market data stays live"))
+        if isinstance(error, JournalUnwritable):
+            text = f"{problem}: fills wait until it can be written, market data stays live: {self.journal_path}"
+        else:
+            text = f"{error}; fills wait, market data stays live"
+        self.hub.publish(Notice("error", text))
 
     def _journal_recovered(self, applied: int) -> None:
         if self.journal_problem is None:

@@ -73,7 +73,7 @@ class JournalUnwritable(JournalError):
     """A write failed for a reason that may pass (``reason``: "disk full", "read-only", ...); nothing was written."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"journal {path}: {reason}")
+        super().__init__(f"journal: {reason}: {path}")
         self.reason = reason
 
 
@@ -86,18 +86,19 @@ def _unusable(path: str, error: BaseException) -> JournalError:
     """The one-line reason a journal cannot be opened or read, with what to do about it."""
     code = _code(error)
     text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    # The fix before the path: a narrow screen cuts the end of the line, and the path ends it whole.
     if code in _CORRUPT or "not a database" in text or "malformed" in text:
         return JournalError(
-            f"journal {path} is not a database (corrupt?): move it aside; Fluxum re-reads the history from Bybit"
+            f"journal is not a database (corrupt?): move it aside, Fluxum re-reads the history from Bybit: {path}"
         )
     if code in _CANNOT_OPEN or isinstance(error, PermissionError) or "readonly" in text:
         return JournalError(
-            f"journal {path} is read-only or cannot be created: make it and its folder writable "
-            "(chmod u+w), or pass --journal-dir with a writable folder"
+            "journal is read-only (or its folder is): make both writable (chmod u+w), or pass --journal-dir "
+            f"naming a writable folder: {path}"
         )
     if code == 13:
-        return JournalError(f"journal {path}: disk full: free some space, then start again")
-    return JournalError(f"journal {path} cannot be used ({text}): move it aside or pass --journal-dir")
+        return JournalError(f"journal cannot be written, the disk is full: free some space, then start again: {path}")
+    return JournalError(f"journal cannot be used ({text}): move it aside, or pass --journal-dir: {path}")
 
 
 def _loaded(blob: bytes) -> dict[str, Any] | None:
