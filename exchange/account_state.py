@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import ExecutionRecordError, fill_from_execution
+from exchange.bybit.executions import REPLAY_BATCH, ExecutionRecordError, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -56,7 +56,6 @@ RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one
 CLOSED_ORDERS_KEPT = 2000
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
-REPLAY_BATCH = 50_000  # journaled fills applied per ledger batch at start
 EXPONENT_LIMIT = 10_000  # a fill's numbers beyond 1e±this could overflow the ledger's sums and products
 UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
 """What reading or applying one bad execution record can raise."""
@@ -155,6 +154,7 @@ class AccountState:
             TypeError,
             ValueError,
             AttributeError,
+            ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
         ) as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)

@@ -253,14 +253,14 @@ class Journal:
                 blob = bytes(found[0])
             else:
                 blob = orjson.dumps(record, default=repr)
-            key = _quarantine_key(exec_id, blob)
+            key = _quarantine_key(exec_id if journaled else None, blob)
             statements.append(
                 (
                     "INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?)",
                     (key, exec_id, blob, reason[:500], moved_ms),
                 )
             )
-            if exec_id is not None:
+            if journaled:  # a bad copy read elsewhere must not take a good journaled one with it
                 statements.append(("DELETE FROM executions WHERE exec_id = ?", (exec_id,)))
         counts = self._write(statements)
         return sum(count for (sql, _), count in zip(statements, counts, strict=True) if sql.startswith("INSERT"))

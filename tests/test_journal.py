@@ -250,3 +250,22 @@ def test_a_desk_applies_the_fills_another_desk_journaled_that_its_own_stream_mis
     assert entry is not None and entry.position == Decimal("0.002") and b.counters["journal_tailed"] == 2
     b.tail_journal()  # seen: nothing twice
     assert b.ledger.entry("BTCUSDT").position == Decimal("0.002") and b.counters["journal_tailed"] == 2
+
+
+def test_a_bad_execution_read_over_rest_is_quarantined_and_the_backfill_goes_on(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    account, subscription = _account(journal)
+    account.replay_journal()
+    account.take_executions([execution(1)], backfilled=False)  # journaled from the stream, good
+    bad_copy = {**execution(1), "execQty": "1E+999999999"}  # the same execId, garbled in a REST read
+    overflow = {**execution(2), "execPrice": "1E+999999999"}
+    account.start_recovery()
+    for _ in range(2):  # a re-read meets the same records: kept once, said once
+        account.take_history([bad_copy, overflow, execution(3)], asked_at_ms=5_000)
+    account.finish_recovery()
+    assert journal.exec_ids() == {"e-00001", "e-00003"}  # the good copy of e-00001 stays journaled
+    assert {exec_id for _, exec_id, _, _ in journal.quarantined()} == {"e-00001", "e-00002"}
+    assert journal.complete_until_ms() == 5_000 and account.history_complete
+    assert account.ledger.entry("BTCUSDT").position == Decimal("0.002")
+    texts = _notices(subscription)
+    assert len(texts) == 1 and "quarantine" in texts[0], texts
