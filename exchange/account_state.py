@@ -588,6 +588,8 @@ class AccountState:
     ) -> None:
         if positions is None:
             return
+        if self.journal_problem is not None:
+            return  # fills wait for the journal: the ledger is short of them, not of an External_trade leg
         held = {position.symbol for position in positions}
         for position in positions:
             # The positions were read before the executions, while the private stream was live: fills after
