@@ -105,7 +105,7 @@ async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_ret
         print(
             f"\nfull disk: problem shown {clear_after:.3f} s after the first refused write, "
             f"{len(during)} notice while full, {len(after)} in all; {recovered} fills recovered after space "
-            f"returned; {len(expected)} fills == exchange; reconnects besides the forced one: {session.reconnects - reconnects}"
+            f"returned; {len(expected)} fills == exchange; other reconnects {session.reconnects - reconnects}"
         )
 
 
