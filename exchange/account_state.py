@@ -129,6 +129,8 @@ class AccountState:
                 for record in data:
                     fill_from_execution(record, category=self.category)
                 self.take_executions([record for record in data if self._ours(record)], backfilled=False)
+                if self.journal_problem is not None:
+                    self._retry_journal()  # this write worked: the fills that waited may be journaled now
             elif kind == "order":
                 orders = [(parse_order(record), record) for record in data]
                 for order, record in orders:
@@ -258,9 +260,7 @@ class AccountState:
         if self.journal is None:
             return
         if self.journal_problem is not None:
-            if not self._history_reading:
-                self._history_reading = True
-                self._reread()
+            self._retry_journal()
             return
         if not self.history_complete:
             return
@@ -270,6 +270,13 @@ class AccountState:
             self._journal_failed(error)
             return
         self._completed(server_now_ms - LIVE_MARGIN_MS)
+
+    def _retry_journal(self) -> None:
+        """Re-read the executions from where this ledger is complete, unless a read is under way: if the journal
+        takes them, the problem clears and every fill that waited is applied."""
+        if not self._history_reading:
+            self._history_reading = True
+            self._reread()
 
     def complete_until_ms(self) -> int | None:
         """Where a read of executions starts: this ledger holds every execution up to here. Its own mark, not

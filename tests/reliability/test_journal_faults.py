@@ -89,7 +89,7 @@ async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_ret
         reconnects = session.reconnects
 
         rt.journal._db.execute("PRAGMA max_page_count = 1073741823")  # space returns
-        await until(lambda: account.journal_problem is None, 30.0, "the journal to write again")
+        cleared_after = await until(lambda: account.journal_problem is None, 30.0, "the journal to write again")
         expected = sim_exec_ids(sim)
         await until(lambda: rt.journal.exec_ids() == expected, what="every fill journaled")
         recovered = account.counters["journal_recovered_fills"]
@@ -104,8 +104,9 @@ async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_ret
             await collector
         print(
             f"\nfull disk: problem shown {clear_after:.3f} s after the first refused write, "
-            f"{len(during)} notice while full, {len(after)} in all; {recovered} fills recovered after space "
-            f"returned; {len(expected)} fills == exchange; other reconnects {session.reconnects - reconnects}"
+            f"{len(during)} notice while full, {len(after)} in all; cleared {cleared_after:.1f} s after space "
+            f"returned, {recovered} fills recovered; {len(expected)} fills == exchange; other reconnects "
+            f"{session.reconnects - reconnects}"
         )
 
 
