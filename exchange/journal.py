@@ -10,7 +10,8 @@ the exchange said. A record that cannot be read or applied is moved to the ``qua
 to inspect, never replayed, never in the way of a start.
 
 Several Fluxum processes on one account share the file (the dashboard beside ``fluxum monitor``): each journals
-what it receives, and the first insert wins; each ledger applies every fill it has not seen itself.
+what it receives, and the first insert wins; each ledger applies every fill it has not seen itself, and looks
+for the rows the others journaled (:meth:`Journal.arrived_since`).
 
 A file SQLite cannot use raises :class:`JournalError`, whose message is one line naming the file and the fix; a
 write that fails for a reason that may pass (a full disk, a lock held too long) raises :class:`JournalUnwritable`
@@ -19,6 +20,7 @@ and leaves the journal as it was.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -185,14 +187,18 @@ class Journal:
                 counts.append(db.execute(sql, parameters).rowcount)
             db.execute("COMMIT")
         except sqlite3.Error as error:
-            if db.in_transaction:  # SQLite ends some failed transactions itself (a full disk)
-                db.execute("ROLLBACK")
+            self._roll_back()
             raise self._failed(error) from None
         except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            self._roll_back()
             raise
         return counts
+
+    def _roll_back(self) -> None:
+        """End a failed transaction, if SQLite has not already (it does on a full disk): the cause is reported."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def record(self, records: Iterable[dict[str, Any]], received_ms: int) -> list[dict[str, Any]]:
         """Commit the executions not seen before and return them, in the order given.
