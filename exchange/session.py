@@ -571,7 +571,7 @@ class Session:
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
-        """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
+        """Marks, staleness, resync retries, the journal's watermark and tail, and link figures, at frame rate."""
         next_stats = 0.0
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
         next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
