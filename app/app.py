@@ -410,7 +410,7 @@ class FluxumApp(App[None]):
             return
         error = worker.error
         reason = (
-            printable((str(error) or type(error).__name__).splitlines()[0], 200)
+            printable((str(error) or type(error).__name__).splitlines()[0], 320)
             if error is not None
             else "unknown error"
         )

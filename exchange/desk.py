@@ -67,6 +67,7 @@ class Desk:
     stats: LinkStats | None = None
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
+    journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""

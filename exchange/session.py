@@ -65,7 +65,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.hub import EventHub
-from exchange.journal import Journal
+from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
@@ -80,6 +80,7 @@ MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may ho
 MARK_INTERVAL_S = 0.25
 REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
+JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
 
 
@@ -217,6 +218,8 @@ class Session:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
                     fatal = fatal_reason(error)
+                    if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
+                        fatal = str(error)  # a corrupt journal: its one line names the file and the fix
                     if fatal is not None:
                         self._set_state(LinkState.FAILED, fatal)
                         self.hub.publish(Notice("error", f"Session failed: {fatal}"))
@@ -486,7 +489,7 @@ class Session:
 
     async def _reread_executions(self) -> None:
         await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
-        await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
+        await self._read_executions(self.account.complete_until_ms() if self.journal is not None else None)
         self.account.finish_recovery()
 
     async def _teardown(self) -> None:
@@ -569,9 +572,10 @@ class Session:
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
-        """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
+        """Marks, staleness, resync retries, the journal's watermark and tail, and link figures, at frame rate."""
         next_stats = 0.0
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
+        next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
@@ -585,6 +589,9 @@ class Session:
                 private = self._private
                 if private is not None and private.open_:
                     self.account.advance_watermark(self._server_now_ms())
+            if now >= next_tail:
+                next_tail = now + JOURNAL_TAIL_INTERVAL_S
+                self.account.tail_journal()
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
                 self._publish_stats()

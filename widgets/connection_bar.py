@@ -154,6 +154,8 @@ class ConnectionBar(SymbolPull, Widget):
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+        if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
+            parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
 

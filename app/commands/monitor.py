@@ -53,10 +53,17 @@ def run(args: argparse.Namespace) -> int:
             PrintableFormatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
         logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
+    from exchange.journal import JournalError
+
     try:
         return asyncio.run(_monitor(settings, args))
     except KeyboardInterrupt:
         return 0
+    except JournalError as error:  # the journal cannot be opened or read: one line, the file and the fix
+        from app.cli import EXIT_USAGE
+
+        print(f"fluxum: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 async def _monitor(settings: Any, args: argparse.Namespace) -> int:
