@@ -412,8 +412,7 @@ class Session:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
             for topic in rejected:
-                if topic in self.market.topics:
-                    self.market.topics.remove(topic)
+                self.market.drop_topic(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
             return [topic for topic in batch if topic not in rejected and topic in self.market.topics]

@@ -17,6 +17,7 @@ from exchange.events import CoinBalance, OpenOrder, PositionSnapshot, PublicTrad
 __all__ = [
     "FrameKind",
     "ProtocolError",
+    "TICKER_FIELDS",
     "TickerCache",
     "book_topic",
     "classify",
@@ -195,11 +196,49 @@ def parse_trades(frame: Mapping[str, Any]) -> tuple[PublicTrade, ...]:
     return tuple(trades)
 
 
-class TickerCache:
-    """Merged tickers: linear/inverse send a snapshot then deltas with only the changed fields."""
+def _names(*groups: str) -> frozenset[str]:
+    return frozenset(name for group in groups for name in group.split())
 
-    def __init__(self) -> None:
+
+_DERIVATIVE_TICKER_FIELDS = _names(
+    "symbol tickDirection price24hPcnt lastPrice prevPrice24h highPrice24h lowPrice24h prevPrice1h markPrice",
+    "indexPrice openInterest openInterestValue singleOpenInterest singleOpenInterestValue turnover24h volume24h",
+    "nextFundingTime fundingRate bid1Price bid1Size ask1Price ask1Size fundingIntervalHour fundingCap",
+    "deliveryTime basisRate deliveryFeeRate predictedDeliveryPrice basis basisRateYear",  # dated futures
+    "preOpenPrice preQty curPreListingPhase",  # pre-market
+)
+_SPOT_TICKER_FIELDS = _names(
+    "symbol lastPrice highPrice24h lowPrice24h prevPrice24h volume24h turnover24h price24hPcnt usdIndexPrice"
+)
+_OPTION_TICKER_FIELDS = _names(
+    "symbol bidPrice bidSize bidIv askPrice askSize askIv lastPrice highPrice24h lowPrice24h markPrice indexPrice",
+    "markPriceIv underlyingPrice openInterest turnover24h volume24h totalVolume totalTurnover delta gamma vega theta",
+    "predictedDeliveryPrice change24h",
+)
+TICKER_FIELDS: dict[str, frozenset[str]] = {
+    "linear": _DERIVATIVE_TICKER_FIELDS,
+    "inverse": _DERIVATIVE_TICKER_FIELDS,
+    "spot": _SPOT_TICKER_FIELDS,
+    "option": _OPTION_TICKER_FIELDS,
+}
+"""The fields Bybit's ``tickers.{symbol}`` pushes carry per category (bybit-v5.md 2.6): the only ones kept."""
+MAX_TICKER_VALUE_CHARS = 40  # Bybit's longest ticker value is a date ("2025-12-26T08:00:00Z")
+
+
+class TickerCache:
+    """Merged tickers: linear/inverse send a snapshot then deltas with only the changed fields.
+
+    Only Bybit's own ticker fields of the category (:data:`TICKER_FIELDS`) with string values of at most
+    :data:`MAX_TICKER_VALUE_CHARS` are kept, so a ticker holds a fixed set of short strings however many names a
+    server invents; anything else is skipped and counted in ``ignored_fields``.
+    """
+
+    def __init__(self, category: str | None = None) -> None:
+        """``category`` picks the field set; None keeps the fields of every category."""
         self._tickers: dict[str, dict[str, str]] = {}
+        self.category = category
+        self.known_fields = TICKER_FIELDS.get(category or "", frozenset().union(*TICKER_FIELDS.values()))
+        self.ignored_fields = 0
 
     def apply(self, frame: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
         """Merge one ``tickers.{symbol}`` frame; returns the symbol and a copy of its merged fields."""
@@ -210,7 +249,13 @@ class TickerCache:
         topic = frame.get("topic")
         if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers.") :] != symbol:
             raise ProtocolError(f"ticker for {symbol[:20]!r} on topic {topic[:40]!r}")
-        fields = {key: value for key, value in data.items() if isinstance(value, str)}
+        known = self.known_fields
+        fields = {
+            key: value
+            for key, value in data.items()
+            if key in known and value.__class__ is str and len(value) <= MAX_TICKER_VALUE_CHARS
+        }
+        self.ignored_fields += len(data) - len(fields)
         if frame.get("type") == "delta" and symbol in self._tickers:
             self._tickers[symbol].update(fields)
         else:
