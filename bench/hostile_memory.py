@@ -41,6 +41,7 @@ DEPTH = 50
 FEED_AFTER_S = 0.5  # the hostile frames start this long after the first subscribe: the session is Ready by then
 PAUSE_S = {"memo": 0.05, "deep-book": 0.01, "unknown-topics": 0.005, "ticker-fields": 0.005}
 HUGE_DIGITS = "7" * 100_000
+MARKER_PRICE = "4242.5"
 
 
 def _dumps(frame: dict[str, Any]) -> str:
@@ -50,7 +51,9 @@ def _dumps(frame: dict[str, Any]) -> str:
 class HostileExchange:
     """A Bybit v5 public WebSocket (``/v5/public/linear``) on 127.0.0.1 that turns hostile once subscribed.
 
-    ``limit`` stops the hostile frames after that many (None: until the client leaves); ``sent`` counts them.
+    ``limit`` stops the hostile frames after that many (None: until the client leaves); ``sent`` counts them. After
+    the last one comes a valid ticker delta with ``markPrice`` :data:`MARKER_PRICE`: a client that shows it has
+    read every hostile frame before it.
     """
 
     def __init__(self, mode: str, *, limit: int | None = None, pause_s: float | None = None) -> None:
@@ -123,6 +126,8 @@ class HostileExchange:
             await ws.send_str(next(frames))
             self.sent += 1
             await asyncio.sleep(self.pause_s)
+        marker = {"symbol": SYMBOL, "markPrice": MARKER_PRICE}
+        await ws.send_str(_dumps({"topic": f"tickers.{SYMBOL}", "type": "delta", "data": marker, "cs": 2, "ts": 2}))
 
 
 def _snapshot(topic: str, u: int) -> dict[str, Any] | None:
