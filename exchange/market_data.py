@@ -18,7 +18,7 @@ from typing import Any
 
 from exchange.book import ApplyResult, BookState, cadence_ms
 from exchange.bybit.protocol import ProtocolError, desk_topics, parse_trades, ticker_topic
-from exchange.desk import Desk, Instrument
+from exchange.desk import TRADES_KEPT, Desk, Instrument
 from exchange.events import BookChanged, BookStateChanged, TickerChanged, TopicHealth, TradesReceived
 from exchange.hub import EventHub
 from exchange.retry import Timeouts
@@ -90,6 +90,7 @@ class MarketData:
         if any(trade.symbol != symbol for trade in trades):
             raise ProtocolError(f"a trade of another symbol on publicTrade.{symbol[:20]}")
         if symbol in self.desk.trades and trades:
+            trades = trades[-TRADES_KEPT:]  # the tape shows no more; a batch of thousands must not ride the hub
             self.desk.trades[symbol].extend(trades)
             self.desk.touch(f"trades:{symbol}")
             self.hub.publish(TradesReceived(symbol, trades))

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from exchange.book import OrderBook
 from exchange.bybit.protocol import MAX_TICKER_VALUE_CHARS, TICKER_FIELDS, book_topic
-from exchange.desk import Desk
+from exchange.desk import TRADES_KEPT, Desk
+from exchange.events import TradesReceived
 from exchange.hub import EventHub
 from exchange.market_data import MarketData
 from exchange.retry import Timeouts
@@ -134,3 +135,14 @@ def test_a_book_pushed_past_its_depth_is_resynced_by_topic():
     assert max(book.level_count()) <= 50 and not book.synced
     assert asked == [[topic]] and data.counters["resyncs"] == 1 and data.counters["book_overflows"] == 1
     assert "50-level window" in (book.resync_reason or "")
+
+
+def test_a_batch_of_thousands_of_trades_keeps_only_the_tape_s_worth():
+    data, _ = market()
+    lagging = data.hub.subscribe(name="lagging")
+    trades = [{"T": n, "s": "BTCUSDT", "S": "Buy", "v": "1", "p": "100", "i": f"t{n}"} for n in range(5_000)]
+    data.take("publicTrade.BTCUSDT", {"topic": "publicTrade.BTCUSDT", "data": trades}, received_ms=1)
+    tape = data.desk.trades["BTCUSDT"]
+    assert len(tape) == TRADES_KEPT and tape[-1].trade_id == "t4999"
+    (event,) = lagging.drain()
+    assert isinstance(event, TradesReceived) and len(event.trades) == TRADES_KEPT
