@@ -146,3 +146,22 @@ def test_a_batch_of_thousands_of_trades_keeps_only_the_tape_s_worth():
     assert len(tape) == TRADES_KEPT and tape[-1].trade_id == "t4999"
     (event,) = lagging.drain()
     assert isinstance(event, TradesReceived) and len(event.trades) == TRADES_KEPT
+
+
+def test_the_link_rejects_deep_json_nan_infinity_and_huge_exponents_before_anyone_sees_them():
+    """What orjson refuses is counted by the link and reaches no handler: 100k-deep arrays, NaN, Infinity, 1e999999."""
+    from exchange.bybit.ws import WsLink
+
+    seen: list[dict[str, Any]] = []
+    link = WsLink("ws://127.0.0.1/", None, lambda frame, ms: seen.append(frame), name="public")  # type: ignore[arg-type]
+    hostile = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"topic":"tickers.BTCUSDT","data":' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"topic":"tickers.BTCUSDT","data":{"symbol":"BTCUSDT","markPrice":NaN}}',
+        '{"topic":"tickers.BTCUSDT","data":{"symbol":"BTCUSDT","markPrice":Infinity}}',
+        '{"topic":"orderbook.50.BTCUSDT","data":{"b":[[1e999999,1]],"a":[],"u":2}}',
+        "[1, 2, 3]",
+    ]
+    for text in hostile:
+        link._handle_text(text)
+    assert link.rejected == len(hostile) and link.frames == 0 and not seen
