@@ -17,6 +17,7 @@ from exchange.events import CoinBalance, OpenOrder, PositionSnapshot, PublicTrad
 __all__ = [
     "FrameKind",
     "ProtocolError",
+    "MAX_NAME_CHARS",
     "TICKER_FIELDS",
     "TickerCache",
     "book_topic",
@@ -138,6 +139,30 @@ def _string(record: Mapping[str, Any], name: str) -> str:
     return value
 
 
+MAX_NAME_CHARS = 64
+"""The longest symbol or id taken: Bybit's symbols are under 30 characters and its ids UUIDs (36); a longer one is
+rejected, so names a host invents cannot make keys of any size."""
+
+
+def _name(record: Mapping[str, Any], name: str) -> str:
+    """A symbol or an id: a non-empty string of at most :data:`MAX_NAME_CHARS` characters."""
+    value = _string(record, name)
+    if not 0 < len(value) <= MAX_NAME_CHARS:
+        raise ProtocolError(f"{name} must be 1 to {MAX_NAME_CHARS} characters, not {len(value)}")
+    return value
+
+
+def _id_text(record: Mapping[str, Any], name: str) -> str:
+    """An id Bybit writes as a string or a number, as text of at most :data:`MAX_NAME_CHARS` characters."""
+    value = _field(record, name)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ProtocolError(f"{name} must be a string or a number")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_NAME_CHARS:
+        raise ProtocolError(f"{name} must be at most {MAX_NAME_CHARS} characters, not {len(text)}")
+    return text
+
+
 def _millis(record: Mapping[str, Any], name: str) -> int:
     value = _field(record, name)
     if isinstance(value, bool):
@@ -184,12 +209,12 @@ def parse_trades(frame: Mapping[str, Any]) -> tuple[PublicTrade, ...]:
             raise ProtocolError(f"S must be Buy or Sell, not {side[:10]!r}")
         trades.append(
             PublicTrade(
-                symbol=_string(item, "s"),
+                symbol=_name(item, "s"),
                 time_ms=_millis(item, "T"),
                 side=side,
                 price=_decimal(item, "p"),
                 qty=_decimal(item, "v"),
-                trade_id=str(_field(item, "i")),
+                trade_id=_id_text(item, "i"),
                 block=bool(item.get("BT", False)),
             )
         )
@@ -245,7 +270,7 @@ class TickerCache:
         data = _field(frame, "data")
         if not isinstance(data, dict):
             raise ProtocolError("ticker data must be an object")
-        symbol = _string(data, "symbol")
+        symbol = _name(data, "symbol")
         topic = frame.get("topic")
         if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers.") :] != symbol:
             raise ProtocolError(f"ticker for {symbol[:20]!r} on topic {topic[:40]!r}")
@@ -276,9 +301,9 @@ class TickerCache:
 def parse_order(record: Mapping[str, Any]) -> OpenOrder:
     """An order record from the ``order`` topic or ``/v5/order/realtime``."""
     return OpenOrder(
-        order_id=_string(record, "orderId"),
-        order_link_id=str(record.get("orderLinkId") or ""),
-        symbol=_string(record, "symbol"),
+        order_id=_name(record, "orderId"),
+        order_link_id=_id_text(record, "orderLinkId") if record.get("orderLinkId") else "",
+        symbol=_name(record, "symbol"),
         side=_string(record, "side"),
         order_type=_string(record, "orderType"),
         price=_optional_decimal(record, "price"),
@@ -302,7 +327,7 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
     avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
     liq = _optional_decimal(record, "liqPrice")
     return PositionSnapshot(
-        symbol=_string(record, "symbol"),
+        symbol=_name(record, "symbol"),
         size=size,
         avg_price=avg or Decimal(0),
         mark_price=_optional_decimal(record, "markPrice"),
