@@ -193,6 +193,7 @@ class OrderBook:
         "version",
         "counters",
         "_max_levels",
+        "_max_changes",
         "_bid_keys",
         "_bid_levels",
         "_ask_keys",
@@ -204,6 +205,7 @@ class OrderBook:
         self.symbol: str | None = None
         self.depth: int | None = None
         self._max_levels = 0  # levels a side may hold: the topic's depth
+        self._max_changes = 0  # changes a side of a delta may carry: a whole window deleted and another inserted
         if topic is not None:
             self._set_topic(topic)
         self.state = BookState.AWAITING_SNAPSHOT
@@ -227,6 +229,7 @@ class OrderBook:
         self.topic = topic
         self.depth = depth
         self._max_levels = depth
+        self._max_changes = 2 * depth
         self.symbol = parts[2]
 
     # ------------------------------------------------------------------ ingest
@@ -281,7 +284,7 @@ class OrderBook:
         per delta (``bench/book_throughput.py``). ``level.__class__ is list`` comes before unpacking because a
         two-character string would unpack as a price and a size ("95" -> 9 @ 5).
         """
-        most = 2 * self._max_levels  # a whole window deleted and another inserted: the most a delta can change
+        most = self._max_changes
         raw = data["b"]
         if len(raw) > most:
             raise _Overflow
