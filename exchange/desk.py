@@ -73,6 +73,8 @@ class Desk:
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""
 
     def __post_init__(self) -> None:
+        if self.tickers.category is None:  # keep only the ticker fields of this desk's category
+            self.tickers = TickerCache(self.category)
         for symbol in self.symbols:
             self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
 

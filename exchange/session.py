@@ -82,6 +82,7 @@ REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an exe
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
 
 
 class Session:
@@ -372,7 +373,7 @@ class Session:
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
-        raise SessionFailed(f"API key rejected by the private stream: {message}")
+        raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
     async def _measure_clock(self) -> None:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
@@ -416,12 +417,11 @@ class Session:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
             for topic in rejected:
-                if topic in self.market.topics:
-                    self.market.topics.remove(topic)
+                self.market.drop_topic(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
             return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
-        raise LinkDead(f"subscribe refused: {message or 'no reason given'}")
+        raise LinkDead(f"subscribe refused: {message[:MAX_REASON_CHARS] or 'no reason given'}")
 
     async def _subscribe_private(self, link: WsLink) -> None:
         if not self._authenticated:
@@ -431,7 +431,7 @@ class Session:
             link.request({"op": "subscribe", "args": list(PRIVATE_TOPICS)}, self.timeouts.subscribe_s)
         )
         if reply.get("success") is not True and "already subscribed" not in str(reply.get("ret_msg")):
-            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')))}")
+            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')), MAX_REASON_CHARS)}")
 
     async def _await_snapshots(self) -> None:
         wanted = [book for book in self.books.values() if book.topic in self.market.topics]

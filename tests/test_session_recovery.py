@@ -539,3 +539,15 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
         assert bounded.counters["ledger_legs_after_base"] == 0
         results.append(got)
     assert results[0].position != results[1].position  # the two starts really differ
+
+
+def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
+    """A state's reason is kept, shown and recorded: a host's megabyte ret_msg must not ride along whole."""
+    import pytest
+
+    from exchange.bybit.ws import LinkDead
+
+    s = session(ScriptedRest())
+    with pytest.raises(LinkDead) as refused:
+        s._check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
+    assert len(str(refused.value)) < 200
