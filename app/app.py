@@ -38,6 +38,7 @@ from exchange.config import Environment, Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
@@ -465,14 +466,13 @@ class FluxumApp(App[None]):
             self.export_ledger(path)
 
     def export_ledger(self, path: str | Path) -> Path | None:
-        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the
-        path."""
+        """Write every symbol's ledger entry as CSV into an owner-only file (relative paths: the current
+        directory); notify the path."""
         target = Path(path).expanduser()
         if not target.is_absolute():
             target = Path.cwd() / target
         try:
-            with target.open("w", newline="", encoding="utf-8") as file:
-                rows = write_csv(self.desk.ledger.entries(), file)
+            rows = write_private(target, partial(write_csv, self.desk.ledger.entries()))
         except OSError as error:
             self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
             return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 from decimal import Decimal
 from pathlib import Path
 
@@ -177,3 +179,36 @@ def test_from_file_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["bybit", "ledger"])
     assert caught.value.code == 2
     assert "--from-file" in capsys.readouterr().err
+
+
+def test_csv_file_is_owner_only_even_over_an_existing_readable_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The CSV holds the account's money, as the 0600 journal does: it is created owner-only whatever the umask,
+    and a file that group or others could read is replaced by an owner-only one."""
+    fresh, existing = tmp_path / "fresh.csv", tmp_path / "existing.csv"
+    existing.write_text("old\n")
+    existing.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        for target in (fresh, existing):
+            code, _, err = run(capsys, "--from-file", str(EXECUTIONS), "--csv", str(target))
+            assert (code, err) == (0, "")
+            assert stat.S_IMODE(target.stat().st_mode) == 0o600, target
+            assert target.read_text().startswith("symbol,pnl,")
+    finally:
+        os.umask(previous)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["existing.csv", "fresh.csv"]  # no temporary left
+
+
+def test_csv_through_a_symbolic_link_replaces_the_file_it_points_to(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    code, _, _ = run(capsys, "--from-file", str(EXECUTIONS), "--csv", str(link))
+    assert code == 0
+    assert link.is_symlink() and real.read_text().startswith("symbol,pnl,")
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600

@@ -129,12 +129,12 @@ def _print_table(ledger: Ledger, out: TextIO) -> None:
 def _write_csv(entries: list[LedgerEntry], path: str) -> int:
     from app.cli import UserError
     from exchange.ledger import write_csv
+    from exchange.private_file import write_private
 
     if path == "-":
         return write_csv(entries, sys.stdout)
     try:
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            return write_csv(entries, file)
+        return write_private(path, lambda file: write_csv(entries, file))
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
