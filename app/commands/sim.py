@@ -1,7 +1,7 @@
 """``fluxum sim``: run the local Bybit v5 exchange in the foreground.
 
 It prints one line with the base URL once it accepts connections (so scripts can wait for it), then serves
-until Ctrl-C or SIGTERM and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
+until Ctrl-C, SIGTERM or SIGHUP and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
 fast.
 """
 
@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING
 
 from app.cli import UserError
 
 if TYPE_CHECKING:
-    from exchange.bybit.sim.server import SimConfig
+    from exchange.bybit.sim.server import SimConfig, SimServer
 
 CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
@@ -98,19 +96,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: SimConfig) -> int:
-    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+    from app.signals import on_stop_signals
     from exchange.bybit.sim.server import SimServer
 
-    sim = SimServer(config)
+    stop = asyncio.Event()
+    with on_stop_signals(lambda signum: stop.set()):
+        return await _serve_until(SimServer(config), config, stop)
+
+
+async def _serve_until(sim: SimServer, config: SimConfig, stop: asyncio.Event) -> int:
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+
     try:
         await sim.start()
     except OSError as error:
         raise UserError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / thread
-            loop.add_signal_handler(sig, stop.set)
     faults = ", faults at /_sim/" if config.faults_enabled else ""
     sys.stdout.write(
         f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, demo key {DEMO_API_KEY}{faults})\n"
