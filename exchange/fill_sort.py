@@ -39,14 +39,14 @@ class FillSorter:
         self._db.execute(f"PRAGMA cache_size = -{SORT_CACHE_KIB}")
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE fills (time_ms INTEGER, seq INTEGER, exec_id TEXT, fill BLOB)")
+        self._db.execute("CREATE TABLE fills (time_ms INTEGER, seq INTEGER, exec_id TEXT, fill TEXT)")
         self.count = 0
         self.symbols: set[str] = set()
         self.last_time_ms: int | None = None
 
     def add(self, fills: Iterable[Fill]) -> None:
         """Store every fill (consumed in batches of :data:`SORT_BATCH`, never all in memory)."""
-        batch: list[tuple[int, int, str, bytes]] = []
+        batch: list[tuple[int, int, str, str]] = []
         self._db.execute("BEGIN")
         try:
             for fill in fills:
@@ -58,7 +58,7 @@ class FillSorter:
         finally:
             self._db.execute("COMMIT")
 
-    def _row(self, fill: Fill) -> tuple[int, int, str, bytes]:
+    def _row(self, fill: Fill) -> tuple[int, int, str, str]:
         """Raises ValueError for a time or sequence beyond SQLite's 64-bit integers (no exchange sends one)."""
         seq = -1 if fill.seq is None else fill.seq
         if not (_INT64_MIN <= fill.time_ms <= _INT64_MAX and _INT64_MIN <= seq <= _INT64_MAX):
@@ -67,7 +67,7 @@ class FillSorter:
         self.symbols.add(fill.symbol)
         if self.last_time_ms is None or fill.time_ms > self.last_time_ms:
             self.last_time_ms = fill.time_ms
-        packed = orjson.dumps(
+        packed = orjson.dumps(  # as text: orjson's bytes keep a 4 KB buffer each, a str is its own length
             [
                 fill.symbol,
                 fill.side,
@@ -80,7 +80,7 @@ class FillSorter:
                 fill.is_maker,
                 fill.seq,
             ]
-        )
+        ).decode()
         return (fill.time_ms, seq, fill.exec_id, packed)
 
     def batches(self, size: int = SORT_BATCH) -> Iterator[list[Fill]]:
@@ -101,7 +101,7 @@ class FillSorter:
         self.close()
 
 
-def _fill(time_ms: int, exec_id: str, packed: bytes) -> Fill:
+def _fill(time_ms: int, exec_id: str, packed: str) -> Fill:
     symbol, side, qty, price, fee, exec_type, order_id, order_link_id, is_maker, seq = orjson.loads(packed)
     return Fill(
         exec_id=exec_id,

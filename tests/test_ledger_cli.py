@@ -6,12 +6,18 @@ import csv
 import os
 import re
 import stat
+import tracemalloc
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 
 from app import cli
+from bench.ledger_file import stream_records
+from exchange.bybit import executions
+from exchange.bybit.executions import MAX_LINE_BYTES
+from exchange.fill_sort import FillSorter
 
 D = Decimal
 DATA = Path(__file__).parent / "data" / "ledger"
@@ -212,3 +218,68 @@ def test_csv_through_a_symbolic_link_replaces_the_file_it_points_to(
     assert code == 0
     assert link.is_symlink() and real.read_text().startswith("symbol,pnl,")
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------ input that never ends, or is too long
+
+
+@pytest.mark.timeout(30)
+def test_what_is_not_a_regular_file_is_refused_at_once(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """/dev/zero never ends (it grew without limit), a FIFO nobody writes never starts: one line, exit 2."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, kind in (("/dev/zero", "a device"), (str(fifo), "a FIFO"), (str(tmp_path), "a directory")):
+        code, out, err = run(capsys, "--from-file", path)
+        assert (code, out) == (2, "")
+        assert err == f"fluxum: cannot read {path}: it is {kind}, not a regular file (save the executions first)\n"
+
+
+def test_a_json_line_over_the_cap_is_refused_naming_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    first = EXECUTIONS.read_text().splitlines()[0]
+    path = _write(tmp_path, "long.jsonl", first + "\n" + '{"execId":"' + "x" * MAX_LINE_BYTES + '"}\n' + first)
+    code, out, err = run(capsys, "--from-file", path)
+    assert (code, out) == (2, "")
+    assert err == f"fluxum: {path} line 2 is longer than 1 MB: not an execution record\n"
+
+
+def test_a_json_document_over_the_cap_asks_for_json_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executions, "MAX_DOCUMENT_BYTES", 1000)
+    records = [orjson.loads(line) for line in EXECUTIONS.read_text().splitlines()]
+    path = _write(tmp_path, "list.json", orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
+    code, out, err = run(capsys, "--from-file", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"fluxum: {path} is one JSON document over 0 MB: save it as JSON lines")
+    assert err.count("\n") == 1
+
+
+def test_newest_first_gives_the_same_ledger_as_oldest_first(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Bybit lists executions newest first: the fold still applies them in the exchange's order."""
+    lines = EXECUTIONS.read_text().splitlines()
+    reversed_path = _write(tmp_path, "newest-first.jsonl", "\n".join(reversed(lines)) + "\n")
+    _, oldest, _ = run(capsys, "--from-file", str(EXECUTIONS), "--csv", "-")
+    _, newest, _ = run(capsys, "--from-file", reversed_path, "--csv", "-")
+    assert newest == oldest and oldest.count("\n") == 7
+
+
+def test_a_long_history_is_read_and_sorted_with_bounded_memory(tmp_path: Path) -> None:
+    """40,000 executions newest first: reading and sorting them peaks far below holding every fill (~60 MB here):
+    lines are read one at a time and the sort spills to SQLite's temporary file. (The fold that follows keeps the
+    ledger's bounded history; the CSV rows are written as they come.)"""
+    path = tmp_path / "long.jsonl"
+    records = list(stream_records(40_000, 3))
+    with path.open("wb") as file:
+        for record in reversed(records):
+            file.write(orjson.dumps(record) + b"\n")
+    del records
+    tracemalloc.start()
+    try:
+        with FillSorter() as sorter:
+            sorter.add(executions.read_fills(path))
+            _, peak = tracemalloc.get_traced_memory()
+            order = [fill.exec_id for batch in sorter.batches(size=1000) for fill in batch]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 2**20, f"peak {peak / 2**20:.1f} MB"
+    assert order == [record["execId"] for record in stream_records(40_000, 3)]  # oldest first again

@@ -293,7 +293,7 @@ def _open_regular(path: str | Path) -> BinaryIO:
     mode = os.fstat(descriptor).st_mode
     if not stat.S_ISREG(mode):
         os.close(descriptor)
-        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device"
         raise ExecutionFileError(f"cannot read {name}: it is {kind}, not a regular file (save the executions first)")
     os.set_blocking(descriptor, True)
     return os.fdopen(descriptor, "rb")
