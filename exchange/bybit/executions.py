@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +26,7 @@ import orjson
 
 from exchange.bybit.protocol import cross_seq
 from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
+from exchange.regular_file import FileRefused, open_regular
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -283,20 +282,14 @@ MAX_DOCUMENT_BYTES = 64 << 20
 
 
 def _open_regular(path: str | Path) -> BinaryIO:
-    """The file, opened for reading, if it is a regular file: a device (``/dev/zero``), a FIFO or a directory
-    never ends or never starts, so it is refused at once (opened without blocking, checked on what was opened)."""
-    name = str(path)
+    """The file, if it is a regular file: a device (``/dev/zero``), a FIFO or a directory never ends or never
+    starts, so it is refused at once."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return open_regular(path)
+    except FileRefused as refused:
+        raise ExecutionFileError(f"cannot read {path}: {refused} (save the executions first)") from None
     except OSError as error:
-        raise ExecutionFileError(f"cannot read {name}: {error.strerror or error}") from None
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device"
-        raise ExecutionFileError(f"cannot read {name}: it is {kind}, not a regular file (save the executions first)")
-    os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
+        raise ExecutionFileError(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def _lines(file: BinaryIO, name: str, number: int) -> Iterator[tuple[int, bytes]]:
