@@ -3,11 +3,11 @@
 ``python -m bench.ledger_file [--rows N] [--symbols K] [--order oldest|newest] [--baseline DIR]``
 
 Writes N executions (Bybit's record shape, several fills a millisecond, funding rows: the same generator as
-``bench/ledger_replay.py``, streamed) as JSON lines to a temporary file, then runs the command in a child process
-and reports its wall time and peak RSS (``wait4``), once writing the table and once writing every ledger row as
-CSV. ``--order newest`` writes the file newest first, as Bybit lists executions. ``--baseline DIR`` runs the same
-commands from another checkout (e.g. the main branch) in the same run, for the ratio. Last, how long it takes
-to refuse ``/dev/zero``, a FIFO and a file with an endless line.
+``bench/ledger_replay.py``, streamed) as JSON lines to a temporary file, then runs the command in a child
+process and reports its wall time and peak RSS (GNU ``time``, else ``wait4``), once writing the table and once
+writing every ledger row as CSV. ``--order newest`` writes the file newest first, as Bybit lists executions.
+``--baseline DIR`` runs the same commands from another checkout (e.g. the main branch) in the same run, for the
+ratio. Last, how long it takes to refuse ``/dev/zero``, a FIFO and a file with an endless line.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,11 +63,18 @@ def write_file(path: Path, count: int, symbols: int, newest_first: bool) -> None
             file.write(line + b"\n")
 
 
+TIME = shutil.which("time", path="/usr/bin:/bin")
+"""GNU time, when there: a child forked from this (large) process inherits its peak RSS in ``wait4``'s figure,
+one forked from ``time`` does not."""
+
+
 def run(root: Path, argv: list[str], timeout: float = 3600.0) -> dict[str, Any]:
     """Run ``fluxum`` from ``root`` with ``argv``; wall seconds, peak RSS (MB), exit status and stderr's tail."""
     started = time.perf_counter()
+    command = [sys.executable, "-m", "app.cli", *argv]
+    report = Path(tempfile.mkstemp(prefix="fluxum-bench-time-")[1])
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *argv],
+        [TIME, "-f", "%M", "-o", str(report), *command] if TIME else command,
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         stdout=subprocess.DEVNULL,
@@ -84,9 +92,12 @@ def run(root: Path, argv: list[str], timeout: float = 3600.0) -> dict[str, Any]:
         time.sleep(0.01)
     seconds = time.perf_counter() - started
     stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    timed = report.read_text().split()
+    report.unlink()
+    peak_kb = int(timed[-1]) if TIME and timed and timed[-1].isdigit() else usage.ru_maxrss
     return {
         "seconds": round(seconds, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(peak_kb / 1024, 1),
         "status": os.waitstatus_to_exitcode(status),
         "stderr": stderr.strip()[-160:],
     }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -331,8 +332,9 @@ def _read(path: str | Path) -> Iterator[tuple[str, Any]]:
 
 
 def _read_document(name: str, file: BinaryIO) -> list[tuple[str, Any]]:
-    raw = file.read(MAX_DOCUMENT_BYTES + 1)
-    if len(raw) > MAX_DOCUMENT_BYTES:
+    too_large = os.fstat(file.fileno()).st_size > MAX_DOCUMENT_BYTES  # refused before reading any of it
+    raw = b"" if too_large else file.read(MAX_DOCUMENT_BYTES + 1)
+    if too_large or len(raw) > MAX_DOCUMENT_BYTES:
         raise ExecutionFileError(
             f"{name} is one JSON document over {MAX_DOCUMENT_BYTES >> 20} MB: save it as JSON lines "
             "(one record or one response a line), which are read a line at a time"
