@@ -3,7 +3,8 @@
 A saved history comes in any order (Bybit lists executions newest first, page after page), and average entry and
 realized P&L depend on the order fills are applied in (:func:`~exchange.ledger.execution_order`). Holding every
 fill to sort them costs gigabytes for a few million; SQLite's sorter, in a private temporary database (deleted
-when closed; it spills to an unlinked temporary file past its cache), sorts them with bounded memory. The fills
+when closed; past its cache it spills to a temporary file SQLite creates owner-only and unlinks at once), sorts
+them with bounded memory. The fills
 come back in batches, as a journal replay does (:func:`~exchange.bybit.executions.fills_in_execution_order`).
 """
 

@@ -283,3 +283,11 @@ def test_a_long_history_is_read_and_sorted_with_bounded_memory(tmp_path: Path) -
         tracemalloc.stop()
     assert peak < 10 * 2**20, f"peak {peak / 2**20:.1f} MB"
     assert order == [record["execId"] for record in stream_records(40_000, 3)]  # oldest first again
+
+
+def test_csv_to_a_device_is_written_in_place(capsys: pytest.CaptureFixture[str]) -> None:
+    """A target that is not a regular file (/dev/null, /dev/stdout, a FIFO) is written to, never replaced."""
+    code, out, err = run(capsys, "--from-file", str(EXECUTIONS), "--csv", "/dev/null")
+    assert (code, err) == (0, "")
+    assert out == "wrote 6 ledger rows for 2 symbols to /dev/null\n"
+    assert Path("/dev/null").is_char_device()
