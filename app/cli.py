@@ -123,8 +123,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # As ``python -m app.cli`` this module is ``__main__``, and the commands raise ``app.cli.UserError``, another
-    # class than this copy's: run the real module's main so they are caught as with ``fluxum``.
-    from app.cli import main as fluxum_main
-
-    sys.exit(fluxum_main())
+    sys.exit(main())

@@ -15,9 +15,7 @@ execution list does.)
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -27,7 +25,6 @@ import orjson
 
 from exchange.bybit.protocol import cross_seq
 from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
-from exchange.regular_file import FileRefused, open_regular
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -285,6 +282,8 @@ MAX_DOCUMENT_BYTES = 64 << 20
 def _open_regular(path: str | Path) -> BinaryIO:
     """The file, if it is a regular file: a device (``/dev/zero``), a FIFO or a directory never ends or never
     starts, so it is refused at once."""
+    from exchange.regular_file import FileRefused, open_regular
+
     try:
         return open_regular(path)
     except FileRefused as refused:
@@ -325,13 +324,16 @@ def _read(path: str | Path) -> Iterator[tuple[str, Any]]:
         if not line:
             raise ExecutionFileError(f"{name} is empty")
         if line.endswith(b"\n") and _is_json(line):  # a whole line that is JSON on its own: JSON lines
-            yield from _read_lines(name, itertools.chain([(number, line)], _lines(file, name, number)))
+            yield from _read_lines(name, [(number, line)])
+            yield from _read_lines(name, _lines(file, name, number))
             return
         file.seek(0)
         yield from _read_document(name, file)
 
 
 def _read_document(name: str, file: BinaryIO) -> list[tuple[str, Any]]:
+    import os
+
     too_large = os.fstat(file.fileno()).st_size > MAX_DOCUMENT_BYTES  # refused before reading any of it
     raw = b"" if too_large else file.read(MAX_DOCUMENT_BYTES + 1)
     if too_large or len(raw) > MAX_DOCUMENT_BYTES:
