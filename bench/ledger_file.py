@@ -63,6 +63,8 @@ def write_file(path: Path, count: int, symbols: int, newest_first: bool) -> None
             file.write(line + b"\n")
 
 
+LAUNCH = "import sys; from app.cli import main; sys.exit(main(sys.argv[1:]))"
+"""``fluxum`` as the console script runs it (``python -m app.cli`` would be a second copy of the module)."""
 TIME = shutil.which("time", path="/usr/bin:/bin")
 """GNU time, when there: a child forked from this (large) process inherits its peak RSS in ``wait4``'s figure,
 one forked from ``time`` does not."""
@@ -71,7 +73,7 @@ one forked from ``time`` does not."""
 def run(root: Path, argv: list[str], timeout: float = 3600.0) -> dict[str, Any]:
     """Run ``fluxum`` from ``root`` with ``argv``; wall seconds, peak RSS (MB), exit status and stderr's tail."""
     started = time.perf_counter()
-    command = [sys.executable, "-m", "app.cli", *argv]
+    command = [sys.executable, "-c", LAUNCH, *argv]
     report = Path(tempfile.mkstemp(prefix="fluxum-bench-time-")[1])
     process = subprocess.Popen(
         [TIME, "-f", "%M", "-o", str(report), *command] if TIME else command,
