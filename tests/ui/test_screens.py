@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -85,6 +86,7 @@ async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -
         assert app.noticed("Could not write")
         written = app.export_ledger(tmp_path / "ledger.csv")
         assert written is not None and written.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600  # the account's money, owner-only like the journal
 
 
 async def test_too_small_then_compact_then_full() -> None:
