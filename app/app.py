@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -26,18 +27,27 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Horizontal, Vertical
+from textual.content import Content
+from textual.driver import Driver
+from textual.filter import LineFilter
+from textual.fuzzy import Matcher
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from app.bridge import Bridge
+from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
+from app.signals import on_stop_signals
 from exchange.book import BookState, OrderBook
-from exchange.config import Environment, Settings, load_settings
+from exchange.config import Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from exchange.printable import PrintableFormatter, printable
+from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
@@ -58,10 +68,16 @@ COMPACT_BELOW = (90, 30)
 LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
+NOTICE_CHARS = 500
+"""The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
 
 
 class SymbolCommands(Provider):
-    """The command palette lists every watched symbol."""
+    """The command palette lists every watched symbol.
+
+    Prompts are built as :class:`Content`, never from markup: the palette parses a ``str`` prompt (and
+    ``Matcher.highlight`` its candidate) as markup, and a symbol is data.
+    """
 
     def _symbols(self) -> list[str]:
         app = self.app
@@ -71,29 +87,43 @@ class SymbolCommands(Provider):
         app = self.app
         assert isinstance(app, FluxumApp)
         for symbol in self._symbols():
-            yield DiscoveryHit(f"Symbol: {symbol}", partial(app.select_symbol, symbol), help="show its book and P&L")
+            text = f"Symbol: {printable(symbol)}"
+            yield DiscoveryHit(
+                Content(text), partial(app.select_symbol, symbol), text=text, help="show its book and P&L"
+            )
 
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, FluxumApp)
         matcher = self.matcher(query)
         for symbol in self._symbols():
-            text = f"Symbol: {symbol}"
+            text = f"Symbol: {printable(symbol)}"
             score = matcher.match(text)
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(text),
+                    _highlight(matcher, text),
                     partial(app.select_symbol, symbol),
+                    text=text,
                     help="show its book and P&L",
                 )
 
 
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """``text`` with the query's matched letters in the match style, as ``Matcher.highlight`` does but with no
+    markup parsed."""
+    content = Content(text)
+    _, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets:
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
 def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
     """What the widgets read before the session exists (a few milliseconds while the exchange starts)."""
-    environment = "SIM" if settings.environment is Environment.SIM else settings.environment.value.upper()
     return Desk(
-        environment=environment,
+        environment=settings.environment_label,
         category=settings.category,
         symbols=list(settings.symbols),
         books={s: OrderBook(f"orderbook.{settings.depth}.{s}") for s in settings.symbols},
@@ -168,12 +198,17 @@ class FluxumApp(App[None]):
         self._recovering = False
         self._cancelling: set[str] = set()
         self._availability: tuple[bool, bool] | None = None
+        self._control_filter = ControlFilter()
+        self._stopping = False
+        self.stop_signal: int | None = None
+        """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md).
+        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
         """
@@ -183,8 +218,36 @@ class FluxumApp(App[None]):
 
         self.bell()
         traceback = Traceback(show_locals=False, width=None, suppress=[rich])
-        self._exit_renderables.append(Segments(self.console.render(traceback, self.console.options)))
+        segments = printable_segments(self.console.render(traceback, self.console.options))
+        self._exit_renderables.append(Segments(segments))
         self._close_messages_no_wait()
+
+    # ------------------------------------------------------------------ what reaches the terminal
+
+    def get_line_filters(self) -> list[LineFilter]:
+        """Textual's filters, then the last guard on every rendered line: no terminal control and no hyperlink
+        reaches the terminal, whatever a widget was given (see :mod:`app.line_filter`)."""
+        return [*super().get_line_filters(), self._control_filter]
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast whose text is never markup and always printable: notifications quote the exchange (a
+        ``retMsg``, a symbol, a reason). ``markup`` is accepted for Textual's signature (a widget's ``notify``
+        passes True) and ignored."""
+        super().notify(
+            printable(message, NOTICE_CHARS),
+            title=printable(title),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # ------------------------------------------------------------------ theme
 
@@ -238,10 +301,12 @@ class FluxumApp(App[None]):
         if not logging.getLogger().handlers:
             from textual.logging import TextualHandler
 
-            logging.basicConfig(level=logging.INFO, handlers=[TextualHandler()])
+            handler = TextualHandler()
+            handler.setFormatter(PrintableFormatter())
+            logging.basicConfig(level=logging.INFO, handlers=[handler])
         self._apply_layout(self.size.width, self.size.height)
         self.query_one(OrdersTable).focus()
-        if not self.scripted:
+        if not self.scripted and not self._stopping:
             self._session_worker = self.run_worker(
                 self._run_session(), name="session", group="session", exit_on_error=False
             )
@@ -292,6 +357,8 @@ class FluxumApp(App[None]):
         assert self.settings is not None
         async with open_runtime(self.settings, **self.runtime_options) as runtime:
             self.runtime = runtime
+            if self._stopping:
+                await runtime.session.stop()
             self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
             self._bridge_worker = self.run_worker(
@@ -330,12 +397,39 @@ class FluxumApp(App[None]):
 
     async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the session and wait for the exchange and the links to close (idempotent)."""
+        self._stopping = True  # a session still starting stops as soon as it exists
         runtime, worker = self.runtime, self._session_worker
         if runtime is not None:
             await runtime.session.stop()
         if worker is not None and not worker.is_finished:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), timeout)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this platform; on Linux, one that survives a terminal that hung up."""
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver" and driver.__name__ == "LinuxDriver":
+            from app.terminal import HangupSafeDriver
+
+            return HangupSafeDriver
+        return driver
+
+    async def run_async(self, *, headless: bool = False, **options: Any) -> None:
+        """Run the desk; in a terminal, SIGTERM, SIGHUP and SIGINT quit it as ``q`` does (:mod:`app.signals`).
+
+        Installed before Textual's driver enters the alternate screen and kept until it has left it, so a signal
+        at any moment leaves the terminal as it was found. Headless runs (tests) leave signals alone."""
+        if headless:
+            return await super().run_async(headless=True, **options)
+        with on_stop_signals(self._stop_signalled):
+            return await super().run_async(headless=False, **options)
+
+    def _stop_signalled(self, signum: int) -> None:
+        if self.stop_signal is not None:
+            return
+        self.stop_signal = signum
+        log.warning("%s: quitting", signal.Signals(signum).name)
+        self.call_later(self.action_quit)
 
     async def action_quit(self) -> None:
         """Quit cleanly: the session stopped, the local exchange stopped, then the app exits."""
@@ -351,7 +445,11 @@ class FluxumApp(App[None]):
         if event.state is not WorkerState.ERROR:
             return
         error = worker.error
-        reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error is not None else "unknown error"
+        reason = (
+            printable((str(error) or type(error).__name__).splitlines()[0], 320)
+            if error is not None
+            else "unknown error"
+        )
         if worker.group in ("session", "bridge"):
             self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")
@@ -465,14 +563,13 @@ class FluxumApp(App[None]):
             self.export_ledger(path)
 
     def export_ledger(self, path: str | Path) -> Path | None:
-        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the
-        path."""
+        """Write every symbol's ledger entry as CSV into an owner-only file (relative paths: the current
+        directory); notify the path."""
         target = Path(path).expanduser()
         if not target.is_absolute():
             target = Path.cwd() / target
         try:
-            with target.open("w", newline="", encoding="utf-8") as file:
-                rows = write_csv(self.desk.ledger.entries(), file)
+            rows = write_private(target, partial(write_csv, self.desk.ledger.entries()))
         except OSError as error:
             self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
             return None
@@ -503,7 +600,7 @@ class FluxumApp(App[None]):
             settings = self.runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
-            return settings.environment is Environment.SIM or settings.trading_enabled
+            return settings.local_exchange or settings.trading_enabled
         return True
 
     def action_cancel_order(self) -> None:
@@ -515,10 +612,10 @@ class FluxumApp(App[None]):
             self.notify("No open order is selected.", severity="warning", timeout=4)
             return
         question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
-        production = self.runtime is not None and self.runtime.settings.environment is Environment.PRODUCTION
+        settings = None if self.runtime is None else self.runtime.settings
         screen: ModalScreen[bool] = (
-            TypedConfirmScreen(question, word=order.symbol)
-            if production
+            TypedConfirmScreen(question, word=order.symbol, stakes=settings.stakes)
+            if settings is not None and settings.needs_typed_confirmation
             else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
         )
         self.push_screen(screen, callback=partial(self._cancel_confirmed, order))

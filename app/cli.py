@@ -4,16 +4,22 @@ Every command lives in its own module under :mod:`app.commands`, which keeps its
 (heavy ones happen inside ``run``), so building the parser stays cheap and ``fluxum --help`` lists everything
 honestly: a command that is not built yet says so in the help and exits with status 2 when called.
 
-Errors a user can cause end in one line on stderr and a non-zero exit, never a traceback.
+Errors a user can cause end in one line on stderr and a non-zero exit, never a traceback. What a command writes
+to stdout and stderr passes :func:`app.printable_output.printable_output`: nothing it was sent (a ``retMsg``, a
+coin, a symbol, a file's text) can drive the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from app.printable_output import printable_output
+from exchange.printable import printable
 
 EXIT_USAGE = 2
 
@@ -31,6 +37,7 @@ class Command:
     name: str
     help: str
     module: str | None  # "app.commands.x" exposing add_arguments(parser) and run(args) -> int; None = planned
+    owns_terminal: bool = False  # a full-screen app draws the terminal itself (and guards what it draws)
 
     @property
     def built(self) -> bool:
@@ -44,6 +51,7 @@ TOP_LEVEL: tuple[Command, ...] = (
         "dashboard",
         "open the full-screen desk (the default when no command is given)",
         "app.commands.dashboard",
+        owns_terminal=True,
     ),
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
     Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
@@ -71,9 +79,9 @@ def _add(subparsers: argparse._SubParsersAction, command: Command) -> None:
     if command.built:
         module = _load(command)
         module.add_arguments(parser)  # type: ignore[attr-defined]
-        parser.set_defaults(_run=module.run)  # type: ignore[attr-defined]
+        parser.set_defaults(_run=module.run, _owns_terminal=command.owns_terminal)  # type: ignore[attr-defined]
     else:
-        parser.set_defaults(_run=_planned(command))
+        parser.set_defaults(_run=_planned(command), _owns_terminal=False)
 
 
 def _planned(command: Command) -> Callable[[argparse.Namespace], int]:
@@ -113,13 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["dashboard", *argv]  # `fluxum -cfg testnet`, `fluxum --base-url URL`: the dashboard's options
     args = parser.parse_args(argv)
-    try:
-        return int(args._run(args) or 0)
-    except UserError as error:
-        print(f"fluxum: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        return 130
+    guard = contextlib.nullcontext() if getattr(args, "_owns_terminal", False) else printable_output()
+    with guard:
+        try:
+            return int(args._run(args) or 0)
+        except UserError as error:
+            print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 ledger field.
 
 One module rather than a package: each screen is small, and the wheel then needs no new package entry.
+Text that quotes the exchange (an order's symbol and ids, a ledger's symbols) is passed to Textual as
+:class:`Content` or :class:`Text`, made printable: a ``str`` given to a Label, a Button or a DataTable cell is
+parsed as markup.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import time
 from decimal import Decimal
 from enum import Enum
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,6 +23,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 from exchange.desk import Desk
 from exchange.ledger import CSV_COLUMNS, LedgerEntry, format_decimal
+from exchange.printable import printable
 
 __all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "TypedConfirmScreen", "cell_text"]
 
@@ -28,7 +33,8 @@ __all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "Typed
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (y / the confirm button) or False (n / escape / the other button)."""
+    """Dismisses with True (y / the confirm button) or False (n / escape / the other button); the question is
+    plain text (it quotes the order), never markup."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -43,7 +49,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(self.question, id="confirm-question")
+            yield Label(_plain_lines(self.question), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} [y]", id="confirm-yes", variant="error")
                 yield Button(f"{self.refuse_label} [n]", id="confirm-no", variant="primary")
@@ -60,21 +66,26 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
-    """Real money (production): the action goes ahead only once ``word`` (the order's symbol) is typed exactly and
-    Enter pressed; anything else is told and the dialog stays; Escape dismisses with False."""
+    """Real money (production, or a host that may be it): the action goes ahead only once ``word`` (the order's
+    symbol) is typed exactly and Enter pressed; anything else is told and the dialog stays; Escape dismisses with
+    False. ``stakes`` says what is at risk, first on the prompt line."""
 
     BINDINGS = [Binding("escape", "refuse", "Keep it")]
 
-    def __init__(self, question: str, *, word: str) -> None:
+    def __init__(self, question: str, *, word: str, stakes: str = "PRODUCTION, real money") -> None:
         super().__init__()
         self.question = question
         self.word = word
+        self.stakes = stakes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-dialog", classes="dialog typed"):
-            yield Label(self.question, id="confirm-question")
-            yield Label(f"PRODUCTION, real money. Type {self.word} and press Enter to confirm.", id="typed-prompt")
-            yield Input(placeholder=self.word, id="typed-word")
+            shown = printable(self.word)
+            yield Label(_plain_lines(self.question), id="confirm-question")
+            yield Label(
+                Content(f"{printable(self.stakes)}. Type {shown} and press Enter to confirm."), id="typed-prompt"
+            )
+            yield Input(placeholder=shown, id="typed-word")
             yield Label("Escape keeps it", classes="dialog-hint", id="typed-hint")
 
     def on_mount(self) -> None:
@@ -86,10 +97,16 @@ class TypedConfirmScreen(ModalScreen[bool]):
             self.dismiss(True)
             return
         event.input.value = ""
-        self.query_one("#typed-hint", Label).update(f"⚠ that was not {self.word}: nothing sent · Escape keeps it")
+        hint = f"⚠ that was not {printable(self.word)}: nothing sent · Escape keeps it"
+        self.query_one("#typed-hint", Label).update(Content(hint))
 
     def action_refuse(self) -> None:
         self.dismiss(False)
+
+
+def _plain_lines(text: str) -> Content:
+    """A question of ours with quoted data: its own lines kept, each made printable, no markup."""
+    return Content("\n".join(printable(line) for line in text.split("\n")))
 
 
 # ------------------------------------------------------------------ export
@@ -246,18 +263,23 @@ class LedgerScreen(ModalScreen[None]):
             table.clear(columns=True)
             table.add_column("field", key="field")
             for symbol in symbols:
-                table.add_column(symbol, key=symbol)
+                table.add_column(Text(printable(symbol)), key=symbol)
             if not symbols:
                 table.add_column("(no ledger entries yet: nothing traded or held)", key="none")
             for field in CSV_COLUMNS:
-                cells = [cell_text(entry, field) if entry is not None else "" for entry in entries]
+                cells = [_cell(entry, field) for entry in entries]
                 table.add_row(field, *cells, key=field)
             return
         for field in CSV_COLUMNS:
             for symbol, entry in zip(symbols, entries, strict=True):
-                text = cell_text(entry, field) if entry is not None else ""
-                if table.get_cell(field, symbol) != text:
-                    table.update_cell(field, symbol, text)
+                cell = _cell(entry, field)
+                if table.get_cell(field, symbol) != cell:
+                    table.update_cell(field, symbol, cell)
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _cell(entry: LedgerEntry | None, field: str) -> Text:
+    """A DataTable cell as plain text: the table parses a ``str`` cell as markup, and a symbol is data."""
+    return Text(printable(cell_text(entry, field)) if entry is not None else "")

@@ -2,9 +2,10 @@
 
 ``python -m bench.sim_flood [--count N] [--depth 50] [--apply] [--in-process]``
 
-By default the exchange runs in its own process (``fluxum sim --faults``), as it would for a real client, so
-the client measured here has a core to itself: it subscribes ``orderbook.{depth}.BTCUSDT``, asks the exchange
-to flood that topic through ``POST /_sim/flood`` (real deltas, ``u`` + 1 each), and receives and parses
+By default the exchange runs in its own process (``fluxum sim --faults``, its control token given through
+``FLUXUM_SIM_TOKEN``), as it would for a real client, so the client measured here has a core to itself: it
+subscribes ``orderbook.{depth}.BTCUSDT``, asks the exchange to flood that topic through ``POST /_sim/flood``
+(real deltas, ``u`` + 1 each), and receives and parses
 (``orjson``) every frame on an aiohttp WebSocket, checking that ``u`` never skips. ``--apply`` also feeds each
 delta to Fluxum's :class:`exchange.book.OrderBook`; ``--in-process`` runs the exchange in the client's own
 event loop (one core for both, a lower bound). The figure is messages received per second of wall time from
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -25,16 +28,20 @@ import aiohttp
 import orjson
 
 from exchange.book import ApplyResult, OrderBook
+from exchange.bybit.sim.control_access import TOKEN_ENV, TOKEN_HEADER
 
 SYMBOL = "BTCUSDT"
 
 
-async def _start_external(stack: AsyncExitStack) -> str:
+async def _start_external(stack: AsyncExitStack) -> tuple[str, dict[str, str]]:
+    """The base URL of a ``fluxum sim`` process, and the header its control requests carry."""
+    token = secrets.token_urlsafe(32)
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "sim", "--port", "0", "--faults", "--no-demo-trader",
          "--symbols", SYMBOL, "--categories", "linear"],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, TOKEN_ENV: token},
     )  # fmt: skip
 
     async def stop() -> None:
@@ -46,21 +53,21 @@ async def _start_external(stack: AsyncExitStack) -> str:
     match = re.search(r"http://[^ ]+", line)
     if not match:
         raise SystemExit(f"the exchange did not start: {line!r}")
-    return match.group(0)
+    return match.group(0), {TOKEN_HEADER: token}
 
 
-async def _start_in_process(stack: AsyncExitStack) -> str:
+async def _start_in_process(stack: AsyncExitStack) -> tuple[str, dict[str, str]]:
     from exchange.bybit.sim.server import SimConfig, SimServer
 
     sim = SimServer(SimConfig(symbols=(SYMBOL,), categories=("linear",), faults_enabled=True, demo_trader=False))
     await stack.enter_async_context(sim)
-    return sim.base_url
+    return sim.base_url, sim.control_headers
 
 
 async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str, float]:
     topic = f"orderbook.{depth}.{SYMBOL}"
     async with AsyncExitStack() as stack:
-        base = await (_start_in_process(stack) if in_process else _start_external(stack))
+        base, control_headers = await (_start_in_process(stack) if in_process else _start_external(stack))
         session = await stack.enter_async_context(aiohttp.ClientSession())
         ws = await session.ws_connect(base.replace("http", "ws", 1) + "/v5/public/linear", max_msg_size=16 << 20)
         await ws.send_str(orjson.dumps({"op": "subscribe", "args": [topic]}).decode())
@@ -71,7 +78,9 @@ async def run(count: int, depth: int, apply: bool, in_process: bool) -> dict[str
             if message.get("topic") == topic:
                 book.apply(message)
                 last_u = message["data"]["u"]
-        flood = asyncio.ensure_future(session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count}))
+        flood = asyncio.ensure_future(
+            session.post(f"{base}/_sim/flood", json={"topic": topic, "count": count}, headers=control_headers)
+        )
         received = 0
         gaps = 0
         first = 0.0

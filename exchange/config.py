@@ -8,7 +8,6 @@ category, depth and mark source; command-line flags win over it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
+from exchange.hosts import is_loopback_host
+from exchange.printable import printable
+from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
@@ -26,6 +28,7 @@ DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 CATEGORIES = ("linear", "spot")
 DEPTHS = (1, 50, 200, 1000)
 MARK_SOURCES = ("mark", "book")
+MAX_LABEL_HOST = 40  # characters of a remote host the environment badge shows
 
 
 class Environment(Enum):
@@ -98,6 +101,42 @@ class Settings:
         return self.environment is Environment.SIM and self.endpoints is None
 
     @property
+    def local_exchange(self) -> bool:
+        """True for the simulator on this machine: embedded, or an external ``fluxum sim`` at a loopback address.
+        Only there do order actions go without a real exchange's safeguards; ``-cfg sim`` at any other host may
+        be anything (a relay to Bybit, someone else's server), so it gets them all."""
+        if self.environment is not Environment.SIM:
+            return False
+        if self.endpoints is None:
+            return True
+        urls = (self.endpoints.rest, self.endpoints.public_ws, self.endpoints.private_ws)
+        return all(is_loopback_host(urlsplit(url).hostname or "") for url in urls)
+
+    @property
+    def environment_label(self) -> str:
+        """The environment as the desk's badge names it: ``SIM`` for the local exchange, ``SIM @ host`` for a
+        simulator elsewhere (so nobody takes it for this machine's), else ``TESTNET``, ``DEMO``, ``PRODUCTION``."""
+        name = self.environment.value.upper()
+        if self.environment is not Environment.SIM or self.local_exchange or self.endpoints is None:
+            return name
+        return f"{name} @ {printable(urlsplit(self.endpoints.rest).hostname or '?', MAX_LABEL_HOST)}"
+
+    @property
+    def needs_typed_confirmation(self) -> bool:
+        """Order actions need the symbol typed (or ``--yes``): on production, and on a ``sim`` that is not local."""
+        return self.environment is Environment.PRODUCTION or (
+            self.environment is Environment.SIM and not self.local_exchange
+        )
+
+    @property
+    def stakes(self) -> str:
+        """What an order action here may risk, as a typed confirmation's prompt says it."""
+        if self.environment is Environment.PRODUCTION:
+            return "PRODUCTION, real money"
+        host = "" if self.endpoints is None else urlsplit(self.endpoints.rest).hostname
+        return f"{host or 'this host'} is not a local exchange, maybe real money"
+
+    @property
     def private(self) -> bool:
         return self.credentials is not None
 
@@ -121,15 +160,6 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
     return symbols
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def load_settings(
     *,
     cfg: str | None = None,
@@ -145,9 +175,11 @@ def load_settings(
     file_values: dict[str, object] = {}
     if config_file is not None:
         try:
-            file_values = tomllib.loads(config_file.read_text())
+            file_values = tomllib.loads(read_bounded(config_file, SETTINGS_FILE_LIMIT).decode())
         except FileNotFoundError:
             raise ConfigError(f"config file {config_file} does not exist") from None
+        except FileRefused as refused:
+            raise ConfigError(f"config file {config_file} cannot be used: {refused}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
 
@@ -189,7 +221,7 @@ def load_settings(
     if base_url is not None:
         endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
         host = urlsplit(base_url).hostname or ""
-        if credentials is not None and base_url.startswith("http://") and not _loopback(host):
+        if credentials is not None and base_url.startswith("http://") and not is_loopback_host(host):
             raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
     elif environment is Environment.SIM:
         endpoints = None  # the embedded local exchange, started by the caller

@@ -81,7 +81,7 @@ def _places(step: Decimal) -> int:
 class Desk:
     """The latest state of the markets and the account, as one object the widgets can read."""
 
-    environment: str  # SIM / TESTNET / DEMO / PRODUCTION
+    environment: str  # SIM / SIM @ host (a simulator elsewhere) / TESTNET / DEMO / PRODUCTION
     category: str
     symbols: list[str]
     books: dict[str, OrderBook]
@@ -97,11 +97,14 @@ class Desk:
     stats: LinkStats | None = None
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
+    journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""
 
     def __post_init__(self) -> None:
+        if self.tickers.category is None:  # keep only the ticker fields of this desk's category
+            self.tickers = TickerCache(self.category)
         for symbol in self.symbols:
             self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
 

@@ -4,9 +4,10 @@
 Per subscriber there are three lanes:
 
 * lossless (state changes, fills, orders, notices): kept in order, never dropped;
-* bounded (public trade batches): a lagging subscriber keeps only the newest N, and the drop is counted;
-* latest (books, tickers, wallet, link figures): one slot per conflation key, the newest event replaces the
-  older one, so 10,000 book deltas waiting for a slow consumer are one event when it wakes up.
+* bounded (public trade batches): a lagging subscriber keeps only the newest events up to N in total weight
+  (trades, not batches, so a host cannot grow it by batching), and each event dropped is counted;
+* latest (books, book trust, tickers, wallet, link figures): one slot per conflation key, the newest event
+  replaces the older one, so 10,000 book deltas waiting for a slow consumer are one event when it wakes up.
 
 Lossless events come out first, then bounded ones, then the latest states.
 """
@@ -31,6 +32,7 @@ class Subscription:
         self._kinds = kinds
         self._lossless: deque[Event] = deque()
         self._bounded: dict[type[Event], deque[Event]] = {}
+        self._weights: dict[type[Event], int] = {}  # total weight waiting per bounded lane
         self._latest: dict[tuple, Event] = {}
         self._wakeup = asyncio.Event()
         self._closed = False
@@ -51,10 +53,13 @@ class Subscription:
         elif cls.bounded is not None:
             lane = self._bounded.get(cls)
             if lane is None:
-                lane = self._bounded[cls] = deque(maxlen=cls.bounded)
-            if len(lane) == lane.maxlen:
+                lane = self._bounded[cls] = deque()
+            weight = self._weights.get(cls, 0) + event.weight
+            while lane and weight > cls.bounded:  # the newest event always stays, however heavy
+                weight -= lane.popleft().weight
                 self.dropped += 1
             lane.append(event)
+            self._weights[cls] = weight
         else:
             self._lossless.append(event)
         self._wakeup.set()
@@ -66,9 +71,11 @@ class Subscription:
         """The next event, or None when nothing is waiting."""
         if self._lossless:
             return self._lossless.popleft()
-        for lane in self._bounded.values():
+        for cls, lane in self._bounded.items():
             if lane:
-                return lane.popleft()
+                event = lane.popleft()
+                self._weights[cls] -= event.weight
+                return event
         if self._latest:
             key = next(iter(self._latest))
             return self._latest.pop(key)

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_COLUMNS",
+    "FORMULA_TRIGGERS",
     "FUNDING_EXEC_TYPE",
     "HISTORY_KEPT",
     "MONEY_CONTEXT",
@@ -55,6 +56,7 @@ __all__ = [
     "MarkSource",
     "UpdateSource",
     "csv_header",
+    "csv_text",
     "execution_order",
     "fill_problem",
     "format_decimal",
@@ -778,14 +780,29 @@ def format_decimal(value: Decimal) -> str:
     return format(value.normalize(MONEY_CONTEXT), "f")
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection")."""
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that could start a formula gets a leading ``'`` (OWASP).
+
+    Only text goes through here (symbols, sides, anything that came from the exchange or a file); numbers the
+    ledger wrote itself never do, so ``-1.5`` stays a number."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _cell(value: object) -> str:
+    """A cell by the field's type: numbers as written by the ledger, everything else as neutralised text."""
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format_decimal(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, StrEnum):
-        return value.value
-    return str(value)
+        return csv_text(value.value)
+    return csv_text(str(value))
 
 
 def _row(entry: LedgerEntry) -> list[str]:
@@ -801,9 +818,13 @@ def _row(entry: LedgerEntry) -> list[str]:
 def write_csv(entries: Iterable[LedgerEntry], file: TextIO) -> int:
     """Write the header and one row per entry to an open text file; returns the number of rows."""
     writer = csv.writer(file, lineterminator="\n")
+    # The csv module quotes a cell holding "\n" but not a bare "\r" (not part of this line terminator), which a
+    # spreadsheet reads as a new row: such a row is written with every cell quoted.
+    quoting = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     count = 0
     for entry in entries:
-        writer.writerow(_row(entry))
+        row = _row(entry)
+        (quoting if any("\r" in cell for cell in row) else writer).writerow(row)
         count += 1
     return count

@@ -17,7 +17,7 @@ from typing import Any
 
 from exchange.book import ApplyResult, BookState, cadence_ms
 from exchange.bybit.protocol import ProtocolError, desk_topics, parse_trades, ticker_topic
-from exchange.desk import Desk, Instrument
+from exchange.desk import TRADES_KEPT, Desk, Instrument
 from exchange.events import BookChanged, BookStateChanged, Notice, TickerChanged, TopicHealth, TradesReceived
 from exchange.hub import EventHub
 from exchange.numbers import NumberError, read_decimal, read_whole
@@ -49,8 +49,9 @@ class MarketData:
         self.hub = hub
         self.counters = counters
         self.category = desk.category
-        # desired, in subscribe order; a topic Bybit does not know is removed
+        # desired, in subscribe order; a topic Bybit does not know is removed (:meth:`drop_topic`)
         self.topics: list[str] = desk_topics(depth, desk.symbols)
+        self._wanted = set(self.topics)  # a frame of any other topic keeps no state: the server chose its name
         self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self._topic_last_ms: dict[str, int] = {}
@@ -62,22 +63,20 @@ class MarketData:
     # ------------------------------------------------------------------ frames
 
     def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
-        """Apply one public frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
+        """Apply one public frame of ``topic``; a malformed one is counted as rejected and changes nothing, and one
+        of a topic the desk did not subscribe is counted as unknown and leaves no trace."""
+        if topic not in self._wanted:
+            self.counters["unknown_topic_frames"] += 1
+            log.debug("frame of a topic not subscribed dropped: %r", topic[:60])
+            return
         try:
             if topic.startswith("orderbook."):
                 if not self._on_book(topic, frame):
                     return  # only a frame that moved the book shows it alive: garbage must not keep it "fresh"
             elif topic.startswith("publicTrade."):
-                trades = parse_trades(frame)
-                symbol = topic[len("publicTrade.") :]
-                if symbol in self.desk.trades and trades:
-                    self.desk.trades[symbol].extend(trades)
-                    self.desk.touch(f"trades:{symbol}")
-                    self.hub.publish(TradesReceived(symbol, trades))
+                self._on_trades(topic[len("publicTrade.") :], frame)
             elif topic.startswith("tickers."):
-                symbol, fields = self.desk.tickers.apply(frame)
-                self.desk.touch(f"ticker:{symbol}")
-                self.hub.publish(TickerChanged(symbol, fields))
+                self._on_ticker(frame)
             else:
                 self.counters["unknown_topic_frames"] += 1
                 return
@@ -86,6 +85,31 @@ class MarketData:
             self.counters["rejected_frames"] += 1
             log.debug("rejected %s frame: %s", topic[:60], error)
 
+    def _on_trades(self, symbol: str, frame: dict[str, Any]) -> None:
+        trades = parse_trades(frame)
+        if any(trade.symbol != symbol for trade in trades):
+            raise ProtocolError(f"a trade of another symbol on publicTrade.{symbol[:20]}")
+        if symbol in self.desk.trades and trades:
+            trades = trades[-TRADES_KEPT:]  # the tape shows no more; a batch of thousands must not ride the hub
+            self.desk.trades[symbol].extend(trades)
+            self.desk.touch(f"trades:{symbol}")
+            self.hub.publish(TradesReceived(symbol, trades))
+
+    def _on_ticker(self, frame: dict[str, Any]) -> None:
+        tickers = self.desk.tickers
+        ignored = tickers.ignored_fields
+        symbol, fields = tickers.apply(frame)
+        if tickers.ignored_fields > ignored:  # not a Bybit ticker field of this category, or not a short string
+            self.counters["ticker_fields_ignored"] += tickers.ignored_fields - ignored
+        self.desk.touch(f"ticker:{symbol}")
+        self.hub.publish(TickerChanged(symbol, fields))
+
+    def drop_topic(self, topic: str) -> None:
+        """Bybit does not know ``topic``: stop wanting it (its frames, if any came, are unknown from now on)."""
+        if topic in self.topics:
+            self.topics.remove(topic)
+        self._wanted.discard(topic)
+
     def _on_book(self, topic: str, frame: dict[str, Any]) -> bool:
         """Apply one book frame; True when it changed the book (a snapshot or an applied delta)."""
         book = self._book_by_topic.get(topic)
@@ -93,17 +117,21 @@ class MarketData:
             self.counters["unknown_topic_frames"] += 1
             return False
         before = book.state
-        absent, gaps, rejected = book.counters.absent_deletes, book.counters.gaps, book.counters.rejected
+        counted = book.counters
+        absent, gaps, rejected, overflows = counted.absent_deletes, counted.gaps, counted.rejected, counted.overflows
         result = book.apply(frame)
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
             return False
-        if book.counters.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
+        if counted.rejected > rejected:  # the next delta was unreadable: a lost update, so resync
             self.counters["rejected_frames"] += 1
             log.warning("%s: %s", topic, book.resync_reason)
-        if result is ApplyResult.DELTA and book.counters.absent_deletes > absent:
+        if counted.overflows > overflows:  # deeper than subscribed: not Bybit's book, so resync (never grow)
+            self.counters["book_overflows"] += 1
+            log.warning("%s: %s", topic, book.resync_reason)
+        if result is ApplyResult.DELTA and counted.absent_deletes > absent:
             # Bybit never deletes a level the client does not hold: this copy has drifted from Bybit's.
-            self.counters["absent_deletes"] += book.counters.absent_deletes - absent
+            self.counters["absent_deletes"] += counted.absent_deletes - absent
             book.invalidate("delete of an absent level")
             result = ApplyResult.RESYNC
         symbol = book.symbol or ""
@@ -116,7 +144,7 @@ class MarketData:
             self.counters["resyncs"] += 1
             # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
             # delta would leave fields stale), so the symbol's ticker is refreshed with its book.
-            lost = book.counters.gaps > gaps and ticker_topic(symbol) in self.topics
+            lost = counted.gaps > gaps and ticker_topic(symbol) in self.topics
             self._request_resync(topic, [ticker_topic(symbol)] if lost else [])
         elif result is ApplyResult.STALE:
             self.counters["stale_deltas"] += 1

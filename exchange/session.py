@@ -51,7 +51,7 @@ from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, sub
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
-from exchange.config import Environment, Settings
+from exchange.config import Settings
 from exchange.desk import Desk
 from exchange.events import (
     LinkState,
@@ -66,9 +66,10 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.hub import EventHub
-from exchange.journal import Journal
+from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
+from exchange.printable import printable
 from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
@@ -80,7 +81,9 @@ MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may ho
 MARK_INTERVAL_S = 0.25
 REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
+JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
 
 
 class Session:
@@ -116,7 +119,7 @@ class Session:
         self.symbols: list[str] = list(settings.symbols)
         depth = settings.depth
         self.desk = Desk(
-            environment="SIM" if settings.environment is Environment.SIM else settings.environment.value.upper(),
+            environment=settings.environment_label,
             category=self.category,
             symbols=list(self.symbols),
             books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},
@@ -217,6 +220,8 @@ class Session:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
                     fatal = fatal_reason(error)
+                    if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
+                        fatal = str(error)  # a corrupt journal: its one line names the file and the fix
                     if fatal is not None:
                         self._set_state(LinkState.FAILED, fatal)
                         self.hub.publish(Notice("error", f"Session failed: {fatal}"))
@@ -365,11 +370,11 @@ class Session:
         if reply.get("success") is True:
             self._authenticated = True
             return
-        message = str(reply.get("ret_msg") or "rejected")
+        message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
-        raise SessionFailed(f"API key rejected by the private stream: {message}")
+        raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
     async def _measure_clock(self) -> None:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
@@ -406,19 +411,18 @@ class Session:
         names only one topic (the one dropped for good here), and the others may or may not be subscribed."""
         if reply.get("success") is True:
             return []
-        message = str(reply.get("ret_msg") or "")
+        message = printable(str(reply.get("ret_msg") or ""))
         if "already subscribed" in message:
             return []
         if "handler not found" in message:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
             for topic in rejected:
-                if topic in self.market.topics:
-                    self.market.topics.remove(topic)
+                self.market.drop_topic(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
             return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
-        raise LinkDead(f"subscribe refused: {message or 'no reason given'}")
+        raise LinkDead(f"subscribe refused: {message[:MAX_REASON_CHARS] or 'no reason given'}")
 
     async def _subscribe_private(self, link: WsLink) -> None:
         if not self._authenticated:
@@ -428,7 +432,7 @@ class Session:
             link.request({"op": "subscribe", "args": list(PRIVATE_TOPICS)}, self.timeouts.subscribe_s)
         )
         if reply.get("success") is not True and "already subscribed" not in str(reply.get("ret_msg")):
-            raise LinkDead(f"private subscribe refused: {reply.get('ret_msg')}")
+            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')), MAX_REASON_CHARS)}")
 
     async def _await_snapshots(self) -> None:
         wanted = [book for book in self.books.values() if book.topic in self.market.topics]
@@ -506,7 +510,7 @@ class Session:
 
     async def _reread_executions(self) -> None:
         await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
-        await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
+        await self._read_executions(self.account.complete_until_ms() if self.journal is not None else None)
         self.account.finish_recovery()
 
     async def _teardown(self) -> None:
@@ -589,9 +593,10 @@ class Session:
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
-        """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
+        """Marks, staleness, resync retries, the journal's watermark and tail, and link figures, at frame rate."""
         next_stats = 0.0
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
+        next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
@@ -605,6 +610,9 @@ class Session:
                 private = self._private
                 if private is not None and private.open_:
                     self.account.advance_watermark(self._server_now_ms())
+            if now >= next_tail:
+                next_tail = now + JOURNAL_TAIL_INTERVAL_S
+                self.account.tail_journal()
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
                 self._publish_stats()

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from exchange.book import BookState
 from exchange.events import (
     BookChanged,
+    BookStateChanged,
     LinkState,
     Notice,
     PublicTrade,
@@ -74,6 +76,34 @@ def test_trade_batches_are_bounded_for_a_lagging_subscriber_and_the_drop_is_coun
         hub.publish(TradesReceived("BTCUSDT", (trade,)))
     assert len(slow.drain()) == TradesReceived.bounded
     assert slow.dropped == 25
+
+
+def test_a_lagging_subscriber_keeps_the_newest_trades_however_they_are_batched():
+    hub = EventHub()
+    slow = hub.subscribe()
+    for n in range(100):
+        trades = tuple(PublicTrade("BTCUSDT", n, "Buy", Decimal("1"), Decimal("1"), f"{n}-{i}") for i in range(400))
+        hub.publish(TradesReceived("BTCUSDT", trades))
+    waiting = slow.drain()
+    assert sum(len(e.trades) for e in waiting if isinstance(e, TradesReceived)) <= TradesReceived.bounded
+    assert waiting[-1].trades[-1].trade_id == "99-399" and slow.dropped == 99
+    hub.publish(TradesReceived("BTCUSDT", waiting[-1].trades))  # the lane's weight was given back on reading
+    assert len(slow.drain()) == 1 and slow.dropped == 99
+
+
+def test_book_trust_flipping_is_one_event_per_symbol_for_a_lagging_subscriber_latest_wins():
+    hub = EventHub()
+    slow = hub.subscribe()
+    for n in range(100_000):
+        state = BookState.RESYNCING if n % 2 == 0 else BookState.SYNCED
+        hub.publish(BookStateChanged("BTCUSDT", state, "gap" if n % 2 == 0 else None))
+    hub.publish(BookStateChanged("ETHUSDT", BookState.RESYNCING, "crossed"))
+    assert slow.pending() == 2
+    waiting = slow.drain()
+    assert [(e.symbol, e.state) for e in waiting if isinstance(e, BookStateChanged)] == [
+        ("BTCUSDT", BookState.SYNCED),
+        ("ETHUSDT", BookState.RESYNCING),
+    ]
 
 
 async def test_get_waits_and_close_ends_iteration():

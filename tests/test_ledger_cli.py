@@ -157,7 +157,7 @@ def test_user_errors_exit_2_with_one_line(
 ) -> None:
     names = {
         "tmp": str(tmp_path),
-        "bad_json": _write(tmp_path, "bad.jsonl", '{"execId": "a"}\n{"execId":\n'),
+        "bad_json": _write(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
         "error": _write(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
         "missing_field": _write(
             tmp_path,

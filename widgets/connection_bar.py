@@ -1,13 +1,16 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
-Line one: the environment badge (PRODUCTION in the warning colour), the state as Fluxum's glyph and word (●
-Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try, ✗
-Failed with its reason, ○ Disconnected) and the time spent in it. Line two: ping round trip, messages per
-second, reconnects and the last reason, and the age of each stream of the selected symbol.
+Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
+colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
+attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
+it. Line two: ping round trip, messages per second, reconnects and the last reason, and the age of each stream
+of the selected symbol.
 
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
 screen within a frame of the session noticing, not a timer tick later.
+
+Reasons quote the exchange (a ``retMsg``, an unreadable level): they are shown made printable, as plain text.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from textual.widget import Widget
 
 from exchange.desk import Desk
 from exchange.events import LinkState, SessionState, TopicHealth
+from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 
@@ -36,6 +40,15 @@ ENVIRONMENT_STYLES = {
 }
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+
+
+def environment_badge(environment: str) -> tuple[str, str]:
+    """The badge's text and style. A simulator elsewhere (``SIM @ host``) wears production's colour: its orders
+    get production's safeguards, and it must not pass for the local exchange."""
+    kind, _, elsewhere = environment.partition(" @ ")
+    if elsewhere:
+        return f" {kind.upper()} @ {elsewhere} ", ENVIRONMENT_STYLES["PRODUCTION"]
+    return f" {kind.upper()} ", ENVIRONMENT_STYLES.get(kind.upper(), "bold reverse")
 
 
 class ConnectionBar(SymbolPull, Widget):
@@ -120,8 +133,7 @@ class ConnectionBar(SymbolPull, Widget):
 
     def _compose_text(self, desk: Desk, state: SessionState, now: float) -> Content:
         now_ms = int(now * 1000)
-        environment = desk.environment.upper()
-        badge = (f" {environment} ", ENVIRONMENT_STYLES.get(environment, "bold reverse"))
+        badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
         if state.kind is LinkState.RECONNECTING:
@@ -131,17 +143,19 @@ class ConnectionBar(SymbolPull, Widget):
                 parts.append((f" · retry in {wait:.1f} s", "bold"))
             parts.append(f" · for {in_state}")
             if state.reason:
-                parts.append((f" · {state.reason}", "$text-warning"))
+                parts.append((f" · {printable(state.reason)}", "$text-warning"))
         elif state.kind is LinkState.FAILED:
-            parts.append((f" · {state.reason or 'no reason given'}", "bold $text-error"))
+            parts.append((f" · {printable(state.reason) or 'no reason given'}", "bold $text-error"))
             parts.append(f" · for {in_state} · not retrying")
         else:
             parts.append(f" for {in_state}")
             if state.reason and state.kind is not LinkState.READY:
-                parts.append((f" · {state.reason}", "dim"))
+                parts.append((f" · {printable(state.reason)}", "dim"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+        if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
+            parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
 
@@ -160,7 +174,7 @@ class ConnectionBar(SymbolPull, Widget):
         parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
         parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
         if stats.reconnects and stats.last_reconnect_reason:
-            parts.append((f" (last: {stats.last_reconnect_reason})", "dim"))
+            parts.append((f" (last: {printable(stats.last_reconnect_reason)})", "dim"))
         return parts
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
@@ -177,7 +191,7 @@ class ConnectionBar(SymbolPull, Widget):
                 named.append((label, health))
         parts: list[Any] = []
         if named:
-            parts.append((f" · {symbol}", "dim"))
+            parts.append((f" · {printable(symbol)}", "dim"))
         for label, health in named:
             style = "bold $text-warning" if health.stale else ""
             parts.append((f" {label} ", "dim"))

@@ -29,6 +29,7 @@ from textual.widget import Widget
 
 from exchange.book import BookState, OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
+from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
 from widgets.trust import book_trust
@@ -357,7 +358,7 @@ class Ladder(SymbolPull, Widget):
         width: int,
     ) -> Strip:
         base = self._base
-        title = f" {symbol} "
+        title = f" {printable(symbol)} "
         zoom = f" x{group} = {step:,.{price_dp}f} " if step is not None else " tick ? "
         extra = f" ◆{off_screen} off-screen " if off_screen else ""
         if state == BookState.SYNCED.value:
@@ -367,7 +368,7 @@ class Ladder(SymbolPull, Widget):
         else:
             badge = f" ⚠ {state} · NOT LIVE "
             badge_style = base + self._style("ladder--not-live")
-            tail = f" {reason}" if reason else ""
+            tail = f" {printable(reason)}" if reason else ""  # may quote the unreadable level
         header_style = base + self._style("ladder--header")
         segments = [Segment(title, header_style), Segment(badge, badge_style)]
         used = len(title) + len(badge)

@@ -6,6 +6,9 @@ moved, keeping the cursor on the same order across rebuilds. When the columns do
 give way before any number is cut: the status column goes first (a partial fill still reads in the qty as
 ``filled/qty``, a non-New status as a short tag after it), then the side shrinks to B / S, then the padding
 between columns halves, and last the status tag goes (``filled/qty`` still says partial).
+
+Cells are :class:`Text`, never ``str``: the DataTable parses a ``str`` cell as markup, and a symbol or a status
+is the exchange's text (made printable first).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from exchange.desk import Desk
 from exchange.events import OpenOrder
+from exchange.printable import printable
 from widgets._desk_pull import DeskPull
 
 __all__ = ["OrdersTable"]
@@ -26,6 +31,8 @@ STATUS_WORDS = {"PartiallyFilled": "Partial", "Untriggered": "Trigger"}
 STATUS_TAGS = {"PartiallyFilled": "P", "Untriggered": "T"}
 """The one-letter status shown after the qty once the status column is dropped (New shows nothing)."""
 CELL_PADDING = 1
+SYMBOL_CHARS = 24
+"""A longer symbol (only a hostile exchange sends one) is cut rather than push the numbers out of the table."""
 
 
 def _plain(value: Decimal | None) -> str:
@@ -34,7 +41,7 @@ def _plain(value: Decimal | None) -> str:
     return f"{value.normalize():,f}"
 
 
-class OrdersTable(DeskPull, DataTable[str]):
+class OrdersTable(DeskPull, DataTable[Text]):
     """Open orders of every symbol; the cursor picks the one to cancel."""
 
     PULL_NAME = "orders"
@@ -91,7 +98,7 @@ class OrdersTable(DeskPull, DataTable[str]):
         else:
             self.clear()
         for order, row in zip(orders, cells, strict=True):
-            self.add_row(*row, key=order.order_id)
+            self.add_row(*map(Text, row), key=order.order_id)
         if selected is not None:
             for index, order in enumerate(orders):
                 if order.order_id == selected.order_id:
@@ -110,10 +117,11 @@ def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
     side = ("B" if buy else "S") if level >= 2 else ("BUY" if buy else "SELL")
     price = _plain(order.price) if order.order_type != "Market" else "market"
     qty = f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty)
+    symbol, status = printable(order.symbol, SYMBOL_CHARS), printable(order.status)
     if level == 0:
-        return (order.symbol, side, price, qty, STATUS_WORDS.get(order.status, order.status))
-    tag = "" if level >= 4 else STATUS_TAGS.get(order.status, "" if order.status == "New" else order.status[:1])
-    cells = (order.symbol, side, price, f"{qty} {tag}" if tag else qty)
+        return (symbol, side, price, qty, STATUS_WORDS.get(status, status))
+    tag = "" if level >= 4 else STATUS_TAGS.get(status, "" if status == "New" else status[:1])
+    cells = (symbol, side, price, f"{qty} {tag}" if tag else qty)
     return tuple(f" {cell}" for cell in cells) if level >= 3 else cells
 
 

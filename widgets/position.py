@@ -26,6 +26,7 @@ from textual.widgets import Sparkline, Static
 from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.ledger import LedgerEntry, MarkSource
+from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
 from widgets.trust import mark_is_live
@@ -277,7 +278,7 @@ class PositionPanel(SymbolPull, Vertical):
             side = ("position not read yet", "bold $text-warning")  # "FLAT" would be a claim
         else:
             side = ("FLAT", "dim")
-        parts: list[Any] = [(symbol, "bold"), " ", side]
+        parts: list[Any] = [(printable(symbol), "bold"), " ", side]
         if size != 0 and entry is not None:
             parts += [
                 f" {fmt_qty(abs(size), qty_dp)}",

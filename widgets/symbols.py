@@ -15,6 +15,7 @@ from textual.widget import Widget
 
 from exchange.book import BookState
 from exchange.bybit.protocol import ticker_topic
+from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import MAX_DECIMALS, fmt_price
 from widgets.trust import book_trust, stream_is_stale
@@ -63,7 +64,7 @@ class SymbolStrip(SymbolPull, Widget):
             selected = symbol == self.symbol
             key = f"{index + 1} " if index < 9 else ""
             parts.append((key, "dim"))
-            parts.append((symbol, "bold reverse" if selected else "bold"))
+            parts.append((printable(symbol), "bold reverse" if selected else "bold"))
             price = desk.last_price(symbol)  # a positive finite number or None: an odd field shows nothing
             if price is not None:
                 instrument = desk.instrument(symbol)

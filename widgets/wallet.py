@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from exchange.desk import Desk
 from exchange.events import LinkState
+from exchange.printable import printable
 from widgets._desk_pull import DeskPull
 from widgets._format import fmt_signed
 
@@ -98,7 +99,7 @@ class WalletPanel(DeskPull, Static):
         for coin in wallet.coins[:COINS_SHOWN]:
             upl = coin.unrealised_pnl
             style = "$profit" if upl > 0 else "$loss" if upl < 0 else ""
-            parts += ["\n", (f"{coin.coin:<{label_w}}", "bold"), f"{coin.equity:>{number_w},.2f}"]
+            parts += ["\n", (f"{printable(coin.coin):<{label_w}}", "bold"), f"{coin.equity:>{number_w},.2f}"]
             if upl:
                 parts += ["\n", (f"  {label('upl')}"[:label_w].ljust(label_w), "dim")]
                 parts += [(f"{fmt_signed(upl):>{number_w}}", style)]

@@ -58,19 +58,22 @@ def require_confirmation(
     interactive: bool | None = None,
     ask: Callable[[str], str] | None = None,
 ) -> None:
-    """On production an order action needs a typed confirmation: ``word`` (the symbol) typed at the prompt when a
-    person is at the terminal, or ``--yes`` on the command line (scripts). Checked before anything is sent."""
+    """On production, or on a ``-cfg sim`` host that is not this machine, an order action needs a typed
+    confirmation: ``word`` (the symbol) typed at the prompt when a person is at the terminal, or ``--yes`` on the
+    command line (scripts). Checked before anything is sent."""
     from app.cli import UserError
     from exchange.config import Environment
 
-    if settings.environment is not Environment.PRODUCTION or getattr(args, "yes", False):
+    if not settings.needs_typed_confirmation or getattr(args, "yes", False):
         return
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if not interactive:
-        raise UserError(f"refusing to {action} on production without --yes (this is real money)")
+        if settings.environment is Environment.PRODUCTION:
+            raise UserError(f"refusing to {action} on production without --yes (this is real money)")
+        raise UserError(f"refusing to {action} without --yes: {settings.stakes} (-cfg sim names it, nothing proves it)")
     try:
-        typed = (ask or _ask_at_the_terminal)(f"PRODUCTION, real money: type {word} to {action}: ")
+        typed = (ask or _ask_at_the_terminal)(f"{settings.stakes}: type {word} to {action}: ")
     except (EOFError, KeyboardInterrupt):
         typed = ""
     if typed.strip() != word:
@@ -225,12 +228,16 @@ async def instrument_or_fail(client: RestClient, category: str, symbol: str) -> 
 
 
 def show(value: object) -> str:
-    """A value for a table cell: decimals without exponent, ``None`` as empty."""
+    """A value for a table cell: decimals without exponent, ``None`` as empty, text as one printable line (a
+    coin, a symbol or an order link id is the exchange's: it must neither drive the terminal nor break the
+    table's lines)."""
+    from exchange.printable import printable
+
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format(value, "f")
-    return str(value)
+    return printable(str(value))
 
 
 def _numeric(cell: str) -> bool:

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trade",
         action="store_true",
-        help="allow order actions (cancelling open orders) on testnet, demo or production; the local exchange "
-        "always allows them. Without it the desk is watch-only.",
+        help="allow order actions (cancelling open orders) on testnet, demo, production or a -cfg sim host that is "
+        "not this machine; the local exchange always allows them. Without it the desk is watch-only.",
     )
 
 
@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     )
     app.run()
     if app.desk.state.kind is LinkState.FAILED:
-        print(f"fluxum: the session failed: {app.desk.state.reason}", file=sys.stderr)
+        from exchange.printable import printable
+
+        print(f"fluxum: the session failed: {printable(app.desk.state.reason, None)}", file=sys.stderr)
         return 1
     return int(app.return_code or 0)

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 REFRESH_S = 0.25
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,7 @@ async def _watch(settings, args: argparse.Namespace) -> int:
     import time
 
     from app.cli import UserError
+    from app.printable_output import write_control
     from app.runtime import open_runtime
     from exchange.book import BookState
     from exchange.events import LinkState
@@ -73,7 +75,9 @@ async def _watch(settings, args: argparse.Namespace) -> int:
                             sys.stdout.write(text + "\n")
                             return 0
                     else:
-                        sys.stdout.write(("\x1b[H\x1b[2J" if tty else "\n") + text + "\n")
+                        if tty:
+                            write_control(CLEAR_SCREEN)
+                        sys.stdout.write(("" if tty else "\n") + text + "\n")
                         sys.stdout.flush()
                 if book.topic not in session.desired_topics():
                     raise UserError(f"Bybit does not know {symbol} in {settings.category}")
@@ -87,13 +91,15 @@ async def _watch(settings, args: argparse.Namespace) -> int:
 
 
 def _ladder(symbol, book, instrument, depth, state) -> str:
+    from exchange.printable import printable
+
     price_dp = instrument.price_decimals if instrument else 2
     qty_dp = instrument.qty_decimals if instrument else 4
     asks = list(reversed(book.depth_levels("ask", depth)))
     bids = book.depth_levels("bid", depth)
     lines = [
         f"{symbol}  book {book.state.value}"
-        + (f" ({book.resync_reason})" if book.resync_reason else "")
+        + (f" ({printable(book.resync_reason)})" if book.resync_reason else "")  # may quote the unreadable level
         + f"  u={book.u}  session {state.kind.value}",
         f"{'price':>16} {'size':>14} {'total':>14}",
     ]

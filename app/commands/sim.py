@@ -1,24 +1,29 @@
 """``fluxum sim``: run the local Bybit v5 exchange in the foreground.
 
 It prints one line with the base URL once it accepts connections (so scripts can wait for it), then serves
-until Ctrl-C or SIGTERM and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
+until Ctrl-C, SIGTERM or SIGHUP and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
 fast.
+
+With ``--faults`` the ``/_sim/`` requests must carry a control token: ``--faults-token`` or ``FLUXUM_SIM_TOKEN``
+gives it, otherwise one is made at random and printed at the end of that line. Fault control is for this machine:
+on any other address it is refused unless ``--faults-on-network`` says so, and listening on the network at all
+is announced on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
+import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from app.cli import UserError
 
 if TYPE_CHECKING:
-    from exchange.bybit.sim.server import SimConfig
+    from exchange.bybit.sim.server import SimConfig, SimServer
 
 CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
@@ -40,6 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-demo-trader", action="store_true", help="do not trade on the demo account")
     parser.add_argument("--faults", action="store_true", help="enable the /_sim/ fault-injection endpoints")
     parser.add_argument(
+        "--faults-token",
+        default=None,
+        metavar="TOKEN",
+        help="the X-Fluxum-Sim-Token that /_sim/ requests must carry (better: set FLUXUM_SIM_TOKEN; "
+        "default: a random one, printed at start)",
+    )
+    parser.add_argument(
+        "--faults-on-network",
+        action="store_true",
+        help="allow --faults on a non-loopback --host: anyone who can reach it and knows the token drives faults",
+    )
+    parser.add_argument(
         "--funding-speed",
         type=str,
         default="1",
@@ -47,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_config(args: argparse.Namespace) -> SimConfig:
+def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> SimConfig:
     """Turn the flags into a :class:`SimConfig`, or raise :class:`UserError` with one sentence."""
     from exchange.bybit.sim.instruments import known_symbols
     from exchange.bybit.sim.server import SimConfig
@@ -79,9 +96,49 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         symbols=symbols,
         categories=categories,
         faults_enabled=args.faults,
+        control_token=_fault_control(args, os.environ if environ is None else environ),
+        faults_on_network=args.faults_on_network,
         demo_trader=not args.no_demo_trader,
         funding_speed=speed,
     )
+
+
+def _fault_control(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """Check the fault flags; return the token given by ``--faults-token`` or ``FLUXUM_SIM_TOKEN``, or None for
+    a random one."""
+    from exchange.bybit.sim.control_access import TOKEN_ENV, check_token, is_network_bind
+
+    if not args.faults:
+        for flag, given in (("--faults-token", args.faults_token), ("--faults-on-network", args.faults_on_network)):
+            if given:
+                raise UserError(f"{flag} needs --faults")
+        return None
+    if is_network_bind(args.host) and not args.faults_on_network:
+        raise UserError(
+            f"--faults with --host {args.host} would let anyone on the network drive the exchange's faults: listen "
+            "on 127.0.0.1, or add --faults-on-network to mean it"
+        )
+    token = args.faults_token if args.faults_token is not None else environ.get(TOKEN_ENV) or None
+    try:
+        return None if token is None else check_token(token)
+    except ValueError as error:
+        raise UserError(f"{_token_source(args)}: {error}") from None
+
+
+def _token_source(args: argparse.Namespace) -> str:
+    from exchange.bybit.sim.control_access import TOKEN_ENV
+
+    return "--faults-token" if args.faults_token is not None else TOKEN_ENV
+
+
+def network_warning(config: SimConfig) -> str | None:
+    """The line that says the exchange listens beyond this machine, or None on loopback."""
+    from exchange.bybit.sim.control_access import is_network_bind
+
+    if not is_network_bind(config.host):
+        return None
+    faults = " and so are its fault controls (with the token)" if config.faults_enabled else ""
+    return f"fluxum sim: warning: listening on {config.host}: the demo exchange is reachable from the network{faults}"
 
 
 def _int(text: str, flag: str) -> int:
@@ -93,25 +150,44 @@ def _int(text: str, flag: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     config = build_config(args)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return asyncio.run(_serve(config))
+    if not logging.getLogger().handlers:  # a client's text in a log line stays on its line, inert
+        from exchange.printable import PrintableFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    warning = network_warning(config)
+    if warning is not None:
+        sys.stderr.write(warning + "\n")
+        sys.stderr.flush()
+    token_source = None if config.control_token is None else _token_source(args)
+    return asyncio.run(_serve(config, token_source=token_source))
 
 
-async def _serve(config: SimConfig) -> int:
-    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+async def _serve(config: SimConfig, token_source: str | None = None) -> int:
+    from app.signals import on_stop_signals
     from exchange.bybit.sim.server import SimServer
 
-    sim = SimServer(config)
+    try:
+        sim = SimServer(config)
+    except ValueError as error:  # build_config checks the same things first; this is the last word
+        raise UserError(str(error)) from None
+    stop = asyncio.Event()
+    with on_stop_signals(lambda signum: stop.set()):
+        return await _serve_until(sim, config, stop, token_source)
+
+
+async def _serve_until(sim: SimServer, config: SimConfig, stop: asyncio.Event, token_source: str | None) -> int:
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+
     try:
         await sim.start()
     except OSError as error:
         raise UserError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / thread
-            loop.add_signal_handler(sig, stop.set)
-    faults = ", faults at /_sim/" if config.faults_enabled else ""
+    faults = ""
+    if config.faults_enabled:  # a token made here is printed; a given one is not repeated
+        token = f"from {token_source}" if token_source else sim.control_token
+        faults = f", faults at /_sim/, control token {token}"
     sys.stdout.write(
         f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, demo key {DEMO_API_KEY}{faults})\n"
     )

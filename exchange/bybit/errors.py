@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from exchange.printable import printable
+
 __all__ = [
     "AUTH_CODES",
     "AuthenticationError",
@@ -42,22 +44,25 @@ _MAX_MESSAGE = 300
 
 
 def clean_message(message: object, api_key: str | None = None) -> str:
-    """Bybit's ``retMsg`` made safe to show: no origin string, no full API key, bounded length."""
+    """Bybit's ``retMsg`` made safe to show: no origin string, no full API key, one printable line of bounded
+    length (no terminal control, see :mod:`exchange.printable`)."""
     text = str(message if message is not None else "")
     text = _ORIGIN.sub("origin_string[redacted]", text)
     if api_key and len(api_key) > 4:
         text = text.replace(api_key, f"{api_key[:4]}…")
-    if len(text) > _MAX_MESSAGE:
-        text = text[:_MAX_MESSAGE] + "…"
-    return text
+    return printable(text, _MAX_MESSAGE + 1)
 
 
 class BybitError(Exception):
-    """A request Bybit refused with a non-zero ``retCode`` (or an HTTP error); the message is one sentence."""
+    """A request Bybit refused with a non-zero ``retCode`` (or an HTTP error); the message is one sentence.
+
+    ``ret_msg`` is kept printable whoever built the error: the message reaches notifications, the connection
+    bar, stderr, logs and tracebacks.
+    """
 
     def __init__(self, ret_code: int | None, ret_msg: str, http_status: int | None = None, *, path: str = "") -> None:
         self.ret_code = ret_code
-        self.ret_msg = ret_msg
+        self.ret_msg = printable(str(ret_msg), _MAX_MESSAGE + 1)
         self.http_status = http_status
         self.path = path
         super().__init__(self._sentence())

@@ -29,7 +29,8 @@ def is_topic(topic: str, kind: str | None = None) -> Any:
 
 
 async def control(session: aiohttp.ClientSession, sim: SimServer, name: str, body: Any = None) -> tuple[int, Any]:
-    async with session.post(f"{sim.base_url}/_sim/{name}", json=body if body is not None else {}) as response:
+    url = f"{sim.base_url}/_sim/{name}"
+    async with session.post(url, json=body if body is not None else {}, headers=sim.control_headers) as response:
         return response.status, await response.json()
 
 
@@ -63,7 +64,7 @@ async def test_control_endpoints_are_off_by_default(session: aiohttp.ClientSessi
 
 async def test_counters_endpoint_and_bad_bodies(sim: SimServer, session: aiohttp.ClientSession) -> None:
     sim.faults.pause_market()
-    async with session.get(f"{sim.base_url}/_sim/counters") as response:
+    async with session.get(f"{sim.base_url}/_sim/counters", headers=sim.control_headers) as response:
         body = await response.json()
     assert body["ok"] is True and body["counters"]["faults.pause"] == 1
     for name, bad in [("stall", {"seconds": "x"}), ("drop", {"code": "abrupt"}), ("skip_u", {"topic": 5}),
@@ -72,7 +73,8 @@ async def test_counters_endpoint_and_bad_bodies(sim: SimServer, session: aiohttp
                       ("lose_pongs", {"count": -1})]:  # fmt: skip
         status, answer = await control(session, sim, name, bad)
         assert status == 400 and answer["ok"] is False and answer["error"], (name, answer)
-    async with session.post(f"{sim.base_url}/_sim/pause", data=b"[1]") as response:
+    headers = {**sim.control_headers, "Content-Type": "application/json"}
+    async with session.post(f"{sim.base_url}/_sim/pause", data=b"[1]", headers=headers) as response:
         assert response.status == 400
     assert sim.counters["control.rejected"] == 10
 
@@ -313,7 +315,7 @@ async def test_forbid_fault(sim: SimServer, session: aiohttp.ClientSession, via:
         await control(session, sim, "forbid", {"seconds": 30})
     async with session.get(f"{sim.base_url}/v5/market/tickers?category=linear") as response:
         assert response.status == 403
-    async with session.get(f"{sim.base_url}/_sim/counters") as response:
+    async with session.get(f"{sim.base_url}/_sim/counters", headers=sim.control_headers) as response:
         counters = (await response.json())["counters"]
     assert counters["faults.forbid"] == 1 and counters["rest.403"] == 1
     sim.faults.clear()

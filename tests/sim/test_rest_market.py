@@ -249,7 +249,7 @@ async def test_fluxum_sim_prints_its_url_serves_and_stops_cleanly(session: aioht
         line = await asyncio.wait_for(loop.run_in_executor(None, process.stdout.readline), 30)  # type: ignore[union-attr]
         match = re.fullmatch(
             r"fluxum sim: Bybit v5 at (http://127\.0\.0\.1:\d+) \(ws://127\.0\.0\.1:\d+/v5/public/linear, "
-            r"demo key FLUXUMDEMOKEY00001, faults at /_sim/\)\n",
+            r"demo key FLUXUMDEMOKEY00001, faults at /_sim/, control token [A-Za-z0-9_-]{43}\)\n",
             line,
         )
         assert match, line

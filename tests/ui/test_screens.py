@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -65,13 +66,13 @@ async def test_ledger_screen_shows_all_fields_and_offers_export() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == len(CSV_COLUMNS) == 30
         assert [str(c.label) for c in table.columns.values()] == ["field", "BTCUSDT", "ETHUSDT"]
-        assert table.get_cell("position", "ETHUSDT") == "-4"
-        assert table.get_cell("mark_source", "BTCUSDT") == "mark_price"
+        assert table.get_cell("position", "ETHUSDT").plain == "-4"
+        assert table.get_cell("mark_source", "BTCUSDT").plain == "mark_price"
         # What changes the ledger without a fill (an open-orders summary, a reconcile leg) shows at once too.
         desk.ledger.set_open_orders("ETHUSDT", Decimal("3"), Decimal("1"), Decimal("2"))
         desk.ledger.reconcile_position("ETHUSDT", Decimal("-5"), Decimal("3500"), 1)
-        await until(pilot, lambda: table.get_cell("position", "ETHUSDT") == "-5", "the reconcile leg shown")
-        assert table.get_cell("total_remaining", "ETHUSDT") == "2"
+        await until(pilot, lambda: table.get_cell("position", "ETHUSDT").plain == "-5", "the reconcile leg shown")
+        assert table.get_cell("total_remaining", "ETHUSDT").plain == "2"
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape", "escape")
@@ -85,6 +86,7 @@ async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -
         assert app.noticed("Could not write")
         written = app.export_ledger(tmp_path / "ledger.csv")
         assert written is not None and written.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600  # the account's money, owner-only like the journal
 
 
 async def test_too_small_then_compact_then_full() -> None:
@@ -486,14 +488,16 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         assert app.screen.has_class("-mid")
         assert table.compact_level == 0
         assert [str(c.label) for c in table.columns.values()][-1] == "status"
-        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [tuple(table.get_row_at(i)) for i in range(2)]
+        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [
+            tuple(c.plain for c in table.get_row_at(i)) for i in range(2)
+        ]
         wallet = screen_text(app)
         assert "avail" in wallet and "93,101.87" in wallet
 
         await pilot.resize_terminal(90, 30)
         await until(pilot, lambda: table.compact_level > 0, "the compact orders")
         assert "status" not in [str(c.label).strip() for c in table.columns.values()]
-        rows = [tuple(c.strip() for c in table.get_row_at(i)) for i in range(table.row_count)]
+        rows = [tuple(c.plain.strip() for c in table.get_row_at(i)) for i in range(table.row_count)]
         assert ("66,500", "0.05/0.2") in [(row[2], row[3].removesuffix(" P")) for row in rows]
         text = screen_text(app)
         for number in ("66,500", "0.05/0.2", "65,009.8", "100,512.33", "93,101.87", "+481.18"):

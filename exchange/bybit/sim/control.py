@@ -1,9 +1,12 @@
 """Control endpoints of the local exchange, outside ``/v5``: faults on demand over HTTP.
 
 Registered only when the server runs with ``faults_enabled`` (``fluxum sim --faults``); otherwise every
-``/_sim/...`` path is a plain 404, counters included. Bodies are JSON objects; answers are JSON
-(``{"ok": true, ...}``, or HTTP 400 ``{"ok": false, "error": "..."}`` for a bad body). Each call is counted
-in ``sim.counters`` under ``faults.<name>``, exactly like the Python API (:class:`~.faults.Faults`) it wraps.
+``/_sim/...`` path is a plain 404, counters included. Every request carries the run's token
+(``X-Fluxum-Sim-Token: <sim.control_token>``) and every POST ``Content-Type: application/json``; who may call is
+decided in :mod:`exchange.bybit.sim.control_access` (a refusal is HTTP 403 and applies nothing). Bodies are JSON
+objects (an empty body is ``{}``); answers are JSON (``{"ok": true, ...}``, or HTTP 400
+``{"ok": false, "error": "..."}`` for a bad body). Each call is counted in ``sim.counters`` under
+``faults.<name>``, exactly like the Python API (:class:`~.faults.Faults`) it wraps.
 
 ==========================  ==========================================================  =================
 endpoint                    body                                                        effect
@@ -36,27 +39,53 @@ endpoint                    body                                                
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 
+from exchange.bybit.sim.control_access import refusal
 from exchange.bybit.sim.rest_common import sim_of
+from exchange.bybit.sim.site_access import CONTROL_PREFIX
 
 if TYPE_CHECKING:
     from exchange.bybit.sim.server import SimServer
+
+log = logging.getLogger(__name__)
 
 
 class BadBody(Exception):
     """A control request the server cannot act on (answered 400)."""
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
 def add_routes(app: web.Application, sim: SimServer) -> None:
     router = app.router
-    router.add_get("/_sim/counters", counters)
+    router.add_get(f"{CONTROL_PREFIX}counters", _guarded(counters))
     for name, action in ACTIONS.items():
-        router.add_post(f"/_sim/{name}", _endpoint(action))
+        router.add_post(f"{CONTROL_PREFIX}{name}", _guarded(_endpoint(action)))
+
+
+def _guarded(handler: Handler) -> Handler:
+    """``handler`` behind the access checks: a refused request is answered 403 before its body is read."""
+
+    async def guarded(request: web.Request) -> web.Response:
+        sim = sim_of(request)
+        refused = refusal(request, sim.control_token, sim.host, sim.port)
+        if refused is not None:
+            check, reason = refused
+            sim.counters["control.refused"] += 1
+            sim.counters[f"control.refused.{check}"] += 1
+            if sim.counters[f"control.refused.{check}"] == 1:  # the first of a kind; the rest are counted
+                log.warning("control request refused (%s): %s", check, reason)
+            return _answer({"ok": False, "error": reason}, status=403)
+        return await handler(request)
+
+    return guarded
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -71,7 +100,7 @@ async def counters(request: web.Request) -> web.Response:
 Action = Callable[["SimServer", dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def _endpoint(action: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _endpoint(action: Action) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         sim = sim_of(request)
         raw = await request.read()

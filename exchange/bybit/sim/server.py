@@ -21,10 +21,12 @@ from exchange.bybit.sim import account as account_module
 from exchange.bybit.sim import control, demo_trader, private_ws, public_ws, rest_market, rest_private
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.connection import MAX_QUEUE_BYTES, MAX_QUEUE_FRAMES, ConnectionRegistry, SimConnection
+from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token, is_network_bind, new_token
 from exchange.bybit.sim.faults import Faults
 from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, build_instruments
 from exchange.bybit.sim.market import BOOK_LEVELS, Market
 from exchange.bybit.sim.rest_common import SIM_KEY, RateLimiter, bybit_middleware
+from exchange.bybit.sim.site_access import site_middleware
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ class SimConfig:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     faults_enabled: bool = False  # the /_sim/ control endpoints (the Python fault API always works)
+    control_token: str | None = None  # what /_sim/ requests must carry; None makes a random one for the run
+    faults_on_network: bool = False  # allow the /_sim/ endpoints on a non-loopback host (anyone there may call)
     demo_trader: bool = True
     funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
     market_interval_s: float = 0.05
@@ -53,10 +57,17 @@ class SimConfig:
 
 
 class SimServer:
-    """The running exchange: ``market``, ``account``, ``faults``, ``connections``, ``counters``, ``clock``."""
+    """The running exchange: ``market``, ``account``, ``faults``, ``connections``, ``counters``, ``clock``, and
+    ``control_token``, which HTTP fault requests must carry (see :mod:`exchange.bybit.sim.control_access`)."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config = config or SimConfig()
+        if config.faults_enabled and is_network_bind(config.host) and not config.faults_on_network:
+            raise ValueError(
+                f"fault control on {config.host} would be open to the network: bind a loopback address, or set "
+                "faults_on_network to mean it"
+            )
+        self.control_token = new_token() if config.control_token is None else check_token(config.control_token)
         self.clock = config.clock or SimClock()
         self.counters: Counter[str] = Counter()
         instruments = build_instruments(config.symbols, config.categories)
@@ -75,7 +86,7 @@ class SimServer:
         self.started = False
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[bybit_middleware], client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(middlewares=[site_middleware, bybit_middleware], client_max_size=MAX_REQUEST_BYTES)
         app[SIM_KEY] = self
         rest_market.add_routes(app, self)
         public_ws.add_routes(app, self)
@@ -86,6 +97,11 @@ class SimServer:
         return app
 
     # ----------------------------------------------------------------------------------------- addresses
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """The header every ``/_sim/`` request carries: ``{"X-Fluxum-Sim-Token": control_token}``."""
+        return {TOKEN_HEADER: self.control_token}
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,77 @@
+"""The desk's cancel on ``-cfg sim`` at a host that is not this machine: watch-only without ``--trade``, and the
+symbol typed to confirm, as on production (the simulator's exemptions are for the local exchange only)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from app.screens import ConfirmScreen, TypedConfirmScreen
+from exchange.config import load_settings
+from tests.ui import scripted
+from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from widgets.connection_bar import ConnectionBar
+from widgets.orders import OrdersTable
+
+pytestmark = pytest.mark.timeout(60)
+
+REMOTE = "http://192.0.2.10:8000"
+
+
+def _app() -> RecordingApp:
+    app = RecordingApp(desk=scripted.long_in_profit(), clock=scripted.clock)  # type: ignore[arg-type]
+    app.animation_level = "none"
+    return app
+
+
+def test_cancel_on_a_remote_sim_needs_trade() -> None:
+    app = _app()
+    assert app.desk.open_orders(), "the scripted desk holds open orders"
+    app.runtime = SimpleNamespace(settings=load_settings(cfg="sim", base_url=REMOTE, environ={}))  # type: ignore[assignment]
+    assert app.check_action("cancel_order", ()) is False
+    remote_trade = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
+    app.runtime = SimpleNamespace(settings=remote_trade)  # type: ignore[assignment]
+    assert app.check_action("cancel_order", ()) is True
+    local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
+    app.runtime = SimpleNamespace(settings=local)  # type: ignore[assignment]
+    assert app.check_action("cancel_order", ()) is True
+
+
+async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
+    cancels: list[str | None] = []
+
+    class Rest:
+        async def cancel_order(self, category: str, symbol: str, *, order_id: str | None = None) -> None:
+            cancels.append(order_id)
+
+    app = _app()
+    remote = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = SimpleNamespace(settings=remote, rest=Rest())  # type: ignore[assignment]
+        order = app.query_one(OrdersTable).selected_order()
+        assert order is not None
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), "the typed confirmation")
+        assert "192.0.2.10 is not a local exchange" in screen_text(app)
+        await pilot.press("y", "enter")
+        await until(pilot, lambda: "nothing sent" in screen_text(app), "the wrong word told")
+        assert not cancels
+        await pilot.press(*order.symbol, "enter")
+        await until(pilot, lambda: bool(cancels), "the cancel sent")
+        assert cancels == [order.order_id]
+        local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
+        app.runtime = SimpleNamespace(settings=local, rest=Rest())  # type: ignore[assignment]
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question on the local exchange")
+        app.runtime = None  # the stand-in has no session to stop
+
+
+async def test_a_remote_sim_s_badge_names_its_host_in_the_warning_colour() -> None:
+    desk = scripted.long_in_profit()
+    desk.environment = load_settings(cfg="sim", base_url=REMOTE, environ={}).environment_label
+    app = RecordingApp(desk=desk, clock=scripted.clock)  # type: ignore[arg-type]
+    async with app.run_test(size=SNAPSHOT_SIZE):
+        content = app.query_one(ConnectionBar).render()
+        badge = [span for span in content.spans if content.plain[span.start : span.end] == " SIM @ 192.0.2.10 "]
+        assert badge and "$warning" in str(badge[0].style), content.plain
