@@ -285,6 +285,7 @@ class TopicHealth:
     topic: str
     last_message_ms: int | None
     stale: bool
+    resync_streak: int = 0  # resyncs in a row without the book staying SYNCED (2 and more: a topic not to trust)
 
 
 @dataclass(frozen=True)

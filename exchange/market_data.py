@@ -6,11 +6,17 @@ ticker merged, a topic heard from or gone stale) is decided in one place that kn
 session's public link hands it every parsed frame with its arrival time; when a book must be resynchronised it
 asks the session, through the ``resubscribe`` callback, to resubscribe that one topic, and keeps the book
 RESYNCING until the fresh snapshot comes (the session reconnects after :data:`MAX_RESYNC_TRIES` tries without one).
+
+A topic's first resync goes at once; another before its book has stayed SYNCED for ``resync_healthy_s`` waits,
+``resync_backoff_s`` doubling up to ``resync_backoff_cap_s`` with jitter, so a host whose every snapshot or delta is
+bad cannot make the desk resubscribe (and the trader be told) dozens of times a second. The book stays RESYNCING,
+shown not live, meanwhile; the streak is counted and shown on the connection bar.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -23,11 +29,19 @@ from exchange.events import BookChanged, BookStateChanged, TickerChanged, TopicH
 from exchange.hub import EventHub
 from exchange.retry import Timeouts
 
-__all__ = ["MAX_RESYNC_TRIES", "MarketData"]
+__all__ = ["MAX_RESYNC_TRIES", "MarketData", "resync_delay"]
 
 log = logging.getLogger(__name__)
 
 MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+
+
+def resync_delay(streak: int, timeouts: Timeouts, jitter: float) -> float:
+    """How long the resync that makes a streak of ``streak`` waits: none for the first, then the backoff doubling
+    up to its cap, scaled by ``jitter`` (0.5 to 1, so books that failed together do not resubscribe together)."""
+    if streak <= 1 or timeouts.resync_backoff_s <= 0:
+        return 0.0
+    return min(timeouts.resync_backoff_cap_s, timeouts.resync_backoff_s * 2 ** min(streak - 2, 30)) * jitter
 
 
 class MarketData:
@@ -54,6 +68,9 @@ class MarketData:
         self._wanted = set(self.topics)  # a frame of any other topic keeps no state: the server chose its name
         self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
+        self.deferred: dict[str, tuple[float, list[str]]] = {}  # topic -> when its backed-off resync goes, with what
+        self._streak: Counter[str] = Counter()  # resyncs of a topic since its book last proved itself
+        self._synced_at: dict[str, float] = {}  # topic -> when its book last became SYNCED
         self._topic_last_ms: dict[str, int] = {}
         self._book_by_topic = {book.topic: book for book in desk.books.values()}
         self._resubscribe = resubscribe
@@ -140,6 +157,8 @@ class MarketData:
             if book.state is BookState.SYNCED:
                 self.resyncing.pop(topic, None)
                 self._resync_tries.pop(topic, None)
+                self.deferred.pop(topic, None)
+                self._synced_at[topic] = self._clock()
         if result is ApplyResult.RESYNC:
             self.counters["resyncs"] += 1
             # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
@@ -155,14 +174,43 @@ class MarketData:
     # ------------------------------------------------------------------ resyncs
 
     def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
+        """Resubscribe ``topic`` (and ``also``) at once, or, when it resyncs again before proving itself, once its
+        backoff has passed (:meth:`retry_resyncs` sends it)."""
         if topic in self.resyncing:
             return
+        waiting = self.deferred.get(topic)
+        if waiting is not None:  # already waiting its turn: whatever else it needs goes with it
+            due, with_it = waiting
+            self.deferred[topic] = (due, [*with_it, *(t for t in also or [] if t not in with_it)])
+            return
+        delay = resync_delay(self._count_streak(topic), self._timeouts, random.uniform(0.5, 1.0))
+        if delay > 0:
+            self.counters["resyncs_backed_off"] += 1
+            self.deferred[topic] = (self._clock() + delay, list(also or []))
+            log.warning("%s resyncs again (%d in a row): next resubscribe in %.2f s", topic, self._streak[topic], delay)
+            return
+        self._send_resync(topic, also)
+
+    def _count_streak(self, topic: str) -> int:
+        """One more resync of ``topic``: its streak, started over when the book stayed SYNCED long enough."""
+        synced_at = self._synced_at.pop(topic, None)
+        if synced_at is not None and self._clock() - synced_at >= self._timeouts.resync_healthy_s:
+            self._streak.pop(topic, None)
+        self._streak[topic] += 1
+        return self._streak[topic]
+
+    def _send_resync(self, topic: str, also: list[str] | None = None) -> None:
         if self._resubscribe([topic, *(also or [])]):  # no link: the next connection subscribes afresh anyway
             self.resyncing[topic] = self._clock()
 
     def retry_resyncs(self, now: float) -> str | None:
-        """Ask again for each fresh snapshot that has not come within the retry time; returns why to reconnect
-        when a topic has been asked :data:`MAX_RESYNC_TRIES` times in vain, else None."""
+        """Send each backed-off resync that is due, and ask again for each fresh snapshot that has not come within
+        the retry time; returns why to reconnect when a topic has been asked :data:`MAX_RESYNC_TRIES` times in vain,
+        else None."""
+        for topic, (due, also) in list(self.deferred.items()):
+            if now >= due:
+                del self.deferred[topic]
+                self._send_resync(topic, also)
         for topic, since in list(self.resyncing.items()):
             if now - since >= self._timeouts.resync_retry_s:
                 self.resyncing.pop(topic, None)
@@ -170,12 +218,21 @@ class MarketData:
                 self._resync_tries[topic] += 1
                 if self._resync_tries[topic] >= MAX_RESYNC_TRIES:
                     return f"{topic} would not resync after {MAX_RESYNC_TRIES} tries"
-                self._request_resync(topic)
+                self._send_resync(topic)
         return None
 
+    def resync_streak(self, topic: str) -> int:
+        """Resyncs of ``topic`` in a row; 0 once its book has stayed SYNCED long enough to be trusted again."""
+        synced_at = self._synced_at.get(topic)
+        if synced_at is not None and self._clock() - synced_at >= self._timeouts.resync_healthy_s:
+            return 0
+        return self._streak.get(topic, 0)
+
     def link_lost(self) -> None:
-        """The link is gone: no resync is pending, tickers start over, and every book waits for a new snapshot."""
+        """The link is gone: no resync is pending, tickers start over, and every book waits for a new snapshot (a
+        topic's resync streak stays: a host that keeps failing a book is not trusted more for reconnecting)."""
         self.resyncing.clear()
+        self.deferred.clear()
         self.desk.tickers.clear()
         for book in self.desk.books.values():
             before = book.state
@@ -211,7 +268,10 @@ class MarketData:
 
     def topic_health(self, now_ms: int) -> tuple[TopicHealth, ...]:
         last = self._topic_last_ms
-        return tuple(TopicHealth(topic, last.get(topic), self.is_stale(topic, now_ms)) for topic in self.topics)
+        return tuple(
+            TopicHealth(topic, last.get(topic), self.is_stale(topic, now_ms), self.resync_streak(topic))
+            for topic in self.topics
+        )
 
     def _stale_after_ms(self, topic: str) -> int | None:
         floor = int(self._timeouts.stale_floor_s * 1000)

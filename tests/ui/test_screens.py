@@ -350,6 +350,21 @@ async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: 
         assert marked[:2] == ["BTCUSDT", "ETHUSDT"], strip  # a frozen ticker price is marked, not only a book
 
 
+async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
+    """A host that breaks a book after every snapshot leaves the link Ready: the bar must not say all is well."""
+    desk = scripted.base_desk()
+    assert desk.stats is not None
+    topics = tuple(replace(h, resync_streak=7 if h.topic == "orderbook.50.BTCUSDT" else 0) for h in desk.stats.topics)
+    desk.stats = replace(desk.stats, topics=topics)
+    desk.touch("stats")
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.pause()
+        first, second = screen_text(app).splitlines()[:2]
+        assert "● Ready" in first and "⚠ 1 book resyncing repeatedly" in first, first
+        assert "RESYNC ×7" in second, second
+
+
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
     desk = scripted.long_in_profit()
     last = desk.trades["BTCUSDT"][-1]
