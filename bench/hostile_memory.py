@@ -219,25 +219,27 @@ TOASTS = {"events": 0, "shown": 0}
 
 
 async def count_toasts(session: Any) -> None:
-    """Count the events the desk turns into toasts (notices; a book RESYNCING while Ready) and how many of them
-    the app's toast gate (:class:`app.toasts.ToastGate`, when this checkout has one) lets through."""
+    """Count the events the app turns into toasts (notices; a book RESYNCING while Ready) and how many toasts the
+    app's toast gate (:class:`exchange.notices.NoticeGate` with the app's window and burst, when this checkout has
+    one) lets through, summaries included."""
     from exchange.events import BookStateChanged, Notice
 
     try:
-        from app.toasts import ToastGate
+        from app.app import TOAST_BURST, TOAST_WINDOW_S
+        from exchange.notices import NoticeGate
 
-        gate: Any = ToastGate(clock=time.monotonic)
+        gate: Any = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
     except ImportError:
         gate = None
     async for event in session.hub.subscribe([Notice, BookStateChanged], name="bench-toasts"):
         if isinstance(event, BookStateChanged):
             if event.state.value != "RESYNCING" or session.state.kind.value != "Ready":
                 continue
-            text = f"{event.symbol} book RESYNCING: {event.reason}"
+            key, text = f"{event.symbol} book RESYNCING", f"{event.symbol} book RESYNCING: {event.reason}"
         else:
-            text = event.text
+            key = text = event.text
         TOASTS["events"] += 1
-        TOASTS["shown"] += 1 if gate is None else len(gate.admit("warning", text))
+        TOASTS["shown"] += 1 if gate is None else len(gate.admit(key, "warning", text))
 
 
 async def _child(port: int, seconds: float) -> None:

@@ -303,7 +303,13 @@ class LinkStats(Event):
 
 @dataclass(frozen=True)
 class Notice(Event):
-    """Something a person should be told (a rejected order, a stale feed, a reconnect); never dropped."""
+    """Something a person should be told (a rejected order, a stale feed, a reconnect). The hub lets the same one
+    through once per few seconds and counts the repeats (:class:`~exchange.notices.NoticeGate`)."""
 
     level: str  # "information" | "warning" | "error"
     text: str
+    kind: str = ""  # what makes two notices "the same" when their texts differ (an id in the text); else the text
+
+    @property
+    def gate_key(self) -> str:
+        return f"{self.level}:{self.kind or self.text}"

@@ -580,6 +580,7 @@ class Session:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
             self.account.mark_all(self.market.is_stale)
+            self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
             if failed is not None:
                 self._lose(failed)
