@@ -43,7 +43,7 @@ from exchange.config import Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
-from exchange.notices import NoticeGate
+from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
@@ -69,8 +69,8 @@ NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
 TOASTS_SHOWN = 8
 """The most toasts on screen at once: a newer one replaces the oldest."""
-TOAST_WINDOW_S = 5.0
-TOAST_BURST = 6
+TOAST_WINDOW_S = WINDOW_S
+TOAST_BURST = SCREEN_BURST
 """At most this many different toasts per :data:`TOAST_WINDOW_S`, and each text once: the rest are counted and
 summarised in one line (:class:`~exchange.notices.NoticeGate`), so a hostile host cannot flood the trader."""
 

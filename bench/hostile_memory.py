@@ -5,7 +5,8 @@ Run ``python -m bench.hostile_memory [--seconds 60] [--mode all|memo|deep-book|u
 
 For each mode the parent serves :class:`HostileExchange` on 127.0.0.1 and starts the real :class:`Session`
 (public only, ``BTCUSDT``, linear, depth 50) in a child process, which reports its own RSS, state and counters
-after the given seconds; the parent reads the child's RSS twice a second and stops it once it passes ``--cap-mb``
+after the given seconds (with the resubscribes a second, and the toasts a second the app would raise before and
+after its toast gate); the parent reads the child's RSS twice a second and stops it once it passes ``--cap-mb``
 (the row then says when). The host answers pings, subscribes and unsubscribes as Bybit does, sends a valid
 snapshot for every book and ticker subscribed (again on every resubscribe), then, half a second later, only
 frames of its mode:
@@ -220,15 +221,14 @@ TOASTS = {"events": 0, "shown": 0}
 
 async def count_toasts(session: Any) -> None:
     """Count the events the app turns into toasts (notices; a book RESYNCING while Ready) and how many toasts the
-    app's toast gate (:class:`exchange.notices.NoticeGate` with the app's window and burst, when this checkout has
-    one) lets through, summaries included."""
+    app's toast gate (:class:`exchange.notices.NoticeGate` with a screen's burst, when this checkout has one) lets
+    through, summaries included. Textual is not imported: it would weigh on the RSS measured here."""
     from exchange.events import BookStateChanged, Notice
 
     try:
-        from app.app import TOAST_BURST, TOAST_WINDOW_S
-        from exchange.notices import NoticeGate
+        from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 
-        gate: Any = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
+        gate: Any = NoticeGate(WINDOW_S, burst=SCREEN_BURST)
     except ImportError:
         gate = None
     async for event in session.hub.subscribe([Notice, BookStateChanged], name="bench-toasts"):

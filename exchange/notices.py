@@ -14,7 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["NoticeGate", "Told"]
+__all__ = ["SCREEN_BURST", "WINDOW_S", "NoticeGate", "Told"]
+
+WINDOW_S = 5.0  # the same notice at most once per this long
+SCREEN_BURST = 6  # the most different notices a screen shows per window (each is a toast)
 
 Told = tuple[str, str]  # (level, text): "information" | "warning" | "error", and what to say
 
@@ -33,7 +36,7 @@ class NoticeGate:
 
     def __init__(
         self,
-        window_s: float = 5.0,
+        window_s: float = WINDOW_S,
         *,
         burst: int | None = None,
         keys_kept: int = 256,
