@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,13 +196,36 @@ def unreadable_delta(topic: str, u: int) -> dict[str, Any]:
     return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["100.0", "not a size"]], "a": [], "u": u}}
 
 
-def serve_hostile(data: MarketData, asked: list[list[str]], clock: ScriptedClock, seconds: float) -> int:
-    """A host that answers every resubscribe with a good snapshot and then an unreadable delta, 50 times a second,
-    while the session's maintenance calls :meth:`MarketData.retry_resyncs` every 0.25 s; the resubscribes sent."""
+def overflowing_delta(topic: str, u: int) -> dict[str, Any]:
+    deeper = [[f"{90 - i * 0.01:.2f}", "1"] for i in range(60)]
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": deeper, "a": [], "u": u}}
+
+
+def gap_delta(topic: str, u: int) -> dict[str, Any]:
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["99.0", "1"]], "a": [], "u": u + 5}}
+
+
+def absent_delete(topic: str, u: int) -> dict[str, Any]:
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["12.3", "0"]], "a": [], "u": u}}
+
+
+BREAKERS = [unreadable_delta, overflowing_delta, gap_delta, absent_delete]
+
+
+def break_book(data: MarketData, topic: str, u: int, breaker: Any) -> None:
+    data.take(topic, book_snapshot(topic, u), received_ms=1)
+    data.take(topic, breaker(topic, u + 1), received_ms=1)
+
+
+def serve_hostile(
+    data: MarketData, asked: list[list[str]], clock: ScriptedClock, seconds: float, breaker: Any = unreadable_delta
+) -> int:
+    """A host that answers every resubscribe with a good snapshot and then a delta that breaks the book, 50 times a
+    second, while the session's maintenance calls :meth:`MarketData.retry_resyncs` every 0.25 s; the resubscribes
+    sent."""
     topic = "orderbook.50.BTCUSDT"
     sent, u = len(asked), 10
-    data.take(topic, book_snapshot(topic, u), received_ms=1)
-    data.take(topic, unreadable_delta(topic, u + 1), received_ms=1)
+    break_book(data, topic, u, breaker)
     end, next_maintenance = clock.now + seconds, clock.now
     while clock.now < end:
         clock.now += 0.02
@@ -210,20 +234,20 @@ def serve_hostile(data: MarketData, asked: list[list[str]], clock: ScriptedClock
             assert data.retry_resyncs(clock.now) is None
         if len(asked) > sent:  # the host answers the resubscribe at once, and breaks the book again
             sent, u = len(asked), u + 10
-            data.take(topic, book_snapshot(topic, u), received_ms=1)
-            data.take(topic, unreadable_delta(topic, u + 1), received_ms=1)
+            break_book(data, topic, u, breaker)
     return len(asked)
 
 
-def test_a_book_broken_after_every_snapshot_resubscribes_at_a_bounded_rate():
+@pytest.mark.parametrize("breaker", BREAKERS, ids=lambda breaker: breaker.__name__)
+def test_a_book_broken_after_every_snapshot_resubscribes_at_a_bounded_rate(breaker: Any) -> None:
     data, asked, clock = hostile_book()
-    assert serve_hostile(data, asked, clock, 3.0) <= 10  # answered at once, every time, it was 150
+    assert serve_hostile(data, asked, clock, 3.0, breaker) <= 10  # answered at once, every time, it was 150
     assert data.counters["resyncs_backed_off"] >= 1
     streak = data.resync_streak("orderbook.50.BTCUSDT")
     assert streak >= 3 and data.topic_health(0)[0].resync_streak == streak
     assert not data.desk.books["BTCUSDT"].synced  # shown not live while it waits its turn
     before = len(asked)
-    serve_hostile(data, asked, clock, 120.0)
+    serve_hostile(data, asked, clock, 120.0, breaker)
     assert len(asked) - before <= 120 / 30 * 2 + 2  # the backoff's cap holds however long the host keeps at it
 
 
@@ -251,3 +275,21 @@ def test_a_backed_off_resync_waits_then_goes_with_what_it_needs():
     assert data.retry_resyncs(clock.now + 0.4) is None and len(asked) == 1  # jitter is at least half the backoff
     assert data.retry_resyncs(clock.now + 1.0) is None and asked == [[topic], [topic]]
     assert not data.deferred
+
+
+def test_a_book_whose_every_snapshot_overflows_resubscribes_at_a_bounded_rate_then_reconnects():
+    data, asked, clock = hostile_book()
+    topic = "orderbook.50.BTCUSDT"
+    deep = [[f"{100 - i * 0.1:.1f}", "1"] for i in range(60)]
+    overflowing = {"topic": topic, "type": "snapshot", "ts": 1, "data": {"b": deep, "a": [], "u": 10}}
+    data.take(topic, book_snapshot(topic, 5), received_ms=1)
+    data.take(topic, overflowing, received_ms=1)
+    sent, reconnect, end = len(asked), None, clock.now + 60.0
+    while clock.now < end and reconnect is None:
+        clock.now += 0.02
+        reconnect = data.retry_resyncs(clock.now)
+        if len(asked) > sent:
+            sent = len(asked)
+            data.take(topic, overflowing, received_ms=1)
+    assert len(asked) <= 4 and data.counters["book_overflows"] == len(asked)
+    assert reconnect is not None and "would not resync" in reconnect  # the link is not what it seems
