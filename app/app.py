@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -27,6 +28,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
+from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
 from textual.notifications import Notify, SeverityLevel
@@ -38,6 +40,7 @@ from textual.worker import Worker, WorkerState
 from app.bridge import Bridge
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
+from app.signals import on_stop_signals
 from exchange.book import BookState, OrderBook
 from exchange.config import Settings, load_settings
 from exchange.desk import Desk
@@ -45,6 +48,7 @@ from exchange.events import LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
 from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
+from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
@@ -203,6 +207,9 @@ class FluxumApp(App[None]):
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
         self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
+        self._stopping = False
+        self.stop_signal: int | None = None
+        """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
@@ -329,7 +336,7 @@ class FluxumApp(App[None]):
         self._apply_layout(self.size.width, self.size.height)
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         self.query_one(OrdersTable).focus()
-        if not self.scripted:
+        if not self.scripted and not self._stopping:
             self._session_worker = self.run_worker(
                 self._run_session(), name="session", group="session", exit_on_error=False
             )
@@ -380,6 +387,8 @@ class FluxumApp(App[None]):
         assert self.settings is not None
         async with open_runtime(self.settings, **self.runtime_options) as runtime:
             self.runtime = runtime
+            if self._stopping:
+                await runtime.session.stop()
             self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
             self._bridge_worker = self.run_worker(
@@ -418,12 +427,39 @@ class FluxumApp(App[None]):
 
     async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the session and wait for the exchange and the links to close (idempotent)."""
+        self._stopping = True  # a session still starting stops as soon as it exists
         runtime, worker = self.runtime, self._session_worker
         if runtime is not None:
             await runtime.session.stop()
         if worker is not None and not worker.is_finished:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), timeout)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this platform; on Linux, one that survives a terminal that hung up."""
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver" and driver.__name__ == "LinuxDriver":
+            from app.terminal import HangupSafeDriver
+
+            return HangupSafeDriver
+        return driver
+
+    async def run_async(self, *, headless: bool = False, **options: Any) -> None:
+        """Run the desk; in a terminal, SIGTERM, SIGHUP and SIGINT quit it as ``q`` does (:mod:`app.signals`).
+
+        Installed before Textual's driver enters the alternate screen and kept until it has left it, so a signal
+        at any moment leaves the terminal as it was found. Headless runs (tests) leave signals alone."""
+        if headless:
+            return await super().run_async(headless=True, **options)
+        with on_stop_signals(self._stop_signalled):
+            return await super().run_async(headless=False, **options)
+
+    def _stop_signalled(self, signum: int) -> None:
+        if self.stop_signal is not None:
+            return
+        self.stop_signal = signum
+        log.warning("%s: quitting", signal.Signals(signum).name)
+        self.call_later(self.action_quit)
 
     async def action_quit(self) -> None:
         """Quit cleanly: the session stopped, the local exchange stopped, then the app exits."""
@@ -558,14 +594,13 @@ class FluxumApp(App[None]):
             self.export_ledger(path)
 
     def export_ledger(self, path: str | Path) -> Path | None:
-        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the
-        path."""
+        """Write every symbol's ledger entry as CSV into an owner-only file (relative paths: the current
+        directory); notify the path."""
         target = Path(path).expanduser()
         if not target.is_absolute():
             target = Path.cwd() / target
         try:
-            with target.open("w", newline="", encoding="utf-8") as file:
-                rows = write_csv(self.desk.ledger.entries(), file)
+            rows = write_private(target, partial(write_csv, self.desk.ledger.entries()))
         except OSError as error:
             self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
             return None

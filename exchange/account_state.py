@@ -57,9 +57,9 @@ CLOSED_ORDERS_KEPT = 2000
 OPEN_ORDERS_KEPT = 2_000  # Bybit allows 500 active orders per symbol, plus conditional ones: far more is not Bybit
 POSITION_SYMBOLS_KEPT = 1_000  # more symbols than a category lists
 WALLET_COINS_KEPT = 200  # more coins than Bybit's wallet holds
+REJECTED_IDS_KEPT = 10_000  # rejected execIds remembered, so a re-read does not count and tell them again
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
-EXPONENT_LIMIT = 10_000  # a fill's numbers beyond 1e±this could overflow the ledger's sums and products
 UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
 """What reading or applying one bad execution record can raise."""
 
@@ -103,6 +103,7 @@ class AccountState:
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._newest_seq: dict[str, int] = {}  # symbol -> the highest seq of its executions taken, journal too
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
+        self._rejected_ids: dict[str, None] = {}  # execIds of rejected executions, oldest first (bounded)
         self.journal_problem: str | None = None  # why the journal cannot be written now ("disk full"), or None
         self._journal_failed_ms = 0  # exchange ms of the last failed journal write
         self._history_reading = False  # a backfill or a re-read is under way (it ends in finish_recovery)
@@ -128,11 +129,14 @@ class AccountState:
                 raise ProtocolError("data must be a list")
             kind = topic.split(".", 1)[0]
             # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
+            # (whatever its category), then only ours are taken. An execution that cannot be a fill is rejected
+            # alone and told, its frame-mates are taken; other records reject the whole frame.
             if kind == "execution":
-                for record in data:
-                    fill_from_execution(record, category=self.category)
-                self.take_executions([record for record in data if self._ours(record)], backfilled=False)
+                valid = self._valid_executions(data)
+                self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
+                if len(valid) < len(data):
+                    self.counters["rejected_frames"] += 1
+                    self._history_gap("an execution push held a record that was rejected")
                 if self.journal_problem is not None:
                     self._retry_journal()  # this write worked: the fills that waited may be journaled now
             elif kind == "order":
@@ -223,13 +227,10 @@ class AccountState:
     def take_history(self, records: list[Any], asked_at_ms: int) -> None:
         """Executions read over REST at ``asked_at_ms`` (the exchange's clock): everything before is journaled.
 
-        A record that cannot be a fill is kept in the journal's quarantine and the others are taken; a journal
+        A record that cannot be a fill is rejected alone (see :meth:`_reject`) and the others are taken; a journal
         that cannot be written leaves history incomplete (the watermark stays) until a later read succeeds."""
-        good, bad = self._screened(records)
         try:
-            if bad:
-                self._quarantine(bad, "an execution read over REST")
-            applied = self.take_executions(good, backfilled=True)
+            applied = self.take_executions(records, backfilled=True)
             if self.journal is not None:
                 if self._journal_failed_ms >= asked_at_ms:
                     return  # a live push failed to journal after this read was asked: it may lack that fill
@@ -241,20 +242,6 @@ class AccountState:
             self._journal_failed(error)
             return
         self._journal_recovered(applied)
-
-    def _screened(self, records: list[Any]) -> tuple[list[Any], list[tuple[str | None, Any, str]]]:
-        """The records that make fills fit for the ledger, and ``(execId, record, why)`` for the others."""
-        good: list[Any] = []
-        bad: list[tuple[str | None, Any, str]] = []
-        for record in records:
-            try:
-                _fit(fill_from_execution(record, category=self.category))
-            except UNREADABLE as error:
-                exec_id = record.get("execId") if isinstance(record, dict) else None
-                bad.append((exec_id if isinstance(exec_id, str) and exec_id else None, record, _why(error)))
-                continue
-            good.append(record)
-        return good, bad
 
     def advance_watermark(self, server_now_ms: int) -> None:
         """While the private stream has been live since a finished backfill, history is complete up to now
@@ -307,7 +294,7 @@ class AccountState:
             for _, record in self.journal.arrived_since(since):
                 try:
                     if record is not None:
-                        fills.append(_fit(fill_from_execution(record, category=self.category)))
+                        fills.append(fill_from_execution(record, category=self.category))
                 except UNREADABLE:
                     continue  # quarantined at the next start
         except JournalError as error:
@@ -319,10 +306,58 @@ class AccountState:
             self._announce_fill(fill, entry, backfilled=True)
 
     def take_executions(self, records: list[Any], *, backfilled: bool) -> int:
-        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch. Every fill
-        the journal holds afterwards is applied if this ledger has not seen it, whichever process journaled it
-        (the ledger ignores the ones it has). Returns how many were applied."""
-        fills = [_fit(fill_from_execution(record, category=self.category)) for record in records]
+        """Journal first, then ledger, then subscribers; returns how many fills were applied. A record that cannot
+        be a fill (a missing field, a number out of range) is rejected alone before it is journaled. Every fill the
+        journal holds afterwards is applied if this ledger has not seen it, whichever process journaled it (the
+        ledger ignores the ones it has)."""
+        return self._take_valid(self._valid_executions(records), backfilled)
+
+    def _valid_executions(self, records: list[Any]) -> list[tuple[dict[str, Any], Fill]]:
+        """The records that make fills, each with its fill; the others are rejected (see :meth:`_reject`)."""
+        valid = []
+        rejected: list[tuple[Any, ExecutionRecordError]] = []
+        for record in records:
+            try:
+                valid.append((record, fill_from_execution(record, category=self.category)))
+            except ExecutionRecordError as error:
+                rejected.append((record, error))
+        if rejected:
+            self._reject(rejected)
+        return valid
+
+    def _reject(self, rejected: list[tuple[Any, ExecutionRecordError]]) -> None:
+        """Count and tell rejected executions once per ``execId`` (a re-read lists the same record again), and keep
+        them in the journal's quarantine for a person to inspect."""
+        new: list[tuple[str | None, Any, str]] = []
+        for record, error in rejected:
+            exec_id = record.get("execId") if isinstance(record, dict) else None
+            exec_id = exec_id if isinstance(exec_id, str) and exec_id else None
+            if exec_id is not None:
+                if exec_id in self._rejected_ids:
+                    continue
+                self._rejected_ids[exec_id] = None
+                if len(self._rejected_ids) > REJECTED_IDS_KEPT:
+                    self._rejected_ids.pop(next(iter(self._rejected_ids)))
+            new.append((exec_id, record, str(error)))
+        if not new:
+            return
+        self.counters["rejected_executions"] += len(new)
+        exec_id, record, why = new[0]
+        name = f" {exec_id[:40]!r}" if exec_id else ""
+        log.warning("%d executions rejected; first%s: %s", len(new), name, why)
+        kept = ""
+        if self.journal is not None:
+            try:
+                self.journal.quarantine([(exec_id, record, why) for exec_id, record, why in new], self._now_ms())
+                kept = f"; kept in the quarantine table of {self.journal.path}"
+            except JournalError:
+                pass  # the count and the notice stand; the journal's own problem is told where it is written
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        self.hub.publish(Notice("warning", f"Execution{name} rejected, not in the ledger: {why}{more}{kept}"))
+
+    def _take_valid(self, valid: list[tuple[dict[str, Any], Fill]], backfilled: bool) -> int:
+        records = [record for record, _ in valid]
+        fills = [fill for _, fill in valid]
         if self.journal is not None and records:
             self.journal.record(records, self._now_ms())
         ledger = self.ledger
@@ -427,7 +462,7 @@ class AccountState:
             try:
                 if record is None:
                     raise ExecutionRecordError("the journaled blob is not a JSON object")
-                fill = _fit(fill_from_execution(record, category=self.category))
+                fill = fill_from_execution(record, category=self.category)
             except UNREADABLE as error:
                 bad.append((exec_id, None, _why(error)))
                 continue
@@ -542,16 +577,21 @@ class AccountState:
         """Where the order stream is now; take it just before asking for the open orders."""
         return self._order_words
 
-    def take_open_orders(self, orders: list[OpenOrder], asked_at_mark: int | None = None) -> None:
+    def take_open_orders(
+        self, orders: list[OpenOrder], asked_at_mark: int | None = None, unreadable: frozenset[str] = frozenset()
+    ) -> None:
         """The open orders read over REST: an order we hold open that the read lacks was closed while away, if its
         last update reached us before the read was asked (``asked_at_mark``, from :meth:`order_mark`); one heard
         of since may have been placed after the read was served, its push overtaking the answer. Arrival order,
-        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order."""
+        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order. Orders
+        of the ``unreadable`` symbols (a record of theirs was left out of the read) are not closed either."""
         asked_at = self._order_words if asked_at_mark is None else asked_at_mark
         open_ids = {order.order_id for order in orders}
         for order in orders:
             self.take_order(order)
         for order_id, order in list(self.desk.orders.items()):
+            if order.symbol in unreadable:
+                continue
             if order_id not in open_ids and order.is_open and self._order_heard.get(order_id, 0) <= asked_at:
                 self.take_order(_closed_while_away(order, self._exchange_ms()))
 
@@ -569,14 +609,17 @@ class AccountState:
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
 
-    def take_positions(self, positions: list[PositionSnapshot], read_at_ms: int) -> None:
-        """The positions read over REST at ``read_at_ms`` (the exchange's clock)."""
+    def take_positions(
+        self, positions: list[PositionSnapshot], read_at_ms: int, unreadable: frozenset[str] = frozenset()
+    ) -> None:
+        """The positions read over REST at ``read_at_ms`` (the exchange's clock); one of the ``unreadable``
+        symbols (its record was left out of the read) is kept as it was, not taken for flat."""
         for position in positions:
             self.take_position(position)
         if not self.desk.positions_read:
             self.desk.positions_read = True
             self.desk.touch("positions")
-        held = {position.symbol for position in positions}
+        held = {position.symbol for position in positions} | unreadable
         for symbol, known in list(self.desk.positions.items()):  # watched or not: every symbol is ours to show
             if symbol not in held and known.updated_ms < read_at_ms:
                 # Bybit lists only open positions: this one went flat before the read
@@ -595,23 +638,30 @@ class AccountState:
         read_at_ms: int,
         served_ms: int | None = None,
         doubt_ms: int = 0,
+        unreadable: frozenset[str] = frozenset(),
     ) -> None:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
         came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms``, on our estimate of the
-        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot)."""
+        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot); the
+        ``unreadable`` symbols (their record was left out of the read) are not reconciled."""
         try:
-            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms)
+            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms, unreadable)
         finally:
             self.ledger.release_history()  # any leg for what was held before the journal is placed by now
 
     def _reconcile_positions(
-        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None, doubt_ms: int
+        self,
+        positions: list[PositionSnapshot] | None,
+        read_at_ms: int,
+        served_ms: int | None,
+        doubt_ms: int,
+        unreadable: frozenset[str],
     ) -> None:
         if positions is None:
             return
         if self.journal_problem is not None:
             return  # fills wait for the journal: the ledger is short of them, not of an External_trade leg
-        held = {position.symbol for position in positions}
+        held = {position.symbol for position in positions} | unreadable
         for position in positions:
             # The positions were read before the executions, while the private stream was live: fills after
             # the read are in the ledger but cannot be in it.
@@ -700,17 +750,6 @@ class AccountState:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-def _fit(fill: Fill) -> Fill:
-    """The fill, if the ledger can compute with its numbers: finite, and small enough that no product or sum of
-    them can overflow. Raises :class:`ExecutionRecordError` otherwise."""
-    for name, value in (("qty", fill.qty), ("price", fill.price), ("fee", fill.fee)):
-        if not value.is_finite():
-            raise ExecutionRecordError(f"execution {fill.exec_id[:40]!r}: {name} is not a finite number")
-        if value and not -EXPONENT_LIMIT < value.adjusted() < EXPONENT_LIMIT:
-            raise ExecutionRecordError(f"execution {fill.exec_id[:40]!r}: {name} is out of range")
-    return fill
 
 
 def _why(error: BaseException) -> str:

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
+
 __all__ = ["MAX_NUMBER_CHARS", "ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
 Level = tuple[float, float]
@@ -51,6 +53,8 @@ Level = tuple[float, float]
 Side = Literal["bid", "ask"]
 
 _INF = math.inf
+_SMALLEST = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
+_LARGEST = float(MAX_MAGNITUDE)
 
 
 class BookState(Enum):
@@ -144,8 +148,8 @@ class _Numbers(dict[str, float]):
         if len(text) > MAX_NUMBER_CHARS:
             raise _Rejected(f"a number of {len(text)} characters")
         value = float(text)
-        if not (0.0 <= value < _INF if self.allow_zero else 0.0 < value < _INF):
-            raise _Rejected(f"out of range: {text!r}")
+        if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
+            raise _Rejected(f"out of range: {text[:24]!r}")
         if len(self) >= self.limit:
             self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
         self[text] = value
@@ -381,21 +385,21 @@ class OrderBook:
 
     @property
     def seq(self) -> int | None:
-        """Bybit's cross sequence of the last applied message."""
+        """Bybit's cross sequence of the last applied message (None when absent or not a whole number)."""
         last = self._last
-        return last["data"].get("seq") if last is not None else None
+        return _whole(last["data"].get("seq")) if last is not None else None
 
     @property
     def ts(self) -> int | None:
-        """When Bybit produced the last applied message (ms)."""
+        """When Bybit produced the last applied message (ms; None when absent or not epoch ms)."""
         last = self._last
-        return last.get("ts") if last is not None else None
+        return _whole(last.get("ts"), MAX_EPOCH_MS) if last is not None else None
 
     @property
     def cts(self) -> int | None:
         """Matching-engine time of the last applied message (ms); None before 2025 captures had it."""
         last = self._last
-        return last.get("cts") if last is not None else None
+        return _whole(last.get("cts"), MAX_EPOCH_MS) if last is not None else None
 
     def _overflow(self, reason: str) -> ApplyResult:
         """A side deeper than the subscribed depth is not Bybit's book: keep the best ``depth`` levels of each
@@ -546,6 +550,11 @@ class OrderBook:
 
 
 _BUCKET_EPS = 1e-9
+
+
+def _whole(value: Any, limit: int = 1 << 63) -> int | None:
+    """An envelope's number as read (they are not checked on the hot path): an int in [0, limit), else None."""
+    return value if value.__class__ is int and 0 <= value < limit else None
 
 
 def _floor_bucket(price: float, step: float) -> int:

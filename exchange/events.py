@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
+from exchange.numbers import NumberError, read_decimal
+
 if TYPE_CHECKING:
     from exchange.book import BookState
     from exchange.ledger import Fill, LedgerEntry
@@ -174,8 +176,8 @@ class TickerChanged(Event):
         if not value:
             return None
         try:
-            return Decimal(value)
-        except ArithmeticError:
+            return read_decimal(value, name)
+        except NumberError:
             return None
 
 

@@ -18,18 +18,18 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
-from decimal import Decimal
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from exchange.book import ApplyResult, BookState, cadence_ms
 from exchange.bybit.protocol import ProtocolError, desk_topics, parse_trades, ticker_topic
 from exchange.desk import TRADES_KEPT, Desk, Instrument
-from exchange.events import BookChanged, BookStateChanged, TickerChanged, TopicHealth, TradesReceived
+from exchange.events import BookChanged, BookStateChanged, Notice, TickerChanged, TopicHealth, TradesReceived
 from exchange.hub import EventHub
+from exchange.numbers import NumberError, read_decimal, read_whole
 from exchange.retry import Timeouts
 
-__all__ = ["MAX_RESYNC_TRIES", "MarketData", "resync_delay"]
+__all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from", "resync_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -244,19 +244,20 @@ class MarketData:
     # ------------------------------------------------------------------ instruments
 
     def take_instruments(self, items: list[Any]) -> None:
-        """Tick and lot sizes of the desk's symbols, from the REST instruments read."""
+        """Tick and lot sizes of the desk's symbols, from the REST instruments read. One whose numbers are not
+        sane (a zero or absurd tick, a negative minimum) is refused, counted and told: the symbol then shows
+        without a tick, as before the first read."""
         for item in items:
-            symbol = item.get("symbol")
-            if symbol not in self.desk.books:
+            symbol = item.get("symbol") if isinstance(item, dict) else None
+            if not isinstance(symbol, str) or symbol not in self.desk.books:
                 continue
             try:
-                tick = Decimal(item["priceFilter"]["tickSize"])
-                lot = item.get("lotSizeFilter", {})
-                step = Decimal(lot.get("qtyStep") or lot.get("basePrecision") or "0.001")
-            except (KeyError, TypeError, ArithmeticError):
+                self.desk.instruments[symbol] = instrument_from(item)
+            except (KeyError, TypeError, AttributeError, NumberError) as error:
                 self.counters["instruments_rejected"] += 1
-                continue
-            self.desk.instruments[symbol] = Instrument(symbol, tick, step)
+                why = str(error) if isinstance(error, NumberError) else f"no {error} in it"
+                log.warning("instrument %s refused: %s", symbol, why)
+                self.hub.publish(Notice("warning", f"Instrument {symbol} refused: {why}"))
         self.desk.touch("instruments")
 
     # ------------------------------------------------------------------ staleness
@@ -280,3 +281,20 @@ class MarketData:
         if topic.startswith("tickers."):
             return floor
         return None  # trades speak only when something happens
+
+
+def instrument_from(item: Mapping[str, Any]) -> Instrument:
+    """A Bybit ``instruments-info`` record as an :class:`Instrument`; :class:`NumberError` (naming the field) for
+    a tick, step, order-size limit or price scale that is not a sane number, ``KeyError`` without a tick."""
+    symbol = str(item["symbol"])
+    tick = read_decimal(item["priceFilter"]["tickSize"], "tickSize")
+    lot = item.get("lotSizeFilter") or {}
+    step = read_decimal(lot.get("qtyStep") or lot.get("basePrecision") or "0.001", "qtyStep")
+    for name in ("minOrderQty", "maxOrderQty", "minOrderAmt", "maxOrderAmt", "minNotionalValue"):
+        value = lot.get(name)
+        if value not in (None, "") and read_decimal(value, name) < 0:
+            raise NumberError(f"{name} {str(value)[:24]!r} is negative")
+    scale = item.get("priceScale")
+    if scale not in (None, ""):
+        read_whole(scale, "priceScale", 19)
+    return Instrument(symbol, tick, step)

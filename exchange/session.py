@@ -49,6 +49,7 @@ import aiohttp
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
+from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
 from exchange.config import Settings
@@ -461,19 +462,39 @@ class Session:
         rest = self.rest
         assert rest is not None
         account = self.account
-        account.take_wallet(await rest.wallet_balance())
+        try:
+            account.take_wallet(await rest.wallet_balance())
+        except UnreadableRecord as error:  # the wallet shown stays as it was; the backfill goes on
+            self.counters["rejected_records"] += 1
+            self.hub.publish(Notice("warning", f"Wallet not taken: {error}"))
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()
         doubt = math.ceil(getattr(rest, "clock_error_ms", 0) or 0)  # how good our estimate of its clock is
-        account.take_positions(positions or [], read_at)
+        unreadable = self._rejected_records("/v5/position/list")
+        account.take_positions(positions or [], read_at, unreadable)
         asked = account.order_mark()
-        account.take_open_orders(await rest.open_orders(self.category), asked)
+        orders = await rest.open_orders(self.category)
+        account.take_open_orders(orders, asked, self._rejected_records("/v5/order/realtime"))
         await self._read_executions(account.backfill_from_ms)
         if account.history_behind(positions):  # a position holds an execution the list did not show yet
             await asyncio.sleep(REST_CATCH_UP_S)
             await self._read_executions(account.backfill_from_ms)
-        account.reconcile_positions(positions, read_at, served, doubt)
+        account.reconcile_positions(positions, read_at, served, doubt, unreadable)
+
+    def _rejected_records(self, path: str) -> frozenset[str]:
+        """Tell the records of ``path`` the REST client left out of its last listing; their symbols, which the
+        account then keeps as they were rather than read them as flat or closed."""
+        rejected = getattr(self.rest, "rejected_records", None)
+        if not rejected:
+            return frozenset()
+        symbols = set()
+        for record in [record for record in rejected if record.path == path]:
+            rejected.remove(record)
+            symbols.add(record.symbol)
+            self.counters["rejected_records"] += 1
+            self.hub.publish(Notice("warning", f"{path} record of {record.symbol!r} rejected: {record.why}"))
+        return frozenset(symbols)
 
     async def _read_executions(self, since_ms: int | None) -> None:
         """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""

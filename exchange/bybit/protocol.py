@@ -8,11 +8,12 @@ rejected frame. Numbers stay exact (``Decimal`` from Bybit's strings).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from exchange.events import CoinBalance, OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
+from exchange.numbers import NumberError, read_decimal, read_epoch_ms, read_whole
 
 __all__ = [
     "FrameKind",
@@ -112,16 +113,14 @@ def _field(record: Mapping[str, Any], name: str) -> Any:
 
 
 def _decimal(record: Mapping[str, Any], name: str) -> Decimal:
+    """A decimal string in the desk's range (:mod:`exchange.numbers`)."""
     value = _field(record, name)
     if not isinstance(value, str):
         raise ProtocolError(f"{name} must be a decimal string, not {type(value).__name__}")
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ProtocolError(f"{name} is not a number: {value[:40]!r}") from None
-    if not number.is_finite():
-        raise ProtocolError(f"{name} is not finite")
-    return number
+        return read_decimal(value, name)
+    except NumberError as error:
+        raise ProtocolError(str(error)) from None
 
 
 def _optional_decimal(record: Mapping[str, Any], name: str) -> Decimal | None:
@@ -164,30 +163,27 @@ def _id_text(record: Mapping[str, Any], name: str) -> str:
 
 
 def _millis(record: Mapping[str, Any], name: str) -> int:
-    value = _field(record, name)
-    if isinstance(value, bool):
-        raise ProtocolError(f"{name} must be a time in ms")
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"{name} must be a time in ms") from None
+        return read_epoch_ms(_field(record, name), name)
+    except NumberError as error:
+        raise ProtocolError(str(error)) from None
+
+
+SEQ_LIMIT = 1 << 63
+"""Bybit's cross sequence fits a signed 64-bit integer."""
 
 
 def cross_seq(record: Mapping[str, Any]) -> int | None:
     """Bybit's cross sequence ``seq`` of an execution or position: it orders the fills of a symbol against its
     position updates (a position holds every fill whose ``seq`` is not above its own). None when absent, not a
-    whole number, or -1 (a position never traded): the caller falls back to times."""
+    whole number in range, or -1 (a position never traded): the caller falls back to times."""
     value = record.get("seq")
-    if isinstance(value, bool):
-        return None
     if isinstance(value, str):
         value = value.strip()
-        if not value.lstrip("-").isdigit():
-            return None
-    if not isinstance(value, (int, str)):
+    try:
+        return read_whole(value, "seq", SEQ_LIMIT)
+    except NumberError:
         return None
-    seq = int(value)
-    return seq if seq >= 0 else None
 
 
 def _records(frame: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 import subprocess
 import sys
 from dataclasses import replace
@@ -87,6 +88,7 @@ async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -
         assert app.noticed("Could not write")
         written = app.export_ledger(tmp_path / "ledger.csv")
         assert written is not None and written.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
+        assert stat.S_IMODE(written.stat().st_mode) == 0o600  # the account's money, owner-only like the journal
 
 
 async def test_too_small_then_compact_then_full() -> None:
@@ -683,3 +685,34 @@ async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys()
             await pilot.pause()
         await pilot.pause()
         assert footer_keys() <= before, (before, footer_keys())
+
+
+@pytest.mark.parametrize("tick", ["0", "1E-20000", "-0.1", "NaN", "1E+999", "1e-400"])
+async def test_the_ladder_takes_no_odd_tick_for_a_tick(tick: str) -> None:
+    """Instruments refuse such ticks (exchange.desk.Instrument); should one reach the ladder all the same, it
+    draws the book ungrouped with "tick ?", zooming stays at x1, and nothing divides by it or prints its places."""
+    desk = scripted.long_in_profit()
+    odd = desk.instruments["BTCUSDT"]
+    object.__setattr__(odd, "tick_size", Decimal(tick))  # past the instrument's own check, on purpose
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("plus", "plus")
+        await pilot.pause()
+        assert ladder.group == 1 and ladder.step() is None
+        text = screen_text(app)
+        assert "tick ?" in text and "BTCUSDT" in text
+        assert max(len(line) for line in text.splitlines()) <= SNAPSHOT_SIZE[0]
+
+
+async def test_the_ladder_groups_a_tiny_tick() -> None:
+    """The smallest tick an instrument may have (1e-18) zooms and prints at most 18 places."""
+    desk = scripted.long_in_profit()
+    tiny = desk.instruments["BTCUSDT"]
+    desk.instruments["BTCUSDT"] = type(tiny)("BTCUSDT", Decimal("1e-18"), tiny.qty_step)
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await pilot.press("plus")
+        await until(pilot, lambda: ladder.group == 2, "x2 applied", timeout=5)
+        assert "x2 = 0.000000000000000002" in screen_text(app)
