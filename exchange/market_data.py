@@ -7,16 +7,16 @@ session's public link hands it every parsed frame with its arrival time; when a 
 asks the session, through the ``resubscribe`` callback, to resubscribe that one topic, and keeps the book
 RESYNCING until the fresh snapshot comes (the session reconnects after :data:`MAX_RESYNC_TRIES` tries without one).
 
-A topic's first resync goes at once; another before its book has stayed SYNCED for ``resync_healthy_s`` waits,
-``resync_backoff_s`` doubling up to ``resync_backoff_cap_s`` with jitter, so a host whose every snapshot or delta is
-bad cannot make the desk resubscribe (and the trader be told) dozens of times a second. The book stays RESYNCING,
-shown not live, meanwhile; the streak is counted and shown on the connection bar.
+A topic's resyncs are rate-limited by a token bucket: ``resync_burst`` go at once, back to back (so faults that
+follow each other are each recovered at once), then at most one every ``resync_interval_s``, so a host whose every
+snapshot or delta is bad cannot make the desk resubscribe (and the trader be told) dozens of times a second. A
+resync that must wait keeps its book RESYNCING, shown not live; the streak of resyncs since the book last stayed
+SYNCED for ``resync_healthy_s`` is counted and shown on the connection bar.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,12 +36,11 @@ log = logging.getLogger(__name__)
 MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
 
 
-def resync_delay(streak: int, timeouts: Timeouts, jitter: float) -> float:
-    """How long the resync that makes a streak of ``streak`` waits: none for the first, then the backoff doubling
-    up to its cap, scaled by ``jitter`` (0.5 to 1, so books that failed together do not resubscribe together)."""
-    if streak <= 1 or timeouts.resync_backoff_s <= 0:
+def resync_delay(tokens: float, timeouts: Timeouts) -> float:
+    """How long a resync waits when its topic's bucket holds ``tokens``: none while a whole one is left."""
+    if tokens >= 1.0 or timeouts.resync_interval_s <= 0:
         return 0.0
-    return min(timeouts.resync_backoff_cap_s, timeouts.resync_backoff_s * 2 ** min(streak - 2, 30)) * jitter
+    return (1.0 - tokens) * timeouts.resync_interval_s
 
 
 class MarketData:
@@ -70,6 +69,7 @@ class MarketData:
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self.deferred: dict[str, tuple[float, list[str]]] = {}  # topic -> when its backed-off resync goes, with what
         self._streak: Counter[str] = Counter()  # resyncs of a topic since its book last proved itself
+        self._bucket: dict[str, tuple[float, float]] = {}  # topic -> (resync tokens left, when counted)
         self._synced_at: dict[str, float] = {}  # topic -> when its book last became SYNCED
         self._topic_last_ms: dict[str, int] = {}
         self._book_by_topic = {book.topic: book for book in desk.books.values()}
@@ -174,8 +174,8 @@ class MarketData:
     # ------------------------------------------------------------------ resyncs
 
     def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
-        """Resubscribe ``topic`` (and ``also``) at once, or, when it resyncs again before proving itself, once its
-        backoff has passed (:meth:`retry_resyncs` sends it)."""
+        """Resubscribe ``topic`` (and ``also``) at once, or, past its burst, once its rate allows
+        (:meth:`retry_resyncs` sends it)."""
         if topic in self.resyncing:
             return
         waiting = self.deferred.get(topic)
@@ -183,13 +183,27 @@ class MarketData:
             due, with_it = waiting
             self.deferred[topic] = (due, [*with_it, *(t for t in also or [] if t not in with_it)])
             return
-        delay = resync_delay(self._count_streak(topic), self._timeouts, random.uniform(0.5, 1.0))
+        self._count_streak(topic)
+        delay = resync_delay(self._tokens(topic), self._timeouts)
         if delay > 0:
             self.counters["resyncs_backed_off"] += 1
             self.deferred[topic] = (self._clock() + delay, list(also or []))
             log.warning("%s resyncs again (%d in a row): next resubscribe in %.2f s", topic, self._streak[topic], delay)
             return
         self._send_resync(topic, also)
+
+    def _tokens(self, topic: str) -> float:
+        """The resyncs ``topic`` may still send at once, refilled at one per ``resync_interval_s`` up to the burst;
+        one is taken when a whole one is left."""
+        burst, interval, now = float(self._timeouts.resync_burst), self._timeouts.resync_interval_s, self._clock()
+        tokens, counted = self._bucket.get(topic, (burst, now))
+        if interval > 0:
+            tokens = min(burst, tokens + (now - counted) / interval)
+        if tokens >= 1.0:
+            self._bucket[topic] = (tokens - 1.0, now)
+            return tokens
+        self._bucket[topic] = (0.0, now + (1.0 - tokens) * interval)  # its resync takes that token when due
+        return tokens
 
     def _count_streak(self, topic: str) -> int:
         """One more resync of ``topic``: its streak, started over when the book stayed SYNCED long enough."""

@@ -6,8 +6,8 @@ books or absent deletes, so those are crafted frames handed to the session's pub
 real frames (the same entry point the link's reader uses), carrying the next ``u`` so they are in sequence.
 
 Every one must end in a fresh snapshot without dropping the connection (``reconnects`` unchanged), no
-crash, and a book equal to the exchange's afterwards. The faults come back to back, faster than a book can prove
-itself, so the resync backoff (tested in ``tests/test_market_data.py``) is off here: each fault is resynced at once.
+crash, and a book equal to the exchange's afterwards. The faults come back to back, each recovered before the
+next: the resync rate limit (``tests/test_market_data.py``) must never make such a run wait long.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 
 from exchange.book import BookState
-from exchange.retry import Timeouts
 
 from .conftest import books_mismatch, is_ready, quiesce, resume, running_session, until
 
@@ -43,7 +42,7 @@ def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # ty
 
 
 async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
-    async with running_session(timeouts=Timeouts(resync_backoff_s=0.0)) as rt:
+    async with running_session() as rt:
         session = rt.session
         injected = {
             "skip_u": 0,
