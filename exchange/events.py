@@ -287,6 +287,7 @@ class TopicHealth:
     topic: str
     last_message_ms: int | None
     stale: bool
+    resync_streak: int = 0  # resyncs in a row without the book staying SYNCED (2 and more: a topic not to trust)
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,13 @@ class LinkStats(Event):
 
 @dataclass(frozen=True)
 class Notice(Event):
-    """Something a person should be told (a rejected order, a stale feed, a reconnect); never dropped."""
+    """Something a person should be told (a rejected order, a stale feed, a reconnect). The hub lets the same one
+    through once per few seconds and counts the repeats (:class:`~exchange.notices.NoticeGate`)."""
 
     level: str  # "information" | "warning" | "error"
     text: str
+    kind: str = ""  # what makes two notices "the same" when their texts differ (an id in the text); else the text
+
+    @property
+    def gate_key(self) -> str:
+        return f"{self.level}:{self.kind or self.text}"
