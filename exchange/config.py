@@ -21,6 +21,7 @@ from exchange.alert_rules import AlertRule, parse_alert_rules, parse_notify
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
 from exchange.printable import printable
+from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
 __all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
@@ -178,9 +179,11 @@ def load_settings(
     file_values: dict[str, object] = {}
     if config_file is not None:
         try:
-            file_values = tomllib.loads(config_file.read_text())
+            file_values = tomllib.loads(read_bounded(config_file, SETTINGS_FILE_LIMIT).decode())
         except FileNotFoundError:
             raise ConfigError(f"config file {config_file} does not exist") from None
+        except FileRefused as refused:
+            raise ConfigError(f"config file {config_file} cannot be used: {refused}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
             raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
 
