@@ -40,7 +40,7 @@ async def _until(predicate: object, timeout: float = 30.0) -> None:
 async def measure(outages: int, after_ms: int) -> list[float]:
     settings = load_settings(environ={})
     rules = parse_alert_rules([{"when": "link_down", "after": f"{after_ms}ms"}], settings.symbols)
-    backoff = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, healthy_after_s=30.0)
+    backoff = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3)
     latencies: list[float] = []
     async with open_runtime(settings, demo_trader=False, faults=True, backoff=backoff) as rt:
         bells: list[float] = []

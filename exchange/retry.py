@@ -8,6 +8,7 @@ It exists so that the policy can be read and tuned apart from the state machine 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from exchange.bybit.errors import AuthenticationError
@@ -21,21 +22,36 @@ class SessionFailed(Exception):
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential reconnect delays with jitter and a cap; attempts reset only after a healthy period.
+    """Exponential reconnect delays with jitter and a cap; the attempts start over at every Ready.
 
     Equal jitter: half the exponential delay is fixed and half random, so delays grow visibly yet reconnecting
-    clients never synchronise. At the 30 s cap that is at most ~14 attempts per 5 minutes per link, far below
-    Bybit's 500 connections per 5 minutes.
+    clients never synchronise. Each outage starts at the first, short delay, so a short outage after a short
+    healthy spell is not paid for with a long wait. A server that lets the link reach Ready and drops it, again
+    and again, is held by a connection budget instead: a bucket of ``burst`` connections refilled one per
+    ``refill_s``; at the defaults at most 60 connections (120 sockets) in 5 minutes, a quarter of Bybit's 500
+    per 5 minutes per IP, while an outage every 20 s never waits on it.
     """
 
     initial_s: float = 0.5
     factor: float = 2.0
     cap_s: float = 30.0
-    healthy_after_s: float = 30.0
+    burst: int = 10
+    refill_s: float = 6.0
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         base = min(self.cap_s, self.initial_s * self.factor ** max(0, attempt - 1))
         return base / 2 + rng.uniform(0.0, base / 2)
+
+    def budget_wait(self, starts: Sequence[float], now: float) -> float:
+        """How long from ``now`` until one more connection fits the budget, given the past ``starts``."""
+        tokens, last = float(self.burst), None
+        for start in sorted(starts):
+            if last is not None:
+                tokens = min(float(self.burst), tokens + (start - last) / self.refill_s)
+            tokens, last = tokens - 1.0, start
+        if last is not None:
+            tokens = min(float(self.burst), tokens + (now - last) / self.refill_s)
+        return max(0.0, (1.0 - tokens) * self.refill_s)
 
 
 @dataclass(frozen=True)

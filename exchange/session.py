@@ -155,6 +155,7 @@ class Session:
         self._rate = 0.0
         self._rate_mark = (self._clock(), 0)
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
+        self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
 
     # ------------------------------------------------------------------ public API
 
@@ -234,12 +235,13 @@ class Session:
                     await self._teardown()
                 if self._stop.is_set():
                     break
-                if healthy_since is not None and self._clock() - healthy_since >= self.backoff.healthy_after_s:
+                if healthy_since is not None:  # a new outage: its first retry waits only the first delay
                     attempt = 0
                 attempt += 1
                 self.reconnects += 1
                 self.last_reconnect_reason = reason
                 delay = self.backoff.delay(attempt, self._rng)
+                delay = max(delay, self.backoff.budget_wait(self._connection_starts, self._clock()))
                 if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
                     delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
                 retry_ms = self._now_ms() + int(delay * 1000)
@@ -268,6 +270,7 @@ class Session:
     async def _connect_and_serve(self) -> float | None:
         """One connection: recover everything, serve until the link dies; returns when it became Ready."""
         assert self._http is not None
+        self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
         self._lost_reason = ""
         self.account.start_recovery()  # before the private stream can journal anything new

@@ -27,7 +27,7 @@ from .conftest import (
     until,
 )
 
-SLOW = Backoff(initial_s=3.0, factor=2.0, cap_s=3.0, healthy_after_s=30.0)  # every retry waits 1.5-3 s
+SLOW = Backoff(initial_s=3.0, factor=2.0, cap_s=3.0)  # every retry waits 1.5-3 s
 
 
 @pytest.mark.parametrize("backfill_fails_once", [False, True], ids=["backfill-ok", "backfill-fails-once"])

@@ -1,8 +1,8 @@
 """A flapping server: every connection is cut shortly after it opens, over and over.
 
 The session must not storm: its connection attempts stay within what the backoff allows (counted at the
-exchange), its delays grow to the cap with jitter, and its attempt counter resets only after the link stayed
-healthy for ``Backoff.healthy_after_s``.
+exchange), its delays grow to the cap with jitter, and its attempt counter starts over at each Ready. A server
+that lets the link reach Ready and then drops it, over and over, is held to the backoff's connection budget.
 
 Wall time is compressed: the default backoff (0.5 s doubling to a 30 s cap, healthy after 30 s) flapping for a
 minute would take a minute; here the same shape runs with 0.05 s doubling to a 1 s cap, healthy after 1.5 s,
@@ -28,7 +28,7 @@ from .conftest import is_ready, running_session, until
 REAL = os.environ.get("FLUXUM_FLAP_REAL") == "1"
 FLAP_S = 60.0 if REAL else 8.0
 LIFE_S = 0.1  # how long the flapping server lets a connection live
-BACKOFF = Backoff() if REAL else Backoff(initial_s=0.05, factor=2.0, cap_s=1.0, healthy_after_s=1.5)
+BACKOFF = Backoff() if REAL else Backoff(initial_s=0.05, factor=2.0, cap_s=1.0, burst=1000)  # the delays alone
 WAIT_S = 2 * BACKOFF.cap_s + 10.0  # a failure bound for one reconnect
 
 
@@ -77,11 +77,13 @@ async def test_flapping_server_causes_no_storm() -> None:
         opened_before = sim.counters["ws.connections.public"]
         stop = asyncio.Event()
         started = loop.time()
+        sim.faults.auth_delay_s = 2 * LIFE_S  # no connection lives to Ready: the delays grow, never reset
         flapper = asyncio.create_task(_flap(sim, LIFE_S, stop))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(flapper), FLAP_S)  # the flapping period itself
         stop.set()
         cut = await flapper
+        sim.faults.auth_delay_s = 0.0
         window = loop.time() - started
         attempts_seen = sim.counters["ws.connections.public"] - opened_before
         retries = [
@@ -106,20 +108,8 @@ async def test_flapping_server_causes_no_storm() -> None:
         assert len(at_cap) >= (1 if REAL else 3), delays
         assert len(at_cap) == 1 or len({round(d, 3) for d in at_cap}) > 1, f"no jitter at the cap: {at_cap}"
 
-        # The attempt counter does not reset after a short healthy spell ...
+        # The attempt counter starts over once the link is Ready again, however short the healthy spell.
         await until(lambda: is_ready(rt), WAIT_S, "Ready once the server stops flapping")
-        last_attempt = retries[-1].attempt
-        await sim.faults.drop_connections("")
-        await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
-        assert session.state.attempt == last_attempt + 1, (session.state, last_attempt)
-        # ... and does after the link stayed healthy for healthy_after_s.
-        await until(lambda: is_ready(rt), WAIT_S, "Ready again")
-        ready_since = session.state.since_ms
-        await until(
-            lambda: session._now_ms() - ready_since >= BACKOFF.healthy_after_s * 1000 + 50,
-            BACKOFF.healthy_after_s + 10.0,
-            "a healthy period",
-        )
         await sim.faults.drop_connections("")
         await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
         assert session.state.attempt == 1, session.state
@@ -134,3 +124,46 @@ async def test_flapping_server_causes_no_storm() -> None:
 def _delay(state: SessionState) -> float:
     assert state.next_retry_ms is not None
     return (state.next_retry_ms - state.since_ms) / 1000
+
+
+def test_the_connection_budget_holds_a_flapping_server_back() -> None:
+    """A bucket of ``burst`` connections refilled one per ``refill_s``: bursts pass, a steady storm waits."""
+    backoff = Backoff(burst=3, refill_s=10.0)
+    assert backoff.budget_wait([], 0.0) == 0.0
+    assert backoff.budget_wait([1.0, 2.0], 3.0) == 0.0
+    assert backoff.budget_wait([1.0, 2.0, 3.0], 4.0) == pytest.approx(7.0)  # 0.3 token back by 4.0
+    assert backoff.budget_wait([1.0, 2.0, 3.0], 40.0) == 0.0
+    assert backoff.budget_wait([20.0 * n for n in range(20)], 400.0) == 0.0  # an outage every 20 s never waits
+    default, window = Backoff(), 300.0
+    worst = default.burst + window / default.refill_s  # connections in 5 minutes when each is cut at Ready
+    assert 2 * worst <= 500 / 4, worst
+
+
+@pytest.mark.timeout(120)
+async def test_a_server_that_flaps_after_ready_is_held_to_the_budget() -> None:
+    """The attempt counter starts over at each Ready, so only the budget stops a reconnect every half second."""
+    backoff = Backoff(initial_s=0.05, factor=2.0, cap_s=1.0, burst=3, refill_s=2.0)
+    window = 6.0
+    async with running_session(backoff=backoff) as rt:
+        sim = rt.sim
+        opened_before = sim.counters["ws.connections.public"]
+        cuts = 0
+
+        async def cut_at_ready() -> None:
+            nonlocal cuts
+            while True:
+                await until(lambda: is_ready(rt), 3600.0, "Ready")
+                await sim.faults.drop_connections("")
+                cuts += 1
+                await until(lambda: not is_ready(rt), what="the cut seen")
+
+        cutter = asyncio.create_task(cut_at_ready())
+        await asyncio.sleep(window)
+        cutter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cutter
+        opened = sim.counters["ws.connections.public"] - opened_before
+        allowed = backoff.burst + window / backoff.refill_s  # the first connection took a token too
+        assert cuts >= 2, cuts
+        assert opened <= allowed, (opened, allowed, cuts)
+        print(f"\nflapping after Ready for {window:g} s: {cuts} cuts, {opened} new connections (budget {allowed:g})")

@@ -64,7 +64,7 @@ async def test_bad_key_fails_with_reason_and_stops_retrying(tmp_path: Path) -> N
 
 
 async def test_server_gone_for_good_keeps_reconnecting_with_growing_delays() -> None:
-    backoff = Backoff(initial_s=0.05, factor=2.0, cap_s=0.8, healthy_after_s=30.0)
+    backoff = Backoff(initial_s=0.05, factor=2.0, cap_s=0.8)
     async with open_runtime(sim_settings(), demo_trader=False, faults=True, backoff=backoff) as rt:
         task = asyncio.create_task(rt.session.run())
         await until(lambda: is_ready(rt), what="Ready")

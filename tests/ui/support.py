@@ -78,7 +78,7 @@ def runtime_options(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "demo_trader": False,
         "faults": True,
         "journal_dir": tmp_path / "journal",
-        "backoff": Backoff(initial_s=0.5, factor=2.0, cap_s=4.0, healthy_after_s=30.0),
+        "backoff": Backoff(initial_s=0.5, factor=2.0, cap_s=4.0),
         "timeouts": Timeouts(connect_s=3.0, auth_s=3.0, subscribe_s=3.0, snapshot_s=5.0, backfill_s=10.0),
     }
     options.update(overrides)
