@@ -175,6 +175,13 @@ class FluxumApp(App[None]):
             "Cancel",
             tooltip="Cancel the order under the cursor in Open orders (asks first)",
         ),
+        Binding(
+            "r",
+            "reconnect",
+            "Reconnect",
+            show=False,
+            tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
+        ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="This help"),
     ]
 
@@ -401,6 +408,7 @@ class FluxumApp(App[None]):
             self._bridge_worker = self.run_worker(
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
             )
+            runtime.session.hold_when_failed = True  # Failed waits for `r`: the cause may be fixed meanwhile
             try:
                 await runtime.session.run()
             finally:
@@ -668,7 +676,22 @@ class FluxumApp(App[None]):
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
             return settings.local_exchange or settings.trading_enabled
+        if action == "reconnect":
+            return self.runtime is not None  # offered whatever the state: the action says when it has no use
         return True
+
+    def action_reconnect(self) -> None:
+        """Reconnect now: ends the wait before the next retry, or leaves Failed, and starts at attempt 1."""
+        runtime = self.runtime
+        if runtime is None:
+            self.notify("No session to reconnect.", severity="warning", timeout=4)
+            return
+        if runtime.session.reconnect_now():
+            self.notify("Reconnecting now.", timeout=3)
+        elif runtime.session.state.kind is LinkState.READY:
+            self.notify("The link is Ready: nothing to reconnect.", timeout=3)
+        else:
+            self.notify("The session is stopping: nothing to reconnect.", severity="warning", timeout=4)
 
     def action_cancel_order(self) -> None:
         if self.layout_name in ("-compact", "-tiny"):  # the orders table is hidden: nothing may go unseen
@@ -727,6 +750,10 @@ class FluxumApp(App[None]):
         yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
         yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(self.action_zoom, 1))
         yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(self.action_zoom, -1))
+        if self.runtime is not None:
+            yield SystemCommand(
+                "Link: reconnect now", "Skip the retry wait, or try again out of Failed", self.action_reconnect
+            )
         yield SystemCommand("Help: keys and glyphs", "What every key and glyph means", self.action_help)
 
 

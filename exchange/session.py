@@ -147,6 +147,9 @@ class Session:
         self._private: WsLink | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()  # stop() or reconnect_now(): ends a wait between connections
+        self._asked = False  # reconnect_now() was called: the next connection starts over at attempt 1
+        self.hold_when_failed = False  # the desk sets it: Failed waits for reconnect_now() instead of ending run()
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._authenticated = False
@@ -199,57 +202,17 @@ class Session:
         return list(self.market.topics)
 
     async def run(self) -> None:
-        """Connect and keep connecting until :meth:`stop` or a failure retrying cannot fix."""
+        """Connect and keep connecting until :meth:`stop`, or a failure retrying cannot fix; with
+        ``hold_when_failed`` a Failed session waits for :meth:`reconnect_now` instead of ending."""
         self.account.replay_journal()
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
-        attempt = 0
         try:
             while not self._stop.is_set():
-                self._set_state(LinkState.CONNECTING, "opening links" if attempt == 0 else "retrying", attempt=attempt)
-                healthy_since: float | None = None
-                not_before: float | None = None
-                try:
-                    healthy_since = await self._connect_and_serve()
-                    reason = self._lost_reason or "link closed"
-                except SessionFailed as failure:
-                    self._set_state(LinkState.FAILED, str(failure))
-                    self.hub.publish(Notice("error", f"Session failed: {failure}"))
-                    return
-                except LinkDead as dead:
-                    reason = str(dead)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # a REST failure during backfill, a transport error, ...
-                    fatal = fatal_reason(error)
-                    if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
-                        fatal = str(error)  # a corrupt journal: its one line names the file and the fix
-                    if fatal is not None:
-                        self._set_state(LinkState.FAILED, fatal)
-                        self.hub.publish(Notice("error", f"Session failed: {fatal}"))
-                        return
-                    reason = describe(error)
-                    not_before = retry_after(error, self._server_offset_ms())
-                    log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
-                finally:
-                    await self._teardown()
-                if self._stop.is_set():
+                await self._keep_connecting()
+                if self._stop.is_set() or not self.hold_when_failed:
                     break
-                if healthy_since is not None:  # a new outage: its first retry waits only the first delay
-                    attempt = 0
-                attempt += 1
-                self.reconnects += 1
-                self.last_reconnect_reason = reason
-                delay = self.backoff.delay(attempt, self._rng)
-                delay = max(delay, self.backoff.budget_wait(self._connection_starts, self._clock()))
-                if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
-                    delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
-                retry_ms = self._now_ms() + int(delay * 1000)
-                self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
-                what = "Link lost" if self._lost_reason else "Recovery failed"
-                self.hub.publish(Notice("warning", f"{what} ({reason}); retry {attempt} in {delay:.1f} s"))
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                await self._pause(None)  # Failed: until the desk asks again, or stops
         finally:
             await self._teardown()
             if self.state.kind is not LinkState.FAILED:
@@ -258,9 +221,100 @@ class Session:
                 await self._http.close()
                 self._http = None
 
+    async def _keep_connecting(self) -> None:
+        """Connections and the waits between them, until :meth:`stop` or Failed."""
+        attempt = 0
+        while not self._stop.is_set():
+            asked, self._asked = self._asked, False
+            self._wake.clear()  # a request the last connection already served
+            opening = "reconnecting now" if asked else "opening links" if attempt == 0 else "retrying"
+            self._set_state(LinkState.CONNECTING, opening, attempt=attempt)
+            healthy_since: float | None = None
+            not_before: float | None = None
+            try:
+                healthy_since = await self._connect_and_serve()
+                reason = self._lost_reason or "link closed"
+            except SessionFailed as failure:
+                self._fail(str(failure))
+                return
+            except LinkDead as dead:
+                reason = str(dead)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a REST failure during backfill, a transport error, ...
+                fatal = fatal_reason(error)
+                if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
+                    fatal = str(error)  # a corrupt journal: its one line names the file and the fix
+                if fatal is not None:
+                    self._fail(fatal)
+                    return
+                reason = describe(error)
+                not_before = retry_after(error, self._server_offset_ms())
+                log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
+            finally:
+                await self._teardown()
+            if self._stop.is_set():
+                return
+            if healthy_since is not None or self._asked:  # a new outage, or the desk asked: start over
+                attempt = 0
+            attempt += 1
+            await self._retry_later(attempt, reason, not_before)
+
+    async def _retry_later(self, attempt: int, reason: str, not_before: float | None) -> None:
+        """Reconnecting: announce the attempt and wait its delay (or until the desk asks to reconnect now)."""
+        self.reconnects += 1
+        self.last_reconnect_reason = reason
+        delay = self.backoff.delay(attempt, self._rng)
+        delay = max(delay, self.backoff.budget_wait(self._connection_starts, self._clock()))
+        if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
+            delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
+        retry_ms = self._now_ms() + int(delay * 1000)
+        self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
+        what = "Link lost" if self._lost_reason else "Recovery failed"
+        self.hub.publish(Notice("warning", f"{what} ({reason}); retry {attempt} in {delay:.1f} s"))
+        await self._pause(delay)
+
+    async def _pause(self, delay: float | None) -> None:
+        """Wait ``delay`` s (None: without end) or until :meth:`stop` or :meth:`reconnect_now`; an early
+        reconnect still waits for the connection budget, so a key held down is no storm."""
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({wake}, timeout=delay)
+        finally:
+            wake.cancel()
+        self._wake.clear()
+        if self._asked and not self._stop.is_set():
+            hold = self.backoff.budget_wait(self._connection_starts, self._clock())
+            if hold > 0:
+                self._set_state(
+                    LinkState.RECONNECTING,
+                    "reconnect asked: within the connection budget",
+                    next_retry_ms=self._now_ms() + int(hold * 1000),
+                )
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), hold)
+
+    def reconnect_now(self) -> bool:
+        """The desk asks for a new connection now: ends a backoff wait or a Failed state, or abandons a
+        recovery in progress, and starts again at attempt 1. False (nothing done) while Ready or stopping."""
+        kind = self.state.kind
+        if self._stop.is_set() or kind in (LinkState.READY, LinkState.DISCONNECTED):
+            return False
+        if kind is LinkState.FAILED and not self.hold_when_failed:
+            return False  # run() has ended: nothing is left to wake
+        self._asked = True
+        self._wake.set()
+        self._lose("reconnect asked")
+        return True
+
+    def _fail(self, reason: str) -> None:
+        self._set_state(LinkState.FAILED, reason)
+        self.hub.publish(Notice("error", f"Session failed: {reason}"))
+
     async def stop(self) -> None:
         """Ask :meth:`run` to end; it closes the links and goes Disconnected."""
         self._stop.set()
+        self._wake.set()
         if self._link_lost is not None:
             self._lost_reason = "stopped"
             self._link_lost.set()

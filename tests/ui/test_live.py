@@ -117,7 +117,7 @@ async def test_simulator_gone_for_good_retries_with_growing_delays(tmp_path: Pat
         await app.stop_session()
 
 
-async def test_bad_key_shows_failed_and_does_not_retry(tmp_path: Path) -> None:
+async def test_bad_key_shows_failed_and_waits_for_r(tmp_path: Path) -> None:
     from exchange.bybit.sim.server import SimConfig, SimServer
 
     async with SimServer(SimConfig(seed=7, symbols=("BTCUSDT",), demo_trader=False)) as sim:
@@ -130,11 +130,8 @@ async def test_bad_key_shows_failed_and_does_not_retry(tmp_path: Path) -> None:
         app = RecordingApp(settings, runtime_options={"journal_dir": tmp_path})
         async with app.run_test(size=LIVE_SIZE) as pilot:
             await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
-            await until(
-                pilot,
-                lambda: app._session_worker is not None and app._session_worker.is_finished,
-                "the session to give up",
-            )
+            await pilot.pause(0.5)
+            assert app._session_worker is not None and not app._session_worker.is_finished  # held for `r`
             await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar")
             text = screen_text(app)
             assert "✗ Failed" in text and "rejected" in text and "not retrying" in text
@@ -309,3 +306,39 @@ async def test_an_absurd_execution_is_told_and_the_desk_stays_ready_across_a_res
         await until(pilot, lambda: _ready(again), "Ready after a restart")
         assert "● Ready" in screen_text(again)
         await again.stop_session()
+
+
+async def test_r_reconnects_out_of_failed_once_the_key_works_again(tmp_path: Path) -> None:
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        faults = app.runtime.sim.faults
+        faults.auth_reject_message = "Invalid apikey"
+        faults.auth_reject = True
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed on the rejected key")
+        await press(pilot, "r")  # the key is still rejected: Failed again, nothing else
+        await until(pilot, lambda: app.noticed("Reconnecting now"), "the reconnect told")
+        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed again")
+        faults.auth_reject = False  # the cause is fixed
+        await press(pilot, "r")
+        await until(pilot, lambda: _ready(app), "Ready after r")
+        assert LinkState.CONNECTING in _shown(app)
+        await app.stop_session()
+
+
+async def test_r_cuts_a_retry_wait_short(tmp_path: Path) -> None:
+    options = runtime_options(tmp_path)
+    options["backoff"] = type(options["backoff"])(initial_s=120.0, factor=2.0, cap_s=120.0)  # 60-120 s
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=options)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: app.desk.state.kind is LinkState.RECONNECTING, "a long retry wait")
+        assert "retry in" in screen_text(app)
+        app.action_reconnect()  # the palette command's action
+        await until(pilot, lambda: _ready(app), "Ready long before the wait would have ended")
+        assert app.desk.state.attempt == 0
+        await app.stop_session()
