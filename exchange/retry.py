@@ -11,9 +11,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exchange.bybit.errors import AuthenticationError
+from exchange.bybit.errors import AuthenticationError, Forbidden
 
-__all__ = ["Backoff", "SessionFailed", "Timeouts", "describe", "fatal_reason", "retry_after"]
+__all__ = ["Backoff", "SessionFailed", "Timeouts", "describe", "fatal_reason", "retry_after", "short_reason"]
 
 
 class SessionFailed(Exception):
@@ -97,6 +97,14 @@ def fatal_reason(error: Exception) -> str | None:
     if code == 10001:
         return f"Bybit rejected a request as invalid (10001): {getattr(error, 'ret_msg', '')}".rstrip(": ")
     return None
+
+
+def short_reason(error: BaseException) -> str:
+    """A reconnect's reason for the bar: a cool-down the exchange imposed is named as one (the bar counts it
+    down), anything else is :func:`describe`."""
+    if isinstance(error, Forbidden):
+        return "HTTP 403 cool-down: Bybit refused this IP"
+    return describe(error)
 
 
 def describe(error: BaseException) -> str:

@@ -71,7 +71,7 @@ from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
-from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after
+from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after, short_reason
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -248,7 +248,7 @@ class Session:
                 if fatal is not None:
                     self._fail(fatal)
                     return
-                reason = describe(error)
+                reason = short_reason(error)
                 not_before = retry_after(error, self._server_offset_ms())
                 log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:

@@ -120,7 +120,7 @@ async def test_rate_limit_wait_is_capped_and_bounded(fake: FakeBybit) -> None:
 async def test_forbidden_cools_down_without_sending(fake: FakeBybit) -> None:
     clock = FakeClock()
     fake.on("/v5/market/tickers", "403")
-    async with make_client(fake, clock=clock, forbidden_cooldown_s=60) as client:
+    async with make_client(fake, clock=clock, forbidden_first_s=60) as client:
         with pytest.raises(Forbidden) as first:
             await client.tickers("linear")
         assert first.value.until_ms == int(clock.now * 1000) + 60_000
@@ -134,6 +134,26 @@ async def test_forbidden_cools_down_without_sending(fake: FakeBybit) -> None:
         clock.now += 2
         tickers = await client.tickers("linear")
     assert tickers and len(fake.seen) == sent + 1
+
+
+async def test_forbidden_cool_down_starts_short_and_doubles_to_its_cap(fake: FakeBybit) -> None:
+    """An 8 s block must not cost a minute: the first 403 waits a few seconds, each one straight after it
+    twice as long (to the cap), and an answer that is not a 403 starts the streak over."""
+    clock = FakeClock()
+    fake.on("/v5/market/tickers", *["403"] * 7)
+    cooldowns: list[float] = []
+    async with make_client(fake, clock=clock) as client:
+        for _ in range(7):
+            with pytest.raises(Forbidden) as refused:
+                await client.tickers("linear")
+            cooldowns.append((refused.value.until_ms - clock.now * 1000) / 1000)
+            clock.now = refused.value.until_ms / 1000 + 0.01
+        assert await client.tickers("linear")  # the block is over
+        fake.on("/v5/market/tickers", "403")
+        with pytest.raises(Forbidden) as again:
+            await client.tickers("linear")
+    assert cooldowns == [3.0, 6.0, 12.0, 24.0, 48.0, 60.0, 60.0], cooldowns
+    assert (again.value.until_ms - clock.now * 1000) / 1000 == 3.0
 
 
 # ================================================================================================ outages
@@ -340,7 +360,7 @@ async def test_sim_rate_limit_waits_for_the_reset(sim: Any) -> None:
 
 async def test_sim_forbidden_cools_down_without_sending(sim: Any) -> None:
     shift = [0.0]
-    async with sim_client(sim, clock=lambda: time.time() + shift[0], forbidden_cooldown_s=60) as client:
+    async with sim_client(sim, clock=lambda: time.time() + shift[0], forbidden_first_s=60) as client:
         await client.wallet_balance()
         sim.faults.forbid_for(60)
         with pytest.raises(Forbidden):

@@ -297,7 +297,8 @@ class RestClient:
         backoff_cap_s: float = 8.0,
         rate_limit_retries: int = 3,
         rate_limit_max_wait_s: float = 30.0,
-        forbidden_cooldown_s: float = 60.0,
+        forbidden_first_s: float = 3.0,
+        forbidden_cap_s: float = 60.0,
         resolve_tries: int = 4,
     ) -> None:
         base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
@@ -315,7 +316,9 @@ class RestClient:
         self._backoff_cap_s = backoff_cap_s
         self._rate_limit_retries = rate_limit_retries
         self._rate_limit_max_wait_s = rate_limit_max_wait_s
-        self.forbidden_cooldown_s = forbidden_cooldown_s
+        self.forbidden_first_s = forbidden_first_s  # a 403's cool-down: this long, doubled for each one
+        self.forbidden_cap_s = forbidden_cap_s  # straight after it, up to this; a non-403 answer starts over
+        self._forbidden_streak = 0
         self._resolve_tries = max(1, resolve_tries)
         self.clock_offset_ms: float = 0.0
         self.clock_error_ms: float = 0.0  # half the round trip of the measurement: the offset is good to this
@@ -439,7 +442,9 @@ class RestClient:
                 raise ServerUnavailable(None, failure.text, None, path=path, maybe_sent=failure.maybe_sent) from None
             self._note_rate_limit(path, reply.headers)
 
-            if reply.status == 403:
+            if reply.status != 403:
+                self._forbidden_streak = 0
+            else:
                 self._start_cooldown(reply)
                 raise Forbidden(
                     None,
@@ -562,7 +567,9 @@ class RestClient:
 
     def _start_cooldown(self, reply: _Reply) -> None:
         self.stats.forbidden += 1
-        cooldown_s = self.forbidden_cooldown_s
+        self._forbidden_streak += 1
+        growth = 2.0 ** min(self._forbidden_streak - 1, 30)
+        cooldown_s = min(self.forbidden_cap_s, self.forbidden_first_s * growth)
         retry_after = _int_header(reply.headers, "Retry-After")
         if retry_after is not None and retry_after > 0:
             cooldown_s = max(cooldown_s, float(retry_after))

@@ -181,7 +181,7 @@ async def test_10006_outlasting_the_client_retries_waits_for_the_reset() -> None
 async def test_403_during_backfill_cools_down_then_retries() -> None:
     async with running_session() as rt:
         session, rest = rt.session, rt.rest
-        rest.forbidden_cooldown_s = 1.0  # the client's cool-down (60 s by default), shortened for the test
+        rest.forbidden_first_s = 1.0  # the client's first cool-down (3 s by default), shortened for the test
         states = rt.hub.subscribe([StateChanged], name="test")
         _arm(rt, lambda: rt.sim.faults.forbid_for(0.3))
         await _reconnect(rt)

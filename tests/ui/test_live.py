@@ -342,3 +342,21 @@ async def test_r_cuts_a_retry_wait_short(tmp_path: Path) -> None:
         await until(pilot, lambda: _ready(app), "Ready long before the wait would have ended")
         assert app.desk.state.attempt == 0
         await app.stop_session()
+
+
+async def test_a_403_cool_down_is_on_the_bar_with_its_countdown(tmp_path: Path) -> None:
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        app.runtime.sim.faults.forbid_for(2.0)
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: "403" in app.desk.state.reason, "the 403 cool-down")
+        state = app.desk.state
+        assert state.kind is LinkState.RECONNECTING and state.next_retry_ms is not None
+        wait_s = (state.next_retry_ms - state.since_ms) / 1000
+        assert 2.0 <= wait_s <= 4.0, wait_s  # the first cool-down is short (3 s), not a minute
+        await until(pilot, lambda: "403 cool-down" in screen_text(app), "the bar to say so")
+        assert "retry in" in screen_text(app)
+        await until(pilot, lambda: _ready(app), "Ready after the cool-down")
+        await app.stop_session()
