@@ -398,8 +398,15 @@ class FluxumApp(App[None]):
         from app.runtime import open_runtime
 
         assert self.settings is not None
-        async with open_runtime(self.settings, **self.runtime_options) as runtime:
+        options = {"unlisted": "drop", **self.runtime_options}  # the desk goes on with the symbols that exist
+        async with open_runtime(self.settings, **options) as runtime:
             self.runtime = runtime
+            for symbol in runtime.dropped_symbols:
+                self.notify(
+                    f"{symbol} is not listed by the exchange in {runtime.settings.category}: dropped from the desk",
+                    severity="error",
+                    timeout=15,
+                )
             if self._stopping:
                 await runtime.session.stop()
             self._use_desk(runtime.session.desk)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from app.printable_output import printable_output
+from exchange.listing import UnlistedSymbols
 from exchange.printable import printable
 
 EXIT_USAGE = 2
@@ -128,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UserError as error:
             print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
             return error.exit_code
+        except UnlistedSymbols as error:  # --symbols names one the exchange does not list
+            print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
+            return EXIT_USAGE
         except KeyboardInterrupt:
             return 130
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +22,15 @@ from typing import Any
 from exchange.config import Endpoints, Environment, Settings
 from exchange.hub import EventHub
 from exchange.journal import Journal, journal_path
+from exchange.listing import UnlistedSymbols, listed_symbols, unlisted
+from exchange.retry import describe
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
 
-__all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED"]
+__all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED", "UnlistedSymbols"]
+
+log = logging.getLogger(__name__)
+INSTRUMENTS_AT_START_S = 5.0  # an exchange down at start delays the desk this long at most
 
 EMBEDDED_FUNDING_SPEED = 480.0
 DEFAULT_BACKOFF = Backoff()
@@ -41,6 +47,7 @@ class Runtime:
     rest: Any
     journal: Journal | None
     sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
+    dropped_symbols: tuple[str, ...] = ()  # asked for, but not listed by the exchange (``unlisted="drop"``)
 
     @property
     def environment_label(self) -> str:
@@ -62,10 +69,13 @@ async def open_runtime(
     timeouts: Timeouts = DEFAULT_TIMEOUTS,
     sim_overrides: dict[str, Any] | None = None,
     private: bool = True,
+    unlisted: str = "refuse",
 ) -> AsyncIterator[Runtime]:
     """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down.
 
-    ``private=False`` watches public market data only, even when keys are at hand.
+    ``private=False`` watches public market data only, even when keys are at hand. A symbol the exchange does
+    not list raises :class:`UnlistedSymbols` (``unlisted="refuse"``) or is left out (``"drop"``, the dashboard;
+    :attr:`Runtime.dropped_symbols` names it), unless no symbol is left.
     """
     import aiohttp
 
@@ -73,9 +83,13 @@ async def open_runtime(
 
     async with contextlib.AsyncExitStack() as stack:
         sim = None
+        dropped: tuple[str, ...] = ()
         if settings.embedded:
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+            from exchange.bybit.sim.instruments import known_symbols
             from exchange.bybit.sim.server import SimConfig, SimServer
+
+            settings, dropped = _listed_only(settings, set(known_symbols()), unlisted)
 
             defaults: dict[str, Any] = {
                 "seed": seed,
@@ -103,6 +117,11 @@ async def open_runtime(
             settings = dataclasses.replace(settings, credentials=None)
         http = await stack.enter_async_context(aiohttp.ClientSession())
         rest = RestClient(endpoints, settings.credentials, session=http)
+        instruments = None
+        if sim is None:
+            instruments = await _read_instruments(rest, settings.category)
+            if instruments is not None:
+                settings, dropped = _listed_only(settings, listed_symbols(instruments), unlisted)
         journal = None
         if settings.credentials is not None:
             if journal_dir is None and settings.environment is Environment.SIM:
@@ -125,4 +144,32 @@ async def open_runtime(
             backoff=backoff,
             timeouts=timeouts,
         )
-        yield Runtime(settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim)
+        if instruments is not None:
+            session.market.take_instruments(instruments)  # read once: the session's backfill need not again
+        yield Runtime(
+            settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim, dropped_symbols=dropped
+        )
+
+
+async def _read_instruments(rest: Any, category: str) -> list[Any] | None:
+    """The category's instruments, or None when the exchange cannot be read now (the session keeps trying:
+    an exchange that is down at start is an outage to ride out, not a reason to refuse the symbols)."""
+    import asyncio
+
+    try:
+        return list(await asyncio.wait_for(rest.instruments(category), INSTRUMENTS_AT_START_S))
+    except Exception as error:  # an outage, a 403, a refused read: checked again by nobody, told once
+        log.warning("symbols not checked against the exchange's list: %s", describe(error))
+        return None
+
+
+def _listed_only(settings: Settings, listed: set[str], policy: str) -> tuple[Settings, tuple[str, ...]]:
+    """``settings`` without the symbols not in ``listed``, and those symbols; raises when refusing or when
+    none would be left."""
+    missing = unlisted(settings.symbols, listed)
+    if not missing:
+        return settings, ()
+    if policy != "drop" or len(missing) == len(settings.symbols):
+        raise UnlistedSymbols(missing, settings.category)
+    kept = tuple(symbol for symbol in settings.symbols if symbol not in missing)
+    return dataclasses.replace(settings, symbols=kept), tuple(missing)

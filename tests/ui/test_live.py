@@ -360,3 +360,13 @@ async def test_a_403_cool_down_is_on_the_bar_with_its_countdown(tmp_path: Path) 
         assert "retry in" in screen_text(app)
         await until(pilot, lambda: _ready(app), "Ready after the cool-down")
         await app.stop_session()
+
+
+async def test_an_unlisted_symbol_is_dropped_from_the_desk_with_a_notice(tmp_path: Path) -> None:
+    app = RecordingApp(sim_settings("FOOUSDT,BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready on the listed symbol")
+        assert app.noticed("FOOUSDT is not listed by the exchange in linear: dropped from the desk")
+        assert app.desk.symbols == ["BTCUSDT"] and app.symbol == "BTCUSDT"
+        assert "FOOUSDT" not in screen_text(app)
+        await app.stop_session()
