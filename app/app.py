@@ -416,6 +416,7 @@ class FluxumApp(App[None]):
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
             )
             runtime.session.hold_when_failed = True  # Failed waits for `r`: the cause may be fixed meanwhile
+            runtime.session.public_without_account = True  # a rejected key: the books stay live, the account is down
             try:
                 await runtime.session.run()
             finally:
@@ -670,15 +671,15 @@ class FluxumApp(App[None]):
         keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
         (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
         such as "any open orders?", leaked gigabytes in a trading day (``bench/soak.py``)."""
-        availability = (self.runtime is not None, self.desk.private)
+        availability = (self.runtime is not None, self.desk.private and not self.desk.account_down)
         if availability != self._availability:
             self._availability = availability
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_order":
-            if self.runtime is None or not self.desk.private:
-                return False  # no keys, or scripted: nothing to cancel with
+            if self.runtime is None or not self.desk.private or self.desk.account_down:
+                return False  # no keys, a rejected key, or scripted: nothing to cancel with
             settings = self.runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
@@ -693,8 +694,9 @@ class FluxumApp(App[None]):
         if runtime is None:
             self.notify("No session to reconnect.", severity="warning", timeout=4)
             return
+        account_down = bool(self.desk.account_down)
         if runtime.session.reconnect_now():
-            self.notify("Reconnecting now.", timeout=3)
+            self.notify("Reconnecting now, with the account." if account_down else "Reconnecting now.", timeout=3)
         elif runtime.session.state.kind is LinkState.READY:
             self.notify("The link is Ready: nothing to reconnect.", timeout=3)
         else:

@@ -98,6 +98,7 @@ class Desk:
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
     journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
+    account_down: str = ""  # why the account part is down (a rejected key) while public data stays live
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 
 from exchange.bybit.errors import AuthenticationError, Forbidden
 
-__all__ = ["Backoff", "SessionFailed", "Timeouts", "describe", "fatal_reason", "retry_after", "short_reason"]
+__all__ = [
+    "Backoff",
+    "SessionFailed",
+    "Timeouts",
+    "describe",
+    "fatal_reason",
+    "key_rejected",
+    "retry_after",
+    "short_reason",
+]
 
 
 class SessionFailed(Exception):
@@ -86,6 +95,11 @@ def retry_after(error: BaseException, server_offset_ms: int) -> float | None:
     if isinstance(reset_ms, int) and reset_ms > 0:
         return (reset_ms - server_offset_ms) / 1000 + 0.05
     return None
+
+
+def key_rejected(error: BaseException) -> bool:
+    """The exchange refused the API key itself (not a request): only the account part is lost."""
+    return getattr(error, "ret_code", None) in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError)
 
 
 def fatal_reason(error: Exception) -> str | None:

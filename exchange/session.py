@@ -71,7 +71,16 @@ from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
-from exchange.retry import Backoff, SessionFailed, Timeouts, describe, fatal_reason, retry_after, short_reason
+from exchange.retry import (
+    Backoff,
+    SessionFailed,
+    Timeouts,
+    describe,
+    fatal_reason,
+    key_rejected,
+    retry_after,
+    short_reason,
+)
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -150,6 +159,7 @@ class Session:
         self._wake = asyncio.Event()  # stop() or reconnect_now(): ends a wait between connections
         self._asked = False  # reconnect_now() was called: the next connection starts over at attempt 1
         self.hold_when_failed = False  # the desk sets it: Failed waits for reconnect_now() instead of ending run()
+        self.public_without_account = False  # the desk sets it: a rejected key fails the account part only
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._authenticated = False
@@ -298,12 +308,17 @@ class Session:
         """The desk asks for a new connection now: ends a backoff wait or a Failed state, or abandons a
         recovery in progress, and starts again at attempt 1. False (nothing done) while Ready or stopping."""
         kind = self.state.kind
-        if self._stop.is_set() or kind in (LinkState.READY, LinkState.DISCONNECTED):
+        if self._stop.is_set() or kind is LinkState.DISCONNECTED:
+            return False
+        if kind is LinkState.READY and not self.desk.account_down:
             return False
         if kind is LinkState.FAILED and not self.hold_when_failed:
             return False  # run() has ended: nothing is left to wake
         self._asked = True
         self._wake.set()
+        if self.desk.account_down:  # the key may work again: the next connection tries the account too
+            self.desk.account_down = ""
+            self.desk.touch("state")
         self._lose("reconnect asked")
         return True
 
@@ -327,7 +342,9 @@ class Session:
         self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
         self._lost_reason = ""
-        self.account.start_recovery()  # before the private stream can journal anything new
+        with_account = self.private and not self.desk.account_down
+        if with_account:
+            self.account.start_recovery()  # before the private stream can journal anything new
         t = self.timeouts
         self._public = self._link(
             self.endpoints.public_url(self.category),
@@ -337,7 +354,7 @@ class Session:
             probe_timeout=t.probe_timeout_s,
         )
         links = [self._public]
-        if self.private:
+        if with_account:
             self._private = self._link(
                 self.endpoints.private_url(),
                 self._on_private_frame,
@@ -356,14 +373,15 @@ class Session:
         self._spawn(self._maintain(), "maintenance")
 
         if self._private is not None:
-            await self._authenticate(self._private)
+            await self._authenticate_or_drop_account(self._private)
         await self._subscribe_public(self._public)
         if self._private is not None:
             await self._subscribe_private(self._private)
         await self._await_snapshots()
         await self._backfill()
-        self.account.finish_recovery()
-        self._set_state(LinkState.READY, "all topics live")
+        if self._private is not None:
+            self.account.finish_recovery()
+        self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
         became_ready = self._clock()
         await self._link_lost.wait()
         return became_ready
@@ -433,6 +451,27 @@ class Session:
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
+
+    async def _authenticate_or_drop_account(self, link: WsLink) -> None:
+        """Auth; a rejected key takes the account part down, not the public data the desk can still show."""
+        try:
+            await self._authenticate(link)
+        except SessionFailed as rejected:
+            if not self.public_without_account:
+                raise
+            await self._drop_account(str(rejected))
+
+    async def _drop_account(self, reason: str) -> None:
+        """The account part is down (a rejected key): close the private link and go on public-only, until
+        :meth:`reconnect_now` tries the key again."""
+        self.desk.account_down = reason
+        self.desk.touch("state")
+        self.hub.publish(Notice("error", f"Account down: {reason}; public data stays live (r retries the key)"))
+        link, self._private = self._private, None
+        for task in [t for t in self._tasks if t.get_name() == "session-private-run"]:
+            task.cancel()  # its end is no loss of the connection
+        if link is not None:
+            await link.close()
 
     async def _measure_clock(self) -> None:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
@@ -507,8 +546,13 @@ class Session:
             return
         if not self.desk.instruments:
             await self._race(asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s))
-        if self.private:
-            await self._race(asyncio.wait_for(self._backfill_steps(), self.timeouts.backfill_s))
+        if self._private is not None:
+            try:
+                await self._race(asyncio.wait_for(self._backfill_steps(), self.timeouts.backfill_s))
+            except Exception as error:
+                if not (self.public_without_account and key_rejected(error)):
+                    raise
+                await self._drop_account(fatal_reason(error) or describe(error))
 
     async def _load_instruments(self) -> None:
         assert self.rest is not None
@@ -563,7 +607,7 @@ class Session:
 
     def _reread_history(self) -> None:
         """The account says executions may be missing: read them again, if there is a private side to ask."""
-        if self.rest is not None and self.private:
+        if self.rest is not None and self.private and not self.desk.account_down:
             self._spawn(self._reread_executions(), "reread-executions")
 
     async def _reread_executions(self) -> None:
@@ -680,7 +724,8 @@ class Session:
         return self._now_ms() + self._server_offset_ms()
 
     def topic_health(self) -> tuple[TopicHealth, ...]:
-        return self.market.topic_health(self._now_ms()) + (self.account.topic_health() if self.private else ())
+        account = self.private and not self.desk.account_down
+        return self.market.topic_health(self._now_ms()) + (self.account.topic_health() if account else ())
 
     def link_stats(self) -> LinkStats:
         now = self._clock()

@@ -158,6 +158,8 @@ class ConnectionBar(SymbolPull, Widget):
             if resyncing and state.kind is LinkState.READY:  # a book the host keeps breaking is not live either
                 noun = "book" if resyncing == 1 else "books"
                 parts.append((f" · ⚠ {resyncing} {noun} resyncing repeatedly", "bold $text-warning"))
+        if desk.account_down and state.kind is not LinkState.FAILED:  # public data live, the account is not
+            parts.append((f" · ⚠ account down: {printable(desk.account_down)}", "bold $text-error"))
         if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
             parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)

@@ -49,6 +49,7 @@ class WalletPanel(DeskPull, Static):
             desk.versions["wallet"] if desk is not None else 0,
             desk.private if desk is not None else None,
             desk.state.kind if desk is not None else None,
+            desk.account_down if desk is not None else None,
             self._wide(),
         )
         if key == self._drawn_key:
@@ -73,6 +74,8 @@ class WalletPanel(DeskPull, Static):
         if wallet is None:
             if not desk.private:
                 note = "no API key: public data only"
+            elif desk.account_down:
+                note = "no wallet: account down"
             elif desk.state.kind is LinkState.FAILED:
                 note = "no wallet: the session failed"
             else:
@@ -84,7 +87,9 @@ class WalletPanel(DeskPull, Static):
             return f"{(name if wide else LABELS[name]):<{label_w}}"
 
         parts: list[Any] = []
-        if desk.state.kind is not LinkState.READY:  # the last word before the link went: it may have moved
+        if desk.account_down:  # the key was rejected: the last word before it, which may have moved
+            parts += [("⚠ not live: account down", "bold $text-error"), "\n"]
+        elif desk.state.kind is not LinkState.READY:  # the last word before the link went: it may have moved
             parts += [("⚠ not live", "bold $text-warning"), "\n"]
         parts += [
             (label("equity"), "dim"),

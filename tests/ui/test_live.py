@@ -117,7 +117,8 @@ async def test_simulator_gone_for_good_retries_with_growing_delays(tmp_path: Pat
         await app.stop_session()
 
 
-async def test_bad_key_shows_failed_and_waits_for_r(tmp_path: Path) -> None:
+async def test_a_bad_key_fails_the_account_only(tmp_path: Path) -> None:
+    """A rejected key: the bar says the account is down and why; books, trades and tickers stay live; no cancel."""
     from exchange.bybit.sim.server import SimConfig, SimServer
 
     async with SimServer(SimConfig(seed=7, symbols=("BTCUSDT",), demo_trader=False)) as sim:
@@ -129,16 +130,19 @@ async def test_bad_key_shows_failed_and_waits_for_r(tmp_path: Path) -> None:
         )
         app = RecordingApp(settings, runtime_options={"journal_dir": tmp_path})
         async with app.run_test(size=LIVE_SIZE) as pilot:
-            await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
-            await pilot.pause(0.5)
-            assert app._session_worker is not None and not app._session_worker.is_finished  # held for `r`
-            await until(pilot, lambda: app.query_one(ConnectionBar).state_shown is LinkState.FAILED, "the bar")
+            await until(pilot, lambda: _ready(app), "Ready on public data")
+            assert "rejected" in app.desk.account_down
+            await until(pilot, lambda: "account down" in screen_text(app), "the bar to say the account is down")
             text = screen_text(app)
-            assert "✗ Failed" in text and "rejected" in text and "not retrying" in text
-            assert "not-a-real-secret" not in text
-            assert LinkState.RECONNECTING not in _shown(app)
+            assert "rejected" in text and "not-a-real-secret" not in text
+            assert all(book.synced for book in app.desk.books.values())
+            trades = len(app.desk.trades.get("BTCUSDT", ()))
+            await until(pilot, lambda: len(app.desk.trades.get("BTCUSDT", ())) > trades, "trades still arriving")
+            assert app.check_action("cancel_order", ()) is False
+            assert LinkState.FAILED not in _shown(app)
             assert app.runtime is not None and app.runtime.session.reconnects == 0
-            assert app.noticed("Session failed")
+            assert app.noticed("Account down")
+            await app.stop_session()
 
 
 async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
@@ -308,7 +312,7 @@ async def test_an_absurd_execution_is_told_and_the_desk_stays_ready_across_a_res
         await again.stop_session()
 
 
-async def test_r_reconnects_out_of_failed_once_the_key_works_again(tmp_path: Path) -> None:
+async def test_r_brings_the_account_back_once_the_key_works_again(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await until(pilot, lambda: _ready(app), "Ready")
@@ -316,12 +320,42 @@ async def test_r_reconnects_out_of_failed_once_the_key_works_again(tmp_path: Pat
         faults = app.runtime.sim.faults
         faults.auth_reject_message = "Invalid apikey"
         faults.auth_reject = True
-        await app.runtime.sim.faults.drop_connections("")
-        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed on the rejected key")
-        await press(pilot, "r")  # the key is still rejected: Failed again, nothing else
-        await until(pilot, lambda: app.noticed("Reconnecting now"), "the reconnect told")
-        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed again")
+        await faults.drop_connections("")
+        await until(pilot, lambda: bool(app.desk.account_down) and _ready(app), "the account down, public Ready")
+        assert app.check_action("cancel_order", ()) is False
         faults.auth_reject = False  # the cause is fixed
+        await press(pilot, "r")
+        await until(pilot, lambda: app.noticed("Reconnecting now, with the account"), "the reconnect told")
+        await until(pilot, lambda: not app.desk.account_down and _ready(app), "Ready with the account")
+        assert app.check_action("cancel_order", ()) is True
+        await app.stop_session()
+
+
+async def test_r_leaves_failed_once_the_cause_is_fixed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exchange.bybit.errors import BybitError
+
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        rest = app.runtime.rest
+        refuse = [True]
+        real = rest.wallet_balance
+
+        async def wallet_balance() -> object:
+            if refuse[0]:
+                raise BybitError(10001, "params error: accountType invalid")  # no retry can fix it
+            return await real()
+
+        monkeypatch.setattr(rest, "wallet_balance", wallet_balance)
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
+        await until(pilot, lambda: "not retrying" in screen_text(app), "the bar to say Failed")
+        failed = _shown(app).count(LinkState.FAILED)
+        await press(pilot, "r")  # still refused: Failed again
+        await until(pilot, lambda: app.noticed("Reconnecting now"), "the reconnect told")
+        await until(pilot, lambda: _shown(app).count(LinkState.FAILED) > failed, "Failed again")
+        refuse[0] = False  # the cause is fixed
         await press(pilot, "r")
         await until(pilot, lambda: _ready(app), "Ready after r")
         assert LinkState.CONNECTING in _shown(app)
