@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import (
@@ -780,8 +781,21 @@ def format_decimal(value: Decimal) -> str:
     return format(value.normalize(MONEY_CONTEXT), "f")
 
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
-"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection")."""
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "|", "\t", "\r", "\n")
+"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection"; ``|``
+is a DDE call some importers complete)."""
+
+
+def _formula_start(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula: it starts with a trigger, or with one behind
+    leading whitespace (an importer that trims it) or spelt in a compatibility form (full-width ``＝``, small
+    ``﹦``), which NFKC folds to the trigger."""
+    if text.startswith(FORMULA_TRIGGERS):
+        return True
+    if text.isascii():
+        return text.lstrip().startswith(FORMULA_TRIGGERS)
+    first = text.lstrip()[:1]
+    return unicodedata.normalize("NFKC", first).startswith(FORMULA_TRIGGERS)
 
 
 def csv_text(text: str) -> str:
@@ -789,7 +803,7 @@ def csv_text(text: str) -> str:
 
     Only text goes through here (symbols, sides, anything that came from the exchange or a file); numbers the
     ledger wrote itself never do, so ``-1.5`` stays a number."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return "'" + text if _formula_start(text) else text
 
 
 def _cell(value: object) -> str:
