@@ -355,3 +355,41 @@ async def test_sim_forbidden_cools_down_without_sending(sim: Any) -> None:
         shift[0] = 61.0  # the cool-down is over
         tickers = await client.tickers("linear")
     assert tickers and sim.counters["rest.403"] == 1
+
+
+# ================================================================================================ redirects
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_an_error_and_the_signed_request_never_goes_elsewhere(status: int) -> None:
+    """Bybit's API never redirects: a host that does (a hostile relay, a captive portal) is a bad reply, and the
+    signed headers (the API key and a signature valid for the receive window) are sent to nobody else."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    elsewhere: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(dict(request.headers))
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": {"list": []}, "time": 1})
+
+    async def redirect(request: web.Request) -> web.Response:
+        if request.path == "/v5/market/time":
+            now = time.time()
+            result = {"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))}
+            return web.json_response({"retCode": 0, "retMsg": "OK", "result": result, "time": 1})
+        location = f"{other_url}/steal"
+        return web.Response(status=status, headers={"Location": location})
+
+    other_app, relay_app = web.Application(), web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", record)
+    relay_app.router.add_route("*", "/{tail:.*}", redirect)
+    async with TestServer(other_app) as other, TestServer(relay_app) as relay:
+        other_url = str(other.make_url("")).rstrip("/")
+        client = RestClient(str(relay.make_url("")).rstrip("/"), credentials(), sleep=Sleeps())
+        async with client:
+            with pytest.raises(BybitError) as caught:
+                await client.wallet_balance()
+    assert elsewhere == []
+    assert f"HTTP {status}" in str(caught.value) and "redirect" in str(caught.value)
+    assert str(caught.value).isprintable()

@@ -460,6 +460,13 @@ class RestClient:
                     await self._backoff(outage_tries, path, text)
                     continue
                 raise ServerUnavailable(code, text, reply.status, path=path, maybe_sent=True)
+            if 300 <= reply.status < 400:
+                raise BadResponse(
+                    None,
+                    f"a redirect (HTTP {reply.status}), not followed: Bybit never redirects",
+                    reply.status,
+                    path=path,
+                )
             if envelope is None or code is None:
                 if reply.status == 401:
                     raise AuthenticationError(None, message or "unauthorized", 401, path=path)
@@ -503,7 +510,11 @@ class RestClient:
         sent = self._clock()
         self.stats.requests += 1
         try:
-            async with session.request(method, url, data=body, headers=headers, timeout=self._timeout) as response:
+            # Bybit's API never redirects: following one would send the signed headers (the key, a signature valid
+            # for the receive window) and an order's body to a host nobody configured.
+            async with session.request(
+                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
                 raw = await response.read()
                 return _Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
