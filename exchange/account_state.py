@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 CLOSED_ORDERS_KEPT = 2000
+MAX_OPEN_ORDERS = 2000
+"""Open orders the desk keeps (Bybit allows 500 per symbol): a host pushing fresh ids that never close cannot grow
+the desk, nor the sums over a symbol's orders redone on every push; the rest are counted and told once."""
 REJECTED_IDS_KEPT = 10_000  # rejected execIds remembered, so a re-read does not count and tell them again
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
@@ -537,6 +540,9 @@ class AccountState:
         closed_at = self._closed_orders.get(order.order_id)
         if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
             return  # a REST row read before the push that closed it: not open any more
+        if order.is_open and known is None and len(self.desk.orders) >= MAX_OPEN_ORDERS:
+            self._refuse_order(order)
+            return
         self._order_words += 1
         if order.is_open:
             self.desk.orders[order.order_id] = order
@@ -550,6 +556,16 @@ class AccountState:
         self.desk.touch("orders")
         self.hub.publish(OrderChanged(order))
         self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
+
+    def _refuse_order(self, order: OpenOrder) -> None:
+        """An open order past :data:`MAX_OPEN_ORDERS`: counted, and told the first time."""
+        self.counters["orders_refused"] += 1
+        if self.counters["orders_refused"] == 1:
+            log.warning(
+                "more than %d open orders: order %r and later new ones not kept", MAX_OPEN_ORDERS, order.order_id
+            )
+            text = f"More than {MAX_OPEN_ORDERS} open orders: the newer ones are not shown (counted in orders_refused)"
+            self.hub.publish(Notice("warning", text))
 
     def _set_open_orders(self, symbol: str) -> LedgerEntry:
         """The ledger's open-order summary of ``symbol``, from the desk's open orders."""
