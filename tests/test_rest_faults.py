@@ -15,6 +15,7 @@ Order submission semantics pinned here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from decimal import Decimal
@@ -393,3 +394,41 @@ async def test_a_redirect_is_an_error_and_the_signed_request_never_goes_elsewher
     assert elsewhere == []
     assert f"HTTP {status}" in str(caught.value) and "redirect" in str(caught.value)
     assert str(caught.value).isprintable()
+
+
+# ================================================================================================ reply size
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it_all(declared: bool) -> None:
+    """A host streaming gigabytes (declared in Content-Length or chunked) is a bad reply once past the cap: the
+    client read the whole body into memory (3 GB of spaces: 8.4 GB peak RSS, 29 s)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from exchange.bybit.rest import MAX_REPLY_BYTES
+
+    sent: list[int] = []
+    chunk = b" " * (1 << 20)
+    total = MAX_REPLY_BYTES + 64 * len(chunk)
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            response.content_length = total
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(total // len(chunk)):
+                await response.write(chunk)
+                sent.append(len(chunk))
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", endless)
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), None, sleep=Sleeps())
+        async with client:
+            with pytest.raises(BybitError) as caught:
+                await client.server_time_ms()
+    assert "larger than" in str(caught.value)
+    assert sum(sent) < total  # the client stopped reading; the host could not send it all

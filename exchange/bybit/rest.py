@@ -79,6 +79,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_REPLY_BYTES = 16 << 20
+"""The largest reply read (Bybit's largest, a page of 1000 instruments, is about 1 MB): a host streaming more is a
+bad reply, refused once this much has come, never read whole into memory."""
 SECRET_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key"})
 """Headers that never appear in a log line (the key is not secret, but it identifies the account)."""
 
@@ -174,6 +177,24 @@ class _Reply:
     body: bytes
     sent_s: float
     received_s: float
+
+
+async def _read_capped(response: aiohttp.ClientResponse, path: str) -> bytes:
+    """The reply's body, or :class:`BadResponse` once it is known to pass :data:`MAX_REPLY_BYTES`."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_REPLY_BYTES:
+        raise BadResponse(None, _too_large(declared), response.status, path=path)
+    body = bytearray()
+    while more := await response.content.read(MAX_REPLY_BYTES + 1 - len(body)):
+        body += more
+        if len(body) > MAX_REPLY_BYTES:
+            raise BadResponse(None, _too_large(None), response.status, path=path)
+    return bytes(body)
+
+
+def _too_large(declared: int | None) -> str:
+    size = "" if declared is None else f" ({declared:,} bytes)"
+    return f"a reply larger than {MAX_REPLY_BYTES >> 20} MB{size}: not a Bybit reply, not read"
 
 
 class _Failure(Exception):
@@ -515,7 +536,7 @@ class RestClient:
             async with session.request(
                 method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as response:
-                raw = await response.read()
+                raw = await _read_capped(response, path)
                 return _Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: the request certainly did not reach the server.
