@@ -47,6 +47,7 @@ from exchange.events import (
 from exchange.hub import EventHub
 from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
+from exchange.printable import printable
 
 __all__ = ["AccountState"]
 
@@ -403,7 +404,9 @@ class AccountState:
         """Keep records that cannot be read or applied in the journal's quarantine: counted, one notice."""
         self.counters["journal_quarantined"] += len(bad)
         exec_id, _, why = bad[0]
-        log.warning("%d execution records quarantined; first %s: %s", len(bad), exec_id, why)
+        # the execId and the reason quote the record: a journal is as untrusted as the network that filled it
+        shown, why = (printable(exec_id, 40) if exec_id else "no execId"), printable(why, 200)
+        log.warning("%d execution records quarantined; first %s: %s", len(bad), shown, why)
         if self.journal is not None:
             kept = self.journal.quarantine(bad, self._now_ms())
             if not kept:
@@ -412,9 +415,7 @@ class AccountState:
         else:
             where_kept = "skipped"
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        self.hub.publish(
-            Notice("warning", f"{where} cannot be used ({exec_id or 'no execId'}: {why}){more}: {where_kept}")
-        )
+        self.hub.publish(Notice("warning", f"{where} cannot be used ({shown}: {why}){more}: {where_kept}"))
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
         self.counters["fills"] += 1

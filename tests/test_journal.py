@@ -322,3 +322,20 @@ def test_a_journal_locked_longer_than_the_start_waits_says_so(tmp_path: Path, mo
     message = str(caught.value)
     assert "locked by another" in message and str(path) in message and "move it aside" not in message
     assert not isinstance(caught.value, JournalUnwritable)
+
+
+def test_a_hostile_exec_id_in_the_journal_is_named_short_and_printable(tmp_path: Path) -> None:
+    """The quarantine's notice quotes the record's execId: one with terminal controls and 10 kB is shown cut
+    and disarmed (it reaches the toasts, the monitor's lines and the log), and kept whole in the quarantine."""
+    path = tmp_path / "j.sqlite3"
+    Journal(path).close()
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x9b2J\u202e[bold]" + "A" * 10_000
+    overflow = {**execution(1), "execId": hostile, "execPrice": "1E+999999999"}
+    _raw_insert(path, hostile, orjson.dumps(overflow), 1001)
+    journal = Journal(path)
+    account, subscription = _account(journal)
+    account.replay_journal()
+    (text,) = _notices(subscription)
+    assert text.isprintable() and len(text) < 600, text[:300]
+    assert [exec_id for _, exec_id, _, _ in journal.quarantined()] == [hostile]
+    journal.close()
