@@ -112,6 +112,10 @@ class WsLink:
             raise LinkDead(f"{self.name}: handshake refused (HTTP {error.status})") from None
         except (aiohttp.ClientError, OSError) as error:
             raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
+        if _redirected(self._ws):
+            await self._ws.close()
+            self._ws = None
+            raise LinkDead(f"{self.name}: the handshake was redirected (Bybit never redirects): not followed")
         now = self._clock()
         self.last_frame_at = now
         self._pings_sent.clear()
@@ -274,6 +278,13 @@ class WsLink:
             if not future.done():
                 future.set_exception(LinkDead(f"{self.name}: closed while waiting for a reply"))
         self._acks.clear()
+
+
+def _redirected(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Whether the handshake followed a redirect. ``ws_connect`` follows them and has no flag against it, and an
+    auth sent on such a link would go to the host in ``Location`` (perhaps over plain ``ws://``)."""
+    response = getattr(ws, "_response", None)
+    return bool(getattr(response, "history", ()))
 
 
 def _short(error: object) -> str:
