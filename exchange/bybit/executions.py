@@ -81,12 +81,19 @@ def _time_ms(record: Mapping[str, Any]) -> int:
         raise ExecutionRecordError(str(error)) from None
 
 
+MAX_TEXT_CHARS = 64
+"""The longest text field taken (Bybit's ids are UUIDs, 36 characters; its symbols under 30): a host's megabytes
+would otherwise ride into the journal's keys, a ledger entry per symbol and every screen."""
+
+
 def _text(record: Mapping[str, Any], key: str) -> str:
     value = record.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ExecutionRecordError(f"{key} must be a string, not {type(value).__name__}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ExecutionRecordError(f"{key} is {len(value)} characters long (at most {MAX_TEXT_CHARS})")
     return value
 
 
