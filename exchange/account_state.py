@@ -216,11 +216,12 @@ class AccountState:
         self._history_gap(why)
 
     def _history_gap(self, why: str) -> None:
-        """Executions may be missing: stop calling history complete and read it again over REST."""
-        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
+        """Executions may be missing: stop calling history complete and read it again over REST. Told once per
+        read: a host losing thousands of frames a second makes one read (and one after it), not a notice each."""
         if not self.history_complete:
             self._gap_while_recovering = True  # a read is under way and may predate the loss: read again after
             return
+        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
         self.history_complete = False
         self._reread()
 

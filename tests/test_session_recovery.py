@@ -658,3 +658,19 @@ def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
     with pytest.raises(LinkDead) as refused:
         s._check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
     assert len(str(refused.value)) < 200
+
+
+async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_execution():
+    """A subscribe or auth acknowledgement with a req_id never sent (a host may send thousands) cannot have been
+    an execution: counted and dropped, history still complete, no re-read."""
+    from exchange.bybit.ws import WsLink
+
+    s = session(ScriptedRest())
+    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    for i in range(100):
+        link._handle_text(f'{{"op":"subscribe","success":true,"ret_msg":"","conn_id":"c","req_id":"never-{i}"}}')
+        link._handle_text(f'{{"op":"auth","success":true,"ret_msg":"","conn_id":"c","req_id":"x{i}"}}')
+        link._handle_text('{"success":true,"ret_msg":"","conn_id":"c","type":"COMMAND_RESP","args":["order.spot"]}')
+    assert s.counters["private_frames_lost"] == 0 and s.account.history_complete
+    assert s.counters["unsolicited_replies"] == 300
+    assert [task for task in s._tasks if task.get_name() == "session-reread-executions"] == []
