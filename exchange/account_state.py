@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import REPLAY_BATCH, ExecutionRecordError, fill_from_execution
+from exchange.bybit.executions import ExecutionRecordError, batches_in_execution_order, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -449,29 +449,23 @@ class AccountState:
             self.hub.publish(LedgerChanged(entry))
 
     def _journaled_fills(self, bad: list[tuple[str | None, Any, str]]) -> Iterator[list[Fill]]:
-        """The journal's fills in the exchange's order, in batches that end between two milliseconds (only one
-        millisecond's fills need sorting, by ``seq``); a record that cannot be a fit fill goes to ``bad``."""
+        """The journal's fills in the exchange's order, in batches (:func:`batches_in_execution_order`); a record
+        that cannot be a fit fill goes to ``bad``."""
         assert self.journal is not None
-        batch: list[Fill] = []
-        moment: list[Fill] = []
-        for exec_id, record in self.journal.rows():
-            try:
-                if record is None:
-                    raise ExecutionRecordError("the journaled blob is not a JSON object")
-                fill = fill_from_execution(record, category=self.category)
-            except UNREADABLE as error:
-                bad.append((exec_id, None, _why(error)))
-                continue
-            if moment and fill.time_ms != moment[0].time_ms:
-                batch.extend(sorted(moment, key=execution_order))
-                moment = []
-                if len(batch) >= REPLAY_BATCH:
-                    yield batch
-                    batch = []
-            moment.append(fill)
-        batch.extend(sorted(moment, key=execution_order))
-        if batch:
-            yield batch
+        journal = self.journal
+
+        def readable() -> Iterator[Fill]:
+            for exec_id, record in journal.rows():
+                try:
+                    if record is None:
+                        raise ExecutionRecordError("the journaled blob is not a JSON object")
+                    fill = fill_from_execution(record, category=self.category)
+                except UNREADABLE as error:
+                    bad.append((exec_id, None, _why(error)))
+                    continue
+                yield fill
+
+        return batches_in_execution_order(readable())
 
     def _apply_replayed(self, fills: list[Fill], bad: list[tuple[str | None, Any, str]]) -> list[Fill]:
         """Apply a batch of journaled fills; should the ledger fail on one, each alone, the failing ones to ``bad``."""
