@@ -207,7 +207,7 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        """Textual's crash report without frame locals: a local may hold a revealed secret; and
         without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
