@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from exchange.private_file import OWNER_ONLY
+
 __all__ = ["Journal", "JournalError", "JournalUnwritable", "journal_path"]
 
 _SCHEMA = """
@@ -147,7 +149,7 @@ class Journal:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the start, the -wal and -shm side files too (they hold the same records). A short busy
         # timeout: this runs on the event loop, and another Fluxum on the same account must not freeze it.
-        previous = os.umask(0o077)
+        previous = os.umask(0o777 & ~OWNER_ONLY)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
             try:
@@ -167,7 +169,7 @@ class Journal:
             for suffix in ("", "-wal", "-shm"):
                 side = Path(self.path + suffix)
                 if side.exists():
-                    side.chmod(0o600)
+                    side.chmod(OWNER_ONLY)
         return db
 
     def _failed(self, error: sqlite3.Error) -> JournalError:
