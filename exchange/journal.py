@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from exchange.private_file import OWNER_ONLY
+from exchange.retry import describe
 
 __all__ = ["Journal", "JournalError", "JournalUnwritable", "journal_path"]
 
@@ -89,7 +90,7 @@ def _code(error: BaseException) -> int | None:
 def _unusable(path: str, error: BaseException) -> JournalError:
     """The one-line reason a journal cannot be opened or read, with what to do about it."""
     code = _code(error)
-    text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    text = describe(error, 120)
     # The fix before the path: a narrow screen cuts the end of the line, and the path ends it whole.
     if code in _CORRUPT or "not a database" in text or "malformed" in text:
         return JournalError(
