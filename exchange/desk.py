@@ -23,7 +23,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.ledger import Fill, Ledger
-from exchange.numbers import NumberError, decimal_problem, read_decimal
+from exchange.numbers import MIN_MAGNITUDE, NumberError, decimal_problem, read_decimal
 
 __all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"]
 
@@ -31,7 +31,7 @@ OWN_FILLS_KEPT = 200
 TRADES_KEPT = 500
 
 
-SMALLEST_STEP = Decimal("1e-18")
+SMALLEST_STEP = MIN_MAGNITUDE  # the smallest number read from outside at all
 LARGEST_STEP = Decimal("1e9")
 """A tick or a quantity step outside these is refused: the ladder divides prices by the tick and prints as many
 places as it has, so a zero, a ``1E-20000`` or a ``1E+999`` tick must never reach it."""
