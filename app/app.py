@@ -47,6 +47,7 @@ from exchange.printable import PrintableFormatter, printable
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
+from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
 from widgets.symbols import SymbolStrip
@@ -267,7 +268,9 @@ class FluxumApp(App[None]):
         clock = self.clock
         desk, symbol = self.desk, self.symbol
         yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
-        yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+        with Horizontal(id="status-row"):
+            yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+            yield LinkStrip(desk, clock=clock, id="link-strip")
         with Horizontal(id="body"):
             ladder = Ladder(desk, symbol, clock=clock, id="ladder")
             ladder.border_title = "Order book"
@@ -383,6 +386,7 @@ class FluxumApp(App[None]):
             ):
                 widget.show(desk, symbol)
             self.query_one(WalletPanel).show(desk)
+            self.query_one(LinkStrip).show(desk)
             self.query_one(OrdersTable).show(desk)
         self._refresh_availability()
 

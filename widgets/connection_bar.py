@@ -3,8 +3,9 @@
 Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
 colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
 attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
-it. Line two: ping round trip, messages per second, reconnects and the last reason, and the age of each stream
-of the selected symbol.
+it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
+ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
+symbol.
 
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
@@ -136,6 +137,8 @@ class ConnectionBar(SymbolPull, Widget):
         badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
+        if desk.outage_shown() and desk.outage_started_ms is not None:  # the whole outage, not this attempt
+            parts.append((f" · down {duration_text(max(0, now_ms - desk.outage_started_ms) / 1000)}", "bold"))
         if state.kind is LinkState.RECONNECTING:
             parts.append((f" · attempt {state.attempt}", "bold"))
             if state.next_retry_ms is not None:
