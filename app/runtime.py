@@ -171,10 +171,10 @@ async def _start_history(
     task = asyncio.create_task(record(recorder), name="link-history")
 
     async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await recorder.close()
+        recorder.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 5.0)
+        recorder.close()
 
     stack.push_async_callback(stop)
     return history

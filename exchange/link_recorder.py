@@ -48,6 +48,7 @@ class HistoryRecorder:
         self._ready = False
         self._next_alive = 0
         self._told_failure = False
+        self._stopped = asyncio.Event()
         self._subscription: Subscription = hub.subscribe(
             [StateChanged, BookStateChanged, LinkStats, Notice], name="link-history"
         )
@@ -56,21 +57,21 @@ class HistoryRecorder:
         return int(self.clock() * 1000)
 
     async def run(self) -> None:
-        """Record until :meth:`close`; flushes once a second."""
+        """Record until :meth:`stop`; commits once a second (a sleep, then everything that is waiting)."""
         subscription = self._subscription
-        while True:
-            try:
-                event = await asyncio.wait_for(subscription.get(), FLUSH_INTERVAL_S)
-            except TimeoutError:
-                event = None
-            except StopAsyncIteration:
-                return
-            if event is not None:
+        while not self._stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), FLUSH_INTERVAL_S)
+            for event in subscription.drain():
                 self.handle(event)
             self.flush()
 
-    async def close(self) -> None:
-        """Record what is queued, commit, and close the store."""
+    def stop(self) -> None:
+        """End :meth:`run` at its next wake-up (at once)."""
+        self._stopped.set()
+
+    def close(self) -> None:
+        """Record what is still queued, commit, and close the store."""
         self._subscription.close()
         for event in self._subscription.drain():
             self.handle(event)
@@ -172,8 +173,7 @@ class HistoryRecorder:
 
 async def record(recorder: HistoryRecorder) -> None:
     """Run ``recorder`` as a task body; a failure is logged and never reaches the session."""
-    with contextlib.suppress(asyncio.CancelledError):
-        try:
-            await recorder.run()
-        except Exception:  # the history must never break the session
-            log.exception("link history recorder stopped")
+    try:
+        await recorder.run()
+    except Exception:  # the history must never break the session
+        log.exception("link history recorder stopped")
