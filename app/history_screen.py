@@ -85,7 +85,8 @@ class HistoryScreen(ModalScreen[None]):
             yield DataTable(id="history-outages", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="history-events", cursor_type="row", zebra_stripes=True)
             yield Label(
-                "a all · k link · b books · t alerts · f next filter · e export CSV · Escape close",
+                "a all · k link · b books · t alerts · f next filter · e export CSV · Escape close\n"
+                "duration: of the state before it (link, book), of the period (stale, alert off)",
                 classes="dialog-hint",
             )
 
@@ -93,7 +94,7 @@ class HistoryScreen(ModalScreen[None]):
         outages = self.query_one("#history-outages", DataTable)
         outages.add_columns("outage from (UTC)", "lasted", "attempts", "cause", "")
         events = self.query_one("#history-events", DataTable)
-        events.add_columns("time (UTC)", "kind", "what", "state", "lasted", "reason")
+        events.add_columns("time (UTC)", "kind", "what", "state", "duration", "reason")
         self.set_interval(RELOAD_S, self.reload, name="history-reload")
         self.reload()
         events.focus()
