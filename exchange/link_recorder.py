@@ -10,10 +10,10 @@ written: the outages are derived from them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from exchange.book import BookState
 from exchange.desk import Desk
@@ -57,14 +57,38 @@ class HistoryRecorder:
         return int(self.clock() * 1000)
 
     async def run(self) -> None:
-        """Record until :meth:`stop`; commits once a second (a sleep, then everything that is waiting)."""
-        subscription = self._subscription
-        while not self._stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), FLUSH_INTERVAL_S)
-            for event in subscription.drain():
-                self.handle(event)
-            self.flush()
+        """Record until :meth:`stop`: each event as it arrives (its time is the time it was seen), committed
+        once a second."""
+        loop = asyncio.get_running_loop()
+        stopper: asyncio.Future[Any] = asyncio.ensure_future(self._stopped.wait())
+        getter: asyncio.Future[Any] | None = None
+        next_flush = loop.time() + FLUSH_INTERVAL_S
+        try:
+            while not self._stopped.is_set():
+                if getter is None:
+                    getter = asyncio.ensure_future(self._subscription.get())
+                timeout = max(0.0, next_flush - loop.time())
+                done, _ = await asyncio.wait({getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    taken, getter = getter, None
+                    if taken.exception() is not None:  # the subscription was closed
+                        return
+                    self.handle(taken.result())
+                if loop.time() >= next_flush:
+                    next_flush = loop.time() + FLUSH_INTERVAL_S
+                    self.flush()
+        finally:
+            stopper.cancel()
+            self._settle(getter)
+
+    def _settle(self, getter: asyncio.Future[Any] | None) -> None:
+        """An event already taken off the subscription is recorded (close() would not see it); a wait is ended."""
+        if getter is None:
+            return
+        if not getter.done():
+            getter.cancel()
+        elif not getter.cancelled() and getter.exception() is None:
+            self.handle(getter.result())
 
     def stop(self) -> None:
         """End :meth:`run` at its next wake-up (at once)."""

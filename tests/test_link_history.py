@@ -3,6 +3,7 @@ derived from hand-made timelines, the recent timeline and the recorder's budget.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 from pathlib import Path
@@ -251,3 +252,22 @@ def test_a_flapping_link_is_bounded_and_the_skipped_rows_counted(tmp_path: Path)
     (coalesced,) = [r for r in rows if r.kind == "coalesced"]
     assert coalesced.attempt == flaps - len(notices) == recorder.coalesced
     store.close()
+
+
+async def test_the_running_recorder_records_on_arrival_and_stops_on_request(tmp_path: Path) -> None:
+    now = [T0 / 1000]
+    hub, desk = EventHub(), _desk()
+    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
+    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+    task = asyncio.create_task(recorder.run())
+    await asyncio.sleep(0)
+    hub.publish(BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap"))
+    await asyncio.sleep(0.05)
+    now[0] += 30  # handled on arrival: the row keeps the time it was seen, not the time of the next commit
+    hub.publish(Notice("information", "last words"))
+    recorder.stop()
+    await asyncio.wait_for(task, 5)
+    recorder.close()  # records what is still queued and commits
+    reopened = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0 + 60 * S)
+    assert [(r.kind, r.time_ms) for r in reopened.rows()] == [("book", T0), ("notice", T0 + 30 * S)]
+    reopened.close()
