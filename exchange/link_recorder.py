@@ -46,6 +46,8 @@ class HistoryRecorder:
         self._book_since: dict[str, tuple[str, int]] = {}
         self._stale_since: dict[str, int] = {}
         self._ready = False
+        self._ever_ready = False
+        self._kind = LinkState.DISCONNECTED
         self._next_alive = 0
         self._told_failure = False
         self._stopped = asyncio.Event()
@@ -134,6 +136,8 @@ class HistoryRecorder:
         ready = state.kind is LinkState.READY
         essential = ready != self._ready
         self._ready = ready
+        self._kind = state.kind
+        self._ever_ready = self._ever_ready or ready
         if not ready:
             self._end_stale(state.since_ms, "link lost")
         row = HistoryRow(state.since_ms, "link", "", state.kind.value, state.reason, state.attempt, lasted)
@@ -167,7 +171,9 @@ class HistoryRecorder:
 
     def _note_status(self) -> None:
         if not self._ready:
-            status = "down"
+            # the first connect and a deliberate stop are not outages (as in exchange/link_figures.py)
+            lost = self._ever_ready or self._kind in (LinkState.RECONNECTING, LinkState.FAILED)
+            status = "down" if lost and self._kind is not LinkState.DISCONNECTED else "unknown"
         elif self._stale_since or any(state != BookState.SYNCED.value for state, _ in self._book_since.values()):
             status = "degraded"
         else:

@@ -29,7 +29,7 @@ class LinkTimeline:
         """The status from ``time_ms`` on; a repeat of the current one is ignored."""
         if status not in _RANK:
             raise ValueError(f"unknown link status {status!r}")
-        if self._changes and self._changes[-1][1] == status:
+        if (self._changes[-1][1] if self._changes else "unknown") == status:
             return
         self._changes.append((time_ms, status))
         self.version += 1

@@ -271,3 +271,18 @@ async def test_the_running_recorder_records_on_arrival_and_stops_on_request(tmp_
     reopened = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0 + 60 * S)
     assert [(r.kind, r.time_ms) for r in reopened.rows()] == [("book", T0), ("notice", T0 + 30 * S)]
     reopened.close()
+
+
+def test_the_first_connect_and_a_stop_are_not_down_on_the_timeline(tmp_path: Path) -> None:
+    hub, desk = EventHub(), _desk()
+    recorder = HistoryRecorder(LinkHistory(tmp_path / "h.sqlite3", now_ms=T0), hub, desk, clock=lambda: T0 / 1000)
+    connecting = _state(LinkState.CONNECTING, T0)
+    recorder.handle(StateChanged(connecting, _state(LinkState.DISCONNECTED, 0)))
+    assert desk.link_timeline.version == 0  # nothing known: the strip takes no room
+    ready = _state(LinkState.READY, T0)
+    recorder.handle(StateChanged(ready, connecting))
+    lost = _state(LinkState.CONNECTING, T0, "retrying", 1)
+    recorder.handle(StateChanged(lost, ready))
+    assert desk.link_timeline.current == "down"
+    recorder.handle(StateChanged(_state(LinkState.DISCONNECTED, T0, "stopped"), lost))
+    assert desk.link_timeline.current == "unknown"

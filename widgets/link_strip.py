@@ -59,7 +59,7 @@ class LinkStrip(DeskPull, Widget):
             return
         desk = self.desk
         now_ms = int(self.clock() * 1000)
-        if desk is None or (desk.link_timeline.current == "unknown"):
+        if desk is None or not desk.link_timeline.version:  # nothing known yet: no width at all
             cells: list[str] = []
         else:
             cells = desk.link_timeline.cells(now_ms, CELLS, WINDOW_MS)
