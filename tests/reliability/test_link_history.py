@@ -81,3 +81,28 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
     assert all("state" in item or "kind" in item for item in objects)
     (recorded,) = [item for item in objects if item["kind"] == "outage"]
     assert recorded["duration_ms"] == outage.duration_ms and recorded["time_ms"] == outage.start_ms
+
+
+async def test_a_stalled_link_is_an_outage_caused_by_no_pong(tmp_path: Path) -> None:
+    """A stall is found by the idle probe (no pong): one outage with that cause, from the detection to Ready on
+    a fresh link (the silence before the detection is shorter than the 5 s staleness floor: no stale period)."""
+    async with running_session(journal_dir=tmp_path) as rt:
+        session = rt.session
+        before = session.reconnects
+        rt.sim.faults.stall(30.0, "public")  # longer than any detection: only the session ends it
+        await until(lambda: session.reconnects > before, what="the stalled link to be declared dead")
+        await until(lambda: is_ready(rt), what="Ready on a fresh link")
+        assert rt.history is not None
+        history = rt.history
+        await until(
+            lambda: (
+                len(outages(history.rows(), history.runs())) == 1
+                and outages(history.rows(), history.runs())[0].recovered
+            ),
+            what="the recovery to be committed",
+        )
+        (outage,) = outages(history.rows(), history.runs())
+        assert "no pong" in outage.cause and outage.cause.startswith("public"), outage.cause
+        assert outage.attempts == 1
+        reconnecting = [r for r in history.rows() if r.state == LinkState.RECONNECTING.value]
+        assert reconnecting[0].duration_ms is not None and reconnecting[0].duration_ms > 0  # how long Ready lasted
