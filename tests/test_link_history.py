@@ -286,3 +286,19 @@ def test_the_first_connect_and_a_stop_are_not_down_on_the_timeline(tmp_path: Pat
     assert desk.link_timeline.current == "down"
     recorder.handle(StateChanged(_state(LinkState.DISCONNECTED, T0, "stopped"), lost))
     assert desk.link_timeline.current == "unknown"
+
+
+def test_a_failing_store_is_told_once_and_the_recorder_goes_on(tmp_path: Path) -> None:
+    hub, desk = EventHub(), _desk()
+    notices = hub.subscribe([Notice])
+    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
+    store._db.execute("PRAGMA query_only = ON")  # a read-only disk
+    recorder = HistoryRecorder(store, hub, desk, clock=lambda: T0 / 1000)
+    for attempt in range(3):
+        ready = _state(LinkState.READY, T0 + attempt)
+        recorder.handle(StateChanged(ready, _state(LinkState.CONNECTED, T0)))
+        recorder.flush()
+    told = [event for event in notices.drain() if isinstance(event, Notice)]
+    assert len(told) == 1 and "could not be written" in told[0].text
+    assert store.write_failures == 3 and desk.link_timeline.current == "ready"  # the desk still sees the link
+    store._db.execute("PRAGMA query_only = OFF")
