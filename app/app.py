@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -27,25 +28,31 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
+from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
+from app.signals import on_stop_signals
+from exchange.alert_rules import AlertRule
 from exchange.book import BookState, OrderBook
 from exchange.config import Settings, load_settings
 from exchange.desk import Desk
-from exchange.events import LinkState, OpenOrder, SessionState
+from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
 from exchange.link_history import LinkHistory
+from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
+from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
@@ -69,6 +76,12 @@ MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
+TOASTS_SHOWN = 8
+"""The most toasts on screen at once: a newer one replaces the oldest."""
+TOAST_WINDOW_S = WINDOW_S
+TOAST_BURST = SCREEN_BURST
+"""At most this many different toasts per :data:`TOAST_WINDOW_S`, and each text once: the rest are counted and
+summarised in one line (:class:`~exchange.notices.NoticeGate`), so a hostile host cannot flood the trader."""
 
 
 class SymbolCommands(Provider):
@@ -200,6 +213,14 @@ class FluxumApp(App[None]):
         self._cancelling: set[str] = set()
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
+        self.alert_commands = AlertCommands(
+            on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
+        )
+        self.alerts_delivered = 0
+        self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
+        self._stopping = False
+        self.stop_signal: int | None = None
+        """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
@@ -235,17 +256,38 @@ class FluxumApp(App[None]):
         severity: SeverityLevel = "information",
         timeout: float | None = None,
         markup: bool = False,
+        key: str = "",
     ) -> None:
         """A toast whose text is never markup and always printable: notifications quote the exchange (a
         ``retMsg``, a symbol, a reason). ``markup`` is accepted for Textual's signature (a widget's ``notify``
-        passes True) and ignored."""
+        passes True) and ignored. The same text at most once per :data:`TOAST_WINDOW_S` and at most
+        :data:`TOAST_BURST` toasts per window; what is held back is summarised when the window ends. ``key``
+        makes toasts whose texts differ (a sequence number in a reason) the same toast."""
+        shown = self._toast_gate.admit(key or message, severity, message)
+        for level, text in shown:
+            self._toast(level, text, title if text == message else "", timeout)
+
+    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> None:
+        """One toast past the gate, as Textual shows it."""
+        severity: SeverityLevel = level if level in ("information", "warning", "error") else "warning"  # type: ignore[assignment]
         super().notify(
-            printable(message, NOTICE_CHARS),
+            printable(text, NOTICE_CHARS),
             title=printable(title),
             severity=severity,
             timeout=timeout,
             markup=False,
         )
+
+    def _on_notify(self, event: Notify) -> None:
+        """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`."""
+        notifications = list(self._notifications)  # Textual's collection of the toasts still on screen
+        for oldest in notifications[: max(0, len(notifications) - TOASTS_SHOWN + 1)]:
+            self._unnotify(oldest, refresh=False)
+
+    def _flush_toasts(self) -> None:
+        """Say what the toast gate held back in windows that have ended."""
+        for level, text in self._toast_gate.flush():
+            self._toast(level, text, "", 8)
 
     # ------------------------------------------------------------------ theme
 
@@ -305,8 +347,9 @@ class FluxumApp(App[None]):
             handler.setFormatter(PrintableFormatter())
             logging.basicConfig(level=logging.INFO, handlers=[handler])
         self._apply_layout(self.size.width, self.size.height)
+        self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         self.query_one(OrdersTable).focus()
-        if not self.scripted:
+        if not self.scripted and not self._stopping:
             self._session_worker = self.run_worker(
                 self._run_session(), name="session", group="session", exit_on_error=False
             )
@@ -357,8 +400,11 @@ class FluxumApp(App[None]):
         assert self.settings is not None
         async with open_runtime(self.settings, **self.runtime_options) as runtime:
             self.runtime = runtime
+            if self._stopping:
+                await runtime.session.stop()
             self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
+            self._watch_alerts(runtime)
             self._bridge_worker = self.run_worker(
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
             )
@@ -370,6 +416,35 @@ class FluxumApp(App[None]):
                 if bridge is not None and not bridge.is_finished:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(bridge.wait(), 2.0)
+
+    def _watch_alerts(self, runtime: Any) -> None:
+        """Start the config's alert rules on this session's desk, in a worker that outlives the session (a desk
+        left Failed still calls)."""
+        from exchange.alert_watch import AlertWatch
+
+        assert self.settings is not None
+        if not self.settings.alerts:
+            return
+        self.workers.cancel_group(self, "alerts")
+        watch = AlertWatch(
+            runtime.session.desk, runtime.hub, self.settings.alerts, clock=self.clock, deliver=self.deliver_alert
+        )
+        watch.subscribe()
+        self.run_worker(watch.run(), name="alerts", group="alerts", exit_on_error=False)
+
+    def deliver_alert(self, rule: AlertRule, alert: AlertChanged) -> None:
+        """An alert to the person: a toast, the bell when it starts, the desktop notification chosen in the
+        config (``notify``), and the rule's command."""
+        self.alerts_delivered += 1
+        title = "Alert" if alert.active else "Alert cleared"
+        self.notify(alert.text, title=title, severity="warning" if alert.active else "information", timeout=15)
+        if alert.active:
+            self.bell()
+        kind = self.settings.notify if self.settings is not None else "none"
+        escape = desktop_escape(kind, f"Fluxum {title.lower()}", alert.text)
+        if escape and not self.is_headless and self._driver is not None:
+            self._driver.write(escape)  # written on purpose: the line filter strips controls from rendered lines
+        self.alert_commands.launch(rule.command, alert)
 
     def _use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""
@@ -396,12 +471,39 @@ class FluxumApp(App[None]):
 
     async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the session and wait for the exchange and the links to close (idempotent)."""
+        self._stopping = True  # a session still starting stops as soon as it exists
         runtime, worker = self.runtime, self._session_worker
         if runtime is not None:
             await runtime.session.stop()
         if worker is not None and not worker.is_finished:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(worker.wait(), timeout)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this platform; on Linux, one that survives a terminal that hung up."""
+        driver = super().get_driver_class()
+        if driver.__module__ == "textual.drivers.linux_driver" and driver.__name__ == "LinuxDriver":
+            from app.terminal import HangupSafeDriver
+
+            return HangupSafeDriver
+        return driver
+
+    async def run_async(self, *, headless: bool = False, **options: Any) -> None:
+        """Run the desk; in a terminal, SIGTERM, SIGHUP and SIGINT quit it as ``q`` does (:mod:`app.signals`).
+
+        Installed before Textual's driver enters the alternate screen and kept until it has left it, so a signal
+        at any moment leaves the terminal as it was found. Headless runs (tests) leave signals alone."""
+        if headless:
+            return await super().run_async(headless=True, **options)
+        with on_stop_signals(self._stop_signalled):
+            return await super().run_async(headless=False, **options)
+
+    def _stop_signalled(self, signum: int) -> None:
+        if self.stop_signal is not None:
+            return
+        self.stop_signal = signum
+        log.warning("%s: quitting", signal.Signals(signum).name)
+        self.call_later(self.action_quit)
 
     async def action_quit(self) -> None:
         """Quit cleanly: the session stopped, the local exchange stopped, then the app exits."""
@@ -418,7 +520,7 @@ class FluxumApp(App[None]):
             return
         error = worker.error
         reason = (
-            printable((str(error) or type(error).__name__).splitlines()[0], 200)
+            printable((str(error) or type(error).__name__).splitlines()[0], 320)
             if error is not None
             else "unknown error"
         )
@@ -461,6 +563,7 @@ class FluxumApp(App[None]):
                 f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
                 severity="warning",
                 timeout=6,
+                key=f"{message.symbol} book RESYNCING",
             )
 
     def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
@@ -541,14 +644,13 @@ class FluxumApp(App[None]):
             self.export_ledger(path)
 
     def export_ledger(self, path: str | Path) -> Path | None:
-        """Write every symbol's ledger entry as CSV (relative paths: the current directory); notify the
-        path."""
+        """Write every symbol's ledger entry as CSV into an owner-only file (relative paths: the current
+        directory); notify the path."""
         target = Path(path).expanduser()
         if not target.is_absolute():
             target = Path.cwd() / target
         try:
-            with target.open("w", newline="", encoding="utf-8") as file:
-                rows = write_csv(self.desk.ledger.entries(), file)
+            rows = write_private(target, partial(write_csv, self.desk.ledger.entries()))
         except OSError as error:
             self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
             return None

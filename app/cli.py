@@ -134,4 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m app.cli`` this file is ``__main__``, a second copy of the module: the commands raise the
+    # UserError of ``app.cli``, which only ``app.cli``'s own main catches.
+    from app.cli import main as cli_main
+
+    sys.exit(cli_main())

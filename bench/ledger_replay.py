@@ -9,8 +9,8 @@ for its peak:
 
 * **streamed**: :func:`~exchange.bybit.executions.fills_in_execution_order` over the journal's cursor into a
   :class:`~exchange.ledger.Ledger` keeping its default bounded history (what the desk holds once running);
-* **streamed, held for the reconcile** (what a start does): the same, with every fill held until the position
-  reconcile that follows the replay, then folded;
+* **a desk's start**: the account state's journal replay (the same streaming, every record screened and a bad one
+  quarantined), every fill held until the position reconcile that follows the replay, then folded;
 * **all at once** (session 3's start): every record read into memory, sorted, applied as one batch to a ledger
   that keeps every fill;
 * **one by one**: the same sorted fills applied one ``apply_fill`` at a time to a ledger that keeps every fill.
@@ -25,13 +25,17 @@ import random
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from exchange.account_state import AccountState
 from exchange.bybit.executions import ExecutionRecordError, fill_from_execution, fills_in_execution_order
+from exchange.desk import Desk
+from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.ledger import Ledger, LedgerEntry, UpdateSource, execution_order
 
@@ -109,16 +113,18 @@ def one_by_one(journal: Journal) -> Ledger:
 
 
 def start(journal: Journal) -> Ledger:
-    """What a desk's start really holds: the replay keeps every fill until the first position reconcile."""
-    ledger = Ledger()
-    ledger.hold_history()
-    _replay_into(ledger, journal).release_history()
-    return ledger
+    """What a desk's start really does (:meth:`~exchange.account_state.AccountState.replay_journal`: every record
+    screened, the bad ones quarantined), and holds: every fill until the first position reconcile."""
+    desk = Desk(environment="SIM", category="linear", symbols=list(SYMBOLS), books={})
+    account = AccountState(desk, EventHub(), Counter(), journal, "mark", reread=lambda: None)
+    account.replay_journal()
+    account.ledger.release_history()
+    return account.ledger
 
 
 WAYS: dict[str, Callable[[Journal], Ledger]] = {
     "streamed (bounded history)": streamed,
-    "streamed, held for the reconcile": start,
+    "a desk's start (held, screened)": start,
     "all at once (every fill kept)": all_at_once,
     "one by one (every fill kept)": one_by_one,
 }

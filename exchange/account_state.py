@@ -3,7 +3,10 @@ REST backfill alike, and the ledger marked from books, tickers and positions.
 
 It exists so that the bookkeeping rules live in one place that knows nothing of sockets or REST: executions are
 journaled first, then applied to the ledger (which replays a symbol in execution order when a fill arrives late),
-then announced; the journal's completeness watermark moves only while history is known whole; only
+then announced; every fill journaled is applied, whoever journaled it (another Fluxum may share the file); a
+record that cannot be read or applied is quarantined, never a failed start; a journal that cannot be written (a
+full disk) is one clear state, with no fill applied and the watermark held until a re-read journals them all;
+the journal's completeness watermark moves only while history is known whole; only
 this desk's category is taken from Bybit's all-in-one private topics; a position read over REST is reconciled net
 of the fills that arrived after it. The session fetches (and owns the links); this class applies what it is given.
 """
@@ -11,16 +14,15 @@ of the fills that arrived after it. The session fetches (and owns the links); th
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import ExecutionRecordError, fill_from_execution, fills_in_execution_order
+from exchange.bybit.executions import REPLAY_BATCH, ExecutionRecordError, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -43,8 +45,8 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.hub import EventHub
-from exchange.journal import Journal
-from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource
+from exchange.journal import Journal, JournalError, JournalUnwritable
+from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
 
 __all__ = ["AccountState"]
 
@@ -52,7 +54,14 @@ log = logging.getLogger(__name__)
 
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 CLOSED_ORDERS_KEPT = 2000
+OPEN_ORDERS_KEPT = 2_000  # Bybit allows 500 active orders per symbol, plus conditional ones: far more is not Bybit
+POSITION_SYMBOLS_KEPT = 1_000  # more symbols than a category lists
+WALLET_COINS_KEPT = 200  # more coins than Bybit's wallet holds
+REJECTED_IDS_KEPT = 10_000  # rejected execIds remembered, so a re-read does not count and tell them again
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
+TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
+UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
+"""What reading or applying one bad execution record can raise."""
 
 
 class AccountState:
@@ -79,7 +88,7 @@ class AccountState:
         self.journal = journal
         self.category = desk.category
         self.mark_source = mark_source
-        self.backfill_from_ms: int | None = None  # the journal holds every execution up to here
+        self.backfill_from_ms: int | None = None  # this connection's backfill reads executions from here
         self.history_complete = True  # the last connection finished its backfill (or none was made yet)
         self._reread = reread
         self._clock = clock
@@ -87,16 +96,28 @@ class AccountState:
         self._gap_while_recovering = False  # executions may have been lost while history was being read
         self._topic_last_ms: dict[str, int] = {}
         self._position_views: dict[str, PositionSnapshot] = {}  # symbol -> the newest view taken, flat ones too
+        self._bounds_told: set[str] = set()  # the bounds a host pushed the account past, each told once
         self._order_words = 0  # order updates taken so far: a mark in the stream, free of any clock
         self._order_heard: dict[str, int] = {}  # open order id -> the mark of its last update taken
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
         self._marked: dict[str, tuple[Decimal, MarkSource]] = {}
         self._newest_seq: dict[str, int] = {}  # symbol -> the highest seq of its executions taken, journal too
         self._moves: dict[str, deque[tuple[int, int | None, Decimal]]] = {}  # symbol -> (execTime, seq, signed qty)
+        self._rejected_ids: dict[str, None] = {}  # execIds of rejected executions, oldest first (bounded)
+        self.journal_problem: str | None = None  # why the journal cannot be written now ("disk full"), or None
+        self._journal_failed_ms = 0  # exchange ms of the last failed journal write
+        self._history_reading = False  # a backfill or a re-read is under way (it ends in finish_recovery)
+        self._complete_ms: int | None = None  # this ledger holds every execution up to here (exchange ms)
+        self._complete_known = False
+        self._tail_from_ms = self._now_ms()  # the journal's rows stamped from here on are read by tail_journal
 
     @property
     def ledger(self) -> Ledger:
         return self.desk.ledger
+
+    @property
+    def journal_path(self) -> str:
+        return self.journal.path if self.journal is not None else "no journal"
 
     # ------------------------------------------------------------------ private frames
 
@@ -108,11 +129,16 @@ class AccountState:
                 raise ProtocolError("data must be a list")
             kind = topic.split(".", 1)[0]
             # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (a malformed frame is rejected whole, whatever its category), then only ours are taken.
+            # (whatever its category), then only ours are taken. An execution that cannot be a fill is rejected
+            # alone and told, its frame-mates are taken; other records reject the whole frame.
             if kind == "execution":
-                for record in data:
-                    fill_from_execution(record, category=self.category)
-                self.take_executions([record for record in data if self._ours(record)], backfilled=False)
+                valid = self._valid_executions(data)
+                self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
+                if len(valid) < len(data):
+                    self.counters["rejected_frames"] += 1
+                    self._history_gap("an execution push held a record that was rejected")
+                if self.journal_problem is not None:
+                    self._retry_journal()  # this write worked: the fills that waited may be journaled now
             elif kind == "order":
                 orders = [(parse_order(record), record) for record in data]
                 for order, record in orders:
@@ -138,15 +164,14 @@ class AccountState:
             TypeError,
             ValueError,
             AttributeError,
+            ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
         ) as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)
             if topic.startswith("execution"):
                 self._history_gap("an execution push was rejected")
-        except sqlite3.Error as error:
-            self.counters["journal_errors"] += 1
-            log.error("journal write failed: %s", error)
-            self._history_gap("the journal could not record executions")
+        except JournalError as error:
+            self._journal_failed(error)
 
     def _ours(self, record: Any) -> bool:
         """A private record of this desk's category (one without a category is kept); every symbol of it is
@@ -169,18 +194,21 @@ class AccountState:
         backfill: a live push journaled before the backfill ends must not move the start past fills made while
         the link was down."""
         if self.journal is not None:
-            self.backfill_from_ms = self.journal.complete_until_ms()
+            self.backfill_from_ms = self.complete_until_ms()
         self.history_complete = False
         self._gap_while_recovering = False  # this backfill reads from where the journal is whole
+        self._history_reading = True
 
     def finish_recovery(self) -> None:
         """History has been read (a backfill or a re-read). If executions were lost while it was being read, the
         read may have been taken before them: read again rather than call history complete."""
+        self._history_reading = False
         if self._gap_while_recovering:
             self._gap_while_recovering = False
             self._reread()
             return
-        self.history_complete = True
+        if self.journal_problem is None:
+            self.history_complete = True
 
     def frame_lost(self, why: str) -> None:
         """A private frame was dropped before its topic could be read: it may have been an execution."""
@@ -197,28 +225,141 @@ class AccountState:
         self._reread()
 
     def take_history(self, records: list[Any], asked_at_ms: int) -> None:
-        """Executions read over REST at ``asked_at_ms`` (the exchange's clock): everything before is journaled."""
-        self.take_executions(records, backfilled=True)
-        if self.journal is not None:
-            # Everything before the request is now journaled (later fills come on the live stream, which was
-            # subscribed before this read).
-            self.journal.mark_complete_until(asked_at_ms)
+        """Executions read over REST at ``asked_at_ms`` (the exchange's clock): everything before is journaled.
+
+        A record that cannot be a fill is rejected alone (see :meth:`_reject`) and the others are taken; a journal
+        that cannot be written leaves history incomplete (the watermark stays) until a later read succeeds."""
+        try:
+            applied = self.take_executions(records, backfilled=True)
+            if self.journal is not None:
+                if self._journal_failed_ms >= asked_at_ms:
+                    return  # a live push failed to journal after this read was asked: it may lack that fill
+                # Everything before the request is now journaled (later fills come on the live stream, which was
+                # subscribed before this read).
+                self.journal.mark_complete_until(asked_at_ms)
+                self._completed(asked_at_ms)
+        except JournalError as error:
+            self._journal_failed(error)
+            return
+        self._journal_recovered(applied)
 
     def advance_watermark(self, server_now_ms: int) -> None:
         """While the private stream has been live since a finished backfill, history is complete up to now
         (less a margin for executions Bybit pushes late), so a restart need not re-read it. The session calls
-        this only while the private link is open."""
-        if self.journal is None or not self.history_complete:
+        this only while the private link is open, every few seconds: while the journal cannot be written, it
+        re-reads the executions instead (which journals the missing fills once writes work again)."""
+        if self.journal is None:
             return
-        self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
+        if self.journal_problem is not None:
+            self._retry_journal()
+            return
+        if not self.history_complete:
+            return
+        try:
+            self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
+        except JournalError as error:
+            self._journal_failed(error)
+            return
+        self._completed(server_now_ms - LIVE_MARGIN_MS)
 
-    def take_executions(self, records: list[Any], *, backfilled: bool) -> None:
-        """Journal first, then ledger, then subscribers; a malformed record rejects the whole batch."""
-        fills = [fill_from_execution(record, category=self.category) for record in records]
+    def _retry_journal(self) -> None:
+        """Re-read the executions from where this ledger is complete, unless a read is under way: if the journal
+        takes them, the problem clears and every fill that waited is applied."""
+        if not self._history_reading:
+            self._history_reading = True
+            self._reread()
+
+    def complete_until_ms(self) -> int | None:
+        """Where a read of executions starts: this ledger holds every execution up to here. Its own mark, not
+        the journal's: another Fluxum sharing the journal moves that past fills this one never saw (journaled
+        by the other while this one was away), and reading from there would skip them."""
+        if not self._complete_known and self.journal is not None:
+            self._completed(self.journal.complete_until_ms())
+        return self._complete_ms
+
+    def _completed(self, ms: int | None) -> None:
+        self._complete_known = True
+        if ms is not None and (self._complete_ms is None or ms > self._complete_ms):
+            self._complete_ms = ms
+
+    def tail_journal(self) -> None:
+        """Apply the fills journaled since the last look that this ledger has not seen: another Fluxum on the
+        same journal may have received them when this one's stream did not. They are journaled, so they may
+        change the P&L; the ledger ignores the ones it has."""
+        if self.journal is None:
+            return
+        since, self._tail_from_ms = self._tail_from_ms - TAIL_SLACK_MS, self._now_ms()
+        fills = []
+        try:
+            for _, record in self.journal.arrived_since(since):
+                try:
+                    if record is not None:
+                        fills.append(fill_from_execution(record, category=self.category))
+                except UNREADABLE:
+                    continue  # quarantined at the next start
+        except JournalError as error:
+            self._journal_failed(error)
+            return
+        applied = self.ledger.apply_fills(sorted(fills, key=execution_order))
+        self.counters["journal_tailed"] += len(applied)
+        for fill, entry in applied:
+            self._announce_fill(fill, entry, backfilled=True)
+
+    def take_executions(self, records: list[Any], *, backfilled: bool) -> int:
+        """Journal first, then ledger, then subscribers; returns how many fills were applied. A record that cannot
+        be a fill (a missing field, a number out of range) is rejected alone before it is journaled. Every fill the
+        journal holds afterwards is applied if this ledger has not seen it, whichever process journaled it (the
+        ledger ignores the ones it has)."""
+        return self._take_valid(self._valid_executions(records), backfilled)
+
+    def _valid_executions(self, records: list[Any]) -> list[tuple[dict[str, Any], Fill]]:
+        """The records that make fills, each with its fill; the others are rejected (see :meth:`_reject`)."""
+        valid = []
+        rejected: list[tuple[Any, ExecutionRecordError]] = []
+        for record in records:
+            try:
+                valid.append((record, fill_from_execution(record, category=self.category)))
+            except ExecutionRecordError as error:
+                rejected.append((record, error))
+        if rejected:
+            self._reject(rejected)
+        return valid
+
+    def _reject(self, rejected: list[tuple[Any, ExecutionRecordError]]) -> None:
+        """Count and tell rejected executions once per ``execId`` (a re-read lists the same record again), and keep
+        them in the journal's quarantine for a person to inspect."""
+        new: list[tuple[str | None, Any, str]] = []
+        for record, error in rejected:
+            exec_id = record.get("execId") if isinstance(record, dict) else None
+            exec_id = exec_id if isinstance(exec_id, str) and exec_id else None
+            if exec_id is not None:
+                if exec_id in self._rejected_ids:
+                    continue
+                self._rejected_ids[exec_id] = None
+                if len(self._rejected_ids) > REJECTED_IDS_KEPT:
+                    self._rejected_ids.pop(next(iter(self._rejected_ids)))
+            new.append((exec_id, record, str(error)))
+        if not new:
+            return
+        self.counters["rejected_executions"] += len(new)
+        exec_id, record, why = new[0]
+        name = f" {exec_id[:40]!r}" if exec_id else ""
+        log.warning("%d executions rejected; first%s: %s", len(new), name, why)
+        kept = ""
         if self.journal is not None:
-            fresh = self.journal.record(records, self._now_ms())
-            fresh_ids = {record["execId"] for record in fresh}
-            fills = [fill for fill in fills if fill.exec_id in fresh_ids]
+            try:
+                self.journal.quarantine([(exec_id, record, why) for exec_id, record, why in new], self._now_ms())
+                kept = f"; kept in the quarantine table of {self.journal.path}"
+            except JournalError:
+                pass  # the count and the notice stand; the journal's own problem is told where it is written
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        self.hub.publish(Notice("warning", f"Execution{name} rejected, not in the ledger: {why}{more}{kept}"))
+
+    def _take_valid(self, valid: list[tuple[dict[str, Any], Fill]], backfilled: bool) -> int:
+        records = [record for record, _ in valid]
+        fills = [fill for _, fill in valid]
+        if self.journal is not None and records:
+            self.journal.record(records, self._now_ms())
         ledger = self.ledger
         duplicates, reordered, beyond = ledger.duplicates, ledger.reordered, ledger.beyond_history
         applied = ledger.apply_fills(fills)  # fills older than ones applied replay their symbol, in order
@@ -227,6 +368,54 @@ class AccountState:
         self.counters["ledger_beyond_history"] += ledger.beyond_history - beyond
         for fill, entry in applied:
             self._announce_fill(fill, entry, backfilled)
+        return len(applied)
+
+    # ------------------------------------------------------------------ journal problems
+
+    def _journal_failed(self, error: JournalError) -> None:
+        """The journal could not record executions: their fills wait (journal before P&L). One notice when the
+        problem starts; the session's periodic :meth:`advance_watermark` re-reads history until a write works."""
+        self.counters["journal_errors"] += 1
+        self._journal_failed_ms = self._exchange_ms()
+        self.history_complete = False
+        problem = f"journal: {error.reason}" if isinstance(error, JournalUnwritable) else "journal: cannot be used"
+        if self.journal_problem == problem:
+            return
+        self.journal_problem = problem
+        self.desk.journal_problem = problem
+        self.desk.touch("state")
+        log.error("%s", error)
+        if isinstance(error, JournalUnwritable):
+            text = f"{problem}: fills wait until it can be written, market data stays live: {self.journal_path}"
+        else:
+            text = f"{error}; fills wait, market data stays live"
+        self.hub.publish(Notice("error", text))
+
+    def _journal_recovered(self, applied: int) -> None:
+        if self.journal_problem is None:
+            return
+        self.journal_problem = None
+        self.desk.journal_problem = None
+        self.desk.touch("state")
+        self.counters["journal_recovered_fills"] += applied
+        self.hub.publish(Notice("information", f"journal: writing again; {applied} fills recovered"))
+
+    def _quarantine(self, bad: list[tuple[str | None, Any, str]], where: str) -> None:
+        """Keep records that cannot be read or applied in the journal's quarantine: counted, one notice."""
+        self.counters["journal_quarantined"] += len(bad)
+        exec_id, _, why = bad[0]
+        log.warning("%d execution records quarantined; first %s: %s", len(bad), exec_id, why)
+        if self.journal is not None:
+            kept = self.journal.quarantine(bad, self._now_ms())
+            if not kept:
+                return  # already kept: said before
+            where_kept = f"kept in the quarantine table of {self.journal.path}"
+        else:
+            where_kept = "skipped"
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        self.hub.publish(
+            Notice("warning", f"{where} cannot be used ({exec_id or 'no execId'}: {why}){more}: {where_kept}")
+        )
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
         self.counters["fills"] += 1
@@ -242,22 +431,64 @@ class AccountState:
 
     def replay_journal(self) -> None:
         """At start: apply every journaled execution to the ledger in the exchange's order, streamed from the
-        journal in large batches (the ledger keeps a bounded history, so memory does not grow with the journal)."""
+        journal in large batches (the ledger keeps a bounded history, so memory does not grow with the journal).
+        A journaled record that cannot be read or applied is moved to the quarantine; the start goes on."""
         if self.journal is None:
             return
         self.ledger.hold_history()  # until the first position reconcile: see Ledger.hold_history
-
-        def rejected(error: ExecutionRecordError) -> None:
-            self.counters["journal_rejected"] += 1
-            log.warning("journaled execution skipped: %s", error)
-
-        for fills in fills_in_execution_order(self.journal.replay(), category=self.category, rejected=rejected):
-            applied = self.ledger.apply_fills(fills)
-            for fill, _ in applied:
+        self._completed(self.journal.complete_until_ms())  # read first: every row it covers is replayed below
+        self._tail_from_ms = self._now_ms()
+        bad: list[tuple[str | None, Any, str]] = []
+        for fills in self._journaled_fills(bad):
+            for fill in self._apply_replayed(fills, bad):
                 self._heard_seq(fill)
-            self.counters["journal_replayed"] += len(applied)
+                self.counters["journal_replayed"] += 1
+        if bad:
+            self.counters["journal_rejected"] += len(bad)
+            try:
+                self._quarantine([(exec_id, None, why) for exec_id, _, why in bad], "a journaled execution")
+            except JournalError as error:
+                self._journal_failed(error)  # skipped this time, quarantined on a later start
         for entry in self.ledger.entries():
             self.hub.publish(LedgerChanged(entry))
+
+    def _journaled_fills(self, bad: list[tuple[str | None, Any, str]]) -> Iterator[list[Fill]]:
+        """The journal's fills in the exchange's order, in batches that end between two milliseconds (only one
+        millisecond's fills need sorting, by ``seq``); a record that cannot be a fit fill goes to ``bad``."""
+        assert self.journal is not None
+        batch: list[Fill] = []
+        moment: list[Fill] = []
+        for exec_id, record in self.journal.rows():
+            try:
+                if record is None:
+                    raise ExecutionRecordError("the journaled blob is not a JSON object")
+                fill = fill_from_execution(record, category=self.category)
+            except UNREADABLE as error:
+                bad.append((exec_id, None, _why(error)))
+                continue
+            if moment and fill.time_ms != moment[0].time_ms:
+                batch.extend(sorted(moment, key=execution_order))
+                moment = []
+                if len(batch) >= REPLAY_BATCH:
+                    yield batch
+                    batch = []
+            moment.append(fill)
+        batch.extend(sorted(moment, key=execution_order))
+        if batch:
+            yield batch
+
+    def _apply_replayed(self, fills: list[Fill], bad: list[tuple[str | None, Any, str]]) -> list[Fill]:
+        """Apply a batch of journaled fills; should the ledger fail on one, each alone, the failing ones to ``bad``."""
+        try:
+            return [fill for fill, _ in self.ledger.apply_fills(fills)]
+        except UNREADABLE:
+            applied = []
+            for fill in fills:
+                try:
+                    applied += [fill for fill, _ in self.ledger.apply_fills([fill])]
+                except UNREADABLE as error:
+                    bad.append((fill.exec_id, None, _why(error)))
+            return applied
 
     def _moved_after(self, position: PositionSnapshot) -> Decimal:
         """Signed quantity of the fills of the position's symbol this session applied that the read lacks.
@@ -310,6 +541,12 @@ class AccountState:
         closed_at = self._closed_orders.get(order.order_id)
         if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
             return  # a REST row read before the push that closed it: not open any more
+        if (
+            order.is_open
+            and known is None
+            and self._over_bound("open orders", len(self.desk.orders) + 1 - OPEN_ORDERS_KEPT, OPEN_ORDERS_KEPT)
+        ):
+            return
         self._order_words += 1
         if order.is_open:
             self.desk.orders[order.order_id] = order
@@ -322,7 +559,9 @@ class AccountState:
                 self._closed_orders.pop(next(iter(self._closed_orders)))
         self.desk.touch("orders")
         self.hub.publish(OrderChanged(order))
-        self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
+        if known is not None or order.is_open or self.ledger.entry(order.symbol) is not None:
+            # (a closed order never held, of a symbol the ledger never saw, changes no summary: no entry for it)
+            self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
 
     def _set_open_orders(self, symbol: str) -> LedgerEntry:
         """The ledger's open-order summary of ``symbol``, from the desk's open orders."""
@@ -338,16 +577,21 @@ class AccountState:
         """Where the order stream is now; take it just before asking for the open orders."""
         return self._order_words
 
-    def take_open_orders(self, orders: list[OpenOrder], asked_at_mark: int | None = None) -> None:
+    def take_open_orders(
+        self, orders: list[OpenOrder], asked_at_mark: int | None = None, unreadable: frozenset[str] = frozenset()
+    ) -> None:
         """The open orders read over REST: an order we hold open that the read lacks was closed while away, if its
         last update reached us before the read was asked (``asked_at_mark``, from :meth:`order_mark`); one heard
         of since may have been placed after the read was served, its push overtaking the answer. Arrival order,
-        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order."""
+        not the exchange's timestamps: a clock offset measured a few ms wrong must not close a live order. Orders
+        of the ``unreadable`` symbols (a record of theirs was left out of the read) are not closed either."""
         asked_at = self._order_words if asked_at_mark is None else asked_at_mark
         open_ids = {order.order_id for order in orders}
         for order in orders:
             self.take_order(order)
         for order_id, order in list(self.desk.orders.items()):
+            if order.symbol in unreadable:
+                continue
             if order_id not in open_ids and order.is_open and self._order_heard.get(order_id, 0) <= asked_at:
                 self.take_order(_closed_while_away(order, self._exchange_ms()))
 
@@ -355,6 +599,8 @@ class AccountState:
         known = self._position_views.get(position.symbol)  # a flat one too: an older row must not reopen it
         if known is not None and _older_view(position, known):
             return  # a REST read racing a push
+        if known is None and not self._room_for_position():
+            return
         if position.size == 0:
             self._drop_position(position.symbol, position)
             return
@@ -363,14 +609,17 @@ class AccountState:
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
 
-    def take_positions(self, positions: list[PositionSnapshot], read_at_ms: int) -> None:
-        """The positions read over REST at ``read_at_ms`` (the exchange's clock)."""
+    def take_positions(
+        self, positions: list[PositionSnapshot], read_at_ms: int, unreadable: frozenset[str] = frozenset()
+    ) -> None:
+        """The positions read over REST at ``read_at_ms`` (the exchange's clock); one of the ``unreadable``
+        symbols (its record was left out of the read) is kept as it was, not taken for flat."""
         for position in positions:
             self.take_position(position)
         if not self.desk.positions_read:
             self.desk.positions_read = True
             self.desk.touch("positions")
-        held = {position.symbol for position in positions}
+        held = {position.symbol for position in positions} | unreadable
         for symbol, known in list(self.desk.positions.items()):  # watched or not: every symbol is ours to show
             if symbol not in held and known.updated_ms < read_at_ms:
                 # Bybit lists only open positions: this one went flat before the read
@@ -389,21 +638,30 @@ class AccountState:
         read_at_ms: int,
         served_ms: int | None = None,
         doubt_ms: int = 0,
+        unreadable: frozenset[str] = frozenset(),
     ) -> None:
         """After the backfill's executions: make the ledger hold what the position read said, plus the fills that
         came after it. The read was asked at ``read_at_ms`` and answered by ``served_ms``, on our estimate of the
-        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot)."""
+        exchange's clock, good to ``doubt_ms``. ``positions`` is None where the category has none (spot); the
+        ``unreadable`` symbols (their record was left out of the read) are not reconciled."""
         try:
-            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms)
+            self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms, unreadable)
         finally:
             self.ledger.release_history()  # any leg for what was held before the journal is placed by now
 
     def _reconcile_positions(
-        self, positions: list[PositionSnapshot] | None, read_at_ms: int, served_ms: int | None, doubt_ms: int
+        self,
+        positions: list[PositionSnapshot] | None,
+        read_at_ms: int,
+        served_ms: int | None,
+        doubt_ms: int,
+        unreadable: frozenset[str],
     ) -> None:
         if positions is None:
             return
-        held = {position.symbol for position in positions}
+        if self.journal_problem is not None:
+            return  # fills wait for the journal: the ledger is short of them, not of an External_trade leg
+        held = {position.symbol for position in positions} | unreadable
         for position in positions:
             # The positions were read before the executions, while the private stream was live: fills after
             # the read are in the ledger but cannot be in it.
@@ -430,7 +688,39 @@ class AccountState:
         if reconciled is not None:
             self.hub.publish(LedgerChanged(reconciled))
 
+    def _room_for_position(self) -> bool:
+        """Room for one more symbol's position view: the oldest flat view makes way at the bound; with every view
+        an open position, the new symbol is rejected (counted, told once)."""
+        views = self._position_views
+        if len(views) >= POSITION_SYMBOLS_KEPT:
+            flat = next((symbol for symbol in views if symbol not in self.desk.positions), None)
+            if flat is not None:
+                del views[flat]
+        return not self._over_bound("position symbols", len(views) + 1 - POSITION_SYMBOLS_KEPT, POSITION_SYMBOLS_KEPT)
+
+    def _fit_wallet(self, wallet: WalletSnapshot) -> WalletSnapshot:
+        """The wallet with at most :data:`WALLET_COINS_KEPT` coins (the first ones; the rest counted, told once)."""
+        coins = wallet.coins
+        if not self._over_bound("wallet coins", len(coins) - WALLET_COINS_KEPT, WALLET_COINS_KEPT):
+            return wallet
+        return replace(wallet, coins=coins[:WALLET_COINS_KEPT])
+
+    def _over_bound(self, what: str, over: int, kept: int) -> bool:
+        """True when ``over`` keys of ``what`` are past the ``kept`` the desk holds: they are rejected and counted,
+        and the first time (until it is under the bound again) a person is told."""
+        if over <= 0:
+            self._bounds_told.discard(what)
+            return False
+        self.counters[f"{what.replace(' ', '_')}_over_bound"] += over
+        if what not in self._bounds_told:
+            self._bounds_told.add(what)
+            log.warning("more than %d %s from the private stream: the rest ignored", kept, what)
+            text = f"The private stream sent more than {kept:,} {what}, more than Bybit holds: the rest are ignored"
+            self.hub.publish(Notice("warning", text, kind=f"bound:{what}"))
+        return True
+
     def take_wallet(self, wallet: WalletSnapshot) -> None:
+        wallet = self._fit_wallet(wallet)
         self.desk.wallet = wallet
         self.desk.touch("wallet")
         self.hub.publish(WalletChanged(wallet))
@@ -460,6 +750,14 @@ class AccountState:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+
+def _why(error: BaseException) -> str:
+    """One line on why a record was set aside."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    if isinstance(error, ExecutionRecordError) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _older_view(position: PositionSnapshot, known: PositionSnapshot) -> bool:

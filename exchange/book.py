@@ -7,6 +7,9 @@ Rules (DESIGN.md, "Order book"):
 * a gap, a crossed book or a delta before any snapshot puts the book in RESYNCING and :meth:`OrderBook.apply`
   reports it, so the session can resubscribe the topic for a fresh snapshot;
 * a stale or duplicate ``u`` is dropped and counted; deleting an absent level is counted, never raised;
+* a side never holds more levels than the subscribed depth: a snapshot deeper than it, a delta with more changes
+  than a whole window can make (twice the depth) or one that leaves a side deeper than the depth is not what
+  Bybit sends, so the book goes to RESYNCING (``overflows`` counted) and the excess is cut off at once;
 * a malformed message is counted and rejected (``REJECTED``) and leaves the book as it was, with one exception:
   a delta that carries exactly the next ``u`` but cannot be read is an update the book has lost, so the book
   goes to RESYNCING at once (``RESYNC``) instead of showing itself live until the next delta reveals the gap.
@@ -14,31 +17,35 @@ Rules (DESIGN.md, "Order book"):
   RESYNCING book is never shown as live, and the snapshot asked for replaces all of it.
 
 Representation (measured by ``bench/book_throughput.py``: ingest runs at network rate, so the cost per delta
-matters, and the desk reads the top 25 up to once a frame): per side, two parallel Python lists in ascending
-price order, ``keys`` (the prices, then a ``+inf`` sentinel so that a lookup never runs off the end) and
-``levels`` (``(price, size)`` tuples). Asks are best first and bids best last, so neither side negates a price
-and a read of the best N is one C slice (``levels[:-n-1:-1]`` for bids). An update of an existing level is a C
-bisect plus one slot assignment; an insert or delete shifts a few hundred pointers in C. ``float()`` of Bybit's
-decimal strings would cost more than all of that, so conversions go through a bounded process-wide memo
-(:class:`_Numbers`) that validates as it converts. Each level is converted and applied in one pass (a separate
-validation pass cost 20% more per delta), which is why an unreadable level in an in-sequence delta resyncs the
-book rather than leaving it untouched. Prices and sizes are ``float``: a Bybit price string has far fewer than
-15 significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"30247.2"`` are the same level.
-Money that must be exact (the ledger) is taken from the original strings, never from the book. The book keeps
-a reference to the last message it applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a
-caller must not mutate a message it has handed over.
+matters, and the desk reads the top 25 up to once a frame): per side, two parallel Python lists in ascending price
+order, ``keys`` (the prices, then a ``+inf`` sentinel so that a lookup never runs off the end) and ``levels``
+(``(price, size)`` tuples). Asks are best first and bids best last, so neither side negates a price and a read of
+the best N is one C slice (``levels[:-n-1:-1]`` for bids). An update of an existing level is a C bisect plus one
+slot assignment; an insert or delete shifts a few hundred pointers in C. ``float()`` of Bybit's decimal strings
+would cost more than all of that, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
+validates as it converts; its keys are at most :data:`MAX_NUMBER_CHARS` characters (a longer "number" is rejected),
+so its memory is bounded in bytes, not only in entries. Each level is converted and applied in one pass (a separate
+validation pass cost 20% more per delta), which is why an unreadable level in an in-sequence delta resyncs the book
+rather than leaving it untouched. Prices and sizes are ``float``: a Bybit price string has far fewer than 15
+significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"30247.2"`` are the same level. Money
+that must be exact (the ledger) is taken from the original strings, never from the book. The book keeps a reference
+to the last message it applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a caller must not mutate
+a message it has handed over.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-__all__ = ["ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
+from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
+
+__all__ = ["MAX_NUMBER_CHARS", "ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
 Level = tuple[float, float]
 """One price level, ``(price, size)``."""
@@ -46,6 +53,8 @@ Level = tuple[float, float]
 Side = Literal["bid", "ask"]
 
 _INF = math.inf
+_SMALLEST = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
+_LARGEST = float(MAX_MAGNITUDE)
 
 
 class BookState(Enum):
@@ -86,6 +95,7 @@ class BookCounters:
     absent_deletes: int = 0
     rejected: int = 0
     restarts: int = 0  # snapshots with u == 1 after the book had data
+    overflows: int = 0  # a snapshot or delta that would make a side deeper than the subscribed depth
 
 
 # Bybit's push cadence per depth (ms); spot 200 is 100 ms since 2026-03-19. Used for the STALE overlay.
@@ -106,13 +116,23 @@ class _Rejected(Exception):
     """Raised inside :meth:`OrderBook.apply` for a malformed message; never escapes it."""
 
 
+class _Overflow(Exception):
+    """Raised inside :meth:`OrderBook.apply` for a delta with more changes than a whole window; never escapes it."""
+
+
+MAX_NUMBER_CHARS = 40
+"""The longest price or size text taken: Bybit's are under 20 characters; anything longer is rejected as malformed
+(a hostile stream of distinct megabyte "numbers" would otherwise fill the memo)."""
+
+
 class _Numbers(dict[str, float]):
     """A bounded memo of decimal text -> float that validates on a miss (raising :class:`_Rejected`).
 
     ``float()`` of a decimal string costs ~150 ns and a dict hit ~20, and books see the same few thousand
     price and size strings over and over. Only ``str`` keys that parse to an allowed value are ever stored,
-    so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``) misses and is
-    rejected by :meth:`__missing__`.
+    so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``, a text longer than
+    :data:`MAX_NUMBER_CHARS`) misses and is rejected by :meth:`__missing__`. At most ``limit`` keys of at most
+    :data:`MAX_NUMBER_CHARS` characters: a few MB in all (:meth:`retained_bytes`), whatever the server sends.
     """
 
     __slots__ = ("allow_zero", "limit")
@@ -125,13 +145,19 @@ class _Numbers(dict[str, float]):
     def __missing__(self, text: Any) -> float:
         if text.__class__ is not str:
             raise _Rejected("price and size must be decimal strings")
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _Rejected(f"a number of {len(text)} characters")
         value = float(text)
-        if not (0.0 <= value < _INF if self.allow_zero else 0.0 < value < _INF):
-            raise _Rejected(f"out of range: {text!r}")
+        if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
+            raise _Rejected(f"out of range: {text[:24]!r}")
         if len(self) >= self.limit:
             self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
         self[text] = value
         return value
+
+    def retained_bytes(self) -> int:
+        """What the memo's keys and values hold (the dict's own table aside)."""
+        return sum(sys.getsizeof(text) + sys.getsizeof(value) for text, value in self.items())
 
 
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
@@ -170,6 +196,8 @@ class OrderBook:
         "_last",
         "version",
         "counters",
+        "_max_levels",
+        "_max_changes",
         "_bid_keys",
         "_bid_levels",
         "_ask_keys",
@@ -180,6 +208,8 @@ class OrderBook:
         self.topic: str | None = topic
         self.symbol: str | None = None
         self.depth: int | None = None
+        self._max_levels = 0  # levels a side may hold: the topic's depth
+        self._max_changes = 0  # changes a side of a delta may carry: a whole window deleted and another inserted
         if topic is not None:
             self._set_topic(topic)
         self.state = BookState.AWAITING_SNAPSHOT
@@ -197,8 +227,13 @@ class OrderBook:
         parts = topic.split(".")
         if len(parts) != 3 or parts[0] != "orderbook":
             raise ValueError(f"not an order-book topic: {topic!r}")
+        depth = int(parts[1])
+        if depth < 1:
+            raise ValueError(f"not an order-book depth: {topic!r}")
         self.topic = topic
-        self.depth = int(parts[1])
+        self.depth = depth
+        self._max_levels = depth
+        self._max_changes = 2 * depth
         self.symbol = parts[2]
 
     # ------------------------------------------------------------------ ingest
@@ -220,6 +255,8 @@ class OrderBook:
                 if self.state is _SYNCED and u == self.u + 1:  # type: ignore[operator]
                     try:
                         self._apply_levels(data)
+                    except _Overflow:
+                        return self._overflow(f"delta u {u} changes more levels than a {self.depth}-level window")
                     except (_Rejected, KeyError, TypeError, ValueError) as error:
                         self.counters.rejected += 1
                         return self._resync(f"unreadable delta u {u}: {str(error)[:80]}")
@@ -228,6 +265,9 @@ class OrderBook:
                     self.version += 1
                     self.counters.deltas += 1
                     bids = self._bid_levels
+                    depth = self._max_levels
+                    if len(bids) > depth or len(self._ask_levels) > depth:
+                        return self._overflow(f"delta u {u} left a side deeper than {depth} levels")
                     if bids and bids[-1][0] >= self._ask_keys[0]:  # an empty ask side's sentinel never crosses
                         self.counters.crossed += 1
                         return self._resync(f"crossed: bid {bids[-1][0]} >= ask {self._ask_keys[0]}")
@@ -241,15 +281,20 @@ class OrderBook:
             return ApplyResult.REJECTED
 
     def _apply_levels(self, data: Mapping[str, Any]) -> None:
-        """Convert and apply each level of a delta in one pass; raises on the first unreadable level.
+        """Convert and apply each level of a delta in one pass; raises on the first unreadable level, and on a
+        side with more changes than a whole window (before applying that side).
 
         The two sides are the same loop written twice: a loop over the sides, or a helper per side, costs 5%
         per delta (``bench/book_throughput.py``). ``level.__class__ is list`` comes before unpacking because a
         two-character string would unpack as a price and a size ("95" -> 9 @ 5).
         """
+        most = self._max_changes
+        raw = data["b"]
+        if len(raw) > most:
+            raise _Overflow
         keys = self._bid_keys
         levels = self._bid_levels
-        for level in data["b"]:
+        for level in raw:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
@@ -269,9 +314,12 @@ class OrderBook:
                 levels.insert(i, (price, size))
             else:
                 self.counters.absent_deletes += 1
+        raw = data["a"]
+        if len(raw) > most:
+            raise _Overflow
         keys = self._ask_keys
         levels = self._ask_levels
-        for level in data["a"]:
+        for level in raw:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
@@ -312,10 +360,15 @@ class OrderBook:
     def _snapshot(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> ApplyResult:
         bids = _convert(data["b"])
         asks = _convert(data["a"])
+        bid_side = _build(bids)
+        ask_side = _build(asks)
+        depth = self._max_levels
+        if len(bid_side[1]) > depth or len(ask_side[1]) > depth:
+            return self._overflow(f"snapshot u {u} deeper than {depth} levels")
         if u == 1 and self.u is not None:
             self.counters.restarts += 1
-        self._bid_keys, self._bid_levels = _build(bids)
-        self._ask_keys, self._ask_levels = _build(asks)
+        self._bid_keys, self._bid_levels = bid_side
+        self._ask_keys, self._ask_levels = ask_side
         self._stamp(message, data, u)
         self.counters.snapshots += 1
         if self._bid_levels and self._bid_levels[-1][0] >= self._ask_keys[0]:
@@ -332,21 +385,35 @@ class OrderBook:
 
     @property
     def seq(self) -> int | None:
-        """Bybit's cross sequence of the last applied message."""
+        """Bybit's cross sequence of the last applied message (None when absent or not a whole number)."""
         last = self._last
-        return last["data"].get("seq") if last is not None else None
+        return _whole(last["data"].get("seq")) if last is not None else None
 
     @property
     def ts(self) -> int | None:
-        """When Bybit produced the last applied message (ms)."""
+        """When Bybit produced the last applied message (ms; None when absent or not epoch ms)."""
         last = self._last
-        return last.get("ts") if last is not None else None
+        return _whole(last.get("ts"), MAX_EPOCH_MS) if last is not None else None
 
     @property
     def cts(self) -> int | None:
         """Matching-engine time of the last applied message (ms); None before 2025 captures had it."""
         last = self._last
-        return last.get("cts") if last is not None else None
+        return _whole(last.get("cts"), MAX_EPOCH_MS) if last is not None else None
+
+    def _overflow(self, reason: str) -> ApplyResult:
+        """A side deeper than the subscribed depth is not Bybit's book: keep the best ``depth`` levels of each
+        side (so memory never grows with what the server sends) and ask for a fresh snapshot."""
+        self.counters.overflows += 1
+        depth = self._max_levels
+        excess = len(self._bid_levels) - depth
+        if excess > 0:  # bids are ascending, best last: the worst are at the front
+            del self._bid_levels[:excess]
+            del self._bid_keys[:excess]
+        if len(self._ask_levels) > depth:  # asks best first: the worst are at the end (before the sentinel)
+            del self._ask_levels[depth:]
+            del self._ask_keys[depth:-1]
+        return self._resync(reason)
 
     def _resync(self, reason: str) -> ApplyResult:
         self.state = BookState.RESYNCING
@@ -483,6 +550,11 @@ class OrderBook:
 
 
 _BUCKET_EPS = 1e-9
+
+
+def _whole(value: Any, limit: int = 1 << 63) -> int | None:
+    """An envelope's number as read (they are not checked on the hot path): an int in [0, limit), else None."""
+    return value if value.__class__ is int and 0 <= value < limit else None
 
 
 def _floor_bucket(price: float, step: float) -> int:

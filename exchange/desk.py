@@ -24,28 +24,58 @@ from exchange.events import (
 )
 from exchange.ledger import Fill, Ledger
 from exchange.link_timeline import LinkTimeline
+from exchange.numbers import NumberError, decimal_problem, read_decimal
 
-__all__ = ["Desk", "Instrument"]
+__all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"]
 
 OWN_FILLS_KEPT = 200
 TRADES_KEPT = 500
 
 
+SMALLEST_STEP = Decimal("1e-18")
+LARGEST_STEP = Decimal("1e9")
+"""A tick or a quantity step outside these is refused: the ladder divides prices by the tick and prints as many
+places as it has, so a zero, a ``1E-20000`` or a ``1E+999`` tick must never reach it."""
+
+
+def step_problem(value: Decimal) -> str | None:
+    """Why ``value`` cannot be a tick or a quantity step, or None."""
+    problem = decimal_problem(value)
+    if problem is not None:
+        return problem
+    if not SMALLEST_STEP <= value <= LARGEST_STEP:
+        return f"is not between {SMALLEST_STEP} and {LARGEST_STEP:f}"
+    return None
+
+
 @dataclass(frozen=True)
 class Instrument:
-    """What the screen needs to print a symbol's numbers: its tick and lot sizes."""
+    """What the screen needs to print a symbol's numbers: its tick and lot sizes, each a positive number in
+    [:data:`SMALLEST_STEP`, :data:`LARGEST_STEP`] (checked here, so no instrument holds another)."""
 
     symbol: str
     tick_size: Decimal
     qty_step: Decimal
 
+    def __post_init__(self) -> None:
+        for name, value in (("tickSize", self.tick_size), ("qtyStep", self.qty_step)):
+            problem = step_problem(value)
+            if problem is not None:
+                raise NumberError(f"{self.symbol[:40]} {name} {str(value)[:24]!r} {problem}")
+
     @property
     def price_decimals(self) -> int:
-        return max(0, -self.tick_size.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return _places(self.tick_size)
 
     @property
     def qty_decimals(self) -> int:
-        return max(0, -self.qty_step.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return _places(self.qty_step)
+
+
+def _places(step: Decimal) -> int:
+    """Digits after the point multiples of ``step`` need (0.01 -> 2, 5 -> 0), at most 18."""
+    exponent = step.normalize().as_tuple().exponent
+    return min(18, max(0, -exponent)) if isinstance(exponent, int) else 0
 
 
 @dataclass
@@ -73,11 +103,14 @@ class Desk:
     outage_started_ms: int | None = None
     """When the current outage began (the first loss of Ready, or the start if never Ready); None when Ready."""
     ever_ready: bool = False
+    journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""
 
     def __post_init__(self) -> None:
+        if self.tickers.category is None:  # keep only the ticker fields of this desk's category
+            self.tickers = TickerCache(self.category)
         for symbol in self.symbols:
             self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
 
@@ -117,10 +150,10 @@ class Desk:
         if not text:
             return None
         try:
-            value = Decimal(text)
-        except ArithmeticError:
+            value = read_decimal(text, field)
+        except NumberError:
             return None
-        return value if value.is_finite() and value > 0 else None
+        return value if value > 0 else None
 
     def open_orders(self, symbol: str | None = None) -> list[OpenOrder]:
         """Open orders, newest first, of one symbol or all."""

@@ -1,8 +1,9 @@
 """What the session tells its subscribers: typed, immutable events.
 
 Every event says whether it may be *conflated*: the hub keeps only the latest event per ``conflation_key`` for a
-subscriber that has not caught up yet (book, ticker, link figures: latest state wins), while the others (state
-changes, fills, orders, notices) are delivered one by one and never dropped.
+subscriber that has not caught up yet (book, book trust, ticker, link figures: latest state wins), while the others
+(state changes, fills, orders, notices) are delivered one by one and never dropped. Nothing a market-data host sends
+can grow a subscriber's backlog beyond one event per symbol and kind, plus the newest few hundred trades.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
+from exchange.numbers import NumberError, read_decimal
+
 if TYPE_CHECKING:
     from exchange.book import BookState
     from exchange.ledger import Fill, LedgerEntry
 
 __all__ = [
+    "AlertChanged",
     "BookChanged",
     "BookStateChanged",
     "Event",
@@ -75,11 +79,17 @@ class Event:
     """Base of every session event.
 
     ``conflatable``: only the latest per ``conflation_key`` matters to a subscriber that is behind.
-    ``bounded``: a subscriber that is behind keeps only the newest ``bounded`` of these (None: never dropped).
+    ``bounded``: a subscriber that is behind keeps only the newest of these, up to ``bounded`` in total
+    :attr:`weight` (None: never dropped).
     """
 
     conflatable: ClassVar[bool] = False
     bounded: ClassVar[int | None] = None
+
+    @property
+    def weight(self) -> int:
+        """What the event counts for against ``bounded`` (a batch: its size)."""
+        return 1
 
     @property
     def conflation_key(self) -> tuple:
@@ -109,11 +119,18 @@ class BookChanged(Event):
 
 @dataclass(frozen=True)
 class BookStateChanged(Event):
-    """A book became SYNCED, RESYNCING or AWAITING_SNAPSHOT (never dropped: the desk must see distrust)."""
+    """A book became SYNCED, RESYNCING or AWAITING_SNAPSHOT. Latest wins per symbol: a subscriber that is behind
+    sees the book's trust as it is now (a distrusted book is never shown trusted), however often a hostile host
+    made it flip meanwhile; the flips are counted by the book."""
 
+    conflatable: ClassVar[bool] = True
     symbol: str
     state: BookState
     reason: str | None
+
+    @property
+    def conflation_key(self) -> tuple:
+        return (BookStateChanged, self.symbol)
 
 
 @dataclass(frozen=True)
@@ -131,11 +148,16 @@ class PublicTrade:
 
 @dataclass(frozen=True)
 class TradesReceived(Event):
-    """A batch of public trades; a lagging subscriber keeps only the newest few hundred (the tape is bounded)."""
+    """A batch of public trades; a lagging subscriber keeps only the newest few hundred trades (the tape is
+    bounded), however the host batches them."""
 
     bounded: ClassVar[int | None] = 500
     symbol: str
     trades: tuple[PublicTrade, ...]
+
+    @property
+    def weight(self) -> int:
+        return len(self.trades)
 
 
 @dataclass(frozen=True)
@@ -155,8 +177,8 @@ class TickerChanged(Event):
         if not value:
             return None
         try:
-            return Decimal(value)
-        except ArithmeticError:
+            return read_decimal(value, name)
+        except NumberError:
             return None
 
 
@@ -266,6 +288,7 @@ class TopicHealth:
     topic: str
     last_message_ms: int | None
     stale: bool
+    resync_streak: int = 0  # resyncs in a row without the book staying SYNCED (2 and more: a topic not to trust)
 
 
 @dataclass(frozen=True)
@@ -283,7 +306,31 @@ class LinkStats(Event):
 
 @dataclass(frozen=True)
 class Notice(Event):
-    """Something a person should be told (a rejected order, a stale feed, a reconnect); never dropped."""
+    """Something a person should be told (a rejected order, a stale feed, a reconnect). The hub lets the same one
+    through once per few seconds and counts the repeats (:class:`~exchange.notices.NoticeGate`)."""
 
     level: str  # "information" | "warning" | "error"
     text: str
+    kind: str = ""  # what makes two notices "the same" when their texts differ (an id in the text); else the text
+
+    @property
+    def gate_key(self) -> str:
+        return f"{self.level}:{self.kind or self.text}"
+
+
+@dataclass(frozen=True)
+class AlertChanged(Event):
+    """An alert rule started or cleared (never dropped; exchange/alert_rules.py).
+
+    ``rule`` is the rule's short name (``link_down after 10s``); ``lasted_ms`` says how long the condition held,
+    on a clear. An ``instant`` alert (a fill, a position change) happened rather than held: it fires once,
+    active, and never clears.
+    """
+
+    rule: str
+    condition: str
+    active: bool
+    text: str
+    time_ms: int
+    lasted_ms: int | None = None
+    instant: bool = False

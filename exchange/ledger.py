@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_COLUMNS",
+    "FORMULA_TRIGGERS",
     "FUNDING_EXEC_TYPE",
     "HISTORY_KEPT",
     "MONEY_CONTEXT",
@@ -55,7 +56,9 @@ __all__ = [
     "MarkSource",
     "UpdateSource",
     "csv_header",
+    "csv_text",
     "execution_order",
+    "fill_problem",
     "format_decimal",
     "write_csv",
 ]
@@ -200,7 +203,8 @@ class LedgerEntry:
 def _settle(value: Decimal) -> Decimal:
     """Round a quotient to :data:`RESIDUE_QUANTUM` when it has more places (it may not terminate)."""
     exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -18:
+    # A value with as many integer digits as the context keeps has no places left to round.
+    if isinstance(exponent, int) and exponent < -18 and value.adjusted() + 18 < MONEY_CONTEXT.prec:
         return value.quantize(RESIDUE_QUANTUM, context=MONEY_CONTEXT)
     return value
 
@@ -328,36 +332,41 @@ class _SymbolLedger:
         return self.sums() if len(self.history) % self.sums_every == 0 else None
 
     def trade(self, fill: Fill, source: UpdateSource) -> None:
-        """Apply a position-moving fill: grow, close (realizing against the average entry) or flip."""
+        """Apply a position-moving fill: grow, close (realizing against the average entry) or flip. Every new
+        value is computed before any is stored, so an arithmetic error leaves the state as it was."""
         sign = _SIDES[fill.side]
         qty, price = fill.qty, fill.price
         before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
             package = qty * price
-            held = abs(self.position)
-            if self.position == 0 or _sign(self.position) == sign:
-                self.position += sign * qty
-                self.cost += sign * package
+            position, cost = self.position, self.cost
+            if position == 0 or _sign(position) == sign:
+                position += sign * qty
+                cost += sign * package
             else:
+                held = abs(position)
                 closed = min(qty, held)
                 left = held - closed
                 # The open cost shrinks pro rata; a full close leaves exactly nothing.
-                self.cost = _settle(self.cost * left / held) if left else _ZERO
-                self.position += sign * closed
+                cost = _settle(cost * left / held) if left else _ZERO
+                position += sign * closed
                 opened = qty - closed
                 if opened:  # a flip: the remainder opens a new position at the fill price
-                    self.position = sign * opened
-                    self.cost = sign * opened * price
-            if self.position == 0:
-                self.cost = _ZERO
-            self.price_cash -= sign * package
-            self.fees += fill.fee
+                    position = sign * opened
+                    cost = sign * opened * price
+            if position == 0:
+                cost = _ZERO
+            price_cash = self.price_cash - sign * package
+            fees = self.fees + fill.fee
             if sign > 0:
-                self.buy_qty += qty
-                self.buy_notional += package
+                side_qty, side_notional = self.buy_qty + qty, self.buy_notional + package
             else:
-                self.sell_qty += qty
-                self.sell_notional += package
+                side_qty, side_notional = self.sell_qty + qty, self.sell_notional + package
+        self.position, self.cost, self.price_cash, self.fees = position, cost, price_cash, fees
+        if sign > 0:
+            self.buy_qty, self.buy_notional = side_qty, side_notional
+        else:
+            self.sell_qty, self.sell_notional = side_qty, side_notional
         self.spot = price
         self.mark_source = MarkSource.LAST_FILL
         self.update_time = fill.time_ms
@@ -445,18 +454,30 @@ class _SymbolLedger:
             )
 
 
-def _finite(*values: Decimal) -> bool:
-    return all(isinstance(value, Decimal) and value.is_finite() for value in values)
+_LARGEST_ADJUSTED = 40
+_SMALLEST_ADJUSTED = -100
 
 
-def _problem(fill: Fill) -> str | None:
+def _computable(*values: Decimal) -> bool:
+    """Finite decimals the ledger's arithmetic takes without overflow, underflow or absurd slowness: from 1e-100
+    (a zero's exponent too) to below 1e41. (Readers hold numbers to a far narrower range, :mod:`exchange.numbers`;
+    this is the ledger's own guard, whoever built the fill.)"""
+    for value in values:
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return False
+        if not _SMALLEST_ADJUSTED <= value.adjusted() <= _LARGEST_ADJUSTED:
+            return False
+    return True
+
+
+def fill_problem(fill: Fill) -> str | None:
     """Why the ledger cannot take this fill, or None; the ledger never raises on a bad fill."""
     if not fill.exec_id:
         return "no execId"
     if not fill.symbol:
         return "no symbol"
-    if not _finite(fill.qty, fill.price, fill.fee):
-        return "qty, price and fee must be finite decimals"
+    if not _computable(fill.qty, fill.price, fill.fee):
+        return "qty, price and fee must be finite decimals of a sane size"
     if fill.moves_position:
         if fill.side not in _SIDES:
             return f"side {fill.side!r} is neither Buy nor Sell"
@@ -547,13 +568,10 @@ class Ledger:
                 self.duplicates += 1
                 log.debug("duplicate execution %s ignored", fill.exec_id)
                 continue
-            problem = _problem(fill)
+            problem = fill_problem(fill)
             if problem is not None:
-                self.rejected += 1
-                log.warning("execution %r for %r rejected: %s", fill.exec_id, fill.symbol, problem)
+                self._reject(fill, problem)
                 continue
-            self._seen.add(fill.exec_id)
-            applied.append(fill)
             state = self._state(fill.symbol)
             if fill.moves_position and state.newest is not None and execution_order(fill) < state.newest:
                 if state.base_order is not None and execution_order(fill) < state.base_order:
@@ -564,12 +582,25 @@ class Ledger:
                         fill.symbol,
                     )
                 late.setdefault(fill.symbol, []).append(fill)
-                continue
-            state.apply(fill, UpdateSource.Trade)
-            state.fill_count += 1
-            touched[fill.symbol] = None
+            else:
+                try:
+                    state.apply(fill, UpdateSource.Trade)  # changes nothing when it raises
+                except ArithmeticError as error:
+                    self._reject(fill, f"its sums cannot be computed ({type(error).__name__})")
+                    continue
+                state.fill_count += 1
+                touched[fill.symbol] = None
+            self._seen.add(fill.exec_id)
+            applied.append(fill)
         for symbol, fills_of_symbol in late.items():
-            self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
+            try:
+                self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
+            except ArithmeticError as error:
+                for fill in fills_of_symbol:  # the symbol stays as it was, without them
+                    self._reject(fill, f"its symbol's replay cannot be computed ({type(error).__name__})")
+                    self._seen.discard(fill.exec_id)
+                    applied.remove(fill)
+                continue
             self.reordered += len(fills_of_symbol)
             touched[symbol] = None
         for symbol in touched:
@@ -578,10 +609,14 @@ class Ledger:
             self._publish(state)
         return [(fill, self._entries[fill.symbol]) for fill in applied]
 
+    def _reject(self, fill: Fill, why: str) -> None:
+        self.rejected += 1
+        log.warning("execution %r for %r rejected: %s", fill.exec_id[:80], fill.symbol[:40], why)
+
     def mark(self, symbol: str, price: Decimal, source: MarkSource, time_ms: int) -> LedgerEntry:
         """Mark the symbol's position at ``price`` (an unseen symbol gets a flat entry with that spot)."""
-        if not _finite(price) or price <= 0:
-            raise ValueError(f"a mark must be a positive decimal, not {price!r}")
+        if not _computable(price) or price <= 0:
+            raise ValueError(f"a mark must be a positive decimal of a sane size, not {str(price)[:40]!r}")
         state = self._state(symbol)
         state.mark(price, source, time_ms)
         return self._publish(state)
@@ -606,7 +641,7 @@ class Ledger:
         fill's price, so the unknown lot realizes nothing. None when nothing differs.
         """
         state = self._state(symbol)
-        if not _finite(size_signed, avg_price):
+        if not _computable(size_signed, avg_price):
             self.rejected += 1
             log.warning("position for %s rejected: size %r, avgPrice %r", symbol, size_signed, avg_price)
             return None
@@ -635,7 +670,12 @@ class Ledger:
         if state.folded:
             self.legs_after_base += 1
             log.info("%s: history already folded: the external leg goes after its base", symbol)
-        rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
+        try:
+            rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
+        except ArithmeticError as error:
+            self.rejected += 1
+            log.warning("position for %s cannot be reconciled: %s", symbol, type(error).__name__)
+            return None
         if state.mark_source is not None:  # keep the latest mark: the leg is old news, the spot is not
             rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
         rebuilt.update_time = max(time_ms, rebuilt.update_time)
@@ -668,7 +708,7 @@ class Ledger:
         Bybit's markPrice when known, else where the position would close (long: best bid, short: best ask),
         the mid when flat; never from an empty or untrusted (not SYNCED, or stale) book.
         """
-        if mark_price is not None and _finite(mark_price) and mark_price > 0:
+        if mark_price is not None and _computable(mark_price) and mark_price > 0:
             return mark_price, MarkSource.MARK_PRICE
         if book is None or book.state is not BookState.SYNCED or getattr(book, "stale", False):
             return None
@@ -740,14 +780,29 @@ def format_decimal(value: Decimal) -> str:
     return format(value.normalize(MONEY_CONTEXT), "f")
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection")."""
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that could start a formula gets a leading ``'`` (OWASP).
+
+    Only text goes through here (symbols, sides, anything that came from the exchange or a file); numbers the
+    ledger wrote itself never do, so ``-1.5`` stays a number."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _cell(value: object) -> str:
+    """A cell by the field's type: numbers as written by the ledger, everything else as neutralised text."""
     if value is None:
         return ""
     if isinstance(value, Decimal):
         return format_decimal(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if isinstance(value, StrEnum):
-        return value.value
-    return str(value)
+        return csv_text(value.value)
+    return csv_text(str(value))
 
 
 def _row(entry: LedgerEntry) -> list[str]:
@@ -763,9 +818,13 @@ def _row(entry: LedgerEntry) -> list[str]:
 def write_csv(entries: Iterable[LedgerEntry], file: TextIO) -> int:
     """Write the header and one row per entry to an open text file; returns the number of rows."""
     writer = csv.writer(file, lineterminator="\n")
+    # The csv module quotes a cell holding "\n" but not a bare "\r" (not part of this line terminator), which a
+    # spreadsheet reads as a new row: such a row is written with every cell quoted.
+    quoting = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     count = 0
     for entry in entries:
-        writer.writerow(_row(entry))
+        row = _row(entry)
+        (quoting if any("\r" in cell for cell in row) else writer).writerow(row)
         count += 1
     return count

@@ -17,7 +17,7 @@ from typing import Any
 
 from exchange.book import BookState
 from exchange.desk import Desk
-from exchange.events import BookStateChanged, Event, LinkState, LinkStats, Notice, StateChanged
+from exchange.events import AlertChanged, BookStateChanged, Event, LinkState, LinkStats, Notice, StateChanged
 from exchange.hub import EventHub, Subscription
 from exchange.link_history import HistoryRow, LinkHistory
 
@@ -52,7 +52,7 @@ class HistoryRecorder:
         self._told_failure = False
         self._stopped = asyncio.Event()
         self._subscription: Subscription = hub.subscribe(
-            [StateChanged, BookStateChanged, LinkStats, Notice], name="link-history"
+            [StateChanged, BookStateChanged, LinkStats, Notice, AlertChanged], name="link-history"
         )
 
     def _now_ms(self) -> int:
@@ -128,6 +128,9 @@ class HistoryRecorder:
             self._on_stats(event)
         elif isinstance(event, Notice):
             self._add(HistoryRow(self._now_ms(), "notice", "", event.level, event.text))
+        elif isinstance(event, AlertChanged):  # an alert says when it started or cleared: always kept
+            state = "on" if event.active else "off"
+            self._add(HistoryRow(event.time_ms, "alert", event.rule, state, event.text, 0, event.lasted_ms), True)
         self._note_status()
 
     def _on_state(self, event: StateChanged) -> None:

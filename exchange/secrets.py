@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
+
 __all__ = [
     "ConfigError",
     "Credentials",
@@ -122,7 +124,9 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
             f"run: chmod 600 {path}"
         )
     try:
-        document = tomllib.loads(path.read_text())
+        document = tomllib.loads(read_bounded(path, SETTINGS_FILE_LIMIT).decode())
+    except FileRefused as refused:
+        raise ConfigError(f"secrets file {path} cannot be used: {refused}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         # The parser's message can quote the offending line, which may hold a secret: say only where.
         found = re.search(r"at line (\d+)", str(error))

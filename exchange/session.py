@@ -19,7 +19,8 @@ waits, or a 403 cool-down, holds the next attempt back until the exchange said i
 While Ready, a gap, a crossed book or a delete of a level the book does not hold (Bybit never sends one to a
 client in sync, so the copy has drifted) makes the session resubscribe that one topic for a fresh snapshot,
 without dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is
-fine). A gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
+fine; a book resyncing again and again is backed off and flagged on the connection bar by its topic's health). A
+gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
 
 What a frame means is decided elsewhere, by code that knows nothing of sockets: public frames by
 :class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
@@ -48,6 +49,7 @@ import aiohttp
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
+from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
 from exchange.config import Settings
@@ -65,7 +67,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.hub import EventHub
-from exchange.journal import Journal
+from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
@@ -80,7 +82,9 @@ MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may ho
 MARK_INTERVAL_S = 0.25
 REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
+JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
 
 
 class Session:
@@ -217,6 +221,8 @@ class Session:
                     raise
                 except Exception as error:  # a REST failure during backfill, a transport error, ...
                     fatal = fatal_reason(error)
+                    if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
+                        fatal = str(error)  # a corrupt journal: its one line names the file and the fix
                     if fatal is not None:
                         self._set_state(LinkState.FAILED, fatal)
                         self.hub.publish(Notice("error", f"Session failed: {fatal}"))
@@ -369,7 +375,7 @@ class Session:
         if message == "Params Error":
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
-        raise SessionFailed(f"API key rejected by the private stream: {message}")
+        raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
     async def _measure_clock(self) -> None:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
@@ -413,12 +419,11 @@ class Session:
             bad = message.rsplit("topic:", 1)[-1].strip()
             rejected = [topic for topic in batch if topic == bad] or batch
             for topic in rejected:
-                if topic in self.market.topics:
-                    self.market.topics.remove(topic)
+                self.market.drop_topic(topic)
                 self.counters["topics_rejected"] += 1
                 self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
             return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
-        raise LinkDead(f"subscribe refused: {message or 'no reason given'}")
+        raise LinkDead(f"subscribe refused: {message[:MAX_REASON_CHARS] or 'no reason given'}")
 
     async def _subscribe_private(self, link: WsLink) -> None:
         if not self._authenticated:
@@ -428,7 +433,7 @@ class Session:
             link.request({"op": "subscribe", "args": list(PRIVATE_TOPICS)}, self.timeouts.subscribe_s)
         )
         if reply.get("success") is not True and "already subscribed" not in str(reply.get("ret_msg")):
-            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')))}")
+            raise LinkDead(f"private subscribe refused: {printable(str(reply.get('ret_msg')), MAX_REASON_CHARS)}")
 
     async def _await_snapshots(self) -> None:
         wanted = [book for book in self.books.values() if book.topic in self.market.topics]
@@ -457,19 +462,39 @@ class Session:
         rest = self.rest
         assert rest is not None
         account = self.account
-        account.take_wallet(await rest.wallet_balance())
+        try:
+            account.take_wallet(await rest.wallet_balance())
+        except UnreadableRecord as error:  # the wallet shown stays as it was; the backfill goes on
+            self.counters["rejected_records"] += 1
+            self.hub.publish(Notice("warning", f"Wallet not taken: {error}"))
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()
         doubt = math.ceil(getattr(rest, "clock_error_ms", 0) or 0)  # how good our estimate of its clock is
-        account.take_positions(positions or [], read_at)
+        unreadable = self._rejected_records("/v5/position/list")
+        account.take_positions(positions or [], read_at, unreadable)
         asked = account.order_mark()
-        account.take_open_orders(await rest.open_orders(self.category), asked)
+        orders = await rest.open_orders(self.category)
+        account.take_open_orders(orders, asked, self._rejected_records("/v5/order/realtime"))
         await self._read_executions(account.backfill_from_ms)
         if account.history_behind(positions):  # a position holds an execution the list did not show yet
             await asyncio.sleep(REST_CATCH_UP_S)
             await self._read_executions(account.backfill_from_ms)
-        account.reconcile_positions(positions, read_at, served, doubt)
+        account.reconcile_positions(positions, read_at, served, doubt, unreadable)
+
+    def _rejected_records(self, path: str) -> frozenset[str]:
+        """Tell the records of ``path`` the REST client left out of its last listing; their symbols, which the
+        account then keeps as they were rather than read them as flat or closed."""
+        rejected = getattr(self.rest, "rejected_records", None)
+        if not rejected:
+            return frozenset()
+        symbols = set()
+        for record in [record for record in rejected if record.path == path]:
+            rejected.remove(record)
+            symbols.add(record.symbol)
+            self.counters["rejected_records"] += 1
+            self.hub.publish(Notice("warning", f"{path} record of {record.symbol!r} rejected: {record.why}"))
+        return frozenset(symbols)
 
     async def _read_executions(self, since_ms: int | None) -> None:
         """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""
@@ -486,7 +511,7 @@ class Session:
 
     async def _reread_executions(self) -> None:
         await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
-        await self._read_executions(self.journal.complete_until_ms() if self.journal is not None else None)
+        await self._read_executions(self.account.complete_until_ms() if self.journal is not None else None)
         self.account.finish_recovery()
 
     async def _teardown(self) -> None:
@@ -569,13 +594,15 @@ class Session:
     # ------------------------------------------------------------------ periodic work
 
     async def _maintain(self) -> None:
-        """Marks, staleness, resync retries, the journal's watermark and link figures, at frame rate."""
+        """Marks, staleness, resync retries, the journal's watermark and tail, and link figures, at frame rate."""
         next_stats = 0.0
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
+        next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
             self.account.mark_all(self.market.is_stale)
+            self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
             if failed is not None:
                 self._lose(failed)
@@ -585,6 +612,9 @@ class Session:
                 private = self._private
                 if private is not None and private.open_:
                     self.account.advance_watermark(self._server_now_ms())
+            if now >= next_tail:
+                next_tail = now + JOURNAL_TAIL_INTERVAL_S
+                self.account.tail_journal()
             if now >= next_stats:
                 next_stats = now + STATS_INTERVAL_S
                 self._publish_stats()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.book import ApplyResult, BookState, OrderBook
+from exchange import book as book_module
+from exchange.book import MAX_NUMBER_CHARS, ApplyResult, BookState, OrderBook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit" / "ws_public"
 TOPIC = "orderbook.50.BTCUSDT"
@@ -229,6 +231,11 @@ LEVEL_FAULTS = [
     lambda m: m["data"].update(b=[["-5", "1"]]),
     lambda m: m["data"].update(b=[["nan", "1"]]),
     lambda m: m["data"].update(a=[["inf", "1"]]),
+    lambda m: m["data"].update(a=[["Infinity", "1"]]),
+    lambda m: m["data"].update(b=[["1e999999", "1"]]),
+    lambda m: m["data"].update(b=[["99.9", "-0.5"]]),
+    lambda m: m["data"].update(b=[["99.9", "1" + "0" * 100_000]]),
+    lambda m: m["data"].update(a=[["100." + "1" * 40, "1"]]),
     lambda m: m["data"].update(b=[["99.9", "1"], None]),
     lambda m: m["data"].update(b=["95"]),
     lambda m: m["data"].update(a=[["100.7", "1"], "95"]),
@@ -456,11 +463,12 @@ def fmt(levels):
 def test_property_book_equals_naive_model_after_any_valid_sequence(sequence, start_u):
     snap_bids, snap_asks, deltas = sequence
     book, model = OrderBook(), NaiveBook()
-    book.apply(msg("snapshot", start_u, bids=fmt(snap_bids), asks=fmt(snap_asks)))
+    topic = "orderbook.200.BTCUSDT"  # deep enough for every price the sequences use: no side outgrows it
+    book.apply(msg("snapshot", start_u, bids=fmt(snap_bids), asks=fmt(snap_asks), topic=topic))
     model.apply(model.bids, snap_bids)
     model.apply(model.asks, snap_asks)
     for i, (bids, asks) in enumerate(deltas, start=1):
-        assert book.apply(msg("delta", start_u + i, bids=fmt(bids), asks=fmt(asks))) is ApplyResult.DELTA
+        assert book.apply(msg("delta", start_u + i, bids=fmt(bids), asks=fmt(asks), topic=topic)) is ApplyResult.DELTA
         model.apply(model.bids, bids)
         model.apply(model.asks, asks)
         assert book.state is BookState.SYNCED
@@ -496,3 +504,89 @@ def test_property_any_sequence_never_raises_and_synced_means_uncrossed(steps):
             if bid and ask:
                 assert bid[0] < ask[0]
         assert all(size > 0 for _, size in book.bids() + book.asks())
+
+
+# ---------------------------------------------------------------------------------------------- hostile input
+
+
+def memo_cap(memo) -> int:
+    """The most a number memo may hold: ``limit`` keys of the longest text it takes, each with its float."""
+    return memo.limit * (sys.getsizeof("9" * MAX_NUMBER_CHARS) + sys.getsizeof(1.0))
+
+
+def test_huge_distinct_numbers_are_rejected_and_the_memo_stays_under_its_byte_cap():
+    """A stream of distinct 100 KB "numbers" (parseable: digits only) must neither be taken nor fill the memo."""
+    book = synced()
+    for i in range(40):
+        huge = str(i + 1) + "0" * 100_000
+        assert book.apply(msg("snapshot", 20 + i, bids=[("99", huge)], asks=[(huge, "1")])) is ApplyResult.REJECTED
+    assert book.counters.rejected == 40 and book.synced
+    for i in range(40_000):  # every distinct text of the longest length taken
+        text = f"1.{i:0{MAX_NUMBER_CHARS - 2}d}"
+        assert book_module._PRICES[text] > 0 and book_module._SIZES[text] > 0
+    for memo in (book_module._PRICES, book_module._SIZES):
+        assert max(map(len, memo)) <= MAX_NUMBER_CHARS
+        assert 0 < memo.retained_bytes() <= memo_cap(memo) < 8_000_000
+
+
+def deep_levels(start: float, step: float, count: int) -> list[tuple[str, str]]:
+    return [(f"{start + i * step:.1f}", "1") for i in range(count)]
+
+
+def full_book(depth: int = 50, u: int = 10) -> OrderBook:
+    """A book at its full subscribed depth: bids 99.9 down, asks 100.1 up."""
+    topic = f"orderbook.{depth}.BTCUSDT"
+    book = OrderBook(topic)
+    bids, asks = deep_levels(99.9, -0.1, depth), deep_levels(100.1, 0.1, depth)
+    assert book.apply(msg("snapshot", u, bids=bids, asks=asks, topic=topic)) is ApplyResult.SNAPSHOT
+    return book
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=3_000), st.sampled_from(["b", "a"]), st.sampled_from([1, 50, 200]))
+def test_a_delta_that_deepens_a_side_past_its_depth_resyncs_and_never_grows(added, side, depth):
+    """Bybit keeps a client's book at the subscribed depth; a delta adding levels beyond it is a resync, and the
+    book keeps only its best ``depth`` levels meanwhile."""
+    book = full_book(depth)
+    best = (book.best_bid(), book.best_ask())
+    start, step = (99.9 - depth * 0.1, -0.1) if side == "b" else (100.1 + depth * 0.1, 0.1)
+    new = deep_levels(start, step, added)
+    delta = msg("delta", 11, topic=book.topic, **{"bids" if side == "b" else "asks": new})
+    assert book.apply(delta) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING and book.counters.overflows == 1
+    assert f"{depth}" in (book.resync_reason or "")
+    assert max(book.level_count()) <= depth and (book.best_bid(), book.best_ask()) == best
+    assert book.apply(msg("delta", 12, topic=book.topic, bids=new)) is ApplyResult.IGNORED
+    assert max(book.level_count()) <= depth
+
+
+def test_deltas_adding_2000_levels_each_leave_the_book_resyncing_at_its_depth():
+    book = full_book(50)
+    u = 10
+    for round_ in range(20):
+        book.apply(msg("snapshot", u + 1, topic=book.topic, bids=deep_levels(99.9, -0.1, 50)))
+        u += 2
+        delta = msg("delta", u, topic=book.topic, bids=deep_levels(90.0 - round_, -0.0001, 2_000))
+        assert book.apply(delta) is ApplyResult.RESYNC
+        assert book.state is BookState.RESYNCING and max(book.level_count()) <= 50
+    assert book.counters.overflows == 20
+
+
+def test_a_snapshot_deeper_than_the_depth_resyncs_and_leaves_the_book_as_it_was():
+    book = full_book(50)
+    before = (book.bids(), book.asks(), book.u)
+    deep = msg("snapshot", 30, topic=book.topic, bids=deep_levels(99.9, -0.1, 51))
+    assert book.apply(deep) is ApplyResult.RESYNC
+    assert book.state is BookState.RESYNCING and book.counters.overflows == 1
+    assert (book.bids(), book.asks(), book.u) == before
+    assert book.apply(msg("snapshot", 31, topic=book.topic, bids=deep_levels(99.9, -0.1, 50))) is ApplyResult.SNAPSHOT
+    assert book.synced and book.level_count() == (50, 0)
+
+
+def test_a_full_window_replaced_in_one_delta_is_bybit_behaviour_not_an_overflow():
+    """The most a delta can change: every level deleted and a whole new window inserted (2 x depth per side)."""
+    book = full_book(50)
+    old = [(price, "0") for price, _ in deep_levels(99.9, -0.1, 50)]
+    delta = msg("delta", 11, topic=book.topic, bids=old + deep_levels(95.0, -0.1, 50))
+    assert book.apply(delta) is ApplyResult.DELTA
+    assert book.synced and book.level_count() == (50, 50) and book.best_bid() == (95.0, 1.0)

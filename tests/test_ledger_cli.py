@@ -146,6 +146,8 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=abc"], "is not SYMBOL=PRICE"),
         (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=-5"], "with a positive price"),
         (["--from-file", str(EXECUTIONS), "--mark", "=5"], "is not SYMBOL=PRICE"),
+        (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=1E+999999999"], "with a positive price"),
+        (["--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=" + "9" * 5000], "with a positive price"),
         (["--from-file", str(EXECUTIONS), "--mark", "SOLUSDT=150"], "--mark SOLUSDT: "),
         (["--from-file", str(EXECUTIONS), "--csv", "{tmp}/no/such/dir/out.csv"], "cannot write"),
     ],
@@ -155,7 +157,7 @@ def test_user_errors_exit_2_with_one_line(
 ) -> None:
     names = {
         "tmp": str(tmp_path),
-        "bad_json": _write(tmp_path, "bad.jsonl", '{"execId": "a"}\n{"execId":\n'),
+        "bad_json": _write(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
         "error": _write(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
         "missing_field": _write(
             tmp_path,
@@ -177,3 +179,59 @@ def test_from_file_is_required(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["bybit", "ledger"])
     assert caught.value.code == 2
     assert "--from-file" in capsys.readouterr().err
+
+
+HOSTILE = [
+    ("execPrice", "1E+999999999", "execPrice '1E+999999999' is too large"),
+    ("execTime", "1" * 5000, "execTime '1111111111111111111...' is not epoch milliseconds"),
+    ("execQty", "NaN", "execQty 'NaN' is not a finite number"),
+    ("execQty", "-Infinity", "execQty '-Infinity' is not a finite number"),
+    ("execQty", "1e-999999", "execQty '1e-999999' is too small"),
+    ("execFee", "1E-20000", "execFee '1E-20000' is too small"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), HOSTILE, ids=[f"{f}={v[:12]}" for f, v, _ in HOSTILE])
+@pytest.mark.parametrize("shape", ["jsonl", "list"])
+def test_a_record_whose_numbers_do_not_fit_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, field: str, value: str, message: str, shape: str
+) -> None:
+    """The CLI's policy for a bad record (exit 2, one line naming the file and the record) holds for numbers the
+    ledger cannot compute with: no traceback, no Overflow, no ValueError from int()."""
+    good = (
+        '{"execId":"a","symbol":"BTCUSDT","side":"Buy","execQty":"1","execPrice":"100","execFee":"0",'
+        '"execType":"Trade","execTime":"1700000000000","category":"linear"}'
+    )
+    bad = good.replace('"a"', '"bad-1"').replace(f'"{field}":"', f'"{field}":"{value}","was":"')
+    text = f"{good}\n{bad}\n" if shape == "jsonl" else f"[{good},{bad}]"
+    path = _write(tmp_path, f"hostile.{shape}", text)
+    code, out, err = run(capsys, "--from-file", path)
+    where = "line 2" if shape == "jsonl" else "record 2"
+    assert (code, out) == (2, "")
+    assert err.startswith(f"fluxum: {path}, {where} (execId bad-1): {message}")
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
+
+
+def test_python_m_app_cli_prints_the_same_one_line(tmp_path: Path) -> None:
+    """``python -m app.cli`` runs the module as __main__: its user errors must still be one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    path = _write(
+        tmp_path,
+        "bad.json",
+        '[{"execId":"x","symbol":"BTCUSDT","side":"Buy","execQty":"1",'
+        '"execPrice":"1E+999999999","execFee":"0","execType":"Trade","execTime":"1"}]',
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "bybit", "ledger", "--from-file", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("fluxum: ") and done.stderr.count("\n") == 1 and "too large" in done.stderr

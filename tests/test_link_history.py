@@ -12,7 +12,16 @@ import pytest
 
 from exchange.book import BookState
 from exchange.desk import Desk
-from exchange.events import BookStateChanged, LinkState, LinkStats, Notice, SessionState, StateChanged, TopicHealth
+from exchange.events import (
+    AlertChanged,
+    BookStateChanged,
+    LinkState,
+    LinkStats,
+    Notice,
+    SessionState,
+    StateChanged,
+    TopicHealth,
+)
 from exchange.hub import EventHub
 from exchange.link_figures import figures, outages, uptime
 from exchange.link_history import DEFAULT_RETENTION_MS, HistoryRow, LinkHistory, RunSpan, history_path
@@ -226,6 +235,24 @@ def test_the_recorder_writes_transitions_books_stale_periods_and_notices(tmp_pat
         ("book", "BTCUSDT", "SYNCED", "", 1 * S),
         ("notice", "", "warning", "Link lost", None),
         ("link", "", "Reconnecting", "no pong", 18 * S),
+    ]
+    store.close()
+
+
+def test_alerts_are_recorded_when_they_start_and_clear_even_past_the_budget(tmp_path: Path) -> None:
+    now = [T0 / 1000]
+    hub, desk = EventHub(), _desk()
+    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
+    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+    for _ in range(ROWS_BURST * 2):  # spend the budget on notices
+        recorder.handle(Notice("warning", "Link lost"))
+    recorder.handle(AlertChanged("link_down after 10s", "link_down", True, "link down", T0 + S))
+    recorder.handle(AlertChanged("link_down after 10s", "link_down", False, "link back", T0 + 30 * S, 29 * S))
+    recorder.flush()
+    alerts = [(r.time_ms, r.subject, r.state, r.reason, r.duration_ms) for r in store.rows() if r.kind == "alert"]
+    assert alerts == [
+        (T0 + S, "link_down after 10s", "on", "link down", None),
+        (T0 + 30 * S, "link_down after 10s", "off", "link back", 29 * S),
     ]
     store.close()
 

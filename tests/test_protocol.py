@@ -153,3 +153,59 @@ def test_wallet_from_push_and_rest():
     for wallet in (pushed, fetched):
         assert wallet.total_equity > 0 and wallet.coins
         assert all(isinstance(c.equity, Decimal) for c in wallet.coins)
+
+
+@pytest.mark.parametrize(
+    "parse, record",
+    [
+        (parse_order, {"orderId": "x" * 65, "symbol": "BTCUSDT", "side": "Buy", "orderType": "Limit", "qty": "1",
+                       "orderStatus": "New"}),
+        (parse_order, {"orderId": "o1", "orderLinkId": "l" * 65, "symbol": "BTCUSDT", "side": "Buy",
+                       "orderType": "Limit", "qty": "1", "orderStatus": "New"}),
+        (parse_order, {"orderId": "o1", "symbol": "S" * 20_000, "side": "Buy", "orderType": "Limit", "qty": "1",
+                       "orderStatus": "New"}),
+        (parse_position, {"symbol": "S" * 20_000, "size": "1", "side": "Buy"}),
+    ],
+)  # fmt: skip
+def test_a_symbol_or_id_longer_than_any_of_bybit_s_is_rejected(parse, record):
+    """Names a host invents become keys (orders, positions): one longer than 64 characters is malformed."""
+    with pytest.raises(ProtocolError):
+        parse(record)
+
+
+def test_trade_and_ticker_names_longer_than_any_of_bybit_s_are_rejected():
+    trade = {"T": 1, "s": "BTCUSDT", "S": "Buy", "v": "1", "p": "1", "i": "9" * 65}
+    with pytest.raises(ProtocolError):
+        parse_trades({"data": [trade]})
+    with pytest.raises(ProtocolError):
+        parse_trades({"data": [dict(trade, i="t1", s="S" * 65)]})
+    with pytest.raises(ProtocolError):
+        TickerCache().apply({"topic": "tickers." + "S" * 65, "data": {"symbol": "S" * 65, "markPrice": "1"}})
+    assert parse_trades({"data": [dict(trade, i=2200000000067341890)]})[0].trade_id == "2200000000067341890"
+
+
+@pytest.mark.parametrize(
+    "name, category",
+    [
+        ("docs_linear_ticker_perpetual_snapshot.json", "linear"),
+        ("docs_linear_ticker_futures_snapshot.json", "linear"),
+        ("tickers_linear_usdcperp_inverse_snapshot_then_delta.jsonl", "inverse"),
+        ("docs_spot_ticker.json", "spot"),
+        ("spot_ticker_APTUSDC.json", "spot"),
+        ("docs_option_ticker.json", "option"),
+        ("option_ticker_BTC-28JUN24-60000-P.json", "option"),
+    ],
+)
+def test_every_field_of_a_real_ticker_is_kept(name, category):
+    """The field sets are Bybit's own: no field of a captured ticker is ignored."""
+    text = (FIXTURES / "ws_public" / name).read_text()
+    frames = (
+        [orjson.loads(line) for line in text.splitlines() if line.strip()]
+        if name.endswith("l")
+        else [orjson.loads(text)]
+    )
+    cache = TickerCache(category)
+    for frame in frames:
+        symbol, fields = cache.apply(frame)
+        assert set(frame["data"]) <= set(cache.get(symbol) or {})
+    assert cache.ignored_fields == 0

@@ -4,11 +4,13 @@ and the order in which fills arrive never changes the P&L."""
 from __future__ import annotations
 
 import time
+from collections import deque
 from decimal import Decimal
 
 from exchange.bybit.errors import AuthenticationError
+from exchange.bybit.protocol import parse_position
 from exchange.config import load_settings
-from exchange.events import OpenOrder, PositionSnapshot, WalletSnapshot
+from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.retry import fatal_reason
@@ -539,3 +541,120 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
         assert bounded.counters["ledger_legs_after_base"] == 0
         results.append(got)
     assert results[0].position != results[1].position  # the two starts really differ
+
+
+async def test_a_push_with_an_absurd_execution_takes_the_others_and_tells_the_one():
+    """execPrice 1E+999999999 used to pass the reader, be journaled, then overflow the ledger (a reconnect, and a
+    start that failed for good): it is rejected alone before the journal, counted, told; its frame-mates count."""
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    now = int(time.time() * 1000)
+    absurd = dict(execution("bad", "Buy", "1", "100", now), execPrice="1E+999999999")
+    frame = {"topic": "execution", "data": [execution("g1", "Buy", "1", "100", now), absurd]}
+    frame["data"].append(execution("g2", "Buy", "2", "100", now + 1))
+    try:
+        s._on_private_frame(frame, 1)
+        assert s.ledger.entry("BTCUSDT").position == 3 and s.ledger.rejected == 0
+        assert s.counters["rejected_executions"] == 1 and s.counters["rejected_frames"] == 1
+        assert {r["execId"] for r in s.journal.replay()} == {"g1", "g2"}
+        told = [e.text for e in notices.drain() if isinstance(e, Notice) and e.text.startswith("Execution")]
+        assert len(told) == 1 and told[0].startswith(
+            "Execution 'bad' rejected, not in the ledger: execPrice '1E+999999999' is too large (1e18 or more); "
+            "kept in the quarantine table of "
+        )
+        s.account.take_history([absurd, execution("g3", "Sell", "1", "100", now + 2)], now + 3)  # the re-read
+        assert s.ledger.entry("BTCUSDT").position == 2 and s.counters["rejected_executions"] == 1
+    finally:
+        for task in s._tasks:
+            task.cancel()
+
+
+async def test_an_instrument_with_an_absurd_tick_is_refused_and_told():
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    good = {"symbol": "ETHUSDT", "priceFilter": {"tickSize": "0.01"}, "lotSizeFilter": {"qtyStep": "0.01"}}
+    bad = [
+        {"symbol": "BTCUSDT", "priceFilter": {"tickSize": tick}, "lotSizeFilter": {"qtyStep": "0.001"}}
+        for tick in ("0", "1E-20000", "1E+999999999", "NaN")
+    ]
+    s.market.take_instruments([*bad, good, {"symbol": "BTCUSDT"}, "junk"])
+    assert "BTCUSDT" not in s.desk.instruments and s.desk.instruments["ETHUSDT"].tick_size == Decimal("0.01")
+    assert s.counters["instruments_rejected"] == 5
+    told = [e.text for e in notices.drain() if isinstance(e, Notice)]
+    assert len(told) == 5 and all(text.startswith("Instrument BTCUSDT refused: ") for text in told)
+    assert "tickSize '0' is not between" in told[0] and "tickSize '1E-20000' is too small" in told[1]
+
+
+async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed():
+    """A journal written before the readers kept numbers in range may hold execPrice 1E+999999999: the replay
+    rejects it as a record (ExecutionRecordError inside fill_from_execution), never an Overflow out of run()."""
+    s = session(ScriptedRest())
+    now = int(time.time() * 1000)
+    good, absurd = execution("g1", "Buy", "1", "100", now), execution("bad", "Buy", "1", "100", now + 1)
+    s.journal.record([good, dict(absurd, execPrice="1E+999999999")], now)
+    s.account.replay_journal()
+    assert s.ledger.entry("BTCUSDT").position == 1 and s.counters["journal_rejected"] == 1
+
+
+async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
+    """/v5/position/list holding a size of 1E+999999999 used to fail the backfill, so every reconnect: the REST
+    client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
+    symbol's position nor books a leg flattening its ledger."""
+    from exchange.bybit.rest import RestClient
+
+    client = RestClient("http://127.0.0.1:9", None)
+    page = [
+        {"symbol": "BTCUSDT", "side": "Buy", "size": "1E+999999999", "avgPrice": "100", "updatedTime": "5"},
+        {"symbol": "ETHUSDT", "side": "Buy", "size": "2", "avgPrice": "10", "updatedTime": "5"},
+    ]
+    (eth,) = client._parse_page(parse_position, page, "/v5/position/list")
+    assert eth.symbol == "ETHUSDT" and client.stats.rejected_records == 1
+    (rejected,) = client.rejected_records
+    assert rejected.symbol == "BTCUSDT" and "size '1E+999999999' is too large" in rejected.why
+
+    rest = ScriptedRest()
+    rest.rejected_records = deque([rejected])  # type: ignore[attr-defined]
+    s = session(rest)
+    notices = s.hub.subscribe([Notice], name="test")
+    now = int(time.time() * 1000)
+    s.account.take_executions([execution("b1", "Buy", "1", "100", now - 60_000)], backfilled=False)
+    s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=now - 60_000))
+    await s._backfill_steps()  # the read lists no BTCUSDT position: its record was left out
+    assert s.desk.positions["BTCUSDT"].size == 1, "kept, not taken for flat"
+    entry = s.ledger.entry("BTCUSDT")
+    assert entry.position == 1 and entry.update_source.value != "External_trade"
+    assert s.counters["rejected_records"] == 1 and not rest.rejected_records
+    told = [e.text for e in notices.drain() if isinstance(e, Notice)]
+    assert any(text.startswith("/v5/position/list record of 'BTCUSDT' rejected: size") for text in told)
+
+
+async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
+    """A wallet-balance reply with totalEquity 1E+999999999 used to fail the backfill: it is told, the rest read."""
+    from exchange.bybit.rest import UnreadableRecord
+
+    rest = ScriptedRest()
+
+    async def absurd_wallet() -> WalletSnapshot:
+        raise UnreadableRecord(None, "totalEquity '1E+999999999' is too large", path="/v5/account/wallet-balance")
+
+    rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]
+    rest.executions_list = [execution("w1", "Buy", "1", "100", int(time.time() * 1000))]
+    s = session(rest)
+    notices = s.hub.subscribe([Notice], name="test")
+    await s._backfill_steps()
+    assert s.ledger.fill_count("BTCUSDT") == 1 and s.counters["rejected_records"] == 1  # the executions were read
+    assert any(
+        "Wallet not taken" in e.text and "1E+999999999" in e.text for e in notices.drain() if isinstance(e, Notice)
+    )
+
+
+def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
+    """A state's reason is kept, shown and recorded: a host's megabyte ret_msg must not ride along whole."""
+    import pytest
+
+    from exchange.bybit.ws import LinkDead
+
+    s = session(ScriptedRest())
+    with pytest.raises(LinkDead) as refused:
+        s._check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
+    assert len(str(refused.value)) < 200

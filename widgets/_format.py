@@ -13,6 +13,7 @@ from decimal import Decimal
 from exchange.events import LinkState
 
 __all__ = [
+    "MAX_DECIMALS",
     "STATE_GLYPHS",
     "STATE_STYLES",
     "age_text",
@@ -51,12 +52,18 @@ def state_label(kind: LinkState) -> str:
     return f"{STATE_GLYPHS[kind]} {kind.value}"
 
 
+MAX_DECIMALS = 18
+"""No number is printed with more places than this, whatever step it is given (``1E-20000`` would ask for
+twenty thousand)."""
+
+
 def decimals_of(step: float | Decimal) -> int:
-    """Digits after the point needed to print multiples of ``step`` (0.1 -> 1, 0.0001 -> 4, 5 -> 0)."""
+    """Digits after the point needed to print multiples of ``step`` (0.1 -> 1, 0.0001 -> 4, 5 -> 0), at most
+    :data:`MAX_DECIMALS`."""
     if isinstance(step, Decimal):
-        exponent = step.normalize().as_tuple().exponent
-        return max(0, -exponent) if isinstance(exponent, int) else 0
-    if step <= 0 or step >= 1:
+        exponent = step.normalize().as_tuple().exponent if step.is_finite() else 0
+        return min(MAX_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else 0
+    if not 0 < step < 1:  # NaN too
         return 0
     return min(10, max(0, -math.floor(math.log10(step) + 1e-9)))
 

@@ -159,6 +159,12 @@ class ConnectionBar(SymbolPull, Widget):
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+            resyncing = sum(1 for h in desk.stats.topics if h.resync_streak >= 2) if desk.stats is not None else 0
+            if resyncing and state.kind is LinkState.READY:  # a book the host keeps breaking is not live either
+                noun = "book" if resyncing == 1 else "books"
+                parts.append((f" · ⚠ {resyncing} {noun} resyncing repeatedly", "bold $text-warning"))
+        if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
+            parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
 
@@ -203,9 +209,11 @@ class ConnectionBar(SymbolPull, Widget):
         if named:
             parts.append((f" · {printable(symbol)}", "dim"))
         for label, health in named:
-            style = "bold $text-warning" if health.stale else ""
+            repeated = health.resync_streak >= 2
+            style = "bold $text-warning" if health.stale or repeated else ""
             parts.append((f" {label} ", "dim"))
-            parts.append((age_text(health.last_message_ms, now_ms) + (" STALE" if health.stale else ""), style))
+            flags = (" STALE" if health.stale else "") + (f" RESYNC ×{health.resync_streak}" if repeated else "")
+            parts.append((age_text(health.last_message_ms, now_ms) + flags, style))
         if private:
             heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
             parts.append((" · private ", "dim"))

@@ -28,7 +28,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from exchange.book import BookState, OrderBook
-from exchange.desk import Desk
+from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
@@ -51,6 +51,8 @@ DRAW_LOG_KEPT = 4096
 _FULL = "█"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _BUCKET_EPS = 1e-9
+_SMALLEST_TICK = float(SMALLEST_STEP)
+_LARGEST_TICK = float(LARGEST_STEP)
 
 
 def _bar(fraction: float, width: int) -> str:
@@ -171,7 +173,11 @@ class Ladder(SymbolPull, Widget):
         if desk is None or symbol is None:
             return None
         instrument = desk.instrument(symbol)
-        return float(instrument.tick_size) if instrument is not None else None
+        if instrument is None:
+            return None
+        tick = float(instrument.tick_size)
+        # Rows are prices divided by the tick: a tick that is no positive, finite float is no tick at all.
+        return tick if _SMALLEST_TICK <= tick <= _LARGEST_TICK else None
 
     def _mounted(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._restyle)

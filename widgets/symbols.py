@@ -17,7 +17,7 @@ from exchange.book import BookState
 from exchange.bybit.protocol import ticker_topic
 from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
-from widgets._format import fmt_price
+from widgets._format import MAX_DECIMALS, fmt_price
 from widgets.trust import book_trust, stream_is_stale
 
 __all__ = ["SymbolStrip"]
@@ -68,7 +68,8 @@ class SymbolStrip(SymbolPull, Widget):
             price = desk.last_price(symbol)  # a positive finite number or None: an odd field shows nothing
             if price is not None:
                 instrument = desk.instrument(symbol)
-                dp = instrument.price_decimals if instrument else max(0, -int(price.as_tuple().exponent))
+                written = max(0, -int(price.as_tuple().exponent))  # as many places as the ticker wrote
+                dp = instrument.price_decimals if instrument else min(MAX_DECIMALS, written)
                 parts.append(f" {fmt_price(price, dp)}")
             book = desk.books.get(symbol)
             book_live = book is None or book_trust(desk, book, now_ms)[0] == BookState.SYNCED.value

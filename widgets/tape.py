@@ -27,7 +27,7 @@ from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
 from widgets._desk_pull import SymbolPull
-from widgets._format import ColumnWidths, clock_utc
+from widgets._format import MAX_DECIMALS, ColumnWidths, clock_utc
 
 __all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
 
@@ -202,4 +202,4 @@ def _guess_dp(trades: list[PublicTrade]) -> int:
     if not trades:
         return 2
     exponent = trades[-1].price.as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 2
+    return min(MAX_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else 2

@@ -185,13 +185,15 @@ def _unavailable(message: str) -> Exception:
 def parse_positive_decimal(text: str, flag: str, example: str) -> Decimal:
     """A flag's value as an exact positive decimal, or a UserError naming the flag."""
     from app.cli import UserError
+    from exchange.numbers import NumberError, read_decimal
 
     try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+        value = read_decimal(text.strip(), flag)
+    except NumberError:
         value = None
-    if value is None or not value.is_finite() or value <= 0:
-        raise UserError(f"{flag} must be a positive number like {example}, not {text!r}")
+    if value is None or value <= 0:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise UserError(f"{flag} must be a positive number like {example}, not {shown!r}")
     return value
 
 

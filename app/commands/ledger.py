@@ -2,18 +2,22 @@
 
 Offline by design: it reads a file (a saved ``/v5/execution/list`` response, a JSON list of executions, an
 ``execution`` push, or JSON lines of those), replays it through the same :class:`~exchange.ledger.Ledger` the
-dashboard uses, and prints one line per symbol, or writes every ledger entry as Fluxum's CSV.
+dashboard uses, and prints one line per symbol, or writes every ledger entry as Fluxum's CSV. Memory stays
+bounded whatever the file's length: JSON lines are read a line at a time, the fills are put in the exchange's
+order by :class:`~exchange.fill_sort.FillSorter` and folded in batches, and CSV rows are written as they come.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from exchange.fill_sort import FillSorter
     from exchange.ledger import Ledger, LedgerEntry
 
 DISPLAY_PLACES = 8
@@ -44,20 +48,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
     """``SYMBOL=PRICE`` flags as exact prices; the last flag for a symbol wins."""
-    from decimal import Decimal, InvalidOperation
-
     from app.cli import UserError
+    from exchange.numbers import NumberError, read_decimal
 
     marks: dict[str, Decimal] = {}
     for text in texts:
         symbol, equals, price_text = text.partition("=")
         symbol = symbol.strip().upper()
         try:
-            price = Decimal(price_text.strip())
-        except InvalidOperation:
+            price: Decimal | None = read_decimal(price_text.strip(), "price")
+        except NumberError:
             price = None
-        if not equals or not symbol or price is None or not price.is_finite() or price <= 0:
-            raise UserError(f"--mark {text!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
+        if not equals or not symbol or price is None or price <= 0:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise UserError(f"--mark {shown!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
         marks[symbol] = price
     return marks
 
@@ -128,56 +132,72 @@ def _print_table(ledger: Ledger, out: TextIO) -> None:
         out.write("  ".join(cells).rstrip() + "\n")
 
 
-def _write_csv(entries: list[LedgerEntry], path: str) -> int:
+def _write_csv(entries: Iterable[LedgerEntry], path: str) -> int:
+    """Every entry as CSV to ``path`` (an owner-only file, written whole or not at all) or stdout (``-``)."""
     from app.cli import UserError
     from exchange.ledger import write_csv
+    from exchange.private_file import write_private
 
     if path == "-":
         return write_csv(entries, sys.stdout)
     try:
-        with open(path, "w", encoding="utf-8", newline="") as file:
-            return write_csv(entries, file)
+        return write_private(path, lambda file: write_csv(entries, file))
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
+def _sort(path: str, sorter: FillSorter) -> None:
+    """Read the file into the sorter (bounded memory); a file that cannot be used is a one-line UserError."""
+    from app.cli import UserError
+    from exchange.bybit.executions import read_fills
+
+    try:
+        sorter.add(read_fills(path))
+    except ValueError as error:  # ExecutionFileError, or a time beyond what can be sorted
+        raise UserError(str(error)) from None
+
+
+def _entries(ledger: Ledger, sorter: FillSorter, marks: dict[str, Decimal]) -> Iterator[LedgerEntry]:
+    """Every version of the ledger, one per fill applied in the exchange's order, then one per mark."""
+    from exchange.ledger import MarkSource
+
+    for batch in sorter.batches():
+        for fill in batch:
+            entry = ledger.apply_fill(fill)
+            if entry is not None:
+                yield entry
+    stamp = sorter.last_time_ms or 0  # the same file always gives the same CSV
+    for symbol, price in marks.items():
+        yield ledger.mark(symbol, price, MarkSource.EXTERNAL, stamp)
+
+
 def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
-    from exchange.bybit.executions import ExecutionFileError, load_fills
-    from exchange.ledger import Ledger, MarkSource, execution_order
+    from exchange.fill_sort import FillSorter
+    from exchange.ledger import Ledger, MarkSource
 
     marks = _parse_marks(args.mark)
-    try:
-        fills = load_fills(args.from_file)
-    except ExecutionFileError as error:
-        raise UserError(str(error)) from None
-    fills.sort(key=execution_order)  # Bybit lists newest first; seq orders the fills of one millisecond
-
     ledger = Ledger()
-    history: list[LedgerEntry] = []
-    for fill in fills:
-        entry = ledger.apply_fill(fill)
-        if entry is not None:
-            history.append(entry)
-    known = {entry.symbol for entry in ledger.entries()}
-    for symbol in marks:
-        if symbol not in known:
-            raise UserError(f"--mark {symbol}: {args.from_file} has no executions for {symbol}")
-    stamp = fills[-1].time_ms if fills else 0  # the same file always gives the same CSV
-    for symbol, price in marks.items():
-        history.append(ledger.mark(symbol, price, MarkSource.EXTERNAL, stamp))
-
     out = sys.stdout
-    if args.csv is not None:
-        rows = _write_csv(history, args.csv)
-        if args.csv != "-":
-            out.write(f"wrote {rows} ledger rows for {len(known)} symbols to {args.csv}\n")
-        return 0
-    if not known:
+    with FillSorter() as sorter:
+        _sort(args.from_file, sorter)
+        for symbol in marks:
+            if symbol not in sorter.symbols:
+                raise UserError(f"--mark {symbol}: {args.from_file} has no executions for {symbol}")
+        if args.csv is not None:
+            rows = _write_csv(_entries(ledger, sorter, marks), args.csv)
+            if args.csv != "-":
+                out.write(f"wrote {rows} ledger rows for {len(sorter.symbols)} symbols to {args.csv}\n")
+            return 0
+        for batch in sorter.batches():
+            ledger.apply_fills(batch)
+    for symbol, price in marks.items():
+        ledger.mark(symbol, price, MarkSource.EXTERNAL, sorter.last_time_ms or 0)
+    if not ledger.entries():
         out.write(f"no executions in {args.from_file}\n")
         return 0
     duplicates = f", {ledger.duplicates} duplicates ignored" if ledger.duplicates else ""
     rejected = f", {ledger.rejected} rejected" if ledger.rejected else ""
-    out.write(f"{len(fills)} executions from {args.from_file}{duplicates}{rejected}\n\n")
+    out.write(f"{sorter.count} executions from {args.from_file}{duplicates}{rejected}\n\n")
     _print_table(ledger, out)
     return 0

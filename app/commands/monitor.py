@@ -1,8 +1,10 @@
 """``fluxum monitor``: the session without the UI, one line per thing worth knowing.
 
-Prints every state change, every fill, notices, and a top-of-book line per symbol at most twice a second (and only
-when it moved). ``--json`` prints JSON lines with a ``type`` field instead, for scripts. With no keys and
-``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C (or SIGTERM) stops it cleanly.
+Prints every state change, every fill, notices, alerts (the config's ``[[alerts]]`` rules, whose commands it also
+runs), and a top-of-book line per symbol at most twice a second (and only when it moved). ``--json`` prints JSON
+lines with a ``type`` field instead, for scripts (an alert's line also has ``kind: "alert"``). With no keys and
+``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C, SIGTERM or SIGHUP stops it cleanly
+(the journal closed) and it exits 0.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 BOOK_LINE_INTERVAL_S = 0.5
@@ -53,44 +56,60 @@ def run(args: argparse.Namespace) -> int:
             PrintableFormatter("%(asctime)s.%(msecs)03d LOG    %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
         logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler])
+    from exchange.journal import JournalError
+
     try:
         return asyncio.run(_monitor(settings, args))
     except KeyboardInterrupt:
         return 0
+    except JournalError as error:  # the journal cannot be opened or read: one line, the file and the fix
+        from app.cli import EXIT_USAGE
+
+        print(f"fluxum: {error}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 async def _monitor(settings: Any, args: argparse.Namespace) -> int:
+    """Run the session until ``--duration`` or a stop signal (even one that comes while the exchange starts),
+    then close it, and the journal with it."""
     import asyncio
-    import contextlib
-    import signal
 
     from app.runtime import open_runtime
+    from app.signals import on_stop_signals
     from exchange.events import LinkState
 
-    out = _Printer(json_lines=args.json)
-    async with open_runtime(
-        settings, seed=args.seed, demo_trader=not args.no_demo_trader, journal_dir=args.journal_dir
-    ) as runtime:
-        session = runtime.session
-        subscription = runtime.hub.subscribe(name="monitor")
-        out.start(runtime)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(session.stop()))
-        runner = asyncio.create_task(session.run(), name="session")
-        if args.duration is not None:
-            loop.call_later(args.duration, lambda: asyncio.ensure_future(session.stop()))
-        consumer = asyncio.create_task(_consume(subscription, session, out))
-        await runner
-        await asyncio.sleep(0)
-        subscription.close()
-        await consumer
-        return 1 if session.state.kind is LinkState.FAILED else 0
+    stop = asyncio.Event()
+    out = _Printer(json_lines=args.json, gone=stop.set)
+    with on_stop_signals(lambda signum: stop.set()):
+        async with open_runtime(
+            settings, seed=args.seed, demo_trader=not args.no_demo_trader, journal_dir=args.journal_dir
+        ) as runtime:
+            session = runtime.session
+            subscription = runtime.hub.subscribe(name="monitor")
+            out.start(runtime)
+            alerts = _AlertRunner(runtime, out) if settings.alerts else None
+            if args.duration is not None:
+                asyncio.get_running_loop().call_later(args.duration, stop.set)
+            runner = asyncio.create_task(session.run(), name="session")
+            stopper = asyncio.create_task(_stop_when(stop, session))
+            consumer = asyncio.create_task(_consume(subscription, session, out))
+            await runner
+            stopper.cancel()
+            if alerts is not None:
+                await alerts.stop()
+            await asyncio.sleep(0)
+            subscription.close()
+            await consumer
+            return 1 if session.state.kind is LinkState.FAILED else 0
+
+
+async def _stop_when(stop: Any, session: Any) -> None:
+    await stop.wait()
+    await session.stop()
 
 
 async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
-    from exchange.events import BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
+    from exchange.events import AlertChanged, BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
 
     last_line: dict[str, float] = {}
     last_top: dict[str, tuple] = {}
@@ -101,6 +120,8 @@ async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
             out.fill(event)
         elif isinstance(event, Notice):
             out.notice(event)
+        elif isinstance(event, AlertChanged):
+            out.alert(event)
         elif isinstance(event, BookStateChanged):
             out.book_state(event)
         elif isinstance(event, BookChanged):
@@ -118,6 +139,37 @@ async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
             out.book(event.symbol, book)
 
 
+class _AlertRunner:
+    """The config's alert rules on the session's desk, their commands run as the dashboard runs them."""
+
+    def __init__(self, runtime: Any, out: _Printer) -> None:
+        import asyncio
+
+        from app.alert_delivery import AlertCommands
+        from exchange.alert_watch import AlertWatch
+
+        self.commands = AlertCommands(on_first_failure=lambda text: out.note("warning", text))
+        self.watch = AlertWatch(
+            runtime.session.desk,
+            runtime.hub,
+            runtime.settings.alerts,
+            deliver=lambda rule, alert: self.commands.launch(rule.command, alert),
+        )
+        self.watch.subscribe()
+        self.task = asyncio.create_task(self.watch.run(), name="alerts")
+
+    async def stop(self) -> None:
+        """One last look at the desk (a Failed session ends the monitor at once), then the commands' ends."""
+        import asyncio
+        import contextlib
+
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.watch.step(self.watch.subscribe().drain())
+        await self.commands.wait()
+
+
 class _Printer:
     """Human lines or JSON lines; flushes every line so a pipe sees it at once.
 
@@ -126,21 +178,33 @@ class _Printer:
     terminal controls escaped (orjson escapes C0, not C1 or bidi controls).
     """
 
-    def __init__(self, *, json_lines: bool) -> None:
+    def __init__(self, *, json_lines: bool, gone: Callable[[], None] = lambda: None) -> None:
         self.json_lines = json_lines
+        self._gone = gone  # called once if stdout goes away (a closed pipe, a terminal that hung up)
+        self.lost = False
 
-    def _emit(self, kind: str, line: str, **fields: Any) -> None:
+    def _emit(self, kind: str, line: str, /, **fields: Any) -> None:
         from exchange.printable import escape_json_controls, printable
 
+        if self.lost:
+            return
         if self.json_lines:
             import orjson
 
             record = {"type": kind, "time_ms": int(time.time() * 1000), **fields}
-            sys.stdout.write(escape_json_controls(orjson.dumps(record, default=str).decode()) + "\n")
+            text = escape_json_controls(orjson.dumps(record, default=str).decode()) + "\n"
         else:
             stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
-            sys.stdout.write(f"{stamp} {kind.upper():<6} {printable(line, None)}\n")
-        sys.stdout.flush()
+            text = f"{stamp} {kind.upper():<6} {printable(line, None)}\n"
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError:  # nobody reads any more: stop as on SIGTERM, and let nothing fail at exit
+            import os
+
+            self.lost = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            self._gone()
 
     def start(self, runtime: Any) -> None:
         settings = runtime.settings
@@ -209,7 +273,15 @@ class _Printer:
         )
 
     def notice(self, event: Any) -> None:
-        self._emit("notice", f"{event.level}: {event.text}", level=event.level, text=event.text)
+        self.note(event.level, event.text)
+
+    def note(self, level: str, text: str) -> None:
+        self._emit("notice", f"{level}: {text}", level=level, text=text)
+
+    def alert(self, event: Any) -> None:
+        from app.alert_delivery import alert_record
+
+        self._emit("alert", event.text, **alert_record(event))
 
 
 def _level(level: Any) -> str:

@@ -109,20 +109,30 @@ def _check_against_instrument(order: dict[str, Any], instrument: dict[str, Any],
     if not spot_market_buy:  # a spot market buy is sized in the quote coin
         if minimum is not None and qty < minimum:
             raise UserError(f"--qty {qty} is below {symbol}'s minimum order quantity {minimum}")
-        if step is not None and step > 0 and qty % step != 0:
+        if step is not None and step > 0 and _off_step(qty, step):
             raise UserError(f"--qty {qty} is not a multiple of {symbol}'s quantity step {step}")
     tick = _decimal((instrument.get("priceFilter") or {}).get("tickSize"))
-    if price is not None and tick is not None and tick > 0 and price % tick != 0:
+    if price is not None and tick is not None and tick > 0 and _off_step(price, tick):
         raise UserError(f"--price {price} is not a multiple of {symbol}'s tick size {tick}")
 
 
 def _decimal(text: object) -> Decimal | None:
+    """An instrument's limit, or None when absent or not a sane number (then it is not checked here)."""
+    from exchange.numbers import NumberError, read_decimal
+
     if text in (None, ""):
         return None
     try:
-        return Decimal(str(text))
-    except ArithmeticError:
+        return read_decimal(text, "limit")
+    except NumberError:
         return None
+
+
+def _off_step(value: Decimal, step: Decimal) -> bool:
+    """``value`` is not a whole multiple of ``step`` (computed with the ledger's 60 digits: 1e17 / 1e-18 fits)."""
+    from exchange.ledger import MONEY_CONTEXT
+
+    return MONEY_CONTEXT.remainder(value, step) != 0
 
 
 async def _place(args: argparse.Namespace, settings: Any, order: dict[str, Any]) -> int:

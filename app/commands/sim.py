@@ -1,7 +1,7 @@
 """``fluxum sim``: run the local Bybit v5 exchange in the foreground.
 
 It prints one line with the base URL once it accepts connections (so scripts can wait for it), then serves
-until Ctrl-C or SIGTERM and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
+until Ctrl-C, SIGTERM or SIGHUP and exits 0. The server is imported inside :func:`run`, so ``fluxum --help`` stays
 fast.
 
 With ``--faults`` the ``/_sim/`` requests must carry a control token: ``--faults-token`` or ``FLUXUM_SIM_TOKEN``
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -25,7 +23,7 @@ from typing import TYPE_CHECKING
 from app.cli import UserError
 
 if TYPE_CHECKING:
-    from exchange.bybit.sim.server import SimConfig
+    from exchange.bybit.sim.server import SimConfig, SimServer
 
 CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
@@ -167,22 +165,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(config: SimConfig, token_source: str | None = None) -> int:
-    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+    from app.signals import on_stop_signals
     from exchange.bybit.sim.server import SimServer
 
     try:
         sim = SimServer(config)
     except ValueError as error:  # build_config checks the same things first; this is the last word
         raise UserError(str(error)) from None
+    stop = asyncio.Event()
+    with on_stop_signals(lambda signum: stop.set()):
+        return await _serve_until(sim, config, stop, token_source)
+
+
+async def _serve_until(sim: SimServer, config: SimConfig, stop: asyncio.Event, token_source: str | None) -> int:
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+
     try:
         await sim.start()
     except OSError as error:
         raise UserError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / thread
-            loop.add_signal_handler(sig, stop.set)
     faults = ""
     if config.faults_enabled:  # a token made here is printed; a given one is not repeated
         token = f"from {token_source}" if token_source else sim.control_token

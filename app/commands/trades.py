@@ -36,8 +36,13 @@ def parse_since(text: str, now_ms: int) -> int:
     from app.cli import UserError
 
     text = text.strip()
-    if text.isdigit():
-        return int(text)
+    if text.isascii() and text.isdigit():
+        from exchange.numbers import NumberError, read_epoch_ms
+
+        try:
+            return read_epoch_ms(text, "--since")
+        except NumberError as error:
+            raise UserError(str(error)) from None
     match = RELATIVE.match(text.lower())
     if match:
         return now_ms - int(match.group(1)) * UNIT_MS[match.group(2)]
@@ -94,8 +99,11 @@ async def _trades(args: argparse.Namespace, symbol: str | None, since: int | Non
 def _time_text(value: object) -> str:
     from datetime import UTC, datetime
 
+    from exchange.numbers import NumberError, read_epoch_ms
+
     try:
-        epoch_ms = int(str(value))
-    except ValueError:
-        return str(value or "")
+        epoch_ms = read_epoch_ms(value, "execTime")
+    except NumberError:
+        text = str(value or "")
+        return text if len(text) <= 24 else text[:21] + "..."
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 from exchange.bybit.protocol import cross_seq
 from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
+from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_LINE_BYTES",
     "REQUIRED_FIELDS",
     "SPOT_QUOTE_COINS",
     "ExecutionFileError",
@@ -37,6 +40,7 @@ __all__ = [
     "fills_in_execution_order",
     "load_execution_file",
     "load_fills",
+    "read_fills",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,33 +63,22 @@ class ExecutionFileError(ValueError):
 
 
 def _decimal(record: Mapping[str, Any], key: str, *, blank: Decimal | None = None) -> Decimal:
-    """A field as an exact Decimal: Bybit's strings as they are, ``""`` as ``blank`` when that is allowed."""
+    """A field as an exact Decimal in the desk's range (:mod:`exchange.numbers`): Bybit's strings as they are,
+    ``""`` as ``blank`` when that is allowed."""
     value = record[key]
-    if isinstance(value, str):
-        if value == "" and blank is not None:
-            return blank
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise ExecutionRecordError(f"{key} {value!r} is not a number") from None
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))  # the shortest decimal that reads back as this float
-    else:
-        raise ExecutionRecordError(f"{key} must be a decimal string, not {type(value).__name__}")
-    if not number.is_finite():
-        raise ExecutionRecordError(f"{key} {value!r} is not a finite number")
-    return number
+    if value == "" and blank is not None:
+        return blank
+    try:
+        return read_decimal(value, key)
+    except NumberError as error:
+        raise ExecutionRecordError(str(error)) from None
 
 
 def _time_ms(record: Mapping[str, Any]) -> int:
-    value = record["execTime"]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise ExecutionRecordError(f"execTime {value!r} is not epoch milliseconds")
+    try:
+        return read_epoch_ms(record["execTime"], "execTime")
+    except NumberError as error:
+        raise ExecutionRecordError(str(error)) from None
 
 
 def _text(record: Mapping[str, Any], key: str) -> str:
@@ -115,8 +108,17 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
     """One Bybit execution record (REST ``execution/list`` item or ``execution`` push item) as a fill.
 
     ``category`` is used when the record has none (REST items carry it at the result level). Raises
-    :class:`ExecutionRecordError` for a missing field or a value that is not what Bybit sends.
+    :class:`ExecutionRecordError`, and nothing else, for a missing field or a value that is not what Bybit sends
+    (a number outside :mod:`exchange.numbers`' range included), so a record that passes is one the ledger can
+    apply, and a journaled record can be checked again with this on replay.
     """
+    try:
+        return _fill(record, category)
+    except ArithmeticError as error:  # unreachable within the checked range; a record error all the same
+        raise ExecutionRecordError(f"its numbers cannot be computed with ({type(error).__name__})") from None
+
+
+def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     if not isinstance(record, Mapping):
         raise ExecutionRecordError(f"an execution must be a JSON object, not {type(record).__name__}")
     for key in REQUIRED_FIELDS:
@@ -150,6 +152,8 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
     if exec_type != FUNDING_EXEC_TYPE:
         fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
     is_maker = record.get("isMaker")
+    # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
+    # made here is one the ledger applies (tests/test_numbers.py checks it over hostile records).
     return Fill(
         exec_id=exec_id,
         symbol=symbol,
@@ -270,57 +274,113 @@ def _expand(document: Any, where: str) -> list[tuple[str, Any]]:
     return [(where.rstrip(", ") or "record 1", document)]
 
 
-def _read(path: str | Path) -> list[tuple[str, Any]]:
-    """Every record of an execution file with its place: a response, a list, a push, or JSON lines."""
-    name = str(path)
+MAX_LINE_BYTES = 1 << 20
+"""Longest JSON line read (1 MiB: a full execution/list page is ~60 KB); a longer one is refused, naming it."""
+MAX_DOCUMENT_BYTES = 64 << 20
+"""Largest file read as one JSON document (a response, a list, a push); larger histories are read as JSON lines."""
+
+
+def _open_regular(path: str | Path) -> BinaryIO:
+    """The file, if it is a regular file: a device (``/dev/zero``), a FIFO or a directory never ends or never
+    starts, so it is refused at once."""
+    from exchange.regular_file import FileRefused, open_regular
+
     try:
-        raw = Path(path).read_bytes()
+        return open_regular(path)
+    except FileRefused as refused:
+        raise ExecutionFileError(f"cannot read {path}: {refused} (save the executions first)") from None
     except OSError as error:
-        raise ExecutionFileError(f"cannot read {name}: {error.strerror or error}") from None
-    if not raw.strip():
-        raise ExecutionFileError(f"{name} is empty")
+        raise ExecutionFileError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _lines(file: BinaryIO, name: str, number: int) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines after line ``number`` with their numbers, each at most :data:`MAX_LINE_BYTES` (a longer
+    one is an error naming it)."""
+    while line := file.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not (len(line) == MAX_LINE_BYTES + 1 and line.endswith(b"\n")):
+            raise ExecutionFileError(
+                f"{name} line {number} is longer than {MAX_LINE_BYTES >> 20} MB: not an execution record"
+            )
+        if line.strip():
+            yield number, line
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _read(path: str | Path) -> Iterator[tuple[str, Any]]:
+    """Every record of an execution file with its place, read as consumed: JSON lines one line at a time, or one
+    JSON document (a response, a list, a push) of at most :data:`MAX_DOCUMENT_BYTES`."""
+    name = str(path)
+    with _open_regular(path) as file:
+        number, line = 1, file.readline(MAX_LINE_BYTES + 1)
+        while line and not line.strip():
+            number, line = number + 1, file.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            raise ExecutionFileError(f"{name} is empty")
+        if line.endswith(b"\n") and _is_json(line):  # a whole line that is JSON on its own: JSON lines
+            yield from _read_lines(name, [(number, line)])
+            yield from _read_lines(name, _lines(file, name, number))
+            return
+        file.seek(0)
+        yield from _read_document(name, file)
+
+
+def _read_document(name: str, file: BinaryIO) -> list[tuple[str, Any]]:
+    import os
+
+    too_large = os.fstat(file.fileno()).st_size > MAX_DOCUMENT_BYTES  # refused before reading any of it
+    raw = b"" if too_large else file.read(MAX_DOCUMENT_BYTES + 1)
+    if too_large or len(raw) > MAX_DOCUMENT_BYTES:
+        raise ExecutionFileError(
+            f"{name} is one JSON document over {MAX_DOCUMENT_BYTES >> 20} MB: save it as JSON lines "
+            "(one record or one response a line), which are read a line at a time"
+        )
     try:
         document = orjson.loads(raw)
-    except orjson.JSONDecodeError as whole:
-        return _read_lines(name, raw, whole)
+    except orjson.JSONDecodeError as error:
+        raise ExecutionFileError(f"{name} is not valid JSON: {error.msg} at line {error.lineno}") from None
     try:
         return _expand(document, "")
     except ExecutionRecordError as error:
         raise ExecutionFileError(f"{name}: {error}") from None
 
 
-def _read_lines(name: str, raw: bytes, whole: orjson.JSONDecodeError) -> list[tuple[str, Any]]:
-    lines = raw.splitlines()
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    first_number, first_line = numbered[0]
-    try:
-        orjson.loads(first_line)
-    except orjson.JSONDecodeError:
-        # Not JSON lines either: report the whole document's error where it is.
-        raise ExecutionFileError(f"{name} is not valid JSON: {whole.msg} at line {whole.lineno}") from None
-    out: list[tuple[str, Any]] = []
-    for number, line in numbered:
+def _read_lines(name: str, lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[str, Any]]:
+    for number, line in lines:
         try:
             document = orjson.loads(line)
         except orjson.JSONDecodeError as error:
             raise ExecutionFileError(f"{name} line {number} is not valid JSON: {error.msg}") from None
         try:
-            out.extend(_expand(document, f"line {number}, "))
+            yield from _expand(document, f"line {number}, ")
         except ExecutionRecordError as error:
             raise ExecutionFileError(f"{name} line {number}: {error}") from None
-    return out
 
 
-def _parse_all(name: str, located: Iterable[tuple[str, Any]]) -> list[tuple[Any, Fill]]:
-    out = []
+def _parse_all(name: str, located: Iterable[tuple[str, Any]]) -> Iterator[tuple[Any, Fill]]:
     for label, record in located:
         try:
-            out.append((record, fill_from_execution(record)))
+            fill = fill_from_execution(record)
         except ExecutionRecordError as error:
             execution = record.get("execId") if isinstance(record, Mapping) else None
             which = f"{label} (execId {execution})" if isinstance(execution, str) and execution else label
             raise ExecutionFileError(f"{name}, {which}: {error}") from None
-    return out
+        yield record, fill
+
+
+def read_fills(path: str | Path) -> Iterator[Fill]:
+    """The fills of an execution file in file order, read as they are consumed: memory stays bounded whatever
+    the file's length (see :func:`load_execution_file` for the formats). Raises :class:`ExecutionFileError`
+    at the first record that cannot be used."""
+    for _, fill in _parse_all(str(path), _read(path)):
+        yield fill
 
 
 def load_execution_file(path: str | Path) -> list[dict[str, Any]]:
@@ -334,5 +394,5 @@ def load_execution_file(path: str | Path) -> list[dict[str, Any]]:
 
 
 def load_fills(path: str | Path) -> list[Fill]:
-    """The fills of an execution file, in file order (see :func:`load_execution_file` for the formats)."""
-    return [fill for _, fill in _parse_all(str(path), _read(path))]
+    """The fills of an execution file, in file order, as a list (see :func:`read_fills` to stream them)."""
+    return list(read_fills(path))

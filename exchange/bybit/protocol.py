@@ -8,15 +8,18 @@ rejected frame. Numbers stay exact (``Decimal`` from Bybit's strings).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from exchange.events import CoinBalance, OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
+from exchange.numbers import NumberError, read_decimal, read_epoch_ms, read_whole
 
 __all__ = [
     "FrameKind",
     "ProtocolError",
+    "MAX_NAME_CHARS",
+    "TICKER_FIELDS",
     "TickerCache",
     "book_topic",
     "classify",
@@ -110,16 +113,14 @@ def _field(record: Mapping[str, Any], name: str) -> Any:
 
 
 def _decimal(record: Mapping[str, Any], name: str) -> Decimal:
+    """A decimal string in the desk's range (:mod:`exchange.numbers`)."""
     value = _field(record, name)
     if not isinstance(value, str):
         raise ProtocolError(f"{name} must be a decimal string, not {type(value).__name__}")
     try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ProtocolError(f"{name} is not a number: {value[:40]!r}") from None
-    if not number.is_finite():
-        raise ProtocolError(f"{name} is not finite")
-    return number
+        return read_decimal(value, name)
+    except NumberError as error:
+        raise ProtocolError(str(error)) from None
 
 
 def _optional_decimal(record: Mapping[str, Any], name: str) -> Decimal | None:
@@ -137,31 +138,52 @@ def _string(record: Mapping[str, Any], name: str) -> str:
     return value
 
 
-def _millis(record: Mapping[str, Any], name: str) -> int:
+MAX_NAME_CHARS = 64
+"""The longest symbol or id taken: Bybit's symbols are under 30 characters and its ids UUIDs (36); a longer one is
+rejected, so names a host invents cannot make keys of any size."""
+
+
+def _name(record: Mapping[str, Any], name: str) -> str:
+    """A symbol or an id: a non-empty string of at most :data:`MAX_NAME_CHARS` characters."""
+    value = _string(record, name)
+    if not 0 < len(value) <= MAX_NAME_CHARS:
+        raise ProtocolError(f"{name} must be 1 to {MAX_NAME_CHARS} characters, not {len(value)}")
+    return value
+
+
+def _id_text(record: Mapping[str, Any], name: str) -> str:
+    """An id Bybit writes as a string or a number, as text of at most :data:`MAX_NAME_CHARS` characters."""
     value = _field(record, name)
-    if isinstance(value, bool):
-        raise ProtocolError(f"{name} must be a time in ms")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ProtocolError(f"{name} must be a string or a number")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_NAME_CHARS:
+        raise ProtocolError(f"{name} must be at most {MAX_NAME_CHARS} characters, not {len(text)}")
+    return text
+
+
+def _millis(record: Mapping[str, Any], name: str) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ProtocolError(f"{name} must be a time in ms") from None
+        return read_epoch_ms(_field(record, name), name)
+    except NumberError as error:
+        raise ProtocolError(str(error)) from None
+
+
+SEQ_LIMIT = 1 << 63
+"""Bybit's cross sequence fits a signed 64-bit integer."""
 
 
 def cross_seq(record: Mapping[str, Any]) -> int | None:
     """Bybit's cross sequence ``seq`` of an execution or position: it orders the fills of a symbol against its
     position updates (a position holds every fill whose ``seq`` is not above its own). None when absent, not a
-    whole number, or -1 (a position never traded): the caller falls back to times."""
+    whole number in range, or -1 (a position never traded): the caller falls back to times."""
     value = record.get("seq")
-    if isinstance(value, bool):
-        return None
     if isinstance(value, str):
         value = value.strip()
-        if not value.lstrip("-").isdigit():
-            return None
-    if not isinstance(value, (int, str)):
+    try:
+        return read_whole(value, "seq", SEQ_LIMIT)
+    except NumberError:
         return None
-    seq = int(value)
-    return seq if seq >= 0 else None
 
 
 def _records(frame: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -183,34 +205,78 @@ def parse_trades(frame: Mapping[str, Any]) -> tuple[PublicTrade, ...]:
             raise ProtocolError(f"S must be Buy or Sell, not {side[:10]!r}")
         trades.append(
             PublicTrade(
-                symbol=_string(item, "s"),
+                symbol=_name(item, "s"),
                 time_ms=_millis(item, "T"),
                 side=side,
                 price=_decimal(item, "p"),
                 qty=_decimal(item, "v"),
-                trade_id=str(_field(item, "i")),
+                trade_id=_id_text(item, "i"),
                 block=bool(item.get("BT", False)),
             )
         )
     return tuple(trades)
 
 
-class TickerCache:
-    """Merged tickers: linear/inverse send a snapshot then deltas with only the changed fields."""
+def _names(*groups: str) -> frozenset[str]:
+    return frozenset(name for group in groups for name in group.split())
 
-    def __init__(self) -> None:
+
+_DERIVATIVE_TICKER_FIELDS = _names(
+    "symbol tickDirection price24hPcnt lastPrice prevPrice24h highPrice24h lowPrice24h prevPrice1h markPrice",
+    "indexPrice openInterest openInterestValue singleOpenInterest singleOpenInterestValue turnover24h volume24h",
+    "nextFundingTime fundingRate bid1Price bid1Size ask1Price ask1Size fundingIntervalHour fundingCap",
+    "deliveryTime basisRate deliveryFeeRate predictedDeliveryPrice basis basisRateYear",  # dated futures
+    "preOpenPrice preQty curPreListingPhase",  # pre-market
+)
+_SPOT_TICKER_FIELDS = _names(
+    "symbol lastPrice highPrice24h lowPrice24h prevPrice24h volume24h turnover24h price24hPcnt usdIndexPrice"
+)
+_OPTION_TICKER_FIELDS = _names(
+    "symbol bidPrice bidSize bidIv askPrice askSize askIv lastPrice highPrice24h lowPrice24h markPrice indexPrice",
+    "markPriceIv underlyingPrice openInterest turnover24h volume24h totalVolume totalTurnover delta gamma vega theta",
+    "predictedDeliveryPrice change24h",
+)
+TICKER_FIELDS: dict[str, frozenset[str]] = {
+    "linear": _DERIVATIVE_TICKER_FIELDS,
+    "inverse": _DERIVATIVE_TICKER_FIELDS,
+    "spot": _SPOT_TICKER_FIELDS,
+    "option": _OPTION_TICKER_FIELDS,
+}
+"""The fields Bybit's ``tickers.{symbol}`` pushes carry per category (bybit-v5.md 2.6): the only ones kept."""
+MAX_TICKER_VALUE_CHARS = 40  # Bybit's longest ticker value is a date ("2025-12-26T08:00:00Z")
+
+
+class TickerCache:
+    """Merged tickers: linear/inverse send a snapshot then deltas with only the changed fields.
+
+    Only Bybit's own ticker fields of the category (:data:`TICKER_FIELDS`) with string values of at most
+    :data:`MAX_TICKER_VALUE_CHARS` are kept, so a ticker holds a fixed set of short strings however many names a
+    server invents; anything else is skipped and counted in ``ignored_fields``.
+    """
+
+    def __init__(self, category: str | None = None) -> None:
+        """``category`` picks the field set; None keeps the fields of every category."""
         self._tickers: dict[str, dict[str, str]] = {}
+        self.category = category
+        self.known_fields = TICKER_FIELDS.get(category or "", frozenset().union(*TICKER_FIELDS.values()))
+        self.ignored_fields = 0
 
     def apply(self, frame: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
         """Merge one ``tickers.{symbol}`` frame; returns the symbol and a copy of its merged fields."""
         data = _field(frame, "data")
         if not isinstance(data, dict):
             raise ProtocolError("ticker data must be an object")
-        symbol = _string(data, "symbol")
+        symbol = _name(data, "symbol")
         topic = frame.get("topic")
         if isinstance(topic, str) and topic.startswith("tickers.") and topic[len("tickers.") :] != symbol:
             raise ProtocolError(f"ticker for {symbol[:20]!r} on topic {topic[:40]!r}")
-        fields = {key: value for key, value in data.items() if isinstance(value, str)}
+        known = self.known_fields
+        fields = {
+            key: value
+            for key, value in data.items()
+            if key in known and value.__class__ is str and len(value) <= MAX_TICKER_VALUE_CHARS
+        }
+        self.ignored_fields += len(data) - len(fields)
         if frame.get("type") == "delta" and symbol in self._tickers:
             self._tickers[symbol].update(fields)
         else:
@@ -231,9 +297,9 @@ class TickerCache:
 def parse_order(record: Mapping[str, Any]) -> OpenOrder:
     """An order record from the ``order`` topic or ``/v5/order/realtime``."""
     return OpenOrder(
-        order_id=_string(record, "orderId"),
-        order_link_id=str(record.get("orderLinkId") or ""),
-        symbol=_string(record, "symbol"),
+        order_id=_name(record, "orderId"),
+        order_link_id=_id_text(record, "orderLinkId") if record.get("orderLinkId") else "",
+        symbol=_name(record, "symbol"),
         side=_string(record, "side"),
         order_type=_string(record, "orderType"),
         price=_optional_decimal(record, "price"),
@@ -257,7 +323,7 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
     avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
     liq = _optional_decimal(record, "liqPrice")
     return PositionSnapshot(
-        symbol=_string(record, "symbol"),
+        symbol=_name(record, "symbol"),
         size=size,
         avg_price=avg or Decimal(0),
         mark_price=_optional_decimal(record, "markPrice"),

@@ -30,9 +30,10 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -60,14 +61,17 @@ from exchange.bybit.protocol import ProtocolError, parse_order, parse_position, 
 from exchange.bybit.signing import DEFAULT_RECV_WINDOW, rest_signature
 from exchange.config import Endpoints
 from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
+from exchange.numbers import MAX_EPOCH_MS, NumberError, read_decimal, read_epoch_ms, read_whole
 from exchange.secrets import Credentials
 
 __all__ = [
     "BookSnapshot",
     "OrderAck",
     "RateLimitStatus",
+    "RejectedRecord",
     "RestClient",
     "RestStats",
+    "UnreadableRecord",
     "encode_query",
     "new_order_link_id",
     "redact_headers",
@@ -130,6 +134,24 @@ class BookSnapshot:
     cts: int | None
 
 
+@dataclass(frozen=True)
+class RejectedRecord:
+    """One record of a listing that could not be read (a number out of range, a missing field): left out of the
+    answer so the rest of the listing still counts; the session tells it and keeps its symbol as it was."""
+
+    path: str
+    symbol: str
+    why: str
+
+
+REJECTED_RECORDS_KEPT = 100
+
+
+class UnreadableRecord(BadResponse):
+    """A reply in Bybit's envelope whose one record cannot be read (a number out of range): the exchange is
+    answering, so a caller may go on without that record."""
+
+
 @dataclass
 class RestStats:
     """Counters for the connection bar and for tests that must prove a fault was met exactly once."""
@@ -142,6 +164,7 @@ class RestStats:
     forbidden: int = 0  # HTTP 403 replies
     refused_in_cooldown: int = 0  # calls refused locally during a 403 cool-down
     resolved_orders: int = 0  # ambiguous submissions resolved through their orderLinkId
+    rejected_records: int = 0  # position and open-order records left out of a listing (see RejectedRecord)
 
 
 @dataclass
@@ -217,13 +240,20 @@ def new_order_link_id(rng: random.Random | None = None) -> str:
     return "fx-" + uuid.UUID(int=bits, version=4).hex
 
 
+HEADER_LIMIT = MAX_EPOCH_MS
+"""Whole-number headers (limits, epoch-ms reset times, Retry-After seconds) are below this, so a reset time is one
+``datetime`` can still show."""
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """A whole-number header, or None when absent or not one below :data:`HEADER_LIMIT` (a 4000-digit reset time
+    would make the wait's float arithmetic raise OverflowError)."""
     value = headers.get(name)
     if value is None:
         return None
     try:
-        return int(str(value).strip())
-    except ValueError:
+        return read_whole(str(value).strip(), name, HEADER_LIMIT)
+    except NumberError:
         return None
 
 
@@ -232,7 +262,7 @@ def _ms(value: object) -> int | None:
         return None
     try:
         return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -240,8 +270,8 @@ def _levels(raw: object, path: str) -> tuple[tuple[Decimal, Decimal], ...]:
     if not isinstance(raw, list):
         raise BadResponse(None, "book side is not a list", path=path)
     try:
-        return tuple((Decimal(level[0]), Decimal(level[1])) for level in raw)
-    except (InvalidOperation, IndexError, TypeError, KeyError):
+        return tuple((read_decimal(level[0], "price"), read_decimal(level[1], "size")) for level in raw)
+    except (NumberError, IndexError, TypeError, KeyError):
         raise BadResponse(None, "book level is not [price, size] as decimal strings", path=path) from None
 
 
@@ -295,6 +325,7 @@ class RestClient:
         self.rate_limits: dict[str, RateLimitStatus] = {}
         self.last_rate_limit: RateLimitStatus | None = None
         self.stats = RestStats()
+        self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session
 
     def __repr__(self) -> str:
         key = self._credentials.key_hint if self._credentials else "none"
@@ -360,14 +391,14 @@ class RestClient:
         nano = result.get("timeNano")
         if nano:
             try:
-                return int(nano) / 1_000_000
-            except (TypeError, ValueError):
+                return read_whole(nano, "timeNano", MAX_EPOCH_MS * 1_000_000) / 1_000_000
+            except NumberError:
                 pass
         second = result.get("timeSecond")
         if second:
             try:
-                return int(second) * 1000.0
-            except (TypeError, ValueError):
+                return read_whole(second, "timeSecond", MAX_EPOCH_MS // 1000) * 1000.0
+            except NumberError:
                 pass
         raise BadResponse(None, "market/time carries no timeNano or timeSecond", reply.status, path="/v5/market/time")
 
@@ -641,15 +672,15 @@ class RestClient:
                 trades.append(
                     PublicTrade(
                         symbol=str(item["symbol"]),
-                        time_ms=int(item["time"]),
+                        time_ms=read_epoch_ms(item["time"], "time"),
                         side=str(item["side"]),
-                        price=Decimal(item["price"]),
-                        qty=Decimal(item["size"]),
+                        price=read_decimal(item["price"], "price"),
+                        qty=read_decimal(item["size"], "size"),
                         trade_id=str(item["execId"]),
                         block=bool(item.get("isBlockTrade", False)),
                     )
                 )
-        except (KeyError, TypeError, ValueError, InvalidOperation):
+        except (KeyError, TypeError, ValueError):
             raise BadResponse(None, "a trade lacks symbol, time, side, price, size or execId", path=path) from None
         trades.sort(key=lambda trade: trade.time_ms)
         return trades
@@ -680,7 +711,7 @@ class RestClient:
             params["settleCoin"] = settle_coin if category == "linear" else None
         positions: list[PositionSnapshot] = []
         async for page in self._pages("/v5/position/list", params):
-            positions.extend(self._parse(parse_position, record, "/v5/position/list") for record in page)
+            positions.extend(self._parse_page(parse_position, page, "/v5/position/list"))
         return positions
 
     async def open_orders(
@@ -697,7 +728,7 @@ class RestClient:
             params["settleCoin"] = settle_coin
         orders: list[OpenOrder] = []
         async for page in self._pages("/v5/order/realtime", params):
-            orders.extend(self._parse(parse_order, record, "/v5/order/realtime") for record in page)
+            orders.extend(self._parse_page(parse_order, page, "/v5/order/realtime"))
         return orders
 
     async def order_by_link_id(self, category: str, symbol: str, order_link_id: str) -> OpenOrder | None:
@@ -846,12 +877,27 @@ class RestClient:
             raise BadResponse(None, "the acknowledgement has no orderId", path=path)
         return OrderAck(str(result["orderId"]), str(result.get("orderLinkId") or link_id))
 
+    def _parse_page(self, parser: Callable[[Any], Any], page: list[Any], path: str) -> list[Any]:
+        """The records of one listing page that parse; each other one is counted and kept in
+        :attr:`rejected_records` (one absurd number must not fail every backfill, and so every reconnect)."""
+        parsed = []
+        for record in page:
+            try:
+                parsed.append(parser(record))
+            except ProtocolError as error:
+                symbol = record.get("symbol") if isinstance(record, dict) else None
+                rejected = RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error))
+                self.stats.rejected_records += 1
+                self.rejected_records.append(rejected)
+                log.warning("%s: a record of %r left out: %s", path, rejected.symbol, rejected.why)
+        return parsed
+
     @staticmethod
     def _parse(parser: Callable[[Any], Any], record: Any, path: str) -> Any:
         try:
             return parser(record)
         except ProtocolError as error:
-            raise BadResponse(None, str(error), path=path) from None
+            raise UnreadableRecord(None, str(error), path=path) from None
 
 
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}

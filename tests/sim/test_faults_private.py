@@ -280,3 +280,31 @@ async def test_per_key_order_limit(session: aiohttp.ClientSession, sim: SimServe
             assert r.headers["X-Bapi-Limit"] == "10"
     assert codes.count(0) <= 10 and 10006 in codes
     assert len(sim.account.engine.resting_orders()) == codes.count(0)  # refused orders never reach the book
+
+
+async def test_corrupt_executions_are_pushed_and_listed_wrong(session: aiohttp.ClientSession) -> None:
+    """The exchange shows the next execution with the asked fields (through /_sim/executions too), in the push
+    and in execution/list alike; its own books keep the true fill, and later executions are whole."""
+    async with make_sim(faults_enabled=True) as sim:
+        ws = await authed(session, sim, "execution")
+        corrupt = {"corrupt": {"execPrice": "1E+999999999", "execTime": "1" * 5000}}
+        async with session.post(
+            f"{sim.base_url}/_sim/executions", json=corrupt, headers=sim.control_headers
+        ) as response:
+            assert response.status == 200 and (await response.json())["ok"] is True
+        async with session.post(
+            f"{sim.base_url}/_sim/executions", json={"corrupt": []}, headers=sim.control_headers
+        ) as response:
+            assert response.status == 400
+        market_order(sim, link="corrupt-1")
+        pushed = (await receive(ws))["data"][0]
+        assert (pushed["execPrice"], pushed["execTime"]) == ("1E+999999999", "1" * 5000)
+        query = "category=linear"
+        url = f"{sim.base_url}/v5/execution/list?{query}"
+        async with session.get(url, headers=signed_headers(sim, query)) as resp:
+            (listed,) = [r for r in (await resp.json())["result"]["list"] if r["execId"] == pushed["execId"]]
+        assert listed["execPrice"] == "1E+999999999" and sim.counters["faults.corrupt_executions"] == 1
+        assert sim.account.position("linear", "BTCUSDT").size == sim.account.executions[-1].exec_qty
+        market_order(sim, link="whole-2")
+        assert (await receive(ws))["data"][0]["execPrice"] != "1E+999999999"
+        await ws.close()

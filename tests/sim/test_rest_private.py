@@ -503,3 +503,16 @@ async def test_a_lagging_execution_list_leaves_out_newer_fills_for_the_reads_ask
         links.append({row["orderLinkId"] for row in executions["result"]["list"]})
     assert links == [{"before"}, {"before", "after"}]
     assert sim.counters["faults.lag_execution_list"] == 1 and sim.counters["rest.execution_list_lagged"] == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["1E+999999999", "1E-20000", "NaN", "9" * 5000], ids=["huge", "tiny", "nan", "5000-digits"]
+)
+async def test_absurd_numbers_are_refused_as_bybit_refuses_them(client: SignedClient, value: str) -> None:
+    """An order qty or price, or a leverage, the desk's range refuses is 10001, not an error inside the exchange
+    (the grid check of 1E+999999999 raises DivisionImpossible, a NaN leverage InvalidOperation)."""
+    assert (await client.order(qty=value))["retCode"] == 10001
+    assert (await client.order(orderType="Limit", price=value))["retCode"] == 10001
+    body = {"category": "linear", "symbol": "BTCUSDT", "buyLeverage": value, "sellLeverage": value}
+    _, refused, _ = await client.post("/v5/position/set-leverage", body)
+    assert refused["retCode"] == 10001

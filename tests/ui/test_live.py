@@ -284,3 +284,28 @@ async def test_startup_failure_is_shown_as_failed(tmp_path: Path) -> None:
         await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
         await until(pilot, lambda: "✗ Failed" in screen_text(app), "the bar to say Failed")
         assert app.noticed("stopped")
+
+
+async def test_an_absurd_execution_is_told_and_the_desk_stays_ready_across_a_restart(tmp_path: Path) -> None:
+    """The issue's case on the whole app: an execution pushed (and listed) with execPrice 1E+999999999 is a notice,
+    not a reconnect; the bar stays Ready, the fill is not in the position, and the next start is Ready too."""
+    app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        sim = app.runtime.sim
+        sim.faults.corrupt_executions({"execPrice": "1E+999999999"})
+        sim.account.place_order(
+            {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.010"}
+        )
+        await until(pilot, lambda: app.noticed("execPrice '1E+999999999' is too large"), "the rejection notice")
+        await pilot.pause(0.3)
+        assert _ready(app) and LinkState.RECONNECTING not in _shown(app)
+        assert "● Ready" in screen_text(app)
+        assert app.desk.ledger.fill_count("BTCUSDT") == 0  # its only fill was the absurd one (a mark may show)
+        await app.stop_session()
+    again = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
+    async with again.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(again), "Ready after a restart")
+        assert "● Ready" in screen_text(again)
+        await again.stop_session()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import random
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -186,8 +187,12 @@ class Execution:
     index_price: Decimal
     create_type: str
     instrument: Instrument = field(repr=False, compare=False)
+    corrupt: tuple[tuple[str, Any], ...] = field(default=(), compare=False)  # fields shown wrong (a fault)
 
     def to_bybit(self) -> dict[str, Any]:
+        return {**self._record(), **dict(self.corrupt)}
+
+    def _record(self) -> dict[str, Any]:
         inst = self.instrument
         return {
             "category": self.category,
@@ -279,6 +284,7 @@ class Account:
         self.cum_realised = ZERO
         self.positions: dict[tuple[str, str], Position] = {}
         self.executions: list[Execution] = []
+        self.corrupt_next: deque[dict[str, Any]] = deque()  # fields to show wrong in the next executions (faults)
         self._exec_n = 0
         self._seq = 10_000_000 + self.rng.randrange(1_000_000)
         self._push_n = 0
@@ -439,8 +445,7 @@ class Account:
             create_type="CreateByUser",
             instrument=inst,
         )
-        self._remember(execution)
-        return execution
+        return self._remember(execution)
 
     def apply_funding(self, category: str, symbol: str, rate: Decimal, now_ms: int) -> Execution | None:
         """Settle one funding interval on a position: longs pay a positive rate, shorts receive it."""
@@ -486,8 +491,7 @@ class Account:
             create_type="",
             instrument=inst,
         )
-        self._remember(execution)
-        return execution
+        return self._remember(execution)
 
     def _safe_mark(self, category: str, symbol: str, fallback: Decimal) -> Decimal:
         try:
@@ -505,10 +509,13 @@ class Account:
         self._exec_n += 1
         return self._exec_n
 
-    def _remember(self, execution: Execution) -> None:
+    def _remember(self, execution: Execution) -> Execution:
+        if self.corrupt_next:  # a fault: the exchange shows this one with absurd fields, pushed and listed alike
+            execution = replace(execution, corrupt=tuple(self.corrupt_next.popleft().items()))
         self.executions.append(execution)
         if len(self.executions) > MAX_EXECUTIONS + MAX_EXECUTIONS // 4:
             del self.executions[: len(self.executions) - MAX_EXECUTIONS]
+        return execution
 
     def executions_before(self, cursor_n: int | None) -> Iterator[Execution]:
         """Executions newest first, strictly older than ``cursor_n`` (all when None): stable paging."""

@@ -25,7 +25,8 @@ endpoint                    body                                                
 ``POST /_sim/flood``        ``{"topic": "orderbook.50.BTCUSDT", "count": 10000}``       burst of deltas
                             (``"category"`` defaults to "linear"; answers when all sent)
 ``POST /_sim/executions``   ``{"duplicate": 2, "delay_s": 1.5, "list_lag_reads": 1}``   dup / late fills,
-                            (the next N execution/list reads omit fills made from now)  a trailing list
+                            (the next N execution/list reads omit fills made from now)  a trailing list,
+                            ``{"corrupt": {"execPrice": "1E+999999999"}, "count": 1}``  absurd fields
 ``POST /_sim/auth``         ``{"delay_s": 2.0, "reject": true, "message": "..."}``      auth faults
 ``POST /_sim/rate_limit``   ``{"seconds": 3}``                                          REST 10006
 ``POST /_sim/forbid``       ``{"seconds": 3}``                                          REST HTTP 403
@@ -201,6 +202,14 @@ async def _executions(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(reads, bool) or not isinstance(reads, int) or not 0 <= reads <= 1000:
             raise BadBody("list_lag_reads must be an integer from 0 to 1000")
         sim.faults.lag_execution_list(reads)
+    if "corrupt" in body:  # {"corrupt": {"execPrice": "1E+999999999"}, "count": 1}
+        fields = body["corrupt"]
+        if not isinstance(fields, dict) or not fields or len(fields) > 50:
+            raise BadBody("corrupt must be an object of execution fields to show wrong")
+        count = body.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
+            raise BadBody("count must be an integer from 1 to 1000")
+        sim.faults.corrupt_executions(fields, count)
     return {"duplicate": sim.faults.duplicate_executions, "delay_s": sim.faults.execution_delay_s}
 
 

@@ -156,6 +156,15 @@ class Faults:
             self._count("execution_delay")
         self._execution_delay_s = max(0.0, float(value))
 
+    def corrupt_executions(self, fields: dict[str, Any], count: int = 1) -> None:
+        """The next ``count`` executions the account makes show ``fields`` instead of their own (an
+        ``execPrice`` of ``"1E+999999999"``, a 5000-digit ``execTime``), in the push and in ``execution/list``
+        alike, as an exchange that recorded them wrong would; the account's own books stay right."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        self._sim.account.corrupt_next.extend(dict(fields) for _ in range(count))
+        self._count("corrupt_executions", count)
+
     def lag_execution_list(self, reads: int) -> None:
         """The next ``reads`` requests of ``execution/list`` leave out the executions made from now on, as Bybit's
         list may trail its position view and the private stream; later requests show them all."""
@@ -242,6 +251,7 @@ class Faults:
         """Switch every lasting fault off (stalls already running end on their own)."""
         self._duplicate_executions = 0
         self._execution_delay_s = 0.0
+        self._sim.account.corrupt_next.clear()
         self._list_lag_reads = 0
         self._auth_delay_s = 0.0
         self._auth_reject = False

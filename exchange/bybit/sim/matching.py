@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 from exchange.bybit.sim.account import (
@@ -24,6 +24,7 @@ from exchange.bybit.sim.account import (
     price_str,
     qty_str,
 )
+from exchange.numbers import NumberError, read_decimal
 
 if TYPE_CHECKING:
     from exchange.bybit.sim.account import Account, Execution
@@ -165,13 +166,10 @@ def _decimal(params: dict[str, Any], name: str, *, required: bool = True) -> Dec
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise Rejection(10001, f"params error: {name} invalid")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
+    try:  # the desk's own range: "1E+999999999" would make the grid check raise DivisionImpossible
+        return read_decimal(str(value), name)
+    except NumberError:
         raise Rejection(10001, f"params error: {name} invalid") from None
-    if not number.is_finite():
-        raise Rejection(10001, f"params error: {name} invalid")
-    return number
 
 
 def _flag(params: dict[str, Any], name: str) -> bool:

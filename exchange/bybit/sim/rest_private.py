@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -24,6 +23,7 @@ from aiohttp import web
 from exchange.bybit.sim.account import MAKER_FEE_RATE, TAKER_FEE_RATE, Execution, Position, Rejection, plain
 from exchange.bybit.sim.auth import PERMISSIONS, ApiKey, AuthFailure, verify_rest
 from exchange.bybit.sim.rest_common import RestError, ok_response, query_params
+from exchange.numbers import NumberError, read_decimal
 
 log = logging.getLogger(__name__)
 
@@ -365,9 +365,9 @@ def add_routes(app: web.Application, sim: Any) -> None:
         symbol = _required(params, "symbol")
         buy = _required(params, "buyLeverage")
         sell = _required(params, "sellLeverage")
-        try:
-            buy_lev, sell_lev = Decimal(buy), Decimal(sell)
-        except ArithmeticError:
+        try:  # NaN would raise on the range check
+            buy_lev, sell_lev = read_decimal(buy, "buyLeverage"), read_decimal(sell, "sellLeverage")
+        except NumberError:
             raise RestError(10001, "params error: leverage invalid") from None
         if buy_lev != sell_lev:
             raise RestError(10001, "buy leverage must be equal to sell leverage in one-way mode")

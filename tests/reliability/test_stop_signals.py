@@ -1,0 +1,205 @@
+"""SIGTERM, SIGHUP and SIGINT stop the desk as ``q`` does, read from the bytes the real dashboard wrote to a
+pseudo-terminal: the alternate screen left, mouse tracking off, the cursor shown, bracketed paste off, the journal
+closed (no ``-wal`` left, readable by another process), exit 0 within seconds. A terminal that really hangs up
+(its master closed) ends it the same way. ``fluxum monitor`` and ``fluxum sim`` stop cleanly on each too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import signal
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (120, 40)
+START_DEADLINE_S = 60.0
+STOP_DEADLINE_S = 20.0
+"""A deadline, not a measurement: the desk stops in well under a second (the session's stop, then Textual's)."""
+
+RESTORED = {
+    # what Textual's driver turns on -> what must follow it, last, in the bytes written
+    b"\x1b[?1049h": b"\x1b[?1049l",  # alternate screen
+    b"\x1b[?25l": b"\x1b[?25h",  # cursor hidden
+    b"\x1b[?1000h": b"\x1b[?1000l",  # mouse tracking
+    b"\x1b[?1003h": b"\x1b[?1003l",
+    b"\x1b[?1015h": b"\x1b[?1015l",
+    b"\x1b[?1006h": b"\x1b[?1006l",
+    b"\x1b[?2004h": b"\x1b[?2004l",  # bracketed paste
+    b"\x1b[?1004h": b"\x1b[?1004l",  # focus events
+}
+
+
+class Desk:
+    """The real ``fluxum`` dashboard in a pseudo-terminal of a fixed size, its output kept."""
+
+    def __init__(self, journal_dir: Path) -> None:
+        self.journal_dir = journal_dir
+        self.output = bytearray()
+        self.status: int | None = None
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the dashboard on the embedded exchange, its journal kept in journal_dir
+            os.environ["TERM"] = "xterm-256color"
+            os.environ["PYTHONPATH"] = str(ROOT)
+            os.chdir(ROOT)
+            os.execv(sys.executable, [sys.executable, "-m", "app.cli", "--journal-dir", str(journal_dir)])
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+
+    def read(self, until: bytes, timeout: float) -> bool:
+        """Keep reading until ``until`` was written (True) or the deadline passed or the child ended (False)."""
+        deadline = time.monotonic() + timeout
+        while until not in self.output and time.monotonic() < deadline:
+            if not self._read_once(0.1):
+                return until in self.output
+        return until in self.output
+
+    def _read_once(self, wait: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], wait)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the child closed its side
+            return False
+        self.output += chunk
+        return bool(chunk)
+
+    def wait(self, timeout: float, *, reading: bool = True) -> int | None:
+        """The exit status once the child ended within ``timeout`` (reading what it writes meanwhile), else None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if reading:
+                self._read_once(0.05)
+            else:
+                time.sleep(0.05)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                self.status = os.waitstatus_to_exitcode(status)
+                if reading:
+                    while self._read_once(0.05) and select.select([self.fd], [], [], 0)[0]:
+                        pass
+                return self.status
+        return None
+
+    def close(self) -> None:
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def assert_terminal_restored(output: bytes) -> None:
+    assert output.count(b"\x1b[?1049h") >= 1, "the desk never entered the alternate screen"
+    for turned_on, turned_off in RESTORED.items():
+        assert output.rfind(turned_off) > output.rfind(turned_on), f"{turned_on!r} is not undone at the end"
+    tail = output[output.rfind(b"\x1b[?1049l") :]
+    assert b"\x1b[?25l" not in tail and b"\x1b[?1049h" not in tail  # nothing painted after leaving
+
+
+def assert_journal_closed(journal_dir: Path) -> None:
+    journals = sorted(journal_dir.glob("journal-*.sqlite3"))
+    assert len(journals) == 1, sorted(p.name for p in journal_dir.iterdir())
+    leftovers = [p.name for p in journal_dir.iterdir() if p.name.endswith(("-wal", "-shm"))]
+    assert leftovers == [], f"the journal was not closed: {leftovers}"
+    with sqlite3.connect(f"file:{journals[0]}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.execute("SELECT COUNT(*) FROM executions").fetchone()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("signum", "when"),
+    [
+        (signal.SIGTERM, "ready"),
+        (signal.SIGHUP, "ready"),
+        (signal.SIGINT, "ready"),
+        (signal.SIGTERM, "starting"),
+    ],
+)
+def test_a_stop_signal_quits_the_desk_like_q(tmp_path: Path, signum: signal.Signals, when: str) -> None:
+    desk = Desk(tmp_path)
+    try:
+        # "starting": as soon as the alternate screen is up (the exchange and the session still starting);
+        # "ready": once the session says Ready on screen.
+        mark = b"\x1b[?1049h" if when == "starting" else b"Ready"
+        assert desk.read(mark, START_DEADLINE_S), bytes(desk.output[-2000:])
+        os.kill(desk.pid, signum)
+        status = desk.wait(STOP_DEADLINE_S)
+        assert status == 0, f"status {status} after {signum.name}; {bytes(desk.output[-1500:])!r}"
+        assert_terminal_restored(bytes(desk.output))
+        assert b"Traceback" not in desk.output
+        assert_journal_closed(tmp_path)
+    finally:
+        desk.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_terminal_that_hangs_up_ends_the_desk_and_closes_the_journal(tmp_path: Path) -> None:
+    """The window closed: the kernel hangs the terminal up and sends SIGHUP; every write and read then fails."""
+    desk = Desk(tmp_path)
+    try:
+        assert desk.read(b"Ready", START_DEADLINE_S), bytes(desk.output[-2000:])
+        os.close(desk.fd)
+        status = desk.wait(STOP_DEADLINE_S, reading=False)
+        assert status == 0, f"the desk did not end after the hang-up (status {status})"
+        assert_journal_closed(tmp_path)
+    finally:
+        desk.fd = os.open(os.devnull, os.O_RDONLY)  # already closed: give close() something to close
+        desk.close()
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *argv],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_the_monitor_stops_cleanly_on_a_stop_signal(tmp_path: Path, signum: signal.Signals) -> None:
+    process = _spawn(["monitor", "--journal-dir", str(tmp_path), "--no-demo-trader"])
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + START_DEADLINE_S
+        while "Ready" not in (line := process.stdout.readline()):
+            assert line and time.monotonic() < deadline, "the monitor did not become Ready"
+        process.send_signal(signum)
+        assert process.wait(STOP_DEADLINE_S) == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+        assert_journal_closed(tmp_path)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.timeout(60)
+def test_the_local_exchange_stops_cleanly_on_sighup() -> None:
+    process = _spawn(["sim", "--port", "0", "--no-demo-trader"])
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("fluxum sim: Bybit v5 at ")
+        process.send_signal(signal.SIGHUP)
+        assert process.wait(STOP_DEADLINE_S) == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
