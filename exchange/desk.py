@@ -23,6 +23,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.ledger import Fill, Ledger
+from exchange.link_timeline import LinkTimeline
 from exchange.numbers import MIN_MAGNITUDE, NumberError, decimal_problem, read_decimal
 
 __all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"]
@@ -97,6 +98,11 @@ class Desk:
     stats: LinkStats | None = None
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
+    link_timeline: LinkTimeline = field(default_factory=LinkTimeline)
+    """Ready / degraded / down over the last half hour (the history recorder keeps it)."""
+    outage_started_ms: int | None = None
+    """When the current outage began (the first loss of Ready, or the start if never Ready); None when Ready."""
+    ever_ready: bool = False
     journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
@@ -110,6 +116,22 @@ class Desk:
 
     def touch(self, part: str) -> None:
         self.versions[part] += 1
+
+    def note_state(self, state: SessionState) -> None:
+        """Track the outage clock: it counts the whole outage, across attempts and states, until Ready."""
+        if state.kind is LinkState.READY:
+            self.outage_started_ms = None
+            self.ever_ready = True
+        elif state.kind is LinkState.DISCONNECTED:
+            self.outage_started_ms = None
+        elif self.outage_started_ms is None:
+            self.outage_started_ms = state.since_ms
+
+    def outage_shown(self) -> bool:
+        """Whether the bar shows the outage clock: in an outage after Ready, or Reconnecting/Failed since start."""
+        if self.outage_started_ms is None:
+            return False
+        return self.ever_ready or self.state.kind in (LinkState.RECONNECTING, LinkState.FAILED)
 
     def ticker(self, symbol: str) -> dict[str, str]:
         return self.tickers.get(symbol) or {}

@@ -663,6 +663,7 @@ class Session:
         ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state
+        self.desk.note_state(state)
         self.desk.touch("state")
         log.info("session: %s", state)
         self.hub.publish(StateChanged(state, previous))
