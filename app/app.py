@@ -31,26 +31,32 @@ from textual.content import Content
 from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
+from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from app.signals import on_stop_signals
+from exchange.alert_rules import AlertRule
 from exchange.book import BookState, OrderBook
 from exchange.config import Settings, load_settings
 from exchange.desk import Desk
-from exchange.events import LinkState, OpenOrder, SessionState
+from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from exchange.link_history import LinkHistory
+from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
 from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
+from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
 from widgets.symbols import SymbolStrip
@@ -70,6 +76,12 @@ MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
+TOASTS_SHOWN = 8
+"""The most toasts on screen at once: a newer one replaces the oldest."""
+TOAST_WINDOW_S = WINDOW_S
+TOAST_BURST = SCREEN_BURST
+"""At most this many different toasts per :data:`TOAST_WINDOW_S`, and each text once: the rest are counted and
+summarised in one line (:class:`~exchange.notices.NoticeGate`), so a hostile host cannot flood the trader."""
 
 
 class SymbolCommands(Provider):
@@ -166,6 +178,7 @@ class FluxumApp(App[None]):
             "Cancel",
             tooltip="Cancel the order under the cursor in Open orders (asks first)",
         ),
+        Binding("h", "show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="This help"),
     ]
 
@@ -192,6 +205,7 @@ class FluxumApp(App[None]):
         self.desk: Desk = desk
         self.runtime_options = dict(runtime_options or {})
         self.runtime: Any | None = None  # app.runtime.Runtime once the session is up
+        self.history: LinkHistory | None = None  # a scripted desk's history (the runtime has its own)
         self.bridge = Bridge(self)
         self._session_worker: Worker[None] | None = None
         self._bridge_worker: Worker[None] | None = None
@@ -199,6 +213,11 @@ class FluxumApp(App[None]):
         self._cancelling: set[str] = set()
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
+        self.alert_commands = AlertCommands(
+            on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
+        )
+        self.alerts_delivered = 0
+        self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
@@ -207,7 +226,7 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        """Textual's crash report without frame locals: a local may hold a revealed secret; and
         without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
@@ -237,17 +256,38 @@ class FluxumApp(App[None]):
         severity: SeverityLevel = "information",
         timeout: float | None = None,
         markup: bool = False,
+        key: str = "",
     ) -> None:
         """A toast whose text is never markup and always printable: notifications quote the exchange (a
         ``retMsg``, a symbol, a reason). ``markup`` is accepted for Textual's signature (a widget's ``notify``
-        passes True) and ignored."""
+        passes True) and ignored. The same text at most once per :data:`TOAST_WINDOW_S` and at most
+        :data:`TOAST_BURST` toasts per window; what is held back is summarised when the window ends. ``key``
+        makes toasts whose texts differ (a sequence number in a reason) the same toast."""
+        shown = self._toast_gate.admit(key or message, severity, message)
+        for level, text in shown:
+            self._toast(level, text, title if text == message else "", timeout)
+
+    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> None:
+        """One toast past the gate, as Textual shows it."""
+        severity: SeverityLevel = level if level in ("information", "warning", "error") else "warning"  # type: ignore[assignment]
         super().notify(
-            printable(message, NOTICE_CHARS),
+            printable(text, NOTICE_CHARS),
             title=printable(title),
             severity=severity,
             timeout=timeout,
             markup=False,
         )
+
+    def _on_notify(self, event: Notify) -> None:
+        """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`."""
+        notifications = list(self._notifications)  # Textual's collection of the toasts still on screen
+        for oldest in notifications[: max(0, len(notifications) - TOASTS_SHOWN + 1)]:
+            self._unnotify(oldest, refresh=False)
+
+    def _flush_toasts(self) -> None:
+        """Say what the toast gate held back in windows that have ended."""
+        for level, text in self._toast_gate.flush():
+            self._toast(level, text, "", 8)
 
     # ------------------------------------------------------------------ theme
 
@@ -274,7 +314,9 @@ class FluxumApp(App[None]):
         clock = self.clock
         desk, symbol = self.desk, self.symbol
         yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
-        yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+        with Horizontal(id="status-row"):
+            yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+            yield LinkStrip(desk, clock=clock, id="link-strip")
         with Horizontal(id="body"):
             ladder = Ladder(desk, symbol, clock=clock, id="ladder")
             ladder.border_title = "Order book"
@@ -305,6 +347,7 @@ class FluxumApp(App[None]):
             handler.setFormatter(PrintableFormatter())
             logging.basicConfig(level=logging.INFO, handlers=[handler])
         self._apply_layout(self.size.width, self.size.height)
+        self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         self.query_one(OrdersTable).focus()
         if not self.scripted and not self._stopping:
             self._session_worker = self.run_worker(
@@ -361,6 +404,7 @@ class FluxumApp(App[None]):
                 await runtime.session.stop()
             self._use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
+            self._watch_alerts(runtime)
             self._bridge_worker = self.run_worker(
                 self.bridge.run(subscription), name="bridge", group="bridge", exit_on_error=False
             )
@@ -372,6 +416,35 @@ class FluxumApp(App[None]):
                 if bridge is not None and not bridge.is_finished:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(bridge.wait(), 2.0)
+
+    def _watch_alerts(self, runtime: Any) -> None:
+        """Start the config's alert rules on this session's desk, in a worker that outlives the session (a desk
+        left Failed still calls)."""
+        from exchange.alert_watch import AlertWatch
+
+        assert self.settings is not None
+        if not self.settings.alerts:
+            return
+        self.workers.cancel_group(self, "alerts")
+        watch = AlertWatch(
+            runtime.session.desk, runtime.hub, self.settings.alerts, clock=self.clock, deliver=self.deliver_alert
+        )
+        watch.subscribe()
+        self.run_worker(watch.run(), name="alerts", group="alerts", exit_on_error=False)
+
+    def deliver_alert(self, rule: AlertRule, alert: AlertChanged) -> None:
+        """An alert to the person: a toast, the bell when it starts, the desktop notification chosen in the
+        config (``notify``), and the rule's command."""
+        self.alerts_delivered += 1
+        title = "Alert" if alert.active else "Alert cleared"
+        self.notify(alert.text, title=title, severity="warning" if alert.active else "information", timeout=15)
+        if alert.active:
+            self.bell()
+        kind = self.settings.notify if self.settings is not None else "none"
+        escape = desktop_escape(kind, f"Fluxum {title.lower()}", alert.text)
+        if escape and not self.is_headless and self._driver is not None:
+            self._driver.write(escape)  # written on purpose: the line filter strips controls from rendered lines
+        self.alert_commands.launch(rule.command, alert)
 
     def _use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""
@@ -392,6 +465,7 @@ class FluxumApp(App[None]):
             ):
                 widget.show(desk, symbol)
             self.query_one(WalletPanel).show(desk)
+            self.query_one(LinkStrip).show(desk)
             self.query_one(OrdersTable).show(desk)
         self._refresh_availability()
 
@@ -489,6 +563,7 @@ class FluxumApp(App[None]):
                 f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
                 severity="warning",
                 timeout=6,
+                key=f"{message.symbol} book RESYNCING",
             )
 
     def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
@@ -553,6 +628,12 @@ class FluxumApp(App[None]):
 
     def action_show_ledger(self) -> None:
         self.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_show_history(self) -> None:
+        runtime = self.runtime
+        history = runtime.history if runtime is not None else self.history
+        started = history.run_ms if history is not None else None
+        self.push_screen(HistoryScreen(history, clock=self.clock, started_ms=started))
 
     def action_export_ledger(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
@@ -660,6 +741,9 @@ class FluxumApp(App[None]):
         yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
         yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(self.action_zoom, 1))
         yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(self.action_zoom, -1))
+        yield SystemCommand(
+            "History: outages and events", "The link's outages, uptime and events", self.action_show_history
+        )
         yield SystemCommand("Help: keys and glyphs", "What every key and glyph means", self.action_help)
 
 

@@ -9,8 +9,11 @@ external ``fluxum sim`` unless ``--journal-dir`` names a journal to keep.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import logging
+import sqlite3
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +24,14 @@ from typing import Any
 from exchange.config import Endpoints, Environment, Settings
 from exchange.hub import EventHub
 from exchange.journal import Journal, journal_path
+from exchange.link_history import LinkHistory, history_path
+from exchange.link_recorder import HistoryRecorder, record
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
 
-__all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED"]
+__all__ = ["Runtime", "open_history", "open_runtime", "EMBEDDED_FUNDING_SPEED"]
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_FUNDING_SPEED = 480.0
 DEFAULT_BACKOFF = Backoff()
@@ -41,6 +48,7 @@ class Runtime:
     rest: Any
     journal: Journal | None
     sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
+    history: LinkHistory | None = None  # None when it could not be opened (the desk runs without it)
 
     @property
     def environment_label(self) -> str:
@@ -114,6 +122,8 @@ async def open_runtime(
             )
             journal = Journal(path)
             stack.callback(journal.close)
+        if journal_dir is None and settings.environment is Environment.SIM:
+            journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
         hub = EventHub()
         session = Session(
             settings,
@@ -125,4 +135,46 @@ async def open_runtime(
             backoff=backoff,
             timeouts=timeouts,
         )
-        yield Runtime(settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim)
+        history = await _start_history(stack, settings, journal_dir, session, clock)
+        yield Runtime(settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim, history=history)
+
+
+def open_history(settings: Settings, journal_dir: Path | None, now_ms: int, readonly: bool = False) -> LinkHistory:
+    """The link history beside the journal of these settings (``"public"`` stands for a desk without keys)."""
+    if settings.credentials is not None:
+        account = settings.credentials.api_key
+    elif settings.environment is Environment.SIM:
+        from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+
+        account = DEMO_API_KEY  # a local exchange's desk trades on the demo account
+    else:
+        account = "public"
+    path = history_path(settings.environment.value, account, settings.category, journal_dir)
+    return LinkHistory(path, now_ms=now_ms, readonly=readonly)
+
+
+async def _start_history(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    journal_dir: Path | None,
+    session: Session,
+    clock: Callable[[], float],
+) -> LinkHistory | None:
+    """Open the history and record into it until the runtime closes; a history that cannot be opened is said
+    once and the desk runs without it."""
+    try:
+        history = open_history(settings, journal_dir, int(clock() * 1000))
+    except (OSError, sqlite3.Error) as error:
+        log.warning("link history unavailable: %s", error)
+        return None
+    recorder = HistoryRecorder(history, session.hub, session.desk, clock)
+    task = asyncio.create_task(record(recorder), name="link-history")
+
+    async def stop() -> None:
+        recorder.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 5.0)
+        recorder.close()
+
+    stack.push_async_callback(stop)
+    return history

@@ -5,7 +5,8 @@ Run ``python -m bench.hostile_memory [--seconds 60] [--mode all|memo|deep-book|u
 
 For each mode the parent serves :class:`HostileExchange` on 127.0.0.1 and starts the real :class:`Session`
 (public only, ``BTCUSDT``, linear, depth 50) in a child process, which reports its own RSS, state and counters
-after the given seconds; the parent reads the child's RSS twice a second and stops it once it passes ``--cap-mb``
+after the given seconds (with the resubscribes a second, and the toasts a second the app would raise before and
+after its toast gate); the parent reads the child's RSS twice a second and stops it once it passes ``--cap-mb``
 (the row then says when). The host answers pings, subscribes and unsubscribes as Bybit does, sends a valid
 snapshot for every book and ticker subscribed (again on every resubscribe), then, half a second later, only
 frames of its mode:
@@ -215,6 +216,32 @@ def session_figures(session: Any) -> dict[str, Any]:
     }
 
 
+TOASTS = {"events": 0, "shown": 0}
+
+
+async def count_toasts(session: Any) -> None:
+    """Count the events the app turns into toasts (notices; a book RESYNCING while Ready) and how many toasts the
+    app's toast gate (:class:`exchange.notices.NoticeGate` with a screen's burst, when this checkout has one) lets
+    through, summaries included. Textual is not imported: it would weigh on the RSS measured here."""
+    from exchange.events import BookStateChanged, Notice
+
+    try:
+        from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
+
+        gate: Any = NoticeGate(WINDOW_S, burst=SCREEN_BURST)
+    except ImportError:
+        gate = None
+    async for event in session.hub.subscribe([Notice, BookStateChanged], name="bench-toasts"):
+        if isinstance(event, BookStateChanged):
+            if event.state.value != "RESYNCING" or session.state.kind.value != "Ready":
+                continue
+            key, text = f"{event.symbol} book RESYNCING", f"{event.symbol} book RESYNCING: {event.reason}"
+        else:
+            key = text = event.text
+        TOASTS["events"] += 1
+        TOASTS["shown"] += 1 if gate is None else len(gate.admit(key, "warning", text))
+
+
 async def _child(port: int, seconds: float) -> None:
     logging.basicConfig(level=logging.ERROR)  # a warning per rejected frame is the session's business, not this table's
     from exchange.config import load_settings
@@ -222,13 +249,20 @@ async def _child(port: int, seconds: float) -> None:
 
     settings = load_settings(environ={}, base_url=f"http://127.0.0.1:{port}", symbols=SYMBOL)
     session = Session(settings)
+    toasts = asyncio.create_task(count_toasts(session))
     task = asyncio.create_task(session.run())
     ready_seen = False
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         ready_seen = ready_seen or session.state.kind.value == "Ready"
+    toasts.cancel()
     figures = {"rss_mb": round(rss_mb() or 0), "ready_seen": ready_seen, **session_figures(session)}
+    figures["per_s"] = {
+        "resubscribes": round(session.counters["resubscribes"] / seconds, 1),
+        "toast_events": round(TOASTS["events"] / seconds, 1),
+        "toasts": round(TOASTS["shown"] / seconds, 1),
+    }
     print(orjson.dumps(figures).decode(), flush=True)
     await session.stop()
     with contextlib.suppress(asyncio.TimeoutError):
@@ -279,7 +313,7 @@ def describe(mode: str, result: dict[str, Any], seconds: float, cap_mb: float) -
         f"session {result.get('state')} (Ready seen: {result.get('ready_seen')}), book {result.get('book')} "
         f"{result.get('levels')} levels/side, ticker {result.get('ticker_fields')} fields, "
         f"{result.get('tickers')} tickers, {result.get('topics_heard')} topics heard, "
-        f"memo {result.get('memo_kb')} kB; {counters}"
+        f"memo {result.get('memo_kb')} kB; per second {result.get('per_s')}; {counters}"
     )
 
 

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import REPLAY_BATCH, ExecutionRecordError, fill_from_execution
+from exchange.bybit.executions import ExecutionRecordError, batches_in_execution_order, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -55,9 +55,9 @@ log = logging.getLogger(__name__)
 
 RECENT_MOVES_KEPT = 1000  # per symbol: far more fills than can arrive while one backfill runs
 CLOSED_ORDERS_KEPT = 2000
-MAX_OPEN_ORDERS = 2000
-"""Open orders the desk keeps (Bybit allows 500 per symbol): a host pushing fresh ids that never close cannot grow
-the desk, nor the sums over a symbol's orders redone on every push; the rest are counted and told once."""
+OPEN_ORDERS_KEPT = 2_000  # Bybit allows 500 active orders per symbol, plus conditional ones: far more is not Bybit
+POSITION_SYMBOLS_KEPT = 1_000  # more symbols than a category lists
+WALLET_COINS_KEPT = 200  # more coins than Bybit's wallet holds
 REJECTED_IDS_KEPT = 10_000  # rejected execIds remembered, so a re-read does not count and tell them again
 LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened would be re-read on restart
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
@@ -97,6 +97,7 @@ class AccountState:
         self._gap_while_recovering = False  # executions may have been lost while history was being read
         self._topic_last_ms: dict[str, int] = {}
         self._position_views: dict[str, PositionSnapshot] = {}  # symbol -> the newest view taken, flat ones too
+        self._bounds_told: set[str] = set()  # the bounds a host pushed the account past, each told once
         self._order_words = 0  # order updates taken so far: a mark in the stream, free of any clock
         self._order_heard: dict[str, int] = {}  # open order id -> the mark of its last update taken
         self._closed_orders: dict[str, int] = {}  # order id -> updatedTime of the push that closed it (bounded)
@@ -454,29 +455,23 @@ class AccountState:
             self.hub.publish(LedgerChanged(entry))
 
     def _journaled_fills(self, bad: list[tuple[str | None, Any, str]]) -> Iterator[list[Fill]]:
-        """The journal's fills in the exchange's order, in batches that end between two milliseconds (only one
-        millisecond's fills need sorting, by ``seq``); a record that cannot be a fit fill goes to ``bad``."""
+        """The journal's fills in the exchange's order, in batches (:func:`batches_in_execution_order`); a record
+        that cannot be a fit fill goes to ``bad``."""
         assert self.journal is not None
-        batch: list[Fill] = []
-        moment: list[Fill] = []
-        for exec_id, record in self.journal.rows():
-            try:
-                if record is None:
-                    raise ExecutionRecordError("the journaled blob is not a JSON object")
-                fill = fill_from_execution(record, category=self.category)
-            except UNREADABLE as error:
-                bad.append((exec_id, None, _why(error)))
-                continue
-            if moment and fill.time_ms != moment[0].time_ms:
-                batch.extend(sorted(moment, key=execution_order))
-                moment = []
-                if len(batch) >= REPLAY_BATCH:
-                    yield batch
-                    batch = []
-            moment.append(fill)
-        batch.extend(sorted(moment, key=execution_order))
-        if batch:
-            yield batch
+        journal = self.journal
+
+        def readable() -> Iterator[Fill]:
+            for exec_id, record in journal.rows():
+                try:
+                    if record is None:
+                        raise ExecutionRecordError("the journaled blob is not a JSON object")
+                    fill = fill_from_execution(record, category=self.category)
+                except UNREADABLE as error:
+                    bad.append((exec_id, None, _why(error)))
+                    continue
+                yield fill
+
+        return batches_in_execution_order(readable())
 
     def _apply_replayed(self, fills: list[Fill], bad: list[tuple[str | None, Any, str]]) -> list[Fill]:
         """Apply a batch of journaled fills; should the ledger fail on one, each alone, the failing ones to ``bad``."""
@@ -542,8 +537,11 @@ class AccountState:
         closed_at = self._closed_orders.get(order.order_id)
         if closed_at is not None and order.is_open and closed_at >= order.updated_ms:
             return  # a REST row read before the push that closed it: not open any more
-        if order.is_open and known is None and len(self.desk.orders) >= MAX_OPEN_ORDERS:
-            self._refuse_order(order)
+        if (
+            order.is_open
+            and known is None
+            and self._over_bound("open orders", len(self.desk.orders) + 1 - OPEN_ORDERS_KEPT, OPEN_ORDERS_KEPT)
+        ):
             return
         self._order_words += 1
         if order.is_open:
@@ -557,17 +555,9 @@ class AccountState:
                 self._closed_orders.pop(next(iter(self._closed_orders)))
         self.desk.touch("orders")
         self.hub.publish(OrderChanged(order))
-        self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
-
-    def _refuse_order(self, order: OpenOrder) -> None:
-        """An open order past :data:`MAX_OPEN_ORDERS`: counted, and told the first time."""
-        self.counters["orders_refused"] += 1
-        if self.counters["orders_refused"] == 1:
-            log.warning(
-                "more than %d open orders: order %r and later new ones not kept", MAX_OPEN_ORDERS, order.order_id
-            )
-            text = f"More than {MAX_OPEN_ORDERS} open orders: the newer ones are not shown (counted in orders_refused)"
-            self.hub.publish(Notice("warning", text))
+        if known is not None or order.is_open or self.ledger.entry(order.symbol) is not None:
+            # (a closed order never held, of a symbol the ledger never saw, changes no summary: no entry for it)
+            self.hub.publish(LedgerChanged(self._set_open_orders(order.symbol)))
 
     def _set_open_orders(self, symbol: str) -> LedgerEntry:
         """The ledger's open-order summary of ``symbol``, from the desk's open orders."""
@@ -605,6 +595,8 @@ class AccountState:
         known = self._position_views.get(position.symbol)  # a flat one too: an older row must not reopen it
         if known is not None and _older_view(position, known):
             return  # a REST read racing a push
+        if known is None and not self._room_for_position():
+            return
         if position.size == 0:
             self._drop_position(position.symbol, position)
             return
@@ -692,7 +684,39 @@ class AccountState:
         if reconciled is not None:
             self.hub.publish(LedgerChanged(reconciled))
 
+    def _room_for_position(self) -> bool:
+        """Room for one more symbol's position view: the oldest flat view makes way at the bound; with every view
+        an open position, the new symbol is rejected (counted, told once)."""
+        views = self._position_views
+        if len(views) >= POSITION_SYMBOLS_KEPT:
+            flat = next((symbol for symbol in views if symbol not in self.desk.positions), None)
+            if flat is not None:
+                del views[flat]
+        return not self._over_bound("position symbols", len(views) + 1 - POSITION_SYMBOLS_KEPT, POSITION_SYMBOLS_KEPT)
+
+    def _fit_wallet(self, wallet: WalletSnapshot) -> WalletSnapshot:
+        """The wallet with at most :data:`WALLET_COINS_KEPT` coins (the first ones; the rest counted, told once)."""
+        coins = wallet.coins
+        if not self._over_bound("wallet coins", len(coins) - WALLET_COINS_KEPT, WALLET_COINS_KEPT):
+            return wallet
+        return replace(wallet, coins=coins[:WALLET_COINS_KEPT])
+
+    def _over_bound(self, what: str, over: int, kept: int) -> bool:
+        """True when ``over`` keys of ``what`` are past the ``kept`` the desk holds: they are rejected and counted,
+        and the first time (until it is under the bound again) a person is told."""
+        if over <= 0:
+            self._bounds_told.discard(what)
+            return False
+        self.counters[f"{what.replace(' ', '_')}_over_bound"] += over
+        if what not in self._bounds_told:
+            self._bounds_told.add(what)
+            log.warning("more than %d %s from the private stream: the rest ignored", kept, what)
+            text = f"The private stream sent more than {kept:,} {what}, more than Bybit holds: the rest are ignored"
+            self.hub.publish(Notice("warning", text, kind=f"bound:{what}"))
+        return True
+
     def take_wallet(self, wallet: WalletSnapshot) -> None:
+        wallet = self._fit_wallet(wallet)
         self.desk.wallet = wallet
         self.desk.touch("wallet")
         self.hub.publish(WalletChanged(wallet))

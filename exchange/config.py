@@ -3,7 +3,8 @@
 Environments (``-cfg``): ``sim`` (the embedded local exchange, the default), ``testnet``, ``demo`` (Bybit's demo
 trading: private data from the demo host, public data from mainnet), ``production``. ``--base-url`` points the
 client at any Bybit-compatible host (an external simulator, a relay). An optional TOML config file sets symbols,
-category, depth and mark source; command-line flags win over it.
+category, depth, mark source and alert rules (``[[alerts]]``, exchange/alert_rules.py); command-line flags win
+over it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from exchange.alert_rules import AlertRule, parse_alert_rules, parse_notify
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
 from exchange.printable import printable
@@ -94,6 +96,8 @@ class Settings:
     mark_source: str = "mark"  # "mark": Bybit's markPrice when known; "book": always the book
     trading_enabled: bool = False
     extra: dict[str, object] = field(default_factory=dict)
+    alerts: tuple[AlertRule, ...] = ()  # the config's [[alerts]] rules (exchange/alert_rules.py)
+    notify: str = "none"  # the desktop notification escape for alerts: none, osc9 or osc777
 
     @property
     def embedded(self) -> bool:
@@ -206,6 +210,9 @@ def load_settings(
     if mark_source not in MARK_SOURCES:
         raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {mark_source!r}")
 
+    alerts = parse_alert_rules(file_values.get("alerts"), chosen_symbols)
+    notify = parse_notify(file_values.get("notify", "none"))
+
     credentials = None
     if environment is not Environment.SIM:
         credentials = credentials_from_env(environment.value, environ)
@@ -236,4 +243,6 @@ def load_settings(
         depth=int(depth),
         mark_source=mark_source,
         trading_enabled=trading_enabled,
+        alerts=alerts,
+        notify=notify,
     )

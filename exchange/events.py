@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from exchange.ledger import Fill, LedgerEntry
 
 __all__ = [
+    "AlertChanged",
     "BookChanged",
     "BookStateChanged",
     "Event",
@@ -287,6 +288,7 @@ class TopicHealth:
     topic: str
     last_message_ms: int | None
     stale: bool
+    resync_streak: int = 0  # resyncs in a row without the book staying SYNCED (2 and more: a topic not to trust)
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,31 @@ class LinkStats(Event):
 
 @dataclass(frozen=True)
 class Notice(Event):
-    """Something a person should be told (a rejected order, a stale feed, a reconnect); never dropped."""
+    """Something a person should be told (a rejected order, a stale feed, a reconnect). The hub lets the same one
+    through once per few seconds and counts the repeats (:class:`~exchange.notices.NoticeGate`)."""
 
     level: str  # "information" | "warning" | "error"
     text: str
+    kind: str = ""  # what makes two notices "the same" when their texts differ (an id in the text); else the text
+
+    @property
+    def gate_key(self) -> str:
+        return f"{self.level}:{self.kind or self.text}"
+
+
+@dataclass(frozen=True)
+class AlertChanged(Event):
+    """An alert rule started or cleared (never dropped; exchange/alert_rules.py).
+
+    ``rule`` is the rule's short name (``link_down after 10s``); ``lasted_ms`` says how long the condition held,
+    on a clear. An ``instant`` alert (a fill, a position change) happened rather than held: it fires once,
+    active, and never clears.
+    """
+
+    rule: str
+    condition: str
+    active: bool
+    text: str
+    time_ms: int
+    lasted_ms: int | None = None
+    instant: bool = False

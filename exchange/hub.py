@@ -3,13 +3,17 @@
 ``publish`` is synchronous and never waits: it appends to each interested subscriber's lanes and wakes it.
 Per subscriber there are three lanes:
 
-* lossless (state changes, fills, orders, notices): kept in order, never dropped;
+* lossless (state changes, fills, orders, notices): kept in order, never dropped, except notices past
+  :data:`NOTICES_WAITING` for one subscriber: the oldest waiting one goes and a single line says how many went;
 * bounded (public trade batches): a lagging subscriber keeps only the newest events up to N in total weight
   (trades, not batches, so a host cannot grow it by batching), and each event dropped is counted;
 * latest (books, book trust, tickers, wallet, link figures): one slot per conflation key, the newest event
   replaces the older one, so 10,000 book deltas waiting for a slow consumer are one event when it wakes up.
 
 Lossless events come out first, then bounded ones, then the latest states.
+
+Notices pass a :class:`~exchange.notices.NoticeGate` first: the same notice at most once per few seconds, the
+repeats counted and summarised (:meth:`EventHub.flush_notices` says what a window held back once it ends).
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 
-from exchange.events import Event
+from exchange.events import Event, Notice
+from exchange.notices import NoticeGate
 
-__all__ = ["EventHub", "Subscription"]
+__all__ = ["NOTICES_WAITING", "EventHub", "Subscription"]
+
+NOTICES_WAITING = 1_000  # notices kept for one subscriber that does not read; the oldest go beyond
 
 
 class Subscription:
@@ -34,6 +41,9 @@ class Subscription:
         self._bounded: dict[type[Event], deque[Event]] = {}
         self._weights: dict[type[Event], int] = {}  # total weight waiting per bounded lane
         self._latest: dict[tuple, Event] = {}
+        self._notices = 0  # notices waiting in the lossless lane
+        self.notices_dropped = 0  # ... dropped because this subscriber lagged past NOTICES_WAITING
+        self._dropped_line: Notice | None = None  # waiting in the lane while notices are being dropped
         self._wakeup = asyncio.Event()
         self._closed = False
         self.dropped = 0  # bounded events dropped because this subscriber lagged
@@ -61,8 +71,25 @@ class Subscription:
             lane.append(event)
             self._weights[cls] = weight
         else:
+            if isinstance(event, Notice):
+                self._make_room_for_a_notice()
             self._lossless.append(event)
         self._wakeup.set()
+
+    def _make_room_for_a_notice(self) -> None:
+        """Keep at most :data:`NOTICES_WAITING` notices (the newest), and one line saying how many went."""
+        self._notices += 1
+        if self._notices <= NOTICES_WAITING:
+            return
+        for index, waiting in enumerate(self._lossless):
+            if isinstance(waiting, Notice) and waiting is not self._dropped_line:
+                del self._lossless[index]
+                self._notices -= 1
+                self.notices_dropped += 1
+                break
+        if self._dropped_line is None:
+            self._dropped_line = Notice("warning", "notices were dropped while this view lagged", "notices-dropped")
+            self._lossless.appendleft(self._dropped_line)
 
     def pending(self) -> int:
         return len(self._lossless) + sum(len(lane) for lane in self._bounded.values()) + len(self._latest)
@@ -70,7 +97,13 @@ class Subscription:
     def get_nowait(self) -> Event | None:
         """The next event, or None when nothing is waiting."""
         if self._lossless:
-            return self._lossless.popleft()
+            event = self._lossless.popleft()
+            if isinstance(event, Notice):
+                if event is self._dropped_line:
+                    self._dropped_line = None
+                    return Notice("warning", f"{self.notices_dropped:,} notices dropped: this view fell behind")
+                self._notices -= 1
+            return event
         for cls, lane in self._bounded.items():
             if lane:
                 event = lane.popleft()
@@ -115,9 +148,10 @@ class Subscription:
 class EventHub:
     """Fan-out of session events to any number of subscribers."""
 
-    def __init__(self) -> None:
+    def __init__(self, notice_gate: NoticeGate | None = None) -> None:
         self._subscribers: list[Subscription] = []
         self.published = 0
+        self.notice_gate = notice_gate if notice_gate is not None else NoticeGate()
 
     def subscribe(self, kinds: Iterable[type[Event]] | None = None, name: str = "") -> Subscription:
         """A new subscription to the given event classes (all events when None)."""
@@ -126,7 +160,19 @@ class EventHub:
         return subscription
 
     def publish(self, event: Event) -> None:
-        """Hand ``event`` to every interested subscriber; never waits."""
+        """Hand ``event`` to every interested subscriber; never waits. A notice goes through the gate first."""
+        if isinstance(event, Notice):
+            for level, text in self.notice_gate.admit(event.gate_key, event.level, event.text):
+                self._fan_out(event if text == event.text and level == event.level else Notice(level, text))
+        else:
+            self._fan_out(event)
+
+    def flush_notices(self) -> None:
+        """Say what the notice gate held back in windows that have ended (the session calls this on its tick)."""
+        for level, text in self.notice_gate.flush():
+            self._fan_out(Notice(level, text))
+
+    def _fan_out(self, event: Event) -> None:
         self.published += 1
         for subscription in self._subscribers:
             if subscription.wants(event):

@@ -30,6 +30,9 @@ from typing import Any
 
 import orjson
 
+from exchange.private_file import OWNER_ONLY
+from exchange.retry import describe
+
 __all__ = ["Journal", "JournalError", "JournalUnwritable", "journal_path"]
 
 _SCHEMA = """
@@ -95,7 +98,7 @@ def _code(error: BaseException) -> int | None:
 def _unusable(path: str, error: BaseException) -> JournalError:
     """The one-line reason a journal cannot be opened or read, with what to do about it."""
     code = _code(error)
-    text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    text = describe(error, 120)
     # The fix before the path: a narrow screen cuts the end of the line, and the path ends it whole.
     if code in _LOCKED:
         return JournalError(
@@ -159,7 +162,7 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the start, the -wal and -shm side files too (they hold the same records).
-        previous = os.umask(0o077)
+        previous = os.umask(0o777 & ~OWNER_ONLY)
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=OPEN_WAIT_S)
             try:
@@ -180,7 +183,7 @@ class Journal:
             for suffix in ("", "-wal", "-shm"):
                 side = Path(self.path + suffix)
                 if side.exists():
-                    side.chmod(0o600)
+                    side.chmod(OWNER_ONLY)
         return db
 
     def _failed(self, error: sqlite3.Error) -> JournalError:

@@ -593,22 +593,27 @@ class Ledger:
                 touched[fill.symbol] = None
             self._seen.add(fill.exec_id)
             applied.append(fill)
+        self._replay_late(late, applied, touched)
+        for symbol in touched:
+            state = self._symbols[symbol]
+            self._fold(state)
+            self._publish(state)
+        return [(fill, self._entries[fill.symbol]) for fill in applied]
+
+    def _replay_late(self, late: dict[str, list[Fill]], applied: list[Fill], touched: dict[str, None]) -> None:
+        """Replay each symbol with its late fills in execution order, and mark it ``touched``. A replay that cannot
+        be computed leaves the symbol as it was and rejects its late fills (taken out of ``applied``)."""
         for symbol, fills_of_symbol in late.items():
             try:
                 self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
             except ArithmeticError as error:
-                for fill in fills_of_symbol:  # the symbol stays as it was, without them
+                for fill in fills_of_symbol:
                     self._reject(fill, f"its symbol's replay cannot be computed ({type(error).__name__})")
                     self._seen.discard(fill.exec_id)
                     applied.remove(fill)
                 continue
             self.reordered += len(fills_of_symbol)
             touched[symbol] = None
-        for symbol in touched:
-            state = self._symbols[symbol]
-            self._fold(state)
-            self._publish(state)
-        return [(fill, self._entries[fill.symbol]) for fill in applied]
 
     def _reject(self, fill: Fill, why: str) -> None:
         self.rejected += 1

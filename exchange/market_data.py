@@ -6,6 +6,12 @@ ticker merged, a topic heard from or gone stale) is decided in one place that kn
 session's public link hands it every parsed frame with its arrival time; when a book must be resynchronised it
 asks the session, through the ``resubscribe`` callback, to resubscribe that one topic, and keeps the book
 RESYNCING until the fresh snapshot comes (the session reconnects after :data:`MAX_RESYNC_TRIES` tries without one).
+
+A topic's resyncs are rate-limited by a token bucket: ``resync_burst`` go at once, back to back (so faults that
+follow each other are each recovered at once), then at most one every ``resync_interval_s``, so a host whose every
+snapshot or delta is bad cannot make the desk resubscribe (and the trader be told) dozens of times a second. A
+resync that must wait keeps its book RESYNCING, shown not live; the streak of resyncs since the book last stayed
+SYNCED for ``resync_healthy_s`` is counted and shown on the connection bar.
 """
 
 from __future__ import annotations
@@ -23,11 +29,18 @@ from exchange.hub import EventHub
 from exchange.numbers import NumberError, read_decimal, read_whole
 from exchange.retry import Timeouts
 
-__all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from"]
+__all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from", "resync_delay"]
 
 log = logging.getLogger(__name__)
 
 MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
+
+
+def resync_delay(tokens: float, timeouts: Timeouts) -> float:
+    """How long a resync waits when its topic's bucket holds ``tokens``: none while a whole one is left."""
+    if tokens >= 1.0 or timeouts.resync_interval_s <= 0:
+        return 0.0
+    return (1.0 - tokens) * timeouts.resync_interval_s
 
 
 class MarketData:
@@ -54,6 +67,10 @@ class MarketData:
         self._wanted = set(self.topics)  # a frame of any other topic keeps no state: the server chose its name
         self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
+        self.deferred: dict[str, tuple[float, list[str]]] = {}  # topic -> when its backed-off resync goes, with what
+        self._streak: Counter[str] = Counter()  # resyncs of a topic since its book last proved itself
+        self._bucket: dict[str, tuple[float, float]] = {}  # topic -> (resync tokens left, when counted)
+        self._synced_at: dict[str, float] = {}  # topic -> when its book last became SYNCED
         self._topic_last_ms: dict[str, int] = {}
         self._book_by_topic = {book.topic: book for book in desk.books.values()}
         self._resubscribe = resubscribe
@@ -140,6 +157,8 @@ class MarketData:
             if book.state is BookState.SYNCED:
                 self.resyncing.pop(topic, None)
                 self._resync_tries.pop(topic, None)
+                self.deferred.pop(topic, None)
+                self._synced_at[topic] = self._clock()
         if result is ApplyResult.RESYNC:
             self.counters["resyncs"] += 1
             # A gap means this link lost frames; tickers carry no sequence to show their own losses (a lost
@@ -155,14 +174,57 @@ class MarketData:
     # ------------------------------------------------------------------ resyncs
 
     def _request_resync(self, topic: str, also: list[str] | None = None) -> None:
+        """Resubscribe ``topic`` (and ``also``) at once, or, past its burst, once its rate allows
+        (:meth:`retry_resyncs` sends it)."""
         if topic in self.resyncing:
             return
+        waiting = self.deferred.get(topic)
+        if waiting is not None:  # already waiting its turn: whatever else it needs goes with it
+            due, with_it = waiting
+            self.deferred[topic] = (due, [*with_it, *(t for t in also or [] if t not in with_it)])
+            return
+        self._count_streak(topic)
+        delay = resync_delay(self._tokens(topic), self._timeouts)
+        if delay > 0:
+            self.counters["resyncs_backed_off"] += 1
+            self.deferred[topic] = (self._clock() + delay, list(also or []))
+            log.warning("%s resyncs again (%d in a row): next resubscribe in %.2f s", topic, self._streak[topic], delay)
+            return
+        self._send_resync(topic, also)
+
+    def _tokens(self, topic: str) -> float:
+        """The resyncs ``topic`` may still send at once, refilled at one per ``resync_interval_s`` up to the burst;
+        one is taken when a whole one is left."""
+        burst, interval, now = float(self._timeouts.resync_burst), self._timeouts.resync_interval_s, self._clock()
+        tokens, counted = self._bucket.get(topic, (burst, now))
+        if interval > 0:
+            tokens = min(burst, tokens + (now - counted) / interval)
+        if tokens >= 1.0:
+            self._bucket[topic] = (tokens - 1.0, now)
+            return tokens
+        self._bucket[topic] = (0.0, now + (1.0 - tokens) * interval)  # its resync takes that token when due
+        return tokens
+
+    def _count_streak(self, topic: str) -> int:
+        """One more resync of ``topic``: its streak, started over when the book stayed SYNCED long enough."""
+        synced_at = self._synced_at.pop(topic, None)
+        if synced_at is not None and self._clock() - synced_at >= self._timeouts.resync_healthy_s:
+            self._streak.pop(topic, None)
+        self._streak[topic] += 1
+        return self._streak[topic]
+
+    def _send_resync(self, topic: str, also: list[str] | None = None) -> None:
         if self._resubscribe([topic, *(also or [])]):  # no link: the next connection subscribes afresh anyway
             self.resyncing[topic] = self._clock()
 
     def retry_resyncs(self, now: float) -> str | None:
-        """Ask again for each fresh snapshot that has not come within the retry time; returns why to reconnect
-        when a topic has been asked :data:`MAX_RESYNC_TRIES` times in vain, else None."""
+        """Send each backed-off resync that is due, and ask again for each fresh snapshot that has not come within
+        the retry time; returns why to reconnect when a topic has been asked :data:`MAX_RESYNC_TRIES` times in vain,
+        else None."""
+        for topic, (due, also) in list(self.deferred.items()):
+            if now >= due:
+                del self.deferred[topic]
+                self._send_resync(topic, also)
         for topic, since in list(self.resyncing.items()):
             if now - since >= self._timeouts.resync_retry_s:
                 self.resyncing.pop(topic, None)
@@ -170,12 +232,21 @@ class MarketData:
                 self._resync_tries[topic] += 1
                 if self._resync_tries[topic] >= MAX_RESYNC_TRIES:
                     return f"{topic} would not resync after {MAX_RESYNC_TRIES} tries"
-                self._request_resync(topic)
+                self._send_resync(topic)
         return None
 
+    def resync_streak(self, topic: str) -> int:
+        """Resyncs of ``topic`` in a row; 0 once its book has stayed SYNCED long enough to be trusted again."""
+        synced_at = self._synced_at.get(topic)
+        if synced_at is not None and self._clock() - synced_at >= self._timeouts.resync_healthy_s:
+            return 0
+        return self._streak.get(topic, 0)
+
     def link_lost(self) -> None:
-        """The link is gone: no resync is pending, tickers start over, and every book waits for a new snapshot."""
+        """The link is gone: no resync is pending, tickers start over, and every book waits for a new snapshot (a
+        topic's resync streak stays: a host that keeps failing a book is not trusted more for reconnecting)."""
         self.resyncing.clear()
+        self.deferred.clear()
         self.desk.tickers.clear()
         for book in self.desk.books.values():
             before = book.state
@@ -212,7 +283,10 @@ class MarketData:
 
     def topic_health(self, now_ms: int) -> tuple[TopicHealth, ...]:
         last = self._topic_last_ms
-        return tuple(TopicHealth(topic, last.get(topic), self.is_stale(topic, now_ms)) for topic in self.topics)
+        return tuple(
+            TopicHealth(topic, last.get(topic), self.is_stale(topic, now_ms), self.resync_streak(topic))
+            for topic in self.topics
+        )
 
     def _stale_after_ms(self, topic: str) -> int | None:
         floor = int(self._timeouts.stale_floor_s * 1000)

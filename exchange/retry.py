@@ -54,6 +54,9 @@ class Timeouts:
     probe_timeout_s: float = 2.0
     stale_floor_s: float = 5.0  # a topic is STALE after max(2 x cadence, this)
     resync_retry_s: float = 10.0  # a book still RESYNCING this long after its resubscribe: try again
+    resync_burst: int = 5  # resyncs of one topic that may go at once, back to back
+    resync_interval_s: float = 1.0  # past the burst, at most one resync of a topic this often (0: no limit)
+    resync_healthy_s: float = 10.0  # a book SYNCED this long has proved itself: its resync streak starts over
     auth_expiry_s: float = 10.0  # auth signature validity (pybit's +1 s causes "Params Error" under skew)
 
 
@@ -80,6 +83,7 @@ def fatal_reason(error: Exception) -> str | None:
     return None
 
 
-def describe(error: BaseException) -> str:
+def describe(error: object, limit: int = 160) -> str:
+    """The first line of ``error``'s message (its type's name when it has none), at most ``limit`` characters."""
     text = str(error) or type(error).__name__
-    return text.splitlines()[0][:160]
+    return text.splitlines()[0][:limit]

@@ -19,7 +19,8 @@ waits, or a 403 cool-down, holds the next attempt back until the exchange said i
 While Ready, a gap, a crossed book or a delete of a level the book does not hold (Bybit never sends one to a
 client in sync, so the copy has drifted) makes the session resubscribe that one topic for a fresh snapshot,
 without dropping the connection; that book is shown RESYNCING meanwhile (the session stays Ready: the link is
-fine). A gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
+fine; a book resyncing again and again is backed off and flagged on the connection bar by its topic's health). A
+gap also refreshes the symbol's ticker: frames were lost, and ticker deltas carry no sequence.
 
 What a frame means is decided elsewhere, by code that knows nothing of sockets: public frames by
 :class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
@@ -607,6 +608,7 @@ class Session:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
             self.account.mark_all(self.market.is_stale)
+            self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
             if failed is not None:
                 self._lose(failed)
@@ -667,6 +669,7 @@ class Session:
         ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state
+        self.desk.note_state(state)
         self.desk.touch("state")
         log.info("session: %s", state)
         self.hub.publish(StateChanged(state, previous))

@@ -19,7 +19,8 @@ from exchange.events import (
     TickerChanged,
     TradesReceived,
 )
-from exchange.hub import EventHub
+from exchange.hub import NOTICES_WAITING, EventHub
+from exchange.notices import NoticeGate
 
 
 def state(kind: LinkState, ms: int = 0) -> StateChanged:
@@ -138,3 +139,64 @@ async def test_publish_never_waits_for_a_consumer():
 def test_session_state_reads_like_the_bar(kind):
     text = str(SessionState(kind, 0, "why", attempt=3))
     assert text.startswith(kind.value) and "why" in text
+
+
+class ScriptedClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_thousand_identical_notices_are_one_and_a_count():
+    clock = ScriptedClock()
+    hub = EventHub(NoticeGate(5.0, clock=clock))
+    sub = hub.subscribe([Notice])
+    for _ in range(1_000):
+        hub.publish(Notice("warning", "orderbook.50.BTCUSDT: unreadable delta"))
+    assert [e.text for e in sub.drain()] == ["orderbook.50.BTCUSDT: unreadable delta"]
+    hub.flush_notices()
+    assert sub.drain() == []  # the window is still open
+    clock.now += 5.0
+    hub.flush_notices()
+    told = sub.drain()
+    assert [(e.level, e.text) for e in told] == [
+        ("warning", "orderbook.50.BTCUSDT: unreadable delta (… and 999 more like it)")
+    ]
+    hub.publish(Notice("warning", "orderbook.50.BTCUSDT: unreadable delta"))  # a new window: shown again
+    assert len(sub.drain()) == 1 and hub.notice_gate.held_back == 999
+
+
+def test_notices_of_one_kind_with_different_texts_are_the_same_notice():
+    clock = ScriptedClock()
+    hub = EventHub(NoticeGate(5.0, clock=clock))
+    sub = hub.subscribe([Notice])
+    for n in range(100):
+        hub.publish(Notice("warning", f"execution e{n} cannot be used", kind="execution-rejected"))
+    assert [e.text for e in sub.drain()] == ["execution e0 cannot be used"]
+
+
+def test_a_lagging_subscriber_keeps_a_bounded_notice_backlog_and_is_told_what_went():
+    hub = EventHub()
+    slow = hub.subscribe()
+    for n in range(NOTICES_WAITING * 5):
+        hub.publish(Notice("warning", f"rejected order {n}"))
+        hub.publish(state(LinkState.READY, n))
+    assert slow.pending() <= NOTICES_WAITING * 5 + NOTICES_WAITING + 1
+    events = slow.drain()
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert len(notices) == NOTICES_WAITING + 1 and slow.notices_dropped == NOTICES_WAITING * 4
+    assert notices[0] == f"{NOTICES_WAITING * 4:,} notices dropped: this view fell behind"
+    assert notices[-1] == f"rejected order {NOTICES_WAITING * 5 - 1}"  # the newest are kept
+    assert len([e for e in events if isinstance(e, StateChanged)]) == NOTICES_WAITING * 5  # those are never dropped
+
+
+def test_the_notice_gate_keeps_a_bounded_number_of_keys_and_caps_a_burst():
+    clock = ScriptedClock()
+    gate = NoticeGate(5.0, burst=3, keys_kept=10, clock=clock)
+    shown = [told for n in range(100_000) for told in gate.admit(f"k{n}", "error", f"order {n} rejected")]
+    assert [text for _, text in shown] == ["order 0 rejected", "order 1 rejected", "order 2 rejected"]
+    assert gate.keys <= 10 and gate.held_back == 100_000 - 3
+    clock.now += 5.0
+    assert gate.flush() == [("warning", "… and 99,997 more notices in 5 s")]

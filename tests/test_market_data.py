@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -165,3 +166,130 @@ def test_the_link_rejects_deep_json_nan_infinity_and_huge_exponents_before_anyon
     for text in hostile:
         link._handle_text(text)
     assert link.rejected == len(hostile) and link.frames == 0 and not seen
+
+
+class ScriptedClock:
+    """A clock the test moves by hand: the backoff is checked without waiting for it."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def hostile_book(**timeouts: Any) -> tuple[MarketData, list[list[str]], ScriptedClock]:
+    data, asked = market()
+    clock = ScriptedClock()
+    data._clock = clock
+    data._timeouts = Timeouts(**timeouts)
+    return data, asked, clock
+
+
+def book_snapshot(topic: str, u: int) -> dict[str, Any]:
+    levels = [[f"{100 - i * 0.1:.1f}", "1"] for i in range(5)]
+    asks = [[f"{101 + i * 0.1:.1f}", "1"] for i in range(5)]
+    return {"topic": topic, "type": "snapshot", "ts": 1, "data": {"b": levels, "a": asks, "u": u}}
+
+
+def unreadable_delta(topic: str, u: int) -> dict[str, Any]:
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["100.0", "not a size"]], "a": [], "u": u}}
+
+
+def overflowing_delta(topic: str, u: int) -> dict[str, Any]:
+    deeper = [[f"{90 - i * 0.01:.2f}", "1"] for i in range(60)]
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": deeper, "a": [], "u": u}}
+
+
+def gap_delta(topic: str, u: int) -> dict[str, Any]:
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["99.0", "1"]], "a": [], "u": u + 5}}
+
+
+def absent_delete(topic: str, u: int) -> dict[str, Any]:
+    return {"topic": topic, "type": "delta", "ts": 2, "data": {"b": [["12.3", "0"]], "a": [], "u": u}}
+
+
+BREAKERS = [unreadable_delta, overflowing_delta, gap_delta, absent_delete]
+
+
+def break_book(data: MarketData, topic: str, u: int, breaker: Any) -> None:
+    data.take(topic, book_snapshot(topic, u), received_ms=1)
+    data.take(topic, breaker(topic, u + 1), received_ms=1)
+
+
+def serve_hostile(
+    data: MarketData, asked: list[list[str]], clock: ScriptedClock, seconds: float, breaker: Any = unreadable_delta
+) -> int:
+    """A host that answers every resubscribe with a good snapshot and then a delta that breaks the book, 50 times a
+    second, while the session's maintenance calls :meth:`MarketData.retry_resyncs` every 0.25 s; the resubscribes
+    sent."""
+    topic = "orderbook.50.BTCUSDT"
+    sent, u = len(asked), 10
+    break_book(data, topic, u, breaker)
+    end, next_maintenance = clock.now + seconds, clock.now
+    while clock.now < end:
+        clock.now += 0.02
+        if clock.now >= next_maintenance:
+            next_maintenance += 0.25
+            assert data.retry_resyncs(clock.now) is None
+        if len(asked) > sent:  # the host answers the resubscribe at once, and breaks the book again
+            sent, u = len(asked), u + 10
+            break_book(data, topic, u, breaker)
+    return len(asked)
+
+
+@pytest.mark.parametrize("breaker", BREAKERS, ids=lambda breaker: breaker.__name__)
+def test_a_book_broken_after_every_snapshot_resubscribes_at_a_bounded_rate(breaker: Any) -> None:
+    data, asked, clock = hostile_book()
+    assert serve_hostile(data, asked, clock, 3.0, breaker) <= 10  # the burst, then one a second (unlimited: 150)
+    assert data.counters["resyncs_backed_off"] >= 1
+    streak = data.resync_streak("orderbook.50.BTCUSDT")
+    assert streak >= 3 and data.topic_health(0)[0].resync_streak == streak
+    assert not data.desk.books["BTCUSDT"].synced  # shown not live while it waits its turn
+    before = len(asked)
+    serve_hostile(data, asked, clock, 120.0, breaker)
+    assert len(asked) - before <= 120 + 2  # one a second, however long the host keeps at it (unlimited: 6,000)
+
+
+def test_the_first_resync_goes_at_once_and_again_after_the_book_proved_itself():
+    data, asked, clock = hostile_book(resync_healthy_s=10.0)
+    topic = "orderbook.50.BTCUSDT"
+    data.take(topic, book_snapshot(topic, 10), received_ms=1)
+    data.take(topic, unreadable_delta(topic, 11), received_ms=1)
+    assert asked == [[topic]] and data.resync_streak(topic) == 1
+    data.take(topic, book_snapshot(topic, 20), received_ms=1)
+    clock.now += 10.0  # SYNCED for the healthy time: trusted again
+    assert data.resync_streak(topic) == 0
+    data.take(topic, unreadable_delta(topic, 21), received_ms=1)
+    assert asked == [[topic], [topic]] and data.counters["resyncs_backed_off"] == 0
+
+
+def test_a_backed_off_resync_waits_then_goes_with_what_it_needs():
+    data, asked, clock = hostile_book(resync_burst=1, resync_interval_s=1.0, resync_healthy_s=10.0)
+    topic = "orderbook.50.BTCUSDT"
+    data.take(topic, book_snapshot(topic, 10), received_ms=1)
+    data.take(topic, unreadable_delta(topic, 11), received_ms=1)
+    data.take(topic, book_snapshot(topic, 20), received_ms=1)
+    data.take(topic, unreadable_delta(topic, 21), received_ms=1)  # again at once: backed off
+    assert asked == [[topic]] and topic in data.deferred
+    assert data.retry_resyncs(clock.now + 0.9) is None and len(asked) == 1  # its token comes a second later
+    assert data.retry_resyncs(clock.now + 1.0) is None and asked == [[topic], [topic]]
+    assert not data.deferred
+
+
+def test_a_book_whose_every_snapshot_overflows_resubscribes_at_a_bounded_rate_then_reconnects():
+    data, asked, clock = hostile_book()
+    topic = "orderbook.50.BTCUSDT"
+    deep = [[f"{100 - i * 0.1:.1f}", "1"] for i in range(60)]
+    overflowing = {"topic": topic, "type": "snapshot", "ts": 1, "data": {"b": deep, "a": [], "u": 10}}
+    data.take(topic, book_snapshot(topic, 5), received_ms=1)
+    data.take(topic, overflowing, received_ms=1)
+    sent, reconnect, end = len(asked), None, clock.now + 60.0
+    while clock.now < end and reconnect is None:
+        clock.now += 0.02
+        reconnect = data.retry_resyncs(clock.now)
+        if len(asked) > sent:
+            sent = len(asked)
+            data.take(topic, overflowing, received_ms=1)
+    assert len(asked) <= 4 and data.counters["book_overflows"] == len(asked)
+    assert reconnect is not None and "would not resync" in reconnect  # the link is not what it seems

@@ -544,8 +544,8 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
 
 
 async def test_a_push_with_an_absurd_execution_takes_the_others_and_tells_the_one():
-    """execPrice 1E+999999999 used to pass the reader, be journaled, then overflow the ledger (a reconnect, and a
-    start that failed for good): it is rejected alone before the journal, counted, told; its frame-mates count."""
+    """execPrice 1E+999999999 would overflow the ledger after being journaled (a reconnect, then every start
+    failing on it): it is rejected alone before the journal, counted, told; its frame-mates count."""
     s = session(ScriptedRest())
     notices = s.hub.subscribe([Notice], name="test")
     now = int(time.time() * 1000)
@@ -597,8 +597,8 @@ async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed(
 
 
 async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
-    """/v5/position/list holding a size of 1E+999999999 used to fail the backfill, so every reconnect: the REST
-    client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
+    """/v5/position/list holding a size of 1E+999999999 must not fail the backfill (and so every reconnect): the
+    REST client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
     symbol's position nor books a leg flattening its ledger."""
     from exchange.bybit.rest import RestClient
 
@@ -629,7 +629,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
 
 
 async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
-    """A wallet-balance reply with totalEquity 1E+999999999 used to fail the backfill: it is told, the rest read."""
+    """A wallet-balance reply with totalEquity 1E+999999999 must not fail the backfill: it is told, the rest read."""
     from exchange.bybit.rest import UnreadableRecord
 
     rest = ScriptedRest()

@@ -1,7 +1,8 @@
 """``fluxum monitor``: the session without the UI, one line per thing worth knowing.
 
-Prints every state change, every fill, notices, and a top-of-book line per symbol at most twice a second (and only
-when it moved). ``--json`` prints JSON lines with a ``type`` field instead, for scripts. With no keys and
+Prints every state change, every fill, notices, alerts (the config's ``[[alerts]]`` rules, whose commands it also
+runs), and a top-of-book line per symbol at most twice a second (and only when it moved). ``--json`` prints JSON
+lines with a ``type`` field instead, for scripts (an alert's line also has ``kind: "alert"``). With no keys and
 ``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C, SIGTERM or SIGHUP stops it cleanly
 (the journal closed) and it exits 0.
 """
@@ -12,7 +13,12 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from exchange.session import Session
 
 BOOK_LINE_INTERVAL_S = 0.5
 
@@ -86,6 +92,7 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             session = runtime.session
             subscription = runtime.hub.subscribe(name="monitor")
             out.start(runtime)
+            alerts = _AlertRunner(runtime, out) if settings.alerts else None
             if args.duration is not None:
                 asyncio.get_running_loop().call_later(args.duration, stop.set)
             runner = asyncio.create_task(session.run(), name="session")
@@ -93,19 +100,21 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             consumer = asyncio.create_task(_consume(subscription, session, out))
             await runner
             stopper.cancel()
+            if alerts is not None:
+                await alerts.stop()
             await asyncio.sleep(0)
             subscription.close()
             await consumer
             return 1 if session.state.kind is LinkState.FAILED else 0
 
 
-async def _stop_when(stop: Any, session: Any) -> None:
+async def _stop_when(stop: asyncio.Event, session: Session) -> None:
     await stop.wait()
     await session.stop()
 
 
 async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
-    from exchange.events import BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
+    from exchange.events import AlertChanged, BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
 
     last_line: dict[str, float] = {}
     last_top: dict[str, tuple] = {}
@@ -116,6 +125,8 @@ async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
             out.fill(event)
         elif isinstance(event, Notice):
             out.notice(event)
+        elif isinstance(event, AlertChanged):
+            out.alert(event)
         elif isinstance(event, BookStateChanged):
             out.book_state(event)
         elif isinstance(event, BookChanged):
@@ -133,6 +144,37 @@ async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
             out.book(event.symbol, book)
 
 
+class _AlertRunner:
+    """The config's alert rules on the session's desk, their commands run as the dashboard runs them."""
+
+    def __init__(self, runtime: Any, out: _Printer) -> None:
+        import asyncio
+
+        from app.alert_delivery import AlertCommands
+        from exchange.alert_watch import AlertWatch
+
+        self.commands = AlertCommands(on_first_failure=lambda text: out.note("warning", text))
+        self.watch = AlertWatch(
+            runtime.session.desk,
+            runtime.hub,
+            runtime.settings.alerts,
+            deliver=lambda rule, alert: self.commands.launch(rule.command, alert),
+        )
+        self.watch.subscribe()
+        self.task = asyncio.create_task(self.watch.run(), name="alerts")
+
+    async def stop(self) -> None:
+        """One last look at the desk (a Failed session ends the monitor at once), then the commands' ends."""
+        import asyncio
+        import contextlib
+
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.watch.step(self.watch.subscribe().drain())
+        await self.commands.wait()
+
+
 class _Printer:
     """Human lines or JSON lines; flushes every line so a pipe sees it at once.
 
@@ -146,7 +188,7 @@ class _Printer:
         self._gone = gone  # called once if stdout goes away (a closed pipe, a terminal that hung up)
         self.lost = False
 
-    def _emit(self, kind: str, line: str, **fields: Any) -> None:
+    def _emit(self, kind: str, line: str, /, **fields: Any) -> None:
         from exchange.printable import escape_json_controls, printable
 
         if self.lost:
@@ -236,7 +278,15 @@ class _Printer:
         )
 
     def notice(self, event: Any) -> None:
-        self._emit("notice", f"{event.level}: {event.text}", level=event.level, text=event.text)
+        self.note(event.level, event.text)
+
+    def note(self, level: str, text: str) -> None:
+        self._emit("notice", f"{level}: {text}", level=level, text=text)
+
+    def alert(self, event: Any) -> None:
+        from app.alert_delivery import alert_record
+
+        self._emit("alert", event.text, **alert_record(event))
 
 
 def _level(level: Any) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "REQUIRED_FIELDS",
     "SPOT_QUOTE_COINS",
+    "batches_in_execution_order",
     "ExecutionFileError",
     "ExecutionRecordError",
     "fill_from_execution",
@@ -189,17 +190,27 @@ def fills_in_execution_order(
     rejected: Callable[[ExecutionRecordError], None],
     batch_size: int = REPLAY_BATCH,
 ) -> Iterator[list[Fill]]:
-    """Records in ``execTime`` order (a journal's replay) as fills in the exchange's order, in batches that end
-    between two milliseconds: only the fills of one millisecond need sorting (by ``seq``). A record that cannot
-    be a fill goes to ``rejected``."""
+    """Records in ``execTime`` order (a journal's replay) as fills in the exchange's order, in batches
+    (:func:`batches_in_execution_order`). A record that cannot be a fill goes to ``rejected``."""
+
+    def readable() -> Iterator[Fill]:
+        for record in records:
+            try:
+                fill = fill_from_execution(record, category=category)
+            except ExecutionRecordError as error:
+                rejected(error)
+                continue
+            yield fill
+
+    return batches_in_execution_order(readable(), batch_size)
+
+
+def batches_in_execution_order(fills: Iterable[Fill], batch_size: int = REPLAY_BATCH) -> Iterator[list[Fill]]:
+    """Fills in ``execTime`` order in the exchange's order, in batches that end between two milliseconds: only
+    the fills of one millisecond need sorting (by ``seq``), so a journal of any length streams."""
     batch: list[Fill] = []
     moment: list[Fill] = []
-    for record in records:
-        try:
-            fill = fill_from_execution(record, category=category)
-        except ExecutionRecordError as error:
-            rejected(error)
-            continue
+    for fill in fills:
         if moment and fill.time_ms != moment[0].time_ms:
             batch.extend(sorted(moment, key=execution_order))
             moment = []

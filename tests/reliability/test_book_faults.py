@@ -6,7 +6,8 @@ books or absent deletes, so those are crafted frames handed to the session's pub
 real frames (the same entry point the link's reader uses), carrying the next ``u`` so they are in sequence.
 
 Every one must end in a fresh snapshot without dropping the connection (``reconnects`` unchanged), no
-crash, and a book equal to the exchange's afterwards.
+crash, and a book equal to the exchange's afterwards. The faults come back to back, each recovered before the
+next: the resync rate limit (``tests/test_market_data.py``) must never make such a run wait long.
 """
 
 from __future__ import annotations

@@ -288,9 +288,13 @@ async def test_corrupt_executions_are_pushed_and_listed_wrong(session: aiohttp.C
     async with make_sim(faults_enabled=True) as sim:
         ws = await authed(session, sim, "execution")
         corrupt = {"corrupt": {"execPrice": "1E+999999999", "execTime": "1" * 5000}}
-        async with session.post(f"{sim.base_url}/_sim/executions", json=corrupt) as response:
+        async with session.post(
+            f"{sim.base_url}/_sim/executions", json=corrupt, headers=sim.control_headers
+        ) as response:
             assert response.status == 200 and (await response.json())["ok"] is True
-        async with session.post(f"{sim.base_url}/_sim/executions", json={"corrupt": []}) as response:
+        async with session.post(
+            f"{sim.base_url}/_sim/executions", json={"corrupt": []}, headers=sim.control_headers
+        ) as response:
             assert response.status == 400
         market_order(sim, link="corrupt-1")
         pushed = (await receive(ws))["data"][0]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.app import TOAST_BURST, TOAST_WINDOW_S, TOASTS_SHOWN
 from app.bridge import BRIDGED_KINDS, Bridge
 from app.screens import ExportScreen, HelpScreen, LedgerScreen
 from exchange import events
@@ -19,6 +20,7 @@ from exchange.book import BookState
 from exchange.events import LinkState, SessionState
 from exchange.hub import EventHub
 from exchange.ledger import CSV_COLUMNS, Fill, MarkSource
+from exchange.notices import NoticeGate
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.connection_bar import ConnectionBar
@@ -350,6 +352,58 @@ async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: 
         strip = next(line for line in screen_text(app).splitlines() if "1 BTCUSDT" in line)
         marked = [part.split()[1] for part in strip.split("│") if "⚠" in part]
         assert marked[:2] == ["BTCUSDT", "ETHUSDT"], strip  # a frozen ticker price is marked, not only a book
+
+
+async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
+    """A host that breaks a book after every snapshot leaves the link Ready: the bar must not say all is well."""
+    desk = scripted.base_desk()
+    assert desk.stats is not None
+    topics = tuple(replace(h, resync_streak=7 if h.topic == "orderbook.50.BTCUSDT" else 0) for h in desk.stats.topics)
+    desk.stats = replace(desk.stats, topics=topics)
+    desk.touch("stats")
+    app = _app(desk, "BTCUSDT")
+    async with app.run_test(size=(160, 44)) as pilot:
+        await pilot.pause()
+        first, second = screen_text(app).splitlines()[:2]
+        assert "● Ready" in first and "⚠ 1 book resyncing repeatedly" in first, first
+        assert "RESYNC ×7" in second, second
+
+
+async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
+    """A host that makes the desk say the same thing a thousand times (a book resyncing after every delta, each
+    with its own sequence number; the same notice) shows a few toasts, then how many more there were."""
+    clock = [50.0]
+    app = _app(scripted.base_desk(), "BTCUSDT")
+    app._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST, clock=lambda: clock[0])
+    shown: list[str] = []
+    toast = app._toast
+
+    def counted(level: str, text: str, title: str, timeout: float | None) -> None:
+        shown.append(text)
+        toast(level, text, title, timeout)
+
+    app._toast = counted  # type: ignore[method-assign]
+    async with app.run_test(size=(160, 44)) as pilot:
+        for n in range(1_000):
+            app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, f"unreadable delta u {n}"))
+            app.post_message(Bridge.NoticeReceived("error", "Order rejected: insufficient balance"))
+        await pilot.pause()
+        assert len(app.notices) == 2_000 and len(shown) == 2, shown
+        clock[0] += TOAST_WINDOW_S
+        app._flush_toasts()
+        await pilot.pause()
+        assert shown[2:] == [
+            "BTCUSDT book RESYNCING: unreadable delta u 0; shown as not live until its new snapshot. "
+            "(… and 999 more like it)",
+            "Order rejected: insufficient balance (… and 999 more like it)",
+        ]
+        for n in range(50):  # fifty different texts: the burst, then one line for the rest
+            app.notify(f"Cancel rejected: order {n}", severity="error")
+        await pilot.pause()
+        assert len(shown) == 4 + TOAST_BURST and len(app._notifications) <= TOASTS_SHOWN
+        clock[0] += TOAST_WINDOW_S
+        app._flush_toasts()
+        assert shown[-1] == f"… and {50 - TOAST_BURST} more notices in {TOAST_WINDOW_S:g} s"
 
 
 async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> None:
