@@ -39,6 +39,7 @@ from textual.worker import Worker, WorkerState
 
 from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
+from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from app.signals import on_stop_signals
@@ -48,12 +49,14 @@ from exchange.config import Settings, load_settings
 from exchange.desk import Desk
 from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
+from exchange.link_history import LinkHistory
 from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
 from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
+from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
 from widgets.symbols import SymbolStrip
@@ -182,6 +185,7 @@ class FluxumApp(App[None]):
             show=False,
             tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
         ),
+        Binding("h", "show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="This help"),
     ]
 
@@ -208,6 +212,7 @@ class FluxumApp(App[None]):
         self.desk: Desk = desk
         self.runtime_options = dict(runtime_options or {})
         self.runtime: Any | None = None  # app.runtime.Runtime once the session is up
+        self.history: LinkHistory | None = None  # a scripted desk's history (the runtime has its own)
         self.bridge = Bridge(self)
         self._session_worker: Worker[None] | None = None
         self._bridge_worker: Worker[None] | None = None
@@ -228,7 +233,7 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ crash report
 
     def _fatal_error(self) -> None:
-        """Textual's crash report without frame locals: a local may hold a revealed secret (DESIGN.md); and
+        """Textual's crash report without frame locals: a local may hold a revealed secret; and
         without terminal controls or links: an exception's message may quote the exchange.
 
         Overrides a private method of the pinned Textual (8.2.8), whose report shows every frame's locals.
@@ -316,7 +321,9 @@ class FluxumApp(App[None]):
         clock = self.clock
         desk, symbol = self.desk, self.symbol
         yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
-        yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+        with Horizontal(id="status-row"):
+            yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+            yield LinkStrip(desk, clock=clock, id="link-strip")
         with Horizontal(id="body"):
             ladder = Ladder(desk, symbol, clock=clock, id="ladder")
             ladder.border_title = "Order book"
@@ -474,6 +481,7 @@ class FluxumApp(App[None]):
             ):
                 widget.show(desk, symbol)
             self.query_one(WalletPanel).show(desk)
+            self.query_one(LinkStrip).show(desk)
             self.query_one(OrdersTable).show(desk)
         self._refresh_availability()
 
@@ -637,6 +645,12 @@ class FluxumApp(App[None]):
     def action_show_ledger(self) -> None:
         self.push_screen(LedgerScreen(self.desk, self.symbol))
 
+    def action_show_history(self) -> None:
+        runtime = self.runtime
+        history = runtime.history if runtime is not None else self.history
+        started = history.run_ms if history is not None else None
+        self.push_screen(HistoryScreen(history, clock=self.clock, started_ms=started))
+
     def action_export_ledger(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
         self.push_screen(ExportScreen(f"fluxum-ledger-{stamp}.csv"), callback=self._export_chosen)
@@ -763,6 +777,9 @@ class FluxumApp(App[None]):
             yield SystemCommand(
                 "Link: reconnect now", "Skip the retry wait, or try again out of Failed", self.action_reconnect
             )
+        yield SystemCommand(
+            "History: outages and events", "The link's outages, uptime and events", self.action_show_history
+        )
         yield SystemCommand("Help: keys and glyphs", "What every key and glyph means", self.action_help)
 
 

@@ -56,6 +56,7 @@ TOP_LEVEL: tuple[Command, ...] = (
     ),
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
     Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
+    Command("history", "the link's outages, uptime and events, kept beside the journal", "app.commands.history"),
 )
 
 BYBIT: tuple[Command, ...] = (

@@ -55,6 +55,6 @@ def printable_output() -> Iterator[None]:
 
 def write_control(sequence: str) -> None:
     """Write a control sequence of the command's own (not data) to stdout, past the guard."""
-    stream: Any = sys.stdout
+    stream = sys.stdout
     raw = stream.stream if isinstance(stream, PrintableStream) else stream
     raw.write(sequence)

@@ -9,9 +9,11 @@ external ``fluxum sim`` unless ``--journal-dir`` names a journal to keep.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
+import sqlite3
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,12 +24,14 @@ from typing import Any
 from exchange.config import Endpoints, Environment, Settings
 from exchange.hub import EventHub
 from exchange.journal import Journal, journal_path
+from exchange.link_history import LinkHistory, history_path
+from exchange.link_recorder import HistoryRecorder, record
 from exchange.listing import UnlistedSymbols, listed_symbols, unlisted
 from exchange.retry import describe
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
 
-__all__ = ["Runtime", "open_runtime", "EMBEDDED_FUNDING_SPEED", "UnlistedSymbols"]
+__all__ = ["Runtime", "open_history", "open_runtime", "EMBEDDED_FUNDING_SPEED", "UnlistedSymbols"]
 
 log = logging.getLogger(__name__)
 INSTRUMENTS_AT_START_S = 5.0  # an exchange down at start delays the desk this long at most
@@ -48,6 +52,7 @@ class Runtime:
     journal: Journal | None
     sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
     dropped_symbols: tuple[str, ...] = ()  # asked for, but not listed by the exchange (``unlisted="drop"``)
+    history: LinkHistory | None = None  # None when it could not be opened (the desk runs without it)
 
     @property
     def environment_label(self) -> str:
@@ -133,6 +138,8 @@ async def open_runtime(
             )
             journal = Journal(path)
             stack.callback(journal.close)
+        if journal_dir is None and settings.environment is Environment.SIM:
+            journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
         hub = EventHub()
         session = Session(
             settings,
@@ -146,15 +153,22 @@ async def open_runtime(
         )
         if instruments is not None:
             session.market.take_instruments(instruments)  # read once: the session's backfill need not again
+        history = await _start_history(stack, settings, journal_dir, session, clock)
         yield Runtime(
-            settings=settings, session=session, hub=hub, rest=rest, journal=journal, sim=sim, dropped_symbols=dropped
+            settings=settings,
+            session=session,
+            hub=hub,
+            rest=rest,
+            journal=journal,
+            sim=sim,
+            dropped_symbols=dropped,
+            history=history,
         )
 
 
 async def _read_instruments(rest: Any, category: str) -> list[Any] | None:
     """The category's instruments, or None when the exchange cannot be read now (the session keeps trying:
     an exchange that is down at start is an outage to ride out, not a reason to refuse the symbols)."""
-    import asyncio
 
     try:
         return list(await asyncio.wait_for(rest.instruments(category), INSTRUMENTS_AT_START_S))
@@ -173,3 +187,44 @@ def _listed_only(settings: Settings, listed: set[str], policy: str) -> tuple[Set
         raise UnlistedSymbols(missing, settings.category)
     kept = tuple(symbol for symbol in settings.symbols if symbol not in missing)
     return dataclasses.replace(settings, symbols=kept), tuple(missing)
+
+
+def open_history(settings: Settings, journal_dir: Path | None, now_ms: int, readonly: bool = False) -> LinkHistory:
+    """The link history beside the journal of these settings (``"public"`` stands for a desk without keys)."""
+    if settings.credentials is not None:
+        account = settings.credentials.api_key
+    elif settings.environment is Environment.SIM:
+        from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
+
+        account = DEMO_API_KEY  # a local exchange's desk trades on the demo account
+    else:
+        account = "public"
+    path = history_path(settings.environment.value, account, settings.category, journal_dir)
+    return LinkHistory(path, now_ms=now_ms, readonly=readonly)
+
+
+async def _start_history(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    journal_dir: Path | None,
+    session: Session,
+    clock: Callable[[], float],
+) -> LinkHistory | None:
+    """Open the history and record into it until the runtime closes; a history that cannot be opened is said
+    once and the desk runs without it."""
+    try:
+        history = open_history(settings, journal_dir, int(clock() * 1000))
+    except (OSError, sqlite3.Error) as error:
+        log.warning("link history unavailable: %s", error)
+        return None
+    recorder = HistoryRecorder(history, session.hub, session.desk, clock)
+    task = asyncio.create_task(record(recorder), name="link-history")
+
+    async def stop() -> None:
+        recorder.stop()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 5.0)
+        recorder.close()
+
+    stack.push_async_callback(stop)
+    return history

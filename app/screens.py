@@ -149,6 +149,8 @@ LEGEND = (
     ("◑ Reconnecting", "link lost: attempt n, countdown to the next try, the reason"),
     ("✗ Failed", "retrying cannot fix it (a rejected key): not retrying"),
     ("○ Disconnected", "stopped"),
+    ("down 41 s", "the outage clock: since the first loss of Ready, across every attempt"),
+    ("█ ▒ ░", "the last 30 minutes, a cell a minute: Ready, degraded (a stream stale, a book not live), down"),
     ("● LIVE", "the book is synced and fresh"),
     ("⚠ … NOT LIVE", "resyncing, awaiting a snapshot or stale: dimmed, do not trade on it"),
     ("◆", "your open order at that price (ladder)"),

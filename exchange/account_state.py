@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import REPLAY_BATCH, ExecutionRecordError, fill_from_execution
+from exchange.bybit.executions import ExecutionRecordError, batches_in_execution_order, fill_from_execution
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -47,6 +47,7 @@ from exchange.events import (
 from exchange.hub import EventHub
 from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
+from exchange.printable import printable
 
 __all__ = ["AccountState"]
 
@@ -216,11 +217,12 @@ class AccountState:
         self._history_gap(why)
 
     def _history_gap(self, why: str) -> None:
-        """Executions may be missing: stop calling history complete and read it again over REST."""
-        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
+        """Executions may be missing: stop calling history complete and read it again over REST. Told once per
+        read: a host losing thousands of frames a second makes one read (and one after it), not a notice each."""
         if not self.history_complete:
             self._gap_while_recovering = True  # a read is under way and may predate the loss: read again after
             return
+        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
         self.history_complete = False
         self._reread()
 
@@ -404,7 +406,9 @@ class AccountState:
         """Keep records that cannot be read or applied in the journal's quarantine: counted, one notice."""
         self.counters["journal_quarantined"] += len(bad)
         exec_id, _, why = bad[0]
-        log.warning("%d execution records quarantined; first %s: %s", len(bad), exec_id, why)
+        # the execId and the reason quote the record: a journal is as untrusted as the network that filled it
+        shown, why = (printable(exec_id, 40) if exec_id else "no execId"), printable(why, 200)
+        log.warning("%d execution records quarantined; first %s: %s", len(bad), shown, why)
         if self.journal is not None:
             kept = self.journal.quarantine(bad, self._now_ms())
             if not kept:
@@ -413,9 +417,7 @@ class AccountState:
         else:
             where_kept = "skipped"
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        self.hub.publish(
-            Notice("warning", f"{where} cannot be used ({exec_id or 'no execId'}: {why}){more}: {where_kept}")
-        )
+        self.hub.publish(Notice("warning", f"{where} cannot be used ({shown}: {why}){more}: {where_kept}"))
 
     def _announce_fill(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
         self.counters["fills"] += 1
@@ -453,29 +455,23 @@ class AccountState:
             self.hub.publish(LedgerChanged(entry))
 
     def _journaled_fills(self, bad: list[tuple[str | None, Any, str]]) -> Iterator[list[Fill]]:
-        """The journal's fills in the exchange's order, in batches that end between two milliseconds (only one
-        millisecond's fills need sorting, by ``seq``); a record that cannot be a fit fill goes to ``bad``."""
+        """The journal's fills in the exchange's order, in batches (:func:`batches_in_execution_order`); a record
+        that cannot be a fit fill goes to ``bad``."""
         assert self.journal is not None
-        batch: list[Fill] = []
-        moment: list[Fill] = []
-        for exec_id, record in self.journal.rows():
-            try:
-                if record is None:
-                    raise ExecutionRecordError("the journaled blob is not a JSON object")
-                fill = fill_from_execution(record, category=self.category)
-            except UNREADABLE as error:
-                bad.append((exec_id, None, _why(error)))
-                continue
-            if moment and fill.time_ms != moment[0].time_ms:
-                batch.extend(sorted(moment, key=execution_order))
-                moment = []
-                if len(batch) >= REPLAY_BATCH:
-                    yield batch
-                    batch = []
-            moment.append(fill)
-        batch.extend(sorted(moment, key=execution_order))
-        if batch:
-            yield batch
+        journal = self.journal
+
+        def readable() -> Iterator[Fill]:
+            for exec_id, record in journal.rows():
+                try:
+                    if record is None:
+                        raise ExecutionRecordError("the journaled blob is not a JSON object")
+                    fill = fill_from_execution(record, category=self.category)
+                except UNREADABLE as error:
+                    bad.append((exec_id, None, _why(error)))
+                    continue
+                yield fill
+
+        return batches_in_execution_order(readable())
 
     def _apply_replayed(self, fills: list[Fill], bad: list[tuple[str | None, Any, str]]) -> list[Fill]:
         """Apply a batch of journaled fills; should the ledger fail on one, each alone, the failing ones to ``bad``."""

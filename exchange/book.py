@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
+from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE, is_decimal_text
 
 __all__ = ["MAX_NUMBER_CHARS", "ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
@@ -147,6 +147,8 @@ class _Numbers(dict[str, float]):
             raise _Rejected("price and size must be decimal strings")
         if len(text) > MAX_NUMBER_CHARS:
             raise _Rejected(f"a number of {len(text)} characters")
+        if not is_decimal_text(text):  # float() also takes " 5", "1_0" and "١٢٣"
+            raise _Rejected(f"not a decimal: {text[:24]!r}")
         value = float(text)
         if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
             raise _Rejected(f"out of range: {text[:24]!r}")

@@ -23,7 +23,8 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.ledger import Fill, Ledger
-from exchange.numbers import NumberError, decimal_problem, read_decimal
+from exchange.link_timeline import LinkTimeline
+from exchange.numbers import MIN_MAGNITUDE, NumberError, decimal_problem, read_decimal
 
 __all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"]
 
@@ -31,7 +32,7 @@ OWN_FILLS_KEPT = 200
 TRADES_KEPT = 500
 
 
-SMALLEST_STEP = Decimal("1e-18")
+SMALLEST_STEP = MIN_MAGNITUDE  # the smallest number read from outside at all
 LARGEST_STEP = Decimal("1e9")
 """A tick or a quantity step outside these is refused: the ladder divides prices by the tick and prints as many
 places as it has, so a zero, a ``1E-20000`` or a ``1E+999`` tick must never reach it."""
@@ -97,6 +98,11 @@ class Desk:
     stats: LinkStats | None = None
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
+    link_timeline: LinkTimeline = field(default_factory=LinkTimeline)
+    """Ready / degraded / down over the last half hour (the history recorder keeps it)."""
+    outage_started_ms: int | None = None
+    """When the current outage began (the first loss of Ready, or the start if never Ready); None when Ready."""
+    ever_ready: bool = False
     journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
     account_down: str = ""  # why the account part is down (a rejected key) while public data stays live
     versions: Counter[str] = field(default_factory=Counter)
@@ -111,6 +117,22 @@ class Desk:
 
     def touch(self, part: str) -> None:
         self.versions[part] += 1
+
+    def note_state(self, state: SessionState) -> None:
+        """Track the outage clock: it counts the whole outage, across attempts and states, until Ready."""
+        if state.kind is LinkState.READY:
+            self.outage_started_ms = None
+            self.ever_ready = True
+        elif state.kind is LinkState.DISCONNECTED:
+            self.outage_started_ms = None
+        elif self.outage_started_ms is None:
+            self.outage_started_ms = state.since_ms
+
+    def outage_shown(self) -> bool:
+        """Whether the bar shows the outage clock: in an outage after Ready, or Reconnecting/Failed since start."""
+        if self.outage_started_ms is None:
+            return False
+        return self.ever_ready or self.state.kind in (LinkState.RECONNECTING, LinkState.FAILED)
 
     def ticker(self, symbol: str) -> dict[str, str]:
         return self.tickers.get(symbol) or {}

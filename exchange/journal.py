@@ -30,6 +30,9 @@ from typing import Any
 
 import orjson
 
+from exchange.private_file import OWNER_ONLY
+from exchange.retry import describe
+
 __all__ = ["Journal", "JournalError", "JournalUnwritable", "journal_path"]
 
 _SCHEMA = """
@@ -63,8 +66,16 @@ _PASSING = {  # SQLite's primary result codes for a write that may work later
     10: "disk I/O error",  # SQLITE_IOERR
     8: "read-only",  # SQLITE_READONLY
 }
+_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 _CANNOT_OPEN = (8, 14, 3)  # SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM
+
+
+OPEN_WAIT_S = 10.0
+"""How long opening waits for another program's lock (a backup, a VACUUM): a start waits out a short one."""
+BUSY_WAIT_S = 0.5
+"""How long a statement waits for a lock once open: this runs on the event loop, and another Fluxum on the same
+account must not freeze it."""
 
 
 class JournalError(Exception):
@@ -87,8 +98,13 @@ def _code(error: BaseException) -> int | None:
 def _unusable(path: str, error: BaseException) -> JournalError:
     """The one-line reason a journal cannot be opened or read, with what to do about it."""
     code = _code(error)
-    text = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    text = describe(error, 120)
     # The fix before the path: a narrow screen cuts the end of the line, and the path ends it whole.
+    if code in _LOCKED:
+        return JournalError(
+            f"journal is locked by another program (still after {OPEN_WAIT_S:g} s): close it or wait for it, then "
+            f"start again: {path}"
+        )
     if code in _CORRUPT or "not a database" in text or "malformed" in text:
         return JournalError(
             f"journal is not a database (corrupt?): move it aside, Fluxum re-reads the history from Bybit: {path}"
@@ -145,11 +161,10 @@ class Journal:
     def _open(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Owner-only from the start, the -wal and -shm side files too (they hold the same records). A short busy
-        # timeout: this runs on the event loop, and another Fluxum on the same account must not freeze it.
-        previous = os.umask(0o077)
+        # Owner-only from the start, the -wal and -shm side files too (they hold the same records).
+        previous = os.umask(0o777 & ~OWNER_ONLY)
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=OPEN_WAIT_S)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -158,6 +173,7 @@ class Journal:
                 (verdict,) = db.execute("PRAGMA quick_check(1)").fetchone()
                 if verdict != "ok":
                     raise sqlite3.DatabaseError(f"database disk image is malformed: {verdict}")
+                db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT_S * 1000)}")
             except BaseException:
                 db.close()
                 raise
@@ -167,7 +183,7 @@ class Journal:
             for suffix in ("", "-wal", "-shm"):
                 side = Path(self.path + suffix)
                 if side.exists():
-                    side.chmod(0o600)
+                    side.chmod(OWNER_ONLY)
         return db
 
     def _failed(self, error: sqlite3.Error) -> JournalError:

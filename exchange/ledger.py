@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import (
@@ -592,22 +593,27 @@ class Ledger:
                 touched[fill.symbol] = None
             self._seen.add(fill.exec_id)
             applied.append(fill)
+        self._replay_late(late, applied, touched)
+        for symbol in touched:
+            state = self._symbols[symbol]
+            self._fold(state)
+            self._publish(state)
+        return [(fill, self._entries[fill.symbol]) for fill in applied]
+
+    def _replay_late(self, late: dict[str, list[Fill]], applied: list[Fill], touched: dict[str, None]) -> None:
+        """Replay each symbol with its late fills in execution order, and mark it ``touched``. A replay that cannot
+        be computed leaves the symbol as it was and rejects its late fills (taken out of ``applied``)."""
         for symbol, fills_of_symbol in late.items():
             try:
                 self._symbols[symbol] = self._symbols[symbol].replayed_with(fills_of_symbol)
             except ArithmeticError as error:
-                for fill in fills_of_symbol:  # the symbol stays as it was, without them
+                for fill in fills_of_symbol:
                     self._reject(fill, f"its symbol's replay cannot be computed ({type(error).__name__})")
                     self._seen.discard(fill.exec_id)
                     applied.remove(fill)
                 continue
             self.reordered += len(fills_of_symbol)
             touched[symbol] = None
-        for symbol in touched:
-            state = self._symbols[symbol]
-            self._fold(state)
-            self._publish(state)
-        return [(fill, self._entries[fill.symbol]) for fill in applied]
 
     def _reject(self, fill: Fill, why: str) -> None:
         self.rejected += 1
@@ -780,8 +786,21 @@ def format_decimal(value: Decimal) -> str:
     return format(value.normalize(MONEY_CONTEXT), "f")
 
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
-"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection")."""
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "|", "\t", "\r", "\n")
+"""A text cell starting with one of these is read as a formula by a spreadsheet (OWASP, "CSV Injection"; ``|``
+is a DDE call some importers complete)."""
+
+
+def _formula_start(text: str) -> bool:
+    """Whether a spreadsheet could read ``text`` as a formula: it starts with a trigger, or with one behind
+    leading whitespace (an importer that trims it) or spelt in a compatibility form (full-width ``＝``, small
+    ``﹦``), which NFKC folds to the trigger."""
+    if text.startswith(FORMULA_TRIGGERS):
+        return True
+    if text.isascii():
+        return text.lstrip().startswith(FORMULA_TRIGGERS)
+    first = text.lstrip()[:1]
+    return unicodedata.normalize("NFKC", first).startswith(FORMULA_TRIGGERS)
 
 
 def csv_text(text: str) -> str:
@@ -789,7 +808,7 @@ def csv_text(text: str) -> str:
 
     Only text goes through here (symbols, sides, anything that came from the exchange or a file); numbers the
     ledger wrote itself never do, so ``-1.5`` stays a number."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    return "'" + text if _formula_start(text) else text
 
 
 def _cell(value: object) -> str:

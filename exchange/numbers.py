@@ -25,6 +25,7 @@ __all__ = [
     "MIN_MAGNITUDE",
     "NumberError",
     "decimal_problem",
+    "is_decimal_text",
     "read_decimal",
     "read_epoch_ms",
     "read_whole",
@@ -48,6 +49,12 @@ _MIN_EXPONENT = _MIN_ADJUSTED - MAX_DIGITS  # a zero written with more places th
 
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
 _SPECIAL_TEXT = re.compile(r"[+-]?(?:inf|infinity|s?nan[0-9]*)", re.IGNORECASE).fullmatch
+
+
+def is_decimal_text(text: str) -> bool:
+    """Whether ``text`` is a plain ASCII decimal (``-12.5``, ``.5``, ``5e3``): ``float()`` and ``Decimal()`` also
+    take spaces around it, ``1_000``, digits of any script (``١٢٣``) and ``inf``/``nan``, which no exchange sends."""
+    return _DECIMAL_TEXT(text) is not None
 
 
 class NumberError(ValueError):
@@ -91,7 +98,7 @@ def read_decimal(value: object, name: str) -> Decimal:
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
             raise NumberError(f"{name} {_shown(value)} is longer than {MAX_TEXT} characters")
-        if _DECIMAL_TEXT(value) is None:  # Decimal() alone also takes " 7 ", "1_000", "١٢٣" and "NaN"
+        if not is_decimal_text(value):  # Decimal() alone also takes " 7 ", "1_000", "١٢٣" and "NaN"
             why = "is not a finite number" if _SPECIAL_TEXT(value) else "is not a number"
             raise NumberError(f"{name} {_shown(value)} {why}")
         number = Decimal(value)

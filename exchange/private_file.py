@@ -2,8 +2,11 @@
 
 A file is written whole into a new owner-only (0600) file beside the target, then moved over it: the target is
 never half-written, and an existing file that group or others could read is replaced by an owner-only one rather
-than keeping its old mode. A symbolic link is followed, so the file it points to is the one replaced. A target
-that exists and is not a regular file (``/dev/stdout``, a FIFO) is written in place: nothing is left on disk.
+than keeping its old mode. A symbolic link of the user's own is followed, so the file it points to is the one
+replaced; a link someone else owns is refused (another user's ``/tmp/ledger.csv`` pointing at the user's
+``~/.bashrc``: the kernel refuses such a link to a shell's ``>`` in a shared folder, but a path resolved here
+would not be). A target that exists and is not a regular file (``/dev/stdout``, a FIFO) is written in place:
+nothing is left on disk.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def write_private(path: str | Path, write: Callable[[TextIO], T]) -> T:
 
     Raises :class:`OSError` as ``open`` would (a missing directory, no permission); the target is then unchanged.
     """
+    _refuse_foreign_links(Path(path))
     target = Path(os.path.realpath(path))
     try:
         mode = target.stat().st_mode
@@ -51,3 +55,22 @@ def write_private(path: str | Path, write: Callable[[TextIO], T]) -> T:
             os.unlink(temporary)
         raise
     return result
+
+
+MAX_LINK_HOPS = 40
+"""As many links as the kernel follows in one path (ELOOP past that)."""
+
+
+def _refuse_foreign_links(path: Path) -> None:
+    """:class:`PermissionError` when ``path`` is, or leads through, a symbolic link its user does not own."""
+    user = os.geteuid()
+    for _ in range(MAX_LINK_HOPS):
+        try:
+            status = path.lstat()
+        except FileNotFoundError:
+            return
+        if not stat.S_ISLNK(status.st_mode):
+            return
+        if status.st_uid != user:
+            raise PermissionError(1, "it is a symbolic link another user owns: not followed", str(path))
+        path = path.parent / os.readlink(path)

@@ -121,6 +121,7 @@ def short_reason(error: BaseException) -> str:
     return describe(error)
 
 
-def describe(error: BaseException) -> str:
+def describe(error: object, limit: int = 160) -> str:
+    """The first line of ``error``'s message (its type's name when it has none), at most ``limit`` characters."""
     text = str(error) or type(error).__name__
-    return text.splitlines()[0][:160]
+    return text.splitlines()[0][:limit]

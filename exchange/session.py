@@ -48,7 +48,7 @@ import aiohttp
 
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
-from exchange.bybit.protocol import PRIVATE_TOPICS, TickerCache, book_topic, subscribe_batches
+from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import LinkDead, WsLink
@@ -93,6 +93,8 @@ REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an exe
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+_REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
+"""Frames that answer a request: never data, whatever they hold."""
 MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
 
 
@@ -653,6 +655,10 @@ class Session:
             self.market.take(topic, frame, received_ms)
 
     def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        if "topic" not in frame and classify(frame) in _REPLIES:
+            # an acknowledgement nobody waits for (its request timed out, or a host invents them): no execution
+            self.counters["unsolicited_replies"] += 1
+            return
         topic = self._topic(frame)
         if topic is None:
             self._private_frame_lost()
@@ -765,6 +771,7 @@ class Session:
         ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state
+        self.desk.note_state(state)
         self.desk.touch("state")
         log.info("session: %s", state)
         self.hub.publish(StateChanged(state, previous))

@@ -590,3 +590,18 @@ def test_a_full_window_replaced_in_one_delta_is_bybit_behaviour_not_an_overflow(
     delta = msg("delta", 11, topic=book.topic, bids=old + deep_levels(95.0, -0.1, 50))
     assert book.apply(delta) is ApplyResult.DELTA
     assert book.synced and book.level_count() == (50, 50) and book.best_bid() == (95.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "text", [" 100.7", "100.7 ", "\u0661\u0660\u0660", "1_00", "\uff11\uff10\uff10", "0x10", "100.7\n"]
+)
+@pytest.mark.parametrize("where", ["price", "size"])
+def test_a_number_only_python_reads_is_not_a_level(text: str, where: str) -> None:
+    """``float()`` takes spaces, underscores and any script's digits (Arabic-Indic ``١٠٠`` is 100.0): a book
+    level is Bybit's plain ASCII decimal or it is unreadable, as everywhere else numbers come from outside."""
+    level = (text, "1") if where == "price" else ("100.7", text)
+    message = snapshot(20, asks=[level, ("101.0", "2")])
+    book = synced()
+    before = (book.bids(), book.asks(), book.u)
+    assert book.apply(message) is ApplyResult.REJECTED
+    assert (book.bids(), book.asks(), book.u) == before

@@ -8,14 +8,14 @@ thread), so an order placed by one command is seen by the next. Nothing leaves l
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import app.cli as cli
+from exchange.bybit.sim.server import SimConfig, SimServer
+from tests.threaded import clear_exchange_keys, served_in_thread
 
 FAKE_PRODUCTION_KEY = "FAKEPRODKEY000001"
 FAKE_PRODUCTION_SECRET = "prod-canary-secret-0f9e8d7c"
@@ -24,39 +24,20 @@ FAKE_PRODUCTION_SECRET = "prod-canary-secret-0f9e8d7c"
 @pytest.fixture(autouse=True)
 def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing from the developer's shell may leak into these runs."""
-    for name in ("PRODUCTION", "TESTNET", "DEMO", "SIM"):
-        monkeypatch.delenv(f"BYBIT_{name}_API_KEY", raising=False)
-        monkeypatch.delenv(f"BYBIT_{name}_API_SECRET", raising=False)
+    clear_exchange_keys(monkeypatch)
 
 
 @pytest.fixture(scope="module")
-def external_sim() -> Iterator[Any]:
+def external_sim() -> Iterator[SimServer]:
     """A local exchange in its own thread and loop, like a separate ``fluxum sim`` process."""
-    from exchange.bybit.sim.server import SimConfig, SimServer
 
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
+    async def start() -> SimServer:
+        sim = SimServer(SimConfig(demo_trader=False, run_market=False, publish=False))
+        await sim.start()
+        return sim
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            sim = SimServer(SimConfig(demo_trader=False, run_market=False, publish=False))
-            loop.run_until_complete(sim.start())
-            holder["sim"] = sim
-        finally:
-            ready.set()
-        loop.run_forever()
-        loop.run_until_complete(sim.stop())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="external-sim", daemon=True)
-    thread.start()
-    assert ready.wait(30), "the local exchange did not start"
-    assert "sim" in holder, "the local exchange failed to start"
-    yield holder["sim"]
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
+    with served_in_thread(start, SimServer.stop, "external-sim") as (sim, _):
+        yield sim
 
 
 def fluxum(capsys: pytest.CaptureFixture[str], line: str, *extra: str) -> tuple[int, str, str]:

@@ -23,8 +23,10 @@ from aiohttp import web
 
 import app.cli as cli
 from app.commands.monitor import _Printer
+from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.events import FillReceived
 from exchange.ledger import Fill
+from tests.threaded import clear_exchange_keys, served_in_thread
 
 OSC_52 = "\x1b]52;c;cm0gLXJmIH4=\x07"
 TITLE = "\x1b]0;pwned\x07"
@@ -42,9 +44,7 @@ HTML = f"<html><title>{OSC_52}502 Bad Gateway</title>\n<body>{TITLE}</body></htm
 
 @pytest.fixture(autouse=True)
 def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PRODUCTION", "TESTNET", "DEMO", "SIM"):
-        monkeypatch.delenv(f"BYBIT_{name}_API_KEY", raising=False)
-        monkeypatch.delenv(f"BYBIT_{name}_API_SECRET", raising=False)
+    clear_exchange_keys(monkeypatch)
 
 
 def assert_printable(text: str) -> None:
@@ -137,30 +137,20 @@ def _order() -> dict[str, Any]:
 def host() -> Iterator[HostileHost]:
     """The hostile host in its own thread and loop, like a separate server."""
     hostile = HostileHost()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", hostile.handle)
-    runner = web.AppRunner(app)
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", hostile.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
-        loop.run_until_complete(site.start())
+        await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         hostile.base_url = f"http://127.0.0.1:{port}"
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+        return runner
 
-    thread = threading.Thread(target=serve, name="hostile-host", daemon=True)
-    thread.start()
-    assert ready.wait(30), "the hostile host did not start"
-    yield hostile
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
+    with served_in_thread(start, web.AppRunner.cleanup, "hostile-host"):
+        yield hostile
 
 
 def fluxum(capsys: pytest.CaptureFixture[str], host: HostileHost, *argv: str) -> tuple[int, str, str]:
@@ -254,8 +244,7 @@ def test_monitor_fill_lines_are_one_printable_line(capsys: Any) -> None:
 
 def test_monitor_on_a_hostile_exchange(capsys: Any) -> None:
     """The session headless on the local exchange: hostile fills pushed, then the key rejected with a title."""
-    sim, loop, thread = _start_sim()
-    try:
+    with served_in_thread(_started_sim, SimServer.stop, "hostile-sim") as (sim, loop):
         push = _every(loop, 0.3, lambda: sim.account.publish("execution", [{**_execution(), "execId": "evil-1"}]))
 
         def reject() -> None:
@@ -266,9 +255,6 @@ def test_monitor_on_a_hostile_exchange(capsys: Any) -> None:
         loop.call_soon_threadsafe(loop.call_later, 4.0, reject)
         code = cli.main(["monitor", "--base-url", sim.base_url, "--duration", "12", "--symbols", "BTCUSDT"])
         push.set()
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
     captured = capsys.readouterr()
     assert_printable(captured.out)
     assert_printable(captured.err)
@@ -279,29 +265,10 @@ def test_monitor_on_a_hostile_exchange(capsys: Any) -> None:
     assert not any(line.startswith("FAKE") for line in captured.out.splitlines())
 
 
-def _start_sim() -> tuple[Any, asyncio.AbstractEventLoop, threading.Thread]:
-    from exchange.bybit.sim.server import SimConfig, SimServer
-
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        sim = SimServer(SimConfig(demo_trader=False, faults_enabled=True))
-        try:
-            loop.run_until_complete(sim.start())
-            holder["sim"] = sim
-        finally:
-            ready.set()
-        loop.run_forever()
-        loop.run_until_complete(sim.stop())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="hostile-sim", daemon=True)
-    thread.start()
-    assert ready.wait(30) and "sim" in holder, "the local exchange did not start"
-    return holder["sim"], loop, thread
+async def _started_sim() -> SimServer:
+    sim = SimServer(SimConfig(demo_trader=False, faults_enabled=True))
+    await sim.start()
+    return sim
 
 
 def _every(loop: asyncio.AbstractEventLoop, seconds: float, action: Any) -> threading.Event:

@@ -330,3 +330,13 @@ def test_a_journal_replay_comes_in_the_exchanges_order_in_batches_split_between_
     assert [[fill.exec_id for fill in batch] for batch in batches] == [["z", "m", "a"], ["b", "c", "d"]]
     assert len(problems) == 1 and "execQty" in str(problems[0])
     assert list(fills_in_execution_order([], category="linear", rejected=problems.append)) == []
+
+
+@pytest.mark.parametrize("field", ["execId", "symbol", "orderId", "orderLinkId", "execType", "feeCurrency"])
+def test_a_text_field_longer_than_any_bybit_writes_is_a_record_error(field: str) -> None:
+    """A host may put megabytes in an execution's text (a frame holds 4 MB): the fill would carry them into the
+    journal's keys, the ledger's entries (one per symbol) and every screen. Bybit's are under 40 characters."""
+    value = "Trade" + "x" * 100_000 if field == "execType" else "x" * 100_000
+    with pytest.raises(ExecutionRecordError, match=field):
+        fill_from_execution(record(**{field: value}))
+    fill_from_execution(record(**{field: ("Trade" if field == "execType" else "x") + "y" * 30}))  # short passes

@@ -7,6 +7,7 @@ a pong 20 ms after each ping unless the path is dead or the pong is lost) and ca
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -223,3 +224,38 @@ async def test_a_pong_waiting_in_the_socket_while_the_loop_was_held_is_read_befo
             await link.close()
     finally:
         await runner.cleanup()
+
+
+async def test_a_handshake_redirected_elsewhere_is_refused_before_anything_is_sent() -> None:
+    """Bybit's streams never redirect: a relay that does (to another host, or from wss:// to plain ws://) would
+    get the private stream's auth (the API key and a signature valid until it expires) sent where nobody
+    configured. The link is refused and nothing is sent on it."""
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from exchange.bybit.ws import LinkDead, WsLink
+
+    heard: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            heard.append(message.data)
+        return ws
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(other.make_url("/steal")))
+
+    other_app, relay_app = web.Application(), web.Application()
+    other_app.router.add_get("/steal", elsewhere)
+    relay_app.router.add_get("/{tail:.*}", redirect)
+    async with TestServer(other_app) as other, TestServer(relay_app) as relay, aiohttp.ClientSession() as http:
+        link = WsLink(str(relay.make_url("/v5/private")), http, lambda frame, ms: None, name="private")
+        with pytest.raises(LinkDead) as caught:
+            await link.open()
+            await link.send({"op": "auth", "args": ["key", 1, "signature"]})
+        await asyncio.sleep(0.2)
+    assert "redirect" in str(caught.value)
+    assert heard == []

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
 
-from exchange.journal import Journal, journal_path
+import exchange.journal as journal_module
+from exchange.journal import Journal, JournalError, JournalUnwritable, journal_path
 
 
 def execution(i: int, t: int | None = None) -> dict:
@@ -269,3 +271,71 @@ def test_a_bad_execution_read_over_rest_is_quarantined_and_the_backfill_goes_on(
     assert account.ledger.entry("BTCUSDT").position == Decimal("0.002")
     texts = _notices(subscription)
     assert len(texts) == 1 and "quarantine" in texts[0], texts
+
+
+_HOLD_LOCK = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA journal_mode=DELETE")
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+def _held_by_another_process(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another program holding an exclusive lock on the journal (a backup, a VACUUM, an older SQLite tool)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    return holder
+
+
+def test_a_journal_locked_for_a_few_seconds_by_another_process_is_opened_once_free(tmp_path: Path) -> None:
+    """A start meeting a lock waits it out instead of failing with "cannot be used: move it aside"."""
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.record([{"execId": "e1", "symbol": "BTCUSDT", "execTime": "1", "execType": "Trade"}], 1)
+    journal.close()
+    holder = _held_by_another_process(path, 2.0)
+    try:
+        journal = Journal(path)
+        assert [record["execId"] for record in journal.replay()] == ["e1"]
+        journal.close()
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_a_journal_locked_longer_than_the_start_waits_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still locked after the wait: the one line names the lock and the file, and does not say to move a good
+    journal aside."""
+    monkeypatch.setattr(journal_module, "OPEN_WAIT_S", 0.3)
+    path = tmp_path / "journal.sqlite3"
+    holder = _held_by_another_process(path, 3.0)
+    try:
+        with pytest.raises(JournalError) as caught:
+            Journal(path)
+    finally:
+        holder.wait(timeout=30)
+    message = str(caught.value)
+    assert "locked by another" in message and str(path) in message and "move it aside" not in message
+    assert not isinstance(caught.value, JournalUnwritable)
+
+
+def test_a_hostile_exec_id_in_the_journal_is_named_short_and_printable(tmp_path: Path) -> None:
+    """The quarantine's notice quotes the record's execId: one with terminal controls and 10 kB is shown cut
+    and disarmed (it reaches the toasts, the monitor's lines and the log), and kept whole in the quarantine."""
+    path = tmp_path / "j.sqlite3"
+    Journal(path).close()
+    hostile = "\x1b]52;c;cm0gLXJmIH4=\x07\x9b2J\u202e[bold]" + "A" * 10_000
+    overflow = {**execution(1), "execId": hostile, "execPrice": "1E+999999999"}
+    _raw_insert(path, hostile, orjson.dumps(overflow), 1001)
+    journal = Journal(path)
+    account, subscription = _account(journal)
+    account.replay_journal()
+    (text,) = _notices(subscription)
+    assert text.isprintable() and len(text) < 600, text[:300]
+    assert [exec_id for _, exec_id, _, _ in journal.quarantined()] == [hostile]
+    journal.close()

@@ -959,3 +959,28 @@ def test_csv_a_carriage_return_inside_a_text_cell_cannot_start_a_row() -> None:
     rows = list(csv.reader(io.StringIO(out.getvalue(), newline="")))
     assert len(rows) == 2
     assert (rows[1][0], rows[1][1]) == ("X\r=cmd|' /C calc'!A0", "-1.5")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " =1+1",  # LibreOffice's "trim spaces" import and Sheets drop the space, then read a formula
+        "\u3000=1+1",  # an ideographic space
+        "\xa0@SUM(A1)",
+        "\uff1d1+1",  # full-width equals sign: Excel in East Asian locales takes it for "="
+        "\ufe662+3",  # small equals sign
+        "\uff0bcmd|' /C calc'!A0",  # full-width plus
+        "\uff0d2+3",  # full-width hyphen-minus
+        "\uff20SUM(1+1)",  # full-width commercial at
+        "|cmd",  # a DDE call without its "=", which some importers complete
+    ],
+)
+def test_csv_text_disguised_formulas_are_neutralised(text: str) -> None:
+    """A formula behind leading whitespace or spelt in a compatibility form (full-width, small) is a formula to
+    some spreadsheet too: it gets the leading quote."""
+    entry = LedgerEntry(symbol=text, pnl=D("-1.5"))
+    out = io.StringIO()
+    write_csv([entry], out)
+    (row,) = list(csv.DictReader(io.StringIO(out.getvalue(), newline="")))
+    assert row["symbol"] == "'" + text
+    assert row["pnl"] == "-1.5"

@@ -51,6 +51,28 @@ def test_csv_through_a_symbolic_link_replaces_the_file_it_points_to(
     assert stat.S_IMODE(real.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("hops", [1, 2])
+def test_csv_through_a_symbolic_link_of_another_user_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hops: int
+) -> None:
+    """A link another user planted (``/tmp/ledger.csv`` -> the victim's ``~/.bashrc``) is not followed: the kernel
+    refuses such a link to ``>`` in a shared folder (protected_symlinks), and resolving it in Python would not."""
+    real = tmp_path / "victim.rc"
+    real.write_text("keep me\n")
+    link = tmp_path / "ledger.csv"
+    target = real
+    for hop in range(hops - 1):
+        middle = tmp_path / f"middle-{hop}"
+        middle.symlink_to(target)
+        target = middle
+    link.symlink_to(target)
+    someone_else = os.geteuid() + 1  # the links are ours; the command runs as another user
+    monkeypatch.setattr(os, "geteuid", lambda: someone_else)
+    code, _, err = run(capsys, "--from-file", str(EXECUTIONS), "--csv", str(link))
+    assert code == 2 and "symbolic link" in err and "\n" not in err.rstrip("\n"), err
+    assert real.read_text() == "keep me\n"
+
+
 # ------------------------------------------------------------------ input that never ends, or is too long
 
 

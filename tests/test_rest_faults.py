@@ -15,6 +15,7 @@ Order submission semantics pinned here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from decimal import Decimal
@@ -375,3 +376,79 @@ async def test_sim_forbidden_cools_down_without_sending(sim: Any) -> None:
         shift[0] = 61.0  # the cool-down is over
         tickers = await client.tickers("linear")
     assert tickers and sim.counters["rest.403"] == 1
+
+
+# ================================================================================================ redirects
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_an_error_and_the_signed_request_never_goes_elsewhere(status: int) -> None:
+    """Bybit's API never redirects: a host that does (a hostile relay, a captive portal) is a bad reply, and the
+    signed headers (the API key and a signature valid for the receive window) are sent to nobody else."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    elsewhere: list[dict[str, str]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(dict(request.headers))
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": {"list": []}, "time": 1})
+
+    async def redirect(request: web.Request) -> web.Response:
+        if request.path == "/v5/market/time":
+            now = time.time()
+            result = {"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))}
+            return web.json_response({"retCode": 0, "retMsg": "OK", "result": result, "time": 1})
+        location = f"{other_url}/steal"
+        return web.Response(status=status, headers={"Location": location})
+
+    other_app, relay_app = web.Application(), web.Application()
+    other_app.router.add_route("*", "/{tail:.*}", record)
+    relay_app.router.add_route("*", "/{tail:.*}", redirect)
+    async with TestServer(other_app) as other, TestServer(relay_app) as relay:
+        other_url = str(other.make_url("")).rstrip("/")
+        client = RestClient(str(relay.make_url("")).rstrip("/"), credentials(), sleep=Sleeps())
+        async with client:
+            with pytest.raises(BybitError) as caught:
+                await client.wallet_balance()
+    assert elsewhere == []
+    assert f"HTTP {status}" in str(caught.value) and "redirect" in str(caught.value)
+    assert str(caught.value).isprintable()
+
+
+# ================================================================================================ reply size
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it_all(declared: bool) -> None:
+    """A host streaming gigabytes (declared in Content-Length or chunked) is a bad reply once past the cap: the
+    client read the whole body into memory (3 GB of spaces: 8.4 GB peak RSS, 29 s)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from exchange.bybit.rest import MAX_REPLY_BYTES
+
+    sent: list[int] = []
+    chunk = b" " * (1 << 20)
+    total = MAX_REPLY_BYTES + 64 * len(chunk)
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if declared:
+            response.content_length = total
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(total // len(chunk)):
+                await response.write(chunk)
+                sent.append(len(chunk))
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", endless)
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), None, sleep=Sleeps())
+        async with client:
+            with pytest.raises(BybitError) as caught:
+                await client.server_time_ms()
+    assert "larger than" in str(caught.value)
+    assert sum(sent) < total  # the client stopped reading; the host could not send it all

@@ -544,8 +544,8 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
 
 
 async def test_a_push_with_an_absurd_execution_takes_the_others_and_tells_the_one():
-    """execPrice 1E+999999999 used to pass the reader, be journaled, then overflow the ledger (a reconnect, and a
-    start that failed for good): it is rejected alone before the journal, counted, told; its frame-mates count."""
+    """execPrice 1E+999999999 would overflow the ledger after being journaled (a reconnect, then every start
+    failing on it): it is rejected alone before the journal, counted, told; its frame-mates count."""
     s = session(ScriptedRest())
     notices = s.hub.subscribe([Notice], name="test")
     now = int(time.time() * 1000)
@@ -597,8 +597,8 @@ async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed(
 
 
 async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
-    """/v5/position/list holding a size of 1E+999999999 used to fail the backfill, so every reconnect: the REST
-    client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
+    """/v5/position/list holding a size of 1E+999999999 must not fail the backfill (and so every reconnect): the
+    REST client leaves the record out (RejectedRecord), the session tells it, and the account neither drops the
     symbol's position nor books a leg flattening its ledger."""
     from exchange.bybit.rest import RestClient
 
@@ -629,7 +629,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
 
 
 async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
-    """A wallet-balance reply with totalEquity 1E+999999999 used to fail the backfill: it is told, the rest read."""
+    """A wallet-balance reply with totalEquity 1E+999999999 must not fail the backfill: it is told, the rest read."""
     from exchange.bybit.rest import UnreadableRecord
 
     rest = ScriptedRest()
@@ -658,3 +658,19 @@ def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
     with pytest.raises(LinkDead) as refused:
         s._check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
     assert len(str(refused.value)) < 200
+
+
+async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_execution():
+    """A subscribe or auth acknowledgement with a req_id never sent (a host may send thousands) cannot have been
+    an execution: counted and dropped, history still complete, no re-read."""
+    from exchange.bybit.ws import WsLink
+
+    s = session(ScriptedRest())
+    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    for i in range(100):
+        link._handle_text(f'{{"op":"subscribe","success":true,"ret_msg":"","conn_id":"c","req_id":"never-{i}"}}')
+        link._handle_text(f'{{"op":"auth","success":true,"ret_msg":"","conn_id":"c","req_id":"x{i}"}}')
+        link._handle_text('{"success":true,"ret_msg":"","conn_id":"c","type":"COMMAND_RESP","args":["order.spot"]}')
+    assert s.counters["private_frames_lost"] == 0 and s.account.history_complete
+    assert s.counters["unsolicited_replies"] == 300
+    assert [task for task in s._tasks if task.get_name() == "session-reread-executions"] == []

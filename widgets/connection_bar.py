@@ -3,8 +3,9 @@
 Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
 colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
 attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
-it. Line two: ping round trip, messages per second, reconnects and the last reason, and the age of each stream
-of the selected symbol.
+it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
+ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
+symbol.
 
 It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only when the text changed; the app
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
@@ -136,19 +137,23 @@ class ConnectionBar(SymbolPull, Widget):
         badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
+        outage = self._outage_clock(desk, now_ms)
         if state.kind is LinkState.RECONNECTING:
             parts.append((f" · attempt {state.attempt}", "bold"))
             if state.next_retry_ms is not None:
                 wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
                 parts.append((f" · retry in {wait:.1f} s", "bold"))
+            parts.extend(outage)
             parts.append(f" · for {in_state}")
             if state.reason:
                 parts.append((f" · {printable(state.reason)}", "$text-warning"))
         elif state.kind is LinkState.FAILED:
+            parts.extend(outage)
             parts.append((f" · {printable(state.reason) or 'no reason given'}", "bold $text-error"))
             parts.append(f" · for {in_state} · not retrying")
         else:
             parts.append(f" for {in_state}")
+            parts.extend(outage)
             if state.reason and state.kind is not LinkState.READY:
                 parts.append((f" · {printable(state.reason)}", "dim"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
@@ -164,6 +169,13 @@ class ConnectionBar(SymbolPull, Widget):
             parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
+
+    @staticmethod
+    def _outage_clock(desk: Desk, now_ms: int) -> list[Any]:
+        """``· down 41 s``: the whole outage since the first loss of Ready, not the current attempt."""
+        if not desk.outage_shown() or desk.outage_started_ms is None:
+            return []
+        return [(f" · down {duration_text(max(0, now_ms - desk.outage_started_ms) / 1000)}", "bold")]
 
     def _figures(self, desk: Desk, now_ms: int) -> list[Any]:
         stats = desk.stats

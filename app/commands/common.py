@@ -186,14 +186,14 @@ def parse_positive_decimal(text: str, flag: str, example: str) -> Decimal:
     """A flag's value as an exact positive decimal, or a UserError naming the flag."""
     from app.cli import UserError
     from exchange.numbers import NumberError, read_decimal
+    from exchange.printable import printable
 
     try:
         value = read_decimal(text.strip(), flag)
     except NumberError:
         value = None
     if value is None or value <= 0:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise UserError(f"{flag} must be a positive number like {example}, not {shown!r}")
+        raise UserError(f"{flag} must be a positive number like {example}, not {printable(text, 40)!r}")
     return value
 
 

@@ -50,6 +50,7 @@ def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
     """``SYMBOL=PRICE`` flags as exact prices; the last flag for a symbol wins."""
     from app.cli import UserError
     from exchange.numbers import NumberError, read_decimal
+    from exchange.printable import printable
 
     marks: dict[str, Decimal] = {}
     for text in texts:
@@ -60,8 +61,9 @@ def _parse_marks(texts: list[str]) -> dict[str, Decimal]:
         except NumberError:
             price = None
         if not equals or not symbol or price is None or price <= 0:
-            shown = text if len(text) <= 60 else text[:57] + "..."
-            raise UserError(f"--mark {shown!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)")
+            raise UserError(
+                f"--mark {printable(text, 60)!r} is not SYMBOL=PRICE with a positive price (e.g. BTCUSDT=65000.5)"
+            )
         marks[symbol] = price
     return marks
 

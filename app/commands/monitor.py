@@ -13,7 +13,12 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from exchange.session import Session
 
 BOOK_LINE_INTERVAL_S = 0.5
 
@@ -103,7 +108,7 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             return 1 if session.state.kind is LinkState.FAILED else 0
 
 
-async def _stop_when(stop: Any, session: Any) -> None:
+async def _stop_when(stop: asyncio.Event, session: Session) -> None:
     await stop.wait()
     await session.stop()
 

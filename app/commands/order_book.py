@@ -7,7 +7,12 @@ second, asks above bids, with the book's state always on the header line: a book
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 REFRESH_S = 0.25
 CLEAR_SCREEN = "\x1b[H\x1b[2J"
@@ -47,6 +52,19 @@ def run(args: argparse.Namespace) -> int:
 
 async def _watch(settings, args: argparse.Namespace) -> int:
     import asyncio
+
+    from app.signals import on_stop_signals
+
+    symbol = settings.symbols[0]
+    tty = sys.stdout.isatty() and not args.once
+    stopping = asyncio.Event()  # a stop signal ends the watch as Ctrl-C does: the session and exchange stop
+    with on_stop_signals(lambda signum: stopping.set()):
+        return await _draw(settings, args, symbol, tty, stopping)
+
+
+async def _draw(settings, args: argparse.Namespace, symbol: str, tty: bool, stopping: asyncio.Event) -> int:
+    """Redraw the ladder on every change until the session ends, the duration passes or ``stopping`` is set."""
+    import asyncio
     import time
 
     from app.cli import UserError
@@ -55,15 +73,13 @@ async def _watch(settings, args: argparse.Namespace) -> int:
     from exchange.book import BookState
     from exchange.events import LinkState
 
-    symbol = settings.symbols[0]
-    tty = sys.stdout.isatty() and not args.once
     async with open_runtime(settings, demo_trader=True, private=False) as runtime:
         session = runtime.session
         runner = asyncio.create_task(session.run(), name="session")
         deadline = None if args.duration is None else time.monotonic() + args.duration
         drawn = None
         try:
-            while not runner.done():
+            while not runner.done() and not stopping.is_set():
                 book = session.books[symbol]
                 if session.state.kind is LinkState.FAILED:
                     raise UserError(f"session failed: {session.state.reason}")
@@ -83,7 +99,8 @@ async def _watch(settings, args: argparse.Namespace) -> int:
                     raise UserError(f"Bybit does not know {symbol} in {settings.category}")
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                await asyncio.sleep(REFRESH_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), REFRESH_S)
         finally:
             await session.stop()
             await runner

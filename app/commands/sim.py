@@ -106,14 +106,15 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
 def _fault_control(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
     """Check the fault flags; return the token given by ``--faults-token`` or ``FLUXUM_SIM_TOKEN``, or None for
     a random one."""
-    from exchange.bybit.sim.control_access import TOKEN_ENV, check_token, is_network_bind
+    from exchange.bybit.sim.control_access import TOKEN_ENV, check_token
+    from exchange.hosts import is_loopback_host
 
     if not args.faults:
         for flag, given in (("--faults-token", args.faults_token), ("--faults-on-network", args.faults_on_network)):
             if given:
                 raise UserError(f"{flag} needs --faults")
         return None
-    if is_network_bind(args.host) and not args.faults_on_network:
+    if not is_loopback_host(args.host) and not args.faults_on_network:
         raise UserError(
             f"--faults with --host {args.host} would let anyone on the network drive the exchange's faults: listen "
             "on 127.0.0.1, or add --faults-on-network to mean it"
@@ -133,9 +134,9 @@ def _token_source(args: argparse.Namespace) -> str:
 
 def network_warning(config: SimConfig) -> str | None:
     """The line that says the exchange listens beyond this machine, or None on loopback."""
-    from exchange.bybit.sim.control_access import is_network_bind
+    from exchange.hosts import is_loopback_host
 
-    if not is_network_bind(config.host):
+    if is_loopback_host(config.host):
         return None
     faults = " and so are its fault controls (with the token)" if config.faults_enabled else ""
     return f"fluxum sim: warning: listening on {config.host}: the demo exchange is reachable from the network{faults}"

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "REQUIRED_FIELDS",
     "SPOT_QUOTE_COINS",
+    "batches_in_execution_order",
     "ExecutionFileError",
     "ExecutionRecordError",
     "fill_from_execution",
@@ -81,12 +82,19 @@ def _time_ms(record: Mapping[str, Any]) -> int:
         raise ExecutionRecordError(str(error)) from None
 
 
+MAX_TEXT_CHARS = 64
+"""The longest text field taken (Bybit's ids are UUIDs, 36 characters; its symbols under 30): a host's megabytes
+would otherwise ride into the journal's keys, a ledger entry per symbol and every screen."""
+
+
 def _text(record: Mapping[str, Any], key: str) -> str:
     value = record.get(key)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ExecutionRecordError(f"{key} must be a string, not {type(value).__name__}")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ExecutionRecordError(f"{key} is {len(value)} characters long (at most {MAX_TEXT_CHARS})")
     return value
 
 
@@ -182,17 +190,27 @@ def fills_in_execution_order(
     rejected: Callable[[ExecutionRecordError], None],
     batch_size: int = REPLAY_BATCH,
 ) -> Iterator[list[Fill]]:
-    """Records in ``execTime`` order (a journal's replay) as fills in the exchange's order, in batches that end
-    between two milliseconds: only the fills of one millisecond need sorting (by ``seq``). A record that cannot
-    be a fill goes to ``rejected``."""
+    """Records in ``execTime`` order (a journal's replay) as fills in the exchange's order, in batches
+    (:func:`batches_in_execution_order`). A record that cannot be a fill goes to ``rejected``."""
+
+    def readable() -> Iterator[Fill]:
+        for record in records:
+            try:
+                fill = fill_from_execution(record, category=category)
+            except ExecutionRecordError as error:
+                rejected(error)
+                continue
+            yield fill
+
+    return batches_in_execution_order(readable(), batch_size)
+
+
+def batches_in_execution_order(fills: Iterable[Fill], batch_size: int = REPLAY_BATCH) -> Iterator[list[Fill]]:
+    """Fills in ``execTime`` order in the exchange's order, in batches that end between two milliseconds: only
+    the fills of one millisecond need sorting (by ``seq``), so a journal of any length streams."""
     batch: list[Fill] = []
     moment: list[Fill] = []
-    for record in records:
-        try:
-            fill = fill_from_execution(record, category=category)
-        except ExecutionRecordError as error:
-            rejected(error)
-            continue
+    for fill in fills:
         if moment and fill.time_ms != moment[0].time_ms:
             batch.extend(sorted(moment, key=execution_order))
             moment = []

@@ -300,14 +300,14 @@ def parse_order(record: Mapping[str, Any]) -> OpenOrder:
         order_id=_name(record, "orderId"),
         order_link_id=_id_text(record, "orderLinkId") if record.get("orderLinkId") else "",
         symbol=_name(record, "symbol"),
-        side=_string(record, "side"),
-        order_type=_string(record, "orderType"),
+        side=_name(record, "side"),
+        order_type=_name(record, "orderType"),
         price=_optional_decimal(record, "price"),
         qty=_decimal(record, "qty"),
         cum_exec_qty=_optional_decimal(record, "cumExecQty") or Decimal(0),
         leaves_qty=_optional_decimal(record, "leavesQty") or Decimal(0),
-        status=_string(record, "orderStatus"),
-        time_in_force=str(record.get("timeInForce") or ""),
+        status=_name(record, "orderStatus"),
+        time_in_force=_name(record, "timeInForce") if record.get("timeInForce") else "",
         updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
     )
 

@@ -79,6 +79,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+MAX_REPLY_BYTES = 16 << 20
+"""The largest reply read (Bybit's largest, a page of 1000 instruments, is about 1 MB): a host streaming more is a
+bad reply, refused once this much has come, never read whole into memory."""
 SECRET_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key"})
 """Headers that never appear in a log line (the key is not secret, but it identifies the account)."""
 
@@ -174,6 +177,24 @@ class _Reply:
     body: bytes
     sent_s: float
     received_s: float
+
+
+async def _read_capped(response: aiohttp.ClientResponse, path: str) -> bytes:
+    """The reply's body, or :class:`BadResponse` once it is known to pass :data:`MAX_REPLY_BYTES`."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_REPLY_BYTES:
+        raise BadResponse(None, _too_large(declared), response.status, path=path)
+    body = bytearray()
+    while more := await response.content.read(MAX_REPLY_BYTES + 1 - len(body)):
+        body += more
+        if len(body) > MAX_REPLY_BYTES:
+            raise BadResponse(None, _too_large(None), response.status, path=path)
+    return bytes(body)
+
+
+def _too_large(declared: int | None) -> str:
+    size = "" if declared is None else f" ({declared:,} bytes)"
+    return f"a reply larger than {MAX_REPLY_BYTES >> 20} MB{size}: not a Bybit reply, not read"
 
 
 class _Failure(Exception):
@@ -465,6 +486,13 @@ class RestClient:
                     await self._backoff(outage_tries, path, text)
                     continue
                 raise ServerUnavailable(code, text, reply.status, path=path, maybe_sent=True)
+            if 300 <= reply.status < 400:
+                raise BadResponse(
+                    None,
+                    f"a redirect (HTTP {reply.status}), not followed: Bybit never redirects",
+                    reply.status,
+                    path=path,
+                )
             if envelope is None or code is None:
                 if reply.status == 401:
                     raise AuthenticationError(None, message or "unauthorized", 401, path=path)
@@ -508,8 +536,12 @@ class RestClient:
         sent = self._clock()
         self.stats.requests += 1
         try:
-            async with session.request(method, url, data=body, headers=headers, timeout=self._timeout) as response:
-                raw = await response.read()
+            # Bybit's API never redirects: following one would send the signed headers (the key, a signature valid
+            # for the receive window) and an order's body to a host nobody configured.
+            async with session.request(
+                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                raw = await _read_capped(response, path)
                 return _Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: the request certainly did not reach the server.

@@ -31,6 +31,7 @@ import aiohttp
 import orjson
 
 from exchange.bybit.protocol import FrameKind, classify
+from exchange.retry import describe
 
 __all__ = ["LinkDead", "WsLink"]
 
@@ -111,7 +112,11 @@ class WsLink:
         except aiohttp.WSServerHandshakeError as error:
             raise LinkDead(f"{self.name}: handshake refused (HTTP {error.status})") from None
         except (aiohttp.ClientError, OSError) as error:
-            raise LinkDead(f"{self.name}: cannot connect ({_short(error)})") from None
+            raise LinkDead(f"{self.name}: cannot connect ({describe(error, 120)})") from None
+        if _redirected(self._ws):
+            await self._ws.close()
+            self._ws = None
+            raise LinkDead(f"{self.name}: the handshake was redirected (Bybit never redirects): not followed")
         now = self._clock()
         self.last_frame_at = now
         self._pings_sent.clear()
@@ -129,7 +134,7 @@ class WsLink:
         try:
             await ws.send_str(orjson.dumps(payload).decode())
         except (ConnectionResetError, aiohttp.ClientError, RuntimeError) as error:
-            raise LinkDead(f"{self.name}: send failed ({_short(error)})") from None
+            raise LinkDead(f"{self.name}: send failed ({describe(error, 120)})") from None
 
     async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send a control op with a ``req_id`` and wait for the reply that echoes it."""
@@ -188,7 +193,7 @@ class WsLink:
             elif message.type is aiohttp.WSMsgType.ERROR:
                 # aiohttp puts the cause (a frame over max_msg_size, a protocol violation) in the message itself
                 cause = message.data if isinstance(message.data, BaseException) else ws.exception()
-                raise LinkDead(f"{self.name}: {_short(cause or 'transport error')}")
+                raise LinkDead(f"{self.name}: {describe(cause or 'transport error', 120)}")
 
     def _handle_text(self, text: str) -> None:
         now = self._clock()
@@ -276,6 +281,8 @@ class WsLink:
         self._acks.clear()
 
 
-def _short(error: object) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0][:120]
+def _redirected(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    """Whether the handshake followed a redirect. ``ws_connect`` follows them and has no flag against it, and an
+    auth sent on such a link would go to the host in ``Location`` (perhaps over plain ``ws://``)."""
+    response = getattr(ws, "_response", None)
+    return bool(getattr(response, "history", ()))

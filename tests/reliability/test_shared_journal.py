@@ -121,3 +121,41 @@ async def test_two_processes_on_one_journal_each_hold_every_fill(tmp_path: Path)
             }, f"a process's positions differ from the exchange's ({len(set(fills))} of {len(expected)} fills)"
             assert ledger == _exchange_figures(sim)
         assert ledgers[0] == ledgers[1]
+
+
+async def test_three_processes_one_starting_while_orders_flow_each_hold_every_fill(tmp_path: Path) -> None:
+    """A third process joins half-way: its start (replay of what the others journaled, backfill from the shared
+    watermark) runs while the others journal new fills. Every process ends with the exchange's ledger."""
+    journal_dir = tmp_path / "journal"
+    outs = [tmp_path / f"ledger-{name}.json" for name in "abc"]
+    async with SimServer(SimConfig(demo_trader=False)) as sim:
+        args = ["--base-url", sim.base_url, "--json", "--journal-dir", str(journal_dir), "--no-demo-trader"]
+        monitors = [await _start(args, out) for out in outs[:2]]
+        try:
+            for monitor in monitors:
+                await until(lambda m=monitor: "Ready" in m.states(), 30.0, "the first monitors to be Ready")  # type: ignore[misc]
+            credentials = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
+            async with aiohttp.ClientSession() as http:
+                rest = RestClient(Endpoints.for_base_url(sim.base_url), credentials, session=http)
+                for i in range(ORDERS):
+                    if i == ORDERS // 2:
+                        monitors.append(await _start(args, outs[2]))  # joins while the orders keep coming
+                    symbol, qty = SIZES[i % len(SIZES)]
+                    side = "Buy" if (i // 4) % 3 else "Sell"
+                    await rest.place_order(CATEGORY, symbol, side, "Market", Decimal(qty), order_link_id=f"three-{i}")
+            await until(lambda: "Ready" in monitors[2].states(), 30.0, "the late monitor to be Ready")
+            expected = sim_exec_ids(sim)
+            with contextlib.suppress(AssertionError):
+                await until(lambda: all(set(m.fill_ids()) >= expected for m in monitors[:2]), 20.0, "every fill")
+            await asyncio.sleep(2.0)  # the late one's backfill and journal tail
+            for monitor in monitors:
+                monitor.terminate()
+            codes = [await monitor.wait() for monitor in monitors]
+        finally:
+            for monitor in monitors:
+                await monitor.close()
+        assert codes == [0, 0, 0], [bytes(m.stderr)[-2000:] for m in monitors]
+        ledgers: list[dict[str, Any]] = [orjson.loads(out.read_bytes()) for out in outs]
+        expected_figures = _exchange_figures(sim)
+        for name, ledger in zip("abc", ledgers, strict=True):
+            assert ledger == expected_figures, f"process {name}'s ledger differs from the exchange's"

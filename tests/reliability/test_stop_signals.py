@@ -203,3 +203,23 @@ def test_the_local_exchange_stops_cleanly_on_sighup() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_the_plain_text_order_book_stops_cleanly_on_a_stop_signal(signum: signal.Signals) -> None:
+    """``fluxum bybit order-book`` answers a stop signal as Ctrl-C: the session and the local exchange stop, the
+    status is 0, no traceback (the default action killed it mid-write, status -15)."""
+    process = _spawn(["bybit", "order-book", "--symbol", "BTCUSDT", "--depth", "3"])
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + START_DEADLINE_S
+        while "BTCUSDT" not in (line := process.stdout.readline()):
+            assert line and time.monotonic() < deadline, "the order book never drew"
+        process.send_signal(signum)
+        assert process.wait(STOP_DEADLINE_S) == 0
+        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

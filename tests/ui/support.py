@@ -6,7 +6,7 @@ import asyncio
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from textual import events
@@ -27,18 +27,29 @@ SNAPSHOT_SIZE = (130, 42)
 
 def screen_text(app: FluxumApp) -> str:
     """The screen as plain text (what a person would read), for assertions."""
+    return _printed(app, color_system=None).export_text(styles=False)
+
+
+def screen_bytes(app: FluxumApp) -> bytes:
+    """The screen as the bytes a terminal would get: colours, hyperlinks and whatever the segments hold."""
+    output = _printed(app, color_system="truecolor").file.getvalue()  # type: ignore[attr-defined]
+    return str(output).encode("utf-8", "surrogatepass")
+
+
+def _printed(app: FluxumApp, *, color_system: Literal["truecolor"] | None) -> Console:
+    """A console of the app's size that has printed the whole screen, every layer."""
     width, height = app.size
     console = Console(
         width=width,
         height=height,
         file=io.StringIO(),
         force_terminal=True,
-        color_system=None,
+        color_system=color_system,
         record=True,
         legacy_windows=False,
     )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    return console.export_text(styles=False)
+    return console
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:

@@ -22,32 +22,16 @@ from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState
 from exchange.events import LinkState
 from tests.ui import hostile, scripted
-from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_text, sim_settings, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_bytes, screen_text, sim_settings, until
 from widgets.orders import OrdersTable
 from widgets.wallet import WalletPanel
 
 pytestmark = pytest.mark.timeout(90)
 
 
-def drawn(app: FluxumApp) -> bytes:
-    """The screen as the bytes a terminal would get: colours, hyperlinks and whatever the segments hold."""
-    width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        legacy_windows=False,
-    )
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-    output = console.file.getvalue()  # type: ignore[attr-defined]
-    return str(output).encode("utf-8", "surrogatepass")
-
-
 def assert_inert(app: FluxumApp) -> None:
     assert app.is_running, "the desk stopped"
-    escapes = hostile.terminal_escapes(drawn(app))
+    escapes = hostile.terminal_escapes(screen_bytes(app))
     assert not escapes, escapes
 
 

@@ -23,7 +23,6 @@ import secrets
 from typing import TYPE_CHECKING
 
 from exchange.bybit.sim.site_access import site_refusal
-from exchange.hosts import is_loopback_host
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -47,11 +46,6 @@ def check_token(token: str) -> str:
     if not all("!" <= char <= "~" for char in token):
         raise ValueError("a control token may hold only visible ASCII characters (no spaces)")
     return token
-
-
-def is_network_bind(host: str) -> bool:
-    """True when listening on ``host`` is reachable from other machines (anything but loopback)."""
-    return not is_loopback_host(host)
 
 
 def refusal(request: web.Request, token: str, bound_host: str, port: int) -> tuple[str, str] | None:

@@ -21,12 +21,13 @@ from exchange.bybit.sim import account as account_module
 from exchange.bybit.sim import control, demo_trader, private_ws, public_ws, rest_market, rest_private
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.connection import MAX_QUEUE_BYTES, MAX_QUEUE_FRAMES, ConnectionRegistry, SimConnection
-from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token, is_network_bind, new_token
+from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token, new_token
 from exchange.bybit.sim.faults import Faults
 from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, build_instruments
 from exchange.bybit.sim.market import BOOK_LEVELS, Market
 from exchange.bybit.sim.rest_common import SIM_KEY, RateLimiter, bybit_middleware
 from exchange.bybit.sim.site_access import site_middleware
+from exchange.hosts import is_loopback_host
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class SimServer:
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config = config or SimConfig()
-        if config.faults_enabled and is_network_bind(config.host) and not config.faults_on_network:
+        if config.faults_enabled and not is_loopback_host(config.host) and not config.faults_on_network:
             raise ValueError(
                 f"fault control on {config.host} would be open to the network: bind a loopback address, or set "
                 "faults_on_network to mean it"

@@ -1,0 +1,198 @@
+"""The history screen (``h``): what happened to the link, for how long and why, newest first.
+
+The figures on top (uptime over the last hour, day and since the desk started, the longest outage, the mean time
+to recover), the outages, then the events, filtered (all, link, books, alerts). ``e`` writes what is shown as an
+owner-only CSV in the current directory and names it in a notice. Slow data: it re-reads the store every two
+seconds and redraws only when a row arrived. Every string comes from the disk and is shown made printable, as
+plain text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label, Static
+
+from exchange.link_figures import Figures, figures
+from exchange.link_history import HistoryRow, LinkHistory, RunSpan
+from exchange.link_report import FILTERS, matches, write_csv_file
+from exchange.printable import printable
+from widgets._format import duration_text
+
+__all__ = ["HistoryScreen"]
+
+SHOWN_SINCE_MS = 7 * 86_400_000
+EVENTS_SHOWN = 1000
+FILTER_ORDER = tuple(FILTERS)
+RELOAD_S = 2.0
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def _lasted(ms: int | None) -> str:
+    return "" if ms is None else duration_text(ms / 1000)
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
+class HistoryScreen(ModalScreen[None]):
+    """Outages and events of the link history, with the figures on top."""
+
+    BINDINGS = [
+        Binding("escape,h,q", "close", "Close"),
+        Binding("a", "show('all')", "All"),
+        Binding("k", "show('link')", "Link"),
+        Binding("b", "show('books')", "Books"),
+        Binding("t", "show('alerts')", "Alerts"),
+        Binding("f", "next_filter", "Next filter"),
+        Binding("e", "export", "Export CSV"),
+    ]
+
+    def __init__(
+        self,
+        history: LinkHistory | None,
+        *,
+        clock: Callable[[], float] = time.time,
+        started_ms: int | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.history = history
+        self.clock = clock
+        self.started_ms = started_ms
+        self.export_dir = export_dir
+        self.filter = "all"
+        self.rows: list[HistoryRow] = []
+        self.summary: Figures | None = None
+        self._drawn: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="history-dialog", classes="dialog"):
+            yield Label("", id="history-title")
+            yield Static("", id="history-figures")
+            yield DataTable(id="history-outages", cursor_type="row", zebra_stripes=True)
+            yield DataTable(id="history-events", cursor_type="row", zebra_stripes=True)
+            yield Label(
+                "a all · k link · b books · t alerts · f next filter · e export CSV · Escape close\n"
+                "duration: of the state before it (link, book), of the period (stale, alert off)",
+                classes="dialog-hint",
+            )
+
+    def on_mount(self) -> None:
+        outages = self.query_one("#history-outages", DataTable)
+        outages.add_columns("outage from (UTC)", "lasted", "attempts", "cause", "")
+        events = self.query_one("#history-events", DataTable)
+        events.add_columns("time (UTC)", "kind", "what", "state", "duration", "reason")
+        self.set_interval(RELOAD_S, self.reload, name="history-reload")
+        self.reload()
+        events.focus()
+
+    # ------------------------------------------------------------------ data
+
+    def reload(self) -> None:
+        """Re-read the store; redraw when something changed."""
+        now_ms = int(self.clock() * 1000)
+        history = self.history
+        if history is None:
+            rows: list[HistoryRow] = []
+            runs: list[RunSpan] = []
+        else:
+            try:
+                rows = history.rows(now_ms - SHOWN_SINCE_MS)
+                runs = [
+                    RunSpan(run.run_ms, now_ms) if run.run_ms == history.run_ms else run  # the live run: until now
+                    for run in history.runs(now_ms - SHOWN_SINCE_MS)
+                ]
+            except sqlite3.Error as error:
+                self.notify(f"Link history unreadable: {error}", severity="error", timeout=8)
+                return
+        self.rows = rows
+        self.summary = figures(rows, runs, now_ms, self.started_ms)
+        self._draw_figures()
+        key = (len(rows), rows[-1] if rows else None, self.filter)
+        if key != self._drawn:  # the events table keeps its cursor unless a row arrived
+            self._drawn = key
+            self._draw_events()
+
+    def shown_rows(self) -> list[HistoryRow]:
+        """The events under the current filter, newest first, at most :data:`EVENTS_SHOWN`."""
+        return [row for row in reversed(self.rows) if matches(row, self.filter)][:EVENTS_SHOWN]
+
+    # ------------------------------------------------------------------ drawing
+
+    def _draw_figures(self) -> None:
+        summary = self.summary
+        assert summary is not None
+        kept = "no link history is kept for this desk" if self.history is None else f"{len(self.rows)} events"
+        self.query_one("#history-title", Label).update(
+            Text(f"Link history · last 7 days · {kept} · filter: {self.filter}", style="bold")
+        )
+        self.query_one("#history-figures", Static).update(
+            Text(
+                f"uptime: last hour {_share(summary.uptime_hour)} · last day {_share(summary.uptime_day)} · "
+                f"since start {_share(summary.uptime_since_start)}\n"
+                f"outages {len(summary.outages)} · longest {_lasted(summary.longest_ms) or '—'} · "
+                f"mean time to recover {_lasted(summary.mean_recovery_ms) or '—'}"
+            )
+        )
+        outages = self.query_one("#history-outages", DataTable)
+        outages.clear()
+        for outage in reversed(summary.outages):
+            outages.add_row(
+                _when(outage.start_ms),
+                _lasted(outage.duration_ms),
+                str(outage.attempts),
+                Text(printable(outage.cause, 80)),
+                "" if outage.recovered else "not recovered",
+            )
+
+    def _draw_events(self) -> None:
+        events = self.query_one("#history-events", DataTable)
+        events.clear()
+        for row in self.shown_rows():
+            events.add_row(
+                _when(row.time_ms),
+                Text(printable(row.kind, 12)),
+                Text(printable(row.subject, 40)),
+                Text(printable(row.state, 16)),
+                _lasted(row.duration_ms),
+                Text(printable(row.reason, 120)),
+            )
+
+    # ------------------------------------------------------------------ actions
+
+    def action_show(self, name: str) -> None:
+        if name in FILTERS:
+            self.filter = name
+            self.reload()
+
+    def action_next_filter(self) -> None:
+        self.action_show(FILTER_ORDER[(FILTER_ORDER.index(self.filter) + 1) % len(FILTER_ORDER)])
+
+    def action_export(self) -> Path | None:
+        """Write the outages and the shown events as an owner-only CSV; the notice names the file."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
+        target = (self.export_dir or Path.cwd()) / f"fluxum-history-{stamp}.csv"
+        outages = self.summary.outages if self.summary is not None else ()
+        try:
+            count = write_csv_file(target, outages, self.shown_rows())
+        except OSError as error:
+            self.notify(f"Could not write {target}: {error.strerror or error}", severity="error", timeout=10)
+            return None
+        self.notify(f"Link history exported to {target} ({count} rows)", title="Export", timeout=8)
+        return target
+
+    def action_close(self) -> None:
+        self.dismiss(None)
