@@ -102,7 +102,8 @@ class HostileDesk(FluxumApp):
         await self._until(lambda: self.desk.wallet is not wallet and "hostile-open" in self.desk.orders, "pushes")
         await asyncio.sleep(SHOWN_S)
         await hostile.reject_the_key(sim)
-        await self._until(lambda: self.desk.state.kind is LinkState.FAILED, "Failed")
+        await self._until(lambda: bool(self.desk.account_down), "the account down")
+        await asyncio.sleep(SHOWN_S)  # the reason drawn on the bar and in the toast
 
 
 def main(argv: list[str]) -> int:

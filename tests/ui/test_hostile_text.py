@@ -154,11 +154,12 @@ async def test_a_hostile_exchange_pushes_coins_orders_and_a_rejection(tmp_path: 
         assert_inert(app)
 
         await hostile.reject_the_key(sim)
-        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed on the rejected key")
-        assert app.desk.state.reason.isprintable()  # made printable where the session builds it, for every reader
-        await until(pilot, lambda: app.noticed("Session failed"), "the failure told")
-        await until(pilot, lambda: "Invalid apikey\ufffd]0;pwned" in screen_text(app), "the reason on the bar")
-        assert "[link=https://evil.example/]x[/link]" in screen_text(app)
+        await until(pilot, lambda: bool(app.desk.account_down), "the account down on the rejected key")
+        reason = app.desk.account_down
+        assert reason.isprintable()  # made printable where the session builds it, for every reader
+        assert "Invalid apikey\ufffd]0;pwned" in reason and "[link=https://evil.example/]x[/link]" in reason
+        await until(pilot, lambda: app.noticed("Account down"), "the account's loss told")
+        await until(pilot, lambda: "account down: API key rejected" in screen_text(app), "the reason on the bar")
         assert_inert(app)
         await app.stop_session()
 
