@@ -3,62 +3,18 @@ bytes, the escape's text printable, and nothing else of the alert drives the ter
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(120)
+from tests.ui.pty_run import run_in_terminal as run_module
 
-ROOT = Path(__file__).resolve().parents[2]
-SIZE = (140, 44)
-DEADLINE_S = 90.0
+pytestmark = pytest.mark.timeout(120)
 
 
 def run_in_terminal(*args: str) -> tuple[int, bytes]:
-    """Run ``python -m tests.ui.alert_terminal ARGS`` on a pseudo-terminal; its exit status and output."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "COLUMNS": "", "LINES": ""}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.ui.alert_terminal", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
-    output = bytearray()
-    deadline = time.monotonic() + DEADLINE_S
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif child.poll() is not None:
-                break
-    finally:
-        if child.poll() is None:
-            child.kill()
-        status = child.wait(10)
-        os.close(master)
-    return status, bytes(output)
+    return run_module("tests.ui.alert_terminal", *args)
 
 
 def _bells(output: bytes) -> int:

@@ -7,64 +7,18 @@ The hostile strings must still be on screen, disarmed (their printable remainder
 
 from __future__ import annotations
 
-import fcntl
-import os
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.ui.hostile import terminal_escapes
+from tests.ui.pty_run import run_in_terminal as run_module
 
 pytestmark = pytest.mark.timeout(120)
 
-ROOT = Path(__file__).resolve().parents[2]
-SIZE = (140, 44)
-DEADLINE_S = 90.0
-
 
 def run_in_terminal(*args: str) -> tuple[int, bytes]:
-    """Run ``python -m tests.ui.hostile_terminal ARGS`` on a pseudo-terminal; its exit status and output."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "COLUMNS": "", "LINES": ""}
-    env.pop("NO_COLOR", None)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.ui.hostile_terminal", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
-    output = bytearray()
-    deadline = time.monotonic() + DEADLINE_S
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # the child closed its side
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif child.poll() is not None:
-                break
-    finally:
-        if child.poll() is None:
-            child.kill()
-        status = child.wait(10)
-        os.close(master)
-    return status, bytes(output)
+    return run_module("tests.ui.hostile_terminal", *args)
 
 
 def test_a_scripted_hostile_desk_writes_no_terminal_control() -> None:
