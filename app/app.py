@@ -784,6 +784,8 @@ class FluxumApp(App[None]):
 
 
 def _describe_order(order: OpenOrder) -> str:
+    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
     side = "BUY" if order.side == "Buy" else "SELL"
     price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
-    return f"{side} {order.leaves_qty.normalize():f} {order.symbol}{price} ({order.order_type})"
+    filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
+    return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"

@@ -236,6 +236,7 @@ async def test_cancel_order_from_the_orders_widget(tmp_path: Path) -> None:
         await until(pilot, lambda: not app.desk.open_orders("BTCUSDT"), "the order to be cancelled")
         await until(pilot, lambda: table.selected_order() is None, "the orders widget to empty")
         assert app.noticed("Cancel sent")
+        await until(pilot, lambda: app.noticed("Order cancelled: BUY 0.002 BTCUSDT"), "the order's qty, not 0 left")
 
         # an order the exchange does not know: the rejection is told, nothing crashes
         ghost = OpenOrder(
