@@ -218,6 +218,7 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
+        self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
         self.alert_commands = AlertCommands(
@@ -590,7 +591,24 @@ class FluxumApp(App[None]):
         elif order.order_id in self._cancelling and not order.is_open:
             self._cancelling.discard(order.order_id)
             self.notify(f"Order cancelled: {_describe_order(order)}", severity="information")
+        if not order.is_open:
+            self._close_cancel_dialog(order)
         self._refresh_availability()
+
+    def _close_cancel_dialog(self, order: OpenOrder) -> None:
+        """The cancel dialog of an order that closed (filled, cancelled elsewhere, expired) asks about nothing:
+        it goes, and the notice says what became of the order."""
+        if self._cancel_dialog is None or self._cancel_dialog[0] != order.order_id:
+            return
+        _, dialog = self._cancel_dialog
+        self._cancel_dialog = None
+        if self.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
+            dialog.dismiss(False)
+        self.notify(
+            f"Nothing to cancel: the order is {order.status} ({_describe_order(order)})",
+            severity="warning",
+            timeout=6,
+        )
 
     def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
         if message.position.symbol == self.symbol:
@@ -731,9 +749,12 @@ class FluxumApp(App[None]):
             if settings is not None and settings.needs_typed_confirmation
             else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
         )
+        self._cancel_dialog = (order.order_id, screen)
         self.push_screen(screen, callback=partial(self._cancel_confirmed, order))
 
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
+        if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
+            self._cancel_dialog = None
         if confirmed:
             self.run_worker(
                 self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
