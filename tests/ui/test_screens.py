@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import stat
 import subprocess
 import sys
@@ -716,3 +717,24 @@ async def test_the_ladder_groups_a_tiny_tick() -> None:
         await pilot.press("plus")
         await until(pilot, lambda: ladder.group == 2, "x2 applied", timeout=5)
         assert "x2 = 0.000000000000000002" in screen_text(app)
+
+
+def _range_bound(app: RecordingApp, word: str) -> str | None:
+    """The session's ``low`` or ``high`` as the panel shows it."""
+    found = re.search(rf"{word} ([+-]?[\d,.]+)", _position_text(app))
+    return found.group(1) if found else None
+
+
+async def test_the_session_low_and_high_hold_every_total_the_panel_showed() -> None:
+    """The mark moves the total between two samples of the series: the session range must still hold it."""
+    desk = scripted.long_in_profit()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await until(pilot, lambda: "session P&L" in _position_text(app), "the session range", timeout=5)
+        desk.ledger.mark("BTCUSDT", Decimal("66010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)  # +500 on 0.5
+        await until(pilot, lambda: "+981.18" in _position_text(app), "the higher total", timeout=5)
+        assert _range_bound(app, "high") == "+981.18", _position_text(app)
+        desk.ledger.mark("BTCUSDT", Decimal("63010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)  # -1000 on 0.5
+        await until(pilot, lambda: "-518.82" in _position_text(app), "the lower total", timeout=5)
+        assert _range_bound(app, "low") == "-518.82", _position_text(app)
+        assert _range_bound(app, "high") == "+981.18"
