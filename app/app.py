@@ -31,7 +31,7 @@ from textual.content import Content
 from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
-from textual.notifications import Notify, SeverityLevel
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
@@ -226,6 +226,8 @@ class FluxumApp(App[None]):
         )
         self.alerts_delivered = 0
         self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
+        self._keyed_toasts: dict[str, Notification] = {}  # the last toast of each key, to withdraw it
+        self._withdrawn: set[str] = set()  # toasts withdrawn while their Notify was still queued
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
@@ -273,21 +275,39 @@ class FluxumApp(App[None]):
         makes toasts whose texts differ (a sequence number in a reason) the same toast."""
         shown = self._toast_gate.admit(key or message, severity, message)
         for level, text in shown:
-            self._toast(level, text, title if text == message else "", timeout)
+            toast = self._toast(level, text, title if text == message else "", timeout)
+            if key and toast is not None:
+                self._keyed_toasts[key] = toast
 
-    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> None:
+    def withdraw(self, key: str) -> None:
+        """Take the toast shown under ``key`` off the screen now: what it warned of is over (a book live again)."""
+        toast = self._keyed_toasts.pop(key, None)
+        if toast is None or toast.has_expired:
+            return
+        if toast in self._notifications:
+            self._unnotify(toast)
+        else:  # posted, not shown yet: it is dropped when it arrives
+            self._withdrawn.add(toast.identity)
+
+    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> Notification:
         """One toast past the gate, as Textual shows it."""
         severity: SeverityLevel = level if level in ("information", "warning", "error") else "warning"  # type: ignore[assignment]
-        super().notify(
+        toast = Notification(
             printable(text, NOTICE_CHARS),
-            title=printable(title),
-            severity=severity,
-            timeout=timeout,
+            printable(title),
+            severity,
+            self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
             markup=False,
         )
+        self.post_message(Notify(toast))  # what Textual's notify does, keeping the toast to withdraw it
+        return toast
 
     def _on_notify(self, event: Notify) -> None:
         """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`."""
+        if event.notification.identity in self._withdrawn:  # withdrawn before it reached the screen
+            self._withdrawn.discard(event.notification.identity)
+            event.prevent_default()
+            return
         notifications = list(self._notifications)  # Textual's collection of the toasts still on screen
         for oldest in notifications[: max(0, len(notifications) - TOASTS_SHOWN + 1)]:
             self._unnotify(oldest, refresh=False)
@@ -574,7 +594,9 @@ class FluxumApp(App[None]):
     def on_bridge_book_state_changed(self, message: Bridge.BookStateChanged) -> None:
         if message.symbol == self.symbol:
             self._refresh_now(Ladder)
-        if message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
+        if message.state is BookState.SYNCED:
+            self.withdraw(f"{message.symbol} book RESYNCING")
+        elif message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
             reason = f": {message.reason}" if message.reason else ""
             self.notify(
                 f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",

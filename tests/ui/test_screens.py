@@ -738,3 +738,23 @@ async def test_the_session_low_and_high_hold_every_total_the_panel_showed() -> N
         await until(pilot, lambda: "-518.82" in _position_text(app), "the lower total", timeout=5)
         assert _range_bound(app, "low") == "-518.82", _position_text(app)
         assert _range_bound(app, "high") == "+981.18"
+
+
+def _gap_toasts(app: RecordingApp) -> list[str]:
+    return [toast.message for toast in app._notifications if "book RESYNCING" in toast.message]
+
+
+async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
+    """The toast says the book is not live; once its new snapshot is in, that is no longer true: it goes at once,
+    not seconds later. A gap and its recovery posted back to back leave no toast either."""
+    app = _app(scripted.base_desk())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap: u 1042 -> 1044"))
+        await until(pilot, lambda: bool(_gap_toasts(app)), "the gap toast", timeout=2)
+        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.SYNCED, None))
+        await until(pilot, lambda: not _gap_toasts(app), "the gap toast to go", timeout=2)  # it lasts 6 s
+        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.RESYNCING, "gap: u 7 -> 9"))
+        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.SYNCED, None))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.noticed("ETHUSDT book RESYNCING") and not _gap_toasts(app)
