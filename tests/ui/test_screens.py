@@ -69,17 +69,52 @@ async def test_ledger_screen_shows_all_fields_and_offers_export() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == len(CSV_COLUMNS) == 30
         assert [str(c.label) for c in table.columns.values()] == ["field", "BTCUSDT", "ETHUSDT"]
-        assert table.get_cell("position", "ETHUSDT").plain == "-4"
+        assert table.get_cell("position", "ETHUSDT").plain == "-4.00"  # to ETHUSDT's qty step, 0.01
         assert table.get_cell("mark_source", "BTCUSDT").plain == "mark_price"
         # What changes the ledger without a fill (an open-orders summary, a reconcile leg) shows at once too.
         desk.ledger.set_open_orders("ETHUSDT", Decimal("3"), Decimal("1"), Decimal("2"))
         desk.ledger.reconcile_position("ETHUSDT", Decimal("-5"), Decimal("3500"), 1)
-        await until(pilot, lambda: table.get_cell("position", "ETHUSDT").plain == "-5", "the reconcile leg shown")
-        assert table.get_cell("total_remaining", "ETHUSDT").plain == "2"
+        await until(pilot, lambda: table.get_cell("position", "ETHUSDT").plain == "-5.00", "the reconcile leg shown")
+        assert table.get_cell("total_remaining", "ETHUSDT").plain == "2.00"
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape", "escape")
         assert not isinstance(app.screen, (LedgerScreen, ExportScreen))
+
+
+async def test_the_ledger_screen_rounds_to_each_instrument_and_keeps_the_field_names_when_scrolled() -> None:
+    """Average prices are quotients the ledger keeps to 24 digits: shown to the tick, quantities to the qty
+    step, money to 4 places; with more symbols than the width holds, the names stay as the table scrolls."""
+    from textual.widgets import DataTable
+
+    desk = scripted.long_in_profit()
+    for symbol, qty, prices in (
+        ("ETHUSDT", "0.03", ("3500.11", "3501.17", "3499.99")),
+        ("SOLUSDT", "0.7", ("150.01", "150.37", "149.99")),
+        ("XRPUSDT", "7", ("0.6011", "0.6017", "0.6013")),
+        ("DOGEUSDT", "13", ("0.15001", "0.15007", "0.15011")),
+    ):
+        for n, price in enumerate(prices):
+            desk.ledger.apply_fill(Fill(f"{symbol}-{n}", symbol, "Buy", Decimal(qty), Decimal(price), Decimal(0), n))
+    entry = desk.ledger.entry("ETHUSDT")
+    assert entry is not None and len(str(entry.avg_buy_price)) > 20  # the raw quotient
+    app = _app(desk)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, LedgerScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("avg_buy_price", "ETHUSDT").plain == "3,500.42"  # tick 0.01
+        assert table.get_cell("avg_buy_price", "DOGEUSDT").plain == "0.15006"  # tick 0.00001
+        assert table.get_cell("total_buy_qty", "SOLUSDT").plain == "2.1"  # qty step 0.1
+        assert table.get_cell("buy_notional", "XRPUSDT").plain == "12.6287"  # money, 4 places
+        numbers = [field for field in CSV_COLUMNS if field not in ("update_time", "update_source", "side")]
+        numbers = [field for field in numbers if field != "mark_source"]
+        assert all(len(str(cell)) < 16 for field in numbers for cell in table.get_row(field)), "a raw decimal"
+        table.scroll_to(x=table.max_scroll_x, animate=False)
+        await pilot.pause()
+        assert table.scroll_x > 0
+        text = screen_text(app)
+        assert "XRPUSDT" in text and "avg_buy_price" in text and "total_buy_qty" in text, text  # the last column
 
 
 async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -> None:
