@@ -82,6 +82,8 @@ TOAST_WINDOW_S = WINDOW_S
 TOAST_BURST = SCREEN_BURST
 """At most this many different toasts per :data:`TOAST_WINDOW_S`, and each text once: the rest are counted and
 summarised in one line (:class:`~exchange.notices.NoticeGate`), so a hostile host cannot flood the trader."""
+KEYED_TOASTS_KEPT = 64
+"""Keyed toasts remembered to withdraw them (one per symbol's book, one per set of stale feeds): the oldest go."""
 
 
 class SymbolCommands(Provider):
@@ -228,6 +230,7 @@ class FluxumApp(App[None]):
         self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
         self._keyed_toasts: dict[str, Notification] = {}  # the last toast of each key, to withdraw it
         self._withdrawn: set[str] = set()  # toasts withdrawn while their Notify was still queued
+        self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
@@ -277,7 +280,10 @@ class FluxumApp(App[None]):
         for level, text in shown:
             toast = self._toast(level, text, title if text == message else "", timeout)
             if key and toast is not None:
+                self._keyed_toasts.pop(key, None)  # newest last: the oldest go first past the bound
                 self._keyed_toasts[key] = toast
+                if len(self._keyed_toasts) > KEYED_TOASTS_KEPT:
+                    self._keyed_toasts.pop(next(iter(self._keyed_toasts)))
 
     def withdraw(self, key: str) -> None:
         """Take the toast shown under ``key`` off the screen now: what it warned of is over (a book live again)."""
@@ -646,7 +652,19 @@ class FluxumApp(App[None]):
 
     def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
         topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
-        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8)
+        key = f"stale feeds {' '.join(message.topics)}"
+        self._stale_toasts.pop(key, None)
+        self._stale_toasts[key] = frozenset(message.topics)
+        if len(self._stale_toasts) > KEYED_TOASTS_KEPT:
+            self._stale_toasts.pop(next(iter(self._stale_toasts)))
+        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8, key=key)
+
+    def on_connection_bar_feeds_live_again(self, message: ConnectionBar.FeedsLiveAgain) -> None:
+        """A stale-feed toast goes once every feed it names is live again."""
+        for key, topics in list(self._stale_toasts.items()):
+            if not topics & message.still_stale:
+                del self._stale_toasts[key]
+                self.withdraw(key)
 
     # ------------------------------------------------------------------ symbols
 

@@ -793,3 +793,27 @@ async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
         await pilot.pause()
         await pilot.pause()
         assert app.noticed("ETHUSDT book RESYNCING") and not _gap_toasts(app)
+
+
+def _stale_toasts(app: RecordingApp) -> list[str]:
+    return [toast.message for toast in app._notifications if toast.message.startswith("Stale feed")]
+
+
+def _set_stale(desk: object, topics: set[str]) -> None:
+    stats = desk.stats  # type: ignore[attr-defined]
+    marked = [replace(h, stale=h.topic in topics) for h in stats.topics]
+    desk.stats = replace(stats, topics=tuple(marked))  # type: ignore[attr-defined]
+    desk.touch("stats")  # type: ignore[attr-defined]
+
+
+async def test_the_stale_feed_toast_goes_once_its_feeds_are_live_again() -> None:
+    desk = scripted.base_desk()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        _set_stale(desk, {"tickers.BTCUSDT", "publicTrade.BTCUSDT"})
+        await until(pilot, lambda: bool(_stale_toasts(app)), "the stale-feed toast", timeout=2)
+        _set_stale(desk, {"tickers.BTCUSDT"})  # one of its two feeds is back: it stays
+        await pilot.pause(0.3)
+        assert _stale_toasts(app)
+        _set_stale(desk, set())
+        await until(pilot, lambda: not _stale_toasts(app), "the stale-feed toast to go", timeout=2)  # it lasts 8 s
