@@ -31,7 +31,7 @@ from textual.content import Content
 from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
-from textual.notifications import Notify, SeverityLevel
+from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
@@ -82,6 +82,8 @@ TOAST_WINDOW_S = WINDOW_S
 TOAST_BURST = SCREEN_BURST
 """At most this many different toasts per :data:`TOAST_WINDOW_S`, and each text once: the rest are counted and
 summarised in one line (:class:`~exchange.notices.NoticeGate`), so a hostile host cannot flood the trader."""
+KEYED_TOASTS_KEPT = 64
+"""Keyed toasts remembered to withdraw them (one per symbol's book, one per set of stale feeds): the oldest go."""
 
 
 class SymbolCommands(Provider):
@@ -218,6 +220,7 @@ class FluxumApp(App[None]):
         self._bridge_worker: Worker[None] | None = None
         self._recovering = False
         self._cancelling: set[str] = set()
+        self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
         self._availability: tuple[bool, bool] | None = None
         self._control_filter = ControlFilter()
         self.alert_commands = AlertCommands(
@@ -225,6 +228,9 @@ class FluxumApp(App[None]):
         )
         self.alerts_delivered = 0
         self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
+        self._keyed_toasts: dict[str, Notification] = {}  # the last toast of each key, to withdraw it
+        self._withdrawn: set[str] = set()  # toasts withdrawn while their Notify was still queued
+        self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
@@ -272,21 +278,42 @@ class FluxumApp(App[None]):
         makes toasts whose texts differ (a sequence number in a reason) the same toast."""
         shown = self._toast_gate.admit(key or message, severity, message)
         for level, text in shown:
-            self._toast(level, text, title if text == message else "", timeout)
+            toast = self._toast(level, text, title if text == message else "", timeout)
+            if key and toast is not None:
+                self._keyed_toasts.pop(key, None)  # newest last: the oldest go first past the bound
+                self._keyed_toasts[key] = toast
+                if len(self._keyed_toasts) > KEYED_TOASTS_KEPT:
+                    self._keyed_toasts.pop(next(iter(self._keyed_toasts)))
 
-    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> None:
+    def withdraw(self, key: str) -> None:
+        """Take the toast shown under ``key`` off the screen now: what it warned of is over (a book live again)."""
+        toast = self._keyed_toasts.pop(key, None)
+        if toast is None or toast.has_expired:
+            return
+        if toast in self._notifications:
+            self._unnotify(toast)
+        else:  # posted, not shown yet: it is dropped when it arrives
+            self._withdrawn.add(toast.identity)
+
+    def _toast(self, level: str, text: str, title: str, timeout: float | None) -> Notification:
         """One toast past the gate, as Textual shows it."""
         severity: SeverityLevel = level if level in ("information", "warning", "error") else "warning"  # type: ignore[assignment]
-        super().notify(
+        toast = Notification(
             printable(text, NOTICE_CHARS),
-            title=printable(title),
-            severity=severity,
-            timeout=timeout,
+            printable(title),
+            severity,
+            self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
             markup=False,
         )
+        self.post_message(Notify(toast))  # what Textual's notify does, keeping the toast to withdraw it
+        return toast
 
     def _on_notify(self, event: Notify) -> None:
         """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`."""
+        if event.notification.identity in self._withdrawn:  # withdrawn before it reached the screen
+            self._withdrawn.discard(event.notification.identity)
+            event.prevent_default()
+            return
         notifications = list(self._notifications)  # Textual's collection of the toasts still on screen
         for oldest in notifications[: max(0, len(notifications) - TOASTS_SHOWN + 1)]:
             self._unnotify(oldest, refresh=False)
@@ -573,7 +600,9 @@ class FluxumApp(App[None]):
     def on_bridge_book_state_changed(self, message: Bridge.BookStateChanged) -> None:
         if message.symbol == self.symbol:
             self._refresh_now(Ladder)
-        if message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
+        if message.state is BookState.SYNCED:
+            self.withdraw(f"{message.symbol} book RESYNCING")
+        elif message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
             reason = f": {message.reason}" if message.reason else ""
             self.notify(
                 f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
@@ -590,7 +619,24 @@ class FluxumApp(App[None]):
         elif order.order_id in self._cancelling and not order.is_open:
             self._cancelling.discard(order.order_id)
             self.notify(f"Order cancelled: {_describe_order(order)}", severity="information")
+        if not order.is_open:
+            self._close_cancel_dialog(order)
         self._refresh_availability()
+
+    def _close_cancel_dialog(self, order: OpenOrder) -> None:
+        """The cancel dialog of an order that closed (filled, cancelled elsewhere, expired) asks about nothing:
+        it goes, and the notice says what became of the order."""
+        if self._cancel_dialog is None or self._cancel_dialog[0] != order.order_id:
+            return
+        _, dialog = self._cancel_dialog
+        self._cancel_dialog = None
+        if self.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
+            dialog.dismiss(False)
+        self.notify(
+            f"Nothing to cancel: the order is {order.status} ({_describe_order(order)})",
+            severity="warning",
+            timeout=6,
+        )
 
     def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
         if message.position.symbol == self.symbol:
@@ -606,7 +652,19 @@ class FluxumApp(App[None]):
 
     def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
         topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
-        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8)
+        key = f"stale feeds {' '.join(message.topics)}"
+        self._stale_toasts.pop(key, None)
+        self._stale_toasts[key] = frozenset(message.topics)
+        if len(self._stale_toasts) > KEYED_TOASTS_KEPT:
+            self._stale_toasts.pop(next(iter(self._stale_toasts)))
+        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8, key=key)
+
+    def on_connection_bar_feeds_live_again(self, message: ConnectionBar.FeedsLiveAgain) -> None:
+        """A stale-feed toast goes once every feed it names is live again."""
+        for key, topics in list(self._stale_toasts.items()):
+            if not topics & message.still_stale:
+                del self._stale_toasts[key]
+                self.withdraw(key)
 
     # ------------------------------------------------------------------ symbols
 
@@ -731,9 +789,12 @@ class FluxumApp(App[None]):
             if settings is not None and settings.needs_typed_confirmation
             else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
         )
+        self._cancel_dialog = (order.order_id, screen)
         self.push_screen(screen, callback=partial(self._cancel_confirmed, order))
 
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
+        if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
+            self._cancel_dialog = None
         if confirmed:
             self.run_worker(
                 self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
@@ -784,6 +845,8 @@ class FluxumApp(App[None]):
 
 
 def _describe_order(order: OpenOrder) -> str:
+    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
     side = "BUY" if order.side == "Buy" else "SELL"
     price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
-    return f"{side} {order.leaves_qty.normalize():f} {order.symbol}{price} ({order.order_type})"
+    filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
+    return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"

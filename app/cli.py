@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from exchange.listing import UnlistedSymbols
 from exchange.printable import printable
 
 EXIT_USAGE = 2
+EXIT_READER_GONE = 141  # 128 + SIGPIPE, what `yes | head -1` reports for `yes`
 
 
 class UserError(Exception):
@@ -122,19 +124,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["dashboard", *argv]  # `fluxum -cfg testnet`, `fluxum --base-url URL`: the dashboard's options
-    args = parser.parse_args(argv)
-    guard = contextlib.nullcontext() if getattr(args, "_owns_terminal", False) else printable_output()
-    with guard:
-        try:
-            return int(args._run(args) or 0)
-        except UserError as error:
-            print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
-            return error.exit_code
-        except UnlistedSymbols as error:  # --symbols names one the exchange does not list
-            print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
-            return EXIT_USAGE
-        except KeyboardInterrupt:
-            return 130
+    try:
+        args = parser.parse_args(argv)
+        guard = contextlib.nullcontext() if getattr(args, "_owns_terminal", False) else printable_output()
+        with guard:
+            code = _run(args)
+            sys.stdout.flush()  # a reader gone before the last buffered line is noticed here, not at exit
+            return code
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """stdout's reader left (``fluxum bybit trades | head -1``): stop quietly with the status a SIGPIPE gives.
+
+    stdout is pointed at /dev/null so the interpreter's own flush at exit has nowhere to fail."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        os.close(devnull)
+    return EXIT_READER_GONE
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with the errors a user can cause turned into one line and an exit status."""
+    try:
+        return int(args._run(args) or 0)
+    except UserError as error:
+        print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
+        return error.exit_code
+    except UnlistedSymbols as error:  # --symbols names one the exchange does not list
+        print(f"fluxum: {printable(str(error), None)}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

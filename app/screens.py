@@ -24,6 +24,7 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 from exchange.desk import Desk
 from exchange.ledger import CSV_COLUMNS, LedgerEntry, format_decimal
 from exchange.printable import printable
+from widgets._format import fmt_price, fmt_qty
 
 __all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "TypedConfirmScreen", "cell_text"]
 
@@ -219,8 +220,33 @@ def cell_text(entry: LedgerEntry, field: str) -> str:
     return str(value)
 
 
+PRICE_FIELDS = frozenset({"spot", "avg_buy_price", "avg_sell_price", "avg_price", "running_price", "price"})
+"""Ledger fields shown to the instrument's tick."""
+QTY_FIELDS = frozenset(
+    {"position", "total_buy_qty", "total_sell_qty", "total_original", "total_executed", "total_remaining"}
+    | {"running_qty", "qty"}
+)
+"""Ledger fields shown to the instrument's qty step."""
+MONEY_DECIMALS = 4
+"""P&L, notionals, fees and funding in the quote coin: a fee of a few hundredths still shows; the CSV is exact."""
+
+
+def ledger_cell_text(entry: LedgerEntry, field: str, price_dp: int, qty_dp: int) -> str:
+    """A field as a desk reads it: prices to the tick, quantities to the qty step, money to
+    :data:`MONEY_DECIMALS` (never the ledger's 24-digit quotients); the rest as :func:`cell_text` has it."""
+    value = getattr(entry, field)
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return cell_text(entry, field)
+    if field in PRICE_FIELDS:
+        return fmt_price(value, price_dp)
+    if field in QTY_FIELDS:
+        return fmt_qty(value, qty_dp)
+    return fmt_price(value, MONEY_DECIMALS)
+
+
 class LedgerScreen(ModalScreen[None]):
-    """The full ledger entries, live."""
+    """The full ledger entries, live: one column per symbol, each to its instrument; the field names stay in a
+    fixed first column when the table scrolls sideways."""
 
     BINDINGS = [
         Binding("escape,l,q", "close", "Close"),
@@ -237,8 +263,8 @@ class LedgerScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="ledger-dialog", classes="dialog"):
             yield Label("Ledger: every field (Fluxum's 25 in CSV order, then the P&L split)", id="ledger-title")
-            yield DataTable(id="ledger-table", cursor_type="row", zebra_stripes=True)
-            yield Label("e export CSV · Escape close", classes="dialog-hint")
+            yield DataTable(id="ledger-table", cursor_type="row", zebra_stripes=True, fixed_columns=1)
+            yield Label("rounded to each instrument · e export CSV (exact) · Escape close", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self._pull, name="ledger-pull")
@@ -269,19 +295,25 @@ class LedgerScreen(ModalScreen[None]):
             if not symbols:
                 table.add_column("(no ledger entries yet: nothing traded or held)", key="none")
             for field in CSV_COLUMNS:
-                cells = [_cell(entry, field) for entry in entries]
+                cells = [self._cell(symbol, entry, field) for symbol, entry in zip(symbols, entries, strict=True)]
                 table.add_row(field, *cells, key=field)
             return
         for field in CSV_COLUMNS:
             for symbol, entry in zip(symbols, entries, strict=True):
-                cell = _cell(entry, field)
+                cell = self._cell(symbol, entry, field)
                 if table.get_cell(field, symbol) != cell:
                     table.update_cell(field, symbol, cell)
 
+    def _cell(self, symbol: str, entry: LedgerEntry | None, field: str) -> Text:
+        """A DataTable cell as plain text (the table parses a ``str`` cell as markup, and a symbol is data),
+        right-aligned so the points of a column line up."""
+        if entry is None:
+            return Text("")
+        instrument = self.desk.instrument(symbol)
+        price_dp = instrument.price_decimals if instrument is not None else 2
+        qty_dp = instrument.qty_decimals if instrument is not None else 3
+        text = printable(ledger_cell_text(entry, field, price_dp, qty_dp))
+        return Text(text, justify="right" if isinstance(getattr(entry, field), Decimal) else "left")
+
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def _cell(entry: LedgerEntry | None, field: str) -> Text:
-    """A DataTable cell as plain text: the table parses a ``str`` cell as markup, and a symbol is data."""
-    return Text(printable(cell_text(entry, field)) if entry is not None else "")

@@ -71,6 +71,13 @@ class ConnectionBar(SymbolPull, Widget):
             self.topics = topics
             super().__init__()
 
+    class FeedsLiveAgain(Message):
+        """Stale streams of a Ready session are live again; ``still_stale`` are those that are not."""
+
+        def __init__(self, still_stale: frozenset[str]) -> None:
+            self.still_stale = still_stale
+            super().__init__()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._content = Content("")
@@ -125,10 +132,12 @@ class ConnectionBar(SymbolPull, Widget):
             self._stale.clear()
             return
         stale = {health.topic for health in stats.topics if health.stale}
-        fresh = stale - self._stale
+        fresh, recovered = stale - self._stale, self._stale - stale
         self._stale = stale
         if fresh:
             self.post_message(self.FeedsWentStale(tuple(sorted(fresh))))
+        if recovered:
+            self.post_message(self.FeedsLiveAgain(frozenset(stale)))
 
     # ------------------------------------------------------------------ text
 

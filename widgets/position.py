@@ -57,20 +57,33 @@ SHORT_LABELS = {
 
 
 class SessionSeries:
-    """A bounded series over the whole session: when full, every other sample goes, the stride doubles."""
+    """A bounded series over the whole session: when full, every other sample goes, the stride doubles.
+
+    The session's low and high are kept apart, exact, from every total :meth:`note` saw, not only the samples:
+    a total shown between two samples (or in one the halving dropped) stays inside them."""
 
     def __init__(self, capacity: int = SERIES_CAPACITY) -> None:
         self.capacity = max(4, capacity - capacity % 2)
         self.values: list[float] = []
         self.stride = 1
         self._skipped = 0
+        self.low: Decimal | None = None
+        self.high: Decimal | None = None
 
-    def add(self, value: float) -> None:
+    def note(self, value: Decimal) -> None:
+        """A total the desk held: it widens the session's low and high, it adds no sample."""
+        if self.low is None or value < self.low:
+            self.low = value
+        if self.high is None or value > self.high:
+            self.high = value
+
+    def add(self, value: Decimal | float) -> None:
+        self.note(value if isinstance(value, Decimal) else Decimal(repr(value)))
         self._skipped += 1
         if self._skipped < self.stride:
             return
         self._skipped = 0
-        self.values.append(value)
+        self.values.append(float(value))
         if len(self.values) >= self.capacity:
             self.values = self.values[1::2]
             self.stride *= 2
@@ -157,6 +170,8 @@ class PositionPanel(SymbolPull, Vertical):
         if key == self._drawn_key and not sampled:
             return
         self._drawn_key = key
+        if desk is not None and symbol is not None:
+            self._note_total(desk, symbol)
         body = self.query_one("#position-body", Static)
         sparkline = self.query_one("#pnl-sparkline", Sparkline)
         text = self._text(desk, symbol, max(20, self.size.width))
@@ -179,7 +194,14 @@ class PositionPanel(SymbolPull, Vertical):
             series = self.history.get(symbol)
             if series is None:
                 series = self.history[symbol] = SessionSeries()
-            series.add(float(entry.pnl))
+            series.add(entry.pnl)
+
+    def _note_total(self, desk: Desk, symbol: str) -> None:
+        """The total about to be shown goes into the session's low and high (a sample comes once a second)."""
+        entry = desk.ledger.entry(symbol)
+        series = self.history.get(symbol)
+        if entry is not None and series is not None:
+            series.note(entry.pnl)
 
     # ------------------------------------------------------------------ text
 
@@ -239,14 +261,13 @@ class PositionPanel(SymbolPull, Vertical):
             if index % columns != columns - 1:
                 parts.append("  ")
         series = self.history.get(symbol)
-        if series is not None and series.values:
-            low, high = min(series.values), max(series.values)
+        if series is not None and series.low is not None and series.high is not None:
             parts += [
                 "\n",
                 ("session P&L ", "dim"),
-                (f"low {low:+,.2f}", _money_style(Decimal(repr(low)))),
+                (f"low {fmt_signed(series.low)}", _money_style(series.low)),
                 ("  ", ""),
-                (f"high {high:+,.2f}", _money_style(Decimal(repr(high)))),
+                (f"high {fmt_signed(series.high)}", _money_style(series.high)),
             ]
         return Content.assemble(*parts)
 

@@ -257,7 +257,9 @@ class _Printer:
         self._emit("book", text, symbol=symbol, bid=bid, ask=ask, state=book.state.value, u=book.u)
 
     def fill(self, event: Any) -> None:
-        fill, entry = event.fill, event.entry
+        # A backfill is applied as one batch and each of its fills carries the batch's final entry: that is not
+        # the position the fill made, so a backfilled line gives none (the next live fill's line has it).
+        fill, entry = event.fill, None if event.backfilled else event.entry
         source = " (backfill)" if event.backfilled else ""
         text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
         if entry is not None:

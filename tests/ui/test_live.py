@@ -236,6 +236,7 @@ async def test_cancel_order_from_the_orders_widget(tmp_path: Path) -> None:
         await until(pilot, lambda: not app.desk.open_orders("BTCUSDT"), "the order to be cancelled")
         await until(pilot, lambda: table.selected_order() is None, "the orders widget to empty")
         assert app.noticed("Cancel sent")
+        await until(pilot, lambda: app.noticed("Order cancelled: BUY 0.002 BTCUSDT"), "the order's qty, not 0 left")
 
         # an order the exchange does not know: the rejection is told, nothing crashes
         ghost = OpenOrder(
@@ -403,4 +404,29 @@ async def test_an_unlisted_symbol_is_dropped_from_the_desk_with_a_notice(tmp_pat
         assert app.noticed("FOOUSDT is not listed by the exchange in linear: dropped from the desk")
         assert app.desk.symbols == ["BTCUSDT"] and app.symbol == "BTCUSDT"
         assert "FOOUSDT" not in screen_text(app)
+        await app.stop_session()
+
+
+async def test_the_cancel_dialog_closes_when_its_order_is_gone(tmp_path: Path) -> None:
+    """The order is cancelled elsewhere while its dialog is open: the dialog goes and the notice says why."""
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        bid = app.desk.books["BTCUSDT"].best_bid()
+        assert bid is not None
+        price = (Decimal(repr(bid[0])) * Decimal("0.9")).quantize(Decimal("0.1"))
+        ack = await app.runtime.rest.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.003"), price=price, time_in_force="GTC"
+        )
+        table = app.query_one(OrdersTable)
+        await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
+        await press(pilot, "c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await app.runtime.rest.cancel_order("linear", "BTCUSDT", order_id=ack.order_id)  # another terminal
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
+        assert app.noticed("Nothing to cancel: the order is Cancelled (BUY 0.003 BTCUSDT")
+        await press(pilot, "y")  # a late answer meant for the dialog sends nothing
+        await pilot.pause(0.3)
+        assert not app.noticed("Cancel sent") and not app.noticed("Cancel rejected")
         await app.stop_session()

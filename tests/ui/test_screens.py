@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import stat
 import subprocess
 import sys
@@ -68,17 +69,52 @@ async def test_ledger_screen_shows_all_fields_and_offers_export() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == len(CSV_COLUMNS) == 30
         assert [str(c.label) for c in table.columns.values()] == ["field", "BTCUSDT", "ETHUSDT"]
-        assert table.get_cell("position", "ETHUSDT").plain == "-4"
+        assert table.get_cell("position", "ETHUSDT").plain == "-4.00"  # to ETHUSDT's qty step, 0.01
         assert table.get_cell("mark_source", "BTCUSDT").plain == "mark_price"
         # What changes the ledger without a fill (an open-orders summary, a reconcile leg) shows at once too.
         desk.ledger.set_open_orders("ETHUSDT", Decimal("3"), Decimal("1"), Decimal("2"))
         desk.ledger.reconcile_position("ETHUSDT", Decimal("-5"), Decimal("3500"), 1)
-        await until(pilot, lambda: table.get_cell("position", "ETHUSDT").plain == "-5", "the reconcile leg shown")
-        assert table.get_cell("total_remaining", "ETHUSDT").plain == "2"
+        await until(pilot, lambda: table.get_cell("position", "ETHUSDT").plain == "-5.00", "the reconcile leg shown")
+        assert table.get_cell("total_remaining", "ETHUSDT").plain == "2.00"
         await pilot.press("e")
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape", "escape")
         assert not isinstance(app.screen, (LedgerScreen, ExportScreen))
+
+
+async def test_the_ledger_screen_rounds_to_each_instrument_and_keeps_the_field_names_when_scrolled() -> None:
+    """Average prices are quotients the ledger keeps to 24 digits: shown to the tick, quantities to the qty
+    step, money to 4 places; with more symbols than the width holds, the names stay as the table scrolls."""
+    from textual.widgets import DataTable
+
+    desk = scripted.long_in_profit()
+    for symbol, qty, prices in (
+        ("ETHUSDT", "0.03", ("3500.11", "3501.17", "3499.99")),
+        ("SOLUSDT", "0.7", ("150.01", "150.37", "149.99")),
+        ("XRPUSDT", "7", ("0.6011", "0.6017", "0.6013")),
+        ("DOGEUSDT", "13", ("0.15001", "0.15007", "0.15011")),
+    ):
+        for n, price in enumerate(prices):
+            desk.ledger.apply_fill(Fill(f"{symbol}-{n}", symbol, "Buy", Decimal(qty), Decimal(price), Decimal(0), n))
+    entry = desk.ledger.entry("ETHUSDT")
+    assert entry is not None and len(str(entry.avg_buy_price)) > 20  # the raw quotient
+    app = _app(desk)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, LedgerScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("avg_buy_price", "ETHUSDT").plain == "3,500.42"  # tick 0.01
+        assert table.get_cell("avg_buy_price", "DOGEUSDT").plain == "0.15006"  # tick 0.00001
+        assert table.get_cell("total_buy_qty", "SOLUSDT").plain == "2.1"  # qty step 0.1
+        assert table.get_cell("buy_notional", "XRPUSDT").plain == "12.6287"  # money, 4 places
+        numbers = [field for field in CSV_COLUMNS if field not in ("update_time", "update_source", "side")]
+        numbers = [field for field in numbers if field != "mark_source"]
+        assert all(len(str(cell)) < 16 for field in numbers for cell in table.get_row(field)), "a raw decimal"
+        table.scroll_to(x=table.max_scroll_x, animate=False)
+        await pilot.pause()
+        assert table.scroll_x > 0
+        text = screen_text(app)
+        assert "XRPUSDT" in text and "avg_buy_price" in text and "total_buy_qty" in text, text  # the last column
 
 
 async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -> None:
@@ -716,3 +752,68 @@ async def test_the_ladder_groups_a_tiny_tick() -> None:
         await pilot.press("plus")
         await until(pilot, lambda: ladder.group == 2, "x2 applied", timeout=5)
         assert "x2 = 0.000000000000000002" in screen_text(app)
+
+
+def _range_bound(app: RecordingApp, word: str) -> str | None:
+    """The session's ``low`` or ``high`` as the panel shows it."""
+    found = re.search(rf"{word} ([+-]?[\d,.]+)", _position_text(app))
+    return found.group(1) if found else None
+
+
+async def test_the_session_low_and_high_hold_every_total_the_panel_showed() -> None:
+    """The mark moves the total between two samples of the series: the session range must still hold it."""
+    desk = scripted.long_in_profit()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await until(pilot, lambda: "session P&L" in _position_text(app), "the session range", timeout=5)
+        desk.ledger.mark("BTCUSDT", Decimal("66010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)  # +500 on 0.5
+        await until(pilot, lambda: "+981.18" in _position_text(app), "the higher total", timeout=5)
+        assert _range_bound(app, "high") == "+981.18", _position_text(app)
+        desk.ledger.mark("BTCUSDT", Decimal("63010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)  # -1000 on 0.5
+        await until(pilot, lambda: "-518.82" in _position_text(app), "the lower total", timeout=5)
+        assert _range_bound(app, "low") == "-518.82", _position_text(app)
+        assert _range_bound(app, "high") == "+981.18"
+
+
+def _gap_toasts(app: RecordingApp) -> list[str]:
+    return [toast.message for toast in app._notifications if "book RESYNCING" in toast.message]
+
+
+async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
+    """The toast says the book is not live; once its new snapshot is in, that is no longer true: it goes at once,
+    not seconds later. A gap and its recovery posted back to back leave no toast either."""
+    app = _app(scripted.base_desk())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap: u 1042 -> 1044"))
+        await until(pilot, lambda: bool(_gap_toasts(app)), "the gap toast", timeout=2)
+        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.SYNCED, None))
+        await until(pilot, lambda: not _gap_toasts(app), "the gap toast to go", timeout=2)  # it lasts 6 s
+        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.RESYNCING, "gap: u 7 -> 9"))
+        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.SYNCED, None))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.noticed("ETHUSDT book RESYNCING") and not _gap_toasts(app)
+
+
+def _stale_toasts(app: RecordingApp) -> list[str]:
+    return [toast.message for toast in app._notifications if toast.message.startswith("Stale feed")]
+
+
+def _set_stale(desk: object, topics: set[str]) -> None:
+    stats = desk.stats  # type: ignore[attr-defined]
+    marked = [replace(h, stale=h.topic in topics) for h in stats.topics]
+    desk.stats = replace(stats, topics=tuple(marked))  # type: ignore[attr-defined]
+    desk.touch("stats")  # type: ignore[attr-defined]
+
+
+async def test_the_stale_feed_toast_goes_once_its_feeds_are_live_again() -> None:
+    desk = scripted.base_desk()
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        _set_stale(desk, {"tickers.BTCUSDT", "publicTrade.BTCUSDT"})
+        await until(pilot, lambda: bool(_stale_toasts(app)), "the stale-feed toast", timeout=2)
+        _set_stale(desk, {"tickers.BTCUSDT"})  # one of its two feeds is back: it stays
+        await pilot.pause(0.3)
+        assert _stale_toasts(app)
+        _set_stale(desk, set())
+        await until(pilot, lambda: not _stale_toasts(app), "the stale-feed toast to go", timeout=2)  # it lasts 8 s
