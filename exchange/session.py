@@ -737,7 +737,7 @@ class Session:
         """The figures now: no link open means no messages and no round trip to show."""
         now = self._clock()
         links = [link for link in (self._public, self._private) if link is not None and link.open_]
-        rtts = [link.ping_rtt_ms for link in (self._public, self._private) if link and link.ping_rtt_ms is not None]
+        rtts = [rtt for rtt in (link.current_rtt_ms(now) for link in links) if rtt is not None]
         rejected = self.counters["rejected_frames"] + sum(
             link.rejected for link in (self._public, self._private) if link is not None
         )

@@ -52,6 +52,12 @@ def open_link(clock: Clock, ping_interval: float = 20.0) -> WsLink:
     return link
 
 
+def pong_after(link: WsLink, clock: Clock, seconds: float) -> None:
+    link._pings_sent["p1"] = clock.now
+    clock.now += seconds
+    link._handle_text('{"op": "pong", "req_id": "p1", "success": true}')
+
+
 def stream(s: Session, clock: Clock, frames: int, seconds: float) -> None:
     for _ in range(frames):
         clock.now += seconds / frames
@@ -73,3 +79,19 @@ async def test_the_message_rate_falls_to_zero_on_a_quiet_link_and_with_no_link_a
     clock.now += 25
     assert s.desk.stats.messages_per_second == 0, "no socket open: the desk must not keep the last rate"
     assert s.link_stats().messages_per_second == 0
+
+
+async def test_a_round_trip_is_shown_only_while_its_link_is_open_and_recent() -> None:
+    clock = Clock()
+    s = session(clock)
+    link = s._public = open_link(clock, ping_interval=20.0)
+    pong_after(link, clock, 3.8)  # a slow moment: a 3800 ms round trip
+    assert s.link_stats().ping_rtt_ms is not None and round(s.link_stats().ping_rtt_ms or 0) == 3800
+    clock.now += 39
+    assert s.link_stats().ping_rtt_ms is not None, "within two ping intervals the figure stands"
+    clock.now += 2
+    assert s.link_stats().ping_rtt_ms is None, "no pong for more than two ping intervals: no figure"
+    pong_after(link, clock, 0.012)
+    assert round(s.link_stats().ping_rtt_ms or 0) == 12
+    await link.close()
+    assert s.link_stats().ping_rtt_ms is None, "a closed socket has no round trip"
