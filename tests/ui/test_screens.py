@@ -333,6 +333,24 @@ async def test_while_reconnecting_the_wallet_and_the_tape_say_they_are_not_live(
         assert "⚠ not live" in app.query_one(TradesTape)._strips[0].text
 
 
+async def test_in_an_outage_the_open_orders_say_they_are_not_live_and_say_so_again_once_ready() -> None:
+    """An order listed before the link went may have filled or been cancelled since: the list is the last word."""
+    desk = scripted.reconnecting()
+    assert desk.open_orders(), "the outage hides orders that may have moved"
+    app = _app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        orders = app.query_one(OrdersTable)
+        assert str(orders.border_subtitle) == "⚠ not live"
+        assert "⚠ not live" in screen_text(app).split("Open orders", 1)[1]
+        desk.state = replace(desk.state, kind=LinkState.READY, reason="")
+        desk.touch("state")
+        await until(pilot, lambda: not orders.border_subtitle, "the warning gone once Ready", timeout=5)
+        desk.account_down = "API key rejected"
+        desk.touch("state")
+        await until(pilot, lambda: "account down" in str(orders.border_subtitle), "the account's outage", timeout=5)
+
+
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
 async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: int) -> None:
     """Ready means the link is up; a stale feed under it must not hide at the end of a long second line (after a
