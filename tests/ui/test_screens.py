@@ -387,6 +387,32 @@ async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
         assert "RESYNC ×7" in second, second
 
 
+@pytest.mark.parametrize("size", [(100, 30), (80, 24), (60, 20), (140, 44)])
+async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> None:
+    """Five drops in a row, each a long raw reason: the toasts stack up from the bottom and stop below the bar."""
+    from textual.widgets._toast import Toast
+
+    app = _app(scripted.reconnecting())
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.pause()
+        for attempt in range(1, 6):
+            reason = f"public: cannot connect (Cannot connect to host 127.0.0.1:{9000 + attempt} ssl:default " + (
+                "[Connect call failed ('127.0.0.1', 9001)] " * 4
+            )
+            app._toast("warning", f"Link lost ({reason}); retry {attempt} in 2.0 s", "Reconnecting", 60)
+        await until(pilot, lambda: len(app.screen.query(Toast)) == len(app._notifications), "toasts shown", timeout=5)
+        await pilot.pause()
+        bar = app.query_one(ConnectionBar).region
+        assert bar.height >= 1
+        toasts = list(app.screen.query(Toast))
+        assert toasts, "the newest toasts are shown"
+        for toast in toasts:
+            assert not toast.region.overlaps(bar), f"a toast at {toast.region} covers the bar at {bar}"
+            assert toast.region.bottom <= size[1], f"a toast at {toast.region} is off the screen"
+        assert "retry 5 in" in str(toasts[-1]._notification.message), "the newest toast is the one kept"
+        assert "Reconnecting" in screen_text(app).splitlines()[0], "the state still reads on the top line"
+
+
 async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
     """A host that makes the desk say the same thing a thousand times (a book resyncing after every delta, each
     with its own sequence number; the same notice) shows a few toasts, then how many more there were."""
