@@ -14,7 +14,7 @@ screen within a frame of the session noticing, not a timer tick later.
 Reasons are said in the desk's short words (:func:`desk_words`: "exchange unreachable", "no pong", "auth
 rejected"): a raw aiohttp error would wrap over the second line and push the stream ages off. The session keeps
 the raw reason for the link history and the notices. A reason no pattern knows quotes the exchange (a ``retMsg``):
-it is shown made printable, as plain text, cut short.
+it is shown made printable, as plain text (whole enough to carry a fix, as a corrupt journal's does).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ ENVIRONMENT_STYLES = {
 }
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
-REASON_CHARS = 48
-"""A reason no pattern knows is cut to this on the bar (the history keeps it whole)."""
+REASON_CHARS = 160
+"""A reason no pattern knows is cut to this on the bar: it may be the fix (a corrupt journal names its file)."""
 DESK_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), words)
     for pattern, words in (

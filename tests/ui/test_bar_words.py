@@ -36,9 +36,11 @@ def test_a_raw_reason_reads_in_desk_words(raw: str, words: str) -> None:
     assert desk_words(raw) == words
 
 
-def test_a_reason_no_pattern_knows_is_quoted_printable_and_short() -> None:
-    shown = desk_words("the exchange said \x1b[31m" + "x" * 200)
+def test_a_reason_no_pattern_knows_is_quoted_printable_and_bounded() -> None:
+    shown = desk_words("the exchange said \x1b[31m" + "x" * 500)
     assert "\x1b" not in shown and len(shown) <= REASON_CHARS and shown.startswith("the exchange said")
+    fix = "journal is not a database (corrupt?): move it aside, Fluxum re-reads the history from Bybit: /j.sqlite3"
+    assert desk_words(fix) == fix, "a reason that carries its fix is shown whole"
 
 
 @pytest.mark.parametrize("width", [100, 120])
