@@ -72,6 +72,8 @@ MIN_SIZE = (60, 20)
 """Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
 COMPACT_BELOW = (90, 30)
 LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
+TOP_ROWS_KEPT = 3
+"""Rows toasts leave free: the connection bar's two at the top, and the toast rack's margin at the bottom."""
 MID_BELOW = 128
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
@@ -309,13 +311,21 @@ class FluxumApp(App[None]):
         return toast
 
     def _on_notify(self, event: Notify) -> None:
-        """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`."""
+        """Before Textual's own handler adds the toast: the oldest ones make room past :data:`TOASTS_SHOWN`, and
+        past the rows under the connection bar (Textual stacks toasts up from the bottom, over anything above)."""
         if event.notification.identity in self._withdrawn:  # withdrawn before it reached the screen
             self._withdrawn.discard(event.notification.identity)
             event.prevent_default()
             return
-        notifications = list(self._notifications)  # Textual's collection of the toasts still on screen
-        for oldest in notifications[: max(0, len(notifications) - TOASTS_SHOWN + 1)]:
+        notifications = list(self._notifications)  # Textual's collection of the toasts still on screen, oldest first
+        width, room = self.size.width, self.size.height - TOP_ROWS_KEPT
+        rows, kept = _toast_rows(event.notification, width), 0
+        for notification in reversed(notifications):
+            rows += _toast_rows(notification, width)
+            if kept + 1 >= TOASTS_SHOWN or rows > room:
+                break
+            kept += 1
+        for oldest in notifications[: len(notifications) - kept]:
             self._unnotify(oldest, refresh=False)
 
     def _flush_toasts(self) -> None:
@@ -842,6 +852,14 @@ class FluxumApp(App[None]):
             "History: outages and events", "The link's outages, uptime and events", self.action_show_history
         )
         yield SystemCommand("Help: keys and glyphs", "What every key and glyph means", self.action_help)
+
+
+def _toast_rows(notification: Notification, screen_width: int) -> int:
+    """Rows a toast takes in Textual's rack (its margin, padding, title and wrapped text), counted on the narrow
+    side: a toast half the screen wide at most, less the rack's scrollbar."""
+    text_width = max(1, min(60, (screen_width - 1) // 2) - 3)  # less the padding and the severity stripe
+    text = f"{notification.title}\n{notification.message}" if notification.title else notification.message
+    return Content(text).get_height({}, text_width) + 3  # the margin above and the padding above and below
 
 
 def _describe_order(order: OpenOrder) -> str:

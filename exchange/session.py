@@ -66,6 +66,7 @@ from exchange.events import (
     TopicHealth,
     WalletSnapshot,
 )
+from exchange.frame_rate import FrameRate
 from exchange.hub import EventHub
 from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
@@ -166,9 +167,7 @@ class Session:
         self._lost_reason = ""
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
-        self._messages = 0
-        self._rate = 0.0
-        self._rate_mark = (self._clock(), 0)
+        self._rate = FrameRate()
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
         self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
 
@@ -629,6 +628,7 @@ class Session:
         self._public = self._private = None
         self._authenticated = False
         self.market.link_lost()
+        self._publish_stats()  # no socket open: the bar must not keep the last rate and round trip
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         task = asyncio.create_task(coroutine, name=f"session-{name}")
@@ -675,7 +675,7 @@ class Session:
         if not isinstance(topic, str):
             self.counters["rejected_frames"] += 1
             return None
-        self._messages += 1
+        self._rate.count(self._clock())
         return topic
 
     def _resync(self, topics: list[str]) -> bool:
@@ -734,18 +734,16 @@ class Session:
         return self.market.topic_health(self._now_ms()) + (self.account.topic_health() if account else ())
 
     def link_stats(self) -> LinkStats:
+        """The figures now: no link open means no messages and no round trip to show."""
         now = self._clock()
-        since, count = self._rate_mark
-        if now - since >= 1.0:
-            self._rate = (self._messages - count) / (now - since)
-            self._rate_mark = (now, self._messages)
-        rtts = [link.ping_rtt_ms for link in (self._public, self._private) if link and link.ping_rtt_ms is not None]
+        links = [link for link in (self._public, self._private) if link is not None and link.open_]
+        rtts = [rtt for rtt in (link.current_rtt_ms(now) for link in links) if rtt is not None]
         rejected = self.counters["rejected_frames"] + sum(
             link.rejected for link in (self._public, self._private) if link is not None
         )
         return LinkStats(
             ping_rtt_ms=max(rtts) if rtts else None,
-            messages_per_second=self._rate,
+            messages_per_second=self._rate.per_second(now) if links else 0.0,
             reconnects=self.reconnects,
             last_reconnect_reason=self.last_reconnect_reason,
             topics=self.topic_health(),

@@ -11,11 +11,15 @@ It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only wh
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
 screen within a frame of the session noticing, not a timer tick later.
 
-Reasons quote the exchange (a ``retMsg``, an unreadable level): they are shown made printable, as plain text.
+Reasons are said in the desk's short words (:func:`desk_words`: "exchange unreachable", "no pong", "auth
+rejected"): a raw aiohttp error would wrap over the second line and push the stream ages off. The session keeps
+the raw reason for the link history and the notices. A reason no pattern knows quotes the exchange (a ``retMsg``):
+it is shown made printable, as plain text (whole enough to carry a fix, as a corrupt journal's does).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from typing import Any
@@ -31,7 +35,7 @@ from exchange.printable import printable
 from widgets._desk_pull import SymbolPull
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 
-__all__ = ["ConnectionBar", "ENVIRONMENT_STYLES"]
+__all__ = ["ConnectionBar", "ENVIRONMENT_STYLES", "desk_words"]
 
 ENVIRONMENT_STYLES = {
     "SIM": "bold $background on $accent",
@@ -41,6 +45,39 @@ ENVIRONMENT_STYLES = {
 }
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
+REASON_CHARS = 160
+"""A reason no pattern knows is cut to this on the bar: it may be the fix (a corrupt journal names its file)."""
+DESK_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), words)
+    for pattern, words in (
+        (r"API key rejected|rejected the API key|\b1000[345]\b|\b10010\b|HTTP 401", "auth rejected"),
+        (r"auth expired on arrival", "auth expired (clock skew?)"),
+        (r"no reply to auth", "slow auth"),
+        (r"rate limit|\b10006\b", "rate limited (10006)"),
+        (r"HTTP 403|refused this IP|cool-?down", "IP refused (403 cool-down)"),
+        (r"no pong|pong timeout", "no pong"),
+        (
+            r"cannot connect|connect call failed|connect timed out|connection refused|name or service",
+            "exchange unreachable",
+        ),
+        (r"unavailable|HTTP 50[0-4]|\b10016\b", "exchange unavailable"),
+        (r"closed by server", "closed by exchange"),
+        (r"no reply to subscribe|no book snapshot", "slow subscribe"),
+        (r"subscribe refused", "subscribe refused"),
+        (r"redirected", "redirect refused"),
+        (r"no topic was accepted", "no symbol accepted"),
+        (r"internal error", "internal error (see the log)"),
+    )
+)
+"""The first pattern found in a raw reason gives its words on the bar; order matters (a 10006 mentions no host)."""
+
+
+def desk_words(reason: str) -> str:
+    """A reason as the desk says it on the bar: short words for what is known, else the printable text cut short."""
+    for pattern, words in DESK_WORDS:
+        if pattern.search(reason):
+            return words
+    return printable(reason, REASON_CHARS)
 
 
 def environment_badge(environment: str) -> tuple[str, str]:
@@ -155,16 +192,16 @@ class ConnectionBar(SymbolPull, Widget):
             parts.extend(outage)
             parts.append(f" · for {in_state}")
             if state.reason:
-                parts.append((f" · {printable(state.reason)}", "$text-warning"))
+                parts.append((f" · {desk_words(state.reason)}", "$text-warning"))
         elif state.kind is LinkState.FAILED:
             parts.extend(outage)
-            parts.append((f" · {printable(state.reason) or 'no reason given'}", "bold $text-error"))
+            parts.append((f" · {desk_words(state.reason) or 'no reason given'}", "bold $text-error"))
             parts.append(f" · for {in_state} · not retrying")
         else:
             parts.append(f" for {in_state}")
             parts.extend(outage)
             if state.reason and state.kind is not LinkState.READY:
-                parts.append((f" · {printable(state.reason)}", "dim"))
+                parts.append((f" · {desk_words(state.reason)}", "dim"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
@@ -173,7 +210,7 @@ class ConnectionBar(SymbolPull, Widget):
                 noun = "book" if resyncing == 1 else "books"
                 parts.append((f" · ⚠ {resyncing} {noun} resyncing repeatedly", "bold $text-warning"))
         if desk.account_down and state.kind is not LinkState.FAILED:  # public data live, the account is not
-            parts.append((f" · ⚠ account down: {printable(desk.account_down)}", "bold $text-error"))
+            parts.append((f" · ⚠ account down: {desk_words(desk.account_down)}", "bold $text-error"))
         if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
             parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
@@ -201,7 +238,7 @@ class ConnectionBar(SymbolPull, Widget):
         parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
         parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
         if stats.reconnects and stats.last_reconnect_reason:
-            parts.append((f" (last: {printable(stats.last_reconnect_reason)})", "dim"))
+            parts.append((f" (last: {desk_words(stats.last_reconnect_reason)})", "dim"))
         return parts
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:

@@ -7,6 +7,10 @@ give way before any number is cut: the status column goes first (a partial fill 
 ``filled/qty``, a non-New status as a short tag after it), then the side shrinks to B / S, then the padding
 between columns halves, and last the status tag goes (``filled/qty`` still says partial).
 
+Out of Ready the list is the last word before the link went (an order may have filled or been cancelled since):
+the bottom border says ``⚠ not live`` (``⚠ not live: account down`` when the key was rejected), as the wallet,
+tape and position panel do.
+
 Cells are :class:`Text`, never ``str``: the DataTable parses a ``str`` cell as markup, and a symbol or a status
 is the exchange's text (made printable first).
 """
@@ -20,11 +24,11 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from exchange.desk import Desk
-from exchange.events import OpenOrder
+from exchange.events import LinkState, OpenOrder
 from exchange.printable import printable
 from widgets._desk_pull import DeskPull
 
-__all__ = ["OrdersTable"]
+__all__ = ["NOT_LIVE", "OrdersTable", "liveness"]
 
 COLUMNS = ("symbol", "side", "price", "qty", "status")
 STATUS_WORDS = {"PartiallyFilled": "Partial", "Untriggered": "Trigger"}
@@ -33,6 +37,18 @@ STATUS_TAGS = {"PartiallyFilled": "P", "Untriggered": "T"}
 CELL_PADDING = 1
 SYMBOL_CHARS = 24
 """A longer symbol (only a hostile exchange sends one) is cut rather than push the numbers out of the table."""
+NOT_LIVE = "⚠ not live"
+
+
+def liveness(desk: Desk | None) -> tuple[str, str]:
+    """The border's warning and its CSS class: empty while the orders are live (Ready, the account up)."""
+    if desk is None:
+        return "", ""
+    if desk.account_down:
+        return f"{NOT_LIVE}: account down", "-account-down"
+    if desk.state.kind is not LinkState.READY:
+        return NOT_LIVE, "-not-live"
+    return "", ""
 
 
 def _plain(value: Decimal | None) -> str:
@@ -48,6 +64,8 @@ class OrdersTable(DeskPull, DataTable[Text]):
 
     DEFAULT_CSS = """
     OrdersTable { height: 1fr; }
+    OrdersTable.-not-live { border-subtitle-color: $text-warning; border-subtitle-style: bold; }
+    OrdersTable.-account-down { border-subtitle-color: $text-error; border-subtitle-style: bold; }
     """
 
     REFRESH_HZ = 2.0
@@ -78,10 +96,14 @@ class OrdersTable(DeskPull, DataTable[Text]):
             return
         desk = self.desk
         width = self.size.width
-        key = (id(desk), desk.versions["orders"] if desk is not None else 0, width)
+        warning, warning_class = liveness(desk)
+        key = (id(desk), desk.versions["orders"] if desk is not None else 0, width, warning)
         if key == self._drawn_key:
             return
         self._drawn_key = key
+        self.border_subtitle = warning
+        self.set_class(warning_class == "-not-live", "-not-live")
+        self.set_class(warning_class == "-account-down", "-account-down")
         orders = desk.open_orders() if desk is not None else []
         level = _fit_level(orders, width)
         columns, cells = _columns(level), [_row(o, level) for o in orders]

@@ -87,6 +87,7 @@ class WsLink:
         self.lost_pongs = 0  # pings re-asked because their pong never came while frames did
         self.last_frame_at: float | None = None
         self.ping_rtt_ms: float | None = None
+        self.ping_rtt_at: float | None = None  # when that round trip ended
         self.frames = 0
         self.rejected = 0
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -122,6 +123,13 @@ class WsLink:
         self._pings_sent.clear()
         self._ping_deadline = None
         self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
+
+    def current_rtt_ms(self, now: float) -> float | None:
+        """The last round trip, while it still describes this link: open, and measured within two ping intervals
+        (a figure from a slow moment long past, or from a closed socket, is no figure)."""
+        if not self.open_ or self.ping_rtt_ms is None or self.ping_rtt_at is None:
+            return None
+        return self.ping_rtt_ms if now - self.ping_rtt_at <= 2 * self._ping_interval else None
 
     def next_req_id(self, prefix: str = "") -> str:
         self._req_id += 1
@@ -218,6 +226,7 @@ class WsLink:
                 sent_at = max(self._pings_sent.values(), default=None)
             if sent_at is not None:
                 self.ping_rtt_ms = (now - sent_at) * 1000.0
+                self.ping_rtt_at = now
             self._pings_sent.clear()  # any pong proves the path both ways
             self._ping_deadline = None
             return

@@ -35,6 +35,6 @@ def test_a_hostile_exchange_writes_no_terminal_control(tmp_path: Path) -> None:
     status, output = run_in_terminal("live", str(tmp_path))
     assert status == 0, output[-3000:].decode("utf-8", "replace")
     assert not terminal_escapes(output), terminal_escapes(output)[:10]
-    for shown in (b"EVIL\xef\xbf\xbd]52;c;cm0gLXJmIH4=", b"account down: API key rejected", b"X[/]"):
+    for shown in (b"EVIL\xef\xbf\xbd]52;c;cm0gLXJmIH4=", b"account down: auth rejected", b"X[/]"):
         assert shown in output, shown
     print(f"\n{len(output):,} bytes written to the terminal, no control from the exchange among them")

@@ -369,6 +369,24 @@ async def test_while_reconnecting_the_wallet_and_the_tape_say_they_are_not_live(
         assert "⚠ not live" in app.query_one(TradesTape)._strips[0].text
 
 
+async def test_in_an_outage_the_open_orders_say_they_are_not_live_and_say_so_again_once_ready() -> None:
+    """An order listed before the link went may have filled or been cancelled since: the list is the last word."""
+    desk = scripted.reconnecting()
+    assert desk.open_orders(), "the outage hides orders that may have moved"
+    app = _app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        orders = app.query_one(OrdersTable)
+        assert str(orders.border_subtitle) == "⚠ not live"
+        assert "⚠ not live" in screen_text(app).split("Open orders", 1)[1]
+        desk.state = replace(desk.state, kind=LinkState.READY, reason="")
+        desk.touch("state")
+        await until(pilot, lambda: not orders.border_subtitle, "the warning gone once Ready", timeout=5)
+        desk.account_down = "API key rejected"
+        desk.touch("state")
+        await until(pilot, lambda: "account down" in str(orders.border_subtitle), "the account's outage", timeout=5)
+
+
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
 async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: int) -> None:
     """Ready means the link is up; a stale feed under it must not hide at the end of a long second line (after a
@@ -403,6 +421,32 @@ async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
         first, second = screen_text(app).splitlines()[:2]
         assert "● Ready" in first and "⚠ 1 book resyncing repeatedly" in first, first
         assert "RESYNC ×7" in second, second
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24), (60, 20), (140, 44)])
+async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> None:
+    """Five drops in a row, each a long raw reason: the toasts stack up from the bottom and stop below the bar."""
+    from textual.widgets._toast import Toast
+
+    app = _app(scripted.reconnecting())
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.pause()
+        for attempt in range(1, 6):
+            reason = f"public: cannot connect (Cannot connect to host 127.0.0.1:{9000 + attempt} ssl:default " + (
+                "[Connect call failed ('127.0.0.1', 9001)] " * 4
+            )
+            app._toast("warning", f"Link lost ({reason}); retry {attempt} in 2.0 s", "Reconnecting", 60)
+        await until(pilot, lambda: len(app.screen.query(Toast)) == len(app._notifications), "toasts shown", timeout=5)
+        await pilot.pause()
+        bar = app.query_one(ConnectionBar).region
+        assert bar.height >= 1
+        toasts = list(app.screen.query(Toast))
+        assert toasts, "the newest toasts are shown"
+        for toast in toasts:
+            assert not toast.region.overlaps(bar), f"a toast at {toast.region} covers the bar at {bar}"
+            assert toast.region.bottom <= size[1], f"a toast at {toast.region} is off the screen"
+        assert "retry 5 in" in str(toasts[-1]._notification.message), "the newest toast is the one kept"
+        assert "Reconnecting" in screen_text(app).splitlines()[0], "the state still reads on the top line"
 
 
 async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:

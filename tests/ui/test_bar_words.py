@@ -1,0 +1,71 @@
+"""The connection bar says why in the desk's short words; the raw reason stays whole for the history."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from exchange.events import LinkState, SessionState
+from tests.ui import scripted
+from tests.ui.support import RecordingApp, screen_text
+from widgets.connection_bar import REASON_CHARS, desk_words
+
+RAW_UNREACHABLE = (
+    "public: cannot connect (Cannot connect to host 127.0.0.1:41234 ssl:default "
+    "[Connect call failed ('127.0.0.1', 41234)])"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (RAW_UNREACHABLE, "exchange unreachable"),
+        ("private: connect timed out", "exchange unreachable"),
+        ("public: no pong (silent for 12.4 s)", "no pong"),
+        ("private: no pong to 3 pings (frames still arriving)", "no pong"),
+        ("API key rejected by the private stream: API key is invalid.", "auth rejected"),
+        ("API key rejected by Bybit (10003): API key is invalid.", "auth rejected"),
+        ("Bybit rate limit hit (10006): Too many visits!; it resets at 12:00:01", "rate limited (10006)"),
+        ("private: no reply to auth within 4 s", "slow auth"),
+        ("HTTP 403 cool-down: Bybit refused this IP", "IP refused (403 cool-down)"),
+        ("public: closed by server (code 1006)", "closed by exchange"),
+    ],
+)
+def test_a_raw_reason_reads_in_desk_words(raw: str, words: str) -> None:
+    assert desk_words(raw) == words
+
+
+def test_a_reason_no_pattern_knows_is_quoted_printable_and_bounded() -> None:
+    shown = desk_words("the exchange said \x1b[31m" + "x" * 500)
+    assert "\x1b" not in shown and len(shown) <= REASON_CHARS and shown.startswith("the exchange said")
+    fix = "journal is not a database (corrupt?): move it aside, Fluxum re-reads the history from Bybit: /j.sqlite3"
+    assert desk_words(fix) == fix, "a reason that carries its fix is shown whole"
+
+
+@pytest.mark.parametrize("width", [100, 120])
+async def test_a_raw_connect_error_reads_as_exchange_unreachable_and_the_stream_ages_stay(width: int) -> None:
+    desk = scripted.reconnecting()
+    desk.state = replace(desk.state, reason=RAW_UNREACHABLE)
+    assert desk.stats is not None
+    desk.stats = replace(desk.stats, last_reconnect_reason=RAW_UNREACHABLE)
+    desk.touch("state")
+    desk.touch("stats")
+    app = RecordingApp(desk=desk, clock=scripted.clock)
+    app.animation_level = "none"
+    async with app.run_test(size=(width, 40)) as pilot:
+        await pilot.pause()
+        first, second = screen_text(app).splitlines()[:2]
+        assert "exchange unreachable" in first and "Cannot connect" not in first
+        assert "Cannot connect" not in second and "book " in second, "the ages are on the second line"
+    assert desk.state.reason == RAW_UNREACHABLE, "the raw detail is kept for the history"
+
+
+async def test_failed_with_a_rejected_key_says_auth_rejected() -> None:
+    desk = scripted.failed()
+    assert desk.state.kind is LinkState.FAILED
+    desk.state = SessionState(LinkState.FAILED, desk.state.since_ms, "API key rejected by Bybit (10003): invalid")
+    app = RecordingApp(desk=desk, clock=scripted.clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "auth rejected" in screen_text(app).splitlines()[0]
