@@ -725,7 +725,7 @@ def _totals(ctx: Ctx) -> dict[str, Any]:
         "ledger reorders": s.counters["ledger_reorders"],
         "resyncs": s.counters["resyncs"],
         "rejected frames": s.counters["rejected_frames"] + sum(x.rejected for x in ctx.links),
-        "messages processed (frames with a topic)": s._messages,
+        "messages processed (frames with a topic)": s._rate.total,
         "hub events published": ctx.runtime.hub.published,
         "funding settlements": sim.account.funding.settlements,
         "demo trader actions": dict(sim.demo_trader.actions) if sim.demo_trader else {},

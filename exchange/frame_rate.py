@@ -14,8 +14,11 @@ class FrameRate:
     def __init__(self, window_s: int = 2) -> None:
         self._window = max(1, window_s)
         self._buckets: deque[list[int]] = deque()  # [second, frames], oldest first, at most window + 1
+        self.total = 0
+        """Every frame counted."""
 
     def count(self, now: float) -> None:
+        self.total += 1
         second = int(now)
         if self._buckets and self._buckets[-1][0] == second:
             self._buckets[-1][1] += 1
