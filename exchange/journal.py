@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from exchange.private_file import OWNER_ONLY
+from exchange.private_file import owner_only_creation, restrict_sqlite_files
 from exchange.retry import describe
 
 __all__ = ["Journal", "JournalError", "JournalUnwritable", "journal_path"]
@@ -162,8 +161,7 @@ class Journal:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # Owner-only from the start, the -wal and -shm side files too (they hold the same records).
-        previous = os.umask(0o777 & ~OWNER_ONLY)
-        try:
+        with owner_only_creation():
             db = sqlite3.connect(self.path, isolation_level=None, timeout=OPEN_WAIT_S)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -177,13 +175,7 @@ class Journal:
             except BaseException:
                 db.close()
                 raise
-        finally:
-            os.umask(previous)
-        if self.path != ":memory:":
-            for suffix in ("", "-wal", "-shm"):
-                side = Path(self.path + suffix)
-                if side.exists():
-                    side.chmod(OWNER_ONLY)
+        restrict_sqlite_files(self.path)
         return db
 
     def _failed(self, error: sqlite3.Error) -> JournalError:

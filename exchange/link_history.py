@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from exchange.private_file import owner_only_creation, restrict_sqlite_files
 
 __all__ = [
     "DEFAULT_RETENTION_MS",
@@ -125,19 +126,12 @@ class LinkHistory:
             return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=0.5)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        previous = os.umask(0o077)  # owner-only, the -wal and -shm side files too
-        try:
+        with owner_only_creation():
             db = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
-        finally:
-            os.umask(previous)
-        if self.path != ":memory:":
-            for suffix in ("", "-wal", "-shm"):
-                side = Path(self.path + suffix)
-                if side.exists():
-                    side.chmod(0o600)
+        restrict_sqlite_files(self.path)
         return db
 
     def _start_run(self, now_ms: int) -> None:

@@ -15,13 +15,36 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-__all__ = ["OWNER_ONLY", "write_private"]
+__all__ = ["OWNER_ONLY", "owner_only_creation", "restrict_sqlite_files", "write_private"]
 
 OWNER_ONLY = 0o600
+
+
+@contextlib.contextmanager
+def owner_only_creation() -> Iterator[None]:
+    """Every file created inside is owner-only from its first byte, whatever the process's umask (SQLite makes its
+    -wal and -shm side files itself, so a chmod afterwards would leave a window)."""
+    previous = os.umask(0o777 & ~OWNER_ONLY)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def restrict_sqlite_files(path: str) -> None:
+    """A SQLite file and its -wal and -shm side files (they hold the same records) made owner-only, as found:
+    a file made by an older version, or under another umask, is tightened too."""
+    if path == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(path + suffix)
+        if side.exists():
+            side.chmod(OWNER_ONLY)
+
 
 T = TypeVar("T")
 
