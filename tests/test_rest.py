@@ -25,7 +25,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exchange.bybit.errors import AuthenticationError, BybitError
-from exchange.bybit.rest import RestClient, encode_query, new_order_link_id, redact_headers
+from exchange.bybit.rest import RestClient, new_order_link_id
+from exchange.bybit.rest_transport import encode_query, redact_headers
 from exchange.bybit.signing import rest_signature, signatures_match
 from exchange.config import Endpoints
 from exchange.secrets import Credentials, Secret
@@ -381,7 +382,7 @@ def test_order_link_ids_are_unique_and_fit_bybit() -> None:
 def test_debug_headers_are_redacted() -> None:
     shown = redact_headers({"X-BAPI-SIGN": "abc", "X-BAPI-API-KEY": API_KEY, "X-BAPI-TIMESTAMP": "1"})
     assert shown == {"X-BAPI-SIGN": "<redacted>", "X-BAPI-API-KEY": "<redacted>", "X-BAPI-TIMESTAMP": "1"}
-    from exchange.bybit.rest import _WireHeaders  # what a traceback with locals would show
+    from exchange.bybit.rest_transport import _WireHeaders  # what a traceback with locals would show
 
     wire = _WireHeaders({"X-BAPI-SIGN": "abcdef", "X-BAPI-API-KEY": API_KEY})
     assert "abcdef" not in repr(wire) and API_KEY not in repr(wire) and wire["X-BAPI-SIGN"] == "abcdef"
@@ -576,7 +577,7 @@ async def test_query_api_and_rate_limit_headers(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         info = await client.query_api()
         status = client.last_rate_limit
-        per_path = client.rate_limits
+        per_path = client.transport.rate_limits
     assert info["apiKey"] == API_KEY
     assert status is not None and status.path == "/v5/user/query-api"
     assert (status.limit, status.remaining) == (50, 49) and status.reset_ms

@@ -64,7 +64,7 @@ async def test_timestamp_rejection_resyncs_once_then_succeeds(fake: FakeBybit) -
     assert wallet.total_equity == Decimal("3.31216591")
     assert client.stats.timestamp_rejections == 1
     assert fake.count("/v5/market/time") == 2  # the lazy sync and one resync
-    assert client.recv_window == 5000  # never widened
+    assert client.transport.recv_window == 5000  # never widened
     assert all(s.headers.get("X-BAPI-RECV-WINDOW", "5000") == "5000" for s in fake.seen)
 
 
@@ -282,7 +282,7 @@ async def test_create_on_5xx_is_resolved_not_resent(fake: FakeBybit) -> None:
 async def test_create_when_the_host_is_down_is_not_placed(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         await client.sync_clock()
-        client.base_url = "http://127.0.0.1:9"  # the discard port: nothing listens, the connect is refused
+        client.transport.base_url = "http://127.0.0.1:9"  # the discard port: nothing listens, the connect is refused
         with pytest.raises(ServerUnavailable) as caught:
             await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
     assert caught.value.maybe_sent is False
@@ -339,7 +339,7 @@ async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
             assert 0 <= client.clock_error_ms < 1_000  # half a loopback round trip: the offset is good to it
     assert sim.counters["rest.auth_fail.10002"] == client.stats.timestamp_rejections
     assert client.stats.timestamp_rejections >= 3  # -30 s, -6 s and +30 s were each far outside the window
-    assert client.recv_window == 5000
+    assert client.transport.recv_window == 5000
 
 
 async def test_sim_rate_limit_waits_for_the_reset(sim: Any) -> None:
@@ -426,7 +426,7 @@ async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
-    from exchange.bybit.rest import MAX_REPLY_BYTES
+    from exchange.bybit.rest_replies import MAX_REPLY_BYTES
 
     sent: list[int] = []
     chunk = b" " * (1 << 20)

@@ -38,6 +38,10 @@ AUTH_CODES = frozenset({10003, 10004, 10005, 10010})
 TIMESTAMP_CODE = 10002
 RATE_LIMIT_CODE = 10006
 SYSTEM_BUSY_CODE = 10016
+INVALID_REQUEST_CODE = 10001
+"""Bybit calls the request itself invalid (a parameter it does not take): resending it cannot help."""
+ROUTE_NOT_FOUND_CODE = 10017
+"""The host does not serve the path (a host without order history)."""
 
 _ORIGIN = re.compile(r"origin_string\[.*\]", re.DOTALL)
 _MAX_MESSAGE = 300
