@@ -288,6 +288,24 @@ async def test_create_when_the_host_is_down_is_not_placed(fake: FakeBybit) -> No
     assert caught.value.maybe_sent is False
 
 
+@pytest.mark.parametrize("first", [None, "10002"])
+async def test_create_whose_clock_sync_fails_was_not_placed(fake: FakeBybit, first: str | None) -> None:
+    """The clock sync before a signed write fails (5xx on ``/v5/market/time``): the order never left, so it is
+    a plain "not placed" (``maybe_sent`` False), neither a lookup nor an "outcome unknown". The same when the
+    sync is the resync after a 10002 (Bybit rejected that create before processing it)."""
+    async with make_client(fake, resolve_tries=2) as client:
+        if first is not None:
+            await client.sync_clock()
+            fake.on("/v5/order/create", first)
+        fake.on("/v5/market/time", *["503"] * 3)
+        with pytest.raises(ServerUnavailable) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert caught.value.maybe_sent is False
+    assert "clock" in str(caught.value)
+    assert fake.count("/v5/order/create") == (0 if first is None else 1)
+    assert fake.count("/v5/order/realtime") == 0 and not fake.orders
+
+
 # ================================================================================================ secrets
 
 

@@ -291,7 +291,7 @@ class RestTransport:
         """Send once (unless a 403 cool-down forbids it) and classify what came back."""
         refused = self._refusal(path)
         if refused is None and signed and not self.clock_synced:
-            await self.ensure_clock()
+            await self._sync_before(path)
             refused = self._refusal(path)
         if refused is not None:
             return refused
@@ -306,6 +306,15 @@ class RestTransport:
         outcome = classify(reply, path, self._api_key)
         log.debug("%s %s -> HTTP %s %s", method, path, reply.status, type(outcome).__name__)
         return outcome
+
+    async def _sync_before(self, path: str) -> None:
+        """Sync the clock a signed request needs. When that fails the request was never sent, which is what
+        lets an order submission say "not placed" instead of "outcome unknown"."""
+        try:
+            await self.ensure_clock()
+        except ServerUnavailable as error:
+            reason = f"the clock sync before sending failed ({error.ret_msg})"
+            raise ServerUnavailable(error.ret_code, reason, error.http_status, path=path, maybe_sent=False) from None
 
     async def _may_retry(self, error: BybitError, tries: _Tries, *, signed: bool, retry: bool) -> bool:
         """The one retry policy: wait as ``error`` asks and return True to send again, or False to raise it."""
