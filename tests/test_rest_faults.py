@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -470,3 +471,95 @@ async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it
                 await client.server_time_ms()
     assert "larger than" in str(caught.value)
     assert sum(sent) < total  # the client stopped reading; the host could not send it all
+
+
+# ================================================================================================ shapes
+
+
+def _time_result() -> dict[str, str]:
+    now = time.time()
+    return {"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))}
+
+
+WRONG_SHAPES: list[Any] = [
+    [],
+    "text",
+    5,
+    True,
+    {"list": "abc"},
+    {"list": {"a": 1}},
+    {"list": 5},
+    {"list": [1, "x", None, [1, 2]]},
+    {"list": [{}], "nextPageCursor": {"a": 1}},
+    {"list": [{"symbol": 5, "execId": [1]}], "nextPageCursor": 5},
+]
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES, ids=[repr(s)[:24] for s in WRONG_SHAPES])
+async def test_a_reply_of_the_wrong_shape_is_a_bad_reply_or_a_record_left_out_never_a_crash(shape: Any) -> None:
+    """``retCode`` 0 with a ``result`` that is not an object, a ``list`` that is not a list, records that are not
+    objects: every endpoint answers with what it promises (records that are objects) or a :class:`BybitError`;
+    no AttributeError or TypeError reaches the session or the CLI."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def answer(request: web.Request) -> web.Response:
+        result = _time_result() if request.path == "/v5/market/time" else shape
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": result, "time": 1})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    calls: dict[str, Callable[[RestClient], Awaitable[object]]] = {
+        "instruments": lambda c: c.instruments("linear"),
+        "orderbook": lambda c: c.orderbook("linear", "BTCUSDT"),
+        "tickers": lambda c: c.tickers("linear"),
+        "recent_trades": lambda c: c.recent_trades("linear", "BTCUSDT"),
+        "wallet_balance": lambda c: c.wallet_balance(),
+        "wallet_balance_raw": lambda c: c.wallet_balance_raw(),
+        "positions": lambda c: c.positions("linear"),
+        "open_orders": lambda c: c.open_orders("linear"),
+        "order_by_link_id": lambda c: c.order_by_link_id("linear", "BTCUSDT", "fx-1"),
+        "order": lambda c: c.order("linear", "BTCUSDT", order_id="1"),
+        "executions": lambda c: c.executions("linear"),
+        "query_api": lambda c: c.query_api(),
+        "place_order": lambda c: c.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01")),
+        "cancel_order": lambda c: c.cancel_order("linear", "BTCUSDT", order_id="1"),
+    }
+    crashed: dict[str, str] = {}
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), credentials(), sleep=Sleeps())
+        async with client:
+            for name, call in calls.items():
+                try:
+                    answered = await call(client)
+                except BybitError as error:
+                    assert str(error).isprintable()
+                    continue
+                except Exception as error:  # noqa: BLE001  (what the test looks for)
+                    crashed[name] = repr(error)
+                    continue
+                if isinstance(answered, list):
+                    assert all(not isinstance(item, (str, int, list)) for item in answered), (name, answered)
+    assert crashed == {}
+
+
+async def test_a_403_asking_for_an_absurd_wait_cools_down_within_bounds(fake: FakeBybit) -> None:
+    """``Retry-After`` is the host's word: honoured up to a bound, never a cool-down of millennia (whose error
+    could not even say when it ends: a year past 9999 raised ValueError while the Forbidden was built)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def forbid(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="access denied", headers={"Retry-After": "99999999999999"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forbid)
+    clock = FakeClock()
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), None, clock=clock, sleep=Sleeps())
+        async with client:
+            with pytest.raises(Forbidden) as caught:
+                await client.tickers("linear")
+    cooldown_s = (caught.value.until_ms - clock.now * 1000) / 1000
+    assert 60 <= cooldown_s <= 3600, cooldown_s
+    assert "no requests are sent until" in str(caught.value)

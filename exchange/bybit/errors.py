@@ -213,4 +213,7 @@ def error_for(ret_code: int, ret_msg: str, http_status: int | None = None, *, pa
 def _clock_text(epoch_ms: int | None) -> str:
     if not epoch_ms:
         return "unknown"
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):  # past what datetime can show: the sentence must still be built
+        return "unknown"

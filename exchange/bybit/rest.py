@@ -228,19 +228,19 @@ class RestClient:
 
     # ---------------------------------------------------------------------------------------- core
 
-    async def get(self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False) -> Any:
+    async def get(
+        self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
+    ) -> dict[str, Any]:
         """A GET's ``result``; reads are retried on outages."""
         answer = await self.transport.request("GET", path, params or {}, signed=signed, retry=True)
         return answer.result
 
-    async def post(self, path: str, params: Mapping[str, object]) -> Any:
+    async def post(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
         """A signed POST's ``result``; never resent after it may have reached the server."""
         answer = await self.transport.request("POST", path, params, signed=True, retry=False)
         return answer.result
 
-    async def _pages(
-        self, path: str, params: Mapping[str, object], list_key: str = "list"
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _pages(self, path: str, params: Mapping[str, object]) -> AsyncIterator[list[dict[str, Any]]]:
         """Every page of a cursor-paged signed read."""
         cursor: str | None = None
         seen: set[str] = set()
@@ -249,13 +249,11 @@ class RestClient:
             if cursor:
                 page_params["cursor"] = PreEncoded(cursor)
             result = await self.get(path, page_params, signed=True)
-            records = result.get(list_key) if isinstance(result, dict) else None
-            if not isinstance(records, list):
-                raise BadResponse(None, f"result has no {list_key!r} list", path=path)
-            if not records:
+            if not result.get("list"):
+                self._records(result, path, required=True)  # an empty list ends the listing; anything else is wrong
                 return
-            yield records
-            cursor = str(result.get("nextPageCursor") or "")
+            yield self._records(result, path)
+            cursor = _cursor(result)
             if not cursor or cursor in seen:
                 return
             seen.add(cursor)
@@ -280,9 +278,9 @@ class RestClient:
             if cursor:
                 params["cursor"] = PreEncoded(cursor)
             result = await self.get("/v5/market/instruments-info", params)
-            page = result.get("list") or []
+            page = self._records(result, "/v5/market/instruments-info")
             records.extend(page)
-            cursor = result.get("nextPageCursor") or None
+            cursor = _cursor(result) or None
             if not page or not cursor:
                 break
         return records
@@ -305,7 +303,7 @@ class RestClient:
 
     async def tickers(self, category: str, symbol: str | None = None) -> list[dict[str, Any]]:
         result = await self.get("/v5/market/tickers", {"category": category, "symbol": symbol})
-        return list(result.get("list") or [])
+        return self._records(result, "/v5/market/tickers")
 
     async def recent_trades(self, category: str, symbol: str, limit: int = 60) -> list[PublicTrade]:
         """Recent public trades, oldest first (Bybit lists newest first)."""
@@ -313,7 +311,7 @@ class RestClient:
         result = await self.get(path, {"category": category, "symbol": symbol, "limit": limit})
         trades = []
         try:
-            for item in result.get("list") or []:
+            for item in self._records(result, path):
                 trades.append(
                     PublicTrade(
                         symbol=str(item["symbol"]),
@@ -335,7 +333,7 @@ class RestClient:
     async def wallet_balance_raw(self, account_type: str = "UNIFIED") -> dict[str, Any]:
         """The account record of ``/v5/account/wallet-balance`` as Bybit sends it (``{}`` when absent)."""
         result = await self.get("/v5/account/wallet-balance", {"accountType": account_type}, signed=True)
-        accounts = result.get("list") or []
+        accounts = self._records(result, "/v5/account/wallet-balance")
         return dict(accounts[0]) if accounts else {}
 
     async def wallet_balance(self, account_type: str = "UNIFIED") -> WalletSnapshot:
@@ -396,7 +394,7 @@ class RestClient:
             if error.http_status == 404 or error.ret_code == ROUTE_NOT_FOUND_CODE:  # a host without order history
                 return None
             raise
-        for record in result.get("list") or []:
+        for record in self._records(result, "/v5/order/history"):
             order = self._parse(parse_order, record, "/v5/order/history")
             if (order_id and order.order_id == order_id) or (order_link_id and order.order_link_id == order_link_id):
                 return order
@@ -404,7 +402,7 @@ class RestClient:
 
     async def _realtime_order(self, category: str, symbol: str, ids: Mapping[str, object]) -> OpenOrder | None:
         result = await self.get("/v5/order/realtime", {"category": category, "symbol": symbol, **ids}, signed=True)
-        for record in result.get("list") or []:
+        for record in self._records(result, "/v5/order/realtime"):
             order = self._parse(parse_order, record, "/v5/order/realtime")
             if all(value is None or getattr(order, _ORDER_FIELDS[key]) == value for key, value in ids.items()):
                 return order
@@ -521,6 +519,19 @@ class RestClient:
             raise BadResponse(None, "the acknowledgement has no orderId", path=path)
         return OrderAck(str(result["orderId"]), str(result.get("orderLinkId") or link_id))
 
+    def _records(self, result: Mapping[str, Any], path: str, *, required: bool = False) -> list[dict[str, Any]]:
+        """The objects of a listing's ``list``: an absent list is empty (a bad reply when ``required``), one that is
+        not a list is a bad reply, and each record that is not an object is left out, counted and kept."""
+        listed = result.get("list")
+        if listed is None and not required:
+            return []
+        if not isinstance(listed, list):
+            raise BadResponse(None, "result has no 'list' list", path=path)
+        records = [record for record in listed if isinstance(record, dict)]
+        for _ in range(len(listed) - len(records)):
+            self._reject(RejectedRecord(path, "", "record is not an object"))
+        return records
+
     def _parse_page(self, parser: Callable[[Any], Any], page: list[Any], path: str) -> list[Any]:
         """The records of one listing page that parse; each other one is counted and kept in
         :attr:`rejected_records` (one absurd number must not fail every backfill, and so every reconnect)."""
@@ -530,11 +541,13 @@ class RestClient:
                 parsed.append(parser(record))
             except ProtocolError as error:
                 symbol = record.get("symbol") if isinstance(record, dict) else None
-                rejected = RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error))
-                self.stats.rejected_records += 1
-                self.rejected_records.append(rejected)
-                log.warning("%s: a record of %r left out: %s", path, rejected.symbol, rejected.why)
+                self._reject(RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error)))
         return parsed
+
+    def _reject(self, rejected: RejectedRecord) -> None:
+        self.stats.rejected_records += 1
+        self.rejected_records.append(rejected)
+        log.warning("%s: a record of %r left out: %s", rejected.path, rejected.symbol, rejected.why)
 
     @staticmethod
     def _parse(parser: Callable[[Any], Any], record: Any, path: str) -> Any:
@@ -547,12 +560,18 @@ class RestClient:
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}
 
 
+def _cursor(result: Mapping[str, Any]) -> str:
+    """The next page's cursor; anything but a string ends the listing."""
+    cursor = result.get("nextPageCursor")
+    return cursor if isinstance(cursor, str) else ""
+
+
 def _oldest_first_unique(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Bybit lists newest first; keep the first copy of each ``execId`` and return them oldest first."""
     unique: dict[str, dict[str, Any]] = {}
     for record in records:
         exec_id = record.get("execId")
-        if exec_id is None or exec_id in unique:
+        if exec_id is None or str(exec_id) in unique:
             continue
         unique[str(exec_id)] = record
     ordered = list(reversed(list(unique.values())))

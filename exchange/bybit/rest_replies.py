@@ -68,9 +68,9 @@ class Reply:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A reply with ``retCode`` 0: its ``result`` (``{}`` when Bybit sent none)."""
+    """A reply with ``retCode`` 0: its ``result``, an object as in every v5 reply (``{}`` when Bybit sent none)."""
 
-    result: Any
+    result: dict[str, Any]
     reply: Reply
 
 
@@ -153,6 +153,8 @@ def classify(reply: Reply, path: str, api_key: str | None) -> Accepted | BybitEr
         return BadResponse(None, f"not a Bybit envelope ({message[:80] or 'empty body'})", status, path=path)
     if code == 0:
         result = document.get("result")
+        if result is not None and not isinstance(result, dict):
+            return BadResponse(None, f"result is a {type(result).__name__}, not an object", status, path=path)
         return Accepted(result if result is not None else {}, reply)
     if code == RATE_LIMIT_CODE:
         reset_ms = int_header(reply.headers, "X-Bapi-Limit-Reset-Timestamp")

@@ -182,6 +182,7 @@ class RestTransport:
         rate_limit_max_wait_s: float = 30.0,
         forbidden_first_s: float = 3.0,
         forbidden_cap_s: float = 60.0,
+        retry_after_cap_s: float = 900.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -198,6 +199,7 @@ class RestTransport:
         self.rate_limit_max_wait_s = rate_limit_max_wait_s
         self.forbidden_first_s = forbidden_first_s  # a 403's cool-down: this long, doubled for each one
         self.forbidden_cap_s = forbidden_cap_s  # straight after it, up to this; a non-403 answer starts over
+        self.retry_after_cap_s = retry_after_cap_s  # a 403's Retry-After is honoured up to this, never for good
         self._forbidden_streak = 0
         self.forbidden_until_ms: int = 0
         self.clock_offset_ms: float = 0.0
@@ -403,7 +405,7 @@ class RestTransport:
         cooldown_s = min(self.forbidden_cap_s, self.forbidden_first_s * growth)
         retry_after = int_header(reply.headers, "Retry-After")
         if retry_after is not None and retry_after > 0:
-            cooldown_s = max(cooldown_s, float(retry_after))
+            cooldown_s = max(cooldown_s, min(float(retry_after), self.retry_after_cap_s))
         self.forbidden_until_ms = int(self.local_ms() + cooldown_s * 1000)
         log.warning("Bybit answered HTTP 403; no requests for %.0f s", cooldown_s)
         message = body_text(reply, self._api_key) or "access denied"
