@@ -573,6 +573,24 @@ async def test_executions_older_than_seven_days_are_read_window_by_window(fake: 
     assert fake.fixed_server_ms - windows[2][0] < week
 
 
+@pytest.mark.parametrize("years_back", [3, 3000])
+async def test_executions_are_read_back_two_years_at_most(fake: FakeBybit, years_back: int) -> None:
+    """Bybit keeps two years of executions: a start further back (a journal left for years, or an exchange
+    whose clock says it is the year 5000) is read from two years before now, ~105 windows, not one per week
+    of the gap (156 for three years, 156,000 for three thousand)."""
+    local = 1_700_000_000.0
+    year = 365 * 24 * 3600 * 1000
+    fake.fixed_server_ms = int(local * 1000) + (years_back - 3) * year  # the exchange's clock far ahead
+    start = int(local * 1000) - 3 * year
+    async with make_client(fake, clock=lambda: local) as client:
+        await client.executions("linear", start_time_ms=start)
+    begins = [int(s.params["startTime"]) for s in fake.seen if s.path == "/v5/execution/list"]
+    week = 7 * 24 * 3600 * 1000
+    assert len(begins) <= 2 * 365 // 7 + 2
+    assert fake.fixed_server_ms - begins[0] <= 2 * 365 * 24 * 3600 * 1000
+    assert all(later - earlier == week for earlier, later in zip(begins, begins[1:], strict=False))
+
+
 async def test_query_api_and_rate_limit_headers(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         info = await client.query_api()

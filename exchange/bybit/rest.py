@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 EXECUTION_WINDOW_MS = 7 * 24 * 3600 * 1000
 """``/v5/execution/list`` answers at most seven days per query."""
 
+EXECUTION_HISTORY_MS = 2 * 365 * 24 * 3600 * 1000
+"""Bybit keeps two years of executions: a start further back reads nothing more, only more windows."""
+
 MAX_PAGES = 1000
 """A cursor loop that has not ended after this many pages is a server bug, not more data."""
 
@@ -423,15 +426,7 @@ class RestClient:
         windows: list[tuple[int | None, int | None]] = [(start_time_ms, None)]
         if start_time_ms is not None:
             await self.transport.ensure_clock()
-            now = self.transport.server_now_ms()
-            if now - start_time_ms > EXECUTION_WINDOW_MS:
-                windows = []
-                first = start_time_ms
-                while now - first > EXECUTION_WINDOW_MS:
-                    last = first + EXECUTION_WINDOW_MS - 1
-                    windows.append((first, last))
-                    first = last + 1
-                windows.append((first, None))  # the newest window: Bybit ends it seven days on, after now
+            windows = list(_execution_windows(start_time_ms, self.transport.server_now_ms()))
         listed: list[dict[str, Any]] = []
         for begin, end in windows:
             params: dict[str, object] = {
@@ -558,6 +553,18 @@ class RestClient:
 
 
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}
+
+
+def _execution_windows(start_ms: int, now_ms: int) -> list[tuple[int, int | None]]:
+    """Seven-day windows from ``start_ms`` (or from two years before ``now_ms``, as far back as Bybit keeps
+    executions) to now; the newest is open-ended, as Bybit ends it seven days on, after now."""
+    first = max(start_ms, now_ms - EXECUTION_HISTORY_MS)
+    windows: list[tuple[int, int | None]] = []
+    while now_ms - first > EXECUTION_WINDOW_MS:
+        windows.append((first, first + EXECUTION_WINDOW_MS - 1))
+        first += EXECUTION_WINDOW_MS
+    windows.append((first, None))
+    return windows
 
 
 def _cursor(result: Mapping[str, Any]) -> str:
