@@ -65,7 +65,9 @@ class FakeBybit:
 
     ``script[path]`` is a queue of actions consumed one per request to that path: ``"500"``, ``"502"``,
     ``"503"``, ``"10016"``, ``"10002"``, ``"10006"``, ``"403"``, ``"drop"`` (connection closed before any
-    processing), ``"accept_drop"`` (an order/create that is stored, then the connection is closed), ``"hang"``
+    processing), ``"accept_drop"`` (an order/create that is stored, then the connection is closed),
+    ``"accept_garbled"`` (stored, then answered with HTTP 200 and a body that is not Bybit's), ``"accept_no_id"``
+    (stored, then acknowledged without an ``orderId``), ``"hang"``
     (no reply until the test ends), ``"404"``.
     """
 
@@ -151,6 +153,10 @@ class FakeBybit:
             assert request.transport is not None
             request.transport.close()
             return web.Response()
+        if action == "accept_garbled":
+            return web.Response(status=200, text="<html>OK</html>")
+        if action == "accept_no_id":
+            return self.envelope({})
         return response
 
     def check_signature(self, seen: Seen, force: str | None) -> web.Response | None:

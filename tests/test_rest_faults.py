@@ -222,6 +222,28 @@ async def test_cancel_is_not_resent_after_an_outage(fake: FakeBybit) -> None:
 # ========================================================================================= ambiguous orders
 
 
+@pytest.mark.parametrize("answer", ["accept_garbled", "accept_no_id"])
+async def test_create_answered_by_an_unreadable_success_is_resolved_by_link_id(fake: FakeBybit, answer: str) -> None:
+    """A 2xx reply to order/create that cannot be read (not Bybit's envelope, an ack without ``orderId``) says
+    the order may be live: it is looked up by its ``orderLinkId``, never reported as failed (a person would
+    place it again) and never resent."""
+    fake.on("/v5/order/create", answer)
+    async with make_client(fake) as client:
+        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(50000))
+    assert ack.resolved and ack.order_id == "order-1" and ack.status == "New"
+    assert fake.count("/v5/order/create") == 1 and client.stats.resolved_orders == 1
+
+
+async def test_create_refused_before_bybit_is_a_bad_reply_not_a_lookup(fake: FakeBybit) -> None:
+    """A 4xx page from something in front of Bybit (404 here) is a definite "not placed": no lookup."""
+    fake.on("/v5/order/create", "404")
+    async with make_client(fake) as client:
+        with pytest.raises(BybitError) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert caught.value.http_status == 404 and not isinstance(caught.value, OrderOutcomeUnknown)
+    assert fake.count("/v5/order/create") == 1 and fake.count("/v5/order/realtime") == 0
+
+
 async def test_create_accepted_then_connection_dropped_is_resolved_by_link_id(fake: FakeBybit) -> None:
     fake.on("/v5/order/create", "accept_drop")
     async with make_client(fake) as client:
@@ -289,16 +311,16 @@ async def test_create_when_the_host_is_down_is_not_placed(fake: FakeBybit) -> No
     assert caught.value.maybe_sent is False
 
 
-@pytest.mark.parametrize("first", [None, "10002"])
-async def test_create_whose_clock_sync_fails_was_not_placed(fake: FakeBybit, first: str | None) -> None:
-    """The clock sync before a signed write fails (5xx on ``/v5/market/time``): the order never left, so it is
-    a plain "not placed" (``maybe_sent`` False), neither a lookup nor an "outcome unknown". The same when the
-    sync is the resync after a 10002 (Bybit rejected that create before processing it)."""
+@pytest.mark.parametrize(("first", "sync"), [(None, "503"), ("10002", "503"), (None, "404"), ("10002", "404")])
+async def test_create_whose_clock_sync_fails_was_not_placed(fake: FakeBybit, first: str | None, sync: str) -> None:
+    """The clock sync before a signed write fails (5xx or a page that is not Bybit's on ``/v5/market/time``):
+    the order never left, so it is a plain "not placed" (``maybe_sent`` False), neither a lookup nor an "outcome
+    unknown". The same when the sync is the resync after a 10002 (Bybit rejected that create unprocessed)."""
     async with make_client(fake, resolve_tries=2) as client:
         if first is not None:
             await client.sync_clock()
             fake.on("/v5/order/create", first)
-        fake.on("/v5/market/time", *["503"] * 3)
+        fake.on("/v5/market/time", *[sync] * 3)
         with pytest.raises(ServerUnavailable) as caught:
             await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
     assert caught.value.maybe_sent is False

@@ -4,7 +4,8 @@ The endpoints live here; signing, the clock, cool-downs, rate limits and the ret
 (:mod:`exchange.bybit.rest_transport`), so an endpoint says only what it asks and how it reads the answer.
 
 * **Orders are never sent twice.** :meth:`RestClient.place_order` always carries an ``orderLinkId``; when
-  the outcome is ambiguous (timeout, connection lost after sending, 5xx) it looks the order up by that id
+  the outcome is ambiguous (timeout, connection lost after sending, 5xx, a success reply that cannot be read)
+  it looks the order up by that id
   instead of resending, and raises :class:`OrderOutcomeUnknown` if it cannot find it. Rejections Bybit makes
   *before* processing (10002 timestamp, 10006 rate limit) are definite "not placed" answers, so the transport
   resends those.
@@ -475,13 +476,12 @@ class RestClient:
         if reduce_only:
             params["reduceOnly"] = True
         try:
-            result = await self.post("/v5/order/create", params)
-        except ServerUnavailable as error:
-            if not error.maybe_sent:
+            return self._ack(await self.post("/v5/order/create", params), link_id, "/v5/order/create")
+        except (ServerUnavailable, BadResponse) as error:
+            if not _maybe_placed(error):
                 raise
             log.warning("order %s: outcome unknown (%s); looking it up", link_id, error.ret_msg)
             return await self._resolve(category, symbol, link_id, error.ret_msg)
-        return self._ack(result, link_id, "/v5/order/create")
 
     async def _resolve(self, category: str, symbol: str, link_id: str, reason: str) -> OrderAck:
         for attempt in range(1, self._resolve_tries + 1):
@@ -553,6 +553,15 @@ class RestClient:
 
 
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}
+
+
+def _maybe_placed(error: ServerUnavailable | BadResponse) -> bool:
+    """Whether an order/create that ended in ``error`` may have been processed: an outage after the request may
+    have arrived, or a success reply (2xx, or ``retCode`` 0 without an ``orderId``) that cannot be read. A 3xx or
+    4xx page comes from something in front of Bybit: the order never reached it."""
+    if isinstance(error, ServerUnavailable):
+        return error.maybe_sent
+    return error.http_status is None or 200 <= error.http_status < 300
 
 
 def _execution_windows(start_ms: int, now_ms: int) -> list[tuple[int, int | None]]:

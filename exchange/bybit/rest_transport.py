@@ -314,7 +314,7 @@ class RestTransport:
         lets an order submission say "not placed" instead of "outcome unknown"."""
         try:
             await self.ensure_clock()
-        except ServerUnavailable as error:
+        except (ServerUnavailable, BadResponse) as error:
             reason = f"the clock sync before sending failed ({error.ret_msg})"
             raise ServerUnavailable(error.ret_code, reason, error.http_status, path=path, maybe_sent=False) from None
 
