@@ -72,6 +72,9 @@ SECRET_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key"})
 
 TIME_PATH = "/v5/market/time"
 
+READ_BACKOFF = Backoff(initial_s=0.5, cap_s=8.0)
+"""Between resends of a read after an outage: 0.5 s doubling to 8 s, half of each delay random."""
+
 
 @dataclass(frozen=True)
 class RateLimitStatus:
@@ -177,7 +180,7 @@ class RestTransport:
         rng: random.Random | None = None,
         timeout_s: float = 10.0,
         read_tries: int = 3,
-        backoff: Backoff = Backoff(initial_s=0.5, cap_s=8.0),
+        backoff: Backoff = READ_BACKOFF,
         rate_limit_retries: int = 3,
         rate_limit_max_wait_s: float = 30.0,
         forbidden_first_s: float = 3.0,
