@@ -7,7 +7,8 @@ check each verdict on its own. The error types are the outcomes a caller acts on
 * :class:`ServerUnavailable`: an outage (5xx, 429, ``10016``, no reply): a read may be sent again later;
 * :class:`TimestampRejected`: ``10002``, the clock is off: resync, then send again once;
 * :class:`RateLimited`: ``10006``: wait for the reset the headers name, then send again;
-* :class:`Forbidden`: HTTP 403: nothing is sent during the cool-down;
+* :class:`Forbidden`: HTTP 403: nothing is sent during the cool-down (the transport's verdict, as it keeps the
+  cool-down);
 * :class:`AuthenticationError`: the key was refused (:data:`~exchange.bybit.errors.AUTH_CODES`, HTTP 401);
 * anything else (:class:`BadResponse`, a business :class:`BybitError`): final.
 """
@@ -41,8 +42,10 @@ __all__ = [
     "Reply",
     "body_text",
     "classify",
+    "envelope",
     "int_header",
     "read_capped",
+    "whole_or_none",
 ]
 
 MAX_REPLY_BYTES = 16 << 20
@@ -137,8 +140,8 @@ def body_text(reply: Reply, api_key: str | None) -> str:
 
 
 def classify(reply: Reply, path: str, api_key: str | None) -> Accepted | BybitError:
-    """The answer in ``reply``, or the typed error it amounts to (HTTP 403 is the transport's: see
-    :meth:`~exchange.bybit.rest_transport.RestTransport.request`)."""
+    """The answer in ``reply``, or the typed error it amounts to (an HTTP 403 never reaches here: the transport
+    turns it into :class:`~exchange.bybit.errors.Forbidden` with the cool-down it starts)."""
     document = envelope(reply)
     code = whole_or_none(document.get("retCode")) if document is not None else None
     message = clean_message(document.get("retMsg") if document else body_text(reply, api_key), api_key)
