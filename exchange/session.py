@@ -438,7 +438,7 @@ class Session:
     async def _authenticate(self, link: WsLink) -> None:
         credentials = self.settings.credentials
         assert credentials is not None
-        await self._measure_clock()
+        remeasured = await self._measure_clock() and self._clock_suspect
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
         signature = ws_auth_signature(credentials.api_secret, expires)
         reply = await self._race(
@@ -446,11 +446,14 @@ class Session:
         )
         if reply.get("success") is True:
             self._authenticated = True
+            self._clock_suspect = False
             return
         message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
-        if message == "Params Error":
+        if message == "Params Error" and not (remeasured and self._clock_trusted()):
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+        if message == "Params Error":  # signed on a clock measured just now, and refused again: not the clock
+            message = "Params Error again with the clock re-measured (the key or its permissions?)"
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
     async def _authenticate_or_drop_account(self, link: WsLink) -> None:
@@ -474,25 +477,33 @@ class Session:
         if link is not None:
             await link.close()
 
-    async def _measure_clock(self) -> None:
+    async def _measure_clock(self) -> bool:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
         REST client measures lazily, at the backfill, which comes after auth) or when the last auth arrived
         expired.
 
         Without this a session started against, or caught by, an exchange whose clock is ahead by more than
         the auth expiry would sign every auth already expired and never reach the backfill that would fix it.
-        A failed measurement keeps the last offset: the auth reply says whether it was good enough.
+        A failed measurement keeps the last offset: the auth reply says whether it was good enough. Returns whether
+        the clock was measured just now.
         """
         sync = getattr(self.rest, "sync_clock", None)
         if sync is None or (getattr(self.rest, "clock_synced", False) and not self._clock_suspect):
-            return
+            return False
         try:
             await self._race(asyncio.wait_for(sync(), self.timeouts.auth_s))
-            self._clock_suspect = False
         except LinkDead:
             raise
         except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
             log.warning("session: clock offset not measured (%s); signing with the last", describe(error))
+            return False
+        return True
+
+    def _clock_trusted(self) -> bool:
+        """Whether the clock just measured is good to well within the auth's validity: then an auth signed with it
+        cannot arrive expired, and a "Params Error" is about the key, not the time."""
+        error_ms = float(getattr(self.rest, "clock_error_ms", 0.0) or 0.0)
+        return error_ms < self.timeouts.auth_expiry_s * 1000 / 4
 
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self.market.topics)):
