@@ -94,6 +94,7 @@ REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an exe
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+SLOW_STEP_S = 1.0  # a recovery step still running after this is named on the bar ("authenticating")
 _REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
 """Frames that answer a request: never data, whatever they hold."""
 MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
@@ -167,6 +168,8 @@ class Session:
         self._lost_reason = ""
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
+        self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
+        self._step_named = False  # a step of this connection was named on the bar: name the next ones at once
         self._rate = FrameRate()
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
         self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
@@ -342,6 +345,7 @@ class Session:
         assert self._http is not None
         self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
+        self._step, self._step_named = None, False
         self._lost_reason = ""
         with_account = self.private and not self.desk.account_down
         if with_account:
@@ -374,12 +378,17 @@ class Session:
         self._spawn(self._maintain(), "maintenance")
 
         if self._private is not None:
+            self._begin_step("authenticating")
             await self._authenticate_or_drop_account(self._private)
+        self._begin_step("subscribing")
         await self._subscribe_public(self._public)
         if self._private is not None:
             await self._subscribe_private(self._private)
+        self._begin_step("waiting for book snapshots")
         await self._await_snapshots()
+        self._begin_step("reading the account" if self._private is not None else "reading the instruments")
         await self._backfill()
+        self._step = None
         if self._private is not None:
             self.account.finish_recovery()
         self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
@@ -719,6 +728,7 @@ class Session:
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
+            self._name_slow_step(now)
             self.account.mark_all(self.market.is_stale)
             self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
@@ -739,6 +749,43 @@ class Session:
 
     def _server_now_ms(self) -> int:
         return self._now_ms() + self._server_offset_ms()
+
+    # ------------------------------------------------------------------ what a recovery waits on
+
+    def _begin_step(self, detail: str) -> None:
+        """A recovery step starts; once one was named on the bar, the next ones are named at once (else the bar
+        would keep a step that is over)."""
+        self._step = (detail, self._clock())
+        if self._step_named:
+            self._name_slow_step(self._clock())
+
+    def _name_slow_step(self, now: float) -> None:
+        """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
+        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S.
+        A quick recovery says only "sockets open"; the history keeps each named step."""
+        step = self._step
+        if step is None or self.state.kind is not LinkState.CONNECTED:
+            return
+        detail, began = step
+        reset_ms = self._rate_limit_reset_ms()
+        if reset_ms is not None:
+            reason = f"rate limited by Bybit (10006) while {detail}: waiting for its reset"
+        elif self._step_named or now - began >= SLOW_STEP_S:
+            reason = detail
+        else:
+            return
+        self._step_named = True
+        self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=int(began * 1000))
+
+    def _rate_limit_reset_ms(self) -> int | None:
+        """When Bybit's rate limit resets (local epoch ms), while the REST client's latest reply said none is left;
+        None otherwise."""
+        status = getattr(self.rest, "last_rate_limit", None) if self.rest is not None else None
+        reset = getattr(status, "reset_ms", None)
+        if getattr(status, "remaining", None) != 0 or not isinstance(reset, int):
+            return None
+        until_ms = reset - self._server_offset_ms()
+        return until_ms if until_ms > self._now_ms() else None
 
     def topic_health(self) -> tuple[TopicHealth, ...]:
         account = self.private and not self.desk.account_down
@@ -770,13 +817,26 @@ class Session:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _set_state(self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None) -> None:
+    def _set_state(
+        self,
+        kind: LinkState,
+        reason: str,
+        *,
+        attempt: int = 0,
+        next_retry_ms: int | None = None,
+        since_ms: int | None = None,
+    ) -> None:
+        """A transition (or a new reason within a state); ``since_ms`` dates it earlier than now when it began
+        before the session could tell (a step found slow, a silence found dead), never before the last one."""
         previous = self.state
-        state = SessionState(kind, self._now_ms(), reason, attempt, next_retry_ms)
-        if (previous.kind, previous.reason, previous.attempt) == (
+        now_ms = self._now_ms()
+        since = now_ms if since_ms is None else min(now_ms, max(since_ms, previous.since_ms))
+        state = SessionState(kind, since, reason, attempt, next_retry_ms)
+        if (previous.kind, previous.reason, previous.attempt, previous.next_retry_ms) == (
             kind,
             reason,
             attempt,
+            next_retry_ms,
         ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state

@@ -141,7 +141,7 @@ class ConnectionBar(SymbolPull, Widget):
         else:
             state = desk.state
             # the countdown moves every tenth of a second; everything else once a second is plenty
-            tick = int(now * 10) if state.kind is LinkState.RECONNECTING else int(now)
+            tick = int(now * 10) if state.next_retry_ms is not None else int(now)
             key = (
                 id(desk),
                 desk.versions["state"],
@@ -202,6 +202,9 @@ class ConnectionBar(SymbolPull, Widget):
             parts.extend(outage)
             if state.reason and state.kind is not LinkState.READY:
                 parts.append((f" · {desk_words(state.reason)}", "dim"))
+                if state.next_retry_ms is not None:  # a wait the exchange imposed (10006): when it ends
+                    wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
+                    parts.append((f", retry in {wait:.1f} s", "bold"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
