@@ -166,6 +166,7 @@ class Session:
         self.public_without_account = False  # the desk sets it: a rejected key fails the account part only
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
+        self._lost_since: float | None = None  # when the loss began, if before it was found (a silence)
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
         self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
@@ -253,6 +254,7 @@ class Session:
                 return
             except LinkDead as dead:
                 reason = str(dead)
+                self._lost_since = self._lost_since or dead.silent_since
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a REST failure during backfill, a transport error, ...
@@ -275,7 +277,8 @@ class Session:
             await self._retry_later(attempt, reason, not_before)
 
     async def _retry_later(self, attempt: int, reason: str, not_before: float | None) -> None:
-        """Reconnecting: announce the attempt and wait its delay (or until the desk asks to reconnect now)."""
+        """Reconnecting: announce the attempt and wait its delay (or until the desk asks to reconnect now). A link
+        found dead of silence is Reconnecting from its last frame: the outage began there, not at the verdict."""
         self.reconnects += 1
         self.last_reconnect_reason = reason
         delay = self.backoff.delay(attempt, self._rng)
@@ -283,7 +286,8 @@ class Session:
         if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
             delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
         retry_ms = self._now_ms() + int(delay * 1000)
-        self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
+        lost_ms = None if self._lost_since is None else int(self._lost_since * 1000)
+        self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms, since_ms=lost_ms)
         what = "Link lost" if self._lost_reason else "Recovery failed"
         self.hub.publish(Notice("warning", f"{what} ({reason}); retry {attempt} in {delay:.1f} s"))
         await self._pause(delay)
@@ -347,6 +351,7 @@ class Session:
         self._link_lost = asyncio.Event()
         self._step, self._step_named = None, False
         self._lost_reason = ""
+        self._lost_since = None
         with_account = self.private and not self.desk.account_down
         if with_account:
             self.account.start_recovery()  # before the private stream can journal anything new
@@ -415,16 +420,18 @@ class Session:
         try:
             await link.run()
         except LinkDead as dead:
-            self._lose(str(dead))
+            self._lose(str(dead), dead.silent_since)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in a frame handler must not leave a zombie link
             log.exception("%s link crashed", link.name)
             self._lose(f"{link.name}: internal error ({describe(error)})")
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, since: float | None = None) -> None:
+        """The connection is lost for ``reason``; ``since``: when, if before now (a silence found later)."""
         if self._link_lost is not None and not self._link_lost.is_set():
             self._lost_reason = reason
+            self._lost_since = since
             self._link_lost.set()
 
     async def _race(self, step: Any) -> Any:

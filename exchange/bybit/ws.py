@@ -49,7 +49,15 @@ RTT_RECHECK_S = 2.0
 
 
 class LinkDead(Exception):
-    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user."""
+    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user.
+
+    ``silent_since``: for a link found dead of silence, when it was last heard from (the clock's seconds): the
+    loss began there, seconds before it could be told from a quiet moment.
+    """
+
+    def __init__(self, reason: str, silent_since: float | None = None) -> None:
+        super().__init__(reason)
+        self.silent_since = silent_since
 
 
 class WsLink:
@@ -271,7 +279,7 @@ class WsLink:
         overdue = now >= self._ping_deadline
         heard_since_ping = self.frames > self._frames_at_ping
         if overdue and not heard_since_ping:
-            raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)")
+            raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)", silent_since=self.last_frame_at)
         if overdue and len(self._pings_sent) >= 2:
             raise LinkDead(f"{self.name}: no pong to {len(self._pings_sent)} pings (frames still arriving)")
         if len(self._pings_sent) != 1:
