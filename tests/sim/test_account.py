@@ -580,13 +580,14 @@ def test_the_exchange_s_clock_never_goes_back_within_a_step() -> None:
     clock = TickingClock(fixed_ms=T0)
     funding_speed = FUNDING_INTERVAL_MS / 400  # a funding instant every 400 ms of a clock that moves ~60 ms a step
     venue, trader = run_demo(seed=3, rounds=0, clock=clock, funding_speed=funding_speed)
-    acct = venue.account
+    acct, market = venue.account, venue.market
+    assert isinstance(market, Market)
     venue.add_listener(pushes)
     for _ in range(300):
         trader.act()
         for _ in range(4):
             clock.advance(50)
-            venue.market.step()
+            market.step()
     times_of = {e.exec_id: e.exec_time_ms for e in acct.executions}
     assert any(e.is_maker for e in acct.executions) and any(e.exec_type == "Funding" for e in acct.executions)
     for symbol in ("BTCUSDT", "ETHUSDT"):

@@ -4,7 +4,7 @@ Every fault the client must survive can be switched on here, and each one is cou
 (``faults.<name>``), so a reliability test can check that the fault really happened before it checks the
 client's reaction. Public-stream faults (``skip_u``, ``unreadable_delta``, ``restart_snapshot``, ``flood``) act
 on the shared per-topic streams of :mod:`exchange.bybit.sim.public_ws`; private-side knobs (duplicate or late
-executions, delayed or rejected auth) are plain attributes the account side reads; REST faults (10006, 403) are
+executions, delayed or rejected auth) are plain attributes the private hub reads; REST faults (10006, 403) are
 applied by the middleware in :mod:`exchange.bybit.sim.rest_common`.
 """
 

@@ -123,6 +123,27 @@ def fast_execution_record(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_ORDER_UNSET_FIELDS: dict[str, Any] = {
+    "stopOrderType": "UNKNOWN",
+    "ocoTriggerBy": "UNKNOWN",
+    "orderIv": "",
+    "marketUnit": "",
+    "slippageToleranceType": "UNKNOWN",
+    "slippageTolerance": "0",
+    "triggerPrice": "0.00",
+    "takeProfit": "0.00",
+    "stopLoss": "0.00",
+    "tpslMode": "UNKNOWN",
+    "tpLimitPrice": "0",
+    "slLimitPrice": "0",
+    "tpTriggerBy": "UNKNOWN",
+    "slTriggerBy": "UNKNOWN",
+    "triggerDirection": 0,
+    "triggerBy": "UNKNOWN",
+}
+"""The order fields the demo account never sets (conditional, TP/SL, options), in Bybit's key order."""
+
+
 def order_record(order: Order) -> dict[str, Any]:
     """An order as ``order/realtime`` and the ``order`` topic show it (the union of both key sets)."""
     inst = order.instrument
@@ -155,22 +176,7 @@ def order_record(order: Order) -> dict[str, Any]:
         "feeCurrency": SETTLE_COIN if order.cum_exec_qty else "",
         "timeInForce": order.time_in_force,
         "orderType": order.order_type,
-        "stopOrderType": "UNKNOWN",
-        "ocoTriggerBy": "UNKNOWN",
-        "orderIv": "",
-        "marketUnit": "",
-        "slippageToleranceType": "UNKNOWN",
-        "slippageTolerance": "0",
-        "triggerPrice": "0.00",
-        "takeProfit": "0.00",
-        "stopLoss": "0.00",
-        "tpslMode": "UNKNOWN",
-        "tpLimitPrice": "0",
-        "slLimitPrice": "0",
-        "tpTriggerBy": "UNKNOWN",
-        "slTriggerBy": "UNKNOWN",
-        "triggerDirection": 0,
-        "triggerBy": "UNKNOWN",
+        **_ORDER_UNSET_FIELDS,
         "lastPriceOnCreated": price_str(inst, order.last_price_on_created),
         "reduceOnly": order.reduce_only,
         "closeOnTrigger": False,
