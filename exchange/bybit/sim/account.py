@@ -198,7 +198,7 @@ class Account:
         if pos.size == 0:
             pos.cur_realised = ZERO
             pos.created_ms = now_ms
-        closed = pos.reducible_by(order.side) and min(qty, abs(pos.size))
+        closed = min(qty, pos.reducible_by(order.side))
         pnl = money(closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)) if closed else ZERO
         opened = qty - closed
         if closed:

@@ -5,6 +5,10 @@ URL: ``base_url`` for REST (``http://127.0.0.1:PORT``) and ``ws_url`` + ``/v5/pu
 streams. The server runs in-process (``async with SimServer(config) as sim``) for tests and the embedded
 dashboard, or in the foreground through ``fluxum sim``. Stopping it closes every socket with 1001 and cancels
 its tasks.
+
+The venue itself (market, account, orders, matching, funding) is a :class:`~.venue.SimExchange`; the server
+builds it, then the network parts around it (public feed, private hub, faults, routes), each given the parts it
+serves, all before the first request.
 """
 
 from __future__ import annotations
