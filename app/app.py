@@ -45,7 +45,7 @@ from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, T
 from app.signals import on_stop_signals
 from exchange.alert_rules import AlertRule
 from exchange.book import BookState, OrderBook
-from exchange.config import Settings, load_settings
+from exchange.config import Settings, config_file_or_default, load_settings
 from exchange.desk import Desk
 from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
@@ -209,7 +209,7 @@ class FluxumApp(App[None]):
         self.clock = clock
         self.scripted = desk is not None
         if desk is None:
-            self.settings: Settings | None = settings if settings is not None else load_settings()
+            self.settings: Settings | None = settings if settings is not None else load_settings(config_file=config_file_or_default(None))
             desk = placeholder_desk(self.settings, int(clock() * 1000))
         else:
             self.settings = settings
