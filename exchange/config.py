@@ -276,9 +276,7 @@ def check_config_file(config_file: Path) -> None:
     _watch(read_config_file(config_file), None, None)
 
 
-def _credentials(
-    environment: Environment, secrets_file: Path | None, environ: Mapping[str, str]
-) -> Credentials | None:
+def _credentials(environment: Environment, secrets_file: Path | None, environ: Mapping[str, str]) -> Credentials | None:
     """Keys from the environment first, then the secrets file; the local exchange needs none."""
     if environment is not Environment.SIM:
         from exchange.secrets import default_secrets_path

@@ -45,7 +45,9 @@ def test_cfg_is_spelled_both_ways_in_the_help(capsys):
     out = capsys.readouterr().out
     assert "--cfg ENV, -cfg ENV" in out and "[--cfg ENV]" in out
     parser = cli.build_parser()
-    assert parser.parse_args(["monitor", "--cfg", "testnet"]).cfg == parser.parse_args(["monitor", "-cfg", "testnet"]).cfg
+    assert (
+        parser.parse_args(["monitor", "--cfg", "testnet"]).cfg == parser.parse_args(["monitor", "-cfg", "testnet"]).cfg
+    )
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "tcsh"])
@@ -84,9 +86,7 @@ def test_the_entry_point_never_imports_an_app_package_from_the_working_directory
     root = str(Path(cli.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root}
     env.pop("PYTHONSAFEPATH", None)
-    done = subprocess.run(
-        [str(script), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([str(script), "--version"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("fluxum ") and "bogus" not in done.stdout + done.stderr
 

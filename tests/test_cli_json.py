@@ -4,8 +4,8 @@ terminal control escaped, against an external local exchange on loopback."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest

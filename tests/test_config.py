@@ -247,8 +247,8 @@ def test_config_check_prints_the_one_line_error_with_exit_2(capsys, tmp_path):
 
 def test_every_command_reads_the_default_config_file(capsys):
     """Without ``--config`` the default file is the config; a bad key there stops a command with exit 2."""
-    from app.commands.options import settings_from_args
     from app.cli import build_parser
+    from app.commands.options import settings_from_args
     from exchange.config import default_config_path
 
     path = default_config_path()

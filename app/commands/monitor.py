@@ -111,9 +111,7 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
                 return 1
             if args.duration is not None and LinkState.READY not in reached:
                 last = session.state
-                print(
-                    f"fluxum: the session never reached Ready in {args.duration:g} s (last: {last})", file=sys.stderr
-                )
+                print(f"fluxum: the session never reached Ready in {args.duration:g} s (last: {last})", file=sys.stderr)
                 return 1
             return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 
 
 def add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--cfg`` (or ``-cfg``), ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``. Keys never come from argv."""
+    """``--cfg`` (or ``-cfg``), ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``; never keys."""
     parser.add_argument(
         "--cfg",
         "-cfg",
