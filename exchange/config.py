@@ -9,7 +9,6 @@ over it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 from exchange.alert_rules import AlertRule, parse_alert_rules, parse_notify
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
+from exchange.known_keys import unknown_key
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
@@ -212,21 +212,18 @@ def read_config_file(config_file: Path) -> dict[str, object]:
 
 
 def check_config_keys(values: Mapping[str, object], source: object) -> None:
-    """Refuse the first unknown key, named, with the close match when there is one; keys never belong here."""
+    """Refuse the first unknown key, named, with the close match when there is one; API keys never belong here."""
     for key in values:
-        if key in CONFIG_KEYS:
-            continue
-        name = printable(key, 40)
-        if key.lower() in SECRET_KEYS or "secret" in key.lower():
+        if key not in CONFIG_KEYS and (key.lower() in SECRET_KEYS or "secret" in key.lower()):
             from exchange.secrets import default_secrets_path
 
             raise ConfigError(
-                f"{source}: {name!r} does not belong in the config file; API keys go in the owner-only secrets "
-                f"file {default_secrets_path()} or the environment"
+                f"{source}: {printable(key, 40)!r} does not belong in the config file; API keys go in the "
+                f"owner-only secrets file {default_secrets_path()} or the environment"
             )
-        close = difflib.get_close_matches(key.lower(), CONFIG_KEYS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(CONFIG_KEYS)})"
-        raise ConfigError(f"{source}: unknown key {name!r}{hint}")
+    refused = unknown_key(values, CONFIG_KEYS)
+    if refused is not None:
+        raise ConfigError(f"{source}: {refused}")
 
 
 @dataclass(frozen=True)

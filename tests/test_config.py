@@ -260,3 +260,26 @@ def test_every_command_reads_the_default_config_file(capsys):
     path.write_text("depht = 200\n")
     code, _, err = run_cli(["bybit", "balances"], capsys)
     assert code == 2 and "unknown key 'depht'" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f'[tesnet]\napi_key = "k"\napi_secret = "{CANARY}"\n', "unknown table 'tesnet' (did you mean 'testnet'?)"),
+        (f'[testnet]\napi_key = "k"\napi_secrte = "{CANARY}"\n', "[testnet] unknown key 'api_secrte' (did you mean"),
+        (f'api_secret = "{CANARY}"\n', "unknown table 'api_secret' (known tables: sim, testnet, demo, production)"),
+    ],
+)
+def test_a_secrets_file_with_an_unknown_name_is_refused_without_its_values(text, message, tmp_path):
+    path = tmp_path / "secrets.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as refused:
+        credentials_from_file(path, "testnet")
+    assert message in str(refused.value) and CANARY not in str(refused.value)
+
+
+def test_the_secrets_files_environments_are_the_configs():
+    from exchange.secrets import ENVIRONMENTS
+
+    assert tuple(environment.value for environment in Environment) == ENVIRONMENTS
