@@ -138,17 +138,17 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
         found = re.search(r"at line (\d+)", str(error))
         where = f" (line {found.group(1)})" if found else ""
         raise ConfigError(f"secrets file {path} is not valid TOML{where}") from None
-    refused = unknown_key(document, ENVIRONMENTS, what="table")
-    if refused is not None:
-        raise ConfigError(f"secrets file {path}: {refused}")
+    unknown = unknown_key(document, ENVIRONMENTS, what="table")
+    if unknown is not None:
+        raise ConfigError(f"secrets file {path}: {unknown}")
     section = document.get(environment)
     if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError(f"secrets file {path}: [{environment}] must be a table with api_key and api_secret")
-    refused = unknown_key(section, SECRET_FIELDS)
-    if refused is not None:
-        raise ConfigError(f"secrets file {path}: [{environment}] {refused}")
+    unknown = unknown_key(section, SECRET_FIELDS)
+    if unknown is not None:
+        raise ConfigError(f"secrets file {path}: [{environment}] {unknown}")
     key, secret = section.get("api_key"), section.get("api_secret")
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
         raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")
