@@ -15,8 +15,12 @@ import asyncio
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
 
 from app.app import FluxumApp
 from exchange.bybit.sim.clock import SimClock
@@ -56,7 +60,7 @@ async def screenshot(output: Path) -> Path:
             runtime.sim.public_feed.publish_now()
             await _until(pilot, lambda: all(app.desk.books[s].best_bid() for s in app.desk.symbols))
             measured = runtime.session.link_stats
-            runtime.session.link_stats = lambda: replace(  # type: ignore[method-assign]
+            runtime.session.link_stats = lambda: replace(
                 measured(), ping_rtt_ms=PING_MS, messages_per_second=MESSAGES_PER_SECOND
             )
             await _until(pilot, lambda: app.desk.stats is not None and app.desk.stats.ping_rtt_ms == PING_MS)
@@ -67,13 +71,13 @@ async def screenshot(output: Path) -> Path:
     return output
 
 
-async def _until(pilot: object, condition: object, timeout_s: float = 30.0) -> None:
+async def _until(pilot: Pilot[Any], condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if loop.time() > deadline:
             raise TimeoutError("the desk did not get there")
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
+        await pilot.pause(0.05)
 
 
 if __name__ == "__main__":
