@@ -801,7 +801,7 @@ class FluxumApp(App[None]):
         """Refresh the footer only when what ``check_action`` answers may have changed: once a session, when its
         keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
         (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
-        such as "any open orders?", leaked gigabytes in a trading day (``bench/soak.py``)."""
+        such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
         availability = (self.runtime is not None, self.desk.private and not self.desk.account_down)
         if availability != self._availability:
             self._availability = availability
