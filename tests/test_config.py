@@ -225,7 +225,9 @@ def test_config_init_writes_an_owner_only_template_that_checks_ok(capsys):
     assert code == 0 and path.exists() and out.strip() == f"wrote {path}"
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o077 == 0
     text = path.read_text()
-    assert all(f"# {key} =" in text for key in ("environment", "symbols", "category", "depth", "mark_source"))
+    from exchange.config import CONFIG_KEYS
+
+    assert all(f"# {key} =" in text or f"# [[{key}]]" in text for key in CONFIG_KEYS)  # the template says them all
     assert run_cli(["config", "check"], capsys)[:2] == (0, "ok\n")
 
     path.write_text("# mine\n")
