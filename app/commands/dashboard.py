@@ -46,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"fluxum: the session failed: {printable(app.desk.state.reason, None)}", file=sys.stderr)
         if app.log_path is not None:
-            print(f"fluxum: the log is in {app.log_path}", file=sys.stderr)
+            print(f"fluxum: the log is in {printable(str(app.log_path), None)}", file=sys.stderr)
         return 1
     return int(app.return_code or 0)
