@@ -12,7 +12,7 @@ from exchange.ledger import LedgerEntry, MarkSource
 from widgets._format import duration_text
 
 STALE_FLOOR_MS = 5000
-"""A book is STALE after max(2 x its cadence, this) without an update (DESIGN.md, "Order book")."""
+"""A book is STALE after max(2 x its cadence, this) without an update (quiet markets get the floor)."""
 
 BOOK_MARKS = frozenset({MarkSource.BEST_BID, MarkSource.BEST_ASK, MarkSource.MID})
 
