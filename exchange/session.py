@@ -370,7 +370,7 @@ class Session:
                 self._on_private_frame,
                 "private",
                 # A quiet private stream is healthy, but only a pong proves it: with pings only every 20 s and a
-                # 10 s deadline, a dead account stream (frozen fills, orders, wallet) passed for Ready up to 30 s.
+                # 10 s deadline, a dead account stream (frozen fills, orders, wallet) would pass for Ready up to 30 s.
                 idle_probe_after=min(t.private_idle_probe_s, t.ping_interval_s),
                 probe_timeout=t.probe_timeout_s,
                 on_rejected=self._private_frame_lost,
