@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.config import Endpoints, Environment, Settings
 from exchange.hub import EventHub
@@ -30,6 +30,9 @@ from exchange.listing import UnlistedSymbols, listed_symbols, unlisted
 from exchange.retry import describe
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
+
+if TYPE_CHECKING:
+    from exchange.bybit.rest import RestClient
 
 __all__ = ["Runtime", "open_history", "open_runtime", "EMBEDDED_FUNDING_SPEED", "UnlistedSymbols"]
 
@@ -48,7 +51,7 @@ class Runtime:
     settings: Settings
     session: Session
     hub: EventHub
-    rest: Any
+    rest: RestClient
     journal: Journal | None
     sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
     dropped_symbols: tuple[str, ...] = ()  # asked for, but not listed by the exchange (``unlisted="drop"``)
@@ -85,6 +88,7 @@ async def open_runtime(
     import aiohttp
 
     from exchange.bybit.rest import RestClient
+    from exchange.bybit.ws import BybitFrames
 
     async with contextlib.AsyncExitStack() as stack:
         sim = None
@@ -146,6 +150,7 @@ async def open_runtime(
             hub=hub,
             journal=journal,
             rest=rest,
+            frames=BybitFrames(http, clock=clock),
             http=http,
             clock=clock,
             backoff=backoff,
@@ -166,7 +171,7 @@ async def open_runtime(
         )
 
 
-async def _read_instruments(rest: Any, category: str) -> list[Any] | None:
+async def _read_instruments(rest: RestClient, category: str) -> list[Any] | None:
     """The category's instruments, or None when the exchange cannot be read now (the session keeps trying:
     an exchange that is down at start is an outage to ride out, not a reason to refuse the symbols)."""
 
