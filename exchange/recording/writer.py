@@ -142,7 +142,11 @@ class SessionRecorder:
             "start_mono_ns": time.monotonic_ns(),
             **header,
         }
-        self._write_frame([self._line({**self._header, "part": 1})])
+        try:
+            self._write_frame([self._line({**self._header, "part": 1})])
+        except OSError as error:
+            self._fail(_unwritable(self.plan.path, error))
+            return
         self._thread = threading.Thread(target=self._run, name="session-recorder", daemon=True)
         self._thread.start()
 
