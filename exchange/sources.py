@@ -188,8 +188,8 @@ class Tap(Protocol):
 
     def link_opened(self, link: str, connection: int, url: str) -> None: ...
 
-    def frame_received(self, link: str, connection: int, text: str, received_ms: int) -> None:
-        """An inbound text frame exactly as read, before any parsing."""
+    def frame_received(self, link: str, connection: int, text: str | bytes, received_ms: int) -> None:
+        """An inbound frame exactly as read, before any parsing: text, or the bytes of a binary frame."""
         ...
 
     def frame_sent(self, link: str, connection: int, payload: Mapping[str, Any]) -> None: ...

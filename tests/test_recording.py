@@ -308,3 +308,48 @@ def test_kill_9_loses_at_most_the_last_moments(tmp_path: Path) -> None:
     last_ms = max(r["wall_ms"] for r in records[1:])
     # The writer puts out a complete frame every half second; the bound is loose for a loaded machine.
     assert killed_ms - last_ms < 3000, f"the last {killed_ms - last_ms} ms were lost"
+
+
+def test_a_full_queue_drops_records_counts_them_and_says_so(tmp_path: Path) -> None:
+    """The session never waits for the disk: past the bound, records are dropped, counted, and a ``dropped``
+    line says how many; a binary frame is kept as base64."""
+    path = tmp_path / "slow.jsonl.zst"
+    recorder = SessionRecorder(RecordingPlan(path), max_pending=10)
+    recorder.open()
+    recorder.begin({})
+    recorder._stop.set()  # the writing thread holds off: a disk that does not keep up
+    recorder._thread.join()  # type: ignore[union-attr]
+    recorder.frame_received("public", 1, b"\x00\xff", 1)
+    for i in range(49):
+        recorder.frame_received("public", 1, str(i), i)
+    assert recorder.dropped == 40
+    recorder.close()
+    records = list(RecordingReader(path))
+    frames = [r for r in records if r["type"] == "frame"]
+    assert frames[0]["binary"] == "AP8=" and [r["text"] for r in frames[1:]] == [str(i) for i in range(9)]
+    assert [r["count"] for r in records if r["type"] == "dropped"] == [40] and records[-1]["type"] == "end"
+
+
+def test_record_true_in_the_config_records_into_the_data_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    import argparse
+
+    import pytest
+
+    from app.commands.options import recorder_from_args
+    from exchange.config import ConfigError
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    config = tmp_path / "config.toml"
+    config.write_text("record = true\nrecord_cap_mb = 100\nrecord_part_mb = 8\n")
+    settings = load_settings(environ={}, config_file=config)
+    recorder = recorder_from_args(argparse.Namespace(record=None), settings)
+    plan = recorder.plan
+    assert plan.path.parent == tmp_path / "data" / "fluxum" / "recordings" and plan.path.name.startswith("sim-")
+    assert plan.whole_directory and plan.cap_bytes == 100 * 1024 * 1024 and plan.part_bytes == 8 * 1024 * 1024
+    recorder.close()
+    assert not plan.path.exists(), "a recording never begun leaves no file"
+    assert recorder_from_args(argparse.Namespace(record=None), load_settings(environ={})) is None
+    for bad in ('record = "yes"', "record_cap_mb = 0", "record_part_mb = 1.5", "recrod = true"):
+        config.write_text(bad + "\n")
+        with pytest.raises(ConfigError, match="record"):
+            load_settings(environ={}, config_file=config)

@@ -237,6 +237,8 @@ class WsLink:
             if message.type is aiohttp.WSMsgType.TEXT:
                 self._handle_text(message.data)
             elif message.type is aiohttp.WSMsgType.BINARY:
+                if self._tap is not None:
+                    self._tap.frame_received(self.name, self.connection, bytes(message.data), int(self._clock() * 1000))
                 self.rejected += 1
             elif message.type in (
                 aiohttp.WSMsgType.CLOSE,

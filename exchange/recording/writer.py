@@ -10,6 +10,7 @@ told once (``on_failure``) and the session goes on without recording.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
@@ -156,7 +157,11 @@ class SessionRecorder:
         if self._thread is not None:
             self._thread.join(timeout=10.0)
             self._thread = None
-        if self._file is not None and not self.failed:
+        if self._file is not None and not self._header:  # never begun (the runtime failed first): no recording
+            self._close_file()
+            self.plan.path.unlink(missing_ok=True)
+            return
+        if self._file is not None and not self.failed and self._drain():  # what is pending, and the drops
             self._pending.append(("end", int(self._clock() * 1000), time.monotonic_ns()))
             self._drain()
         self._close_file()
@@ -178,7 +183,7 @@ class SessionRecorder:
     def link_opened(self, link: str, connection: int, url: str) -> None:
         self._put(("open", int(self._clock() * 1000), time.monotonic_ns(), link, connection, url))
 
-    def frame_received(self, link: str, connection: int, text: str, received_ms: int) -> None:
+    def frame_received(self, link: str, connection: int, text: str | bytes, received_ms: int) -> None:
         self._put(("frame", received_ms, time.monotonic_ns(), link, connection, text))
 
     def frame_sent(self, link: str, connection: int, payload: Mapping[str, Any]) -> None:
@@ -282,7 +287,12 @@ def _record(item: tuple[Any, ...]) -> dict[str, Any]:
     kind, wall_ms, mono_ns, *rest = item
     record: dict[str, Any] = {"type": kind, "wall_ms": wall_ms, "mono_ns": mono_ns}
     if kind == "frame":
-        record.update(link=rest[0], conn=rest[1], text=rest[2])
+        data = rest[2]
+        record.update(link=rest[0], conn=rest[1])
+        if isinstance(data, bytes):
+            record["binary"] = base64.b64encode(data).decode()
+        else:
+            record["text"] = data
     elif kind == "sent":
         record.update(link=rest[0], conn=rest[1], payload=rest[2])
     elif kind == "open":
