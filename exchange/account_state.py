@@ -63,6 +63,16 @@ LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
 UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
 """What reading or applying one bad execution record can raise."""
+FRAME_PROBLEMS = (
+    ProtocolError,
+    ExecutionRecordError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
+)
+"""What a malformed private frame can raise while it is read and taken: the frame is rejected, the link stays."""
 
 
 class AccountState:
@@ -123,56 +133,64 @@ class AccountState:
     # ------------------------------------------------------------------ private frames
 
     def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
-        """Apply one private frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
+        """Apply one private frame of ``topic``; a malformed one is counted as rejected and changes nothing.
+
+        The all-in-one topics carry every category and this desk watches one: every record is validated (whatever
+        its category), then only ours are taken. An execution that cannot be a fill is rejected alone and told,
+        its frame-mates are taken; other records reject the whole frame."""
+        kind = topic.split(".", 1)[0]
         try:
             data = frame["data"]
             if not isinstance(data, list):
                 raise ProtocolError("data must be a list")
-            kind = topic.split(".", 1)[0]
-            # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (whatever its category), then only ours are taken. An execution that cannot be a fill is rejected
-            # alone and told, its frame-mates are taken; other records reject the whole frame.
-            if kind == "execution":
-                valid = self._valid_executions(data)
-                self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
-                if len(valid) < len(data):
-                    self.counters["rejected_frames"] += 1
-                    self._history_gap("an execution push held a record that was rejected")
-                if self.journal_problem is not None:
-                    self._retry_journal()  # this write worked: the fills that waited may be journaled now
-            elif kind == "order":
-                orders = [(parse_order(record), record) for record in data]
-                for order, record in orders:
-                    if self._ours(record):
-                        self.take_order(order)
-            elif kind == "position":
-                positions = [(parse_position(record), record) for record in data]
-                for position, record in positions:
-                    if self._ours(record):
-                        self.take_position(position)
-            elif kind == "wallet":
-                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
-                if wallets:
-                    self.take_wallet(wallets[-1])
-            else:
+            take_records = self._frame_takers().get(kind)
+            if take_records is None:
                 self.counters["unknown_topic_frames"] += 1
                 return
+            take_records(data)
             self._topic_last_ms[kind] = received_ms
-        except (
-            ProtocolError,
-            ExecutionRecordError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
-        ) as error:
+        except FRAME_PROBLEMS as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)
-            if topic.startswith("execution"):
+            if kind == "execution":
                 self._history_gap("an execution push was rejected")
         except JournalError as error:
             self._journal_failed(error)
+
+    def _frame_takers(self) -> dict[str, Callable[[list[Any]], None]]:
+        """The private topics' kinds, each with what takes its frame's records."""
+        return {
+            "execution": self._take_execution_records,
+            "order": self._take_order_records,
+            "position": self._take_position_records,
+            "wallet": self._take_wallet_records,
+        }
+
+    def _take_execution_records(self, data: list[Any]) -> None:
+        valid = self._valid_executions(data)
+        self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
+        if len(valid) < len(data):
+            self.counters["rejected_frames"] += 1
+            self._history_gap("an execution push held a record that was rejected")
+        if self.journal_problem is not None:
+            self._retry_journal()  # this write worked: the fills that waited may be journaled now
+
+    def _take_order_records(self, data: list[Any]) -> None:
+        orders = [(parse_order(record), record) for record in data]  # all read before any is taken
+        for order, record in orders:
+            if self._ours(record):
+                self.take_order(order)
+
+    def _take_position_records(self, data: list[Any]) -> None:
+        positions = [(parse_position(record), record) for record in data]
+        for position, record in positions:
+            if self._ours(record):
+                self.take_position(position)
+
+    def _take_wallet_records(self, data: list[Any]) -> None:
+        wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
+        if wallets:
+            self.take_wallet(wallets[-1])
 
     def _ours(self, record: Any) -> bool:
         """A private record of this desk's category (one without a category is kept); every symbol of it is
