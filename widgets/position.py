@@ -25,7 +25,7 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
-from exchange.events import LinkState
+from exchange.events import LinkState, PositionSnapshot
 from exchange.ledger import LedgerEntry, MarkSource
 from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
@@ -109,6 +109,40 @@ def _holding_text(size: Decimal, avg: Decimal | None, price_dp: int, qty_dp: int
     side = f"{side_word(size)} " if named else ""
     price = f" @ {fmt_price(avg, price_dp)}" if avg is not None and avg > 0 else ""
     return f"{side}{fmt_qty(abs(size), qty_dp)}{price}"
+
+
+def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: int) -> list[tuple[str, str, str]]:
+    """The panel's figures in the order shown, each as label, value and style."""
+    roe: Decimal | None = None
+    margin = position.position_im if position is not None else None
+    if margin is not None and margin > 0 and entry.position != 0:
+        roe = entry.unrealized_pnl / margin * 100
+    liq = position.liq_price if position is not None and position.liq_price else None
+    leverage = position.leverage if position is not None else None
+    fees_effect = -entry.fees
+    funding_effect = -entry.funding
+    pnl: list[tuple[str, str, str]] = [
+        ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
+        ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
+        ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
+    ]
+    split: list[tuple[str, str, str]] = [
+        ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
+        ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
+        ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
+    ]
+    risk: list[tuple[str, str, str]] = [
+        (
+            "liq price",
+            fmt_price(liq, price_dp) if liq is not None else "—",
+            "$text-warning" if liq else "",
+        ),
+        ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
+        ("margin", f"{margin:,.2f}" if margin else "—", ""),
+    ]
+    # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
+    # shows the first rows only. Flat, the split of what was made comes first.
+    return pnl + (risk + split if entry.position != 0 else split + risk)
 
 
 def _height_of(text: str, width: int) -> int:
@@ -231,7 +265,6 @@ class PositionPanel(SymbolPull, Vertical):
         if desk is None or symbol is None:
             return Content.assemble(("no symbol selected", "dim"))
         entry = desk.ledger.entry(symbol)
-        position = desk.positions.get(symbol)
         instrument = desk.instrument(symbol)
         price_dp = instrument.price_decimals if instrument is not None else 2
         qty_dp = instrument.qty_decimals if instrument is not None else 3
@@ -243,36 +276,7 @@ class PositionPanel(SymbolPull, Vertical):
         if entry is None:
             return Content.assemble(*header, *warning, "\n", ("no fills on this symbol this session", "dim"))
 
-        roe: Decimal | None = None
-        margin = position.position_im if position is not None else None
-        if margin is not None and margin > 0 and entry.position != 0:
-            roe = entry.unrealized_pnl / margin * 100
-        liq = position.liq_price if position is not None and position.liq_price else None
-        leverage = position.leverage if position is not None else None
-        fees_effect = -entry.fees
-        funding_effect = -entry.funding
-        pnl: list[tuple[str, str, str]] = [
-            ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
-            ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
-            ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
-        ]
-        split: list[tuple[str, str, str]] = [
-            ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
-            ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
-            ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
-        ]
-        risk: list[tuple[str, str, str]] = [
-            (
-                "liq price",
-                fmt_price(liq, price_dp) if liq is not None else "—",
-                "$text-warning" if liq else "",
-            ),
-            ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
-            ("margin", f"{margin:,.2f}" if margin else "—", ""),
-        ]
-        # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
-        # shows the first rows only. Flat, the split of what was made comes first.
-        items = pnl + (risk + split if entry.position != 0 else split + risk)
+        items = _figures(entry, desk.positions.get(symbol), price_dp)
         wide = width >= WIDE_CELLS or width < NARROW_CELLS
         label_w, value_w = (10, 11) if wide else (7, 10)
         cell = label_w + 1 + value_w + 2

@@ -42,12 +42,14 @@ async def test_the_panel_warns_while_the_ledger_lacks_a_fill_and_clears_once_it_
         (line,) = _warning_lines(app)
         assert line.startswith("⚠ exchange says long 0.010 @ ") and line.endswith(" — ledger flat; fills missing?")
         assert "⚠ exchange says" in screen_text(app)
-        assert app.noticed("Position differs from the exchange: BTCUSDT")
+        await until(pilot, lambda: app.noticed("Position differs from the exchange: BTCUSDT"), "the notice")
         faults.execution_delay_s = 0.0
         await until(pilot, lambda: app.desk.ledger.fill_count("BTCUSDT") == 1, "the held-back execution", timeout=30)
         await until(pilot, lambda: not _warning_lines(app), "the warning to clear")
         assert "LONG 0.010" in screen_text(app)
-        assert app.noticed("BTCUSDT: the ledger holds the exchange's position again")
+        await until(
+            pilot, lambda: app.noticed("BTCUSDT: the ledger holds the exchange's position again"), "the end told"
+        )
         told = [text for _, text in app.notices if "Position differs" in text]
         assert len(told) == 1, f"told more than once per episode: {told}"
         await app.stop_session()
