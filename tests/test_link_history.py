@@ -150,6 +150,21 @@ def test_rows_older_than_the_retention_are_pruned_at_open(tmp_path: Path) -> Non
     fresh.close()
 
 
+def test_a_desk_left_running_past_the_retention_prunes_while_it_runs(tmp_path: Path) -> None:
+    history = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
+    history.add(link(T0, LinkState.READY))
+    history.flush(T0 + 60 * S)
+    assert len(history.rows()) == 1
+    day = 86_400 * S
+    for alive in range(T0 + day, T0 + DEFAULT_RETENTION_MS + 2 * day, day):  # its minutely sign of life, months on
+        history.add(link(alive, LinkState.READY))
+        history.flush(alive)
+    kept = history.rows()
+    assert min(r.time_ms for r in kept) == T0 + day, "rows past the retention kept while running"  # the last cutoff
+    assert [r.run_ms for r in history.runs()] == [T0]  # the live run itself is never pruned
+    history.close()
+
+
 def test_a_bad_row_on_disk_is_counted_and_skipped(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     store = LinkHistory(path, now_ms=T0)
