@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
+from exchange.durations import duration_text
 from exchange.link_figures import Figures, Outage
 from exchange.link_history import HistoryRow
 from exchange.printable import printable
-from widgets._format import duration_text
 
 __all__ = ["event_parts", "figures_lines", "lasted", "outage_parts", "share", "when"]
 
