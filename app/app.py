@@ -55,6 +55,7 @@ from exchange.printable import PrintableFormatter, printable
 from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
+from widgets.desk_footer import DeskFooter
 from widgets.ladder import Ladder
 from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
@@ -75,6 +76,9 @@ LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 TOP_ROWS_KEPT = 3
 """Rows toasts leave free: the connection bar's two at the top, and the toast rack's margin at the bottom."""
 MID_BELOW = 128
+ROOMY_FOOTER_FROM = 100
+"""Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
+drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
@@ -381,7 +385,7 @@ class FluxumApp(App[None]):
                     orders.border_title = "Open orders"
                     yield orders
         yield Static(id="too-small")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         if not logging.getLogger().handlers:
@@ -416,6 +420,9 @@ class FluxumApp(App[None]):
             return
         for name in LAYOUTS:
             screen.set_class(name == layout, name)
+        with contextlib.suppress(Exception):  # (not composed yet)
+            screen.query_one(ConnectionBar).terse = layout in ("-compact", "-tiny")
+            screen.query_one(Footer).compact = width < ROOMY_FOOTER_FROM
         if layout == "-tiny":
             with contextlib.suppress(Exception):
                 self.query_one("#too-small", Static).update(

@@ -100,6 +100,9 @@ class ConnectionBar(SymbolPull, Widget):
 
     REFRESH_HZ = 10.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+    terse: reactive[bool] = reactive(False, layout=False, repaint=False)
+    """One line for small terminals (the app sets it with its layout): the state, the outage clock and the
+    reconnect count always, the rest while it fits the width."""
 
     class FeedsWentStale(Message):
         """Streams of a Ready session went silent (the app tells the user once per episode)."""
@@ -150,6 +153,7 @@ class ConnectionBar(SymbolPull, Widget):
                 self.symbol,
                 tick,
                 self.size.width,
+                self.terse,
             )
         if key == self._drawn_key:
             return
@@ -157,11 +161,15 @@ class ConnectionBar(SymbolPull, Widget):
         if desk is None:
             self._content = Content.assemble((" starting… ", "dim"))
         else:
-            self._content = self._compose_text(desk, desk.state, now)
+            compose = self._compose_terse if self.terse else self._compose_text
+            self._content = compose(desk, desk.state, now)
             if not self.shown or self.shown[-1][0] is not desk.state.kind:
                 self.shown.append((desk.state.kind, time.time()))
             self._check_stale(desk)
         self.refresh()
+
+    def watch_terse(self) -> None:
+        self._pull()
 
     def _check_stale(self, desk: Desk) -> None:
         stats = desk.stats
@@ -267,3 +275,54 @@ class ConnectionBar(SymbolPull, Widget):
             parts.append((" · private ", "dim"))
             parts.append(age_text(max(heard) if heard else None, now_ms))
         return parts
+
+    # ------------------------------------------------------------------ one terse line
+
+    def _compose_terse(self, desk: Desk, state: SessionState, now: float) -> Content:
+        """``SIM ◑ Reconnecting · down 41 s · 3 reconnects``, then details in order of importance while they fit.
+
+        The state, the outage clock, a Failed state's reason and the reconnect count are always there (the
+        line wraps rather than lose them); a detail that does not fit ends the line, so nothing less important
+        shows in place of something more important."""
+        now_ms = int(now * 1000)
+        parts: list[Any] = [
+            environment_badge(desk.environment),
+            " ",
+            (state_label(state.kind), STATE_STYLES[state.kind]),
+        ]
+        parts.extend(self._outage_clock(desk, now_ms))
+        if state.kind is LinkState.FAILED:
+            parts.append((f" · {desk_words(state.reason) or 'no reason given'}", "bold $text-error"))
+        if desk.stats is not None:
+            count = desk.stats.reconnects
+            parts.append((f" · {count} reconnect{'' if count == 1 else 's'}", "bold" if count else ""))
+        room = self.content_size.width - Content.assemble(*parts).cell_length
+        for text, style in self._terse_details(desk, state, now_ms):
+            room -= Content(text).cell_length
+            if room < 0:
+                break
+            parts.append((text, style))
+        return Content.assemble(*parts)
+
+    @staticmethod
+    def _terse_details(desk: Desk, state: SessionState, now_ms: int) -> list[tuple[str, str]]:
+        """What the one line adds when there is room, most important first."""
+        details: list[tuple[str, str]] = []
+        if desk.account_down and state.kind is not LinkState.FAILED:
+            details.append((f" · ⚠ account down: {desk_words(desk.account_down)}", "bold $text-error"))
+        if desk.journal_problem and state.kind is not LinkState.FAILED:
+            details.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
+        stats = desk.stats
+        if state.reason and state.kind not in (LinkState.READY, LinkState.FAILED):
+            details.append((f" · {desk_words(state.reason)}", "$text-warning"))
+        if state.kind is LinkState.RECONNECTING:
+            if state.next_retry_ms is not None:
+                details.append((f" · retry in {max(0.0, (state.next_retry_ms - now_ms) / 1000):.1f} s", "bold"))
+            details.append((f" · attempt {state.attempt}", "bold"))
+        elif state.kind is LinkState.READY and stats is not None:
+            stale = sum(1 for health in stats.topics if health.stale)
+            if stale:
+                details.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+        if stats is not None and state.kind is LinkState.READY:
+            details.append((f" · {stats.messages_per_second:,.0f} msg/s", "dim"))
+        return details
