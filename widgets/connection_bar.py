@@ -1,7 +1,7 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
-Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
-colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
+Line one: the environment badge (four colours; PRODUCTION, and a simulator elsewhere as ``SIM @ host``, white
+on red), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
 attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
 it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
 ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
@@ -38,11 +38,13 @@ from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 __all__ = ["ConnectionBar", "ENVIRONMENT_STYLES", "desk_words"]
 
 ENVIRONMENT_STYLES = {
-    "SIM": "bold $background on $accent",
-    "TESTNET": "bold $background on $secondary",
-    "DEMO": "bold $background on $secondary",
-    "PRODUCTION": "bold $background on $warning",
+    "SIM": "bold $env-sim-text on $env-sim",
+    "TESTNET": "bold $env-testnet-text on $env-testnet",
+    "DEMO": "bold $env-demo-text on $env-demo",
+    "PRODUCTION": "bold $env-production-text on $env-production",
 }
+"""Four colours told apart in every theme, production the loudest (white on red): the app derives the
+variables from the theme (app/palette.py)."""
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 REASON_CHARS = 160

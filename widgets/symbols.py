@@ -55,7 +55,7 @@ class _Entry:
 
     def content(self, short: bool, priced: bool) -> Content:
         parts: list[Any] = [
-            (self.key, "dim"),
+            self.key,
             (self.short if short else self.name, "bold reverse" if self.selected else "bold"),
         ]
         if self.price and priced:

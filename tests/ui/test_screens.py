@@ -503,13 +503,14 @@ async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> N
         assert len(lines) <= tape.size.height
 
 
-async def test_production_badge_uses_the_warning_colour() -> None:
+async def test_production_badge_wears_production_colours() -> None:
+    """(Its colours in every theme: tests/ui/test_theme_colours.py.)"""
     app = _app(scripted.base_desk(environment="PRODUCTION"))
     async with app.run_test(size=SNAPSHOT_SIZE):
         bar = app.query_one(ConnectionBar)
         content = bar.render()
         badge = [span for span in content.spans if content.plain[span.start : span.end] == " PRODUCTION "]
-        assert badge and "$warning" in str(badge[0].style)
+        assert badge and str(badge[0].style) == "bold $env-production-text on $env-production"
 
 
 async def test_every_theme_has_the_desk_colours() -> None:
