@@ -112,3 +112,13 @@ async def test_titles_and_column_titles_are_readable_in_light_themes() -> None:
                 fg, bg, bold = _colours_of(app, title)
                 ratio = contrast_ratio(fg, bg)
                 assert ratio >= (3.0 if bold else READABLE), f"{theme}: {title!r} at {ratio:.2f}"
+
+
+async def test_a_book_not_live_says_so_readably_in_every_theme() -> None:
+    app = RecordingApp(desk=scripted.resyncing(), clock=scripted.clock)
+    app.animation_level = "none"
+    async with app.run_test(size=(140, 44)) as pilot:
+        async for theme in _themes(app, pilot):
+            await pilot.pause(0.1)
+            fg, bg, bold = _colours_of(app, "RESYNCING · NOT LIVE")
+            assert bold and contrast_ratio(fg, bg) >= 3.0, f"{theme}: {contrast_ratio(fg, bg):.2f}"
