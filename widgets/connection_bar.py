@@ -245,11 +245,13 @@ class ConnectionBar(SymbolPull, Widget):
             f"{stats.messages_per_second:,.0f}",
             (" msg/s", "dim"),
         ]
-        parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
-        parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
-        if stats.reconnects and stats.last_reconnect_reason:
-            parts.append((f" (last: {desk_words(stats.last_reconnect_reason)})", "dim"))
-        return parts
+        parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # before the ages: a narrow bar cuts the end
+        streams = self._streams(stats.topics, now_ms)
+        if stats.reconnects and stats.last_reconnect_reason:  # the last reason, where the ages leave room for it
+            last = (f" (last: {desk_words(stats.last_reconnect_reason)})", "dim")
+            width = Content.assemble(*parts, last, *streams).cell_length
+            parts.extend([last] if width <= self.content_size.width else [])
+        return parts + streams
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
         symbol = self.symbol or ""
@@ -317,9 +319,9 @@ class ConnectionBar(SymbolPull, Widget):
         stats = desk.stats
         if state.reason and state.kind not in (LinkState.READY, LinkState.FAILED):
             details.append((f" · {desk_words(state.reason)}", "$text-warning"))
+        if state.next_retry_ms is not None:  # a retry, or a wait the exchange imposed (10006): when it ends
+            details.append((f" · retry in {max(0.0, (state.next_retry_ms - now_ms) / 1000):.1f} s", "bold"))
         if state.kind is LinkState.RECONNECTING:
-            if state.next_retry_ms is not None:
-                details.append((f" · retry in {max(0.0, (state.next_retry_ms - now_ms) / 1000):.1f} s", "bold"))
             details.append((f" · attempt {state.attempt}", "bold"))
         elif state.kind is LinkState.READY and stats is not None:
             stale = sum(1 for health in stats.topics if health.stale)

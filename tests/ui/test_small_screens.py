@@ -134,3 +134,18 @@ async def test_the_footer_keeps_help_and_quit_with_every_key_offered(width: int)
         footer = screen_text(app).splitlines()[-1]
         assert "c Cancel" in footer and "? Help" in footer and "q Quit" in footer, footer
         app.runtime = None
+
+
+@pytest.mark.parametrize("size", [(100, 30), (120, 40)])
+async def test_a_long_first_line_is_cut_never_wrapped_over_the_reconnect_count(size: tuple[int, int]) -> None:
+    """Line one at its longest (an outage, a rejected key, a journal problem) ends in … on its own row; line two
+    still shows the reconnect count and the ages after it."""
+    desk = desk_in_outage()
+    desk.account_down = "API key rejected by Bybit (10003): API key is invalid."
+    desk.journal_problem = "journal is not a database (corrupt?): move it aside, Fluxum re-reads the history"
+    app = _app(desk)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        first, second = screen_text(app).splitlines()[:2]
+        assert "◑ Reconnecting" in first and first.rstrip().endswith("…"), first
+        assert "ping" in second and "reconnects 3" in second and "book 9.0 s STALE" in second, second
