@@ -45,6 +45,8 @@ ENVIRONMENT_STYLES = {
 }
 """Four colours told apart in every theme, production the loudest (white on red): the app derives the
 variables from the theme (app/palette.py)."""
+MUTED = "$text-muted"
+"""The figures' labels: muted, and readable on a light theme's panel too (``dim`` halves the contrast: 2.5)."""
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 REASON_CHARS = 160
@@ -236,19 +238,19 @@ class ConnectionBar(SymbolPull, Widget):
     def _figures(self, desk: Desk, now_ms: int) -> list[Any]:
         stats = desk.stats
         if stats is None:
-            return [("no link figures yet", "dim")]
+            return [("no link figures yet", MUTED)]
         rtt = f"{stats.ping_rtt_ms:.1f} ms" if stats.ping_rtt_ms is not None else "—"
         parts: list[Any] = [
-            ("ping ", "dim"),
+            ("ping ", MUTED),
             rtt,
-            (" · ", "dim"),
+            (" · ", MUTED),
             f"{stats.messages_per_second:,.0f}",
-            (" msg/s", "dim"),
+            (" msg/s", MUTED),
         ]
-        parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # before the ages: a narrow bar cuts the end
+        parts.extend([(" · reconnects ", MUTED), str(stats.reconnects)])  # before the ages: a narrow bar cuts the end
         streams = self._streams(stats.topics, now_ms)
         if stats.reconnects and stats.last_reconnect_reason:  # the last reason, where the ages leave room for it
-            last = (f" (last: {desk_words(stats.last_reconnect_reason)})", "dim")
+            last = (f" (last: {desk_words(stats.last_reconnect_reason)})", MUTED)
             width = Content.assemble(*parts, last, *streams).cell_length
             parts.extend([last] if width <= self.content_size.width else [])
         return parts + streams
@@ -267,16 +269,16 @@ class ConnectionBar(SymbolPull, Widget):
                 named.append((label, health))
         parts: list[Any] = []
         if named:
-            parts.append((f" · {printable(symbol)}", "dim"))
+            parts.append((f" · {printable(symbol)}", MUTED))
         for label, health in named:
             repeated = health.resync_streak >= 2
             style = "bold $text-warning" if health.stale or repeated else ""
-            parts.append((f" {label} ", "dim"))
+            parts.append((f" {label} ", MUTED))
             flags = (" STALE" if health.stale else "") + (f" RESYNC ×{health.resync_streak}" if repeated else "")
             parts.append((age_text(health.last_message_ms, now_ms) + flags, style))
         if private:
             heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
-            parts.append((" · private ", "dim"))
+            parts.append((" · private ", MUTED))
             parts.append(age_text(max(heard) if heard else None, now_ms))
         return parts
 
@@ -328,5 +330,5 @@ class ConnectionBar(SymbolPull, Widget):
             if stale:
                 details.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
         if stats is not None and state.kind is LinkState.READY:
-            details.append((f" · {stats.messages_per_second:,.0f} msg/s", "dim"))
+            details.append((f" · {stats.messages_per_second:,.0f} msg/s", MUTED))
         return details

@@ -122,3 +122,13 @@ async def test_a_book_not_live_says_so_readably_in_every_theme() -> None:
             await pilot.pause(0.1)
             fg, bg, bold = _colours_of(app, "RESYNCING · NOT LIVE")
             assert bold and contrast_ratio(fg, bg) >= 3.0, f"{theme}: {contrast_ratio(fg, bg):.2f}"
+
+
+async def test_the_link_figures_labels_are_readable_in_light_themes() -> None:
+    app = _app()
+    async with app.run_test(size=(140, 44)) as pilot:
+        async for theme in _themes(app, pilot, LIGHT_THEMES):
+            await pilot.pause(0.2)
+            for label in ("ping ", " msg/s", " · reconnects ", " book "):
+                fg, bg, _ = _colours_of(app, label, row=1)
+                assert contrast_ratio(fg, bg) >= READABLE, f"{theme}: {label!r} at {contrast_ratio(fg, bg):.2f}"
