@@ -132,3 +132,20 @@ async def test_the_link_figures_labels_are_readable_in_light_themes() -> None:
             for label in ("ping ", " msg/s", " · reconnects ", " book "):
                 fg, bg, _ = _colours_of(app, label, row=1)
                 assert contrast_ratio(fg, bg) >= READABLE, f"{theme}: {label!r} at {contrast_ratio(fg, bg):.2f}"
+
+
+def test_a_theme_of_one_colour_still_gets_four_badges() -> None:
+    """A theme whose every colour is one orange: the badges are made at their own hues, readable."""
+    from textual.theme import Theme
+
+    from app.palette import ENVIRONMENTS, environment_colours
+
+    orange = "#FFA62B"
+    theme = Theme("orange", primary=orange, secondary=orange, accent=orange, warning=orange, error=orange)
+    colours = environment_colours(theme.to_color_system().generate())
+    badges = [Color.parse(colours[f"env-{name}"]) for name in ENVIRONMENTS]
+    texts = [Color.parse(colours[f"env-{name}-text"]) for name in ENVIRONMENTS]
+    assert all(contrast_ratio(text, badge) >= READABLE for text, badge in zip(texts, badges, strict=True))
+    assert min(hue_distance(a, b) for i, a in enumerate(badges) for b in badges[i + 1 :]) >= 30
+    assert hue_distance(badges[-1], RED) <= 20 and texts[-1] == Color(255, 255, 255)
+    assert contrast_ratio(Color(0, 0, 0), Color(255, 255, 255)) == pytest.approx(21.0)
