@@ -4,14 +4,22 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-test
+# Two stamps: the app alone (`make run`, `make sim`: what the desk needs, no test tools) and the test extras.
+APP_STAMP   := $(VENV)/.installed-app
+STAMP       := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test bench sim lint clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(APP_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	touch $(APP_STAMP)
+
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -19,13 +27,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $(BENCH_STAMP)
 
-run: $(STAMP)
+run: $(APP_STAMP)
 	$(VENV)/bin/fluxum
 
 test: $(STAMP)
 	$(PY) -m pytest
 
-sim: $(STAMP)
+sim: $(APP_STAMP)
 	$(VENV)/bin/fluxum sim
 
 bench: $(BENCH_STAMP)
@@ -36,6 +44,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 import time
@@ -34,6 +35,7 @@ from textual.fuzzy import Matcher
 from textual.notifications import Notification, Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
@@ -42,11 +44,12 @@ from app.bridge import Bridge
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.palette import environment_colours
+from app.preferences import load_theme, save_theme
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from app.signals import on_stop_signals
 from exchange.alert_rules import AlertRule
 from exchange.book import BookState, OrderBook
-from exchange.config import Settings, load_settings
+from exchange.config import Settings, config_file_or_default, load_settings
 from exchange.desk import Desk
 from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
 from exchange.ledger import write_csv
@@ -214,7 +217,9 @@ class FluxumApp(App[None]):
         self.clock = clock
         self.scripted = desk is not None
         if desk is None:
-            self.settings: Settings | None = settings if settings is not None else load_settings()
+            self.settings: Settings | None = (
+                settings if settings is not None else load_settings(config_file=config_file_or_default(None))
+            )
             desk = placeholder_desk(self.settings, int(clock() * 1000))
         else:
             self.settings = settings
@@ -241,6 +246,8 @@ class FluxumApp(App[None]):
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
+        self.log_path: Path | None = None
+        """The log file this desk writes (app/log_file.py), once mounted; None when logging went elsewhere."""
         self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ crash report
@@ -340,6 +347,19 @@ class FluxumApp(App[None]):
 
     # ------------------------------------------------------------------ theme
 
+    def _restore_theme(self) -> None:
+        """The theme last chosen in the palette (app/preferences.py), then every later choice remembered."""
+        remembered = load_theme()
+        if remembered is not None and remembered in self.available_themes:
+            self.theme = remembered
+        elif remembered is not None:
+            log.warning("the remembered theme %r is not available; using %s", printable(remembered, 40), self.theme)
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        if theme.name != load_theme():
+            save_theme(theme.name)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         """``$bid``/``$ask``/``$profit``/``$loss``, the environment badges' ``$env-…``: derived from the theme, so
         every theme gets them."""
@@ -358,6 +378,24 @@ class FluxumApp(App[None]):
             "large-trade": colors["warning"],
             **environment_colours(colors, ansi=self.current_theme.ansi, dark=self.current_theme.dark),
         }
+
+    # ------------------------------------------------------------------ logging
+
+    def _start_logging(self) -> None:
+        """Log lines to Textual's devtools console and to the rotated log file a person can find afterwards (its
+        path is in the ? screen and in the line a failed session leaves on the terminal)."""
+        from textual.logging import TextualHandler
+
+        from app.log_file import open_log_file
+
+        console = TextualHandler()
+        console.setFormatter(PrintableFormatter())
+        handlers: list[logging.Handler] = [console]
+        log_file = open_log_file()
+        if log_file is not None:
+            handlers.append(log_file)
+            self.log_path = Path(log_file.baseFilename)
+        logging.basicConfig(level=logging.INFO, handlers=handlers)
 
     # ------------------------------------------------------------------ layout
 
@@ -392,11 +430,8 @@ class FluxumApp(App[None]):
 
     def on_mount(self) -> None:
         if not logging.getLogger().handlers:
-            from textual.logging import TextualHandler
-
-            handler = TextualHandler()
-            handler.setFormatter(PrintableFormatter())
-            logging.basicConfig(level=logging.INFO, handlers=[handler])
+            self._start_logging()
+        self._restore_theme()
         self._apply_layout(self.size.width, self.size.height)
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         self.query_one(OrdersTable).focus()
@@ -730,8 +765,22 @@ class FluxumApp(App[None]):
         self.push_screen(HistoryScreen(history, clock=self.clock, started_ms=started))
 
     def action_export_ledger(self) -> None:
+        """In a terminal: ask for a path and write an owner-only file. In a browser (``textual serve``) the
+        server's disk is not the user's: the CSV is delivered as a download."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
-        self.push_screen(ExportScreen(f"fluxum-ledger-{stamp}.csv"), callback=self._export_chosen)
+        name = f"fluxum-ledger-{stamp}.csv"
+        if self.is_web:
+            self.deliver_ledger(name)
+        else:
+            self.push_screen(ExportScreen(name), callback=self._export_chosen)
+
+    def deliver_ledger(self, name: str) -> None:
+        """The ledger as CSV, sent to the browser as a download named ``name``."""
+        text = io.StringIO(newline="")
+        rows = write_csv(self.desk.ledger.entries(), text)
+        text.seek(0)
+        self.deliver_text(text, save_filename=name, mime_type="text/csv")
+        self.notify(f"Ledger sent as {name} ({rows} row{'s' if rows != 1 else ''})", title="Export", timeout=8)
 
     def _export_chosen(self, path: str | None) -> None:
         if path:
@@ -762,7 +811,7 @@ class FluxumApp(App[None]):
         """Refresh the footer only when what ``check_action`` answers may have changed: once a session, when its
         keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
         (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
-        such as "any open orders?", leaked gigabytes in a trading day (``bench/soak.py``)."""
+        such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
         availability = (self.runtime is not None, self.desk.private and not self.desk.account_down)
         if availability != self._availability:
             self._availability = availability
@@ -844,7 +893,7 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ help, palette
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(log_path=self.log_path))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -59,6 +59,8 @@ TOP_LEVEL: tuple[Command, ...] = (
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
     Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
     Command("history", "the link's outages, uptime and events, kept beside the journal", "app.commands.history"),
+    Command("config", "the config file: init (a commented template), path, check", "app.commands.config"),
+    Command("completion", "print a shell completion script (bash, zsh or tcsh)", "app.commands.completion"),
 )
 
 BYBIT: tuple[Command, ...] = (
@@ -96,6 +98,21 @@ def _planned(command: Command) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+OWN_OPTIONS = ("-h", "--help", "-V", "--version")
+"""Options of ``fluxum`` itself; any other leading option is the dashboard's."""
+
+
+def version() -> str:
+    """The installed distribution's version (one place: pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as distribution_version
+
+    try:
+        return distribution_version("fluxum")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxum",
@@ -103,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "embedded local exchange when no API keys are set); options alone, as in `fluxum -cfg testnet`, are the "
         "dashboard's.",
     )
+    parser.add_argument("-V", "--version", action="version", version=f"fluxum {version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in TOP_LEVEL:
         _add(commands, command)
@@ -113,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def bybit_help(args: argparse.Namespace) -> int:
         bybit.print_help()
-        return EXIT_USAGE
+        return 0
 
     bybit.set_defaults(_run=bybit_help)
     return parser
@@ -122,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in OWN_OPTIONS):
         argv = ["dashboard", *argv]  # `fluxum -cfg testnet`, `fluxum --base-url URL`: the dashboard's options
     try:
         args = parser.parse_args(argv)

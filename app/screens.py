@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -166,12 +167,20 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close")]
 
+    def __init__(self, log_path: Path | None = None) -> None:
+        super().__init__()
+        self.log_path = log_path
+        """The desk's log file (app/log_file.py), told so a person knows where to look after a failure."""
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog", classes="dialog"):
             yield Static(self._text(), id="help-text")
 
     def _text(self) -> Content:
-        parts: list[object] = [("Fluxum: keys", "bold"), "\n"]
+        parts: list[object] = []
+        if self.log_path is not None:
+            parts += [("Log file ", "bold"), printable(str(self.log_path), None), "\n\n"]
+        parts += [("Fluxum: keys", "bold"), "\n"]
         seen: set[str] = set()
         for binding in self.app.BINDINGS:
             if not isinstance(binding, Binding) or not binding.description or binding.action in seen:

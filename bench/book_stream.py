@@ -1,7 +1,7 @@
 """A deterministic, realistic ``orderbook.200.BTCUSDT`` stream for the book throughput benchmark.
 
 Why synthetic: these machines are offline and the real captures in ``tests/fixtures`` are a handful of
-messages. The stream mimics what a real linear 200-level capture shows (``reference/bybit-v5.md`` §2.4): one
+messages. The stream mimics what a real linear 200-level capture shows (``tests/fixtures/bybit``): one
 snapshot, then deltas with ``u`` +1 each, Bybit's exact string formatting (prices with two decimals on a 0.1
 tick such as ``"60000.10"``, sizes with the 0.001 qty step such as ``"0.123"``, ``"0"`` to delete), the linear
 envelope key order ``topic, type, ts, data{s, b, a, u, seq}, cts``, and server-side window maintenance: the

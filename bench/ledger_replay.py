@@ -11,8 +11,8 @@ for its peak:
   :class:`~exchange.ledger.Ledger` keeping its default bounded history (what the desk holds once running);
 * **a desk's start**: the account state's journal replay (the same streaming, every record screened and a bad one
   quarantined), every fill held until the position reconcile that follows the replay, then folded;
-* **all at once** (session 3's start): every record read into memory, sorted, applied as one batch to a ledger
-  that keeps every fill;
+* **all at once** (the simplest start, as a baseline): every record read into memory, sorted, applied as one
+  batch to a ledger that keeps every fill;
 * **one by one**: the same sorted fills applied one ``apply_fill`` at a time to a ledger that keeps every fill.
 
 Every way must end with the same money on every symbol; the figures are printed with their ratio to streamed.

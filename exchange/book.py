@@ -1,6 +1,6 @@
 """A Bybit v5 order book (``orderbook.{depth}.{symbol}``) that knows when it can be trusted.
 
-Rules (DESIGN.md, "Order book"):
+Rules (Bybit v5's, as docs/behaviour.md describes them):
 
 * any ``snapshot`` replaces the whole book (``u == 1`` after a Bybit restart, level-1 repeats: same rule);
 * a ``delta`` needs a prior snapshot and ``u`` advancing by exactly 1; sizes are absolute and ``"0"`` deletes;

@@ -20,11 +20,24 @@ from urllib.parse import urlsplit
 from exchange.alert_rules import AlertRule, parse_alert_rules, parse_notify
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
+from exchange.known_keys import unknown_key
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
 
-__all__ = ["ConfigError", "Endpoints", "Environment", "Settings", "load_settings", "DEFAULT_SYMBOLS"]
+__all__ = [
+    "CONFIG_KEYS",
+    "ConfigError",
+    "DEFAULT_SYMBOLS",
+    "Endpoints",
+    "Environment",
+    "Settings",
+    "check_config_file",
+    "config_file_or_default",
+    "default_config_path",
+    "load_settings",
+    "read_config_file",
+]
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 CATEGORIES = ("linear", "spot")
@@ -164,6 +177,126 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
     return symbols
 
 
+CONFIG_KEYS = ("environment", "symbols", "category", "depth", "mark_source", "notify", "alerts")
+"""The keys a config file may set; any other is refused by name (a typo must not pass for a default)."""
+SECRET_KEYS = ("api_key", "api_secret", "key", "secret")
+
+
+def default_config_path() -> Path:
+    """Where ``fluxum config init`` writes and every command looks when ``--config`` is not given."""
+    from platformdirs import user_config_path
+
+    return user_config_path("fluxum", appauthor=False) / "config.toml"
+
+
+def config_file_or_default(config_file: Path | None) -> Path | None:
+    """The file named by ``--config``, else the default config file when it exists, else none."""
+    if config_file is not None:
+        return config_file
+    default = default_config_path()
+    return default if default.exists() else None
+
+
+def read_config_file(config_file: Path) -> dict[str, object]:
+    """The TOML table of a config file, its keys checked; every failure is one :class:`ConfigError` sentence."""
+    try:
+        values = tomllib.loads(read_bounded(config_file, SETTINGS_FILE_LIMIT).decode())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {config_file} does not exist") from None
+    except FileRefused as refused:
+        raise ConfigError(f"config file {config_file} cannot be used: {refused}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
+    check_config_keys(values, config_file)
+    return values
+
+
+def check_config_keys(values: Mapping[str, object], source: object) -> None:
+    """Refuse the first unknown key, named, with the close match when there is one; API keys never belong here."""
+    for key in values:
+        if key not in CONFIG_KEYS and (key.lower() in SECRET_KEYS or "secret" in key.lower()):
+            from exchange.secrets import default_secrets_path
+
+            raise ConfigError(
+                f"{source}: {printable(key, 40)!r} does not belong in the config file; API keys go in the "
+                f"owner-only secrets file {default_secrets_path()} or the environment"
+            )
+    refused = unknown_key(values, CONFIG_KEYS)
+    if refused is not None:
+        raise ConfigError(f"{source}: {refused}")
+
+
+@dataclass(frozen=True)
+class _Watch:
+    """What the config file and the flags choose to watch, validated."""
+
+    environment: Environment
+    symbols: tuple[str, ...]
+    category: str
+    depth: int
+    mark_source: str
+    alerts: tuple[AlertRule, ...]
+    notify: str
+
+
+def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None) -> _Watch:
+    environment = Environment.parse(cfg or str(values.get("environment", "sim")))
+    chosen = _symbols(
+        symbols if symbols is not None else values.get("symbols", DEFAULT_SYMBOLS),
+        "--symbols" if symbols is not None else "symbols",
+    )
+    category = str(values.get("category", "linear")).lower()
+    if category == "inverse":
+        raise ConfigError("category inverse is not supported yet: its P&L is in the coin, and the ledger is linear")
+    if category not in CATEGORIES:
+        raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {printable(category, 40)!r}")
+    raw_depth = values.get("depth", 50)
+    if isinstance(raw_depth, bool) or not isinstance(raw_depth, int | float) or raw_depth not in DEPTHS:
+        raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, not {printable(str(raw_depth), 40)!r}")
+    depth = int(raw_depth)
+    topics = desk_topics(depth, chosen)
+    if args_chars(topics) > MAX_ARGS_CHARS:
+        raise ConfigError(
+            f"{len(chosen)} symbols need {args_chars(topics):,} characters of subscriptions; Bybit allows "
+            f"{MAX_ARGS_CHARS:,} on one public connection: choose fewer symbols"
+        )
+    mark_source = str(values.get("mark_source", "mark")).lower()
+    if mark_source not in MARK_SOURCES:
+        raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {printable(mark_source, 40)!r}")
+    alerts = parse_alert_rules(values.get("alerts"), chosen)
+    notify = parse_notify(values.get("notify", "none"))
+    return _Watch(environment, chosen, category, depth, mark_source, alerts, notify)
+
+
+def check_config_file(config_file: Path) -> None:
+    """Validate a config file alone (keys and values, as a session would read them); no keys are looked for."""
+    _watch(read_config_file(config_file), None, None)
+
+
+def _credentials(environment: Environment, secrets_file: Path | None, environ: Mapping[str, str]) -> Credentials | None:
+    """Keys from the environment first, then the secrets file; the local exchange needs none."""
+    if environment is not Environment.SIM:
+        from exchange.secrets import default_secrets_path
+
+        found = credentials_from_env(environment.value, environ)
+        return found or credentials_from_file(secrets_file or default_secrets_path(), environment.value)
+    if secrets_file is not None or environ.get("BYBIT_SIM_API_KEY"):
+        return credentials_from_env("sim", environ) or (
+            credentials_from_file(secrets_file, "sim") if secrets_file else None
+        )
+    return None
+
+
+def _endpoints(environment: Environment, base_url: str | None, credentials: Credentials | None) -> Endpoints | None:
+    """Bybit's hosts for the environment, or ``--base-url``'s; None for the embedded local exchange."""
+    if base_url is None:
+        return None if environment is Environment.SIM else BYBIT_ENDPOINTS[environment]
+    host = urlsplit(base_url).hostname or ""
+    if credentials is not None and base_url.startswith("http://") and not is_loopback_host(host):
+        raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
+    return Endpoints.for_base_url(base_url)
+
+
 def load_settings(
     *,
     cfg: str | None = None,
@@ -175,74 +308,18 @@ def load_settings(
     trading_enabled: bool = False,
 ) -> Settings:
     """Settings from flags, an optional TOML config file, the environment and the secrets file."""
-    environ = os.environ if environ is None else environ
-    file_values: dict[str, object] = {}
-    if config_file is not None:
-        try:
-            file_values = tomllib.loads(read_bounded(config_file, SETTINGS_FILE_LIMIT).decode())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {config_file} does not exist") from None
-        except FileRefused as refused:
-            raise ConfigError(f"config file {config_file} cannot be used: {refused}") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"config file {config_file} is not valid TOML: {error}") from None
-
-    environment = Environment.parse(cfg or str(file_values.get("environment", "sim")))
-    chosen_symbols = _symbols(
-        symbols if symbols is not None else file_values.get("symbols", DEFAULT_SYMBOLS),
-        "--symbols" if symbols is not None else "symbols",
-    )
-    category = str(file_values.get("category", "linear")).lower()
-    if category == "inverse":
-        raise ConfigError("category inverse is not supported yet: its P&L is in the coin, and the ledger is linear")
-    if category not in CATEGORIES:
-        raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {category!r}")
-    depth = file_values.get("depth", 50)
-    if depth not in DEPTHS:
-        raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, not {depth!r}")
-    topics = desk_topics(depth, chosen_symbols)
-    if args_chars(topics) > MAX_ARGS_CHARS:
-        raise ConfigError(
-            f"{len(chosen_symbols)} symbols need {args_chars(topics):,} characters of subscriptions; Bybit allows "
-            f"{MAX_ARGS_CHARS:,} on one public connection: choose fewer symbols"
-        )
-    mark_source = str(file_values.get("mark_source", "mark")).lower()
-    if mark_source not in MARK_SOURCES:
-        raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {mark_source!r}")
-
-    alerts = parse_alert_rules(file_values.get("alerts"), chosen_symbols)
-    notify = parse_notify(file_values.get("notify", "none"))
-
-    credentials = None
-    if environment is not Environment.SIM:
-        credentials = credentials_from_env(environment.value, environ)
-        if credentials is None:
-            from exchange.secrets import default_secrets_path
-
-            credentials = credentials_from_file(secrets_file or default_secrets_path(), environment.value)
-    elif secrets_file is not None or environ.get("BYBIT_SIM_API_KEY"):
-        credentials = credentials_from_env("sim", environ) or (
-            credentials_from_file(secrets_file, "sim") if secrets_file else None
-        )
-
-    if base_url is not None:
-        endpoints: Endpoints | None = Endpoints.for_base_url(base_url)
-        host = urlsplit(base_url).hostname or ""
-        if credentials is not None and base_url.startswith("http://") and not is_loopback_host(host):
-            raise ConfigError(f"refusing to send API keys in clear text to {host}: use an https:// --base-url")
-    elif environment is Environment.SIM:
-        endpoints = None  # the embedded local exchange, started by the caller
-    else:
-        endpoints = BYBIT_ENDPOINTS[environment]
+    values = read_config_file(config_file) if config_file is not None else {}
+    watch = _watch(values, cfg, symbols)
+    credentials = _credentials(watch.environment, secrets_file, os.environ if environ is None else environ)
     return Settings(
-        environment=environment,
-        endpoints=endpoints,
+        environment=watch.environment,
+        endpoints=_endpoints(watch.environment, base_url, credentials),
         credentials=credentials,
-        symbols=chosen_symbols,
-        category=category,
-        depth=int(depth),
-        mark_source=mark_source,
+        symbols=watch.symbols,
+        category=watch.category,
+        depth=watch.depth,
+        mark_source=watch.mark_source,
         trading_enabled=trading_enabled,
-        alerts=alerts,
-        notify=notify,
+        alerts=watch.alerts,
+        notify=watch.notify,
     )

@@ -1,10 +1,10 @@
 """The per-symbol P&L ledger: Fluxum's entry, with exact money and real shorts.
 
-Why it looks like this (DESIGN.md "Ledger", reference/fluxum-semantics.md section 1):
+Why it looks like this (docs/architecture.md, "The ledger"):
 
-* Fluxum's 25 entry fields keep their names so its CSV and its worked examples still read the same; the
-  bugs are gone: a signed position (shorts and flips are first-class), fees charged once on the real fill,
-  rebates as negative fees, no synthetic legs for a crossing trade, and flat meaning exactly zero.
+* Fluxum's 25 entry fields keep their names so its CSV reads the same as the OCaml Fluxum's, with a signed
+  position (shorts and flips are first-class), fees charged once on the real fill, rebates as negative fees, no
+  synthetic legs for a crossing trade, and flat meaning exactly zero.
 * Money is :class:`~decimal.Decimal` from Bybit's strings. The primary state is the signed cost basis ``K``
   (the opening ``qty * price`` still open, reduced pro rata on partial closes) and the cumulative price cash
   ``C`` (``-side * qty * price`` summed over every fill). Realized P&L is ``C + K`` and unrealized P&L is

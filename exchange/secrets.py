@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from exchange.known_keys import unknown_key
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 
 __all__ = [
@@ -26,6 +27,11 @@ __all__ = [
     "credentials_from_file",
     "default_secrets_path",
 ]
+
+
+ENVIRONMENTS = ("sim", "testnet", "demo", "production")
+"""The tables a secrets file may hold, one per environment."""
+SECRET_FIELDS = ("api_key", "api_secret")
 
 
 class ConfigError(ValueError):
@@ -132,11 +138,17 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
         found = re.search(r"at line (\d+)", str(error))
         where = f" (line {found.group(1)})" if found else ""
         raise ConfigError(f"secrets file {path} is not valid TOML{where}") from None
+    unknown = unknown_key(document, ENVIRONMENTS, what="table")
+    if unknown is not None:
+        raise ConfigError(f"secrets file {path}: {unknown}")
     section = document.get(environment)
     if section is None:
         return None
     if not isinstance(section, dict):
         raise ConfigError(f"secrets file {path}: [{environment}] must be a table with api_key and api_secret")
+    unknown = unknown_key(section, SECRET_FIELDS)
+    if unknown is not None:
+        raise ConfigError(f"secrets file {path}: [{environment}] {unknown}")
     key, secret = section.get("api_key"), section.get("api_secret")
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
         raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")

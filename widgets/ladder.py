@@ -5,7 +5,7 @@ and rebuilds its strips only when something it draws moved (the book's ``version
 orders, the last trade, the grouping, the size). ``render_line`` just returns a prepared strip, so a burst of
 10,000 deltas costs at most one rebuild per frame, and only the rows that fit are ever formatted.
 
-Unlike Fluxum's old renderer (reference §3.6) the best bid and best ask sit on either side of the spread row,
+The best bid and best ask sit on either side of the spread row (where the eye looks for them),
 grouping rounds bids down and asks up (a group never shows a better price than any order inside it), nothing
 is skipped by a throttle (the timer always draws the latest book), and a book that cannot be trusted
 (RESYNCING, AWAITING_SNAPSHOT, STALE) is dimmed and labelled NOT LIVE on its header and its spread row.
@@ -30,10 +30,10 @@ from textual.widget import Widget
 from exchange.book import BookState, OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.printable import printable
+from exchange.trust import book_trust
 from widgets._component_style import component_style
 from widgets._desk_pull import SymbolPull
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
-from widgets.trust import book_trust
 
 __all__ = ["GROUPS", "IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "Ladder"]
 

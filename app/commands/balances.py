@@ -1,4 +1,5 @@
-"""``fluxum bybit balances``: the UNIFIED wallet, account totals then one line per coin."""
+"""``fluxum bybit balances``: the UNIFIED wallet, account totals then one line per coin; ``--json`` prints
+Bybit's account record as it came."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.common import add_connection_arguments
+    from app.commands.common import add_connection_arguments, add_json_argument
 
     add_connection_arguments(parser)
+    add_json_argument(parser)
     parser.add_argument(
         "--account-type", default="UNIFIED", metavar="TYPE", help="Bybit account type (default UNIFIED)"
     )
@@ -21,9 +23,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _balances(args: argparse.Namespace) -> int:
-    from app.commands.common import connect, format_fields, format_table
+    from app.commands.common import connect, format_fields, format_table, print_json
 
     async with connect(args, command="balances") as (settings, client):
+        if args.json:
+            print_json(await client.wallet_balance_raw(args.account_type.upper()))
+            return 0
         wallet = await client.wallet_balance(args.account_type.upper())
     print(
         format_fields(

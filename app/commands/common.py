@@ -34,6 +34,14 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
 
 
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document with Bybit's field names and exact decimal strings, for scripts",
+    )
+
+
 def add_yes_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--yes",
@@ -268,3 +276,13 @@ def format_fields(pairs: Sequence[tuple[str, object]]) -> str:
     """``name  value`` lines, names padded to one column."""
     width = max(len(name) for name, _ in pairs)
     return "\n".join(f"{name.ljust(width)}  {show(value)}".rstrip() for name, value in pairs)
+
+
+def print_json(value: object) -> None:
+    """One JSON document on stdout: the exchange's strings kept exact, their terminal controls escaped (orjson
+    escapes C0, not C1 or bidi controls), as ``fluxum monitor --json`` writes its lines."""
+    import orjson
+
+    from exchange.printable import escape_json_controls
+
+    print(escape_json_controls(orjson.dumps(value, default=str).decode()))

@@ -2,7 +2,7 @@
 
 With no keys and ``-cfg sim`` (the default) it starts the embedded local exchange and watches its demo
 account; ``--base-url`` points it at any Bybit-compatible host (an external ``fluxum sim``). q or ctrl+q quits
-cleanly.
+cleanly. A failed session leaves its reason and the log file's path on the terminal.
 """
 
 from __future__ import annotations
@@ -45,5 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from exchange.printable import printable
 
         print(f"fluxum: the session failed: {printable(app.desk.state.reason, None)}", file=sys.stderr)
+        if app.log_path is not None:
+            print(f"fluxum: the log is in {printable(str(app.log_path), None)}", file=sys.stderr)
         return 1
     return int(app.return_code or 0)

@@ -4,7 +4,8 @@ Prints every state change, every fill, notices, alerts (the config's ``[[alerts]
 runs), and a top-of-book line per symbol at most twice a second (and only when it moved). ``--json`` prints JSON
 lines with a ``type`` field instead, for scripts (an alert's line also has ``kind: "alert"``). With no keys and
 ``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C, SIGTERM or SIGHUP stops it cleanly
-(the journal closed) and it exits 0.
+(the journal closed) and it exits 0; it exits 1 when the session failed, or when ``--duration`` ended before the
+session ever reached Ready (a script's health check must not pass on a desk that never connected).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
                 asyncio.get_running_loop().call_later(args.duration, stop.set)
             runner = asyncio.create_task(session.run(), name="session")
             stopper = asyncio.create_task(_stop_when(stop, session))
-            consumer = asyncio.create_task(_consume(subscription, session, out))
+            reached: set[LinkState] = set()
+            consumer = asyncio.create_task(_consume(subscription, session, out, reached))
             await runner
             stopper.cancel()
             if alerts is not None:
@@ -105,7 +107,13 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             await asyncio.sleep(0)
             subscription.close()
             await consumer
-            return 1 if session.state.kind is LinkState.FAILED else 0
+            if session.state.kind is LinkState.FAILED:
+                return 1
+            if args.duration is not None and LinkState.READY not in reached:
+                last = session.state
+                print(f"fluxum: the session never reached Ready in {args.duration:g} s (last: {last})", file=sys.stderr)
+                return 1
+            return 0
 
 
 async def _stop_when(stop: asyncio.Event, session: Session) -> None:
@@ -113,13 +121,15 @@ async def _stop_when(stop: asyncio.Event, session: Session) -> None:
     await session.stop()
 
 
-async def _consume(subscription: Any, session: Any, out: _Printer) -> None:
+async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[Any]) -> None:
+    """Print what the hub publishes; ``reached`` collects every state the session went through."""
     from exchange.events import AlertChanged, BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
 
     last_line: dict[str, float] = {}
     last_top: dict[str, tuple] = {}
     async for event in subscription:
         if isinstance(event, StateChanged):
+            reached.add(event.state.kind)
             out.state(event)
         elif isinstance(event, FillReceived):
             out.fill(event)

@@ -8,13 +8,14 @@ from typing import Any
 
 
 def add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``. Keys never come from argv."""
+    """``--cfg`` (or ``-cfg``), ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``; never keys."""
     parser.add_argument(
-        "-cfg",
         "--cfg",
+        "-cfg",
         default=None,
         choices=["sim", "testnet", "demo", "production"],
-        help="environment (default: sim, the embedded local exchange)",
+        metavar="ENV",
+        help="environment: sim, testnet, demo or production (default: sim, the embedded local exchange)",
     )
     parser.add_argument(
         "--base-url",
@@ -27,7 +28,8 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="TOML config file (symbols, category, depth, mark_source)",
+        help="TOML config file (symbols, category, depth, mark_source, notify, alerts; default: "
+        "`fluxum config path`, when it exists)",
     )
     parser.add_argument(
         "--secrets-file",
@@ -65,14 +67,14 @@ def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     """Validated :class:`exchange.config.Settings`; a configuration mistake becomes a one-line UserError."""
     from app.cli import UserError
-    from exchange.config import ConfigError, load_settings
+    from exchange.config import ConfigError, config_file_or_default, load_settings
 
     try:
         return load_settings(
             cfg=getattr(args, "cfg", None),
             base_url=getattr(args, "base_url", None),
             symbols=getattr(args, "symbols", None),
-            config_file=getattr(args, "config", None),
+            config_file=config_file_or_default(getattr(args, "config", None)),
             secrets_file=getattr(args, "secrets_file", None),
             **overrides,
         )

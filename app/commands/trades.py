@@ -1,7 +1,8 @@
 """``fluxum bybit trades``: the account's execution history (fills and funding), oldest first.
 
 Every page of ``/v5/execution/list`` is read (Bybit answers seven days per query, older starts are read window
-by window), duplicates are dropped by ``execId``, and the newest ``--limit`` are shown.
+by window), duplicates are dropped by ``execId``, and the newest ``--limit`` are shown; ``--json`` prints them as
+one JSON array of Bybit's records as they came.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.common import add_connection_arguments
+    from app.commands.common import add_connection_arguments, add_json_argument
 
     add_connection_arguments(parser)
+    add_json_argument(parser)
     parser.add_argument("--symbol", default=None, help="only this symbol")
     parser.add_argument(
         "--since",
@@ -67,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _trades(args: argparse.Namespace, symbol: str | None, since: int | None) -> int:
-    from app.commands.common import connect, format_table
+    from app.commands.common import connect, format_table, print_json
 
     async with connect(args, command="trades") as (settings, client):
         records = await client.executions(settings.category, start_time_ms=since, symbol=symbol)
+    if args.json:
+        print_json(records[-args.limit :])
+        return 0
     if not records:
         where = f" in {symbol}" if symbol else ""
         print(f"no {settings.category} executions{where}" + (" since then" if since else " in the last 7 days"))

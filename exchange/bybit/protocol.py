@@ -242,7 +242,7 @@ TICKER_FIELDS: dict[str, frozenset[str]] = {
     "spot": _SPOT_TICKER_FIELDS,
     "option": _OPTION_TICKER_FIELDS,
 }
-"""The fields Bybit's ``tickers.{symbol}`` pushes carry per category (bybit-v5.md 2.6): the only ones kept."""
+"""The fields Bybit's ``tickers.{symbol}`` pushes carry per category (Bybit's v5 docs, "Ticker"): the only ones kept."""
 MAX_TICKER_VALUE_CHARS = 40  # Bybit's longest ticker value is a date ("2025-12-26T08:00:00Z")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from app.runtime import Runtime, open_runtime
 from exchange.book import BookState
 from exchange.bybit.executions import fill_from_execution
-from exchange.bybit.sim.market import ticker_fields
+from exchange.bybit.sim.wire import execution_record, ticker_fields
 from exchange.config import Settings, load_settings
 from exchange.events import LinkState
 from exchange.ledger import Ledger, LedgerEntry
@@ -171,7 +171,7 @@ def resume(rt: Runtime) -> None:
 
 def place_market(sim: Any, symbol: str, side: str, qty: str, link_id: str) -> Any:
     """A market order straight through the exchange's account API (synchronous: fills before it returns)."""
-    return sim.account.place_order(
+    return sim.exchange.place_order(
         {
             "category": CATEGORY,
             "symbol": symbol,
@@ -189,7 +189,7 @@ def sim_exec_ids(sim: Any) -> set[str]:
 
 def sim_records(sim: Any) -> list[dict[str, Any]]:
     """The exchange's executions as Bybit records, in the order they happened."""
-    return [execution.to_bybit() for execution in sim.account.executions]
+    return [execution_record(execution) for execution in sim.account.executions]
 
 
 def ledger_from_records(records: list[dict[str, Any]]) -> Ledger:

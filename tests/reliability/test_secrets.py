@@ -49,7 +49,7 @@ def files_under(path: Path) -> bytes:
 @pytest.fixture
 async def canary_sim():  # type: ignore[no-untyped-def]
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
-        sim.account.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
+        sim.exchange.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
         yield sim
 
 
