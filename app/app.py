@@ -43,7 +43,7 @@ from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
-from app.palette import environment_colours
+from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from app.signals import on_stop_signals
@@ -361,8 +361,8 @@ class FluxumApp(App[None]):
             save_theme(theme.name)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        """``$bid``/``$ask``/``$profit``/``$loss``, the environment badges' ``$env-…``: derived from the theme, so
-        every theme gets them."""
+        """``$bid``/``$ask``/``$profit``/``$loss``, ``$label``, the environment badges' ``$env-…``: derived from
+        the theme, so every theme gets them."""
         colors = self.current_theme.to_color_system().generate()
         # Without colour the darkened reds and greens turn into greys a shade off the background: the depth bars
         # vanished. Both sides then draw in the muted foreground (asks above, bids below still tell them apart).
@@ -376,6 +376,7 @@ class FluxumApp(App[None]):
             "loss": colors["text-error"],
             "own-order": colors["accent"],
             "large-trade": colors["warning"],
+            "label": label_colour(colors),
             **environment_colours(colors, ansi=self.current_theme.ansi, dark=self.current_theme.dark),
         }
 

@@ -12,10 +12,10 @@ The colours are app variables (``$env-sim``, ``$env-sim-text`` …): see ``Fluxu
 
 from __future__ import annotations
 
-from textual.color import Color
+from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES
 
-__all__ = ["ENVIRONMENTS", "READABLE", "contrast_ratio", "environment_colours", "hue_distance"]
+__all__ = ["ENVIRONMENTS", "READABLE", "contrast_ratio", "environment_colours", "hue_distance", "label_colour"]
 
 ENVIRONMENTS = ("sim", "testnet", "demo", "production")
 READABLE = 4.5
@@ -93,3 +93,26 @@ def _readable(badge: Color, text: Color) -> Color:
         lightness = min(1.0, max(0.0, lightness + step))
         badge = Color.from_hsl(h, s, lightness)
     return badge
+
+
+LABEL_ALPHAS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+
+def label_colour(colors: dict[str, str]) -> str:
+    """A label's colour (``$label``): the theme's foreground faded toward the panel as far as it still reads at
+    :data:`READABLE` on the panel, the surface and the background. Opaque, so it renders as computed (a
+    translucent or automatic colour in a widget's text loses its alpha: ``$text-muted`` came out full black or
+    white, louder than the values it labels). ANSI themes keep the terminal's own foreground."""
+    try:
+        grounds = [Color.parse(colors[name]) for name in ("panel", "surface", "background")]
+        foreground = Color.parse(colors["foreground"])
+    except (KeyError, ColorParseError):
+        return colors.get("foreground", "ansi_default")
+    if foreground.ansi is not None or any(ground.ansi is not None or ground.a < 1 for ground in grounds):
+        return colors["foreground"]
+    panel = grounds[0]
+    for alpha in LABEL_ALPHAS:
+        label = panel.blend(foreground, alpha)
+        if all(contrast_ratio(label, ground) >= READABLE for ground in grounds):
+            return label.hex
+    return foreground.hex

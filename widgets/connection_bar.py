@@ -47,7 +47,7 @@ ENVIRONMENT_STYLES = {
 }
 """Four colours told apart in every theme, production the loudest (white on red): the app derives the
 variables from the theme (app/palette.py)."""
-MUTED = "$text-muted"
+MUTED = "$label"
 """The figures' labels: muted, and readable on a light theme's panel too (``dim`` halves the contrast: 2.5)."""
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")

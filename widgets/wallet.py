@@ -23,7 +23,7 @@ COINS_SHOWN = 6
 WIDE = 24
 """Content cells at which the full labels fit beside a 14-cell number; narrower, the labels shorten."""
 LABELS = {"equity": "equity", "available": "avail", "balance": "bal", "upl": "upl"}
-LABEL_STYLE = "$text-muted"
+LABEL_STYLE = "$label"
 """The labels' colour: muted, and readable on a light theme's background too (``dim`` halves the contrast)."""
 
 
