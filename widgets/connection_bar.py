@@ -258,7 +258,8 @@ class ConnectionBar(SymbolPull, Widget):
         if stats.reconnects and stats.last_reconnect_reason:  # the last reason, where the ages leave room for it
             last = (f" (last: {desk_words(stats.last_reconnect_reason)})", MUTED)
             width = Content.assemble(*parts, last, *streams).cell_length
-            parts.extend([last] if width <= self.content_size.width else [])
+            room = self.content_size.width
+            parts.extend([last] if not room or width <= room else [])  # not laid out yet: the line is cut later
         return parts + streams
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
