@@ -26,7 +26,9 @@ What a frame means is decided elsewhere, by code that knows nothing of sockets: 
 :class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
 frames and the REST backfill's results by :class:`~exchange.account_state.AccountState` (journal, ledger,
 orders, positions, wallet, marks). This module connects, fetches, and hands them what arrives; how long it
-waits, and which errors no retry can fix, is :mod:`exchange.retry`.
+waits, and which errors no retry can fix, is :mod:`exchange.retry`. Where frames and REST answers come from is
+behind the Protocols of :mod:`exchange.sources` (Bybit's sockets and REST client live, a recording in a replay),
+and a recorder hears every state through the same seam.
 
 Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
 book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.

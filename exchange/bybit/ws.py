@@ -87,7 +87,7 @@ class WsLink:
         self,
         url: str,
         http: aiohttp.ClientSession,
-        on_frame: Callable[[dict[str, Any], int], None],
+        on_frame: FrameHandler,
         *,
         name: str,
         ping_interval: float = 20.0,
