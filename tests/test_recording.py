@@ -72,6 +72,7 @@ async def test_a_recorded_session_reads_back_in_order_with_its_drop(tmp_path: Pa
         task = asyncio.create_task(rt.session.run())
         await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
         await asyncio.sleep(0.5)
+        assert rt.sim is not None
         assert await rt.sim.faults.drop_connections("public", 4000) == 1
         await until(lambda: rt.session.state.kind is not LinkState.READY, "the drop")
         await until(lambda: rt.session.state.kind is LinkState.READY, "Ready again")
@@ -134,14 +135,16 @@ async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any)
     async with open_runtime(load_settings(environ={}), demo_trader=False, recorder=recorder) as rt:
         task = asyncio.create_task(rt.session.run())
         await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
-        canary = RestClient(rt.settings.endpoints, Credentials(CANARY_KEY, Secret(CANARY_SECRET)), tap=recorder)
+        endpoints = rt.settings.endpoints
+        assert endpoints is not None
+        canary = RestClient(endpoints, Credentials(CANARY_KEY, Secret(CANARY_SECRET)), tap=recorder)
         with contextlib.suppress(Exception):
             await canary.wallet_balance()
         await canary.close()
         import aiohttp
 
         async with aiohttp.ClientSession() as http:
-            link = BybitFrames(http, tap=recorder).link(LinkSpec(rt.settings.endpoints.private_url(), "canary"), print)
+            link = BybitFrames(http, tap=recorder).link(LinkSpec(endpoints.private_url(), "canary"), print)
             await link.open()
             auth = {"op": "auth", "args": [CANARY_KEY, 1, "f" * 64]}
             sent_auth.append(list(auth["args"]))
@@ -255,7 +258,7 @@ async def test_a_disk_error_is_one_notice_and_the_session_goes_on(tmp_path: Path
         task = asyncio.create_task(rt.session.run())
         await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
         await asyncio.sleep(1.2)  # a few of the writer's turns
-        told = [n.text for n in notices.drain() if "Recording stopped" in n.text]
+        told = [n.text for n in notices.drain() if isinstance(n, Notice) and "Recording stopped" in n.text]
         assert rt.session.state.kind is LinkState.READY and not task.done()
         await rt.session.stop()
         await task
