@@ -356,3 +356,17 @@ def test_record_true_in_the_config_records_into_the_data_directory(tmp_path: Pat
         config.write_text(bad + "\n")
         with pytest.raises(ConfigError, match="record"):
             load_settings(environ={}, config_file=config)
+
+
+def test_the_cap_is_kept_at_each_start_when_sessions_are_short(tmp_path: Path) -> None:
+    """Sessions shorter than a part never rotate: the data directory's cap still deletes the oldest at a start."""
+    old = [tmp_path / f"sim-2026010{n}.jsonl.zst" for n in range(1, 4)]
+    for n, path in enumerate(old):
+        path.write_bytes(os.urandom(50_000))
+        os.utime(path, (1000 + n, 1000 + n))
+    recorder = SessionRecorder(RecordingPlan(tmp_path / "now.jsonl.zst", cap_bytes=120_000, whole_directory=True))
+    recorder.open()
+    recorder.begin({})
+    recorder.close()
+    assert [path.exists() for path in old] == [False, True, True]
+    assert (tmp_path / "now.jsonl.zst").exists()

@@ -89,8 +89,8 @@ def add_record_argument(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="record the session into PATH (zstandard-compressed JSON lines; `record = true` in the config "
-        "records every session in the user's data directory)",
+        help="record the session into PATH, replacing it (zstandard-compressed JSON lines, docs/formats.md; "
+        "`record = true` in the config records every session in the user's data directory)",
     )
 
 

@@ -11,6 +11,7 @@ told once (``on_failure``) and the session goes on without recording.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import threading
@@ -202,6 +203,7 @@ class SessionRecorder:
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
+        self._apply_cap(self.plan.path)  # short sessions never rotate: the cap is kept at each start too
         while not self._stop.wait(FLUSH_INTERVAL_S):
             if not self._drain():
                 return
@@ -250,18 +252,28 @@ class SessionRecorder:
         self._apply_cap(following)
 
     def _apply_cap(self, current: Path) -> None:
-        """Delete the oldest recordings (never the part being written) while the total passes the cap."""
+        """Delete the oldest recordings (never the part being written) while the total passes the cap; a file that
+        cannot be looked at or deleted (another Fluxum's, gone meanwhile) is left, never a reason to stop."""
         folder = current.parent
         if self.plan.whole_directory:
-            files = [path for path in folder.glob(f"*{SUFFIX}") if path.is_file()]
+            files = list(folder.glob(f"*{SUFFIX}"))
         else:
             files = [part_path(self.plan.path, n) for n in range(1, self._part + 1)]
-        sized = sorted((path.stat().st_mtime, path.name, path.stat().st_size) for path in files if path.exists())
+        sized = []
+        for path in files:
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                if path.is_file():
+                    sized.append((stat.st_mtime, path.name, stat.st_size))
         total = sum(size for _, _, size in sized)
-        for _, name, size in sized:
+        for _, name, size in sorted(sized):
             if total <= self.plan.cap_bytes or name == current.name:
                 continue
-            (folder / name).unlink(missing_ok=True)
+            try:
+                (folder / name).unlink(missing_ok=True)
+            except OSError as error:
+                log.warning("recorder: %s not deleted: %s", name, error.strerror or error)
+                continue
             total -= size
             log.info("recorder: %s deleted (recordings over the cap)", name)
 
