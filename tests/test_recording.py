@@ -17,6 +17,7 @@ from typing import Any
 import zstandard
 
 from app.runtime import open_runtime
+from exchange import session as session_module
 from exchange.bybit import rest_transport
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
@@ -128,6 +129,13 @@ async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any)
         return signatures[-1]
 
     monkeypatch.setattr(rest_transport, "rest_signature", remembered)
+    ws_signed = session_module.ws_auth_signature
+
+    def ws_remembered(*args: Any) -> str:
+        signatures.append(ws_signed(*args))
+        return signatures[-1]
+
+    monkeypatch.setattr(session_module, "ws_auth_signature", ws_remembered)
     path = tmp_path / "secrets.jsonl.zst"
     recorder = recorder_at(path)
     recorder.add_secrets(CANARY_KEY, CANARY_SECRET)
@@ -154,7 +162,7 @@ async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any)
         await rt.session.stop()
         await task
     data = decompressed(path)
-    assert b'"type":"frame"' in data and b'"op":"auth"' in data and signatures
+    assert b'"type":"frame"' in data and b'"op":"auth"' in data and len(signatures) >= 2
     forbidden = [CANARY_KEY, CANARY_SECRET, DEMO_API_KEY, DEMO_API_SECRET, "f" * 64, *signatures]
     for secret in forbidden:
         assert secret.encode() not in data, f"{secret[:6]}... is in the recording"
