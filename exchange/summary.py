@@ -1,9 +1,9 @@
 """The summary of a desk when a session stops: what a live run and its replay must agree on.
 
-``fluxum monitor --json`` prints it as its last line (``{"type": "summary", ...}``), and a headless replay prints
-the same from the same function, so comparing two runs is comparing two lines. It is a pure function of the desk
-and the session's state transitions: two summaries of the same state are byte-identical JSON (symbols sorted,
-every other order fixed here, no clock read).
+``fluxum monitor --json`` prints it as its last line (``{"type": "summary", ...}``); any other driver of a desk (a
+headless replay, the dashboard) gets the same from the same function, so comparing two runs is comparing two
+lines. It is a pure function of the desk and the session's state transitions: two summaries of the same state
+are byte-identical JSON (symbols sorted, every other order fixed here, no clock read).
 
 What is exact:
 

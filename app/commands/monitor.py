@@ -9,8 +9,9 @@ session ever reached Ready (a script's health check must not pass on a desk that
 
 Whenever it stops (``--duration``, a stop signal, the session Failed) it prints a summary last: with ``--json``
 one ``{"type": "summary", ...}`` line (:func:`exchange.summary.desk_summary`: every book level, the ledger as exact
-decimals, the state transitions), the line a headless replay prints too, so two runs compare line for line;
-without, a few readable lines. A stdout that is gone gets none.
+decimals, the state transitions), a pure function of the desk, so the summaries of two runs of the same session (a
+live run and its replay) compare line for line; without, a few readable lines. A stdout whose reader left gets
+none, and the monitor ends as every command then does (status 141).
 """
 
 from __future__ import annotations
