@@ -152,7 +152,7 @@ async def open_runtime(
             journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
         hub = EventHub()
         if recorder is not None:
-            _begin_recording(recorder, settings, hub)
+            _begin_recording(recorder, settings, hub, backoff, timeouts)
         session = Session(
             settings,
             hub=hub,
@@ -181,8 +181,11 @@ async def open_runtime(
         )
 
 
-def _begin_recording(recorder: SessionRecorder, settings: Settings, hub: EventHub) -> None:
-    """Write the recording's header (the symbols as watched) and start it; a disk error later is one notice."""
+def _begin_recording(
+    recorder: SessionRecorder, settings: Settings, hub: EventHub, backoff: Backoff, timeouts: Timeouts
+) -> None:
+    """Write the recording's header (the symbols as watched, the session's waits, which a replay waits alike) and
+    start it; a disk error later is one notice."""
     from exchange.events import Notice
 
     loop = asyncio.get_running_loop()
@@ -202,6 +205,8 @@ def _begin_recording(recorder: SessionRecorder, settings: Settings, hub: EventHu
             "symbols": list(settings.symbols),
             "depth": settings.depth,
             "private": credentials is not None,
+            "backoff": dataclasses.asdict(backoff),
+            "timeouts": dataclasses.asdict(timeouts),
         }
     )
 

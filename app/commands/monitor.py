@@ -152,8 +152,11 @@ async def _stop_when(stop: asyncio.Event, session: Session) -> None:
 async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[Any], trail: StateTrail) -> None:
     """Print what the hub publishes; ``reached`` collects every state the session went through, ``trail`` every
     transition in order."""
+    import asyncio
+
     from exchange.events import AlertChanged, BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
 
+    loop = asyncio.get_running_loop()  # its time is a replay's recorded time
     last_line: dict[str, float] = {}
     last_top: dict[str, tuple] = {}
     async for event in subscription:
@@ -170,7 +173,7 @@ async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[
         elif isinstance(event, BookStateChanged):
             out.book_state(event)
         elif isinstance(event, BookChanged):
-            now = time.monotonic()
+            now = loop.time()
             if now - last_line.get(event.symbol, 0.0) < BOOK_LINE_INTERVAL_S:
                 continue
             book = session.books.get(event.symbol)
@@ -223,8 +226,12 @@ class _Printer:
     terminal controls escaped (orjson escapes C0, not C1 or bidi controls).
     """
 
-    def __init__(self, *, json_lines: bool, gone: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, *, json_lines: bool, gone: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: the time lines are stamped with (a replay's is the recording's)."""
         self.json_lines = json_lines
+        self._clock = clock
         self._gone = gone  # called once if stdout goes away (a closed pipe, a terminal that hung up)
         self.lost = False
 
@@ -236,10 +243,11 @@ class _Printer:
         if self.json_lines:
             import orjson
 
-            record = {"type": kind, "time_ms": int(time.time() * 1000), **fields}
+            record = {"type": kind, "time_ms": int(self._clock() * 1000), **fields}
             text = escape_json_controls(orjson.dumps(record, default=str).decode()) + "\n"
         else:
-            stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
+            now = self._clock()
+            stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
             text = f"{stamp} {kind.upper():<6} {printable(line, None)}\n"
         self._write(text)
 
@@ -283,12 +291,15 @@ class _Printer:
 
     def start(self, runtime: Any) -> None:
         settings = runtime.settings
-        where = settings.endpoints.rest if settings.endpoints else "?"
+        self.begin(runtime.environment_label, settings.endpoints.rest if settings.endpoints else "?", settings)
+
+    def begin(self, environment: str, where: str, settings: Any) -> None:
+        """The first line: which environment, where, and what is watched."""
         private = "watching the account" if settings.credentials else "public market data only"
         self._emit(
             "start",
-            f"{runtime.environment_label} at {where}, {settings.category} {','.join(settings.symbols)}, {private}",
-            environment=runtime.environment_label,
+            f"{environment} at {where}, {settings.category} {','.join(settings.symbols)}, {private}",
+            environment=environment,
             base_url=where,
             symbols=list(settings.symbols),
         )
@@ -297,7 +308,7 @@ class _Printer:
         state = event.state
         extra = ""
         if state.next_retry_ms is not None:
-            extra = f" (next try in {max(0, state.next_retry_ms - int(time.time() * 1000)) / 1000:.1f} s)"
+            extra = f" (next try in {max(0, state.next_retry_ms - int(self._clock() * 1000)) / 1000:.1f} s)"
         self._emit(
             "state",
             f"{state}{extra}",

@@ -39,7 +39,7 @@ from exchange.bybit.errors import (
 )
 from exchange.bybit.protocol import ProtocolError, parse_order, parse_position, parse_wallet
 from exchange.bybit.rest_replies import whole_or_none
-from exchange.bybit.rest_transport import PreEncoded, RateLimitStatus, RestStats, RestTransport
+from exchange.bybit.rest_transport import PreEncoded, RateLimitStatus, RestStats, RestTransport, Wire
 from exchange.bybit.signing import DEFAULT_RECV_WINDOW
 from exchange.config import Endpoints
 from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
@@ -153,6 +153,7 @@ class RestClient:
         forbidden_cap_s: float = 60.0,
         resolve_tries: int = 4,
         tap: Tap | None = None,
+        wire: Wire | None = None,
     ) -> None:
         base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
         self.transport = RestTransport(
@@ -171,6 +172,7 @@ class RestClient:
             forbidden_first_s=forbidden_first_s,
             forbidden_cap_s=forbidden_cap_s,
             tap=tap,
+            wire=wire,
         )
         self._resolve_tries = max(1, resolve_tries)
         self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session

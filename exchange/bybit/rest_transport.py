@@ -61,6 +61,8 @@ __all__ = [
     "RateLimitStatus",
     "RestStats",
     "RestTransport",
+    "Wire",
+    "WireFailure",
     "encode_body",
     "encode_query",
     "redact_headers",
@@ -150,7 +152,11 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: ("<redacted>" if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()}
 
 
-class _Failure(Exception):
+Wire = Callable[[str, str, str, bytes | None], Awaitable[Reply]]
+"""Sends one request (method, path, query, body) and returns the reply, or raises :class:`WireFailure`."""
+
+
+class WireFailure(Exception):
     """A request that got no HTTP reply; ``maybe_sent`` is False only when the connection was never made."""
 
     def __init__(self, text: str, maybe_sent: bool = True) -> None:
@@ -181,9 +187,12 @@ class RestTransport:
         forbidden_cap_s: float = 60.0,
         retry_after_cap_s: float = 900.0,
         tap: Tap | None = None,
+        wire: Wire | None = None,
     ) -> None:
-        """``tap`` hears of every request sent and what came back (never a request header)."""
+        """``tap`` hears of every request sent and what came back (never a request header); ``wire`` answers
+        the requests instead of the network (a recording's replies), behind the same retries and parsing."""
         self._tap = tap
+        self._wire = wire
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._session = session
@@ -299,7 +308,7 @@ class RestTransport:
             return refused
         try:
             reply = await self._send(method, path, query, body, signed)
-        except _Failure as failure:
+        except WireFailure as failure:
             return ServerUnavailable(None, failure.text, None, path=path, maybe_sent=failure.maybe_sent)
         self._note_rate_limit(path, reply.headers)
         if reply.status == 403:
@@ -347,6 +356,9 @@ class RestTransport:
         await self._sleep(delay)
 
     async def _send(self, method: str, path: str, query: str, body: bytes | None, signed: bool) -> Reply:
+        if self._wire is not None:
+            self.stats.requests += 1
+            return await self._wire(method, path, query, body)
         session = self.ensure_session()
         url = yarl.URL(f"{self.base_url}{path}" + (f"?{query}" if query else ""), encoded=True)
         headers = _WireHeaders()
@@ -368,11 +380,11 @@ class RestTransport:
                 reply = Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: the request certainly did not reach the server.
-            failure = _Failure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False)
+            failure = WireFailure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False)
         except TimeoutError:
-            failure = _Failure(f"no reply within {self._timeout.total:g} s")
+            failure = WireFailure(f"no reply within {self._timeout.total:g} s")
         except aiohttp.ClientError as error:
-            failure = _Failure(f"connection lost ({type(error).__name__})")
+            failure = WireFailure(f"connection lost ({type(error).__name__})")
         except BybitError as error:  # a reply over the size limit
             self._tell(RestExchange(method, path, query, body, None, {}, b"", sent, self._clock(), str(error)))
             raise

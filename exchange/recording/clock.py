@@ -1,0 +1,82 @@
+"""A recording's clock: an event loop whose time runs at a multiple of the wall's, or jumps when nothing is due.
+
+A replay drives the very session that ran live, and that session reads time everywhere: heartbeat and reply
+deadlines (``asyncio.wait_for``), backoff waits, maintenance ticks (``asyncio.sleep``) and receive times (its
+``clock``). Making the *loop's* time the recording's own virtualises all of them at once, with no change to the
+live path: at ``speed`` X the loop waits 1/X of every wait; at max speed (``speed=None``) a loop with nothing ready
+jumps to its next timer instead of waiting, so an hour replays in what the processing takes, and no deadline is hit
+that the recording did not hit (processing costs no recorded time). :func:`recording_clock` gives the session the
+wall clock of the recording on that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ScaledTime", "recording_clock", "recording_loop"]
+
+
+class ScaledTime:
+    """The loop's seconds: the wall's times ``speed``, or (``speed`` None) only the waits jumped over."""
+
+    def __init__(self, speed: float | None) -> None:
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._real0 = time.monotonic()
+        self._jumped = 0.0
+
+    def now(self) -> float:
+        if self.speed is None:
+            return self._jumped
+        return (time.monotonic() - self._real0) * self.speed
+
+    def select(self, select: Callable[[float | None], list[Any]], timeout: float | None) -> list[Any]:
+        """Wait for I/O as the loop asks, in recorded seconds: scaled, or jumped over when nothing is ready."""
+        if self.speed is not None:
+            return select(None if timeout is None else timeout / self.speed)
+        events = select(0)
+        if events or timeout == 0:
+            return events
+        if timeout is None:  # nothing is scheduled: only another thread or a signal can wake the loop
+            return select(None)
+        self._jumped += timeout
+        return []
+
+
+class _ScaledSelector(selectors.DefaultSelector):
+    def __init__(self, scaled: ScaledTime) -> None:
+        super().__init__()
+        self._scaled = scaled
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        return self._scaled.select(super().select, timeout)
+
+
+class _RecordingLoop(asyncio.SelectorEventLoop):
+    def __init__(self, scaled: ScaledTime) -> None:
+        self.scaled = scaled
+        super().__init__(_ScaledSelector(scaled))
+
+    def time(self) -> float:
+        return self.scaled.now()
+
+
+def recording_loop(speed: float | None) -> asyncio.AbstractEventLoop:
+    """A new event loop on a recording's time (``asyncio.Runner(loop_factory=lambda: recording_loop(X))``)."""
+    return _RecordingLoop(ScaledTime(speed))
+
+
+def recording_clock(start_wall_s: float) -> Callable[[], float]:
+    """The recording's wall clock (epoch seconds) on the running loop: ``start_wall_s`` now, then the loop's time."""
+    loop = asyncio.get_running_loop()
+    origin = loop.time() - start_wall_s
+
+    def clock() -> float:
+        return loop.time() - origin
+
+    return clock
