@@ -269,6 +269,7 @@ class RecordedLink:
         self.rejected = 0
         self._opened = False
         self._closed = asyncio.Event()
+        self._next = 0  # the next recorded frame to deliver
         self._sent_index = 0
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._last_frame_s: float | None = None
@@ -300,10 +301,12 @@ class RecordedLink:
         if recorded is None or not self._opened:
             raise LinkDead(f"{self.name}: not open")
         try:
-            clock = self._clock
-            for at, wall_ms, data in recorded.frames:
+            clock, frames = self._clock, recorded.frames
+            while self._next < len(frames):
+                at, wall_ms, data = frames[self._next]
                 if at > clock():
                     await asyncio.sleep(at - clock())
+                self._next += 1
                 self._take(data, wall_ms)
             death = _death(self.name, recorded.close)
             if death is None:
@@ -317,7 +320,16 @@ class RecordedLink:
             self._fail_acks()
 
     async def close(self, reason: str = "closed by Fluxum") -> None:
+        """Closed by the session: first the frames this connection still received live before it closed, which
+        the live session read while it tore down (a replay tears down in no time)."""
+        if self._closed.is_set():
+            return
         self._closed.set()
+        frames = [] if self._recorded is None or not self._opened else self._recorded.frames
+        while self._next < len(frames):
+            _, wall_ms, data = frames[self._next]
+            self._next += 1
+            self._take(data, wall_ms)
         self._fail_acks()
 
     async def send(self, payload: dict[str, Any]) -> None:
