@@ -805,9 +805,10 @@ class AccountState:
 
     # ------------------------------------------------------------------ marks
 
-    def mark_all(self, is_stale: Callable[[str, int], bool]) -> None:
-        """Mark every held or traded symbol from its mark price or its book (never a stale one), when it moved."""
-        now_ms = self._now_ms()
+    def mark_all(self, is_stale: Callable[[str, int], bool], now_ms: int | None = None) -> None:
+        """Mark every held or traded symbol from its mark price or its book (never a stale one), when it moved;
+        ``now_ms``: the time of the tick that marks (the clock's now by default)."""
+        now_ms = self._now_ms() if now_ms is None else now_ms
         use_mark_price = self.mark_source == "mark"
         for symbol in self.desk.symbols:
             book: OrderBook | None = self.desk.books[symbol]

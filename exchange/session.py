@@ -84,7 +84,7 @@ from exchange.retry import (
     retry_after,
     short_reason,
 )
-from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap
+from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -115,6 +115,7 @@ class Session:
         rest: RestApi | None = None,
         frames: FrameSource | None = None,
         tap: Tap | None = None,
+        ticks: Ticks | None = None,
         http: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -130,6 +131,7 @@ class Session:
         self.rest = rest
         self.frames = frames  # None: Bybit's sockets over ``http``, built in run()
         self.tap = tap  # hears every state (the recorder); the frame source and the REST client carry their own
+        self.ticks = ticks  # None: maintenance every MARK_INTERVAL_S; a replay's come from the recording
         self._own_http = http is None
         self._http = http
         self._clock = clock
@@ -751,10 +753,15 @@ class Session:
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
         next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
-            await asyncio.sleep(MARK_INTERVAL_S)
+            if self.ticks is None:
+                await asyncio.sleep(MARK_INTERVAL_S)
+            else:
+                await self.ticks.wait(MARK_INTERVAL_S)
             now = self._clock()
+            if self.tap is not None:
+                self.tap.maintained(now)
             self._name_slow_step(now)
-            self.account.mark_all(self.market.is_stale)
+            self.account.mark_all(self.market.is_stale, int(now * 1000))
             self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
             if failed is not None:

@@ -30,6 +30,7 @@ __all__ = [
     "RestApi",
     "RestExchange",
     "Tap",
+    "Ticks",
 ]
 
 FrameHandler = Callable[[dict[str, Any], int], None]
@@ -201,3 +202,14 @@ class Tap(Protocol):
     def rest_exchanged(self, exchange: RestExchange) -> None: ...
 
     def state_changed(self, state: SessionState) -> None: ...
+
+    def maintained(self, now: float) -> None:
+        """The session's maintenance tick ran at ``now`` (the clock's seconds): marks, staleness and resync retries
+        are decided there, so a replay runs its ticks at the recorded moments."""
+        ...
+
+
+class Ticks(Protocol):
+    """When the session's maintenance runs: every ``interval`` seconds live, at the recorded ticks in a replay."""
+
+    async def wait(self, interval: float) -> None: ...

@@ -43,12 +43,14 @@ __all__ = [
     "RecordedFrames",
     "RecordedLink",
     "RecordedRest",
+    "RecordedTicks",
     "Replay",
     "RecordingUnreadable",
     "recorded_settings",
     "replay",
 ]
 
+ORDER_STEP_S = 1e-5  # records within one millisecond are played this far apart, in the file's order
 QUERY_LOOKAHEAD = 8  # recorded replies of one path looked through for the same query before taking the next
 SESSION_CLOSES = ("stopped", "closed by Fluxum")
 """Reasons of closes the session makes on its own (a stop, a step that failed): a replayed session reaches them by
@@ -91,6 +93,7 @@ class Recording:
     start_ms: int
     stop_s: float
     frames: int
+    ticks: list[float] = field(default_factory=list)  # the session's maintenance ticks
     rejected: int = 0  # lines the reader could not read
 
     @classmethod
@@ -116,23 +119,25 @@ class _Loader:
         self.rest: list[dict[str, Any]] = []
         self.states: list[dict[str, Any]] = []
         self.stop_s: float | None = None
-        self.start_s = _whole(header.get("start_ms")) / 1000.0
-        self.start_mono_ns = _whole(header.get("start_mono_ns"))
-        self.last_s = self.start_s
+        self.last_s = _whole(header.get("start_ms")) / 1000.0
+        self.ticks: list[float] = []
         self.frames = 0
 
     def at(self, record: dict[str, Any]) -> float:
-        """When a record happened, on the recording's wall scale: the header's start plus the monotonic time since,
-        which orders what happened within one millisecond (a reply, then the request it let go)."""
-        return self.start_s + (_whole(record.get("mono_ns")) - self.start_mono_ns) / 1e9
+        """When a record happened: its ``wall_ms`` (the time the session read, so a replay reads the same), a few
+        microseconds after the record before it when not later, so the file's order (what happened first within
+        one millisecond: a reply, then the request it let go) is the order played back."""
+        self.last_s = max(_whole(record.get("wall_ms")) / 1000.0, self.last_s + ORDER_STEP_S)
+        return self.last_s
 
     def take(self, record: dict[str, Any]) -> None:
         kind = record.get("type")
-        if kind in ("header", "rotated"):
+        if kind in ("header", "rotated", "dropped"):
             return
         at = self.at(record)
-        self.last_s = max(self.last_s, at)
-        if kind == "frame":
+        if kind == "tick":
+            self.ticks.append(at)
+        elif kind == "frame":
             connection = self.connections.get(_whole(record.get("conn")))
             data = _frame_data(record)
             if connection is not None and data is not None:
@@ -190,6 +195,7 @@ class _Loader:
             states=self.states,
             start_ms=start,
             stop_s=self.stop_s if self.stop_s is not None else self.last_s,
+            ticks=self.ticks,
             frames=self.frames,
             rejected=rejected,
         )
@@ -422,6 +428,29 @@ def _death(name: str, close: dict[str, Any] | None) -> str | None:
     return reason
 
 
+class RecordedTicks:
+    """The session's maintenance ticks (:class:`~exchange.sources.Ticks`) at the recorded moments: marks,
+    staleness and resync retries are decided on the tick, so they are decided on the same frames as live. A
+    recording without ticks (or past its last) ticks every ``interval`` of recorded time."""
+
+    def __init__(self, ticks: list[float], clock: Callable[[], float]) -> None:
+        self._ticks = ticks
+        self._next = 0
+        self._clock = clock
+
+    async def wait(self, interval: float) -> None:
+        now = self._clock()
+        ticks = self._ticks
+        while self._next < len(ticks) and ticks[self._next] <= now + ORDER_STEP_S / 2:
+            self._next += 1
+        if self._next >= len(ticks):
+            await asyncio.sleep(interval)
+            return
+        at = ticks[self._next]
+        self._next += 1
+        await asyncio.sleep(at - now)
+
+
 class RecordedRest:
     """A :data:`~exchange.bybit.rest_transport.Wire` answering each request with its recorded reply."""
 
@@ -534,6 +563,7 @@ def replay(
         journal=journal,
         rest=rest,
         frames=frames,
+        ticks=RecordedTicks(recording.ticks, clock),
         clock=clock,
         backoff=backoff if backoff is not None else recorded_waits(recording)[0],
         timeouts=timeouts if timeouts is not None else recorded_waits(recording)[1],

@@ -200,6 +200,9 @@ class SessionRecorder:
     def state_changed(self, state: SessionState) -> None:
         self._put(("state", int(self._clock() * 1000), time.monotonic_ns(), state))
 
+    def maintained(self, now: float) -> None:
+        self._put(("tick", int(now * 1000), time.monotonic_ns()))
+
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
