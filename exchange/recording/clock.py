@@ -17,7 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ScaledTime", "recording_clock", "recording_loop"]
+__all__ = ["ScaledTime", "advance", "recording_clock", "recording_loop"]
+
+POLL_EVERY_JUMPS = 64
+"""At max speed the loop looks at its file descriptors (a signal's wake-up, another thread's call) once in this many
+jumps, not at every one: a replay reads no socket, and a system call per recorded moment would be most of its cost."""
 
 
 class ScaledTime:
@@ -29,21 +33,27 @@ class ScaledTime:
         self.speed = speed
         self._real0 = time.monotonic()
         self._jumped = 0.0
+        self._jumps = 0
 
     def now(self) -> float:
         if self.speed is None:
             return self._jumped
         return (time.monotonic() - self._real0) * self.speed
 
+    def jump_to(self, when: float) -> None:
+        self._jumped = max(self._jumped, when)
+
     def select(self, select: Callable[[float | None], list[Any]], timeout: float | None) -> list[Any]:
         """Wait for I/O as the loop asks, in recorded seconds: scaled, or jumped over when nothing is ready."""
         if self.speed is not None:
             return select(None if timeout is None else timeout / self.speed)
-        events = select(0)
-        if events or timeout == 0:
-            return events
         if timeout is None:  # nothing is scheduled: only another thread or a signal can wake the loop
             return select(None)
+        self._jumps += 1
+        if timeout == 0 or self._jumps % POLL_EVERY_JUMPS == 0:
+            events = select(0)
+            if events or timeout == 0:
+                return events
         self._jumped += timeout
         return []
 
@@ -65,6 +75,18 @@ class _RecordingLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self.scaled.now()
 
+    def advance(self, when: float) -> bool:
+        """At max speed, move the loop's time on to ``when`` now, if nothing else is due before it (no callback
+        ready, no timer earlier): what the loop would do next anyway, without a turn of the loop per recorded
+        moment. False (nothing done) otherwise, or at a finite speed."""
+        if self.scaled.speed is not None or self._ready:  # type: ignore[attr-defined]
+            return False
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        if scheduled and scheduled[0].when() < when:
+            return False
+        self.scaled.jump_to(when)
+        return True
+
 
 def recording_loop(speed: float | None) -> asyncio.AbstractEventLoop:
     """A new event loop on a recording's time (``asyncio.Runner(loop_factory=lambda: recording_loop(X))``)."""
@@ -80,3 +102,9 @@ def recording_clock(start_wall_s: float) -> Callable[[], float]:
         return loop.time() - origin
 
     return clock
+
+
+def advance(loop: asyncio.AbstractEventLoop, delay: float) -> bool:
+    """Move a recording loop's time on by ``delay`` at once when nothing else is due first (see
+    ``_RecordingLoop.advance``); False on any other loop, or when something is."""
+    return isinstance(loop, _RecordingLoop) and loop.advance(loop.time() + delay)

@@ -34,6 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from exchange.bybit.protocol import FrameKind, classify
 from exchange.bybit.rest_replies import Reply
 from exchange.bybit.rest_transport import WireFailure
+from exchange.recording.clock import advance
 from exchange.recording.format import clean_query
 from exchange.recording.reader import RecordingReader
 from exchange.sources import FrameHandler, LinkDead, LinkSpec
@@ -276,6 +277,8 @@ class RecordedLink:
         self._opened = False
         self._closed = asyncio.Event()
         self._next = 0  # the next recorded frame to deliver
+        self._delivered: asyncio.Future[None] | None = None  # every recorded frame handed over
+        self._timer: asyncio.TimerHandle | None = None
         self._sent_index = 0
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._last_frame_s: float | None = None
@@ -306,14 +309,10 @@ class RecordedLink:
         recorded = self._recorded
         if recorded is None or not self._opened:
             raise LinkDead(f"{self.name}: not open")
+        self._delivered = asyncio.get_running_loop().create_future()
+        self._deliver()
         try:
-            clock, frames = self._clock, recorded.frames
-            while self._next < len(frames):
-                at, wall_ms, data = frames[self._next]
-                if at > clock():
-                    await asyncio.sleep(at - clock())
-                self._next += 1
-                self._take(data, wall_ms)
+            await self._delivered
             death = _death(self.name, recorded.close)
             if death is None:
                 await self._closed.wait()
@@ -323,7 +322,33 @@ class RecordedLink:
             silent = self._last_frame_s if "silent" in death else None
             raise LinkDead(death, silent_since=silent)
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             self._fail_acks()
+
+    def _deliver(self) -> None:
+        """Hand over every frame whose time has come, then call back at the next one's: one loop callback per
+        moment of the recording, no task woken per frame."""
+        self._timer = None
+        recorded, delivered = self._recorded, self._delivered
+        if recorded is None or delivered is None or delivered.done():
+            return
+        frames, clock, loop = recorded.frames, self._clock, asyncio.get_running_loop()
+        try:
+            now = clock()
+            while self._next < len(frames):
+                at, wall_ms, data = frames[self._next]
+                if at > now and at > (now := clock()):
+                    if not advance(loop, at - now):
+                        self._timer = loop.call_later(at - now, self._deliver)
+                        return
+                    now = clock()
+                self._next += 1
+                self._take(data, wall_ms)
+        except Exception as error:  # a bug in a frame handler: the session's watch of the link says so
+            delivered.set_exception(error)
+            return
+        delivered.set_result(None)
 
     async def close(self, reason: str = "closed by Fluxum") -> None:
         """Closed by the session: first the frames this connection still received live before it closed, which
@@ -331,6 +356,9 @@ class RecordedLink:
         if self._closed.is_set():
             return
         self._closed.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         frames = [] if self._recorded is None or not self._opened else self._recorded.frames
         while self._next < len(frames):
             _, wall_ms, data = frames[self._next]
