@@ -152,7 +152,7 @@ async def open_runtime(
             journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
         hub = EventHub()
         if recorder is not None:
-            _begin_recording(recorder, settings, hub, backoff, timeouts)
+            _begin_recording(recorder, settings, hub, timeouts)
         session = Session(
             settings,
             hub=hub,
@@ -181,11 +181,9 @@ async def open_runtime(
         )
 
 
-def _begin_recording(
-    recorder: SessionRecorder, settings: Settings, hub: EventHub, backoff: Backoff, timeouts: Timeouts
-) -> None:
-    """Write the recording's header (the symbols as watched, the session's waits, which a replay waits alike) and
-    start it; a disk error later is one notice."""
+def _begin_recording(recorder: SessionRecorder, settings: Settings, hub: EventHub, timeouts: Timeouts) -> None:
+    """Write the recording's header (the symbols as watched, the session's deadlines, which a replay keeps alike)
+    and start it; a disk error later is one notice."""
     from exchange.events import Notice
 
     loop = asyncio.get_running_loop()
@@ -205,7 +203,6 @@ def _begin_recording(
             "symbols": list(settings.symbols),
             "depth": settings.depth,
             "private": credentials is not None,
-            "backoff": dataclasses.asdict(backoff),
             "timeouts": dataclasses.asdict(timeouts),
         }
     )

@@ -109,5 +109,8 @@ async def _replay(recording: Recording, args: argparse.Namespace) -> int:
         out.summary(session.desk, trail)
         if journal is not None:
             journal.close()
+        figures = played.figures
+        if figures.unmatched_requests or figures.unmatched_rest or figures.rest_out_of_order:
+            print(f"fluxum: the replay went where the recording did not ({figures})", file=sys.stderr)
         status: Any = _exit_status(session, argparse.Namespace(duration=None), reached, out)
         return int(status)

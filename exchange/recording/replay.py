@@ -37,6 +37,7 @@ from exchange.bybit.rest_transport import WireFailure
 from exchange.recording.clock import advance
 from exchange.recording.format import clean_query
 from exchange.recording.reader import RecordingReader
+from exchange.retry import Backoff
 from exchange.sources import FrameHandler, LinkDead, LinkSpec
 
 __all__ = [
@@ -51,6 +52,9 @@ __all__ = [
     "replay",
 ]
 
+NO_BACKOFF = Backoff(initial_s=0.0, cap_s=0.0, burst=1_000_000_000)
+"""A replay's reconnects wait for nothing of their own: the next recorded connection opens when it opened live (a
+jittered wait of the replay's own, longer than live's, would hand the new connection's frames over late)."""
 ORDER_STEP_S = 1e-5  # records within one millisecond are played this far apart, in the file's order
 QUERY_LOOKAHEAD = 8  # recorded replies of one path looked through for the same query before taking the next
 SESSION_CLOSES = ("stopped", "closed by Fluxum")
@@ -583,7 +587,11 @@ def replay(
 
     frames = RecordedFrames(recording, clock)
     rest = RestClient(
-        settings.endpoints, settings.credentials, clock=clock, wire=RecordedRest(recording, clock, frames.figures)
+        settings.endpoints,
+        settings.credentials,
+        clock=clock,
+        sleep=_no_wait,
+        wire=RecordedRest(recording, clock, frames.figures),
     )
     session = Session(
         settings,
@@ -593,8 +601,8 @@ def replay(
         frames=frames,
         ticks=RecordedTicks(recording.ticks, clock),
         clock=clock,
-        backoff=backoff if backoff is not None else recorded_waits(recording)[0],
-        timeouts=timeouts if timeouts is not None else recorded_waits(recording)[1],
+        backoff=backoff if backoff is not None else NO_BACKOFF,
+        timeouts=timeouts if timeouts is not None else recorded_timeouts(recording),
     )
     environment = recording.header.get("environment")
     if isinstance(environment, str):
@@ -602,18 +610,20 @@ def replay(
     return Replay(recording, session, frames, clock)
 
 
-def recorded_waits(recording: Recording) -> tuple[Any, Any]:
-    """The session's :class:`~exchange.retry.Backoff` and :class:`~exchange.retry.Timeouts` as the header keeps
-    them (the defaults for a field it does not, or cannot be read): a replay waits as the live session waited."""
-    from exchange.retry import Backoff, Timeouts
+def recorded_timeouts(recording: Recording) -> Any:
+    """The session's :class:`~exchange.retry.Timeouts` as the header keeps them (the defaults for a field it does
+    not, or cannot be read): a replay's deadlines are the live session's."""
+    from exchange.retry import Timeouts
 
-    def made(kind: Any, name: str) -> Any:
-        kept = recording.header.get(name)
-        known = {f.name for f in dataclasses.fields(kind)}
-        fields = {k: v for k, v in kept.items() if k in known} if isinstance(kept, dict) else {}
-        try:
-            return kind(**fields)
-        except (TypeError, ValueError):
-            return kind()
+    kept = recording.header.get("timeouts")
+    known = {f.name for f in dataclasses.fields(Timeouts)}
+    fields = {k: v for k, v in kept.items() if k in known} if isinstance(kept, dict) else {}
+    try:
+        return Timeouts(**fields)
+    except (TypeError, ValueError):
+        return Timeouts()
 
-    return made(Backoff, "backoff"), made(Timeouts, "timeouts")
+
+async def _no_wait(seconds: float) -> None:
+    """A REST resend's wait in a replay: the recorded reply to the resend comes when it came."""
+    await asyncio.sleep(0)
