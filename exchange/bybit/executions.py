@@ -11,11 +11,18 @@ that is the quote coin (or empty, or any derivatives category) it is used as is;
 A spot fee in a third coin cannot be valued here: it counts as 0 and is logged. (A base-coin fee also leaves
 the coin holding ``execQty - fee`` short of the position; the ledger tracks the traded quantity, as Bybit's
 execution list does.)
+
+Contract kind (:func:`contract_of`): the record's ``category`` decides how the ledger counts its money
+(``inverse``: coin-margined, quantities in contracts and money in the base coin; ``linear`` and ``spot``: the
+quote coin); a record without one (a JSON list exported by hand) is judged by its symbol. A category whose P&L
+the ledger does not compute (``option``, ``spread``) is refused, never priced as linear. An inverse fee is
+Bybit's ``execFee`` in the settle coin; one in any other coin is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,15 +31,24 @@ from typing import Any, BinaryIO
 import orjson
 
 from exchange.bybit.protocol import cross_seq
-from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
+from exchange.ledger import (
+    FUNDING_EXEC_TYPE,
+    MONEY_CONTEXT,
+    POSITION_EXEC_TYPES,
+    ContractKind,
+    Fill,
+    execution_order,
+)
 from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_LINE_BYTES",
+    "PRICED_CATEGORIES",
     "REQUIRED_FIELDS",
     "SPOT_QUOTE_COINS",
     "batches_in_execution_order",
+    "contract_of",
     "ExecutionFileError",
     "ExecutionRecordError",
     "fill_from_execution",
@@ -42,6 +58,7 @@ __all__ = [
     "load_execution_file",
     "load_fills",
     "read_fills",
+    "settle_coin_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +70,14 @@ SPOT_QUOTE_COINS = frozenset({"USDT", "USDC", "USDE", "USD1", "FDUSD", "DAI", "B
 """Quote coins of Bybit spot symbols, used to recognise a base-coin fee (``symbol == base + quote``)."""
 
 _ZERO = Decimal(0)
+
+PRICED_CATEGORIES = {"linear": ContractKind.LINEAR, "spot": ContractKind.LINEAR, "inverse": ContractKind.INVERSE}
+"""The categories whose P&L the ledger computes, and how it counts their money."""
+_INVERSE_SYMBOL = re.compile(r"([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ][0-9]{2})?")
+"""An inverse perpetual (``BTCUSD``) or dated future (``BTCUSDH25``: month code, year): the base coin, then USD."""
+_OPTION_SYMBOL = re.compile(r"[A-Z0-9]+-[0-9]{1,2}[A-Z]{3}[0-9]{2}-[0-9.]+-[CP](?:-[A-Z]+)?")
+"""An option (``BTC-28JUN24-60000-P``, ``-USDT`` settled ones too)."""
+_QUOTES_LONGEST_FIRST = sorted(SPOT_QUOTE_COINS, key=len, reverse=True)
 
 
 class ExecutionRecordError(ValueError):
@@ -112,6 +137,42 @@ def _fee_in_quote(fee: Decimal, fee_coin: str, symbol: str, price: Decimal, cate
     return fee
 
 
+def contract_of(category: str | None, symbol: str) -> ContractKind:
+    """How the ledger counts a record's money: by its ``category`` when it has one (:data:`PRICED_CATEGORIES`),
+    else by its symbol: the base coin then ``USD`` (``BTCUSD``, ``BTCUSDH25``; never ``USDT``/``USDC``, so no
+    Bybit linear or spot symbol) is inverse, any other linear. Raises :class:`ExecutionRecordError` for a
+    category, or an option symbol, whose P&L the ledger does not compute."""
+    if category:
+        contract = PRICED_CATEGORIES.get(category)
+        if contract is None:
+            raise ExecutionRecordError(
+                f"category {category[:20]!r}: the ledger computes P&L for linear, spot and inverse executions "
+                "only, and refuses the others rather than print a wrong number"
+            )
+        return contract
+    if _OPTION_SYMBOL.fullmatch(symbol):
+        raise ExecutionRecordError(
+            f"{symbol} is an option: the ledger computes P&L for linear, spot and inverse executions only"
+        )
+    return ContractKind.INVERSE if _INVERSE_SYMBOL.fullmatch(symbol) else ContractKind.LINEAR
+
+
+def settle_coin_of(symbol: str, contract: ContractKind) -> str:
+    """The coin a symbol's money is in, from Bybit's naming; ``""`` when the symbol does not say. Inverse: the
+    base coin (``BTCUSD``: BTC); linear: USDC for ``PERP`` and dated USDC futures (``BTC-26DEC25``), else the
+    quote coin the symbol ends with (``BTCUSDT``, ``BTCUSDT-26DEC25``: USDT; spot ``ETHBTC``: BTC)."""
+    if contract is ContractKind.INVERSE:
+        match = _INVERSE_SYMBOL.fullmatch(symbol)
+        return match.group(1) if match else ""
+    head, dash, _ = symbol.partition("-")
+    if symbol.endswith("PERP"):
+        return "USDC"
+    for coin in _QUOTES_LONGEST_FIRST:
+        if head.endswith(coin) and len(head) > len(coin):
+            return coin
+    return "USDC" if dash else ""
+
+
 def fill_from_execution(record: Mapping[str, Any], *, category: str | None = None) -> Fill:
     """One Bybit execution record (REST ``execution/list`` item or ``execution`` push item) as a fill.
 
@@ -157,8 +218,15 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     record_category = record.get("category")
     if isinstance(record_category, str) and record_category:
         category = record_category
-    if exec_type != FUNDING_EXEC_TYPE:
-        fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
+    contract = contract_of(category, symbol)
+    settle_coin = settle_coin_of(symbol, contract)
+    fee_coin = _text(record, "feeCurrency")
+    if contract is ContractKind.INVERSE:
+        settle_coin = settle_coin or fee_coin
+        if fee_coin and fee_coin != settle_coin and fee != 0:
+            raise ExecutionRecordError(f"an inverse fee in {fee_coin}, not the settle coin {settle_coin}")
+    elif exec_type != FUNDING_EXEC_TYPE:
+        fee = _fee_in_quote(fee, fee_coin, symbol, price, category)
     is_maker = record.get("isMaker")
     # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
     # made here is one the ledger applies (tests/test_numbers.py checks it over hostile records).
@@ -175,6 +243,8 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
         order_link_id=_text(record, "orderLinkId"),
         is_maker=is_maker if isinstance(is_maker, bool) else None,
         seq=cross_seq(record),
+        contract=contract,
+        settle_coin=settle_coin,
     )
 
 
