@@ -455,3 +455,37 @@ def test_the_order_inverse_fills_arrive_in_never_changes_the_money(
     assert [_money(e) for e in batch.entries()] == [_money(want)]  # folding the history changes nothing
     with localcontext(MONEY_CONTEXT):
         assert_coin_identities(want)
+
+
+# ---------------------------------------------------------------------- the desk's account state
+
+
+def test_an_inverse_account_feeds_the_ledger_coin_margined_fills_and_positions() -> None:
+    """The account state (what a desk runs) gives the ledger inverse fills from Bybit's records and books a
+    position the history does not explain in the coin: Bybit's published BTCUSD short, with ETHUSD bought."""
+    from collections import Counter
+
+    from exchange.account_state import AccountState
+    from exchange.book import OrderBook
+    from exchange.desk import Desk
+    from exchange.events import PositionSnapshot
+    from exchange.hub import EventHub
+
+    now = 1_700_000_000_000
+    desk = Desk(environment="SIM", category="inverse", symbols=["BTCUSD"], books={"BTCUSD": OrderBook()})
+    account = AccountState(desk, EventHub(), Counter(), None, "mark", reread=lambda: None, clock=lambda: now / 1000)
+    bought = _inverse_record(symbol="ETHUSD", execId="a-1", execQty="2000", execPrice="2000", feeCurrency="ETH")
+    account.start_recovery()
+    account.take_history([{**bought, "execFee": "0.00055", "execTime": str(now - 10)}], now)
+    short = PositionSnapshot("BTCUSD", D("-300"), D("27464.50441675"), None, None, None, None, None, None, now, None)
+    eth = PositionSnapshot("ETHUSD", D("2000"), D("2000"), None, None, None, None, None, None, now, None)
+    account.take_positions([short, eth], now)
+    account.reconcile_positions([short, eth], now)
+    account.finish_recovery()
+    btc, ether = desk.ledger.entry("BTCUSD"), desk.ledger.entry("ETHUSD")
+    assert btc is not None and ether is not None
+    assert (btc.contract, btc.settle_coin, btc.position) == (INVERSE, "BTC", -300)
+    assert round(btc.cost_basis, 8) == D("-0.01092319")  # Bybit's positionValue
+    assert (ether.contract, ether.settle_coin, ether.cost_basis, ether.fees) == (INVERSE, "ETH", 1, D("0.00055"))
+    marked = desk.ledger.mark("BTCUSD", D("28224.50"), MarkSource.MARK_PRICE, now)
+    assert round(marked.unrealized_pnl, 8) == D("-0.00029413")  # Bybit's unrealisedPnl
