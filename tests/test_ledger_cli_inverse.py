@@ -193,3 +193,30 @@ def test_a_history_it_cannot_price_is_refused_with_one_line(
         assert (code, out) == (2, "")  # no number at all
         assert err.startswith(f"fluxum: {path}") and message in err
         assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def _inverse_pair() -> list[dict]:
+    return [
+        _record("BTCUSD", "i1", "Buy", "1500", "30000", "0.0000275", 1000, feeCurrency="BTC"),
+        _record("BTCUSD", "i2", "Sell", "1500", "40000", "0.000020625", 2000, feeCurrency="BTC"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"retCode": 0, "retMsg": "OK", "result": {"category": "inverse", "list": _inverse_pair()[::-1]}},
+        {"topic": "execution.inverse", "data": [{**r, "category": "inverse"} for r in _inverse_pair()]},
+        [{**r, "category": "inverse"} for r in _inverse_pair()],
+    ],
+    ids=["rest-response", "push", "list"],
+)
+def test_every_file_shape_of_inverse_history_is_counted_in_the_coin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, document: object
+) -> None:
+    path = tmp_path / "history.json"
+    path.write_bytes(orjson.dumps(document))
+    code, out, err = run(capsys, "--from-file", str(path))
+    assert (code, err) == (0, "")
+    row = table(out)["BTCUSD"]
+    assert (row["coin"], row["realized"], row["total P&L"]) == ("BTC", "0.0125", "0.01245188")
