@@ -401,9 +401,10 @@ class _SymbolLedger:
         cash moves against a linear buy (it pays quote coin) and with an inverse one (see the module docstring)."""
         sign = _SIDES[fill.side]
         qty, price = fill.qty, fill.price
+        inverse = self.contract is ContractKind.INVERSE
         before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
-            package = self.value(qty, price)
+            package = _settle(qty / price) if inverse else qty * price  # as value(), inline: the hot path
             position, cost = self.position, self.cost
             if position == 0 or _sign(position) == sign:
                 position += sign * qty
@@ -418,10 +419,10 @@ class _SymbolLedger:
                 opened = qty - closed
                 if opened:  # a flip: the remainder opens a new position at the fill price
                     position = sign * opened
-                    cost = sign * self.value(opened, price)
+                    cost = sign * (_settle(opened / price) if inverse else opened * price)
             if position == 0:
                 cost = _ZERO
-            price_cash = self.price_cash + (sign if self.inverse else -sign) * package
+            price_cash = self.price_cash + (sign if inverse else -sign) * package
             fees = self.fees + fill.fee
             if sign > 0:
                 side_qty, side_notional = self.buy_qty + qty, self.buy_notional + package
