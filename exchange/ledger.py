@@ -11,7 +11,7 @@ Why it looks like this (docs/architecture.md, "The ledger"):
   ``spot * position - K``, so ``pnl == realized - fees - funding + unrealized == notional + position * spot``
   holds by construction, exactly.
 * A pro-rata reduction of ``K`` may not terminate (buy 1 @ 100, buy 2 @ 101, sell 1): it is the one place
-  where a value is rounded, to 18 decimal places (:data:`RESIDUE_QUANTUM`), far below any Bybit tick times
+  where a linear value is rounded, to 18 decimal places (:data:`RESIDUE_QUANTUM`), far below any Bybit tick times
   qty step. Both P&L halves derive from that same rounded ``K``, so the identities stay exact and every sum
   of the ledger's values stays a short, exactly representable decimal.
 * Like Bybit's ``avgPrice``, ``running_price`` and ``cost_basis`` exclude fees (fees live in ``fees``). That
@@ -85,7 +85,8 @@ MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperati
 """Where the ledger computes: 60 digits, so sums of Bybit's short decimals never round."""
 
 RESIDUE_QUANTUM = Decimal("1e-18")
-"""Quotients that may not terminate (pro-rata cost basis, averages) are rounded to this, and only those."""
+"""Quotients that may not terminate (pro-rata cost basis, averages, an inverse fill's ``qty / price`` and its
+position's ``position / spot``) are rounded to this, and only those: 1e-10 of a satoshi."""
 
 FUNDING_EXEC_TYPE = "Funding"
 POSITION_EXEC_TYPES = frozenset(
