@@ -181,8 +181,13 @@ def test_an_inverse_csv_names_the_kind_and_coin_of_every_row(capsys: pytest.Capt
             [_record("BTCUSD", "i1", "Buy", "100", "30000", "0.1", 1000, category="inverse", feeCurrency="USDT")],
             "an inverse fee in USDT, not the settle coin BTC",
         ),
+        (
+            # Inverse history mislabelled linear: its execValue (1500 / 30000) gives it away.
+            [_record("BTCUSD", "i1", "Buy", "1500", "30000", "0", 1000, category="linear", execValue="0.05")],
+            "execValue 0.05 is qty / price, but the record reads as linear",
+        ),
     ],
-    ids=["option-category", "option-symbol", "two-kinds", "fee-coin"],
+    ids=["option-category", "option-symbol", "two-kinds", "fee-coin", "wrong-category"],
 )
 def test_a_history_it_cannot_price_is_refused_with_one_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, records: list[dict], message: str

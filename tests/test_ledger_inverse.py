@@ -319,7 +319,9 @@ def test_an_inverse_execution_becomes_an_inverse_fill_from_every_source() -> Non
     by_symbol = fill_from_execution(_inverse_record(category=None))
     for made in (pushed, listed, journaled, by_symbol):
         assert (made.contract, made.settle_coin, made.fee, made.qty) == (INVERSE, "BTC", D("0.0000275"), 1500)
-    linear = fill_from_execution(_inverse_record(category="linear", symbol="BTCUSDT", feeCurrency="USDT"))
+    linear = fill_from_execution(
+        _inverse_record(category="linear", symbol="BTCUSDT", feeCurrency="USDT", execValue=None)
+    )
     assert linear.contract is LINEAR and linear.settle_coin == "USDT"
 
 
@@ -329,6 +331,34 @@ def test_an_inverse_fee_in_another_coin_is_refused() -> None:
     assert fill_from_execution(_inverse_record(feeCurrency="")).fee == D("0.0000275")
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"category": "linear"}, "execValue 0.05 is qty / price, but the record reads as linear"),
+        (
+            {"category": None, "symbol": "BTCUSDT", "feeCurrency": "USDT"},
+            "is qty / price, but the record reads as linear",
+        ),
+        ({"execValue": "45000000"}, "execValue 45000000 is qty x price, but the record reads as inverse"),
+    ],
+    ids=["linear-category", "linear-symbol", "inverse-with-a-linear-value"],
+)
+def test_a_trade_whose_value_is_the_other_kinds_is_refused(changes: dict[str, object], message: str) -> None:
+    """BTCUSD 1500 @ 30000: 0.05 is 1500 / 30000 (inverse), 45000000 is 1500 x 30000 (linear)."""
+    with pytest.raises(ExecutionRecordError, match=message.replace("/", "\\/")):
+        fill_from_execution(_inverse_record(**changes))
+
+
+def test_a_value_the_kinds_agree_on_or_that_cannot_be_read_decides_nothing() -> None:
+    # Rounded by Bybit to 8 places of coin: 1 contract at 30001.5 is 0.0000333316... BTC.
+    rounded = _inverse_record(execQty="1", execPrice="30001.5", execValue="0.00003333")
+    assert fill_from_execution(rounded).contract is INVERSE
+    near_one = _inverse_record(symbol="USDCUSDT", category="spot", execQty="100", execPrice="1.0001", execValue="100")
+    assert fill_from_execution(near_one).contract is LINEAR  # 100 x 1.0001 and 100 / 1.0001 are both ~100
+    assert fill_from_execution(_inverse_record(execValue="not a number")).contract is INVERSE
+    assert fill_from_execution(_inverse_record(execValue="")).contract is INVERSE
+
+
 def test_the_sorter_keeps_the_kind_and_refuses_a_symbol_of_two_kinds() -> None:
     fills = [fill_from_execution(_inverse_record()), fill_from_execution(_inverse_record(execId="v-2"))]
     with FillSorter() as sorter:
@@ -336,7 +366,7 @@ def test_the_sorter_keeps_the_kind_and_refuses_a_symbol_of_two_kinds() -> None:
         back = [item for batch in sorter.batches() for item in batch]
         assert [(f.contract, f.settle_coin) for f in back] == [(INVERSE, "BTC")] * 2
         assert sorter.contracts == {"BTCUSD": INVERSE}
-    odd = fill_from_execution(_inverse_record(execId="v-3", category="linear", feeCurrency=""))
+    odd = fill_from_execution(_inverse_record(execId="v-3", category="linear", feeCurrency="", execValue=None))
     with FillSorter() as sorter, pytest.raises(ValueError, match="BTCUSD is linear there and inverse"):
         sorter.add([fills[0], odd])
 

@@ -16,7 +16,9 @@ Contract kind (:func:`contract_of`): the record's ``category`` decides how the l
 (``inverse``: coin-margined, quantities in contracts and money in the base coin; ``linear`` and ``spot``: the
 quote coin); a record without one (a JSON list exported by hand) is judged by its symbol. A category whose P&L
 the ledger does not compute (``option``, ``spread``) is refused, never priced as linear. An inverse fee is
-Bybit's ``execFee`` in the settle coin; one in any other coin is refused.
+Bybit's ``execFee`` in the settle coin; one in any other coin is refused. A trade whose ``execValue`` is the
+other kind's (``qty / price`` on a linear record, ``qty x price`` on an inverse one: a wrong category, or a
+symbol misjudged) is refused too, rather than counted in the wrong units.
 """
 
 from __future__ import annotations
@@ -157,6 +159,35 @@ def contract_of(category: str | None, symbol: str) -> ContractKind:
     return ContractKind.INVERSE if _INVERSE_SYMBOL.fullmatch(symbol) else ContractKind.LINEAR
 
 
+VALUE_TOLERANCE = Decimal("0.01")
+"""How far (relative) ``execValue`` may be from its kind's ``qty x price`` or ``qty / price`` before it is read as
+the other kind's: far above Bybit's rounding of it (8 places of coin), far below what the kinds differ by."""
+
+
+def _value_problem(record: Mapping[str, Any], contract: ContractKind, qty: Decimal, price: Decimal) -> str | None:
+    """Why a trade's ``execValue`` says it is of the other kind, or None (no readable value, or it agrees, or it
+    cannot tell: near a price of 1 both kinds give the same value)."""
+    text = record.get("execValue")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = read_decimal(text, "execValue")
+    except NumberError:
+        return None  # the ledger does not need it
+    linear, inverse = MONEY_CONTEXT.multiply(qty, price), MONEY_CONTEXT.divide(qty, price)
+    expected, other = (inverse, linear) if contract is ContractKind.INVERSE else (linear, inverse)
+
+    def off(reference: Decimal) -> Decimal:
+        return abs(MONEY_CONTEXT.divide(value - reference, reference))
+
+    if value <= 0 or off(expected) <= VALUE_TOLERANCE or off(other) > VALUE_TOLERANCE:
+        return None
+    reading = "qty x price" if other is linear else "qty / price"
+    return (
+        f"execValue {text[:24]} is {reading}, but the record reads as {contract.value}: its category or symbol is wrong"
+    )
+
+
 def settle_coin_of(symbol: str, contract: ContractKind) -> str:
     """The coin a symbol's money is in, from Bybit's naming; ``""`` when the symbol does not say. Inverse: the
     base coin (``BTCUSD``: BTC); linear: USDC for ``PERP`` and dated USDC futures (``BTC-26DEC25``), else the
@@ -185,6 +216,23 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
         return _fill(record, category)
     except ArithmeticError as error:  # unreachable within the checked range; a record error all the same
         raise ExecutionRecordError(f"its numbers cannot be computed with ({type(error).__name__})") from None
+
+
+def _coin_and_fee(
+    record: Mapping[str, Any], category: str | None, contract: ContractKind, symbol: str, price: Decimal, fee: Decimal
+) -> tuple[str, Decimal]:
+    """The record's settle coin and its fee in that coin: an inverse fee as Bybit charged it (refused in another
+    coin), a spot fee valued in the quote coin (module docstring); a funding row's fee is always as it is."""
+    settle_coin = settle_coin_of(symbol, contract)
+    fee_coin = _text(record, "feeCurrency")
+    if contract is ContractKind.INVERSE:
+        settle_coin = settle_coin or fee_coin
+        if fee_coin and fee_coin != settle_coin and fee != 0:
+            raise ExecutionRecordError(f"an inverse fee in {fee_coin}, not the settle coin {settle_coin}")
+        return settle_coin, fee
+    if record.get("execType") == FUNDING_EXEC_TYPE:
+        return settle_coin, fee
+    return settle_coin, _fee_in_quote(fee, fee_coin, symbol, price, category)
 
 
 def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
@@ -219,14 +267,10 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     if isinstance(record_category, str) and record_category:
         category = record_category
     contract = contract_of(category, symbol)
-    settle_coin = settle_coin_of(symbol, contract)
-    fee_coin = _text(record, "feeCurrency")
-    if contract is ContractKind.INVERSE:
-        settle_coin = settle_coin or fee_coin
-        if fee_coin and fee_coin != settle_coin and fee != 0:
-            raise ExecutionRecordError(f"an inverse fee in {fee_coin}, not the settle coin {settle_coin}")
-    elif exec_type != FUNDING_EXEC_TYPE:
-        fee = _fee_in_quote(fee, fee_coin, symbol, price, category)
+    problem = _value_problem(record, contract, qty, price) if moves else None
+    if problem is not None:
+        raise ExecutionRecordError(problem)
+    settle_coin, fee = _coin_and_fee(record, category, contract, symbol, price, fee)
     is_maker = record.get("isMaker")
     # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
     # made here is one the ledger applies (tests/test_numbers.py checks it over hostile records).
