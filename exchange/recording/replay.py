@@ -130,9 +130,10 @@ class _Loader:
 
     def at(self, record: dict[str, Any]) -> float:
         """When a record happened: its ``wall_ms`` (the time the session read, so a replay reads the same), a few
-        microseconds after the record before it when not later, so the file's order (what happened first within
+        microseconds on (so that ``int(clock() * 1000)`` is that millisecond, whatever the float arithmetic), and
+        after the record before it when not later, so the file's order (what happened first within
         one millisecond: a reply, then the request it let go) is the order played back."""
-        self.last_s = max(_whole(record.get("wall_ms")) / 1000.0, self.last_s + ORDER_STEP_S)
+        self.last_s = max(_whole(record.get("wall_ms")) / 1000.0 + ORDER_STEP_S / 2, self.last_s + ORDER_STEP_S)
         return self.last_s
 
     def take(self, record: dict[str, Any]) -> None:
