@@ -49,6 +49,12 @@ def money_str(value: Decimal) -> str:
     return plain(money(value))
 
 
+def value_str(category: str, value: Decimal) -> str:
+    """A traded value: exact for linear and spot (price x qty), at the wallet's 8 places for inverse, whose
+    ``qty / price`` rarely ends."""
+    return money_str(value) if category == "inverse" else plain(value)
+
+
 def price_str(instrument: Instrument, price: Decimal) -> str:
     """A price at the instrument's price scale."""
     return fixed(price, instrument.price_scale)
@@ -79,7 +85,7 @@ def _execution_fields(execution: Execution) -> dict[str, Any]:
         "execPrice": price_str(inst, execution.exec_price),
         "execQty": qty_str(inst, execution.exec_qty),
         "execType": execution.exec_type,
-        "execValue": plain(execution.exec_value),
+        "execValue": value_str(execution.category, execution.exec_value),
         "feeRate": plain(execution.fee_rate),
         "tradeIv": "",
         "markIv": "",
@@ -178,9 +184,9 @@ def order_record(order: Order) -> dict[str, Any]:
         "rejectReason": order.reject_reason,
         "avgPrice": price_str(inst, avg) if order.cum_exec_qty else "0",
         "leavesQty": qty_str(inst, leaves),
-        "leavesValue": plain(contract_value(order.category, leaves, order.price)),
+        "leavesValue": value_str(order.category, contract_value(order.category, leaves, order.price)),
         "cumExecQty": qty_str(inst, order.cum_exec_qty),
-        "cumExecValue": plain(order.cum_exec_value),
+        "cumExecValue": value_str(order.category, order.cum_exec_value),
         "cumExecFee": plain(order.cum_exec_fee),
         "closedPnl": plain(order.closed_pnl),
         "feeCurrency": fee_coin if order.cum_exec_qty else "",
