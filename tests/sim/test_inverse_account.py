@@ -10,11 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.demo_trader import DemoTrader
 from exchange.bybit.sim.instruments import Instrument, build_instruments
-from exchange.bybit.sim.records import Rejection
+from exchange.bybit.sim.records import Rejection, money
 from exchange.bybit.sim.venue import SimExchange
 from exchange.bybit.sim.wire import order_record
 from tests.sim.test_account import T0, FakeMarket, Pushes
@@ -227,3 +229,38 @@ def test_the_demo_trader_trades_inverse_when_asked(venue: tuple[SimExchange, Inv
     assert exchange.account.wallet_balance == D("100000")  # the USDT wallet is not touched
     with pytest.raises(ValueError, match="spot"):
         DemoTrader(exchange, category="spot")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["Buy", "Sell"]), st.integers(1, 3000), st.integers(-20000, 20000)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_random_inverse_fills_keep_coin_money_exact(steps: list[tuple[str, int, int]]) -> None:
+    """The BTC wallet is 1 BTC plus the pushed execPnl less the pushed execFee, to the last of its 8 places."""
+    clock = SimClock(fixed_ms=T0)
+    market = InverseMarket(clock)
+    exchange = SimExchange(market, clock)
+    pushes = Pushes()
+    exchange.add_listener(pushes)
+    signed = 0
+    for side, contracts, offset in steps:
+        price = D("50000.0") + D(offset) / 2  # on the 0.5 tick, 40000 to 60000
+        market.book_of("inverse", "BTCUSD", [(str(price), "5000")], [(str(price + D("0.5")), "5000")])
+        market_order(exchange, "BTCUSD", side, str(contracts))
+        signed += contracts if side == "Buy" else -contracts
+    account = exchange.account
+    pos = account.position("inverse", "BTCUSD")
+    assert pos.size == signed
+    fills = pushes.of("execution")
+    realised = sum((D(r["execPnl"]) - D(r["execFee"]) for r in fills), D(0))
+    assert account.coin_balances["BTC"] == D(1) + realised == D(1) + account.coin_realised["BTC"]
+    assert account.coin_balances["BTC"] == money(account.coin_balances["BTC"])
+    assert account.wallet_balance == D("100000")  # linear money untouched
+    if pos.size == 0:
+        assert pos.avg_price == 0
+    else:  # the harmonic-mean entry lies within the prices traded
+        assert D("40000") <= pos.avg_price <= D("60000.5")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.records import money
 from exchange.bybit.sim.server import SimConfig, SimServer
+from exchange.config import Environment, Settings
 from exchange.secrets import Credentials, Secret
 from tests.sim.conftest import assert_same_shape, fixture, make_config
 from tests.sim.test_pybit import (
@@ -231,3 +233,18 @@ async def test_an_inverse_demo_trader_runs_on_the_server() -> None:
         actions = [trader.act() for _ in range(20)]
         assert "rejected" not in actions
         assert {e.symbol for e in server.exchange.account.executions} == {"BTCUSD"}
+
+
+async def test_an_embedded_exchange_for_an_inverse_desk_lists_and_trades_inverse(tmp_path: Path) -> None:
+    from app.runtime import open_runtime
+
+    settings = Settings(Environment.SIM, None, None, symbols=("BTCUSD", "ETHUSD"), category="inverse")
+    async with open_runtime(settings, demo_trader=False, journal_dir=tmp_path) as runtime:
+        assert runtime.dropped_symbols == ()
+        assert "inverse" in runtime.sim.config.categories and runtime.sim.config.demo_trader_category == "inverse"
+        assert [i["symbol"] for i in await runtime.rest.instruments("inverse")] == ["BTCUSD", "ETHUSD"]
+        assert await runtime.rest.positions("inverse") == []
+    linear = Settings(Environment.SIM, None, None, symbols=("BTCUSDT", "BTCUSD"), category="linear")
+    async with open_runtime(linear, demo_trader=False, journal_dir=tmp_path, unlisted="drop") as runtime:
+        assert runtime.dropped_symbols == ("BTCUSD",)  # an inverse symbol is not listed for a linear desk
+        assert runtime.sim.config.categories == ("linear", "spot")
