@@ -188,6 +188,24 @@ def test_inverse_margin_is_checked_in_the_coin(venue: tuple[SimExchange, Inverse
     assert exchange.account.position("inverse", "ETHUSD").size == 100000
 
 
+def test_inverse_leverage_moves_coin_margin(venue: tuple[SimExchange, InverseMarket, Pushes]) -> None:
+    exchange, market, pushes = venue
+    market.book_of("inverse", "BTCUSD", [("49999.5", "5000")], [("50000.0", "5000")])
+    market_order(exchange, "BTCUSD", "Buy", "1000")
+    # IM = 1000 / 50000 / 10 = 0.002 BTC; at 5x 0.004 BTC, pushed on the position
+    assert exchange.account.position_im("BTC") == D("0.002")
+    exchange.set_leverage("inverse", "BTCUSD", D(5))
+    assert exchange.account.position_im("BTC") == D("0.004") and exchange.account.position_im() == 0
+    assert pushes.of("position")[-1]["positionIM"] == "0.004"
+    # 1 BTC cannot carry 101,000 contracts (2.02 BTC) at 1x, having 0.404 BTC of IM at 5x: refused as Bybit does
+    market.book_of("inverse", "BTCUSD", [("49999.5", "5000")], [("50000.0", "100000")])
+    market_order(exchange, "BTCUSD", "Buy", "100000")
+    assert exchange.account.position_im("BTC") == D("0.404")
+    with pytest.raises(Rejection) as refused:
+        exchange.set_leverage("inverse", "BTCUSD", D(1))
+    assert refused.value.ret_code == 110044
+
+
 def test_inverse_funding_is_paid_in_the_coin(venue: tuple[SimExchange, InverseMarket, Pushes]) -> None:
     exchange, market, pushes = venue
     market.book_of("inverse", "BTCUSD", [("49999.5", "5000")], [("50000.0", "5000")])

@@ -129,6 +129,12 @@ def test_pybit_places_an_inverse_order_and_sees_coin_pushes(exchange: ExchangeTh
         assert {r["execId"] for r in listed["list"]} >= {r["execId"] for r in fills}
         positions = session.get_positions(category="inverse")["result"]["list"]
         assert [p["symbol"] for p in positions] == ["BTCUSD"] and positions[0]["size"] == "700"
+        assert session.get_positions(category="inverse", settleCoin="ETH")["result"]["list"] == []
+        assert session.get_positions(category="inverse", settleCoin="BTC")["result"]["list"][0]["symbol"] == "BTCUSD"
+        assert (
+            session.set_leverage(category="inverse", symbol="BTCUSD", buyLeverage="5", sellLeverage="5")["retCode"] == 0
+        )
+        assert session.get_positions(category="inverse", symbol="BTCUSD")["result"]["list"][0]["leverage"] == "5"
         assert_same_shape(positions[0], fixture("rest/docs_position_list_inverse.json")["result"]["list"][0])
         balance = session.get_wallet_balance(accountType="UNIFIED", coin="BTC")["result"]["list"][0]
         assert [c["coin"] for c in balance["coin"]] == ["BTC"]
