@@ -13,12 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exchange.bybit.executions import fill_from_execution
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.demo_trader import DemoTrader
 from exchange.bybit.sim.instruments import Instrument, build_instruments
 from exchange.bybit.sim.records import Rejection, money
 from exchange.bybit.sim.venue import SimExchange
 from exchange.bybit.sim.wire import order_record
+from exchange.ledger import Ledger
 from tests.sim.test_account import T0, FakeMarket, Pushes
 
 D = Decimal
@@ -282,3 +284,25 @@ def test_random_inverse_fills_keep_coin_money_exact(steps: list[tuple[str, int, 
         assert pos.avg_price == 0
     else:  # the harmonic-mean entry lies within the prices traded
         assert D("40000") <= pos.avg_price <= D("60000.5")
+
+
+def test_the_desks_ledger_agrees_with_the_exchange_on_inverse_fills(
+    venue: tuple[SimExchange, InverseMarket, Pushes],
+) -> None:
+    """The exchange's pushed inverse executions, read by the desk's ledger, give the exchange's own figures."""
+    exchange, market, pushes = venue
+    for side, contracts, ask in (("Buy", "1000", "50000.0"), ("Buy", "1000", "40000.0"), ("Sell", "1500", "45000.0")):
+        market.book_of("inverse", "BTCUSD", [(ask, "5000")], [(ask, "5000")])
+        market_order(exchange, "BTCUSD", side, contracts)
+    ledger = Ledger()
+    entry = None
+    for record in pushes.of("execution"):
+        entry = ledger.apply_fill(fill_from_execution(record))
+    assert entry is not None
+    pos = exchange.account.position("inverse", "BTCUSD")
+    # the exchange rounds each execPnl and execFee to 8 places; the ledger keeps them exact from the same prices
+    assert entry.position == pos.size == 500
+    assert abs(entry.running_price - pos.avg_price) < D("0.00000001")  # 44444.44444444, the harmonic mean
+    assert entry.fees == sum(D(r["execFee"]) for r in pushes.of("execution"))
+    # 1500 x (1/44444.44... - 1/45000) = 0.0004166... BTC, to within the exchange's rounding
+    assert abs(entry.realized_pnl - pos.cur_realised - entry.fees) < D("0.00000002")
