@@ -23,17 +23,14 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from exchange.book import BookState, OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.printable import printable
 from exchange.trust import book_trust
-from widgets._component_style import component_style
-from widgets._desk_pull import SymbolPull
-from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
+from widgets._format import decimals_of, fmt_signed, price_decimals_from
+from widgets.strip_widget import StripWidget
 
 __all__ = ["GROUPS", "IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "Ladder"]
 
@@ -67,7 +64,7 @@ def _bar(fraction: float, width: int) -> str:
     return text.ljust(width)
 
 
-class Ladder(SymbolPull, Widget):
+class Ladder(StripWidget):
     """A vertical price ladder of the selected symbol's book, never shown as live when untrusted."""
 
     PULL_NAME = "ladder"
@@ -94,8 +91,6 @@ class Ladder(SymbolPull, Widget):
     """
 
     REFRESH_HZ = 20.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
-    """The symbol whose book is shown."""
 
     class GroupChanged(Message):
         """The user zoomed the ladder: ``group`` ticks per row, ``step`` in price (None: tick unknown)."""
@@ -109,17 +104,11 @@ class Ladder(SymbolPull, Widget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._groups: dict[str, int] = {}
-        self._strips: list[Strip] = []
-        self._widths = ColumnWidths()
-        self._style_generation = 0
-        self._base = Style()
-        self._styles: dict[str, Style] = {}
-        self._paint_pending: tuple[int | None, int | None, int] | None = None
         self.trust: tuple[str, str | None] = ("AWAITING_SNAPSHOT", None)
         """What the ladder last showed about the book: its state and why (tests and the app read it)."""
         self.draw_log: deque[tuple[int | None, int | None, int, int]] = deque(maxlen=DRAW_LOG_KEPT)
-        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load
-        bench."""
+        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load bench:
+        "painted" is taken after the screen refresh that follows the rebuild, never inside ``render_line``."""
 
     # ------------------------------------------------------------------ public API
 
@@ -150,19 +139,6 @@ class Ladder(SymbolPull, Widget):
 
     # ------------------------------------------------------------------ pulling
 
-    def _restyle(self, _theme: object) -> None:
-        self._style_generation += 1
-        self._styles.clear()
-        self._drawn_key = None
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._style_generation += 1
-        self._styles.clear()
-
-    def on_resize(self) -> None:
-        self._pull()
-
     def _book(self) -> OrderBook | None:
         desk, symbol = self.desk, self.symbol
         if desk is None or symbol is None:
@@ -181,7 +157,11 @@ class Ladder(SymbolPull, Widget):
         return tick if _SMALLEST_TICK <= tick <= _LARGEST_TICK else None
 
     def _mounted(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, self._restyle)
+        self.app.theme_changed_signal.subscribe(self, self._retheme)
+
+    def _retheme(self, _theme: object) -> None:
+        self._restyle()
+        self._drawn_key = None
 
     def _pull(self) -> None:
         """Rebuild the strips if anything drawn moved since the last frame; cheap when nothing did."""
@@ -209,29 +189,15 @@ class Ladder(SymbolPull, Widget):
         book_moved = self._drawn_key is None or self._drawn_key[2] != key[2] or self._drawn_key[1] != symbol
         self._drawn_key = key
         self.trust = trust
-        self._strips = self._build(desk, symbol, book, trust, size)
+        self._show(self._build(desk, symbol, book, trust, size))
         if book_moved and book is not None and book.ts is not None:
-            self._paint_pending = (book.ts, book.cts, int(time.time() * 1000))
-        self.refresh()
+            self.call_after_refresh(self._painted, book.ts, book.cts, int(time.time() * 1000))
 
-    def render_line(self, y: int) -> Strip:
-        if y == 0 and self._paint_pending is not None:
-            ts, cts, built = self._paint_pending
-            self._paint_pending = None
-            self.draw_log.append((ts, cts, built, int(time.time() * 1000)))
-        if y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self._base)
+    def _painted(self, ts: int | None, cts: int | None, built_ms: int) -> None:
+        """The rebuilt book reached the screen: one line of the load bench's draw log."""
+        self.draw_log.append((ts, cts, built_ms, int(time.time() * 1000)))
 
     # ------------------------------------------------------------------ drawing
-
-    def _style(self, name: str) -> Style:
-        """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
-        cached until the styles change."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = component_style(self, name)
-        return style
 
     def _build(
         self,
@@ -343,9 +309,6 @@ class Ladder(SymbolPull, Widget):
             strips.append(Strip.blank(width, base))
         strips.append(self._imbalance_row(book, width, dim))
         return strips[:height]
-
-    def _line(self, text: str, width: int, style: Style) -> Strip:
-        return Strip([Segment(text[:width].ljust(width), style)], width)
 
     def _header(
         self,

@@ -21,7 +21,6 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
@@ -30,8 +29,8 @@ from exchange.ledger import LedgerEntry, MarkSource
 from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
 from exchange.trust import mark_is_live
-from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
+from widgets.desk_widget import SymbolWidget
 
 __all__ = ["PositionPanel", "SessionSeries"]
 
@@ -156,7 +155,7 @@ def _money_style(value: Decimal | None) -> str:
     return "$profit" if value > 0 else "$loss"
 
 
-class PositionPanel(SymbolPull, Vertical):
+class PositionPanel(Vertical, SymbolWidget):
     """Position, P&L and its session sparkline for one symbol."""
 
     PULL_NAME = "position"
@@ -168,7 +167,6 @@ class PositionPanel(SymbolPull, Vertical):
     """
 
     REFRESH_HZ = 5.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

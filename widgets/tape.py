@@ -18,17 +18,13 @@ from statistics import median
 from typing import Any
 
 from rich.segment import Segment
-from rich.style import Style
-from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
-from widgets._component_style import component_style
-from widgets._desk_pull import SymbolPull
-from widgets._format import MAX_DECIMALS, ColumnWidths, clock_utc
+from widgets._format import MAX_DECIMALS, clock_utc
+from widgets.strip_widget import StripWidget
 
 __all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
 
@@ -44,7 +40,7 @@ OWN_MARK = "◆ YOU"
 NOT_LIVE = "⚠ not live"
 
 
-class TradesTape(SymbolPull, Widget):
+class TradesTape(StripWidget):
     """Recent public trades of one symbol with the account's own fills; bounded by the desk's deques."""
 
     PULL_NAME = "tape"
@@ -64,24 +60,10 @@ class TradesTape(SymbolPull, Widget):
     """
 
     REFRESH_HZ = 10.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._strips: list[Strip] = []
-        self._widths = ColumnWidths()
-        self._style_generation = 0
-        self._base = Style()
-        self._styles: dict[str, Style] = {}
         self.rows_drawn = 0
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._style_generation += 1
-        self._styles.clear()
-
-    def on_resize(self) -> None:
-        self._pull()
 
     def _pull(self) -> None:
         if not self._started:
@@ -102,23 +84,9 @@ class TradesTape(SymbolPull, Widget):
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        self._strips = self._build(desk, symbol, size.width, size.height)
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        if y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self._base)
+        self._show(self._build(desk, symbol, size.width, size.height))
 
     # ------------------------------------------------------------------ drawing
-
-    def _style(self, name: str) -> Style:
-        """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
-        cached until the styles change."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = component_style(self, name)
-        return style
 
     def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Strip]:
         if width <= 0 or height <= 0:
