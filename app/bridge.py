@@ -7,8 +7,8 @@ trades, link figures) is not bridged at all: the widgets pull the desk on their 
 deltas never becomes a burst of messages.
 
 The messages are dataclasses (``on_bridge_state_changed`` and so on) posted to the desk screen
-(:class:`app.desk_screen.DeskScreen`), which turns them into immediate widget refreshes (inside ``batch_update``)
-and notifications for people.
+(:class:`app.desk_screen.DeskScreen`), where they stop (they do not bubble to the app); it turns them into
+immediate widget refreshes (inside ``batch_update``) and notifications for people.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ BRIDGED_KINDS: tuple[type[events.Event], ...] = (
 
 
 @dataclass
-class StateChanged(Message, namespace="bridge"):
+class StateChanged(Message, namespace="bridge", bubble=False):
     """The session moved to another state (never replaced: every transition is shown)."""
 
     state: events.SessionState
@@ -53,7 +53,7 @@ class StateChanged(Message, namespace="bridge"):
 
 
 @dataclass
-class NoticeReceived(Message, namespace="bridge"):
+class NoticeReceived(Message, namespace="bridge", bubble=False):
     """Something the session wants a person to know."""
 
     level: str
@@ -61,7 +61,7 @@ class NoticeReceived(Message, namespace="bridge"):
 
 
 @dataclass
-class FillReceived(Message, namespace="bridge"):
+class FillReceived(Message, namespace="bridge", bubble=False):
     """One of the account's executions was journaled and applied to the ledger."""
 
     fill: Fill
@@ -70,7 +70,7 @@ class FillReceived(Message, namespace="bridge"):
 
 
 @dataclass
-class BookStateChanged(Message, namespace="bridge"):
+class BookStateChanged(Message, namespace="bridge", bubble=False):
     """A book became SYNCED, RESYNCING or AWAITING_SNAPSHOT."""
 
     symbol: str
@@ -79,7 +79,7 @@ class BookStateChanged(Message, namespace="bridge"):
 
 
 @dataclass
-class OrderChanged(Message, namespace="bridge"):
+class OrderChanged(Message, namespace="bridge", bubble=False):
     """An order was created, filled, amended or cancelled."""
 
     order: events.OpenOrder
