@@ -15,6 +15,7 @@ from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.retry import fatal_reason
 from exchange.session import Session
+from exchange.sources import RateLimitStatus, RejectedRecord
 
 
 def execution(
@@ -65,17 +66,27 @@ def order(order_id: str, status: str, updated_ms: int) -> OpenOrder:
 
 
 class ScriptedRest:
-    """What the exchange answers over REST, set by each test."""
+    """What the exchange answers over REST, set by each test: a :class:`~exchange.sources.RestApi`."""
 
-    clock_offset_ms = 0
+    clock_offset_ms = 0.0
+    clock_error_ms = 0.0
+    clock_synced = True
+    last_rate_limit: RateLimitStatus | None = None
 
     def __init__(self) -> None:
         self.positions_list: list[PositionSnapshot] = []
         self.orders_list: list[OpenOrder] = []
         self.executions_list: list[dict] = []
         self.position_reads = 0
+        self.rejected_records: deque[RejectedRecord] = deque()
 
-    async def wallet_balance(self) -> WalletSnapshot:
+    async def sync_clock(self) -> float:
+        return self.clock_offset_ms
+
+    async def instruments(self, category: str, symbol: str | None = None) -> list[dict]:
+        return []
+
+    async def wallet_balance(self, account_type: str = "UNIFIED") -> WalletSnapshot:
         return WalletSnapshot(Decimal(1000), Decimal(1000), Decimal(1000))
 
     async def positions(self, category: str) -> list[PositionSnapshot]:
@@ -85,7 +96,7 @@ class ScriptedRest:
     async def open_orders(self, category: str) -> list[OpenOrder]:
         return list(self.orders_list)
 
-    async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
+    async def executions(self, category: str, *, start_time_ms: int | None = None) -> list[dict]:
         return [e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms]
 
 
@@ -417,9 +428,13 @@ class LaggingExecutionList(ScriptedRest):
         self.reads = 0
         self.shown_from_read = shown_from_read
 
-    async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
+    async def executions(self, category: str, *, start_time_ms: int | None = None) -> list[dict]:
         self.reads += 1
-        return await super().executions(category, start_time_ms) if self.reads >= self.shown_from_read else []
+        return (
+            await super().executions(category, start_time_ms=start_time_ms)
+            if self.reads >= self.shown_from_read
+            else []
+        )
 
 
 async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_invented(monkeypatch):
@@ -613,7 +628,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
     assert rejected.symbol == "BTCUSDT" and "size '1E+999999999' is too large" in rejected.why
 
     rest = ScriptedRest()
-    rest.rejected_records = deque([rejected])  # type: ignore[attr-defined]
+    rest.rejected_records = deque([rejected])
     s = session(rest)
     notices = s.hub.subscribe([Notice], name="test")
     now = int(time.time() * 1000)
