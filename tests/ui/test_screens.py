@@ -130,7 +130,7 @@ async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -
 async def test_too_small_then_compact_then_full() -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(50, 16)) as pilot:
-        screen = app.screen_stack[0]
+        screen = app.desk_screen
         assert screen.has_class("-tiny")
         assert "Terminal 50x16 is too small" in screen_text(app)
         await pilot.resize_terminal(60, 20)
