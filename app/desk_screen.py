@@ -4,7 +4,8 @@
 there). It composes the desk's widgets, picks the layout that fits the terminal (-full, -mid, -compact, -tiny: one
 class on the screen), owns the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles
 the bridge's messages (:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one
-batch, and a toast when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay in the App.
+batch, and a toast when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay
+in the App.
 """
 
 from __future__ import annotations
