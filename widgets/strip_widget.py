@@ -16,6 +16,7 @@ from textual.strip import Strip
 from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
+from widgets.rows import Row
 
 __all__ = ["StripWidget"]
 
@@ -62,6 +63,19 @@ class StripWidget(SymbolWidget):
             style = self._styles[name] = component_style(self, name)
         return style
 
-    def _line(self, text: str, width: int, style: Style) -> Strip:
-        """One row of plain text, cut or padded to ``width``."""
-        return Strip([Segment(text[:width].ljust(width), style)], width)
+    def _styled(self, names: tuple[str, ...]) -> Style:
+        """The widget's style with these component classes layered over it, in order."""
+        style = self._base
+        for name in names:
+            style += self._style(name)
+        return style
+
+    def _strip(self, row: Row, width: int) -> Strip:
+        """A computed row as Textual paints it: cut or padded (in the row's fill style) to ``width``."""
+        segments = [Segment(text, self._styled(names)) for text, names in row.cells]
+        return Strip(segments, sum(len(text) for text, _ in row.cells)).crop_extend(0, width, self._styled(row.fill))
+
+    def _show_rows(self, rows: list[Row], width: int) -> None:
+        """Paint these computed rows from the next frame on."""
+        self._base = self.rich_style
+        self._show([self._strip(row, width) for row in rows])
