@@ -84,28 +84,11 @@ def ladder_rows(
         asks, bids = book.grouped("ask", step, per_side), book.grouped("bid", step, per_side)
     else:
         asks, bids = book.asks(per_side), book.bids(per_side)
-    instrument = desk.instrument(symbol)
-    if instrument is not None:
-        quote_dp = instrument.price_decimals  # spread, mid and last are quoted in ticks, whatever the rows
-        # The digits multiples of the exact (Decimal) step need: 2.5 has one, 100 none.
-        price_dp = decimals_of(instrument.tick_size * group) if group > 1 else quote_dp
-    else:
-        price_dp = quote_dp = price_decimals_from([p for p, _ in asks + bids])
-    size_dp = instrument.qty_decimals if instrument is not None else 3
+    price_dp, quote_dp, size_dp, step_dp = _decimals(desk, symbol, group, asks + bids)
     own_bid, own_ask, off_screen = own_levels(desk, symbol, bids, asks, step, price_dp)
     cum_asks, cum_bids = _cumulative(asks), _cumulative(bids)
-    plan = _plan(
-        width,
-        live,
-        (own_bid, own_ask),
-        cum_asks,
-        cum_bids,
-        price_dp,
-        size_dp,
-        widths or ColumnWidths(),
-        (symbol, group, per_side, price_dp, size_dp),
-    )
-    step_dp = max(price_dp, instrument.price_decimals if instrument is not None else 0)
+    view = (symbol, group, per_side, price_dp, size_dp)  # a new view (or a taller one: larger totals) refits
+    plan = _plan(width, live, (own_bid, own_ask), (cum_asks, cum_bids), (price_dp, size_dp), widths, view)
     rows = [header_row(symbol, state, reason, group, step, step_dp, off_screen, width)]
     if show_titles:
         rows.append(_titles_row(plan))
@@ -119,23 +102,37 @@ def ladder_rows(
     return rows[:height]
 
 
+def _decimals(desk: Desk, symbol: str, group: int, levels: list[tuple[float, float]]) -> tuple[int, int, int, int]:
+    """Decimals of the rows' prices, of the quoted spread, mid and last (in ticks, whatever the rows), of sizes,
+    and of the step in the header."""
+    instrument = desk.instrument(symbol)
+    if instrument is None:
+        price_dp = price_decimals_from([p for p, _ in levels])
+        return price_dp, price_dp, 3, price_dp
+    quote_dp = instrument.price_decimals
+    # The digits multiples of the exact (Decimal) step need: 2.5 has one, 100 none.
+    price_dp = decimals_of(instrument.tick_size * group) if group > 1 else quote_dp
+    return price_dp, quote_dp, instrument.qty_decimals, max(price_dp, instrument.price_decimals)
+
+
 def _plan(
     width: int,
     live: bool,
     own: tuple[dict[int, float], dict[int, float]],
-    cum_asks: list[Level],
-    cum_bids: list[Level],
-    price_dp: int,
-    size_dp: int,
-    widths: ColumnWidths,
+    cumulative: tuple[list[Level], list[Level]],
+    decimals: tuple[int, int],
+    widths: ColumnWidths | None,
     view: tuple[object, ...],
 ) -> _Plan:
+    """The columns this frame needs: the user's orders, prices, sizes and totals, and the rest for the bar."""
+    cum_asks, cum_bids = cumulative
+    price_dp, size_dp = decimals
     own_w = 0
     if own[0] or own[1]:
         own_w = max(len(f"{q:,.{size_dp}f}") for q in [*own[0].values(), *own[1].values()]) + 1
     levels = cum_asks + cum_bids
-    price_w, size_w, cum_w = widths.fit(
-        view,  # a new view (or a taller one: larger totals) refits
+    price_w, size_w, cum_w = (widths or ColumnWidths()).fit(
+        view,
         max([len(f"{p:,.{price_dp}f}") for p, _, _ in levels] + [5]),
         max([len(f"{s:,.{size_dp}f}") for _, s, _ in levels] + [4]),
         max([len(f"{c:,.{size_dp}f}") for *_, c in cum_asks[-1:] + cum_bids[-1:]] + [5]),
