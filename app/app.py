@@ -1,4 +1,4 @@
-"""The Fluxum App: the desk on one screen, fed by one session through one bridge.
+"""The Fluxum App: one session, one bridge, and the desk's screen (:mod:`app.desk_screen`) as its default screen.
 
 ``FluxumApp()`` needs no arguments: it loads the default settings (the embedded local exchange) and, once
 mounted, starts the session in a named worker (``session``) through :func:`app.runtime.open_runtime`, then the
@@ -7,7 +7,9 @@ a clock (time in state, countdowns, staleness), settings and runtime options.
 
 Ingest runs at network rate inside the session; the widgets pull the desk on their own timers and repaint only
 on change; the bridge turns the few lossless events (state changes, notices, fills, orders, book trust) into
-immediate refreshes and notifications. Worker failures end in one place, :meth:`on_worker_state_changed`.
+messages for the desk screen, which refreshes at once and notifies. The App keeps what is app-wide: toasts,
+theme, logging, palette commands, export, history, help, reconnect and signals. Worker failures end in one place,
+:meth:`on_worker_state_changed`.
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
 
 
 class FluxumApp(App[None]):
-    """The desk: ladder, position and P&L, tape, wallet, orders and a connection bar that never lies."""
+    """The trading desk app: its session and the app-wide services around the desk screen."""
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
