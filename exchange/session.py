@@ -50,6 +50,7 @@ import aiohttp
 
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
+from exchange.bybit.errors import Forbidden
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
@@ -248,6 +249,7 @@ class Session:
     async def _keep_connecting(self) -> None:
         """Connections and the waits between them, until :meth:`stop` or Failed."""
         attempt = 0
+        cooled = False  # the last attempt met a 403: a cheap probe goes before the next connection
         while not self._stop.is_set():
             asked, self._asked = self._asked, False
             self._wake.clear()  # a request the last connection already served
@@ -255,7 +257,10 @@ class Session:
             self._set_state(LinkState.CONNECTING, opening, attempt=attempt)
             healthy_since: float | None = None
             not_before: float | None = None
+            probe, cooled = cooled and not asked, False
             try:
+                if probe and self.rest is not None:  # a ban still on costs one unsigned request, no connection
+                    await self.rest.server_time_ms()
                 healthy_since = await self._connect_and_serve()
                 reason = self._lost_reason or "link closed"
             except SessionFailed as failure:
@@ -275,6 +280,7 @@ class Session:
                     return
                 reason = short_reason(error)
                 not_before = retry_after(error, self._server_offset_ms())
+                cooled = isinstance(error, Forbidden)
                 log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:
                 await self._teardown()
@@ -333,6 +339,8 @@ class Session:
             return False  # run() has ended: nothing is left to wake
         self._asked = True
         self._wake.set()
+        if self.rest is not None:  # the trader says "try now": a 403 cool-down of our own making must not refuse it
+            self.rest.lift_cooldown()
         if self.desk.account_down:  # the key may work again: the next connection tries the account too
             self.desk.account_down = ""
             self.desk.touch("state")

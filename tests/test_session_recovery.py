@@ -83,6 +83,12 @@ class ScriptedRest:
     async def sync_clock(self) -> float:
         return self.clock_offset_ms
 
+    async def server_time_ms(self) -> int:
+        return 0
+
+    def lift_cooldown(self) -> None:
+        return None
+
     async def instruments(self, category: str, symbol: str | None = None) -> list[dict]:
         return []
 
