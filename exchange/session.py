@@ -175,6 +175,7 @@ class Session:
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._lost_since: float | None = None  # when the loss began, if before it was found (a silence)
+        self._heard: dict[str, float] = {}  # each link's last data frame on this connection (the clock's s)
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
         self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
@@ -369,6 +370,7 @@ class Session:
         self._step, self._step_named = None, False
         self._lost_reason = ""
         self._lost_since = None
+        self._heard.clear()
         with_account = self.private and not self.desk.account_down
         if with_account:
             self.account.start_recovery()  # before the private stream can journal anything new
@@ -446,12 +448,27 @@ class Session:
         try:
             await link.run()
         except LinkDead as dead:
-            self._lose(str(dead), dead.silent_since)
+            since = dead.silent_since
+            self._lose(str(dead), None if since is None else self._silence_began(link.name, since))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in a frame handler must not leave a zombie link
             log.exception("%s link crashed", link.name)
             self._lose(f"{link.name}: internal error ({describe(error)})")
+
+    def _silence_began(self, name: str, last_frame: float) -> float:
+        """When a link found dead of silence lost the path. A quiet link's last frame may be long before: if the
+        other link is silent too, the latest last frame among them dates the path's death; if the other link
+        still flows, only this one died, and its own last frame is all there is."""
+        now = self._clock()
+        began = last_frame
+        for other, heard in self._heard.items():
+            if other == name:
+                continue
+            if now - heard < self.timeouts.probe_timeout_s:
+                return last_frame
+            began = max(began, heard)
+        return min(began, now)
 
     def _lose(self, reason: str, since: float | None = None) -> None:
         """The connection is lost for ``reason``; ``since``: when, if before now (a silence found later)."""
@@ -703,11 +720,13 @@ class Session:
     # ------------------------------------------------------------------ frames and resyncs
 
     def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        self._heard["public"] = received_ms / 1000
         topic = self._topic(frame)
         if topic is not None:
             self.market.take(topic, frame, received_ms)
 
     def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        self._heard["private"] = received_ms / 1000
         if "topic" not in frame and classify(frame) in _REPLIES:
             # an acknowledgement nobody waits for (its request timed out, or a host invents them): no execution
             self.counters["unsolicited_replies"] += 1

@@ -3,6 +3,7 @@ and the order in which fills arrive never changes the P&L."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from decimal import Decimal
@@ -15,7 +16,7 @@ from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.retry import fatal_reason
 from exchange.session import Session
-from exchange.sources import RateLimitStatus, RejectedRecord
+from exchange.sources import LinkDead, RateLimitStatus, RejectedRecord
 
 
 def execution(
@@ -695,3 +696,42 @@ async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_executi
     assert s.counters["private_frames_lost"] == 0 and s.account.history_complete
     assert s.counters["unsolicited_replies"] == 300
     assert [task for task in s._tasks if task.get_name() == "session-reread-executions"] == []
+
+
+class SilentLink:
+    """A link the watchdog found dead of silence, last heard from at ``last_frame``."""
+
+    def __init__(self, name: str, last_frame: float) -> None:
+        self.name = name
+        self.last_frame = last_frame
+
+    async def run(self) -> None:
+        raise LinkDead(f"{self.name}: no pong (silent for 7.0 s)", silent_since=self.last_frame)
+
+
+async def _loss_time(public_last_ms: int, private_last_s: float, now: float) -> float | None:
+    """When the session dates a loss: the private link found dead at ``now``, the public one last heard then."""
+    clock = {"now": now}
+    environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+    s = Session(
+        load_settings(cfg="testnet", base_url="http://127.0.0.1:9", environ=environ),
+        hub=EventHub(),
+        journal=Journal(":memory:"),
+        rest=ScriptedRest(),
+        clock=lambda: clock["now"],
+    )
+    s._link_lost = asyncio.Event()
+    s._on_public_frame({"topic": "tickers.BTCUSDT", "data": {}}, public_last_ms)
+    await s._watch_link(SilentLink("private", private_last_s))  # type: ignore[arg-type]
+    assert s._link_lost.is_set() and "no pong" in s._lost_reason
+    return s._lost_since
+
+
+async def test_a_quiet_link_found_dead_dates_the_loss_by_the_busy_link_that_went_silent_with_it() -> None:
+    """A whole-path stall at 5.3 s: the private link (last frame at 2 s) is found dead at 9 s while the public
+    one, busy until the stall, has been silent since 5.3 s: the path died at 5.3 s, not at 2 s."""
+    assert await _loss_time(5_300, 2.0, 9.0) == 5.3
+
+
+async def test_a_quiet_link_found_dead_while_the_other_flows_keeps_its_own_last_frame() -> None:
+    assert await _loss_time(8_900, 2.0, 9.0) == 2.0
