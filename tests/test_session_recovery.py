@@ -14,6 +14,7 @@ from exchange.config import load_settings
 from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
 from exchange.journal import Journal
+from exchange.market_data import MAX_INSTRUMENTS
 from exchange.retry import fatal_reason
 from exchange.session import Session
 from exchange.sources import LinkDead, RateLimitStatus, RejectedRecord
@@ -605,6 +606,24 @@ async def test_an_instrument_with_an_absurd_tick_is_refused_and_told():
     told = [e.text for e in notices.drain() if isinstance(e, Notice)]
     assert len(told) == 5 and all(text.startswith("Instrument BTCUSDT refused: ") for text in told)
     assert "tickSize '0' is not between" in told[0] and "tickSize '1E-20000' is too small" in told[1]
+
+
+async def test_instruments_of_symbols_off_the_desk_are_kept_bounded_and_refused_quietly():
+    """A fill of a symbol not on the desk (another trader's, a demo's) is shown to its own tick and step."""
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    doge = {"symbol": "DOGEUSDT", "priceFilter": {"tickSize": "0.00001"}, "lotSizeFilter": {"qtyStep": "1"}}
+    s.market.take_instruments([doge, {"symbol": "XRPUSDT", "priceFilter": {"tickSize": "0"}}, {"symbol": "x" * 99}])
+    doge_instrument = s.desk.instrument("DOGEUSDT")
+    assert doge_instrument is not None and (doge_instrument.price_decimals, doge_instrument.qty_decimals) == (5, 0)
+    assert "XRPUSDT" not in s.desk.instruments and s.counters["instruments_rejected"] == 1
+    assert not notices.drain(), "a symbol off the desk is no news"
+    many = [
+        {"symbol": f"S{n}USDT", "priceFilter": {"tickSize": "0.1"}, "lotSizeFilter": {"qtyStep": "1"}}
+        for n in range(MAX_INSTRUMENTS + 10)
+    ]
+    s.market.take_instruments(many)
+    assert len(s.desk.instruments) == MAX_INSTRUMENTS
 
 
 async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed():

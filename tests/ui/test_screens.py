@@ -117,6 +117,24 @@ async def test_the_ledger_screen_rounds_to_each_instrument_and_keeps_the_field_n
         assert "XRPUSDT" in text and "avg_buy_price" in text and "total_buy_qty" in text, text  # the last column
 
 
+async def test_the_ledger_of_a_symbol_with_no_instrument_takes_its_places_from_the_exchange_strings() -> None:
+    """A symbol whose instrument is not known: its fill prices and quantities as the exchange wrote them."""
+    from textual.widgets import DataTable
+
+    desk = scripted.long_in_profit()
+    for n, (side, qty, price) in enumerate((("Buy", "9473", "0.15123"), ("Sell", "18946", "0.15131"))):
+        desk.ledger.apply_fill(Fill(f"ada-{n}", "ADAUSDT", side, Decimal(qty), Decimal(price), Decimal(0), n))
+    assert desk.instrument("ADAUSDT") is None
+    app = _app(desk)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, LedgerScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("position", "ADAUSDT").plain == "-9,473"
+        assert table.get_cell("price", "ADAUSDT").plain == "0.15131"
+        assert table.get_cell("avg_sell_price", "ADAUSDT").plain == "0.15131"
+
+
 async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=SNAPSHOT_SIZE):
