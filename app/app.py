@@ -702,7 +702,7 @@ class FluxumApp(App[None]):
         if self.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
             dialog.dismiss(False)
         self.notify(
-            f"Nothing to cancel: the order is {order.status} ({_describe_order(order)})",
+            f"Nothing to cancel: the order is {order.status}: {_describe_order(order)}",
             severity="warning",
             timeout=6,
         )

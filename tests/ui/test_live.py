@@ -452,7 +452,10 @@ async def test_the_cancel_dialog_closes_when_its_order_is_gone(tmp_path: Path) -
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await app.runtime.rest.cancel_order("linear", "BTCUSDT", order_id=ack.order_id)  # another terminal
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
-        assert app.noticed("Nothing to cancel: the order is Cancelled (BUY 0.003 BTCUSDT")
+        assert app.noticed(
+            f"Nothing to cancel: the order is Cancelled: BUY 0.003 BTCUSDT @ {price.normalize():,f} (Limit)"
+        )
+        assert not app.noticed("))")
         await press(pilot, "y")  # a late answer meant for the dialog sends nothing
         await pilot.pause(0.3)
         assert not app.noticed("Cancel sent") and not app.noticed("Cancel rejected")
