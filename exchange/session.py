@@ -510,7 +510,7 @@ class Session:
         message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
         if message == "Params Error" and not (remeasured and self._clock_trusted()):
             self._clock_suspect = True  # measure the clock before the next auth
-            raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+            raise LinkDead("auth refused (Params Error): checking the clock")  # Bybit's reply to a stale expiry
         if message == "Params Error":  # signed on a clock measured just now, and refused again: not the clock
             message = "Params Error again with the clock re-measured (the key or its permissions?)"
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")

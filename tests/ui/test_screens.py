@@ -27,6 +27,7 @@ from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
+from widgets.position import PositionPanel
 from widgets.tape import TradesTape
 
 pytestmark = pytest.mark.timeout(60)
@@ -403,6 +404,34 @@ async def test_in_an_outage_the_open_orders_say_they_are_not_live_and_say_so_aga
         desk.account_down = "API key rejected"
         desk.touch("state")
         await until(pilot, lambda: "account down" in str(orders.border_subtitle), "the account's outage", timeout=5)
+        position = app.query_one(PositionPanel)
+        await until(pilot, lambda: "⚠ not live: account down" in _plain(position), "the position's too", timeout=5)
+
+
+async def test_a_recovery_with_the_account_still_down_says_so() -> None:
+    desk = scripted.reconnecting()
+    app = _app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        down = desk.state
+        app.post_message(Bridge.StateChanged(down, down))
+        desk.account_down = "API key rejected"
+        ready = replace(down, kind=LinkState.READY, reason="public live")
+        app.post_message(Bridge.StateChanged(ready, down))
+        await pilot.pause()
+        assert app.noticed("Link recovered: public data live again; account still down")
+        assert not app.noticed("every topic is live again")
+        desk.account_down = ""
+        app.post_message(Bridge.StateChanged(down, ready))
+        app.post_message(Bridge.StateChanged(ready, down))
+        await pilot.pause()
+        assert app.noticed("Link recovered: every topic is live again")
+
+
+def _plain(widget: object) -> str:
+    from textual.widgets import Static
+
+    assert isinstance(widget, PositionPanel)
+    return str(widget.query_one("#position-body", Static).render())
 
 
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
