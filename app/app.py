@@ -233,7 +233,7 @@ class FluxumApp(App[None]):
         self._recovering = False
         self._cancelling: set[str] = set()
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
-        self._availability: tuple[bool, bool] | None = None
+        self._availability: tuple[bool, bool, bool] | None = None
         self._control_filter = ControlFilter()
         self.alert_commands = AlertCommands(
             on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
@@ -829,6 +829,7 @@ class FluxumApp(App[None]):
         availability = (
             self.runtime is not None or self._session_ended_in_error(),
             self.desk.private and not self.desk.account_down,
+            self.desk.state.kind is LinkState.READY,  # flips twice an outage: no footer churn
         )
         if availability != self._availability:
             self._availability = availability
@@ -838,6 +839,8 @@ class FluxumApp(App[None]):
         if action == "cancel_order":
             if self.runtime is None or not self.desk.private or self.desk.account_down:
                 return False  # no keys, a rejected key, or scripted: nothing to cancel with
+            if self.desk.state.kind is not LinkState.READY:
+                return False  # the orders shown are not live: the one picked may be gone or filled
             settings = self.runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
@@ -886,6 +889,14 @@ class FluxumApp(App[None]):
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
         if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
             self._cancel_dialog = None
+        if confirmed and self.desk.state.kind is not LinkState.READY:
+            self.notify(
+                "Cancel not sent: the link went down while you decided, and the order may have filled or gone. "
+                "Press c again once Ready.",
+                severity="warning",
+                timeout=8,
+            )
+            return
         if confirmed:
             self.run_worker(
                 self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
