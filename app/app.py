@@ -352,14 +352,23 @@ class FluxumApp(App[None]):
         await AwaitMount(self.desk_screen, [self.desk_screen])  # the desk is composed before the app is ready
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         if not self.scripted and not self._stopping:
-            self._session_worker = self.run_worker(
-                self._run_session(), name="session", group="session", exit_on_error=False
-            )
+            self._start_session()
 
     def on_resize(self, event: events.Resize) -> None:
         self.desk_screen.fit(event.size.width, event.size.height)
 
     # ------------------------------------------------------------------ the session
+
+    def _start_session(self) -> None:
+        self._session_worker = self.run_worker(
+            self._run_session(), name="session", group="session", exit_on_error=False
+        )
+
+    def session_ended_in_error(self) -> bool:
+        """The session's worker failed (a journal that cannot be opened, a start that raised): only a new
+        start can retry it."""
+        worker = self._session_worker
+        return worker is not None and worker.state is WorkerState.ERROR and not self._stopping
 
     async def _run_session(self) -> None:
         """Start the exchange (if embedded), the session and the bridge; stop them all on the way out."""
@@ -483,6 +492,7 @@ class FluxumApp(App[None]):
             self.desk.touch("state")
             self.desk_screen.refresh_now(ConnectionBar)
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
+            self.desk_screen.refresh_availability()  # `r` starts the session again
         else:
             self.notify(f"{worker.name}: {reason}", severity="error", timeout=10)
         log.error("worker %s failed: %s", worker.name, reason)
@@ -539,12 +549,17 @@ class FluxumApp(App[None]):
     # ------------------------------------------------------------------ the link
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "reconnect":
-            return self.runtime is not None  # offered whatever the state: the action says when it has no use
+        if action == "reconnect":  # offered whatever the state: the action says when it has no use
+            return self.runtime is not None or self.session_ended_in_error()
         return True
 
     def action_reconnect(self) -> None:
         """Reconnect now: ends the wait before the next retry, or leaves Failed, and starts at attempt 1."""
+        if self.session_ended_in_error():  # the start itself failed: start again, journal and all
+            self.runtime = None
+            self.notify("Starting the session again.", timeout=3)
+            self._start_session()
+            return
         runtime = self.runtime
         if runtime is None:
             self.notify("No session to reconnect.", severity="warning", timeout=4)

@@ -130,7 +130,7 @@ class DeskScreen(Screen[None]):
         self._recovering = False
         self._cancelling: set[str] = set()
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
-        self._availability: tuple[bool, bool] | None = None
+        self._availability: tuple[bool, bool, bool] | None = None
         self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
         self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
@@ -211,7 +211,11 @@ class DeskScreen(Screen[None]):
         keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
         (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
         such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
-        availability = (self.fluxum.runtime is not None, self.desk.private and not self.desk.account_down)
+        availability = (
+            self.fluxum.runtime is not None or self.fluxum.session_ended_in_error(),
+            self.desk.private and not self.desk.account_down,
+            self.desk.state.kind is LinkState.READY,  # flips twice an outage: no footer churn
+        )
         if availability != self._availability:
             self._availability = availability
             self.refresh_bindings()
@@ -221,6 +225,8 @@ class DeskScreen(Screen[None]):
             runtime = self.fluxum.runtime
             if runtime is None or not self.desk.private or self.desk.account_down:
                 return False  # no keys, a rejected key, or scripted: nothing to cancel with
+            if self.desk.state.kind is not LinkState.READY:
+                return False  # the orders shown are not live: the one picked may be gone or filled
             settings = runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
@@ -236,7 +242,10 @@ class DeskScreen(Screen[None]):
             self._recovering = True
         elif kind is LinkState.READY and self._recovering:
             self._recovering = False
-            self.fluxum.notify("Link recovered: every topic is live again.", title="Ready", severity="information")
+            words = (
+                "public data live again; account still down" if self.desk.account_down else "every topic is live again"
+            )
+            self.fluxum.notify(f"Link recovered: {words}.", title="Ready", severity="information")
         self.refresh_availability()
 
     def on_bridge_notice_received(self, message: NoticeReceived) -> None:
@@ -354,6 +363,14 @@ class DeskScreen(Screen[None]):
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
         if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
             self._cancel_dialog = None
+        if confirmed and self.desk.state.kind is not LinkState.READY:
+            self.fluxum.notify(
+                "Cancel not sent: the link went down while you decided, and the order may have filled or gone. "
+                "Press c again once Ready.",
+                severity="warning",
+                timeout=8,
+            )
+            return
         if confirmed:
             self.run_worker(
                 self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
@@ -390,7 +407,7 @@ class DeskScreen(Screen[None]):
         if self.app.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
             dialog.dismiss(False)
         self.fluxum.notify(
-            f"Nothing to cancel: the order is {order.status} ({describe_order(order)})",
+            f"Nothing to cancel: the order is {order.status}: {describe_order(order)}",
             severity="warning",
             timeout=6,
         )

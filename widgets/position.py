@@ -218,6 +218,7 @@ class PositionPanel(Vertical, SymbolWidget):
             desk.versions["instruments"] if desk is not None else 0,
             desk.versions[f"ticker:{symbol}"] if desk is not None else 0,
             desk.state.kind if desk is not None else None,
+            desk.account_down if desk is not None else "",
             self._mark_live(desk, symbol),
             self.size.width,
         )
@@ -345,6 +346,8 @@ def _side(desk: Desk, size: Decimal) -> tuple[str, str]:
 def _header(desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int, now_ms: int) -> list[Any]:
     size = entry.position if entry is not None else _ZERO
     parts: list[Any] = [(printable(symbol), "bold"), " ", _side(desk, size)]
+    if desk.account_down:  # the key was rejected: the last word on the position, which may have moved
+        parts.append(("  ⚠ not live: account down", "bold $text-error"))
     if size != 0 and entry is not None:
         parts += [
             f" {fmt_qty(abs(size), qty_dp)}",
