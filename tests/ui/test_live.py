@@ -450,13 +450,13 @@ async def test_cancel_is_not_offered_in_an_outage_nor_sent_from_a_dialog_it_over
         )
         table = app.query_one(OrdersTable)
         await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
-        assert app.check_action("cancel_order", ()) is True
+        assert app.desk_screen.check_action("cancel_order", ()) is True
         await press(pilot, "c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         app.runtime.sim.faults.forbid_for(30.0)
         await app.runtime.sim.faults.drop_connections("")
         await until(pilot, lambda: not _ready(app), "the outage")
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         await press(pilot, "y")
         await until(pilot, lambda: app.noticed("Cancel not sent: the link went down"), "the cancel refused")
         assert not app.noticed("Cancel sent")

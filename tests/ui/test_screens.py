@@ -415,16 +415,16 @@ async def test_a_recovery_with_the_account_still_down_says_so() -> None:
     app = _app(desk)
     async with app.run_test(size=(160, 50)) as pilot:
         down = desk.state
-        app.post_message(Bridge.StateChanged(down, down))
+        app.desk_screen.post_message(Bridge.StateChanged(down, down))
         desk.account_down = "API key rejected"
         ready = replace(down, kind=LinkState.READY, reason="public live")
-        app.post_message(Bridge.StateChanged(ready, down))
+        app.desk_screen.post_message(Bridge.StateChanged(ready, down))
         await pilot.pause()
         assert app.noticed("Link recovered: public data live again; account still down")
         assert not app.noticed("every topic is live again")
         desk.account_down = ""
-        app.post_message(Bridge.StateChanged(down, ready))
-        app.post_message(Bridge.StateChanged(ready, down))
+        app.desk_screen.post_message(Bridge.StateChanged(down, ready))
+        app.desk_screen.post_message(Bridge.StateChanged(ready, down))
         await pilot.pause()
         assert app.noticed("Link recovered: every topic is live again")
 
