@@ -10,13 +10,14 @@ parsed as markup.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -163,12 +164,14 @@ LEGEND = (
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists the app's bindings (from the app itself, so it cannot drift) and the legend."""
+    """Lists the desk's bindings (given by the desk screen, so it cannot drift) and the legend."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close")]
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(self, bindings: Sequence[BindingType], log_path: Path | None = None) -> None:
         super().__init__()
+        self.bindings = bindings
+        """The keys listed, in their order."""
         self.log_path = log_path
         """The desk's log file (app/log_file.py), told so a person knows where to look after a failure."""
 
@@ -182,7 +185,7 @@ class HelpScreen(ModalScreen[None]):
             parts += [("Log file ", "bold"), printable(str(self.log_path), None), "\n\n"]
         parts += [("Fluxum: keys", "bold"), "\n"]
         seen: set[str] = set()
-        for binding in self.app.BINDINGS:
+        for binding in self.bindings:
             if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
                 continue
             seen.add(binding.action)
@@ -253,6 +256,31 @@ def ledger_cell_text(entry: LedgerEntry, field: str, price_dp: int, qty_dp: int)
     return fmt_price(value, MONEY_DECIMALS)
 
 
+FALLBACK_DECIMALS = (2, 3)
+"""Price and qty places of a symbol with no instrument and no exchange number to learn them from."""
+MAX_LEARNT_DECIMALS = 10
+
+
+def _places(value: Decimal | None) -> int | None:
+    """The places a number from the exchange was written with (``0.15123`` -> 5), None for none or zero."""
+    if value is None or not value.is_finite() or value == 0:
+        return None
+    exponent = value.as_tuple().exponent
+    return min(MAX_LEARNT_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else None
+
+
+def exchange_decimals(entry: LedgerEntry) -> tuple[int, int]:
+    """Price and qty places of a symbol whose instrument is not known, from the exchange's own strings: the last
+    fill's price (else the mark), and the fills' quantities (their sums keep the places they were written with)."""
+    price = _places(entry.price) if entry.price is not None else _places(entry.spot)
+    quantities = [_places(q) for q in (entry.qty, entry.total_buy_qty, entry.total_sell_qty)]
+    qty = max((q for q in quantities if q is not None), default=None)
+    return (
+        FALLBACK_DECIMALS[0] if price is None else price,
+        FALLBACK_DECIMALS[1] if qty is None else qty,
+    )
+
+
 class LedgerScreen(ModalScreen[None]):
     """The full ledger entries, live: one column per symbol, each to its instrument; the field names stay in a
     fixed first column when the table scrolls sideways."""
@@ -319,8 +347,10 @@ class LedgerScreen(ModalScreen[None]):
         if entry is None:
             return Text("")
         instrument = self.desk.instrument(symbol)
-        price_dp = instrument.price_decimals if instrument is not None else 2
-        qty_dp = instrument.qty_decimals if instrument is not None else 3
+        if instrument is not None:
+            price_dp, qty_dp = instrument.price_decimals, instrument.qty_decimals
+        else:
+            price_dp, qty_dp = exchange_decimals(entry)
         text = printable(ledger_cell_text(entry, field, price_dp, qty_dp))
         return Text(text, justify="right" if isinstance(getattr(entry, field), Decimal) else "left")
 

@@ -138,7 +138,7 @@ async def test_a_bad_key_fails_the_account_only(tmp_path: Path) -> None:
             assert all(book.synced for book in app.desk.books.values())
             trades = len(app.desk.trades.get("BTCUSDT", ()))
             await until(pilot, lambda: len(app.desk.trades.get("BTCUSDT", ())) > trades, "trades still arriving")
-            assert app.check_action("cancel_order", ()) is False
+            assert app.desk_screen.check_action("cancel_order", ()) is False
             assert LinkState.FAILED not in _shown(app)
             assert app.runtime is not None and app.runtime.session.reconnects == 0
             assert app.noticed("Account down")
@@ -164,11 +164,13 @@ async def test_a_key_refused_with_params_error_again_is_the_account_down_and_r_b
         assert all(book.synced for book in app.desk.books.values())
         assert "STALE" not in screen_text(app) and "RESYNCING" not in screen_text(app)
         assert session.reconnects == reconnects, "no reconnect loop"
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         sim.faults.auth_reject = False
         await press(pilot, "r")
         await until(pilot, lambda: _ready(app) and not app.desk.account_down, "the account back after r")
-        await until(pilot, lambda: app.check_action("cancel_order", ()) is True, "the account's actions back")
+        await until(
+            pilot, lambda: app.desk_screen.check_action("cancel_order", ()) is True, "the account's actions back"
+        )
         await app.stop_session()
 
 
@@ -180,7 +182,7 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
         assert ladder.symbol == "BTCUSDT"
         await press(pilot, "right_square_bracket")
         await until(pilot, lambda: ladder.symbol == "ETHUSDT", "the next symbol")
-        assert app.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
+        assert app.desk_screen.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
         await press(pilot, "left_square_bracket", "left_square_bracket")
         await until(pilot, lambda: ladder.symbol == "SOLUSDT", "the previous symbol, wrapping around")
         await press(pilot, "1")
@@ -350,12 +352,12 @@ async def test_r_brings_the_account_back_once_the_key_works_again(tmp_path: Path
         faults.auth_reject = True
         await faults.drop_connections("")
         await until(pilot, lambda: bool(app.desk.account_down) and _ready(app), "the account down, public Ready")
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         faults.auth_reject = False  # the cause is fixed
         await press(pilot, "r")
         await until(pilot, lambda: app.noticed("Reconnecting now, with the account"), "the reconnect told")
         await until(pilot, lambda: not app.desk.account_down and _ready(app), "Ready with the account")
-        assert app.check_action("cancel_order", ()) is True
+        assert app.desk_screen.check_action("cancel_order", ()) is True
         await app.stop_session()
 
 
@@ -429,8 +431,36 @@ async def test_an_unlisted_symbol_is_dropped_from_the_desk_with_a_notice(tmp_pat
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await until(pilot, lambda: _ready(app), "Ready on the listed symbol")
         assert app.noticed("FOOUSDT is not listed by the exchange in linear: dropped from the desk")
-        assert app.desk.symbols == ["BTCUSDT"] and app.symbol == "BTCUSDT"
+        assert app.desk.symbols == ["BTCUSDT"] and app.desk_screen.symbol == "BTCUSDT"
         assert "FOOUSDT" not in screen_text(app)
+        await app.stop_session()
+
+
+async def test_cancel_is_not_offered_in_an_outage_nor_sent_from_a_dialog_it_overtook(tmp_path: Path) -> None:
+    """The orders are not live in an outage: `c` is hidden, and a dialog opened before it sends nothing."""
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None and app.runtime.sim is not None
+        bid = app.desk.books["BTCUSDT"].best_bid()
+        assert bid is not None
+        price = (Decimal(repr(bid[0])) * Decimal("0.9")).quantize(Decimal("0.1"))
+        await app.runtime.rest.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.003"), price=price, time_in_force="GTC"
+        )
+        table = app.query_one(OrdersTable)
+        await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
+        assert app.desk_screen.check_action("cancel_order", ()) is True
+        await press(pilot, "c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        app.runtime.sim.faults.forbid_for(30.0)
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: not _ready(app), "the outage")
+        assert app.desk_screen.check_action("cancel_order", ()) is False
+        await press(pilot, "y")
+        await until(pilot, lambda: app.noticed("Cancel not sent: the link went down"), "the cancel refused")
+        assert not app.noticed("Cancel sent")
+        app.runtime.sim.faults.clear()
         await app.stop_session()
 
 
@@ -452,7 +482,10 @@ async def test_the_cancel_dialog_closes_when_its_order_is_gone(tmp_path: Path) -
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await app.runtime.rest.cancel_order("linear", "BTCUSDT", order_id=ack.order_id)  # another terminal
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
-        assert app.noticed("Nothing to cancel: the order is Cancelled (BUY 0.003 BTCUSDT")
+        assert app.noticed(
+            f"Nothing to cancel: the order is Cancelled: BUY 0.003 BTCUSDT @ {price.normalize():,f} (Limit)"
+        )
+        assert not app.noticed("))")
         await press(pilot, "y")  # a late answer meant for the dialog sends nothing
         await pilot.pause(0.3)
         assert not app.noticed("Cancel sent") and not app.noticed("Cancel rejected")
