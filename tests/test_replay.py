@@ -13,6 +13,7 @@ What must match, field for field (the summary line of :mod:`exchange.summary`):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -24,9 +25,11 @@ from typing import Any
 
 import pytest
 
+from app.commands.replay import speed
 from app.runtime import Runtime, open_runtime
 from exchange.config import load_settings
 from exchange.events import FillReceived, LinkState, StateChanged
+from exchange.recording.clock import recording_loop
 from exchange.recording.replay import Recording
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from exchange.session import Backoff
@@ -211,3 +214,26 @@ def test_a_file_that_is_no_recording_is_one_line_and_exit_2(tmp_path: Path) -> N
     assert done.stderr.count("\n") == 1 and "not a Fluxum recording" in done.stderr and "\x1b" not in done.stderr
     with pytest.raises(Exception, match="no header"):
         Recording.load(bogus)
+
+
+def test_the_recording_loop_jumps_at_max_speed_and_scales_at_a_finite_one() -> None:
+    """At max speed an hour's sleep costs the loop an hour of its own time and none of the wall's waiting; at a
+    finite speed the loop's time runs at that multiple (both read on the loop, never the wall)."""
+
+    async def slept(seconds: float) -> float:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        await asyncio.wait_for(asyncio.sleep(seconds), seconds * 2)  # a deadline on the same clock is not hit
+        return loop.time() - before
+
+    with asyncio.Runner(loop_factory=lambda: recording_loop(None)) as runner:
+        assert 3600.0 <= runner.run(slept(3600.0)) < 3600.01
+    with asyncio.Runner(loop_factory=lambda: recording_loop(500.0)) as runner:
+        assert runner.run(slept(5.0)) >= 5.0
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "fast", "nan"])
+def test_a_bad_speed_is_a_usage_error(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        speed(text)
+    assert speed("max") is None and speed("2.5") == 2.5
