@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ScaledTime", "advance", "recording_clock", "recording_loop"]
+__all__ = ["RecordingClock", "ScaledTime", "advance", "recording_clock", "recording_loop"]
 
 POLL_EVERY_JUMPS = 64
 """At max speed the loop looks at its file descriptors (a signal's wake-up, another thread's call) once in this many
@@ -93,15 +93,26 @@ def recording_loop(speed: float | None) -> asyncio.AbstractEventLoop:
     return _RecordingLoop(ScaledTime(speed))
 
 
-def recording_clock(start_wall_s: float) -> Callable[[], float]:
-    """The recording's wall clock (epoch seconds) on the running loop: ``start_wall_s`` now, then the loop's time."""
-    loop = asyncio.get_running_loop()
-    origin = loop.time() - start_wall_s
+class RecordingClock:
+    """The recording's wall clock (epoch seconds) on the running loop: ``start_wall_s`` at :meth:`restart` (at
+    creation first), then the loop's time on from there. A replay restarts it as its session starts, so the
+    setting up (at a finite speed, X times its wall time) takes none of the recording's."""
 
-    def clock() -> float:
-        return loop.time() - origin
+    def __init__(self, start_wall_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._start = start_wall_s
+        self._origin = self._loop.time() - start_wall_s
 
-    return clock
+    def restart(self) -> None:
+        self._origin = self._loop.time() - self._start
+
+    def __call__(self) -> float:
+        return self._loop.time() - self._origin
+
+
+def recording_clock(start_wall_s: float) -> RecordingClock:
+    """The recording's wall clock on the running loop (see :class:`RecordingClock`)."""
+    return RecordingClock(start_wall_s)
 
 
 def advance(loop: asyncio.AbstractEventLoop, delay: float) -> bool:

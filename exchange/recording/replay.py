@@ -158,7 +158,7 @@ class _Loader:
         elif kind == "close":
             self._closed(record, at)
         elif kind == "rest":
-            self.rest.append({**record, "at": at})
+            self.rest.append({**record, "at": at, "attempt": len(self.attempts) - 1})
         elif kind == "state":
             self._state(record, at)
 
@@ -235,6 +235,7 @@ class ReplayFigures:
     unmatched_requests: int = 0
     unmatched_rest: int = 0
     rest_out_of_order: int = 0
+    rest_skipped: int = 0  # recorded replies of an attempt the replay left before asking for them
 
 
 class RecordedFrames:
@@ -245,6 +246,11 @@ class RecordedFrames:
         self._clock = clock
         self._attempt = -1
         self.figures = ReplayFigures()
+
+    @property
+    def attempt(self) -> int:
+        """The connection attempt under way (0 the first), as the recording numbers them."""
+        return self._attempt
 
     def link(
         self, spec: LinkSpec, on_frame: FrameHandler, *, on_rejected: Callable[[], None] | None = None
@@ -487,15 +493,27 @@ class RecordedTicks:
 class RecordedRest:
     """A :data:`~exchange.bybit.rest_transport.Wire` answering each request with its recorded reply."""
 
-    def __init__(self, recording: Recording, clock: Callable[[], float], figures: ReplayFigures) -> None:
+    def __init__(
+        self,
+        recording: Recording,
+        clock: Callable[[], float],
+        figures: ReplayFigures,
+        attempt: Callable[[], int] = lambda: 0,
+    ) -> None:
+        """``attempt``: the connection attempt under way; replies recorded in earlier ones are not this one's."""
         self._clock = clock
         self._figures = figures
+        self._attempt = attempt
         self._routes: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         for record in recording.rest:
             self._routes.setdefault((str(record.get("method")), str(record.get("path"))), deque()).append(record)
 
     async def __call__(self, method: str, path: str, query: str, body: bytes | None) -> Reply:
         queue = self._routes.get((method, path))
+        attempt = self._attempt()
+        while queue and _whole(queue[0].get("attempt")) < attempt:
+            queue.popleft()  # live asked for it in an attempt this replay left earlier
+            self._figures.rest_skipped += 1
         if not queue:
             self._figures.unmatched_rest += 1
             raise WireFailure(f"{method} {path} is not in the recording", maybe_sent=False)
@@ -560,6 +578,9 @@ class Replay:
 
     async def run(self) -> None:
         """Play the recording through the session until the recorded stop (or the session fails as it did)."""
+        restart = getattr(self.clock, "restart", None)
+        if restart is not None:  # the recording starts now, not when the replay began to be set up
+            restart()
         stopper = asyncio.create_task(self._stop_when_recorded())
         try:
             await self.session.run()
@@ -592,7 +613,7 @@ def replay(
         settings.credentials,
         clock=clock,
         sleep=_no_wait,
-        wire=RecordedRest(recording, clock, frames.figures),
+        wire=RecordedRest(recording, clock, frames.figures, lambda: frames.attempt),
     )
     session = Session(
         settings,
