@@ -12,7 +12,7 @@ import pytest
 
 import app.cli as cli
 from exchange.bybit.sim.server import SimConfig, SimServer
-from tests.threaded import clear_exchange_keys, served_in_thread
+from tests.support.threaded import clear_exchange_keys, served_in_thread
 
 
 @pytest.fixture(autouse=True)

@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from tests.support.ledger_cli import EXECUTIONS, run_ledger, write_file
 
 D = Decimal
-DATA = Path(__file__).parent / "data" / "ledger"
-EXECUTIONS = DATA / "executions.jsonl"  # BTCUSDT (E2 out of file order, a duplicate, funding) and ETHUSDT (E4)
 REST_LIST = Path(__file__).parent / "fixtures" / "bybit" / "rest" / "docs_execution_list.json"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["bybit", "ledger", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def table(out: str) -> dict[str, dict[str, str]]:
@@ -33,7 +26,7 @@ def table(out: str) -> dict[str, dict[str, str]]:
 
 
 def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "--from-file", str(EXECUTIONS))
+    code, out, err = run_ledger(capsys, "--from-file", str(EXECUTIONS))
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"7 executions from {EXECUTIONS}, 1 duplicates ignored"
     rows = table(out)
@@ -70,7 +63,7 @@ def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_mark_flag_marks_the_position(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(EXECUTIONS), "--mark", "btcusdt=125")
+    code, out, _ = run_ledger(capsys, "--from-file", str(EXECUTIONS), "--mark", "btcusdt=125")
     assert code == 0
     row = table(out)["BTCUSDT"]
     assert (row["mark"], row["mark source"], row["unrealized"], row["total P&L"]) == (
@@ -84,7 +77,7 @@ def test_mark_flag_marks_the_position(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "pnl.csv"
-    code, out, err = run(capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target))
+    code, out, err = run_ledger(capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target))
     assert (code, err) == (0, "")
     assert out == f"wrote 7 ledger rows for 2 symbols to {target}\n"
     with target.open(newline="") as file:
@@ -103,7 +96,7 @@ def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str
 
 
 def test_csv_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(REST_LIST), "--csv", "-")
+    code, out, _ = run_ledger(capsys, "--from-file", str(REST_LIST), "--csv", "-")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("symbol,pnl,position,spot,pnl_spot,notional,")
@@ -111,7 +104,7 @@ def test_csv_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_rest_fixture(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(REST_LIST), "--mark", "ETHPERP=1183.54")
+    code, out, _ = run_ledger(capsys, "--from-file", str(REST_LIST), "--mark", "ETHPERP=1183.54")
     assert code == 0
     row = table(out)["ETHPERP"]
     assert (row["position"], row["avg entry"], row["unrealized"], row["total P&L"]) == (
@@ -125,14 +118,8 @@ def test_the_rest_fixture(capsys: pytest.CaptureFixture[str]) -> None:
 def test_an_empty_history(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     empty = tmp_path / "none.json"
     empty.write_text("[]")
-    code, out, _ = run(capsys, "--from-file", str(empty))
+    code, out, _ = run_ledger(capsys, "--from-file", str(empty))
     assert (code, out) == (0, f"no executions in {empty}\n")
-
-
-def _write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -157,16 +144,16 @@ def test_user_errors_exit_2_with_one_line(
 ) -> None:
     names = {
         "tmp": str(tmp_path),
-        "bad_json": _write(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
-        "error": _write(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
-        "missing_field": _write(
+        "bad_json": write_file(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
+        "error": write_file(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
+        "missing_field": write_file(
             tmp_path,
             "missing.json",
             '[{"execId":"a","symbol":"BTCUSDT","side":"Buy","execQty":"1","execFee":"0",'
             '"execType":"Trade","execTime":"1"}]',
         ),
     }
-    code, out, err = run(capsys, *(arg.format(**names) for arg in argv))
+    code, out, err = run_ledger(capsys, *(arg.format(**names) for arg in argv))
     assert code == 2
     assert out == ""
     assert err.startswith("fluxum: ")
@@ -204,8 +191,8 @@ def test_a_record_whose_numbers_do_not_fit_is_one_line_naming_it(
     )
     bad = good.replace('"a"', '"bad-1"').replace(f'"{field}":"', f'"{field}":"{value}","was":"')
     text = f"{good}\n{bad}\n" if shape == "jsonl" else f"[{good},{bad}]"
-    path = _write(tmp_path, f"hostile.{shape}", text)
-    code, out, err = run(capsys, "--from-file", path)
+    path = write_file(tmp_path, f"hostile.{shape}", text)
+    code, out, err = run_ledger(capsys, "--from-file", path)
     where = "line 2" if shape == "jsonl" else "record 2"
     assert (code, out) == (2, "")
     assert err.startswith(f"fluxum: {path}, {where} (execId bad-1): {message}")
@@ -218,7 +205,7 @@ def test_python_m_app_cli_prints_the_same_one_line(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    path = _write(
+    path = write_file(
         tmp_path,
         "bad.json",
         '[{"execId":"x","symbol":"BTCUSDT","side":"Buy","execQty":"1",'

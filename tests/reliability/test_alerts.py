@@ -22,7 +22,8 @@ from exchange.alert_watch import AlertWatch
 from exchange.bybit.sim.demo_credentials import DEMO_API_SECRET
 from exchange.events import AlertChanged, LinkState
 from exchange.session import Timeouts
-from tests.reliability.conftest import CATEGORY, is_ready, running_session, until
+from tests.support.runtime import CATEGORY, is_ready, running_session
+from tests.support.waiting import until
 
 CANARY = "canary-secret-9c4b7a"
 RECORDER = """
@@ -214,7 +215,7 @@ async def test_account_conditions_on_a_round_trip() -> None:
     """A buy then a sell: ``fill`` per execution, ``position_changed`` per size change, and the lasting account
     conditions (a P&L floor at zero, any liquidation price within 99 %) each start once while the position is
     open or its fees are paid, and the liquidation one clears once the position is flat."""
-    from tests.reliability.conftest import place_market
+    from tests.support.fills import place_market
 
     deliver = Delivered()
     tables: list[dict[str, object]] = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from exchange.events import LinkState
-from tests.reliability.conftest import running_session, until
+from tests.support.runtime import running_session
+from tests.support.waiting import until
 
 
 async def test_key_revoked_on_the_exchange_fails_the_session_without_retrying():

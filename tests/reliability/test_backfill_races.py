@@ -15,17 +15,9 @@ import pytest
 from exchange.bybit.errors import ServerUnavailable
 from exchange.events import FillReceived, LinkState
 from exchange.session import Backoff
-
-from .conftest import (
-    CATEGORY,
-    ledger_figures,
-    ledger_from_records,
-    place_market,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.fills import ledger_figures, ledger_from_records, place_market, sim_exec_ids, sim_records
+from tests.support.runtime import CATEGORY, running_session
+from tests.support.waiting import until
 
 SLOW = Backoff(initial_s=3.0, factor=2.0, cap_s=3.0)  # every retry waits 1.5-3 s
 

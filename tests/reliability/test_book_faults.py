@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 
 from exchange.book import BookState
-
-from .conftest import books_mismatch, is_ready, quiesce, resume, running_session, until
+from tests.support.runtime import books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
 
 ROUNDS = 4
 

@@ -20,8 +20,8 @@ import pytest
 
 import exchange.session as session_module
 from exchange.events import LinkState, SessionState, StateChanged
-
-from .conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 OFFSETS_MS = (-30_000, -6_000, 1_500, 30_000)
 

@@ -22,22 +22,9 @@ from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.events import FillReceived
 from exchange.secrets import Credentials, Secret
-
-from .conftest import (
-    CATEGORY,
-    Stopwatch,
-    books_mismatch,
-    is_ready,
-    ledger_figures,
-    ledger_from_records,
-    place_market,
-    quiesce,
-    resume,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.fills import ledger_figures, ledger_from_records, place_market, sim_exec_ids, sim_records
+from tests.support.runtime import CATEGORY, books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.waiting import Stopwatch, until
 
 CYCLES = int(os.environ.get("FLUXUM_DISCONNECT_CYCLES", "100"))
 KINDS = ("public", "private", "")  # "" drops both

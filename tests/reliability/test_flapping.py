@@ -22,8 +22,8 @@ import pytest
 
 from exchange.events import LinkState, SessionState, StateChanged
 from exchange.session import Backoff
-
-from .conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 REAL = os.environ.get("FLUXUM_FLAP_REAL") == "1"
 FLAP_S = 60.0 if REAL else 8.0

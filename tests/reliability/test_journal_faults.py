@@ -20,17 +20,17 @@ import pytest
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
 from exchange.events import LinkState, Notice
 from exchange.journal import Journal, journal_path
-
-from .conftest import (
+from tests.support.fills import (
     ledger_figures,
     ledger_from_records,
     no_external_legs,
     place_market,
-    running_session,
     sim_exec_ids,
     sim_records,
-    until,
 )
+from tests.support.runtime import running_session
+from tests.support.waiting import until
+
 from .monitor_process import Monitor, clean_environment
 
 DURING = 30  # market orders while the disk is full

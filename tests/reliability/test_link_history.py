@@ -17,7 +17,8 @@ from app.cli import main
 from app.runtime import open_history
 from exchange.events import LinkState
 from exchange.link_figures import outages
-from tests.reliability.conftest import is_ready, running_session, sim_settings, until
+from tests.support.runtime import is_ready, running_session, sim_settings
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 

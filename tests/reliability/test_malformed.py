@@ -36,8 +36,9 @@ from exchange.config import load_settings
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.session import Session
-
-from .conftest import fixture, is_ready, quiesce, resume, running_session, until
+from tests.support.recorded import fixture
+from tests.support.runtime import is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
 
 MUTATIONS = int(os.environ.get("FLUXUM_MALFORMED_MUTATIONS", "9000"))
 HYPOTHESIS_EXAMPLES = int(os.environ.get("FLUXUM_MALFORMED_EXAMPLES", "600"))

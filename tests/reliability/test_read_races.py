@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from exchange.events import LinkState
-
-from .conftest import CATEGORY, place_market, running_session, sim_exec_ids, until
+from tests.support.fills import place_market, sim_exec_ids
+from tests.support.runtime import CATEGORY, running_session
+from tests.support.waiting import until
 
 
 async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_phantom_leg() -> None:

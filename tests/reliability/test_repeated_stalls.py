@@ -17,8 +17,8 @@ import pytest
 
 from exchange.events import LinkState, StateChanged
 from exchange.session import Backoff, Timeouts
-
-from .conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 STALLS = 4
 STALL_S = 3.0

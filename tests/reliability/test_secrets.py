@@ -25,8 +25,10 @@ from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.secrets import Credentials, Secret
+from tests.support.fills import place_market
+from tests.support.runtime import FAST_BACKOFF, is_ready
+from tests.support.waiting import until
 
-from .conftest import FAST_BACKOFF, is_ready, place_market, until
 from .monitor_process import Monitor, clean_environment
 
 TOKEN = uuid.uuid4().hex

@@ -11,8 +11,8 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.events import LinkState, StateChanged
 from exchange.session import Backoff, Session
-
-from .conftest import is_ready, sim_settings, until
+from tests.support.runtime import is_ready, sim_settings
+from tests.support.waiting import until
 
 
 async def test_start_is_exactly_connecting_connected_ready() -> None:

@@ -23,8 +23,10 @@ from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Endpoints
 from exchange.secrets import Credentials, Secret
+from tests.support.fills import ORDER_INDEPENDENT_FIELDS, ledger_from_records, sim_exec_ids, sim_records
+from tests.support.runtime import CATEGORY
+from tests.support.waiting import until
 
-from .conftest import CATEGORY, ORDER_INDEPENDENT_FIELDS, ledger_from_records, sim_exec_ids, sim_records, until
 from .monitor_process import REPO, Monitor, clean_environment
 
 ORDERS = 50

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 from exchange.session import Timeouts
-
-from .conftest import is_ready, quiesce, resume, running_session, until
+from tests.support.runtime import is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
 
 
 async def test_stalled_public_link_is_detected_and_replaced() -> None:

@@ -12,14 +12,9 @@ from decimal import Decimal
 
 from exchange.hub import EventHub
 from exchange.session import Session
-from tests.reliability.conftest import (
-    FAST_BACKOFF,
-    place_market,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.fills import place_market, sim_exec_ids, sim_records
+from tests.support.runtime import FAST_BACKOFF, running_session
+from tests.support.waiting import until
 
 
 async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path):

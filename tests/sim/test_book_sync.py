@@ -21,7 +21,9 @@ import pytest
 from exchange.book import ApplyResult, OrderBook
 from exchange.bybit.sim.public_ws import BookStream
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import fixture, make_config, until
+from tests.support.recorded import fixture
+from tests.support.sim import make_config
+from tests.support.waiting import until
 
 SYMBOL = "BTCUSDT"
 TOPICS = (f"orderbook.50.{SYMBOL}", f"orderbook.200.{SYMBOL}")

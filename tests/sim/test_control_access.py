@@ -23,7 +23,7 @@ import pytest
 from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.bybit.sim.site_access import own_address
-from tests.sim.conftest import make_config
+from tests.support.sim import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "a-test-token-of-the-run-0123456789"

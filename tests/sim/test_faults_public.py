@@ -13,7 +13,8 @@ from exchange.bybit.sim import public_ws
 from exchange.bybit.sim.connection import SimConnection
 from exchange.bybit.sim.faults import OVERSIZED_BYTES
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import WsClient, make_config, step_and_publish, until
+from tests.support.sim import WsClient, make_config, step_and_publish
+from tests.support.waiting import until
 
 TOPIC = "orderbook.50.BTCUSDT"
 CLOSED = (

@@ -17,7 +17,8 @@ from exchange.bybit.sim.instruments import (
     known_symbols,
 )
 from exchange.bybit.sim.market import Market, format_units, ticker_fields, trim
-from tests.sim.conftest import UUID_RE, until
+from tests.support.sim import UUID_RE
+from tests.support.waiting import until
 
 T0 = 1_750_000_000_000
 

@@ -10,15 +10,9 @@ import pytest
 
 from exchange.bybit.sim import public_ws
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import (
-    UUID_RE,
-    WsClient,
-    assert_same_shape,
-    fixture,
-    make_config,
-    step_and_publish,
-    until,
-)
+from tests.support.recorded import fixture
+from tests.support.sim import UUID_RE, WsClient, assert_same_shape, make_config, step_and_publish
+from tests.support.waiting import until
 
 LINEAR_DELTA = fixture("ws_public/linear_orderbook50_BTCUSDT_delta_cts.json")
 SPOT_SNAPSHOT = fixture("ws_public/spot_orderbook50_BTCUSDT_snapshot_u2876700.json")

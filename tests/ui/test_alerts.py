@@ -15,7 +15,7 @@ from textual.drivers.headless_driver import HeadlessDriver
 
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
-from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, sim_settings, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, driver_of, runtime_options, sim_settings, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +55,7 @@ async def _settled(pilot: Any, app: RecordingApp) -> None:
 
 
 def _terminal(app: RecordingApp) -> TerminalDriver:
-    driver: Any = app._driver
+    driver: Any = driver_of(app)
     driver.__class__ = TerminalDriver  # from here on, what the app writes to the terminal is recorded
     driver.written = []
     return driver  # type: ignore[no-any-return]

@@ -23,7 +23,17 @@ from exchange.hub import EventHub
 from exchange.ledger import CSV_COLUMNS, Fill, MarkSource
 from exchange.notices import NoticeGate
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from tests.ui.support import (
+    SNAPSHOT_SIZE,
+    FooterKey,
+    RecordingApp,
+    keep_crash_report,
+    notifications,
+    screen_text,
+    toast_message,
+    toasts,
+    until,
+)
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
@@ -426,8 +436,6 @@ async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
 @pytest.mark.parametrize("size", [(100, 30), (80, 24), (60, 20), (140, 44)])
 async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> None:
     """Five drops in a row, each a long raw reason: the toasts stack up from the bottom and stop below the bar."""
-    from textual.widgets._toast import Toast
-
     app = _app(scripted.reconnecting())
     async with app.run_test(size=size, notifications=True) as pilot:
         await pilot.pause()
@@ -436,16 +444,16 @@ async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> N
                 "[Connect call failed ('127.0.0.1', 9001)] " * 4
             )
             app._toast("warning", f"Link lost ({reason}); retry {attempt} in 2.0 s", "Reconnecting", 60)
-        await until(pilot, lambda: len(app.screen.query(Toast)) == len(app._notifications), "toasts shown", timeout=5)
+        await until(pilot, lambda: len(toasts(app)) == len(notifications(app)), "toasts shown", timeout=5)
         await pilot.pause()
         bar = app.query_one(ConnectionBar).region
         assert bar.height >= 1
-        toasts = list(app.screen.query(Toast))
-        assert toasts, "the newest toasts are shown"
-        for toast in toasts:
+        shown = toasts(app)
+        assert shown, "the newest toasts are shown"
+        for toast in shown:
             assert not toast.region.overlaps(bar), f"a toast at {toast.region} covers the bar at {bar}"
             assert toast.region.bottom <= size[1], f"a toast at {toast.region} is off the screen"
-        assert "retry 5 in" in str(toasts[-1]._notification.message), "the newest toast is the one kept"
+        assert "retry 5 in" in toast_message(shown[-1]), "the newest toast is the one kept"
         assert "Reconnecting" in screen_text(app).splitlines()[0], "the state still reads on the top line"
 
 
@@ -480,7 +488,7 @@ async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
         for n in range(50):  # fifty different texts: the burst, then one line for the rest
             app.notify(f"Cancel rejected: order {n}", severity="error")
         await pilot.pause()
-        assert len(shown) == 4 + TOAST_BURST and len(app._notifications) <= TOASTS_SHOWN
+        assert len(shown) == 4 + TOAST_BURST and len(notifications(app)) <= TOASTS_SHOWN
         clock[0] += TOAST_WINDOW_S
         app._flush_toasts()
         assert shown[-1] == f"… and {50 - TOAST_BURST} more notices in {TOAST_WINDOW_S:g} s"
@@ -589,25 +597,21 @@ async def test_crash_report_shows_no_locals() -> None:
 
     class Exploding(RecordingApp):
         BINDINGS = [("x", "explode", "Explode")]
-        report: list[object] = []
-
-        def _fatal_error(self) -> None:
-            super()._fatal_error()
-            self.report = list(self._exit_renderables)  # printed and cleared at shutdown
 
         def action_explode(self) -> None:
             api_secret = "-".join(("CANARY", "SECRET", "do-not-show"))  # noqa: F841 - a local, not in the source
             raise RuntimeError("boom")
 
     app = Exploding(desk=scripted.long_in_profit(), clock=scripted.clock)
+    report = keep_crash_report(app)
     with pytest.raises(RuntimeError, match="boom"):
         async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
             await pilot.press("x")
     console = Console(file=io.StringIO(), width=200, record=True)
-    for renderable in app.report:
+    for renderable in report:
         console.print(renderable)
-    report = console.export_text()
-    assert "boom" in report and "CANARY-SECRET" not in report
+    printed = console.export_text()
+    assert "boom" in printed and "CANARY-SECRET" not in printed
 
 
 async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutting() -> None:
@@ -743,8 +747,6 @@ async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys()
     time "are there open orders?" flips (bench/soak.py found ~3 GB a trading day that way)."""
     import gc
 
-    from textual.widgets._footer import FooterKey
-
     desk = scripted.long_in_profit()
     orders = dict(desk.orders)
     app = _app(desk)
@@ -820,7 +822,7 @@ async def test_the_session_low_and_high_hold_every_total_the_panel_showed() -> N
 
 
 def _gap_toasts(app: RecordingApp) -> list[str]:
-    return [toast.message for toast in app._notifications if "book RESYNCING" in toast.message]
+    return [toast.message for toast in notifications(app) if "book RESYNCING" in toast.message]
 
 
 async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
@@ -840,7 +842,7 @@ async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
 
 
 def _stale_toasts(app: RecordingApp) -> list[str]:
-    return [toast.message for toast in app._notifications if toast.message.startswith("Stale feed")]
+    return [toast.message for toast in notifications(app) if toast.message.startswith("Stale feed")]
 
 
 def _set_stale(desk: object, topics: set[str]) -> None:

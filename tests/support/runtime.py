@@ -1,8 +1,5 @@
-"""Shared machinery of the reliability suite: a session on the embedded exchange, deadlines, comparisons.
-
-Every wait is a condition awaited with a deadline (:func:`until`); a deadline is a failure bound, never a
-measurement, so nothing here asserts that something was fast. Figures worth knowing (detection times, attempt
-counts) are printed by the tests (run with ``-s`` to see them) and summarised in the suite's report.
+"""A session on the embedded local exchange, as the reliability tests drive it, and its books compared with the
+exchange's.
 
 The session runs against the in-process local exchange (``app.runtime.open_runtime``) with faults enabled and,
 unless a test asks for it, no demo trader, so what happens on the account is what the test does.
@@ -12,63 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
-from collections.abc import AsyncIterator, Callable
-from decimal import Decimal
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.runtime import Runtime, open_runtime
 from exchange.book import BookState
-from exchange.bybit.executions import fill_from_execution
 from exchange.bybit.sim.market import ticker_fields
+from exchange.bybit.sim.server import SimServer
 from exchange.config import Settings, load_settings
 from exchange.events import LinkState
-from exchange.ledger import Ledger, LedgerEntry
+from exchange.journal import Journal
 from exchange.session import Backoff, Timeouts
+from tests.support.waiting import DEADLINE_S, until
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bybit"
-DEADLINE_S = 20.0
 CATEGORY = "linear"
 
 FAST_BACKOFF = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
 """Reconnect delays short enough for a hundred cycles in CI time (the real default starts at 0.5 s), and no
 connection budget: those cycles are the test's, not a flapping server's."""
 
-ORDER_INDEPENDENT_FIELDS = (
-    "position",
-    "notional",
-    "fees",
-    "funding",
-    "total_buy_qty",
-    "total_sell_qty",
-    "buy_notional",
-    "sell_notional",
-    "avg_buy_price",
-    "avg_sell_price",
-)
-"""Ledger fields that depend only on the *set* of fills, not on the order they were applied in (average-cost
-realized P&L does depend on it: a fill backfilled after a later live push is applied out of order)."""
 
+@dataclass
+class EmbeddedRuntime(Runtime):
+    """A runtime on the embedded exchange with its journal (both always there), and the task running the session."""
 
-def fixture(relpath: str) -> Any:
-    """One real Bybit message from tests/fixtures/bybit."""
-    return json.loads((FIXTURES / relpath).read_text())
+    sim: SimServer
+    journal: Journal
+    task: asyncio.Task[None] | None = None
 
-
-async def until(
-    predicate: Callable[[], bool], timeout: float = DEADLINE_S, what: str = "condition", poll_s: float = 0.005
-) -> float:
-    """Await ``predicate()`` becoming true; fail after ``timeout`` s. Returns the time it took (to print)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    deadline = start + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await asyncio.sleep(poll_s)
-    return loop.time() - start
+    @classmethod
+    def of(cls, rt: Runtime) -> EmbeddedRuntime:
+        assert isinstance(rt.sim, SimServer), "the settings do not embed the local exchange"
+        assert rt.journal is not None, "the settings give the session no keys, so no journal"
+        return cls(**{field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)})
 
 
 def is_ready(rt: Runtime) -> bool:
@@ -91,7 +67,7 @@ async def running_session(
     seed: int = 1,
     sim_overrides: dict[str, Any] | None = None,
     wait_ready: bool = True,
-) -> AsyncIterator[Runtime]:
+) -> AsyncIterator[EmbeddedRuntime]:
     """The embedded exchange plus a running session; stops both and checks that ``run()`` ended cleanly."""
     async with open_runtime(
         settings or sim_settings(),
@@ -102,9 +78,10 @@ async def running_session(
         backoff=backoff,
         timeouts=timeouts or Timeouts(),
         sim_overrides=sim_overrides,
-    ) as rt:
+    ) as opened:
+        rt = EmbeddedRuntime.of(opened)
         task = asyncio.create_task(rt.session.run(), name="test-session")
-        rt.task = task  # type: ignore[attr-defined]
+        rt.task = task
         try:
             if wait_ready:
                 await until(lambda: is_ready(rt) or task.done(), what="the session to become Ready")
@@ -118,10 +95,7 @@ async def running_session(
             assert task.exception() is None, f"session.run() raised {task.exception()!r}"
 
 
-# ------------------------------------------------------------------------------------------------ books
-
-
-def book_mismatch(rt: Runtime, symbol: str) -> str | None:
+def book_mismatch(rt: EmbeddedRuntime, symbol: str) -> str | None:
     """Why the session's book of ``symbol`` differs from the exchange's (None when SYNCED and equal)."""
     book = rt.session.books[symbol]
     if book.state is not BookState.SYNCED:
@@ -136,11 +110,11 @@ def book_mismatch(rt: Runtime, symbol: str) -> str | None:
     return None
 
 
-def books_mismatch(rt: Runtime) -> list[str]:
+def books_mismatch(rt: EmbeddedRuntime) -> list[str]:
     return [m for symbol in rt.session.symbols if (m := book_mismatch(rt, symbol)) is not None]
 
 
-def tickers_settled(rt: Runtime) -> bool:
+def tickers_settled(rt: EmbeddedRuntime) -> bool:
     """Nothing is left to publish on the ticker streams and the session holds what they published."""
     for symbol in rt.session.symbols:
         stream = rt.sim.public_feed.streams.get((CATEGORY, f"tickers.{symbol}"))
@@ -151,7 +125,7 @@ def tickers_settled(rt: Runtime) -> bool:
     return True
 
 
-async def quiesce(rt: Runtime, timeout: float = DEADLINE_S) -> None:
+async def quiesce(rt: EmbeddedRuntime, timeout: float = DEADLINE_S) -> None:
     """Pause the market and wait until every session book is SYNCED and equal to the exchange's (and the
     tickers have caught up), so that nothing in the desk moves any more unless a test makes it move."""
     rt.sim.faults.pause_market()
@@ -162,66 +136,5 @@ async def quiesce(rt: Runtime, timeout: float = DEADLINE_S) -> None:
     await until(lambda: tickers_settled(rt), timeout, "the tickers to settle")
 
 
-def resume(rt: Runtime) -> None:
+def resume(rt: EmbeddedRuntime) -> None:
     rt.sim.faults.resume_market()
-
-
-# ------------------------------------------------------------------------------------------------ fills
-
-
-def place_market(sim: Any, symbol: str, side: str, qty: str, link_id: str) -> Any:
-    """A market order straight through the exchange's account API (synchronous: fills before it returns)."""
-    return sim.account.place_order(
-        {
-            "category": CATEGORY,
-            "symbol": symbol,
-            "side": side,
-            "orderType": "Market",
-            "qty": qty,
-            "orderLinkId": link_id,
-        }
-    )
-
-
-def sim_exec_ids(sim: Any) -> set[str]:
-    return {execution.exec_id for execution in sim.account.executions}
-
-
-def sim_records(sim: Any) -> list[dict[str, Any]]:
-    """The exchange's executions as Bybit records, in the order they happened."""
-    return [execution.to_bybit() for execution in sim.account.executions]
-
-
-def ledger_from_records(records: list[dict[str, Any]]) -> Ledger:
-    ledger = Ledger()
-    for record in records:
-        assert ledger.apply_fill(fill_from_execution(record, category=CATEGORY)) is not None
-    return ledger
-
-
-def ledger_figures(ledger: Ledger, fields: tuple[str, ...] = ORDER_INDEPENDENT_FIELDS) -> dict[str, dict[str, Decimal]]:
-    """Per symbol, the figures that must agree between two ledgers fed the same set of fills."""
-    out = {}
-    for entry in ledger.entries():
-        figures = {name: getattr(entry, name) for name in fields}
-        if any(figures.values()):
-            out[entry.symbol] = figures
-    return out
-
-
-def entry_sources(ledger: Ledger) -> dict[str, str]:
-    return {entry.symbol: str(entry.update_source) for entry in ledger.entries()}
-
-
-def no_external_legs(entries: list[LedgerEntry]) -> bool:
-    return all(entry.update_source != "External_trade" for entry in entries)
-
-
-class Stopwatch:
-    """Wall-clock durations to print (never to assert)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __call__(self) -> float:
-        return time.perf_counter() - self.start
