@@ -305,7 +305,7 @@ def test_a_two_character_string_is_not_a_level_in_a_snapshot_either():
 
 def test_non_dict_message_is_rejected():
     book = synced()
-    assert book.apply(["not", "a", "dict"]) is ApplyResult.REJECTED  # type: ignore[arg-type]
+    assert book.apply(["not", "a", "dict"]) is ApplyResult.REJECTED
     assert book.apply({}) is ApplyResult.REJECTED
 
 

@@ -227,7 +227,7 @@ def test_production_order_typed_at_the_prompt() -> None:
     args = argparse.Namespace(yes=False)
     asked: list[str] = []
 
-    def typing(text: str):  # type: ignore[no-untyped-def]
+    def typing(text: str):
         def ask(prompt: str) -> str:
             asked.append(prompt)
             if text == "EOF":

@@ -154,7 +154,7 @@ def test_the_link_rejects_deep_json_nan_infinity_and_huge_exponents_before_anyon
     from exchange.bybit.ws import WsLink
 
     seen: list[dict[str, Any]] = []
-    link = WsLink("ws://127.0.0.1/", None, lambda frame, ms: seen.append(frame), name="public")  # type: ignore[arg-type]
+    link = WsLink("ws://127.0.0.1/", None, lambda frame, ms: seen.append(frame), name="public")
     hostile = [
         "[" * 100_000 + "]" * 100_000,
         '{"topic":"tickers.BTCUSDT","data":' + "[" * 100_000 + "]" * 100_000 + "}",

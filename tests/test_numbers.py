@@ -285,7 +285,12 @@ def test_a_ticker_field_is_a_number_in_range_or_none(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 def test_a_book_takes_prices_and_sizes_in_range_or_rejects_the_message(price: str, size: str) -> None:
     book = OrderBook("orderbook.50.BTCUSDT")
-    snapshot = {"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 1, "data": {"s": "BTCUSDT", "u": 1}}
+    snapshot: dict[str, Any] = {
+        "topic": "orderbook.50.BTCUSDT",
+        "type": "snapshot",
+        "ts": 1,
+        "data": {"s": "BTCUSDT", "u": 1},
+    }
     snapshot["data"].update({"b": [[price, size]], "a": [["1e17", "1"]]})
     result = book.apply(snapshot)
     if result is ApplyResult.REJECTED:

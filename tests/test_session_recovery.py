@@ -187,7 +187,7 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
         s.account.take_position(position("BTCUSDT", "0.5", "100", updated_ms=later))
         return []
 
-    rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]
+    rest.positions = positions_then_a_live_fill
     await s._backfill_steps()
     entry = s.ledger.entry("BTCUSDT")
     assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
@@ -292,7 +292,7 @@ async def test_a_private_frame_that_cannot_be_read_at_all_triggers_a_re_read_of_
     s = session(rest)
     missed = execution("e7", "Sell", "2", "101", int(time.time() * 1000))
     rest.executions_list = [missed]
-    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)
     link._handle_text('{"topic":"execution","data":[{"execId":"e7"')  # cut short: not JSON
     assert link.rejected == 1 and s.counters["private_frames_lost"] == 1 and not s.account.history_complete
     (reread,) = [task for task in s._tasks if task.get_name() == "session-reread-executions"]
@@ -351,7 +351,7 @@ async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_ph
         await asyncio.sleep(0.02)
         return []  # served after the close: flat, so not listed
 
-    rest.positions = closed_while_the_read_is_in_flight  # type: ignore[method-assign]
+    rest.positions = closed_while_the_read_is_in_flight
     await s._backfill_steps()
     entry = s.ledger.entry("BTCUSDT")
     assert entry.position == 0 and entry.update_source.value != "External_trade"
@@ -381,7 +381,7 @@ async def test_an_order_placed_while_the_open_orders_read_is_in_flight_stays_on_
         await asyncio.sleep(0.02)
         return []
 
-    rest.open_orders = open_orders_served_before_the_order  # type: ignore[method-assign]
+    rest.open_orders = open_orders_served_before_the_order
     await s._backfill_steps()
     assert "o-new" in s.orders, "an order open on the exchange was dropped from the desk"
 
@@ -403,7 +403,7 @@ async def test_a_position_closed_by_a_push_is_not_reopened_by_an_older_rest_row(
         s.account.take_position(position("BTCUSDT", "0", "0", updated_ms=exchange_now_ms(), seq=11))
         return [position("BTCUSDT", "1", "100", updated_ms=opened, seq=10)]  # the row served before the close
 
-    rest.positions = read_served_before_the_close  # type: ignore[method-assign]
+    rest.positions = read_served_before_the_close
     await s._backfill_steps()
     assert s.ledger.entry("BTCUSDT").position == 0
     assert "BTCUSDT" not in s.desk.positions, f"a closed position came back: {s.desk.positions.get('BTCUSDT')}"
@@ -518,6 +518,7 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
             execution(f"e{n:04d}", "Buy" if n % 3 else "Sell", "1", str(100 + n % 7), 1_000 + n, seq=n)
             for n in range(fills)
         ]
+        assert s.journal is not None
         s.journal.record(records, 0)
         s.account.replay_journal()
         assert s.ledger._held and all(len(st.history) == fills for st in s.ledger._symbols.values())
@@ -613,7 +614,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
     assert rejected.symbol == "BTCUSDT" and "size '1E+999999999' is too large" in rejected.why
 
     rest = ScriptedRest()
-    rest.rejected_records = deque([rejected])  # type: ignore[attr-defined]
+    rest.rejected_records = deque([rejected])
     s = session(rest)
     notices = s.hub.subscribe([Notice], name="test")
     now = int(time.time() * 1000)
@@ -637,7 +638,7 @@ async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
     async def absurd_wallet() -> WalletSnapshot:
         raise UnreadableRecord(None, "totalEquity '1E+999999999' is too large", path="/v5/account/wallet-balance")
 
-    rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]
+    rest.wallet_balance = absurd_wallet
     rest.executions_list = [execution("w1", "Buy", "1", "100", int(time.time() * 1000))]
     s = session(rest)
     notices = s.hub.subscribe([Notice], name="test")
@@ -666,7 +667,7 @@ async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_executi
     from exchange.bybit.ws import WsLink
 
     s = session(ScriptedRest())
-    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)
     for i in range(100):
         link._handle_text(f'{{"op":"subscribe","success":true,"ret_msg":"","conn_id":"c","req_id":"never-{i}"}}')
         link._handle_text(f'{{"op":"auth","success":true,"ret_msg":"","conn_id":"c","req_id":"x{i}"}}')

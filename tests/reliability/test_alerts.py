@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -78,7 +79,8 @@ async def test_link_down_fires_once_and_clears_once_with_its_duration(tmp_path: 
         print(f"\nlink_down after 200ms: delivered {latency_ms:.0f} ms after the drop beyond the debounce")
         await asyncio.sleep(0.5)
         assert len(deliver.of("link_down")) == 2  # once each, no flapping
-        assert [a.active for a in listener.drain()] == [True, False]  # on the hub too, for the history
+        alerts = cast(list[AlertChanged], listener.drain())  # subscribed to AlertChanged only
+        assert [a.active for a in alerts] == [True, False]  # on the hub too, for the history
         task.cancel()
 
 

@@ -32,7 +32,7 @@ CODES = (None, 1000, 1006, 1001, 4000, 1011, 3000)  # None and 1006: abrupt (no 
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
-def subscribed_everything(rt) -> bool:  # type: ignore[no-untyped-def]
+def subscribed_everything(rt) -> bool:
     """The exchange sees one public socket with exactly the desired topics and one private with ours."""
     desired = set(rt.session.desired_topics())
     public = [c for c in rt.sim.connections.all("public") if not c.closed and c.subscriptions == desired]
@@ -67,7 +67,7 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
                     place_market(sim, symbol, side, qty, f"churn-{cycle}")
                 recovery.append(
                     await until(
-                        lambda before=before: session.reconnects > before and is_ready(rt),
+                        lambda: session.reconnects > before and is_ready(rt),  # noqa: B023 - awaited at once
                         what=f"Ready again after drop {cycle} ({kind or 'all'}, {code})",
                     )
                 )

@@ -43,7 +43,7 @@ def max_attempts(backoff: Backoff, window_s: float) -> int:
         attempts += 1
 
 
-async def _flap(sim, life_s: float, stop: asyncio.Event) -> int:  # type: ignore[no-untyped-def]
+async def _flap(sim, life_s: float, stop: asyncio.Event) -> int:
     """Abort every socket that has lived ``life_s``; returns how many were cut."""
     loop = asyncio.get_running_loop()
     born: dict[str, float] = {}

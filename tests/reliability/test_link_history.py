@@ -56,8 +56,10 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
         clocks = {start for _, start in seen}
         assert len(attempts) >= 2, f"expected several attempts in the outage, saw {attempts}"
         assert len(clocks) == 1 and None not in clocks  # one outage clock across every attempt
+        history = rt.history
+        assert history is not None
         await until(
-            lambda: any(r.state == "Ready" and r.time_ms >= started * 1000 for r in rt.history.rows()),
+            lambda: any(r.state == "Ready" and r.time_ms >= started * 1000 for r in history.rows()),
             what="the recovery to be committed",
         )
     history = open_history(sim_settings(), tmp_path, int(time.time() * 1000))  # a new process's view

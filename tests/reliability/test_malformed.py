@@ -23,8 +23,9 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -109,14 +110,14 @@ class Harness:
         self.session = Session(settings_, hub=EventHub(), journal=self.journal)
         self.public = WsLink(
             settings_.endpoints.public_url("linear"),
-            None,
-            self.session._on_public_frame,  # type: ignore[arg-type]
+            cast(aiohttp.ClientSession, None),  # never opened: the test feeds the link's handler
+            self.session._on_public_frame,
             name="public",
         )
         self.private = WsLink(
             settings_.endpoints.private_url(),
-            None,
-            self.session._on_private_frame,  # type: ignore[arg-type]
+            cast(aiohttp.ClientSession, None),  # never opened: the test feeds the link's handler
+            self.session._on_private_frame,
             name="private",
         )
         self.book = self.session.books["BTCUSDT"]
@@ -337,32 +338,31 @@ def malformed(rng: random.Random) -> tuple[str, str, str]:
                 rng.choice(["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"])
             ]
         else:
-            key, bad = rng.choice(
-                [
-                    ("execQty", "x"),
-                    ("execQty", "-1"),
-                    ("execQty", "0"),
-                    ("execPrice", "0"),
-                    ("execPrice", "abc"),
-                    ("execPrice", None),
-                    ("side", "Up"),
-                    ("side", 5),
-                    ("execTime", "x"),
-                    ("execTime", 1.5),
-                    ("execTime", None),
-                    ("execType", 5),
-                    ("execId", ""),
-                    ("execId", 5),
-                    ("execFee", "fee"),
-                    ("execFee", "nan"),
-                    ("symbol", ""),
-                    ("execQty", "Infinity"),
-                    ("execPrice", "1E+999999999"),
-                    ("execTime", "1" * 5000),
-                    ("execQty", "1e-999999"),
-                    ("execFee", "1E-20000"),
-                ]
-            )
+            bad_fields: list[tuple[str, Any]] = [
+                ("execQty", "x"),
+                ("execQty", "-1"),
+                ("execQty", "0"),
+                ("execPrice", "0"),
+                ("execPrice", "abc"),
+                ("execPrice", None),
+                ("side", "Up"),
+                ("side", 5),
+                ("execTime", "x"),
+                ("execTime", 1.5),
+                ("execTime", None),
+                ("execType", 5),
+                ("execId", ""),
+                ("execId", 5),
+                ("execFee", "fee"),
+                ("execFee", "nan"),
+                ("symbol", ""),
+                ("execQty", "Infinity"),
+                ("execPrice", "1E+999999999"),
+                ("execTime", "1" * 5000),
+                ("execQty", "1e-999999"),
+                ("execFee", "1E-20000"),
+            ]
+            key, bad = rng.choice(bad_fields)
             broken[key] = bad
         # Alone in its frame: a good frame-mate would be taken, as it should (test_session_recovery.py).
         frame["data"] = [broken] if rng.random() < 0.9 else rng.choice([None, {"execId": "x"}, "x"])
@@ -499,7 +499,7 @@ JSON_LEAVES = (
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
     | st.sampled_from(
         [
             "0",

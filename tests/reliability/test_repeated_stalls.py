@@ -38,11 +38,12 @@ async def test_each_repeated_stall_recovers_within_a_second_of_its_end() -> None
             link = session._public
             assert link is not None
             frames = link.frames
-            await until(lambda link=link, frames=frames: link.frames > frames + 20, what="a busy public stream")
+            busy_after = frames + 20
+            await until(lambda: link.frames > busy_after, what="a busy public stream")  # noqa: B023 - awaited here
             before = session.reconnects
             started = time.monotonic()
             rt.sim.faults.stall(STALL_S, "")
-            await until(lambda before=before: session.reconnects > before, 4 * STALL_S, f"stall {n + 1} found")
+            await until(lambda: session.reconnects > before, 4 * STALL_S, f"stall {n + 1} found")  # noqa: B023
             await until(lambda: is_ready(rt), 4 * STALL_S + 10, f"Ready after stall {n + 1}")
             blind_after.append(max(0.0, time.monotonic() - started - STALL_S))
             await asyncio.sleep(max(0.0, started + APART_S - time.monotonic()))

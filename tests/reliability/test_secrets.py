@@ -37,7 +37,7 @@ CANARY_SECRET = f"CANARYSECRET{TOKEN}"
 WRONG_SECRET = f"CANARYWRONG{TOKEN[::-1]}"
 
 
-def leaks(blob: bytes | str, *secrets: str) -> list[str]:
+def leaks(blob: bytes | bytearray | str, *secrets: str) -> list[str]:
     """Which of ``secrets`` occur in ``blob`` (as text or as UTF-8 bytes)."""
     data = blob.encode() if isinstance(blob, str) else bytes(blob)
     return [secret for secret in secrets if secret.encode() in data]
@@ -49,7 +49,7 @@ def files_under(path: Path) -> bytes:
 
 
 @pytest.fixture
-async def canary_sim():  # type: ignore[no-untyped-def]
+async def canary_sim():
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
         sim.account.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
         yield sim
@@ -179,7 +179,8 @@ async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_si
     failures = [r for r in caplog.records if r.exc_info and "forced failure" in str(r.exc_info[1])]
     assert failures, "the forced failure was not logged with its traceback"
     for record in failures:
-        kind, value, tb = record.exc_info  # type: ignore[misc]
+        assert record.exc_info is not None and record.exc_info[0] is not None and record.exc_info[1] is not None
+        kind, value, tb = record.exc_info
         out = io.StringIO()
         Console(file=out, width=200).print(Traceback.from_exception(kind, value, tb, show_locals=True))
         rendered.append(out.getvalue())

@@ -69,6 +69,7 @@ async def test_server_gone_for_good_keeps_reconnecting_with_growing_delays() -> 
         task = asyncio.create_task(rt.session.run())
         await until(lambda: is_ready(rt), what="Ready")
         states = rt.hub.subscribe([StateChanged], name="test")
+        assert rt.sim is not None
         await rt.sim.stop()  # the exchange goes away and never comes back
         retries: list[StateChanged] = []
 

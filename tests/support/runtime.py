@@ -38,13 +38,13 @@ class EmbeddedRuntime(Runtime):
 
     sim: SimServer
     journal: Journal
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] = dataclasses.field(kw_only=True)
 
     @classmethod
-    def of(cls, rt: Runtime) -> EmbeddedRuntime:
+    def of(cls, rt: Runtime, task: asyncio.Task[None]) -> EmbeddedRuntime:
         assert isinstance(rt.sim, SimServer), "the settings do not embed the local exchange"
         assert rt.journal is not None, "the settings give the session no keys, so no journal"
-        return cls(**{field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)})
+        return cls(**{field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)}, task=task)
 
 
 def is_ready(rt: Runtime) -> bool:
@@ -79,9 +79,8 @@ async def running_session(
         timeouts=timeouts or Timeouts(),
         sim_overrides=sim_overrides,
     ) as opened:
-        rt = EmbeddedRuntime.of(opened)
-        task = asyncio.create_task(rt.session.run(), name="test-session")
-        rt.task = task
+        task = asyncio.create_task(opened.session.run(), name="test-session")
+        rt = EmbeddedRuntime.of(opened, task)
         try:
             if wait_ready:
                 await until(lambda: is_ready(rt) or task.done(), what="the session to become Ready")

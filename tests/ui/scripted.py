@@ -244,10 +244,11 @@ def short_in_loss() -> Desk:
         D("2760.00"),
         NOW_MS - 5_000,
     )
+    assert desk.wallet is not None
     desk.wallet = replace(
         desk.wallet,
         total_equity=D("99891.44"),
-        total_available=D("97001.12"),  # type: ignore[arg-type]
+        total_available=D("97001.12"),
         coins=(CoinBalance("USDT", D("99891.44"), D("100091.88"), D("-200.44")),),
     )
     for part in ("ledger", "fills", "positions", "wallet"):

@@ -150,7 +150,7 @@ class RecordingApp(FluxumApp):
         super().__init__(*args, **kwargs)
         self.notices: list[tuple[str, str]] = []
 
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
         self.notices.append((str(kwargs.get("severity", "information")), message))
         super().notify(message, *args, **kwargs)
 

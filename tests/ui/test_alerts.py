@@ -58,7 +58,7 @@ def _terminal(app: RecordingApp) -> TerminalDriver:
     driver: Any = driver_of(app)
     driver.__class__ = TerminalDriver  # from here on, what the app writes to the terminal is recorded
     driver.written = []
-    return driver  # type: ignore[no-any-return]
+    return driver
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,10 @@ import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.notifications import Notification
 
 from app.app import TOAST_BURST, TOAST_WINDOW_S, TOASTS_SHOWN
 from app.bridge import BRIDGED_KINDS, Bridge
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _app(desk: object, symbol: str | None = None, clock: object = scripted.clock) -> RecordingApp:
-    app = RecordingApp(desk=desk, clock=clock, symbol=symbol)  # type: ignore[arg-type]
+    app = RecordingApp(desk=desk, clock=clock, symbol=symbol)
     app.animation_level = "none"
     return app
 
@@ -214,7 +216,7 @@ async def test_a_local_clock_ahead_of_bybit_does_not_make_a_live_book_stale() ->
         assert "NOT LIVE" not in screen_text(app)
 
 
-async def test_ladder_rebuilds_only_when_something_moved() -> None:
+async def test_ladder_rebuilds_only_when_something_moved(monkeypatch: pytest.MonkeyPatch) -> None:
     desk = scripted.long_in_profit()
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
@@ -222,12 +224,12 @@ async def test_ladder_rebuilds_only_when_something_moved() -> None:
         builds = 0
         original = ladder._build
 
-        def counting(*args: object) -> object:
+        def counting(*args: Any) -> Any:
             nonlocal builds
             builds += 1
-            return original(*args)  # type: ignore[arg-type]
+            return original(*args)
 
-        ladder._build = counting  # type: ignore[method-assign]
+        monkeypatch.setattr(ladder, "_build", counting)
         await pilot.pause(0.3)  # six pulls at 20 Hz, nothing changed
         assert builds == 0
         book = desk.books["BTCUSDT"]
@@ -359,6 +361,7 @@ async def test_a_mark_from_a_book_that_stopped_being_live_is_flagged_while_the_l
 async def test_a_mark_price_from_a_silent_ticker_stream_is_flagged() -> None:
     desk = scripted.long_in_profit()
     desk.ledger.mark("BTCUSDT", Decimal("65010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+    assert desk.stats is not None
     stale = [replace(h, stale=h.topic == "tickers.BTCUSDT") for h in desk.stats.topics]
     desk.stats = replace(desk.stats, topics=tuple(stale))
     desk.touch("stats")
@@ -466,9 +469,9 @@ async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
     shown: list[str] = []
     toast = app._toast
 
-    def counted(level: str, text: str, title: str, timeout: float | None) -> None:
+    def counted(level: str, text: str, title: str, timeout: float | None) -> Notification:
         shown.append(text)
-        toast(level, text, title, timeout)
+        return toast(level, text, title, timeout)
 
     app._toast = counted  # type: ignore[method-assign]
     async with app.run_test(size=(160, 44)) as pilot:
@@ -678,7 +681,7 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
     environ = {"BYBIT_PRODUCTION_API_KEY": "k" * 12, "BYBIT_PRODUCTION_API_SECRET": "s" * 12}
     production = load_settings(cfg="production", environ=environ, trading_enabled=True)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.runtime = SimpleNamespace(settings=production, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=production, rest=Rest())
         order = app.query_one(OrdersTable).selected_order()
         assert order is not None
         await pilot.press("c")
@@ -698,7 +701,7 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         assert cancels == [(production.category, order.symbol, order.order_id)]
         testnet_environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
         testnet = load_settings(cfg="testnet", environ=testnet_environ, trading_enabled=True)
-        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
         app.runtime = None  # the stand-in has no session to stop
@@ -730,7 +733,7 @@ async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hid
 
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(80, 24)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
         await pilot.pause()
         assert app.layout_name == "-compact"
         text = screen_text(app)
