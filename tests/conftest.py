@@ -1,11 +1,24 @@
-"""Suite-wide fixtures."""
+"""Suite-wide fixtures, and the markers every test of a directory carries."""
 
 from __future__ import annotations
 
 import decimal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+INTEGRATION_DIRECTORIES = ("sim", "reliability")
+"""Every test in these starts the local exchange (and some a subprocess): marked ``integration`` here, not module
+by module. Elsewhere a module or a test that starts one says so itself with ``pytest.mark.integration``."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(here).parts if item.path.is_relative_to(here) else ()
+        if parts and parts[0] in INTEGRATION_DIRECTORIES:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)

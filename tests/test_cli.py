@@ -67,6 +67,7 @@ def test_completion_of_an_unknown_shell_is_a_usage_error(capsys):
     assert exited.value.code == 2
 
 
+@pytest.mark.integration
 def test_the_entry_point_never_imports_an_app_package_from_the_working_directory(tmp_path):
     """A console script's sys.path[0] is its own bin directory, not the working directory: a project's ``app``
     package there is never imported in place of Fluxum's (``python -m app`` runs the working directory's by

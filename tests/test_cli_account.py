@@ -17,6 +17,8 @@ import app.cli as cli
 from exchange.bybit.sim.server import SimConfig, SimServer
 from tests.support.threaded import clear_exchange_keys, served_in_thread
 
+pytestmark = pytest.mark.integration
+
 FAKE_PRODUCTION_KEY = "FAKEPRODKEY000001"
 FAKE_PRODUCTION_SECRET = "prod-canary-secret-0f9e8d7c"
 

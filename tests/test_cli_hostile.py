@@ -28,6 +28,8 @@ from exchange.events import FillReceived
 from exchange.ledger import Fill
 from tests.support.threaded import clear_exchange_keys, served_in_thread
 
+pytestmark = pytest.mark.integration
+
 OSC_52 = "\x1b]52;c;cm0gLXJmIH4=\x07"
 TITLE = "\x1b]0;pwned\x07"
 C1 = "\x9b31m"

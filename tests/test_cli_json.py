@@ -14,6 +14,8 @@ import app.cli as cli
 from exchange.bybit.sim.server import SimConfig, SimServer
 from tests.support.threaded import clear_exchange_keys, served_in_thread
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(autouse=True)
 def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

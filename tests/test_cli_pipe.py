@@ -13,6 +13,8 @@ import pytest
 from app.cli import EXIT_READER_GONE
 from tests.support.history import store_history
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTIONS = ROOT / "tests" / "data" / "ledger" / "executions.jsonl"
 

@@ -199,6 +199,7 @@ def test_a_record_whose_numbers_do_not_fit_is_one_line_naming_it(
     assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
 
 
+@pytest.mark.integration
 def test_python_m_app_cli_prints_the_same_one_line(tmp_path: Path) -> None:
     """``python -m app.cli`` runs the module as __main__: its user errors must still be one line, exit 2."""
     import os

@@ -17,6 +17,8 @@ from app.cli import UserError
 from app.commands.common import require_confirmation
 from exchange.config import load_settings
 
+pytestmark = pytest.mark.integration
+
 LOCAL = ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://127.0.0.2:9"]
 REMOTE = ["http://192.0.2.10:8000", "https://api.bybit.com", "http://localhost.evil.example:8000", "http://sim.lan"]
 

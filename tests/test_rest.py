@@ -636,6 +636,7 @@ def sim_client(sim: Any, **kwargs: Any) -> RestClient:
     return RestClient(Endpoints.for_base_url(sim.base_url), demo_credentials(), **kwargs)
 
 
+@pytest.mark.integration
 async def test_sim_market_reads(sim: Any) -> None:
     async with sim_client(sim) as client:
         server_ms = await client.server_time_ms()
@@ -650,6 +651,7 @@ async def test_sim_market_reads(sim: Any) -> None:
     assert tickers[0]["symbol"] == "BTCUSDT" and Decimal(tickers[0]["markPrice"]) > 0
 
 
+@pytest.mark.integration
 async def test_sim_account_round_trip(sim: Any) -> None:
     async with sim_client(sim) as client:
         wallet = await client.wallet_balance()
@@ -684,6 +686,7 @@ async def test_sim_account_round_trip(sim: Any) -> None:
     assert client.stats.timestamp_rejections == 0 and client.stats.retries == 0
 
 
+@pytest.mark.integration
 async def test_sim_executions_every_page_oldest_first(sim: Any) -> None:
     async with sim_client(sim) as client:
         link_ids = []

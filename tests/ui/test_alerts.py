@@ -17,7 +17,7 @@ from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
 from tests.ui.support import LIVE_SIZE, RecordingApp, driver_of, runtime_options, sim_settings, until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 RECORDER = "import sys; open(sys.argv[1], 'a').write(sys.stdin.read())"
 

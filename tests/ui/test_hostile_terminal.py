@@ -14,7 +14,7 @@ import pytest
 from tests.ui.hostile import terminal_escapes
 from tests.ui.pty_run import run_in_terminal as run_module
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def run_in_terminal(*args: str) -> tuple[int, bytes]:

@@ -150,6 +150,7 @@ async def test_a_failed_reason_with_a_title_sequence_is_shown_disarmed() -> None
         assert_inert(app)
 
 
+@pytest.mark.integration
 async def test_a_hostile_exchange_pushes_coins_orders_and_a_rejection(tmp_path: Path) -> None:
     """The local exchange pushes the hostile wallet and orders, then rejects the key with a title sequence."""
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))

@@ -21,7 +21,7 @@ from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 def _ready(app: RecordingApp) -> bool:

@@ -571,6 +571,7 @@ async def test_bridge_forwards_only_lossless_kinds_in_order() -> None:
     assert not Bridge.PositionChanged(replace(position, symbol="ETHUSDT")).can_replace(first)
 
 
+@pytest.mark.integration
 def test_widgets_never_import_aiohttp_or_the_session() -> None:
     code = (
         "import sys, widgets.ladder, widgets.tape, widgets.position, widgets.connection_bar, widgets.wallet, "
