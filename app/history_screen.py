@@ -21,11 +21,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from exchange.durations import duration_text
 from exchange.link_figures import Figures, figures
 from exchange.link_history import HistoryRow, LinkHistory, RunSpan
 from exchange.link_report import FILTERS, matches, write_csv_file
 from exchange.printable import printable
-from widgets._format import duration_text
 
 __all__ = ["HistoryScreen"]
 

@@ -108,14 +108,12 @@ class Ctx:
         return self.app.runtime.sim
 
     @property
-    def engine(self) -> Any:
-        return self.app.runtime.sim.account.engine
+    def orders(self) -> Any:
+        return self.app.runtime.sim.exchange.orders
 
     @property
     def private_hub(self) -> Any:
-        from exchange.bybit.sim.private_ws import HUB_KEY
-
-        return self.app.runtime.sim.app[HUB_KEY]
+        return self.app.runtime.sim.private_hub
 
     @property
     def links(self) -> list[Any]:
@@ -241,7 +239,7 @@ def _books_cap(c: Ctx) -> float:
 def _metric_list() -> list[Metric]:
     from exchange import book as book_module
     from exchange.account_state import CLOSED_ORDERS_KEPT, RECENT_MOVES_KEPT
-    from exchange.bybit.sim.matching import MAX_ORDERS
+    from exchange.bybit.sim.orders import MAX_ORDERS
     from exchange.desk import OWN_FILLS_KEPT, TRADES_KEPT
     from exchange.ledger import HISTORY_KEPT, SUMS_EVERY
     from widgets.ladder import DRAW_LOG_KEPT
@@ -316,9 +314,9 @@ def _metric_list() -> list[Metric]:
         m("app message queue", "textual", "", lambda c: c.app._message_queue.qsize()),
         # -------------------------------------------------------------------------------- the embedded exchange
         m("sim.account.executions", x + "account.py", "125,000", _len("sim.account.executions"), k(125_000)),
-        m("engine.orders", x + "matching.py", "50,000", _len("engine.orders"), k(MAX_ORDERS)),
-        m("engine.by_link_id", x + "matching.py", "with orders", _len("engine.by_link_id"), k(MAX_ORDERS)),
-        m("engine._resting", x + "matching.py", "open orders", _len("engine._resting")),
+        m("orders.orders", x + "orders.py", "50,000", _len("orders.orders"), k(MAX_ORDERS)),
+        m("orders.by_link_id", x + "orders.py", "with orders", _len("orders.by_link_id"), k(MAX_ORDERS)),
+        m("orders._resting", x + "orders.py", "open orders", _len("orders._resting")),
         m("sim market trades", x + "market.py", "1000 per book", _lens("sim.market._books", "trades"), _books_cap),
         m("sim.counters", x + "server.py", "fixed names", _len("sim.counters")),
         m("sim.connections", x + "connection.py", "open sockets", _len("sim.connections")),
@@ -727,7 +725,7 @@ def _totals(ctx: Ctx) -> dict[str, Any]:
         "rejected frames": s.counters["rejected_frames"] + sum(x.rejected for x in ctx.links),
         "messages processed (frames with a topic)": s._rate.total,
         "hub events published": ctx.runtime.hub.published,
-        "funding settlements": sim.account.funding.settlements,
+        "funding settlements": sim.exchange.funding.settlements,
         "demo trader actions": dict(sim.demo_trader.actions) if sim.demo_trader else {},
     }
 

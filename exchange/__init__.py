@@ -1,5 +1,8 @@
-"""Everything about markets and Bybit, with no Textual in it.
+"""Everything about markets and the link, with no Textual in it.
 
-The venue-neutral core (order book, ledger, session state machine, event hub, journal, configuration) lives at
-this level; Bybit's protocol, clients and the local exchange live in :mod:`exchange.bybit`.
+At this level: the desk's model and rules (order book, ledger, desk, trust, events, hub), the session that keeps
+the desk current and its policy, and what is kept on disk (journal, link history). They speak Bybit v5's
+vocabulary (its topics, categories, execution records): Fluxum is a Bybit desk, and :mod:`exchange.bybit` holds
+the wire itself (parsing, signing, the WebSocket link, the REST client) and the local exchange
+(:mod:`exchange.bybit.sim`). Widgets read this level only, never :mod:`exchange.bybit`.
 """

@@ -247,7 +247,9 @@ def test_monitor_fill_lines_are_one_printable_line(capsys: Any) -> None:
 def test_monitor_on_a_hostile_exchange(capsys: Any) -> None:
     """The session headless on the local exchange: hostile fills pushed, then the key rejected with a title."""
     with served_in_thread(_started_sim, SimServer.stop, "hostile-sim") as (sim, loop):
-        push = _every(loop, 0.3, lambda: sim.account.publish("execution", [{**_execution(), "execId": "evil-1"}]))
+        push = _every(
+            loop, 0.3, lambda: sim.exchange.pushes.publish("execution", [{**_execution(), "execId": "evil-1"}])
+        )
 
         def reject() -> None:
             sim.faults.auth_reject = True

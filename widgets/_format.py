@@ -10,6 +10,7 @@ import math
 import time
 from decimal import Decimal
 
+from exchange.durations import duration_text
 from exchange.events import LinkState
 
 __all__ = [
@@ -101,20 +102,6 @@ def fmt_signed(value: Decimal | float | None, decimals: int = 2) -> str:
     if not text.strip("+-0.,"):  # zero, or so small it rounds to zero: no sign ("-0.00" reads as a loss)
         return f"{0:.{decimals}f}"
     return text
-
-
-def duration_text(seconds: float) -> str:
-    """A compact duration: ``4.2 s``, ``3m 05s``, ``2h 01m``."""
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 60:
-        return f"{int(seconds)} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def age_text(last_ms: int | None, now_ms: int) -> str:

@@ -30,9 +30,9 @@ from textual.widget import Widget
 from exchange.book import BookState, OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.printable import printable
+from exchange.trust import book_trust
 from widgets._desk_pull import SymbolPull
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
-from widgets.trust import book_trust
 
 __all__ = ["GROUPS", "IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "Ladder"]
 

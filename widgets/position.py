@@ -27,9 +27,9 @@ from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.ledger import LedgerEntry, MarkSource
 from exchange.printable import printable
+from exchange.trust import mark_is_live
 from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
-from widgets.trust import mark_is_live
 
 __all__ = ["PositionPanel", "SessionSeries"]
 

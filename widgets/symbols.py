@@ -14,11 +14,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from exchange.book import BookState
-from exchange.bybit.protocol import ticker_topic
 from exchange.printable import printable
+from exchange.trust import book_trust, ticker_is_stale
 from widgets._desk_pull import SymbolPull
 from widgets._format import MAX_DECIMALS, fmt_price
-from widgets.trust import book_trust, stream_is_stale
 
 __all__ = ["SymbolStrip"]
 
@@ -73,6 +72,6 @@ class SymbolStrip(SymbolPull, Widget):
                 parts.append(f" {fmt_price(price, dp)}")
             book = desk.books.get(symbol)
             book_live = book is None or book_trust(desk, book, now_ms)[0] == BookState.SYNCED.value
-            if not book_live or stream_is_stale(desk, ticker_topic(symbol)):  # the price shown is a ticker's
+            if not book_live or ticker_is_stale(desk, symbol):  # the price shown is a ticker's
                 parts.append((" ⚠", "bold $text-warning"))
         return Content.assemble(*parts)

@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(summary: Figures, rows: list[HistoryRow], since: str, out: TextIO) -> None:
     """Outages, then the figures, then the events, newest first, as aligned text."""
+    from exchange.durations import duration_text
     from exchange.printable import printable
-    from widgets._format import duration_text
 
     def when(ms: int) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))

@@ -184,7 +184,7 @@ async def test_monitor_json_prints_alert_lines_and_runs_the_command(tmp_path: Pa
     command = json.dumps([sys.executable, "-c", RECORDER, str(out)])
     config.write_text(f'[[alerts]]\nwhen = "link_down"\nafter = "200ms"\ncommand = {command}\n')
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
-        sim.account.api_keys.add(key, secret, note="alerts canary")
+        sim.exchange.api_keys.add(key, secret, note="alerts canary")
         args = ["--base-url", sim.base_url, "--json", "--config", str(config), "--journal-dir", str(tmp_path / "j")]
         env = clean_environment(BYBIT_SIM_API_KEY=key, BYBIT_SIM_API_SECRET=secret)
         monitor = await Monitor.start(args, env)

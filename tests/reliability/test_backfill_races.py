@@ -55,7 +55,7 @@ async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(backfill_
         await sim.faults.drop_connections("")
         await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
         place_market(sim, "BTCUSDT", "Sell", "0.002", "during-outage")  # >= 1.5 s before the live fill
-        settled = sim.account.funding.settle(sim.clock.now_ms())  # funding on both positions, made while away
+        settled = sim.exchange.funding.settle(sim.clock.now_ms())  # funding on both positions, made while away
         assert len(settled) == 2, settled
         await until(lambda: "failure" in made or (session.state.kind is LinkState.READY and "live" in made))
         assert "failure" not in made, made["failure"]

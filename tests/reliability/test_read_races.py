@@ -59,7 +59,7 @@ async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_o
                 tick = sim.market.instrument(CATEGORY, "ETHUSDT").tick_size
                 params = {"category": CATEGORY, "symbol": "ETHUSDT", "side": "Buy", "orderType": "Limit"}
                 params |= {"qty": "0.05", "price": str((bid * Decimal("0.9")).quantize(tick))}
-                made["order"] = sim.account.place_order(params | {"orderLinkId": "resting-during-backfill"})
+                made["order"] = sim.exchange.place_order(params | {"orderLinkId": "resting-during-backfill"})
                 await until(lambda: made["order"].order_id in session.orders, what="the New push applied")
             return answer
 

@@ -51,7 +51,7 @@ def files_under(path: Path) -> bytes:
 @pytest.fixture
 async def canary_sim():
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
-        sim.account.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
+        sim.exchange.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
         yield sim
 
 

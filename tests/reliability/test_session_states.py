@@ -44,7 +44,7 @@ async def _run_with_key(sim: SimServer, key: str, secret: str, journal_dir: Path
 
 async def test_bad_key_fails_with_reason_and_stops_retrying(tmp_path: Path) -> None:
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
-        sim.account.api_keys.add("reliability-key-01", "reliability-secret-01", note="good key, wrong secret below")
+        sim.exchange.api_keys.add("reliability-key-01", "reliability-secret-01", note="good key, wrong secret below")
         for key, secret, expected in (
             ("no-such-key-000001", "whatever-secret", "Invalid apikey"),
             ("reliability-key-01", "not-the-right-secret", "Invalid sign"),

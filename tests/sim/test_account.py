@@ -1,4 +1,4 @@
-"""The demo account and its matching engine against a hand-built book: fills, fees, positions, funding.
+"""The demo exchange (account, matching, funding) against a hand-built book: fills, fees, positions, funding.
 
 A small fake market (defined here, exact and fully controlled) stands in for the market model so every figure
 can be checked to the last digit.
@@ -10,19 +10,21 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.bybit.sim.account import Account, Rejection, money
+from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.demo_trader import DemoTrader
 from exchange.bybit.sim.funding import FUNDING_INTERVAL_MS
 from exchange.bybit.sim.instruments import Instrument, build_instruments
 from exchange.bybit.sim.market import Market
+from exchange.bybit.sim.records import Rejection, money
+from exchange.bybit.sim.venue import SimExchange
+from exchange.bybit.sim.wire import execution_record, order_record
 
 D = Decimal
 T0 = 1_700_000_000_000  # fixed server time; 8-hour grid instants are multiples of FUNDING_INTERVAL_MS
@@ -80,6 +82,9 @@ class FakeMarket:
 
     def funding_rate(self, category: str, symbol: str) -> Decimal:
         return self.rates.get((category, symbol), D("0.0001"))
+
+    def set_next_funding_time(self, ms: int, category: str | None = None, symbol: str | None = None) -> None:
+        self.next_funding_ms = ms
 
     def take(
         self, category: str, symbol: str, side: str, qty: Decimal, limit: Decimal | None
@@ -154,14 +159,14 @@ def market(clock: SimClock) -> FakeMarket:
 
 
 @pytest.fixture
-def account(market: FakeMarket, clock: SimClock) -> Account:
-    return Account(market, clock, funding_speed=1.0)  # type: ignore[arg-type]
+def venue(market: FakeMarket, clock: SimClock) -> SimExchange:
+    return SimExchange(market, clock, funding_speed=1.0)
 
 
 @pytest.fixture
-def pushes(account: Account) -> Pushes:
+def pushes(venue: SimExchange) -> Pushes:
     p = Pushes()
-    account.add_listener(p)
+    venue.add_listener(p)
     return p
 
 
@@ -175,7 +180,7 @@ def wallet_reconciles(account: Account) -> bool:
     """The wallet equals the start plus every execPnl minus every execFee, summed from the wire strings."""
     total = D("100000")
     for e in account.executions:
-        rec = e.to_bybit()
+        rec = execution_record(e)
         total += D(rec["execPnl"]) - D(rec["execFee"])
     return total == account.wallet_balance
 
@@ -183,18 +188,18 @@ def wallet_reconciles(account: Account) -> bool:
 # ------------------------------------------------------------------------------------------------- taking
 
 
-def test_market_buy_walks_the_book_and_pays_taker_fees(account: Account, pushes: Pushes) -> None:
-    o = account.place_order(order(qty="0.250", orderLinkId="m-1"))
+def test_market_buy_walks_the_book_and_pays_taker_fees(venue: SimExchange, pushes: Pushes) -> None:
+    o = venue.place_order(order(qty="0.250", orderLinkId="m-1"))
     assert o.status == "Filled"
-    fills = [(e.exec_price, e.exec_qty, e.exec_fee, e.is_maker) for e in account.executions]
+    fills = [(e.exec_price, e.exec_qty, e.exec_fee, e.is_maker) for e in venue.account.executions]
     assert fills == [
         (D("50010.00"), D("0.100"), D("2.7505500"), False),  # 5001.00 * 0.00055
         (D("50020.00"), D("0.150"), D("4.1266500"), False),  # 7503.00 * 0.00055
     ]
     assert o.avg_price == (D("5001.0") + D("7503.0")) / D("0.25")
-    pos = account.position("linear", "BTCUSDT")
+    pos = venue.account.position("linear", "BTCUSDT")
     assert pos.size == D("0.250") and pos.avg_price == D("50016.00")
-    assert account.wallet_balance == D("100000") - D("2.75055") - D("4.12665")
+    assert venue.account.wallet_balance == D("100000") - D("2.75055") - D("4.12665")
     assert pushes.topics() == ["order", "execution", "order", "position", "wallet"]
     first, last = pushes.of("order")
     assert first["orderStatus"] == "New" and last["orderStatus"] == "Filled"
@@ -204,34 +209,34 @@ def test_market_buy_walks_the_book_and_pays_taker_fees(account: Account, pushes:
     assert executions[0]["execFee"] == "2.75055" and executions[0]["feeRate"] == "0.00055"
     assert executions[0]["isMaker"] is False and executions[0]["execType"] == "Trade"
     assert pushes.of("position")[0]["entryPrice"] == "50016" and pushes.of("position")[0]["side"] == "Buy"
-    assert wallet_reconciles(account)
+    assert wallet_reconciles(venue.account)
 
 
-def test_own_takes_are_public_trades_but_never_fill_own_resting_orders(account: Account, market: FakeMarket) -> None:
-    resting = account.place_order(order(side="Sell", orderType="Limit", price="50015.00", qty="0.010"))
+def test_own_takes_are_public_trades_but_never_fill_own_resting_orders(venue: SimExchange, market: FakeMarket) -> None:
+    resting = venue.place_order(order(side="Sell", orderType="Limit", price="50015.00", qty="0.010"))
     assert resting.status == "New"
-    account.place_order(order(side="Buy", qty="0.200"))
+    venue.place_order(order(side="Buy", qty="0.200"))
     assert [t[3] for t in market.public_trades] == [D("50010.00"), D("50020.00")]
     assert resting.status == "New"  # our own buy at 50020 must not fill our own sell at 50015
 
 
-def test_market_sell_with_empty_bids_is_cancelled_unfilled(account: Account, market: FakeMarket) -> None:
+def test_market_sell_with_empty_bids_is_cancelled_unfilled(venue: SimExchange, market: FakeMarket) -> None:
     market.set_book("BTCUSDT", bids=[], asks=[("50010.00", "1.000")])
-    o = account.place_order(order(side="Sell"))
+    o = venue.place_order(order(side="Sell"))
     assert o.status == "Cancelled" and o.reject_reason == "EC_NoImmediateQtyToFill"
-    assert o.cum_exec_qty == 0 and account.executions == []
+    assert o.cum_exec_qty == 0 and venue.account.executions == []
 
 
-def test_ioc_limit_partially_fills_then_cancels(account: Account) -> None:
-    o = account.place_order(order(orderType="Limit", price="50010.00", qty="0.300", timeInForce="IOC"))
+def test_ioc_limit_partially_fills_then_cancels(venue: SimExchange) -> None:
+    o = venue.place_order(order(orderType="Limit", price="50010.00", qty="0.300", timeInForce="IOC"))
     assert o.status == "Cancelled" and o.cum_exec_qty == D("0.100")
-    assert o.to_bybit()["cumExecQty"] == "0.100" and o.to_bybit()["leavesQty"] == "0.000"
+    assert order_record(o)["cumExecQty"] == "0.100" and order_record(o)["leavesQty"] == "0.000"
 
 
-def test_fok_without_enough_liquidity_never_trades(account: Account, market: FakeMarket) -> None:
-    o = account.place_order(order(orderType="Limit", price="50020.00", qty="0.500", timeInForce="FOK"))
-    assert o.status == "Cancelled" and account.executions == [] and market.public_trades == []
-    ok = account.place_order(order(orderType="Limit", price="50020.00", qty="0.300", timeInForce="FOK"))
+def test_fok_without_enough_liquidity_never_trades(venue: SimExchange, market: FakeMarket) -> None:
+    o = venue.place_order(order(orderType="Limit", price="50020.00", qty="0.500", timeInForce="FOK"))
+    assert o.status == "Cancelled" and venue.account.executions == [] and market.public_trades == []
+    ok = venue.place_order(order(orderType="Limit", price="50020.00", qty="0.300", timeInForce="FOK"))
     assert ok.status == "Filled" and ok.cum_exec_qty == D("0.300")
 
 
@@ -239,9 +244,9 @@ def test_fok_without_enough_liquidity_never_trades(account: Account, market: Fak
 
 
 def test_limit_rests_then_fills_as_maker_on_a_public_trade(
-    account: Account, market: FakeMarket, pushes: Pushes
+    venue: SimExchange, market: FakeMarket, pushes: Pushes
 ) -> None:
-    o = account.place_order(order(orderType="Limit", price="49995.00", qty="0.020"))
+    o = venue.place_order(order(orderType="Limit", price="49995.00", qty="0.020"))
     assert o.status == "New" and o.leaves_qty == D("0.020")
     assert pushes.topics() == ["order", "position"]  # a position push on every create, as Bybit does
     pushes.clear()
@@ -251,59 +256,61 @@ def test_limit_rests_then_fills_as_maker_on_a_public_trade(
     assert o.status == "PartiallyFilled" and o.cum_exec_qty == D("0.008")
     market.trade("BTCUSDT", "Sell", "49990.00", "1")
     assert o.status == "Filled"
-    makers = [e for e in account.executions]
+    makers = [e for e in venue.account.executions]
     assert all(e.is_maker and e.exec_price == D("49995.00") for e in makers)
     assert makers[0].exec_fee == D("0.07999200")  # 399.96 * 0.0002
     assert makers[0].fee_rate == D("0.0002")
     assert pushes.topics() == ["execution", "order", "position", "wallet"] * 2
     assert [r["orderStatus"] for r in pushes.of("order")] == ["PartiallyFilled", "Filled"]
-    assert account.engine.order_im() == 0
-    assert wallet_reconciles(account)
+    assert venue.engine.order_im() == 0
+    assert wallet_reconciles(venue.account)
 
 
-def test_resting_order_fills_when_the_touch_moves_through_it(account: Account, market: FakeMarket) -> None:
-    o = account.place_order(order(side="Sell", orderType="Limit", price="50025.00", qty="0.050"))
+def test_resting_order_fills_when_the_touch_moves_through_it(venue: SimExchange, market: FakeMarket) -> None:
+    o = venue.place_order(order(side="Sell", orderType="Limit", price="50025.00", qty="0.050"))
     assert o.status == "New"
     market.set_book("BTCUSDT", bids=[("50026.00", "0.030"), ("50025.00", "1.000")], asks=[("50040.00", "1.000")])
     market.step()
     assert o.status == "Filled"
-    assert [(e.exec_price, e.exec_qty, e.is_maker) for e in account.executions] == [(D("50025.00"), D("0.050"), True)]
+    assert [(e.exec_price, e.exec_qty, e.is_maker) for e in venue.account.executions] == [
+        (D("50025.00"), D("0.050"), True)
+    ]
 
 
-def test_gtc_limit_takes_the_crossing_part_and_rests_the_rest(account: Account, market: FakeMarket) -> None:
-    o = account.place_order(order(orderType="Limit", price="50020.00", qty="0.500"))
+def test_gtc_limit_takes_the_crossing_part_and_rests_the_rest(venue: SimExchange, market: FakeMarket) -> None:
+    o = venue.place_order(order(orderType="Limit", price="50020.00", qty="0.500"))
     assert o.status == "PartiallyFilled" and o.cum_exec_qty == D("0.300") and o.leaves_qty == D("0.200")
-    assert account.engine.resting_orders() == [o]
-    assert account.engine.order_im() == D("0.200") * D("50020.00") / 10
+    assert venue.orders.resting_orders() == [o]
+    assert venue.engine.order_im() == D("0.200") * D("50020.00") / 10
     market.trade("BTCUSDT", "Sell", "50000.00", "1")
     assert o.status == "Filled"
-    assert [e.is_maker for e in account.executions] == [False, False, True]
+    assert [e.is_maker for e in venue.account.executions] == [False, False, True]
 
 
-def test_post_only_that_would_cross_is_cancelled(account: Account, pushes: Pushes) -> None:
-    o = account.place_order(order(orderType="Limit", price="50010.00", timeInForce="PostOnly", orderLinkId="po"))
+def test_post_only_that_would_cross_is_cancelled(venue: SimExchange, pushes: Pushes) -> None:
+    o = venue.place_order(order(orderType="Limit", price="50010.00", timeInForce="PostOnly", orderLinkId="po"))
     assert o.status == "Cancelled" and o.reject_reason == "EC_PostOnlyWillTakeLiquidity"
-    assert account.executions == []
+    assert venue.account.executions == []
     assert pushes.topics() == ["order", "position"]
     assert pushes.of("order")[0]["orderStatus"] == "Cancelled"
-    rests = account.place_order(order(orderType="Limit", price="50000.00", timeInForce="PostOnly"))
+    rests = venue.place_order(order(orderType="Limit", price="50000.00", timeInForce="PostOnly"))
     assert rests.status == "New"
 
 
-def test_cancel_by_link_id_then_again_is_110001(account: Account, pushes: Pushes) -> None:
-    account.place_order(order(orderType="Limit", price="49000.00", orderLinkId="c-1"))
+def test_cancel_by_link_id_then_again_is_110001(venue: SimExchange, pushes: Pushes) -> None:
+    venue.place_order(order(orderType="Limit", price="49000.00", orderLinkId="c-1"))
     pushes.clear()
-    cancelled = account.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "c-1"})
+    cancelled = venue.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "c-1"})
     assert cancelled.status == "Cancelled" and cancelled.cancel_type == "CancelByUser"
     assert pushes.topics() == ["order", "position"]
     with pytest.raises(Rejection) as again:
-        account.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "c-1"})
+        venue.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "c-1"})
     assert (again.value.ret_code, again.value.ret_msg) == (110001, "Order does not exist")
     with pytest.raises(Rejection) as unknown:
-        account.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderId": "nope"})
+        venue.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderId": "nope"})
     assert unknown.value.ret_code == 110001
     with pytest.raises(Rejection) as neither:
-        account.cancel_order({"category": "linear", "symbol": "BTCUSDT"})
+        venue.cancel_order({"category": "linear", "symbol": "BTCUSDT"})
     assert neither.value.ret_code == 10001
 
 
@@ -333,27 +340,27 @@ def test_cancel_by_link_id_then_again_is_110001(account: Account, pushes: Pushes
     ],
 )
 def test_bad_orders_are_refused_with_bybits_codes(
-    account: Account, params: dict[str, Any], code: int, message: str
+    venue: SimExchange, params: dict[str, Any], code: int, message: str
 ) -> None:
     with pytest.raises(Rejection) as refused:
-        account.place_order(params)
+        venue.place_order(params)
     assert (refused.value.ret_code, refused.value.ret_msg) == (code, message)
-    assert account.engine.orders == {} and account.executions == []
+    assert venue.orders.orders == {} and venue.account.executions == []
 
 
-def test_duplicate_order_link_id_is_110072(account: Account) -> None:
-    account.place_order(order(orderType="Limit", price="49000.00", orderLinkId="dup"))
+def test_duplicate_order_link_id_is_110072(venue: SimExchange) -> None:
+    venue.place_order(order(orderType="Limit", price="49000.00", orderLinkId="dup"))
     with pytest.raises(Rejection) as dup:
-        account.place_order(order(orderType="Limit", price="49000.00", orderLinkId="dup"))
+        venue.place_order(order(orderType="Limit", price="49000.00", orderLinkId="dup"))
     assert dup.value.ret_code == 110072
 
 
-def test_margin_counts_resting_orders(account: Account) -> None:
+def test_margin_counts_resting_orders(venue: SimExchange) -> None:
     # 100k wallet at 10x: 1.9 BTC at 49,000 needs 9,310 IM; twenty of them cannot all rest.
     placed = 0
     with pytest.raises(Rejection) as refused:
         for i in range(30):
-            account.place_order(order(orderType="Limit", price="49000.00", qty="1.900", orderLinkId=f"im-{i}"))
+            venue.place_order(order(orderType="Limit", price="49000.00", qty="1.900", orderLinkId=f"im-{i}"))
             placed += 1
     assert refused.value.ret_code == 110007 and placed == 10
 
@@ -361,57 +368,57 @@ def test_margin_counts_resting_orders(account: Account) -> None:
 # ------------------------------------------------------------------------------------------------ positions
 
 
-def test_long_then_flip_short_realises_pnl(account: Account, market: FakeMarket, pushes: Pushes) -> None:
+def test_long_then_flip_short_realises_pnl(venue: SimExchange, market: FakeMarket, pushes: Pushes) -> None:
     market.set_book("BTCUSDT", bids=[("49000.00", "10")], asks=[("50000.00", "10")])
-    account.place_order(order(qty="1.000"))
+    venue.place_order(order(qty="1.000"))
     market.set_book("BTCUSDT", bids=[("49000.00", "10")], asks=[("51000.00", "10")])
-    account.place_order(order(qty="1.000"))
-    pos = account.position("linear", "BTCUSDT")
+    venue.place_order(order(qty="1.000"))
+    pos = venue.account.position("linear", "BTCUSDT")
     assert pos.size == D("2.000") and pos.avg_price == D("50500")
     market.set_book("BTCUSDT", bids=[("52000.00", "10")], asks=[("52100.00", "10")])
-    account.place_order(order(side="Sell", qty="3.000"))
-    last = account.executions[-1]
+    venue.place_order(order(side="Sell", qty="3.000"))
+    last = venue.account.executions[-1]
     assert last.closed_size == D("2.000") and last.exec_pnl == D("3000.00000")  # 2 * (52000 - 50500)
     assert pos.size == D("-1.000") and pos.avg_price == D("52000.00") and pos.side == "Sell"
-    fees = sum((e.exec_fee for e in account.executions), D(0))
-    assert account.wallet_balance == D("100000") + D("3000") - fees
+    fees = sum((e.exec_fee for e in venue.account.executions), D(0))
+    assert venue.account.wallet_balance == D("100000") + D("3000") - fees
     assert pos.cum_realised == D("3000") - fees
     record = pushes.of("position")[-1]
     assert record["side"] == "Sell" and record["size"] == "1.000" and record["entryPrice"] == "52000"
-    assert last.to_bybit()["closedSize"] == "2.000" and last.to_bybit()["execPnl"] == "3000"
-    assert wallet_reconciles(account)
+    assert execution_record(last)["closedSize"] == "2.000" and execution_record(last)["execPnl"] == "3000"
+    assert wallet_reconciles(venue.account)
 
 
-def test_closing_to_flat_resets_the_position(account: Account, market: FakeMarket) -> None:
-    account.place_order(order(qty="0.100"))
-    account.place_order(order(side="Sell", qty="0.100", reduceOnly=True))
-    pos = account.position("linear", "BTCUSDT")
+def test_closing_to_flat_resets_the_position(venue: SimExchange, market: FakeMarket) -> None:
+    venue.place_order(order(qty="0.100"))
+    venue.place_order(order(side="Sell", qty="0.100", reduceOnly=True))
+    pos = venue.account.position("linear", "BTCUSDT")
     assert pos.size == 0 and pos.avg_price == 0
-    rec = account.position_record(pos, ws=False)
+    rec = venue.position_record(pos, ws=False)
     assert rec["side"] == "" and rec["size"] == "0.000" and rec["avgPrice"] == "0" and rec["liqPrice"] == ""
     assert rec["unrealisedPnl"] == "0" and rec["positionValue"] == "0"
 
 
-def test_liquidation_prices_move_with_the_entry(account: Account, market: FakeMarket) -> None:
+def test_liquidation_prices_move_with_the_entry(venue: SimExchange, market: FakeMarket) -> None:
     market.set_book("BTCUSDT", bids=[("49990.00", "10")], asks=[("50000.00", "10")])
-    account.place_order(order(qty="1.000"))
-    long_rec = account.position_record(account.position("linear", "BTCUSDT"), ws=False)
+    venue.place_order(order(qty="1.000"))
+    long_rec = venue.position_record(venue.account.position("linear", "BTCUSDT"), ws=False)
     # 10x, MMR 0.5%: entry * (1 - 0.1 + 0.005) = 45250, rounded up to the tick
     assert long_rec["liqPrice"] == "45250.00" and long_rec["leverage"] == "10"
     assert long_rec["positionIM"] == "5000" and long_rec["positionMM"] == "250"
-    account.place_order(order(side="Sell", qty="2.000"))
-    short_rec = account.position_record(account.position("linear", "BTCUSDT"), ws=False)
+    venue.place_order(order(side="Sell", qty="2.000"))
+    short_rec = venue.position_record(venue.account.position("linear", "BTCUSDT"), ws=False)
     assert short_rec["liqPrice"] == "54739.00"  # 49990 * 1.095 = 54739.05, floored to the 0.10 tick
     market.marks[("linear", "BTCUSDT")] = D("49000.00")
-    short_rec = account.position_record(account.position("linear", "BTCUSDT"), ws=False)
+    short_rec = venue.position_record(venue.account.position("linear", "BTCUSDT"), ws=False)
     assert short_rec["unrealisedPnl"] == "990" and short_rec["markPrice"] == "49000.00"
 
 
-def test_unrealised_pnl_moves_equity_not_wallet(account: Account, market: FakeMarket) -> None:
-    account.place_order(order(qty="0.100"))  # at 50010
-    wallet = account.wallet_balance
+def test_unrealised_pnl_moves_equity_not_wallet(venue: SimExchange, market: FakeMarket) -> None:
+    venue.place_order(order(qty="0.100"))  # at 50010
+    wallet = venue.account.wallet_balance
     market.marks[("linear", "BTCUSDT")] = D("51010.00")
-    rec = account.wallet_record()
+    rec = venue.wallet_record()
     assert D(rec["totalPerpUPL"]) == D("100") and D(rec["totalWalletBalance"]) == wallet
     assert D(rec["totalEquity"]) == wallet + 100
     assert D(rec["totalAvailableBalance"]) == wallet + 100 - D("500.1")  # IM = 0.1 * 50010 / 10
@@ -420,50 +427,52 @@ def test_unrealised_pnl_moves_equity_not_wallet(account: Account, market: FakeMa
 # -------------------------------------------------------------------------------------------------- funding
 
 
-def test_funding_long_pays_positive_rate_short_receives(account: Account, market: FakeMarket, clock: SimClock) -> None:
+def test_funding_long_pays_positive_rate_short_receives(
+    venue: SimExchange, market: FakeMarket, clock: SimClock
+) -> None:
     market.set_book("ETHUSDT", bids=[("2999.00", "100")], asks=[("3001.00", "100")])
     market.marks[("linear", "ETHUSDT")] = D("3000.00")
-    account.place_order(order(qty="1.000"))  # long BTC at 50010
-    account.place_order(order(symbol="ETHUSDT", side="Sell", qty="2.00"))  # short ETH at 2999
+    venue.place_order(order(qty="1.000"))  # long BTC at 50010
+    venue.place_order(order(symbol="ETHUSDT", side="Sell", qty="2.00"))  # short ETH at 2999
     market.rates[("linear", "BTCUSDT")] = D("0.0001")
     market.rates[("linear", "ETHUSDT")] = D("0.0001")
-    before = account.wallet_balance
-    next_at = account.funding.next_funding_ms
+    before = venue.account.wallet_balance
+    next_at = venue.funding.next_funding_ms
     assert next_at % FUNDING_INTERVAL_MS == 0 and next_at > T0
     market.step()
-    assert [e.exec_type for e in account.executions].count("Funding") == 0
+    assert [e.exec_type for e in venue.account.executions].count("Funding") == 0
     clock.advance(next_at - clock.now_ms())
     market.step()
-    funding = [e for e in account.executions if e.exec_type == "Funding"]
+    funding = [e for e in venue.account.executions if e.exec_type == "Funding"]
     assert [(e.symbol, e.exec_fee) for e in funding] == [
         ("BTCUSDT", D("5.00000000")),  # long 1 * 50000 mark * 0.0001: pays
         ("ETHUSDT", D("-0.60000000")),  # short 2 * 3000 * 0.0001: receives
     ]
-    assert account.wallet_balance == before - D("5") + D("0.6")
-    rec = funding[0].to_bybit()
+    assert venue.account.wallet_balance == before - D("5") + D("0.6")
+    rec = execution_record(funding[0])
     assert rec["execType"] == "Funding" and rec["orderType"] == "UNKNOWN" and rec["execQty"] == "1.000"
     assert rec["execPrice"] == "50000.00" and rec["feeRate"] == "0.0001" and rec["execFee"] == "5"
     market.step()
-    assert len([e for e in account.executions if e.exec_type == "Funding"]) == 2  # once per instant
-    assert account.funding.next_funding_ms == next_at + FUNDING_INTERVAL_MS
-    assert wallet_reconciles(account)
+    assert len([e for e in venue.account.executions if e.exec_type == "Funding"]) == 2  # once per instant
+    assert venue.funding.next_funding_ms == next_at + FUNDING_INTERVAL_MS
+    assert wallet_reconciles(venue.account)
 
 
 def test_funding_speed_shrinks_the_interval(market: FakeMarket, clock: SimClock) -> None:
-    fast = Account(market, clock, funding_speed=3600.0)  # type: ignore[arg-type]
+    fast = SimExchange(market, clock, funding_speed=3600.0)
     assert fast.funding.interval_ms == 8000
     fast.place_order(order(side="Sell", qty="0.010"))
     market.rates[("linear", "BTCUSDT")] = D("-0.0002")  # negative rate: shorts pay
     clock.advance(fast.funding.next_funding_ms - clock.now_ms())
     market.step()
-    (row,) = [e for e in fast.executions if e.exec_type == "Funding"]
+    (row,) = [e for e in fast.account.executions if e.exec_type == "Funding"]
     assert row.exec_fee == D("0.10000000") and row.side == "Sell"
 
 
-def test_no_funding_without_positions(account: Account, market: FakeMarket, clock: SimClock, pushes: Pushes) -> None:
-    clock.advance(account.funding.next_funding_ms - clock.now_ms())
+def test_no_funding_without_positions(venue: SimExchange, market: FakeMarket, clock: SimClock, pushes: Pushes) -> None:
+    clock.advance(venue.funding.next_funding_ms - clock.now_ms())
     market.step()
-    assert account.funding.settlements == 1 and account.executions == [] and pushes.items == []
+    assert venue.funding.settlements == 1 and venue.account.executions == [] and pushes.items == []
 
 
 # -------------------------------------------------------------------------------------------- invariants
@@ -480,13 +489,14 @@ def test_no_funding_without_positions(account: Account, market: FakeMarket, cloc
 def test_random_fills_keep_money_exact(steps: list[tuple[str, int, int]]) -> None:
     clock = SimClock(fixed_ms=T0)
     market = FakeMarket(clock)
-    acct = Account(market, clock)  # type: ignore[arg-type]
+    venue = SimExchange(market, clock)
+    acct = venue.account
     signed = D(0)
     for side, lots, offset in steps:
         price = D("50000.00") + D(offset) / 10
         qty = D(lots) / 1000
         market.set_book("BTCUSDT", bids=[(str(price), "100")], asks=[(str(price + D("0.1")), "100")])
-        acct.place_order(order(side=side, qty=str(qty)))
+        venue.place_order(order(side=side, qty=str(qty)))
         signed += qty if side == "Buy" else -qty
     pos = acct.position("linear", "BTCUSDT")
     assert pos.size == signed
@@ -498,21 +508,25 @@ def test_random_fills_keep_money_exact(steps: list[tuple[str, int, int]]) -> Non
 
 
 def test_ids_are_deterministic_for_a_seed(market: FakeMarket, clock: SimClock) -> None:
-    a = Account(market, clock, seed=3)  # type: ignore[arg-type]
-    b = Account(FakeMarket(clock), clock, seed=3)  # type: ignore[arg-type]
+    a = SimExchange(market, clock, seed=3).account
+    b = SimExchange(FakeMarket(clock), clock, seed=3).account
     assert [a.new_uuid() for _ in range(3)] == [b.new_uuid() for _ in range(3)]
     assert a.uid == b.uid
     uuid = a.new_uuid()
     assert [len(p) for p in uuid.split("-")] == [8, 4, 4, 4, 12]
 
 
-def test_reprs_hold_no_secret(account: Account) -> None:
+def test_reprs_hold_no_secret(venue: SimExchange) -> None:
     from exchange.bybit.sim.demo_credentials import DEMO_API_SECRET
 
-    key = account.api_keys.get(next(iter(["FLUXUMDEMOKEY00001"])))
+    key = venue.api_keys.get(next(iter(["FLUXUMDEMOKEY00001"])))
     assert key is not None
-    assert DEMO_API_SECRET not in repr(key) and DEMO_API_SECRET not in repr(account.api_keys)
-    assert DEMO_API_SECRET not in str(key.secret) and DEMO_API_SECRET not in repr(account)
+    assert DEMO_API_SECRET not in repr(key) and DEMO_API_SECRET not in repr(venue.api_keys)
+    assert (
+        DEMO_API_SECRET not in str(key.secret)
+        and DEMO_API_SECRET not in repr(venue.account)
+        and DEMO_API_SECRET not in repr(venue)
+    )
 
 
 # ----------------------------------------------------------------------------------------------- demo trader
@@ -520,22 +534,22 @@ def test_reprs_hold_no_secret(account: Account) -> None:
 
 def run_demo(
     seed: int, rounds: int, clock: SimClock | None = None, funding_speed: float = 1.0
-) -> tuple[Account, DemoTrader]:
+) -> tuple[SimExchange, DemoTrader]:
     clock = clock or SimClock(fixed_ms=T0)
     market = Market(build_instruments(("BTCUSDT", "ETHUSDT"), ("linear",)), seed=seed, clock=clock)
-    acct = Account(market, clock, funding_speed=funding_speed)
-    sim = SimpleNamespace(market=market, account=acct, counters=Counter(), config=SimpleNamespace(seed=seed))
-    trader = DemoTrader(sim)
+    venue = SimExchange(market, clock, funding_speed=funding_speed)
+    trader = DemoTrader(venue, seed=seed)
     for _ in range(rounds):
         trader.act()
         for _ in range(4):
             clock.advance(50)
             market.step()
-    return acct, trader
+    return venue, trader
 
 
 def test_demo_trader_trades_fills_and_stays_bounded() -> None:
-    acct, trader = run_demo(seed=3, rounds=300)
+    venue, trader = run_demo(seed=3, rounds=300)
+    acct = venue.account
     assert trader.actions["market"] > 0 and trader.actions["limit"] > 0 and trader.actions["cancel"] > 0
     assert trader.actions["rejected"] == 0
     makers = [e for e in acct.executions if e.is_maker]
@@ -544,7 +558,7 @@ def test_demo_trader_trades_fills_and_stays_bounded() -> None:
     for pos in acct.positions.values():
         notional = abs(pos.size) * acct.market.mark_price(pos.category, pos.symbol)
         assert notional <= trader.max_position_notional * 2
-    assert len(acct.engine.resting_orders()) <= 4
+    assert len(venue.orders.resting_orders()) <= 4
     assert wallet_reconciles(acct)
 
 
@@ -565,13 +579,15 @@ def test_the_exchange_s_clock_never_goes_back_within_a_step() -> None:
     pushes = Pushes()
     clock = TickingClock(fixed_ms=T0)
     funding_speed = FUNDING_INTERVAL_MS / 400  # a funding instant every 400 ms of a clock that moves ~60 ms a step
-    acct, trader = run_demo(seed=3, rounds=0, clock=clock, funding_speed=funding_speed)
-    acct.add_listener(pushes)
+    venue, trader = run_demo(seed=3, rounds=0, clock=clock, funding_speed=funding_speed)
+    acct, market = venue.account, venue.market
+    assert isinstance(market, Market)
+    venue.add_listener(pushes)
     for _ in range(300):
         trader.act()
         for _ in range(4):
             clock.advance(50)
-            acct.market.step()
+            market.step()
     times_of = {e.exec_id: e.exec_time_ms for e in acct.executions}
     assert any(e.is_maker for e in acct.executions) and any(e.exec_type == "Funding" for e in acct.executions)
     for symbol in ("BTCUSDT", "ETHUSDT"):
@@ -586,16 +602,16 @@ def test_the_exchange_s_clock_never_goes_back_within_a_step() -> None:
 def test_demo_trader_is_deterministic_for_a_seed() -> None:
     first, _ = run_demo(seed=5, rounds=60)
     second, _ = run_demo(seed=5, rounds=60)
-    assert [e.to_bybit() for e in first.executions] == [e.to_bybit() for e in second.executions]
+    assert [execution_record(e) for e in first.account.executions] == [
+        execution_record(e) for e in second.account.executions
+    ]
 
 
 async def test_demo_trader_starts_and_stops() -> None:
     clock = SimClock(fixed_ms=T0)
     market = Market(build_instruments(("BTCUSDT",), ("linear",)), seed=2, clock=clock)
-    acct = Account(market, clock)
     counters: Counter[str] = Counter()
-    sim = SimpleNamespace(market=market, account=acct, counters=counters, config=SimpleNamespace(seed=2))
-    trader = DemoTrader(sim, interval_s=(0.001, 0.002))
+    trader = DemoTrader(SimExchange(market, clock), counters=counters, seed=2, interval_s=(0.001, 0.002))
     trader.start()
     trader.start()  # idempotent
     loop = asyncio.get_running_loop()

@@ -64,7 +64,7 @@ async def authed(session: aiohttp.ClientSession, sim: SimServer, *topics: str) -
 
 
 def market_order(sim: SimServer, qty: str = "0.010", link: str = "") -> None:
-    sim.account.place_order(
+    sim.exchange.place_order(
         {
             "category": "linear",
             "symbol": "BTCUSDT",
@@ -265,7 +265,7 @@ async def test_per_key_order_limit(session: aiohttp.ClientSession, sim: SimServe
             codes.append((await r.json())["retCode"])
             assert r.headers["X-Bapi-Limit"] == "10"
     assert codes.count(0) <= 10 and 10006 in codes
-    assert len(sim.account.engine.resting_orders()) == codes.count(0)  # refused orders never reach the book
+    assert len(sim.exchange.orders.resting_orders()) == codes.count(0)  # refused orders never reach the book
 
 
 async def test_corrupt_executions_are_pushed_and_listed_wrong(session: aiohttp.ClientSession) -> None:

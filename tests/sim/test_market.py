@@ -16,7 +16,8 @@ from exchange.bybit.sim.instruments import (
     build_instruments,
     known_symbols,
 )
-from exchange.bybit.sim.market import Market, format_units, ticker_fields, trim
+from exchange.bybit.sim.market import Market, format_units, trim
+from exchange.bybit.sim.wire import ticker_fields
 from tests.support.sim import UUID_RE
 from tests.support.waiting import until
 

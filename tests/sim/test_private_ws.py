@@ -14,11 +14,11 @@ import orjson
 import pytest
 
 from exchange.bybit.signing import ws_auth_signature
-from exchange.bybit.sim.account import plain
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.private_ws import hub_of, parse_max_active_time
 from exchange.bybit.sim.server import SimConfig, SimServer
+from exchange.bybit.sim.wire import plain
 
 T0 = 1_700_000_000_000
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bybit"
@@ -97,7 +97,7 @@ async def subscribe(ws: aiohttp.ClientWebSocketResponse, *topics: str, req_id: s
 def market_order(sim: SimServer, qty: str = "0.010", side: str = "Buy", **extra: Any) -> Any:
     params = {"category": "linear", "symbol": "BTCUSDT", "side": side, "orderType": "Market", "qty": qty}
     params.update(extra)
-    return sim.account.place_order(params)
+    return sim.exchange.place_order(params)
 
 
 def assert_like(ours: dict[str, Any], theirs: dict[str, Any], *, loose_types: tuple[str, ...] = ()) -> None:
@@ -299,7 +299,7 @@ async def test_cancel_pushes_order_and_position(session: aiohttp.ClientSession, 
     ws = await authed(session, sim, "order", "position")
     bid, _ = sim.market.best_bid_ask("linear", "BTCUSDT")
     assert bid is not None
-    order = sim.account.place_order(
+    order = sim.exchange.place_order(
         {
             "category": "linear",
             "symbol": "BTCUSDT",
@@ -311,7 +311,7 @@ async def test_cancel_pushes_order_and_position(session: aiohttp.ClientSession, 
     )
     created = await receive_until(ws, lambda f: f["topic"] == "position")
     assert [f["topic"] for f in created] == ["order", "position"]
-    sim.account.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderId": order.order_id})
+    sim.exchange.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderId": order.order_id})
     cancelled = await receive_until(ws, lambda f: f["topic"] == "position")
     assert [f["topic"] for f in cancelled] == ["order", "position"]
     record = cancelled[0]["data"][0]
@@ -345,7 +345,7 @@ async def test_maker_fill_reaches_the_stream(session: aiohttp.ClientSession, sim
     ws = await authed(session, sim, "execution")
     bid, _ = sim.market.best_bid_ask("linear", "BTCUSDT")
     assert bid is not None
-    sim.account.place_order(
+    sim.exchange.place_order(
         {
             "category": "linear",
             "symbol": "BTCUSDT",
@@ -367,7 +367,7 @@ async def test_maker_fill_reaches_the_stream(session: aiohttp.ClientSession, sim
 async def test_funding_pushes_a_funding_execution(session: aiohttp.ClientSession, sim: SimServer) -> None:
     market_order(sim, qty="0.100")
     ws = await authed(session, sim, "execution", "wallet")
-    sim.clock.advance(sim.account.funding.next_funding_ms - sim.clock.now_ms())
+    sim.clock.advance(sim.exchange.funding.next_funding_ms - sim.clock.now_ms())
     sim.market.step()
     frames = await receive_until(ws, lambda f: f["topic"] == "wallet")
     funding = frames[0]["data"][0]

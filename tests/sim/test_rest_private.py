@@ -371,7 +371,7 @@ async def test_execution_paging_has_no_gaps_or_duplicates_while_fills_continue(
 ) -> None:
     for i in range(12):  # straight into the account: REST order entry is limited to 10/s per key, as on Bybit
         side = "Buy" if i % 2 == 0 else "Sell"
-        sim.account.place_order(
+        sim.exchange.place_order(
             {"category": "linear", "symbol": "BTCUSDT", "side": side, "orderType": "Market", "qty": "0.002"}
         )
     before = {e.exec_id for e in sim.account.executions}
@@ -484,7 +484,7 @@ async def test_set_leverage_fee_rate_and_cancel_all(client: SignedClient, sim: S
     assert none_given["retCode"] == 10001
     _, cancelled, _ = await client.post("/v5/order/cancel-all", {"category": "linear", "symbol": "ETHUSDT"})
     assert cancelled["result"]["success"] == "1" and len(cancelled["result"]["list"]) == 3
-    assert sim.account.engine.resting_orders() == []
+    assert sim.exchange.orders.resting_orders() == []
 
 
 async def test_a_lagging_execution_list_leaves_out_newer_fills_for_the_reads_asked(

@@ -7,6 +7,7 @@ from typing import Any
 
 from exchange.bybit.executions import fill_from_execution
 from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.wire import execution_record
 from exchange.ledger import Ledger, LedgerEntry
 from tests.support.runtime import CATEGORY
 
@@ -28,7 +29,7 @@ realized P&L does depend on it: a fill backfilled after a later live push is app
 
 def place_market(sim: SimServer, symbol: str, side: str, qty: str, link_id: str) -> Any:
     """A market order straight through the exchange's account API (synchronous: fills before it returns)."""
-    return sim.account.place_order(
+    return sim.exchange.place_order(
         {
             "category": CATEGORY,
             "symbol": symbol,
@@ -46,7 +47,7 @@ def sim_exec_ids(sim: SimServer) -> set[str]:
 
 def sim_records(sim: SimServer) -> list[dict[str, Any]]:
     """The exchange's executions as Bybit records, in the order they happened."""
-    return [execution.to_bybit() for execution in sim.account.executions]
+    return [execution_record(execution) for execution in sim.account.executions]
 
 
 def ledger_from_records(records: list[dict[str, Any]]) -> Ledger:

@@ -17,8 +17,8 @@ from typing import Any
 
 from app.runtime import Runtime, open_runtime
 from exchange.book import BookState
-from exchange.bybit.sim.market import ticker_fields
 from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.wire import ticker_fields
 from exchange.config import Settings, load_settings
 from exchange.events import LinkState
 from exchange.journal import Journal

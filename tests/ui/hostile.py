@@ -118,11 +118,11 @@ def hostile_orders() -> list[dict[str, Any]]:
 
 def inject(sim: Any) -> None:
     """Make the local exchange push a wallet with a clipboard-writing coin and the hostile orders."""
-    wallet = copy.deepcopy(sim.account.wallet_record())
+    wallet = copy.deepcopy(sim.exchange.wallet_record())
     coins = wallet["coin"]
     coins.append({**coins[0], "coin": COIN})
-    sim.account.publish("wallet", [wallet])
-    sim.account.publish("order", hostile_orders())
+    sim.exchange.pushes.publish("wallet", [wallet])
+    sim.exchange.pushes.publish("order", hostile_orders())
 
 
 async def reject_the_key(sim: Any) -> None:

@@ -40,7 +40,7 @@ async def test_a_full_disk_is_a_warning_on_the_bar_while_the_book_stays_live(tmp
         assert runtime is not None and runtime.journal is not None and runtime.sim is not None
         runtime.journal._db.execute("PRAGMA max_page_count = 1")  # no new page: SQLITE_FULL
         for _ in range(40):
-            runtime.sim.account.place_order(
+            runtime.sim.exchange.place_order(
                 {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.001"}
             )
         await until(pilot, lambda: "⚠ journal: disk full" in screen_text(app), "the journal warning on the bar")

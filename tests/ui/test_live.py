@@ -297,7 +297,7 @@ async def test_an_absurd_execution_is_told_and_the_desk_stays_ready_across_a_res
         assert app.runtime is not None
         sim = app.runtime.sim
         sim.faults.corrupt_executions({"execPrice": "1E+999999999"})
-        sim.account.place_order(
+        sim.exchange.place_order(
             {"category": "linear", "symbol": "BTCUSDT", "side": "Buy", "orderType": "Market", "qty": "0.010"}
         )
         await until(pilot, lambda: app.noticed("execPrice '1E+999999999' is too large"), "the rejection notice")

@@ -271,9 +271,40 @@ def _text_frame_header(length: int) -> bytes:
 class ConnectionRegistry:
     """Every open WebSocket of the server (``sim.connections``), for faults, counters and shutdown."""
 
-    def __init__(self, seed: int = 1) -> None:
+    def __init__(
+        self,
+        counters: Counter[str],
+        seed: int = 1,
+        *,
+        max_frames: int = MAX_QUEUE_FRAMES,
+        max_bytes: int = MAX_QUEUE_BYTES,
+    ) -> None:
         self._connections: dict[str, SimConnection] = {}
         self._rng = random.Random(f"{seed}:conn_id")
+        self.counters = counters
+        self.max_frames = max_frames
+        self.max_bytes = max_bytes
+
+    def open(self, ws: web.WebSocketResponse, request: web.Request, kind: str) -> SimConnection:
+        """Register a prepared WebSocket as a started :class:`SimConnection` with the server's queue bounds."""
+        conn = SimConnection(
+            ws,
+            kind,
+            self.new_conn_id(),
+            self.counters,
+            request=request,
+            max_frames=self.max_frames,
+            max_bytes=self.max_bytes,
+        )
+        self.register(conn)
+        self.counters[f"ws.connections.{kind.split(':')[0]}"] += 1
+        conn.start()
+        return conn
+
+    async def close(self, conn: SimConnection) -> None:
+        """Forget a connection whose socket is gone (the handler's ``finally``)."""
+        self.unregister(conn)
+        await conn.finish()
 
     def new_conn_id(self) -> str:
         """An opaque id shaped like Bybit's (``d157a7favkf4mm3ibuvg-14toog``), from a seeded RNG."""

@@ -40,18 +40,18 @@ endpoint                    body                                                
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from exchange.bybit.sim.connection import ConnectionRegistry
 from exchange.bybit.sim.control_access import refusal
-from exchange.bybit.sim.rest_common import sim_of
-from exchange.bybit.sim.site_access import CONTROL_PREFIX
-
-if TYPE_CHECKING:
-    from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.faults import Faults
+from exchange.bybit.sim.site_access import CONTROL_PREFIX, SiteAddress
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +63,35 @@ class BadBody(Exception):
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def add_routes(app: web.Application, sim: SimServer) -> None:
+@dataclass(frozen=True)
+class Control:
+    """What the control endpoints act on and check: the faults, what they report, who may call."""
+
+    faults: Faults
+    counters: Counter[str]
+    connections: ConnectionRegistry
+    token: str
+    address: SiteAddress
+
+
+def add_routes(app: web.Application, control: Control) -> None:
     router = app.router
-    router.add_get(f"{CONTROL_PREFIX}counters", _guarded(counters))
+    router.add_get(f"{CONTROL_PREFIX}counters", _guarded(control, _counters(control)))
     for name, action in ACTIONS.items():
-        router.add_post(f"{CONTROL_PREFIX}{name}", _guarded(_endpoint(action)))
+        router.add_post(f"{CONTROL_PREFIX}{name}", _guarded(control, _endpoint(control, action)))
 
 
-def _guarded(handler: Handler) -> Handler:
+def _guarded(control: Control, handler: Handler) -> Handler:
     """``handler`` behind the access checks: a refused request is answered 403 before its body is read."""
 
     async def guarded(request: web.Request) -> web.Response:
-        sim = sim_of(request)
-        refused = refusal(request, sim.control_token, sim.host, sim.port)
+        refused = refusal(request, control.token, control.address.host, control.address.port)
         if refused is not None:
             check, reason = refused
-            sim.counters["control.refused"] += 1
-            sim.counters[f"control.refused.{check}"] += 1
-            if sim.counters[f"control.refused.{check}"] == 1:  # the first of a kind; the rest are counted
+            counters = control.counters
+            counters["control.refused"] += 1
+            counters[f"control.refused.{check}"] += 1
+            if counters[f"control.refused.{check}"] == 1:  # the first of a kind; the rest are counted
                 log.warning("control request refused (%s): %s", check, reason)
             return _answer({"ok": False, "error": reason}, status=403)
         return await handler(request)
@@ -92,25 +103,27 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-async def counters(request: web.Request) -> web.Response:
-    sim = sim_of(request)
-    return _answer({"ok": True, "counters": dict(sorted(sim.counters.items())), "connections": len(sim.connections)})
+def _counters(control: Control) -> Handler:
+    async def counters(request: web.Request) -> web.Response:
+        every = dict(sorted(control.counters.items()))
+        return _answer({"ok": True, "counters": every, "connections": len(control.connections)})
+
+    return counters
 
 
-Action = Callable[["SimServer", dict[str, Any]], Awaitable[dict[str, Any]]]
+Action = Callable[[Faults, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def _endpoint(action: Action) -> Handler:
+def _endpoint(control: Control, action: Action) -> Handler:
     async def handler(request: web.Request) -> web.Response:
-        sim = sim_of(request)
         raw = await request.read()
         try:
             body = orjson.loads(raw) if raw.strip() else {}
             if not isinstance(body, dict):
                 raise BadBody("the body must be a JSON object")
-            result = await action(sim, body)
+            result = await action(control.faults, body)
         except (BadBody, ValueError, TypeError) as error:
-            sim.counters["control.rejected"] += 1
+            control.counters["control.rejected"] += 1
             return _answer({"ok": False, "error": str(error)}, status=400)
         return _answer({"ok": True, **result})
 
@@ -140,68 +153,68 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
-async def _drop(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _drop(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     code = body.get("code")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int) or not 1000 <= code <= 4999):
         raise BadBody("code must be a close code (1000-4999) or null")
-    dropped = await sim.faults.drop_connections(_text(body, "kind", ""), code)
+    dropped = await faults.drop_connections(_text(body, "kind", ""), code)
     return {"dropped": dropped}
 
 
-async def _stall(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.stall(_number(body, "seconds"), _text(body, "kind", ""))
+async def _stall(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.stall(_number(body, "seconds"), _text(body, "kind", ""))
     return {}
 
 
-async def _lose_pongs(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _lose_pongs(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     count = body.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1000:
         raise BadBody("count must be an integer from 0 to 1000")
-    sim.faults.lose_pongs(count, _text(body, "kind", ""))
+    faults.lose_pongs(count, _text(body, "kind", ""))
     return {}
 
 
-async def _skip_u(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.skip_u(_text(body, "topic"), _optional_text(body, "category"))
+async def _skip_u(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.skip_u(_text(body, "topic"), _optional_text(body, "category"))
     return {}
 
 
-async def _unreadable(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.unreadable_delta(_text(body, "topic"), _optional_text(body, "category"))
+async def _unreadable(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.unreadable_delta(_text(body, "topic"), _optional_text(body, "category"))
     return {}
 
 
-async def _restart(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.restart_snapshot(_text(body, "topic"), _optional_text(body, "category"))
+async def _restart(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.restart_snapshot(_text(body, "topic"), _optional_text(body, "category"))
     return {}
 
 
-async def _malformed(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _malformed(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     count = body.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
         raise BadBody("count must be an integer from 1 to 1000")
-    sent = sim.faults.malformed(_text(body, "kind"), count, _text(body, "conn_kind", ""))
+    sent = faults.malformed(_text(body, "kind"), count, _text(body, "conn_kind", ""))
     return {"sent": sent}
 
 
-async def _flood(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _flood(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     count = body.get("count", 10_000)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000_000:
         raise BadBody("count must be an integer from 1 to 10000000")
-    sent = await sim.faults.flood(_text(body, "topic"), count, _text(body, "category", "linear"))
+    sent = await faults.flood(_text(body, "topic"), count, _text(body, "category", "linear"))
     return {"sent": sent}
 
 
-async def _executions(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _executions(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     if "duplicate" in body:
-        sim.faults.duplicate_executions = int(_number(body, "duplicate"))
+        faults.duplicate_executions = int(_number(body, "duplicate"))
     if "delay_s" in body:
-        sim.faults.execution_delay_s = _number(body, "delay_s")
+        faults.execution_delay_s = _number(body, "delay_s")
     if "list_lag_reads" in body:
         reads = body["list_lag_reads"]
         if isinstance(reads, bool) or not isinstance(reads, int) or not 0 <= reads <= 1000:
             raise BadBody("list_lag_reads must be an integer from 0 to 1000")
-        sim.faults.lag_execution_list(reads)
+        faults.lag_execution_list(reads)
     if "corrupt" in body:  # {"corrupt": {"execPrice": "1E+999999999"}, "count": 1}
         fields = body["corrupt"]
         if not isinstance(fields, dict) or not fields or len(fields) > 50:
@@ -209,58 +222,58 @@ async def _executions(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
         count = body.get("count", 1)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1000:
             raise BadBody("count must be an integer from 1 to 1000")
-        sim.faults.corrupt_executions(fields, count)
-    return {"duplicate": sim.faults.duplicate_executions, "delay_s": sim.faults.execution_delay_s}
+        faults.corrupt_executions(fields, count)
+    return {"duplicate": faults.duplicate_executions, "delay_s": faults.execution_delay_s}
 
 
-async def _auth(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _auth(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     if "delay_s" in body:
-        sim.faults.auth_delay_s = _number(body, "delay_s")
+        faults.auth_delay_s = _number(body, "delay_s")
     if "reject" in body:
         if not isinstance(body["reject"], bool):
             raise BadBody("reject must be true or false")
-        sim.faults.auth_reject = body["reject"]
+        faults.auth_reject = body["reject"]
     if "message" in body:
         if not isinstance(body["message"], str) or not body["message"]:
             raise BadBody("message must be a non-empty string")
-        sim.faults.auth_reject_message = body["message"]
+        faults.auth_reject_message = body["message"]
     return {
-        "delay_s": sim.faults.auth_delay_s,
-        "reject": sim.faults.auth_reject,
-        "message": sim.faults.auth_reject_message,
+        "delay_s": faults.auth_delay_s,
+        "reject": faults.auth_reject,
+        "message": faults.auth_reject_message,
     }
 
 
-async def _rate_limit(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.rate_limit_for(_number(body, "seconds"))
-    return {"reset_ms": sim.faults.rate_limit_reset_ms}
+async def _rate_limit(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.rate_limit_for(_number(body, "seconds"))
+    return {"reset_ms": faults.rate_limit_reset_ms}
 
 
-async def _forbid(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.forbid_for(_number(body, "seconds"))
+async def _forbid(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.forbid_for(_number(body, "seconds"))
     return {}
 
 
-async def _clock(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
+async def _clock(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
     offset = body.get("offset_ms")
     if isinstance(offset, bool) or not isinstance(offset, int):
         raise BadBody("offset_ms must be an integer")
-    sim.faults.set_clock_offset(offset)
+    faults.set_clock_offset(offset)
     return {"offset_ms": offset}
 
 
-async def _pause(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.pause_market()
+async def _pause(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.pause_market()
     return {}
 
 
-async def _resume(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.resume_market()
+async def _resume(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.resume_market()
     return {}
 
 
-async def _clear(sim: SimServer, body: dict[str, Any]) -> dict[str, Any]:
-    sim.faults.clear()
+async def _clear(faults: Faults, body: dict[str, Any]) -> dict[str, Any]:
+    faults.clear()
     return {}
 
 

@@ -13,12 +13,11 @@ import logging
 import random
 from collections import Counter
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from exchange.bybit.sim.account import Rejection
-
-if TYPE_CHECKING:
-    from exchange.bybit.sim.instruments import Instrument
+from exchange.bybit.sim.instruments import Instrument
+from exchange.bybit.sim.records import Rejection
+from exchange.bybit.sim.venue import SimExchange
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +33,15 @@ class DemoTrader:
 
     def __init__(
         self,
-        sim: Any,
+        exchange: SimExchange,
         *,
-        seed: int | None = None,
+        counters: Counter[str] | None = None,
+        seed: int = 1,
         interval_s: tuple[float, float] = INTERVAL_S,
         max_position_notional: Decimal = MAX_POSITION_NOTIONAL,
     ) -> None:
-        self.sim = sim
-        if seed is None:
-            seed = int(getattr(getattr(sim, "config", None), "seed", 1) or 1)
+        self.exchange = exchange
+        self.counters: Counter[str] = Counter() if counters is None else counters
         self.rng = random.Random(f"demo-trader-{seed}")
         self.interval_s = interval_s
         self.max_position_notional = max_position_notional
@@ -70,7 +69,7 @@ class DemoTrader:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(*self.interval_s))
-            if getattr(self.sim.market, "paused", False):
+            if self.exchange.market.paused:
                 continue
             try:
                 self.act()
@@ -81,8 +80,8 @@ class DemoTrader:
 
     def act(self) -> str:
         """One seeded decision; returns what it did: market, limit, cancel, reduce, rejected or idle."""
-        account = self.sim.account
-        market = self.sim.market
+        account = self.exchange.account
+        market = self.exchange.market
         symbols = sorted(market.symbols(CATEGORY))
         if not symbols:
             return self._did("idle")
@@ -99,11 +98,11 @@ class DemoTrader:
                 side = "Sell" if pos.size > 0 else "Buy"
                 self._place(symbol, side, "Market", qty, reduceOnly=True)
                 return self._did("reduce")
-            resting = [o for o in account.engine.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")]
+            resting = [o for o in self.exchange.orders.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")]
             roll = self.rng.random()
             if resting and (len(resting) >= MAX_RESTING or roll > 0.85):
                 victim = min(resting, key=lambda o: o.seq) if len(resting) >= MAX_RESTING else self.rng.choice(resting)
-                account.cancel_order({"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id})
+                self.exchange.cancel_order({"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id})
                 return self._did("cancel")
             side = self.rng.choice(("Buy", "Sell"))
             if pos.size != 0 and abs(pos.size) * mark > self.max_position_notional / 2:
@@ -136,7 +135,7 @@ class DemoTrader:
             "orderLinkId": f"demo-{self._n}",
         }
         params.update(extra)
-        self.sim.account.place_order(params)
+        self.exchange.place_order(params)
 
     @staticmethod
     def _round_qty(inst: Instrument, qty: Decimal) -> Decimal:
@@ -145,7 +144,5 @@ class DemoTrader:
 
     def _did(self, action: str) -> str:
         self.actions[action] += 1
-        counters = getattr(self.sim, "counters", None)
-        if counters is not None:
-            counters[f"demo_trader.{action}"] += 1
+        self.counters[f"demo_trader.{action}"] += 1
         return action

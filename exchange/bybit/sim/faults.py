@@ -4,7 +4,7 @@ Every fault the client must survive can be switched on here, and each one is cou
 (``faults.<name>``), so a reliability test can check that the fault really happened before it checks the
 client's reaction. Public-stream faults (``skip_u``, ``unreadable_delta``, ``restart_snapshot``, ``flood``) act
 on the shared per-topic streams of :mod:`exchange.bybit.sim.public_ws`; private-side knobs (duplicate or late
-executions, delayed or rejected auth) are plain attributes the account side reads; REST faults (10006, 403) are
+executions, delayed or rejected auth) are plain attributes the private hub reads; REST faults (10006, 403) are
 applied by the middleware in :mod:`exchange.bybit.sim.rest_common`.
 """
 
@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from exchange.bybit.sim.connection import SimConnection
-    from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.account import Account
+from exchange.bybit.sim.clock import SimClock
+from exchange.bybit.sim.connection import ConnectionRegistry, SimConnection
+from exchange.bybit.sim.market import Market
+from exchange.bybit.sim.public_ws import PublicFeed
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,23 @@ ABRUPT_CODES = (None, 1006)  # 1006 may not be sent in a close frame: it *means*
 class Faults:
     """The fault switches of one server; ``enabled`` gates the control endpoints, not this Python API."""
 
-    def __init__(self, sim: SimServer, enabled: bool = False) -> None:
-        self._sim = sim
+    def __init__(
+        self,
+        *,
+        connections: ConnectionRegistry,
+        feed: PublicFeed,
+        account: Account,
+        market: Market,
+        clock: SimClock,
+        counters: Counter[str],
+        enabled: bool = False,
+    ) -> None:
+        self._connections = connections
+        self._feed = feed
+        self._account = account
+        self._market = market
+        self._clock = clock
+        self._counters = counters
         self.enabled = enabled
         self._duplicate_executions = 0
         self._execution_delay_s = 0.0
@@ -46,11 +64,11 @@ class Faults:
         self._forbidden_until = 0.0
 
     @property
-    def counters(self) -> Any:
-        return self._sim.counters
+    def counters(self) -> Counter[str]:
+        return self._counters
 
     def _count(self, name: str, n: int = 1) -> None:
-        self._sim.counters[f"faults.{name}"] += n
+        self._counters[f"faults.{name}"] += n
         log.info("fault injected: %s", name)
 
     # ----------------------------------------------------------------------------------------- connections
@@ -58,14 +76,14 @@ class Faults:
     async def drop_connections(self, kind_prefix: str = "", code: int | None = None) -> int:
         """Drop every open WebSocket whose kind starts with ``kind_prefix``: abrupt (no close frame) when
         ``code`` is None or 1006, else a close frame with ``code``. Returns how many were dropped."""
-        targets = self._sim.connections.all(kind_prefix)
+        targets = self._connections.all(kind_prefix)
         self._count("drop")
         if code in ABRUPT_CODES:
             for conn in targets:
                 conn.abort()
         else:
             await asyncio.gather(*(conn.close(code=int(code)) for conn in targets), return_exceptions=True)
-        self._sim.counters["faults.dropped_connections"] += len(targets)
+        self._counters["faults.dropped_connections"] += len(targets)
         return len(targets)
 
     def stall(self, seconds: float, kind_prefix: str = "") -> None:
@@ -75,7 +93,7 @@ class Faults:
         """
         if seconds < 0:
             raise ValueError("seconds must be >= 0")
-        for conn in self._sim.connections.all(kind_prefix):
+        for conn in self._connections.all(kind_prefix):
             conn.stall(seconds)
         self._count("stall")
 
@@ -83,7 +101,7 @@ class Faults:
         """The next ``count`` JSON pongs on each connection open now are not sent; every other frame flows."""
         if count < 0:
             raise ValueError("count must be >= 0")
-        for conn in self._sim.connections.all(kind_prefix):
+        for conn in self._connections.all(kind_prefix):
             conn.pongs_to_lose = count
         self._count("lose_pongs")
 
@@ -91,18 +109,18 @@ class Faults:
 
     def skip_u(self, topic: str, category: str | None = None) -> None:
         """The next delta on ``topic`` (in ``category``, or every category serving it) jumps ``u`` by 2."""
-        self._sim.public_feed.inject_skip_u(topic, category)
+        self._feed.inject_skip_u(topic, category)
         self._count("skip_u")
 
     def unreadable_delta(self, topic: str, category: str | None = None) -> None:
         """The next delta on ``topic`` carries its real next ``u`` but its last level's size is not a number
         (a corrupted frame); the stream goes on from that ``u``, so a client that skips it has lost an update."""
-        self._sim.public_feed.inject_unreadable(topic, category)
+        self._feed.inject_unreadable(topic, category)
         self._count("unreadable_delta")
 
     def restart_snapshot(self, topic: str, category: str | None = None) -> None:
         """``topic`` sends a ``u == 1`` snapshot (as after a Bybit restart) and continues from ``u == 1``."""
-        self._sim.public_feed.inject_restart(topic, category)
+        self._feed.inject_restart(topic, category)
         self._count("restart_snapshot")
 
     def malformed(self, kind: str, count: int = 1, kind_prefix: str = "", *, size_bytes: int = OVERSIZED_BYTES) -> int:
@@ -113,12 +131,12 @@ class Faults:
         if count < 1:
             raise ValueError("count must be >= 1")
         sent = 0
-        for conn in self._sim.connections.all(kind_prefix or "public"):
+        for conn in self._connections.all(kind_prefix or "public"):
             if not conn.subscriptions:
                 continue
             topic = sorted(conn.subscriptions)[0]
             for i in range(count):
-                _send_malformed(conn, kind, topic, self._sim.clock.now_ms(), i, size_bytes)
+                _send_malformed(conn, kind, topic, self._clock.now_ms(), i, size_bytes)
                 sent += 1
         self._count(f"malformed.{kind}", count)
         return sent
@@ -130,7 +148,7 @@ class Faults:
         consistent; the feed's normal cadence resumes afterwards. Returns the number of deltas sent.
         """
         self._count("flood")
-        return await self._sim.public_feed.flood(category, topic, count)
+        return await self._feed.flood(category, topic, count)
 
     # ----------------------------------------------------------------------------------------- private side
 
@@ -162,7 +180,7 @@ class Faults:
         alike, as an exchange that recorded them wrong would; the account's own books stay right."""
         if count < 0:
             raise ValueError("count must be >= 0")
-        self._sim.account.corrupt_next.extend(dict(fields) for _ in range(count))
+        self._account.corrupt_next.extend(dict(fields) for _ in range(count))
         self._count("corrupt_executions", count)
 
     def lag_execution_list(self, reads: int) -> None:
@@ -170,7 +188,7 @@ class Faults:
         list may trail its position view and the private stream; later requests show them all."""
         if reads < 0:
             raise ValueError("reads must be >= 0")
-        self._list_hides_after_seq = self._sim.account.last_seq
+        self._list_hides_after_seq = self._account.last_seq
         self._list_lag_reads = reads
         self._count("lag_execution_list")
 
@@ -179,7 +197,7 @@ class Faults:
         if self._list_lag_reads <= 0:
             return None
         self._list_lag_reads -= 1
-        self._sim.counters["rest.execution_list_lagged"] += 1
+        self._counters["rest.execution_list_lagged"] += 1
         return self._list_hides_after_seq
 
     @property
@@ -211,7 +229,7 @@ class Faults:
     def rate_limit_for(self, seconds: float) -> None:
         """Every ``/v5`` request answers retCode 10006 for ``seconds``, with the reset time in the headers."""
         self._rate_limited_until = time.monotonic() + seconds
-        self._rate_limit_reset_ms = self._sim.clock.now_ms() + int(seconds * 1000)
+        self._rate_limit_reset_ms = self._clock.now_ms() + int(seconds * 1000)
         self._count("rate_limit")
 
     def forbid_for(self, seconds: float) -> None:
@@ -235,30 +253,30 @@ class Faults:
 
     def set_clock_offset(self, ms: int) -> None:
         """Shift the server clock by ``ms`` (REST timestamps, auth expiry, every ``ts``)."""
-        self._sim.clock.offset_ms = int(ms)
+        self._clock.offset_ms = int(ms)
         self._count("clock_offset")
 
     def pause_market(self) -> None:
         """Stop the market (no steps: no price moves, trades, funding, demo trades)."""
-        self._sim.market.paused = True
+        self._market.paused = True
         self._count("pause")
 
     def resume_market(self) -> None:
-        self._sim.market.paused = False
+        self._market.paused = False
         self._count("resume")
 
     def clear(self) -> None:
         """Switch every lasting fault off (stalls already running end on their own)."""
         self._duplicate_executions = 0
         self._execution_delay_s = 0.0
-        self._sim.account.corrupt_next.clear()
+        self._account.corrupt_next.clear()
         self._list_lag_reads = 0
         self._auth_delay_s = 0.0
         self._auth_reject = False
         self._rate_limited_until = 0.0
         self._forbidden_until = 0.0
-        self._sim.clock.offset_ms = 0
-        self._sim.market.paused = False
+        self._clock.offset_ms = 0
+        self._market.paused = False
         self._count("clear")
 
 

@@ -16,13 +16,17 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiohttp import WSMsgType, web
 
+from exchange.bybit.sim import wire
+from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.auth import AuthFailure, verify_ws_auth
-from exchange.bybit.sim.connection import SimConnection
+from exchange.bybit.sim.clock import SimClock
+from exchange.bybit.sim.connection import ConnectionRegistry, SimConnection
+from exchange.bybit.sim.venue import SimExchange
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,22 @@ def parse_max_active_time(text: str | None) -> float:
     return min(MAX_MAX_ACTIVE_S, max(MIN_MAX_ACTIVE_S, seconds))
 
 
+class DeliveryFaults(Protocol):
+    """The private stream's faults (see :class:`~.faults.Faults`): duplicated or late executions, auth faults."""
+
+    duplicate_executions: int
+    auth_reject_message: str
+
+    @property
+    def execution_delay_s(self) -> float: ...
+
+    @property
+    def auth_delay_s(self) -> float: ...
+
+    @property
+    def auth_reject(self) -> bool: ...
+
+
 @dataclass
 class PrivateSession:
     """One private connection's state: who authenticated and what it subscribed to."""
@@ -89,20 +109,26 @@ class PrivateSession:
 class PrivateHub:
     """The account's pushes fanned out to subscribed private sessions, with the execution faults applied."""
 
-    def __init__(self, sim: Any) -> None:
-        self.sim = sim
+    def __init__(
+        self,
+        exchange: SimExchange,
+        faults: DeliveryFaults,
+        connections: ConnectionRegistry,
+        clock: SimClock,
+        counters: Counter[str],
+    ) -> None:
+        self.exchange = exchange
+        self.faults = faults
+        self.connections = connections
+        self.clock = clock
+        self.counters = counters
         self.sessions: dict[str, PrivateSession] = {}
         self._timers: set[asyncio.TimerHandle] = set()
-        sim.account.add_listener(self.on_push)
-
-    @property
-    def counters(self) -> Counter[str]:
-        counters: Counter[str] = self.sim.counters
-        return counters
+        exchange.add_listener(self.on_push)
 
     def close(self) -> None:
         """Detach from the account and forget scheduled (delayed) pushes."""
-        self.sim.account.remove_listener(self.on_push)
+        self.exchange.remove_listener(self.on_push)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -122,16 +148,8 @@ class PrivateHub:
         frames.update(self._frames(topic, records, subscribers))
         if not frames:
             return
-        faults = getattr(self.sim, "faults", None)
-        duplicates: dict[str, bytes] = {}
-        if topic == "execution" and faults is not None:
-            budget = int(getattr(faults, "duplicate_executions", 0) or 0)
-            if budget > 0:
-                dup_records = records[:budget]
-                faults.duplicate_executions = budget - len(dup_records)
-                self.counters["ws.private.duplicated_executions"] += len(dup_records)
-                duplicates = self._frames(topic, dup_records, subscribers)
-        delay = float(getattr(faults, "execution_delay_s", 0.0) or 0.0) if faults is not None else 0.0
+        duplicates = self._duplicates(topic, records, subscribers)
+        delay = self.faults.execution_delay_s
         if topic == "execution" and delay > 0:
             self.counters["ws.private.delayed_executions"] += len(records)
             loop = asyncio.get_running_loop()
@@ -147,6 +165,18 @@ class PrivateHub:
             return
         self._deliver(frames, duplicates)
 
+    def _duplicates(
+        self, topic: str, records: list[dict[str, Any]], subscribers: list[PrivateSession]
+    ) -> dict[str, bytes]:
+        """The executions the duplicate fault sends twice (it counts its budget down), as frames."""
+        budget = self.faults.duplicate_executions
+        if topic != "execution" or budget <= 0:
+            return {}
+        dup_records = records[:budget]
+        self.faults.duplicate_executions = budget - len(dup_records)
+        self.counters["ws.private.duplicated_executions"] += len(dup_records)
+        return self._frames(topic, dup_records, subscribers)
+
     def _frames(
         self,
         topic: str,
@@ -157,14 +187,14 @@ class PrivateHub:
         wanted = {t for s in subscribers for t in s.topics if TOPICS[t][0] == topic}
         if not wanted:
             return {}
-        account = self.sim.account
-        now = self.sim.clock.now_ms()
+        account = self.exchange.account
+        now = self.clock.now_ms()
         frames: dict[str, bytes] = {}
         for form in sorted(wanted):
             category = TOPICS[form][1]
             data = records if category is None else [r for r in records if r.get("category") == category]
             if topic == "execution.fast":
-                data = [self._fast(r) for r in data if r.get("execType") == "Trade"]
+                data = [wire.fast_execution_record(r) for r in data if r.get("execType") == "Trade"]
             if not data:
                 continue
             if topic == "execution.fast":
@@ -180,28 +210,12 @@ class PrivateHub:
         return frames
 
     @staticmethod
-    def _message_id(account: Any, topic: str, data: list[dict[str, Any]]) -> str:
+    def _message_id(account: Account, topic: str, data: list[dict[str, Any]]) -> str:
         """Execution and position pushes carry ``<uid>_<symbol>_<seq>`` like Bybit's; others an opaque id."""
         first = data[0]
         if topic in ("execution", "position") and "seq" in first:
             return f"{account.uid}_{first.get('symbol', '')}_{first['seq']}"
         return str(account.push_id(topic))
-
-    @staticmethod
-    def _fast(record: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "category": record["category"],
-            "symbol": record["symbol"],
-            "execId": record["execId"],
-            "execPrice": record["execPrice"],
-            "execQty": record["execQty"],
-            "orderId": record["orderId"],
-            "isMaker": record["isMaker"],
-            "orderLinkId": "" if record["isMaker"] else record["orderLinkId"],
-            "side": record["side"],
-            "execTime": record["execTime"],
-            "seq": record["seq"],
-        }
 
     def _deliver(self, frames: dict[str, bytes], duplicates: dict[str, bytes]) -> None:
         for session in list(self.sessions.values()):
@@ -216,6 +230,48 @@ class PrivateHub:
                 again = duplicates.get(form)
                 if again is not None:
                     session.conn.send_bytes_text(again)
+
+    # ----------------------------------------------------------------------------------------- socket
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        """One private connection, from upgrade to close (Bybit cuts it after ``max_active_time`` idle)."""
+        idle_s = parse_max_active_time(request.query.get("max_active_time"))
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_FRAME_BYTES)
+        await ws.prepare(request)
+        conn = self.connections.open(ws, request, KIND)
+        session = PrivateSession(conn)
+        self.sessions[conn.conn_id] = session
+        try:
+            while not conn.closed:
+                try:
+                    msg = await ws.receive(timeout=idle_s)
+                except TimeoutError:
+                    self.counters["ws.private.idle_cut"] += 1
+                    await conn.close(code=1000, message=b"max_active_time")
+                    break
+                if msg.type == WSMsgType.TEXT:
+                    await self.handle(session, msg.data)
+                elif msg.type == WSMsgType.PING:
+                    await conn.answer_ping(msg.data)
+                elif msg.type == WSMsgType.PONG:
+                    continue
+                elif msg.type == WSMsgType.BINARY:
+                    self.counters["ws.private.bad_frame"] += 1
+                elif msg.type == WSMsgType.ERROR:
+                    self.counters["ws.private.bad_frame"] += 1
+                    break
+                else:  # CLOSE / CLOSING / CLOSED
+                    break
+        except Exception:  # a client must never take the server down
+            self.counters["ws.private.handler_error"] += 1
+            log.exception("private connection %s failed", conn.conn_id)
+        finally:
+            self.sessions.pop(conn.conn_id, None)
+            await self.connections.close(conn)
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await ws.close()
+        return ws
 
     # ----------------------------------------------------------------------------------------- requests
 
@@ -259,25 +315,25 @@ class PrivateHub:
         pong: dict[str, Any] = {}
         if req_id is not None:
             pong["req_id"] = req_id
-        pong.update({"op": "pong", "args": [str(self.sim.clock.now_ms())], "conn_id": session.conn.conn_id})
+        pong.update({"op": "pong", "args": [str(self.clock.now_ms())], "conn_id": session.conn.conn_id})
         session.conn.send_pong(pong)
 
     async def _auth(self, session: PrivateSession, args: Any, req_id: Any) -> None:
-        faults = getattr(self.sim, "faults", None)
-        delay = float(getattr(faults, "auth_delay_s", 0.0) or 0.0) if faults is not None else 0.0
+        faults = self.faults
+        delay = faults.auth_delay_s
         if delay > 0:
             # the reader waits too: what the client sent after auth queues behind it, as on a busy gateway
             self.counters["ws.private.auth_delayed"] += 1
             await asyncio.sleep(delay)
             if session.conn.closed:
                 return
-        if faults is not None and getattr(faults, "auth_reject", False):
+        if faults.auth_reject:
             self.counters["ws.private.auth_rejected_by_fault"] += 1
             self.counters["ws.private.auth_fail"] += 1
-            self._reply(session, "auth", False, str(getattr(faults, "auth_reject_message", "Params Error")), req_id)
+            self._reply(session, "auth", False, faults.auth_reject_message, req_id)
             return
         try:
-            key = verify_ws_auth(args, self.sim.account.api_keys, self.sim.clock.now_ms())
+            key = verify_ws_auth(args, self.exchange.api_keys, self.clock.now_ms())
         except AuthFailure as failure:
             self.counters["ws.private.auth_fail"] += 1
             log.info("private auth refused on %s: %s", session.conn.conn_id, failure.ret_msg)
@@ -326,71 +382,12 @@ def hub_of(app: web.Application) -> PrivateHub:
     return app[HUB_KEY]
 
 
-def add_routes(app: web.Application, sim: Any) -> None:
-    """Serve ``/v5/private`` and attach the hub to the account."""
-    hub = PrivateHub(sim)
+def add_routes(app: web.Application, hub: PrivateHub) -> None:
+    """Serve ``/v5/private`` from the hub; the hub lets go of the account when the app is cleaned up."""
     app[HUB_KEY] = hub
 
     async def on_cleanup(_: web.Application) -> None:
         hub.close()
 
     app.on_cleanup.append(on_cleanup)
-
-    async def private_stream(request: web.Request) -> web.StreamResponse:
-        return await _serve(request, sim, hub)
-
-    app.router.add_get("/v5/private", private_stream)
-
-
-async def _serve(request: web.Request, sim: Any, hub: PrivateHub) -> web.StreamResponse:
-    idle_s = parse_max_active_time(request.query.get("max_active_time"))
-    ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_FRAME_BYTES)
-    await ws.prepare(request)
-    conn = _open(sim, ws, request)
-    session = PrivateSession(conn)
-    hub.sessions[conn.conn_id] = session
-    try:
-        while not conn.closed:
-            try:
-                msg = await ws.receive(timeout=idle_s)
-            except TimeoutError:
-                sim.counters["ws.private.idle_cut"] += 1
-                await conn.close(code=1000, message=b"max_active_time")
-                break
-            if msg.type == WSMsgType.TEXT:
-                await hub.handle(session, msg.data)
-            elif msg.type == WSMsgType.PING:
-                await conn.answer_ping(msg.data)
-            elif msg.type == WSMsgType.PONG:
-                continue
-            elif msg.type == WSMsgType.BINARY:
-                sim.counters["ws.private.bad_frame"] += 1
-            elif msg.type == WSMsgType.ERROR:
-                sim.counters["ws.private.bad_frame"] += 1
-                break
-            else:  # CLOSE / CLOSING / CLOSED
-                break
-    except Exception:  # a client must never take the server down
-        sim.counters["ws.private.handler_error"] += 1
-        log.exception("private connection %s failed", conn.conn_id)
-    finally:
-        hub.sessions.pop(conn.conn_id, None)
-        sim.connections.unregister(conn)
-        await conn.finish()
-        if not ws.closed:
-            with contextlib.suppress(Exception):
-                await ws.close()
-    return ws
-
-
-def _open(sim: Any, ws: web.WebSocketResponse, request: web.Request) -> SimConnection:
-    """Register the socket with the server's queue bounds (its ``open_connection``) or plain defaults."""
-    opener = getattr(sim, "open_connection", None)
-    if opener is not None:
-        conn: SimConnection = opener(ws, request, KIND)
-        return conn
-    conn = SimConnection(ws, KIND, sim.connections.new_conn_id(), sim.counters, request=request)
-    sim.connections.register(conn)
-    sim.counters["ws.connections.private"] += 1
-    conn.start()
-    return conn
+    app.router.add_get("/v5/private", hub.serve)

@@ -28,17 +28,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars
-from exchange.bybit.sim.market import PublicTrade, SymbolBook, ticker_fields
-
-if TYPE_CHECKING:
-    from exchange.bybit.sim.connection import SimConnection
-    from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.clock import SimClock
+from exchange.bybit.sim.connection import ConnectionRegistry, SimConnection
+from exchange.bybit.sim.market import Market, PublicTrade, SymbolBook
+from exchange.bybit.sim.wire import ticker_fields
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,8 @@ TICK_S = 0.005  # publisher resolution
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
 
-def add_routes(app: web.Application, sim: SimServer) -> None:
-    """Register ``/v5/public/{category}`` and attach the shared feed to ``sim.public_feed``."""
-    feed = PublicFeed(sim)
-    sim.public_feed = feed
+def add_routes(app: web.Application, feed: PublicFeed) -> None:
+    """Serve ``/v5/public/{category}`` from the shared feed."""
     app.router.add_get("/v5/public/{category}", feed.handle)
 
 
@@ -72,7 +70,7 @@ class BookStream:
         self.book = book
         self.depth = depth
         self.topic = f"orderbook.{depth}.{book.symbol}"
-        seed = feed.sim.config.seed
+        seed = feed.seed
         self.u = random.Random(f"{seed}:{book.category}:{self.topic}:u").randrange(1_000_000, 30_000_000)
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
@@ -139,7 +137,7 @@ class BookStream:
         if unreadable:  # the fault: the last level of the delta gets a size that is not a number
             side = data["a"] or data["b"]
             side[-1][1] = "not-a-size"
-        ts = max(self.feed.sim.clock.now_ms(), self.cts)
+        ts = max(self.feed.clock.now_ms(), self.cts)
         if self.ts_first:
             message = {"topic": self.topic, "ts": ts, "type": kind, "data": data, "cts": self.cts}
         else:
@@ -244,7 +242,7 @@ class TickerStream:
         self.snapshot_only = book.spot
 
     def _message(self, kind: str, data: dict[str, str]) -> bytes:
-        ts = self.feed.sim.clock.now_ms()
+        ts = self.feed.clock.now_ms()
         if self.book.spot:
             message: dict[str, Any] = {
                 "topic": self.topic,
@@ -314,7 +312,7 @@ class TradeStream:
                      "L": t.tick_direction, "i": t.trade_id, "BT": False, "RPI": False, "seq": t.seq}
                     for t in chunk
                 ]  # fmt: skip
-            ts = max(self.feed.sim.clock.now_ms(), chunk[-1].ts_ms)
+            ts = max(self.feed.clock.now_ms(), chunk[-1].ts_ms)
             if spot:
                 message: dict[str, Any] = {"topic": self.topic, "ts": ts, "type": "snapshot", "data": items}
             else:
@@ -336,12 +334,18 @@ Stream = BookStream | TickerStream | TradeStream
 class PublicFeed:
     """Every public stream of the server, the publisher task, and the WebSocket handler."""
 
-    def __init__(self, sim: SimServer) -> None:
-        self.sim = sim
+    def __init__(
+        self, market: Market, clock: SimClock, connections: ConnectionRegistry, counters: Counter[str], seed: int
+    ) -> None:
+        self.market = market
+        self.clock = clock
+        self.connections = connections
+        self.counters = counters
+        self.seed = seed
         self.streams: dict[tuple[str, str], Stream] = {}
         self._trade_streams: dict[tuple[str, str], TradeStream] = {}
         self._task: asyncio.Task[None] | None = None
-        sim.market.add_public_trade_sink(self._on_trades)
+        market.add_public_trade_sink(self._on_trades)
 
     # ------------------------------------------------------------------------ streams
 
@@ -352,7 +356,7 @@ class PublicFeed:
         if stream is not None:
             return stream
         parts = topic.split(".")
-        market = self.sim.market
+        market = self.market
         try:
             if len(parts) == 3 and parts[0] == "orderbook" and parts[1].isdigit() and int(parts[1]) in DEPTHS:
                 if str(int(parts[1])) != parts[1]:
@@ -376,7 +380,7 @@ class PublicFeed:
             stream.publish_trades(trades)
 
     def _matching(self, topic: str, category: str | None) -> list[BookStream]:
-        categories = [category] if category else self.sim.market.categories()
+        categories = [category] if category else self.market.categories()
         out = []
         for cat in categories:
             stream = self.stream(cat, topic)
@@ -452,7 +456,7 @@ class PublicFeed:
                             conn.drop_slow()
                 if not stream.subscribers:
                     break
-        self.sim.counters["faults.flood_messages"] += sent
+        self.counters["faults.flood_messages"] += sent
         return sent
 
     # ------------------------------------------------------------------------ the socket
@@ -461,11 +465,10 @@ class PublicFeed:
         category = request.match_info["category"]
         if category not in CATEGORIES:
             raise web.HTTPNotFound()
-        sim = self.sim
         ws = web.WebSocketResponse(autoping=False, max_msg_size=MAX_CLIENT_FRAME, timeout=2.0, compress=False)
         await ws.prepare(request)
-        conn = sim.open_connection(ws, request, f"public:{category}")
-        counters = sim.counters
+        conn = self.connections.open(ws, request, f"public:{category}")
+        counters = self.counters
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
@@ -486,12 +489,12 @@ class PublicFeed:
             log.debug("public WS %s ended: %r", conn.conn_id, error)
         finally:
             self.detach_all(conn)
-            await sim.close_connection(conn)
+            await self.connections.close(conn)
         return ws
 
     def on_text(self, conn: SimConnection, category: str, text: str) -> None:
         """One client request: ping, subscribe, unsubscribe; anything else is answered and counted."""
-        counters = self.sim.counters
+        counters = self.counters
         try:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -515,7 +518,7 @@ class PublicFeed:
             conn.send_json(_reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id))
 
     def _subscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
-        counters = self.sim.counters
+        counters = self.counters
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             counters["ws.rejected.params"] += 1
             conn.send_json(_reply(category, conn, False, "Params Error", "subscribe", req_id))
@@ -552,7 +555,7 @@ class PublicFeed:
 
     def _unsubscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-            self.sim.counters["ws.rejected.params"] += 1
+            self.counters["ws.rejected.params"] += 1
             conn.send_json(_reply(category, conn, False, "Params Error", "unsubscribe", req_id))
             return
         for topic in args:

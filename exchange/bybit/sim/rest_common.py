@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-if TYPE_CHECKING:
-    from exchange.bybit.sim.server import SimServer
+from exchange.bybit.sim.clock import SimClock
 
 log = logging.getLogger(__name__)
-
-SIM_KEY: web.AppKey[Any] = web.AppKey("fluxum_sim", object)
-"""Where the server object lives in the aiohttp application (handlers find ``sim`` through it)."""
 
 UID_LIMITS: dict[str, int] = {
     "/v5/order/create": 10,
@@ -76,29 +74,48 @@ def envelope(
     }
 
 
-def json_response(sim: SimServer, body: dict[str, Any], status: int = 200) -> web.Response:
+class RestFaults(Protocol):
+    """The REST faults the middleware applies (see :class:`~.faults.Faults`)."""
+
+    @property
+    def forbidden(self) -> bool: ...
+
+    @property
+    def rate_limited(self) -> bool: ...
+
+    @property
+    def rate_limit_reset_ms(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RestSite:
+    """What every ``/v5`` answer shares: the clock that stamps it, the counters, the REST faults, the limits."""
+
+    clock: SimClock
+    counters: Counter[str]
+    faults: RestFaults
+    limiter: RateLimiter
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
     """An orjson-encoded JSON response."""
     return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
-def error_response(sim: SimServer, ret_code: int, ret_msg: str, http_status: int = 200) -> web.Response:
+def error_response(site: RestSite, ret_code: int, ret_msg: str, http_status: int = 200) -> web.Response:
     """Bybit's error envelope (``result`` is ``{}``), counted as ``rest.<retCode>``."""
-    sim.counters[f"rest.{ret_code}"] += 1
-    return json_response(sim, envelope(None, ret_code, ret_msg, sim.clock.now_ms()), status=http_status)
+    site.counters[f"rest.{ret_code}"] += 1
+    return json_response(envelope(None, ret_code, ret_msg, site.clock.now_ms()), status=http_status)
 
 
-def ok_response(sim: SimServer, result: dict[str, Any]) -> web.Response:
+def ok_response(site: RestSite, result: dict[str, Any]) -> web.Response:
     """A successful envelope stamped with server time."""
-    return json_response(sim, envelope(result, 0, "OK", sim.clock.now_ms()))
+    return json_response(envelope(result, 0, "OK", site.clock.now_ms()))
 
 
 def query_params(request: web.Request) -> dict[str, str]:
     """The query parameters from the raw query string (last one wins), as Bybit reads them."""
     return dict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True))
-
-
-def sim_of(request: web.Request) -> SimServer:
-    return request.app[SIM_KEY]
 
 
 class RateLimiter:
@@ -147,51 +164,58 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WEBSOCKET_PATHS = ("/v5/public/", "/v5/private", "/v5/trade")
 
 
-@web.middleware
-async def bybit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def rest_middleware(site: RestSite) -> Middleware:
     """Faults, rate limits and error envelopes around every handler (see the module docstring)."""
-    sim = sim_of(request)
-    path = request.path
-    if not path.startswith("/v5/") or path.startswith(WEBSOCKET_PATHS):
-        return await _guarded(sim, request, handler)  # REST faults and limits are for REST, not WS handshakes
-    counters = sim.counters
-    counters["rest.requests"] += 1
-    faults = sim.faults
-    now_ms = sim.clock.now_ms()
-    if faults.forbidden:
-        counters["rest.403"] += 1
-        return web.Response(status=403, text="access too frequent")
+
+    @web.middleware
+    async def bybit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith("/v5/") or path.startswith(WEBSOCKET_PATHS):
+            return await _guarded(site, request, handler)  # REST faults and limits are for REST, not WS handshakes
+        site.counters["rest.requests"] += 1
+        if site.faults.forbidden:
+            site.counters["rest.403"] += 1
+            return web.Response(status=403, text="access too frequent")
+        return await _limited(site, request, handler)
+
+    return bybit_middleware
+
+
+async def _limited(site: RestSite, request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request counted against its bucket, answered 10006 or 403 when over, with the limit headers."""
+    faults = site.faults
     peer = request.remote or "unknown"
-    allowed, ip_bucket, headers = sim.rate_limiter.hit(path, request.headers.get("X-BAPI-API-KEY"), peer, now_ms)
+    api_key = request.headers.get("X-BAPI-API-KEY")
+    allowed, ip_bucket, headers = site.limiter.hit(request.path, api_key, peer, site.clock.now_ms())
     if faults.rate_limited:
         headers["X-Bapi-Limit-Status"] = "0"
         headers["X-Bapi-Limit-Reset-Timestamp"] = str(faults.rate_limit_reset_ms)
-        response: web.StreamResponse = error_response(sim, *ERROR_TOO_MANY_VISITS)
+        response: web.StreamResponse = error_response(site, *ERROR_TOO_MANY_VISITS)
     elif not allowed and ip_bucket:
-        counters["rest.403"] += 1
+        site.counters["rest.403"] += 1
         response = web.Response(status=403, text="access too frequent")
     elif not allowed:
-        response = error_response(sim, *ERROR_TOO_MANY_VISITS)
+        response = error_response(site, *ERROR_TOO_MANY_VISITS)
     else:
-        response = await _guarded(sim, request, handler)
+        response = await _guarded(site, request, handler)
     response.headers.update(headers)
     return response
 
 
-async def _guarded(sim: SimServer, request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _guarded(site: RestSite, request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except RestError as error:
-        return error_response(sim, error.ret_code, error.ret_msg, error.http_status)
+        return error_response(site, error.ret_code, error.ret_msg, error.http_status)
     except web.HTTPNotFound:
-        sim.counters["rest.404"] += 1
+        site.counters["rest.404"] += 1
         if request.path.startswith("/v5/"):
-            return json_response(sim, envelope(None, 10017, "route not found", sim.clock.now_ms()), status=404)
+            return json_response(envelope(None, 10017, "route not found", site.clock.now_ms()), status=404)
         return web.Response(status=404, text="404: Not Found")
     except web.HTTPException as error:
-        sim.counters[f"rest.http_{error.status}"] += 1
+        site.counters[f"rest.http_{error.status}"] += 1
         return web.Response(status=error.status, text=error.text or error.reason, headers=error.headers)
     except Exception:
-        sim.counters["rest.internal_error"] += 1
+        site.counters["rest.internal_error"] += 1
         log.exception("REST handler failed on %s %s", request.method, request.path)
-        return error_response(sim, *ERROR_SYSTEM)
+        return error_response(site, *ERROR_SYSTEM)

@@ -12,17 +12,21 @@ order's creation sequence), so paging stays free of gaps and duplicates while ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 import orjson
 from aiohttp import web
 
-from exchange.bybit.sim.account import MAKER_FEE_RATE, TAKER_FEE_RATE, Execution, Position, Rejection, plain
-from exchange.bybit.sim.auth import PERMISSIONS, ApiKey, AuthFailure, verify_rest
-from exchange.bybit.sim.rest_common import RestError, ok_response, query_params
+from exchange.bybit.sim import wire
+from exchange.bybit.sim.auth import PERMISSIONS, ApiKey, ApiKeyring, AuthFailure, verify_rest
+from exchange.bybit.sim.records import MAKER_FEE_RATE, TAKER_FEE_RATE, Execution, Order, Position, Rejection
+from exchange.bybit.sim.rest_common import RestError, RestSite, ok_response, query_params
+from exchange.bybit.sim.venue import ExchangeMarket, SimExchange
 from exchange.numbers import NumberError, read_decimal
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,16 @@ SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
 ALL_CATEGORIES = ("spot", "linear", "inverse", "option")
 
 
+class ListFaults(Protocol):
+    """The fault that makes ``execution/list`` trail the private stream."""
+
+    def execution_list_hides_after(self) -> int | None: ...
+
+
 # -------------------------------------------------------------------------------------------- authentication
 
 
-async def authenticate(request: web.Request, sim: Any) -> tuple[ApiKey, dict[str, Any]]:
+async def authenticate(request: web.Request, keys: ApiKeyring, site: RestSite) -> tuple[ApiKey, dict[str, Any]]:
     """Verify the request's signature over its raw bytes; returns the key and the parsed parameters.
 
     Raises :class:`RestError` with 10003 / 10002 / 10004 (auth) or 10001 (a body that is not a JSON object).
@@ -42,34 +52,35 @@ async def authenticate(request: web.Request, sim: Any) -> tuple[ApiKey, dict[str
     if request.method == "GET":
         payload = request.rel_url.raw_query_string
     else:
-        raw = await request.read()
         try:
-            payload = raw.decode("utf-8")
+            payload = (await request.read()).decode("utf-8")
         except UnicodeDecodeError:
-            sim.counters["rest.bad_body"] += 1
+            site.counters["rest.bad_body"] += 1
             raise RestError(10001, "params error: request body is not UTF-8") from None
     try:
-        key = verify_rest(request.headers, payload, sim.account.api_keys, sim.clock.now_ms())
+        key = verify_rest(request.headers, payload, keys, site.clock.now_ms())
     except AuthFailure as failure:
-        sim.counters[f"rest.auth_fail.{failure.ret_code}"] += 1
+        site.counters[f"rest.auth_fail.{failure.ret_code}"] += 1
         log.info("signed request refused on %s: %s", request.path, failure.ret_code)
         raise RestError(failure.ret_code, failure.ret_msg) from None
     if request.method == "GET":
-        params: dict[str, Any] = dict(query_params(request))
-    else:
-        if not payload.strip():
-            params = {}
-        else:
-            try:
-                parsed = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                sim.counters["rest.bad_body"] += 1
-                raise RestError(10001, "params error: request body is not valid JSON") from None
-            if not isinstance(parsed, dict):
-                sim.counters["rest.bad_body"] += 1
-                raise RestError(10001, "params error: request body must be a JSON object")
-            params = parsed
-    return key, params
+        return key, dict(query_params(request))
+    return key, _body_params(payload, site)
+
+
+def _body_params(payload: str, site: RestSite) -> dict[str, Any]:
+    """A POST body as Bybit reads it: empty is ``{}``, anything but a JSON object is 10001."""
+    if not payload.strip():
+        return {}
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        site.counters["rest.bad_body"] += 1
+        raise RestError(10001, "params error: request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        site.counters["rest.bad_body"] += 1
+        raise RestError(10001, "params error: request body must be a JSON object")
+    return parsed
 
 
 def _rejected(error: Rejection) -> RestError:
@@ -126,89 +137,202 @@ def read_cursor(text: str | None) -> int | None:
         raise RestError(10001, "params error: cursor invalid") from None
 
 
+def _text(params: dict[str, Any], name: str) -> str:
+    return str(params.get(name) or "")
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """What one ``execution/list`` request asks for (every field but the category may be empty)."""
+
+    category: str
+    symbol: str
+    order_id: str
+    order_link_id: str
+    exec_type: str
+    base_coin: str
+    settle_coin: str
+    start_ms: int
+    end_ms: int
+
+    def wants(self, execution: Execution) -> bool:
+        return (
+            execution.category == self.category
+            and (not self.symbol or execution.symbol == self.symbol)
+            and (not self.order_id or execution.order_id == self.order_id)
+            and (not self.order_link_id or execution.order_link_id == self.order_link_id)
+            and (not self.exec_type or execution.exec_type == self.exec_type)
+            and (not self.base_coin or execution.instrument.base_coin == self.base_coin)
+            and (not self.settle_coin or execution.instrument.settle_coin == self.settle_coin)
+            and self.start_ms <= execution.exec_time_ms <= self.end_ms
+        )
+
+
+def _time_window(params: dict[str, Any], now: int) -> tuple[int, int]:
+    """``startTime``/``endTime`` as Bybit fills them in: seven days back from now, or from the one given."""
+    start_ms = _int(params, "startTime", -1, 0, 1 << 62) if params.get("startTime") else None
+    end_ms = _int(params, "endTime", -1, 0, 1 << 62) if params.get("endTime") else None
+    if start_ms is None:
+        end_ms = now if end_ms is None else end_ms
+        start_ms = end_ms - SEVEN_DAYS_MS
+    elif end_ms is None:
+        end_ms = start_ms + SEVEN_DAYS_MS
+    if end_ms < start_ms:
+        raise RestError(10001, "params error: endTime must be greater than startTime")
+    if end_ms - start_ms > SEVEN_DAYS_MS:
+        raise RestError(10001, "params error: The time range between startTime and endTime cannot exceed 7 days")
+    return start_ms, end_ms
+
+
+def _page(
+    executions: Iterable[Execution], wanted: ExecutionFilter, hides_after: int | None, limit: int
+) -> tuple[list[Execution], bool]:
+    """Up to ``limit`` wanted executions, newest first, and whether more follow."""
+    page: list[Execution] = []
+    for execution in executions:
+        if (hides_after is not None and execution.seq > hides_after) or not wanted.wants(execution):
+            continue
+        if len(page) == limit:
+            return page, True
+        page.append(execution)
+    return page, False
+
+
+def _key_record(key: ApiKey, uid: int) -> dict[str, Any]:
+    """``user/query-api`` for the key that signed the request."""
+    created = datetime.fromtimestamp(key.created_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "id": str(key.key_id),
+        "note": key.note,
+        "apiKey": key.api_key,
+        "readOnly": 1 if key.read_only else 0,
+        "secret": "",
+        "permissions": {k: list(v) for k, v in PERMISSIONS.items()},
+        "ips": ["*"],
+        "type": 1,
+        "deadlineDay": -1,
+        "expiredAt": "",
+        "createdAt": created,
+        "unified": 0,
+        "uta": 1,
+        "userID": uid,
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+        "rsaPublicKey": "",
+        "isMaster": True,
+        "parentUid": "0",
+        "kycLevel": "LEVEL_DEFAULT",
+        "kycRegion": "",
+    }
+
+
 # ------------------------------------------------------------------------------------------------ handlers
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
-def add_routes(app: web.Application, sim: Any) -> None:
+
+def add_routes(app: web.Application, routes: PrivateRoutes) -> None:
     """Register the private ``/v5`` routes on the server's application."""
+    router = app.router
+    router.add_post("/v5/order/cancel-all", routes.cancel_all)
+    router.add_post("/v5/position/set-leverage", routes.set_leverage)
+    router.add_get("/v5/account/fee-rate", routes.fee_rate)
+    router.add_get("/v5/account/info", routes.account_info)
+    router.add_get("/v5/asset/coin/query-info", routes.coin_info)
+    router.add_get("/v5/account/wallet-balance", routes.wallet_balance)
+    router.add_get("/v5/position/list", routes.position_list)
+    router.add_post("/v5/order/create", routes.order_create)
+    router.add_post("/v5/order/cancel", routes.order_cancel)
+    router.add_get("/v5/order/realtime", routes.order_realtime)
+    router.add_get("/v5/execution/list", routes.execution_list)
+    router.add_get("/v5/user/query-api", routes.query_api)
 
-    async def wallet_balance(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
-        account_type = _required(params, "accountType")
-        if account_type != "UNIFIED":
+
+class PrivateRoutes:
+    """The signed endpoints over the exchange, the ``execution/list`` fault and the REST site."""
+
+    def __init__(self, exchange: SimExchange, faults: ListFaults, site: RestSite) -> None:
+        self.exchange = exchange
+        self.faults = faults
+        self.site = site
+        self.order_create = self._order_action(exchange.place_order, "rest.orders_created")
+        self.order_cancel = self._order_action(exchange.cancel_order, "rest.orders_cancelled")
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        return (await authenticate(request, self.exchange.api_keys, self.site))[1]
+
+    def _ok(self, result: dict[str, Any]) -> web.Response:
+        return ok_response(self.site, result)
+
+    async def wallet_balance(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        if _required(params, "accountType") != "UNIFIED":
             raise RestError(10001, "accountType only support UNIFIED.")
-        coin_param = str(params.get("coin") or "")
-        coins = {c.strip() for c in coin_param.split(",") if c.strip()} or None
-        return ok_response(sim, {"list": [sim.account.wallet_record(coins)]})
+        coins = {c.strip() for c in _text(params, "coin").split(",") if c.strip()} or None
+        return self._ok({"list": [self.exchange.wallet_record(coins)]})
 
-    async def position_list(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
+    async def position_list(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
         category = _category(params)
         if category == "spot":
             raise RestError(10001, "Illegal category")
-        symbol = str(params.get("symbol") or "")
-        settle_coin = str(params.get("settleCoin") or "")
-        base_coin = str(params.get("baseCoin") or "")
+        symbol, settle_coin, base_coin = _text(params, "symbol"), _text(params, "settleCoin"), _text(params, "baseCoin")
         if category == "linear" and not symbol and not settle_coin:
             raise RestError(10001, "params error: symbol or settleCoin is required")
         limit = _int(params, "limit", 20, 1, 200)
         start = read_cursor(params.get("cursor")) or 0
-        account = sim.account
-        positions: list[Position] = []
-        if category == "linear":
-            if symbol:
-                try:
-                    positions = [account.position(category, account.instrument(category, symbol).symbol)]
-                except Rejection as error:
-                    raise _rejected(error) from None
-            elif settle_coin == "USDT":
-                positions = account.open_positions(category)
+        positions = self._positions(category, symbol, settle_coin)
+        account = self.exchange.account
         if base_coin:
             positions = [p for p in positions if account.instrument(p.category, p.symbol).base_coin == base_coin]
         page = positions[start : start + limit]
         more = start + limit < len(positions)
-        return ok_response(
-            sim,
+        return self._ok(
             {
-                "list": [account.position_record(p, ws=False) for p in page],
+                "list": [self.exchange.position_record(p, ws=False) for p in page],
                 "nextPageCursor": make_cursor(start + limit) if more else "",
                 "category": category,
-            },
+            }
         )
 
-    def order_action(
-        act: Callable[[dict[str, Any]], Any], counter: str
-    ) -> Callable[[web.Request], Awaitable[web.Response]]:
-        """``/v5/order/create`` and ``/cancel``: the account acts on the signed params, or Bybit's rejection."""
+    def _positions(self, category: str, symbol: str, settle_coin: str) -> list[Position]:
+        account = self.exchange.account
+        if category != "linear":
+            return []
+        if symbol:
+            try:
+                return [account.position(category, account.instrument(category, symbol).symbol)]
+            except Rejection as error:
+                raise _rejected(error) from None
+        return account.open_positions(category) if settle_coin == "USDT" else []
+
+    def _order_action(self, act: Callable[[dict[str, Any]], Order], counter: str) -> Handler:
+        """``/v5/order/create`` and ``/cancel``: the exchange acts on the signed params, or Bybit's rejection."""
 
         async def handler(request: web.Request) -> web.Response:
-            _, params = await authenticate(request, sim)
+            params = await self._params(request)
             try:
                 order = act(params)
             except Rejection as error:
                 raise _rejected(error) from None
-            sim.counters[counter] += 1
-            return ok_response(sim, {"orderId": order.order_id, "orderLinkId": order.order_link_id})
+            self.site.counters[counter] += 1
+            return self._ok({"orderId": order.order_id, "orderLinkId": order.order_link_id})
 
         return handler
 
-    order_create = order_action(sim.account.place_order, "rest.orders_created")
-    order_cancel = order_action(sim.account.cancel_order, "rest.orders_cancelled")
-
-    async def order_realtime(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
+    async def order_realtime(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
         category = _category(params)
-        symbol = str(params.get("symbol") or "")
-        base_coin = str(params.get("baseCoin") or "")
-        settle_coin = str(params.get("settleCoin") or "")
-        order_id = str(params.get("orderId") or "")
-        link_id = str(params.get("orderLinkId") or "")
+        symbol, base_coin, settle_coin = _text(params, "symbol"), _text(params, "baseCoin"), _text(params, "settleCoin")
+        order_id, link_id = _text(params, "orderId"), _text(params, "orderLinkId")
         if category == "linear" and not (symbol or base_coin or settle_coin or order_id or link_id):
             raise RestError(10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin")
         open_only = _int(params, "openOnly", 0, 0, 2)
         limit = _int(params, "limit", 20, 1, 50)
         before = read_cursor(params.get("cursor"))
-        orders = sim.account.engine.query(
+        orders = self.exchange.orders.query(
             category=category,
             symbol=symbol,
             base_coin=base_coin,
@@ -221,200 +345,120 @@ def add_routes(app: web.Application, sim: Any) -> None:
             orders = [o for o in orders if o.seq < before]
         page = orders[:limit]
         more = len(orders) > limit
-        return ok_response(
-            sim,
+        return self._ok(
             {
-                "list": [o.to_bybit() for o in page],
+                "list": [wire.order_record(o) for o in page],
                 "nextPageCursor": make_cursor(page[-1].seq) if more else "",
                 "category": category,
-            },
+            }
         )
 
-    async def execution_list(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
+    async def execution_list(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
         category = _category(params)
-        symbol = str(params.get("symbol") or "")
-        order_id = str(params.get("orderId") or "")
-        link_id = str(params.get("orderLinkId") or "")
-        base_coin = str(params.get("baseCoin") or "")
-        settle_coin = str(params.get("settleCoin") or "")
-        exec_type = str(params.get("execType") or "")
         limit = _int(params, "limit", 50, 1, 100)
-        now = sim.clock.now_ms()
-        start_ms = _int(params, "startTime", -1, 0, 1 << 62) if params.get("startTime") else None
-        end_ms = _int(params, "endTime", -1, 0, 1 << 62) if params.get("endTime") else None
-        if start_ms is None and end_ms is None:
-            start_ms, end_ms = now - SEVEN_DAYS_MS, now
-        elif start_ms is None:
-            assert end_ms is not None
-            start_ms = end_ms - SEVEN_DAYS_MS
-        elif end_ms is None:
-            end_ms = start_ms + SEVEN_DAYS_MS
-        if end_ms < start_ms:
-            raise RestError(10001, "params error: endTime must be greater than startTime")
-        if end_ms - start_ms > SEVEN_DAYS_MS:
-            raise RestError(10001, "params error: The time range between startTime and endTime cannot exceed 7 days")
+        start_ms, end_ms = _time_window(params, self.site.clock.now_ms())
         before = read_cursor(params.get("cursor"))
-        account = sim.account
-        hides_after = sim.faults.execution_list_hides_after()  # the list trailing the stream (a fault)
-        page: list[Execution] = []
-        more = False
-        for execution in account.executions_before(before):
-            if not (
-                (hides_after is None or execution.seq <= hides_after)
-                and execution.category == category
-                and (not symbol or execution.symbol == symbol)
-                and (not order_id or execution.order_id == order_id)
-                and (not link_id or execution.order_link_id == link_id)
-                and (not exec_type or execution.exec_type == exec_type)
-                and (not base_coin or execution.instrument.base_coin == base_coin)
-                and (not settle_coin or execution.instrument.settle_coin == settle_coin)
-                and start_ms <= execution.exec_time_ms <= end_ms
-            ):
-                continue
-            if len(page) == limit:
-                more = True
-                break
-            page.append(execution)
-        return ok_response(
-            sim,
+        wanted = ExecutionFilter(
+            category=category,
+            symbol=_text(params, "symbol"),
+            order_id=_text(params, "orderId"),
+            order_link_id=_text(params, "orderLinkId"),
+            exec_type=_text(params, "execType"),
+            base_coin=_text(params, "baseCoin"),
+            settle_coin=_text(params, "settleCoin"),
+            start_ms=start_ms,
+            end_ms=end_ms,
+        )
+        hides_after = self.faults.execution_list_hides_after()  # the list trailing the stream (a fault)
+        page, more = _page(self.exchange.account.executions_before(before), wanted, hides_after, limit)
+        return self._ok(
             {
                 "nextPageCursor": make_cursor(page[-1].n) if more else "",
                 "category": category,
-                "list": [e.to_bybit() for e in page],
-            },
+                "list": [wire.execution_record(e) for e in page],
+            }
         )
 
-    async def query_api(request: web.Request) -> web.Response:
-        key, _ = await authenticate(request, sim)
-        created = datetime.fromtimestamp(key.created_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return ok_response(
-            sim,
-            {
-                "id": str(key.key_id),
-                "note": key.note,
-                "apiKey": key.api_key,
-                "readOnly": 1 if key.read_only else 0,
-                "secret": "",
-                "permissions": {k: list(v) for k, v in PERMISSIONS.items()},
-                "ips": ["*"],
-                "type": 1,
-                "deadlineDay": -1,
-                "expiredAt": "",
-                "createdAt": created,
-                "unified": 0,
-                "uta": 1,
-                "userID": sim.account.uid,
-                "inviterID": 0,
-                "vipLevel": "No VIP",
-                "mktMakerLevel": "0",
-                "affiliateID": 0,
-                "rsaPublicKey": "",
-                "isMaster": True,
-                "parentUid": "0",
-                "kycLevel": "LEVEL_DEFAULT",
-                "kycRegion": "",
-            },
-        )
+    async def query_api(self, request: web.Request) -> web.Response:
+        key, _ = await authenticate(request, self.exchange.api_keys, self.site)
+        return self._ok(_key_record(key, self.exchange.account.uid))
 
-    async def account_info(request: web.Request) -> web.Response:
-        await authenticate(request, sim)
-        return ok_response(
-            sim,
+    async def account_info(self, request: web.Request) -> web.Response:
+        await self._params(request)
+        return self._ok(
             {
                 "marginMode": "REGULAR_MARGIN",
-                "updatedTime": str(sim.account.created_ms),
+                "updatedTime": str(self.exchange.account.created_ms),
                 "unifiedMarginStatus": 5,  # UTA 2.0
                 "dcpStatus": "OFF",
                 "timeWindow": 10,
                 "smpGroup": 0,
                 "isMasterTrader": False,
                 "spotHedgingStatus": "OFF",
-            },
+            }
         )
 
-    async def coin_info(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
-        wanted = str(params.get("coin") or "")
-        return ok_response(sim, {"rows": [row for row in _coin_rows(sim) if not wanted or row["coin"] == wanted]})
+    async def coin_info(self, request: web.Request) -> web.Response:
+        wanted = _text(await self._params(request), "coin")
+        rows = _coin_rows(self.exchange.market)
+        return self._ok({"rows": [row for row in rows if not wanted or row["coin"] == wanted]})
 
-    async def cancel_all(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
+    async def cancel_all(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
         category = _category(params)
-        symbol = str(params.get("symbol") or "")
-        base_coin = str(params.get("baseCoin") or "")
-        settle_coin = str(params.get("settleCoin") or "")
+        symbol, base_coin, settle_coin = _text(params, "symbol"), _text(params, "baseCoin"), _text(params, "settleCoin")
         if category == "linear" and not (symbol or base_coin or settle_coin):
             raise RestError(10001, "Missing some parameters that must be filled in, symbol or settleCoin or baseCoin")
-        cancelled = sim.account.engine.cancel_all(category, symbol, settle_coin)
+        cancelled = self.exchange.engine.cancel_all(category, symbol, settle_coin)
         if base_coin:
             cancelled = [o for o in cancelled if o.instrument.base_coin == base_coin]
-        return ok_response(
-            sim,
-            {
-                "list": [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in cancelled],
-                "success": "1",
-            },
-        )
+        listed = [{"orderId": o.order_id, "orderLinkId": o.order_link_id} for o in cancelled]
+        return self._ok({"list": listed, "success": "1"})
 
-    async def set_leverage(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
-        category = _category(params)
-        if category != "linear":
+    async def set_leverage(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
+        if _category(params) != "linear":
             raise RestError(10001, "Illegal category")
         symbol = _required(params, "symbol")
-        buy = _required(params, "buyLeverage")
-        sell = _required(params, "sellLeverage")
-        try:  # NaN would raise on the range check
-            buy_lev, sell_lev = read_decimal(buy, "buyLeverage"), read_decimal(sell, "sellLeverage")
-        except NumberError:
-            raise RestError(10001, "params error: leverage invalid") from None
-        if buy_lev != sell_lev:
-            raise RestError(10001, "buy leverage must be equal to sell leverage in one-way mode")
+        leverage = _leverage(_required(params, "buyLeverage"), _required(params, "sellLeverage"))
         try:
-            sim.account.set_leverage(category, symbol, buy_lev)
+            self.exchange.set_leverage("linear", symbol, leverage)
         except Rejection as error:
             raise _rejected(error) from None
-        return ok_response(sim, {})
+        return self._ok({})
 
-    async def fee_rate(request: web.Request) -> web.Response:
-        _, params = await authenticate(request, sim)
+    async def fee_rate(self, request: web.Request) -> web.Response:
+        params = await self._params(request)
         category = _category(params)
-        symbol = str(params.get("symbol") or "")
-        symbols = [symbol] if symbol else sorted(sim.market.symbols(category))
-        maker = MAKER_FEE_RATE.get(category, MAKER_FEE_RATE["linear"])
-        taker = TAKER_FEE_RATE.get(category, TAKER_FEE_RATE["linear"])
+        symbol = _text(params, "symbol")
+        symbols = [symbol] if symbol else sorted(self.exchange.market.symbols(category))
+        maker = wire.plain(MAKER_FEE_RATE.get(category, MAKER_FEE_RATE["linear"]))
+        taker = wire.plain(TAKER_FEE_RATE.get(category, TAKER_FEE_RATE["linear"]))
         rows = [
-            {
-                "symbol": s,
-                "baseCoin": "" if category != "option" else s,
-                "takerFeeRate": plain(taker),
-                "makerFeeRate": plain(maker),
-            }
+            {"symbol": s, "baseCoin": "" if category != "option" else s, "takerFeeRate": taker, "makerFeeRate": maker}
             for s in symbols
         ]
-        return ok_response(sim, {"list": rows})
-
-    app.router.add_post("/v5/order/cancel-all", cancel_all)
-    app.router.add_post("/v5/position/set-leverage", set_leverage)
-    app.router.add_get("/v5/account/fee-rate", fee_rate)
-    app.router.add_get("/v5/account/info", account_info)
-    app.router.add_get("/v5/asset/coin/query-info", coin_info)
-    app.router.add_get("/v5/account/wallet-balance", wallet_balance)
-    app.router.add_get("/v5/position/list", position_list)
-    app.router.add_post("/v5/order/create", order_create)
-    app.router.add_post("/v5/order/cancel", order_cancel)
-    app.router.add_get("/v5/order/realtime", order_realtime)
-    app.router.add_get("/v5/execution/list", execution_list)
-    app.router.add_get("/v5/user/query-api", query_api)
+        return self._ok({"list": rows})
 
 
-def _coin_rows(sim: Any) -> list[dict[str, Any]]:
+def _leverage(buy: str, sell: str) -> Decimal:
+    """One-way mode's single leverage from ``buyLeverage``/``sellLeverage`` (10001 unless equal numbers)."""
+    try:  # NaN would raise on the range check
+        buy_lev, sell_lev = read_decimal(buy, "buyLeverage"), read_decimal(sell, "sellLeverage")
+    except NumberError:
+        raise RestError(10001, "params error: leverage invalid") from None
+    if buy_lev != sell_lev:
+        raise RestError(10001, "buy leverage must be equal to sell leverage in one-way mode")
+    return buy_lev
+
+
+def _coin_rows(market: ExchangeMarket) -> list[dict[str, Any]]:
     """``asset/coin/query-info`` rows for the settle coin and every listed base coin (ccxt reads them)."""
     coins = {"USDT"}
     for category in ("linear", "spot"):
-        for symbol in sim.market.symbols(category):
-            coins.add(sim.market.instrument(category, symbol).base_coin)
+        for symbol in market.symbols(category):
+            coins.add(market.instrument(category, symbol).base_coin)
     return [
         {
             "name": coin,

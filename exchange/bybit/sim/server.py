@@ -5,6 +5,10 @@ URL: ``base_url`` for REST (``http://127.0.0.1:PORT``) and ``ws_url`` + ``/v5/pu
 streams. The server runs in-process (``async with SimServer(config) as sim``) for tests and the embedded
 dashboard, or in the foreground through ``fluxum sim``. Stopping it closes every socket with 1001 and cancels
 its tasks.
+
+The venue itself (market, account, orders, matching, funding) is a :class:`~.venue.SimExchange`; the server
+builds it, then the network parts around it (public feed, private hub, faults, routes), each given the parts it
+serves, all before the first request.
 """
 
 from __future__ import annotations
@@ -13,20 +17,22 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
-from exchange.bybit.sim import account as account_module
-from exchange.bybit.sim import control, demo_trader, private_ws, public_ws, rest_market, rest_private
+from exchange.bybit.sim import control, private_ws, public_ws, rest_market, rest_private
+from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.clock import SimClock
-from exchange.bybit.sim.connection import MAX_QUEUE_BYTES, MAX_QUEUE_FRAMES, ConnectionRegistry, SimConnection
+from exchange.bybit.sim.connection import MAX_QUEUE_BYTES, MAX_QUEUE_FRAMES, ConnectionRegistry
 from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token, new_token
+from exchange.bybit.sim.demo_trader import DemoTrader
 from exchange.bybit.sim.faults import Faults
 from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, DEFAULT_SYMBOLS, build_instruments
 from exchange.bybit.sim.market import BOOK_LEVELS, Market
-from exchange.bybit.sim.rest_common import SIM_KEY, RateLimiter, bybit_middleware
-from exchange.bybit.sim.site_access import site_middleware
+from exchange.bybit.sim.public_ws import PublicFeed
+from exchange.bybit.sim.rest_common import RateLimiter, RestSite, rest_middleware
+from exchange.bybit.sim.site_access import SiteAddress, site_middleware
+from exchange.bybit.sim.venue import SimExchange
 from exchange.hosts import is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -58,8 +64,9 @@ class SimConfig:
 
 
 class SimServer:
-    """The running exchange: ``market``, ``account``, ``faults``, ``connections``, ``counters``, ``clock``, and
-    ``control_token``, which HTTP fault requests must carry (see :mod:`exchange.bybit.sim.control_access`)."""
+    """The running exchange: ``exchange`` (market, account, orders, funding), ``faults``, ``connections``,
+    ``public_feed``, ``counters``, ``clock``, and ``control_token``, which HTTP fault requests must carry (see
+    :mod:`exchange.bybit.sim.control_access`). Every part is built here, before the first request."""
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = config = config or SimConfig()
@@ -73,28 +80,58 @@ class SimServer:
         self.counters: Counter[str] = Counter()
         instruments = build_instruments(config.symbols, config.categories)
         self.market = Market(instruments, seed=config.seed, clock=self.clock, book_levels=config.book_levels)
-        self.connections = ConnectionRegistry(config.seed)
-        self.faults = Faults(self, enabled=config.faults_enabled)
+        self.exchange = SimExchange(self.market, self.clock, funding_speed=config.funding_speed)
+        self.connections = ConnectionRegistry(
+            self.counters, config.seed, max_frames=config.ws_queue_frames, max_bytes=config.ws_queue_bytes
+        )
+        self.public_feed = PublicFeed(self.market, self.clock, self.connections, self.counters, config.seed)
+        self.faults = Faults(
+            connections=self.connections,
+            feed=self.public_feed,
+            account=self.exchange.account,
+            market=self.market,
+            clock=self.clock,
+            counters=self.counters,
+            enabled=config.faults_enabled,
+        )
         self.rate_limiter = RateLimiter()
-        self.account = account_module.Account(self.market, self.clock, funding_speed=config.funding_speed)
-        self.public_feed: public_ws.PublicFeed  # set by public_ws.add_routes
-        self.demo_trader: Any = None
+        self.address = SiteAddress(config.host, config.port)
+        self.private_hub = private_ws.PrivateHub(
+            self.exchange, self.faults, self.connections, self.clock, self.counters
+        )
+        self.demo_trader: DemoTrader | None = None
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.host = config.host
-        self.port = config.port
         self.started = False
 
+    @property
+    def account(self) -> Account:
+        """The demo account's money (wallet, positions, executions)."""
+        return self.exchange.account
+
+    @property
+    def host(self) -> str:
+        return self.address.host
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one picked, once started with port 0)."""
+        return self.address.port
+
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[site_middleware, bybit_middleware], client_max_size=MAX_REQUEST_BYTES)
-        app[SIM_KEY] = self
-        rest_market.add_routes(app, self)
-        public_ws.add_routes(app, self)
-        rest_private.add_routes(app, self)
-        private_ws.add_routes(app, self)
+        site = RestSite(self.clock, self.counters, self.faults, self.rate_limiter)
+        middlewares = [site_middleware(self.address, site), rest_middleware(site)]
+        app = web.Application(middlewares=middlewares, client_max_size=MAX_REQUEST_BYTES)
+        rest_market.add_routes(app, rest_market.MarketRoutes(self.market, self.public_feed, site))
+        public_ws.add_routes(app, self.public_feed)
+        rest_private.add_routes(app, rest_private.PrivateRoutes(self.exchange, self.faults, site))
+        private_ws.add_routes(app, self.private_hub)
         if self.config.faults_enabled:
-            control.add_routes(app, self)
+            control.add_routes(
+                app,
+                control.Control(self.faults, self.counters, self.connections, self.control_token, self.address),
+            )
         return app
 
     # ----------------------------------------------------------------------------------------- addresses
@@ -136,13 +173,13 @@ class SimServer:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         if sockets:
-            self.port = sockets[0].getsockname()[1]
+            self.address.port = sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
         if self.config.run_market:
             self._tasks.append(loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market"))
         self.public_feed.start(background=self.config.publish)
         if self.config.demo_trader:
-            self.demo_trader = demo_trader.DemoTrader(self)
+            self.demo_trader = DemoTrader(self.exchange, counters=self.counters, seed=self.config.seed)
             self.demo_trader.start()
         self.started = True
         log.info("local Bybit v5 exchange listening at %s", self.base_url)
@@ -174,26 +211,3 @@ class SimServer:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-    # ----------------------------------------------------------------------------------------- sockets
-
-    def open_connection(self, ws: web.WebSocketResponse, request: web.Request, kind: str) -> SimConnection:
-        """Register a prepared WebSocket as a :class:`SimConnection` with this server's queue bounds."""
-        conn = SimConnection(
-            ws,
-            kind,
-            self.connections.new_conn_id(),
-            self.counters,
-            request=request,
-            max_frames=self.config.ws_queue_frames,
-            max_bytes=self.config.ws_queue_bytes,
-        )
-        self.connections.register(conn)
-        self.counters[f"ws.connections.{kind.split(':')[0]}"] += 1
-        conn.start()
-        return conn
-
-    async def close_connection(self, conn: SimConnection) -> None:
-        """Forget a connection whose socket is gone (the handler's ``finally``)."""
-        self.connections.unregister(conn)
-        await conn.finish()

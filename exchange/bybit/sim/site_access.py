@@ -22,11 +22,13 @@ WebSocket is never upgraded.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from exchange.bybit.sim.rest_common import Handler, envelope, json_response, sim_of
+from exchange.bybit.sim.rest_common import Handler, RestSite, envelope, json_response
 from exchange.hosts import address_literal, is_loopback_host
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,14 @@ SAME_SITE_FETCHES = ("same-origin", "none")
 CONTROL_PREFIX = "/_sim/"  # where exchange.bybit.sim.control puts its routes (guarded there, with the token)
 REFUSED_CODE = 10010
 """Bybit's retCode for a request from where the key may not be used (its "Unmatched IP")."""
+
+
+@dataclass
+class SiteAddress:
+    """Where the server listens; ``port`` is the one bound (known once the server started)."""
+
+    host: str
+    port: int
 
 
 def own_address(netloc: str, bound_host: str, port: int) -> bool:
@@ -76,23 +86,26 @@ def site_refusal(request: web.Request, bound_host: str, port: int) -> tuple[str,
     return None
 
 
-@web.middleware
-async def site_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def site_middleware(address: SiteAddress, site: RestSite) -> Middleware:
     """Refuse, before any handler or WebSocket upgrade, a request that :func:`site_refusal` refuses."""
-    resource = request.match_info.route.resource
-    if resource is not None and resource.canonical.startswith(CONTROL_PREFIX):
-        return await handler(request)
-    sim = sim_of(request)
-    refused = site_refusal(request, sim.host, sim.port)
-    if refused is None:
-        return await handler(request)
-    check, reason = refused
-    counters = sim.counters
-    counters["access.refused"] += 1
-    counters[f"access.refused.{check}"] += 1
-    if counters[f"access.refused.{check}"] == 1:  # the first of a kind; the rest are counted
-        log.warning("request to %r refused (%s): %s", request.path[:100], check, reason)
-    return json_response(sim, envelope(None, REFUSED_CODE, reason, sim.clock.now_ms()), status=403)
+
+    @web.middleware
+    async def own_clients_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        refused = site_refusal(request, address.host, address.port)
+        if refused is None:
+            return await handler(request)
+        check, reason = refused
+        counters = site.counters
+        counters["access.refused"] += 1
+        counters[f"access.refused.{check}"] += 1
+        if counters[f"access.refused.{check}"] == 1:  # the first of a kind; the rest are counted
+            log.warning("request to %r refused (%s): %s", request.path[:100], check, reason)
+        return json_response(envelope(None, REFUSED_CODE, reason, site.clock.now_ms()), status=403)
+
+    return own_clients_only
 
 
 def _own_origin(origin: str, bound_host: str, port: int) -> bool:

@@ -1,6 +1,8 @@
-"""Whether what a widget shows is live: a book's trust, and the trust of the price a position is marked at.
+"""The desk's trust rules: whether a book is live, whether a ticker went silent, whether the price a position is
+marked at is current.
 
-One place for both so the ladder, the symbol strip and the P&L panel can never disagree about what is live.
+They belong to the desk, not to a panel: the ladder, the symbol strip and the P&L panel read them here and so can
+never disagree about what is live. Widgets never need Bybit's topic names for it.
 """
 
 from __future__ import annotations
@@ -8,8 +10,8 @@ from __future__ import annotations
 from exchange.book import BookState, OrderBook, cadence_ms
 from exchange.bybit.protocol import ticker_topic
 from exchange.desk import Desk
+from exchange.durations import duration_text
 from exchange.ledger import LedgerEntry, MarkSource
-from widgets._format import duration_text
 
 STALE_FLOOR_MS = 5000
 """A book is STALE after max(2 x its cadence, this) without an update (quiet markets get the floor)."""
@@ -47,13 +49,18 @@ def stream_is_stale(desk: Desk, topic: str) -> bool:
     return stats is not None and any(health.topic == topic and health.stale for health in stats.topics)
 
 
+def ticker_is_stale(desk: Desk, symbol: str) -> bool:
+    """The symbol's ticker stream went silent: a price read from it has frozen."""
+    return stream_is_stale(desk, ticker_topic(symbol))
+
+
 def mark_is_live(desk: Desk, entry: LedgerEntry, now_ms: int) -> bool:
     """Is the price the entry was last marked at still current? A mark price from a silent ticker stream or a
     book price from a book that is not live has frozen: the P&L on it is stale, whatever the link says. A fill
     price or an external mark is shown for what it is (its source is printed) and counts as live."""
     source = entry.mark_source
     if source is MarkSource.MARK_PRICE:
-        return not stream_is_stale(desk, ticker_topic(entry.symbol))
+        return not ticker_is_stale(desk, entry.symbol)
     if source in BOOK_MARKS:
         book = desk.books.get(entry.symbol)
         return book is not None and book_trust(desk, book, now_ms)[0] == BookState.SYNCED.value
