@@ -73,7 +73,7 @@ async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_ret
         assert applied <= journaled, "a fill changed the P&L before it was journaled"
         assert len(journaled) < len(sim_exec_ids(sim)), "the disk never filled up"
         assert rt.journal.complete_until_ms() == watermark or (rt.journal.complete_until_ms() or 0) < min(
-            e.time_ms for e in sim.account.executions if e.exec_id not in journaled
+            e.exec_time_ms for e in sim.account.executions if e.exec_id not in journaled
         ), "the watermark moved past fills it could not journal"
         assert session.reconnects == reconnects and session.state.kind is LinkState.READY
         assert all(book.u != book_updates[s] for s, book in session.books.items()), "market data stopped"

@@ -56,6 +56,7 @@ async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_o
             answer = await real_open_orders(*args, **kwargs)
             if "order" not in made:
                 bid, _ = sim.market.best_bid_ask(CATEGORY, "ETHUSDT")
+                assert bid is not None
                 tick = sim.market.instrument(CATEGORY, "ETHUSDT").tick_size
                 params = {"category": CATEGORY, "symbol": "ETHUSDT", "side": "Buy", "orderType": "Limit"}
                 params |= {"qty": "0.05", "price": str((bid * Decimal("0.9")).quantize(tick))}

@@ -19,10 +19,9 @@ import orjson
 import pytest
 
 from exchange.book import ApplyResult, OrderBook
-from exchange.bybit.sim.public_ws import BookStream
 from exchange.bybit.sim.server import SimServer
 from tests.support.recorded import fixture
-from tests.support.sim import make_config
+from tests.support.sim import book_stream, make_config
 from tests.support.waiting import until
 
 SYMBOL = "BTCUSDT"
@@ -63,17 +62,11 @@ class BookClient:
         assert not self.task.cancelled()
 
 
-def stream(sim: SimServer, topic: str) -> BookStream:
-    found = sim.public_feed.streams[("linear", topic)]
-    assert isinstance(found, BookStream)
-    return found
-
-
 async def caught_up(sim: SimServer, client: BookClient) -> None:
     """Wait until every client book is synced at its stream's current ``u``."""
 
     def done() -> bool:
-        return all(b.synced and b.u == stream(sim, t).u for t, b in client.books.items())
+        return all(b.synced and b.u == book_stream(sim, t).u for t, b in client.books.items())
 
     await until(done, what="client books to catch up")
 

@@ -23,6 +23,7 @@ from exchange.config import Settings, load_settings
 from exchange.events import LinkState
 from exchange.journal import Journal
 from exchange.session import Backoff, Timeouts
+from tests.support.sim import ticker_stream
 from tests.support.waiting import DEADLINE_S, until
 
 CATEGORY = "linear"
@@ -116,7 +117,7 @@ def books_mismatch(rt: EmbeddedRuntime) -> list[str]:
 def tickers_settled(rt: EmbeddedRuntime) -> bool:
     """Nothing is left to publish on the ticker streams and the session holds what they published."""
     for symbol in rt.session.symbols:
-        stream = rt.sim.public_feed.streams.get((CATEGORY, f"tickers.{symbol}"))
+        stream = ticker_stream(rt.sim, f"tickers.{symbol}", CATEGORY)
         if stream is None or stream.fields != ticker_fields(stream.book, "ws"):
             return False
         if rt.session.tickers.get(symbol) != stream.fields:

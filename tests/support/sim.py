@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from exchange.bybit.sim.public_ws import BookStream, TickerStream
 from exchange.bybit.sim.server import SimConfig, SimServer
 
 SEED = 7
@@ -127,3 +128,17 @@ def step_and_publish(server: SimServer, steps: int = 1) -> None:
     for _ in range(steps):
         server.market.step()
     server.public_feed.publish_now()
+
+
+def book_stream(server: SimServer, topic: str, category: str = "linear") -> BookStream:
+    """The exchange's shared stream of an ``orderbook.*`` topic (what every subscriber is sent)."""
+    found = server.public_feed.streams[(category, topic)]
+    assert isinstance(found, BookStream), f"{topic} is not a book stream"
+    return found
+
+
+def ticker_stream(server: SimServer, topic: str, category: str = "linear") -> TickerStream | None:
+    """The exchange's shared stream of a ``tickers.*`` topic, None before anyone subscribed to it."""
+    found = server.public_feed.streams.get((category, topic))
+    assert found is None or isinstance(found, TickerStream), f"{topic} is not a ticker stream"
+    return found
