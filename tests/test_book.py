@@ -458,6 +458,7 @@ def fmt(levels):
     return [(str(p), str(s)) for p, s in levels]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(valid_sequences(), st.integers(min_value=1, max_value=10**9))
 def test_property_book_equals_naive_model_after_any_valid_sequence(sequence, start_u):
@@ -481,6 +482,7 @@ def test_property_book_equals_naive_model_after_any_valid_sequence(sequence, sta
             assert got_bids[0][0] < got_asks[0][0], "never crossed while SYNCED"
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(

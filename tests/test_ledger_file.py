@@ -116,6 +116,7 @@ def test_newest_first_gives_the_same_ledger_as_oldest_first(capsys: pytest.Captu
     assert newest == oldest and oldest.count("\n") == 7
 
 
+@pytest.mark.slow
 def test_a_long_history_is_read_and_sorted_with_bounded_memory(tmp_path: Path) -> None:
     """40,000 executions newest first: reading and sorting them peaks far below holding every fill (~60 MB here):
     lines are read one at a time and the sort spills to SQLite's temporary file. (The fold that follows keeps the

@@ -382,6 +382,7 @@ JSON_VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(st.dictionaries(st.sampled_from([*RECORD, "orderId", "isMaker", "orderLinkId"]), JSON_VALUES, min_size=1))
 @settings(max_examples=400, deadline=None)
 def test_any_field_of_an_execution_is_a_record_error_at_worst(changes: dict[str, Any]) -> None:

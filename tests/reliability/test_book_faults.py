@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from exchange.book import BookState
 from tests.support.runtime import books_mismatch, is_ready, quiesce, resume, running_session
 from tests.support.waiting import until
@@ -41,6 +43,7 @@ def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:
     }
 
 
+@pytest.mark.slow
 async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
     async with running_session() as rt:
         session = rt.session

@@ -17,6 +17,8 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from exchange.bybit.protocol import PRIVATE_TOPICS
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
@@ -40,6 +42,7 @@ def subscribed_everything(rt) -> bool:
     return len(public) == 1 and len(private) == 1
 
 
+@pytest.mark.slow
 async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
     clock = Stopwatch()
     async with running_session(demo_trader=True, journal_dir=tmp_path) as rt:

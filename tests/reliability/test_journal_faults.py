@@ -37,6 +37,7 @@ DURING = 30  # market orders while the disk is full
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
+@pytest.mark.slow
 async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_returns(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         assert rt.journal is not None and rt.sim is not None

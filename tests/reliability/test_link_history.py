@@ -25,6 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 OUTAGE_S = 8.0
 
 
+@pytest.mark.slow
 async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         desk = rt.session.desk
@@ -86,6 +87,7 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
     assert recorded["duration_ms"] == outage.duration_ms and recorded["time_ms"] == outage.start_ms
 
 
+@pytest.mark.slow
 async def test_a_stalled_link_is_an_outage_caused_by_no_pong(tmp_path: Path) -> None:
     """A stall is found by the idle probe (no pong): one outage with that cause, from the detection to Ready on
     a fresh link (the silence before the detection is shorter than the 5 s staleness floor: no stale period)."""

@@ -570,6 +570,7 @@ def fuzzed_frames(draw: st.DrawFn) -> tuple[str, Any]:
     return link, frame
 
 
+@pytest.mark.slow
 @settings(
     max_examples=HYPOTHESIS_EXAMPLES,
     deadline=None,

@@ -116,6 +116,7 @@ async def drive(sim: SimServer, client: BookClient, *, gap_every: int = 0, resta
     return dict(injected)
 
 
+@pytest.mark.slow
 async def test_ten_thousand_deltas_keep_the_client_book_identical(
     one_symbol_sim: SimServer, session: aiohttp.ClientSession
 ) -> None:
@@ -130,6 +131,7 @@ async def test_ten_thousand_deltas_keep_the_client_book_identical(
     await client.close()
 
 
+@pytest.mark.slow
 async def test_gaps_force_a_resync_and_the_book_matches_again(
     one_symbol_sim: SimServer, session: aiohttp.ClientSession
 ) -> None:

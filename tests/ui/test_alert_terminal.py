@@ -22,6 +22,7 @@ def _bells(output: bytes) -> int:
     return re.sub(rb"\x1b\][^\x07\x1b]*\x07", b"", output).count(b"\x07")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("notify", "start", "clear"),
     [

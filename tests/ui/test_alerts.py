@@ -61,6 +61,7 @@ def _terminal(app: RecordingApp) -> TerminalDriver:
     return driver
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("notify", "escape"),
     [("osc9", "\x1b]9;Fluxum alert: link_down"), ("osc777", "\x1b]777;notify;Fluxum alert;link_down")],
@@ -92,6 +93,7 @@ async def test_an_alert_rings_the_bell_and_writes_the_desktop_escape(tmp_path: P
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_notify_none_writes_no_escape(tmp_path: Path) -> None:
     app = _app(tmp_path, "none", tmp_path / "out")
     async with app.run_test(size=LIVE_SIZE) as pilot:

@@ -32,6 +32,7 @@ async def test_a_corrupt_journal_fails_the_desk_with_one_line_naming_the_file_an
         assert "Traceback" not in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_a_full_disk_is_a_warning_on_the_bar_while_the_book_stays_live(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:

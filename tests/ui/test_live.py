@@ -51,6 +51,7 @@ async def test_start_sequence_connecting_connected_ready(tmp_path: Path) -> None
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_drop_shows_reconnecting_then_recovers(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
@@ -145,6 +146,7 @@ async def test_a_bad_key_fails_the_account_only(tmp_path: Path) -> None:
             await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
