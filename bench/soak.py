@@ -298,7 +298,12 @@ def _metric_list() -> list[Metric]:
         m("session.market._topic_last_ms", "exchange/market_data.py", "topics", _len("session.market._topic_last_ms")),
         m("journal rows", "exchange/journal.py", "none (disk)", _len("runtime.journal")),
         m("journal MB (+wal)", "exchange/journal.py", "none (disk)", lambda c: _file_mb(c.runtime.journal.path)),
-        m("runtime.rest.rate_limits", "exchange/bybit/rest.py", "endpoints", _len("runtime.rest.rate_limits")),
+        m(
+            "runtime.rest.transport.rate_limits",
+            "exchange/bybit/rest_transport.py",
+            "endpoints",
+            _len("runtime.rest.transport.rate_limits"),
+        ),
         # -------------------------------------------------------------------------------- widgets, app
         m("Ladder.draw_log", w + "ladder.py", "4096", lambda c: len(c.widgets["Ladder"].draw_log), k(DRAW_LOG_KEPT)),
         m("Ladder._styles", w + "ladder.py", "styles", lambda c: len(c.widgets["Ladder"]._styles)),

@@ -11,7 +11,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exchange.bybit.errors import AuthenticationError, Forbidden
+from exchange.bybit.errors import (
+    AUTH_CODES,
+    INVALID_REQUEST_CODE,
+    AuthenticationError,
+    BybitError,
+    Forbidden,
+    RateLimited,
+)
 
 __all__ = [
     "Backoff",
@@ -31,7 +38,8 @@ class SessionFailed(Exception):
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential reconnect delays with jitter and a cap; the attempts start over at every Ready.
+    """Exponential delays with jitter and a cap: the session's reconnects (the attempts start over at every
+    Ready) and the REST transport's resends (:mod:`exchange.bybit.rest_transport`, with its own figures).
 
     Equal jitter: half the exponential delay is fixed and half random, so delays grow visibly yet reconnecting
     clients never synchronise. Each outage starts at the first, short delay, so a short outage after a short
@@ -88,28 +96,27 @@ class Timeouts:
 def retry_after(error: BaseException, server_offset_ms: int) -> float | None:
     """When the exchange said it will take requests again (epoch s, local clock, 50 ms past it to be
     sure), for a 10006 that outlasted the REST client's waits or a 403 cool-down; None otherwise."""
-    until_ms = getattr(error, "until_ms", None)  # Forbidden: a local time
-    if isinstance(until_ms, int) and until_ms > 0:
-        return until_ms / 1000 + 0.05
-    reset_ms = getattr(error, "reset_ms", None)  # RateLimited: the exchange's time
-    if isinstance(reset_ms, int) and reset_ms > 0:
-        return (reset_ms - server_offset_ms) / 1000 + 0.05
+    if isinstance(error, Forbidden) and error.until_ms > 0:  # a local time
+        return error.until_ms / 1000 + 0.05
+    if isinstance(error, RateLimited) and error.reset_ms is not None and error.reset_ms > 0:  # the exchange's time
+        return (error.reset_ms - server_offset_ms) / 1000 + 0.05
     return None
 
 
 def key_rejected(error: BaseException) -> bool:
     """The exchange refused the API key itself (not a request): only the account part is lost."""
-    return getattr(error, "ret_code", None) in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError)
+    return isinstance(error, AuthenticationError) or (isinstance(error, BybitError) and error.ret_code in AUTH_CODES)
 
 
 def fatal_reason(error: Exception) -> str | None:
     """The message for errors retrying cannot fix (a rejected key, a request Bybit calls invalid), else None."""
-    code = getattr(error, "ret_code", None)
-    if code in (10003, 10004, 10005, 10010) or isinstance(error, AuthenticationError):
-        detail = getattr(error, "ret_msg", "") or describe(error)
-        return f"API key rejected by Bybit ({code or 'HTTP 401'}): {detail}".rstrip(": ")
-    if code == 10001:
-        return f"Bybit rejected a request as invalid (10001): {getattr(error, 'ret_msg', '')}".rstrip(": ")
+    if not isinstance(error, BybitError):
+        return None
+    if key_rejected(error):
+        detail = error.ret_msg or describe(error)
+        return f"API key rejected by Bybit ({error.ret_code or 'HTTP 401'}): {detail}".rstrip(": ")
+    if error.ret_code == INVALID_REQUEST_CODE:
+        return f"Bybit rejected a request as invalid ({INVALID_REQUEST_CODE}): {error.ret_msg}".rstrip(": ")
     return None
 
 

@@ -94,6 +94,7 @@ REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an exe
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+SLOW_STEP_S = 1.0  # a recovery step still running after this is named on the bar ("authenticating")
 _REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
 """Frames that answer a request: never data, whatever they hold."""
 MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
@@ -165,8 +166,11 @@ class Session:
         self.public_without_account = False  # the desk sets it: a rejected key fails the account part only
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
+        self._lost_since: float | None = None  # when the loss began, if before it was found (a silence)
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
+        self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
+        self._step_named = False  # a step of this connection was named on the bar: name the next ones at once
         self._rate = FrameRate()
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
         self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
@@ -250,6 +254,7 @@ class Session:
                 return
             except LinkDead as dead:
                 reason = str(dead)
+                self._lost_since = self._lost_since or dead.silent_since
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a REST failure during backfill, a transport error, ...
@@ -272,7 +277,8 @@ class Session:
             await self._retry_later(attempt, reason, not_before)
 
     async def _retry_later(self, attempt: int, reason: str, not_before: float | None) -> None:
-        """Reconnecting: announce the attempt and wait its delay (or until the desk asks to reconnect now)."""
+        """Reconnecting: announce the attempt and wait its delay (or until the desk asks to reconnect now). A link
+        found dead of silence is Reconnecting from its last frame: the outage began there, not at the verdict."""
         self.reconnects += 1
         self.last_reconnect_reason = reason
         delay = self.backoff.delay(attempt, self._rng)
@@ -280,7 +286,8 @@ class Session:
         if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
             delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
         retry_ms = self._now_ms() + int(delay * 1000)
-        self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms)
+        lost_ms = None if self._lost_since is None else int(self._lost_since * 1000)
+        self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms, since_ms=lost_ms)
         what = "Link lost" if self._lost_reason else "Recovery failed"
         self.hub.publish(Notice("warning", f"{what} ({reason}); retry {attempt} in {delay:.1f} s"))
         await self._pause(delay)
@@ -342,7 +349,9 @@ class Session:
         assert self._http is not None
         self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
+        self._step, self._step_named = None, False
         self._lost_reason = ""
+        self._lost_since = None
         with_account = self.private and not self.desk.account_down
         if with_account:
             self.account.start_recovery()  # before the private stream can journal anything new
@@ -374,12 +383,17 @@ class Session:
         self._spawn(self._maintain(), "maintenance")
 
         if self._private is not None:
+            self._begin_step("authenticating")
             await self._authenticate_or_drop_account(self._private)
+        self._begin_step("subscribing")
         await self._subscribe_public(self._public)
         if self._private is not None:
             await self._subscribe_private(self._private)
+        self._begin_step("waiting for book snapshots")
         await self._await_snapshots()
+        self._begin_step("reading the account" if self._private is not None else "reading the instruments")
         await self._backfill()
+        self._step = None
         if self._private is not None:
             self.account.finish_recovery()
         self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
@@ -406,16 +420,18 @@ class Session:
         try:
             await link.run()
         except LinkDead as dead:
-            self._lose(str(dead))
+            self._lose(str(dead), dead.silent_since)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in a frame handler must not leave a zombie link
             log.exception("%s link crashed", link.name)
             self._lose(f"{link.name}: internal error ({describe(error)})")
 
-    def _lose(self, reason: str) -> None:
+    def _lose(self, reason: str, since: float | None = None) -> None:
+        """The connection is lost for ``reason``; ``since``: when, if before now (a silence found later)."""
         if self._link_lost is not None and not self._link_lost.is_set():
             self._lost_reason = reason
+            self._lost_since = since
             self._link_lost.set()
 
     async def _race(self, step: Any) -> Any:
@@ -438,7 +454,7 @@ class Session:
     async def _authenticate(self, link: WsLink) -> None:
         credentials = self.settings.credentials
         assert credentials is not None
-        await self._measure_clock()
+        remeasured = await self._measure_clock() and self._clock_suspect
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
         signature = ws_auth_signature(credentials.api_secret, expires)
         reply = await self._race(
@@ -446,11 +462,14 @@ class Session:
         )
         if reply.get("success") is True:
             self._authenticated = True
+            self._clock_suspect = False
             return
         message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
-        if message == "Params Error":
+        if message == "Params Error" and not (remeasured and self._clock_trusted()):
             self._clock_suspect = True  # measure the clock before the next auth
             raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+        if message == "Params Error":  # signed on a clock measured just now, and refused again: not the clock
+            message = "Params Error again with the clock re-measured (the key or its permissions?)"
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
     async def _authenticate_or_drop_account(self, link: WsLink) -> None:
@@ -474,25 +493,33 @@ class Session:
         if link is not None:
             await link.close()
 
-    async def _measure_clock(self) -> None:
+    async def _measure_clock(self) -> bool:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
         REST client measures lazily, at the backfill, which comes after auth) or when the last auth arrived
         expired.
 
         Without this a session started against, or caught by, an exchange whose clock is ahead by more than
         the auth expiry would sign every auth already expired and never reach the backfill that would fix it.
-        A failed measurement keeps the last offset: the auth reply says whether it was good enough.
+        A failed measurement keeps the last offset: the auth reply says whether it was good enough. Returns whether
+        the clock was measured just now.
         """
         sync = getattr(self.rest, "sync_clock", None)
         if sync is None or (getattr(self.rest, "clock_synced", False) and not self._clock_suspect):
-            return
+            return False
         try:
             await self._race(asyncio.wait_for(sync(), self.timeouts.auth_s))
-            self._clock_suspect = False
         except LinkDead:
             raise
         except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
             log.warning("session: clock offset not measured (%s); signing with the last", describe(error))
+            return False
+        return True
+
+    def _clock_trusted(self) -> bool:
+        """Whether the clock just measured is good to well within the auth's validity: then an auth signed with it
+        cannot arrive expired, and a "Params Error" is about the key, not the time."""
+        error_ms = float(getattr(self.rest, "clock_error_ms", 0.0) or 0.0)
+        return error_ms < self.timeouts.auth_expiry_s * 1000 / 4
 
     async def _subscribe_public(self, link: WsLink) -> None:
         for batch in subscribe_batches(self.category, list(self.market.topics)):
@@ -708,6 +735,7 @@ class Session:
         while True:
             await asyncio.sleep(MARK_INTERVAL_S)
             now = self._clock()
+            self._name_slow_step(now)
             self.account.mark_all(self.market.is_stale)
             self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
@@ -728,6 +756,43 @@ class Session:
 
     def _server_now_ms(self) -> int:
         return self._now_ms() + self._server_offset_ms()
+
+    # ------------------------------------------------------------------ what a recovery waits on
+
+    def _begin_step(self, detail: str) -> None:
+        """A recovery step starts; once one was named on the bar, the next ones are named at once (else the bar
+        would keep a step that is over)."""
+        self._step = (detail, self._clock())
+        if self._step_named:
+            self._name_slow_step(self._clock())
+
+    def _name_slow_step(self, now: float) -> None:
+        """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
+        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S.
+        A quick recovery says only "sockets open"; the history keeps each named step."""
+        step = self._step
+        if step is None or self.state.kind is not LinkState.CONNECTED:
+            return
+        detail, began = step
+        reset_ms = self._rate_limit_reset_ms()
+        if reset_ms is not None:
+            reason = f"rate limited by Bybit (10006) while {detail}: waiting for its reset"
+        elif self._step_named or now - began >= SLOW_STEP_S:
+            reason = detail
+        else:
+            return
+        self._step_named = True
+        self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=int(began * 1000))
+
+    def _rate_limit_reset_ms(self) -> int | None:
+        """When Bybit's rate limit resets (local epoch ms), while the REST client's latest reply said none is left;
+        None otherwise."""
+        status = getattr(self.rest, "last_rate_limit", None) if self.rest is not None else None
+        reset = getattr(status, "reset_ms", None)
+        if getattr(status, "remaining", None) != 0 or not isinstance(reset, int):
+            return None
+        until_ms = reset - self._server_offset_ms()
+        return until_ms if until_ms > self._now_ms() else None
 
     def topic_health(self) -> tuple[TopicHealth, ...]:
         account = self.private and not self.desk.account_down
@@ -759,13 +824,26 @@ class Session:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _set_state(self, kind: LinkState, reason: str, *, attempt: int = 0, next_retry_ms: int | None = None) -> None:
+    def _set_state(
+        self,
+        kind: LinkState,
+        reason: str,
+        *,
+        attempt: int = 0,
+        next_retry_ms: int | None = None,
+        since_ms: int | None = None,
+    ) -> None:
+        """A transition (or a new reason within a state); ``since_ms`` dates it earlier than now when it began
+        before the session could tell (a step found slow, a silence found dead), never before the last one."""
         previous = self.state
-        state = SessionState(kind, self._now_ms(), reason, attempt, next_retry_ms)
-        if (previous.kind, previous.reason, previous.attempt) == (
+        now_ms = self._now_ms()
+        since = now_ms if since_ms is None else min(now_ms, max(since_ms, previous.since_ms))
+        state = SessionState(kind, since, reason, attempt, next_retry_ms)
+        if (previous.kind, previous.reason, previous.attempt, previous.next_retry_ms) == (
             kind,
             reason,
             attempt,
+            next_retry_ms,
         ) and kind is not LinkState.RECONNECTING:
             return
         self.desk.state = state

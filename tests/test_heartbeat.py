@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from exchange.bybit.ws import WATCHDOG_TICK_S, LinkDead, WsLink
+from exchange.bybit.ws import RTT_RECHECK_S, WATCHDOG_TICK_S, LinkDead, WsLink
 
 FRAME_EVERY_S = 0.05
 PONG_AFTER_S = 0.02
@@ -156,6 +156,22 @@ async def test_a_late_pong_to_the_first_ping_times_the_first_ping() -> None:
     line.link._handle_text(orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping", "req_id": first}).decode())
     assert line.link.ping_rtt_ms == pytest.approx((31.0 - 20.2) * 1000, abs=1e-6)
     assert not line.link._pings_sent and line.link._ping_deadline is None
+
+
+async def test_a_slow_round_trip_is_measured_again_within_seconds_not_a_ping_interval() -> None:
+    """A pong 3.8 s late (behind a slow auth, a burst): the next ping goes RTT_RECHECK_S later, so the figure on
+    the bar is a slow moment's for seconds, not for the 20 s until the regular ping."""
+    line = Line(lose=1)
+    await line.run(20.3)  # the regular ping went out at 20.2; its pong is held back
+    (held,) = line.link._pings_sent
+    line.t = 24.0
+    line.link._handle_text(orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping", "req_id": held}).decode())
+    assert line.link.ping_rtt_ms == pytest.approx(3800, abs=1e-6)
+    await line.run(30.0)
+    assert line.died_at is None
+    assert line.pings[1] == pytest.approx(24.0 + RTT_RECHECK_S, abs=WATCHDOG_TICK_S + 1e-9), line.pings
+    assert line.link.ping_rtt_ms == pytest.approx(PONG_AFTER_S * 1000, abs=1e-6)
+    assert len(line.pings) == 2, "a fast round trip again: back to the regular interval"
 
 
 async def test_a_pong_that_names_no_ping_answers_the_latest() -> None:

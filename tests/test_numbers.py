@@ -366,12 +366,12 @@ def test_a_book_s_times_and_seq_are_whole_numbers_or_none(odd: Any) -> None:
 
 def test_rate_limit_headers_are_whole_numbers_in_range_or_none() -> None:
     from exchange.bybit.errors import RateLimited
-    from exchange.bybit.rest import _int_header
+    from exchange.bybit.rest_replies import int_header
 
     for text in ("9" * 4000, "1e5", "-5", "²", "NaN", "", str(MAX_EPOCH_MS)):
-        assert _int_header({"X-Bapi-Limit-Reset-Timestamp": text}, "X-Bapi-Limit-Reset-Timestamp") is None
-    assert _int_header({"Retry-After": " 30 "}, "Retry-After") == 30
-    latest = _int_header({"X-Bapi-Limit-Reset-Timestamp": str(MAX_EPOCH_MS - 1)}, "X-Bapi-Limit-Reset-Timestamp")
+        assert int_header({"X-Bapi-Limit-Reset-Timestamp": text}, "X-Bapi-Limit-Reset-Timestamp") is None
+    assert int_header({"Retry-After": " 30 "}, "Retry-After") == 30
+    latest = int_header({"X-Bapi-Limit-Reset-Timestamp": str(MAX_EPOCH_MS - 1)}, "X-Bapi-Limit-Reset-Timestamp")
     assert "resets at" in str(RateLimited(10006, "Too many visits!", 200, path="/v5/x", reset_ms=latest))
 
 

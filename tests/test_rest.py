@@ -25,7 +25,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exchange.bybit.errors import AuthenticationError, BybitError
-from exchange.bybit.rest import RestClient, encode_query, new_order_link_id, redact_headers
+from exchange.bybit.rest import RestClient, new_order_link_id
+from exchange.bybit.rest_transport import encode_query, redact_headers
 from exchange.bybit.signing import rest_signature, signatures_match
 from exchange.config import Endpoints
 from exchange.secrets import Credentials, Secret
@@ -64,7 +65,9 @@ class FakeBybit:
 
     ``script[path]`` is a queue of actions consumed one per request to that path: ``"500"``, ``"502"``,
     ``"503"``, ``"10016"``, ``"10002"``, ``"10006"``, ``"403"``, ``"drop"`` (connection closed before any
-    processing), ``"accept_drop"`` (an order/create that is stored, then the connection is closed), ``"hang"``
+    processing), ``"accept_drop"`` (an order/create that is stored, then the connection is closed),
+    ``"accept_garbled"`` (stored, then answered with HTTP 200 and a body that is not Bybit's), ``"accept_no_id"``
+    (stored, then acknowledged without an ``orderId``), ``"hang"``
     (no reply until the test ends), ``"404"``.
     """
 
@@ -150,6 +153,10 @@ class FakeBybit:
             assert request.transport is not None
             request.transport.close()
             return web.Response()
+        if action == "accept_garbled":
+            return web.Response(status=200, text="<html>OK</html>")
+        if action == "accept_no_id":
+            return self.envelope({})
         return response
 
     def check_signature(self, seen: Seen, force: str | None) -> web.Response | None:
@@ -381,7 +388,7 @@ def test_order_link_ids_are_unique_and_fit_bybit() -> None:
 def test_debug_headers_are_redacted() -> None:
     shown = redact_headers({"X-BAPI-SIGN": "abc", "X-BAPI-API-KEY": API_KEY, "X-BAPI-TIMESTAMP": "1"})
     assert shown == {"X-BAPI-SIGN": "<redacted>", "X-BAPI-API-KEY": "<redacted>", "X-BAPI-TIMESTAMP": "1"}
-    from exchange.bybit.rest import _WireHeaders  # what a traceback with locals would show
+    from exchange.bybit.rest_transport import _WireHeaders  # what a traceback with locals would show
 
     wire = _WireHeaders({"X-BAPI-SIGN": "abcdef", "X-BAPI-API-KEY": API_KEY})
     assert "abcdef" not in repr(wire) and API_KEY not in repr(wire) and wire["X-BAPI-SIGN"] == "abcdef"
@@ -572,11 +579,29 @@ async def test_executions_older_than_seven_days_are_read_window_by_window(fake: 
     assert fake.fixed_server_ms - windows[2][0] < week
 
 
+@pytest.mark.parametrize("years_back", [3, 3000])
+async def test_executions_are_read_back_two_years_at_most(fake: FakeBybit, years_back: int) -> None:
+    """Bybit keeps two years of executions: a start further back (a journal left for years, or an exchange
+    whose clock says it is the year 5000) is read from two years before now, ~105 windows, not one per week
+    of the gap (156 for three years, 156,000 for three thousand)."""
+    local = 1_700_000_000.0
+    year = 365 * 24 * 3600 * 1000
+    fake.fixed_server_ms = int(local * 1000) + (years_back - 3) * year  # the exchange's clock far ahead
+    start = int(local * 1000) - 3 * year
+    async with make_client(fake, clock=lambda: local) as client:
+        await client.executions("linear", start_time_ms=start)
+    begins = [int(s.params["startTime"]) for s in fake.seen if s.path == "/v5/execution/list"]
+    week = 7 * 24 * 3600 * 1000
+    assert len(begins) <= 2 * 365 // 7 + 2
+    assert fake.fixed_server_ms - begins[0] <= 2 * 365 * 24 * 3600 * 1000
+    assert all(later - earlier == week for earlier, later in zip(begins, begins[1:], strict=False))
+
+
 async def test_query_api_and_rate_limit_headers(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         info = await client.query_api()
         status = client.last_rate_limit
-        per_path = client.rate_limits
+        per_path = client.transport.rate_limits
     assert info["apiKey"] == API_KEY
     assert status is not None and status.path == "/v5/user/query-api"
     assert (status.limit, status.remaining) == (50, 49) and status.reset_ms

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -64,7 +65,7 @@ async def test_timestamp_rejection_resyncs_once_then_succeeds(fake: FakeBybit) -
     assert wallet.total_equity == Decimal("3.31216591")
     assert client.stats.timestamp_rejections == 1
     assert fake.count("/v5/market/time") == 2  # the lazy sync and one resync
-    assert client.recv_window == 5000  # never widened
+    assert client.transport.recv_window == 5000  # never widened
     assert all(s.headers.get("X-BAPI-RECV-WINDOW", "5000") == "5000" for s in fake.seen)
 
 
@@ -221,6 +222,28 @@ async def test_cancel_is_not_resent_after_an_outage(fake: FakeBybit) -> None:
 # ========================================================================================= ambiguous orders
 
 
+@pytest.mark.parametrize("answer", ["accept_garbled", "accept_no_id"])
+async def test_create_answered_by_an_unreadable_success_is_resolved_by_link_id(fake: FakeBybit, answer: str) -> None:
+    """A 2xx reply to order/create that cannot be read (not Bybit's envelope, an ack without ``orderId``) says
+    the order may be live: it is looked up by its ``orderLinkId``, never reported as failed (a person would
+    place it again) and never resent."""
+    fake.on("/v5/order/create", answer)
+    async with make_client(fake) as client:
+        ack = await client.place_order("linear", "BTCUSDT", "Buy", "Limit", Decimal("0.01"), Decimal(50000))
+    assert ack.resolved and ack.order_id == "order-1" and ack.status == "New"
+    assert fake.count("/v5/order/create") == 1 and client.stats.resolved_orders == 1
+
+
+async def test_create_refused_before_bybit_is_a_bad_reply_not_a_lookup(fake: FakeBybit) -> None:
+    """A 4xx page from something in front of Bybit (404 here) is a definite "not placed": no lookup."""
+    fake.on("/v5/order/create", "404")
+    async with make_client(fake) as client:
+        with pytest.raises(BybitError) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert caught.value.http_status == 404 and not isinstance(caught.value, OrderOutcomeUnknown)
+    assert fake.count("/v5/order/create") == 1 and fake.count("/v5/order/realtime") == 0
+
+
 async def test_create_accepted_then_connection_dropped_is_resolved_by_link_id(fake: FakeBybit) -> None:
     fake.on("/v5/order/create", "accept_drop")
     async with make_client(fake) as client:
@@ -282,10 +305,28 @@ async def test_create_on_5xx_is_resolved_not_resent(fake: FakeBybit) -> None:
 async def test_create_when_the_host_is_down_is_not_placed(fake: FakeBybit) -> None:
     async with make_client(fake) as client:
         await client.sync_clock()
-        client.base_url = "http://127.0.0.1:9"  # the discard port: nothing listens, the connect is refused
+        client.transport.base_url = "http://127.0.0.1:9"  # the discard port: nothing listens, the connect is refused
         with pytest.raises(ServerUnavailable) as caught:
             await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
     assert caught.value.maybe_sent is False
+
+
+@pytest.mark.parametrize(("first", "sync"), [(None, "503"), ("10002", "503"), (None, "404"), ("10002", "404")])
+async def test_create_whose_clock_sync_fails_was_not_placed(fake: FakeBybit, first: str | None, sync: str) -> None:
+    """The clock sync before a signed write fails (5xx or a page that is not Bybit's on ``/v5/market/time``):
+    the order never left, so it is a plain "not placed" (``maybe_sent`` False), neither a lookup nor an "outcome
+    unknown". The same when the sync is the resync after a 10002 (Bybit rejected that create unprocessed)."""
+    async with make_client(fake, resolve_tries=2) as client:
+        if first is not None:
+            await client.sync_clock()
+            fake.on("/v5/order/create", first)
+        fake.on("/v5/market/time", *[sync] * 3)
+        with pytest.raises(ServerUnavailable) as caught:
+            await client.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
+    assert caught.value.maybe_sent is False
+    assert "clock" in str(caught.value)
+    assert fake.count("/v5/order/create") == (0 if first is None else 1)
+    assert fake.count("/v5/order/realtime") == 0 and not fake.orders
 
 
 # ================================================================================================ secrets
@@ -340,7 +381,7 @@ async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
             assert 0 <= client.clock_error_ms < 1_000  # half a loopback round trip: the offset is good to it
     assert sim.counters["rest.auth_fail.10002"] == client.stats.timestamp_rejections
     assert client.stats.timestamp_rejections >= 3  # -30 s, -6 s and +30 s were each far outside the window
-    assert client.recv_window == 5000
+    assert client.transport.recv_window == 5000
 
 
 @pytest.mark.integration
@@ -429,7 +470,7 @@ async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
-    from exchange.bybit.rest import MAX_REPLY_BYTES
+    from exchange.bybit.rest_replies import MAX_REPLY_BYTES
 
     sent: list[int] = []
     chunk = b" " * (1 << 20)
@@ -455,3 +496,95 @@ async def test_a_reply_larger_than_any_bybit_reply_is_refused_without_reading_it
                 await client.server_time_ms()
     assert "larger than" in str(caught.value)
     assert sum(sent) < total  # the client stopped reading; the host could not send it all
+
+
+# ================================================================================================ shapes
+
+
+def _time_result() -> dict[str, str]:
+    now = time.time()
+    return {"timeSecond": str(int(now)), "timeNano": str(int(now * 1e9))}
+
+
+WRONG_SHAPES: list[Any] = [
+    [],
+    "text",
+    5,
+    True,
+    {"list": "abc"},
+    {"list": {"a": 1}},
+    {"list": 5},
+    {"list": [1, "x", None, [1, 2]]},
+    {"list": [{}], "nextPageCursor": {"a": 1}},
+    {"list": [{"symbol": 5, "execId": [1]}], "nextPageCursor": 5},
+]
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES, ids=[repr(s)[:24] for s in WRONG_SHAPES])
+async def test_a_reply_of_the_wrong_shape_is_a_bad_reply_or_a_record_left_out_never_a_crash(shape: Any) -> None:
+    """``retCode`` 0 with a ``result`` that is not an object, a ``list`` that is not a list, records that are not
+    objects: every endpoint answers with what it promises (records that are objects) or a :class:`BybitError`;
+    no AttributeError or TypeError reaches the session or the CLI."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def answer(request: web.Request) -> web.Response:
+        result = _time_result() if request.path == "/v5/market/time" else shape
+        return web.json_response({"retCode": 0, "retMsg": "OK", "result": result, "time": 1})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    calls: dict[str, Callable[[RestClient], Awaitable[object]]] = {
+        "instruments": lambda c: c.instruments("linear"),
+        "orderbook": lambda c: c.orderbook("linear", "BTCUSDT"),
+        "tickers": lambda c: c.tickers("linear"),
+        "recent_trades": lambda c: c.recent_trades("linear", "BTCUSDT"),
+        "wallet_balance": lambda c: c.wallet_balance(),
+        "wallet_balance_raw": lambda c: c.wallet_balance_raw(),
+        "positions": lambda c: c.positions("linear"),
+        "open_orders": lambda c: c.open_orders("linear"),
+        "order_by_link_id": lambda c: c.order_by_link_id("linear", "BTCUSDT", "fx-1"),
+        "order": lambda c: c.order("linear", "BTCUSDT", order_id="1"),
+        "executions": lambda c: c.executions("linear"),
+        "query_api": lambda c: c.query_api(),
+        "place_order": lambda c: c.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01")),
+        "cancel_order": lambda c: c.cancel_order("linear", "BTCUSDT", order_id="1"),
+    }
+    crashed: dict[str, str] = {}
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), credentials(), sleep=Sleeps())
+        async with client:
+            for name, call in calls.items():
+                try:
+                    answered = await call(client)
+                except BybitError as error:
+                    assert str(error).isprintable()
+                    continue
+                except Exception as error:  # noqa: BLE001  (what the test looks for)
+                    crashed[name] = repr(error)
+                    continue
+                if isinstance(answered, list):
+                    assert all(not isinstance(item, (str, int, list)) for item in answered), (name, answered)
+    assert crashed == {}
+
+
+async def test_a_403_asking_for_an_absurd_wait_cools_down_within_bounds(fake: FakeBybit) -> None:
+    """``Retry-After`` is the host's word: honoured up to a bound, never a cool-down of millennia (whose error
+    could not even say when it ends: a year past 9999 raised ValueError while the Forbidden was built)."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    async def forbid(request: web.Request) -> web.Response:
+        return web.Response(status=403, text="access denied", headers={"Retry-After": "99999999999999"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forbid)
+    clock = FakeClock()
+    async with TestServer(app) as host:
+        client = RestClient(str(host.make_url("")).rstrip("/"), None, clock=clock, sleep=Sleeps())
+        async with client:
+            with pytest.raises(Forbidden) as caught:
+                await client.tickers("linear")
+    cooldown_s = (caught.value.until_ms - clock.now * 1000) / 1000
+    assert 60 <= cooldown_s <= 3600, cooldown_s
+    assert "no requests are sent until" in str(caught.value)

@@ -11,10 +11,12 @@ It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only wh
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
 screen within a frame of the session noticing, not a timer tick later.
 
-Reasons are said in the desk's short words (:func:`desk_words`: "exchange unreachable", "no pong", "auth
-rejected"): a raw aiohttp error would wrap over the second line and push the stream ages off. The session keeps
-the raw reason for the link history and the notices. A reason no pattern knows quotes the exchange (a ``retMsg``):
-it is shown made printable, as plain text (whole enough to carry a fix, as a corrupt journal's does).
+A recovery that is slow says what it waits on ("authenticating"), and a wait Bybit imposed (a 10006 until its
+reset) is counted down like a retry. Reasons are said in the desk's short words (:func:`desk_words`: "exchange
+unreachable", "no pong", "auth rejected"): a raw aiohttp error would wrap over the second line and push the
+stream ages off. The session keeps the raw reason for the link history and the notices. A reason no pattern
+knows quotes the exchange (a ``retMsg``): it is shown made printable, as plain text (whole enough to carry a
+fix, as a corrupt journal's does).
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class ConnectionBar(SymbolPull, Widget):
         else:
             state = desk.state
             # the countdown moves every tenth of a second; everything else once a second is plenty
-            tick = int(now * 10) if state.kind is LinkState.RECONNECTING else int(now)
+            tick = int(now * 10) if state.next_retry_ms is not None else int(now)
             key = (
                 id(desk),
                 desk.versions["state"],
@@ -201,7 +203,11 @@ class ConnectionBar(SymbolPull, Widget):
             parts.append(f" for {in_state}")
             parts.extend(outage)
             if state.reason and state.kind is not LinkState.READY:
-                parts.append((f" · {desk_words(state.reason)}", "dim"))
+                imposed = state.next_retry_ms is not None  # a wait the exchange imposed (10006): say when it ends
+                parts.append((f" · {desk_words(state.reason)}", "$text-warning" if imposed else "dim"))
+                if state.next_retry_ms is not None:
+                    wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
+                    parts.append((f", retry in {wait:.1f} s", "bold"))
             stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
             if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
                 parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))

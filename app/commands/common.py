@@ -217,12 +217,12 @@ def parse_symbol(text: str) -> str:
 async def instrument_or_fail(client: RestClient, category: str, symbol: str) -> dict[str, Any]:
     """The instrument record of ``symbol``, or a UserError saying the exchange does not list it."""
     from app.cli import UserError
-    from exchange.bybit.errors import BybitError
+    from exchange.bybit.errors import INVALID_REQUEST_CODE, BybitError
 
     try:
         records = await client.instruments(category, symbol)
     except BybitError as error:
-        if error.ret_code == 10001:
+        if error.ret_code == INVALID_REQUEST_CODE:
             records = []
         else:
             raise

@@ -39,6 +39,10 @@ AUTH_CODES = frozenset({10003, 10004, 10005, 10010})
 TIMESTAMP_CODE = 10002
 RATE_LIMIT_CODE = 10006
 SYSTEM_BUSY_CODE = 10016
+INVALID_REQUEST_CODE = 10001
+"""Bybit calls the request itself invalid (a parameter it does not take): resending it cannot help."""
+ROUTE_NOT_FOUND_CODE = 10017
+"""The host does not serve the path (a host without order history)."""
 
 _ORIGIN = re.compile(r"origin_string\[.*\]", re.DOTALL)
 _MAX_MESSAGE = 300
@@ -210,4 +214,7 @@ def error_for(ret_code: int, ret_msg: str, http_status: int | None = None, *, pa
 def _clock_text(epoch_ms: int | None) -> str:
     if not epoch_ms:
         return "unknown"
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    try:
+        return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError):  # past what datetime can show: the sentence must still be built
+        return "unknown"

@@ -1,26 +1,16 @@
-"""The signed Bybit v5 REST client: bootstrap reads, backfill and order entry for the session and the CLI.
+"""The Bybit v5 REST API the desk uses: bootstrap reads, backfill and order entry for the session and the CLI.
 
-What it guarantees, because a desk depends on it:
+The endpoints live here; signing, the clock, cool-downs, rate limits and the retry policy are the transport's
+(:mod:`exchange.bybit.rest_transport`), so an endpoint says only what it asks and how it reads the answer.
 
-* **It signs the bytes on the wire.** A GET's query string is built once (sorted keys, percent-encoded) and
-  sent unchanged (``yarl.URL(..., encoded=True)``); a POST's body is the exact orjson bytes that were
-  signed.
-* **Clock.** The timestamp is the local clock plus an offset measured from ``/v5/market/time`` (server time
-  minus the local midpoint of the request), synced lazily before the first signed request. ``10002`` resyncs
-  and retries once; it never widens ``recv_window`` (that only hides a broken clock). A second ``10002``
-  raises.
-* **Limits.** ``10006`` waits for ``X-Bapi-Limit-Reset-Timestamp`` (capped), then retries, a bounded number
-  of times. HTTP 403 starts a cool-down during which every call fails fast *without sending*, so a banned IP
-  does not extend its own ban. The last rate-limit headers are kept for the UI.
-* **Outages.** 5xx, ``10016``, dropped connections and timeouts are retried on reads with exponential
-  backoff and jitter, then raise :class:`ServerUnavailable`. Writes are never retried blindly.
 * **Orders are never sent twice.** :meth:`RestClient.place_order` always carries an ``orderLinkId``; when
-  the outcome is ambiguous (timeout, connection lost after sending, 5xx) it looks the order up by that id
+  the outcome is ambiguous (timeout, connection lost after sending, 5xx, a success reply that cannot be read)
+  it looks the order up by that id
   instead of resending, and raises :class:`OrderOutcomeUnknown` if it cannot find it. Rejections Bybit makes
-  *before* processing (10002 timestamp, 10006 rate limit) are definite "not placed" answers, so those are
-  resent.
-* **Secrets stay secret.** The API secret is revealed only to compute a signature. Exceptions and logs carry
-  no secret, no signature, no origin string (Bybit echoes one in 10004 replies) and no full API key.
+  *before* processing (10002 timestamp, 10006 rate limit) are definite "not placed" answers, so the transport
+  resends those.
+* **One bad record is one record.** A position or an order that cannot be read is left out of its listing,
+  counted and kept in :attr:`RestClient.rejected_records`, so one absurd number cannot fail every backfill.
 """
 
 from __future__ import annotations
@@ -35,58 +25,44 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
-import orjson
-import yarl
 
 from exchange.bybit.errors import (
-    AUTH_CODES,
-    RATE_LIMIT_CODE,
-    SYSTEM_BUSY_CODE,
-    TIMESTAMP_CODE,
-    AuthenticationError,
+    ROUTE_NOT_FOUND_CODE,
     BadResponse,
     BybitError,
-    Forbidden,
     OrderOutcomeUnknown,
     RateLimited,
     ServerUnavailable,
     TimestampRejected,
-    clean_message,
-    error_for,
 )
 from exchange.bybit.protocol import ProtocolError, parse_order, parse_position, parse_wallet
-from exchange.bybit.signing import DEFAULT_RECV_WINDOW, rest_signature
+from exchange.bybit.rest_replies import whole_or_none
+from exchange.bybit.rest_transport import PreEncoded, RateLimitStatus, RestStats, RestTransport
+from exchange.bybit.signing import DEFAULT_RECV_WINDOW
 from exchange.config import Endpoints
 from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
-from exchange.numbers import MAX_EPOCH_MS, NumberError, read_decimal, read_epoch_ms, read_whole
+from exchange.numbers import NumberError, read_decimal, read_epoch_ms
+from exchange.retry import Backoff
 from exchange.secrets import Credentials
 
 __all__ = [
     "BookSnapshot",
     "OrderAck",
-    "RateLimitStatus",
     "RejectedRecord",
     "RestClient",
-    "RestStats",
     "UnreadableRecord",
-    "encode_query",
     "new_order_link_id",
-    "redact_headers",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_REPLY_BYTES = 16 << 20
-"""The largest reply read (Bybit's largest, a page of 1000 instruments, is about 1 MB): a host streaming more is a
-bad reply, refused once this much has come, never read whole into memory."""
-SECRET_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key"})
-"""Headers that never appear in a log line (the key is not secret, but it identifies the account)."""
-
 EXECUTION_WINDOW_MS = 7 * 24 * 3600 * 1000
 """``/v5/execution/list`` answers at most seven days per query."""
+
+EXECUTION_HISTORY_MS = 2 * 365 * 24 * 3600 * 1000
+"""Bybit keeps two years of executions: a start further back reads nothing more, only more windows."""
 
 MAX_PAGES = 1000
 """A cursor loop that has not ended after this many pages is a server bug, not more data."""
@@ -112,16 +88,6 @@ class OrderAck:
     order_link_id: str
     resolved: bool = False
     status: str = ""
-
-
-@dataclass(frozen=True)
-class RateLimitStatus:
-    """Bybit's rate-limit headers from the latest reply of one path."""
-
-    path: str
-    limit: int | None
-    remaining: int | None
-    reset_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -155,136 +121,10 @@ class UnreadableRecord(BadResponse):
     answering, so a caller may go on without that record."""
 
 
-@dataclass
-class RestStats:
-    """Counters for the connection bar and for tests that must prove a fault was met exactly once."""
-
-    requests: int = 0  # HTTP requests actually sent
-    retries: int = 0  # resends after 5xx / 10016 / connection errors / timeouts
-    clock_syncs: int = 0
-    timestamp_rejections: int = 0  # 10002 replies
-    rate_limited: int = 0  # 10006 replies
-    forbidden: int = 0  # HTTP 403 replies
-    refused_in_cooldown: int = 0  # calls refused locally during a 403 cool-down
-    resolved_orders: int = 0  # ambiguous submissions resolved through their orderLinkId
-    rejected_records: int = 0  # position and open-order records left out of a listing (see RejectedRecord)
-
-
-@dataclass
-class _Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    sent_s: float
-    received_s: float
-
-
-async def _read_capped(response: aiohttp.ClientResponse, path: str) -> bytes:
-    """The reply's body, or :class:`BadResponse` once it is known to pass :data:`MAX_REPLY_BYTES`."""
-    declared = response.content_length
-    if declared is not None and declared > MAX_REPLY_BYTES:
-        raise BadResponse(None, _too_large(declared), response.status, path=path)
-    body = bytearray()
-    while more := await response.content.read(MAX_REPLY_BYTES + 1 - len(body)):
-        body += more
-        if len(body) > MAX_REPLY_BYTES:
-            raise BadResponse(None, _too_large(None), response.status, path=path)
-    return bytes(body)
-
-
-def _too_large(declared: int | None) -> str:
-    size = "" if declared is None else f" ({declared:,} bytes)"
-    return f"a reply larger than {MAX_REPLY_BYTES >> 20} MB{size}: not a Bybit reply, not read"
-
-
-class _Failure(Exception):
-    """A request that got no HTTP reply; ``maybe_sent`` is False only when the connection was never made."""
-
-    def __init__(self, text: str, maybe_sent: bool = True) -> None:
-        super().__init__(text)
-        self.text = text
-        self.maybe_sent = maybe_sent
-
-
-class _WireHeaders(dict[str, str]):
-    """Request headers whose repr hides the signature and key (tracebacks with locals, crash screens)."""
-
-    def __repr__(self) -> str:
-        return repr(redact_headers(self))
-
-
-class _PreEncoded(str):
-    """A query value Bybit gave us already percent-encoded (``nextPageCursor``): sent back as is."""
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def _value_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def encode_query(params: Mapping[str, object]) -> str:
-    """The query string both signed and sent: keys sorted, values percent-encoded, ``None`` dropped."""
-    parts = []
-    for key in sorted(params):
-        value = params[key]
-        if value is None:
-            continue
-        text = quote(str(value), safe="%:,=/") if isinstance(value, _PreEncoded) else quote(_value_text(value), safe="")
-        parts.append(f"{quote(key, safe='')}={text}")
-    return "&".join(parts)
-
-
-def encode_body(params: Mapping[str, object]) -> bytes:
-    """The JSON body that is both signed and sent; decimals as strings, as Bybit expects every number."""
-    clean: dict[str, object] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        clean[key] = format(value, "f") if isinstance(value, Decimal) else value
-    return orjson.dumps(clean)
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers fit for a debug log: the signature and the key replaced."""
-    return {name: ("<redacted>" if name.lower() in SECRET_HEADERS else value) for name, value in headers.items()}
-
-
 def new_order_link_id(rng: random.Random | None = None) -> str:
     """A fresh client order id: ``fx-`` and 32 hex digits (35 characters, Bybit allows 36)."""
     bits = (rng or random.SystemRandom()).getrandbits(128)
     return "fx-" + uuid.UUID(int=bits, version=4).hex
-
-
-HEADER_LIMIT = MAX_EPOCH_MS
-"""Whole-number headers (limits, epoch-ms reset times, Retry-After seconds) are below this, so a reset time is one
-``datetime`` can still show."""
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    """A whole-number header, or None when absent or not one below :data:`HEADER_LIMIT` (a 4000-digit reset time
-    would make the wait's float arithmetic raise OverflowError)."""
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return read_whole(str(value).strip(), name, HEADER_LIMIT)
-    except NumberError:
-        return None
-
-
-def _ms(value: object) -> int | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def _levels(raw: object, path: str) -> tuple[tuple[Decimal, Decimal], ...]:
@@ -300,7 +140,7 @@ def _levels(raw: object, path: str) -> tuple[tuple[Decimal, Decimal], ...]:
 
 
 class RestClient:
-    """Bybit v5 REST over one aiohttp session; safe to share between the session's tasks."""
+    """Bybit v5 REST endpoints over one :class:`RestTransport`; safe to share between the session's tasks."""
 
     def __init__(
         self,
@@ -323,40 +163,30 @@ class RestClient:
         resolve_tries: int = 4,
     ) -> None:
         base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
-        self.base_url = base.rstrip("/")
-        self._credentials = credentials
-        self._session = session
-        self._owns_session = session is None
-        self.recv_window = recv_window
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._read_tries = max(1, read_tries)
-        self._backoff_base_s = backoff_base_s
-        self._backoff_cap_s = backoff_cap_s
-        self._rate_limit_retries = rate_limit_retries
-        self._rate_limit_max_wait_s = rate_limit_max_wait_s
-        self.forbidden_first_s = forbidden_first_s  # a 403's cool-down: this long, doubled for each one
-        self.forbidden_cap_s = forbidden_cap_s  # straight after it, up to this; a non-403 answer starts over
-        self._forbidden_streak = 0
+        self.transport = RestTransport(
+            base,
+            credentials,
+            session=session,
+            recv_window=recv_window,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            timeout_s=timeout_s,
+            read_tries=read_tries,
+            backoff=Backoff(initial_s=backoff_base_s, cap_s=backoff_cap_s),
+            rate_limit_retries=rate_limit_retries,
+            rate_limit_max_wait_s=rate_limit_max_wait_s,
+            forbidden_first_s=forbidden_first_s,
+            forbidden_cap_s=forbidden_cap_s,
+        )
         self._resolve_tries = max(1, resolve_tries)
-        self.clock_offset_ms: float = 0.0
-        self.clock_error_ms: float = 0.0  # half the round trip of the measurement: the offset is good to this
-        self.clock_synced = False
-        self._sync_lock = asyncio.Lock()
-        self.forbidden_until_ms: int = 0
-        self.rate_limits: dict[str, RateLimitStatus] = {}
-        self.last_rate_limit: RateLimitStatus | None = None
-        self.stats = RestStats()
         self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session
 
     def __repr__(self) -> str:
-        key = self._credentials.key_hint if self._credentials else "none"
-        return f"RestClient({self.base_url!r}, key={key})"
+        return f"RestClient({self.transport.base_url!r}, key={self.transport.key_hint})"
 
     async def __aenter__(self) -> RestClient:
-        self._ensure_session()
+        self.transport.ensure_session()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -364,292 +194,70 @@ class RestClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._owns_session and self._session is not None and not self._session.closed:
-            await self._session.close()
-        if self._owns_session:
-            self._session = None
+        await self.transport.close()
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-            self._owns_session = True
-        return self._session
+    # What the session and the connection bar read of the transport.
 
     @property
     def has_credentials(self) -> bool:
-        return self._credentials is not None
+        return self.transport.has_credentials
 
-    # ---------------------------------------------------------------------------------------- clock
+    @property
+    def stats(self) -> RestStats:
+        return self.transport.stats
 
-    def local_ms(self) -> float:
-        return self._clock() * 1000.0
+    @property
+    def clock_offset_ms(self) -> float:
+        return self.transport.clock_offset_ms
+
+    @property
+    def clock_error_ms(self) -> float:
+        return self.transport.clock_error_ms
+
+    @property
+    def clock_synced(self) -> bool:
+        return self.transport.clock_synced
+
+    @property
+    def last_rate_limit(self) -> RateLimitStatus | None:
+        return self.transport.last_rate_limit
 
     def server_now_ms(self) -> int:
         """Bybit's time as this client believes it to be."""
-        return int(self.local_ms() + self.clock_offset_ms)
+        return self.transport.server_now_ms()
 
     async def sync_clock(self) -> float:
         """Measure the offset to Bybit's clock (server time minus the local midpoint of the request)."""
-        async with self._sync_lock:
-            return await self._sync_clock_locked()
-
-    async def _ensure_clock(self) -> None:
-        """Sync once even when several requests need it at the same moment."""
-        async with self._sync_lock:
-            if not self.clock_synced:
-                await self._sync_clock_locked()
-
-    async def _sync_clock_locked(self) -> float:
-        result, reply = await self._request("GET", "/v5/market/time", {}, signed=False, retry=True)
-        server_ms = self._server_ms(result, reply)
-        midpoint_ms = (reply.sent_s + reply.received_s) * 500.0
-        self.clock_offset_ms = server_ms - midpoint_ms
-        self.clock_error_ms = (reply.received_s - reply.sent_s) * 500.0
-        self.clock_synced = True
-        self.stats.clock_syncs += 1
-        log.debug("clock offset to Bybit: %+.1f ms", self.clock_offset_ms)
-        return self.clock_offset_ms
-
-    @staticmethod
-    def _server_ms(result: Mapping[str, Any], reply: _Reply) -> float:
-        nano = result.get("timeNano")
-        if nano:
-            try:
-                return read_whole(nano, "timeNano", MAX_EPOCH_MS * 1_000_000) / 1_000_000
-            except NumberError:
-                pass
-        second = result.get("timeSecond")
-        if second:
-            try:
-                return read_whole(second, "timeSecond", MAX_EPOCH_MS // 1000) * 1000.0
-            except NumberError:
-                pass
-        raise BadResponse(None, "market/time carries no timeNano or timeSecond", reply.status, path="/v5/market/time")
+        return await self.transport.sync_clock()
 
     # ---------------------------------------------------------------------------------------- core
 
-    async def get(self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False) -> Any:
+    async def get(
+        self, path: str, params: Mapping[str, object] | None = None, *, signed: bool = False
+    ) -> dict[str, Any]:
         """A GET's ``result``; reads are retried on outages."""
-        result, _ = await self._request("GET", path, params or {}, signed=signed, retry=True)
-        return result
+        answer = await self.transport.request("GET", path, params or {}, signed=signed, retry=True)
+        return answer.result
 
-    async def post(self, path: str, params: Mapping[str, object]) -> Any:
+    async def post(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
         """A signed POST's ``result``; never resent after it may have reached the server."""
-        result, _ = await self._request("POST", path, params, signed=True, retry=False)
-        return result
+        answer = await self.transport.request("POST", path, params, signed=True, retry=False)
+        return answer.result
 
-    async def _request(
-        self, method: str, path: str, params: Mapping[str, object], *, signed: bool, retry: bool
-    ) -> tuple[Any, _Reply]:
-        if signed and self._credentials is None:
-            raise AuthenticationError(None, f"{path} needs API keys", None, path=path)
-        query = encode_query(params) if method == "GET" else ""
-        body = encode_body(params) if method != "GET" else None
-        outage_tries = 0
-        timestamp_retried = False
-        rate_limit_waits = 0
-        while True:
-            self._refuse_in_cooldown(path)
-            if signed and not self.clock_synced:
-                await self._ensure_clock()
-                self._refuse_in_cooldown(path)
-            try:
-                reply = await self._send(method, path, query, body, signed)
-            except _Failure as failure:
-                if retry and outage_tries + 1 < self._read_tries:
-                    outage_tries += 1
-                    await self._backoff(outage_tries, path, failure.text)
-                    continue
-                raise ServerUnavailable(None, failure.text, None, path=path, maybe_sent=failure.maybe_sent) from None
-            self._note_rate_limit(path, reply.headers)
-
-            if reply.status != 403:
-                self._forbidden_streak = 0
-            else:
-                self._start_cooldown(reply)
-                raise Forbidden(
-                    None,
-                    self._body_text(reply) or "access denied",
-                    403,
-                    path=path,
-                    until_ms=self.forbidden_until_ms,
-                )
-            envelope = self._envelope(reply)
-            code = _ms(envelope.get("retCode")) if envelope is not None else None
-            message = clean_message(envelope.get("retMsg") if envelope else self._body_text(reply), self._api_key)
-            log.debug("%s %s -> HTTP %s retCode %s", method, path, reply.status, code)
-
-            if reply.status >= 500 or reply.status == 429 or code == SYSTEM_BUSY_CODE:
-                text = message or f"HTTP {reply.status}"
-                if retry and outage_tries + 1 < self._read_tries:
-                    outage_tries += 1
-                    await self._backoff(outage_tries, path, text)
-                    continue
-                raise ServerUnavailable(code, text, reply.status, path=path, maybe_sent=True)
-            if 300 <= reply.status < 400:
-                raise BadResponse(
-                    None,
-                    f"a redirect (HTTP {reply.status}), not followed: Bybit never redirects",
-                    reply.status,
-                    path=path,
-                )
-            if envelope is None or code is None:
-                if reply.status == 401:
-                    raise AuthenticationError(None, message or "unauthorized", 401, path=path)
-                raise BadResponse(
-                    None, f"not a Bybit envelope ({message[:80] or 'empty body'})", reply.status, path=path
-                )
-            if code == 0:
-                result = envelope.get("result")
-                return (result if result is not None else {}), reply
-
-            if code == TIMESTAMP_CODE:
-                self.stats.timestamp_rejections += 1
-                if signed and not timestamp_retried:
-                    timestamp_retried = True
-                    log.info("Bybit rejected the request timestamp; resyncing the clock")
-                    self.clock_synced = False
-                    continue
-                raise TimestampRejected(code, message, reply.status, path=path)
-            if code == RATE_LIMIT_CODE:
-                self.stats.rate_limited += 1
-                reset_ms = _int_header(reply.headers, "X-Bapi-Limit-Reset-Timestamp")
-                if rate_limit_waits < self._rate_limit_retries:
-                    rate_limit_waits += 1
-                    await self._wait_for_reset(reset_ms, path)
-                    continue
-                raise RateLimited(code, message, reply.status, path=path, reset_ms=reset_ms)
-            if code in AUTH_CODES:
-                raise AuthenticationError(code, message, reply.status, path=path)
-            raise error_for(code, message, reply.status, path=path)
-
-    async def _send(self, method: str, path: str, query: str, body: bytes | None, signed: bool) -> _Reply:
-        session = self._ensure_session()
-        url = yarl.URL(f"{self.base_url}{path}" + (f"?{query}" if query else ""), encoded=True)
-        headers = _WireHeaders()
-        if signed:
-            headers.update(self._signed_headers(query if body is None else body.decode()))
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("sending %s %s headers=%s", method, path, redact_headers(headers))
-        sent = self._clock()
-        self.stats.requests += 1
-        try:
-            # Bybit's API never redirects: following one would send the signed headers (the key, a signature valid
-            # for the receive window) and an order's body to a host nobody configured.
-            async with session.request(
-                method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
-            ) as response:
-                raw = await _read_capped(response, path)
-                return _Reply(response.status, response.headers.copy(), raw, sent, self._clock())
-        except aiohttp.ClientConnectorError as error:
-            # The connection was never made: the request certainly did not reach the server.
-            raise _Failure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False) from None
-        except TimeoutError:
-            raise _Failure(f"no reply within {self._timeout.total:g} s") from None
-        except aiohttp.ClientError as error:
-            raise _Failure(f"connection lost ({type(error).__name__})") from None
-
-    def _signed_headers(self, payload: str) -> dict[str, str]:
-        credentials = self._credentials
-        assert credentials is not None
-        timestamp = str(self.server_now_ms())
-        window = str(self.recv_window)
-        return {
-            "X-BAPI-API-KEY": credentials.api_key,
-            "X-BAPI-TIMESTAMP": timestamp,
-            "X-BAPI-RECV-WINDOW": window,
-            "X-BAPI-SIGN": rest_signature(credentials.api_secret, timestamp, credentials.api_key, window, payload),
-        }
-
-    @property
-    def _api_key(self) -> str | None:
-        return self._credentials.api_key if self._credentials else None
-
-    @staticmethod
-    def _envelope(reply: _Reply) -> dict[str, Any] | None:
-        if not reply.body:
-            return None
-        try:
-            document = orjson.loads(reply.body)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(document, dict) or "retCode" not in document:
-            return None
-        return document
-
-    def _body_text(self, reply: _Reply) -> str:
-        text = reply.body[:200].decode("utf-8", "replace").strip()
-        envelope = self._envelope(reply)
-        if envelope is not None:
-            text = str(envelope.get("retMsg", text))
-        return clean_message(" ".join(text.split()), self._api_key)
-
-    def _refuse_in_cooldown(self, path: str) -> None:
-        if self.forbidden_until_ms and self.local_ms() < self.forbidden_until_ms:
-            self.stats.refused_in_cooldown += 1
-            raise Forbidden(
-                None,
-                "cooling down after an earlier HTTP 403",
-                403,
-                path=path,
-                until_ms=self.forbidden_until_ms,
-            )
-
-    def _start_cooldown(self, reply: _Reply) -> None:
-        self.stats.forbidden += 1
-        self._forbidden_streak += 1
-        growth = 2.0 ** min(self._forbidden_streak - 1, 30)
-        cooldown_s = min(self.forbidden_cap_s, self.forbidden_first_s * growth)
-        retry_after = _int_header(reply.headers, "Retry-After")
-        if retry_after is not None and retry_after > 0:
-            cooldown_s = max(cooldown_s, float(retry_after))
-        self.forbidden_until_ms = int(self.local_ms() + cooldown_s * 1000)
-        log.warning("Bybit answered HTTP 403; no requests for %.0f s", cooldown_s)
-
-    def _note_rate_limit(self, path: str, headers: Mapping[str, str]) -> None:
-        limit = _int_header(headers, "X-Bapi-Limit")
-        remaining = _int_header(headers, "X-Bapi-Limit-Status")
-        reset = _int_header(headers, "X-Bapi-Limit-Reset-Timestamp")
-        if limit is None and remaining is None and reset is None:
-            return
-        status = RateLimitStatus(path, limit, remaining, reset)
-        self.rate_limits[path] = status
-        self.last_rate_limit = status
-
-    async def _wait_for_reset(self, reset_ms: int | None, path: str) -> None:
-        # 50 ms past the reset so the server's own clock has certainly reached it.
-        wait_s = 1.0 if reset_ms is None else (reset_ms - self.server_now_ms()) / 1000.0 + 0.05
-        wait_s = min(max(wait_s, 0.0), self._rate_limit_max_wait_s)
-        log.info("Bybit rate limit on %s; waiting %.2f s for the reset", path, wait_s)
-        await self._sleep(wait_s)
-
-    async def _backoff(self, attempt: int, path: str, reason: str) -> None:
-        self.stats.retries += 1
-        ceiling = min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1))
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)  # "equal jitter": never zero, never in lockstep
-        log.info("%s failed (%s); retry %d in %.2f s", path, reason, attempt, delay)
-        await self._sleep(delay)
-
-    async def _pages(
-        self, path: str, params: Mapping[str, object], list_key: str = "list"
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    async def _pages(self, path: str, params: Mapping[str, object]) -> AsyncIterator[list[dict[str, Any]]]:
         """Every page of a cursor-paged signed read."""
         cursor: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             page_params = dict(params)
             if cursor:
-                page_params["cursor"] = _PreEncoded(cursor)
+                page_params["cursor"] = PreEncoded(cursor)
             result = await self.get(path, page_params, signed=True)
-            records = result.get(list_key) if isinstance(result, dict) else None
-            if not isinstance(records, list):
-                raise BadResponse(None, f"result has no {list_key!r} list", path=path)
-            if not records:
+            if not result.get("list"):
+                self._records(result, path, required=True)  # an empty list ends the listing; anything else is wrong
                 return
-            yield records
-            cursor = str(result.get("nextPageCursor") or "")
+            yield self._records(result, path)
+            cursor = _cursor(result)
             if not cursor or cursor in seen:
                 return
             seen.add(cursor)
@@ -658,8 +266,8 @@ class RestClient:
     # ---------------------------------------------------------------------------------------- public reads
 
     async def server_time_ms(self) -> int:
-        result, reply = await self._request("GET", "/v5/market/time", {}, signed=False, retry=True)
-        return int(self._server_ms(result, reply))
+        """Bybit's clock as ``/v5/market/time`` states it."""
+        return int(await self.transport.server_time_ms())
 
     async def instruments(self, category: str, symbol: str | None = None) -> list[dict[str, Any]]:
         """Instrument records (tick size, qty step...) as Bybit sends them, every page."""
@@ -672,11 +280,11 @@ class RestClient:
                 "limit": 1000 if not symbol else None,
             }
             if cursor:
-                params["cursor"] = _PreEncoded(cursor)
+                params["cursor"] = PreEncoded(cursor)
             result = await self.get("/v5/market/instruments-info", params)
-            page = result.get("list") or []
+            page = self._records(result, "/v5/market/instruments-info")
             records.extend(page)
-            cursor = result.get("nextPageCursor") or None
+            cursor = _cursor(result) or None
             if not page or not cursor:
                 break
         return records
@@ -691,15 +299,15 @@ class RestClient:
                 asks=_levels(result["a"], path),
                 ts_ms=int(result["ts"]),
                 u=int(result["u"]),
-                seq=_ms(result.get("seq")),
-                cts=_ms(result.get("cts")),
+                seq=whole_or_none(result.get("seq")),
+                cts=whole_or_none(result.get("cts")),
             )
         except (KeyError, TypeError, ValueError):
             raise BadResponse(None, "order book lacks s, b, a, ts or u", path=path) from None
 
     async def tickers(self, category: str, symbol: str | None = None) -> list[dict[str, Any]]:
         result = await self.get("/v5/market/tickers", {"category": category, "symbol": symbol})
-        return list(result.get("list") or [])
+        return self._records(result, "/v5/market/tickers")
 
     async def recent_trades(self, category: str, symbol: str, limit: int = 60) -> list[PublicTrade]:
         """Recent public trades, oldest first (Bybit lists newest first)."""
@@ -707,7 +315,7 @@ class RestClient:
         result = await self.get(path, {"category": category, "symbol": symbol, "limit": limit})
         trades = []
         try:
-            for item in result.get("list") or []:
+            for item in self._records(result, path):
                 trades.append(
                     PublicTrade(
                         symbol=str(item["symbol"]),
@@ -729,7 +337,7 @@ class RestClient:
     async def wallet_balance_raw(self, account_type: str = "UNIFIED") -> dict[str, Any]:
         """The account record of ``/v5/account/wallet-balance`` as Bybit sends it (``{}`` when absent)."""
         result = await self.get("/v5/account/wallet-balance", {"accountType": account_type}, signed=True)
-        accounts = result.get("list") or []
+        accounts = self._records(result, "/v5/account/wallet-balance")
         return dict(accounts[0]) if accounts else {}
 
     async def wallet_balance(self, account_type: str = "UNIFIED") -> WalletSnapshot:
@@ -787,10 +395,10 @@ class RestClient:
         try:
             result = await self.get("/v5/order/history", {"category": category, "symbol": symbol, **ids}, signed=True)
         except BybitError as error:
-            if error.http_status == 404 or error.ret_code == 10017:  # a host without order history
+            if error.http_status == 404 or error.ret_code == ROUTE_NOT_FOUND_CODE:  # a host without order history
                 return None
             raise
-        for record in result.get("list") or []:
+        for record in self._records(result, "/v5/order/history"):
             order = self._parse(parse_order, record, "/v5/order/history")
             if (order_id and order.order_id == order_id) or (order_link_id and order.order_link_id == order_link_id):
                 return order
@@ -798,7 +406,7 @@ class RestClient:
 
     async def _realtime_order(self, category: str, symbol: str, ids: Mapping[str, object]) -> OpenOrder | None:
         result = await self.get("/v5/order/realtime", {"category": category, "symbol": symbol, **ids}, signed=True)
-        for record in result.get("list") or []:
+        for record in self._records(result, "/v5/order/realtime"):
             order = self._parse(parse_order, record, "/v5/order/realtime")
             if all(value is None or getattr(order, _ORDER_FIELDS[key]) == value for key, value in ids.items()):
                 return order
@@ -818,17 +426,8 @@ class RestClient:
         """
         windows: list[tuple[int | None, int | None]] = [(start_time_ms, None)]
         if start_time_ms is not None:
-            if not self.clock_synced:
-                await self._ensure_clock()
-            now = self.server_now_ms()
-            if now - start_time_ms > EXECUTION_WINDOW_MS:
-                windows = []
-                first = start_time_ms
-                while now - first > EXECUTION_WINDOW_MS:
-                    last = first + EXECUTION_WINDOW_MS - 1
-                    windows.append((first, last))
-                    first = last + 1
-                windows.append((first, None))  # the newest window: Bybit ends it seven days on, after now
+            await self.transport.ensure_clock()
+            windows = list(_execution_windows(start_time_ms, self.transport.server_now_ms()))
         listed: list[dict[str, Any]] = []
         for begin, end in windows:
             params: dict[str, object] = {
@@ -861,7 +460,7 @@ class RestClient:
         reduce_only: bool = False,
     ) -> OrderAck:
         """Submit an order once; an ambiguous outcome is resolved by its ``orderLinkId``, never resent."""
-        link_id = order_link_id or new_order_link_id(self._rng)
+        link_id = order_link_id or new_order_link_id(self.transport.rng)
         if len(link_id) > ORDER_LINK_ID_MAX:
             raise ValueError(f"orderLinkId is longer than {ORDER_LINK_ID_MAX} characters")
         params: dict[str, object] = {
@@ -877,13 +476,12 @@ class RestClient:
         if reduce_only:
             params["reduceOnly"] = True
         try:
-            result = await self.post("/v5/order/create", params)
-        except ServerUnavailable as error:
-            if not error.maybe_sent:
+            return self._ack(await self.post("/v5/order/create", params), link_id, "/v5/order/create")
+        except (ServerUnavailable, BadResponse) as error:
+            if not _maybe_placed(error):
                 raise
             log.warning("order %s: outcome unknown (%s); looking it up", link_id, error.ret_msg)
             return await self._resolve(category, symbol, link_id, error.ret_msg)
-        return self._ack(result, link_id, "/v5/order/create")
 
     async def _resolve(self, category: str, symbol: str, link_id: str, reason: str) -> OrderAck:
         for attempt in range(1, self._resolve_tries + 1):
@@ -897,7 +495,7 @@ class RestClient:
                 log.info("order %s found after a lost reply: %s %s", link_id, order.order_id, order.status)
                 return OrderAck(order.order_id, order.order_link_id or link_id, resolved=True, status=order.status)
             if attempt < self._resolve_tries:
-                await self._backoff(attempt, "/v5/order/realtime", f"order {link_id} not found yet")
+                await self.transport.pause(attempt, "/v5/order/realtime", f"order {link_id} not found yet")
         raise OrderOutcomeUnknown(link_id, f"{reason}; no order with this orderLinkId was found afterwards")
 
     async def cancel_order(
@@ -916,6 +514,19 @@ class RestClient:
             raise BadResponse(None, "the acknowledgement has no orderId", path=path)
         return OrderAck(str(result["orderId"]), str(result.get("orderLinkId") or link_id))
 
+    def _records(self, result: Mapping[str, Any], path: str, *, required: bool = False) -> list[dict[str, Any]]:
+        """The objects of a listing's ``list``: an absent list is empty (a bad reply when ``required``), one that is
+        not a list is a bad reply, and each record that is not an object is left out, counted and kept."""
+        listed = result.get("list")
+        if listed is None and not required:
+            return []
+        if not isinstance(listed, list):
+            raise BadResponse(None, "result has no 'list' list", path=path)
+        records = [record for record in listed if isinstance(record, dict)]
+        for _ in range(len(listed) - len(records)):
+            self._reject(RejectedRecord(path, "", "record is not an object"))
+        return records
+
     def _parse_page(self, parser: Callable[[Any], Any], page: list[Any], path: str) -> list[Any]:
         """The records of one listing page that parse; each other one is counted and kept in
         :attr:`rejected_records` (one absurd number must not fail every backfill, and so every reconnect)."""
@@ -925,11 +536,13 @@ class RestClient:
                 parsed.append(parser(record))
             except ProtocolError as error:
                 symbol = record.get("symbol") if isinstance(record, dict) else None
-                rejected = RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error))
-                self.stats.rejected_records += 1
-                self.rejected_records.append(rejected)
-                log.warning("%s: a record of %r left out: %s", path, rejected.symbol, rejected.why)
+                self._reject(RejectedRecord(path, symbol[:40] if isinstance(symbol, str) else "", str(error)))
         return parsed
+
+    def _reject(self, rejected: RejectedRecord) -> None:
+        self.stats.rejected_records += 1
+        self.rejected_records.append(rejected)
+        log.warning("%s: a record of %r left out: %s", rejected.path, rejected.symbol, rejected.why)
 
     @staticmethod
     def _parse(parser: Callable[[Any], Any], record: Any, path: str) -> Any:
@@ -942,15 +555,42 @@ class RestClient:
 _ORDER_FIELDS = {"orderId": "order_id", "orderLinkId": "order_link_id"}
 
 
+def _maybe_placed(error: ServerUnavailable | BadResponse) -> bool:
+    """Whether an order/create that ended in ``error`` may have been processed: an outage after the request may
+    have arrived, or a success reply (2xx, or ``retCode`` 0 without an ``orderId``) that cannot be read. A 3xx or
+    4xx page comes from something in front of Bybit: the order never reached it."""
+    if isinstance(error, ServerUnavailable):
+        return error.maybe_sent
+    return error.http_status is None or 200 <= error.http_status < 300
+
+
+def _execution_windows(start_ms: int, now_ms: int) -> list[tuple[int, int | None]]:
+    """Seven-day windows from ``start_ms`` (or from two years before ``now_ms``, as far back as Bybit keeps
+    executions) to now; the newest is open-ended, as Bybit ends it seven days on, after now."""
+    first = max(start_ms, now_ms - EXECUTION_HISTORY_MS)
+    windows: list[tuple[int, int | None]] = []
+    while now_ms - first > EXECUTION_WINDOW_MS:
+        windows.append((first, first + EXECUTION_WINDOW_MS - 1))
+        first += EXECUTION_WINDOW_MS
+    windows.append((first, None))
+    return windows
+
+
+def _cursor(result: Mapping[str, Any]) -> str:
+    """The next page's cursor; anything but a string ends the listing."""
+    cursor = result.get("nextPageCursor")
+    return cursor if isinstance(cursor, str) else ""
+
+
 def _oldest_first_unique(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Bybit lists newest first; keep the first copy of each ``execId`` and return them oldest first."""
     unique: dict[str, dict[str, Any]] = {}
     for record in records:
         exec_id = record.get("execId")
-        if exec_id is None or exec_id in unique:
+        if exec_id is None or str(exec_id) in unique:
             continue
         unique[str(exec_id)] = record
     ordered = list(reversed(list(unique.values())))
     # A stable sort: fills of the same millisecond keep Bybit's order.
-    ordered.sort(key=lambda record: _ms(record.get("execTime")) or 0)
+    ordered.sort(key=lambda record: whole_or_none(record.get("execTime")) or 0)
     return ordered

@@ -41,10 +41,23 @@ WATCHDOG_TICK_S = 0.2
 LOOP_HELD_S = 0.5  # a tick this much later than asked means the loop was blocked, not the link
 LOOP_HELD_GRACE_S = 0.1
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 1000-level snapshot is ~60 kB; anything near this is hostile
+SLOW_RTT_MS = 1000.0
+"""A round trip over this is measured again after RTT_RECHECK_S, not a whole ping interval later: the bar shows
+the link as it is, not a slow moment long past. A pong outstanding for longer than this (and twice the last round
+trip) makes the last figure unknown: the round trip now is at least that wait."""
+RTT_RECHECK_S = 2.0
 
 
 class LinkDead(Exception):
-    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user."""
+    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user.
+
+    ``silent_since``: for a link found dead of silence, when it was last heard from (the clock's seconds): the
+    loss began there, seconds before it could be told from a quiet moment.
+    """
+
+    def __init__(self, reason: str, silent_since: float | None = None) -> None:
+        super().__init__(reason)
+        self.silent_since = silent_since
 
 
 class WsLink:
@@ -125,11 +138,14 @@ class WsLink:
         self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
 
     def current_rtt_ms(self, now: float) -> float | None:
-        """The last round trip, while it still describes this link: open, and measured within two ping intervals
-        (a figure from a slow moment long past, or from a closed socket, is no figure)."""
-        if not self.open_ or self.ping_rtt_ms is None or self.ping_rtt_at is None:
+        """The last round trip, while it still describes this link: open, measured within a ping interval and the
+        probe deadline (the next pong is due by then), and no pong outstanding for longer than it could explain.
+        A figure from a closed socket, or from a slow moment long past, is no figure."""
+        rtt, at = self.ping_rtt_ms, self.ping_rtt_at
+        if not self.open_ or rtt is None or at is None or now - at > self._ping_interval + self._probe_timeout:
             return None
-        return self.ping_rtt_ms if now - self.ping_rtt_at <= 2 * self._ping_interval else None
+        waiting_ms = (now - min(self._pings_sent.values())) * 1000.0 if self._pings_sent else 0.0
+        return None if waiting_ms > max(SLOW_RTT_MS, 2 * rtt) else rtt
 
     def next_req_id(self, prefix: str = "") -> str:
         self._req_id += 1
@@ -227,6 +243,8 @@ class WsLink:
             if sent_at is not None:
                 self.ping_rtt_ms = (now - sent_at) * 1000.0
                 self.ping_rtt_at = now
+                if self.ping_rtt_ms > SLOW_RTT_MS:  # measure again soon: the next regular ping is far off
+                    self._last_ping_at = min(self._last_ping_at, now - self._ping_interval + RTT_RECHECK_S)
             self._pings_sent.clear()  # any pong proves the path both ways
             self._ping_deadline = None
             return
@@ -261,7 +279,7 @@ class WsLink:
         overdue = now >= self._ping_deadline
         heard_since_ping = self.frames > self._frames_at_ping
         if overdue and not heard_since_ping:
-            raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)")
+            raise LinkDead(f"{self.name}: no pong (silent for {idle:.1f} s)", silent_since=self.last_frame_at)
         if overdue and len(self._pings_sent) >= 2:
             raise LinkDead(f"{self.name}: no pong to {len(self._pings_sent)} pings (frames still arriving)")
         if len(self._pings_sent) != 1:

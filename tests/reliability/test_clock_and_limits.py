@@ -149,7 +149,7 @@ async def test_10006_during_backfill_is_waited_out_within_the_step() -> None:
 async def test_10006_outlasting_the_client_retries_waits_for_the_reset() -> None:
     async with running_session() as rt:
         session, rest = rt.session, rt.rest
-        rest._rate_limit_retries = 0  # the REST client gives up at once: the session must wait, not fail
+        rest.transport.rate_limit_retries = 0  # the REST client gives up at once: the session must wait, not fail
         states = rt.hub.subscribe([StateChanged], name="test")
         fired: dict[str, int] = {}
 
@@ -181,7 +181,7 @@ async def test_10006_outlasting_the_client_retries_waits_for_the_reset() -> None
 async def test_403_during_backfill_cools_down_then_retries() -> None:
     async with running_session() as rt:
         session, rest = rt.session, rt.rest
-        rest.forbidden_first_s = 1.0  # the client's first cool-down (3 s by default), shortened for the test
+        rest.transport.forbidden_first_s = 1.0  # the client's first cool-down (3 s by default), shortened for the test
         states = rt.hub.subscribe([StateChanged], name="test")
         _arm(rt, lambda: rt.sim.faults.forbid_for(0.3))
         await _reconnect(rt)
@@ -191,7 +191,7 @@ async def test_403_during_backfill_cools_down_then_retries() -> None:
         assert rest.stats.forbidden == 1
         assert len(waits) == 2, [str(s) for s in events]
         assert "403" in waits[1].reason, waits[1].reason
-        assert waits[1].next_retry_ms is not None and waits[1].next_retry_ms >= rest.forbidden_until_ms
+        assert waits[1].next_retry_ms is not None and waits[1].next_retry_ms >= rest.transport.forbidden_until_ms
         assert rest.stats.refused_in_cooldown == 0, "the session knocked again during the cool-down"
         assert session.state.kind is LinkState.READY
         print(f"\n403 in backfill: cooled down {_delay(waits[1]):.2f} s, then Ready; {session.reconnects} reconnects")

@@ -89,10 +89,15 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
 
 @pytest.mark.slow
 async def test_a_stalled_link_is_an_outage_caused_by_no_pong(tmp_path: Path) -> None:
-    """A stall is found by the idle probe (no pong): one outage with that cause, from the detection to Ready on
-    a fresh link (the silence before the detection is shorter than the 5 s staleness floor: no stale period)."""
+    """A stall is found by the idle probe (no pong): one outage with that cause, from the silence (the last frame)
+    to Ready on a fresh link (the silence before the detection is shorter than the 5 s staleness floor: no stale
+    period)."""
     async with running_session(journal_dir=tmp_path) as rt:
         session = rt.session
+        link = session._public
+        assert link is not None
+        frames = link.frames
+        await until(lambda: link.frames > frames + 20, what="Ready for a while, with frames")
         before = session.reconnects
         rt.sim.faults.stall(30.0, "public")  # longer than any detection: only the session ends it
         await until(lambda: session.reconnects > before, what="the stalled link to be declared dead")

@@ -23,8 +23,10 @@ async def test_start_is_exactly_connecting_connected_ready() -> None:
         seen = [event for event in states.drain() if isinstance(event, StateChanged)]
         await rt.session.stop()
         await task
-        kinds = [event.state.kind for event in seen]
+        kinds = [kind for i, kind in enumerate(e.state.kind for e in seen) if i == 0 or seen[i - 1].state.kind != kind]
         assert kinds == [LinkState.CONNECTING, LinkState.CONNECTED, LinkState.READY], [str(e.state) for e in seen]
+        # a step that took over a second on a loaded machine is named within Connected: no transition of its own
+        assert seen[1].state.reason == "sockets open"
         assert seen[0].previous.kind is LinkState.DISCONNECTED
         assert all(b.previous == a.state for a, b in zip(seen, seen[1:], strict=False)), "a transition was skipped"
         assert all(event.state.reason for event in seen), "every transition carries a reason"

@@ -69,3 +69,27 @@ async def test_failed_with_a_rejected_key_says_auth_rejected() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert "auth rejected" in screen_text(app).splitlines()[0]
+
+
+@pytest.mark.parametrize(
+    ("reason", "retry_in_s", "shown"),
+    [
+        ("rate limited by Bybit (10006) while reading the account: waiting for its reset", 4.0, "retry in 4.0 s"),
+        ("authenticating", None, "authenticating"),
+    ],
+)
+async def test_a_slow_recovery_says_what_it_waits_on(reason: str, retry_in_s: float | None, shown: str) -> None:
+    """Connected through a 10006 or a slow auth: the bar names the wait (and counts a 10006 down to its reset)
+    instead of "sockets open"."""
+    desk = scripted.reconnecting()
+    retry_ms = None if retry_in_s is None else scripted.NOW_MS + int(retry_in_s * 1000)
+    desk.state = SessionState(LinkState.CONNECTED, scripted.NOW_MS - 3_000, reason, next_retry_ms=retry_ms)
+    desk.touch("state")
+    app = RecordingApp(desk=desk, clock=scripted.clock)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        first = screen_text(app).splitlines()[0]
+        assert "Connected for 3.0 s" in first and shown in first, first
+        assert "sockets open" not in first
+        if retry_in_s is not None:
+            assert "rate limited (10006), retry in 4.0 s" in first, first

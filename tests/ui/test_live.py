@@ -146,6 +146,33 @@ async def test_a_bad_key_fails_the_account_only(tmp_path: Path) -> None:
             await app.stop_session()
 
 
+async def test_a_key_refused_with_params_error_again_is_the_account_down_and_r_brings_it_back(tmp_path: Path) -> None:
+    """The exchange's auth_reject fault ("Params Error", Bybit's reply to an expired auth): retried once on a
+    re-measured clock, then the account part is down; the books stay live, no reconnect loop, and `r` once the
+    key works again brings the account back."""
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None and app.runtime.sim is not None
+        sim, session = app.runtime.sim, app.runtime.session
+        sim.faults.auth_reject = True
+        await sim.faults.drop_connections("private", None)
+        await until(pilot, lambda: bool(app.desk.account_down) and _ready(app), "Ready on public data")
+        await until(pilot, lambda: "account down: auth rejected" in screen_text(app), "the bar to say so")
+        reconnects = session.reconnects
+        trades = len(app.desk.trades.get("BTCUSDT", ()))
+        await until(pilot, lambda: len(app.desk.trades.get("BTCUSDT", ())) > trades, "trades still arriving")
+        assert all(book.synced for book in app.desk.books.values())
+        assert "STALE" not in screen_text(app) and "RESYNCING" not in screen_text(app)
+        assert session.reconnects == reconnects, "no reconnect loop"
+        assert app.check_action("cancel_order", ()) is False
+        sim.faults.auth_reject = False
+        await press(pilot, "r")
+        await until(pilot, lambda: _ready(app) and not app.desk.account_down, "the account back after r")
+        await until(pilot, lambda: app.check_action("cancel_order", ()) is True, "the account's actions back")
+        await app.stop_session()
+
+
 @pytest.mark.slow
 async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
