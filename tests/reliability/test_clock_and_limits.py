@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import exchange.session as session_module
+from exchange.bybit import signing
 from exchange.events import LinkState, SessionState, StateChanged
 from tests.support.runtime import is_ready, running_session
 from tests.support.waiting import until
@@ -37,7 +38,7 @@ class AuthSpy:
 @pytest.fixture
 def auth_spy(monkeypatch: pytest.MonkeyPatch) -> AuthSpy:
     spy = AuthSpy()
-    real = session_module.ws_auth_signature
+    real = signing.ws_auth_signature  # what the session calls, by its own name for it
 
     def signature(secret: str, expires: int) -> str:
         spy.signed.append((expires, spy.sim.clock.now_ms() if spy.sim is not None else 0))

@@ -99,7 +99,7 @@ async def test_the_issue_s_four_network_stalls_each_end_in_ready_within_a_second
             before = session.reconnects
             await gate.hold(ISSUE_STALL_S)
             ended = time.monotonic()
-            await until(lambda before=before: session.reconnects > before, 5.0, f"stall {n + 1} found")
+            await until(lambda: session.reconnects > before, 5.0, f"stall {n + 1} found")  # noqa: B023 - awaited here
             await until(lambda: is_ready(rt), ISSUE_STALL_S + 10, f"Ready after stall {n + 1}")
             after_end.append(time.monotonic() - ended)
             await asyncio.sleep(max(0.0, started + ISSUE_APART_S - time.monotonic()))

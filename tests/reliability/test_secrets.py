@@ -158,7 +158,7 @@ async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_si
             # An exception raised while the credentials are a local variable of the frame, as logged at DEBUG.
             original = session._measure_clock
 
-            async def crash() -> None:
+            async def crash() -> bool:
                 raise RuntimeError("forced failure while authenticating")
 
             session._measure_clock = crash  # type: ignore[method-assign]
