@@ -33,17 +33,7 @@ from exchange.bybit.errors import (
     TimestampRejected,
 )
 from exchange.bybit.rest import RestClient
-from tests.test_rest import (
-    API_KEY,
-    CANARY,
-    FakeBybit,
-    Sleeps,
-    credentials,
-    fake_bybit,  # noqa: F401  (the "fake" fixture)
-    local_exchange,  # noqa: F401  (the "sim" fixture)
-    make_client,
-    sim_client,
-)
+from tests.support.fake_bybit import API_KEY, CANARY, FakeBybit, Sleeps, credentials, make_client, sim_client
 
 
 class FakeClock:
