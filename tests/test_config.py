@@ -40,6 +40,7 @@ def test_bybit_environments_by_configuration_alone(cfg, rest, private, tmp_path)
 
 def test_demo_reads_public_data_from_mainnet():
     settings = load_settings(cfg="demo", environ={})
+    assert settings.endpoints is not None
     assert settings.endpoints.public_url("spot") == "wss://stream.bybit.com/v5/public/spot"
 
 
@@ -55,6 +56,7 @@ def test_base_url_points_everything_at_one_host():
 def test_keys_from_the_environment_names_of_the_seed():
     environ = {"BYBIT_TESTNET_API_KEY": "abcdefghijkl", "BYBIT_TESTNET_API_SECRET": CANARY}
     credentials = credentials_from_env("testnet", environ)
+    assert credentials is not None
     assert credentials.api_key == "abcdefghijkl" and credentials.api_secret.reveal() == CANARY
     with pytest.raises(ConfigError, match="BYBIT_PRODUCTION_API_SECRET"):
         credentials_from_env("production", {"BYBIT_PRODUCTION_API_KEY": "x"})
@@ -70,7 +72,7 @@ def test_secrets_file_must_be_owner_only(tmp_path):
     assert CANARY not in str(caught.value)
     path.chmod(0o600)
     credentials = credentials_from_file(path, "testnet")
-    assert credentials.api_secret.reveal() == CANARY
+    assert credentials is not None and credentials.api_secret.reveal() == CANARY
     assert credentials_from_file(path, "production") is None
 
 

@@ -72,7 +72,7 @@ async def gated_session(journal_dir: Path) -> AsyncIterator[tuple[Runtime, Gate]
         await gate.up()
         try:
             settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
-            async with running_session(settings, journal_dir=journal_dir) as rt:
+            async with running_session(settings, journal_dir=journal_dir, exchange=sim) as rt:
                 yield rt, gate
         finally:
             await gate.close()

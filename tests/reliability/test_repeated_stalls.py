@@ -36,6 +36,7 @@ TIMEOUTS = Timeouts(idle_probe_s=1.0, probe_timeout_s=1.0)
 SLACK_S = 2.0  # "Ready within about 1 s of the stall's end", with room for a loaded CI machine; the attempts decide
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_each_repeated_stall_recovers_within_a_second_of_its_end() -> None:
     async with running_session(backoff=BACKOFF, timeouts=TIMEOUTS) as rt:
@@ -78,7 +79,7 @@ async def _through_a_gate(journal_dir: Path) -> AsyncIterator[tuple[Runtime, Gat
         await gate.up()
         try:
             settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
-            async with running_session(settings, journal_dir=journal_dir, backoff=BACKOFF) as rt:
+            async with running_session(settings, journal_dir=journal_dir, backoff=BACKOFF, exchange=sim) as rt:
                 yield rt, gate
         finally:
             await gate.close()

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from exchange.session import Timeouts
 from tests.support.runtime import is_ready, quiesce, resume, running_session
 from tests.support.waiting import until
 
 
+@pytest.mark.slow
 async def test_stalled_public_link_is_detected_and_replaced() -> None:
     timeouts = Timeouts()  # the defaults: idle probe 3 s, probe deadline 2 s
     async with running_session(timeouts=timeouts) as rt:
@@ -66,6 +69,7 @@ async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
         )
 
 
+@pytest.mark.slow
 async def test_a_dead_private_link_is_found_in_seconds_with_the_default_heartbeat() -> None:
     """The account stream is quiet by nature, so silence alone is no sign; but a dead one freezes fills, orders
     and the wallet under a green Ready. After 5 s of quiet it is pinged (2 s deadline): found in about 7 s, where
@@ -108,6 +112,7 @@ async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
         resume(rt)
 
 
+@pytest.mark.slow
 async def test_quiet_healthy_links_are_not_torn_down() -> None:
     """No market moves and no account activity for several seconds: pings are answered, nothing reconnects."""
     timeouts = Timeouts(ping_interval_s=1.0)
@@ -152,6 +157,7 @@ async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() ->
         assert session._public is link and is_ready(rt)
 
 
+@pytest.mark.slow
 async def test_a_lost_pong_then_a_quiet_market_is_not_a_reconnect() -> None:
     """What failed in CI: a pong lost (in a short stall) just before the market went quiet. The outstanding
     ping used to block the idle probe, so the silence ran into its deadline and read as a dead link."""
@@ -187,6 +193,7 @@ async def test_pongs_lost_for_good_end_the_link() -> None:
         await until(lambda: is_ready(rt), what="Ready on a fresh link")  # the fault held only the old sockets
 
 
+@pytest.mark.slow
 async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline() -> None:
     """A regular ping is out (pong deadline 30 s here) when the link stalls: silence still triggers the short
     probe, so the link is declared dead in about idle probe + probe deadline, not at the pong deadline."""

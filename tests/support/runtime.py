@@ -35,17 +35,19 @@ connection budget: those cycles are the test's, not a flapping server's."""
 
 @dataclass
 class EmbeddedRuntime(Runtime):
-    """A runtime on the embedded exchange with its journal (both always there), and the task running the session."""
+    """A runtime on the local exchange with its journal (both always there), and the task running the session."""
 
     sim: SimServer
     journal: Journal
     task: asyncio.Task[None] = dataclasses.field(kw_only=True)
 
     @classmethod
-    def of(cls, rt: Runtime, task: asyncio.Task[None]) -> EmbeddedRuntime:
-        assert isinstance(rt.sim, SimServer), "the settings do not embed the local exchange"
+    def of(cls, rt: Runtime, task: asyncio.Task[None], exchange: SimServer | None = None) -> EmbeddedRuntime:
+        fields = {field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)}
+        fields["sim"] = rt.sim or exchange
+        assert isinstance(fields["sim"], SimServer), "no local exchange: not embedded, and none given"
         assert rt.journal is not None, "the settings give the session no keys, so no journal"
-        return cls(**{field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)}, task=task)
+        return cls(**fields, task=task)
 
 
 def is_ready(rt: Runtime) -> bool:
@@ -68,8 +70,13 @@ async def running_session(
     seed: int = 1,
     sim_overrides: dict[str, Any] | None = None,
     wait_ready: bool = True,
+    exchange: SimServer | None = None,
 ) -> AsyncIterator[EmbeddedRuntime]:
-    """The embedded exchange plus a running session; stops both and checks that ``run()`` ended cleanly."""
+    """The embedded exchange plus a running session; stops both and checks that ``run()`` ended cleanly.
+
+    ``exchange`` is the local exchange the settings point at when it runs outside the runtime (behind a
+    :class:`tests.support.gate.Gate`): the runtime's ``sim`` then.
+    """
     async with open_runtime(
         settings or sim_settings(),
         seed=seed,
@@ -81,7 +88,7 @@ async def running_session(
         sim_overrides=sim_overrides,
     ) as opened:
         task = asyncio.create_task(opened.session.run(), name="test-session")
-        rt = EmbeddedRuntime.of(opened, task)
+        rt = EmbeddedRuntime.of(opened, task, exchange)
         try:
             if wait_ready:
                 await until(lambda: is_ready(rt) or task.done(), what="the session to become Ready")
