@@ -176,7 +176,7 @@ async def test_the_command_hook_gets_valid_json_and_no_secret(tmp_path: Path, mo
 
 async def test_monitor_json_prints_alert_lines_and_runs_the_command(tmp_path: Path) -> None:
     from exchange.bybit.sim.server import SimConfig, SimServer
-    from tests.reliability.monitor_process import Monitor, clean_environment
+    from tests.support.monitor_process import Monitor, clean_environment
 
     key, secret = "CANARYKEYalerts", CANARY
     out = tmp_path / "command.jsonl"

@@ -28,10 +28,9 @@ from tests.support.fills import (
     sim_exec_ids,
     sim_records,
 )
+from tests.support.monitor_process import Monitor, clean_environment
 from tests.support.runtime import running_session
 from tests.support.waiting import until
-
-from .monitor_process import Monitor, clean_environment
 
 DURING = 30  # market orders while the disk is full
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))

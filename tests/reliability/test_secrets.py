@@ -26,10 +26,9 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.secrets import Credentials, Secret
 from tests.support.fills import place_market
+from tests.support.monitor_process import Monitor, clean_environment
 from tests.support.runtime import FAST_BACKOFF, is_ready
 from tests.support.waiting import until
-
-from .monitor_process import Monitor, clean_environment
 
 TOKEN = uuid.uuid4().hex
 CANARY_KEY = f"CANARYKEY{TOKEN[:12]}"

@@ -25,10 +25,9 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Endpoints
 from exchange.secrets import Credentials, Secret
 from tests.support.fills import ORDER_INDEPENDENT_FIELDS, ledger_from_records, sim_exec_ids, sim_records
+from tests.support.monitor_process import REPO, Monitor, clean_environment
 from tests.support.runtime import CATEGORY
 from tests.support.waiting import until
-
-from .monitor_process import REPO, Monitor, clean_environment
 
 ORDERS = 50
 SIZES = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
