@@ -85,6 +85,7 @@ async def _through_a_gate(journal_dir: Path) -> AsyncIterator[tuple[Runtime, Gat
             await gate.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_the_issue_s_four_network_stalls_each_end_in_ready_within_a_second(tmp_path: Path) -> None:
     """Issue 10's case as it was met: four 10 s stalls 20 s apart of the whole path (new connections stall too,
