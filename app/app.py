@@ -43,6 +43,7 @@ from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
+from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
 from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
 from app.signals import on_stop_signals
@@ -58,6 +59,7 @@ from exchange.printable import PrintableFormatter, printable
 from exchange.private_file import write_private
 from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
+from widgets.desk_footer import DeskFooter
 from widgets.ladder import Ladder
 from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
@@ -78,6 +80,9 @@ LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 TOP_ROWS_KEPT = 3
 """Rows toasts leave free: the connection bar's two at the top, and the toast rack's margin at the bottom."""
 MID_BELOW = 128
+ROOMY_FOOTER_FROM = 100
+"""Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
+drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
@@ -356,7 +361,8 @@ class FluxumApp(App[None]):
             save_theme(theme.name)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        """``$bid``/``$ask``/``$profit``/``$loss``…: derived from the theme, so every theme gets them."""
+        """``$bid``/``$ask``/``$profit``/``$loss``, ``$label``, the environment badges' ``$env-…``: derived from
+        the theme, so every theme gets them."""
         colors = self.current_theme.to_color_system().generate()
         # Without colour the darkened reds and greens turn into greys a shade off the background: the depth bars
         # vanished. Both sides then draw in the muted foreground (asks above, bids below still tell them apart).
@@ -370,6 +376,8 @@ class FluxumApp(App[None]):
             "loss": colors["text-error"],
             "own-order": colors["accent"],
             "large-trade": colors["warning"],
+            "label": label_colour(colors),
+            **environment_colours(colors, ansi=self.current_theme.ansi, dark=self.current_theme.dark),
         }
 
     # ------------------------------------------------------------------ logging
@@ -419,7 +427,7 @@ class FluxumApp(App[None]):
                     orders.border_title = "Open orders"
                     yield orders
         yield Static(id="too-small")
-        yield Footer()
+        yield DeskFooter()
 
     def on_mount(self) -> None:
         if not logging.getLogger().handlers:
@@ -451,6 +459,9 @@ class FluxumApp(App[None]):
             return
         for name in LAYOUTS:
             screen.set_class(name == layout, name)
+        with contextlib.suppress(Exception):  # (not composed yet)
+            screen.query_one(ConnectionBar).terse = layout in ("-compact", "-tiny")
+            screen.query_one(Footer).compact = width < ROOMY_FOOTER_FROM
         if layout == "-tiny":
             with contextlib.suppress(Exception):
                 self.query_one("#too-small", Static).update(

@@ -1,7 +1,7 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
-Line one: the environment badge (PRODUCTION, and a simulator elsewhere as ``SIM @ host``, in the warning
-colour), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
+Line one: the environment badge (four colours; PRODUCTION, and a simulator elsewhere as ``SIM @ host``, white
+on red), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
 attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
 it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
 ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
@@ -40,11 +40,15 @@ from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 __all__ = ["ConnectionBar", "ENVIRONMENT_STYLES", "desk_words"]
 
 ENVIRONMENT_STYLES = {
-    "SIM": "bold $background on $accent",
-    "TESTNET": "bold $background on $secondary",
-    "DEMO": "bold $background on $secondary",
-    "PRODUCTION": "bold $background on $warning",
+    "SIM": "bold $env-sim-text on $env-sim",
+    "TESTNET": "bold $env-testnet-text on $env-testnet",
+    "DEMO": "bold $env-demo-text on $env-demo",
+    "PRODUCTION": "bold $env-production-text on $env-production",
 }
+"""Four colours told apart in every theme, production the loudest (white on red): the app derives the
+variables from the theme (app/palette.py)."""
+MUTED = "$label"
+"""The figures' labels: muted, and readable on a light theme's panel too (``dim`` halves the contrast: 2.5)."""
 SHOWN_KEPT = 64
 PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 REASON_CHARS = 160
@@ -102,6 +106,9 @@ class ConnectionBar(SymbolPull, Widget):
 
     REFRESH_HZ = 10.0
     symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+    terse: reactive[bool] = reactive(False, layout=False, repaint=False)
+    """One line for small terminals (the app sets it with its layout): the state, the outage clock and the
+    reconnect count always, the rest while it fits the width."""
 
     class FeedsWentStale(Message):
         """Streams of a Ready session went silent (the app tells the user once per episode)."""
@@ -152,6 +159,7 @@ class ConnectionBar(SymbolPull, Widget):
                 self.symbol,
                 tick,
                 self.size.width,
+                self.terse,
             )
         if key == self._drawn_key:
             return
@@ -159,11 +167,15 @@ class ConnectionBar(SymbolPull, Widget):
         if desk is None:
             self._content = Content.assemble((" starting… ", "dim"))
         else:
-            self._content = self._compose_text(desk, desk.state, now)
+            compose = self._compose_terse if self.terse else self._compose_text
+            self._content = compose(desk, desk.state, now)
             if not self.shown or self.shown[-1][0] is not desk.state.kind:
                 self.shown.append((desk.state.kind, time.time()))
             self._check_stale(desk)
         self.refresh()
+
+    def watch_terse(self) -> None:
+        self._pull()
 
     def _check_stale(self, desk: Desk) -> None:
         stats = desk.stats
@@ -232,20 +244,23 @@ class ConnectionBar(SymbolPull, Widget):
     def _figures(self, desk: Desk, now_ms: int) -> list[Any]:
         stats = desk.stats
         if stats is None:
-            return [("no link figures yet", "dim")]
+            return [("no link figures yet", MUTED)]
         rtt = f"{stats.ping_rtt_ms:.1f} ms" if stats.ping_rtt_ms is not None else "—"
         parts: list[Any] = [
-            ("ping ", "dim"),
+            ("ping ", MUTED),
             rtt,
-            (" · ", "dim"),
+            (" · ", MUTED),
             f"{stats.messages_per_second:,.0f}",
-            (" msg/s", "dim"),
+            (" msg/s", MUTED),
         ]
-        parts.extend(self._streams(stats.topics, now_ms))  # the ages before the reconnects: a narrow bar cuts the
-        parts.extend([(" · reconnects ", "dim"), str(stats.reconnects)])  # end, and the last reason matters least
-        if stats.reconnects and stats.last_reconnect_reason:
-            parts.append((f" (last: {desk_words(stats.last_reconnect_reason)})", "dim"))
-        return parts
+        parts.extend([(" · reconnects ", MUTED), str(stats.reconnects)])  # before the ages: a narrow bar cuts the end
+        streams = self._streams(stats.topics, now_ms)
+        if stats.reconnects and stats.last_reconnect_reason:  # the last reason, where the ages leave room for it
+            last = (f" (last: {desk_words(stats.last_reconnect_reason)})", MUTED)
+            width = Content.assemble(*parts, last, *streams).cell_length
+            room = self.content_size.width
+            parts.extend([last] if not room or width <= room else [])  # not laid out yet: the line is cut later
+        return parts + streams
 
     def _streams(self, topics: tuple[TopicHealth, ...], now_ms: int) -> list[Any]:
         symbol = self.symbol or ""
@@ -261,15 +276,66 @@ class ConnectionBar(SymbolPull, Widget):
                 named.append((label, health))
         parts: list[Any] = []
         if named:
-            parts.append((f" · {printable(symbol)}", "dim"))
+            parts.append((f" · {printable(symbol)}", MUTED))
         for label, health in named:
             repeated = health.resync_streak >= 2
             style = "bold $text-warning" if health.stale or repeated else ""
-            parts.append((f" {label} ", "dim"))
+            parts.append((f" {label} ", MUTED))
             flags = (" STALE" if health.stale else "") + (f" RESYNC ×{health.resync_streak}" if repeated else "")
             parts.append((age_text(health.last_message_ms, now_ms) + flags, style))
         if private:
             heard = [h.last_message_ms for h in private if h.last_message_ms is not None]
-            parts.append((" · private ", "dim"))
+            parts.append((" · private ", MUTED))
             parts.append(age_text(max(heard) if heard else None, now_ms))
         return parts
+
+    # ------------------------------------------------------------------ one terse line
+
+    def _compose_terse(self, desk: Desk, state: SessionState, now: float) -> Content:
+        """``SIM ◑ Reconnecting · down 41 s · 3 reconnects``, then details in order of importance while they fit.
+
+        The state, the outage clock, a Failed state's reason and the reconnect count are always there (the
+        line wraps rather than lose them); a detail that does not fit ends the line, so nothing less important
+        shows in place of something more important."""
+        now_ms = int(now * 1000)
+        parts: list[Any] = [
+            environment_badge(desk.environment),
+            " ",
+            (state_label(state.kind), STATE_STYLES[state.kind]),
+        ]
+        parts.extend(self._outage_clock(desk, now_ms))
+        if state.kind is LinkState.FAILED:
+            parts.append((f" · {desk_words(state.reason) or 'no reason given'}", "bold $text-error"))
+        if desk.stats is not None:
+            count = desk.stats.reconnects
+            parts.append((f" · {count} reconnect{'' if count == 1 else 's'}", "bold" if count else ""))
+        room = self.content_size.width - Content.assemble(*parts).cell_length
+        for text, style in self._terse_details(desk, state, now_ms):
+            room -= Content(text).cell_length
+            if room < 0:
+                break
+            parts.append((text, style))
+        return Content.assemble(*parts)
+
+    @staticmethod
+    def _terse_details(desk: Desk, state: SessionState, now_ms: int) -> list[tuple[str, str]]:
+        """What the one line adds when there is room, most important first."""
+        details: list[tuple[str, str]] = []
+        if desk.account_down and state.kind is not LinkState.FAILED:
+            details.append((f" · ⚠ account down: {desk_words(desk.account_down)}", "bold $text-error"))
+        if desk.journal_problem and state.kind is not LinkState.FAILED:
+            details.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
+        stats = desk.stats
+        if state.reason and state.kind not in (LinkState.READY, LinkState.FAILED):
+            details.append((f" · {desk_words(state.reason)}", "$text-warning"))
+        if state.next_retry_ms is not None:  # a retry, or a wait the exchange imposed (10006): when it ends
+            details.append((f" · retry in {max(0.0, (state.next_retry_ms - now_ms) / 1000):.1f} s", "bold"))
+        if state.kind is LinkState.RECONNECTING:
+            details.append((f" · attempt {state.attempt}", "bold"))
+        elif state.kind is LinkState.READY and stats is not None:
+            stale = sum(1 for health in stats.topics if health.stale)
+            if stale:
+                details.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+        if stats is not None and state.kind is LinkState.READY:
+            details.append((f" · {stats.messages_per_second:,.0f} msg/s", MUTED))
+        return details

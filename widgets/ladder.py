@@ -31,6 +31,7 @@ from exchange.book import BookState, OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.printable import printable
 from exchange.trust import book_trust
+from widgets._component_style import component_style
 from widgets._desk_pull import SymbolPull
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
 
@@ -225,10 +226,11 @@ class Ladder(SymbolPull, Widget):
     # ------------------------------------------------------------------ drawing
 
     def _style(self, name: str) -> Style:
-        """A component style, cached until the styles change (``refresh()`` empties Textual's own cache)."""
+        """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
+        cached until the styles change."""
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self._styles[name] = component_style(self, name)
         return style
 
     def _build(

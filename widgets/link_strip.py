@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from exchange.link_timeline import WINDOW_MS
+from widgets._component_style import component_style
 from widgets._desk_pull import DeskPull
 
 __all__ = ["GLYPHS", "LinkStrip"]
@@ -90,4 +91,4 @@ class LinkStrip(DeskPull, Widget):
         return Strip(segments).adjust_cell_length(self.size.width, base)
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"link-strip--{name}", partial=True)
+        return component_style(self, f"link-strip--{name}")

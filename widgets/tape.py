@@ -26,6 +26,7 @@ from textual.widget import Widget
 from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
+from widgets._component_style import component_style
 from widgets._desk_pull import SymbolPull
 from widgets._format import MAX_DECIMALS, ColumnWidths, clock_utc
 
@@ -112,10 +113,11 @@ class TradesTape(SymbolPull, Widget):
     # ------------------------------------------------------------------ drawing
 
     def _style(self, name: str) -> Style:
-        """A component style, cached until the styles change (``refresh()`` empties Textual's own cache)."""
+        """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
+        cached until the styles change."""
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+            style = self._styles[name] = component_style(self, name)
         return style
 
     def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Strip]:

@@ -23,6 +23,8 @@ COINS_SHOWN = 6
 WIDE = 24
 """Content cells at which the full labels fit beside a 14-cell number; narrower, the labels shorten."""
 LABELS = {"equity": "equity", "available": "avail", "balance": "bal", "upl": "upl"}
+LABEL_STYLE = "$label"
+"""The labels' colour: muted, and readable on a light theme's background too (``dim`` halves the contrast)."""
 
 
 class WalletPanel(DeskPull, Static):
@@ -92,13 +94,13 @@ class WalletPanel(DeskPull, Static):
         elif desk.state.kind is not LinkState.READY:  # the last word before the link went: it may have moved
             parts += [("⚠ not live", "bold $text-warning"), "\n"]
         parts += [
-            (label("equity"), "dim"),
+            (label("equity"), LABEL_STYLE),
             (f"{wallet.total_equity:>{number_w},.2f}", "bold"),
             "\n",
-            (label("available"), "dim"),
+            (label("available"), LABEL_STYLE),
             f"{wallet.total_available:>{number_w},.2f}",
             "\n",
-            (label("balance"), "dim"),
+            (label("balance"), LABEL_STYLE),
             f"{wallet.total_wallet_balance:>{number_w},.2f}",
         ]
         for coin in wallet.coins[:COINS_SHOWN]:
@@ -106,7 +108,7 @@ class WalletPanel(DeskPull, Static):
             style = "$profit" if upl > 0 else "$loss" if upl < 0 else ""
             parts += ["\n", (f"{printable(coin.coin):<{label_w}}", "bold"), f"{coin.equity:>{number_w},.2f}"]
             if upl:
-                parts += ["\n", (f"  {label('upl')}"[:label_w].ljust(label_w), "dim")]
+                parts += ["\n", (f"  {label('upl')}"[:label_w].ljust(label_w), LABEL_STYLE)]
                 parts += [(f"{fmt_signed(upl):>{number_w}}", style)]
         if len(wallet.coins) > COINS_SHOWN:
             parts += ["\n", (f"+{len(wallet.coins) - COINS_SHOWN} more coins", "dim")]

@@ -60,7 +60,8 @@ async def test_hostile_strings_in_every_panel_are_plain_and_inert() -> None:
         text = screen_text(app)
         assert hostile.SYMBOL in text  # symbol strip and orders table: literal, no MarkupError
         assert "EVIL\ufffd]52;c;cm0gLXJmIH4=" in text  # the coin's OSC 52, shown and disarmed
-        assert "(last: no pong)" in text  # the bar's last reconnect reason, in desk words (the raw one is history's)
+        # the bar's last reconnect reason, in desk words (the raw one is history's), once the bar knows its width
+        await until(pilot, lambda: "(last: no pong)" in screen_text(app), "the last reason in desk words")
         assert_inert(app)
 
         await pilot.press("l")

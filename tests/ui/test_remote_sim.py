@@ -67,11 +67,11 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
         app.runtime = None  # the stand-in has no session to stop
 
 
-async def test_a_remote_sim_s_badge_names_its_host_in_the_warning_colour() -> None:
+async def test_a_remote_sim_s_badge_names_its_host_in_production_colours() -> None:
     desk = scripted.long_in_profit()
     desk.environment = load_settings(cfg="sim", base_url=REMOTE, environ={}).environment_label
     app = RecordingApp(desk=desk, clock=scripted.clock)
     async with app.run_test(size=SNAPSHOT_SIZE):
         content = app.query_one(ConnectionBar).render()
         badge = [span for span in content.spans if content.plain[span.start : span.end] == " SIM @ 192.0.2.10 "]
-        assert badge and "$warning" in str(badge[0].style), content.plain
+        assert badge and str(badge[0].style) == "bold $env-production-text on $env-production", content.plain

@@ -416,9 +416,9 @@ async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: 
         await pilot.pause()
         first = screen_text(app).splitlines()[0]
         assert "● Ready" in first and "⚠ 2 streams stale" in first, first
-        strip = next(line for line in screen_text(app).splitlines() if "1 BTCUSDT" in line)
-        marked = [part.split()[1] for part in strip.split("│") if "⚠" in part]
-        assert marked[:2] == ["BTCUSDT", "ETHUSDT"], strip  # a frozen ticker price is marked, not only a book
+        strip = next(line for line in screen_text(app).splitlines() if "1 BTC" in line)
+        marked = [part.split()[1].removesuffix("USDT") for part in strip.split("│") if "⚠" in part]
+        assert marked[:2] == ["BTC", "ETH"], strip  # a frozen ticker price is marked, not only a book
 
 
 async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
@@ -514,13 +514,14 @@ async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> N
         assert len(lines) <= tape.size.height
 
 
-async def test_production_badge_uses_the_warning_colour() -> None:
+async def test_production_badge_wears_production_colours() -> None:
+    """(Its colours in every theme: tests/ui/test_theme_colours.py.)"""
     app = _app(scripted.base_desk(environment="PRODUCTION"))
     async with app.run_test(size=SNAPSHOT_SIZE):
         bar = app.query_one(ConnectionBar)
         content = bar.render()
         badge = [span for span in content.spans if content.plain[span.start : span.end] == " PRODUCTION "]
-        assert badge and "$warning" in str(badge[0].style)
+        assert badge and str(badge[0].style) == "bold $env-production-text on $env-production"
 
 
 async def test_every_theme_has_the_desk_colours() -> None:
