@@ -58,9 +58,15 @@ def _printed(app: FluxumApp, *, color_system: Literal["truecolor"] | None) -> Co
         record=True,
         legacy_windows=False,
     )
-    # The compositor's full update is what the driver would write; Pilot offers only an SVG export of it.
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    console.print(screen_update(app))
     return console
+
+
+def screen_update(app: App[Any]) -> RenderableType:
+    """The whole screen, every layer, as the driver would write it (Pilot offers only an SVG export of it)."""
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    assert update is not None, "a full update always renders"
+    return update
 
 
 def notifications(app: App[Any]) -> list[Notification]:

@@ -14,7 +14,7 @@ from textual.color import Color
 
 from app.palette import READABLE, contrast_ratio, hue_distance
 from tests.ui import scripted
-from tests.ui.support import RecordingApp
+from tests.ui.support import RecordingApp, screen_update
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,8 +33,7 @@ def _screen_rows(app: RecordingApp) -> list[list[Segment]]:
     """The screen as rows of segments, colours as the terminal gets them (truecolour)."""
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor")
-    update = app.screen._compositor.render_update(full=True)
-    return list(Segment.split_lines(console.render(update, console.options)))
+    return list(Segment.split_lines(console.render(screen_update(app), console.options)))
 
 
 def _colours_of(app: RecordingApp, text: str, row: int | None = None) -> tuple[Color, Color, bool]:
