@@ -334,7 +334,7 @@ async def test_an_odd_last_price_in_a_ticker_shows_nothing_and_crashes_nothing(o
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.pause()
-        strip = str(app.query_one(SymbolStrip)._content)
+        strip = str(app.query_one(SymbolStrip).render())
         assert "ETHUSDT" in strip and odd not in strip
 
 

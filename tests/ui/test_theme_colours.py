@@ -57,6 +57,7 @@ async def _themes(app: RecordingApp, pilot: Any, themes: tuple[str, ...] | None 
         yield theme
 
 
+@pytest.mark.slow
 async def test_four_environment_badges_are_four_readable_colours_in_every_theme() -> None:
     app = _app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -113,6 +114,7 @@ async def test_titles_and_column_titles_are_readable_in_light_themes() -> None:
                 assert ratio >= (3.0 if bold else READABLE), f"{theme}: {title!r} at {ratio:.2f}"
 
 
+@pytest.mark.slow
 async def test_a_book_not_live_says_so_readably_in_every_theme() -> None:
     app = RecordingApp(desk=scripted.resyncing(), clock=scripted.clock)
     app.animation_level = "none"
