@@ -21,11 +21,10 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
-from exchange.durations import duration_text
+from app.history_text import event_parts, figures_lines, outage_parts
 from exchange.link_figures import Figures, figures
-from exchange.link_history import HistoryRow, LinkHistory, RunSpan
-from exchange.link_report import FILTERS, matches, write_csv_file
-from exchange.printable import printable
+from exchange.link_history import HistoryRow, LinkHistory
+from exchange.link_report import FILTERS, matches, read_report, write_csv_file
 
 __all__ = ["HistoryScreen"]
 
@@ -33,18 +32,6 @@ SHOWN_SINCE_MS = 7 * 86_400_000
 EVENTS_SHOWN = 1000
 FILTER_ORDER = tuple(FILTERS)
 RELOAD_S = 2.0
-
-
-def _when(ms: int) -> str:
-    return time.strftime("%m-%d %H:%M:%S", time.gmtime(ms / 1000))
-
-
-def _lasted(ms: int | None) -> str:
-    return "" if ms is None else duration_text(ms / 1000)
-
-
-def _share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.2f} %"
 
 
 class HistoryScreen(ModalScreen[None]):
@@ -104,22 +91,17 @@ class HistoryScreen(ModalScreen[None]):
     def reload(self) -> None:
         """Re-read the store; redraw when something changed."""
         now_ms = int(self.clock() * 1000)
-        history = self.history
-        if history is None:
+        if self.history is None:
             rows: list[HistoryRow] = []
-            runs: list[RunSpan] = []
+            summary = figures([], [], now_ms, self.started_ms)
         else:
             try:
-                rows = history.rows(now_ms - SHOWN_SINCE_MS)
-                runs = [
-                    RunSpan(run.run_ms, now_ms) if run.run_ms == history.run_ms else run  # the live run: until now
-                    for run in history.runs(now_ms - SHOWN_SINCE_MS)
-                ]
+                rows, summary = read_report(self.history, now_ms, SHOWN_SINCE_MS, self.started_ms)
             except sqlite3.Error as error:
                 self.notify(f"Link history unreadable: {error}", severity="error", timeout=8)
                 return
         self.rows = rows
-        self.summary = figures(rows, runs, now_ms, self.started_ms)
+        self.summary = summary
         self._draw_figures()
         key = (len(rows), rows[-1] if rows else None, self.filter)
         if key != self._drawn:  # the events table keeps its cursor unless a row arrived
@@ -139,37 +121,17 @@ class HistoryScreen(ModalScreen[None]):
         self.query_one("#history-title", Label).update(
             Text(f"Link history · last 7 days · {kept} · filter: {self.filter}", style="bold")
         )
-        self.query_one("#history-figures", Static).update(
-            Text(
-                f"uptime: last hour {_share(summary.uptime_hour)} · last day {_share(summary.uptime_day)} · "
-                f"since start {_share(summary.uptime_since_start)}\n"
-                f"outages {len(summary.outages)} · longest {_lasted(summary.longest_ms) or '—'} · "
-                f"mean time to recover {_lasted(summary.mean_recovery_ms) or '—'}"
-            )
-        )
+        self.query_one("#history-figures", Static).update(Text("\n".join(figures_lines(summary, "since start"))))
         outages = self.query_one("#history-outages", DataTable)
         outages.clear()
         for outage in reversed(summary.outages):
-            outages.add_row(
-                _when(outage.start_ms),
-                _lasted(outage.duration_ms),
-                str(outage.attempts),
-                Text(printable(outage.cause, 80)),
-                "" if outage.recovered else "not recovered",
-            )
+            outages.add_row(*(Text(cell) for cell in outage_parts(outage)))
 
     def _draw_events(self) -> None:
         events = self.query_one("#history-events", DataTable)
         events.clear()
         for row in self.shown_rows():
-            events.add_row(
-                _when(row.time_ms),
-                Text(printable(row.kind, 12)),
-                Text(printable(row.subject, 40)),
-                Text(printable(row.state, 16)),
-                _lasted(row.duration_ms),
-                Text(printable(row.reason, 120)),
-            )
+            events.add_row(*(Text(cell) for cell in event_parts(row)))
 
     # ------------------------------------------------------------------ actions
 

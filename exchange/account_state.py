@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,7 @@ from exchange.events import (
 from exchange.hub import EventHub
 from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Fill, Ledger, LedgerEntry, MarkSource, execution_order
+from exchange.position_watch import Episode, PositionDisagreement, PositionWatch, disagreement
 from exchange.printable import printable
 
 __all__ = ["AccountState"]
@@ -63,6 +64,16 @@ LIVE_MARGIN_MS = 30_000  # executions pushed later than this after they happened
 TAIL_SLACK_MS = 2_000  # a row stamped this long before it committed is still found by the next look at the journal
 UNREADABLE = (ExecutionRecordError, ArithmeticError, ValueError, TypeError, KeyError, AttributeError)
 """What reading or applying one bad execution record can raise."""
+FRAME_PROBLEMS = (
+    ProtocolError,
+    ExecutionRecordError,
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
+)
+"""What a malformed private frame can raise while it is read and taken: the frame is rejected, the link stays."""
 
 
 class AccountState:
@@ -111,6 +122,8 @@ class AccountState:
         self._complete_ms: int | None = None  # this ledger holds every execution up to here (exchange ms)
         self._complete_known = False
         self._tail_from_ms = self._now_ms()  # the journal's rows stamped from here on are read by tail_journal
+        self._position_watch = PositionWatch(desk.position_disagreements)
+        self._positions_reconciled = False  # this connection's backfill reconciled the positions
 
     @property
     def ledger(self) -> Ledger:
@@ -123,56 +136,64 @@ class AccountState:
     # ------------------------------------------------------------------ private frames
 
     def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
-        """Apply one private frame of ``topic``; a malformed one is counted as rejected and changes nothing."""
+        """Apply one private frame of ``topic``; a malformed one is counted as rejected and changes nothing.
+
+        The all-in-one topics carry every category and this desk watches one: every record is validated (whatever
+        its category), then only ours are taken. An execution that cannot be a fill is rejected alone and told,
+        its frame-mates are taken; other records reject the whole frame."""
+        kind = topic.split(".", 1)[0]
         try:
             data = frame["data"]
             if not isinstance(data, list):
                 raise ProtocolError("data must be a list")
-            kind = topic.split(".", 1)[0]
-            # The all-in-one topics carry every category and this desk watches one: every record is validated
-            # (whatever its category), then only ours are taken. An execution that cannot be a fill is rejected
-            # alone and told, its frame-mates are taken; other records reject the whole frame.
-            if kind == "execution":
-                valid = self._valid_executions(data)
-                self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
-                if len(valid) < len(data):
-                    self.counters["rejected_frames"] += 1
-                    self._history_gap("an execution push held a record that was rejected")
-                if self.journal_problem is not None:
-                    self._retry_journal()  # this write worked: the fills that waited may be journaled now
-            elif kind == "order":
-                orders = [(parse_order(record), record) for record in data]
-                for order, record in orders:
-                    if self._ours(record):
-                        self.take_order(order)
-            elif kind == "position":
-                positions = [(parse_position(record), record) for record in data]
-                for position, record in positions:
-                    if self._ours(record):
-                        self.take_position(position)
-            elif kind == "wallet":
-                wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
-                if wallets:
-                    self.take_wallet(wallets[-1])
-            else:
+            take_records = self._frame_takers().get(kind)
+            if take_records is None:
                 self.counters["unknown_topic_frames"] += 1
                 return
+            take_records(data)
             self._topic_last_ms[kind] = received_ms
-        except (
-            ProtocolError,
-            ExecutionRecordError,
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            ArithmeticError,  # a number too large to compute with: a bad record, not a broken link
-        ) as error:
+        except FRAME_PROBLEMS as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected private %s frame: %s", topic[:40], error)
-            if topic.startswith("execution"):
+            if kind == "execution":
                 self._history_gap("an execution push was rejected")
         except JournalError as error:
             self._journal_failed(error)
+
+    def _frame_takers(self) -> dict[str, Callable[[list[Any]], None]]:
+        """The private topics' kinds, each with what takes its frame's records."""
+        return {
+            "execution": self._take_execution_records,
+            "order": self._take_order_records,
+            "position": self._take_position_records,
+            "wallet": self._take_wallet_records,
+        }
+
+    def _take_execution_records(self, data: list[Any]) -> None:
+        valid = self._valid_executions(data)
+        self._take_valid([(record, fill) for record, fill in valid if self._ours(record)], backfilled=False)
+        if len(valid) < len(data):
+            self.counters["rejected_frames"] += 1
+            self._history_gap("an execution push held a record that was rejected")
+        if self.journal_problem is not None:
+            self._retry_journal()  # this write worked: the fills that waited may be journaled now
+
+    def _take_order_records(self, data: list[Any]) -> None:
+        orders = [(parse_order(record), record) for record in data]  # all read before any is taken
+        for order, record in orders:
+            if self._ours(record):
+                self.take_order(order)
+
+    def _take_position_records(self, data: list[Any]) -> None:
+        positions = [(parse_position(record), record) for record in data]
+        for position, record in positions:
+            if self._ours(record):
+                self.take_position(position)
+
+    def _take_wallet_records(self, data: list[Any]) -> None:
+        wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]
+        if wallets:
+            self.take_wallet(wallets[-1])
 
     def _ours(self, record: Any) -> bool:
         """A private record of this desk's category (one without a category is kept); every symbol of it is
@@ -199,6 +220,7 @@ class AccountState:
         self.history_complete = False
         self._gap_while_recovering = False  # this backfill reads from where the journal is whole
         self._history_reading = True
+        self._positions_reconciled = False
 
     def finish_recovery(self) -> None:
         """History has been read (a backfill or a re-read). If executions were lost while it was being read, the
@@ -216,13 +238,15 @@ class AccountState:
         self.counters["private_frames_lost"] += 1
         self._history_gap(why)
 
-    def _history_gap(self, why: str) -> None:
+    def _history_gap(self, why: str, *, tell: bool = True) -> None:
         """Executions may be missing: stop calling history complete and read it again over REST. Told once per
-        read: a host losing thousands of frames a second makes one read (and one after it), not a notice each."""
+        read: a host losing thousands of frames a second makes one read (and one after it), not a notice each.
+        ``tell`` False: the caller's own notice says so."""
         if not self.history_complete:
             self._gap_while_recovering = True  # a read is under way and may predate the loss: read again after
             return
-        self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
+        if tell:
+            self.hub.publish(Notice("warning", f"Re-reading executions: {why}"))
         self.history_complete = False
         self._reread()
 
@@ -249,7 +273,12 @@ class AccountState:
         """While the private stream has been live since a finished backfill, history is complete up to now
         (less a margin for executions Bybit pushes late), so a restart need not re-read it. The session calls
         this only while the private link is open, every few seconds: while the journal cannot be written, it
-        re-reads the executions instead (which journals the missing fills once writes work again)."""
+        re-reads the executions instead (which journals the missing fills once writes work again).
+
+        It is also where the ledger is compared with the exchange's positions on a clock (see
+        :meth:`check_positions`): while their sizes differ, executions may be missing and the mark stays."""
+        if self.history_complete:
+            self.check_positions()
         if self.journal is None:
             return
         if self.journal_problem is not None:
@@ -257,6 +286,8 @@ class AccountState:
             return
         if not self.history_complete:
             return
+        if any(shown.size_differs for shown in self.desk.position_disagreements.values()):
+            return  # the exchange's positions hold executions this journal may lack: a restart must read them
         try:
             self.journal.mark_complete_until(server_now_ms - LIVE_MARGIN_MS)
         except JournalError as error:
@@ -306,6 +337,7 @@ class AccountState:
         self.counters["journal_tailed"] += len(applied)
         for fill, entry in applied:
             self._announce_fill(fill, entry, backfilled=True)
+        self.check_positions({fill.symbol for fill, _ in applied})
 
     def take_executions(self, records: list[Any], *, backfilled: bool) -> int:
         """Journal first, then ledger, then subscribers; returns how many fills were applied. A record that cannot
@@ -370,6 +402,7 @@ class AccountState:
         self.counters["ledger_beyond_history"] += ledger.beyond_history - beyond
         for fill, entry in applied:
             self._announce_fill(fill, entry, backfilled)
+        self.check_positions({fill.symbol for fill, _ in applied})
         return len(applied)
 
     # ------------------------------------------------------------------ journal problems
@@ -604,6 +637,7 @@ class AccountState:
         self.desk.positions[position.symbol] = position
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(position))
+        self.check_positions([position.symbol])
 
     def take_positions(
         self, positions: list[PositionSnapshot], read_at_ms: int, unreadable: frozenset[str] = frozenset()
@@ -627,6 +661,7 @@ class AccountState:
         self.desk.positions.pop(symbol, None)
         self.desk.touch("positions")
         self.hub.publish(PositionChanged(flat))
+        self.check_positions([symbol])
 
     def reconcile_positions(
         self,
@@ -644,6 +679,8 @@ class AccountState:
             self._reconcile_positions(positions, read_at_ms, served_ms, doubt_ms, unreadable)
         finally:
             self.ledger.release_history()  # any leg for what was held before the journal is placed by now
+        self._positions_reconciled = True
+        self.check_positions()
 
     def _reconcile_positions(
         self,
@@ -683,6 +720,51 @@ class AccountState:
         self.counters["ledger_legs_after_base"] += self.ledger.legs_after_base - after_base
         if reconciled is not None:
             self.hub.publish(LedgerChanged(reconciled))
+
+    # ------------------------------------------------------------------ the ledger beside the exchange's positions
+
+    def check_positions(self, symbols: Iterable[str] | None = None) -> None:
+        """Compare the ledger with the exchange's latest view of each position (of ``symbols``, or all): a
+        difference that lasts is shown on the desk and told once per episode (:mod:`exchange.position_watch`).
+        One starts only once this connection reconciled the positions and while history is whole: during a
+        backfill or a re-read the ledger is still catching up."""
+        now_ms = self._now_ms()
+        may_show = self._positions_reconciled and self.history_complete
+        for symbol in list(self._position_views if symbols is None else symbols):
+            view = self._position_views.get(symbol)
+            found = self._disagreement(view) if view is not None else None
+            episode = self._position_watch.look(symbol, found, now_ms, may_show)
+            if episode is not None:
+                self._episode_changed(symbol, episode)
+
+    def _disagreement(self, view: PositionSnapshot) -> PositionDisagreement | None:
+        entry = self.ledger.entry(view.symbol)
+        size = entry.position if entry is not None else Decimal(0)
+        avg = entry.running_price if entry is not None else Decimal(0)
+        instrument = self.desk.instrument(view.symbol)
+        tick = instrument.tick_size if instrument is not None else None
+        return disagreement(view, size, avg, self._moved_after(view), tick)
+
+    def _episode_changed(self, symbol: str, episode: Episode) -> None:
+        """Show the change; tell a start and an end once each, and read the executions again when the sizes
+        differ (the missing fills may be listed by now)."""
+        self.desk.touch("positions")
+        kind = f"position-disagrees:{symbol[:40]}"
+        if episode is Episode.ENDED:
+            log.info("%s: the ledger holds the exchange's position again", symbol)
+            text = f"{printable(symbol, 40)}: the ledger holds the exchange's position again"
+            self.hub.publish(Notice("information", text, kind=kind))
+            return
+        if episode is not Episode.BEGAN:
+            return
+        shown = self.desk.position_disagreements[symbol]
+        said = f"Position differs from the exchange: {printable(shown.describe(), 200)}"
+        self.counters["position_disagreements"] += 1
+        log.warning("%s", said)
+        if shown.size_differs:  # an episode starts only while history is whole: a read is not under way
+            said += "; fills missing? Re-reading executions"
+            self._history_gap("the exchange's position differs from the ledger", tell=False)
+        self.hub.publish(Notice("warning", said, kind=kind))
 
     def _room_for_position(self) -> bool:
         """Room for one more symbol's position view: the oldest flat view makes way at the bound; with every view

@@ -106,6 +106,16 @@ def reading(rule: AlertRule, desk: Desk) -> tuple[bool | None, str]:
     return None, ""
 
 
+def _debounced(since_ms: int | None, departs: bool, now_ms: int, wait_ms: int) -> tuple[int | None, bool]:
+    """One step of a debounce: while the condition departs from what the alert says (it holds while the alert is
+    off, or not while it is on), since when (from the first such look), and whether that has lasted ``wait_ms``;
+    ``(None, False)`` once it does not."""
+    if not departs:
+        return None, False
+    since = now_ms if since_ms is None else since_ms
+    return since, now_ms - since >= wait_ms
+
+
 class AlertEvaluator:
     """Start and clear decisions for a set of rules; owns no clock and no I/O."""
 
@@ -155,21 +165,13 @@ class AlertEvaluator:
     def _step(self, rule: AlertRule, holds: bool, detail: str, now_ms: int) -> AlertChanged | None:
         state = self._states[id(rule)]
         if not state.active:
-            if not holds:
-                state.holds_since_ms = None
-                return None
-            if state.holds_since_ms is None:
-                state.holds_since_ms = now_ms
-            if now_ms - state.holds_since_ms < rule.after_ms:
+            state.holds_since_ms, due = _debounced(state.holds_since_ms, holds, now_ms, rule.after_ms)
+            if not due or state.holds_since_ms is None:
                 return None
             state.active, state.began_ms, state.breaks_since_ms = True, state.holds_since_ms, None
             return AlertChanged(rule.name, rule.condition.value, True, f"{rule.name}: {detail}", now_ms)
-        if holds:
-            state.breaks_since_ms = None
-            return None
-        if state.breaks_since_ms is None:
-            state.breaks_since_ms = now_ms
-        if now_ms - state.breaks_since_ms < rule.clear_after_ms:
+        state.breaks_since_ms, due = _debounced(state.breaks_since_ms, not holds, now_ms, rule.clear_after_ms)
+        if not due or state.breaks_since_ms is None:
             return None
         lasted = max(0, state.breaks_since_ms - state.began_ms)
         state.active, state.holds_since_ms, state.breaks_since_ms = False, None, None

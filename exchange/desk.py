@@ -25,6 +25,7 @@ from exchange.events import (
 from exchange.ledger import Fill, Ledger
 from exchange.link_timeline import LinkTimeline
 from exchange.numbers import MIN_MAGNITUDE, NumberError, decimal_problem, read_decimal
+from exchange.position_watch import PositionDisagreement
 
 __all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"]
 
@@ -98,6 +99,9 @@ class Desk:
     stats: LinkStats | None = None
     private: bool = False
     positions_read: bool = False  # the account's positions were read at least once: a missing one is flat
+    position_disagreements: dict[str, PositionDisagreement] = field(default_factory=dict)
+    """Symbols whose ledger has not held the exchange's position for a while, and how they differ (versioned
+    with ``positions``)."""
     link_timeline: LinkTimeline = field(default_factory=LinkTimeline)
     """Ready / degraded / down over the last half hour (the history recorder keeps it)."""
     outage_started_ms: int | None = None

@@ -489,6 +489,40 @@ def fill_problem(fill: Fill) -> str | None:
     return None
 
 
+def _leg_price(state: _SymbolLedger, avg_price: Decimal) -> Decimal:
+    """The price of an external leg: the exchange's ``avgPrice``, else (a flat position reports 0) the first kept
+    fill's price, else the spot; zero when none is known."""
+    if avg_price > 0:
+        return avg_price
+    trades = [fill for fill, _ in state.history if fill.moves_position]
+    return trades[0].price if trades else state.spot
+
+
+def _external_leg(state: _SymbolLedger, missing: Decimal, price: Decimal, time_ms: int) -> Fill:
+    """The fill that stands for ``missing`` (signed), held before the symbol's history began."""
+    return Fill(
+        exec_id=f"external:{state.symbol}:{time_ms}:{len(state.history)}",
+        symbol=state.symbol,
+        side="Buy" if missing > 0 else "Sell",
+        qty=abs(missing),
+        price=price,
+        fee=_ZERO,
+        time_ms=time_ms,
+    )
+
+
+def _with_leg_first(state: _SymbolLedger, leg: Fill, time_ms: int) -> _SymbolLedger:
+    """The symbol's state with ``leg`` placed before its history and the history replayed on top; the latest mark
+    is kept (the leg is old news, the spot is not). Raises ArithmeticError when the sums cannot be computed."""
+    rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
+    if state.mark_source is not None:
+        rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
+    rebuilt.update_time = max(time_ms, rebuilt.update_time)
+    rebuilt.update_source = UpdateSource.External_trade
+    rebuilt.leg = (leg.price, leg.side, leg.qty, MONEY_CONTEXT.multiply(leg.qty, leg.price))
+    return rebuilt
+
+
 class Ledger:
     """Every symbol's ledger, fed by fills (keyed by ``execId``) and marks.
 
@@ -644,52 +678,38 @@ class Ledger:
         held before the fetched window started; once the history was folded, before the part still kept, and
         counted in ``legs_after_base``), priced at the exchange's ``avgPrice``; the history is replayed on top.
         When the exchange reports no price (a flat position has ``avgPrice`` 0) the leg takes the first kept
-        fill's price, so the unknown lot realizes nothing. None when nothing differs.
+        fill's price, so the unknown lot realizes nothing. None when nothing differs (or it cannot be booked:
+        counted in ``rejected`` and logged).
         """
         state = self._state(symbol)
         if not _computable(size_signed, avg_price):
-            self.rejected += 1
-            log.warning("position for %s rejected: size %r, avgPrice %r", symbol, size_signed, avg_price)
+            self._not_reconciled(symbol, f"size {size_signed!r}, avgPrice {avg_price!r} rejected")
             return None
         with localcontext(MONEY_CONTEXT):
             missing = size_signed - state.position
-            qty = abs(missing)
         if missing == 0:
             return None
-        price = avg_price
+        price = _leg_price(state, avg_price)
         if price <= 0:
-            trades = [fill for fill, _ in state.history if fill.moves_position]
-            price = trades[0].price if trades else state.spot
-        if price <= 0:
-            self.rejected += 1
-            log.warning("position for %s cannot be reconciled: no price for the missing %s", symbol, missing)
+            self._not_reconciled(symbol, f"no price for the missing {missing}")
             return None
-        leg = Fill(
-            exec_id=f"external:{symbol}:{time_ms}:{len(state.history)}",
-            symbol=symbol,
-            side="Buy" if missing > 0 else "Sell",
-            qty=qty,
-            price=price,
-            fee=_ZERO,
-            time_ms=time_ms,
-        )
+        leg = _external_leg(state, missing, price, time_ms)
         if state.folded:
             self.legs_after_base += 1
             log.info("%s: history already folded: the external leg goes after its base", symbol)
         try:
-            rebuilt = state.rebuilt([(leg, UpdateSource.External_trade), *state.history])
+            rebuilt = _with_leg_first(state, leg, time_ms)
         except ArithmeticError as error:
-            self.rejected += 1
-            log.warning("position for %s cannot be reconciled: %s", symbol, type(error).__name__)
+            self._not_reconciled(symbol, type(error).__name__)
             return None
-        if state.mark_source is not None:  # keep the latest mark: the leg is old news, the spot is not
-            rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
-        rebuilt.update_time = max(time_ms, rebuilt.update_time)
-        rebuilt.update_source = UpdateSource.External_trade
-        rebuilt.leg = (price, leg.side, qty, MONEY_CONTEXT.multiply(qty, price))
         self._symbols[symbol] = rebuilt
         log.info("%s: assumed an external %s of %s @ %s", symbol, leg.side, leg.qty, price)
         return self._publish(rebuilt)
+
+    def _not_reconciled(self, symbol: str, why: str) -> None:
+        """A position the ledger cannot take: counted, logged, the ledger left as it was."""
+        self.rejected += 1
+        log.warning("position for %s cannot be reconciled: %s", symbol, why)
 
     # ------------------------------------------------------------------ reads
 

@@ -1,9 +1,9 @@
 """The link history: every state transition, book resync, stale stream, alert and notice, kept in SQLite.
 
 One file beside the fills journal (per environment, account and category), owner-only, WAL, pruned of rows older
-than the retention when opened. Each process that writes is a *run* (its start time in ms); the run's last sign of
-life is kept in ``runs`` (refreshed every minute and at a clean stop), so the figures in
-:mod:`exchange.link_figures` can tell a gap with no Fluxum running (unknown) from an outage (down).
+than the retention when opened and once a day while it runs. Each process that writes is a *run* (its start time
+in ms); the run's last sign of life is kept in ``runs`` (refreshed every minute and at a clean stop), so the
+figures in :mod:`exchange.link_figures` can tell a gap with no Fluxum running (unknown) from an outage (down).
 
 Writes are cheap and never fail the caller: rows are buffered and committed in one transaction per flush, and a
 write that fails (disk full, read-only file) is counted and logged once. Rows read back are untrusted: a row with
@@ -31,6 +31,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_MS = 90 * 24 * 3600 * 1000
+PRUNE_EVERY_MS = 86_400_000  # a running desk deletes what fell past the retention once a day, not only at start
 TEXT_KEPT = 300  # a reason or notice is cut to this many characters: the raw detail, bounded
 
 _SCHEMA = """
@@ -116,6 +117,7 @@ class LinkHistory:
         self.written = 0
         self._pending: list[tuple[object, ...]] = []
         self._said_failure = False
+        self._pruned_ms = now_ms
         self._db = self._open(readonly)
         if not readonly:
             self._guard(self._start_run, now_ms)
@@ -135,10 +137,15 @@ class LinkHistory:
         return db
 
     def _start_run(self, now_ms: int) -> None:
-        cutoff = now_ms - self.retention_ms
-        self._db.execute("DELETE FROM events WHERE time_ms < ?", (cutoff,))
-        self._db.execute("DELETE FROM runs WHERE alive_ms < ?", (cutoff,))
+        self._prune(self._db.cursor(), now_ms)
         self._db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (self.run_ms, now_ms))
+
+    def _prune(self, cursor: sqlite3.Cursor, now_ms: int) -> None:
+        """Delete what is older than the retention as of ``now_ms``."""
+        cutoff = now_ms - self.retention_ms
+        cursor.execute("DELETE FROM events WHERE time_ms < ?", (cutoff,))
+        cursor.execute("DELETE FROM runs WHERE alive_ms < ?", (cutoff,))
+        self._pruned_ms = now_ms
 
     # ------------------------------------------------------------------ writing
 
@@ -183,6 +190,8 @@ class LinkHistory:
             )
             if alive_ms is not None:
                 cursor.execute("UPDATE runs SET alive_ms = MAX(alive_ms, ?) WHERE run_ms = ?", (alive_ms, self.run_ms))
+                if alive_ms - self._pruned_ms >= PRUNE_EVERY_MS:  # a desk left running for months stays bounded
+                    self._prune(cursor, alive_ms)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from exchange.link_figures import Figures, Outage
-from exchange.link_history import HistoryRow
+from exchange.link_figures import Figures, Outage, figures
+from exchange.link_history import HistoryRow, LinkHistory, RunSpan
 from exchange.printable import printable
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "figures_json",
     "matches",
     "outage_json",
+    "read_report",
     "safe_cell",
     "write_csv",
     "write_csv_file",
@@ -39,6 +40,19 @@ FILTERS: dict[str, frozenset[str] | None] = {
 
 CSV_COLUMNS = ("time_ms", "kind", "subject", "state", "reason", "attempt", "duration_ms")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def read_report(
+    history: LinkHistory, now_ms: int, since_ms: int, started_ms: int | None
+) -> tuple[list[HistoryRow], Figures]:
+    """The events of the last ``since_ms`` and their figures, ``started_ms`` being where "since start" begins;
+    the run of this process (the one writing) counts as watching until now. Raises :class:`sqlite3.Error` when
+    the store cannot be read."""
+    rows = history.rows(now_ms - since_ms)
+    runs = [
+        RunSpan(run.run_ms, now_ms) if run.run_ms == history.run_ms else run for run in history.runs(now_ms - since_ms)
+    ]
+    return rows, figures(rows, runs, now_ms, started_ms)
 
 
 def matches(row: HistoryRow, name: str) -> bool:

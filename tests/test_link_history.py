@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -148,6 +150,21 @@ def test_rows_older_than_the_retention_are_pruned_at_open(tmp_path: Path) -> Non
     fresh.close()
 
 
+def test_a_desk_left_running_past_the_retention_prunes_while_it_runs(tmp_path: Path) -> None:
+    history = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
+    history.add(link(T0, LinkState.READY))
+    history.flush(T0 + 60 * S)
+    assert len(history.rows()) == 1
+    day = 86_400 * S
+    for alive in range(T0 + day, T0 + DEFAULT_RETENTION_MS + 2 * day, day):  # its minutely sign of life, months on
+        history.add(link(alive, LinkState.READY))
+        history.flush(alive)
+    kept = history.rows()
+    assert min(r.time_ms for r in kept) == T0 + day, "rows past the retention kept while running"  # the last cutoff
+    assert [r.run_ms for r in history.runs()] == [T0]  # the live run itself is never pruned
+    history.close()
+
+
 def test_a_bad_row_on_disk_is_counted_and_skipped(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     store = LinkHistory(path, now_ms=T0)
@@ -204,11 +221,27 @@ def _state(kind: LinkState, since_ms: int, reason: str = "", attempt: int = 0) -
     return SessionState(kind, since_ms, reason, attempt)
 
 
-def test_the_recorder_writes_transitions_books_stale_periods_and_notices(tmp_path: Path) -> None:
+class Recording(NamedTuple):
+    """A recorder on a store in ``tmp_path``, its desk and hub, on a clock the test moves (``now[0]``, seconds)."""
+
+    now: list[float]
+    hub: EventHub
+    desk: Desk
+    store: LinkHistory
+    recorder: HistoryRecorder
+
+
+@pytest.fixture
+def recording(tmp_path: Path) -> Iterator[Recording]:
     now = [T0 / 1000]
     hub, desk = EventHub(), _desk()
     store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
-    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+    yield Recording(now, hub, desk, store, HistoryRecorder(store, hub, desk, clock=lambda: now[0]))
+    store.close()
+
+
+def test_the_recorder_writes_transitions_books_stale_periods_and_notices(recording: Recording) -> None:
+    now, hub, desk, store, recorder = recording
     connecting = _state(LinkState.CONNECTING, T0)
     ready = _state(LinkState.READY, T0 + 2 * S, "all topics live")
     recorder.handle(StateChanged(connecting, _state(LinkState.DISCONNECTED, 0)))
@@ -236,14 +269,10 @@ def test_the_recorder_writes_transitions_books_stale_periods_and_notices(tmp_pat
         ("notice", "", "warning", "Link lost", None),
         ("link", "", "Reconnecting", "no pong", 18 * S),
     ]
-    store.close()
 
 
-def test_alerts_are_recorded_when_they_start_and_clear_even_past_the_budget(tmp_path: Path) -> None:
-    now = [T0 / 1000]
-    hub, desk = EventHub(), _desk()
-    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
-    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+def test_alerts_are_recorded_when_they_start_and_clear_even_past_the_budget(recording: Recording) -> None:
+    now, hub, desk, store, recorder = recording
     for _ in range(ROWS_BURST * 2):  # spend the budget on notices
         recorder.handle(Notice("warning", "Link lost"))
     recorder.handle(AlertChanged("link_down after 10s", "link_down", True, "link down", T0 + S))
@@ -254,14 +283,10 @@ def test_alerts_are_recorded_when_they_start_and_clear_even_past_the_budget(tmp_
         (T0 + S, "link_down after 10s", "on", "link down", None),
         (T0 + 30 * S, "link_down after 10s", "off", "link back", 29 * S),
     ]
-    store.close()
 
 
-def test_a_flapping_link_is_bounded_and_the_skipped_rows_counted(tmp_path: Path) -> None:
-    now = [T0 / 1000]
-    hub, desk = EventHub(), _desk()
-    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
-    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+def test_a_flapping_link_is_bounded_and_the_skipped_rows_counted(recording: Recording) -> None:
+    now, hub, desk, store, recorder = recording
     previous = _state(LinkState.DISCONNECTED, 0)
     flaps = 1000
     for index in range(flaps):  # a thousand Ready/Reconnecting flaps in a second, each with a notice
@@ -278,14 +303,10 @@ def test_a_flapping_link_is_bounded_and_the_skipped_rows_counted(tmp_path: Path)
     assert len(notices) < ROWS_BURST
     (coalesced,) = [r for r in rows if r.kind == "coalesced"]
     assert coalesced.attempt == flaps - len(notices) == recorder.coalesced
-    store.close()
 
 
-async def test_the_running_recorder_records_on_arrival_and_stops_on_request(tmp_path: Path) -> None:
-    now = [T0 / 1000]
-    hub, desk = EventHub(), _desk()
-    store = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0)
-    recorder = HistoryRecorder(store, hub, desk, clock=lambda: now[0])
+async def test_the_running_recorder_records_on_arrival_and_stops_on_request(recording: Recording) -> None:
+    now, hub, desk, store, recorder = recording
     task = asyncio.create_task(recorder.run())
     await asyncio.sleep(0)
     hub.publish(BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap"))
@@ -295,7 +316,7 @@ async def test_the_running_recorder_records_on_arrival_and_stops_on_request(tmp_
     recorder.stop()
     await asyncio.wait_for(task, 5)
     recorder.close()  # records what is still queued and commits
-    reopened = LinkHistory(tmp_path / "h.sqlite3", now_ms=T0 + 60 * S)
+    reopened = LinkHistory(store.path, now_ms=T0 + 60 * S)
     assert [(r.kind, r.time_ms) for r in reopened.rows()] == [("book", T0), ("notice", T0 + 30 * S)]
     reopened.close()
 

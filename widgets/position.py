@@ -1,6 +1,7 @@
 """The position / P&L panel of the selected symbol, with a sparkline of its total P&L over the session.
 
 What a desk asks first is on the first line (side, size, average entry, mark and where the mark came from);
+a warning under it while the ledger does not hold the exchange's position (see :mod:`exchange.position_watch`);
 then the P&L split the ledger keeps exact: unrealized, realized (gross price P&L), fees and funding as their
 effect on P&L, and the total, which is their sum; ROE when the exchange reported the position's initial
 margin; liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a
@@ -24,8 +25,9 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
-from exchange.events import LinkState
+from exchange.events import LinkState, PositionSnapshot
 from exchange.ledger import LedgerEntry, MarkSource
+from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
 from exchange.trust import mark_is_live
 from widgets._desk_pull import SymbolPull
@@ -87,6 +89,60 @@ class SessionSeries:
         if len(self.values) >= self.capacity:
             self.values = self.values[1::2]
             self.stride *= 2
+
+
+def disagreement_line(apart: PositionDisagreement, price_dp: int, qty_dp: int) -> str:
+    """The panel's warning while the ledger does not hold the exchange's position, e.g. ``⚠ exchange says 0.300 @
+    64,210.5 — ledger 0.250; fills missing?`` (the sides are named unless both hold the same one)."""
+    sides = {side_word(apart.exchange_size), side_word(apart.ledger_size)}
+    named = len(sides) > 1 or "flat" in sides
+    exchange = _holding_text(apart.exchange_size, apart.exchange_avg, price_dp, qty_dp, named)
+    if apart.size_differs:
+        ledger = _holding_text(apart.ledger_size, None, price_dp, qty_dp, named)
+        return f"⚠ exchange says {exchange} — ledger {ledger}; fills missing?"
+    return f"⚠ exchange says {exchange} — ledger @ {fmt_price(apart.ledger_avg, price_dp)}; entry differs"
+
+
+def _holding_text(size: Decimal, avg: Decimal | None, price_dp: int, qty_dp: int, named: bool) -> str:
+    if size == 0:
+        return "flat"
+    side = f"{side_word(size)} " if named else ""
+    price = f" @ {fmt_price(avg, price_dp)}" if avg is not None and avg > 0 else ""
+    return f"{side}{fmt_qty(abs(size), qty_dp)}{price}"
+
+
+def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: int) -> list[tuple[str, str, str]]:
+    """The panel's figures in the order shown, each as label, value and style."""
+    roe: Decimal | None = None
+    margin = position.position_im if position is not None else None
+    if margin is not None and margin > 0 and entry.position != 0:
+        roe = entry.unrealized_pnl / margin * 100
+    liq = position.liq_price if position is not None and position.liq_price else None
+    leverage = position.leverage if position is not None else None
+    fees_effect = -entry.fees
+    funding_effect = -entry.funding
+    pnl: list[tuple[str, str, str]] = [
+        ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
+        ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
+        ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
+    ]
+    split: list[tuple[str, str, str]] = [
+        ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
+        ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
+        ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
+    ]
+    risk: list[tuple[str, str, str]] = [
+        (
+            "liq price",
+            fmt_price(liq, price_dp) if liq is not None else "—",
+            "$text-warning" if liq else "",
+        ),
+        ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
+        ("margin", f"{margin:,.2f}" if margin else "—", ""),
+    ]
+    # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
+    # shows the first rows only. Flat, the split of what was made comes first.
+    return pnl + (risk + split if entry.position != 0 else split + risk)
 
 
 def _height_of(text: str, width: int) -> int:
@@ -209,49 +265,23 @@ class PositionPanel(SymbolPull, Vertical):
         if desk is None or symbol is None:
             return Content.assemble(("no symbol selected", "dim"))
         entry = desk.ledger.entry(symbol)
-        position = desk.positions.get(symbol)
         instrument = desk.instrument(symbol)
         price_dp = instrument.price_decimals if instrument is not None else 2
         qty_dp = instrument.qty_decimals if instrument is not None else 3
         header = self._header(desk, symbol, entry, price_dp, qty_dp)
+        apart = desk.position_disagreements.get(symbol)
+        warning: list[Any] = []
+        if apart is not None:  # right under the header: a short panel (the compact layout) still shows it
+            warning = ["\n", (disagreement_line(apart, price_dp, qty_dp), "bold $text-warning")]
         if entry is None:
-            return Content.assemble(*header, "\n", ("no fills on this symbol this session", "dim"))
+            return Content.assemble(*header, *warning, "\n", ("no fills on this symbol this session", "dim"))
 
-        roe: Decimal | None = None
-        margin = position.position_im if position is not None else None
-        if margin is not None and margin > 0 and entry.position != 0:
-            roe = entry.unrealized_pnl / margin * 100
-        liq = position.liq_price if position is not None and position.liq_price else None
-        leverage = position.leverage if position is not None else None
-        fees_effect = -entry.fees
-        funding_effect = -entry.funding
-        pnl: list[tuple[str, str, str]] = [
-            ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
-            ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
-            ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
-        ]
-        split: list[tuple[str, str, str]] = [
-            ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
-            ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
-            ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
-        ]
-        risk: list[tuple[str, str, str]] = [
-            (
-                "liq price",
-                fmt_price(liq, price_dp) if liq is not None else "—",
-                "$text-warning" if liq else "",
-            ),
-            ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
-            ("margin", f"{margin:,.2f}" if margin else "—", ""),
-        ]
-        # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
-        # shows the first rows only. Flat, the split of what was made comes first.
-        items = pnl + (risk + split if entry.position != 0 else split + risk)
+        items = _figures(entry, desk.positions.get(symbol), price_dp)
         wide = width >= WIDE_CELLS or width < NARROW_CELLS
         label_w, value_w = (10, 11) if wide else (7, 10)
         cell = label_w + 1 + value_w + 2
         columns = max(1, (width + 2) // cell)
-        parts: list[Any] = [*self._fit_header(header, width)]
+        parts: list[Any] = [*self._fit_header(header, width), *warning]
         for index, (label, value, style) in enumerate(items):
             if index % columns == 0:
                 parts.append("\n")

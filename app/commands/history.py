@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from app.commands.options import settings_from_args
     from app.runtime import open_history
     from exchange.config import Environment
-    from exchange.link_figures import figures
-    from exchange.link_report import event_json, figures_json, outage_json
+    from exchange.link_report import event_json, figures_json, outage_json, read_report
 
     since_ms = parse_since(args.since)
     settings = settings_from_args(args)
@@ -69,11 +68,9 @@ def run(args: argparse.Namespace) -> int:
     now_ms = int(time.time() * 1000)
     try:
         history = open_history(settings, args.journal_dir, now_ms, readonly=True)
-        rows = history.rows(now_ms - since_ms)
-        runs = history.runs(now_ms - since_ms)
+        rows, summary = read_report(history, now_ms, since_ms, started_ms=now_ms - since_ms)
     except sqlite3.Error as error:
         raise UserError(f"no readable link history for this desk ({error}); it is kept while the desk runs") from None
-    summary = figures(rows, runs, now_ms, started_ms=now_ms - since_ms)
     out = sys.stdout
     if args.json:
         objects: list[dict[str, Any]] = [outage_json(o) for o in reversed(summary.outages)]
@@ -88,36 +85,19 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(summary: Figures, rows: list[HistoryRow], since: str, out: TextIO) -> None:
     """Outages, then the figures, then the events, newest first, as aligned text."""
-    from exchange.durations import duration_text
+    from app.history_text import event_parts, figures_lines, outage_parts
     from exchange.printable import printable
-
-    def when(ms: int) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
-
-    def lasted(ms: int | None) -> str:
-        return "" if ms is None else duration_text(ms / 1000)
 
     out.write(f"Outages in the last {printable(since)} (newest first): {len(summary.outages)}\n")
     for outage in reversed(summary.outages):
-        state = "" if outage.recovered else " (not recovered)"
-        out.write(
-            f"  {when(outage.start_ms)}  {lasted(outage.duration_ms):>8}  attempts {outage.attempts:<3} "
-            f"{printable(outage.cause, 80)}{state}\n"
-        )
+        start, lasted, attempts, cause, over = outage_parts(outage, with_year=True)
+        state = f" ({over})" if over else ""
+        out.write(f"  {start}  {lasted:>8}  attempts {attempts:<3} {cause}{state}\n")
     out.write("Figures\n")
-    out.write(
-        f"  uptime: last hour {_share(summary.uptime_hour)} · last day {_share(summary.uptime_day)} · "
-        f"since {printable(since)} ago {_share(summary.uptime_since_start)}\n"
-    )
-    out.write(
-        f"  longest outage {lasted(summary.longest_ms) or '—'} · "
-        f"mean time to recover {lasted(summary.mean_recovery_ms) or '—'}\n"
-    )
+    for line in figures_lines(summary, f"since {printable(since)} ago"):
+        out.write(f"  {line}\n")
     out.write(f"Events (newest first): {len(rows)}\n")
     for row in reversed(rows):
-        what = " ".join(printable(part, 40) for part in (row.kind, row.subject, row.state) if part)
-        out.write(f"  {when(row.time_ms)}  {what:<40} {lasted(row.duration_ms):>8}  {printable(row.reason, 80)}\n")
-
-
-def _share(value: float | None) -> str:
-    return "unknown" if value is None else f"{value * 100:.2f} %"
+        time_text, kind, subject, state, lasted, reason = event_parts(row, with_year=True)
+        what = " ".join(part for part in (kind, subject, state) if part)
+        out.write(f"  {time_text}  {what:<40} {lasted:>8}  {reason}\n")

@@ -6,6 +6,12 @@ lines with a ``type`` field instead, for scripts (an alert's line also has ``kin
 ``-cfg sim`` (the default) it starts the embedded local exchange. Ctrl-C, SIGTERM or SIGHUP stops it cleanly
 (the journal closed) and it exits 0; it exits 1 when the session failed, or when ``--duration`` ended before the
 session ever reached Ready (a script's health check must not pass on a desk that never connected).
+
+Whenever it stops (``--duration``, a stop signal, the session Failed) it prints a summary last: with ``--json``
+one ``{"type": "summary", ...}`` line (:func:`exchange.summary.desk_summary`: every book level, the ledger as exact
+decimals, the state transitions), a pure function of the desk, so the summaries of two runs of the same session (a
+live run and its replay) compare line for line; without, a few readable lines. A stdout whose reader left gets
+none, and the monitor ends as every command then does (status 141).
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+    from exchange.desk import Desk
     from exchange.session import Session
+    from exchange.summary import StateTrail
 
 BOOK_LINE_INTERVAL_S = 0.5
 
@@ -83,6 +91,7 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
     from app.runtime import open_runtime
     from app.signals import on_stop_signals
     from exchange.events import LinkState
+    from exchange.summary import StateTrail
 
     stop = asyncio.Event()
     out = _Printer(json_lines=args.json, gone=stop.set)
@@ -99,7 +108,8 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             runner = asyncio.create_task(session.run(), name="session")
             stopper = asyncio.create_task(_stop_when(stop, session))
             reached: set[LinkState] = set()
-            consumer = asyncio.create_task(_consume(subscription, session, out, reached))
+            trail = StateTrail(session.state)  # the state it starts in, which no event announces
+            consumer = asyncio.create_task(_consume(subscription, session, out, reached, trail))
             await runner
             stopper.cancel()
             if alerts is not None:
@@ -107,13 +117,25 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
             await asyncio.sleep(0)
             subscription.close()
             await consumer
-            if session.state.kind is LinkState.FAILED:
-                return 1
-            if args.duration is not None and LinkState.READY not in reached:
-                last = session.state
-                print(f"fluxum: the session never reached Ready in {args.duration:g} s (last: {last})", file=sys.stderr)
-                return 1
-            return 0
+            out.summary(session.desk, trail)
+            return _exit_status(session, args, reached, out)
+
+
+def _exit_status(session: Session, args: argparse.Namespace, reached: set[Any], out: _Printer) -> int:
+    """1 when the session failed or ``--duration`` ended before Ready; a stdout whose reader left ends as the
+    other commands end then (the status a SIGPIPE gives), with no complaint on stderr."""
+    from app.cli import EXIT_READER_GONE
+    from exchange.events import LinkState
+
+    if session.state.kind is LinkState.FAILED:
+        return 1
+    if out.lost:
+        return EXIT_READER_GONE
+    if args.duration is not None and LinkState.READY not in reached:
+        last = session.state
+        print(f"fluxum: the session never reached Ready in {args.duration:g} s (last: {last})", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def _stop_when(stop: asyncio.Event, session: Session) -> None:
@@ -121,8 +143,9 @@ async def _stop_when(stop: asyncio.Event, session: Session) -> None:
     await session.stop()
 
 
-async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[Any]) -> None:
-    """Print what the hub publishes; ``reached`` collects every state the session went through."""
+async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[Any], trail: StateTrail) -> None:
+    """Print what the hub publishes; ``reached`` collects every state the session went through, ``trail`` every
+    transition in order."""
     from exchange.events import AlertChanged, BookChanged, BookStateChanged, FillReceived, Notice, StateChanged
 
     last_line: dict[str, float] = {}
@@ -130,6 +153,7 @@ async def _consume(subscription: Any, session: Any, out: _Printer, reached: set[
     async for event in subscription:
         if isinstance(event, StateChanged):
             reached.add(event.state.kind)
+            trail.add(event.state)
             out.state(event)
         elif isinstance(event, FillReceived):
             out.fill(event)
@@ -211,6 +235,11 @@ class _Printer:
         else:
             stamp = time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
             text = f"{stamp} {kind.upper():<6} {printable(line, None)}\n"
+        self._write(text)
+
+    def _write(self, text: str) -> None:
+        if self.lost:
+            return
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -220,6 +249,31 @@ class _Printer:
             self.lost = True
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             self._gone()
+
+    def summary(self, desk: Desk, trail: StateTrail) -> None:
+        """The last line(s): the JSON summary as :func:`exchange.summary.desk_summary` makes it (no ``time_ms``,
+        so two summaries of the same desk are the same bytes), or per symbol its top of book, ``u``, position
+        and P&L, then the transitions."""
+        from exchange.summary import desk_summary, summary_json
+
+        if self.lost:
+            return
+        if self.json_lines:
+            self._write(summary_json(desk_summary(desk, trail)) + "\n")
+            return
+        for symbol in sorted(desk.books):
+            book = desk.books[symbol]
+            entry = desk.ledger.entry(symbol)
+            account = "flat" if entry is None else f"position {entry.position} pnl {entry.pnl:.8g}"
+            fills = desk.ledger.fill_count(symbol)
+            self._emit(
+                "summary",
+                f"{symbol:<10} bid {_level(book.best_bid())} | ask {_level(book.best_ask())}  u {book.u}"
+                f"  {book.state.value} | {account} ({fills} fill{'' if fills == 1 else 's'})",
+            )
+        states = trail.states()
+        path = " -> ".join(state.kind.value for state in states[-6:])
+        self._emit("summary", f"{len(states) + trail.dropped} states, last {path}")
 
     def start(self, runtime: Any) -> None:
         settings = runtime.settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -72,14 +73,35 @@ async def _start(args: list[str], ledger_out: Path) -> Monitor:
     return Monitor(process)
 
 
-async def _place_orders(sim: SimServer) -> None:
+async def _place_orders(sim: SimServer, name: str, halfway: Callable[[], Awaitable[None]] | None = None) -> None:
+    """:data:`ORDERS` market orders over the signed REST API; ``halfway`` is awaited when half are placed."""
     credentials = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
     async with aiohttp.ClientSession() as http:
         rest = RestClient(Endpoints.for_base_url(sim.base_url), credentials, session=http)
         for i in range(ORDERS):
+            if i == ORDERS // 2 and halfway is not None:
+                await halfway()
             symbol, qty = SIZES[i % len(SIZES)]
             side = "Buy" if (i // 4) % 3 else "Sell"  # mostly buys: positions open, grow, shrink and flip
-            await rest.place_order(CATEGORY, symbol, side, "Market", Decimal(qty), order_link_id=f"shared-{i}")
+            await rest.place_order(CATEGORY, symbol, side, "Market", Decimal(qty), order_link_id=f"{name}-{i}")
+
+
+@contextlib.asynccontextmanager
+async def _monitors(args: list[str], outs: list[Path]) -> AsyncIterator[list[Monitor]]:
+    """A monitor per ledger file, started now; every one in the list (one added later too) is gone afterwards."""
+    monitors = [await _start(args, out) for out in outs]
+    try:
+        yield monitors
+    finally:
+        for monitor in monitors:
+            await monitor.close()
+
+
+async def _stopped(monitors: list[Monitor]) -> list[int]:
+    """Stop every monitor as a stop signal does; their exit statuses."""
+    for monitor in monitors:
+        monitor.terminate()
+    return [await monitor.wait() for monitor in monitors]
 
 
 def _exchange_figures(sim: SimServer) -> dict[str, dict[str, str]]:
@@ -93,8 +115,7 @@ async def test_two_processes_on_one_journal_each_hold_every_fill(tmp_path: Path)
     outs = [tmp_path / "ledger-a.json", tmp_path / "ledger-b.json"]
     async with SimServer(SimConfig(demo_trader=False)) as sim:
         args = ["--base-url", sim.base_url, "--json", "--journal-dir", str(journal_dir), "--no-demo-trader"]
-        monitors = [await _start(args, out) for out in outs]
-        try:
+        async with _monitors(args, outs) as monitors:
             for monitor in monitors:
                 await until(
                     lambda m=monitor: "Ready" in m.states() or m.process.returncode is not None,  # type: ignore[misc]
@@ -102,17 +123,12 @@ async def test_two_processes_on_one_journal_each_hold_every_fill(tmp_path: Path)
                     "both monitors to be Ready",
                 )
                 assert "Ready" in monitor.states(), bytes(monitor.stderr)[-2000:]
-            await _place_orders(sim)
+            await _place_orders(sim, "shared")
             expected = sim_exec_ids(sim)
             assert len(expected) >= ORDERS
             with contextlib.suppress(AssertionError):  # a process missing fills is reported below, with figures
                 await until(lambda: all(set(m.fill_ids()) >= expected for m in monitors), 20.0, "every fill")
-            for monitor in monitors:
-                monitor.terminate()
-            codes = [await monitor.wait() for monitor in monitors]
-        finally:
-            for monitor in monitors:
-                await monitor.close()
+            codes = await _stopped(monitors)
         assert codes == [0, 0], [bytes(m.stderr)[-2000:] for m in monitors]
         ledgers: list[dict[str, Any]] = [orjson.loads(out.read_bytes()) for out in outs]
         positions = {s: str(sim.account.position(CATEGORY, s).size) for s, _ in SIZES}
@@ -134,30 +150,20 @@ async def test_three_processes_one_starting_while_orders_flow_each_hold_every_fi
     outs = [tmp_path / f"ledger-{name}.json" for name in "abc"]
     async with SimServer(SimConfig(demo_trader=False)) as sim:
         args = ["--base-url", sim.base_url, "--json", "--journal-dir", str(journal_dir), "--no-demo-trader"]
-        monitors = [await _start(args, out) for out in outs[:2]]
-        try:
+        async with _monitors(args, outs[:2]) as monitors:
             for monitor in monitors:
                 await until(lambda m=monitor: "Ready" in m.states(), 30.0, "the first monitors to be Ready")  # type: ignore[misc]
-            credentials = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
-            async with aiohttp.ClientSession() as http:
-                rest = RestClient(Endpoints.for_base_url(sim.base_url), credentials, session=http)
-                for i in range(ORDERS):
-                    if i == ORDERS // 2:
-                        monitors.append(await _start(args, outs[2]))  # joins while the orders keep coming
-                    symbol, qty = SIZES[i % len(SIZES)]
-                    side = "Buy" if (i // 4) % 3 else "Sell"
-                    await rest.place_order(CATEGORY, symbol, side, "Market", Decimal(qty), order_link_id=f"three-{i}")
+
+            async def join() -> None:  # a third process starts while the orders keep coming
+                monitors.append(await _start(args, outs[2]))
+
+            await _place_orders(sim, "three", halfway=join)
             await until(lambda: "Ready" in monitors[2].states(), 30.0, "the late monitor to be Ready")
             expected = sim_exec_ids(sim)
             with contextlib.suppress(AssertionError):
                 await until(lambda: all(set(m.fill_ids()) >= expected for m in monitors[:2]), 20.0, "every fill")
             await asyncio.sleep(2.0)  # the late one's backfill and journal tail
-            for monitor in monitors:
-                monitor.terminate()
-            codes = [await monitor.wait() for monitor in monitors]
-        finally:
-            for monitor in monitors:
-                await monitor.close()
+            codes = await _stopped(monitors)
         assert codes == [0, 0, 0], [bytes(m.stderr)[-2000:] for m in monitors]
         ledgers: list[dict[str, Any]] = [orjson.loads(out.read_bytes()) for out in outs]
         expected_figures = _exchange_figures(sim)

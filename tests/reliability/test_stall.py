@@ -8,12 +8,14 @@ here are failure bounds; the measured detection times are printed.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from decimal import Decimal
 
 import pytest
 
 from exchange.session import Timeouts
-from tests.support.runtime import is_ready, quiesce, resume, running_session
+from tests.support.runtime import CATEGORY, is_ready, quiesce, resume, running_session, sim_settings
 from tests.support.waiting import until
 
 
@@ -215,3 +217,28 @@ async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline
         )
         assert "no pong" in session.last_reconnect_reason, session.last_reconnect_reason
         await until(lambda: is_ready(rt), what="Ready on a fresh link")
+
+
+async def test_a_fill_lost_in_a_short_private_stall_is_found_from_the_position_and_read_again() -> None:
+    """A stall shorter than the heartbeat's deadline loses the frames sent meanwhile and the link stays Ready: an
+    execution the ledger never sees. The next position push says the exchange holds more; once that has lasted
+    the grace, the desk shows the difference, tells it once and reads the executions again, which ends it."""
+    async with running_session(sim_settings(symbols="BTCUSDT")) as rt:
+        session, desk = rt.session, rt.session.desk
+        before = session.reconnects
+        rt.sim.faults.stall(0.5, "private")
+        await rt.rest.place_order(CATEGORY, "BTCUSDT", "Buy", "Market", Decimal("0.010"))  # pushed into the stall
+        await asyncio.sleep(1.0)
+        await rt.rest.place_order(CATEGORY, "BTCUSDT", "Buy", "Market", Decimal("0.005"))
+        await until(
+            lambda: desk.positions.get("BTCUSDT") is not None and desk.positions["BTCUSDT"].size == Decimal("0.015"),
+            what="the exchange's position",
+        )
+        entry = desk.ledger.entry("BTCUSDT")
+        assert entry is not None and entry.position == Decimal("0.005"), "the stall lost nothing: nothing tested"
+        started = time.monotonic()
+        await until(lambda: "BTCUSDT" in desk.position_disagreements, what="the difference shown")
+        shown = time.monotonic() - started
+        await until(lambda: desk.ledger.entry("BTCUSDT").position == Decimal("0.015"), what="the lost fill read again")  # type: ignore[union-attr]
+        assert not desk.position_disagreements and session.reconnects == before and is_ready(rt)
+        print(f"\nfill lost in a 0.5 s private stall: shown after {shown:.1f} s, then read again over REST")

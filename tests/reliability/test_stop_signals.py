@@ -18,6 +18,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -160,8 +161,10 @@ def test_a_terminal_that_hangs_up_ends_the_desk_and_closes_the_journal(tmp_path:
         desk.close()
 
 
-def _spawn(argv: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@contextlib.contextmanager
+def _command(argv: list[str]) -> Iterator[subprocess.Popen[str]]:
+    """``fluxum ARGV`` running, its output piped; killed on the way out if it is still running."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", *argv],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -169,40 +172,44 @@ def _spawn(argv: list[str]) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _until_printed(process: subprocess.Popen[str], text: str, what: str) -> None:
+    """Read the command's output until a line holds ``text``; fail if it ends or the start deadline passes."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_DEADLINE_S
+    while text not in (line := process.stdout.readline()):
+        assert line and time.monotonic() < deadline, what
+
+
+def _stops_cleanly(process: subprocess.Popen[str], signum: signal.Signals) -> None:
+    """On ``signum`` the command ends with status 0 within the deadline, no traceback."""
+    process.send_signal(signum)
+    assert process.wait(STOP_DEADLINE_S) == 0
+    assert process.stderr is not None and "Traceback" not in process.stderr.read()
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_the_monitor_stops_cleanly_on_a_stop_signal(tmp_path: Path, signum: signal.Signals) -> None:
-    process = _spawn(["monitor", "--journal-dir", str(tmp_path), "--no-demo-trader"])
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + START_DEADLINE_S
-        while "Ready" not in (line := process.stdout.readline()):
-            assert line and time.monotonic() < deadline, "the monitor did not become Ready"
-        process.send_signal(signum)
-        assert process.wait(STOP_DEADLINE_S) == 0
-        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
-        assert_journal_closed(tmp_path)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with _command(["monitor", "--journal-dir", str(tmp_path), "--no-demo-trader"]) as process:
+        _until_printed(process, "Ready", "the monitor did not become Ready")
+        _stops_cleanly(process, signum)
+    assert_journal_closed(tmp_path)
 
 
 @pytest.mark.timeout(60)
 def test_the_local_exchange_stops_cleanly_on_sighup() -> None:
-    process = _spawn(["sim", "--port", "0", "--no-demo-trader"])
-    try:
+    with _command(["sim", "--port", "0", "--no-demo-trader"]) as process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("fluxum sim: Bybit v5 at ")
-        process.send_signal(signal.SIGHUP)
-        assert process.wait(STOP_DEADLINE_S) == 0
-        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stops_cleanly(process, signal.SIGHUP)
 
 
 @pytest.mark.timeout(120)
@@ -210,16 +217,6 @@ def test_the_local_exchange_stops_cleanly_on_sighup() -> None:
 def test_the_plain_text_order_book_stops_cleanly_on_a_stop_signal(signum: signal.Signals) -> None:
     """``fluxum bybit order-book`` answers a stop signal as Ctrl-C: the session and the local exchange stop, the
     status is 0, no traceback (the default action killed it mid-write, status -15)."""
-    process = _spawn(["bybit", "order-book", "--symbol", "BTCUSDT", "--depth", "3"])
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + START_DEADLINE_S
-        while "BTCUSDT" not in (line := process.stdout.readline()):
-            assert line and time.monotonic() < deadline, "the order book never drew"
-        process.send_signal(signum)
-        assert process.wait(STOP_DEADLINE_S) == 0
-        assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with _command(["bybit", "order-book", "--symbol", "BTCUSDT", "--depth", "3"]) as process:
+        _until_printed(process, "BTCUSDT", "the order book never drew")
+        _stops_cleanly(process, signum)

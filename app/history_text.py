@@ -1,0 +1,63 @@
+"""The link history in desk words: the figures, an outage and an event as text, for the history screen and for
+``fluxum history`` alike (one wording, one rounding). Every string in a row came from the disk: it is made
+printable here."""
+
+from __future__ import annotations
+
+import time
+
+from exchange.durations import duration_text
+from exchange.link_figures import Figures, Outage
+from exchange.link_history import HistoryRow
+from exchange.printable import printable
+
+__all__ = ["event_parts", "figures_lines", "lasted", "outage_parts", "share", "when"]
+
+
+def when(ms: int, *, with_year: bool = False) -> str:
+    """A UTC wall time of the history (``12-03 16:20:05``, or with the year)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S" if with_year else "%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def lasted(ms: int | None) -> str:
+    """How long something lasted, empty when not known."""
+    return "" if ms is None else duration_text(ms / 1000)
+
+
+def share(value: float | None) -> str:
+    """A share of time as a percentage, a dash when it cannot be known (no watch covered the span)."""
+    return "—" if value is None else f"{value * 100:.2f} %"
+
+
+def figures_lines(summary: Figures, since_words: str) -> tuple[str, str]:
+    """The figures as two lines: uptime over the last hour, day and ``since_words`` (``since start``), then the
+    outages, the longest and the mean time to recover."""
+    return (
+        f"uptime: last hour {share(summary.uptime_hour)} · last day {share(summary.uptime_day)} · "
+        f"{since_words} {share(summary.uptime_since_start)}",
+        f"outages {len(summary.outages)} · longest {lasted(summary.longest_ms) or '—'} · "
+        f"mean time to recover {lasted(summary.mean_recovery_ms) or '—'}",
+    )
+
+
+def outage_parts(outage: Outage, *, with_year: bool = False) -> tuple[str, str, str, str, str]:
+    """An outage as its start, how long it lasted, its attempts, its cause and whether it is over."""
+    return (
+        when(outage.start_ms, with_year=with_year),
+        lasted(outage.duration_ms),
+        str(outage.attempts),
+        printable(outage.cause, 80),
+        "" if outage.recovered else "not recovered",
+    )
+
+
+def event_parts(row: HistoryRow, *, with_year: bool = False) -> tuple[str, str, str, str, str, str]:
+    """An event as its time, kind, subject, state, how long the state before it lasted, and its reason."""
+    return (
+        when(row.time_ms, with_year=with_year),
+        printable(row.kind, 12),
+        printable(row.subject, 40),
+        printable(row.state, 16),
+        lasted(row.duration_ms),
+        printable(row.reason, 120),
+    )
