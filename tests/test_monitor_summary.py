@@ -32,6 +32,8 @@ from exchange.summary import record_of
 from tests.support.sim import book_stream
 from tests.support.threaded import clear_exchange_keys, served_in_thread
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 DEPTH = 50
@@ -75,6 +77,7 @@ def _summary(out: str) -> dict[str, Any]:
     return record
 
 
+@pytest.mark.slow
 def test_the_summary_holds_the_exchanges_books_and_the_journals_ledger(capsys: Any, tmp_path: Path) -> None:
     with served_in_thread(_started_sim, SimServer.stop, "summary-sim") as (sim, loop):
         orders = [

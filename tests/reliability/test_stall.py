@@ -219,6 +219,7 @@ async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline
         await until(lambda: is_ready(rt), what="Ready on a fresh link")
 
 
+@pytest.mark.slow
 async def test_a_fill_lost_in_a_short_private_stall_is_found_from_the_position_and_read_again() -> None:
     """A stall shorter than the heartbeat's deadline loses the frames sent meanwhile and the link stays Ready: an
     execution the ledger never sees. The next position push says the exchange holds more; once that has lasted
