@@ -17,6 +17,7 @@ by module. Elsewhere a module or a test that starts one says so itself with ``py
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``integration`` on every test of :data:`INTEGRATION_DIRECTORIES`."""
     here = Path(__file__).parent
     for item in items:
         parts = item.path.relative_to(here).parts if item.path.is_relative_to(here) else ()

@@ -43,8 +43,9 @@ class EmbeddedRuntime(Runtime):
 
     @classmethod
     def of(cls, rt: Runtime, task: asyncio.Task[None], exchange: SimServer | None = None) -> EmbeddedRuntime:
+        """``rt``'s parts (the same objects), checked to be there; ``exchange`` when it runs outside ``rt``."""
         fields = {field.name: getattr(rt, field.name) for field in dataclasses.fields(rt)}
-        fields["sim"] = rt.sim or exchange
+        fields["sim"] = rt.sim if rt.sim is not None else exchange
         assert isinstance(fields["sim"], SimServer), "no local exchange: not embedded, and none given"
         assert rt.journal is not None, "the settings give the session no keys, so no journal"
         return cls(**fields, task=task)
