@@ -608,6 +608,7 @@ def _shared_harness() -> Harness:
     return _HARNESS[0]
 
 
+@pytest.mark.slow  # it reads what the (slow) hypothesis test counted: selected with it, or skipped
 def test_hypothesis_frame_count() -> None:
     """Runs after the hypothesis test in file order: how many frames it fed, and how they were counted."""
     total = sum(STATS.values())
