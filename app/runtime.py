@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchange.config import Endpoints, Environment, Settings
 from exchange.hub import EventHub
@@ -30,6 +30,10 @@ from exchange.listing import UnlistedSymbols, listed_symbols, unlisted
 from exchange.retry import describe
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
+
+if TYPE_CHECKING:
+    from exchange.bybit.rest import RestClient
+    from exchange.recording.writer import SessionRecorder
 
 __all__ = ["Runtime", "open_history", "open_runtime", "EMBEDDED_FUNDING_SPEED", "UnlistedSymbols"]
 
@@ -48,11 +52,12 @@ class Runtime:
     settings: Settings
     session: Session
     hub: EventHub
-    rest: Any
+    rest: RestClient
     journal: Journal | None
     sim: Any | None  # exchange.bybit.sim.server.SimServer when embedded
     dropped_symbols: tuple[str, ...] = ()  # asked for, but not listed by the exchange (``unlisted="drop"``)
     history: LinkHistory | None = None  # None when it could not be opened (the desk runs without it)
+    recorder: SessionRecorder | None = None  # the session being recorded, when asked
 
     @property
     def environment_label(self) -> str:
@@ -75,18 +80,23 @@ async def open_runtime(
     sim_overrides: dict[str, Any] | None = None,
     private: bool = True,
     unlisted: str = "refuse",
+    recorder: SessionRecorder | None = None,
 ) -> AsyncIterator[Runtime]:
     """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down.
 
     ``private=False`` watches public market data only, even when keys are at hand. A symbol the exchange does
     not list raises :class:`UnlistedSymbols` (``unlisted="refuse"``) or is left out (``"drop"``, the dashboard;
-    :attr:`Runtime.dropped_symbols` names it), unless no symbol is left.
+    :attr:`Runtime.dropped_symbols` names it), unless no symbol is left. ``recorder`` (opened) records the
+    session from its first request, and is closed with the runtime.
     """
     import aiohttp
 
     from exchange.bybit.rest import RestClient
+    from exchange.bybit.ws import BybitFrames
 
     async with contextlib.AsyncExitStack() as stack:
+        if recorder is not None:
+            stack.callback(recorder.close)  # the last one out: everything the session did is in it
         sim = None
         dropped: tuple[str, ...] = ()
         if settings.embedded:
@@ -121,7 +131,7 @@ async def open_runtime(
         if not private:
             settings = dataclasses.replace(settings, credentials=None)
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        rest = RestClient(endpoints, settings.credentials, session=http)
+        rest = RestClient(endpoints, settings.credentials, session=http, tap=recorder)
         instruments = None
         if sim is None:
             instruments = await _read_instruments(rest, settings.category)
@@ -141,11 +151,15 @@ async def open_runtime(
         if journal_dir is None and settings.environment is Environment.SIM:
             journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
         hub = EventHub()
+        if recorder is not None:
+            _begin_recording(recorder, settings, hub)
         session = Session(
             settings,
             hub=hub,
             journal=journal,
             rest=rest,
+            frames=BybitFrames(http, clock=clock, tap=recorder),
+            tap=recorder,
             http=http,
             clock=clock,
             backoff=backoff,
@@ -163,10 +177,36 @@ async def open_runtime(
             sim=sim,
             dropped_symbols=dropped,
             history=history,
+            recorder=recorder,
         )
 
 
-async def _read_instruments(rest: Any, category: str) -> list[Any] | None:
+def _begin_recording(recorder: SessionRecorder, settings: Settings, hub: EventHub) -> None:
+    """Write the recording's header (the symbols as watched) and start it; a disk error later is one notice."""
+    from exchange.events import Notice
+
+    loop = asyncio.get_running_loop()
+
+    def tell(text: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the log line is all there is
+            loop.call_soon_threadsafe(hub.publish, Notice("error", text))
+
+    recorder.on_failure = tell
+    credentials = settings.credentials
+    if credentials is not None:
+        recorder.add_secrets(credentials.api_key, credentials.api_secret.reveal())
+    recorder.begin(
+        {
+            "environment": settings.environment_label,
+            "category": settings.category,
+            "symbols": list(settings.symbols),
+            "depth": settings.depth,
+            "private": credentials is not None,
+        }
+    )
+
+
+async def _read_instruments(rest: RestClient, category: str) -> list[Any] | None:
     """The category's instruments, or None when the exchange cannot be read now (the session keeps trying:
     an exchange that is down at start is an outage to ride out, not a reason to refuse the symbols)."""
 

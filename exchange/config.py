@@ -44,6 +44,9 @@ CATEGORIES = ("linear", "spot")
 DEPTHS = (1, 50, 200, 1000)
 MARK_SOURCES = ("mark", "book")
 MAX_LABEL_HOST = 40  # characters of a remote host the environment badge shows
+RECORD_CAP_MB = 2048  # the recordings in the data directory, all together
+RECORD_PART_MB = 64  # one file of a recording: the next part starts past this
+MAX_RECORD_MB = 1024 * 1024
 
 
 class Environment(Enum):
@@ -111,6 +114,9 @@ class Settings:
     extra: dict[str, object] = field(default_factory=dict)
     alerts: tuple[AlertRule, ...] = ()  # the config's [[alerts]] rules (exchange/alert_rules.py)
     notify: str = "none"  # the desktop notification escape for alerts: none, osc9 or osc777
+    record: bool = False  # the config's ``record = true``: every session recorded in the user's data directory
+    record_cap_mb: int = RECORD_CAP_MB
+    record_part_mb: int = RECORD_PART_MB
 
     @property
     def embedded(self) -> bool:
@@ -177,7 +183,18 @@ def _symbols(value: object, source: str) -> tuple[str, ...]:
     return symbols
 
 
-CONFIG_KEYS = ("environment", "symbols", "category", "depth", "mark_source", "notify", "alerts")
+CONFIG_KEYS = (
+    "environment",
+    "symbols",
+    "category",
+    "depth",
+    "mark_source",
+    "notify",
+    "alerts",
+    "record",
+    "record_cap_mb",
+    "record_part_mb",
+)
 """The keys a config file may set; any other is refused by name (a typo must not pass for a default)."""
 SECRET_KEYS = ("api_key", "api_secret", "key", "secret")
 
@@ -237,6 +254,18 @@ class _Watch:
     mark_source: str
     alerts: tuple[AlertRule, ...]
     notify: str
+    record: bool
+    record_cap_mb: int
+    record_part_mb: int
+
+
+def _megabytes(values: Mapping[str, object], key: str, default: int) -> int:
+    value = values.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RECORD_MB:
+        raise ConfigError(
+            f"{key} must be a whole number of megabytes from 1 to {MAX_RECORD_MB}, not {printable(str(value), 40)!r}"
+        )
+    return value
 
 
 def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None) -> _Watch:
@@ -265,7 +294,14 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None) -
         raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {printable(mark_source, 40)!r}")
     alerts = parse_alert_rules(values.get("alerts"), chosen)
     notify = parse_notify(values.get("notify", "none"))
-    return _Watch(environment, chosen, category, depth, mark_source, alerts, notify)
+    record = values.get("record", False)
+    if not isinstance(record, bool):
+        raise ConfigError(f"record must be true or false, not {printable(str(record), 40)!r}")
+    cap_mb, part_mb = (
+        _megabytes(values, "record_cap_mb", RECORD_CAP_MB),
+        _megabytes(values, "record_part_mb", RECORD_PART_MB),
+    )
+    return _Watch(environment, chosen, category, depth, mark_source, alerts, notify, record, cap_mb, part_mb)
 
 
 def check_config_file(config_file: Path) -> None:
@@ -322,4 +358,7 @@ def load_settings(
         trading_enabled=trading_enabled,
         alerts=watch.alerts,
         notify=watch.notify,
+        record=watch.record,
+        record_cap_mb=watch.record_cap_mb,
+        record_part_mb=watch.record_part_mb,
     )

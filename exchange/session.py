@@ -26,7 +26,9 @@ What a frame means is decided elsewhere, by code that knows nothing of sockets: 
 :class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
 frames and the REST backfill's results by :class:`~exchange.account_state.AccountState` (journal, ledger,
 orders, positions, wallet, marks). This module connects, fetches, and hands them what arrives; how long it
-waits, and which errors no retry can fix, is :mod:`exchange.retry`.
+waits, and which errors no retry can fix, is :mod:`exchange.retry`. Where frames and REST answers come from is
+behind the Protocols of :mod:`exchange.sources` (Bybit's sockets and REST client live, a recording in a replay),
+and a recorder hears every state through the same seam.
 
 Ingest runs at network rate on the event loop; consumers learn of changes through the :class:`EventHub`, where
 book, ticker and ledger-mark events are conflated, so a slow consumer never slows ingest.
@@ -51,7 +53,7 @@ from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
-from exchange.bybit.ws import LinkDead, WsLink
+from exchange.bybit.ws import BybitFrames
 from exchange.config import Settings
 from exchange.desk import Desk
 from exchange.events import (
@@ -82,6 +84,7 @@ from exchange.retry import (
     retry_after,
     short_reason,
 )
+from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -109,7 +112,9 @@ class Session:
         *,
         hub: EventHub | None = None,
         journal: Journal | None = None,
-        rest: Any | None = None,
+        rest: RestApi | None = None,
+        frames: FrameSource | None = None,
+        tap: Tap | None = None,
         http: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -123,6 +128,8 @@ class Session:
         self.hub = hub if hub is not None else EventHub()
         self.journal = journal
         self.rest = rest
+        self.frames = frames  # None: Bybit's sockets over ``http``, built in run()
+        self.tap = tap  # hears every state (the recorder); the frame source and the REST client carry their own
         self._own_http = http is None
         self._http = http
         self._clock = clock
@@ -156,8 +163,8 @@ class Session:
         )
         self.reconnects = 0
         self.last_reconnect_reason = ""
-        self._public: WsLink | None = None
-        self._private: WsLink | None = None
+        self._public: FrameLink | None = None
+        self._private: FrameLink | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()  # stop() or reconnect_now(): ends a wait between connections
@@ -222,6 +229,8 @@ class Session:
         self.account.replay_journal()
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        if self.frames is None:
+            self.frames = BybitFrames(self._http, clock=self._clock, tap=self.tap)
         try:
             while not self._stop.is_set():
                 await self._keep_connecting()
@@ -401,22 +410,31 @@ class Session:
         await self._link_lost.wait()
         return became_ready
 
-    def _link(self, url: str, on_frame: Any, name: str, **probing: Any) -> WsLink:
-        """One link with the session's ping, pong and connect timeouts; ``probing`` is what differs per link."""
+    def _link(
+        self,
+        url: str,
+        on_frame: FrameHandler,
+        name: str,
+        *,
+        idle_probe_after: float,
+        probe_timeout: float,
+        on_rejected: Callable[[], None] | None = None,
+    ) -> FrameLink:
+        """One link with the session's ping, pong and connect timeouts; the probing is what differs per link."""
+        assert self.frames is not None  # set in run() before any link
         t = self.timeouts
-        return WsLink(
+        spec = LinkSpec(
             url,
-            self._http,  # type: ignore[arg-type]  # opened in run() before any link
-            on_frame,
-            name=name,
+            name,
             ping_interval=t.ping_interval_s,
             pong_timeout=t.pong_timeout_s,
+            idle_probe_after=idle_probe_after,
+            probe_timeout=probe_timeout,
             connect_timeout=t.connect_s,
-            clock=self._clock,
-            **probing,
         )
+        return self.frames.link(spec, on_frame, on_rejected=on_rejected)
 
-    async def _watch_link(self, link: WsLink) -> None:
+    async def _watch_link(self, link: FrameLink) -> None:
         try:
             await link.run()
         except LinkDead as dead:
@@ -451,7 +469,7 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.gather(task, lost, return_exceptions=True)
 
-    async def _authenticate(self, link: WsLink) -> None:
+    async def _authenticate(self, link: FrameLink) -> None:
         credentials = self.settings.credentials
         assert credentials is not None
         remeasured = await self._measure_clock() and self._clock_suspect
@@ -472,7 +490,7 @@ class Session:
             message = "Params Error again with the clock re-measured (the key or its permissions?)"
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
 
-    async def _authenticate_or_drop_account(self, link: WsLink) -> None:
+    async def _authenticate_or_drop_account(self, link: FrameLink) -> None:
         """Auth; a rejected key takes the account part down, not the public data the desk can still show."""
         try:
             await self._authenticate(link)
@@ -491,7 +509,7 @@ class Session:
         for task in [t for t in self._tasks if t.get_name() == "session-private-run"]:
             task.cancel()  # its end is no loss of the connection
         if link is not None:
-            await link.close()
+            await link.close(f"account down: {reason}")
 
     async def _measure_clock(self) -> bool:
         """Measure the offset to the exchange's clock before signing auth, when it was never measured (the
@@ -503,11 +521,11 @@ class Session:
         A failed measurement keeps the last offset: the auth reply says whether it was good enough. Returns whether
         the clock was measured just now.
         """
-        sync = getattr(self.rest, "sync_clock", None)
-        if sync is None or (getattr(self.rest, "clock_synced", False) and not self._clock_suspect):
+        rest = self.rest
+        if rest is None or (rest.clock_synced and not self._clock_suspect):
             return False
         try:
-            await self._race(asyncio.wait_for(sync(), self.timeouts.auth_s))
+            await self._race(asyncio.wait_for(rest.sync_clock(), self.timeouts.auth_s))
         except LinkDead:
             raise
         except Exception as error:  # a 403 cool-down, a 10006, an outage: sign with what we have
@@ -518,10 +536,10 @@ class Session:
     def _clock_trusted(self) -> bool:
         """Whether the clock just measured is good to well within the auth's validity: then an auth signed with it
         cannot arrive expired, and a "Params Error" is about the key, not the time."""
-        error_ms = float(getattr(self.rest, "clock_error_ms", 0.0) or 0.0)
+        error_ms = 0.0 if self.rest is None else float(self.rest.clock_error_ms)
         return error_ms < self.timeouts.auth_expiry_s * 1000 / 4
 
-    async def _subscribe_public(self, link: WsLink) -> None:
+    async def _subscribe_public(self, link: FrameLink) -> None:
         for batch in subscribe_batches(self.category, list(self.market.topics)):
             reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
             # A refused batch names one bad topic; the others are asked for one by one, before Ready.
@@ -549,7 +567,7 @@ class Session:
             return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
         raise LinkDead(f"subscribe refused: {message[:MAX_REASON_CHARS] or 'no reason given'}")
 
-    async def _subscribe_private(self, link: WsLink) -> None:
+    async def _subscribe_private(self, link: FrameLink) -> None:
         if not self._authenticated:
             self.private_sends_before_auth += 1
             raise LinkDead("private subscribe before auth")
@@ -599,7 +617,7 @@ class Session:
         read_at = self._server_now_ms()
         positions = await rest.positions(self.category) if self.category != "spot" else None
         served = self._server_now_ms()
-        doubt = math.ceil(getattr(rest, "clock_error_ms", 0) or 0)  # how good our estimate of its clock is
+        doubt = math.ceil(rest.clock_error_ms)  # how good our estimate of its clock is
         unreadable = self._rejected_records("/v5/position/list")
         account.take_positions(positions or [], read_at, unreadable)
         asked = account.order_mark()
@@ -614,7 +632,7 @@ class Session:
     def _rejected_records(self, path: str) -> frozenset[str]:
         """Tell the records of ``path`` the REST client left out of its last listing; their symbols, which the
         account then keeps as they were rather than read them as flat or closed."""
-        rejected = getattr(self.rest, "rejected_records", None)
+        rejected = None if self.rest is None else self.rest.rejected_records
         if not rejected:
             return frozenset()
         symbols = set()
@@ -651,7 +669,7 @@ class Session:
         self._tasks.clear()
         for link in (self._public, self._private):
             if link is not None:
-                await link.close()
+                await link.close(self._lost_reason or "closed by Fluxum")
         self._public = self._private = None
         self._authenticated = False
         self.market.link_lost()
@@ -787,10 +805,10 @@ class Session:
     def _rate_limit_reset_ms(self) -> int | None:
         """When Bybit's rate limit resets (local epoch ms), while the REST client's latest reply said none is left;
         None otherwise."""
-        status = getattr(self.rest, "last_rate_limit", None) if self.rest is not None else None
-        reset = getattr(status, "reset_ms", None)
-        if getattr(status, "remaining", None) != 0 or not isinstance(reset, int):
+        status = None if self.rest is None else self.rest.last_rate_limit
+        if status is None or status.remaining != 0 or status.reset_ms is None:
             return None
+        reset = status.reset_ms
         until_ms = reset - self._server_offset_ms()
         return until_ms if until_ms > self._now_ms() else None
 
@@ -818,8 +836,7 @@ class Session:
     # ------------------------------------------------------------------ helpers
 
     def _server_offset_ms(self) -> int:
-        offset = getattr(self.rest, "clock_offset_ms", 0) if self.rest is not None else 0
-        return int(offset or 0)
+        return 0 if self.rest is None else int(self.rest.clock_offset_ms)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -850,6 +867,8 @@ class Session:
         self.desk.note_state(state)
         self.desk.touch("state")
         log.info("session: %s", state)
+        if self.tap is not None:
+            self.tap.state_changed(state)
         self.hub.publish(StateChanged(state, previous))
         self._publish_stats()  # reconnect count and reason move with the state, not half a second later
 

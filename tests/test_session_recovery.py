@@ -12,7 +12,6 @@ import aiohttp
 
 from exchange.bybit.errors import AuthenticationError
 from exchange.bybit.protocol import parse_position
-from exchange.bybit.rest import RejectedRecord
 from exchange.bybit.ws import WsLink
 from exchange.config import load_settings
 from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
@@ -20,14 +19,18 @@ from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.retry import fatal_reason
 from exchange.session import Session
+from exchange.sources import RateLimitStatus, RejectedRecord
 from tests.support.expect import held
 from tests.support.records import execution, order, position
 
 
 class ScriptedRest:
-    """What the exchange answers over REST, set by each test."""
+    """What the exchange answers over REST, set by each test: a :class:`~exchange.sources.RestApi`."""
 
-    clock_offset_ms = 0
+    clock_offset_ms = 0.0
+    clock_error_ms = 0.0
+    clock_synced = True
+    last_rate_limit: RateLimitStatus | None = None
 
     def __init__(self) -> None:
         self.positions_list: list[PositionSnapshot] = []
@@ -36,7 +39,13 @@ class ScriptedRest:
         self.position_reads = 0
         self.rejected_records: deque[RejectedRecord] = deque()
 
-    async def wallet_balance(self) -> WalletSnapshot:
+    async def sync_clock(self) -> float:
+        return self.clock_offset_ms
+
+    async def instruments(self, category: str, symbol: str | None = None) -> list[dict]:
+        return []
+
+    async def wallet_balance(self, account_type: str = "UNIFIED") -> WalletSnapshot:
         return WalletSnapshot(Decimal(1000), Decimal(1000), Decimal(1000))
 
     async def positions(self, category: str) -> list[PositionSnapshot]:
@@ -46,7 +55,7 @@ class ScriptedRest:
     async def open_orders(self, category: str) -> list[OpenOrder]:
         return list(self.orders_list)
 
-    async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
+    async def executions(self, category: str, *, start_time_ms: int | None = None) -> list[dict]:
         return [e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms]
 
 
@@ -385,9 +394,13 @@ class LaggingExecutionList(ScriptedRest):
         self.reads = 0
         self.shown_from_read = shown_from_read
 
-    async def executions(self, category: str, start_time_ms: int | None = None) -> list[dict]:
+    async def executions(self, category: str, *, start_time_ms: int | None = None) -> list[dict]:
         self.reads += 1
-        return await super().executions(category, start_time_ms) if self.reads >= self.shown_from_read else []
+        return (
+            await super().executions(category, start_time_ms=start_time_ms)
+            if self.reads >= self.shown_from_read
+            else []
+        )
 
 
 async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_invented(monkeypatch):
@@ -604,7 +617,7 @@ async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
 
     rest = ScriptedRest()
 
-    async def absurd_wallet() -> WalletSnapshot:
+    async def absurd_wallet(account_type: str = "UNIFIED") -> WalletSnapshot:
         raise UnreadableRecord(None, "totalEquity '1E+999999999' is too large", path="/v5/account/wallet-balance")
 
     rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]  # this test's answer

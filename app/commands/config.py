@@ -21,6 +21,9 @@ TEMPLATE = """\
 # depth = 50                      # order-book depth: 1, 50, 200 or 1000
 # mark_source = "mark"            # mark: Bybit's markPrice when known; book: always the book's mid
 # notify = "none"                 # desktop notification escape for alerts: none, osc9 or osc777
+# record = false                  # record every session (fluxum monitor and the desk) in the user's data directory
+# record_cap_mb = 2048            # the recordings there together: the oldest are deleted past this
+# record_part_mb = 64             # one file of a recording: the next part starts past this
 
 # Alerts (see the README): one [[alerts]] table per rule.
 # [[alerts]]

@@ -11,10 +11,11 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_runtime_arguments, add_session_arguments
+    from app.commands.options import add_record_argument, add_runtime_arguments, add_session_arguments
 
     add_session_arguments(parser)
     add_runtime_arguments(parser)
+    add_record_argument(parser)
     parser.add_argument(
         "--trade",
         action="store_true",
@@ -24,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.options import settings_from_args
+    from app.commands.options import recorder_from_args, settings_from_args
 
     settings = settings_from_args(args, trading_enabled=args.trade)
+    recorder = recorder_from_args(args, settings)
     import sys
 
     from app.app import FluxumApp
@@ -38,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "demo_trader": not args.no_demo_trader,
             "journal_dir": args.journal_dir,
+            "recorder": recorder,
         },
     )
     app.run()

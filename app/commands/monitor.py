@@ -33,7 +33,7 @@ BOOK_LINE_INTERVAL_S = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_runtime_arguments, add_session_arguments
+    from app.commands.options import add_record_argument, add_runtime_arguments, add_session_arguments
 
     add_session_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
     add_runtime_arguments(parser)
+    add_record_argument(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -57,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from app.commands.options import settings_from_args
+    from app.commands.options import recorder_from_args, settings_from_args
 
     settings = settings_from_args(args)
+    recorder = recorder_from_args(args, settings)
     # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
     # (unless a caller configured logging already).
     if not logging.getLogger().handlers:
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from exchange.journal import JournalError
 
     try:
-        return asyncio.run(_monitor(settings, args))
+        return asyncio.run(_monitor(settings, args, recorder))
     except KeyboardInterrupt:
         return 0
     except JournalError as error:  # the journal cannot be opened or read: one line, the file and the fix
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
-async def _monitor(settings: Any, args: argparse.Namespace) -> int:
+async def _monitor(settings: Any, args: argparse.Namespace, recorder: Any = None) -> int:
     """Run the session until ``--duration`` or a stop signal (even one that comes while the exchange starts),
     then close it, and the journal with it."""
     import asyncio
@@ -97,7 +99,11 @@ async def _monitor(settings: Any, args: argparse.Namespace) -> int:
     out = _Printer(json_lines=args.json, gone=stop.set)
     with on_stop_signals(lambda signum: stop.set()):
         async with open_runtime(
-            settings, seed=args.seed, demo_trader=not args.no_demo_trader, journal_dir=args.journal_dir
+            settings,
+            seed=args.seed,
+            demo_trader=not args.no_demo_trader,
+            journal_dir=args.journal_dir,
+            recorder=recorder,
         ) as runtime:
             session = runtime.session
             subscription = runtime.hub.subscribe(name="monitor")

@@ -80,3 +80,39 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
         )
     except ConfigError as error:
         raise UserError(str(error)) from None
+
+
+def add_record_argument(parser: argparse.ArgumentParser) -> None:
+    """``--record PATH``: record the session (what came in, what went out, and when) into PATH."""
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="record the session into PATH, replacing it (zstandard-compressed JSON lines, docs/formats.md; "
+        "`record = true` in the config records every session in the user's data directory)",
+    )
+
+
+def recorder_from_args(args: argparse.Namespace, settings: Any) -> Any:
+    """The session recorder ``--record`` or the config's ``record = true`` asks for, its first file created (a
+    bad path is a one-line UserError now, not a failure later); None when nothing is recorded."""
+    import time
+
+    from app.cli import UserError
+    from exchange.recording.writer import RecordingPlan, RecordingUnwritable, SessionRecorder, default_plan
+
+    mb = 1024 * 1024
+    path = getattr(args, "record", None)
+    if path is not None:
+        plan = RecordingPlan(path, settings.record_part_mb * mb, settings.record_cap_mb * mb)
+    elif settings.record:
+        plan = default_plan(settings.environment.value, time.time(), settings.record_cap_mb, settings.record_part_mb)
+    else:
+        return None
+    recorder = SessionRecorder(plan)
+    try:
+        recorder.open()
+    except RecordingUnwritable as error:
+        raise UserError(str(error)) from None
+    return recorder

@@ -46,6 +46,7 @@ from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnap
 from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 from exchange.retry import Backoff
 from exchange.secrets import Credentials
+from exchange.sources import RejectedRecord, Tap
 
 T = TypeVar("T")
 
@@ -105,16 +106,6 @@ class BookSnapshot:
     cts: int | None
 
 
-@dataclass(frozen=True)
-class RejectedRecord:
-    """One record of a listing that could not be read (a number out of range, a missing field): left out of the
-    answer so the rest of the listing still counts; the session tells it and keeps its symbol as it was."""
-
-    path: str
-    symbol: str
-    why: str
-
-
 REJECTED_RECORDS_KEPT = 100
 
 
@@ -163,6 +154,7 @@ class RestClient:
         forbidden_first_s: float = 3.0,
         forbidden_cap_s: float = 60.0,
         resolve_tries: int = 4,
+        tap: Tap | None = None,
     ) -> None:
         base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
         self.transport = RestTransport(
@@ -180,6 +172,7 @@ class RestClient:
             rate_limit_max_wait_s=rate_limit_max_wait_s,
             forbidden_first_s=forbidden_first_s,
             forbidden_cap_s=forbidden_cap_s,
+            tap=tap,
         )
         self._resolve_tries = max(1, resolve_tries)
         self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session

@@ -54,6 +54,7 @@ from exchange.bybit.signing import DEFAULT_RECV_WINDOW, rest_signature
 from exchange.numbers import MAX_EPOCH_MS, NumberError, read_whole
 from exchange.retry import Backoff
 from exchange.secrets import Credentials
+from exchange.sources import RateLimitStatus, RestExchange, Tap
 
 __all__ = [
     "PreEncoded",
@@ -70,20 +71,13 @@ log = logging.getLogger(__name__)
 SECRET_HEADERS = frozenset({"x-bapi-sign", "x-bapi-api-key"})
 """Headers that never appear in a log line (the key is not secret, but it identifies the account)."""
 
+RECORDED_HEADERS = ("X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp", "Retry-After")
+"""The reply headers a recorder keeps: the ones the transport acts on."""
+
 TIME_PATH = "/v5/market/time"
 
 READ_BACKOFF = Backoff(initial_s=0.5, cap_s=8.0)
 """Between resends of a read after an outage: 0.5 s doubling to 8 s, half of each delay random."""
-
-
-@dataclass(frozen=True)
-class RateLimitStatus:
-    """Bybit's rate-limit headers from the latest reply of one path."""
-
-    path: str
-    limit: int | None
-    remaining: int | None
-    reset_ms: int | None
 
 
 @dataclass
@@ -186,7 +180,10 @@ class RestTransport:
         forbidden_first_s: float = 3.0,
         forbidden_cap_s: float = 60.0,
         retry_after_cap_s: float = 900.0,
+        tap: Tap | None = None,
     ) -> None:
+        """``tap`` hears of every request sent and what came back (never a request header)."""
+        self._tap = tap
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._session = session
@@ -368,14 +365,28 @@ class RestTransport:
                 method, url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
             ) as response:
                 raw = await read_capped(response, path)
-                return Reply(response.status, response.headers.copy(), raw, sent, self._clock())
+                reply = Reply(response.status, response.headers.copy(), raw, sent, self._clock())
         except aiohttp.ClientConnectorError as error:
             # The connection was never made: the request certainly did not reach the server.
-            raise _Failure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False) from None
+            failure = _Failure(f"cannot connect to {self.base_url} ({type(error).__name__})", maybe_sent=False)
         except TimeoutError:
-            raise _Failure(f"no reply within {self._timeout.total:g} s") from None
+            failure = _Failure(f"no reply within {self._timeout.total:g} s")
         except aiohttp.ClientError as error:
-            raise _Failure(f"connection lost ({type(error).__name__})") from None
+            failure = _Failure(f"connection lost ({type(error).__name__})")
+        except BybitError as error:  # a reply over the size limit
+            self._tell(RestExchange(method, path, query, body, None, {}, b"", sent, self._clock(), str(error)))
+            raise
+        else:
+            if self._tap is not None:
+                kept = {name: reply.headers[name] for name in RECORDED_HEADERS if name in reply.headers}
+                self._tell(RestExchange(method, path, query, body, reply.status, kept, raw, sent, reply.received_s))
+            return reply
+        self._tell(RestExchange(method, path, query, body, None, {}, b"", sent, self._clock(), failure.text))
+        raise failure from None
+
+    def _tell(self, exchange: RestExchange) -> None:
+        if self._tap is not None:
+            self._tap.rest_exchanged(exchange)
 
     def _signed_headers(self, payload: str) -> dict[str, str]:
         credentials = self._credentials

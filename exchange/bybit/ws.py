@@ -32,8 +32,9 @@ import orjson
 
 from exchange.bybit.protocol import FrameKind, classify
 from exchange.retry import describe
+from exchange.sources import FrameHandler, LinkDead, LinkSpec, Tap
 
-__all__ = ["LinkDead", "WsLink"]
+__all__ = ["BybitFrames", "LinkDead", "WsLink"]
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,35 @@ trip) makes the last figure unknown: the round trip now is at least that wait.""
 RTT_RECHECK_S = 2.0
 
 
-class LinkDead(Exception):
-    """The connection is gone or silent; the session reconnects. ``str()`` is the reason shown to the user.
+class BybitFrames:
+    """The live :class:`~exchange.sources.FrameSource`: Bybit's WebSockets over one aiohttp session, each link
+    numbered in the order opened and told to ``tap`` (the recorder) as it speaks."""
 
-    ``silent_since``: for a link found dead of silence, when it was last heard from (the clock's seconds): the
-    loss began there, seconds before it could be told from a quiet moment.
-    """
+    def __init__(
+        self, http: aiohttp.ClientSession, *, clock: Callable[[], float] = time.time, tap: Tap | None = None
+    ) -> None:
+        self._http = http
+        self._clock = clock
+        self._tap = tap
+        self._connections = 0
 
-    def __init__(self, reason: str, silent_since: float | None = None) -> None:
-        super().__init__(reason)
-        self.silent_since = silent_since
+    def link(self, spec: LinkSpec, on_frame: FrameHandler, *, on_rejected: Callable[[], None] | None = None) -> WsLink:
+        self._connections += 1
+        return WsLink(
+            spec.url,
+            self._http,
+            on_frame,
+            name=spec.name,
+            ping_interval=spec.ping_interval,
+            pong_timeout=spec.pong_timeout,
+            idle_probe_after=spec.idle_probe_after,
+            probe_timeout=spec.probe_timeout,
+            connect_timeout=spec.connect_timeout,
+            clock=self._clock,
+            on_rejected=on_rejected,
+            connection=self._connections,
+            tap=self._tap,
+        )
 
 
 class WsLink:
@@ -67,7 +87,7 @@ class WsLink:
         self,
         url: str,
         http: aiohttp.ClientSession,
-        on_frame: Callable[[dict[str, Any], int], None],
+        on_frame: FrameHandler,
         *,
         name: str,
         ping_interval: float = 20.0,
@@ -77,11 +97,16 @@ class WsLink:
         connect_timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
         on_rejected: Callable[[], None] | None = None,
+        connection: int = 0,
+        tap: Tap | None = None,
     ) -> None:
         """``on_rejected`` hears of every frame dropped here (not JSON, not an object): on the private link any one
-        of them may have been an execution."""
+        of them may have been an execution. ``tap`` hears every frame in and out, and the opening and closing."""
         self.url = url
         self.name = name
+        self.connection = connection
+        self._tap = tap
+        self._close_told = False
         self._http = http
         self._on_frame = on_frame
         self._on_rejected = on_rejected
@@ -131,6 +156,8 @@ class WsLink:
             await self._ws.close()
             self._ws = None
             raise LinkDead(f"{self.name}: the handshake was redirected (Bybit never redirects): not followed")
+        if self._tap is not None:
+            self._tap.link_opened(self.name, self.connection, self.url)
         now = self._clock()
         self.last_frame_at = now
         self._pings_sent.clear()
@@ -155,6 +182,8 @@ class WsLink:
         ws = self._ws
         if ws is None or ws.closed:
             raise LinkDead(f"{self.name}: closed")
+        if self._tap is not None:
+            self._tap.frame_sent(self.name, self.connection, payload)
         try:
             await ws.send_str(orjson.dumps(payload).decode())
         except (ConnectionResetError, aiohttp.ClientError, RuntimeError) as error:
@@ -191,9 +220,11 @@ class WsLink:
             await asyncio.gather(watchdog, reader, return_exceptions=True)
             self._fail_acks()
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "closed by Fluxum") -> None:
         ws, self._ws = self._ws, None
         self._fail_acks()
+        if ws is not None:
+            self._tell_close(ws.close_code if ws.closed else None, reason, "fluxum")
         if ws is not None and not ws.closed:
             with contextlib.suppress(TimeoutError, aiohttp.ClientError, OSError):
                 await asyncio.wait_for(ws.close(), 2.0)
@@ -206,6 +237,8 @@ class WsLink:
             if message.type is aiohttp.WSMsgType.TEXT:
                 self._handle_text(message.data)
             elif message.type is aiohttp.WSMsgType.BINARY:
+                if self._tap is not None:
+                    self._tap.frame_received(self.name, self.connection, bytes(message.data), int(self._clock() * 1000))
                 self.rejected += 1
             elif message.type in (
                 aiohttp.WSMsgType.CLOSE,
@@ -213,15 +246,25 @@ class WsLink:
                 aiohttp.WSMsgType.CLOSED,
             ):
                 code = ws.close_code
+                self._tell_close(code, str(message.extra or ""), "exchange")
                 raise LinkDead(f"{self.name}: closed by server" + (f" (code {code})" if code else ""))
             elif message.type is aiohttp.WSMsgType.ERROR:
                 # aiohttp puts the cause (a frame over max_msg_size, a protocol violation) in the message itself
                 cause = message.data if isinstance(message.data, BaseException) else ws.exception()
+                self._tell_close(ws.close_code, describe(cause or "transport error", 120), "transport")
                 raise LinkDead(f"{self.name}: {describe(cause or 'transport error', 120)}")
+
+    def _tell_close(self, code: int | None, reason: str, by: str) -> None:
+        """Tell the tap how this connection ended, once: the first to see it knows who closed it."""
+        if self._tap is not None and not self._close_told:
+            self._close_told = True
+            self._tap.link_closed(self.name, self.connection, code, reason, by)
 
     def _handle_text(self, text: str) -> None:
         now = self._clock()
         self.last_frame_at = now
+        if self._tap is not None:
+            self._tap.frame_received(self.name, self.connection, text, int(now * 1000))
         try:
             frame = orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -187,7 +187,8 @@ def fingerprint(session: Session, journal: Journal) -> tuple:
     tickers = tuple(
         sorted((s, tuple(sorted((session.tickers.get(s) or {}).items()))) for s in list(session.tickers._tickers))
     )
-    versions = tuple(sorted((k, v) for k, v in session.desk.versions.items() if k != "stats"))
+    # link figures and the 30-minute strip move with the clock, not with frames
+    versions = tuple(sorted((k, v) for k, v in session.desk.versions.items() if k not in ("stats", "timeline")))
     return (
         session.state,
         books,

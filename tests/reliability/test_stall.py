@@ -14,7 +14,9 @@ from decimal import Decimal
 
 import pytest
 
+from exchange.bybit.ws import WsLink
 from exchange.session import Timeouts
+from tests.support.expect import instance
 from tests.support.runtime import CATEGORY, is_ready, quiesce, resume, running_session, sim_settings
 from tests.support.waiting import until
 
@@ -24,8 +26,7 @@ async def test_stalled_public_link_is_detected_and_replaced() -> None:
     timeouts = Timeouts()  # the defaults: idle probe 3 s, probe deadline 2 s
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: link.frames > 100, what="a busy public stream")
         before = session.reconnects
         started = time.monotonic()
@@ -79,8 +80,7 @@ async def test_a_dead_private_link_is_found_in_seconds_with_the_default_heartbea
     timeouts = Timeouts()
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        private = session._private
-        assert private is not None
+        private = instance(WsLink, session._private)  # the link's own probe state is what is tested
         await until(lambda: not private._pings_sent, 10.0, "the opening ping answered")
         before = session.reconnects
         started = time.monotonic()
@@ -121,8 +121,7 @@ async def test_quiet_healthy_links_are_not_torn_down() -> None:
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
         await quiesce(rt)  # the market is paused: the public link goes silent too, beyond the idle probe
-        public, private = session._public, session._private
-        assert public is not None and private is not None
+        public, private = instance(WsLink, session._public), instance(WsLink, session._private)
         fills, orders = session.counters["fills"], len(session.orders)
         public_frames, private_frames = public.frames, private.frames
         # Several seconds of silence, counted in pongs (one per ping interval) rather than slept.
@@ -148,8 +147,7 @@ async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() ->
     timeouts = Timeouts(ping_interval_s=1.0, pong_timeout_s=1.0)
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         rt.sim.faults.lose_pongs(1, "public")
         await until(lambda: rt.sim.counters["ws.pongs_lost"] == 1, 10.0, "the exchange to swallow a pong")
         await until(lambda: link.lost_pongs == 1, 10.0, "the link to ask again")
@@ -165,8 +163,7 @@ async def test_a_lost_pong_then_a_quiet_market_is_not_a_reconnect() -> None:
     ping used to block the idle probe, so the silence ran into its deadline and read as a dead link."""
     async with running_session() as rt:  # the real heartbeat figures: pong deadline 10 s, idle probe 3 s
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
         rt.sim.faults.lose_pongs(1, "public")
         await link._ping(10.0)  # a regular ping, at a moment the test chooses
@@ -202,8 +199,7 @@ async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline
     timeouts = Timeouts(pong_timeout_s=30.0)
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
         rt.sim.faults.lose_pongs(1, "public")
         await link._ping(timeouts.pong_timeout_s)

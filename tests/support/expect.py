@@ -25,3 +25,9 @@ def all_of(kind: type[E], events: Iterable[object]) -> list[E]:
         assert isinstance(event, kind), f"{event!r} is not a {kind.__name__}"
         checked.append(event)
     return checked
+
+
+def instance(kind: type[E], value: object) -> E:
+    """``value``, checked to be a ``kind`` (a concrete class behind a protocol the code under test types it as)."""
+    assert isinstance(value, kind), f"{value!r} is not a {kind.__name__}"
+    return value
