@@ -22,7 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.book import OrderBook
-from exchange.bybit.executions import ExecutionRecordError, batches_in_execution_order, fill_from_execution
+from exchange.bybit.executions import (
+    PRICED_CATEGORIES,
+    ExecutionRecordError,
+    batches_in_execution_order,
+    fill_from_execution,
+    settle_coin_of,
+)
 from exchange.bybit.protocol import (
     PRIVATE_TOPICS,
     ProtocolError,
@@ -716,7 +722,15 @@ class AccountState:
         if self._holding(position.symbol) in expected:
             return
         after_base = self.ledger.legs_after_base
-        reconciled = self.ledger.reconcile_position(position.symbol, expected[0], position.avg_price, self._now_ms())
+        contract = PRICED_CATEGORIES.get(self.category)  # counts a symbol the ledger has no fill of yet
+        reconciled = self.ledger.reconcile_position(
+            position.symbol,
+            expected[0],
+            position.avg_price,
+            self._now_ms(),
+            contract=contract,
+            settle_coin=settle_coin_of(position.symbol, contract) if contract is not None else "",
+        )
         self.counters["ledger_legs_after_base"] += self.ledger.legs_after_base - after_base
         if reconciled is not None:
             self.hub.publish(LedgerChanged(reconciled))

@@ -276,7 +276,10 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None) -
     )
     category = str(values.get("category", "linear")).lower()
     if category == "inverse":
-        raise ConfigError("category inverse is not supported yet: its P&L is in the coin, and the ledger is linear")
+        raise ConfigError(
+            "category inverse is not supported on the desk yet: the local exchange keeps no inverse account "
+            "(fluxum bybit ledger reads inverse history)"
+        )
     if category not in CATEGORIES:
         raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {printable(category, 40)!r}")
     raw_depth = values.get("depth", 50)

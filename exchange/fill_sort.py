@@ -17,7 +17,7 @@ from types import TracebackType
 
 import orjson
 
-from exchange.ledger import Fill
+from exchange.ledger import ContractKind, Fill
 
 __all__ = ["FillSorter", "SORT_BATCH", "SORT_CACHE_KIB"]
 
@@ -31,8 +31,9 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 class FillSorter:
     """Collect fills (:meth:`add`), then read them back in execution order (:meth:`batches`).
 
-    Duplicates are kept (the ledger counts them); ``count``, ``symbols`` and ``last_time_ms`` describe what was
-    added.
+    Duplicates are kept (the ledger counts them); ``count``, ``symbols``, ``contracts`` (each symbol's
+    :class:`~exchange.ledger.ContractKind`) and ``last_time_ms`` describe what was added. A symbol whose fills
+    disagree on their kind is refused: its money cannot be counted both ways.
     """
 
     def __init__(self) -> None:
@@ -43,6 +44,7 @@ class FillSorter:
         self._db.execute("CREATE TABLE fills (time_ms INTEGER, seq INTEGER, exec_id TEXT, fill TEXT)")
         self.count = 0
         self.symbols: set[str] = set()
+        self.contracts: dict[str, ContractKind] = {}
         self.last_time_ms: int | None = None
 
     def add(self, fills: Iterable[Fill]) -> None:
@@ -60,10 +62,17 @@ class FillSorter:
             self._db.execute("COMMIT")
 
     def _row(self, fill: Fill) -> tuple[int, int, str, str]:
-        """Raises ValueError for a time or sequence beyond SQLite's 64-bit integers (no exchange sends one)."""
+        """Raises ValueError for a time or sequence beyond SQLite's 64-bit integers (no exchange sends one), or a
+        fill whose contract kind differs from its symbol's earlier fills."""
         seq = -1 if fill.seq is None else fill.seq
         if not (_INT64_MIN <= fill.time_ms <= _INT64_MAX and _INT64_MIN <= seq <= _INT64_MAX):
             raise ValueError(f"execution {fill.exec_id}: execTime {fill.time_ms} or seq {fill.seq} is out of range")
+        known = self.contracts.setdefault(fill.symbol, fill.contract)
+        if known is not fill.contract:
+            raise ValueError(
+                f"execution {fill.exec_id}: {fill.symbol} is {fill.contract.value} there and {known.value} in an "
+                "earlier record: its money cannot be counted both ways"
+            )
         self.count += 1
         self.symbols.add(fill.symbol)
         if self.last_time_ms is None or fill.time_ms > self.last_time_ms:
@@ -80,6 +89,8 @@ class FillSorter:
                 fill.order_link_id,
                 fill.is_maker,
                 fill.seq,
+                fill.contract.value,
+                fill.settle_coin,
             ]
         ).decode()
         return (fill.time_ms, seq, fill.exec_id, packed)
@@ -103,7 +114,9 @@ class FillSorter:
 
 
 def _fill(time_ms: int, exec_id: str, packed: str) -> Fill:
-    symbol, side, qty, price, fee, exec_type, order_id, order_link_id, is_maker, seq = orjson.loads(packed)
+    symbol, side, qty, price, fee, exec_type, order_id, order_link_id, is_maker, seq, contract, coin = orjson.loads(
+        packed
+    )
     return Fill(
         exec_id=exec_id,
         symbol=symbol,
@@ -117,4 +130,6 @@ def _fill(time_ms: int, exec_id: str, packed: str) -> Fill:
         order_link_id=order_link_id,
         is_maker=is_maker,
         seq=seq,
+        contract=ContractKind(contract),
+        settle_coin=coin,
     )

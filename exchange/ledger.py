@@ -11,11 +11,24 @@ Why it looks like this (docs/architecture.md, "The ledger"):
   ``spot * position - K``, so ``pnl == realized - fees - funding + unrealized == notional + position * spot``
   holds by construction, exactly.
 * A pro-rata reduction of ``K`` may not terminate (buy 1 @ 100, buy 2 @ 101, sell 1): it is the one place
-  where a value is rounded, to 18 decimal places (:data:`RESIDUE_QUANTUM`), far below any Bybit tick times
+  where a linear value is rounded, to 18 decimal places (:data:`RESIDUE_QUANTUM`), far below any Bybit tick times
   qty step. Both P&L halves derive from that same rounded ``K``, so the identities stay exact and every sum
   of the ledger's values stays a short, exactly representable decimal.
 * Like Bybit's ``avgPrice``, ``running_price`` and ``cost_basis`` exclude fees (fees live in ``fees``). That
   is the one deliberate difference from the OCaml figures.
+
+Inverse (coin-margined) contracts (:class:`ContractKind`), ``BTCUSD`` and the like: quantities are contracts of
+one USD, every money field is in the settle coin (BTC), as Bybit computes them. A fill's value is
+``v = qty / price`` in coin (Bybit's ``execValue``), rounded to :data:`RESIDUE_QUANTUM` once, when the fill is
+applied: ``1/price`` rarely terminates, and every sum below is of those same rounded values, so the identities
+stay exact. ``K`` is the signed value of the open contracts at entry (``sum of contracts / price``, reduced pro
+rata like the linear ``K``), so ``running_price = position / K`` is Bybit's harmonic average entry; the coin
+cash is ``C = sum of side * v`` (a buy books ``+v``); realized P&L is ``C - K``, which on a close is
+``qty * (1/entry - 1/exit)`` for a long and mirrored for a short; ``pnl_spot = -position / spot`` (rounded
+likewise) is what closing at the spot would add to ``C``, so unrealized P&L is ``K + pnl_spot =
+position * (1/entry - 1/spot)`` and ``pnl == realized - fees - funding + unrealized == notional + pnl_spot``
+holds exactly, as for linear. ``buy_notional``/``sell_notional``/``package_price`` are coin values and the
+average prices are harmonic (contracts over coin value). Fees and funding are Bybit's ``execFee``, in the coin.
 """
 
 from __future__ import annotations
@@ -44,6 +57,7 @@ if TYPE_CHECKING:
     from exchange.book import OrderBook
 
 __all__ = [
+    "CONTRACT_COLUMNS",
     "CSV_COLUMNS",
     "FORMULA_TRIGGERS",
     "FUNDING_EXEC_TYPE",
@@ -51,6 +65,7 @@ __all__ = [
     "MONEY_CONTEXT",
     "POSITION_EXEC_TYPES",
     "RESIDUE_QUANTUM",
+    "ContractKind",
     "Fill",
     "Ledger",
     "LedgerEntry",
@@ -70,7 +85,8 @@ MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperati
 """Where the ledger computes: 60 digits, so sums of Bybit's short decimals never round."""
 
 RESIDUE_QUANTUM = Decimal("1e-18")
-"""Quotients that may not terminate (pro-rata cost basis, averages) are rounded to this, and only those."""
+"""Quotients that may not terminate (pro-rata cost basis, averages, an inverse fill's ``qty / price`` and its
+position's ``position / spot``) are rounded to this, and only those: 1e-10 of a satoshi."""
 
 FUNDING_EXEC_TYPE = "Funding"
 POSITION_EXEC_TYPES = frozenset(
@@ -120,6 +136,16 @@ class MarkSource(StrEnum):
     EXTERNAL = "external"  # given by the user (``--mark``)
 
 
+class ContractKind(StrEnum):
+    """How a symbol's money is counted: ``linear`` (USDT/USDC contracts and spot: quantity in the base coin, money
+    in the quote coin, P&L ``qty * (exit - entry)``) or ``inverse`` (coin-margined: quantity in contracts of one
+    USD, money in the base coin, P&L ``qty * (1/entry - 1/exit)``). The reader of the exchange's records decides
+    it (:mod:`exchange.bybit.executions`); a symbol keeps the kind of its first fill."""
+
+    LINEAR = "linear"
+    INVERSE = "inverse"
+
+
 class UpdateSource(StrEnum):
     """What produced an entry version, in Fluxum's spelling (it is what the CSV says)."""
 
@@ -134,7 +160,8 @@ class Fill:
     """One Bybit execution, as the ledger needs it; ``fee`` is signed (a maker rebate is negative).
 
     ``exec_type`` is Bybit's string: ``Trade`` and the other :data:`POSITION_EXEC_TYPES` move the position,
-    ``Funding`` only moves cash (``fee`` is the funding paid, negative when received).
+    ``Funding`` only moves cash (``fee`` is the funding paid, negative when received). ``contract`` says how the
+    money is counted and ``settle_coin`` names the coin it is in (``""`` when unknown); ``fee`` is in that coin.
     """
 
     exec_id: str
@@ -149,6 +176,8 @@ class Fill:
     order_link_id: str = ""
     is_maker: bool | None = None
     seq: int | None = None  # Bybit's cross sequence: which position updates already hold this fill
+    contract: ContractKind = ContractKind.LINEAR
+    settle_coin: str = field(default="", compare=False)  # a name, read from the symbol: not the fill's identity
 
     @property
     def is_funding(self) -> bool:
@@ -166,7 +195,8 @@ class LedgerEntry:
     ``pnl`` is total P&L (cash plus marked position), ``notional`` the cumulative signed cash including fees
     and funding, ``pnl_spot`` the market value of the position. ``cost_basis`` is the signed cost of the open
     position (fees excluded) and ``running_price`` its average entry. ``price/side/qty/package_price``
-    describe the last fill and are None after a mark.
+    describe the last fill and are None after a mark. For an ``inverse`` contract every money field is in
+    ``settle_coin`` and the quantities are contracts (see the module docstring for what each field reads).
     """
 
     symbol: str
@@ -199,6 +229,8 @@ class LedgerEntry:
     fees: Decimal = _ZERO
     funding: Decimal = _ZERO
     mark_source: MarkSource | None = None
+    contract: ContractKind = ContractKind.LINEAR
+    settle_coin: str = ""
 
 
 def _settle(value: Decimal) -> Decimal:
@@ -258,16 +290,48 @@ class _SymbolLedger:
     sums_every: int = SUMS_EVERY
     folded: bool = False  # some history went into the base: a leg can no longer go before all of it
     newest: tuple[int, int, str] | None = None  # execution_order() of the newest position-moving fill applied
+    contract: ContractKind | None = None  # its first fill's; None until then
+    settle_coin: str = ""
 
     def sums(self) -> _Sums:
         return _read_sums(self)
+
+    @property
+    def inverse(self) -> bool:
+        return self.contract is ContractKind.INVERSE
+
+    def value(self, qty: Decimal, price: Decimal) -> Decimal:
+        """Money of ``qty`` at ``price``: ``qty * price`` (linear, exact), ``qty / price`` in coin (inverse,
+        rounded to :data:`RESIDUE_QUANTUM`: the one rounding of a fill's value)."""
+        if self.inverse:
+            return _settle(MONEY_CONTEXT.divide(qty, price))
+        return MONEY_CONTEXT.multiply(qty, price)
+
+    def average(self, money: Decimal, qty: Decimal) -> Decimal:
+        """The average price of ``qty`` worth ``money``: ``money / qty`` (linear), ``qty / money`` (inverse: the
+        harmonic mean Bybit reports as an inverse ``avgPrice``); 0 when there is nothing to average."""
+        return _ratio(qty, money) if self.inverse else _ratio(money, qty)
+
+    def spot_value(self) -> Decimal:
+        """What closing the position at the spot adds to the price cash: ``position * spot`` (linear),
+        ``-position / spot`` in coin (inverse)."""
+        if not self.inverse:
+            return MONEY_CONTEXT.multiply(self.position, self.spot)
+        if self.spot == 0:
+            return _ZERO
+        return -self.value(self.position, self.spot)
 
     def rebuilt(self, items: list[tuple[Fill, UpdateSource]], added: int = 0, keep: int = 0) -> _SymbolLedger:
         """A new state: this one's base and first ``keep`` history items as they are (``keep`` is 0 or an index
         with a copy of the sums), then ``items`` applied in order, ``added`` more fills counted. The latest
         external mark is kept: a replay changes the history, not the market."""
         rebuilt = _SymbolLedger(
-            self.symbol, open_orders=self.open_orders, fill_count=self.fill_count + added, sums_every=self.sums_every
+            self.symbol,
+            open_orders=self.open_orders,
+            fill_count=self.fill_count + added,
+            sums_every=self.sums_every,
+            contract=self.contract,
+            settle_coin=self.settle_coin,
         )
         rebuilt.base, rebuilt.base_order, rebuilt.folded = self.base, self.base_order, self.folded
         start = self.base if keep == 0 else next(sums for index, sums in self.sums_at if index == keep)
@@ -334,12 +398,14 @@ class _SymbolLedger:
 
     def trade(self, fill: Fill, source: UpdateSource) -> None:
         """Apply a position-moving fill: grow, close (realizing against the average entry) or flip. Every new
-        value is computed before any is stored, so an arithmetic error leaves the state as it was."""
+        value is computed before any is stored, so an arithmetic error leaves the state as it was. The price
+        cash moves against a linear buy (it pays quote coin) and with an inverse one (see the module docstring)."""
         sign = _SIDES[fill.side]
         qty, price = fill.qty, fill.price
+        inverse = self.contract is ContractKind.INVERSE
         before = self._sums_due()
         with localcontext(MONEY_CONTEXT):
-            package = qty * price
+            package = _settle(qty / price) if inverse else qty * price  # as value(), inline: the hot path
             position, cost = self.position, self.cost
             if position == 0 or _sign(position) == sign:
                 position += sign * qty
@@ -354,10 +420,10 @@ class _SymbolLedger:
                 opened = qty - closed
                 if opened:  # a flip: the remainder opens a new position at the fill price
                     position = sign * opened
-                    cost = sign * opened * price
+                    cost = sign * (_settle(opened / price) if inverse else opened * price)
             if position == 0:
                 cost = _ZERO
-            price_cash = self.price_cash - sign * package
+            price_cash = self.price_cash + (sign if inverse else -sign) * package
             fees = self.fees + fill.fee
             if sign > 0:
                 side_qty, side_notional = self.buy_qty + qty, self.buy_notional + package
@@ -417,10 +483,11 @@ class _SymbolLedger:
     def entry(self) -> LedgerEntry:
         with localcontext(MONEY_CONTEXT):
             position, cost = self.position, self.cost
-            pnl_spot = position * self.spot
+            pnl_spot = self.spot_value()
             notional = self.price_cash - self.fees - self.funding
             total_qty = self.buy_qty + self.sell_qty
             price, side, qty, package = self.leg if self.leg is not None else (None, None, None, None)
+            signed_cost = -cost if self.inverse else cost  # what realized P&L adds back: C + K, or C - K
             return LedgerEntry(
                 symbol=self.symbol,
                 pnl=notional + pnl_spot,
@@ -428,9 +495,9 @@ class _SymbolLedger:
                 spot=self.spot,
                 pnl_spot=pnl_spot,
                 notional=notional,
-                avg_buy_price=_ratio(self.buy_notional, self.buy_qty),
-                avg_sell_price=_ratio(self.sell_notional, self.sell_qty),
-                avg_price=_ratio(self.buy_notional + self.sell_notional, total_qty),
+                avg_buy_price=self.average(self.buy_notional, self.buy_qty),
+                avg_sell_price=self.average(self.sell_notional, self.sell_qty),
+                avg_price=self.average(self.buy_notional + self.sell_notional, total_qty),
                 total_buy_qty=self.buy_qty,
                 total_sell_qty=self.sell_qty,
                 buy_notional=self.buy_notional,
@@ -439,7 +506,7 @@ class _SymbolLedger:
                 total_executed=self.open_orders[1],
                 total_remaining=self.open_orders[2],
                 cost_basis=cost,
-                running_price=_ratio(cost, position),
+                running_price=self.average(cost, position),
                 running_qty=position,
                 update_time=self.update_time,
                 update_source=self.update_source,
@@ -447,11 +514,13 @@ class _SymbolLedger:
                 side=side,
                 qty=qty,
                 package_price=package,
-                realized_pnl=self.price_cash + cost,
-                unrealized_pnl=pnl_spot - cost,
+                realized_pnl=self.price_cash + signed_cost,
+                unrealized_pnl=pnl_spot - signed_cost,
                 fees=self.fees,
                 funding=self.funding,
                 mark_source=self.mark_source,
+                contract=self.contract or ContractKind.LINEAR,
+                settle_coin=self.settle_coin,
             )
 
 
@@ -508,6 +577,8 @@ def _external_leg(state: _SymbolLedger, missing: Decimal, price: Decimal, time_m
         price=price,
         fee=_ZERO,
         time_ms=time_ms,
+        contract=state.contract or ContractKind.LINEAR,
+        settle_coin=state.settle_coin,
     )
 
 
@@ -519,7 +590,7 @@ def _with_leg_first(state: _SymbolLedger, leg: Fill, time_ms: int) -> _SymbolLed
         rebuilt.spot, rebuilt.mark_source = state.spot, state.mark_source
     rebuilt.update_time = max(time_ms, rebuilt.update_time)
     rebuilt.update_source = UpdateSource.External_trade
-    rebuilt.leg = (leg.price, leg.side, leg.qty, MONEY_CONTEXT.multiply(leg.qty, leg.price))
+    rebuilt.leg = (leg.price, leg.side, leg.qty, rebuilt.value(leg.qty, leg.price))
     return rebuilt
 
 
@@ -608,6 +679,11 @@ class Ledger:
                 self._reject(fill, problem)
                 continue
             state = self._state(fill.symbol)
+            if state.contract is None:
+                state.contract, state.settle_coin = fill.contract, fill.settle_coin
+            elif fill.contract is not state.contract:
+                self._reject(fill, f"it is {fill.contract.value}, its symbol's history is {state.contract.value}")
+                continue
             if fill.moves_position and state.newest is not None and execution_order(fill) < state.newest:
                 if state.base_order is not None and execution_order(fill) < state.base_order:
                     self.beyond_history += 1
@@ -670,7 +746,14 @@ class Ledger:
         return self._publish(state)
 
     def reconcile_position(
-        self, symbol: str, size_signed: Decimal, avg_price: Decimal, time_ms: int
+        self,
+        symbol: str,
+        size_signed: Decimal,
+        avg_price: Decimal,
+        time_ms: int,
+        *,
+        contract: ContractKind | None = None,
+        settle_coin: str = "",
     ) -> LedgerEntry | None:
         """Make the ledger hold the exchange's position when the fetched history does not explain it.
 
@@ -679,9 +762,13 @@ class Ledger:
         counted in ``legs_after_base``), priced at the exchange's ``avgPrice``; the history is replayed on top.
         When the exchange reports no price (a flat position has ``avgPrice`` 0) the leg takes the first kept
         fill's price, so the unknown lot realizes nothing. None when nothing differs (or it cannot be booked:
-        counted in ``rejected`` and logged).
+        counted in ``rejected`` and logged). ``contract`` and ``settle_coin`` count a symbol the ledger has no
+        fill of yet (an inverse position's ``avgPrice`` is already Bybit's harmonic entry); a symbol with fills
+        keeps its own.
         """
         state = self._state(symbol)
+        if state.contract is None and contract is not None:
+            state.contract, state.settle_coin = contract, settle_coin
         if not _computable(size_signed, avg_price):
             self._not_reconciled(symbol, f"size {size_signed!r}, avgPrice {avg_price!r} rejected")
             return None
@@ -793,10 +880,14 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 """Fluxum's (Gemini) column order, then the added fields."""
 
+CONTRACT_COLUMNS: tuple[str, ...] = ("contract_type", "settle_coin")
+"""Appended after :data:`CSV_COLUMNS` when the file holds an inverse symbol: each row then says how its money is
+counted (``linear``/``inverse``) and the coin it is in. A file of linear symbols keeps exactly the columns above."""
 
-def csv_header() -> tuple[str, ...]:
-    """The CSV columns, in Fluxum's order followed by the added fields."""
-    return CSV_COLUMNS
+
+def csv_header(contract_columns: bool = False) -> tuple[str, ...]:
+    """The CSV columns, in Fluxum's order followed by the added fields (and :data:`CONTRACT_COLUMNS`)."""
+    return CSV_COLUMNS + CONTRACT_COLUMNS if contract_columns else CSV_COLUMNS
 
 
 def format_decimal(value: Decimal) -> str:
@@ -844,26 +935,33 @@ def _cell(value: object) -> str:
     return csv_text(str(value))
 
 
-def _row(entry: LedgerEntry) -> list[str]:
+def _row(entry: LedgerEntry, columns: tuple[str, ...]) -> list[str]:
     row = []
-    for column in CSV_COLUMNS:
-        value = getattr(entry, column)
+    for column in columns:
+        value = getattr(entry, "contract" if column == "contract_type" else column)
         if column == "side" and value is not None:
             value = value.lower()  # Fluxum's CSV spelling: buy / sell
         row.append(_cell(value))
     return row
 
 
-def write_csv(entries: Iterable[LedgerEntry], file: TextIO) -> int:
-    """Write the header and one row per entry to an open text file; returns the number of rows."""
+def write_csv(entries: Iterable[LedgerEntry], file: TextIO, *, contract_columns: bool | None = None) -> int:
+    """Write the header and one row per entry to an open text file; returns the number of rows.
+
+    ``contract_columns`` appends :data:`CONTRACT_COLUMNS`; None decides it from the entries (any inverse one),
+    which reads them all first: a caller streaming rows says which it wants."""
+    if contract_columns is None:
+        entries = list(entries)
+        contract_columns = any(entry.contract is ContractKind.INVERSE for entry in entries)
+    columns = csv_header(contract_columns)
     writer = csv.writer(file, lineterminator="\n")
     # The csv module quotes a cell holding "\n" but not a bare "\r" (not part of this line terminator), which a
     # spreadsheet reads as a new row: such a row is written with every cell quoted.
     quoting = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     count = 0
     for entry in entries:
-        row = _row(entry)
+        row = _row(entry, columns)
         (quoting if any("\r" in cell for cell in row) else writer).writerow(row)
         count += 1
     return count

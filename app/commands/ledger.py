@@ -5,6 +5,11 @@ Offline by design: it reads a file (a saved ``/v5/execution/list`` response, a J
 dashboard uses, and prints one line per symbol, or writes every ledger entry as Fluxum's CSV. Memory stays
 bounded whatever the file's length: JSON lines are read a line at a time, the fills are put in the exchange's
 order by :class:`~exchange.fill_sort.FillSorter` and folded in batches, and CSV rows are written as they come.
+
+Each symbol is counted in its own units (:class:`~exchange.ledger.ContractKind`): linear and spot in the quote
+coin, inverse (coin-margined: ``BTCUSD``) in contracts and the base coin. A file holding inverse history names
+each row's coin (a ``coin`` column; in the CSV, ``contract_type`` and ``settle_coin``), and nothing is ever
+summed across symbols, so no figure mixes coins. A record the ledger cannot price (an option) refuses the file.
 """
 
 from __future__ import annotations
@@ -91,6 +96,7 @@ _SOURCE_LABELS = {
 
 _COLUMNS = (
     "symbol",
+    "coin",
     "position",
     "avg entry",
     "mark",
@@ -104,12 +110,17 @@ _COLUMNS = (
 )
 
 
+INVERSE_NOTE = "inverse symbols: position in contracts of 1 USD, average entry harmonic, money in the coin"
+"""Printed above a table holding an inverse symbol."""
+
+
 def _table_row(entry: LedgerEntry, fills: int) -> list[str]:
     from exchange.printable import printable
 
     source = entry.mark_source
     return [
         printable(entry.symbol),  # the file's text: never a terminal control or a line break
+        printable(entry.settle_coin) or "-",
         _show(entry.position),
         _show(entry.running_price) if entry.position else "-",
         _show(entry.spot) if source is not None else "-",
@@ -124,26 +135,37 @@ def _table_row(entry: LedgerEntry, fills: int) -> list[str]:
 
 
 def _print_table(ledger: Ledger, out: TextIO) -> None:
-    rows = [list(_COLUMNS)] + [_table_row(entry, ledger.fill_count(entry.symbol)) for entry in ledger.entries()]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(_COLUMNS))]
+    """One row per symbol; the ``coin`` column (and a note on the units) when a symbol is inverse, so a linear
+    history prints as it always has."""
+    from exchange.ledger import ContractKind
+
+    entries = ledger.entries()
+    named = any(entry.contract is ContractKind.INVERSE for entry in entries)
+    keep = [column for column in range(len(_COLUMNS)) if named or _COLUMNS[column] != "coin"]
+    rows = [list(_COLUMNS)] + [_table_row(entry, ledger.fill_count(entry.symbol)) for entry in entries]
+    rows = [[row[column] for column in keep] for row in rows]
+    left = {index for index, column in enumerate(keep) if _COLUMNS[column] in ("symbol", "coin", "mark source")}
+    widths = [max(len(row[index]) for row in rows) for index in range(len(keep))]
+    if named:
+        out.write(INVERSE_NOTE + "\n")
     for row in rows:
         cells = [
-            cell.ljust(width) if column in (0, 4) else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+            cell.ljust(width) if index in left else cell.rjust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         out.write("  ".join(cells).rstrip() + "\n")
 
 
-def _write_csv(entries: Iterable[LedgerEntry], path: str) -> int:
+def _write_csv(entries: Iterable[LedgerEntry], path: str, contract_columns: bool) -> int:
     """Every entry as CSV to ``path`` (an owner-only file, written whole or not at all) or stdout (``-``)."""
     from app.cli import UserError
     from exchange.ledger import write_csv
     from exchange.private_file import write_private
 
     if path == "-":
-        return write_csv(entries, sys.stdout)
+        return write_csv(entries, sys.stdout, contract_columns=contract_columns)
     try:
-        return write_private(path, lambda file: write_csv(entries, file))
+        return write_private(path, lambda file: write_csv(entries, file, contract_columns=contract_columns))
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -151,12 +173,14 @@ def _write_csv(entries: Iterable[LedgerEntry], path: str) -> int:
 def _sort(path: str, sorter: FillSorter) -> None:
     """Read the file into the sorter (bounded memory); a file that cannot be used is a one-line UserError."""
     from app.cli import UserError
-    from exchange.bybit.executions import read_fills
+    from exchange.bybit.executions import ExecutionFileError, read_fills
 
     try:
         sorter.add(read_fills(path))
-    except ValueError as error:  # ExecutionFileError, or a time beyond what can be sorted
+    except ExecutionFileError as error:  # names the file itself
         raise UserError(str(error)) from None
+    except ValueError as error:  # a time beyond what can be sorted, a symbol of two contract kinds
+        raise UserError(f"{path}: {error}") from None
 
 
 def _entries(ledger: Ledger, sorter: FillSorter, marks: dict[str, Decimal]) -> Iterator[LedgerEntry]:
@@ -176,7 +200,7 @@ def _entries(ledger: Ledger, sorter: FillSorter, marks: dict[str, Decimal]) -> I
 def run(args: argparse.Namespace) -> int:
     from app.cli import UserError
     from exchange.fill_sort import FillSorter
-    from exchange.ledger import Ledger, MarkSource
+    from exchange.ledger import ContractKind, Ledger, MarkSource
 
     marks = _parse_marks(args.mark)
     ledger = Ledger()
@@ -187,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
             if symbol not in sorter.symbols:
                 raise UserError(f"--mark {symbol}: {args.from_file} has no executions for {symbol}")
         if args.csv is not None:
-            rows = _write_csv(_entries(ledger, sorter, marks), args.csv)
+            inverse = ContractKind.INVERSE in sorter.contracts.values()
+            rows = _write_csv(_entries(ledger, sorter, marks), args.csv, inverse)
             if args.csv != "-":
                 out.write(f"wrote {rows} ledger rows for {len(sorter.symbols)} symbols to {args.csv}\n")
             return 0

@@ -11,11 +11,20 @@ that is the quote coin (or empty, or any derivatives category) it is used as is;
 A spot fee in a third coin cannot be valued here: it counts as 0 and is logged. (A base-coin fee also leaves
 the coin holding ``execQty - fee`` short of the position; the ledger tracks the traded quantity, as Bybit's
 execution list does.)
+
+Contract kind (:func:`contract_of`): the record's ``category`` decides how the ledger counts its money
+(``inverse``: coin-margined, quantities in contracts and money in the base coin; ``linear`` and ``spot``: the
+quote coin); a record without one (a JSON list exported by hand) is judged by its symbol. A category whose P&L
+the ledger does not compute (``option``, ``spread``) is refused, never priced as linear. An inverse fee is
+Bybit's ``execFee`` in the settle coin; one in any other coin is refused. A trade whose ``execValue`` is the
+other kind's (``qty / price`` on a linear record, ``qty x price`` on an inverse one: a wrong category, or a
+symbol misjudged) is refused too, rather than counted in the wrong units.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -24,15 +33,24 @@ from typing import Any, BinaryIO
 import orjson
 
 from exchange.bybit.protocol import cross_seq
-from exchange.ledger import FUNDING_EXEC_TYPE, MONEY_CONTEXT, POSITION_EXEC_TYPES, Fill, execution_order
+from exchange.ledger import (
+    FUNDING_EXEC_TYPE,
+    MONEY_CONTEXT,
+    POSITION_EXEC_TYPES,
+    ContractKind,
+    Fill,
+    execution_order,
+)
 from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MAX_LINE_BYTES",
+    "PRICED_CATEGORIES",
     "REQUIRED_FIELDS",
     "SPOT_QUOTE_COINS",
     "batches_in_execution_order",
+    "contract_of",
     "ExecutionFileError",
     "ExecutionRecordError",
     "fill_from_execution",
@@ -42,6 +60,7 @@ __all__ = [
     "load_execution_file",
     "load_fills",
     "read_fills",
+    "settle_coin_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,6 +72,14 @@ SPOT_QUOTE_COINS = frozenset({"USDT", "USDC", "USDE", "USD1", "FDUSD", "DAI", "B
 """Quote coins of Bybit spot symbols, used to recognise a base-coin fee (``symbol == base + quote``)."""
 
 _ZERO = Decimal(0)
+
+PRICED_CATEGORIES = {"linear": ContractKind.LINEAR, "spot": ContractKind.LINEAR, "inverse": ContractKind.INVERSE}
+"""The categories whose P&L the ledger computes, and how it counts their money."""
+_INVERSE_SYMBOL = re.compile(r"([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ][0-9]{2})?")
+"""An inverse perpetual (``BTCUSD``) or dated future (``BTCUSDH25``: month code, year): the base coin, then USD."""
+_OPTION_SYMBOL = re.compile(r"[A-Z0-9]+-[0-9]{1,2}[A-Z]{3}[0-9]{2}-[0-9.]+-[CP](?:-[A-Z]+)?")
+"""An option (``BTC-28JUN24-60000-P``, ``-USDT`` settled ones too)."""
+_QUOTES_LONGEST_FIRST = sorted(SPOT_QUOTE_COINS, key=len, reverse=True)
 
 
 class ExecutionRecordError(ValueError):
@@ -112,6 +139,71 @@ def _fee_in_quote(fee: Decimal, fee_coin: str, symbol: str, price: Decimal, cate
     return fee
 
 
+def contract_of(category: str | None, symbol: str) -> ContractKind:
+    """How the ledger counts a record's money: by its ``category`` when it has one (:data:`PRICED_CATEGORIES`),
+    else by its symbol: the base coin then ``USD`` (``BTCUSD``, ``BTCUSDH25``; never ``USDT``/``USDC``, so no
+    Bybit linear or spot symbol) is inverse, any other linear. Raises :class:`ExecutionRecordError` for a
+    category, or an option symbol, whose P&L the ledger does not compute."""
+    if category:
+        contract = PRICED_CATEGORIES.get(category)
+        if contract is None:
+            raise ExecutionRecordError(
+                f"category {category[:20]!r}: the ledger computes P&L for linear, spot and inverse executions "
+                "only, and refuses the others rather than print a wrong number"
+            )
+        return contract
+    if _OPTION_SYMBOL.fullmatch(symbol):
+        raise ExecutionRecordError(
+            f"{symbol} is an option: the ledger computes P&L for linear, spot and inverse executions only"
+        )
+    return ContractKind.INVERSE if _INVERSE_SYMBOL.fullmatch(symbol) else ContractKind.LINEAR
+
+
+VALUE_TOLERANCE = Decimal("0.01")
+"""How far (relative) ``execValue`` may be from its kind's ``qty x price`` or ``qty / price`` before it is read as
+the other kind's: far above Bybit's rounding of it (8 places of coin), far below what the kinds differ by."""
+
+
+def _value_problem(record: Mapping[str, Any], contract: ContractKind, qty: Decimal, price: Decimal) -> str | None:
+    """Why a trade's ``execValue`` says it is of the other kind, or None (no readable value, or it agrees, or it
+    cannot tell: near a price of 1 both kinds give the same value)."""
+    text = record.get("execValue")
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = read_decimal(text, "execValue")
+    except NumberError:
+        return None  # the ledger does not need it
+    linear, inverse = MONEY_CONTEXT.multiply(qty, price), MONEY_CONTEXT.divide(qty, price)
+    expected, other = (inverse, linear) if contract is ContractKind.INVERSE else (linear, inverse)
+
+    def off(reference: Decimal) -> Decimal:
+        return abs(MONEY_CONTEXT.divide(value - reference, reference))
+
+    if value <= 0 or off(expected) <= VALUE_TOLERANCE or off(other) > VALUE_TOLERANCE:
+        return None
+    reading = "qty x price" if other is linear else "qty / price"
+    return (
+        f"execValue {text[:24]} is {reading}, but the record reads as {contract.value}: its category or symbol is wrong"
+    )
+
+
+def settle_coin_of(symbol: str, contract: ContractKind) -> str:
+    """The coin a symbol's money is in, from Bybit's naming; ``""`` when the symbol does not say. Inverse: the
+    base coin (``BTCUSD``: BTC); linear: USDC for ``PERP`` and dated USDC futures (``BTC-26DEC25``), else the
+    quote coin the symbol ends with (``BTCUSDT``, ``BTCUSDT-26DEC25``: USDT; spot ``ETHBTC``: BTC)."""
+    if contract is ContractKind.INVERSE:
+        match = _INVERSE_SYMBOL.fullmatch(symbol)
+        return match.group(1) if match else ""
+    head, dash, _ = symbol.partition("-")
+    if symbol.endswith("PERP"):
+        return "USDC"
+    for coin in _QUOTES_LONGEST_FIRST:
+        if head.endswith(coin) and len(head) > len(coin):
+            return coin
+    return "USDC" if dash else ""
+
+
 def fill_from_execution(record: Mapping[str, Any], *, category: str | None = None) -> Fill:
     """One Bybit execution record (REST ``execution/list`` item or ``execution`` push item) as a fill.
 
@@ -124,6 +216,23 @@ def fill_from_execution(record: Mapping[str, Any], *, category: str | None = Non
         return _fill(record, category)
     except ArithmeticError as error:  # unreachable within the checked range; a record error all the same
         raise ExecutionRecordError(f"its numbers cannot be computed with ({type(error).__name__})") from None
+
+
+def _coin_and_fee(
+    record: Mapping[str, Any], category: str | None, contract: ContractKind, symbol: str, price: Decimal, fee: Decimal
+) -> tuple[str, Decimal]:
+    """The record's settle coin and its fee in that coin: an inverse fee as Bybit charged it (refused in another
+    coin), a spot fee valued in the quote coin (module docstring); a funding row's fee is always as it is."""
+    settle_coin = settle_coin_of(symbol, contract)
+    fee_coin = _text(record, "feeCurrency")
+    if contract is ContractKind.INVERSE:
+        settle_coin = settle_coin or fee_coin
+        if fee_coin and fee_coin != settle_coin and fee != 0:
+            raise ExecutionRecordError(f"an inverse fee in {fee_coin}, not the settle coin {settle_coin}")
+        return settle_coin, fee
+    if record.get("execType") == FUNDING_EXEC_TYPE:
+        return settle_coin, fee
+    return settle_coin, _fee_in_quote(fee, fee_coin, symbol, price, category)
 
 
 def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
@@ -157,8 +266,11 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
     record_category = record.get("category")
     if isinstance(record_category, str) and record_category:
         category = record_category
-    if exec_type != FUNDING_EXEC_TYPE:
-        fee = _fee_in_quote(fee, _text(record, "feeCurrency"), symbol, price, category)
+    contract = contract_of(category, symbol)
+    problem = _value_problem(record, contract, qty, price) if moves else None
+    if problem is not None:
+        raise ExecutionRecordError(problem)
+    settle_coin, fee = _coin_and_fee(record, category, contract, symbol, price, fee)
     is_maker = record.get("isMaker")
     # Every number was read into exchange.numbers' range, which lies inside the ledger's (fill_problem): a fill
     # made here is one the ledger applies (tests/test_numbers.py checks it over hostile records).
@@ -175,6 +287,8 @@ def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
         order_link_id=_text(record, "orderLinkId"),
         is_maker=is_maker if isinstance(is_maker, bool) else None,
         seq=cross_seq(record),
+        contract=contract,
+        settle_coin=settle_coin,
     )
 
 
