@@ -31,6 +31,7 @@ from exchange.ledger import (
     format_decimal,
     write_csv,
 )
+from tests.support.entries import money_of
 
 D = Decimal
 _ids = itertools.count(1)
@@ -787,12 +788,6 @@ def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch:
 _ORDER_FREE = ("position", "fees", "funding", "total_buy_qty", "total_sell_qty", "buy_notional", "sell_notional")
 
 
-def _money(entry: LedgerEntry) -> LedgerEntry:
-    """An entry without what describes the last event applied (its time, source and leg: about arrival)."""
-    arrival: dict[str, Any] = {"update_source": None}  # blanked on both sides of a comparison, never a real source
-    return replace(entry, package_price=None, update_time=0, price=None, side=None, qty=None, **arrival)
-
-
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(_events, st.randoms(use_true_random=False), st.integers(min_value=1, max_value=8), st.integers(0, 6))
 def test_a_bounded_history_gives_the_ledger_of_an_unbounded_one(
@@ -821,7 +816,7 @@ def test_a_bounded_history_gives_the_ledger_of_an_unbounded_one(
     got, want = bounded.entry("BTCUSDT"), unbounded.entry("BTCUSDT")
     assert got is not None and want is not None
     if bounded.beyond_history == 0:
-        assert _money(got) == _money(want)
+        assert money_of(got) == money_of(want)
     else:
         assert [getattr(got, name) for name in _ORDER_FREE] == [getattr(want, name) for name in _ORDER_FREE]
     assert bounded.fill_count("BTCUSDT") == unbounded.fill_count("BTCUSDT") == len(items)
@@ -845,11 +840,11 @@ def test_a_long_day_keeps_a_bounded_history_and_the_exact_money() -> None:
     everything.apply_fills(fills)
     state = bounded._symbols["BTCUSDT"]
     assert HISTORY_KEPT <= len(state.history) < HISTORY_KEPT + SUMS_EVERY
-    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(bounded.entries()[0]) == money_of(everything.entries()[0])
     for ledger in (bounded, everything):
         ledger.apply_fill(late)
     assert bounded.beyond_history == 0 and bounded.reordered == 1
-    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(bounded.entries()[0]) == money_of(everything.entries()[0])
     for ledger in (bounded, everything):
         ledger.apply_fill(ancient)
     assert bounded.beyond_history == 1
@@ -905,7 +900,7 @@ def test_a_late_fill_replays_from_the_nearest_copy_of_the_sums_not_the_whole_his
     assert ledger.reordered == 1 and applies <= SUMS_EVERY + 10
     monkeypatch.undo()
     everything.apply_fill(late)
-    assert _money(ledger.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(ledger.entries()[0]) == money_of(everything.entries()[0])
 
 
 def test_history_kept_must_be_positive() -> None:

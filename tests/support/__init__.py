@@ -6,6 +6,8 @@ another test module.
 - :mod:`~tests.support.waiting`: a condition awaited with a deadline (never a bare sleep), a stopwatch to print.
 - :mod:`~tests.support.expect`: what a test expects to be there, checked and narrowed to its type.
 - :mod:`~tests.support.recorded`: real Bybit messages recorded in tests/fixtures/bybit.
+- :mod:`~tests.support.records`: an execution, a position view and an order built by hand.
+- :mod:`~tests.support.entries`: ledger entries compared by their money alone.
 - :mod:`~tests.support.sim`: the local exchange driven by hand, a WebSocket client, the shape of Bybit's replies.
 - :mod:`~tests.support.runtime`: a session running on the local exchange, its books compared with the exchange's.
 - :mod:`~tests.support.fills`: fills placed on the local exchange, ledgers compared with its executions.
