@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import csv
-import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from app import cli
-from tests.support.ledger_cli import EXECUTIONS, run_ledger, write_file
+from tests.support.ledger_cli import EXECUTIONS, printed_table, run_ledger, write_file
 
 D = Decimal
 REST_LIST = Path(__file__).parent / "fixtures" / "bybit" / "rest" / "docs_execution_list.json"
-
-
-def table(out: str) -> dict[str, dict[str, str]]:
-    """The printed table as {symbol: {column: cell}}; cells are separated by at least two spaces."""
-    lines = [line for line in out.splitlines() if line.strip()]
-    start = next(index for index, line in enumerate(lines) if line.startswith("symbol"))
-    header = re.split(r"\s{2,}", lines[start].strip())
-    rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines[start + 1 :]]
-    return {row["symbol"]: row for row in rows}
 
 
 def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_ledger(capsys, "--from-file", str(EXECUTIONS))
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"7 executions from {EXECUTIONS}, 1 duplicates ignored"
-    rows = table(out)
+    rows = printed_table(out)
     assert list(rows) == ["BTCUSDT", "ETHUSDT"]
     # Sorted by execTime, the sell at 130 closes half a unit against the 110 average (E2), not against 100.
     assert rows["BTCUSDT"] == {
@@ -65,14 +55,14 @@ def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
 def test_mark_flag_marks_the_position(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_ledger(capsys, "--from-file", str(EXECUTIONS), "--mark", "btcusdt=125")
     assert code == 0
-    row = table(out)["BTCUSDT"]
+    row = printed_table(out)["BTCUSDT"]
     assert (row["mark"], row["mark source"], row["unrealized"], row["total P&L"]) == (
         "125",
         "--mark",
         "22.5",
         "32.165",
     )
-    assert table(out)["ETHUSDT"]["mark source"] == "last fill"
+    assert printed_table(out)["ETHUSDT"]["mark source"] == "last fill"
 
 
 def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -106,7 +96,7 @@ def test_csv_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 def test_the_rest_fixture(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_ledger(capsys, "--from-file", str(REST_LIST), "--mark", "ETHPERP=1183.54")
     assert code == 0
-    row = table(out)["ETHPERP"]
+    row = printed_table(out)["ETHPERP"]
     assert (row["position"], row["avg entry"], row["unrealized"], row["total P&L"]) == (
         "0.1",
         "1190.15",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,12 @@ def write_file(tmp_path: Path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+def printed_table(out: str) -> dict[str, dict[str, str]]:
+    """The printed table as {symbol: {column: cell}}; cells are separated by at least two spaces."""
+    lines = [line for line in out.splitlines() if line.strip()]
+    start = next(index for index, line in enumerate(lines) if line.startswith("symbol"))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines[start + 1 :]]
+    return {row["symbol"]: row for row in rows}
