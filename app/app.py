@@ -233,7 +233,7 @@ class FluxumApp(App[None]):
         self._recovering = False
         self._cancelling: set[str] = set()
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
-        self._availability: tuple[bool, bool] | None = None
+        self._availability: tuple[bool, bool, bool] | None = None
         self._control_filter = ControlFilter()
         self.alert_commands = AlertCommands(
             on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
@@ -437,9 +437,7 @@ class FluxumApp(App[None]):
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         self.query_one(OrdersTable).focus()
         if not self.scripted and not self._stopping:
-            self._session_worker = self.run_worker(
-                self._run_session(), name="session", group="session", exit_on_error=False
-            )
+            self._start_session()
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
@@ -482,6 +480,17 @@ class FluxumApp(App[None]):
         return stack[0] if stack else None
 
     # ------------------------------------------------------------------ the session
+
+    def _start_session(self) -> None:
+        self._session_worker = self.run_worker(
+            self._run_session(), name="session", group="session", exit_on_error=False
+        )
+
+    def _session_ended_in_error(self) -> bool:
+        """The session's worker failed (a journal that cannot be opened, a start that raised): only a new
+        start can retry it."""
+        worker = self._session_worker
+        return worker is not None and worker.state is WorkerState.ERROR and not self._stopping
 
     async def _run_session(self) -> None:
         """Start the exchange (if embedded), the session and the bridge; stop them all on the way out."""
@@ -628,6 +637,7 @@ class FluxumApp(App[None]):
             self.desk.touch("state")
             self._refresh_now(ConnectionBar)
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
+            self._refresh_availability()  # `r` starts the session again
         else:
             self.notify(f"{worker.name}: {reason}", severity="error", timeout=10)
         log.error("worker %s failed: %s", worker.name, reason)
@@ -641,7 +651,10 @@ class FluxumApp(App[None]):
             self._recovering = True
         elif kind is LinkState.READY and self._recovering:
             self._recovering = False
-            self.notify("Link recovered: every topic is live again.", title="Ready", severity="information")
+            words = (
+                "public data live again; account still down" if self.desk.account_down else "every topic is live again"
+            )
+            self.notify(f"Link recovered: {words}.", title="Ready", severity="information")
         self._refresh_availability()
 
     def on_bridge_notice_received(self, message: Bridge.NoticeReceived) -> None:
@@ -689,7 +702,7 @@ class FluxumApp(App[None]):
         if self.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
             dialog.dismiss(False)
         self.notify(
-            f"Nothing to cancel: the order is {order.status} ({_describe_order(order)})",
+            f"Nothing to cancel: the order is {order.status}: {_describe_order(order)}",
             severity="warning",
             timeout=6,
         )
@@ -813,7 +826,11 @@ class FluxumApp(App[None]):
         keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
         (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
         such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
-        availability = (self.runtime is not None, self.desk.private and not self.desk.account_down)
+        availability = (
+            self.runtime is not None or self._session_ended_in_error(),
+            self.desk.private and not self.desk.account_down,
+            self.desk.state.kind is LinkState.READY,  # flips twice an outage: no footer churn
+        )
         if availability != self._availability:
             self._availability = availability
             self.refresh_bindings()
@@ -822,16 +839,23 @@ class FluxumApp(App[None]):
         if action == "cancel_order":
             if self.runtime is None or not self.desk.private or self.desk.account_down:
                 return False  # no keys, a rejected key, or scripted: nothing to cancel with
+            if self.desk.state.kind is not LinkState.READY:
+                return False  # the orders shown are not live: the one picked may be gone or filled
             settings = self.runtime.settings
             # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
             # selected the action says so.
             return settings.local_exchange or settings.trading_enabled
-        if action == "reconnect":
-            return self.runtime is not None  # offered whatever the state: the action says when it has no use
+        if action == "reconnect":  # offered whatever the state: the action says when it has no use
+            return self.runtime is not None or self._session_ended_in_error()
         return True
 
     def action_reconnect(self) -> None:
         """Reconnect now: ends the wait before the next retry, or leaves Failed, and starts at attempt 1."""
+        if self._session_ended_in_error():  # the start itself failed: start again, journal and all
+            self.runtime = None
+            self.notify("Starting the session again.", timeout=3)
+            self._start_session()
+            return
         runtime = self.runtime
         if runtime is None:
             self.notify("No session to reconnect.", severity="warning", timeout=4)
@@ -865,6 +889,14 @@ class FluxumApp(App[None]):
     def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
         if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
             self._cancel_dialog = None
+        if confirmed and self.desk.state.kind is not LinkState.READY:
+            self.notify(
+                "Cancel not sent: the link went down while you decided, and the order may have filled or gone. "
+                "Press c again once Ready.",
+                severity="warning",
+                timeout=8,
+            )
+            return
         if confirmed:
             self.run_worker(
                 self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False

@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 
 from exchange.durations import duration_text
-from exchange.link_figures import Figures, Outage
+from exchange.link_figures import Figures, Outage, joined_cause
 from exchange.link_history import HistoryRow
 from exchange.printable import printable
+from widgets.connection_bar import desk_words
 
-__all__ = ["event_parts", "figures_lines", "lasted", "outage_parts", "share", "when"]
+CAUSE_PART_CHARS = 38  # each of the two reasons in an outage's cause: the column holds both
+
+__all__ = ["cause_words", "event_parts", "figures_lines", "lasted", "outage_parts", "share", "when"]
 
 
 def when(ms: int, *, with_year: bool = False) -> str:
@@ -46,9 +49,17 @@ def outage_parts(outage: Outage, *, with_year: bool = False) -> tuple[str, str, 
         when(outage.start_ms, with_year=with_year),
         lasted(outage.duration_ms),
         str(outage.attempts),
-        printable(outage.cause, 80),
+        cause_words(outage),
         "" if outage.recovered else "not recovered",
     )
+
+
+def cause_words(outage: Outage) -> str:
+    """An outage's cause in desk words: the first loss, then what kept the link down when that differs
+    (``closed by exchange → IP refused (403 cool-down)``)."""
+    first = printable(desk_words(outage.cause), CAUSE_PART_CHARS)
+    kept = printable(desk_words(outage.kept_down_by), CAUSE_PART_CHARS) if outage.kept_down_by else ""
+    return joined_cause(first, "" if kept == first else kept)
 
 
 def event_parts(row: HistoryRow, *, with_year: bool = False) -> tuple[str, str, str, str, str, str]:

@@ -253,6 +253,31 @@ def ledger_cell_text(entry: LedgerEntry, field: str, price_dp: int, qty_dp: int)
     return fmt_price(value, MONEY_DECIMALS)
 
 
+FALLBACK_DECIMALS = (2, 3)
+"""Price and qty places of a symbol with no instrument and no exchange number to learn them from."""
+MAX_LEARNT_DECIMALS = 10
+
+
+def _places(value: Decimal | None) -> int | None:
+    """The places a number from the exchange was written with (``0.15123`` -> 5), None for none or zero."""
+    if value is None or not value.is_finite() or value == 0:
+        return None
+    exponent = value.as_tuple().exponent
+    return min(MAX_LEARNT_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else None
+
+
+def exchange_decimals(entry: LedgerEntry) -> tuple[int, int]:
+    """Price and qty places of a symbol whose instrument is not known, from the exchange's own strings: the last
+    fill's price (else the mark), and the fills' quantities (their sums keep the places they were written with)."""
+    price = _places(entry.price) if entry.price is not None else _places(entry.spot)
+    quantities = [_places(q) for q in (entry.qty, entry.total_buy_qty, entry.total_sell_qty)]
+    qty = max((q for q in quantities if q is not None), default=None)
+    return (
+        FALLBACK_DECIMALS[0] if price is None else price,
+        FALLBACK_DECIMALS[1] if qty is None else qty,
+    )
+
+
 class LedgerScreen(ModalScreen[None]):
     """The full ledger entries, live: one column per symbol, each to its instrument; the field names stay in a
     fixed first column when the table scrolls sideways."""
@@ -319,8 +344,10 @@ class LedgerScreen(ModalScreen[None]):
         if entry is None:
             return Text("")
         instrument = self.desk.instrument(symbol)
-        price_dp = instrument.price_decimals if instrument is not None else 2
-        qty_dp = instrument.qty_decimals if instrument is not None else 3
+        if instrument is not None:
+            price_dp, qty_dp = instrument.price_decimals, instrument.qty_decimals
+        else:
+            price_dp, qty_dp = exchange_decimals(entry)
         text = printable(ledger_cell_text(entry, field, price_dp, qty_dp))
         return Text(text, justify="right" if isinstance(getattr(entry, field), Decimal) else "left")
 

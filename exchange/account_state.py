@@ -772,7 +772,9 @@ class AccountState:
         if episode is not Episode.BEGAN:
             return
         shown = self.desk.position_disagreements[symbol]
-        said = f"Position differs from the exchange: {printable(shown.describe(), 200)}"
+        instrument = self.desk.instrument(symbol)
+        described = shown.describe(instrument.tick_size if instrument is not None else None)
+        said = f"Position differs from the exchange: {printable(described, 200)}"
         self.counters["position_disagreements"] += 1
         log.warning("%s", said)
         if shown.size_differs:  # an episode starts only while history is whole: a read is not under way

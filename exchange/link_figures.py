@@ -14,6 +14,7 @@ with hand-made timelines.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ __all__ = ["Figures", "Outage", "Segment", "figures", "outages", "segments", "up
 READY = LinkState.READY.value
 DISCONNECTED = LinkState.DISCONNECTED.value
 LOSS_BEFORE_READY = (LinkState.RECONNECTING.value, LinkState.FAILED.value)
+FAILURES = LOSS_BEFORE_READY
+"""States whose reason says why an attempt failed (Connecting and Connected rows say what is being tried)."""
+CAUSE_PART_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,24 @@ class Outage:
     start_ms: int
     end_ms: int
     attempts: int
-    cause: str
+    cause: str  # the first loss's reason
     recovered: bool  # False: the run ended (or is still) in it
+    kept_down_by: str = ""  # the later failures' reason that lasted longest, when not the first loss's
 
     @property
     def duration_ms(self) -> int:
         return self.end_ms - self.start_ms
+
+    @property
+    def cause_text(self) -> str:
+        """The first loss, then what kept the link down (``closed by server → HTTP 403 cool-down``)."""
+        return joined_cause(self.cause, self.kept_down_by)
+
+
+def joined_cause(first: str, kept: str) -> str:
+    """Two reasons as one cause, each cut to :data:`CAUSE_PART_CHARS`."""
+    first = first[:CAUSE_PART_CHARS]
+    return f"{first} → {kept[:CAUSE_PART_CHARS]}" if kept else first
 
 
 @dataclass(frozen=True)
@@ -117,22 +133,36 @@ def _run_outages(run: RunSpan, run_rows: list[HistoryRow]) -> list[Outage]:
     start: int | None = None
     attempts = 0
     cause = ""
-    for row in run_rows:
+    later: Counter[str] = Counter()  # ms spent in each later failure's state, by its reason
+    for index, row in enumerate(run_rows):
         if row.state == READY or row.state == DISCONNECTED:
             if start is not None:
-                out.append(Outage(start, row.time_ms, attempts, cause, recovered=row.state == READY))
+                kept = _kept_down_by(cause, later)
+                out.append(Outage(start, row.time_ms, attempts, cause, row.state == READY, kept))
                 start = None
             ever_ready = ever_ready or row.state == READY
             continue
         if start is None and (ever_ready or row.state in LOSS_BEFORE_READY):
             start = row.time_ms if ever_ready else run.run_ms
             attempts, cause = 0, row.reason
+            later = Counter()
+        elif start is not None and row.state in FAILURES:
+            end = run_rows[index + 1].time_ms if index + 1 < len(run_rows) else max(run.alive_ms, row.time_ms)
+            later[row.reason] += max(1, end - row.time_ms)  # at least 1: a failure told is counted
         if start is not None and row.state == LinkState.RECONNECTING.value:
             attempts = max(attempts, row.attempt)
     if start is not None:
         end = max(run.alive_ms, run_rows[-1].time_ms)
-        out.append(Outage(start, end, attempts, cause, recovered=False))
+        out.append(Outage(start, end, attempts, cause, False, _kept_down_by(cause, later)))
     return out
+
+
+def _kept_down_by(cause: str, later: Counter[str]) -> str:
+    """The reason of the later failures the outage spent longest in, unless it is the first loss's own."""
+    if not later:
+        return ""
+    reason = max(later, key=lambda r: later[r])
+    return "" if reason == cause else reason
 
 
 def figures(rows: Sequence[HistoryRow], runs: Sequence[RunSpan], now_ms: int, started_ms: int | None = None) -> Figures:

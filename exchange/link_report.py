@@ -75,7 +75,7 @@ def outage_json(outage: Outage) -> dict[str, Any]:
         "time_ms": outage.start_ms,
         "kind": "outage",
         "state": "recovered" if outage.recovered else "not recovered",
-        "reason": printable(outage.cause),
+        "reason": printable(outage.cause_text),
         "duration_ms": outage.duration_ms,
         "end_ms": outage.end_ms,
         "attempts": outage.attempts,
@@ -119,7 +119,7 @@ def write_csv(outages: Sequence[Outage], rows: Iterable[HistoryRow], file: TextI
         writer.writerow(
             [
                 safe_cell(v)
-                for v in (outage.start_ms, "outage", "", state, outage.cause, outage.attempts, outage.duration_ms)
+                for v in (outage.start_ms, "outage", "", state, outage.cause_text, outage.attempts, outage.duration_ms)
             ]
         )
         count += 1

@@ -33,6 +33,8 @@ __all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from", "resync_delay"]
 
 log = logging.getLogger(__name__)
 
+MAX_INSTRUMENTS = 5_000  # of a category (Bybit lists ~600 in the largest): a hostile list stays bounded
+MAX_SYMBOL_CHARS = 40
 MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
 
 
@@ -258,20 +260,27 @@ class MarketData:
     # ------------------------------------------------------------------ instruments
 
     def take_instruments(self, items: list[Any]) -> None:
-        """Tick and lot sizes of the desk's symbols, from the REST instruments read. One whose numbers are not
-        sane (a zero or absurd tick, a negative minimum) is refused, counted and told: the symbol then shows
-        without a tick, as before the first read."""
+        """Tick and lot sizes from the REST instruments read: the desk's symbols, and up to
+        :data:`MAX_INSTRUMENTS` others of the category (fills and positions of symbols not on the desk are shown
+        to their own tick too). One whose numbers are not sane (a zero or absurd tick, a negative minimum) is
+        refused and counted, and told when on the desk: the symbol then shows without a tick, as before the
+        first read."""
+        instruments = self.desk.instruments
         for item in items:
             symbol = item.get("symbol") if isinstance(item, dict) else None
-            if not isinstance(symbol, str) or symbol not in self.desk.books:
+            if not isinstance(symbol, str) or not symbol or len(symbol) > MAX_SYMBOL_CHARS:
+                continue
+            on_desk = symbol in self.desk.books
+            if not on_desk and symbol not in instruments and len(instruments) >= MAX_INSTRUMENTS:
                 continue
             try:
-                self.desk.instruments[symbol] = instrument_from(item)
+                instruments[symbol] = instrument_from(item)
             except (KeyError, TypeError, AttributeError, NumberError) as error:
                 self.counters["instruments_rejected"] += 1
                 why = str(error) if isinstance(error, NumberError) else f"no {error} in it"
-                log.warning("instrument %s refused: %s", symbol, why)
-                self.hub.publish(Notice("warning", f"Instrument {symbol} refused: {why}"))
+                if on_desk:
+                    log.warning("instrument %s refused: %s", symbol, why)
+                    self.hub.publish(Notice("warning", f"Instrument {symbol} refused: {why}"))
         self.desk.touch("instruments")
 
     # ------------------------------------------------------------------ staleness

@@ -23,9 +23,11 @@ __all__ = [
     "PositionDisagreement",
     "PositionWatch",
     "disagreement",
+    "price_text",
     "side_word",
 ]
 
+MAX_PRICE_PLACES = 18
 DISAGREEMENT_GRACE_MS = 3_000
 """An execution and its position push arrive apart (Bybit pushes them on one topic each): a difference shorter
 than this is the two crossing, not news."""
@@ -53,18 +55,29 @@ class PositionDisagreement:
         """Sizes apart: executions are missing on one side (else only the average entry differs)."""
         return self.exchange_size != self.ledger_size
 
-    def describe(self) -> str:
-        """One plain line for a notice and the history, numbers as exact as the two sides hold them."""
-        exchange = _holding(self.exchange_size, self.exchange_avg)
+    def describe(self, tick: Decimal | None = None) -> str:
+        """One plain line for a notice and the history: sizes exact, averages to the ``tick`` as the panel shows
+        them (exact when no tick is known)."""
+        exchange = _holding(self.exchange_size, self.exchange_avg, tick)
         if self.size_differs:
-            return f"{self.symbol}: the exchange says {exchange}, the ledger {_holding(self.ledger_size, None)}"
-        return f"{self.symbol}: the exchange says {exchange}, the ledger's entry is {format_decimal(self.ledger_avg)}"
+            return f"{self.symbol}: the exchange says {exchange}, the ledger {_holding(self.ledger_size, None, tick)}"
+        ledger_avg = price_text(self.ledger_avg, tick)
+        return f"{self.symbol}: the exchange says {exchange}, the ledger's entry is {ledger_avg}"
 
 
-def _holding(size: Decimal, avg: Decimal | None) -> str:
+def price_text(price: Decimal, tick: Decimal | None) -> str:
+    """A price to the places of ``tick`` with thousands separators (``3,490.75``), exact without a tick."""
+    if tick is None or not tick.is_finite() or tick <= 0 or not price.is_finite():
+        return format_decimal(price)
+    exponent = tick.normalize().as_tuple().exponent
+    places = min(MAX_PRICE_PLACES, max(0, -exponent)) if isinstance(exponent, int) else 0
+    return f"{price:,.{places}f}"
+
+
+def _holding(size: Decimal, avg: Decimal | None, tick: Decimal | None) -> str:
     if size == 0:
         return "flat"
-    price = f" @ {format_decimal(avg)}" if avg is not None and avg > 0 else ""
+    price = f" @ {price_text(avg, tick)}" if avg is not None and avg > 0 else ""
     return f"{side_word(size)} {format_decimal(abs(size))}{price}"
 
 

@@ -50,6 +50,7 @@ import aiohttp
 
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
+from exchange.bybit.errors import Forbidden
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
@@ -174,6 +175,7 @@ class Session:
         self._link_lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._lost_since: float | None = None  # when the loss began, if before it was found (a silence)
+        self._heard: dict[str, float] = {}  # each link's last data frame on this connection (the clock's s)
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
         self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
@@ -248,6 +250,7 @@ class Session:
     async def _keep_connecting(self) -> None:
         """Connections and the waits between them, until :meth:`stop` or Failed."""
         attempt = 0
+        cooled = False  # the last attempt met a 403: a cheap probe goes before the next connection
         while not self._stop.is_set():
             asked, self._asked = self._asked, False
             self._wake.clear()  # a request the last connection already served
@@ -255,7 +258,10 @@ class Session:
             self._set_state(LinkState.CONNECTING, opening, attempt=attempt)
             healthy_since: float | None = None
             not_before: float | None = None
+            probe, cooled = cooled and not asked, False
             try:
+                if probe and self.rest is not None:  # a ban still on costs one unsigned request, no connection
+                    await self.rest.server_time_ms()
                 healthy_since = await self._connect_and_serve()
                 reason = self._lost_reason or "link closed"
             except SessionFailed as failure:
@@ -275,6 +281,7 @@ class Session:
                     return
                 reason = short_reason(error)
                 not_before = retry_after(error, self._server_offset_ms())
+                cooled = isinstance(error, Forbidden)
                 log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:
                 await self._teardown()
@@ -333,6 +340,8 @@ class Session:
             return False  # run() has ended: nothing is left to wake
         self._asked = True
         self._wake.set()
+        if self.rest is not None:  # the trader says "try now": a 403 cool-down of our own making must not refuse it
+            self.rest.lift_cooldown()
         if self.desk.account_down:  # the key may work again: the next connection tries the account too
             self.desk.account_down = ""
             self.desk.touch("state")
@@ -361,6 +370,7 @@ class Session:
         self._step, self._step_named = None, False
         self._lost_reason = ""
         self._lost_since = None
+        self._heard.clear()
         with_account = self.private and not self.desk.account_down
         if with_account:
             self.account.start_recovery()  # before the private stream can journal anything new
@@ -438,12 +448,27 @@ class Session:
         try:
             await link.run()
         except LinkDead as dead:
-            self._lose(str(dead), dead.silent_since)
+            since = dead.silent_since
+            self._lose(str(dead), None if since is None else self._silence_began(link.name, since))
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a bug in a frame handler must not leave a zombie link
             log.exception("%s link crashed", link.name)
             self._lose(f"{link.name}: internal error ({describe(error)})")
+
+    def _silence_began(self, name: str, last_frame: float) -> float:
+        """When a link found dead of silence lost the path. A quiet link's last frame may be long before: if the
+        other link is silent too, the latest last frame among them dates the path's death; if the other link
+        still flows, only this one died, and its own last frame is all there is."""
+        now = self._clock()
+        began = last_frame
+        for other, heard in self._heard.items():
+            if other == name:
+                continue
+            if now - heard < self.timeouts.probe_timeout_s:
+                return last_frame
+            began = max(began, heard)
+        return min(began, now)
 
     def _lose(self, reason: str, since: float | None = None) -> None:
         """The connection is lost for ``reason``; ``since``: when, if before now (a silence found later)."""
@@ -485,7 +510,7 @@ class Session:
         message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
         if message == "Params Error" and not (remeasured and self._clock_trusted()):
             self._clock_suspect = True  # measure the clock before the next auth
-            raise LinkDead("auth expired on arrival (clock skew?)")  # retryable: Bybit's reply to a stale expiry
+            raise LinkDead("auth refused (Params Error): checking the clock")  # Bybit's reply to a stale expiry
         if message == "Params Error":  # signed on a clock measured just now, and refused again: not the clock
             message = "Params Error again with the clock re-measured (the key or its permissions?)"
         raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
@@ -695,11 +720,13 @@ class Session:
     # ------------------------------------------------------------------ frames and resyncs
 
     def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        self._heard["public"] = received_ms / 1000
         topic = self._topic(frame)
         if topic is not None:
             self.market.take(topic, frame, received_ms)
 
     def _on_private_frame(self, frame: dict[str, Any], received_ms: int) -> None:
+        self._heard["private"] = received_ms / 1000
         if "topic" not in frame and classify(frame) in _REPLIES:
             # an acknowledgement nobody waits for (its request timed out, or a host invents them): no execution
             self.counters["unsolicited_replies"] += 1

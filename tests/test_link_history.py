@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
+from app.history_text import cause_words
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import (
@@ -25,9 +26,10 @@ from exchange.events import (
     TopicHealth,
 )
 from exchange.hub import EventHub
-from exchange.link_figures import figures, outages, uptime
+from exchange.link_figures import CAUSE_PART_CHARS, figures, outages, uptime
 from exchange.link_history import DEFAULT_RETENTION_MS, HistoryRow, LinkHistory, RunSpan, history_path
 from exchange.link_recorder import ROWS_BURST, HistoryRecorder
+from exchange.link_report import outage_json
 from exchange.link_timeline import LinkTimeline
 
 T0 = 1_700_000_000_000
@@ -62,6 +64,42 @@ def test_an_outage_over_several_attempts_is_one_outage() -> None:
     assert summary.longest_ms == 41 * S and summary.mean_recovery_ms == 41 * S
     # 199 s known after the first connect second: 41 s down + 1 s connecting
     assert summary.uptime_since_start == pytest.approx(158 / 200)
+
+
+def test_an_outage_names_the_first_loss_and_what_kept_the_link_down() -> None:
+    """A drop that lasted because of a 403 ban: the ban's cool-downs (longest in total) name what kept it down."""
+    ban = "HTTP 403 cool-down: Bybit refused this IP"
+    rows = [
+        link(T0, LinkState.READY),
+        link(T0 + 10 * S, LinkState.RECONNECTING, "closed by server (code 1006)", 1),
+        link(T0 + 11 * S, LinkState.CONNECTING, "retrying", 1),
+        link(T0 + 12 * S, LinkState.RECONNECTING, ban, 2),
+        link(T0 + 15 * S, LinkState.CONNECTING, "retrying", 2),
+        link(T0 + 16 * S, LinkState.RECONNECTING, "Cannot connect to host 127.0.0.1:9", 3),
+        link(T0 + 17 * S, LinkState.CONNECTING, "retrying", 3),
+        link(T0 + 18 * S, LinkState.RECONNECTING, ban, 4),
+        link(T0 + 24 * S, LinkState.CONNECTING, "retrying", 4),
+        link(T0 + 25 * S, LinkState.READY),
+        link(T0 + 30 * S, LinkState.RECONNECTING, "no pong", 1),
+        link(T0 + 31 * S, LinkState.CONNECTING, "retrying", 1),
+        link(T0 + 32 * S, LinkState.READY),
+    ]
+    banned, stalled = outages(rows, [RunSpan(T0, T0 + 40 * S)])
+    assert banned.cause == "closed by server (code 1006)" and banned.kept_down_by == ban
+    assert banned.cause_text == f"closed by server (code 1006) → {ban}"
+    assert cause_words(banned) == "closed by exchange → IP refused (403 cool-down)"
+    assert outage_json(banned)["reason"] == banned.cause_text
+    assert stalled.kept_down_by == "" and cause_words(stalled) == "no pong"
+    long = outages(
+        [
+            link(T0, LinkState.READY),
+            link(T0 + S, LinkState.RECONNECTING, "x" * 500, 1),
+            link(T0 + 2 * S, LinkState.RECONNECTING, "\x1b[31m" + "y" * 500, 2),
+        ],
+        [RunSpan(T0, T0 + 9 * S)],
+    )[0]
+    assert len(long.cause_text) <= 2 * CAUSE_PART_CHARS + 3 and len(cause_words(long)) <= 80
+    assert "\x1b" not in cause_words(long)
 
 
 def test_uptime_over_a_window_that_starts_inside_an_outage() -> None:

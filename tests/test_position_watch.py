@@ -152,7 +152,7 @@ def test_a_position_push_the_ledger_lacks_is_shown_told_once_and_re_read_once(tm
     assert shown is not None and shown.exchange_size == Decimal("0.3") and shown.ledger_size == Decimal("0.25")
     said = desk.told()
     assert [n.level for n in said] == ["warning"]
-    assert "the exchange says long 0.3 @ 64210.5, the ledger long 0.25; fills missing? Re-reading" in said[0].text
+    assert "the exchange says long 0.3 @ 64,210.5, the ledger long 0.25; fills missing? Re-reading" in said[0].text
     assert desk.reads == [1]
     watermark = journal.complete_until_ms()
     desk.account.finish_recovery()  # the re-read found nothing
@@ -205,10 +205,23 @@ def test_an_entry_apart_from_the_exchanges_by_more_than_a_tick_is_shown_without_
     shown = desk.shown
     assert shown is not None and not shown.size_differs and shown.ledger_avg == Decimal("100")
     said = desk.told()
-    assert len(said) == 1 and "the ledger's entry is 100" in said[0].text and "Re-reading" not in said[0].text
+    assert len(said) == 1 and "the ledger's entry is 100.0" in said[0].text and "Re-reading" not in said[0].text
     assert desk.reads == []
     _push_position(desk, "0.3", "100.05", seq=10)  # within a tick of the ledger's entry
     assert desk.shown is None
+
+
+def test_the_notice_prints_the_exchanges_raw_average_to_the_tick_like_the_panel() -> None:
+    desk = Desk1()
+    desk.reconciled("1.05", "3490.7", seq=10)
+    desk.told()
+    _push_position(desk, "0.63", "3490.75205255", seq=12)  # Bybit's avgPrice carries many more places
+    desk.later(DISAGREEMENT_GRACE_MS + 1)
+    (said,) = desk.told()
+    assert "the exchange says long 0.63 @ 3,490.8, the ledger long 1.05" in said.text, said.text
+    assert "3490.75205255" not in said.text
+    apart = PositionDisagreement("BTCUSDT", Decimal("0.63"), Decimal("3490.75205255"), Decimal("0.63"), Decimal(1))
+    assert apart.describe() == "BTCUSDT: the exchange says long 0.63 @ 3490.75205255, the ledger's entry is 1"
 
 
 def test_a_reconcile_ends_an_episode_the_ledger_can_book() -> None:

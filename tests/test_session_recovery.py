@@ -3,6 +3,7 @@ and the order in which fills arrive never changes the P&L."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from decimal import Decimal
@@ -17,9 +18,10 @@ from exchange.config import load_settings
 from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
 from exchange.journal import Journal
+from exchange.market_data import MAX_INSTRUMENTS
 from exchange.retry import fatal_reason
 from exchange.session import Session
-from exchange.sources import RateLimitStatus, RejectedRecord
+from exchange.sources import LinkDead, RateLimitStatus, RejectedRecord
 from tests.support.expect import held
 from tests.support.records import execution, order, position
 
@@ -41,6 +43,12 @@ class ScriptedRest:
 
     async def sync_clock(self) -> float:
         return self.clock_offset_ms
+
+    async def server_time_ms(self) -> int:
+        return 0
+
+    def lift_cooldown(self) -> None:
+        return None
 
     async def instruments(self, category: str, symbol: str | None = None) -> list[dict]:
         return []
@@ -567,6 +575,24 @@ async def test_an_instrument_with_an_absurd_tick_is_refused_and_told():
     assert "tickSize '0' is not between" in told[0] and "tickSize '1E-20000' is too small" in told[1]
 
 
+async def test_instruments_of_symbols_off_the_desk_are_kept_bounded_and_refused_quietly():
+    """A fill of a symbol not on the desk (another trader's, a demo's) is shown to its own tick and step."""
+    s = session(ScriptedRest())
+    notices = s.hub.subscribe([Notice], name="test")
+    doge = {"symbol": "DOGEUSDT", "priceFilter": {"tickSize": "0.00001"}, "lotSizeFilter": {"qtyStep": "1"}}
+    s.market.take_instruments([doge, {"symbol": "XRPUSDT", "priceFilter": {"tickSize": "0"}}, {"symbol": "x" * 99}])
+    doge_instrument = s.desk.instrument("DOGEUSDT")
+    assert doge_instrument is not None and (doge_instrument.price_decimals, doge_instrument.qty_decimals) == (5, 0)
+    assert "XRPUSDT" not in s.desk.instruments and s.counters["instruments_rejected"] == 1
+    assert not notices.drain(), "a symbol off the desk is no news"
+    many = [
+        {"symbol": f"S{n}USDT", "priceFilter": {"tickSize": "0.1"}, "lotSizeFilter": {"qtyStep": "1"}}
+        for n in range(MAX_INSTRUMENTS + 10)
+    ]
+    s.market.take_instruments(many)
+    assert len(s.desk.instruments) == MAX_INSTRUMENTS
+
+
 async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed():
     """A journal written before the readers kept numbers in range may hold execPrice 1E+999999999: the replay
     rejects it as a record (ExecutionRecordError inside fill_from_execution), never an Overflow out of run()."""
@@ -655,3 +681,42 @@ async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_executi
     assert s.counters["private_frames_lost"] == 0 and s.account.history_complete
     assert s.counters["unsolicited_replies"] == 300
     assert [task for task in s._tasks if task.get_name() == "session-reread-executions"] == []
+
+
+class SilentLink:
+    """A link the watchdog found dead of silence, last heard from at ``last_frame``."""
+
+    def __init__(self, name: str, last_frame: float) -> None:
+        self.name = name
+        self.last_frame = last_frame
+
+    async def run(self) -> None:
+        raise LinkDead(f"{self.name}: no pong (silent for 7.0 s)", silent_since=self.last_frame)
+
+
+async def _loss_time(public_last_ms: int, private_last_s: float, now: float) -> float | None:
+    """When the session dates a loss: the private link found dead at ``now``, the public one last heard then."""
+    clock = {"now": now}
+    environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
+    s = Session(
+        load_settings(cfg="testnet", base_url="http://127.0.0.1:9", environ=environ),
+        hub=EventHub(),
+        journal=Journal(":memory:"),
+        rest=ScriptedRest(),
+        clock=lambda: clock["now"],
+    )
+    s._link_lost = asyncio.Event()
+    s._on_public_frame({"topic": "tickers.BTCUSDT", "data": {}}, public_last_ms)
+    await s._watch_link(SilentLink("private", private_last_s))  # type: ignore[arg-type]
+    assert s._link_lost.is_set() and "no pong" in s._lost_reason
+    return s._lost_since
+
+
+async def test_a_quiet_link_found_dead_dates_the_loss_by_the_busy_link_that_went_silent_with_it() -> None:
+    """A whole-path stall at 5.3 s: the private link (last frame at 2 s) is found dead at 9 s while the public
+    one, busy until the stall, has been silent since 5.3 s: the path died at 5.3 s, not at 2 s."""
+    assert await _loss_time(5_300, 2.0, 9.0) == 5.3
+
+
+async def test_a_quiet_link_found_dead_while_the_other_flows_keeps_its_own_last_frame() -> None:
+    assert await _loss_time(8_900, 2.0, 9.0) == 2.0

@@ -57,7 +57,7 @@ DESK_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), words)
     for pattern, words in (
         (r"API key rejected|rejected the API key|\b1000[345]\b|\b10010\b|HTTP 401", "auth rejected"),
-        (r"auth expired on arrival", "auth expired (clock skew?)"),
+        (r"auth refused \(Params Error\)", "auth refused, checking the clock"),
         (r"no reply to auth", "slow auth"),
         (r"rate limit|\b10006\b", "rate limited (10006)"),
         (r"HTTP 403|refused this IP|cool-?down", "IP refused (403 cool-down)"),

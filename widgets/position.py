@@ -220,6 +220,7 @@ class PositionPanel(SymbolPull, Vertical):
             desk.versions["instruments"] if desk is not None else 0,
             desk.versions[f"ticker:{symbol}"] if desk is not None else 0,
             desk.state.kind if desk is not None else None,
+            desk.account_down if desk is not None else "",
             self._mark_live(desk, symbol),
             self.size.width,
         )
@@ -330,6 +331,8 @@ class PositionPanel(SymbolPull, Vertical):
         else:
             side = ("FLAT", "dim")
         parts: list[Any] = [(printable(symbol), "bold"), " ", side]
+        if desk.account_down:  # the key was rejected: the last word on the position, which may have moved
+            parts.append(("  ⚠ not live: account down", "bold $text-error"))
         if size != 0 and entry is not None:
             parts += [
                 f" {fmt_qty(abs(size), qty_dp)}",

@@ -225,6 +225,10 @@ class RestClient:
         """Measure the offset to Bybit's clock (server time minus the local midpoint of the request)."""
         return await self.transport.sync_clock()
 
+    def lift_cooldown(self) -> None:
+        """Let the next request go despite a 403 cool-down: the trader asked to try now."""
+        self.transport.lift_cooldown()
+
     # ---------------------------------------------------------------------------------------- core
 
     async def get(

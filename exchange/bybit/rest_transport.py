@@ -411,6 +411,11 @@ class RestTransport:
             None, "cooling down after an earlier HTTP 403", 403, path=path, until_ms=self.forbidden_until_ms
         )
 
+    def lift_cooldown(self) -> None:
+        """Send the next request despite the cool-down (the trader asked to try now); the streak is kept, so a
+        403 again starts a cool-down twice as long as the last one."""
+        self.forbidden_until_ms = 0
+
     def _start_cooldown(self, reply: Reply, path: str) -> Forbidden:
         """Start the cool-down a 403 imposes: the first one short, doubled for each 403 straight after it."""
         self.stats.forbidden += 1

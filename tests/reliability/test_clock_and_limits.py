@@ -13,6 +13,7 @@ earlier would test the handshake instead of the backfill.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -201,3 +202,40 @@ async def test_403_during_backfill_cools_down_then_retries() -> None:
 def _delay(state: SessionState) -> float:
     assert state.next_retry_ms is not None
     return (state.next_retry_ms - state.since_ms) / 1000
+
+
+async def test_r_gets_through_a_403_cool_down_once_the_exchange_listens_again() -> None:
+    """The cool-down is the client's own guess: an explicit reconnect lifts it for one attempt."""
+    async with running_session() as rt:
+        session, rest = rt.session, rt.rest
+        rest.transport.forbidden_first_s = 60.0  # a long guess, so only lifting it can make the desk Ready soon
+        _arm(rt, lambda: rt.sim.faults.forbid_for(0.3))
+        await rt.sim.faults.drop_connections("")
+        await until(lambda: "403" in session.state.reason, 20.0, "the 403 cool-down")
+        assert rest.transport.forbidden_until_ms > 0
+        await until(lambda: not rt.sim.faults.forbidden, 5.0, "the ban over")
+        assert session.reconnect_now()
+        await until(lambda: is_ready(rt), 15.0, "Ready on r, long before the cool-down's end")
+        assert rest.stats.forbidden == 1
+
+
+async def test_a_403_ban_still_on_after_a_cool_down_costs_a_probe_not_a_connection() -> None:
+    """After each cool-down one unsigned market/time decides; no socket is opened while the IP is refused."""
+    ban_s = 3.0
+    async with running_session() as rt:
+        session, rest = rt.session, rt.rest
+        rest.transport.forbidden_first_s = 0.5
+        ban_end: list[float] = []
+
+        def forbid() -> None:
+            rt.sim.faults.forbid_for(ban_s)
+            ban_end.append(time.time() + ban_s)
+
+        _arm(rt, forbid)
+        starts = len(session._connection_starts)
+        await _reconnect(rt)
+        opened = list(session._connection_starts)[starts:]
+        during = [t for t in opened if ban_end[0] - ban_s + 0.1 < t < ban_end[0] - 0.1]
+        assert rest.stats.forbidden >= 2, "the ban outlasted the first cool-down"
+        assert not during, f"{len(during)} connections opened during the ban"
+        assert rest.stats.refused_in_cooldown == 0

@@ -28,6 +28,7 @@ RAW_UNREACHABLE = (
         ("API key rejected by Bybit (10003): API key is invalid.", "auth rejected"),
         ("Bybit rate limit hit (10006): Too many visits!; it resets at 12:00:01", "rate limited (10006)"),
         ("private: no reply to auth within 4 s", "slow auth"),
+        ("auth refused (Params Error): checking the clock", "auth refused, checking the clock"),
         ("HTTP 403 cool-down: Bybit refused this IP", "IP refused (403 cool-down)"),
         ("public: closed by server (code 1006)", "closed by exchange"),
     ],

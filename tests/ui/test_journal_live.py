@@ -32,6 +32,22 @@ async def test_a_corrupt_journal_fails_the_desk_with_one_line_naming_the_file_an
         assert "Traceback" not in screen_text(app)
 
 
+async def test_r_out_of_a_failed_start_opens_the_journal_again_once_it_is_moved_aside(tmp_path: Path) -> None:
+    options = runtime_options(tmp_path)
+    path = journal_path("sim", DEMO_API_KEY, "linear", options["journal_dir"])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(os.urandom(4096))
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=options)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: app.desk.state.kind is LinkState.FAILED, "Failed")
+        path.rename(path.with_suffix(".corrupt"))
+        await pilot.press("r")
+        await until(pilot, lambda: app.desk.state.kind is LinkState.READY, "Ready after r", timeout=30.0)
+        assert app.noticed("Starting the session again")
+        assert path.exists()  # a fresh journal in its place
+        await app.stop_session()
+
+
 @pytest.mark.slow
 async def test_a_full_disk_is_a_warning_on_the_bar_while_the_book_stays_live(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))

@@ -436,6 +436,34 @@ async def test_an_unlisted_symbol_is_dropped_from_the_desk_with_a_notice(tmp_pat
         await app.stop_session()
 
 
+async def test_cancel_is_not_offered_in_an_outage_nor_sent_from_a_dialog_it_overtook(tmp_path: Path) -> None:
+    """The orders are not live in an outage: `c` is hidden, and a dialog opened before it sends nothing."""
+    app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None and app.runtime.sim is not None
+        bid = app.desk.books["BTCUSDT"].best_bid()
+        assert bid is not None
+        price = (Decimal(repr(bid[0])) * Decimal("0.9")).quantize(Decimal("0.1"))
+        await app.runtime.rest.place_order(
+            "linear", "BTCUSDT", "Buy", "Limit", Decimal("0.003"), price=price, time_in_force="GTC"
+        )
+        table = app.query_one(OrdersTable)
+        await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
+        assert app.check_action("cancel_order", ()) is True
+        await press(pilot, "c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        app.runtime.sim.faults.forbid_for(30.0)
+        await app.runtime.sim.faults.drop_connections("")
+        await until(pilot, lambda: not _ready(app), "the outage")
+        assert app.check_action("cancel_order", ()) is False
+        await press(pilot, "y")
+        await until(pilot, lambda: app.noticed("Cancel not sent: the link went down"), "the cancel refused")
+        assert not app.noticed("Cancel sent")
+        app.runtime.sim.faults.clear()
+        await app.stop_session()
+
+
 async def test_the_cancel_dialog_closes_when_its_order_is_gone(tmp_path: Path) -> None:
     """The order is cancelled elsewhere while its dialog is open: the dialog goes and the notice says why."""
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
@@ -454,7 +482,10 @@ async def test_the_cancel_dialog_closes_when_its_order_is_gone(tmp_path: Path) -
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await app.runtime.rest.cancel_order("linear", "BTCUSDT", order_id=ack.order_id)  # another terminal
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog to close")
-        assert app.noticed("Nothing to cancel: the order is Cancelled (BUY 0.003 BTCUSDT")
+        assert app.noticed(
+            f"Nothing to cancel: the order is Cancelled: BUY 0.003 BTCUSDT @ {price.normalize():,f} (Limit)"
+        )
+        assert not app.noticed("))")
         await press(pilot, "y")  # a late answer meant for the dialog sends nothing
         await pilot.pause(0.3)
         assert not app.noticed("Cancel sent") and not app.noticed("Cancel rejected")

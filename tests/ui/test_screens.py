@@ -39,6 +39,7 @@ from tests.ui.support import (
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
+from widgets.position import PositionPanel
 from widgets.tape import TradesTape
 
 pytestmark = pytest.mark.timeout(60)
@@ -127,6 +128,24 @@ async def test_the_ledger_screen_rounds_to_each_instrument_and_keeps_the_field_n
         assert table.scroll_x > 0
         text = screen_text(app)
         assert "XRPUSDT" in text and "avg_buy_price" in text and "total_buy_qty" in text, text  # the last column
+
+
+async def test_the_ledger_of_a_symbol_with_no_instrument_takes_its_places_from_the_exchange_strings() -> None:
+    """A symbol whose instrument is not known: its fill prices and quantities as the exchange wrote them."""
+    from textual.widgets import DataTable
+
+    desk = scripted.long_in_profit()
+    for n, (side, qty, price) in enumerate((("Buy", "9473", "0.15123"), ("Sell", "18946", "0.15131"))):
+        desk.ledger.apply_fill(Fill(f"ada-{n}", "ADAUSDT", side, Decimal(qty), Decimal(price), Decimal(0), n))
+    assert desk.instrument("ADAUSDT") is None
+    app = _app(desk)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, LedgerScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.get_cell("position", "ADAUSDT").plain == "-9,473"
+        assert table.get_cell("price", "ADAUSDT").plain == "0.15131"
+        assert table.get_cell("avg_sell_price", "ADAUSDT").plain == "0.15131"
 
 
 async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -> None:
@@ -398,6 +417,34 @@ async def test_in_an_outage_the_open_orders_say_they_are_not_live_and_say_so_aga
         desk.account_down = "API key rejected"
         desk.touch("state")
         await until(pilot, lambda: "account down" in str(orders.border_subtitle), "the account's outage", timeout=5)
+        position = app.query_one(PositionPanel)
+        await until(pilot, lambda: "⚠ not live: account down" in _plain(position), "the position's too", timeout=5)
+
+
+async def test_a_recovery_with_the_account_still_down_says_so() -> None:
+    desk = scripted.reconnecting()
+    app = _app(desk)
+    async with app.run_test(size=(160, 50)) as pilot:
+        down = desk.state
+        app.post_message(Bridge.StateChanged(down, down))
+        desk.account_down = "API key rejected"
+        ready = replace(down, kind=LinkState.READY, reason="public live")
+        app.post_message(Bridge.StateChanged(ready, down))
+        await pilot.pause()
+        assert app.noticed("Link recovered: public data live again; account still down")
+        assert not app.noticed("every topic is live again")
+        desk.account_down = ""
+        app.post_message(Bridge.StateChanged(down, ready))
+        app.post_message(Bridge.StateChanged(ready, down))
+        await pilot.pause()
+        assert app.noticed("Link recovered: every topic is live again")
+
+
+def _plain(widget: object) -> str:
+    from textual.widgets import Static
+
+    assert isinstance(widget, PositionPanel)
+    return str(widget.query_one("#position-body", Static).render())
 
 
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
