@@ -1,4 +1,4 @@
-"""The Fluxum App: the desk on one screen, fed by one session through one bridge.
+"""The Fluxum App: one session, one bridge, and the desk's screen (:mod:`app.desk_screen`) as its default screen.
 
 ``FluxumApp()`` needs no arguments: it loads the default settings (the embedded local exchange) and, once
 mounted, starts the session in a named worker (``session``) through :func:`app.runtime.open_runtime`, then the
@@ -7,7 +7,9 @@ a clock (time in state, countdowns, staleness), settings and runtime options.
 
 Ingest runs at network rate inside the session; the widgets pull the desk on their own timers and repaint only
 on change; the bridge turns the few lossless events (state changes, notices, fills, orders, book trust) into
-immediate refreshes and notifications. Worker failures end in one place, :meth:`on_worker_state_changed`.
+messages for the desk screen, which refreshes at once and notifies. The App keeps what is app-wide: toasts,
+theme, logging, palette commands, export, history, help, reconnect and signals. Worker failures end in one place,
+:meth:`on_worker_state_changed`.
 """
 
 from __future__ import annotations
@@ -24,65 +26,46 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import App, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.driver import Driver
 from textual.filter import LineFilter
 from textual.fuzzy import Matcher
 from textual.notifications import Notification, Notify, SeverityLevel
-from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Static
+from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState
 
 from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
+from app.desk_screen import DeskScreen
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
-from app.screens import ConfirmScreen, ExportScreen, HelpScreen, LedgerScreen, TypedConfirmScreen
+from app.screens import ExportScreen, HelpScreen
 from app.signals import on_stop_signals
 from exchange.alert_rules import AlertRule
-from exchange.book import BookState, OrderBook
+from exchange.book import OrderBook
 from exchange.config import Settings, config_file_or_default, load_settings
 from exchange.desk import Desk
-from exchange.events import AlertChanged, LinkState, OpenOrder, SessionState
+from exchange.events import AlertChanged, LinkState, SessionState
 from exchange.ledger import write_csv
 from exchange.link_history import LinkHistory
 from exchange.notices import SCREEN_BURST, WINDOW_S, NoticeGate
 from exchange.printable import PrintableFormatter, printable
 from exchange.private_file import write_private
-from widgets._desk_pull import DeskPull
 from widgets.connection_bar import ConnectionBar
-from widgets.desk_footer import DeskFooter
-from widgets.ladder import Ladder
-from widgets.link_strip import LinkStrip
-from widgets.orders import OrdersTable
-from widgets.position import PositionPanel
-from widgets.symbols import SymbolStrip
-from widgets.tape import TradesTape
-from widgets.wallet import WalletPanel
 
-__all__ = ["FluxumApp", "MIN_SIZE", "STYLESHEET"]
+__all__ = ["FluxumApp", "STYLESHEET", "placeholder_desk"]
 
 log = logging.getLogger(__name__)
 
 STYLESHEET = Path(__file__).resolve().parent / "styles.tcss"
-MIN_SIZE = (60, 20)
-"""Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
-COMPACT_BELOW = (90, 30)
-LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 TOP_ROWS_KEPT = 3
 """Rows toasts leave free: the connection bar's two at the top, and the toast rack's margin at the bottom."""
-MID_BELOW = 128
-ROOMY_FOOTER_FROM = 100
-"""Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
-drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
 STOP_TIMEOUT_S = 5.0
 NOTICE_CHARS = 500
 """The longest notification shown: a sentence of ours around a quoted ``retMsg`` or reason."""
@@ -105,7 +88,7 @@ class SymbolCommands(Provider):
 
     def _symbols(self) -> list[str]:
         app = self.app
-        return list(app.desk.symbols) if isinstance(app, FluxumApp) else []
+        return list(app.desk_screen.desk.symbols) if isinstance(app, FluxumApp) else []
 
     async def discover(self) -> Hits:
         app = self.app
@@ -113,7 +96,7 @@ class SymbolCommands(Provider):
         for symbol in self._symbols():
             text = f"Symbol: {printable(symbol)}"
             yield DiscoveryHit(
-                Content(text), partial(app.select_symbol, symbol), text=text, help="show its book and P&L"
+                Content(text), partial(app.desk_screen.select_symbol, symbol), text=text, help="show its book and P&L"
             )
 
     async def search(self, query: str) -> Hits:
@@ -127,7 +110,7 @@ class SymbolCommands(Provider):
                 yield Hit(
                     score,
                     _highlight(matcher, text),
-                    partial(app.select_symbol, symbol),
+                    partial(app.desk_screen.select_symbol, symbol),
                     text=text,
                     help="show its book and P&L",
                 )
@@ -157,52 +140,11 @@ def placeholder_desk(settings: Settings, now_ms: int) -> Desk:
 
 
 class FluxumApp(App[None]):
-    """The desk: ladder, position and P&L, tape, wallet, orders and a connection bar that never lies."""
+    """The trading desk app: its session and the app-wide services around the desk screen."""
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
     COMMANDS = App.COMMANDS | {SymbolCommands}
-    BINDINGS = [
-        Binding("q", "quit", "Quit", tooltip="Quit: stop the session and the local exchange, then exit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
-        Binding(
-            "left_square_bracket",
-            "cycle_symbol(-1)",
-            "Prev",
-            key_display="[",
-            tooltip="Previous symbol",
-        ),
-        Binding("right_square_bracket", "cycle_symbol(1)", "Next", key_display="]", tooltip="Next symbol"),
-        *[Binding(str(n), f"symbol_index({n - 1})", f"Symbol {n}", show=False) for n in range(1, 10)],
-        Binding(
-            "plus,equals_sign",
-            "zoom(1)",
-            "Coarser",
-            key_display="+",
-            tooltip="Coarser ladder: more ticks per row (1, 2, 5, 10 … 1000)",
-        ),
-        Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
-        Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
-        Binding("e", "export_ledger", "Export", tooltip="Export the ledger as CSV (asks for the path)"),
-        Binding(
-            "c",
-            "cancel_order",
-            "Cancel",
-            tooltip="Cancel the order under the cursor in Open orders (asks first)",
-        ),
-        Binding(
-            "r",
-            "reconnect",
-            "Reconnect",
-            show=False,
-            tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
-        ),
-        Binding("h", "show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="This help"),
-    ]
-
-    symbol: reactive[str | None] = reactive(None, init=False)
-    """The symbol on screen."""
 
     def __init__(
         self,
@@ -223,17 +165,14 @@ class FluxumApp(App[None]):
             desk = placeholder_desk(self.settings, int(clock() * 1000))
         else:
             self.settings = settings
-        self.desk: Desk = desk
+        self.desk_screen = DeskScreen(self, desk, symbol, clock=clock)
+        """The desk's screen: the default screen, at the bottom of the stack (``App.query`` looks there)."""
         self.runtime_options = dict(runtime_options or {})
         self.runtime: Any | None = None  # app.runtime.Runtime once the session is up
         self.history: LinkHistory | None = None  # a scripted desk's history (the runtime has its own)
-        self.bridge = Bridge(self)
+        self.bridge = Bridge(self.desk_screen)
         self._session_worker: Worker[None] | None = None
         self._bridge_worker: Worker[None] | None = None
-        self._recovering = False
-        self._cancelling: set[str] = set()
-        self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
-        self._availability: tuple[bool, bool, bool] | None = None
         self._control_filter = ControlFilter()
         self.alert_commands = AlertCommands(
             on_first_failure=lambda text: self.notify(text, title="Alert command", severity="warning", timeout=10)
@@ -242,13 +181,19 @@ class FluxumApp(App[None]):
         self._toast_gate = NoticeGate(TOAST_WINDOW_S, burst=TOAST_BURST)
         self._keyed_toasts: dict[str, Notification] = {}  # the last toast of each key, to withdraw it
         self._withdrawn: set[str] = set()  # toasts withdrawn while their Notify was still queued
-        self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
         self._stopping = False
         self.stop_signal: int | None = None
         """The signal that asked the desk to quit (SIGTERM, SIGHUP, SIGINT), if one did."""
         self.log_path: Path | None = None
         """The log file this desk writes (app/log_file.py), once mounted; None when logging went elsewhere."""
-        self.set_reactive(FluxumApp.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
+
+    def get_default_screen(self) -> Screen[Any]:
+        return self.desk_screen
+
+    @property
+    def desk(self) -> Desk:
+        """The desk on screen: the placeholder or the scripted one, then the session's."""
+        return self.desk_screen.desk
 
     # ------------------------------------------------------------------ crash report
 
@@ -398,86 +343,19 @@ class FluxumApp(App[None]):
             self.log_path = Path(log_file.baseFilename)
         logging.basicConfig(level=logging.INFO, handlers=handlers)
 
-    # ------------------------------------------------------------------ layout
+    # ------------------------------------------------------------------ mounting
 
-    def compose(self) -> ComposeResult:
-        clock = self.clock
-        desk, symbol = self.desk, self.symbol
-        yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
-        with Horizontal(id="status-row"):
-            yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
-            yield LinkStrip(desk, clock=clock, id="link-strip")
-        with Horizontal(id="body"):
-            ladder = Ladder(desk, symbol, clock=clock, id="ladder")
-            ladder.border_title = "Order book"
-            yield ladder
-            with Container(id="side"):
-                with Vertical(id="middle"):
-                    position = PositionPanel(desk, symbol, clock=clock, id="position")
-                    position.border_title = "Position · P&L"
-                    yield position
-                    tape = TradesTape(desk, symbol, clock=clock, id="tape")
-                    tape.border_title = "Trades"
-                    yield tape
-                with Vertical(id="right"):
-                    wallet = WalletPanel(desk, id="wallet")
-                    wallet.border_title = "Wallet"
-                    yield wallet
-                    orders = OrdersTable(desk, id="orders")
-                    orders.border_title = "Open orders"
-                    yield orders
-        yield Static(id="too-small")
-        yield DeskFooter()
-
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         if not logging.getLogger().handlers:
             self._start_logging()
         self._restore_theme()
-        self._apply_layout(self.size.width, self.size.height)
+        await AwaitMount(self.desk_screen, [self.desk_screen])  # the desk is composed before the app is ready
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
-        self.query_one(OrdersTable).focus()
         if not self.scripted and not self._stopping:
             self._start_session()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._apply_layout(event.size.width, event.size.height)
-
-    def _apply_layout(self, width: int, height: int) -> None:
-        """One class on the desk screen says which layout fits: -full, -mid, -compact or -tiny."""
-        if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
-            layout = "-tiny"
-        elif width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]:
-            layout = "-compact"
-        elif width < MID_BELOW:
-            layout = "-mid"
-        else:
-            layout = "-full"
-        screen = self._desk_screen()
-        if screen is None:
-            return
-        for name in LAYOUTS:
-            screen.set_class(name == layout, name)
-        with contextlib.suppress(Exception):  # (not composed yet)
-            screen.query_one(ConnectionBar).terse = layout in ("-compact", "-tiny")
-            screen.query_one(Footer).compact = width < ROOMY_FOOTER_FROM
-        if layout == "-tiny":
-            with contextlib.suppress(Exception):
-                self.query_one("#too-small", Static).update(
-                    f"Terminal {width}x{height} is too small.\n"
-                    f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
-                    "Enlarge the window, or press q to quit."
-                )
-
-    @property
-    def layout_name(self) -> str:
-        """Which layout the desk screen shows (-full, -mid, -compact, -tiny): read from its class, never kept twice."""
-        screen = self._desk_screen()
-        return next((name for name in LAYOUTS if screen is not None and screen.has_class(name)), "-full")
-
-    def _desk_screen(self) -> Screen[Any] | None:
-        """The desk's own screen (the bottom of the stack), whatever modal is on top of it."""
-        stack = self.screen_stack
-        return stack[0] if stack else None
+        self.desk_screen.fit(event.size.width, event.size.height)
 
     # ------------------------------------------------------------------ the session
 
@@ -486,7 +364,7 @@ class FluxumApp(App[None]):
             self._run_session(), name="session", group="session", exit_on_error=False
         )
 
-    def _session_ended_in_error(self) -> bool:
+    def session_ended_in_error(self) -> bool:
         """The session's worker failed (a journal that cannot be opened, a start that raised): only a new
         start can retry it."""
         worker = self._session_worker
@@ -508,7 +386,7 @@ class FluxumApp(App[None]):
                 )
             if self._stopping:
                 await runtime.session.stop()
-            self._use_desk(runtime.session.desk)
+            self.desk_screen.use_desk(runtime.session.desk)
             subscription = self.bridge.subscribe(runtime.hub)
             self._watch_alerts(runtime)
             self._bridge_worker = self.run_worker(
@@ -553,29 +431,6 @@ class FluxumApp(App[None]):
         if escape and not self.is_headless and self._driver is not None:
             self._driver.write(escape)  # written on purpose: the line filter strips controls from rendered lines
         self.alert_commands.launch(rule.command, alert)
-
-    def _use_desk(self, desk: Desk) -> None:
-        """Point every widget at the session's desk."""
-        self.desk = desk
-        if self.symbol not in desk.symbols:
-            self.set_reactive(FluxumApp.symbol, desk.symbols[0] if desk.symbols else None)
-        self._show_all()
-
-    def _show_all(self) -> None:
-        desk, symbol = self.desk, self.symbol
-        with self.batch_update():
-            for widget in (
-                self.query_one(ConnectionBar),
-                self.query_one(SymbolStrip),
-                self.query_one(Ladder),
-                self.query_one(PositionPanel),
-                self.query_one(TradesTape),
-            ):
-                widget.show(desk, symbol)
-            self.query_one(WalletPanel).show(desk)
-            self.query_one(LinkStrip).show(desk)
-            self.query_one(OrdersTable).show(desk)
-        self._refresh_availability()
 
     async def stop_session(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Stop the session and wait for the exchange and the links to close (idempotent)."""
@@ -635,142 +490,14 @@ class FluxumApp(App[None]):
         if worker.group in ("session", "bridge"):
             self.desk.state = SessionState(LinkState.FAILED, int(self.clock() * 1000), f"{worker.name}: {reason}")
             self.desk.touch("state")
-            self._refresh_now(ConnectionBar)
+            self.desk_screen.refresh_now(ConnectionBar)
             self.notify(f"The {worker.name} stopped: {reason}", title="Failed", severity="error", timeout=30)
-            self._refresh_availability()  # `r` starts the session again
+            self.desk_screen.refresh_availability()  # `r` starts the session again
         else:
             self.notify(f"{worker.name}: {reason}", severity="error", timeout=10)
         log.error("worker %s failed: %s", worker.name, reason)
 
-    # ------------------------------------------------------------------ bridge messages
-
-    def on_bridge_state_changed(self, message: Bridge.StateChanged) -> None:
-        self._refresh_now(ConnectionBar, Ladder, SymbolStrip)
-        kind = message.state.kind
-        if kind is LinkState.RECONNECTING:
-            self._recovering = True
-        elif kind is LinkState.READY and self._recovering:
-            self._recovering = False
-            words = (
-                "public data live again; account still down" if self.desk.account_down else "every topic is live again"
-            )
-            self.notify(f"Link recovered: {words}.", title="Ready", severity="information")
-        self._refresh_availability()
-
-    def on_bridge_notice_received(self, message: Bridge.NoticeReceived) -> None:
-        severity = message.level if message.level in ("information", "warning", "error") else "information"
-        self.notify(message.text, severity=severity, timeout=20 if severity == "error" else 6)  # type: ignore[arg-type]
-
-    def on_bridge_fill_received(self, message: Bridge.FillReceived) -> None:
-        if message.fill.symbol != self.symbol:
-            return
-        self._refresh_now(PositionPanel, TradesTape)
-
-    def on_bridge_book_state_changed(self, message: Bridge.BookStateChanged) -> None:
-        if message.symbol == self.symbol:
-            self._refresh_now(Ladder)
-        if message.state is BookState.SYNCED:
-            self.withdraw(f"{message.symbol} book RESYNCING")
-        elif message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
-            reason = f": {message.reason}" if message.reason else ""
-            self.notify(
-                f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
-                severity="warning",
-                timeout=6,
-                key=f"{message.symbol} book RESYNCING",
-            )
-
-    def on_bridge_order_changed(self, message: Bridge.OrderChanged) -> None:
-        order = message.order
-        self._refresh_now(OrdersTable, *([Ladder] if order.symbol == self.symbol else []))
-        if order.status == "Rejected":
-            self.notify(f"Order rejected: {_describe_order(order)}", severity="error", timeout=10)
-        elif order.order_id in self._cancelling and not order.is_open:
-            self._cancelling.discard(order.order_id)
-            self.notify(f"Order cancelled: {_describe_order(order)}", severity="information")
-        if not order.is_open:
-            self._close_cancel_dialog(order)
-        self._refresh_availability()
-
-    def _close_cancel_dialog(self, order: OpenOrder) -> None:
-        """The cancel dialog of an order that closed (filled, cancelled elsewhere, expired) asks about nothing:
-        it goes, and the notice says what became of the order."""
-        if self._cancel_dialog is None or self._cancel_dialog[0] != order.order_id:
-            return
-        _, dialog = self._cancel_dialog
-        self._cancel_dialog = None
-        if self.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
-            dialog.dismiss(False)
-        self.notify(
-            f"Nothing to cancel: the order is {order.status}: {_describe_order(order)}",
-            severity="warning",
-            timeout=6,
-        )
-
-    def on_bridge_position_changed(self, message: Bridge.PositionChanged) -> None:
-        if message.position.symbol == self.symbol:
-            self._refresh_now(PositionPanel)
-
-    def _refresh_now(self, *kinds: type[DeskPull]) -> None:
-        """Re-read the desk in these widgets at once, in one batch. Events can still arrive while the app shuts
-        down, after its widgets are gone: a widget that is not there is simply skipped."""
-        with self.batch_update():
-            for kind in kinds:
-                for widget in self.query(kind):  # type: ignore[type-var]
-                    widget.refresh_now()
-
-    def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
-        topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
-        key = f"stale feeds {' '.join(message.topics)}"
-        self._stale_toasts.pop(key, None)
-        self._stale_toasts[key] = frozenset(message.topics)
-        if len(self._stale_toasts) > KEYED_TOASTS_KEPT:
-            self._stale_toasts.pop(next(iter(self._stale_toasts)))
-        self.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8, key=key)
-
-    def on_connection_bar_feeds_live_again(self, message: ConnectionBar.FeedsLiveAgain) -> None:
-        """A stale-feed toast goes once every feed it names is live again."""
-        for key, topics in list(self._stale_toasts.items()):
-            if not topics & message.still_stale:
-                del self._stale_toasts[key]
-                self.withdraw(key)
-
-    # ------------------------------------------------------------------ symbols
-
-    def watch_symbol(self, symbol: str | None) -> None:
-        self._show_all()
-
-    def select_symbol(self, symbol: str) -> None:
-        """Show ``symbol`` (from a key or the command palette)."""
-        if symbol in self.desk.symbols:
-            self.symbol = symbol
-
-    def action_cycle_symbol(self, step: int) -> None:
-        symbols = self.desk.symbols
-        if not symbols:
-            return
-        index = symbols.index(self.symbol) if self.symbol in symbols else 0
-        self.symbol = symbols[(index + step) % len(symbols)]
-
-    def action_symbol_index(self, index: int) -> None:
-        if 0 <= index < len(self.desk.symbols):
-            self.symbol = self.desk.symbols[index]
-
-    def action_zoom(self, direction: int) -> None:
-        ladder = self.query_one(Ladder)
-        before = ladder.group
-        after = ladder.zoom(direction)
-        if after == before and ladder.step() is None:
-            self.notify(
-                "Grouping needs the instrument's tick size (it arrives with the first backfill).",
-                severity="warning",
-                timeout=4,
-            )
-
-    # ------------------------------------------------------------------ ledger
-
-    def action_show_ledger(self) -> None:
-        self.push_screen(LedgerScreen(self.desk, self.symbol))
+    # ------------------------------------------------------------------ ledger, history
 
     def action_show_history(self) -> None:
         runtime = self.runtime
@@ -819,39 +546,16 @@ class FluxumApp(App[None]):
         )
         return target
 
-    # ------------------------------------------------------------------ orders
-
-    def _refresh_availability(self) -> None:
-        """Refresh the footer only when what ``check_action`` answers may have changed: once a session, when its
-        keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
-        (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
-        such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
-        availability = (
-            self.runtime is not None or self._session_ended_in_error(),
-            self.desk.private and not self.desk.account_down,
-            self.desk.state.kind is LinkState.READY,  # flips twice an outage: no footer churn
-        )
-        if availability != self._availability:
-            self._availability = availability
-            self.refresh_bindings()
+    # ------------------------------------------------------------------ the link
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel_order":
-            if self.runtime is None or not self.desk.private or self.desk.account_down:
-                return False  # no keys, a rejected key, or scripted: nothing to cancel with
-            if self.desk.state.kind is not LinkState.READY:
-                return False  # the orders shown are not live: the one picked may be gone or filled
-            settings = self.runtime.settings
-            # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
-            # selected the action says so.
-            return settings.local_exchange or settings.trading_enabled
         if action == "reconnect":  # offered whatever the state: the action says when it has no use
-            return self.runtime is not None or self._session_ended_in_error()
+            return self.runtime is not None or self.session_ended_in_error()
         return True
 
     def action_reconnect(self) -> None:
         """Reconnect now: ends the wait before the next retry, or leaves Failed, and starts at attempt 1."""
-        if self._session_ended_in_error():  # the start itself failed: start again, journal and all
+        if self.session_ended_in_error():  # the start itself failed: start again, journal and all
             self.runtime = None
             self.notify("Starting the session again.", timeout=3)
             self._start_session()
@@ -868,74 +572,20 @@ class FluxumApp(App[None]):
         else:
             self.notify("The session is stopping: nothing to reconnect.", severity="warning", timeout=4)
 
-    def action_cancel_order(self) -> None:
-        if self.layout_name in ("-compact", "-tiny"):  # the orders table is hidden: nothing may go unseen
-            self.notify("Open orders are hidden at this size: enlarge the window to cancel.", severity="warning")
-            return
-        order = self.query_one(OrdersTable).selected_order()
-        if order is None:
-            self.notify("No open order is selected.", severity="warning", timeout=4)
-            return
-        question = f"Cancel {_describe_order(order)}?\n(order {order.order_id})"
-        settings = None if self.runtime is None else self.runtime.settings
-        screen: ModalScreen[bool] = (
-            TypedConfirmScreen(question, word=order.symbol, stakes=settings.stakes)
-            if settings is not None and settings.needs_typed_confirmation
-            else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
-        )
-        self._cancel_dialog = (order.order_id, screen)
-        self.push_screen(screen, callback=partial(self._cancel_confirmed, order))
-
-    def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
-        if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
-            self._cancel_dialog = None
-        if confirmed and self.desk.state.kind is not LinkState.READY:
-            self.notify(
-                "Cancel not sent: the link went down while you decided, and the order may have filled or gone. "
-                "Press c again once Ready.",
-                severity="warning",
-                timeout=8,
-            )
-            return
-        if confirmed:
-            self.run_worker(
-                self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
-            )
-
-    async def _cancel(self, order: OpenOrder) -> None:
-        """Ask the exchange to cancel; its order stream confirms it, a rejection is told at once."""
-        from exchange.bybit.errors import BybitError
-
-        runtime = self.runtime
-        if runtime is None:
-            self.notify("No session: the order cannot be cancelled.", severity="error")
-            return
-        self._cancelling.add(order.order_id)
-        try:
-            await runtime.rest.cancel_order(runtime.settings.category, order.symbol, order_id=order.order_id)
-        except BybitError as error:
-            self._cancelling.discard(order.order_id)
-            self.notify(f"Cancel rejected: {error}", severity="error", timeout=10)
-            return
-        except (TimeoutError, OSError) as error:
-            self._cancelling.discard(order.order_id)
-            self.notify(f"Cancel not sent: {error}", severity="error", timeout=10)
-            return
-        self.notify(f"Cancel sent: {_describe_order(order)}", severity="information", timeout=4)
-
     # ------------------------------------------------------------------ help, palette
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(log_path=self.log_path))
+        self.push_screen(HelpScreen(DeskScreen.BINDINGS, log_path=self.log_path))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        desk = self.desk_screen
         yield SystemCommand(
-            "Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", self.action_show_ledger
+            "Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", desk.action_show_ledger
         )
         yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
-        yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(self.action_zoom, 1))
-        yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(self.action_zoom, -1))
+        yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(desk.action_zoom, 1))
+        yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(desk.action_zoom, -1))
         if self.runtime is not None:
             yield SystemCommand(
                 "Link: reconnect now", "Skip the retry wait, or try again out of Failed", self.action_reconnect
@@ -952,11 +602,3 @@ def _toast_rows(notification: Notification, screen_width: int) -> int:
     text_width = max(1, min(60, (screen_width - 1) // 2) - 3)  # less the padding and the severity stripe
     text = f"{notification.title}\n{notification.message}" if notification.title else notification.message
     return Content(text).get_height({}, text_width) + 3  # the margin above and the padding above and below
-
-
-def _describe_order(order: OpenOrder) -> str:
-    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
-    side = "BUY" if order.side == "Buy" else "SELL"
-    price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
-    filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
-    return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"

@@ -6,11 +6,14 @@ on screen at once (Reconnecting within a frame, not a timer tick later). Everyth
 trades, link figures) is not bridged at all: the widgets pull the desk on their own timers, so a burst of
 deltas never becomes a burst of messages.
 
-The messages are posted to the app, which turns them into immediate widget refreshes (inside ``batch_update``)
-and notifications for people.
+The messages are dataclasses (``on_bridge_state_changed`` and so on) posted to the desk screen
+(:class:`app.desk_screen.DeskScreen`), where they stop (they do not bubble to the app); it turns them into
+immediate widget refreshes (inside ``batch_update``) and notifications for people.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.message import Message
 from textual.message_pump import MessagePump
@@ -20,7 +23,16 @@ from exchange.book import BookState
 from exchange.hub import EventHub, Subscription
 from exchange.ledger import Fill, LedgerEntry
 
-__all__ = ["BRIDGED_KINDS", "Bridge"]
+__all__ = [
+    "BRIDGED_KINDS",
+    "BookStateChanged",
+    "Bridge",
+    "FillReceived",
+    "NoticeReceived",
+    "OrderChanged",
+    "PositionChanged",
+    "StateChanged",
+]
 
 BRIDGED_KINDS: tuple[type[events.Event], ...] = (
     events.StateChanged,
@@ -32,62 +44,67 @@ BRIDGED_KINDS: tuple[type[events.Event], ...] = (
 )
 
 
+@dataclass
+class StateChanged(Message, namespace="bridge", bubble=False):
+    """The session moved to another state (never replaced: every transition is shown)."""
+
+    state: events.SessionState
+    previous: events.SessionState
+
+
+@dataclass
+class NoticeReceived(Message, namespace="bridge", bubble=False):
+    """Something the session wants a person to know."""
+
+    level: str
+    text: str
+
+
+@dataclass
+class FillReceived(Message, namespace="bridge", bubble=False):
+    """One of the account's executions was journaled and applied to the ledger."""
+
+    fill: Fill
+    entry: LedgerEntry | None
+    backfilled: bool
+
+
+@dataclass
+class BookStateChanged(Message, namespace="bridge", bubble=False):
+    """A book became SYNCED, RESYNCING or AWAITING_SNAPSHOT."""
+
+    symbol: str
+    state: BookState
+    reason: str | None
+
+
+@dataclass
+class OrderChanged(Message, namespace="bridge", bubble=False):
+    """An order was created, filled, amended or cancelled."""
+
+    order: events.OpenOrder
+
+
+@dataclass
+class PositionChanged(Message, namespace="bridge", bubble=False):
+    """The exchange reported a position."""
+
+    position: events.PositionSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        # only the latest position of a symbol matters; the desk already holds it
+        return isinstance(message, PositionChanged) and message.position.symbol == self.position.symbol
+
+
 class Bridge:
-    """Turns one subscription's events into messages for ``target`` (the app)."""
+    """Turns one subscription's events into messages for ``target`` (the desk screen)."""
 
-    class StateChanged(Message):
-        """The session moved to another state (never replaced: every transition is shown)."""
-
-        def __init__(self, state: events.SessionState, previous: events.SessionState) -> None:
-            self.state = state
-            self.previous = previous
-            super().__init__()
-
-    class NoticeReceived(Message):
-        """Something the session wants a person to know."""
-
-        def __init__(self, level: str, text: str) -> None:
-            self.level = level
-            self.text = text
-            super().__init__()
-
-    class FillReceived(Message):
-        """One of the account's executions was journaled and applied to the ledger."""
-
-        def __init__(self, fill: Fill, entry: LedgerEntry | None, backfilled: bool) -> None:
-            self.fill = fill
-            self.entry = entry
-            self.backfilled = backfilled
-            super().__init__()
-
-    class BookStateChanged(Message):
-        """A book became SYNCED, RESYNCING or AWAITING_SNAPSHOT."""
-
-        def __init__(self, symbol: str, state: BookState, reason: str | None) -> None:
-            self.symbol = symbol
-            self.state = state
-            self.reason = reason
-            super().__init__()
-
-    class OrderChanged(Message):
-        """An order was created, filled, amended or cancelled."""
-
-        def __init__(self, order: events.OpenOrder) -> None:
-            self.order = order
-            super().__init__()
-
-    class PositionChanged(Message):
-        """The exchange reported a position."""
-
-        bubble = False
-
-        def __init__(self, position: events.PositionSnapshot) -> None:
-            self.position = position
-            super().__init__()
-
-        def can_replace(self, message: Message) -> bool:
-            # only the latest position of a symbol matters; the desk already holds it
-            return isinstance(message, Bridge.PositionChanged) and message.position.symbol == self.position.symbol
+    StateChanged = StateChanged
+    NoticeReceived = NoticeReceived
+    FillReceived = FillReceived
+    BookStateChanged = BookStateChanged
+    OrderChanged = OrderChanged
+    PositionChanged = PositionChanged
 
     def __init__(self, target: MessagePump) -> None:
         self.target = target
@@ -105,19 +122,19 @@ class Bridge:
                 self.forwarded += 1
                 self.target.post_message(message)
 
-    @classmethod
-    def translate(cls, event: events.Event) -> Message | None:
+    @staticmethod
+    def translate(event: events.Event) -> Message | None:
         """The message for one event (None for kinds the dashboard does not bridge)."""
         if isinstance(event, events.StateChanged):
-            return cls.StateChanged(event.state, event.previous)
+            return StateChanged(event.state, event.previous)
         if isinstance(event, events.Notice):
-            return cls.NoticeReceived(event.level, event.text)
+            return NoticeReceived(event.level, event.text)
         if isinstance(event, events.FillReceived):
-            return cls.FillReceived(event.fill, event.entry, event.backfilled)
+            return FillReceived(event.fill, event.entry, event.backfilled)
         if isinstance(event, events.BookStateChanged):
-            return cls.BookStateChanged(event.symbol, event.state, event.reason)
+            return BookStateChanged(event.symbol, event.state, event.reason)
         if isinstance(event, events.OrderChanged):
-            return cls.OrderChanged(event.order)
+            return OrderChanged(event.order)
         if isinstance(event, events.PositionChanged):
-            return cls.PositionChanged(event.position)
+            return PositionChanged(event.position)
         return None

@@ -101,10 +101,10 @@ async def open_runtime(
         dropped: tuple[str, ...] = ()
         if settings.embedded:
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
-            from exchange.bybit.sim.instruments import known_symbols
+            from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, known_symbols
             from exchange.bybit.sim.server import SimConfig, SimServer
 
-            settings, dropped = _listed_only(settings, set(known_symbols()), unlisted)
+            settings, dropped = _listed_only(settings, set(known_symbols(settings.category)), unlisted)
 
             defaults: dict[str, Any] = {
                 "seed": seed,
@@ -113,6 +113,9 @@ async def open_runtime(
                 "faults_enabled": faults,
                 "funding_speed": EMBEDDED_FUNDING_SPEED,
             }
+            if settings.category not in DEFAULT_CATEGORIES:  # an inverse desk: its markets, its demo trades
+                defaults["categories"] = (*DEFAULT_CATEGORIES, settings.category)
+                defaults["demo_trader_category"] = settings.category
             config = SimConfig(**{**defaults, **(sim_overrides or {})})  # an override wins over a default
             sim = await stack.enter_async_context(SimServer(config))
             settings = settings.with_endpoints(

@@ -10,13 +10,14 @@ parsed as markup.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -163,12 +164,14 @@ LEGEND = (
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists the app's bindings (from the app itself, so it cannot drift) and the legend."""
+    """Lists the desk's bindings (given by the desk screen, so it cannot drift) and the legend."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close")]
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(self, bindings: Sequence[BindingType], log_path: Path | None = None) -> None:
         super().__init__()
+        self.bindings = bindings
+        """The keys listed, in their order."""
         self.log_path = log_path
         """The desk's log file (app/log_file.py), told so a person knows where to look after a failure."""
 
@@ -182,7 +185,7 @@ class HelpScreen(ModalScreen[None]):
             parts += [("Log file ", "bold"), printable(str(self.log_path), None), "\n\n"]
         parts += [("Fluxum: keys", "bold"), "\n"]
         seen: set[str] = set()
-        for binding in self.app.BINDINGS:
+        for binding in self.bindings:
             if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
                 continue
             seen.add(binding.action)

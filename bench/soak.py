@@ -84,7 +84,7 @@ class Ctx:
     app: Any
     window: dict[str, float] = field(default_factory=dict)  # loop lag and CPU since the last sample
     heap: dict[str, int] = field(default_factory=dict)  # one gc scan per sample
-    refresh_bindings: int = 0  # calls of app.refresh_bindings (each recomposes the footer)
+    refresh_bindings: int = 0  # calls of the desk screen's refresh_bindings (each recomposes the footer)
     gc_pauses: GcPauses = field(default_factory=lambda: GcPauses())
 
     @property
@@ -311,8 +311,8 @@ def _metric_list() -> list[Metric]:
         m(f"{panel}.history", w + "position.py", "240 per symbol", lambda c: _series(c.widgets[panel]), k(240 * n)),
         m("TradesTape._styles", w + "tape.py", "styles", lambda c: len(c.widgets["TradesTape"]._styles)),
         m("OrdersTable._rows", w + "orders.py", "open orders", lambda c: len(c.widgets["OrdersTable"]._rows)),
-        m("app._cancelling", "app/app.py", "discarded on close", _len("app._cancelling")),
-        m("app.refresh_bindings calls", "app/app.py _refresh_availability", "", lambda c: c.refresh_bindings),
+        m("desk._cancelling", "app/desk_screen.py", "discarded on close", _len("app.desk_screen._cancelling")),
+        m("desk.refresh_bindings calls", "app/desk_screen.py refresh_availability", "", lambda c: c.refresh_bindings),
         m("Footer compact watchers", "textual widgets/_footer.py", "none (textual#6666)", _footer_watchers),
         m("app._notifications", "textual", "expire (timeout)", _len("app._notifications")),
         m("DOM nodes", "textual", "", lambda c: len(list(c.app.query("*")))),
@@ -533,11 +533,11 @@ async def _wait_ready(app: Any, timeout: float = 60.0) -> None:
 
 
 def _instrument(ctx: Ctx) -> list[tuple[int, float]]:
-    """Count the app's ``refresh_bindings`` calls, and time every batch of executions that replayed a symbol
+    """Count the desk screen's ``refresh_bindings`` calls, and time every batch of executions that replayed a symbol
     because some of its fills came late (``Ledger.apply_fills`` replays each such symbol once), as (late fills,
     seconds). Both wrap instance attributes: behaviour is unchanged."""
-    app, ledger = ctx.app, ctx.session.ledger
-    refresh, apply_fills = app.refresh_bindings, ledger.apply_fills
+    desk_screen, ledger = ctx.app.desk_screen, ctx.session.ledger
+    refresh, apply_fills = desk_screen.refresh_bindings, ledger.apply_fills
     timings: list[tuple[int, float]] = []
 
     def counted() -> None:
@@ -552,7 +552,7 @@ def _instrument(ctx: Ctx) -> list[tuple[int, float]]:
             timings.append((ledger.reordered - before, time.perf_counter() - start))
         return applied
 
-    app.refresh_bindings = counted
+    desk_screen.refresh_bindings = counted
     ledger.apply_fills = timed
     return timings
 
@@ -605,7 +605,7 @@ async def soak(app: Any, opts: Options) -> dict[str, Any]:
                 raise injector.exception()  # type: ignore[misc]
             if now >= next_switch:
                 next_switch += 5.0
-                app.action_cycle_symbol(1)
+                app.desk_screen.action_cycle_symbol(1)
             take_warm = warm is None and now - t0 >= opts.warmup_s and warm_round_done.is_set()
             if now >= next_sample or take_warm:
                 next_sample = now + opts.sample_every_s

@@ -95,7 +95,7 @@ async def measure(app: Any, seconds: float, switch_every: float = 5.0) -> dict[s
         ladder.draw_log.clear()
         if loop.time() >= next_switch:
             next_switch += switch_every
-            app.action_cycle_symbol(1)
+            app.desk_screen.action_cycle_symbol(1)
     cpu1, wall1 = time.process_time(), time.perf_counter()
     stop.set()
     await probe

@@ -29,13 +29,12 @@ from typing import Any
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from exchange.desk import Desk
 from exchange.events import LinkState, SessionState, TopicHealth
 from exchange.printable import printable
-from widgets._desk_pull import SymbolPull
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
+from widgets.desk_widget import SymbolWidget
 
 __all__ = ["ConnectionBar", "ENVIRONMENT_STYLES", "desk_words"]
 
@@ -95,7 +94,7 @@ def environment_badge(environment: str) -> tuple[str, str]:
     return f" {kind.upper()} ", ENVIRONMENT_STYLES.get(kind.upper(), "bold reverse")
 
 
-class ConnectionBar(SymbolPull, Widget):
+class ConnectionBar(SymbolWidget):
     """Session state, link figures and per-stream ages; never green unless the session is Ready."""
 
     PULL_NAME = "connection-bar"
@@ -105,7 +104,6 @@ class ConnectionBar(SymbolPull, Widget):
     """
 
     REFRESH_HZ = 10.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
     terse: reactive[bool] = reactive(False, layout=False, repaint=False)
     """One line for small terminals (the app sets it with its layout): the state, the outage clock and the
     reconnect count always, the rest while it fits the width."""

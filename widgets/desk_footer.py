@@ -18,7 +18,7 @@ __all__ = ["DeskFooter"]
 class DeskFooter(Footer):
     """A footer whose keys for ``MINOR_ACTIONS`` carry the class ``-minor``."""
 
-    MINOR_ACTIONS: ClassVar[frozenset[str]] = frozenset({"zoom(1)", "zoom(-1)", "export_ledger", "cancel_order"})
+    MINOR_ACTIONS: ClassVar[frozenset[str]] = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger", "cancel_order"})
     """Grouping, export and cancel: a compact desk has them on their keys and in the palette (or, for cancel, not
     at all: its orders table is hidden)."""
 

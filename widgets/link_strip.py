@@ -15,11 +15,10 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
-from textual.widget import Widget
 
 from exchange.link_timeline import WINDOW_MS
 from widgets._component_style import component_style
-from widgets._desk_pull import DeskPull
+from widgets.desk_widget import DeskWidget
 
 __all__ = ["GLYPHS", "LinkStrip"]
 
@@ -28,7 +27,7 @@ LABEL = " 30m "
 GLYPHS = {"ready": "█", "degraded": "▒", "down": "░", "unknown": " "}
 
 
-class LinkStrip(DeskPull, Widget):
+class LinkStrip(DeskWidget):
     """``30m ███████▒▒██░░░███…`` with the newest minute on the right."""
 
     PULL_NAME = "link-strip"

@@ -26,7 +26,7 @@ from textual.widgets import DataTable
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
 from exchange.printable import printable
-from widgets._desk_pull import DeskPull
+from widgets.desk_widget import DeskWidget
 
 __all__ = ["NOT_LIVE", "OrdersTable", "liveness"]
 
@@ -57,7 +57,7 @@ def _plain(value: Decimal | None) -> str:
     return f"{value.normalize():,f}"
 
 
-class OrdersTable(DeskPull, DataTable[Text]):
+class OrdersTable(DataTable[Text], DeskWidget):
     """Open orders of every symbol; the cursor picks the one to cancel."""
 
     PULL_NAME = "orders"
@@ -72,7 +72,8 @@ class OrdersTable(DeskPull, DataTable[Text]):
 
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
-        super().__init__(desk, zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
+        super().__init__(zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
+        self.desk = desk
         self._rows: list[OpenOrder] = []
         self._cells: list[tuple[str, ...]] = []
         self._columns: tuple[str, ...] = ()

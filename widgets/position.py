@@ -21,7 +21,6 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
@@ -30,10 +29,10 @@ from exchange.ledger import LedgerEntry, MarkSource
 from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
 from exchange.trust import mark_is_live
-from widgets._desk_pull import SymbolPull
 from widgets._format import fmt_price, fmt_qty, fmt_signed
+from widgets.desk_widget import SymbolWidget
 
-__all__ = ["PositionPanel", "SessionSeries"]
+__all__ = ["PositionPanel", "SessionSeries", "mark_live", "position_text"]
 
 SERIES_CAPACITY = 240
 MARK_SOURCE_WORDS = {
@@ -156,7 +155,7 @@ def _money_style(value: Decimal | None) -> str:
     return "$profit" if value > 0 else "$loss"
 
 
-class PositionPanel(SymbolPull, Vertical):
+class PositionPanel(Vertical, SymbolWidget):
     """Position, P&L and its session sparkline for one symbol."""
 
     PULL_NAME = "position"
@@ -168,7 +167,6 @@ class PositionPanel(SymbolPull, Vertical):
     """
 
     REFRESH_HZ = 5.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -260,100 +258,119 @@ class PositionPanel(SymbolPull, Vertical):
         if entry is not None and series is not None:
             series.note(entry.pnl)
 
-    # ------------------------------------------------------------------ text
-
     def _text(self, desk: Desk | None, symbol: str | None, width: int) -> Content:
-        if desk is None or symbol is None:
-            return Content.assemble(("no symbol selected", "dim"))
-        entry = desk.ledger.entry(symbol)
-        instrument = desk.instrument(symbol)
-        price_dp = instrument.price_decimals if instrument is not None else 2
-        qty_dp = instrument.qty_decimals if instrument is not None else 3
-        header = self._header(desk, symbol, entry, price_dp, qty_dp)
-        apart = desk.position_disagreements.get(symbol)
-        warning: list[Any] = []
-        if apart is not None:  # right under the header: a short panel (the compact layout) still shows it
-            warning = ["\n", (disagreement_line(apart, price_dp, qty_dp), "bold $text-warning")]
-        if entry is None:
-            return Content.assemble(*header, *warning, "\n", ("no fills on this symbol this session", "dim"))
-
-        items = _figures(entry, desk.positions.get(symbol), price_dp)
-        wide = width >= WIDE_CELLS or width < NARROW_CELLS
-        label_w, value_w = (10, 11) if wide else (7, 10)
-        cell = label_w + 1 + value_w + 2
-        columns = max(1, (width + 2) // cell)
-        parts: list[Any] = [*self._fit_header(header, width), *warning]
-        for index, (label, value, style) in enumerate(items):
-            if index % columns == 0:
-                parts.append("\n")
-            label = label if wide else SHORT_LABELS.get(label, label)
-            parts.append((f"{label:<{label_w}} ", "dim"))
-            parts.append((f"{value:>{value_w}}", style))
-            if index % columns != columns - 1:
-                parts.append("  ")
-        series = self.history.get(symbol)
-        if series is not None and series.low is not None and series.high is not None:
-            parts += [
-                "\n",
-                ("session P&L ", "dim"),
-                (f"low {fmt_signed(series.low)}", _money_style(series.low)),
-                ("  ", ""),
-                (f"high {fmt_signed(series.high)}", _money_style(series.high)),
-            ]
-        return Content.assemble(*parts)
-
-    @staticmethod
-    def _fit_header(parts: list[Any], width: int) -> list[Any]:
-        """The header on one line if dropping the mark's source (in brackets) makes it fit; else as it was."""
-
-        def length(items: list[Any]) -> int:
-            return sum(len(p[0] if isinstance(p, tuple) else p) for p in items)
-
-        if length(parts) <= width:
-            return parts
-        shorter = [p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))]
-        if length(shorter) <= width:
-            return shorter
-        # Wrapping anyway: keep the source, and break before the mark so "mark" stays with its price.
-        at = next((i for i, p in enumerate(parts) if isinstance(p, tuple) and p[0] == "  mark "), None)
-        return parts if at is None else [*parts[:at], "\n", ("mark ", "dim"), *parts[at + 1 :]]
-
-    def _header(self, desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int) -> list[Any]:
-        size = entry.position if entry is not None else _ZERO
-        if size > 0:
-            side = ("LONG", "bold $bid")
-        elif size < 0:
-            side = ("SHORT", "bold $ask")
-        elif not desk.private:
-            side = ("no account: public data only", "dim")  # no keys: nothing is known of a position
-        elif not desk.positions_read:
-            side = ("position not read yet", "bold $text-warning")  # "FLAT" would be a claim
-        else:
-            side = ("FLAT", "dim")
-        parts: list[Any] = [(printable(symbol), "bold"), " ", side]
-        if desk.account_down:  # the key was rejected: the last word on the position, which may have moved
-            parts.append(("  ⚠ not live: account down", "bold $text-error"))
-        if size != 0 and entry is not None:
-            parts += [
-                f" {fmt_qty(abs(size), qty_dp)}",
-                ("  @ ", "dim"),
-                fmt_price(entry.running_price, price_dp),
-            ]
-        if entry is not None and entry.mark_source is not None and entry.spot > 0:
-            parts += [("  mark ", "dim"), fmt_price(entry.spot, price_dp)]
-            parts.append((f" ({MARK_SOURCE_WORDS.get(entry.mark_source, str(entry.mark_source))})", "dim"))
-        else:
-            mark = desk.mark_price(symbol)
-            if mark is not None:
-                parts += [("  mark ", "dim"), fmt_price(mark, price_dp), (" (mark price)", "dim")]
-        if desk.state.kind is not LinkState.READY:
-            parts.append(("  ⚠ marks not live", "bold $text-warning"))
-        elif not self._mark_live(desk, symbol):
-            parts.append(("  ⚠ mark not live", "bold $text-warning"))  # its ticker or book went quiet or untrusted
-        return parts
+        series = self.history.get(symbol or "")
+        return position_text(desk, symbol, width, series, int(self.clock() * 1000))
 
     def _mark_live(self, desk: Desk | None, symbol: str | None) -> bool:
-        entry = desk.ledger.entry(symbol) if desk is not None and symbol is not None else None
-        if desk is None or entry is None:
-            return True
-        return mark_is_live(desk, entry, int(self.clock() * 1000))
+        return mark_live(desk, symbol, int(self.clock() * 1000))
+
+
+def position_text(
+    desk: Desk | None, symbol: str | None, width: int, series: SessionSeries | None, now_ms: int
+) -> Content:
+    """What the panel shows of ``symbol`` at ``width`` cells: the position and its mark, a disagreement with the
+    exchange, the ledger's figures in as many columns as fit, and the session's low and high."""
+    if desk is None or symbol is None:
+        return Content.assemble(("no symbol selected", "dim"))
+    entry = desk.ledger.entry(symbol)
+    instrument = desk.instrument(symbol)
+    price_dp = instrument.price_decimals if instrument is not None else 2
+    qty_dp = instrument.qty_decimals if instrument is not None else 3
+    header = _header(desk, symbol, entry, price_dp, qty_dp, now_ms)
+    apart = desk.position_disagreements.get(symbol)
+    warning: list[Any] = []
+    if apart is not None:  # right under the header: a short panel (the compact layout) still shows it
+        warning = ["\n", (disagreement_line(apart, price_dp, qty_dp), "bold $text-warning")]
+    if entry is None:
+        return Content.assemble(*header, *warning, "\n", ("no fills on this symbol this session", "dim"))
+    parts: list[Any] = [*_fit_header(header, width), *warning]
+    parts += _figure_parts(_figures(entry, desk.positions.get(symbol), price_dp), width)
+    if series is not None and series.low is not None and series.high is not None:
+        parts += [
+            "\n",
+            ("session P&L ", "dim"),
+            (f"low {fmt_signed(series.low)}", _money_style(series.low)),
+            ("  ", ""),
+            (f"high {fmt_signed(series.high)}", _money_style(series.high)),
+        ]
+    return Content.assemble(*parts)
+
+
+def _figure_parts(items: list[tuple[str, str, str]], width: int) -> list[Any]:
+    """The ledger's figures, label and value, in as many columns as ``width`` holds (short labels when narrow)."""
+    wide = width >= WIDE_CELLS or width < NARROW_CELLS
+    label_w, value_w = (10, 11) if wide else (7, 10)
+    columns = max(1, (width + 2) // (label_w + 1 + value_w + 2))
+    parts: list[Any] = []
+    for index, (label, value, style) in enumerate(items):
+        if index % columns == 0:
+            parts.append("\n")
+        label = label if wide else SHORT_LABELS.get(label, label)
+        parts.append((f"{label:<{label_w}} ", "dim"))
+        parts.append((f"{value:>{value_w}}", style))
+        if index % columns != columns - 1:
+            parts.append("  ")
+    return parts
+
+
+def _fit_header(parts: list[Any], width: int) -> list[Any]:
+    """The header on one line if dropping the mark's source (in brackets) makes it fit; else as it was."""
+
+    def length(items: list[Any]) -> int:
+        return sum(len(p[0] if isinstance(p, tuple) else p) for p in items)
+
+    if length(parts) <= width:
+        return parts
+    shorter = [p for p in parts if not (isinstance(p, tuple) and p[0].startswith(" (") and p[0].endswith(")"))]
+    if length(shorter) <= width:
+        return shorter
+    # Wrapping anyway: keep the source, and break before the mark so "mark" stays with its price.
+    at = next((i for i, p in enumerate(parts) if isinstance(p, tuple) and p[0] == "  mark "), None)
+    return parts if at is None else [*parts[:at], "\n", ("mark ", "dim"), *parts[at + 1 :]]
+
+
+def _side(desk: Desk, size: Decimal) -> tuple[str, str]:
+    """LONG, SHORT or FLAT, or why the position is not known."""
+    if size > 0:
+        return ("LONG", "bold $bid")
+    if size < 0:
+        return ("SHORT", "bold $ask")
+    if not desk.private:
+        return ("no account: public data only", "dim")  # no keys: nothing is known of a position
+    if not desk.positions_read:
+        return ("position not read yet", "bold $text-warning")  # "FLAT" would be a claim
+    return ("FLAT", "dim")
+
+
+def _header(desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, qty_dp: int, now_ms: int) -> list[Any]:
+    size = entry.position if entry is not None else _ZERO
+    parts: list[Any] = [(printable(symbol), "bold"), " ", _side(desk, size)]
+    if desk.account_down:  # the key was rejected: the last word on the position, which may have moved
+        parts.append(("  ⚠ not live: account down", "bold $text-error"))
+    if size != 0 and entry is not None:
+        parts += [
+            f" {fmt_qty(abs(size), qty_dp)}",
+            ("  @ ", "dim"),
+            fmt_price(entry.running_price, price_dp),
+        ]
+    if entry is not None and entry.mark_source is not None and entry.spot > 0:
+        parts += [("  mark ", "dim"), fmt_price(entry.spot, price_dp)]
+        parts.append((f" ({MARK_SOURCE_WORDS.get(entry.mark_source, str(entry.mark_source))})", "dim"))
+    else:
+        mark = desk.mark_price(symbol)
+        if mark is not None:
+            parts += [("  mark ", "dim"), fmt_price(mark, price_dp), (" (mark price)", "dim")]
+    if desk.state.kind is not LinkState.READY:
+        parts.append(("  ⚠ marks not live", "bold $text-warning"))
+    elif not mark_live(desk, symbol, now_ms):
+        parts.append(("  ⚠ mark not live", "bold $text-warning"))  # its ticker or book went quiet or untrusted
+    return parts
+
+
+def mark_live(desk: Desk | None, symbol: str | None, now_ms: int) -> bool:
+    """Whether the mark the panel values the position at is live (True when there is no position to value)."""
+    entry = desk.ledger.entry(symbol) if desk is not None and symbol is not None else None
+    if desk is None or entry is None:
+        return True
+    return mark_is_live(desk, entry, now_ms)

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from textual.content import Content
-from textual.reactive import reactive
-from textual.widget import Widget
 
 from exchange.book import BookState
 from exchange.printable import printable
 from exchange.trust import book_trust, ticker_is_stale
-from widgets._desk_pull import SymbolPull
 from widgets._format import MAX_DECIMALS, fmt_price
+from widgets.desk_widget import SymbolWidget
 
 __all__ = ["SymbolStrip", "shared_quote"]
 
@@ -64,7 +62,7 @@ class _Entry:
         return Content.assemble(*parts)
 
 
-class SymbolStrip(SymbolPull, Widget):
+class SymbolStrip(SymbolWidget):
     """``1 BTCUSDT 65,001.2 │ 2 ETHUSDT …`` with the selected symbol highlighted."""
 
     PULL_NAME = "symbols"
@@ -74,7 +72,6 @@ class SymbolStrip(SymbolPull, Widget):
     """
 
     REFRESH_HZ = 2.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

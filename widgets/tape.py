@@ -17,20 +17,14 @@ from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
-from rich.segment import Segment
-from rich.style import Style
-from textual.reactive import reactive
-from textual.strip import Strip
-from textual.widget import Widget
-
 from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
 from exchange.ledger import Fill
-from widgets._component_style import component_style
-from widgets._desk_pull import SymbolPull
 from widgets._format import MAX_DECIMALS, ColumnWidths, clock_utc
+from widgets.rows import Row, text_row
+from widgets.strip_widget import StripWidget
 
-__all__ = ["TradesTape", "LARGE_PERCENTILE", "LARGE_FLOOR", "large_threshold"]
+__all__ = ["LARGE_FLOOR", "LARGE_PERCENTILE", "TradesTape", "large_threshold", "tape_rows"]
 
 LARGE_PERCENTILE = 0.98
 """A large trade's notional reaches this percentile of the recent ones..."""
@@ -44,7 +38,7 @@ OWN_MARK = "◆ YOU"
 NOT_LIVE = "⚠ not live"
 
 
-class TradesTape(SymbolPull, Widget):
+class TradesTape(StripWidget):
     """Recent public trades of one symbol with the account's own fills; bounded by the desk's deques."""
 
     PULL_NAME = "tape"
@@ -64,24 +58,10 @@ class TradesTape(SymbolPull, Widget):
     """
 
     REFRESH_HZ = 10.0
-    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._strips: list[Strip] = []
-        self._widths = ColumnWidths()
-        self._style_generation = 0
-        self._base = Style()
-        self._styles: dict[str, Style] = {}
         self.rows_drawn = 0
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._style_generation += 1
-        self._styles.clear()
-
-    def on_resize(self) -> None:
-        self._pull()
 
     def _pull(self) -> None:
         if not self._started:
@@ -102,79 +82,69 @@ class TradesTape(SymbolPull, Widget):
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        self._strips = self._build(desk, symbol, size.width, size.height)
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        if y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self._base)
+        self._show_rows(self._build(desk, symbol, size.width, size.height), size.width)
 
     # ------------------------------------------------------------------ drawing
 
-    def _style(self, name: str) -> Style:
-        """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
-        cached until the styles change."""
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = component_style(self, name)
-        return style
+    def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Row]:
+        rows, self.rows_drawn = tape_rows(desk, symbol, width, height, self._widths)
+        return rows
 
-    def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Strip]:
-        if width <= 0 or height <= 0:
-            return []
-        base = self._base = self.rich_style
-        muted = base + self._style("tape--muted")
-        if desk is None or symbol is None:
-            return [Strip([Segment(" no symbol".ljust(width)[:width], muted)], width)]
-        rows = height - 1
-        trades = desk.trades.get(symbol) or ()
-        recent = list(trades)[-max(rows, NOTIONAL_WINDOW) :]
-        threshold = large_threshold([float(t.price * t.qty) for t in recent[-NOTIONAL_WINDOW:]])
-        own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position][-rows:]
-        instrument = desk.instrument(symbol)
-        price_dp = instrument.price_decimals if instrument is not None else _guess_dp(recent)
-        qty_dp = instrument.qty_decimals if instrument is not None else 3
 
-        merged = _merge(recent[-rows:], own)[-rows:]
-        merged.reverse()  # newest first
-        price_w, qty_w = self._widths.fit(
-            (symbol, price_dp, qty_dp),
-            max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5]),
-            max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3]),
+def tape_rows(
+    desk: Desk | None, symbol: str | None, width: int, height: int, widths: ColumnWidths | None = None
+) -> tuple[list[Row], int]:
+    """The tape of ``symbol`` in ``desk`` for a window of ``width`` x ``height``: the titles (NOT LIVE unless the
+    link is Ready), then trades and own fills, newest first; and how many trades and fills it shows."""
+    if width <= 0 or height <= 0:
+        return [], 0
+    if desk is None or symbol is None:
+        return [text_row(" no symbol", width, "tape--muted")], 0
+    rows = height - 1
+    recent = list(desk.trades.get(symbol) or ())[-max(rows, NOTIONAL_WINDOW) :]
+    threshold = large_threshold([float(t.price * t.qty) for t in recent[-NOTIONAL_WINDOW:]])
+    own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position][-rows:]
+    instrument = desk.instrument(symbol)
+    price_dp = instrument.price_decimals if instrument is not None else _guess_dp(recent)
+    qty_dp = instrument.qty_decimals if instrument is not None else 3
+    merged = _merge(recent[-rows:], own)[-rows:]
+    merged.reverse()  # newest first
+    price_w, qty_w = (widths or ColumnWidths()).fit(
+        (symbol, price_dp, qty_dp),
+        max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5]),
+        max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3]),
+    )
+    titles = f" {'time (UTC)':<12} {'side':<4} {'price':>{price_w}} {'qty':>{qty_w}}  "
+    lines = [_titles_row(titles, width, desk.state.kind is LinkState.READY)]
+    for item, mine in merged:
+        text = (
+            f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
+            f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
         )
+        lines.append(
+            _trade_row(text, item.side, mine, threshold is not None and float(item.price * item.qty) >= threshold)
+        )
+    return lines, len(merged)
 
-        titles = f" {'time (UTC)':<12} {'side':<4} {'price':>{price_w}} {'qty':>{qty_w}}  "
-        title_style = base + self._style("tape--titles")
-        title_segments = [Segment(titles[:width].ljust(width), title_style)]
-        # Trades missed while the link is down are never replayed: the tape has a hole until Ready.
-        warning = next((w for w in (NOT_LIVE, "⚠") if width - len(titles) >= len(w)), None)
-        if desk.state.kind is not LinkState.READY and warning is not None:
-            filler = " " * (width - len(titles) - len(warning))
-            title_segments = [Segment(titles, title_style), Segment(warning, base + self._style("tape--not-live"))]
-            title_segments.append(Segment(filler, title_style))
-        strips = [Strip(title_segments, width)]
-        buy = base + self._style("tape--buy")
-        sell = base + self._style("tape--sell")
-        large_style = self._style("tape--large")
-        own_style = base + self._style("tape--own")
-        for item, mine in merged:
-            text = (
-                f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
-                f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
-            )
-            if mine:
-                segments = [Segment(text, own_style), Segment(OWN_MARK, own_style)]
-            else:
-                style = buy if item.side == "Buy" else sell
-                if threshold is not None and float(item.price * item.qty) >= threshold:
-                    segments = [Segment(text, style + large_style), Segment(" !", style + large_style)]
-                else:
-                    segments = [Segment(text, style), Segment("  ", style)]
-            used = sum(len(s.text) for s in segments)
-            strips.append(Strip(segments, used).crop_extend(0, width, base))
-        self.rows_drawn = len(merged)
-        return strips
+
+def _titles_row(titles: str, width: int, ready: bool) -> Row:
+    """The column titles; trades missed while the link is down are never replayed, so the tape says it has a hole
+    until Ready."""
+    warning = next((w for w in (NOT_LIVE, "⚠") if width - len(titles) >= len(w)), None)
+    if ready or warning is None:
+        return text_row(titles, width, "tape--titles")
+    filler = " " * (width - len(titles) - len(warning))
+    return Row(((titles, ("tape--titles",)), (warning, ("tape--not-live",)), (filler, ("tape--titles",))))
+
+
+def _trade_row(text: str, side: str, mine: bool, large: bool) -> Row:
+    """A trade (BUY / SELL written as well as coloured, ``!`` when large) or one of the account's fills."""
+    if mine:
+        return Row(((text, ("tape--own",)), (OWN_MARK, ("tape--own",))))
+    style = "tape--buy" if side == "Buy" else "tape--sell"
+    if large:
+        return Row(((text, (style, "tape--large")), (" !", (style, "tape--large"))))
+    return Row(((text, (style,)), ("  ", (style,))))
 
 
 def large_threshold(notionals: Sequence[float]) -> float | None:

@@ -14,8 +14,8 @@ from textual.widgets import Static
 from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.printable import printable
-from widgets._desk_pull import DeskPull
 from widgets._format import fmt_signed
+from widgets.desk_widget import DeskWidget
 
 __all__ = ["WalletPanel"]
 
@@ -27,7 +27,7 @@ LABEL_STYLE = "$label"
 """The labels' colour: muted, and readable on a light theme's background too (``dim`` halves the contrast)."""
 
 
-class WalletPanel(DeskPull, Static):
+class WalletPanel(Static, DeskWidget):
     """Equity, available and per-coin balances."""
 
     PULL_NAME = "wallet"
@@ -38,8 +38,9 @@ class WalletPanel(DeskPull, Static):
 
     REFRESH_HZ = 2.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.desk = desk
         self._lines = -1
 
     def _pull(self) -> None:

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--symbols",
         default="BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT",
-        help="comma-separated USDT symbols to list (default: BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT)",
+        help="comma-separated symbols to list: USDT ones, and inverse BTCUSD/ETHUSD (a USDT symbol also lists its "
+        "inverse perpetual when inverse is served; default: BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT)",
     )
     parser.add_argument(
         "--categories",
@@ -43,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated categories to serve: linear, spot, inverse (default: linear,spot)",
     )
     parser.add_argument("--no-demo-trader", action="store_true", help="do not trade on the demo account")
+    parser.add_argument(
+        "--demo-trader-category",
+        default="linear",
+        help="the category the demo trader trades: linear or inverse (default: linear)",
+    )
     parser.add_argument("--faults", action="store_true", help="enable the /_sim/ fault-injection endpoints")
     parser.add_argument(
         "--faults-token",
@@ -66,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> SimConfig:
     """Turn the flags into a :class:`SimConfig`, or raise :class:`UserError` with one sentence."""
-    from exchange.bybit.sim.instruments import known_symbols
+    from exchange.bybit.sim.instruments import build_instruments, known_symbols
     from exchange.bybit.sim.server import SimConfig
 
     port = _int(args.port, "--port")
@@ -83,6 +89,9 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
     bad = [c for c in categories if c not in CATEGORY_CHOICES]
     if bad or not categories:
         raise UserError(f"--categories must be chosen from {', '.join(CATEGORY_CHOICES)}")
+    if not build_instruments(symbols, categories):
+        raise UserError(f"--symbols {','.join(symbols)} lists nothing in --categories {','.join(categories)}")
+    demo_category = _demo_trader_category(args.demo_trader_category, categories)
     try:
         speed = float(args.funding_speed)
     except ValueError:
@@ -99,8 +108,23 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
         control_token=_fault_control(args, os.environ if environ is None else environ),
         faults_on_network=args.faults_on_network,
         demo_trader=not args.no_demo_trader,
+        demo_trader_category=demo_category,
         funding_speed=speed,
     )
+
+
+def _first_stream(categories: tuple[str, ...]) -> str:
+    """The public stream the banner names: linear's when served, else the first category's."""
+    return "linear" if "linear" in categories else categories[0]
+
+
+def _demo_trader_category(category: str, served: tuple[str, ...]) -> str:
+    """The demo trader's category: linear or inverse, and one the exchange serves."""
+    if category not in ("linear", "inverse"):
+        raise UserError(f"--demo-trader-category must be linear or inverse, not {category!r}")
+    if category not in served:
+        raise UserError(f"--demo-trader-category {category} needs {category} among --categories")
+    return category
 
 
 def _fault_control(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
@@ -190,7 +214,8 @@ async def _serve_until(sim: SimServer, config: SimConfig, stop: asyncio.Event, t
         token = f"from {token_source}" if token_source else sim.control_token
         faults = f", faults at /_sim/, control token {token}"
     sys.stdout.write(
-        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/linear, demo key {DEMO_API_KEY}{faults})\n"
+        f"fluxum sim: Bybit v5 at {sim.base_url} ({sim.ws_url}/v5/public/{_first_stream(config.categories)}, "
+        f"demo key {DEMO_API_KEY}{faults})\n"
     )
     sys.stdout.flush()
     try:

@@ -59,11 +59,13 @@ class HostileDesk(FluxumApp):
 
     async def _scripted(self) -> None:
         await asyncio.sleep(SHOWN_S)
-        self.post_message(Bridge.OrderChanged(hostile.order("r1", hostile.SYMBOL, "Rejected", "l", hostile.ORDER_TYPE)))
-        self.post_message(Bridge.NoticeReceived("error", f"Session failed: {hostile.FAILED_REASON}"))
-        self.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, hostile.REASON))
+        self.desk_screen.post_message(
+            Bridge.OrderChanged(hostile.order("r1", hostile.SYMBOL, "Rejected", "l", hostile.ORDER_TYPE))
+        )
+        self.desk_screen.post_message(Bridge.NoticeReceived("error", f"Session failed: {hostile.FAILED_REASON}"))
+        self.desk_screen.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, hostile.REASON))
         await asyncio.sleep(SHOWN_S)
-        self.symbol = hostile.SYMBOL
+        self.desk_screen.symbol = hostile.SYMBOL
         await asyncio.sleep(SHOWN_S)
         for screen in (
             LedgerScreen(self.desk, hostile.LINK_SYMBOL),

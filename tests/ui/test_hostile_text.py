@@ -100,9 +100,9 @@ async def test_notifications_quoting_the_exchange_are_never_markup() -> None:
     app = _recording(hostile.hostile_desk())
     async with app.run_test(size=LIVE_SIZE, notifications=True) as pilot:
         rejected = hostile.order("r1", hostile.SYMBOL, "Rejected", order_type=hostile.ORDER_TYPE)
-        app.post_message(Bridge.OrderChanged(rejected))
-        app.post_message(Bridge.NoticeReceived("error", f"Session failed: {hostile.FAILED_REASON}"))
-        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, hostile.REASON))
+        app.desk_screen.post_message(Bridge.OrderChanged(rejected))
+        app.desk_screen.post_message(Bridge.NoticeReceived("error", f"Session failed: {hostile.FAILED_REASON}"))
+        app.desk_screen.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, hostile.REASON))
         await until(pilot, lambda: len(toasts(app)) == 3, "three toasts")
         shown = "\n".join(toasts(app))
         assert "Order rejected: BUY 2 X[/] @ 1.5 ([b]Limit\ufffd31m)" in shown  # literal: no MarkupError, no bold

@@ -139,7 +139,7 @@ async def test_a_bad_key_fails_the_account_only(tmp_path: Path) -> None:
             assert all(book.synced for book in app.desk.books.values())
             trades = len(app.desk.trades.get("BTCUSDT", ()))
             await until(pilot, lambda: len(app.desk.trades.get("BTCUSDT", ())) > trades, "trades still arriving")
-            assert app.check_action("cancel_order", ()) is False
+            assert app.desk_screen.check_action("cancel_order", ()) is False
             assert LinkState.FAILED not in _shown(app)
             assert app.runtime is not None and app.runtime.session.reconnects == 0
             assert app.noticed("Account down")
@@ -165,11 +165,13 @@ async def test_a_key_refused_with_params_error_again_is_the_account_down_and_r_b
         assert all(book.synced for book in app.desk.books.values())
         assert "STALE" not in screen_text(app) and "RESYNCING" not in screen_text(app)
         assert session.reconnects == reconnects, "no reconnect loop"
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         sim.faults.auth_reject = False
         await press(pilot, "r")
         await until(pilot, lambda: _ready(app) and not app.desk.account_down, "the account back after r")
-        await until(pilot, lambda: app.check_action("cancel_order", ()) is True, "the account's actions back")
+        await until(
+            pilot, lambda: app.desk_screen.check_action("cancel_order", ()) is True, "the account's actions back"
+        )
         await app.stop_session()
 
 
@@ -182,7 +184,7 @@ async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
         assert ladder.symbol == "BTCUSDT"
         await press(pilot, "right_square_bracket")
         await until(pilot, lambda: ladder.symbol == "ETHUSDT", "the next symbol")
-        assert app.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
+        assert app.desk_screen.symbol == ladder.symbol == app.query_one(PositionPanel).symbol == "ETHUSDT"
         await press(pilot, "left_square_bracket", "left_square_bracket")
         await until(pilot, lambda: ladder.symbol == "SOLUSDT", "the previous symbol, wrapping around")
         await press(pilot, "1")
@@ -352,12 +354,12 @@ async def test_r_brings_the_account_back_once_the_key_works_again(tmp_path: Path
         faults.auth_reject = True
         await faults.drop_connections("")
         await until(pilot, lambda: bool(app.desk.account_down) and _ready(app), "the account down, public Ready")
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         faults.auth_reject = False  # the cause is fixed
         await press(pilot, "r")
         await until(pilot, lambda: app.noticed("Reconnecting now, with the account"), "the reconnect told")
         await until(pilot, lambda: not app.desk.account_down and _ready(app), "Ready with the account")
-        assert app.check_action("cancel_order", ()) is True
+        assert app.desk_screen.check_action("cancel_order", ()) is True
         await app.stop_session()
 
 
@@ -431,7 +433,7 @@ async def test_an_unlisted_symbol_is_dropped_from_the_desk_with_a_notice(tmp_pat
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await until(pilot, lambda: _ready(app), "Ready on the listed symbol")
         assert app.noticed("FOOUSDT is not listed by the exchange in linear: dropped from the desk")
-        assert app.desk.symbols == ["BTCUSDT"] and app.symbol == "BTCUSDT"
+        assert app.desk.symbols == ["BTCUSDT"] and app.desk_screen.symbol == "BTCUSDT"
         assert "FOOUSDT" not in screen_text(app)
         await app.stop_session()
 
@@ -450,13 +452,13 @@ async def test_cancel_is_not_offered_in_an_outage_nor_sent_from_a_dialog_it_over
         )
         table = app.query_one(OrdersTable)
         await until(pilot, lambda: table.selected_order() is not None, "the order in the orders widget")
-        assert app.check_action("cancel_order", ()) is True
+        assert app.desk_screen.check_action("cancel_order", ()) is True
         await press(pilot, "c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         app.runtime.sim.faults.forbid_for(30.0)
         await app.runtime.sim.faults.drop_connections("")
         await until(pilot, lambda: not _ready(app), "the outage")
-        assert app.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("cancel_order", ()) is False
         await press(pilot, "y")
         await until(pilot, lambda: app.noticed("Cancel not sent: the link went down"), "the cancel refused")
         assert not app.noticed("Cancel sent")

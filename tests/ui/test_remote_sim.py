@@ -29,13 +29,13 @@ def test_cancel_on_a_remote_sim_needs_trade() -> None:
     app = _app()
     assert app.desk.open_orders(), "the scripted desk holds open orders"
     app.runtime = SimpleNamespace(settings=load_settings(cfg="sim", base_url=REMOTE, environ={}))
-    assert app.check_action("cancel_order", ()) is False
+    assert app.desk_screen.check_action("cancel_order", ()) is False
     remote_trade = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
     app.runtime = SimpleNamespace(settings=remote_trade)
-    assert app.check_action("cancel_order", ()) is True
+    assert app.desk_screen.check_action("cancel_order", ()) is True
     local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
     app.runtime = SimpleNamespace(settings=local)
-    assert app.check_action("cancel_order", ()) is True
+    assert app.desk_screen.check_action("cancel_order", ()) is True
 
 
 async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:

@@ -161,7 +161,7 @@ async def test_export_to_an_unwritable_path_is_told_not_raised(tmp_path: Path) -
 async def test_too_small_then_compact_then_full() -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(50, 16)) as pilot:
-        screen = app.screen_stack[0]
+        screen = app.desk_screen
         assert screen.has_class("-tiny")
         assert "Terminal 50x16 is too small" in screen_text(app)
         await pilot.resize_terminal(60, 20)
@@ -182,7 +182,9 @@ async def test_state_change_is_shown_without_waiting_for_a_timer() -> None:
         previous = desk.state
         desk.state = SessionState(LinkState.RECONNECTING, scripted.NOW_MS, "link closed", 1, scripted.NOW_MS + 800)
         desk.touch("state")
-        app.on_bridge_state_changed(Bridge.StateChanged(desk.state, previous))  # synchronously, no timer involved
+        app.desk_screen.on_bridge_state_changed(
+            Bridge.StateChanged(desk.state, previous)
+        )  # synchronously, no timer involved
         assert bar.state_shown is LinkState.RECONNECTING
         await pilot.pause()
         assert "◑ Reconnecting · attempt 1 · retry in 0.8 s" in screen_text(app)
@@ -426,16 +428,16 @@ async def test_a_recovery_with_the_account_still_down_says_so() -> None:
     app = _app(desk)
     async with app.run_test(size=(160, 50)) as pilot:
         down = desk.state
-        app.post_message(Bridge.StateChanged(down, down))
+        app.desk_screen.post_message(Bridge.StateChanged(down, down))
         desk.account_down = "API key rejected"
         ready = replace(down, kind=LinkState.READY, reason="public live")
-        app.post_message(Bridge.StateChanged(ready, down))
+        app.desk_screen.post_message(Bridge.StateChanged(ready, down))
         await pilot.pause()
         assert app.noticed("Link recovered: public data live again; account still down")
         assert not app.noticed("every topic is live again")
         desk.account_down = ""
-        app.post_message(Bridge.StateChanged(down, ready))
-        app.post_message(Bridge.StateChanged(ready, down))
+        app.desk_screen.post_message(Bridge.StateChanged(down, ready))
+        app.desk_screen.post_message(Bridge.StateChanged(ready, down))
         await pilot.pause()
         assert app.noticed("Link recovered: every topic is live again")
 
@@ -523,8 +525,10 @@ async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
     app._toast = counted  # type: ignore[method-assign]
     async with app.run_test(size=(160, 44)) as pilot:
         for n in range(1_000):
-            app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, f"unreadable delta u {n}"))
-            app.post_message(Bridge.NoticeReceived("error", "Order rejected: insufficient balance"))
+            app.desk_screen.post_message(
+                Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, f"unreadable delta u {n}")
+            )
+            app.desk_screen.post_message(Bridge.NoticeReceived("error", "Order rejected: insufficient balance"))
         await pilot.pause()
         assert len(app.notices) == 2_000 and len(shown) == 2, shown
         clock[0] += TOAST_WINDOW_S
@@ -585,8 +589,8 @@ async def test_every_theme_has_the_desk_colours() -> None:
 async def test_scripted_desk_cannot_cancel_orders() -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=SNAPSHOT_SIZE):
-        assert app.check_action("cancel_order", ()) is False
-        assert app.check_action("show_ledger", ()) is True
+        assert app.desk_screen.check_action("cancel_order", ()) is False
+        assert app.desk_screen.check_action("show_ledger", ()) is True
 
 
 async def test_bridge_forwards_only_lossless_kinds_in_order() -> None:
@@ -704,11 +708,11 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     app = _app(desk)
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ))
-    assert app.check_action("cancel_order", ()) is False
+    assert app.desk_screen.check_action("cancel_order", ()) is False
     app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True))
-    assert app.check_action("cancel_order", ()) is True
+    assert app.desk_screen.check_action("cancel_order", ()) is True
     app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
-    assert app.check_action("cancel_order", ()) is True
+    assert app.desk_screen.check_action("cancel_order", ()) is True
 
 
 async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
@@ -784,7 +788,7 @@ async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hid
     async with app.run_test(size=(80, 24)) as pilot:
         app.runtime = SimpleNamespace(settings=load_settings(environ={}))
         await pilot.pause()
-        assert app.layout_name == "-compact"
+        assert app.desk_screen.layout_name == "-compact"
         text = screen_text(app)
         assert "liq" in text and "58,123.4" in text, text
         await pilot.press("c")
@@ -810,12 +814,12 @@ async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys()
             return sum(isinstance(o, FooterKey) for o in gc.get_objects())
 
         order = next(iter(orders.values()))
-        app.post_message(Bridge.OrderChanged(order))  # the first event settles what the footer offers
+        app.desk_screen.post_message(Bridge.OrderChanged(order))  # the first event settles what the footer offers
         await pilot.pause()
         before = footer_keys()
         for flip in range(40):
             desk.orders.clear() if flip % 2 == 0 else desk.orders.update(orders)
-            app.post_message(Bridge.OrderChanged(order))
+            app.desk_screen.post_message(Bridge.OrderChanged(order))
             await pilot.pause()
         await pilot.pause()
         assert footer_keys() <= before, (before, footer_keys())
@@ -882,12 +886,12 @@ async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
     not seconds later. A gap and its recovery posted back to back leave no toast either."""
     app = _app(scripted.base_desk())
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap: u 1042 -> 1044"))
+        app.desk_screen.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.RESYNCING, "gap: u 1042 -> 1044"))
         await until(pilot, lambda: bool(_gap_toasts(app)), "the gap toast", timeout=2)
-        app.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.SYNCED, None))
+        app.desk_screen.post_message(Bridge.BookStateChanged("BTCUSDT", BookState.SYNCED, None))
         await until(pilot, lambda: not _gap_toasts(app), "the gap toast to go", timeout=2)  # it lasts 6 s
-        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.RESYNCING, "gap: u 7 -> 9"))
-        app.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.SYNCED, None))
+        app.desk_screen.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.RESYNCING, "gap: u 7 -> 9"))
+        app.desk_screen.post_message(Bridge.BookStateChanged("ETHUSDT", BookState.SYNCED, None))
         await pilot.pause()
         await pilot.pause()
         assert app.noticed("ETHUSDT book RESYNCING") and not _gap_toasts(app)

@@ -37,7 +37,7 @@ async def test_in_an_outage_a_small_terminal_keeps_the_state_the_outage_clock_an
     app = _app(desk_in_outage())
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        assert app.layout_name == layout
+        assert app.desk_screen.layout_name == layout
         first = screen_text(app).splitlines()[0]
         assert "◑ Reconnecting · down 41 s · 3 reconnects" in first, first
         if layout == "-tiny":

@@ -1,4 +1,8 @@
-"""The simulated Bybit account's money: one UNIFIED wallet in USDT, one-way linear positions, the fill history.
+"""The simulated Bybit account's money: one UNIFIED wallet in USDT and coin wallets, one-way positions, fills.
+
+Linear positions settle in USDT; inverse positions (``BTCUSD``, ``ETHUSD``) are margined and settled in their
+base coin, with Bybit's inverse arithmetic (value ``contracts / price``, P&L ``contracts x (1/entry - 1/exit)``,
+average entry the harmonic mean), each coin a wallet of its own.
 
 The account is the single owner of money. Every fill and every funding payment goes through
 :meth:`Account.apply_fill` / :meth:`Account.apply_funding`, which move the wallet and the position with exact
@@ -15,7 +19,7 @@ import logging
 import random
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -23,16 +27,19 @@ from typing import Any, Protocol
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.instruments import Instrument
 from exchange.bybit.sim.records import (
+    INVERSE_STARTING_BALANCES,
     MAKER_FEE_RATE,
     MAX_EXECUTIONS,
     STARTING_BALANCE,
     TAKER_FEE_RATE,
     ZERO,
+    CoinFigures,
     Execution,
     Order,
     Position,
     Rejection,
     WalletFigures,
+    contract_value,
     money,
 )
 from exchange.bybit.sim.wire import plain
@@ -67,7 +74,9 @@ class Account:
         *,
         seed: int = 1,
         starting_balance: Decimal = STARTING_BALANCE,
+        coins: Iterable[str] = (),
     ) -> None:
+        """``coins`` are the settle coins of the inverse contracts listed: each gets a wallet."""
         self.market = market
         self.clock = clock
         self._resting = resting
@@ -76,6 +85,8 @@ class Account:
         self.created_ms = clock.now_ms()
         self.wallet_balance = Decimal(starting_balance)
         self.cum_realised = ZERO
+        self.coin_balances = {coin: INVERSE_STARTING_BALANCES.get(coin, ZERO) for coin in sorted(set(coins))}
+        self.coin_realised = dict.fromkeys(self.coin_balances, ZERO)
         self.positions: dict[tuple[str, str], Position] = {}
         self.executions: list[Execution] = []
         self.corrupt_next: deque[dict[str, Any]] = deque()  # fields to show wrong in the next executions (faults)
@@ -151,14 +162,13 @@ class Account:
         """Book one fill of ``order``: position, realised P&L, fee, wallet; returns the execution record."""
         inst = self.instrument(order.category, order.symbol)
         rate = (MAKER_FEE_RATE if is_maker else TAKER_FEE_RATE).get(order.category, TAKER_FEE_RATE["linear"])
-        value = price * qty
+        value = contract_value(order.category, qty, price)
         fee = money(value * rate)
         seq = self.next_seq()
         closed = pnl = ZERO
-        if order.category == "linear":
+        if order.category in ("linear", "inverse"):
             closed, pnl = self._move_position(order, price, qty, fee, now_ms, seq)
-        self.wallet_balance += pnl - fee
-        self.cum_realised += pnl - fee
+        self._settle(inst, pnl - fee)
         execution = Execution(
             n=self._next_exec_n(),
             category=order.category,
@@ -189,17 +199,27 @@ class Account:
         )
         return self._remember(execution)
 
+    def _settle(self, inst: Instrument, amount: Decimal) -> None:
+        """Book realised money (P&L less fees, or funding) in the wallet of the instrument's settle coin."""
+        if inst.category == "inverse":
+            coin = inst.settle_coin
+            self.coin_balances[coin] = self.coin_balances.get(coin, ZERO) + amount
+            self.coin_realised[coin] = self.coin_realised.get(coin, ZERO) + amount
+            return
+        self.wallet_balance += amount
+        self.cum_realised += amount
+
     def _move_position(
         self, order: Order, price: Decimal, qty: Decimal, fee: Decimal, now_ms: int, seq: int
     ) -> tuple[Decimal, Decimal]:
-        """Close then open the linear position by a fill; returns ``(closed size, realised P&L)``."""
+        """Close then open the position by a fill; returns ``(closed size, realised P&L)``."""
         sign = 1 if order.side == "Buy" else -1
         pos = self.position(order.category, order.symbol)
         if pos.size == 0:
             pos.cur_realised = ZERO
             pos.created_ms = now_ms
         closed = min(qty, pos.reducible_by(order.side))
-        pnl = money(closed * (price - pos.avg_price) * (1 if pos.size > 0 else -1)) if closed else ZERO
+        pnl = money(_closed_pnl(pos, closed, price)) if closed else ZERO
         opened = qty - closed
         if closed:
             pos.size += sign * closed
@@ -210,8 +230,7 @@ class Account:
                 pos.avg_price = price
                 pos.cur_realised = ZERO
             else:
-                total = abs(pos.size) + opened
-                pos.avg_price = money((pos.avg_price * abs(pos.size) + price * opened) / total)
+                pos.avg_price = money(_average_entry(pos, price, opened))
             pos.size += sign * opened
         pos.cum_realised += pnl - fee
         pos.cur_realised += pnl - fee
@@ -226,11 +245,10 @@ class Account:
             return None
         inst = self.instrument(category, symbol)
         mark = self.mark(category, symbol)
-        value = abs(pos.size) * mark
+        value = contract_value(category, abs(pos.size), mark)
         fee = money(value * rate * (1 if pos.size > 0 else -1))
         seq = self.next_seq()
-        self.wallet_balance -= fee
-        self.cum_realised -= fee
+        self._settle(inst, -fee)
         pos.cum_realised -= fee
         pos.cur_realised -= fee
         pos.updated_ms = now_ms
@@ -285,32 +303,49 @@ class Account:
 
     # -------------------------------------------------------------------------------------------- margins
 
-    def unrealised_pnl(self) -> Decimal:
+    def _settles_in(self, category: str, symbol: str, coin: str | None) -> bool:
+        """Whether money of this symbol lives in ``coin``'s wallet (None: the USDT wallet)."""
+        if category != "inverse":
+            return coin is None
+        return coin is not None and self.instrument(category, symbol).settle_coin == coin
+
+    def _open_in(self, coin: str | None) -> list[Position]:
+        return [p for p in self.positions.values() if p.size != 0 and self._settles_in(p.category, p.symbol, coin)]
+
+    def unrealised_pnl(self, coin: str | None = None) -> Decimal:
         total = ZERO
-        for pos in self.positions.values():
-            if pos.size != 0:
-                total += pos.unrealised(self.safe_mark(pos.category, pos.symbol, pos.avg_price))
+        for pos in self._open_in(coin):
+            total += pos.unrealised(self.safe_mark(pos.category, pos.symbol, pos.avg_price))
         return total
 
-    def position_im(self) -> Decimal:
-        return sum((p.initial_margin() for p in self.positions.values() if p.size != 0), ZERO)
+    def position_im(self, coin: str | None = None) -> Decimal:
+        return sum((p.initial_margin() for p in self._open_in(coin)), ZERO)
 
-    def position_mm(self) -> Decimal:
-        return sum((p.maintenance_margin() for p in self.positions.values() if p.size != 0), ZERO)
+    def position_mm(self, coin: str | None = None) -> Decimal:
+        return sum((p.maintenance_margin() for p in self._open_in(coin)), ZERO)
 
-    def order_im(self) -> Decimal:
+    def order_im(self, coin: str | None = None) -> Decimal:
         """Initial margin held by resting orders, at their position's leverage."""
         return sum(
             (
-                o.leaves_qty * o.price / self.position(o.category, o.symbol).leverage
+                contract_value(o.category, o.leaves_qty, o.price) / self.position(o.category, o.symbol).leverage
                 for o in self._resting.resting_orders()
+                if self._settles_in(o.category, o.symbol, coin)
             ),
             ZERO,
         )
 
-    def available_balance(self) -> Decimal:
-        """Margin balance minus every initial margin in use: what a new order may commit."""
-        return self.wallet_balance + self.unrealised_pnl() - self.position_im() - self.order_im()
+    def balance(self, coin: str | None = None) -> Decimal:
+        """The wallet balance of ``coin`` (None: USDT)."""
+        return self.wallet_balance if coin is None else self.coin_balances.get(coin, ZERO)
+
+    def available_balance(self, coin: str | None = None) -> Decimal:
+        """Margin balance minus every initial margin in use: what a new order may commit (in ``coin``)."""
+        return self.balance(coin) + self.unrealised_pnl(coin) - self.position_im(coin) - self.order_im(coin)
+
+    def margin_coin(self, inst: Instrument) -> str | None:
+        """The wallet an instrument's orders are margined from (None: USDT)."""
+        return inst.settle_coin if inst.category == "inverse" else None
 
     def wallet_figures(self) -> WalletFigures:
         """The wallet's figures now, for the ``wallet`` push and ``account/wallet-balance``."""
@@ -321,6 +356,19 @@ class Account:
             position_im=self.position_im(),
             position_mm=self.position_mm(),
             order_im=self.order_im(),
+            coins=tuple(self._coin_figures(coin) for coin in self.coin_balances),
+        )
+
+    def _coin_figures(self, coin: str) -> CoinFigures:
+        return CoinFigures(
+            coin=coin,
+            wallet_balance=self.coin_balances[coin],
+            cum_realised=self.coin_realised.get(coin, ZERO),
+            unrealised=self.unrealised_pnl(coin),
+            position_im=self.position_im(coin),
+            position_mm=self.position_mm(coin),
+            order_im=self.order_im(coin),
+            usd_price=self._safe_index("inverse", coin + "USD", ZERO),
         )
 
     def set_leverage(self, category: str, symbol: str, leverage: Decimal) -> Position:
@@ -336,8 +384,27 @@ class Account:
         if leverage == pos.leverage:
             raise Rejection(110043, "leverage not modified")
         extra = pos.value / leverage - pos.initial_margin()
-        if extra > 0 and extra > self.available_balance():
+        if extra > 0 and extra > self.available_balance(self.margin_coin(inst)):
             raise Rejection(110044, "Available margin is insufficient")
         pos.leverage = leverage
         pos.updated_ms = self.clock.now_ms()
         return pos
+
+
+def _closed_pnl(pos: Position, closed: Decimal, price: Decimal) -> Decimal:
+    """P&L of closing ``closed`` of ``pos`` at ``price``: ``qty x (exit - entry)`` linear,
+    ``contracts x (1/entry - 1/exit)`` inverse; a short's mirrored."""
+    direction = 1 if pos.size > 0 else -1
+    if pos.category == "inverse":
+        return closed * (1 / pos.avg_price - 1 / price) * direction
+    return closed * (price - pos.avg_price) * direction
+
+
+def _average_entry(pos: Position, price: Decimal, opened: Decimal) -> Decimal:
+    """The entry after adding ``opened`` at ``price``: volume-weighted linear; for inverse Bybit's harmonic mean,
+    contracts over the sum of contracts / price."""
+    size = abs(pos.size)
+    total = size + opened
+    if pos.category == "inverse":
+        return total / (size / pos.avg_price + opened / price)
+    return (pos.avg_price * size + price * opened) / total

@@ -3,7 +3,8 @@
 Every few seconds (seeded) it does one small thing a desk would recognise: a market order, a limit order a
 few ticks behind the touch (which the market later fills as a maker, or not), or a cancel. It keeps each
 position's notional bounded by trading it back down, so the account neither drifts nor runs out of margin. It
-goes through the same matching engine as REST orders, so every push and ``execution/list`` row is real.
+goes through the same matching engine as REST orders, so every push and ``execution/list`` row is real. It
+trades one category: linear by default, inverse when asked (notionals are then in contracts of 1 USD).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from exchange.bybit.sim.venue import SimExchange
 log = logging.getLogger(__name__)
 
 CATEGORY = "linear"
+TRADED_CATEGORIES = ("linear", "inverse")
 INTERVAL_S = (1.0, 4.0)
-ORDER_NOTIONAL = (150.0, 1500.0)  # USDT per order
+ORDER_NOTIONAL = (150.0, 1500.0)  # USD(T) per order
 MAX_POSITION_NOTIONAL = Decimal(6000)
 MAX_RESTING = 4
 
@@ -39,8 +41,12 @@ class DemoTrader:
         seed: int = 1,
         interval_s: tuple[float, float] = INTERVAL_S,
         max_position_notional: Decimal = MAX_POSITION_NOTIONAL,
+        category: str = CATEGORY,
     ) -> None:
+        if category not in TRADED_CATEGORIES:
+            raise ValueError(f"the demo trader trades {' or '.join(TRADED_CATEGORIES)}, not {category!r}")
         self.exchange = exchange
+        self.category = category
         self.counters: Counter[str] = Counter() if counters is None else counters
         self.rng = random.Random(f"demo-trader-{seed}")
         self.interval_s = interval_s
@@ -82,33 +88,35 @@ class DemoTrader:
         """One seeded decision; returns what it did: market, limit, cancel, reduce, rejected or idle."""
         account = self.exchange.account
         market = self.exchange.market
-        symbols = sorted(market.symbols(CATEGORY))
+        category = self.category
+        symbols = sorted(market.symbols(category))
         if not symbols:
             return self._did("idle")
         symbol = self.rng.choice(symbols)
-        best_bid, best_ask = market.best_bid_ask(CATEGORY, symbol)
+        best_bid, best_ask = market.best_bid_ask(category, symbol)
         if best_bid is None or best_ask is None:
             return self._did("idle")
-        inst = market.instrument(CATEGORY, symbol)
-        pos = account.position(CATEGORY, symbol)
-        mark = market.mark_price(CATEGORY, symbol)
+        inst = market.instrument(category, symbol)
+        pos = account.position(category, symbol)
+        notional = _usd_notional(inst, abs(pos.size), market.mark_price(category, symbol))
         try:
-            if abs(pos.size) * mark > self.max_position_notional:
+            if notional > self.max_position_notional:
                 qty = self._round_qty(inst, abs(pos.size) / 2)
                 side = "Sell" if pos.size > 0 else "Buy"
                 self._place(symbol, side, "Market", qty, reduceOnly=True)
                 return self._did("reduce")
-            resting = [o for o in self.exchange.orders.resting_orders(CATEGORY) if o.order_link_id.startswith("demo-")]
+            resting = [o for o in self.exchange.orders.resting_orders(category) if o.order_link_id.startswith("demo-")]
             roll = self.rng.random()
             if resting and (len(resting) >= MAX_RESTING or roll > 0.85):
                 victim = min(resting, key=lambda o: o.seq) if len(resting) >= MAX_RESTING else self.rng.choice(resting)
-                self.exchange.cancel_order({"category": CATEGORY, "symbol": victim.symbol, "orderId": victim.order_id})
+                self.exchange.cancel_order({"category": category, "symbol": victim.symbol, "orderId": victim.order_id})
                 return self._did("cancel")
             side = self.rng.choice(("Buy", "Sell"))
-            if pos.size != 0 and abs(pos.size) * mark > self.max_position_notional / 2:
+            if pos.size != 0 and notional > self.max_position_notional / 2:
                 side = "Sell" if pos.size > 0 else "Buy"  # lean against a large position
             reference = best_ask if side == "Buy" else best_bid
-            qty = self._round_qty(inst, Decimal(str(self.rng.uniform(*ORDER_NOTIONAL))) / reference)
+            usd = Decimal(str(self.rng.uniform(*ORDER_NOTIONAL)))
+            qty = self._round_qty(inst, usd if inst.category == "inverse" else usd / reference)
             if qty * reference < inst.min_notional:
                 qty = self._round_qty(inst, inst.min_notional * 2 / reference + inst.qty_step)
             if roll < 0.4:
@@ -127,7 +135,7 @@ class DemoTrader:
     def _place(self, symbol: str, side: str, order_type: str, qty: Decimal, **extra: Any) -> None:
         self._n += 1
         params: dict[str, Any] = {
-            "category": CATEGORY,
+            "category": self.category,
             "symbol": symbol,
             "side": side,
             "orderType": order_type,
@@ -146,3 +154,8 @@ class DemoTrader:
         self.actions[action] += 1
         self.counters[f"demo_trader.{action}"] += 1
         return action
+
+
+def _usd_notional(inst: Instrument, size: Decimal, mark: Decimal) -> Decimal:
+    """A position's notional in USD(T): ``size x mark`` linear; an inverse size is already USD (contracts)."""
+    return size if inst.category == "inverse" else size * mark

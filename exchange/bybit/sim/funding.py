@@ -19,6 +19,8 @@ from exchange.bybit.sim.records import Execution
 log = logging.getLogger(__name__)
 
 FUNDING_INTERVAL_MS = 8 * 60 * 60 * 1000
+FUNDED_CATEGORIES = ("linear", "inverse")
+"""The perpetuals that pay funding: linear in USDT, inverse in their settle coin."""
 
 
 class FundingMarket(Protocol):
@@ -30,7 +32,7 @@ class FundingMarket(Protocol):
 
 
 class FundingSchedule:
-    """Settles funding on every open linear position when simulated time crosses a funding instant."""
+    """Settles funding on every open perpetual position when simulated time crosses a funding instant."""
 
     def __init__(self, account: Account, market: FundingMarket, pushes: AccountPushes, *, speed: float = 1.0) -> None:
         if speed <= 0:
@@ -47,7 +49,8 @@ class FundingSchedule:
     def _schedule(self, at_ms: int) -> None:
         """Remember the next instant and tell the market, whose tickers show it as ``nextFundingTime``."""
         self.next_funding_ms = at_ms
-        self.market.set_next_funding_time(at_ms, "linear")
+        for category in FUNDED_CATEGORIES:
+            self.market.set_next_funding_time(at_ms, category)
 
     def _next_after(self, now_ms: int) -> int:
         return (now_ms // self.interval_ms + 1) * self.interval_ms
@@ -63,10 +66,10 @@ class FundingSchedule:
             log.exception("funding settlement failed")
 
     def settle(self, now_ms: int) -> list[Execution]:
-        """Charge or pay funding on every open linear position now; pushes execution + position + wallet."""
+        """Charge or pay funding on every open perpetual position now; pushes execution + position + wallet."""
         account = self.account
         executions: list[Execution] = []
-        for pos in account.open_positions("linear"):
+        for pos in [p for category in FUNDED_CATEGORIES for p in account.open_positions(category)]:
             rate = self.market.funding_rate(pos.category, pos.symbol)
             execution = account.apply_funding(pos.category, pos.symbol, rate, now_ms)
             if execution is not None:

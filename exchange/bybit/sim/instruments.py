@@ -159,7 +159,8 @@ _SPOT: dict[str, tuple[Any, ...]] = {
     "DOGEUSDT": (D("0.00001"), D("0.1"), D("13.8"), D("6000000"), D("3000000"), D("0.15000"), 117),
 }
 # inverse perpetual symbol -> (tick, qty step (contracts of 1 USD), max qty, start price, id); served only
-# when "inverse" is among the configured categories, for the USDT symbols whose base coin is listed here.
+# when "inverse" is among the configured categories, for the symbols named (``BTCUSD``) or the USDT symbols
+# whose base coin is listed here (``BTCUSDT`` -> ``BTCUSD``).
 _INVERSE: dict[str, tuple[Any, ...]] = {
     "BTCUSD": (D("0.50"), D("1"), D("1000000"), D("65000.00"), 1),
     "ETHUSD": (D("0.05"), D("1"), D("1000000"), D("3500.00"), 2),
@@ -233,19 +234,27 @@ def _inverse(symbol: str) -> Instrument:
     )
 
 
-def known_symbols() -> list[str]:
-    """Every USDT symbol the local exchange can list (``--symbols`` must pick from these)."""
-    return sorted(set(_LINEAR) | set(_SPOT))
+def known_symbols(category: str | None = None) -> list[str]:
+    """Every symbol the local exchange can list (``--symbols`` must pick from these), or those of one category."""
+    tables = {"linear": _LINEAR, "spot": _SPOT, "inverse": _INVERSE}
+    chosen = [tables[category]] if category in tables else [] if category else list(tables.values())
+    return sorted({symbol for table in chosen for symbol in table})
+
+
+def inverse_symbol(symbol: str) -> str | None:
+    """The inverse perpetual of a symbol's base coin (``BTCUSDT`` or ``BTCUSD`` -> ``BTCUSD``), if listed."""
+    inverse = symbol if symbol in _INVERSE else symbol.removesuffix("USDT") + "USD"
+    return inverse if inverse in _INVERSE else None
 
 
 def build_instruments(
     symbols: Iterable[str] = DEFAULT_SYMBOLS, categories: Iterable[str] = DEFAULT_CATEGORIES
 ) -> list[Instrument]:
-    """The instruments for the chosen USDT symbols in the chosen categories.
+    """The instruments for the chosen symbols in the chosen categories.
 
     Raises :class:`UnknownSymbol` for a symbol the simulator cannot list and ``ValueError`` for a category it
-    does not serve. Inverse instruments follow the base coins of the chosen symbols (``BTCUSDT`` ->
-    ``BTCUSD``).
+    does not serve. Inverse instruments are the inverse symbols named and follow the base coins of the chosen
+    USDT symbols (``BTCUSDT`` -> ``BTCUSD``), each listed once.
     """
     symbols = [s.strip() for s in symbols if s.strip()]
     categories = list(categories)
@@ -253,7 +262,7 @@ def build_instruments(
         if category not in CATEGORIES:
             raise ValueError(f"unknown category {category!r} (choose from {', '.join(CATEGORIES)})")
     for symbol in symbols:
-        if symbol not in _LINEAR and symbol not in _SPOT:
+        if symbol not in _LINEAR and symbol not in _SPOT and symbol not in _INVERSE:
             raise UnknownSymbol(symbol)
     out: list[Instrument] = []
     for category in categories:
@@ -263,7 +272,7 @@ def build_instruments(
             elif category == "spot" and symbol in _SPOT:
                 out.append(_spot(symbol))
             elif category == "inverse":
-                inverse = symbol.removesuffix("USDT") + "USD"
-                if inverse in _INVERSE:
+                inverse = inverse_symbol(symbol)
+                if inverse is not None and all(i.symbol != inverse or i.category != "inverse" for i in out):
                     out.append(_inverse(inverse))
     return out

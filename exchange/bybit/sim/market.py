@@ -110,8 +110,10 @@ class SymbolBook:
         self.tick_units = int(inst.tick_size.scaleb(inst.price_scale))  # ticks -> 10**-scale units
         self.lot_units = int(inst.qty_step.scaleb(self.qty_places))  # lots -> 10**-qty_places units
         self.spot = inst.category == "spot"
+        self.inverse = inst.category == "inverse"
         start_tick = int((inst.start_price / inst.tick_size).to_integral_value())
-        lot_value = float(inst.start_price * inst.qty_step)
+        # an inverse lot is a contract of 1 USD, whatever the price
+        lot_value = float(inst.qty_step if self.inverse else inst.start_price * inst.qty_step)
         self.typical_lots = max(1, int(_LEVEL_NOTIONAL / lot_value))
         vol = _VOLATILITY.get(inst.base_coin, 1.5)
         self.sigma_ticks = start_tick * _STEP_SIGMA * vol
@@ -143,6 +145,8 @@ class SymbolBook:
         self.low_tick = int(min(start_tick, self.prev_24h_tick) * (1 - rng.uniform(0.002, 0.015)))
         self.volume_lots = self.typical_lots * rng.randrange(20_000, 60_000)
         self.turnover_units = self.volume_lots * self.lot_units * start_tick * self.tick_units
+        # inverse turnover is in the coin: the sum of contracts / price
+        self.turnover_coin = self.volume_lots * inst.qty_step / inst.start_price if self.inverse else Decimal(0)
         self.open_interest_lots = self.typical_lots * rng.randrange(5_000, 30_000)
         self.trades: deque[PublicTrade] = deque(maxlen=RECENT_TRADES)
         self._spot_trade_id = 2_200_000_000_000_000_000 + rng.randrange(10**15)
@@ -273,6 +277,8 @@ class SymbolBook:
         self.low_tick = min(self.low_tick, tick)
         self.volume_lots += lots
         self.turnover_units += lots * self.lot_units * tick * self.tick_units
+        if self.inverse:
+            self.turnover_coin += self.qty_of(lots) / self.price_of(tick)
         self.seq += 1
         if self.spot:
             self._spot_trade_id += 1

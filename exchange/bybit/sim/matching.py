@@ -18,13 +18,13 @@ from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.instruments import Instrument
 from exchange.bybit.sim.orders import OpenOrders
 from exchange.bybit.sim.pushes import AccountPushes
-from exchange.bybit.sim.records import TAKER_FEE_RATE, ZERO, Execution, Order, Rejection
+from exchange.bybit.sim.records import TAKER_FEE_RATE, ZERO, Execution, Order, Rejection, contract_value
 from exchange.bybit.sim.wire import plain
 from exchange.numbers import NumberError, read_decimal
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_CATEGORIES = ("linear",)
+SUPPORTED_CATEGORIES = ("linear", "inverse")
 MARKET_PROTECTION = Decimal("0.03")
 """A market order is an IOC limit at the touch +/- 3% (Bybit makes market orders protected IOC limits)."""
 MAX_ORDER_LINK_ID = 36
@@ -211,8 +211,12 @@ class MatchingEngine:
         if ref_price * qty < inst.min_notional and not request.reduce_only:
             raise Rejection(110094, f"Order does not meet minimum order value {plain(inst.min_notional)}USDT")
         opening = max(ZERO, qty - reducible)
-        needed = opening * ref_price / pos.leverage + qty * ref_price * TAKER_FEE_RATE[request.category]
-        if opening > 0 and needed > self.account.available_balance():
+        category = request.category
+        needed = (
+            contract_value(category, opening, ref_price) / pos.leverage
+            + contract_value(category, qty, ref_price) * TAKER_FEE_RATE[category]
+        )
+        if opening > 0 and needed > self.account.available_balance(self.account.margin_coin(inst)):
             raise Rejection(110007, "ab not enough for new order")
         return qty
 
@@ -297,7 +301,7 @@ class MatchingEngine:
         qty = min(qty, order.qty - order.cum_exec_qty)
         execution = self.account.apply_fill(order, price, qty, is_maker=is_maker, now_ms=now_ms)
         order.cum_exec_qty += qty
-        order.cum_exec_value += price * qty
+        order.cum_exec_value += execution.exec_value
         order.cum_exec_fee += execution.exec_fee
         order.closed_pnl += execution.exec_pnl - execution.exec_fee if execution.closed_size else ZERO
         order.updated_ms = now_ms

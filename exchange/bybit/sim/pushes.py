@@ -67,8 +67,8 @@ class AccountPushes:
         self.publish("execution", [wire.execution_record(e) for e in executions])
 
     def position(self, category: str, symbol: str) -> None:
-        """The symbol's position (linear only: spot has none)."""
-        if category != "linear":
+        """The symbol's position (linear and inverse: spot has none)."""
+        if category not in ("linear", "inverse"):
             return
         self.publish("position", [self.position_record(self._account.position(category, symbol), ws=True)])
 

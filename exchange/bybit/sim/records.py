@@ -21,11 +21,22 @@ STARTING_BALANCE = Decimal("100000")
 DEFAULT_LEVERAGE = Decimal(10)
 MAINTENANCE_MARGIN_RATE = Decimal("0.005")
 RISK_LIMIT_VALUE = "2000000"
-MAKER_FEE_RATE = {"linear": Decimal("0.0002"), "spot": Decimal("0.001")}
-TAKER_FEE_RATE = {"linear": Decimal("0.00055"), "spot": Decimal("0.001")}
+MAKER_FEE_RATE = {"linear": Decimal("0.0002"), "inverse": Decimal("0.0002"), "spot": Decimal("0.001")}
+TAKER_FEE_RATE = {"linear": Decimal("0.00055"), "inverse": Decimal("0.00055"), "spot": Decimal("0.001")}
+INVERSE_STARTING_BALANCES = {"BTC": Decimal("1"), "ETH": Decimal("10")}
+"""The demo account's coin wallets, which margin and settle the inverse contracts (BTCUSD in BTC, ...)."""
+INVERSE_RISK_LIMIT_VALUE = "150"
 MAX_EXECUTIONS = 100_000
 """Fills kept for ``execution/list``; older ones are forgotten (Bybit keeps two years, we keep a bound)."""
 OPEN_STATUSES = frozenset({"New", "PartiallyFilled", "Untriggered"})
+
+
+def contract_value(category: str, qty: Decimal, price: Decimal) -> Decimal:
+    """What ``qty`` at ``price`` is worth in the settle coin: ``qty x price`` for linear and spot, and
+    ``qty / price`` for inverse, whose contracts are 1 USD each and whose money is the base coin."""
+    if category == "inverse":
+        return qty / price if price else ZERO
+    return qty * price
 
 
 def money(value: Decimal) -> Decimal:
@@ -44,7 +55,11 @@ class Rejection(Exception):
 
 @dataclass
 class Position:
-    """A one-way linear position; ``size`` is signed (shorts are negative) and ``avg_price`` excludes fees."""
+    """A one-way position; ``size`` is signed (shorts are negative) and ``avg_price`` excludes fees.
+
+    Linear sizes are in the base coin and money in USDT; inverse sizes are in contracts of 1 USD and money in
+    the settle coin, so value is ``size / price`` and P&L ``size x (1/entry - 1/mark)``.
+    """
 
     category: str
     symbol: str
@@ -64,9 +79,13 @@ class Position:
     @property
     def value(self) -> Decimal:
         """Position value at entry, as Bybit's ``positionValue``."""
-        return abs(self.size) * self.avg_price
+        return contract_value(self.category, abs(self.size), self.avg_price)
 
     def unrealised(self, mark: Decimal) -> Decimal:
+        if self.category == "inverse":
+            if not self.avg_price or not mark:
+                return ZERO
+            return self.size * (1 / self.avg_price - 1 / mark)
         return (mark - self.avg_price) * self.size
 
     def initial_margin(self) -> Decimal:
@@ -89,10 +108,25 @@ class Position:
             return None
         fraction = 1 / self.leverage - MAINTENANCE_MARGIN_RATE
         tick = instrument.tick_size
+        if self.category == "inverse":
+            return self._inverse_liquidation_price(fraction, tick)
         if self.size > 0:
             raw = self.avg_price * (1 - fraction)
             return max(tick, (raw / tick).to_integral_value(rounding=ROUND_CEILING) * tick)
         raw = self.avg_price * (1 + fraction)
+        return (raw / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+
+    def _inverse_liquidation_price(self, fraction: Decimal, tick: Decimal) -> Decimal | None:
+        """Bybit's isolated inverse formula: ``entry / (1 + IM rate - MM rate)`` long, ``1 - ...`` short.
+
+        A short at 1x never liquidates (the coin it holds covers any rise): no price.
+        """
+        if self.size > 0:
+            raw = self.avg_price / (1 + fraction)
+            return max(tick, (raw / tick).to_integral_value(rounding=ROUND_CEILING) * tick)
+        if fraction >= 1:
+            return None
+        raw = self.avg_price / (1 - fraction)
         return (raw / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
 
 
@@ -166,12 +200,46 @@ class Order:
 
     @property
     def avg_price(self) -> Decimal:
-        return self.cum_exec_value / self.cum_exec_qty if self.cum_exec_qty else ZERO
+        """The volume-weighted fill price; for inverse, contracts over coin (the harmonic mean)."""
+        if not self.cum_exec_qty or not self.cum_exec_value:
+            return ZERO
+        if self.category == "inverse":
+            return self.cum_exec_qty / self.cum_exec_value
+        return self.cum_exec_value / self.cum_exec_qty
+
+
+@dataclass(frozen=True)
+class CoinFigures:
+    """One inverse settle coin's wallet at one instant, in that coin, with its USD price for the totals."""
+
+    coin: str
+    wallet_balance: Decimal
+    cum_realised: Decimal
+    unrealised: Decimal
+    position_im: Decimal
+    position_mm: Decimal
+    order_im: Decimal
+    usd_price: Decimal
+
+    @property
+    def equity(self) -> Decimal:
+        return self.wallet_balance + self.unrealised
+
+    @property
+    def initial_margin(self) -> Decimal:
+        return self.position_im + self.order_im
+
+    @property
+    def available(self) -> Decimal:
+        return self.equity - self.initial_margin
 
 
 @dataclass(frozen=True)
 class WalletFigures:
-    """The UNIFIED wallet's figures at one instant, in coin (USD = USDT), before rounding for the wire."""
+    """The UNIFIED wallet's figures at one instant, in coin (USD = USDT), before rounding for the wire.
+
+    ``coins`` are the inverse settle coins' wallets; the account totals add them at their USD value.
+    """
 
     wallet_balance: Decimal
     cum_realised: Decimal
@@ -179,6 +247,7 @@ class WalletFigures:
     position_im: Decimal
     position_mm: Decimal
     order_im: Decimal
+    coins: tuple[CoinFigures, ...] = ()
 
     @property
     def equity(self) -> Decimal:

@@ -299,13 +299,16 @@ class PrivateRoutes:
 
     def _positions(self, category: str, symbol: str, settle_coin: str) -> list[Position]:
         account = self.exchange.account
-        if category != "linear":
+        if category not in ("linear", "inverse"):
             return []
         if symbol:
             try:
                 return [account.position(category, account.instrument(category, symbol).symbol)]
             except Rejection as error:
                 raise _rejected(error) from None
+        if category == "inverse":  # every coin's positions, or one coin's
+            positions = account.open_positions(category)
+            return [p for p in positions if settle_coin in ("", account.instrument(category, p.symbol).settle_coin)]
         return account.open_positions(category) if settle_coin == "USDT" else []
 
     def _order_action(self, act: Callable[[dict[str, Any]], Order], counter: str) -> Handler:
@@ -418,12 +421,13 @@ class PrivateRoutes:
 
     async def set_leverage(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        if _category(params) != "linear":
+        category = _category(params)
+        if category not in ("linear", "inverse"):
             raise RestError(10001, "Illegal category")
         symbol = _required(params, "symbol")
         leverage = _leverage(_required(params, "buyLeverage"), _required(params, "sellLeverage"))
         try:
-            self.exchange.set_leverage("linear", symbol, leverage)
+            self.exchange.set_leverage(category, symbol, leverage)
         except Rejection as error:
             raise _rejected(error) from None
         return self._ok({})

@@ -53,6 +53,7 @@ class SimConfig:
     control_token: str | None = None  # what /_sim/ requests must carry; None makes a random one for the run
     faults_on_network: bool = False  # allow the /_sim/ endpoints on a non-loopback host (anyone there may call)
     demo_trader: bool = True
+    demo_trader_category: str = "linear"  # or "inverse" (with "inverse" among the categories)
     funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
     market_interval_s: float = 0.05
     clock: SimClock | None = None
@@ -179,7 +180,12 @@ class SimServer:
             self._tasks.append(loop.create_task(self.market.run(self.config.market_interval_s), name="sim-market"))
         self.public_feed.start(background=self.config.publish)
         if self.config.demo_trader:
-            self.demo_trader = DemoTrader(self.exchange, counters=self.counters, seed=self.config.seed)
+            self.demo_trader = DemoTrader(
+                self.exchange,
+                counters=self.counters,
+                seed=self.config.seed,
+                category=self.config.demo_trader_category,
+            )
             self.demo_trader.start()
         self.started = True
         log.info("local Bybit v5 exchange listening at %s", self.base_url)

@@ -3,7 +3,8 @@
 :class:`SimExchange` builds each part once, hands each one exactly the parts it needs, and wires the market's
 hooks (public trades fill resting orders as makers; a market step sweeps the touch, then settles funding). The
 account holds money only; the matching engine gets the account, the market, the order store and the pushes;
-the funding schedule gets the account, the market and the pushes. Nothing is attached later, so an exchange is
+the funding schedule gets the account, the market and the pushes. Each inverse contract listed gives the
+account a wallet in its settle coin. Nothing is attached later, so an exchange is
 complete when its constructor returns. The aiohttp server (:mod:`exchange.bybit.sim.server`) serves one.
 """
 
@@ -55,7 +56,8 @@ class SimExchange:
         self.clock = clock
         self.orders = OpenOrders()
         seed = market.seed if seed is None else seed
-        self.account = Account(market, clock, self.orders, seed=seed, starting_balance=starting_balance)
+        coins = [market.instrument("inverse", symbol).settle_coin for symbol in market.symbols("inverse")]
+        self.account = Account(market, clock, self.orders, seed=seed, starting_balance=starting_balance, coins=coins)
         self.api_keys = ApiKeyring()
         self.api_keys.add(
             demo_credentials.DEMO_API_KEY,

@@ -7,21 +7,25 @@ of :mod:`exchange.bybit.sim.records` and the market's books; nothing here change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from exchange.bybit.sim.instruments import Instrument, places_of
 from exchange.bybit.sim.market import SymbolBook, format_units, trim
 from exchange.bybit.sim.records import (
+    INVERSE_RISK_LIMIT_VALUE,
     MAINTENANCE_MARGIN_RATE,
     RISK_LIMIT_VALUE,
     SETTLE_COIN,
     TAKER_FEE_RATE,
     ZERO,
+    CoinFigures,
     Execution,
     Order,
     Position,
     WalletFigures,
+    contract_value,
     money,
 )
 
@@ -43,6 +47,12 @@ def fixed(value: Decimal, places: int) -> str:
 def money_str(value: Decimal) -> str:
     """An amount of coin as the wallet keeps it (8 places), written plain."""
     return plain(money(value))
+
+
+def value_str(category: str, value: Decimal) -> str:
+    """A traded value: exact for linear and spot (price x qty), at the wallet's 8 places for inverse, whose
+    ``qty / price`` rarely ends."""
+    return money_str(value) if category == "inverse" else plain(value)
 
 
 def price_str(instrument: Instrument, price: Decimal) -> str:
@@ -75,7 +85,7 @@ def _execution_fields(execution: Execution) -> dict[str, Any]:
         "execPrice": price_str(inst, execution.exec_price),
         "execQty": qty_str(inst, execution.exec_qty),
         "execType": execution.exec_type,
-        "execValue": plain(execution.exec_value),
+        "execValue": value_str(execution.category, execution.exec_value),
         "feeRate": plain(execution.fee_rate),
         "tradeIv": "",
         "markIv": "",
@@ -99,8 +109,13 @@ def _execution_fields(execution: Execution) -> dict[str, Any]:
         "execPnl": plain(execution.exec_pnl),
         "createType": execution.create_type,
         "extraFees": "",
-        "feeCurrency": SETTLE_COIN if execution.category == "linear" else "",
+        "feeCurrency": _fee_currency(execution.category, inst),
     }
+
+
+def _fee_currency(category: str, inst: Instrument) -> str:
+    """The coin a contract's fees are paid in (its settle coin); spot leaves it to the order record."""
+    return SETTLE_COIN if category == "linear" else inst.settle_coin if category == "inverse" else ""
 
 
 def fast_execution_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +164,7 @@ def order_record(order: Order) -> dict[str, Any]:
     inst = order.instrument
     leaves = order.leaves_qty
     avg = order.avg_price
+    fee_coin = inst.settle_coin if order.category == "inverse" else SETTLE_COIN
     return {
         "category": order.category,
         "orderId": order.order_id,
@@ -168,12 +184,12 @@ def order_record(order: Order) -> dict[str, Any]:
         "rejectReason": order.reject_reason,
         "avgPrice": price_str(inst, avg) if order.cum_exec_qty else "0",
         "leavesQty": qty_str(inst, leaves),
-        "leavesValue": plain(leaves * order.price),
+        "leavesValue": value_str(order.category, contract_value(order.category, leaves, order.price)),
         "cumExecQty": qty_str(inst, order.cum_exec_qty),
-        "cumExecValue": plain(order.cum_exec_value),
+        "cumExecValue": value_str(order.category, order.cum_exec_value),
         "cumExecFee": plain(order.cum_exec_fee),
         "closedPnl": plain(order.closed_pnl),
-        "feeCurrency": SETTLE_COIN if order.cum_exec_qty else "",
+        "feeCurrency": fee_coin if order.cum_exec_qty else "",
         "timeInForce": order.time_in_force,
         "orderType": order.order_type,
         **_ORDER_UNSET_FIELDS,
@@ -186,24 +202,29 @@ def order_record(order: Order) -> dict[str, Any]:
         "smpOrderId": "",
         "createdTime": str(order.created_ms),
         "updatedTime": str(order.updated_ms),
-        "cumFeeDetail": {SETTLE_COIN: plain(order.cum_exec_fee)} if order.cum_exec_qty else {},
+        "cumFeeDetail": {fee_coin: plain(order.cum_exec_fee)} if order.cum_exec_qty else {},
         "rpiTakerAccess": False,
         "rpiMatchedQty": "0",
     }
 
 
 def wallet_record(figures: WalletFigures, coins: set[str] | None = None) -> dict[str, Any]:
-    """The UNIFIED account as ``account/wallet-balance`` and the ``wallet`` topic show it (USD = USDT)."""
-    upl = figures.unrealised
-    pos_mm = figures.position_mm
-    wallet = figures.wallet_balance
-    equity = figures.equity
-    total_im = figures.initial_margin
-    available = figures.available
-    withdrawable = max(ZERO, min(wallet, available))
+    """The UNIFIED account as ``account/wallet-balance`` and the ``wallet`` topic show it (USD = USDT).
+
+    Inverse settle coins (``figures.coins``) have rows in their coin; the account totals count them at their
+    USD value, as Bybit's unified account does.
+    """
+    withdrawable = max(ZERO, min(figures.wallet_balance, figures.available))
+    upl = figures.unrealised + _usd(figures.coins, lambda c: c.unrealised)
+    pos_mm = figures.position_mm + _usd(figures.coins, lambda c: c.position_mm)
+    wallet = figures.wallet_balance + _usd(figures.coins, lambda c: c.wallet_balance)
+    equity = figures.equity + _usd(figures.coins, lambda c: c.equity)
+    total_im = figures.initial_margin + _usd(figures.coins, lambda c: c.initial_margin)
+    available = figures.available + _usd(figures.coins, lambda c: c.available)
     im_rate = money(total_im / equity) if equity > 0 else ZERO
     mm_rate = money(pos_mm / equity) if equity > 0 else ZERO
     coin_rows = [_coin_row(figures, withdrawable)] if coins is None or SETTLE_COIN in coins else []
+    coin_rows += [_inverse_coin_row(c) for c in figures.coins if coins is None or c.coin in coins]
     return {
         "totalEquity": money_str(equity),
         "accountIMRate": plain(im_rate),
@@ -224,7 +245,21 @@ def wallet_record(figures: WalletFigures, coins: set[str] | None = None) -> dict
     }
 
 
-def _coin_row(figures: WalletFigures, withdrawable: Decimal) -> dict[str, Any]:
+def _usd(coins: tuple[CoinFigures, ...], figure: Callable[[CoinFigures], Decimal]) -> Decimal:
+    """The USD value of one figure summed over the coin wallets."""
+    return sum((figure(c) * c.usd_price for c in coins), ZERO)
+
+
+def _inverse_coin_row(figures: CoinFigures) -> dict[str, Any]:
+    """An inverse settle coin's row of the wallet, in that coin (``usdValue`` at its index price)."""
+    withdrawable = max(ZERO, min(figures.wallet_balance, figures.available))
+    row = _coin_row(figures, withdrawable)
+    row["coin"] = figures.coin
+    row["usdValue"] = money_str(figures.equity * figures.usd_price)
+    return row
+
+
+def _coin_row(figures: WalletFigures | CoinFigures, withdrawable: Decimal) -> dict[str, Any]:
     """The settle coin's row of the wallet."""
     equity = figures.equity
     return {
@@ -258,7 +293,7 @@ def position_record(pos: Position, instrument: Instrument, mark: Decimal, *, ws:
         "positionIdx": 0,
         "tradeMode": 0,
         "riskId": 1,
-        "riskLimitValue": RISK_LIMIT_VALUE,
+        "riskLimitValue": INVERSE_RISK_LIMIT_VALUE if pos.category == "inverse" else RISK_LIMIT_VALUE,
         "symbol": pos.symbol,
         "side": pos.side,
         "size": qty_str(inst, abs(pos.size)),
@@ -283,18 +318,33 @@ def _break_even(pos: Position) -> Decimal:
     return pos.avg_price * (1 - taker) / (1 + taker)
 
 
+INVERSE_MAX_BUST_PRICE = Decimal(999999)
+"""What Bybit shows as an inverse short's bankruptcy price when its margin covers any rise (1x)."""
+
+
+def _bust_price(pos: Position) -> Decimal:
+    """Where the position's initial margin is gone: ``entry x (1 -+ 1/leverage)`` linear; for inverse
+    ``entry / (1 +- 1/leverage)``."""
+    fraction = 1 / pos.leverage
+    if pos.category != "inverse":
+        return pos.avg_price * (1 - fraction if pos.size > 0 else 1 + fraction)
+    if pos.size > 0:
+        return pos.avg_price / (1 + fraction)
+    return INVERSE_MAX_BUST_PRICE if fraction >= 1 else min(INVERSE_MAX_BUST_PRICE, pos.avg_price / (1 - fraction))
+
+
 def _position_figures(pos: Position, inst: Instrument, mark: Decimal) -> dict[str, Any]:
     """The margin and P&L part of a position record, in Bybit's key order."""
     flat = pos.size == 0
     liq = pos.liquidation_price(inst)
     bust = ""
     if not flat:
-        bust_raw = pos.avg_price * (1 - 1 / pos.leverage if pos.size > 0 else 1 + 1 / pos.leverage)
-        bust = price_str(inst, bust_raw)
+        bust = price_str(inst, _bust_price(pos))
     im = pos.initial_margin()
     mm = pos.maintenance_margin()
-    im_mp = abs(pos.size) * mark / pos.leverage
-    mm_mp = abs(pos.size) * mark * MAINTENANCE_MARGIN_RATE
+    value_mp = contract_value(pos.category, abs(pos.size), mark)
+    im_mp = value_mp / pos.leverage
+    mm_mp = value_mp * MAINTENANCE_MARGIN_RATE
     return {
         "leverage": plain(pos.leverage),
         "breakEvenPrice": "0" if flat else money_str(_break_even(pos)),
@@ -462,8 +512,22 @@ def ticker_fields(book: SymbolBook, style: str) -> dict[str, str]:
         keys = SPOT_WS_TICKER_KEYS if style == "ws" else SPOT_REST_TICKER_KEYS
         return {key: values[key] for key in keys}
     values.update(_contract_ticker_fields(book))
+    if book.inverse:
+        values.update(_inverse_ticker_fields(book, volume_units))
     keys = LINEAR_WS_TICKER_KEYS if style == "ws" else LINEAR_REST_TICKER_KEYS
     return {key: values[key] for key in keys}
+
+
+def _inverse_ticker_fields(book: SymbolBook, volume_units: int) -> dict[str, str]:
+    """An inverse ticker's coin-valued fields: turnover and open-interest value in the settle coin (contracts
+    are USD), volume in contracts at 4 places, as Bybit writes them."""
+    mark = Decimal(book.mark_units()).scaleb(-book.price_places)
+    oi = Decimal(book.open_interest_lots * book.lot_units).scaleb(-book.qty_places)
+    return {
+        "volume24h": fixed(Decimal(volume_units).scaleb(-book.qty_places), 4),
+        "turnover24h": fixed(book.turnover_coin, 4),
+        "openInterestValue": fixed(oi / mark, 2) if mark else "0.00",
+    }
 
 
 def _contract_ticker_fields(book: SymbolBook) -> dict[str, str]:

@@ -1,22 +1,31 @@
-"""The pull loop every desk widget shares: read the Desk on a timer, repaint only if what it shows moved.
+"""The base of every desk widget: read the Desk on a timer, repaint only if what it shows moved.
 
-A widget mixes in :class:`DeskPull` (or :class:`SymbolPull` when it shows one symbol) before its Textual base,
-sets ``REFRESH_HZ`` and implements ``_pull``, which compares what it would draw with what it drew (``_drawn_key``).
-The mixin's constructor takes the desk (and symbol), the clock and the rate, and passes the rest to Textual.
-The app calls ``show`` to point it at a desk (and symbol) and ``refresh_now`` when an event says the desk moved,
-so a state change reaches the screen at once instead of on the next tick.
+A desk widget derives from :class:`DeskWidget` (or :class:`SymbolWidget` when it shows one symbol), sets
+``REFRESH_HZ`` and implements ``_pull``, which compares what it would draw with what it drew (``_drawn_key``).
+The desk screen calls ``show`` to point it at a desk (and symbol) and ``refresh_now`` when an event says the desk
+moved, so a state change reaches the screen at once instead of on the next tick.
+
+A desk widget that is also a richer Textual widget names that one first (``class OrdersTable(DataTable[Text],
+DeskWidget)``): Textual inherits default CSS and component classes along the first base only. Such a base
+(``DataTable``, ``Static``) does not pass a desk on to ``DeskWidget.__init__``: the widget sets ``desk`` itself
+after ``super().__init__``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
+
+from textual.reactive import reactive
+from textual.widget import Widget
 
 from exchange.desk import Desk
 
+__all__ = ["DeskWidget", "SymbolWidget"]
 
-class DeskPull:
+
+class DeskWidget(Widget):
     """Timer-driven pulls of a :class:`Desk`; pulls asked for before mount wait for it."""
 
     PULL_NAME: ClassVar[str] = "desk"
@@ -36,19 +45,19 @@ class DeskPull:
         self.desk = desk
         self.clock = clock
         self._refresh_hz = refresh_hz or self.REFRESH_HZ
-        self._drawn_key: tuple | None = None
+        self._drawn_key: tuple[Hashable, ...] | None = None
 
     def on_mount(self) -> None:
-        self._started = True  # pulls before mount (show() from the app) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")  # type: ignore[attr-defined]
+        self._started = True  # pulls before mount (show() from the screen) wait for it
+        self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")
         self._mounted()
         self._pull()
 
     def _mounted(self) -> None:
         """Anything else a widget needs once mounted (the timer is already set)."""
 
-    def show(self, desk: Desk | None) -> None:
-        """Point the widget at a desk; it redraws at once."""
+    def show(self, desk: Desk | None, symbol: str | None = None) -> None:
+        """Point the widget at a desk; it redraws at once (``symbol`` is for the widgets that show one)."""
         self.desk = desk
         self._pull()
 
@@ -60,10 +69,11 @@ class DeskPull:
         raise NotImplementedError
 
 
-class SymbolPull(DeskPull):
-    """A desk widget that shows one symbol (its ``symbol`` reactive is declared by the widget itself)."""
+class SymbolWidget(DeskWidget):
+    """A desk widget that shows one symbol."""
 
-    symbol: Any
+    symbol: reactive[str | None] = reactive(None, layout=False, repaint=False)
+    """The symbol shown."""
 
     def __init__(
         self,
@@ -75,7 +85,7 @@ class SymbolPull(DeskPull):
         **kwargs: Any,
     ) -> None:
         super().__init__(desk, clock=clock, refresh_hz=refresh_hz, **kwargs)
-        self.set_reactive(type(self).symbol, symbol)  # type: ignore[attr-defined]  # no watcher call yet
+        self.set_reactive(SymbolWidget.symbol, symbol)  # no watcher call yet
 
     def show(self, desk: Desk | None, symbol: str | None = None) -> None:
         """Point the widget at a desk and symbol; it redraws at once."""

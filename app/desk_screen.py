@@ -1,0 +1,419 @@
+"""The desk's own screen: its widgets, its layouts, its keys and what the session's events do to it.
+
+:class:`DeskScreen` is the App's default screen (the bottom of the stack, under any modal; ``App.query`` looks
+there). It composes the desk's widgets, picks the layout that fits the terminal (-full, -mid, -compact, -tiny: one
+class on the screen), owns the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles
+the bridge's messages (:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one
+batch, and a toast when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay
+in the App.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
+from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
+from exchange.book import BookState
+from exchange.desk import Desk
+from exchange.events import LinkState, OpenOrder
+from widgets.connection_bar import ConnectionBar
+from widgets.desk_footer import DeskFooter
+from widgets.desk_widget import DeskWidget
+from widgets.ladder import Ladder
+from widgets.link_strip import LinkStrip
+from widgets.orders import OrdersTable
+from widgets.position import PositionPanel
+from widgets.symbols import SymbolStrip
+from widgets.tape import TradesTape
+from widgets.wallet import WalletPanel
+
+if TYPE_CHECKING:
+    from app.app import FluxumApp
+
+__all__ = ["COMPACT_BELOW", "DeskScreen", "LAYOUTS", "MIN_SIZE", "describe_order", "layout_for"]
+
+MIN_SIZE = (60, 20)
+"""Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
+COMPACT_BELOW = (90, 30)
+MID_BELOW = 128
+LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
+ROOMY_FOOTER_FROM = 100
+"""Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
+drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
+STALE_TOASTS_KEPT = 64
+"""Stale-feed toasts remembered to withdraw them: the oldest go."""
+
+
+def layout_for(width: int, height: int) -> str:
+    """The layout that fits a terminal of ``width`` x ``height``."""
+    if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+        return "-tiny"
+    if width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]:
+        return "-compact"
+    return "-mid" if width < MID_BELOW else "-full"
+
+
+def describe_order(order: OpenOrder) -> str:
+    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
+    side = "BUY" if order.side == "Buy" else "SELL"
+    price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
+    filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
+    return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"
+
+
+class DeskScreen(Screen[None]):
+    """Ladder, position and P&L, tape, wallet, orders and a connection bar that never lies."""
+
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", tooltip="Quit: stop the session and the local exchange, then exit"),
+        Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True),
+        Binding(
+            "left_square_bracket",
+            "cycle_symbol(-1)",
+            "Prev",
+            key_display="[",
+            tooltip="Previous symbol",
+        ),
+        Binding("right_square_bracket", "cycle_symbol(1)", "Next", key_display="]", tooltip="Next symbol"),
+        *[Binding(str(n), f"symbol_index({n - 1})", f"Symbol {n}", show=False) for n in range(1, 10)],
+        Binding(
+            "plus,equals_sign",
+            "zoom(1)",
+            "Coarser",
+            key_display="+",
+            tooltip="Coarser ladder: more ticks per row (1, 2, 5, 10 … 1000)",
+        ),
+        Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
+        Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding("e", "app.export_ledger", "Export", tooltip="Export the ledger as CSV (asks for the path)"),
+        Binding(
+            "c",
+            "cancel_order",
+            "Cancel",
+            tooltip="Cancel the order under the cursor in Open orders (asks first)",
+        ),
+        Binding(
+            "r",
+            "app.reconnect",
+            "Reconnect",
+            show=False,
+            tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
+        ),
+        Binding("h", "app.show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
+        Binding("question_mark", "app.help", "Help", key_display="?", tooltip="This help"),
+    ]
+
+    symbol: reactive[str | None] = reactive(None, init=False)
+    """The symbol on screen."""
+
+    def __init__(
+        self, fluxum: FluxumApp, desk: Desk, symbol: str | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__()
+        self.fluxum = fluxum
+        """The app: its session (``runtime``) and its toasts (``notify`` with a key, ``withdraw``)."""
+        self.desk = desk
+        self.clock = clock
+        self._recovering = False
+        self._cancelling: set[str] = set()
+        self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
+        self._availability: tuple[bool, bool, bool] | None = None
+        self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
+        self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        clock = self.clock
+        desk, symbol = self.desk, self.symbol
+        yield ConnectionBar(desk, symbol, clock=clock, id="connection-bar")
+        with Horizontal(id="status-row"):
+            yield SymbolStrip(desk, symbol, clock=clock, id="symbols")
+            yield LinkStrip(desk, clock=clock, id="link-strip")
+        with Horizontal(id="body"):
+            yield _titled(Ladder(desk, symbol, clock=clock, id="ladder"), "Order book")
+            with Container(id="side"):
+                with Vertical(id="middle"):
+                    yield _titled(PositionPanel(desk, symbol, clock=clock, id="position"), "Position · P&L")
+                    yield _titled(TradesTape(desk, symbol, clock=clock, id="tape"), "Trades")
+                with Vertical(id="right"):
+                    yield _titled(WalletPanel(desk, id="wallet"), "Wallet")
+                    yield _titled(OrdersTable(desk, id="orders"), "Open orders")
+        yield Static(id="too-small")
+        yield DeskFooter()
+
+    def on_mount(self) -> None:
+        self.fit(self.app.size.width, self.app.size.height)
+        self.query_one(OrdersTable).focus()
+
+    def fit(self, width: int, height: int) -> None:
+        """Show the layout that fits the terminal: one class on this screen (the App hands it every resize, also
+        while a modal is on top)."""
+        layout = layout_for(width, height)
+        for name in LAYOUTS:
+            self.set_class(name == layout, name)
+        with contextlib.suppress(Exception):  # (not composed yet)
+            self.query_one(ConnectionBar).terse = layout in ("-compact", "-tiny")
+            self.query_one(Footer).compact = width < ROOMY_FOOTER_FROM
+        if layout == "-tiny":
+            with contextlib.suppress(Exception):
+                self.query_one("#too-small", Static).update(
+                    f"Terminal {width}x{height} is too small.\n"
+                    f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
+                    "Enlarge the window, or press q to quit."
+                )
+
+    @property
+    def layout_name(self) -> str:
+        """Which layout the desk shows (-full, -mid, -compact, -tiny): read from its class, never kept twice."""
+        return next((name for name in LAYOUTS if self.has_class(name)), "-full")
+
+    # ------------------------------------------------------------------ the desk shown
+
+    def use_desk(self, desk: Desk) -> None:
+        """Point every widget at the session's desk."""
+        self.desk = desk
+        if self.symbol not in desk.symbols:
+            self.set_reactive(DeskScreen.symbol, desk.symbols[0] if desk.symbols else None)
+        self._show_all()
+
+    def _show_all(self) -> None:
+        desk, symbol = self.desk, self.symbol
+        with self.app.batch_update():
+            # by isinstance, not by CSS type: OrdersTable(DataTable, DeskWidget) has no "DeskWidget" type name
+            for widget in self.query("*").results(DeskWidget):
+                widget.show(desk, symbol)
+        self.refresh_availability()
+
+    def refresh_now(self, *kinds: type[DeskWidget]) -> None:
+        """Re-read the desk in these widgets at once, in one batch. Events can still arrive while the app shuts
+        down, after its widgets are gone: a widget that is not there is simply skipped."""
+        with self.app.batch_update():
+            for kind in kinds:
+                for widget in self.query(kind):
+                    widget.refresh_now()
+
+    def refresh_availability(self) -> None:
+        """Refresh the footer only when what ``check_action`` answers may have changed: once a session, when its
+        keys are known. Each refresh recomposes the Footer, and Textual 8.2.8 keeps every replaced FooterKey alive
+        (its ``data_bind`` watcher is never dropped: ~28 KB each), so following something that flips all day,
+        such as "any open orders?", would grow the heap all day (``bench/soak.py`` counts the widgets)."""
+        availability = (
+            self.fluxum.runtime is not None or self.fluxum.session_ended_in_error(),
+            self.desk.private and not self.desk.account_down,
+            self.desk.state.kind is LinkState.READY,  # flips twice an outage: no footer churn
+        )
+        if availability != self._availability:
+            self._availability = availability
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_order":
+            runtime = self.fluxum.runtime
+            if runtime is None or not self.desk.private or self.desk.account_down:
+                return False  # no keys, a rejected key, or scripted: nothing to cancel with
+            if self.desk.state.kind is not LinkState.READY:
+                return False  # the orders shown are not live: the one picked may be gone or filled
+            settings = runtime.settings
+            # Watch-only by default on a real exchange (`fluxum --trade` allows order actions); with no order
+            # selected the action says so.
+            return bool(settings.local_exchange or settings.trading_enabled)
+        return True
+
+    # ------------------------------------------------------------------ bridge messages
+
+    def on_bridge_state_changed(self, message: StateChanged) -> None:
+        self.refresh_now(ConnectionBar, Ladder, SymbolStrip)
+        kind = message.state.kind
+        if kind is LinkState.RECONNECTING:
+            self._recovering = True
+        elif kind is LinkState.READY and self._recovering:
+            self._recovering = False
+            words = (
+                "public data live again; account still down" if self.desk.account_down else "every topic is live again"
+            )
+            self.fluxum.notify(f"Link recovered: {words}.", title="Ready", severity="information")
+        self.refresh_availability()
+
+    def on_bridge_notice_received(self, message: NoticeReceived) -> None:
+        level = message.level
+        severity: SeverityLevel = "error" if level == "error" else "warning" if level == "warning" else "information"
+        self.fluxum.notify(message.text, severity=severity, timeout=20 if severity == "error" else 6)
+
+    def on_bridge_fill_received(self, message: FillReceived) -> None:
+        if message.fill.symbol != self.symbol:
+            return
+        self.refresh_now(PositionPanel, TradesTape)
+
+    def on_bridge_book_state_changed(self, message: BookStateChanged) -> None:
+        if message.symbol == self.symbol:
+            self.refresh_now(Ladder)
+        if message.state is BookState.SYNCED:
+            self.fluxum.withdraw(f"{message.symbol} book RESYNCING")
+        elif message.state is BookState.RESYNCING and self.desk.state.kind is LinkState.READY:
+            reason = f": {message.reason}" if message.reason else ""
+            self.fluxum.notify(
+                f"{message.symbol} book RESYNCING{reason}; shown as not live until its new snapshot.",
+                severity="warning",
+                timeout=6,
+                key=f"{message.symbol} book RESYNCING",
+            )
+
+    def on_bridge_order_changed(self, message: OrderChanged) -> None:
+        order = message.order
+        self.refresh_now(OrdersTable, *([Ladder] if order.symbol == self.symbol else []))
+        if order.status == "Rejected":
+            self.fluxum.notify(f"Order rejected: {describe_order(order)}", severity="error", timeout=10)
+        elif order.order_id in self._cancelling and not order.is_open:
+            self._cancelling.discard(order.order_id)
+            self.fluxum.notify(f"Order cancelled: {describe_order(order)}", severity="information")
+        if not order.is_open:
+            self._close_cancel_dialog(order)
+        self.refresh_availability()
+
+    def on_bridge_position_changed(self, message: PositionChanged) -> None:
+        if message.position.symbol == self.symbol:
+            self.refresh_now(PositionPanel)
+
+    def on_connection_bar_feeds_went_stale(self, message: ConnectionBar.FeedsWentStale) -> None:
+        topics = ", ".join(message.topics[:4]) + (" …" if len(message.topics) > 4 else "")
+        key = f"stale feeds {' '.join(message.topics)}"
+        self._stale_toasts.pop(key, None)
+        self._stale_toasts[key] = frozenset(message.topics)
+        if len(self._stale_toasts) > STALE_TOASTS_KEPT:
+            self._stale_toasts.pop(next(iter(self._stale_toasts)))
+        self.fluxum.notify(f"Stale feed: no data on {topics}", severity="warning", timeout=8, key=key)
+
+    def on_connection_bar_feeds_live_again(self, message: ConnectionBar.FeedsLiveAgain) -> None:
+        """A stale-feed toast goes once every feed it names is live again."""
+        for key, topics in list(self._stale_toasts.items()):
+            if not topics & message.still_stale:
+                del self._stale_toasts[key]
+                self.fluxum.withdraw(key)
+
+    # ------------------------------------------------------------------ symbols, ladder, ledger
+
+    def watch_symbol(self, symbol: str | None) -> None:
+        self._show_all()
+
+    def select_symbol(self, symbol: str) -> None:
+        """Show ``symbol`` (from a key or the command palette)."""
+        if symbol in self.desk.symbols:
+            self.symbol = symbol
+
+    def action_cycle_symbol(self, step: int) -> None:
+        symbols = self.desk.symbols
+        if not symbols:
+            return
+        index = symbols.index(self.symbol) if self.symbol in symbols else 0
+        self.symbol = symbols[(index + step) % len(symbols)]
+
+    def action_symbol_index(self, index: int) -> None:
+        if 0 <= index < len(self.desk.symbols):
+            self.symbol = self.desk.symbols[index]
+
+    def action_zoom(self, direction: int) -> None:
+        ladder = self.query_one(Ladder)
+        before = ladder.group
+        after = ladder.zoom(direction)
+        if after == before and ladder.step() is None:
+            self.fluxum.notify(
+                "Grouping needs the instrument's tick size (it arrives with the first backfill).",
+                severity="warning",
+                timeout=4,
+            )
+
+    def action_show_ledger(self) -> None:
+        self.app.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    # ------------------------------------------------------------------ cancelling an order
+
+    def action_cancel_order(self) -> None:
+        if self.layout_name in ("-compact", "-tiny"):  # the orders table is hidden: nothing may go unseen
+            self.fluxum.notify("Open orders are hidden at this size: enlarge the window to cancel.", severity="warning")
+            return
+        order = self.query_one(OrdersTable).selected_order()
+        if order is None:
+            self.fluxum.notify("No open order is selected.", severity="warning", timeout=4)
+            return
+        question = f"Cancel {describe_order(order)}?\n(order {order.order_id})"
+        runtime = self.fluxum.runtime
+        settings = None if runtime is None else runtime.settings
+        screen: ModalScreen[bool] = (
+            TypedConfirmScreen(question, word=order.symbol, stakes=settings.stakes)
+            if settings is not None and settings.needs_typed_confirmation
+            else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
+        )
+        self._cancel_dialog = (order.order_id, screen)
+        self.app.push_screen(screen, callback=partial(self._cancel_confirmed, order))
+
+    def _cancel_confirmed(self, order: OpenOrder, confirmed: bool | None) -> None:
+        if self._cancel_dialog is not None and self._cancel_dialog[0] == order.order_id:
+            self._cancel_dialog = None
+        if confirmed and self.desk.state.kind is not LinkState.READY:
+            self.fluxum.notify(
+                "Cancel not sent: the link went down while you decided, and the order may have filled or gone. "
+                "Press c again once Ready.",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        if confirmed:
+            self.run_worker(
+                self._cancel(order), name=f"cancel {order.order_id[:8]}", group="orders", exit_on_error=False
+            )
+
+    async def _cancel(self, order: OpenOrder) -> None:
+        """Ask the exchange to cancel; its order stream confirms it, a rejection is told at once."""
+        from exchange.bybit.errors import BybitError
+
+        runtime, app = self.fluxum.runtime, self.fluxum
+        if runtime is None:
+            app.notify("No session: the order cannot be cancelled.", severity="error")
+            return
+        self._cancelling.add(order.order_id)
+        try:
+            await runtime.rest.cancel_order(runtime.settings.category, order.symbol, order_id=order.order_id)
+        except BybitError as error:
+            self._cancelling.discard(order.order_id)
+            app.notify(f"Cancel rejected: {error}", severity="error", timeout=10)
+            return
+        except (TimeoutError, OSError) as error:
+            self._cancelling.discard(order.order_id)
+            app.notify(f"Cancel not sent: {error}", severity="error", timeout=10)
+            return
+        app.notify(f"Cancel sent: {describe_order(order)}", severity="information", timeout=4)
+
+    def _close_cancel_dialog(self, order: OpenOrder) -> None:
+        """The cancel dialog of an order that closed (filled, cancelled elsewhere, expired) asks about nothing:
+        it goes, and the notice says what became of the order."""
+        if self._cancel_dialog is None or self._cancel_dialog[0] != order.order_id:
+            return
+        _, dialog = self._cancel_dialog
+        self._cancel_dialog = None
+        if self.app.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
+            dialog.dismiss(False)
+        self.fluxum.notify(
+            f"Nothing to cancel: the order is {order.status}: {describe_order(order)}",
+            severity="warning",
+            timeout=6,
+        )
+
+
+def _titled(widget: DeskWidget, title: str) -> DeskWidget:
+    """``widget`` with its border title set."""
+    widget.border_title = title
+    return widget

@@ -1,0 +1,57 @@
+"""The tape's rows computed from a desk alone, with no screen (widgets/tape.py ``tape_rows``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from exchange.book import OrderBook
+from exchange.desk import Desk
+from exchange.events import LinkState, PublicTrade, SessionState
+from widgets.tape import NOT_LIVE, tape_rows
+
+SYMBOL = "BTCUSDT"
+WIDTH = 50
+
+
+def _desk(trades: list[PublicTrade], state: LinkState = LinkState.READY) -> Desk:
+    desk = Desk(environment="SIM", category="linear", symbols=[SYMBOL], books={SYMBOL: OrderBook()})
+    desk.trades[SYMBOL].extend(trades)
+    desk.state = SessionState(state, 0, "")
+    return desk
+
+
+def _trade(n: int, side: str = "Buy", qty: str = "1") -> PublicTrade:
+    return PublicTrade(SYMBOL, 1_000 * n, side, D("100.5"), D(qty), f"t{n}")
+
+
+def test_newest_trade_first_with_its_side_written_out() -> None:
+    rows, shown = tape_rows(_desk([_trade(1, "Buy"), _trade(2, "Sell")]), SYMBOL, WIDTH, 10)
+    assert shown == 2 and len(rows) == 3
+    assert "time (UTC)" in rows[0].text and NOT_LIVE not in rows[0].text
+    assert rows[1].text.startswith(" 00:00:02.000 SELL 100.5") and rows[1].cells[0][1] == ("tape--sell",)
+    assert rows[2].text.startswith(" 00:00:01.000 BUY ") and rows[2].cells[0][1] == ("tape--buy",)
+
+
+def test_only_the_rows_that_fit_are_built() -> None:
+    rows, shown = tape_rows(_desk([_trade(n) for n in range(1, 40)]), SYMBOL, WIDTH, 5)
+    assert shown == 4 and len(rows) == 5
+    assert rows[1].text.startswith(" 00:00:39.000")
+
+
+def test_a_link_not_ready_marks_the_titles_not_live() -> None:
+    rows, _ = tape_rows(_desk([_trade(1)], LinkState.RECONNECTING), SYMBOL, WIDTH, 10)
+    assert NOT_LIVE in rows[0].text
+    assert (NOT_LIVE, ("tape--not-live",)) in rows[0].cells
+    assert len(rows[0].text) == WIDTH
+
+
+def test_a_trade_far_above_the_recent_flow_is_flagged_large() -> None:
+    trades = [_trade(n) for n in range(1, 40)] + [_trade(40, qty="50")]
+    rows, _ = tape_rows(_desk(trades), SYMBOL, WIDTH, 10)
+    assert rows[1].text.rstrip().endswith("!") and "tape--large" in rows[1].cells[0][1]
+    assert not rows[2].text.rstrip().endswith("!")
+
+
+def test_without_a_symbol_the_tape_says_so() -> None:
+    rows, shown = tape_rows(None, None, WIDTH, 10)
+    assert [row.text for row in rows] == [" no symbol".ljust(WIDTH)] and shown == 0
