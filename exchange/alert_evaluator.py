@@ -101,7 +101,7 @@ def reading(rule: AlertRule, desk: Desk) -> tuple[bool | None, str]:
         pnl, coin = _pnl(rule, desk)
         if pnl is None or rule.threshold is None:
             return None, coin if pnl is None else ""
-        return pnl < rule.threshold, f"P&L {pnl:.8f} {coin}" if coin else f"P&L {pnl:.2f}"
+        return pnl < rule.threshold, f"P&L {pnl:.8f} {printable(coin)}" if coin else f"P&L {pnl:.2f}"
     if condition is Condition.LIQ_DISTANCE_BELOW:
         if not desk.positions_read or rule.threshold is None:
             return None, ""
