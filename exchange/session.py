@@ -5,9 +5,10 @@ topic acknowledged, every book SYNCED, REST backfill done) -> Reconnecting(attem
 and Failed(reason) only for what retrying cannot fix (a rejected key, a configuration no topic survives).
 Every transition is a :class:`~exchange.events.StateChanged` event with a timestamp and a reason.
 
-Recovery order on every (re)connect: connect -> auth -> wait for the auth ack -> subscribe the desired topics
-(spot: at most 10 per request) -> snapshots -> REST backfill (wallet, positions, open orders, executions since
-the last one journaled before this connection, or before the last one whose backfill did not finish) -> Ready.
+Recovery order on every (re)connect: connect -> auth, with the public topics subscribed meanwhile (spot: at most
+10 per request; a slow auth keeps no book dark) -> the auth ack -> the private topics -> snapshots -> REST
+backfill (wallet, positions, open orders, executions since the last one journaled before this connection, or
+before the last one whose backfill did not finish) -> Ready.
 Nothing private is sent before the auth ack. Books from before a disconnect are invalidated at once and are
 SYNCED again only by their new snapshot.
 
@@ -43,7 +44,7 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -402,10 +403,14 @@ class Session:
         self._spawn(self._maintain(), "maintenance")
 
         if self._private is not None:
+            # The public topics are asked for while the private stream authenticates: a slow or refused auth
+            # never keeps the books dark.
             self._begin_step("authenticating")
-            await self._authenticate_or_drop_account(self._private)
-        self._begin_step("subscribing")
-        await self._subscribe_public(self._public)
+            await _together(self._authenticate_or_drop_account(self._private), self._subscribe_public(self._public))
+            self._begin_step("subscribing")
+        else:
+            self._begin_step("subscribing")
+            await self._subscribe_public(self._public)
         if self._private is not None:
             await self._subscribe_private(self._private)
         self._begin_step("waiting for book snapshots")
@@ -904,3 +909,20 @@ class Session:
         self.desk.stats = stats
         self.desk.touch("stats")
         self.hub.publish(stats)
+
+
+async def _together(*steps: Coroutine[Any, Any, None]) -> None:
+    """Run recovery steps at once; the first to fail cancels the others and its own error is raised (not a
+    group of them: the session tells a rejected key from a dead link by the error's type)."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            error = task.exception() if task in done else None
+            if error is not None:
+                raise error
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -38,7 +38,7 @@ STATE_GLYPHS: dict[LinkState, str] = {
     LinkState.FAILED: "✗",
     LinkState.DISCONNECTED: "○",
 }
-"""Fluxum's dashboard glyphs (reference §2.1): the shape says the state even without colour."""
+"""The dashboard glyphs of the OCaml Fluxum: the shape says the state even without colour."""
 
 STATE_STYLES: dict[LinkState, str] = {
     LinkState.READY: "bold $text-success",

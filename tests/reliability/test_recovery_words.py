@@ -72,3 +72,24 @@ async def test_a_recovery_says_sockets_open_first_and_then_only_its_steps() -> N
         connected = [s.reason for s in states if s.kind is LinkState.CONNECTED]
         assert connected[0] == "sockets open"
         assert set(connected[1:]) <= set(STEPS), connected
+
+
+async def test_a_slow_auth_keeps_no_book_dark() -> None:
+    """The public topics are asked for while the private stream authenticates: every book is live again before
+    the slow auth is answered, so the desk sees the market though the account is still on its way."""
+    from exchange.book import BookState
+
+    async with running_session() as rt:
+        rt.sim.faults.auth_delay_s = AUTH_DELAY_S
+        before = rt.session.reconnects
+        await rt.sim.faults.drop_connections("")
+        await until(lambda: rt.session.reconnects > before, 10.0, "the reconnect")
+
+        def live() -> bool:
+            return all(book.state is BookState.SYNCED for book in rt.session.books.values())
+
+        def authenticating() -> bool:
+            return rt.session.state.kind is LinkState.CONNECTED and rt.session.state.reason == "authenticating"
+
+        await until(lambda: authenticating() and live(), 10.0, "every book live while the auth is still on its way")
+        await until(lambda: is_ready(rt), 30.0, "Ready once the auth is answered")

@@ -15,13 +15,12 @@ window at the current ``u``, then the shared deltas. Level 1 is snapshot-only an
 same ``u`` when unchanged. Tickers: linear/inverse snapshot then changed-field deltas (100 ms); spot snapshot
 only (50 ms). Public trades go out as the market prints them.
 
-Control replies follow bybit-v5.md 2.3 per category. Decisions where Bybit is not documented: a subscribe with
-some bad topics subscribes the good ones and answers ``success:false`` naming the first bad one; unsubscribe
-acks always use ``ret_msg ""``; an empty or non-list ``args`` answers ``Params Error``; a subscribe that would take
-a connection's args past Bybit's documented 21,000 characters is refused whole with ``args length >21000`` (the
-limit is Bybit's, the wording ours); client frames over 64 KiB close the connection with 1009 (counted
-``ws.rejected.oversized``).
-"""
+Control replies follow Bybit's per category (the captures in tests/fixtures/bybit/ws_control). Decisions where Bybit
+is not documented: a subscribe with some bad topics subscribes the good ones and answers ``success:false`` naming the
+first bad one; unsubscribe acks always use ``ret_msg ""``; an empty or non-list ``args`` answers ``Params Error``; a
+subscribe that would take a connection's args past Bybit's documented 21,000 characters is refused whole with ``args
+length >21000`` (the limit is Bybit's, the wording ours); client frames over 64 KiB close the connection with 1009
+(counted ``ws.rejected.oversized``)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,9 @@ does all of that for every handler, applies the 10006 and 403 faults, turns :cla
 envelope and any other exception into ``10016`` (never a 500 traceback), and answers unknown ``/v5`` paths
 with 404 and ``10017 route not found``.
 
-Buckets (bybit-v5.md 4.6): per API key (or IP when unsigned) and path, rolling 1 s: order create/cancel/amend
-10/s, order/execution/position/wallet reads 50/s, fee-rate 5/s, others 10/s; every path not listed (market
-data) shares the IP bucket of 600 requests per 5 s, which answers HTTP 403 when exceeded, as Bybit does.
-"""
+Buckets (Bybit's v5 docs, "Rate Limit Rules"): per API key (or IP when unsigned) and path, rolling 1 s: order
+create/cancel/amend 10/s, order/execution/position/wallet reads 50/s, fee-rate 5/s, others 10/s; every path not listed
+(market data) shares the IP bucket of 600 requests per 5 s, which answers HTTP 403 when exceeded, as Bybit does."""
 
 from __future__ import annotations
 
