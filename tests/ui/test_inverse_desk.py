@@ -39,7 +39,9 @@ async def test_an_inverse_desk_trades_contracts_and_counts_money_in_the_coin(tmp
         await app.runtime.rest.place_order("inverse", "BTCUSD", "Buy", "Market", Decimal("100"))
         await until(pilot, lambda: app.desk.ledger.entry("BTCUSD") is not None, "the fill in the ledger")
         await until(pilot, lambda: "BTCUSD" in app.desk.positions, "the exchange's position")
-        await until(pilot, lambda: "LONG 100 USD @" in screen_text(app), "the panel to show the long")
+        await until(
+            pilot, lambda: re.search(r"LONG 100 USD +@", screen_text(app)) is not None, "the panel to show the long"
+        )
         entry = app.desk.ledger.entry("BTCUSD")
         position = app.desk.positions["BTCUSD"]
         instrument = app.desk.instrument("BTCUSD")
