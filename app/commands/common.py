@@ -118,10 +118,14 @@ async def connect(
 
             demo = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
             if settings.embedded:
+                from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES
                 from exchange.bybit.sim.server import SimConfig, SimServer
 
+                categories = tuple(dict.fromkeys((*DEFAULT_CATEGORIES, settings.category)))  # inverse on demand
                 try:
-                    sim = await stack.enter_async_context(SimServer(SimConfig(demo_trader=False)))
+                    sim = await stack.enter_async_context(
+                        SimServer(SimConfig(demo_trader=False, categories=categories))
+                    )
                 except OSError as error:
                     raise _unavailable(f"cannot start the local exchange: {error.strerror or error}") from None
                 print(EMBEDDED_NOTE, file=sys.stderr)
