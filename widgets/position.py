@@ -298,7 +298,8 @@ def position_text(
     entry = desk.ledger.entry(symbol)
     instrument = desk.instrument(symbol)
     price_dp = instrument.price_decimals if instrument is not None else 2
-    qty_dp = instrument.qty_decimals if instrument is not None else 3
+    inverse = entry is not None and entry.contract is ContractKind.INVERSE  # whole contracts of 1 USD
+    qty_dp = instrument.qty_decimals if instrument is not None else 0 if inverse else 3
     header = _header(desk, symbol, entry, price_dp, qty_dp, now_ms)
     apart = desk.position_disagreements.get(symbol)
     warning: list[Any] = []

@@ -28,7 +28,8 @@ EMBEDDED_NOTE = "fluxum: using a fresh local exchange (embedded simulator, demo 
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, as for every command."""
+    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, ``--category``, as for every
+    command."""
     from app.commands.options import add_session_arguments
 
     add_session_arguments(parser)
