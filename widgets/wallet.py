@@ -2,6 +2,8 @@
 
 Pulled at 2 Hz and re-rendered only when the desk's ``wallet`` version or its width moved; a session without
 keys says so instead of showing zeros. Narrow (the mid layout) it abbreviates its labels, never its numbers.
+The totals are USD; each coin is to its own places (USDT to the cent, BTC and ETH, an inverse account's
+margin, to the satoshi: see :func:`widgets._format.money_decimals`).
 """
 
 from __future__ import annotations
