@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.alert_evaluator import AlertEvaluator
+from exchange.alert_evaluator import AlertEvaluator, reading
 from exchange.alert_rules import AlertRule, parse_alert_rules
 from exchange.alert_watch import AlertWatch
 from exchange.desk import Desk
@@ -25,7 +25,7 @@ from exchange.events import (
     TopicHealth,
 )
 from exchange.hub import EventHub
-from exchange.ledger import Fill, MarkSource
+from exchange.ledger import ContractKind, Fill, MarkSource
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
@@ -213,6 +213,30 @@ def test_pnl_below_total_and_per_symbol() -> None:
     assert "P&L -120.00" in fired[0].text
     d.ledger.mark("BTCUSDT", Decimal(1000), MarkSource.MARK_PRICE, 5)
     assert [(a.rule, a.active, a.lasted_ms) for _, a in ev.evaluate(d, 700)] == [("pnl_below -100", False, 500)]
+
+
+def _coin_fill(symbol: str, qty: str, price: str, n: int) -> Fill:
+    coin = symbol.removesuffix("USD")
+    return Fill(
+        f"i{n}", symbol, "Buy", Decimal(qty), Decimal(price), Decimal(0), n,
+        contract=ContractKind.INVERSE, settle_coin=coin,
+    )  # fmt: skip
+
+
+def test_pnl_below_compares_an_inverse_symbols_pnl_in_its_coin_and_never_adds_two_coins() -> None:
+    btc = parse_alert_rules([{"when": "pnl_below", "pnl": "-0.001", "symbol": "BTCUSD"}], ("BTCUSD", "ETHUSD"))[0]
+    both = parse_alert_rules([{"when": "pnl_below", "pnl": "-0.001"}], ("BTCUSD", "ETHUSD"))[0]
+    ev = AlertEvaluator((btc, both))
+    d = Desk(environment="SIM", category="inverse", symbols=["BTCUSD", "ETHUSD"], books={})
+    d.state = SessionState(LinkState.READY, 0)
+    d.ledger.apply_fill(_coin_fill("BTCUSD", "1000", "50000", 1))  # 0.02 BTC
+    d.ledger.apply_fill(_coin_fill("ETHUSD", "1000", "2500", 2))
+    d.ledger.mark("BTCUSD", Decimal(40000), MarkSource.MARK_PRICE, 3)  # 1000 x (1/50000 - 1/40000) = -0.005 BTC
+    fired = [a for _, a in ev.evaluate(d, 100)]
+    assert [(a.rule, a.active) for a in fired] == [("pnl_below BTCUSD -0.001", True)]
+    assert "P&L -0.00500000 BTC" in fired[0].text
+    held, said = reading(both, d)  # BTC and ETH: no sum of the two
+    assert held is None and "BTC and ETH" in said
 
 
 def _position(symbol: str, size: str, liq: str | None, mark: str | None = None) -> PositionSnapshot:

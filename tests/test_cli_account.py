@@ -71,6 +71,17 @@ def test_balances_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str
     assert len(usdt) == len(header)  # right-aligned numbers end under their headers
 
 
+def test_an_inverse_order_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--category inverse``: the embedded exchange serves the inverse markets the command asks for."""
+    line = "bybit place-order --category inverse --symbol BTCUSD --side Buy --type Market --qty 100 --yes"
+    code, out, err = fluxum(capsys, line)
+    assert code == 0, err
+    placed = fields_of(out)
+    assert (placed["symbol"], placed["qty"]) == ("BTCUSD", "100") and placed["status"].startswith("Filled")
+    code, out, err = fluxum(capsys, "bybit positions --category inverse")
+    assert (code, out.strip()) == (0, "no open inverse positions"), err  # a fresh exchange per command
+
+
 def test_positions_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = fluxum(capsys, "bybit positions -cfg sim")
     assert code == 0, err

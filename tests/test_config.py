@@ -125,11 +125,17 @@ def test_config_file_sets_symbols_category_depth_and_mark_source(tmp_path):
         load_settings(config_file=path, environ={})
 
 
-def test_inverse_is_refused_until_the_ledger_speaks_coin(tmp_path):
+def test_inverse_is_a_desk_category_with_its_own_default_symbols(tmp_path):
     path = tmp_path / "fluxum.toml"
     path.write_text('category = "inverse"\n')
-    with pytest.raises(ConfigError, match="inverse"):
-        load_settings(config_file=path, environ={})
+    settings = load_settings(config_file=path, environ={})
+    assert settings.category == "inverse" and settings.symbols == ("BTCUSD", "ETHUSD")
+    assert load_settings(config_file=path, symbols="ETHUSD", environ={}).symbols == ("ETHUSD",)
+    flagged = load_settings(category="inverse", symbols="btcusd", environ={})  # --category wins over the file
+    assert flagged.category == "inverse" and flagged.symbols == ("BTCUSD",)
+    assert load_settings(config_file=path, category="linear", environ={}).symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    with pytest.raises(ConfigError, match="category must be one of linear, spot, inverse"):
+        load_settings(category="futures", environ={})
 
 
 def test_keys_never_go_in_clear_text_to_another_host():
