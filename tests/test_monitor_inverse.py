@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import app.cli as cli
-from tests.threaded import clear_exchange_keys
+from tests.support.threaded import clear_exchange_keys
 
 
 @pytest.fixture(autouse=True)
@@ -19,6 +19,8 @@ def no_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_exchange_keys(monkeypatch)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.timeout(90)
 def test_an_inverse_monitor_summarises_a_coin_ledger(capsys: Any, tmp_path: Path) -> None:
     argv = ["monitor", "--category", "inverse", "--duration", "8", "--json", "--journal-dir", str(tmp_path)]
