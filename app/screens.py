@@ -24,9 +24,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from exchange.desk import Desk
-from exchange.ledger import CSV_COLUMNS, LedgerEntry, format_decimal
+from exchange.ledger import ContractKind, LedgerEntry, csv_header, format_decimal
 from exchange.printable import printable
-from widgets._format import fmt_price, fmt_qty
+from widgets._format import COIN_DECIMALS, fmt_price, fmt_qty
 
 __all__ = ["ConfirmScreen", "ExportScreen", "HelpScreen", "LedgerScreen", "TypedConfirmScreen", "cell_text"]
 
@@ -220,7 +220,7 @@ class HelpScreen(ModalScreen[None]):
 
 def cell_text(entry: LedgerEntry, field: str) -> str:
     """A field as the CSV writes it (empty when absent), with the update time also in UTC."""
-    value = getattr(entry, field)
+    value = getattr(entry, "contract" if field == "contract_type" else field)
     if value is None:
         return ""
     if isinstance(value, Decimal):
@@ -240,20 +240,21 @@ QTY_FIELDS = frozenset(
 )
 """Ledger fields shown to the instrument's qty step."""
 MONEY_DECIMALS = 4
-"""P&L, notionals, fees and funding in the quote coin: a fee of a few hundredths still shows; the CSV is exact."""
+"""P&L, notionals, fees and funding in the quote coin: a fee of a few hundredths still shows; the CSV is exact.
+An inverse contract's money is in its settle coin (BTC) and shows to :data:`COIN_DECIMALS` places."""
 
 
 def ledger_cell_text(entry: LedgerEntry, field: str, price_dp: int, qty_dp: int) -> str:
     """A field as a desk reads it: prices to the tick, quantities to the qty step, money to
     :data:`MONEY_DECIMALS` (never the ledger's 24-digit quotients); the rest as :func:`cell_text` has it."""
-    value = getattr(entry, field)
+    value = getattr(entry, field, None)
     if not isinstance(value, Decimal) or not value.is_finite():
         return cell_text(entry, field)
     if field in PRICE_FIELDS:
         return fmt_price(value, price_dp)
     if field in QTY_FIELDS:
         return fmt_qty(value, qty_dp)
-    return fmt_price(value, MONEY_DECIMALS)
+    return fmt_price(value, COIN_DECIMALS if entry.contract is ContractKind.INVERSE else MONEY_DECIMALS)
 
 
 FALLBACK_DECIMALS = (2, 3)
@@ -296,6 +297,7 @@ class LedgerScreen(ModalScreen[None]):
         self.symbol = symbol
         self._drawn: tuple | None = None
         self._columns: list[str] = []
+        self._fields = csv_header(False)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="ledger-dialog", classes="dialog"):
@@ -323,19 +325,21 @@ class LedgerScreen(ModalScreen[None]):
         self._drawn = key
         table = self.query_one(DataTable)
         entries = [self.desk.ledger.entry(symbol) for symbol in symbols]
-        if symbols != self._columns:
-            self._columns = symbols
+        # an inverse symbol adds the rows saying how each column's money is counted and in which coin, as the CSV
+        fields = csv_header(any(e is not None and e.contract is ContractKind.INVERSE for e in entries))
+        if symbols != self._columns or fields != self._fields:
+            self._columns, self._fields = symbols, fields
             table.clear(columns=True)
             table.add_column("field", key="field")
             for symbol in symbols:
                 table.add_column(Text(printable(symbol)), key=symbol)
             if not symbols:
                 table.add_column("(no ledger entries yet: nothing traded or held)", key="none")
-            for field in CSV_COLUMNS:
+            for field in fields:
                 cells = [self._cell(symbol, entry, field) for symbol, entry in zip(symbols, entries, strict=True)]
                 table.add_row(field, *cells, key=field)
             return
-        for field in CSV_COLUMNS:
+        for field in fields:
             for symbol, entry in zip(symbols, entries, strict=True):
                 cell = self._cell(symbol, entry, field)
                 if table.get_cell(field, symbol) != cell:
@@ -352,7 +356,7 @@ class LedgerScreen(ModalScreen[None]):
         else:
             price_dp, qty_dp = exchange_decimals(entry)
         text = printable(ledger_cell_text(entry, field, price_dp, qty_dp))
-        return Text(text, justify="right" if isinstance(getattr(entry, field), Decimal) else "left")
+        return Text(text, justify="right" if isinstance(getattr(entry, field, None), Decimal) else "left")
 
     def action_close(self) -> None:
         self.dismiss(None)

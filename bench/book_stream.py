@@ -319,6 +319,6 @@ def load(path: Path) -> Stream:
         h["deltas"],
         h["depth"],
         messages,
-        [tuple(level) for level in h["bids"]],  # type: ignore[misc]
-        [tuple(level) for level in h["asks"]],  # type: ignore[misc]
+        [tuple(level) for level in h["bids"]],
+        [tuple(level) for level in h["asks"]],
     )

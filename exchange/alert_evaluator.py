@@ -20,6 +20,7 @@ from decimal import Decimal
 from exchange.alert_rules import AlertRule, Condition, format_duration
 from exchange.desk import Desk
 from exchange.events import AlertChanged, FillReceived, LinkState
+from exchange.ledger import ContractKind
 from exchange.printable import printable
 
 __all__ = ["AlertEvaluator", "Fired", "reading"]
@@ -66,9 +67,14 @@ def _liq_distance(rule: AlertRule, desk: Desk) -> tuple[Decimal, str] | None:
     return nearest
 
 
-def _pnl(rule: AlertRule, desk: Desk) -> Decimal | None:
+def _pnl(rule: AlertRule, desk: Desk) -> tuple[Decimal | None, str]:
+    """The P&L the rule compares and the coin it is in (an inverse symbol's settle coin; ``""`` for the quote coin
+    of a linear one). Totals in different coins are never added: None, and why."""
     entries = [e for e in desk.ledger.entries() if rule.symbol is None or e.symbol == rule.symbol]
-    return sum((e.pnl for e in entries), Decimal(0)) if entries else None
+    coins = sorted({e.settle_coin or "coin" if e.contract is ContractKind.INVERSE else "" for e in entries})
+    if len(coins) > 1:
+        return None, f"P&L in {' and '.join(c or 'the quote coin' for c in coins)}: name a symbol to compare one"
+    return (sum((e.pnl for e in entries), Decimal(0)) if entries else None), coins[0] if coins else ""
 
 
 def reading(rule: AlertRule, desk: Desk) -> tuple[bool | None, str]:
@@ -92,10 +98,10 @@ def reading(rule: AlertRule, desk: Desk) -> tuple[bool | None, str]:
         above = condition is Condition.PRICE_ABOVE
         return (price > rule.threshold if above else price < rule.threshold), f"{rule.symbol} {rule.source} {price}"
     if condition is Condition.PNL_BELOW:
-        pnl = _pnl(rule, desk)
+        pnl, coin = _pnl(rule, desk)
         if pnl is None or rule.threshold is None:
-            return None, ""
-        return pnl < rule.threshold, f"P&L {pnl:.2f}"
+            return None, coin if pnl is None else ""
+        return pnl < rule.threshold, f"P&L {pnl:.8f} {printable(coin)}" if coin else f"P&L {pnl:.2f}"
     if condition is Condition.LIQ_DISTANCE_BELOW:
         if not desk.positions_read or rule.threshold is None:
             return None, ""

@@ -40,7 +40,9 @@ __all__ = [
 ]
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-CATEGORIES = ("linear", "spot")
+INVERSE_SYMBOLS = ("BTCUSD", "ETHUSD")
+"""An inverse desk's symbols when none are chosen: Bybit's coin-margined perpetuals."""
+CATEGORIES = ("linear", "spot", "inverse")
 DEPTHS = (1, 50, 200, 1000)
 MARK_SOURCES = ("mark", "book")
 MAX_LABEL_HOST = 40  # characters of a remote host the environment badge shows
@@ -268,20 +270,17 @@ def _megabytes(values: Mapping[str, object], key: str, default: int) -> int:
     return value
 
 
-def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None) -> _Watch:
+def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, category: str | None = None) -> _Watch:
     environment = Environment.parse(cfg or str(values.get("environment", "sim")))
-    chosen = _symbols(
-        symbols if symbols is not None else values.get("symbols", DEFAULT_SYMBOLS),
-        "--symbols" if symbols is not None else "symbols",
-    )
-    category = str(values.get("category", "linear")).lower()
-    if category == "inverse":
-        raise ConfigError(
-            "category inverse is not supported on the desk yet: the local exchange keeps no inverse account "
-            "(fluxum bybit ledger reads inverse history)"
-        )
+    category = (category if category is not None else str(values.get("category", "linear"))).lower()
     if category not in CATEGORIES:
         raise ConfigError(f"category must be one of {', '.join(CATEGORIES)}, not {printable(category, 40)!r}")
+    chosen = _symbols(
+        symbols
+        if symbols is not None
+        else values.get("symbols", INVERSE_SYMBOLS if category == "inverse" else DEFAULT_SYMBOLS),
+        "--symbols" if symbols is not None else "symbols",
+    )
     raw_depth = values.get("depth", 50)
     if isinstance(raw_depth, bool) or not isinstance(raw_depth, int | float) or raw_depth not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, not {printable(str(raw_depth), 40)!r}")
@@ -345,10 +344,11 @@ def load_settings(
     secrets_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     trading_enabled: bool = False,
+    category: str | None = None,
 ) -> Settings:
     """Settings from flags, an optional TOML config file, the environment and the secrets file."""
     values = read_config_file(config_file) if config_file is not None else {}
-    watch = _watch(values, cfg, symbols)
+    watch = _watch(values, cfg, symbols, category)
     credentials = _credentials(watch.environment, secrets_file, os.environ if environ is None else environ)
     return Settings(
         environment=watch.environment,

@@ -75,6 +75,11 @@ class SessionState:
         return text
 
 
+ConflationKey = tuple[object, ...]
+"""What makes two conflatable events the same for a subscriber that is behind (the later replaces the earlier);
+hashable values only: it is a dict key."""
+
+
 class Event:
     """Base of every session event.
 
@@ -92,7 +97,7 @@ class Event:
         return 1
 
     @property
-    def conflation_key(self) -> tuple:
+    def conflation_key(self) -> ConflationKey:
         return (type(self),)
 
 
@@ -113,7 +118,7 @@ class BookChanged(Event):
     version: int
 
     @property
-    def conflation_key(self) -> tuple:
+    def conflation_key(self) -> ConflationKey:
         return (BookChanged, self.symbol)
 
 
@@ -129,7 +134,7 @@ class BookStateChanged(Event):
     reason: str | None
 
     @property
-    def conflation_key(self) -> tuple:
+    def conflation_key(self) -> ConflationKey:
         return (BookStateChanged, self.symbol)
 
 
@@ -169,7 +174,7 @@ class TickerChanged(Event):
     fields: dict[str, str]
 
     @property
-    def conflation_key(self) -> tuple:
+    def conflation_key(self) -> ConflationKey:
         return (TickerChanged, self.symbol)
 
     def decimal(self, name: str) -> Decimal | None:
@@ -199,7 +204,7 @@ class LedgerChanged(Event):
     entry: LedgerEntry
 
     @property
-    def conflation_key(self) -> tuple:
+    def conflation_key(self) -> ConflationKey:
         return (LedgerChanged, self.entry.symbol)
 
 

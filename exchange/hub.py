@@ -22,7 +22,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 
-from exchange.events import Event, Notice
+from exchange.events import ConflationKey, Event, Notice
 from exchange.notices import NoticeGate
 
 __all__ = ["NOTICES_WAITING", "EventHub", "Subscription"]
@@ -40,7 +40,7 @@ class Subscription:
         self._lossless: deque[Event] = deque()
         self._bounded: dict[type[Event], deque[Event]] = {}
         self._weights: dict[type[Event], int] = {}  # total weight waiting per bounded lane
-        self._latest: dict[tuple, Event] = {}
+        self._latest: dict[ConflationKey, Event] = {}
         self._notices = 0  # notices waiting in the lossless lane
         self.notices_dropped = 0  # ... dropped because this subscriber lagged past NOTICES_WAITING
         self._dropped_line: Notice | None = None  # waiting in the lane while notices are being dropped

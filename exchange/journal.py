@@ -292,7 +292,7 @@ class Journal:
     def last_exec_time_ms(self) -> int | None:
         """Time of the newest journaled execution: the REST backfill starts there."""
         (value,) = self._db.execute("SELECT MAX(exec_time) FROM executions").fetchone()
-        return value
+        return None if value is None else int(value)
 
     def complete_until_ms(self) -> int | None:
         """Every execution with an ``execTime`` up to this (exchange ms) is journaled; None if never known.

@@ -11,6 +11,7 @@ from exchange.book import OrderBook
 from exchange.desk import Desk
 from exchange.events import CoinBalance, Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub, Subscription
+from tests.support.expect import all_of
 
 
 def account() -> tuple[AccountState, Subscription]:
@@ -61,7 +62,7 @@ def test_position_symbols_past_the_bound_are_rejected_and_flat_views_make_way():
         state.take_position(position(f"P{n}", "0" if n < 10 else "1"))  # ten flat views first
     assert len(state.desk.positions) == len(state._position_views) == POSITION_SYMBOLS_KEPT  # the flat ones went
     assert state.counters["position_symbols_over_bound"] == POSITION_SYMBOLS_KEPT * 2 - 10
-    assert len([e for e in notices.drain() if "position symbols" in e.text]) == 1  # type: ignore[attr-defined]
+    assert len([e for e in all_of(Notice, notices.drain()) if "position symbols" in e.text]) == 1
 
 
 def test_a_wallet_of_thousands_of_coins_keeps_the_first_ones():
@@ -71,4 +72,4 @@ def test_a_wallet_of_thousands_of_coins_keeps_the_first_ones():
         state.take_wallet(WalletSnapshot(Decimal(1), Decimal(1), Decimal(1), coins))
     assert state.desk.wallet is not None and len(state.desk.wallet.coins) == WALLET_COINS_KEPT
     assert state.counters["wallet_coins_over_bound"] == 3 * (10_000 - WALLET_COINS_KEPT)
-    assert len([e for e in notices.drain() if "wallet coins" in e.text]) == 1  # type: ignore[attr-defined]
+    assert len([e for e in all_of(Notice, notices.drain()) if "wallet coins" in e.text]) == 1

@@ -4,12 +4,13 @@ clear with how long it held, and never flaps inside the debounce."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.alert_evaluator import AlertEvaluator
+from exchange.alert_evaluator import AlertEvaluator, reading
 from exchange.alert_rules import AlertRule, parse_alert_rules
 from exchange.alert_watch import AlertWatch
 from exchange.desk import Desk
@@ -24,7 +25,7 @@ from exchange.events import (
     TopicHealth,
 )
 from exchange.hub import EventHub
-from exchange.ledger import Fill, MarkSource
+from exchange.ledger import ContractKind, Fill, MarkSource
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
@@ -214,6 +215,30 @@ def test_pnl_below_total_and_per_symbol() -> None:
     assert [(a.rule, a.active, a.lasted_ms) for _, a in ev.evaluate(d, 700)] == [("pnl_below -100", False, 500)]
 
 
+def _coin_fill(symbol: str, qty: str, price: str, n: int) -> Fill:
+    coin = symbol.removesuffix("USD")
+    return Fill(
+        f"i{n}", symbol, "Buy", Decimal(qty), Decimal(price), Decimal(0), n,
+        contract=ContractKind.INVERSE, settle_coin=coin,
+    )  # fmt: skip
+
+
+def test_pnl_below_compares_an_inverse_symbols_pnl_in_its_coin_and_never_adds_two_coins() -> None:
+    btc = parse_alert_rules([{"when": "pnl_below", "pnl": "-0.001", "symbol": "BTCUSD"}], ("BTCUSD", "ETHUSD"))[0]
+    both = parse_alert_rules([{"when": "pnl_below", "pnl": "-0.001"}], ("BTCUSD", "ETHUSD"))[0]
+    ev = AlertEvaluator((btc, both))
+    d = Desk(environment="SIM", category="inverse", symbols=["BTCUSD", "ETHUSD"], books={})
+    d.state = SessionState(LinkState.READY, 0)
+    d.ledger.apply_fill(_coin_fill("BTCUSD", "1000", "50000", 1))  # 0.02 BTC
+    d.ledger.apply_fill(_coin_fill("ETHUSD", "1000", "2500", 2))
+    d.ledger.mark("BTCUSD", Decimal(40000), MarkSource.MARK_PRICE, 3)  # 1000 x (1/50000 - 1/40000) = -0.005 BTC
+    fired = [a for _, a in ev.evaluate(d, 100)]
+    assert [(a.rule, a.active) for a in fired] == [("pnl_below BTCUSD -0.001", True)]
+    assert "P&L -0.00500000 BTC" in fired[0].text
+    held, said = reading(both, d)  # BTC and ETH: no sum of the two
+    assert held is None and "BTC and ETH" in said
+
+
 def _position(symbol: str, size: str, liq: str | None, mark: str | None = None) -> PositionSnapshot:
     return PositionSnapshot(
         symbol, Decimal(size), Decimal(1), Decimal(mark) if mark else None, Decimal(liq) if liq else None,
@@ -314,7 +339,8 @@ async def test_the_watch_publishes_on_the_hub_and_delivers() -> None:
     assert [a.rule for _, a in watch.step(watch.subscribe().drain())] == ["fill"]
     now[0] = 101.0
     assert [a.rule for _, a in watch.step([])] == ["link_down after 1s"]
-    assert [a.rule for a in listener.drain()] == ["fill", "link_down after 1s"]
+    alerts = cast(list[AlertChanged], listener.drain())  # subscribed to AlertChanged only
+    assert [a.rule for a in alerts] == ["fill", "link_down after 1s"]
     assert [r.condition.value for r, _ in delivered] == ["fill", "link_down"] and watch.fired == 2
 
 

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # about 40 s; the subprocess has its own 240 s bound
 def test_a_short_soak_ends_with_the_desk_whole_after_every_fault() -> None:
     command = [sys.executable, "-m", "bench.soak", "--minutes", "0.2", "--warmup", "2"]

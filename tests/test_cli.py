@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 
 import pytest
@@ -54,7 +55,7 @@ def test_cfg_is_spelled_both_ways_in_the_help(capsys):
 def test_completion_knows_every_command_and_flag(shell, capsys):
     assert cli.main(["completion", shell]) == 0
     script = capsys.readouterr().out
-    words = ("monitor", "balances", "place-order", "init", "check")
+    words: tuple[str, ...] = ("monitor", "balances", "place-order", "init", "check")
     if shell != "tcsh":  # shtab's tcsh script completes commands only
         words += ("--journal-dir", "--cfg", "--json")
     for word in words:
@@ -67,6 +68,7 @@ def test_completion_of_an_unknown_shell_is_a_usage_error(capsys):
     assert exited.value.code == 2
 
 
+@pytest.mark.integration
 def test_the_entry_point_never_imports_an_app_package_from_the_working_directory(tmp_path):
     """A console script's sys.path[0] is its own bin directory, not the working directory: a project's ``app``
     package there is never imported in place of Fluxum's (``python -m app`` runs the working directory's by
@@ -115,11 +117,18 @@ def test_options_alone_open_the_dashboard_with_them(argv, monkeypatch):
     """`fluxum -cfg testnet` is `fluxum dashboard -cfg testnet`: the options are the dashboard's."""
     from app.commands import dashboard
 
-    seen = []
-    monkeypatch.setattr(dashboard, "run", lambda args: seen.append(args) or 0)
+    seen: list[argparse.Namespace] = []
+
+    def run(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    monkeypatch.setattr(dashboard, "run", run)
     parser = cli.build_parser()
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    dashboard_parser = parser._subparsers._group_actions[0].choices["dashboard"]
+    commands = parser._subparsers  # argparse has no public way to reach a subcommand's parser
+    assert commands is not None
+    dashboard_parser = commands._group_actions[0].choices["dashboard"]  # type: ignore[index]
     dashboard_parser.set_defaults(_run=dashboard.run)
     assert cli.main(argv) == 0
     assert len(seen) == 1 and seen[0] == dashboard_parser.parse_args(argv)

@@ -15,7 +15,9 @@ import pytest
 
 import app.cli as cli
 from exchange.bybit.sim.server import SimConfig, SimServer
-from tests.threaded import clear_exchange_keys, served_in_thread
+from tests.support.threaded import clear_exchange_keys, served_in_thread
+
+pytestmark = pytest.mark.integration
 
 FAKE_PRODUCTION_KEY = "FAKEPRODKEY000001"
 FAKE_PRODUCTION_SECRET = "prod-canary-secret-0f9e8d7c"
@@ -67,6 +69,17 @@ def test_balances_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str
     assert header.split() == ["COIN", "EQUITY", "WALLET", "BALANCE", "UNREALISED", "PNL", "USD", "VALUE"]
     usdt = next(line for line in lines if line.startswith("USDT"))
     assert len(usdt) == len(header)  # right-aligned numbers end under their headers
+
+
+def test_an_inverse_order_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--category inverse``: the embedded exchange serves the inverse markets the command asks for."""
+    line = "bybit place-order --category inverse --symbol BTCUSD --side Buy --type Market --qty 100 --yes"
+    code, out, err = fluxum(capsys, line)
+    assert code == 0, err
+    placed = fields_of(out)
+    assert (placed["symbol"], placed["qty"]) == ("BTCUSD", "100") and placed["status"].startswith("Filled")
+    code, out, err = fluxum(capsys, "bybit positions --category inverse")
+    assert (code, out.strip()) == (0, "no open inverse positions"), err  # a fresh exchange per command
 
 
 def test_positions_on_a_fresh_embedded_exchange(capsys: pytest.CaptureFixture[str]) -> None:
@@ -227,7 +240,7 @@ def test_production_order_typed_at_the_prompt() -> None:
     args = argparse.Namespace(yes=False)
     asked: list[str] = []
 
-    def typing(text: str):  # type: ignore[no-untyped-def]
+    def typing(text: str):
         def ask(prompt: str) -> str:
             asked.append(prompt)
             if text == "EOF":

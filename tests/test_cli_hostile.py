@@ -26,7 +26,9 @@ from app.commands.monitor import _Printer
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.events import FillReceived
 from exchange.ledger import Fill
-from tests.threaded import clear_exchange_keys, served_in_thread
+from tests.support.threaded import clear_exchange_keys, served_in_thread
+
+pytestmark = pytest.mark.integration
 
 OSC_52 = "\x1b]52;c;cm0gLXJmIH4=\x07"
 TITLE = "\x1b]0;pwned\x07"

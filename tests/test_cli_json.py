@@ -12,7 +12,9 @@ import pytest
 
 import app.cli as cli
 from exchange.bybit.sim.server import SimConfig, SimServer
-from tests.threaded import clear_exchange_keys, served_in_thread
+from tests.support.threaded import clear_exchange_keys, served_in_thread
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)

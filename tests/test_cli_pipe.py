@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from app.cli import EXIT_READER_GONE
-from tests.test_history_cli import _store
+from tests.support.history import store_history
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 EXECUTIONS = ROOT / "tests" / "data" / "ledger" / "executions.jsonl"
@@ -34,7 +36,7 @@ def test_a_reader_gone_before_the_first_line_ends_quietly(argv: list[str]) -> No
 
 @pytest.mark.parametrize("json_lines", [[], ["--json"]], ids=["table", "json"])
 def test_history_to_a_reader_gone_ends_quietly(json_lines: list[str], tmp_path: Path) -> None:
-    _store(tmp_path)
+    store_history(tmp_path)
     _ends_quietly(["history", "-cfg", "sim", "--journal-dir", str(tmp_path), *json_lines])
 
 

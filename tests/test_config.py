@@ -40,6 +40,7 @@ def test_bybit_environments_by_configuration_alone(cfg, rest, private, tmp_path)
 
 def test_demo_reads_public_data_from_mainnet():
     settings = load_settings(cfg="demo", environ={})
+    assert settings.endpoints is not None
     assert settings.endpoints.public_url("spot") == "wss://stream.bybit.com/v5/public/spot"
 
 
@@ -55,6 +56,7 @@ def test_base_url_points_everything_at_one_host():
 def test_keys_from_the_environment_names_of_the_seed():
     environ = {"BYBIT_TESTNET_API_KEY": "abcdefghijkl", "BYBIT_TESTNET_API_SECRET": CANARY}
     credentials = credentials_from_env("testnet", environ)
+    assert credentials is not None
     assert credentials.api_key == "abcdefghijkl" and credentials.api_secret.reveal() == CANARY
     with pytest.raises(ConfigError, match="BYBIT_PRODUCTION_API_SECRET"):
         credentials_from_env("production", {"BYBIT_PRODUCTION_API_KEY": "x"})
@@ -70,7 +72,7 @@ def test_secrets_file_must_be_owner_only(tmp_path):
     assert CANARY not in str(caught.value)
     path.chmod(0o600)
     credentials = credentials_from_file(path, "testnet")
-    assert credentials.api_secret.reveal() == CANARY
+    assert credentials is not None and credentials.api_secret.reveal() == CANARY
     assert credentials_from_file(path, "production") is None
 
 
@@ -123,11 +125,17 @@ def test_config_file_sets_symbols_category_depth_and_mark_source(tmp_path):
         load_settings(config_file=path, environ={})
 
 
-def test_inverse_is_refused_until_the_ledger_speaks_coin(tmp_path):
+def test_inverse_is_a_desk_category_with_its_own_default_symbols(tmp_path):
     path = tmp_path / "fluxum.toml"
     path.write_text('category = "inverse"\n')
-    with pytest.raises(ConfigError, match="inverse"):
-        load_settings(config_file=path, environ={})
+    settings = load_settings(config_file=path, environ={})
+    assert settings.category == "inverse" and settings.symbols == ("BTCUSD", "ETHUSD")
+    assert load_settings(config_file=path, symbols="ETHUSD", environ={}).symbols == ("ETHUSD",)
+    flagged = load_settings(category="inverse", symbols="btcusd", environ={})  # --category wins over the file
+    assert flagged.category == "inverse" and flagged.symbols == ("BTCUSD",)
+    assert load_settings(config_file=path, category="linear", environ={}).symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    with pytest.raises(ConfigError, match="category must be one of linear, spot, inverse"):
+        load_settings(category="futures", environ={})
 
 
 def test_keys_never_go_in_clear_text_to_another_host():

@@ -191,6 +191,7 @@ async def test_a_quiet_healthy_private_link_answers_its_probes_and_lives() -> No
     assert line.died_at is None and 10 <= len(line.pings) <= 12  # one every ~5 s of quiet
 
 
+@pytest.mark.slow
 async def test_a_pong_waiting_in_the_socket_while_the_loop_was_held_is_read_before_any_verdict() -> None:
     """A long synchronous step (a big replay) holds the event loop past a probe's deadline while its pong sits in
     the socket: the watchdog notices its own late tick and lets the reader run before judging the link."""

@@ -11,6 +11,7 @@ from exchange.book import BookState
 from exchange.events import (
     BookChanged,
     BookStateChanged,
+    Event,
     LinkState,
     Notice,
     PublicTrade,
@@ -21,6 +22,7 @@ from exchange.events import (
 )
 from exchange.hub import NOTICES_WAITING, EventHub
 from exchange.notices import NoticeGate
+from tests.support.expect import all_of
 
 
 def state(kind: LinkState, ms: int = 0) -> StateChanged:
@@ -35,7 +37,7 @@ def test_every_subscriber_gets_every_event_of_its_kinds():
     hub.publish(BookChanged("BTCUSDT", 1))
     hub.publish(state(LinkState.READY))
     assert [type(e) for e in everything.drain()] == [StateChanged, StateChanged, BookChanged]
-    assert [e.state.kind for e in states_only.drain()] == [LinkState.CONNECTING, LinkState.READY]
+    assert [e.state.kind for e in all_of(StateChanged, states_only.drain())] == [LinkState.CONNECTING, LinkState.READY]
 
 
 def test_book_updates_are_conflated_per_symbol_latest_wins():
@@ -44,7 +46,7 @@ def test_book_updates_are_conflated_per_symbol_latest_wins():
     for version in range(10_000):
         hub.publish(BookChanged("BTCUSDT", version))
         hub.publish(BookChanged("ETHUSDT", version))
-    events = slow.drain()
+    events = all_of(BookChanged, slow.drain())
     assert [(e.symbol, e.version) for e in events] == [("BTCUSDT", 9_999), ("ETHUSDT", 9_999)]
     assert slow.conflated == 2 * 9_999
 
@@ -73,6 +75,7 @@ def test_trade_batches_are_bounded_for_a_lagging_subscriber_and_the_drop_is_coun
     hub = EventHub()
     slow = hub.subscribe()
     trade = PublicTrade("BTCUSDT", 1, "Buy", Decimal("1"), Decimal("1"), "t")
+    assert TradesReceived.bounded is not None
     for _ in range(TradesReceived.bounded + 25):
         hub.publish(TradesReceived("BTCUSDT", (trade,)))
     assert len(slow.drain()) == TradesReceived.bounded
@@ -85,8 +88,9 @@ def test_a_lagging_subscriber_keeps_the_newest_trades_however_they_are_batched()
     for n in range(100):
         trades = tuple(PublicTrade("BTCUSDT", n, "Buy", Decimal("1"), Decimal("1"), f"{n}-{i}") for i in range(400))
         hub.publish(TradesReceived("BTCUSDT", trades))
-    waiting = slow.drain()
-    assert sum(len(e.trades) for e in waiting if isinstance(e, TradesReceived)) <= TradesReceived.bounded
+    waiting = all_of(TradesReceived, slow.drain())
+    assert TradesReceived.bounded is not None
+    assert sum(len(e.trades) for e in waiting) <= TradesReceived.bounded
     assert waiting[-1].trades[-1].trade_id == "99-399" and slow.dropped == 99
     hub.publish(TradesReceived("BTCUSDT", waiting[-1].trades))  # the lane's weight was given back on reading
     assert len(slow.drain()) == 1 and slow.dropped == 99
@@ -110,9 +114,9 @@ def test_book_trust_flipping_is_one_event_per_symbol_for_a_lagging_subscriber_la
 async def test_get_waits_and_close_ends_iteration():
     hub = EventHub()
     sub = hub.subscribe()
-    received = []
+    received: list[Event] = []
 
-    async def consume():
+    async def consume() -> None:
         async for event in sub:
             received.append(event)
 
@@ -123,7 +127,7 @@ async def test_get_waits_and_close_ends_iteration():
     await asyncio.sleep(0)
     sub.close()
     await asyncio.wait_for(task, 1)
-    assert [e.text for e in received] == ["hello", "world"]
+    assert [e.text for e in all_of(Notice, received)] == ["hello", "world"]
     assert hub.subscribers == 0
 
 
@@ -155,12 +159,12 @@ def test_a_thousand_identical_notices_are_one_and_a_count():
     sub = hub.subscribe([Notice])
     for _ in range(1_000):
         hub.publish(Notice("warning", "orderbook.50.BTCUSDT: unreadable delta"))
-    assert [e.text for e in sub.drain()] == ["orderbook.50.BTCUSDT: unreadable delta"]
+    assert [e.text for e in all_of(Notice, sub.drain())] == ["orderbook.50.BTCUSDT: unreadable delta"]
     hub.flush_notices()
     assert sub.drain() == []  # the window is still open
     clock.now += 5.0
     hub.flush_notices()
-    told = sub.drain()
+    told = all_of(Notice, sub.drain())
     assert [(e.level, e.text) for e in told] == [
         ("warning", "orderbook.50.BTCUSDT: unreadable delta (… and 999 more like it)")
     ]
@@ -174,7 +178,7 @@ def test_notices_of_one_kind_with_different_texts_are_the_same_notice():
     sub = hub.subscribe([Notice])
     for n in range(100):
         hub.publish(Notice("warning", f"execution e{n} cannot be used", kind="execution-rejected"))
-    assert [e.text for e in sub.drain()] == ["execution e0 cannot be used"]
+    assert [e.text for e in all_of(Notice, sub.drain())] == ["execution e0 cannot be used"]
 
 
 def test_a_lagging_subscriber_keeps_a_bounded_notice_backlog_and_is_told_what_went():

@@ -62,6 +62,7 @@ def test_journal_path_is_per_environment_account_and_category_and_hides_the_key(
     assert "KEY" not in a.name and a.parent == tmp_path
 
 
+@pytest.mark.integration
 def test_committed_executions_survive_sigkill(tmp_path):
     """A writer killed with SIGKILL mid-burst loses nothing it committed."""
     path = tmp_path / "j.sqlite3"
@@ -254,6 +255,7 @@ def test_a_desk_applies_the_fills_another_desk_journaled_that_its_own_stream_mis
     assert b.ledger.entry("BTCUSDT").position == Decimal("0.002") and b.counters["journal_tailed"] == 2
 
 
+@pytest.mark.integration
 def test_a_bad_execution_read_over_rest_is_quarantined_and_the_backfill_goes_on(tmp_path):
     journal = Journal(tmp_path / "j.sqlite3")
     account, subscription = _account(journal)

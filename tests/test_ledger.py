@@ -8,6 +8,7 @@ import itertools
 from dataclasses import replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,7 @@ from exchange.ledger import (
     format_decimal,
     write_csv,
 )
+from tests.support.entries import money_of
 
 D = Decimal
 _ids = itertools.count(1)
@@ -744,7 +746,7 @@ def test_the_order_fills_arrive_in_never_changes_the_ledger(events: list[tuple],
             ledger.apply_fill(item)
     # The money and the position agree field for field; what describes the last event applied (its time,
     # source and leg) is, by its definition, about arrival.
-    last_event = {"update_time": 0, "update_source": None, "price": None, "side": None, "qty": None}
+    last_event: dict[str, Any] = {"update_time": 0, "update_source": None, "price": None, "side": None, "qty": None}
     assert [replace(e, package_price=None, **last_event) for e in arrived.entries()] == [
         replace(e, package_price=None, **last_event) for e in in_order.entries()
     ]
@@ -758,7 +760,7 @@ def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch:
     replays: list[int] = []
     original = ledger_module._SymbolLedger.replayed_with
 
-    def counting(self, late):  # type: ignore[no-untyped-def]
+    def counting(self, late):
         replays.append(len(late))
         return original(self, late)
 
@@ -772,6 +774,7 @@ def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch:
     in_order = Ledger()
     in_order.apply_fills(sorted(live + older, key=lambda f: (f.time_ms, f.exec_id)))
     got, want = ledger.entry("BTCUSDT"), in_order.entry("BTCUSDT")
+    assert got is not None and want is not None
     assert (got.position, got.realized_pnl, got.running_price, got.fees) == (
         want.position,
         want.realized_pnl,
@@ -783,11 +786,6 @@ def test_a_backfill_behind_the_live_stream_replays_each_symbol_once(monkeypatch:
 # ---------------------------------------------------------------------- bounded history
 
 _ORDER_FREE = ("position", "fees", "funding", "total_buy_qty", "total_sell_qty", "buy_notional", "sell_notional")
-
-
-def _money(entry: LedgerEntry) -> LedgerEntry:
-    """An entry without what describes the last event applied (its time, source and leg: about arrival)."""
-    return replace(entry, package_price=None, update_time=0, update_source=None, price=None, side=None, qty=None)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -818,7 +816,7 @@ def test_a_bounded_history_gives_the_ledger_of_an_unbounded_one(
     got, want = bounded.entry("BTCUSDT"), unbounded.entry("BTCUSDT")
     assert got is not None and want is not None
     if bounded.beyond_history == 0:
-        assert _money(got) == _money(want)
+        assert money_of(got) == money_of(want)
     else:
         assert [getattr(got, name) for name in _ORDER_FREE] == [getattr(want, name) for name in _ORDER_FREE]
     assert bounded.fill_count("BTCUSDT") == unbounded.fill_count("BTCUSDT") == len(items)
@@ -842,11 +840,11 @@ def test_a_long_day_keeps_a_bounded_history_and_the_exact_money() -> None:
     everything.apply_fills(fills)
     state = bounded._symbols["BTCUSDT"]
     assert HISTORY_KEPT <= len(state.history) < HISTORY_KEPT + SUMS_EVERY
-    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(bounded.entries()[0]) == money_of(everything.entries()[0])
     for ledger in (bounded, everything):
         ledger.apply_fill(late)
     assert bounded.beyond_history == 0 and bounded.reordered == 1
-    assert _money(bounded.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(bounded.entries()[0]) == money_of(everything.entries()[0])
     for ledger in (bounded, everything):
         ledger.apply_fill(ancient)
     assert bounded.beyond_history == 1
@@ -892,7 +890,7 @@ def test_a_late_fill_replays_from_the_nearest_copy_of_the_sums_not_the_whole_his
     applies = 0
     original = ledger_module._SymbolLedger.apply
 
-    def counting(self, item, source):  # type: ignore[no-untyped-def]
+    def counting(self, item, source):
         nonlocal applies
         applies += 1
         return original(self, item, source)
@@ -902,7 +900,7 @@ def test_a_late_fill_replays_from_the_nearest_copy_of_the_sums_not_the_whole_his
     assert ledger.reordered == 1 and applies <= SUMS_EVERY + 10
     monkeypatch.undo()
     everything.apply_fill(late)
-    assert _money(ledger.entries()[0]) == _money(everything.entries()[0])
+    assert money_of(ledger.entries()[0]) == money_of(everything.entries()[0])
 
 
 def test_history_kept_must_be_positive() -> None:

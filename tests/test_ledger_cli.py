@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import csv
-import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from app import cli
+from tests.support.ledger_cli import EXECUTIONS, printed_table, run_ledger, write_file
 
 D = Decimal
-DATA = Path(__file__).parent / "data" / "ledger"
-EXECUTIONS = DATA / "executions.jsonl"  # BTCUSDT (E2 out of file order, a duplicate, funding) and ETHUSDT (E4)
 REST_LIST = Path(__file__).parent / "fixtures" / "bybit" / "rest" / "docs_execution_list.json"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["bybit", "ledger", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def table(out: str) -> dict[str, dict[str, str]]:
-    """The printed table as {symbol: {column: cell}}; cells are separated by at least two spaces."""
-    lines = [line for line in out.splitlines() if line.strip()]
-    start = next(index for index, line in enumerate(lines) if line.startswith("symbol"))
-    header = re.split(r"\s{2,}", lines[start].strip())
-    rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines[start + 1 :]]
-    return {row["symbol"]: row for row in rows}
-
-
 def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "--from-file", str(EXECUTIONS))
+    code, out, err = run_ledger(capsys, "--from-file", str(EXECUTIONS))
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"7 executions from {EXECUTIONS}, 1 duplicates ignored"
-    rows = table(out)
+    rows = printed_table(out)
     assert list(rows) == ["BTCUSDT", "ETHUSDT"]
     # Sorted by execTime, the sell at 130 closes half a unit against the 110 average (E2), not against 100.
     assert rows["BTCUSDT"] == {
@@ -70,21 +53,21 @@ def test_table_of_an_execution_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_mark_flag_marks_the_position(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(EXECUTIONS), "--mark", "btcusdt=125")
+    code, out, _ = run_ledger(capsys, "--from-file", str(EXECUTIONS), "--mark", "btcusdt=125")
     assert code == 0
-    row = table(out)["BTCUSDT"]
+    row = printed_table(out)["BTCUSDT"]
     assert (row["mark"], row["mark source"], row["unrealized"], row["total P&L"]) == (
         "125",
         "--mark",
         "22.5",
         "32.165",
     )
-    assert table(out)["ETHUSDT"]["mark source"] == "last fill"
+    assert printed_table(out)["ETHUSDT"]["mark source"] == "last fill"
 
 
 def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "pnl.csv"
-    code, out, err = run(capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target))
+    code, out, err = run_ledger(capsys, "--from-file", str(EXECUTIONS), "--mark", "BTCUSDT=125", "--csv", str(target))
     assert (code, err) == (0, "")
     assert out == f"wrote 7 ledger rows for 2 symbols to {target}\n"
     with target.open(newline="") as file:
@@ -103,7 +86,7 @@ def test_csv_writes_every_entry_and_says_where(capsys: pytest.CaptureFixture[str
 
 
 def test_csv_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(REST_LIST), "--csv", "-")
+    code, out, _ = run_ledger(capsys, "--from-file", str(REST_LIST), "--csv", "-")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("symbol,pnl,position,spot,pnl_spot,notional,")
@@ -111,9 +94,9 @@ def test_csv_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_rest_fixture(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(REST_LIST), "--mark", "ETHPERP=1183.54")
+    code, out, _ = run_ledger(capsys, "--from-file", str(REST_LIST), "--mark", "ETHPERP=1183.54")
     assert code == 0
-    row = table(out)["ETHPERP"]
+    row = printed_table(out)["ETHPERP"]
     assert (row["position"], row["avg entry"], row["unrealized"], row["total P&L"]) == (
         "0.1",
         "1190.15",
@@ -125,14 +108,8 @@ def test_the_rest_fixture(capsys: pytest.CaptureFixture[str]) -> None:
 def test_an_empty_history(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     empty = tmp_path / "none.json"
     empty.write_text("[]")
-    code, out, _ = run(capsys, "--from-file", str(empty))
+    code, out, _ = run_ledger(capsys, "--from-file", str(empty))
     assert (code, out) == (0, f"no executions in {empty}\n")
-
-
-def _write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -157,16 +134,16 @@ def test_user_errors_exit_2_with_one_line(
 ) -> None:
     names = {
         "tmp": str(tmp_path),
-        "bad_json": _write(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
-        "error": _write(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
-        "missing_field": _write(
+        "bad_json": write_file(tmp_path, "bad.jsonl", EXECUTIONS.read_text().splitlines()[0] + '\n{"execId":\n'),
+        "error": write_file(tmp_path, "error.json", '{"retCode":10003,"retMsg":"API key is invalid.","result":{}}'),
+        "missing_field": write_file(
             tmp_path,
             "missing.json",
             '[{"execId":"a","symbol":"BTCUSDT","side":"Buy","execQty":"1","execFee":"0",'
             '"execType":"Trade","execTime":"1"}]',
         ),
     }
-    code, out, err = run(capsys, *(arg.format(**names) for arg in argv))
+    code, out, err = run_ledger(capsys, *(arg.format(**names) for arg in argv))
     assert code == 2
     assert out == ""
     assert err.startswith("fluxum: ")
@@ -204,21 +181,22 @@ def test_a_record_whose_numbers_do_not_fit_is_one_line_naming_it(
     )
     bad = good.replace('"a"', '"bad-1"').replace(f'"{field}":"', f'"{field}":"{value}","was":"')
     text = f"{good}\n{bad}\n" if shape == "jsonl" else f"[{good},{bad}]"
-    path = _write(tmp_path, f"hostile.{shape}", text)
-    code, out, err = run(capsys, "--from-file", path)
+    path = write_file(tmp_path, f"hostile.{shape}", text)
+    code, out, err = run_ledger(capsys, "--from-file", path)
     where = "line 2" if shape == "jsonl" else "record 2"
     assert (code, out) == (2, "")
     assert err.startswith(f"fluxum: {path}, {where} (execId bad-1): {message}")
     assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 300
 
 
+@pytest.mark.integration
 def test_python_m_app_cli_prints_the_same_one_line(tmp_path: Path) -> None:
     """``python -m app.cli`` runs the module as __main__: its user errors must still be one line, exit 2."""
     import os
     import subprocess
     import sys
 
-    path = _write(
+    path = write_file(
         tmp_path,
         "bad.json",
         '[{"execId":"x","symbol":"BTCUSDT","side":"Buy","execQty":"1",'

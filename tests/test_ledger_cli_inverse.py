@@ -6,36 +6,19 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 import pytest
 
-from app import cli
+from tests.support.ledger_cli import DATA, printed_table, run_ledger
 
 D = Decimal
-DATA = Path(__file__).parent / "data" / "ledger"
 LINEAR = DATA / "executions.jsonl"  # BTCUSDT and ETHUSDT (test_ledger_cli.py reads the same file)
 LINEAR_CSV = DATA / "executions_mark_btcusdt_125.csv"  # its CSV with --mark BTCUSDT=125, as the linear ledger wrote it
 INVERSE = DATA / "inverse.jsonl"  # BTCUSD bought 1500 @ 30000, sold @ 40000; ETHUSD short 2000 @ 2000, funding
 NOTE = "inverse symbols: position in contracts of 1 USD, average entry harmonic, money in the coin"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["bybit", "ledger", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def table(out: str) -> dict[str, dict[str, str]]:
-    """The printed table as {symbol: {column: cell}}; cells are separated by at least two spaces."""
-    lines = [line for line in out.splitlines() if line.strip()]
-    start = next(index for index, line in enumerate(lines) if line.startswith("symbol"))
-    header = re.split(r"\s{2,}", lines[start].strip())
-    rows = [dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=True)) for line in lines[start + 1 :]]
-    return {row["symbol"]: row for row in rows}
 
 
 def _record(symbol: str, exec_id: str, side: str, qty: str, price: str, fee: str, time: int, **more: str) -> dict:
@@ -61,12 +44,12 @@ def _write(tmp_path: Path, name: str, records: list[dict]) -> str:
 def test_the_issue_example_prints_a_hundredth_of_a_bitcoin(capsys: pytest.CaptureFixture[str]) -> None:
     """BTCUSD bought 1500 @ 30000 and sold @ 40000: the linear ledger printed a realized 15000000; Bybit's formula
     gives 1500 x (1/30000 - 1/40000) = 0.0125 BTC, less 0.000048125 BTC of fees (0.00004812 shown at 8 places)."""
-    code, out, err = run(capsys, "--from-file", str(INVERSE), "--mark", "ETHUSD=2500")
+    code, out, err = run_ledger(capsys, "--from-file", str(INVERSE), "--mark", "ETHUSD=2500")
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == f"4 executions from {INVERSE}"
     assert NOTE in lines
-    rows = table(out)
+    rows = printed_table(out)
     assert rows["BTCUSD"] == {
         "symbol": "BTCUSD",
         "coin": "BTC",
@@ -102,9 +85,9 @@ def test_a_mixed_file_prints_each_symbol_in_its_own_coin(capsys: pytest.CaptureF
             _record("BTCUSD", "i2", "Sell", "1000", "40000", "0", 2000, feeCurrency="BTC"),
         ],
     )
-    code, out, err = run(capsys, "--from-file", path, "--mark", "BTCUSD=50000")
+    code, out, err = run_ledger(capsys, "--from-file", path, "--mark", "BTCUSD=50000")
     assert (code, err) == (0, "")
-    rows = table(out)
+    rows = printed_table(out)
     assert [(row["symbol"], row["coin"]) for row in rows.values()] == [
         ("BTCUSD", "BTC"),
         ("BTCUSDT", "USDT"),
@@ -122,16 +105,16 @@ def test_a_mixed_file_prints_each_symbol_in_its_own_coin(capsys: pytest.CaptureF
 
 
 def test_a_linear_file_prints_and_writes_what_it_always_did(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "--from-file", str(LINEAR))
+    code, out, _ = run_ledger(capsys, "--from-file", str(LINEAR))
     assert code == 0 and NOTE not in out
     assert "coin" not in next(line for line in out.splitlines() if line.startswith("symbol"))
-    code, out, _ = run(capsys, "--from-file", str(LINEAR), "--mark", "BTCUSDT=125", "--csv", "-")
+    code, out, _ = run_ledger(capsys, "--from-file", str(LINEAR), "--mark", "BTCUSDT=125", "--csv", "-")
     assert code == 0
     assert out == LINEAR_CSV.read_text()  # byte for byte, the linear ledger's CSV
 
 
 def test_an_inverse_csv_names_the_kind_and_coin_of_every_row(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--from-file", str(INVERSE), "--csv", "-")
+    code, out, _ = run_ledger(capsys, "--from-file", str(INVERSE), "--csv", "-")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     header = out.splitlines()[0]
@@ -194,7 +177,7 @@ def test_a_history_it_cannot_price_is_refused_with_one_line(
 ) -> None:
     path = _write(tmp_path, "refused.jsonl", records)
     for extra in ([], ["--csv", "-"]):
-        code, out, err = run(capsys, "--from-file", path, *extra)
+        code, out, err = run_ledger(capsys, "--from-file", path, *extra)
         assert (code, out) == (2, "")  # no number at all
         assert err.startswith(f"fluxum: {path}") and message in err
         assert err.count("\n") == 1 and "Traceback" not in err
@@ -221,7 +204,7 @@ def test_every_file_shape_of_inverse_history_is_counted_in_the_coin(
 ) -> None:
     path = tmp_path / "history.json"
     path.write_bytes(orjson.dumps(document))
-    code, out, err = run(capsys, "--from-file", str(path))
+    code, out, err = run_ledger(capsys, "--from-file", str(path))
     assert (code, err) == (0, "")
-    row = table(out)["BTCUSD"]
+    row = printed_table(out)["BTCUSD"]
     assert (row["coin"], row["realized"], row["total P&L"]) == ("BTC", "0.0125", "0.01245188")

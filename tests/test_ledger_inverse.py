@@ -29,6 +29,7 @@ from exchange.bybit.executions import (
 )
 from exchange.fill_sort import FillSorter
 from exchange.ledger import MONEY_CONTEXT, RESIDUE_QUANTUM, ContractKind, Fill, Ledger, LedgerEntry, MarkSource
+from tests.support.entries import money_of
 
 D = Decimal
 INVERSE = ContractKind.INVERSE
@@ -447,11 +448,6 @@ def test_the_identities_and_bybits_formulas_hold_for_any_inverse_sequence(events
             assert (entry.cost_basis, entry.running_price, entry.unrealized_pnl) == (0, 0, 0)
 
 
-def _money(entry: LedgerEntry) -> LedgerEntry:
-    """An entry without what describes the last event applied (its time, source and leg: about arrival)."""
-    return replace(entry, package_price=None, update_time=0, update_source=None, price=None, side=None, qty=None)
-
-
 @settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(_events, st.randoms(use_true_random=False), st.booleans(), st.integers(min_value=1, max_value=6))
 def test_the_order_inverse_fills_arrive_in_never_changes_the_money(
@@ -481,8 +477,8 @@ def test_the_order_inverse_fills_arrive_in_never_changes_the_money(
             ledger.apply_fill(item)
     want = in_order.entry("BTCUSD")
     assert want is not None and want.contract is INVERSE
-    assert [_money(e) for e in arrived.entries()] == [_money(want)]
-    assert [_money(e) for e in batch.entries()] == [_money(want)]  # folding the history changes nothing
+    assert [money_of(e) for e in arrived.entries()] == [money_of(want)]
+    assert [money_of(e) for e in batch.entries()] == [money_of(want)]  # folding the history changes nothing
     with localcontext(MONEY_CONTEXT):
         assert_coin_identities(want)
 

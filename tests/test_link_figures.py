@@ -4,7 +4,9 @@ last moment it was busy."""
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import cast
 
+import aiohttp
 import pytest
 
 from exchange.bybit.ws import WsLink
@@ -46,8 +48,13 @@ class Socket(SimpleNamespace):
 
 def open_link(clock: Clock, ping_interval: float = 20.0) -> WsLink:
     link = WsLink(
-        "ws://127.0.0.1:9", None, lambda frame, ms: None, name="public", clock=clock, ping_interval=ping_interval
-    )  # type: ignore[arg-type]
+        "ws://127.0.0.1:9",
+        cast(aiohttp.ClientSession, None),  # never used: the test hands the link its socket
+        lambda frame, ms: None,
+        name="public",
+        clock=clock,
+        ping_interval=ping_interval,
+    )
     link._ws = Socket()  # type: ignore[assignment]
     return link
 

@@ -13,7 +13,7 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Endpoints, Environment, Settings
 from exchange.listing import listed_symbols, unlisted
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 def test_listed_symbols_skip_records_that_are_not_instruments() -> None:

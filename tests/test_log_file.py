@@ -59,7 +59,7 @@ def test_a_log_directory_that_cannot_be_made_is_no_failure(tmp_path: Path) -> No
     assert open_log_file(blocker / "logs" / "fluxum.log") is None
 
 
-def test_a_failed_dashboard_names_the_log_file(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_dashboard_names_the_log_file(tmp_path: Path, monkeypatch, capsys) -> None:
     """The screen is gone when a person reads why the desk stopped: the last lines say why and where the log is."""
     from app import cli
     from app.app import FluxumApp

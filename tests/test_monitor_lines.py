@@ -9,7 +9,7 @@ from typing import Any
 
 from app.commands.monitor import _Printer
 from exchange.events import FillReceived
-from exchange.ledger import Fill, Ledger
+from exchange.ledger import ContractKind, Fill, Ledger
 
 
 def _fill(exec_id: str, qty: str, time_ms: int) -> Fill:
@@ -35,3 +35,17 @@ def test_backfill_lines_give_no_position_a_live_line_does(capsys: Any) -> None:
         else:
             assert all("(backfill)" in line and "position" not in line for line in lines[:2])
             assert "| position 7 avg" in lines[2]
+
+
+def test_an_inverse_fill_line_names_its_coin_and_a_linear_one_none(capsys: Any) -> None:
+    ledger = Ledger()
+    coin = Fill(
+        "i1", "BTCUSD", "Buy", Decimal(100), Decimal(50000), Decimal("0.0000011"), 1_000,
+        contract=ContractKind.INVERSE, settle_coin="BTC",
+    )  # fmt: skip
+    printer = _Printer(json_lines=False)
+    printer.fill(FillReceived(coin, ledger.apply_fill(coin), backfilled=False))
+    printer.fill(FillReceived(_fill("e1", "1", 2_000), ledger.apply_fill(_fill("e1", "1", 2_000)), backfilled=False))
+    inverse, linear = capsys.readouterr().out.splitlines()
+    assert "fee 0.0000011 BTC |" in inverse and inverse.endswith(" BTC")  # fee and P&L in the coin
+    assert "BTC" not in linear.replace("BTCUSDT", "") and "fee 0.1 |" in linear

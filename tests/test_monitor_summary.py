@@ -8,6 +8,7 @@ market so the books at the end can be compared level by level.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -28,7 +29,10 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.journal import Journal
 from exchange.ledger import Ledger, MarkSource, format_decimal
 from exchange.summary import record_of
-from tests.threaded import clear_exchange_keys, served_in_thread
+from tests.support.sim import book_stream
+from tests.support.threaded import clear_exchange_keys, served_in_thread
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
@@ -73,6 +77,7 @@ def _summary(out: str) -> dict[str, Any]:
     return record
 
 
+@pytest.mark.slow
 def test_the_summary_holds_the_exchanges_books_and_the_journals_ledger(capsys: Any, tmp_path: Path) -> None:
     with served_in_thread(_started_sim, SimServer.stop, "summary-sim") as (sim, loop):
         orders = [
@@ -82,7 +87,7 @@ def test_the_summary_holds_the_exchanges_books_and_the_journals_ledger(capsys: A
             {**_market("ETHUSDT", "Buy", "0.25"), "orderType": "Limit", "price": "2000", "timeInForce": "GTC"},
         ]
         for n, params in enumerate(orders):
-            _later(loop, 2.0 + 0.4 * n, lambda params=params: sim.exchange.place_order(params))
+            _later(loop, 2.0 + 0.4 * n, functools.partial(sim.exchange.place_order, params))
         _later(loop, 5.0, sim.faults.pause_market)  # the books stop moving before the monitor stops
         argv = ["monitor", "--base-url", sim.base_url, "--json", "--duration", "9", "--journal-dir", str(tmp_path)]
         code = cli.main([*argv, "--symbols", ",".join(SYMBOLS)])
@@ -111,12 +116,12 @@ def test_the_summary_holds_the_exchanges_books_and_the_journals_ledger(capsys: A
 
 def _exchange_view(sim: SimServer) -> dict[str, Any]:
     """The exchange's own books (its top ``DEPTH`` levels and the last ``u``/``seq`` it published) and positions."""
-    market, feed, account = sim.market, sim.public_feed, sim.exchange.account
+    market, account = sim.market, sim.exchange.account
     levels, u_seq, positions = {}, {}, {}
     for symbol in SYMBOLS:
         sides = [market.levels("linear", symbol, side, DEPTH) for side in ("bid", "ask")]
         levels[symbol] = tuple([[format_decimal(p), format_decimal(q)] for p, q in side] for side in sides)
-        stream = feed.streams[("linear", f"orderbook.{DEPTH}.{symbol}")]
+        stream = book_stream(sim, f"orderbook.{DEPTH}.{symbol}")
         u_seq[symbol] = (stream.u, stream.seq)
         positions[symbol] = format_decimal(account.position("linear", symbol).size)
     return {"levels": levels, "u_seq": u_seq, "positions": positions}

@@ -285,7 +285,12 @@ def test_a_ticker_field_is_a_number_in_range_or_none(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 def test_a_book_takes_prices_and_sizes_in_range_or_rejects_the_message(price: str, size: str) -> None:
     book = OrderBook("orderbook.50.BTCUSDT")
-    snapshot = {"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 1, "data": {"s": "BTCUSDT", "u": 1}}
+    snapshot: dict[str, Any] = {
+        "topic": "orderbook.50.BTCUSDT",
+        "type": "snapshot",
+        "ts": 1,
+        "data": {"s": "BTCUSDT", "u": 1},
+    }
     snapshot["data"].update({"b": [[price, size]], "a": [["1e17", "1"]]})
     result = book.apply(snapshot)
     if result is ApplyResult.REJECTED:
@@ -377,6 +382,7 @@ JSON_VALUES = st.recursive(
 )
 
 
+@pytest.mark.slow
 @given(st.dictionaries(st.sampled_from([*RECORD, "orderId", "isMaker", "orderLinkId"]), JSON_VALUES, min_size=1))
 @settings(max_examples=400, deadline=None)
 def test_any_field_of_an_execution_is_a_record_error_at_worst(changes: dict[str, Any]) -> None:

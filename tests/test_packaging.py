@@ -44,9 +44,10 @@ def test_readme_gives_the_install_lines_and_the_desk_as_a_picture() -> None:
     assert "<svg" in (ROOT / picture.group(1)).read_text()[:500]
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 @pytest.mark.parametrize(("target", "extras"), [("run", "-e ."), ("sim", "-e ."), ("test", "-e '.[test]'")])
-def test_make_run_installs_the_app_alone_and_make_test_the_test_extras(target: str, extras: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_make_run_installs_the_app_alone_and_make_test_the_test_extras(target: str, extras: str, tmp_path) -> None:
     plan = subprocess.run(
         ["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=30
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 from exchange.book import OrderBook
@@ -57,3 +58,22 @@ def test_the_session_low_and_high_close_the_panel() -> None:
         series.add(value)
     text = position_text(_long(_desk()), SYMBOL, 100, series, 0).plain
     assert text.splitlines()[-1].startswith("session P&L low -12.50") and "high +40.00" in text
+
+
+def test_an_inverse_position_is_in_usd_contracts_and_its_money_in_the_coin_at_every_width() -> None:
+    from exchange.ledger import ContractKind
+
+    desk = Desk(environment="SIM", category="inverse", symbols=["BTCUSD"], books={"BTCUSD": OrderBook()}, private=True)
+    desk.state = SessionState(LinkState.READY, 0, "")
+    fill = Fill("i1", "BTCUSD", "Buy", D("100"), D("50000"), D("0.0000011"), 1_000, contract=ContractKind.INVERSE)
+    desk.ledger.apply_fill(replace(fill, settle_coin="BTC"))
+    series = SessionSeries()
+    series.add(D("-0.0000011"))
+    series.add(D("0.00012345"))
+    for width in (30, 40, 48, 60, 80, 120):
+        text = position_text(desk, "BTCUSD", width, series, 0).plain
+        assert "BTCUSD LONG 100 USD" in text, text  # contracts of 1 USD, the qty step 1
+        assert "total P&L -0.00000110 BTC" in text, text  # eight places, the coin named: never read as dollars
+        assert "fees" in text and "-0.00000110" in text
+        assert "high +0.00012345 BTC" in text
+        assert all(len(line) <= max(width, 40) for line in text.splitlines()), (width, text)

@@ -18,7 +18,8 @@ from exchange.events import Notice
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.position_watch import DISAGREEMENT_GRACE_MS, Episode, PositionDisagreement, PositionWatch, disagreement
-from tests.test_session_recovery import execution, position
+from tests.support.expect import all_of
+from tests.support.records import execution, position
 
 START_MS = 1_700_000_000_000
 TICK = Decimal("0.1")
@@ -61,7 +62,7 @@ class Desk1:
         said = []
         while (event := self.notices.get_nowait()) is not None:
             said.append(event)
-        return said
+        return all_of(Notice, said)
 
     @property
     def shown(self) -> PositionDisagreement | None:

@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import zstandard
 
 from app.runtime import open_runtime
 from exchange import session as session_module
-from exchange.bybit import rest_transport
+from exchange.bybit import rest_transport, signing
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.ws import BybitFrames
@@ -62,6 +63,7 @@ def recorder_at(path: Path, **plan: Any) -> SessionRecorder:
 # ------------------------------------------------------------------------------------ a recorded session
 
 
+@pytest.mark.integration
 async def test_a_recorded_session_reads_back_in_order_with_its_drop(tmp_path: Path) -> None:
     """A session on the local exchange, its public link dropped with a close code: the recording holds the header,
     every frame with its link, connection and receive times in order, the REST exchanges with their rate-limit
@@ -117,19 +119,20 @@ async def test_a_recorded_session_reads_back_in_order_with_its_drop(tmp_path: Pa
 # ------------------------------------------------------------------------------------ secrets
 
 
+@pytest.mark.integration
 async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any) -> None:
     """A canary key and secret (a REST client and a private link signing with them against the local exchange)
     and the demo credentials of a whole session: none of them, no signature, no signing header, no auth
     argument is in the decompressed bytes, even when a frame echoes the key."""
     signatures: list[str] = []
-    signed = rest_transport.rest_signature
+    signed = signing.rest_signature  # what the transport calls, by its own name for it
 
     def remembered(*args: Any) -> str:
         signatures.append(signed(*args))
         return signatures[-1]
 
     monkeypatch.setattr(rest_transport, "rest_signature", remembered)
-    ws_signed = session_module.ws_auth_signature
+    ws_signed = signing.ws_auth_signature  # what the session calls, by its own name for it
 
     def ws_remembered(*args: Any) -> str:
         signatures.append(ws_signed(*args))
@@ -257,6 +260,7 @@ def test_a_reader_follows_a_recording_being_written(tmp_path: Path) -> None:
     assert not follower.is_alive() and seen[-1]["type"] == "end"
 
 
+@pytest.mark.integration
 async def test_a_disk_error_is_one_notice_and_the_session_goes_on(tmp_path: Path) -> None:
     """/dev/full accepts the open and refuses every write: recording stops with one notice, the desk stays Ready."""
     recorder = SessionRecorder(RecordingPlan(Path("/dev/full")))
@@ -274,6 +278,7 @@ async def test_a_disk_error_is_one_notice_and_the_session_goes_on(tmp_path: Path
     assert recorder.failed and not recorder.recording
 
 
+@pytest.mark.integration
 def test_a_bad_record_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -290,6 +295,7 @@ def test_a_bad_record_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(lines) == 1 and "cannot write the recording" in lines[0] and "a-file" in lines[0], result.stderr
 
 
+@pytest.mark.integration
 def test_kill_9_loses_at_most_the_last_moments(tmp_path: Path) -> None:
     """``fluxum monitor --record`` killed with SIGKILL: the reader gets every record up to about a second before."""
     path = tmp_path / "killed.jsonl.zst"

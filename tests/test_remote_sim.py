@@ -8,6 +8,7 @@ somebody else's server, so order actions there need what production needs.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import pytest
 
@@ -15,6 +16,8 @@ from app import cli
 from app.cli import UserError
 from app.commands.common import require_confirmation
 from exchange.config import load_settings
+
+pytestmark = pytest.mark.integration
 
 LOCAL = ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "http://127.0.0.2:9"]
 REMOTE = ["http://192.0.2.10:8000", "https://api.bybit.com", "http://localhost.evil.example:8000", "http://sim.lan"]
@@ -58,8 +61,12 @@ def test_cli_confirmation_on_a_remote_sim_is_typed() -> None:
     args = argparse.Namespace(yes=False)
     asked: list[str] = []
 
-    def answer(text: str):  # type: ignore[no-untyped-def]
-        return lambda prompt: asked.append(prompt) or text
+    def answer(text: str) -> Callable[[str], str]:
+        def ask(prompt: str) -> str:
+            asked.append(prompt)
+            return text
+
+        return ask
 
     require_confirmation(settings, args, "cancel an order", "BTCUSDT", interactive=True, ask=answer("BTCUSDT"))
     assert asked == ["192.0.2.10 is not a local exchange, maybe real money: type BTCUSDT to cancel an order: "]

@@ -33,17 +33,7 @@ from exchange.bybit.errors import (
     TimestampRejected,
 )
 from exchange.bybit.rest import RestClient
-from tests.test_rest import (
-    API_KEY,
-    CANARY,
-    FakeBybit,
-    Sleeps,
-    credentials,
-    fake_bybit,  # noqa: F401  (the "fake" fixture)
-    local_exchange,  # noqa: F401  (the "sim" fixture)
-    make_client,
-    sim_client,
-)
+from tests.support.fake_bybit import API_KEY, CANARY, FakeBybit, Sleeps, credentials, make_client, sim_client
 
 
 class FakeClock:
@@ -367,6 +357,7 @@ async def test_canary_secret_never_leaks(fake: FakeBybit, caplog: pytest.LogCapt
 # ======================================================================================== the local exchange
 
 
+@pytest.mark.integration
 async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
     async with sim_client(sim) as client:
         await client.wallet_balance()
@@ -383,6 +374,7 @@ async def test_sim_clock_offsets_cost_at_most_one_10002_each(sim: Any) -> None:
     assert client.transport.recv_window == 5000
 
 
+@pytest.mark.integration
 async def test_sim_rate_limit_waits_for_the_reset(sim: Any) -> None:
     waits: list[float] = []
 
@@ -400,6 +392,7 @@ async def test_sim_rate_limit_waits_for_the_reset(sim: Any) -> None:
     assert client.last_rate_limit is not None and client.last_rate_limit.remaining is not None
 
 
+@pytest.mark.integration
 async def test_sim_forbidden_cools_down_without_sending(sim: Any) -> None:
     shift = [0.0]
     async with sim_client(sim, clock=lambda: time.time() + shift[0], forbidden_first_s=60) as client:

@@ -22,7 +22,7 @@ from exchange.bybit.errors import (
 from exchange.bybit.rest_replies import Accepted, Reply, classify
 from exchange.numbers import MAX_EPOCH_MS
 from exchange.retry import Backoff, fatal_reason, key_rejected, retry_after
-from tests.test_rest import FakeBybit, Sleeps, fake_bybit, make_client  # noqa: F401  (the "fake" fixture)
+from tests.support.fake_bybit import FakeBybit, Sleeps, make_client
 
 PATH = "/v5/account/wallet-balance"
 KEY = "FLUXUMKEY1234567"

@@ -7,9 +7,13 @@ import asyncio
 import time
 from collections import deque
 from decimal import Decimal
+from typing import Any, cast
+
+import aiohttp
 
 from exchange.bybit.errors import AuthenticationError
 from exchange.bybit.protocol import parse_position
+from exchange.bybit.ws import WsLink
 from exchange.config import load_settings
 from exchange.events import Notice, OpenOrder, PositionSnapshot, WalletSnapshot
 from exchange.hub import EventHub
@@ -18,53 +22,8 @@ from exchange.market_data import MAX_INSTRUMENTS
 from exchange.retry import fatal_reason
 from exchange.session import Session
 from exchange.sources import LinkDead, RateLimitStatus, RejectedRecord
-
-
-def execution(
-    exec_id: str, side: str, qty: str, price: str, time_ms: int, symbol: str = "BTCUSDT", seq: int | None = None
-) -> dict:
-    record = {
-        "execId": exec_id,
-        "symbol": symbol,
-        "category": "linear",
-        "side": side,
-        "execQty": qty,
-        "execPrice": price,
-        "execFee": "0",
-        "execType": "Trade",
-        "execTime": str(time_ms),
-        "orderId": "o",
-        "orderLinkId": "",
-        "feeCurrency": "USDT",
-        "isMaker": False,
-    }
-    if seq is not None:
-        record["seq"] = seq
-    return record
-
-
-def position(symbol: str, size: str, avg: str, updated_ms: int = 1, seq: int | None = None) -> PositionSnapshot:
-    value = Decimal(size)
-    return PositionSnapshot(
-        symbol, value, Decimal(avg), None, Decimal("1"), None, None, Decimal(10), None, updated_ms, seq
-    )
-
-
-def order(order_id: str, status: str, updated_ms: int) -> OpenOrder:
-    return OpenOrder(
-        order_id,
-        "",
-        "BTCUSDT",
-        "Buy",
-        "Limit",
-        Decimal("100"),
-        Decimal("1"),
-        Decimal(0),
-        Decimal("1") if status == "New" else Decimal(0),
-        status,
-        "GTC",
-        updated_ms,
-    )
+from tests.support.expect import held
+from tests.support.records import execution, order, position
 
 
 class ScriptedRest:
@@ -108,6 +67,13 @@ class ScriptedRest:
         return [e for e in self.executions_list if start_time_ms is None or int(e["execTime"]) >= start_time_ms]
 
 
+def private_link(s: Session) -> WsLink:
+    """The session's private link, never opened: the test hands it frames."""
+    never_used = cast(aiohttp.ClientSession, None)
+    url = "ws://127.0.0.1:9"
+    return WsLink(url, never_used, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)
+
+
 def session(rest: ScriptedRest, **settings) -> Session:
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     s = Session(
@@ -125,12 +91,12 @@ async def test_a_position_closed_while_away_leaves_the_desk_and_the_ledger_goes_
     rest.positions_list = [position("BTCUSDT", "1", "100", updated_ms=1_000)]
     rest.executions_list = [execution("e1", "Buy", "1", "100", 1_000)]
     await s._backfill_steps()
-    assert s.desk.positions["BTCUSDT"].size == 1 and s.ledger.entry("BTCUSDT").position == 1
+    assert s.desk.positions["BTCUSDT"].size == 1 and held(s.ledger, "BTCUSDT").position == 1
     # Gone flat while the link was down; the close fell outside what the exchange still lists.
     rest.positions_list = []
     await s._backfill_steps()
     assert "BTCUSDT" not in s.desk.positions, "no liquidation price or margin from the old position stays"
-    assert s.ledger.entry("BTCUSDT").position == 0
+    assert held(s.ledger, "BTCUSDT").position == 0
 
 
 async def test_spot_reads_no_positions():
@@ -159,7 +125,7 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
     s.account.take_executions(older, backfilled=True)
     in_order = session(ScriptedRest())
     in_order.account.take_executions(older + [newer], backfilled=True)
-    got, want = s.ledger.entry("BTCUSDT"), in_order.ledger.entry("BTCUSDT")
+    got, want = held(s.ledger, "BTCUSDT"), held(in_order.ledger, "BTCUSDT")
     assert (got.position, got.realized_pnl, got.running_price) == (
         want.position,
         want.realized_pnl,
@@ -170,7 +136,8 @@ async def test_fills_applied_out_of_order_are_replayed_in_exchange_order():
 
 def test_a_key_rejected_with_http_401_fails_the_session():
     error = AuthenticationError(None, "invalid api key", 401)
-    assert fatal_reason(error) is not None and "HTTP 401" in fatal_reason(error)
+    reason = fatal_reason(error)
+    assert reason is not None and "HTTP 401" in reason
 
 
 async def test_a_private_push_of_another_category_is_validated_but_not_taken():
@@ -206,9 +173,9 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
         s.account.take_position(position("BTCUSDT", "0.5", "100", updated_ms=later))
         return []
 
-    rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]
+    rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]  # this test's answer
     await s._backfill_steps()
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
     assert s.desk.positions["BTCUSDT"].size == Decimal("0.5"), "the pushed position must stay on the desk"
 
@@ -233,23 +200,23 @@ async def test_the_cross_sequence_says_which_fills_a_position_read_holds():
     fill twice and invent an External_trade sell."""
     fills = [execution("a", "Sell", "0.011", "100", 900, seq=10), execution("b", "Sell", "0.008", "100", 1004, seq=12)]
     s = await reconcile_after_live_fills(position("BTCUSDT", "-0.019", "100", updated_ms=1000, seq=13), fills)
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal("-0.019") and entry.update_source.value != "External_trade"
-    assert s.ledger.entry("BTCUSDT").buy_notional == 0, "no phantom leg"
+    assert held(s.ledger, "BTCUSDT").buy_notional == 0, "no phantom leg"
 
 
 async def test_a_fill_in_the_millisecond_of_the_read_but_after_it_is_told_apart_by_seq():
     """The read (seq 12, updatedTime 1000) lacks a fill made in the same millisecond after it (seq 13)."""
     fills = [execution("a", "Buy", "1", "100", 1000, seq=12), execution("b", "Buy", "2", "100", 1000, seq=13)]
     s = await reconcile_after_live_fills(position("BTCUSDT", "1", "100", updated_ms=1000, seq=12), fills)
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal(3) and entry.update_source.value != "External_trade"
 
 
 async def test_without_a_seq_a_fill_after_the_read_s_updated_time_is_expected_on_top():
     fills = [execution("a", "Buy", "1", "100", 900), execution("b", "Buy", "2", "100", 1100)]
     s = await reconcile_after_live_fills(position("BTCUSDT", "1", "100", updated_ms=1000), fills)
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal(3) and entry.update_source.value != "External_trade"
 
 
@@ -257,7 +224,7 @@ async def test_a_position_read_truly_short_of_the_ledger_is_still_reconciled():
     """The seq rule does not hide a real difference: the read holds both fills (seq 14) yet says 2, not 3."""
     fills = [execution("a", "Buy", "1", "100", 900, seq=10), execution("b", "Buy", "2", "100", 1100, seq=11)]
     s = await reconcile_after_live_fills(position("BTCUSDT", "2", "100", updated_ms=1200, seq=14), fills)
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal(2) and entry.update_source.value == "External_trade"
 
 
@@ -286,7 +253,7 @@ async def test_an_execution_lost_while_history_is_read_is_read_again_before_hist
     (reread,) = [task for task in s._tasks if task.get_name() == "session-reread-executions"]
     await reread
     assert s.account.history_complete
-    assert s.ledger.entry("BTCUSDT").position == 1 and "e9" in {r["execId"] for r in s.journal.replay()}
+    assert held(s.ledger, "BTCUSDT").position == 1 and "e9" in {r["execId"] for r in s.journal.replay()}
 
 
 async def test_an_order_closed_while_away_is_stamped_on_the_exchange_s_clock():
@@ -305,18 +272,16 @@ async def test_an_order_closed_while_away_is_stamped_on_the_exchange_s_clock():
 
 async def test_a_private_frame_that_cannot_be_read_at_all_triggers_a_re_read_of_executions():
     """Not JSON, or no topic: it may have been an execution, so history is read again over REST."""
-    from exchange.bybit.ws import WsLink
-
     rest = ScriptedRest()
     s = session(rest)
     missed = execution("e7", "Sell", "2", "101", int(time.time() * 1000))
     rest.executions_list = [missed]
-    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    link = private_link(s)
     link._handle_text('{"topic":"execution","data":[{"execId":"e7"')  # cut short: not JSON
     assert link.rejected == 1 and s.counters["private_frames_lost"] == 1 and not s.account.history_complete
     (reread,) = [task for task in s._tasks if task.get_name() == "session-reread-executions"]
     await reread
-    assert s.account.history_complete and s.ledger.entry("BTCUSDT").position == -2
+    assert s.account.history_complete and held(s.ledger, "BTCUSDT").position == -2
     link._handle_text('{"data":[]}')  # an object without a topic: the same
     assert s.counters["private_frames_lost"] == 2 and not s.account.history_complete
     for task in list(s._tasks):
@@ -331,7 +296,7 @@ async def test_fills_of_one_millisecond_are_applied_in_the_exchange_s_seq_order(
     sweep = [execution("ffff-first", "Sell", "1", "101", 1_000_000, seq=2)]
     sweep.append(execution("1111-second", "Sell", "1", "99", 1_000_000, seq=3))
     s.account.take_executions(sweep, backfilled=False)
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert (entry.position, entry.realized_pnl, entry.running_price) == (-1, 1, 99)
 
 
@@ -341,9 +306,10 @@ async def test_the_journal_replays_fills_of_one_millisecond_in_seq_order():
     records = [execution("0000-open", "Buy", "1", "100", 999_000, seq=1)]
     records += [execution("1111-second", "Sell", "1", "99", 1_000_000, seq=3)]
     records += [execution("ffff-first", "Sell", "1", "101", 1_000_000, seq=2)]
+    assert s.journal is not None
     s.journal.record(records, 0)
     s.account.replay_journal()
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert (entry.position, entry.realized_pnl, entry.running_price) == (-1, 1, 99)
     assert s.counters["journal_replayed"] == 3 and s.ledger.reordered == 0
 
@@ -370,9 +336,9 @@ async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_ph
         await asyncio.sleep(0.02)
         return []  # served after the close: flat, so not listed
 
-    rest.positions = closed_while_the_read_is_in_flight  # type: ignore[method-assign]
+    rest.positions = closed_while_the_read_is_in_flight  # type: ignore[method-assign]  # this test's answer
     await s._backfill_steps()
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 0 and entry.update_source.value != "External_trade"
 
 
@@ -383,7 +349,7 @@ async def test_a_position_gone_while_away_without_its_fills_is_still_reconciled(
     s = session(rest)
     s.account.take_executions([execution("open", "Buy", "1", "100", exchange_now_ms() - 60_000)], backfilled=False)
     await s._backfill_steps()
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 0 and entry.update_source.value == "External_trade"
 
 
@@ -400,7 +366,7 @@ async def test_an_order_placed_while_the_open_orders_read_is_in_flight_stays_on_
         await asyncio.sleep(0.02)
         return []
 
-    rest.open_orders = open_orders_served_before_the_order  # type: ignore[method-assign]
+    rest.open_orders = open_orders_served_before_the_order  # type: ignore[method-assign]  # this test's answer
     await s._backfill_steps()
     assert "o-new" in s.orders, "an order open on the exchange was dropped from the desk"
 
@@ -422,9 +388,9 @@ async def test_a_position_closed_by_a_push_is_not_reopened_by_an_older_rest_row(
         s.account.take_position(position("BTCUSDT", "0", "0", updated_ms=exchange_now_ms(), seq=11))
         return [position("BTCUSDT", "1", "100", updated_ms=opened, seq=10)]  # the row served before the close
 
-    rest.positions = read_served_before_the_close  # type: ignore[method-assign]
+    rest.positions = read_served_before_the_close  # type: ignore[method-assign]  # this test's answer
     await s._backfill_steps()
-    assert s.ledger.entry("BTCUSDT").position == 0
+    assert held(s.ledger, "BTCUSDT").position == 0
     assert "BTCUSDT" not in s.desk.positions, f"a closed position came back: {s.desk.positions.get('BTCUSDT')}"
 
 
@@ -461,7 +427,7 @@ async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_inv
     s.account.finish_recovery()
     assert rest.reads == 2
     s.account.take_executions([execution("f20", "Buy", "1", "100", made, seq=20)], backfilled=False)  # the push
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 1 and entry.update_source.value != "External_trade"
 
 
@@ -475,9 +441,9 @@ async def test_a_position_older_than_the_history_is_booked_once_and_read_again_o
     s = session(rest)
     rest.positions_list = [position("BTCUSDT", "2", "100", updated_ms=exchange_now_ms() - 86_400_000, seq=7)]
     await s._backfill_steps()
-    assert rest.reads == 2 and s.ledger.entry("BTCUSDT").update_source.value == "External_trade"
+    assert rest.reads == 2 and held(s.ledger, "BTCUSDT").update_source.value == "External_trade"
     await s._backfill_steps()
-    assert rest.reads == 3 and s.ledger.entry("BTCUSDT").position == 2
+    assert rest.reads == 3 and held(s.ledger, "BTCUSDT").position == 2
 
 
 async def test_a_position_in_a_symbol_off_the_watch_list_is_reconciled_too():
@@ -491,7 +457,7 @@ async def test_a_position_in_a_symbol_off_the_watch_list_is_reconciled_too():
     )
     s.account.take_position(position("XRPUSDT", "10", "0.5", updated_ms=exchange_now_ms() - 60_000))
     await s._backfill_steps()
-    entry = s.ledger.entry("XRPUSDT")
+    entry = held(s.ledger, "XRPUSDT")
     assert entry.position == 0 and entry.update_source.value == "External_trade"
     assert "XRPUSDT" not in s.desk.positions, "a position gone while away leaves the desk, watched or not"
 
@@ -507,9 +473,9 @@ def test_a_silent_ticker_stream_s_mark_price_marks_nothing_the_live_book_marks_i
     desk = scripted.long_in_profit()
     account = AccountState(desk, EventHub(), Counter(), None, "mark", reread=lambda: None, clock=scripted.clock)
     account.mark_all(lambda topic, now_ms: False)
-    assert desk.ledger.entry("BTCUSDT").mark_source is MarkSource.MARK_PRICE
+    assert held(desk.ledger, "BTCUSDT").mark_source is MarkSource.MARK_PRICE
     account.mark_all(lambda topic, now_ms: topic.startswith("tickers."))
-    entry = desk.ledger.entry("BTCUSDT")
+    entry = held(desk.ledger, "BTCUSDT")
     best_bid = desk.books["BTCUSDT"].best_bid()
     assert best_bid is not None and entry.mark_source is MarkSource.BEST_BID
     assert entry.spot == Decimal(repr(best_bid[0]))
@@ -541,11 +507,12 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
             execution(f"e{n:04d}", "Buy" if n % 3 else "Sell", "1", str(100 + n % 7), 1_000 + n, seq=n)
             for n in range(fills)
         ]
+        assert s.journal is not None
         s.journal.record(records, 0)
         s.account.replay_journal()
         assert s.ledger._held and all(len(st.history) == fills for st in s.ledger._symbols.values())
-        held = sum(1 if r["side"] == "Buy" else -1 for r in records) - 5  # 5 sold before the journal began
-        rest.positions_list = [position("BTCUSDT", str(held), "100", updated_ms=10_000, seq=10**6)]
+        size = sum(1 if r["side"] == "Buy" else -1 for r in records) - 5  # 5 sold before the journal began
+        rest.positions_list = [position("BTCUSDT", str(size), "100", updated_ms=10_000, seq=10**6)]
         return s
 
     results = []
@@ -554,7 +521,7 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
         for s in (bounded, unbounded):
             await s._backfill_steps()
         assert not bounded.ledger._held and len(bounded.ledger._symbols["BTCUSDT"].history) < 20  # folded now
-        got, want = bounded.ledger.entry("BTCUSDT"), unbounded.ledger.entry("BTCUSDT")
+        got, want = held(bounded.ledger, "BTCUSDT"), held(unbounded.ledger, "BTCUSDT")
         assert (got.position, got.realized_pnl, got.running_price, got.cost_basis) == (
             want.position,
             want.realized_pnl,
@@ -573,20 +540,20 @@ async def test_a_push_with_an_absurd_execution_takes_the_others_and_tells_the_on
     notices = s.hub.subscribe([Notice], name="test")
     now = int(time.time() * 1000)
     absurd = dict(execution("bad", "Buy", "1", "100", now), execPrice="1E+999999999")
-    frame = {"topic": "execution", "data": [execution("g1", "Buy", "1", "100", now), absurd]}
+    frame: dict[str, Any] = {"topic": "execution", "data": [execution("g1", "Buy", "1", "100", now), absurd]}
     frame["data"].append(execution("g2", "Buy", "2", "100", now + 1))
     try:
         s._on_private_frame(frame, 1)
-        assert s.ledger.entry("BTCUSDT").position == 3 and s.ledger.rejected == 0
+        assert held(s.ledger, "BTCUSDT").position == 3 and s.ledger.rejected == 0
         assert s.counters["rejected_executions"] == 1 and s.counters["rejected_frames"] == 1
-        assert {r["execId"] for r in s.journal.replay()} == {"g1", "g2"}
+        assert s.journal is not None and {r["execId"] for r in s.journal.replay()} == {"g1", "g2"}
         told = [e.text for e in notices.drain() if isinstance(e, Notice) and e.text.startswith("Execution")]
         assert len(told) == 1 and told[0].startswith(
             "Execution 'bad' rejected, not in the ledger: execPrice '1E+999999999' is too large (1e18 or more); "
             "kept in the quarantine table of "
         )
         s.account.take_history([absurd, execution("g3", "Sell", "1", "100", now + 2)], now + 3)  # the re-read
-        assert s.ledger.entry("BTCUSDT").position == 2 and s.counters["rejected_executions"] == 1
+        assert held(s.ledger, "BTCUSDT").position == 2 and s.counters["rejected_executions"] == 1
     finally:
         for task in s._tasks:
             task.cancel()
@@ -632,9 +599,10 @@ async def test_a_start_over_a_journal_holding_an_absurd_execution_is_not_failed(
     s = session(ScriptedRest())
     now = int(time.time() * 1000)
     good, absurd = execution("g1", "Buy", "1", "100", now), execution("bad", "Buy", "1", "100", now + 1)
+    assert s.journal is not None
     s.journal.record([good, dict(absurd, execPrice="1E+999999999")], now)
     s.account.replay_journal()
-    assert s.ledger.entry("BTCUSDT").position == 1 and s.counters["journal_rejected"] == 1
+    assert held(s.ledger, "BTCUSDT").position == 1 and s.counters["journal_rejected"] == 1
 
 
 async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
@@ -662,7 +630,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
     s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=now - 60_000))
     await s._backfill_steps()  # the read lists no BTCUSDT position: its record was left out
     assert s.desk.positions["BTCUSDT"].size == 1, "kept, not taken for flat"
-    entry = s.ledger.entry("BTCUSDT")
+    entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 1 and entry.update_source.value != "External_trade"
     assert s.counters["rejected_records"] == 1 and not rest.rejected_records
     told = [e.text for e in notices.drain() if isinstance(e, Notice)]
@@ -675,10 +643,10 @@ async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
 
     rest = ScriptedRest()
 
-    async def absurd_wallet() -> WalletSnapshot:
+    async def absurd_wallet(account_type: str = "UNIFIED") -> WalletSnapshot:
         raise UnreadableRecord(None, "totalEquity '1E+999999999' is too large", path="/v5/account/wallet-balance")
 
-    rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]
+    rest.wallet_balance = absurd_wallet  # type: ignore[method-assign]  # this test's answer
     rest.executions_list = [execution("w1", "Buy", "1", "100", int(time.time() * 1000))]
     s = session(rest)
     notices = s.hub.subscribe([Notice], name="test")
@@ -704,10 +672,8 @@ def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
 async def test_a_reply_nobody_asked_for_on_the_private_stream_is_no_lost_execution():
     """A subscribe or auth acknowledgement with a req_id never sent (a host may send thousands) cannot have been
     an execution: counted and dropped, history still complete, no re-read."""
-    from exchange.bybit.ws import WsLink
-
     s = session(ScriptedRest())
-    link = WsLink("ws://127.0.0.1:9", None, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)  # type: ignore[arg-type]
+    link = private_link(s)
     for i in range(100):
         link._handle_text(f'{{"op":"subscribe","success":true,"ret_msg":"","conn_id":"c","req_id":"never-{i}"}}')
         link._handle_text(f'{{"op":"auth","success":true,"ret_msg":"","conn_id":"c","req_id":"x{i}"}}')

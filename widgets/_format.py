@@ -14,6 +14,7 @@ from exchange.durations import duration_text
 from exchange.events import LinkState
 
 __all__ = [
+    "COIN_DECIMALS",
     "MAX_DECIMALS",
     "STATE_GLYPHS",
     "STATE_STYLES",
@@ -24,6 +25,7 @@ __all__ = [
     "fmt_price",
     "fmt_qty",
     "fmt_signed",
+    "money_decimals",
     "price_decimals_from",
     "state_label",
 ]
@@ -102,6 +104,17 @@ def fmt_signed(value: Decimal | float | None, decimals: int = 2) -> str:
     if not text.strip("+-0.,"):  # zero, or so small it rounds to zero: no sign ("-0.00" reads as a loss)
         return f"{0:.{decimals}f}"
     return text
+
+
+FIAT_LIKE = frozenset({"", "USD", "USDT", "USDC"})
+"""Coins counted to the cent; any other (BTC, ETH: an inverse contract's settle coin) to the satoshi."""
+COIN_DECIMALS = 8
+
+
+def money_decimals(coin: str) -> int:
+    """Places money in ``coin`` is shown to: 2 for USD and its stablecoins (and an unnamed coin), 8 for a coin
+    such as BTC, where a cent's worth is far past the second place."""
+    return 2 if coin.upper() in FIAT_LIKE else COIN_DECIMALS
 
 
 def age_text(last_ms: int | None, now_ms: int) -> str:

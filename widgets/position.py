@@ -25,11 +25,11 @@ from textual.widgets import Sparkline, Static
 
 from exchange.desk import Desk
 from exchange.events import LinkState, PositionSnapshot
-from exchange.ledger import LedgerEntry, MarkSource
+from exchange.ledger import ContractKind, LedgerEntry, MarkSource
 from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
 from exchange.trust import mark_is_live
-from widgets._format import fmt_price, fmt_qty, fmt_signed
+from widgets._format import COIN_DECIMALS, fmt_price, fmt_qty, fmt_signed
 from widgets.desk_widget import SymbolWidget
 
 __all__ = ["PositionPanel", "SessionSeries", "mark_live", "position_text"]
@@ -110,8 +110,30 @@ def _holding_text(size: Decimal, avg: Decimal | None, price_dp: int, qty_dp: int
     return f"{side}{fmt_qty(abs(size), qty_dp)}{price}"
 
 
+class Money:
+    """How the panel writes an entry's money: a linear contract's in the quote coin to the cent (as ever); an
+    inverse one's in its settle coin to :data:`COIN_DECIMALS` places, the coin named on the total and the
+    session's low and high (``+0.00012345 BTC``) so no figure of the block is read as dollars."""
+
+    def __init__(self, entry: LedgerEntry | None) -> None:
+        self.inverse = entry is not None and entry.contract is ContractKind.INVERSE
+        self.coin = (printable(entry.settle_coin) if entry is not None and self.inverse else "") or "coin"
+        self.decimals = COIN_DECIMALS if self.inverse else 2
+
+    def signed(self, value: Decimal | None) -> str:
+        return "—" if value is None else fmt_signed(value, self.decimals)
+
+    def named(self, value: Decimal) -> str:
+        """A figure with its coin when it is not the quote coin: ``+0.00012345 BTC``."""
+        return f"{self.signed(value)} {self.coin}" if self.inverse else self.signed(value)
+
+    def plain(self, value: Decimal) -> str:
+        return f"{value:,.{self.decimals}f}"
+
+
 def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: int) -> list[tuple[str, str, str]]:
     """The panel's figures in the order shown, each as label, value and style."""
+    money = Money(entry)
     roe: Decimal | None = None
     margin = position.position_im if position is not None else None
     if margin is not None and margin > 0 and entry.position != 0:
@@ -121,14 +143,14 @@ def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: in
     fees_effect = -entry.fees
     funding_effect = -entry.funding
     pnl: list[tuple[str, str, str]] = [
-        ("total P&L", fmt_signed(entry.pnl), "bold " + _money_style(entry.pnl)),
-        ("unrealized", fmt_signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
+        ("total P&L", money.signed(entry.pnl), "bold " + _money_style(entry.pnl)),
+        ("unrealized", money.signed(entry.unrealized_pnl), _money_style(entry.unrealized_pnl)),
         ("ROE", f"{fmt_signed(roe)} %" if roe is not None else "—", _money_style(roe)),
     ]
     split: list[tuple[str, str, str]] = [
-        ("realized", fmt_signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
-        ("fees", fmt_signed(fees_effect), _money_style(fees_effect)),
-        ("funding", fmt_signed(funding_effect), _money_style(funding_effect)),
+        ("realized", money.signed(entry.realized_pnl), _money_style(entry.realized_pnl)),
+        ("fees", money.signed(fees_effect), _money_style(fees_effect)),
+        ("funding", money.signed(funding_effect), _money_style(funding_effect)),
     ]
     risk: list[tuple[str, str, str]] = [
         (
@@ -137,7 +159,7 @@ def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: in
             "$text-warning" if liq else "",
         ),
         ("leverage", f"{leverage.normalize():f}x" if leverage else "—", ""),
-        ("margin", f"{margin:,.2f}" if margin else "—", ""),
+        ("margin", money.plain(margin) if margin else "—", ""),
     ]
     # An open position puts its risk (liquidation) right under the P&L: a short panel (the compact layout)
     # shows the first rows only. Flat, the split of what was made comes first.
@@ -276,7 +298,8 @@ def position_text(
     entry = desk.ledger.entry(symbol)
     instrument = desk.instrument(symbol)
     price_dp = instrument.price_decimals if instrument is not None else 2
-    qty_dp = instrument.qty_decimals if instrument is not None else 3
+    inverse = entry is not None and entry.contract is ContractKind.INVERSE  # whole contracts of 1 USD
+    qty_dp = instrument.qty_decimals if instrument is not None else 0 if inverse else 3
     header = _header(desk, symbol, entry, price_dp, qty_dp, now_ms)
     apart = desk.position_disagreements.get(symbol)
     warning: list[Any] = []
@@ -285,22 +308,35 @@ def position_text(
     if entry is None:
         return Content.assemble(*header, *warning, "\n", ("no fills on this symbol this session", "dim"))
     parts: list[Any] = [*_fit_header(header, width), *warning]
-    parts += _figure_parts(_figures(entry, desk.positions.get(symbol), price_dp), width)
+    money = Money(entry)
+    figures = _figures(entry, desk.positions.get(symbol), price_dp)
+    if money.inverse:  # the total on a line of its own, its coin named: the figures under it are in that coin
+        _, _, style = figures.pop(0)
+        total = money.named(entry.pnl)
+        note = "  coin-margined" if len(f"total P&L {total}  coin-margined") <= width else ""
+        parts += ["\n", ("total P&L ", "dim"), (total, style), (note, "dim")]
+    parts += _figure_parts(figures, width, fit=money.inverse)
     if series is not None and series.low is not None and series.high is not None:
+        low, high = f"low {money.signed(series.low)}", f"high {money.named(series.high)}"
+        # a coin's eight places take room: the label shortens rather than wrap the line
+        label = next((t for t in ("session P&L ", "session ", "") if len(t + low + high) + 2 <= width), "")
         parts += [
             "\n",
-            ("session P&L ", "dim"),
-            (f"low {fmt_signed(series.low)}", _money_style(series.low)),
+            (label if money.inverse else "session P&L ", "dim"),
+            (low, _money_style(series.low)),
             ("  ", ""),
-            (f"high {fmt_signed(series.high)}", _money_style(series.high)),
+            (high, _money_style(series.high)),
         ]
     return Content.assemble(*parts)
 
 
-def _figure_parts(items: list[tuple[str, str, str]], width: int) -> list[Any]:
-    """The ledger's figures, label and value, in as many columns as ``width`` holds (short labels when narrow)."""
+def _figure_parts(items: list[tuple[str, str, str]], width: int, *, fit: bool = False) -> list[Any]:
+    """The ledger's figures, label and value, in as many columns as ``width`` holds (short labels when narrow);
+    ``fit`` widens the value column to the longest value (a coin's eight places and its name)."""
     wide = width >= WIDE_CELLS or width < NARROW_CELLS
     label_w, value_w = (10, 11) if wide else (7, 10)
+    if fit:
+        value_w = max(value_w, *(len(value) for _, value, _ in items))
     columns = max(1, (width + 2) // (label_w + 1 + value_w + 2))
     parts: list[Any] = []
     for index, (label, value, style) in enumerate(items):
@@ -349,8 +385,10 @@ def _header(desk: Desk, symbol: str, entry: LedgerEntry | None, price_dp: int, q
     if desk.account_down:  # the key was rejected: the last word on the position, which may have moved
         parts.append(("  ⚠ not live: account down", "bold $text-error"))
     if size != 0 and entry is not None:
+        parts.append(f" {fmt_qty(abs(size), qty_dp)}")
+        if entry.contract is ContractKind.INVERSE:  # contracts of one USD, not coins: Bybit's word for them
+            parts.append((" USD", "dim"))
         parts += [
-            f" {fmt_qty(abs(size), qty_dp)}",
             ("  @ ", "dim"),
             fmt_price(entry.running_price, price_dp),
         ]

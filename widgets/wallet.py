@@ -2,6 +2,8 @@
 
 Pulled at 2 Hz and re-rendered only when the desk's ``wallet`` version or its width moved; a session without
 keys says so instead of showing zeros. Narrow (the mid layout) it abbreviates its labels, never its numbers.
+The totals are USD; each coin is to its own places (USDT to the cent, BTC and ETH, an inverse account's
+margin, to the satoshi: see :func:`widgets._format.money_decimals`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from textual.widgets import Static
 from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.printable import printable
-from widgets._format import fmt_signed
+from widgets._format import fmt_signed, money_decimals
 from widgets.desk_widget import DeskWidget
 
 __all__ = ["WalletPanel"]
@@ -107,10 +109,11 @@ class WalletPanel(Static, DeskWidget):
         for coin in wallet.coins[:COINS_SHOWN]:
             upl = coin.unrealised_pnl
             style = "$profit" if upl > 0 else "$loss" if upl < 0 else ""
-            parts += ["\n", (f"{printable(coin.coin):<{label_w}}", "bold"), f"{coin.equity:>{number_w},.2f}"]
+            places = money_decimals(coin.coin)  # a BTC balance to the satoshi, not the cent
+            parts += ["\n", (f"{printable(coin.coin):<{label_w}}", "bold"), f"{coin.equity:>{number_w},.{places}f}"]
             if upl:
                 parts += ["\n", (f"  {label('upl')}"[:label_w].ljust(label_w), LABEL_STYLE)]
-                parts += [(f"{fmt_signed(upl):>{number_w}}", style)]
+                parts += [(f"{fmt_signed(upl, places):>{number_w}}", style)]
         if len(wallet.coins) > COINS_SHOWN:
             parts += ["\n", (f"+{len(wallet.coins) - COINS_SHOWN} more coins", "dim")]
         return Content.assemble(*parts)

@@ -28,7 +28,8 @@ EMBEDDED_NOTE = "fluxum: using a fresh local exchange (embedded simulator, demo 
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, as for every command."""
+    """``-cfg``, ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, ``--category``, as for every
+    command."""
     from app.commands.options import add_session_arguments
 
     add_session_arguments(parser)
@@ -118,10 +119,14 @@ async def connect(
 
             demo = Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
             if settings.embedded:
+                from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES
                 from exchange.bybit.sim.server import SimConfig, SimServer
 
+                categories = tuple(dict.fromkeys((*DEFAULT_CATEGORIES, settings.category)))  # inverse on demand
                 try:
-                    sim = await stack.enter_async_context(SimServer(SimConfig(demo_trader=False)))
+                    sim = await stack.enter_async_context(
+                        SimServer(SimConfig(demo_trader=False, categories=categories))
+                    )
                 except OSError as error:
                     raise _unavailable(f"cannot start the local exchange: {error.strerror or error}") from None
                 print(EMBEDDED_NOTE, file=sys.stderr)

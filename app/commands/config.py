@@ -17,7 +17,7 @@ TEMPLATE = """\
 
 # environment = "sim"             # sim (the embedded local exchange), testnet, demo or production
 # symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
-# category = "linear"             # linear or spot
+# category = "linear"             # linear, spot, or inverse (coin-margined BTCUSD/ETHUSD, money in the coin)
 # depth = 50                      # order-book depth: 1, 50, 200 or 1000
 # mark_source = "mark"            # mark: Bybit's markPrice when known; book: always the book's mid
 # notify = "none"                 # desktop notification escape for alerts: none, osc9 or osc777

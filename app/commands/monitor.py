@@ -278,7 +278,7 @@ class _Printer:
         for symbol in sorted(desk.books):
             book = desk.books[symbol]
             entry = desk.ledger.entry(symbol)
-            account = "flat" if entry is None else f"position {entry.position} pnl {entry.pnl:.8g}"
+            account = "flat" if entry is None else f"position {entry.position} pnl {entry.pnl:.8g}{_coin(entry)}"
             fills = desk.ledger.fill_count(symbol)
             self._emit(
                 "summary",
@@ -342,9 +342,10 @@ class _Printer:
         # the position the fill made, so a backfilled line gives none (the next live fill's line has it).
         fill, entry = event.fill, None if event.backfilled else event.entry
         source = " (backfill)" if event.backfilled else ""
-        text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{source}"
+        text = f"{fill.symbol:<10} {fill.exec_type} {fill.side} {fill.qty} @ {fill.price} fee {fill.fee}{_coin(fill)}"
+        text += source
         if entry is not None:
-            text += f" | position {entry.position} avg {entry.running_price:.8g} pnl {entry.pnl:.8g}"
+            text += f" | position {entry.position} avg {entry.running_price:.8g} pnl {entry.pnl:.8g}{_coin(entry)}"
         self._emit(
             "fill",
             text,
@@ -377,3 +378,11 @@ def _level(level: Any) -> str:
         return "-"
     price, size = level
     return f"{price:.10g} x {size:.10g}"
+
+
+def _coin(counted: Any) -> str:
+    """`` BTC`` after the money of an inverse fill or entry (its settle coin; the line is made printable when
+    written), nothing after a linear one's (the quote coin, as ever)."""
+    from exchange.ledger import ContractKind
+
+    return f" {counted.settle_coin}" if counted.contract is ContractKind.INVERSE and counted.settle_coin else ""

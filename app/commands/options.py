@@ -8,7 +8,8 @@ from typing import Any
 
 
 def add_session_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--cfg`` (or ``-cfg``), ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``; never keys."""
+    """``--cfg`` (or ``-cfg``), ``--base-url``, ``--config``, ``--secrets-file``, ``--symbols``, ``--category``;
+    never keys."""
     parser.add_argument(
         "--cfg",
         "-cfg",
@@ -43,7 +44,14 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
         "--symbols",
         default=None,
         metavar="LIST",
-        help="comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT)",
+        help="comma-separated symbols (default BTCUSDT,ETHUSDT,SOLUSDT; BTCUSD,ETHUSD for inverse)",
+    )
+    parser.add_argument(
+        "--category",
+        default=None,
+        choices=["linear", "spot", "inverse"],
+        help="what the desk watches: linear (USDT perpetuals), spot, or inverse (coin-margined BTCUSD, ETHUSD: "
+        "money in the coin); default: the config's category, else linear",
     )
 
 
@@ -74,6 +82,7 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
             cfg=getattr(args, "cfg", None),
             base_url=getattr(args, "base_url", None),
             symbols=getattr(args, "symbols", None),
+            category=getattr(args, "category", None),
             config_file=config_file_or_default(getattr(args, "config", None)),
             secrets_file=getattr(args, "secrets_file", None),
             **overrides,

@@ -14,6 +14,7 @@ built.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from exchange.printable import printable
@@ -82,11 +83,11 @@ class BybitError(Exception):
             f"http_status={self.http_status!r}, path={self.path!r})"
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Callable[..., BybitError], tuple[type[BybitError], dict[str, object]]]:
         return (_rebuild, (type(self), dict(self.__dict__)))
 
 
-def _rebuild(cls: type[BybitError], state: dict) -> BybitError:
+def _rebuild(cls: type[BybitError], state: dict[str, object]) -> BybitError:
     error = cls.__new__(cls)
     error.__dict__.update(state)
     Exception.__init__(error, error._sentence())

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -47,6 +47,8 @@ from exchange.numbers import NumberError, read_decimal, read_epoch_ms
 from exchange.retry import Backoff
 from exchange.secrets import Credentials
 from exchange.sources import RejectedRecord, Tap
+
+T = TypeVar("T")
 
 __all__ = [
     "BookSnapshot",
@@ -544,7 +546,7 @@ class RestClient:
         log.warning("%s: a record of %r left out: %s", rejected.path, rejected.symbol, rejected.why)
 
     @staticmethod
-    def _parse(parser: Callable[[Any], Any], record: Any, path: str) -> Any:
+    def _parse(parser: Callable[[Any], T], record: Any, path: str) -> T:
         try:
             return parser(record)
         except ProtocolError as error:

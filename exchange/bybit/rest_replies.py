@@ -109,10 +109,10 @@ def int_header(headers: Mapping[str, str], name: str) -> int | None:
 
 def whole_or_none(value: object) -> int | None:
     """``value`` as an int (Bybit sends numbers as strings), or None when it is not one."""
-    if value is None or value == "" or isinstance(value, bool):
-        return None
+    if value == "" or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None  # a JSON null, list or object, or a bool (an int to Python, never a count to Bybit)
     try:
-        return int(value)  # type: ignore[call-overload]
+        return int(value)
     except (TypeError, ValueError, OverflowError):
         return None
 

@@ -103,6 +103,8 @@ class RecordingReader:
                 self.rejected += 1
 
 
-def read_records(path: Path, *, follow: bool = False, stop: Callable[[], bool] = lambda: False) -> Iterator[dict]:
+def read_records(
+    path: Path, *, follow: bool = False, stop: Callable[[], bool] = lambda: False
+) -> Iterator[dict[str, Any]]:
     """The records of the recording at ``path`` (see :class:`RecordingReader`)."""
     return iter(RecordingReader(path, follow=follow, stop=stop))

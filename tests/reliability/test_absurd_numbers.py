@@ -18,7 +18,9 @@ import pytest
 from exchange.events import LinkState, Notice, StateChanged
 from exchange.hub import EventHub
 from exchange.session import Session
-from tests.reliability.conftest import CATEGORY, FAST_BACKOFF, place_market, running_session, until
+from tests.support.fills import place_market
+from tests.support.runtime import CATEGORY, FAST_BACKOFF, running_session
+from tests.support.waiting import until
 
 ABSURD = [
     {"execPrice": "1E+999999999"},

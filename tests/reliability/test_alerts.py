@@ -13,6 +13,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -22,7 +23,8 @@ from exchange.alert_watch import AlertWatch
 from exchange.bybit.sim.demo_credentials import DEMO_API_SECRET
 from exchange.events import AlertChanged, LinkState
 from exchange.session import Timeouts
-from tests.reliability.conftest import CATEGORY, is_ready, running_session, until
+from tests.support.runtime import CATEGORY, is_ready, running_session
+from tests.support.waiting import until
 
 CANARY = "canary-secret-9c4b7a"
 RECORDER = """
@@ -77,7 +79,8 @@ async def test_link_down_fires_once_and_clears_once_with_its_duration(tmp_path: 
         print(f"\nlink_down after 200ms: delivered {latency_ms:.0f} ms after the drop beyond the debounce")
         await asyncio.sleep(0.5)
         assert len(deliver.of("link_down")) == 2  # once each, no flapping
-        assert [a.active for a in listener.drain()] == [True, False]  # on the hub too, for the history
+        alerts = cast(list[AlertChanged], listener.drain())  # subscribed to AlertChanged only
+        assert [a.active for a in alerts] == [True, False]  # on the hub too, for the history
         task.cancel()
 
 
@@ -173,7 +176,7 @@ async def test_the_command_hook_gets_valid_json_and_no_secret(tmp_path: Path, mo
 
 async def test_monitor_json_prints_alert_lines_and_runs_the_command(tmp_path: Path) -> None:
     from exchange.bybit.sim.server import SimConfig, SimServer
-    from tests.reliability.monitor_process import Monitor, clean_environment
+    from tests.support.monitor_process import Monitor, clean_environment
 
     key, secret = "CANARYKEYalerts", CANARY
     out = tmp_path / "command.jsonl"
@@ -214,7 +217,7 @@ async def test_account_conditions_on_a_round_trip() -> None:
     """A buy then a sell: ``fill`` per execution, ``position_changed`` per size change, and the lasting account
     conditions (a P&L floor at zero, any liquidation price within 99 %) each start once while the position is
     open or its fees are paid, and the liquidation one clears once the position is flat."""
-    from tests.reliability.conftest import place_market
+    from tests.support.fills import place_market
 
     deliver = Delivered()
     tables: list[dict[str, object]] = [

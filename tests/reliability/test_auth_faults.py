@@ -7,7 +7,8 @@ import asyncio
 
 from exchange.book import BookState
 from exchange.events import LinkState
-from tests.reliability.conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 
 async def test_key_revoked_on_the_exchange_fails_the_session_without_retrying():

@@ -15,23 +15,17 @@ import pytest
 from exchange.bybit.errors import ServerUnavailable
 from exchange.events import FillReceived, LinkState
 from exchange.session import Backoff
-
-from .conftest import (
-    CATEGORY,
-    ledger_figures,
-    ledger_from_records,
-    place_market,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.fills import ledger_figures, ledger_from_records, place_market, sim_exec_ids, sim_records
+from tests.support.runtime import CATEGORY, running_session
+from tests.support.waiting import until
 
 SLOW = Backoff(initial_s=3.0, factor=2.0, cap_s=3.0)  # every retry waits 1.5-3 s
 
 
 @pytest.mark.parametrize("backfill_fails_once", [False, True], ids=["backfill-ok", "backfill-fails-once"])
-async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(backfill_fails_once: bool) -> None:
+async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(
+    backfill_fails_once: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With ``backfill_fails_once`` the first backfill dies right after the live push was journaled (a REST
     outage), so the next connection must still start from before the outage, not from the live fill."""
     async with running_session(backoff=SLOW) as rt:
@@ -59,7 +53,7 @@ async def test_fills_racing_the_backfill_are_neither_lost_nor_invented(backfill_
                     raise ServerUnavailable(None, "injected outage", 503, path="/v5/order/realtime")
             return await real_open_orders(*args, **kwargs)
 
-        rest.open_orders = open_orders
+        monkeypatch.setattr(rest, "open_orders", open_orders)
         await sim.faults.drop_connections("")
         await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
         place_market(sim, "BTCUSDT", "Sell", "0.002", "during-outage")  # >= 1.5 s before the live fill

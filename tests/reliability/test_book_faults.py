@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import time
 
-from exchange.book import BookState
+import pytest
 
-from .conftest import books_mismatch, is_ready, quiesce, resume, running_session, until
+from exchange.book import BookState
+from tests.support.runtime import books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
 
 ROUNDS = 4
 
 
-def _delta(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
+def _delta(book, bids: list[list[str]], asks: list[list[str]]) -> dict:
     return {
         "topic": book.topic,
         "type": "delta",
@@ -31,7 +33,7 @@ def _delta(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type:
     }
 
 
-def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # type: ignore[no-untyped-def]
+def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:
     return {
         "topic": book.topic,
         "type": "snapshot",
@@ -41,6 +43,7 @@ def _snapshot(book, bids: list[list[str]], asks: list[list[str]]) -> dict:  # ty
     }
 
 
+@pytest.mark.slow
 async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots() -> None:
     async with running_session() as rt:
         session = rt.session
@@ -68,7 +71,7 @@ async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots()
         assert books_mismatch(rt) == []
         assert session.reconnects == 0, session.last_reconnect_reason
         assert is_ready(rt)
-        assert not rt.task.done()  # type: ignore[attr-defined]
+        assert not rt.task.done()
         total = sum(injected.values())
         assert session.counters["resubscribes"] >= total - injected["restart"]
         print(
@@ -77,7 +80,7 @@ async def test_gaps_restarts_crossed_and_absent_deletes_end_in_fresh_snapshots()
         )
 
 
-async def _skip_u(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+async def _skip_u(rt, book, injected: dict[str, int]) -> None:
     session = rt.session
     resubscribes, gaps, snapshots = (
         session.counters["resubscribes"],
@@ -93,7 +96,7 @@ async def _skip_u(rt, book, injected: dict[str, int]) -> None:  # type: ignore[n
     injected["skip_u"] += 1
 
 
-async def _unreadable(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+async def _unreadable(rt, book, injected: dict[str, int]) -> None:
     """An in-sequence delta that cannot be read is a lost update: counted, and the topic resubscribed at once."""
     session = rt.session
     resubscribes, rejected, frames, snapshots, gaps = (
@@ -114,7 +117,7 @@ async def _unreadable(rt, book, injected: dict[str, int]) -> None:  # type: igno
     injected["unreadable"] += 1
 
 
-async def _restart(rt, book, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+async def _restart(rt, book, injected: dict[str, int]) -> None:
     """A u == 1 snapshot replaces the book: it is the fresh snapshot, nothing else is needed."""
     restarts, snapshots = book.counters.restarts, book.counters.snapshots
     rt.sim.faults.restart_snapshot(book.topic, "linear")
@@ -123,7 +126,7 @@ async def _restart(rt, book, injected: dict[str, int]) -> None:  # type: ignore[
     injected["restart"] += 1
 
 
-async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+async def _inject_and_recover(rt, book, kind: str, injected: dict[str, int]) -> None:
     session = rt.session
     await until(lambda: book.synced, what=f"{book.topic} SYNCED before {kind}")
     resubscribes, snapshots = session.counters["resubscribes"], book.counters.snapshots

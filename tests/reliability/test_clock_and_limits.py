@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 import exchange.session as session_module
+from exchange.bybit import signing
 from exchange.events import LinkState, SessionState, StateChanged
-
-from .conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 OFFSETS_MS = (-30_000, -6_000, 1_500, 30_000)
 
@@ -38,7 +39,7 @@ class AuthSpy:
 @pytest.fixture
 def auth_spy(monkeypatch: pytest.MonkeyPatch) -> AuthSpy:
     spy = AuthSpy()
-    real = session_module.ws_auth_signature
+    real = signing.ws_auth_signature  # what the session calls, by its own name for it
 
     def signature(secret: str, expires: int) -> str:
         spy.signed.append((expires, spy.sim.clock.now_ms() if spy.sim is not None else 0))

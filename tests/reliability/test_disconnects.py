@@ -17,27 +17,16 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from exchange.bybit.protocol import PRIVATE_TOPICS
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.events import FillReceived
 from exchange.secrets import Credentials, Secret
-
-from .conftest import (
-    CATEGORY,
-    Stopwatch,
-    books_mismatch,
-    is_ready,
-    ledger_figures,
-    ledger_from_records,
-    place_market,
-    quiesce,
-    resume,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.fills import ledger_figures, ledger_from_records, place_market, sim_exec_ids, sim_records
+from tests.support.runtime import CATEGORY, books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.waiting import Stopwatch, until
 
 CYCLES = int(os.environ.get("FLUXUM_DISCONNECT_CYCLES", "100"))
 KINDS = ("public", "private", "")  # "" drops both
@@ -45,7 +34,7 @@ CODES = (None, 1000, 1006, 1001, 4000, 1011, 3000)  # None and 1006: abrupt (no 
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
-def subscribed_everything(rt) -> bool:  # type: ignore[no-untyped-def]
+def subscribed_everything(rt) -> bool:
     """The exchange sees one public socket with exactly the desired topics and one private with ours."""
     desired = set(rt.session.desired_topics())
     public = [c for c in rt.sim.connections.all("public") if not c.closed and c.subscriptions == desired]
@@ -53,6 +42,7 @@ def subscribed_everything(rt) -> bool:  # type: ignore[no-untyped-def]
     return len(public) == 1 and len(private) == 1
 
 
+@pytest.mark.slow
 async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
     clock = Stopwatch()
     async with running_session(demo_trader=True, journal_dir=tmp_path) as rt:
@@ -80,7 +70,7 @@ async def test_hundred_forced_disconnects(tmp_path: Path) -> None:
                     place_market(sim, symbol, side, qty, f"churn-{cycle}")
                 recovery.append(
                     await until(
-                        lambda before=before: session.reconnects > before and is_ready(rt),
+                        lambda: session.reconnects > before and is_ready(rt),  # noqa: B023 - awaited at once
                         what=f"Ready again after drop {cycle} ({kind or 'all'}, {code})",
                     )
                 )

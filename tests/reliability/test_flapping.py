@@ -22,8 +22,8 @@ import pytest
 
 from exchange.events import LinkState, SessionState, StateChanged
 from exchange.session import Backoff
-
-from .conftest import is_ready, running_session, until
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 REAL = os.environ.get("FLUXUM_FLAP_REAL") == "1"
 FLAP_S = 60.0 if REAL else 8.0
@@ -43,7 +43,7 @@ def max_attempts(backoff: Backoff, window_s: float) -> int:
         attempts += 1
 
 
-async def _flap(sim, life_s: float, stop: asyncio.Event) -> int:  # type: ignore[no-untyped-def]
+async def _flap(sim, life_s: float, stop: asyncio.Event) -> int:
     """Abort every socket that has lived ``life_s``; returns how many were cut."""
     loop = asyncio.get_running_loop()
     born: dict[str, float] = {}
@@ -68,6 +68,7 @@ def test_real_backoff_stays_far_below_bybits_connection_limit() -> None:
     print(f"\ndefault backoff: at most {worst} attempts ({2 * worst} sockets) in 5 minutes of flapping")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400 if REAL else 120)
 async def test_flapping_server_causes_no_storm() -> None:
     async with running_session(backoff=BACKOFF) as rt:
@@ -139,6 +140,7 @@ def test_the_connection_budget_holds_a_flapping_server_back() -> None:
     assert 2 * worst <= 500 / 4, worst
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_a_server_that_flaps_after_ready_is_held_to_the_budget() -> None:
     """The attempt counter starts over at each Ready, so only the budget stops a reconnect every half second."""

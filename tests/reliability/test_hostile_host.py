@@ -19,8 +19,7 @@ from exchange.bybit.protocol import TICKER_FIELDS
 from exchange.config import load_settings
 from exchange.events import LinkState, StateChanged
 from exchange.session import Session
-
-from .conftest import until
+from tests.support.waiting import until
 
 
 @contextlib.asynccontextmanager

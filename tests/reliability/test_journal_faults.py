@@ -20,23 +20,23 @@ import pytest
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
 from exchange.events import LinkState, Notice
 from exchange.journal import Journal, journal_path
-
-from .conftest import (
+from tests.support.fills import (
     ledger_figures,
     ledger_from_records,
     no_external_legs,
     place_market,
-    running_session,
     sim_exec_ids,
     sim_records,
-    until,
 )
-from .monitor_process import Monitor, clean_environment
+from tests.support.monitor_process import Monitor, clean_environment
+from tests.support.runtime import running_session
+from tests.support.waiting import until
 
 DURING = 30  # market orders while the disk is full
 ORDERS = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
 
 
+@pytest.mark.slow
 async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_returns(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         assert rt.journal is not None and rt.sim is not None
@@ -73,7 +73,7 @@ async def test_a_full_disk_is_one_state_and_every_fill_comes_back_when_space_ret
         assert applied <= journaled, "a fill changed the P&L before it was journaled"
         assert len(journaled) < len(sim_exec_ids(sim)), "the disk never filled up"
         assert rt.journal.complete_until_ms() == watermark or (rt.journal.complete_until_ms() or 0) < min(
-            e.time_ms for e in sim.account.executions if e.exec_id not in journaled
+            e.exec_time_ms for e in sim.account.executions if e.exec_id not in journaled
         ), "the watermark moved past fills it could not journal"
         assert session.reconnects == reconnects and session.state.kind is LinkState.READY
         assert all(book.u != book_updates[s] for s, book in session.books.items()), "market data stopped"

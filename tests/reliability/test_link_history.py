@@ -17,13 +17,15 @@ from app.cli import main
 from app.runtime import open_history
 from exchange.events import LinkState
 from exchange.link_figures import outages
-from tests.reliability.conftest import is_ready, running_session, sim_settings, until
+from tests.support.runtime import is_ready, running_session, sim_settings
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
 OUTAGE_S = 8.0
 
 
+@pytest.mark.slow
 async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         desk = rt.session.desk
@@ -55,8 +57,10 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
         clocks = {start for _, start in seen}
         assert len(attempts) >= 2, f"expected several attempts in the outage, saw {attempts}"
         assert len(clocks) == 1 and None not in clocks  # one outage clock across every attempt
+        history = rt.history
+        assert history is not None
         await until(
-            lambda: any(r.state == "Ready" and r.time_ms >= started * 1000 for r in rt.history.rows()),
+            lambda: any(r.state == "Ready" and r.time_ms >= started * 1000 for r in history.rows()),
             what="the recovery to be committed",
         )
     history = open_history(sim_settings(), tmp_path, int(time.time() * 1000))  # a new process's view
@@ -83,6 +87,7 @@ async def test_an_injected_outage_is_in_the_history_with_its_cause_and_duration(
     assert recorded["duration_ms"] == outage.duration_ms and recorded["time_ms"] == outage.start_ms
 
 
+@pytest.mark.slow
 async def test_a_stalled_link_is_an_outage_caused_by_no_pong(tmp_path: Path) -> None:
     """A stall is found by the idle probe (no pong): one outage with that cause, from the silence (the last frame)
     to Ready on a fresh link (the silence before the detection is shorter than the 5 s staleness floor: no stale

@@ -23,8 +23,9 @@ import os
 import random
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -36,8 +37,9 @@ from exchange.config import load_settings
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.session import Session
-
-from .conftest import fixture, is_ready, quiesce, resume, running_session, until
+from tests.support.recorded import fixture
+from tests.support.runtime import is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
 
 MUTATIONS = int(os.environ.get("FLUXUM_MALFORMED_MUTATIONS", "9000"))
 HYPOTHESIS_EXAMPLES = int(os.environ.get("FLUXUM_MALFORMED_EXAMPLES", "600"))
@@ -108,14 +110,14 @@ class Harness:
         self.session = Session(settings_, hub=EventHub(), journal=self.journal)
         self.public = WsLink(
             settings_.endpoints.public_url("linear"),
-            None,
-            self.session._on_public_frame,  # type: ignore[arg-type]
+            cast(aiohttp.ClientSession, None),  # never opened: the test feeds the link's handler
+            self.session._on_public_frame,
             name="public",
         )
         self.private = WsLink(
             settings_.endpoints.private_url(),
-            None,
-            self.session._on_private_frame,  # type: ignore[arg-type]
+            cast(aiohttp.ClientSession, None),  # never opened: the test feeds the link's handler
+            self.session._on_private_frame,
             name="private",
         )
         self.book = self.session.books["BTCUSDT"]
@@ -337,32 +339,31 @@ def malformed(rng: random.Random) -> tuple[str, str, str]:
                 rng.choice(["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"])
             ]
         else:
-            key, bad = rng.choice(
-                [
-                    ("execQty", "x"),
-                    ("execQty", "-1"),
-                    ("execQty", "0"),
-                    ("execPrice", "0"),
-                    ("execPrice", "abc"),
-                    ("execPrice", None),
-                    ("side", "Up"),
-                    ("side", 5),
-                    ("execTime", "x"),
-                    ("execTime", 1.5),
-                    ("execTime", None),
-                    ("execType", 5),
-                    ("execId", ""),
-                    ("execId", 5),
-                    ("execFee", "fee"),
-                    ("execFee", "nan"),
-                    ("symbol", ""),
-                    ("execQty", "Infinity"),
-                    ("execPrice", "1E+999999999"),
-                    ("execTime", "1" * 5000),
-                    ("execQty", "1e-999999"),
-                    ("execFee", "1E-20000"),
-                ]
-            )
+            bad_fields: list[tuple[str, Any]] = [
+                ("execQty", "x"),
+                ("execQty", "-1"),
+                ("execQty", "0"),
+                ("execPrice", "0"),
+                ("execPrice", "abc"),
+                ("execPrice", None),
+                ("side", "Up"),
+                ("side", 5),
+                ("execTime", "x"),
+                ("execTime", 1.5),
+                ("execTime", None),
+                ("execType", 5),
+                ("execId", ""),
+                ("execId", 5),
+                ("execFee", "fee"),
+                ("execFee", "nan"),
+                ("symbol", ""),
+                ("execQty", "Infinity"),
+                ("execPrice", "1E+999999999"),
+                ("execTime", "1" * 5000),
+                ("execQty", "1e-999999"),
+                ("execFee", "1E-20000"),
+            ]
+            key, bad = rng.choice(bad_fields)
             broken[key] = bad
         # Alone in its frame: a good frame-mate would be taken, as it should (test_session_recovery.py).
         frame["data"] = [broken] if rng.random() < 0.9 else rng.choice([None, {"execId": "x"}, "x"])
@@ -499,7 +500,7 @@ JSON_LEAVES = (
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
     | st.sampled_from(
         [
             "0",
@@ -570,6 +571,7 @@ def fuzzed_frames(draw: st.DrawFn) -> tuple[str, Any]:
     return link, frame
 
 
+@pytest.mark.slow
 @settings(
     max_examples=HYPOTHESIS_EXAMPLES,
     deadline=None,
@@ -607,6 +609,7 @@ def _shared_harness() -> Harness:
     return _HARNESS[0]
 
 
+@pytest.mark.slow  # it reads what the (slow) hypothesis test counted: selected with it, or skipped
 def test_hypothesis_frame_count() -> None:
     """Runs after the hypothesis test in file order: how many frames it fed, and how they were counted."""
     total = sum(STATS.values())

@@ -24,9 +24,9 @@ from app.runtime import Runtime
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.link_figures import Outage, outages
-
-from .conftest import is_ready, running_session, until
-from .gate import Gate
+from tests.support.gate import Gate
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,12 +72,13 @@ async def gated_session(journal_dir: Path) -> AsyncIterator[tuple[Runtime, Gate]
         await gate.up()
         try:
             settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
-            async with running_session(settings, journal_dir=journal_dir) as rt:
+            async with running_session(settings, journal_dir=journal_dir, exchange=sim) as rt:
                 yield rt, gate
         finally:
             await gate.close()
 
 
+@pytest.mark.slow
 async def test_an_exchange_away_is_one_outage_as_long_as_it_is_away(tmp_path: Path) -> None:
     """The exchange off the network for FAULT_S (connections cut, connects refused), then back."""
     async with gated_session(tmp_path) as (rt, gate):
@@ -93,6 +94,7 @@ async def test_an_exchange_away_is_one_outage_as_long_as_it_is_away(tmp_path: Pa
         assert _close(outage.duration_ms / 1000, FAULT_S), outage.duration_ms
 
 
+@pytest.mark.slow
 async def test_a_stalled_network_is_an_outage_from_the_last_frame_to_ready(tmp_path: Path) -> None:
     """Every path silent for STALL_S, new connections included (as through a dead route): found by the idle
     probe after ~5 s, recorded from the silence, Ready again when the path is."""
@@ -106,6 +108,7 @@ async def test_a_stalled_network_is_an_outage_from_the_last_frame_to_ready(tmp_p
         assert _close(outage.duration_ms / 1000, STALL_S), outage.duration_ms
 
 
+@pytest.mark.slow
 async def test_a_stall_is_an_outage_from_the_last_frame_to_ready(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         link = rt.session._public
@@ -123,6 +126,7 @@ async def test_a_stall_is_an_outage_from_the_last_frame_to_ready(tmp_path: Path)
         assert _close(outage.duration_ms / 1000, blind), (outage.duration_ms, blind)
 
 
+@pytest.mark.slow
 async def test_an_ip_ban_is_one_outage_over_its_cool_downs(tmp_path: Path) -> None:
     """Every request answered HTTP 403 for FAULT_S, the sockets dropped: one outage over every refused attempt,
     caused by the drop. The client cannot know when a ban ends and must not knock during its cool-down (3 s, then
@@ -142,6 +146,7 @@ async def test_an_ip_ban_is_one_outage_over_its_cool_downs(tmp_path: Path) -> No
         assert outage.duration_ms / 1000 >= FAULT_S * 0.9
 
 
+@pytest.mark.slow
 async def test_a_rate_limit_is_one_outage_until_its_reset(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
 
@@ -154,6 +159,7 @@ async def test_a_rate_limit_is_one_outage_until_its_reset(tmp_path: Path) -> Non
         assert _close(outage.duration_ms / 1000, FAULT_S), outage.duration_ms
 
 
+@pytest.mark.slow
 async def test_a_slow_auth_after_a_drop_is_one_outage_as_long_as_the_auth(tmp_path: Path) -> None:
     async with running_session(journal_dir=tmp_path) as rt:
         rt.sim.faults.auth_delay_s = FAULT_S

@@ -14,16 +14,9 @@ from pathlib import Path
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.journal import Journal, journal_path
-
-from .conftest import (
-    ledger_figures,
-    ledger_from_records,
-    place_market,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
-from .monitor_process import Monitor, clean_environment
+from tests.support.fills import ledger_figures, ledger_from_records, place_market, sim_exec_ids, sim_records
+from tests.support.monitor_process import Monitor, clean_environment
+from tests.support.waiting import until
 
 BURST = 240
 AFTER_KILL = 60

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 from exchange.events import LinkState
+from tests.support.fills import place_market, sim_exec_ids
+from tests.support.runtime import CATEGORY, running_session
+from tests.support.waiting import until
 
-from .conftest import CATEGORY, place_market, running_session, sim_exec_ids, until
 
-
-async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_phantom_leg() -> None:
+async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_phantom_leg(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     async with running_session() as rt:
         session, sim, rest = rt.session, rt.sim, rt.rest
         place_market(sim, "ETHUSDT", "Buy", "0.05", "open")
@@ -34,7 +37,7 @@ async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_ph
                 made["close"] = place_market(sim, "ETHUSDT", "Sell", "0.05", "close-in-flight")
             return await real_positions(*args, **kwargs)
 
-        rest.positions = positions
+        monkeypatch.setattr(rest, "positions", positions)
         await sim.faults.drop_connections("")
         await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
         await until(lambda: session.state.kind is LinkState.READY and "close" in made, what="Ready again")
@@ -44,7 +47,9 @@ async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_ph
         assert str(entry.update_source) != "External_trade"
 
 
-async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_on_the_desk() -> None:
+async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_on_the_desk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     async with running_session() as rt:
         session, sim, rest = rt.session, rt.sim, rt.rest
         made: dict[str, Any] = {}
@@ -55,6 +60,7 @@ async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_o
             answer = await real_open_orders(*args, **kwargs)
             if "order" not in made:
                 bid, _ = sim.market.best_bid_ask(CATEGORY, "ETHUSDT")
+                assert bid is not None
                 tick = sim.market.instrument(CATEGORY, "ETHUSDT").tick_size
                 params = {"category": CATEGORY, "symbol": "ETHUSDT", "side": "Buy", "orderType": "Limit"}
                 params |= {"qty": "0.05", "price": str((bid * Decimal("0.9")).quantize(tick))}
@@ -62,7 +68,7 @@ async def test_an_order_placed_while_the_open_orders_answer_is_in_flight_stays_o
                 await until(lambda: made["order"].order_id in session.orders, what="the New push applied")
             return answer
 
-        rest.open_orders = open_orders
+        monkeypatch.setattr(rest, "open_orders", open_orders)
         await sim.faults.drop_connections("")
         await until(lambda: session.state.kind is LinkState.RECONNECTING, what="Reconnecting")
         await until(lambda: session.state.kind is LinkState.READY and "order" in made, what="Ready again")

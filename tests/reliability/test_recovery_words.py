@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from exchange.events import LinkState, SessionState, StateChanged
+import pytest
 
-from .conftest import is_ready, running_session, until
+from exchange.events import LinkState, SessionState, StateChanged
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 AUTH_DELAY_S = 2.5
 STEPS = ("authenticating", "subscribing", "waiting for book snapshots", "reading the account")
@@ -38,7 +40,7 @@ async def test_a_slow_auth_is_named_from_the_moment_it_was_sent() -> None:
         assert rt.session.reconnects == 1
 
 
-async def test_a_10006_in_the_backfill_is_named_with_its_reset() -> None:
+async def test_a_10006_in_the_backfill_is_named_with_its_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     async with running_session() as rt:
         real = rt.rest.wallet_balance
         fired: dict[str, int] = {}
@@ -49,7 +51,7 @@ async def test_a_10006_in_the_backfill_is_named_with_its_reset() -> None:
                 fired["reset_ms"] = rt.sim.faults.rate_limit_reset_ms
             return await real(*args, **kwargs)
 
-        rt.rest.wallet_balance = wallet_balance
+        monkeypatch.setattr(rt.rest, "wallet_balance", wallet_balance)
         states = await _reconnect(rt)
         limited = [s for s in states if s.kind is LinkState.CONNECTED and "10006" in s.reason]
         assert limited, [str(s) for s in states]

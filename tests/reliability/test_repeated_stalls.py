@@ -24,9 +24,9 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.events import LinkState, StateChanged
 from exchange.session import Backoff, Timeouts
-
-from .conftest import is_ready, running_session, until
-from .gate import Gate
+from tests.support.gate import Gate
+from tests.support.runtime import is_ready, running_session
+from tests.support.waiting import until
 
 STALLS = 4
 STALL_S = 3.0
@@ -36,6 +36,7 @@ TIMEOUTS = Timeouts(idle_probe_s=1.0, probe_timeout_s=1.0)
 SLACK_S = 2.0  # "Ready within about 1 s of the stall's end", with room for a loaded CI machine; the attempts decide
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 async def test_each_repeated_stall_recovers_within_a_second_of_its_end() -> None:
     async with running_session(backoff=BACKOFF, timeouts=TIMEOUTS) as rt:
@@ -46,11 +47,12 @@ async def test_each_repeated_stall_recovers_within_a_second_of_its_end() -> None
             link = session._public
             assert link is not None
             frames = link.frames
-            await until(lambda link=link, frames=frames: link.frames > frames + 20, what="a busy public stream")
+            busy_after = frames + 20
+            await until(lambda: link.frames > busy_after, what="a busy public stream")  # noqa: B023 - awaited here
             before = session.reconnects
             started = time.monotonic()
             rt.sim.faults.stall(STALL_S, "")
-            await until(lambda before=before: session.reconnects > before, 4 * STALL_S, f"stall {n + 1} found")
+            await until(lambda: session.reconnects > before, 4 * STALL_S, f"stall {n + 1} found")  # noqa: B023
             await until(lambda: is_ready(rt), 4 * STALL_S + 10, f"Ready after stall {n + 1}")
             blind_after.append(max(0.0, time.monotonic() - started - STALL_S))
             await asyncio.sleep(max(0.0, started + APART_S - time.monotonic()))
@@ -77,12 +79,13 @@ async def _through_a_gate(journal_dir: Path) -> AsyncIterator[tuple[Runtime, Gat
         await gate.up()
         try:
             settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
-            async with running_session(settings, journal_dir=journal_dir, backoff=BACKOFF) as rt:
+            async with running_session(settings, journal_dir=journal_dir, backoff=BACKOFF, exchange=sim) as rt:
                 yield rt, gate
         finally:
             await gate.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_the_issue_s_four_network_stalls_each_end_in_ready_within_a_second(tmp_path: Path) -> None:
     """Issue 10's case as it was met: four 10 s stalls 20 s apart of the whole path (new connections stall too,
@@ -98,7 +101,7 @@ async def test_the_issue_s_four_network_stalls_each_end_in_ready_within_a_second
             before = session.reconnects
             await gate.hold(ISSUE_STALL_S)
             ended = time.monotonic()
-            await until(lambda before=before: session.reconnects > before, 5.0, f"stall {n + 1} found")
+            await until(lambda: session.reconnects > before, 5.0, f"stall {n + 1} found")  # noqa: B023 - awaited here
             await until(lambda: is_ready(rt), ISSUE_STALL_S + 10, f"Ready after stall {n + 1}")
             after_end.append(time.monotonic() - ended)
             await asyncio.sleep(max(0.0, started + ISSUE_APART_S - time.monotonic()))

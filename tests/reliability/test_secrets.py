@@ -25,9 +25,10 @@ from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.secrets import Credentials, Secret
-
-from .conftest import FAST_BACKOFF, is_ready, place_market, until
-from .monitor_process import Monitor, clean_environment
+from tests.support.fills import place_market
+from tests.support.monitor_process import Monitor, clean_environment
+from tests.support.runtime import FAST_BACKOFF, is_ready
+from tests.support.waiting import until
 
 TOKEN = uuid.uuid4().hex
 CANARY_KEY = f"CANARYKEY{TOKEN[:12]}"
@@ -35,7 +36,7 @@ CANARY_SECRET = f"CANARYSECRET{TOKEN}"
 WRONG_SECRET = f"CANARYWRONG{TOKEN[::-1]}"
 
 
-def leaks(blob: bytes | str, *secrets: str) -> list[str]:
+def leaks(blob: bytes | bytearray | str, *secrets: str) -> list[str]:
     """Which of ``secrets`` occur in ``blob`` (as text or as UTF-8 bytes)."""
     data = blob.encode() if isinstance(blob, str) else bytes(blob)
     return [secret for secret in secrets if secret.encode() in data]
@@ -47,7 +48,7 @@ def files_under(path: Path) -> bytes:
 
 
 @pytest.fixture
-async def canary_sim():  # type: ignore[no-untyped-def]
+async def canary_sim():
     async with SimServer(SimConfig(demo_trader=False, faults_enabled=True)) as sim:
         sim.exchange.api_keys.add(CANARY_KEY, CANARY_SECRET, note="reliability canary")
         yield sim
@@ -156,7 +157,7 @@ async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_si
             # An exception raised while the credentials are a local variable of the frame, as logged at DEBUG.
             original = session._measure_clock
 
-            async def crash() -> None:
+            async def crash() -> bool:
                 raise RuntimeError("forced failure while authenticating")
 
             session._measure_clock = crash  # type: ignore[method-assign]
@@ -177,7 +178,8 @@ async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_si
     failures = [r for r in caplog.records if r.exc_info and "forced failure" in str(r.exc_info[1])]
     assert failures, "the forced failure was not logged with its traceback"
     for record in failures:
-        kind, value, tb = record.exc_info  # type: ignore[misc]
+        assert record.exc_info is not None and record.exc_info[0] is not None and record.exc_info[1] is not None
+        kind, value, tb = record.exc_info
         out = io.StringIO()
         Console(file=out, width=200).print(Traceback.from_exception(kind, value, tb, show_locals=True))
         rendered.append(out.getvalue())

@@ -11,8 +11,8 @@ from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.events import LinkState, StateChanged
 from exchange.session import Backoff, Session
-
-from .conftest import is_ready, sim_settings, until
+from tests.support.runtime import is_ready, sim_settings
+from tests.support.waiting import until
 
 
 async def test_start_is_exactly_connecting_connected_ready() -> None:
@@ -71,6 +71,7 @@ async def test_server_gone_for_good_keeps_reconnecting_with_growing_delays() -> 
         task = asyncio.create_task(rt.session.run())
         await until(lambda: is_ready(rt), what="Ready")
         states = rt.hub.subscribe([StateChanged], name="test")
+        assert rt.sim is not None
         await rt.sim.stop()  # the exchange goes away and never comes back
         retries: list[StateChanged] = []
 

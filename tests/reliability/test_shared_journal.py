@@ -18,15 +18,17 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Endpoints
 from exchange.secrets import Credentials, Secret
-
-from .conftest import CATEGORY, ORDER_INDEPENDENT_FIELDS, ledger_from_records, sim_exec_ids, sim_records, until
-from .monitor_process import REPO, Monitor, clean_environment
+from tests.support.fills import ORDER_INDEPENDENT_FIELDS, ledger_from_records, sim_exec_ids, sim_records
+from tests.support.monitor_process import REPO, Monitor, clean_environment
+from tests.support.runtime import CATEGORY
+from tests.support.waiting import until
 
 ORDERS = 50
 SIZES = (("BTCUSDT", "0.001"), ("ETHUSDT", "0.01"), ("SOLUSDT", "0.1"))
@@ -107,6 +109,7 @@ def _exchange_figures(sim: SimServer) -> dict[str, dict[str, str]]:
     return {e.symbol: {f: str(getattr(e, f)) for f in FIELDS} for e in ledger.entries()}
 
 
+@pytest.mark.slow
 async def test_two_processes_on_one_journal_each_hold_every_fill(tmp_path: Path) -> None:
     journal_dir = tmp_path / "journal"
     outs = [tmp_path / "ledger-a.json", tmp_path / "ledger-b.json"]
@@ -139,6 +142,7 @@ async def test_two_processes_on_one_journal_each_hold_every_fill(tmp_path: Path)
         assert ledgers[0] == ledgers[1]
 
 
+@pytest.mark.slow
 async def test_three_processes_one_starting_while_orders_flow_each_hold_every_fill(tmp_path: Path) -> None:
     """A third process joins half-way: its start (replay of what the others journaled, backfill from the shared
     watermark) runs while the others journal new fills. Every process ends with the exchange's ledger."""

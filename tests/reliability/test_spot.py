@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from exchange.events import LinkState
-from tests.reliability.conftest import place_market, running_session, sim_settings, until
+from tests.support.fills import place_market
+from tests.support.runtime import running_session, sim_settings
+from tests.support.waiting import until
 
 
 async def test_spot_with_keys_reaches_ready_and_takes_only_spot_records(tmp_path):

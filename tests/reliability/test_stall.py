@@ -12,17 +12,21 @@ import asyncio
 import time
 from decimal import Decimal
 
+import pytest
+
+from exchange.bybit.ws import WsLink
 from exchange.session import Timeouts
+from tests.support.expect import instance
+from tests.support.runtime import CATEGORY, is_ready, quiesce, resume, running_session, sim_settings
+from tests.support.waiting import until
 
-from .conftest import CATEGORY, is_ready, quiesce, resume, running_session, sim_settings, until
 
-
+@pytest.mark.slow
 async def test_stalled_public_link_is_detected_and_replaced() -> None:
     timeouts = Timeouts()  # the defaults: idle probe 3 s, probe deadline 2 s
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: link.frames > 100, what="a busy public stream")
         before = session.reconnects
         started = time.monotonic()
@@ -68,6 +72,7 @@ async def test_stalled_private_link_is_detected_by_its_heartbeat() -> None:
         )
 
 
+@pytest.mark.slow
 async def test_a_dead_private_link_is_found_in_seconds_with_the_default_heartbeat() -> None:
     """The account stream is quiet by nature, so silence alone is no sign; but a dead one freezes fills, orders
     and the wallet under a green Ready. After 5 s of quiet it is pinged (2 s deadline): found in about 7 s, where
@@ -75,8 +80,7 @@ async def test_a_dead_private_link_is_found_in_seconds_with_the_default_heartbea
     timeouts = Timeouts()
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        private = session._private
-        assert private is not None
+        private = instance(WsLink, session._private)  # the link's own probe state is what is tested
         await until(lambda: not private._pings_sent, 10.0, "the opening ping answered")
         before = session.reconnects
         started = time.monotonic()
@@ -110,14 +114,14 @@ async def test_short_stall_is_a_gap_not_a_reconnect() -> None:
         resume(rt)
 
 
+@pytest.mark.slow
 async def test_quiet_healthy_links_are_not_torn_down() -> None:
     """No market moves and no account activity for several seconds: pings are answered, nothing reconnects."""
     timeouts = Timeouts(ping_interval_s=1.0)
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
         await quiesce(rt)  # the market is paused: the public link goes silent too, beyond the idle probe
-        public, private = session._public, session._private
-        assert public is not None and private is not None
+        public, private = instance(WsLink, session._public), instance(WsLink, session._private)
         fills, orders = session.counters["fills"], len(session.orders)
         public_frames, private_frames = public.frames, private.frames
         # Several seconds of silence, counted in pongs (one per ping interval) rather than slept.
@@ -143,8 +147,7 @@ async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() ->
     timeouts = Timeouts(ping_interval_s=1.0, pong_timeout_s=1.0)
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         rt.sim.faults.lose_pongs(1, "public")
         await until(lambda: rt.sim.counters["ws.pongs_lost"] == 1, 10.0, "the exchange to swallow a pong")
         await until(lambda: link.lost_pongs == 1, 10.0, "the link to ask again")
@@ -154,13 +157,13 @@ async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() ->
         assert session._public is link and is_ready(rt)
 
 
+@pytest.mark.slow
 async def test_a_lost_pong_then_a_quiet_market_is_not_a_reconnect() -> None:
     """What failed in CI: a pong lost (in a short stall) just before the market went quiet. The outstanding
     ping used to block the idle probe, so the silence ran into its deadline and read as a dead link."""
     async with running_session() as rt:  # the real heartbeat figures: pong deadline 10 s, idle probe 3 s
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
         rt.sim.faults.lose_pongs(1, "public")
         await link._ping(10.0)  # a regular ping, at a moment the test chooses
@@ -189,14 +192,14 @@ async def test_pongs_lost_for_good_end_the_link() -> None:
         await until(lambda: is_ready(rt), what="Ready on a fresh link")  # the fault held only the old sockets
 
 
+@pytest.mark.slow
 async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline() -> None:
     """A regular ping is out (pong deadline 30 s here) when the link stalls: silence still triggers the short
     probe, so the link is declared dead in about idle probe + probe deadline, not at the pong deadline."""
     timeouts = Timeouts(pong_timeout_s=30.0)
     async with running_session(timeouts=timeouts) as rt:
         session = rt.session
-        link = session._public
-        assert link is not None
+        link = instance(WsLink, session._public)  # the link's own probe state is what is tested
         await until(lambda: not link._pings_sent, 10.0, "the first ping answered")
         rt.sim.faults.lose_pongs(1, "public")
         await link._ping(timeouts.pong_timeout_s)
@@ -212,6 +215,7 @@ async def test_a_path_that_dies_just_after_a_ping_is_found_at_the_probe_deadline
         await until(lambda: is_ready(rt), what="Ready on a fresh link")
 
 
+@pytest.mark.slow
 async def test_a_fill_lost_in_a_short_private_stall_is_found_from_the_position_and_read_again() -> None:
     """A stall shorter than the heartbeat's deadline loses the frames sent meanwhile and the link stays Ready: an
     execution the ledger never sees. The next position push says the exchange holds more; once that has lasted

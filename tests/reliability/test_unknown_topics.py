@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exchange.events import Notice
-
-from .conftest import is_ready, running_session, sim_settings, until
+from tests.support.runtime import is_ready, running_session, sim_settings
+from tests.support.waiting import until
 
 
 async def test_an_unknown_symbol_is_dropped_and_every_other_topic_is_live_at_ready() -> None:

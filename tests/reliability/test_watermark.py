@@ -12,14 +12,10 @@ from decimal import Decimal
 
 from exchange.hub import EventHub
 from exchange.session import Session
-from tests.reliability.conftest import (
-    FAST_BACKOFF,
-    place_market,
-    running_session,
-    sim_exec_ids,
-    sim_records,
-    until,
-)
+from tests.support.expect import held
+from tests.support.fills import place_market, sim_exec_ids, sim_records
+from tests.support.runtime import FAST_BACKOFF, running_session
+from tests.support.waiting import until
 
 
 async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path):
@@ -48,7 +44,7 @@ async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path
             # exchange holds now, once the live stream has delivered it.
             await until(lambda: rt.journal.exec_ids() == sim_exec_ids(rt.sim), what="journal == exchange")
             trades = [r for r in sim_records(rt.sim) if r["symbol"] == "BTCUSDT" and r["execType"] == "Trade"]
-            assert restarted.ledger.entry("BTCUSDT").position == sum(
+            assert held(restarted.ledger, "BTCUSDT").position == sum(
                 (1 if r["side"] == "Buy" else -1) * Decimal(r["execQty"]) for r in trades
             )
         finally:

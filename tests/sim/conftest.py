@@ -1,146 +1,20 @@
-"""Fixtures for the local exchange's tests: an in-process server on a free loopback port, clients, fixtures.
+"""Fixtures for the local exchange's tests: an in-process server on a free loopback port, clients.
 
-``sim`` is driven by hand (no background market, no background publisher: tests call ``market.step()`` and
-``public_feed.publish_now()``), so what a client receives is a function of the test alone. ``live_sim`` runs
-both in the background, fast, for the few tests that need the cadence machinery. Both have faults enabled and
-the demo trader off, with a fixed seed.
+``sim`` is driven by hand (see :mod:`tests.support.sim`); ``live_sim`` runs its market and feed in the background,
+fast, for the few tests that need the cadence machinery. Both have faults enabled and the demo trader off, with a
+fixed seed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
 from collections.abc import AsyncIterator, Callable
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
-from exchange.bybit.sim.server import SimConfig, SimServer
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bybit"
-SEED = 7
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-DEADLINE_S = 10.0
-
-
-def fixture(relpath: str) -> Any:
-    """One real Bybit message from tests/fixtures/bybit (a .jsonl gives the list of its lines)."""
-    text = (FIXTURES / relpath).read_text()
-    if relpath.endswith(".jsonl"):
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)
-
-
-def is_decimal_string(value: Any) -> bool:
-    if not isinstance(value, str) or not value or "e" in value.lower():
-        return False
-    try:
-        Decimal(value)
-    except InvalidOperation:
-        return False
-    return True
-
-
-def assert_same_shape(ours: Any, theirs: Any, path: str = "$") -> None:
-    """Same keys (recursively), same JSON types, and decimal strings where Bybit sends decimal strings."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict), f"{path}: expected an object, got {ours!r}"
-        assert set(ours) == set(theirs), (
-            f"{path}: keys differ: extra {set(ours) - set(theirs)}, missing {set(theirs) - set(ours)}"
-        )
-        for key, value in theirs.items():
-            assert_same_shape(ours[key], value, f"{path}.{key}")
-    elif isinstance(theirs, list):
-        assert isinstance(ours, list), f"{path}: expected a list, got {ours!r}"
-        if theirs and ours:
-            for i, item in enumerate(ours):
-                assert_same_shape(item, theirs[0], f"{path}[{i}]")
-    elif isinstance(theirs, bool):
-        assert isinstance(ours, bool), f"{path}: expected a bool, got {ours!r}"
-    elif isinstance(theirs, int):
-        assert isinstance(ours, int) and not isinstance(ours, bool), f"{path}: expected an int, got {ours!r}"
-    elif isinstance(theirs, str):
-        assert isinstance(ours, str), f"{path}: expected a string, got {ours!r}"
-        if is_decimal_string(theirs):
-            assert is_decimal_string(ours), f"{path}: expected a decimal string, got {ours!r}"
-    elif theirs is None:
-        assert ours is None, f"{path}: expected null, got {ours!r}"
-
-
-async def until(condition: Callable[[], bool], timeout: float = DEADLINE_S, what: str = "condition") -> None:
-    """Await ``condition()`` becoming true, polling the loop, or fail after ``timeout`` (a deadline, not a
-    measurement)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.002)
-
-
-class WsClient:
-    """An aiohttp WebSocket client that keeps raw frames and parses JSON ones."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-
-    async def send(self, obj: Any) -> None:
-        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
-
-    async def raw(self, timeout: float = DEADLINE_S) -> aiohttp.WSMessage:
-        return await asyncio.wait_for(self.ws.receive(), timeout)
-
-    async def recv(self, timeout: float = DEADLINE_S) -> Any:
-        """The next text frame, parsed (a non-JSON frame comes back as its text)."""
-        msg = await self.raw(timeout)
-        if msg.type is not aiohttp.WSMsgType.TEXT:
-            raise AssertionError(f"expected a text frame, got {msg.type!r} {msg.data!r}")
-        try:
-            return orjson.loads(msg.data)
-        except orjson.JSONDecodeError:
-            return msg.data
-
-    async def recv_text(self, timeout: float = DEADLINE_S) -> str:
-        msg = await self.raw(timeout)
-        assert msg.type is aiohttp.WSMsgType.TEXT, msg
-        return msg.data
-
-    async def until(self, predicate: Callable[[Any], bool], timeout: float = DEADLINE_S, limit: int = 100_000) -> Any:
-        """Read until a message matches ``predicate``; returns it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for _ in range(limit):
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            message = await self.recv(left)
-            if predicate(message):
-                return message
-        raise AssertionError("no matching message arrived")
-
-    async def subscribe(self, *topics: str, req_id: str | None = None) -> Any:
-        request: dict[str, Any] = {"op": "subscribe", "args": list(topics)}
-        if req_id is not None:
-            request["req_id"] = req_id
-        await self.send(request)
-        return await self.until(lambda m: isinstance(m, dict) and m.get("op") == "subscribe")
-
-
-def make_config(**overrides: Any) -> SimConfig:
-    base: dict[str, Any] = {
-        "seed": SEED,
-        "faults_enabled": True,
-        "demo_trader": False,
-        "run_market": False,
-        "publish": False,
-    }
-    base.update(overrides)
-    return SimConfig(**base)
+from exchange.bybit.sim.server import SimServer
+from tests.support.sim import WsClient, make_config
 
 
 @pytest.fixture
@@ -174,10 +48,3 @@ def connect(session: aiohttp.ClientSession) -> Callable[..., Any]:
         return WsClient(ws)
 
     return _connect
-
-
-def step_and_publish(server: SimServer, steps: int = 1) -> None:
-    """Move the market and push what changed, by hand."""
-    for _ in range(steps):
-        server.market.step()
-    server.public_feed.publish_now()

@@ -6,7 +6,6 @@ can be checked to the last digit.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -25,6 +24,7 @@ from exchange.bybit.sim.market import Market
 from exchange.bybit.sim.records import Rejection, money
 from exchange.bybit.sim.venue import SimExchange
 from exchange.bybit.sim.wire import execution_record, order_record
+from tests.support.waiting import until
 
 D = Decimal
 T0 = 1_700_000_000_000  # fixed server time; 8-hour grid instants are multiples of FUNDING_INTERVAL_MS
@@ -614,11 +614,7 @@ async def test_demo_trader_starts_and_stops() -> None:
     trader = DemoTrader(SimExchange(market, clock), counters=counters, seed=2, interval_s=(0.001, 0.002))
     trader.start()
     trader.start()  # idempotent
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while sum(trader.actions.values()) < 3:
-        assert loop.time() < deadline, "the demo trader never acted"
-        await asyncio.sleep(0.005)
+    await until(lambda: sum(trader.actions.values()) >= 3, 5, "the demo trader to act")
     await trader.stop()
     assert not trader.running
     done = sum(trader.actions.values())

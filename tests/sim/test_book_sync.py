@@ -19,9 +19,10 @@ import orjson
 import pytest
 
 from exchange.book import ApplyResult, OrderBook
-from exchange.bybit.sim.public_ws import BookStream
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import fixture, make_config, until
+from tests.support.recorded import fixture
+from tests.support.sim import book_stream, make_config
+from tests.support.waiting import until
 
 SYMBOL = "BTCUSDT"
 TOPICS = (f"orderbook.50.{SYMBOL}", f"orderbook.200.{SYMBOL}")
@@ -61,17 +62,11 @@ class BookClient:
         assert not self.task.cancelled()
 
 
-def stream(sim: SimServer, topic: str) -> BookStream:
-    found = sim.public_feed.streams[("linear", topic)]
-    assert isinstance(found, BookStream)
-    return found
-
-
 async def caught_up(sim: SimServer, client: BookClient) -> None:
     """Wait until every client book is synced at its stream's current ``u``."""
 
     def done() -> bool:
-        return all(b.synced and b.u == stream(sim, t).u for t, b in client.books.items())
+        return all(b.synced and b.u == book_stream(sim, t).u for t, b in client.books.items())
 
     await until(done, what="client books to catch up")
 
@@ -121,6 +116,7 @@ async def drive(sim: SimServer, client: BookClient, *, gap_every: int = 0, resta
     return dict(injected)
 
 
+@pytest.mark.slow
 async def test_ten_thousand_deltas_keep_the_client_book_identical(
     one_symbol_sim: SimServer, session: aiohttp.ClientSession
 ) -> None:
@@ -135,6 +131,7 @@ async def test_ten_thousand_deltas_keep_the_client_book_identical(
     await client.close()
 
 
+@pytest.mark.slow
 async def test_gaps_force_a_resync_and_the_book_matches_again(
     one_symbol_sim: SimServer, session: aiohttp.ClientSession
 ) -> None:

@@ -23,7 +23,7 @@ import pytest
 from exchange.bybit.sim.control_access import TOKEN_HEADER, check_token
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.bybit.sim.site_access import own_address
-from tests.sim.conftest import make_config
+from tests.support.sim import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "a-test-token-of-the-run-0123456789"
@@ -36,7 +36,7 @@ async def guarded() -> AsyncIterator[SimServer]:
 
 
 async def post(
-    session: aiohttp.ClientSession, sim: SimServer, name: str, *, data: bytes = b"{}", **headers: str
+    session: aiohttp.ClientSession, sim: SimServer, name: str, headers: dict[str, str], *, data: bytes = b"{}"
 ) -> tuple[int, Any]:
     async with session.post(f"{sim.base_url}/_sim/{name}", data=data, headers=headers) as response:
         return response.status, await response.json(content_type=None)
@@ -59,7 +59,7 @@ async def test_a_cross_site_simple_request_is_refused_and_changes_nothing(
         {"Content-Type": content_type},  # no Origin (an old browser, a form from file://)
         {"Content-Type": content_type, TOKEN_HEADER: TOKEN},  # even with the token: never a simple request
     ):
-        status, answer = await post(session, sim, "pause", **headers)
+        status, answer = await post(session, sim, "pause", headers)
         assert status == 403 and answer["ok"] is False and answer["error"], (headers, answer)
     assert not sim.market.paused and sim.counters["faults.pause"] == 0
     assert sim.counters["control.refused"] == 3
@@ -70,13 +70,13 @@ async def test_a_foreign_or_null_origin_is_refused_even_with_the_token(
 ) -> None:
     sim = guarded
     for origin in ("http://evil.example", "null", f"http://evil.example:{sim.port}", f"https://127.0.0.1:{sim.port}"):
-        status, answer = await post(session, sim, "pause", **json_headers(Origin=origin))
+        status, answer = await post(session, sim, "pause", json_headers(Origin=origin))
         assert status == 403 and "origin" in answer["error"].lower(), (origin, answer)
     for fetch_site in ("cross-site", "same-site"):  # same-site: a page on another port of this machine
-        status, _ = await post(session, sim, "pause", **json_headers(**{"Sec-Fetch-Site": fetch_site}))
+        status, _ = await post(session, sim, "pause", json_headers(**{"Sec-Fetch-Site": fetch_site}))
         assert status == 403
     assert not sim.market.paused and sim.counters["control.refused"] == 6
-    status, answer = await post(session, sim, "pause", **json_headers(Origin=f"http://127.0.0.1:{sim.port}"))
+    status, answer = await post(session, sim, "pause", json_headers(Origin=f"http://127.0.0.1:{sim.port}"))
     assert (status, answer) == (200, {"ok": True}) and sim.market.paused
 
 
@@ -84,16 +84,16 @@ async def test_the_token_is_needed_on_every_control_request(guarded: SimServer, 
     sim = guarded
     for headers in ({"Content-Type": "application/json"}, json_headers("wrong-token-of-the-same-kind-0123"),
                     json_headers(TOKEN + "x"), json_headers(TOKEN[:-1]), json_headers("")):  # fmt: skip
-        status, answer = await post(session, sim, "pause", **headers)
+        status, answer = await post(session, sim, "pause", headers)
         assert status == 403 and TOKEN_HEADER in answer["error"], (headers, answer)
     async with session.get(f"{sim.base_url}/_sim/counters") as response:
         assert response.status == 403
     async with session.get(f"{sim.base_url}/_sim/counters", headers={TOKEN_HEADER: "nope"}) as response:
         assert response.status == 403
     assert not sim.market.paused and sim.counters["faults.pause"] == 0
-    status, answer = await post(session, sim, "pause", **json_headers())
+    status, answer = await post(session, sim, "pause", json_headers())
     assert (status, answer) == (200, {"ok": True}) and sim.market.paused
-    status, _ = await post(session, sim, "resume", data=b"", **json_headers())  # a body-less JSON POST is {}
+    status, _ = await post(session, sim, "resume", json_headers(), data=b"")  # a body-less JSON POST is {}
     assert status == 200 and not sim.market.paused
     async with session.get(f"{sim.base_url}/_sim/counters", headers={TOKEN_HEADER: TOKEN}) as response:
         counters = (await response.json())["counters"]
@@ -106,11 +106,11 @@ async def test_a_rebound_host_name_is_refused(guarded: SimServer, session: aioht
     port = sim.port
     for host in (f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", f"localhost.evil.example:{port}",
                  f"127.0.0.1:{port + 1}", "127.0.0.1", f"user@127.0.0.1:{port}", f"10.0.0.1:{port}"):  # fmt: skip
-        status, answer = await post(session, sim, "pause", **json_headers(Host=host))
+        status, answer = await post(session, sim, "pause", json_headers(Host=host))
         assert status == 403 and "Host" in answer["error"], (host, answer)
     assert not sim.market.paused and sim.counters["control.refused.host"] == 7
     for host in (f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
-        status, _ = await post(session, sim, "clear", **json_headers(Host=host))
+        status, _ = await post(session, sim, "clear", json_headers(Host=host))
         assert status == 200, host
 
 

@@ -15,6 +15,7 @@ from exchange.bybit.signing import rest_signature, ws_auth_signature
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.private_ws import hub_of
 from exchange.bybit.sim.server import SimConfig, SimServer
+from tests.support.waiting import until
 
 DEADLINE_S = 5.0
 
@@ -29,12 +30,6 @@ def make_sim(**overrides: Any) -> SimServer:
 async def sim() -> AsyncIterator[SimServer]:
     async with make_sim() as server:
         yield server
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
@@ -52,15 +47,6 @@ async def receive_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[Any
         frames.append(await receive(ws))
         if done(frames[-1]):
             return frames
-
-
-async def wait_for(condition: Callable[[], bool]) -> None:
-    """Await a server-side condition with a deadline (never a bare sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE_S
-    while not condition():
-        assert loop.time() < deadline, "condition not reached before the deadline"
-        await asyncio.sleep(0.01)
 
 
 def auth_message(sim: SimServer) -> str:
@@ -113,10 +99,10 @@ async def test_client_leaving_during_a_delayed_auth_is_harmless(session: aiohttp
     sim.faults.auth_delay_s = 0.2
     ws = await session.ws_connect(f"{sim.ws_url}/v5/private")
     await ws.send_str(auth_message(sim))
-    await wait_for(lambda: sim.counters["ws.private.auth_delayed"] == 1)
+    await until(lambda: sim.counters["ws.private.auth_delayed"] == 1, DEADLINE_S, "the delayed auth counted")
     await ws.close()
     hub = hub_of(sim.app)
-    await wait_for(lambda: not hub.sessions)
+    await until(lambda: not hub.sessions, DEADLINE_S, "the private session forgotten")
     assert sim.counters["ws.private.handler_error"] == 0 and sim.counters["ws.private.auth_ok"] <= 1
 
 
@@ -188,7 +174,7 @@ async def test_drop_private_connections_with_a_code(session: aiohttp.ClientSessi
     assert dropped == 1
     msg = await asyncio.wait_for(ws.receive(), DEADLINE_S)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
-    await wait_for(lambda: not hub_of(sim.app).sessions)
+    await until(lambda: not hub_of(sim.app).sessions, DEADLINE_S, "the private session forgotten")
     market_order(sim)  # pushing to nobody is fine
     await public.send_str('{"op":"ping"}')
     assert (await receive(public))["ret_msg"] == "pong"  # the public side was not touched
@@ -200,7 +186,7 @@ async def test_abrupt_drop(session: aiohttp.ClientSession, sim: SimServer) -> No
     assert await sim.faults.drop_connections("private") == 1
     msg = await asyncio.wait_for(ws.receive(), DEADLINE_S)
     assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
-    await wait_for(lambda: not hub_of(sim.app).sessions)
+    await until(lambda: not hub_of(sim.app).sessions, DEADLINE_S, "the private session forgotten")
 
 
 async def test_stalled_private_stream_loses_pushes(session: aiohttp.ClientSession, sim: SimServer) -> None:
@@ -227,7 +213,7 @@ async def test_slow_private_client_is_dropped_not_queued(session: aiohttp.Client
         for i in range(10):  # ~50 frames produced without yielding: more than the queue may hold
             market_order(server, qty="0.001", link=f"flood-{i}")
         assert server.counters["ws.slow_client_dropped"] == 1
-        await wait_for(lambda: not hub_of(server.app).sessions)
+        await until(lambda: not hub_of(server.app).sessions, DEADLINE_S, "the private session forgotten")
         await ws.close()
 
 

@@ -13,7 +13,8 @@ from exchange.bybit.sim import public_ws
 from exchange.bybit.sim.connection import SimConnection
 from exchange.bybit.sim.faults import OVERSIZED_BYTES
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import WsClient, make_config, step_and_publish, until
+from tests.support.sim import WsClient, book_stream, make_config, step_and_publish
+from tests.support.waiting import until
 
 TOPIC = "orderbook.50.BTCUSDT"
 CLOSED = (
@@ -173,7 +174,7 @@ async def test_lose_pongs_swallows_only_json_pongs(
 @pytest.mark.parametrize("via", ["python", "http"])
 async def test_skip_u(sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str) -> None:
     client = await subscribed(sim, connect)
-    stream_u = sim.public_feed.streams[("linear", TOPIC)].u
+    stream_u = book_stream(sim, TOPIC).u
     if via == "python":
         sim.faults.skip_u(TOPIC, "linear")
     else:
@@ -190,7 +191,7 @@ async def test_skip_u(sim: SimServer, connect: Any, session: aiohttp.ClientSessi
 async def test_unreadable_delta(sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str) -> None:
     """The next delta keeps its real ``u`` but one size is not a number; the stream goes on after it."""
     client = await subscribed(sim, connect)
-    stream_u = sim.public_feed.streams[("linear", TOPIC)].u
+    stream_u = book_stream(sim, TOPIC).u
     if via == "python":
         sim.faults.unreadable_delta(TOPIC, "linear")
     else:
@@ -211,7 +212,7 @@ async def test_skip_u_without_category_hits_every_category(sim: SimServer, conne
     linear = await subscribed(sim, connect)
     spot = await subscribed(sim, connect, category="spot")
     sim.faults.skip_u(TOPIC)
-    u = {c: sim.public_feed.streams[(c, TOPIC)].u for c in ("linear", "spot")}
+    u = {c: book_stream(sim, TOPIC, c).u for c in ("linear", "spot")}
     step_and_publish(sim)
     assert (await linear.until(is_topic(TOPIC, "delta")))["data"]["u"] == u["linear"] + 2
     assert (await spot.until(is_topic(TOPIC, "delta")))["data"]["u"] == u["spot"] + 2
@@ -269,7 +270,7 @@ async def test_flood_sends_consecutive_real_deltas(
     sim: SimServer, connect: Any, session: aiohttp.ClientSession, via: str
 ) -> None:
     client = await subscribed(sim, connect)
-    start_u = sim.public_feed.streams[("linear", TOPIC)].u
+    start_u = book_stream(sim, TOPIC).u
     if via == "python":
         assert await sim.faults.flood(TOPIC, 3000) == 3000
     else:

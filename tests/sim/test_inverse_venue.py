@@ -23,7 +23,6 @@ from exchange.bybit.sim.records import money
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Environment, Settings
 from exchange.secrets import Credentials, Secret
-from tests.sim.conftest import assert_same_shape, fixture, make_config
 from tests.sim.test_pybit import (
     ExchangeThread,
     Inbox,
@@ -32,6 +31,8 @@ from tests.sim.test_pybit import (
     http,
     tolerate_fast_acks,
 )
+from tests.support.recorded import fixture
+from tests.support.sim import assert_same_shape, make_config
 
 D = Decimal
 TAKER = D("0.00055")
@@ -246,11 +247,11 @@ async def test_an_embedded_exchange_for_an_inverse_desk_lists_and_trades_inverse
 
     settings = Settings(Environment.SIM, None, None, symbols=("BTCUSD", "ETHUSD"), category="inverse")
     async with open_runtime(settings, demo_trader=False, journal_dir=tmp_path) as runtime:
-        assert runtime.dropped_symbols == ()
+        assert runtime.dropped_symbols == () and runtime.sim is not None
         assert "inverse" in runtime.sim.config.categories and runtime.sim.config.demo_trader_category == "inverse"
         assert [i["symbol"] for i in await runtime.rest.instruments("inverse")] == ["BTCUSD", "ETHUSD"]
         assert await runtime.rest.positions("inverse") == []
     linear = Settings(Environment.SIM, None, None, symbols=("BTCUSDT", "BTCUSD"), category="linear")
     async with open_runtime(linear, demo_trader=False, journal_dir=tmp_path, unlisted="drop") as runtime:
         assert runtime.dropped_symbols == ("BTCUSD",)  # an inverse symbol is not listed for a linear desk
-        assert runtime.sim.config.categories == ("linear", "spot")
+        assert runtime.sim is not None and runtime.sim.config.categories == ("linear", "spot")

@@ -18,7 +18,8 @@ from exchange.bybit.sim.instruments import (
 )
 from exchange.bybit.sim.market import Market, format_units, trim
 from exchange.bybit.sim.wire import ticker_fields
-from tests.sim.conftest import UUID_RE, until
+from tests.support.sim import UUID_RE
+from tests.support.waiting import until
 
 T0 = 1_750_000_000_000
 

@@ -19,6 +19,7 @@ from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.private_ws import hub_of, parse_max_active_time
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.bybit.sim.wire import plain
+from tests.support.waiting import until
 
 T0 = 1_700_000_000_000
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bybit"
@@ -424,11 +425,12 @@ async def test_ccxt_pro_private_stream_and_rest(session: aiohttp.ClientSession) 
             assert balance["USDT"]["total"] == 100000
             watching = asyncio.create_task(client.watch_my_trades("BTC/USDT:USDT"))
             hub = hub_of(sim.app)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + DEADLINE_S
-            while not any("execution" in s.topics for s in hub.sessions.values()):
-                assert loop.time() < deadline and not watching.done(), "ccxt never subscribed"
-                await asyncio.sleep(0.01)
+            await until(
+                lambda: watching.done() or any("execution" in s.topics for s in hub.sessions.values()),
+                DEADLINE_S,
+                "ccxt to subscribe",
+            )
+            assert not watching.done(), "ccxt's watch ended before it subscribed"
             order = await client.create_order("BTC/USDT:USDT", "market", "buy", 0.002)
             trades = await asyncio.wait_for(watching, DEADLINE_S)
             assert trades[0]["order"] == order["id"] and trades[0]["fee"]["currency"] == "USDT"

@@ -10,15 +10,9 @@ import pytest
 
 from exchange.bybit.sim import public_ws
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import (
-    UUID_RE,
-    WsClient,
-    assert_same_shape,
-    fixture,
-    make_config,
-    step_and_publish,
-    until,
-)
+from tests.support.recorded import fixture
+from tests.support.sim import UUID_RE, WsClient, assert_same_shape, book_stream, make_config, step_and_publish
+from tests.support.waiting import until
 
 LINEAR_DELTA = fixture("ws_public/linear_orderbook50_BTCUSDT_delta_cts.json")
 SPOT_SNAPSHOT = fixture("ws_public/spot_orderbook50_BTCUSDT_snapshot_u2876700.json")
@@ -293,7 +287,7 @@ async def test_the_window_stays_at_exactly_n_levels(sim: SimServer, connect: Any
         # a big taker sweeps several levels: the window must pull levels in from beyond the edge
         sim.market.take("linear", "ETHUSDT", "Sell", Decimal("400"), None)
         sim.public_feed.publish_now()
-        stream = sim.public_feed.streams[("linear", topic)]
+        stream = book_stream(sim, topic)
         while book.u != stream.u:
             book.apply(await client.until(is_book(topic)))
             deltas += 1

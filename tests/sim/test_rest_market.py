@@ -17,7 +17,8 @@ import pytest
 from app.cli import main
 from exchange.bybit.sim.rest_common import IP_LIMIT, RateLimiter
 from exchange.bybit.sim.server import SimServer
-from tests.sim.conftest import UUID_RE, assert_same_shape, fixture, step_and_publish
+from tests.support.recorded import fixture
+from tests.support.sim import UUID_RE, assert_same_shape, step_and_publish
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT_HEADERS = ("X-Bapi-Limit", "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp")

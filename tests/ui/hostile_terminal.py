@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from textual.command import CommandPalette
 from textual.widgets import Input
@@ -24,6 +22,7 @@ from app.bridge import Bridge
 from app.screens import ConfirmScreen, LedgerScreen
 from exchange.book import BookState
 from exchange.events import LinkState
+from tests.support.waiting import until
 from tests.ui import hostile, scripted
 from tests.ui.support import runtime_options, sim_settings
 
@@ -58,13 +57,6 @@ class HostileDesk(FluxumApp):
         await self.stop_session()
         self.exit(return_code=0)
 
-    async def _until(self, condition: Any, what: str) -> None:
-        deadline = time.monotonic() + DEADLINE_S
-        while not condition():
-            if time.monotonic() > deadline:
-                raise TimeoutError(what)
-            await asyncio.sleep(0.05)
-
     async def _scripted(self) -> None:
         await asyncio.sleep(SHOWN_S)
         self.desk_screen.post_message(
@@ -83,7 +75,7 @@ class HostileDesk(FluxumApp):
             await asyncio.sleep(SHOWN_S)
             self.pop_screen()
         self.action_command_palette()
-        await self._until(lambda: isinstance(self.screen, CommandPalette), "the palette")
+        await until(lambda: isinstance(self.screen, CommandPalette), DEADLINE_S, "the palette", poll_s=0.05)
         await asyncio.sleep(SHOWN_S)  # its command list is mounted
         self.screen.query_one(Input).value = "x"
         await asyncio.sleep(SHOWN_S)
@@ -93,18 +85,28 @@ class HostileDesk(FluxumApp):
             raise RuntimeError(f"link lost {hostile.TITLE}[/]{hostile.BIDI}")
 
         self.run_worker(session(), name="session", group="session", exit_on_error=False)
-        await self._until(lambda: self.desk.state.kind is LinkState.FAILED, "the failure")
+        await until(lambda: self.desk.state.kind is LinkState.FAILED, DEADLINE_S, "the failure", poll_s=0.05)
 
     async def _live(self) -> None:
-        await self._until(lambda: self.runtime is not None and self.desk.state.kind is LinkState.READY, "Ready")
+        await until(
+            lambda: self.runtime is not None and self.desk.state.kind is LinkState.READY,
+            DEADLINE_S,
+            "Ready",
+            poll_s=0.05,
+        )
         assert self.runtime is not None
         sim = self.runtime.sim
         hostile.inject(sim)
         wallet = self.desk.wallet
-        await self._until(lambda: self.desk.wallet is not wallet and "hostile-open" in self.desk.orders, "pushes")
+        await until(
+            lambda: self.desk.wallet is not wallet and "hostile-open" in self.desk.orders,
+            DEADLINE_S,
+            "pushes",
+            poll_s=0.05,
+        )
         await asyncio.sleep(SHOWN_S)
         await hostile.reject_the_key(sim)
-        await self._until(lambda: bool(self.desk.account_down), "the account down")
+        await until(lambda: bool(self.desk.account_down), DEADLINE_S, "the account down", poll_s=0.05)
         await asyncio.sleep(SHOWN_S)  # the reason drawn on the bar and in the toast
 
 

@@ -23,7 +23,7 @@ from exchange.events import (
     TopicHealth,
     WalletSnapshot,
 )
-from exchange.ledger import Fill, MarkSource
+from exchange.ledger import ContractKind, Fill, MarkSource
 
 NOW = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 NOW_MS = int(NOW * 1000)
@@ -35,7 +35,10 @@ MARKETS = {
     "SOLUSDT": (D("0.01"), D("0.1"), D("150.02"), 120.0),
     "XRPUSDT": (D("0.0001"), D("1"), D("0.6012"), 9000.0),
     "DOGEUSDT": (D("0.00001"), D("1"), D("0.15003"), 60000.0),
+    "BTCUSD": (D("0.5"), D("1"), D("65010.2"), 40000.0),
+    "ETHUSD": (D("0.05"), D("1"), D("3500.11"), 20000.0),
 }
+INVERSE_SYMBOLS = ("BTCUSD", "ETHUSD")
 SEED = 20260101
 
 
@@ -111,13 +114,14 @@ def _health(symbols: tuple[str, ...], stale: frozenset[str] = frozenset()) -> tu
     return tuple(out)
 
 
-def base_desk(environment: str = "SIM") -> Desk:
-    """Five symbols, synced books, a Ready session, a funded wallet and no positions yet."""
+def base_desk(environment: str = "SIM", symbols: tuple[str, ...] = SYMBOLS, category: str = "linear") -> Desk:
+    """The symbols (the five linear ones unless told), synced books, a Ready session, a funded wallet and no
+    positions yet."""
     rng = random.Random(SEED)
-    books = {symbol: _book(symbol, rng) for symbol in SYMBOLS}
-    desk = Desk(environment=environment, category="linear", symbols=list(SYMBOLS), books=books, private=True)
+    books = {symbol: _book(symbol, rng) for symbol in symbols}
+    desk = Desk(environment=environment, category=category, symbols=list(symbols), books=books, private=True)
     desk.positions_read = True
-    for symbol in SYMBOLS:
+    for symbol in symbols:
         tick, step, mid, _ = MARKETS[symbol]
         desk.instruments[symbol] = Instrument(symbol, tick, step)
         trades = _trades(symbol, rng, books[symbol])
@@ -143,7 +147,7 @@ def base_desk(environment: str = "SIM") -> Desk:
         messages_per_second=412.0,
         reconnects=1,
         last_reconnect_reason="pong timeout",
-        topics=_health(SYMBOLS),
+        topics=_health(symbols),
     )
     desk.wallet = WalletSnapshot(
         total_equity=D("100512.33"),
@@ -244,10 +248,11 @@ def short_in_loss() -> Desk:
         D("2760.00"),
         NOW_MS - 5_000,
     )
+    assert desk.wallet is not None
     desk.wallet = replace(
         desk.wallet,
         total_equity=D("99891.44"),
-        total_available=D("97001.12"),  # type: ignore[arg-type]
+        total_available=D("97001.12"),
         coins=(CoinBalance("USDT", D("99891.44"), D("100091.88"), D("-200.44")),),
     )
     for part in ("ledger", "fills", "positions", "wallet"):
@@ -327,5 +332,45 @@ def with_recent_round_trip(desk: Desk, symbol: str = "BTCUSDT") -> Desk:
         desk.own_fills.append(fill)
     desk.ledger.mark(symbol, D(MARKS[symbol]), MarkSource.MARK_PRICE, NOW_MS - 250)  # the ticker's, as before
     for part in ("ledger", "fills"):
+        desk.touch(part)
+    return desk
+
+
+def _coin_fill(exec_id: str, symbol: str, side: str, qty: str, price: str, fee: str, ago_ms: int) -> Fill:
+    """A fill of an inverse contract: ``qty`` contracts of 1 USD, ``fee`` in the symbol's coin."""
+    return Fill(
+        exec_id, symbol, side, D(qty), D(price), D(fee), NOW_MS - ago_ms,
+        contract=ContractKind.INVERSE, settle_coin=symbol.removesuffix("USD"),
+    )  # fmt: skip
+
+
+def inverse_long() -> Desk:
+    """An inverse desk: BTCUSD made 0.0029 BTC on a round trip, then long 50,000 contracts @ 64,200.0 marked at
+    65,010.0; the wallet holds USDT, BTC and ETH."""
+    desk = base_desk(symbols=INVERSE_SYMBOLS, category="inverse")
+    fills = [
+        _coin_fill("i1", "BTCUSD", "Buy", "30000", "63800.0", "0.00025862", 3_600_000),
+        _coin_fill("i2", "BTCUSD", "Sell", "30000", "64200.0", "0.00025701", 2_400_000),
+        _coin_fill("i3", "BTCUSD", "Buy", "50000", "64200.0", "0.00042835", 1_800_000),
+    ]
+    for fill in fills:
+        desk.ledger.apply_fill(fill)
+        desk.own_fills.append(fill)
+    desk.ledger.mark("BTCUSD", D("65010.0"), MarkSource.MARK_PRICE, NOW_MS - 250)
+    desk.positions["BTCUSD"] = PositionSnapshot(
+        "BTCUSD", D("50000"), D("64200.0"), D("65010.0"), D("58400.5"), D("0.00970376"), D("0.00241426"),
+        D("10"), D("0.07788162"), NOW_MS - 5_000,
+    )  # fmt: skip
+    desk.wallet = WalletSnapshot(
+        total_equity=D("200641.77"),
+        total_available=D("195578.65"),
+        total_wallet_balance=D("200010.95"),
+        coins=(
+            CoinBalance("USDT", D("100000"), D("100000"), D("0")),
+            CoinBalance("BTC", D("1.01211802"), D("1.00241426"), D("0.00970376")),
+            CoinBalance("ETH", D("10"), D("10"), D("0")),
+        ),
+    )
+    for part in ("ledger", "fills", "positions", "wallet"):
         desk.touch(part)
     return desk

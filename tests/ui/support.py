@@ -1,22 +1,32 @@
-"""Helpers of the UI tests: apps on the local exchange or scripted desks, screen text, deadlines."""
+"""Helpers of the UI tests: apps on the local exchange or scripted desks, screen text, deadlines.
+
+This is the only test module that touches Textual's private API (names with a leading underscore): each use
+is one small function below with a comment on why no public API serves, so a Textual upgrade that changes one
+breaks here, in one place.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from textual import events
-from textual.keys import _character_to_key
+from textual.app import App
+from textual.driver import Driver
+from textual.keys import _character_to_key  # the key name Textual's own driver gives a typed character
+from textual.notifications import Notification
 from textual.pilot import Pilot
+from textual.widgets._footer import FooterKey as FooterKey  # not exported: counted to find footer keys left behind
+from textual.widgets._toast import Toast  # not exported: the toasts on screen are what a person sees
 
 from app.app import FluxumApp
 from exchange.config import Settings, load_settings
 from exchange.desk import Desk
 from exchange.session import Backoff, Timeouts
+from tests.support import waiting
 from tests.ui import scripted
 
 DEADLINE_S = 15.0
@@ -48,18 +58,61 @@ def _printed(app: FluxumApp, *, color_system: Literal["truecolor"] | None) -> Co
         record=True,
         legacy_windows=False,
     )
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    console.print(screen_update(app))
     return console
+
+
+def screen_update(app: App[Any]) -> RenderableType:
+    """The whole screen, every layer, as the driver would write it (Pilot offers only an SVG export of it)."""
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    assert update is not None, "a full update always renders"
+    return update
+
+
+def notifications(app: App[Any]) -> list[Notification]:
+    """The notifications the app holds now (expired ones gone); Textual keeps them only in a private list."""
+    return list(app._notifications)
+
+
+def toasts(app: App[Any]) -> list[Toast]:
+    """The toasts on the current screen, oldest first."""
+    return list(app.screen.query(Toast))
+
+
+def toast_message(toast: Toast) -> str:
+    """What a toast says; the notification it shows is a private attribute of the toast."""
+    return str(toast._notification.message)
+
+
+def driver_of(app: App[Any]) -> Driver:
+    """The driver writing to the terminal; App exposes no public handle on it."""
+    assert app._driver is not None, "the app is not running"
+    return app._driver
+
+
+def crash_report(app: App[Any]) -> list[RenderableType]:
+    """Fail the app on the exception being handled, as an unhandled one would, and return the report it would
+    print on leaving (Textual clears it at shutdown; ``_fatal_error`` is what its message loop calls)."""
+    app._fatal_error()
+    return list(app._exit_renderables)
+
+
+def keep_crash_report(app: App[Any]) -> list[RenderableType]:
+    """A list that receives the report the app prints after it crashes, before Textual's shutdown clears it."""
+    report: list[RenderableType] = []
+    fail = app._fatal_error
+
+    def fail_and_keep() -> None:
+        fail()
+        report[:] = app._exit_renderables
+
+    app._fatal_error = fail_and_keep  # type: ignore[method-assign]
+    return report
 
 
 async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
     """Let the app run until ``condition()`` holds; fail after ``timeout`` (a deadline, not a measurement)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await pilot.pause(0.05)
+    await waiting.until(condition, timeout, what, poll_s=0.05, pause=pilot.pause)
 
 
 async def press(pilot: Pilot[Any], *keys: str) -> None:
@@ -103,7 +156,7 @@ class RecordingApp(FluxumApp):
         super().__init__(*args, **kwargs)
         self.notices: list[tuple[str, str]] = []
 
-    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
         self.notices.append((str(kwargs.get("severity", "information")), message))
         super().notify(message, *args, **kwargs)
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.ui.pty_run import run_in_terminal as run_module
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def run_in_terminal(*args: str) -> tuple[int, bytes]:
@@ -22,6 +22,7 @@ def _bells(output: bytes) -> int:
     return re.sub(rb"\x1b\][^\x07\x1b]*\x07", b"", output).count(b"\x07")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("notify", "start", "clear"),
     [

@@ -15,9 +15,9 @@ from textual.drivers.headless_driver import HeadlessDriver
 
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
-from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, sim_settings, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, driver_of, runtime_options, sim_settings, until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 RECORDER = "import sys; open(sys.argv[1], 'a').write(sys.stdin.read())"
 
@@ -55,12 +55,13 @@ async def _settled(pilot: Any, app: RecordingApp) -> None:
 
 
 def _terminal(app: RecordingApp) -> TerminalDriver:
-    driver: Any = app._driver
+    driver: Any = driver_of(app)
     driver.__class__ = TerminalDriver  # from here on, what the app writes to the terminal is recorded
     driver.written = []
-    return driver  # type: ignore[no-any-return]
+    return driver
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("notify", "escape"),
     [("osc9", "\x1b]9;Fluxum alert: link_down"), ("osc777", "\x1b]777;notify;Fluxum alert;link_down")],
@@ -92,6 +93,7 @@ async def test_an_alert_rings_the_bell_and_writes_the_desktop_escape(tmp_path: P
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_notify_none_writes_no_escape(tmp_path: Path) -> None:
     app = _app(tmp_path, "none", tmp_path / "out")
     async with app.run_test(size=LIVE_SIZE) as pilot:

@@ -14,13 +14,14 @@ import pytest
 from tests.ui.hostile import terminal_escapes
 from tests.ui.pty_run import run_in_terminal as run_module
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 def run_in_terminal(*args: str) -> tuple[int, bytes]:
     return run_module("tests.ui.hostile_terminal", *args)
 
 
+@pytest.mark.slow
 def test_a_scripted_hostile_desk_writes_no_terminal_control() -> None:
     status, output = run_in_terminal("scripted")
     assert status == 0, output[-3000:].decode("utf-8", "replace")
@@ -30,6 +31,7 @@ def test_a_scripted_hostile_desk_writes_no_terminal_control() -> None:
         assert shown in output, shown
 
 
+@pytest.mark.slow
 def test_a_hostile_exchange_writes_no_terminal_control(tmp_path: Path) -> None:
     """The issue's probe: a wallet push whose coin writes the clipboard, an auth rejection that sets the title."""
     status, output = run_in_terminal("live", str(tmp_path))

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 from textual.command import CommandPalette
-from textual.widgets._toast import Toast
 
 from app.app import FluxumApp
 from app.bridge import Bridge
@@ -22,7 +21,19 @@ from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState
 from exchange.events import LinkState
 from tests.ui import hostile, scripted
-from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_bytes, screen_text, sim_settings, until
+from tests.ui.support import (
+    LIVE_SIZE,
+    RecordingApp,
+    crash_report,
+    runtime_options,
+    screen_bytes,
+    screen_text,
+    sim_settings,
+    until,
+)
+from tests.ui.support import (
+    toasts as toasts_on_screen,
+)
 from widgets.orders import OrdersTable
 from widgets.wallet import WalletPanel
 
@@ -82,7 +93,7 @@ async def test_the_ladder_shows_a_resyncing_reason_disarmed() -> None:
 
 def toasts(app: FluxumApp) -> list[str]:
     """The text of every toast on screen (a toast wraps: the screen's lines would cut a message)."""
-    return [toast.render().plain for toast in app.screen.query(Toast)]
+    return [toast.render().plain for toast in toasts_on_screen(app)]
 
 
 async def test_notifications_quoting_the_exchange_are_never_markup() -> None:
@@ -140,6 +151,7 @@ async def test_a_failed_reason_with_a_title_sequence_is_shown_disarmed() -> None
         assert_inert(app)
 
 
+@pytest.mark.integration
 async def test_a_hostile_exchange_pushes_coins_orders_and_a_rejection(tmp_path: Path) -> None:
     """The local exchange pushes the hostile wallet and orders, then rejects the key with a title sequence."""
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
@@ -173,8 +185,7 @@ async def test_a_crash_report_quoting_the_exchange_is_inert() -> None:
         try:
             raise RuntimeError(f"unreadable reply {hostile.TITLE}{hostile.LINK}{hostile.C1_CSI}")
         except RuntimeError:
-            app._fatal_error()
-        report = list(app._exit_renderables)
+            report = crash_report(app)
     console = Console(width=120, file=io.StringIO(), force_terminal=True, color_system="truecolor", record=True)
     for renderable in report:
         console.print(renderable)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY
 from exchange.events import LinkState
 from exchange.journal import journal_path
 from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_text, sim_settings, until
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import Ladder
+
+pytestmark = pytest.mark.integration
 
 
 async def test_a_corrupt_journal_fails_the_desk_with_one_line_naming_the_file_and_the_fix(tmp_path: Path) -> None:
@@ -44,6 +48,7 @@ async def test_r_out_of_a_failed_start_opens_the_journal_again_once_it_is_moved_
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_a_full_disk_is_a_warning_on_the_bar_while_the_book_stays_live(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:

@@ -21,7 +21,7 @@ from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 def _ready(app: RecordingApp) -> bool:
@@ -51,6 +51,7 @@ async def test_start_sequence_connecting_connected_ready(tmp_path: Path) -> None
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_drop_shows_reconnecting_then_recovers(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
@@ -174,6 +175,7 @@ async def test_a_key_refused_with_params_error_again_is_the_account_down_and_r_b
         await app.stop_session()
 
 
+@pytest.mark.slow
 async def test_symbol_keys_and_command_palette(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings(), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:

@@ -27,6 +27,8 @@ def _warning_lines(app: RecordingApp) -> list[str]:
     return [line for line in body.plain.splitlines() if "exchange says" in line]
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 async def test_the_panel_warns_while_the_ledger_lacks_a_fill_and_clears_once_it_arrives(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _app(app_class: type[RecordingApp] = RecordingApp) -> RecordingApp:
-    app = app_class(desk=scripted.long_in_profit(), clock=scripted.clock)  # type: ignore[arg-type]
+    app = app_class(desk=scripted.long_in_profit(), clock=scripted.clock)
     app.animation_level = "none"
     return app
 
@@ -98,7 +98,7 @@ class WebApp(RecordingApp):
     def is_web(self) -> bool:
         return True
 
-    def deliver_text(self, path_or_file: Any, **kwargs: Any) -> str | None:  # type: ignore[override]
+    def deliver_text(self, path_or_file: Any, **kwargs: Any) -> str | None:
         self.delivered.append((path_or_file.read(), kwargs["save_filename"], kwargs.get("mime_type")))
         return "key"
 
@@ -108,6 +108,7 @@ async def test_export_in_a_browser_is_a_download_not_a_file_on_the_server(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app = _app(WebApp)
+    assert isinstance(app, WebApp)
     app.delivered = []
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.press("e")

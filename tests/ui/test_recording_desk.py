@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from exchange.events import LinkState
 from exchange.recording.reader import RecordingReader
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, sim_settings, until
+
+pytestmark = pytest.mark.integration
 
 
 def opened(path: Path) -> SessionRecorder:

@@ -20,7 +20,7 @@ REMOTE = "http://192.0.2.10:8000"
 
 
 def _app() -> RecordingApp:
-    app = RecordingApp(desk=scripted.long_in_profit(), clock=scripted.clock)  # type: ignore[arg-type]
+    app = RecordingApp(desk=scripted.long_in_profit(), clock=scripted.clock)
     app.animation_level = "none"
     return app
 
@@ -28,13 +28,13 @@ def _app() -> RecordingApp:
 def test_cancel_on_a_remote_sim_needs_trade() -> None:
     app = _app()
     assert app.desk.open_orders(), "the scripted desk holds open orders"
-    app.runtime = SimpleNamespace(settings=load_settings(cfg="sim", base_url=REMOTE, environ={}))  # type: ignore[assignment]
+    app.runtime = SimpleNamespace(settings=load_settings(cfg="sim", base_url=REMOTE, environ={}))
     assert app.desk_screen.check_action("cancel_order", ()) is False
     remote_trade = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
-    app.runtime = SimpleNamespace(settings=remote_trade)  # type: ignore[assignment]
+    app.runtime = SimpleNamespace(settings=remote_trade)
     assert app.desk_screen.check_action("cancel_order", ()) is True
     local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
-    app.runtime = SimpleNamespace(settings=local)  # type: ignore[assignment]
+    app.runtime = SimpleNamespace(settings=local)
     assert app.desk_screen.check_action("cancel_order", ()) is True
 
 
@@ -48,7 +48,7 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
     app = _app()
     remote = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.runtime = SimpleNamespace(settings=remote, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=remote, rest=Rest())
         order = app.query_one(OrdersTable).selected_order()
         assert order is not None
         await pilot.press("c")
@@ -61,7 +61,7 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
         await until(pilot, lambda: bool(cancels), "the cancel sent")
         assert cancels == [order.order_id]
         local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
-        app.runtime = SimpleNamespace(settings=local, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=local, rest=Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question on the local exchange")
         app.runtime = None  # the stand-in has no session to stop
@@ -70,7 +70,7 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
 async def test_a_remote_sim_s_badge_names_its_host_in_production_colours() -> None:
     desk = scripted.long_in_profit()
     desk.environment = load_settings(cfg="sim", base_url=REMOTE, environ={}).environment_label
-    app = RecordingApp(desk=desk, clock=scripted.clock)  # type: ignore[arg-type]
+    app = RecordingApp(desk=desk, clock=scripted.clock)
     async with app.run_test(size=SNAPSHOT_SIZE):
         content = app.query_one(ConnectionBar).render()
         badge = [span for span in content.spans if content.plain[span.start : span.end] == " SIM @ 192.0.2.10 "]

@@ -10,8 +10,10 @@ import sys
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.notifications import Notification
 
 from app.app import TOAST_BURST, TOAST_WINDOW_S, TOASTS_SHOWN
 from app.bridge import BRIDGED_KINDS, Bridge
@@ -23,7 +25,17 @@ from exchange.hub import EventHub
 from exchange.ledger import CSV_COLUMNS, Fill, MarkSource
 from exchange.notices import NoticeGate
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from tests.ui.support import (
+    SNAPSHOT_SIZE,
+    FooterKey,
+    RecordingApp,
+    keep_crash_report,
+    notifications,
+    screen_text,
+    toast_message,
+    toasts,
+    until,
+)
 from widgets.connection_bar import ConnectionBar
 from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
@@ -34,7 +46,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _app(desk: object, symbol: str | None = None, clock: object = scripted.clock) -> RecordingApp:
-    app = RecordingApp(desk=desk, clock=clock, symbol=symbol)  # type: ignore[arg-type]
+    app = RecordingApp(desk=desk, clock=clock, symbol=symbol)
     app.animation_level = "none"
     return app
 
@@ -225,7 +237,7 @@ async def test_a_local_clock_ahead_of_bybit_does_not_make_a_live_book_stale() ->
         assert "NOT LIVE" not in screen_text(app)
 
 
-async def test_ladder_rebuilds_only_when_something_moved() -> None:
+async def test_ladder_rebuilds_only_when_something_moved(monkeypatch: pytest.MonkeyPatch) -> None:
     desk = scripted.long_in_profit()
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
@@ -233,12 +245,12 @@ async def test_ladder_rebuilds_only_when_something_moved() -> None:
         builds = 0
         original = ladder._build
 
-        def counting(*args: object) -> object:
+        def counting(*args: Any) -> Any:
             nonlocal builds
             builds += 1
-            return original(*args)  # type: ignore[arg-type]
+            return original(*args)
 
-        ladder._build = counting  # type: ignore[method-assign]
+        monkeypatch.setattr(ladder, "_build", counting)
         await pilot.pause(0.3)  # six pulls at 20 Hz, nothing changed
         assert builds == 0
         book = desk.books["BTCUSDT"]
@@ -343,7 +355,7 @@ async def test_an_odd_last_price_in_a_ticker_shows_nothing_and_crashes_nothing(o
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.pause()
-        strip = str(app.query_one(SymbolStrip)._content)
+        strip = str(app.query_one(SymbolStrip).render())
         assert "ETHUSDT" in strip and odd not in strip
 
 
@@ -370,6 +382,7 @@ async def test_a_mark_from_a_book_that_stopped_being_live_is_flagged_while_the_l
 async def test_a_mark_price_from_a_silent_ticker_stream_is_flagged() -> None:
     desk = scripted.long_in_profit()
     desk.ledger.mark("BTCUSDT", Decimal("65010.2"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+    assert desk.stats is not None
     stale = [replace(h, stale=h.topic == "tickers.BTCUSDT") for h in desk.stats.topics]
     desk.stats = replace(desk.stats, topics=tuple(stale))
     desk.touch("stats")
@@ -475,8 +488,6 @@ async def test_a_ready_link_with_a_book_resyncing_repeatedly_says_so() -> None:
 @pytest.mark.parametrize("size", [(100, 30), (80, 24), (60, 20), (140, 44)])
 async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> None:
     """Five drops in a row, each a long raw reason: the toasts stack up from the bottom and stop below the bar."""
-    from textual.widgets._toast import Toast
-
     app = _app(scripted.reconnecting())
     async with app.run_test(size=size, notifications=True) as pilot:
         await pilot.pause()
@@ -485,16 +496,16 @@ async def test_toasts_never_cover_the_connection_bar(size: tuple[int, int]) -> N
                 "[Connect call failed ('127.0.0.1', 9001)] " * 4
             )
             app._toast("warning", f"Link lost ({reason}); retry {attempt} in 2.0 s", "Reconnecting", 60)
-        await until(pilot, lambda: len(app.screen.query(Toast)) == len(app._notifications), "toasts shown", timeout=5)
+        await until(pilot, lambda: len(toasts(app)) == len(notifications(app)), "toasts shown", timeout=5)
         await pilot.pause()
         bar = app.query_one(ConnectionBar).region
         assert bar.height >= 1
-        toasts = list(app.screen.query(Toast))
-        assert toasts, "the newest toasts are shown"
-        for toast in toasts:
+        shown = toasts(app)
+        assert shown, "the newest toasts are shown"
+        for toast in shown:
             assert not toast.region.overlaps(bar), f"a toast at {toast.region} covers the bar at {bar}"
             assert toast.region.bottom <= size[1], f"a toast at {toast.region} is off the screen"
-        assert "retry 5 in" in str(toasts[-1]._notification.message), "the newest toast is the one kept"
+        assert "retry 5 in" in toast_message(shown[-1]), "the newest toast is the one kept"
         assert "Reconnecting" in screen_text(app).splitlines()[0], "the state still reads on the top line"
 
 
@@ -507,9 +518,9 @@ async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
     shown: list[str] = []
     toast = app._toast
 
-    def counted(level: str, text: str, title: str, timeout: float | None) -> None:
+    def counted(level: str, text: str, title: str, timeout: float | None) -> Notification:
         shown.append(text)
-        toast(level, text, title, timeout)
+        return toast(level, text, title, timeout)
 
     app._toast = counted  # type: ignore[method-assign]
     async with app.run_test(size=(160, 44)) as pilot:
@@ -531,7 +542,7 @@ async def test_a_flood_of_notices_becomes_a_few_toasts_and_a_count() -> None:
         for n in range(50):  # fifty different texts: the burst, then one line for the rest
             app.notify(f"Cancel rejected: order {n}", severity="error")
         await pilot.pause()
-        assert len(shown) == 4 + TOAST_BURST and len(app._notifications) <= TOASTS_SHOWN
+        assert len(shown) == 4 + TOAST_BURST and len(notifications(app)) <= TOASTS_SHOWN
         clock[0] += TOAST_WINDOW_S
         app._flush_toasts()
         assert shown[-1] == f"… and {50 - TOAST_BURST} more notices in {TOAST_WINDOW_S:g} s"
@@ -612,6 +623,7 @@ async def test_bridge_forwards_only_lossless_kinds_in_order() -> None:
     assert not Bridge.PositionChanged(replace(position, symbol="ETHUSDT")).can_replace(first)
 
 
+@pytest.mark.integration
 def test_widgets_never_import_aiohttp_or_the_session() -> None:
     code = (
         "import sys, widgets.ladder, widgets.tape, widgets.position, widgets.connection_bar, widgets.wallet, "
@@ -641,25 +653,21 @@ async def test_crash_report_shows_no_locals() -> None:
 
     class Exploding(RecordingApp):
         BINDINGS = [("x", "explode", "Explode")]
-        report: list[object] = []
-
-        def _fatal_error(self) -> None:
-            super()._fatal_error()
-            self.report = list(self._exit_renderables)  # printed and cleared at shutdown
 
         def action_explode(self) -> None:
             api_secret = "-".join(("CANARY", "SECRET", "do-not-show"))  # noqa: F841 - a local, not in the source
             raise RuntimeError("boom")
 
     app = Exploding(desk=scripted.long_in_profit(), clock=scripted.clock)
+    report = keep_crash_report(app)
     with pytest.raises(RuntimeError, match="boom"):
         async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
             await pilot.press("x")
     console = Console(file=io.StringIO(), width=200, record=True)
-    for renderable in app.report:
+    for renderable in report:
         console.print(renderable)
-    report = console.export_text()
-    assert "boom" in report and "CANARY-SECRET" not in report
+    printed = console.export_text()
+    assert "boom" in printed and "CANARY-SECRET" not in printed
 
 
 async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutting() -> None:
@@ -726,7 +734,7 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
     environ = {"BYBIT_PRODUCTION_API_KEY": "k" * 12, "BYBIT_PRODUCTION_API_SECRET": "s" * 12}
     production = load_settings(cfg="production", environ=environ, trading_enabled=True)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.runtime = SimpleNamespace(settings=production, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=production, rest=Rest())
         order = app.query_one(OrdersTable).selected_order()
         assert order is not None
         await pilot.press("c")
@@ -746,7 +754,7 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         assert cancels == [(production.category, order.symbol, order.order_id)]
         testnet_environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
         testnet = load_settings(cfg="testnet", environ=testnet_environ, trading_enabled=True)
-        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
         app.runtime = None  # the stand-in has no session to stop
@@ -778,7 +786,7 @@ async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hid
 
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(80, 24)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
         await pilot.pause()
         assert app.desk_screen.layout_name == "-compact"
         text = screen_text(app)
@@ -794,8 +802,6 @@ async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys()
     """Textual 8.2.8 keeps every FooterKey a footer refresh replaces; the app must not refresh the footer each
     time "are there open orders?" flips (bench/soak.py found ~3 GB a trading day that way)."""
     import gc
-
-    from textual.widgets._footer import FooterKey
 
     desk = scripted.long_in_profit()
     orders = dict(desk.orders)
@@ -872,7 +878,7 @@ async def test_the_session_low_and_high_hold_every_total_the_panel_showed() -> N
 
 
 def _gap_toasts(app: RecordingApp) -> list[str]:
-    return [toast.message for toast in app._notifications if "book RESYNCING" in toast.message]
+    return [toast.message for toast in notifications(app) if "book RESYNCING" in toast.message]
 
 
 async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
@@ -892,7 +898,7 @@ async def test_the_gap_toast_goes_when_the_book_is_live_again() -> None:
 
 
 def _stale_toasts(app: RecordingApp) -> list[str]:
-    return [toast.message for toast in app._notifications if toast.message.startswith("Stale feed")]
+    return [toast.message for toast in notifications(app) if toast.message.startswith("Stale feed")]
 
 
 def _set_stale(desk: object, topics: set[str]) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def _app(desk: object, symbol: str | None = None) -> RecordingApp:
-    app = RecordingApp(desk=desk, clock=scripted.clock, symbol=symbol)  # type: ignore[arg-type]
+    app = RecordingApp(desk=desk, clock=scripted.clock, symbol=symbol)
     app.animation_level = "none"
     return app
 
@@ -99,7 +99,7 @@ async def test_five_symbols_and_the_footer_fit_80_columns(width: int) -> None:
     in the footer, even with a live session that offers cancel."""
     app = _app(scripted.resyncing(), symbol="ETHUSDT")
     async with app.run_test(size=(width, 24)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
         app.refresh_bindings()
         await pilot.pause()
         lines = screen_text(app).splitlines()
@@ -128,7 +128,7 @@ async def test_a_strip_too_narrow_for_every_symbol_keeps_the_selected_one_and_sa
 async def test_the_footer_keeps_help_and_quit_with_every_key_offered(width: int) -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(width, 30)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # type: ignore[assignment]
+        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
         app.refresh_bindings()
         await pilot.pause()
         footer = screen_text(app).splitlines()[-1]

@@ -22,6 +22,7 @@ def _outage_with_raw_reason() -> Any:
     """The outage of tests/ui/test_history.py, its reason the raw aiohttp error a refused connect gives."""
     desk = desk_in_outage()
     desk.state = replace(desk.state, reason=RAW_UNREACHABLE)
+    assert desk.stats is not None
     desk.stats = replace(desk.stats, last_reconnect_reason=RAW_UNREACHABLE)
     desk.touch("state")
     desk.touch("stats")

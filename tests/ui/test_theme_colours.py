@@ -14,7 +14,7 @@ from textual.color import Color
 
 from app.palette import READABLE, contrast_ratio, hue_distance
 from tests.ui import scripted
-from tests.ui.support import RecordingApp
+from tests.ui.support import RecordingApp, screen_update
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,8 +33,7 @@ def _screen_rows(app: RecordingApp) -> list[list[Segment]]:
     """The screen as rows of segments, colours as the terminal gets them (truecolour)."""
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor")
-    update = app.screen._compositor.render_update(full=True)
-    return list(Segment.split_lines(console.render(update, console.options)))
+    return list(Segment.split_lines(console.render(screen_update(app), console.options)))
 
 
 def _colours_of(app: RecordingApp, text: str, row: int | None = None) -> tuple[Color, Color, bool]:
@@ -58,6 +57,7 @@ async def _themes(app: RecordingApp, pilot: Any, themes: tuple[str, ...] | None 
         yield theme
 
 
+@pytest.mark.slow
 async def test_four_environment_badges_are_four_readable_colours_in_every_theme() -> None:
     app = _app()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -114,6 +114,7 @@ async def test_titles_and_column_titles_are_readable_in_light_themes() -> None:
                 assert ratio >= (3.0 if bold else READABLE), f"{theme}: {title!r} at {ratio:.2f}"
 
 
+@pytest.mark.slow
 async def test_a_book_not_live_says_so_readably_in_every_theme() -> None:
     app = RecordingApp(desk=scripted.resyncing(), clock=scripted.clock)
     app.animation_level = "none"
