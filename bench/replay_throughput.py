@@ -86,7 +86,7 @@ def ingest_alone(recording: Recording) -> float:
     settings = recorded_settings(recording, load_settings(environ={}))
     session = Session(settings)
     handlers = {"public": session._on_public_frame, "private": session._on_private_frame}
-    frames = []
+    frames: list[tuple[float, Any, int, str | bytes]] = []
     for attempt in recording.attempts:
         for name, connection in attempt.opens.items():
             frames.extend((at, handlers[name], wall, data) for at, wall, data in connection.frames)

@@ -34,11 +34,17 @@ from exchange.recording.replay import Recording
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from exchange.session import Backoff
 from exchange.summary import StateTrail, desk_summary
-from tests.reliability.conftest import place_market, until
+from tests.support.fills import place_market
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
 Scenario = Callable[[Runtime], Awaitable[None]]
+
+
+def sim_of(rt: Runtime) -> Any:
+    assert rt.sim is not None
+    return rt.sim
 
 
 def ready(rt: Runtime) -> bool:
@@ -50,69 +56,69 @@ async def ready_again(rt: Runtime, before: int) -> None:
 
 
 async def clean(rt: Runtime) -> None:
-    place_market(rt.sim, "BTCUSDT", "Buy", "0.01", "replay-clean")
+    place_market(sim_of(rt), "BTCUSDT", "Buy", "0.01", "replay-clean")
     await asyncio.sleep(1.0)
 
 
 async def socket_drop(rt: Runtime) -> None:
     before = rt.session.reconnects
-    assert await rt.sim.faults.drop_connections("public", 4000) == 1
-    place_market(rt.sim, "ETHUSDT", "Sell", "0.2", "replay-drop")
+    assert await sim_of(rt).faults.drop_connections("public", 4000) == 1
+    place_market(sim_of(rt), "ETHUSDT", "Sell", "0.2", "replay-drop")
     await ready_again(rt, before)
 
 
 async def skipped_u(rt: Runtime) -> None:
-    rt.sim.faults.skip_u("orderbook.50.BTCUSDT")
+    sim_of(rt).faults.skip_u("orderbook.50.BTCUSDT")
     await until(lambda: rt.session.counters["resubscribes"] > 0, what="the resync")
     await until(lambda: rt.session.books["BTCUSDT"].synced, what="the book SYNCED again")
 
 
 async def duplicate_and_late_executions(rt: Runtime) -> None:
-    faults = rt.sim.faults
+    faults = sim_of(rt).faults
     faults.duplicate_executions += 2
-    place_market(rt.sim, "SOLUSDT", "Buy", "3", "replay-dup")
+    place_market(sim_of(rt), "SOLUSDT", "Buy", "3", "replay-dup")
     faults.execution_delay_s = 0.3
-    place_market(rt.sim, "BTCUSDT", "Sell", "0.02", "replay-late")
+    place_market(sim_of(rt), "BTCUSDT", "Sell", "0.02", "replay-late")
     before = rt.session.reconnects
-    assert await rt.sim.faults.drop_connections("private", 4000) == 1  # the late one lands after the backfill
-    place_market(rt.sim, "ETHUSDT", "Buy", "0.1", "replay-late-2")
+    assert await sim_of(rt).faults.drop_connections("private", 4000) == 1  # the late one lands after the backfill
+    place_market(sim_of(rt), "ETHUSDT", "Buy", "0.1", "replay-late-2")
     await ready_again(rt, before)
     await asyncio.sleep(0.6)
     faults.execution_delay_s = 0.0
 
 
 async def restart_snapshot(rt: Runtime) -> None:
-    rt.sim.faults.restart_snapshot("orderbook.50.ETHUSDT")
+    sim_of(rt).faults.restart_snapshot("orderbook.50.ETHUSDT")
     await asyncio.sleep(1.0)
     await until(lambda: rt.session.books["ETHUSDT"].synced, what="the book SYNCED after the restart")
 
 
 async def unreadable_delta(rt: Runtime) -> None:
-    rt.sim.faults.unreadable_delta("orderbook.50.SOLUSDT")
+    sim_of(rt).faults.unreadable_delta("orderbook.50.SOLUSDT")
     await until(lambda: rt.session.counters["resubscribes"] > 0, what="the resync")
     await until(lambda: rt.session.books["SOLUSDT"].synced, what="the book SYNCED again")
 
 
 async def stall(rt: Runtime) -> None:
     before = rt.session.reconnects
-    rt.sim.faults.stall(8.0, "public")
+    sim_of(rt).faults.stall(8.0, "public")
     await ready_again(rt, before)
 
 
 async def trailing_execution_list(rt: Runtime) -> None:
-    rt.sim.faults.lag_execution_list(2)
+    sim_of(rt).faults.lag_execution_list(2)
     before = rt.session.reconnects
-    assert await rt.sim.faults.drop_connections("private", 4000) == 1
-    place_market(rt.sim, "BTCUSDT", "Buy", "0.03", "replay-trailing")
+    assert await sim_of(rt).faults.drop_connections("private", 4000) == 1
+    place_market(sim_of(rt), "BTCUSDT", "Buy", "0.03", "replay-trailing")
     await ready_again(rt, before)
     await asyncio.sleep(1.5)  # the reread the account asks for
 
 
 async def rate_limit(rt: Runtime) -> None:
-    rt.sim.faults.rate_limit_for(1.5)
+    sim_of(rt).faults.rate_limit_for(1.5)
     before = rt.session.reconnects
-    assert await rt.sim.faults.drop_connections("", 4000) >= 1
-    place_market(rt.sim, "SOLUSDT", "Sell", "2", "replay-limit")
+    assert await sim_of(rt).faults.drop_connections("", 4000) >= 1
+    place_market(sim_of(rt), "SOLUSDT", "Sell", "2", "replay-limit")
     await ready_again(rt, before)
 
 
