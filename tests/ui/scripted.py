@@ -374,3 +374,27 @@ def inverse_long() -> Desk:
     for part in ("ledger", "fills", "positions", "wallet"):
         desk.touch(part)
     return desk
+
+
+_MIN = 60_000
+
+RAW_UNREACHABLE = (
+    "public: cannot connect (Cannot connect to host 127.0.0.1:41234 ssl:default "
+    "[Connect call failed ('127.0.0.1', 41234)])"
+)
+"""The raw reason aiohttp gives for a refused connect: what the bar must say in desk words."""
+
+
+def desk_in_outage() -> Desk:
+    """Reconnecting (attempt 3, 5 s into it), 41 s into the outage, with half an hour of timeline."""
+    desk = reconnecting()
+    desk.ever_ready = True
+    desk.outage_started_ms = NOW_MS - 41_000
+    timeline = desk.link_timeline
+    timeline.note(NOW_MS - 45 * _MIN, "ready")
+    timeline.note(NOW_MS - 30 * _MIN, "down")
+    timeline.note(NOW_MS - 29 * _MIN - 18_000, "ready")
+    timeline.note(NOW_MS - 20 * _MIN, "degraded")
+    timeline.note(NOW_MS - 20 * _MIN + 7000, "ready")
+    timeline.note(NOW_MS - 41_000, "down")
+    return desk

@@ -8,13 +8,9 @@ import pytest
 
 from exchange.events import LinkState, SessionState
 from tests.ui import scripted
+from tests.ui.scripted import RAW_UNREACHABLE
 from tests.ui.support import RecordingApp, screen_text
 from widgets.connection_bar import REASON_CHARS, desk_words
-
-RAW_UNREACHABLE = (
-    "public: cannot connect (Cannot connect to host 127.0.0.1:41234 ssl:default "
-    "[Connect call failed ('127.0.0.1', 41234)])"
-)
 
 
 @pytest.mark.parametrize(

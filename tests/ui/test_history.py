@@ -15,6 +15,7 @@ from exchange.desk import Desk
 from exchange.events import LinkState, SessionState
 from exchange.link_history import HistoryRow, LinkHistory
 from tests.ui import scripted
+from tests.ui.scripted import desk_in_outage
 from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
 from widgets.link_strip import GLYPHS, LinkStrip
 
@@ -52,21 +53,6 @@ def hand_made_history(path: Path) -> LinkHistory:
         store.add(row)
     store.flush(NOW_MS)
     return store
-
-
-def desk_in_outage() -> Desk:
-    """Reconnecting (attempt 3, 5 s into it), 41 s into the outage, with half an hour of timeline."""
-    desk = scripted.reconnecting()
-    desk.ever_ready = True
-    desk.outage_started_ms = NOW_MS - 41_000
-    timeline = desk.link_timeline
-    timeline.note(NOW_MS - 45 * MIN, "ready")
-    timeline.note(NOW_MS - 30 * MIN, "down")
-    timeline.note(NOW_MS - 29 * MIN - 18_000, "ready")
-    timeline.note(NOW_MS - 20 * MIN, "degraded")
-    timeline.note(NOW_MS - 20 * MIN + 7000, "ready")
-    timeline.note(NOW_MS - 41_000, "down")
-    return desk
 
 
 def _app(desk: Desk, history: LinkHistory | None = None) -> RecordingApp:

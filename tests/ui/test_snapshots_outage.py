@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.ui.scripted import RAW_UNREACHABLE, desk_in_outage
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app
-from tests.ui.test_bar_words import RAW_UNREACHABLE
-from tests.ui.test_history import desk_in_outage
 
 pytestmark = pytest.mark.timeout(60)
 
