@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from rich.console import Console, RenderableType
@@ -147,6 +148,18 @@ def runtime_options(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     }
     options.update(overrides)
     return options
+
+
+class _NoSession:
+    """What the app stops on unmount when a test stood in for the runtime: nothing runs."""
+
+    async def stop(self) -> None:
+        return None
+
+
+def stand_in(settings: Settings, rest: Any = None) -> Any:
+    """A runtime with settings (and a REST stand-in) but no session, for the app's checks of what it may offer."""
+    return SimpleNamespace(settings=settings, rest=rest, session=_NoSession())
 
 
 class RecordingApp(FluxumApp):

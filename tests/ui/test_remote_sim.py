@@ -3,14 +3,12 @@ symbol typed to confirm, as on production (the simulator's exemptions are for th
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from app.screens import ConfirmScreen, TypedConfirmScreen
 from exchange.config import load_settings
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, stand_in, until
 from widgets.connection_bar import ConnectionBar
 from widgets.orders import OrdersTable
 
@@ -28,13 +26,13 @@ def _app() -> RecordingApp:
 def test_cancel_on_a_remote_sim_needs_trade() -> None:
     app = _app()
     assert app.desk.open_orders(), "the scripted desk holds open orders"
-    app.runtime = SimpleNamespace(settings=load_settings(cfg="sim", base_url=REMOTE, environ={}))
+    app.runtime = stand_in(load_settings(cfg="sim", base_url=REMOTE, environ={}))
     assert app.desk_screen.check_action("cancel_order", ()) is False
     remote_trade = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
-    app.runtime = SimpleNamespace(settings=remote_trade)
+    app.runtime = stand_in(remote_trade)
     assert app.desk_screen.check_action("cancel_order", ()) is True
     local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
-    app.runtime = SimpleNamespace(settings=local)
+    app.runtime = stand_in(local)
     assert app.desk_screen.check_action("cancel_order", ()) is True
 
 
@@ -48,7 +46,7 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
     app = _app()
     remote = load_settings(cfg="sim", base_url=REMOTE, environ={}, trading_enabled=True)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.runtime = SimpleNamespace(settings=remote, rest=Rest())
+        app.runtime = stand_in(remote, Rest())
         order = app.query_one(OrdersTable).selected_order()
         assert order is not None
         await pilot.press("c")
@@ -61,10 +59,9 @@ async def test_cancel_on_a_remote_sim_needs_the_symbol_typed() -> None:
         await until(pilot, lambda: bool(cancels), "the cancel sent")
         assert cancels == [order.order_id]
         local = load_settings(cfg="sim", base_url="http://127.0.0.1:8000", environ={})
-        app.runtime = SimpleNamespace(settings=local, rest=Rest())
+        app.runtime = stand_in(local, Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question on the local exchange")
-        app.runtime = None  # the stand-in has no session to stop
 
 
 async def test_a_remote_sim_s_badge_names_its_host_in_production_colours() -> None:

@@ -32,6 +32,7 @@ from tests.ui.support import (
     keep_crash_report,
     notifications,
     screen_text,
+    stand_in,
     toast_message,
     toasts,
     until,
@@ -699,7 +700,6 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
 
 
 def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
-    from types import SimpleNamespace
 
     from exchange.config import load_settings
 
@@ -707,18 +707,17 @@ def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:
     assert desk.open_orders(), "the scripted desk holds open orders"
     app = _app(desk)
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
-    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ))
+    app.runtime = stand_in(load_settings(cfg="testnet", environ=environ))
     assert app.desk_screen.check_action("cancel_order", ()) is False
-    app.runtime = SimpleNamespace(settings=load_settings(cfg="testnet", environ=environ, trading_enabled=True))
+    app.runtime = stand_in(load_settings(cfg="testnet", environ=environ, trading_enabled=True))
     assert app.desk_screen.check_action("cancel_order", ()) is True
-    app.runtime = SimpleNamespace(settings=load_settings(environ={}))  # the local exchange: always allowed
+    app.runtime = stand_in(load_settings(environ={}))  # the local exchange: always allowed
     assert app.desk_screen.check_action("cancel_order", ()) is True
 
 
 async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
     """Real money: a y keypress is not enough. The order's symbol must be typed; a wrong word sends nothing and
     says so; Escape keeps the order. Elsewhere the y/n question stays."""
-    from types import SimpleNamespace
 
     from app.screens import ConfirmScreen, TypedConfirmScreen
     from exchange.config import load_settings
@@ -734,7 +733,7 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
     environ = {"BYBIT_PRODUCTION_API_KEY": "k" * 12, "BYBIT_PRODUCTION_API_SECRET": "s" * 12}
     production = load_settings(cfg="production", environ=environ, trading_enabled=True)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        app.runtime = SimpleNamespace(settings=production, rest=Rest())
+        app.runtime = stand_in(production, Rest())
         order = app.query_one(OrdersTable).selected_order()
         assert order is not None
         await pilot.press("c")
@@ -754,10 +753,9 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         assert cancels == [(production.category, order.symbol, order.order_id)]
         testnet_environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
         testnet = load_settings(cfg="testnet", environ=testnet_environ, trading_enabled=True)
-        app.runtime = SimpleNamespace(settings=testnet, rest=Rest())
+        app.runtime = stand_in(testnet, Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
-        app.runtime = None  # the stand-in has no session to stop
 
 
 @pytest.mark.parametrize(
@@ -779,14 +777,13 @@ async def test_flat_is_said_only_once_the_positions_were_read(private: bool, rea
 async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hidden_order() -> None:
     """At 80x24 the open orders are hidden: c must not ask to cancel an order nobody can see. The short position
     panel keeps the liquidation price (risk) right under the P&L."""
-    from types import SimpleNamespace
 
     from app.screens import ConfirmScreen
     from exchange.config import load_settings
 
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(80, 24)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
+        app.runtime = stand_in(load_settings(environ={}))
         await pilot.pause()
         assert app.desk_screen.layout_name == "-compact"
         text = screen_text(app)
@@ -795,7 +792,6 @@ async def test_the_compact_layout_shows_the_liquidation_price_and_cancels_no_hid
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert app.noticed("hidden at this size")
-        app.runtime = None
 
 
 async def test_open_orders_coming_and_going_all_day_do_not_pile_up_footer_keys() -> None:

@@ -3,14 +3,12 @@ footer fit 80 columns with five symbols, ``? Help`` and ``q Quit`` last to go.""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from exchange.config import load_settings
 from tests.ui import scripted
 from tests.ui.scripted import desk_in_outage
-from tests.ui.support import RecordingApp, screen_text, until
+from tests.ui.support import RecordingApp, screen_text, stand_in, until
 from widgets.symbols import SymbolStrip, shared_quote
 
 pytestmark = pytest.mark.timeout(60)
@@ -106,9 +104,9 @@ async def test_five_symbols_and_the_footer_fit_80_columns(width: int) -> None:
     in the footer, even with a live session that offers cancel."""
     app = _app(scripted.resyncing(), symbol="ETHUSDT")
     async with app.run_test(size=(width, 24)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
+        app.runtime = stand_in(load_settings(environ={}))
         app.refresh_bindings()
-        await pilot.pause()
+        await until(pilot, lambda: "q Quit" in screen_text(app).splitlines()[-1], "the footer refreshed")
         lines = screen_text(app).splitlines()
         strip = lines[1]
         for key, name in enumerate(("BTC", "ETH", "SOL", "XRP", "DOGE"), start=1):
@@ -116,7 +114,6 @@ async def test_five_symbols_and_the_footer_fit_80_columns(width: int) -> None:
         assert "ETH 3,500.10" in strip and "BTC ⚠" in strip, "the selected price, and the mark of another symbol"
         assert "…" not in strip
         assert "? Help" in lines[-1] and "q Quit" in lines[-1], lines[-1]
-        app.runtime = None
 
 
 async def test_a_strip_too_narrow_for_every_symbol_keeps_the_selected_one_and_says_what_is_left_out() -> None:
@@ -135,12 +132,11 @@ async def test_a_strip_too_narrow_for_every_symbol_keeps_the_selected_one_and_sa
 async def test_the_footer_keeps_help_and_quit_with_every_key_offered(width: int) -> None:
     app = _app(scripted.long_in_profit())
     async with app.run_test(size=(width, 30)) as pilot:
-        app.runtime = SimpleNamespace(settings=load_settings(environ={}))
+        app.runtime = stand_in(load_settings(environ={}))
         app.refresh_bindings()
-        await pilot.pause()
+        await until(pilot, lambda: "c Cancel" in screen_text(app).splitlines()[-1], "cancel offered in the footer")
         footer = screen_text(app).splitlines()[-1]
         assert "c Cancel" in footer and "? Help" in footer and "q Quit" in footer, footer
-        app.runtime = None
 
 
 @pytest.mark.parametrize("size", [(100, 30), (120, 40)])
