@@ -1,39 +1,176 @@
-"""A deterministic, realistic ``orderbook.200.BTCUSDT`` stream for the book throughput benchmark.
+"""Deterministic Bybit ``orderbook.{depth}.{symbol}`` streams of several shapes for the book benchmark.
 
 Why synthetic: these machines are offline and the real captures in ``tests/fixtures`` are a handful of
-messages. The stream mimics what a real linear 200-level capture shows (``tests/fixtures/bybit``): one
-snapshot, then deltas with ``u`` +1 each, Bybit's exact string formatting (prices with two decimals on a 0.1
-tick such as ``"60000.10"``, sizes with the 0.001 qty step such as ``"0.123"``, ``"0"`` to delete), the linear
-envelope key order ``topic, type, ts, data{s, b, a, u, seq}, cts``, and server-side window maintenance: the
-exchange keeps a deeper book and publishes exactly its best 200 levels per side, so a delete inside the window
-brings the next level in as an insert in the same delta and an insert pushes the 200th level out with a
-``"0"``. Updates cluster near the top of the book but reach every depth, the mid drifts as trades consume the
-best levels, and the book is never crossed. Prices are integer ticks and sizes integer lots inside the
-generator, so the true final book is exact and every implementation can be checked against it.
+messages. A stream mimics what real captures show (``tests/fixtures/bybit``): one snapshot, then deltas with
+``u`` +1 each, Bybit's exact spelling of numbers per category (linear: fixed decimals such as ``"60000.10"`` on
+a 0.1 tick and ``"0.123"`` on a 0.001 qty step; spot: trailing zeros cut, ``"75845.4"``, ``"0.00159"``, ``"1"``),
+``"0"`` to delete, the category's envelope key order (linear ``topic, type, ts, data, cts``; spot ``topic, ts,
+type, data, cts``), and server-side window maintenance: the exchange keeps a deeper book and publishes exactly
+its best ``depth`` levels per side, so a delete inside the window brings the next level in within the same delta
+and an insert pushes the last one out with a ``"0"``. The mid drifts as trades consume the best levels, and the
+book is never crossed. Prices are integer ticks and sizes integer lots inside the generator, so the true final
+book is exact and every implementation can be checked against it.
+
+A :class:`Shape` says what varies: the depth, the tick and spelling of prices, the distribution and precision of
+sizes, where in the depth changes land, how many a delta carries and how often a burst comes. :data:`SHAPES`
+names the family the benchmark runs; ``default`` is the stream of the first benchmark, byte for byte.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
 
-__all__ = ["Stream", "format_price", "format_size", "generate", "load", "save", "true_book"]
+__all__ = ["SHAPES", "Shape", "Stream", "format_price", "format_size", "generate", "load", "save", "true_book"]
 
-SYMBOL = "BTCUSDT"
-TICK = 0.1  # the generator works in integer ticks of 0.1 and lots of 0.001
-START_TICKS = 600_000  # 60000.0
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "bybit" / "ws_public"
+
 START_U = 21_111_423
 START_SEQ = 457_538_796_406
 START_TS = 1_758_845_431_663
-CADENCE_MS = 100  # linear orderbook.200 push interval
 
 _RESERVE_MIN = 20  # hidden levels beyond the published window, so a delete always has an entrant
 _RESERVE_MAX = 80
-_MEAN_GAP = 1.8  # mean ticks between neighbouring levels drawn by _Generator._gap
+_MEAN_GAP = 1.8  # mean ticks between neighbouring levels drawn by _Generator._gap (scale 1)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one stream looks like. Prices are in units of the last written digit (``price_decimals``)."""
+
+    name: str
+    about: str
+    category: str = "linear"  # "linear" or "spot": the envelope's key order and the spelling of numbers
+    symbol: str = "BTCUSDT"
+    depth: int = 200
+    price_decimals: int = 2
+    tick: int = 10  # the tick in units of the last digit: BTCUSDT linear is 0.1 written with two decimals
+    start: int = 6_000_000  # the first best bid, in units of the last digit (60000.00)
+    gap_scale: int = 1  # levels are about ``gap_scale`` times sparser than the default's (in ticks)
+    size_decimals: int = 3  # the qty step: 0.001
+    size_mu: float = 6.2  # sizes in lots are lognormal(mu, sigma), capped
+    size_sigma: float = 1.4
+    size_cap: int = 150_000
+    round_share: float = 0.0  # share of sizes rounded to two significant digits (bots' favourite sizes)
+    top_share: float = 0.7  # share of changes at an exponential depth of mean 12; the rest are uniform
+    max_changes: int = 10  # changes a side per ordinary delta: 1 to this
+    burst_share: float = 0.0  # share of deltas that are a burst, as after a volatile print
+    burst_changes: tuple[int, int] = (100, 200)  # changes a side in a burst
+    cadence_ms: int = 100
+    fixture: str | None = None  # a real snapshot in FIXTURES whose levels the stream starts from
+
+    @property
+    def topic(self) -> str:
+        return f"orderbook.{self.depth}.{self.symbol}"
+
+
+SHAPES: dict[str, Shape] = {
+    shape.name: shape
+    for shape in (
+        Shape("default", "linear BTCUSDT 200, 0.1 tick, 0.001 lots, changes near the top (the first benchmark's)"),
+        Shape(
+            "deep-1000",
+            "linear BTCUSDT 1000, changes uniform over the whole depth, sizes of 3 decimals over 5 decades",
+            depth=1000,
+            top_share=0.0,
+            size_mu=7.0,
+            size_sigma=2.2,
+            size_cap=5_000_000,
+            max_changes=16,
+            cadence_ms=200,
+        ),
+        Shape(
+            "xrp-500",
+            "linear XRPUSDT 500 on a 0.0001 tick (\"0.5123\"), sizes of 1 decimal, half the changes deep",
+            symbol="XRPUSDT",
+            depth=500,
+            price_decimals=4,
+            tick=1,
+            start=5_123,
+            size_decimals=1,
+            size_mu=8.5,
+            size_sigma=2.0,
+            size_cap=50_000_000,
+            round_share=0.3,
+            top_share=0.5,
+        ),
+        Shape(
+            "spot-btc-50",
+            "spot BTCUSDT 50 on a 0.01 tick, sparse, 6-decimal sizes (nearly every size string new), uniform",
+            category="spot",
+            depth=50,
+            tick=1,
+            start=7_584_874,
+            gap_scale=8,
+            size_decimals=6,
+            size_mu=9.5,
+            size_sigma=2.1,
+            size_cap=20_000_000,
+            round_share=0.2,
+            top_share=0.3,
+            cadence_ms=20,
+        ),
+        Shape(
+            "spot-xrp-200",
+            "spot XRPUSDT 200 on a 0.0001 tick, 2-decimal sizes spelt without trailing zeros",
+            category="spot",
+            symbol="XRPUSDT",
+            depth=200,
+            price_decimals=4,
+            tick=1,
+            start=5_123,
+            size_decimals=2,
+            size_mu=10.0,
+            size_sigma=2.0,
+            size_cap=500_000_000,
+            round_share=0.3,
+            top_share=0.4,
+            max_changes=12,
+        ),
+        Shape(
+            "bursts-200",
+            "linear BTCUSDT 200, one delta in 8 a burst of 150-300 changes a side, uniform depth",
+            top_share=0.3,
+            size_mu=7.0,
+            size_sigma=2.0,
+            size_cap=2_000_000,
+            burst_share=0.125,
+            burst_changes=(150, 300),
+        ),
+        Shape(
+            "spot-fixture-50",
+            "spot BTCUSDT 50 from the real snapshot u2876700 (its levels, gaps and size spelling), uniform",
+            category="spot",
+            depth=50,
+            tick=1,
+            size_decimals=6,
+            size_mu=-4.75 + 6 * math.log(10),  # fitted to the real snapshot's sizes: log(size) mean -4.75, sd 2.14
+            size_sigma=2.14,
+            size_cap=20_000_000,
+            round_share=0.3,
+            top_share=0.3,
+            cadence_ms=20,
+            fixture="spot_orderbook50_BTCUSDT_snapshot_u2876700.json",
+        ),
+    )
+}
+
+
+def _fixed(units: int, decimals: int) -> str:
+    if decimals == 0:
+        return str(units)
+    scale = 10**decimals
+    return f"{units // scale}.{units % scale:0{decimals}d}"
+
+
+def _trimmed(units: int, decimals: int) -> str:
+    text = _fixed(units, decimals)
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_price(ticks: int) -> str:
@@ -58,6 +195,7 @@ class Stream:
     messages: list[bytes]
     final_bids: list[tuple[str, str]]
     final_asks: list[tuple[str, str]]
+    shape: str = "default"
 
 
 class _Side:
@@ -87,50 +225,86 @@ class _Side:
         del self.lots[tick]
 
 
+def _units(text: str, decimals: int) -> int:
+    whole, _, part = text.partition(".")
+    return int(whole) * 10**decimals + int(part.ljust(decimals, "0") or 0)
+
+
 class _Generator:
-    def __init__(self, seed: int, depth: int, max_changes: int) -> None:
+    def __init__(self, seed: int, shape: Shape) -> None:
         self.rng = random.Random(seed)
-        self.depth = depth
-        self.max_changes = max_changes
-        # A delta deletes at most max_changes / 2 + 1 levels per side, each pulling one in from the reserve.
-        self.reserve_min = max(_RESERVE_MIN, max_changes)
+        self.shape = shape
+        self.depth = depth = shape.depth
+        self.max_changes = shape.max_changes
+        self.spot = shape.category == "spot"
+        # A delta deletes at most half its changes a side, plus one, each pulling one in from the reserve.
+        biggest = max(shape.max_changes, shape.burst_changes[1] if shape.burst_share else 0)
+        self.reserve_min = max(_RESERVE_MIN, biggest)
         self.reserve_max = self.reserve_min + _RESERVE_MAX - _RESERVE_MIN
         self.bids = _Side(-1)
         self.asks = _Side(1)
         self.u = START_U
         self.seq = START_SEQ
         self.ts = START_TS
-        self.topic = f"orderbook.{depth}.{SYMBOL}"
-        rng = self.rng
+        self.topic = shape.topic
+        self.favourites: list[int] = []  # sizes that recur (a real snapshot's)
         n = depth + (self.reserve_min + self.reserve_max) // 2
-        tick = START_TICKS
+        if shape.fixture:
+            self._from_fixture(shape.fixture, n)
+            return
+        rng = self.rng
+        tick = shape.start // shape.tick
         for _ in range(n):
             self.bids.insert(tick, self._lots())
             tick -= self._gap()
-        tick = START_TICKS + 1 + (rng.random() < 0.3)
+        tick = shape.start // shape.tick + 1 + (rng.random() < 0.3)
         for _ in range(n):
             self.asks.insert(tick, self._lots())
             tick += self._gap()
 
+    def _from_fixture(self, name: str, n: int) -> None:
+        """Start from a real snapshot's levels (exactly its texts) and extend each side past the window."""
+        data = orjson.loads((FIXTURES / name).read_bytes())["data"]
+        shape = self.shape
+        for side, levels in ((self.bids, data["b"]), (self.asks, data["a"])):
+            for price, size in levels:
+                lots = _units(size, shape.size_decimals)
+                side.insert(_units(price, shape.price_decimals) // shape.tick, lots)
+                self.favourites.append(lots)
+            while len(side.keys) < n:
+                side.insert(side.tick_at(len(side.keys) - 1) + side.sign * self._gap(), self._lots())
+
     # ------------------------------------------------------------------ random shapes
 
     def _lots(self) -> int:
-        """Level size in lots of 0.001: lognormal, median ~0.5 BTC, a few big walls."""
-        return max(1, min(150_000, int(self.rng.lognormvariate(6.2, 1.4))))
+        """Level size in lots: lognormal (by default median ~0.5 BTC, a few big walls), some of them favourites."""
+        shape = self.shape
+        rng = self.rng
+        if self.favourites and rng.random() < shape.round_share:
+            return rng.choice(self.favourites)
+        lots = max(1, min(shape.size_cap, int(rng.lognormvariate(shape.size_mu, shape.size_sigma))))
+        if shape.round_share and not self.favourites and rng.random() < shape.round_share:
+            digits = len(str(lots))
+            if digits > 2:
+                lots = round(lots, 2 - digits)
+        return lots
 
     def _gap(self) -> int:
         """Ticks between neighbouring levels: mostly dense, with holes that later inserts fill."""
         r = self.rng.random()
         if r < 0.6:
-            return 1
-        if r < 0.85:
-            return 2
-        return self.rng.randint(3, 6)
+            gap = 1
+        elif r < 0.85:
+            gap = 2
+        else:
+            gap = self.rng.randint(3, 6)
+        scale = self.shape.gap_scale
+        return gap if scale == 1 else gap * scale - self.rng.randrange(scale)
 
     def _rank(self) -> int:
-        """Which level a change hits: mostly near the top, but every depth of the window is reachable."""
+        """Which level a change hits: near the top or uniform over the depth, every depth reachable."""
         rng = self.rng
-        if rng.random() < 0.7:
+        if rng.random() < self.shape.top_share:
             return min(self.depth - 1, int(rng.expovariate(1 / 12.0)))
         return rng.randrange(self.depth)
 
@@ -148,9 +322,9 @@ class _Generator:
 
     def _delete_probability(self, side: _Side) -> float:
         """Deletes outpace inserts when the window is denser than usual and lag when it is sparser, so the
-        200 levels keep covering about ``depth * _MEAN_GAP`` ticks instead of drifting like a random walk."""
+        window keeps covering about ``depth * mean gap`` ticks instead of drifting like a random walk."""
         span = abs(side.tick_at(self.depth - 1) - side.tick_at(0))
-        return 0.2 * min(2.0, max(0.5, (span / (self.depth * _MEAN_GAP)) ** -2))
+        return 0.2 * min(2.0, max(0.5, (span / (self.depth * _MEAN_GAP * self.shape.gap_scale)) ** -2))
 
     def _at(self, rank: int) -> int:
         """Liquidity refills a spread wider than one tick (BTCUSDT's spread is nearly always one tick)."""
@@ -209,12 +383,25 @@ class _Generator:
             del side.lots[side.tick_at(len(keys) - 1)]
             keys.pop()
 
+    def _price_text(self, tick: int) -> str:
+        shape = self.shape
+        if shape.name == "default":
+            return format_price(tick)
+        spell = _trimmed if self.spot else _fixed
+        return spell(tick * shape.tick, shape.price_decimals)
+
+    def _size_text(self, lots: int) -> str:
+        if lots == 0:
+            return "0"
+        spell = _trimmed if self.spot else _fixed
+        return spell(lots, self.shape.size_decimals)
+
     def _entries(self, side: _Side, touched: dict[int, int | None]) -> list[list[str]]:
         out = []
         for tick in sorted(touched, reverse=side.sign < 0):  # best first, like Bybit
             new = self._visible(side, tick)
             if new != touched[tick]:
-                out.append([format_price(tick), format_size(new or 0)])
+                out.append([self._price_text(tick), self._size_text(new or 0)])
         return out
 
     # ------------------------------------------------------------------ messages
@@ -222,9 +409,11 @@ class _Generator:
     def _envelope(self, kind: str, bids: list[list[str]], asks: list[list[str]]) -> bytes:
         rng = self.rng
         self.seq += rng.randint(1, 2_000)
-        self.ts += CADENCE_MS + rng.randint(-2, 2)
+        self.ts += self.shape.cadence_ms + rng.randint(-2, 2)
         cts = self.ts - rng.randint(1, 30)
-        data = {"s": SYMBOL, "b": bids, "a": asks, "u": self.u, "seq": self.seq}
+        data = {"s": self.shape.symbol, "b": bids, "a": asks, "u": self.u, "seq": self.seq}
+        if self.spot:
+            return orjson.dumps({"topic": self.topic, "ts": self.ts, "type": kind, "data": data, "cts": cts})
         return orjson.dumps({"topic": self.topic, "type": kind, "ts": self.ts, "data": data, "cts": cts})
 
     def snapshot(self) -> bytes:
@@ -232,17 +421,24 @@ class _Generator:
 
     def _window(self, side: _Side) -> list[list[str]]:
         return [
-            [format_price(tick), format_size(side.lots[tick])]
+            [self._price_text(tick), self._size_text(side.lots[tick])]
             for tick in (side.sign * key for key in side.keys[: self.depth])
         ]
+
+    def _budgets(self) -> tuple[int, int]:
+        """Changes to make on each side (an insert or delete spends 2: its window partner)."""
+        rng = self.rng
+        shape = self.shape
+        if shape.burst_share and rng.random() < shape.burst_share:
+            return rng.randint(*shape.burst_changes), rng.randint(*shape.burst_changes)
+        return rng.randint(1, self.max_changes), rng.randint(1, self.max_changes)
 
     def delta(self) -> bytes:
         rng = self.rng
         bids, asks = self.bids, self.asks
         bid_touched: dict[int, int | None] = {}
         ask_touched: dict[int, int | None] = {}
-        bid_budget = rng.randint(1, self.max_changes)  # an insert or delete spends 2: its window partner
-        ask_budget = rng.randint(1, self.max_changes)
+        bid_budget, ask_budget = self._budgets()
         if rng.random() < 0.3 and bid_budget >= 4 and ask_budget >= 4:
             # A trade consumes the best level(s) on one side and the other side follows: the mid drifts.
             if rng.random() < 0.5:
@@ -278,9 +474,16 @@ class _Generator:
         return self._envelope("delta", self._entries(bids, bid_touched), self._entries(asks, ask_touched))
 
 
-def generate(deltas: int = 200_000, seed: int = 1, depth: int = 200, max_changes: int = 10) -> Stream:
-    """The snapshot plus ``deltas`` deltas as orjson bytes, and the true final book; same seed, same bytes."""
-    gen = _Generator(seed, depth, max_changes)
+def generate(
+    deltas: int = 200_000, seed: int = 1, depth: int = 200, max_changes: int = 10, shape: str | Shape = "default"
+) -> Stream:
+    """The snapshot plus ``deltas`` deltas as orjson bytes, and the true final book; same seed, same bytes.
+
+    ``depth`` and ``max_changes`` override the default shape's (the first benchmark's options)."""
+    chosen = SHAPES[shape] if isinstance(shape, str) else shape
+    if chosen.name == "default":
+        chosen = replace(chosen, depth=depth, max_changes=max_changes)
+    gen = _Generator(seed, chosen)
     messages = [gen.snapshot()]
     append = messages.append
     delta = gen.delta
@@ -288,9 +491,7 @@ def generate(deltas: int = 200_000, seed: int = 1, depth: int = 200, max_changes
         append(delta())
     final_bids = [tuple(level) for level in gen._window(gen.bids)]
     final_asks = [tuple(level) for level in gen._window(gen.asks)]
-    return Stream(seed, deltas, depth, messages, final_bids, final_asks)  # type: ignore[arg-type]
-
-
+    return Stream(seed, deltas, chosen.depth, messages, final_bids, final_asks, chosen.name)  # type: ignore[arg-type]
 def true_book(stream: Stream) -> tuple[dict[float, float], dict[float, float]]:
     """The true final book as ``price -> size`` floats per side, what every implementation must end with."""
     bids = {float(p): float(s) for p, s in stream.final_bids}
@@ -306,6 +507,7 @@ def save(stream: Stream, path: Path) -> None:
         "depth": stream.depth,
         "bids": stream.final_bids,
         "asks": stream.final_asks,
+        "shape": stream.shape,
     }
     path.write_bytes(b"\n".join([orjson.dumps(header), *stream.messages]))
 
@@ -321,4 +523,5 @@ def load(path: Path) -> Stream:
         messages,
         [tuple(level) for level in h["bids"]],
         [tuple(level) for level in h["asks"]],
+        h.get("shape", "default"),
     )

@@ -217,7 +217,7 @@ def _file_mb(path: str) -> float:
 
 
 def _book_levels(c: Ctx) -> int:
-    return sum(len(b._bid_levels) + len(b._ask_levels) for b in c.desk.books.values())
+    return sum(sum(b.level_count()) for b in c.desk.books.values())
 
 
 def _series(panel: Any) -> int:

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 import sys
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from operator import itemgetter
 from typing import Any, Literal
 
-from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE, is_decimal_text
+from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
 
 __all__ = ["MAX_NUMBER_CHARS", "ApplyResult", "BookCounters", "BookState", "Level", "OrderBook", "cadence_ms"]
 
@@ -142,20 +143,32 @@ class _Numbers(dict[str, float]):
         self.allow_zero = allow_zero
         self.limit = limit
 
-    def __missing__(self, text: Any) -> float:
+    def read(self, text: Any) -> float:
+        """Validate and convert a text the memo does not hold, and keep it.
+
+        Takes exactly what :func:`~exchange.numbers.is_decimal_text` takes, without its regex (which cost more
+        than ``float()`` itself, and streams with many distinct sizes miss often): ``float()`` accepts a
+        superset, and what it adds is refused here: non-ASCII digits, ``_`` separators and surrounding
+        whitespace by the three checks, ``inf`` and ``nan`` by the range.
+        """
         if text.__class__ is not str:
             raise _Rejected("price and size must be decimal strings")
         if len(text) > MAX_NUMBER_CHARS:
             raise _Rejected(f"a number of {len(text)} characters")
-        if not is_decimal_text(text):  # float() also takes " 5", "1_0" and "١٢٣"
+        try:
+            value = float(text)
+        except ValueError:
+            raise _Rejected(f"not a decimal: {text[:24]!r}") from None
+        if not text.isascii() or "_" in text or text[0] <= " " or text[-1] <= " ":
             raise _Rejected(f"not a decimal: {text[:24]!r}")
-        value = float(text)
         if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
             raise _Rejected(f"out of range: {text[:24]!r}")
         if len(self) >= self.limit:
             self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
         self[text] = value
         return value
+
+    __missing__ = read
 
     def retained_bytes(self) -> int:
         """What the memo's keys and values hold (the dict's own table aside)."""
@@ -168,8 +181,18 @@ _SIZES = _Numbers(allow_zero=True, limit=1 << 15)
 # A price is never 0, so ``_price_of(text) or _PRICES[text]`` works: ``dict.get`` on a subclass is a plain C
 # call (~30 ns), while a subscript on a dict subclass skips the interpreter's fast path (~42 ns).
 _price_of = _PRICES.get
-# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``.
+# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``, and calls the reader
+# directly on a miss (a subscript would go through ``__missing__``, ~100 ns more).
 _size_of = _SIZES.get
+_read_size = _SIZES.read
+
+# Every level of a side is in a dict (price -> level); only the front of a side (its best levels) is also in a
+# sorted list of prices. An update is one dict store wherever it lands, and so is an insert or delete behind
+# the front; the front is cut back to _FRONT prices when it outgrows _FRONT_MAX and refilled to _FRONT from the
+# back (a sort of the back) when it falls under _FRONT_MIN.
+_FRONT = 64
+_FRONT_MAX = 128
+_FRONT_MIN = 32
 
 
 def _convert(raw: Any) -> list[Level]:
@@ -200,10 +223,12 @@ class OrderBook:
         "counters",
         "_max_levels",
         "_max_changes",
+        "_bids",
         "_bid_keys",
-        "_bid_levels",
+        "_bid_edge",
+        "_asks",
         "_ask_keys",
-        "_ask_levels",
+        "_ask_edge",
     )
 
     def __init__(self, topic: str | None = None) -> None:
@@ -220,10 +245,14 @@ class OrderBook:
         self._last: Mapping[str, Any] | None = None  # the last applied message: seq, ts and cts are read from it
         self.version = 0
         self.counters = BookCounters()
-        self._bid_keys: list[float] = [_INF]  # price ascending (best bid last), then the sentinel
-        self._bid_levels: list[Level] = []
-        self._ask_keys: list[float] = [_INF]  # price ascending (best ask first), then the sentinel
-        self._ask_levels: list[Level] = []
+        # Per side: every level (price -> (price, size)), the front's prices ascending then the +inf sentinel, and the
+        # edge between front and back: a bid at or above _bid_edge is in the front, an ask at or below _ask_edge.
+        self._bids: dict[float, Level] = {}
+        self._bid_keys: list[float] = [_INF]  # best bid last
+        self._bid_edge = -_INF
+        self._asks: dict[float, Level] = {}
+        self._ask_keys: list[float] = [_INF]  # best ask first
+        self._ask_edge = _INF
 
     def _set_topic(self, topic: str) -> None:
         parts = topic.split(".")
@@ -266,13 +295,13 @@ class OrderBook:
                     self._last = message
                     self.version += 1
                     self.counters.deltas += 1
-                    bids = self._bid_levels
                     depth = self._max_levels
-                    if len(bids) > depth or len(self._ask_levels) > depth:
+                    if len(self._bids) > depth or len(self._asks) > depth:
                         return self._overflow(f"delta u {u} left a side deeper than {depth} levels")
-                    if bids and bids[-1][0] >= self._ask_keys[0]:  # an empty ask side's sentinel never crosses
+                    bids = self._bid_keys
+                    if len(bids) > 1 and bids[-2] >= self._ask_keys[0]:  # an empty ask side's sentinel never crosses
                         self.counters.crossed += 1
-                        return self._resync(f"crossed: bid {bids[-1][0]} >= ask {self._ask_keys[0]}")
+                        return self._resync(f"crossed: bid {bids[-2]} >= ask {self._ask_keys[0]}")
                     return _DELTA
                 return self._other_delta(data, u)
             if kind == "snapshot":
@@ -295,7 +324,8 @@ class OrderBook:
         if len(raw) > most:
             raise _Overflow
         keys = self._bid_keys
-        levels = self._bid_levels
+        sizes = self._bids  # price -> level
+        edge = self._bid_edge
         for level in raw:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
@@ -303,24 +333,29 @@ class OrderBook:
             price = _price_of(p) or _PRICES[p]
             size = _size_of(s)
             if size is None:
-                size = _SIZES[s]
-            i = bisect_left(keys, price)
-            if keys[i] == price:  # the sentinel stops i short of the end
+                size = _read_size(s)
+            if price in sizes:
                 if size:
-                    levels[i] = (price, size)
+                    sizes[price] = (price, size)
                 else:
-                    del keys[i]
-                    del levels[i]
+                    del sizes[price]
+                    if price >= edge:
+                        del keys[bisect_left(keys, price)]
             elif size:
-                keys.insert(i, price)
-                levels.insert(i, (price, size))
+                sizes[price] = (price, size)
+                if price >= edge:
+                    insort(keys, price)  # before the sentinel
             else:
                 self.counters.absent_deletes += 1
+        front = len(keys) - 1
+        if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
+            self._bid_edge = _refit_bids(keys, sizes, edge)
         raw = data["a"]
         if len(raw) > most:
             raise _Overflow
         keys = self._ask_keys
-        levels = self._ask_levels
+        sizes = self._asks
+        edge = self._ask_edge
         for level in raw:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
@@ -328,19 +363,23 @@ class OrderBook:
             price = _price_of(p) or _PRICES[p]
             size = _size_of(s)
             if size is None:
-                size = _SIZES[s]
-            i = bisect_left(keys, price)
-            if keys[i] == price:
+                size = _read_size(s)
+            if price in sizes:
                 if size:
-                    levels[i] = (price, size)
+                    sizes[price] = (price, size)
                 else:
-                    del keys[i]
-                    del levels[i]
+                    del sizes[price]
+                    if price <= edge:
+                        del keys[bisect_left(keys, price)]
             elif size:
-                keys.insert(i, price)
-                levels.insert(i, (price, size))
+                sizes[price] = (price, size)
+                if price <= edge:
+                    insort(keys, price)
             else:
                 self.counters.absent_deletes += 1
+        front = len(keys) - 1
+        if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
+            self._ask_edge = _refit_asks(keys, sizes, edge)
 
     def _other_delta(self, data: Mapping[str, Any], u: int) -> ApplyResult:
         """A delta off the hot path: before any snapshot, while resyncing, stale, or after a gap."""
@@ -362,18 +401,18 @@ class OrderBook:
     def _snapshot(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> ApplyResult:
         bids = _convert(data["b"])
         asks = _convert(data["a"])
-        bid_side = _build(bids)
-        ask_side = _build(asks)
+        bid_sizes = _build(bids)
+        ask_sizes = _build(asks)
         depth = self._max_levels
-        if len(bid_side[1]) > depth or len(ask_side[1]) > depth:
+        if len(bid_sizes) > depth or len(ask_sizes) > depth:
             return self._overflow(f"snapshot u {u} deeper than {depth} levels")
         if u == 1 and self.u is not None:
             self.counters.restarts += 1
-        self._bid_keys, self._bid_levels = bid_side
-        self._ask_keys, self._ask_levels = ask_side
+        self._set_bids(bid_sizes)
+        self._set_asks(ask_sizes)
         self._stamp(message, data, u)
         self.counters.snapshots += 1
-        if self._bid_levels and self._bid_levels[-1][0] >= self._ask_keys[0]:
+        if len(self._bid_keys) > 1 and self._bid_keys[-2] >= self._ask_keys[0]:
             self.counters.crossed += 1
             return self._resync("crossed snapshot")
         self.state = BookState.SYNCED
@@ -408,14 +447,29 @@ class OrderBook:
         side (so memory never grows with what the server sends) and ask for a fresh snapshot."""
         self.counters.overflows += 1
         depth = self._max_levels
-        excess = len(self._bid_levels) - depth
-        if excess > 0:  # bids are ascending, best last: the worst are at the front
-            del self._bid_levels[:excess]
-            del self._bid_keys[:excess]
-        if len(self._ask_levels) > depth:  # asks best first: the worst are at the end (before the sentinel)
-            del self._ask_levels[depth:]
-            del self._ask_keys[depth:-1]
+        if len(self._bids) > depth:
+            self._set_bids(dict(sorted(self._bids.items())[-depth:]))  # keep the best: the highest bids
+        if len(self._asks) > depth:
+            self._set_asks(dict(sorted(self._asks.items())[:depth]))
         return self._resync(reason)
+
+    def _set_bids(self, sizes: dict[float, Level]) -> None:
+        """Replace the bid side with ``sizes`` (price -> level, sizes > 0)."""
+        keys = sorted(sizes)
+        if len(keys) > _FRONT_MAX:
+            keys = keys[-_FRONT:]
+        keys.append(_INF)
+        self._bids, self._bid_keys = sizes, keys
+        self._bid_edge = keys[0] if len(sizes) >= len(keys) else -_INF
+
+    def _set_asks(self, sizes: dict[float, Level]) -> None:
+        """Replace the ask side with ``sizes`` (price -> level, sizes > 0)."""
+        keys = sorted(sizes)
+        if len(keys) > _FRONT_MAX:
+            keys = keys[:_FRONT]
+        keys.append(_INF)
+        self._asks, self._ask_keys = sizes, keys
+        self._ask_edge = keys[-2] if len(sizes) >= len(keys) else _INF
 
     def _resync(self, reason: str) -> ApplyResult:
         self.state = BookState.RESYNCING
@@ -437,23 +491,29 @@ class OrderBook:
 
     def bids(self, n: int | None = None) -> list[Level]:
         """The best ``n`` bids (all when None) as ``(price, size)``, best first."""
-        if n is None:
-            return self._bid_levels[::-1]
-        return self._bid_levels[: -n - 1 : -1] if n > 0 else []
+        levels = self._bids
+        keys = self._bid_keys
+        if n is None or n >= len(keys) and len(levels) >= len(keys):  # beyond the front
+            return _pick(levels, sorted(levels, reverse=True)[:n])
+        return _pick(levels, keys[-2 : -n - 2 : -1]) if n > 0 else []
 
     def asks(self, n: int | None = None) -> list[Level]:
         """The best ``n`` asks (all when None) as ``(price, size)``, best first."""
-        if n is None:
-            return self._ask_levels[:]
-        return self._ask_levels[:n] if n > 0 else []
+        levels = self._asks
+        keys = self._ask_keys
+        if n is None or n >= len(keys) and len(levels) >= len(keys):
+            return _pick(levels, sorted(levels)[:n])
+        return _pick(levels, keys[: min(n, len(keys) - 1)]) if n > 0 else []
 
     def best_bid(self) -> Level | None:
         """The best bid, or None when the bid side is empty."""
-        return self._bid_levels[-1] if self._bid_levels else None
+        keys = self._bid_keys
+        return self._bids[keys[-2]] if len(keys) > 1 else None
 
     def best_ask(self) -> Level | None:
         """The best ask, or None when the ask side is empty."""
-        return self._ask_levels[0] if self._ask_levels else None
+        keys = self._ask_keys
+        return self._asks[keys[0]] if len(keys) > 1 else None
 
     @property
     def synced(self) -> bool:
@@ -461,14 +521,14 @@ class OrderBook:
 
     def spread(self) -> float | None:
         """Best ask minus best bid, or None when a side is empty."""
-        if self._bid_levels and self._ask_levels:
-            return self._ask_levels[0][0] - self._bid_levels[-1][0]
+        if len(self._bid_keys) > 1 and len(self._ask_keys) > 1:
+            return self._ask_keys[0] - self._bid_keys[-2]
         return None
 
     def mid(self) -> float | None:
         """Midpoint of the best bid and ask, or None when a side is empty."""
-        if self._bid_levels and self._ask_levels:
-            return (self._ask_levels[0][0] + self._bid_levels[-1][0]) / 2.0
+        if len(self._bid_keys) > 1 and len(self._ask_keys) > 1:
+            return (self._ask_keys[0] + self._bid_keys[-2]) / 2.0
         return None
 
     def depth_levels(self, side: Side, n: int) -> list[tuple[float, float, float]]:
@@ -525,7 +585,7 @@ class OrderBook:
 
     def level_count(self) -> tuple[int, int]:
         """Number of bid and ask levels."""
-        return len(self._bid_levels), len(self._ask_levels)
+        return len(self._bids), len(self._asks)
 
     def _top(self, side: Side, n: int) -> list[Level]:
         if side == "bid":
@@ -537,9 +597,11 @@ class OrderBook:
     def _best_first(self, side: Side) -> Iterator[Level]:
         """A side's levels best first, without copying them."""
         if side == "bid":
-            return reversed(self._bid_levels)
+            keys = self._bid_keys
+            return _best_first(keys[-2::-1], self._bids, keys[0], best_high=True)
         if side == "ask":
-            return iter(self._ask_levels)
+            keys = self._ask_keys
+            return _best_first(keys[:-1], self._asks, keys[-2] if len(keys) > 1 else _INF, best_high=False)
         raise ValueError(f"side must be 'bid' or 'ask', not {side!r}")
 
     def __repr__(self) -> str:
@@ -567,11 +629,46 @@ def _ceil_bucket(price: float, step: float) -> int:
     return math.ceil(price / step - _BUCKET_EPS)
 
 
-def _build(levels: list[Level]) -> tuple[list[float], list[Level]]:
-    """Keys (then the sentinel) and levels of one side of a snapshot: ascending, last write wins per price, zero
-    sizes dropped."""
-    by_price = {level[0]: level for level in levels}
-    keys = sorted(price for price, level in by_price.items() if level[1] > 0)
-    out = [by_price[price] for price in keys]
-    keys.append(_INF)
-    return keys, out
+def _build(levels: list[Level]) -> dict[float, Level]:
+    """One side of a snapshot as price -> level: last write wins per price, zero sizes dropped."""
+    return {level[0]: level for level in {level[0]: level for level in levels}.values() if level[1] > 0}
+
+
+def _pick(levels: dict[float, Level], prices: list[float]) -> list[Level]:
+    """The levels at ``prices``, in their order: one C call for a read of the top 25."""
+    if len(prices) > 1:
+        return list(itemgetter(*prices)(levels))
+    return [levels[price] for price in prices]  # itemgetter of one key returns the item, not a tuple
+
+
+def _refit_bids(keys: list[float], sizes: dict[float, Level], edge: float) -> float:
+    """Cut a bid side's front back to :data:`_FRONT` prices when it outgrew :data:`_FRONT_MAX`, or refill it
+    to :data:`_FRONT` from the back (every price below ``edge``) when it fell under :data:`_FRONT_MIN`;
+    returns the new edge."""
+    front = len(keys) - 1
+    if front > _FRONT_MAX:
+        del keys[: front - _FRONT]  # the worst bids are at the start
+    else:
+        keys[:0] = sorted(price for price in sizes if price < edge)[front - _FRONT :]
+    return keys[0] if len(sizes) >= len(keys) else -_INF
+
+
+def _refit_asks(keys: list[float], sizes: dict[float, Level], edge: float) -> float:
+    """:func:`_refit_bids` for an ask side, whose front is best first."""
+    front = len(keys) - 1
+    if front > _FRONT_MAX:
+        del keys[_FRONT:-1]  # the sentinel stays
+    else:
+        keys[front:front] = sorted(price for price in sizes if price > edge)[: _FRONT - front]
+    return keys[-2] if len(sizes) >= len(keys) else _INF
+
+
+def _best_first(front: list[float], sizes: dict[float, Level], edge: float, *, best_high: bool) -> Iterator[Level]:
+    """A side best first: its front, then (sorted only if the reader gets that far) the levels behind ``edge``,
+    the front's worst price."""
+    for price in front:
+        yield sizes[price]
+    if len(sizes) > len(front):
+        behind = (price for price in sizes if price < edge) if best_high else (p for p in sizes if p > edge)
+        for price in sorted(behind, reverse=best_high):
+            yield sizes[price]
