@@ -86,7 +86,7 @@ SHAPES: dict[str, Shape] = {
         ),
         Shape(
             "xrp-500",
-            "linear XRPUSDT 500 on a 0.0001 tick (\"0.5123\"), sizes of 1 decimal, half the changes deep",
+            'linear XRPUSDT 500 on a 0.0001 tick ("0.5123"), sizes of 1 decimal, half the changes deep',
             symbol="XRPUSDT",
             depth=500,
             price_decimals=4,
@@ -492,6 +492,8 @@ def generate(
     final_bids = [tuple(level) for level in gen._window(gen.bids)]
     final_asks = [tuple(level) for level in gen._window(gen.asks)]
     return Stream(seed, deltas, chosen.depth, messages, final_bids, final_asks, chosen.name)  # type: ignore[arg-type]
+
+
 def true_book(stream: Stream) -> tuple[dict[float, float], dict[float, float]]:
     """The true final book as ``price -> size`` floats per side, what every implementation must end with."""
     bids = {float(p): float(s) for p, s in stream.final_bids}

@@ -16,13 +16,16 @@ Rules (Bybit v5's, as docs/behaviour.md describes them):
   Its levels are applied as they are read, so the part before the unreadable level may already be in; a
   RESYNCING book is never shown as live, and the snapshot asked for replaces all of it.
 
-Representation (measured by ``bench/book_throughput.py``: ingest runs at network rate, so the cost per delta
-matters, and the desk reads the top 25 up to once a frame): per side, two parallel Python lists in ascending price
-order, ``keys`` (the prices, then a ``+inf`` sentinel so that a lookup never runs off the end) and ``levels``
-(``(price, size)`` tuples). Asks are best first and bids best last, so neither side negates a price and a read of
-the best N is one C slice (``levels[:-n-1:-1]`` for bids). An update of an existing level is a C bisect plus one
-slot assignment; an insert or delete shifts a few hundred pointers in C. ``float()`` of Bybit's decimal strings
-would cost more than all of that, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
+Representation (measured by ``bench/book_throughput.py`` on several stream shapes: ingest runs at network rate,
+so the cost per delta matters, and the desk reads the top 25 up to once a frame): per side, a dict of every level
+(price -> ``(price, size)``) and a sorted list of the prices of the side's front, its best 32 to 128 levels, then a
+``+inf`` sentinel so that a lookup never runs off the end. Asks are best first and bids best last, so neither side
+negates a price. An update is one dict store wherever it lands; an insert or delete behind the front is one dict
+store too, and in the front also a C bisect and a shift of at most 128 pointers. The front is cut back to 64
+prices when it outgrows 128 and refilled to 64 from the back (a sort of it) when it falls under 32, so deep books
+with changes at every depth never bisect or shift a 1000-level list. A read of the best N within the front is one
+C call over the dict (``itemgetter``); a deeper read sorts the back. ``float()`` of Bybit's decimal strings would
+cost more than a dict hit, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
 validates as it converts; its keys are at most :data:`MAX_NUMBER_CHARS` characters (a longer "number" is rejected),
 so its memory is bounded in bytes, not only in entries. Each level is converted and applied in one pass (a separate
 validation pass cost 20% more per delta), which is why an unreadable level in an in-sequence delta resyncs the book

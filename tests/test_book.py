@@ -6,6 +6,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
+from unittest.mock import patch
 
 import orjson
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from exchange import book as book_module
 from exchange.book import MAX_NUMBER_CHARS, ApplyResult, BookState, OrderBook
+from exchange.numbers import is_decimal_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit" / "ws_public"
 TOPIC = "orderbook.50.BTCUSDT"
@@ -610,3 +612,132 @@ def test_a_number_only_python_reads_is_not_a_level(text: str, where: str) -> Non
     before = (book.bids(), book.asks(), book.u)
     assert book.apply(message) is ApplyResult.REJECTED
     assert (book.bids(), book.asks(), book.u) == before
+
+
+# ---------------------------------------------------------------------------------------------- shapes the desk meets
+
+SUB_CENT = Decimal("0.0001")  # XRPUSDT's tick: prices like "0.5123"
+
+
+def spell(value: Decimal, decimals: int, trimmed: bool) -> str:
+    """Bybit's two spellings: linear keeps the decimals ("0.5120"), spot cuts trailing zeros ("0.512")."""
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if trimmed and "." in text else text
+
+
+@st.composite
+def sub_cent_streams(draw):
+    """A deep sub-cent book, then deltas that update, insert and delete at any depth (deep deletes included),
+    with sizes of 0 to 6 decimals: never crossed, every delete of a level the book holds."""
+    divide = 5_123
+    bids = set(draw(st.lists(st.integers(divide - 400, divide - 1), min_size=1, max_size=300)))
+    asks = set(draw(st.lists(st.integers(divide + 1, divide + 400), min_size=1, max_size=300)))
+    sizes = st.builds(lambda n, k: Decimal(n).scaleb(-k), st.integers(1, 10**7), st.integers(0, 6))
+    book = {"b": {tick: draw(sizes) for tick in bids}, "a": {tick: draw(sizes) for tick in asks}}
+    snapshot = {side: dict(levels) for side, levels in book.items()}
+    deltas = []
+    for _ in range(draw(st.integers(1, 30))):
+        delta = {}
+        for side, (lo, hi) in (("b", (divide - 400, divide - 1)), ("a", (divide + 1, divide + 400))):
+            changes: dict[int, Decimal] = {}
+            before = set(book[side])
+            for _ in range(draw(st.integers(0, 12))):
+                held = sorted(book[side])
+                if held and draw(st.booleans()):  # delete or update a level the book holds, at any depth
+                    tick = held[draw(st.integers(0, len(held) - 1))]
+                    size = Decimal(0) if draw(st.booleans()) else draw(sizes)
+                else:
+                    tick, size = draw(st.integers(lo, hi)), draw(sizes)
+                    if tick not in book[side] and not size:
+                        continue
+                if size or tick in before:
+                    changes[tick] = size
+                else:  # added earlier in this delta, gone again: Bybit sends neither
+                    changes.pop(tick, None)
+                if size:
+                    book[side][tick] = size
+                else:
+                    book[side].pop(tick, None)
+            delta[side] = changes
+        deltas.append(delta)
+    return snapshot, deltas, draw(st.booleans())
+
+
+def sub_cent_levels(levels: dict[int, Decimal], trimmed: bool) -> list[tuple[str, str]]:
+    return [(spell(tick * SUB_CENT, 4, trimmed), spell(size, 6, trimmed)) for tick, size in levels.items()]
+
+
+def check_against_model(book: OrderBook, model: NaiveBook) -> None:
+    """Every read the desk makes agrees with the naive model."""
+    want_bids, want_asks = model.top("bid"), model.top("ask")
+    assert book.bids() == want_bids and book.asks() == want_asks
+    for n in (1, 3, 25, 200):
+        assert book.bids(n) == want_bids[:n] and book.asks(n) == want_asks[:n]
+    assert book.best_bid() == (want_bids[0] if want_bids else None)
+    assert book.best_ask() == (want_asks[0] if want_asks else None)
+    assert book.level_count() == (len(want_bids), len(want_asks))
+    assert list(book._best_first("bid")) == want_bids and list(book._best_first("ask")) == want_asks
+    assert [p for p, _, _ in book.depth_levels("ask", 40)] == [p for p, _ in want_asks[:40]]
+
+
+def run_sub_cent(stream) -> None:
+    snapshot, deltas, trimmed = stream
+    topic = "orderbook.1000.XRPUSDT"
+    book, model = OrderBook(), NaiveBook()
+    first = msg("snapshot", 1, sub_cent_levels(snapshot["b"], trimmed), sub_cent_levels(snapshot["a"], trimmed), topic)
+    assert book.apply(first) is ApplyResult.SNAPSHOT
+    for side, levels in ((model.bids, snapshot["b"]), (model.asks, snapshot["a"])):
+        model.apply(side, [(tick * SUB_CENT, size) for tick, size in levels.items()])
+    check_against_model(book, model)
+    for u, delta in enumerate(deltas, start=2):
+        bids, asks = sub_cent_levels(delta["b"], trimmed), sub_cent_levels(delta["a"], trimmed)
+        assert book.apply(msg("delta", u, bids, asks, topic)) is ApplyResult.DELTA
+        for side, changes in ((model.bids, delta["b"]), (model.asks, delta["a"])):
+            model.apply(side, [(tick * SUB_CENT, size) for tick, size in changes.items()])
+        assert book.state is BookState.SYNCED and book.counters.absent_deletes == 0
+        check_against_model(book, model)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(sub_cent_streams())
+def test_property_sub_cent_deep_book_with_deep_deletes_equals_the_model(stream):
+    run_sub_cent(stream)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(sub_cent_streams())
+def test_property_a_tiny_front_refits_all_the_time_and_still_equals_the_model(stream):
+    """The front of 2 to 8 prices is cut back and refilled from the back on nearly every delta."""
+    with patch.multiple(book_module, _FRONT=4, _FRONT_MAX=8, _FRONT_MIN=2):
+        run_sub_cent(stream)
+
+
+def test_a_delete_behind_the_front_and_in_it_both_count_an_absent_level():
+    book = OrderBook()
+    asks = [(f"{100 + i}.0", "1") for i in range(300)]  # a front of 64, the rest behind it
+    assert book.apply(msg("snapshot", 1, [("99.0", "1")], asks, "orderbook.1000.BTCUSDT")) is ApplyResult.SNAPSHOT
+    missing = [("150.5", "0"), ("390.5", "0")]  # one absent level in the front, one behind it
+    assert book.apply(msg("delta", 2, [], missing, "orderbook.1000.BTCUSDT")) is ApplyResult.DELTA
+    assert book.counters.absent_deletes == 2 and book.level_count() == (1, 300)
+    deep = [(f"{100 + i}.0", "0") for i in range(100, 300)]  # delete everything behind the front
+    assert book.apply(msg("delta", 3, [], deep, "orderbook.1000.BTCUSDT")) is ApplyResult.DELTA
+    assert book.asks() == [(100.0 + i, 1.0) for i in range(100)]
+
+
+NUMBER_TEXT = st.text(alphabet="0123456789.eE+-_ \t\n1\u0661\u00b2infaINFNA", max_size=12)
+
+
+@given(NUMBER_TEXT)
+def test_the_number_reader_takes_exactly_plain_decimals_in_range(text):
+    """The reader without a regex agrees with ``is_decimal_text`` and the range, on any text."""
+    memo = book_module._Numbers(allow_zero=True, limit=4)
+    try:
+        value = memo.read(text)
+    except book_module._Rejected:
+        value = None
+    plain = is_decimal_text(text) and (float(text) == 0 or 1e-18 <= float(text) < 1e18)
+    assert (value is not None) == plain
+    if plain:
+        assert value == float(text) and len(memo) <= 4

@@ -39,7 +39,7 @@ IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def make(key: str) -> Adapter:
-    """A fresh adapter for ``key`` (imports the peer library only when asked)."""
+def make(key: str, topic: str = "orderbook.200.BTCUSDT", category: str = "linear") -> Adapter:
+    """A fresh adapter for ``key`` fed ``topic`` of ``category`` (imports the peer library only when asked)."""
     module, factory, _ = IMPLEMENTATIONS[key]
-    return getattr(import_module(module), factory)()
+    return getattr(import_module(module), factory)(topic, category)

@@ -28,7 +28,8 @@ def read_index(side: object) -> list[tuple[float, float]]:
     return [index(i) for i in range(min(TOP, len(side)))]  # type: ignore[arg-type]
 
 
-def make() -> Adapter:
+def make(topic: str = "", category: str = "") -> Adapter:
+    """A fresh book (it takes any topic and category)."""
     book = OrderBook()
     sides = [book.bids, book.asks]
 

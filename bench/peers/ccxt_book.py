@@ -18,40 +18,46 @@ from ccxt.async_support.base.ws.client import Client
 
 from bench.peers import TOP, Adapter
 
-URL = "wss://stream.bybit.com/v5/public/linear"
-SYMBOL = "BTC/USDT:USDT"
-
-_MARKET = {
-    "id": "BTCUSDT",
-    "symbol": SYMBOL,
-    "base": "BTC",
-    "quote": "USDT",
-    "settle": "USDT",
-    "baseId": "BTC",
-    "quoteId": "USDT",
-    "settleId": "USDT",
-    "type": "swap",
-    "spot": False,
-    "margin": False,
-    "swap": True,
-    "future": False,
-    "option": False,
-    "active": True,
-    "contract": True,
-    "linear": True,
-    "inverse": False,
-    "contractSize": 1.0,
-    "precision": {"amount": 0.001, "price": 0.1},
-}
+URL = "wss://stream.bybit.com/v5/public/{category}"  # ccxt tells spot from contract frames by the URL
 
 
-def make() -> Adapter:
+def _market(symbol: str, category: str) -> dict[str, object]:
+    """The one market ccxt needs loaded for ``symbol`` (a ``...USDT`` pair) in ``category``."""
+    base = symbol.removesuffix("USDT")
+    spot = category == "spot"
+    return {
+        "id": symbol,
+        "symbol": f"{base}/USDT" if spot else f"{base}/USDT:USDT",
+        "base": base,
+        "quote": "USDT",
+        "settle": None if spot else "USDT",
+        "baseId": base,
+        "quoteId": "USDT",
+        "settleId": None if spot else "USDT",
+        "type": "spot" if spot else "swap",
+        "spot": spot,
+        "margin": False,
+        "swap": not spot,
+        "future": False,
+        "option": False,
+        "active": True,
+        "contract": not spot,
+        "linear": None if spot else True,
+        "inverse": None if spot else False,
+        "contractSize": None if spot else 1.0,
+        "precision": {"amount": 0.001, "price": 0.1},
+    }
+
+
+def make(topic: str = "orderbook.200.BTCUSDT", category: str = "linear") -> Adapter:
     # ccxt's Client makes a Future when constructed, which needs a current event loop; an earlier async test in
     # the same thread may have closed the default one, so give it its own.
     asyncio.set_event_loop(asyncio.new_event_loop())
     exchange = ccxtpro.bybit()
-    exchange.set_markets([_MARKET])
-    client = Client(URL, None, None, None, None, {})
+    market = _market(topic.rsplit(".", 1)[1], category)
+    exchange.set_markets([market])
+    symbol = market["symbol"]
+    client = Client(URL.format(category=category), None, None, None, None, {})
     handle = exchange.handle_message
     orderbooks = exchange.orderbooks
 
@@ -59,11 +65,11 @@ def make() -> Adapter:
         handle(client, message)
 
     def read() -> object:
-        book = orderbooks[SYMBOL]
+        book = orderbooks[symbol]
         return book["bids"][:TOP], book["asks"][:TOP]
 
     def levels() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        book = orderbooks[SYMBOL]
+        book = orderbooks[symbol]
         return [(p, s) for p, s in book["bids"]], [(p, s) for p, s in book["asks"]]
 
     return Adapter(apply, read, levels)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from bench.peers import TOP, Adapter
+from exchange import book as book_module
 from exchange.book import BookState, OrderBook
 
 
-def make() -> Adapter:
+def make(topic: str = "", category: str = "") -> Adapter:
+    """A fresh book (it takes any topic and category) and cold number memos: every pass meets the stream's
+    numbers for the first time, as a live desk meets a market's."""
+    book_module._PRICES.clear()
+    book_module._SIZES.clear()
     book = OrderBook()
     bids = book.bids
     asks = book.asks

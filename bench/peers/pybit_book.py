@@ -17,14 +17,12 @@ from pybit.unified_trading import WebSocket
 
 from bench.peers import TOP, Adapter
 
-TOPIC = "orderbook.200.BTCUSDT"
 
-
-def _socketless() -> WebSocket:
+def _socketless(topic: str) -> WebSocket:
     """The attributes the message path touches, without the constructor's thread and connection."""
     ws = object.__new__(WebSocket)
     ws.data = {}
-    ws.callback_directory = {TOPIC: _user_callback}
+    ws.callback_directory = {topic: _user_callback}
     ws.subscriptions = {}
     return ws
 
@@ -37,8 +35,8 @@ def _price(level: list[str]) -> float:
     return float(level[0])
 
 
-def _make(correct: bool) -> Adapter:
-    ws = _socketless()
+def _make(correct: bool, topic: str) -> Adapter:
+    ws = _socketless(topic)
     is_pong = ws._is_custom_pong
     handle = ws._handle_incoming_message
     data = ws.data
@@ -50,25 +48,25 @@ def _make(correct: bool) -> Adapter:
     if correct:
 
         def read() -> object:
-            book = data[TOPIC]
+            book = data[topic]
             return nlargest(TOP, book["b"], key=_price), nsmallest(TOP, book["a"], key=_price)
 
     else:
 
         def read() -> object:
-            book = data[TOPIC]
+            book = data[topic]
             return book["b"][:TOP], book["a"][:TOP]
 
     def levels() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        book = data[TOPIC]
+        book = data[topic]
         return [(float(p), float(s)) for p, s in book["b"]], [(float(p), float(s)) for p, s in book["a"]]
 
     return Adapter(apply, read, levels, ordered=False)
 
 
-def make_natural() -> Adapter:
-    return _make(correct=False)
+def make_natural(topic: str = "orderbook.200.BTCUSDT", category: str = "linear") -> Adapter:
+    return _make(False, topic)
 
 
-def make_sorted() -> Adapter:
-    return _make(correct=True)
+def make_sorted(topic: str = "orderbook.200.BTCUSDT", category: str = "linear") -> Adapter:
+    return _make(True, topic)

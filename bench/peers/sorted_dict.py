@@ -9,7 +9,8 @@ from sortedcontainers import SortedDict
 from bench.peers import TOP, Adapter
 
 
-def make() -> Adapter:
+def make(topic: str = "", category: str = "") -> Adapter:
+    """A fresh book (it takes any topic and category)."""
     sides = [SortedDict(), SortedDict()]  # bids keyed by -price, asks by price: both iterate best first
 
     def apply(message: dict) -> None:
