@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
-from bench.book_stream import format_price, format_size, generate, load, save, true_book
+from bench.book_stream import SHAPES, format_price, format_size, generate, load, save, true_book
 from bench.book_throughput import check
 from bench.peers import IMPLEMENTATIONS, make
 
@@ -130,3 +132,86 @@ def test_bigger_deltas_keep_the_window_exact():
         data = orjson.loads(raw)["data"]
         counts.append(len(data["b"]) + len(data["a"]))
     assert sum(counts) / len(counts) > 20
+
+
+# ---------------------------------------------------------------------------------------------- the other shapes
+
+OTHER_SHAPES = [name for name in SHAPES if name != "default"]
+
+
+@pytest.fixture(scope="module", params=OTHER_SHAPES)
+def shaped(request):
+    return SHAPES[request.param], generate(150, seed=5, shape=request.param)
+
+
+def ranks_touched(stream) -> list[int]:
+    """The rank (0 = best) in the book before each delta of every price the delta touches."""
+    ranks = []
+    for (bids, asks), raw in zip(replay(stream), stream.messages[1:], strict=False):
+        data = orjson.loads(raw)["data"]
+        for held, changes, best_high in ((bids, data["b"], True), (asks, data["a"], False)):
+            order = sorted(map(float, held), reverse=best_high)
+            ranks.extend(order.index(float(p)) for p, _ in changes if p in held)
+    return ranks
+
+
+def test_every_shape_keeps_its_window_exact_uncrossed_and_spelt_by_category(shaped):
+    shape, stream = shaped
+    first = orjson.loads(stream.messages[0])
+    assert first["topic"] == shape.topic
+    order = (
+        ["topic", "ts", "type", "data", "cts"] if shape.category == "spot" else ["topic", "type", "ts", "data", "cts"]
+    )
+    assert list(first) == order
+    for bids, asks in replay(stream):
+        assert len(bids) == shape.depth and len(asks) == shape.depth
+        assert max(map(float, bids)) < min(map(float, asks))
+    for raw in stream.messages:
+        data = orjson.loads(raw)["data"]
+        for price, size in data["b"] + data["a"]:
+            if shape.category == "spot":
+                assert not (("." in price and price.endswith("0")) or ("." in size and size.endswith("0")))
+            else:
+                assert len(price.partition(".")[2]) == shape.price_decimals
+                assert size == "0" or len(size.partition(".")[2]) == shape.size_decimals
+
+
+def test_uniform_shapes_change_every_depth_and_bursts_are_large(shaped):
+    shape, stream = shaped
+    ranks = ranks_touched(stream)
+    if shape.top_share < 0.5:
+        assert max(ranks) >= shape.depth * 0.9 and sum(r >= shape.depth // 2 for r in ranks) > len(ranks) / 5
+    if shape.burst_share:
+        sides = [
+            len(side)
+            for raw in stream.messages[1:]
+            for side in orjson.loads(raw)["data"].values()
+            if isinstance(side, list)
+        ]
+        assert max(sides) >= 100
+
+
+def test_sub_cent_shapes_spell_prices_under_a_cent():
+    stream = generate(20, seed=1, shape="xrp-500")
+    price = orjson.loads(stream.messages[0])["data"]["b"][0][0]
+    assert price.startswith("0.5") and len(price) == 6  # "0.5123"
+
+
+def test_the_fixture_shape_starts_from_the_real_snapshot():
+    real = orjson.loads(
+        (
+            Path(__file__).parent / "fixtures/bybit/ws_public/spot_orderbook50_BTCUSDT_snapshot_u2876700.json"
+        ).read_bytes()
+    )
+    first = orjson.loads(generate(5, seed=1, shape="spot-fixture-50").messages[0])
+    assert first["data"]["b"] == real["data"]["b"] and first["data"]["a"] == real["data"]["a"]
+
+
+@pytest.mark.parametrize("key", ["fluxum", "order-book", "sorteddict", "ccxt"])
+def test_every_peer_ends_on_the_true_book_of_every_shape(shaped, key):
+    shape, stream = shaped
+    adapter = make(key, shape.topic, shape.category)
+    for raw in stream.messages:
+        adapter.apply(orjson.loads(raw))
+        adapter.read()
+    assert check(adapter, stream) == (None, "")
