@@ -146,7 +146,7 @@ def shaped(request):
 
 def ranks_touched(stream) -> list[int]:
     """The rank (0 = best) in the book before each delta of every price the delta touches."""
-    ranks = []
+    ranks: list[int] = []
     for (bids, asks), raw in zip(replay(stream), stream.messages[1:], strict=False):
         data = orjson.loads(raw)["data"]
         for held, changes, best_high in ((bids, data["b"], True), (asks, data["a"], False)):
