@@ -31,7 +31,7 @@ from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
 from widgets.connection_bar import ConnectionBar
 from widgets.desk_footer import DeskFooter
-from widgets.desk_widget import DeskWidget
+from widgets.desk_widget import DeskWidget, PullTicker
 from widgets.ladder import Ladder
 from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
@@ -132,6 +132,8 @@ class DeskScreen(Screen[None]):
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
         self._availability: tuple[bool, bool, bool] | None = None
         self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
+        self.pull_ticker = PullTicker()
+        """The one timer that pulls every desk widget on this screen."""
         self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ layout
@@ -156,6 +158,7 @@ class DeskScreen(Screen[None]):
         yield DeskFooter()
 
     def on_mount(self) -> None:
+        self.set_interval(1 / self.pull_ticker.tick_hz, self.pull_ticker.tick, name="desk-pull")
         self.fit(self.app.size.width, self.app.size.height)
         self.query_one(OrdersTable).focus()
 

@@ -136,6 +136,7 @@ def _cpu_s(pid: int) -> float:
 
 
 def _command(row: str, seconds: float, marker: Path, out: Path, profile: Path | None) -> list[str]:
+    row = row.split("@")[0]
     if row == "monitor":
         return [sys.executable, "-m", "app.cli", "monitor", "--duration", str(seconds + 30)]
     command = [sys.executable, "-m", "bench.desk_table", "--child", row, "--seconds", str(seconds)]
@@ -143,13 +144,14 @@ def _command(row: str, seconds: float, marker: Path, out: Path, profile: Path | 
     return command + (["--profile", str(profile)] if profile is not None else [])
 
 
-def run_row(row: str, seconds: float, profile: Path | None = None) -> dict[str, Any]:
-    """One row: its process in a pseudo-terminal of :data:`SIZE`; the figures of its window."""
+def run_row(row: str, seconds: float, profile: Path | None = None, root: Path = ROOT) -> dict[str, Any]:
+    """One row: its process in a pseudo-terminal of :data:`SIZE`, run from the code in ``root``; the figures of
+    its window."""
     folder = Path(tempfile.mkdtemp(prefix="fluxum-desk-table-"))
     marker, out = folder / "window", folder / "figures.json"
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(ROOT), "COLUMNS": "", "LINES": ""}
+    env = {**os.environ, "TERM": "xterm-256color", "PYTHONPATH": str(root), "COLUMNS": "", "LINES": ""}
     env["XDG_CONFIG_HOME"] = env["XDG_DATA_HOME"] = env["XDG_STATE_HOME"] = str(folder)
     env.pop("NO_COLOR", None)
     child = subprocess.Popen(
@@ -157,11 +159,12 @@ def run_row(row: str, seconds: float, profile: Path | None = None) -> dict[str, 
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        cwd=ROOT,
+        cwd=root,
         env=env,
         start_new_session=True,
     )
     os.close(slave)
+    monitor = row.startswith("monitor")
     received = 0
     seen = bytearray()
     window: tuple[float, float, int] | None = None  # (wall, cpu, bytes) when it opened
@@ -180,17 +183,17 @@ def run_row(row: str, seconds: float, profile: Path | None = None) -> dict[str, 
                 if not chunk:
                     break
                 received += len(chunk)
-                if row == "monitor" and window is None:
+                if monitor and window is None:
                     seen += chunk
             now = time.time()
             if window is None:
-                if (row == "monitor" and b"ready" in seen.lower()) or marker.exists():
-                    if row == "monitor":
+                if (monitor and b"ready" in seen.lower()) or marker.exists():
+                    if monitor:
                         time.sleep(SETTLE_S)
                     window = (time.time(), _cpu_s(child.pid), received)
                     next_key = window[0] + KEY_EVERY_S / 2
                 continue
-            if row == "desk" and now >= next_key:
+            if row.startswith("desk") and now >= next_key:
                 keys.append(time.time())
                 os.write(master, b"]")
                 next_key += KEY_EVERY_S
@@ -198,7 +201,7 @@ def run_row(row: str, seconds: float, profile: Path | None = None) -> dict[str, 
                 closed = (time.time(), _cpu_s(child.pid), received)
         if closed is None:
             raise RuntimeError(f"{row}: the window never closed ({received} bytes read)")
-        if row != "monitor":
+        if not monitor:
             end = time.monotonic() + 30
             while not out.exists() and time.monotonic() < end and child.poll() is None:
                 select.select([master], [], [], 0.1)
@@ -216,7 +219,7 @@ def run_row(row: str, seconds: float, profile: Path | None = None) -> dict[str, 
         "cpu": (closed[1] - window[1]) / wall,
         "bytes_per_s": (closed[2] - window[2]) / wall,
     }
-    if row in ("desk", "quiet") and out.exists():
+    if row.split("@")[0] in ("desk", "quiet") and out.exists():
         figures.update(_screen_figures(json.loads(out.read_text())["draws"], keys, window[0], seconds))
     return figures
 
@@ -266,7 +269,7 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         cpu_empty = f["cpu"] / empty["cpu"] if empty.get("cpu") else float("nan")
         bytes_static = f["bytes_per_s"] / floor["bytes_per_s"] if floor.get("bytes_per_s") else float("nan")
         print(
-            f"{row:<8} {f['cpu']:>8.3f} {cpu_static:>8.1f} {cpu_empty:>8.1f} {f['bytes_per_s'] / 1024:>8.1f} "
+            f"{row:<12} {f['cpu']:>8.3f} {cpu_static:>8.1f} {cpu_empty:>8.1f} {f['bytes_per_s'] / 1024:>8.1f} "
             f"{bytes_static:>8.1f} {_cell(f, 'frames_per_s', '.1f'):>8} {_cell(f, 'painted_p50', '.0f'):>9} "
             f"{_cell(f, 'painted_p99', '.0f'):>7} {_cell(f, 'key_p50', '.0f'):>8} {_cell(f, 'key_p99', '.0f'):>7} "
             f"{f.get('keys', '-'):>6}"
@@ -326,6 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="rounds of every row, interleaved (default 1)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"which rows (default {','.join(ROWS)})")
     parser.add_argument("--profile", type=Path, default=None, help="also profile one desk window into FILE")
+    parser.add_argument("--profile-row", default="desk", help="the row --profile profiles (default desk)")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also run the desk rows from another checkout (with this bench in it), as row@NAME; repeatable",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--marker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -338,13 +349,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Fluxum desk table: {SIZE[0]}x{SIZE[1]} pseudo-terminals, {args.seconds:g} s windows, "
         f"{args.rounds} round(s), {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
-    collected: dict[str, list[dict[str, Any]]] = {row: [] for row in rows}
+    roots = {"": ROOT}
+    for item in args.code:
+        name, _, folder = item.partition("=")
+        roots[name] = Path(folder).resolve()
+    plan = [(row, "") for row in rows]
+    plan += [(row, name) for name in roots if name for row in rows if row in ("desk", "quiet", "static")]
+    collected: dict[str, list[dict[str, Any]]] = {f"{row}@{name}" if name else row: [] for row, name in plan}
     for _ in range(args.rounds):
-        for row in rows:
-            collected[row].append(run_row(row, args.seconds))
+        for row, name in plan:
+            label = f"{row}@{name}" if name else row
+            collected[label].append(run_row(label, args.seconds, root=roots[name]))
     print_table({row: _merge(rounds) for row, rounds in collected.items()})
     if args.profile is not None:
-        run_row("desk", args.seconds, profile=args.profile)
+        run_row(args.profile_row, args.seconds, profile=args.profile)
         print_profile(args.profile)
     return 0
 

@@ -2,6 +2,8 @@
 
 A desk widget derives from :class:`DeskWidget` (or :class:`SymbolWidget` when it shows one symbol), sets
 ``REFRESH_HZ`` and implements ``_pull``, which compares what it would draw with what it drew (``_drawn_key``).
+On a screen with a :class:`PullTicker` (the desk's) every widget is pulled from that one timer, each at its own
+rate, so the desk wakes once a tick and what moved is drawn in one frame; elsewhere a widget sets its own.
 The desk screen calls ``show`` to point it at a desk (and symbol) and ``refresh_now`` when an event says the desk
 moved, so a state change reaches the screen at once instead of on the next tick.
 
@@ -22,7 +24,35 @@ from textual.widget import Widget
 
 from exchange.desk import Desk
 
-__all__ = ["DeskWidget", "SymbolWidget"]
+__all__ = ["DeskWidget", "PullTicker", "SymbolWidget"]
+
+TICK_HZ = 20.0
+"""The desk's one pull timer: the fastest widget's rate (the ladder's)."""
+
+
+class PullTicker:
+    """One timer for every desk widget of a screen: each tick pulls the widgets whose turn it is (a widget of
+    ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget."""
+
+    def __init__(self, tick_hz: float = TICK_HZ) -> None:
+        self.tick_hz = tick_hz
+        self._widgets: dict[DeskWidget, int] = {}
+        self._ticks = 0
+
+    def add(self, widget: DeskWidget, refresh_hz: float) -> None:
+        """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
+        self._widgets[widget] = max(1, round(self.tick_hz / refresh_hz))
+
+    def remove(self, widget: DeskWidget) -> None:
+        self._widgets.pop(widget, None)
+
+    def tick(self) -> None:
+        """Pull the widgets due at this tick."""
+        self._ticks += 1
+        ticks = self._ticks
+        for widget, every in list(self._widgets.items()):
+            if ticks % every == 0:
+                widget._pull()
 
 
 class DeskWidget(Widget):
@@ -46,12 +76,23 @@ class DeskWidget(Widget):
         self.clock = clock
         self._refresh_hz = refresh_hz or self.REFRESH_HZ
         self._drawn_key: tuple[Hashable, ...] | None = None
+        self._ticker: PullTicker | None = None
 
     def on_mount(self) -> None:
         self._started = True  # pulls before mount (show() from the screen) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")
+        ticker = getattr(self.screen, "pull_ticker", None)
+        if isinstance(ticker, PullTicker):
+            self._ticker = ticker
+            ticker.add(self, self._refresh_hz)
+        else:
+            self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")
         self._mounted()
         self._pull()
+
+    def on_unmount(self) -> None:
+        if self._ticker is not None:
+            self._ticker.remove(self)
+            self._ticker = None
 
     def _mounted(self) -> None:
         """Anything else a widget needs once mounted (the timer is already set)."""

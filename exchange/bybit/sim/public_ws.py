@@ -50,6 +50,8 @@ SPOT_MAX_ARGS = 10
 MAX_CLIENT_FRAME = 64 * 1024
 MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
+IDLE_TICK_S = 0.020
+"""The longest the publisher sleeps: a stream subscribed meanwhile waits no longer for its first tick."""
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
 
@@ -416,11 +418,20 @@ class PublicFeed:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._until_due(loop.time()))
             try:
                 self._tick(loop.time(), force=False)
             except Exception:
                 log.exception("public feed tick failed")
+
+    def _until_due(self, now: float) -> float:
+        """Seconds to sleep until the next stream is due (within the publisher's resolution): a stream's
+        cadence, not a fixed tick, sets how often the feed wakes."""
+        due = min(
+            (s.next_due for s in self.streams.values() if not isinstance(s, TradeStream) and s.subscribers),
+            default=now + IDLE_TICK_S,
+        )
+        return min(IDLE_TICK_S, max(TICK_S, due - now))
 
     def publish_now(self) -> None:
         """Publish every active stream now, ignoring cadence (tests drive the feed with this)."""
