@@ -26,32 +26,55 @@ from exchange.desk import Desk
 
 __all__ = ["DeskWidget", "PullTicker", "SymbolWidget"]
 
-TICK_HZ = 20.0
-"""The desk's one pull timer: the fastest widget's rate (the ladder's)."""
+TICK_HZ = 40.0
+"""The desk's one pull timer: twice the fastest widget's rate (the ladder's 20), so that every other tick is
+free for the slower widgets."""
+CYCLE = 40
+"""Ticks after which every widget's turns repeat (a multiple of every widget's period)."""
 
 
 class PullTicker:
     """One timer for every desk widget of a screen: each tick pulls the widgets whose turn it is (a widget of
-    ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget."""
+    ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget.
+
+    Each widget gets the phase whose ticks the fewest other widgets share: Textual repaints one box around
+    everything dirty in a frame, so a ladder frame that also carries the connection bar re-composes the whole
+    screen, while a ladder frame alone re-composes the ladder."""
 
     def __init__(self, tick_hz: float = TICK_HZ) -> None:
         self.tick_hz = tick_hz
-        self._widgets: dict[DeskWidget, int] = {}
+        self._periods: dict[DeskWidget, int] = {}
+        self._turns: dict[DeskWidget, tuple[int, int]] = {}
         self._ticks = 0
 
     def add(self, widget: DeskWidget, refresh_hz: float) -> None:
         """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
-        self._widgets[widget] = max(1, round(self.tick_hz / refresh_hz))
+        every = max(1, min(CYCLE, round(self.tick_hz / refresh_hz)))
+        while CYCLE % every:
+            every -= 1
+        self._periods[widget] = every
+        self._assign()
 
     def remove(self, widget: DeskWidget) -> None:
-        self._widgets.pop(widget, None)
+        if self._periods.pop(widget, None) is not None:
+            self._assign()
+
+    def _assign(self) -> None:
+        """Phases, fastest widget first, each where the fewest already-placed widgets are pulled."""
+        load = [0] * CYCLE
+        turns: dict[DeskWidget, tuple[int, int]] = {}
+        for widget, every in sorted(self._periods.items(), key=lambda item: item[1]):
+            phase = min(range(every), key=lambda p: (sum(load[p::every]), p))
+            for tick in range(phase, CYCLE, every):
+                load[tick] += 1
+            turns[widget] = (every, phase)
+        self._turns = turns
 
     def tick(self) -> None:
         """Pull the widgets due at this tick."""
-        self._ticks += 1
-        ticks = self._ticks
-        for widget, every in list(self._widgets.items()):
-            if ticks % every == 0:
+        self._ticks = tick = (self._ticks + 1) % CYCLE
+        for widget, (every, phase) in list(self._turns.items()):
+            if tick % every == phase:
                 widget._pull()
 
 

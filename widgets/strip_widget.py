@@ -78,6 +78,7 @@ class StripWidget(SymbolWidget):
         """Part of every drawn key: a style change rebuilds the strips."""
         self._base = Style()
         self._styles: dict[str, Style] = {}
+        self._layered: dict[tuple[str, ...], Style] = {}
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -87,6 +88,7 @@ class StripWidget(SymbolWidget):
         """Forget the resolved component styles (the CSS or the theme changed)."""
         self._style_generation += 1
         self._styles.clear()
+        self._layered.clear()
 
     def on_resize(self) -> None:
         self._pull()
@@ -110,20 +112,38 @@ class StripWidget(SymbolWidget):
         return style
 
     def _styled(self, names: tuple[str, ...]) -> Style:
-        """The widget's style with these component classes layered over it, in order."""
-        style = self._base
-        for name in names:
-            style += self._style(name)
+        """The widget's style with these component classes layered over it, in order (cached with them)."""
+        style = self._layered.get(names)
+        if style is None:
+            style = self._base
+            for name in names:
+                style += self._style(name)
+            self._layered[names] = style
         return style
 
     def _strip(self, row: Row, width: int) -> Strip:
-        """A computed row as Textual paints it: cut or padded (in the row's fill style) to ``width``."""
-        segments = [Segment(text, self._styled(names)) for text, names in row.cells]
-        return Strip(segments, sum(len(text) for text, _ in row.cells)).crop_extend(0, width, self._styled(row.fill))
+        """A computed row as Textual paints it: cut or padded (in the row's fill style) to ``width``. Neighbouring
+        cells that look the same are one segment: the terminal is sent one style change per look, not per cell."""
+        segments: list[Segment] = []
+        total = 0
+        for text, names in (*row.cells, (" " * max(0, width - sum(len(t) for t, _ in row.cells)), row.fill)):
+            if not text:
+                continue
+            style = self._styled(names)
+            total += len(text)
+            if segments and segments[-1].style == style:
+                segments[-1] = Segment(segments[-1].text + text, style)
+            else:
+                segments.append(Segment(text, style))
+        strip = Strip(segments, total)
+        return strip if total == width else strip.crop_extend(0, width, self._styled(row.fill))
 
     def _show_rows(self, rows: list[Row], width: int) -> None:
         """Paint these computed rows from the next frame on: only the cells that changed are refreshed."""
-        self._base = self.rich_style
+        base = self.rich_style
+        if base != self._base:
+            self._base = base
+            self._layered.clear()
         key = (width, self._base, self._style_generation)
         old, strips = self._rows, self._strips
         if key != self._rows_key or len(old) != len(rows) or len(strips) != len(old):
