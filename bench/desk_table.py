@@ -214,6 +214,7 @@ def run_row(row: str, seconds: float, profile: Path | None = None, root: Path = 
             child.kill()
         child.wait(10)
         os.close(master)
+    assert window is not None and closed is not None
     wall = closed[0] - window[0]
     figures: dict[str, Any] = {
         "cpu": (closed[1] - window[1]) / wall,

@@ -60,13 +60,16 @@ class PullTicker:
             self._assign()
 
     def _assign(self) -> None:
-        """Phases, fastest widget first, each where the fewest already-placed widgets are pulled."""
+        """Phases, fastest widget first: its ticks are its own (the ladder's frames stay small), and each other
+        widget goes where the fewest already-placed widgets are pulled."""
         load = [0] * CYCLE
+        own = [False] * CYCLE
         turns: dict[DeskWidget, tuple[int, int]] = {}
-        for widget, every in sorted(self._periods.items(), key=lambda item: item[1]):
-            phase = min(range(every), key=lambda p: (sum(load[p::every]), p))
+        for index, (widget, every) in enumerate(sorted(self._periods.items(), key=lambda item: item[1])):
+            phase = min(range(every), key=lambda p: (sum(own[p::every]), sum(load[p::every]), p))
             for tick in range(phase, CYCLE, every):
                 load[tick] += 1
+                own[tick] = own[tick] or index == 0
             turns[widget] = (every, phase)
         self._turns = turns
 
