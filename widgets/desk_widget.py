@@ -41,11 +41,13 @@ class PullTicker:
     everything dirty in a frame, so a ladder frame that also carries the connection bar re-composes the whole
     screen, while a ladder frame alone re-composes the ladder."""
 
-    def __init__(self, tick_hz: float = TICK_HZ) -> None:
+    def __init__(self, tick_hz: float = TICK_HZ, clock: Callable[[], float] = time.monotonic) -> None:
         self.tick_hz = tick_hz
+        self.clock = clock
         self._periods: dict[DeskWidget, int] = {}
         self._turns: dict[DeskWidget, tuple[int, int]] = {}
-        self._ticks = 0
+        self._pulled: dict[DeskWidget, int] = {}
+        """The turn each widget was last pulled in."""
 
     def add(self, widget: DeskWidget, refresh_hz: float) -> None:
         """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
@@ -56,6 +58,7 @@ class PullTicker:
         self._assign()
 
     def remove(self, widget: DeskWidget) -> None:
+        self._pulled.pop(widget, None)
         if self._periods.pop(widget, None) is not None:
             self._assign()
 
@@ -74,10 +77,14 @@ class PullTicker:
         self._turns = turns
 
     def tick(self) -> None:
-        """Pull the widgets due at this tick."""
-        self._ticks = tick = (self._ticks + 1) % CYCLE
+        """Pull the widgets whose turn came since they were last pulled. Turns follow the clock, not the count
+        of ticks: a late or skipped tick (a busy loop) delays a widget's pull, never drops its turn."""
+        now = int(self.clock() * self.tick_hz)
+        pulled = self._pulled
         for widget, (every, phase) in list(self._turns.items()):
-            if tick % every == phase:
+            turn = (now - phase) // every
+            if pulled.get(widget) != turn:
+                pulled[widget] = turn
                 widget._pull()
 
 

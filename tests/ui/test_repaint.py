@@ -98,22 +98,42 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
 
 
 def test_the_pull_ticker_pulls_each_widget_at_its_rate_and_the_ladder_alone() -> None:
-    pulls: dict[str, list[int]] = {}
+    now = [1000.0 + 0.5 / 40]
+    pulls: dict[str, list[float]] = {}
 
     class Widget:
         def __init__(self, name: str) -> None:
             self.name = name
 
         def _pull(self) -> None:
-            pulls.setdefault(self.name, []).append(ticker._ticks)
+            pulls.setdefault(self.name, []).append(now[0])
 
-    ticker = PullTicker()
+    ticker = PullTicker(clock=lambda: now[0])
     rates = {"bar": 10.0, "symbols": 2.0, "ladder": 20.0, "tape": 10.0, "position": 5.0, "link": 1.0}
     for name, hz in rates.items():
         ticker.add(Widget(name), hz)  # type: ignore[arg-type]
-    for _ in range(CYCLE):
+    ticker.tick()  # the first tick pulls every widget
+    pulls.clear()
+    for tick in range(1, CYCLE + 1):
+        now[0] = 1000.0 + (tick + 0.5) / ticker.tick_hz  # mid-tick: no rounding at a turn's edge
         ticker.tick()
     seconds = CYCLE / ticker.tick_hz
-    assert {name: len(ticks) / seconds for name, ticks in pulls.items()} == rates
-    others = {tick for name, ticks in pulls.items() if name != "ladder" for tick in ticks}
+    assert {name: len(times) / seconds for name, times in pulls.items()} == rates
+    others = {when for name, times in pulls.items() if name != "ladder" for when in times}
     assert not others & set(pulls["ladder"])  # a ladder frame never carries another widget's repaint
+
+
+def test_a_late_tick_delays_a_pull_and_never_drops_it() -> None:
+    now = [1000.0]
+    pulls: list[float] = []
+
+    class Widget:
+        def _pull(self) -> None:
+            pulls.append(now[0])
+
+    ticker = PullTicker(clock=lambda: now[0])
+    ticker.add(Widget(), 10.0)  # type: ignore[arg-type]
+    for _ in range(10):  # a busy loop: one tick in three runs
+        now[0] += 3 / ticker.tick_hz
+        ticker.tick()
+    assert len(pulls) >= 7  # 0.75 s at 10 Hz, pulled at every tick that ran after its turn came
