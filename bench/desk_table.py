@@ -259,19 +259,21 @@ def _cell(figures: dict[str, Any], name: str, fmt: str) -> str:
     return "-" if value is None or value != value else format(value, fmt)
 
 
+def _ratio(value: float, floor: float | None) -> str:
+    return f"{value / floor:.1f}" if floor else "-"
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     floor, empty = results.get("static", {}), results.get("empty", {})
     print(
-        f"{'row':<8} {'CPU-s/s':>8} {'/static':>8} {'/empty':>8} {'KiB/s':>8} {'/static':>8} "
+        f"{'row':<12} {'CPU-s/s':>8} {'/static':>8} {'/empty':>8} {'KiB/s':>8} "
         f"{'frames/s':>8} {'paint p50':>9} {'p99 ms':>7} {'key p50':>8} {'p99 ms':>7} {'keys':>6}"
     )
     for row, f in results.items():
-        cpu_static = f["cpu"] / floor["cpu"] if floor.get("cpu") else float("nan")
-        cpu_empty = f["cpu"] / empty["cpu"] if empty.get("cpu") else float("nan")
-        bytes_static = f["bytes_per_s"] / floor["bytes_per_s"] if floor.get("bytes_per_s") else float("nan")
         print(
-            f"{row:<12} {f['cpu']:>8.3f} {cpu_static:>8.1f} {cpu_empty:>8.1f} {f['bytes_per_s'] / 1024:>8.1f} "
-            f"{bytes_static:>8.1f} {_cell(f, 'frames_per_s', '.1f'):>8} {_cell(f, 'painted_p50', '.0f'):>9} "
+            f"{row:<12} {f['cpu']:>8.3f} {_ratio(f['cpu'], floor.get('cpu')):>8} "
+            f"{_ratio(f['cpu'], empty.get('cpu')):>8} {f['bytes_per_s'] / 1024:>8.1f} "
+            f"{_cell(f, 'frames_per_s', '.1f'):>8} {_cell(f, 'painted_p50', '.0f'):>9} "
             f"{_cell(f, 'painted_p99', '.0f'):>7} {_cell(f, 'key_p50', '.0f'):>8} {_cell(f, 'key_p99', '.0f'):>7} "
             f"{f.get('keys', '-'):>6}"
         )
