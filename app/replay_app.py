@@ -12,6 +12,7 @@ recording is said on screen, and the desk stays open to look at.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,9 +50,10 @@ FRAME_S = 1 / 30
 """How often the desk grants the replay a slice of recorded time (and takes the events it bridged)."""
 NOT_IN_A_REPLAY = frozenset({"cancel_order", "app.reconnect"})
 """Keys that act on an exchange: a recording has none to act on."""
+OFF_THE_FOOTER = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger"})
 
 REPLAY_BINDINGS: list[BindingType] = [
-    Binding("space", "app.replay_pause", "Pause", key_display="space", tooltip="Pause or resume the replay"),
+    Binding("space", "app.replay_pause", "Play/Pause", key_display="space", tooltip="Pause or resume the replay"),
     Binding(
         "full_stop", "app.replay_step", "Step", key_display=".", tooltip="Pause, then play the next recorded frame"
     ),
@@ -66,13 +68,19 @@ REPLAY_BINDINGS: list[BindingType] = [
 ]
 
 
-class ReplayDeskScreen(DeskScreen):
+def replay_bindings(desk: list[BindingType]) -> list[BindingType]:
+    """Quit, the replay's keys, then the desk's own but those acting on an exchange; grouping and export keep
+    their keys and stay in the help and the palette, out of a footer the replay's keys need."""
+    kept = [b for b in desk if isinstance(b, Binding) and b.action not in NOT_IN_A_REPLAY]
+    quits = [b for b in kept if b.action == "app.quit"]
+    rest = [dataclasses.replace(b, show=False) if b.action in OFF_THE_FOOTER else b for b in kept if b not in quits]
+    return [*quits, *REPLAY_BINDINGS, *rest]
+
+
+class ReplayDeskScreen(DeskScreen, inherit_bindings=False):
     """The desk with the replay's line and keys, and without the keys that act on an exchange."""
 
-    BINDINGS = [
-        *REPLAY_BINDINGS,
-        *(b for b in DeskScreen.BINDINGS if not (isinstance(b, Binding) and b.action in NOT_IN_A_REPLAY)),
-    ]
+    BINDINGS = replay_bindings(DeskScreen.BINDINGS)
 
     def compose(self) -> ComposeResult:
         app = self.fluxum
@@ -118,6 +126,8 @@ class ReplayApp(FluxumApp):
         self.bridge = Bridge(self.desk_screen)
         self._app_loop: asyncio.AbstractEventLoop | None = None
         self._told: tuple[object, ...] = (None, False)  # the incident and the end last said
+        self.frames = 0
+        """Frames the desk granted the replay (tests wait on it)."""
 
     # ------------------------------------------------------------------ the replay
 
@@ -134,6 +144,7 @@ class ReplayApp(FluxumApp):
         self._take_events()
 
     def _frame(self) -> None:
+        self.frames += 1
         self.player.tick()
         self._take_events()
 

@@ -1,6 +1,6 @@
 """The replay's line under the connection bar: the recording's own clock, the speed, and playing or not.
 
-``⏸ paused · 10x · 2026-12-03 19:12:04.123 UTC · 12.3 s of 45.0 s · desk.jsonl.zst``. The clock is the
+``‖ paused · 10x · 2026-12-03 19:12:04.123 UTC · 12.3 s of 45.0 s · desk.jsonl.zst``. The clock is the
 recording's (what the desk shows as now, not the wall's); the end of the recording is said in words. It pulls
 its status on a timer (10 Hz) and re-renders only when the text changed; the desk calls :meth:`refresh_now` at
 once when a key changed the pace.
@@ -47,16 +47,14 @@ def replay_text(status: ReplayStatus) -> Content:
     if status.ended:
         pace = ("■ end of recording", "bold $text-warning")
     elif status.seeking:
-        pace = ("⏭ to the next incident", "bold $text-accent")
+        pace = ("» to the next incident", "bold $text-accent")
     elif status.paused:
-        pace = ("⏸ paused", "bold $text-warning")
+        pace = ("‖ paused", "bold $text-warning")
     else:
         pace = ("▶ playing", "bold $text-success")
     played = max(0.0, status.now_s - status.start_s)
     length = max(0.0, status.stop_s - status.start_s)
     return Content.assemble(
-        (" REPLAY ", "bold reverse"),
-        " ",
         pace,
         (" · ", "$text-muted"),
         (status.speed, "bold"),
