@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.runtime import open_runtime
 from exchange.config import load_settings
 from exchange.events import LinkState
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from exchange.session import Backoff
+from exchange.summary import desk_summary
 from tests.support.fills import place_market
 from tests.support.waiting import until
 
@@ -24,8 +26,9 @@ FIXED_RECORDING = Path(__file__).resolve().parents[1] / "data" / "replay" / "dro
 QUIET_S = 1.0
 
 
-async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> None:
-    """Record the session described above into ``path``."""
+async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> dict[str, Any]:
+    """Record the session described above into ``path``; the live desk's summary as it ended (its books and
+    ledger: :func:`exchange.summary.desk_summary`, without the states)."""
     recorder = SessionRecorder(RecordingPlan(path))
     recorder.open()
     settings = load_settings(cfg="sim", symbols=symbols, environ={})
@@ -42,6 +45,7 @@ async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> None
         await asyncio.sleep(QUIET_S)
         await session.stop()
         await task
+        return desk_summary(session.desk, ())
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from app.replay_player import moments
 from app.screens import HelpScreen
 from exchange.events import LinkState
 from exchange.recording.replay import Recording
+from exchange.summary import desk_summary
 from tests.support.replay_recording import record_an_outage
 from tests.ui.support import LIVE_SIZE, press, screen_text, until
 from widgets.replay_bar import ReplayBar, stamp
@@ -26,11 +27,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One live session with an outage, recorded once for the module."""
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """One live session with an outage, recorded once for the module, and how its desk ended."""
     path = tmp_path_factory.mktemp("replay-desk") / "outage.jsonl.zst"
-    asyncio.run(record_an_outage(path))
-    yield path
+    summary = asyncio.run(record_an_outage(path))
+    yield path, summary
+
+
+@pytest.fixture
+def recorded(live: tuple[Path, dict[str, Any]]) -> Path:
+    return live[0]
 
 
 def replay_app(path: Path, *, speed: float | None = 1.0, paused: bool = True) -> ReplayApp:
@@ -50,6 +56,13 @@ async def frames_pass(pilot: Pilot[Any], app: ReplayApp, count: int = 10) -> Non
     """Let the desk grant ``count`` more frames (a paused replay is granted nothing, and must not move)."""
     target = app.frames + count
     await until(pilot, lambda: app.frames >= target, f"{count} frames")
+
+
+async def step(pilot: Pilot[Any], app: ReplayApp) -> None:
+    """Press ``.`` and wait for the replay's clock to move on."""
+    before = app.clock()
+    await press(pilot, ".")
+    await until(pilot, lambda: app.clock() > before, "a step")
 
 
 def left_ready_s(path: Path) -> float:
@@ -91,8 +104,7 @@ async def test_a_step_plays_the_next_recorded_frame_and_stays_paused(recorded: P
         await until(pilot, lambda: app.desk.state.kind is LinkState.READY, "Ready")
         before = app.clock()
         after = next(at for at in moments(app.player.recording) if at > before + 1e-5)
-        await press(pilot, ".")
-        await until(pilot, lambda: app.clock() > before, "a step")
+        await step(pilot, app)
         assert app.player.paused
         assert app.clock() == pytest.approx(after, abs=1e-5), "the next recorded moment"
         await frames_pass(pilot, app)
@@ -160,7 +172,7 @@ async def test_trading_keys_are_not_offered_and_the_replay_keys_are(recorded: Pa
         assert "Cancel" not in footer
         await press(pilot, "c", "r")
         await press(pilot, "question_mark")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Pause or resume" in screen_text(app), "help")
         text = screen_text(app)
         for words in ("Pause or resume", "next recorded frame", "next incident"):
             assert words in text, words
@@ -173,3 +185,27 @@ def user_files() -> list[str]:
 
     data = Path(os.environ["XDG_DATA_HOME"])
     return [str(p) for p in data.rglob("*")] if data.exists() else []
+
+
+async def test_paused_stepped_and_sped_up_the_replay_ends_as_the_live_run_did(
+    live: tuple[Path, dict[str, Any]],
+) -> None:
+    """The desk's replay is exact at every pace: the loop's time moves only from one recorded moment to the next,
+    so a pause, a step or a speed changes when things are shown, never what the session decides."""
+    path, ended_live = live
+    app = replay_app(path, speed=10.0, paused=True)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: app.player.session is not None, "the session")
+        for _ in range(5):
+            await step(pilot, app)
+        await press(pilot, "space")
+        await until(pilot, lambda: app.clock() > app.player.start_s + 0.3, "playing")
+        await press(pilot, "space", ">", ">")
+        await until(pilot, lambda: app.player.paused and speed_shown(app) == "100x", "paused, at 100x")
+        await frames_pass(pilot, app, 3)
+        await press(pilot, "space")
+        await until(pilot, lambda: app.player.ended, "the end of the recording")
+        ended = desk_summary(app.desk, ())
+    assert ended["books"] == ended_live["books"]
+    for key in ("ledger", "fills", "ledger_counters", "orders", "positions", "wallet"):
+        assert ended[key] == ended_live[key], key
