@@ -209,3 +209,25 @@ async def test_paused_stepped_and_sped_up_the_replay_ends_as_the_live_run_did(
     assert ended["books"] == ended_live["books"]
     for key in ("ledger", "fills", "ledger_counters", "orders", "positions", "wallet"):
         assert ended[key] == ended_live[key], key
+
+
+def test_a_file_that_is_no_recording_opens_no_desk(tmp_path: Path) -> None:
+    """One line and exit 2, before any screen is taken over."""
+    import os
+    import subprocess
+    import sys
+
+    bogus = tmp_path / "not.jsonl.zst"
+    bogus.write_bytes(b"\x1b[31mnot zstd at all")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "replay", str(bogus)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        cwd=repo,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert "not a Fluxum recording" in done.stderr and "\x1b" not in done.stderr
