@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1000.0, None)
 """The speeds ``>`` and ``<`` go through: 1x (as recorded) up to max (None: as fast as it can be processed)."""
-SLICE_BUDGET_S = 0.03
+SLICE_BUDGET_S = 0.015
 """Wall time one frame's slice may take: the rest of the frame is the desk's, so keys and repaints stay quick."""
 SETUP_BUDGET_S = 2.0
 LONGEST_FRAME_S = 0.25
