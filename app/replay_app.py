@@ -243,7 +243,8 @@ class ReplayApp(FluxumApp):
         return super().check_action(action, parameters)
 
     def action_show_history(self) -> None:
-        """The replayed session's link history, as it was recorded (never the user's)."""
+        """The replayed session's link history, as it was recorded up to the moment shown (never the user's)."""
+        self.player.flush_history()
         if self.history is None:
             self.history = self.player.open_history()
         history: LinkHistory | None = self.history

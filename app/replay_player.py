@@ -102,6 +102,7 @@ class _Played:
     bridge: Subscription
     loop: asyncio.AbstractEventLoop
     history_path: Path | None
+    history: Any  # exchange.link_recorder.HistoryRecorder, None without a history
 
 
 class Player:
@@ -169,6 +170,16 @@ class Player:
         except Exception as error:  # a history that cannot be read is one line in the log, not a crash
             log.warning("the replay's link history cannot be read: %s", error)
             return None
+
+    def flush_history(self) -> None:
+        """Commit what the replay's history holds (it commits once a recorded second): a slice that runs only that,
+        and moves no time."""
+        played = self._played
+        if played is None or played.history is None or self._done:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            played.loop.call_soon_threadsafe(played.history.flush)
+            self.pacing.run_until(self.pacing.now(), SETUP_BUDGET_S)
 
     # ------------------------------------------------------------------ steering (the desk's thread)
 
@@ -289,7 +300,7 @@ class Player:
             watch = AlertWatch(session.desk, hub, self._alerts, clock=clock, deliver=self._deliver_alert)
             watch.subscribe()
             tasks.append(asyncio.create_task(watch.run()))
-        self._played = _Played(session, clock, bridge, asyncio.get_running_loop(), history_path)
+        self._played = _Played(session, clock, bridge, asyncio.get_running_loop(), history_path, recorder)
         try:
             if not self._stopping:
                 await played.run()

@@ -8,7 +8,8 @@ the widgets read the session's books, ledger and desk exactly as the live desk d
 session. Between slices nothing moves: that is a pause. A slice ends at its moment (the loop's time is moved
 there, so at 1x the recorded clock runs smoothly with no frame due), when its wall budget is spent (the next
 slice goes on from where this one stopped: a replay too heavy for its speed plays slower, it never bursts), or
-when the replay itself asks to hold (:meth:`Pacing.hold`: an incident was reached).
+when the replay itself asks to hold (:meth:`Pacing.hold`: an incident was reached; that moment is played
+out).
 
 :meth:`Pacing.release` lets the loop run freely to its end, jumping over every wait (the replay is stopping).
 """
@@ -83,7 +84,8 @@ class Pacing:
     # ------------------------------------------------------------------ the loop's thread
 
     def hold(self) -> None:
-        """End the slice under way at the moment the loop is in (called on the loop's thread)."""
+        """End the slice under way once the moment the loop is in has been played out (called on the loop's thread):
+        what is ready runs, no time passes."""
         with self._condition:
             self._held = True
 
@@ -112,11 +114,12 @@ class Pacing:
                     return False, None
                 self._now = max(self._now, due)
                 return False, 0
-            if self._running and not self._held and time.monotonic() < self._deadline:
-                if due <= self._horizon:
+            if self._running and time.monotonic() < self._deadline:
+                horizon = self._now if self._held else self._horizon  # held: this moment is played out, no more
+                if due <= horizon:
                     self._now = max(self._now, due)
                     return False, 0
-                self._now = max(self._now, self._horizon)
+                self._now = max(self._now, horizon)
             self._running = False  # parked: the desk's turn
             self._condition.notify_all()
             self._condition.wait_for(lambda: self._running or self._free)

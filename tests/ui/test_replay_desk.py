@@ -131,13 +131,19 @@ async def test_next_incident_stops_where_the_session_left_ready(recorded: Path) 
         await until(pilot, lambda: app.player.session is not None, "the session")
         await press(pilot, "n")
         await until(pilot, lambda: app.player.incident is not None and app.player.paused, "the incident")
-        assert app.desk.state.kind is LinkState.RECONNECTING
+        assert app.desk.state.kind is not LinkState.READY and app.desk.outage_started_ms is not None
         assert app.player.incident is not None and app.player.incident[0].startswith("left Ready")
         assert app.clock() == pytest.approx(left_ready_s(recorded), abs=0.002)
-        await until(pilot, lambda: "Reconnecting" in screen_text(app) and "‖ paused" in screen_text(app), "shown")
+        await until(pilot, lambda: "down 0.0 s" in screen_text(app) and "‖ paused" in screen_text(app), "shown")
         held = app.clock()
         await frames_pass(pilot, app)
         assert app.clock() == held, "paused at the incident"
+        await press(pilot, "h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await until(pilot, lambda: any(r.state == "Reconnecting" for r in screen.rows), "the loss, as recorded so far")
+        assert app.clock() == held and not any(r.time_ms > held * 1000 for r in screen.rows), "nothing from later"
 
 
 async def test_the_end_is_said_and_the_history_is_the_replayed_sessions(recorded: Path, tmp_path: Path) -> None:
