@@ -40,7 +40,14 @@ log = logging.getLogger(__name__)
 SPEEDS: tuple[float | None, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 300.0, 1000.0, None)
 """The speeds ``>`` and ``<`` go through: 1x (as recorded) up to max (None: as fast as it can be processed)."""
 SLICE_BUDGET_S = 0.015
-"""Wall time one frame's slice may take: the rest of the frame is the desk's, so keys and repaints stay quick."""
+"""Wall time one frame's slice may take at a finite speed: the rest of the frame is the desk's, so keys and
+repaints stay quick."""
+FAST_SHARE = 0.75
+"""At max speed and on the way to the next incident, the replay's share of the wall time: each slice may take three
+times what the desk took since the last one (repaints, keys), so the desk still repaints and reads keys several
+times a second however heavy its frames are."""
+FAST_SLICE_BUDGET_S = (0.015, 0.15)
+"""The least and the most one such slice may take."""
 SETUP_BUDGET_S = 2.0
 LONGEST_FRAME_S = 0.25
 """A frame the desk was late for (a loaded machine) plays at most this much wall time: no burst to catch up."""
@@ -140,6 +147,7 @@ class Player:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._last_tick = time.monotonic()
+        self._slice_ended = self._last_tick
 
     # ------------------------------------------------------------------ what the desk reads
 
@@ -197,8 +205,14 @@ class Player:
         elapsed, self._last_tick = min(LONGEST_FRAME_S, now - self._last_tick), now
         if self.ended or self.paused or self._played is None:
             return
-        horizon = math.inf if self.seeking or self.speed is None else self.pacing.now() + elapsed * self.speed
-        held = self.pacing.run_until(horizon, SLICE_BUDGET_S)
+        if self.seeking or self.speed is None:
+            least, most = FAST_SLICE_BUDGET_S
+            desk_s = now - self._slice_ended
+            budget = min(most, max(least, desk_s * FAST_SHARE / (1 - FAST_SHARE)))
+            held = self.pacing.run_until(math.inf, budget)
+        else:
+            held = self.pacing.run_until(self.pacing.now() + elapsed * self.speed, SLICE_BUDGET_S)
+        self._slice_ended = time.monotonic()
         if held and self.seeking:
             self.seeking = False
             self.paused = True
