@@ -162,8 +162,11 @@ class ReplayApp(FluxumApp):
             text, at = self.player.incident
             self.notify(printable(text, 300), title=f"Incident at {stamp(at)}", timeout=10)
         if self.player.ended and not self._told[1]:
+            none = "No further incident. " if self.player.ended_seeking else ""
             self.notify(
-                "End of recording: the desk stays as the recording left it (q quits).", title="Replay", timeout=30
+                f"{none}End of recording: the desk stays as the recording left it (q quits).",
+                title="Replay",
+                timeout=30,
             )
         self._told = told
         self._refresh_replay_bar()

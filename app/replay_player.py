@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import logging
 import math
 import threading
@@ -136,6 +137,7 @@ class Player:
         self.paused = paused
         self.seeking = False  # playing at max until the next incident
         self.ended = False
+        self.ended_seeking = False  # the recording ended on the way to an incident: there was none
         self.incident: tuple[str, float] | None = None  # the last incident a seek stopped at, and when
         self.pacing = Pacing()
         self._alerts = alerts
@@ -193,7 +195,8 @@ class Player:
 
     def start(self) -> None:
         """Start the replay's thread and build its session (one slice; the recording's time does not move)."""
-        self._thread = threading.Thread(target=self._run, name="fluxum-replay", daemon=True)
+        context = contextvars.copy_context()  # the desk's: its log lines go where the desk's go
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="fluxum-replay", daemon=True)
         self._thread.start()
         self.pacing.run_until(self.pacing.now(), SETUP_BUDGET_S)
         self._last_tick = time.monotonic()
@@ -268,6 +271,7 @@ class Player:
 
     def _check_end(self) -> None:
         if self._done and not self.ended:
+            self.ended_seeking = self.seeking
             self.ended, self.paused, self.seeking = True, True, False
             self.pacing.release()  # the loop closes on its own
 
