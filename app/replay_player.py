@@ -227,9 +227,15 @@ class Player:
         self._last_tick = time.monotonic()
 
     def faster(self, step: int) -> None:
-        """One speed up (``step`` 1) or down (-1) in :data:`SPEEDS`."""
-        index = SPEEDS.index(self.speed) if self.speed in SPEEDS else 0
-        self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, index + step))]
+        """The next speed of :data:`SPEEDS` up (``step`` 1) or down (-1) from the one in force (which may be one
+        given on the command line between two of them)."""
+        order = [math.inf if s is None else s for s in SPEEDS]
+        now = math.inf if self.speed is None else self.speed
+        if step > 0:
+            index = next((i for i, s in enumerate(order) if s > now), len(order) - 1)
+        else:
+            index = next((i for i in reversed(range(len(order))) if order[i] < now), 0)
+        self.speed = SPEEDS[index]
 
     def step(self) -> bool:
         """Pause, then play up to the next recorded moment; False when there is none."""
@@ -244,7 +250,7 @@ class Player:
         return True
 
     def seek_incident(self) -> None:
-        """Play as fast as possible until the next incident (:func:`incident_of`), then pause there."""
+        """Play as fast as possible until the next incident (:class:`Incidents`), then pause there."""
         if self.ended:
             return
         self.seeking, self.paused = True, False
@@ -291,7 +297,6 @@ class Player:
         """Build the replayed session with its history, alerts and incident watch; play the recording out."""
         from exchange.alert_watch import AlertWatch
         from exchange.journal import Journal
-        from exchange.link_recorder import HistoryRecorder, record
         from exchange.recording.clock import recording_clock
         from exchange.recording.replay import replay
 
@@ -304,16 +309,7 @@ class Player:
         bridge = hub.subscribe(self._bridged, name="replay-bridge")
         incidents = hub.subscribe((StateChanged, BookStateChanged, AlertChanged), name="replay-incidents")
         tasks = [asyncio.create_task(self._watch(incidents, clock))]
-        history_path: Path | None = self.folder / "replay-history.sqlite3"
-        recorder, recording = None, None
-        try:
-            assert history_path is not None
-            history = LinkHistory(history_path, now_ms=self.recording.start_ms)
-            recorder = HistoryRecorder(history, hub, session.desk, clock)
-            recording = asyncio.create_task(record(recorder))
-        except Exception as error:  # the replay goes on without a history, as the live desk does
-            log.warning("the replay's link history cannot be written: %s", error)
-            history_path = None
+        history_path, recorder, recording = self._start_history(hub, session.desk, clock)
         if self._alerts:
             watch = AlertWatch(session.desk, hub, self._alerts, clock=clock, deliver=self._deliver_alert)
             watch.subscribe()
@@ -333,6 +329,19 @@ class Player:
             if journal is not None:
                 journal.close()
             self._done = True
+
+    def _start_history(self, hub: EventHub, desk: Any, clock: Callable[[], float]) -> tuple[Any, Any, Any]:
+        """The replayed session's link history, in the replay's folder, and its recorder's task; a history that
+        cannot be written is one line in the log and the replay goes on without it, as the live desk does."""
+        from exchange.link_recorder import HistoryRecorder, record
+
+        path = self.folder / "replay-history.sqlite3"
+        try:
+            recorder = HistoryRecorder(LinkHistory(path, now_ms=self.recording.start_ms), hub, desk, clock)
+        except Exception as error:
+            log.warning("the replay's link history cannot be written: %s", error)
+            return None, None, None
+        return path, recorder, asyncio.create_task(record(recorder))
 
     async def _watch(self, incidents: Subscription, clock: Callable[[], float]) -> None:
         """While seeking, hold the loop at the first incident (the slice ends at this very moment)."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
-from app.replay_player import SPEEDS, Incidents, speed_text
+from app.replay_player import SPEEDS, Incidents, Player, speed_text
 from exchange.book import BookState
 from exchange.events import AlertChanged, BookStateChanged, LinkState, SessionState, StateChanged
 from exchange.recording.pacing import Pacing, paced_loop
+from exchange.recording.replay import Recording
+from tests.support.replay_recording import FIXED_RECORDING
 from widgets.replay_bar import ReplayStatus, replay_text, stamp
 
 
@@ -92,8 +95,22 @@ def test_an_incident_is_leaving_ready_a_resync_while_ready_or_an_alert() -> None
     assert incidents.first([StateChanged(state(LinkState.CONNECTING), state(LinkState.RECONNECTING))]) is None
 
 
-def test_the_speeds_go_from_1x_to_max() -> None:
-    assert [speed_text(s) for s in SPEEDS][0] == "1x" and speed_text(SPEEDS[-1]) == "max" and speed_text(2.5) == "2.5x"
+def test_the_speeds_go_from_1x_to_max_and_on_from_a_speed_between_two(tmp_path: Path) -> None:
+    assert speed_text(SPEEDS[0]) == "1x" and speed_text(SPEEDS[-1]) == "max" and speed_text(2.5) == "2.5x"
+    player = Player(Recording.load(FIXED_RECORDING), None, tmp_path, speed=2.5)
+    player.faster(1)
+    assert player.speed == 5.0
+    player.speed = 2.5
+    player.faster(-1)
+    assert player.speed == 2.0
+    player.speed = None
+    player.faster(1)
+    assert player.speed is None, "max is the fastest"
+    player.faster(-1)
+    assert player.speed == 1000.0
+    player.speed = 1.0
+    player.faster(-1)
+    assert player.speed == 1.0, "1x is the slowest"
 
 
 def test_the_replay_line_says_the_pace_and_the_recordings_clock() -> None:
