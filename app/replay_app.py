@@ -195,6 +195,8 @@ class ReplayApp(FluxumApp):
         self.desk_screen.refresh_now(*DESK_WIDGETS)
 
     def action_replay_pause(self) -> None:
+        if self.player.ended:
+            self.notify("End of recording: nothing more to play.", timeout=4)
         self.player.toggle_pause()
         self._after_key()
 

@@ -222,6 +222,9 @@ class Player:
         self._check_end()
 
     def toggle_pause(self) -> None:
+        """Pause, or play on (the end of the recording stays paused)."""
+        if self.ended:
+            return
         self.seeking = False
         self.paused = not self.paused
         self._last_tick = time.monotonic()
