@@ -309,10 +309,10 @@ async def _serve_replay(recording: ServedRecording, host: str, port: int, speed:
         raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     stop = asyncio.Event()
     try:
-        for line in replay_banner(served):
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-        with on_stop_signals(lambda signum: stop.set()):
+        with on_stop_signals(lambda signum: stop.set()):  # before the banner: a script stops us once it read it
+            for line in replay_banner(served):
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
             ended = asyncio.create_task(served.finished.wait())
             stopped = asyncio.create_task(stop.wait())
             await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)

@@ -108,7 +108,7 @@ class _NoRestFaults:
     rate_limit_reset_ms: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Client:
     """One WebSocket client of the host: its link (``public``, ``private``), category, and whether it authed."""
 
