@@ -41,6 +41,7 @@ from exchange.bybit.sim.connection import ConnectionRegistry, SimConnection
 from exchange.bybit.sim.replay_topics import TopicMemory
 from exchange.bybit.sim.rest_common import RateLimiter, RestSite, envelope, json_response
 from exchange.bybit.sim.site_access import SiteAddress, site_middleware
+from exchange.printable import printable
 from exchange.recording.served import RecordedSocket, ServedRecording, topic_of
 
 __all__ = ["Playback", "ReplayHost"]
@@ -219,6 +220,8 @@ class ReplayHost:
                 self._play_record(record)
         except OSError as error:  # the file went away or broke while playing: what was played stays played
             log.warning("the recording could not be read further: %s", error.strerror or error)
+        except Exception:  # a bug must not end the host silently: the clients keep what they have
+            log.exception("the replay stopped")
         self.finished.set()
         log.info("the recording ended: %d frames pushed", self.counters["replay.pushed"])
 
@@ -259,7 +262,8 @@ class ReplayHost:
             if ending.code is None:
                 client.conn.abort()
             else:
-                self._spawn(client.conn.close(code=ending.code, message=ending.reason.encode()[:120]))
+                reason = printable(ending.reason, 100).encode("ascii", "replace")
+                self._spawn(client.conn.close(code=ending.code, message=reason))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
