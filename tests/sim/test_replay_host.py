@@ -32,6 +32,7 @@ from exchange.bybit.sim.replay_topics import TopicMemory
 from exchange.config import load_settings
 from exchange.events import LinkState
 from exchange.recording.served import RecordedSocket, scan
+from exchange.recording.writer import RecordingPlan, SessionRecorder
 from exchange.summary import book_record
 from tests.sim.test_pybit import Inbox, tolerate_fast_acks
 from tests.support.fills import place_market
@@ -205,6 +206,70 @@ def test_which_recorded_closes_the_host_makes_happen(close: dict[str, Any], expe
     assert (None if ending is None else (ending.code, ending.silent)) == expected
     assert socket.silent_at(5000) is (expected is not None and expected[1])  # a half-open link answers nothing
     assert not socket.silent_at(9000)
+
+
+# ------------------------------------------------------------------------------------ written by hand
+
+
+START_MS = 1_800_000_000_000
+TOPIC = "orderbook.50.BTCUSDT"
+
+
+def written(path: Path, *steps: tuple[int, str, Any]) -> Path:
+    """A recording of one public connection, its lines told to the recorder at ``START_MS + ms``: ``("frame",
+    ms, text)`` or ``("close", ms, (code, reason, by))``."""
+    now = [START_MS / 1000]
+    recorder = SessionRecorder(RecordingPlan(path), clock=lambda: now[0])
+    recorder.open()
+    recorder.begin({"environment": "SIM", "category": "linear", "symbols": ["BTCUSDT"], "depth": 50})
+    recorder.link_opened("public", 1, "ws://127.0.0.1:1/v5/public/linear")
+    for kind, ms, what in steps:
+        now[0] = (START_MS + ms) / 1000
+        if kind == "frame":
+            recorder.frame_received("public", 1, what, START_MS + ms)
+        else:
+            recorder.link_closed("public", 1, *what)
+    recorder.close()
+    return path
+
+
+async def test_a_late_client_gets_the_book_of_the_moment_then_the_deltas(tmp_path: Path) -> None:
+    path = written(
+        tmp_path / "late.jsonl.zst",
+        ("frame", 0, frame(TOPIC, "snapshot", [["100.0", "1"], ["99.5", "2"]], [["100.5", "3"]], u=7)),
+        ("frame", 10, frame(TOPIC, "delta", [["100.0", "0"]], [["100.4", "1"]], u=8)),
+        ("frame", 600, frame(TOPIC, "delta", [["99.9", "4"]], [], u=9)),
+    )
+    async with ReplayHost(scan(path)) as host, aiohttp.ClientSession() as http:
+        async with http.get(f"{host.base_url}/v5/market/time") as reply:  # the first client starts the timeline
+            assert reply.status == 404 and (await reply.json())["retCode"] == 10017  # the recording holds no REST
+        await until(lambda: host.playback.now_ms() > START_MS + 100, what="the first delta played")
+        ws = WsClient(await http.ws_connect(f"{host.ws_url}/v5/public/linear"))
+        assert (await ws.subscribe(TOPIC))["success"] is True
+        first = await ws.until(lambda m: m.get("topic") == TOPIC)
+        assert first["type"] == "snapshot" and first["data"]["u"] == 8
+        assert first["data"]["b"] == [["99.5", "2"]] and first["data"]["a"] == [["100.4", "1"], ["100.5", "3"]]
+        following = await ws.until(lambda m: m.get("topic") == TOPIC)
+        assert following["type"] == "delta" and following["data"]["u"] == 9
+        refused = await ws.subscribe("orderbook.1.BTCUSDT", req_id="nope")
+        assert refused["success"] is False and refused["ret_msg"] == "error:handler not found,topic:orderbook.1.BTCUSDT"
+
+
+async def test_a_link_that_died_of_silence_answers_no_ping_then_drops(tmp_path: Path) -> None:
+    path = written(
+        tmp_path / "stall.jsonl.zst",
+        ("frame", 0, frame(TOPIC, "snapshot", [["100.0", "1"]], [["100.5", "3"]], u=7)),
+        ("close", 800, (None, "public: no pong (silent for 5.2 s)", "fluxum")),
+    )
+    async with ReplayHost(scan(path)) as host, aiohttp.ClientSession() as http:
+        ws = WsClient(await http.ws_connect(f"{host.ws_url}/v5/public/linear"))
+        await ws.subscribe(TOPIC)
+        await ws.until(lambda m: m.get("topic") == TOPIC)
+        await ws.send({"op": "ping", "req_id": "anyone"})
+        ended = await ws.raw()  # no pong: the next thing is the end of the connection
+        assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR)
+        assert ended.type is not aiohttp.WSMsgType.CLOSE or ended.data not in range(1000, 5000)  # no close frame
+        assert host.counters["replay.disconnects"] == 1
 
 
 # ---------------------------------------------------------------------------------------------- late joiners
