@@ -215,7 +215,7 @@ START_MS = 1_800_000_000_000
 TOPIC = "orderbook.50.BTCUSDT"
 
 
-def written(path: Path, *steps: tuple[int, str, Any]) -> Path:
+def written(path: Path, *steps: tuple[str, int, Any]) -> Path:
     """A recording of one public connection, its lines told to the recorder at ``START_MS + ms``: ``("frame",
     ms, text)`` or ``("close", ms, (code, reason, by))``."""
     now = [START_MS / 1000]
