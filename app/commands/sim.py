@@ -357,5 +357,6 @@ def replay_banner(served: ReplayHost) -> list[str]:
         f"{len(recording.sockets)} connections ({by_link or 'none'}; "
         f"{closed} closed by the exchange, {dropped} dropped), "
         f"{recording.frames} frames, {recording.replies.count} REST replies"
+        + (f", {recording.rejected} unreadable parts left out" if recording.rejected else "")
     )
     return [first, second]

@@ -289,7 +289,7 @@ class ReplayHost:
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
-                    self._on_text(client, message.data)
+                    self._on_text_guarded(client, message.data)
                 elif message.type is WSMsgType.PING and not self._silent(link):
                     await client.conn.answer_ping(message.data)
                 elif message.type is WSMsgType.ERROR:
@@ -300,6 +300,13 @@ class ReplayHost:
             self._clients[link].discard(client)
             await self.connections.close(client.conn)
         return ws
+
+    def _on_text_guarded(self, client: _Client, text: str) -> None:
+        try:
+            self._on_text(client, text)
+        except Exception:  # a request the host fails on is counted and logged; the connection and host go on
+            self.counters["replay.handler_errors"] += 1
+            log.exception("replay client %s: request failed", client.conn.conn_id)
 
     def _on_text(self, client: _Client, text: str) -> None:
         """One client request: ping, auth, subscribe, unsubscribe; anything else is answered and counted."""
