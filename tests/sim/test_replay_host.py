@@ -43,6 +43,9 @@ from tests.test_replay import live_run, sim_of, socket_drop
 
 REPO = Path(__file__).resolve().parents[2]
 FILL_LINK_ID = "served-1"
+ROOMY = 0.5
+"""The speed the clients that must be subscribed before the recorded fill play at: a second of recorded market
+before it is two of theirs to connect, authenticate and subscribe on a loaded machine."""
 BOOK_FIELDS = ("state", "u", "seq", "ts", "cts", "bids", "asks")
 """What a client's book must end with, as the recorded session's did (its counters are its own: a client that
 subscribes late counts one snapshot the recorded session did not get)."""
@@ -91,7 +94,7 @@ def ended_books(summary_books: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_fluxum_on_the_host_ends_with_the_recorded_books(with_a_fill: Recorded) -> None:
     recorded = ended_books(with_a_fill.summary["books"])
-    async with ReplayHost(scan(with_a_fill.path)) as host:
+    async with ReplayHost(scan(with_a_fill.path), speed=ROOMY) as host:
         settings = load_settings(cfg="sim", base_url=host.base_url, environ={})
         async with open_runtime(settings) as rt:
             task = asyncio.create_task(rt.session.run())
@@ -118,7 +121,7 @@ def host_thread(with_a_fill: Recorded, monkeypatch: pytest.MonkeyPatch) -> Itera
     """The host in its own thread (pybit is synchronous), pybit's WebSocket URLs pointed at it."""
 
     async def start() -> ReplayHost:
-        host = ReplayHost(scan(with_a_fill.path))
+        host = ReplayHost(scan(with_a_fill.path), speed=ROOMY)
         await host.start()
         return host
 
