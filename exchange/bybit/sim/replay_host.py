@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -119,20 +119,20 @@ class _Client:
     authed: bool = False
 
 
-@dataclass
 class ReplayHost:
-    """The server: ``start()``, ``stop()``, ``base_url``, ``ws_url``; ``finished`` is set after the last record."""
+    """The server: ``start()``, ``stop()``, ``base_url``, ``ws_url``; ``finished`` is set after the last record,
+    ``counters`` counts what was pushed, dropped and refused."""
 
-    recording: ServedRecording
-    host: str = "127.0.0.1"
-    port: int = 0
-    speed: float = 1.0
-    counters: Counter[str] = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        self.playback = Playback(self.recording.first_ms, self.speed)
+    def __init__(
+        self, recording: ServedRecording, *, host: str = "127.0.0.1", port: int = 0, speed: float = 1.0
+    ) -> None:
+        self.recording = recording
+        self.host = host
+        self.speed = speed
+        self.counters: Counter[str] = Counter()
+        self.playback = Playback(recording.first_ms, speed)
         self.clock = PlaybackClock(self.playback)
-        self.address = SiteAddress(self.host, self.port)
+        self.address = SiteAddress(host, port)
         self.connections = ConnectionRegistry(self.counters)
         self.memory = TopicMemory()
         self.finished = asyncio.Event()
@@ -171,7 +171,7 @@ class ReplayHost:
         """Listen; the recording plays from the first client's arrival."""
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site = web.TCPSite(runner, self.host, self.address.port)
         try:
             await site.start()
         except BaseException:
