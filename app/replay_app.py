@@ -16,7 +16,7 @@ import dataclasses
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -35,6 +35,7 @@ from exchange.link_history import LinkHistory
 from exchange.printable import printable
 from exchange.recording.replay import Recording
 from widgets.connection_bar import ConnectionBar
+from widgets.desk_footer import DeskFooter
 from widgets.ladder import Ladder
 from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
@@ -50,7 +51,11 @@ FRAME_S = 1 / 30
 """How often the desk grants the replay a slice of recorded time (and takes the events it bridged)."""
 NOT_IN_A_REPLAY = frozenset({"cancel_order", "app.reconnect"})
 """Keys that act on an exchange: a recording has none to act on."""
-OFF_THE_FOOTER = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger"})
+OFF_THE_FOOTER = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger", "cycle_symbol(-1)", "cycle_symbol(1)"})
+"""Keys kept (in the help and the palette too) but left out of a footer the replay's keys need; the symbols have
+their numbers as well."""
+FIRST_KEYS = ("app.quit", "app.help")
+"""Quit and help come first in the footer: the keys cut at a narrow edge are never these."""
 
 REPLAY_BINDINGS: list[BindingType] = [
     Binding("space", "app.replay_pause", "Play/Pause", key_display="space", tooltip="Pause or resume the replay"),
@@ -69,12 +74,18 @@ REPLAY_BINDINGS: list[BindingType] = [
 
 
 def replay_bindings(desk: list[BindingType]) -> list[BindingType]:
-    """Quit, the replay's keys, then the desk's own but those acting on an exchange; grouping and export keep
-    their keys and stay in the help and the palette, out of a footer the replay's keys need."""
+    """Quit and help, the replay's keys, then the desk's own but those acting on an exchange (some off the
+    footer: :data:`OFF_THE_FOOTER`)."""
     kept = [b for b in desk if isinstance(b, Binding) and b.action not in NOT_IN_A_REPLAY]
-    quits = [b for b in kept if b.action == "app.quit"]
-    rest = [dataclasses.replace(b, show=False) if b.action in OFF_THE_FOOTER else b for b in kept if b not in quits]
-    return [*quits, *REPLAY_BINDINGS, *rest]
+    first = [b for b in kept if b.action in FIRST_KEYS]
+    rest = [dataclasses.replace(b, show=False) if b.action in OFF_THE_FOOTER else b for b in kept if b not in first]
+    return [*first, *REPLAY_BINDINGS, *rest]
+
+
+class ReplayFooter(DeskFooter):
+    """The desk's footer; a compact desk also leaves the ledger's key out of it (``l`` still works)."""
+
+    MINOR_ACTIONS: ClassVar[frozenset[str]] = DeskFooter.MINOR_ACTIONS | {"show_ledger"}
 
 
 class ReplayDeskScreen(DeskScreen, inherit_bindings=False):
@@ -86,7 +97,7 @@ class ReplayDeskScreen(DeskScreen, inherit_bindings=False):
         app = self.fluxum
         assert isinstance(app, ReplayApp)
         for widget in super().compose():
-            yield widget
+            yield ReplayFooter() if isinstance(widget, DeskFooter) else widget
             if isinstance(widget, ConnectionBar):
                 yield ReplayBar(app.replay_status, id="replay-bar")
 
