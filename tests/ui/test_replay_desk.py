@@ -5,6 +5,7 @@ widgets, with the recording's clock and the keys that steer it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from app.history_screen import HistoryScreen
 from app.replay_app import ReplayApp, replay_settings
 from app.replay_player import moments
 from app.screens import HelpScreen
+from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
 from exchange.recording.replay import Recording
 from exchange.summary import desk_summary
@@ -177,6 +179,8 @@ async def test_trading_keys_are_not_offered_and_the_replay_keys_are(recorded: Pa
             assert words in footer, words
         assert "Cancel" not in footer
         await press(pilot, "c", "r")
+        await frames_pass(pilot, app, 5)
+        assert app.screen is screen and app.player.session.reconnects == 0, "no dialog, no reconnect"
         await press(pilot, "question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Pause or resume" in screen_text(app), "help")
         text = screen_text(app)
@@ -237,3 +241,24 @@ def test_a_file_that_is_no_recording_opens_no_desk(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
     assert "not a Fluxum recording" in done.stderr and "\x1b" not in done.stderr
+
+
+async def test_next_incident_stops_at_an_alert_which_runs_no_command(recorded: Path, tmp_path: Path) -> None:
+    """An alert of the config is an incident: the recorded fill fires ``when = "fill"``; a replayed alert is a toast,
+    never the rule's command (it is not now)."""
+    ran = tmp_path / "the command ran"
+    recording = Recording.load(recorded)
+    settings = replay_settings(recording)
+    rules = parse_alert_rules([{"when": "fill", "command": ["touch", str(ran)]}], settings.symbols)
+    app = ReplayApp(recording, dataclasses.replace(settings, alerts=rules), name=recorded.name, paused=True)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: app.player.session is not None, "the session")
+        await press(pilot, "n")
+        await until(pilot, lambda: app.player.incident is not None and app.player.paused, "the alert")
+        assert app.player.incident is not None and app.player.incident[0].startswith("alert:")
+        assert app.desk.state.kind is LinkState.READY and app.clock() < left_ready_s(recorded)
+        await until(pilot, lambda: app.alerts_delivered == 1, "the alert's toast")
+        await press(pilot, "n")
+        await until(pilot, lambda: app.player.paused and app.desk.state.kind is not LinkState.READY, "left Ready")
+        assert app.player.incident is not None and app.player.incident[0].startswith("left Ready")
+    assert not ran.exists(), "a replayed alert runs no command"
