@@ -172,7 +172,10 @@ class ReplayApp(FluxumApp):
         if self.player.incident is not None and self.player.incident != self._told[0]:
             text, at = self.player.incident
             self.notify(printable(text, 300), title=f"Incident at {stamp(at)}", timeout=10)
-        if self.player.ended and not self._told[1]:
+        if self.player.ended and not self._told[1] and self.player.failure is not None:
+            text = f"The replay stopped before the end of the recording: {printable(self.player.failure, 300)}"
+            self.notify(text, title="Replay", severity="error", timeout=30)
+        elif self.player.ended and not self._told[1]:
             none = "No further incident. " if self.player.ended_seeking else ""
             self.notify(
                 f"{none}End of recording: the desk stays as the recording left it (q quits).",
@@ -193,6 +196,7 @@ class ReplayApp(FluxumApp):
             seeking=player.seeking,
             ended=player.ended,
             name=self.recording_name,
+            failed=player.failure is not None,
         )
 
     def _refresh_replay_bar(self) -> None:

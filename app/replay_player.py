@@ -138,6 +138,7 @@ class Player:
         self.seeking = False  # playing at max until the next incident
         self.ended = False
         self.ended_seeking = False  # the recording ended on the way to an incident: there was none
+        self.failure: str | None = None  # why the replay stopped before the end of the recording
         self.incident: tuple[str, float] | None = None  # the last incident a seek stopped at, and when
         self.pacing = Pacing()
         self._alerts = alerts
@@ -290,8 +291,9 @@ class Player:
         try:
             with asyncio.Runner(loop_factory=lambda: paced_loop(self.pacing)) as runner:
                 runner.run(self._play())
-        except Exception:
+        except Exception as error:  # a bug: the desk says so and stays open on what was played
             log.exception("the replay stopped")
+            self.failure = f"{type(error).__name__}: {error}"
         finally:
             self._done = True
             self.pacing.finish()

@@ -124,3 +124,5 @@ def test_the_replay_line_says_the_pace_and_the_recordings_clock() -> None:
     assert replay_text(ended).plain.startswith("■ end of recording")
     seeking = ReplayStatus(**{**base.__dict__, "seeking": True, "paused": False})
     assert replay_text(seeking).plain.startswith("» to the next incident")
+    failed = ReplayStatus(**{**base.__dict__, "ended": True, "failed": True})
+    assert replay_text(failed).plain.startswith("■ replay stopped (see the log)")

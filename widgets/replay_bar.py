@@ -34,6 +34,7 @@ class ReplayStatus:
     seeking: bool
     ended: bool
     name: str
+    failed: bool = False  # the replay stopped before the end of the recording
 
 
 def stamp(seconds: float) -> str:
@@ -44,7 +45,9 @@ def stamp(seconds: float) -> str:
 
 def replay_text(status: ReplayStatus) -> Content:
     """The line, as a pure function of the status (tested without a screen)."""
-    if status.ended:
+    if status.failed:
+        pace = ("■ replay stopped (see the log)", "bold $text-error")
+    elif status.ended:
         pace = ("■ end of recording", "bold $text-warning")
     elif status.seeking:
         pace = ("» to the next incident", "bold $text-accent")

@@ -21,7 +21,7 @@ from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
 from exchange.recording.replay import Recording
 from exchange.summary import desk_summary
-from tests.support.replay_recording import record_an_outage
+from tests.support.replay_recording import FIXED_RECORDING, record_an_outage
 from tests.ui.support import LIVE_SIZE, press, screen_text, until
 from widgets.replay_bar import ReplayBar, stamp
 
@@ -262,3 +262,15 @@ async def test_next_incident_stops_at_an_alert_which_runs_no_command(recorded: P
         await until(pilot, lambda: app.player.paused and app.desk.state.kind is not LinkState.READY, "left Ready")
         assert app.player.incident is not None and app.player.incident[0].startswith("left Ready")
     assert not ran.exists(), "a replayed alert runs no command"
+
+
+async def test_a_replay_that_breaks_says_so_and_the_desk_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the replay")
+
+    monkeypatch.setattr("exchange.recording.replay.replay", broken)
+    app = replay_app(FIXED_RECORDING, paused=False)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: "replay stopped (see the log)" in screen_text(app), "said on the replay's line")
+        assert app.player.ended and app.player.failure == "RuntimeError: a bug in the replay"
+        assert app.screen is app.desk_screen
