@@ -17,6 +17,7 @@ out).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import selectors
 import threading
@@ -25,6 +26,8 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Pacing", "paced_loop"]
+
+log = logging.getLogger(__name__)
 
 POLL_EVERY_JUMPS = 64
 """The loop looks at its file descriptors (another thread's call) once in this many turns within a slice, and after
@@ -72,9 +75,7 @@ class Pacing:
             self._running = True
             self._condition.notify_all()
             if not self._condition.wait_for(lambda: not self._running or self._finished, SLICE_WAIT_S):
-                import logging
-
-                logging.getLogger(__name__).warning("a replay slice did not end within %s s", SLICE_WAIT_S)
+                log.warning("a replay slice did not end within %s s", SLICE_WAIT_S)
             return self._held
 
     def release(self) -> None:
