@@ -24,15 +24,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from exchange.alert_rules import AlertRule
 from exchange.book import BookState
+from exchange.config import Settings
+from exchange.desk import Desk
 from exchange.events import AlertChanged, BookStateChanged, Event, LinkState, StateChanged
 from exchange.hub import EventHub, Subscription
 from exchange.link_history import LinkHistory
+from exchange.link_recorder import HistoryRecorder
 from exchange.recording.pacing import Pacing, paced_loop
 from exchange.recording.replay import Recording
+from exchange.session import Session
 
 __all__ = ["SPEEDS", "Incidents", "Player", "speed_text"]
 
@@ -105,12 +108,12 @@ def moments(recording: Recording) -> list[float]:
 class _Played:
     """What the replay's thread built, read by the desk's thread only while the loop is parked."""
 
-    session: Any  # exchange.session.Session
+    session: Session
     clock: Callable[[], float]
     bridge: Subscription
     loop: asyncio.AbstractEventLoop
     history_path: Path | None
-    history: Any  # exchange.link_recorder.HistoryRecorder, None without a history
+    history: HistoryRecorder | None
 
 
 class Player:
@@ -119,7 +122,7 @@ class Player:
     def __init__(
         self,
         recording: Recording,
-        settings: Any,
+        settings: Settings,
         folder: Path,
         *,
         speed: float | None = 1.0,
@@ -155,7 +158,7 @@ class Player:
     # ------------------------------------------------------------------ what the desk reads
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Session | None:
         return None if self._played is None else self._played.session
 
     @property
@@ -335,10 +338,12 @@ class Player:
                 journal.close()
             self._done = True
 
-    def _start_history(self, hub: EventHub, desk: Any, clock: Callable[[], float]) -> tuple[Any, Any, Any]:
+    def _start_history(
+        self, hub: EventHub, desk: Desk, clock: Callable[[], float]
+    ) -> tuple[Path | None, HistoryRecorder | None, asyncio.Task[None] | None]:
         """The replayed session's link history, in the replay's folder, and its recorder's task; a history that
         cannot be written is one line in the log and the replay goes on without it, as the live desk does."""
-        from exchange.link_recorder import HistoryRecorder, record
+        from exchange.link_recorder import record
 
         path = self.folder / "replay-history.sqlite3"
         try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.replay_player import SPEEDS, Incidents, Player, speed_text
 from exchange.book import BookState
+from exchange.config import load_settings
 from exchange.events import AlertChanged, BookStateChanged, LinkState, SessionState, StateChanged
 from exchange.recording.pacing import Pacing, paced_loop
 from exchange.recording.replay import Recording
@@ -97,7 +98,7 @@ def test_an_incident_is_leaving_ready_a_resync_while_ready_or_an_alert() -> None
 
 def test_the_speeds_go_from_1x_to_max_and_on_from_a_speed_between_two(tmp_path: Path) -> None:
     assert speed_text(SPEEDS[0]) == "1x" and speed_text(SPEEDS[-1]) == "max" and speed_text(2.5) == "2.5x"
-    player = Player(Recording.load(FIXED_RECORDING), None, tmp_path, speed=2.5)
+    player = Player(Recording.load(FIXED_RECORDING), load_settings(environ={}), tmp_path, speed=2.5)
     player.faster(1)
     assert player.speed == 5.0
     player.speed = 2.5

@@ -77,8 +77,8 @@ class ReplayBar(Widget):
     ReplayBar { height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def __init__(self, status: Callable[[], ReplayStatus], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, status: Callable[[], ReplayStatus], *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self._status = status
         self._shown: ReplayStatus | None = None
         self._content = Content("")

@@ -180,7 +180,8 @@ async def test_trading_keys_are_not_offered_and_the_replay_keys_are(recorded: Pa
         assert "Cancel" not in footer
         await press(pilot, "c", "r")
         await frames_pass(pilot, app, 5)
-        assert app.screen is screen and app.player.session.reconnects == 0, "no dialog, no reconnect"
+        session = app.player.session
+        assert session is not None and session.reconnects == 0 and app.screen is screen, "no dialog, no reconnect"
         await press(pilot, "question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Pause or resume" in screen_text(app), "help")
         text = screen_text(app)
