@@ -289,21 +289,21 @@ DESK_WIDGETS = (ConnectionBar, SymbolStrip, Ladder, PositionPanel, TradesTape, W
 
 
 def replay_settings(recording: Recording) -> Settings:
-    """The recorded session's settings, with the alerts and notifications of the user's config (a config that
-    cannot be read is left out: the replay needs none of it)."""
+    """The recorded session's settings (those the headless replay uses, so both decide alike), with the alerts of
+    the user's config (a config that cannot be read is left out: the replay needs none of it)."""
     import logging
 
     from exchange.config import config_file_or_default, load_settings
     from exchange.recording.replay import recorded_settings
     from exchange.secrets import ConfigError
 
+    settings: Settings = recorded_settings(recording, load_settings(environ={}))
     try:
-        base = load_settings(config_file=config_file_or_default(None), environ={})
+        config = load_settings(config_file=config_file_or_default(None), environ={})
     except ConfigError as error:
         logging.getLogger(__name__).warning("replaying without the config's alerts: %s", error)
-        base = load_settings(environ={})
-    settings: Settings = recorded_settings(recording, base)
-    return settings
+        return settings
+    return dataclasses.replace(settings, alerts=config.alerts)
 
 
 def run_desk(recording: Recording, args: Any) -> int:

@@ -8,9 +8,10 @@ import threading
 import time
 from pathlib import Path
 
+from app.replay_app import replay_settings
 from app.replay_player import SPEEDS, Incidents, Player, speed_text
 from exchange.book import BookState
-from exchange.config import load_settings
+from exchange.config import default_config_path, load_settings
 from exchange.events import AlertChanged, BookStateChanged, LinkState, SessionState, StateChanged
 from exchange.recording.pacing import Pacing, paced_loop
 from exchange.recording.replay import Recording
@@ -127,3 +128,16 @@ def test_the_replay_line_says_the_pace_and_the_recordings_clock() -> None:
     assert replay_text(seeking).plain.startswith("» to the next incident")
     failed = ReplayStatus(**{**base.__dict__, "ended": True, "failed": True})
     assert replay_text(failed).plain.startswith("■ replay stopped (see the log)")
+
+
+def test_the_desk_replays_with_the_recorded_settings_and_the_configs_alerts() -> None:
+    """What decides the session (symbols, depth, the mark's source) is the recording's, as headless; the config adds
+    only its alerts."""
+    path = default_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('symbols = ["XRPUSDT"]\nmark_source = "book"\n[[alerts]]\nwhen = "fill"\n')
+    settings = replay_settings(Recording.load(FIXED_RECORDING))
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT") and settings.mark_source == "mark"
+    assert [rule.condition for rule in settings.alerts] == ["fill"]
+    path.write_text("not = toml = at all")
+    assert replay_settings(Recording.load(FIXED_RECORDING)).alerts == ()
