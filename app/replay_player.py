@@ -293,13 +293,20 @@ class Player:
     def _run(self) -> None:
         try:
             with asyncio.Runner(loop_factory=lambda: paced_loop(self.pacing)) as runner:
-                runner.run(self._play())
+                runner.run(self._play_to_the_end())
+        finally:
+            self._done = True
+            self.pacing.finish()
+
+    async def _play_to_the_end(self) -> None:
+        """:meth:`_play`, and the end (or the failure) known within the slice it happens in."""
+        try:
+            await self._play()
         except Exception as error:  # a bug: the desk says so and stays open on what was played
             log.exception("the replay stopped")
             self.failure = f"{type(error).__name__}: {error}"
         finally:
             self._done = True
-            self.pacing.finish()
 
     async def _play(self) -> None:
         """Build the replayed session with its history, alerts and incident watch; play the recording out."""
@@ -336,7 +343,6 @@ class Player:
             await asyncio.gather(*tasks, return_exceptions=True)
             if journal is not None:
                 journal.close()
-            self._done = True
 
     def _start_history(
         self, hub: EventHub, desk: Desk, clock: Callable[[], float]
