@@ -160,12 +160,16 @@ class ReplayApp(FluxumApp):
         self._take_events()
 
     def _take_events(self) -> None:
-        """What the replay's bridge forwarded, posted as the live bridge posts it; then incidents and the end."""
+        """What the replay's bridge forwarded, posted as the live bridge posts it; then what a person is told."""
         for event in self.player.events():
             message = Bridge.translate(event)
             if message is not None:
                 self.bridge.forwarded += 1
                 self.desk_screen.post_message(message)
+        self._tell()
+
+    def _tell(self) -> None:
+        """A notice for an incident reached and for the end of the recording (or of a replay that broke), once."""
         told = (self.player.incident, self.player.ended)
         if told == self._told:
             return
