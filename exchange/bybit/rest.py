@@ -362,6 +362,14 @@ class RestClient:
             positions.extend(self._parse_page(parse_position, page, "/v5/position/list"))
         return positions
 
+    async def position_records(self, category: str, settle_coin: str | None = None) -> list[dict[str, Any]]:
+        """Every open position of the category as Bybit sends it, every page (linear: of one ``settle_coin``);
+        for readers that need more of a record than :meth:`positions` keeps."""
+        params: dict[str, object] = {"category": category, "limit": 200}
+        if settle_coin:
+            params["settleCoin"] = settle_coin
+        return [record async for page in self._pages("/v5/position/list", params) for record in page]
+
     async def open_orders(
         self, category: str, symbol: str | None = None, settle_coin: str | None = None
     ) -> list[OpenOrder]:
