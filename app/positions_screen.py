@@ -27,8 +27,9 @@ from textual.widgets import DataTable, Label, Static
 
 from exchange.bybit.account_positions import AccountReader, RestAccountReader
 from exchange.bybit.errors import BybitError
-from exchange.desk import Desk
+from exchange.desk import Desk, Instrument
 from exchange.events import LinkState
+from exchange.position_watch import PositionDisagreement, price_text, side_word
 from exchange.positions_overview import AccountView, Overview, OverviewRow, SortColumn, build_overview
 from exchange.printable import printable
 from exchange.trust import ticker_is_stale
@@ -38,7 +39,7 @@ from widgets.positions_table import PositionsTable, overview_lines
 if TYPE_CHECKING:
     from app.desk_screen import DeskScreen
 
-__all__ = ["REREAD_S", "PositionsScreen", "reader_for", "status_text"]
+__all__ = ["REREAD_S", "PositionsScreen", "ledger_word", "reader_for", "status_text"]
 
 REREAD_S = 10.0
 """The account is read again this often while the screen is open: marks of symbols the desk does not stream."""
@@ -71,6 +72,16 @@ def status_text(
     if read_ms is None:
         return "Reading the account …", False
     return f"live · {read}{left_out}", False
+
+
+def ledger_word(disagreement: PositionDisagreement, instrument: Instrument | None) -> str:
+    """What the desk's ledger holds where it differs from the exchange's position on the row: its size, or its
+    entry when only that differs (the notice told the whole story when the episode began)."""
+    if disagreement.size_differs:
+        size = disagreement.ledger_size
+        return "flat" if size == 0 else f"{side_word(size)} {abs(size).normalize():f}"
+    tick = instrument.tick_size if instrument is not None else None
+    return f"entry {price_text(disagreement.ledger_avg, tick)}"
 
 
 class PositionsScreen(ModalScreen[None]):
@@ -108,7 +119,7 @@ class PositionsScreen(ModalScreen[None]):
             yield PositionsTable(id="positions-table")
             yield Label(
                 "Enter show on the desk · sort: s symbol  z size  v value  u unrealized  o ROE  d liq. distance "
-                "(again: reverse) · Escape close",
+                "(again: reverse) · IM, MM: the account's margin rates · Escape close",
                 classes="dialog-hint",
             )
 
@@ -184,11 +195,10 @@ class PositionsScreen(ModalScreen[None]):
                 if mark is not None and not ticker_is_stale(desk, symbol):
                     marks[(category, symbol)] = mark
         funding = {(category, entry.symbol): entry.funding for entry in desk.ledger.entries()}
-        differs = {}
-        for symbol, disagreement in desk.position_disagreements.items():
-            instrument = desk.instrument(symbol)
-            said = disagreement.describe(instrument.tick_size if instrument is not None else None)
-            differs[(category, symbol)] = said.removeprefix(f"{symbol}: ")
+        differs = {
+            (category, symbol): ledger_word(disagreement, desk.instrument(symbol))
+            for symbol, disagreement in desk.position_disagreements.items()
+        }
         return build_overview(
             self.view, marks=marks, funding=funding, disagreements=differs, sort=self.sort, descending=self.descending
         )

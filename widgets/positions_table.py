@@ -46,7 +46,7 @@ COLUMNS = (
 SYMBOL_CHARS = 20
 PCT_PLACES = 2
 PRICE_PLACES_MAX = 8
-LEDGER_FLAG = "⚠ ledger"
+LEDGER_FLAG = "⚠ ledger:"
 SIDE_WORDS = {"long": "LONG", "short": "SHORT", "spot": "SPOT"}
 
 
@@ -80,13 +80,12 @@ def _row_cells(row: OverviewRow, places: int | None) -> tuple[str, ...]:
     spot = row.category == "spot"
     money = money_decimals(row.coin)
     value_places = 2 if spot else money  # a holding is valued in USD
-    note = f"{LEDGER_FLAG}: {row.ledger_differs}" if row.ledger_differs else ""
-    coin = "" if spot else f" {printable(row.coin, 8)}"
+    note = f"{LEDGER_FLAG} {printable(row.ledger_differs, 40)}" if row.ledger_differs else ""
     return (
         printable(row.symbol, SYMBOL_CHARS),
         SIDE_WORDS.get(row.side, row.side.upper()),
         _plain(abs(row.size)),
-        _amount(row.value, value_places) + (" USD" if spot and row.value is not None else coin if row.value else ""),
+        _amount(row.value, value_places),
         _price(row.avg_price, places),
         _price(row.mark_price, places),
         _price(row.liq_price, places),
@@ -105,7 +104,7 @@ def _total_cells(group: CoinGroup) -> tuple[str, ...]:
     if group.coin == SPOT_GROUP:
         value = f"{_amount(total.equity, 2)} USD"
         count = f"{total.positions} coin{'s' if total.positions != 1 else ''}"
-        return ("Spot total", count, "", value, *[""] * 9, "by the exchange's USD value")
+        return ("Spot total", count, "", value, *[""] * 9, "at the exchange's USD values")
     coin = printable(total.coin, 8)
     money = money_decimals(total.coin)
     count = f"{total.positions} open"
@@ -128,8 +127,8 @@ def _total_cells(group: CoinGroup) -> tuple[str, ...]:
 
 
 def _total_note(total: CoinTotal, money: int) -> str:
-    equity = "equity —" if total.equity is None else f"equity {_amount(total.equity, money)} {total.coin}"
-    return f"{equity} · account IM {_pct(_rate(total.im_rate), False)} MM {_pct(_rate(total.mm_rate), False)}"
+    equity = "—" if total.equity is None else _amount(total.equity, money)
+    return f"equity {equity} · IM {_pct(_rate(total.im_rate), False)} · MM {_pct(_rate(total.mm_rate), False)}"
 
 
 def _rate(rate: Decimal | None) -> Decimal | None:
@@ -173,7 +172,7 @@ class PositionsTable(DataTable[Text]):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
-        super().__init__(zebra_stripes=False, show_cursor=True, cell_padding=1, **kwargs)
+        super().__init__(zebra_stripes=False, show_cursor=True, cell_padding=1, fixed_columns=1, **kwargs)
         self._lines: list[TableLine] = []
 
     def on_mount(self) -> None:
