@@ -78,7 +78,7 @@ def test_liquidation_distance_long_and_short() -> None:
     # a long liquidates below the mark, a short above it; the distance is in % of the mark, positive while safe
     assert liquidation_distance_pct("long", D(61000), D(54300)) == D(6700) / D(61000) * 100
     assert liquidation_distance_pct("short", D(3600), D(3832)) == D(232) / D(3600) * 100
-    assert liquidation_distance_pct("long", D(50000), D(54300)) < 0  # past it
+    assert liquidation_distance_pct("long", D(50000), D(54300)) == D(-4300) / D(50000) * 100  # past it
     assert liquidation_distance_pct("short", D(3600), None) is None  # Bybit's "" : no liquidation price
     assert liquidation_distance_pct("long", None, D(1)) is None
 
