@@ -54,14 +54,24 @@ SORT_KEYS = {
     "d": SortColumn.LIQ_DISTANCE,
 }
 
+LARGEST_FIRST = frozenset({SortColumn.SIZE, SortColumn.VALUE, SortColumn.UNREALISED, SortColumn.ROE})
+"""Sorted largest first at the first press; symbols and the distance to liquidation (the nearest on top) go up."""
+
 
 def status_text(
-    *, private: bool, account_down: str, state: LinkState, read_ms: int | None, problem: str, rejected: int
+    *,
+    private: bool,
+    readable: bool = True,
+    account_down: str,
+    state: LinkState,
+    read_ms: int | None,
+    problem: str,
+    rejected: int,
 ) -> tuple[str, bool]:
     """The line under the title and whether it warns: live, or why the figures are not."""
     read = f"read {clock_utc(read_ms)[:8]} UTC" if read_ms is not None else "not read yet"
     left_out = f" · {rejected} record{'s' if rejected != 1 else ''} left out" if rejected else ""
-    if not private:
+    if not private or not readable:
         return "No account on this desk: positions need API keys (watch-only public data).", True
     if account_down:
         return f"⚠ not live: account down · {read}{left_out}", True
@@ -125,7 +135,8 @@ class PositionsScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.set_interval(0.5, self._pull, name="positions-pull")
-        self.query_one(PositionsTable).focus()
+        for table in self.query(PositionsTable):
+            table.focus()
         self._pull()
 
     # ------------------------------------------------------------------ reading the account
@@ -169,18 +180,20 @@ class PositionsScreen(ModalScreen[None]):
         desk = self.desk
         text, warns = status_text(
             private=desk.private,
+            readable=self.reader is not None,
             account_down=desk.account_down,
             state=desk.state.kind,
             read_ms=self.view.read_ms if self.view is not None else None,
             problem=self.problem,
             rejected=self.view.rejected if self.view is not None else 0,
         )
-        status = self.query_one("#positions-status", Static)
-        status.update(text)
-        status.set_class(warns, "-not-live")
+        for status in self.query("#positions-status").results(Static):
+            status.update(text)
+            status.set_class(warns, "-not-live")
         overview = self.overview()
         if overview is not None:
-            self.query_one(PositionsTable).show_lines(overview_lines(overview, self._price_places))
+            for table in self.query(PositionsTable):
+                table.show_lines(overview_lines(overview, self._price_places))
 
     def overview(self) -> Overview | None:
         """What the table shows now: the last read, the desk's live marks, its ledger's funding and word."""
@@ -213,7 +226,7 @@ class PositionsScreen(ModalScreen[None]):
 
     def action_sort(self, column: str) -> None:
         chosen = SortColumn(column)
-        self.descending = not self.descending if chosen is self.sort else chosen is not SortColumn.SYMBOL
+        self.descending = not self.descending if chosen is self.sort else chosen in LARGEST_FIRST
         self.sort = chosen
         self._pull()
 

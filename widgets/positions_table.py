@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.color import Color, ColorParseError
 from textual.widgets import DataTable
@@ -25,7 +26,7 @@ from exchange.positions_overview import SPOT_GROUP, CoinGroup, CoinTotal, Overvi
 from exchange.printable import printable
 from widgets._format import fmt_signed, money_decimals
 
-__all__ = ["COLUMNS", "TableLine", "overview_lines", "PositionsTable"]
+__all__ = ["COLUMNS", "PositionsTable", "TableLine", "column_widths", "overview_lines"]
 
 COLUMNS = (
     "Symbol",
@@ -163,6 +164,15 @@ def _price(value: Decimal | None, places: int | None) -> str:
     return f"{value:,.{places}f}"
 
 
+def column_widths(lines: list[TableLine]) -> tuple[int, ...]:
+    """Each column's width: its widest cell or its title."""
+    widths = [cell_len(label) for label in COLUMNS]
+    for line in lines:
+        for index, cell in enumerate(line.cells):
+            widths[index] = max(widths[index], cell_len(cell))
+    return tuple(widths)
+
+
 class PositionsTable(DataTable[Text]):
     """The overview's lines; the cursor picks a position (Enter: the screen switches the desk to it)."""
 
@@ -174,9 +184,7 @@ class PositionsTable(DataTable[Text]):
         kwargs.setdefault("cursor_type", "row")
         super().__init__(zebra_stripes=False, show_cursor=True, cell_padding=1, fixed_columns=1, **kwargs)
         self._lines: list[TableLine] = []
-
-    def on_mount(self) -> None:
-        self.add_columns(*COLUMNS)
+        self._widths: tuple[int, ...] = ()
 
     @property
     def lines(self) -> list[TableLine]:
@@ -196,7 +204,14 @@ class PositionsTable(DataTable[Text]):
         selected = self.selected_key()
         self._lines = list(lines)
         styles = self._styles()
-        self.clear()
+        widths = column_widths(lines)
+        if widths != self._widths:  # set here, not measured on idle: a busy desk may redraw before any idle
+            self._widths = widths
+            self.clear(columns=True)
+            for label, width in zip(COLUMNS, widths, strict=True):
+                self.add_column(label, width=width)
+        else:
+            self.clear()
         for line in lines:
             cells = (_styled(line, index, cell, styles) for index, cell in enumerate(line.cells))
             self.add_row(*cells, key=line.key)
