@@ -44,8 +44,9 @@ def _ready(app: RecordingApp) -> bool:
 
 def _keys(app: RecordingApp) -> list[str]:
     screen = app.screen
-    tables = screen.query(PositionsTable) if isinstance(screen, PositionsScreen) else []
-    return [line.key for table in tables for line in table.lines]
+    if not isinstance(screen, PositionsScreen):
+        return []
+    return [line.key for table in screen.query(PositionsTable) for line in table.lines]
 
 
 async def _open_positions(app: RecordingApp) -> None:
