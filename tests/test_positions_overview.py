@@ -25,6 +25,7 @@ from exchange.positions_overview import (
     return_on_equity_pct,
     unrealised_at,
 )
+from widgets.positions_table import overview_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit"
 
@@ -255,3 +256,20 @@ def test_the_reader_asks_every_settle_coin_and_counts_what_it_leaves_out() -> No
     assert view.rejected == 1  # the unreadable size; the flat one is simply not open
     assert view.margins.im_rate == D("0.01") and set(view.margins.coins) == {"USDT"}  # the row 7 left out
     assert view.read_ms == 42
+
+
+# ---------------------------------------------------------------------------------------------- the table's lines
+
+
+def test_the_tables_lines_keep_each_coin_to_its_places_and_print_no_control_characters() -> None:
+    hostile = _position("BTC\x1b[31mUSDT", "0.5", "60000", "61000", unrealised="500", im="3000")
+    view = _mixed_view()
+    lines = overview_lines(build_overview(AccountView((hostile, *view.positions[1:]), view.margins, view.read_ms)))
+    assert all("\x1b" not in cell for line in lines for cell in line.cells)
+    totals = {line.key: line.cells for line in lines if line.total}
+    assert list(totals) == ["total:USDT", "total:USDC", "total:BTC", "total:SPOT"]
+    assert totals["total:USDT"][8] == "+300.00" and totals["total:USDT"][12] == "3,700.00"
+    assert totals["total:BTC"][8] == "-0.00029413"  # a coin to the satoshi
+    assert totals["total:USDT"][13] == "equity 100,000.00 · IM 1.23% · MM 0.45%"
+    btc = next(line for line in lines if line.key == "inverse:BTCUSD")
+    assert btc.cells[1] == "SHORT" and btc.cells[8] == "-0.00029413"

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 WALLET_COINS_READ = 64
 """Coins of the wallet taken at most (Bybit lists a few dozen at most)."""
+POSITIONS_READ = 1000
+"""Open positions taken at most from one listing; more are counted as left out (bounded memory on any host)."""
 
 
 class PositionLister(Protocol):
@@ -131,7 +133,9 @@ class RestAccountReader:
         rejected = 0
         listings = [("linear", coin) for coin in DOLLAR_COINS] + [("inverse", "")]
         for category, coin in listings:
-            for record in await self.rest.position_records(category, coin or None):
+            records = await self.rest.position_records(category, coin or None)
+            rejected += max(0, len(records) - POSITIONS_READ)
+            for record in records[:POSITIONS_READ]:
                 try:
                     position = parse_account_position(record, category, coin)
                 except ProtocolError as error:
