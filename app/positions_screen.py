@@ -14,6 +14,7 @@ command watches it (the desk watches one category and the symbols it was started
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from app.desk_screen import DeskScreen
 
 __all__ = ["REREAD_S", "PositionsScreen", "ledger_word", "reader_for", "status_text"]
+
+log = logging.getLogger(__name__)
 
 REREAD_S = 10.0
 """The account is read again this often while the screen is open: marks of symbols the desk does not stream."""
@@ -168,6 +171,9 @@ class PositionsScreen(ModalScreen[None]):
             self.problem = printable(str(error), 120)
         except (TimeoutError, OSError) as error:
             self.problem = printable(str(error) or type(error).__name__, 120)
+        except Exception as error:  # a read of untrusted replies: its failure is told, never the desk's crash
+            log.exception("reading the account's positions failed")
+            self.problem = printable(type(error).__name__, 60)
         finally:
             self._reading = False
         self._pull()

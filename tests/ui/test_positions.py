@@ -134,6 +134,27 @@ async def test_every_position_of_the_account_with_a_total_per_coin(
         await app.stop_session()
 
 
+def _status_line(app: RecordingApp) -> str:
+    return "\n".join(str(status.render()) for status in app.screen.query("#positions-status"))
+
+
+async def test_in_an_outage_the_overview_says_its_figures_are_not_live(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app), "Ready")
+        assert app.runtime is not None
+        await app.runtime.rest.place_order("inverse", "BTCUSD", "Buy", "Market", Decimal("100"))
+        await press(pilot, "p")
+        await until(pilot, lambda: "inverse:BTCUSD" in _keys(app), "the inverse position")
+        assert _status_line(app).startswith("live · read")
+        assert app.runtime.sim is not None
+        await app.runtime.sim.faults.drop_connections()
+        await until(pilot, lambda: _status_line(app).startswith("⚠ not live: link"), "the overview to say not live")
+        assert "inverse:BTCUSD" in _keys(app)  # the last read stays, said to be old
+        await until(pilot, lambda: _status_line(app).startswith("live · read"), "live again once Ready")
+        await app.stop_session()
+
+
 # ---------------------------------------------------------------------------------------------- the words around it
 
 NOW_MS = 1_767_225_600_000
