@@ -35,7 +35,7 @@ from exchange.positions_overview import AccountView, Overview, OverviewRow, Sort
 from exchange.printable import printable
 from exchange.trust import ticker_is_stale
 from widgets._format import clock_utc
-from widgets.positions_table import PositionsTable, overview_lines
+from widgets.positions_table import COLUMNS, PositionsTable, line_symbol, overview_lines
 
 if TYPE_CHECKING:
     from app.desk_screen import DeskScreen
@@ -57,6 +57,15 @@ SORT_KEYS = {
     "d": SortColumn.LIQ_DISTANCE,
 }
 
+HEADER_SORTS = {
+    "Symbol": SortColumn.SYMBOL,
+    "Size": SortColumn.SIZE,
+    "Value": SortColumn.VALUE,
+    "Unrealized": SortColumn.UNREALISED,
+    "ROE": SortColumn.ROE,
+    "Liq. dist": SortColumn.LIQ_DISTANCE,
+}
+"""The column titles a click sorts by."""
 LARGEST_FIRST = frozenset({SortColumn.SIZE, SortColumn.VALUE, SortColumn.UNREALISED, SortColumn.ROE})
 """Sorted largest first at the first press; symbols and the distance to liquidation (the nearest on top) go up."""
 
@@ -239,10 +248,16 @@ class PositionsScreen(ModalScreen[None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's title sorts by it, as its key does."""
+        event.stop()
+        column = HEADER_SORTS.get(COLUMNS[event.column_index]) if event.column_index < len(COLUMNS) else None
+        if column is not None:
+            self.action_sort(column.value)
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        key = str(event.row_key.value or "")
-        category, _, symbol = key.partition(":")
+        category, symbol = line_symbol(str(event.row_key.value or ""))
         if category == "total":
             self.app.notify("A total row has no symbol: pick a position.", severity="warning", timeout=4)
             return

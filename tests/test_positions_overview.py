@@ -25,7 +25,7 @@ from exchange.positions_overview import (
     return_on_equity_pct,
     unrealised_at,
 )
-from widgets.positions_table import overview_lines
+from widgets.positions_table import line_symbol, overview_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit"
 
@@ -273,3 +273,14 @@ def test_the_tables_lines_keep_each_coin_to_its_places_and_print_no_control_char
     assert totals["total:USDT"][13] == "equity 100,000.00 · IM 1.23% · MM 0.45%"
     btc = next(line for line in lines if line.key == "inverse:BTCUSD")
     assert btc.cells[1] == "SHORT" and btc.cells[8] == "-0.00029413"
+
+
+def test_a_symbol_listed_twice_gets_two_lines_with_keys_of_their_own() -> None:
+    """A hedge-mode account lists a symbol's long and short apart (positionIdx 1 and 2); the table's row keys must
+    differ, and Enter on either still names the symbol."""
+    long = _position("BTCUSDT", "0.5", "60000", "61000", unrealised="500", im="3000")
+    short = _position("BTCUSDT", "-0.2", "62000", "61000", unrealised="200", im="1240")
+    lines = overview_lines(build_overview(AccountView((long, short), AccountMargins(None, None), 0)))
+    keys = [line.key for line in lines]
+    assert keys == ["linear:BTCUSDT", "linear:BTCUSDT#2", "total:USDT"]
+    assert [line_symbol(key) for key in keys] == [("linear", "BTCUSDT"), ("linear", "BTCUSDT"), ("total", "USDT")]

@@ -26,7 +26,7 @@ from exchange.positions_overview import SPOT_GROUP, CoinGroup, CoinTotal, Overvi
 from exchange.printable import printable
 from widgets._format import fmt_signed, money_decimals
 
-__all__ = ["COLUMNS", "PositionsTable", "TableLine", "column_widths", "overview_lines"]
+__all__ = ["COLUMNS", "PositionsTable", "TableLine", "column_widths", "line_symbol", "overview_lines"]
 
 COLUMNS = (
     "Symbol",
@@ -48,6 +48,7 @@ SYMBOL_CHARS = 20
 PCT_PLACES = 2
 PRICE_PLACES_MAX = 8
 LEDGER_FLAG = "⚠ ledger:"
+KEY_REPEAT = "#"
 SIDE_WORDS = {"long": "LONG", "short": "SHORT", "spot": "SPOT"}
 
 
@@ -69,12 +70,31 @@ PricePlaces = Callable[[OverviewRow], int | None]
 def overview_lines(overview: Overview, price_places: PricePlaces | None = None) -> list[TableLine]:
     """The table's lines: each group's rows in their order, then its total."""
     lines: list[TableLine] = []
+    seen: set[str] = set()
     for group in overview.groups:
         for row in group.rows:
             places = price_places(row) if price_places is not None else None
-            lines.append(TableLine(f"{row.category}:{row.symbol}", _row_cells(row, places), side=row.side))
-        lines.append(TableLine(f"total:{group.coin}", _total_cells(group), total=True))
+            key = _unique(f"{row.category}:{row.symbol}", seen)
+            lines.append(TableLine(key, _row_cells(row, places), side=row.side))
+        lines.append(TableLine(_unique(f"total:{group.coin}", seen), _total_cells(group), total=True))
     return lines
+
+
+def line_symbol(key: str) -> tuple[str, str]:
+    """The category and symbol a line's key names (``total`` and the coin for a total row)."""
+    category, _, symbol = key.partition(":")
+    return category, symbol.partition(KEY_REPEAT)[0]
+
+
+def _unique(key: str, seen: set[str]) -> str:
+    """``key``, or with a count after it when a line already has it (a hedge-mode account lists a symbol's long
+    and short apart; a hostile host may list one twice): a table's row keys must differ."""
+    unique, count = key, 1
+    while unique in seen:
+        count += 1
+        unique = f"{key}{KEY_REPEAT}{count}"
+    seen.add(unique)
+    return unique
 
 
 def _row_cells(row: OverviewRow, places: int | None) -> tuple[str, ...]:

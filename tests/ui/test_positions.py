@@ -21,9 +21,9 @@ from exchange.desk import Instrument
 from exchange.events import LinkState
 from exchange.position_watch import PositionDisagreement
 from exchange.positions_overview import SortColumn
-from tests.ui import scripted
+from tests.ui import scripted, scripted_account
 from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, scripted_app, until
-from widgets.positions_table import PositionsTable
+from widgets.positions_table import COLUMNS, PositionsTable, column_widths
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -206,3 +206,21 @@ async def test_the_key_is_in_the_help_and_the_palette() -> None:
         await press(pilot, "p")  # a scripted desk without an account to read says so
         await until(pilot, lambda: isinstance(app.screen, PositionsScreen), "the overview")
         await until(pilot, lambda: "No account on this desk" in screen_text(app), "the reason")
+
+
+async def test_a_click_on_a_columns_title_sorts_by_it() -> None:
+    app = scripted_app(scripted.long_in_profit())
+    app.account_reader = scripted_account.FixedAccount(scripted_account.whole_account())
+    async with app.run_test(size=(196, 30)) as pilot:
+        await press(pilot, "p")
+        await until(pilot, lambda: "total:USDT" in _keys(app), "the overview's rows")
+        screen = app.screen
+        assert isinstance(screen, PositionsScreen)
+        table = screen.query_one(PositionsTable)
+        roe = COLUMNS.index("ROE")
+        x = sum(width + 2 for width in column_widths(table.lines)[:roe]) + 2  # each cell padded one a side
+        await pilot.click(PositionsTable, offset=(x, 0))
+        await until(pilot, lambda: screen.sort is SortColumn.ROE and screen.descending, "sorted by ROE")
+        assert _keys(app)[:3] == ["linear:BTCUSDT", "linear:ETHUSDT", "total:USDT"]  # +12.62 % before -14.52 %
+        await pilot.click(PositionsTable, offset=(x, 0))
+        await until(pilot, lambda: _keys(app)[:3] == ["linear:ETHUSDT", "linear:BTCUSDT", "total:USDT"], "reversed")
