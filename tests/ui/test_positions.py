@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from app import positions_screen
+from app.app import FluxumApp
 from app.positions_screen import PositionsScreen, ledger_word, status_text
 from app.screens import HelpScreen
 from exchange.config import load_settings
@@ -42,7 +43,7 @@ def _ready(app: RecordingApp) -> bool:
     return app.runtime is not None and app.desk.state.kind is LinkState.READY
 
 
-def _keys(app: RecordingApp) -> list[str]:
+def _keys(app: FluxumApp) -> list[str]:
     screen = app.screen
     if not isinstance(screen, PositionsScreen):
         return []
