@@ -202,10 +202,12 @@ class PositionsScreen(ModalScreen[None]):
             problem=self.problem,
             rejected=self.view.rejected if self.view is not None else 0,
         )
+        overview = self.overview()
+        if overview is not None and not overview.groups:
+            text += " · no open position and no coin held"
         for status in self.query("#positions-status").results(Static):
             status.update(text)
             status.set_class(warns, "-not-live")
-        overview = self.overview()
         if overview is not None:
             for table in self.query(PositionsTable):
                 table.show_lines(overview_lines(overview, self._price_places))

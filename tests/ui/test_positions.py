@@ -21,7 +21,7 @@ from exchange.config import load_settings
 from exchange.desk import Instrument
 from exchange.events import LinkState
 from exchange.position_watch import PositionDisagreement
-from exchange.positions_overview import SortColumn
+from exchange.positions_overview import AccountMargins, AccountView, SortColumn
 from tests.ui import scripted, scripted_account
 from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, scripted_app, until
 from widgets.positions_table import COLUMNS, PositionsTable, column_widths
@@ -225,3 +225,12 @@ async def test_a_click_on_a_columns_title_sorts_by_it() -> None:
         assert _keys(app)[:3] == ["linear:BTCUSDT", "linear:ETHUSDT", "total:USDT"]  # +12.62 % before -14.52 %
         await pilot.click(PositionsTable, offset=(x, 0))
         await until(pilot, lambda: _keys(app)[:3] == ["linear:ETHUSDT", "linear:BTCUSDT", "total:USDT"], "reversed")
+
+
+async def test_an_account_with_nothing_open_says_so() -> None:
+    app = scripted_app(scripted.base_desk())
+    app.account_reader = scripted_account.FixedAccount(AccountView((), AccountMargins(None, None), scripted.NOW_MS))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await press(pilot, "p")
+        await until(pilot, lambda: "no open position and no coin held" in screen_text(app), "the empty account told")
+        assert "live · read 00:00:00 UTC" in screen_text(app)
