@@ -29,8 +29,9 @@ from widgets.positions_table import COLUMNS, PositionsTable, column_widths
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 DESK_SYMBOLS = "BTCUSDT,ETHUSDT"
-LISTED = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-"""The exchange lists SOLUSDT too (and the inverse BTCUSD, ETHUSD): a position the desk does not watch."""
+LISTED = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BTCPERP")
+"""The exchange lists SOLUSDT and the USDC perpetual BTCPERP too (and the inverse BTCUSD, ETHUSD): positions the
+desk does not watch."""
 
 
 def _app(tmp_path: Path) -> RecordingApp:
@@ -56,6 +57,7 @@ async def _open_positions(app: RecordingApp) -> None:
     await rest.place_order("linear", "BTCUSDT", "Buy", "Market", Decimal("0.01"))
     await rest.place_order("linear", "ETHUSDT", "Sell", "Market", Decimal("0.5"))
     await rest.place_order("linear", "SOLUSDT", "Buy", "Market", Decimal("3"))
+    await rest.place_order("linear", "BTCPERP", "Buy", "Market", Decimal("0.02"))
     await rest.place_order("inverse", "BTCUSD", "Sell", "Market", Decimal("200"))
 
 
@@ -83,23 +85,28 @@ async def test_every_position_of_the_account_with_a_total_per_coin(
         await until(pilot, lambda: {"BTCUSDT", "ETHUSDT"} <= set(app.desk.positions), "the desk's own positions")
         await press(pilot, "p")
         await until(pilot, lambda: isinstance(app.screen, PositionsScreen), "the positions overview")
-        expected = ["linear:BTCUSDT", "linear:ETHUSDT", "linear:SOLUSDT", "total:USDT", "inverse:BTCUSD", "total:BTC"]
-        await until(pilot, lambda: _keys(app)[:6] == expected, "every position, a total after each coin")
-        assert _keys(app)[6:] == ["spot:BTC", "spot:ETH", "total:SPOT"]  # the coin wallets, valued in USD
+        expected = [
+            *("linear:BTCUSDT", "linear:ETHUSDT", "linear:SOLUSDT", "total:USDT"),
+            *("linear:BTCPERP", "total:USDC", "inverse:BTCUSD", "total:BTC"),
+        ]
+        await until(pilot, lambda: _keys(app)[:8] == expected, "every position, a total after each coin")
+        assert _keys(app)[8:] == ["spot:BTC", "spot:ETH", "total:SPOT"]  # the coin wallets, valued in USD
         screen = app.screen
         assert isinstance(screen, PositionsScreen)
         overview = screen.overview()
         assert overview is not None
-        usdt, btc = overview.groups[0], overview.groups[1]
+        usdt, usdc, btc = overview.groups[:3]
         sides = {row.symbol: (row.side, row.size) for row in overview.rows()}
         assert sides["BTCUSDT"] == ("long", Decimal("0.01")) and sides["ETHUSDT"] == ("short", Decimal("-0.5"))
         assert sides["BTCUSD"] == ("short", Decimal(-200))
         assert usdt.total.unrealised == sum((row.unrealised or 0 for row in usdt.rows), Decimal(0))
         assert usdt.total.margin_in_use == sum((row.position_im or 0 for row in usdt.rows), Decimal(0))
         assert btc.total.coin == "BTC" and btc.total.positions == 1 and btc.total.equity is not None
+        assert usdc.total.coin == "USDC" and [row.symbol for row in usdc.rows] == ["BTCPERP"]
+        assert usdc.total.margin_in_use == usdc.rows[0].position_im and usdc.total.equity is not None
         assert usdt.total.im_rate is not None and usdt.total.im_rate > 0  # the account's, from the wallet
         text = screen_text(app)
-        assert "live · read" in text and "USDT total" in text and "BTC total" in text, text
+        assert "live · read" in text and "USDT total" in text and "USDC total" in text and "BTC total" in text, text
         btc_row = next(line for line in screen.query_one(PositionsTable).lines if line.key == "inverse:BTCUSD")
         assert btc_row.cells[1] == "SHORT" and len(btc_row.cells[12].split(".")[1]) == 8  # its margin to the satoshi
 
@@ -113,7 +120,7 @@ async def test_every_position_of_the_account_with_a_total_per_coin(
         await press(pilot, "d")  # the nearest to liquidation first
         await until(pilot, lambda: screen.sort is SortColumn.LIQ_DISTANCE and not screen.descending, "by distance")
         await press(pilot, "s")
-        await until(pilot, lambda: _keys(app)[:6] == expected, "back to symbols")
+        await until(pilot, lambda: _keys(app)[:8] == expected, "back to symbols")
 
         reads = app.desk.versions["account_positions"]
         assert app.runtime is not None

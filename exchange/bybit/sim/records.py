@@ -23,8 +23,12 @@ MAINTENANCE_MARGIN_RATE = Decimal("0.005")
 RISK_LIMIT_VALUE = "2000000"
 MAKER_FEE_RATE = {"linear": Decimal("0.0002"), "inverse": Decimal("0.0002"), "spot": Decimal("0.001")}
 TAKER_FEE_RATE = {"linear": Decimal("0.00055"), "inverse": Decimal("0.00055"), "spot": Decimal("0.001")}
-INVERSE_STARTING_BALANCES = {"BTC": Decimal("1"), "ETH": Decimal("10")}
-"""The demo account's coin wallets, which margin and settle the inverse contracts (BTCUSD in BTC, ...)."""
+COIN_STARTING_BALANCES = {"BTC": Decimal("1"), "ETH": Decimal("10"), "USDC": Decimal("10000")}
+"""The demo account's coin wallets besides USDT, which margin and settle the inverse contracts (BTCUSD in BTC,
+...) and the USDC perpetuals (BTCPERP)."""
+USD_COINS = frozenset({"USDT", "USDC"})
+"""Coins worth one USD in the account's totals."""
+ONE = Decimal(1)
 INVERSE_RISK_LIMIT_VALUE = "150"
 MAX_EXECUTIONS = 100_000
 """Fills kept for ``execution/list``; older ones are forgotten (Bybit keeps two years, we keep a bound)."""
