@@ -111,10 +111,10 @@ def _row_cells(row: OverviewRow, places: int | None) -> tuple[str, ...]:
         _price(row.mark_price, places),
         _price(row.liq_price, places),
         _pct(row.liq_distance_pct, signed=False),
-        _signed(row.unrealised, money),
+        fmt_signed(row.unrealised, money),
         _pct(row.roe_pct, signed=True),
-        _signed(row.realised, money),
-        _signed(-row.funding if row.funding is not None else None, money),
+        fmt_signed(row.realised, money),
+        fmt_signed(-row.funding if row.funding is not None else None, money),
         _amount(row.position_im, money),
         note,
     )
@@ -122,29 +122,16 @@ def _row_cells(row: OverviewRow, places: int | None) -> tuple[str, ...]:
 
 def _total_cells(group: CoinGroup) -> tuple[str, ...]:
     total = group.total
+    cells = dict.fromkeys(COLUMNS, "")
     if group.coin == SPOT_GROUP:
-        value = f"{_amount(total.equity, 2)} USD"
-        count = f"{total.positions} coin{'s' if total.positions != 1 else ''}"
-        return ("Spot total", count, "", value, *[""] * 9, "at the exchange's USD values")
-    coin = printable(total.coin, 8)
+        cells["Symbol"], cells["Side"] = "Spot total", f"{total.positions} coin{'s' if total.positions != 1 else ''}"
+        cells["Value"], cells["Note"] = f"{_amount(total.equity, 2)} USD", "at the exchange's USD values"
+        return tuple(cells.values())
     money = money_decimals(total.coin)
-    count = f"{total.positions} open"
-    return (
-        f"{coin} total",
-        count,
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        _signed(total.unrealised, money),
-        "",
-        "",
-        "",
-        _amount(total.margin_in_use, money),
-        _total_note(total, money),
-    )
+    cells["Symbol"], cells["Side"] = f"{printable(total.coin, 8)} total", f"{total.positions} open"
+    cells["Unrealized"], cells["Margin"] = fmt_signed(total.unrealised, money), _amount(total.margin_in_use, money)
+    cells["Note"] = _total_note(total, money)
+    return tuple(cells.values())
 
 
 def _total_note(total: CoinTotal, money: int) -> str:
@@ -162,10 +149,6 @@ def _plain(value: Decimal) -> str:
 
 def _amount(value: Decimal | None, places: int) -> str:
     return "—" if value is None else f"{value:,.{places}f}"
-
-
-def _signed(value: Decimal | None, places: int) -> str:
-    return fmt_signed(value, places)
 
 
 def _pct(value: Decimal | None, signed: bool) -> str:
