@@ -14,9 +14,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from exchange.bybit.executions import settle_coin_of
-from exchange.bybit.protocol import ProtocolError, parse_position
+from exchange.bybit.protocol import ProtocolError, optional_decimal, parse_position
 from exchange.ledger import ContractKind
-from exchange.numbers import NumberError, read_decimal
 from exchange.positions_overview import DOLLAR_COINS, AccountMargins, AccountPosition, AccountView, CoinMargin
 
 __all__ = ["AccountReader", "RestAccountReader", "parse_account_margins", "parse_account_position"]
@@ -46,19 +45,6 @@ class AccountReader(Protocol):
     async def read(self) -> AccountView: ...
 
 
-def _number(record: Mapping[str, Any], name: str, default: Decimal | None = ZERO) -> Decimal | None:
-    """A decimal field; ``""`` or absent is ``default`` (Bybit writes ``""`` for "not applicable")."""
-    value = record.get(name)
-    if value is None or value == "":
-        return default
-    if not isinstance(value, str):
-        raise ProtocolError(f"{name} must be a decimal string, not {type(value).__name__}")
-    try:
-        return read_decimal(value, name)
-    except NumberError as error:
-        raise ProtocolError(str(error)) from None
-
-
 def parse_account_position(record: Mapping[str, Any], category: str, settle_coin: str = "") -> AccountPosition:
     """A ``/v5/position/list`` record of ``category``; ``settle_coin`` is the coin the listing asked for (linear),
     else the symbol's own (inverse: its base coin). Raises :class:`ProtocolError` for a record Bybit would not
@@ -73,14 +59,14 @@ def parse_account_position(record: Mapping[str, Any], category: str, settle_coin
         symbol=snapshot.symbol,
         settle_coin=coin,
         size=snapshot.size,
-        value=_number(record, "positionValue") or ZERO,
+        value=optional_decimal(record, "positionValue") or ZERO,
         avg_price=snapshot.avg_price,
         mark_price=snapshot.mark_price,
         liq_price=snapshot.liq_price,
         unrealised=snapshot.unrealised_pnl or ZERO,
-        realised=_number(record, "curRealisedPnl") or ZERO,
+        realised=optional_decimal(record, "curRealisedPnl") or ZERO,
         position_im=snapshot.position_im or ZERO,
-        position_mm=_number(record, "positionMM") or ZERO,
+        position_mm=optional_decimal(record, "positionMM") or ZERO,
         leverage=snapshot.leverage,
         updated_ms=snapshot.updated_ms,
     )
@@ -99,8 +85,8 @@ def parse_account_margins(record: Mapping[str, Any]) -> AccountMargins:
             continue
         coins[margin.coin] = margin
     return AccountMargins(
-        im_rate=_number(record, "accountIMRate", None),
-        mm_rate=_number(record, "accountMMRate", None),
+        im_rate=optional_decimal(record, "accountIMRate"),
+        mm_rate=optional_decimal(record, "accountMMRate"),
         coins=coins,
     )
 
@@ -113,12 +99,12 @@ def _coin_margin(row: object) -> CoinMargin:
         raise ProtocolError("a coin row has no coin name")
     return CoinMargin(
         coin=coin,
-        equity=_number(row, "equity") or ZERO,
-        wallet_balance=_number(row, "walletBalance") or ZERO,
-        position_im=_number(row, "totalPositionIM") or ZERO,
-        order_im=_number(row, "totalOrderIM") or ZERO,
-        position_mm=_number(row, "totalPositionMM") or ZERO,
-        usd_value=_number(row, "usdValue", None),
+        equity=optional_decimal(row, "equity") or ZERO,
+        wallet_balance=optional_decimal(row, "walletBalance") or ZERO,
+        position_im=optional_decimal(row, "totalPositionIM") or ZERO,
+        order_im=optional_decimal(row, "totalOrderIM") or ZERO,
+        position_mm=optional_decimal(row, "totalPositionMM") or ZERO,
+        usd_value=optional_decimal(row, "usdValue"),
     )
 
 
