@@ -212,38 +212,9 @@ class Order:
         return self.cum_exec_value / self.cum_exec_qty
 
 
-@dataclass(frozen=True)
-class CoinFigures:
-    """One inverse settle coin's wallet at one instant, in that coin, with its USD price for the totals."""
-
-    coin: str
-    wallet_balance: Decimal
-    cum_realised: Decimal
-    unrealised: Decimal
-    position_im: Decimal
-    position_mm: Decimal
-    order_im: Decimal
-    usd_price: Decimal
-
-    @property
-    def equity(self) -> Decimal:
-        return self.wallet_balance + self.unrealised
-
-    @property
-    def initial_margin(self) -> Decimal:
-        return self.position_im + self.order_im
-
-    @property
-    def available(self) -> Decimal:
-        return self.equity - self.initial_margin
-
-
-@dataclass(frozen=True)
-class WalletFigures:
-    """The UNIFIED wallet's figures at one instant, in coin (USD = USDT), before rounding for the wire.
-
-    ``coins`` are the inverse settle coins' wallets; the account totals add them at their USD value.
-    """
+@dataclass(frozen=True, kw_only=True)
+class MarginFigures:
+    """A wallet's money at one instant, in its coin, before rounding for the wire."""
 
     wallet_balance: Decimal
     cum_realised: Decimal
@@ -251,7 +222,6 @@ class WalletFigures:
     position_im: Decimal
     position_mm: Decimal
     order_im: Decimal
-    coins: tuple[CoinFigures, ...] = ()
 
     @property
     def equity(self) -> Decimal:
@@ -265,3 +235,19 @@ class WalletFigures:
     def available(self) -> Decimal:
         """Margin balance minus every initial margin in use: what a new order may commit."""
         return self.equity - self.initial_margin
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoinFigures(MarginFigures):
+    """One settle coin's own wallet (inverse, USDC), with its USD price for the totals."""
+
+    coin: str
+    usd_price: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletFigures(MarginFigures):
+    """The UNIFIED wallet's figures (USD = USDT); ``coins`` are the other settle coins' wallets, which the account
+    totals add at their USD value."""
+
+    coins: tuple[CoinFigures, ...] = ()
