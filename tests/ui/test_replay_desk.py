@@ -82,6 +82,12 @@ async def next_leaving_of_ready(pilot: Pilot[Any], app: ReplayApp) -> None:
         await next_incident(pilot, app)
 
 
+def state_at(path: Path, state: str) -> float:
+    """When the recorded session first went into ``state`` (epoch seconds)."""
+    states = [(s["state"], s["wall_ms"]) for s in Recording.load(path).states]
+    return next(float(ms) for kind, ms in states if kind == state) / 1000.0
+
+
 def left_ready_s(path: Path) -> float:
     """When the recorded session first left Ready (epoch seconds)."""
     recording = Recording.load(path)
@@ -117,7 +123,7 @@ async def test_a_step_plays_the_next_recorded_frame_and_stays_paused(recorded: P
     app = replay_app(recorded, paused=True)
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await until(pilot, lambda: app.player.session is not None, "the session")
-        app.player.play_to(app.player.start_s + 0.3)  # Ready, books live
+        app.player.play_to(state_at(recorded, "Ready") + 0.1)  # Ready, books live
         await until(pilot, lambda: app.desk.state.kind is LinkState.READY, "Ready")
         before = app.clock()
         after = next(at for at in moments(app.player.recording) if at > before + 1e-5)
