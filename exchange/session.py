@@ -785,14 +785,15 @@ class Session:
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
         next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
+            tick = None
             if self.ticks is None:
                 await asyncio.sleep(MARK_INTERVAL_S)
             else:
-                await self.ticks.wait(MARK_INTERVAL_S)
+                tick = await self.ticks.wait(MARK_INTERVAL_S)
             now = self._clock()
             if self.tap is not None:
                 self.tap.maintained(now)
-            self._name_slow_step(now)
+            self._name_slow_step(now, None if tick is None else tick.named_step)
             self.account.mark_all(self.market.is_stale, int(now * 1000))
             self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
@@ -823,10 +824,11 @@ class Session:
         if self._step_named:
             self._name_slow_step(self._clock())
 
-    def _name_slow_step(self, now: float) -> None:
+    def _name_slow_step(self, now: float, slow: bool | None = None) -> None:
         """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
-        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S.
-        A quick recovery says only "sockets open"; the history keeps each named step."""
+        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S (or
+        when ``slow`` says so: a replay's tick, as the live one decided). A quick recovery says only "sockets
+        open"; the history keeps each named step."""
         step = self._step
         if step is None or self.state.kind is not LinkState.CONNECTED:
             return
@@ -834,7 +836,7 @@ class Session:
         reset_ms = self._rate_limit_reset_ms()
         if reset_ms is not None:
             reason = f"rate limited by Bybit (10006) while {detail}: waiting for its reset"
-        elif self._step_named or now - began >= SLOW_STEP_S:
+        elif self._step_named or (now - began >= SLOW_STEP_S if slow is None else slow):
             reason = detail
         else:
             return
