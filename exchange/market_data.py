@@ -33,6 +33,8 @@ __all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from", "resync_delay"]
 
 log = logging.getLogger(__name__)
 
+_DELTA = ApplyResult.DELTA  # read once a frame: a module global is cheaper than an enum member lookup
+
 MAX_INSTRUMENTS = 5_000  # of a category (Bybit lists ~600 in the largest): a hostile list stays bounded
 MAX_SYMBOL_CHARS = 40
 MAX_RESYNC_TRIES = 3  # a topic whose fresh snapshot never comes means the link is not what it seems: reconnect
@@ -139,6 +141,9 @@ class MarketData:
         counted = book.counters
         absent, gaps, rejected, overflows = counted.absent_deletes, counted.gaps, counted.rejected, counted.overflows
         result = book.apply(frame)
+        if result is _DELTA and book.state is before and counted.absent_deletes == absent:  # most frames: no news
+            self.hub.publish(BookChanged(book.symbol or "", book.version))
+            return True
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
             return False

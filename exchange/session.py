@@ -728,7 +728,7 @@ class Session:
 
     def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
         self._heard["public"] = received_ms / 1000
-        topic = self._topic(frame)
+        topic = self._topic(frame, received_ms)
         if topic is not None:
             self.market.take(topic, frame, received_ms)
 
@@ -738,7 +738,7 @@ class Session:
             # an acknowledgement nobody waits for (its request timed out, or a host invents them): no execution
             self.counters["unsolicited_replies"] += 1
             return
-        topic = self._topic(frame)
+        topic = self._topic(frame, received_ms)
         if topic is None:
             self._private_frame_lost()
         else:
@@ -748,13 +748,14 @@ class Session:
         """A private frame that could not be read at all may have been an execution."""
         self.account.frame_lost("an unreadable private frame")
 
-    def _topic(self, frame: dict[str, Any]) -> str | None:
-        """A frame's topic, the frame counted for the message rate; None (the frame rejected) when it has none."""
+    def _topic(self, frame: dict[str, Any], received_ms: int) -> str | None:
+        """A frame's topic, the frame counted for the message rate at its receive time; None (the frame rejected)
+        when it has none."""
         topic = frame.get("topic")
-        if not isinstance(topic, str):
+        if topic.__class__ is not str:
             self.counters["rejected_frames"] += 1
             return None
-        self._rate.count(self._clock())
+        self._rate.count(received_ms / 1000)
         return topic
 
     def _resync(self, topics: list[str]) -> bool:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RecordingClock", "ScaledTime", "advance", "recording_clock", "recording_loop"]
+__all__ = ["RecordingClock", "ScaledTime", "advance", "advancer", "recording_clock", "recording_loop"]
 
 POLL_EVERY_JUMPS = 64
 """At max speed the loop looks at its file descriptors (a signal's wake-up, another thread's call) once in this many
@@ -128,6 +128,18 @@ class _RecordingLoop(asyncio.SelectorEventLoop):
         self.scaled.jump_to(when)
         return True
 
+    def advance_by(self, delay: float) -> bool:
+        """:meth:`advance` to ``delay`` seconds from now."""
+        scaled = self.scaled
+        if scaled.speed is not None or self._ready:  # type: ignore[attr-defined]
+            return False
+        when = scaled.now() + delay
+        scheduled = self._scheduled  # type: ignore[attr-defined]
+        if scheduled and scheduled[0].when() < when:
+            return False
+        scaled.jump_to(when)
+        return True
+
 
 def recording_loop(speed: float | None) -> asyncio.AbstractEventLoop:
     """A new event loop on a recording's time (``asyncio.Runner(loop_factory=lambda: recording_loop(X))``)."""
@@ -160,3 +172,10 @@ def advance(loop: asyncio.AbstractEventLoop, delay: float) -> bool:
     """Move a recording loop's time on by ``delay`` at once when nothing else is due first (see
     ``_RecordingLoop.advance``); False on any other loop, or when something is."""
     return isinstance(loop, _RecordingLoop) and loop.advance(loop.time() + delay)
+
+
+def advancer(loop: asyncio.AbstractEventLoop) -> Callable[[float], bool]:
+    """:func:`advance` bound to ``loop``, for a caller that advances once per recorded moment."""
+    if isinstance(loop, _RecordingLoop):
+        return loop.advance_by
+    return lambda delay: False

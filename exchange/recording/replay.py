@@ -34,7 +34,7 @@ from exchange.bybit.rest_replies import Reply
 from exchange.bybit.rest_transport import WireFailure
 from exchange.bybit.ws import FrameReader
 from exchange.events import LinkState, SessionState
-from exchange.recording.clock import advance
+from exchange.recording.clock import advancer
 from exchange.recording.format import clean_query
 from exchange.recording.reader import RecordingReader
 from exchange.retry import Backoff
@@ -289,6 +289,8 @@ class _Playing:
     conn: int
     attempt: int
     player: RecordedLink | None = None
+    take: Callable[[str, int], None] | None = None  # the player's frame reader, called straight from the stream
+    last_ms: int | None = None  # the last frame played (the session clock's ms)
     waiting: deque[tuple[str | bytes, int]] = field(default_factory=deque)  # (data, wall_ms)
     sent: dict[str, deque[str]] = field(default_factory=dict)  # op -> live req_ids no replayed request took yet
     unasked: set[str] = field(default_factory=set)  # the same req_ids, to know their replies
@@ -360,55 +362,66 @@ class Playback:
 
     # ------------------------------------------------------------------ the stream
 
-    def _next(self) -> tuple[float, dict[str, Any]] | None:
-        """The next record to play and its time; None at the end."""
-        if self._ahead:
-            return self._ahead.popleft()
-        return self._read()
-
     def _read(self) -> tuple[float, dict[str, Any]] | None:
+        """The next record of the file and its time (:class:`Timeline`, inline: it runs once a record)."""
         records = self._records
         if records is None:
             return None
         for record in records:
             if record.get("type") not in UNTIMED:
-                return self._timeline.at(record), record
+                wall_ms = record.get("wall_ms")
+                at = (wall_ms if wall_ms.__class__ is int else 0) / 1000.0 + ORDER_STEP_S / 2
+                after = self._timeline.last_s + ORDER_STEP_S
+                self._timeline.last_s = at = at if at > after else after
+                return at, record
         self._records = None
         return None
 
     def _play(self) -> None:
         """Play every record whose time has come, then call back at the next one's."""
         self._timer = None
-        clock, loop = self._clock, asyncio.get_running_loop()
-        now = clock()
+        loop = asyncio.get_running_loop()
+        advance = advancer(loop)
+        ahead, read, frame, other = self._ahead, self._read, self._frame, self._other
+        now = self._clock()
         while True:
-            item = self._ahead.popleft() if self._ahead else self._read()
+            item = ahead.popleft() if ahead else read()
             if item is None:
                 self._end()
                 return
             at = item[0]
-            if at > now and at > (now := clock()):
-                if not advance(loop, at - now):
-                    self._ahead.appendleft(item)
-                    self._timer = loop.call_later(at - now, self._play)
+            if at > now:
+                if not advance(at - now):
+                    ahead.appendleft(item)
+                    self._timer = loop.call_later(at - self._clock(), self._play)
                     return
-                now = clock()
+                now = at  # the loop jumped there: nothing else moves its time
             record = item[1]
             if record.get("type") == "frame":
-                self._frame(record)
+                frame(record)
             else:
-                self._other(at, record)
+                other(at, record)
+            if ahead is not self._ahead:  # a link's hand-over read ahead
+                ahead = self._ahead
 
     def _frame(self, record: dict[str, Any]) -> None:
         playing = self._playing.get(record.get("conn"))  # type: ignore[arg-type]
         if playing is None:
             return
         text = record.get("text")
+        wall_ms = record.get("wall_ms")
+        if wall_ms.__class__ is not int:
+            wall_ms = 0
+        take = playing.take
+        if take is not None and text.__class__ is str:  # the hot path: a text frame of a connection being played
+            self.frames += 1
+            playing.last_ms = wall_ms
+            take(text, wall_ms)
+            return
         data = text if text.__class__ is str else _frame_data(record)
         if data is None:
             return
         self.frames += 1
-        wall_ms = _whole(record.get("wall_ms"))
         player = playing.player
         if player is not None:
             player.take(data, wall_ms)
@@ -428,8 +441,8 @@ class Playback:
             self._open(record, at)
         elif kind == "close":
             self._closed(record, at)
-        elif kind == "rest":
-            self._rest({**record, "at": at, "attempt": self.attempt})
+        elif kind == "rest":  # a read before the first attempt (the runtime's own) is the first attempt's
+            self._rest({**record, "at": at, "attempt": max(self.attempt, 0)})
         elif kind == "state":
             self._state(record, at)
 
@@ -712,7 +725,6 @@ class RecordedLink:
         self._opened = False
         self._closed = asyncio.Event()
         self._death: asyncio.Future[LinkDead | None] | None = None
-        self._last_frame_s: float | None = None
         self._asking: dict[str, deque[asyncio.Future[str]]] = {}  # op -> requests waiting for their live req_id
         self._early: dict[str, dict[str, Any]] = {}  # replies come before this replay asked (same moment live)
 
@@ -741,8 +753,8 @@ class RecordedLink:
         self._playing = fate
         self.connection = fate.conn
         self._death = asyncio.get_running_loop().create_future()
-        self._last_frame_s = self._clock()
-        fate.player = self
+        fate.last_ms = int(self._clock() * 1000)
+        fate.player, fate.take = self, self.reader.take
         waiting, fate.waiting = fate.waiting, deque()
         for data, wall_ms in waiting:  # what the connection received before this replay got to it
             self.take(data, wall_ms)
@@ -768,12 +780,14 @@ class RecordedLink:
         if death is None or death.done():
             return
         reason = _death(self.name, close)
-        silent = self._last_frame_s if reason is not None and "silent" in reason else None
+        last = None if self._playing is None else self._playing.last_ms
+        silent = last / 1000.0 if last is not None and reason is not None and "silent" in reason else None
         death.set_result(None if reason is None else LinkDead(reason, silent_since=silent))
 
     def take(self, data: str | bytes, wall_ms: int) -> None:
         """One recorded frame, read as the live link read it (:class:`exchange.bybit.ws.FrameReader`)."""
-        self._last_frame_s = wall_ms / 1000.0
+        if self._playing is not None:
+            self._playing.last_ms = wall_ms
         if data.__class__ is str:
             self.reader.take(data, wall_ms)
         else:
@@ -787,7 +801,7 @@ class RecordedLink:
         self._closed.set()
         playing, self._playing = self._playing, None
         if playing is not None and self._opened:
-            playing.player = None
+            playing.player = playing.take = None
             if playing.closed is None:
                 for data, wall_ms in self._playback.hand_over(playing.conn):
                     self.take(data, wall_ms)
