@@ -827,11 +827,11 @@ class Session:
 
     def _name_slow_step(self, now: float, slow: bool | None = None) -> None:
         """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
-        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S (or
-        when ``slow`` says so: a replay's tick, as the live one decided). A quick recovery says only "sockets
-        open"; the history keeps each named step."""
+        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S. A
+        replay's tick says (``slow``) whether the live one named anything: then that decides, not the clock. A
+        quick recovery says only "sockets open"; the history keeps each named step."""
         step = self._step
-        if step is None or self.state.kind is not LinkState.CONNECTED:
+        if step is None or self.state.kind is not LinkState.CONNECTED or slow is False:
             return
         detail, began = step
         reset_ms = self._rate_limit_reset_ms()
