@@ -419,6 +419,8 @@ class Session:
         await self._await_snapshots()
         self._begin_step("reading the account" if self._private is not None else "reading the instruments")
         await self._backfill()
+        if self.ticks is not None:  # a replay: Ready when the recorded session was, not when its replies came
+            await self._race(self.ticks.ready())
         self._step = None
         if self._private is not None:
             self.account.finish_recovery()

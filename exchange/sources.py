@@ -235,3 +235,9 @@ class Ticks(Protocol):
     async def wait(self, interval: float) -> Tick | None:
         """Until the next tick; what the recording says of it (None: nothing, live)."""
         ...
+
+    async def ready(self) -> None:
+        """Until the session, its recovery done, may say Ready: at once live; in a replay, when the recorded
+        session did (its last replies came earlier than it could act on them, and a tick between saw it still
+        recovering)."""
+        ...

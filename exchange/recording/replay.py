@@ -22,6 +22,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import sys
 from collections import deque
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -343,6 +344,8 @@ class Playback:
         self._routes: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._asked: dict[tuple[str, str], list[_Asked]] = {}
         self._tick: asyncio.Future[Tick] | None = None
+        self._ready_in = -1  # the last recorded attempt whose session became Ready
+        self._ready: dict[int, asyncio.Future[None]] = {}  # attempt -> a replayed session waiting to say Ready
         self.stopped: asyncio.Future[None] | None = None  # the recorded stop (or the end) was played
         self.ended = False
         self.frames = 0  # frames played
@@ -459,6 +462,7 @@ class Playback:
         self._records = None
         for key in list(self._links):
             self._decide(key, None)
+        self._ready_over(sys.maxsize)
         for asked in [a for waiting in self._asked.values() for a in waiting]:
             if not asked.reply.done():
                 asked.reply.set_exception(LookupError("the recording ended first"))
@@ -474,12 +478,16 @@ class Playback:
         state, reason = record.get("state"), str(record.get("reason") or "")
         if state == "Connecting":
             self._attempt_over(self.attempt + 1)
+            self._ready_over(self.attempt + 1)
             self.attempt += 1
             self._connected = False
             for old in [key for key in self._opened if key[0] < self.attempt - KEPT_ATTEMPTS]:
                 del self._opened[old]
         elif state == "Connected":
             self._connected = True
+        elif state == "Ready":
+            self._ready_in = self.attempt
+            self._ready_over(self.attempt + 1)
         elif state in ("Reconnecting", "Failed") and not self._connected:
             opened = {link for (attempt, link) in self._opened if attempt == self.attempt}
             for link in refused_links(reason, opened):
@@ -491,6 +499,23 @@ class Playback:
         """Links of the attempts before ``upto`` that the recording neither opened nor refused never will be."""
         for key in [key for key in self._links if key[0] < upto]:
             self._decide(key, None)
+
+    def _ready_over(self, upto: int) -> None:
+        """A replayed session waiting to say Ready in an attempt before ``upto`` may: the recorded one did, or
+        never will."""
+        for attempt in [a for a in self._ready if a < upto]:
+            waiter = self._ready.pop(attempt)
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def ready(self, attempt: int) -> None:
+        """Until the recorded session became Ready in ``attempt`` (at once if it has, or never will)."""
+        if self.ended or self._ready_in >= attempt or self.attempt > attempt:
+            return
+        waiter = self._ready.get(attempt)
+        if waiter is None:
+            waiter = self._ready[attempt] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(waiter)
 
     def _decide(self, key: tuple[int, str], fate: _Playing | tuple[float, str] | None) -> None:
         if key in self._opened and fate is None:
@@ -900,8 +925,13 @@ class RecordedTicks:
     whether a slow recovery step was named there is the recording's word. Past the recording's end it ticks every
     ``interval`` of the replay's time."""
 
-    def __init__(self, playback: Playback) -> None:
+    def __init__(self, playback: Playback, attempt: Callable[[], int] = lambda: 0) -> None:
+        """``attempt``: the connection attempt under way, as the recording numbers them."""
         self._playback = playback
+        self._attempt = attempt
+
+    async def ready(self) -> None:
+        await self._playback.ready(self._attempt())
 
     async def wait(self, interval: float) -> Tick | None:
         tick = await self._playback.tick()
@@ -1026,7 +1056,7 @@ def replay(
         rest=rest,
         frames=frames,
         tap=frames,
-        ticks=RecordedTicks(frames.playback),
+        ticks=RecordedTicks(frames.playback, lambda: frames.attempt),
         clock=clock,
         backoff=backoff if backoff is not None else NO_BACKOFF,
         timeouts=timeouts if timeouts is not None else recorded_timeouts(recording),
