@@ -129,15 +129,15 @@ class _RecordingLoop(asyncio.SelectorEventLoop):
         return True
 
     def advance_by(self, delay: float) -> bool:
-        """:meth:`advance` to ``delay`` seconds from now."""
+        """:meth:`advance` to ``delay`` (> 0) seconds from now; called once per recorded moment, so written out."""
         scaled = self.scaled
-        if scaled.speed is not None or self._ready:  # type: ignore[attr-defined]
+        if scaled._speed is not None or self._ready:  # type: ignore[attr-defined]
             return False
-        when = scaled.now() + delay
+        when = scaled._jumped + delay
         scheduled = self._scheduled  # type: ignore[attr-defined]
-        if scheduled and scheduled[0].when() < when:
+        if scheduled and scheduled[0]._when < when:
             return False
-        scaled.jump_to(when)
+        scaled._jumped = when
         return True
 
 

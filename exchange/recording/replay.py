@@ -385,21 +385,30 @@ class Playback:
         self._timer = None
         loop = asyncio.get_running_loop()
         advance = advancer(loop)
-        ahead, read, frame, other = self._ahead, self._read, self._frame, self._other
+        ahead, frame, other, timeline = self._ahead, self._frame, self._other, self._timeline
         now = self._clock()
         while True:
-            item = ahead.popleft() if ahead else read()
-            if item is None:
-                self._end()
-                return
-            at = item[0]
+            if ahead:
+                at, record = ahead.popleft()
+            else:  # :meth:`_read`, written out: this runs once a record
+                records = self._records
+                following: dict[str, Any] | None = None if records is None else next(records, None)
+                if following is None:
+                    self._end()
+                    return
+                record = following
+                if record.get("type") in UNTIMED:
+                    continue
+                wall_ms = record.get("wall_ms")
+                at = (wall_ms if wall_ms.__class__ is int else 0) / 1000.0 + ORDER_STEP_S / 2
+                after = timeline.last_s + ORDER_STEP_S
+                timeline.last_s = at = at if at > after else after
             if at > now:
                 if not advance(at - now):
-                    ahead.appendleft(item)
+                    ahead.appendleft((at, record))
                     self._timer = loop.call_later(at - self._clock(), self._play)
                     return
                 now = at  # the loop jumped there: nothing else moves its time
-            record = item[1]
             if record.get("type") == "frame":
                 frame(record)
             else:
