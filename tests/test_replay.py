@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -412,7 +413,23 @@ def test_the_recording_loop_jumps_at_max_speed_and_scales_at_a_finite_one() -> N
     with asyncio.Runner(loop_factory=lambda: recording_loop(None)) as runner:
         assert 3600.0 <= runner.run(slept(3600.0)) < 3600.01
     with asyncio.Runner(loop_factory=lambda: recording_loop(500.0)) as runner:
-        assert runner.run(slept(5.0)) >= 5.0
+        assert runner.run(slept(5.0)) == 5.0
+
+
+def test_work_costs_no_recorded_time_at_a_finite_speed() -> None:
+    """At speed 500, 50 ms of work would be 25 s of recording if the loop's time were the wall's scaled: it is
+    none (the next timer is reached as if the work took no time), so a deadline is never hit by slowness."""
+
+    async def busy() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        time.sleep(0.05)  # the session's own work, blocking the loop
+        worked = loop.time() - before
+        await asyncio.sleep(1.0)
+        return worked, loop.time() - before
+
+    with asyncio.Runner(loop_factory=lambda: recording_loop(500.0)) as runner:
+        assert runner.run(busy()) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "fast", "nan"])
