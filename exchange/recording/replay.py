@@ -12,6 +12,9 @@ used for the same request on that connection, so the recorded reply answers it t
 clock measurement run on the recorded replies (matched by method and path in order, the one with the same query
 preferred), each answered no earlier than it arrived live.
 
+:class:`Playback` is what they all play from: the file read in order as the replay's clock reaches each record
+(never the whole recording in memory), each record handed to whoever plays it.
+
 Time is the recording's: run on :func:`exchange.recording.clock.recording_loop` with the clock of
 :func:`exchange.recording.clock.recording_clock`, and at max speed an hour replays in what its processing takes.
 """
@@ -278,7 +281,13 @@ class ReplayFigures:
 
     def diverged(self) -> bool:
         """Whether the replay went where the recording did not."""
-        return bool(self.unmatched_requests or self.unmatched_rest or self.rest_out_of_order or self.rest_skipped)
+        return bool(
+            self.unmatched_requests
+            or self.unmatched_rest
+            or self.rest_out_of_order
+            or self.rest_skipped
+            or self.frames_dropped
+        )
 
 
 @dataclass
