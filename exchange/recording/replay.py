@@ -270,11 +270,14 @@ def _frame_data(record: dict[str, Any]) -> str | bytes | None:
 @dataclass
 class ReplayFigures:
     """What did not go as recorded: a send with no recorded counterpart, a REST call the recording lacks; and what
-    the replay held at once (:attr:`held_peak`, records read but not yet played: the memory it needs)."""
+    the replay held at once (:attr:`held_peak`, records read but not yet played: the memory it needs). A request
+    asked with another query than live's (:attr:`rest_other_query`: a start time read off the clock a few
+    milliseconds apart) is answered as live's was, and is no divergence."""
 
     unmatched_requests: int = 0
     unmatched_rest: int = 0
-    rest_out_of_order: int = 0
+    rest_out_of_order: int = 0  # a later recorded reply of the route taken for having the same query
+    rest_other_query: int = 0  # the next reply of the route taken for a request with another query (a time in it)
     rest_skipped: int = 0  # recorded replies of an attempt the replay left before asking for them
     frames_dropped: int = 0  # frames of a connection no replayed link took, past what is kept for one
     held_peak: int = 0
@@ -634,7 +637,7 @@ class Playback:
             chosen = next((a for a in waiting if a.query == record.get("query")), None)
             if chosen is None:
                 chosen = waiting[0]
-                self.figures.rest_out_of_order += 1
+                self.figures.rest_other_query += 1
             waiting.remove(chosen)
             if not chosen.reply.done():
                 chosen.reply.set_result(record)
@@ -661,7 +664,7 @@ class Playback:
                     if index:
                         self.figures.rest_out_of_order += 1
                     return record
-            self.figures.rest_out_of_order += 1
+            self.figures.rest_other_query += 1
             return queue.popleft()
         if self.ended:
             return None
