@@ -108,7 +108,11 @@ async def open_runtime(
 
             defaults: dict[str, Any] = {
                 "seed": seed,
-                "symbols": tuple(settings.symbols),
+                # every symbol it can list, the desk's first: the watchlist may add the others while running
+                "symbols": (
+                    *settings.symbols,
+                    *(s for s in known_symbols(settings.category) if s not in settings.symbols),
+                ),
                 "demo_trader": demo_trader,
                 "faults_enabled": faults,
                 "funding_speed": EMBEDDED_FUNDING_SPEED,

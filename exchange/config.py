@@ -33,6 +33,7 @@ __all__ = [
     "Environment",
     "Settings",
     "check_config_file",
+    "config_symbols",
     "config_file_or_default",
     "default_config_path",
     "load_settings",
@@ -119,6 +120,7 @@ class Settings:
     record: bool = False  # the config's ``record = true``: every session recorded in the user's data directory
     record_cap_mb: int = RECORD_CAP_MB
     record_part_mb: int = RECORD_PART_MB
+    config_file: Path | None = None  # the file read, if any: the watchlist reloads its symbols from it
 
     @property
     def embedded(self) -> bool:
@@ -306,6 +308,13 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, c
     return _Watch(environment, chosen, category, depth, mark_source, alerts, notify, record, cap_mb, part_mb)
 
 
+def config_symbols(config_file: Path, category: str) -> tuple[str, ...]:
+    """The symbols a config file names now (the category's defaults when it names none), validated as at start;
+    :class:`ConfigError` in one sentence."""
+    values = read_config_file(config_file)
+    return _watch(values, None, None, category).symbols
+
+
 def check_config_file(config_file: Path) -> None:
     """Validate a config file alone (keys and values, as a session would read them); no keys are looked for."""
     _watch(read_config_file(config_file), None, None)
@@ -364,4 +373,5 @@ def load_settings(
         record=watch.record,
         record_cap_mb=watch.record_cap_mb,
         record_part_mb=watch.record_part_mb,
+        config_file=config_file,
     )
