@@ -113,7 +113,7 @@ def test_an_absurd_funding_time_is_no_countdown() -> None:
 def test_funding_countdown() -> None:
     next_ms = 1715760000000
     assert funding_countdown(next_ms, SNAPSHOT_MS) == "3:07:17"  # 11,237.537 s: whole seconds left
-    assert funding_countdown(next_ms, next_ms - 59_001) == "0:00:58"
+    assert funding_countdown(next_ms, next_ms - 58_999) == "0:00:58"
     assert funding_countdown(next_ms, next_ms - 8 * 3600 * 1000) == "8:00:00"
     assert funding_countdown(next_ms, next_ms) == "0:00:00"
     assert funding_countdown(next_ms, next_ms + 5_000) == "0:00:00"  # due: until the ticker moves it on
