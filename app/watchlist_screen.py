@@ -10,6 +10,7 @@ number keys read the same watched list, so they follow.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,7 @@ class WatchlistCommands(Provider):
 
 def _start(app: FluxumApp, what: str, symbol: str | None) -> None:
     """Run a palette command's change in a worker (the palette calls back synchronously)."""
+    work: Coroutine[Any, Any, object]
     if what == "reload":
         work = reload_config_symbols(app)
     elif what == "add" and symbol is not None:
@@ -229,4 +231,3 @@ def _start(app: FluxumApp, what: str, symbol: str | None) -> None:
     else:
         return
     app.run_worker(work, group="watchlist", exit_on_error=False)
-

@@ -84,7 +84,9 @@ def test_a_delta_changes_only_the_fields_it_carries() -> None:
 def test_a_new_snapshot_replaces_the_merged_fields() -> None:
     desk = ready_desk("BTCUSDT")
     desk.tickers.apply(SNAPSHOT)
-    desk.tickers.apply({"topic": "tickers.BTCUSDT", "type": "snapshot", "data": {"symbol": "BTCUSDT", "lastPrice": "1"}})
+    desk.tickers.apply(
+        {"topic": "tickers.BTCUSDT", "type": "snapshot", "data": {"symbol": "BTCUSDT", "lastPrice": "1"}}
+    )
     row = watch_row(desk, "BTCUSDT", SNAPSHOT_MS)
     assert row.last == Decimal("1") and row.turnover is None and row.funding_rate is None
 

@@ -83,7 +83,7 @@ def _line(cells: list[tuple[str, str]], row_style: str) -> Content:
     for (text, style), (_, width, align) in zip(cells, COLUMNS, strict=True):
         text = text[:width]
         padded = f"{text:<{width}}" if align == "<" else f"{text:>{width}}"
-        parts += [(padded, " ".join(s for s in (style, row_style) if s)), " "]
+        parts += [(padded, " ".join(s for s in (style, row_style) if s)), (" ", row_style)]
     return Content.assemble(*parts[:-1])
 
 
@@ -117,7 +117,7 @@ class WatchlistTable(DeskWidget):
     REFRESH_HZ = 2.0
 
     DEFAULT_CSS = """
-    WatchlistTable { height: auto; }
+    WatchlistTable { height: auto; width: auto; }
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -33,9 +33,7 @@ async def test_the_snapshot_carries_every_watchlist_figure_as_bybit_writes_it(si
     assert Decimal(snapshot["fundingRate"]) == sim.market.funding_rate("linear", "SOLUSDT")
 
 
-async def test_deltas_carry_only_changed_fields_and_merge_into_the_fresh_snapshot(
-    sim: SimServer, connect: Any
-) -> None:
+async def test_deltas_carry_only_changed_fields_and_merge_into_the_fresh_snapshot(sim: SimServer, connect: Any) -> None:
     client = await connect(sim, "linear")
     await client.subscribe("tickers.BTCUSDT")
     cache = TickerCache("linear")
