@@ -24,6 +24,7 @@ from exchange.known_keys import unknown_key
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
+from exchange.watchlist import MAX_WATCHED
 
 __all__ = [
     "CONFIG_KEYS",
@@ -293,6 +294,8 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, c
             f"{len(chosen)} symbols need {args_chars(topics):,} characters of subscriptions; Bybit allows "
             f"{MAX_ARGS_CHARS:,} on one public connection: choose fewer symbols"
         )
+    if len(chosen) > MAX_WATCHED:
+        raise ConfigError(f"{len(chosen)} symbols: the watchlist holds at most {MAX_WATCHED}")
     mark_source = str(values.get("mark_source", "mark")).lower()
     if mark_source not in MARK_SOURCES:
         raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {printable(mark_source, 40)!r}")

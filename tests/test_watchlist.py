@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import book_topic
+from exchange.config import ConfigError, config_symbols, load_settings
 from exchange.desk import Desk
 from exchange.events import LinkState, SessionState
 from exchange.hub import EventHub
@@ -209,3 +211,25 @@ def test_a_removed_symbol_leaves_no_trace_and_its_late_frames_are_expected() -> 
     data.left(topics)
     data.take("orderbook.50.XRPUSDT", book_snapshot("XRPUSDT"), 3)
     assert data.counters["unknown_topic_frames"] == 1 and "XRPUSDT" not in desk.books
+
+
+# ---------------------------------------------------------------------------------------------- the config's symbols
+
+
+def test_the_config_names_the_watchlist_and_is_read_again_while_running(tmp_path: Path) -> None:
+    path = tmp_path / "fluxum.toml"
+    path.write_text('symbols = ["btcusdt", "ETHUSDT"]\n')
+    settings = load_settings(config_file=path, environ={})
+    assert settings.symbols == ("BTCUSDT", "ETHUSDT") and settings.config_file == path
+    path.write_text('symbols = ["ETHUSDT", "xrpusdt"]\n')
+    assert config_symbols(path, "linear") == ("ETHUSDT", "XRPUSDT")
+    path.write_text('symbols = ["BTC-USDT"]\n')
+    with pytest.raises(ConfigError, match="not a Bybit symbol"):
+        config_symbols(path, "linear")
+
+
+def test_more_symbols_than_the_cap_are_refused_at_start() -> None:
+    many = ",".join(f"S{n}USDT" for n in range(MAX_WATCHED + 1))
+    with pytest.raises(ConfigError, match=f"{MAX_WATCHED + 1} symbols: the watchlist holds at most {MAX_WATCHED}"):
+        load_settings(symbols=many, environ={})
+    assert len(load_settings(symbols=many.rsplit(",", 1)[0], environ={}).symbols) == MAX_WATCHED
