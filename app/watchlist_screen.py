@@ -61,7 +61,11 @@ async def remove_symbol(app: FluxumApp, symbol: str) -> bool:
     except WatchRefused as refused:
         app.notify(str(refused), severity="error", timeout=8)
         return False
-    app.notify(f"{symbol} removed from the watchlist.", timeout=4)
+    position = app.desk.positions.get(symbol)
+    if position is not None and position.size:  # nothing marks it now: its P&L would freeze unseen
+        app.notify(f"{symbol} removed from the watchlist; its open position is no longer marked.", severity="warning")
+    else:
+        app.notify(f"{symbol} removed from the watchlist.", timeout=4)
     app.desk_screen.symbols_changed()
     return True
 
@@ -203,7 +207,7 @@ class WatchlistCommands(Provider):
         listed = [s for s in desk.instruments if s not in desk.symbols and (not typed or typed in s)]
         for symbol in sorted(listed)[:PALETTE_ADDS_SHOWN]:
             commands.append((f"Watchlist: add {printable(symbol)}", partial(_start, app, "add", symbol), "watch it"))
-        if typed.isalnum() and typed not in desk.instruments and typed not in desk.symbols and len(typed) <= 30:
+        if typed.isascii() and typed.isalnum() and typed not in desk.instruments and typed not in desk.symbols and len(typed) <= 30:
             commands.append((f"Watchlist: add {typed}", partial(_start, app, "add", typed), "watch it"))
         return commands
 
