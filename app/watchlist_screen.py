@@ -207,7 +207,13 @@ class WatchlistCommands(Provider):
         listed = [s for s in desk.instruments if s not in desk.symbols and (not typed or typed in s)]
         for symbol in sorted(listed)[:PALETTE_ADDS_SHOWN]:
             commands.append((f"Watchlist: add {printable(symbol)}", partial(_start, app, "add", symbol), "watch it"))
-        if typed.isascii() and typed.isalnum() and typed not in desk.instruments and typed not in desk.symbols and len(typed) <= 30:
+        if (
+            typed.isascii()
+            and typed.isalnum()
+            and typed not in desk.instruments
+            and typed not in desk.symbols
+            and len(typed) <= 30
+        ):
             commands.append((f"Watchlist: add {typed}", partial(_start, app, "add", typed), "watch it"))
         return commands
 
