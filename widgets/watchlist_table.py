@@ -128,6 +128,11 @@ class WatchlistTable(DeskWidget):
     def render(self) -> Content:
         return Content("\n").join(self._lines)
 
+    @property
+    def plain_lines(self) -> list[str]:
+        """The lines drawn, as plain text."""
+        return [line.plain for line in self._lines]
+
     def selected(self) -> str | None:
         """The symbol under the cursor, if any."""
         symbols = self.desk.symbols if self.desk is not None else []

@@ -31,8 +31,9 @@ def _subscribed(app: RecordingApp) -> set[str]:
 
 
 def _row(app: RecordingApp, symbol: str) -> str:
-    """The watchlist's row of ``symbol`` as on screen, or ""."""
-    return next((line for line in screen_text(app).splitlines() if symbol in line), "")
+    """The watchlist's row of ``symbol`` as drawn, or ""."""
+    table = app.screen.query_one(WatchlistTable)
+    return next((line for line in table.plain_lines if line.startswith(f"{symbol} ")), "")
 
 
 async def _palette(pilot: Any, app: RecordingApp, query: str, hit: str) -> None:
@@ -53,7 +54,7 @@ async def test_add_from_the_palette_goes_live_without_a_reconnect_and_remove_uns
         reconnects, connections = session.reconnects, [c.conn_id for c in app.runtime.sim.connections.all("public")]
         await press(pilot, "w")
         await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
-        await until(pilot, lambda: "ETHUSDT" in screen_text(app) and "LIVE" in screen_text(app), "the rows")
+        await until(pilot, lambda: "LIVE" in _row(app, "ETHUSDT"), "the rows")
 
         await _palette(pilot, app, "add xrpusdt", "Watchlist: add XRPUSDT")
         await until(pilot, lambda: app.noticed("XRPUSDT added to the watchlist"), "the addition told")
@@ -66,7 +67,9 @@ async def test_add_from_the_palette_goes_live_without_a_reconnect_and_remove_uns
             "its row with figures: price, 24h change, funding and its countdown, book LIVE",
         )
         row = _row(app, "XRPUSDT")
-        assert "0.6" in row and re.search(r" \d+:\d\d:\d\d ", row), row  # XRP near 0.60; the funding countdown
+        assert re.match(r"XRPUSDT +0\.\d{4} ", row) and re.search(r" \d+:\d\d:\d\d ", row), (
+            row
+        )  # to its tick; countdown
         assert {"orderbook.50.XRPUSDT", "publicTrade.XRPUSDT", "tickers.XRPUSDT"} <= _subscribed(app)
         assert session.reconnects == reconnects and app.desk.state.kind is LinkState.READY
         assert [c.conn_id for c in app.runtime.sim.connections.all("public")] == connections  # the same link
