@@ -203,8 +203,10 @@ class WatchlistCommands(Provider):
         )
         for symbol in desk.symbols:
             commands.append((f"Watchlist: remove {printable(symbol)}", partial(_start, app, "remove", symbol), ""))
-        typed = query.strip().split()[-1].upper() if query.strip() else ""
-        listed = [s for s in desk.instruments if s not in desk.symbols and (not typed or typed in s)]
+        words = query.split()
+        last = words[-1].upper() if words else ""
+        typed = last if len(words) > 1 and words[0].lower() in ("add", "watch") else ""  # "add xyzusdt"
+        listed = [s for s in desk.instruments if s not in desk.symbols and last in s]
         for symbol in sorted(listed)[:PALETTE_ADDS_SHOWN]:
             commands.append((f"Watchlist: add {printable(symbol)}", partial(_start, app, "add", symbol), "watch it"))
         if (

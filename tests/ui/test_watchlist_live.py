@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from textual.command import CommandPalette
+from textual.widgets import Input
 
 from app.watchlist_screen import WatchlistScreen
 from exchange.book import BookState
+from exchange.config import load_settings
 from exchange.events import LinkState
 from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
 from widgets.symbols import SymbolStrip
@@ -38,7 +40,7 @@ def _row(app: RecordingApp, symbol: str) -> str:
 
 async def _palette(pilot: Any, app: RecordingApp, query: str, hit: str) -> None:
     app.action_command_palette()
-    await until(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+    await until(pilot, lambda: isinstance(app.focused, Input), "the command palette's input")
     await press(pilot, *query)
     await until(pilot, lambda: hit in screen_text(app), f"the palette to offer {hit!r}")
     await press(pilot, "enter")
@@ -108,4 +110,26 @@ async def test_the_watchlist_refuses_what_it_cannot_watch(tmp_path: Path) -> Non
         await until(pilot, lambda: app.noticed("BTCUSDT is the only symbol watched"), "the last one kept")
         assert app.desk.symbols == ["BTCUSDT"]
         assert not any("NOPE" in topic for topic in _subscribed(app))
+        await app.stop_session()
+
+
+async def test_the_config_files_symbols_are_watched_again_from_the_palette(tmp_path: Path) -> None:
+    config = tmp_path / "fluxum.toml"
+    config.write_text('symbols = ["BTCUSDT", "ETHUSDT"]\n')
+    settings = load_settings(cfg="sim", config_file=config, environ={})
+    app = RecordingApp(settings, runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: _ready(app) and "DOGEUSDT" in app.desk.instruments, "Ready with instruments")
+        assert app.runtime is not None
+        reconnects = app.runtime.session.reconnects
+        config.write_text('symbols = ["ETHUSDT", "dogeusdt", "SOLUSDT"]\n')
+        await _palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
+        await until(pilot, lambda: app.desk.symbols == ["ETHUSDT", "DOGEUSDT", "SOLUSDT"], "the config's symbols")
+        await until(pilot, lambda: all(b.state is BookState.SYNCED for b in app.desk.books.values()), "live books")
+        await until(pilot, lambda: not any("BTCUSDT" in topic for topic in _subscribed(app)), "BTCUSDT unsubscribed")
+        assert app.runtime.session.reconnects == reconnects
+        config.write_text('symbols = ["ETH-USDT"]\n')
+        await _palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
+        await until(pilot, lambda: app.noticed("Watchlist not reloaded:"), "the bad file told")
+        assert app.desk.symbols == ["ETHUSDT", "DOGEUSDT", "SOLUSDT"]
         await app.stop_session()
