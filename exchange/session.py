@@ -376,7 +376,7 @@ class Session:
             except LinkDead as dead:  # the next connection subscribes it with the others
                 self._lose(str(dead))
         if topics[0] not in self.market.topics:  # Bybit does not know its book: nothing to watch
-            self._forget(symbol)
+            await self._drop(symbol)
             raise WatchRefused(f"{symbol} not added: the exchange refused its order book topic.")
         return symbol
 
@@ -387,7 +387,13 @@ class Session:
             raise WatchRefused(f"{printable(symbol, 40)} is not watched.")
         if len(self.desk.symbols) == 1:
             raise WatchRefused(f"{symbol} is the only symbol watched: add another before removing it.")
-        topics = self._forget(symbol)
+        await self._drop(symbol)
+
+    async def _drop(self, symbol: str) -> None:
+        """``symbol`` leaves the desk at once; its topics are unsubscribed on the open link."""
+        if symbol in self.symbols:
+            self.symbols.remove(symbol)
+        topics = self.market.remove_symbol(symbol)
         link = self._public
         if link is None or not link.open_ or not topics:
             self.market.left(topics)
@@ -401,11 +407,6 @@ class Session:
             self.market.left(topics)
         else:  # its frames stay dropped quietly until the link is renewed
             log.warning("unsubscribe of %s refused: %s", symbol, printable(str(reply.get("ret_msg")), 80))
-
-    def _forget(self, symbol: str) -> list[str]:
-        if symbol in self.symbols:
-            self.symbols.remove(symbol)
-        return self.market.remove_symbol(symbol)
 
     async def _subscribe_more(self, link: FrameLink, topics: list[str]) -> None:
         """Subscribe ``topics`` on a link already serving others; a refused topic is dropped as at connect."""

@@ -4,9 +4,12 @@ connection with the others."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from exchange.book import BookState
+from exchange.desk import Instrument
 from exchange.events import LinkState
 from exchange.session import Backoff
 from exchange.watchlist import WatchRefused
@@ -41,6 +44,11 @@ async def test_watch_and_unwatch_on_the_open_link() -> None:
             await session.watch("BTCUSDT")
         with pytest.raises(WatchRefused, match="NOPEUSDT is not listed by the exchange in linear"):
             await session.watch("NOPEUSDT")
+        session.desk.instruments["GHOSTUSDT"] = Instrument("GHOSTUSDT", Decimal("0.1"), Decimal("1"))
+        with pytest.raises(WatchRefused, match="GHOSTUSDT not added: the exchange refused its order book topic"):
+            await session.watch("GHOSTUSDT")  # listed, then refused by the stream: nothing of it stays
+        assert "GHOSTUSDT" not in session.desk.symbols and not any("GHOST" in t for t in session.desired_topics())
+        assert not any("GHOST" in topic for topic in subscribed(rt))
         with pytest.raises(WatchRefused, match="XRPUSDT is not watched"):
             await session.unwatch("XRPUSDT")
         await session.unwatch("ETHUSDT")
