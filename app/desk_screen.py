@@ -25,6 +25,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
+from app.positions_screen import PositionsScreen, reader_for
 from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState
 from exchange.desk import Desk
@@ -98,6 +99,13 @@ class DeskScreen(Screen[None]):
         ),
         Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
         Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding(
+            "p",
+            "show_positions",
+            "Positions",
+            show=False,
+            tooltip="Every open position of the account (linear, inverse, spot), a total per coin; Enter shows one",
+        ),
         Binding("e", "app.export_ledger", "Export", tooltip="Export the ledger as CSV (asks for the path)"),
         Binding(
             "c",
@@ -351,6 +359,9 @@ class DeskScreen(Screen[None]):
 
     def action_show_ledger(self) -> None:
         self.app.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_show_positions(self) -> None:
+        self.app.push_screen(PositionsScreen(self, reader_for(self), clock=self.clock))
 
     # ------------------------------------------------------------------ cancelling an order
 

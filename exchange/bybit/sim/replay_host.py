@@ -155,15 +155,11 @@ class ReplayHost:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self._url_host}:{self.address.port}"
+        return self.address.base_url
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self._url_host}:{self.address.port}"
-
-    @property
-    def _url_host(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
+        return self.address.ws_url
 
     # ----------------------------------------------------------------------------------------- lifecycle
 

@@ -145,16 +145,12 @@ class SimServer:
     @property
     def base_url(self) -> str:
         """REST base URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://{self._url_host}:{self.port}"
+        return self.address.base_url
 
     @property
     def ws_url(self) -> str:
         """WebSocket base URL; append ``/v5/public/linear``, ``/v5/private`` ..."""
-        return f"ws://{self._url_host}:{self.port}"
-
-    @property
-    def _url_host(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
+        return self.address.ws_url
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
