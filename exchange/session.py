@@ -87,6 +87,7 @@ from exchange.retry import (
     short_reason,
 )
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
+from exchange.watchlist import WatchRefused, addition_refused, read_symbol
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -350,6 +351,71 @@ class Session:
             self.desk.touch("state")
         self._lose("reconnect asked")
         return True
+
+    # ------------------------------------------------------------------ the watched symbols
+
+    async def watch(self, text: str) -> str:
+        """Watch one more symbol while running: subscribed on the open public link (never a reconnect), its book
+        SYNCED by its snapshot like every other; without a link the next connection subscribes it. Returns the
+        symbol; :class:`WatchRefused` (one sentence) for a name that is no symbol, one already watched, one past
+        the cap or one the exchange does not list."""
+        symbol = read_symbol(text)
+        if not self.desk.instruments and self.rest is not None and symbol not in self.desk.symbols:
+            with contextlib.suppress(Exception):  # unread, the refusal below says so
+                await asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s)
+        refused = addition_refused(symbol, self.desk.symbols, self.desk.instruments.keys(), self.category)
+        if refused is not None:
+            raise WatchRefused(refused)
+        topics = self.market.add_symbol(symbol)
+        self.symbols.append(symbol)
+        link = self._public
+        if link is not None and link.open_:
+            self.market.awaiting_snapshot(topics[0])
+            try:
+                await self._subscribe_more(link, topics)
+            except LinkDead as dead:  # the next connection subscribes it with the others
+                self._lose(str(dead))
+        if topics[0] not in self.market.topics:  # Bybit does not know its book: nothing to watch
+            await self._drop(symbol)
+            raise WatchRefused(f"{symbol} not added: the exchange refused its order book topic.")
+        return symbol
+
+    async def unwatch(self, symbol: str) -> None:
+        """Stop watching ``symbol``: its book and state go at once and its topics are unsubscribed on the open link
+        (never a reconnect). :class:`WatchRefused` for a symbol not watched, or the last one."""
+        if symbol not in self.desk.symbols:
+            raise WatchRefused(f"{printable(symbol, 40)} is not watched.")
+        if len(self.desk.symbols) == 1:
+            raise WatchRefused(f"{symbol} is the only symbol watched: add another before removing it.")
+        await self._drop(symbol)
+
+    async def _drop(self, symbol: str) -> None:
+        """``symbol`` leaves the desk at once; its topics are unsubscribed on the open link."""
+        if symbol in self.symbols:
+            self.symbols.remove(symbol)
+        topics = self.market.remove_symbol(symbol)
+        link = self._public
+        if link is None or not link.open_ or not topics:
+            self.market.left(topics)
+            return
+        try:
+            reply = await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
+        except LinkDead as dead:
+            self._lose(str(dead))
+            return
+        if reply.get("success") is True:
+            self.market.left(topics)
+        else:  # its frames stay dropped quietly until the link is renewed
+            log.warning("unsubscribe of %s refused: %s", symbol, printable(str(reply.get("ret_msg")), 80))
+
+    async def _subscribe_more(self, link: FrameLink, topics: list[str]) -> None:
+        """Subscribe ``topics`` on a link already serving others; a refused topic is dropped as at connect."""
+        for batch in subscribe_batches(self.category, topics):
+            reply = await link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s)
+            for topic in self._check_ack(reply, batch):
+                self._check_ack(
+                    await link.request({"op": "subscribe", "args": [topic]}, self.timeouts.subscribe_s), [topic]
+                )
 
     def _fail(self, reason: str) -> None:
         self._set_state(LinkState.FAILED, reason)
