@@ -47,6 +47,7 @@ from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
 from app.screens import ExportScreen, HelpScreen
 from app.signals import on_stop_signals
+from app.watchlist_screen import WatchlistCommands, WatchlistScreen
 from exchange.alert_rules import AlertRule
 from exchange.book import OrderBook
 from exchange.bybit.account_positions import AccountReader
@@ -145,7 +146,7 @@ class FluxumApp(App[None]):
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
-    COMMANDS = App.COMMANDS | {SymbolCommands}
+    COMMANDS = App.COMMANDS | {SymbolCommands, WatchlistCommands}
 
     def __init__(
         self,
@@ -576,6 +577,9 @@ class FluxumApp(App[None]):
             self.notify("The session is stopping: nothing to reconnect.", severity="warning", timeout=4)
 
     # ------------------------------------------------------------------ help, palette
+
+    def action_show_watchlist(self) -> None:
+        self.push_screen(WatchlistScreen(self))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(DeskScreen.BINDINGS, log_path=self.log_path))

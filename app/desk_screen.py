@@ -121,6 +121,13 @@ class DeskScreen(Screen[None]):
             tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
         ),
         Binding("h", "app.show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
+        Binding(
+            "w",
+            "app.show_watchlist",
+            "Watchlist",
+            show=False,
+            tooltip="Watchlist: every watched symbol's price, 24h change, funding and book; add and remove symbols",
+        ),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="This help"),
     ]
 
@@ -316,6 +323,12 @@ class DeskScreen(Screen[None]):
 
     def watch_symbol(self, symbol: str | None) -> None:
         self._show_all()
+
+    def symbols_changed(self) -> None:
+        """The watched symbols changed: a removed symbol on screen gives way to the first, the strip redraws."""
+        if self.symbol not in self.desk.symbols:
+            self.symbol = self.desk.symbols[0] if self.desk.symbols else None
+        self.refresh_now(SymbolStrip)
 
     def select_symbol(self, symbol: str) -> None:
         """Show ``symbol`` (from a key or the command palette)."""

@@ -114,7 +114,7 @@ async def _replay(recording: Recording, args: argparse.Namespace) -> int:
         if journal is not None:
             journal.close()
         figures = played.figures
-        if figures.unmatched_requests or figures.unmatched_rest or figures.rest_out_of_order or figures.rest_skipped:
+        if figures.diverged():
             print(f"fluxum: the replay went where the recording did not ({figures})", file=sys.stderr)
         status: Any = _exit_status(session, argparse.Namespace(duration=None), reached, out)
         return int(status)

@@ -258,6 +258,7 @@ class TickerCache:
     def __init__(self, category: str | None = None) -> None:
         """``category`` picks the field set; None keeps the fields of every category."""
         self._tickers: dict[str, dict[str, str]] = {}
+        self._before: dict[str, dict[str, str]] = {}  # the last word of each ticker before a disconnect
         self.category = category
         self.known_fields = TICKER_FIELDS.get(category or "", frozenset().union(*TICKER_FIELDS.values()))
         self.ignored_fields = 0
@@ -287,9 +288,20 @@ class TickerCache:
     def get(self, symbol: str) -> dict[str, str] | None:
         return self._tickers.get(symbol)
 
+    def last_known(self, symbol: str) -> dict[str, str]:
+        """The symbol's fields now, else the last heard before a disconnect (for display as not live), else none."""
+        return self._tickers.get(symbol) or self._before.get(symbol) or {}
+
     def clear(self) -> None:
-        """Forget everything (after a disconnect: a delta must not merge into a pre-disconnect snapshot)."""
+        """Forget everything (after a disconnect: a delta must not merge into a pre-disconnect snapshot); the last
+        fields stay readable through :meth:`last_known` only."""
+        self._before.update(self._tickers)
         self._tickers.clear()
+
+    def drop(self, symbol: str) -> None:
+        """Forget one symbol entirely (it is no longer watched)."""
+        self._tickers.pop(symbol, None)
+        self._before.pop(symbol, None)
 
 
 # ---------------------------------------------------------------------------------------------- private

@@ -269,6 +269,13 @@ def known_symbols(category: str | None = None) -> list[str]:
     return sorted({symbol for table in chosen for symbol in table})
 
 
+def watchable_symbols(category: str, beside: tuple[str, ...]) -> list[str]:
+    """What a desk of ``category`` watching ``beside`` may add while running: the symbols settled like those (a USDT
+    desk is not handed the USDC perpetuals, each with a wallet of its own, that it never asked for)."""
+    tables = {"linear": [_LINEAR, _USDC_LINEAR], "spot": [_SPOT], "inverse": [_INVERSE]}.get(category, [])
+    return sorted({symbol for table in tables if any(name in table for name in beside) for symbol in table})
+
+
 def inverse_symbol(symbol: str) -> str | None:
     """The inverse perpetual of a symbol's base coin (``BTCUSDT`` or ``BTCUSD`` -> ``BTCUSD``), if listed."""
     inverse = symbol if symbol in _INVERSE else symbol.removesuffix("USDT") + "USD"

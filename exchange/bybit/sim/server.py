@@ -54,6 +54,7 @@ class SimConfig:
     faults_on_network: bool = False  # allow the /_sim/ endpoints on a non-loopback host (anyone there may call)
     demo_trader: bool = True
     demo_trader_category: str = "linear"  # or "inverse" (with "inverse" among the categories)
+    demo_symbols: tuple[str, ...] = ()  # what the demo trader trades: every listed symbol of its category if empty
     funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
     market_interval_s: float = 0.05
     clock: SimClock | None = None
@@ -181,6 +182,7 @@ class SimServer:
                 counters=self.counters,
                 seed=self.config.seed,
                 category=self.config.demo_trader_category,
+                symbols=self.config.demo_symbols,
             )
             self.demo_trader.start()
         self.started = True
