@@ -51,9 +51,9 @@ def main() -> None:
         path = Path(folder) / "bench.jsonl.zst"
         live_wall, live_books = asyncio.run(record_live(path, args.seconds, args.flood, args.symbols))
         recording = Recording.load(path)
-    count = recording.frames
-    headless_s, _, _ = replayed(recording)
-    desk_s, desk_frames, books = asyncio.run(in_the_desk(recording))
+        count = recording.frames
+        headless_s = replayed(path)[0].wall
+        desk_s, desk_frames, books = asyncio.run(in_the_desk(recording))
     same = "the same books as live" if books == live_books else "BOOKS DIFFER from live"
     print(f"recording: {count:,} frames over {live_wall:.1f} s live ({count / live_wall:,.0f} frames/s)")
     print(f"headless replay, max speed: {headless_s:.2f} s, {count / headless_s:,.0f} frames/s")
