@@ -31,7 +31,7 @@ run: $(APP_STAMP)
 	$(VENV)/bin/fluxum
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal
 
 sim: $(APP_STAMP)
 	$(VENV)/bin/fluxum sim

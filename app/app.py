@@ -47,8 +47,10 @@ from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
 from app.screens import ExportScreen, HelpScreen
 from app.signals import on_stop_signals
+from app.watchlist_screen import WatchlistCommands, WatchlistScreen
 from exchange.alert_rules import AlertRule
 from exchange.book import OrderBook
+from exchange.bybit.account_positions import AccountReader
 from exchange.config import Settings, config_file_or_default, load_settings
 from exchange.desk import Desk
 from exchange.events import AlertChanged, LinkState, SessionState
@@ -144,7 +146,7 @@ class FluxumApp(App[None]):
 
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
-    COMMANDS = App.COMMANDS | {SymbolCommands}
+    COMMANDS = App.COMMANDS | {SymbolCommands, WatchlistCommands}
 
     def __init__(
         self,
@@ -170,6 +172,8 @@ class FluxumApp(App[None]):
         self.runtime_options = dict(runtime_options or {})
         self.runtime: Any | None = None  # app.runtime.Runtime once the session is up
         self.history: LinkHistory | None = None  # a scripted desk's history (the runtime has its own)
+        self.account_reader: AccountReader | None = None
+        """A scripted desk's whole account for the positions overview (the runtime's REST client reads a live one)."""
         self.bridge = Bridge(self.desk_screen)
         self._session_worker: Worker[None] | None = None
         self._bridge_worker: Worker[None] | None = None
@@ -574,6 +578,9 @@ class FluxumApp(App[None]):
 
     # ------------------------------------------------------------------ help, palette
 
+    def action_show_watchlist(self) -> None:
+        self.push_screen(WatchlistScreen(self))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(DeskScreen.BINDINGS, log_path=self.log_path))
 
@@ -584,6 +591,11 @@ class FluxumApp(App[None]):
             "Ledger: every field", "Fluxum's 25 ledger fields and the P&L split", desk.action_show_ledger
         )
         yield SystemCommand("Ledger: export CSV", "Write the ledger as CSV", self.action_export_ledger)
+        yield SystemCommand(
+            "Positions: the whole account",
+            "Every open position (linear, inverse, spot), a total per coin",
+            desk.action_show_positions,
+        )
         yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(desk.action_zoom, 1))
         yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(desk.action_zoom, -1))
         if self.runtime is not None:

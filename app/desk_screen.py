@@ -25,13 +25,14 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
+from app.positions_screen import PositionsScreen, reader_for
 from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
 from widgets.connection_bar import ConnectionBar
 from widgets.desk_footer import DeskFooter
-from widgets.desk_widget import DeskWidget
+from widgets.desk_widget import DeskWidget, PullTicker
 from widgets.ladder import Ladder
 from widgets.link_strip import LinkStrip
 from widgets.orders import OrdersTable
@@ -98,6 +99,13 @@ class DeskScreen(Screen[None]):
         ),
         Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
         Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding(
+            "p",
+            "show_positions",
+            "Positions",
+            show=False,
+            tooltip="Every open position of the account (linear, inverse, spot), a total per coin; Enter shows one",
+        ),
         Binding("e", "app.export_ledger", "Export", tooltip="Export the ledger as CSV (asks for the path)"),
         Binding(
             "c",
@@ -113,6 +121,13 @@ class DeskScreen(Screen[None]):
             tooltip="Reconnect now: skip the retry wait, or try again out of Failed once the cause is fixed",
         ),
         Binding("h", "app.show_history", "History", show=False, tooltip="The link's outages, uptime and events"),
+        Binding(
+            "w",
+            "app.show_watchlist",
+            "Watchlist",
+            show=False,
+            tooltip="Watchlist: every watched symbol's price, 24h change, funding and book; add and remove symbols",
+        ),
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="This help"),
     ]
 
@@ -132,6 +147,8 @@ class DeskScreen(Screen[None]):
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
         self._availability: tuple[bool, bool, bool] | None = None
         self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
+        self.pull_ticker = PullTicker()
+        """The one timer that pulls every desk widget on this screen."""
         self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ layout
@@ -156,6 +173,7 @@ class DeskScreen(Screen[None]):
         yield DeskFooter()
 
     def on_mount(self) -> None:
+        self.set_interval(1 / self.pull_ticker.tick_hz, self.pull_ticker.tick, name="desk-pull")
         self.fit(self.app.size.width, self.app.size.height)
         self.query_one(OrdersTable).focus()
 
@@ -309,6 +327,12 @@ class DeskScreen(Screen[None]):
     def watch_symbol(self, symbol: str | None) -> None:
         self._show_all()
 
+    def symbols_changed(self) -> None:
+        """The watched symbols changed: a removed symbol on screen gives way to the first, the strip redraws."""
+        if self.symbol not in self.desk.symbols:
+            self.symbol = self.desk.symbols[0] if self.desk.symbols else None
+        self.refresh_now(SymbolStrip)
+
     def select_symbol(self, symbol: str) -> None:
         """Show ``symbol`` (from a key or the command palette)."""
         if symbol in self.desk.symbols:
@@ -338,6 +362,9 @@ class DeskScreen(Screen[None]):
 
     def action_show_ledger(self) -> None:
         self.app.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_show_positions(self) -> None:
+        self.app.push_screen(PositionsScreen(self, reader_for(self), clock=self.clock))
 
     # ------------------------------------------------------------------ cancelling an order
 

@@ -101,15 +101,20 @@ async def open_runtime(
         dropped: tuple[str, ...] = ()
         if settings.embedded:
             from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
-            from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, known_symbols
+            from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, known_symbols, watchable_symbols
             from exchange.bybit.sim.server import SimConfig, SimServer
 
             settings, dropped = _listed_only(settings, set(known_symbols(settings.category)), unlisted)
 
             defaults: dict[str, Any] = {
                 "seed": seed,
-                "symbols": tuple(settings.symbols),
+                # the desk's symbols first, then those settled alike that the watchlist may add while running
+                "symbols": (
+                    *settings.symbols,
+                    *(s for s in watchable_symbols(settings.category, settings.symbols) if s not in settings.symbols),
+                ),
                 "demo_trader": demo_trader,
+                "demo_symbols": tuple(settings.symbols),  # the demo trades what the desk shows
                 "faults_enabled": faults,
                 "funding_speed": EMBEDDED_FUNDING_SPEED,
             }

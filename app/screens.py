@@ -197,7 +197,7 @@ class HelpScreen(ModalScreen[None]):
             parts += [(f"  {keys:<16}", "bold $accent"), f" {binding.tooltip or binding.description}", "\n"]
         parts += [
             (f"  {'ctrl+p':<16}", "bold $accent"),
-            " Command palette: symbols, themes, actions",
+            " Command palette: symbols, the watchlist (add, remove), themes, actions",
             "\n\n",
             ("On screen", "bold"),
             "\n",

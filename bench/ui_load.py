@@ -85,7 +85,7 @@ async def measure(app: Any, seconds: float, switch_every: float = 5.0) -> dict[s
     stop = asyncio.Event()
     probe = asyncio.create_task(_probe(lags, stop))
     published0 = app.runtime.hub.published
-    draws: list[tuple[int | None, int | None, int, int]] = []
+    draws: list[tuple[int | None, int | None, int, int, str | None]] = []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     next_switch = loop.time() + switch_every
     end = loop.time() + seconds
@@ -102,8 +102,8 @@ async def measure(app: Any, seconds: float, switch_every: float = 5.0) -> dict[s
     published = app.runtime.hub.published - published0
     stats = app.desk.stats
 
-    built = [b - ts for ts, _, b, _ in draws if ts is not None]
-    painted = [p - ts for ts, _, _, p in draws if ts is not None]
+    built = [b - ts for ts, _, b, _, _ in draws if ts is not None]
+    painted = [p - ts for ts, _, _, p, _ in draws if ts is not None]
 
     # state-to-screen: drop every connection, time the bar against the session's own timestamp
     bar = app.query_one(ConnectionBar)

@@ -195,6 +195,8 @@ class AccountState:
         for position, record in positions:
             if self._ours(record):
                 self.take_position(position)
+        if positions:  # of any category: the positions overview reads the whole account again
+            self.desk.touch("account_positions")
 
     def _take_wallet_records(self, data: list[Any]) -> None:
         wallets = [parse_wallet(record) for record in data if record.get("accountType", "UNIFIED") == "UNIFIED"]

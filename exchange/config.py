@@ -24,6 +24,7 @@ from exchange.known_keys import unknown_key
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
+from exchange.watchlist import MAX_WATCHED
 
 __all__ = [
     "CONFIG_KEYS",
@@ -33,6 +34,7 @@ __all__ = [
     "Environment",
     "Settings",
     "check_config_file",
+    "config_symbols",
     "config_file_or_default",
     "default_config_path",
     "load_settings",
@@ -119,6 +121,7 @@ class Settings:
     record: bool = False  # the config's ``record = true``: every session recorded in the user's data directory
     record_cap_mb: int = RECORD_CAP_MB
     record_part_mb: int = RECORD_PART_MB
+    config_file: Path | None = None  # the file read, if any: the watchlist reloads its symbols from it
 
     @property
     def embedded(self) -> bool:
@@ -291,6 +294,8 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, c
             f"{len(chosen)} symbols need {args_chars(topics):,} characters of subscriptions; Bybit allows "
             f"{MAX_ARGS_CHARS:,} on one public connection: choose fewer symbols"
         )
+    if len(chosen) > MAX_WATCHED:
+        raise ConfigError(f"{len(chosen)} symbols: the watchlist holds at most {MAX_WATCHED}")
     mark_source = str(values.get("mark_source", "mark")).lower()
     if mark_source not in MARK_SOURCES:
         raise ConfigError(f"mark_source must be one of {', '.join(MARK_SOURCES)}, not {printable(mark_source, 40)!r}")
@@ -304,6 +309,13 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, c
         _megabytes(values, "record_part_mb", RECORD_PART_MB),
     )
     return _Watch(environment, chosen, category, depth, mark_source, alerts, notify, record, cap_mb, part_mb)
+
+
+def config_symbols(config_file: Path, category: str) -> tuple[str, ...]:
+    """The symbols a config file names now (the category's defaults when it names none), validated as at start;
+    :class:`ConfigError` in one sentence."""
+    values = read_config_file(config_file)
+    return _watch(values, None, None, category).symbols
 
 
 def check_config_file(config_file: Path) -> None:
@@ -364,4 +376,5 @@ def load_settings(
         record=watch.record,
         record_cap_mb=watch.record_cap_mb,
         record_part_mb=watch.record_part_mb,
+        config_file=config_file,
     )

@@ -111,7 +111,8 @@ class Desk:
     account_down: str = ""  # why the account part is down (a rejected key) while public data stays live
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
-    ``stats``, ``ledger``. A widget remembers the number it drew and repaints when it moved."""
+    ``stats``, ``ledger``, ``account_positions`` (a position push of any category). A widget remembers the number
+    it drew and repaints when it moved."""
 
     def __post_init__(self) -> None:
         if self.tickers.category is None:  # keep only the ticker fields of this desk's category

@@ -17,12 +17,12 @@ SYNCED for ``resync_healthy_s`` is counted and shown on the connection bar.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from exchange.book import ApplyResult, BookState, cadence_ms
-from exchange.bybit.protocol import ProtocolError, desk_topics, parse_trades, ticker_topic
+from exchange.book import ApplyResult, BookState, OrderBook, cadence_ms
+from exchange.bybit.protocol import ProtocolError, book_topic, desk_topics, parse_trades, ticker_topic
 from exchange.desk import TRADES_KEPT, Desk, Instrument
 from exchange.events import BookChanged, BookStateChanged, Notice, TickerChanged, TopicHealth, TradesReceived
 from exchange.hub import EventHub
@@ -32,6 +32,8 @@ from exchange.retry import Timeouts
 __all__ = ["MAX_RESYNC_TRIES", "MarketData", "instrument_from", "resync_delay"]
 
 log = logging.getLogger(__name__)
+
+_DELTA = ApplyResult.DELTA  # read once a frame: a module global is cheaper than an enum member lookup
 
 MAX_INSTRUMENTS = 5_000  # of a category (Bybit lists ~600 in the largest): a hostile list stays bounded
 MAX_SYMBOL_CHARS = 40
@@ -64,9 +66,11 @@ class MarketData:
         self.hub = hub
         self.counters = counters
         self.category = desk.category
+        self.depth = depth
         # desired, in subscribe order; a topic Bybit does not know is removed (:meth:`drop_topic`)
         self.topics: list[str] = desk_topics(depth, desk.symbols)
         self._wanted = set(self.topics)  # a frame of any other topic keeps no state: the server chose its name
+        self._leaving: set[str] = set()  # topics of a symbol no longer watched, until their unsubscribe is acked
         self.resyncing: dict[str, float] = {}  # topic -> when its resubscribe was sent
         self._resync_tries: Counter[str] = Counter()  # resubscribes of a topic without a snapshot coming back
         self.deferred: dict[str, tuple[float, list[str]]] = {}  # topic -> when its backed-off resync goes, with what
@@ -84,6 +88,9 @@ class MarketData:
     def take(self, topic: str, frame: dict[str, Any], received_ms: int) -> None:
         """Apply one public frame of ``topic``; a malformed one is counted as rejected and changes nothing, and one
         of a topic the desk did not subscribe is counted as unknown and leaves no trace."""
+        if topic in self._leaving:  # sent before the unsubscribe reached the exchange: expected, and dropped
+            self.counters["frames_after_unsubscribe"] += 1
+            return
         if topic not in self._wanted:
             self.counters["unknown_topic_frames"] += 1
             log.debug("frame of a topic not subscribed dropped: %r", topic[:60])
@@ -129,6 +136,60 @@ class MarketData:
             self.topics.remove(topic)
         self._wanted.discard(topic)
 
+    # ------------------------------------------------------------------ the watched symbols
+
+    def add_symbol(self, symbol: str) -> list[str]:
+        """Watch ``symbol`` too: its book (awaiting its snapshot, through the same path as every book), tape and
+        topics join the desk; returns the topics to subscribe."""
+        desk = self.desk
+        book = OrderBook(book_topic(self.depth, symbol))
+        desk.books[symbol] = book
+        desk.symbols.append(symbol)
+        desk.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
+        self._book_by_topic[book.topic] = book
+        topics = desk_topics(self.depth, [symbol])
+        self.topics.extend(topics)
+        self._wanted.update(topics)
+        self._leaving.difference_update(topics)
+        desk.touch("symbols")
+        self.hub.publish(BookStateChanged(symbol, book.state, book.resync_reason))
+        return topics
+
+    def awaiting_snapshot(self, topic: str) -> None:
+        """A book subscribed while the link runs: asked again, and at last reconnected for, like a resync, if its
+        snapshot does not come."""
+        self.resyncing[topic] = self._clock()
+
+    def remove_symbol(self, symbol: str) -> list[str]:
+        """Stop watching ``symbol``: its book, tape, ticker and every trace of its topics leave the desk at once;
+        returns the topics to unsubscribe (their frames still on the way are dropped until :meth:`left`)."""
+        desk = self.desk
+        topics = [topic for topic in desk_topics(self.depth, [symbol]) if topic in self._wanted]
+        for topic in topics:
+            if topic in self.topics:
+                self.topics.remove(topic)
+            self.resyncing.pop(topic, None)
+            self.deferred.pop(topic, None)
+            self._bucket.pop(topic, None)
+            self._synced_at.pop(topic, None)
+            self._topic_last_ms.pop(topic, None)
+            self._resync_tries.pop(topic, None)
+            self._streak.pop(topic, None)
+            self._book_by_topic.pop(topic, None)
+        self._leaving.update(topics)
+        desk.books.pop(symbol, None)
+        if symbol in desk.symbols:
+            desk.symbols.remove(symbol)
+        desk.trades.pop(symbol, None)
+        desk.tickers.drop(symbol)
+        desk.touch("symbols")
+        return topics
+
+    def left(self, topics: list[str]) -> None:
+        """The exchange confirmed these topics unsubscribed: a frame of them from now on is unknown."""
+        self._wanted.difference_update(topics)
+        self._leaving.difference_update(topics)
+
     def _on_book(self, topic: str, frame: dict[str, Any]) -> bool:
         """Apply one book frame; True when it changed the book (a snapshot or an applied delta)."""
         book = self._book_by_topic.get(topic)
@@ -139,6 +200,9 @@ class MarketData:
         counted = book.counters
         absent, gaps, rejected, overflows = counted.absent_deletes, counted.gaps, counted.rejected, counted.overflows
         result = book.apply(frame)
+        if result is _DELTA and book.state is before and counted.absent_deletes == absent:  # most frames: no news
+            self.hub.publish(BookChanged(book.symbol or "", book.version))
+            return True
         if result is ApplyResult.REJECTED:
             self.counters["rejected_frames"] += 1
             return False
@@ -249,6 +313,7 @@ class MarketData:
         topic's resync streak stays: a host that keeps failing a book is not trusted more for reconnecting)."""
         self.resyncing.clear()
         self.deferred.clear()
+        self.left(list(self._leaving))  # the next connection subscribes only what is watched
         self.desk.tickers.clear()
         for book in self.desk.books.values():
             before = book.state

@@ -54,6 +54,8 @@ _SPECIAL_TEXT = re.compile(r"[+-]?(?:inf|infinity|s?nan[0-9]*)", re.IGNORECASE).
 def is_decimal_text(text: str) -> bool:
     """Whether ``text`` is a plain ASCII decimal (``-12.5``, ``.5``, ``5e3``): ``float()`` and ``Decimal()`` also
     take spaces around it, ``1_000``, digits of any script (``١٢٣``) and ``inf``/``nan``, which no exchange sends."""
+    if text.isascii() and text.replace(".", "", 1).isdigit():  # the common shape ("42.556"), 3x cheaper
+        return True
     return _DECIMAL_TEXT(text) is not None
 
 

@@ -87,6 +87,7 @@ from exchange.retry import (
     short_reason,
 )
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
+from exchange.watchlist import WatchRefused, addition_refused, read_symbol
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -351,6 +352,71 @@ class Session:
         self._lose("reconnect asked")
         return True
 
+    # ------------------------------------------------------------------ the watched symbols
+
+    async def watch(self, text: str) -> str:
+        """Watch one more symbol while running: subscribed on the open public link (never a reconnect), its book
+        SYNCED by its snapshot like every other; without a link the next connection subscribes it. Returns the
+        symbol; :class:`WatchRefused` (one sentence) for a name that is no symbol, one already watched, one past
+        the cap or one the exchange does not list."""
+        symbol = read_symbol(text)
+        if not self.desk.instruments and self.rest is not None and symbol not in self.desk.symbols:
+            with contextlib.suppress(Exception):  # unread, the refusal below says so
+                await asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s)
+        refused = addition_refused(symbol, self.desk.symbols, self.desk.instruments.keys(), self.category)
+        if refused is not None:
+            raise WatchRefused(refused)
+        topics = self.market.add_symbol(symbol)
+        self.symbols.append(symbol)
+        link = self._public
+        if link is not None and link.open_:
+            self.market.awaiting_snapshot(topics[0])
+            try:
+                await self._subscribe_more(link, topics)
+            except LinkDead as dead:  # the next connection subscribes it with the others
+                self._lose(str(dead))
+        if topics[0] not in self.market.topics:  # Bybit does not know its book: nothing to watch
+            await self._drop(symbol)
+            raise WatchRefused(f"{symbol} not added: the exchange refused its order book topic.")
+        return symbol
+
+    async def unwatch(self, symbol: str) -> None:
+        """Stop watching ``symbol``: its book and state go at once and its topics are unsubscribed on the open link
+        (never a reconnect). :class:`WatchRefused` for a symbol not watched, or the last one."""
+        if symbol not in self.desk.symbols:
+            raise WatchRefused(f"{printable(symbol, 40)} is not watched.")
+        if len(self.desk.symbols) == 1:
+            raise WatchRefused(f"{symbol} is the only symbol watched: add another before removing it.")
+        await self._drop(symbol)
+
+    async def _drop(self, symbol: str) -> None:
+        """``symbol`` leaves the desk at once; its topics are unsubscribed on the open link."""
+        if symbol in self.symbols:
+            self.symbols.remove(symbol)
+        topics = self.market.remove_symbol(symbol)
+        link = self._public
+        if link is None or not link.open_ or not topics:
+            self.market.left(topics)
+            return
+        try:
+            reply = await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
+        except LinkDead as dead:
+            self._lose(str(dead))
+            return
+        if reply.get("success") is True:
+            self.market.left(topics)
+        else:  # its frames stay dropped quietly until the link is renewed
+            log.warning("unsubscribe of %s refused: %s", symbol, printable(str(reply.get("ret_msg")), 80))
+
+    async def _subscribe_more(self, link: FrameLink, topics: list[str]) -> None:
+        """Subscribe ``topics`` on a link already serving others; a refused topic is dropped as at connect."""
+        for batch in subscribe_batches(self.category, topics):
+            reply = await link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s)
+            for topic in self._check_ack(reply, batch):
+                self._check_ack(
+                    await link.request({"op": "subscribe", "args": [topic]}, self.timeouts.subscribe_s), [topic]
+                )
+
     def _fail(self, reason: str) -> None:
         self._set_state(LinkState.FAILED, reason)
         self.hub.publish(Notice("error", f"Session failed: {reason}"))
@@ -419,6 +485,8 @@ class Session:
         await self._await_snapshots()
         self._begin_step("reading the account" if self._private is not None else "reading the instruments")
         await self._backfill()
+        if self.ticks is not None:  # a replay: Ready when the recorded session was, not when its replies came
+            await self._race(self.ticks.ready())
         self._step = None
         if self._private is not None:
             self.account.finish_recovery()
@@ -728,7 +796,7 @@ class Session:
 
     def _on_public_frame(self, frame: dict[str, Any], received_ms: int) -> None:
         self._heard["public"] = received_ms / 1000
-        topic = self._topic(frame)
+        topic = self._topic(frame, received_ms)
         if topic is not None:
             self.market.take(topic, frame, received_ms)
 
@@ -738,7 +806,7 @@ class Session:
             # an acknowledgement nobody waits for (its request timed out, or a host invents them): no execution
             self.counters["unsolicited_replies"] += 1
             return
-        topic = self._topic(frame)
+        topic = self._topic(frame, received_ms)
         if topic is None:
             self._private_frame_lost()
         else:
@@ -748,13 +816,14 @@ class Session:
         """A private frame that could not be read at all may have been an execution."""
         self.account.frame_lost("an unreadable private frame")
 
-    def _topic(self, frame: dict[str, Any]) -> str | None:
-        """A frame's topic, the frame counted for the message rate; None (the frame rejected) when it has none."""
+    def _topic(self, frame: dict[str, Any], received_ms: int) -> str | None:
+        """A frame's topic, the frame counted for the message rate at its receive time; None (the frame rejected)
+        when it has none."""
         topic = frame.get("topic")
-        if not isinstance(topic, str):
+        if topic.__class__ is not str:
             self.counters["rejected_frames"] += 1
             return None
-        self._rate.count(self._clock())
+        self._rate.count(received_ms / 1000)
         return topic
 
     def _resync(self, topics: list[str]) -> bool:
@@ -785,14 +854,15 @@ class Session:
         next_watermark = self._clock() + WATERMARK_INTERVAL_S
         next_tail = self._clock() + JOURNAL_TAIL_INTERVAL_S
         while True:
+            tick = None
             if self.ticks is None:
                 await asyncio.sleep(MARK_INTERVAL_S)
             else:
-                await self.ticks.wait(MARK_INTERVAL_S)
+                tick = await self.ticks.wait(MARK_INTERVAL_S)
             now = self._clock()
             if self.tap is not None:
                 self.tap.maintained(now)
-            self._name_slow_step(now)
+            self._name_slow_step(now, None if tick is None else tick.named_step)
             self.account.mark_all(self.market.is_stale, int(now * 1000))
             self.hub.flush_notices()
             failed = self.market.retry_resyncs(now)
@@ -823,18 +893,19 @@ class Session:
         if self._step_named:
             self._name_slow_step(self._clock())
 
-    def _name_slow_step(self, now: float) -> None:
+    def _name_slow_step(self, now: float, slow: bool | None = None) -> None:
         """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
-        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S.
-        A quick recovery says only "sockets open"; the history keeps each named step."""
+        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S. A
+        replay's tick says (``slow``) whether the live one named anything: then that decides, not the clock. A
+        quick recovery says only "sockets open"; the history keeps each named step."""
         step = self._step
-        if step is None or self.state.kind is not LinkState.CONNECTED:
+        if step is None or self.state.kind is not LinkState.CONNECTED or slow is False:
             return
         detail, began = step
         reset_ms = self._rate_limit_reset_ms()
         if reset_ms is not None:
             reason = f"rate limited by Bybit (10006) while {detail}: waiting for its reset"
-        elif self._step_named or now - began >= SLOW_STEP_S:
+        elif self._step_named or (now - began >= SLOW_STEP_S if slow is None else slow):
             reason = detail
         else:
             return

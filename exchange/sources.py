@@ -30,6 +30,7 @@ __all__ = [
     "RestApi",
     "RestExchange",
     "Tap",
+    "Tick",
     "Ticks",
 ]
 
@@ -218,7 +219,25 @@ class Tap(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Tick:
+    """A maintenance tick a replay plays: when it ran live (the clock's seconds), and whether the live session
+    named its slow recovery step there (None: decide by the clock). A step's length is the one decision of the
+    tick that depends on how fast the session worked, so a replay takes it from the recording."""
+
+    at: float
+    named_step: bool | None
+
+
 class Ticks(Protocol):
     """When the session's maintenance runs: every ``interval`` seconds live, at the recorded ticks in a replay."""
 
-    async def wait(self, interval: float) -> None: ...
+    async def wait(self, interval: float) -> Tick | None:
+        """Until the next tick; what the recording says of it (None: nothing, live)."""
+        ...
+
+    async def ready(self) -> None:
+        """Until the session, its recovery done, may say Ready: at once live; in a replay, when the recorded
+        session did (its last replies came earlier than it could act on them, and a tick between saw it still
+        recovering)."""
+        ...

@@ -31,7 +31,7 @@ from exchange.ledger import (
     format_decimal,
     write_csv,
 )
-from tests.support.entries import money_of
+from tests.support.entries import ledger_events, money_of
 
 D = Decimal
 _ids = itertools.count(1)
@@ -624,15 +624,7 @@ _quantities = st.one_of(
 )
 _prices = st.decimals(min_value=D("0.01"), max_value=D("150000"), places=2)
 _fees = st.one_of(st.just(D(0)), st.decimals(min_value=D("-2"), max_value=D("20"), places=6))
-_events = st.lists(
-    st.one_of(
-        st.tuples(st.just("fill"), st.sampled_from(["Buy", "Sell"]), _quantities, _prices, _fees),
-        st.tuples(st.just("funding"), _fees),
-        st.tuples(st.just("mark"), _prices),
-    ),
-    min_size=1,
-    max_size=40,
-)
+_events = ledger_events(_quantities, _prices, _fees)
 
 
 class _Reference:

@@ -29,7 +29,7 @@ from exchange.bybit.executions import (
 )
 from exchange.fill_sort import FillSorter
 from exchange.ledger import MONEY_CONTEXT, RESIDUE_QUANTUM, ContractKind, Fill, Ledger, LedgerEntry, MarkSource
-from tests.support.entries import money_of
+from tests.support.entries import ledger_events, money_of
 
 D = Decimal
 INVERSE = ContractKind.INVERSE
@@ -377,15 +377,7 @@ def test_the_sorter_keeps_the_kind_and_refuses_a_symbol_of_two_kinds() -> None:
 _contracts = st.integers(min_value=1, max_value=200_000).map(D)
 _prices = st.decimals(min_value=D("0.5"), max_value=D("150000"), places=1)
 _fees = st.one_of(st.just(D(0)), st.decimals(min_value=D("-0.0001"), max_value=D("0.01"), places=8))
-_events = st.lists(
-    st.one_of(
-        st.tuples(st.just("fill"), st.sampled_from(["Buy", "Sell"]), _contracts, _prices, _fees),
-        st.tuples(st.just("funding"), _fees),
-        st.tuples(st.just("mark"), _prices),
-    ),
-    min_size=1,
-    max_size=40,
-)
+_events = ledger_events(_contracts, _prices, _fees)
 
 
 class _InverseReference:

@@ -68,7 +68,7 @@ def pong_after(link: WsLink, clock: Clock, seconds: float) -> None:
 def stream(s: Session, clock: Clock, frames: int, seconds: float) -> None:
     for _ in range(frames):
         clock.now += seconds / frames
-        s._topic({"topic": "tickers.BTCUSDT"})
+        s._topic({"topic": "tickers.BTCUSDT"}, int(clock.now * 1000))
 
 
 async def test_the_message_rate_falls_to_zero_on_a_quiet_link_and_with_no_link_at_all() -> None:

@@ -1,5 +1,5 @@
-"""Exact replay: a session recorded live against the local exchange, with a fault, then played back headless at max
-speed (``fluxum replay PATH --headless --json --speed max``), ends as the live run ended.
+"""Exact replay: a session recorded live against the local exchange, with a fault, then played back headless
+(``fluxum replay PATH --headless --json --speed max``, and at a finite speed), ends as the live run ended.
 
 What must match, field for field (the summary line of :mod:`exchange.summary`):
 
@@ -7,7 +7,8 @@ What must match, field for field (the summary line of :mod:`exchange.summary`):
 * the ledger: every field of every entry (marks and their times included: the session's maintenance ticks are
   recorded and replayed at the same moments), the fills applied and the ledger's counters;
 * open orders, positions and the wallet, exactly;
-* the state sequence: each transition's state, reason and attempt, in order (its times are the replay's);
+* the state sequence: each transition's state, reason and attempt, in order (its times are the replay's), the
+  slow-step words a Connected state gains at the session's ticks included (the recording's word, not the clock's);
 * the fill lines printed, by execution id, in order.
 """
 
@@ -15,31 +16,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import zstandard
 
 from app.commands.replay import speed
 from app.runtime import Runtime, open_runtime
+from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.events import FillReceived, LinkState, StateChanged
-from exchange.recording.clock import recording_loop
-from exchange.recording.replay import Recording
+from exchange.recording.clock import recording_clock, recording_loop
+from exchange.recording.reader import RecordingReader
+from exchange.recording.replay import Recording, recorded_settings, replay
 from exchange.recording.writer import RecordingPlan, SessionRecorder
+from exchange.retry import Timeouts
 from exchange.session import Backoff
 from exchange.summary import StateTrail, desk_summary
 from tests.support.fills import place_market
+from tests.support.gate import Gate
 from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
+QUICK = Timeouts(stale_floor_s=1.0, private_idle_probe_s=2.0)
+"""A topic is STALE after a second of silence and a quiet private link is probed after two: the overlay and the
+lost pongs show within a test's seconds."""
 Scenario = Callable[[Runtime], Awaitable[None]]
+Gated = Callable[[Runtime, Gate], Awaitable[None]]
 
 
 def sim_of(rt: Runtime) -> Any:
@@ -122,13 +135,116 @@ async def rate_limit(rt: Runtime) -> None:
     await ready_again(rt, before)
 
 
-async def live_run(path: Path, scenario: Scenario) -> tuple[dict[str, Any], list[str]]:
+async def refused_connections(rt: Runtime, gate: Gate) -> None:
+    """The exchange off the network for two seconds: the link cut, then connections refused, then back."""
+    before = rt.session.reconnects
+    await gate.down()
+    await asyncio.sleep(2.0)
+    await gate.up()
+    await ready_again(rt, before)
+
+
+async def forbidden(rt: Runtime) -> None:
+    """Bybit's IP ban: every REST request answers HTTP 403 for a while, across a reconnect (its cool-down)."""
+    sim_of(rt).faults.forbid_for(1.0)
+    before = rt.session.reconnects
+    assert await sim_of(rt).faults.drop_connections("", 4000) >= 1
+    await ready_again(rt, before)
+
+
+async def lost_pongs(rt: Runtime) -> None:
+    """The private link's pongs are lost: asked again, lost again, the link declared dead and replaced."""
+    before = rt.session.reconnects
+    sim_of(rt).faults.lose_pongs(3, "private")
+    await ready_again(rt, before)
+
+
+async def malformed_frames(rt: Runtime) -> None:
+    """Every malformed kind on the public link, and a frame that is no JSON on the private one (a lost fill?)."""
+    faults = sim_of(rt).faults
+    for kind in ("bad_json", "wrong_types", "missing_keys", "oversized"):
+        assert faults.malformed(kind, 2) >= 1
+    assert faults.malformed("bad_json", 1, "private") >= 1
+    place_market(sim_of(rt), "ETHUSDT", "Buy", "0.1", "replay-malformed")
+    await until(lambda: rt.session.counters["rejected_frames"] >= 4, what="the malformed frames rejected")
+    await asyncio.sleep(2.0)  # the executions read again
+
+
+async def slow_auth(rt: Runtime) -> None:
+    """An auth ack 1.5 s late on the reconnect: the bar names the step ("authenticating") at a tick."""
+    sim_of(rt).faults.auth_delay_s = 1.5
+    before = rt.session.reconnects
+    assert await sim_of(rt).faults.drop_connections("private", 4000) == 1
+    await ready_again(rt, before)
+    sim_of(rt).faults.auth_delay_s = 0.0
+
+
+async def rejected_auth(rt: Runtime) -> None:
+    """A "Params Error" auth: the clock measured again and the auth retried until the exchange takes it."""
+    faults = sim_of(rt).faults
+    faults.auth_reject = True
+    before = rt.session.reconnects
+    assert await faults.drop_connections("private", 4000) == 1
+    await until(lambda: rt.session.reconnects > before + 1, what="an auth refused")
+    faults.auth_reject = False
+    await ready_again(rt, before)
+
+
+async def clock_offset(rt: Runtime) -> None:
+    """The exchange's clock jumps 30 s ahead: the next auth arrives expired, the clock is measured, it recovers."""
+    sim_of(rt).faults.set_clock_offset(30_000)
+    before = rt.session.reconnects
+    assert await sim_of(rt).faults.drop_connections("private", 4000) == 1
+    place_market(sim_of(rt), "BTCUSDT", "Buy", "0.01", "replay-skew")
+    await ready_again(rt, before)
+
+
+async def paused_market(rt: Runtime) -> None:
+    """The market stops for 2.5 s: the books go STALE (the overlay) and the marks with them, then live again."""
+    sim_of(rt).faults.pause_market()
+    await until(lambda: any(h.stale for h in rt.session.topic_health()), what="a STALE topic")
+    await asyncio.sleep(1.0)
+    sim_of(rt).faults.resume_market()
+    await until(lambda: not any(h.stale for h in rt.session.topic_health()), what="live again")
+
+
+async def corrupt_executions(rt: Runtime) -> None:
+    """An execution the exchange recorded with an absurd price: rejected, counted, the other fills applied."""
+    sim_of(rt).faults.corrupt_executions({"execPrice": "1E+999999999"})
+    place_market(sim_of(rt), "SOLUSDT", "Buy", "1", "replay-corrupt")
+    place_market(sim_of(rt), "SOLUSDT", "Sell", "1", "replay-after-corrupt")
+    await until(lambda: rt.session.counters["rejected_executions"] > 0, what="the absurd execution rejected")
+    await asyncio.sleep(1.0)
+
+
+@contextlib.asynccontextmanager
+async def live_runtime(recorder: SessionRecorder, gated: bool) -> AsyncIterator[tuple[Runtime, Gate | None]]:
+    """A recorded runtime on the local exchange: embedded, or (``gated``) behind a :class:`Gate` that can take it
+    off the network."""
+    if not gated:
+        settings = load_settings(environ={})
+        async with open_runtime(
+            settings, demo_trader=False, faults=True, backoff=FAST, timeouts=QUICK, recorder=recorder
+        ) as rt:
+            yield rt, None
+        return
+    async with SimServer(SimConfig(seed=1, faults_enabled=True, demo_trader=False)) as sim:
+        gate = Gate(sim.port)
+        await gate.up()
+        try:
+            settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
+            async with open_runtime(settings, faults=True, backoff=FAST, timeouts=QUICK, recorder=recorder) as rt:
+                yield rt, gate
+        finally:
+            await gate.close()
+
+
+async def live_run(path: Path, scenario: Scenario | Gated, gated: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The scenario on a recorded live session: its summary as ``fluxum monitor --json`` prints it, and the
     execution ids of the fills it published, in order."""
     recorder = SessionRecorder(RecordingPlan(path))
     recorder.open()
-    settings = load_settings(environ={})
-    async with open_runtime(settings, demo_trader=False, faults=True, backoff=FAST, recorder=recorder) as rt:
+    async with live_runtime(recorder, gated) as (rt, gate):
         subscription = rt.hub.subscribe(name="test-live")
         trail = StateTrail(rt.session.state)
         fills: list[str] = []
@@ -143,7 +259,10 @@ async def live_run(path: Path, scenario: Scenario) -> tuple[dict[str, Any], list
         collector = asyncio.create_task(collect())
         task = asyncio.create_task(rt.session.run())
         await until(lambda: ready(rt) or task.done(), what="Ready")
-        await scenario(rt)
+        if gate is not None:
+            await scenario(rt, gate)  # type: ignore[call-arg]
+        else:
+            await scenario(rt)  # type: ignore[call-arg]
         await asyncio.sleep(0.5)
         await rt.session.stop()
         await task
@@ -153,10 +272,10 @@ async def live_run(path: Path, scenario: Scenario) -> tuple[dict[str, Any], list
         return desk_summary(rt.session.desk, trail), fills
 
 
-def replayed(path: Path) -> list[dict[str, Any]]:
-    """The lines of ``fluxum replay PATH --headless --json --speed max``."""
+def replayed(path: Path, speed: str = "max") -> list[dict[str, Any]]:
+    """The lines of ``fluxum replay PATH --headless --json --speed SPEED``."""
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "replay", str(path), "--headless", "--json", "--speed", "max"],
+        [sys.executable, "-m", "app.cli", "replay", str(path), "--headless", "--json", "--speed", speed],
         capture_output=True,
         text=True,
         timeout=120,
@@ -169,12 +288,8 @@ def replayed(path: Path) -> list[dict[str, Any]]:
 
 
 def states_of(summary: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """The state sequence, without the slow-step words a Connected state gains while it lasts ("reading the
-    account" once a step took over a second): those are read off the clock at the session's checks, which a
-    replay at max speed does not hit at the same frames. Every change of state, with its reason and attempt,
-    stays."""
-    states = [(s["state"], s["reason"], s["attempt"]) for s in summary["states"]]
-    return [s for i, s in enumerate(states) if not (i and s[0] == "Connected" and states[i - 1][0] == "Connected")]
+    """The state sequence: every change of state with its reason and attempt, the slow-step words included."""
+    return [(s["state"], s["reason"], s["attempt"]) for s in summary["states"]]
 
 
 SCENARIOS = {
@@ -187,14 +302,20 @@ SCENARIOS = {
     "stall": stall,
     "trailing-execution-list": trailing_execution_list,
     "rate-limit": rate_limit,
+    "forbidden": forbidden,
+    "lost-pongs": lost_pongs,
+    "malformed": malformed_frames,
+    "slow-auth": slow_auth,
+    "rejected-auth": rejected_auth,
+    "clock-offset": clock_offset,
+    "paused-market": paused_market,
+    "corrupt-executions": corrupt_executions,
 }
+GATED: dict[str, Gated] = {"refused-connections": refused_connections}
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-async def test_a_replay_ends_as_the_live_run_ended(tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.jsonl.zst"
-    live, live_fills = await live_run(path, SCENARIOS[name])
-    lines = replayed(path)
+def assert_as_live(lines: list[dict[str, Any]], live: dict[str, Any], live_fills: list[str]) -> None:
+    """The replay's lines end as the live run did: books, ledger, account, states, fills."""
     summary = lines[-1]
     assert summary["type"] == "summary"
     assert summary["books"] == live["books"]
@@ -203,10 +324,62 @@ async def test_a_replay_ends_as_the_live_run_ended(tmp_path: Path, name: str) ->
     assert states_of(summary) == states_of(live)
     assert [line["exec_id"] for line in lines if line["type"] == "fill"] == live_fills
     assert lines[0]["type"] == "start"
-    if name != "clean":
+
+
+@pytest.mark.parametrize("name", [*SCENARIOS, *GATED])
+async def test_a_replay_ends_as_the_live_run_ended(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.jsonl.zst"
+    live, live_fills = await live_run(path, GATED.get(name) or SCENARIOS[name], gated=name in GATED)
+    assert_as_live(replayed(path), live, live_fills)
+    if name not in ("clean", "malformed", "paused-market", "corrupt-executions"):  # those wait for their evidence
         assert len(states_of(live)) > 5 or any(b["counters"]["snapshots"] > 1 for b in live["books"].values()), (
             "the fault showed"
         )
+
+
+@pytest.mark.parametrize("name", ["slow-auth", "socket-drop", "paused-market"])
+async def test_a_replay_at_a_finite_speed_ends_as_the_live_run_ended(tmp_path: Path, name: str) -> None:
+    """At ``--speed 20`` the loop waits on the wall between records, yet every decision reads the recording's
+    time (a step named slow, a book gone STALE, a mark's time): the same end as live, and as at max speed."""
+    path = tmp_path / f"{name}.jsonl.zst"
+    live, live_fills = await live_run(path, SCENARIOS[name])
+    assert_as_live(replayed(path, "20"), live, live_fills)
+
+
+def stretched(source: Path, target: Path, extra: int) -> None:
+    """``source`` (a short recording) with ``extra`` copies of its last ticker frame inserted after it, as one more
+    busy stretch of the same connection: a long recording, written as the recorder does (JSON lines in zstd
+    frames of a few thousand lines)."""
+    records = list(RecordingReader(source))
+    last = max(i for i, r in enumerate(records) if r.get("type") == "frame" and '"tickers.' in str(r.get("text")))
+    copies = [records[last]] * extra
+    lines = [orjson.dumps(r) + b"\n" for r in [*records[: last + 1], *copies, *records[last + 1 :]]]
+    compressor = zstandard.ZstdCompressor(level=1)
+    with open(target, "wb") as file:
+        for start in range(0, len(lines), 4000):
+            file.write(compressor.compress(b"".join(lines[start : start + 4000])))
+
+
+@pytest.mark.slow
+def test_a_long_recording_replays_in_bounded_memory(tmp_path: Path) -> None:
+    """A recording of 200,000 frames is played without holding them: the replay reads each record as its time
+    comes, so what it holds at once (records read but not yet played) stays a handful, not the recording."""
+    short, long = tmp_path / "short.jsonl.zst", tmp_path / "long.jsonl.zst"
+    asyncio.run(live_run(short, clean))
+    stretched(short, long, 200_000)
+
+    async def play() -> Any:
+        recording = Recording.load(long)
+        settings = recorded_settings(recording, load_settings(environ={}))
+        played = replay(recording, settings, clock=recording_clock(recording.start_ms / 1000.0))
+        await played.run()
+        return played
+
+    with asyncio.Runner(loop_factory=lambda: recording_loop(None)) as runner:
+        played = runner.run(play())
+    assert played.playback.frames > 200_000, "every frame was played"
+    assert played.session.state.kind is LinkState.DISCONNECTED and played.session.state.reason == "stopped"
+    assert 1 <= played.figures.held_peak <= 10, played.figures
 
 
 def test_a_file_that_is_no_recording_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -240,7 +413,23 @@ def test_the_recording_loop_jumps_at_max_speed_and_scales_at_a_finite_one() -> N
     with asyncio.Runner(loop_factory=lambda: recording_loop(None)) as runner:
         assert 3600.0 <= runner.run(slept(3600.0)) < 3600.01
     with asyncio.Runner(loop_factory=lambda: recording_loop(500.0)) as runner:
-        assert runner.run(slept(5.0)) >= 5.0
+        assert runner.run(slept(5.0)) == 5.0
+
+
+def test_work_costs_no_recorded_time_at_a_finite_speed() -> None:
+    """At speed 500, 50 ms of work would be 25 s of recording if the loop's time were the wall's scaled: it is
+    none (the next timer is reached as if the work took no time), so a deadline is never hit by slowness."""
+
+    async def busy() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        before = loop.time()
+        time.sleep(0.05)  # the session's own work, blocking the loop
+        worked = loop.time() - before
+        await asyncio.sleep(1.0)
+        return worked, loop.time() - before
+
+    with asyncio.Runner(loop_factory=lambda: recording_loop(500.0)) as runner:
+        assert runner.run(busy()) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "fast", "nan"])

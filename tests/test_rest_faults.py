@@ -33,6 +33,7 @@ from exchange.bybit.errors import (
     TimestampRejected,
 )
 from exchange.bybit.rest import RestClient
+from exchange.retry import Backoff
 from tests.support.fake_bybit import API_KEY, CANARY, FakeBybit, Sleeps, credentials, make_client, sim_client
 
 
@@ -154,7 +155,7 @@ async def test_forbidden_cool_down_starts_short_and_doubles_to_its_cap(fake: Fak
 async def test_5xx_on_reads_retries_with_exponential_backoff_and_jitter(fake: FakeBybit) -> None:
     sleeps = Sleeps()
     fake.on("/v5/market/tickers", "502", "10016")
-    async with make_client(fake, sleep=sleeps, backoff_base_s=1.0) as client:
+    async with make_client(fake, sleep=sleeps, backoff=Backoff(initial_s=1.0, cap_s=8.0)) as client:
         tickers = await client.tickers("linear")
     assert tickers
     assert fake.count("/v5/market/tickers") == 3

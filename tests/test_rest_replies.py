@@ -124,7 +124,9 @@ async def test_reads_wait_by_the_one_backoff(fake: FakeBybit) -> None:
     REST figures (0.5 s doubling to 8 s by default): one formula, not two."""
     sleeps = Sleeps()
     fake.on("/v5/market/tickers", "502", "503")
-    async with make_client(fake, sleep=sleeps, rng=random.Random(7), backoff_base_s=1.0) as client:
+    async with make_client(
+        fake, sleep=sleeps, rng=random.Random(7), backoff=Backoff(initial_s=1.0, cap_s=8.0)
+    ) as client:
         assert await client.tickers("linear")
     expected = random.Random(7)
     backoff = Backoff(initial_s=1.0, cap_s=8.0)

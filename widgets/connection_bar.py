@@ -162,6 +162,7 @@ class ConnectionBar(SymbolWidget):
         if key == self._drawn_key:
             return
         self._drawn_key = key
+        before = self._content
         if desk is None:
             self._content = Content.assemble((" starting… ", "dim"))
         else:
@@ -170,7 +171,8 @@ class ConnectionBar(SymbolWidget):
             if not self.shown or self.shown[-1][0] is not desk.state.kind:
                 self.shown.append((desk.state.kind, time.time()))
             self._check_stale(desk)
-        self.refresh()
+        if (self._content.plain, self._content.spans) != (before.plain, before.spans):
+            self.refresh()  # the same words in the same styles are not sent again
 
     def watch_terse(self) -> None:
         self._pull()

@@ -2,6 +2,8 @@
 
 A desk widget derives from :class:`DeskWidget` (or :class:`SymbolWidget` when it shows one symbol), sets
 ``REFRESH_HZ`` and implements ``_pull``, which compares what it would draw with what it drew (``_drawn_key``).
+On a screen with a :class:`PullTicker` (the desk's) every widget is pulled from that one timer, each at its own
+rate, so the desk wakes once a tick and what moved is drawn in one frame; elsewhere a widget sets its own.
 The desk screen calls ``show`` to point it at a desk (and symbol) and ``refresh_now`` when an event says the desk
 moved, so a state change reaches the screen at once instead of on the next tick.
 
@@ -22,7 +24,68 @@ from textual.widget import Widget
 
 from exchange.desk import Desk
 
-__all__ = ["DeskWidget", "SymbolWidget"]
+__all__ = ["DeskWidget", "PullTicker", "SymbolWidget"]
+
+TICK_HZ = 40.0
+"""The desk's one pull timer: twice the fastest widget's rate (the ladder's 20), so that every other tick is
+free for the slower widgets."""
+CYCLE = 40
+"""Ticks after which every widget's turns repeat (a multiple of every widget's period)."""
+
+
+class PullTicker:
+    """One timer for every desk widget of a screen: each tick pulls the widgets whose turn it is (a widget of
+    ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget.
+
+    Each widget gets the phase whose ticks the fewest other widgets share: Textual repaints one box around
+    everything dirty in a frame, so a ladder frame that also carries the connection bar re-composes the whole
+    screen, while a ladder frame alone re-composes the ladder."""
+
+    def __init__(self, tick_hz: float = TICK_HZ, clock: Callable[[], float] = time.monotonic) -> None:
+        self.tick_hz = tick_hz
+        self.clock = clock
+        self._periods: dict[DeskWidget, int] = {}
+        self._turns: dict[DeskWidget, tuple[int, int]] = {}
+        self._pulled: dict[DeskWidget, int] = {}
+        """The turn each widget was last pulled in."""
+
+    def add(self, widget: DeskWidget, refresh_hz: float) -> None:
+        """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
+        every = max(1, min(CYCLE, round(self.tick_hz / refresh_hz)))
+        while CYCLE % every:
+            every -= 1
+        self._periods[widget] = every
+        self._assign()
+
+    def remove(self, widget: DeskWidget) -> None:
+        self._pulled.pop(widget, None)
+        if self._periods.pop(widget, None) is not None:
+            self._assign()
+
+    def _assign(self) -> None:
+        """Phases, fastest widget first: its ticks are its own (the ladder's frames stay small), and each other
+        widget goes where the fewest already-placed widgets are pulled."""
+        load = [0] * CYCLE
+        own = [False] * CYCLE
+        turns: dict[DeskWidget, tuple[int, int]] = {}
+        for index, (widget, every) in enumerate(sorted(self._periods.items(), key=lambda item: item[1])):
+            phase = min(range(every), key=lambda p: (sum(own[p::every]), sum(load[p::every]), p))
+            for tick in range(phase, CYCLE, every):
+                load[tick] += 1
+                own[tick] = own[tick] or index == 0
+            turns[widget] = (every, phase)
+        self._turns = turns
+
+    def tick(self) -> None:
+        """Pull the widgets whose turn came since they were last pulled. Turns follow the clock, not the count
+        of ticks: a late or skipped tick (a busy loop) delays a widget's pull, never drops its turn."""
+        now = int(self.clock() * self.tick_hz)
+        pulled = self._pulled
+        for widget, (every, phase) in list(self._turns.items()):
+            turn = (now - phase) // every
+            if pulled.get(widget) != turn:
+                pulled[widget] = turn
+                widget._pull()
 
 
 class DeskWidget(Widget):
@@ -46,12 +109,23 @@ class DeskWidget(Widget):
         self.clock = clock
         self._refresh_hz = refresh_hz or self.REFRESH_HZ
         self._drawn_key: tuple[Hashable, ...] | None = None
+        self._ticker: PullTicker | None = None
 
     def on_mount(self) -> None:
         self._started = True  # pulls before mount (show() from the screen) wait for it
-        self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")
+        ticker = getattr(self.screen, "pull_ticker", None)
+        if isinstance(ticker, PullTicker):
+            self._ticker = ticker
+            ticker.add(self, self._refresh_hz)
+        else:
+            self.set_interval(1 / self._refresh_hz, self._pull, name=f"{self.PULL_NAME}-pull")
         self._mounted()
         self._pull()
+
+    def on_unmount(self) -> None:
+        if self._ticker is not None:
+            self._ticker.remove(self)
+            self._ticker = None
 
     def _mounted(self) -> None:
         """Anything else a widget needs once mounted (the timer is already set)."""

@@ -77,8 +77,8 @@ class Ladder(StripWidget):
         self._groups: dict[str, int] = {}
         self.trust: tuple[str, str | None] = ("AWAITING_SNAPSHOT", None)
         """What the ladder last showed about the book: its state and why (tests and the app read it)."""
-        self.draw_log: deque[tuple[int | None, int | None, int, int]] = deque(maxlen=DRAW_LOG_KEPT)
-        """``(book ts, book cts, rebuilt at ms, painted at ms)`` per drawn book version, for the load bench:
+        self.draw_log: deque[tuple[int | None, int | None, int, int, str | None]] = deque(maxlen=DRAW_LOG_KEPT)
+        """``(book ts, book cts, rebuilt at ms, painted at ms, symbol)`` per drawn book version, for the benches:
         "painted" is taken after the screen refresh that follows the rebuild, never inside ``render_line``."""
 
     # ------------------------------------------------------------------ public API
@@ -162,7 +162,7 @@ class Ladder(StripWidget):
         self.trust = trust
         self._show_rows(self._build(desk, symbol, trust, size.width, size.height), size.width)
         if book_moved and book is not None and book.ts is not None:
-            self.call_after_refresh(self._painted, book.ts, book.cts, int(time.time() * 1000))
+            self.call_after_refresh(self._painted, book.ts, book.cts, int(time.time() * 1000), symbol)
 
     def _build(
         self, desk: Desk | None, symbol: str | None, trust: tuple[str, str | None], width: int, height: int
@@ -170,6 +170,6 @@ class Ladder(StripWidget):
         """What the ladder shows now (:func:`~widgets.ladder_rows.ladder_rows`)."""
         return ladder_rows(desk, symbol, trust, self.group, self._tick(), width, height, self._widths)
 
-    def _painted(self, ts: int | None, cts: int | None, built_ms: int) -> None:
+    def _painted(self, ts: int | None, cts: int | None, built_ms: int, symbol: str | None) -> None:
         """The rebuilt book reached the screen: one line of the load bench's draw log."""
-        self.draw_log.append((ts, cts, built_ms, int(time.time() * 1000)))
+        self.draw_log.append((ts, cts, built_ms, int(time.time() * 1000), symbol))

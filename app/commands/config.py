@@ -16,7 +16,7 @@ TEMPLATE = """\
 # ({secrets}) or in BYBIT_<ENV>_API_KEY / BYBIT_<ENV>_API_SECRET.
 
 # environment = "sim"             # sim (the embedded local exchange), testnet, demo or production
-# symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+# symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # the watchlist at start (at most 50; the palette reloads it)
 # category = "linear"             # linear, spot, or inverse (coin-margined BTCUSD/ETHUSD, money in the coin)
 # depth = 50                      # order-book depth: 1, 50, 200 or 1000
 # mark_source = "mark"            # mark: Bybit's markPrice when known; book: always the book's mid

@@ -1,4 +1,6 @@
-"""``fluxum replay PATH --headless``: a recorded session played back through the same session, books and ledger.
+"""``fluxum replay PATH [--headless]``: a recorded session played back through the same session, books and ledger.
+
+Without ``--headless`` it opens the desk on the recording (:mod:`app.replay_app`).
 
 The recording drives the session instead of the network (:mod:`exchange.recording.replay`), on the recording's
 own clock (:mod:`exchange.recording.clock`): ``--speed X`` plays X times as fast as it was recorded, ``--speed
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--speed", type=speed, default=1.0, metavar="X|max", help="X times as fast as recorded, or max (default 1)"
     )
+    parser.add_argument("--paused", action="store_true", help="in the desk: open paused at the recording's start")
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -55,15 +58,16 @@ def run(args: argparse.Namespace) -> int:
     from exchange.recording.clock import recording_loop
     from exchange.recording.replay import Recording, RecordingUnreadable
 
-    if not args.headless:
-        print("fluxum: replay in the desk is not built yet; use --headless", file=sys.stderr)
-        return EXIT_USAGE
     try:
         recording = Recording.load(args.path)
     except (OSError, RecordingUnreadable) as error:
         why = getattr(error, "strerror", None) or str(error)
         print(f"fluxum: cannot replay {printable(str(args.path), 200)}: {printable(why, 200)}", file=sys.stderr)
         return EXIT_USAGE
+    if not args.headless:
+        from app.replay_app import run_desk
+
+        return run_desk(recording, args)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr)
     try:
@@ -110,7 +114,7 @@ async def _replay(recording: Recording, args: argparse.Namespace) -> int:
         if journal is not None:
             journal.close()
         figures = played.figures
-        if figures.unmatched_requests or figures.unmatched_rest or figures.rest_out_of_order or figures.rest_skipped:
+        if figures.diverged():
             print(f"fluxum: the replay went where the recording did not ({figures})", file=sys.stderr)
         status: Any = _exit_status(session, argparse.Namespace(duration=None), reached, out)
         return int(status)

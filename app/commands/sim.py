@@ -8,6 +8,9 @@ With ``--faults`` the ``/_sim/`` requests must carry a control token: ``--faults
 gives it, otherwise one is made at random and printed at the end of that line. Fault control is for this machine:
 on any other address it is refused unless ``--faults-on-network`` says so, and listening on the network at all
 is announced on stderr.
+
+With ``--replay PATH`` it serves a recording instead of a market (:mod:`exchange.bybit.sim.replay_host`): the
+first line names the URLs as above, the second what the recording holds; ``--speed X`` plays it X times as fast.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli import UserError
 
 if TYPE_CHECKING:
+    from exchange.bybit.sim.replay_host import ReplayHost
     from exchange.bybit.sim.server import SimConfig, SimServer
+    from exchange.recording.served import ServedRecording
 
 CATEGORY_CHOICES = ("linear", "spot", "inverse")
 
@@ -61,6 +67,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--faults-on-network",
         action="store_true",
         help="allow --faults on a non-loopback --host: anyone who can reach it and knows the token drives faults",
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="serve this recording (--record, or record = true) as a Bybit v5 host instead of a market",
+    )
+    parser.add_argument(
+        "--speed",
+        default=None,
+        metavar="X",
+        help="with --replay: play X times as fast as recorded (default 1)",
     )
     parser.add_argument(
         "--funding-speed",
@@ -174,19 +193,27 @@ def _int(text: str, flag: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replay is not None:
+        return _run_replay(args)
+    if args.speed is not None:
+        raise UserError("--speed needs --replay (the market's own pace is --funding-speed)")
     config = build_config(args)
-    if not logging.getLogger().handlers:  # a client's text in a log line stays on its line, inert
-        from exchange.printable import PrintableFormatter
-
-        handler = logging.StreamHandler()
-        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    _log_to_stderr()
     warning = network_warning(config)
     if warning is not None:
         sys.stderr.write(warning + "\n")
         sys.stderr.flush()
     token_source = None if config.control_token is None else _token_source(args)
     return asyncio.run(_serve(config, token_source=token_source))
+
+
+def _log_to_stderr() -> None:
+    if not logging.getLogger().handlers:  # a client's text in a log line stays on its line, inert
+        from exchange.printable import PrintableFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 async def _serve(config: SimConfig, token_source: str | None = None) -> int:
@@ -223,3 +250,113 @@ async def _serve_until(sim: SimServer, config: SimConfig, stop: asyncio.Event, t
     finally:
         await sim.stop()
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ --replay
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    """Serve the recording at ``--replay`` until Ctrl-C, SIGTERM or SIGHUP; a bad file is one line and exit 2."""
+    from exchange.hosts import is_loopback_host
+    from exchange.printable import printable
+    from exchange.recording.replay import RecordingUnreadable
+    from exchange.recording.served import scan
+
+    for flag, given in (
+        ("--faults", args.faults),
+        ("--faults-token", args.faults_token),
+        ("--faults-on-network", args.faults_on_network),
+    ):
+        if given:
+            raise UserError(f"{flag} does not apply to --replay: a served recording has the faults it recorded")
+    port = _int(args.port, "--port")
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port must be between 0 and 65535, not {port}")
+    speed = _replay_speed(args.speed)
+    try:
+        recording = scan(args.replay)
+    except (OSError, RecordingUnreadable) as error:
+        why = getattr(error, "strerror", None) or str(error)
+        raise UserError(f"cannot serve {printable(str(args.replay), 200)}: {printable(why, 200)}") from None
+    _log_to_stderr()
+    if not is_loopback_host(args.host):
+        sys.stderr.write(f"fluxum sim: warning: listening on {args.host}: the recording is readable from the network\n")
+    return asyncio.run(_serve_replay(recording, args.host, port, speed))
+
+
+def _replay_speed(text: str | None) -> float:
+    from app.commands.replay import speed
+
+    if text is None:
+        return 1.0
+    try:
+        value = speed(text)
+    except argparse.ArgumentTypeError as error:
+        raise UserError(f"--speed: {error}") from None
+    if value is None:
+        raise UserError("--speed max does not apply to a served recording: give a number (1 is as recorded)")
+    return value
+
+
+async def _serve_replay(recording: ServedRecording, host: str, port: int, speed: float) -> int:
+    from app.signals import on_stop_signals
+    from exchange.bybit.sim.replay_host import ReplayHost
+
+    served = ReplayHost(recording, host=host, port=port, speed=speed)
+    try:
+        await served.start()
+    except OSError as error:
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    stop = asyncio.Event()
+    try:
+        with on_stop_signals(lambda signum: stop.set()):  # before the banner: a script stops us once it read it
+            for line in replay_banner(served):
+                sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            ended = asyncio.create_task(served.finished.wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if ended.done():
+                sys.stdout.write("fluxum sim: the recording ended; still serving its last state until stopped\n")
+                sys.stdout.flush()
+                await stopped
+            ended.cancel()
+    finally:
+        await served.stop()
+    return 0
+
+
+def replay_banner(served: ReplayHost) -> list[str]:
+    """The two lines printed at start: where to point a client, and what the recording holds."""
+    import time
+
+    from exchange.printable import printable
+
+    recording = served.recording
+    streams = ", ".join(f"{served.ws_url}{path}" for path in recording.paths.values()) or "no WebSocket recorded"
+    first = (
+        f"fluxum sim: Bybit v5 at {served.base_url} ({streams}), replaying {printable(recording.path.name, 120)} "
+        f"at {served.speed:g}x from the first client's arrival"
+    )
+    header = recording.header
+
+    def when(ms: int) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}"
+
+    sockets = recording.sockets.values()
+    by_link = ", ".join(f"{sum(s.link == link for s in sockets)} {link}" for link in recording.paths)
+    ended = [s.ending() for s in sockets]
+    closed = sum(1 for e in ended if e is not None and e.code is not None)
+    dropped = sum(1 for e in ended if e is not None and e.code is None)
+    symbols = ",".join(recording.symbols) or "no symbols"
+    second = (
+        f"fluxum sim: the recording: {printable(str(header.get('environment', '?')), 20)} "
+        f"{printable(str(header.get('category', '?')), 20)} {printable(symbols, 200)}, "
+        f"{when(recording.first_ms)} to {when(recording.last_ms)} UTC "
+        f"({(recording.last_ms - recording.first_ms) / 1000:.1f} s), "
+        f"{len(recording.sockets)} connections ({by_link or 'none'}; "
+        f"{closed} closed by the exchange, {dropped} dropped), "
+        f"{recording.frames} frames, {recording.replies.count} REST replies"
+        + (f", {recording.rejected} unreadable parts left out" if recording.rejected else "")
+    )
+    return [first, second]

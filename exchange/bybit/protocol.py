@@ -23,6 +23,7 @@ __all__ = [
     "TickerCache",
     "book_topic",
     "classify",
+    "optional_decimal",
     "parse_order",
     "parse_position",
     "parse_trades",
@@ -123,7 +124,7 @@ def _decimal(record: Mapping[str, Any], name: str) -> Decimal:
         raise ProtocolError(str(error)) from None
 
 
-def _optional_decimal(record: Mapping[str, Any], name: str) -> Decimal | None:
+def optional_decimal(record: Mapping[str, Any], name: str) -> Decimal | None:
     """Bybit writes ``""`` for "not applicable"; absent is unknown too."""
     value = record.get(name)
     if value is None or value == "":
@@ -257,6 +258,7 @@ class TickerCache:
     def __init__(self, category: str | None = None) -> None:
         """``category`` picks the field set; None keeps the fields of every category."""
         self._tickers: dict[str, dict[str, str]] = {}
+        self._before: dict[str, dict[str, str]] = {}  # the last word of each ticker before a disconnect
         self.category = category
         self.known_fields = TICKER_FIELDS.get(category or "", frozenset().union(*TICKER_FIELDS.values()))
         self.ignored_fields = 0
@@ -286,9 +288,20 @@ class TickerCache:
     def get(self, symbol: str) -> dict[str, str] | None:
         return self._tickers.get(symbol)
 
+    def last_known(self, symbol: str) -> dict[str, str]:
+        """The symbol's fields now, else the last heard before a disconnect (for display as not live), else none."""
+        return self._tickers.get(symbol) or self._before.get(symbol) or {}
+
     def clear(self) -> None:
-        """Forget everything (after a disconnect: a delta must not merge into a pre-disconnect snapshot)."""
+        """Forget everything (after a disconnect: a delta must not merge into a pre-disconnect snapshot); the last
+        fields stay readable through :meth:`last_known` only."""
+        self._before.update(self._tickers)
         self._tickers.clear()
+
+    def drop(self, symbol: str) -> None:
+        """Forget one symbol entirely (it is no longer watched)."""
+        self._tickers.pop(symbol, None)
+        self._before.pop(symbol, None)
 
 
 # ---------------------------------------------------------------------------------------------- private
@@ -302,10 +315,10 @@ def parse_order(record: Mapping[str, Any]) -> OpenOrder:
         symbol=_name(record, "symbol"),
         side=_name(record, "side"),
         order_type=_name(record, "orderType"),
-        price=_optional_decimal(record, "price"),
+        price=optional_decimal(record, "price"),
         qty=_decimal(record, "qty"),
-        cum_exec_qty=_optional_decimal(record, "cumExecQty") or Decimal(0),
-        leaves_qty=_optional_decimal(record, "leavesQty") or Decimal(0),
+        cum_exec_qty=optional_decimal(record, "cumExecQty") or Decimal(0),
+        leaves_qty=optional_decimal(record, "leavesQty") or Decimal(0),
         status=_name(record, "orderStatus"),
         time_in_force=_name(record, "timeInForce") if record.get("timeInForce") else "",
         updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
@@ -320,18 +333,18 @@ def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:
         size = -size
     elif side not in ("Buy", "", "None"):
         raise ProtocolError(f"position side must be Buy, Sell or empty, not {str(side)[:10]!r}")
-    avg = _optional_decimal(record, "avgPrice") if "avgPrice" in record else _optional_decimal(record, "entryPrice")
-    liq = _optional_decimal(record, "liqPrice")
+    avg = optional_decimal(record, "avgPrice") if "avgPrice" in record else optional_decimal(record, "entryPrice")
+    liq = optional_decimal(record, "liqPrice")
     return PositionSnapshot(
         symbol=_name(record, "symbol"),
         size=size,
         avg_price=avg or Decimal(0),
-        mark_price=_optional_decimal(record, "markPrice"),
+        mark_price=optional_decimal(record, "markPrice"),
         liq_price=liq if liq else None,  # Bybit writes "0" or "" when there is none
-        unrealised_pnl=_optional_decimal(record, "unrealisedPnl"),
-        cum_realised_pnl=_optional_decimal(record, "cumRealisedPnl"),
-        leverage=_optional_decimal(record, "leverage"),
-        position_im=_optional_decimal(record, "positionIM"),
+        unrealised_pnl=optional_decimal(record, "unrealisedPnl"),
+        cum_realised_pnl=optional_decimal(record, "cumRealisedPnl"),
+        leverage=optional_decimal(record, "leverage"),
+        position_im=optional_decimal(record, "positionIM"),
         updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
         seq=cross_seq(record),
     )
@@ -344,15 +357,15 @@ def parse_wallet(record: Mapping[str, Any]) -> WalletSnapshot:
         coins.append(
             CoinBalance(
                 coin=_string(coin, "coin"),
-                equity=_optional_decimal(coin, "equity") or Decimal(0),
-                wallet_balance=_optional_decimal(coin, "walletBalance") or Decimal(0),
-                unrealised_pnl=_optional_decimal(coin, "unrealisedPnl") or Decimal(0),
-                usd_value=_optional_decimal(coin, "usdValue"),
+                equity=optional_decimal(coin, "equity") or Decimal(0),
+                wallet_balance=optional_decimal(coin, "walletBalance") or Decimal(0),
+                unrealised_pnl=optional_decimal(coin, "unrealisedPnl") or Decimal(0),
+                usd_value=optional_decimal(coin, "usdValue"),
             )
         )
     return WalletSnapshot(
-        total_equity=_optional_decimal(record, "totalEquity") or Decimal(0),
-        total_available=_optional_decimal(record, "totalAvailableBalance") or Decimal(0),
-        total_wallet_balance=_optional_decimal(record, "totalWalletBalance") or Decimal(0),
+        total_equity=optional_decimal(record, "totalEquity") or Decimal(0),
+        total_available=optional_decimal(record, "totalAvailableBalance") or Decimal(0),
+        total_wallet_balance=optional_decimal(record, "totalWalletBalance") or Decimal(0),
         coins=tuple(coins),
     )

@@ -15,18 +15,14 @@ The endpoints live here; signing, the clock, cool-downs, rate limits and the ret
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
-import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
-
-import aiohttp
+from typing import Any, TypeVar, Unpack
 
 from exchange.bybit.errors import (
     ROUTE_NOT_FOUND_CODE,
@@ -39,14 +35,12 @@ from exchange.bybit.errors import (
 )
 from exchange.bybit.protocol import ProtocolError, parse_order, parse_position, parse_wallet
 from exchange.bybit.rest_replies import whole_or_none
-from exchange.bybit.rest_transport import PreEncoded, RateLimitStatus, RestStats, RestTransport, Wire
-from exchange.bybit.signing import DEFAULT_RECV_WINDOW
+from exchange.bybit.rest_transport import PreEncoded, RateLimitStatus, RestStats, RestTransport, TransportOptions
 from exchange.config import Endpoints
 from exchange.events import OpenOrder, PositionSnapshot, PublicTrade, WalletSnapshot
 from exchange.numbers import NumberError, read_decimal, read_epoch_ms
-from exchange.retry import Backoff
 from exchange.secrets import Credentials
-from exchange.sources import RejectedRecord, Tap
+from exchange.sources import RejectedRecord
 
 T = TypeVar("T")
 
@@ -140,42 +134,12 @@ class RestClient:
         endpoints_or_base_url: Endpoints | str,
         credentials: Credentials | None,
         *,
-        session: aiohttp.ClientSession | None = None,
-        recv_window: int = DEFAULT_RECV_WINDOW,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        rng: random.Random | None = None,
-        timeout_s: float = 10.0,
-        read_tries: int = 3,
-        backoff_base_s: float = 0.5,
-        backoff_cap_s: float = 8.0,
-        rate_limit_retries: int = 3,
-        rate_limit_max_wait_s: float = 30.0,
-        forbidden_first_s: float = 3.0,
-        forbidden_cap_s: float = 60.0,
         resolve_tries: int = 4,
-        tap: Tap | None = None,
-        wire: Wire | None = None,
+        **transport: Unpack[TransportOptions],
     ) -> None:
+        """``resolve_tries`` bounds the reads that settle an ambiguous order answer; the rest is the transport's."""
         base = endpoints_or_base_url.rest if isinstance(endpoints_or_base_url, Endpoints) else endpoints_or_base_url
-        self.transport = RestTransport(
-            base,
-            credentials,
-            session=session,
-            recv_window=recv_window,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            timeout_s=timeout_s,
-            read_tries=read_tries,
-            backoff=Backoff(initial_s=backoff_base_s, cap_s=backoff_cap_s),
-            rate_limit_retries=rate_limit_retries,
-            rate_limit_max_wait_s=rate_limit_max_wait_s,
-            forbidden_first_s=forbidden_first_s,
-            forbidden_cap_s=forbidden_cap_s,
-            tap=tap,
-            wire=wire,
-        )
+        self.transport = RestTransport(base, credentials, **transport)
         self._resolve_tries = max(1, resolve_tries)
         self.rejected_records: deque[RejectedRecord] = deque(maxlen=REJECTED_RECORDS_KEPT)  # drained by the session
 
@@ -361,6 +325,14 @@ class RestClient:
         async for page in self._pages("/v5/position/list", params):
             positions.extend(self._parse_page(parse_position, page, "/v5/position/list"))
         return positions
+
+    async def position_records(self, category: str, settle_coin: str | None = None) -> list[dict[str, Any]]:
+        """Every open position of the category as Bybit sends it, every page (linear: of one ``settle_coin``);
+        for readers that need more of a record than :meth:`positions` keeps."""
+        params: dict[str, object] = {"category": category, "limit": 200}
+        if settle_coin:
+            params["settleCoin"] = settle_coin
+        return [record async for page in self._pages("/v5/position/list", params) for record in page]
 
     async def open_orders(
         self, category: str, symbol: str | None = None, settle_coin: str | None = None

@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypedDict
 from urllib.parse import quote
 
 import aiohttp
@@ -163,6 +164,26 @@ class WireFailure(Exception):
         super().__init__(text)
         self.text = text
         self.maybe_sent = maybe_sent
+
+
+class TransportOptions(TypedDict, total=False):
+    """What a :class:`RestTransport` may be given beyond its host and key (the defaults are its own)."""
+
+    session: aiohttp.ClientSession | None
+    recv_window: int
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[object]]
+    rng: random.Random | None
+    timeout_s: float
+    read_tries: int
+    backoff: Backoff
+    rate_limit_retries: int
+    rate_limit_max_wait_s: float
+    forbidden_first_s: float
+    forbidden_cap_s: float
+    retry_after_cap_s: float
+    tap: Tap | None
+    wire: Wire | None
 
 
 class RestTransport:

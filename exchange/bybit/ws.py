@@ -34,7 +34,7 @@ from exchange.bybit.protocol import FrameKind, classify
 from exchange.retry import describe
 from exchange.sources import FrameHandler, LinkDead, LinkSpec, Tap
 
-__all__ = ["BybitFrames", "LinkDead", "WsLink"]
+__all__ = ["BybitFrames", "FrameReader", "LinkDead", "WsLink"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,78 @@ class BybitFrames:
         )
 
 
+class FrameReader:
+    """What a link does with each inbound frame, live or recorded (one path, so a replay reads as live did): parse
+    it, count and drop what is not a JSON object, then hand a pong to ``on_pong``, a subscribe or auth reply to the
+    request waiting for its ``req_id`` (in :attr:`acks`), and everything else to ``on_frame``.
+
+    ``on_reply``: a reply no request waits for yet is offered here first (True: kept, not passed on); a replay
+    keeps the replies that came before it asked, at the same moment as live."""
+
+    __slots__ = ("acks", "frames", "rejected", "_on_frame", "_on_pong", "_on_rejected", "_on_reply", "_name")
+
+    def __init__(
+        self,
+        name: str,
+        on_frame: FrameHandler,
+        *,
+        on_pong: Callable[[dict[str, Any]], None] | None = None,
+        on_rejected: Callable[[], None] | None = None,
+        on_reply: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> None:
+        self._name = name
+        self._on_frame = on_frame
+        self._on_pong = on_pong
+        self._on_rejected = on_rejected
+        self._on_reply = on_reply
+        self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.frames = 0  # read as JSON objects
+        self.rejected = 0  # dropped unread
+
+    def take(self, text: str, received_ms: int) -> None:
+        """One text frame received at ``received_ms`` (the session clock's epoch ms)."""
+        try:
+            frame = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            frame = None
+            log.debug("%s: non-JSON frame dropped (%d bytes)", self._name, len(text))
+        if frame.__class__ is not dict:
+            self.rejected += 1
+            if self._on_rejected is not None:
+                self._on_rejected()
+            return
+        self.frames += 1
+        if "topic" in frame:  # data: the classification's first answer, without a call per frame
+            self._on_frame(frame, received_ms)
+            return
+        kind = classify(frame)
+        if kind is FrameKind.PONG:
+            if self._on_pong is not None:
+                self._on_pong(frame)
+            return
+        if kind is FrameKind.SUBSCRIBE or kind is FrameKind.AUTH:
+            req_id = frame.get("req_id")
+            if isinstance(req_id, str):
+                future = self.acks.get(req_id)
+                if future is not None and not future.done():
+                    future.set_result(frame)
+                    return
+                if self._on_reply is not None and self._on_reply(req_id, frame):
+                    return
+        self._on_frame(frame, received_ms)
+
+    def take_binary(self) -> None:
+        """A binary frame: Bybit sends none, so it is dropped unread."""
+        self.rejected += 1
+
+    def fail_acks(self, reason: str) -> None:
+        """Every request still waiting for its reply learns the link is gone."""
+        for future in self.acks.values():
+            if not future.done():
+                future.set_exception(LinkDead(reason))
+        self.acks.clear()
+
+
 class WsLink:
     """A Bybit WebSocket: ``open()``, then ``run()`` until the link dies (raises :class:`LinkDead`)."""
 
@@ -108,8 +180,7 @@ class WsLink:
         self._tap = tap
         self._close_told = False
         self._http = http
-        self._on_frame = on_frame
-        self._on_rejected = on_rejected
+        self.reader = FrameReader(name, on_frame, on_pong=self._pong, on_rejected=on_rejected)
         self._ping_interval = ping_interval
         self._pong_timeout = pong_timeout
         self._idle_probe_after = idle_probe_after
@@ -126,9 +197,15 @@ class WsLink:
         self.last_frame_at: float | None = None
         self.ping_rtt_ms: float | None = None
         self.ping_rtt_at: float | None = None  # when that round trip ended
-        self.frames = 0
-        self.rejected = 0
-        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._acks = self.reader.acks
+
+    @property
+    def frames(self) -> int:
+        return self.reader.frames
+
+    @property
+    def rejected(self) -> int:
+        return self.reader.rejected
 
     @property
     def open_(self) -> bool:
@@ -239,7 +316,7 @@ class WsLink:
             elif message.type is aiohttp.WSMsgType.BINARY:
                 if self._tap is not None:
                     self._tap.frame_received(self.name, self.connection, bytes(message.data), int(self._clock() * 1000))
-                self.rejected += 1
+                self.reader.take_binary()
             elif message.type in (
                 aiohttp.WSMsgType.CLOSE,
                 aiohttp.WSMsgType.CLOSING,
@@ -265,39 +342,23 @@ class WsLink:
         self.last_frame_at = now
         if self._tap is not None:
             self._tap.frame_received(self.name, self.connection, text, int(now * 1000))
-        try:
-            frame = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            frame = None
-            log.debug("%s: non-JSON frame dropped (%d bytes)", self.name, len(text))
-        if not isinstance(frame, dict):
-            self.rejected += 1
-            if self._on_rejected is not None:
-                self._on_rejected()
-            return
-        self.frames += 1
-        kind = classify(frame)
-        if kind is FrameKind.PONG:
-            req_id = frame.get("req_id")
-            if isinstance(req_id, str):
-                sent_at = self._pings_sent.get(req_id)
-            else:  # a pong without a req_id answers the latest ping
-                sent_at = max(self._pings_sent.values(), default=None)
-            if sent_at is not None:
-                self.ping_rtt_ms = (now - sent_at) * 1000.0
-                self.ping_rtt_at = now
-                if self.ping_rtt_ms > SLOW_RTT_MS:  # measure again soon: the next regular ping is far off
-                    self._last_ping_at = min(self._last_ping_at, now - self._ping_interval + RTT_RECHECK_S)
-            self._pings_sent.clear()  # any pong proves the path both ways
-            self._ping_deadline = None
-            return
-        if kind in (FrameKind.SUBSCRIBE, FrameKind.AUTH):
-            req_id = frame.get("req_id")
-            future = self._acks.get(req_id) if isinstance(req_id, str) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
-                return
-        self._on_frame(frame, int(now * 1000))
+        self.reader.take(text, int(now * 1000))
+
+    def _pong(self, frame: dict[str, Any]) -> None:
+        """A pong: the round trip of the ping it answers, and the heartbeat's deadline lifted."""
+        now = self.last_frame_at if self.last_frame_at is not None else self._clock()
+        req_id = frame.get("req_id")
+        if isinstance(req_id, str):
+            sent_at = self._pings_sent.get(req_id)
+        else:  # a pong without a req_id answers the latest ping
+            sent_at = max(self._pings_sent.values(), default=None)
+        if sent_at is not None:
+            self.ping_rtt_ms = (now - sent_at) * 1000.0
+            self.ping_rtt_at = now
+            if self.ping_rtt_ms > SLOW_RTT_MS:  # measure again soon: the next regular ping is far off
+                self._last_ping_at = min(self._last_ping_at, now - self._ping_interval + RTT_RECHECK_S)
+        self._pings_sent.clear()  # any pong proves the path both ways
+        self._ping_deadline = None
 
     async def _watchdog(self) -> None:
         while True:
@@ -345,10 +406,7 @@ class WsLink:
         await self.send({"op": "ping", "req_id": req_id})
 
     def _fail_acks(self) -> None:
-        for future in self._acks.values():
-            if not future.done():
-                future.set_exception(LinkDead(f"{self.name}: closed while waiting for a reply"))
-        self._acks.clear()
+        self.reader.fail_acks(f"{self.name}: closed while waiting for a reply")
 
 
 def _redirected(ws: aiohttp.ClientWebSocketResponse) -> bool:

@@ -42,30 +42,43 @@ class RecordingReader:
         self.truncated = False  # the last file ended inside a frame
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        """One generator over every record (no generator per layer: a replay reads hundreds of thousands a
+        second, and each layer would cost a frame switch per record)."""
         path: Path | None = self.path
+        loads, JSONDecodeError = orjson.loads, orjson.JSONDecodeError  # noqa: N806  # bound once, read per line
         while path is not None:
             following = None
             with open(path, "rb") as file:
-                for record in self._file_records(file):
-                    yield record
-                    if record.get("type") == "rotated" and isinstance(record.get("next"), str):
-                        following = path.with_name(Path(record["next"]).name)
-                    elif record.get("type") == "end":
-                        return
+                for data in self._file_frames(file):
+                    for line in data.split(b"\n"):
+                        if not line:
+                            continue
+                        try:
+                            record = loads(line)
+                        except JSONDecodeError:
+                            record = None
+                        if record.__class__ is not dict:
+                            self.rejected += 1
+                            continue
+                        yield record
+                        kind = record.get("type")
+                        if kind == "end":
+                            return
+                        if kind == "rotated" and isinstance(record.get("next"), str):
+                            following = path.with_name(Path(record["next"]).name)
+                            break
+                    if following is not None:
+                        break
             path = following
 
-    def _file_records(self, file: BinaryIO) -> Iterator[dict[str, Any]]:
-        """Every record of one file; a ``rotated`` line ends it (the writer never writes after one)."""
+    def _file_frames(self, file: BinaryIO) -> Iterator[bytes]:
+        """The decompressed frames of one file, in order (waiting for more when following)."""
         buffer = b""
         while True:
             chunk = file.read(READ_CHUNK)
             buffer += chunk
             frames, buffer = self._complete_frames(buffer)
-            for frame in frames:
-                for record in self._records(frame):
-                    yield record
-                    if record.get("type") in ("rotated", "end"):
-                        return
+            yield from frames
             if chunk:
                 continue
             if not self.follow or self._stop() or len(buffer) > MAX_FRAME_WAIT_BYTES:
@@ -88,19 +101,6 @@ class RecordingReader:
             frames.append(data)
             buffer = decompressor.unused_data
         return frames, buffer
-
-    def _records(self, frame: bytes) -> Iterator[dict[str, Any]]:
-        for line in frame.split(b"\n"):
-            if not line:
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                record = None
-            if isinstance(record, dict):
-                yield record
-            else:
-                self.rejected += 1
 
 
 def read_records(

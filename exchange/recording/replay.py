@@ -12,6 +12,9 @@ used for the same request on that connection, so the recorded reply answers it t
 clock measurement run on the recorded replies (matched by method and path in order, the one with the same query
 preferred), each answered no earlier than it arrived live.
 
+:class:`Playback` is what they all play from: the file read in order as the replay's clock reaches each record
+(never the whole recording in memory), each record handed to whoever plays it.
+
 Time is the recording's: run on :func:`exchange.recording.clock.recording_loop` with the clock of
 :func:`exchange.recording.clock.recording_clock`, and at max speed an hour replays in what its processing takes.
 """
@@ -22,25 +25,27 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from exchange.bybit.protocol import FrameKind, classify
 from exchange.bybit.rest_replies import Reply
 from exchange.bybit.rest_transport import WireFailure
-from exchange.recording.clock import advance
+from exchange.bybit.ws import FrameReader
+from exchange.events import LinkState, SessionState
+from exchange.recording.clock import advancer
 from exchange.recording.format import clean_query
 from exchange.recording.reader import RecordingReader
 from exchange.retry import Backoff
-from exchange.sources import FrameHandler, LinkDead, LinkSpec
+from exchange.sources import FrameHandler, LinkDead, LinkSpec, RestExchange, Tick
 
 __all__ = [
+    "Playback",
     "Recording",
     "RecordedFrames",
     "RecordedLink",
@@ -57,6 +62,12 @@ NO_BACKOFF = Backoff(initial_s=0.0, cap_s=0.0, burst=1_000_000_000)
 jittered wait of the replay's own, longer than live's, would hand the new connection's frames over late)."""
 ORDER_STEP_S = 1e-5  # records within one millisecond are played this far apart, in the file's order
 QUERY_LOOKAHEAD = 8  # recorded replies of one path looked through for the same query before taking the next
+CONNECTION_WINDOW = 10_000  # frames kept for a recorded connection no replayed link plays yet
+LOOKAHEAD = 20_000  # records read ahead of the clock for a link the session closed before its recorded close
+ROUTE_WINDOW = 64  # recorded REST replies of one route kept for requests this replay has not made yet
+SENT_WINDOW = 256  # live requests of one connection kept for requests this replay has not made yet
+KEPT_ATTEMPTS = 2  # attempts back whose links' fates are kept for a replay that is behind
+UNTIMED = frozenset({"header", "rotated", "dropped"})  # records that are no moment of the session
 SESSION_CLOSES = ("stopped", "closed by Fluxum")
 """Reasons of closes the session makes on its own (a stop, a step that failed): a replayed session reaches them by
 itself, so the link does not die of them."""
@@ -87,36 +98,97 @@ class Attempt:
     connected: bool = False
 
 
-@dataclass
 class Recording:
-    """A whole recording, read into memory by :meth:`load` and grouped for playing back."""
+    """A recording opened for playing back: :meth:`load` reads its header only; a replay streams its records
+    (:meth:`records`) as its clock reaches them, so a recorded day replays in bounded memory.
 
-    header: dict[str, Any]
-    attempts: list[Attempt]
-    rest: list[dict[str, Any]]
-    states: list[dict[str, Any]]
-    start_ms: int
-    stop_s: float
-    frames: int
-    ticks: list[float] = field(default_factory=list)  # the session's maintenance ticks
-    rejected: int = 0  # lines the reader could not read
+    :attr:`attempts`, :attr:`rest`, :attr:`states`, :attr:`ticks`, :attr:`stop_s` and :attr:`frames` hold the
+    whole recording grouped for a tool that needs it at once: read on first use, in memory as large as the
+    recording."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.header = header
+        self.start_ms = _whole(header.get("start_ms"))
+        self._whole: _Loader | None = None
+        self._reader: RecordingReader | None = None
 
     @classmethod
     def load(cls, path: Path) -> Recording:
+        """The recording at ``path``, its header checked; raises :class:`RecordingUnreadable` (or ``OSError``)."""
         reader = RecordingReader(path)
-        records = iter(reader)
-        header = next(records, None)
+        header = next(iter(reader), None)
         if header is None or header.get("type") != "header":
             raise RecordingUnreadable(f"{path.name}: not a Fluxum recording (no header line)")
         if header.get("format") != 1:
             raise RecordingUnreadable(f"{path.name}: recording format {header.get('format')!r} is not known")
-        loader = _Loader(header)
-        for record in records:
-            loader.take(record)
-        return loader.recording(reader.rejected)
+        return cls(path, header)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The records after the header, in the file's order, read as they are asked for."""
+        self._reader = RecordingReader(self.path)
+        records = iter(self._reader)
+        next(records, None)  # the header, read by load()
+        return records
+
+    @property
+    def rejected(self) -> int:
+        """Lines the last reading could not read."""
+        return 0 if self._reader is None else self._reader.rejected
+
+    def _grouped(self) -> _Loader:
+        if self._whole is None:
+            loader = _Loader(self.header)
+            for record in self.records():
+                loader.take(record)
+            self._whole = loader
+        return self._whole
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self._grouped().attempts
+
+    @property
+    def rest(self) -> list[dict[str, Any]]:
+        return self._grouped().rest
+
+    @property
+    def states(self) -> list[dict[str, Any]]:
+        return self._grouped().states
+
+    @property
+    def ticks(self) -> list[float]:
+        return self._grouped().ticks
+
+    @property
+    def stop_s(self) -> float:
+        loader = self._grouped()
+        return loader.stop_s if loader.stop_s is not None else loader.timeline.last_s
+
+    @property
+    def frames(self) -> int:
+        return self._grouped().frames
+
+
+class Timeline:
+    """When each record happened on the replay's clock: its ``wall_ms`` (the time the session read, so a replay
+    reads the same), a few microseconds on (so that ``int(clock() * 1000)`` is that millisecond, whatever the
+    float arithmetic), and after the record before it when not later, so the file's order (what happened first
+    within one millisecond: a reply, then the request it let go) is the order played back."""
+
+    __slots__ = ("last_s",)
+
+    def __init__(self, start_ms: int) -> None:
+        self.last_s = start_ms / 1000.0
+
+    def at(self, record: dict[str, Any]) -> float:
+        self.last_s = max(_whole(record.get("wall_ms")) / 1000.0 + ORDER_STEP_S / 2, self.last_s + ORDER_STEP_S)
+        return self.last_s
 
 
 class _Loader:
+    """The whole recording grouped by attempt and connection (:class:`Recording`'s attributes)."""
+
     def __init__(self, header: dict[str, Any]) -> None:
         self.header = header
         self.attempts: list[Attempt] = []
@@ -124,23 +196,15 @@ class _Loader:
         self.rest: list[dict[str, Any]] = []
         self.states: list[dict[str, Any]] = []
         self.stop_s: float | None = None
-        self.last_s = _whole(header.get("start_ms")) / 1000.0
+        self.timeline = Timeline(_whole(header.get("start_ms")))
         self.ticks: list[float] = []
         self.frames = 0
 
-    def at(self, record: dict[str, Any]) -> float:
-        """When a record happened: its ``wall_ms`` (the time the session read, so a replay reads the same), a few
-        microseconds on (so that ``int(clock() * 1000)`` is that millisecond, whatever the float arithmetic), and
-        after the record before it when not later, so the file's order (what happened first within
-        one millisecond: a reply, then the request it let go) is the order played back."""
-        self.last_s = max(_whole(record.get("wall_ms")) / 1000.0 + ORDER_STEP_S / 2, self.last_s + ORDER_STEP_S)
-        return self.last_s
-
     def take(self, record: dict[str, Any]) -> None:
         kind = record.get("type")
-        if kind in ("header", "rotated", "dropped"):
+        if kind in UNTIMED:
             return
-        at = self.at(record)
+        at = self.timeline.at(record)
         if kind == "tick":
             self.ticks.append(at)
         elif kind == "frame":
@@ -154,28 +218,21 @@ class _Loader:
             if connection is not None and isinstance(record.get("payload"), dict):
                 connection.sent.append(record["payload"])
         elif kind == "open":
-            self._opened(record, at)
+            link, conn = str(record.get("link")), _whole(record.get("conn"))
+            self.connections[conn] = RecordedConnection(link, conn, at)
+            if not self.attempts:
+                self.attempts.append(Attempt())
+            self.attempts[-1].opens.setdefault(link, self.connections[conn])
         elif kind == "close":
-            self._closed(record, at)
+            connection = self.connections.get(_whole(record.get("conn")))
+            if connection is not None and connection.close is None:
+                connection.close = {**record, "at": at}
+            if record.get("reason") == "stopped" and self.stop_s is None:
+                self.stop_s = at
         elif kind == "rest":
             self.rest.append({**record, "at": at, "attempt": len(self.attempts) - 1})
         elif kind == "state":
             self._state(record, at)
-
-    def _opened(self, record: dict[str, Any], at: float) -> None:
-        link, conn = str(record.get("link")), _whole(record.get("conn"))
-        connection = RecordedConnection(link, conn, at)
-        self.connections[conn] = connection
-        if not self.attempts:
-            self.attempts.append(Attempt())
-        self.attempts[-1].opens.setdefault(link, connection)
-
-    def _closed(self, record: dict[str, Any], at: float) -> None:
-        connection = self.connections.get(_whole(record.get("conn")))
-        if connection is not None and connection.close is None:
-            connection.close = {**record, "at": at}
-        if record.get("reason") == "stopped" and self.stop_s is None:
-            self.stop_s = at
 
     def _state(self, record: dict[str, Any], at: float) -> None:
         self.states.append(record)
@@ -185,30 +242,19 @@ class _Loader:
         elif state == "Connected" and self.attempts:
             self.attempts[-1].connected = True
         elif state in ("Reconnecting", "Failed") and self.attempts and not self.attempts[-1].connected:
-            attempt = self.attempts[-1]
-            for link in ("public", "private"):
-                if reason.startswith(f"{link}: ") and link not in attempt.opens:
-                    attempt.refused.setdefault(link, (at, reason))
+            for link in refused_links(reason, self.attempts[-1].opens):
+                self.attempts[-1].refused.setdefault(link, (at, reason))
         elif state == "Disconnected" and reason == "stopped" and self.stop_s is None:
             self.stop_s = at
 
-    def recording(self, rejected: int) -> Recording:
-        start = _whole(self.header.get("start_ms"))
-        return Recording(
-            header=self.header,
-            attempts=self.attempts,
-            rest=self.rest,
-            states=self.states,
-            start_ms=start,
-            stop_s=self.stop_s if self.stop_s is not None else self.last_s,
-            ticks=self.ticks,
-            frames=self.frames,
-            rejected=rejected,
-        )
+
+def refused_links(reason: str, opened: Container[str]) -> list[str]:
+    """The links an attempt that never connected was refused, by the reason the session gave."""
+    return [link for link in ("public", "private") if reason.startswith(f"{link}: ") and link not in opened]
 
 
 def _whole(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if value.__class__ is int else 0
 
 
 def _frame_data(record: dict[str, Any]) -> str | bytes | None:
@@ -221,31 +267,449 @@ def _frame_data(record: dict[str, Any]) -> str | bytes | None:
         return None
 
 
-async def _until(clock: Callable[[], float], at: float) -> None:
-    """Wait until the recording's clock reaches ``at`` (at once when it has)."""
-    delay = at - clock()
-    if delay > 0:
-        await asyncio.sleep(delay)
-
-
 @dataclass
 class ReplayFigures:
-    """What did not go as recorded: a send with no recorded counterpart, a REST call the recording lacks."""
+    """What did not go as recorded: a send with no recorded counterpart, a REST call the recording lacks; and what
+    the replay held at once (:attr:`held_peak`, records read but not yet played: the memory it needs). A request
+    asked with another query than live's (:attr:`rest_other_query`: a start time read off the clock a few
+    milliseconds apart) is answered as live's was, and is no divergence."""
 
     unmatched_requests: int = 0
     unmatched_rest: int = 0
-    rest_out_of_order: int = 0
+    rest_out_of_order: int = 0  # a later recorded reply of the route taken for having the same query
+    rest_other_query: int = 0  # the next reply of the route taken for a request with another query (a time in it)
     rest_skipped: int = 0  # recorded replies of an attempt the replay left before asking for them
+    frames_dropped: int = 0  # frames of a connection no replayed link took, past what is kept for one
+    held_peak: int = 0
+
+    def diverged(self) -> bool:
+        """Whether the replay went where the recording did not."""
+        return bool(
+            self.unmatched_requests
+            or self.unmatched_rest
+            or self.rest_out_of_order
+            or self.rest_skipped
+            or self.frames_dropped
+        )
+
+
+@dataclass
+class _Playing:
+    """A recorded connection while the stream is inside it: frames kept for a replayed link not there yet,
+    the live requests not yet given to a replayed one."""
+
+    link: str
+    conn: int
+    attempt: int
+    player: RecordedLink | None = None
+    take: Callable[[str, int], None] | None = None  # the player's frame reader, called straight from the stream
+    last_ms: int | None = None  # the last frame played (the session clock's ms)
+    waiting: deque[tuple[str | bytes, int]] = field(default_factory=deque)  # (data, wall_ms)
+    sent: dict[str, deque[str]] = field(default_factory=dict)  # op -> live req_ids no replayed request took yet
+    unasked: set[str] = field(default_factory=set)  # the same req_ids, to know their replies
+    closed: dict[str, Any] | None = None
+
+    def keep_sent(self, op: str, req_id: str) -> None:
+        if len(self.unasked) >= SENT_WINDOW:  # live asked for much this replay never does: keep the latest
+            self.sent.clear()
+            self.unasked.clear()
+        self.sent.setdefault(op, deque()).append(req_id)
+        self.unasked.add(req_id)
+
+    def take_sent(self, op: str) -> str | None:
+        ids = self.sent.get(op)
+        if not ids:
+            return None
+        req_id = ids.popleft()
+        self.unasked.discard(req_id)
+        return req_id
+
+
+@dataclass
+class _Asked:
+    """A REST request waiting for its recorded reply."""
+
+    query: str
+    attempt: int
+    reply: asyncio.Future[dict[str, Any]]
+
+
+class Playback:
+    """The recording streamed in order as the replay's clock reaches each record, and handed to whoever plays it
+    (links, the REST wire, the ticks, the stop): one loop callback per moment of the recording, no task per frame.
+    What it holds at once is bounded: the records of one moment, a short look-ahead when a link closes before its
+    recorded close, and per connection, route or op at most a window (the rest is counted, never kept)."""
+
+    def __init__(self, recording: Recording, clock: Callable[[], float], figures: ReplayFigures) -> None:
+        self.recording = recording
+        self.figures = figures
+        self._clock = clock
+        self._records: Iterator[dict[str, Any]] | None = None
+        self._timeline = Timeline(recording.start_ms)
+        self._ahead: deque[tuple[float, dict[str, Any]]] = deque()  # read, not yet played, in the file's order
+        self._timer: asyncio.Handle | None = None
+        self.attempt = -1  # the recorded attempt the stream is in
+        self._connected = False
+        self._playing: dict[int, _Playing] = {}  # conn -> the connections open in the stream
+        self._opened: dict[tuple[int, str], _Playing | tuple[float, str] | None] = {}  # recent attempts' fates
+        self._links: dict[tuple[int, str], asyncio.Future[_Playing | tuple[float, str] | None]] = {}
+        self._routes: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        self._asked: dict[tuple[str, str], list[_Asked]] = {}
+        self._tick: asyncio.Future[Tick] | None = None
+        self._ready_in = -1  # the last recorded attempt whose session became Ready
+        self._ready: dict[int, asyncio.Future[None]] = {}  # attempt -> a replayed session waiting to say Ready
+        self.stopped: asyncio.Future[None] | None = None  # the recorded stop (or the end) was played
+        self.ended = False
+        self.frames = 0  # frames played
+
+    def start(self) -> None:
+        """Begin playing at the clock's now (the recording's start)."""
+        loop = asyncio.get_running_loop()
+        self.stopped = loop.create_future()
+        self._records = self.recording.records()
+        self._timer = loop.call_soon(self._play)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._end()
+
+    # ------------------------------------------------------------------ the stream
+
+    def _read(self) -> tuple[float, dict[str, Any]] | None:
+        """The next record of the file and its time (:class:`Timeline`, inline: it runs once a record)."""
+        records = self._records
+        if records is None:
+            return None
+        for record in records:
+            if record.get("type") not in UNTIMED:
+                wall_ms = record.get("wall_ms")
+                at = (wall_ms if wall_ms.__class__ is int else 0) / 1000.0 + ORDER_STEP_S / 2
+                after = self._timeline.last_s + ORDER_STEP_S
+                self._timeline.last_s = at = at if at > after else after
+                return at, record
+        self._records = None
+        return None
+
+    def _play(self) -> None:
+        """Play every record whose time has come, then call back at the next one's."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        advance = advancer(loop)
+        ahead, frame, other, timeline = self._ahead, self._frame, self._other, self._timeline
+        now = self._clock()
+        while True:
+            if ahead:
+                at, record = ahead.popleft()
+            else:  # :meth:`_read`, written out: this runs once a record
+                records = self._records
+                following: dict[str, Any] | None = None if records is None else next(records, None)
+                if following is None:
+                    self._end()
+                    return
+                record = following
+                if record.get("type") in UNTIMED:
+                    continue
+                wall_ms = record.get("wall_ms")
+                at = (wall_ms if wall_ms.__class__ is int else 0) / 1000.0 + ORDER_STEP_S / 2
+                after = timeline.last_s + ORDER_STEP_S
+                timeline.last_s = at = at if at > after else after
+            if at > now:
+                if not advance(at - now):
+                    ahead.appendleft((at, record))
+                    self._timer = loop.call_later(at - self._clock(), self._play)
+                    return
+                now = at  # the loop jumped there: nothing else moves its time
+            if record.get("type") == "frame":
+                frame(record)
+            else:
+                other(at, record)
+            if ahead is not self._ahead:  # a link's hand-over read ahead
+                ahead = self._ahead
+
+    def _frame(self, record: dict[str, Any]) -> None:
+        playing = self._playing.get(record.get("conn"))  # type: ignore[arg-type]
+        if playing is None:
+            return
+        text = record.get("text")
+        wall_ms = record.get("wall_ms")
+        if wall_ms.__class__ is not int:
+            wall_ms = 0
+        take = playing.take
+        if take is not None and text.__class__ is str:  # the hot path: a text frame of a connection being played
+            self.frames += 1
+            playing.last_ms = wall_ms
+            take(text, wall_ms)
+            return
+        data = text if text.__class__ is str else _frame_data(record)
+        if data is None:
+            return
+        self.frames += 1
+        player = playing.player
+        if player is not None:
+            player.take(data, wall_ms)
+        elif len(playing.waiting) < CONNECTION_WINDOW:
+            playing.waiting.append((data, wall_ms))
+            self._held(len(playing.waiting))
+        else:
+            self.figures.frames_dropped += 1
+
+    def _other(self, at: float, record: dict[str, Any]) -> None:
+        kind = record.get("type")
+        if kind == "tick":
+            self._ticked(at)
+        elif kind == "sent":
+            self._sent(record)
+        elif kind == "open":
+            self._open(record, at)
+        elif kind == "close":
+            self._closed(record, at)
+        elif kind == "rest":  # a read before the first attempt (the runtime's own) is the first attempt's
+            self._rest({**record, "at": at, "attempt": max(self.attempt, 0)})
+        elif kind == "state":
+            self._state(record, at)
+
+    def _held(self, count: int) -> None:
+        held = count + len(self._ahead)
+        if held > self.figures.held_peak:
+            self.figures.held_peak = held
+
+    def _end(self) -> None:
+        """The recording is over: whatever waits on it learns so."""
+        if self.ended:
+            return
+        self.ended = True
+        self._records = None
+        for key in list(self._links):
+            self._decide(key, None)
+        self._ready_over(sys.maxsize)
+        for asked in [a for waiting in self._asked.values() for a in waiting]:
+            if not asked.reply.done():
+                asked.reply.set_exception(LookupError("the recording ended first"))
+        self._asked.clear()
+        if self._tick is not None and not self._tick.done():
+            self._tick.set_result(Tick(self._clock(), None))
+        if self.stopped is not None and not self.stopped.done():
+            self.stopped.set_result(None)
+
+    # ------------------------------------------------------------------ connections
+
+    def _state(self, record: dict[str, Any], at: float) -> None:
+        state, reason = record.get("state"), str(record.get("reason") or "")
+        if state == "Connecting":
+            self._attempt_over(self.attempt + 1)
+            self._ready_over(self.attempt + 1)
+            self.attempt += 1
+            self._connected = False
+            for old in [key for key in self._opened if key[0] < self.attempt - KEPT_ATTEMPTS]:
+                del self._opened[old]
+        elif state == "Connected":
+            self._connected = True
+        elif state == "Ready":
+            self._ready_in = self.attempt
+            self._ready_over(self.attempt + 1)
+        elif state in ("Reconnecting", "Failed") and not self._connected:
+            opened = {link for (attempt, link) in self._opened if attempt == self.attempt}
+            for link in refused_links(reason, opened):
+                self._decide((self.attempt, link), (at, reason))
+        elif state == "Disconnected" and reason == "stopped":
+            self._stop()
+
+    def _attempt_over(self, upto: int) -> None:
+        """Links of the attempts before ``upto`` that the recording neither opened nor refused never will be."""
+        for key in [key for key in self._links if key[0] < upto]:
+            self._decide(key, None)
+
+    def _ready_over(self, upto: int) -> None:
+        """A replayed session waiting to say Ready in an attempt before ``upto`` may: the recorded one did, or
+        never will."""
+        for attempt in [a for a in self._ready if a < upto]:
+            waiter = self._ready.pop(attempt)
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def ready(self, attempt: int) -> None:
+        """Until the recorded session became Ready in ``attempt`` (at once if it has, or never will)."""
+        if self.ended or self._ready_in >= attempt or self.attempt > attempt:
+            return
+        waiter = self._ready.get(attempt)
+        if waiter is None:
+            waiter = self._ready[attempt] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(waiter)
+
+    def _decide(self, key: tuple[int, str], fate: _Playing | tuple[float, str] | None) -> None:
+        if key in self._opened and fate is None:
+            return
+        self._opened[key] = fate
+        waiter = self._links.pop(key, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(fate)
+
+    def _open(self, record: dict[str, Any], at: float) -> None:
+        link, conn = str(record.get("link")), _whole(record.get("conn"))
+        if self.attempt < 0:
+            self.attempt = 0
+        playing = _Playing(link, conn, self.attempt)
+        self._playing[conn] = playing
+        if (self.attempt, link) not in self._opened:
+            self._decide((self.attempt, link), playing)
+
+    def _closed(self, record: dict[str, Any], at: float) -> None:
+        playing = self._playing.pop(_whole(record.get("conn")), None)
+        if playing is not None:
+            playing.closed = record
+            if playing.player is not None:
+                playing.player.recorded_close(record)
+        if record.get("reason") == "stopped":
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.stopped is not None and not self.stopped.done():
+            self.stopped.set_result(None)
+
+    async def fate(self, attempt: int, link: str) -> _Playing | tuple[float, str] | None:
+        """How the recording's ``attempt`` went for ``link``: its connection, a refusal (when, why), or None (the
+        recording has no such connection)."""
+        key = (attempt, link)
+        if key in self._opened:
+            return self._opened[key]
+        if self.ended or attempt < self.attempt - KEPT_ATTEMPTS:
+            return None
+        waiter = self._links.get(key)
+        if waiter is None:
+            waiter = self._links[key] = asyncio.get_running_loop().create_future()
+        return await waiter
+
+    def _sent(self, record: dict[str, Any]) -> None:
+        playing = self._playing.get(_whole(record.get("conn")))
+        payload = record.get("payload")
+        if playing is None or not isinstance(payload, dict):
+            return
+        op, req_id = str(payload.get("op", "")), payload.get("req_id")
+        if op == "ping" or not isinstance(req_id, str):
+            return
+        player = playing.player
+        if player is None or not player.asking(op, req_id):
+            playing.keep_sent(op, req_id)
+
+    def hand_over(self, conn: int) -> Iterator[tuple[str | bytes, int]]:
+        """The frames recorded for ``conn`` up to its recorded close, read ahead of the clock (a replayed link the
+        session closed first takes them at once, as the live one read them while it tore down); at most a
+        window of records is read ahead for it."""
+        taken: list[tuple[str | bytes, int]] = []
+        kept: deque[tuple[float, dict[str, Any]]] = deque()
+        closing = None
+        for at, record in self._ahead:
+            if closing is None and record.get("conn") == conn and record.get("type") == "frame":
+                data = _frame_data(record)
+                if data is not None:
+                    taken.append((data, _whole(record.get("wall_ms"))))
+                continue
+            if closing is None and record.get("conn") == conn and record.get("type") == "close":
+                closing = record
+            kept.append((at, record))
+        while closing is None and len(kept) < LOOKAHEAD and (item := self._read()) is not None:
+            record = item[1]
+            if record.get("conn") == conn and record.get("type") == "frame":
+                data = _frame_data(record)
+                if data is not None:
+                    taken.append((data, _whole(record.get("wall_ms"))))
+                continue
+            if record.get("conn") == conn and record.get("type") == "close":
+                closing = record
+            kept.append(item)
+        self._ahead = kept
+        self._held(0)
+        self.frames += len(taken)
+        return iter(taken)
+
+    # ------------------------------------------------------------------ REST and ticks
+
+    def _rest(self, record: dict[str, Any]) -> None:
+        route = (str(record.get("method")), str(record.get("path")))
+        waiting = self._asked.get(route)
+        while waiting:
+            for asked in waiting:  # a stale one first: replies of an attempt the replay left are not its
+                if asked.attempt > record["attempt"]:
+                    self.figures.rest_skipped += 1
+                    return
+            chosen = next((a for a in waiting if a.query == record.get("query")), None)
+            if chosen is None:
+                chosen = waiting[0]
+                self.figures.rest_other_query += 1
+            waiting.remove(chosen)
+            if not chosen.reply.done():
+                chosen.reply.set_result(record)
+                return
+        queue = self._routes.setdefault(route, deque())
+        if len(queue) >= ROUTE_WINDOW:
+            queue.popleft()
+            self.figures.rest_skipped += 1
+        queue.append(record)
+
+    async def rest_reply(self, method: str, path: str, query: str, attempt: int) -> dict[str, Any] | None:
+        """The recorded reply to this request: one already played (the same query preferred among the next few),
+        else the next of its route the recording plays; None when the recording has none for it."""
+        route = (method, path)
+        queue = self._routes.get(route)
+        while queue and _whole(queue[0].get("attempt")) < attempt:
+            queue.popleft()  # live asked for it in an attempt this replay left earlier
+            self.figures.rest_skipped += 1
+        if queue:
+            for index in range(min(QUERY_LOOKAHEAD, len(queue))):
+                if queue[index].get("query") == query:
+                    record = queue[index]
+                    del queue[index]
+                    if index:
+                        self.figures.rest_out_of_order += 1
+                    return record
+            self.figures.rest_other_query += 1
+            return queue.popleft()
+        if self.ended:
+            return None
+        asked = _Asked(query, attempt, asyncio.get_running_loop().create_future())
+        self._asked.setdefault(route, []).append(asked)
+        try:
+            return await asked.reply
+        except LookupError:
+            return None
+        finally:
+            waiting = self._asked.get(route)
+            if waiting is not None and asked in waiting:
+                waiting.remove(asked)
+
+    def _ticked(self, at: float) -> None:
+        waiter, self._tick = self._tick, None
+        if waiter is None or waiter.done():
+            return
+        if not self._ahead and (following := self._read()) is not None:
+            self._ahead.append(following)
+        after = self._ahead[0][1] if self._ahead else {}
+        waiter.set_result(Tick(at, after.get("type") == "state" and after.get("state") == "Connected"))
+
+    async def tick(self) -> Tick | None:
+        """The next recorded maintenance tick (None once the recording is over)."""
+        if self.ended:
+            return None
+        self._tick = asyncio.get_running_loop().create_future()
+        return await self._tick
 
 
 class RecordedFrames:
-    """The :class:`~exchange.sources.FrameSource` of a replay: attempt by attempt, the recorded connections."""
+    """The :class:`~exchange.sources.FrameSource` of a replay: attempt by attempt, the recorded connections.
 
-    def __init__(self, recording: Recording, clock: Callable[[], float]) -> None:
+    It is also the replayed session's :class:`~exchange.sources.Tap`, to count its attempts as the recording does
+    (one per ``Connecting``: an attempt a 403 probe ends opens no link); told nothing, it counts the public
+    links opened."""
+
+    def __init__(self, recording: Recording, clock: Callable[[], float], playback: Playback | None = None) -> None:
         self.recording = recording
         self._clock = clock
         self._attempt = -1
-        self.figures = ReplayFigures()
+        self._told = False
+        self.figures = playback.figures if playback is not None else ReplayFigures()
+        self.playback = playback if playback is not None else Playback(recording, clock, self.figures)
 
     @property
     def attempt(self) -> int:
@@ -255,11 +719,32 @@ class RecordedFrames:
     def link(
         self, spec: LinkSpec, on_frame: FrameHandler, *, on_rejected: Callable[[], None] | None = None
     ) -> RecordedLink:
-        if spec.name == "public":  # the session opens its public link first in every attempt
+        if spec.name == "public" and not self._told:  # the session opens its public link first in every attempt
             self._attempt += 1
-        attempts = self.recording.attempts
-        attempt = attempts[self._attempt] if 0 <= self._attempt < len(attempts) else None
-        return RecordedLink(spec.name, attempt, on_frame, self._clock, self.figures, on_rejected=on_rejected)
+        return RecordedLink(spec.name, self._attempt, self.playback, on_frame, self._clock, on_rejected=on_rejected)
+
+    def state_changed(self, state: SessionState) -> None:
+        if state.kind is LinkState.CONNECTING:
+            self._told = True
+            self._attempt += 1
+
+    def link_opened(self, link: str, connection: int, url: str) -> None:
+        pass
+
+    def frame_received(self, link: str, connection: int, text: str | bytes, received_ms: int) -> None:
+        pass
+
+    def frame_sent(self, link: str, connection: int, payload: Mapping[str, Any]) -> None:
+        pass
+
+    def link_closed(self, link: str, connection: int, code: int | None, reason: str, by: str) -> None:
+        pass
+
+    def rest_exchanged(self, exchange: RestExchange) -> None:
+        pass
+
+    def maintained(self, now: float) -> None:
+        pass
 
 
 class RecordedLink:
@@ -268,98 +753,91 @@ class RecordedLink:
     def __init__(
         self,
         name: str,
-        attempt: Attempt | None,
+        attempt: int,
+        playback: Playback,
         on_frame: FrameHandler,
         clock: Callable[[], float],
-        figures: ReplayFigures,
         *,
         on_rejected: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
-        self._recorded = None if attempt is None else attempt.opens.get(name)
-        self._refused = None if attempt is None else attempt.refused.get(name)
-        self._on_frame = on_frame
-        self._on_rejected = on_rejected
+        self._attempt = attempt
+        self._playback = playback
+        self._figures = playback.figures
         self._clock = clock
-        self._figures = figures
-        self.connection = 0 if self._recorded is None else self._recorded.conn
-        self.frames = 0
-        self.rejected = 0
+        self._playing: _Playing | None = None
+        self.connection = 0
+        self.reader = FrameReader(name, on_frame, on_rejected=on_rejected, on_reply=self._early_reply)
         self._opened = False
         self._closed = asyncio.Event()
-        self._next = 0  # the next recorded frame to deliver
-        self._delivered: asyncio.Future[None] | None = None  # every recorded frame handed over
-        self._timer: asyncio.TimerHandle | None = None
-        self._sent_index = 0
-        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._last_frame_s: float | None = None
-        sent = [] if self._recorded is None else self._recorded.sent
-        self._unasked = {p["req_id"] for p in sent if p.get("op") != "ping" and isinstance(p.get("req_id"), str)}
+        self._death: asyncio.Future[LinkDead | None] | None = None
+        self._asking: dict[str, deque[asyncio.Future[str]]] = {}  # op -> requests waiting for their live req_id
         self._early: dict[str, dict[str, Any]] = {}  # replies come before this replay asked (same moment live)
+
+    @property
+    def frames(self) -> int:
+        return self.reader.frames
+
+    @property
+    def rejected(self) -> int:
+        return self.reader.rejected
 
     @property
     def open_(self) -> bool:
         return self._opened and not self._closed.is_set()
 
     async def open(self) -> None:
-        recorded, refused = self._recorded, self._refused
-        if refused is not None and (recorded is None or refused[0] < recorded.opened_s):
-            await _until(self._clock, refused[0])
-            raise LinkDead(refused[1])
-        if recorded is None:  # the recording has no such connection: wait for the session to give up on it
+        fate = await self._playback.fate(self._attempt, self.name)
+        if isinstance(fate, tuple):
+            raise LinkDead(fate[1])
+        if fate is None:  # the recording has no such connection: wait for the session to give up on it
             await self._closed.wait()
             raise LinkDead(f"{self.name}: closed")
-        await _until(self._clock, recorded.opened_s)
         if self._closed.is_set():
             raise LinkDead(f"{self.name}: closed")
         self._opened = True
-        self._last_frame_s = self._clock()
+        self._playing = fate
+        self.connection = fate.conn
+        self._death = asyncio.get_running_loop().create_future()
+        fate.last_ms = int(self._clock() * 1000)
+        fate.player, fate.take = self, self.reader.take
+        waiting, fate.waiting = fate.waiting, deque()
+        for data, wall_ms in waiting:  # what the connection received before this replay got to it
+            self.take(data, wall_ms)
+        if fate.closed is not None:
+            self.recorded_close(fate.closed)
 
     async def run(self) -> None:
-        """Deliver the recorded frames at their times, then die as recorded (or wait to be closed)."""
-        recorded = self._recorded
-        if recorded is None or not self._opened:
+        """Play until the connection dies as recorded (or wait to be closed)."""
+        if not self._opened or self._death is None:
             raise LinkDead(f"{self.name}: not open")
-        self._delivered = asyncio.get_running_loop().create_future()
-        self._deliver()
         try:
-            await self._delivered
-            death = _death(self.name, recorded.close)
+            death = await self._death
             if death is None:
                 await self._closed.wait()
                 raise LinkDead(f"{self.name}: closed")
-            assert recorded.close is not None
-            await _until(self._clock, float(recorded.close["at"]))
-            silent = self._last_frame_s if "silent" in death else None
-            raise LinkDead(death, silent_since=silent)
+            raise death
         finally:
-            if self._timer is not None:
-                self._timer.cancel()
             self._fail_acks()
 
-    def _deliver(self) -> None:
-        """Hand over every frame whose time has come, then call back at the next one's: one loop callback per
-        moment of the recording, no task woken per frame."""
-        self._timer = None
-        recorded, delivered = self._recorded, self._delivered
-        if recorded is None or delivered is None or delivered.done():
+    def recorded_close(self, close: dict[str, Any]) -> None:
+        """The recording says this connection closed now: how the live session learnt it, if it did not close it."""
+        death = self._death
+        if death is None or death.done():
             return
-        frames, clock, loop = recorded.frames, self._clock, asyncio.get_running_loop()
-        try:
-            now = clock()
-            while self._next < len(frames):
-                at, wall_ms, data = frames[self._next]
-                if at > now and at > (now := clock()):
-                    if not advance(loop, at - now):
-                        self._timer = loop.call_later(at - now, self._deliver)
-                        return
-                    now = clock()
-                self._next += 1
-                self._take(data, wall_ms)
-        except Exception as error:  # a bug in a frame handler: the session's watch of the link says so
-            delivered.set_exception(error)
-            return
-        delivered.set_result(None)
+        reason = _death(self.name, close)
+        last = None if self._playing is None else self._playing.last_ms
+        silent = last / 1000.0 if last is not None and reason is not None and "silent" in reason else None
+        death.set_result(None if reason is None else LinkDead(reason, silent_since=silent))
+
+    def take(self, data: str | bytes, wall_ms: int) -> None:
+        """One recorded frame, read as the live link read it (:class:`exchange.bybit.ws.FrameReader`)."""
+        if self._playing is not None:
+            self._playing.last_ms = wall_ms
+        if data.__class__ is str:
+            self.reader.take(data, wall_ms)
+        else:
+            self.reader.take_binary()
 
     async def close(self, reason: str = "closed by Fluxum") -> None:
         """Closed by the session: first the frames this connection still received live before it closed, which
@@ -367,14 +845,14 @@ class RecordedLink:
         if self._closed.is_set():
             return
         self._closed.set()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        frames = [] if self._recorded is None or not self._opened else self._recorded.frames
-        while self._next < len(frames):
-            _, wall_ms, data = frames[self._next]
-            self._next += 1
-            self._take(data, wall_ms)
+        playing, self._playing = self._playing, None
+        if playing is not None and self._opened:
+            playing.player = playing.take = None
+            if playing.closed is None:
+                for data, wall_ms in self._playback.hand_over(playing.conn):
+                    self.take(data, wall_ms)
+        if self._death is not None and not self._death.done():
+            self._death.set_result(None)
         self._fail_acks()
 
     async def send(self, payload: dict[str, Any]) -> None:
@@ -382,74 +860,69 @@ class RecordedLink:
             raise LinkDead(f"{self.name}: closed")
 
     async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """The request gets the live ``req_id`` of the same op on this connection: the recorded reply echoes it."""
+        """The request takes the live ``req_id`` of the same op on this connection (now, or when the recording
+        says live sent it): the recorded reply echoes it."""
         op = str(payload.get("op", ""))
-        req_id = self._recorded_req_id(op) or f"replay-{op}-{self._sent_index}"
-        payload["req_id"] = req_id
-        self._unasked.discard(req_id)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._acks[req_id] = future
+        loop = asyncio.get_running_loop()
         try:
             await self.send(payload)
-            if req_id in self._early:
-                return self._early.pop(req_id)
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                req_id = await self._req_id(op, loop)
+                payload["req_id"] = req_id
+                if req_id in self._early:
+                    return self._early.pop(req_id)
+                future: asyncio.Future[dict[str, Any]] = loop.create_future()
+                self.reader.acks[req_id] = future
+                try:
+                    return await asyncio.shield(future)
+                finally:
+                    self.reader.acks.pop(req_id, None)
         except TimeoutError:
             raise LinkDead(f"{self.name}: no reply to {op} within {timeout:g} s") from None
+
+    async def _req_id(self, op: str, loop: asyncio.AbstractEventLoop) -> str:
+        req_id = None if self._playing is None else self._playing.take_sent(op)
+        if req_id is not None:
+            return req_id
+        waiter: asyncio.Future[str] = loop.create_future()
+        self._asking.setdefault(op, deque()).append(waiter)
+        try:
+            return await waiter
         finally:
-            self._acks.pop(req_id, None)
+            if not waiter.done():
+                waiter.cancel()
+                self._figures.unmatched_requests += 1
+
+    def asking(self, op: str, req_id: str) -> bool:
+        """The recording says live sent ``op`` with ``req_id`` now: the replay's oldest request of that op waiting
+        for it takes it (True), else none waits (False: the connection keeps it for the next)."""
+        waiting = self._asking.get(op)
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(req_id)
+                return True
+        return False
+
+    def _early_reply(self, req_id: str, frame: dict[str, Any]) -> bool:
+        """A reply to a live request this replay has not made yet (the same moment live): kept for it."""
+        playing = self._playing
+        if playing is None or req_id not in playing.unasked:
+            return False
+        if len(self._early) < SENT_WINDOW:
+            self._early[req_id] = frame
+        return True
 
     def current_rtt_ms(self, now: float) -> float | None:
         return None  # the heartbeat was live's; a replay measures no round trip
 
-    def _recorded_req_id(self, op: str) -> str | None:
-        sent = [] if self._recorded is None else self._recorded.sent
-        while self._sent_index < len(sent):
-            payload = sent[self._sent_index]
-            self._sent_index += 1
-            req_id = payload.get("req_id")
-            if payload.get("op") == op and isinstance(req_id, str):
-                return req_id
-        self._figures.unmatched_requests += 1
-        return None
-
-    def _take(self, data: str | bytes, wall_ms: int) -> None:
-        """One recorded frame, read as :meth:`exchange.bybit.ws.WsLink._handle_text` reads a live one."""
-        self._last_frame_s = wall_ms / 1000.0
-        if isinstance(data, bytes):
-            self.rejected += 1
-            return
-        try:
-            frame = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            frame = None
-        if not isinstance(frame, dict):
-            self.rejected += 1
-            if self._on_rejected is not None:
-                self._on_rejected()
-            return
-        self.frames += 1
-        kind = classify(frame)
-        if kind is FrameKind.PONG:
-            return
-        if kind in (FrameKind.SUBSCRIBE, FrameKind.AUTH):
-            req_id = frame.get("req_id")
-            future = self._acks.get(req_id) if isinstance(req_id, str) else None
-            if future is not None and not future.done():
-                future.set_result(frame)
-                return
-            if (
-                isinstance(req_id, str) and req_id in self._unasked
-            ):  # live asked for it already: it waits for this replay's request
-                self._early[req_id] = frame
-                return
-        self._on_frame(frame, wall_ms)
-
     def _fail_acks(self) -> None:
-        for future in self._acks.values():
-            if not future.done():
-                future.set_exception(LinkDead(f"{self.name}: closed while waiting for a reply"))
-        self._acks.clear()
+        self.reader.fail_acks(f"{self.name}: closed while waiting for a reply")
+        for waiting in self._asking.values():
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.cancel()
+        self._asking.clear()
 
 
 def _death(name: str, close: dict[str, Any] | None) -> str | None:
@@ -469,56 +942,41 @@ def _death(name: str, close: dict[str, Any] | None) -> str | None:
 
 class RecordedTicks:
     """The session's maintenance ticks (:class:`~exchange.sources.Ticks`) at the recorded moments: marks,
-    staleness and resync retries are decided on the tick, so they are decided on the same frames as live. A
-    recording without ticks (or past its last) ticks every ``interval`` of recorded time."""
+    staleness and resync retries are decided on the tick, so they are decided on the same frames as live, and
+    whether a slow recovery step was named there is the recording's word. Past the recording's end it ticks every
+    ``interval`` of the replay's time."""
 
-    def __init__(self, ticks: list[float], clock: Callable[[], float]) -> None:
-        self._ticks = ticks
-        self._next = 0
-        self._clock = clock
+    def __init__(self, playback: Playback, attempt: Callable[[], int] = lambda: 0) -> None:
+        """``attempt``: the connection attempt under way, as the recording numbers them."""
+        self._playback = playback
+        self._attempt = attempt
 
-    async def wait(self, interval: float) -> None:
-        now = self._clock()
-        ticks = self._ticks
-        while self._next < len(ticks) and ticks[self._next] <= now + ORDER_STEP_S / 2:
-            self._next += 1
-        if self._next >= len(ticks):
+    async def ready(self) -> None:
+        await self._playback.ready(self._attempt())
+
+    async def wait(self, interval: float) -> Tick | None:
+        tick = await self._playback.tick()
+        if tick is None or tick.named_step is None:
             await asyncio.sleep(interval)
-            return
-        at = ticks[self._next]
-        self._next += 1
-        await asyncio.sleep(at - now)
+            return None
+        return tick
 
 
 class RecordedRest:
-    """A :data:`~exchange.bybit.rest_transport.Wire` answering each request with its recorded reply."""
+    """A :data:`~exchange.bybit.rest_transport.Wire` answering each request with its recorded reply, as the
+    recording plays it (never before it arrived live)."""
 
-    def __init__(
-        self,
-        recording: Recording,
-        clock: Callable[[], float],
-        figures: ReplayFigures,
-        attempt: Callable[[], int] = lambda: 0,
-    ) -> None:
+    def __init__(self, playback: Playback, attempt: Callable[[], int] = lambda: 0) -> None:
         """``attempt``: the connection attempt under way; replies recorded in earlier ones are not this one's."""
-        self._clock = clock
-        self._figures = figures
+        self._playback = playback
+        self._figures = playback.figures
         self._attempt = attempt
-        self._routes: dict[tuple[str, str], deque[dict[str, Any]]] = {}
-        for record in recording.rest:
-            self._routes.setdefault((str(record.get("method")), str(record.get("path"))), deque()).append(record)
 
     async def __call__(self, method: str, path: str, query: str, body: bytes | None) -> Reply:
-        queue = self._routes.get((method, path))
-        attempt = self._attempt()
-        while queue and _whole(queue[0].get("attempt")) < attempt:
-            queue.popleft()  # live asked for it in an attempt this replay left earlier
-            self._figures.rest_skipped += 1
-        if not queue:
+        record = await self._playback.rest_reply(method, path, clean_query(query), self._attempt())
+        if record is None:
             self._figures.unmatched_rest += 1
             raise WireFailure(f"{method} {path} is not in the recording", maybe_sent=False)
-        record = self._pick(queue, clean_query(query))
-        await _until(self._clock, float(record["at"]))
         status = record.get("status")
         if not isinstance(status, int):
             raise WireFailure(str(record.get("error") or "no reply"))
@@ -531,17 +989,6 @@ class RecordedRest:
             _whole(record.get("sent_ms")) / 1000.0,
             _whole(record.get("wall_ms")) / 1000.0,
         )
-
-    def _pick(self, queue: deque[dict[str, Any]], query: str) -> dict[str, Any]:
-        for index in range(min(QUERY_LOOKAHEAD, len(queue))):
-            if queue[index].get("query") == query:
-                record = queue[index]
-                del queue[index]
-                if index:
-                    self._figures.rest_out_of_order += 1
-                return record
-        self._figures.rest_out_of_order += 1
-        return queue.popleft()
 
 
 def recorded_settings(recording: Recording, base: Any) -> Any:
@@ -576,19 +1023,27 @@ class Replay:
     def figures(self) -> ReplayFigures:
         return self.frames.figures
 
+    @property
+    def playback(self) -> Playback:
+        return self.frames.playback
+
     async def run(self) -> None:
         """Play the recording through the session until the recorded stop (or the session fails as it did)."""
         restart = getattr(self.clock, "restart", None)
         if restart is not None:  # the recording starts now, not when the replay began to be set up
             restart()
+        playback = self.playback
+        playback.start()
         stopper = asyncio.create_task(self._stop_when_recorded())
         try:
             await self.session.run()
         finally:
             stopper.cancel()
+            playback.close()
 
     async def _stop_when_recorded(self) -> None:
-        await _until(self.clock, self.recording.stop_s)
+        assert self.playback.stopped is not None
+        await self.playback.stopped
         await self.session.stop()
 
 
@@ -613,7 +1068,7 @@ def replay(
         settings.credentials,
         clock=clock,
         sleep=_no_wait,
-        wire=RecordedRest(recording, clock, frames.figures, lambda: frames.attempt),
+        wire=RecordedRest(frames.playback, lambda: frames.attempt),
     )
     session = Session(
         settings,
@@ -621,7 +1076,8 @@ def replay(
         journal=journal,
         rest=rest,
         frames=frames,
-        ticks=RecordedTicks(recording.ticks, clock),
+        tap=frames,
+        ticks=RecordedTicks(frames.playback, lambda: frames.attempt),
         clock=clock,
         backoff=backoff if backoff is not None else NO_BACKOFF,
         timeouts=timeouts if timeouts is not None else recorded_timeouts(recording),

@@ -533,18 +533,27 @@ def test_reprs_hold_no_secret(venue: SimExchange) -> None:
 
 
 def run_demo(
-    seed: int, rounds: int, clock: SimClock | None = None, funding_speed: float = 1.0
+    seed: int, rounds: int, clock: SimClock | None = None, funding_speed: float = 1.0, traded: tuple[str, ...] = ()
 ) -> tuple[SimExchange, DemoTrader]:
     clock = clock or SimClock(fixed_ms=T0)
     market = Market(build_instruments(("BTCUSDT", "ETHUSDT"), ("linear",)), seed=seed, clock=clock)
     venue = SimExchange(market, clock, funding_speed=funding_speed)
-    trader = DemoTrader(venue, seed=seed)
+    trader = DemoTrader(venue, seed=seed, symbols=traded)
     for _ in range(rounds):
         trader.act()
         for _ in range(4):
             clock.advance(50)
             market.step()
     return venue, trader
+
+
+def test_the_demo_trader_trades_only_the_desks_symbols_when_told() -> None:
+    """The embedded exchange lists what the watchlist may add; the demo keeps to what the desk shows."""
+    venue, trader = run_demo(seed=3, rounds=200, traded=("ETHUSDT",))
+    assert trader.actions["market"] > 0
+    assert {e.symbol for e in venue.account.executions} == {"ETHUSDT"}
+    venue, _ = run_demo(seed=3, rounds=200)
+    assert {e.symbol for e in venue.account.executions} == {"BTCUSDT", "ETHUSDT"}
 
 
 def test_demo_trader_trades_fills_and_stays_bounded() -> None:

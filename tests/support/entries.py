@@ -1,9 +1,12 @@
-"""Ledger entries compared by their money alone."""
+"""Ledger entries compared by their money alone, and the events hypothesis feeds a ledger."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
+
+from hypothesis import strategies as st
 
 from exchange.ledger import LedgerEntry
 
@@ -13,3 +16,19 @@ def money_of(entry: LedgerEntry) -> LedgerEntry:
     so two ledgers fed the same fills in another order differ there and nowhere else."""
     arrival: dict[str, Any] = {"update_source": None}  # blanked on both sides of a comparison, never a real source
     return replace(entry, package_price=None, update_time=0, price=None, side=None, qty=None, **arrival)
+
+
+def ledger_events(
+    quantities: st.SearchStrategy[Decimal], prices: st.SearchStrategy[Decimal], fees: st.SearchStrategy[Decimal]
+) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    """Up to 40 events for one symbol's ledger: ``("fill", side, qty, price, fee)``, ``("funding", fee)`` and
+    ``("mark", price)``, drawn from the contract's own quantities, prices and fees."""
+    return st.lists(
+        st.one_of(
+            st.tuples(st.just("fill"), st.sampled_from(["Buy", "Sell"]), quantities, prices, fees),
+            st.tuples(st.just("funding"), fees),
+            st.tuples(st.just("mark"), prices),
+        ),
+        min_size=1,
+        max_size=40,
+    )

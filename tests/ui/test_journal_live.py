@@ -62,9 +62,9 @@ async def test_a_full_disk_is_a_warning_on_the_bar_while_the_book_stays_live(tmp
             )
         await until(pilot, lambda: "⚠ journal: disk full" in screen_text(app), "the journal warning on the bar")
         assert app.desk.state.kind is LinkState.READY and app.query_one(Ladder).trust == ("SYNCED", None)
-        assert app.noticed("disk full")
+        await until(pilot, lambda: app.noticed("disk full"), "the disk-full notice")  # the bar may show it first
         runtime.journal._db.execute("PRAGMA max_page_count = 1073741823")
         await until(pilot, lambda: app.desk.journal_problem is None, "the journal to write again", timeout=30.0)
         await until(pilot, lambda: "journal:" not in app.query_one(ConnectionBar).render().plain, "the warning gone")
-        assert app.noticed("writing again")
+        await until(pilot, lambda: app.noticed("writing again"), "the writing-again notice")
         await app.stop_session()

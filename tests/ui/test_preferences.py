@@ -69,8 +69,12 @@ async def test_the_help_screen_names_the_log_file(tmp_path: Path) -> None:
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         app.log_path = tmp_path / "fluxum.log"
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
-        assert "Log file" in screen_text(app) and str(tmp_path / "fluxum.log") in screen_text(app)
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        await until(
+            pilot,
+            lambda: "Log file" in screen_text(app) and str(tmp_path / "fluxum.log") in screen_text(app),
+            "the log file named on the help screen",
+        )
 
 
 async def test_a_dashboard_on_its_own_logs_to_the_file_it_names(monkeypatch: pytest.MonkeyPatch) -> None:

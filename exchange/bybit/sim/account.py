@@ -27,11 +27,14 @@ from typing import Any, Protocol
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.instruments import Instrument
 from exchange.bybit.sim.records import (
-    INVERSE_STARTING_BALANCES,
+    COIN_STARTING_BALANCES,
     MAKER_FEE_RATE,
     MAX_EXECUTIONS,
+    ONE,
+    SETTLE_COIN,
     STARTING_BALANCE,
     TAKER_FEE_RATE,
+    USD_COINS,
     ZERO,
     CoinFigures,
     Execution,
@@ -76,7 +79,8 @@ class Account:
         starting_balance: Decimal = STARTING_BALANCE,
         coins: Iterable[str] = (),
     ) -> None:
-        """``coins`` are the settle coins of the inverse contracts listed: each gets a wallet."""
+        """``coins`` are the settle coins other than USDT of the contracts listed (inverse: BTC, ETH; USDC): each gets
+        a wallet."""
         self.market = market
         self.clock = clock
         self._resting = resting
@@ -85,7 +89,7 @@ class Account:
         self.created_ms = clock.now_ms()
         self.wallet_balance = Decimal(starting_balance)
         self.cum_realised = ZERO
-        self.coin_balances = {coin: INVERSE_STARTING_BALANCES.get(coin, ZERO) for coin in sorted(set(coins))}
+        self.coin_balances = {coin: COIN_STARTING_BALANCES.get(coin, ZERO) for coin in sorted(set(coins))}
         self.coin_realised = dict.fromkeys(self.coin_balances, ZERO)
         self.positions: dict[tuple[str, str], Position] = {}
         self.executions: list[Execution] = []
@@ -201,8 +205,8 @@ class Account:
 
     def _settle(self, inst: Instrument, amount: Decimal) -> None:
         """Book realised money (P&L less fees, or funding) in the wallet of the instrument's settle coin."""
-        if inst.category == "inverse":
-            coin = inst.settle_coin
+        coin = self.margin_coin(inst)
+        if coin is not None:
             self.coin_balances[coin] = self.coin_balances.get(coin, ZERO) + amount
             self.coin_realised[coin] = self.coin_realised.get(coin, ZERO) + amount
             return
@@ -305,9 +309,7 @@ class Account:
 
     def _settles_in(self, category: str, symbol: str, coin: str | None) -> bool:
         """Whether money of this symbol lives in ``coin``'s wallet (None: the USDT wallet)."""
-        if category != "inverse":
-            return coin is None
-        return coin is not None and self.instrument(category, symbol).settle_coin == coin
+        return self.margin_coin(self.instrument(category, symbol)) == coin
 
     def _open_in(self, coin: str | None) -> list[Position]:
         return [p for p in self.positions.values() if p.size != 0 and self._settles_in(p.category, p.symbol, coin)]
@@ -344,8 +346,11 @@ class Account:
         return self.balance(coin) + self.unrealised_pnl(coin) - self.position_im(coin) - self.order_im(coin)
 
     def margin_coin(self, inst: Instrument) -> str | None:
-        """The wallet an instrument's orders are margined from (None: USDT)."""
-        return inst.settle_coin if inst.category == "inverse" else None
+        """The wallet an instrument's orders are margined from (None: USDT): its settle coin for contracts (the base
+        coin for inverse, USDC for the USDC perpetuals); spot trades against USDT."""
+        if inst.category == "spot" or inst.settle_coin == SETTLE_COIN:
+            return None
+        return inst.settle_coin
 
     def wallet_figures(self) -> WalletFigures:
         """The wallet's figures now, for the ``wallet`` push and ``account/wallet-balance``."""
@@ -368,7 +373,7 @@ class Account:
             position_im=self.position_im(coin),
             position_mm=self.position_mm(coin),
             order_im=self.order_im(coin),
-            usd_price=self._safe_index("inverse", coin + "USD", ZERO),
+            usd_price=ONE if coin in USD_COINS else self._safe_index("inverse", coin + "USD", ZERO),
         )
 
     def set_leverage(self, category: str, symbol: str, leverage: Decimal) -> Position:

@@ -42,11 +42,14 @@ class DemoTrader:
         interval_s: tuple[float, float] = INTERVAL_S,
         max_position_notional: Decimal = MAX_POSITION_NOTIONAL,
         category: str = CATEGORY,
+        symbols: tuple[str, ...] = (),
     ) -> None:
+        """``symbols`` narrows the trading to those (the desk's own); empty trades every listed symbol."""
         if category not in TRADED_CATEGORIES:
             raise ValueError(f"the demo trader trades {' or '.join(TRADED_CATEGORIES)}, not {category!r}")
         self.exchange = exchange
         self.category = category
+        self.symbols = symbols
         self.counters: Counter[str] = Counter() if counters is None else counters
         self.rng = random.Random(f"demo-trader-{seed}")
         self.interval_s = interval_s
@@ -89,7 +92,7 @@ class DemoTrader:
         account = self.exchange.account
         market = self.exchange.market
         category = self.category
-        symbols = sorted(market.symbols(category))
+        symbols = sorted(set(market.symbols(category)) & set(self.symbols or market.symbols(category)))
         if not symbols:
             return self._did("idle")
         symbol = self.rng.choice(symbols)

@@ -158,6 +158,12 @@ _SPOT: dict[str, tuple[Any, ...]] = {
     "XRPUSDT": (D("0.0001"), D("0.01"), D("3.41"), D("1000000"), D("500000"), D("0.6000"), 66),
     "DOGEUSDT": (D("0.00001"), D("0.1"), D("13.8"), D("6000000"), D("3000000"), D("0.15000"), 117),
 }
+# USDC perpetual symbol -> (tick, qty step, min qty, max qty, max market qty, start price, id): linear contracts
+# settled in USDC (Bybit names them ``BTCPERP``), margined from the account's USDC; listed when named.
+_USDC_LINEAR: dict[str, tuple[Any, ...]] = {
+    "BTCPERP": (D("0.5"), D("0.001"), D("0.001"), D("500"), D("120"), D("65000.0"), 301),
+    "ETHPERP": (D("0.05"), D("0.01"), D("0.01"), D("5000"), D("1200"), D("3500.00"), 302),
+}
 # inverse perpetual symbol -> (tick, qty step (contracts of 1 USD), max qty, start price, id); served only
 # when "inverse" is among the configured categories, for the symbols named (``BTCUSD``) or the USDT symbols
 # whose base coin is listed here (``BTCUSDT`` -> ``BTCUSD``).
@@ -185,6 +191,28 @@ def _linear(symbol: str) -> Instrument:
         start,
         max_mkt,
         lev,
+        sid,
+    )
+
+
+def _usdc_linear(symbol: str) -> Instrument:
+    tick, step, min_qty, max_qty, max_mkt, start, sid = _USDC_LINEAR[symbol]
+    base = symbol.removesuffix("PERP")
+    return Instrument(
+        symbol,
+        "linear",
+        base,
+        "USDC",
+        "USDC",
+        tick,
+        step,
+        min_qty,
+        max_qty,
+        D("5"),
+        places_of(tick),
+        start,
+        max_mkt,
+        "100.00",
         sid,
     )
 
@@ -236,9 +264,16 @@ def _inverse(symbol: str) -> Instrument:
 
 def known_symbols(category: str | None = None) -> list[str]:
     """Every symbol the local exchange can list (``--symbols`` must pick from these), or those of one category."""
-    tables = {"linear": _LINEAR, "spot": _SPOT, "inverse": _INVERSE}
-    chosen = [tables[category]] if category in tables else [] if category else list(tables.values())
+    tables = {"linear": [_LINEAR, _USDC_LINEAR], "spot": [_SPOT], "inverse": [_INVERSE]}
+    chosen = tables.get(category, []) if category else [table for group in tables.values() for table in group]
     return sorted({symbol for table in chosen for symbol in table})
+
+
+def watchable_symbols(category: str, beside: tuple[str, ...]) -> list[str]:
+    """What a desk of ``category`` watching ``beside`` may add while running: the symbols settled like those (a USDT
+    desk is not handed the USDC perpetuals, each with a wallet of its own, that it never asked for)."""
+    tables = {"linear": [_LINEAR, _USDC_LINEAR], "spot": [_SPOT], "inverse": [_INVERSE]}.get(category, [])
+    return sorted({symbol for table in tables if any(name in table for name in beside) for symbol in table})
 
 
 def inverse_symbol(symbol: str) -> str | None:
@@ -262,13 +297,15 @@ def build_instruments(
         if category not in CATEGORIES:
             raise ValueError(f"unknown category {category!r} (choose from {', '.join(CATEGORIES)})")
     for symbol in symbols:
-        if symbol not in _LINEAR and symbol not in _SPOT and symbol not in _INVERSE:
+        if all(symbol not in table for table in (_LINEAR, _USDC_LINEAR, _SPOT, _INVERSE)):
             raise UnknownSymbol(symbol)
     out: list[Instrument] = []
     for category in categories:
         for symbol in symbols:
             if category == "linear" and symbol in _LINEAR:
                 out.append(_linear(symbol))
+            elif category == "linear" and symbol in _USDC_LINEAR:
+                out.append(_usdc_linear(symbol))
             elif category == "spot" and symbol in _SPOT:
                 out.append(_spot(symbol))
             elif category == "inverse":

@@ -301,22 +301,10 @@ class PrivateHub:
             self._reply(session, op if isinstance(op, str) else "", False, "error:invalid op", req_id)
 
     def _reply(self, session: PrivateSession, op: str, success: bool, ret_msg: str, req_id: Any) -> None:
-        reply: dict[str, Any] = {
-            "success": success,
-            "ret_msg": ret_msg,
-            "op": op,
-            "conn_id": session.conn.conn_id,
-        }
-        if req_id is not None:
-            reply["req_id"] = req_id
-        session.conn.send_json(reply)
+        session.conn.send_json(control_reply(session.conn.conn_id, op, success, ret_msg, req_id))
 
     def _pong(self, session: PrivateSession, req_id: Any) -> None:
-        pong: dict[str, Any] = {}
-        if req_id is not None:
-            pong["req_id"] = req_id
-        pong.update({"op": "pong", "args": [str(self.clock.now_ms())], "conn_id": session.conn.conn_id})
-        session.conn.send_pong(pong)
+        session.conn.send_pong(pong(session.conn.conn_id, req_id, self.clock.now_ms()))
 
     async def _auth(self, session: PrivateSession, args: Any, req_id: Any) -> None:
         faults = self.faults
@@ -370,6 +358,21 @@ class PrivateHub:
         else:
             session.topics.difference_update(args)
         self._reply(session, op, True, "", req_id)
+
+
+def control_reply(conn_id: str, op: str, success: bool, ret_msg: str, req_id: Any) -> dict[str, Any]:
+    """A reply to an auth, subscribe or unsubscribe in the private stream's shape (``req_id`` when sent)."""
+    reply: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "op": op, "conn_id": conn_id}
+    if req_id is not None:
+        reply["req_id"] = req_id
+    return reply
+
+
+def pong(conn_id: str, req_id: Any, now_ms: int) -> dict[str, Any]:
+    """The private stream's pong: the server time in ``args``."""
+    reply: dict[str, Any] = {} if req_id is None else {"req_id": req_id}
+    reply.update({"op": "pong", "args": [str(now_ms)], "conn_id": conn_id})
+    return reply
 
 
 # ------------------------------------------------------------------------------------------------- routes

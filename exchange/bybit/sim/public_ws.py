@@ -50,6 +50,8 @@ SPOT_MAX_ARGS = 10
 MAX_CLIENT_FRAME = 64 * 1024
 MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
+IDLE_TICK_S = 0.020
+"""The longest the publisher sleeps: a stream subscribed meanwhile waits no longer for its first tick."""
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
 
@@ -416,11 +418,20 @@ class PublicFeed:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(TICK_S)
+            await asyncio.sleep(self._until_due(loop.time()))
             try:
                 self._tick(loop.time(), force=False)
             except Exception:
                 log.exception("public feed tick failed")
+
+    def _until_due(self, now: float) -> float:
+        """Seconds to sleep until the next stream is due (within the publisher's resolution): a stream's
+        cadence, not a fixed tick, sets how often the feed wakes."""
+        due = min(
+            (s.next_due for s in self.streams.values() if not isinstance(s, TradeStream) and s.subscribers),
+            default=now + IDLE_TICK_S,
+        )
+        return min(IDLE_TICK_S, max(TICK_S, due - now))
 
     def publish_now(self) -> None:
         """Publish every active stream now, ignoring cadence (tests drive the feed with this)."""
@@ -480,7 +491,7 @@ class PublicFeed:
                     await conn.answer_ping(msg.data)
                 elif msg.type is WSMsgType.BINARY:
                     counters["ws.rejected.binary"] += 1
-                    conn.send_text(_decode_error(msg.data[:64].decode("latin-1")))
+                    conn.send_text(decode_error(msg.data[:64].decode("latin-1")))
                 elif msg.type is WSMsgType.ERROR:
                     counters["ws.rejected.oversized" if _too_big(msg.data) else "ws.rejected.error"] += 1
                     break
@@ -498,37 +509,39 @@ class PublicFeed:
             request = orjson.loads(text)
         except orjson.JSONDecodeError:
             counters["ws.rejected.bad_json"] += 1
-            conn.send_text(_decode_error(text))
+            conn.send_text(decode_error(text))
             return
         if not isinstance(request, dict):
             counters["ws.rejected.bad_json"] += 1
-            conn.send_text(_decode_error(text))
+            conn.send_text(decode_error(text))
             return
         op = request.get("op")
         req_id = request.get("req_id")
         if op == "ping":
-            conn.send_pong(_reply(category, conn, True, "pong", "ping", req_id))
+            conn.send_pong(control_reply(category, conn, True, "pong", "ping", req_id))
         elif op == "subscribe":
             self._subscribe(conn, category, request.get("args"), req_id)
         elif op == "unsubscribe":
             self._unsubscribe(conn, category, request.get("args"), req_id)
         else:
             counters["ws.rejected.invalid_op"] += 1
-            conn.send_json(_reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id))
+            conn.send_json(
+                control_reply(category, conn, False, "error:invalid op", str(op) if op is not None else "", req_id)
+            )
 
     def _subscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
         counters = self.counters
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             counters["ws.rejected.params"] += 1
-            conn.send_json(_reply(category, conn, False, "Params Error", "subscribe", req_id))
+            conn.send_json(control_reply(category, conn, False, "Params Error", "subscribe", req_id))
             return
         if category == "spot" and len(args) > SPOT_MAX_ARGS:
             counters["ws.rejected.args_size"] += 1
-            conn.send_json(_reply(category, conn, False, f"args size >{SPOT_MAX_ARGS}", "subscribe", req_id))
+            conn.send_json(control_reply(category, conn, False, f"args size >{SPOT_MAX_ARGS}", "subscribe", req_id))
             return
         if args_chars(conn.subscriptions | set(args)) > MAX_ARGS_CHARS:
             counters["ws.rejected.args_length"] += 1
-            conn.send_json(_reply(category, conn, False, f"args length >{MAX_ARGS_CHARS}", "subscribe", req_id))
+            conn.send_json(control_reply(category, conn, False, f"args length >{MAX_ARGS_CHARS}", "subscribe", req_id))
             return
         failures: list[str] = []
         accepted: list[Stream] = []
@@ -544,9 +557,11 @@ class PublicFeed:
                 conn.subscriptions.add(topic)
                 accepted.append(stream)
         if failures:
-            conn.send_json(_reply(category, conn, False, failures[0], "subscribe", req_id))
+            conn.send_json(control_reply(category, conn, False, failures[0], "subscribe", req_id))
         else:
-            conn.send_json(_reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id))
+            conn.send_json(
+                control_reply(category, conn, True, "subscribe" if category == "spot" else "", "subscribe", req_id)
+            )
         now = asyncio.get_running_loop().time()
         for stream in accepted:
             stream.attach(conn, now)
@@ -555,7 +570,7 @@ class PublicFeed:
     def _unsubscribe(self, conn: SimConnection, category: str, args: Any, req_id: Any) -> None:
         if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
             self.counters["ws.rejected.params"] += 1
-            conn.send_json(_reply(category, conn, False, "Params Error", "unsubscribe", req_id))
+            conn.send_json(control_reply(category, conn, False, "Params Error", "unsubscribe", req_id))
             return
         for topic in args:
             if topic in conn.subscriptions:
@@ -563,7 +578,7 @@ class PublicFeed:
                 stream = self.streams.get((category, topic))
                 if stream is not None:
                     stream.subscribers.discard(conn)
-        conn.send_json(_reply(category, conn, True, "", "unsubscribe", req_id))
+        conn.send_json(control_reply(category, conn, True, "", "unsubscribe", req_id))
 
     def detach_all(self, conn: SimConnection) -> None:
         category = conn.kind.partition(":")[2]
@@ -574,7 +589,9 @@ class PublicFeed:
         conn.subscriptions.clear()
 
 
-def _reply(category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any) -> dict[str, Any]:
+def control_reply(
+    category: str, conn: SimConnection, success: bool, ret_msg: str, op: str, req_id: Any
+) -> dict[str, Any]:
     """A control reply in the category's shape (spot leaves ``req_id`` out unless the client sent one)."""
     reply: dict[str, Any] = {"success": success, "ret_msg": ret_msg, "conn_id": conn.conn_id}
     if req_id is not None:
@@ -585,7 +602,7 @@ def _reply(category: str, conn: SimConnection, success: bool, ret_msg: str, op: 
     return reply
 
 
-def _decode_error(text: str) -> str:
+def decode_error(text: str) -> str:
     """Bybit's plain-text answer to a frame that is not a JSON object (its Go decoder's message)."""
     found = text[:1] or "EOF"
     head = text[:10].replace("|", "")

@@ -23,8 +23,12 @@ MAINTENANCE_MARGIN_RATE = Decimal("0.005")
 RISK_LIMIT_VALUE = "2000000"
 MAKER_FEE_RATE = {"linear": Decimal("0.0002"), "inverse": Decimal("0.0002"), "spot": Decimal("0.001")}
 TAKER_FEE_RATE = {"linear": Decimal("0.00055"), "inverse": Decimal("0.00055"), "spot": Decimal("0.001")}
-INVERSE_STARTING_BALANCES = {"BTC": Decimal("1"), "ETH": Decimal("10")}
-"""The demo account's coin wallets, which margin and settle the inverse contracts (BTCUSD in BTC, ...)."""
+COIN_STARTING_BALANCES = {"BTC": Decimal("1"), "ETH": Decimal("10"), "USDC": Decimal("10000")}
+"""The demo account's coin wallets besides USDT, which margin and settle the inverse contracts (BTCUSD in BTC,
+...) and the USDC perpetuals (BTCPERP)."""
+USD_COINS = frozenset({"USDT", "USDC"})
+"""Coins worth one USD in the account's totals."""
+ONE = Decimal(1)
 INVERSE_RISK_LIMIT_VALUE = "150"
 MAX_EXECUTIONS = 100_000
 """Fills kept for ``execution/list``; older ones are forgotten (Bybit keeps two years, we keep a bound)."""
@@ -208,38 +212,9 @@ class Order:
         return self.cum_exec_value / self.cum_exec_qty
 
 
-@dataclass(frozen=True)
-class CoinFigures:
-    """One inverse settle coin's wallet at one instant, in that coin, with its USD price for the totals."""
-
-    coin: str
-    wallet_balance: Decimal
-    cum_realised: Decimal
-    unrealised: Decimal
-    position_im: Decimal
-    position_mm: Decimal
-    order_im: Decimal
-    usd_price: Decimal
-
-    @property
-    def equity(self) -> Decimal:
-        return self.wallet_balance + self.unrealised
-
-    @property
-    def initial_margin(self) -> Decimal:
-        return self.position_im + self.order_im
-
-    @property
-    def available(self) -> Decimal:
-        return self.equity - self.initial_margin
-
-
-@dataclass(frozen=True)
-class WalletFigures:
-    """The UNIFIED wallet's figures at one instant, in coin (USD = USDT), before rounding for the wire.
-
-    ``coins`` are the inverse settle coins' wallets; the account totals add them at their USD value.
-    """
+@dataclass(frozen=True, kw_only=True)
+class MarginFigures:
+    """A wallet's money at one instant, in its coin, before rounding for the wire."""
 
     wallet_balance: Decimal
     cum_realised: Decimal
@@ -247,7 +222,6 @@ class WalletFigures:
     position_im: Decimal
     position_mm: Decimal
     order_im: Decimal
-    coins: tuple[CoinFigures, ...] = ()
 
     @property
     def equity(self) -> Decimal:
@@ -261,3 +235,19 @@ class WalletFigures:
     def available(self) -> Decimal:
         """Margin balance minus every initial margin in use: what a new order may commit."""
         return self.equity - self.initial_margin
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoinFigures(MarginFigures):
+    """One settle coin's own wallet (inverse, USDC), with its USD price for the totals."""
+
+    coin: str
+    usd_price: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class WalletFigures(MarginFigures):
+    """The UNIFIED wallet's figures (USD = USDT); ``coins`` are the other settle coins' wallets, which the account
+    totals add at their USD value."""
+
+    coins: tuple[CoinFigures, ...] = ()

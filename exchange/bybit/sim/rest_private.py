@@ -306,10 +306,10 @@ class PrivateRoutes:
                 return [account.position(category, account.instrument(category, symbol).symbol)]
             except Rejection as error:
                 raise _rejected(error) from None
-        if category == "inverse":  # every coin's positions, or one coin's
-            positions = account.open_positions(category)
-            return [p for p in positions if settle_coin in ("", account.instrument(category, p.symbol).settle_coin)]
-        return account.open_positions(category) if settle_coin == "USDT" else []
+        # inverse: every coin's positions, or one coin's; linear: one coin's (USDT or USDC), asked for by name
+        positions = account.open_positions(category)
+        everyone = category == "inverse" and not settle_coin
+        return [p for p in positions if everyone or account.instrument(category, p.symbol).settle_coin == settle_coin]
 
     def _order_action(self, act: Callable[[dict[str, Any]], Order], counter: str) -> Handler:
         """``/v5/order/create`` and ``/cancel``: the exchange acts on the signed params, or Bybit's rejection."""

@@ -54,6 +54,7 @@ class SimConfig:
     faults_on_network: bool = False  # allow the /_sim/ endpoints on a non-loopback host (anyone there may call)
     demo_trader: bool = True
     demo_trader_category: str = "linear"  # or "inverse" (with "inverse" among the categories)
+    demo_symbols: tuple[str, ...] = ()  # what the demo trader trades: every listed symbol of its category if empty
     funding_speed: float = 1.0  # 8 h of simulated funding time per 8 h of wall time at 1.0; 480 = every minute
     market_interval_s: float = 0.05
     clock: SimClock | None = None
@@ -145,16 +146,12 @@ class SimServer:
     @property
     def base_url(self) -> str:
         """REST base URL, e.g. ``http://127.0.0.1:PORT``."""
-        return f"http://{self._url_host}:{self.port}"
+        return self.address.base_url
 
     @property
     def ws_url(self) -> str:
         """WebSocket base URL; append ``/v5/public/linear``, ``/v5/private`` ..."""
-        return f"ws://{self._url_host}:{self.port}"
-
-    @property
-    def _url_host(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
+        return self.address.ws_url
 
     # ----------------------------------------------------------------------------------------- lifecycle
 
@@ -185,6 +182,7 @@ class SimServer:
                 counters=self.counters,
                 seed=self.config.seed,
                 category=self.config.demo_trader_category,
+                symbols=self.config.demo_symbols,
             )
             self.demo_trader.start()
         self.started = True

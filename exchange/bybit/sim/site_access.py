@@ -46,6 +46,20 @@ class SiteAddress:
     host: str
     port: int
 
+    @property
+    def base_url(self) -> str:
+        """REST base URL, e.g. ``http://127.0.0.1:PORT`` (an IPv6 host in brackets)."""
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """WebSocket base URL; append ``/v5/public/linear``, ``/v5/private`` ..."""
+        return f"ws://{self._url_host}:{self.port}"
+
+    @property
+    def _url_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
 
 def own_address(netloc: str, bound_host: str, port: int) -> bool:
     """Whether ``netloc`` (a ``Host`` header, or an origin's ``host:port``) names the server listening on

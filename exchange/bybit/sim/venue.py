@@ -22,7 +22,7 @@ from exchange.bybit.sim.funding import FundingMarket, FundingSchedule
 from exchange.bybit.sim.matching import MatchingEngine, TakerMarket
 from exchange.bybit.sim.orders import OpenOrders
 from exchange.bybit.sim.pushes import AccountPushes, PrivateListener
-from exchange.bybit.sim.records import STARTING_BALANCE, Order, Position
+from exchange.bybit.sim.records import SETTLE_COIN, STARTING_BALANCE, Order, Position
 
 TradeListener = Callable[[str, str, str, Decimal, Decimal, int], None]
 
@@ -56,7 +56,12 @@ class SimExchange:
         self.clock = clock
         self.orders = OpenOrders()
         seed = market.seed if seed is None else seed
-        coins = [market.instrument("inverse", symbol).settle_coin for symbol in market.symbols("inverse")]
+        coins = [
+            market.instrument(category, symbol).settle_coin
+            for category in ("linear", "inverse")
+            for symbol in market.symbols(category)
+            if market.instrument(category, symbol).settle_coin != SETTLE_COIN
+        ]
         self.account = Account(market, clock, self.orders, seed=seed, starting_balance=starting_balance, coins=coins)
         self.api_keys = ApiKeyring()
         self.api_keys.add(

@@ -115,7 +115,7 @@ def _execution_fields(execution: Execution) -> dict[str, Any]:
 
 def _fee_currency(category: str, inst: Instrument) -> str:
     """The coin a contract's fees are paid in (its settle coin); spot leaves it to the order record."""
-    return SETTLE_COIN if category == "linear" else inst.settle_coin if category == "inverse" else ""
+    return inst.settle_coin if category in ("linear", "inverse") else ""
 
 
 def fast_execution_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +164,7 @@ def order_record(order: Order) -> dict[str, Any]:
     inst = order.instrument
     leaves = order.leaves_qty
     avg = order.avg_price
-    fee_coin = inst.settle_coin if order.category == "inverse" else SETTLE_COIN
+    fee_coin = inst.settle_coin if order.category in ("linear", "inverse") else SETTLE_COIN
     return {
         "category": order.category,
         "orderId": order.order_id,
@@ -251,7 +251,7 @@ def _usd(coins: tuple[CoinFigures, ...], figure: Callable[[CoinFigures], Decimal
 
 
 def _inverse_coin_row(figures: CoinFigures) -> dict[str, Any]:
-    """An inverse settle coin's row of the wallet, in that coin (``usdValue`` at its index price)."""
+    """A coin wallet's row (an inverse settle coin, USDC), in that coin (``usdValue`` at its USD price)."""
     withdrawable = max(ZERO, min(figures.wallet_balance, figures.available))
     row = _coin_row(figures, withdrawable)
     row["coin"] = figures.coin

@@ -1,0 +1,139 @@
+"""Repainting only what changed: a changed row refreshes the columns that differ, and every one of them; the desk's
+widgets are pulled from one timer, at their own rates, the ladder's frames apart from the others'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from textual.geometry import Region
+from textual.strip import Strip
+
+from tests.ui import scripted
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from widgets.desk_widget import CYCLE, PullTicker
+from widgets.ladder import Ladder
+from widgets.rows import Row
+from widgets.strip_widget import END_OF_ROW, changed_span
+
+WIDTH = 24
+STYLES = (("a",), ("b",), ("a", "b"))
+
+cells = st.lists(st.tuples(st.text("xy ", max_size=5), st.sampled_from(STYLES)), max_size=5)
+rows = st.builds(lambda cs, fill: Row(tuple(cs), fill), cells, st.sampled_from(((), ("a",))))
+
+
+def _columns(row: Row, width: int = WIDTH) -> list[tuple[str, tuple[str, ...]]]:
+    """Each column as drawn: its character and its styles (the fill after the cells)."""
+    drawn = [(char, names) for text, names in row.cells for char in text]
+    return (drawn + [(" ", row.fill)] * width)[:width]
+
+
+@given(rows, rows)
+def test_a_changed_span_holds_every_column_that_differs(old: Row, new: Row) -> None:
+    span = changed_span(old, new)
+    before, after = _columns(old), _columns(new)
+    if span is None:
+        assert before == after
+        return
+    start, end = span
+    assert 0 <= start < end
+    outside = [x for x in range(WIDTH) if not start <= x < end]
+    assert [before[x] for x in outside] == [after[x] for x in outside]
+
+
+def test_a_changed_size_repaints_that_cell_alone() -> None:
+    old = Row(((" 65,010.2", ("ask",)), ("   0.512", ("ask",)), ("  1.2", ("muted",))))
+    new = Row(((" 65,010.2", ("ask",)), ("   0.517", ("ask",)), ("  1.2", ("muted",))))
+    assert changed_span(old, new) == (16, 17)
+    assert changed_span(old, old) is None
+    assert changed_span(old, Row(old.cells, ("other",)))[1] == END_OF_ROW  # type: ignore[index]
+
+
+def _cells(strip: Strip) -> list[tuple[str, Any]]:
+    return [(char, segment.style) for segment in strip for char in segment.text]
+
+
+async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        before = [_cells(strip) for strip in ladder._strips]
+        regions: list[Region] = []
+        original = ladder.refresh
+
+        def recording(*dirty: Region, **kwargs: Any) -> Any:
+            regions.extend(dirty)
+            return original(*dirty, **kwargs)
+
+        monkeypatch.setattr(ladder, "refresh", recording)
+        book = desk.books["BTCUSDT"]
+        best = book.best_ask()
+        assert best is not None
+        book.apply(
+            {
+                "topic": "orderbook.50.BTCUSDT",
+                "type": "delta",
+                "ts": scripted.NOW_MS,
+                "cts": scripted.NOW_MS,
+                "data": {"s": "BTCUSDT", "b": [], "a": [[repr(best[0]), "9.999"]], "u": 1043, "seq": 1},
+            }
+        )
+        await until(pilot, lambda: bool(regions), "the ladder repainted the change")
+        after = [_cells(strip) for strip in ladder._strips]
+        assert len(after) == len(before)
+        changed = {
+            (x, y) for y, (a, b) in enumerate(zip(before, after, strict=True)) for x in range(len(b)) if a[x] != b[x]
+        }
+        assert changed, "the book change shows"
+        assert all(any(region.contains(x, y) for region in regions) for x, y in changed)
+        changed_rows = {y for _, y in changed}
+        assert {region.y for region in regions} == changed_rows  # no row refreshed that reads and looks the same
+        assert len(changed_rows) < len(after)
+        assert any("9.999" in "".join(char for char, _ in after[y]) for y in changed_rows)
+
+
+def test_the_pull_ticker_pulls_each_widget_at_its_rate_and_the_ladder_alone() -> None:
+    now = [1000.0 + 0.5 / 40]
+    pulls: dict[str, list[float]] = {}
+
+    class Widget:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def _pull(self) -> None:
+            pulls.setdefault(self.name, []).append(now[0])
+
+    ticker = PullTicker(clock=lambda: now[0])
+    rates = {"bar": 10.0, "symbols": 2.0, "ladder": 20.0, "tape": 10.0, "position": 5.0, "link": 1.0}
+    for name, hz in rates.items():
+        ticker.add(Widget(name), hz)  # type: ignore[arg-type]
+    ticker.tick()  # the first tick pulls every widget
+    pulls.clear()
+    for tick in range(1, CYCLE + 1):
+        now[0] = 1000.0 + (tick + 0.5) / ticker.tick_hz  # mid-tick: no rounding at a turn's edge
+        ticker.tick()
+    seconds = CYCLE / ticker.tick_hz
+    assert {name: len(times) / seconds for name, times in pulls.items()} == rates
+    others = {when for name, times in pulls.items() if name != "ladder" for when in times}
+    assert not others & set(pulls["ladder"])  # a ladder frame never carries another widget's repaint
+
+
+def test_a_late_tick_delays_a_pull_and_never_drops_it() -> None:
+    now = [1000.0]
+    pulls: list[float] = []
+
+    class Widget:
+        def _pull(self) -> None:
+            pulls.append(now[0])
+
+    ticker = PullTicker(clock=lambda: now[0])
+    ticker.add(Widget(), 10.0)  # type: ignore[arg-type]
+    for _ in range(10):  # a busy loop: one tick in three runs
+        now[0] += 3 / ticker.tick_hz
+        ticker.tick()
+    assert len(pulls) >= 7  # 0.75 s at 10 Hz, pulled at every tick that ran after its turn came

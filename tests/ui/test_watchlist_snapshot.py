@@ -1,0 +1,25 @@
+"""SVG snapshot of the watchlist over a scripted desk, on the frozen clock: the funding countdown, a book
+resyncing and a silent ticker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.watchlist_screen import WatchlistScreen
+from tests.ui.scripted_watchlist import watchlist_desk
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_watchlist_with_a_funding_countdown(snap_compare: Any) -> None:
+    app = scripted_app(watchlist_desk(), symbol="ETHUSDT")
+
+    async def open_watchlist(pilot: Any) -> None:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_watchlist)
