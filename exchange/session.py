@@ -44,8 +44,8 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -76,6 +76,7 @@ from exchange.journal import Journal, JournalError, JournalUnwritable
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
+from exchange.recovery_steps import RecoveryStep, race, together
 from exchange.retry import (
     Backoff,
     SessionFailed,
@@ -93,6 +94,8 @@ __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
@@ -100,7 +103,6 @@ REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an exe
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
-SLOW_STEP_S = 1.0  # a recovery step still running after this is named on the bar ("authenticating")
 _REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
 """Frames that answer a request: never data, whatever they hold."""
 MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
@@ -182,8 +184,7 @@ class Session:
         self._heard: dict[str, float] = {}  # each link's last data frame on this connection (the clock's s)
         self._authenticated = False
         self._clock_suspect = False  # the last private auth arrived expired: measure the clock first
-        self._step: tuple[str, float] | None = None  # the recovery step under way and when it began
-        self._step_named = False  # a step of this connection was named on the bar: name the next ones at once
+        self._step = RecoveryStep()  # the recovery step under way, named on the bar once slow
         self._rate = FrameRate()
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
         self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
@@ -436,7 +437,7 @@ class Session:
         assert self._http is not None
         self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
-        self._step, self._step_named = None, False
+        self._step.restart()
         self._lost_reason = ""
         self._lost_since = None
         self._heard.clear()
@@ -474,7 +475,7 @@ class Session:
             # The public topics are asked for while the private stream authenticates: a slow or refused auth
             # never keeps the books dark.
             self._begin_step("authenticating")
-            await _together(self._authenticate_or_drop_account(self._private), self._subscribe_public(self._public))
+            await together(self._authenticate_or_drop_account(self._private), self._subscribe_public(self._public))
             self._begin_step("subscribing")
         else:
             self._begin_step("subscribing")
@@ -487,7 +488,7 @@ class Session:
         await self._backfill()
         if self.ticks is not None:  # a replay: Ready when the recorded session was, not when its replies came
             await self._race(self.ticks.ready())
-        self._step = None
+        self._step.finish()
         if self._private is not None:
             self.account.finish_recovery()
         self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
@@ -552,22 +553,10 @@ class Session:
             self._lost_since = since
             self._link_lost.set()
 
-    async def _race(self, step: Any) -> Any:
+    async def _race(self, step: Awaitable[T]) -> T:
         """Run one recovery step, but give up at once if a link dies meanwhile."""
         assert self._link_lost is not None
-        task = asyncio.ensure_future(step)
-        lost = asyncio.ensure_future(self._link_lost.wait())
-        try:
-            done, _ = await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                return task.result()
-            raise LinkDead(self._lost_reason or "link lost")
-        finally:
-            for future in (task, lost):
-                if not future.done():
-                    future.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.gather(task, lost, return_exceptions=True)
+        return await race(step, self._link_lost, lambda: self._lost_reason or "link lost")
 
     async def _authenticate(self, link: FrameLink) -> None:
         credentials = self.settings.credentials
@@ -887,30 +876,20 @@ class Session:
     # ------------------------------------------------------------------ what a recovery waits on
 
     def _begin_step(self, detail: str) -> None:
-        """A recovery step starts; once one was named on the bar, the next ones are named at once (else the bar
-        would keep a step that is over)."""
-        self._step = (detail, self._clock())
-        if self._step_named:
+        """A recovery step starts; once one was named on the bar, the next ones are named at once."""
+        if self._step.begin(detail, self._clock()):
             self._name_slow_step(self._clock())
 
     def _name_slow_step(self, now: float, slow: bool | None = None) -> None:
-        """Say what a slow recovery waits on, as the Connected state's reason: Bybit's rate limit (with its
-        reset, which the bar counts down) or the step itself ("authenticating") once it took SLOW_STEP_S. A
-        replay's tick says (``slow``) whether the live one named anything: then that decides, not the clock. A
-        quick recovery says only "sockets open"; the history keeps each named step."""
-        step = self._step
-        if step is None or self.state.kind is not LinkState.CONNECTED or slow is False:
+        """Say what a slow recovery waits on, as the Connected state's reason (see
+        :meth:`RecoveryStep.slow_reason`); the history keeps each named step."""
+        if self._step.current is None or self.state.kind is not LinkState.CONNECTED or slow is False:
             return
-        detail, began = step
         reset_ms = self._rate_limit_reset_ms()
-        if reset_ms is not None:
-            reason = f"rate limited by Bybit (10006) while {detail}: waiting for its reset"
-        elif self._step_named or (now - began >= SLOW_STEP_S if slow is None else slow):
-            reason = detail
-        else:
-            return
-        self._step_named = True
-        self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=int(began * 1000))
+        named = self._step.slow_reason(now, reset_ms, slow)
+        if named is not None:
+            reason, since_ms = named
+            self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms)
 
     def _rate_limit_reset_ms(self) -> int | None:
         """When Bybit's rate limit resets (local epoch ms), while the REST client's latest reply said none is left;
@@ -987,20 +966,3 @@ class Session:
         self.desk.stats = stats
         self.desk.touch("stats")
         self.hub.publish(stats)
-
-
-async def _together(*steps: Coroutine[Any, Any, None]) -> None:
-    """Run recovery steps at once; the first to fail cancels the others and its own error is raised (not a
-    group of them: the session tells a rejected key from a dead link by the error's type)."""
-    tasks = [asyncio.ensure_future(step) for step in steps]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            error = task.exception() if task in done else None
-            if error is not None:
-                raise error
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
