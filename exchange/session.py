@@ -51,7 +51,6 @@ import aiohttp
 
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
-from exchange.bybit.errors import Forbidden
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
@@ -72,10 +71,11 @@ from exchange.events import (
 )
 from exchange.frame_rate import FrameRate
 from exchange.hub import EventHub
-from exchange.journal import Journal, JournalError, JournalUnwritable
+from exchange.journal import Journal
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
+from exchange.reconnect_wait import opening_reason, rate_limit_reset_ms, reconnect_delay, setback
 from exchange.recovery_steps import RecoveryStep, race, together
 from exchange.retry import (
     Backoff,
@@ -84,8 +84,6 @@ from exchange.retry import (
     describe,
     fatal_reason,
     key_rejected,
-    retry_after,
-    short_reason,
 )
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
 from exchange.watchlist import WatchRefused, addition_refused, read_symbol
@@ -97,7 +95,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-MAX_SERVER_WAIT_S = 300.0  # the longest a 10006 reset or a 403 cool-down may hold back a reconnect
 MARK_INTERVAL_S = 0.25
 REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
@@ -259,8 +256,7 @@ class Session:
         while not self._stop.is_set():
             asked, self._asked = self._asked, False
             self._wake.clear()  # a request the last connection already served
-            opening = "reconnecting now" if asked else "opening links" if attempt == 0 else "retrying"
-            self._set_state(LinkState.CONNECTING, opening, attempt=attempt)
+            self._set_state(LinkState.CONNECTING, opening_reason(asked, attempt), attempt=attempt)
             healthy_since: float | None = None
             not_before: float | None = None
             probe, cooled = cooled and not asked, False
@@ -278,15 +274,11 @@ class Session:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a REST failure during backfill, a transport error, ...
-                fatal = fatal_reason(error)
-                if isinstance(error, JournalError) and not isinstance(error, JournalUnwritable):
-                    fatal = str(error)  # a corrupt journal: its one line names the file and the fix
-                if fatal is not None:
-                    self._fail(fatal)
+                judged = setback(error, self._server_offset_ms())
+                if judged.fatal is not None:
+                    self._fail(judged.fatal)
                     return
-                reason = short_reason(error)
-                not_before = retry_after(error, self._server_offset_ms())
-                cooled = isinstance(error, Forbidden)
+                reason, not_before, cooled = judged.reason, judged.not_before, judged.cooled
                 log.warning("session: %s", reason, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:
                 await self._teardown()
@@ -302,10 +294,7 @@ class Session:
         found dead of silence is Reconnecting from its last frame: the outage began there, not at the verdict."""
         self.reconnects += 1
         self.last_reconnect_reason = reason
-        delay = self.backoff.delay(attempt, self._rng)
-        delay = max(delay, self.backoff.budget_wait(self._connection_starts, self._clock()))
-        if not_before is not None:  # a 10006 reset or a 403 cool-down: knocking earlier prolongs it
-            delay = max(delay, min(not_before - self._clock(), MAX_SERVER_WAIT_S))
+        delay = reconnect_delay(self.backoff, attempt, self._rng, self._connection_starts, self._clock, not_before)
         retry_ms = self._now_ms() + int(delay * 1000)
         lost_ms = None if self._lost_since is None else int(self._lost_since * 1000)
         self._set_state(LinkState.RECONNECTING, reason, attempt=attempt, next_retry_ms=retry_ms, since_ms=lost_ms)
@@ -892,14 +881,8 @@ class Session:
             self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms)
 
     def _rate_limit_reset_ms(self) -> int | None:
-        """When Bybit's rate limit resets (local epoch ms), while the REST client's latest reply said none is left;
-        None otherwise."""
         status = None if self.rest is None else self.rest.last_rate_limit
-        if status is None or status.remaining != 0 or status.reset_ms is None:
-            return None
-        reset = status.reset_ms
-        until_ms = reset - self._server_offset_ms()
-        return until_ms if until_ms > self._now_ms() else None
+        return rate_limit_reset_ms(status, self._server_offset_ms(), self._now_ms())
 
     def topic_health(self) -> tuple[TopicHealth, ...]:
         account = self.private and not self.desk.account_down
