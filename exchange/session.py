@@ -44,14 +44,14 @@ import math
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
 
 from exchange.account_state import AccountState
 from exchange.book import BookState, OrderBook
-from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify, subscribe_batches
+from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify
 from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import BybitFrames
@@ -86,6 +86,7 @@ from exchange.retry import (
     key_rejected,
 )
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
+from exchange.subscriptions import MAX_REASON_CHARS, Subscriptions
 from exchange.watchlist import WatchRefused, addition_refused, read_symbol
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
@@ -102,7 +103,6 @@ JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on thi
 STATS_INTERVAL_S = 0.5
 _REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
 """Frames that answer a request: never data, whatever they hold."""
-MAX_REASON_CHARS = 120  # of a server's words in a state's reason: states are kept, shown and recorded
 
 
 class Session:
@@ -155,6 +155,7 @@ class Session:
         self.market = MarketData(
             self.desk, self.hub, self.counters, depth, timeouts, resubscribe=self._resync, clock=clock
         )
+        self.subscriptions = Subscriptions(self.market, self.hub, self.counters, self.category, timeouts)
         self.account = AccountState(
             self.desk,
             self.hub,
@@ -362,7 +363,7 @@ class Session:
         if link is not None and link.open_:
             self.market.awaiting_snapshot(topics[0])
             try:
-                await self._subscribe_more(link, topics)
+                await self.subscriptions.subscribe(link, topics)
             except LinkDead as dead:  # the next connection subscribes it with the others
                 self._lose(str(dead))
         if topics[0] not in self.market.topics:  # Bybit does not know its book: nothing to watch
@@ -389,7 +390,7 @@ class Session:
             self.market.left(topics)
             return
         try:
-            reply = await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
+            reply = await self.subscriptions.unsubscribe(link, topics)
         except LinkDead as dead:
             self._lose(str(dead))
             return
@@ -397,15 +398,6 @@ class Session:
             self.market.left(topics)
         else:  # its frames stay dropped quietly until the link is renewed
             log.warning("unsubscribe of %s refused: %s", symbol, printable(str(reply.get("ret_msg")), 80))
-
-    async def _subscribe_more(self, link: FrameLink, topics: list[str]) -> None:
-        """Subscribe ``topics`` on a link already serving others; a refused topic is dropped as at connect."""
-        for batch in subscribe_batches(self.category, topics):
-            reply = await link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s)
-            for topic in self._check_ack(reply, batch):
-                self._check_ack(
-                    await link.request({"op": "subscribe", "args": [topic]}, self.timeouts.subscribe_s), [topic]
-                )
 
     def _fail(self, reason: str) -> None:
         self._set_state(LinkState.FAILED, reason)
@@ -618,32 +610,9 @@ class Session:
         return error_ms < self.timeouts.auth_expiry_s * 1000 / 4
 
     async def _subscribe_public(self, link: FrameLink) -> None:
-        for batch in subscribe_batches(self.category, list(self.market.topics)):
-            reply = await self._race(link.request({"op": "subscribe", "args": batch}, self.timeouts.subscribe_s))
-            # A refused batch names one bad topic; the others are asked for one by one, before Ready.
-            for topic in self._check_ack(reply, batch):
-                reply = await self._race(link.request({"op": "subscribe", "args": [topic]}, self.timeouts.subscribe_s))
-                self._check_ack(reply, [topic])
+        await self.subscriptions.subscribe(link, list(self.market.topics), self._race)
         if not self.market.topics:
             raise SessionFailed("no topic was accepted: check the symbols and the category")
-
-    def _check_ack(self, reply: Mapping[str, Any], batch: list[str]) -> list[str]:
-        """Check a subscribe reply; returns the topics of ``batch`` to ask for again, each on its own: a refusal
-        names only one topic (the one dropped for good here), and the others may or may not be subscribed."""
-        if reply.get("success") is True:
-            return []
-        message = printable(str(reply.get("ret_msg") or ""))
-        if "already subscribed" in message:
-            return []
-        if "handler not found" in message:
-            bad = message.rsplit("topic:", 1)[-1].strip()
-            rejected = [topic for topic in batch if topic == bad] or batch
-            for topic in rejected:
-                self.market.drop_topic(topic)
-                self.counters["topics_rejected"] += 1
-                self.hub.publish(Notice("error", f"Bybit does not know topic {topic}"))
-            return [topic for topic in batch if topic not in rejected and topic in self.market.topics]
-        raise LinkDead(f"subscribe refused: {message[:MAX_REASON_CHARS] or 'no reason given'}")
 
     async def _subscribe_private(self, link: FrameLink) -> None:
         if not self._authenticated:
@@ -816,10 +785,7 @@ class Session:
         if link is None:
             return
         try:
-            await link.request({"op": "unsubscribe", "args": topics}, self.timeouts.subscribe_s)
-            reply = await link.request({"op": "subscribe", "args": topics}, self.timeouts.subscribe_s)
-            self.counters["resubscribes"] += 1
-            for topic in self._check_ack(reply, topics):
+            for topic in await self.subscriptions.resubscribe(link, topics):
                 self._spawn(self._resubscribe_many([topic]), f"resync-{topic}")
         except LinkDead as dead:
             self._lose(str(dead))

@@ -665,7 +665,7 @@ def test_a_refusal_s_huge_message_is_cut_short_in_the_reason():
 
     s = session(ScriptedRest())
     with pytest.raises(LinkDead) as refused:
-        s._check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
+        s.subscriptions.check_ack({"success": False, "ret_msg": "no " * 300_000}, ["tickers.BTCUSDT"])
     assert len(str(refused.value)) < 200
 
 
