@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import random
 import time
 from collections import Counter, deque
@@ -50,9 +49,9 @@ from typing import Any, TypeVar
 import aiohttp
 
 from exchange.account_state import AccountState
+from exchange.backfill import Backfill
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify
-from exchange.bybit.rest import UnreadableRecord
 from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import BybitFrames
 from exchange.config import Settings
@@ -97,7 +96,6 @@ T = TypeVar("T")
 
 
 MARK_INTERVAL_S = 0.25
-REST_CATCH_UP_S = 1.0  # how long Bybit's execution list is given to show an execution its stream or positions did
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
@@ -165,6 +163,11 @@ class Session:
             reread=self._reread_history,
             clock=clock,
             exchange_ms=self._server_now_ms,
+        )
+        self.backfill = (
+            None
+            if rest is None
+            else Backfill(rest, self.account, self.market, self.hub, self.counters, self.category, self._server_now_ms)
         )
         self.reconnects = 0
         self.last_reconnect_reason = ""
@@ -351,9 +354,9 @@ class Session:
         symbol; :class:`WatchRefused` (one sentence) for a name that is no symbol, one already watched, one past
         the cap or one the exchange does not list."""
         symbol = read_symbol(text)
-        if not self.desk.instruments and self.rest is not None and symbol not in self.desk.symbols:
+        if not self.desk.instruments and self.backfill is not None and symbol not in self.desk.symbols:
             with contextlib.suppress(Exception):  # unread, the refusal below says so
-                await asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s)
+                await asyncio.wait_for(self.backfill.instruments(), self.timeouts.backfill_s)
         refused = addition_refused(symbol, self.desk.symbols, self.desk.instruments.keys(), self.category)
         if refused is not None:
             raise WatchRefused(refused)
@@ -466,7 +469,7 @@ class Session:
         self._begin_step("waiting for book snapshots")
         await self._await_snapshots()
         self._begin_step("reading the account" if self._private is not None else "reading the instruments")
-        await self._backfill()
+        await self._run_backfill()
         if self.ticks is not None:  # a replay: Ready when the recorded session was, not when its replies came
             await self._race(self.ticks.ready())
         self._step.finish()
@@ -633,80 +636,25 @@ class Session:
                 raise LinkDead(f"no book snapshot for {missing} within {self.timeouts.snapshot_s:g} s")
             await self._race(asyncio.sleep(0.02))
 
-    async def _backfill(self) -> None:
+    async def _run_backfill(self) -> None:
         """REST reads that cover what the private stream never replays (and, once, the instruments)."""
-        if self.rest is None:
+        reads = self.backfill
+        if reads is None:
             return
         if not self.desk.instruments:
-            await self._race(asyncio.wait_for(self._load_instruments(), self.timeouts.backfill_s))
+            await self._race(asyncio.wait_for(reads.instruments(), self.timeouts.backfill_s))
         if self._private is not None:
             try:
-                await self._race(asyncio.wait_for(self._backfill_steps(), self.timeouts.backfill_s))
+                await self._race(asyncio.wait_for(reads.account_reads(), self.timeouts.backfill_s))
             except Exception as error:
                 if not (self.public_without_account and key_rejected(error)):
                     raise
                 await self._drop_account(fatal_reason(error) or describe(error))
 
-    async def _load_instruments(self) -> None:
-        assert self.rest is not None
-        self.market.take_instruments(await self.rest.instruments(self.category))
-
-    async def _backfill_steps(self) -> None:
-        """Wallet, positions, open orders, then executions: each read handed to the account as it arrives."""
-        rest = self.rest
-        assert rest is not None
-        account = self.account
-        try:
-            account.take_wallet(await rest.wallet_balance())
-        except UnreadableRecord as error:  # the wallet shown stays as it was; the backfill goes on
-            self.counters["rejected_records"] += 1
-            self.hub.publish(Notice("warning", f"Wallet not taken: {error}"))
-        read_at = self._server_now_ms()
-        positions = await rest.positions(self.category) if self.category != "spot" else None
-        served = self._server_now_ms()
-        doubt = math.ceil(rest.clock_error_ms)  # how good our estimate of its clock is
-        unreadable = self._rejected_records("/v5/position/list")
-        account.take_positions(positions or [], read_at, unreadable)
-        asked = account.order_mark()
-        orders = await rest.open_orders(self.category)
-        account.take_open_orders(orders, asked, self._rejected_records("/v5/order/realtime"))
-        await self._read_executions(account.backfill_from_ms)
-        if account.history_behind(positions):  # a position holds an execution the list did not show yet
-            await asyncio.sleep(REST_CATCH_UP_S)
-            await self._read_executions(account.backfill_from_ms)
-        account.reconcile_positions(positions, read_at, served, doubt, unreadable)
-
-    def _rejected_records(self, path: str) -> frozenset[str]:
-        """Tell the records of ``path`` the REST client left out of its last listing; their symbols, which the
-        account then keeps as they were rather than read them as flat or closed."""
-        rejected = None if self.rest is None else self.rest.rejected_records
-        if not rejected:
-            return frozenset()
-        symbols = set()
-        for record in [record for record in rejected if record.path == path]:
-            rejected.remove(record)
-            symbols.add(record.symbol)
-            self.counters["rejected_records"] += 1
-            self.hub.publish(Notice("warning", f"{path} record of {record.symbol!r} rejected: {record.why}"))
-        return frozenset(symbols)
-
-    async def _read_executions(self, since_ms: int | None) -> None:
-        """Executions from ``since_ms`` (all when None) into the account; the journal is whole up to the read."""
-        start = None if since_ms is None else max(0, since_ms - 1000)  # overlap a second; the journal de-duplicates
-        asked_at = self._server_now_ms()
-        assert self.rest is not None
-        records = await self.rest.executions(self.category, start_time_ms=start)
-        self.account.take_history(records, asked_at)
-
     def _reread_history(self) -> None:
         """The account says executions may be missing: read them again, if there is a private side to ask."""
-        if self.rest is not None and self.private and not self.desk.account_down:
-            self._spawn(self._reread_executions(), "reread-executions")
-
-    async def _reread_executions(self) -> None:
-        await asyncio.sleep(REST_CATCH_UP_S)  # let Bybit's REST view catch up with the push we could not take
-        await self._read_executions(self.account.complete_until_ms() if self.journal is not None else None)
-        self.account.finish_recovery()
+        if self.backfill is not None and self.private and not self.desk.account_down:
+            self._spawn(self.backfill.reread_executions(self.journal is not None), "reread-executions")
 
     async def _teardown(self) -> None:
         for task in list(self._tasks):

@@ -74,6 +74,12 @@ def private_link(s: Session) -> WsLink:
     return WsLink(url, never_used, s._on_private_frame, name="private", on_rejected=s._private_frame_lost)
 
 
+async def account_reads(s: Session) -> None:
+    """The backfill's account reads alone, as a recovery runs them."""
+    assert s.backfill is not None
+    await s.backfill.account_reads()
+
+
 def session(rest: ScriptedRest, **settings) -> Session:
     environ = {"BYBIT_TESTNET_API_KEY": "k" * 12, "BYBIT_TESTNET_API_SECRET": "s" * 12}
     s = Session(
@@ -90,20 +96,19 @@ async def test_a_position_closed_while_away_leaves_the_desk_and_the_ledger_goes_
     s = session(rest)
     rest.positions_list = [position("BTCUSDT", "1", "100", updated_ms=1_000)]
     rest.executions_list = [execution("e1", "Buy", "1", "100", 1_000)]
-    await s._backfill_steps()
+    await account_reads(s)
     assert s.desk.positions["BTCUSDT"].size == 1 and held(s.ledger, "BTCUSDT").position == 1
     # Gone flat while the link was down; the close fell outside what the exchange still lists.
     rest.positions_list = []
-    await s._backfill_steps()
+    await account_reads(s)
     assert "BTCUSDT" not in s.desk.positions, "no liquidation price or margin from the old position stays"
     assert held(s.ledger, "BTCUSDT").position == 0
 
 
 async def test_spot_reads_no_positions():
     rest = ScriptedRest()
-    s = session(rest, symbols="BTCUSDT")
-    s.category = "spot"
-    await s._backfill_steps()
+    s = session(rest, symbols="BTCUSDT", category="spot")
+    await account_reads(s)
     assert rest.position_reads == 0
 
 
@@ -174,7 +179,7 @@ async def test_a_position_opened_during_the_backfill_is_not_reconciled_away():
         return []
 
     rest.positions = positions_then_a_live_fill  # type: ignore[method-assign]  # this test's answer
-    await s._backfill_steps()
+    await account_reads(s)
     entry = held(s.ledger, "BTCUSDT")
     assert entry.position == Decimal("0.5") and entry.update_source.value != "External_trade"
     assert s.desk.positions["BTCUSDT"].size == Decimal("0.5"), "the pushed position must stay on the desk"
@@ -190,7 +195,7 @@ async def reconcile_after_live_fills(read: PositionSnapshot, fills: list[dict]) 
         return [read]
 
     rest.positions = positions_after_live_fills  # type: ignore[method-assign]
-    await s._backfill_steps()
+    await account_reads(s)
     return s
 
 
@@ -243,7 +248,7 @@ async def test_an_execution_lost_while_history_is_read_is_read_again_before_hist
     rest = ScriptedRest()
     s = session(rest)
     s.account.start_recovery()
-    await s._backfill_steps()  # the exchange lists nothing yet
+    await account_reads(s)  # the exchange lists nothing yet
     lost = execution("e9", "Buy", "1", "100", int(time.time() * 1000) + 500)
     rest.executions_list = [lost]  # the exchange has it; its push arrives broken
     s.account.take("execution", {"topic": "execution", "data": [dict(lost, execQty="x")]}, 0)
@@ -264,7 +269,7 @@ async def test_an_order_closed_while_away_is_stamped_on_the_exchange_s_clock():
     s = session(rest)
     exchange_now = int(time.time() * 1000) + 60_000
     s.account.take_order(order("o1", "New", exchange_now - 120_000))
-    await s._backfill_steps()  # the exchange no longer lists it: closed while away
+    await account_reads(s)  # the exchange no longer lists it: closed while away
     assert "o1" not in s.orders
     s.account.take_order(order("o1", "New", exchange_now - 30_000))  # a read taken before the close
     assert "o1" not in s.orders and s.desk.open_orders() == []
@@ -337,7 +342,7 @@ async def test_a_position_closed_while_the_position_read_is_in_flight_gets_no_ph
         return []  # served after the close: flat, so not listed
 
     rest.positions = closed_while_the_read_is_in_flight  # type: ignore[method-assign]  # this test's answer
-    await s._backfill_steps()
+    await account_reads(s)
     entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 0 and entry.update_source.value != "External_trade"
 
@@ -348,7 +353,7 @@ async def test_a_position_gone_while_away_without_its_fills_is_still_reconciled(
     rest = ScriptedRest()
     s = session(rest)
     s.account.take_executions([execution("open", "Buy", "1", "100", exchange_now_ms() - 60_000)], backfilled=False)
-    await s._backfill_steps()
+    await account_reads(s)
     entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 0 and entry.update_source.value == "External_trade"
 
@@ -367,7 +372,7 @@ async def test_an_order_placed_while_the_open_orders_read_is_in_flight_stays_on_
         return []
 
     rest.open_orders = open_orders_served_before_the_order  # type: ignore[method-assign]  # this test's answer
-    await s._backfill_steps()
+    await account_reads(s)
     assert "o-new" in s.orders, "an order open on the exchange was dropped from the desk"
 
 
@@ -389,7 +394,7 @@ async def test_a_position_closed_by_a_push_is_not_reopened_by_an_older_rest_row(
         return [position("BTCUSDT", "1", "100", updated_ms=opened, seq=10)]  # the row served before the close
 
     rest.positions = read_served_before_the_close  # type: ignore[method-assign]  # this test's answer
-    await s._backfill_steps()
+    await account_reads(s)
     assert held(s.ledger, "BTCUSDT").position == 0
     assert "BTCUSDT" not in s.desk.positions, f"a closed position came back: {s.desk.positions.get('BTCUSDT')}"
 
@@ -414,16 +419,16 @@ class LaggingExecutionList(ScriptedRest):
 async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_invented(monkeypatch):
     """The position read holds fill seq 20; the execution list shows it only at the second read. Booking the
     difference as External_trade would count the fill twice once it is listed or pushed."""
-    from exchange import session as session_module
+    from exchange import backfill as backfill_module
 
-    monkeypatch.setattr(session_module, "REST_CATCH_UP_S", 0.01)
+    monkeypatch.setattr(backfill_module, "REST_CATCH_UP_S", 0.01)
     rest = LaggingExecutionList(shown_from_read=2)
     s = session(rest)
     made = exchange_now_ms() - 200
     rest.positions_list = [position("BTCUSDT", "1", "100", updated_ms=made, seq=20)]
     rest.executions_list = [execution("f20", "Buy", "1", "100", made, seq=20)]
     s.account.start_recovery()
-    await s._backfill_steps()
+    await account_reads(s)
     s.account.finish_recovery()
     assert rest.reads == 2
     s.account.take_executions([execution("f20", "Buy", "1", "100", made, seq=20)], backfilled=False)  # the push
@@ -434,15 +439,15 @@ async def test_a_fill_the_execution_list_does_not_show_yet_is_read_again_not_inv
 async def test_a_position_older_than_the_history_is_booked_once_and_read_again_only_once(monkeypatch):
     """A position opened before any execution the desk can read: one more read, then an External_trade leg;
     the next recovery matches the ledger and reads executions once."""
-    from exchange import session as session_module
+    from exchange import backfill as backfill_module
 
-    monkeypatch.setattr(session_module, "REST_CATCH_UP_S", 0.01)
+    monkeypatch.setattr(backfill_module, "REST_CATCH_UP_S", 0.01)
     rest = LaggingExecutionList(shown_from_read=1)
     s = session(rest)
     rest.positions_list = [position("BTCUSDT", "2", "100", updated_ms=exchange_now_ms() - 86_400_000, seq=7)]
-    await s._backfill_steps()
+    await account_reads(s)
     assert rest.reads == 2 and held(s.ledger, "BTCUSDT").update_source.value == "External_trade"
-    await s._backfill_steps()
+    await account_reads(s)
     assert rest.reads == 3 and held(s.ledger, "BTCUSDT").position == 2
 
 
@@ -456,7 +461,7 @@ async def test_a_position_in_a_symbol_off_the_watch_list_is_reconciled_too():
         [execution("x", "Buy", "10", "0.5", exchange_now_ms() - 60_000, "XRPUSDT")], backfilled=False
     )
     s.account.take_position(position("XRPUSDT", "10", "0.5", updated_ms=exchange_now_ms() - 60_000))
-    await s._backfill_steps()
+    await account_reads(s)
     entry = held(s.ledger, "XRPUSDT")
     assert entry.position == 0 and entry.update_source.value == "External_trade"
     assert "XRPUSDT" not in s.desk.positions, "a position gone while away leaves the desk, watched or not"
@@ -519,7 +524,7 @@ async def test_every_start_places_the_leg_for_a_position_older_than_the_journal_
     for fills in (60, 90):  # a first start, and a later one with a longer journal
         bounded, unbounded = start(10, fills), start(10**9, fills)
         for s in (bounded, unbounded):
-            await s._backfill_steps()
+            await account_reads(s)
         assert not bounded.ledger._held and len(bounded.ledger._symbols["BTCUSDT"].history) < 20  # folded now
         got, want = held(bounded.ledger, "BTCUSDT"), held(unbounded.ledger, "BTCUSDT")
         assert (got.position, got.realized_pnl, got.running_price, got.cost_basis) == (
@@ -628,7 +633,7 @@ async def test_an_absurd_position_record_is_left_out_told_and_its_symbol_kept():
     now = int(time.time() * 1000)
     s.account.take_executions([execution("b1", "Buy", "1", "100", now - 60_000)], backfilled=False)
     s.account.take_position(position("BTCUSDT", "1", "100", updated_ms=now - 60_000))
-    await s._backfill_steps()  # the read lists no BTCUSDT position: its record was left out
+    await account_reads(s)  # the read lists no BTCUSDT position: its record was left out
     assert s.desk.positions["BTCUSDT"].size == 1, "kept, not taken for flat"
     entry = held(s.ledger, "BTCUSDT")
     assert entry.position == 1 and entry.update_source.value != "External_trade"
@@ -650,7 +655,7 @@ async def test_an_unreadable_wallet_is_told_and_the_backfill_goes_on():
     rest.executions_list = [execution("w1", "Buy", "1", "100", int(time.time() * 1000))]
     s = session(rest)
     notices = s.hub.subscribe([Notice], name="test")
-    await s._backfill_steps()
+    await account_reads(s)
     assert s.ledger.fill_count("BTCUSDT") == 1 and s.counters["rejected_records"] == 1  # the executions were read
     assert any(
         "Wallet not taken" in e.text and "1E+999999999" in e.text for e in notices.drain() if isinstance(e, Notice)
