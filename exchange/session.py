@@ -69,6 +69,7 @@ from exchange.events import (
     WalletSnapshot,
 )
 from exchange.frame_rate import FrameRate
+from exchange.heartbeat import link_spec, private_idle_probe_s, silence_began
 from exchange.hub import EventHub
 from exchange.journal import Journal
 from exchange.ledger import Ledger
@@ -84,7 +85,7 @@ from exchange.retry import (
     fatal_reason,
     key_rejected,
 )
-from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, RestApi, Tap, Ticks
+from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, RestApi, Tap, Ticks
 from exchange.subscriptions import MAX_REASON_CHARS, Subscriptions
 from exchange.watchlist import WatchRefused, addition_refused, read_symbol
 
@@ -442,9 +443,7 @@ class Session:
                 self.endpoints.private_url(),
                 self._on_private_frame,
                 "private",
-                # A quiet private stream is healthy, but only a pong proves it: with pings only every 20 s and a
-                # 10 s deadline, a dead account stream (frozen fills, orders, wallet) would pass for Ready up to 30 s.
-                idle_probe_after=min(t.private_idle_probe_s, t.ping_interval_s),
+                idle_probe_after=private_idle_probe_s(t),
                 probe_timeout=t.probe_timeout_s,
                 on_rejected=self._private_frame_lost,
             )
@@ -490,18 +489,9 @@ class Session:
         probe_timeout: float,
         on_rejected: Callable[[], None] | None = None,
     ) -> FrameLink:
-        """One link with the session's ping, pong and connect timeouts; the probing is what differs per link."""
+        """One link with the session's heartbeat (:func:`link_spec`)."""
         assert self.frames is not None  # set in run() before any link
-        t = self.timeouts
-        spec = LinkSpec(
-            url,
-            name,
-            ping_interval=t.ping_interval_s,
-            pong_timeout=t.pong_timeout_s,
-            idle_probe_after=idle_probe_after,
-            probe_timeout=probe_timeout,
-            connect_timeout=t.connect_s,
-        )
+        spec = link_spec(self.timeouts, url, name, idle_probe_after=idle_probe_after, probe_timeout=probe_timeout)
         return self.frames.link(spec, on_frame, on_rejected=on_rejected)
 
     async def _watch_link(self, link: FrameLink) -> None:
@@ -517,18 +507,7 @@ class Session:
             self._lose(f"{link.name}: internal error ({describe(error)})")
 
     def _silence_began(self, name: str, last_frame: float) -> float:
-        """When a link found dead of silence lost the path. A quiet link's last frame may be long before: if the
-        other link is silent too, the latest last frame among them dates the path's death; if the other link
-        still flows, only this one died, and its own last frame is all there is."""
-        now = self._clock()
-        began = last_frame
-        for other, heard in self._heard.items():
-            if other == name:
-                continue
-            if now - heard < self.timeouts.probe_timeout_s:
-                return last_frame
-            began = max(began, heard)
-        return min(began, now)
+        return silence_began(name, last_frame, self._heard, self._clock(), self.timeouts.probe_timeout_s)
 
     def _lose(self, reason: str, since: float | None = None) -> None:
         """The connection is lost for ``reason``; ``since``: when, if before now (a silence found later)."""
