@@ -64,7 +64,6 @@ from exchange.events import (
     PositionSnapshot,
     PublicTrade,
     SessionState,
-    StateChanged,
     TopicHealth,
     WalletSnapshot,
 )
@@ -86,6 +85,7 @@ from exchange.retry import (
     key_rejected,
 )
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, RestApi, Tap, Ticks
+from exchange.state_publication import announce, link_figures, publish_figures, transition
 from exchange.subscriptions import MAX_REASON_CHARS, Subscriptions
 from exchange.watchlist import WatchRefused, addition_refused, read_symbol
 
@@ -783,19 +783,14 @@ class Session:
 
     def link_stats(self) -> LinkStats:
         """The figures now: no link open means no messages and no round trip to show."""
-        now = self._clock()
-        links = [link for link in (self._public, self._private) if link is not None and link.open_]
-        rtts = [rtt for rtt in (link.current_rtt_ms(now) for link in links) if rtt is not None]
-        rejected = self.counters["rejected_frames"] + sum(
-            link.rejected for link in (self._public, self._private) if link is not None
-        )
-        return LinkStats(
-            ping_rtt_ms=max(rtts) if rtts else None,
-            messages_per_second=self._rate.per_second(now) if links else 0.0,
-            reconnects=self.reconnects,
-            last_reconnect_reason=self.last_reconnect_reason,
-            topics=self.topic_health(),
-            rejected_frames=rejected,
+        return link_figures(
+            self._clock(),
+            (self._public, self._private),
+            self._rate,
+            self.counters["rejected_frames"],
+            self.reconnects,
+            self.last_reconnect_reason,
+            self.topic_health(),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -815,30 +810,16 @@ class Session:
         next_retry_ms: int | None = None,
         since_ms: int | None = None,
     ) -> None:
-        """A transition (or a new reason within a state); ``since_ms`` dates it earlier than now when it began
-        before the session could tell (a step found slow, a silence found dead), never before the last one."""
+        """A transition (or a new reason within a state); see :func:`transition` for ``since_ms``."""
         previous = self.state
         now_ms = self._now_ms()
-        since = now_ms if since_ms is None else min(now_ms, max(since_ms, previous.since_ms))
-        state = SessionState(kind, since, reason, attempt, next_retry_ms)
-        if (previous.kind, previous.reason, previous.attempt, previous.next_retry_ms) == (
-            kind,
-            reason,
-            attempt,
-            next_retry_ms,
-        ) and kind is not LinkState.RECONNECTING:
+        state = transition(
+            previous, kind, reason, now_ms, attempt=attempt, next_retry_ms=next_retry_ms, since_ms=since_ms
+        )
+        if state is None:
             return
-        self.desk.state = state
-        self.desk.note_state(state)
-        self.desk.touch("state")
-        log.info("session: %s", state)
-        if self.tap is not None:
-            self.tap.state_changed(state)
-        self.hub.publish(StateChanged(state, previous))
+        announce(self.desk, self.hub, self.tap, state, previous)
         self._publish_stats()  # reconnect count and reason move with the state, not half a second later
 
     def _publish_stats(self) -> None:
-        stats = self.link_stats()
-        self.desk.stats = stats
-        self.desk.touch("stats")
-        self.hub.publish(stats)
+        publish_figures(self.desk, self.hub, self.link_stats())
