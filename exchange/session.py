@@ -420,24 +420,40 @@ class Session:
     async def _connect_and_serve(self) -> float | None:
         """One connection: recover everything, serve until the link dies; returns when it became Ready."""
         assert self._http is not None
+        link_lost = self._begin_connection()
+        with_account = self.private and not self.desk.account_down
+        if with_account:
+            self.account.start_recovery()  # before the private stream can journal anything new
+        public = await self._open_links(with_account)
+        await self._recover(public)
+        self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
+        became_ready = self._clock()
+        await link_lost.wait()
+        return became_ready
+
+    def _begin_connection(self) -> asyncio.Event:
+        """A connection begins: counted against the budget, nothing lost, heard or under way yet. Returns the
+        event its loss sets."""
         self._connection_starts.append(self._clock())
         self._link_lost = asyncio.Event()
         self._step.restart()
         self._lost_reason = ""
         self._lost_since = None
         self._heard.clear()
-        with_account = self.private and not self.desk.account_down
-        if with_account:
-            self.account.start_recovery()  # before the private stream can journal anything new
+        return self._link_lost
+
+    async def _open_links(self, with_account: bool) -> FrameLink:
+        """Open the public link (and the private one ``with_account``), go Connected and start serving them;
+        returns the public link."""
         t = self.timeouts
-        self._public = self._link(
+        public = self._public = self._link(
             self.endpoints.public_url(self.category),
             self._on_public_frame,
             "public",
             idle_probe_after=t.idle_probe_s,  # a busy stream gone silent is probed within seconds
             probe_timeout=t.probe_timeout_s,
         )
-        links = [self._public]
+        links = [public]
         if with_account:
             self._private = self._link(
                 self.endpoints.private_url(),
@@ -453,17 +469,21 @@ class Session:
         for link in links:
             self._spawn(self._watch_link(link), f"{link.name}-run")
         self._spawn(self._maintain(), "maintenance")
+        return public
 
+    async def _recover(self, public: FrameLink) -> None:
+        """The recovery, in its order: auth beside the public subscribe, the private topics, snapshots, the
+        backfill (see the module's docstring)."""
         if self._private is not None:
             # The public topics are asked for while the private stream authenticates: a slow or refused auth
             # never keeps the books dark.
             self._begin_step("authenticating")
-            await together(self._authenticate_or_drop_account(self._private), self._subscribe_public(self._public))
+            await together(self._authenticate_or_drop_account(self._private), self._subscribe_public(public))
             self._begin_step("subscribing")
         else:
             self._begin_step("subscribing")
-            await self._subscribe_public(self._public)
-        if self._private is not None:
+            await self._subscribe_public(public)
+        if self._private is not None:  # still: a rejected key drops it
             await self._subscribe_private(self._private)
         self._begin_step("waiting for book snapshots")
         await self._await_snapshots()
@@ -474,10 +494,6 @@ class Session:
         self._step.finish()
         if self._private is not None:
             self.account.finish_recovery()
-        self._set_state(LinkState.READY, "all topics live" if self._private or not self.private else "public live")
-        became_ready = self._clock()
-        await self._link_lost.wait()
-        return became_ready
 
     def _link(
         self,
