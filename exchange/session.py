@@ -87,7 +87,7 @@ from exchange.retry import (
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, RestApi, Tap, Ticks
 from exchange.state_publication import announce, link_figures, publish_figures, transition
 from exchange.subscriptions import MAX_REASON_CHARS, Subscriptions
-from exchange.watchlist import WatchRefused, addition_refused, read_symbol
+from exchange.symbol_watch import SymbolWatch
 
 __all__ = ["Backoff", "Session", "SessionFailed", "Timeouts"]
 
@@ -169,6 +169,17 @@ class Session:
             None
             if rest is None
             else Backfill(rest, self.account, self.market, self.hub, self.counters, self.category, self._server_now_ms)
+        )
+        self._watching = SymbolWatch(
+            self.desk,
+            self.market,
+            self.subscriptions,
+            self.symbols,
+            category=self.category,
+            timeouts=timeouts,
+            backfill=self.backfill,
+            public=lambda: self._public,
+            lose=self._lose,
         )
         self.reconnects = 0
         self.last_reconnect_reason = ""
@@ -354,54 +365,12 @@ class Session:
         SYNCED by its snapshot like every other; without a link the next connection subscribes it. Returns the
         symbol; :class:`WatchRefused` (one sentence) for a name that is no symbol, one already watched, one past
         the cap or one the exchange does not list."""
-        symbol = read_symbol(text)
-        if not self.desk.instruments and self.backfill is not None and symbol not in self.desk.symbols:
-            with contextlib.suppress(Exception):  # unread, the refusal below says so
-                await asyncio.wait_for(self.backfill.instruments(), self.timeouts.backfill_s)
-        refused = addition_refused(symbol, self.desk.symbols, self.desk.instruments.keys(), self.category)
-        if refused is not None:
-            raise WatchRefused(refused)
-        topics = self.market.add_symbol(symbol)
-        self.symbols.append(symbol)
-        link = self._public
-        if link is not None and link.open_:
-            self.market.awaiting_snapshot(topics[0])
-            try:
-                await self.subscriptions.subscribe(link, topics)
-            except LinkDead as dead:  # the next connection subscribes it with the others
-                self._lose(str(dead))
-        if topics[0] not in self.market.topics:  # Bybit does not know its book: nothing to watch
-            await self._drop(symbol)
-            raise WatchRefused(f"{symbol} not added: the exchange refused its order book topic.")
-        return symbol
+        return await self._watching.watch(text)
 
     async def unwatch(self, symbol: str) -> None:
         """Stop watching ``symbol``: its book and state go at once and its topics are unsubscribed on the open link
         (never a reconnect). :class:`WatchRefused` for a symbol not watched, or the last one."""
-        if symbol not in self.desk.symbols:
-            raise WatchRefused(f"{printable(symbol, 40)} is not watched.")
-        if len(self.desk.symbols) == 1:
-            raise WatchRefused(f"{symbol} is the only symbol watched: add another before removing it.")
-        await self._drop(symbol)
-
-    async def _drop(self, symbol: str) -> None:
-        """``symbol`` leaves the desk at once; its topics are unsubscribed on the open link."""
-        if symbol in self.symbols:
-            self.symbols.remove(symbol)
-        topics = self.market.remove_symbol(symbol)
-        link = self._public
-        if link is None or not link.open_ or not topics:
-            self.market.left(topics)
-            return
-        try:
-            reply = await self.subscriptions.unsubscribe(link, topics)
-        except LinkDead as dead:
-            self._lose(str(dead))
-            return
-        if reply.get("success") is True:
-            self.market.left(topics)
-        else:  # its frames stay dropped quietly until the link is renewed
-            log.warning("unsubscribe of %s refused: %s", symbol, printable(str(reply.get("ret_msg")), 80))
+        await self._watching.unwatch(symbol)
 
     def _fail(self, reason: str) -> None:
         self._set_state(LinkState.FAILED, reason)
