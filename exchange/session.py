@@ -141,46 +141,9 @@ class Session:
         self.timeouts = timeouts
         self.category = settings.category
         self.symbols: list[str] = list(settings.symbols)
-        depth = settings.depth
-        self.desk = Desk(
-            environment=settings.environment_label,
-            category=self.category,
-            symbols=list(self.symbols),
-            books={s: OrderBook(book_topic(depth, s)) for s in self.symbols},
-            private=settings.credentials is not None,
-            state=SessionState(LinkState.DISCONNECTED, self._now_ms(), "not started"),
-        )
+        self.desk = _new_desk(settings, self.symbols, self._now_ms())
         self.counters: Counter[str] = Counter()  # one for the session and both ingests
-        self.market = MarketData(
-            self.desk, self.hub, self.counters, depth, timeouts, resubscribe=self._resync, clock=clock
-        )
-        self.subscriptions = Subscriptions(self.market, self.hub, self.counters, self.category, timeouts)
-        self.account = AccountState(
-            self.desk,
-            self.hub,
-            self.counters,
-            journal,
-            settings.mark_source,
-            reread=self._reread_history,
-            clock=clock,
-            exchange_ms=self._server_now_ms,
-        )
-        self.backfill = (
-            None
-            if rest is None
-            else Backfill(rest, self.account, self.market, self.hub, self.counters, self.category, self._server_now_ms)
-        )
-        self._watching = SymbolWatch(
-            self.desk,
-            self.market,
-            self.subscriptions,
-            self.symbols,
-            category=self.category,
-            timeouts=timeouts,
-            backfill=self.backfill,
-            public=lambda: self._public,
-            lose=self._lose,
-        )
+        self._assemble(journal, timeouts, clock)
         self.reconnects = 0
         self.last_reconnect_reason = ""
         self._public: FrameLink | None = None
@@ -201,6 +164,43 @@ class Session:
         self._rate = FrameRate()
         self.private_sends_before_auth = 0  # must stay 0: the reliability tests read it
         self._connection_starts: deque[float] = deque(maxlen=4 * max(1, backoff.burst))
+
+    def _assemble(self, journal: Journal | None, timeouts: Timeouts, clock: Callable[[], float]) -> None:
+        """The parts that decide what frames and reads mean (market, account) and those that ask (subscriptions,
+        backfill, the watched symbols), wired to this session."""
+        depth = self.settings.depth
+        self.market = MarketData(
+            self.desk, self.hub, self.counters, depth, timeouts, resubscribe=self._resync, clock=clock
+        )
+        self.subscriptions = Subscriptions(self.market, self.hub, self.counters, self.category, timeouts)
+        self.account = AccountState(
+            self.desk,
+            self.hub,
+            self.counters,
+            journal,
+            self.settings.mark_source,
+            reread=self._reread_history,
+            clock=clock,
+            exchange_ms=self._server_now_ms,
+        )
+        self.backfill = (
+            None
+            if self.rest is None
+            else Backfill(
+                self.rest, self.account, self.market, self.hub, self.counters, self.category, self._server_now_ms
+            )
+        )
+        self._watching = SymbolWatch(
+            self.desk,
+            self.market,
+            self.subscriptions,
+            self.symbols,
+            category=self.category,
+            timeouts=timeouts,
+            backfill=self.backfill,
+            public=lambda: self._public,
+            lose=self._lose,
+        )
 
     # ------------------------------------------------------------------ public API
 
@@ -808,3 +808,15 @@ class Session:
 
     def _publish_stats(self) -> None:
         publish_figures(self.desk, self.hub, self.link_stats())
+
+
+def _new_desk(settings: Settings, symbols: list[str], now_ms: int) -> Desk:
+    """The desk of a session not started: every symbol's book awaiting its snapshot."""
+    return Desk(
+        environment=settings.environment_label,
+        category=settings.category,
+        symbols=list(symbols),
+        books={s: OrderBook(book_topic(settings.depth, s)) for s in symbols},
+        private=settings.credentials is not None,
+        state=SessionState(LinkState.DISCONNECTED, now_ms, "not started"),
+    )
