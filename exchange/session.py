@@ -27,7 +27,10 @@ What a frame means is decided elsewhere, by code that knows nothing of sockets: 
 :class:`~exchange.market_data.MarketData` (books, trades, tickers, staleness, which topic to resync), private
 frames and the REST backfill's results by :class:`~exchange.account_state.AccountState` (journal, ledger,
 orders, positions, wallet, marks). This module connects, fetches, and hands them what arrives; how long it
-waits, and which errors no retry can fix, is :mod:`exchange.retry`. Where frames and REST answers come from is
+waits, and which errors no retry can fix, is :mod:`exchange.retry`, applied by :mod:`exchange.reconnect_wait`.
+Each other concept has its module: :mod:`exchange.recovery_steps` (running and naming the steps),
+:mod:`exchange.subscriptions`, :mod:`exchange.heartbeat`, :mod:`exchange.backfill`, :mod:`exchange.symbol_watch`
+and :mod:`exchange.state_publication`. Where frames and REST answers come from is
 behind the Protocols of :mod:`exchange.sources` (Bybit's sockets and REST client live, a recording in a replay),
 and a recorder hears every state through the same seam.
 
