@@ -32,6 +32,8 @@ from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from exchange.bybit.rest import RestClient
     from exchange.recording.writer import SessionRecorder
 
@@ -92,7 +94,6 @@ async def open_runtime(
     import aiohttp
 
     from exchange.bybit.rest import RestClient
-    from exchange.bybit.ws import BybitFrames
 
     async with contextlib.AsyncExitStack() as stack:
         if recorder is not None:
@@ -100,40 +101,10 @@ async def open_runtime(
         sim = None
         dropped: tuple[str, ...] = ()
         if settings.embedded:
-            from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
-            from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, known_symbols, watchable_symbols
-            from exchange.bybit.sim.server import SimConfig, SimServer
-
-            settings, dropped = _listed_only(settings, set(known_symbols(settings.category)), unlisted)
-
-            defaults: dict[str, Any] = {
-                "seed": seed,
-                # the desk's symbols first, then those settled alike that the watchlist may add while running
-                "symbols": (
-                    *settings.symbols,
-                    *(s for s in watchable_symbols(settings.category, settings.symbols) if s not in settings.symbols),
-                ),
-                "demo_trader": demo_trader,
-                "demo_symbols": tuple(settings.symbols),  # the demo trades what the desk shows
-                "faults_enabled": faults,
-                "funding_speed": EMBEDDED_FUNDING_SPEED,
-            }
-            if settings.category not in DEFAULT_CATEGORIES:  # an inverse desk: its markets, its demo trades
-                defaults["categories"] = (*DEFAULT_CATEGORIES, settings.category)
-                defaults["demo_trader_category"] = settings.category
-            config = SimConfig(**{**defaults, **(sim_overrides or {})})  # an override wins over a default
-            sim = await stack.enter_async_context(SimServer(config))
-            settings = settings.with_endpoints(
-                Endpoints.for_base_url(sim.base_url), Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
-            )
+            sim_wanted = _EmbeddedExchange(seed, demo_trader, faults, sim_overrides or {})
+            settings, dropped, sim = await _start_embedded_exchange(stack, settings, sim_wanted, unlisted)
         elif settings.environment is Environment.SIM and settings.credentials is None:
-            from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
-
-            assert settings.endpoints is not None  # the simulator's own URL: set by load_settings
-            settings = settings.with_endpoints(
-                settings.endpoints,
-                Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET)),  # an external `fluxum sim`
-            )
+            settings = _with_demo_keys(settings)  # an external `fluxum sim`
         endpoints = settings.endpoints
         assert endpoints is not None
         if not private:
@@ -145,36 +116,12 @@ async def open_runtime(
             instruments = await _read_instruments(rest, settings.category)
             if instruments is not None:
                 settings, dropped = _listed_only(settings, listed_symbols(instruments), unlisted)
-        journal = None
-        if settings.credentials is not None:
-            if journal_dir is None and settings.environment is Environment.SIM:
-                # A local exchange (embedded or external) starts fresh each run and may reuse execution ids for
-                # the same seed: last run's journal must not swallow this run's fills as duplicates.
-                journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
-            path = journal_path(
-                settings.environment.value, settings.credentials.api_key, settings.category, journal_dir
-            )
-            journal = Journal(path)
-            stack.callback(journal.close)
-        if journal_dir is None and settings.environment is Environment.SIM:
-            journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
+        journal, journal_dir = _open_journal(stack, settings, journal_dir)
         hub = EventHub()
         if recorder is not None:
             _begin_recording(recorder, settings, hub, timeouts)
-        session = Session(
-            settings,
-            hub=hub,
-            journal=journal,
-            rest=rest,
-            frames=BybitFrames(http, clock=clock, tap=recorder),
-            tap=recorder,
-            http=http,
-            clock=clock,
-            backoff=backoff,
-            timeouts=timeouts,
-        )
-        if instruments is not None:
-            session.market.take_instruments(instruments)  # read once: the session's backfill need not again
+        parts = _SessionParts(hub, journal, rest, http, recorder, clock, backoff, timeouts)
+        session = _new_session(settings, parts, instruments)
         history = await _start_history(stack, settings, journal_dir, session, clock)
         yield Runtime(
             settings=settings,
@@ -187,6 +134,113 @@ async def open_runtime(
             history=history,
             recorder=recorder,
         )
+
+
+@dataclass(frozen=True)
+class _EmbeddedExchange:
+    """What the embedded exchange is asked to be: its seed, whether the demo trades, faults, and overrides of any
+    of its other settings."""
+
+    seed: int
+    demo_trader: bool
+    faults: bool
+    overrides: dict[str, Any]
+
+
+async def _start_embedded_exchange(
+    stack: contextlib.AsyncExitStack, settings: Settings, wanted: _EmbeddedExchange, policy: str
+) -> tuple[Settings, tuple[str, ...], Any]:
+    """Start the local exchange for ``settings``'s symbols (unlisted ones per ``policy``); returns the settings
+    pointed at it with its demo keys, the symbols dropped, and the server (closed with ``stack``)."""
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+    from exchange.bybit.sim.instruments import DEFAULT_CATEGORIES, known_symbols, watchable_symbols
+    from exchange.bybit.sim.server import SimConfig, SimServer
+
+    settings, dropped = _listed_only(settings, set(known_symbols(settings.category)), policy)
+    defaults: dict[str, Any] = {
+        "seed": wanted.seed,
+        # the desk's symbols first, then those settled alike that the watchlist may add while running
+        "symbols": (
+            *settings.symbols,
+            *(s for s in watchable_symbols(settings.category, settings.symbols) if s not in settings.symbols),
+        ),
+        "demo_trader": wanted.demo_trader,
+        "demo_symbols": tuple(settings.symbols),  # the demo trades what the desk shows
+        "faults_enabled": wanted.faults,
+        "funding_speed": EMBEDDED_FUNDING_SPEED,
+    }
+    if settings.category not in DEFAULT_CATEGORIES:  # an inverse desk: its markets, its demo trades
+        defaults["categories"] = (*DEFAULT_CATEGORIES, settings.category)
+        defaults["demo_trader_category"] = settings.category
+    config = SimConfig(**{**defaults, **wanted.overrides})  # an override wins over a default
+    sim = await stack.enter_async_context(SimServer(config))
+    settings = settings.with_endpoints(
+        Endpoints.for_base_url(sim.base_url), Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET))
+    )
+    return settings, dropped, sim
+
+
+def _with_demo_keys(settings: Settings) -> Settings:
+    """An external local exchange (`fluxum sim`) without keys given: its documented demo keys."""
+    from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
+
+    assert settings.endpoints is not None  # the simulator's own URL: set by load_settings
+    return settings.with_endpoints(settings.endpoints, Credentials(DEMO_API_KEY, Secret(DEMO_API_SECRET)))
+
+
+def _open_journal(
+    stack: contextlib.AsyncExitStack, settings: Settings, journal_dir: Path | None
+) -> tuple[Journal | None, Path | None]:
+    """The account's journal (None without keys, closed with ``stack``), and the directory the link history is
+    kept in: a temporary one for a local exchange unless ``journal_dir`` names one."""
+    journal = None
+    if settings.credentials is not None:
+        if journal_dir is None and settings.environment is Environment.SIM:
+            # A local exchange (embedded or external) starts fresh each run and may reuse execution ids for
+            # the same seed: last run's journal must not swallow this run's fills as duplicates.
+            journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
+        path = journal_path(settings.environment.value, settings.credentials.api_key, settings.category, journal_dir)
+        journal = Journal(path)
+        stack.callback(journal.close)
+    if journal_dir is None and settings.environment is Environment.SIM:
+        journal_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="fluxum-sim-")))
+    return journal, journal_dir
+
+
+@dataclass(frozen=True)
+class _SessionParts:
+    """What the session is built from besides its settings."""
+
+    hub: EventHub
+    journal: Journal | None
+    rest: RestClient
+    http: aiohttp.ClientSession
+    recorder: SessionRecorder | None
+    clock: Callable[[], float]
+    backoff: Backoff
+    timeouts: Timeouts
+
+
+def _new_session(settings: Settings, parts: _SessionParts, instruments: list[Any] | None) -> Session:
+    """The session over Bybit's sockets, recorded when a recorder is given; ``instruments`` already read at start
+    spare its backfill the read."""
+    from exchange.bybit.ws import BybitFrames
+
+    session = Session(
+        settings,
+        hub=parts.hub,
+        journal=parts.journal,
+        rest=parts.rest,
+        frames=BybitFrames(parts.http, clock=parts.clock, tap=parts.recorder),
+        tap=parts.recorder,
+        http=parts.http,
+        clock=parts.clock,
+        backoff=parts.backoff,
+        timeouts=parts.timeouts,
+    )
+    if instruments is not None:
+        session.market.take_instruments(instruments)  # read once: the session's backfill need not again
+    return session
 
 
 def _begin_recording(recorder: SessionRecorder, settings: Settings, hub: EventHub, timeouts: Timeouts) -> None:
