@@ -29,8 +29,8 @@ frames and the REST backfill's results by :class:`~exchange.account_state.Accoun
 orders, positions, wallet, marks). This module connects, fetches, and hands them what arrives; how long it
 waits, and which errors no retry can fix, is :mod:`exchange.retry`, applied by :mod:`exchange.reconnect_wait`.
 Each other concept has its module: :mod:`exchange.recovery_steps` (running and naming the steps),
-:mod:`exchange.subscriptions`, :mod:`exchange.heartbeat`, :mod:`exchange.backfill`, :mod:`exchange.symbol_watch`
-and :mod:`exchange.state_publication`. Where frames and REST answers come from is
+:mod:`exchange.private_auth`, :mod:`exchange.subscriptions`, :mod:`exchange.heartbeat`, :mod:`exchange.backfill`,
+:mod:`exchange.symbol_watch` and :mod:`exchange.state_publication`. Where frames and REST answers come from is
 behind the Protocols of :mod:`exchange.sources` (Bybit's sockets and REST client live, a recording in a replay),
 and a recorder hears every state through the same seam.
 
@@ -55,7 +55,6 @@ from exchange.account_state import AccountState
 from exchange.backfill import Backfill
 from exchange.book import BookState, OrderBook
 from exchange.bybit.protocol import PRIVATE_TOPICS, FrameKind, TickerCache, book_topic, classify
-from exchange.bybit.signing import ws_auth_signature
 from exchange.bybit.ws import BybitFrames
 from exchange.config import Settings
 from exchange.desk import Desk
@@ -77,6 +76,7 @@ from exchange.journal import Journal
 from exchange.ledger import Ledger
 from exchange.market_data import MarketData
 from exchange.printable import printable
+from exchange.private_auth import auth_refusal, auth_request, clock_trusted
 from exchange.reconnect_wait import opening_reason, rate_limit_reset_ms, reconnect_delay, setback
 from exchange.recovery_steps import RecoveryStep, race, together
 from exchange.retry import (
@@ -514,21 +514,15 @@ class Session:
         assert credentials is not None
         remeasured = await self._measure_clock() and self._clock_suspect
         expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
-        signature = ws_auth_signature(credentials.api_secret, expires)
-        reply = await self._race(
-            link.request({"op": "auth", "args": [credentials.api_key, expires, signature]}, self.timeouts.auth_s)
-        )
+        reply = await self._race(link.request(auth_request(credentials, expires), self.timeouts.auth_s))
         if reply.get("success") is True:
             self._authenticated = True
             self._clock_suspect = False
             return
-        message = printable(str(reply.get("ret_msg") or "rejected"))  # the Failed reason people read
-        if message == "Params Error" and not (remeasured and self._clock_trusted()):
+        refusal = auth_refusal(reply, remeasured and self._clock_trusted())
+        if isinstance(refusal, LinkDead):
             self._clock_suspect = True  # measure the clock before the next auth
-            raise LinkDead("auth refused (Params Error): checking the clock")  # Bybit's reply to a stale expiry
-        if message == "Params Error":  # signed on a clock measured just now, and refused again: not the clock
-            message = "Params Error again with the clock re-measured (the key or its permissions?)"
-        raise SessionFailed(f"API key rejected by the private stream: {message[:MAX_REASON_CHARS]}")
+        raise refusal
 
     async def _authenticate_or_drop_account(self, link: FrameLink) -> None:
         """Auth; a rejected key takes the account part down, not the public data the desk can still show."""
@@ -574,10 +568,8 @@ class Session:
         return True
 
     def _clock_trusted(self) -> bool:
-        """Whether the clock just measured is good to well within the auth's validity: then an auth signed with it
-        cannot arrive expired, and a "Params Error" is about the key, not the time."""
         error_ms = 0.0 if self.rest is None else float(self.rest.clock_error_ms)
-        return error_ms < self.timeouts.auth_expiry_s * 1000 / 4
+        return clock_trusted(error_ms, self.timeouts.auth_expiry_s)
 
     async def _subscribe_public(self, link: FrameLink) -> None:
         await self.subscriptions.subscribe(link, list(self.market.topics), self._race)

@@ -18,7 +18,7 @@ import pytest
 import zstandard
 
 from app.runtime import open_runtime
-from exchange import session as session_module
+from exchange import private_auth as auth_module
 from exchange.bybit import rest_transport, signing
 from exchange.bybit.rest import RestClient
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
@@ -132,13 +132,13 @@ async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any)
         return signatures[-1]
 
     monkeypatch.setattr(rest_transport, "rest_signature", remembered)
-    ws_signed = signing.ws_auth_signature  # what the session calls, by its own name for it
+    ws_signed = signing.ws_auth_signature  # what the auth request calls, by its own name for it
 
     def ws_remembered(*args: Any) -> str:
         signatures.append(ws_signed(*args))
         return signatures[-1]
 
-    monkeypatch.setattr(session_module, "ws_auth_signature", ws_remembered)
+    monkeypatch.setattr(auth_module, "ws_auth_signature", ws_remembered)
     path = tmp_path / "secrets.jsonl.zst"
     recorder = recorder_at(path)
     recorder.add_secrets(CANARY_KEY, CANARY_SECRET)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-import exchange.session as session_module
+import exchange.private_auth as auth_module
 from exchange.bybit import signing
 from exchange.events import LinkState, SessionState, StateChanged
 from tests.support.runtime import is_ready, running_session
@@ -39,13 +39,13 @@ class AuthSpy:
 @pytest.fixture
 def auth_spy(monkeypatch: pytest.MonkeyPatch) -> AuthSpy:
     spy = AuthSpy()
-    real = signing.ws_auth_signature  # what the session calls, by its own name for it
+    real = signing.ws_auth_signature  # what the auth request calls, by its own name for it
 
     def signature(secret: str, expires: int) -> str:
         spy.signed.append((expires, spy.sim.clock.now_ms() if spy.sim is not None else 0))
         return real(secret, expires)
 
-    monkeypatch.setattr(session_module, "ws_auth_signature", signature)
+    monkeypatch.setattr(auth_module, "ws_auth_signature", signature)
     return spy
 
 
