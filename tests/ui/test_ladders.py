@@ -1,0 +1,91 @@
+"""Ladders side by side: the view key cycles 1 -> 2 -> 4 -> 1, each ladder bound to its own symbol (the selected
+one, then the next of the desk's list), remembered across starts, fewer on a terminal too small for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.desk_screen import LADDERS_NEED
+from app.preferences import load_ladders, save_ladders
+from tests.ui import scripted
+from tests.ui.support import RecordingApp, scripted_app, until
+from widgets.ladder import Ladder
+
+pytestmark = pytest.mark.timeout(60)
+
+WIDE = (190, 42)
+
+
+def ladders(app: Any) -> list[tuple[str | None, str]]:
+    """Each ladder on screen: its symbol and its title, left to right."""
+    return [(ladder.symbol, str(ladder.border_title)) for ladder in app.query(Ladder)]
+
+
+def showing(app: Any, *symbols: str) -> bool:
+    shown = ladders(app)
+    return [symbol for symbol, _ in shown] == list(symbols) and all(
+        title.startswith(symbol) for symbol, (_, title) in zip(symbols, shown, strict=True) if len(symbols) > 1
+    )
+
+
+async def test_the_view_key_cycles_one_two_four_ladders_with_distinct_symbols() -> None:
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: showing(app, "BTCUSDT") and ladders(app)[0][1] == "Order book", "one ladder")
+        await pilot.press("v")
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "two ladders")
+        await until(pilot, lambda: all(title.endswith("· SYNCED") for _, title in ladders(app)), "each book's state")
+        await pilot.press("v")
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"), "four ladders")
+        assert all(ladder.region.width >= 30 for ladder in app.query(Ladder))
+        await pilot.press("v")
+        await until(pilot, lambda: showing(app, "BTCUSDT"), "one ladder again")
+        await until(pilot, lambda: ladders(app)[0][1] == "Order book", "its title back")
+
+
+async def test_the_layout_is_remembered_for_the_next_start() -> None:
+    first = scripted_app(scripted.long_in_profit())
+    async with first.run_test(size=WIDE) as pilot:
+        await pilot.press("v", "v")
+        await until(pilot, lambda: load_ladders() == 4, "four ladders remembered")
+    second = scripted_app(scripted.long_in_profit())
+    async with second.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: len(ladders(second)) == 4, "four ladders at the next start")
+
+
+async def test_a_small_terminal_falls_back_and_returns_when_it_grows() -> None:
+    save_ladders(4)
+    app = RecordingApp(desk=scripted.long_in_profit(), clock=scripted.clock)
+    app.animation_level = "none"
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "two of the four chosen")
+        await until(pilot, lambda: app.noticed("4 ladders need a 180x30 terminal"), "the fallback told")
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: len(ladders(app)) == 1 and app.desk_screen.layout_name == "-compact", "compact")
+        await pilot.resize_terminal(*LADDERS_NEED[4])
+        await until(pilot, lambda: len(ladders(app)) == 4, "four again once the terminal is large enough")
+        assert app.desk_screen.chosen_ladders == 4
+
+
+async def test_symbol_keys_move_the_first_ladder_and_the_others_follow_the_list() -> None:
+    save_ladders(2)
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "two ladders")
+        await pilot.press("3")
+        await until(pilot, lambda: showing(app, "SOLUSDT", "XRPUSDT"), "the third symbol first")
+        await pilot.press("5")
+        await until(pilot, lambda: showing(app, "DOGEUSDT", "BTCUSDT"), "the list wraps around")
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "next symbol")
+        await pilot.press("left_square_bracket")
+        await until(pilot, lambda: showing(app, "DOGEUSDT", "BTCUSDT"), "previous symbol")
+
+
+async def test_a_desk_with_fewer_symbols_shows_what_it_has() -> None:
+    save_ladders(4)
+    app = scripted_app(scripted.base_desk(symbols=("BTCUSDT", "ETHUSDT")))
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "both symbols, no more")
