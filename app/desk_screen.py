@@ -187,6 +187,7 @@ class DeskScreen(Screen[None]):
         self.shown_ladders = 1
         """How many ladders are on screen: the first (``#ladder``) and those beside it."""
         self._beside: list[Ladder] = []
+        self._first_ladder: Ladder | None = None
         self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ layout
@@ -392,7 +393,7 @@ class DeskScreen(Screen[None]):
         """Mount or remove the ladders beside the first so that as many show as are chosen and fit (and as the
         desk has symbols); a removed ladder leaves the pull ticker, so a ladder not shown never pulls."""
         try:
-            first = self.query_one("#ladder", Ladder)
+            first = self._first_ladder = self.query_one("#ladder", Ladder)
         except NoMatches:
             return  # (not composed yet: on_mount fits again)
         fits = ladders_for(self.chosen_ladders, *self._terminal)
@@ -408,6 +409,7 @@ class DeskScreen(Screen[None]):
         if added:
             first.parent.mount(*added, after=self._beside[-1] if self._beside else first)  # type: ignore[union-attr]
             self._beside += added
+        self._show_beside()  # (the watched list may have changed under them)
         self._tell_fallback(fits)
         self._title_ladders()
 
@@ -434,7 +436,9 @@ class DeskScreen(Screen[None]):
 
     def _title_ladders(self) -> None:
         """One ladder: "Order book" (and how many of the chosen fit); several: each names its symbol and book."""
-        ladders = [self.query_one("#ladder", Ladder), *self._beside]
+        if self._first_ladder is None:
+            return
+        ladders = [self._first_ladder, *self._beside]
         for ladder in ladders:
             if len(ladders) == 1:
                 title = "Order book"
@@ -447,8 +451,7 @@ class DeskScreen(Screen[None]):
 
     def _tick(self) -> None:
         self.pull_ticker.tick()
-        with contextlib.suppress(NoMatches):
-            self._title_ladders()
+        self._title_ladders()
 
     # ------------------------------------------------------------------ symbols, ladder, ledger
 

@@ -9,8 +9,12 @@ import pytest
 
 from app.desk_screen import LADDERS_NEED
 from app.preferences import load_ladders, save_ladders
+from app.replay_app import ReplayApp, replay_settings
+from app.screens import HelpScreen
+from exchange.recording.replay import Recording
+from tests.support.replay_recording import FIXED_RECORDING
 from tests.ui import scripted
-from tests.ui.support import RecordingApp, scripted_app, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, scripted_app, screen_text, until
 from widgets.ladder import Ladder
 
 pytestmark = pytest.mark.timeout(60)
@@ -21,6 +25,11 @@ WIDE = (190, 42)
 def ladders(app: Any) -> list[tuple[str | None, str]]:
     """Each ladder on screen: its symbol and its title, left to right."""
     return [(ladder.symbol, str(ladder.border_title)) for ladder in app.query(Ladder)]
+
+
+def pulled_ladders(app: Any) -> int:
+    """Ladders the desk's pull ticker runs: a ladder not on screen must not pull the book."""
+    return sum(isinstance(widget, Ladder) for widget in app.desk_screen.pull_ticker._periods)
 
 
 def showing(app: Any, *symbols: str) -> bool:
@@ -40,9 +49,35 @@ async def test_the_view_key_cycles_one_two_four_ladders_with_distinct_symbols() 
         await pilot.press("v")
         await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"), "four ladders")
         assert all(ladder.region.width >= 30 for ladder in app.query(Ladder))
+        await until(pilot, lambda: pulled_ladders(app) == 4, "four ladders pulled")
         await pilot.press("v")
         await until(pilot, lambda: showing(app, "BTCUSDT"), "one ladder again")
         await until(pilot, lambda: ladders(app)[0][1] == "Order book", "its title back")
+        await until(pilot, lambda: pulled_ladders(app) == 1, "the others no longer pulled")
+
+
+async def test_the_help_screen_names_the_view_key() -> None:
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        await until(pilot, lambda: "Ladders side by side: 1, 2, 4" in screen_text(app), "the view key listed")
+
+
+async def test_a_replay_shows_ladders_side_by_side() -> None:
+    save_ladders(2)
+    recording = Recording.load(FIXED_RECORDING)
+    app = ReplayApp(recording, replay_settings(recording), name=FIXED_RECORDING.name, speed=10.0, paused=True)
+    app.animation_level = "none"
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: app.player.session is not None, "the session")
+        await until(
+            pilot,
+            lambda: len({symbol for symbol, _ in ladders(app)}) == 2 and None not in {s for s, _ in ladders(app)},
+            "two ladders, two symbols",
+        )
+        await pilot.press("v")
+        await until(pilot, lambda: len(ladders(app)) == len(app.desk.symbols[:4]), "as many as the recording has")
 
 
 async def test_the_layout_is_remembered_for_the_next_start() -> None:
