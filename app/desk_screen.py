@@ -2,10 +2,10 @@
 
 :class:`DeskScreen` is the App's default screen (the bottom of the stack, under any modal; ``App.query`` looks
 there). It composes the desk's widgets, picks the layout that fits the terminal (-full, -mid, -compact, -tiny: one
-class on the screen) and how many ladders fit of the ones chosen (1, 2 or 4 side by side), owns the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles
-the bridge's messages (:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one
-batch, and a toast when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay
-in the App.
+class on the screen) and how many of the ladders chosen fit (1, 2 or 4 side by side, each its own symbol), owns
+the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles the bridge's messages
+(:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one batch, and a toast
+when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay in the App.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -404,7 +404,8 @@ class DeskScreen(Screen[None]):
             self._beside.pop().remove()
         symbols = self.ladder_symbols
         added = [
-            Ladder(self.desk, symbols[n + 1], clock=self.clock, classes="beside") for n in range(len(self._beside), wanted)
+            Ladder(self.desk, symbols[n], clock=self.clock, classes="beside")
+            for n in range(len(self._beside) + 1, wanted + 1)
         ]
         if added:
             first.parent.mount(*added, after=self._beside[-1] if self._beside else first)  # type: ignore[union-attr]

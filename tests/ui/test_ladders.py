@@ -14,7 +14,7 @@ from app.screens import HelpScreen
 from exchange.recording.replay import Recording
 from tests.support.replay_recording import FIXED_RECORDING
 from tests.ui import scripted
-from tests.ui.support import LIVE_SIZE, RecordingApp, scripted_app, screen_text, until
+from tests.ui.support import LIVE_SIZE, RecordingApp, screen_text, scripted_app, until
 from widgets.ladder import Ladder
 
 pytestmark = pytest.mark.timeout(60)
