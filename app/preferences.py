@@ -92,10 +92,9 @@ def load_ladders(path: Path | None = None) -> int:
     """How many ladders the desk last showed side by side (one of :data:`LADDER_COUNTS`), 1 when none is."""
     path = path or default_preferences_path()
     count = _load(path).get("ladders", 1)
-    if isinstance(count, bool) or count not in LADDER_COUNTS:
+    if type(count) is not int or count not in LADDER_COUNTS:  # (not a bool, not 2.0)
         log.warning("preferences %s: ladders %s ignored (1, 2 or 4)", path, printable(str(count), 20))
         return 1
-    assert isinstance(count, int)
     return count
 
 

@@ -3,12 +3,14 @@ one, then the next of the desk's list), remembered across starts, fewer on a ter
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.desk_screen import LADDERS_NEED
-from app.preferences import load_ladders, save_ladders
+from app.preferences import load_ladders, load_theme, save_ladders, save_theme
 from app.replay_app import ReplayApp, replay_settings
 from app.screens import HelpScreen
 from exchange.recording.replay import Recording
@@ -97,6 +99,8 @@ async def test_a_small_terminal_falls_back_and_returns_when_it_grows() -> None:
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "two of the four chosen")
         await until(pilot, lambda: app.noticed("4 ladders need a 180x30 terminal"), "the fallback told")
+        await pilot.resize_terminal(100, 40)
+        await until(pilot, lambda: ladders(app) == [("BTCUSDT", "Order book · 1 of 4 ladders fits")], "one, told")
         await pilot.resize_terminal(80, 24)
         await until(pilot, lambda: len(ladders(app)) == 1 and app.desk_screen.layout_name == "-compact", "compact")
         await pilot.resize_terminal(*LADDERS_NEED[4])
@@ -124,3 +128,23 @@ async def test_a_desk_with_fewer_symbols_shows_what_it_has() -> None:
     app = scripted_app(scripted.base_desk(symbols=("BTCUSDT", "ETHUSDT")))
     async with app.run_test(size=WIDE) as pilot:
         await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT"), "both symbols, no more")
+
+
+def test_the_ladders_and_the_theme_are_remembered_side_by_side(tmp_path: Path) -> None:
+    path = tmp_path / "preferences.json"
+    save_theme("nord", path)
+    save_ladders(4, path)
+    assert (load_theme(path), load_ladders(path)) == ("nord", 4)
+    save_theme("gruvbox", path)
+    assert (load_theme(path), load_ladders(path)) == ("gruvbox", 4)
+
+
+@pytest.mark.parametrize("content", [b'{"ladders": 3}', b'{"ladders": true}', b'{"ladders": "4"}', b'{"ladders": 2.0}'])
+def test_a_ladder_count_this_desk_does_not_offer_is_one_ladder_with_a_log_line(
+    tmp_path: Path, content: bytes, caplog: Any
+) -> None:
+    path = tmp_path / "preferences.json"
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        assert load_ladders(path) == 1
+    assert "ladders" in caplog.text
