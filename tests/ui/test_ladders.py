@@ -148,3 +148,17 @@ def test_a_ladder_count_this_desk_does_not_offer_is_one_ladder_with_a_log_line(
     with caplog.at_level(logging.WARNING):
         assert load_ladders(path) == 1
     assert "ladders" in caplog.text
+
+
+async def test_the_ladders_follow_the_watched_list_as_it_changes() -> None:
+    save_ladders(4)
+    app = scripted_app(scripted.base_desk(symbols=("BTCUSDT", "ETHUSDT", "SOLUSDT")))
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: showing(app, "BTCUSDT", "ETHUSDT", "SOLUSDT"), "three of the four chosen")
+        app.desk.symbols.remove("ETHUSDT")  # what the session's unwatch does, then the watchlist tells the desk
+        app.desk_screen.symbols_changed()
+        await until(pilot, lambda: showing(app, "BTCUSDT", "SOLUSDT"), "the removed symbol's ladder gone")
+        app.desk.symbols.append("ETHUSDT")
+        app.desk_screen.symbols_changed()
+        await until(pilot, lambda: showing(app, "BTCUSDT", "SOLUSDT", "ETHUSDT"), "the added one at the end")
+        await until(pilot, lambda: pulled_ladders(app) == 3, "three ladders pulled")
