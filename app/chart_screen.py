@@ -68,7 +68,7 @@ class ChartScreen(ModalScreen[None]):
     """The chart of one symbol; its interval keys make a new source from ``make_source``."""
 
     DEFAULT_CSS = """
-    #chart-dialog { width: 98%; height: 95%; padding: 0 1; }
+    #chart-dialog { width: 98%; height: 95%; padding: 0 1; border: thick $primary; background: $surface; }
     """
 
     BINDINGS = [
@@ -85,7 +85,7 @@ class ChartScreen(ModalScreen[None]):
         self.source = make_source(self.interval)
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="chart-dialog", classes="dialog"):
+        with Vertical(id="chart-dialog"):
             yield PriceChart(self.source, id="price-chart")
             yield Label("1 one minute · 5 five minutes · h one hour · Escape close", classes="dialog-hint")
 

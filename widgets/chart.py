@@ -99,8 +99,13 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
     def sub(price: Decimal) -> int:
         return round((high - float(price)) / span * (subs - 1))
 
+    places = _places(candles)
     on_chart = [line for line in lines if low <= float(line.price) <= high]
-    off = [f"{line.label} {'↑' if float(line.price) > high else '↓'}" for line in lines if line not in on_chart]
+    off = [
+        f"{line.label} {line.price:,.{places}f} {'↑' if float(line.price) > high else '↓'}"
+        for line in lines
+        if line not in on_chart
+    ]
     title += "".join(f" · {text}" for text in off)
     grid: list[list[Cell]] = [[(" ", ("chart--plot",))] * plot_w for _ in range(plot_h)]
     for line in on_chart:
@@ -108,7 +113,6 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
         grid[y] = [("─", (f"chart--{line.kind}",))] * plot_w
     for x, candle in enumerate(candles):
         _draw_candle(grid, x, candle, sub)
-    places = _places(candles)
     axis = [""] * plot_h
     axis_style: list[str] = ["chart--axis"] * plot_h
     for y in range(0, plot_h, AXIS_EVERY):
