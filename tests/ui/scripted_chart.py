@@ -29,8 +29,8 @@ def walk_candles(count: int = 110, last_close: float = 65010.2, seed: int = 14) 
         open_, close = closes[i], closes[i + 1]
         high = max(open_, close) + abs(rng.gauss(0, 25))
         low = min(open_, close) - abs(rng.gauss(0, 25))
-        prices = [Decimal(f"{v:.1f}") for v in (open_, high, low, close)]
-        candles.append(Candle(first_start + i * FIVE_MIN_MS, *prices, Decimal("12.5"), i < count - 1))
+        o, h, lo, c = (Decimal(f"{v:.1f}") for v in (open_, high, low, close))
+        candles.append(Candle(first_start + i * FIVE_MIN_MS, o, h, lo, c, Decimal("12.5"), i < count - 1))
     return candles
 
 
