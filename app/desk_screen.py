@@ -100,7 +100,13 @@ class DeskScreen(Screen[None]):
         ),
         Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
         Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
-        Binding("g", "show_chart", "Chart", tooltip="Price chart of this symbol: 1m / 5m / 1h candles, entry and liq"),
+        Binding(
+            "g",
+            "show_chart",
+            "Chart",
+            show=False,
+            tooltip="Price chart of this symbol: 1m / 5m / 1h candles, entry and liq",
+        ),
         Binding(
             "p",
             "show_positions",
