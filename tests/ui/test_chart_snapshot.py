@@ -31,3 +31,11 @@ def test_chart_with_entry_and_liquidation(snap_compare: Any, status: str) -> Non
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SNAPSHOT_SIZE, run_before=open_chart)
+
+
+async def test_without_a_session_the_chart_key_says_so() -> None:
+    app = scripted_app(long_in_profit(), symbol="BTCUSDT")
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.press("g")
+        await until(pilot, lambda: any("No chart" in str(n.message) for n in app._notifications), "the refusal told")
+        assert not isinstance(app.screen, ChartScreen)
