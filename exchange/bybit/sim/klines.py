@@ -21,8 +21,8 @@ import orjson
 from exchange.bybit.sim.market import Market, PublicTrade, SymbolBook
 
 if TYPE_CHECKING:
+    from exchange.bybit.sim.clock import SimClock
     from exchange.bybit.sim.connection import SimConnection
-    from exchange.bybit.sim.public_ws import PublicFeed
 
 __all__ = ["HISTORY", "KLINE_INTERVALS", "KlineStream", "Klines"]
 
@@ -144,8 +144,8 @@ class Klines:
 class KlineStream:
     """``kline.<interval>.<symbol>``: the open candle each second, and each closed one with ``confirm: true``."""
 
-    def __init__(self, feed: PublicFeed, series: KlineSeries) -> None:
-        self.feed = feed
+    def __init__(self, clock: SimClock, series: KlineSeries) -> None:
+        self.clock = clock
         self.series = series
         self.topic = f"kline.{series.interval}.{series.book.symbol}"
         self.subscribers: set[SimConnection] = set()
@@ -159,12 +159,12 @@ class KlineStream:
         if not self.subscribers:
             self.next_due = now + self.cadence
         self.subscribers.add(conn)
-        now_ms = self.feed.clock.now_ms()
+        now_ms = self.clock.now_ms()
         self.series.roll(now_ms)
         conn.send_bytes_text(self._message([self.series.push_item(self.series.candles[-1], False, now_ms)], now_ms))
 
     def publish(self, now: float) -> None:
-        now_ms = self.feed.clock.now_ms()
+        now_ms = self.clock.now_ms()
         series = self.series
         series.roll(now_ms)
         items = [series.push_item(candle, True, now_ms) for candle in series.closed]

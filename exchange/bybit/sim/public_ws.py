@@ -369,7 +369,7 @@ class PublicFeed:
             elif len(parts) == 2 and parts[0] == "tickers":
                 stream = TickerStream(self, market.book(category, parts[1]))
             elif len(parts) == 3 and parts[0] == "kline" and parts[1] in KLINE_INTERVALS:
-                stream = KlineStream(self, self.klines.series(category, parts[2], parts[1], self.clock.now_ms()))
+                stream = KlineStream(self.clock, self.klines.series(category, parts[2], parts[1], self.clock.now_ms()))
             elif len(parts) == 2 and parts[0] == "publicTrade":
                 stream = TradeStream(self, market.book(category, parts[1]))
                 self._trade_streams[key] = stream
