@@ -53,3 +53,11 @@ def test_a_symbol_with_control_characters_is_printed_harmlessly_and_a_flat_serie
     rows = chart_rows(series(("5", "5", "5", "5"), symbol="X\x1b[31mY"), [], "live", 30, 6)
     assert "\x1b" not in "".join(r.text for r in rows)
     assert any("│" in r.text or "█" in r.text or "▀" in r.text or "▄" in r.text for r in rows[1:-1])
+
+
+def test_a_gap_in_the_candles_is_a_gap_on_screen() -> None:
+    gappy = series(("100", "110", "95", "108"))
+    gappy.extend([Candle(T0 + 3 * 60_000, D("108"), D("109"), D("100"), D("101"), D(1), False)])
+    plot = [r.text for r in chart_rows(gappy, [], "live", 40, 12)[1:-1]]
+    assert column(plot, 0).strip() and column(plot, 3).strip()
+    assert column(plot, 1).strip() == column(plot, 2).strip() == ""

@@ -2,9 +2,10 @@
 
 :func:`chart_rows` is what the chart shows, a pure function of the candles, the lines and the size (tested without
 a screen); :class:`PriceChart` pulls its :class:`ChartSource` on a timer and paints the rows through the Line API.
-Each cell holds two half-rows (``▀`` ``▄`` ``█``), a wick is ``│``; rising candles in the bid colour, falling in
-the ask colour. A line whose price is off the chart's range is named in the title with an arrow instead of
-squashing the candles. Prices come as Decimal; floats only place them on the grid.
+A column is a period (a gap in the data stays a gap); each cell holds two half-rows (``▀`` ``▄`` ``█``), a wick is
+``│``; rising candles in the bid colour, falling in the ask colour. A line whose price is off the chart's range is
+named in the title with an arrow instead of squashing the candles. Prices come as Decimal; floats only place them
+on the grid.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
     label = INTERVAL_LABELS.get(series.interval, series.interval + "m")
     live = status == "live"
     title = f"{printable(series.symbol, 20)} · {label} · {status}"
-    candles = list(series.candles)[-max(plot_w, 1) :]
+    candles = _window(series, max(plot_w, 1))
     if plot_w < 4 or plot_h < 2 or not candles:
         rows = [text_row(title, width, "chart--title" if live else "chart--not-live")]
         if not candles and height > 1:
@@ -111,8 +112,8 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
     for line in on_chart:
         y = sub(line.price) // 2
         grid[y] = [("─", (f"chart--{line.kind}",))] * plot_w
-    for x, candle in enumerate(candles):
-        _draw_candle(grid, x, candle, sub)
+    for candle in candles:
+        _draw_candle(grid, (candle.start - candles[0].start) // series.step_ms, candle, sub)
     axis = [""] * plot_h
     axis_style: list[str] = ["chart--axis"] * plot_h
     for y in range(0, plot_h, AXIS_EVERY):
@@ -128,6 +129,14 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
     footer = first + last.rjust(max(0, plot_w - len(first))) if plot_w > len(first) + len(last) else last
     rows.append(text_row(footer, width, "chart--axis"))
     return rows
+
+
+def _window(series: CandleSeries, columns: int) -> list[Candle]:
+    """The candles of the last ``columns`` periods: one column per period, so a gap in the data is a gap on screen."""
+    if not series.candles:
+        return []
+    first = series.candles[-1].start - (columns - 1) * series.step_ms
+    return [c for c in series.candles if c.start >= first]
 
 
 def _draw_candle(grid: list[list[Cell]], x: int, candle: Candle, sub: Any) -> None:
