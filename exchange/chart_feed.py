@@ -28,9 +28,9 @@ __all__ = ["RETRY_AFTER_S", "STALE_AFTER_S", "ChartFeed"]
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_S = 10.0
-"""Bybit pushes the open candle every 1-60 s; the local exchange every second. Ten seconds of silence is an outage
-for a 1 s stream, and a candle still shows the last price known."""
+STALE_AFTER_S = 65.0
+"""Bybit pushes the open candle every 1-60 s (the local exchange every second): a minute and a little more of
+silence is an outage. A dead socket is found sooner by the link's own pings (every 20 s)."""
 RETRY_AFTER_S = 3.0
 SUBSCRIBE_TIMEOUT_S = 10.0
 
