@@ -26,6 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
+from app.chart_screen import ChartScreen, live_source
 from app.positions_screen import PositionsScreen, reader_for
 from app.preferences import LADDER_COUNTS, load_ladders, save_ladders
 from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
@@ -130,6 +131,13 @@ class DeskScreen(Screen[None]):
             "a small terminal shows fewer",
         ),
         Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding(
+            "g",
+            "show_chart",
+            "Chart",
+            show=False,
+            tooltip="Price chart of this symbol: 1m / 5m / 1h candles, entry and liq",
+        ),
         Binding(
             "p",
             "show_positions",
@@ -495,6 +503,13 @@ class DeskScreen(Screen[None]):
 
     def action_show_ledger(self) -> None:
         self.app.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_show_chart(self) -> None:
+        make = live_source(self.fluxum, self.symbol) if self.symbol else None
+        if make is None:
+            self.notify("No chart: no session runs.", severity="warning", timeout=4)
+            return
+        self.app.push_screen(ChartScreen(make))
 
     def action_show_positions(self) -> None:
         self.app.push_screen(PositionsScreen(self, reader_for(self), clock=self.clock))
