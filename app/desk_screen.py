@@ -2,10 +2,10 @@
 
 :class:`DeskScreen` is the App's default screen (the bottom of the stack, under any modal; ``App.query`` looks
 there). It composes the desk's widgets, picks the layout that fits the terminal (-full, -mid, -compact, -tiny: one
-class on the screen), owns the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles
-the bridge's messages (:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one
-batch, and a toast when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay
-in the App.
+class on the screen) and how many of the ladders chosen fit (1, 2 or 4 side by side, each its own symbol), owns
+the desk's bindings and actions (symbols, ladder zoom, ledger, cancel), and handles the bridge's messages
+(:mod:`app.bridge`): each turns into an immediate refresh of the widgets it concerns, in one batch, and a toast
+when a person must know. App-wide things (the session, toasts, theme, palette, signals) stay in the App.
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
+from app.chart_screen import ChartScreen, live_source
 from app.positions_screen import PositionsScreen, reader_for
+from app.preferences import LADDER_COUNTS, load_ladders, save_ladders
 from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
 from exchange.book import BookState
 from exchange.desk import Desk
@@ -44,7 +47,16 @@ from widgets.wallet import WalletPanel
 if TYPE_CHECKING:
     from app.app import FluxumApp
 
-__all__ = ["COMPACT_BELOW", "DeskScreen", "LAYOUTS", "MIN_SIZE", "describe_order", "layout_for"]
+__all__ = [
+    "COMPACT_BELOW",
+    "DeskScreen",
+    "LADDERS_NEED",
+    "LAYOUTS",
+    "MIN_SIZE",
+    "describe_order",
+    "ladders_for",
+    "layout_for",
+]
 
 MIN_SIZE = (60, 20)
 """Below this the desk cannot be read: a notice replaces it (at exactly 60x20 the compact layout shows)."""
@@ -65,6 +77,18 @@ def layout_for(width: int, height: int) -> str:
     if width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]:
         return "-compact"
     return "-mid" if width < MID_BELOW else "-full"
+
+
+LADDERS_NEED = {1: (0, 0), 2: (120, COMPACT_BELOW[1]), 4: (180, COMPACT_BELOW[1])}
+"""The terminal each ladder layout needs (every ladder at least ~34 columns, the side panel beside them)."""
+LADDERS_FALLBACK = "ladders fall back"
+"""The key of the notice that says the terminal shows fewer ladders than chosen."""
+
+
+def ladders_for(chosen: int, width: int, height: int) -> int:
+    """The most ladders, up to ``chosen``, that a terminal of ``width`` x ``height`` shows side by side."""
+    fits = [n for n in LADDER_COUNTS if n <= chosen and width >= LADDERS_NEED[n][0] and height >= LADDERS_NEED[n][1]]
+    return max(fits, default=1)
 
 
 def describe_order(order: OpenOrder) -> str:
@@ -98,7 +122,22 @@ class DeskScreen(Screen[None]):
             tooltip="Coarser ladder: more ticks per row (1, 2, 5, 10 … 1000)",
         ),
         Binding("minus", "zoom(-1)", "Finer", key_display="-", tooltip="Finer ladder: fewer ticks per row"),
+        Binding(
+            "v",
+            "cycle_ladders",
+            "Ladders",
+            show=False,
+            tooltip="Ladders side by side: 1, 2, 4 (remembered); the next symbols beside the first; "
+            "a small terminal shows fewer",
+        ),
         Binding("l", "show_ledger", "Ledger", tooltip="Every ledger field of every symbol"),
+        Binding(
+            "g",
+            "show_chart",
+            "Chart",
+            show=False,
+            tooltip="Price chart of this symbol: 1m / 5m / 1h candles, entry and liq",
+        ),
         Binding(
             "p",
             "show_positions",
@@ -149,6 +188,14 @@ class DeskScreen(Screen[None]):
         self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
         self.pull_ticker = PullTicker()
         """The one timer that pulls every desk widget on this screen."""
+        self.chosen_ladders = load_ladders()
+        """How many ladders the trader chose to see (the view key; remembered): the terminal may show fewer."""
+        self._terminal = (0, 0)
+        self._fallback: tuple[int, int] | None = None  # (chosen, shown) while the terminal shows fewer ladders
+        self.shown_ladders = 1
+        """How many ladders are on screen: the first (``#ladder``) and those beside it."""
+        self._beside: list[Ladder] = []
+        self._first_ladder: Ladder | None = None
         self.set_reactive(DeskScreen.symbol, symbol or (desk.symbols[0] if desk.symbols else None))
 
     # ------------------------------------------------------------------ layout
@@ -173,7 +220,7 @@ class DeskScreen(Screen[None]):
         yield DeskFooter()
 
     def on_mount(self) -> None:
-        self.set_interval(1 / self.pull_ticker.tick_hz, self.pull_ticker.tick, name="desk-pull")
+        self.set_interval(1 / self.pull_ticker.tick_hz, self._tick, name="desk-pull")
         self.fit(self.app.size.width, self.app.size.height)
         self.query_one(OrdersTable).focus()
 
@@ -181,6 +228,7 @@ class DeskScreen(Screen[None]):
         """Show the layout that fits the terminal: one class on this screen (the App hands it every resize, also
         while a modal is on top)."""
         layout = layout_for(width, height)
+        self._terminal = (width, height)
         for name in LAYOUTS:
             self.set_class(name == layout, name)
         with contextlib.suppress(Exception):  # (not composed yet)
@@ -193,6 +241,7 @@ class DeskScreen(Screen[None]):
                     f"Fluxum needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.\n"
                     "Enlarge the window, or press q to quit."
                 )
+        self._arrange_ladders()
 
     @property
     def layout_name(self) -> str:
@@ -206,6 +255,7 @@ class DeskScreen(Screen[None]):
         self.desk = desk
         if self.symbol not in desk.symbols:
             self.set_reactive(DeskScreen.symbol, desk.symbols[0] if desk.symbols else None)
+        self._arrange_ladders()
         self._show_all()
 
     def _show_all(self) -> None:
@@ -213,7 +263,9 @@ class DeskScreen(Screen[None]):
         with self.app.batch_update():
             # by isinstance, not by CSS type: OrdersTable(DataTable, DeskWidget) has no "DeskWidget" type name
             for widget in self.query("*").results(DeskWidget):
-                widget.show(desk, symbol)
+                if not widget.has_class("beside"):
+                    widget.show(desk, symbol)
+            self._show_beside()
         self.refresh_availability()
 
     def refresh_now(self, *kinds: type[DeskWidget]) -> None:
@@ -277,7 +329,7 @@ class DeskScreen(Screen[None]):
         self.refresh_now(PositionPanel, TradesTape)
 
     def on_bridge_book_state_changed(self, message: BookStateChanged) -> None:
-        if message.symbol == self.symbol:
+        if message.symbol in self.ladder_symbols:
             self.refresh_now(Ladder)
         if message.state is BookState.SYNCED:
             self.fluxum.withdraw(f"{message.symbol} book RESYNCING")
@@ -292,7 +344,7 @@ class DeskScreen(Screen[None]):
 
     def on_bridge_order_changed(self, message: OrderChanged) -> None:
         order = message.order
-        self.refresh_now(OrdersTable, *([Ladder] if order.symbol == self.symbol else []))
+        self.refresh_now(OrdersTable, *([Ladder] if order.symbol in self.ladder_symbols else []))
         if order.status == "Rejected":
             self.fluxum.notify(f"Order rejected: {describe_order(order)}", severity="error", timeout=10)
         elif order.order_id in self._cancelling and not order.is_open:
@@ -322,6 +374,94 @@ class DeskScreen(Screen[None]):
                 del self._stale_toasts[key]
                 self.fluxum.withdraw(key)
 
+    # ------------------------------------------------------------------ ladders side by side
+
+    @property
+    def ladder_symbols(self) -> list[str]:
+        """The symbols of the ladders on screen: the selected one, then the next ones of the desk's list."""
+        symbols, first = list(self.desk.symbols), self.symbol
+        if first is None:
+            return []
+        if first not in symbols:
+            return [first]
+        start = symbols.index(first)
+        return [symbols[(start + n) % len(symbols)] for n in range(min(self.shown_ladders, len(symbols)))]
+
+    def action_cycle_ladders(self) -> None:
+        """1 -> 2 -> 4 -> 1 ladders, remembered for the next start."""
+        index = LADDER_COUNTS.index(self.chosen_ladders) if self.chosen_ladders in LADDER_COUNTS else 0
+        self.chosen_ladders = LADDER_COUNTS[(index + 1) % len(LADDER_COUNTS)]
+        save_ladders(self.chosen_ladders)
+        self._arrange_ladders()
+        if self._fallback is None:
+            shown = self.shown_ladders
+            self.fluxum.notify(f"{shown} ladder{'s' if shown > 1 else ''} side by side.", timeout=3)
+
+    def _arrange_ladders(self) -> None:
+        """Mount or remove the ladders beside the first so that as many show as are chosen and fit (and as the
+        desk has symbols); a removed ladder leaves the pull ticker, so a ladder not shown never pulls."""
+        try:
+            first = self._first_ladder = self.query_one("#ladder", Ladder)
+        except NoMatches:
+            return  # (not composed yet: on_mount fits again)
+        fits = ladders_for(self.chosen_ladders, *self._terminal)
+        self.shown_ladders = max(1, min(fits, len(self.desk.symbols)))
+        self.set_class(self.shown_ladders > 1, "-ladders")
+        wanted = self.shown_ladders - 1
+        while len(self._beside) > wanted:
+            self._beside.pop().remove()
+        symbols = self.ladder_symbols
+        added = [
+            Ladder(self.desk, symbols[n], clock=self.clock, classes="beside")
+            for n in range(len(self._beside) + 1, wanted + 1)
+        ]
+        if added:
+            first.parent.mount(*added, after=self._beside[-1] if self._beside else first)  # type: ignore[union-attr]
+            self._beside += added
+        self._show_beside()  # (the watched list may have changed under them)
+        self._tell_fallback(fits)
+        self._title_ladders()
+
+    def _tell_fallback(self, fits: int) -> None:
+        """A terminal too small for the ladders chosen says so once, and withdraws it once they fit again."""
+        fallback = (self.chosen_ladders, fits) if fits < self.chosen_ladders else None
+        if fallback == self._fallback:
+            return
+        if self._fallback is not None:
+            self.fluxum.withdraw(LADDERS_FALLBACK)
+        self._fallback = fallback
+        if fallback is not None:
+            width, height = LADDERS_NEED[self.chosen_ladders]
+            self.fluxum.notify(
+                f"{self.chosen_ladders} ladders need a {width}x{height} terminal: showing {fits} until it grows.",
+                severity="warning",
+                timeout=8,
+                key=LADDERS_FALLBACK,
+            )
+
+    def _show_beside(self) -> None:
+        for ladder, symbol in zip(self._beside, self.ladder_symbols[1:], strict=False):
+            ladder.show(self.desk, symbol)
+
+    def _title_ladders(self) -> None:
+        """One ladder: "Order book" (and how many of the chosen fit); several: each names its symbol and book."""
+        if self._first_ladder is None:
+            return
+        ladders = [self._first_ladder, *self._beside]
+        for ladder in ladders:
+            if len(ladders) == 1:
+                title = "Order book"
+                if self._fallback is not None:
+                    title += f" · 1 of {self._fallback[0]} ladders fits"
+            else:
+                title = f"{ladder.symbol or '-'} · {ladder.trust[0].replace('_', ' ')}"
+            if ladder.border_title != title:
+                ladder.border_title = title
+
+    def _tick(self) -> None:
+        self.pull_ticker.tick()
+        self._title_ladders()
+
     # ------------------------------------------------------------------ symbols, ladder, ledger
 
     def watch_symbol(self, symbol: str | None) -> None:
@@ -331,6 +471,7 @@ class DeskScreen(Screen[None]):
         """The watched symbols changed: a removed symbol on screen gives way to the first, the strip redraws."""
         if self.symbol not in self.desk.symbols:
             self.symbol = self.desk.symbols[0] if self.desk.symbols else None
+        self._arrange_ladders()
         self.refresh_now(SymbolStrip)
 
     def select_symbol(self, symbol: str) -> None:
@@ -350,7 +491,7 @@ class DeskScreen(Screen[None]):
             self.symbol = self.desk.symbols[index]
 
     def action_zoom(self, direction: int) -> None:
-        ladder = self.query_one(Ladder)
+        ladder = self.query_one("#ladder", Ladder)
         before = ladder.group
         after = ladder.zoom(direction)
         if after == before and ladder.step() is None:
@@ -362,6 +503,13 @@ class DeskScreen(Screen[None]):
 
     def action_show_ledger(self) -> None:
         self.app.push_screen(LedgerScreen(self.desk, self.symbol))
+
+    def action_show_chart(self) -> None:
+        make = live_source(self.fluxum, self.symbol) if self.symbol else None
+        if make is None:
+            self.notify("No chart: no session runs.", severity="warning", timeout=4)
+            return
+        self.app.push_screen(ChartScreen(make))
 
     def action_show_positions(self) -> None:
         self.app.push_screen(PositionsScreen(self, reader_for(self), clock=self.clock))

@@ -105,7 +105,7 @@ async def test_unsubscribe_ack_and_silence(sim: SimServer, connect: Any) -> None
         ("linear", "orderbook.050.BTCUSDT"),
         ("linear", "orderbook.50.btcusdt"),
         ("linear", "publicTrade.NOTASYMBOL"),
-        ("linear", "kline.1.BTCUSDT"),
+        ("linear", "kline.7.BTCUSDT"),
         ("linear", "orderbook.50"),
         ("spot", "tickers.BTCUSD"),
         ("inverse", "orderbook.50.BTCUSD"),  # inverse not configured here

@@ -88,6 +88,10 @@ def state_at(path: Path, state: str) -> float:
     return next(float(ms) for kind, ms in states if kind == state) / 1000.0
 
 
+LIVE_LAG_S = 0.25
+"""How long after a close the live session may have written the state it caused, on a loaded CI machine."""
+
+
 def left_ready_s(path: Path) -> float:
     """When the recorded session first left Ready (epoch seconds)."""
     recording = Recording.load(path)
@@ -155,7 +159,9 @@ async def test_next_incident_stops_where_the_session_left_ready(recorded: Path) 
         await next_leaving_of_ready(pilot, app)
         assert app.desk.state.kind is not LinkState.READY and app.desk.outage_started_ms is not None
         assert app.player.incident is not None and app.player.incident[0].startswith("left Ready")
-        assert app.clock() == pytest.approx(left_ready_s(recorded), abs=0.002)
+        # The replay leaves Ready at the recorded close that caused it; live wrote its state a moment later (the
+        # time it took to act on the close, longer on a loaded machine), never earlier.
+        assert left_ready_s(recorded) - LIVE_LAG_S <= app.clock() <= left_ready_s(recorded) + 0.002
         await until(pilot, lambda: "down 0.0 s" in screen_text(app) and "‖ paused" in screen_text(app), "shown")
         held = app.clock()
         await frames_pass(pilot, app)

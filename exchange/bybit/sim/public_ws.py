@@ -1,6 +1,7 @@
 """The public WebSockets of the local exchange: ``/v5/public/{spot,linear,inverse}``.
 
-Topics: ``orderbook.{1,50,200,1000}.{SYMBOL}``, ``publicTrade.{SYMBOL}``, ``tickers.{SYMBOL}``; anything else,
+Topics: ``orderbook.{1,50,200,1000}.{SYMBOL}``, ``publicTrade.{SYMBOL}``, ``tickers.{SYMBOL}``,
+``kline.{minutes}.{SYMBOL}`` (``klines.py``); anything else,
 a depth Bybit does not serve or a lower-case symbol gets ``error:handler not found,topic:<t>``. Inverse is
 served like linear for the inverse symbols configured (``BTCUSD``, ``ETHUSD`` when "inverse" is among the
 categories); with none configured every inverse topic is "handler not found". Option and spread are not
@@ -36,6 +37,7 @@ from aiohttp import WSMsgType, web
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.connection import ConnectionRegistry, SimConnection
+from exchange.bybit.sim.klines import KLINE_INTERVALS, Klines, KlineStream
 from exchange.bybit.sim.market import Market, PublicTrade, SymbolBook
 from exchange.bybit.sim.wire import ticker_fields
 
@@ -326,7 +328,7 @@ class TradeStream:
                     conn.send_bytes_text(data)
 
 
-Stream = BookStream | TickerStream | TradeStream
+Stream = BookStream | TickerStream | TradeStream | KlineStream
 
 
 # ============================================================================================== the feed
@@ -347,6 +349,7 @@ class PublicFeed:
         self._trade_streams: dict[tuple[str, str], TradeStream] = {}
         self._task: asyncio.Task[None] | None = None
         market.add_public_trade_sink(self._on_trades)
+        self.klines = Klines(market, seed)
 
     # ------------------------------------------------------------------------ streams
 
@@ -365,6 +368,8 @@ class PublicFeed:
                 stream = BookStream(self, market.book(category, parts[2]), int(parts[1]))
             elif len(parts) == 2 and parts[0] == "tickers":
                 stream = TickerStream(self, market.book(category, parts[1]))
+            elif len(parts) == 3 and parts[0] == "kline" and parts[1] in KLINE_INTERVALS:
+                stream = KlineStream(self.clock, self.klines.series(category, parts[2], parts[1], self.clock.now_ms()))
             elif len(parts) == 2 and parts[0] == "publicTrade":
                 stream = TradeStream(self, market.book(category, parts[1]))
                 self._trade_streams[key] = stream

@@ -1,6 +1,6 @@
 """Bybit's public market REST endpoints on the local exchange (no signature needed).
 
-``/v5/market/time``, ``instruments-info``, ``orderbook``, ``recent-trade`` and ``tickers`` in the shapes of
+``/v5/market/time``, ``instruments-info``, ``orderbook``, ``recent-trade``, ``tickers`` and ``kline`` in the shapes of
 the fixtures (key order included). Parameters are checked the way Bybit checks them and refused with retCode
 10001: ``Illegal category`` for a missing or unknown category, ``params error: symbol invalid`` for an unknown
 symbol, ``params error: <name> invalid`` for a limit out of range. The orderbook's ``u`` is the 1000-level
@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exchange.bybit.sim.klines import KLINE_INTERVALS
 from exchange.bybit.sim.market import Market, SymbolBook
 from exchange.bybit.sim.public_ws import BookStream, PublicFeed
 from exchange.bybit.sim.rest_common import RestError, RestSite, ok_response, query_params
@@ -24,6 +25,7 @@ ORDERBOOK_LIMITS = {
     "linear": (1, 1000, 25),
     "inverse": (1, 1000, 25),
 }  # min, max, default
+KLINE_LIMITS = (1, 1000, 200)
 RECENT_TRADE_LIMITS = {"spot": (1, 60, 60), "linear": (1, 1000, 500), "inverse": (1, 1000, 500)}
 INSTRUMENT_LIMITS = (1, 1000, 500)
 
@@ -34,6 +36,7 @@ def add_routes(app: web.Application, routes: MarketRoutes) -> None:
     app.router.add_get("/v5/market/orderbook", routes.orderbook)
     app.router.add_get("/v5/market/recent-trade", routes.recent_trade)
     app.router.add_get("/v5/market/tickers", routes.tickers)
+    app.router.add_get("/v5/market/kline", routes.kline)
 
 
 # ------------------------------------------------------------------------------------------------ params
@@ -167,3 +170,24 @@ class MarketRoutes:
         else:
             books = [self.market.book(category, s) for s in self.market.symbols(category)]
         return ok_response(self.site, {"category": category, "list": [ticker_fields(b, "rest") for b in books]})
+
+    async def kline(self, request: web.Request) -> web.Response:
+        """Candles newest first, as strings; ``start``/``end`` (ms) bound the starts listed."""
+        params = query_params(request)
+        category = params.get("category") or "linear"  # Bybit's default for kline
+        if category not in ("spot", "linear", "inverse"):
+            raise RestError(10001, "Illegal category")
+        limit = _limit(params, KLINE_LIMITS)
+        book = _book(self.market, category, params)
+        interval = params.get("interval", "")
+        if interval not in KLINE_INTERVALS:
+            raise RestError(10001, "params error: interval invalid")
+        bounds = []
+        for name, default in (("start", 0), ("end", 1 << 62)):
+            text = params.get(name, "")
+            if text and not text.isdigit():
+                raise RestError(10001, f"params error: {name} invalid")
+            bounds.append(int(text) if text else default)
+        series = self.feed.klines.series(category, book.symbol, interval, self.site.clock.now_ms())
+        rows = [series.rest_row(c) for c in reversed(series.candles) if bounds[0] <= c.start <= bounds[1]]
+        return ok_response(self.site, {"symbol": book.symbol, "category": category, "list": rows[:limit]})

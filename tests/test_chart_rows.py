@@ -1,0 +1,63 @@
+"""What the chart draws, without a screen: candles in their colours, the lines on or off the range, the status."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from exchange.candles import Candle, CandleSeries
+from widgets.chart import AXIS_WIDTH, ChartLine, chart_rows
+
+T0 = 1_767_225_600_000
+D = Decimal
+
+
+def series(*ohlc: tuple[str, str, str, str], symbol: str = "BTCUSDT") -> CandleSeries:
+    out = CandleSeries(symbol, "1")
+    out.extend(Candle(T0 + i * 60_000, D(o), D(h), D(lo), D(c), D(1), True) for i, (o, h, lo, c) in enumerate(ohlc))
+    return out
+
+
+def column(rows: list[str], x: int) -> str:
+    return "".join(row[x] for row in rows)
+
+
+def test_a_rising_and_a_falling_candle_in_their_styles_with_the_axis() -> None:
+    rows = chart_rows(series(("100", "110", "95", "108"), ("108", "109", "90", "92")), [], "live", 40, 12)
+    assert len(rows) == 12 and all(len(r.text) == 40 for r in rows)
+    assert rows[0].text.startswith("BTCUSDT · 1m · live")
+    plot = [r.text for r in rows[1:-1]]
+    assert set(column(plot, 0)) <= set("█▀▄│ ") and "█" in column(plot, 0) and "│" in column(plot, 0)
+    styles = {names for r in rows[1:-1] for text, names in r.cells if text.strip("│█▀▄") == ""}
+    assert ("chart--up",) in styles and ("chart--down",) in styles
+    assert plot[0].rstrip().endswith("110")  # the top of the range on the axis
+    assert rows[-1].text.startswith("00:00")
+
+
+def test_a_line_in_range_is_drawn_and_one_outside_is_named_in_the_title() -> None:
+    lines = [ChartLine("entry", D("100"), "entry"), ChartLine("liq", D("50"), "liq")]
+    rows = chart_rows(series(("100", "110", "90", "105"), ("105", "111", "99", "101")), lines, "live", 40, 12)
+    assert "liq 50 ↓" in rows[0].text
+    entry_row = next(r for r in rows[1:-1] if "entry 100" in r.text)
+    assert "─" in entry_row.text[: 40 - AXIS_WIDTH] and any(n == ("chart--entry",) for _, n in entry_row.cells)
+
+
+def test_not_live_is_said_and_styled_and_no_candles_is_said() -> None:
+    rows = chart_rows(series(("1", "2", "1", "2")), [], "not live: the link dropped", 50, 8)
+    assert "not live: the link dropped" in rows[0].text and rows[0].cells[0][1] == ("chart--not-live",)
+    empty = chart_rows(CandleSeries("BTCUSDT", "60"), [], "not live: connecting", 40, 8)
+    assert [r.text.strip() for r in empty[:2]] == ["BTCUSDT · 1h · not live: connecting", "no candles yet"]
+    assert len(empty) == 8
+
+
+def test_a_symbol_with_control_characters_is_printed_harmlessly_and_a_flat_series_draws() -> None:
+    rows = chart_rows(series(("5", "5", "5", "5"), symbol="X\x1b[31mY"), [], "live", 30, 6)
+    assert "\x1b" not in "".join(r.text for r in rows)
+    assert any("│" in r.text or "█" in r.text or "▀" in r.text or "▄" in r.text for r in rows[1:-1])
+
+
+def test_a_gap_in_the_candles_is_a_gap_on_screen() -> None:
+    gappy = series(("100", "110", "95", "108"))
+    gappy.extend([Candle(T0 + 3 * 60_000, D("108"), D("109"), D("100"), D("101"), D(1), False)])
+    plot = [r.text for r in chart_rows(gappy, [], "live", 40, 12)[1:-1]]
+    assert column(plot, 0).strip() and column(plot, 3).strip()
+    assert column(plot, 1).strip() == column(plot, 2).strip() == ""
