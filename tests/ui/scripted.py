@@ -319,6 +319,15 @@ def resyncing() -> Desk:
 MARKS = {"BTCUSDT": "65010.2"}
 
 
+def resize_best_ask(desk: Desk, symbol: str = "BTCUSDT", size: str = "9.999") -> None:
+    """One delta to ``symbol``'s scripted book: its best ask's size becomes ``size`` (one ladder row changes)."""
+    book = desk.books[symbol]
+    best = book.best_ask()
+    assert best is not None
+    delta = {"s": symbol, "b": [], "a": [[repr(best[0]), size]], "u": (book.u or 0) + 1, "seq": 1}
+    book.apply({"topic": f"orderbook.50.{symbol}", "type": "delta", "ts": NOW_MS, "cts": NOW_MS, "data": delta})
+
+
 def with_recent_round_trip(desk: Desk, symbol: str = "BTCUSDT") -> Desk:
     """Two own fills among the last public trades (a small buy, then its sale), applied to the ledger too."""
     trades = list(desk.trades[symbol])

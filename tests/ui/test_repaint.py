@@ -71,18 +71,7 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
             return original(*dirty, **kwargs)
 
         monkeypatch.setattr(ladder, "refresh", recording)
-        book = desk.books["BTCUSDT"]
-        best = book.best_ask()
-        assert best is not None
-        book.apply(
-            {
-                "topic": "orderbook.50.BTCUSDT",
-                "type": "delta",
-                "ts": scripted.NOW_MS,
-                "cts": scripted.NOW_MS,
-                "data": {"s": "BTCUSDT", "b": [], "a": [[repr(best[0]), "9.999"]], "u": 1043, "seq": 1},
-            }
-        )
+        scripted.resize_best_ask(desk)
         await until(pilot, lambda: bool(regions), "the ladder repainted the change")
         after = [_cells(strip) for strip in ladder._strips]
         assert len(after) == len(before)

@@ -254,18 +254,7 @@ async def test_ladder_rebuilds_only_when_something_moved(monkeypatch: pytest.Mon
         monkeypatch.setattr(ladder, "_build", counting)
         await pilot.pause(0.3)  # six pulls at 20 Hz, nothing changed
         assert builds == 0
-        book = desk.books["BTCUSDT"]
-        best = book.best_ask()
-        assert best is not None
-        book.apply(
-            {
-                "topic": "orderbook.50.BTCUSDT",
-                "type": "delta",
-                "ts": scripted.NOW_MS,
-                "cts": scripted.NOW_MS,
-                "data": {"s": "BTCUSDT", "b": [], "a": [[repr(best[0]), "9.999"]], "u": 1043, "seq": 1},
-            }
-        )
+        scripted.resize_best_ask(desk)
         await until(pilot, lambda: builds == 1, "one rebuild for one book change", timeout=5)
         assert "9.999" in screen_text(app)
 
