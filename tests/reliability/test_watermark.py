@@ -26,8 +26,11 @@ async def test_restart_backfills_fills_older_than_a_journaled_live_push(tmp_path
         watermark = rt.journal.complete_until_ms()
         assert watermark is not None, "a finished backfill leaves a completeness mark"
 
-        place_market(rt.sim, "BTCUSDT", "Buy", "0.010", "outage-1")  # made while nobody watched
-        rt.sim.faults.set_clock_offset(10_000)
+        # A second after the mark, while nobody watched: the mark is the session's reading of the exchange's clock,
+        # right to a millisecond or so, and a fill in the same millisecond would test nothing.
+        rt.sim.faults.set_clock_offset(1_000)
+        place_market(rt.sim, "BTCUSDT", "Buy", "0.010", "outage-1")
+        rt.sim.faults.set_clock_offset(11_000)
         place_market(rt.sim, "BTCUSDT", "Buy", "0.020", "outage-2")
         records = sim_records(rt.sim)
         outage, late = records[-2], records[-1]
