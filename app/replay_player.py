@@ -37,7 +37,7 @@ from exchange.recording.pacing import Pacing, paced_loop
 from exchange.recording.replay import Recording
 from exchange.session import Session
 
-__all__ = ["SPEEDS", "Incidents", "Player", "speed_text"]
+__all__ = ["MOMENT_S", "SPEEDS", "Incidents", "Player", "moments", "speed_text"]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 
 from app.history_screen import HistoryScreen
 from app.replay_app import ReplayApp, replay_settings
-from app.replay_player import moments
+from app.replay_player import MOMENT_S, moments
 from app.screens import HelpScreen
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
@@ -130,7 +130,8 @@ async def test_a_step_plays_the_next_recorded_frame_and_stays_paused(recorded: P
         app.player.play_to(state_at(recorded, "Ready") + 0.1)  # Ready, books live
         await until(pilot, lambda: app.desk.state.kind is LinkState.READY, "Ready")
         before = app.clock()
-        after = next(at for at in moments(app.player.recording) if at > before + 1e-5)
+        # the player's own "next": a moment within MOMENT_S of now has been played out already
+        after = next(at for at in moments(app.player.recording) if at > before + MOMENT_S)
         await step(pilot, app)
         assert app.player.paused
         assert app.clock() == pytest.approx(after, abs=1e-5), "the next recorded moment"
