@@ -38,6 +38,8 @@ async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> dict
         task = asyncio.create_task(session.run())
         await until(lambda: session.state.kind is LinkState.READY or task.done(), what="Ready")
         place_market(sim, "BTCUSDT", "Buy", "0.01", "replay-desk-fill")
+        # the fill reaches the ledger while Ready, however loaded the machine: the replay tests look for it there
+        await until(lambda: session.desk.ledger.fill_count("BTCUSDT") > 0, what="the fill applied")
         await asyncio.sleep(QUIET_S)
         before = session.reconnects
         assert await sim.faults.drop_connections("public", 4000) == 1
