@@ -27,7 +27,7 @@ _GONE = select.POLLHUP | select.POLLERR
 @contextlib.contextmanager
 def on_stop_signals(stop: Callable[[int], None]) -> Iterator[None]:
     """Call ``stop(signum)`` on the running loop for each of :data:`STOP_SIGNALS` while the block runs, and
-    ``stop(SIGHUP)`` when the terminal (the first of stdin, stdout and stderr that is one) hangs up.
+    ``stop(SIGHUP)`` when the controlling terminal hangs up.
 
     Nothing is installed off the main thread or where the loop cannot take signals; on the way out the default
     actions come back.
@@ -52,10 +52,14 @@ def on_stop_signals(stop: Callable[[int], None]) -> Iterator[None]:
 
 
 def _terminal_fd() -> int | None:
+    """The first of stdin, stdout and stderr on this process's controlling terminal, the one whose hang-up sends
+    SIGHUP; none for a process detached from it (``setsid``), which is meant to outlive it."""
     for fd in (0, 1, 2):
-        with contextlib.suppress(OSError):
-            if os.isatty(fd):
-                return fd
+        try:
+            os.tcgetpgrp(fd)
+        except OSError:  # not a terminal, or not this process's controlling one
+            continue
+        return fd
     return None
 
 
