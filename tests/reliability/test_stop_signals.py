@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import EXIT_READER_GONE
+
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
 START_DEADLINE_S = 60.0
@@ -59,6 +61,12 @@ hang-up from its terminal only. Its status is the front end's."""
 
 def fluxum(*argv: str) -> list[str]:
     return [sys.executable, "-m", "app.cli", *argv]
+
+
+def led(command: list[str], *, told: bool) -> list[str]:
+    """``command`` as the terminal's session leader (told: the kernel's SIGHUP reaches it), or behind
+    :data:`UNTOLD_LEADER`."""
+    return command if told else [sys.executable, "-c", UNTOLD_LEADER, *command]
 
 
 class Desk:
@@ -181,8 +189,7 @@ def _hangs_up(desk: Desk, ready: bytes) -> int | None:
 def test_a_terminal_that_hangs_up_ends_the_desk_and_closes_the_journal(tmp_path: Path, told: bool) -> None:
     """The window closed. Told: the desk leads the terminal's session and gets the kernel's SIGHUP. Terminal-only:
     a shell in between takes the SIGHUP and waits, and only the terminal's end tells the desk."""
-    command = fluxum("--journal-dir", str(tmp_path))
-    desk = Desk(tmp_path, command if told else [sys.executable, "-c", UNTOLD_LEADER, *command])
+    desk = Desk(tmp_path, led(fluxum("--journal-dir", str(tmp_path)), told=told))
     try:
         status = _hangs_up(desk, b"Ready")
         assert status == 0, f"the desk did not end after the hang-up (status {status})"
@@ -214,7 +221,7 @@ def test_a_terminal_that_hangs_up_ends_the_desk_started_by_make(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("argv", "ready", "expected"),
     [
-        (["monitor", "--no-demo-trader"], b"Ready", 141),  # its stdout's reader gone (app.cli.EXIT_READER_GONE)
+        (["monitor", "--no-demo-trader"], b"Ready", EXIT_READER_GONE),  # as when its output's reader left
         (["sim", "--port", "0", "--no-demo-trader"], b"fluxum sim: Bybit v5 at ", 0),
     ],
     ids=["monitor", "sim"],
@@ -223,7 +230,7 @@ def test_a_terminal_that_hangs_up_ends_the_line_front_ends(
     tmp_path: Path, told: bool, argv: list[str], ready: bytes, expected: int
 ) -> None:
     command = fluxum(*argv, *(["--journal-dir", str(tmp_path)] if argv[0] == "monitor" else []))
-    desk = Desk(tmp_path, command if told else [sys.executable, "-c", UNTOLD_LEADER, *command])
+    desk = Desk(tmp_path, led(command, told=told))
     try:
         status = _hangs_up(desk, ready)
         assert status == expected, f"{argv[0]} did not end as expected after the hang-up (status {status})"
