@@ -1,7 +1,8 @@
 """SIGTERM, SIGHUP and SIGINT stop the desk as ``q`` does, read from the bytes the real dashboard wrote to a
 pseudo-terminal: the alternate screen left, mouse tracking off, the cursor shown, bracketed paste off, the journal
 closed (no ``-wal`` left, readable by another process), exit 0 within seconds. A terminal that really hangs up
-(its master closed) ends it the same way. ``fluxum monitor`` and ``fluxum sim`` stop cleanly on each too.
+(its master closed) ends it the same way, also when the kernel's SIGHUP goes to a shell or ``make`` in between and
+only the terminal itself tells. ``fluxum monitor`` and ``fluxum sim`` stop cleanly on each too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import fcntl
 import os
 import pty
 import select
+import shlex
+import shutil
 import signal
 import sqlite3
 import struct
@@ -22,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from app.cli import EXIT_READER_GONE
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
@@ -42,19 +47,43 @@ RESTORED = {
 }
 
 
-class Desk:
-    """The real ``fluxum`` dashboard in a pseudo-terminal of a fixed size, its output kept."""
+UNTOLD_LEADER = """
+import signal, subprocess, sys
+front_end = subprocess.Popen(sys.argv[1:])
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+status = front_end.wait()
+sys.exit(status if status >= 0 else 128 - status)
+"""
+"""The terminal's session leader when that is not the front end itself, as a shell or ``make`` in between: the
+kernel's SIGHUP goes to it alone, and it waits for the front end (as ``make`` does). The front end learns of the
+hang-up from its terminal only. Its status is the front end's."""
 
-    def __init__(self, journal_dir: Path) -> None:
+
+def fluxum(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", *argv]
+
+
+def led(command: list[str], *, told: bool) -> list[str]:
+    """``command`` as the terminal's session leader (told: the kernel's SIGHUP reaches it), or behind
+    :data:`UNTOLD_LEADER`."""
+    return command if told else [sys.executable, "-c", UNTOLD_LEADER, *command]
+
+
+class Desk:
+    """A ``fluxum`` front end (the dashboard on the embedded exchange unless told) in a pseudo-terminal of a fixed
+    size, its output kept; ``argv`` is the whole command, run as the terminal's session leader."""
+
+    def __init__(self, journal_dir: Path, argv: list[str] | None = None) -> None:
         self.journal_dir = journal_dir
         self.output = bytearray()
         self.status: int | None = None
+        argv = argv or fluxum("--journal-dir", str(journal_dir))
         self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: the dashboard on the embedded exchange, its journal kept in journal_dir
+        if self.pid == 0:  # the child
             os.environ["TERM"] = "xterm-256color"
             os.environ["PYTHONPATH"] = str(ROOT)
             os.chdir(ROOT)
-            os.execv(sys.executable, [sys.executable, "-m", "app.cli", "--journal-dir", str(journal_dir)])
+            os.execvp(argv[0], argv)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
 
     def read(self, until: bytes, timeout: float) -> bool:
@@ -94,8 +123,8 @@ class Desk:
         return None
 
     def close(self) -> None:
-        if self.status is None:
-            os.kill(self.pid, signal.SIGKILL)
+        if self.status is None:  # the session leader's process group holds the front end behind it too
+            os.killpg(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
         with contextlib.suppress(OSError):
             os.close(self.fd)
@@ -146,18 +175,68 @@ def test_a_stop_signal_quits_the_desk_like_q(tmp_path: Path, signum: signal.Sign
         desk.close()
 
 
+def _hangs_up(desk: Desk, ready: bytes) -> int | None:
+    """Once ``ready`` is on screen, close the terminal (its master side): the kernel hangs it up and sends SIGHUP
+    to its session leader; every read then ends (EOF) and every write fails (EIO). The status once it ended."""
+    assert desk.read(ready, START_DEADLINE_S), bytes(desk.output[-2000:])
+    os.close(desk.fd)
+    desk.fd = os.open(os.devnull, os.O_RDONLY)  # closed: give close() something to close
+    return desk.wait(STOP_DEADLINE_S, reading=False)
+
+
 @pytest.mark.timeout(120)
-def test_a_terminal_that_hangs_up_ends_the_desk_and_closes_the_journal(tmp_path: Path) -> None:
-    """The window closed: the kernel hangs the terminal up and sends SIGHUP; every write and read then fails."""
-    desk = Desk(tmp_path)
+@pytest.mark.parametrize("told", [True, False], ids=["sighup", "terminal-only"])
+def test_a_terminal_that_hangs_up_ends_the_desk_and_closes_the_journal(tmp_path: Path, told: bool) -> None:
+    """The window closed. Told: the desk leads the terminal's session and gets the kernel's SIGHUP. Terminal-only:
+    a shell in between takes the SIGHUP and waits, and only the terminal's end tells the desk."""
+    desk = Desk(tmp_path, led(fluxum("--journal-dir", str(tmp_path)), told=told))
     try:
-        assert desk.read(b"Ready", START_DEADLINE_S), bytes(desk.output[-2000:])
-        os.close(desk.fd)
-        status = desk.wait(STOP_DEADLINE_S, reading=False)
+        status = _hangs_up(desk, b"Ready")
         assert status == 0, f"the desk did not end after the hang-up (status {status})"
         assert_journal_closed(tmp_path)
     finally:
-        desk.fd = os.open(os.devnull, os.O_RDONLY)  # already closed: give close() something to close
+        desk.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_a_terminal_that_hangs_up_ends_the_desk_started_by_make(tmp_path: Path) -> None:
+    """``make run`` in a terminal that closes: make leads the session, takes the SIGHUP and waits for its recipe
+    before it dies of it, so make ends only once the desk did. The desk's status is not make's (make's is SIGHUP)."""
+    journal_dir = tmp_path / "journal"
+    journal_dir.mkdir()
+    recipe = shlex.join(fluxum("--journal-dir", str(journal_dir)))
+    (tmp_path / "Makefile").write_text(f"run:\n\t{recipe}\n")
+    desk = Desk(journal_dir, ["make", "--no-print-directory", "-f", str(tmp_path / "Makefile"), "run"])
+    try:
+        status = _hangs_up(desk, b"Ready")
+        assert status is not None, "make and the desk did not end after the hang-up"
+        assert_journal_closed(journal_dir)
+    finally:
+        desk.close()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("told", [True, False], ids=["sighup", "terminal-only"])
+@pytest.mark.parametrize(
+    ("argv", "ready", "expected"),
+    [
+        (["monitor", "--no-demo-trader"], b"Ready", EXIT_READER_GONE),  # as when its output's reader left
+        (["sim", "--port", "0", "--no-demo-trader"], b"fluxum sim: Bybit v5 at ", 0),
+    ],
+    ids=["monitor", "sim"],
+)
+def test_a_terminal_that_hangs_up_ends_the_line_front_ends(
+    tmp_path: Path, told: bool, argv: list[str], ready: bytes, expected: int
+) -> None:
+    command = fluxum(*argv, *(["--journal-dir", str(tmp_path)] if argv[0] == "monitor" else []))
+    desk = Desk(tmp_path, led(command, told=told))
+    try:
+        status = _hangs_up(desk, ready)
+        assert status == expected, f"{argv[0]} did not end as expected after the hang-up (status {status})"
+        if argv[0] == "monitor":
+            assert_journal_closed(tmp_path)
+    finally:
         desk.close()
 
 

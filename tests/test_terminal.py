@@ -1,0 +1,67 @@
+"""The desk's terminal driver on a real pseudo-terminal: keys reach the app, and once the terminal hangs up the input
+thread ends instead of reading the ended input again and again at full speed (a core at 100 % for as long as the
+process lived). The hang-up quitting the desk is tested end to end in tests/reliability/test_stop_signals.py."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pty
+import signal
+import tty
+from collections.abc import Iterator
+from typing import Any
+
+from textual import events
+
+from app.terminal import HangupSafeDriver
+from tests.support.waiting import DEADLINE_S, until
+
+
+class KeysTaken:
+    """The app as the driver sees it: what it posts is kept."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def _post_message(self, message: Any) -> bool:
+        if isinstance(message, events.Key):
+            self.keys.append(message.key)
+        return True
+
+
+@contextlib.contextmanager
+def driver_on(app: KeysTaken, fd: int) -> Iterator[HangupSafeDriver]:
+    """The driver reading ``fd``; the job-control handlers it installs are put back afterwards."""
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGTSTP, signal.SIGCONT)}
+    try:
+        driver = HangupSafeDriver(app)
+        driver.fileno = fd
+        yield driver
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler)
+
+
+async def test_keys_reach_the_app_and_the_input_ends_when_the_terminal_hangs_up() -> None:
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # each key as it is typed, as the driver sets its terminal
+    app = KeysTaken()
+    try:
+        with driver_on(app, slave) as driver:
+            reading = asyncio.create_task(asyncio.to_thread(driver.run_input_thread))
+            try:
+                os.write(master, b"q")
+                await until(lambda: app.keys == ["q"], what="the key q reached the app")
+                os.close(master)  # the terminal hangs up: the slave reads EOF from now on
+                master = -1
+                ended, _ = await asyncio.wait({reading}, timeout=DEADLINE_S)
+                assert ended, "the input thread still reads a terminal that hung up"
+            finally:
+                driver.exit_event.set()  # a thread still reading ends at its next look
+                await reading
+    finally:
+        os.close(slave)
+        if master >= 0:
+            os.close(master)
