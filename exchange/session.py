@@ -751,7 +751,7 @@ class Session:
         named = self._step.slow_reason(now, reset_ms, slow)
         if named is not None:
             reason, since_ms = named
-            self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms)
+            self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms, waiting=True)
 
     def _rate_limit_reset_ms(self) -> int | None:
         status = None if self.rest is None else self.rest.last_rate_limit
@@ -789,12 +789,20 @@ class Session:
         attempt: int = 0,
         next_retry_ms: int | None = None,
         since_ms: int | None = None,
+        waiting: bool = False,
     ) -> None:
         """A transition (or a new reason within a state); see :func:`transition` for ``since_ms``."""
         previous = self.state
         now_ms = self._now_ms()
         state = transition(
-            previous, kind, reason, now_ms, attempt=attempt, next_retry_ms=next_retry_ms, since_ms=since_ms
+            previous,
+            kind,
+            reason,
+            now_ms,
+            attempt=attempt,
+            next_retry_ms=next_retry_ms,
+            since_ms=since_ms,
+            waiting=waiting,
         )
         if state is None:
             return
