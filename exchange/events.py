@@ -65,6 +65,9 @@ class SessionState:
     reason: str = ""
     attempt: int = 0  # Reconnecting: which attempt comes next (1-based)
     next_retry_ms: int | None = None  # Reconnecting: when it will be tried (epoch ms)
+    waiting: bool = False
+    """Connected, and the recovery is held up: a step found slow, or a wait Bybit imposed (a 10006 until
+    ``next_retry_ms``); ``reason`` names it. The bar must not read as a link doing fine."""
 
     def __str__(self) -> str:
         text = self.kind.value

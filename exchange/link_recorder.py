@@ -17,7 +17,16 @@ from typing import Any
 
 from exchange.book import BookState
 from exchange.desk import Desk
-from exchange.events import AlertChanged, BookStateChanged, Event, LinkState, LinkStats, Notice, StateChanged
+from exchange.events import (
+    AlertChanged,
+    BookStateChanged,
+    Event,
+    LinkState,
+    LinkStats,
+    Notice,
+    StateChanged,
+    TopicHealth,
+)
 from exchange.hub import EventHub, Subscription
 from exchange.link_history import HistoryRow, LinkHistory
 
@@ -46,6 +55,7 @@ class HistoryRecorder:
         self._book_since: dict[str, tuple[str, int]] = {}
         self._stale_since: dict[str, int] = {}
         self._ready = False
+        self._ready_since = 0
         self._ever_ready = False
         self._kind = LinkState.DISCONNECTED
         self._next_alive = 0
@@ -139,6 +149,8 @@ class HistoryRecorder:
         ready = state.kind is LinkState.READY
         essential = ready != self._ready
         self._ready = ready
+        if ready:
+            self._ready_since = state.since_ms
         self._kind = state.kind
         self._ever_ready = self._ever_ready or ready
         if not ready:
@@ -158,11 +170,17 @@ class HistoryRecorder:
 
     def _on_stats(self, stats: LinkStats) -> None:
         now = self._now_ms()
-        stale = {health.topic for health in stats.topics if health.stale} if self._ready else set()
-        for topic in stale - self._stale_since.keys():
-            self._stale_since[topic] = now
+        stale = {health.topic: health for health in stats.topics if health.stale} if self._ready else {}
+        for topic in stale.keys() - self._stale_since.keys():
+            self._stale_since[topic] = self._silent_since(stale[topic], now)
         for topic in list(self._stale_since.keys() - stale):
             self._close_stale(topic, now, "stream silent")
+
+    def _silent_since(self, health: TopicHealth, now: int) -> int:
+        """When a stream found stale went silent: its last message (it is found stale only seconds later), never
+        before this Ready began (a message from an earlier connection dates nothing of this one)."""
+        last = health.last_message_ms
+        return now if last is None else min(now, max(last, self._ready_since))
 
     def _end_stale(self, now: int, cause: str) -> None:
         for topic in list(self._stale_since):

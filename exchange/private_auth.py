@@ -1,9 +1,10 @@
 """The private stream's auth: the signed request, and what a refusal means.
 
 Bybit answers an auth signed with an expiry already past with a bare "Params Error", the same words it has for a
-bad key. So a first "Params Error" means "measure the clock and try again" (a :class:`LinkDead`), and only one
-signed on a clock just measured and good to well within the expiry means the key itself (a
-:class:`SessionFailed`). Kept apart from :mod:`exchange.session`, which decides when to measure and when to ask.
+bad key. So a first "Params Error" means "measure the clock and ask again" (a :class:`LinkDead`: the session asks
+again on the same link, and only reconnects if the clock could not be measured), and only one signed on a clock
+just measured and good to well within the expiry means the key itself (a :class:`SessionFailed`). Kept apart
+from :mod:`exchange.session`, which decides when to measure and when to ask.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ from exchange.retry import (
     fatal_reason,
     key_rejected,
 )
+from exchange.secrets import Credentials
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, RestApi, Tap, Ticks
 from exchange.state_publication import announce, link_figures, publish_figures, transition
 from exchange.subscriptions import MAX_REASON_CHARS, Subscriptions
@@ -103,6 +104,7 @@ MARK_INTERVAL_S = 0.25
 WATERMARK_INTERVAL_S = 5.0
 JOURNAL_TAIL_INTERVAL_S = 1.0  # how often fills another Fluxum journaled on this account are looked for
 STATS_INTERVAL_S = 0.5
+AUTH_TRIES = 2  # a "Params Error" is asked once more on the same link, on a clock measured just then
 _REPLIES = (FrameKind.SUBSCRIBE, FrameKind.AUTH, FrameKind.PONG)
 """Frames that answer a request: never data, whatever they hold."""
 
@@ -510,19 +512,30 @@ class Session:
         return await race(step, self._link_lost, lambda: self._lost_reason or "link lost")
 
     async def _authenticate(self, link: FrameLink) -> None:
+        """Auth on ``link``. A refusal that may be the clock ("Params Error", Bybit's reply to an auth that arrived
+        expired) is asked once more on the same link, signed on a clock measured just then: the public books never
+        go dark for it. Refused again on a trusted clock, it is the key (:func:`auth_refusal`)."""
         credentials = self.settings.credentials
         assert credentials is not None
-        remeasured = await self._measure_clock() and self._clock_suspect
-        expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
-        reply = await self._race(link.request(auth_request(credentials, expires), self.timeouts.auth_s))
-        if reply.get("success") is True:
-            self._authenticated = True
-            self._clock_suspect = False
-            return
-        refusal = auth_refusal(reply, remeasured and self._clock_trusted())
-        if isinstance(refusal, LinkDead):
+        refusal: LinkDead | SessionFailed | None = None
+        for _ in range(AUTH_TRIES):
+            remeasured = await self._measure_clock() and self._clock_suspect
+            reply = await self._send_auth(link, credentials)
+            if reply.get("success") is True:
+                self._authenticated = True
+                self._clock_suspect = False
+                return
+            refusal = auth_refusal(reply, remeasured and self._clock_trusted())
+            if not isinstance(refusal, LinkDead):
+                raise refusal
             self._clock_suspect = True  # measure the clock before the next auth
-        raise refusal
+        assert refusal is not None
+        raise refusal  # the clock could not be measured: a new connection tries again
+
+    async def _send_auth(self, link: FrameLink, credentials: Credentials) -> dict[str, Any]:
+        """One auth signed to expire ``auth_expiry_s`` after the exchange's now, and the exchange's reply."""
+        expires = self._now_ms() + self._server_offset_ms() + int(self.timeouts.auth_expiry_s * 1000)
+        return await self._race(link.request(auth_request(credentials, expires), self.timeouts.auth_s))
 
     async def _authenticate_or_drop_account(self, link: FrameLink) -> None:
         """Auth; a rejected key takes the account part down, not the public data the desk can still show."""
@@ -751,7 +764,7 @@ class Session:
         named = self._step.slow_reason(now, reset_ms, slow)
         if named is not None:
             reason, since_ms = named
-            self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms)
+            self._set_state(LinkState.CONNECTED, reason, next_retry_ms=reset_ms, since_ms=since_ms, waiting=True)
 
     def _rate_limit_reset_ms(self) -> int | None:
         status = None if self.rest is None else self.rest.last_rate_limit
@@ -789,12 +802,20 @@ class Session:
         attempt: int = 0,
         next_retry_ms: int | None = None,
         since_ms: int | None = None,
+        waiting: bool = False,
     ) -> None:
         """A transition (or a new reason within a state); see :func:`transition` for ``since_ms``."""
         previous = self.state
         now_ms = self._now_ms()
         state = transition(
-            previous, kind, reason, now_ms, attempt=attempt, next_retry_ms=next_retry_ms, since_ms=since_ms
+            previous,
+            kind,
+            reason,
+            now_ms,
+            attempt=attempt,
+            next_retry_ms=next_retry_ms,
+            since_ms=since_ms,
+            waiting=waiting,
         )
         if state is None:
             return

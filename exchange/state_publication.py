@@ -29,17 +29,19 @@ def transition(
     attempt: int = 0,
     next_retry_ms: int | None = None,
     since_ms: int | None = None,
+    waiting: bool = False,
 ) -> SessionState | None:
     """The state after ``previous``, or None when nothing changed (a Reconnecting is told every time: each is a
     new attempt). ``since_ms`` dates it earlier than now when it began before the session could tell (a step
     found slow, a silence found dead), never before the last one."""
     since = now_ms if since_ms is None else min(now_ms, max(since_ms, previous.since_ms))
-    state = SessionState(kind, since, reason, attempt, next_retry_ms)
-    same = (previous.kind, previous.reason, previous.attempt, previous.next_retry_ms) == (
+    state = SessionState(kind, since, reason, attempt, next_retry_ms, waiting)
+    same = (previous.kind, previous.reason, previous.attempt, previous.next_retry_ms, previous.waiting) == (
         kind,
         reason,
         attempt,
         next_retry_ms,
+        waiting,
     )
     return None if same and kind is not LinkState.RECONNECTING else state
 

@@ -8,12 +8,13 @@ a pong 20 ms after each ping unless the path is dead or the pong is lost) and ca
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
 
-from exchange.bybit.ws import RTT_RECHECK_S, WATCHDOG_TICK_S, LinkDead, WsLink
+from exchange.bybit.ws import RTT_RECHECK_S, SLOW_RTT_KEPT_S, WATCHDOG_TICK_S, LinkDead, WsLink
 
 FRAME_EVERY_S = 0.05
 PONG_AFTER_S = 0.02
@@ -172,6 +173,23 @@ async def test_a_slow_round_trip_is_measured_again_within_seconds_not_a_ping_int
     assert line.pings[1] == pytest.approx(24.0 + RTT_RECHECK_S, abs=WATCHDOG_TICK_S + 1e-9), line.pings
     assert line.link.ping_rtt_ms == pytest.approx(PONG_AFTER_S * 1000, abs=1e-6)
     assert len(line.pings) == 2, "a fast round trip again: back to the regular interval"
+
+
+async def test_a_slow_round_trip_is_not_shown_past_its_recheck() -> None:
+    """ "ping 3800 ms" describes a slow moment: once its recheck could have answered and did not, no figure is
+    shown rather than the slow one for the rest of the ping interval."""
+    line = Line(lose=1)
+    line.link._ws = SimpleNamespace(closed=False)  # type: ignore[assignment]  # open, as far as the figure goes
+    await line.run(20.3)
+    (held,) = line.link._pings_sent
+    line.t = 24.0
+    line.link._handle_text(orjson.dumps({"success": True, "ret_msg": "pong", "op": "ping", "req_id": held}).decode())
+    line.lose = 1  # the recheck's pong is lost too
+    await line.run(25.0)
+    assert line.link.current_rtt_ms(25.0) == pytest.approx(3800, abs=1e-6), "the slow figure, while it is news"
+    await line.run(24.0 + SLOW_RTT_KEPT_S + WATCHDOG_TICK_S)
+    assert line.died_at is None and len(line.pings) == 2, line.pings
+    assert line.link.current_rtt_ms(line.t) is None, "a slow figure past its recheck is no figure"
 
 
 async def test_a_pong_that_names_no_ping_answers_the_latest() -> None:

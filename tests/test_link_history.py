@@ -286,7 +286,8 @@ def test_the_recorder_writes_transitions_books_stale_periods_and_notices(recordi
     recorder.handle(StateChanged(ready, connecting))
     assert desk.link_timeline.current == "ready"
     now[0] += 10
-    recorder.handle(LinkStats(None, 0.0, 0, "", (TopicHealth("tickers.BTCUSDT", T0, True),)))
+    # silent since T0 + 4 s, found stale at T0 + 10 s: the period is the silence, not the verdict
+    recorder.handle(LinkStats(None, 0.0, 0, "", (TopicHealth("tickers.BTCUSDT", T0 + 4 * S, True),)))
     assert desk.link_timeline.current == "degraded"
     now[0] += 4
     recorder.handle(LinkStats(None, 0.0, 0, "", (TopicHealth("tickers.BTCUSDT", T0 + 14 * S, False),)))
@@ -301,12 +302,31 @@ def test_the_recorder_writes_transitions_books_stale_periods_and_notices(recordi
     assert rows == [
         ("link", "", "Connecting", "", None),
         ("link", "", "Ready", "all topics live", 2 * S),
-        ("stale", "tickers.BTCUSDT", "stale", "stream silent", 4 * S),
+        ("stale", "tickers.BTCUSDT", "stale", "stream silent", 10 * S),
         ("book", "BTCUSDT", "RESYNCING", "gap", None),
         ("book", "BTCUSDT", "SYNCED", "", 1 * S),
         ("notice", "", "warning", "Link lost", None),
         ("link", "", "Reconnecting", "no pong", 18 * S),
     ]
+
+
+def test_a_stale_period_starts_at_the_last_message_of_this_connection(recording: Recording) -> None:
+    """Silent since before this Ready (a message of the last connection): the period starts at Ready; a stream
+    that never spoke starts when it was found stale."""
+    now, hub, desk, store, recorder = recording
+    ready = _state(LinkState.READY, T0 + 2 * S, "all topics live")
+    recorder.handle(StateChanged(ready, _state(LinkState.CONNECTED, T0)))
+    now[0] += 10
+    topics = (TopicHealth("tickers.BTCUSDT", T0 - 60 * S, True), TopicHealth("orderbook.50.BTCUSDT", None, True))
+    recorder.handle(LinkStats(None, 0.0, 0, "", topics))
+    now[0] += 2
+    recorder.handle(StateChanged(_state(LinkState.RECONNECTING, T0 + 12 * S, "no pong", 1), ready))
+    recorder.flush()
+    stale = {r.subject: (r.time_ms, r.reason, r.duration_ms) for r in store.rows() if r.kind == "stale"}
+    assert stale == {
+        "tickers.BTCUSDT": (T0 + 2 * S, "link lost", 10 * S),
+        "orderbook.50.BTCUSDT": (T0 + 10 * S, "link lost", 2 * S),
+    }
 
 
 def test_alerts_are_recorded_when_they_start_and_clear_even_past_the_budget(recording: Recording) -> None:

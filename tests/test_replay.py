@@ -44,6 +44,7 @@ from exchange.session import Backoff
 from exchange.summary import StateTrail, desk_summary
 from tests.support.fills import place_market
 from tests.support.gate import Gate
+from tests.support.runtime import one_expired_looking_auth
 from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,14 +181,14 @@ async def slow_auth(rt: Runtime) -> None:
 
 
 async def rejected_auth(rt: Runtime) -> None:
-    """A "Params Error" auth: the clock measured again and the auth retried until the exchange takes it."""
-    faults = sim_of(rt).faults
-    faults.auth_reject = True
+    """A "Params Error" auth: the clock measured again and the auth asked again on the same link, taken."""
+    refused = sim_of(rt).counters["ws.private.auth_rejected_by_fault"]
     before = rt.session.reconnects
-    assert await faults.drop_connections("private", 4000) == 1
-    await until(lambda: rt.session.reconnects > before + 1, what="an auth refused")
-    faults.auth_reject = False
-    await ready_again(rt, before)
+    with one_expired_looking_auth(sim_of(rt), rt):
+        assert await sim_of(rt).faults.drop_connections("private", 4000) == 1
+        await ready_again(rt, before)
+    assert sim_of(rt).counters["ws.private.auth_rejected_by_fault"] == refused + 1
+    assert rt.session.reconnects == before + 1, "the drop only"
 
 
 async def clock_offset(rt: Runtime) -> None:

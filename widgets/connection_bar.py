@@ -11,12 +11,13 @@ It pulls the desk on a timer (10 Hz: the countdown moves) and re-renders only wh
 also calls :meth:`refresh_now` the moment a state change arrives through the bridge, so Reconnecting is on
 screen within a frame of the session noticing, not a timer tick later.
 
-A recovery that is slow says what it waits on ("authenticating"), and a wait Bybit imposed (a 10006 until its
-reset) is counted down like a retry. Reasons are said in the desk's short words (:func:`desk_words`: "exchange
-unreachable", "no pong", "auth rejected"): a raw aiohttp error would wrap over the second line and push the
-stream ages off. The session keeps the raw reason for the link history and the notices. A reason no pattern
-knows quotes the exchange (a ``retMsg``): it is shown made printable, as plain text (whole enough to carry a
-fix, as a corrupt journal's does).
+A recovery that is held up says so in its state's place, not in Connected's green: what it waits on and for how
+long ("○ Connected · authenticating (slow) 4.0 s"), or a wait Bybit imposed counted down to its reset
+("○ Connected · rate limited (10006) · retry in 3.0 s"). Reasons are said in the desk's short words
+(:func:`desk_words`: "exchange unreachable", "no pong", "auth rejected"): a raw aiohttp error would wrap over
+the second line and push the stream ages off. The session keeps the raw reason for the link history and the
+notices. A reason no pattern knows quotes the exchange (a ``retMsg``): it is shown made printable, as plain text
+(whole enough to carry a fix, as a corrupt journal's does).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ ENVIRONMENT_STYLES = {
 }
 """Four colours told apart in every theme, production the loudest (white on red): the app derives the
 variables from the theme (app/palette.py)."""
+WAITING_STYLE = "bold $text-warning"
+"""A Connected session held up (a slow step, a 10006): its state and what it waits on, never in Ready's green."""
 MUTED = "$label"
 """The figures' labels: muted, and readable on a light theme's panel too (``dim`` halves the contrast: 2.5)."""
 SHOWN_KEPT = 64
@@ -211,6 +214,10 @@ class ConnectionBar(SymbolWidget):
             parts.extend(outage)
             parts.append((f" · {desk_words(state.reason) or 'no reason given'}", "bold $text-error"))
             parts.append(f" · for {in_state} · not retrying")
+        elif state.waiting:  # held up: the wait is the news, said in place of "for 3 s"
+            parts[-1] = (state_label(state.kind), WAITING_STYLE)
+            parts.extend(self._waiting_words(state, now_ms))
+            parts.extend(outage)
         else:
             parts.append(f" for {in_state}")
             parts.extend(outage)
@@ -233,6 +240,17 @@ class ConnectionBar(SymbolWidget):
             parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
+
+    @staticmethod
+    def _waiting_words(state: SessionState, now_ms: int) -> list[Any]:
+        """What a held-up recovery waits on: ``· rate limited (10006) · retry in 3.0 s`` (a wait Bybit imposed,
+        counted down to its reset) or ``· authenticating (slow) 4.0 s`` (a step, timed from its start)."""
+        words = desk_words(state.reason) or "recovering"
+        if state.next_retry_ms is not None:
+            wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
+            return [(f" · {words}", WAITING_STYLE), (f" · retry in {wait:.1f} s", "bold")]
+        waited = duration_text(max(0, now_ms - state.since_ms) / 1000)
+        return [(f" · {words} (slow) {waited}", WAITING_STYLE)]
 
     @staticmethod
     def _outage_clock(desk: Desk, now_ms: int) -> list[Any]:
@@ -301,8 +319,10 @@ class ConnectionBar(SymbolWidget):
         parts: list[Any] = [
             environment_badge(desk.environment),
             " ",
-            (state_label(state.kind), STATE_STYLES[state.kind]),
+            (state_label(state.kind), WAITING_STYLE if state.waiting else STATE_STYLES[state.kind]),
         ]
+        if state.waiting:
+            parts.extend(self._waiting_words(state, now_ms))
         parts.extend(self._outage_clock(desk, now_ms))
         if state.kind is LinkState.FAILED:
             parts.append((f" · {desk_words(state.reason) or 'no reason given'}", "bold $text-error"))
@@ -326,9 +346,9 @@ class ConnectionBar(SymbolWidget):
         if desk.journal_problem and state.kind is not LinkState.FAILED:
             details.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         stats = desk.stats
-        if state.reason and state.kind not in (LinkState.READY, LinkState.FAILED):
+        if state.reason and state.kind not in (LinkState.READY, LinkState.FAILED) and not state.waiting:
             details.append((f" · {desk_words(state.reason)}", "$text-warning"))
-        if state.next_retry_ms is not None:  # a retry, or a wait the exchange imposed (10006): when it ends
+        if state.next_retry_ms is not None and not state.waiting:  # a retry: when it is tried
             details.append((f" · retry in {max(0.0, (state.next_retry_ms - now_ms) / 1000):.1f} s", "bold"))
         if state.kind is LinkState.RECONNECTING:
             details.append((f" · attempt {state.attempt}", "bold"))

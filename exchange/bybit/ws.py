@@ -47,6 +47,9 @@ SLOW_RTT_MS = 1000.0
 the link as it is, not a slow moment long past. A pong outstanding for longer than this (and twice the last round
 trip) makes the last figure unknown: the round trip now is at least that wait."""
 RTT_RECHECK_S = 2.0
+SLOW_RTT_KEPT_S = RTT_RECHECK_S + SLOW_RTT_MS / 1000
+"""A slow round trip describes the link until its recheck could have answered, no longer: past this with no new
+pong the figure is dropped (the bar shows none rather than a slow moment long past)."""
 
 
 class BybitFrames:
@@ -243,10 +246,14 @@ class WsLink:
 
     def current_rtt_ms(self, now: float) -> float | None:
         """The last round trip, while it still describes this link: open, measured within a ping interval and the
-        probe deadline (the next pong is due by then), and no pong outstanding for longer than it could explain.
-        A figure from a closed socket, or from a slow moment long past, is no figure."""
+        probe deadline (the next pong is due by then), a slow one within :data:`SLOW_RTT_KEPT_S`, and no pong
+        outstanding for longer than it could explain. A figure from a closed socket, or from a slow moment long
+        past, is no figure."""
         rtt, at = self.ping_rtt_ms, self.ping_rtt_at
-        if not self.open_ or rtt is None or at is None or now - at > self._ping_interval + self._probe_timeout:
+        if not self.open_ or rtt is None or at is None:
+            return None
+        kept = SLOW_RTT_KEPT_S if rtt > SLOW_RTT_MS else self._ping_interval + self._probe_timeout
+        if now - at > kept:
             return None
         waiting_ms = (now - min(self._pings_sent.values())) * 1000.0 if self._pings_sent else 0.0
         return None if waiting_ms > max(SLOW_RTT_MS, 2 * rtt) else rtt

@@ -23,9 +23,10 @@ async def test_key_revoked_on_the_exchange_fails_the_session_without_retrying():
 
 
 async def test_params_error_refused_again_on_a_re_measured_clock_takes_the_account_down_not_the_books() -> None:
-    """Bybit's "Params Error" is its answer to an auth that arrived expired, so the first one is retried after
-    measuring the clock again; refused again with the clock just measured, it is the key: the account part goes
-    down, the public books stay live, no reconnect loop, and ``r`` (reconnect_now) tries the key again."""
+    """Bybit's "Params Error" is its answer to an auth that arrived expired, so the first one is asked again on
+    the same link after measuring the clock again (no reconnect: the books never go dark for it); refused again
+    with the clock just measured, it is the key: the account part goes down, the public books stay live, no
+    reconnect loop, and ``r`` (reconnect_now) tries the key again."""
     async with running_session(wait_ready=True) as rt:
         session, faults, counters = rt.session, rt.sim.faults, rt.sim.counters
         session.public_without_account = True  # as the desk runs it (app/app.py)
@@ -44,7 +45,7 @@ async def test_params_error_refused_again_on_a_re_measured_clock_takes_the_accou
         frames = session._public.frames if session._public is not None else 0
         await until(lambda: session._public is not None and session._public.frames > frames + 50, what="live books")
         assert session.reconnects == reconnects and counters["ws.private.auth_rejected_by_fault"] == rejected
-        assert session.reconnects - before == 2, "the drop, one retry for the expired-looking auth, then none"
+        assert session.reconnects - before == 1, "the drop only: the auth is asked again on the same link"
         assert session.state.kind is LinkState.READY
         assert all(book.state is BookState.SYNCED for book in session.books.values())
         assert not any(health.stale for health in session.topic_health())

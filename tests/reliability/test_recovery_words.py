@@ -33,6 +33,7 @@ async def test_a_slow_auth_is_named_from_the_moment_it_was_sent() -> None:
         connected = [s for s in states if s.kind is LinkState.CONNECTED]
         assert [s.reason for s in connected][:2] == ["sockets open", "authenticating"], [str(s) for s in states]
         named = connected[1]
+        assert named.waiting and not connected[0].waiting, "the bar is told the recovery is held up, not fine"
         nxt = states[states.index(named) + 1]
         print(f"\nslow auth: named for {(nxt.since_ms - named.since_ms) / 1000:.2f} s, then {nxt}")
         assert named.since_ms - connected[0].since_ms < 1000, "dated from the auth, not from when it was found slow"
@@ -55,7 +56,7 @@ async def test_a_10006_in_the_backfill_is_named_with_its_reset(monkeypatch: pyte
         states = await _reconnect(rt)
         limited = [s for s in states if s.kind is LinkState.CONNECTED and "10006" in s.reason]
         assert limited, [str(s) for s in states]
-        assert limited[0].next_retry_ms is not None
+        assert limited[0].next_retry_ms is not None and limited[0].waiting
         assert abs(limited[0].next_retry_ms - fired["reset_ms"]) < 1000, (limited[0], fired)  # the sim's clock is ours
         assert "reading the account" in limited[0].reason, limited[0].reason
         assert rt.session.reconnects == 1, "waited out inside the step"

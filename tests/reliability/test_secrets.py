@@ -27,7 +27,7 @@ from exchange.config import load_settings
 from exchange.secrets import Credentials, Secret
 from tests.support.fills import place_market
 from tests.support.monitor_process import Monitor, clean_environment
-from tests.support.runtime import FAST_BACKOFF, is_ready
+from tests.support.runtime import FAST_BACKOFF, is_ready, one_expired_looking_auth
 from tests.support.waiting import until
 
 TOKEN = uuid.uuid4().hex
@@ -149,11 +149,10 @@ async def test_caplog_sees_no_secret(caplog: pytest.LogCaptureFixture, canary_si
             await until(lambda: is_ready(rt), what="Ready")
             place_market(sim, "SOLUSDT", "Buy", "0.1", "caplog-1")
             await until(lambda: session.counters["fills"] >= 1, what="the fill")
-            sim.faults.auth_reject = True  # one refused auth on the next connect
-            await sim.faults.drop_connections("")
-            await until(lambda: sim.counters["ws.private.auth_fail"] >= 1, what="a refused auth")
-            sim.faults.auth_reject = False
-            await until(lambda: is_ready(rt), what="Ready again")
+            with one_expired_looking_auth(sim, rt):  # one refused auth on the next connect
+                await sim.faults.drop_connections("")
+                await until(lambda: sim.counters["ws.private.auth_fail"] >= 1, what="a refused auth")
+                await until(lambda: is_ready(rt), what="Ready again")
             # An exception raised while the credentials are a local variable of the frame, as logged at DEBUG.
             original = session._measure_clock
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -47,6 +48,9 @@ async def receive_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[Any
         frames.append(await receive(ws))
         if done(frames[-1]):
             return frames
+
+
+REAL_REFUSAL = Path(__file__).resolve().parents[1] / "fixtures/bybit/ws_control/private_auth_fail_params_error.json"
 
 
 def auth_message(sim: SimServer) -> str:
@@ -112,6 +116,7 @@ async def test_auth_reject_fault(session: aiohttp.ClientSession, sim: SimServer)
     await ws.send_str(auth_message(sim))
     reply = await receive(ws)
     assert (reply["success"], reply["ret_msg"], reply["op"]) == (False, "Params Error", "auth")
+    assert set(reply) == set(orjson.loads(REAL_REFUSAL.read_bytes())), "Bybit's real refusal"
     await ws.send_str('{"op":"subscribe","args":["order"]}')
     assert (await receive(ws))["success"] is False
     sim.faults.auth_reject = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,3 +146,22 @@ async def quiesce(rt: EmbeddedRuntime, timeout: float = DEADLINE_S) -> None:
 
 def resume(rt: EmbeddedRuntime) -> None:
     rt.sim.faults.resume_market()
+
+
+@contextlib.contextmanager
+def one_expired_looking_auth(sim: SimServer, rt: Runtime) -> Iterator[None]:
+    """The exchange refuses private auths ("Params Error") until the session measures its clock again, then
+    takes them: one auth refused, asked again on the same link, and accepted (no race with the re-ask)."""
+    real_sync = rt.rest.sync_clock
+
+    async def sync_clock() -> float:
+        sim.faults.auth_reject = False
+        return await real_sync()
+
+    sim.faults.auth_reject = True
+    rt.rest.sync_clock = sync_clock  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        rt.rest.sync_clock = real_sync  # type: ignore[method-assign]
+        sim.faults.auth_reject = False

@@ -10,7 +10,7 @@ from exchange.events import LinkState, SessionState
 from tests.ui import scripted
 from tests.ui.scripted import RAW_UNREACHABLE
 from tests.ui.support import RecordingApp, screen_text
-from widgets.connection_bar import REASON_CHARS, desk_words
+from widgets.connection_bar import REASON_CHARS, ConnectionBar, desk_words
 
 
 @pytest.mark.parametrize(
@@ -68,25 +68,50 @@ async def test_failed_with_a_rejected_key_says_auth_rejected() -> None:
         assert "auth rejected" in screen_text(app).splitlines()[0]
 
 
-@pytest.mark.parametrize(
-    ("reason", "retry_in_s", "shown"),
-    [
-        ("rate limited by Bybit (10006) while reading the account: waiting for its reset", 4.0, "retry in 4.0 s"),
-        ("authenticating", None, "authenticating"),
-    ],
-)
-async def test_a_slow_recovery_says_what_it_waits_on(reason: str, retry_in_s: float | None, shown: str) -> None:
-    """Connected through a 10006 or a slow auth: the bar names the wait (and counts a 10006 down to its reset)
-    instead of "sockets open"."""
+WAITS = [
+    (
+        "rate limited by Bybit (10006) while reading the account: waiting for its reset",
+        4.0,
+        "○ Connected · rate limited (10006) · retry in 4.0 s",
+    ),
+    ("authenticating", None, "○ Connected · authenticating (slow) 3.0 s"),
+]
+
+
+def _held_up(reason: str, retry_in_s: float | None) -> RecordingApp:
     desk = scripted.reconnecting()
     retry_ms = None if retry_in_s is None else scripted.NOW_MS + int(retry_in_s * 1000)
-    desk.state = SessionState(LinkState.CONNECTED, scripted.NOW_MS - 3_000, reason, next_retry_ms=retry_ms)
+    since_ms = scripted.NOW_MS - 3_000
+    desk.state = SessionState(LinkState.CONNECTED, since_ms, reason, next_retry_ms=retry_ms, waiting=True)
     desk.touch("state")
     app = RecordingApp(desk=desk, clock=scripted.clock)
+    app.animation_level = "none"
+    return app
+
+
+@pytest.mark.parametrize(("reason", "retry_in_s", "shown"), WAITS)
+async def test_a_held_up_recovery_says_what_it_waits_on_in_the_states_place(
+    reason: str, retry_in_s: float | None, shown: str
+) -> None:
+    """Connected through a 10006 or a slow auth: the state reads as held up (what it waits on, counted down to
+    Bybit's reset or timed from the step's start), never "Connected for 3 s" in Ready's colour."""
+    app = _held_up(reason, retry_in_s)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
         first = screen_text(app).splitlines()[0]
-        assert "Connected for 3.0 s" in first and shown in first, first
-        assert "sockets open" not in first
-        if retry_in_s is not None:
-            assert "rate limited (10006), retry in 4.0 s" in first, first
+        assert shown in first, first
+        assert "sockets open" not in first and "Connected for" not in first, first
+        content = app.query_one(ConnectionBar).render()
+        state_style = next(str(span.style) for span in content.spans if content.plain[span.start :].startswith("○"))
+        assert "success" not in state_style and "warning" in state_style, state_style
+
+
+@pytest.mark.parametrize(("reason", "retry_in_s", "shown"), WAITS)
+async def test_a_held_up_recovery_keeps_its_words_on_one_terse_line(
+    reason: str, retry_in_s: float | None, shown: str
+) -> None:
+    app = _held_up(reason, retry_in_s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        first = screen_text(app).splitlines()[0]
+        assert shown in first and first.count("retry in") <= 1, first

@@ -214,7 +214,8 @@ class Faults:
     @property
     def auth_reject(self) -> bool:
         """Every private ``auth`` is rejected, even with the right signature, with ``auth_reject_message``
-        ("Params Error" by default, which a client reads as an expired signature and retries; set it to
+        ("Params Error" by default: Bybit's own words for an auth it refuses as expired, and for a key it does not
+        take, so a client measures its clock and asks again on the same link before it judges the key; set it to
         "Invalid apikey" to play a key revoked on the exchange)."""
         return self._auth_reject
 
