@@ -19,10 +19,10 @@ from exchange.desk import Desk, Instrument
 from exchange.events import LinkState
 from exchange.printable import printable
 from exchange.watchlist import WatchRow, funding_countdown, watch_rows
-from widgets._format import MAX_DECIMALS, fmt_price
+from widgets._format import MAX_DECIMALS, compact_number, fmt_price
 from widgets.desk_widget import DeskWidget
 
-__all__ = ["NOT_LIVE", "WatchlistTable", "compact_number", "watchlist_lines"]
+__all__ = ["NOT_LIVE", "WatchlistTable", "watchlist_lines"]
 
 NOT_LIVE = "⚠ not live"
 COLUMNS = (
@@ -36,17 +36,6 @@ COLUMNS = (
     ("book", 11, "<"),
 )
 """Each column's heading, width and alignment; a column is separated from the last by one space."""
-SUFFIXES = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "K"))
-
-
-def compact_number(value: Decimal | None) -> str:
-    """``4936790807.65`` as ``4.94B``; under a thousand to two places; "" for None."""
-    if value is None:
-        return ""
-    for size, suffix in SUFFIXES:
-        if abs(value) >= size:
-            return f"{value / size:,.2f}{suffix}"
-    return f"{value:,.2f}"
 
 
 def _percent(value: Decimal | None, places: int, signed: bool) -> str:
