@@ -19,14 +19,14 @@ from exchange.hub import EventHub
 from exchange.market_data import MarketData
 from exchange.retry import Timeouts
 from exchange.watchlist import (
-    WatchRow,
-    WatchSort,
-    sorted_watch_rows,
     MAX_WATCHED,
     WatchRefused,
+    WatchRow,
+    WatchSort,
     addition_refused,
     funding_countdown,
     read_symbol,
+    sorted_watch_rows,
     watch_row,
     watch_rows,
 )

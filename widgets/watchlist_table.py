@@ -192,11 +192,8 @@ class WatchlistTable(DeskWidget):
         """Order the rows by ``sort`` (a figure the largest first, the symbol from A); the same again reverses.
         The cursor stays on its symbol."""
         current, descending = self.sorting
-        if sort is current:
-            descending = not descending
-        else:
-            descending = sort not in (WatchSort.WATCHED, WatchSort.SYMBOL)
-        self.sorting = (sort, descending)
+        largest_first = sort not in (WatchSort.WATCHED, WatchSort.SYMBOL)
+        self.sorting = (sort, not descending if sort is current else largest_first)
         self._pull()
 
     def _pull(self) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from app.watchlist_screen import WatchlistScreen
-from widgets.watchlist_table import WatchlistTable
 from tests.ui.scripted_watchlist import watchlist_desk
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from widgets.watchlist_table import WatchlistTable
 
 pytestmark = pytest.mark.timeout(60)
 
