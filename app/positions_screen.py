@@ -65,6 +65,7 @@ def status_text(
     *,
     private: bool,
     readable: bool = True,
+    unreadable_why: str = "no session runs",
     account_down: str,
     state: LinkState,
     read_ms: int | None,
@@ -74,8 +75,10 @@ def status_text(
     """The line under the title and whether it warns: live, or why the figures are not."""
     read = f"read {clock_utc(read_ms)[:8]} UTC" if read_ms is not None else "not read yet"
     left_out = f" · {rejected} record{'s' if rejected != 1 else ''} left out" if rejected else ""
-    if not private or not readable:
+    if not private:
         return "No account on this desk: positions need API keys (watch-only public data).", True
+    if not readable:
+        return f"No account on this desk: {unreadable_why}; the position panel shows the desk's own.", True
     if account_down:
         return f"⚠ not live: account down · {read}{left_out}", True
     if state is not LinkState.READY:
@@ -188,6 +191,7 @@ class PositionsScreen(ModalScreen[None]):
         text, warns = status_text(
             private=desk.private,
             readable=self.reader is not None,
+            unreadable_why=self.desk_screen.fluxum.NO_SESSION,
             account_down=desk.account_down,
             state=desk.state.kind,
             read_ms=self.view.read_ms if self.view is not None else None,

@@ -81,6 +81,8 @@ async def remove_symbol(app: FluxumApp, symbol: str) -> bool:
 
 async def reload_config_symbols(app: FluxumApp) -> None:
     """Watch what the config file's ``symbols`` names now: the new ones added, the ones gone removed."""
+    if _session(app, "Watchlist not reloaded") is None:
+        return
     settings = app.settings
     path = None if settings is None else settings.config_file
     if settings is None or path is None:
@@ -103,7 +105,7 @@ async def reload_config_symbols(app: FluxumApp) -> None:
 def _session(app: FluxumApp, what: str) -> Any | None:
     runtime = app.runtime
     if runtime is None:
-        app.notify(f"{what}: no session runs.", severity="error", timeout=6)
+        app.notify(f"{what}: {app.NO_SESSION}.", severity="error", timeout=6)
         return None
     return runtime.session
 

@@ -189,7 +189,11 @@ def test_the_status_line_says_when_the_figures_are_not_live() -> None:
     )
     assert _status(account_down="key rejected")[0].startswith("⚠ not live: account down")
     assert _status(problem="HTTP 503")[0].startswith("⚠ not live: the last read failed (HTTP 503)")
-    assert _status(private=False)[0].startswith("No account on this desk")
+    assert _status(private=False)[0].startswith("No account on this desk: positions need API keys")
+    assert _status(readable=False, unreadable_why="not possible in a replay") == (
+        "No account on this desk: not possible in a replay; the position panel shows the desk's own.",
+        True,
+    )
     assert _status(read_ms=None) == ("Reading the account …", False)
 
 
