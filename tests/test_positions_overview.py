@@ -297,7 +297,7 @@ def test_a_ledger_that_disagrees_is_flagged_on_its_row_and_told_under_the_table(
     lines = overview_lines(overview)
     flagged = next(line for line in lines if line.key == "linear:BTCUSDT")
     assert flagged.cell("Symbol") == "BTCUSDT ⚠" and flagged.ledger_differs == "flat"
-    assert flag_notes(lines) == "⚠ the desk's ledger disagrees with the exchange: BTCUSDT flat"
+    assert flag_notes(lines) == "⚠ the desk's ledger disagrees with the exchange: BTCUSDT: ledger flat"
     assert flag_notes(overview_lines(build_overview(view))) == ""
 
 

@@ -130,7 +130,7 @@ def overview_lines(overview: Overview, price_places: PricePlaces | None = None) 
 def flag_notes(lines: list[TableLine]) -> str:
     """What each flagged row's ``⚠`` means: the desk's ledger holds something else than the exchange's position."""
     flagged = [
-        f"{line.cells[0].removesuffix(LEDGER_FLAG).strip()} {line.ledger_differs}"
+        f"{line.cells[0].removesuffix(LEDGER_FLAG).strip()}: ledger {line.ledger_differs}"
         for line in lines
         if line.ledger_differs
     ]
