@@ -147,6 +147,8 @@ class FluxumApp(App[None]):
     CSS_PATH = STYLESHEET
     TITLE = "Fluxum"
     COMMANDS = App.COMMANDS | {SymbolCommands, WatchlistCommands}
+    NO_SESSION = "no session runs"
+    """Why a change the session makes (watching a symbol, a chart's feed, reading the account) cannot be made."""
 
     def __init__(
         self,

@@ -507,7 +507,7 @@ class DeskScreen(Screen[None]):
     def action_show_chart(self) -> None:
         make = live_source(self.fluxum, self.symbol) if self.symbol else None
         if make is None:
-            self.notify("No chart: no session runs.", severity="warning", timeout=4)
+            self.notify(f"No chart: {self.fluxum.NO_SESSION}.", severity="warning", timeout=4)
             return
         self.app.push_screen(ChartScreen(make))
 

@@ -35,7 +35,7 @@ from exchange.positions_overview import AccountView, Overview, OverviewRow, Sort
 from exchange.printable import printable
 from exchange.trust import ticker_is_stale
 from widgets._format import clock_utc
-from widgets.positions_table import COLUMNS, PositionsTable, line_symbol, overview_lines
+from widgets.positions_table import SORTABLE, PositionsTable, flag_notes, line_symbol, overview_lines
 
 if TYPE_CHECKING:
     from app.desk_screen import DeskScreen
@@ -57,15 +57,6 @@ SORT_KEYS = {
     "d": SortColumn.LIQ_DISTANCE,
 }
 
-HEADER_SORTS = {
-    "Symbol": SortColumn.SYMBOL,
-    "Size": SortColumn.SIZE,
-    "Value": SortColumn.VALUE,
-    "Unrealized": SortColumn.UNREALISED,
-    "ROE": SortColumn.ROE,
-    "Liq. dist": SortColumn.LIQ_DISTANCE,
-}
-"""The column titles a click sorts by."""
 LARGEST_FIRST = frozenset({SortColumn.SIZE, SortColumn.VALUE, SortColumn.UNREALISED, SortColumn.ROE})
 """Sorted largest first at the first press; symbols and the distance to liquidation (the nearest on top) go up."""
 
@@ -74,6 +65,7 @@ def status_text(
     *,
     private: bool,
     readable: bool = True,
+    unreadable_why: str = "no session runs",
     account_down: str,
     state: LinkState,
     read_ms: int | None,
@@ -83,8 +75,10 @@ def status_text(
     """The line under the title and whether it warns: live, or why the figures are not."""
     read = f"read {clock_utc(read_ms)[:8]} UTC" if read_ms is not None else "not read yet"
     left_out = f" · {rejected} record{'s' if rejected != 1 else ''} left out" if rejected else ""
-    if not private or not readable:
+    if not private:
         return "No account on this desk: positions need API keys (watch-only public data).", True
+    if not readable:
+        return f"No account on this desk: {unreadable_why}; the position panel shows the desk's own.", True
     if account_down:
         return f"⚠ not live: account down · {read}{left_out}", True
     if state is not LinkState.READY:
@@ -139,9 +133,10 @@ class PositionsScreen(ModalScreen[None]):
             yield Label("Positions: the whole account, one total per coin", id="positions-title")
             yield Static(id="positions-status")
             yield PositionsTable(id="positions-table")
+            yield Static(id="positions-flags")
             yield Label(
-                "Enter show on the desk · sort: s symbol  z size  v value  u unrealized  o ROE  d liq. distance "
-                "(again: reverse) · IM, MM: the account's margin rates · Escape close",
+                "Enter show on the desk · sort: s symbol  z size  v value  u uPnL  o ROE  d Liq% (again: reverse) · "
+                "Escape close",
                 classes="dialog-hint",
             )
 
@@ -196,6 +191,7 @@ class PositionsScreen(ModalScreen[None]):
         text, warns = status_text(
             private=desk.private,
             readable=self.reader is not None,
+            unreadable_why=self.desk_screen.fluxum.NO_SESSION,
             account_down=desk.account_down,
             state=desk.state.kind,
             read_ms=self.view.read_ms if self.view is not None else None,
@@ -209,8 +205,13 @@ class PositionsScreen(ModalScreen[None]):
             status.update(text)
             status.set_class(warns, "-not-live")
         if overview is not None:
+            lines = overview_lines(overview, self._price_places)
             for table in self.query(PositionsTable):
-                table.show_lines(overview_lines(overview, self._price_places))
+                table.show_lines(lines, self.sort, self.descending)
+            notes = flag_notes(lines)
+            for flags in self.query("#positions-flags").results(Static):
+                flags.update(notes)
+                flags.display = bool(notes)
 
     def overview(self) -> Overview | None:
         """What the table shows now: the last read, the desk's live marks, its ledger's funding and word."""
@@ -253,7 +254,7 @@ class PositionsScreen(ModalScreen[None]):
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         """A click on a column's title sorts by it, as its key does."""
         event.stop()
-        column = HEADER_SORTS.get(COLUMNS[event.column_index]) if event.column_index < len(COLUMNS) else None
+        column = SORTABLE.get(str(event.column_key.value))
         if column is not None:
             self.action_sort(column.value)
 

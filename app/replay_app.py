@@ -110,6 +110,8 @@ class ReplayDeskScreen(DeskScreen, inherit_bindings=False):
 class ReplayApp(FluxumApp):
     """The desk on a recording."""
 
+    NO_SESSION = "not possible in a replay, which plays the recorded topics only"
+
     def __init__(
         self,
         recording: Recording,

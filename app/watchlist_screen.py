@@ -24,7 +24,7 @@ from textual.widgets import Input, Label
 
 from exchange.config import ConfigError, config_symbols
 from exchange.printable import printable
-from exchange.watchlist import WatchRefused
+from exchange.watchlist import WatchRefused, WatchSort
 from widgets.watchlist_table import WatchlistTable
 
 if TYPE_CHECKING:
@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 
 __all__ = ["AddSymbolScreen", "WatchlistCommands", "WatchlistScreen", "add_symbol", "reload_config_symbols"]
 
+SORT_KEYS = {
+    "c": WatchSort.CHANGE,
+    "t": WatchSort.TURNOVER,
+    "f": WatchSort.FUNDING,
+    "o": WatchSort.OPEN_INTEREST,
+    "s": WatchSort.SYMBOL,
+    "n": WatchSort.WATCHED,
+}
+"""The watchlist's sort keys; the same key again reverses."""
 PALETTE_ADDS_SHOWN = 20
 """Listed symbols the palette offers to add for one query (the exchange may list hundreds)."""
 
@@ -72,6 +81,8 @@ async def remove_symbol(app: FluxumApp, symbol: str) -> bool:
 
 async def reload_config_symbols(app: FluxumApp) -> None:
     """Watch what the config file's ``symbols`` names now: the new ones added, the ones gone removed."""
+    if _session(app, "Watchlist not reloaded") is None:
+        return
     settings = app.settings
     path = None if settings is None else settings.config_file
     if settings is None or path is None:
@@ -94,7 +105,7 @@ async def reload_config_symbols(app: FluxumApp) -> None:
 def _session(app: FluxumApp, what: str) -> Any | None:
     runtime = app.runtime
     if runtime is None:
-        app.notify(f"{what}: no session runs.", severity="error", timeout=6)
+        app.notify(f"{what}: {app.NO_SESSION}.", severity="error", timeout=6)
         return None
     return runtime.session
 
@@ -128,6 +139,7 @@ class WatchlistScreen(ModalScreen[None]):
         Binding("enter", "show_symbol", "Show on the desk"),
         Binding("a", "add", "Add a symbol"),
         Binding("delete,x", "remove", "Remove"),
+        *[Binding(key, f"sort('{sort}')", f"Sort {sort}", show=False) for key, sort in SORT_KEYS.items()],
     ]
 
     def __init__(self, fluxum: FluxumApp) -> None:
@@ -144,7 +156,9 @@ class WatchlistScreen(ModalScreen[None]):
             with VerticalScroll(id="watchlist-scroll"):
                 yield table
             yield Label(
-                "↑↓ move · Enter show on the desk · a add · Delete remove · Escape close", classes="dialog-hint"
+                "↑↓ move · Enter show on the desk · a add · Delete remove · Escape close\n"
+                "sort: c 24h %  t turnover  f funding  o open int.  s symbol  n as watched (again: reverse)",
+                classes="dialog-hint",
             )
 
     @property
@@ -156,6 +170,9 @@ class WatchlistScreen(ModalScreen[None]):
 
     def action_move(self, step: int) -> None:
         self.table.move(step)
+
+    def action_sort(self, sort: str) -> None:
+        self.table.sort_by(WatchSort(sort))
 
     def action_show_symbol(self) -> None:
         symbol = self.table.selected()
@@ -172,8 +189,7 @@ class WatchlistScreen(ModalScreen[None]):
 
     async def _add(self, text: str) -> None:
         if await add_symbol(self.fluxum, text):
-            self.table.cursor = len(self.fluxum.desk.symbols) - 1
-            self.table.refresh_now()
+            self.table.select(self.fluxum.desk.symbols[-1])
 
     def action_remove(self) -> None:
         symbol = self.table.selected()

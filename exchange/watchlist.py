@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from exchange.book import BookState
 from exchange.desk import Desk
@@ -26,9 +27,11 @@ __all__ = [
     "MAX_WATCHED",
     "WatchRefused",
     "WatchRow",
+    "WatchSort",
     "addition_refused",
     "funding_countdown",
     "read_symbol",
+    "sorted_watch_rows",
     "ticker_figure",
     "watch_row",
     "watch_rows",
@@ -143,3 +146,37 @@ def watch_row(desk: Desk, symbol: str, now_ms: int) -> WatchRow:
 def watch_rows(desk: Desk, now_ms: int) -> list[WatchRow]:
     """Every watched symbol's row, in the desk's order (the symbol keys' order)."""
     return [watch_row(desk, symbol, now_ms) for symbol in desk.symbols]
+
+
+class WatchSort(StrEnum):
+    """What the watchlist's rows can be ordered by: the order they were watched in (the symbol keys' order), or a
+    figure."""
+
+    WATCHED = "watched"
+    SYMBOL = "symbol"
+    CHANGE = "change"
+    TURNOVER = "turnover"
+    FUNDING = "funding"
+    OPEN_INTEREST = "open_interest"
+
+
+def _sort_figure(row: WatchRow, sort: WatchSort) -> Decimal | None:
+    figures = {
+        WatchSort.CHANGE: row.change_pct,
+        WatchSort.TURNOVER: row.turnover,
+        WatchSort.FUNDING: row.funding_rate,
+        WatchSort.OPEN_INTEREST: row.open_interest,
+    }
+    return figures.get(sort)
+
+
+def sorted_watch_rows(rows: list[WatchRow], sort: WatchSort, descending: bool = False) -> list[WatchRow]:
+    """``rows`` ordered by ``sort``; a row without the figure goes last either way, ties keep the watched order."""
+    if sort is WatchSort.WATCHED:
+        return rows[::-1] if descending else list(rows)
+    if sort is WatchSort.SYMBOL:
+        return sorted(rows, key=lambda row: row.symbol, reverse=descending)
+    known = [row for row in rows if _sort_figure(row, sort) is not None]
+    unknown = [row for row in rows if _sort_figure(row, sort) is None]
+    known.sort(key=lambda row: _sort_figure(row, sort) or Decimal(0), reverse=descending)
+    return known + unknown

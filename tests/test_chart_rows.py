@@ -61,3 +61,33 @@ def test_a_gap_in_the_candles_is_a_gap_on_screen() -> None:
     plot = [r.text for r in chart_rows(gappy, [], "live", 40, 12)[1:-1]]
     assert column(plot, 0).strip() and column(plot, 3).strip()
     assert column(plot, 1).strip() == column(plot, 2).strip() == ""
+
+
+def volume_series(*volumes: str) -> CandleSeries:
+    out = CandleSeries("BTCUSDT", "1")
+    candles = [
+        (T0 + i * 60_000, D(100 + i), D(105 + i), D(95 + i), D(101 + i) if i % 2 else D(99 + i), D(v))
+        for i, v in enumerate(volumes)
+    ]
+    out.extend(Candle(start, o, h, lo, c, v, True) for start, o, h, lo, c, v in candles)
+    return out
+
+
+def test_the_last_price_is_marked_on_the_axis_and_in_the_title() -> None:
+    rows = chart_rows(series(("100", "110", "90", "105"), ("105", "111", "99", "101")), [], "live", 60, 12)
+    assert rows[0].text.rstrip().endswith("· last 101")
+    marked = [r for r in rows[1:-1] if "◀ 101" in r.text]
+    assert len(marked) == 1 and marked[0].cells[-1][1] == ("chart--last-down",)  # it closed under its open
+
+
+def test_a_tall_chart_draws_each_candles_volume_under_it_the_largest_full() -> None:
+    rows = chart_rows(volume_series("10", "40", "0", "20"), [], "live", 40, 22)  # 20 plot rows: 4 of volume
+    volume = rows[-5:-1]
+    assert volume[0].text.rstrip().endswith("vol 40.00")
+    bars = [column([r.text for r in volume], x) for x in range(4)]
+    assert bars[1] == "████"  # the largest fills the rows
+    assert bars[0] == "   █" and bars[3] == "  ██"  # a quarter and a half of it, in eighths
+    assert bars[2] == "    "  # no volume, no bar
+    styles = {names for r in volume for text, names in r.cells if text.strip(" ▁▂▃▄▅▆▇█") == "" and text.strip()}
+    assert styles == {("chart--volume-up",), ("chart--volume-down",)}
+    assert "vol" not in "".join(r.text for r in chart_rows(volume_series("1", "2"), [], "live", 40, 12))  # short

@@ -25,7 +25,7 @@ from exchange.positions_overview import (
     return_on_equity_pct,
     unrealised_at,
 )
-from widgets.positions_table import line_symbol, overview_lines
+from widgets.positions_table import COLUMNS, flag_notes, line_symbol, overview_lines, shown_columns
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit"
 
@@ -266,13 +266,39 @@ def test_the_tables_lines_keep_each_coin_to_its_places_and_print_no_control_char
     view = _mixed_view()
     lines = overview_lines(build_overview(AccountView((hostile, *view.positions[1:]), view.margins, view.read_ms)))
     assert all("\x1b" not in cell for line in lines for cell in line.cells)
-    totals = {line.key: line.cells for line in lines if line.total}
+    totals = {line.key: line for line in lines if line.total}
     assert list(totals) == ["total:USDT", "total:USDC", "total:BTC", "total:SPOT"]
-    assert totals["total:USDT"][8] == "+300.00" and totals["total:USDT"][12] == "3,700.00"
-    assert totals["total:BTC"][8] == "-0.00029413"  # a coin to the satoshi
-    assert totals["total:USDT"][13] == "equity 100,000.00 · IM 1.23% · MM 0.45%"
+    usdt = totals["total:USDT"]
+    assert usdt.cell("uPnL") == "+300.00" and usdt.cell("Margin") == "3,700.00"
+    assert totals["total:BTC"].cell("uPnL") == "-0.00029413"  # a coin's P&L to the satoshi
+    # the coin's equity (compact: a size to read) and the account's rates, under Size, Value, Entry and Mark
+    assert [usdt.cell(column) for column in ("Size", "Value", "Entry", "Mark")] == [
+        "equity",
+        "100.00K",
+        "IM 1.23%",
+        "MM 0.45%",
+    ]
     btc = next(line for line in lines if line.key == "inverse:BTCUSD")
-    assert btc.cells[1] == "SHORT" and btc.cells[8] == "-0.00029413"
+    assert btc.cell("Side") == "SHORT" and btc.cell("uPnL") == "-0.00029413"
+
+
+def test_the_columns_a_narrow_table_leaves_out_go_in_the_documented_order() -> None:
+    widths = (10, 5, 7, 7, 8, 8, 8, 5, 11, 6, 11, 7, 10)  # the scripted account's, 103 cells and 12 gaps
+    assert len(widths) == len(COLUMNS)
+    assert shown_columns(widths, 116) == tuple(range(len(COLUMNS)))
+    assert shown_columns(widths, 114) == tuple(i for i, c in enumerate(COLUMNS) if c != "rPnL")
+    kept = shown_columns(widths, 10)  # never narrower than what always stays: the table scrolls then
+    assert [COLUMNS[i] for i in kept] == ["Symbol", "Side", "Size", "Value", "Entry", "Mark", "uPnL"]
+
+
+def test_a_ledger_that_disagrees_is_flagged_on_its_row_and_told_under_the_table() -> None:
+    view = _mixed_view()
+    overview = build_overview(view, disagreements={("linear", "BTCUSDT"): "flat"})
+    lines = overview_lines(overview)
+    flagged = next(line for line in lines if line.key == "linear:BTCUSDT")
+    assert flagged.cell("Symbol") == "BTCUSDT ⚠" and flagged.ledger_differs == "flat"
+    assert flag_notes(lines) == "⚠ the desk's ledger disagrees with the exchange: BTCUSDT: ledger flat"
+    assert flag_notes(overview_lines(build_overview(view))) == ""
 
 
 def test_a_symbol_listed_twice_gets_two_lines_with_keys_of_their_own() -> None:

@@ -21,9 +21,12 @@ from exchange.retry import Timeouts
 from exchange.watchlist import (
     MAX_WATCHED,
     WatchRefused,
+    WatchRow,
+    WatchSort,
     addition_refused,
     funding_countdown,
     read_symbol,
+    sorted_watch_rows,
     watch_row,
     watch_rows,
 )
@@ -151,6 +154,34 @@ def test_a_row_without_a_ticker_yet_is_not_live() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- adding
+
+
+def _row(symbol: str, change: str | None, funding: str | None = None) -> WatchRow:
+    return WatchRow(
+        symbol=symbol,
+        last=None,
+        change_pct=None if change is None else Decimal(change),
+        turnover=None,
+        funding_rate=None if funding is None else Decimal(funding),
+        next_funding_ms=None,
+        open_interest=None,
+        book="LIVE",
+        book_reason=None,
+        live=True,
+    )
+
+
+def test_sorted_rows_put_a_missing_figure_last_either_way_and_keep_the_watched_order_on_ties() -> None:
+    rows = [_row("XRPUSDT", "-3"), _row("BTCUSDT", None), _row("ETHUSDT", "2"), _row("SOLUSDT", "2")]
+
+    def symbols(sort: WatchSort, descending: bool) -> list[str]:
+        return [row.symbol for row in sorted_watch_rows(rows, sort, descending)]
+
+    assert symbols(WatchSort.CHANGE, True) == ["ETHUSDT", "SOLUSDT", "XRPUSDT", "BTCUSDT"]
+    assert symbols(WatchSort.CHANGE, False) == ["XRPUSDT", "ETHUSDT", "SOLUSDT", "BTCUSDT"]
+    assert symbols(WatchSort.FUNDING, True) == ["XRPUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]  # none known
+    assert symbols(WatchSort.SYMBOL, False) == ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+    assert symbols(WatchSort.WATCHED, False) == ["XRPUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
 def test_read_symbol() -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "STATE_STYLES",
     "age_text",
     "clock_utc",
+    "compact_number",
     "decimals_of",
     "duration_text",
     "fmt_price",
@@ -104,6 +105,19 @@ def fmt_signed(value: Decimal | float | None, decimals: int = 2) -> str:
     if not text.strip("+-0.,"):  # zero, or so small it rounds to zero: no sign ("-0.00" reads as a loss)
         return f"{0:.{decimals}f}"
     return text
+
+
+SUFFIXES = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "K"))
+
+
+def compact_number(value: Decimal | None) -> str:
+    """``4936790807.65`` as ``4.94B``; under a thousand to two places; "" for None."""
+    if value is None:
+        return ""
+    for size, suffix in SUFFIXES:
+        if abs(value) >= size:
+            return f"{value / size:,.2f}{suffix}"
+    return f"{value:,.2f}"
 
 
 FIAT_LIKE = frozenset({"", "USD", "USDT", "USDC"})

@@ -4,8 +4,9 @@
 a screen); :class:`PriceChart` pulls its :class:`ChartSource` on a timer and paints the rows through the Line API.
 A column is a period (a gap in the data stays a gap); each cell holds two half-rows (``▀`` ``▄`` ``█``), a wick is
 ``│``; rising candles in the bid colour, falling in the ask colour. A line whose price is off the chart's range is
-named in the title with an arrow instead of squashing the candles. Prices come as Decimal; floats only place them
-on the grid.
+named in the title with an arrow instead of squashing the candles. The last price is marked on the axis (``◀``)
+and in the title; a tall enough chart gives a fifth of its rows to each candle's volume, in eighths of a cell.
+Prices come as Decimal; floats only place them on the grid.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from exchange.candles import Candle, CandleSeries
 from exchange.printable import printable
+from widgets._format import compact_number
 from widgets.rows import Cell, Row, text_row
 from widgets.strip_widget import StripWidget
 
@@ -27,6 +29,12 @@ AXIS_WIDTH = 14
 AXIS_EVERY = 4
 """A price label every this many rows."""
 INTERVAL_LABELS = {"1": "1m", "5": "5m", "60": "1h"}
+VOLUME_FROM = 15
+"""Plot rows from which the volume bars get a share of them (a shorter chart keeps its rows for the prices)."""
+VOLUME_SHARE = 5
+"""The volume bars take one row in this many."""
+BARS = " ▁▂▃▄▅▆▇█"
+"""A volume bar's cell by the eighths it fills."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,8 @@ def _merged(cells: list[Cell]) -> tuple[Cell, ...]:
 
 
 def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, width: int, height: int) -> list[Row]:
-    """The chart as ``height`` rows of ``width`` cells: a title, the plot with its price axis, a time axis."""
+    """The chart as ``height`` rows of ``width`` cells: a title, the plot with its price axis (the last price
+    marked), the volume bars under it when there is room, a time axis."""
     plot_w, plot_h = width - AXIS_WIDTH - 1, height - 2
     label = INTERVAL_LABELS.get(series.interval, series.interval + "m")
     live = status == "live"
@@ -92,6 +101,22 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
         if not candles and height > 1:
             rows.append(text_row("no candles yet", width, "chart--axis"))
         return rows[:height] + [Row((), ())] * max(0, height - len(rows))
+    volume_h = plot_h // VOLUME_SHARE if plot_h >= VOLUME_FROM else 0
+    places = _places(candles)
+    price_rows, off = _price_rows(series, candles, lines, plot_w, plot_h - volume_h, places)
+    title += "".join(f" · {text}" for text in off) + f" · last {candles[-1].close:,.{places}f}"
+    rows = [text_row(title, width, "chart--title" if live else "chart--not-live")]
+    rows += price_rows + _volume_rows(series, candles, plot_w, volume_h)
+    first, last = _time_text(candles[0].start, series.interval), _time_text(candles[-1].start, series.interval)
+    footer = first + last.rjust(max(0, plot_w - len(first))) if plot_w > len(first) + len(last) else last
+    rows.append(text_row(footer, width, "chart--axis"))
+    return rows
+
+
+def _price_rows(
+    series: CandleSeries, candles: list[Candle], lines: Sequence[ChartLine], plot_w: int, plot_h: int, places: int
+) -> tuple[list[Row], list[str]]:
+    """The candles with their price axis, and the lines off the range (for the title)."""
     high = float(max(c.high for c in candles))
     low = float(min(c.low for c in candles))
     span = (high - low) or max(abs(high) * 0.001, 1e-9)
@@ -100,34 +125,55 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
     def sub(price: Decimal) -> int:
         return round((high - float(price)) / span * (subs - 1))
 
-    places = _places(candles)
     on_chart = [line for line in lines if low <= float(line.price) <= high]
     off = [
         f"{line.label} {line.price:,.{places}f} {'↑' if float(line.price) > high else '↓'}"
         for line in lines
         if line not in on_chart
     ]
-    title += "".join(f" · {text}" for text in off)
     grid: list[list[Cell]] = [[(" ", ("chart--plot",))] * plot_w for _ in range(plot_h)]
     for line in on_chart:
-        y = sub(line.price) // 2
-        grid[y] = [("─", (f"chart--{line.kind}",))] * plot_w
+        grid[sub(line.price) // 2] = [("─", (f"chart--{line.kind}",))] * plot_w
     for candle in candles:
         _draw_candle(grid, (candle.start - candles[0].start) // series.step_ms, candle, sub)
     axis = [""] * plot_h
     axis_style: list[str] = ["chart--axis"] * plot_h
     for y in range(0, plot_h, AXIS_EVERY):
         axis[y] = f"{high - span * (2 * y) / (subs - 1):,.{places}f}"
-    for line in on_chart:
+    last = candles[-1]
+    y = sub(last.close) // 2
+    axis[y] = f"◀ {last.close:,.{places}f}"
+    axis_style[y] = "chart--last-up" if last.close >= last.open else "chart--last-down"
+    for line in on_chart:  # a position's line wins its row: the last price is in the title too
         y = sub(line.price) // 2
         axis[y], axis_style[y] = f"{line.label} {line.price:,.{places}f}", f"chart--{line.kind}"
-    rows = [text_row(title, width, "chart--title" if live else "chart--not-live")]
-    for y in range(plot_h):
-        cells: list[Cell] = [*grid[y], (" " + axis[y][:AXIS_WIDTH].ljust(AXIS_WIDTH), (axis_style[y],))]
+    rows = [
+        Row(_merged([*grid[y], (" " + axis[y][:AXIS_WIDTH].ljust(AXIS_WIDTH), (axis_style[y],))]))
+        for y in range(plot_h)
+    ]
+    return rows, off
+
+
+def _volume_rows(series: CandleSeries, candles: list[Candle], plot_w: int, height: int) -> list[Row]:
+    """Each candle's volume as a bar of eighths under it, the largest filling ``height`` rows; the axis names the
+    largest."""
+    if height <= 0:
+        return []
+    largest = max(candle.volume for candle in candles)
+    eighths = [0] * plot_w
+    styles = [("chart--plot",)] * plot_w
+    for candle in candles:
+        x = (candle.start - candles[0].start) // series.step_ms
+        if 0 <= x < plot_w and largest > 0:
+            eighths[x] = max(1, round(float(candle.volume / largest) * height * 8)) if candle.volume > 0 else 0
+            styles[x] = ("chart--volume-up",) if candle.close >= candle.open else ("chart--volume-down",)
+    rows = []
+    for y in range(height):
+        floor = (height - 1 - y) * 8  # eighths below this row
+        cells: list[Cell] = [(BARS[min(8, max(0, eighths[x] - floor))], styles[x]) for x in range(plot_w)]
+        axis = f"vol {compact_number(largest)}" if y == 0 else ""
+        cells.append((" " + axis[:AXIS_WIDTH].ljust(AXIS_WIDTH), ("chart--axis",)))
         rows.append(Row(_merged(cells)))
-    first, last = _time_text(candles[0].start, series.interval), _time_text(candles[-1].start, series.interval)
-    footer = first + last.rjust(max(0, plot_w - len(first))) if plot_w > len(first) + len(last) else last
-    rows.append(text_row(footer, width, "chart--axis"))
     return rows
 
 
@@ -167,6 +213,10 @@ class PriceChart(StripWidget):
         "chart--down",
         "chart--entry",
         "chart--liq",
+        "chart--last-up",
+        "chart--last-down",
+        "chart--volume-up",
+        "chart--volume-down",
     }
 
     DEFAULT_CSS = """
@@ -178,6 +228,10 @@ class PriceChart(StripWidget):
     PriceChart > .chart--down { color: $error; }
     PriceChart > .chart--entry { color: $accent; }
     PriceChart > .chart--liq { color: $warning; text-style: bold; }
+    PriceChart > .chart--last-up { color: $success; text-style: bold; }
+    PriceChart > .chart--last-down { color: $error; text-style: bold; }
+    PriceChart > .chart--volume-up { color: $success 50%; }
+    PriceChart > .chart--volume-down { color: $error 50%; }
     """
 
     REFRESH_HZ = 4.0

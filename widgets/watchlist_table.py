@@ -18,11 +18,11 @@ from textual.content import Content
 from exchange.desk import Desk, Instrument
 from exchange.events import LinkState
 from exchange.printable import printable
-from exchange.watchlist import WatchRow, funding_countdown, watch_rows
-from widgets._format import MAX_DECIMALS, fmt_price
+from exchange.watchlist import WatchRow, WatchSort, funding_countdown, sorted_watch_rows, watch_rows
+from widgets._format import MAX_DECIMALS, compact_number, fmt_price
 from widgets.desk_widget import DeskWidget
 
-__all__ = ["NOT_LIVE", "WatchlistTable", "compact_number", "watchlist_lines"]
+__all__ = ["NOT_LIVE", "SORT_COLUMNS", "WatchlistTable", "watchlist_lines"]
 
 NOT_LIVE = "⚠ not live"
 COLUMNS = (
@@ -36,17 +36,24 @@ COLUMNS = (
     ("book", 11, "<"),
 )
 """Each column's heading, width and alignment; a column is separated from the last by one space."""
-SUFFIXES = ((Decimal("1e12"), "T"), (Decimal("1e9"), "B"), (Decimal("1e6"), "M"), (Decimal("1e3"), "K"))
-
-
-def compact_number(value: Decimal | None) -> str:
-    """``4936790807.65`` as ``4.94B``; under a thousand to two places; "" for None."""
-    if value is None:
-        return ""
-    for size, suffix in SUFFIXES:
-        if abs(value) >= size:
-            return f"{value / size:,.2f}{suffix}"
-    return f"{value:,.2f}"
+SORT_COLUMNS = {
+    WatchSort.SYMBOL: "symbol",
+    WatchSort.CHANGE: "24h %",
+    WatchSort.TURNOVER: "turnover",
+    WatchSort.FUNDING: "funding",
+    WatchSort.OPEN_INTEREST: "open int.",
+}
+"""The column each sort orders by: its heading carries ``▲`` (smallest first) or ``▼`` (largest first)."""
+SORT_WORDS = {
+    WatchSort.WATCHED: "in the order watched",
+    WatchSort.SYMBOL: "by symbol",
+    WatchSort.CHANGE: "by 24h change",
+    WatchSort.TURNOVER: "by turnover",
+    WatchSort.FUNDING: "by funding rate",
+    WatchSort.OPEN_INTEREST: "by open interest",
+}
+Sorting = tuple[WatchSort, bool]
+"""What the rows are sorted by, and whether the largest come first."""
 
 
 def _percent(value: Decimal | None, places: int, signed: bool) -> str:
@@ -87,14 +94,37 @@ def _line(cells: list[tuple[str, str]], row_style: str) -> Content:
     return Content.assemble(*parts[:-1])
 
 
+def _headings(sorting: Sorting) -> str:
+    sort, descending = sorting
+    arrowed = SORT_COLUMNS.get(sort)
+    names = [f"{name}{'▼' if descending else '▲'}" if name == arrowed else name for name, _, _ in COLUMNS]
+    return " ".join(
+        f"{name:<{width}}" if align == "<" else f"{name:>{width}}"
+        for name, (_, width, align) in zip(names, COLUMNS, strict=True)
+    )
+
+
+def _sort_text(sorting: Sorting) -> str:
+    sort, descending = sorting
+    if sort is WatchSort.WATCHED:
+        return f" · {SORT_WORDS[sort]}{' (reversed)' if descending else ''}"
+    return f" · {SORT_WORDS[sort]} {'▼' if descending else '▲'}"
+
+
 def watchlist_lines(
-    desk: Desk, rows: list[WatchRow], instruments: Mapping[str, Instrument], now_ms: int, cursor: int | None
+    desk: Desk,
+    rows: list[WatchRow],
+    instruments: Mapping[str, Instrument],
+    now_ms: int,
+    cursor: int | None,
+    sorting: Sorting = (WatchSort.WATCHED, False),
 ) -> list[Content]:
-    """The header (with ``⚠ not live`` when the figures are not current), the column headings and a row per symbol;
-    the cursor's row reversed, a row whose figures are not live dimmed."""
+    """The header (the sort, and ``⚠ not live`` when the figures are not current), the column headings (the sorted
+    one arrowed) and a row per symbol in the order given; the cursor's row reversed, a row whose figures are not
+    live dimmed."""
     ready = desk.state.kind is LinkState.READY
     stale = [row.symbol for row in rows if not row.live]
-    count = f"{len(rows)} watched"
+    count = f"{len(rows)} watched{_sort_text(sorting)}"
     if not ready:
         note: tuple[str, str] = (f"  {NOT_LIVE}: the last figures before the link went", "bold $text-warning")
     elif stale:
@@ -102,8 +132,7 @@ def watchlist_lines(
     else:
         note = ("", "")
     lines = [Content.assemble((count, "bold"), note)]
-    headings = " ".join(f"{name:<{width}}" if align == "<" else f"{name:>{width}}" for name, width, align in COLUMNS)
-    lines.append(Content.styled(headings, "bold $label"))
+    lines.append(Content.styled(_headings(sorting), "bold $label"))
     for index, row in enumerate(rows):
         style = "reverse" if index == cursor else "dim" if not row.live else ""
         lines.append(_line(_cells(row, instruments.get(row.symbol), now_ms), style))
@@ -111,7 +140,8 @@ def watchlist_lines(
 
 
 class WatchlistTable(DeskWidget):
-    """Every watched symbol, a row each; ``cursor`` picks the row Enter shows and Delete removes."""
+    """Every watched symbol, a row each, in :attr:`sorting`'s order; ``cursor`` picks the row Enter shows and
+    Delete removes."""
 
     PULL_NAME = "watchlist"
     REFRESH_HZ = 2.0
@@ -123,6 +153,8 @@ class WatchlistTable(DeskWidget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cursor = 0
+        self.sorting: Sorting = (WatchSort.WATCHED, False)
+        self._order: list[str] = []
         self._lines: list[Content] = []
 
     def render(self) -> Content:
@@ -133,10 +165,22 @@ class WatchlistTable(DeskWidget):
         """The lines drawn, as plain text."""
         return [line.plain for line in self._lines]
 
+    @property
+    def order(self) -> list[str]:
+        """The symbols in the order their rows are drawn."""
+        return list(self._order) if self._order else list(self.desk.symbols if self.desk is not None else [])
+
     def selected(self) -> str | None:
         """The symbol under the cursor, if any."""
-        symbols = self.desk.symbols if self.desk is not None else []
-        return symbols[self.cursor] if 0 <= self.cursor < len(symbols) else None
+        order = self.order
+        return order[self.cursor] if 0 <= self.cursor < len(order) else None
+
+    def select(self, symbol: str) -> None:
+        """Put the cursor on ``symbol``'s row (where it is drawn now)."""
+        order = self.order
+        if symbol in order:
+            self.cursor = order.index(symbol)
+        self._pull()
 
     def move(self, step: int) -> None:
         """Move the cursor by ``step`` rows, kept on the list."""
@@ -144,13 +188,26 @@ class WatchlistTable(DeskWidget):
         self.cursor = max(0, min(count - 1, self.cursor + step))
         self._pull()
 
+    def sort_by(self, sort: WatchSort) -> None:
+        """Order the rows by ``sort`` (a figure the largest first, the symbol from A); the same again reverses.
+        The cursor stays on its symbol."""
+        current, descending = self.sorting
+        largest_first = sort not in (WatchSort.WATCHED, WatchSort.SYMBOL)
+        self.sorting = (sort, not descending if sort is current else largest_first)
+        self._pull()
+
     def _pull(self) -> None:
         desk = self.desk
         if desk is None or not self._started:
             return
-        self.cursor = max(0, min(len(desk.symbols) - 1, self.cursor))
+        selected = self.selected()  # the cursor follows its symbol when a figure reorders the rows
         now_ms = int(self.clock() * 1000)
-        lines = watchlist_lines(desk, watch_rows(desk, now_ms), desk.instruments, now_ms, self.cursor)
+        rows = sorted_watch_rows(watch_rows(desk, now_ms), *self.sorting)
+        self._order = [row.symbol for row in rows]
+        if selected in self._order:
+            self.cursor = self._order.index(selected)
+        self.cursor = max(0, min(len(rows) - 1, self.cursor))
+        lines = watchlist_lines(desk, rows, desk.instruments, now_ms, self.cursor, self.sorting)
         if lines == self._lines:
             return
         resized = len(lines) != len(self._lines)

@@ -30,7 +30,8 @@ def walk_candles(count: int = 110, last_close: float = 65010.2, seed: int = 14) 
         high = max(open_, close) + abs(rng.gauss(0, 25))
         low = min(open_, close) - abs(rng.gauss(0, 25))
         o, h, lo, c = (Decimal(f"{v:.1f}") for v in (open_, high, low, close))
-        candles.append(Candle(first_start + i * FIVE_MIN_MS, o, h, lo, c, Decimal("12.5"), i < count - 1))
+        volume = Decimal(f"{(high - low) / 8:.3f}")  # busier where the range is wider, as on a market
+        candles.append(Candle(first_start + i * FIVE_MIN_MS, o, h, lo, c, volume, i < count - 1))
     return candles
 
 

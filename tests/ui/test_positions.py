@@ -24,7 +24,7 @@ from exchange.position_watch import PositionDisagreement
 from exchange.positions_overview import AccountMargins, AccountView, SortColumn
 from tests.ui import scripted, scripted_account
 from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, scripted_app, until
-from widgets.positions_table import COLUMNS, PositionsTable, column_widths
+from widgets.positions_table import COLUMNS, PositionsTable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -65,7 +65,7 @@ def _usdt_unrealised(app: RecordingApp) -> list[Decimal]:
     """The USDT rows' unrealised P&L as the table shows them, in its order (one drawing: marks move between two)."""
     lines = app.screen.query_one(PositionsTable).lines
     rows = lines[: [line.key for line in lines].index("total:USDT")]
-    return [Decimal(line.cells[8].replace(",", "")) for line in rows]
+    return [Decimal(line.cell("uPnL").replace(",", "")) for line in rows]
 
 
 async def _cursor_to(pilot: Pilot[Any], app: RecordingApp, key: str) -> None:
@@ -108,7 +108,7 @@ async def test_every_position_of_the_account_with_a_total_per_coin(
         text = screen_text(app)
         assert "live · read" in text and "USDT total" in text and "USDC total" in text and "BTC total" in text, text
         btc_row = next(line for line in screen.query_one(PositionsTable).lines if line.key == "inverse:BTCUSD")
-        assert btc_row.cells[1] == "SHORT" and len(btc_row.cells[12].split(".")[1]) == 8  # its margin to the satoshi
+        assert btc_row.cell("Side") == "SHORT" and len(btc_row.cell("Margin").split(".")[1]) == 8  # to the satoshi
 
         await press(pilot, "u")  # unrealised, the largest first, inside each coin
         await until(pilot, lambda: screen.sort is SortColumn.UNREALISED, "the sort by unrealized")
@@ -189,7 +189,11 @@ def test_the_status_line_says_when_the_figures_are_not_live() -> None:
     )
     assert _status(account_down="key rejected")[0].startswith("⚠ not live: account down")
     assert _status(problem="HTTP 503")[0].startswith("⚠ not live: the last read failed (HTTP 503)")
-    assert _status(private=False)[0].startswith("No account on this desk")
+    assert _status(private=False)[0].startswith("No account on this desk: positions need API keys")
+    assert _status(readable=False, unreadable_why="not possible in a replay") == (
+        "No account on this desk: not possible in a replay; the position panel shows the desk's own.",
+        True,
+    )
     assert _status(read_ms=None) == ("Reading the account …", False)
 
 
@@ -216,22 +220,53 @@ async def test_the_key_is_in_the_help_and_the_palette() -> None:
         await until(pilot, lambda: "No account on this desk" in screen_text(app), "the reason")
 
 
-async def test_a_click_on_a_columns_title_sorts_by_it() -> None:
+def _whole_account_app() -> FluxumApp:
     app = scripted_app(scripted.long_in_profit())
     app.account_reader = scripted_account.FixedAccount(scripted_account.whole_account())
-    async with app.run_test(size=(196, 30)) as pilot:
+    return app
+
+
+def _titles(table: PositionsTable) -> list[str]:
+    return [column.label.plain for column in table.ordered_columns]
+
+
+async def test_a_click_on_a_columns_title_sorts_by_it_and_the_title_says_so() -> None:
+    app = _whole_account_app()
+    async with app.run_test(size=(120, 40)) as pilot:
         await press(pilot, "p")
         await until(pilot, lambda: "total:USDT" in _keys(app), "the overview's rows")
         screen = app.screen
         assert isinstance(screen, PositionsScreen)
         table = screen.query_one(PositionsTable)
-        roe = COLUMNS.index("ROE")
-        x = sum(width + 2 for width in column_widths(table.lines)[:roe]) + 2  # each cell padded one a side
+        await until(pilot, lambda: _titles(table)[0] == "Symbol▲", "the sort by symbol shown")
+        roe = table.shown.index("ROE")
+        x = sum(column.get_render_width(table) for column in table.ordered_columns[:roe]) + 2
         await pilot.click(PositionsTable, offset=(x, 0))
         await until(pilot, lambda: screen.sort is SortColumn.ROE and screen.descending, "sorted by ROE")
         assert _keys(app)[:3] == ["linear:BTCUSDT", "linear:ETHUSDT", "total:USDT"]  # +12.62 % before -14.52 %
+        await until(pilot, lambda: "ROE▼" in _titles(table) and "Symbol" in _titles(table), "the arrow moved")
         await pilot.click(PositionsTable, offset=(x, 0))
         await until(pilot, lambda: _keys(app)[:3] == ["linear:ETHUSDT", "linear:BTCUSDT", "total:USDT"], "reversed")
+        await until(pilot, lambda: "ROE▲" in _titles(table), "the arrow turned")
+
+
+@pytest.mark.parametrize(
+    ("width", "left_out"),
+    [(120, ()), (100, ("rPnL", "Funding")), (80, ("rPnL", "Funding", "Liq.", "Margin"))],
+)
+async def test_the_columns_fit_the_terminal_without_scrolling_sideways(width: int, left_out: tuple[str, ...]) -> None:
+    """At 120 columns every figure the desk asks for is on screen; narrower, the least needed leave first."""
+    app = _whole_account_app()
+    async with app.run_test(size=(width, 40)) as pilot:
+        await press(pilot, "p")
+        await until(pilot, lambda: "total:USDT" in _keys(app), "the overview's rows")
+        table = app.screen.query_one(PositionsTable)
+        expected = tuple(column for column in COLUMNS if column not in left_out)
+        await until(pilot, lambda: table.shown == expected, f"the columns that fit {width}")
+        await until(pilot, lambda: table.virtual_size.width <= table.scrollable_content_region.width, "no scroll")
+        text = screen_text(app)
+        assert "equity 100.51K IM 4.12% MM 0.31%" in " ".join(text.split())  # the USDT total's figures
+        assert "⚠ the desk's ledger disagrees" not in text  # no disagreement on this desk: no note
 
 
 async def test_an_account_with_nothing_open_says_so() -> None:

@@ -14,15 +14,17 @@ import pytest
 from textual.pilot import Pilot
 
 from app.history_screen import HistoryScreen
+from app.positions_screen import PositionsScreen
 from app.replay_app import ReplayApp, replay_settings
 from app.replay_player import MOMENT_S, moments
 from app.screens import HelpScreen
+from app.watchlist_screen import AddSymbolScreen, WatchlistScreen
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
 from exchange.recording.replay import Recording
 from exchange.summary import desk_summary
 from tests.support.replay_recording import FIXED_RECORDING, record_an_outage
-from tests.ui.support import LIVE_SIZE, press, screen_text, until
+from tests.ui.support import LIVE_SIZE, notifications, press, screen_text, until
 from widgets.replay_bar import ReplayBar, stamp
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -215,6 +217,34 @@ async def test_trading_keys_are_not_offered_and_the_replay_keys_are(recorded: Pa
         for words in ("Pause or resume", "next recorded frame", "next incident"):
             assert words in text, words
         assert "Cancel the order" not in text
+
+
+def noticed(app: ReplayApp, fragment: str) -> bool:
+    return any(fragment in str(notification.message) for notification in notifications(app))
+
+
+async def test_the_views_that_need_an_exchange_say_a_replay_has_none(recorded: Path) -> None:
+    """Watching a symbol, the chart and the whole account need the exchange: each says a replay cannot, in words."""
+    app = replay_app(recorded, paused=True)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(pilot, lambda: app.player.session is not None, "the session")
+        await press(pilot, "w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        await press(pilot, "a")
+        await until(pilot, lambda: isinstance(app.screen, AddSymbolScreen), "the symbol asked")
+        await press(pilot, *"xrpusdt", "enter")
+        await until(pilot, lambda: noticed(app, "XRPUSDT not added: not possible in a replay"), "the refusal")
+        await press(pilot, "delete")
+        await until(pilot, lambda: noticed(app, "not removed: not possible in a replay"), "the removal refused")
+        assert not noticed(app, "no session runs")
+        await press(pilot, "escape")
+        await until(pilot, lambda: app.screen is app.desk_screen, "the desk again")
+        await press(pilot, "g")
+        await until(pilot, lambda: noticed(app, "No chart: not possible in a replay"), "no chart, in words")
+        await press(pilot, "p")
+        await until(pilot, lambda: isinstance(app.screen, PositionsScreen), "the positions overview")
+        await until(pilot, lambda: "not possible in a replay" in screen_text(app), "why no account is read")
+        assert "API keys" not in screen_text(app)  # the recorded desk has an account: it is the replay that cannot
 
 
 def user_files() -> list[str]:

@@ -43,6 +43,43 @@ async def test_the_cursor_and_enter_show_a_symbol_on_the_desk() -> None:
         assert "SOLUSDT" in app.desk.symbols
 
 
+def _symbols_drawn(table: WatchlistTable) -> list[str]:
+    return [line.split()[0] for line in table.plain_lines[2:]]
+
+
+async def test_the_rows_sort_by_a_figure_said_in_the_header_and_enter_shows_the_row_under_the_cursor() -> None:
+    app = _app(watchlist_desk())
+    async with app.run_test(size=(130, 42)) as pilot:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        table = app.screen.query_one(WatchlistTable)
+        watched = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"]
+        await until(pilot, lambda: _symbols_drawn(table) == watched, "the watched order")
+        assert "5 watched · in the order watched" in table.plain_lines[0]
+        await pilot.press("c")  # the 24h change, the largest first
+        await until(pilot, lambda: _symbols_drawn(table)[0] == "DOGEUSDT", "sorted by change")
+        assert _symbols_drawn(table) == ["DOGEUSDT", "BTCUSDT", "SOLUSDT", "ETHUSDT", "XRPUSDT"]
+        assert "by 24h change ▼" in table.plain_lines[0] and "24h %▼" in table.plain_lines[1]
+        assert table.selected() == "BTCUSDT"  # the cursor stays on its symbol
+        await pilot.press("c")
+        await until(pilot, lambda: _symbols_drawn(table)[0] == "XRPUSDT", "reversed")
+        assert "by 24h change ▲" in table.plain_lines[0]
+        await pilot.press("f")  # funding: a tie keeps the watched order
+        await until(pilot, lambda: _symbols_drawn(table)[0] == "SOLUSDT", "sorted by funding")
+        assert _symbols_drawn(table) == ["SOLUSDT", "BTCUSDT", "DOGEUSDT", "ETHUSDT", "XRPUSDT"]
+        assert "funding▼" in table.plain_lines[1]
+        await pilot.press("t")
+        await until(pilot, lambda: _symbols_drawn(table) == watched[:4] + ["DOGEUSDT"], "sorted by turnover")
+        await pilot.press("s")
+        await until(pilot, lambda: _symbols_drawn(table)[:2] == ["BTCUSDT", "DOGEUSDT"], "sorted by symbol")
+        assert "symbol▲" in table.plain_lines[1]
+        await pilot.press("down")
+        assert table.selected() == "DOGEUSDT"
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, WatchlistScreen), "the desk again")
+        assert app.desk_screen.symbol == "DOGEUSDT"
+
+
 async def test_in_an_outage_the_last_figures_stay_and_say_not_live() -> None:
     desk = scripted.desk_in_outage()
     desk.tickers.clear()  # as the session does when the link goes
