@@ -208,31 +208,43 @@ class _Loader:
         if kind == "tick":
             self.ticks.append(at)
         elif kind == "frame":
-            connection = self.connections.get(_whole(record.get("conn")))
-            data = _frame_data(record)
-            if connection is not None and data is not None:
-                connection.frames.append((at, _whole(record.get("wall_ms")), data))
-                self.frames += 1
+            self._frame(record, at)
         elif kind == "sent":
-            connection = self.connections.get(_whole(record.get("conn")))
-            if connection is not None and isinstance(record.get("payload"), dict):
-                connection.sent.append(record["payload"])
+            self._sent(record)
         elif kind == "open":
-            link, conn = str(record.get("link")), _whole(record.get("conn"))
-            self.connections[conn] = RecordedConnection(link, conn, at)
-            if not self.attempts:
-                self.attempts.append(Attempt())
-            self.attempts[-1].opens.setdefault(link, self.connections[conn])
+            self._open(record, at)
         elif kind == "close":
-            connection = self.connections.get(_whole(record.get("conn")))
-            if connection is not None and connection.close is None:
-                connection.close = {**record, "at": at}
-            if record.get("reason") == "stopped" and self.stop_s is None:
-                self.stop_s = at
+            self._close(record, at)
         elif kind == "rest":
             self.rest.append({**record, "at": at, "attempt": len(self.attempts) - 1})
         elif kind == "state":
             self._state(record, at)
+
+    def _frame(self, record: dict[str, Any], at: float) -> None:
+        connection = self.connections.get(_whole(record.get("conn")))
+        data = _frame_data(record)
+        if connection is not None and data is not None:
+            connection.frames.append((at, _whole(record.get("wall_ms")), data))
+            self.frames += 1
+
+    def _sent(self, record: dict[str, Any]) -> None:
+        connection = self.connections.get(_whole(record.get("conn")))
+        if connection is not None and isinstance(record.get("payload"), dict):
+            connection.sent.append(record["payload"])
+
+    def _open(self, record: dict[str, Any], at: float) -> None:
+        link, conn = str(record.get("link")), _whole(record.get("conn"))
+        self.connections[conn] = RecordedConnection(link, conn, at)
+        if not self.attempts:
+            self.attempts.append(Attempt())
+        self.attempts[-1].opens.setdefault(link, self.connections[conn])
+
+    def _close(self, record: dict[str, Any], at: float) -> None:
+        connection = self.connections.get(_whole(record.get("conn")))
+        if connection is not None and connection.close is None:
+            connection.close = {**record, "at": at}
+        if record.get("reason") == "stopped" and self.stop_s is None:
+            self.stop_s = at
 
     def _state(self, record: dict[str, Any], at: float) -> None:
         self.states.append(record)
