@@ -39,12 +39,6 @@ def exchange() -> Iterator[ExchangeThread]:
         yield running
 
 
-@pytest.fixture
-def ws_urls(exchange: ExchangeThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(unified_trading, "PUBLIC_WSS", f"{exchange.sim.ws_url}/v5/public/{{CHANNEL_TYPE}}")
-    monkeypatch.setattr(unified_trading, "PRIVATE_WSS", f"{exchange.sim.ws_url}/v5/private")
-
-
 # ---------------------------------------------------------------------------------------------- pybit HTTP
 
 

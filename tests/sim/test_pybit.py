@@ -37,13 +37,6 @@ def exchange() -> Iterator[ExchangeThread]:
         yield running
 
 
-@pytest.fixture
-def ws_urls(exchange: ExchangeThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point pybit's WebSocket URL templates at the local exchange."""
-    monkeypatch.setattr(unified_trading, "PUBLIC_WSS", f"{exchange.sim.ws_url}/v5/public/{{CHANNEL_TYPE}}")
-    monkeypatch.setattr(unified_trading, "PRIVATE_WSS", f"{exchange.sim.ws_url}/v5/private")
-
-
 # ---------------------------------------------------------------------------------------------------- HTTP
 
 
