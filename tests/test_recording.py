@@ -28,14 +28,13 @@ from exchange.events import LinkState, Notice
 from exchange.recording.reader import RecordingReader
 from exchange.recording.writer import RecordingPlan, SessionRecorder, part_path
 from exchange.secrets import Credentials, Secret
-from exchange.session import Backoff
 from exchange.sources import LinkSpec
+from tests.support.runtime import FAST_BACKOFF
 from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY_KEY = "CANARYkey7Q2xZ9"
 CANARY_SECRET = "CANARYsecretW4pL8vN3mK6"
-FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
 
 
 def decompressed(first: Path) -> bytes:
@@ -65,7 +64,7 @@ async def test_a_recorded_session_reads_back_in_order_with_its_drop(tmp_path: Pa
     path = tmp_path / "session.jsonl.zst"
     recorder = recorder_at(path)
     settings = load_settings(environ={})
-    async with open_runtime(settings, demo_trader=True, faults=True, backoff=FAST, recorder=recorder) as rt:
+    async with open_runtime(settings, demo_trader=True, faults=True, backoff=FAST_BACKOFF, recorder=recorder) as rt:
         task = asyncio.create_task(rt.session.run())
         await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready")
         await asyncio.sleep(0.5)

@@ -21,13 +21,12 @@ from exchange.config import load_settings
 from exchange.events import FillReceived, LinkState, StateChanged
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from exchange.retry import Timeouts
-from exchange.session import Backoff
 from exchange.summary import StateTrail, desk_summary
 from tests.support.fills import place_market
 from tests.support.gate import Gate
+from tests.support.runtime import FAST_BACKOFF
 from tests.support.waiting import until
 
-FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
 QUICK = Timeouts(stale_floor_s=1.0, private_idle_probe_s=2.0)
 """A topic is STALE after a second of silence and a quiet private link is probed after two: the overlay and the
 lost pongs show within a test's seconds."""
@@ -77,7 +76,13 @@ async def live_runtime(
     if not gated:
         settings = load_settings(symbols=symbols, environ={})
         async with open_runtime(
-            settings, seed=seed, demo_trader=False, faults=True, backoff=FAST, timeouts=timeouts, recorder=recorder
+            settings,
+            seed=seed,
+            demo_trader=False,
+            faults=True,
+            backoff=FAST_BACKOFF,
+            timeouts=timeouts,
+            recorder=recorder,
         ) as rt:
             yield rt, None
         return
@@ -86,7 +91,9 @@ async def live_runtime(
         await gate.up()
         try:
             settings = load_settings(cfg="sim", base_url=gate.base_url, symbols=symbols, environ={})
-            async with open_runtime(settings, faults=True, backoff=FAST, timeouts=timeouts, recorder=recorder) as rt:
+            async with open_runtime(
+                settings, faults=True, backoff=FAST_BACKOFF, timeouts=timeouts, recorder=recorder
+            ) as rt:
                 yield rt, gate
         finally:
             await gate.close()
