@@ -110,7 +110,8 @@ async def test_fluxum_on_the_host_ends_with_the_recorded_books(with_a_fill: Reco
             ended = ended_books({symbol: book_record(books[symbol]) for symbol in recorded})
             fills = rt.session.desk.ledger.fill_count("BTCUSDT")
     assert ended == recorded
-    assert reached_ready and fills == 1  # the recorded push, live on the client's own private stream
+    # the recorded pushes, live on the client's own private stream (a market order may take several levels)
+    assert reached_ready and fills == with_a_fill.summary["fills"]["BTCUSDT"] >= 1
 
 
 # ------------------------------------------------------------------------------------------------- pybit
