@@ -33,8 +33,9 @@ from app.runtime import Runtime
 from exchange.config import load_settings
 from exchange.events import LinkState
 from exchange.recording.clock import recording_clock, recording_loop
+from exchange.recording.opened import Recording
 from exchange.recording.reader import RecordingReader
-from exchange.recording.replay import Recording, recorded_settings, replay
+from exchange.recording.replay import recorded_settings, replay
 from tests.support.fills import place_market
 from tests.support.gate import Gate
 from tests.support.replay_recording import Gated, live_run, ready_again, sim_of, socket_drop

@@ -19,7 +19,7 @@ from app.replay_player import MOMENT_S, moments
 from app.screens import HelpScreen
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from exchange.summary import desk_summary
 from tests.support.replay_recording import FIXED_RECORDING, record_an_outage
 from tests.ui.support import LIVE_SIZE, press, screen_text, until
