@@ -9,6 +9,7 @@ plain text.
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from textual.widgets import DataTable, Label, Static
 from app.history_text import event_parts, figures_lines, outage_parts
 from exchange.link_figures import Figures, figures
 from exchange.link_history import HistoryRow, LinkHistory
-from exchange.link_report import FILTERS, matches, read_report, write_csv_file
+from exchange.link_report import FILTERS, matches, read_report, write_csv, write_csv_file
 
 __all__ = ["HistoryScreen"]
 
@@ -144,10 +145,19 @@ class HistoryScreen(ModalScreen[None]):
         self.action_show(FILTER_ORDER[(FILTER_ORDER.index(self.filter) + 1) % len(FILTER_ORDER)])
 
     def action_export(self) -> Path | None:
-        """Write the outages and the shown events as an owner-only CSV; the notice names the file."""
+        """Write the outages and the shown events as an owner-only CSV; the notice names the file. In a browser
+        (``textual serve``) the server's disk is not the user's: the CSV is delivered as a download."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
-        target = (self.export_dir or Path.cwd()) / f"fluxum-history-{stamp}.csv"
+        name = f"fluxum-history-{stamp}.csv"
         outages = self.summary.outages if self.summary is not None else ()
+        if self.app.is_web:
+            text = io.StringIO(newline="")
+            count = write_csv(outages, self.shown_rows(), text)
+            text.seek(0)
+            self.app.deliver_text(text, save_filename=name, mime_type="text/csv")
+            self.notify(f"Link history sent as {name} ({count} rows)", title="Export", timeout=8)
+            return None
+        target = (self.export_dir or Path.cwd()) / name
         try:
             count = write_csv_file(target, outages, self.shown_rows())
         except OSError as error:

@@ -33,7 +33,7 @@ from exchange.config import Settings
 from exchange.events import AlertChanged
 from exchange.link_history import LinkHistory
 from exchange.printable import printable
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from widgets.connection_bar import ConnectionBar
 from widgets.desk_footer import DeskFooter
 from widgets.ladder import Ladder

@@ -33,8 +33,8 @@ from exchange.events import AlertChanged, BookStateChanged, Event, LinkState, St
 from exchange.hub import EventHub, Subscription
 from exchange.link_history import LinkHistory
 from exchange.link_recorder import HistoryRecorder
+from exchange.recording.opened import Recording
 from exchange.recording.pacing import Pacing, paced_loop
-from exchange.recording.replay import Recording
 from exchange.session import Session
 
 __all__ = ["MOMENT_S", "SPEEDS", "Incidents", "Player", "moments", "speed_text"]

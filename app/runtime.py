@@ -42,9 +42,9 @@ __all__ = ["Runtime", "open_history", "open_runtime", "EMBEDDED_FUNDING_SPEED", 
 log = logging.getLogger(__name__)
 INSTRUMENTS_AT_START_S = 5.0  # an exchange down at start delays the desk this long at most
 
-EMBEDDED_FUNDING_SPEED = 480.0
+EMBEDDED_FUNDING_SPEED = 480.0  # 8 h of funding every minute, so a demo shows it
 DEFAULT_BACKOFF = Backoff()
-DEFAULT_TIMEOUTS = Timeouts()  # 8 h of funding every minute, so a demo shows it
+DEFAULT_TIMEOUTS = Timeouts()
 
 
 @dataclass

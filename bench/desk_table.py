@@ -57,6 +57,37 @@ def _pct(values: Sequence[float], q: float) -> float:
 # ---------------------------------------------------------------------------------------------- the children
 
 
+async def _measure_window(app: Any, row: str, seconds: float, marker: Path, out: Path, profile: Path | None) -> None:
+    """Wait for the row's desk to be Ready (and quiet), open the window (``marker``), measure, write ``out``, quit."""
+    import cProfile
+
+    ladder = None
+    if row in ("desk", "quiet"):
+        from exchange.events import LinkState
+        from widgets.ladder import Ladder
+
+        while app.runtime is None or app.desk.state.kind is not LinkState.READY:
+            await asyncio.sleep(0.05)
+        if row == "quiet":
+            app.runtime.sim.faults.pause_market()
+            await asyncio.sleep(QUIET_SETTLE_S)
+        ladder = app.query_one(Ladder)
+    await asyncio.sleep(SETTLE_S)
+    profiler = cProfile.Profile() if profile is not None else None
+    if ladder is not None:
+        ladder.draw_log.clear()
+    marker.write_text(str(time.time()))
+    if profiler is not None:
+        profiler.enable()
+    await asyncio.sleep(seconds + 0.5)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    draws = list(ladder.draw_log) if ladder is not None else []
+    out.write_text(json.dumps({"draws": draws}))
+    app.exit()
+
+
 def _child_app(row: str, seconds: float, marker: Path, out: Path, profile: Path | None) -> Any:
     """The Textual app of one row, which opens its window (writes ``marker``), measures, writes ``out``, quits."""
     from textual.app import App
@@ -66,33 +97,7 @@ def _child_app(row: str, seconds: float, marker: Path, out: Path, profile: Path 
 
     class Window:
         async def window(self: Any, app: Any) -> None:
-            import cProfile
-
-            ladder = None
-            if row in ("desk", "quiet"):
-                from exchange.events import LinkState
-                from widgets.ladder import Ladder
-
-                while app.runtime is None or app.desk.state.kind is not LinkState.READY:
-                    await asyncio.sleep(0.05)
-                if row == "quiet":
-                    app.runtime.sim.faults.pause_market()
-                    await asyncio.sleep(QUIET_SETTLE_S)
-                ladder = app.query_one(Ladder)
-            await asyncio.sleep(SETTLE_S)
-            profiler = cProfile.Profile() if profile is not None else None
-            if ladder is not None:
-                ladder.draw_log.clear()
-            marker.write_text(str(time.time()))
-            if profiler is not None:
-                profiler.enable()
-            await asyncio.sleep(seconds + 0.5)
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(str(profile))
-            draws = list(ladder.draw_log) if ladder is not None else []
-            out.write_text(json.dumps({"draws": draws}))
-            app.exit()
+            await _measure_window(app, row, seconds, marker, out, profile)
 
     if row in ("desk", "quiet"):
         settings = load_settings(cfg="sim", environ={})
@@ -174,17 +179,12 @@ def run_row(row: str, seconds: float, profile: Path | None = None, root: Path = 
     deadline = time.monotonic() + seconds + 90
     try:
         while time.monotonic() < deadline and closed is None:
-            ready, _, _ = select.select([master], [], [], 0.02)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                received += len(chunk)
-                if monitor and window is None:
-                    seen += chunk
+            chunk = _read_some(master)
+            if chunk is None:
+                break
+            received += len(chunk)
+            if monitor and window is None:
+                seen += chunk
             now = time.time()
             if window is None:
                 if (monitor and b"ready" in seen.lower()) or marker.exists():
@@ -202,19 +202,48 @@ def run_row(row: str, seconds: float, profile: Path | None = None, root: Path = 
         if closed is None:
             raise RuntimeError(f"{row}: the window never closed ({received} bytes read)")
         if not monitor:
-            end = time.monotonic() + 30
-            while not out.exists() and time.monotonic() < end and child.poll() is None:
-                select.select([master], [], [], 0.1)
-                try:
-                    os.read(master, 65536)
-                except OSError:
-                    break
+            _drain_until_written(master, out, child)
     finally:
         if child.poll() is None:
             child.kill()
         child.wait(10)
         os.close(master)
     assert window is not None and closed is not None
+    return _window_figures(row, window, closed, keys, out, seconds)
+
+
+def _read_some(master: int) -> bytes | None:
+    """What the child wrote within 20 ms (``b""`` if nothing); None once its terminal is closed."""
+    ready, _, _ = select.select([master], [], [], 0.02)
+    if not ready:
+        return b""
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        return None
+    return chunk or None
+
+
+def _drain_until_written(master: int, out: Path, child: subprocess.Popen[bytes]) -> None:
+    """Keep the child's terminal read (a full one blocks it) until it has written its figures, 30 s at most."""
+    end = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < end and child.poll() is None:
+        select.select([master], [], [], 0.1)
+        try:
+            os.read(master, 65536)
+        except OSError:
+            break
+
+
+def _window_figures(
+    row: str,
+    window: tuple[float, float, int],
+    closed: tuple[float, float, int],
+    keys: list[float],
+    out: Path,
+    seconds: float,
+) -> dict[str, Any]:
+    """CPU and bytes per wall second between the window's marks; the ladder's figures for a desk row."""
     wall = closed[0] - window[0]
     figures: dict[str, Any] = {
         "cpu": (closed[1] - window[1]) / wall,

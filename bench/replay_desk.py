@@ -22,7 +22,7 @@ from typing import Any
 from app.replay_app import ReplayApp, replay_settings
 from app.replay_player import FAST_SHARE
 from bench.replay_throughput import record_live, replayed
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from exchange.summary import book_record
 
 

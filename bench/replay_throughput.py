@@ -37,8 +37,9 @@ from exchange.bybit.ws import FrameReader
 from exchange.config import load_settings
 from exchange.events import LinkState
 from exchange.recording.clock import recording_clock, recording_loop
+from exchange.recording.opened import Recording
 from exchange.recording.reader import RecordingReader
-from exchange.recording.replay import Recording, ReplayFigures, recorded_settings, replay
+from exchange.recording.replay import ReplayFigures, recorded_settings, replay
 from exchange.session import Session
 from exchange.summary import book_record
 

@@ -798,6 +798,14 @@ def _verdict(metric: Metric, ctx: Ctx, end: float, per8: float | None, r: float 
 
 
 def report(figures: dict[str, Any], opts: Options, tally: LogTally) -> int:
+    """Print the run's figures, faults and logs; 1 when a check failed or the desk was not whole after a fault."""
+    _print_metrics(figures, opts)
+    _print_faults(figures)
+    _print_replays_and_logs(figures, tally)
+    return _checks(figures, opts)
+
+
+def _print_metrics(figures: dict[str, Any], opts: Options) -> None:
     warm, end, sampler = figures["warm"], figures["end"], figures["sampler"]
     ctx: Ctx = sampler.ctx
     span = end["t"] - warm["t"]
@@ -831,6 +839,8 @@ def report(figures: dict[str, Any], opts: Options, tally: LogTally) -> int:
     for name, error in sampler.broken.items():
         print(f"{name:<31} could not be read: {error}")
 
+
+def _print_faults(figures: dict[str, Any]) -> None:
     print("\nTotals over the whole run:")
     for key, value in figures["totals"].items():
         print(f"  {key:<42} {value}")
@@ -860,6 +870,8 @@ def report(figures: dict[str, Any], opts: Options, tally: LogTally) -> int:
     for reason, count in states.reasons.most_common():
         print(f"  {count:>4} x Reconnecting: {reason}")
 
+
+def _print_replays_and_logs(figures: dict[str, Any], tally: LogTally) -> None:
     replays = figures["late_replays"]
     if replays:
         slowest = max(replays, key=lambda item: item[1])
@@ -884,6 +896,9 @@ def report(figures: dict[str, Any], opts: Options, tally: LogTally) -> int:
     for text in list(tally.first.values())[:12]:
         print("  first: " + text.replace("\n", "\n         "))
 
+
+def _checks(figures: dict[str, Any], opts: Options) -> int:
+    results: list[FaultResult] = figures["faults"]
     failures = [r for r in results if not r.recovered]
     status = 0
     print("\nChecks:")

@@ -314,7 +314,7 @@ class OrderBook:
             self.counters.rejected += 1
             return ApplyResult.REJECTED
 
-    def _apply_levels(self, data: Mapping[str, Any]) -> None:
+    def _apply_levels(self, data: Mapping[str, Any]) -> None:  # noqa: C901 - the hot loop, unrolled: see below
         """Convert and apply each level of a delta in one pass; raises on the first unreadable level, and on a
         side with more changes than a whole window (before applying that side).
 

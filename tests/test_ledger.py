@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 from dataclasses import replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -31,44 +30,13 @@ from exchange.ledger import (
     format_decimal,
     write_csv,
 )
-from tests.support.entries import ledger_events, money_of
+from tests.support.entries import apply, fill, ledger_events, money_of
 
 D = Decimal
-_ids = itertools.count(1)
-
-
-def fill(
-    side: str,
-    qty: str | Decimal,
-    price: str | Decimal,
-    fee: str | Decimal = "0",
-    *,
-    symbol: str = "BTCUSDT",
-    exec_type: str = "Trade",
-    time_ms: int | None = None,
-    exec_id: str | None = None,
-) -> Fill:
-    number = next(_ids)
-    return Fill(
-        exec_id=exec_id or f"x{number}",
-        symbol=symbol,
-        side=side,
-        qty=D(qty),
-        price=D(price),
-        fee=D(fee),
-        time_ms=time_ms if time_ms is not None else 1_700_000_000_000 + number,
-        exec_type=exec_type,
-    )
 
 
 def funding(fee: str | Decimal, *, symbol: str = "BTCUSDT", time_ms: int = 1_700_000_100_000) -> Fill:
     return fill("Buy", "1", "100", fee, symbol=symbol, exec_type="Funding", time_ms=time_ms)
-
-
-def apply(ledger: Ledger, item: Fill) -> LedgerEntry:
-    entry = ledger.apply_fill(item)
-    assert entry is not None
-    return entry
 
 
 def assert_identities(entry: LedgerEntry) -> None:

@@ -10,10 +10,10 @@ terminate is within 5e-19 coin of the exact one; every figure below says which.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -29,12 +29,12 @@ from exchange.bybit.executions import (
 )
 from exchange.fill_sort import FillSorter
 from exchange.ledger import MONEY_CONTEXT, RESIDUE_QUANTUM, ContractKind, Fill, Ledger, LedgerEntry, MarkSource
-from tests.support.entries import ledger_events, money_of
+from tests.support.entries import apply, ledger_events, money_of
+from tests.support.entries import fill as any_fill
 
 D = Decimal
 INVERSE = ContractKind.INVERSE
 LINEAR = ContractKind.LINEAR
-_ids = itertools.count(1)
 
 
 def fill(
@@ -44,34 +44,16 @@ def fill(
     fee: str | Decimal = "0",
     *,
     symbol: str = "BTCUSD",
-    exec_type: str = "Trade",
-    time_ms: int | None = None,
-    exec_id: str | None = None,
     contract: ContractKind = INVERSE,
+    **kwargs: Any,
 ) -> Fill:
-    number = next(_ids)
-    return Fill(
-        exec_id=exec_id or f"i{number}",
-        symbol=symbol,
-        side=side,
-        qty=D(qty),
-        price=D(price),
-        fee=D(fee),
-        time_ms=time_ms if time_ms is not None else 1_700_000_000_000 + number,
-        exec_type=exec_type,
-        contract=contract,
-        settle_coin="BTC" if contract is INVERSE else "USDT",
-    )
+    """An inverse fill by default, its coin named as the reader names it."""
+    coin = "BTC" if contract is INVERSE else "USDT"
+    return any_fill(side, qty, price, fee, symbol=symbol, contract=contract, settle_coin=coin, **kwargs)
 
 
 def funding(fee: str | Decimal, *, time_ms: int = 1_700_000_100_000) -> Fill:
     return fill("Buy", "0", "0", fee, exec_type="Funding", time_ms=time_ms)
-
-
-def apply(ledger: Ledger, item: Fill) -> LedgerEntry:
-    entry = ledger.apply_fill(item)
-    assert entry is not None
-    return entry
 
 
 def assert_coin_identities(entry: LedgerEntry) -> None:

@@ -28,20 +28,13 @@ from exchange.events import LinkState, Notice
 from exchange.recording.reader import RecordingReader
 from exchange.recording.writer import RecordingPlan, SessionRecorder, part_path
 from exchange.secrets import Credentials, Secret
-from exchange.session import Backoff
 from exchange.sources import LinkSpec
+from tests.support.runtime import FAST_BACKOFF
+from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
 CANARY_KEY = "CANARYkey7Q2xZ9"
 CANARY_SECRET = "CANARYsecretW4pL8vN3mK6"
-FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
-
-
-async def until(predicate: Any, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def decompressed(first: Path) -> bytes:
@@ -71,14 +64,14 @@ async def test_a_recorded_session_reads_back_in_order_with_its_drop(tmp_path: Pa
     path = tmp_path / "session.jsonl.zst"
     recorder = recorder_at(path)
     settings = load_settings(environ={})
-    async with open_runtime(settings, demo_trader=True, faults=True, backoff=FAST, recorder=recorder) as rt:
+    async with open_runtime(settings, demo_trader=True, faults=True, backoff=FAST_BACKOFF, recorder=recorder) as rt:
         task = asyncio.create_task(rt.session.run())
-        await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
+        await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready")
         await asyncio.sleep(0.5)
         assert rt.sim is not None
         assert await rt.sim.faults.drop_connections("public", 4000) == 1
-        await until(lambda: rt.session.state.kind is not LinkState.READY, "the drop")
-        await until(lambda: rt.session.state.kind is LinkState.READY, "Ready again")
+        await until(lambda: rt.session.state.kind is not LinkState.READY, what="the drop")
+        await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready again")
         await asyncio.sleep(0.3)
         await rt.session.stop()
         await task
@@ -145,7 +138,7 @@ async def test_no_secret_reaches_the_recording(tmp_path: Path, monkeypatch: Any)
     sent_auth: list[Any] = []
     async with open_runtime(load_settings(environ={}), demo_trader=False, recorder=recorder) as rt:
         task = asyncio.create_task(rt.session.run())
-        await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
+        await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready")
         endpoints = rt.settings.endpoints
         assert endpoints is not None
         canary = RestClient(endpoints, Credentials(CANARY_KEY, Secret(CANARY_SECRET)), tap=recorder)
@@ -268,7 +261,7 @@ async def test_a_disk_error_is_one_notice_and_the_session_goes_on(tmp_path: Path
     async with open_runtime(load_settings(environ={}), demo_trader=False, recorder=recorder) as rt:
         notices = rt.hub.subscribe([Notice], name="test")
         task = asyncio.create_task(rt.session.run())
-        await until(lambda: rt.session.state.kind is LinkState.READY, "Ready")
+        await until(lambda: rt.session.state.kind is LinkState.READY, what="Ready")
         await asyncio.sleep(1.2)  # a few of the writer's turns
         told = [n.text for n in notices.drain() if isinstance(n, Notice) and "Recording stopped" in n.text]
         assert rt.session.state.kind is LinkState.READY and not task.done()

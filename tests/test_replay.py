@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,54 +29,25 @@ import pytest
 import zstandard
 
 from app.commands.replay import speed
-from app.runtime import Runtime, open_runtime
-from exchange.bybit.sim.server import SimConfig, SimServer
+from app.runtime import Runtime
 from exchange.config import load_settings
-from exchange.events import FillReceived, LinkState, StateChanged
+from exchange.events import LinkState
 from exchange.recording.clock import recording_clock, recording_loop
+from exchange.recording.opened import Recording
 from exchange.recording.reader import RecordingReader
-from exchange.recording.replay import Recording, recorded_settings, replay
-from exchange.recording.writer import RecordingPlan, SessionRecorder
-from exchange.retry import Timeouts
-from exchange.session import Backoff
-from exchange.summary import StateTrail, desk_summary
+from exchange.recording.replay import recorded_settings, replay
 from tests.support.fills import place_market
 from tests.support.gate import Gate
+from tests.support.replay_recording import Gated, live_run, ready_again, sim_of, socket_drop
 from tests.support.runtime import one_expired_looking_auth
 from tests.support.waiting import until
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
-QUICK = Timeouts(stale_floor_s=1.0, private_idle_probe_s=2.0)
-"""A topic is STALE after a second of silence and a quiet private link is probed after two: the overlay and the
-lost pongs show within a test's seconds."""
-Scenario = Callable[[Runtime], Awaitable[None]]
-Gated = Callable[[Runtime, Gate], Awaitable[None]]
-
-
-def sim_of(rt: Runtime) -> Any:
-    assert rt.sim is not None
-    return rt.sim
-
-
-def ready(rt: Runtime) -> bool:
-    return rt.session.state.kind is LinkState.READY
-
-
-async def ready_again(rt: Runtime, before: int) -> None:
-    await until(lambda: rt.session.reconnects > before and ready(rt), what="Ready again after the fault")
 
 
 async def clean(rt: Runtime) -> None:
     place_market(sim_of(rt), "BTCUSDT", "Buy", "0.01", "replay-clean")
     await asyncio.sleep(1.0)
-
-
-async def socket_drop(rt: Runtime) -> None:
-    before = rt.session.reconnects
-    assert await sim_of(rt).faults.drop_connections("public", 4000) == 1
-    place_market(sim_of(rt), "ETHUSDT", "Sell", "0.2", "replay-drop")
-    await ready_again(rt, before)
 
 
 async def skipped_u(rt: Runtime) -> None:
@@ -216,61 +185,6 @@ async def corrupt_executions(rt: Runtime) -> None:
     place_market(sim_of(rt), "SOLUSDT", "Sell", "1", "replay-after-corrupt")
     await until(lambda: rt.session.counters["rejected_executions"] > 0, what="the absurd execution rejected")
     await asyncio.sleep(1.0)
-
-
-@contextlib.asynccontextmanager
-async def live_runtime(recorder: SessionRecorder, gated: bool) -> AsyncIterator[tuple[Runtime, Gate | None]]:
-    """A recorded runtime on the local exchange: embedded, or (``gated``) behind a :class:`Gate` that can take it
-    off the network."""
-    if not gated:
-        settings = load_settings(environ={})
-        async with open_runtime(
-            settings, demo_trader=False, faults=True, backoff=FAST, timeouts=QUICK, recorder=recorder
-        ) as rt:
-            yield rt, None
-        return
-    async with SimServer(SimConfig(seed=1, faults_enabled=True, demo_trader=False)) as sim:
-        gate = Gate(sim.port)
-        await gate.up()
-        try:
-            settings = load_settings(cfg="sim", base_url=gate.base_url, environ={})
-            async with open_runtime(settings, faults=True, backoff=FAST, timeouts=QUICK, recorder=recorder) as rt:
-                yield rt, gate
-        finally:
-            await gate.close()
-
-
-async def live_run(path: Path, scenario: Scenario | Gated, gated: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """The scenario on a recorded live session: its summary as ``fluxum monitor --json`` prints it, and the
-    execution ids of the fills it published, in order."""
-    recorder = SessionRecorder(RecordingPlan(path))
-    recorder.open()
-    async with live_runtime(recorder, gated) as (rt, gate):
-        subscription = rt.hub.subscribe(name="test-live")
-        trail = StateTrail(rt.session.state)
-        fills: list[str] = []
-
-        async def collect() -> None:
-            async for event in subscription:
-                if isinstance(event, StateChanged):
-                    trail.add(event.state)
-                elif isinstance(event, FillReceived):
-                    fills.append(event.fill.exec_id)
-
-        collector = asyncio.create_task(collect())
-        task = asyncio.create_task(rt.session.run())
-        await until(lambda: ready(rt) or task.done(), what="Ready")
-        if gate is not None:
-            await scenario(rt, gate)  # type: ignore[call-arg]
-        else:
-            await scenario(rt)  # type: ignore[call-arg]
-        await asyncio.sleep(0.5)
-        await rt.session.stop()
-        await task
-        await asyncio.sleep(0)
-        subscription.close()
-        await collector
-        return desk_summary(rt.session.desk, trail), fills
 
 
 def replayed(path: Path, speed: str = "max") -> list[dict[str, Any]]:

@@ -13,8 +13,8 @@ from app.replay_player import SPEEDS, Incidents, Player, speed_text
 from exchange.book import BookState
 from exchange.config import default_config_path, load_settings
 from exchange.events import AlertChanged, BookStateChanged, LinkState, SessionState, StateChanged
+from exchange.recording.opened import Recording
 from exchange.recording.pacing import Pacing, paced_loop
-from exchange.recording.replay import Recording
 from tests.support.replay_recording import FIXED_RECORDING
 from widgets.replay_bar import ReplayStatus, replay_text, stamp
 

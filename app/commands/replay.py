@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from exchange.recording.replay import Recording
+    from exchange.recording.opened import Recording
 
 
 def speed(text: str) -> float | None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from app.cli import EXIT_USAGE
     from exchange.printable import printable
     from exchange.recording.clock import recording_loop
-    from exchange.recording.replay import Recording, RecordingUnreadable
+    from exchange.recording.opened import Recording, RecordingUnreadable
 
     try:
         recording = Recording.load(args.path)

@@ -259,7 +259,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     """Serve the recording at ``--replay`` until Ctrl-C, SIGTERM or SIGHUP; a bad file is one line and exit 2."""
     from exchange.hosts import is_loopback_host
     from exchange.printable import printable
-    from exchange.recording.replay import RecordingUnreadable
+    from exchange.recording.opened import RecordingUnreadable
     from exchange.recording.served import scan
 
     for flag, given in (

@@ -235,22 +235,22 @@ def _coin_and_fee(
     return settle_coin, _fee_in_quote(fee, fee_coin, symbol, price, category)
 
 
-def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
+def _names(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """The execution's id, symbol, type and side, every required field present and the first three non-empty."""
     if not isinstance(record, Mapping):
         raise ExecutionRecordError(f"an execution must be a JSON object, not {type(record).__name__}")
     for key in REQUIRED_FIELDS:
         if key not in record:
             raise ExecutionRecordError(f"missing field {key!r}")
-    exec_id = _text(record, "execId")
-    symbol = _text(record, "symbol")
-    exec_type = _text(record, "execType")
-    side = _text(record, "side")
-    if not exec_id:
-        raise ExecutionRecordError("execId is empty")
-    if not symbol:
-        raise ExecutionRecordError("symbol is empty")
-    if not exec_type:
-        raise ExecutionRecordError("execType is empty")
+    names = _text(record, "execId"), _text(record, "symbol"), _text(record, "execType")
+    for key, text in zip(("execId", "symbol", "execType"), names, strict=True):
+        if not text:
+            raise ExecutionRecordError(f"{key} is empty")
+    return (*names, _text(record, "side"))
+
+
+def _fill(record: Mapping[str, Any], category: str | None) -> Fill:
+    exec_id, symbol, exec_type, side = _names(record)
     moves = exec_type in POSITION_EXEC_TYPES
     if moves and side not in ("Buy", "Sell"):
         raise ExecutionRecordError(f"side {side!r} is neither Buy nor Sell")

@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from exchange.recording.format import FORMAT_VERSION, clean_body, clean_query
+from exchange.recording.opened import RecordingUnreadable
 from exchange.recording.reader import RecordingReader
-from exchange.recording.replay import RecordingUnreadable
 
 __all__ = ["CLOSE_CODES", "Ending", "RecordedReplies", "RecordedSocket", "ServedRecording", "scan", "topic_of"]
 

@@ -22,7 +22,7 @@ import copy
 import os
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import aiohttp
@@ -244,216 +244,255 @@ def _fresh_execution(rng: random.Random) -> dict[str, Any]:
 def malformed(rng: random.Random) -> tuple[str, str, str]:
     """One frame that Bybit's protocol forbids: (link, family, text)."""
     family = rng.choice(FAMILIES)
-    link = "private" if family in PRIVATE_FAMILIES else "public"
-    if family == "truncated":
-        templates = {**TEMPLATES_PUBLIC, **TEMPLATES_PRIVATE}
-        name = rng.choice(sorted(templates))
-        text = orjson.dumps(templates[name]).decode()
-        return (
-            ("private" if name in TEMPLATES_PRIVATE else "public"),
-            family,
-            text[: rng.randrange(1, len(text))],
-        )
-    if family == "not_an_object":
-        value = rng.choice([[BOOK_DELTA], 5, "orderbook.50.BTCUSDT", None, True, [], 1.5, [1, 2]])
-        return rng.choice(("public", "private")), family, orjson.dumps(value).decode()
-    frame: Any
-    if family == "no_topic":
-        frame = (
-            _public(rng.choice(sorted(TEMPLATES_PUBLIC)))
-            if rng.random() < 0.5
-            else _private(rng.choice(sorted(TEMPLATES_PRIVATE)))
-        )
-        link = "public" if frame["topic"] in {t["topic"] for t in TEMPLATES_PUBLIC.values()} else "private"
-        if rng.random() < 0.5:
-            del frame["topic"]
-        else:
-            frame["topic"] = rng.choice([5, None, ["orderbook.50.BTCUSDT"], {"t": 1}, True, 1.5])
-    elif family == "book_level":
-        frame = _book(rng)
-        side = rng.choice(("b", "a"))
-        levels = frame["data"][side]
-        levels.insert(rng.randrange(len(levels) + 1), rng.choice(BAD_LEVELS))
-    elif family == "book_side":
-        frame = _book(rng)
-        frame["data"][rng.choice(("b", "a"))] = rng.choice(BAD_SIDES)
-    elif family == "book_u":
-        frame = _book(rng)
-        if rng.random() < 0.2:
-            del frame["data"]["u"]
-        else:
-            frame["data"]["u"] = rng.choice(BAD_U)
-    elif family == "book_envelope":
-        frame = _book(rng)
-        choice = rng.randrange(4)
-        if choice == 0:
-            del frame["type"]
-        elif choice == 1:
-            frame["type"] = rng.choice(["deltaa", "", 5, None, "Snapshot"])
-        elif choice == 2:
-            del frame["data"]
-        else:
-            frame["data"] = rng.choice(BAD_DATA)
-    elif family == "trade":
-        frame = _public("trade")
-        item = frame["data"][0]
-        choice = rng.randrange(4)
-        if choice == 0:
-            frame["data"] = rng.choice([None, 5, "x", {"T": 1}])
-        elif choice == 1:
-            del item[rng.choice(["T", "s", "S", "v", "p", "i"])]
-        elif choice == 2:
-            key, bad = rng.choice(
-                [
-                    ("S", "Up"),
-                    ("S", None),
-                    ("p", "x"),
-                    ("p", 5),
-                    ("v", "1e"),
-                    ("v", None),
-                    ("T", "abc"),
-                    ("T", None),
-                    ("T", True),
-                    ("T", "1.5"),
-                    ("s", 5),
-                ]
-            )
-            item[key] = bad
-        else:
-            frame["data"].append(rng.choice([5, "x", None, [1]]))
-    elif family == "ticker":
-        frame = _public("ticker")
-        choice = rng.randrange(3)
-        if choice == 0:
-            frame["data"] = rng.choice([None, 5, "x", [frame["data"]]])
-        elif choice == 1:
-            del frame["data"]["symbol"]
-        else:
-            frame["data"]["symbol"] = rng.choice([5, None, ["BTCUSDT"], True])
-    elif family == "execution":
-        frame = _private("execution")
-        broken = _fresh_execution(rng)
-        choice = rng.randrange(3)
-        if choice == 0:
-            del broken[
-                rng.choice(["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"])
-            ]
-        else:
-            bad_fields: list[tuple[str, Any]] = [
-                ("execQty", "x"),
-                ("execQty", "-1"),
-                ("execQty", "0"),
-                ("execPrice", "0"),
-                ("execPrice", "abc"),
-                ("execPrice", None),
-                ("side", "Up"),
-                ("side", 5),
-                ("execTime", "x"),
-                ("execTime", 1.5),
-                ("execTime", None),
-                ("execType", 5),
-                ("execId", ""),
-                ("execId", 5),
-                ("execFee", "fee"),
-                ("execFee", "nan"),
-                ("symbol", ""),
-                ("execQty", "Infinity"),
-                ("execPrice", "1E+999999999"),
-                ("execTime", "1" * 5000),
-                ("execQty", "1e-999999"),
-                ("execFee", "1E-20000"),
-            ]
-            key, bad = rng.choice(bad_fields)
-            broken[key] = bad
-        # Alone in its frame: a good frame-mate would be taken, as it should (test_session_recovery.py).
-        frame["data"] = [broken] if rng.random() < 0.9 else rng.choice([None, {"execId": "x"}, "x"])
-    elif family == "order":
-        frame = _private("order")
-        record = frame["data"][0]
-        if rng.random() < 0.3:
-            del record[rng.choice(["orderId", "symbol", "side", "orderType", "qty", "orderStatus"])]
-        else:
-            key, bad = rng.choice(
-                [
-                    ("qty", "x"),
-                    ("qty", None),
-                    ("orderStatus", 5),
-                    ("side", None),
-                    ("updatedTime", "x"),
-                    ("price", "abc"),
-                    ("cumExecQty", 5),
-                    ("orderId", 5),
-                ]
-            )
-            record[key] = bad
-    elif family == "position":
-        frame = _private("position")
-        record = frame["data"][0]
+    link, frame = BY_FAMILY[family](rng)
+    return link, family, frame if isinstance(frame, str) else orjson.dumps(frame).decode()
+
+
+def _truncated(rng: random.Random) -> tuple[str, Any]:
+    templates = {**TEMPLATES_PUBLIC, **TEMPLATES_PRIVATE}
+    name = rng.choice(sorted(templates))
+    text = orjson.dumps(templates[name]).decode()
+    return ("private" if name in TEMPLATES_PRIVATE else "public"), text[: rng.randrange(1, len(text))]
+
+
+def _not_an_object(rng: random.Random) -> tuple[str, Any]:
+    value = rng.choice([[BOOK_DELTA], 5, "orderbook.50.BTCUSDT", None, True, [], 1.5, [1, 2]])
+    return rng.choice(("public", "private")), orjson.dumps(value).decode()
+
+
+def _no_topic(rng: random.Random) -> tuple[str, Any]:
+    frame = (
+        _public(rng.choice(sorted(TEMPLATES_PUBLIC)))
+        if rng.random() < 0.5
+        else _private(rng.choice(sorted(TEMPLATES_PRIVATE)))
+    )
+    link = "public" if frame["topic"] in {t["topic"] for t in TEMPLATES_PUBLIC.values()} else "private"
+    if rng.random() < 0.5:
+        del frame["topic"]
+    else:
+        frame["topic"] = rng.choice([5, None, ["orderbook.50.BTCUSDT"], {"t": 1}, True, 1.5])
+    return link, frame
+
+
+def _book_level(rng: random.Random) -> tuple[str, Any]:
+    frame = _book(rng)
+    side = rng.choice(("b", "a"))
+    levels = frame["data"][side]
+    levels.insert(rng.randrange(len(levels) + 1), rng.choice(BAD_LEVELS))
+    return "public", frame
+
+
+def _book_side(rng: random.Random) -> tuple[str, Any]:
+    frame = _book(rng)
+    frame["data"][rng.choice(("b", "a"))] = rng.choice(BAD_SIDES)
+    return "public", frame
+
+
+def _book_u(rng: random.Random) -> tuple[str, Any]:
+    frame = _book(rng)
+    if rng.random() < 0.2:
+        del frame["data"]["u"]
+    else:
+        frame["data"]["u"] = rng.choice(BAD_U)
+    return "public", frame
+
+
+def _book_envelope(rng: random.Random) -> tuple[str, Any]:
+    frame = _book(rng)
+    choice = rng.randrange(4)
+    if choice == 0:
+        del frame["type"]
+    elif choice == 1:
+        frame["type"] = rng.choice(["deltaa", "", 5, None, "Snapshot"])
+    elif choice == 2:
+        del frame["data"]
+    else:
+        frame["data"] = rng.choice(BAD_DATA)
+    return "public", frame
+
+
+def _trade(rng: random.Random) -> tuple[str, Any]:
+    frame = _public("trade")
+    item = frame["data"][0]
+    choice = rng.randrange(4)
+    if choice == 0:
+        frame["data"] = rng.choice([None, 5, "x", {"T": 1}])
+    elif choice == 1:
+        del item[rng.choice(["T", "s", "S", "v", "p", "i"])]
+    elif choice == 2:
         key, bad = rng.choice(
             [
-                ("size", "x"),
-                ("size", None),
-                ("side", "Up"),
-                ("symbol", 5),
-                ("updatedTime", "x"),
-                ("markPrice", "abc"),
-                ("leverage", 10),
+                ("S", "Up"),
+                ("S", None),
+                ("p", "x"),
+                ("p", 5),
+                ("v", "1e"),
+                ("v", None),
+                ("T", "abc"),
+                ("T", None),
+                ("T", True),
+                ("T", "1.5"),
+                ("s", 5),
             ]
         )
-        if rng.random() < 0.2:
-            del record[rng.choice(["size", "symbol"])]
-        else:
-            record[key] = bad
-    elif family == "wallet":
-        frame = _private("wallet")
-        record = frame["data"][0]
-        choice = rng.randrange(3)
-        if choice == 0:
-            record[rng.choice(["totalEquity", "totalAvailableBalance", "totalWalletBalance"])] = rng.choice(
-                ["x", 5, [], "1e", "nan"]
-            )
-        elif choice == 1:
-            coin = record["coin"][0]
-            if rng.random() < 0.5:
-                del coin["coin"]
-            else:
-                coin[rng.choice(["equity", "walletBalance", "unrealisedPnl"])] = rng.choice(["x", 5, "1e"])
-        else:
-            frame["data"] = rng.choice([None, record, "x", [5]])
-    else:  # unknown_topic
+        item[key] = bad
+    else:
+        frame["data"].append(rng.choice([5, "x", None, [1]]))
+    return "public", frame
+
+
+def _ticker(rng: random.Random) -> tuple[str, Any]:
+    frame = _public("ticker")
+    choice = rng.randrange(3)
+    if choice == 0:
+        frame["data"] = rng.choice([None, 5, "x", [frame["data"]]])
+    elif choice == 1:
+        del frame["data"]["symbol"]
+    else:
+        frame["data"]["symbol"] = rng.choice([5, None, ["BTCUSDT"], True])
+    return "public", frame
+
+
+def _execution(rng: random.Random) -> tuple[str, Any]:
+    frame = _private("execution")
+    broken = _fresh_execution(rng)
+    choice = rng.randrange(3)
+    if choice == 0:
+        del broken[rng.choice(["execId", "symbol", "side", "execQty", "execPrice", "execFee", "execType", "execTime"])]
+    else:
+        bad_fields: list[tuple[str, Any]] = [
+            ("execQty", "x"),
+            ("execQty", "-1"),
+            ("execQty", "0"),
+            ("execPrice", "0"),
+            ("execPrice", "abc"),
+            ("execPrice", None),
+            ("side", "Up"),
+            ("side", 5),
+            ("execTime", "x"),
+            ("execTime", 1.5),
+            ("execTime", None),
+            ("execType", 5),
+            ("execId", ""),
+            ("execId", 5),
+            ("execFee", "fee"),
+            ("execFee", "nan"),
+            ("symbol", ""),
+            ("execQty", "Infinity"),
+            ("execPrice", "1E+999999999"),
+            ("execTime", "1" * 5000),
+            ("execQty", "1e-999999"),
+            ("execFee", "1E-20000"),
+        ]
+        key, bad = rng.choice(bad_fields)
+        broken[key] = bad
+    # Alone in its frame: a good frame-mate would be taken, as it should (test_session_recovery.py).
+    frame["data"] = [broken] if rng.random() < 0.9 else rng.choice([None, {"execId": "x"}, "x"])
+    return "private", frame
+
+
+def _order(rng: random.Random) -> tuple[str, Any]:
+    frame = _private("order")
+    record = frame["data"][0]
+    if rng.random() < 0.3:
+        del record[rng.choice(["orderId", "symbol", "side", "orderType", "qty", "orderStatus"])]
+    else:
+        key, bad = rng.choice(
+            [
+                ("qty", "x"),
+                ("qty", None),
+                ("orderStatus", 5),
+                ("side", None),
+                ("updatedTime", "x"),
+                ("price", "abc"),
+                ("cumExecQty", 5),
+                ("orderId", 5),
+            ]
+        )
+        record[key] = bad
+    return "private", frame
+
+
+def _position(rng: random.Random) -> tuple[str, Any]:
+    frame = _private("position")
+    record = frame["data"][0]
+    key, bad = rng.choice(
+        [
+            ("size", "x"),
+            ("size", None),
+            ("side", "Up"),
+            ("symbol", 5),
+            ("updatedTime", "x"),
+            ("markPrice", "abc"),
+            ("leverage", 10),
+        ]
+    )
+    if rng.random() < 0.2:
+        del record[rng.choice(["size", "symbol"])]
+    else:
+        record[key] = bad
+    return "private", frame
+
+
+def _wallet(rng: random.Random) -> tuple[str, Any]:
+    frame = _private("wallet")
+    record = frame["data"][0]
+    choice = rng.randrange(3)
+    if choice == 0:
+        record[rng.choice(["totalEquity", "totalAvailableBalance", "totalWalletBalance"])] = rng.choice(
+            ["x", 5, [], "1e", "nan"]
+        )
+    elif choice == 1:
+        coin = record["coin"][0]
         if rng.random() < 0.5:
-            link = "public"
-            frame = _book(rng)
-            frame["topic"] = rng.choice(
-                [
-                    "orderbook.50.XRPUSDT",
-                    "kline.1.BTCUSDT",
-                    "liquidation.BTCUSDT",
-                    "orderbook.200.BTCUSDT",
-                    "allLiquidation.BTCUSDT",
-                ]
-            )
+            del coin["coin"]
         else:
-            link = "private"
-            frame = _private("wallet")
-            frame["topic"] = rng.choice(["greeks", "dcp", "spread.order", "fast.execution"])
-    return link, family, orjson.dumps(frame).decode()
+            coin[rng.choice(["equity", "walletBalance", "unrealisedPnl"])] = rng.choice(["x", 5, "1e"])
+    else:
+        frame["data"] = rng.choice([None, record, "x", [5]])
+    return "private", frame
 
 
-PRIVATE_FAMILIES = ("execution", "order", "position", "wallet")
-FAMILIES = (
-    "truncated",
-    "not_an_object",
-    "no_topic",
-    "book_level",
-    "book_side",
-    "book_u",
-    "book_envelope",
-    "trade",
-    "ticker",
-    *PRIVATE_FAMILIES,
-    "unknown_topic",
-)
+def _unknown_topic(rng: random.Random) -> tuple[str, Any]:
+    if rng.random() < 0.5:
+        link = "public"
+        frame = _book(rng)
+        frame["topic"] = rng.choice(
+            [
+                "orderbook.50.XRPUSDT",
+                "kline.1.BTCUSDT",
+                "liquidation.BTCUSDT",
+                "orderbook.200.BTCUSDT",
+                "allLiquidation.BTCUSDT",
+            ]
+        )
+    else:
+        link = "private"
+        frame = _private("wallet")
+        frame["topic"] = rng.choice(["greeks", "dcp", "spread.order", "fast.execution"])
+    return link, frame
+
+
+BY_FAMILY: dict[str, Callable[[random.Random], tuple[str, Any]]] = {
+    "truncated": _truncated,
+    "not_an_object": _not_an_object,
+    "no_topic": _no_topic,
+    "book_level": _book_level,
+    "book_side": _book_side,
+    "book_u": _book_u,
+    "book_envelope": _book_envelope,
+    "trade": _trade,
+    "ticker": _ticker,
+    "execution": _execution,
+    "order": _order,
+    "position": _position,
+    "wallet": _wallet,
+    "unknown_topic": _unknown_topic,
+}
+"""Each family's mutation: the link it goes on, and the frame (a str is sent as it is, anything else as JSON)."""
+
+
+FAMILIES = tuple(BY_FAMILY)
 
 
 def mutations(n: int, seed: int = 20240611) -> Iterator[tuple[str, str, str]]:

@@ -159,8 +159,8 @@ async def test_a_lost_pong_while_frames_flow_is_asked_again_not_a_reconnect() ->
 
 @pytest.mark.slow
 async def test_a_lost_pong_then_a_quiet_market_is_not_a_reconnect() -> None:
-    """What failed in CI: a pong lost (in a short stall) just before the market went quiet. The outstanding
-    ping used to block the idle probe, so the silence ran into its deadline and read as a dead link."""
+    """A pong lost (in a short stall) just before the market goes quiet: the outstanding ping must not block the
+    idle probe, or the silence runs into the pong's deadline and reads as a dead link."""
     async with running_session() as rt:  # the real heartbeat figures: pong deadline 10 s, idle probe 3 s
         session = rt.session
         link = instance(WsLink, session._public)  # the link's own probe state is what is tested

@@ -12,8 +12,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pybit import unified_trading
 
 from exchange.bybit.sim.server import SimServer
+from tests.support.pybit_thread import ExchangeThread
 from tests.support.sim import WsClient, make_config
 
 
@@ -48,3 +50,10 @@ def connect(session: aiohttp.ClientSession) -> Callable[..., Any]:
         return WsClient(ws)
 
     return _connect
+
+
+@pytest.fixture
+def ws_urls(exchange: ExchangeThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point pybit's WebSocket URL templates at the module's ``exchange`` (an :class:`ExchangeThread`)."""
+    monkeypatch.setattr(unified_trading, "PUBLIC_WSS", f"{exchange.sim.ws_url}/v5/public/{{CHANNEL_TYPE}}")
+    monkeypatch.setattr(unified_trading, "PRIVATE_WSS", f"{exchange.sim.ws_url}/v5/private")

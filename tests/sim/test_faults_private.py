@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from exchange.bybit.signing import rest_signature, ws_auth_signature
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.private_ws import hub_of
 from exchange.bybit.sim.server import SimConfig, SimServer
+from tests.support.sim import receive, receive_until
 from tests.support.waiting import until
 
 DEADLINE_S = 5.0
@@ -31,23 +32,6 @@ def make_sim(**overrides: Any) -> SimServer:
 async def sim() -> AsyncIterator[SimServer]:
     async with make_sim() as server:
         yield server
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
-    msg = await asyncio.wait_for(ws.receive(), DEADLINE_S)
-    assert msg.type == aiohttp.WSMsgType.TEXT, msg
-    try:
-        return orjson.loads(msg.data)
-    except orjson.JSONDecodeError:
-        return msg.data
-
-
-async def receive_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[Any], bool]) -> list[Any]:
-    frames: list[Any] = []
-    while True:
-        frames.append(await receive(ws))
-        if done(frames[-1]):
-            return frames
 
 
 REAL_REFUSAL = Path(__file__).resolve().parents[1] / "fixtures/bybit/ws_control/private_auth_fail_params_error.json"

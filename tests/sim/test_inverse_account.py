@@ -21,7 +21,7 @@ from exchange.bybit.sim.records import Rejection, money
 from exchange.bybit.sim.venue import SimExchange
 from exchange.bybit.sim.wire import order_record
 from exchange.ledger import Ledger
-from tests.sim.test_account import T0, FakeMarket, Pushes
+from tests.support.fake_market import T0, FakeMarket, Pushes
 
 D = Decimal
 

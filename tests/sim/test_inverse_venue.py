@@ -23,14 +23,7 @@ from exchange.bybit.sim.records import money
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import Environment, Settings
 from exchange.secrets import Credentials, Secret
-from tests.sim.test_pybit import (
-    ExchangeThread,
-    Inbox,
-    _eventually,
-    _wait_subscribed,
-    http,
-    tolerate_fast_acks,
-)
+from tests.support.pybit_thread import ExchangeThread, Inbox, eventually, http, tolerate_fast_acks, wait_subscribed
 from tests.support.recorded import fixture
 from tests.support.sim import assert_same_shape, make_config
 
@@ -44,12 +37,6 @@ def exchange() -> Iterator[ExchangeThread]:
     config = SimConfig(seed=43, demo_trader=False, market_interval_s=0.02, **INVERSE)  # type: ignore[arg-type]
     with ExchangeThread(config) as running:
         yield running
-
-
-@pytest.fixture
-def ws_urls(exchange: ExchangeThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(unified_trading, "PUBLIC_WSS", f"{exchange.sim.ws_url}/v5/public/{{CHANNEL_TYPE}}")
-    monkeypatch.setattr(unified_trading, "PRIVATE_WSS", f"{exchange.sim.ws_url}/v5/private")
 
 
 # ---------------------------------------------------------------------------------------------- pybit HTTP
@@ -97,8 +84,8 @@ def test_pybit_places_an_inverse_order_and_sees_coin_pushes(exchange: ExchangeTh
         ws.execution_stream(callback=pushes)
         ws.position_stream(callback=pushes)
         ws.wallet_stream(callback=pushes)
-        _wait_subscribed(exchange, "wallet")
-        _eventually(lambda: ws.auth is True, "pybit's auth flag")
+        wait_subscribed(exchange, "wallet")
+        eventually(lambda: ws.auth is True, "pybit's auth flag")
         session = http(exchange)
         placed = session.place_order(
             category="inverse", symbol="BTCUSD", side="Buy", orderType="Market", qty="700", orderLinkId="inv-1"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 
 from exchange.bybit.signing import ws_auth_signature
@@ -19,6 +18,7 @@ from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
 from exchange.bybit.sim.private_ws import hub_of, parse_max_active_time
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.bybit.sim.wire import plain
+from tests.support.sim import receive, receive_until
 from tests.support.waiting import until
 
 T0 = 1_700_000_000_000
@@ -45,26 +45,6 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def connect(session: aiohttp.ClientSession, sim: SimServer, query: str = "") -> aiohttp.ClientWebSocketResponse:
     return await session.ws_connect(f"{sim.ws_url}/v5/private{query}")
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse) -> Any:
-    """The next frame, parsed (text that is not JSON comes back as a str); fails after a deadline."""
-    msg = await asyncio.wait_for(ws.receive(), DEADLINE_S)
-    assert msg.type == aiohttp.WSMsgType.TEXT, msg
-    try:
-        return orjson.loads(msg.data)
-    except orjson.JSONDecodeError:
-        return msg.data
-
-
-async def receive_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[Any], bool]) -> list[Any]:
-    """Frames up to and including the first one for which ``done`` holds."""
-    frames: list[Any] = []
-    while True:
-        frame = await receive(ws)
-        frames.append(frame)
-        if done(frame):
-            return frames
 
 
 async def auth(

@@ -1,66 +1,33 @@
 """Bybit's official SDK (pybit 5.17.0) against the local exchange, unchanged except for its URLs.
 
-pybit is synchronous and runs its WebSockets in threads, so the exchange runs here in its own thread with its
-own event loop, and the tests wait on ``threading.Event``s with deadlines. Only module attributes and instance
-attributes are overridden (the REST endpoint, the WebSocket URL templates); pybit's files are never touched.
+pybit is synchronous and runs its WebSockets in threads, so the exchange runs in its own thread with its own
+event loop (tests/support/pybit_thread.py), and the tests wait on ``threading.Event``s with deadlines. Only
+module attributes and instance attributes are overridden (the REST endpoint, the WebSocket URL templates);
+pybit's files are never touched.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pybit import unified_trading
 from pybit.exceptions import InvalidRequestError
 
 from exchange.bybit.sim.demo_credentials import DEMO_API_KEY, DEMO_API_SECRET
-from exchange.bybit.sim.server import SimConfig, SimServer
-
-T = TypeVar("T")
-DEADLINE_S = 15.0
-
-
-class ExchangeThread:
-    """The local exchange serving from a background thread, so blocking clients can talk to it."""
-
-    def __init__(self, config: SimConfig) -> None:
-        self.config = config
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="sim-exchange", daemon=True)
-        self.sim: SimServer
-
-    def __enter__(self) -> ExchangeThread:
-        self.thread.start()
-        self.sim = self.call(self._start())
-        return self
-
-    async def _start(self) -> SimServer:
-        sim = SimServer(self.config)
-        await sim.start()
-        return sim
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(DEADLINE_S)
-
-    def run(self, fn: Any, *args: Any) -> Any:
-        """Run a plain function on the exchange's loop (the account is not thread-safe); return the result."""
-
-        async def wrapper() -> Any:
-            return fn(*args)
-
-        return self.call(wrapper())
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.call(self.sim.stop())
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(DEADLINE_S)
-            self.loop.close()
+from exchange.bybit.sim.server import SimConfig
+from tests.support.pybit_thread import (
+    DEADLINE_S,
+    ExchangeThread,
+    Inbox,
+    eventually,
+    http,
+    tolerate_fast_acks,
+    wait_subscribed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,52 +35,6 @@ def exchange() -> Iterator[ExchangeThread]:
     config = SimConfig(seed=41, demo_trader=False, market_interval_s=0.02)
     with ExchangeThread(config) as running:
         yield running
-
-
-@pytest.fixture
-def ws_urls(exchange: ExchangeThread, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point pybit's WebSocket URL templates at the local exchange."""
-    monkeypatch.setattr(unified_trading, "PUBLIC_WSS", f"{exchange.sim.ws_url}/v5/public/{{CHANNEL_TYPE}}")
-    monkeypatch.setattr(unified_trading, "PRIVATE_WSS", f"{exchange.sim.ws_url}/v5/private")
-
-
-def http(exchange: ExchangeThread, secret: str = DEMO_API_SECRET) -> unified_trading.HTTP:
-    session = unified_trading.HTTP(api_key=DEMO_API_KEY, api_secret=secret, max_retries=1, timeout=10)
-    session.endpoint = exchange.sim.base_url
-    return session
-
-
-class Inbox:
-    """Messages from a pybit callback thread; ``wait`` blocks until a predicate holds or a deadline passes."""
-
-    def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._changed = threading.Condition()
-
-    def __call__(self, message: dict[str, Any]) -> None:
-        with self._changed:
-            self.items.append(message)
-            self._changed.notify_all()
-
-    def wait(self, predicate: Any) -> list[dict[str, Any]]:
-        with self._changed:
-            ok = self._changed.wait_for(lambda: predicate(self.items), DEADLINE_S)
-            assert ok, f"pybit did not deliver in time; got {self.items[-3:]}"
-            return list(self.items)
-
-
-def tolerate_fast_acks(ws: unified_trading.WebSocket) -> None:
-    """pybit sends a subscribe *before* recording its req_id, so an ack that beats that line (loopback does;
-    Bybit across a WAN does not) raises KeyError in pybit's thread. Let the handler wait for the record."""
-    original = ws._process_subscription_message
-
-    def patient(message: dict[str, Any]) -> None:
-        req_id = message.get("req_id")
-        if req_id:
-            _eventually(lambda: req_id in ws.subscriptions, "pybit recording its own subscription")
-        original(message)
-
-    ws._process_subscription_message = patient
 
 
 # ---------------------------------------------------------------------------------------------------- HTTP
@@ -212,8 +133,8 @@ def test_ws_private_auth_and_execution_after_a_fill(exchange: ExchangeThread, ws
         ws.execution_stream(callback=executions)
         session = http(exchange)
         # the subscription is acknowledged asynchronously; poll the exchange's view with a deadline
-        _wait_subscribed(exchange, "execution")
-        _eventually(lambda: ws.auth is True, "pybit's auth flag")  # set by pybit's thread on the ack
+        wait_subscribed(exchange, "execution")
+        eventually(lambda: ws.auth is True, "pybit's auth flag")  # set by pybit's thread on the ack
         placed = session.place_order(
             category="linear",
             symbol="BTCUSDT",
@@ -232,25 +153,6 @@ def test_ws_private_auth_and_execution_after_a_fill(exchange: ExchangeThread, ws
         )
     finally:
         ws.exit()
-
-
-def _eventually(condition: Any, what: str) -> None:
-    """Poll ``condition`` until it holds or the deadline passes (pybit's state lives in its own thread)."""
-    pause = threading.Event()
-    for _ in range(int(DEADLINE_S / 0.01)):
-        if condition():
-            return
-        pause.wait(0.01)
-    raise AssertionError(f"{what} never became true")
-
-
-def _wait_subscribed(exchange: ExchangeThread, topic: str) -> None:
-    from exchange.bybit.sim.private_ws import hub_of
-
-    def subscribed() -> bool:
-        return any(topic in s.topics for s in hub_of(exchange.sim.app).sessions.values())
-
-    _eventually(lambda: exchange.run(subscribed), f"a subscription to {topic}")
 
 
 def test_ws_private_wrong_secret_is_refused(exchange: ExchangeThread, ws_urls: None, caplog: Any) -> None:

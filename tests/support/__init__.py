@@ -15,6 +15,9 @@ another test module.
 - :mod:`~tests.support.fake_bybit`: a scripted Bybit for the REST client, checking every signature.
 - :mod:`~tests.support.monitor_process`: ``fluxum monitor`` as a child process.
 - :mod:`~tests.support.threaded`: a server on its own loop in a thread, for code that runs its own loop.
+- :mod:`~tests.support.pybit_thread`: the local exchange in a thread for pybit, a callback inbox, pybit's fast acks.
+- :mod:`~tests.support.fake_market`: a market set to the last digit for the simulated venue, its pushes recorded.
+- :mod:`~tests.support.replay_recording`: a scenario run on a recorded live session, for the replay tests.
 - :mod:`~tests.support.history`, :mod:`~tests.support.ledger_cli`: a link history on disk; ``fluxum bybit ledger``.
 
 The UI tests' own helpers, and the only use of Textual's private API, are in :mod:`tests.ui.support`.

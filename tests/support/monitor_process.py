@@ -38,16 +38,6 @@ if crash_mode != "none":
         raise ForcedCrash("forced crash while authenticating")
 
     session_module.Session._measure_clock = crash
-import inspect
-from app.commands import monitor as monitor_command
-if "text=event.text" in inspect.getsource(monitor_command._Printer.notice):
-    # Work-around for a reported bug: _Printer.notice passes ``text`` twice to _emit, so the first notice (a
-    # reconnect, a failure) raises TypeError and ends the consumer: no line is printed after it. Applied only
-    # while the bug is there.
-    def notice(self, event):
-        self._emit("notice", f"{event.level}: {event.text}", level=event.level, message=event.text)
-
-    monitor_command._Printer.notice = notice
 from app.cli import main
 sys.exit(main(argv))
 """

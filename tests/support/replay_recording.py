@@ -1,53 +1,152 @@
-"""A short session recorded live on the local exchange, for the desk's replay tests: Ready with a fill, a second of
-market, the public link dropped by the exchange, Ready again, a second more.
+"""Live sessions on the local exchange, recorded, for the replay tests: the scenario runs on a recorded runtime and
+the desk's summary as it ended is what a replay must end with.
 
-``python -m tests.support.replay_recording PATH`` writes one (the fixed recording of the replay snapshot,
-``tests/data/replay/drop.jsonl.zst``, was made so).
+:func:`record_an_outage` is the desk's replay session: Ready with a fill, a second of market, the public link
+dropped by the exchange, Ready again, a second more. ``python -m tests.support.replay_recording PATH`` writes one
+(the fixed recording of the replay snapshot, ``tests/data/replay/drop.jsonl.zst``, was made so).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from app.runtime import open_runtime
+from app.runtime import DEFAULT_TIMEOUTS, Runtime, open_runtime
+from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
-from exchange.events import LinkState
+from exchange.events import FillReceived, LinkState, StateChanged
 from exchange.recording.writer import RecordingPlan, SessionRecorder
-from exchange.session import Backoff
-from exchange.summary import desk_summary
+from exchange.retry import Timeouts
+from exchange.summary import StateTrail, desk_summary
 from tests.support.fills import place_market
+from tests.support.gate import Gate
+from tests.support.runtime import FAST_BACKOFF
 from tests.support.waiting import until
 
-FAST = Backoff(initial_s=0.05, factor=2.0, cap_s=0.3, burst=1000)
+QUICK = Timeouts(stale_floor_s=1.0, private_idle_probe_s=2.0)
+"""A topic is STALE after a second of silence and a quiet private link is probed after two: the overlay and the
+lost pongs show within a test's seconds."""
 FIXED_RECORDING = Path(__file__).resolve().parents[1] / "data" / "replay" / "drop.jsonl.zst"
 QUIET_S = 1.0
+Scenario = Callable[[Runtime], Awaitable[None]]
+Gated = Callable[[Runtime, Gate], Awaitable[None]]
+
+
+def sim_of(rt: Runtime) -> Any:
+    assert rt.sim is not None
+    return rt.sim
+
+
+def ready(rt: Runtime) -> bool:
+    return rt.session.state.kind is LinkState.READY
+
+
+async def ready_again(rt: Runtime, before: int) -> None:
+    await until(lambda: rt.session.reconnects > before and ready(rt), what="Ready again after the fault")
+
+
+async def socket_drop(rt: Runtime) -> None:
+    """The exchange drops the public link with a fill in flight."""
+    before = rt.session.reconnects
+    assert await sim_of(rt).faults.drop_connections("public", 4000) == 1
+    place_market(sim_of(rt), "ETHUSDT", "Sell", "0.2", "replay-drop")
+    await ready_again(rt, before)
+
+
+async def an_outage(rt: Runtime) -> None:
+    """A fill, a quiet second, the public link dropped by the exchange, Ready again, a quiet second."""
+    place_market(sim_of(rt), "BTCUSDT", "Buy", "0.01", "replay-desk-fill")
+    # the fill reaches the ledger while Ready, however loaded the machine: the replay tests look for it there
+    await until(lambda: rt.session.desk.ledger.fill_count("BTCUSDT") > 0, what="the fill applied")
+    await asyncio.sleep(QUIET_S)
+    before = rt.session.reconnects
+    assert await sim_of(rt).faults.drop_connections("public", 4000) == 1
+    await ready_again(rt, before)
+    await asyncio.sleep(QUIET_S)
+
+
+@contextlib.asynccontextmanager
+async def live_runtime(
+    recorder: SessionRecorder, gated: bool, *, symbols: str | None = None, seed: int = 1, timeouts: Timeouts = QUICK
+) -> AsyncIterator[tuple[Runtime, Gate | None]]:
+    """A recorded runtime on the local exchange: embedded, or (``gated``) behind a :class:`Gate` that can take it
+    off the network."""
+    if not gated:
+        settings = load_settings(symbols=symbols, environ={})
+        async with open_runtime(
+            settings,
+            seed=seed,
+            demo_trader=False,
+            faults=True,
+            backoff=FAST_BACKOFF,
+            timeouts=timeouts,
+            recorder=recorder,
+        ) as rt:
+            yield rt, None
+        return
+    async with SimServer(SimConfig(seed=seed, faults_enabled=True, demo_trader=False)) as sim:
+        gate = Gate(sim.port)
+        await gate.up()
+        try:
+            settings = load_settings(cfg="sim", base_url=gate.base_url, symbols=symbols, environ={})
+            async with open_runtime(
+                settings, faults=True, backoff=FAST_BACKOFF, timeouts=timeouts, recorder=recorder
+            ) as rt:
+                yield rt, gate
+        finally:
+            await gate.close()
+
+
+async def live_run(
+    path: Path,
+    scenario: Scenario | Gated,
+    gated: bool = False,
+    *,
+    symbols: str | None = None,
+    seed: int = 1,
+    timeouts: Timeouts = QUICK,
+) -> tuple[dict[str, Any], list[str]]:
+    """The scenario on a live session recorded into ``path``: its summary as ``fluxum monitor --json`` prints it,
+    and the execution ids of the fills it published, in order."""
+    recorder = SessionRecorder(RecordingPlan(path))
+    recorder.open()
+    async with live_runtime(recorder, gated, symbols=symbols, seed=seed, timeouts=timeouts) as (rt, gate):
+        subscription = rt.hub.subscribe(name="test-live")
+        trail = StateTrail(rt.session.state)
+        fills: list[str] = []
+
+        async def collect() -> None:
+            async for event in subscription:
+                if isinstance(event, StateChanged):
+                    trail.add(event.state)
+                elif isinstance(event, FillReceived):
+                    fills.append(event.fill.exec_id)
+
+        collector = asyncio.create_task(collect())
+        task = asyncio.create_task(rt.session.run())
+        await until(lambda: ready(rt) or task.done(), what="Ready")
+        if gate is not None:
+            await scenario(rt, gate)  # type: ignore[call-arg]
+        else:
+            await scenario(rt)  # type: ignore[call-arg]
+        await asyncio.sleep(0.5)
+        await rt.session.stop()
+        await task
+        await asyncio.sleep(0)
+        subscription.close()
+        await collector
+        return desk_summary(rt.session.desk, trail), fills
 
 
 async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> dict[str, Any]:
-    """Record the session described above into ``path``; the live desk's summary as it ended (its books and
-    ledger: :func:`exchange.summary.desk_summary`, without the states)."""
-    recorder = SessionRecorder(RecordingPlan(path))
-    recorder.open()
-    settings = load_settings(cfg="sim", symbols=symbols, environ={})
-    async with open_runtime(settings, seed=7, demo_trader=False, faults=True, backoff=FAST, recorder=recorder) as rt:
-        session, sim = rt.session, rt.sim
-        assert sim is not None
-        task = asyncio.create_task(session.run())
-        await until(lambda: session.state.kind is LinkState.READY or task.done(), what="Ready")
-        place_market(sim, "BTCUSDT", "Buy", "0.01", "replay-desk-fill")
-        # the fill reaches the ledger while Ready, however loaded the machine: the replay tests look for it there
-        await until(lambda: session.desk.ledger.fill_count("BTCUSDT") > 0, what="the fill applied")
-        await asyncio.sleep(QUIET_S)
-        before = session.reconnects
-        assert await sim.faults.drop_connections("public", 4000) == 1
-        await until(lambda: session.reconnects > before and session.state.kind is LinkState.READY, what="Ready again")
-        await asyncio.sleep(QUIET_S)
-        await session.stop()
-        await task
-        return desk_summary(session.desk, ())
+    """Record :func:`an_outage` into ``path``; the live desk's summary as it ended (its books and ledger:
+    :func:`exchange.summary.desk_summary`)."""
+    summary, _ = await live_run(path, an_outage, symbols=symbols, seed=7, timeouts=DEFAULT_TIMEOUTS)
+    return summary
 
 
 if __name__ == "__main__":

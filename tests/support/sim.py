@@ -111,6 +111,20 @@ class WsClient:
         return await self.until(lambda m: isinstance(m, dict) and m.get("op") == "subscribe")
 
 
+async def receive(ws: aiohttp.ClientWebSocketResponse, timeout: float = DEADLINE_S) -> Any:
+    """The next text frame of a bare socket, parsed (text that is not JSON comes back as a str)."""
+    return await WsClient(ws).recv(timeout)
+
+
+async def receive_until(ws: aiohttp.ClientWebSocketResponse, done: Callable[[Any], bool]) -> list[Any]:
+    """Frames up to and including the first one for which ``done`` holds."""
+    frames: list[Any] = []
+    while True:
+        frames.append(await receive(ws))
+        if done(frames[-1]):
+            return frames
+
+
 def make_config(**overrides: Any) -> SimConfig:
     base: dict[str, Any] = {
         "seed": SEED,

@@ -177,6 +177,23 @@ class RecordingApp(FluxumApp):
         return any(fragment in text for _, text in self.notices)
 
 
+class WebApp(RecordingApp):
+    """The desk as ``textual serve`` runs it: a browser at the other end, each download recorded as (text, file
+    name, MIME type)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delivered: list[tuple[str, str, str | None]] = []
+
+    @property
+    def is_web(self) -> bool:
+        return True
+
+    def deliver_text(self, path_or_file: Any, **kwargs: Any) -> str | None:
+        self.delivered.append((path_or_file.read(), kwargs["save_filename"], kwargs.get("mime_type")))
+        return "key"
+
+
 def scripted_app(desk: Desk, symbol: str | None = None) -> FluxumApp:
     """An app on a scripted desk: no session, frozen clock, no animations."""
     app = FluxumApp(desk=desk, clock=scripted.clock, symbol=symbol)

@@ -9,7 +9,7 @@ import pytest
 from app.chart_screen import ChartScreen
 from tests.ui.scripted import long_in_profit
 from tests.ui.scripted_chart import ScriptedChart
-from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from tests.ui.support import SNAPSHOT_SIZE, notifications, scripted_app, until
 from widgets.chart import PriceChart
 
 pytestmark = pytest.mark.timeout(60)
@@ -37,5 +37,5 @@ async def test_without_a_session_the_chart_key_says_so() -> None:
     app = scripted_app(long_in_profit(), symbol="BTCUSDT")
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.press("g")
-        await until(pilot, lambda: any("No chart" in str(n.message) for n in app._notifications), "the refusal told")
+        await until(pilot, lambda: any("No chart" in str(n.message) for n in notifications(app)), "the refusal told")
         assert not isinstance(app.screen, ChartScreen)

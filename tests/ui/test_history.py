@@ -4,6 +4,7 @@ export) and their snapshots, on scripted desks and a hand-made history (frozen c
 from __future__ import annotations
 
 import csv
+import io
 import stat
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from exchange.events import LinkState, SessionState
 from exchange.link_history import HistoryRow, LinkHistory
 from tests.ui import scripted
 from tests.ui.scripted import desk_in_outage
-from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, WebApp, screen_text, until
 from widgets.link_strip import GLYPHS, LinkStrip
 
 pytestmark = pytest.mark.timeout(60)
@@ -55,8 +56,8 @@ def hand_made_history(path: Path) -> LinkHistory:
     return store
 
 
-def _app(desk: Desk, history: LinkHistory | None = None) -> RecordingApp:
-    app = RecordingApp(desk=desk, clock=scripted.clock)
+def _app(desk: Desk, history: LinkHistory | None = None, app_class: type[RecordingApp] = RecordingApp) -> RecordingApp:
+    app = app_class(desk=desk, clock=scripted.clock)
     app.animation_level = "none"
     app.history = history
     return app
@@ -123,6 +124,29 @@ async def test_the_history_screen_opens_filters_and_exports(tmp_path: Path, monk
         assert alert[4].startswith("'=")  # a formula from the disk stays text in a spreadsheet
         await pilot.press("escape")
         assert not isinstance(app.screen, HistoryScreen)
+    history.close()
+
+
+async def test_the_history_export_in_a_browser_is_a_download_not_a_file_on_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = hand_made_history(tmp_path / "history.sqlite3")
+    served = tmp_path / "server"
+    served.mkdir()
+    monkeypatch.chdir(served)
+    app = _app(scripted.long_in_profit(), history, WebApp)
+    assert isinstance(app, WebApp)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        await pilot.press("h")
+        await until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history screen")
+        await pilot.press("e")
+        await until(pilot, lambda: len(app.delivered) == 1, "the download")
+    text, name, mime = app.delivered[0]
+    assert name.startswith("fluxum-history-") and name.endswith(".csv") and mime == "text/csv"
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0][:2] == ["time_ms", "kind"] and len(rows) == 1 + 2 + 12
+    assert app.noticed(name)
+    assert list(served.iterdir()) == []  # nothing written in the server's working directory
     history.close()
 
 

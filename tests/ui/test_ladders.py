@@ -13,7 +13,7 @@ from app.desk_screen import LADDERS_NEED
 from app.preferences import load_ladders, load_theme, save_ladders, save_theme
 from app.replay_app import ReplayApp, replay_settings
 from app.screens import HelpScreen
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from tests.support.replay_recording import FIXED_RECORDING
 from tests.ui import scripted
 from tests.ui.support import LIVE_SIZE, RecordingApp, screen_text, scripted_app, until

@@ -16,7 +16,7 @@ from app.preferences import default_preferences_path, load_theme, save_theme
 from app.screens import ExportScreen, HelpScreen
 from exchange.ledger import CSV_COLUMNS
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, screen_text, until
+from tests.ui.support import SNAPSHOT_SIZE, RecordingApp, WebApp, screen_text, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,27 +94,12 @@ async def test_a_dashboard_on_its_own_logs_to_the_file_it_names(monkeypatch: pyt
     assert stat.S_IMODE(app.log_path.stat().st_mode) == 0o600
 
 
-class WebApp(RecordingApp):
-    """The desk as ``textual serve`` runs it: a browser at the other end, the download recorded."""
-
-    delivered: list[tuple[str, str, str | None]]
-
-    @property
-    def is_web(self) -> bool:
-        return True
-
-    def deliver_text(self, path_or_file: Any, **kwargs: Any) -> str | None:
-        self.delivered.append((path_or_file.read(), kwargs["save_filename"], kwargs.get("mime_type")))
-        return "key"
-
-
 async def test_export_in_a_browser_is_a_download_not_a_file_on_the_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app = _app(WebApp)
     assert isinstance(app, WebApp)
-    app.delivered = []
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.press("e")
         assert not isinstance(app.screen, ExportScreen)  # no path to ask for: the browser saves it

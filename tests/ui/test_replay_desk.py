@@ -21,7 +21,7 @@ from app.screens import HelpScreen
 from app.watchlist_screen import AddSymbolScreen, WatchlistScreen
 from exchange.alert_rules import parse_alert_rules
 from exchange.events import LinkState
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from exchange.summary import desk_summary
 from tests.support.replay_recording import FIXED_RECORDING, record_an_outage
 from tests.ui.support import LIVE_SIZE, notifications, press, screen_text, until

@@ -442,7 +442,7 @@ def _plain(widget: object) -> str:
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
 async def test_a_ready_link_with_stale_streams_says_so_on_the_first_line(width: int) -> None:
     """Ready means the link is up; a stale feed under it must not hide at the end of a long second line (after a
-    reconnect its reason used to push the warning off screen)."""
+    reconnect, the reconnect's reason is long enough to push a warning placed after it off screen)."""
     desk = scripted.base_desk()
     assert desk.stats is not None
     stale = {"tickers.BTCUSDT", "orderbook.50.ETHUSDT"}

@@ -10,7 +10,7 @@ import pytest
 from textual.pilot import Pilot
 
 from app.replay_app import DESK_WIDGETS, ReplayApp, replay_settings
-from exchange.recording.replay import Recording
+from exchange.recording.opened import Recording
 from tests.support.replay_recording import FIXED_RECORDING
 from tests.ui.support import SNAPSHOT_SIZE, until
 from widgets.replay_bar import ReplayBar
