@@ -18,9 +18,11 @@ __all__ = ["DeskFooter"]
 class DeskFooter(Footer):
     """A footer whose keys for ``MINOR_ACTIONS`` carry the class ``-minor``."""
 
-    MINOR_ACTIONS: ClassVar[frozenset[str]] = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger", "cancel_order"})
-    """Grouping, export and cancel: a compact desk has them on their keys and in the palette (or, for cancel, not
-    at all: its orders table is hidden)."""
+    MINOR_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"zoom(1)", "zoom(-1)", "app.export_ledger", "cancel_order", "place('Buy', 'limit')", "place('Sell', 'limit')"}
+    )
+    """Grouping, export, cancel, buy and sell: a compact desk has them on their keys and in the palette (or, for
+    cancel, not at all: its orders table is hidden)."""
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():

@@ -314,7 +314,8 @@ class PrivateRoutes:
         return [p for p in positions if everyone or account.instrument(category, p.symbol).settle_coin == settle_coin]
 
     def _order_action(self, act: Callable[[dict[str, Any]], Order], counter: str) -> Handler:
-        """``/v5/order/create``, ``/cancel`` and ``/amend``: the exchange acts on the signed params, or Bybit's rejection."""
+        """``/v5/order/create``, ``/cancel`` and ``/amend``: the exchange acts on the signed params, or Bybit's
+        rejection."""
 
         async def handler(request: web.Request) -> web.Response:
             params = await self._params(request)
