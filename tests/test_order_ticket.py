@@ -56,7 +56,8 @@ def test_above_max_notional_is_refused_with_the_reason() -> None:
 
 
 def test_an_inverse_notional_is_its_contracts_in_usd() -> None:
-    ticket = market_ticket("BTCUSD", "Sell", Decimal(900), Decimal("65000"), step=Decimal(1), limits=LIMITS, inverse=True)
+    one = Decimal(1)
+    ticket = market_ticket("BTCUSD", "Sell", Decimal(900), Decimal("65000"), step=one, limits=LIMITS, inverse=True)
     assert ticket.notional == Decimal(900) and ticket.quote == "USD"
     with pytest.raises(TicketRefused, match="1,001 USD is above max_notional 1,000 USD"):
         market_ticket("BTCUSD", "Sell", Decimal(1001), Decimal("65000"), step=Decimal(1), limits=LIMITS, inverse=True)

@@ -631,9 +631,7 @@ async def test_demo_trader_starts_and_stops() -> None:
     await trader.stop()  # twice is fine
 
 
-def test_amend_moves_a_resting_order_and_a_crossing_price_trades_as_a_taker(
-    venue: SimExchange, pushes: Pushes
-) -> None:
+def test_amend_moves_a_resting_order_and_a_crossing_price_trades_as_a_taker(venue: SimExchange, pushes: Pushes) -> None:
     o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050", orderLinkId="am"))
     pushes.clear()
     assert venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "am", "qty": "0.080"}) is o
