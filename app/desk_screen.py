@@ -68,6 +68,8 @@ LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 ROOMY_FOOTER_FROM = 100
 """Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
 drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
+ORDER_ACTIONS = frozenset({"place", "close_position", "cancel_all", "amend_order"})
+"""The order-entry actions (app/order_actions.py), offered whenever a session runs."""
 STALE_TOASTS_KEPT = 64
 """Stale-feed toasts remembered to withdraw them: the oldest go."""
 
@@ -316,6 +318,10 @@ class DeskScreen(Screen[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ORDER_ACTIONS:
+            # no session (a scripted or replayed desk): nothing to send with, so not offered; with one, the key
+            # always runs and says why when it may not send (watch-only, the account down, the link not Ready)
+            return self.fluxum.runtime is not None
         if action == "cancel_order":
             runtime = self.fluxum.runtime
             if runtime is None or not self.desk.private or self.desk.account_down:

@@ -52,6 +52,7 @@ class Ladder(StripWidget):
         "ladder--sell",
         "ladder--own",
         "ladder--cursor",
+        "ladder--cursor-row",
         "ladder--live",
         "ladder--not-live",
         "ladder--untrusted",

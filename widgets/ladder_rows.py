@@ -185,15 +185,18 @@ def _level_row(
     price, qty, cum = level
     key = bucket_of(price)
     mine = own.get(key)
-    pointer: Cell = ("▶", ("ladder--cursor",)) if key == cursor_key else (" ", style)
+    pointer: Cell = (" ", style)
+    if key == cursor_key:  # the cursor's row: a pointer, and its figures shown reversed
+        pointer, style = ("▶", ("ladder--cursor",)), (*style, "ladder--cursor-row")
     lead: tuple[Cell, ...] = (pointer, (" ", style))
     if plan.own_w:
         marker = f"◆{mine:>{plan.own_w - 1},.{plan.size_dp}f}" if mine else " " * plan.own_w
         lead = (pointer, (marker, ("ladder--own", *plan.dim) if mine else style), (" ", style))
     dp = plan.size_dp
-    text = f"{price:>{plan.price_w},.{plan.price_dp}f} {qty:>{plan.size_w},.{dp}f} {cum:>{plan.cum_w},.{dp}f} "
+    text = f"{price:>{plan.price_w},.{plan.price_dp}f} {qty:>{plan.size_w},.{dp}f} {cum:>{plan.cum_w},.{dp}f}"
     bar = _bar(cum / plan.max_cum if plan.max_cum else 0.0, plan.bar_w)
-    return Row((*lead, (text, style), (bar, (f"ladder--{side}-bar", *plan.dim))))
+    gap = (" ", (f"ladder--{side}", *plan.dim))
+    return Row((*lead, (text, style), gap, (bar, (f"ladder--{side}-bar", *plan.dim))))
 
 
 def header_row(

@@ -49,7 +49,6 @@ def _app() -> RecordingApp:
 @pytest.mark.parametrize(
     ("keys", "setup", "says"),
     [
-        ("b", "no session", "No session: this desk sends no orders."),
         ("m", "watch-only", "Watch-only: start Fluxum with --trade to send orders to TESTNET."),
         ("x", "account down", "The account is down"),
         ("C", "not ready", "The link is not Ready"),
@@ -61,8 +60,7 @@ async def test_every_action_says_why_it_does_nothing(keys: str, setup: str, says
     app = _app()
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         settings = load_settings(cfg="testnet", environ=TESTNET, trading_enabled=setup != "watch-only")
-        if setup != "no session":
-            app.runtime = stand_in(settings, Rest())
+        app.runtime = stand_in(settings, Rest())
         if setup == "account down":
             app.desk.account_down = True
         elif setup == "not ready":
@@ -72,6 +70,20 @@ async def test_every_action_says_why_it_does_nothing(keys: str, setup: str, says
         await pilot.press(*keys)
         await until(pilot, lambda: app.noticed(says), f"the notice {says!r}")
         assert not isinstance(app.screen, ConfirmScreen | TypedConfirmScreen)
+
+
+async def test_a_desk_with_no_session_offers_no_order_action() -> None:
+    app = _app()
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        screen = app.desk_screen
+        for action in ("place", "close_position", "cancel_all", "amend_order"):
+            assert screen.check_action(action, ()) is False
+        assert screen.check_action("ladder_cursor", (1,)) is True
+        await pilot.press("b", "x")
+        await pilot.pause(0.2)
+        assert not app.notices and not isinstance(app.screen, ConfirmScreen)
+        app.runtime = stand_in(load_settings(environ={}), Rest())
+        assert screen.check_action("place", ("Buy", "limit")) is True
 
 
 async def test_on_production_an_order_needs_the_symbol_typed_and_carries_an_order_link_id() -> None:
