@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -86,7 +87,7 @@ def test_an_amend_sends_only_what_changes() -> None:
         amend_ticket("BTCUSDT", "o1", "Buy", was, (None, Decimal("1")), **_grid())
 
 
-def _grid() -> dict[str, object]:
+def _grid() -> dict[str, Any]:
     return {"tick": TICK, "step": STEP, "limits": LIMITS}
 
 

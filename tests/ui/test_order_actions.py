@@ -62,7 +62,7 @@ async def test_every_action_says_why_it_does_nothing(keys: str, setup: str, says
         settings = load_settings(cfg="testnet", environ=TESTNET, trading_enabled=setup != "watch-only")
         app.runtime = stand_in(settings, Rest())
         if setup == "account down":
-            app.desk.account_down = True
+            app.desk.account_down = "API key rejected by Bybit (10003)"
         elif setup == "not ready":
             app.desk.state = SessionState(LinkState.RECONNECTING, scripted.NOW_MS, "pong timeout")
         elif setup == "no keys":
