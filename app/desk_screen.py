@@ -55,6 +55,7 @@ __all__ = [
     "LADDERS_NEED",
     "LAYOUTS",
     "MIN_SIZE",
+    "ORDER_ACTIONS",
     "describe_order",
     "ladders_for",
     "layout_for",

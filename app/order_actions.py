@@ -17,6 +17,8 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING
 
+from textual.notifications import SeverityLevel
+
 from app.order_entry import AmendScreen, confirmation, describe_order, read_number
 from exchange.bybit.errors import BybitError, OrderOutcomeUnknown
 from exchange.bybit.rest import new_order_link_id
@@ -78,8 +80,8 @@ class OrderActions:
     def desk(self) -> Desk:
         return self.screen.desk
 
-    def _tell(self, text: str, severity: str = "warning") -> None:
-        self.screen.fluxum.notify(text, severity=severity, timeout=10 if severity == "error" else 6)  # type: ignore[arg-type]
+    def _tell(self, text: str, severity: SeverityLevel = "warning") -> None:
+        self.screen.fluxum.notify(text, severity=severity, timeout=10 if severity == "error" else 6)
 
     def _ready(self) -> bool:
         refusal = trade_refusal(self.screen.fluxum, self.desk)
