@@ -123,6 +123,10 @@ class OrderActions:
         symbol = self.screen.symbol
         if symbol is None or not self._ready() or (instrument := self._instrument(symbol)) is None:
             return
+        ladder = self.screen.query_one("#ladder", Ladder)
+        if ladder.trust[0] != "SYNCED":  # a price picked from a book not live may be anywhere by now
+            self._tell(f"Order refused: the {printable(symbol)} book is not live ({ladder.trust[0]}): nothing sent.")
+            return
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         limits, inverse = settings.order_limits, settings.category == "inverse"
         qty = limits.qty_for(symbol, instrument.qty_step)
@@ -132,7 +136,7 @@ class OrderActions:
                 step = instrument.qty_step
                 ticket = market_ticket(symbol, side, qty, touch, step=step, limits=limits, inverse=inverse)
             else:
-                cursor = self.screen.query_one("#ladder", Ladder).cursor
+                cursor = ladder.cursor
                 if cursor is None:
                     raise TicketRefused("no price chosen: k / j put the cursor on the ladder's prices first")
                 ticket = limit_ticket(

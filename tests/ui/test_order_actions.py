@@ -72,6 +72,19 @@ async def test_every_action_says_why_it_does_nothing(keys: str, setup: str, says
         assert not isinstance(app.screen, ConfirmScreen | TypedConfirmScreen)
 
 
+async def test_no_order_is_priced_from_a_book_that_is_not_live() -> None:
+    app = RecordingApp(desk=scripted.resyncing(), clock=scripted.clock, symbol="BTCUSDT")
+    app.animation_level = "none"
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = stand_in(load_settings(environ={}), Rest())
+        await until(pilot, lambda: app.query_one(Ladder).trust[0] == "RESYNCING", "the book shown not live")
+        await pilot.press("j", "b")
+        await until(pilot, lambda: app.noticed("the BTCUSDT book is not live (RESYNCING)"), "the refusal")
+        await pilot.press("m")
+        await until(pilot, lambda: len([t for _, t in app.notices if "not live" in t]) == 2, "market refused too")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
 async def test_a_desk_with_no_session_offers_no_order_action() -> None:
     app = _app()
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:

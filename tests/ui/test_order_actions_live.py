@@ -40,8 +40,18 @@ async def _ready(app: RecordingApp, pilot: Pilot[Any]) -> None:
         ),
         "Ready with a live book",
     )
+
+
+def _hold_the_market(app: RecordingApp) -> None:
+    """The book stays where the cursor is (a resting order stays resting) for the few seconds before it would go
+    STALE; :func:`_release` lets it move again."""
     assert app.runtime is not None and app.runtime.sim is not None
-    app.runtime.sim.faults.pause_market()  # the book stays where the cursor is: a resting order stays resting
+    app.runtime.sim.faults.pause_market()
+
+
+def _release(app: RecordingApp) -> None:
+    assert app.runtime is not None and app.runtime.sim is not None
+    app.runtime.sim.faults.resume_market()
 
 
 def _mine(app: RecordingApp) -> list[OpenOrder]:
@@ -60,6 +70,7 @@ async def test_buy_at_the_cursor_shows_on_the_ladder_and_in_the_orders_table(tmp
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await _ready(app, pilot)
         ladder = app.query_one(Ladder)
+        _hold_the_market(app)
         await press(pilot, *"j" * 12)  # the best bid, then rows under it: the order rests
         await until(pilot, lambda: ladder.cursor is not None and "▶" in screen_text(app), "the cursor on the ladder")
         price = Decimal(f"{ladder.cursor:.1f}")
@@ -69,6 +80,7 @@ async def test_buy_at_the_cursor_shows_on_the_ladder_and_in_the_orders_table(tmp
         await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog gone")
         await press(pilot, "b")
         await _confirm(app, pilot, f"Send BUY 0.002 BTCUSDT @ {price:,f} (limit)")
+        _release(app)
         await until(pilot, lambda: len(_mine(app)) == 1, "the order acknowledged by the order stream")
         order = _mine(app)[0]
         assert (order.side, order.price, order.qty, order.time_in_force) == ("Buy", price, QTY, "GTC")
@@ -83,10 +95,12 @@ async def test_a_post_only_order_that_would_cross_is_cancelled_with_bybits_reaso
     app = _app(tmp_path)
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await _ready(app, pilot)
+        _hold_the_market(app)
         await press(pilot, "k")  # the best ask: a post-only buy there would take liquidity
         await until(pilot, lambda: app.query_one(Ladder).cursor is not None, "the cursor on the best ask")
         await press(pilot, "B")
         await _confirm(app, pilot, "(post-only limit)")
+        _release(app)
         await until(pilot, lambda: app.noticed("EC_PostOnlyWillTakeLiquidity"), "the exchange's reason told")
         assert app.noticed("it would have taken liquidity") and not _mine(app)
         await app.stop_session()
