@@ -153,7 +153,8 @@ class OrderActions:
         except TicketRefused as refused:
             self._tell(f"Order refused: {refused}")
             return
-        self._ask(f"Send {ticket.describe()}?", symbol, "Send order", partial(self._send, ticket), "order")
+        question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}"
+        self._ask(question, symbol, "Send order", partial(self._send, ticket), "order")
 
     def close_position(self) -> None:
         """A reduce-only market order for the whole position of the symbol on screen."""
@@ -170,7 +171,7 @@ class OrderActions:
         except TicketRefused as refused:
             self._tell(f"Close refused: {refused}")
             return
-        question = f"Close the {printable(symbol)} position: {ticket.describe()}?"
+        question = f"Close the {printable(symbol)} position: {ticket.order_text()}?\n{ticket.notional_text()}"
         self._ask(question, symbol, "Close position", partial(self._send, ticket), "close")
 
     async def _send(self, ticket: Ticket) -> None:

@@ -76,15 +76,20 @@ class Ticket:
             return "reduce-only market" if self.reduce_only else "market"
         return "post-only limit" if self.time_in_force == "PostOnly" else "limit"
 
-    def describe(self) -> str:
-        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``; a market order's notional is at the touch."""
+    def order_text(self) -> str:
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``: what is sent."""
         side = "BUY" if self.side == "Buy" else "SELL"
-        price = f" @ {_plain(self.price)}" if self.price is not None else " at market"
+        price = f" @ {self.price:,f}" if self.price is not None else " at market"
+        return f"{side} {_plain(self.qty)} {printable(self.symbol)}{price} ({self.kind})"
+
+    def notional_text(self) -> str:
+        """``notional 65.01 USDT``; a market order's (``≈``) is at the touch it would take."""
         about = "≈ " if self.price is None else ""
-        return (
-            f"{side} {_plain(self.qty)} {printable(self.symbol)}{price} ({self.kind}) · "
-            f"notional {about}{_plain(self.notional.quantize(Decimal('0.01')))} {self.quote}"
-        )
+        return f"notional {about}{_plain(self.notional.quantize(Decimal('0.01')))} {self.quote}"
+
+    def describe(self) -> str:
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``."""
+        return f"{self.order_text()} · {self.notional_text()}"
 
 
 @dataclass(frozen=True)
@@ -116,9 +121,10 @@ def _plain(value: Decimal | None) -> str:
 
 
 def round_price(price: Decimal, tick: Decimal, side: str) -> Decimal:
-    """``price`` on the tick grid, in the trader's favour: a buy rounds down, a sell up."""
+    """``price`` on the tick grid, in the trader's favour: a buy rounds down, a sell up; written to the tick's
+    places (``65010.0`` for a tick of 0.1), as the ladder shows it."""
     rounding = ROUND_FLOOR if side == "Buy" else ROUND_CEILING
-    return (price / tick).to_integral_value(rounding=rounding) * tick
+    return ((price / tick).to_integral_value(rounding=rounding) * tick).quantize(tick.normalize())
 
 
 def round_qty(qty: Decimal, step: Decimal) -> Decimal:

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 
 from app.order_entry import AmendScreen
 from app.screens import ConfirmScreen
+from exchange.config import load_settings
 from exchange.events import LinkState, OpenOrder
 from exchange.order_ticket import OrderLimits
 from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
@@ -96,7 +97,7 @@ async def test_a_post_only_order_that_would_cross_is_cancelled_with_bybits_reaso
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await _ready(app, pilot)
         _hold_the_market(app)
-        await press(pilot, "k")  # the best ask: a post-only buy there would take liquidity
+        await press(pilot, *"k" * 6)  # above the best ask: a post-only buy there would take liquidity
         await until(pilot, lambda: app.query_one(Ladder).cursor is not None, "the cursor on the best ask")
         await press(pilot, "B")
         await _confirm(app, pilot, "(post-only limit)")
@@ -199,4 +200,34 @@ async def test_amend_the_selected_orders_quantity_and_an_order_that_is_gone(tmp_
         await press(pilot, "y")
         await until(pilot, lambda: app.noticed("Amend rejected (the order is gone"), "110001 told")
         assert app.noticed("110001")
+        await app.stop_session()
+
+
+async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path: Path) -> None:
+    """Contracts of one USD: the notional is the contracts, in USD, whatever the price; the close is reduce-only."""
+    settings = load_settings(cfg="sim", category="inverse", symbols="BTCUSD", environ={})
+    settings = replace(settings, order_limits=OrderLimits({"BTCUSD": Decimal(100)}, Decimal(1000)))
+    app = RecordingApp(settings, runtime_options=runtime_options(tmp_path))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: (
+                app.runtime is not None
+                and app.desk.state.kind is LinkState.READY
+                and app.desk.instrument("BTCUSD") is not None
+                and app.query_one(Ladder).trust == ("SYNCED", None)
+            ),
+            "Ready with a live BTCUSD book",
+        )
+        await press(pilot, "m")
+        await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100 USD")
+
+        def size() -> Decimal:
+            position = app.desk.positions.get("BTCUSD")
+            return position.size if position is not None else Decimal(0)
+
+        await until(pilot, lambda: size() == 100, "the long of 100 contracts")
+        await press(pilot, "x")
+        await _confirm(app, pilot, "(reduce-only market)", "SELL 100 BTCUSD")
+        await until(pilot, lambda: size() == 0, "the position closed")
         await app.stop_session()
