@@ -676,3 +676,12 @@ def test_amend_of_a_cancelled_order_is_110001(venue: SimExchange) -> None:
     with pytest.raises(Rejection) as gone:
         venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "0.060"})
     assert gone.value.ret_code == 110001
+
+
+def test_amend_that_needs_more_margin_than_is_available_is_110007(venue: SimExchange) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050"))
+    with pytest.raises(Rejection) as refused:
+        venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "50"})
+    assert refused.value.ret_code == 110007 and o.qty == D("0.050")
+    venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "0.020"})
+    assert o.qty == D("0.020")

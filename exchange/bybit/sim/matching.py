@@ -349,6 +349,7 @@ class MatchingEngine:
         (``EC_PostOnlyWillTakeLiquidity``, as on create)."""
         request = read_amend(params, self.orders)
         order = request.order
+        self._check_amend_margin(order, request.price, request.qty)
         if request.price is not None:
             order.price = request.price
         if request.qty is not None:
@@ -365,6 +366,19 @@ class MatchingEngine:
         self.pushes.order(order)
         self.pushes.position(order.category, order.symbol)
         return order
+
+    def _check_amend_margin(self, order: Order, price: Decimal | None, qty: Decimal | None) -> None:
+        """An amend that makes a resting order hold more margin than is available is refused as on create
+        (110007); one that holds less always goes."""
+        if order.reduce_only:
+            return
+        leverage = self.account.position(order.category, order.symbol).leverage
+        new_leaves = (qty if qty is not None else order.qty) - order.cum_exec_qty
+        held = contract_value(order.category, order.leaves_qty, order.price) / leverage
+        wanted = contract_value(order.category, new_leaves, price if price is not None else order.price) / leverage
+        coin = self.account.margin_coin(order.instrument)
+        if wanted > held and wanted - held > self.account.available_balance(coin):
+            raise Rejection(110007, "ab not enough for new order")
 
     def _take_resting(self, order: Order) -> None:
         """An amended order that crosses takes liquidity for what is left of it, as a taker."""
