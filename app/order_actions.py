@@ -131,6 +131,8 @@ class OrderActions:
         limits, inverse = settings.order_limits, settings.category == "inverse"
         qty = limits.qty_for(symbol, instrument.qty_step)
         try:
+            if kind == "market" and settings.category == "spot":
+                raise TicketRefused("a spot market buy counts its qty in the quote coin: use a limit order")
             if kind == "market":
                 touch = self._touch(symbol, side, instrument)
                 step = instrument.qty_step

@@ -54,12 +54,15 @@ def _app() -> RecordingApp:
         ("C", "not ready", "The link is not Ready"),
         ("a", "no keys", "No account: without API keys"),
         ("b", "no cursor", "no price chosen: k / j put the cursor on the ladder's prices first"),
+        ("m", "spot", "a spot market buy counts its qty in the quote coin"),
     ],
 )
 async def test_every_action_says_why_it_does_nothing(keys: str, setup: str, says: str) -> None:
     app = _app()
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         settings = load_settings(cfg="testnet", environ=TESTNET, trading_enabled=setup != "watch-only")
+        if setup == "spot":
+            settings = load_settings(environ={}, category="spot")
         app.runtime = stand_in(settings, Rest())
         if setup == "account down":
             app.desk.account_down = "API key rejected by Bybit (10003)"
