@@ -138,11 +138,6 @@ class Ladder(StripWidget):
         self._pull()
         return chosen
 
-    def clear_cursor(self) -> None:
-        """Take the cursor off the current symbol's ladder."""
-        if self._cursors.pop(self.symbol or "", None) is not None:
-            self._pull()
-
     # ------------------------------------------------------------------ pulling
 
     def _book(self) -> OrderBook | None:
