@@ -145,3 +145,16 @@ async def test_a_lost_answer_is_told_and_the_order_not_sent_again() -> None:
         await until(pilot, lambda: app.noticed("Order outcome unknown"), "the unknown outcome told")
         await pilot.pause(0.2)
         assert len(rest.placed) == 1 and app.noticed("it was not sent again")
+
+
+async def test_a_confirmation_the_outage_overtook_sends_nothing() -> None:
+    app = _app()
+    rest = Rest()
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = stand_in(load_settings(environ={}), rest)
+        await pilot.press("j", "b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        app.desk.state = SessionState(LinkState.RECONNECTING, scripted.NOW_MS, "pong timeout")
+        await pilot.press("y")
+        await until(pilot, lambda: app.noticed("Not sent: The link is not Ready"), "the order held back")
+        assert not rest.placed
