@@ -27,9 +27,11 @@ from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
 from app.chart_screen import ChartScreen, live_source
+from app.order_actions import OrderActions
+from app.order_entry import confirmation, describe_order
 from app.positions_screen import PositionsScreen, reader_for
 from app.preferences import LADDER_COUNTS, load_ladders, save_ladders
-from app.screens import ConfirmScreen, LedgerScreen, TypedConfirmScreen
+from app.screens import LedgerScreen
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
@@ -53,6 +55,7 @@ __all__ = [
     "LADDERS_NEED",
     "LAYOUTS",
     "MIN_SIZE",
+    "ORDER_ACTIONS",
     "describe_order",
     "ladders_for",
     "layout_for",
@@ -66,6 +69,8 @@ LAYOUTS = ("-full", "-mid", "-compact", "-tiny")
 ROOMY_FOOTER_FROM = 100
 """Narrower than this the footer drops its spacing, so every key fits down to the compact layout (which then
 drops its minor keys: :class:`~widgets.desk_footer.DeskFooter`)."""
+ORDER_ACTIONS = frozenset({"place", "close_position", "cancel_all", "amend_order"})
+"""The order-entry actions (app/order_actions.py), offered whenever a session runs."""
 STALE_TOASTS_KEPT = 64
 """Stale-feed toasts remembered to withdraw them: the oldest go."""
 
@@ -89,14 +94,6 @@ def ladders_for(chosen: int, width: int, height: int) -> int:
     """The most ladders, up to ``chosen``, that a terminal of ``width`` x ``height`` shows side by side."""
     fits = [n for n in LADDER_COUNTS if n <= chosen and width >= LADDERS_NEED[n][0] and height >= LADDERS_NEED[n][1]]
     return max(fits, default=1)
-
-
-def describe_order(order: OpenOrder) -> str:
-    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
-    side = "BUY" if order.side == "Buy" else "SELL"
-    price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
-    filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
-    return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"
 
 
 class DeskScreen(Screen[None]):
@@ -153,6 +150,35 @@ class DeskScreen(Screen[None]):
             tooltip="Cancel the order under the cursor in Open orders (asks first)",
         ),
         Binding(
+            "k",
+            "ladder_cursor(1)",
+            "Cursor up",
+            show=False,
+            tooltip="Order entry: the ladder's cursor up a price row (the first press puts it on the best ask)",
+        ),
+        Binding(
+            "j",
+            "ladder_cursor(-1)",
+            "Cursor down",
+            show=False,
+            tooltip="Order entry: the ladder's cursor down a price row (the first press puts it on the best bid)",
+        ),
+        Binding("b", "place('Buy', 'limit')", "Buy", tooltip="Buy limit at the cursor's price, the default qty"),
+        Binding("s", "place('Sell', 'limit')", "Sell", tooltip="Sell limit at the cursor's price, the default qty"),
+        Binding("B", "place('Buy', 'post-only')", "Buy PO", show=False, tooltip="Buy post-only at the cursor"),
+        Binding("S", "place('Sell', 'post-only')", "Sell PO", show=False, tooltip="Sell post-only at the cursor"),
+        Binding("m", "place('Buy', 'market')", "Market buy", show=False, tooltip="Buy at market, the default qty"),
+        Binding("M", "place('Sell', 'market')", "Market sell", show=False, tooltip="Sell at market, the default qty"),
+        Binding("x", "close_position", "Close", show=False, tooltip="Close the position at market (reduce-only)"),
+        Binding("C", "cancel_all", "Cancel all", show=False, tooltip="Cancel every open order of this symbol"),
+        Binding(
+            "a",
+            "amend_order",
+            "Amend",
+            show=False,
+            tooltip="Amend the order under the cursor in Open orders: its price (the ladder's cursor) or qty",
+        ),
+        Binding(
             "r",
             "app.reconnect",
             "Reconnect",
@@ -183,6 +209,8 @@ class DeskScreen(Screen[None]):
         self.clock = clock
         self._recovering = False
         self._cancelling: set[str] = set()
+        self.order_actions = OrderActions(self)
+        """Order entry: the ladder cursor's buy and sell, market, close, cancel all, amend."""
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
         self._availability: tuple[bool, bool, bool] | None = None
         self._stale_toasts: dict[str, frozenset[str]] = {}  # a stale-feed toast's key and the feeds it names
@@ -291,6 +319,10 @@ class DeskScreen(Screen[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ORDER_ACTIONS:
+            # no session (a scripted or replayed desk): nothing to send with, so not offered; with one, the key
+            # always runs and says why when it may not send (watch-only, the account down, the link not Ready)
+            return self.fluxum.runtime is not None
         if action == "cancel_order":
             runtime = self.fluxum.runtime
             if runtime is None or not self.desk.private or self.desk.account_down:
@@ -352,6 +384,7 @@ class DeskScreen(Screen[None]):
             self.fluxum.notify(f"Order cancelled: {describe_order(order)}", severity="information")
         if not order.is_open:
             self._close_cancel_dialog(order)
+        self.order_actions.order_changed(order)
         self.refresh_availability()
 
     def on_bridge_position_changed(self, message: PositionChanged) -> None:
@@ -514,6 +547,24 @@ class DeskScreen(Screen[None]):
     def action_show_positions(self) -> None:
         self.app.push_screen(PositionsScreen(self, reader_for(self), clock=self.clock))
 
+    # ------------------------------------------------------------------ order entry (app/order_actions.py)
+
+    def action_ladder_cursor(self, direction: int) -> None:
+        if self.query_one("#ladder", Ladder).move_cursor(direction) is None:
+            self.fluxum.notify("No price to put the cursor on: the book is empty.", severity="warning", timeout=4)
+
+    def action_place(self, side: str, kind: str) -> None:
+        self.order_actions.place(side, kind)
+
+    def action_close_position(self) -> None:
+        self.order_actions.close_position()
+
+    def action_cancel_all(self) -> None:
+        self.order_actions.cancel_all()
+
+    def action_amend_order(self) -> None:
+        self.order_actions.amend()
+
     # ------------------------------------------------------------------ cancelling an order
 
     def action_cancel_order(self) -> None:
@@ -527,11 +578,7 @@ class DeskScreen(Screen[None]):
         question = f"Cancel {describe_order(order)}?\n(order {order.order_id})"
         runtime = self.fluxum.runtime
         settings = None if runtime is None else runtime.settings
-        screen: ModalScreen[bool] = (
-            TypedConfirmScreen(question, word=order.symbol, stakes=settings.stakes)
-            if settings is not None and settings.needs_typed_confirmation
-            else ConfirmScreen(question, confirm="Cancel order", refuse="Keep it")
-        )
+        screen = confirmation(settings, question, word=order.symbol, confirm="Cancel order", refuse="Keep it")
         self._cancel_dialog = (order.order_id, screen)
         self.app.push_screen(screen, callback=partial(self._cancel_confirmed, order))
 

@@ -24,7 +24,7 @@ from textual.screen import Screen
 
 from app.app import FluxumApp
 from app.bridge import BRIDGED_KINDS, Bridge
-from app.desk_screen import DeskScreen
+from app.desk_screen import ORDER_ACTIONS, DeskScreen
 from app.history_screen import HistoryScreen
 from app.replay_player import Player, speed_text
 from app.screens import HelpScreen
@@ -49,8 +49,8 @@ __all__ = ["ReplayApp", "ReplayDeskScreen", "REPLAY_BINDINGS"]
 
 FRAME_S = 1 / 30
 """How often the desk grants the replay a slice of recorded time (and takes the events it bridged)."""
-NOT_IN_A_REPLAY = frozenset({"cancel_order", "app.reconnect"})
-"""Keys that act on an exchange: a recording has none to act on."""
+NOT_IN_A_REPLAY = frozenset({"cancel_order", "app.reconnect", "ladder_cursor", *ORDER_ACTIONS})
+"""Actions on an exchange (and order entry's cursor): a recording has none to act on."""
 OFF_THE_FOOTER = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger", "cycle_symbol(-1)", "cycle_symbol(1)"})
 """Keys kept (in the help and the palette too) but left out of a footer the replay's keys need; the symbols have
 their numbers as well."""
@@ -76,7 +76,7 @@ REPLAY_BINDINGS: list[BindingType] = [
 def replay_bindings(desk: list[BindingType]) -> list[BindingType]:
     """Quit and help, the replay's keys, then the desk's own but those acting on an exchange (some off the
     footer: :data:`OFF_THE_FOOTER`)."""
-    kept = [b for b in desk if isinstance(b, Binding) and b.action not in NOT_IN_A_REPLAY]
+    kept = [b for b in desk if isinstance(b, Binding) and b.action.split("(")[0] not in NOT_IN_A_REPLAY]
     first = [b for b in kept if b.action in FIRST_KEYS]
     rest = [dataclasses.replace(b, show=False) if b.action in OFF_THE_FOOTER else b for b in kept if b not in first]
     return [*first, *REPLAY_BINDINGS, *rest]

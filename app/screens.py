@@ -157,6 +157,7 @@ LEGEND = (
     ("● LIVE", "the book is synced and fresh"),
     ("⚠ … NOT LIVE", "resyncing, awaiting a snapshot or stale: dimmed, do not trade on it"),
     ("◆", "your open order at that price (ladder)"),
+    ("▶", "the order-entry cursor on the ladder (k / j move it; b / s buy or sell there), its price on the header"),
     ("◆ YOU", "your own fill, a row of its own in the tape"),
     ("!", "a large trade: top 2% of the last 200 by notional, and at least 3x their median"),
     ("BUY / SELL", "the aggressor (taker) side of a public trade"),

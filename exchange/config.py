@@ -21,6 +21,7 @@ from exchange.alert_rules import AlertRule, parse_alert_rules, parse_notify
 from exchange.bybit.protocol import MAX_ARGS_CHARS, args_chars, desk_topics
 from exchange.hosts import is_loopback_host
 from exchange.known_keys import unknown_key
+from exchange.order_ticket import LimitsError, OrderLimits, order_limits
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
@@ -122,6 +123,7 @@ class Settings:
     record_cap_mb: int = RECORD_CAP_MB
     record_part_mb: int = RECORD_PART_MB
     config_file: Path | None = None  # the file read, if any: the watchlist reloads its symbols from it
+    order_limits: OrderLimits = field(default_factory=OrderLimits)  # default_qty and max_notional (order entry)
 
     @property
     def embedded(self) -> bool:
@@ -199,6 +201,8 @@ CONFIG_KEYS = (
     "record",
     "record_cap_mb",
     "record_part_mb",
+    "default_qty",
+    "max_notional",
 )
 """The keys a config file may set; any other is refused by name (a typo must not pass for a default)."""
 SECRET_KEYS = ("api_key", "api_secret", "key", "secret")
@@ -262,6 +266,7 @@ class _Watch:
     record: bool
     record_cap_mb: int
     record_part_mb: int
+    order_limits: OrderLimits
 
 
 def _megabytes(values: Mapping[str, object], key: str, default: int) -> int:
@@ -308,7 +313,11 @@ def _watch(values: Mapping[str, object], cfg: str | None, symbols: str | None, c
         _megabytes(values, "record_cap_mb", RECORD_CAP_MB),
         _megabytes(values, "record_part_mb", RECORD_PART_MB),
     )
-    return _Watch(environment, chosen, category, depth, mark_source, alerts, notify, record, cap_mb, part_mb)
+    try:
+        limits = order_limits(values)
+    except LimitsError as error:
+        raise ConfigError(str(error)) from None
+    return _Watch(environment, chosen, category, depth, mark_source, alerts, notify, record, cap_mb, part_mb, limits)
 
 
 def config_symbols(config_file: Path, category: str) -> tuple[str, ...]:
@@ -377,4 +386,5 @@ def load_settings(
         record_cap_mb=watch.record_cap_mb,
         record_part_mb=watch.record_part_mb,
         config_file=config_file,
+        order_limits=watch.order_limits,
     )

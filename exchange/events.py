@@ -227,6 +227,7 @@ class OpenOrder:
     status: str
     time_in_force: str = ""
     updated_ms: int = 0
+    reject_reason: str = ""  # Bybit's rejectReason: why it was cancelled or rejected (EC_NoError: no reason)
 
     @property
     def is_open(self) -> bool:

@@ -89,3 +89,16 @@ def test_grouping_rounds_bids_down_and_asks_up() -> None:
     spread = _find(rows, "spread")
     assert rows[spread - 1].text.split()[0] == "101"  # both asks in one row, priced up
     assert rows[spread + 1].text.split()[0] == "100"  # both bids in one row, priced down
+
+
+def test_the_order_entry_cursor_marks_its_row_and_its_price_stays_on_the_header() -> None:
+    desk = _two_sided()
+    rows = ladder_rows(desk, SYMBOL, LIVE, 1, None, WIDTH, HEIGHT, cursor=99.5)
+    marked = [row for row in rows[1:] if row.text.startswith("▶")]
+    assert len(marked) == 1 and "99.5" in marked[0].text
+    assert marked[0].cells[0] == ("▶", ("ladder--cursor",))
+    assert "▶ 99.5" in rows[0].text
+    gone = ladder_rows(desk, SYMBOL, LIVE, 1, None, WIDTH, HEIGHT, cursor=42.0)  # its level emptied
+    assert not any(row.text.startswith("▶") for row in gone[1:]) and "▶ 42.0" in gone[0].text
+    plain = ladder_rows(desk, SYMBOL, LIVE, 1, None, WIDTH, HEIGHT)
+    assert [len(row.text) for row in plain[1:]] == [len(row.text) for row in rows[1:]]  # no column taken

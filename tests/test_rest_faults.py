@@ -579,3 +579,18 @@ async def test_a_403_asking_for_an_absurd_wait_cools_down_within_bounds(fake: Fa
     cooldown_s = (caught.value.until_ms - clock.now * 1000) / 1000
     assert 60 <= cooldown_s <= 3600, cooldown_s
     assert "no requests are sent until" in str(caught.value)
+
+
+@pytest.mark.parametrize(("path", "action"), [("/v5/order/amend", "hang"), ("/v5/order/cancel-all", "503")])
+async def test_an_amend_or_cancel_all_with_a_lost_answer_is_never_sent_again(
+    fake: FakeBybit, path: str, action: str
+) -> None:
+    """The desk's new order actions keep the rule: an ambiguous answer is told, the request is not repeated."""
+    fake.on(path, action)
+    async with make_client(fake, timeout_s=0.3) as client:
+        with pytest.raises(ServerUnavailable) as caught:
+            if path == "/v5/order/amend":
+                await client.amend_order("linear", "BTCUSDT", "order-1", price=Decimal(50000))
+            else:
+                await client.cancel_all_orders("linear", "BTCUSDT")
+    assert caught.value.maybe_sent and fake.count(path) == 1

@@ -21,9 +21,14 @@ class DeskFooter(Footer):
     MINOR_ACTIONS: ClassVar[frozenset[str]] = frozenset({"zoom(1)", "zoom(-1)", "app.export_ledger", "cancel_order"})
     """Grouping, export and cancel: a compact desk has them on their keys and in the palette (or, for cancel, not
     at all: its orders table is hidden)."""
+    TRADE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"place('Buy', 'limit')", "place('Sell', 'limit')"})
+    """Buy and sell at the cursor: shown only in the full layout's footer (the help screen lists them, and their
+    keys work at any size)."""
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():
             if isinstance(widget, FooterKey) and widget.action in self.MINOR_ACTIONS:
                 widget.add_class("-minor")
+            if isinstance(widget, FooterKey) and widget.action in self.TRADE_ACTIONS:
+                widget.add_class("-minor", "-trade")
             yield widget

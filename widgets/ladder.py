@@ -21,7 +21,7 @@ from textual.message import Message
 from exchange.book import OrderBook
 from exchange.desk import LARGEST_STEP, SMALLEST_STEP, Desk
 from exchange.trust import book_trust
-from widgets.ladder_rows import IMBALANCE_LEVELS, LAST_TRADE_AGED_S, ladder_rows
+from widgets.ladder_rows import IMBALANCE_LEVELS, LAST_TRADE_AGED_S, ladder_rows, rows_per_side, shown_levels
 from widgets.rows import Row
 from widgets.strip_widget import StripWidget
 
@@ -51,6 +51,8 @@ class Ladder(StripWidget):
         "ladder--buy",
         "ladder--sell",
         "ladder--own",
+        "ladder--cursor",
+        "ladder--cursor-row",
         "ladder--live",
         "ladder--not-live",
         "ladder--untrusted",
@@ -75,6 +77,7 @@ class Ladder(StripWidget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._groups: dict[str, int] = {}
+        self._cursors: dict[str, float] = {}
         self.trust: tuple[str, str | None] = ("AWAITING_SNAPSHOT", None)
         """What the ladder last showed about the book: its state and why (tests and the app read it)."""
         self.draw_log: deque[tuple[int | None, int | None, int, int, str | None]] = deque(maxlen=DRAW_LOG_KEPT)
@@ -107,6 +110,33 @@ class Ladder(StripWidget):
             self.post_message(self.GroupChanged(symbol, group, self.step()))
             self._pull()
         return group
+
+    @property
+    def cursor(self) -> float | None:
+        """The price the order-entry cursor is on for the current symbol (a row's price), None when not placed."""
+        return self._cursors.get(self.symbol or "")
+
+    def move_cursor(self, direction: int) -> float | None:
+        """Move the cursor to the next price row shown above (+1) or below (-1); the first move places it on the
+        best ask (up) or best bid (down). It stays on its price while the book moves; at the edge it stays."""
+        book, symbol = self._book(), self.symbol
+        if book is None or symbol is None:
+            return None
+        step = self.step()
+        asks, bids = shown_levels(book, step, self.group, rows_per_side(self.size.height or 24))
+        prices = sorted({price for price, _ in asks + bids})
+        current = self._cursors.get(symbol)
+        if current is None:
+            chosen = (asks[0][0] if asks else None) if direction > 0 else (bids[0][0] if bids else None)
+        elif direction > 0:
+            chosen = next((p for p in prices if p > current + 1e-12), current)
+        else:
+            chosen = next((p for p in reversed(prices) if p < current - 1e-12), current)
+        if chosen is None:
+            return None
+        self._cursors[symbol] = chosen
+        self._pull()
+        return chosen
 
     # ------------------------------------------------------------------ pulling
 
@@ -154,6 +184,7 @@ class Ladder(StripWidget):
             desk.versions[f"trades:{symbol}"] if desk is not None else 0,
             desk.versions["instruments"] if desk is not None else 0,
             self._style_generation,
+            self.cursor,
         )
         if key == self._drawn_key:
             return
@@ -168,7 +199,7 @@ class Ladder(StripWidget):
         self, desk: Desk | None, symbol: str | None, trust: tuple[str, str | None], width: int, height: int
     ) -> list[Row]:
         """What the ladder shows now (:func:`~widgets.ladder_rows.ladder_rows`)."""
-        return ladder_rows(desk, symbol, trust, self.group, self._tick(), width, height, self._widths)
+        return ladder_rows(desk, symbol, trust, self.group, self._tick(), width, height, self._widths, self.cursor)
 
     def _painted(self, ts: int | None, cts: int | None, built_ms: int, symbol: str | None) -> None:
         """The rebuilt book reached the screen: one line of the load bench's draw log."""

@@ -22,7 +22,7 @@ from exchange.printable import printable
 from widgets._format import ColumnWidths, decimals_of, fmt_signed, price_decimals_from
 from widgets.rows import Cell, Row, text_row
 
-__all__ = ["IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "ladder_rows", "own_levels"]
+__all__ = ["IMBALANCE_LEVELS", "LAST_TRADE_AGED_S", "ladder_rows", "own_levels", "rows_per_side", "shown_levels"]
 
 LAST_TRADE_AGED_S = 10.0
 """A last trade older than this, against the live book's own clock, is quoted with its age: after a reconnect the
@@ -31,6 +31,8 @@ IMBALANCE_LEVELS = 10
 """Book levels per side the imbalance row sums: a fixed depth of the raw book, so the figure means the same at
 any window height and any grouping."""
 
+TITLES_FROM = 12
+"""A ladder this many rows tall shows the column titles."""
 _FULL = "█"
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _BUCKET_EPS = 1e-9
@@ -65,10 +67,12 @@ def ladder_rows(
     width: int,
     height: int,
     widths: ColumnWidths | None = None,
+    cursor: float | None = None,
 ) -> list[Row]:
     """Every row of the ladder of ``symbol``'s book in ``desk``, ``group`` ticks per row (``tick`` None: unknown,
     no grouping), at most ``height`` rows of ``width`` cells. ``widths`` keeps the columns from shrinking between
-    frames of the same view."""
+    frames of the same view. The row at the ``cursor``'s price (order entry's) is marked ▶ and its price is on the
+    header, so a cursor whose level emptied still says where it is."""
     if width <= 0 or height <= 0:
         return []
     book = desk.books.get(symbol) if desk is not None and symbol is not None else None
@@ -78,28 +82,44 @@ def ladder_rows(
     live = state == BookState.SYNCED.value
     group = group if tick is not None else 1
     step = tick * group if tick is not None else None
-    show_titles = height >= 12
-    per_side = max(1, (height - 3 - (1 if show_titles else 0)) // 2)  # header, spread, imbalance (+ titles)
-    if step is not None and group > 1:
-        asks, bids = book.grouped("ask", step, per_side), book.grouped("bid", step, per_side)
-    else:
-        asks, bids = book.asks(per_side), book.bids(per_side)
+    show_titles = height >= TITLES_FROM
+    per_side = rows_per_side(height)
+    asks, bids = shown_levels(book, step, group, per_side)
     price_dp, quote_dp, size_dp, step_dp = _decimals(desk, symbol, group, asks + bids)
     own_bid, own_ask, off_screen = own_levels(desk, symbol, bids, asks, step, price_dp)
     cum_asks, cum_bids = _cumulative(asks), _cumulative(bids)
     view = (symbol, group, per_side, price_dp, size_dp)  # a new view (or a taller one: larger totals) refits
     plan = _plan(width, live, (own_bid, own_ask), (cum_asks, cum_bids), (price_dp, size_dp), widths, view)
-    rows = [header_row(symbol, state, reason, group, step, step_dp, off_screen, width)]
+    marked = f" ▶ {cursor:,.{price_dp}f} " if cursor is not None else ""
+    rows = [header_row(symbol, state, reason, group, step, step_dp, off_screen, width, marked)]
     if show_titles:
         rows.append(_titles_row(plan))
     ask_levels: list[Level | None] = [None] * (per_side - len(cum_asks)) + list(reversed(cum_asks))
-    rows += [_level_row(plan, level, own_ask, "ask", bucket_fn(step, price_dp, "ask")) for level in ask_levels]
+    ask_key, bid_key = bucket_fn(step, price_dp, "ask"), bucket_fn(step, price_dp, "bid")
+    at_ask = ask_key(cursor) if cursor is not None else None
+    rows += [_level_row(plan, level, own_ask, "ask", ask_key, at_ask) for level in ask_levels]
     rows.append(spread_row(desk, symbol, book, state, quote_dp, width))
     bid_levels: list[Level | None] = list(cum_bids) + [None] * (per_side - len(cum_bids))
-    rows += [_level_row(plan, level, own_bid, "bid", bucket_fn(step, price_dp, "bid")) for level in bid_levels]
+    at_bid = bid_key(cursor) if cursor is not None else None
+    rows += [_level_row(plan, level, own_bid, "bid", bid_key, at_bid) for level in bid_levels]
     rows += [text_row("", width)] * max(0, height - 1 - len(rows))
     rows.append(imbalance_row(book, width, plan.dim))
     return rows[:height]
+
+
+def rows_per_side(height: int) -> int:
+    """Price rows each side of the spread in a ladder ``height`` rows tall (header, spread, imbalance, titles)."""
+    show_titles = height >= TITLES_FROM
+    return max(1, (height - 3 - (1 if show_titles else 0)) // 2)
+
+
+def shown_levels(
+    book: OrderBook, step: float | None, group: int, per_side: int
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """The ask and bid rows the ladder shows, best first: levels, or groups of ``group`` ticks."""
+    if step is not None and group > 1:
+        return book.grouped("ask", step, per_side), book.grouped("bid", step, per_side)
+    return book.asks(per_side), book.bids(per_side)
 
 
 def _decimals(desk: Desk, symbol: str, group: int, levels: list[tuple[float, float]]) -> tuple[int, int, int, int]:
@@ -150,22 +170,33 @@ def _titles_row(plan: _Plan) -> Row:
 
 
 def _level_row(
-    plan: _Plan, level: Level | None, own: dict[int, float], side: str, bucket_of: Callable[[float], int]
+    plan: _Plan,
+    level: Level | None,
+    own: dict[int, float],
+    side: str,
+    bucket_of: Callable[[float], int],
+    cursor_key: int | None = None,
 ) -> Row:
-    """One price level: the user's resting quantity there (◆), price, size, total and the depth bar."""
+    """One price level: the cursor (▶), the user's resting quantity there (◆), price, size, total and the depth
+    bar."""
     if level is None:
         return text_row("", plan.width)
     style = (f"ladder--{side}", *plan.dim)
     price, qty, cum = level
-    mine = own.get(bucket_of(price))
-    lead: tuple[Cell, ...] = (("  ", style),)
+    key = bucket_of(price)
+    mine = own.get(key)
+    pointer: Cell = (" ", style)
+    if key == cursor_key:  # the cursor's row: a pointer, and its figures shown reversed
+        pointer, style = ("▶", ("ladder--cursor",)), (*style, "ladder--cursor-row")
+    lead: tuple[Cell, ...] = (pointer, (" ", style))
     if plan.own_w:
         marker = f"◆{mine:>{plan.own_w - 1},.{plan.size_dp}f}" if mine else " " * plan.own_w
-        lead = ((" ", style), (marker, ("ladder--own", *plan.dim) if mine else style), (" ", style))
+        lead = (pointer, (marker, ("ladder--own", *plan.dim) if mine else style), (" ", style))
     dp = plan.size_dp
-    text = f"{price:>{plan.price_w},.{plan.price_dp}f} {qty:>{plan.size_w},.{dp}f} {cum:>{plan.cum_w},.{dp}f} "
+    text = f"{price:>{plan.price_w},.{plan.price_dp}f} {qty:>{plan.size_w},.{dp}f} {cum:>{plan.cum_w},.{dp}f}"
     bar = _bar(cum / plan.max_cum if plan.max_cum else 0.0, plan.bar_w)
-    return Row((*lead, (text, style), (bar, (f"ladder--{side}-bar", *plan.dim))))
+    gap = (" ", (f"ladder--{side}", *plan.dim))
+    return Row((*lead, (text, style), gap, (bar, (f"ladder--{side}-bar", *plan.dim))))
 
 
 def header_row(
@@ -177,8 +208,10 @@ def header_row(
     price_dp: int,
     off_screen: int,
     width: int,
+    cursor: str = "",
 ) -> Row:
-    """The symbol, LIVE or why not, the grouping, the user's orders off-screen: what fits, in that order."""
+    """The symbol, LIVE or why not, the cursor's price, the grouping, the user's orders off-screen: what fits, in
+    that order."""
     title = f" {printable(symbol)} "
     zoom = f" x{group} = {step:,.{price_dp}f} " if step is not None else " tick ? "
     extra = f" ◆{off_screen} off-screen " if off_screen else ""
@@ -190,9 +223,9 @@ def header_row(
     header = ("ladder--header",)
     cells: list[Cell] = [(title, header), (badge, (badge_style,))]
     used = len(title) + len(badge)
-    for text in (zoom, extra, tail):
+    for text, style in ((cursor, ("ladder--cursor",)), (zoom, header), (extra, header), (tail, header)):
         if text and used + len(text) <= width:
-            cells.append((text, header))
+            cells.append((text, style))
             used += len(text)
     return Row(tuple(cells), fill=header)
 

@@ -25,6 +25,10 @@ TEMPLATE = """\
 # record_cap_mb = 2048            # the recordings there together: the oldest are deleted past this
 # record_part_mb = 64             # one file of a recording: the next part starts past this
 
+# Order entry (the desk's b / s / m keys; orders need --trade off the local exchange)
+# max_notional = 10000            # the largest order sent, in the quote currency (USD for inverse): above it, refused
+# default_qty = {{ BTCUSDT = "0.001", ETHUSDT = "0.01" }}  # per symbol; a symbol not named gets one lot step
+
 # Alerts (see the README): one [[alerts]] table per rule.
 # [[alerts]]
 # when = "link_down"

@@ -322,7 +322,13 @@ def parse_order(record: Mapping[str, Any]) -> OpenOrder:
         status=_name(record, "orderStatus"),
         time_in_force=_name(record, "timeInForce") if record.get("timeInForce") else "",
         updated_ms=_millis(record, "updatedTime") if record.get("updatedTime") else 0,
+        reject_reason=_reason(record.get("rejectReason")),
     )
+
+
+def _reason(value: object) -> str:
+    """Bybit's ``rejectReason``, or empty when absent or not text: a reason is told, never worth the record."""
+    return value[:MAX_NAME_CHARS] if isinstance(value, str) else ""
 
 
 def parse_position(record: Mapping[str, Any]) -> PositionSnapshot:

@@ -481,6 +481,27 @@ class RestClient:
         result = await self.post("/v5/order/cancel", params)
         return self._ack(result, order_link_id or "", "/v5/order/cancel")
 
+    async def amend_order(
+        self,
+        category: str,
+        symbol: str,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+    ) -> OrderAck:
+        """Change a resting order's price or quantity (what is None is not sent, so it stays). Sent once: a lost
+        reply raises, and the ``order`` stream says what became of it."""
+        if qty is None and price is None:
+            raise ValueError("amend_order() needs a qty or a price")
+        params = {"category": category, "symbol": symbol, "orderId": order_id, "qty": qty, "price": price}
+        return self._ack(await self.post("/v5/order/amend", params), "", "/v5/order/amend")
+
+    async def cancel_all_orders(self, category: str, symbol: str) -> list[str]:
+        """Cancel every open order of ``symbol``; the ids Bybit says it cancelled (the ``order`` stream confirms)."""
+        result = await self.post("/v5/order/cancel-all", {"category": category, "symbol": symbol})
+        return [str(record.get("orderId", "")) for record in self._records(result, "/v5/order/cancel-all")]
+
     @staticmethod
     def _ack(result: object, link_id: str, path: str) -> OrderAck:
         if not isinstance(result, dict) or not result.get("orderId"):

@@ -517,3 +517,59 @@ async def test_demo_trader_starts_and_stops() -> None:
     done = sum(trader.actions.values())
     assert sum(v for k, v in counters.items() if k.startswith("demo_trader.")) == done
     await trader.stop()  # twice is fine
+
+
+def test_amend_moves_a_resting_order_and_a_crossing_price_trades_as_a_taker(venue: SimExchange, pushes: Pushes) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050", orderLinkId="am"))
+    pushes.clear()
+    assert venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "am", "qty": "0.080"}) is o
+    assert (o.price, o.qty, o.status) == (D("49900.00"), D("0.080"), "New")
+    assert pushes.topics() == ["order", "position"] and pushes.of("order")[0]["qty"] == "0.080"
+    venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "price": "50010.00"})
+    assert (o.status, o.cum_exec_qty) == ("Filled", D("0.080")) and venue.orders.resting_orders() == []
+    assert [(e.exec_price, e.is_maker) for e in venue.account.executions] == [(D("50010.00"), False)]
+
+
+def test_amend_of_a_post_only_order_to_a_crossing_price_cancels_it(venue: SimExchange) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", timeInForce="PostOnly"))
+    venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "price": "50010.00"})
+    assert o.status == "Cancelled" and o.reject_reason == "EC_PostOnlyWillTakeLiquidity"
+    assert venue.account.executions == [] and venue.orders.resting_orders() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ({}, 10001, "The order remains unchanged as the parameters entered match the existing ones."),
+        ({"price": "49900.00", "qty": "0.050"}, 10001, "The order remains unchanged"),
+        ({"price": "49900.05"}, 10001, "Order price has too many decimals."),
+        ({"qty": "0.0505"}, 10001, "Order quantity has too many decimals."),
+        ({"orderId": "", "orderLinkId": ""}, 10001, "params error: OrderId or orderLinkId is required"),
+        ({"orderId": "nobody-knows"}, 110001, "order not exists or too late to replace"),
+        ({"symbol": "ETHUSDT"}, 110001, "order not exists or too late to replace"),
+    ],
+)
+def test_amend_refusals_are_bybits_codes(venue: SimExchange, change: dict[str, str], code: int, message: str) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050"))
+    params = {"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, **change}
+    with pytest.raises(Rejection) as refused:
+        venue.amend_order(params)
+    assert refused.value.ret_code == code and refused.value.ret_msg.startswith(message)
+    assert (o.price, o.qty, o.status) == (D("49900.00"), D("0.050"), "New")
+
+
+def test_amend_of_a_cancelled_order_is_110001(venue: SimExchange) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050"))
+    venue.cancel_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id})
+    with pytest.raises(Rejection) as gone:
+        venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "0.060"})
+    assert gone.value.ret_code == 110001
+
+
+def test_amend_that_needs_more_margin_than_is_available_is_110007(venue: SimExchange) -> None:
+    o = venue.place_order(order(orderType="Limit", price="49900.00", qty="0.050"))
+    with pytest.raises(Rejection) as refused:
+        venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "50"})
+    assert refused.value.ret_code == 110007 and o.qty == D("0.050")
+    venue.amend_order({"category": "linear", "symbol": "BTCUSDT", "orderId": o.order_id, "qty": "0.020"})
+    assert o.qty == D("0.020")

@@ -516,3 +516,24 @@ async def test_absurd_numbers_are_refused_as_bybit_refuses_them(client: SignedCl
     body = {"category": "linear", "symbol": "BTCUSDT", "buyLeverage": value, "sellLeverage": value}
     _, refused, _ = await client.post("/v5/position/set-leverage", body)
     assert refused["retCode"] == 10001
+
+
+async def test_amend_over_rest_and_its_refusals(client: SignedClient, sim: SimServer) -> None:
+    created = await client.order(orderType="Limit", price="30000.00", orderLinkId="amend-me")
+    order_id = created["result"]["orderId"]
+    _, amended, _ = await client.post(
+        "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderLinkId": "amend-me", "price": "30100.00"}
+    )
+    assert amended["retCode"] == 0 and amended["result"] == {"orderId": order_id, "orderLinkId": "amend-me"}
+    _, listed, _ = await client.get("/v5/order/realtime", "category=linear&orderLinkId=amend-me")
+    assert listed["result"]["list"][0]["price"] == "30100.00"
+    _, same, _ = await client.post(
+        "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderId": order_id, "price": "30100.00"}
+    )
+    assert same["retCode"] == 10001 and same["retMsg"].startswith("The order remains unchanged")
+    await client.post("/v5/order/cancel", {"category": "linear", "symbol": "BTCUSDT", "orderId": order_id})
+    _, gone, _ = await client.post(
+        "/v5/order/amend", {"category": "linear", "symbol": "BTCUSDT", "orderId": order_id, "qty": "0.002"}
+    )
+    assert (gone["retCode"], gone["retMsg"]) == (110001, "order not exists or too late to replace")
+    assert sim.counters["rest.orders_amended"] == 1

@@ -57,12 +57,16 @@ async def test_help_screen_lists_every_binding() -> None:
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = screen_text(app)
+        assert "Previous symbol" in screen_text(app)
+        text = app.screen._text().plain  # the whole help, also what is scrolled below the screen
         for words in (
             "Previous symbol",
             "Coarser ladder",
             "Export the ledger",
             "Cancel the order",
+            "Buy limit at the cursor's price",
+            "Close the position at market (reduce-only)",
+            "Amend the order under the cursor",
             "◑ Reconnecting",
         ):
             assert words in text

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.instruments import Instrument
+from exchange.bybit.sim.order_amend import read_amend
 from exchange.bybit.sim.orders import OpenOrders
 from exchange.bybit.sim.pushes import AccountPushes
 from exchange.bybit.sim.records import TAKER_FEE_RATE, ZERO, Execution, Order, Rejection, contract_value
@@ -339,6 +340,58 @@ class MatchingEngine:
         self.pushes.order(order)
         self.pushes.position(order.category, order.symbol)
         return order
+
+    # ------------------------------------------------------------------------------------------- amend
+
+    def amend(self, params: dict[str, Any]) -> Order:
+        """``order/amend``: a resting order's new price or quantity (:func:`read_amend` checks them). A price that
+        now crosses the book trades at once as a taker, except a post-only order, which is cancelled instead
+        (``EC_PostOnlyWillTakeLiquidity``, as on create)."""
+        request = read_amend(params, self.orders)
+        order = request.order
+        self._check_amend_margin(order, request.price, request.qty)
+        if request.price is not None:
+            order.price = request.price
+        if request.qty is not None:
+            order.qty = request.qty
+        order.updated_ms = self.account.clock.now_ms()
+        best_bid, best_ask = self.market.best_bid_ask(order.category, order.symbol)
+        crosses = (order.side == "Buy" and best_ask is not None and order.price >= best_ask) or (
+            order.side == "Sell" and best_bid is not None and order.price <= best_bid
+        )
+        if crosses and order.time_in_force == "PostOnly":
+            self._close(order, "Cancelled", reject_reason="EC_PostOnlyWillTakeLiquidity")
+        elif crosses:
+            self._take_resting(order)
+        self.pushes.order(order)
+        self.pushes.position(order.category, order.symbol)
+        return order
+
+    def _check_amend_margin(self, order: Order, price: Decimal | None, qty: Decimal | None) -> None:
+        """An amend that makes a resting order hold more margin than is available is refused as on create
+        (110007); one that holds less always goes."""
+        if order.reduce_only:
+            return
+        leverage = self.account.position(order.category, order.symbol).leverage
+        new_leaves = (qty if qty is not None else order.qty) - order.cum_exec_qty
+        held = contract_value(order.category, order.leaves_qty, order.price) / leverage
+        wanted = contract_value(order.category, new_leaves, price if price is not None else order.price) / leverage
+        coin = self.account.margin_coin(order.instrument)
+        if wanted > held and wanted - held > self.account.available_balance(coin):
+            raise Rejection(110007, "ab not enough for new order")
+
+    def _take_resting(self, order: Order) -> None:
+        """An amended order that crosses takes liquidity for what is left of it, as a taker."""
+        self._taking = True
+        try:
+            fills = self.market.take(order.category, order.symbol, order.side, order.leaves_qty, order.price)
+        finally:
+            self._taking = False
+        now = self.account.clock.now_ms()
+        executions = [self._fill(order, price, qty, is_maker=False, now_ms=now) for price, qty in fills]
+        if executions:
+            self.pushes.executions(executions)
+            self.pushes.wallet()
 
     def cancel_all(self, category: str = "linear", symbol: str = "", settle_coin: str = "") -> list[Order]:
         """``order/cancel-all``: the category's resting orders, optionally of one symbol or settle coin."""

@@ -245,6 +245,7 @@ def add_routes(app: web.Application, routes: PrivateRoutes) -> None:
     router.add_get("/v5/position/list", routes.position_list)
     router.add_post("/v5/order/create", routes.order_create)
     router.add_post("/v5/order/cancel", routes.order_cancel)
+    router.add_post("/v5/order/amend", routes.order_amend)
     router.add_get("/v5/order/realtime", routes.order_realtime)
     router.add_get("/v5/execution/list", routes.execution_list)
     router.add_get("/v5/user/query-api", routes.query_api)
@@ -259,6 +260,7 @@ class PrivateRoutes:
         self.site = site
         self.order_create = self._order_action(exchange.place_order, "rest.orders_created")
         self.order_cancel = self._order_action(exchange.cancel_order, "rest.orders_cancelled")
+        self.order_amend = self._order_action(exchange.amend_order, "rest.orders_amended")
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         return (await authenticate(request, self.exchange.api_keys, self.site))[1]
@@ -312,7 +314,8 @@ class PrivateRoutes:
         return [p for p in positions if everyone or account.instrument(category, p.symbol).settle_coin == settle_coin]
 
     def _order_action(self, act: Callable[[dict[str, Any]], Order], counter: str) -> Handler:
-        """``/v5/order/create`` and ``/cancel``: the exchange acts on the signed params, or Bybit's rejection."""
+        """``/v5/order/create``, ``/cancel`` and ``/amend``: the exchange acts on the signed params, or Bybit's
+        rejection."""
 
         async def handler(request: web.Request) -> web.Response:
             params = await self._params(request)

@@ -93,6 +93,10 @@ class SimExchange:
         """Process ``order/cancel`` parameters (raises :class:`~.records.Rejection`)."""
         return self.engine.cancel(params)
 
+    def amend_order(self, params: dict[str, Any]) -> Order:
+        """Process ``order/amend`` parameters (raises :class:`~.records.Rejection`)."""
+        return self.engine.amend(params)
+
     def set_leverage(self, category: str, symbol: str, leverage: Decimal) -> Position:
         """``position/set-leverage``; the new position is pushed (raises :class:`~.records.Rejection`)."""
         pos = self.account.set_leverage(category, symbol, leverage)

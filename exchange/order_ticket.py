@@ -1,0 +1,288 @@
+"""An order the desk is about to send, checked before it leaves: rounded to the instrument, sized from the config,
+and refused locally above the trader's maximum notional.
+
+Pure functions over exact decimals, so every rule is tested without a screen or a socket. A price is rounded to
+the tick in the trader's favour (a buy down, a sell up: never a worse price than the cursor shows) and a
+quantity down to the lot step (never more than asked). The notional is what the order is worth in the quote
+currency: ``qty x price`` for a linear contract, ``qty`` for an inverse one (its contracts are worth one USD
+each). Closing a position is never refused for its size: it only takes risk off.
+
+The config's ``default_qty`` (per symbol) and ``max_notional`` are read here too (:func:`order_limits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+
+from exchange.printable import printable
+
+__all__ = [
+    "DEFAULT_MAX_NOTIONAL",
+    "AmendTicket",
+    "OrderLimits",
+    "Ticket",
+    "TicketRefused",
+    "amend_ticket",
+    "close_ticket",
+    "limit_ticket",
+    "market_ticket",
+    "notional_of",
+    "order_limits",
+    "round_price",
+    "round_qty",
+]
+
+DEFAULT_MAX_NOTIONAL = Decimal(10_000)
+"""The largest order the desk sends when the config names no ``max_notional`` (in the quote currency)."""
+MAX_CONFIG_NUMBER = Decimal(10) ** 12
+
+
+class TicketRefused(ValueError):
+    """The order is not sent: the one-line reason says why (it is shown as is)."""
+
+
+@dataclass(frozen=True)
+class OrderLimits:
+    """The config's order sizes: a default quantity per symbol and the maximum notional of one order."""
+
+    default_qty: Mapping[str, Decimal] = field(default_factory=dict)
+    max_notional: Decimal = DEFAULT_MAX_NOTIONAL
+
+    def qty_for(self, symbol: str, step: Decimal) -> Decimal:
+        """The configured quantity of ``symbol``, else one lot step (the smallest order the desk can size)."""
+        return self.default_qty.get(symbol, step)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One order as it will be sent: ``time_in_force`` None lets the exchange choose (GTC; IOC for a market)."""
+
+    symbol: str
+    side: str  # Buy or Sell
+    order_type: str  # Limit or Market
+    qty: Decimal
+    price: Decimal | None
+    notional: Decimal
+    quote: str
+    time_in_force: str | None = None
+    reduce_only: bool = False
+
+    @property
+    def kind(self) -> str:
+        """How a person names it: limit, post-only limit, market, reduce-only market."""
+        if self.order_type == "Market":
+            return "reduce-only market" if self.reduce_only else "market"
+        return "post-only limit" if self.time_in_force == "PostOnly" else "limit"
+
+    def order_text(self) -> str:
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``: what is sent."""
+        side = "BUY" if self.side == "Buy" else "SELL"
+        price = f" @ {self.price:,f}" if self.price is not None else " at market"
+        return f"{side} {_plain(self.qty)} {printable(self.symbol)}{price} ({self.kind})"
+
+    def notional_text(self) -> str:
+        """``notional 65.01 USDT``; a market order's (``≈``) is at the touch it would take."""
+        about = "≈ " if self.price is None else ""
+        return f"notional {about}{_plain(self.notional.quantize(Decimal('0.01')))} {self.quote}"
+
+    def describe(self) -> str:
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``."""
+        return f"{self.order_text()} · {self.notional_text()}"
+
+
+@dataclass(frozen=True)
+class AmendTicket:
+    """A change to a resting order: the new price and quantity (None: unchanged), and the notional after it."""
+
+    symbol: str
+    order_id: str
+    price: Decimal | None
+    qty: Decimal | None
+    notional: Decimal
+    quote: str
+
+    def describe(self, was_price: Decimal | None, was_qty: Decimal) -> str:
+        parts = []
+        if self.price is not None:
+            parts.append(f"price {_plain(was_price)} → {_plain(self.price)}")
+        if self.qty is not None:
+            parts.append(f"qty {_plain(was_qty)} → {_plain(self.qty)}")
+        notional = _plain(self.notional.quantize(Decimal("0.01")))
+        return f"{printable(self.symbol)}: {', '.join(parts)} · notional {notional} {self.quote}"
+
+
+def _plain(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value.normalize():,f}"
+
+
+# ------------------------------------------------------------------------------------------------ rounding
+
+
+def round_price(price: Decimal, tick: Decimal, side: str) -> Decimal:
+    """``price`` on the tick grid, in the trader's favour: a buy rounds down, a sell up; written to the tick's
+    places (``65010.0`` for a tick of 0.1), as the ladder shows it."""
+    rounding = ROUND_FLOOR if side == "Buy" else ROUND_CEILING
+    return ((price / tick).to_integral_value(rounding=rounding) * tick).quantize(tick.normalize())
+
+
+def round_qty(qty: Decimal, step: Decimal) -> Decimal:
+    """``qty`` down to the lot step (never more than asked)."""
+    return (qty / step).to_integral_value(rounding=ROUND_FLOOR) * step
+
+
+def notional_of(qty: Decimal, price: Decimal, inverse: bool) -> Decimal:
+    """What an order is worth in its quote currency: contracts of one USD (inverse), else ``qty x price``."""
+    return qty if inverse else qty * price
+
+
+def quote_of(symbol: str, inverse: bool) -> str:
+    """The currency a notional is counted in: USD for an inverse contract, else the symbol's quote coin."""
+    if inverse:
+        return "USD"
+    for coin in ("USDT", "USDC", "PERP"):
+        if symbol.endswith(coin):
+            return "USDC" if coin == "PERP" else coin
+    return "quote"
+
+
+# ------------------------------------------------------------------------------------------------ tickets
+
+
+def _sized(qty: Decimal, step: Decimal) -> Decimal:
+    sized = round_qty(qty, step)
+    if sized <= 0:
+        raise TicketRefused(f"quantity {_plain(qty)} is below one lot step ({_plain(step)})")
+    return sized
+
+
+def _within(notional: Decimal, limit: Decimal, quote: str) -> None:
+    if notional > limit:
+        raise TicketRefused(
+            f"notional {_plain(notional.quantize(Decimal('0.01')))} {quote} is above max_notional "
+            f"{_plain(limit)} {quote} (the config's limit): not sent"
+        )
+
+
+def limit_ticket(
+    symbol: str,
+    side: str,
+    price: Decimal,
+    qty: Decimal,
+    *,
+    tick: Decimal,
+    step: Decimal,
+    limits: OrderLimits,
+    inverse: bool = False,
+    post_only: bool = False,
+) -> Ticket:
+    """A limit order at ``price`` (rounded to the tick in the trader's favour), refused above the max notional."""
+    if price <= 0:
+        raise TicketRefused(f"price {_plain(price)} is not a price")
+    price, sized = round_price(price, tick, side), _sized(qty, step)
+    quote = quote_of(symbol, inverse)
+    notional = notional_of(sized, price, inverse)
+    _within(notional, limits.max_notional, quote)
+    tif = "PostOnly" if post_only else "GTC"
+    return Ticket(symbol, side, "Limit", sized, price, notional, quote, time_in_force=tif)
+
+
+def market_ticket(
+    symbol: str,
+    side: str,
+    qty: Decimal,
+    touch: Decimal | None,
+    *,
+    step: Decimal,
+    limits: OrderLimits,
+    inverse: bool = False,
+) -> Ticket:
+    """A market order, its notional at the touch it would take (refused without one: its size is unknown)."""
+    if touch is None or touch <= 0:
+        raise TicketRefused(f"no {'ask' if side == 'Buy' else 'bid'} in the book to price a market order against")
+    sized = _sized(qty, step)
+    quote = quote_of(symbol, inverse)
+    notional = notional_of(sized, touch, inverse)
+    _within(notional, limits.max_notional, quote)
+    return Ticket(symbol, side, "Market", sized, None, notional, quote)
+
+
+def close_ticket(
+    symbol: str, position: Decimal | None, touch: Decimal | None, *, step: Decimal, inverse: bool = False
+) -> Ticket:
+    """A reduce-only market order for the whole position (``position`` signed, None unknown); never refused for
+    its size."""
+    if position is None:
+        raise TicketRefused(f"the position of {printable(symbol)} is not known yet: nothing to close")
+    if position == 0:
+        raise TicketRefused(f"no position in {printable(symbol)} to close")
+    side = "Sell" if position > 0 else "Buy"
+    sized = _sized(abs(position), step)
+    price = touch if touch is not None and touch > 0 else Decimal(0)
+    quote = quote_of(symbol, inverse)
+    return Ticket(symbol, side, "Market", sized, None, notional_of(sized, price, inverse), quote, reduce_only=True)
+
+
+def amend_ticket(
+    symbol: str,
+    order_id: str,
+    side: str,
+    was: tuple[Decimal | None, Decimal],
+    wanted: tuple[Decimal | None, Decimal | None],
+    *,
+    tick: Decimal,
+    step: Decimal,
+    limits: OrderLimits,
+    inverse: bool = False,
+) -> AmendTicket:
+    """The change from ``was`` (price, qty) to ``wanted`` (None: keep): only what differs is sent."""
+    was_price, was_qty = was
+    price, qty = wanted
+    if price is not None:
+        if price <= 0:
+            raise TicketRefused(f"price {_plain(price)} is not a price")
+        price = round_price(price, tick, side)
+        price = None if price == was_price else price
+    if qty is not None:
+        qty = _sized(qty, step)
+        qty = None if qty == was_qty else qty
+    if price is None and qty is None:
+        raise TicketRefused("nothing to amend: the price and quantity are the order's own")
+    effective_price = price if price is not None else was_price
+    quote = quote_of(symbol, inverse)
+    notional = notional_of(qty if qty is not None else was_qty, effective_price or Decimal(0), inverse)
+    _within(notional, limits.max_notional, quote)
+    return AmendTicket(symbol, order_id, price, qty, notional, quote)
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+
+class LimitsError(ValueError):
+    """A config value for order entry that cannot be used (the config turns it into a ConfigError)."""
+
+
+def _positive(value: object, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}") from None
+    if not number.is_finite() or not 0 < number <= MAX_CONFIG_NUMBER:
+        raise LimitsError(f"{name} must be a positive number up to 10^12, not {printable(str(value), 40)!r}")
+    return number
+
+
+def order_limits(values: Mapping[str, object]) -> OrderLimits:
+    """``default_qty`` (a table of symbol = quantity) and ``max_notional`` from a config's values."""
+    raw_qty = values.get("default_qty", {})
+    if not isinstance(raw_qty, Mapping):
+        raise LimitsError('default_qty must be a table of symbol = quantity, like { BTCUSDT = "0.001" }')
+    default_qty = {
+        str(symbol).upper(): _positive(qty, f"default_qty.{printable(str(symbol), 40)}")
+        for symbol, qty in raw_qty.items()
+    }
+    max_notional = _positive(values.get("max_notional", DEFAULT_MAX_NOTIONAL), "max_notional")
+    return OrderLimits(default_qty, max_notional)

@@ -1,0 +1,136 @@
+"""Order entry's rules before anything is sent: rounding to the instrument, the default quantity, the maximum
+notional (refused locally, with the reason), a close that is reduce-only and never refused for its size, an
+amend that sends only what changes; and the config keys that set them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exchange.config import load_settings
+from exchange.order_ticket import (
+    DEFAULT_MAX_NOTIONAL,
+    LimitsError,
+    OrderLimits,
+    TicketRefused,
+    amend_ticket,
+    close_ticket,
+    limit_ticket,
+    market_ticket,
+    order_limits,
+    round_price,
+    round_qty,
+)
+from exchange.secrets import ConfigError
+
+TICK, STEP = Decimal("0.1"), Decimal("0.001")
+LIMITS = OrderLimits({"BTCUSDT": Decimal("0.002")}, Decimal(1000))
+
+
+def test_a_limit_ticket_says_exactly_what_is_sent() -> None:
+    ticket = limit_ticket("BTCUSDT", "Buy", Decimal("65010.57"), Decimal("0.0025"), tick=TICK, step=STEP, limits=LIMITS)
+    assert (ticket.side, ticket.order_type, ticket.time_in_force) == ("Buy", "Limit", "GTC")
+    assert (ticket.price, ticket.qty) == (Decimal("65010.5"), Decimal("0.002"))  # a buy rounds down, qty down
+    assert ticket.notional == Decimal("130.0210")
+    assert ticket.describe() == "BUY 0.002 BTCUSDT @ 65,010.5 (limit) · notional 130.02 USDT"
+    sell = limit_ticket(
+        "BTCUSDT", "Sell", Decimal("65010.51"), Decimal("0.002"), tick=TICK, step=STEP, limits=LIMITS, post_only=True
+    )
+    assert sell.price == Decimal("65010.6") and sell.time_in_force == "PostOnly"
+    assert "(post-only limit)" in sell.describe()
+
+
+def test_above_max_notional_is_refused_with_the_reason() -> None:
+    with pytest.raises(TicketRefused, match=r"notional 1,300.2 USDT is above max_notional 1,000 USDT"):
+        limit_ticket("BTCUSDT", "Buy", Decimal("65010"), Decimal("0.02"), tick=TICK, step=STEP, limits=LIMITS)
+    with pytest.raises(TicketRefused, match="above max_notional"):
+        market_ticket("BTCUSDT", "Buy", Decimal("0.02"), Decimal("65010"), step=STEP, limits=LIMITS)
+    with pytest.raises(TicketRefused, match="no ask in the book"):
+        market_ticket("BTCUSDT", "Buy", Decimal("0.002"), None, step=STEP, limits=LIMITS)
+    with pytest.raises(TicketRefused, match="below one lot step"):
+        limit_ticket("BTCUSDT", "Buy", Decimal("65010"), Decimal("0.0004"), tick=TICK, step=STEP, limits=LIMITS)
+
+
+def test_an_inverse_notional_is_its_contracts_in_usd() -> None:
+    one = Decimal(1)
+    ticket = market_ticket("BTCUSD", "Sell", Decimal(900), Decimal("65000"), step=one, limits=LIMITS, inverse=True)
+    assert ticket.notional == Decimal(900) and ticket.quote == "USD"
+    with pytest.raises(TicketRefused, match="1,001 USD is above max_notional 1,000 USD"):
+        market_ticket("BTCUSD", "Sell", Decimal(1001), Decimal("65000"), step=Decimal(1), limits=LIMITS, inverse=True)
+
+
+def test_closing_is_reduce_only_the_opposite_side_and_never_refused_for_its_size() -> None:
+    ticket = close_ticket("BTCUSDT", Decimal("-5"), Decimal("65000"), step=STEP)
+    assert (ticket.side, ticket.qty, ticket.reduce_only, ticket.order_type) == ("Buy", Decimal(5), True, "Market")
+    assert ticket.notional > LIMITS.max_notional and "(reduce-only market)" in ticket.describe()
+    with pytest.raises(TicketRefused, match="no position in BTCUSDT to close"):
+        close_ticket("BTCUSDT", Decimal(0), Decimal("65000"), step=STEP)
+    with pytest.raises(TicketRefused, match="not known yet"):
+        close_ticket("BTCUSDT", None, Decimal("65000"), step=STEP)
+
+
+def test_an_amend_sends_only_what_changes() -> None:
+    was = (Decimal("65000.0"), Decimal("0.002"))
+    ticket = amend_ticket("BTCUSDT", "o1", "Buy", was, (Decimal("65000"), Decimal("0.005")), **_grid())
+    assert (ticket.price, ticket.qty) == (None, Decimal("0.005"))
+    assert ticket.describe(*was) == "BTCUSDT: qty 0.002 → 0.005 · notional 325 USDT"
+    moved = amend_ticket("BTCUSDT", "o1", "Buy", was, (Decimal("64990.07"), None), **_grid())
+    assert (moved.price, moved.qty) == (Decimal("64990.0"), None)
+    with pytest.raises(TicketRefused, match="nothing to amend"):
+        amend_ticket("BTCUSDT", "o1", "Buy", was, was, **_grid())
+    with pytest.raises(TicketRefused, match="above max_notional"):
+        amend_ticket("BTCUSDT", "o1", "Buy", was, (None, Decimal("1")), **_grid())
+
+
+def _grid() -> dict[str, Any]:
+    return {"tick": TICK, "step": STEP, "limits": LIMITS}
+
+
+@given(
+    st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**7), places=6),
+    st.sampled_from([Decimal("0.1"), Decimal("0.5"), Decimal("0.0001"), Decimal(5)]),
+    st.sampled_from(["Buy", "Sell"]),
+)
+def test_a_rounded_price_is_on_the_grid_within_a_tick_and_never_worse(price: Decimal, tick: Decimal, side: str) -> None:
+    rounded = round_price(price, tick, side)
+    assert rounded % tick == 0 and abs(rounded - price) < tick
+    assert (rounded <= price) if side == "Buy" else (rounded >= price)
+    qty = round_qty(price, tick)
+    assert qty % tick == 0 and price - tick < qty <= price
+
+
+def test_the_config_sets_the_default_qty_per_symbol_and_the_max_notional(tmp_path: Path) -> None:
+    config = tmp_path / "fluxum.toml"
+    config.write_text('max_notional = 2500\ndefault_qty = { btcusdt = "0.003", ETHUSDT = 0.05 }\n')
+    limits = load_settings(config_file=config, environ={}).order_limits
+    assert limits.max_notional == Decimal(2500)
+    assert limits.qty_for("BTCUSDT", STEP) == Decimal("0.003") and limits.qty_for("ETHUSDT", STEP) == Decimal("0.05")
+    assert limits.qty_for("SOLUSDT", Decimal("0.1")) == Decimal("0.1")  # not named: one lot step
+    assert load_settings(environ={}).order_limits.max_notional == DEFAULT_MAX_NOTIONAL
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("max_notional = -5", "max_notional must be a positive number"),
+        ('max_notional = "lots"', "max_notional must be a positive number"),
+        ("max_notional = true", "max_notional must be a positive number"),
+        ('default_qty = "0.001"', "default_qty must be a table of symbol = quantity"),
+        ("default_qty = { BTCUSDT = 0 }", "default_qty.BTCUSDT must be a positive number"),
+        ("max_notional = 1e30", "up to 10^12"),
+    ],
+)
+def test_bad_order_limits_are_one_clear_sentence(text: str, message: str, tmp_path: Path) -> None:
+    config = tmp_path / "fluxum.toml"
+    config.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=message.replace("^", r"\^")):
+        load_settings(config_file=config, environ={})
+    with pytest.raises(LimitsError):
+        import tomllib
+
+        order_limits(tomllib.loads(text))
