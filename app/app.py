@@ -510,7 +510,7 @@ class FluxumApp(App[None]):
         self.push_screen(HistoryScreen(history, clock=self.clock, started_ms=started))
 
     def action_export_ledger(self) -> None:
-        """In a terminal: ask for a path and write an owner-only file. In a browser (``textual serve``) the
+        """In a terminal: ask for a path and write an owner-only file. In a browser (``fluxum serve``) the
         server's disk is not the user's: the CSV is delivered as a download."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
         name = f"fluxum-ledger-{stamp}.csv"

@@ -95,7 +95,7 @@ async def test_a_dashboard_on_its_own_logs_to_the_file_it_names(monkeypatch: pyt
 
 
 class WebApp(RecordingApp):
-    """The desk as ``textual serve`` runs it: a browser at the other end, the download recorded."""
+    """The desk as ``fluxum serve`` runs it: a browser at the other end, the download recorded."""
 
     delivered: list[tuple[str, str, str | None]]
 
