@@ -5,7 +5,9 @@ The browser itself is tests/ui/test_browser_desk.py."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from app import cli
 from app.browser_desk import origin, page_origins
 from app.commands.serve import dashboard_argv
+from app.signals import SERVER_PID, server_gone
 from tests.support.served_desk import served_desk
 from tests.support.waiting import until
 
@@ -126,3 +129,39 @@ async def test_the_desk_answers_its_own_page_only(tmp_path: Path) -> None:
         assert served.stop() == 0
     assert served.text().count("refused a desk to a page from") == 3, served.text()
     assert "refused a desk to a page from http://evil.example: not this server's page" in served.text()
+
+
+@pytest.mark.integration
+async def test_a_tabs_desk_quits_by_itself_when_its_server_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL or a crash: the desk's pipes are dead, and a desk left running would keep its session alone."""
+    with served_desk(cwd=tmp_path) as served:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(served.url + "/ws", headers={"Origin": served.url}) as tab,
+        ):
+            await tab.receive(timeout=30)
+            (desk,) = served.children()
+            os.kill(served.process.pid, signal.SIGKILL)
+            served.process.wait(30)
+            try:
+                await until(lambda: not running(desk), 30, "the orphaned desk to quit")
+            finally:
+                if running(desk):
+                    os.kill(desk, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped (the container's init may never reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_only_a_desk_fluxum_serve_started_watches_for_its_server() -> None:
+    assert server_gone({}) is None and server_gone({SERVER_PID: "x"}) is None
+    still_here = server_gone({SERVER_PID: str(os.getppid())})
+    gone = server_gone({SERVER_PID: str(os.getpid())})  # this process is not its own parent
+    assert still_here is not None and not still_here()
+    assert gone is not None and gone()

@@ -13,6 +13,7 @@ The page has no login: whoever reaches the address has the desk. So it listens o
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -56,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from app.browser_desk import DeskServer, bind, serve
     from app.commands.options import settings_from_args
+    from app.signals import SERVER_PID
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}")
@@ -67,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     port = sock.getsockname()[1]
     public_url = args.public_url or _url(args.host, port)
-    server = DeskServer(shlex.join(dashboard_argv(args)), host=args.host, port=port, public_url=public_url)
+    # exec: each desk is the server's own child, told the server's pid, so it quits once the server is gone
+    os.environ[SERVER_PID] = str(os.getpid())
+    command = f"exec {shlex.join(dashboard_argv(args))}"
+    server = DeskServer(command, host=args.host, port=port, public_url=public_url)
     serve(server, sock, announce=lambda url: print(f"fluxum serve: the desk on {url} (Ctrl-C stops)", flush=True))
     return 0
 
