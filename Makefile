@@ -40,7 +40,7 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "make test: installing chromium and chromium-driver for the browser test"; \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium chromium-driver >/dev/null; } || echo "make test: could not install chromium"; \
+			chromium chromium-driver >/dev/null; } || echo "make test: installing chromium failed: the browser test will fail"; \
 	else echo "make test: no chromium and chromedriver here (root and apt-get install them): the browser test skips"; fi
 
 sim: $(APP_STAMP)
