@@ -12,7 +12,7 @@ import pytest
 from selenium.webdriver.support.wait import WebDriverWait
 
 from exchange.ledger import csv_header
-from tests.support.browser import Browser, chromium
+from tests.support.browser import Browser, browser_binaries, chromium
 from tests.support.served_desk import served_desk
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -52,6 +52,7 @@ def downloaded(folder: Path, name: str) -> Path | None:
 
 
 def test_the_desk_in_a_browser_is_ready_switches_symbol_and_downloads_the_ledger(tmp_path: Path) -> None:
+    browser_binaries()  # skips (or fails) before anything is started
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     with served_desk(f"--symbols={','.join(SYMBOLS)}", cwd=tmp_path) as served:
