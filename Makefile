@@ -9,7 +9,7 @@ APP_STAMP   := $(VENV)/.installed-app
 STAMP       := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test bench sim lint clean
+.PHONY: run test browser bench sim lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ $(BENCH_STAMP): $(STAMP)
 run: $(APP_STAMP)
 	$(VENV)/bin/fluxum
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2 --dist worksteal
+
+# The browser test drives Debian's Chromium (tests/ui/test_browser_desk.py). Installed once where the machine
+# allows it (root with apt-get, as in CI); elsewhere that test skips and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make test: installing chromium and chromium-driver for the browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; } || echo "make test: installing chromium failed: the browser test will fail"; \
+	else echo "make test: no chromium and chromedriver here (root and apt-get install them): the browser test skips"; fi
 
 sim: $(APP_STAMP)
 	$(VENV)/bin/fluxum sim

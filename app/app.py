@@ -46,7 +46,7 @@ from app.line_filter import ControlFilter, printable_segments
 from app.palette import environment_colours, label_colour
 from app.preferences import load_theme, save_theme
 from app.screens import ExportScreen, HelpScreen
-from app.signals import on_stop_signals
+from app.signals import on_stop_signals, server_gone
 from app.watchlist_screen import WatchlistCommands, WatchlistScreen
 from exchange.alert_rules import AlertRule
 from exchange.book import OrderBook
@@ -357,6 +357,8 @@ class FluxumApp(App[None]):
         self._restore_theme()
         await AwaitMount(self.desk_screen, [self.desk_screen])  # the desk is composed before the app is ready
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
+        if self.is_web:
+            self._watch_server()
         if not self.scripted and not self._stopping:
             self._start_session()
 
@@ -474,6 +476,20 @@ class FluxumApp(App[None]):
         log.warning("%s: quitting", signal.Signals(signum).name)
         self.call_later(self.action_quit)
 
+    def _watch_server(self) -> None:
+        """A desk ``fluxum serve`` started stops, as when its terminal hangs up, once that server is gone: a
+        server killed outright leaves the desk with dead pipes, which Textual's web driver does not end the app
+        for, and the desk would keep its session with nobody watching."""
+        gone = server_gone()
+        if gone is None:
+            return
+
+        def check() -> None:
+            if gone():
+                self._stop_signalled(signal.SIGHUP)
+
+        self.set_interval(1.0, check, name="server watch")
+
     async def action_quit(self) -> None:
         """Quit cleanly: the session stopped, the local exchange stopped, then the app exits."""
         await self.stop_session()
@@ -512,7 +528,7 @@ class FluxumApp(App[None]):
         self.push_screen(HistoryScreen(history, clock=self.clock, started_ms=started))
 
     def action_export_ledger(self) -> None:
-        """In a terminal: ask for a path and write an owner-only file. In a browser (``textual serve``) the
+        """In a terminal: ask for a path and write an owner-only file. In a browser (``fluxum serve``) the
         server's disk is not the user's: the CSV is delivered as a download."""
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.clock()))
         name = f"fluxum-ledger-{stamp}.csv"

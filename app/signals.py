@@ -6,6 +6,9 @@ Ctrl-C, and each exits 0, as a requested stop. A repeated signal while stopping 
 The kernel sends SIGHUP to the terminal's session leader only. When that is a shell or ``make`` that waits for its
 child (``make run`` in a tmux pane that closes), the front end gets no SIGHUP and would run on with no terminal, so
 the terminal hanging up is answered as SIGHUP too.
+
+A desk ``fluxum serve`` started for a browser tab has no terminal to hang up: it is told its server's pid
+(:data:`SERVER_PID`) and is the server's own child, so a server that is gone shows as a new parent.
 """
 
 from __future__ import annotations
@@ -16,12 +19,25 @@ import os
 import select
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
-__all__ = ["STOP_SIGNALS", "on_stop_signals"]
+__all__ = ["SERVER_PID", "STOP_SIGNALS", "on_stop_signals", "server_gone"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 _GONE = select.POLLHUP | select.POLLERR
+
+SERVER_PID = "FLUXUM_SERVER_PID"
+"""Set by ``fluxum serve`` in the environment of the desks it starts: its own pid."""
+
+
+def server_gone(environ: Mapping[str, str] = os.environ) -> Callable[[], bool] | None:
+    """For a desk ``fluxum serve`` started: whether that server is gone (this process has another parent now,
+    even if it went before the desk looked); None for any other desk."""
+    try:
+        server = int(environ.get(SERVER_PID, ""))
+    except ValueError:
+        return None
+    return lambda: os.getppid() != server
 
 
 @contextlib.contextmanager

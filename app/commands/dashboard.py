@@ -16,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
     add_runtime_arguments(parser)
     add_record_argument(parser)
+    add_trade_argument(parser)
+
+
+def add_trade_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trade``: order actions where a real exchange (or somebody else's host) is at the other end."""
     parser.add_argument(
         "--trade",
         action="store_true",
