@@ -11,11 +11,17 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_record_argument, add_runtime_arguments, add_session_arguments
+    from app.commands.options import (
+        add_feed_argument,
+        add_record_argument,
+        add_runtime_arguments,
+        add_session_arguments,
+    )
 
     add_session_arguments(parser)
     add_runtime_arguments(parser)
     add_record_argument(parser)
+    add_feed_argument(parser)
     parser.add_argument(
         "--trade",
         action="store_true",
@@ -25,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.options import recorder_from_args, settings_from_args
+    from app.commands.options import nats_url, recorder_from_args, settings_from_args
 
+    feed = nats_url(args.feed)
     settings = settings_from_args(args, trading_enabled=args.trade)
     recorder = recorder_from_args(args, settings)
     import sys
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             "demo_trader": not args.no_demo_trader,
             "journal_dir": args.journal_dir,
             "recorder": recorder,
+            "feed": feed,
         },
     )
     app.run()

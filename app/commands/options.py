@@ -125,3 +125,33 @@ def recorder_from_args(args: argparse.Namespace, settings: Any) -> Any:
     except RecordingUnwritable as error:
         raise UserError(str(error)) from None
     return recorder
+
+
+def add_feed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--feed nats://HOST:PORT``: public data from a relay (`fluxum relay`) instead of Bybit's own socket."""
+    parser.add_argument(
+        "--feed",
+        default=None,
+        metavar="NATS_URL",
+        help="public market data from a `fluxum relay` over NATS (nats://HOST:PORT); the account's private "
+        "stream and REST stay direct, with this desk's own keys",
+    )
+
+
+def nats_url(text: str | None, flag: str = "--feed") -> str | None:
+    """A NATS URL as given (``nats://HOST[:PORT]``), or a one-line UserError; None stays None."""
+    from urllib.parse import urlsplit
+
+    from app.cli import UserError
+    from exchange.printable import printable
+
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("nats", "tls") or not parts.hostname or not port_ok:
+        raise UserError(f"{flag}: not a NATS URL (nats://HOST:PORT): {printable(text, 80)!r}")
+    return text
