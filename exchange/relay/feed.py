@@ -257,7 +257,8 @@ class RelayLink:
         if self._tap is not None:
             self._tap.frame_sent(self._name, self._connection, payload)
         op = payload.get("op")
-        args = payload.get("args") if isinstance(payload.get("args"), list) else []
+        given = payload.get("args")
+        args: list[Any] = given if isinstance(given, list) else []
         reply: dict[str, Any] = {"success": True, "ret_msg": "", "op": op, "req_id": payload.get("req_id")}
         if op == "subscribe":
             unknown = [t for t in args if t not in self._topics]

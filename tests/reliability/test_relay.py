@@ -1,0 +1,132 @@
+"""Many desks on one relay over a real NATS JetStream server (``nats-server -js`` on a free loopback port).
+
+The relay holds the local exchange's public streams once (through a :class:`~tests.support.gate.Gate`, so the
+exchange can be taken off the relay's network); each desk takes its public data from NATS with ``--feed`` and keeps
+its private link and REST direct. Books are compared with the exchange's own once the market is paused: every
+delta went through the relay, the bus and the desk's book.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from exchange.bybit.sim.server import SimConfig, SimServer
+from exchange.config import load_settings
+from exchange.events import LinkState
+from tests.support.gate import Gate
+from tests.support.relay import NatsServer, RunningRelay, nats_server, running_relay
+from tests.support.runtime import EmbeddedRuntime, books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.waiting import until
+
+SYMBOLS = "BTCUSDT,ETHUSDT"
+
+
+@dataclass
+class Floor:
+    """The exchange, the gate in front of it for the relay, NATS, and the relay."""
+
+    sim: SimServer
+    gate: Gate
+    nats: NatsServer
+    relay: RunningRelay
+
+    def desk(self) -> contextlib.AbstractAsyncContextManager[EmbeddedRuntime]:
+        """A desk on the relay: public data from NATS, the account direct to the exchange."""
+        settings = load_settings(cfg="sim", base_url=self.sim.base_url, symbols=SYMBOLS, environ={})
+        return running_session(settings, exchange=self.sim, feed=self.nats.url)
+
+
+@contextlib.asynccontextmanager
+async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
+    async with SimServer(SimConfig(seed=1, faults_enabled=True, demo_trader=True)) as sim:
+        gate = Gate(sim.port)
+        await gate.up()
+        try:
+            async with nats_server(tmp_path / "nats") as nats:
+                settings = load_settings(cfg="sim", base_url=gate.base_url, symbols=SYMBOLS, environ={})
+                async with running_relay(settings, nats.url) as relay:
+                    yield Floor(sim, gate, nats, relay)
+        finally:
+            await gate.close()
+
+
+async def all_equal(desks: list[EmbeddedRuntime]) -> None:
+    """The market paused: every desk's books SYNCED and equal to the exchange's, then the market again."""
+    for desk in desks:
+        await quiesce(desk)
+        assert not books_mismatch(desk)
+    resume(desks[0])
+
+
+def relay_reason(desk: EmbeddedRuntime, words: str) -> bool:
+    state = desk.session.state
+    return state.kind is not LinkState.READY and words in state.reason
+
+
+@pytest.mark.slow
+async def test_ten_desks_on_one_relay_hold_the_exchange_s_books(tmp_path: Path) -> None:
+    """Ten desks, one Bybit public connection: each desk Ready, each book equal to the exchange's, and the
+    exchange sees the relay's one public link, not ten."""
+    async with floor(tmp_path) as f, contextlib.AsyncExitStack() as stack:
+        desks = [await stack.enter_async_context(f.desk()) for _ in range(10)]
+        assert all(is_ready(desk) for desk in desks)
+        assert all(desk.session.desk.feed == f"relay 127.0.0.1:{f.nats.port}" for desk in desks)
+        await all_equal(desks)
+        assert all(desk.session.counters["resyncs"] == 0 for desk in desks)
+        assert f.sim.counters["ws.connections.public"] == 1  # the relay's
+        assert f.sim.counters["ws.connections.private"] == 10  # each desk's own account
+
+
+@pytest.mark.slow
+async def test_a_late_desk_is_ready_from_the_relay_s_snapshot(tmp_path: Path) -> None:
+    """The market paused (no Bybit frame moves any more), a desk joins: Ready from the relay's snapshots alone,
+    its books equal to the exchange's, and the relay asked Bybit for no new snapshot."""
+    async with floor(tmp_path) as f:
+        relay_session = f.relay.runtime.session
+        f.sim.faults.pause_market()
+        snapshots = {s: book.counters.snapshots for s, book in relay_session.books.items()}
+        resubscribes = relay_session.counters["resubscribes"]
+        async with f.desk() as late:
+            assert not books_mismatch(late)
+            assert {s: book.counters.snapshots for s, book in relay_session.books.items()} == snapshots
+            assert relay_session.counters["resubscribes"] == resubscribes
+            assert relay_session.reconnects == 0
+        f.sim.faults.resume_market()
+
+
+@pytest.mark.slow
+async def test_relay_nats_and_exchange_down_in_turn_each_named_and_recovered(tmp_path: Path) -> None:
+    """Kill the relay, then NATS, then take the exchange off the relay's network: each desk says which one is
+    gone, and is Ready again with the exchange's books once it is back, by itself."""
+    async with floor(tmp_path) as f, contextlib.AsyncExitStack() as stack:
+        desks = [await stack.enter_async_context(f.desk()) for _ in range(3)]
+
+        await f.relay.kill()
+        await until(
+            lambda: all(relay_reason(d, "relay down") for d in desks), what="every desk to say the relay is down"
+        )
+        settings = load_settings(cfg="sim", base_url=f.gate.base_url, symbols=SYMBOLS, environ={})
+        async with running_relay(settings, f.nats.url) as relay:
+            await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready on the new relay")
+            await all_equal(desks)
+
+            f.nats.kill()
+            await until(lambda: all(relay_reason(d, "NATS") for d in desks), what="every desk to say NATS is down")
+            await f.nats.start()
+            await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once NATS is back")
+            await all_equal(desks)
+
+            await f.gate.down()
+            await until(
+                lambda: all(relay_reason(d, "relay lost Bybit") for d in desks),
+                what="every desk to say the relay lost the exchange",
+            )
+            assert relay.runtime.session.state.kind is not LinkState.READY
+            await f.gate.up()
+            await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once the exchange is back")
+            await all_equal(desks)
