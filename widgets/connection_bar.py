@@ -1,7 +1,7 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
 Line one: the environment badge (four colours; PRODUCTION, and a simulator elsewhere as ``SIM @ host``, white
-on red), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
+on red), the feed when public data comes from a relay (``via relay host:port``), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
 attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
 it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
 ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
@@ -55,6 +55,11 @@ REASON_CHARS = 160
 DESK_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), words)
     for pattern, words in (
+        # a relay's reasons first: they quote what the relay met (an exchange unreachable is not the bus's fault)
+        (r"^relay lost Bybit", "relay lost the exchange"),
+        (r"^relay down", "relay down"),
+        (r"^relay restarted", "relay restarted"),
+        (r"^NATS at ", "NATS down"),
         (r"API key rejected|rejected the API key|\b1000[345]\b|\b10010\b|HTTP 401", "auth rejected"),
         (r"auth refused \(Params Error\)", "auth refused, checking the clock"),
         (r"no reply to auth", "slow auth"),
@@ -196,6 +201,8 @@ class ConnectionBar(SymbolWidget):
         now_ms = int(now * 1000)
         badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
+        if desk.feed:  # public data from elsewhere than the exchange's own socket: say from where
+            parts.append((f" via {printable(desk.feed, REASON_CHARS)}", MUTED))
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
         outage = self._outage_clock(desk, now_ms)
         if state.kind is LinkState.RECONNECTING:
