@@ -1,9 +1,10 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
 Line one: the environment badge (four colours; PRODUCTION, and a simulator elsewhere as ``SIM @ host``, white
-on red), the feed when public data comes from a relay (``via relay host:port``), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
-attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
-it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
+on red), the feed when public data comes from a relay (``via relay host:port``), the state as Fluxum's glyph and
+word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try,
+✗ Failed with its reason, ○ Disconnected) and the time spent in it; in an outage, the outage clock ("down 41 s")
+counts from the first loss of Ready, across attempts. Line two:
 ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
 symbol.
 

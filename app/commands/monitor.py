@@ -303,8 +303,8 @@ class _Printer:
         self.begin(runtime.environment_label, where, settings, feed=runtime.session.desk.feed)
 
     def line(self, kind: str, text: str, **fields: Any) -> None:
-        """A line of another kind (the relay's own: the bus, its figures)."""
-        self._emit(kind, text, **fields)
+        """A line of another kind (the relay's own: the bus, its figures); a JSON line has the text too."""
+        self._emit(kind, text, text=text, **fields)
 
     def begin(self, environment: str, where: str, settings: Any, feed: str = "") -> None:
         """The first line: which environment, where, what is watched, and from which feed if not Bybit's own."""

@@ -56,6 +56,9 @@ WATCH_TICK_S = 0.2
 SNAPSHOT_RETRY_S = 0.25  # no snapshot yet (a relay just started): look again this often
 REPLAY_MARGIN_S = 2.0  # the consumer starts this long before the snapshot was stored: every later delta is there
 MAX_REASON_CHARS = 120
+LINK_PENDING_MSGS = 64
+TOPIC_PENDING_MSGS = 100_000  # a desk this far behind drops messages: a gap, so a fresh start from a snapshot
+TOPIC_PENDING_BYTES = 64 * 1024 * 1024
 
 
 class RelayFrames:
@@ -187,7 +190,12 @@ class RelayLink:
         """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not."""
         self._client = client = await self._feed.client()
         try:
-            self._heartbeats = await client.subscribe(self._feed.subjects.link, cb=self._on_heartbeat)
+            self._heartbeats = await client.subscribe(
+                self._feed.subjects.link,
+                cb=self._on_heartbeat,
+                pending_msgs_limit=LINK_PENDING_MSGS,
+                pending_bytes_limit=LINK_PENDING_MSGS * MAX_LINK_MESSAGE_BYTES,
+            )
         except Exception as error:
             raise LinkDead(f"NATS at {bus.bus_name(self._feed.url)}: {describe(error, 80)}") from None
         silent = self._feed.silent_after_s
@@ -318,6 +326,8 @@ class RelayLink:
             deliver_policy=policy,
             config=config,
             cb=take,
+            pending_msgs_limit=TOPIC_PENDING_MSGS,
+            pending_bytes_limit=TOPIC_PENDING_BYTES,
         )
 
     async def _snapshot(self, client: Client, topic: str, feed: _TopicFeed) -> datetime.datetime:

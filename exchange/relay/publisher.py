@@ -97,6 +97,7 @@ class Relay:
         self._ready = asyncio.Event()  # something waits in the queue
         self._client: Client | None = None
         self._stopped = False
+        self._stop = asyncio.Event()
 
     # ------------------------------------------------------------------ what the session hears
 
@@ -188,17 +189,21 @@ class Relay:
             asyncio.create_task(self._every(SNAPSHOT_S, self.publish_snapshots), name="relay-snapshots"),
             asyncio.create_task(self._follow_session(), name="relay-session-events"),
         ]
+        stopped = asyncio.create_task(self._stop.wait(), name="relay-stop")
         try:
-            await asyncio.gather(*tasks)
+            done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a bug in a publishing task must surface, not leave a relay that says nothing
         finally:
-            for task in tasks:
+            for task in (*tasks, stopped):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, stopped, return_exceptions=True)
             await bus.close(self._client)
             self._client = None
 
     def stop(self) -> None:
         self._stopped = True
+        self._stop.set()
         self._ready.set()
 
     async def _every(self, interval: float, action: Callable[[], object]) -> None:

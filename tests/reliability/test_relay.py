@@ -18,7 +18,9 @@ import pytest
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.config import load_settings
 from exchange.events import LinkState
+from exchange.relay.subjects import MAX_LINK_MESSAGE_BYTES, RELAY_HEADER, SEQ_HEADER
 from tests.support.gate import Gate
+from tests.support.monitor_process import Monitor, clean_environment
 from tests.support.relay import NatsServer, RunningRelay, nats_server, running_relay
 from tests.support.runtime import EmbeddedRuntime, books_mismatch, is_ready, quiesce, resume, running_session
 from tests.support.waiting import until
@@ -130,3 +132,57 @@ async def test_relay_nats_and_exchange_down_in_turn_each_named_and_recovered(tmp
             await f.gate.up()
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once the exchange is back")
             await all_equal(desks)
+
+
+@pytest.mark.slow
+async def test_garbage_on_the_bus_is_counted_and_rejected_and_the_desk_stays_true(tmp_path: Path) -> None:
+    """Anyone who can publish on the subjects sends junk: not JSON, too big, no sequence, a heartbeat of the wrong
+    shape, a message of another relay run. Each is counted and dropped; the desk stays Ready and its books equal
+    to the exchange's."""
+    import nats
+
+    async with floor(tmp_path) as f, f.desk() as desk:
+        subjects = f.relay.relay.subjects
+        before = desk.session.link_stats().rejected_frames
+        client = await nats.connect(f.nats.url)
+        try:
+            book = subjects.data("orderbook.50.BTCUSDT")
+            await client.publish(subjects.link, b"not json")
+            await client.publish(subjects.link, b'{"relay": 7, "ready": "yes"}')
+            await client.publish(subjects.link, b"x" * (MAX_LINK_MESSAGE_BYTES + 1))
+            await client.publish(book, b'{"topic": "orderbook.50.BTCUSDT"}')  # no Fluxum-Seq
+            await client.publish(book, b"{}", headers={SEQ_HEADER: "-1", RELAY_HEADER: f.relay.relay.relay_id})
+            await client.publish(book, b"{}", headers={SEQ_HEADER: "999999999", RELAY_HEADER: "another-run"})
+            await client.flush()
+        finally:
+            await client.close()
+        await until(
+            lambda: desk.session.link_stats().rejected_frames >= before + 5, what="the junk counted as rejected"
+        )
+        assert is_ready(desk)
+        await all_equal([desk])
+        assert is_ready(desk)
+
+
+@pytest.mark.slow
+async def test_the_commands_a_relay_and_a_monitor_on_its_feed(tmp_path: Path) -> None:
+    """``fluxum relay --nats`` and ``fluxum monitor --feed`` as a user runs them: the monitor names the feed and
+    reaches Ready on the relay's data; the relay says where it publishes."""
+    async with SimServer(SimConfig(seed=1, demo_trader=True)) as sim, nats_server(tmp_path / "nats") as nats:
+        common = ["--base-url", sim.base_url, "--symbols", "BTCUSDT", "--json"]
+        env = clean_environment()
+        relay = await Monitor.start(["--nats", nats.url, *common, "--duration", "60"], env, command="relay")
+        desk: Monitor | None = None
+        try:
+            await until(lambda: any("publishing to NATS" in r.get("text", "") for r in relay.records), what="the relay")
+            desk = await Monitor.start(["--feed", nats.url, *common, "--duration", "3"], env)
+            assert await desk.wait() == 0, bytes(desk.stderr).decode()
+            assert desk.of_type("start")[0]["feed"] == f"relay 127.0.0.1:{nats.port}"
+            assert "Ready" in desk.states()
+            relay.terminate()
+            assert await relay.wait() == 0, bytes(relay.stderr).decode()
+            assert relay.of_type("summary"), "the relay ends with the monitor's summary"
+        finally:
+            for child in (relay, desk):
+                if child is not None:
+                    await child.close()
