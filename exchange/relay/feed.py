@@ -240,7 +240,10 @@ class RelayLink:
     async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         """A subscribe, unsubscribe or ping answered here, as Bybit would answer it."""
         payload.setdefault("req_id", f"relay{self.reader.frames}")
-        return await self._answer(payload)
+        try:
+            return await asyncio.wait_for(self._answer(payload), timeout)
+        except TimeoutError:
+            raise LinkDead(f"NATS at {bus.bus_name(self._feed.url)}: no answer to {payload.get('op')}") from None
 
     # ------------------------------------------------------------------ the relay's heartbeat
 

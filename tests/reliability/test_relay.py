@@ -9,52 +9,17 @@ delta went through the relay, the bus and the desk's book.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from exchange.bybit.sim.server import SimConfig, SimServer
-from exchange.config import load_settings
 from exchange.events import LinkState
 from exchange.relay.subjects import MAX_LINK_MESSAGE_BYTES, RELAY_HEADER, SEQ_HEADER
-from tests.support.gate import Gate
 from tests.support.monitor_process import Monitor, clean_environment
-from tests.support.relay import NatsServer, RunningRelay, nats_server, running_relay
-from tests.support.runtime import EmbeddedRuntime, books_mismatch, is_ready, quiesce, resume, running_session
+from tests.support.relay import floor, nats_server, running_relay
+from tests.support.runtime import EmbeddedRuntime, books_mismatch, is_ready, quiesce, resume
 from tests.support.waiting import until
-
-SYMBOLS = "BTCUSDT,ETHUSDT"
-
-
-@dataclass
-class Floor:
-    """The exchange, the gate in front of it for the relay, NATS, and the relay."""
-
-    sim: SimServer
-    gate: Gate
-    nats: NatsServer
-    relay: RunningRelay
-
-    def desk(self) -> contextlib.AbstractAsyncContextManager[EmbeddedRuntime]:
-        """A desk on the relay: public data from NATS, the account direct to the exchange."""
-        settings = load_settings(cfg="sim", base_url=self.sim.base_url, symbols=SYMBOLS, environ={})
-        return running_session(settings, exchange=self.sim, feed=self.nats.url)
-
-
-@contextlib.asynccontextmanager
-async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
-    async with SimServer(SimConfig(seed=1, faults_enabled=True, demo_trader=True)) as sim:
-        gate = Gate(sim.port)
-        await gate.up()
-        try:
-            async with nats_server(tmp_path / "nats") as nats:
-                settings = load_settings(cfg="sim", base_url=gate.base_url, symbols=SYMBOLS, environ={})
-                async with running_relay(settings, nats.url) as relay:
-                    yield Floor(sim, gate, nats, relay)
-        finally:
-            await gate.close()
 
 
 async def all_equal(desks: list[EmbeddedRuntime]) -> None:
@@ -112,8 +77,7 @@ async def test_relay_nats_and_exchange_down_in_turn_each_named_and_recovered(tmp
         await until(
             lambda: all(relay_reason(d, "relay down") for d in desks), what="every desk to say the relay is down"
         )
-        settings = load_settings(cfg="sim", base_url=f.gate.base_url, symbols=SYMBOLS, environ={})
-        async with running_relay(settings, f.nats.url) as relay:
+        async with running_relay(f.relay_settings(), f.nats.url) as relay:
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready on the new relay")
             await all_equal(desks)
 

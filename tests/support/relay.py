@@ -21,14 +21,17 @@ from pathlib import Path
 import pytest
 
 from app.runtime import Runtime, open_runtime
-from exchange.config import Settings
+from exchange.bybit.sim.server import SimConfig, SimServer
+from exchange.config import Settings, load_settings
 from exchange.relay.publisher import Relay
 from exchange.relay.subjects import FeedSubjects
 from exchange.session import Backoff
-from tests.support.runtime import FAST_BACKOFF, is_ready
+from tests.support.gate import Gate
+from tests.support.runtime import FAST_BACKOFF, EmbeddedRuntime, is_ready, running_session
 from tests.support.waiting import until
 
 HOST = "127.0.0.1"
+SYMBOLS = "BTCUSDT,ETHUSDT"
 
 
 def nats_server_binary() -> str:
@@ -125,3 +128,41 @@ async def running_relay(
             relay.stop()
             await session.stop()
             await running.kill()
+
+
+@dataclass
+class Floor:
+    """The exchange, the gate in front of it for the relay, NATS, and the relay."""
+
+    sim: SimServer
+    gate: Gate
+    nats: NatsServer
+    relay: RunningRelay
+
+    def relay_settings(self) -> Settings:
+        """The relay's: the exchange through the gate, public data only."""
+        return load_settings(cfg="sim", base_url=self.gate.base_url, symbols=SYMBOLS, environ={})
+
+    def desk_settings(self) -> Settings:
+        """A desk's: the exchange direct (its account), public data from NATS."""
+        return load_settings(cfg="sim", base_url=self.sim.base_url, symbols=SYMBOLS, environ={})
+
+    def desk(self) -> contextlib.AbstractAsyncContextManager[EmbeddedRuntime]:
+        """A desk on the relay: public data from NATS, the account direct to the exchange."""
+        return running_session(self.desk_settings(), exchange=self.sim, feed=self.nats.url)
+
+
+@contextlib.asynccontextmanager
+async def floor(tmp_path: Path) -> AsyncIterator[Floor]:
+    """A trading floor on loopback: the local exchange (its demo trader moving the market), a gate, NATS with
+    JetStream storing under ``tmp_path``, and a relay publishing there."""
+    async with SimServer(SimConfig(seed=1, faults_enabled=True, demo_trader=True)) as sim:
+        gate = Gate(sim.port)
+        await gate.up()
+        try:
+            async with nats_server(tmp_path / "nats") as nats:
+                settings = load_settings(cfg="sim", base_url=gate.base_url, symbols=SYMBOLS, environ={})
+                async with running_relay(settings, nats.url) as relay:
+                    yield Floor(sim, gate, nats, relay)
+        finally:
+            await gate.close()
