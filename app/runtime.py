@@ -235,17 +235,17 @@ def _relay_feed(
     stack: contextlib.AsyncExitStack, settings: Settings, url: str, parts: _SessionParts
 ) -> Callable[[FrameSource], FrameSource]:
     """The public link from the relay at ``url`` (its NATS connection closed with ``stack``), the private link
-    and REST direct."""
+    and REST direct; the runtime's own wrap, if any, around both."""
     from exchange.relay.feed import RelayFrames
     from exchange.relay.subjects import FeedSubjects
 
     subjects = FeedSubjects(settings.environment.value, settings.category)
-    inner = parts.wrap
+    outer = parts.wrap
 
     def wrap(direct: FrameSource) -> FrameSource:
-        feed = RelayFrames(url, subjects, inner(direct) if inner else direct, clock=parts.clock, tap=parts.recorder)
+        feed = RelayFrames(url, subjects, direct, clock=parts.clock, tap=parts.recorder)
         stack.push_async_callback(feed.close)
-        return feed
+        return feed if outer is None else outer(feed)
 
     return wrap
 
