@@ -13,6 +13,8 @@ process: the account side is the same direct path either way.
    and the relay's with one symbol against all of them at one desk.
 3. Bybit connections: the public WebSockets the exchange accepted while the desks started (relayed: none, the
    relay's one is held already; direct: one per desk).
+4. A flood: ``--flood`` book deltas pushed by the exchange as fast as the relay takes them, with 1 and 10 desks:
+   the relay's and nats-server's CPU per message, and how fast every desk had them all.
 """
 
 from __future__ import annotations
@@ -186,9 +188,33 @@ async def relay_cpu(seconds: float, base_url: str, symbols: str, nats_url: str, 
         return (cpu_s(pid) - before) / (time.monotonic() - wall0)
 
 
-async def main(seconds: float, counts: list[int], symbols: str) -> None:
+async def flood(
+    sim: SimServer, count: int, desk_counts: list[int], symbol: str, nats_url: str, pids: tuple[int, int]
+) -> None:
+    print(f"\n4. a flood of {count} book deltas on {symbol} through the relay")
+    header = f"{'desks':>5} {'relay us/msg':>13} {'nats us/msg/desk':>17} {'all desks had them in':>22}"
+    print(f"   {header} {'msgs/s/desk':>12}")
+    for desks_n in desk_counts:
+        probe = LatencyProbe()
+        async with desks(desks_n, sim.base_url, symbol, nats_url, probe):
+            probe.ages_ms.clear()
+            relay0, nats0, wall0 = cpu_s(pids[0]), cpu_s(pids[1]), time.monotonic()
+            sent = await sim.faults.flood(f"orderbook.50.{symbol}", count)
+            deadline = wall0 + 120
+            while len(probe.ages_ms) < sent * desks_n and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            wall = time.monotonic() - wall0
+            relay, nats = cpu_s(pids[0]) - relay0, cpu_s(pids[1]) - nats0
+        got = len(probe.ages_ms) / desks_n
+        print(
+            f"   {desks_n:>5} {relay / sent * 1e6:>13.1f} {nats / (sent * desks_n) * 1e6:>17.1f} "
+            f"{wall:>20.2f} s {got / wall:>12.0f}"
+        )
+
+
+async def main(seconds: float, counts: list[int], symbols: str, flood_count: int) -> None:
     names = symbols.split(",")
-    config = SimConfig(seed=1, demo_trader=True, symbols=tuple(names), demo_symbols=tuple(names))
+    config = SimConfig(seed=1, demo_trader=True, symbols=tuple(names), demo_symbols=tuple(names), faults_enabled=True)
     with tempfile.TemporaryDirectory(prefix="fluxum-bench-") as store:
         async with SimServer(config) as sim, nats_server(Path(store)) as nats:
             assert nats.process is not None
@@ -197,6 +223,9 @@ async def main(seconds: float, counts: list[int], symbols: str) -> None:
                 await latency(seconds, sim.base_url, symbols, nats.url)
                 await cpu_per_desks(seconds, counts, sim, symbols, nats.url, relay.pid, nats.process.pid)
                 many = await relay_cpu(seconds, sim.base_url, symbols, nats.url, relay.pid)
+                if flood_count:
+                    pids = (relay.pid, nats.process.pid)
+                    await flood(sim, flood_count, [1, 10], names[0], nats.url, pids)
             async with relay_process(nats.url, sim.base_url, names[0]) as relay:
                 one = await relay_cpu(seconds, sim.base_url, names[0], nats.url, relay.pid)
             print(
@@ -211,8 +240,9 @@ def run() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--desks", default="1,10,50")
     parser.add_argument("--symbols", default="BTCUSDT,ETHUSDT,SOLUSDT")
+    parser.add_argument("--flood", type=int, default=20_000, help="book deltas of the flood (0: none)")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, [int(n) for n in args.desks.split(",")], args.symbols))
+    asyncio.run(main(args.seconds, [int(n) for n in args.desks.split(",")], args.symbols, args.flood))
 
 
 if __name__ == "__main__":
