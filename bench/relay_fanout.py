@@ -140,8 +140,13 @@ async def _stopped(rt: Runtime, task: asyncio.Task[None]) -> None:
     await asyncio.wait_for(task, 15)
 
 
-async def latency(seconds: float, base_url: str, symbols: str, nats_url: str) -> None:
+async def latency(seconds: float, sim: SimServer, symbols: str, nats_url: str) -> None:
     direct, relayed = LatencyProbe(), LatencyProbe()
+    base_url = sim.base_url
+    before = sim.counters["ws.connections.public"]
+    async with desks(3, base_url, symbols, None):
+        opened = sim.counters["ws.connections.public"] - before
+    print(f"\n0. public WebSockets the exchange accepted for 3 direct desks: {opened}")
     async with desks(1, base_url, symbols, None, direct), desks(1, base_url, symbols, nats_url, relayed):
         direct.ages_ms.clear()
         relayed.ages_ms.clear()
@@ -220,7 +225,7 @@ async def main(seconds: float, counts: list[int], symbols: str, flood_count: int
             assert nats.process is not None
             print(f"relay bench: exchange {sim.base_url}, NATS {nats.url}, load average {os.getloadavg()[0]:.1f}")
             async with relay_process(nats.url, sim.base_url, symbols) as relay:
-                await latency(seconds, sim.base_url, symbols, nats.url)
+                await latency(seconds, sim, symbols, nats.url)
                 await cpu_per_desks(seconds, counts, sim, symbols, nats.url, relay.pid, nats.process.pid)
                 many = await relay_cpu(seconds, sim.base_url, symbols, nats.url, relay.pid)
                 if flood_count:
