@@ -98,8 +98,8 @@ def test_a_sequence_header_is_a_whole_number_or_nothing(headers: dict[str, str] 
     [
         ["relay", "--nats", "http://127.0.0.1:4222"],
         ["relay", "--nats", "nats://"],
-        ["monitor", "--feed", "127.0.0.1:4222"],
-        ["dashboard", "--feed", "nats://host:99999"],
+        ["monitor", "--feed", "127.0.0.1:4222", "--base-url", "http://127.0.0.1:9"],
+        ["dashboard", "--feed", "nats://host:99999", "--base-url", "http://127.0.0.1:9"],
     ],
 )
 def test_a_url_that_is_no_nats_url_is_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,3 +112,11 @@ def test_the_relay_needs_nats(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["relay"])
     assert exited.value.code == 2 and "--nats" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["monitor", "dashboard"])
+def test_a_feed_beside_an_embedded_exchange_is_refused(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The relay reads another exchange than the one a desk would embed: refused before anything starts."""
+    assert cli.main([command, "--feed", "nats://127.0.0.1:4222"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--base-url" in err

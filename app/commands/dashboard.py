@@ -31,10 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.options import nats_url, recorder_from_args, settings_from_args
+    from app.commands.options import feed_from_args, recorder_from_args, settings_from_args
 
-    feed = nats_url(args.feed)
     settings = settings_from_args(args, trading_enabled=args.trade)
+    feed = feed_from_args(args, settings)
     recorder = recorder_from_args(args, settings)
     import sys
 

@@ -64,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from app.commands.options import nats_url, recorder_from_args, settings_from_args
+    from app.commands.options import feed_from_args, recorder_from_args, settings_from_args
 
-    nats_url(args.feed)
     settings = settings_from_args(args)
+    feed_from_args(args, settings)
     recorder = recorder_from_args(args, settings)
     # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
     # (unless a caller configured logging already).

@@ -138,6 +138,20 @@ def add_feed_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def feed_from_args(args: argparse.Namespace, settings: Any) -> str | None:
+    """``--feed``'s NATS URL, checked; a one-line UserError for a bad URL, or for a desk that would start its own
+    embedded exchange (the relay reads another one: its books and this desk's account would not be one market)."""
+    from app.cli import UserError
+
+    feed = nats_url(getattr(args, "feed", None))
+    if feed is not None and settings.embedded:
+        raise UserError(
+            "--feed: the relay reads an exchange this desk must share: give its --base-url (a `fluxum sim`), "
+            "or -cfg testnet, demo or production"
+        )
+    return feed
+
+
 def nats_url(text: str | None, flag: str = "--feed") -> str | None:
     """A NATS URL as given (``nats://HOST[:PORT]``), or a one-line UserError; None stays None."""
     from urllib.parse import urlsplit
