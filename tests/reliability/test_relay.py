@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from exchange.bybit.sim.server import SimConfig, SimServer
-from exchange.events import LinkState
+from exchange.events import LinkState, StateChanged
 from exchange.relay.subjects import MAX_LINK_MESSAGE_BYTES, RELAY_HEADER, SEQ_HEADER
 from tests.support.monitor_process import Monitor, clean_environment
 from tests.support.relay import floor, nats_server, running_relay
@@ -30,9 +30,27 @@ async def all_equal(desks: list[EmbeddedRuntime]) -> None:
     resume(desks[0])
 
 
-def relay_reason(desk: EmbeddedRuntime, words: str) -> bool:
-    state = desk.session.state
-    return state.kind is not LinkState.READY and words in state.reason
+class Said:
+    """Every reason each desk's session gave for a state, as announced (a state lasting a moment is not missed)."""
+
+    def __init__(self, desks: list[EmbeddedRuntime]) -> None:
+        self.subscriptions = [desk.hub.subscribe([StateChanged], name="test-said") for desk in desks]
+        self.reasons: list[list[str]] = [[] for _ in desks]
+
+    def forget(self) -> None:
+        """From now on: what was said before does not count."""
+        self.all_said("")
+        for reasons in self.reasons:
+            reasons.clear()
+
+    def all_said(self, words: str) -> bool:
+        for reasons, subscription in zip(self.reasons, self.subscriptions, strict=True):
+            reasons.extend(
+                event.state.reason
+                for event in subscription.drain()
+                if isinstance(event, StateChanged) and event.state.kind is not LinkState.READY
+            )
+        return all(any(words in reason for reason in reasons) for reasons in self.reasons)
 
 
 @pytest.mark.slow
@@ -72,26 +90,24 @@ async def test_relay_nats_and_exchange_down_in_turn_each_named_and_recovered(tmp
     gone, and is Ready again with the exchange's books once it is back, by itself."""
     async with floor(tmp_path) as f, contextlib.AsyncExitStack() as stack:
         desks = [await stack.enter_async_context(f.desk()) for _ in range(3)]
+        said = Said(desks)
 
         await f.relay.kill()
-        await until(
-            lambda: all(relay_reason(d, "relay down") for d in desks), what="every desk to say the relay is down"
-        )
+        await until(lambda: said.all_said("relay down"), what="every desk to say the relay is down")
         async with running_relay(f.relay_settings(), f.nats.url) as relay:
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready on the new relay")
             await all_equal(desks)
 
+            said.forget()
             f.nats.kill()
-            await until(lambda: all(relay_reason(d, "NATS") for d in desks), what="every desk to say NATS is down")
+            await until(lambda: said.all_said("NATS at "), what="every desk to say NATS is down")
             await f.nats.start()
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once NATS is back")
             await all_equal(desks)
 
+            said.forget()
             await f.gate.down()
-            await until(
-                lambda: all(relay_reason(d, "relay lost Bybit") for d in desks),
-                what="every desk to say the relay lost the exchange",
-            )
+            await until(lambda: said.all_said("relay lost Bybit"), what="every desk to say the relay lost the exchange")
             assert relay.runtime.session.state.kind is not LinkState.READY
             await f.gate.up()
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once the exchange is back")
