@@ -7,8 +7,11 @@ own keys: nothing private travels on the bus.
 
 A subscribed topic starts from the relay's latest snapshot (``Fluxum-Seq`` N, this relay run's), then an ordered
 JetStream consumer replays the data subject from a little before that snapshot was stored, skips what the snapshot
-holds (N and below) and hands over N+1, N+2, ... A gap in ``Fluxum-Seq``, or a message of another relay run,
-starts the topic again from the then-latest snapshot; a gap in Bybit's ``u`` is found by the book as ever, and the
+holds (N and below) and hands over N+1, N+2, ... A gap in ``Fluxum-Seq`` starts the topic again from a snapshot
+newer than the last message handed over (the relay snapshots every second; one no newer is taken after
+:data:`NEWER_SNAPSHOT_S`, when the relay had nothing newer to say), and the message that showed the gap, met again
+in the replay, is dropped: a forged or stray message cannot make a desk start over in a loop. A message of an
+earlier relay run is dropped; a gap in Bybit's ``u`` is found by the book as ever, and the
 session's resubscribe is the same fresh start. A topic without a snapshot (the tape) starts with the next message.
 
 The link dies (the session shows why, and reconnects by itself) when NATS drops, when the relay is silent for
@@ -54,6 +57,8 @@ log = logging.getLogger(__name__)
 RELAY_SILENT_S = 3.0  # three missed heartbeats: the relay is down
 WATCH_TICK_S = 0.2
 SNAPSHOT_RETRY_S = 0.25  # no snapshot yet (a relay just started): look again this often
+NEWER_SNAPSHOT_S = 1.5  # after a gap, how long a snapshot newer than the last message is waited for (the relay
+# publishes one a second)
 REPLAY_MARGIN_S = 2.0  # the consumer starts this long before the snapshot was stored: every later delta is there
 MAX_REASON_CHARS = 120
 LINK_PENDING_MSGS = 64
@@ -119,9 +124,11 @@ class RelayFrames:
 class _TopicFeed:
     """One subscribed topic: its consumer, the relay run it follows and the last ``Fluxum-Seq`` handed over."""
 
-    __slots__ = ("relay", "seq", "subscription", "task")
+    __slots__ = ("after", "passed", "relay", "seq", "subscription", "task")
 
-    def __init__(self) -> None:
+    def __init__(self, after: int | None = None, passed: int = 0) -> None:
+        self.after = after  # after a gap: the last message handed over, which a snapshot should pass
+        self.passed = passed  # after a gap: the stream's sequence of the message that made it (judged already)
         self.relay: str | None = None
         self.seq: int | None = None
         self.subscription: Subscription | None = None
@@ -290,8 +297,8 @@ class RelayLink:
 
     # ------------------------------------------------------------------ one topic
 
-    def _start_topic(self, topic: str) -> None:
-        feed = self._feeds[topic] = _TopicFeed()
+    def _start_topic(self, topic: str, after: int | None = None, passed: int = 0) -> None:
+        feed = self._feeds[topic] = _TopicFeed(after, passed)
         feed.task = asyncio.create_task(self._follow(topic, feed), name=f"relay-{topic}")
         feed.task.add_done_callback(self._topic_done)
 
@@ -338,6 +345,7 @@ class RelayLink:
         it was stored."""
         subjects = self._feed.subjects
         jsm = client.jsm()
+        patience = self._clock() + NEWER_SNAPSHOT_S
         while True:
             try:
                 message = await jsm.get_last_msg(subjects.state_stream, subjects.snapshot(topic))
@@ -346,7 +354,13 @@ class RelayLink:
             if message is not None and message.data and message.time is not None:
                 seq = _seq(message.headers)
                 relay = (message.headers or {}).get(RELAY_HEADER)
-                if seq is not None and relay == self._relay and len(message.data) <= MAX_MESSAGE_BYTES:
+                lowest = _lowest_snapshot(feed.after, self._clock() >= patience)
+                if (
+                    seq is not None
+                    and seq >= lowest
+                    and relay == self._relay
+                    and len(message.data) <= MAX_MESSAGE_BYTES
+                ):
                     feed.relay, feed.seq = relay, seq
                     self._hand_over(message.data)
                     return message.time
@@ -372,6 +386,11 @@ class RelayLink:
             feed.seq = seq
             self._hand_over(msg.data)
             return
+        stream_seq = _stream_seq(msg)
+        if stream_seq is not None and stream_seq <= feed.passed:
+            self.bad_messages += 1  # the message that made this topic start over, met again in the replay
+            return
+        feed.passed = max(feed.passed, stream_seq or 0)
         self.gaps += 1
         log.info("%s: Fluxum-Seq %s -> %s: starting again from the snapshot", topic, feed.seq, seq)
         del self._feeds[topic]  # this consumer's later messages are dropped
@@ -380,9 +399,11 @@ class RelayLink:
         restart.add_done_callback(self._restarts.discard)
 
     async def _restart(self, topic: str, old: _TopicFeed) -> None:
+        """Start ``topic`` again from a snapshot newer than its last message handed over: the one it holds
+        already would meet the same gap again."""
         await _retire(old)
         if topic not in self._feeds and self._open:
-            self._start_topic(topic)
+            self._start_topic(topic, after=old.seq if has_snapshot(topic) else None, passed=old.passed)
 
     def _hand_over(self, data: bytes) -> None:
         text = data.decode("utf-8", "replace")
@@ -423,6 +444,23 @@ async def _unsubscribe(subscription: Subscription | None) -> None:
     if subscription is not None:
         with contextlib.suppress(Exception):  # the connection may be gone already
             await subscription.unsubscribe()
+
+
+def _stream_seq(msg: Msg) -> int | None:
+    """The message's sequence in its stream (a JetStream delivery says it in its reply subject), or None."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:  # not a JetStream delivery: nothing to go by
+        return None
+
+
+def _lowest_snapshot(after: int | None, waited: bool) -> int:
+    """The lowest ``Fluxum-Seq`` a snapshot may hold: any at a first start; after a gap, one past the last message
+    handed over, or that message's own once the relay had time to publish a newer one and did not (then nothing of
+    the relay's was lost: the gap was no message of its run)."""
+    if after is None:
+        return 0
+    return after if waited else after + 1
 
 
 def _seq(headers: dict[str, str] | None) -> int | None:

@@ -166,3 +166,26 @@ async def test_the_commands_a_relay_and_a_monitor_on_its_feed(tmp_path: Path) ->
             for child in (relay, desk):
                 if child is not None:
                     await child.close()
+
+
+@pytest.mark.slow
+async def test_a_gap_in_the_relay_s_sequence_starts_the_book_again_from_its_snapshot(tmp_path: Path) -> None:
+    """A message of this relay run that skips ``Fluxum-Seq`` numbers means messages were lost between the relay
+    and the desk: the book starts again from the relay's latest snapshot, and is the exchange's again."""
+    import nats
+
+    async with floor(tmp_path) as f, f.desk() as desk:
+        await quiesce(desk)
+        book = desk.session.books["BTCUSDT"]
+        snapshots = book.counters.snapshots
+        client = await nats.connect(f.nats.url)
+        try:
+            headers = {SEQ_HEADER: "999999999", RELAY_HEADER: f.relay.relay.relay_id}
+            await client.publish(f.relay.relay.subjects.data("orderbook.50.BTCUSDT"), b"{}", headers=headers)
+            await client.flush()
+        finally:
+            await client.close()
+        await until(lambda: book.counters.snapshots > snapshots, what="the book started again from a snapshot")
+        await quiesce(desk)  # the demo trader still trades into the paused market: the book follows it again
+        assert is_ready(desk) and desk.session.counters["resyncs"] == 0
+        resume(desk)
