@@ -108,9 +108,11 @@ class Relay:
         if session is None or topic.__class__ is not str or topic not in session.market.topics:
             return  # a reply, or a topic nobody asked for: not the desks' business
         self._seqs[topic] += 1
-        self._enqueue(self.subjects.data(topic), orjson.dumps(frame), topic, self._seqs[topic])
+        self._enqueue(self.subjects.data(topic), orjson.dumps(frame), self._seqs[topic])
 
-    def _enqueue(self, subject: str, payload: bytes, topic: str, seq: int) -> None:
+    def _enqueue(self, subject: str, payload: bytes, seq: int) -> None:
+        """Queue one message with its sequence (a snapshot's: the data subject's last it holds), this run's name
+        and an id JetStream drops a repeat of."""
         if self._client is None:
             self.counters["dropped_bus_down"] += 1
             return
@@ -150,7 +152,7 @@ class Relay:
                     frame = ticker_snapshot_frame(symbol, fields, ts)
             if frame is None:
                 continue
-            self._enqueue(self.subjects.snapshot(topic), orjson.dumps(frame), topic, self._seqs[topic])
+            self._enqueue(self.subjects.snapshot(topic), orjson.dumps(frame), self._seqs[topic])
             count += 1
         self.counters["snapshots"] += count
         return count
