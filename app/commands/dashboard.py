@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, trading_enabled=args.trade)
     feed = feed_from_args(args, settings)
-    recorder = recorder_from_args(args, settings)
+    recorder = recorder_from_args(args, settings, feed)
     import sys
 
     from app.app import FluxumApp

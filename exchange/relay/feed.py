@@ -226,20 +226,25 @@ class RelayLink:
         try:
             while True:
                 await asyncio.sleep(WATCH_TICK_S)
-                if self._dead is not None:
-                    raise LinkDead(self._dead)
-                if not client.is_connected:
-                    raise LinkDead(f"NATS at {bus.bus_name(self._feed.url)} lost")
-                quiet = self._clock() - (self._heard_at or 0.0)
-                if quiet > self._feed.silent_after_s:
-                    raise LinkDead(f"relay down: silent for {quiet:.1f} s", silent_since=self._heard_at)
-        finally:
-            self._tell_closed("link lost", "transport")
+                self._check(client)
+        except LinkDead as dead:
+            self._tell_closed(str(dead), "transport")
+            raise
+
+    def _check(self, client: Client) -> None:
+        """One look at the bus and the relay: :class:`LinkDead` naming the part that failed."""
+        if self._dead is not None:
+            raise LinkDead(self._dead)
+        if not client.is_connected:
+            raise LinkDead(f"NATS at {bus.bus_name(self._feed.url)} lost")
+        quiet = self._clock() - (self._heard_at or 0.0)
+        if quiet > self._feed.silent_after_s:
+            raise LinkDead(f"relay down: silent for {quiet:.1f} s", silent_since=self._heard_at)
 
     async def close(self, reason: str = "closed by Fluxum") -> None:
+        self._tell_closed(reason, "fluxum")
         self._open = False
         await self._unsubscribe_all()
-        self._tell_closed(reason, "fluxum")
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self._answer(payload)
