@@ -59,6 +59,9 @@ TOP_LEVEL: tuple[Command, ...] = (
     Command("sim", "run the local Bybit v5 exchange in the foreground", "app.commands.sim"),
     Command("serve", "the dashboard in a browser, one desk per tab (http://127.0.0.1:8000)", "app.commands.serve"),
     Command("monitor", "run the session headless and print states, fills and top of book", "app.commands.monitor"),
+    Command(
+        "relay", "hold the public Bybit streams once and publish them to NATS for many desks", "app.commands.relay"
+    ),
     Command("replay", "play a recorded session back in the desk, or --headless", "app.commands.replay"),
     Command("history", "the link's outages, uptime and events, kept beside the journal", "app.commands.history"),
     Command("config", "the config file: init (a commented template), path, check", "app.commands.config"),

@@ -30,6 +30,7 @@ from exchange.listing import UnlistedSymbols, listed_symbols, unlisted
 from exchange.retry import describe
 from exchange.secrets import Credentials, Secret
 from exchange.session import Backoff, Session, Timeouts
+from exchange.sources import FrameSource
 
 if TYPE_CHECKING:
     import aiohttp
@@ -83,6 +84,8 @@ async def open_runtime(
     private: bool = True,
     unlisted: str = "refuse",
     recorder: SessionRecorder | None = None,
+    feed: str | None = None,
+    wrap_frames: Callable[[FrameSource], FrameSource] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Start (if needed) the local exchange, then build the REST client, journal and session; tear all down.
 
@@ -120,8 +123,14 @@ async def open_runtime(
         hub = EventHub()
         if recorder is not None:
             _begin_recording(recorder, settings, hub, timeouts)
-        parts = _SessionParts(hub, journal, rest, http, recorder, clock, backoff, timeouts)
+        parts = _SessionParts(hub, journal, rest, http, recorder, clock, backoff, timeouts, wrap_frames)
+        if feed is not None:
+            parts = dataclasses.replace(parts, wrap=_relay_feed(stack, settings, feed, parts))
         session = _new_session(settings, parts, instruments)
+        if feed is not None:
+            from exchange.relay.bus import bus_name
+
+            session.desk.feed = f"relay {bus_name(feed)}"
         history = await _start_history(stack, settings, journal_dir, session, clock)
         yield Runtime(
             settings=settings,
@@ -219,6 +228,26 @@ class _SessionParts:
     clock: Callable[[], float]
     backoff: Backoff
     timeouts: Timeouts
+    wrap: Callable[[FrameSource], FrameSource] | None = None
+
+
+def _relay_feed(
+    stack: contextlib.AsyncExitStack, settings: Settings, url: str, parts: _SessionParts
+) -> Callable[[FrameSource], FrameSource]:
+    """The public link from the relay at ``url`` (its NATS connection closed with ``stack``), the private link
+    and REST direct; the runtime's own wrap, if any, around both."""
+    from exchange.relay.feed import RelayFrames
+    from exchange.relay.subjects import FeedSubjects
+
+    subjects = FeedSubjects(settings.environment.value, settings.category)
+    outer = parts.wrap
+
+    def wrap(direct: FrameSource) -> FrameSource:
+        feed = RelayFrames(url, subjects, direct, clock=parts.clock, tap=parts.recorder)
+        stack.push_async_callback(feed.close)
+        return feed if outer is None else outer(feed)
+
+    return wrap
 
 
 def _new_session(settings: Settings, parts: _SessionParts, instruments: list[Any] | None) -> Session:
@@ -226,12 +255,13 @@ def _new_session(settings: Settings, parts: _SessionParts, instruments: list[Any
     spare its backfill the read."""
     from exchange.bybit.ws import BybitFrames
 
+    frames: FrameSource = BybitFrames(parts.http, clock=parts.clock, tap=parts.recorder)
     session = Session(
         settings,
         hub=parts.hub,
         journal=parts.journal,
         rest=parts.rest,
-        frames=BybitFrames(parts.http, clock=parts.clock, tap=parts.recorder),
+        frames=frames if parts.wrap is None else parts.wrap(frames),
         tap=parts.recorder,
         http=parts.http,
         clock=parts.clock,

@@ -108,6 +108,7 @@ class Desk:
     """When the current outage began (the first loss of Ready, or the start if never Ready); None when Ready."""
     ever_ready: bool = False
     journal_problem: str | None = None  # why fills cannot be journaled now ("journal: disk full"): none applied
+    feed: str = ""  # where public data comes from when not Bybit's own socket (``relay host:port``)
     account_down: str = ""  # why the account part is down (a rejected key) while public data stays live
     versions: Counter[str] = field(default_factory=Counter)
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,

@@ -47,6 +47,11 @@ def test_each_tab_runs_this_pythons_dashboard_with_the_options_given_each_one_wo
     assert again.base_url is None and again.secrets_file is None and not again.no_demo_trader
 
 
+def test_a_served_desk_on_a_relay_keeps_its_feed() -> None:
+    argv = dashboard_argv(serve_args("-cfg", "testnet", "--feed", "nats://127.0.0.1:4222"))
+    assert cli.build_parser().parse_args(argv[4:]).feed == "nats://127.0.0.1:4222"
+
+
 def test_the_defaults_run_the_embedded_exchange() -> None:
     argv = dashboard_argv(serve_args())
     assert argv[4:] == ["dashboard", "--seed=1"]

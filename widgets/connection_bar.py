@@ -1,9 +1,10 @@
 """The connection-state bar: the truth about the link, at a glance and in words.
 
 Line one: the environment badge (four colours; PRODUCTION, and a simulator elsewhere as ``SIM @ host``, white
-on red), the state as Fluxum's glyph and word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its
-attempt and a live countdown to the next try, ✗ Failed with its reason, ○ Disconnected) and the time spent in
-it; in an outage, the outage clock ("down 41 s") counts from the first loss of Ready, across attempts. Line two:
+on red), the feed when public data comes from a relay (``via relay host:port``), the state as Fluxum's glyph and
+word (● Ready, ○ Connected, ◐ Connecting, ◑ Reconnecting with its attempt and a live countdown to the next try,
+✗ Failed with its reason, ○ Disconnected) and the time spent in it; in an outage, the outage clock ("down 41 s")
+counts from the first loss of Ready, across attempts. Line two:
 ping round trip, messages per second, reconnects and the last reason, and the age of each stream of the selected
 symbol.
 
@@ -58,6 +59,11 @@ REASON_CHARS = 160
 DESK_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), words)
     for pattern, words in (
+        # a relay's reasons first: they quote what the relay met (an exchange unreachable is not the bus's fault)
+        (r"^relay lost Bybit", "relay lost the exchange"),
+        (r"^relay down", "relay down"),
+        (r"^relay restarted", "relay restarted"),
+        (r"^NATS at ", "NATS down"),
         (r"API key rejected|rejected the API key|\b1000[345]\b|\b10010\b|HTTP 401", "auth rejected"),
         (r"auth refused \(Params Error\)", "auth refused, checking the clock"),
         (r"no reply to auth", "slow auth"),
@@ -199,6 +205,8 @@ class ConnectionBar(SymbolWidget):
         now_ms = int(now * 1000)
         badge = environment_badge(desk.environment)
         parts: list[Any] = [badge, " ", (state_label(state.kind), STATE_STYLES[state.kind])]
+        if desk.feed:  # public data from elsewhere than the exchange's own socket: say from where
+            parts.append((f" via {printable(desk.feed, REASON_CHARS)}", MUTED))
         in_state = duration_text((now_ms - state.since_ms) / 1000) if state.since_ms else "—"
         outage = self._outage_clock(desk, now_ms)
         if state.kind is LinkState.RECONNECTING:
@@ -227,19 +235,29 @@ class ConnectionBar(SymbolWidget):
                 if state.next_retry_ms is not None:
                     wait = max(0.0, (state.next_retry_ms - now_ms) / 1000)
                     parts.append((f", retry in {wait:.1f} s", "bold"))
-            stale = sum(1 for health in desk.stats.topics if health.stale) if desk.stats is not None else 0
-            if stale and state.kind is LinkState.READY:  # the link is up, but not every feed is live: say so here
-                parts.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
-            resyncing = sum(1 for h in desk.stats.topics if h.resync_streak >= 2) if desk.stats is not None else 0
-            if resyncing and state.kind is LinkState.READY:  # a book the host keeps breaking is not live either
-                noun = "book" if resyncing == 1 else "books"
-                parts.append((f" · ⚠ {resyncing} {noun} resyncing repeatedly", "bold $text-warning"))
+            if state.kind is LinkState.READY:
+                parts.extend(self._feed_warnings(desk))
         if desk.account_down and state.kind is not LinkState.FAILED:  # public data live, the account is not
             parts.append((f" · ⚠ account down: {desk_words(desk.account_down)}", "bold $text-error"))
         if desk.journal_problem and state.kind is not LinkState.FAILED:  # fills wait: the P&L is not current
             parts.append((f" · ⚠ {desk.journal_problem}", "bold $text-error"))
         line_two = self._figures(desk, now_ms)
         return Content.assemble(*parts, "\n", *line_two)
+
+    @staticmethod
+    def _feed_warnings(desk: Desk) -> list[Any]:
+        """The link is up, but not every feed is live: streams gone stale, books the host keeps breaking."""
+        if desk.stats is None:
+            return []
+        found: list[Any] = []
+        stale = sum(1 for health in desk.stats.topics if health.stale)
+        if stale:
+            found.append((f" · ⚠ {stale} {'stream' if stale == 1 else 'streams'} stale", "bold $text-warning"))
+        resyncing = sum(1 for health in desk.stats.topics if health.resync_streak >= 2)
+        if resyncing:
+            noun = "book" if resyncing == 1 else "books"
+            found.append((f" · ⚠ {resyncing} {noun} resyncing repeatedly", "bold $text-warning"))
+        return found
 
     @staticmethod
     def _waiting_words(state: SessionState, now_ms: int) -> list[Any]:

@@ -11,11 +11,17 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_record_argument, add_runtime_arguments, add_session_arguments
+    from app.commands.options import (
+        add_feed_argument,
+        add_record_argument,
+        add_runtime_arguments,
+        add_session_arguments,
+    )
 
     add_session_arguments(parser)
     add_runtime_arguments(parser)
     add_record_argument(parser)
+    add_feed_argument(parser)
     add_trade_argument(parser)
 
 
@@ -24,16 +30,18 @@ def add_trade_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--trade",
         action="store_true",
-        help="allow order actions (cancelling open orders) on testnet, demo, production or a -cfg sim host that is "
-        "not this machine; the local exchange always allows them. Without it the desk is watch-only.",
+        help="allow order actions (placing, amending and cancelling orders) on testnet, demo, production or a "
+        "-cfg sim host that is not this machine; the local exchange always allows them. Without it the desk is "
+        "watch-only.",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.commands.options import recorder_from_args, settings_from_args
+    from app.commands.options import feed_from_args, recorder_from_args, settings_from_args
 
     settings = settings_from_args(args, trading_enabled=args.trade)
-    recorder = recorder_from_args(args, settings)
+    feed = feed_from_args(args, settings)
+    recorder = recorder_from_args(args, settings, feed)
     import sys
 
     from app.app import FluxumApp
@@ -46,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             "demo_trader": not args.no_demo_trader,
             "journal_dir": args.journal_dir,
             "recorder": recorder,
+            "feed": feed,
         },
     )
     app.run()

@@ -33,7 +33,12 @@ BOOK_LINE_INTERVAL_S = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_record_argument, add_runtime_arguments, add_session_arguments
+    from app.commands.options import (
+        add_feed_argument,
+        add_record_argument,
+        add_runtime_arguments,
+        add_session_arguments,
+    )
 
     add_session_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
@@ -46,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_runtime_arguments(parser)
     add_record_argument(parser)
+    add_feed_argument(parser)
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -58,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from app.commands.options import recorder_from_args, settings_from_args
+    from app.commands.options import feed_from_args, recorder_from_args, settings_from_args
 
     settings = settings_from_args(args)
-    recorder = recorder_from_args(args, settings)
+    recorder = recorder_from_args(args, settings, feed_from_args(args, settings))
     # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
     # (unless a caller configured logging already).
     if not logging.getLogger().handlers:
@@ -104,6 +110,7 @@ async def _monitor(settings: Any, args: argparse.Namespace, recorder: Any = None
             demo_trader=not args.no_demo_trader,
             journal_dir=args.journal_dir,
             recorder=recorder,
+            feed=getattr(args, "feed", None),
         ) as runtime:
             session = runtime.session
             subscription = runtime.hub.subscribe(name="monitor")
@@ -291,17 +298,24 @@ class _Printer:
 
     def start(self, runtime: Any) -> None:
         settings = runtime.settings
-        self.begin(runtime.environment_label, settings.endpoints.rest if settings.endpoints else "?", settings)
+        where = settings.endpoints.rest if settings.endpoints else "?"
+        self.begin(runtime.environment_label, where, settings, feed=runtime.session.desk.feed)
 
-    def begin(self, environment: str, where: str, settings: Any) -> None:
-        """The first line: which environment, where, and what is watched."""
+    def line(self, kind: str, text: str, **fields: Any) -> None:
+        """A line of another kind (the relay's own: the bus, its figures); a JSON line has the text too."""
+        self._emit(kind, text, text=text, **fields)
+
+    def begin(self, environment: str, where: str, settings: Any, feed: str = "") -> None:
+        """The first line: which environment, where, what is watched, and from which feed if not Bybit's own."""
         private = "watching the account" if settings.credentials else "public market data only"
+        source = f", public data from {feed}" if feed else ""
         self._emit(
             "start",
-            f"{environment} at {where}, {settings.category} {','.join(settings.symbols)}, {private}",
+            f"{environment} at {where}{source}, {settings.category} {','.join(settings.symbols)}, {private}",
             environment=environment,
             base_url=where,
             symbols=list(settings.symbols),
+            **({"feed": feed} if feed else {}),
         )
 
     def state(self, event: Any) -> None:

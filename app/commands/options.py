@@ -103,12 +103,25 @@ def add_record_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def recorder_from_args(args: argparse.Namespace, settings: Any) -> Any:
+def recorder_from_args(args: argparse.Namespace, settings: Any, feed: str | None = None) -> Any:
     """The session recorder ``--record`` or the config's ``record = true`` asks for, its first file created (a
-    bad path is a one-line UserError now, not a failure later); None when nothing is recorded."""
+    bad path is a one-line UserError now, not a failure later); None when nothing is recorded. A desk on a relay
+    (``feed``) is not recorded: its recording would not replay as it ran (``--record`` is refused in one line,
+    the config's ``record`` is said to be off on stderr)."""
+    import sys
     import time
 
     from app.cli import UserError
+
+    if feed is not None:
+        if getattr(args, "record", None) is not None:
+            raise UserError("--record with --feed: a session on a relay cannot be recorded yet")
+        if settings.record:
+            print(
+                "fluxum: not recording (the config's record = true): a session on a relay cannot be recorded yet",
+                file=sys.stderr,
+            )
+        return None
     from exchange.recording.writer import RecordingPlan, RecordingUnwritable, SessionRecorder, default_plan
 
     mb = 1024 * 1024
@@ -125,3 +138,47 @@ def recorder_from_args(args: argparse.Namespace, settings: Any) -> Any:
     except RecordingUnwritable as error:
         raise UserError(str(error)) from None
     return recorder
+
+
+def add_feed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--feed nats://HOST:PORT``: public data from a relay (`fluxum relay`) instead of Bybit's own socket."""
+    parser.add_argument(
+        "--feed",
+        default=None,
+        metavar="NATS_URL",
+        help="public market data from a `fluxum relay` over NATS (nats://HOST:PORT); the account's private "
+        "stream and REST stay direct, with this desk's own keys",
+    )
+
+
+def feed_from_args(args: argparse.Namespace, settings: Any) -> str | None:
+    """``--feed``'s NATS URL, checked; a one-line UserError for a bad URL, or for a desk that would start its own
+    embedded exchange (the relay reads another one: its books and this desk's account would not be one market)."""
+    from app.cli import UserError
+
+    feed = nats_url(getattr(args, "feed", None))
+    if feed is not None and settings.embedded:
+        raise UserError(
+            "--feed: the relay reads an exchange this desk must share: give its --base-url (a `fluxum sim`), "
+            "or -cfg testnet, demo or production"
+        )
+    return feed
+
+
+def nats_url(text: str | None, flag: str = "--feed") -> str | None:
+    """A NATS URL as given (``nats://HOST[:PORT]``), or a one-line UserError; None stays None."""
+    from urllib.parse import urlsplit
+
+    from app.cli import UserError
+    from exchange.printable import printable
+
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("nats", "tls") or not parts.hostname or not port_ok:
+        raise UserError(f"{flag}: not a NATS URL (nats://HOST:PORT): {printable(text, 80)!r}")
+    return text

@@ -26,7 +26,7 @@ DEFAULT_PORT = 8000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from app.commands.dashboard import add_trade_argument
-    from app.commands.options import add_runtime_arguments, add_session_arguments
+    from app.commands.options import add_feed_argument, add_runtime_arguments, add_session_arguments
 
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument(
@@ -51,17 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_session_arguments(parser)
     add_runtime_arguments(parser)
+    add_feed_argument(parser)
     add_trade_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from app.browser_desk import DeskServer, bind, serve
-    from app.commands.options import settings_from_args
+    from app.commands.options import feed_from_args, settings_from_args
     from app.signals import SERVER_PID
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}")
-    settings_from_args(args, trading_enabled=args.trade)  # a configuration mistake is one line, here
+    feed_from_args(args, settings_from_args(args, trading_enabled=args.trade))  # a mistake is one line, here
     _check_exposure(args)
     try:
         sock = bind(args.host, args.port)
@@ -81,7 +82,7 @@ def dashboard_argv(args: argparse.Namespace) -> list[str]:
     """The command each tab runs: this Python, Fluxum's own ``app`` (``-P``: never one in the working
     directory), ``dashboard`` and the options given; each value one word, paths absolute."""
     argv = [sys.executable, "-P", "-m", "app.cli", "dashboard", f"--seed={args.seed}"]
-    for option in ("cfg", "base_url", "symbols", "category"):
+    for option in ("cfg", "base_url", "symbols", "category", "feed"):
         if (value := getattr(args, option)) is not None:
             argv.append(f"--{option.replace('_', '-')}={value}")
     for option in ("config", "secrets_file", "journal_dir"):

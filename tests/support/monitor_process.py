@@ -63,15 +63,22 @@ class Monitor:
 
     @classmethod
     async def start(
-        cls, args: list[str], env: dict[str, str], *, log_level: str = "WARNING", crash: bool = False
+        cls,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        log_level: str = "WARNING",
+        crash: bool = False,
+        command: str = "monitor",
     ) -> Monitor:
+        """``fluxum <command> <args>`` (``monitor``, or ``relay``, which prints alike)."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             DRIVER,
             log_level,
             "crash" if crash else "none",
-            "monitor",
+            command,
             *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,

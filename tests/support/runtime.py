@@ -72,11 +72,13 @@ async def running_session(
     sim_overrides: dict[str, Any] | None = None,
     wait_ready: bool = True,
     exchange: SimServer | None = None,
+    feed: str | None = None,
 ) -> AsyncIterator[EmbeddedRuntime]:
     """The embedded exchange plus a running session; stops both and checks that ``run()`` ended cleanly.
 
     ``exchange`` is the local exchange the settings point at when it runs outside the runtime (behind a
-    :class:`tests.support.gate.Gate`): the runtime's ``sim`` then.
+    :class:`tests.support.gate.Gate`): the runtime's ``sim`` then. ``feed``: public data from a relay at this
+    NATS URL.
     """
     async with open_runtime(
         settings or sim_settings(),
@@ -87,6 +89,7 @@ async def running_session(
         backoff=backoff,
         timeouts=timeouts or Timeouts(),
         sim_overrides=sim_overrides,
+        feed=feed,
     ) as opened:
         task = asyncio.create_task(opened.session.run(), name="test-session")
         rt = EmbeddedRuntime.of(opened, task, exchange)

@@ -9,7 +9,7 @@ import pytest
 from exchange.events import LinkState, SessionState
 from tests.ui import scripted
 from tests.ui.scripted import RAW_UNREACHABLE
-from tests.ui.support import RecordingApp, screen_text
+from tests.ui.support import RecordingApp, screen_text, until
 from widgets.connection_bar import REASON_CHARS, ConnectionBar, desk_words
 
 
@@ -27,6 +27,12 @@ from widgets.connection_bar import REASON_CHARS, ConnectionBar, desk_words
         ("auth refused (Params Error): checking the clock", "auth refused, checking the clock"),
         ("HTTP 403 cool-down: Bybit refused this IP", "IP refused (403 cool-down)"),
         ("public: closed by server (code 1006)", "closed by exchange"),
+        ("relay down: silent for 3.2 s", "relay down"),
+        ("relay down: no heartbeat on fluxum.sim.linear.link within 3 s", "relay down"),
+        ("relay lost Bybit: public: cannot connect (Connection refused)", "relay lost the exchange"),
+        ("relay restarted: starting over from its snapshots", "relay restarted"),
+        ("NATS at 127.0.0.1:4222 unreachable (Connect call failed ('127.0.0.1', 4222))", "NATS down"),
+        ("NATS at 127.0.0.1:4222 lost", "NATS down"),
     ],
 )
 def test_a_raw_reason_reads_in_desk_words(raw: str, words: str) -> None:
@@ -115,3 +121,16 @@ async def test_a_held_up_recovery_keeps_its_words_on_one_terse_line(
         await pilot.pause()
         first = screen_text(app).splitlines()[0]
         assert shown in first and first.count("retry in") <= 1, first
+
+
+async def test_a_desk_on_a_relay_names_the_feed_and_a_relay_down_in_desk_words() -> None:
+    """``--feed``: the bar says where the public data comes from, and whose loss it is."""
+    desk = scripted.reconnecting()
+    desk.feed = "relay 127.0.0.1:4222"
+    desk.state = replace(desk.state, reason="relay down: silent for 3.2 s")
+    desk.touch("state")
+    app = RecordingApp(desk=desk, clock=scripted.clock)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: "relay down" in screen_text(app).splitlines()[0], "the bar to say relay down")
+        first = screen_text(app).splitlines()[0]
+        assert "via relay 127.0.0.1:4222" in first, first
