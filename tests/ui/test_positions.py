@@ -156,6 +156,7 @@ async def test_in_an_outage_the_overview_says_its_figures_are_not_live(tmp_path:
         await until(pilot, lambda: "inverse:BTCUSD" in _keys(app), "the inverse position")
         assert _status_line(app).startswith("live · read")
         assert app.runtime.sim is not None
+        app.runtime.sim.faults.forbid_for(2.0)  # an outage of seconds, longer than the overview's half-second pull
         await app.runtime.sim.faults.drop_connections()
         await until(pilot, lambda: _status_line(app).startswith("⚠ not live: link"), "the overview to say not live")
         assert "inverse:BTCUSD" in _keys(app)  # the last read stays, said to be old
