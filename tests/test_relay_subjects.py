@@ -89,6 +89,8 @@ def test_a_heartbeat_is_read_or_refused(data: bytes, read: tuple[object, ...] | 
         ({}, None),
         ({"Fluxum-Seq": "-1"}, None),
         ({"Fluxum-Seq": "9" * 20}, None),
+        ({"Fluxum-Seq": "\u00b2"}, None),  # a digit to str.isdigit that int() refuses
+        ({"Fluxum-Seq": "\u0661\u0662"}, None),  # digits int() reads, no relay writes
     ],
 )
 def test_a_sequence_header_is_a_whole_number_or_nothing(headers: dict[str, str] | None, seq: int | None) -> None:
