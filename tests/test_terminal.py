@@ -65,3 +65,26 @@ async def test_keys_reach_the_app_and_the_input_ends_when_the_terminal_hangs_up(
         os.close(slave)
         if master >= 0:
             os.close(master)
+
+
+async def test_a_byte_that_is_not_utf8_does_not_end_the_input() -> None:
+    """A stray byte (a paste from a Latin-1 terminal) is replaced: the keys after it still reach the app, where a
+    strict decoder would raise in the input thread and Textual would end the desk with a crash report."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    app = KeysTaken()
+    try:
+        with driver_on(app, slave) as driver:
+            reading = asyncio.create_task(asyncio.to_thread(driver.run_input_thread))
+            try:
+                os.write(master, b"\xff")
+                os.write(master, b"q")
+                await until(lambda: "q" in app.keys or reading.done(), what="the key q after the stray byte")
+                assert not reading.done(), "the input thread ended on a byte that is not UTF-8"
+                assert app.keys[-1] == "q"
+            finally:
+                driver.exit_event.set()
+                await reading
+    finally:
+        os.close(slave)
+        os.close(master)
