@@ -112,6 +112,23 @@ def test_a_url_that_is_no_nats_url_is_one_line_and_exit_2(argv: list[str], capsy
     assert err.count("\n") == 1 and "not a NATS URL" in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["relay", "--nats", "nats://desk:hunter2@127.0.0.1:4222"],
+        ["relay", "--nats", "http://desk:hunter2@127.0.0.1:4222"],
+        ["dashboard", "--feed", "nats://s3cr3t-token@127.0.0.1:4222", "--base-url", "http://127.0.0.1:9"],
+    ],
+)
+def test_credentials_in_a_nats_url_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A password or token on the command line shows in the process list (and ``fluxum serve`` would pass it on
+    to every tab's argv): one line, exit 2, and the secret not repeated."""
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "credentials" in err
+    assert "hunter2" not in err and "s3cr3t" not in err
+
+
 def test_the_relay_needs_nats(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         cli.main(["relay"])
