@@ -283,7 +283,7 @@ class OrderActions:
             return
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         try:
-            price, qty = read_number(typed[0]), read_number(typed[1])
+            price, qty = read_number(typed[0], "price"), read_number(typed[1], "quantity")
             ticket = amend_ticket(
                 order.symbol,
                 order.order_id,

@@ -150,6 +150,16 @@ def quote_of(symbol: str, inverse: bool) -> str:
 # ------------------------------------------------------------------------------------------------ tickets
 
 
+def _priced(price: Decimal, tick: Decimal, side: str) -> Decimal:
+    """``price`` on the tick grid (:func:`round_price`), refused when it is no price or rounds to none."""
+    if price <= 0:
+        raise TicketRefused(f"price {_plain(price)} is not a price")
+    rounded = round_price(price, tick, side)
+    if rounded <= 0:
+        raise TicketRefused(f"price {_plain(price)} is below one tick ({_plain(tick)})")
+    return rounded
+
+
 def _sized(qty: Decimal, step: Decimal) -> Decimal:
     sized = round_qty(qty, step)
     if sized <= 0:
@@ -178,9 +188,7 @@ def limit_ticket(
     post_only: bool = False,
 ) -> Ticket:
     """A limit order at ``price`` (rounded to the tick in the trader's favour), refused above the max notional."""
-    if price <= 0:
-        raise TicketRefused(f"price {_plain(price)} is not a price")
-    price, sized = round_price(price, tick, side), _sized(qty, step)
+    price, sized = _priced(price, tick, side), _sized(qty, step)
     quote = quote_of(symbol, inverse)
     notional = notional_of(sized, price, inverse)
     _within(notional, limits.max_notional, quote)
@@ -240,9 +248,7 @@ def amend_ticket(
     was_price, was_qty = was
     price, qty = wanted
     if price is not None:
-        if price <= 0:
-            raise TicketRefused(f"price {_plain(price)} is not a price")
-        price = round_price(price, tick, side)
+        price = _priced(price, tick, side)
         price = None if price == was_price else price
     if qty is not None:
         qty = _sized(qty, step)
