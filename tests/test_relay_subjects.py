@@ -151,3 +151,18 @@ def test_a_desk_on_a_relay_is_not_recorded(command: str, tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--record with --feed" in err
     assert not (tmp_path / "r.jsonl.zst").exists()
+
+
+def test_a_relay_whose_publishing_fails_stops_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A relay that publishes nothing must not run on as if it did: its session stops, the failure is one line on
+    stderr and the status is 1 (the local exchange stands in for Bybit; no NATS is reached)."""
+    from exchange.relay.publisher import Relay
+
+    async def broken(self: Relay, session: object) -> None:
+        raise RuntimeError("a bug in a publishing task")
+
+    monkeypatch.setattr(Relay, "run", broken)
+    assert cli.main(["relay", "--nats", "nats://127.0.0.1:9", "--duration", "60", "--symbols", "BTCUSDT"]) == 1
+    assert "a bug in a publishing task" in capsys.readouterr().err
