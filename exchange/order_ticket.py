@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from exchange.numbers import NumberError, read_decimal
 from exchange.printable import printable
 
 __all__ = [
@@ -270,14 +271,17 @@ class LimitsError(ValueError):
 
 
 def _positive(value: object, name: str) -> Decimal:
+    """A positive number up to :data:`MAX_CONFIG_NUMBER`, in the range every number from outside is held to
+    (:func:`~exchange.numbers.read_decimal`: a quantity of ``1e-999999`` would be told as a million zeros)."""
+    refused = LimitsError(f"{name} must be a positive number up to 10^12, not {printable(str(value), 40)!r}")
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}")
+        raise refused
     try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}") from None
-    if not number.is_finite() or not 0 < number <= MAX_CONFIG_NUMBER:
-        raise LimitsError(f"{name} must be a positive number up to 10^12, not {printable(str(value), 40)!r}")
+        number = read_decimal(str(value), name)
+    except NumberError:
+        raise refused from None
+    if not 0 < number <= MAX_CONFIG_NUMBER:
+        raise refused
     return number
 
 

@@ -146,6 +146,8 @@ def test_the_config_sets_the_default_qty_per_symbol_and_the_max_notional(tmp_pat
         ('default_qty = "0.001"', "default_qty must be a table of symbol = quantity"),
         ("default_qty = { BTCUSDT = 0 }", "default_qty.BTCUSDT must be a positive number"),
         ("max_notional = 1e30", "up to 10^12"),
+        ('default_qty = { BTCUSDT = "1e-999999" }', "default_qty.BTCUSDT must be a positive number"),
+        ('default_qty = { BTCUSDT = "\uff11" }', "default_qty.BTCUSDT must be a positive number"),
     ],
 )
 def test_bad_order_limits_are_one_clear_sentence(text: str, message: str, tmp_path: Path) -> None:
