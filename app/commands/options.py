@@ -140,6 +140,27 @@ def recorder_from_args(args: argparse.Namespace, settings: Any, feed: str | None
     return recorder
 
 
+def add_duration_argument(parser: argparse.ArgumentParser) -> None:
+    """``--duration SECONDS``: a headless command stops by itself after this long."""
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+
+
+def add_log_level_argument(parser: argparse.ArgumentParser) -> None:
+    """``--log-level``: the library's log lines on stderr (secrets are never logged)."""
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="library log lines on stderr (default WARNING; secrets are never logged)",
+    )
+
+
 def add_feed_argument(parser: argparse.ArgumentParser) -> None:
     """``--feed nats://HOST:PORT``: public data from a relay (`fluxum relay`) instead of Bybit's own socket."""
     parser.add_argument(

@@ -16,7 +16,12 @@ FIGURES_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_runtime_arguments, add_session_arguments
+    from app.commands.options import (
+        add_duration_argument,
+        add_log_level_argument,
+        add_runtime_arguments,
+        add_session_arguments,
+    )
 
     parser.add_argument(
         "--nats", required=True, metavar="NATS_URL", help="the NATS server (nats://HOST:PORT), with JetStream on"
@@ -24,19 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
     add_runtime_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="library log lines on stderr (default WARNING)",
-    )
+    add_duration_argument(parser)
+    add_log_level_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
