@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from textual.notifications import SeverityLevel
 
 from app.order_entry import AmendScreen, confirmation, describe_order, read_number
-from exchange.bybit.errors import BybitError, OrderOutcomeUnknown
+from exchange.bybit.errors import BybitError, OrderOutcomeUnknown, ServerUnavailable
 from exchange.bybit.rest import new_order_link_id
 from exchange.desk import Desk, Instrument
 from exchange.events import LinkState, OpenOrder
@@ -62,6 +62,14 @@ def trade_refusal(fluxum: object, desk: Desk) -> str | None:
     if desk.state.kind is not LinkState.READY:
         return "The link is not Ready: no orders until every feed is live again."
     return None
+
+
+def _refused(what: str, error: BybitError) -> str:
+    """How a failed cancel or amend is told: a reply lost after the request may have reached Bybit is no refusal
+    (it may have been done: the orders table shows what became of it), and it is not sent again."""
+    if isinstance(error, ServerUnavailable) and error.maybe_sent:
+        return f"{what} outcome unknown (not sent again: the open orders show what Bybit did): {error}"
+    return f"{what} rejected: {error}"
 
 
 def _decimal_of(price: float, instrument: Instrument) -> Decimal:
@@ -243,7 +251,7 @@ class OrderActions:
         try:
             cancelled = await runtime.rest.cancel_all_orders(runtime.settings.category, symbol)
         except BybitError as error:
-            self._tell(f"Cancel all rejected: {error}", "error")
+            self._tell(_refused("Cancel all", error), "error")
             return
         except (TimeoutError, OSError) as error:
             self._tell(f"Cancel all not sent: {error}", "error")
@@ -275,7 +283,7 @@ class OrderActions:
             return
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         try:
-            price, qty = read_number(typed[0]), read_number(typed[1])
+            price, qty = read_number(typed[0], "price"), read_number(typed[1], "quantity")
             ticket = amend_ticket(
                 order.symbol,
                 order.order_id,
@@ -303,8 +311,8 @@ class OrderActions:
                 runtime.settings.category, order.symbol, order.order_id, qty=qty, price=price
             )
         except BybitError as error:
-            gone = " (the order is gone: filled or cancelled)" if error.ret_code == 110001 else ""
-            self._tell(f"Amend rejected{gone}: {error}", "error")
+            gone = "Amend rejected (the order is gone: filled or cancelled)"
+            self._tell(f"{gone}: {error}" if error.ret_code == 110001 else _refused("Amend", error), "error")
             return
         except (TimeoutError, OSError) as error:
             self._tell(f"Amend not sent: {error}", "error")

@@ -8,7 +8,7 @@ text, never as markup.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,6 +20,7 @@ from textual.widgets import Input, Label
 from app.screens import ConfirmScreen, TypedConfirmScreen
 from exchange.config import Settings
 from exchange.events import OpenOrder
+from exchange.numbers import NumberError, read_decimal
 from exchange.printable import printable
 
 __all__ = ["AmendScreen", "confirmation", "describe_order", "read_number"]
@@ -42,18 +43,16 @@ def describe_order(order: OpenOrder) -> str:
     return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"
 
 
-def read_number(text: str) -> Decimal | None:
-    """A number typed by the trader (commas allowed), None when empty; :class:`ValueError` when not a number."""
+def read_number(text: str, name: str = "the number") -> Decimal | None:
+    """A number typed by the trader (commas allowed), None when empty; :class:`ValueError` when not a number in
+    the range every number from outside is held to (:func:`~exchange.numbers.read_decimal`: no overflow later)."""
     cleaned = text.strip().replace(",", "")
     if not cleaned:
         return None
     try:
-        number = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{printable(text, 24)!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{printable(text, 24)!r} is not a number")
-    return number
+        return read_decimal(cleaned, name)
+    except NumberError as error:
+        raise ValueError(printable(str(error), 80)) from None
 
 
 class AmendScreen(ModalScreen[tuple[str, str] | None]):

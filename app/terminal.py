@@ -64,7 +64,7 @@ class HangupSafeDriver(LinuxDriver):
     def run_input_thread(self) -> None:
         """Keys, mouse and terminal replies to the app until the desk stops or the input ends."""
         parser = XTermParser(self._debug)
-        decode = getincrementaldecoder("utf-8")().decode
+        decode = getincrementaldecoder("utf-8")(errors="replace").decode  # a stray byte is no reason to stop
         with selectors.SelectSelector() as selector:
             selector.register(self.fileno, selectors.EVENT_READ)
             while not self.exit_event.is_set():

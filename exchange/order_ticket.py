@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from exchange.numbers import NumberError, read_decimal
 from exchange.printable import printable
 
 __all__ = [
@@ -150,6 +151,16 @@ def quote_of(symbol: str, inverse: bool) -> str:
 # ------------------------------------------------------------------------------------------------ tickets
 
 
+def _priced(price: Decimal, tick: Decimal, side: str) -> Decimal:
+    """``price`` on the tick grid (:func:`round_price`), refused when it is no price or rounds to none."""
+    if price <= 0:
+        raise TicketRefused(f"price {_plain(price)} is not a price")
+    rounded = round_price(price, tick, side)
+    if rounded <= 0:
+        raise TicketRefused(f"price {_plain(price)} is below one tick ({_plain(tick)})")
+    return rounded
+
+
 def _sized(qty: Decimal, step: Decimal) -> Decimal:
     sized = round_qty(qty, step)
     if sized <= 0:
@@ -178,9 +189,7 @@ def limit_ticket(
     post_only: bool = False,
 ) -> Ticket:
     """A limit order at ``price`` (rounded to the tick in the trader's favour), refused above the max notional."""
-    if price <= 0:
-        raise TicketRefused(f"price {_plain(price)} is not a price")
-    price, sized = round_price(price, tick, side), _sized(qty, step)
+    price, sized = _priced(price, tick, side), _sized(qty, step)
     quote = quote_of(symbol, inverse)
     notional = notional_of(sized, price, inverse)
     _within(notional, limits.max_notional, quote)
@@ -240,9 +249,7 @@ def amend_ticket(
     was_price, was_qty = was
     price, qty = wanted
     if price is not None:
-        if price <= 0:
-            raise TicketRefused(f"price {_plain(price)} is not a price")
-        price = round_price(price, tick, side)
+        price = _priced(price, tick, side)
         price = None if price == was_price else price
     if qty is not None:
         qty = _sized(qty, step)
@@ -264,14 +271,17 @@ class LimitsError(ValueError):
 
 
 def _positive(value: object, name: str) -> Decimal:
+    """A positive number up to :data:`MAX_CONFIG_NUMBER`, in the range every number from outside is held to
+    (:func:`~exchange.numbers.read_decimal`: a quantity of ``1e-999999`` would be told as a million zeros)."""
+    refused = LimitsError(f"{name} must be a positive number up to 10^12, not {printable(str(value), 40)!r}")
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}")
+        raise refused
     try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise LimitsError(f"{name} must be a positive number, not {printable(str(value), 40)!r}") from None
-    if not number.is_finite() or not 0 < number <= MAX_CONFIG_NUMBER:
-        raise LimitsError(f"{name} must be a positive number up to 10^12, not {printable(str(value), 40)!r}")
+        number = read_decimal(str(value), name)
+    except NumberError:
+        raise refused from None
+    if not 0 < number <= MAX_CONFIG_NUMBER:
+        raise refused
     return number
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.order_entry import read_number
 from exchange.config import load_settings
 from exchange.order_ticket import (
     DEFAULT_MAX_NOTIONAL,
@@ -87,6 +88,28 @@ def test_an_amend_sends_only_what_changes() -> None:
         amend_ticket("BTCUSDT", "o1", "Buy", was, (None, Decimal("1")), **_grid())
 
 
+def test_a_price_that_rounds_to_nothing_is_refused() -> None:
+    """A buy rounds down: a typed price under one tick would be sent as a price of zero."""
+    was = (Decimal("65000.0"), Decimal("0.002"))
+    with pytest.raises(TicketRefused, match="below one tick"):
+        amend_ticket("BTCUSDT", "o1", "Buy", was, (Decimal("0.05"), None), **_grid())
+    with pytest.raises(TicketRefused, match="below one tick"):
+        limit_ticket("BTCUSDT", "Buy", Decimal("0.05"), Decimal("0.002"), **_grid())
+
+
+@pytest.mark.parametrize("typed", ["1e400", "1e999999", "1e-999999", "\uff11\uff12", "NaN", "12abc"])
+def test_a_typed_number_out_of_the_desks_range_is_a_short_value_error(typed: str) -> None:
+    """What the trader types is held to the range every number from outside is (exchange/numbers.py): a number
+    that would overflow the arithmetic, or print as a million zeros, is refused where it is read."""
+    with pytest.raises(ValueError) as refused:
+        read_number(typed)
+    assert len(str(refused.value)) < 80
+
+
+def test_a_typed_number_is_read_with_its_commas() -> None:
+    assert read_number(" 65,010.5 ") == Decimal("65010.5") and read_number("") is None
+
+
 def _grid() -> dict[str, Any]:
     return {"tick": TICK, "step": STEP, "limits": LIMITS}
 
@@ -123,6 +146,8 @@ def test_the_config_sets_the_default_qty_per_symbol_and_the_max_notional(tmp_pat
         ('default_qty = "0.001"', "default_qty must be a table of symbol = quantity"),
         ("default_qty = { BTCUSDT = 0 }", "default_qty.BTCUSDT must be a positive number"),
         ("max_notional = 1e30", "up to 10^12"),
+        ('default_qty = { BTCUSDT = "1e-999999" }', "default_qty.BTCUSDT must be a positive number"),
+        ('default_qty = { BTCUSDT = "\uff11" }', "default_qty.BTCUSDT must be a positive number"),
     ],
 )
 def test_bad_order_limits_are_one_clear_sentence(text: str, message: str, tmp_path: Path) -> None:

@@ -89,6 +89,8 @@ def test_a_heartbeat_is_read_or_refused(data: bytes, read: tuple[object, ...] | 
         ({}, None),
         ({"Fluxum-Seq": "-1"}, None),
         ({"Fluxum-Seq": "9" * 20}, None),
+        ({"Fluxum-Seq": "\u00b2"}, None),  # a digit to str.isdigit that int() refuses
+        ({"Fluxum-Seq": "\u0661\u0662"}, None),  # digits int() reads, no relay writes
     ],
 )
 def test_a_sequence_header_is_a_whole_number_or_nothing(headers: dict[str, str] | None, seq: int | None) -> None:
@@ -108,6 +110,23 @@ def test_a_url_that_is_no_nats_url_is_one_line_and_exit_2(argv: list[str], capsy
     assert cli.main(argv) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a NATS URL" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["relay", "--nats", "nats://desk:hunter2@127.0.0.1:4222"],
+        ["relay", "--nats", "http://desk:hunter2@127.0.0.1:4222"],
+        ["dashboard", "--feed", "nats://s3cr3t-token@127.0.0.1:4222", "--base-url", "http://127.0.0.1:9"],
+    ],
+)
+def test_credentials_in_a_nats_url_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A password or token on the command line shows in the process list (and ``fluxum serve`` would pass it on
+    to every tab's argv): one line, exit 2, and the secret not repeated."""
+    assert cli.main(argv) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "credentials" in err
+    assert "hunter2" not in err and "s3cr3t" not in err
 
 
 def test_the_relay_needs_nats(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,3 +151,18 @@ def test_a_desk_on_a_relay_is_not_recorded(command: str, tmp_path: Path, capsys:
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--record with --feed" in err
     assert not (tmp_path / "r.jsonl.zst").exists()
+
+
+def test_a_relay_whose_publishing_fails_stops_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A relay that publishes nothing must not run on as if it did: its session stops, the failure is one line on
+    stderr and the status is 1 (the local exchange stands in for Bybit; no NATS is reached)."""
+    from exchange.relay.publisher import Relay
+
+    async def broken(self: Relay, session: object) -> None:
+        raise RuntimeError("a bug in a publishing task")
+
+    monkeypatch.setattr(Relay, "run", broken)
+    assert cli.main(["relay", "--nats", "nats://127.0.0.1:9", "--duration", "60", "--symbols", "BTCUSDT"]) == 1
+    assert "a bug in a publishing task" in capsys.readouterr().err

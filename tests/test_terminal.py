@@ -10,7 +10,7 @@ import os
 import pty
 import signal
 import tty
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from textual import events
@@ -44,24 +44,54 @@ def driver_on(app: KeysTaken, fd: int) -> Iterator[HangupSafeDriver]:
             signal.signal(signum, handler)
 
 
-async def test_keys_reach_the_app_and_the_input_ends_when_the_terminal_hangs_up() -> None:
-    master, slave = pty.openpty()
-    tty.setraw(slave)  # each key as it is typed, as the driver sets its terminal
-    app = KeysTaken()
+class Terminal:
+    """A pseudo-terminal in raw mode (each key as it is typed, as the driver sets its terminal); closing
+    ``master`` is the terminal hanging up."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+
+    def hang_up(self) -> None:
+        os.close(self.master)
+        self.master = -1
+
+    def close(self) -> None:
+        os.close(self.slave)
+        if self.master >= 0:
+            os.close(self.master)
+
+
+@contextlib.asynccontextmanager
+async def input_thread() -> AsyncIterator[tuple[Terminal, KeysTaken, asyncio.Task[None]]]:
+    """The driver's input thread reading a fresh terminal, and what it posts to the app; ended on the way out."""
+    terminal, app = Terminal(), KeysTaken()
     try:
-        with driver_on(app, slave) as driver:
+        with driver_on(app, terminal.slave) as driver:
             reading = asyncio.create_task(asyncio.to_thread(driver.run_input_thread))
             try:
-                os.write(master, b"q")
-                await until(lambda: app.keys == ["q"], what="the key q reached the app")
-                os.close(master)  # the terminal hangs up: the slave reads EOF from now on
-                master = -1
-                ended, _ = await asyncio.wait({reading}, timeout=DEADLINE_S)
-                assert ended, "the input thread still reads a terminal that hung up"
+                yield terminal, app, reading
             finally:
                 driver.exit_event.set()  # a thread still reading ends at its next look
                 await reading
     finally:
-        os.close(slave)
-        if master >= 0:
-            os.close(master)
+        terminal.close()
+
+
+async def test_keys_reach_the_app_and_the_input_ends_when_the_terminal_hangs_up() -> None:
+    async with input_thread() as (terminal, app, reading):
+        os.write(terminal.master, b"q")
+        await until(lambda: app.keys == ["q"], what="the key q reached the app")
+        terminal.hang_up()  # the slave reads EOF from now on
+        ended, _ = await asyncio.wait({reading}, timeout=DEADLINE_S)
+        assert ended, "the input thread still reads a terminal that hung up"
+
+
+async def test_a_byte_that_is_not_utf8_does_not_end_the_input() -> None:
+    """A stray byte (a paste from a Latin-1 terminal) is replaced: the keys after it still reach the app, where a
+    strict decoder would raise in the input thread and Textual would end the desk with a crash report."""
+    async with input_thread() as (terminal, app, reading):
+        os.write(terminal.master, b"\xffq")
+        await until(lambda: "q" in app.keys or reading.done(), what="the key q after the stray byte")
+        assert not reading.done(), "the input thread ended on a byte that is not UTF-8"
+        assert app.keys[-1] == "q"

@@ -34,7 +34,9 @@ BOOK_LINE_INTERVAL_S = 0.5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from app.commands.options import (
+        add_duration_argument,
         add_feed_argument,
+        add_log_level_argument,
         add_record_argument,
         add_runtime_arguments,
         add_session_arguments,
@@ -42,22 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_session_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: run until Ctrl-C)",
-    )
+    add_duration_argument(parser)
     add_runtime_arguments(parser)
     add_record_argument(parser)
     add_feed_argument(parser)
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="library log lines on stderr (default WARNING; secrets are never logged)",
-    )
+    add_log_level_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -140,6 +140,27 @@ def recorder_from_args(args: argparse.Namespace, settings: Any, feed: str | None
     return recorder
 
 
+def add_duration_argument(parser: argparse.ArgumentParser) -> None:
+    """``--duration SECONDS``: a headless command stops by itself after this long."""
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+
+
+def add_log_level_argument(parser: argparse.ArgumentParser) -> None:
+    """``--log-level``: the library's log lines on stderr (secrets are never logged)."""
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="library log lines on stderr (default WARNING; secrets are never logged)",
+    )
+
+
 def add_feed_argument(parser: argparse.ArgumentParser) -> None:
     """``--feed nats://HOST:PORT``: public data from a relay (`fluxum relay`) instead of Bybit's own socket."""
     parser.add_argument(
@@ -166,7 +187,8 @@ def feed_from_args(args: argparse.Namespace, settings: Any) -> str | None:
 
 
 def nats_url(text: str | None, flag: str = "--feed") -> str | None:
-    """A NATS URL as given (``nats://HOST[:PORT]``), or a one-line UserError; None stays None."""
+    """A NATS URL as given (``nats://HOST[:PORT]``), or a one-line UserError; None stays None. A URL with a user,
+    password or token is refused: the command line is no place for a secret."""
     from urllib.parse import urlsplit
 
     from app.cli import UserError
@@ -179,6 +201,8 @@ def nats_url(text: str | None, flag: str = "--feed") -> str | None:
         port_ok = parts.port is None or 0 < parts.port < 65536
     except ValueError:
         parts, port_ok = None, False
+    if parts is not None and "@" in parts.netloc:  # never echoed: it is the secret
+        raise UserError(f"{flag}: credentials in the URL would show in the process list: give nats://HOST:PORT")
     if parts is None or parts.scheme not in ("nats", "tls") or not parts.hostname or not port_ok:
         raise UserError(f"{flag}: not a NATS URL (nats://HOST:PORT): {printable(text, 80)!r}")
     return text

@@ -19,18 +19,12 @@ CLEAR_SCREEN = "\x1b[H\x1b[2J"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_session_arguments
+    from app.commands.options import add_duration_argument, add_session_arguments
 
     add_session_arguments(parser)
     parser.add_argument("--symbol", required=True, help="the symbol, e.g. BTCUSDT")
     parser.add_argument("--depth", type=int, default=10, help="levels per side to show (default 10)")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
+    add_duration_argument(parser)
     parser.add_argument("--once", action="store_true", help="print one ladder once the book is live, then exit")
 
 

@@ -8,6 +8,7 @@ and what it published every :data:`FIGURES_S` seconds. It reconnects to Bybit an
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
@@ -15,7 +16,12 @@ FIGURES_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from app.commands.options import add_runtime_arguments, add_session_arguments
+    from app.commands.options import (
+        add_duration_argument,
+        add_log_level_argument,
+        add_runtime_arguments,
+        add_session_arguments,
+    )
 
     parser.add_argument(
         "--nats", required=True, metavar="NATS_URL", help="the NATS server (nats://HOST:PORT), with JetStream on"
@@ -23,19 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
     add_runtime_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="library log lines on stderr (default WARNING)",
-    )
+    add_duration_argument(parser)
+    add_log_level_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +77,7 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             if args.duration is not None:
                 asyncio.get_running_loop().call_later(args.duration, stop.set)
             publishing = asyncio.create_task(relay.run(session), name="relay")
+            publishing.add_done_callback(lambda _: stop.set())  # a relay that publishes nothing stops its session
             figures = asyncio.create_task(_figures(relay, out), name="relay-figures")
             runner = asyncio.create_task(session.run(), name="session")
             stopper = asyncio.create_task(_stop_when(stop, session))
@@ -95,7 +91,21 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             subscription.close()
             await consumer
             out.summary(session.desk, trail)
+            if _publishing_failed(publishing):
+                return 1
             return 1 if session.state.kind is LinkState.FAILED else 0
+
+
+def _publishing_failed(publishing: asyncio.Task[None]) -> bool:
+    """Whether the relay stopped on an error of its own, said on stderr in one line (a stop asked for is none)."""
+    from exchange.printable import printable
+    from exchange.retry import describe
+
+    if publishing.cancelled() or publishing.exception() is None:
+        return False
+    error = publishing.exception()
+    print(f"fluxum: the relay stopped publishing: {printable(describe(error, 160), None)}", file=sys.stderr)
+    return True
 
 
 async def _figures(relay: Any, out: Any) -> None:

@@ -34,6 +34,8 @@ def speed(text: str) -> float | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from app.commands.options import add_log_level_argument
+
     parser.add_argument("path", type=Path, metavar="PATH", help="a recording (--record, or record = true)")
     parser.add_argument("--headless", action="store_true", help="no desk: print lines as 'fluxum monitor' does")
     parser.add_argument("--json", action="store_true", help="print JSON lines with a 'type' field")
@@ -41,12 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed", type=speed, default=1.0, metavar="X|max", help="X times as fast as recorded, or max (default 1)"
     )
     parser.add_argument("--paused", action="store_true", help="in the desk: open paused at the recording's start")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="library log lines on stderr",
-    )
+    add_log_level_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

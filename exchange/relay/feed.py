@@ -471,7 +471,7 @@ def _lowest_snapshot(after: int | None, waited: bool) -> int:
 def _seq(headers: dict[str, str] | None) -> int | None:
     """The ``Fluxum-Seq`` header as a whole number, or None when absent or not one."""
     text = (headers or {}).get(SEQ_HEADER)
-    if not isinstance(text, str) or not text.isdigit() or len(text) > 19:
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()) or len(text) > 19:
         return None
     return int(text)
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.screens import ConfirmScreen, TypedConfirmScreen
-from exchange.bybit.errors import OrderOutcomeUnknown
+from exchange.bybit.errors import OrderOutcomeUnknown, ServerUnavailable
 from exchange.bybit.rest import OrderAck
 from exchange.config import load_settings
 from exchange.events import LinkState, SessionState
@@ -29,6 +29,7 @@ class Rest:
 
     def __init__(self, lost: bool = False) -> None:
         self.placed: list[dict[str, Any]] = []
+        self.cancelled: list[str] = []
         self.lost = lost
 
     async def place_order(
@@ -38,6 +39,12 @@ class Rest:
         if self.lost:
             raise OrderOutcomeUnknown(kwargs["order_link_id"], "timeout; no order with this orderLinkId was found")
         return OrderAck("o-new", kwargs["order_link_id"])
+
+    async def cancel_all_orders(self, category: str, symbol: str) -> list[str]:
+        self.cancelled.append(symbol)
+        if self.lost:
+            raise ServerUnavailable(None, "no reply within 10 s", path="/v5/order/cancel-all")
+        return ["o1", "o2"]
 
 
 def _app() -> RecordingApp:
@@ -145,6 +152,20 @@ async def test_a_lost_answer_is_told_and_the_order_not_sent_again() -> None:
         await until(pilot, lambda: app.noticed("Order outcome unknown"), "the unknown outcome told")
         await pilot.pause(0.2)
         assert len(rest.placed) == 1 and app.noticed("it was not sent again")
+
+
+async def test_a_cancel_all_whose_answer_is_lost_is_told_as_unknown_not_as_rejected() -> None:
+    """A reply lost after the request may have reached Bybit: the orders may be gone already, so the desk says
+    it does not know (and sends nothing again) rather than that Bybit refused."""
+    app = _app()
+    rest = Rest(lost=True)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = stand_in(load_settings(environ={}), rest)
+        await pilot.press("C")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: app.noticed("Cancel all outcome unknown"), "the unknown outcome told")
+        assert rest.cancelled == ["BTCUSDT"] and not app.noticed("rejected")
 
 
 async def test_a_confirmation_the_outage_overtook_sends_nothing() -> None:

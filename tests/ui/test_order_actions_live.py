@@ -30,16 +30,16 @@ def _app(tmp_path: Path, max_notional: Decimal = Decimal(100_000)) -> RecordingA
     return RecordingApp(settings, runtime_options=runtime_options(tmp_path))
 
 
-async def _ready(app: RecordingApp, pilot: Pilot[Any]) -> None:
+async def _ready(app: RecordingApp, pilot: Pilot[Any], symbol: str = "BTCUSDT") -> None:
     await until(
         pilot,
         lambda: (
             app.runtime is not None
             and app.desk.state.kind is LinkState.READY
-            and app.desk.instrument("BTCUSDT") is not None
+            and app.desk.instrument(symbol) is not None
             and app.query_one(Ladder).trust == ("SYNCED", None)
         ),
-        "Ready with a live book",
+        f"Ready with a live {symbol} book",
     )
 
 
@@ -209,16 +209,7 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
     settings = replace(settings, order_limits=OrderLimits({"BTCUSD": Decimal(100)}, Decimal(1000)))
     app = RecordingApp(settings, runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: (
-                app.runtime is not None
-                and app.desk.state.kind is LinkState.READY
-                and app.desk.instrument("BTCUSD") is not None
-                and app.query_one(Ladder).trust == ("SYNCED", None)
-            ),
-            "Ready with a live BTCUSD book",
-        )
+        await _ready(app, pilot, "BTCUSD")
         await press(pilot, "m")
         await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100 USD")
 

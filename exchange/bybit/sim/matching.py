@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from exchange.bybit.sim.account import Account
 from exchange.bybit.sim.instruments import Instrument
 from exchange.bybit.sim.order_amend import read_amend
+from exchange.bybit.sim.order_checks import check_price, check_qty
 from exchange.bybit.sim.orders import OpenOrders
 from exchange.bybit.sim.pushes import AccountPushes
 from exchange.bybit.sim.records import TAKER_FEE_RATE, ZERO, Execution, Order, Rejection, contract_value
@@ -100,10 +101,6 @@ def _flag(params: dict[str, Any], name: str) -> bool:
     raise Rejection(10001, f"params error: {name} invalid")
 
 
-def _on_grid(value: Decimal, step: Decimal) -> bool:
-    return step > 0 and (value % step) == 0
-
-
 def read_request(params: dict[str, Any], account: Account) -> OrderRequest:
     """The fields of ``order/create`` in Bybit's order of checks; raises :class:`Rejection` on the first bad one."""
     category = _text(params, "category")
@@ -128,27 +125,15 @@ def read_request(params: dict[str, Any], account: Account) -> OrderRequest:
     if params.get("positionIdx", 0) not in (0, "0", None):
         raise Rejection(10001, "position idx not match position mode")
     reduce_only = _flag(params, "reduceOnly")
-    _check_qty(qty, inst)
+    check_qty(qty, inst)
     tif = "IOC" if order_type == "Market" else tif
     return OrderRequest(category, symbol, inst, side, order_type, qty, tif, link_id, reduce_only)
-
-
-def _check_qty(qty: Decimal, inst: Instrument) -> None:
-    if qty <= 0 or qty < inst.min_qty:
-        raise Rejection(10001, "The number of contracts exceeds minimum limit allowed")
-    if qty > inst.max_qty:
-        raise Rejection(10001, "The number of contracts exceeds maximum limit allowed")
-    if not _on_grid(qty, inst.qty_step):
-        raise Rejection(10001, "Order quantity has too many decimals.")
 
 
 def _limit_price(params: dict[str, Any], inst: Instrument) -> Decimal:
     price = _decimal(params, "price")
     assert price is not None
-    if price <= 0:
-        raise Rejection(10001, "params error: price invalid")
-    if not _on_grid(price, inst.tick_size):
-        raise Rejection(10001, "Order price has too many decimals.")
+    check_price(price, inst)
     return price
 
 

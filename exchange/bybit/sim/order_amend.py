@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.bybit.sim.instruments import Instrument
+from exchange.bybit.sim.order_checks import check_price, check_qty
 from exchange.bybit.sim.orders import OpenOrders
 from exchange.bybit.sim.records import Order, Rejection
 from exchange.numbers import NumberError, read_decimal
@@ -55,23 +56,11 @@ def _number(params: dict[str, Any], name: str) -> Decimal | None:
         raise Rejection(10001, f"params error: {name} invalid") from None
 
 
-def _on_grid(value: Decimal, step: Decimal) -> bool:
-    return step > 0 and value % step == 0
-
-
 def _check(order: Order, price: Decimal | None, qty: Decimal | None, inst: Instrument) -> None:
     if price is not None:
-        if price <= 0:
-            raise Rejection(10001, "params error: price invalid")
-        if not _on_grid(price, inst.tick_size):
-            raise Rejection(10001, "Order price has too many decimals.")
+        check_price(price, inst)
     if qty is not None:
-        if qty <= 0 or qty < inst.min_qty:
-            raise Rejection(10001, "The number of contracts exceeds minimum limit allowed")
-        if qty > inst.max_qty:
-            raise Rejection(10001, "The number of contracts exceeds maximum limit allowed")
-        if not _on_grid(qty, inst.qty_step):
-            raise Rejection(10001, "Order quantity has too many decimals.")
+        check_qty(qty, inst)
         if qty <= order.cum_exec_qty:
             raise Rejection(10001, "params error: qty must be greater than the filled qty")
 
