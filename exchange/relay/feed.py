@@ -69,7 +69,8 @@ TOPIC_PENDING_BYTES = 64 * 1024 * 1024
 class RelayFrames:
     """The desk's frame source with ``--feed``: the public link from the relay at ``url``, the rest ``direct``.
     One NATS connection serves every public link of the session in turn; a closed one is replaced at the next
-    link's opening."""
+    link's opening. ``number`` numbers each link as the direct source numbers its own (its
+    :meth:`~exchange.bybit.ws.BybitFrames.next_connection`): a recording's ``conn`` then names one connection."""
 
     def __init__(
         self,
@@ -80,6 +81,7 @@ class RelayFrames:
         clock: Callable[[], float] = time.time,
         tap: Tap | None = None,
         silent_after_s: float = RELAY_SILENT_S,
+        number: Callable[[], int] | None = None,
     ) -> None:
         self.url = url
         self.subjects = subjects
@@ -89,6 +91,7 @@ class RelayFrames:
         self.silent_after_s = silent_after_s
         self._client: Client | None = None
         self._connections = 0
+        self._number = number or self._own_number
 
     @property
     def name(self) -> str:
@@ -100,8 +103,11 @@ class RelayFrames:
     ) -> FrameLink:
         if spec.name != "public":
             return self._direct.link(spec, on_frame, on_rejected=on_rejected)
+        return RelayLink(self, spec.name, self._number(), on_frame, clock=self._clock, tap=self._tap)
+
+    def _own_number(self) -> int:
         self._connections += 1
-        return RelayLink(self, spec.name, self._connections, on_frame, clock=self._clock, tap=self._tap)
+        return self._connections
 
     async def client(self) -> Client:
         """The connected client; :class:`LinkDead` naming NATS when it cannot be reached."""
@@ -194,7 +200,19 @@ class RelayLink:
         return None  # the round trip that matters is the relay's to Bybit, not ours to NATS
 
     async def open(self) -> None:
-        """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not."""
+        """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not (told
+        to the tap as a refusal: the reason names the feed, not a link, so a replay could not tell it otherwise)."""
+        try:
+            await self._reach()
+        except LinkDead as dead:
+            if self._tap is not None:
+                self._tap.link_closed(self._name, self._connection, None, str(dead), "refused")
+            raise
+        self._open = True
+        if self._tap is not None:
+            self._tap.link_opened(self._name, self._connection, self._feed.url)
+
+    async def _reach(self) -> None:
         self._client = client = await self._feed.client()
         try:
             self._heartbeats = await client.subscribe(
@@ -214,9 +232,6 @@ class RelayLink:
         if self._dead is not None:
             await self._unsubscribe_all()
             raise LinkDead(self._dead)
-        self._open = True
-        if self._tap is not None:
-            self._tap.link_opened(self._name, self._connection, self._feed.url)
 
     async def run(self) -> None:
         """Watch the bus and the relay until either fails; always raises :class:`LinkDead`."""
@@ -228,7 +243,7 @@ class RelayLink:
                 await asyncio.sleep(WATCH_TICK_S)
                 self._check(client)
         except LinkDead as dead:
-            self._tell_closed(str(dead), "transport")
+            self._tell_closed(str(dead), "feed")
             raise
 
     def _check(self, client: Client) -> None:
