@@ -250,6 +250,8 @@ class WsLink:
         self._ping_deadline = None
         self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
 
+    round_trip_to = "exchange"
+
     def current_rtt_ms(self, now: float) -> float | None:
         """The last round trip, while it still describes this link: open, measured within a ping interval and the
         probe deadline (the next pong is due by then), a slow one within :data:`SLOW_RTT_KEPT_S`, and no pong

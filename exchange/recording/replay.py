@@ -715,6 +715,8 @@ class RecordedLink:
             self._early[req_id] = frame
         return True
 
+    round_trip_to = "exchange"
+
     def current_rtt_ms(self, now: float) -> float | None:
         return None  # the heartbeat was live's; a replay measures no round trip
 

@@ -59,6 +59,8 @@ WATCH_TICK_S = 0.2
 SNAPSHOT_RETRY_S = 0.25  # no snapshot yet (a relay just started): look again this often
 NEWER_SNAPSHOT_S = 1.5  # after a gap, how long a snapshot newer than the last message is waited for (the relay
 # publishes one a second)
+RTT_EVERY_S = 2.0  # the round trip to NATS is measured this often (a PING/PONG of the client's own)
+RTT_TIMEOUT_S = 1  # nats-py takes whole seconds; a PONG later than this leaves the figure unknown
 REPLAY_MARGIN_S = 2.0  # the consumer starts this long before the snapshot was stored: every later delta is there
 MAX_REASON_CHARS = 120
 LINK_PENDING_MSGS = 64
@@ -173,6 +175,8 @@ class RelayLink:
         self._restarts: set[asyncio.Task[None]] = set()
         self._open = False
         self._closed_told = False
+        self._rtt_ms: float | None = None
+        self._rtt_at: float | None = None
 
     # ------------------------------------------------------------------ FrameLink
 
@@ -196,8 +200,14 @@ class RelayLink:
     def rejected(self) -> int:
         return self.reader.rejected + self.bad_messages
 
+    round_trip_to = "NATS"
+
     def current_rtt_ms(self, now: float) -> float | None:
-        return None  # the round trip that matters is the relay's to Bybit, not ours to NATS
+        """The last round trip to NATS (the client's PING/PONG) while the link is open and it is recent: what this
+        desk can measure of its feed (the relay's own link to Bybit is the relay's)."""
+        if not self.open_ or self._rtt_at is None or now - self._rtt_at > 2 * RTT_EVERY_S:
+            return None
+        return self._rtt_ms
 
     async def open(self) -> None:
         """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not (told
@@ -242,9 +252,19 @@ class RelayLink:
             while True:
                 await asyncio.sleep(WATCH_TICK_S)
                 self._check(client)
+                if self._rtt_at is None or self._clock() - self._rtt_at >= RTT_EVERY_S:
+                    await self._measure_rtt(client)
         except LinkDead as dead:
             self._tell_closed(str(dead), "feed")
             raise
+
+    async def _measure_rtt(self, client: Client) -> None:
+        """One PING/PONG to NATS; an unanswered one leaves the figure unknown (NATS lost is :meth:`_check`'s)."""
+        try:
+            self._rtt_ms = await client.rtt(RTT_TIMEOUT_S) * 1000.0
+        except Exception:  # no PONG in time, or the connection closing: no figure
+            self._rtt_ms = None
+        self._rtt_at = self._clock()
 
     def _check(self, client: Client) -> None:
         """One look at the bus and the relay: :class:`LinkDead` naming the part that failed."""

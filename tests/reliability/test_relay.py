@@ -61,6 +61,10 @@ async def test_ten_desks_on_one_relay_hold_the_exchange_s_books(tmp_path: Path) 
         desks = [await stack.enter_async_context(f.desk()) for _ in range(10)]
         assert all(is_ready(desk) for desk in desks)
         assert all(desk.session.desk.feed == f"relay 127.0.0.1:{f.nats.port}" for desk in desks)
+        await until(
+            lambda: all(desk.session.link_stats().feed_rtt_ms is not None for desk in desks),
+            what="every desk's round trip to NATS measured",
+        )
         await all_equal(desks)
         assert all(desk.session.counters["resyncs"] == 0 for desk in desks)
         assert f.sim.counters["ws.connections.public"] == 1  # the relay's
