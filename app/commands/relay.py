@@ -59,6 +59,7 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
     """Run the public session and the relay until ``--duration`` or a stop signal."""
     import asyncio
 
+    from app.cli import UserError
     from app.commands.monitor import _consume, _Printer, _stop_when
     from app.runtime import open_runtime
     from app.signals import on_stop_signals
@@ -82,6 +83,7 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             if args.duration is not None:
                 asyncio.get_running_loop().call_later(args.duration, stop.set)
             publishing = asyncio.create_task(relay.run(session), name="relay")
+            publishing.add_done_callback(lambda task: stop.set())  # a relay that gave way ends the command
             figures = asyncio.create_task(_figures(relay, out), name="relay-figures")
             runner = asyncio.create_task(session.run(), name="session")
             stopper = asyncio.create_task(_stop_when(stop, session))
@@ -95,6 +97,8 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             subscription.close()
             await consumer
             out.summary(session.desk, trail)
+            if isinstance(relay.conflict, str):
+                raise UserError(f"relay gave way: {relay.conflict}")
             return 1 if session.state.kind is LinkState.FAILED else 0
 
 
