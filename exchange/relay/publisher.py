@@ -146,8 +146,9 @@ class Relay:
         return PublicTap(frames, self.hear)
 
     def publish_snapshots(self, only: str | None = None) -> int:
-        """Queue the snapshot of every live book and ticker (or of ``only``'s topics); returns how many."""
-        if self.session is None:
+        """Queue the snapshot of every live book and ticker (or of ``only``'s topics); returns how many (none while
+        the bus is not held: the next connection starts with a snapshot of each)."""
+        if self.session is None or self._client is None:
             return 0
         desk = self.session.desk
         ts = int(self._clock() * 1000)
