@@ -236,6 +236,7 @@ def _relay_feed(
 ) -> Callable[[FrameSource], FrameSource]:
     """The public link from the relay at ``url`` (its NATS connection closed with ``stack``), the private link
     and REST direct; the runtime's own wrap, if any, around both."""
+    from exchange.bybit.ws import BybitFrames
     from exchange.relay.feed import RelayFrames
     from exchange.relay.subjects import FeedSubjects
 
@@ -243,7 +244,8 @@ def _relay_feed(
     outer = parts.wrap
 
     def wrap(direct: FrameSource) -> FrameSource:
-        feed = RelayFrames(url, subjects, direct, clock=parts.clock, tap=parts.recorder)
+        number = direct.next_connection if isinstance(direct, BybitFrames) else None
+        feed = RelayFrames(url, subjects, direct, clock=parts.clock, tap=parts.recorder, number=number)
         stack.push_async_callback(feed.close)
         return feed if outer is None else outer(feed)
 

@@ -311,6 +311,7 @@ class LinkStats(Event):
     last_reconnect_reason: str
     topics: tuple[TopicHealth, ...] = field(default=())
     rejected_frames: int = 0
+    feed_rtt_ms: float | None = None  # a relay feed's round trip to NATS (ping_rtt_ms is the exchange's)
 
 
 @dataclass(frozen=True)

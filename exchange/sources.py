@@ -103,6 +103,12 @@ class FrameLink(Protocol):
         """The heartbeat's last round trip while it still describes the link, else None."""
         ...
 
+    @property
+    def round_trip_to(self) -> str:
+        """What :meth:`current_rtt_ms` measures the round trip to: ``exchange`` (its own socket), or what the link
+        reads instead (``NATS``, a relay feed): the bar names it, never calling it the exchange's."""
+        ...
+
 
 class FrameSource(Protocol):
     """Opens the session's links: one :class:`FrameLink` per connection, numbered within the session."""

@@ -69,10 +69,13 @@ def link_figures(
     """The figures now: no link open means no messages and no round trip to show. ``rejected_frames``: those the
     session rejected; each link's own are added."""
     open_links = [link for link in links if link is not None and link.open_]
-    rtts = [rtt for rtt in (link.current_rtt_ms(now) for link in open_links) if rtt is not None]
+    rtts = [(link.round_trip_to, link.current_rtt_ms(now)) for link in open_links]
+    direct = [rtt for to, rtt in rtts if rtt is not None and to == "exchange"]
+    fed = [rtt for to, rtt in rtts if rtt is not None and to != "exchange"]
     rejected = rejected_frames + sum(link.rejected for link in links if link is not None)
     return LinkStats(
-        ping_rtt_ms=max(rtts) if rtts else None,
+        ping_rtt_ms=max(direct) if direct else None,
+        feed_rtt_ms=max(fed) if fed else None,
         messages_per_second=rate.per_second(now) if open_links else 0.0,
         reconnects=reconnects,
         last_reconnect_reason=last_reconnect_reason,

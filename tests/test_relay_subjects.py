@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app import cli
@@ -141,16 +139,6 @@ def test_a_feed_beside_an_embedded_exchange_is_refused(command: str, capsys: pyt
     assert cli.main([command, "--feed", "nats://127.0.0.1:4222"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--base-url" in err
-
-
-@pytest.mark.parametrize("command", ["monitor", "dashboard"])
-def test_a_desk_on_a_relay_is_not_recorded(command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A relay-fed session would not replay as it ran: ``--record`` beside ``--feed`` is one line and exit 2."""
-    argv = [command, "--feed", "nats://127.0.0.1:4222", "--base-url", "http://127.0.0.1:9"]
-    assert cli.main([*argv, "--record", str(tmp_path / "r.jsonl.zst")]) == cli.EXIT_USAGE
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--record with --feed" in err
-    assert not (tmp_path / "r.jsonl.zst").exists()
 
 
 def test_a_relay_whose_publishing_fails_stops_and_says_so(

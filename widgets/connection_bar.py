@@ -33,7 +33,7 @@ from textual.message import Message
 from textual.reactive import reactive
 
 from exchange.desk import Desk
-from exchange.events import LinkState, SessionState, TopicHealth
+from exchange.events import LinkState, LinkStats, SessionState, TopicHealth
 from exchange.printable import printable
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
 from widgets.desk_widget import SymbolWidget
@@ -281,10 +281,8 @@ class ConnectionBar(SymbolWidget):
         stats = desk.stats
         if stats is None:
             return [("no link figures yet", MUTED)]
-        rtt = f"{stats.ping_rtt_ms:.1f} ms" if stats.ping_rtt_ms is not None else "—"
         parts: list[Any] = [
-            ("ping ", MUTED),
-            rtt,
+            *_round_trips(stats),
             (" · ", MUTED),
             f"{stats.messages_per_second:,.0f}",
             (" msg/s", MUTED),
@@ -377,3 +375,13 @@ class ConnectionBar(SymbolWidget):
         if stats is not None and state.kind is LinkState.READY:
             details.append((f" · {stats.messages_per_second:,.0f} msg/s", MUTED))
         return details
+
+
+def _round_trips(stats: LinkStats) -> list[Any]:
+    """``ping 12.3 ms``: the exchange's round trip; a relay feed's to NATS beside it, named (``· NATS 0.4 ms``),
+    or alone when the desk has no link of its own to the exchange (``ping NATS 0.4 ms``)."""
+    direct = [f"{stats.ping_rtt_ms:.1f} ms"] if stats.ping_rtt_ms is not None else []
+    if stats.feed_rtt_ms is None:
+        return [("ping ", MUTED), *(direct or ["—"])]
+    fed = [("NATS ", MUTED), f"{stats.feed_rtt_ms:.1f} ms"]
+    return [("ping ", MUTED), *direct, *([(" · ", MUTED)] if direct else []), *fed]

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, trading_enabled=args.trade)
     feed = feed_from_args(args, settings)
-    recorder = recorder_from_args(args, settings, feed)
+    recorder = recorder_from_args(args, settings)
     import sys
 
     from app.app import FluxumApp

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from app.commands.options import feed_from_args, recorder_from_args, settings_from_args
 
     settings = settings_from_args(args)
-    recorder = recorder_from_args(args, settings, feed_from_args(args, settings))
+    feed_from_args(args, settings)  # a bad --feed is refused before a recording file is created
+    recorder = recorder_from_args(args, settings)
     # Library log lines go to stderr in the same shape as the lines on stdout, not as bare logger text
     # (unless a caller configured logging already).
     if not logging.getLogger().handlers:

@@ -103,25 +103,13 @@ def add_record_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def recorder_from_args(args: argparse.Namespace, settings: Any, feed: str | None = None) -> Any:
+def recorder_from_args(args: argparse.Namespace, settings: Any) -> Any:
     """The session recorder ``--record`` or the config's ``record = true`` asks for, its first file created (a
     bad path is a one-line UserError now, not a failure later); None when nothing is recorded. A desk on a relay
-    (``feed``) is not recorded: its recording would not replay as it ran (``--record`` is refused in one line,
-    the config's ``record`` is said to be off on stderr)."""
-    import sys
+    is recorded as any other: what its session received from the relay, replayed through the same session."""
     import time
 
     from app.cli import UserError
-
-    if feed is not None:
-        if getattr(args, "record", None) is not None:
-            raise UserError("--record with --feed: a session on a relay cannot be recorded yet")
-        if settings.record:
-            print(
-                "fluxum: not recording (the config's record = true): a session on a relay cannot be recorded yet",
-                file=sys.stderr,
-            )
-        return None
     from exchange.recording.writer import RecordingPlan, RecordingUnwritable, SessionRecorder, default_plan
 
     mb = 1024 * 1024

@@ -54,6 +54,7 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
     """Run the public session and the relay until ``--duration`` or a stop signal."""
     import asyncio
 
+    from app.cli import UserError
     from app.commands.monitor import _consume, _Printer, _stop_when
     from app.runtime import open_runtime
     from app.signals import on_stop_signals
@@ -77,7 +78,7 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             if args.duration is not None:
                 asyncio.get_running_loop().call_later(args.duration, stop.set)
             publishing = asyncio.create_task(relay.run(session), name="relay")
-            publishing.add_done_callback(lambda _: stop.set())  # a relay that publishes nothing stops its session
+            publishing.add_done_callback(lambda _: stop.set())  # gave way or failed: the relay ends
             figures = asyncio.create_task(_figures(relay, out), name="relay-figures")
             runner = asyncio.create_task(session.run(), name="session")
             stopper = asyncio.create_task(_stop_when(stop, session))
@@ -91,6 +92,8 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             subscription.close()
             await consumer
             out.summary(session.desk, trail)
+            if isinstance(relay.conflict, str):
+                raise UserError(f"relay gave way: {relay.conflict}")
             if _publishing_failed(publishing):
                 return 1
             return 1 if session.state.kind is LinkState.FAILED else 0

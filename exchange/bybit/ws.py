@@ -64,8 +64,14 @@ class BybitFrames:
         self._tap = tap
         self._connections = 0
 
-    def link(self, spec: LinkSpec, on_frame: FrameHandler, *, on_rejected: Callable[[], None] | None = None) -> WsLink:
+    def next_connection(self) -> int:
+        """The next link's number: a source that opens some of the session's links itself (a relay feed) numbers
+        them here too, so a recording's ``conn`` names one connection."""
         self._connections += 1
+        return self._connections
+
+    def link(self, spec: LinkSpec, on_frame: FrameHandler, *, on_rejected: Callable[[], None] | None = None) -> WsLink:
+        connection = self.next_connection()
         return WsLink(
             spec.url,
             self._http,
@@ -78,7 +84,7 @@ class BybitFrames:
             connect_timeout=spec.connect_timeout,
             clock=self._clock,
             on_rejected=on_rejected,
-            connection=self._connections,
+            connection=connection,
             tap=self._tap,
         )
 
@@ -243,6 +249,8 @@ class WsLink:
         self._pings_sent.clear()
         self._ping_deadline = None
         self._last_ping_at = now - self._ping_interval  # the first ping goes out at once: a round trip to show
+
+    round_trip_to = "exchange"
 
     def current_rtt_ms(self, now: float) -> float | None:
         """The last round trip, while it still describes this link: open, measured within a ping interval and the

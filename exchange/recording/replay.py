@@ -355,6 +355,9 @@ class Playback:
             self._decide((self.attempt, link), playing)
 
     def _closed(self, record: dict[str, Any], at: float) -> None:
+        if record.get("by") == "refused":  # a feed's link refused at its opening, in its own words
+            self._decide((max(self.attempt, 0), str(record.get("link"))), (at, str(record.get("reason") or "")))
+            return
         playing = self._playing.pop(whole(record.get("conn")), None)
         if playing is not None:
             playing.closed = record
@@ -712,6 +715,8 @@ class RecordedLink:
             self._early[req_id] = frame
         return True
 
+    round_trip_to = "exchange"
+
     def current_rtt_ms(self, now: float) -> float | None:
         return None  # the heartbeat was live's; a replay measures no round trip
 
@@ -734,6 +739,8 @@ def _death(name: str, close: dict[str, Any] | None) -> str | None:
         return f"{name}: closed by server" + (f" (code {code})" if code else "")
     if by == "transport":
         return f"{name}: {reason}"
+    if by == "feed":  # a relay feed's reason is whole: it names the feed's part that failed
+        return reason
     if reason in SESSION_CLOSES or reason.startswith("account down"):
         return None
     return reason

@@ -43,6 +43,9 @@ def bus_name(url: str) -> str:
     return printable(f"{host}:{parts.port or 4222}", 80)
 
 
+CONNECT_RETRY_S = 0.25
+
+
 async def connect(url: str, *, name: str, timeout_s: float = 2.0) -> Client:
     """A connected client, or :class:`BusUnreachable`; the client closes itself when the server goes away."""
 
@@ -55,6 +58,8 @@ async def connect(url: str, *, name: str, timeout_s: float = 2.0) -> Client:
             name=name,
             allow_reconnect=False,
             connect_timeout=max(1, round(timeout_s)),
+            max_reconnect_attempts=1,  # nats-py tries a server that refused again (60 times, 2 s apart, by
+            reconnect_time_wait=CONNECT_RETRY_S,  # default) even at the first connect: once more, soon, then told
             error_cb=quiet,
             ping_interval=2,
             max_outstanding_pings=2,

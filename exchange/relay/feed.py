@@ -59,6 +59,8 @@ WATCH_TICK_S = 0.2
 SNAPSHOT_RETRY_S = 0.25  # no snapshot yet (a relay just started): look again this often
 NEWER_SNAPSHOT_S = 1.5  # after a gap, how long a snapshot newer than the last message is waited for (the relay
 # publishes one a second)
+RTT_EVERY_S = 2.0  # the round trip to NATS is measured this often (a PING/PONG of the client's own)
+RTT_TIMEOUT_S = 1  # nats-py takes whole seconds; a PONG later than this leaves the figure unknown
 REPLAY_MARGIN_S = 2.0  # the consumer starts this long before the snapshot was stored: every later delta is there
 MAX_REASON_CHARS = 120
 LINK_PENDING_MSGS = 64
@@ -69,7 +71,8 @@ TOPIC_PENDING_BYTES = 64 * 1024 * 1024
 class RelayFrames:
     """The desk's frame source with ``--feed``: the public link from the relay at ``url``, the rest ``direct``.
     One NATS connection serves every public link of the session in turn; a closed one is replaced at the next
-    link's opening."""
+    link's opening. ``number`` numbers each link as the direct source numbers its own (its
+    :meth:`~exchange.bybit.ws.BybitFrames.next_connection`): a recording's ``conn`` then names one connection."""
 
     def __init__(
         self,
@@ -80,6 +83,7 @@ class RelayFrames:
         clock: Callable[[], float] = time.time,
         tap: Tap | None = None,
         silent_after_s: float = RELAY_SILENT_S,
+        number: Callable[[], int] | None = None,
     ) -> None:
         self.url = url
         self.subjects = subjects
@@ -89,6 +93,7 @@ class RelayFrames:
         self.silent_after_s = silent_after_s
         self._client: Client | None = None
         self._connections = 0
+        self._number = number or self._own_number
 
     @property
     def name(self) -> str:
@@ -100,8 +105,11 @@ class RelayFrames:
     ) -> FrameLink:
         if spec.name != "public":
             return self._direct.link(spec, on_frame, on_rejected=on_rejected)
+        return RelayLink(self, spec.name, self._number(), on_frame, clock=self._clock, tap=self._tap)
+
+    def _own_number(self) -> int:
         self._connections += 1
-        return RelayLink(self, spec.name, self._connections, on_frame, clock=self._clock, tap=self._tap)
+        return self._connections
 
     async def client(self) -> Client:
         """The connected client; :class:`LinkDead` naming NATS when it cannot be reached."""
@@ -167,6 +175,8 @@ class RelayLink:
         self._restarts: set[asyncio.Task[None]] = set()
         self._open = False
         self._closed_told = False
+        self._rtt_ms: float | None = None
+        self._rtt_at: float | None = None
 
     # ------------------------------------------------------------------ FrameLink
 
@@ -190,11 +200,29 @@ class RelayLink:
     def rejected(self) -> int:
         return self.reader.rejected + self.bad_messages
 
+    round_trip_to = "NATS"
+
     def current_rtt_ms(self, now: float) -> float | None:
-        return None  # the round trip that matters is the relay's to Bybit, not ours to NATS
+        """The last round trip to NATS (the client's PING/PONG) while the link is open and it is recent: what this
+        desk can measure of its feed (the relay's own link to Bybit is the relay's)."""
+        if not self.open_ or self._rtt_at is None or now - self._rtt_at > 2 * RTT_EVERY_S:
+            return None
+        return self._rtt_ms
 
     async def open(self) -> None:
-        """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not."""
+        """NATS reached, and a live heartbeat of a relay that holds Bybit; :class:`LinkDead` naming which not (told
+        to the tap as a refusal: the reason names the feed, not a link, so a replay could not tell it otherwise)."""
+        try:
+            await self._reach()
+        except LinkDead as dead:
+            if self._tap is not None:
+                self._tap.link_closed(self._name, self._connection, None, str(dead), "refused")
+            raise
+        self._open = True
+        if self._tap is not None:
+            self._tap.link_opened(self._name, self._connection, self._feed.url)
+
+    async def _reach(self) -> None:
         self._client = client = await self._feed.client()
         try:
             self._heartbeats = await client.subscribe(
@@ -214,9 +242,6 @@ class RelayLink:
         if self._dead is not None:
             await self._unsubscribe_all()
             raise LinkDead(self._dead)
-        self._open = True
-        if self._tap is not None:
-            self._tap.link_opened(self._name, self._connection, self._feed.url)
 
     async def run(self) -> None:
         """Watch the bus and the relay until either fails; always raises :class:`LinkDead`."""
@@ -227,9 +252,19 @@ class RelayLink:
             while True:
                 await asyncio.sleep(WATCH_TICK_S)
                 self._check(client)
+                if self._rtt_at is None or self._clock() - self._rtt_at >= RTT_EVERY_S:
+                    await self._measure_rtt(client)
         except LinkDead as dead:
-            self._tell_closed(str(dead), "transport")
+            self._tell_closed(str(dead), "feed")
             raise
+
+    async def _measure_rtt(self, client: Client) -> None:
+        """One PING/PONG to NATS; an unanswered one leaves the figure unknown (NATS lost is :meth:`_check`'s)."""
+        try:
+            self._rtt_ms = await client.rtt(RTT_TIMEOUT_S) * 1000.0
+        except Exception:  # no PONG in time, or the connection closing: no figure
+            self._rtt_ms = None
+        self._rtt_at = self._clock()
 
     def _check(self, client: Client) -> None:
         """One look at the bus and the relay: :class:`LinkDead` naming the part that failed."""

@@ -10,6 +10,12 @@ desk stops trusting the feed the moment the relay loses Bybit.
 NATS is held apart from Bybit: a lost bus is reconnected with a backoff while the Bybit link stays up (frames that
 cannot go out meanwhile are counted as dropped; a desk finds the gap in ``Fluxum-Seq`` and starts again from a
 snapshot). Publishing never blocks ingest: frames wait in a bounded queue for the one task that writes to NATS.
+
+One relay per environment and category: a relay listens to the link subject for :data:`LISTEN_FIRST_S` before
+it publishes anything, and keeps listening. A heartbeat of another run that started first (its ``started_ms``,
+then its run name, the lower wins) makes this one give way (:class:`RelayConflict`): a second relay started by
+mistake refuses to start, and two started together settle on one, so desks never see two runs alternate. A
+relay killed without a word beats no more: its successor starts after the listening.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from typing import Any
 
 import orjson
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from exchange.book import BookState
 from exchange.events import BookStateChanged, LinkState, StateChanged
+from exchange.printable import printable
 from exchange.relay import bus
 from exchange.relay.subjects import (
     MSG_ID_HEADER,
@@ -41,7 +49,7 @@ from exchange.retry import describe
 from exchange.session import Session
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkSpec
 
-__all__ = ["PublicTap", "Relay"]
+__all__ = ["LISTEN_FIRST_S", "PublicTap", "Relay", "RelayConflict"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,12 @@ HEARTBEAT_S = 1.0
 SNAPSHOT_S = 1.0
 QUEUE_MAX = 50_000  # messages waiting for NATS; past it the oldest are dropped (and counted)
 BUS_RETRY_S = (0.5, 5.0)  # first and longest wait between NATS connections
+LISTEN_FIRST_S = 1.5 * HEARTBEAT_S  # a live relay on the same subjects beats within this: heard before publishing
+
+
+class RelayConflict(Exception):
+    """Another relay run, started first, publishes on the same subjects: this one gives way. ``str()`` is one
+    line naming it."""
 
 
 class PublicTap:
@@ -89,6 +103,8 @@ class Relay:
         self.url = url
         self.subjects = subjects
         self.relay_id = secrets.token_hex(6)  # this run's name: its sequence numbers start over
+        self.started_ms = int(clock() * 1000)
+        self.conflict: str | None = None  # why this relay gave way to another run, once it did
         self.counters: Counter[str] = Counter()
         self._say = say
         self._clock = clock
@@ -130,8 +146,9 @@ class Relay:
         return PublicTap(frames, self.hear)
 
     def publish_snapshots(self, only: str | None = None) -> int:
-        """Queue the snapshot of every live book and ticker (or of ``only``'s topics); returns how many."""
-        if self.session is None:
+        """Queue the snapshot of every live book and ticker (or of ``only``'s topics); returns how many (none while
+        the bus is not held: the next connection starts with a snapshot of each)."""
+        if self.session is None or self._client is None:
             return 0
         desk = self.session.desk
         ts = int(self._clock() * 1000)
@@ -168,6 +185,7 @@ class Relay:
                 "ready": state.kind is LinkState.READY,
                 "reason": state.reason,
                 "time_ms": int(self._clock() * 1000),
+                "started_ms": self.started_ms,
                 "topics": sorted(self.session.market.topics),
             }
         )
@@ -196,6 +214,8 @@ class Relay:
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a bug in a publishing task must surface, not leave a relay that says nothing
+            if self.conflict is not None:
+                raise RelayConflict(self.conflict)
         finally:
             for task in (*tasks, stopped):
                 task.cancel()
@@ -246,6 +266,14 @@ class Relay:
                 wait = min(wait * 2, BUS_RETRY_S[1])
                 continue
             wait = BUS_RETRY_S[0]
+            try:
+                await client.subscribe(self.subjects.link, cb=self._on_link_message)
+                await asyncio.sleep(LISTEN_FIRST_S)  # another relay beating meanwhile: give way before a word
+            except Exception as error:  # the connection went meanwhile: the loop connects again
+                log.info("relay: listening failed (%s)", describe(error, 120))
+            if self._stopped or not client.is_connected:
+                await bus.close(client)
+                continue
             self._client = client
             self._say("relay", f"publishing to NATS at {bus.bus_name(self.url)} as relay {self.relay_id}")
             self._beat()
@@ -258,6 +286,24 @@ class Relay:
                 await bus.close(client)
             if not self._stopped:
                 self._say("relay", f"NATS at {bus.bus_name(self.url)} lost; reconnecting")
+
+    async def _on_link_message(self, msg: Msg) -> None:
+        """A heartbeat on our link subject: another run that started first makes this relay give way."""
+        try:
+            beat = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(beat, dict):
+            return
+        relay, started = beat.get("relay"), beat.get("started_ms")
+        if not isinstance(relay, str) or relay == self.relay_id or not isinstance(started, int):
+            return
+        if (started, relay) < (self.started_ms, self.relay_id) and self.conflict is None:
+            self.conflict = (
+                f"another relay (run {printable(relay, 16)}) publishes on {self.subjects.link}: one relay per "
+                "environment and category"
+            )
+            self.stop()
 
     async def _drain(self, client: Client) -> None:
         """Write what waits in the queue until the connection closes or the relay stops."""

@@ -8,14 +8,20 @@ delta went through the relay, the bus and the desk's book.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import orjson
 import pytest
 
+from app.runtime import open_runtime
 from exchange.bybit.sim.server import SimConfig, SimServer
 from exchange.events import LinkState, StateChanged
-from exchange.relay.subjects import MAX_LINK_MESSAGE_BYTES, RELAY_HEADER, SEQ_HEADER
+from exchange.relay.publisher import LISTEN_FIRST_S, Relay, RelayConflict
+from exchange.relay.subjects import MAX_LINK_MESSAGE_BYTES, RELAY_HEADER, SEQ_HEADER, FeedSubjects
 from tests.support.monitor_process import Monitor, clean_environment
 from tests.support.relay import floor, nats_server, running_relay
 from tests.support.runtime import EmbeddedRuntime, books_mismatch, is_ready, quiesce, resume
@@ -61,6 +67,10 @@ async def test_ten_desks_on_one_relay_hold_the_exchange_s_books(tmp_path: Path) 
         desks = [await stack.enter_async_context(f.desk()) for _ in range(10)]
         assert all(is_ready(desk) for desk in desks)
         assert all(desk.session.desk.feed == f"relay 127.0.0.1:{f.nats.port}" for desk in desks)
+        await until(
+            lambda: all(desk.session.link_stats().feed_rtt_ms is not None for desk in desks),
+            what="every desk's round trip to NATS measured",
+        )
         await all_equal(desks)
         assert all(desk.session.counters["resyncs"] == 0 for desk in desks)
         assert f.sim.counters["ws.connections.public"] == 1  # the relay's
@@ -101,6 +111,8 @@ async def test_relay_nats_and_exchange_down_in_turn_each_named_and_recovered(tmp
             said.forget()
             f.nats.kill()
             await until(lambda: said.all_said("NATS at "), what="every desk to say NATS is down")
+            # a server that refuses is told at once on every try (nats-py alone would try again for two minutes)
+            await until(lambda: said.all_said("unreachable"), what="every desk to say NATS is unreachable")
             await f.nats.start()
             await until(lambda: all(is_ready(d) for d in desks), what="every desk Ready once NATS is back")
             await all_equal(desks)
@@ -189,3 +201,40 @@ async def test_a_gap_in_the_relay_s_sequence_starts_the_book_again_from_its_snap
         await quiesce(desk)  # the demo trader still trades into the paused market: the book follows it again
         assert is_ready(desk) and desk.session.counters["resyncs"] == 0
         resume(desk)
+
+
+@pytest.mark.slow
+async def test_a_second_relay_on_the_same_subjects_gives_way_and_the_desks_never_start_over(tmp_path: Path) -> None:
+    """One relay per environment and category: a second one started beside a live relay hears its heartbeat
+    before publishing a word and refuses to run; the desks stay Ready on the first without starting over."""
+    async with floor(tmp_path) as f, f.desk() as desk:
+        second = Relay(f.nats.url, f.relay.relay.subjects)
+        async with open_runtime(f.relay_settings(), private=False, wrap_frames=second.tap) as runtime:
+            session = asyncio.create_task(runtime.session.run())
+            try:
+                with pytest.raises(RelayConflict, match=f"run {f.relay.relay.relay_id}"):
+                    await asyncio.wait_for(second.run(runtime.session), 10 * LISTEN_FIRST_S)
+            finally:
+                await runtime.session.stop()
+                await session
+        assert second.counters["published"] == 0
+        assert is_ready(desk) and desk.session.reconnects == 0
+
+
+async def test_of_two_relays_heard_together_the_later_started_gives_way() -> None:
+    """Two relays started together both publish a moment: each hears the other, and only the one started later
+    (then the higher run name) gives way, so one run is left for the desks to follow."""
+    first = Relay("nats://127.0.0.1:1", FeedSubjects("sim", "linear"), clock=lambda: 1000.0)
+    later = Relay("nats://127.0.0.1:1", FeedSubjects("sim", "linear"), clock=lambda: 1000.5)
+    first.relay_id, later.relay_id = "aaaa", "bbbb"
+    twin = Relay("nats://127.0.0.1:1", FeedSubjects("sim", "linear"), clock=lambda: 1000.0)
+    twin.relay_id = "cccc"
+
+    def beat(relay: Relay) -> Any:
+        return SimpleNamespace(data=orjson.dumps({"relay": relay.relay_id, "started_ms": relay.started_ms}))
+
+    for hearer, heard in ((first, later), (later, first), (twin, first), (first, twin), (first, first)):
+        await hearer._on_link_message(beat(heard))
+    assert first.conflict is None
+    assert later.conflict is not None and "run aaaa" in later.conflict
+    assert twin.conflict is not None and "run aaaa" in twin.conflict

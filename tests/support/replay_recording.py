@@ -115,31 +115,36 @@ async def live_run(
     recorder = SessionRecorder(RecordingPlan(path))
     recorder.open()
     async with live_runtime(recorder, gated, symbols=symbols, seed=seed, timeouts=timeouts) as (rt, gate):
-        subscription = rt.hub.subscribe(name="test-live")
-        trail = StateTrail(rt.session.state)
-        fills: list[str] = []
-
-        async def collect() -> None:
-            async for event in subscription:
-                if isinstance(event, StateChanged):
-                    trail.add(event.state)
-                elif isinstance(event, FillReceived):
-                    fills.append(event.fill.exec_id)
-
-        collector = asyncio.create_task(collect())
-        task = asyncio.create_task(rt.session.run())
-        await until(lambda: ready(rt) or task.done(), what="Ready")
         if gate is not None:
-            await scenario(rt, gate)  # type: ignore[call-arg]
-        else:
-            await scenario(rt)  # type: ignore[call-arg]
-        await asyncio.sleep(0.5)
-        await rt.session.stop()
-        await task
-        await asyncio.sleep(0)
-        subscription.close()
-        await collector
-        return desk_summary(rt.session.desk, trail), fills
+            return await recorded_run(rt, lambda rt: scenario(rt, gate))  # type: ignore[call-arg]
+        return await recorded_run(rt, scenario)  # type: ignore[arg-type]
+
+
+async def recorded_run(rt: Runtime, scenario: Scenario) -> tuple[dict[str, Any], list[str]]:
+    """``rt``'s session run to Ready, through ``scenario`` and stopped: its summary as ``fluxum monitor --json``
+    prints it, and the execution ids of the fills it published, in order."""
+    subscription = rt.hub.subscribe(name="test-live")
+    trail = StateTrail(rt.session.state)
+    fills: list[str] = []
+
+    async def collect() -> None:
+        async for event in subscription:
+            if isinstance(event, StateChanged):
+                trail.add(event.state)
+            elif isinstance(event, FillReceived):
+                fills.append(event.fill.exec_id)
+
+    collector = asyncio.create_task(collect())
+    task = asyncio.create_task(rt.session.run())
+    await until(lambda: ready(rt) or task.done(), what="Ready")
+    await scenario(rt)
+    await asyncio.sleep(0.5)
+    await rt.session.stop()
+    await task
+    await asyncio.sleep(0)
+    subscription.close()
+    await collector
+    return desk_summary(rt.session.desk, trail), fills
 
 
 async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> dict[str, Any]:

@@ -132,3 +132,23 @@ async def test_a_desk_on_a_relay_names_the_feed_and_a_relay_down_in_desk_words()
         await until(pilot, lambda: "relay down" in screen_text(app).splitlines()[0], "the bar to say relay down")
         first = screen_text(app).splitlines()[0]
         assert "via relay 127.0.0.1:4222" in first, first
+
+
+@pytest.mark.parametrize(
+    ("exchange_ms", "nats_ms", "shown"),
+    [(12.3, 0.4, "ping 12.3 ms · NATS 0.4 ms"), (None, 0.4, "ping NATS 0.4 ms"), (12.3, None, "ping 12.3 ms")],
+)
+async def test_a_relay_feed_s_round_trip_is_named_nats_never_the_exchange_s(
+    exchange_ms: float | None, nats_ms: float | None, shown: str
+) -> None:
+    """On a relay the desk measures its round trip to NATS: the bar shows it under that name, beside the
+    exchange's own (the private link's) or alone for a desk with no link of its own to the exchange."""
+    desk = scripted.base_desk()
+    desk.feed = "relay 127.0.0.1:4222"
+    assert desk.stats is not None
+    desk.stats = replace(desk.stats, ping_rtt_ms=exchange_ms, feed_rtt_ms=nats_ms)
+    desk.touch("stats")
+    app = RecordingApp(desk=desk, clock=scripted.clock)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: shown in screen_text(app).splitlines()[1], f"the bar to say {shown!r}")
+        assert "—" not in screen_text(app).splitlines()[1].split("msg/s")[0]
