@@ -54,8 +54,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-dialog", classes="dialog"):
             yield Label(_plain_lines(self.question), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.confirm_label} [y]", id="confirm-yes", variant="error")
-                yield Button(f"{self.refuse_label} [n]", id="confirm-no", variant="primary")
+                yield Button(Content(f"{self.confirm_label} [y]"), id="confirm-yes", variant="error")
+                yield Button(Content(f"{self.refuse_label} [n]"), id="confirm-no", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

@@ -751,6 +751,18 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
 
 
+async def test_the_confirmation_buttons_name_their_keys() -> None:
+    """The y / n keys are printed on the buttons: a label is text, never markup that would swallow ``[y]``."""
+    from app.screens import ConfirmScreen
+
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.push_screen(ConfirmScreen("Send it?", confirm="Send order", refuse="Don't"))
+        await until(pilot, lambda: "Send it?" in screen_text(app), "the confirmation")
+        text = screen_text(app)
+        assert "Send order [y]" in text and "Don't [n]" in text, text
+
+
 @pytest.mark.parametrize(
     ("private", "read", "says"),
     [(True, False, "position not read yet"), (False, False, "no account: public data only"), (True, True, "FLAT")],
