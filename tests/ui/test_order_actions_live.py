@@ -220,7 +220,7 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
             "Ready with a live BTCUSD book",
         )
         await press(pilot, "m")
-        await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100 USD")
+        await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100.00 USD")
 
         def size() -> Decimal:
             position = app.desk.positions.get("BTCUSD")
