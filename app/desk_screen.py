@@ -147,7 +147,7 @@ class DeskScreen(Screen[None]):
             "c",
             "cancel_order",
             "Cancel",
-            tooltip="Cancel the order under the cursor in Open orders (asks first)",
+            tooltip="Cancel the order selected in Open orders (asks first)",
         ),
         Binding(
             "k",
@@ -176,7 +176,7 @@ class DeskScreen(Screen[None]):
             "amend_order",
             "Amend",
             show=False,
-            tooltip="Amend the order under the cursor in Open orders: its price (the ladder's cursor) or qty",
+            tooltip="Amend the order selected in Open orders: its price (prefilled with the ladder's cursor), its qty",
         ),
         Binding(
             "r",
