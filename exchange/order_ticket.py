@@ -77,10 +77,13 @@ class Ticket:
         return "post-only limit" if self.time_in_force == "PostOnly" else "limit"
 
     def order_text(self) -> str:
-        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``: what is sent."""
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``, ``SELL 0.002 BTCUSDT at market (reduce-only)``: what is
+        sent, each word once."""
         side = "BUY" if self.side == "Buy" else "SELL"
-        price = f" @ {self.price:,f}" if self.price is not None else " at market"
-        return f"{side} {_plain(self.qty)} {printable(self.symbol)}{price} ({self.kind})"
+        order = f"{side} {_plain(self.qty)} {printable(self.symbol)}"
+        if self.price is None:
+            return f"{order} at market" + (" (reduce-only)" if self.reduce_only else "")
+        return f"{order} @ {self.price:,f} ({self.kind})"
 
     def notional_text(self) -> str:
         """``notional 65.01 USDT``; a market order's (``≈``) is at the touch it would take."""

@@ -50,7 +50,7 @@ def test_money_is_written_to_the_cent_and_prices_to_the_tick() -> None:
     even = limit_ticket("BTCUSDT", "Sell", Decimal("65000"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS)
     assert even.describe() == "SELL 0.001 BTCUSDT @ 65,000.0 (limit) · notional 65.00 USDT"
     market = market_ticket("BTCUSDT", "Buy", Decimal("0.001"), Decimal("65010.0"), step=STEP, limits=LIMITS)
-    assert market.notional_text() == "notional ≈ 65.01 USDT"
+    assert market.describe() == "BUY 0.001 BTCUSDT at market · notional ≈ 65.01 USDT"  # not "(market)" again
 
 
 def test_above_max_notional_is_refused_with_the_reason() -> None:
@@ -75,7 +75,8 @@ def test_an_inverse_notional_is_its_contracts_in_usd() -> None:
 def test_closing_is_reduce_only_the_opposite_side_and_never_refused_for_its_size() -> None:
     ticket = close_ticket("BTCUSDT", Decimal("-5"), Decimal("65000"), step=STEP)
     assert (ticket.side, ticket.qty, ticket.reduce_only, ticket.order_type) == ("Buy", Decimal(5), True, "Market")
-    assert ticket.notional > LIMITS.max_notional and "(reduce-only market)" in ticket.describe()
+    assert ticket.notional > LIMITS.max_notional
+    assert ticket.order_text() == "BUY 5 BTCUSDT at market (reduce-only)"  # said once: no "(reduce-only market)"
     with pytest.raises(TicketRefused, match="no position in BTCUSDT to close"):
         close_ticket("BTCUSDT", Decimal(0), Decimal("65000"), step=STEP)
     with pytest.raises(TicketRefused, match="not known yet"):
