@@ -155,7 +155,8 @@ class OrderActions:
         except TicketRefused as refused:
             self._tell(f"Order refused: {refused}")
             return
-        question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}"
+        crossing = ticket.crossing(self._touch(symbol, side, instrument))
+        question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}" + (f"\n{crossing}" if crossing else "")
         self._ask(question, symbol, "Send order", partial(self._send, ticket), "order")
 
     def close_position(self) -> None:

@@ -90,6 +90,21 @@ class Ticket:
         about = "≈ " if self.price is None else ""
         return f"notional {about}{_money(self.notional)} {self.quote}"
 
+    def crossing(self, touch: Decimal | None) -> str:
+        """What a limit order at or through ``touch`` (the best ask for a buy, the best bid for a sell) does:
+        it fills at once as a taker, or as post-only it is cancelled; empty when it rests or is at market."""
+        if self.price is None or touch is None:
+            return ""
+        if (self.price < touch) if self.side == "Buy" else (self.price > touch):
+            return ""
+        best = "best ask" if self.side == "Buy" else "best bid"
+        outcome = (
+            "the exchange will cancel it (post-only)"
+            if self.time_in_force == "PostOnly"
+            else "it fills at once, as a taker"
+        )
+        return f"⚠ at or through the {best} {touch:,f}: {outcome}"
+
     def describe(self) -> str:
         """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``."""
         return f"{self.order_text()} · {self.notional_text()}"

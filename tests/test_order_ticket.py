@@ -53,6 +53,26 @@ def test_money_is_written_to_the_cent_and_prices_to_the_tick() -> None:
     assert market.describe() == "BUY 0.001 BTCUSDT at market · notional ≈ 65.01 USDT"  # not "(market)" again
 
 
+def test_a_limit_at_or_through_the_touch_says_it_takes_liquidity() -> None:
+    """A buy at the best ask or above fills at once as a taker (a post-only one is cancelled): the confirmation
+    says so, with the touch; a price that rests says nothing more."""
+    buy = limit_ticket("BTCUSDT", "Buy", Decimal("65010.5"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS)
+    assert buy.crossing(Decimal("65010.5")) == "⚠ at or through the best ask 65,010.5: it fills at once, as a taker"
+    assert buy.crossing(Decimal("65010.6")) == "" and buy.crossing(None) == ""
+    sell = limit_ticket(
+        "BTCUSDT", "Sell", Decimal("65000.0"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS, post_only=True
+    )
+    assert sell.crossing(Decimal("65002.0")) == (
+        "⚠ at or through the best bid 65,002.0: the exchange will cancel it (post-only)"
+    )
+    assert (
+        market_ticket("BTCUSDT", "Buy", Decimal("0.001"), Decimal("65010.0"), step=STEP, limits=LIMITS).crossing(
+            Decimal("65010.0")
+        )
+        == ""
+    )
+
+
 def test_above_max_notional_is_refused_with_the_reason() -> None:
     with pytest.raises(TicketRefused, match=r"notional 1,300.20 USDT is above max_notional 1,000 USDT"):
         limit_ticket("BTCUSDT", "Buy", Decimal("65010"), Decimal("0.02"), tick=TICK, step=STEP, limits=LIMITS)

@@ -102,6 +102,23 @@ async def test_a_desk_with_no_session_offers_no_order_action() -> None:
         assert screen.check_action("place", ("Buy", "limit")) is True
 
 
+async def test_a_buy_at_the_best_ask_is_confirmed_as_taking_liquidity() -> None:
+    """k puts the cursor on the best ask: a buy there fills at once, and the question says so before y."""
+    app = _app()
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = stand_in(load_settings(environ={}), Rest())
+        await pilot.press("k", "b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        question = app.screen.question if isinstance(app.screen, ConfirmScreen) else ""
+        assert "⚠ at or through the best ask" in question and "fills at once" in question, question
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation refused")
+        await pilot.press("j", "j", "b")  # the best bid: the buy rests
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the second confirmation")
+        question = app.screen.question if isinstance(app.screen, ConfirmScreen) else ""
+        assert question.startswith("Send BUY") and "⚠" not in question, question
+
+
 async def test_on_production_an_order_needs_the_symbol_typed_and_carries_an_order_link_id() -> None:
     app = _app()
     rest = Rest()
