@@ -175,3 +175,15 @@ async def test_a_confirmation_the_outage_overtook_sends_nothing() -> None:
         await pilot.press("y")
         await until(pilot, lambda: app.noticed("Not sent: The link is not Ready"), "the order held back")
         assert not rest.placed
+
+
+def test_an_order_is_described_with_its_price_to_the_tick() -> None:
+    """The cancel and amend dialogs write an order's price as the ladder and the amend line do: 65,000.0."""
+    from app.order_entry import describe_order
+    from exchange.events import OpenOrder
+
+    desk = scripted.long_in_profit()
+    one = Decimal("0.001")
+    order = OpenOrder("o9", "link-o9", "BTCUSDT", "Buy", "Limit", Decimal("65000"), one, Decimal(0), one, "New")
+    assert describe_order(order, desk) == "BUY 0.001 BTCUSDT @ 65,000.0 (Limit)"
+    assert describe_order(order) == "BUY 0.001 BTCUSDT @ 65,000 (Limit)"  # no desk: as the exchange wrote it
