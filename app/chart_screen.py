@@ -26,7 +26,7 @@ from widgets.chart import ChartLine, ChartSource, PriceChart
 if TYPE_CHECKING:
     from app.app import FluxumApp
 
-__all__ = ["ChartScreen", "LiveChart", "position_lines"]
+__all__ = ["ChartScreen", "LiveChart", "position_lines", "price_places"]
 
 
 def position_lines(desk: Desk, symbol: str) -> list[ChartLine]:
@@ -41,6 +41,12 @@ def position_lines(desk: Desk, symbol: str) -> list[ChartLine]:
     if position is not None and position.size != 0 and position.liq_price:
         lines.append(ChartLine("liq", position.liq_price, "liq"))
     return lines
+
+
+def price_places(desk: Desk, symbol: str) -> int | None:
+    """The places of the symbol's tick on the desk, None before the instruments are read."""
+    instrument = desk.instrument(symbol)
+    return None if instrument is None else instrument.price_decimals
 
 
 class LiveChart:
@@ -59,6 +65,9 @@ class LiveChart:
 
     def lines(self) -> Sequence[ChartLine]:
         return position_lines(self.desk, self.feed.series.symbol)
+
+    def price_places(self) -> int | None:
+        return price_places(self.desk, self.feed.series.symbol)
 
 
 SourceFactory = Callable[[str], ChartSource]

@@ -147,7 +147,7 @@ class DeskScreen(Screen[None]):
             "c",
             "cancel_order",
             "Cancel",
-            tooltip="Cancel the order under the cursor in Open orders (asks first)",
+            tooltip="Cancel the order selected in Open orders (asks first)",
         ),
         Binding(
             "k",
@@ -176,7 +176,7 @@ class DeskScreen(Screen[None]):
             "amend_order",
             "Amend",
             show=False,
-            tooltip="Amend the order under the cursor in Open orders: its price (the ladder's cursor) or qty",
+            tooltip="Amend the order selected in Open orders: its price (prefilled with the ladder's cursor), its qty",
         ),
         Binding(
             "r",
@@ -378,10 +378,10 @@ class DeskScreen(Screen[None]):
         order = message.order
         self.refresh_now(OrdersTable, *([Ladder] if order.symbol in self.ladder_symbols else []))
         if order.status == "Rejected":
-            self.fluxum.notify(f"Order rejected: {describe_order(order)}", severity="error", timeout=10)
+            self.fluxum.notify(f"Order rejected: {describe_order(order, self.desk)}", severity="error", timeout=10)
         elif order.order_id in self._cancelling and not order.is_open:
             self._cancelling.discard(order.order_id)
-            self.fluxum.notify(f"Order cancelled: {describe_order(order)}", severity="information")
+            self.fluxum.notify(f"Order cancelled: {describe_order(order, self.desk)}", severity="information")
         if not order.is_open:
             self._close_cancel_dialog(order)
         self.order_actions.order_changed(order)
@@ -575,7 +575,7 @@ class DeskScreen(Screen[None]):
         if order is None:
             self.fluxum.notify("No open order is selected.", severity="warning", timeout=4)
             return
-        question = f"Cancel {describe_order(order)}?\n(order {order.order_id})"
+        question = f"Cancel {describe_order(order, self.desk)}?\n(order {order.order_id})"
         runtime = self.fluxum.runtime
         settings = None if runtime is None else runtime.settings
         screen = confirmation(settings, question, word=order.symbol, confirm="Cancel order", refuse="Keep it")
@@ -617,7 +617,7 @@ class DeskScreen(Screen[None]):
             self._cancelling.discard(order.order_id)
             app.notify(f"Cancel not sent: {error}", severity="error", timeout=10)
             return
-        app.notify(f"Cancel sent: {describe_order(order)}", severity="information", timeout=4)
+        app.notify(f"Cancel sent: {describe_order(order, self.desk)}", severity="information", timeout=4)
 
     def _close_cancel_dialog(self, order: OpenOrder) -> None:
         """The cancel dialog of an order that closed (filled, cancelled elsewhere, expired) asks about nothing:
@@ -629,7 +629,7 @@ class DeskScreen(Screen[None]):
         if self.app.screen is dialog:  # (under another screen it stays; a yes there is refused by the exchange, told)
             dialog.dismiss(False)
         self.fluxum.notify(
-            f"Nothing to cancel: the order is {order.status}: {describe_order(order)}",
+            f"Nothing to cancel: the order is {order.status}: {describe_order(order, self.desk)}",
             severity="warning",
             timeout=6,
         )

@@ -13,6 +13,7 @@ from exchange.printable import printable
 from widgets.connection_bar import desk_words
 
 CAUSE_PART_CHARS = 38  # each of the two reasons in an outage's cause: the column holds both
+STATE_CHARS = 20  # the longest state, a book's AWAITING_SNAPSHOT, whole; a state from the disk no longer
 
 __all__ = ["cause_words", "event_parts", "figures_lines", "lasted", "outage_parts", "share", "when"]
 
@@ -68,7 +69,7 @@ def event_parts(row: HistoryRow, *, with_year: bool = False) -> tuple[str, str, 
         when(row.time_ms, with_year=with_year),
         printable(row.kind, 12),
         printable(row.subject, 40),
-        printable(row.state, 16),
+        printable(row.state, STATE_CHARS),
         lasted(row.duration_ms),
         printable(row.reason, 120),
     )

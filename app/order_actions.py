@@ -163,7 +163,8 @@ class OrderActions:
         except TicketRefused as refused:
             self._tell(f"Order refused: {refused}")
             return
-        question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}"
+        crossing = ticket.crossing(self._touch(symbol, side, instrument))
+        question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}" + (f"\n{crossing}" if crossing else "")
         self._ask(question, symbol, "Send order", partial(self._send, ticket), "order")
 
     def close_position(self) -> None:
@@ -240,7 +241,9 @@ class OrderActions:
         if not orders:
             self._tell(f"No open orders of {printable(symbol)} to cancel.")
             return
-        listed = "\n".join(describe_order(order) for order in orders[:5]) + ("\n…" if len(orders) > 5 else "")
+        listed = "\n".join(describe_order(order, self.desk) for order in orders[:5]) + (
+            "\n…" if len(orders) > 5 else ""
+        )
         question = f"Cancel all {len(orders)} open orders of {printable(symbol)}?\n{listed}"
         self._ask(question, symbol, "Cancel all", partial(self._cancel_all, symbol), "cancel all")
 
@@ -299,7 +302,7 @@ class OrderActions:
             self._tell(f"Amend refused: {refused}")
             return
         change = ticket.describe(order.price, order.qty)
-        question = f"Amend {describe_order(order)}?\n{change}\n(order {order.order_id})"
+        question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})"
         self._ask(question, order.symbol, "Amend", partial(self._amend, order, ticket.price, ticket.qty), "amend")
 
     async def _amend(self, order: OpenOrder, price: Decimal | None, qty: Decimal | None) -> None:
@@ -317,4 +320,4 @@ class OrderActions:
         except (TimeoutError, OSError) as error:
             self._tell(f"Amend not sent: {error}", "error")
             return
-        self._tell(f"Amend sent: {describe_order(order)}", "information")
+        self._tell(f"Amend sent: {describe_order(order, self.desk)}", "information")

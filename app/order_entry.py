@@ -19,6 +19,7 @@ from textual.widgets import Input, Label
 
 from app.screens import ConfirmScreen, TypedConfirmScreen
 from exchange.config import Settings
+from exchange.desk import Desk
 from exchange.events import OpenOrder
 from exchange.numbers import NumberError, read_decimal
 from exchange.printable import printable
@@ -35,10 +36,18 @@ def confirmation(
     return ConfirmScreen(question, confirm=confirm, refuse=refuse)
 
 
-def describe_order(order: OpenOrder) -> str:
-    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled."""
+def describe_order(order: OpenOrder, desk: Desk | None = None) -> str:
+    """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled;
+    its price to the tick's places when the ``desk`` knows the symbol's tick, as the ladder writes it."""
     side = "BUY" if order.side == "Buy" else "SELL"
-    price = f" @ {order.price.normalize():,f}" if order.price is not None else ""
+    instrument = desk.instrument(order.symbol) if desk is not None else None
+    places = instrument.price_decimals if instrument is not None else None
+    if order.price is None:
+        price = ""
+    elif places is None:
+        price = f" @ {order.price.normalize():,f}"
+    else:
+        price = f" @ {order.price:,.{places}f}"
     filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
     return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"
 

@@ -54,8 +54,8 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-dialog", classes="dialog"):
             yield Label(_plain_lines(self.question), id="confirm-question")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.confirm_label} [y]", id="confirm-yes", variant="error")
-                yield Button(f"{self.refuse_label} [n]", id="confirm-no", variant="primary")
+                yield Button(Content(f"{self.confirm_label} [y]"), id="confirm-yes", variant="error")
+                yield Button(Content(f"{self.refuse_label} [n]"), id="confirm-no", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
@@ -178,13 +178,32 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog", classes="dialog"):
-            yield Static(self._text(), id="help-text")
+            if self.log_path is not None:
+                log_line = Content.assemble(("Log file ", "bold"), printable(str(self.log_path), None), "\n")
+                yield Static(log_line, classes="help-heading")
+            yield Static(Content.styled("Fluxum: keys", "bold"), classes="help-heading")
+            for keys, what in self._keys():
+                yield self._row(Content.styled(f"  {keys}", "bold $accent"), what)
+            yield Static(Content.assemble("\n", ("On screen", "bold")), classes="help-heading")
+            for glyph, meaning in LEGEND:
+                yield self._row(Content.styled(f"  {glyph}", "bold"), meaning)
+            yield Static(Content.assemble("\n", ("Escape or ? closes this screen.", "dim")), classes="help-heading")
 
-    def _text(self) -> Content:
-        parts: list[object] = []
-        if self.log_path is not None:
-            parts += [("Log file ", "bold"), printable(str(self.log_path), None), "\n\n"]
-        parts += [("Fluxum: keys", "bold"), "\n"]
+    def plain(self) -> str:
+        """The whole help as plain text, also what is scrolled below the screen."""
+        rows = [f"{keys}  {what}" for keys, what in self._keys()] + [f"{glyph}  {what}" for glyph, what in LEGEND]
+        return "\n".join(rows)
+
+    @staticmethod
+    def _row(key: Content, what: str) -> Horizontal:
+        """A key and what it does, side by side: a long description wraps under itself, not under the keys."""
+        return Horizontal(
+            Static(key, classes="help-key"), Static(Content(what), classes="help-what"), classes="help-row"
+        )
+
+    def _keys(self) -> list[tuple[str, str]]:
+        """Each binding with a description once (its keys joined), the symbol keys as one line, the palette."""
+        listed: list[tuple[str, str]] = []
         seen: set[str] = set()
         for binding in self.bindings:
             if not isinstance(binding, Binding) or not binding.description or binding.action in seen:
@@ -192,21 +211,12 @@ class HelpScreen(ModalScreen[None]):
             seen.add(binding.action)
             if binding.action.startswith("symbol_index"):
                 if binding.key == "1":
-                    parts += [(f"  {'1 … 9':<16}", "bold $accent"), " Symbol by its number", "\n"]
+                    listed.append(("1 … 9", "Symbol by its number"))
                 continue
             keys = ", ".join(self.app.get_key_display(Binding(key, "")) for key in binding.key.split(","))
-            parts += [(f"  {keys:<16}", "bold $accent"), f" {binding.tooltip or binding.description}", "\n"]
-        parts += [
-            (f"  {'ctrl+p':<16}", "bold $accent"),
-            " Command palette: symbols, the watchlist (add, remove), themes, actions",
-            "\n\n",
-            ("On screen", "bold"),
-            "\n",
-        ]
-        for glyph, meaning in LEGEND:
-            parts += [(f"  {glyph:<16}", "bold"), f" {meaning}", "\n"]
-        parts += ["\n", ("Escape or ? closes this screen.", "dim")]
-        return Content.assemble(*parts)  # type: ignore[arg-type]
+            listed.append((keys, binding.tooltip or binding.description))
+        listed.append(("ctrl+p", "Command palette: symbols, the watchlist (add, remove), themes, actions"))
+        return listed
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

@@ -78,15 +78,33 @@ class Ticket:
         return "post-only limit" if self.time_in_force == "PostOnly" else "limit"
 
     def order_text(self) -> str:
-        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``: what is sent."""
+        """``BUY 0.001 BTCUSDT @ 65,010.5 (limit)``, ``SELL 0.002 BTCUSDT at market (reduce-only)``: what is
+        sent, each word once."""
         side = "BUY" if self.side == "Buy" else "SELL"
-        price = f" @ {self.price:,f}" if self.price is not None else " at market"
-        return f"{side} {_plain(self.qty)} {printable(self.symbol)}{price} ({self.kind})"
+        order = f"{side} {_plain(self.qty)} {printable(self.symbol)}"
+        if self.price is None:
+            return f"{order} at market" + (" (reduce-only)" if self.reduce_only else "")
+        return f"{order} @ {self.price:,f} ({self.kind})"
 
     def notional_text(self) -> str:
         """``notional 65.01 USDT``; a market order's (``≈``) is at the touch it would take."""
         about = "≈ " if self.price is None else ""
-        return f"notional {about}{_plain(self.notional.quantize(Decimal('0.01')))} {self.quote}"
+        return f"notional {about}{_money(self.notional)} {self.quote}"
+
+    def crossing(self, touch: Decimal | None) -> str:
+        """What a limit order at or through ``touch`` (the best ask for a buy, the best bid for a sell) does:
+        it fills at once as a taker, or as post-only it is cancelled; empty when it rests or is at market."""
+        if self.price is None or touch is None:
+            return ""
+        if (self.price < touch) if self.side == "Buy" else (self.price > touch):
+            return ""
+        best = "best ask" if self.side == "Buy" else "best bid"
+        outcome = (
+            "the exchange will cancel it (post-only)"
+            if self.time_in_force == "PostOnly"
+            else "it fills at once, as a taker"
+        )
+        return f"⚠ at or through the {best} {touch:,f}: {outcome}"
 
     def describe(self) -> str:
         """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``."""
@@ -107,15 +125,23 @@ class AmendTicket:
     def describe(self, was_price: Decimal | None, was_qty: Decimal) -> str:
         parts = []
         if self.price is not None:
-            parts.append(f"price {_plain(was_price)} → {_plain(self.price)}")
+            was = was_price.quantize(self.price) if was_price is not None else None  # both to the tick
+            parts.append(f"price {_plain(was, exact=True)} → {_plain(self.price, exact=True)}")
         if self.qty is not None:
             parts.append(f"qty {_plain(was_qty)} → {_plain(self.qty)}")
-        notional = _plain(self.notional.quantize(Decimal("0.01")))
-        return f"{printable(self.symbol)}: {', '.join(parts)} · notional {notional} {self.quote}"
+        return f"{printable(self.symbol)}: {', '.join(parts)} · notional {_money(self.notional)} {self.quote}"
 
 
-def _plain(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value.normalize():,f}"
+def _plain(value: Decimal | None, *, exact: bool = False) -> str:
+    """A quantity as typed (trailing zeros dropped), or with ``exact`` a price as written (to the tick's places)."""
+    if value is None:
+        return "-"
+    return f"{value:,f}" if exact else f"{value.normalize():,f}"
+
+
+def _money(value: Decimal) -> str:
+    """A notional to the cent, as the desk writes money (``65.00``, never ``65``)."""
+    return f"{value.quantize(Decimal('0.01')):,f}"
 
 
 # ------------------------------------------------------------------------------------------------ rounding
@@ -171,7 +197,7 @@ def _sized(qty: Decimal, step: Decimal) -> Decimal:
 def _within(notional: Decimal, limit: Decimal, quote: str) -> None:
     if notional > limit:
         raise TicketRefused(
-            f"notional {_plain(notional.quantize(Decimal('0.01')))} {quote} is above max_notional "
+            f"notional {_money(notional)} {quote} is above max_notional "
             f"{_plain(limit)} {quote} (the config's limit): not sent"
         )
 

@@ -91,3 +91,20 @@ def test_a_tall_chart_draws_each_candles_volume_under_it_the_largest_full() -> N
     styles = {names for r in volume for text, names in r.cells if text.strip(" ▁▂▃▄▅▆▇█") == "" and text.strip()}
     assert styles == {("chart--volume-up",), ("chart--volume-down",)}
     assert "vol" not in "".join(r.text for r in chart_rows(volume_series("1", "2"), [], "live", 40, 12))  # short
+
+
+def test_prices_are_written_to_the_ticks_places_whatever_the_wire_strings() -> None:
+    """Bybit drops a kline's trailing zeros (``"16677"`` beside ``"16649.5"``) and a host may pad them: the
+    title, the axis and the lines follow the instrument's tick as the ladder does, one place for a 0.1 tick."""
+    candles = series(("65000.50", "65010.00", "64990.25", "65008"), ("65008", "65012", "64999", "65004.5"))
+    lines = [ChartLine("entry", D("65001.5"), "entry")]
+    rows = chart_rows(candles, lines, "live", 60, 12, places=1)
+    assert rows[0].text.rstrip().endswith("last 65,004.5"), rows[0].text
+    axis = [r.text[60 - AXIS_WIDTH :].strip() for r in rows[1:-1]]
+    figures = [text.split()[-1] for text in axis if text]
+    assert figures and all(
+        figure.rsplit(".", 1)[-1].isdigit() and len(figure.rsplit(".", 1)[-1]) == 1 for figure in figures
+    ), axis
+    assert "entry 65,001.5" in axis
+    padded = series(("1", "2", "1", "2.50"))  # no tick known yet: the candles' own places
+    assert chart_rows(padded, [], "live", 60, 12)[0].text.rstrip().endswith("last 2.50")

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
-from app.history_text import cause_words
+from app.history_text import cause_words, event_parts
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import (
@@ -38,6 +38,13 @@ S = 1000
 
 def link(time_ms: int, state: LinkState, reason: str = "", attempt: int = 0, run_ms: int = T0) -> HistoryRow:
     return HistoryRow(time_ms, "link", "", state.value, reason, attempt, None, run_ms)
+
+
+@pytest.mark.parametrize("state", [*BookState, *LinkState])
+def test_the_history_writes_every_state_whole(state: BookState | LinkState) -> None:
+    """``AWAITING_SNAPSHOT`` is a state a trader reads in full, not cut to ``AWAITING_SNAPSH…``."""
+    row = HistoryRow(T0, "book" if isinstance(state, BookState) else "link", "BTCUSDT", state.value)
+    assert event_parts(row)[3] == state.value
 
 
 # ---------------------------------------------------------------------- figures

@@ -46,8 +46,36 @@ def test_a_limit_ticket_says_exactly_what_is_sent() -> None:
     assert "(post-only limit)" in sell.describe()
 
 
+def test_money_is_written_to_the_cent_and_prices_to_the_tick() -> None:
+    """A trader reads ``65.00 USDT`` and ``65,000.0`` as the ladder writes them, never ``65 USDT`` or ``65,000``."""
+    even = limit_ticket("BTCUSDT", "Sell", Decimal("65000"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS)
+    assert even.describe() == "SELL 0.001 BTCUSDT @ 65,000.0 (limit) · notional 65.00 USDT"
+    market = market_ticket("BTCUSDT", "Buy", Decimal("0.001"), Decimal("65010.0"), step=STEP, limits=LIMITS)
+    assert market.describe() == "BUY 0.001 BTCUSDT at market · notional ≈ 65.01 USDT"  # not "(market)" again
+
+
+def test_a_limit_at_or_through_the_touch_says_it_takes_liquidity() -> None:
+    """A buy at the best ask or above fills at once as a taker (a post-only one is cancelled): the confirmation
+    says so, with the touch; a price that rests says nothing more."""
+    buy = limit_ticket("BTCUSDT", "Buy", Decimal("65010.5"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS)
+    assert buy.crossing(Decimal("65010.5")) == "⚠ at or through the best ask 65,010.5: it fills at once, as a taker"
+    assert buy.crossing(Decimal("65010.6")) == "" and buy.crossing(None) == ""
+    sell = limit_ticket(
+        "BTCUSDT", "Sell", Decimal("65000.0"), Decimal("0.001"), tick=TICK, step=STEP, limits=LIMITS, post_only=True
+    )
+    assert sell.crossing(Decimal("65002.0")) == (
+        "⚠ at or through the best bid 65,002.0: the exchange will cancel it (post-only)"
+    )
+    assert (
+        market_ticket("BTCUSDT", "Buy", Decimal("0.001"), Decimal("65010.0"), step=STEP, limits=LIMITS).crossing(
+            Decimal("65010.0")
+        )
+        == ""
+    )
+
+
 def test_above_max_notional_is_refused_with_the_reason() -> None:
-    with pytest.raises(TicketRefused, match=r"notional 1,300.2 USDT is above max_notional 1,000 USDT"):
+    with pytest.raises(TicketRefused, match=r"notional 1,300.20 USDT is above max_notional 1,000 USDT"):
         limit_ticket("BTCUSDT", "Buy", Decimal("65010"), Decimal("0.02"), tick=TICK, step=STEP, limits=LIMITS)
     with pytest.raises(TicketRefused, match="above max_notional"):
         market_ticket("BTCUSDT", "Buy", Decimal("0.02"), Decimal("65010"), step=STEP, limits=LIMITS)
@@ -61,14 +89,15 @@ def test_an_inverse_notional_is_its_contracts_in_usd() -> None:
     one = Decimal(1)
     ticket = market_ticket("BTCUSD", "Sell", Decimal(900), Decimal("65000"), step=one, limits=LIMITS, inverse=True)
     assert ticket.notional == Decimal(900) and ticket.quote == "USD"
-    with pytest.raises(TicketRefused, match="1,001 USD is above max_notional 1,000 USD"):
+    with pytest.raises(TicketRefused, match="1,001.00 USD is above max_notional 1,000 USD"):
         market_ticket("BTCUSD", "Sell", Decimal(1001), Decimal("65000"), step=Decimal(1), limits=LIMITS, inverse=True)
 
 
 def test_closing_is_reduce_only_the_opposite_side_and_never_refused_for_its_size() -> None:
     ticket = close_ticket("BTCUSDT", Decimal("-5"), Decimal("65000"), step=STEP)
     assert (ticket.side, ticket.qty, ticket.reduce_only, ticket.order_type) == ("Buy", Decimal(5), True, "Market")
-    assert ticket.notional > LIMITS.max_notional and "(reduce-only market)" in ticket.describe()
+    assert ticket.notional > LIMITS.max_notional
+    assert ticket.order_text() == "BUY 5 BTCUSDT at market (reduce-only)"  # said once: no "(reduce-only market)"
     with pytest.raises(TicketRefused, match="no position in BTCUSDT to close"):
         close_ticket("BTCUSDT", Decimal(0), Decimal("65000"), step=STEP)
     with pytest.raises(TicketRefused, match="not known yet"):
@@ -79,9 +108,10 @@ def test_an_amend_sends_only_what_changes() -> None:
     was = (Decimal("65000.0"), Decimal("0.002"))
     ticket = amend_ticket("BTCUSDT", "o1", "Buy", was, (Decimal("65000"), Decimal("0.005")), **_grid())
     assert (ticket.price, ticket.qty) == (None, Decimal("0.005"))
-    assert ticket.describe(*was) == "BTCUSDT: qty 0.002 → 0.005 · notional 325 USDT"
+    assert ticket.describe(*was) == "BTCUSDT: qty 0.002 → 0.005 · notional 325.00 USDT"
     moved = amend_ticket("BTCUSDT", "o1", "Buy", was, (Decimal("64990.07"), None), **_grid())
     assert (moved.price, moved.qty) == (Decimal("64990.0"), None)
+    assert moved.describe(*was) == "BTCUSDT: price 65,000.0 → 64,990.0 · notional 129.98 USDT"
     with pytest.raises(TicketRefused, match="nothing to amend"):
         amend_ticket("BTCUSDT", "o1", "Buy", was, was, **_grid())
     with pytest.raises(TicketRefused, match="above max_notional"):

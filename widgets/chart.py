@@ -56,6 +56,10 @@ class ChartSource(Protocol):
 
     def lines(self) -> Sequence[ChartLine]: ...
 
+    def price_places(self) -> int | None:
+        """The places of the symbol's tick, as the ladder writes its prices; None while not known."""
+        ...
+
 
 def _places(candles: Sequence[Candle]) -> int:
     exponents = [c.close.as_tuple().exponent for c in candles[-20:]]
@@ -88,9 +92,17 @@ def _merged(cells: list[Cell]) -> tuple[Cell, ...]:
     return tuple(out)
 
 
-def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, width: int, height: int) -> list[Row]:
+def chart_rows(
+    series: CandleSeries,
+    lines: Sequence[ChartLine],
+    status: str,
+    width: int,
+    height: int,
+    places: int | None = None,
+) -> list[Row]:
     """The chart as ``height`` rows of ``width`` cells: a title, the plot with its price axis (the last price
-    marked), the volume bars under it when there is room, a time axis."""
+    marked), the volume bars under it when there is room, a time axis. Prices have ``places`` (the tick's), or
+    while the tick is not known the candles' own (Bybit drops a kline's trailing zeros)."""
     plot_w, plot_h = width - AXIS_WIDTH - 1, height - 2
     label = INTERVAL_LABELS.get(series.interval, series.interval + "m")
     live = status == "live"
@@ -102,7 +114,7 @@ def chart_rows(series: CandleSeries, lines: Sequence[ChartLine], status: str, wi
             rows.append(text_row("no candles yet", width, "chart--axis"))
         return rows[:height] + [Row((), ())] * max(0, height - len(rows))
     volume_h = plot_h // VOLUME_SHARE if plot_h >= VOLUME_FROM else 0
-    places = _places(candles)
+    places = _places(candles) if places is None else places
     price_rows, off = _price_rows(series, candles, lines, plot_w, plot_h - volume_h, places)
     title += "".join(f" · {text}" for text in off) + f" · last {candles[-1].close:,.{places}f}"
     rows = [text_row(title, width, "chart--title" if live else "chart--not-live")]
@@ -249,12 +261,12 @@ class PriceChart(StripWidget):
             return
         source = self.source
         series, lines, status = source.series, tuple(source.lines()), source.status()
-        width, height = self.size.width, self.size.height
-        key = (id(series), series.version, lines, status, width, height)
+        width, height, places = self.size.width, self.size.height, source.price_places()
+        key = (id(series), series.version, lines, status, width, height, places)
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        self._show_rows(chart_rows(series, lines, status, width, height), width)
+        self._show_rows(chart_rows(series, lines, status, width, height, places), width)
 
     @property
     def plain_lines(self) -> list[str]:

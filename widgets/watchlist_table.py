@@ -22,7 +22,7 @@ from exchange.watchlist import WatchRow, WatchSort, funding_countdown, sorted_wa
 from widgets._format import MAX_DECIMALS, compact_number, fmt_price
 from widgets.desk_widget import DeskWidget
 
-__all__ = ["NOT_LIVE", "SORT_COLUMNS", "WatchlistTable", "watchlist_lines"]
+__all__ = ["DROP_ORDER", "NOT_LIVE", "SORT_COLUMNS", "WatchlistTable", "shown_columns", "watchlist_lines"]
 
 NOT_LIVE = "⚠ not live"
 COLUMNS = (
@@ -36,6 +36,8 @@ COLUMNS = (
     ("book", 11, "<"),
 )
 """Each column's heading, width and alignment; a column is separated from the last by one space."""
+DROP_ORDER = ("open int.", "turnover", "next in", "24h %")
+"""The columns a narrow terminal leaves out, in this order, rather than wrap a row: the book's state stays."""
 SORT_COLUMNS = {
     WatchSort.SYMBOL: "symbol",
     WatchSort.CHANGE: "24h %",
@@ -85,22 +87,32 @@ def _cells(row: WatchRow, instrument: Instrument | None, now_ms: int) -> list[tu
     ]
 
 
-def _line(cells: list[tuple[str, str]], row_style: str) -> Content:
+def shown_columns(width: int | None) -> tuple[int, ...]:
+    """The indexes of the columns that fit ``width`` cells (all of them when the width is not known)."""
+    shown = list(range(len(COLUMNS)))
+    for name in DROP_ORDER:
+        if width is None or sum(COLUMNS[i][1] + 1 for i in shown) - 1 <= width:
+            break
+        shown.remove(next(i for i in shown if COLUMNS[i][0] == name))
+    return tuple(shown)
+
+
+def _line(cells: list[tuple[str, str]], row_style: str, shown: tuple[int, ...]) -> Content:
     parts: list[Any] = []
-    for (text, style), (_, width, align) in zip(cells, COLUMNS, strict=True):
+    for index in shown:
+        (text, style), (_, width, align) = cells[index], COLUMNS[index]
         text = text[:width]
         padded = f"{text:<{width}}" if align == "<" else f"{text:>{width}}"
         parts += [(padded, " ".join(s for s in (style, row_style) if s)), (" ", row_style)]
     return Content.assemble(*parts[:-1])
 
 
-def _headings(sorting: Sorting) -> str:
+def _headings(sorting: Sorting, shown: tuple[int, ...]) -> str:
     sort, descending = sorting
     arrowed = SORT_COLUMNS.get(sort)
     names = [f"{name}{'▼' if descending else '▲'}" if name == arrowed else name for name, _, _ in COLUMNS]
     return " ".join(
-        f"{name:<{width}}" if align == "<" else f"{name:>{width}}"
-        for name, (_, width, align) in zip(names, COLUMNS, strict=True)
+        f"{names[i]:<{COLUMNS[i][1]}}" if COLUMNS[i][2] == "<" else f"{names[i]:>{COLUMNS[i][1]}}" for i in shown
     )
 
 
@@ -118,10 +130,12 @@ def watchlist_lines(
     now_ms: int,
     cursor: int | None,
     sorting: Sorting = (WatchSort.WATCHED, False),
+    width: int | None = None,
 ) -> list[Content]:
     """The header (the sort, and ``⚠ not live`` when the figures are not current), the column headings (the sorted
     one arrowed) and a row per symbol in the order given; the cursor's row reversed, a row whose figures are not
-    live dimmed."""
+    live dimmed. The columns are those that fit ``width`` (:data:`DROP_ORDER`)."""
+    shown = shown_columns(width)
     ready = desk.state.kind is LinkState.READY
     stale = [row.symbol for row in rows if not row.live]
     count = f"{len(rows)} watched{_sort_text(sorting)}"
@@ -132,10 +146,10 @@ def watchlist_lines(
     else:
         note = ("", "")
     lines = [Content.assemble((count, "bold"), note)]
-    lines.append(Content.styled(_headings(sorting), "bold $label"))
+    lines.append(Content.styled(_headings(sorting, shown), "bold $label"))
     for index, row in enumerate(rows):
         style = "reverse" if index == cursor else "dim" if not row.live else ""
-        lines.append(_line(_cells(row, instruments.get(row.symbol), now_ms), style))
+        lines.append(_line(_cells(row, instruments.get(row.symbol), now_ms), style, shown))
     return lines
 
 
@@ -207,7 +221,8 @@ class WatchlistTable(DeskWidget):
         if selected in self._order:
             self.cursor = self._order.index(selected)
         self.cursor = max(0, min(len(rows) - 1, self.cursor))
-        lines = watchlist_lines(desk, rows, desk.instruments, now_ms, self.cursor, self.sorting)
+        width = self.container_size.width or None
+        lines = watchlist_lines(desk, rows, desk.instruments, now_ms, self.cursor, self.sorting, width)
         if lines == self._lines:
             return
         resized = len(lines) != len(self._lines)

@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 from decimal import Decimal
 
-from app.chart_screen import position_lines
+from app.chart_screen import position_lines, price_places
 from exchange.candles import Candle, CandleSeries
 from exchange.desk import Desk
 from tests.ui.scripted import NOW_MS
@@ -49,3 +49,6 @@ class ScriptedChart:
 
     def lines(self) -> Sequence[ChartLine]:
         return position_lines(self._desk, self.series.symbol)
+
+    def price_places(self) -> int | None:
+        return price_places(self._desk, self.series.symbol)

@@ -109,6 +109,23 @@ async def test_a_desk_with_no_session_offers_no_order_action() -> None:
         assert screen.check_action("place", ("Buy", "limit")) is True
 
 
+async def test_a_buy_at_the_best_ask_is_confirmed_as_taking_liquidity() -> None:
+    """k puts the cursor on the best ask: a buy there fills at once, and the question says so before y."""
+    app = _app()
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.runtime = stand_in(load_settings(environ={}), Rest())
+        await pilot.press("k", "b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        question = app.screen.question if isinstance(app.screen, ConfirmScreen) else ""
+        assert "⚠ at or through the best ask" in question and "fills at once" in question, question
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation refused")
+        await pilot.press("j", "j", "b")  # the best bid: the buy rests
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the second confirmation")
+        question = app.screen.question if isinstance(app.screen, ConfirmScreen) else ""
+        assert question.startswith("Send BUY") and "⚠" not in question, question
+
+
 async def test_on_production_an_order_needs_the_symbol_typed_and_carries_an_order_link_id() -> None:
     app = _app()
     rest = Rest()
@@ -179,3 +196,15 @@ async def test_a_confirmation_the_outage_overtook_sends_nothing() -> None:
         await pilot.press("y")
         await until(pilot, lambda: app.noticed("Not sent: The link is not Ready"), "the order held back")
         assert not rest.placed
+
+
+def test_an_order_is_described_with_its_price_to_the_tick() -> None:
+    """The cancel and amend dialogs write an order's price as the ladder and the amend line do: 65,000.0."""
+    from app.order_entry import describe_order
+    from exchange.events import OpenOrder
+
+    desk = scripted.long_in_profit()
+    one = Decimal("0.001")
+    order = OpenOrder("o9", "link-o9", "BTCUSDT", "Buy", "Limit", Decimal("65000"), one, Decimal(0), one, "New")
+    assert describe_order(order, desk) == "BUY 0.001 BTCUSDT @ 65,000.0 (Limit)"
+    assert describe_order(order) == "BUY 0.001 BTCUSDT @ 65,000 (Limit)"  # no desk: as the exchange wrote it

@@ -61,7 +61,8 @@ def _mine(app: RecordingApp) -> list[OpenOrder]:
 
 async def _confirm(app: RecordingApp, pilot: Pilot[Any], *says: str) -> None:
     await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
-    await until(pilot, lambda: all(s in screen_text(app) for s in says), f"the confirmation to say {says!r}")
+    asked = lambda: app.screen.question if isinstance(app.screen, ConfirmScreen) else ""  # noqa: E731
+    await until(pilot, lambda: all(s in asked() for s in says), f"the confirmation to ask {says!r}")
     await press(pilot, "y")
     await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation answered")
 
@@ -126,7 +127,7 @@ async def test_market_buy_then_close_the_position_reduce_only(tmp_path: Path) ->
         await press(pilot, "x")
         await until(pilot, lambda: app.noticed("no position in BTCUSDT to close"), "nothing to close")
         await press(pilot, "m")
-        await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market (market)")
+        await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market?")
 
         def size() -> Decimal:
             position = app.desk.positions.get("BTCUSDT")
@@ -134,7 +135,7 @@ async def test_market_buy_then_close_the_position_reduce_only(tmp_path: Path) ->
 
         await until(pilot, lambda: size() == QTY, "the long position")
         await press(pilot, "x")
-        await _confirm(app, pilot, "(reduce-only market)", "SELL 0.002 BTCUSDT")
+        await _confirm(app, pilot, "SELL 0.002 BTCUSDT at market (reduce-only)")
         await until(pilot, lambda: size() == 0, "the position closed")
         await app.stop_session()
 
@@ -174,7 +175,7 @@ async def _resting(app: RecordingApp, pilot: Pilot[Any]) -> OpenOrder:
 
 async def _amend_qty(app: RecordingApp, pilot: Pilot[Any], qty: str) -> None:
     await press(pilot, "a")
-    await until(pilot, lambda: isinstance(app.screen, AmendScreen), "the amend form")
+    await until(pilot, lambda: isinstance(app.screen, AmendScreen) and bool(app.screen.query("#amend-qty")), "the form")
     field = app.screen.query_one("#amend-qty")
     field.value = qty  # type: ignore[attr-defined]
     field.focus()
@@ -211,7 +212,7 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
     async with app.run_test(size=LIVE_SIZE) as pilot:
         await _ready(app, pilot, "BTCUSD")
         await press(pilot, "m")
-        await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100 USD")
+        await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100.00 USD")
 
         def size() -> Decimal:
             position = app.desk.positions.get("BTCUSD")
@@ -219,6 +220,6 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
 
         await until(pilot, lambda: size() == 100, "the long of 100 contracts")
         await press(pilot, "x")
-        await _confirm(app, pilot, "(reduce-only market)", "SELL 100 BTCUSD")
+        await _confirm(app, pilot, "SELL 100 BTCUSD at market (reduce-only)")
         await until(pilot, lambda: size() == 0, "the position closed")
         await app.stop_session()

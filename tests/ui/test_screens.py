@@ -58,7 +58,7 @@ async def test_help_screen_lists_every_binding() -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         assert "Previous symbol" in screen_text(app)
-        text = app.screen._text().plain  # the whole help, also what is scrolled below the screen
+        text = app.screen.plain()  # the whole help, also what is scrolled below the screen
         for words in (
             "Previous symbol",
             "Coarser ladder",
@@ -66,7 +66,7 @@ async def test_help_screen_lists_every_binding() -> None:
             "Cancel the order",
             "Buy limit at the cursor's price",
             "Close the position at market (reduce-only)",
-            "Amend the order under the cursor",
+            "Amend the order selected in Open orders",
             "◑ Reconnecting",
         ):
             assert words in text
@@ -749,6 +749,34 @@ async def test_on_production_a_cancel_needs_the_symbol_typed() -> None:
         app.runtime = stand_in(testnet, Rest())
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the y/n question off production")
+
+
+async def test_a_long_line_of_the_help_wraps_under_its_description() -> None:
+    """A description that takes two rows goes on under itself, never back under the keys' column; the order
+    keys say which order they act on in the desk's words (the one selected in Open orders)."""
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: "Ladders side by side" in screen_text(app), "the help")
+        rows = screen_text(app).splitlines()
+        first = next(index for index, row in enumerate(rows) if "Ladders side by side" in row)
+        column = rows[first].index("Ladders side by side")
+        key_column = rows[first].index(" v ") + 1
+        following = rows[first + 1]
+        assert following[key_column:column].strip() == "" and following[column] != " ", (rows[first], following)
+        assert "Cancel the order selected in Open orders" in screen_text(app)
+
+
+async def test_the_confirmation_buttons_name_their_keys() -> None:
+    """The y / n keys are printed on the buttons: a label is text, never markup that would swallow ``[y]``."""
+    from app.screens import ConfirmScreen
+
+    app = _app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        app.push_screen(ConfirmScreen("Send it?", confirm="Send order", refuse="Don't"))
+        await until(pilot, lambda: "Send it?" in screen_text(app), "the confirmation")
+        text = screen_text(app)
+        assert "Send order [y]" in text and "Don't [n]" in text, text
 
 
 @pytest.mark.parametrize(

@@ -89,3 +89,31 @@ async def test_in_an_outage_the_last_figures_stay_and_say_not_live() -> None:
         await until(pilot, lambda: "⚠ not live: the last figures before the link went" in screen_text(app), "it")
         row = next(line for line in screen_text(app).splitlines() if "ETHUSDT " in line and "RESYNCING" in line)
         assert "3,500.1" in row and "+0.0100%" in row  # the last price and funding heard, the book's state
+
+
+async def test_at_80_columns_a_row_stays_on_one_line_and_keeps_its_book() -> None:
+    """A narrow terminal leaves out open interest, then turnover, rather than wrap each row onto two lines; the
+    book's state (can this row be traded on?) stays."""
+    app = _app(watchlist_desk())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
+        table = app.screen.query_one(WatchlistTable)
+        fits = lambda: len(table.plain_lines) > 2 and max(map(len, table.plain_lines)) <= table.container_size.width  # noqa: E731
+        await until(pilot, fits, "the rows, each within the dialog")
+        headings = table.plain_lines[1]
+        assert "book" in headings and "funding" in headings and "open int." not in headings, headings
+        rows = screen_text(app).splitlines()
+        btc = next(row for row in rows if "BTCUSDT" in row and "%" in row)
+        assert "RESYNCING" in btc, btc  # the scripted desk's BTCUSDT book, on the row's one line
+
+
+async def test_at_80_columns_the_keys_under_the_table_wrap_rather_than_cut() -> None:
+    app = _app(watchlist_desk())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("w")
+        await until(pilot, lambda: "Escape" in screen_text(app), "the watchlist's keys")
+        hint = app.screen.query_one("#watchlist-dialog .dialog-hint").region
+        rows = screen_text(app).splitlines()[hint.y : hint.bottom]
+        text = " ".join(" ".join(row[hint.x : hint.right] for row in rows).split())
+        assert "Escape close" in text and "n as watched (again: reverse)" in text, rows
