@@ -358,7 +358,7 @@ def summary(by_shape: dict[str, list[dict[str, Any]]]) -> list[str]:
     """One row per shape: how many times faster Fluxum is than each peer, at both cadences."""
     peers = [
         key
-        for key in ("order-book", "sorteddict", "ccxt", "pybit-sorted")
+        for key in ("order-book", "fluxum-before", "sorteddict", "ccxt", "pybit-sorted")
         if any(r["key"] == key for results in by_shape.values() for r in results)
     ]
     head = " | ".join(f"÷ {IMPLEMENTATIONS[key][2].split(' (')[0]} (100 / 1)" for key in peers)
