@@ -196,8 +196,9 @@ class DeskScreen(Screen[None]):
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="This help"),
     ]
 
-    symbol: reactive[str | None] = reactive(None, init=False)
-    """The symbol on screen."""
+    symbol: reactive[str | None] = reactive(None, init=False, repaint=False)
+    """The symbol on screen. Its widgets repaint what the new symbol changes; a repaint of the screen itself
+    would redraw (and resend) every cell of the terminal on each symbol key."""
 
     def __init__(
         self, fluxum: FluxumApp, desk: Desk, symbol: str | None = None, *, clock: Callable[[], float] = time.time
