@@ -6,8 +6,10 @@ seconds, a full one over the whole heap: the widgets, the CSS, the modules, the 
 milliseconds in one go, in the middle of a frame. Once the desk is composed (and again when its session is first
 Ready) what is alive then lives all day: it is moved out of the collector's sight (``gc.freeze``), and young
 collections wait for more allocations. Reference counting frees everything that is not a cycle as before; cycles
-are still collected, less often. When the desk ends, all of it is handed back (``release_heap``): a process
-that runs desks one after another (the tests) collects each one's cycles.
+are still collected, less often. A frozen object that later dies in a cycle (a ladder removed from the
+desk) is not collected until the desk ends: at most what was alive at the two freezes. When the desk ends, all
+of it is handed back (``release_heap``): a process that runs desks one after another (the tests) collects each
+one's cycles.
 """
 
 from __future__ import annotations
