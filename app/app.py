@@ -41,6 +41,7 @@ from textual.worker import Worker, WorkerState
 from app.alert_delivery import AlertCommands, desktop_escape
 from app.bridge import Bridge
 from app.desk_screen import DeskScreen
+from app.heap import release_heap, settle_heap
 from app.history_screen import HistoryScreen
 from app.line_filter import ControlFilter, printable_segments
 from app.palette import environment_colours, label_colour
@@ -356,6 +357,7 @@ class FluxumApp(App[None]):
             self._start_logging()
         self._restore_theme()
         await AwaitMount(self.desk_screen, [self.desk_screen])  # the desk is composed before the app is ready
+        settle_heap()
         self.set_interval(1.0, self._flush_toasts, name="toast summaries")
         if self.is_web:
             self._watch_server()
@@ -497,6 +499,7 @@ class FluxumApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.stop_session(timeout=2.0)
+        release_heap()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures end: the desk goes Failed and a person is told."""

@@ -27,6 +27,7 @@ from textual.widgets import Footer, Static
 
 from app.bridge import BookStateChanged, FillReceived, NoticeReceived, OrderChanged, PositionChanged, StateChanged
 from app.chart_screen import ChartScreen, live_source
+from app.heap import settle_heap
 from app.order_actions import OrderActions
 from app.order_entry import confirmation, describe_order
 from app.positions_screen import PositionsScreen, reader_for
@@ -196,8 +197,9 @@ class DeskScreen(Screen[None]):
         Binding("question_mark", "app.help", "Help", key_display="?", tooltip="This help"),
     ]
 
-    symbol: reactive[str | None] = reactive(None, init=False)
-    """The symbol on screen."""
+    symbol: reactive[str | None] = reactive(None, init=False, repaint=False)
+    """The symbol on screen. Its widgets repaint what the new symbol changes; a repaint of the screen itself
+    would redraw (and resend) every cell of the terminal on each symbol key."""
 
     def __init__(
         self, fluxum: FluxumApp, desk: Desk, symbol: str | None = None, *, clock: Callable[[], float] = time.time
@@ -208,6 +210,7 @@ class DeskScreen(Screen[None]):
         self.desk = desk
         self.clock = clock
         self._recovering = False
+        self._heap_settled = False
         self._cancelling: set[str] = set()
         self.order_actions = OrderActions(self)
         """Order entry: the ladder cursor's buy and sell, market, close, cancel all, amend."""
@@ -340,6 +343,9 @@ class DeskScreen(Screen[None]):
     def on_bridge_state_changed(self, message: StateChanged) -> None:
         self.refresh_now(ConnectionBar, Ladder, SymbolStrip)
         kind = message.state.kind
+        if kind is LinkState.READY and not self._heap_settled:
+            self._heap_settled = True  # the books, the ledger and the backfill are in: they live all day
+            settle_heap()
         if kind is LinkState.RECONNECTING:
             self._recovering = True
         elif kind is LinkState.READY and self._recovering:

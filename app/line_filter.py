@@ -47,6 +47,10 @@ def printable_segments(segments: Iterable[Segment]) -> list[Segment]:
 class ControlFilter(LineFilter):
     """Deletes ESC, C0/C1, bidi and zero-width controls from every segment, and drops hyperlinks."""
 
+    guards_text = True
+    """A widget that builds its strips from printable text without links may skip this filter
+    (``widgets.strip_widget``)."""
+
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         if all(map(_clean, segments)):
             return segments

@@ -139,6 +139,7 @@ class Ctx:
     def scan_heap(self) -> None:
         from textual.widget import Widget
 
+        gc.unfreeze()  # frozen objects (app/heap.py) are invisible to get_objects(): count them all
         objects = gc.get_objects()
         detached = Counter(type(o).__name__ for o in objects if isinstance(o, Widget) and not o.is_attached)
         self.heap = {"objects": len(objects), "detached": sum(detached.values())}

@@ -6,17 +6,27 @@ painting costs nothing. Only what changed is repainted: a row equal to the one d
 refreshed, and a changed row refreshes only the columns from its first to its last changed cell
 (:func:`changed_span`), so the compositor renders, and the terminal is sent, those cells alone. Component styles
 are resolved once per style change (``_style``).
+
+Each strip is built clean, so the app's line filters that would only copy it are skipped for these widgets
+(``get_line_filters``): the text guard (a filter with ``guards_text``), because every cell's text passes
+:func:`exchange.printable.strip_controls` here and no style carries a link; Textual's ANSI-to-truecolor filter,
+while every style and colour the widget paints is already truecolor and not dim. On the ladder, a new strip per
+filter was two of the five strips Textual builds for each changed row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.color import Color
+from textual.filter import ANSIToTruecolor, LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
 
+from exchange.printable import strip_controls
 from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
@@ -79,6 +89,27 @@ class StripWidget(SymbolWidget):
         self._base = Style()
         self._styles: dict[str, Style] = {}
         self._layered: dict[tuple[str, ...], Style] = {}
+        self._filters_key: tuple[object, ...] | None = None
+        self._filters: list[LineFilter] = []
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """The app's line filters but those that would leave this widget's strips as they are (see the module)."""
+        filters = self.app.get_line_filters()
+        key = (tuple(filters), self._style_generation, len(self._layered), self._base, self.styles.border)
+        if key != self._filters_key:
+            self._filters_key = key
+            self._filters = [f for f in filters if not self._strips_pass(f)]
+        return self._filters
+
+    def _strips_pass(self, line_filter: LineFilter) -> bool:
+        """Whether ``line_filter`` would return every strip of this widget unchanged."""
+        if getattr(line_filter, "guards_text", False):
+            return all(style.link is None for style in (self._base, *self._layered.values()))
+        if isinstance(line_filter, ANSIToTruecolor):
+            styles = (self._base, *self._layered.values())
+            colours = [self.styles.background, *(colour for _, colour in self.styles.border)]
+            return all(_truecolor(style) for style in styles) and all(_not_ansi(c) for c in colours)
+        return False
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -129,6 +160,8 @@ class StripWidget(SymbolWidget):
         for text, names in (*row.cells, (" " * max(0, width - sum(len(t) for t, _ in row.cells)), row.fill)):
             if not text:
                 continue
+            if not text.isprintable():
+                text = strip_controls(text).ljust(len(text))  # (the line filter is skipped: see the module)
             style = self._styled(names)
             total += len(text)
             if segments and segments[-1].style == style:
@@ -163,3 +196,13 @@ class StripWidget(SymbolWidget):
         self._rows, self._strips = rows, new_strips
         if regions:
             self.refresh(*regions)
+
+
+def _truecolor(style: Style) -> bool:
+    """Whether Textual's ANSI-to-truecolor filter leaves ``style`` as it is: no system colour, not dim."""
+    colours = (style.color, style.bgcolor)
+    return not style.dim and all(colour is None or colour.triplet is not None for colour in colours)
+
+
+def _not_ansi(colour: Color) -> bool:
+    return colour.ansi is None

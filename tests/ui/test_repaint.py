@@ -8,15 +8,18 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
 
+from app.line_filter import ControlFilter
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
 from widgets.desk_widget import CYCLE, PullTicker
 from widgets.ladder import Ladder
 from widgets.rows import Row
 from widgets.strip_widget import END_OF_ROW, changed_span
+from widgets.tape import TradesTape
 
 WIDTH = 24
 STYLES = (("a",), ("b",), ("a", "b"))
@@ -126,3 +129,57 @@ def test_a_late_tick_delays_a_pull_and_never_drops_it() -> None:
         now[0] += 3 / ticker.tick_hz
         ticker.tick()
     assert len(pulls) >= 7  # 0.75 s at 10 Hz, pulled at every tick that ran after its turn came
+
+
+async def test_the_ladder_and_tape_skip_only_the_line_filters_that_would_leave_their_strips_as_they_are() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        widgets = [app.query_one(Ladder), app.query_one(TradesTape)]
+        await until(pilot, lambda: all(widget._strips for widget in widgets), "the ladder and the tape drawn")
+        every = app.get_line_filters()
+        assert any(isinstance(f, ANSIToTruecolor) for f in every) and any(isinstance(f, ControlFilter) for f in every)
+        for widget in widgets:
+            assert widget.get_line_filters() == []
+            background = widget.styles.background
+            for strip in widget._strips:
+                filtered = strip
+                for line_filter in every:
+                    filtered = filtered.apply_filter(line_filter, background)
+                assert list(filtered) == list(strip)  # what the filters would have sent is what is sent
+        ladder = widgets[0]
+        ladder._styled(("ladder--untrusted",))  # a dim look: the ANSI filter turns it into a blended colour
+        assert [type(f) for f in ladder.get_line_filters()] == [ANSIToTruecolor]
+
+
+async def test_a_control_character_in_a_row_never_reaches_a_strip_that_skips_the_text_guard() -> None:
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        strip = ladder._strip(Row((("a\x1b[2Jb\u202e", ("ladder--ask",)), ("\x07c", ("ladder--bid",)))), 12)
+        assert strip.text == "a[2Jb  c    "  # no ESC, BEL or bidi override; each cell keeps its width
+        assert all(segment.text.isprintable() for segment in strip)
+
+
+async def test_a_symbol_key_repaints_the_widgets_it_changes_not_every_cell_of_the_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        screen, before = app.screen, ladder.symbol
+        assert len(app.desk.symbols) > 1
+        repaints: list[tuple[Any, ...]] = []
+        original = screen.refresh
+
+        def recording(*regions: Any, **kwargs: Any) -> Any:
+            if kwargs.get("repaint", True) and not regions:
+                repaints.append(regions)
+            return original(*regions, **kwargs)
+
+        monkeypatch.setattr(screen, "refresh", recording)
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: ladder.symbol != before, "the next symbol's ladder")
+        assert repaints == []
