@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -38,7 +37,16 @@ from exchange.recording.reader import RecordingReader
 from exchange.recording.replay import recorded_settings, replay
 from tests.support.fills import place_market
 from tests.support.gate import Gate
-from tests.support.replay_recording import Gated, live_run, ready_again, sim_of, socket_drop
+from tests.support.replay_recording import (
+    Gated,
+    assert_as_live,
+    live_run,
+    ready_again,
+    replayed,
+    sim_of,
+    socket_drop,
+    states_of,
+)
 from tests.support.runtime import one_expired_looking_auth
 from tests.support.waiting import until
 
@@ -187,26 +195,6 @@ async def corrupt_executions(rt: Runtime) -> None:
     await asyncio.sleep(1.0)
 
 
-def replayed(path: Path, speed: str = "max") -> list[dict[str, Any]]:
-    """The lines of ``fluxum replay PATH --headless --json --speed SPEED``."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "replay", str(path), "--headless", "--json", "--speed", speed],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        cwd=REPO,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return [json.loads(line) for line in done.stdout.splitlines()]
-
-
-def states_of(summary: dict[str, Any]) -> list[tuple[str, str, int]]:
-    """The state sequence: every change of state with its reason and attempt, the slow-step words included."""
-    return [(s["state"], s["reason"], s["attempt"]) for s in summary["states"]]
-
-
 SCENARIOS = {
     "clean": clean,
     "socket-drop": socket_drop,
@@ -227,18 +215,6 @@ SCENARIOS = {
     "corrupt-executions": corrupt_executions,
 }
 GATED: dict[str, Gated] = {"refused-connections": refused_connections}
-
-
-def assert_as_live(lines: list[dict[str, Any]], live: dict[str, Any], live_fills: list[str]) -> None:
-    """The replay's lines end as the live run did: books, ledger, account, states, fills."""
-    summary = lines[-1]
-    assert summary["type"] == "summary"
-    assert summary["books"] == live["books"]
-    for key in ("ledger", "fills", "ledger_counters", "orders", "positions", "wallet", "environment", "symbols"):
-        assert summary[key] == live[key], key
-    assert states_of(summary) == states_of(live)
-    assert [line["exec_id"] for line in lines if line["type"] == "fill"] == live_fills
-    assert lines[0]["type"] == "start"
 
 
 @pytest.mark.parametrize("name", [*SCENARIOS, *GATED])

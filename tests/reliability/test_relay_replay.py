@@ -13,10 +13,9 @@ from app.runtime import Runtime, open_runtime
 from exchange.recording.writer import RecordingPlan, SessionRecorder
 from tests.support.fills import place_market
 from tests.support.relay import floor, running_relay
-from tests.support.replay_recording import QUICK, ready_again, recorded_run
+from tests.support.replay_recording import QUICK, assert_as_live, ready_again, recorded_run, replayed
 from tests.support.runtime import FAST_BACKOFF
 from tests.support.waiting import until
-from tests.test_replay import assert_as_live, replayed
 
 
 @pytest.mark.slow

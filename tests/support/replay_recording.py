@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -43,6 +46,9 @@ def sim_of(rt: Runtime) -> Any:
 
 def ready(rt: Runtime) -> bool:
     return rt.session.state.kind is LinkState.READY
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def ready_again(rt: Runtime, before: int) -> None:
@@ -152,6 +158,38 @@ async def record_an_outage(path: Path, symbols: str = "BTCUSDT,ETHUSDT") -> dict
     :func:`exchange.summary.desk_summary`)."""
     summary, _ = await live_run(path, an_outage, symbols=symbols, seed=7, timeouts=DEFAULT_TIMEOUTS)
     return summary
+
+
+def replayed(path: Path, speed: str = "max") -> list[dict[str, Any]]:
+    """The lines of ``fluxum replay PATH --headless --json --speed SPEED``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "replay", str(path), "--headless", "--json", "--speed", speed],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def states_of(summary: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The state sequence: every change of state with its reason and attempt, the slow-step words included."""
+    return [(s["state"], s["reason"], s["attempt"]) for s in summary["states"]]
+
+
+def assert_as_live(lines: list[dict[str, Any]], live: dict[str, Any], live_fills: list[str]) -> None:
+    """The replay's lines end as the live run did: books, ledger, account, states, fills."""
+    summary = lines[-1]
+    assert summary["type"] == "summary"
+    assert summary["books"] == live["books"]
+    for key in ("ledger", "fills", "ledger_counters", "orders", "positions", "wallet", "environment", "symbols"):
+        assert summary[key] == live[key], key
+    assert states_of(summary) == states_of(live)
+    assert [line["exec_id"] for line in lines if line["type"] == "fill"] == live_fills
+    assert lines[0]["type"] == "start"
 
 
 if __name__ == "__main__":
