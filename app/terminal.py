@@ -18,6 +18,8 @@ from typing import IO, Any
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
+from app.style_delta import StyleDelta
+
 __all__ = ["HangupSafeDriver", "HangupSafeOutput"]
 
 READ_SIZE = 4096
@@ -26,19 +28,25 @@ POLL_S = 0.1
 
 
 class HangupSafeOutput:
-    """The terminal's output stream; once a write or flush fails, output is dropped instead of raising."""
+    """The terminal's output stream, each style sent as a change (:mod:`app.style_delta`); once a write or flush
+    fails, output is dropped instead of raising."""
 
     def __init__(self, file: IO[str]) -> None:
         self._file = file
+        self._styles = StyleDelta()
         self.gone = False
 
     def write(self, text: str) -> int:
         if not self.gone:
             try:
-                self._file.write(text)
+                self._file.write(self._styles.encode(text))
             except OSError:
                 self.gone = True
         return len(text)
+
+    def restyle(self) -> None:
+        """Another writer had the terminal: the next text sends its style whole."""
+        self._styles.reset()
 
     def flush(self) -> None:
         if not self.gone:
@@ -60,6 +68,10 @@ class HangupSafeDriver(LinuxDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._file = HangupSafeOutput(self._file)  # type: ignore[assignment,arg-type]
+
+    def start_application_mode(self) -> None:
+        self._file.restyle()  # a suspended desk's terminal was someone else's: its style is not known
+        super().start_application_mode()
 
     def run_input_thread(self) -> None:
         """Keys, mouse and terminal replies to the app until the desk stops or the input ends."""

@@ -12,6 +12,12 @@ Each strip is built clean, so the app's line filters that would only copy it are
 :func:`exchange.printable.strip_controls` here and no style carries a link; Textual's ANSI-to-truecolor filter,
 while every style and colour the widget paints is already truecolor and not dim. On the ladder, a new strip per
 filter was two of the five strips Textual builds for each changed row.
+
+A prepared row is final but for the widget's side borders, so a changed row is framed once, from its strip and
+the two border cells, instead of being rebuilt line by line in Textual's styles cache (the border, padding, tint,
+opacity and filters of every changed line: a third of the desk's CPU). The border lines, and a widget whose styles
+ask for more than plain side borders (padding, tint, opacity, text opacity, outline, hatch, a filter that applies),
+go through the styles cache as any widget's do (``render_lines``).
 """
 
 from __future__ import annotations
@@ -91,6 +97,12 @@ class StripWidget(SymbolWidget):
         self._layered: dict[tuple[str, ...], Style] = {}
         self._filters_key: tuple[object, ...] | None = None
         self._filters: list[LineFilter] = []
+        self._framed: list[Strip | None] = []
+        """Each content row with its side borders, built when first painted after the row changed."""
+        self._edges_key: tuple[object, ...] | None = None
+        self._edges: tuple[list[Segment], list[Segment]] | None = None
+        """The left and right border cells of a content row, or None when the styles cache must draw the rows."""
+        self._border_lines: dict[tuple[object, ...], Strip] = {}
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """The app's line filters but those that would leave this widget's strips as they are (see the module)."""
@@ -127,7 +139,79 @@ class StripWidget(SymbolWidget):
     def _show(self, strips: list[Strip]) -> None:
         """Paint these strips from the next frame on."""
         self._strips = strips
+        self._framed = [None] * len(strips)
         self.refresh()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
+        edges = self._side_edges()
+        if edges is None:
+            return super().render_lines(crop)
+        top = self.styles.gutter.top
+        rows, width = self.size.height, self.outer_size.width
+        lines: list[Strip] = []
+        for y in crop.line_range:
+            row = y - top
+            framed = self._framed_row(row, edges) if 0 <= row < rows else self._border_line(y, width)
+            if framed is None:  # a row not yet rebuilt for a new width
+                lines.extend(super().render_lines(Region(0, y, width, 1)))
+            else:
+                lines.append(framed)
+        if crop.column_span != (0, width):
+            x1, x2 = crop.column_span
+            lines = [line.crop(x1, x2) for line in lines]
+        return lines
+
+    def _framed_row(self, row: int, edges: tuple[list[Segment], list[Segment]]) -> Strip | None:
+        framed = self._framed[row] if row < len(self._framed) else None
+        if framed is None:
+            strip = self.render_line(row)
+            if strip.cell_length != self.size.width:
+                return None
+            left, right = edges
+            framed = Strip([*left, *strip, *right], strip.cell_length + len(left) + len(right))
+            if row < len(self._framed):
+                self._framed[row] = framed
+        return framed
+
+    def _border_line(self, y: int, width: int) -> Strip:
+        """A top or bottom border line, drawn by the styles cache once per title and look."""
+        key = (y, self._border_title, self._border_subtitle)
+        line = self._border_lines.get(key)
+        if line is None:
+            if len(self._border_lines) > 8:  # titles that came and went
+                self._border_lines.clear()
+            line = self._border_lines[key] = super().render_lines(Region(0, y, width, 1))[0]
+        return line
+
+    def _side_edges(self) -> tuple[list[Segment], list[Segment]] | None:
+        """The side border cells of a content row, taken from one row the styles cache drew; None when the styles
+        draw more than plain side borders (or a line filter applies), so every line must go through the cache."""
+        width, height = self.outer_size
+        key = (width, height, self.size, self._style_generation, self.opacity, tuple(self.get_line_filters()))
+        if key == self._edges_key:
+            return self._edges
+        self._edges_key, self._edges = key, None
+        self._framed = [None] * len(self._strips)
+        self._border_lines.clear()
+        styles = self.styles
+        gutter = styles.gutter
+        plain = (
+            not self.get_line_filters()
+            and self.opacity == 1
+            and styles.text_opacity == 1
+            and styles.tint.a == 0
+            and not any(styles.padding)
+            and not any(edge for edge, _ in styles.outline)
+            and (not styles.has_rule("hatch") or styles.hatch == "none")
+            and gutter.left <= 1
+            and gutter.right <= 1
+            and self.size.height > 0
+        )
+        if plain:
+            line = super().render_lines(Region(0, gutter.top, width, 1))[0]
+            self._edges = (list(line.crop(0, gutter.left)), list(line.crop(width - gutter.right, width)))
+        return self._edges
 
     def render_line(self, y: int) -> Strip:
         if y < len(self._strips):
@@ -185,11 +269,14 @@ class StripWidget(SymbolWidget):
             return
         regions: list[Region] = []
         new_strips = list(strips)
+        framed = self._framed
         for y, (before, row) in enumerate(zip(old, rows, strict=True)):
             span = changed_span(before, row)
             if span is None:
                 continue
             new_strips[y] = self._strip(row, width)
+            if y < len(framed):
+                framed[y] = None
             start, end = span
             if start < width:
                 regions.append(Region(start, y, min(end, width) - start, 1))
