@@ -279,7 +279,8 @@ class OrderActions:
         ladder = self.screen.query_one("#ladder", Ladder)
         cursor = ladder.cursor if ladder.symbol == order.symbol else None
         suggested = _decimal_of(cursor, instrument) if cursor is not None else None
-        self.screen.app.push_screen(AmendScreen(order, suggested), callback=partial(self._amend_typed, order))
+        form = AmendScreen(order, suggested, instrument.price_decimals)
+        self.screen.app.push_screen(form, callback=partial(self._amend_typed, order))
 
     def _amend_typed(self, order: OpenOrder, typed: tuple[str, str] | None) -> None:
         if typed is None or (instrument := self.desk.instrument(order.symbol)) is None:
