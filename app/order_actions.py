@@ -3,7 +3,8 @@ position, cancel every order of the symbol, amend the selected order.
 
 Each action is refused with its reason before anything is asked (:func:`trade_refusal`: no session, watch-only
 without ``--trade``, no account, the account down, the link not Ready; then the ticket's own rules: no cursor, no
-position, no orders, above ``max_notional``), then asks a confirmation that says exactly what will be sent, then
+position, no orders, above ``max_notional``, a limit price far from the book: the same checks for a new order and
+an amend), then asks a confirmation that says exactly what will be sent, then
 goes through the session's one REST client. An order carries an ``orderLinkId`` chosen here, so a lost reply is
 resolved by looking it up, never by sending it again (:meth:`~exchange.bybit.rest.RestClient.place_order`); the
 order shows in the orders table and on the ladder when the exchange's ``order`` stream acknowledges it.
@@ -33,6 +34,7 @@ from exchange.order_ticket import (
     market_ticket,
 )
 from exchange.printable import printable
+from exchange.trust import book_trust
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 
@@ -109,6 +111,23 @@ class OrderActions:
         level = None if book is None else (book.best_ask() if side == "Buy" else book.best_bid())
         return None if level is None else _decimal_of(level[0], instrument)
 
+    def _mid(self, symbol: str, instrument: Instrument) -> Decimal | None:
+        """The book's mid a limit price is checked against (one side's best when the other is empty)."""
+        bid, ask = self._touch(symbol, "Sell", instrument), self._touch(symbol, "Buy", instrument)
+        if bid is None or ask is None:
+            return bid if ask is None else ask
+        return (bid + ask) / 2
+
+    def _book_refusal(self, symbol: str) -> str | None:
+        """Why no price may be set against ``symbol``'s book now (it is not live: a price picked or checked
+        against it may be anywhere by now), or None."""
+        book = self.desk.books.get(symbol)
+        ladder = self.screen.query_one("#ladder", Ladder)
+        state = book_trust(self.desk, book, int(ladder.clock() * 1000))[0] if book is not None else "no book"
+        if state != "SYNCED":
+            return f"the {printable(symbol)} book is not live ({state}): nothing sent."
+        return None
+
     def _ask(self, question: str, word: str, confirm: str, then: Callable[[], Awaitable[None]], name: str) -> None:
         """Confirm, then (still allowed) run ``then`` as a worker of the screen."""
         settings = self.screen.fluxum.runtime.settings if self.screen.fluxum.runtime is not None else None
@@ -132,8 +151,9 @@ class OrderActions:
         if symbol is None or not self._ready() or (instrument := self._instrument(symbol)) is None:
             return
         ladder = self.screen.query_one("#ladder", Ladder)
-        if ladder.trust[0] != "SYNCED":  # a price picked from a book not live may be anywhere by now
-            self._tell(f"Order refused: the {printable(symbol)} book is not live ({ladder.trust[0]}): nothing sent.")
+        not_live = self._book_refusal(symbol)
+        if not_live is not None:
+            self._tell(f"Order refused: {not_live}")
             return
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         limits, inverse = settings.order_limits, settings.category == "inverse"
@@ -157,6 +177,7 @@ class OrderActions:
                     tick=instrument.tick_size,
                     step=instrument.qty_step,
                     limits=limits,
+                    reference=self._mid(symbol, instrument),
                     inverse=inverse,
                     post_only=kind == "post-only",
                 )
@@ -288,6 +309,9 @@ class OrderActions:
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         try:
             price, qty = read_number(typed[0], "price"), read_number(typed[1], "quantity")
+            not_live = self._book_refusal(order.symbol) if price is not None and price != order.price else None
+            if not_live is not None:
+                raise TicketRefused(not_live)
             ticket = amend_ticket(
                 order.symbol,
                 order.order_id,
@@ -297,13 +321,18 @@ class OrderActions:
                 tick=instrument.tick_size,
                 step=instrument.qty_step,
                 limits=settings.order_limits,
+                reference=self._mid(order.symbol, instrument),
                 inverse=settings.category == "inverse",
             )
         except (TicketRefused, ValueError) as refused:
             self._tell(f"Amend refused: {refused}")
             return
         change = ticket.describe(order.price, order.qty)
-        question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})"
+        touch = self._touch(order.symbol, order.side, instrument)
+        crossing = ticket.crossing(order.side, touch, post_only=order.time_in_force == "PostOnly")
+        question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})" + (
+            f"\n{crossing}" if crossing else ""
+        )
         self._ask(question, order.symbol, "Amend", partial(self._amend, order, ticket.price, ticket.qty), "amend")
 
     async def _amend(self, order: OpenOrder, price: Decimal | None, qty: Decimal | None) -> None:

@@ -203,6 +203,7 @@ CONFIG_KEYS = (
     "record_part_mb",
     "default_qty",
     "max_notional",
+    "max_price_distance",
 )
 """The keys a config file may set; any other is refused by name (a typo must not pass for a default)."""
 SECRET_KEYS = ("api_key", "api_secret", "key", "secret")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -173,9 +174,12 @@ async def _resting(app: RecordingApp, pilot: Pilot[Any]) -> OpenOrder:
     return order
 
 
-async def _amend_qty(app: RecordingApp, pilot: Pilot[Any], qty: str) -> None:
+async def _amend_qty(app: RecordingApp, pilot: Pilot[Any], qty: str, price: str | None = None) -> None:
+    """Type the amend form's quantity (and price, when given) and submit it."""
     await press(pilot, "a")
     await until(pilot, lambda: isinstance(app.screen, AmendScreen) and bool(app.screen.query("#amend-qty")), "the form")
+    if price is not None:
+        app.screen.query_one("#amend-price").value = price  # type: ignore[attr-defined]
     field = app.screen.query_one("#amend-qty")
     field.value = qty  # type: ignore[attr-defined]
     field.focus()
@@ -201,6 +205,32 @@ async def test_amend_the_selected_orders_quantity_and_an_order_that_is_gone(tmp_
         await press(pilot, "y")
         await until(pilot, lambda: app.noticed("Amend rejected (the order is gone"), "110001 told")
         assert app.noticed("110001")
+        await app.stop_session()
+
+
+async def test_an_amend_is_checked_as_a_new_order_is(tmp_path: Path) -> None:
+    """A price far from the book (a slipped finger: a tenth of it, ten times it) and a quantity above the max
+    notional are refused as a new order's are, one line each, and nothing is sent; a price near the book is
+    asked as usual."""
+    app = _app(tmp_path, max_notional=Decimal(1_000))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        order = await _resting(app, pilot)
+        bid = Decimal(repr(app.desk.books["BTCUSDT"].best_bid()[0]))  # type: ignore[index]
+        for far, where in ((bid / 10, "below"), (bid * 10, "above")):
+            await _amend_qty(app, pilot, "0.002", f"{far:.1f}")
+            await until(pilot, partial(app.noticed, f"% {where} the book's mid"), f"the price {where} the book refused")
+            assert app.noticed("(more than max_price_distance 10%): not sent")
+            assert not isinstance(app.screen, ConfirmScreen)
+        await _amend_qty(app, pilot, "1")
+        await until(pilot, lambda: app.noticed("Amend refused: notional"), "the huge quantity refused")
+        assert app.noticed("above max_notional 1,000 USDT")
+        await until(pilot, lambda: not isinstance(app.screen, AmendScreen), "the form closed")
+        assert app.desk.orders[order.order_id].qty == QTY and app.desk.orders[order.order_id].price == order.price
+        near = (bid - 5).quantize(Decimal("0.1"))
+        await _amend_qty(app, pilot, "0.002", f"{near:f}")
+        await _confirm(app, pilot, f"→ {near:,f}")
+        await until(pilot, lambda: app.desk.orders[order.order_id].price == near, "the amended price")
         await app.stop_session()
 
 
