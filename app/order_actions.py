@@ -23,6 +23,7 @@ from textual.notifications import SeverityLevel
 from app.order_entry import AmendScreen, confirmation, describe_order, read_number
 from exchange.bybit.errors import BybitError, OrderOutcomeUnknown, ServerUnavailable
 from exchange.bybit.rest import new_order_link_id
+from exchange.bybit.rest_transport import waits_told
 from exchange.desk import Desk, Instrument
 from exchange.events import LinkState, OpenOrder
 from exchange.order_ticket import (
@@ -128,20 +129,36 @@ class OrderActions:
             return f"the {printable(symbol)} book is not live ({state}): nothing sent."
         return None
 
-    def _ask(self, question: str, word: str, confirm: str, then: Callable[[], Awaitable[None]], name: str) -> None:
-        """Confirm, then (still allowed) run ``then`` as a worker of the screen."""
+    def _ask(
+        self, question: str, word: str, confirm: str, then: Callable[[], Awaitable[None]], name: str, pending: str
+    ) -> None:
+        """Confirm, then (still allowed) run ``then`` as a worker of the screen; ``pending`` names what is sent
+        while it waits out a rate limit."""
         settings = self.screen.fluxum.runtime.settings if self.screen.fluxum.runtime is not None else None
         dialog = confirmation(settings, question, word=word, confirm=confirm)
-        self.screen.app.push_screen(dialog, callback=partial(self._confirmed, then, name))
+        self.screen.app.push_screen(dialog, callback=partial(self._confirmed, then, name, pending))
 
-    def _confirmed(self, then: Callable[[], Awaitable[None]], name: str, yes: bool | None) -> None:
+    def _confirmed(self, then: Callable[[], Awaitable[None]], name: str, pending: str, yes: bool | None) -> None:
         if not yes:
             return
         refusal = trade_refusal(self.screen.fluxum, self.desk)
         if refusal is not None:
             self._tell(f"Not sent: {refusal}")
             return
-        self.screen.run_worker(then(), name=name, group="orders", exit_on_error=False)
+        self.screen.run_worker(self._told(then, pending), name=name, group="orders", exit_on_error=False)
+
+    async def _told(self, then: Callable[[], Awaitable[None]], pending: str) -> None:
+        """Run ``then``, telling each rate-limit (10006) wait as it starts: the trader sees the order pending
+        and when it is tried again, then its result as usual."""
+        with waits_told(partial(self._waiting, pending)):
+            await then()
+
+    def _waiting(self, pending: str, path: str, seconds: float) -> None:
+        self.screen.fluxum.notify(
+            f"Pending: {pending}: rate limited, retry in {max(seconds, 0.1):.1f} s",
+            severity="warning",
+            timeout=max(6.0, seconds + 2.0),
+        )
 
     # ------------------------------------------------------------------ new orders
 
@@ -186,7 +203,7 @@ class OrderActions:
             return
         crossing = ticket.crossing(self._touch(symbol, side, instrument))
         question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}" + (f"\n{crossing}" if crossing else "")
-        self._ask(question, symbol, "Send order", partial(self._send, ticket), "order")
+        self._ask(question, symbol, "Send order", partial(self._send, ticket), "order", ticket.order_text())
 
     def close_position(self) -> None:
         """A reduce-only market order for the whole position of the symbol on screen."""
@@ -204,7 +221,7 @@ class OrderActions:
             self._tell(f"Close refused: {refused}")
             return
         question = f"Close the {printable(symbol)} position: {ticket.order_text()}?\n{ticket.notional_text()}"
-        self._ask(question, symbol, "Close position", partial(self._send, ticket), "close")
+        self._ask(question, symbol, "Close position", partial(self._send, ticket), "close", ticket.order_text())
 
     async def _send(self, ticket: Ticket) -> None:
         """One order through the session's REST client, with an orderLinkId chosen here (never sent twice)."""
@@ -266,7 +283,14 @@ class OrderActions:
             "\n…" if len(orders) > 5 else ""
         )
         question = f"Cancel all {len(orders)} open orders of {printable(symbol)}?\n{listed}"
-        self._ask(question, symbol, "Cancel all", partial(self._cancel_all, symbol), "cancel all")
+        self._ask(
+            question,
+            symbol,
+            "Cancel all",
+            partial(self._cancel_all, symbol),
+            "cancel all",
+            f"cancel all of {printable(symbol)}",
+        )
 
     async def _cancel_all(self, symbol: str) -> None:
         runtime = self.screen.fluxum.runtime
@@ -333,7 +357,8 @@ class OrderActions:
         question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})" + (
             f"\n{crossing}" if crossing else ""
         )
-        self._ask(question, order.symbol, "Amend", partial(self._amend, order, ticket.price, ticket.qty), "amend")
+        send = partial(self._amend, order, ticket.price, ticket.qty)
+        self._ask(question, order.symbol, "Amend", send, "amend", f"amend of {describe_order(order, self.desk)}")
 
     async def _amend(self, order: OpenOrder, price: Decimal | None, qty: Decimal | None) -> None:
         runtime = self.screen.fluxum.runtime

@@ -141,6 +141,26 @@ async def test_market_buy_then_close_the_position_reduce_only(tmp_path: Path) ->
         await app.stop_session()
 
 
+async def test_an_order_waiting_out_a_rate_limit_is_shown_pending_then_its_result(tmp_path: Path) -> None:
+    """Bybit answers 10006: the order waits for the reset and is sent again by itself; the trader sees it
+    pending with the wait as the wait starts, then the result."""
+    app = _app(tmp_path)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        await press(pilot, "m")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert app.runtime is not None and app.runtime.sim is not None
+        app.runtime.sim.faults.rate_limit_for(1.5)
+        await press(pilot, "y")
+        pending = "Pending: BUY 0.002 BTCUSDT at market: rate limited, retry in "
+        await until(pilot, lambda: app.noticed(pending), "the order shown pending with its wait")
+        assert not app.noticed("Order sent"), "pending is told while it waits, before the result"
+        await until(pilot, lambda: app.noticed("Order sent: BUY 0.002 BTCUSDT at market"), "then its result")
+        told = [text for _, text in app.notices if text.startswith(pending)]
+        assert 0 < float(told[0].removeprefix(pending).removesuffix(" s")) <= 1.6
+        await app.stop_session()
+
+
 async def test_cancel_all_of_the_symbol(tmp_path: Path) -> None:
     app = _app(tmp_path)
     async with app.run_test(size=LIVE_SIZE) as pilot:
