@@ -17,7 +17,16 @@ from app.screens import ConfirmScreen
 from exchange.config import load_settings
 from exchange.events import LinkState, OpenOrder
 from exchange.order_ticket import OrderLimits
-from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
+from tests.ui.support import (
+    LIVE_SIZE,
+    RecordingApp,
+    palette,
+    press,
+    runtime_options,
+    screen_text,
+    sim_settings,
+    until,
+)
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 
@@ -54,6 +63,11 @@ def _hold_the_market(app: RecordingApp) -> None:
 def _release(app: RecordingApp) -> None:
     assert app.runtime is not None and app.runtime.sim is not None
     app.runtime.sim.faults.resume_market()
+
+
+def _size(app: RecordingApp, symbol: str) -> Decimal:
+    position = app.desk.positions.get(symbol)
+    return position.size if position is not None else Decimal(0)
 
 
 def _mine(app: RecordingApp) -> list[OpenOrder]:
@@ -129,15 +143,10 @@ async def test_market_buy_then_close_the_position_reduce_only(tmp_path: Path) ->
         await until(pilot, lambda: app.noticed("no position in BTCUSDT to close"), "nothing to close")
         await press(pilot, "m")
         await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market?")
-
-        def size() -> Decimal:
-            position = app.desk.positions.get("BTCUSDT")
-            return position.size if position is not None else Decimal(0)
-
-        await until(pilot, lambda: size() == QTY, "the long position")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == QTY, "the long position")
         await press(pilot, "x")
         await _confirm(app, pilot, "SELL 0.002 BTCUSDT at market (reduce-only)")
-        await until(pilot, lambda: size() == 0, "the position closed")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == 0, "the position closed")
         await app.stop_session()
 
 
@@ -158,6 +167,33 @@ async def test_an_order_waiting_out_a_rate_limit_is_shown_pending_then_its_resul
         await until(pilot, lambda: app.noticed("Order sent: BUY 0.002 BTCUSDT at market"), "then its result")
         told = [text for _, text in app.notices if text.startswith(pending)]
         assert 0 < float(told[0].removeprefix(pending).removesuffix(" s")) <= 1.6
+        await app.stop_session()
+
+
+async def test_the_palette_cancels_all_and_closes_the_position_through_the_same_confirmations(tmp_path: Path) -> None:
+    """ "Orders: cancel all of the symbol" and "Position: close at market" ask what C and x ask; a no sends
+    nothing, a yes does what the key does."""
+    app = _app(tmp_path)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        await palette(pilot, app, "close at market", "Position: close at market")
+        await until(pilot, lambda: app.noticed("no position in BTCUSDT to close"), "the key's refusal")
+        order = await _resting(app, pilot)
+        await palette(pilot, app, "cancel all", "Orders: cancel all of the symbol")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert "Cancel all 1 open orders of BTCUSDT?" in app.screen.question  # type: ignore[attr-defined]
+        await press(pilot, "n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog gone")
+        assert app.desk.orders[order.order_id].is_open, "a no sends nothing"
+        await palette(pilot, app, "cancel all", "Orders: cancel all of the symbol")
+        await _confirm(app, pilot, "Cancel all 1 open orders of BTCUSDT?")
+        await until(pilot, lambda: not app.desk.open_orders("BTCUSDT"), "the order cancelled")
+        await press(pilot, "m")
+        await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market?")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == QTY, "the long position")
+        await palette(pilot, app, "close at market", "Position: close at market")
+        await _confirm(app, pilot, "Close the BTCUSDT position: SELL 0.002 BTCUSDT at market (reduce-only)?")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == 0, "the position closed")
         await app.stop_session()
 
 
@@ -263,13 +299,8 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
         await _ready(app, pilot, "BTCUSD")
         await press(pilot, "m")
         await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100.00 USD")
-
-        def size() -> Decimal:
-            position = app.desk.positions.get("BTCUSD")
-            return position.size if position is not None else Decimal(0)
-
-        await until(pilot, lambda: size() == 100, "the long of 100 contracts")
+        await until(pilot, lambda: _size(app, "BTCUSD") == 100, "the long of 100 contracts")
         await press(pilot, "x")
         await _confirm(app, pilot, "SELL 100 BTCUSD at market (reduce-only)")
-        await until(pilot, lambda: size() == 0, "the position closed")
+        await until(pilot, lambda: _size(app, "BTCUSD") == 0, "the position closed")
         await app.stop_session()
