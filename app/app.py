@@ -617,6 +617,16 @@ class FluxumApp(App[None]):
             "Every open position (linear, inverse, spot), a total per coin",
             desk.action_show_positions,
         )
+        yield SystemCommand(
+            "Orders: cancel all of the symbol",
+            "Cancel every open order of the symbol on the ladder (asks first, as C does)",
+            desk.action_cancel_all,
+        )
+        yield SystemCommand(
+            "Position: close at market",
+            "Close the symbol's position, reduce-only, at market (asks first, as x does)",
+            desk.action_close_position,
+        )
         yield SystemCommand("Ladder: coarser grouping", "More ticks per row", partial(desk.action_zoom, 1))
         yield SystemCommand("Ladder: finer grouping", "Fewer ticks per row", partial(desk.action_zoom, -1))
         if self.runtime is not None:

@@ -45,8 +45,7 @@ def position_lines(desk: Desk, symbol: str) -> list[ChartLine]:
 
 def price_places(desk: Desk, symbol: str) -> int | None:
     """The places of the symbol's tick on the desk, None before the instruments are read."""
-    instrument = desk.instrument(symbol)
-    return None if instrument is None else instrument.price_decimals
+    return desk.price_places(symbol)
 
 
 class LiveChart:

@@ -35,12 +35,14 @@ def share(value: float | None) -> str:
 
 def figures_lines(summary: Figures, since_words: str) -> tuple[str, str]:
     """The figures as two lines: uptime over the last hour, day and ``since_words`` (``since start``), then the
-    outages, the longest and the mean time to recover."""
+    outages, the longest, the mean time to recover and the latest run's start-up (its first connect, which is
+    neither an outage nor counted in uptime)."""
+    startup = f" · start-up {lasted(summary.startup_ms)}" if summary.startup_ms is not None else ""
     return (
         f"uptime: last hour {share(summary.uptime_hour)} · last day {share(summary.uptime_day)} · "
         f"{since_words} {share(summary.uptime_since_start)}",
         f"outages {len(summary.outages)} · longest {lasted(summary.longest_ms) or '—'} · "
-        f"mean time to recover {lasted(summary.mean_recovery_ms) or '—'}",
+        f"mean time to recover {lasted(summary.mean_recovery_ms) or '—'}{startup}",
     )
 
 

@@ -3,7 +3,8 @@ position, cancel every order of the symbol, amend the selected order.
 
 Each action is refused with its reason before anything is asked (:func:`trade_refusal`: no session, watch-only
 without ``--trade``, no account, the account down, the link not Ready; then the ticket's own rules: no cursor, no
-position, no orders, above ``max_notional``), then asks a confirmation that says exactly what will be sent, then
+position, no orders, above ``max_notional``, a limit price far from the book: the same checks for a new order and
+an amend), then asks a confirmation that says exactly what will be sent, then
 goes through the session's one REST client. An order carries an ``orderLinkId`` chosen here, so a lost reply is
 resolved by looking it up, never by sending it again (:meth:`~exchange.bybit.rest.RestClient.place_order`); the
 order shows in the orders table and on the ladder when the exchange's ``order`` stream acknowledges it.
@@ -22,6 +23,7 @@ from textual.notifications import SeverityLevel
 from app.order_entry import AmendScreen, confirmation, describe_order, read_number
 from exchange.bybit.errors import BybitError, OrderOutcomeUnknown, ServerUnavailable
 from exchange.bybit.rest import new_order_link_id
+from exchange.bybit.rest_transport import waits_told
 from exchange.desk import Desk, Instrument
 from exchange.events import LinkState, OpenOrder
 from exchange.order_ticket import (
@@ -33,6 +35,7 @@ from exchange.order_ticket import (
     market_ticket,
 )
 from exchange.printable import printable
+from exchange.trust import book_trust
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 
@@ -109,20 +112,53 @@ class OrderActions:
         level = None if book is None else (book.best_ask() if side == "Buy" else book.best_bid())
         return None if level is None else _decimal_of(level[0], instrument)
 
-    def _ask(self, question: str, word: str, confirm: str, then: Callable[[], Awaitable[None]], name: str) -> None:
-        """Confirm, then (still allowed) run ``then`` as a worker of the screen."""
+    def _mid(self, symbol: str, instrument: Instrument) -> Decimal | None:
+        """The book's mid a limit price is checked against (one side's best when the other is empty)."""
+        bid, ask = self._touch(symbol, "Sell", instrument), self._touch(symbol, "Buy", instrument)
+        if bid is None or ask is None:
+            return bid if ask is None else ask
+        return (bid + ask) / 2
+
+    def _book_refusal(self, symbol: str) -> str | None:
+        """Why no price may be set against ``symbol``'s book now (it is not live: a price picked or checked
+        against it may be anywhere by now), or None."""
+        book = self.desk.books.get(symbol)
+        ladder = self.screen.query_one("#ladder", Ladder)
+        state = book_trust(self.desk, book, int(ladder.clock() * 1000))[0] if book is not None else "no book"
+        if state != "SYNCED":
+            return f"the {printable(symbol)} book is not live ({state}): nothing sent."
+        return None
+
+    def _ask(
+        self, question: str, word: str, confirm: str, then: Callable[[], Awaitable[None]], name: str, pending: str
+    ) -> None:
+        """Confirm, then (still allowed) run ``then`` as a worker of the screen; ``pending`` names what is sent
+        while it waits out a rate limit."""
         settings = self.screen.fluxum.runtime.settings if self.screen.fluxum.runtime is not None else None
         dialog = confirmation(settings, question, word=word, confirm=confirm)
-        self.screen.app.push_screen(dialog, callback=partial(self._confirmed, then, name))
+        self.screen.app.push_screen(dialog, callback=partial(self._confirmed, then, name, pending))
 
-    def _confirmed(self, then: Callable[[], Awaitable[None]], name: str, yes: bool | None) -> None:
+    def _confirmed(self, then: Callable[[], Awaitable[None]], name: str, pending: str, yes: bool | None) -> None:
         if not yes:
             return
         refusal = trade_refusal(self.screen.fluxum, self.desk)
         if refusal is not None:
             self._tell(f"Not sent: {refusal}")
             return
-        self.screen.run_worker(then(), name=name, group="orders", exit_on_error=False)
+        self.screen.run_worker(self._told(then, pending), name=name, group="orders", exit_on_error=False)
+
+    async def _told(self, then: Callable[[], Awaitable[None]], pending: str) -> None:
+        """Run ``then``, telling each rate-limit (10006) wait as it starts: the trader sees the order pending
+        and when it is tried again, then its result as usual."""
+        with waits_told(partial(self._waiting, pending)):
+            await then()
+
+    def _waiting(self, pending: str, path: str, seconds: float) -> None:
+        self.screen.fluxum.notify(
+            f"Pending: {pending}: rate limited, retry in {max(seconds, 0.1):.1f} s",
+            severity="warning",
+            timeout=max(6.0, seconds + 2.0),
+        )
 
     # ------------------------------------------------------------------ new orders
 
@@ -132,8 +168,9 @@ class OrderActions:
         if symbol is None or not self._ready() or (instrument := self._instrument(symbol)) is None:
             return
         ladder = self.screen.query_one("#ladder", Ladder)
-        if ladder.trust[0] != "SYNCED":  # a price picked from a book not live may be anywhere by now
-            self._tell(f"Order refused: the {printable(symbol)} book is not live ({ladder.trust[0]}): nothing sent.")
+        not_live = self._book_refusal(symbol)
+        if not_live is not None:
+            self._tell(f"Order refused: {not_live}")
             return
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         limits, inverse = settings.order_limits, settings.category == "inverse"
@@ -157,6 +194,7 @@ class OrderActions:
                     tick=instrument.tick_size,
                     step=instrument.qty_step,
                     limits=limits,
+                    reference=self._mid(symbol, instrument),
                     inverse=inverse,
                     post_only=kind == "post-only",
                 )
@@ -165,7 +203,7 @@ class OrderActions:
             return
         crossing = ticket.crossing(self._touch(symbol, side, instrument))
         question = f"Send {ticket.order_text()}?\n{ticket.notional_text()}" + (f"\n{crossing}" if crossing else "")
-        self._ask(question, symbol, "Send order", partial(self._send, ticket), "order")
+        self._ask(question, symbol, "Send order", partial(self._send, ticket), "order", ticket.order_text())
 
     def close_position(self) -> None:
         """A reduce-only market order for the whole position of the symbol on screen."""
@@ -183,7 +221,7 @@ class OrderActions:
             self._tell(f"Close refused: {refused}")
             return
         question = f"Close the {printable(symbol)} position: {ticket.order_text()}?\n{ticket.notional_text()}"
-        self._ask(question, symbol, "Close position", partial(self._send, ticket), "close")
+        self._ask(question, symbol, "Close position", partial(self._send, ticket), "close", ticket.order_text())
 
     async def _send(self, ticket: Ticket) -> None:
         """One order through the session's REST client, with an orderLinkId chosen here (never sent twice)."""
@@ -245,7 +283,14 @@ class OrderActions:
             "\n…" if len(orders) > 5 else ""
         )
         question = f"Cancel all {len(orders)} open orders of {printable(symbol)}?\n{listed}"
-        self._ask(question, symbol, "Cancel all", partial(self._cancel_all, symbol), "cancel all")
+        self._ask(
+            question,
+            symbol,
+            "Cancel all",
+            partial(self._cancel_all, symbol),
+            "cancel all",
+            f"cancel all of {printable(symbol)}",
+        )
 
     async def _cancel_all(self, symbol: str) -> None:
         runtime = self.screen.fluxum.runtime
@@ -279,7 +324,8 @@ class OrderActions:
         ladder = self.screen.query_one("#ladder", Ladder)
         cursor = ladder.cursor if ladder.symbol == order.symbol else None
         suggested = _decimal_of(cursor, instrument) if cursor is not None else None
-        self.screen.app.push_screen(AmendScreen(order, suggested), callback=partial(self._amend_typed, order))
+        form = AmendScreen(order, suggested, instrument.price_decimals)
+        self.screen.app.push_screen(form, callback=partial(self._amend_typed, order))
 
     def _amend_typed(self, order: OpenOrder, typed: tuple[str, str] | None) -> None:
         if typed is None or (instrument := self.desk.instrument(order.symbol)) is None:
@@ -287,6 +333,9 @@ class OrderActions:
         settings = self.screen.fluxum.runtime.settings  # type: ignore[union-attr]
         try:
             price, qty = read_number(typed[0], "price"), read_number(typed[1], "quantity")
+            not_live = self._book_refusal(order.symbol) if price is not None and price != order.price else None
+            if not_live is not None:
+                raise TicketRefused(not_live)
             ticket = amend_ticket(
                 order.symbol,
                 order.order_id,
@@ -296,14 +345,20 @@ class OrderActions:
                 tick=instrument.tick_size,
                 step=instrument.qty_step,
                 limits=settings.order_limits,
+                reference=self._mid(order.symbol, instrument),
                 inverse=settings.category == "inverse",
             )
         except (TicketRefused, ValueError) as refused:
             self._tell(f"Amend refused: {refused}")
             return
         change = ticket.describe(order.price, order.qty)
-        question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})"
-        self._ask(question, order.symbol, "Amend", partial(self._amend, order, ticket.price, ticket.qty), "amend")
+        touch = self._touch(order.symbol, order.side, instrument)
+        crossing = ticket.crossing(order.side, touch, post_only=order.time_in_force == "PostOnly")
+        question = f"Amend {describe_order(order, self.desk)}?\n{change}\n(order {order.order_id})" + (
+            f"\n{crossing}" if crossing else ""
+        )
+        send = partial(self._amend, order, ticket.price, ticket.qty)
+        self._ask(question, order.symbol, "Amend", send, "amend", f"amend of {describe_order(order, self.desk)}")
 
     async def _amend(self, order: OpenOrder, price: Decimal | None, qty: Decimal | None) -> None:
         runtime = self.screen.fluxum.runtime

@@ -23,6 +23,7 @@ from exchange.desk import Desk
 from exchange.events import OpenOrder
 from exchange.numbers import NumberError, read_decimal
 from exchange.printable import printable
+from widgets._format import tick_price
 
 __all__ = ["AmendScreen", "confirmation", "describe_order", "read_number"]
 
@@ -40,14 +41,8 @@ def describe_order(order: OpenOrder, desk: Desk | None = None) -> str:
     """The order as placed (its qty, not what is left of it: a cancelled order has none left), and what filled;
     its price to the tick's places when the ``desk`` knows the symbol's tick, as the ladder writes it."""
     side = "BUY" if order.side == "Buy" else "SELL"
-    instrument = desk.instrument(order.symbol) if desk is not None else None
-    places = instrument.price_decimals if instrument is not None else None
-    if order.price is None:
-        price = ""
-    elif places is None:
-        price = f" @ {order.price.normalize():,f}"
-    else:
-        price = f" @ {order.price:,.{places}f}"
+    places = desk.price_places(order.symbol) if desk is not None else None
+    price = f" @ {tick_price(order.price, places)}" if order.price is not None else ""
     filled = f", {order.cum_exec_qty.normalize():f} filled" if order.cum_exec_qty > 0 else ""
     return f"{side} {order.qty.normalize():f} {order.symbol}{price} ({order.order_type}{filled})"
 
@@ -70,15 +65,17 @@ class AmendScreen(ModalScreen[tuple[str, str] | None]):
 
     BINDINGS = [Binding("escape", "keep", "Keep it")]
 
-    def __init__(self, order: OpenOrder, price: Decimal | None) -> None:
+    def __init__(self, order: OpenOrder, price: Decimal | None, places: int | None = None) -> None:
         super().__init__()
         self.order = order
         self.price = price
+        self.places = places
+        """The tick's places the order's price is written to (None: not known, as the exchange wrote it)."""
 
     def compose(self) -> ComposeResult:
         order = self.order
         side = "BUY" if order.side == "Buy" else "SELL"
-        was = f"{order.price.normalize():,f}" if order.price is not None else "market"
+        was = tick_price(order.price, self.places) if order.price is not None else "market"
         with Vertical(id="amend-dialog", classes="dialog"):
             title = f"Amend {side} {order.qty.normalize():f} {printable(order.symbol)} @ {was}"
             yield Label(Content(title), id="amend-title")

@@ -237,8 +237,7 @@ class PositionsScreen(ModalScreen[None]):
     def _price_places(self, row: OverviewRow) -> int | None:
         if row.category != self.desk.category:
             return None
-        instrument = self.desk.instrument(row.symbol)
-        return instrument.price_decimals if instrument is not None else None
+        return self.desk.price_places(row.symbol)
 
     # ------------------------------------------------------------------ keys
 

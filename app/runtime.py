@@ -245,7 +245,15 @@ def _relay_feed(
 
     def wrap(direct: FrameSource) -> FrameSource:
         number = direct.next_connection if isinstance(direct, BybitFrames) else None
-        feed = RelayFrames(url, subjects, direct, clock=parts.clock, tap=parts.recorder, number=number)
+        feed = RelayFrames(
+            url,
+            subjects,
+            direct,
+            clock=parts.clock,
+            tap=parts.recorder,
+            number=number,
+            credentials=settings.bus_credentials,
+        )
         stack.push_async_callback(feed.close)
         return feed if outer is None else outer(feed)
 

@@ -24,7 +24,14 @@ from exchange.known_keys import unknown_key
 from exchange.order_ticket import LimitsError, OrderLimits, order_limits
 from exchange.printable import printable
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
-from exchange.secrets import ConfigError, Credentials, credentials_from_env, credentials_from_file
+from exchange.secrets import (
+    BusCredentials,
+    ConfigError,
+    Credentials,
+    bus_credentials,
+    credentials_from_env,
+    credentials_from_file,
+)
 from exchange.watchlist import MAX_WATCHED
 
 __all__ = [
@@ -124,6 +131,7 @@ class Settings:
     record_part_mb: int = RECORD_PART_MB
     config_file: Path | None = None  # the file read, if any: the watchlist reloads its symbols from it
     order_limits: OrderLimits = field(default_factory=OrderLimits)  # default_qty and max_notional (order entry)
+    bus_credentials: BusCredentials | None = None  # the NATS bus's, read only for a relay or a desk on one
 
     @property
     def embedded(self) -> bool:
@@ -203,6 +211,7 @@ CONFIG_KEYS = (
     "record_part_mb",
     "default_qty",
     "max_notional",
+    "max_price_distance",
 )
 """The keys a config file may set; any other is refused by name (a typo must not pass for a default)."""
 SECRET_KEYS = ("api_key", "api_secret", "key", "secret")
@@ -366,11 +375,14 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     trading_enabled: bool = False,
     category: str | None = None,
+    nats: bool = False,
 ) -> Settings:
-    """Settings from flags, an optional TOML config file, the environment and the secrets file."""
+    """Settings from flags, an optional TOML config file, the environment and the secrets file; with ``nats``
+    (a relay, or a desk fed by one) the NATS bus's credentials too."""
     values = read_config_file(config_file) if config_file is not None else {}
     watch = _watch(values, cfg, symbols, category)
-    credentials = _credentials(watch.environment, secrets_file, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    credentials = _credentials(watch.environment, secrets_file, environ)
     return Settings(
         environment=watch.environment,
         endpoints=_endpoints(watch.environment, base_url, credentials),
@@ -387,4 +399,5 @@ def load_settings(
         record_part_mb=watch.record_part_mb,
         config_file=config_file,
         order_limits=watch.order_limits,
+        bus_credentials=bus_credentials(secrets_file, environ) if nats else None,
     )

@@ -169,3 +169,8 @@ class Desk:
 
     def instrument(self, symbol: str) -> Instrument | None:
         return self.instruments.get(symbol)
+
+    def price_places(self, symbol: str) -> int | None:
+        """The places of ``symbol``'s tick (the ladder's prices), None before its instrument is read."""
+        instrument = self.instruments.get(symbol)
+        return None if instrument is None else instrument.price_decimals

@@ -3,13 +3,16 @@
 Pure functions over :class:`exchange.link_history.HistoryRow` rows and :class:`RunSpan` runs, so they are tested
 with hand-made timelines.
 
+* **Start-up** is a run's first connect: from its start to its first Ready, while it is Connecting or Connected
+  and nothing has failed yet. A desk that takes 2 s to start is not down: start-up is neither an outage nor
+  counted in uptime; the figures give the last run's start-up time apart.
 * An **outage** is a span away from Ready: from the first state that is not Ready after Ready (the first loss) to
-  Ready again, however many Reconnecting attempts it took. A run that never reached Ready is in an outage from its
-  start once it is Reconnecting or Failed. An outage still open when its run ended (killed, quit) ends there,
-  *not recovered*; in the live run it is *ongoing*.
+  Ready again, however many Reconnecting attempts it took. A start-up that fails (Reconnecting or Failed before
+  the first Ready) is an outage from that failure on. An outage still open when its run ended (killed, quit)
+  ends there, *not recovered*; in the live run it is *ongoing*.
 * **Uptime** is the share of the *known* time that was Ready. Time with no Fluxum running (between one run's last
-  sign of life and the next run's start), before a run's first state, and after a deliberate stop (Disconnected)
-  is unknown: it counts neither as up nor as down.
+  sign of life and the next run's start), before a run's first state, a start-up, and after a deliberate stop
+  (Disconnected) is unknown: it counts neither as up nor as down.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from dataclasses import dataclass
 from exchange.events import LinkState
 from exchange.link_history import HistoryRow, RunSpan
 
-__all__ = ["Figures", "Outage", "Segment", "figures", "outages", "segments", "uptime"]
+__all__ = ["Figures", "Outage", "Segment", "figures", "outages", "segments", "startup_ms", "uptime"]
 
 READY = LinkState.READY.value
 DISCONNECTED = LinkState.DISCONNECTED.value
 LOSS_BEFORE_READY = (LinkState.RECONNECTING.value, LinkState.FAILED.value)
+STARTING = (LinkState.CONNECTING.value, LinkState.CONNECTED.value)
+"""States of a start-up: before the first Ready and before any failure, a run in one of them is starting."""
 FAILURES = LOSS_BEFORE_READY
 """States whose reason says why an attempt failed (Connecting and Connected rows say what is being tried)."""
 CAUSE_PART_CHARS = 100
@@ -33,7 +38,8 @@ CAUSE_PART_CHARS = 100
 
 @dataclass(frozen=True)
 class Segment:
-    """A span of one run in one link state: ``up`` (Ready), ``down`` (any other state) or ``unknown``."""
+    """A span of one run in one link state: ``up`` (Ready), ``startup`` (the first connect, see the module),
+    ``down`` (any other state) or ``unknown``."""
 
     start_ms: int
     end_ms: int
@@ -75,6 +81,8 @@ class Figures:
     uptime_since_start: float | None
     longest_ms: int | None
     mean_recovery_ms: int | None
+    startup_ms: int | None = None
+    """How long the latest run took from its start to its first Ready (None: it has not reached Ready)."""
 
 
 def _by_run(rows: Iterable[HistoryRow], runs: Sequence[RunSpan]) -> list[tuple[RunSpan, list[HistoryRow]]]:
@@ -97,13 +105,29 @@ def segments(rows: Iterable[HistoryRow], runs: Sequence[RunSpan]) -> list[Segmen
     out: list[Segment] = []
     for run, run_rows in _by_run(rows, runs):
         end_of_run = max(run.alive_ms, run_rows[-1].time_ms) if run_rows else run.alive_ms
+        starting = True  # until the first Ready or the first failure
         for index, row in enumerate(run_rows):
+            starting = starting and row.state in STARTING
             end = run_rows[index + 1].time_ms if index + 1 < len(run_rows) else end_of_run
             if end <= row.time_ms:
                 continue
-            status = "up" if row.state == READY else "unknown" if row.state == DISCONNECTED else "down"
-            out.append(Segment(row.time_ms, end, status))
+            out.append(Segment(row.time_ms, end, "startup" if starting else _status(row.state)))
     return out
+
+
+def _status(state: str) -> str:
+    return "up" if state == READY else "unknown" if state == DISCONNECTED else "down"
+
+
+def startup_ms(run: RunSpan, run_rows: Sequence[HistoryRow]) -> int | None:
+    """How long ``run`` took from its start to its first Ready; None when it has not got there (or failed on
+    the way: then the failure is an outage, not a start-up)."""
+    for row in run_rows:
+        if row.state == READY:
+            return max(0, row.time_ms - run.run_ms)
+        if row.state not in STARTING:
+            return None
+    return None
 
 
 def uptime(rows: Iterable[HistoryRow], runs: Sequence[RunSpan], start_ms: int, end_ms: int) -> float | None:
@@ -111,7 +135,7 @@ def uptime(rows: Iterable[HistoryRow], runs: Sequence[RunSpan], start_ms: int, e
     up = known = 0
     for segment in segments(rows, runs):
         overlap = min(segment.end_ms, end_ms) - max(segment.start_ms, start_ms)
-        if overlap <= 0 or segment.status == "unknown":
+        if overlap <= 0 or segment.status in ("unknown", "startup"):
             continue
         known += overlap
         if segment.status == "up":
@@ -143,7 +167,7 @@ def _run_outages(run: RunSpan, run_rows: list[HistoryRow]) -> list[Outage]:
             ever_ready = ever_ready or row.state == READY
             continue
         if start is None and (ever_ready or row.state in LOSS_BEFORE_READY):
-            start = row.time_ms if ever_ready else run.run_ms
+            start = row.time_ms
             attempts, cause = 0, row.reason
             later = Counter()
         elif start is not None and row.state in FAILURES:
@@ -172,6 +196,8 @@ def figures(rows: Sequence[HistoryRow], runs: Sequence[RunSpan], now_ms: int, st
     recovered = [outage.duration_ms for outage in found if outage.recovered]
     if started_ms is None:
         started_ms = min((run.run_ms for run in runs), default=now_ms)
+    by_run = _by_run(rows, runs)
+    latest = startup_ms(*by_run[-1]) if by_run else None
     return Figures(
         outages=tuple(found),
         uptime_hour=uptime(rows, runs, now_ms - 3_600_000, now_ms),
@@ -179,4 +205,5 @@ def figures(rows: Sequence[HistoryRow], runs: Sequence[RunSpan], now_ms: int, st
         uptime_since_start=uptime(rows, runs, started_ms, now_ms),
         longest_ms=max(durations) if durations else None,
         mean_recovery_ms=sum(recovered) // len(recovered) if recovered else None,
+        startup_ms=latest,
     )

@@ -106,6 +106,7 @@ def figures_json(summary: Figures, now_ms: int) -> dict[str, Any]:
         "uptime_since_start": summary.uptime_since_start,
         "longest_outage_ms": summary.longest_ms,
         "mean_time_to_recover_ms": summary.mean_recovery_ms,
+        "startup_ms": summary.startup_ms,
     }
 
 

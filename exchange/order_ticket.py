@@ -1,5 +1,5 @@
 """An order the desk is about to send, checked before it leaves: rounded to the instrument, sized from the config,
-and refused locally above the trader's maximum notional.
+and refused locally above the trader's maximum notional or at a price far from the book.
 
 Pure functions over exact decimals, so every rule is tested without a screen or a socket. A price is rounded to
 the tick in the trader's favour (a buy down, a sell up: never a worse price than the cursor shows) and a
@@ -7,7 +7,12 @@ quantity down to the lot step (never more than asked). The notional is what the 
 currency: ``qty x price`` for a linear contract, ``qty`` for an inverse one (its contracts are worth one USD
 each). Closing a position is never refused for its size: it only takes risk off.
 
-The config's ``default_qty`` (per symbol) and ``max_notional`` are read here too (:func:`order_limits`).
+A new limit order and an amend pass the same checks (:func:`_limit_terms`): a price further than
+``max_price_distance`` percent from the book's mid is a slipped finger (a buy at 6,500 or 650,000 on a 65,000
+book), refused as one line, as is a notional above ``max_notional``.
+
+The config's ``default_qty`` (per symbol), ``max_notional`` and ``max_price_distance`` are read here too
+(:func:`order_limits`).
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from exchange.printable import printable
 
 __all__ = [
     "DEFAULT_MAX_NOTIONAL",
+    "DEFAULT_MAX_PRICE_DISTANCE",
     "AmendTicket",
     "OrderLimits",
     "Ticket",
     "TicketRefused",
     "amend_ticket",
     "close_ticket",
+    "crossing_text",
     "limit_ticket",
     "market_ticket",
     "notional_of",
@@ -37,6 +44,9 @@ __all__ = [
 
 DEFAULT_MAX_NOTIONAL = Decimal(10_000)
 """The largest order the desk sends when the config names no ``max_notional`` (in the quote currency)."""
+DEFAULT_MAX_PRICE_DISTANCE = Decimal(10)
+"""How far (in % of the book's mid) a limit price may be from the book when the config names no
+``max_price_distance``."""
 MAX_CONFIG_NUMBER = Decimal(10) ** 12
 
 
@@ -46,10 +56,12 @@ class TicketRefused(ValueError):
 
 @dataclass(frozen=True)
 class OrderLimits:
-    """The config's order sizes: a default quantity per symbol and the maximum notional of one order."""
+    """The config's order sizes: a default quantity per symbol, the maximum notional of one order, and how far
+    from the book's mid (in %) a limit price may be."""
 
     default_qty: Mapping[str, Decimal] = field(default_factory=dict)
     max_notional: Decimal = DEFAULT_MAX_NOTIONAL
+    max_price_distance: Decimal = DEFAULT_MAX_PRICE_DISTANCE
 
     def qty_for(self, symbol: str, step: Decimal) -> Decimal:
         """The configured quantity of ``symbol``, else one lot step (the smallest order the desk can size)."""
@@ -92,19 +104,8 @@ class Ticket:
         return f"notional {about}{_money(self.notional)} {self.quote}"
 
     def crossing(self, touch: Decimal | None) -> str:
-        """What a limit order at or through ``touch`` (the best ask for a buy, the best bid for a sell) does:
-        it fills at once as a taker, or as post-only it is cancelled; empty when it rests or is at market."""
-        if self.price is None or touch is None:
-            return ""
-        if (self.price < touch) if self.side == "Buy" else (self.price > touch):
-            return ""
-        best = "best ask" if self.side == "Buy" else "best bid"
-        outcome = (
-            "the exchange will cancel it (post-only)"
-            if self.time_in_force == "PostOnly"
-            else "it fills at once, as a taker"
-        )
-        return f"⚠ at or through the {best} {touch:,f}: {outcome}"
+        """What this limit order at or through ``touch`` does (:func:`crossing_text`); empty at market."""
+        return crossing_text(self.side, self.price, touch, post_only=self.time_in_force == "PostOnly")
 
     def describe(self) -> str:
         """``BUY 0.001 BTCUSDT @ 65,010.5 (limit) · notional 65.01 USDT``."""
@@ -122,6 +123,10 @@ class AmendTicket:
     notional: Decimal
     quote: str
 
+    def crossing(self, side: str, touch: Decimal | None, *, post_only: bool = False) -> str:
+        """What the order of ``side`` moved to its new price does at ``touch`` (:func:`crossing_text`)."""
+        return crossing_text(side, self.price, touch, post_only=post_only)
+
     def describe(self, was_price: Decimal | None, was_qty: Decimal) -> str:
         parts = []
         if self.price is not None:
@@ -130,6 +135,18 @@ class AmendTicket:
         if self.qty is not None:
             parts.append(f"qty {_plain(was_qty)} → {_plain(self.qty)}")
         return f"{printable(self.symbol)}: {', '.join(parts)} · notional {_money(self.notional)} {self.quote}"
+
+
+def crossing_text(side: str, price: Decimal | None, touch: Decimal | None, *, post_only: bool) -> str:
+    """What a limit order at or through ``touch`` (the best ask for a buy, the best bid for a sell) does: it
+    fills at once as a taker, or as post-only it is cancelled; empty when it rests or has no price."""
+    if price is None or touch is None:
+        return ""
+    if (price < touch) if side == "Buy" else (price > touch):
+        return ""
+    best = "best ask" if side == "Buy" else "best bid"
+    outcome = "the exchange will cancel it (post-only)" if post_only else "it fills at once, as a taker"
+    return f"⚠ at or through the {best} {touch:,f}: {outcome}"
 
 
 def _plain(value: Decimal | None, *, exact: bool = False) -> str:
@@ -202,6 +219,41 @@ def _within(notional: Decimal, limit: Decimal, quote: str) -> None:
         )
 
 
+def _near(price: Decimal, reference: Decimal | None, limit: Decimal) -> None:
+    """Refuse a limit price further than ``limit`` % from the book's mid (``reference``; None: the book is
+    empty, nothing to check a price against)."""
+    if reference is None or reference <= 0:
+        raise TicketRefused("the book has no price to check the order's price against: not sent")
+    distance = (price - reference) / reference * 100
+    if abs(distance) > limit:
+        where = "above" if distance > 0 else "below"
+        raise TicketRefused(
+            f"price {price:,f} is {abs(distance):,.1f}% {where} the book's mid {reference:,f} "
+            f"(more than max_price_distance {_plain(limit)}%): not sent"
+        )
+
+
+def _limit_terms(
+    symbol: str,
+    moved_to: Decimal | None,
+    resting: tuple[Decimal | None, Decimal],
+    *,
+    limits: OrderLimits,
+    reference: Decimal | None,
+    inverse: bool,
+) -> tuple[Decimal, str]:
+    """The checks a limit order passes whether new or amended: the price it ``moved_to`` (None: an amend that
+    keeps the resting price, checked when it was placed) near the book's mid ``reference``, and the notional of
+    the order as it will rest (price, qty) within ``max_notional``. Returns the notional and its currency."""
+    if moved_to is not None:
+        _near(moved_to, reference, limits.max_price_distance)
+    price, qty = resting
+    quote = quote_of(symbol, inverse)
+    notional = notional_of(qty, price if price is not None else Decimal(0), inverse)
+    _within(notional, limits.max_notional, quote)
+    return notional, quote
+
+
 def limit_ticket(
     symbol: str,
     side: str,
@@ -211,14 +263,14 @@ def limit_ticket(
     tick: Decimal,
     step: Decimal,
     limits: OrderLimits,
+    reference: Decimal | None,
     inverse: bool = False,
     post_only: bool = False,
 ) -> Ticket:
-    """A limit order at ``price`` (rounded to the tick in the trader's favour), refused above the max notional."""
+    """A limit order at ``price`` (rounded to the tick in the trader's favour), refused above the max notional
+    or further than the max price distance from ``reference``, the book's mid."""
     price, sized = _priced(price, tick, side), _sized(qty, step)
-    quote = quote_of(symbol, inverse)
-    notional = notional_of(sized, price, inverse)
-    _within(notional, limits.max_notional, quote)
+    notional, quote = _limit_terms(symbol, price, (price, sized), limits=limits, reference=reference, inverse=inverse)
     tif = "PostOnly" if post_only else "GTC"
     return Ticket(symbol, side, "Limit", sized, price, notional, quote, time_in_force=tif)
 
@@ -269,9 +321,11 @@ def amend_ticket(
     tick: Decimal,
     step: Decimal,
     limits: OrderLimits,
+    reference: Decimal | None,
     inverse: bool = False,
 ) -> AmendTicket:
-    """The change from ``was`` (price, qty) to ``wanted`` (None: keep): only what differs is sent."""
+    """The change from ``was`` (price, qty) to ``wanted`` (None: keep): only what differs is sent, checked as a
+    new limit order is (:func:`_limit_terms`, ``reference`` the book's mid)."""
     was_price, was_qty = was
     price, qty = wanted
     if price is not None:
@@ -282,10 +336,8 @@ def amend_ticket(
         qty = None if qty == was_qty else qty
     if price is None and qty is None:
         raise TicketRefused("nothing to amend: the price and quantity are the order's own")
-    effective_price = price if price is not None else was_price
-    quote = quote_of(symbol, inverse)
-    notional = notional_of(qty if qty is not None else was_qty, effective_price or Decimal(0), inverse)
-    _within(notional, limits.max_notional, quote)
+    resting = (price if price is not None else was_price, qty if qty is not None else was_qty)
+    notional, quote = _limit_terms(symbol, price, resting, limits=limits, reference=reference, inverse=inverse)
     return AmendTicket(symbol, order_id, price, qty, notional, quote)
 
 
@@ -312,7 +364,8 @@ def _positive(value: object, name: str) -> Decimal:
 
 
 def order_limits(values: Mapping[str, object]) -> OrderLimits:
-    """``default_qty`` (a table of symbol = quantity) and ``max_notional`` from a config's values."""
+    """``default_qty`` (a table of symbol = quantity), ``max_notional`` and ``max_price_distance`` (a percent)
+    from a config's values."""
     raw_qty = values.get("default_qty", {})
     if not isinstance(raw_qty, Mapping):
         raise LimitsError('default_qty must be a table of symbol = quantity, like { BTCUSDT = "0.001" }')
@@ -321,4 +374,5 @@ def order_limits(values: Mapping[str, object]) -> OrderLimits:
         for symbol, qty in raw_qty.items()
     }
     max_notional = _positive(values.get("max_notional", DEFAULT_MAX_NOTIONAL), "max_notional")
-    return OrderLimits(default_qty, max_notional)
+    distance = _positive(values.get("max_price_distance", DEFAULT_MAX_PRICE_DISTANCE), "max_price_distance")
+    return OrderLimits(default_qty, max_notional, distance)

@@ -4,6 +4,10 @@ A :class:`Secret` prints as ``Secret('********')`` in reprs, f-strings, logs and
 shows locals), refuses to be pickled, and gives its value only through :meth:`Secret.reveal`, which the signing
 code alone calls. Keys come from the environment (``BYBIT_{PRODUCTION,TESTNET,DEMO}_API_{KEY,SECRET}``) or from an
 owner-only secrets file, never from the command line.
+
+The NATS bus of a relay and its desks (``fluxum relay --nats``, ``--feed``) is authenticated the same way
+(:func:`bus_credentials`): a user and password or a token, from ``FLUXUM_NATS_USER`` / ``FLUXUM_NATS_PASSWORD`` or
+``FLUXUM_NATS_TOKEN``, else the secrets file's ``[nats]`` table.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,9 +25,11 @@ from exchange.known_keys import unknown_key
 from exchange.regular_file import SETTINGS_FILE_LIMIT, FileRefused, read_bounded
 
 __all__ = [
+    "BusCredentials",
     "ConfigError",
     "Credentials",
     "Secret",
+    "bus_credentials",
     "credentials_from_env",
     "credentials_from_file",
     "default_secrets_path",
@@ -33,6 +39,10 @@ __all__ = [
 ENVIRONMENTS = ("sim", "testnet", "demo", "production")
 """The tables a secrets file may hold, one per environment."""
 SECRET_FIELDS = ("api_key", "api_secret")
+BUS_TABLE = "nats"
+"""The secrets file's table of the NATS bus's credentials."""
+BUS_FIELDS = ("user", "password", "token")
+BUS_ENV = ("FLUXUM_NATS_USER", "FLUXUM_NATS_PASSWORD", "FLUXUM_NATS_TOKEN")
 
 
 class ConfigError(ValueError):
@@ -112,15 +122,9 @@ def default_secrets_path() -> Path:
     return user_config_path("fluxum", appauthor=False) / "secrets.toml"
 
 
-def credentials_from_file(path: Path, environment: str) -> Credentials | None:
-    """Keys of one environment from an owner-only TOML file::
-
-        [testnet]
-        api_key = "..."
-        api_secret = "..."
-
-    A file that group or others can read is refused, as ssh refuses such a key.
-    """
+def _secrets_document(path: Path) -> dict[str, object] | None:
+    """The secrets file's tables, None when there is no file; refused (one sentence, never a secret quoted) when
+    group or others can read it, as ssh refuses such a key, or when it is not the secrets file's shape."""
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -139,10 +143,23 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
         found = re.search(r"at line (\d+)", str(error))
         where = f" (line {found.group(1)})" if found else ""
         raise ConfigError(f"secrets file {path} is not valid TOML{where}") from None
-    unknown = unknown_key(document, ENVIRONMENTS, what="table")
+    unknown = unknown_key(document, (*ENVIRONMENTS, BUS_TABLE), what="table")
     if unknown is not None:
         raise ConfigError(f"secrets file {path}: {unknown}")
-    section = document.get(environment)
+    return document
+
+
+def credentials_from_file(path: Path, environment: str) -> Credentials | None:
+    """Keys of one environment from an owner-only TOML file::
+
+        [testnet]
+        api_key = "..."
+        api_secret = "..."
+
+    A file that group or others can read is refused, as ssh refuses such a key.
+    """
+    document = _secrets_document(path)
+    section = None if document is None else document.get(environment)
     if section is None:
         return None
     if not isinstance(section, dict):
@@ -154,3 +171,65 @@ def credentials_from_file(path: Path, environment: str) -> Credentials | None:
     if not isinstance(key, str) or not isinstance(secret, str) or not key or not secret:
         raise ConfigError(f"secrets file {path}: [{environment}] needs both api_key and api_secret as strings")
     return Credentials(key, Secret(secret))
+
+
+@dataclass(frozen=True)
+class BusCredentials:
+    """How a relay or a desk authenticates to NATS: a user and its password, or a token; ``source`` says where
+    they came from (for a refusal's hint), never what they are."""
+
+    user: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    source: str = ""
+
+    def __repr__(self) -> str:
+        kind = "token" if self.token is not None else "user and password"
+        return f"BusCredentials({kind} from {self.source})"
+
+    def connect_options(self) -> dict[str, str]:
+        """The keyword arguments of ``nats.connect`` (the secrets revealed for the connection alone)."""
+        if self.token is not None:
+            return {"token": self.token.reveal()}
+        assert self.user is not None and self.password is not None
+        return {"user": self.user, "password": self.password.reveal()}
+
+
+def _bus_pair(user: object, password: object, token: object, where: str) -> BusCredentials | None:
+    """Credentials from one source's three values (empty: not given): a user with a password, or a token."""
+    if not user and not password and not token:
+        return None
+    if token and (user or password):
+        raise ConfigError(f"{where}: give a NATS user and password, or a token, not both")
+    if token:
+        if not isinstance(token, str):
+            raise ConfigError(f"{where}: the NATS token must be a string")
+        return BusCredentials(token=Secret(token), source=where)
+    if not user or not password or not isinstance(user, str) or not isinstance(password, str):
+        raise ConfigError(f"{where}: a NATS user needs its password (both strings), or give a token")
+    return BusCredentials(user=user, password=Secret(password), source=where)
+
+
+def bus_credentials(secrets_file: Path | None, environ: Mapping[str, str] | None = None) -> BusCredentials | None:
+    """The NATS bus's credentials: ``FLUXUM_NATS_USER`` and ``FLUXUM_NATS_PASSWORD``, or ``FLUXUM_NATS_TOKEN``,
+    else the secrets file's ``[nats]`` table (``user`` and ``password``, or ``token``); None: connect without."""
+    environ = os.environ if environ is None else environ
+    user, password, token = (environ.get(name, "").strip() for name in BUS_ENV)
+    found = _bus_pair(user, password, token, "FLUXUM_NATS_USER / FLUXUM_NATS_PASSWORD / FLUXUM_NATS_TOKEN")
+    if found is not None:
+        return found
+    path = secrets_file or default_secrets_path()
+    document = _secrets_document(path)
+    section = None if document is None else document.get(BUS_TABLE)
+    if section is None:
+        return None
+    where = f"secrets file {path} [{BUS_TABLE}]"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a table with user and password, or token")
+    unknown = unknown_key(section, BUS_FIELDS)
+    if unknown is not None:
+        raise ConfigError(f"{where}: {unknown}")
+    pair = _bus_pair(section.get("user"), section.get("password"), section.get("token"), where)
+    if pair is None:
+        raise ConfigError(f"{where} must hold user and password, or token")
+    return replace(pair, source=f"[{BUS_TABLE}] in the secrets file")  # its path is long, and the user's own

@@ -278,7 +278,10 @@ def test_every_command_reads_the_default_config_file(capsys):
     [
         (f'[tesnet]\napi_key = "k"\napi_secret = "{CANARY}"\n', "unknown table 'tesnet' (did you mean 'testnet'?)"),
         (f'[testnet]\napi_key = "k"\napi_secrte = "{CANARY}"\n', "[testnet] unknown key 'api_secrte' (did you mean"),
-        (f'api_secret = "{CANARY}"\n', "unknown table 'api_secret' (known tables: sim, testnet, demo, production)"),
+        (
+            f'api_secret = "{CANARY}"\n',
+            "unknown table 'api_secret' (known tables: sim, testnet, demo, production, nats)",
+        ),
     ],
 )
 def test_a_secrets_file_with_an_unknown_name_is_refused_without_its_values(text, message, tmp_path):

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
-from app.history_text import cause_words, event_parts
+from app.history_text import cause_words, event_parts, figures_lines
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import (
@@ -69,8 +69,9 @@ def test_an_outage_over_several_attempts_is_one_outage() -> None:
     assert outage.attempts == 2 and outage.cause == "no pong" and outage.recovered
     summary = figures(rows, runs, T0 + 200 * S)
     assert summary.longest_ms == 41 * S and summary.mean_recovery_ms == 41 * S
-    # 199 s known after the first connect second: 41 s down + 1 s connecting
-    assert summary.uptime_since_start == pytest.approx(158 / 200)
+    # 199 s known after the 1 s start-up (not counted): 41 s down
+    assert summary.uptime_since_start == pytest.approx(158 / 199)
+    assert summary.startup_ms == 1 * S
 
 
 def test_an_outage_names_the_first_loss_and_what_kept_the_link_down() -> None:
@@ -129,26 +130,51 @@ def test_a_gap_with_no_process_running_is_unknown_not_down() -> None:
         link(second + 10 * S, LinkState.READY, run_ms=second),
     ]
     runs = [RunSpan(T0, T0 + 60 * S), RunSpan(second, second + 100 * S)]
-    # known: 50 s up + 10 s down (first run), 10 s connecting + 90 s up (second run); the 940 s gap is not counted
-    assert uptime(rows, runs, T0, second + 100 * S) == pytest.approx(140 / 160)
+    # known: 50 s up + 10 s down (first run), 90 s up (second run, after its 10 s start-up); the 940 s gap is not
+    # counted
+    assert uptime(rows, runs, T0, second + 100 * S) == pytest.approx(140 / 150)
     found = outages(rows, runs)
     assert [(o.duration_ms, o.recovered) for o in found] == [(10 * S, False)]  # ends where the run's watch ended
     assert figures(rows, runs, second + 100 * S).mean_recovery_ms is None
 
 
-def test_a_run_that_never_reaches_ready_is_down_from_its_start_once_reconnecting() -> None:
+def test_a_start_up_that_fails_is_down_from_its_first_failure() -> None:
+    """The 5 s of its first connect are start-up; the failure that ended it starts the outage."""
     rows = [
         link(T0, LinkState.CONNECTING),
         link(T0 + 5 * S, LinkState.RECONNECTING, "exchange unreachable", 1),
         link(T0 + 20 * S, LinkState.FAILED, "auth rejected"),
     ]
-    (outage,) = outages(rows, [RunSpan(T0, T0 + 30 * S)])
+    runs = [RunSpan(T0, T0 + 30 * S)]
+    (outage,) = outages(rows, runs)
     assert (outage.start_ms, outage.end_ms, outage.cause, outage.recovered) == (
-        T0,
+        T0 + 5 * S,
         T0 + 30 * S,
         "exchange unreachable",
         False,
     )
+    summary = figures(rows, runs, T0 + 30 * S)
+    assert summary.uptime_since_start == 0.0 and summary.startup_ms is None
+
+
+def test_a_slow_start_up_is_start_up_not_an_outage_nor_downtime() -> None:
+    """A desk that takes 2 s (Connecting, then Connected) to its first Ready was not down: no outage, 100 %
+    uptime, and its start-up told apart; a drop later in the run is an outage as ever."""
+    rows = [
+        link(T0 + 100, LinkState.CONNECTING),
+        link(T0 + 1 * S, LinkState.CONNECTED, "sockets open"),
+        link(T0 + 2 * S, LinkState.READY),
+    ]
+    runs = [RunSpan(T0, T0 + 60 * S)]
+    assert outages(rows, runs) == []
+    summary = figures(rows, runs, T0 + 60 * S)
+    assert summary.uptime_since_start == 1.0 and summary.uptime_hour == 1.0
+    assert summary.startup_ms == 2 * S
+    assert figures_lines(summary, "since start")[1] == "outages 0 · longest — · mean time to recover — · start-up 2.0 s"
+    dropped = [*rows, link(T0 + 30 * S, LinkState.RECONNECTING, "no pong", 1), link(T0 + 40 * S, LinkState.READY)]
+    (outage,) = outages(dropped, runs)
+    assert (outage.start_ms, outage.duration_ms) == (T0 + 30 * S, 10 * S)
+    assert figures(dropped, runs, T0 + 60 * S).uptime_since_start == pytest.approx(48 / 58)
 
 
 def test_a_deliberate_stop_is_no_outage_and_unknown_after() -> None:

@@ -64,3 +64,19 @@ async def test_the_readme_picture_is_drawn_the_same_every_time(tmp_path: Path) -
     second = (await screenshot(tmp_path / "two.svg")).read_text()
     assert first == second
     assert "Order&#160;book" in first and "BTCUSDT" in first and "terminal-" not in first
+
+
+def test_the_desk_has_one_stylesheet_the_one_it_loads_and_ships() -> None:
+    """The top-level ``styles.tcss`` (where the design puts it) is the file the app loads: a link to the one
+    inside the ``app`` package, which the wheel ships as package data, so an installed desk loads the same
+    rules; no second copy can drift from it."""
+    from app.app import STYLESHEET, FluxumApp
+
+    package = ROOT / "app"
+    assert FluxumApp.CSS_PATH == STYLESHEET and STYLESHEET.parent == package.resolve()
+    top = ROOT / "styles.tcss"
+    assert top.is_symlink() and top.resolve() == STYLESHEET
+    sheets = {path.resolve() for path in ROOT.rglob("*.tcss") if ".venv" not in path.parts}
+    assert sheets == {STYLESHEET}
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "styles.tcss" in data["app"]

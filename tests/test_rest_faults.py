@@ -33,6 +33,7 @@ from exchange.bybit.errors import (
     TimestampRejected,
 )
 from exchange.bybit.rest import RestClient
+from exchange.bybit.rest_transport import waits_told
 from exchange.retry import Backoff
 from tests.support.fake_bybit import API_KEY, CANARY, FakeBybit, Sleeps, credentials, make_client, sim_client
 
@@ -105,6 +106,26 @@ async def test_rate_limit_wait_is_capped_and_bounded(fake: FakeBybit) -> None:
     assert sleeps.calls == [30, 30]
     assert caught.value.reset_ms is not None and caught.value.ret_code == 10006
     assert fake.count("/v5/account/wallet-balance") == 3
+
+
+async def test_a_rate_limit_wait_is_told_to_the_task_that_waits_and_no_other(fake: FakeBybit) -> None:
+    """An order sent by a person says it is waiting (waits_told) as the wait starts; a read of another task on
+    the same client waiting at the same time is not told to it."""
+    local = 1_700_000_000.0
+    fake.fixed_server_ms = int(local * 1000) + 5_000
+    fake.reset_in_ms = 1_200
+    fake.on("/v5/account/wallet-balance", "10006")
+    fake.on("/v5/position/list", "10006")
+    told: list[tuple[str, float]] = []
+    async with make_client(fake, clock=lambda: local, sleep=Sleeps()) as client:
+
+        async def told_read() -> None:
+            with waits_told(lambda path, seconds: told.append((path, seconds))):
+                await client.wallet_balance()
+
+        await asyncio.gather(told_read(), client.positions("linear"))
+    assert told == [("/v5/account/wallet-balance", pytest.approx(1.25))]
+    assert client.stats.rate_limited == 2
 
 
 # ================================================================================================ 403

@@ -28,6 +28,7 @@ __all__ = [
     "fmt_signed",
     "money_decimals",
     "price_decimals_from",
+    "tick_price",
     "state_label",
 ]
 
@@ -89,6 +90,14 @@ def fmt_price(value: float | Decimal | None, decimals: int) -> str:
     if value is None:
         return "—"
     return f"{value:,.{decimals}f}"
+
+
+def tick_price(value: Decimal, places: int | None) -> str:
+    """An exchange's price to the tick's ``places`` as the ladder writes it (0.5 at a 0.0001 tick as 0.5000), or
+    as the exchange wrote it while the tick is not known (``places`` None)."""
+    if places is None:
+        return f"{value.normalize():,f}"
+    return f"{value:,.{places}f}"
 
 
 def fmt_qty(value: float | Decimal | None, decimals: int) -> str:

@@ -17,6 +17,7 @@ is the exchange's text (made printable first).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,7 @@ from textual.widgets import DataTable
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
 from exchange.printable import printable
+from widgets._format import tick_price
 from widgets.desk_widget import DeskWidget
 
 __all__ = ["NOT_LIVE", "OrdersTable", "liveness"]
@@ -51,9 +53,15 @@ def liveness(desk: Desk | None) -> tuple[str, str]:
     return "", ""
 
 
-def _plain(value: Decimal | None) -> str:
-    if value is None:
-        return "market"
+PricePlaces = Callable[[str], int | None]
+"""A symbol's tick places (:meth:`Desk.price_places`), None while its tick is not known."""
+
+
+def _unknown_places(symbol: str) -> int | None:
+    return None
+
+
+def _plain(value: Decimal) -> str:
     return f"{value.normalize():,f}"
 
 
@@ -106,8 +114,9 @@ class OrdersTable(DataTable[Text], DeskWidget):
         self.set_class(warning_class == "-not-live", "-not-live")
         self.set_class(warning_class == "-account-down", "-account-down")
         orders = desk.open_orders() if desk is not None else []
-        level = _fit_level(orders, width)
-        columns, cells = _columns(level), [_row(o, level) for o in orders]
+        places = desk.price_places if desk is not None else _unknown_places
+        level = _fit_level(orders, width, places)
+        columns, cells = _columns(level), [_row(o, level, places) for o in orders]
         if columns == self._columns and cells == self._cells:
             self._rows = orders
             return
@@ -134,11 +143,15 @@ def _columns(level: int) -> tuple[str, ...]:
     return tuple(f" {name}" for name in columns) if level >= 3 else columns
 
 
-def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
-    """One order's cells at a compaction level (see :attr:`OrdersTable.compact_level`)."""
+def _row(order: OpenOrder, level: int = 0, places: PricePlaces = _unknown_places) -> tuple[str, ...]:
+    """One order's cells at a compaction level (see :attr:`OrdersTable.compact_level`); its price to the tick's
+    ``places``, as the ladder writes it."""
     buy = order.side == "Buy"
     side = ("B" if buy else "S") if level >= 2 else ("BUY" if buy else "SELL")
-    price = _plain(order.price) if order.order_type != "Market" else "market"
+    if order.order_type == "Market" or order.price is None:
+        price = "market"
+    else:
+        price = tick_price(order.price, places(order.symbol))
     qty = f"{_plain(order.cum_exec_qty)}/{_plain(order.qty)}" if order.cum_exec_qty else _plain(order.qty)
     symbol, status = printable(order.symbol, SYMBOL_CHARS), printable(order.status)
     if level == 0:
@@ -148,21 +161,21 @@ def _row(order: OpenOrder, level: int = 0) -> tuple[str, ...]:
     return tuple(f" {cell}" for cell in cells) if level >= 3 else cells
 
 
-def _needed(orders: list[OpenOrder], level: int) -> int:
+def _needed(orders: list[OpenOrder], level: int, places: PricePlaces) -> int:
     """Cells wide the table needs at a compaction level (content plus each column's padding)."""
     columns = _columns(level)
     widths = [len(name) for name in columns]
     for order in orders:
-        for index, cell in enumerate(_row(order, level)):
+        for index, cell in enumerate(_row(order, level, places)):
             widths[index] = max(widths[index], len(cell))
     return sum(widths) + (0 if level >= 3 else 2 * CELL_PADDING * len(columns))
 
 
-def _fit_level(orders: list[OpenOrder], width: int) -> int:
+def _fit_level(orders: list[OpenOrder], width: int, places: PricePlaces) -> int:
     """The least compaction at which every column fits ``width`` (the most if none does, or unsized)."""
     if width <= 0:
         return 0
     for level in (0, 1, 2, 3):
-        if _needed(orders, level) <= width:
+        if _needed(orders, level, places) <= width:
             return level
     return 4

@@ -27,6 +27,7 @@ TEMPLATE = """\
 
 # Order entry (the desk's b / s / m keys; orders need --trade off the local exchange)
 # max_notional = 10000            # the largest order sent, in the quote currency (USD for inverse): above it, refused
+# max_price_distance = 10         # % from the book's mid a limit or amended price may be: further, refused
 # default_qty = {{ BTCUSDT = "0.001", ETHUSDT = "0.01" }}  # per symbol; a symbol not named gets one lot step
 
 # Alerts (see the README): one [[alerts]] table per rule.

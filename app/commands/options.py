@@ -85,6 +85,7 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
             category=getattr(args, "category", None),
             config_file=config_file_or_default(getattr(args, "config", None)),
             secrets_file=getattr(args, "secrets_file", None),
+            nats=bool(getattr(args, "feed", None) or getattr(args, "nats", None)),
             **overrides,
         )
     except ConfigError as error:

@@ -66,7 +66,10 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
     stop = asyncio.Event()
     out = _Printer(json_lines=args.json, gone=stop.set)
     relay = Relay(
-        url, FeedSubjects(settings.environment.value, settings.category), say=lambda kind, text: out.line(kind, text)
+        url,
+        FeedSubjects(settings.environment.value, settings.category),
+        say=lambda kind, text: out.line(kind, text),
+        credentials=settings.bus_credentials,
     )
     with on_stop_signals(lambda signum: stop.set()):
         async with open_runtime(
@@ -94,9 +97,21 @@ async def _relay(settings: Any, args: argparse.Namespace, url: str) -> int:
             out.summary(session.desk, trail)
             if isinstance(relay.conflict, str):
                 raise UserError(f"relay gave way: {relay.conflict}")
+            refused = _refused(publishing)
+            if refused is not None:
+                raise UserError(refused)
             if _publishing_failed(publishing):
                 return 1
             return 1 if session.state.kind is LinkState.FAILED else 0
+
+
+def _refused(publishing: asyncio.Task[None]) -> str | None:
+    """NATS's refusal of the relay's credentials, whole (what to check is at its end), or None."""
+    from exchange.relay.bus import BusRefused
+
+    if publishing.cancelled() or not isinstance(publishing.exception(), BusRefused):
+        return None
+    return str(publishing.exception())
 
 
 def _publishing_failed(publishing: asyncio.Task[None]) -> bool:

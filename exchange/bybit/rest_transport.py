@@ -13,7 +13,8 @@ What it guarantees, because a desk depends on it:
   raises.
 * **Limits.** ``10006`` waits for ``X-Bapi-Limit-Reset-Timestamp`` (capped), then retries, a bounded number
   of times. HTTP 403 starts a cool-down during which every call fails fast *without sending*, so a banned IP
-  does not extend its own ban. The last rate-limit headers are kept for the UI.
+  does not extend its own ban. The last rate-limit headers are kept for the UI. A caller that waits on a
+  person (an order being sent) hears of each wait as it starts (:func:`waits_told`).
 * **Outages.** 5xx, ``10016``, dropped connections and timeouts are retried on reads with the backoff of
   :class:`exchange.retry.Backoff`, then raise :class:`ServerUnavailable`. Writes are never retried blindly.
 * **Bounded, and only where asked.** A reply is read up to :data:`~exchange.bybit.rest_replies.MAX_REPLY_BYTES`;
@@ -31,7 +32,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypedDict
@@ -64,10 +67,28 @@ __all__ = [
     "RestTransport",
     "Wire",
     "WireFailure",
+    "WaitTold",
     "encode_body",
     "encode_query",
     "redact_headers",
+    "waits_told",
 ]
+
+WaitTold = Callable[[str, float], None]
+"""Hears ``(path, seconds)`` as a rate-limit wait before a resend starts."""
+_WAIT_TOLD: ContextVar[WaitTold | None] = ContextVar("fluxum_rate_limit_wait_told", default=None)
+
+
+@contextmanager
+def waits_told(told: WaitTold) -> Iterator[None]:
+    """Tell ``told`` of every 10006 wait of the requests made inside (in this task only: a context variable, so
+    another task's requests on the same transport are not told), so a person sending an order sees it waiting."""
+    token = _WAIT_TOLD.set(told)
+    try:
+        yield
+    finally:
+        _WAIT_TOLD.reset(token)
+
 
 log = logging.getLogger(__name__)
 
@@ -478,6 +499,9 @@ class RestTransport:
         wait_s = 1.0 if reset_ms is None else (reset_ms - self.server_now_ms()) / 1000.0 + 0.05
         wait_s = min(max(wait_s, 0.0), self.rate_limit_max_wait_s)
         log.info("Bybit rate limit on %s; waiting %.2f s for the reset", path, wait_s)
+        told = _WAIT_TOLD.get()
+        if told is not None:
+            told(path, wait_s)
         await self._sleep(wait_s)
 
 

@@ -26,14 +26,24 @@ from exchange.relay.subjects import (
     FeedSubjects,
 )
 from exchange.retry import describe
+from exchange.secrets import BusCredentials
 
-__all__ = ["BusUnreachable", "bus_name", "connect", "ensure_streams"]
+__all__ = ["BusRefused", "BusUnreachable", "bus_name", "connect", "ensure_streams"]
 
 log = logging.getLogger(__name__)
 
 
 class BusUnreachable(Exception):
     """NATS could not be reached; ``str()`` says where and why, in one line."""
+
+
+class BusRefused(BusUnreachable):
+    """NATS refused the credentials (or their absence): trying again cannot help; ``str()`` says where, why
+    and which setting to check, never a secret."""
+
+
+AUTH_WORDS = ("authorization", "authentication")
+"""Words of the server's refusal of a connection's credentials (``-ERR 'Authorization Violation'``)."""
 
 
 def bus_name(url: str) -> str:
@@ -46,8 +56,9 @@ def bus_name(url: str) -> str:
 CONNECT_RETRY_S = 0.25
 
 
-async def connect(url: str, *, name: str, timeout_s: float = 2.0) -> Client:
-    """A connected client, or :class:`BusUnreachable`; the client closes itself when the server goes away."""
+async def connect(url: str, *, name: str, credentials: BusCredentials | None = None, timeout_s: float = 2.0) -> Client:
+    """A connected client, or :class:`BusUnreachable` (:class:`BusRefused` for credentials the server refused);
+    the client closes itself when the server goes away."""
 
     async def quiet(error: Exception) -> None:
         log.debug("NATS %s: %s", bus_name(url), describe(error, 120))
@@ -63,9 +74,21 @@ async def connect(url: str, *, name: str, timeout_s: float = 2.0) -> Client:
             error_cb=quiet,
             ping_interval=2,
             max_outstanding_pings=2,
+            **(credentials.connect_options() if credentials is not None else {}),
         )
     except Exception as error:  # refused, timed out, not NATS at all: one line
-        raise BusUnreachable(f"NATS at {bus_name(url)} unreachable ({describe(error, 80)})") from None
+        said = describe(error, 80)
+        if any(word in said.lower() for word in AUTH_WORDS):
+            raise BusRefused(_refusal(url, credentials, said)) from None
+        raise BusUnreachable(f"NATS at {bus_name(url)} unreachable ({said})") from None
+
+
+def _refusal(url: str, credentials: BusCredentials | None, said: str) -> str:
+    """What a refused connection says: the server's words and which setting to check."""
+    if credentials is None:
+        hint = "it needs credentials: set FLUXUM_NATS_USER and FLUXUM_NATS_PASSWORD (or FLUXUM_NATS_TOKEN), or [nats]"
+        return f"NATS at {bus_name(url)} refused the connection ({said}): {hint} in the secrets file"
+    return f"NATS at {bus_name(url)} refused the credentials ({said}): check {credentials.source}"
 
 
 async def close(client: Client | None) -> None:

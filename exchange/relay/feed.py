@@ -48,6 +48,7 @@ from exchange.relay.subjects import (
     has_snapshot,
 )
 from exchange.retry import describe
+from exchange.secrets import BusCredentials
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkDead, LinkSpec, Tap
 
 __all__ = ["RELAY_SILENT_S", "RelayFrames", "RelayLink"]
@@ -84,8 +85,10 @@ class RelayFrames:
         tap: Tap | None = None,
         silent_after_s: float = RELAY_SILENT_S,
         number: Callable[[], int] | None = None,
+        credentials: BusCredentials | None = None,
     ) -> None:
         self.url = url
+        self.credentials = credentials
         self.subjects = subjects
         self._direct = direct
         self._clock = clock
@@ -119,7 +122,7 @@ class RelayFrames:
         await bus.close(client)
         self._client = None
         try:
-            self._client = await bus.connect(self.url, name="fluxum-desk")
+            self._client = await bus.connect(self.url, name="fluxum-desk", credentials=self.credentials)
         except bus.BusUnreachable as error:
             raise LinkDead(str(error)) from None
         return self._client

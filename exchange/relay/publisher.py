@@ -46,6 +46,7 @@ from exchange.relay.subjects import (
     ticker_snapshot_frame,
 )
 from exchange.retry import describe
+from exchange.secrets import BusCredentials
 from exchange.session import Session
 from exchange.sources import FrameHandler, FrameLink, FrameSource, LinkSpec
 
@@ -98,9 +99,11 @@ class Relay:
         *,
         say: Callable[[str, str], None] = lambda kind, text: None,
         clock: Callable[[], float] = time.time,
+        credentials: BusCredentials | None = None,
     ) -> None:
         self.session: Session | None = None  # given to run(); until then nothing is heard
         self.url = url
+        self.credentials = credentials
         self.subjects = subjects
         self.relay_id = secrets.token_hex(6)  # this run's name: its sequence numbers start over
         self.started_ms = int(clock() * 1000)
@@ -252,8 +255,10 @@ class Relay:
         wait = BUS_RETRY_S[0]
         while not self._stopped:
             try:
-                client = await bus.connect(self.url, name=f"fluxum-relay-{self.relay_id}")
+                client = await bus.connect(self.url, name=f"fluxum-relay-{self.relay_id}", credentials=self.credentials)
                 await bus.ensure_streams(client, self.subjects)
+            except bus.BusRefused:  # the credentials are wrong (or missing): no wait makes them right
+                raise
             except bus.BusUnreachable as error:
                 self._say("relay", str(error) + f"; again in {wait:g} s")
                 await asyncio.sleep(wait)

@@ -44,8 +44,8 @@ sys.exit(main(argv))
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
-    """The machine's environment without any Bybit key, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BYBIT_")}
+    """The machine's environment without any Bybit key or NATS credentials, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "FLUXUM_NATS_"))}
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env

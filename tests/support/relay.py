@@ -52,12 +52,14 @@ def free_port() -> int:
 
 
 class NatsServer:
-    """``nats-server -js`` on loopback, storing in ``store``."""
+    """``nats-server -js`` on loopback, storing in ``store``; ``auth`` its own flags (``--user U --pass P``,
+    ``--auth TOKEN``): a server that refuses a client without them."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, auth: tuple[str, ...] = ()) -> None:
         self.binary = nats_server_binary()
         self.port = free_port()
         self.store = store
+        self.auth = auth
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +67,7 @@ class NatsServer:
         return f"nats://{HOST}:{self.port}"
 
     async def start(self) -> None:
-        command = [self.binary, "-js", "-a", HOST, "-p", str(self.port), "-sd", str(self.store)]
+        command = [self.binary, "-js", "-a", HOST, "-p", str(self.port), "-sd", str(self.store), *self.auth]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await until(self._listening, 10.0, "nats-server to listen", poll_s=0.05)
 
@@ -86,8 +88,8 @@ class NatsServer:
 
 
 @contextlib.asynccontextmanager
-async def nats_server(store: Path) -> AsyncIterator[NatsServer]:
-    server = NatsServer(store)
+async def nats_server(store: Path, auth: tuple[str, ...] = ()) -> AsyncIterator[NatsServer]:
+    server = NatsServer(store, auth)
     await server.start()
     try:
         yield server
@@ -112,8 +114,10 @@ class RunningRelay:
 async def running_relay(
     settings: Settings, nats_url: str, backoff: Backoff = FAST_BACKOFF
 ) -> AsyncIterator[RunningRelay]:
-    """A relay of ``settings``'s public streams to ``nats_url``, Ready on Bybit's side when yielded."""
-    relay = Relay(nats_url, FeedSubjects(settings.environment.value, settings.category))
+    """A relay of ``settings``'s public streams to ``nats_url`` (with its NATS credentials, if any), Ready on
+    Bybit's side when yielded."""
+    subjects = FeedSubjects(settings.environment.value, settings.category)
+    relay = Relay(nats_url, subjects, credentials=settings.bus_credentials)
     async with open_runtime(settings, private=False, wrap_frames=relay.tap, backoff=backoff) as runtime:
         session = runtime.session
         tasks = (

@@ -16,10 +16,12 @@ from typing import Any, Literal
 from rich.console import Console, RenderableType
 from textual import events
 from textual.app import App
+from textual.command import CommandPalette
 from textual.driver import Driver
 from textual.keys import _character_to_key  # the key name Textual's own driver gives a typed character
 from textual.notifications import Notification
 from textual.pilot import Pilot
+from textual.widgets import Input
 from textual.widgets._footer import FooterKey as FooterKey  # not exported: counted to find footer keys left behind
 from textual.widgets._toast import Toast  # not exported: the toasts on screen are what a person sees
 
@@ -129,6 +131,16 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
         name = _character_to_key(key) if len(key) == 1 and not key.isalnum() else key
         pilot.app.post_message(events.Key(name, character))
         await pilot.pause(0.02)
+
+
+async def palette(pilot: Pilot[Any], app: FluxumApp, query: str, hit: str) -> None:
+    """Open the command palette, type ``query``, and run the command shown as ``hit``."""
+    app.action_command_palette()
+    await until(pilot, lambda: isinstance(app.focused, Input), "the command palette's input")
+    await press(pilot, *query)
+    await until(pilot, lambda: hit in screen_text(app), f"the palette to offer {hit!r}")
+    await press(pilot, "enter")
+    await until(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette closed")
 
 
 def sim_settings(symbols: str = "BTCUSDT,ETHUSDT,SOLUSDT") -> Settings:

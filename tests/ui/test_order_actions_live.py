@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,16 @@ from app.screens import ConfirmScreen
 from exchange.config import load_settings
 from exchange.events import LinkState, OpenOrder
 from exchange.order_ticket import OrderLimits
-from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
+from tests.ui.support import (
+    LIVE_SIZE,
+    RecordingApp,
+    palette,
+    press,
+    runtime_options,
+    screen_text,
+    sim_settings,
+    until,
+)
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
 
@@ -53,6 +63,11 @@ def _hold_the_market(app: RecordingApp) -> None:
 def _release(app: RecordingApp) -> None:
     assert app.runtime is not None and app.runtime.sim is not None
     app.runtime.sim.faults.resume_market()
+
+
+def _size(app: RecordingApp, symbol: str) -> Decimal:
+    position = app.desk.positions.get(symbol)
+    return position.size if position is not None else Decimal(0)
 
 
 def _mine(app: RecordingApp) -> list[OpenOrder]:
@@ -128,15 +143,57 @@ async def test_market_buy_then_close_the_position_reduce_only(tmp_path: Path) ->
         await until(pilot, lambda: app.noticed("no position in BTCUSDT to close"), "nothing to close")
         await press(pilot, "m")
         await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market?")
-
-        def size() -> Decimal:
-            position = app.desk.positions.get("BTCUSDT")
-            return position.size if position is not None else Decimal(0)
-
-        await until(pilot, lambda: size() == QTY, "the long position")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == QTY, "the long position")
         await press(pilot, "x")
         await _confirm(app, pilot, "SELL 0.002 BTCUSDT at market (reduce-only)")
-        await until(pilot, lambda: size() == 0, "the position closed")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == 0, "the position closed")
+        await app.stop_session()
+
+
+async def test_an_order_waiting_out_a_rate_limit_is_shown_pending_then_its_result(tmp_path: Path) -> None:
+    """Bybit answers 10006: the order waits for the reset and is sent again by itself; the trader sees it
+    pending with the wait as the wait starts, then the result."""
+    app = _app(tmp_path)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        await press(pilot, "m")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert app.runtime is not None and app.runtime.sim is not None
+        app.runtime.sim.faults.rate_limit_for(1.5)
+        await press(pilot, "y")
+        pending = "Pending: BUY 0.002 BTCUSDT at market: rate limited, retry in "
+        await until(pilot, lambda: app.noticed(pending), "the order shown pending with its wait")
+        assert not app.noticed("Order sent"), "pending is told while it waits, before the result"
+        await until(pilot, lambda: app.noticed("Order sent: BUY 0.002 BTCUSDT at market"), "then its result")
+        told = [text for _, text in app.notices if text.startswith(pending)]
+        assert 0 < float(told[0].removeprefix(pending).removesuffix(" s")) <= 1.6
+        await app.stop_session()
+
+
+async def test_the_palette_cancels_all_and_closes_the_position_through_the_same_confirmations(tmp_path: Path) -> None:
+    """ "Orders: cancel all of the symbol" and "Position: close at market" ask what C and x ask; a no sends
+    nothing, a yes does what the key does."""
+    app = _app(tmp_path)
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        await palette(pilot, app, "close at market", "Position: close at market")
+        await until(pilot, lambda: app.noticed("no position in BTCUSDT to close"), "the key's refusal")
+        order = await _resting(app, pilot)
+        await palette(pilot, app, "cancel all", "Orders: cancel all of the symbol")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        assert "Cancel all 1 open orders of BTCUSDT?" in app.screen.question  # type: ignore[attr-defined]
+        await press(pilot, "n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the dialog gone")
+        assert app.desk.orders[order.order_id].is_open, "a no sends nothing"
+        await palette(pilot, app, "cancel all", "Orders: cancel all of the symbol")
+        await _confirm(app, pilot, "Cancel all 1 open orders of BTCUSDT?")
+        await until(pilot, lambda: not app.desk.open_orders("BTCUSDT"), "the order cancelled")
+        await press(pilot, "m")
+        await _confirm(app, pilot, "Send BUY 0.002 BTCUSDT at market?")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == QTY, "the long position")
+        await palette(pilot, app, "close at market", "Position: close at market")
+        await _confirm(app, pilot, "Close the BTCUSDT position: SELL 0.002 BTCUSDT at market (reduce-only)?")
+        await until(pilot, lambda: _size(app, "BTCUSDT") == 0, "the position closed")
         await app.stop_session()
 
 
@@ -173,9 +230,12 @@ async def _resting(app: RecordingApp, pilot: Pilot[Any]) -> OpenOrder:
     return order
 
 
-async def _amend_qty(app: RecordingApp, pilot: Pilot[Any], qty: str) -> None:
+async def _amend_qty(app: RecordingApp, pilot: Pilot[Any], qty: str, price: str | None = None) -> None:
+    """Type the amend form's quantity (and price, when given) and submit it."""
     await press(pilot, "a")
     await until(pilot, lambda: isinstance(app.screen, AmendScreen) and bool(app.screen.query("#amend-qty")), "the form")
+    if price is not None:
+        app.screen.query_one("#amend-price").value = price  # type: ignore[attr-defined]
     field = app.screen.query_one("#amend-qty")
     field.value = qty  # type: ignore[attr-defined]
     field.focus()
@@ -204,6 +264,32 @@ async def test_amend_the_selected_orders_quantity_and_an_order_that_is_gone(tmp_
         await app.stop_session()
 
 
+async def test_an_amend_is_checked_as_a_new_order_is(tmp_path: Path) -> None:
+    """A price far from the book (a slipped finger: a tenth of it, ten times it) and a quantity above the max
+    notional are refused as a new order's are, one line each, and nothing is sent; a price near the book is
+    asked as usual."""
+    app = _app(tmp_path, max_notional=Decimal(1_000))
+    async with app.run_test(size=LIVE_SIZE) as pilot:
+        await _ready(app, pilot)
+        order = await _resting(app, pilot)
+        bid = Decimal(repr(app.desk.books["BTCUSDT"].best_bid()[0]))  # type: ignore[index]
+        for far, where in ((bid / 10, "below"), (bid * 10, "above")):
+            await _amend_qty(app, pilot, "0.002", f"{far:.1f}")
+            await until(pilot, partial(app.noticed, f"% {where} the book's mid"), f"the price {where} the book refused")
+            assert app.noticed("(more than max_price_distance 10%): not sent")
+            assert not isinstance(app.screen, ConfirmScreen)
+        await _amend_qty(app, pilot, "1")
+        await until(pilot, lambda: app.noticed("Amend refused: notional"), "the huge quantity refused")
+        assert app.noticed("above max_notional 1,000 USDT")
+        await until(pilot, lambda: not isinstance(app.screen, AmendScreen), "the form closed")
+        assert app.desk.orders[order.order_id].qty == QTY and app.desk.orders[order.order_id].price == order.price
+        near = (bid - 5).quantize(Decimal("0.1"))
+        await _amend_qty(app, pilot, "0.002", f"{near:f}")
+        await _confirm(app, pilot, f"→ {near:,f}")
+        await until(pilot, lambda: app.desk.orders[order.order_id].price == near, "the amended price")
+        await app.stop_session()
+
+
 async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path: Path) -> None:
     """Contracts of one USD: the notional is the contracts, in USD, whatever the price; the close is reduce-only."""
     settings = load_settings(cfg="sim", category="inverse", symbols="BTCUSD", environ={})
@@ -213,13 +299,8 @@ async def test_an_inverse_desk_buys_contracts_at_market_and_closes_them(tmp_path
         await _ready(app, pilot, "BTCUSD")
         await press(pilot, "m")
         await _confirm(app, pilot, "Send BUY 100 BTCUSD at market", "notional ≈ 100.00 USD")
-
-        def size() -> Decimal:
-            position = app.desk.positions.get("BTCUSD")
-            return position.size if position is not None else Decimal(0)
-
-        await until(pilot, lambda: size() == 100, "the long of 100 contracts")
+        await until(pilot, lambda: _size(app, "BTCUSD") == 100, "the long of 100 contracts")
         await press(pilot, "x")
         await _confirm(app, pilot, "SELL 100 BTCUSD at market (reduce-only)")
-        await until(pilot, lambda: size() == 0, "the position closed")
+        await until(pilot, lambda: _size(app, "BTCUSD") == 0, "the position closed")
         await app.stop_session()

@@ -676,7 +676,7 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         assert app.screen.has_class("-mid")
         assert table.compact_level == 0
         assert [str(c.label) for c in table.columns.values()][-1] == "status"
-        assert ("BTCUSDT", "SELL", "66,500", "0.05/0.2", "Partial") in [
+        assert ("BTCUSDT", "SELL", "66,500.0", "0.05/0.2", "Partial") in [
             tuple(c.plain for c in table.get_row_at(i)) for i in range(2)
         ]
         wallet = screen_text(app)
@@ -686,10 +686,27 @@ async def test_mid_layout_keeps_every_order_number_and_drops_status_before_cutti
         await until(pilot, lambda: table.compact_level > 0, "the compact orders")
         assert "status" not in [str(c.label).strip() for c in table.columns.values()]
         rows = [tuple(c.plain.strip() for c in table.get_row_at(i)) for i in range(table.row_count)]
-        assert ("66,500", "0.05/0.2") in [(row[2], row[3].removesuffix(" P")) for row in rows]
+        assert ("66,500.0", "0.05/0.2") in [(row[2], row[3].removesuffix(" P")) for row in rows]
         text = screen_text(app)
-        for number in ("66,500", "0.05/0.2", "65,009.8", "100,512.33", "93,101.87", "+481.18"):
+        for number in ("66,500.0", "0.05/0.2", "65,009.8", "100,512.33", "93,101.87", "+481.18"):
             assert number in text, (number, text)
+
+
+async def test_open_orders_write_each_price_to_its_symbols_tick_as_the_ladder_does() -> None:
+    """The exchange writes ``100`` and ``0.5``; the ladder writes ETHUSDT to the cent and XRPUSDT to four places,
+    and so do Open orders (a symbol whose tick is not known yet keeps the exchange's digits)."""
+    desk = scripted.long_in_profit()
+    desk.orders["e1"] = scripted._order("e1", "ETHUSDT", "Buy", "100", "1", 1_000)
+    desk.orders["x1"] = scripted._order("x1", "XRPUSDT", "Sell", "0.5", "10", 2_000)
+    desk.orders["n1"] = scripted._order("n1", "NEWUSDT", "Sell", "1.50", "1", 3_000)
+    desk.touch("orders")
+    app = _app(desk)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(OrdersTable)
+        await until(pilot, lambda: table.row_count == 5, "the five orders")
+        prices = [(table.get_row_at(i)[0].plain, table.get_row_at(i)[2].plain) for i in range(5)]
+        wanted = {("ETHUSDT", "100.00"), ("XRPUSDT", "0.5000"), ("NEWUSDT", "1.5"), ("BTCUSDT", "66,500.0")}
+        assert wanted <= set(prices)
 
 
 def test_cancel_is_watch_only_on_a_real_exchange_without_trade() -> None:

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from textual.command import CommandPalette
-from textual.widgets import Input
 
 from app.watchlist_screen import WatchlistScreen
 from exchange.book import BookState
 from exchange.config import load_settings
 from exchange.events import LinkState
-from tests.ui.support import LIVE_SIZE, RecordingApp, press, runtime_options, screen_text, sim_settings, until
+from tests.ui.support import (
+    LIVE_SIZE,
+    RecordingApp,
+    palette,
+    press,
+    runtime_options,
+    screen_text,
+    sim_settings,
+    until,
+)
 from widgets.symbols import SymbolStrip
 from widgets.watchlist_table import WatchlistTable
 
@@ -38,15 +44,6 @@ def _row(app: RecordingApp, symbol: str) -> str:
     return next((line for line in table.plain_lines if line.startswith(f"{symbol} ")), "")
 
 
-async def _palette(pilot: Any, app: RecordingApp, query: str, hit: str) -> None:
-    app.action_command_palette()
-    await until(pilot, lambda: isinstance(app.focused, Input), "the command palette's input")
-    await press(pilot, *query)
-    await until(pilot, lambda: hit in screen_text(app), f"the palette to offer {hit!r}")
-    await press(pilot, "enter")
-    await until(pilot, lambda: not isinstance(app.screen, CommandPalette), "the palette closed")
-
-
 async def test_add_from_the_palette_goes_live_without_a_reconnect_and_remove_unsubscribes(tmp_path: Path) -> None:
     app = RecordingApp(sim_settings("BTCUSDT,ETHUSDT"), runtime_options=runtime_options(tmp_path))
     async with app.run_test(size=LIVE_SIZE) as pilot:
@@ -58,7 +55,7 @@ async def test_add_from_the_palette_goes_live_without_a_reconnect_and_remove_uns
         await until(pilot, lambda: isinstance(app.screen, WatchlistScreen), "the watchlist")
         await until(pilot, lambda: "LIVE" in _row(app, "ETHUSDT"), "the rows")
 
-        await _palette(pilot, app, "add xrpusdt", "Watchlist: add XRPUSDT")
+        await palette(pilot, app, "add xrpusdt", "Watchlist: add XRPUSDT")
         await until(pilot, lambda: app.noticed("XRPUSDT added to the watchlist"), "the addition told")
         book = app.desk.books["XRPUSDT"]
         await until(pilot, lambda: book.state is BookState.SYNCED, "the new book live through its snapshot")
@@ -84,7 +81,7 @@ async def test_add_from_the_palette_goes_live_without_a_reconnect_and_remove_uns
         await press(pilot, "3")
         await until(pilot, lambda: app.desk_screen.symbol == "XRPUSDT", "symbol key 3 to show XRPUSDT")
 
-        await _palette(pilot, app, "remove xrp", "Watchlist: remove XRPUSDT")
+        await palette(pilot, app, "remove xrp", "Watchlist: remove XRPUSDT")
         await until(pilot, lambda: "XRPUSDT" not in app.desk.symbols, "the removal")
         await until(pilot, lambda: not any("XRPUSDT" in t for t in _subscribed(app)), "its topics unsubscribed")
         assert "XRPUSDT" not in app.desk.books and app.desk.tickers.last_known("XRPUSDT") == {}
@@ -123,13 +120,13 @@ async def test_the_config_files_symbols_are_watched_again_from_the_palette(tmp_p
         assert app.runtime is not None
         reconnects = app.runtime.session.reconnects
         config.write_text('symbols = ["ETHUSDT", "dogeusdt", "SOLUSDT"]\n')
-        await _palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
+        await palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
         await until(pilot, lambda: app.desk.symbols == ["ETHUSDT", "DOGEUSDT", "SOLUSDT"], "the config's symbols")
         await until(pilot, lambda: all(b.state is BookState.SYNCED for b in app.desk.books.values()), "live books")
         await until(pilot, lambda: not any("BTCUSDT" in topic for topic in _subscribed(app)), "BTCUSDT unsubscribed")
         assert app.runtime.session.reconnects == reconnects
         config.write_text('symbols = ["ETH-USDT"]\n')
-        await _palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
+        await palette(pilot, app, "reload", "Watchlist: reload the config file's symbols")
         await until(pilot, lambda: app.noticed("Watchlist not reloaded:"), "the bad file told")
         assert app.desk.symbols == ["ETHUSDT", "DOGEUSDT", "SOLUSDT"]
         await app.stop_session()
