@@ -96,8 +96,8 @@ class StyleDelta:
 
     def __init__(self) -> None:
         self._have: _Look | None = None
-        """The terminal's style; None when unknown (at first, after another writer, or after SGR parameters this module does
-        not model)."""
+        """The terminal's style; None when unknown (at first, after another writer, or after SGR parameters this
+        module does not model)."""
         self._want: _Look | None = _PLAIN
         """The style the text asks for; None while SGR parameters this module does not model are in force."""
         self._looks: dict[tuple[_Look, str], _Look] = {}

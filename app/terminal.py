@@ -67,10 +67,11 @@ class HangupSafeDriver(LinuxDriver):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._file = HangupSafeOutput(self._file)  # type: ignore[assignment,arg-type]
+        self._output = HangupSafeOutput(self._file)  # type: ignore[arg-type]
+        self._file = self._output  # type: ignore[assignment]
 
     def start_application_mode(self) -> None:
-        self._file.restyle()  # a suspended desk's terminal was someone else's: its style is not known
+        self._output.restyle()  # a suspended desk's terminal was someone else's: its style is not known
         super().start_application_mode()
 
     def run_input_thread(self) -> None:
