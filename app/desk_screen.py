@@ -33,6 +33,7 @@ from app.order_entry import confirmation, describe_order
 from app.positions_screen import PositionsScreen, reader_for
 from app.preferences import LADDER_COUNTS, load_ladders, save_ladders
 from app.screens import LedgerScreen
+from app.span_compositor import SpanCompositor
 from exchange.book import BookState
 from exchange.desk import Desk
 from exchange.events import LinkState, OpenOrder
@@ -205,6 +206,7 @@ class DeskScreen(Screen[None]):
         self, fluxum: FluxumApp, desk: Desk, symbol: str | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__()
+        self._compositor = SpanCompositor()  # a changed cell is sent alone, not from its widget's edge
         self.fluxum = fluxum
         """The app: its session (``runtime``) and its toasts (``notify`` with a key, ``withdraw``)."""
         self.desk = desk
