@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from textual._compositor import LayoutUpdate
+
 from app.app import FluxumApp
 from exchange.events import LinkState
 from tests.ui.support import runtime_options, sim_settings
@@ -34,7 +36,7 @@ class TerminalScreenApp(FluxumApp):
         if self.frames == FRAMES:
             self.frames = -1
             whole = self.screen._compositor.render_update(full=True)
-            assert whole is not None
+            assert isinstance(whole, LayoutUpdate)
             (self.out / "screen").write_text(whole.render_segments(self.console))
             assert self._driver is not None
             self._driver.write(MARK)
