@@ -10,8 +10,9 @@ are resolved once per style change (``_style``).
 Each strip is built clean, so the app's line filters that would only copy it are skipped for these widgets
 (``get_line_filters``): the text guard (a filter with ``guards_text``), because every cell's text passes
 :func:`exchange.printable.strip_controls` here and no style carries a link; Textual's ANSI-to-truecolor filter,
-while every style and colour the widget paints is already truecolor and not dim. On the ladder, a new strip per
-filter was two of the five strips Textual builds for each changed row.
+while the widget's own style, background and border are truecolor, because a row that needs it (a system colour,
+a dim style: a stale book's rows) has it applied when the row is built. On the ladder, a new strip per filter was
+two of the five strips Textual builds for each changed row.
 
 A prepared row is final but for the widget's side borders, so a changed row is framed once, from its strip and
 the two border cells, instead of being rebuilt line by line in Textual's styles cache (the border, padding, tint,
@@ -117,10 +118,9 @@ class StripWidget(SymbolWidget):
         """Whether ``line_filter`` would return every strip of this widget unchanged."""
         if getattr(line_filter, "guards_text", False):
             return all(style.link is None for style in (self._base, *self._layered.values()))
-        if isinstance(line_filter, ANSIToTruecolor):
-            styles = (self._base, *self._layered.values())
+        if isinstance(line_filter, ANSIToTruecolor):  # a row that needs it has it already (``_strip``)
             colours = [self.styles.background, *(colour for _, colour in self.styles.border)]
-            return all(_truecolor(style) for style in styles) and all(_not_ansi(c) for c in colours)
+            return _truecolor(self._base) and all(_not_ansi(c) for c in colours)
         return False
 
     def notify_style_update(self) -> None:
@@ -253,7 +253,18 @@ class StripWidget(SymbolWidget):
             else:
                 segments.append(Segment(text, style))
         strip = Strip(segments, total)
-        return strip if total == width else strip.crop_extend(0, width, self._styled(row.fill))
+        if total != width:
+            strip = strip.crop_extend(0, width, self._styled(row.fill))
+        if not all(_truecolor(segment.style) for segment in segments if segment.style is not None):
+            strip = self._to_truecolor(strip)
+        return strip
+
+    def _to_truecolor(self, strip: Strip) -> Strip:
+        """A row with a system colour or a dim style, as Textual's ANSI-to-truecolor filter (if on) draws it."""
+        for line_filter in self.app.get_line_filters():
+            if isinstance(line_filter, ANSIToTruecolor) and line_filter.enabled:
+                return strip.apply_filter(line_filter, self.background_colors[1])
+        return strip
 
     def _show_rows(self, rows: list[Row], width: int) -> None:
         """Paint these computed rows from the next frame on: only the cells that changed are refreshed."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.segment import Segment
 from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
@@ -148,8 +149,12 @@ async def test_the_ladder_and_tape_skip_only_the_line_filters_that_would_leave_t
                     filtered = filtered.apply_filter(line_filter, background)
                 assert list(filtered) == list(strip)  # what the filters would have sent is what is sent
         ladder = widgets[0]
-        ladder._styled(("ladder--untrusted",))  # a dim look: the ANSI filter turns it into a blended colour
-        assert [type(f) for f in ladder.get_line_filters()] == [ANSIToTruecolor]
+        names = ("ladder--ask", "ladder--untrusted")  # a dim look: the ANSI filter turns it into a blended colour
+        drawn = ladder._strip(Row(((" 65,010.2 ", names),)), 10)
+        raw = Strip([Segment(" 65,010.2 ", ladder._styled(names))], 10)
+        ansi = next(f for f in every if isinstance(f, ANSIToTruecolor))
+        assert list(drawn) == list(raw.apply_filter(ansi, ladder.background_colors[1])) != list(raw)
+        assert ladder.get_line_filters() == []  # the row has it already
 
 
 async def test_a_control_character_in_a_row_never_reaches_a_strip_that_skips_the_text_guard() -> None:
