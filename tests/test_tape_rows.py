@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from exchange.book import OrderBook
 from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade, SessionState
-from widgets.tape import NOT_LIVE, tape_rows
+from widgets.tape import NOT_LIVE, TapeMemo, tape_rows
 
 SYMBOL = "BTCUSDT"
 WIDTH = 50
@@ -55,3 +58,20 @@ def test_a_trade_far_above_the_recent_flow_is_flagged_large() -> None:
 def test_without_a_symbol_the_tape_says_so() -> None:
     rows, shown = tape_rows(None, None, WIDTH, 10)
     assert [row.text for row in rows] == [" no symbol".ljust(WIDTH)] and shown == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["Buy", "Sell"]), st.sampled_from(["1", "0.001", "250", "12345.678"])),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(20, 70),
+)
+def test_rows_from_the_memo_are_the_rows_computed_afresh(trades: list[tuple[str, str]], width: int) -> None:
+    """Trades arrive one by one and the window changes width: each frame from the kept memo reads as new."""
+    memo, desk = TapeMemo(), _desk([])
+    for n, (side, qty) in enumerate(trades, 1):
+        desk.trades[SYMBOL].append(_trade(n, side, qty))
+        size = width + n % 3
+        assert tape_rows(desk, SYMBOL, size, 12, memo=memo) == tape_rows(desk, SYMBOL, size, 12)

@@ -96,6 +96,8 @@ class StripWidget(SymbolWidget):
         self._base = Style()
         self._styles: dict[str, Style] = {}
         self._layered: dict[tuple[str, ...], Style] = {}
+        self._ansi_looks: set[tuple[str, ...]] = set()
+        """Layered looks with a system colour or dim: rows with one get the ANSI-to-truecolor filter when built."""
         self._filters_key: tuple[object, ...] | None = None
         self._filters: list[LineFilter] = []
         self._framed: list[Strip | None] = []
@@ -132,6 +134,7 @@ class StripWidget(SymbolWidget):
         self._style_generation += 1
         self._styles.clear()
         self._layered.clear()
+        self._ansi_looks.clear()
 
     def on_resize(self) -> None:
         self._pull()
@@ -234,6 +237,8 @@ class StripWidget(SymbolWidget):
             for name in names:
                 style += self._style(name)
             self._layered[names] = style
+            if not _truecolor(style):
+                self._ansi_looks.add(names)
         return style
 
     def _strip(self, row: Row, width: int) -> Strip:
@@ -241,12 +246,14 @@ class StripWidget(SymbolWidget):
         cells that look the same are one segment: the terminal is sent one style change per look, not per cell."""
         segments: list[Segment] = []
         total = 0
+        ansi = False
         for text, names in (*row.cells, (" " * max(0, width - sum(len(t) for t, _ in row.cells)), row.fill)):
             if not text:
                 continue
             if not text.isprintable():
                 text = strip_controls(text).ljust(len(text))  # (the line filter is skipped: see the module)
             style = self._styled(names)
+            ansi = ansi or names in self._ansi_looks
             total += len(text)
             if segments and segments[-1].style == style:
                 segments[-1] = Segment(segments[-1].text + text, style)
@@ -255,9 +262,7 @@ class StripWidget(SymbolWidget):
         strip = Strip(segments, total)
         if total != width:
             strip = strip.crop_extend(0, width, self._styled(row.fill))
-        if not all(_truecolor(segment.style) for segment in segments if segment.style is not None):
-            strip = self._to_truecolor(strip)
-        return strip
+        return self._to_truecolor(strip) if ansi or row.fill in self._ansi_looks else strip
 
     def _to_truecolor(self, strip: Strip) -> Strip:
         """A row with a system colour or a dim style, as Textual's ANSI-to-truecolor filter (if on) draws it."""
@@ -272,6 +277,7 @@ class StripWidget(SymbolWidget):
         if base != self._base:
             self._base = base
             self._layered.clear()
+            self._ansi_looks.clear()
         key = (width, self._base, self._style_generation)
         old, strips = self._rows, self._strips
         if key != self._rows_key or len(old) != len(rows) or len(strips) != len(old):

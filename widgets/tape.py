@@ -24,7 +24,7 @@ from widgets._format import MAX_DECIMALS, ColumnWidths, clock_utc
 from widgets.rows import Row, text_row
 from widgets.strip_widget import StripWidget
 
-__all__ = ["LARGE_FLOOR", "LARGE_PERCENTILE", "TradesTape", "large_threshold", "tape_rows"]
+__all__ = ["LARGE_FLOOR", "LARGE_PERCENTILE", "TapeMemo", "TradesTape", "large_threshold", "tape_rows"]
 
 LARGE_PERCENTILE = 0.98
 """A large trade's notional reaches this percentile of the recent ones..."""
@@ -36,6 +36,42 @@ MIN_SAMPLES = 20
 OWN_MARK = "◆ YOU"
 
 NOT_LIVE = "⚠ not live"
+
+
+class TapeMemo:
+    """What the tape worked out for each trade it showed: its notional, and its text in the current layout. A new
+    print shifts every row down; the memo keeps the shifted ones from being computed again."""
+
+    LIMIT = 4 * NOTIONAL_WINDOW
+
+    def __init__(self) -> None:
+        self._notionals: dict[int, tuple[object, float]] = {}
+        self._texts: dict[int, tuple[object, tuple[object, ...], str]] = {}
+
+    def notional(self, item: PublicTrade | Fill) -> float:
+        kept = self._notionals.get(id(item))
+        if kept is not None and kept[0] is item:
+            return kept[1]
+        if len(self._notionals) >= self.LIMIT:
+            self._notionals.clear()
+        value = float(item.price * item.qty)
+        self._notionals[id(item)] = (item, value)
+        return value
+
+    def text(self, item: PublicTrade | Fill, layout: tuple[int, int, int, int]) -> str:
+        """The row's text at ``layout`` (price width, qty width, price and qty decimals)."""
+        kept = self._texts.get(id(item))
+        if kept is not None and kept[0] is item and kept[1] == layout:
+            return kept[2]
+        if len(self._texts) >= self.LIMIT:
+            self._texts.clear()
+        price_w, qty_w, price_dp, qty_dp = layout
+        text = (
+            f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
+            f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
+        )
+        self._texts[id(item)] = (item, layout, text)
+        return text
 
 
 class TradesTape(StripWidget):
@@ -62,6 +98,7 @@ class TradesTape(StripWidget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rows_drawn = 0
+        self._memo = TapeMemo()
 
     def _pull(self) -> None:
         if not self._started:
@@ -87,12 +124,17 @@ class TradesTape(StripWidget):
     # ------------------------------------------------------------------ drawing
 
     def _build(self, desk: Desk | None, symbol: str | None, width: int, height: int) -> list[Row]:
-        rows, self.rows_drawn = tape_rows(desk, symbol, width, height, self._widths)
+        rows, self.rows_drawn = tape_rows(desk, symbol, width, height, self._widths, self._memo)
         return rows
 
 
 def tape_rows(
-    desk: Desk | None, symbol: str | None, width: int, height: int, widths: ColumnWidths | None = None
+    desk: Desk | None,
+    symbol: str | None,
+    width: int,
+    height: int,
+    widths: ColumnWidths | None = None,
+    memo: TapeMemo | None = None,
 ) -> tuple[list[Row], int]:
     """The tape of ``symbol`` in ``desk`` for a window of ``width`` x ``height``: the titles (NOT LIVE unless the
     link is Ready), then trades and own fills, newest first; and how many trades and fills it shows."""
@@ -101,8 +143,9 @@ def tape_rows(
     if desk is None or symbol is None:
         return [text_row(" no symbol", width, "tape--muted")], 0
     rows = height - 1
+    memo = memo or TapeMemo()
     recent = list(desk.trades.get(symbol) or ())[-max(rows, NOTIONAL_WINDOW) :]
-    threshold = large_threshold([float(t.price * t.qty) for t in recent[-NOTIONAL_WINDOW:]])
+    threshold = large_threshold([memo.notional(t) for t in recent[-NOTIONAL_WINDOW:]])
     own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position][-rows:]
     instrument = desk.instrument(symbol)
     price_dp = instrument.price_decimals if instrument is not None else _guess_dp(recent)
@@ -111,19 +154,15 @@ def tape_rows(
     merged.reverse()  # newest first
     price_w, qty_w = (widths or ColumnWidths()).fit(
         (symbol, price_dp, qty_dp),
-        max([len(f"{r[0].price:,.{price_dp}f}") for r in merged] + [5]),
-        max([len(f"{r[0].qty:,.{qty_dp}f}") for r in merged] + [3]),
+        max(len(f"{max(r[0].price for r in merged):,.{price_dp}f}") if merged else 0, 5),  # the widest is the largest
+        max(len(f"{max(r[0].qty for r in merged):,.{qty_dp}f}") if merged else 0, 3),
     )
     titles = f" {'time (UTC)':<12} {'side':<4} {'price':>{price_w}} {'qty':>{qty_w}}  "
     lines = [_titles_row(titles, width, desk.state.kind is LinkState.READY)]
+    layout = (price_w, qty_w, price_dp, qty_dp)
     for item, mine in merged:
-        text = (
-            f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
-            f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
-        )
-        lines.append(
-            _trade_row(text, item.side, mine, threshold is not None and float(item.price * item.qty) >= threshold)
-        )
+        large = threshold is not None and memo.notional(item) >= threshold
+        lines.append(_trade_row(memo.text(item, layout), item.side, mine, large))
     return lines, len(merged)
 
 
