@@ -1,17 +1,25 @@
-"""Partial screen updates that start where the change starts.
+"""Partial screen updates that draw and send only where the change is.
 
 Textual (8.2.8) sends a changed line from the left edge of each widget it touches to the end of the change: the
 span's start is not used to crop (``ChopsUpdate.render_segments``), so a ladder row whose total changed is sent
 again from its border, price and size included, and a newline follows every line although every span begins with
-a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one cursor move; the screen is the same
-(tests/ui/test_terminal_screen.py). :class:`SpanCompositor` is the desk screen's compositor, making them.
+a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one cursor move.
+
+To draw an update, Textual also renders every widget whose *container* overlaps the changed box, not only the
+widgets that do: the connection bar and the footer, children of the screen, were drawn whole for every ladder
+frame. :class:`SpanCompositor`, the desk screen's compositor, draws the widgets whose own visible part overlaps
+it. The screen is the same either way (tests/ui/test_terminal_screen.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.console import Console
 from rich.control import Control
 from textual._compositor import ChopsUpdate, Compositor
+from textual.geometry import Region
+from textual.strip import Strip
 
 __all__ = ["SpanCompositor", "SpanUpdate"]
 
@@ -36,7 +44,18 @@ class SpanUpdate(ChopsUpdate):
 
 
 class SpanCompositor(Compositor):
-    """Textual's compositor, its partial updates sent span by span (:class:`SpanUpdate`)."""
+    """Textual's compositor, its partial updates drawn from the widgets they touch and sent span by span."""
+
+    def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
+        if crop is None:
+            yield from super()._get_renders(crop)
+            return
+        overlaps = crop.overlaps
+        for widget, (region, clip) in self.visible_widgets.items():
+            seen = region.intersection(clip)
+            if seen and overlaps(seen):
+                x, y, width, height = seen
+                yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
 
     def render_partial_update(self) -> ChopsUpdate | None:
         update = super().render_partial_update()
