@@ -151,11 +151,11 @@ class StripWidget(SymbolWidget):
         if edges is None:
             return super().render_lines(crop)
         top = self.styles.gutter.top
-        rows, width = self.size.height, self.outer_size.width
+        (inner, rows), width = self.size, self.outer_size.width
         lines: list[Strip] = []
         for y in crop.line_range:
             row = y - top
-            framed = self._framed_row(row, edges) if 0 <= row < rows else self._border_line(y, width)
+            framed = self._framed_row(row, inner, edges) if 0 <= row < rows else self._border_line(y, width)
             if framed is None:  # a row not yet rebuilt for a new width
                 lines.extend(super().render_lines(Region(0, y, width, 1)))
             else:
@@ -165,11 +165,12 @@ class StripWidget(SymbolWidget):
             lines = [line.crop(x1, x2) for line in lines]
         return lines
 
-    def _framed_row(self, row: int, edges: tuple[list[Segment], list[Segment]]) -> Strip | None:
+    def _framed_row(self, row: int, inner: int, edges: tuple[list[Segment], list[Segment]]) -> Strip | None:
+        """Content row ``row`` between the side borders, if its strip is ``inner`` cells wide."""
         framed = self._framed[row] if row < len(self._framed) else None
         if framed is None:
-            strip = self.render_line(row)
-            if strip.cell_length != self.size.width:
+            strip = self._strips[row] if row < len(self._strips) else Strip.blank(inner, self._base)
+            if strip.cell_length != inner:
                 return None
             left, right = edges
             framed = Strip([*left, *strip, *right], strip.cell_length + len(left) + len(right))
