@@ -129,22 +129,24 @@ MAX_NUMBER_CHARS = 40
 (a hostile stream of distinct megabyte "numbers" would otherwise fill the memo)."""
 
 
-class _Numbers(dict[str, float]):
+class _Numbers:
     """A bounded memo of decimal text -> float that validates on a miss (raising :class:`_Rejected`).
 
     ``float()`` of a decimal string costs ~150 ns and a dict hit ~20, and books see the same few thousand
-    price and size strings over and over. Only ``str`` keys that parse to an allowed value are ever stored,
-    so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``, a text longer than
-    :data:`MAX_NUMBER_CHARS`) misses and is rejected by :meth:`__missing__`. At most ``limit`` keys of at most
-    :data:`MAX_NUMBER_CHARS` characters: a few MB in all (:meth:`retained_bytes`), whatever the server sends.
+    price and size strings over and over. Only ``str`` keys that parse to an allowed value are ever stored in
+    :attr:`values`, so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``, a text
+    longer than :data:`MAX_NUMBER_CHARS`) misses and is rejected by :meth:`read`. At most ``limit`` keys of at
+    most :data:`MAX_NUMBER_CHARS` characters: a few MB in all (:meth:`retained_bytes`), whatever the server sends.
+    The memo holds a plain dict rather than being one: the hot loop looks texts up in it directly, and a dict
+    subclass would not keep ``__missing__`` where the book is compiled (mypyc).
     """
 
-    __slots__ = ("allow_zero", "limit")
+    __slots__ = ("allow_zero", "limit", "values")
 
     def __init__(self, allow_zero: bool, limit: int) -> None:
-        super().__init__()
         self.allow_zero = allow_zero
         self.limit = limit
+        self.values: dict[str, float] = {}
 
     def read(self, text: Any) -> float:
         """Validate and convert a text the memo does not hold, and keep it.
@@ -166,27 +168,41 @@ class _Numbers(dict[str, float]):
             raise _Rejected(f"not a decimal: {text[:24]!r}")
         if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
             raise _Rejected(f"out of range: {text[:24]!r}")
-        if len(self) >= self.limit:
-            self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
-        self[text] = value
+        values = self.values
+        if len(values) >= self.limit:
+            values.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
+        values[text] = value
         return value
 
-    __missing__ = read
+    def __getitem__(self, text: Any) -> float:
+        """The float of ``text``, read and kept on a miss."""
+        value = self.values.get(text) if text.__class__ is str else None
+        return self.read(text) if value is None else value
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def clear(self) -> None:
+        self.values.clear()  # in place: the hot loop holds the dict
 
     def retained_bytes(self) -> int:
         """What the memo's keys and values hold (the dict's own table aside)."""
-        return sum(sys.getsizeof(text) + sys.getsizeof(value) for text, value in self.items())
+        return sum(sys.getsizeof(text) + sys.getsizeof(value) for text, value in self.values.items())
 
 
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
 _PRICES = _Numbers(allow_zero=False, limit=1 << 14)
 _SIZES = _Numbers(allow_zero=True, limit=1 << 15)
-# A price is never 0, so ``_price_of(text) or _PRICES[text]`` works: ``dict.get`` on a subclass is a plain C
-# call (~30 ns), while a subscript on a dict subclass skips the interpreter's fast path (~42 ns).
-_price_of = _PRICES.get
-# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``, and calls the reader
-# directly on a miss (a subscript would go through ``__missing__``, ~100 ns more).
-_size_of = _SIZES.get
+# The hot loop looks texts up in the memos' dicts directly (``dict.get``, a C call) and reads a miss itself.
+_price_of = _PRICES.values.get
+_read_price = _PRICES.read
+# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``, and reads a miss inline
+# (a call of the reader costs ~100 ns more when interpreted).
+_SIZE_VALUES = _SIZES.values
+_size_of = _SIZE_VALUES.get
 _read_size = _SIZES.read
 _SIZES_LIMIT = _SIZES.limit
 
@@ -336,7 +352,7 @@ class OrderBook:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _PRICES[p]
+            price = _price_of(p) or _read_price(p)
             size = _size_of(s)
             if size is None:
                 try:
@@ -352,9 +368,9 @@ class OrderBook:
                     and len(s) <= MAX_NUMBER_CHARS
                 ):
                     size = _read_size(s)  # raises, with the reason
-                if len(_SIZES) >= _SIZES_LIMIT:
-                    _SIZES.clear()
-                _SIZES[s] = size
+                if len(_SIZE_VALUES) >= _SIZES_LIMIT:
+                    _SIZE_VALUES.clear()
+                _SIZE_VALUES[s] = size
             if price in sizes:
                 if size:
                     sizes[price] = (price, size)
@@ -381,7 +397,7 @@ class OrderBook:
             if level.__class__ is not list:
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _PRICES[p]
+            price = _price_of(p) or _read_price(p)
             size = _size_of(s)
             if size is None:
                 try:
@@ -397,9 +413,9 @@ class OrderBook:
                     and len(s) <= MAX_NUMBER_CHARS
                 ):
                     size = _read_size(s)
-                if len(_SIZES) >= _SIZES_LIMIT:
-                    _SIZES.clear()
-                _SIZES[s] = size
+                if len(_SIZE_VALUES) >= _SIZES_LIMIT:
+                    _SIZE_VALUES.clear()
+                _SIZE_VALUES[s] = size
             if price in sizes:
                 if size:
                     sizes[price] = (price, size)
