@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
 
@@ -56,9 +56,9 @@ Level = tuple[float, float]
 
 Side = Literal["bid", "ask"]
 
-_INF = math.inf
-_SMALLEST = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
-_LARGEST = float(MAX_MAGNITUDE)
+_INF: Final = math.inf
+_SMALLEST: Final = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
+_LARGEST: Final = float(MAX_MAGNITUDE)
 
 
 class BookState(Enum):
@@ -124,7 +124,7 @@ class _Overflow(Exception):
     """Raised inside :meth:`OrderBook.apply` for a delta with more changes than a whole window; never escapes it."""
 
 
-MAX_NUMBER_CHARS = 40
+MAX_NUMBER_CHARS: Final = 40
 """The longest price or size text taken: Bybit's are under 20 characters; anything longer is rejected as malformed
 (a hostile stream of distinct megabyte "numbers" would otherwise fill the memo)."""
 
@@ -194,25 +194,47 @@ class _Numbers:
 
 
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
-_PRICES = _Numbers(allow_zero=False, limit=1 << 14)
-_SIZES = _Numbers(allow_zero=True, limit=1 << 15)
+_PRICES: Final = _Numbers(allow_zero=False, limit=1 << 14)
+_SIZES: Final = _Numbers(allow_zero=True, limit=1 << 15)
 # The hot loop looks texts up in the memos' dicts directly (``dict.get``, a C call) and reads a miss itself.
-_price_of = _PRICES.values.get
-_read_price = _PRICES.read
-# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``, and reads a miss inline
-# (a call of the reader costs ~100 ns more when interpreted).
-_SIZE_VALUES = _SIZES.values
-_size_of = _SIZE_VALUES.get
-_read_size = _SIZES.read
-_SIZES_LIMIT = _SIZES.limit
+_PRICE_VALUES: Final = _PRICES.values
+_read_price: Final = _PRICES.read
+_SIZE_VALUES: Final = _SIZES.values
+_SIZES_LIMIT: Final = _SIZES.limit
+
+
+def _new_size(text: Any) -> Any:
+    """A size the memo lacks, read and kept: :meth:`_Numbers.read`'s checks, cheapest first for a compiled book;
+    whatever fails them goes to ``read`` for its reason. Returns the float object the memo keeps (compiled, a
+    ``float`` result would be boxed again for the level and for the memo)."""
+    if type(text) is not str or len(text) > MAX_NUMBER_CHARS:
+        return _SIZES.read(text)  # raises, with the reason
+    try:
+        number: Any = float(text)
+    except ValueError:
+        return _SIZES.read(text)
+    size: float = number
+    if (
+        not (_SMALLEST <= size < _LARGEST or size == 0.0)
+        or ord(text[0]) <= 32
+        or ord(text[-1]) <= 32
+        or "_" in text
+        or not text.isascii()
+    ):
+        return _SIZES.read(text)
+    if len(_SIZE_VALUES) >= _SIZES_LIMIT:
+        _SIZE_VALUES.clear()
+    _SIZE_VALUES[text] = number
+    return number
+
 
 # Every level of a side is in a dict (price -> level); only the front of a side (its best levels) is also in a
 # sorted list of prices. An update is one dict store wherever it lands, and so is an insert or delete behind
 # the front; the front is cut back to _FRONT prices when it outgrows _FRONT_MAX and refilled to _FRONT from the
 # back (a sort of the back) when it falls under _FRONT_MIN.
-_FRONT = 64
-_FRONT_MAX = 128
-_FRONT_MIN = 32
+_FRONT: Final = 64
+_FRONT_MAX: Final = 128
+_FRONT_MIN: Final = 32
 
 
 def _convert(raw: Any) -> list[Level]:
@@ -336,99 +358,68 @@ class OrderBook:
         side with more changes than a whole window (before applying that side).
 
         The two sides are the same loop written twice: a loop over the sides, or a helper per side, costs 5%
-        per delta (``bench/book_throughput.py``). ``level.__class__ is list`` comes before unpacking because a
-        two-character string would unpack as a price and a size ("95" -> 9 @ 5). A size the memo lacks is read
-        and checked in the loop, where a call of :meth:`_Numbers.read` would cost a fifth of the miss again: the
-        checks are read's, and whatever fails them goes to ``read`` for its reason.
+        per delta when interpreted (``bench/book_throughput.py``). A level must be a list before it is unpacked
+        because a two-character string would unpack as a price and a size ("95" -> 9 @ 5). Prices and sizes are
+        held as ``Any``: compiled (mypyc), a ``float`` local would be unboxed and boxed again for every store.
         """
         most = self._max_changes
         raw = data["b"]
+        if not isinstance(raw, list):
+            raise _Rejected("a side must be a list of levels")
         if len(raw) > most:
             raise _Overflow
         keys = self._bid_keys
         sizes = self._bids  # price -> level
-        edge = self._bid_edge
+        edge: Any = self._bid_edge
         for level in raw:
-            if level.__class__ is not list:
+            if not isinstance(level, list):
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _read_price(p)
-            size = _size_of(s)
+            price: Any = _PRICE_VALUES.get(p)
+            if price is None:
+                price = _read_price(p)
+            size: Any = _SIZE_VALUES.get(s)
             if size is None:
-                try:
-                    size = float(s)
-                except (TypeError, ValueError):
-                    size = _read_size(s)  # raises, with the reason
-                if not (_SMALLEST <= size < _LARGEST or size == 0.0) or not (
-                    s.__class__ is str
-                    and s.isascii()
-                    and "_" not in s
-                    and s[0] > " "
-                    and s[-1] > " "
-                    and len(s) <= MAX_NUMBER_CHARS
-                ):
-                    size = _read_size(s)  # raises, with the reason
-                if len(_SIZE_VALUES) >= _SIZES_LIMIT:
-                    _SIZE_VALUES.clear()
-                _SIZE_VALUES[s] = size
-            if price in sizes:
-                if size:
-                    sizes[price] = (price, size)
-                else:
-                    del sizes[price]
-                    if price >= edge:
-                        del keys[bisect_left(keys, price)]
-            elif size:
+                size = _new_size(s)
+            if size:
+                count = len(sizes)
                 sizes[price] = (price, size)
-                if price >= edge:
-                    insort(keys, price)  # before the sentinel
-            else:
+                if len(sizes) != count and price >= edge:
+                    insort(keys, price)  # a new price in the front, before the sentinel
+            elif sizes.pop(price, None) is None:
                 self.counters.absent_deletes += 1
+            elif price >= edge:
+                del keys[bisect_left(keys, price)]
         front = len(keys) - 1
         if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
             self._bid_edge = _refit_bids(keys, sizes, edge)
         raw = data["a"]
+        if not isinstance(raw, list):
+            raise _Rejected("a side must be a list of levels")
         if len(raw) > most:
             raise _Overflow
         keys = self._ask_keys
         sizes = self._asks
         edge = self._ask_edge
         for level in raw:
-            if level.__class__ is not list:
+            if not isinstance(level, list):
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _read_price(p)
-            size = _size_of(s)
+            price = _PRICE_VALUES.get(p)
+            if price is None:
+                price = _read_price(p)
+            size = _SIZE_VALUES.get(s)
             if size is None:
-                try:
-                    size = float(s)
-                except (TypeError, ValueError):
-                    size = _read_size(s)
-                if not (_SMALLEST <= size < _LARGEST or size == 0.0) or not (
-                    s.__class__ is str
-                    and s.isascii()
-                    and "_" not in s
-                    and s[0] > " "
-                    and s[-1] > " "
-                    and len(s) <= MAX_NUMBER_CHARS
-                ):
-                    size = _read_size(s)
-                if len(_SIZE_VALUES) >= _SIZES_LIMIT:
-                    _SIZE_VALUES.clear()
-                _SIZE_VALUES[s] = size
-            if price in sizes:
-                if size:
-                    sizes[price] = (price, size)
-                else:
-                    del sizes[price]
-                    if price <= edge:
-                        del keys[bisect_left(keys, price)]
-            elif size:
+                size = _new_size(s)
+            if size:
+                count = len(sizes)
                 sizes[price] = (price, size)
-                if price <= edge:
+                if len(sizes) != count and price <= edge:
                     insort(keys, price)
-            else:
+            elif sizes.pop(price, None) is None:
                 self.counters.absent_deletes += 1
+            elif price <= edge:
+                del keys[bisect_left(keys, price)]
         front = len(keys) - 1
         if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
             self._ask_edge = _refit_asks(keys, sizes, edge)
