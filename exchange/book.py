@@ -182,6 +182,9 @@ class _Numbers:
     def __len__(self) -> int:
         return len(self.values)
 
+    def __contains__(self, text: object) -> bool:
+        return text in self.values
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.values)
 
