@@ -23,8 +23,8 @@ so the cost per delta matters, and the desk reads the top 25 up to once a frame)
 negates a price. An update is one dict store wherever it lands; an insert or delete behind the front is one dict
 store too, and in the front also a C bisect and a shift of at most 128 pointers. The front is cut back to 64
 prices when it outgrows 128 and refilled to 64 from the back (a sort of it) when it falls under 32, so deep books
-with changes at every depth never bisect or shift a 1000-level list. A read of the best N within the front is one
-C call over the dict (``itemgetter``); a deeper read sorts the back. ``float()`` of Bybit's decimal strings would
+with changes at every depth never bisect or shift a 1000-level list. A read of the best N within the front is a
+slice of the front and N dict lookups; a deeper read sorts the back. ``float()`` of Bybit's decimal strings would
 cost more than a dict hit, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
 validates as it converts; its keys are at most :data:`MAX_NUMBER_CHARS` characters (a longer "number" is rejected),
 so its memory is bounded in bytes, not only in entries. Each level is converted and applied in one pass (a separate
@@ -34,6 +34,11 @@ significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"3
 that must be exact (the ledger) is taken from the original strings, never from the book. The book keeps a reference
 to the last message it applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a caller must not mutate
 a message it has handed over.
+
+The module is compiled with mypyc where the install finds a C compiler (``setup.py``; :mod:`exchange.book_build`
+says which build runs), and the same file is the Python fallback, so the code suits both: the hot loop keeps
+prices and sizes as the float objects the memos hold (``Any``: a ``float`` local would be unboxed and boxed again
+compiled), and levels travel as objects, never unpacked as ``tuple[float, float]``.
 """
 
 from __future__ import annotations
@@ -44,7 +49,6 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from operator import itemgetter
 from typing import Any, Final, Literal
 
 from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
@@ -389,10 +393,12 @@ class OrderBook:
                 sizes[price] = (price, size)
                 if len(sizes) != count and price >= edge:
                     insort(keys, price)  # a new price in the front, before the sentinel
-            elif sizes.pop(price, None) is None:
+            elif price in sizes:
+                del sizes[price]
+                if price >= edge:
+                    del keys[bisect_left(keys, price)]
+            else:
                 self.counters.absent_deletes += 1
-            elif price >= edge:
-                del keys[bisect_left(keys, price)]
         front = len(keys) - 1
         if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
             self._bid_edge = _refit_bids(keys, sizes, edge)
@@ -419,10 +425,12 @@ class OrderBook:
                 sizes[price] = (price, size)
                 if len(sizes) != count and price <= edge:
                     insort(keys, price)
-            elif sizes.pop(price, None) is None:
+            elif price in sizes:
+                del sizes[price]
+                if price <= edge:
+                    del keys[bisect_left(keys, price)]
+            else:
                 self.counters.absent_deletes += 1
-            elif price <= edge:
-                del keys[bisect_left(keys, price)]
         front = len(keys) - 1
         if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
             self._ask_edge = _refit_asks(keys, sizes, edge)
@@ -680,11 +688,10 @@ def _build(levels: list[Level]) -> dict[float, Level]:
     return {level[0]: level for level in {level[0]: level for level in levels}.values() if level[1] > 0}
 
 
-def _pick(levels: dict[float, Level], prices: list[float]) -> list[Level]:
-    """The levels at ``prices``, in their order: one C call for a read of the top 25."""
-    if len(prices) > 1:
-        return list(itemgetter(*prices)(levels))
-    return [levels[price] for price in prices]  # itemgetter of one key returns the item, not a tuple
+def _pick(levels: dict[Any, Any], prices: list[Any]) -> list[Level]:
+    """The levels at ``prices``, in their order. ``Any``, not ``Level``: compiled, a ``tuple[float, float]`` would
+    be unpacked and packed again for every level read."""
+    return [levels[price] for price in prices]
 
 
 def _refit_bids(keys: list[float], sizes: dict[float, Level], edge: float) -> float:
