@@ -309,7 +309,15 @@ def machine() -> list[str]:
         f"CPU: {cpu}, {os.cpu_count()} cores; load average {load1:.2f} (1 min) {load5:.2f} (5 min) at start",
         f"Python {platform.python_version()} ({platform.python_implementation()}), {platform.platform()}",
         "Packages: " + ", ".join(versions),
+        _which_book(),
     ]
+
+
+def _which_book() -> str:
+    """Which build ``exchange.book`` is (imported here, in the parent: a worker imports only its own library)."""
+    from exchange import book, book_build
+
+    return f"Fluxum's book as installed (exchange.book): {book_build.build_of(book)}, {book.__file__}"
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
@@ -358,7 +366,7 @@ def summary(by_shape: dict[str, list[dict[str, Any]]]) -> list[str]:
     """One row per shape: how many times faster Fluxum is than each peer, at both cadences."""
     peers = [
         key
-        for key in ("order-book", "fluxum-before", "sorteddict", "ccxt", "pybit-sorted")
+        for key in ("order-book", "fluxum-source", "fluxum-before", "sorteddict", "ccxt", "pybit-sorted")
         if any(r["key"] == key for results in by_shape.values() for r in results)
     ]
     head = " | ".join(f"÷ {IMPLEMENTATIONS[key][2].split(' (')[0]} (100 / 1)" for key in peers)
@@ -410,7 +418,7 @@ def _changes(stream: Stream) -> float:
     return sum(len(d["b"]) + len(d["a"]) for d in datas) / max(1, stream.deltas)
 
 
-DEFAULT_KEYS = [PARSE_ONLY, "fluxum", "order-book", "sorteddict", "ccxt"]
+DEFAULT_KEYS = [PARSE_ONLY, "fluxum", "fluxum-source", "order-book", "sorteddict", "ccxt"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="+",
         choices=[PARSE_ONLY, *IMPLEMENTATIONS],
-        help="run only these implementations (default: parse-only fluxum order-book sorteddict ccxt)",
+        help="run only these implementations (default: parse-only fluxum fluxum-source order-book sorteddict ccxt)",
     )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

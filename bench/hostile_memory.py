@@ -198,9 +198,7 @@ def session_figures(session: Any) -> dict[str, Any]:
     """What a hostile host may have made the session keep, and what it counted."""
     from exchange.book import _PRICES, _SIZES
 
-    memo_bytes = sum(
-        sys.getsizeof(text) + sys.getsizeof(value) for memo in (_PRICES, _SIZES) for text, value in memo.items()
-    )
+    memo_bytes = _PRICES.retained_bytes() + _SIZES.retained_bytes()
     book = session.books[SYMBOL]
     ticker = session.tickers.get(SYMBOL) or {}
     return {

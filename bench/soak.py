@@ -280,7 +280,7 @@ def _metric_list() -> list[Metric]:
         m("desk.tickers._tickers", "exchange/bybit/protocol.py", "symbols", _len("desk.tickers._tickers"), k(n)),
         m("book levels, all books", "exchange/book.py", "depth x 2 x symbols", _book_levels, k(100 * n)),
         m("book _PRICES memo", "exchange/book.py", "16384, then cleared", lambda c: len(book_module._PRICES), k(16384)),
-        m("book _SIZES memo", "exchange/book.py", "32768, then cleared", lambda c: len(book_module._SIZES), k(1 << 15)),
+        m("book _SIZES memo", "exchange/book.py", "limit, then cleared", lambda c: len(book_module._SIZES), k(1 << 15)),
         # -------------------------------------------------------------------------------- ledger, account, journal
         m("desk.ledger._entries", "exchange/ledger.py", "symbols", _len("desk.ledger._entries"), k(n)),
         m("desk.ledger._seen", "exchange/ledger.py", "none", _len("desk.ledger._seen")),

@@ -6,3 +6,7 @@ vocabulary (its topics, categories, execution records): Fluxum is a Bybit desk, 
 the wire itself (parsing, signing, the WebSocket link, the REST client) and the local exchange
 (:mod:`exchange.bybit.sim`). Widgets read this level only, never :mod:`exchange.bybit`.
 """
+
+from exchange import book_build as _book_build
+
+_book_build.guard()  # a compiled book older than book.py never runs

@@ -23,8 +23,8 @@ so the cost per delta matters, and the desk reads the top 25 up to once a frame)
 negates a price. An update is one dict store wherever it lands; an insert or delete behind the front is one dict
 store too, and in the front also a C bisect and a shift of at most 128 pointers. The front is cut back to 64
 prices when it outgrows 128 and refilled to 64 from the back (a sort of it) when it falls under 32, so deep books
-with changes at every depth never bisect or shift a 1000-level list. A read of the best N within the front is one
-C call over the dict (``itemgetter``); a deeper read sorts the back. ``float()`` of Bybit's decimal strings would
+with changes at every depth never bisect or shift a 1000-level list. A read of the best N within the front is a
+slice of the front and N dict lookups; a deeper read sorts the back. ``float()`` of Bybit's decimal strings would
 cost more than a dict hit, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
 validates as it converts; its keys are at most :data:`MAX_NUMBER_CHARS` characters (a longer "number" is rejected),
 so its memory is bounded in bytes, not only in entries. Each level is converted and applied in one pass (a separate
@@ -34,6 +34,11 @@ significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"3
 that must be exact (the ledger) is taken from the original strings, never from the book. The book keeps a reference
 to the last message it applied (``seq``, ``ts`` and ``cts`` are read from it on demand), so a caller must not mutate
 a message it has handed over.
+
+The module is compiled with mypyc where the install finds a C compiler (``setup.py``; :mod:`exchange.book_build`
+says which build runs), and the same file is the Python fallback, so the code suits both: the hot loop keeps
+prices and sizes as the float objects the memos hold (``Any``: a ``float`` local would be unboxed and boxed again
+compiled), and levels travel as objects, never unpacked as ``tuple[float, float]``.
 """
 
 from __future__ import annotations
@@ -44,8 +49,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from exchange.numbers import MAX_EPOCH_MS, MAX_MAGNITUDE, MIN_MAGNITUDE
 
@@ -56,9 +60,9 @@ Level = tuple[float, float]
 
 Side = Literal["bid", "ask"]
 
-_INF = math.inf
-_SMALLEST = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
-_LARGEST = float(MAX_MAGNITUDE)
+_INF: Final = math.inf
+_SMALLEST: Final = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
+_LARGEST: Final = float(MAX_MAGNITUDE)
 
 
 class BookState(Enum):
@@ -124,27 +128,29 @@ class _Overflow(Exception):
     """Raised inside :meth:`OrderBook.apply` for a delta with more changes than a whole window; never escapes it."""
 
 
-MAX_NUMBER_CHARS = 40
+MAX_NUMBER_CHARS: Final = 40
 """The longest price or size text taken: Bybit's are under 20 characters; anything longer is rejected as malformed
 (a hostile stream of distinct megabyte "numbers" would otherwise fill the memo)."""
 
 
-class _Numbers(dict[str, float]):
+class _Numbers:
     """A bounded memo of decimal text -> float that validates on a miss (raising :class:`_Rejected`).
 
     ``float()`` of a decimal string costs ~150 ns and a dict hit ~20, and books see the same few thousand
-    price and size strings over and over. Only ``str`` keys that parse to an allowed value are ever stored,
-    so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``, a text longer than
-    :data:`MAX_NUMBER_CHARS`) misses and is rejected by :meth:`__missing__`. At most ``limit`` keys of at most
-    :data:`MAX_NUMBER_CHARS` characters: a few MB in all (:meth:`retained_bytes`), whatever the server sends.
+    price and size strings over and over. Only ``str`` keys that parse to an allowed value are ever stored in
+    :attr:`values`, so a hit is also a validation; anything else (a number, ``None``, ``"nan"``, ``"-1"``, a text
+    longer than :data:`MAX_NUMBER_CHARS`) misses and is rejected by :meth:`read`. At most ``limit`` keys of at
+    most :data:`MAX_NUMBER_CHARS` characters: a few MB in all (:meth:`retained_bytes`), whatever the server sends.
+    The memo holds a plain dict rather than being one: the hot loop looks texts up in it directly, and a dict
+    subclass would not keep ``__missing__`` where the book is compiled (mypyc).
     """
 
-    __slots__ = ("allow_zero", "limit")
+    __slots__ = ("allow_zero", "limit", "values")
 
     def __init__(self, allow_zero: bool, limit: int) -> None:
-        super().__init__()
         self.allow_zero = allow_zero
         self.limit = limit
+        self.values: dict[str, float] = {}
 
     def read(self, text: Any) -> float:
         """Validate and convert a text the memo does not hold, and keep it.
@@ -166,37 +172,79 @@ class _Numbers(dict[str, float]):
             raise _Rejected(f"not a decimal: {text[:24]!r}")
         if not (value == 0.0 and self.allow_zero or _SMALLEST <= value < _LARGEST):  # NaN fails both
             raise _Rejected(f"out of range: {text[:24]!r}")
-        if len(self) >= self.limit:
-            self.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
-        self[text] = value
+        values = self.values
+        if len(values) >= self.limit:
+            values.clear()  # start over rather than track recency: a miss is cheap, memory stays bounded
+        values[text] = value
         return value
 
-    __missing__ = read
+    def __getitem__(self, text: Any) -> float:
+        """The float of ``text``, read and kept on a miss."""
+        value = self.values.get(text) if text.__class__ is str else None
+        return self.read(text) if value is None else value
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, text: object) -> bool:
+        return text in self.values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def clear(self) -> None:
+        self.values.clear()  # in place: the hot loop holds the dict
 
     def retained_bytes(self) -> int:
         """What the memo's keys and values hold (the dict's own table aside)."""
-        return sum(sys.getsizeof(text) + sys.getsizeof(value) for text, value in self.items())
+        return sum(sys.getsizeof(text) + sys.getsizeof(value) for text, value in self.values.items())
 
 
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
-_PRICES = _Numbers(allow_zero=False, limit=1 << 14)
-_SIZES = _Numbers(allow_zero=True, limit=1 << 15)
-# A price is never 0, so ``_price_of(text) or _PRICES[text]`` works: ``dict.get`` on a subclass is a plain C
-# call (~30 ns), while a subscript on a dict subclass skips the interpreter's fast path (~42 ns).
-_price_of = _PRICES.get
-# Sizes can be 0.0 (a delete), so the hot path tests ``is None`` instead of using ``or``, and calls the reader
-# directly on a miss (a subscript would go through ``__missing__``, ~100 ns more).
-_size_of = _SIZES.get
-_read_size = _SIZES.read
-_SIZES_LIMIT = _SIZES.limit
+_PRICES: Final = _Numbers(allow_zero=False, limit=1 << 14)
+# A size the memo lacks costs ~0.1 µs compiled and ~0.4 µs as Python source: compiled, a smaller memo whose table
+# stays in cache wins; as source, the larger one that misses less (bench/RESULTS-book.md, session 5).
+_COMPILED: Final = not __file__.endswith(".py")  # mypyc's build of this file
+_SIZES: Final = _Numbers(allow_zero=True, limit=1 << 13 if _COMPILED else 1 << 15)
+# The hot loop looks texts up in the memos' dicts directly (``dict.get``, a C call) and reads a miss itself.
+_PRICE_VALUES: Final = _PRICES.values
+_read_price: Final = _PRICES.read
+_SIZE_VALUES: Final = _SIZES.values
+_SIZES_LIMIT: Final = _SIZES.limit
+
+
+def _new_size(text: Any) -> Any:
+    """A size the memo lacks, read and kept: :meth:`_Numbers.read`'s checks, cheapest first for a compiled book;
+    whatever fails them goes to ``read`` for its reason. Returns the float object the memo keeps (compiled, a
+    ``float`` result would be boxed again for the level and for the memo)."""
+    if type(text) is not str or len(text) > MAX_NUMBER_CHARS:
+        return _SIZES.read(text)  # raises, with the reason
+    try:
+        number: Any = float(text)
+    except ValueError:
+        return _SIZES.read(text)
+    size: float = number
+    if (
+        not (_SMALLEST <= size < _LARGEST or size == 0.0)
+        or ord(text[0]) <= 32
+        or ord(text[-1]) <= 32
+        or "_" in text
+        or not text.isascii()
+    ):
+        return _SIZES.read(text)
+    if len(_SIZE_VALUES) >= _SIZES_LIMIT:
+        _SIZE_VALUES.clear()
+    _SIZE_VALUES[text] = number
+    return number
+
 
 # Every level of a side is in a dict (price -> level); only the front of a side (its best levels) is also in a
 # sorted list of prices. An update is one dict store wherever it lands, and so is an insert or delete behind
 # the front; the front is cut back to _FRONT prices when it outgrows _FRONT_MAX and refilled to _FRONT from the
 # back (a sort of the back) when it falls under _FRONT_MIN.
-_FRONT = 64
-_FRONT_MAX = 128
-_FRONT_MIN = 32
+_FRONT: Final = 64
+_FRONT_MAX: Final = 128
+_FRONT_MIN: Final = 32
 
 
 def _convert(raw: Any) -> list[Level]:
@@ -320,97 +368,70 @@ class OrderBook:
         side with more changes than a whole window (before applying that side).
 
         The two sides are the same loop written twice: a loop over the sides, or a helper per side, costs 5%
-        per delta (``bench/book_throughput.py``). ``level.__class__ is list`` comes before unpacking because a
-        two-character string would unpack as a price and a size ("95" -> 9 @ 5). A size the memo lacks is read
-        and checked in the loop, where a call of :meth:`_Numbers.read` would cost a fifth of the miss again: the
-        checks are read's, and whatever fails them goes to ``read`` for its reason.
+        per delta when interpreted (``bench/book_throughput.py``). A level must be a list before it is unpacked
+        because a two-character string would unpack as a price and a size ("95" -> 9 @ 5). Prices and sizes are
+        held as ``Any``: compiled (mypyc), a ``float`` local would be unboxed and boxed again for every store.
         """
         most = self._max_changes
         raw = data["b"]
+        if not isinstance(raw, list):
+            raise _Rejected("a side must be a list of levels")
         if len(raw) > most:
             raise _Overflow
         keys = self._bid_keys
         sizes = self._bids  # price -> level
-        edge = self._bid_edge
+        edge: Any = self._bid_edge
         for level in raw:
-            if level.__class__ is not list:
+            if not isinstance(level, list):
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _PRICES[p]
-            size = _size_of(s)
+            price: Any = _PRICE_VALUES.get(p)
+            if price is None:
+                price = _read_price(p)
+            size: Any = _SIZE_VALUES.get(s)
             if size is None:
-                try:
-                    size = float(s)
-                except (TypeError, ValueError):
-                    size = _read_size(s)  # raises, with the reason
-                if not (_SMALLEST <= size < _LARGEST or size == 0.0) or not (
-                    s.__class__ is str
-                    and s.isascii()
-                    and "_" not in s
-                    and s[0] > " "
-                    and s[-1] > " "
-                    and len(s) <= MAX_NUMBER_CHARS
-                ):
-                    size = _read_size(s)  # raises, with the reason
-                if len(_SIZES) >= _SIZES_LIMIT:
-                    _SIZES.clear()
-                _SIZES[s] = size
-            if price in sizes:
-                if size:
-                    sizes[price] = (price, size)
-                else:
-                    del sizes[price]
-                    if price >= edge:
-                        del keys[bisect_left(keys, price)]
-            elif size:
+                size = _new_size(s)
+            if size:
+                count = len(sizes)
                 sizes[price] = (price, size)
+                if len(sizes) != count and price >= edge:
+                    insort(keys, price)  # a new price in the front, before the sentinel
+            elif price in sizes:
+                del sizes[price]
                 if price >= edge:
-                    insort(keys, price)  # before the sentinel
+                    del keys[bisect_left(keys, price)]
             else:
                 self.counters.absent_deletes += 1
         front = len(keys) - 1
         if front > _FRONT_MAX or front < _FRONT_MIN and len(sizes) > front:
             self._bid_edge = _refit_bids(keys, sizes, edge)
         raw = data["a"]
+        if not isinstance(raw, list):
+            raise _Rejected("a side must be a list of levels")
         if len(raw) > most:
             raise _Overflow
         keys = self._ask_keys
         sizes = self._asks
         edge = self._ask_edge
         for level in raw:
-            if level.__class__ is not list:
+            if not isinstance(level, list):
                 raise _Rejected("a level must be a [price, size] list")
             p, s = level
-            price = _price_of(p) or _PRICES[p]
-            size = _size_of(s)
+            price = _PRICE_VALUES.get(p)
+            if price is None:
+                price = _read_price(p)
+            size = _SIZE_VALUES.get(s)
             if size is None:
-                try:
-                    size = float(s)
-                except (TypeError, ValueError):
-                    size = _read_size(s)
-                if not (_SMALLEST <= size < _LARGEST or size == 0.0) or not (
-                    s.__class__ is str
-                    and s.isascii()
-                    and "_" not in s
-                    and s[0] > " "
-                    and s[-1] > " "
-                    and len(s) <= MAX_NUMBER_CHARS
-                ):
-                    size = _read_size(s)
-                if len(_SIZES) >= _SIZES_LIMIT:
-                    _SIZES.clear()
-                _SIZES[s] = size
-            if price in sizes:
-                if size:
-                    sizes[price] = (price, size)
-                else:
-                    del sizes[price]
-                    if price <= edge:
-                        del keys[bisect_left(keys, price)]
-            elif size:
+                size = _new_size(s)
+            if size:
+                count = len(sizes)
                 sizes[price] = (price, size)
-                if price <= edge:
+                if len(sizes) != count and price <= edge:
                     insort(keys, price)
+            elif price in sizes:
+                del sizes[price]
+                if price <= edge:
+                    del keys[bisect_left(keys, price)]
             else:
                 self.counters.absent_deletes += 1
         front = len(keys) - 1
@@ -670,11 +691,10 @@ def _build(levels: list[Level]) -> dict[float, Level]:
     return {level[0]: level for level in {level[0]: level for level in levels}.values() if level[1] > 0}
 
 
-def _pick(levels: dict[float, Level], prices: list[float]) -> list[Level]:
-    """The levels at ``prices``, in their order: one C call for a read of the top 25."""
-    if len(prices) > 1:
-        return list(itemgetter(*prices)(levels))
-    return [levels[price] for price in prices]  # itemgetter of one key returns the item, not a tuple
+def _pick(levels: dict[Any, Any], prices: list[Any]) -> list[Level]:
+    """The levels at ``prices``, in their order. ``Any``, not ``Level``: compiled, a ``tuple[float, float]`` would
+    be unpacked and packed again for every level read."""
+    return [levels[price] for price in prices]
 
 
 def _refit_bids(keys: list[float], sizes: dict[float, Level], edge: float) -> float:

@@ -10,7 +10,7 @@ import pytest
 from bench.book_stream import SHAPES, format_price, format_size, generate, load, save, true_book
 from bench.book_throughput import check
 from bench.peers import IMPLEMENTATIONS, make
-from exchange import book as book_module
+from exchange import book_build
 
 DELTAS = 400
 
@@ -99,7 +99,7 @@ def test_save_and_load_round_trip(stream, tmp_path):
 @pytest.mark.parametrize("key", list(IMPLEMENTATIONS))
 def test_every_adapter_ends_on_the_true_book(stream, key, monkeypatch):
     # fluxum-before loads another book.py for a before/after run; here, this tree's own.
-    monkeypatch.setenv("FLUXUM_BOOK_BEFORE", str(Path(book_module.__file__)))
+    monkeypatch.setenv("FLUXUM_BOOK_BEFORE", str(book_build.SOURCE))
     adapter = make(key)
     for raw in stream.messages:
         adapter.apply(orjson.loads(raw))

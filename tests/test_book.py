@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -14,11 +15,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange import book as book_module
+from exchange import book_build
 from exchange.book import MAX_NUMBER_CHARS, ApplyResult, BookState, OrderBook
 from exchange.numbers import is_decimal_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bybit" / "ws_public"
 TOPIC = "orderbook.50.BTCUSDT"
+
+
+# The source runs as a second round only where the installed book is compiled (else it would be the same book twice).
+BUILDS = ["installed", "source"] if book_build.build_of(book_module) == "compiled" else ["installed"]
+
+
+@pytest.fixture(autouse=True, scope="module", params=BUILDS)
+def build(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test runs on ``exchange.book`` as installed (compiled with mypyc where ``make`` built it) and, when that
+    is compiled, again on ``book.py`` run as Python source, the fallback where no compiler is at hand, so neither
+    goes untested: for the second round the module's names the tests use are swapped for the source's."""
+    if request.param == "installed":
+        yield book_build.build_of(book_module)
+        return
+    source = book_build.load_source("exchange.book_as_source")
+    names = {"book_module": source, "MAX_NUMBER_CHARS": source.MAX_NUMBER_CHARS}
+    names |= {name: getattr(source, name) for name in ("ApplyResult", "BookState", "OrderBook")}
+    kept = {name: globals()[name] for name in names}
+    globals().update(names)
+    try:
+        yield "source"
+    finally:
+        globals().update(kept)
 
 
 def load(name: str) -> dict:

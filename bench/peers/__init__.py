@@ -30,7 +30,8 @@ class Adapter:
 
 # key -> (module, factory, label in the table)
 IMPLEMENTATIONS: dict[str, tuple[str, str, str]] = {
-    "fluxum": ("bench.peers.fluxum", "make", "Fluxum exchange.book.OrderBook"),
+    "fluxum": ("bench.peers.fluxum", "make", "Fluxum exchange.book.OrderBook (as installed)"),
+    "fluxum-source": ("bench.peers.fluxum_source", "make", "Fluxum, exchange/book.py as Python source"),
     "fluxum-before": ("bench.peers.fluxum_before", "make", "Fluxum, the book at $FLUXUM_BOOK_BEFORE"),
     "pybit": ("bench.peers.pybit_book", "make_natural", "pybit 5.17.0 (natural read b[:25], WRONG order)"),
     "pybit-sorted": ("bench.peers.pybit_book", "make_sorted", "pybit 5.17.0 + sorted top-25 read"),
