@@ -75,6 +75,10 @@ ORDER_ACTIONS = frozenset({"place", "close_position", "cancel_all", "amend_order
 """The order-entry actions (app/order_actions.py), offered whenever a session runs."""
 STALE_TOASTS_KEPT = 64
 """Stale-feed toasts remembered to withdraw them: the oldest go."""
+REST_AFTER_S = 1.0
+"""A market with no book or trade move for this long is resting: the desk's pull timer slows to ``REST_HZ``."""
+REST_HZ = 10.0
+"""Pulls a second while the market rests: ages, staleness and the first move after the rest within 100 ms."""
 
 
 def layout_for(width: int, height: int) -> str:
@@ -214,6 +218,9 @@ class DeskScreen(Screen[None]):
         self._recovering = False
         self._heap_settled = False
         self._cancelling: set[str] = set()
+        self._moves: int | None = None
+        self._moved_at = time.monotonic()
+        self._is_resting = False
         self.order_actions = OrderActions(self)
         """Order entry: the ladder cursor's buy and sell, market, close, cancel all, amend."""
         self._cancel_dialog: tuple[str, ModalScreen[bool]] | None = None  # the order it asks about, the dialog
@@ -253,7 +260,8 @@ class DeskScreen(Screen[None]):
         yield DeskFooter()
 
     def on_mount(self) -> None:
-        self.set_interval(1 / self.pull_ticker.tick_hz, self._tick, name="desk-pull")
+        self._moving = self.set_interval(1 / self.pull_ticker.tick_hz, self._tick, name="desk-pull")
+        self._resting = self.set_interval(1 / REST_HZ, self._tick, name="desk-pull-resting", pause=True)
         self.fit(self.app.size.width, self.app.size.height)
         self.query_one(OrdersTable).focus()
 
@@ -502,6 +510,20 @@ class DeskScreen(Screen[None]):
     def _tick(self) -> None:
         self.pull_ticker.tick()
         self._title_ladders()
+        self._pace()
+
+    def _pace(self) -> None:
+        """Pull at the full rate while the market moves, at ``REST_HZ`` once it has rested ``REST_AFTER_S``: a
+        still desk then wakes the machine a quarter as often, and the first move after a rest is drawn within
+        a resting tick."""
+        moves, now = self.desk.market_moves(), time.monotonic()
+        if moves != self._moves:
+            self._moves, self._moved_at = moves, now
+        resting = now - self._moved_at >= REST_AFTER_S
+        if resting != self._is_resting:
+            self._is_resting = resting
+            (self._moving.pause if resting else self._moving.resume)()
+            (self._resting.resume if resting else self._resting.pause)()
 
     # ------------------------------------------------------------------ symbols, ladder, ledger
 

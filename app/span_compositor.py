@@ -7,8 +7,10 @@ a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one curs
 
 To draw an update, Textual also renders every widget whose *container* overlaps the changed box, not only the
 widgets that do: the connection bar and the footer, children of the screen, were drawn whole for every ladder
-frame. :class:`SpanCompositor`, the desk screen's compositor, draws the widgets whose own visible part overlaps
-it. The screen is the same either way (tests/ui/test_terminal_screen.py).
+frame, and so were the screen and the containers behind the ladder, whose cells the ladder covers.
+:class:`SpanCompositor`, the desk screen's compositor, draws the widgets whose own visible part overlaps it and is
+not wholly behind a widget already drawn in front. The screen is the same either way
+(tests/ui/test_terminal_screen.py).
 """
 
 from __future__ import annotations
@@ -51,11 +53,17 @@ class SpanCompositor(Compositor):
             yield from super()._get_renders(crop)
             return
         overlaps = crop.overlaps
-        for widget, (region, clip) in self.visible_widgets.items():
+        drawn: list[Region] = []
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back: the first drawn wins a cell
             seen = region.intersection(clip)
-            if seen and overlaps(seen):
-                x, y, width, height = seen
-                yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
+            if not seen or not overlaps(seen):
+                continue
+            needed = seen.intersection(crop)
+            if any(front.contains_region(needed) for front in drawn):
+                continue  # behind a widget drawn whole in front of it (a container behind the ladder)
+            drawn.append(seen)
+            x, y, width, height = seen
+            yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
 
     def render_partial_update(self) -> ChopsUpdate | None:
         update = super().render_partial_update()

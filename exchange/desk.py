@@ -124,6 +124,12 @@ class Desk:
     def touch(self, part: str) -> None:
         self.versions[part] += 1
 
+    def market_moves(self) -> int:
+        """A number that changes whenever a book or a symbol's trades move: how a screen tells a moving market from
+        a resting one."""
+        books = sum(book.version for book in self.books.values())
+        return books + sum(count for part, count in self.versions.items() if part.startswith("trades:"))
+
     def note_state(self, state: SessionState) -> None:
         """Track the outage clock: it counts the whole outage, across attempts and states, until Ready."""
         if state.kind is LinkState.READY:

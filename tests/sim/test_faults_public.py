@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -355,6 +356,8 @@ async def test_pause_and_resume(live_sim: SimServer, session: aiohttp.ClientSess
     steps = sim.market.steps
     await until(lambda: sim.market.loop_ticks > ticks + 6, what="more paused ticks")
     assert sim.market.steps == steps
+    now = asyncio.get_running_loop().time()
+    assert sim.public_feed._until_due(now) == public_ws.PAUSED_TICK_S  # nothing moves: the publisher rests
     if via == "python":
         sim.faults.resume_market()
     else:

@@ -13,6 +13,7 @@ from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
 
+from app.desk_screen import DeskScreen
 from app.line_filter import ControlFilter
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
@@ -188,3 +189,18 @@ async def test_a_symbol_key_repaints_the_widgets_it_changes_not_every_cell_of_th
         await pilot.press("right_square_bracket")
         await until(pilot, lambda: ladder.symbol != before, "the next symbol's ladder")
         assert repaints == []
+
+
+async def test_a_resting_market_slows_the_pull_timer_and_its_next_move_wakes_it() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, DeskScreen)
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: screen._is_resting, "the scripted market, which never moves, resting")
+        assert not screen._moving._active.is_set() and screen._resting._active.is_set()
+        scripted.resize_best_ask(desk, size="7.777")
+        await until(pilot, lambda: "7.777" in "".join(strip.text for strip in ladder._strips), "the move drawn")
+        await until(pilot, lambda: not screen._is_resting, "the full rate back")
+        assert screen._moving._active.is_set() and not screen._resting._active.is_set()

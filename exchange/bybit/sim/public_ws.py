@@ -53,6 +53,8 @@ MAX_CLIENT_FRAME = 64 * 1024
 MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
 IDLE_TICK_S = 0.020
+PAUSED_TICK_S = 0.100
+"""The publisher's wake-ups while the market is paused: no book moves, so only a fault or the L1 repeat can be due."""
 """The longest the publisher sleeps: a stream subscribed meanwhile waits no longer for its first tick."""
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
@@ -431,7 +433,10 @@ class PublicFeed:
 
     def _until_due(self, now: float) -> float:
         """Seconds to sleep until the next stream is due (within the publisher's resolution): a stream's
-        cadence, not a fixed tick, sets how often the feed wakes."""
+        cadence, not a fixed tick, sets how often the feed wakes; a paused market, in which nothing moves, wakes it
+        every ``PAUSED_TICK_S``."""
+        if self.market.paused:
+            return PAUSED_TICK_S
         due = min(
             (s.next_due for s in self.streams.values() if not isinstance(s, TradeStream) and s.subscribers),
             default=now + IDLE_TICK_S,
