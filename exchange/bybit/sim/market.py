@@ -37,6 +37,8 @@ from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.instruments import Instrument, UnknownSymbol, places_of
 
 log = logging.getLogger(__name__)
+PAUSED_LOOK_S = 0.1
+"""How often a paused market's loop looks whether it may step again."""
 
 TradeListener = Callable[[str, str, str, Decimal, Decimal, int], None]
 """``listener(category, symbol, taker_side, price, qty, ts_ms)`` for every public trade."""
@@ -547,11 +549,12 @@ class Market:
                 log.exception("step listener failed")
 
     async def run(self, interval_s: float) -> None:
-        """Step every ``interval_s`` until cancelled; a paused market does not step."""
+        """Step every ``interval_s`` until cancelled; a paused market does not step, and looks at its pause every
+        ``PAUSED_LOOK_S`` (when it resumes, it steps on from then)."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            next_at += interval_s
+            next_at = max(next_at + interval_s, loop.time() + PAUSED_LOOK_S) if self.paused else next_at + interval_s
             delay = next_at - loop.time()
             if delay < -1.0:  # fell far behind (a stalled machine): do not try to catch up in a burst
                 next_at = loop.time()
