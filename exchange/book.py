@@ -203,7 +203,7 @@ class _Numbers:
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
 _PRICES: Final = _Numbers(allow_zero=False, limit=1 << 14)
 # A size the memo lacks costs ~0.1 µs compiled and ~0.4 µs as Python source: compiled, a smaller memo whose table
-# stays in cache wins; as source, the larger one that misses less (bench/RESULTS-book.md, session 5).
+# stays in cache wins; as source, the larger one that misses less (measured in bench/RESULTS-book.md).
 _COMPILED: Final = not __file__.endswith(".py")  # mypyc's build of this file
 _SIZES: Final = _Numbers(allow_zero=True, limit=1 << 13 if _COMPILED else 1 << 15)
 # The hot loop looks texts up in the memos' dicts directly (``dict.get``, a C call) and reads a miss itself.
