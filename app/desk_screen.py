@@ -77,8 +77,9 @@ STALE_TOASTS_KEPT = 64
 """Stale-feed toasts remembered to withdraw them: the oldest go."""
 REST_AFTER_S = 1.0
 """A market with no book or trade move for this long is resting: the desk's pull timer slows to ``REST_HZ``."""
-REST_HZ = 10.0
-"""Pulls a second while the market rests: ages, staleness and the first move after the rest within 100 ms."""
+REST_HZ = 5.0
+"""Pulls a second while the market rests, for ages and staleness; the first move after a rest wakes the desk at
+once (``Desk.on_move``)."""
 
 
 def layout_for(width: int, height: int) -> str:
@@ -293,6 +294,8 @@ class DeskScreen(Screen[None]):
 
     def use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""
+        if self.desk.on_move == self._woken:
+            self.desk.on_move, desk.on_move = None, self._woken
         self.desk = desk
         if self.symbol not in desk.symbols:
             self.set_reactive(DeskScreen.symbol, desk.symbols[0] if desk.symbols else None)
@@ -514,8 +517,7 @@ class DeskScreen(Screen[None]):
 
     def _pace(self) -> None:
         """Pull at the full rate while the market moves, at ``REST_HZ`` once it has rested ``REST_AFTER_S``: a
-        still desk then wakes the machine a quarter as often, and the first move after a rest is drawn within
-        a resting tick."""
+        still desk then wakes the machine an eighth as often, and the first move after a rest wakes it at once."""
         moves, now = self.desk.market_moves(), time.monotonic()
         if moves != self._moves:
             self._moves, self._moved_at = moves, now
@@ -524,6 +526,12 @@ class DeskScreen(Screen[None]):
             self._is_resting = resting
             (self._moving.pause if resting else self._moving.resume)()
             (self._resting.resume if resting else self._resting.pause)()
+            self.desk.on_move = self._woken if resting else None
+
+    def _woken(self) -> None:
+        """The market moved while the desk rested (called from the feed, mid-frame): pull at once, on the desk's
+        own queue."""
+        self.call_later(self._tick)
 
     # ------------------------------------------------------------------ symbols, ladder, ledger
 

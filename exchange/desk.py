@@ -8,6 +8,7 @@ imports aiohttp or the session. Everything in it is bounded.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -121,8 +122,19 @@ class Desk:
         for symbol in self.symbols:
             self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
 
+    on_move: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    """Called once at the next book or trade move, then cleared: a resting screen sleeps until the market moves
+    instead of polling for it."""
+
     def touch(self, part: str) -> None:
         self.versions[part] += 1
+
+    def moved(self) -> None:
+        """A book or a symbol's trades moved (the feed calls this per frame): wake the one waiting, if any."""
+        wake = self.on_move
+        if wake is not None:
+            self.on_move = None
+            wake()
 
     def market_moves(self) -> int:
         """A number that changes whenever a book or a symbol's trades move: how a screen tells a moving market from

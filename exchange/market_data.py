@@ -99,8 +99,10 @@ class MarketData:
             if topic.startswith("orderbook."):
                 if not self._on_book(topic, frame):
                     return  # only a frame that moved the book shows it alive: garbage must not keep it "fresh"
+                self.desk.moved()
             elif topic.startswith("publicTrade."):
                 self._on_trades(topic[len("publicTrade.") :], frame)
+                self.desk.moved()
             elif topic.startswith("tickers."):
                 self._on_ticker(frame)
             else:

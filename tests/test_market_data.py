@@ -295,3 +295,21 @@ def test_a_book_whose_every_snapshot_overflows_resubscribes_at_a_bounded_rate_th
             data.take(topic, overflowing, received_ms=1)
     assert len(asked) <= 4 and data.counters["book_overflows"] == len(asked)
     assert reconnect is not None and "would not resync" in reconnect  # the link is not what it seems
+
+
+def test_a_book_or_trade_move_wakes_the_one_waiting_once_and_nothing_else_does():
+    data, _ = market()
+    woken: list[int] = []
+    data.desk.on_move = lambda: woken.append(len(woken))
+    data.take("tickers.BTCUSDT", ticker("BTCUSDT", markPrice="100"), received_ms=1)
+    data.take("orderbook.50.BTCUSDT", {"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "data": "?"}, 2)
+    assert woken == [] and data.counters["rejected_frames"] == 1  # a ticker, a rejected frame: no move
+    book = {"s": "BTCUSDT", "b": [["100.0", "1"]], "a": [["100.5", "2"]], "u": 1, "seq": 1}
+    snapshot = {"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 3, "cts": 3, "data": book}
+    data.take("orderbook.50.BTCUSDT", snapshot, received_ms=3)
+    data.take("orderbook.50.BTCUSDT", snapshot, received_ms=4)
+    assert woken == [0] and data.desk.on_move is None  # once: whoever waits sets it again
+    data.desk.on_move = lambda: woken.append(len(woken))
+    trade = {"T": 5, "s": "BTCUSDT", "S": "Buy", "v": "0.5", "p": "100.5", "L": "PlusTick", "i": "t-1", "BT": False}
+    data.take("publicTrade.BTCUSDT", {"topic": "publicTrade.BTCUSDT", "type": "snapshot", "ts": 5, "data": [trade]}, 5)
+    assert woken == [0, 1] and len(data.desk.trades["BTCUSDT"]) == 1

@@ -39,6 +39,10 @@ __all__ = ["BybitFrames", "FrameReader", "LinkDead", "WsLink"]
 log = logging.getLogger(__name__)
 
 WATCHDOG_TICK_S = 0.2
+"""The heartbeat's resolution: a look at the link is never sooner after the last than this."""
+WATCHDOG_REST_S = 1.0
+"""The longest the heartbeat sleeps when nothing is due sooner (a ping sent meanwhile for a slow round trip
+waits at most this long)."""
 LOOP_HELD_S = 0.5  # a tick this much later than asked means the loop was blocked, not the link
 LOOP_HELD_GRACE_S = 0.1
 MAX_FRAME_BYTES = 4 * 1024 * 1024  # a 1000-level snapshot is ~60 kB; anything near this is hostile
@@ -377,13 +381,25 @@ class WsLink:
 
     async def _watchdog(self) -> None:
         while True:
-            started = self._clock()
-            await asyncio.sleep(WATCHDOG_TICK_S)
-            if self._clock() - started > WATCHDOG_TICK_S + LOOP_HELD_S:
+            started, nap = self._clock(), self.next_look_in()
+            await asyncio.sleep(nap)
+            if self._clock() - started > nap + LOOP_HELD_S:
                 # The event loop itself was held up (a long synchronous step): a pong may be waiting in the
                 # socket, and this tick ran first. Let the reader take what arrived before judging the link.
                 await asyncio.sleep(LOOP_HELD_GRACE_S)
             await self.check_heartbeat()
+
+    def next_look_in(self) -> float:
+        """Seconds until :meth:`check_heartbeat` has something to do (a ping or a probe due, a pong's deadline),
+        within ``WATCHDOG_TICK_S`` and ``WATCHDOG_REST_S``: a busy link wakes its watchdog once a second, not five
+        times."""
+        now = self._clock()
+        heard = now if self.last_frame_at is None else self.last_frame_at
+        if self._ping_deadline is None:
+            due = min(self._last_ping_at + self._ping_interval, heard + self._idle_probe_after)
+        else:
+            due = min(self._ping_deadline, max(heard, self._last_ping_at) + self._idle_probe_after)
+        return min(WATCHDOG_REST_S, max(WATCHDOG_TICK_S, due - now))
 
     async def check_heartbeat(self) -> None:
         """One look at the link (the watchdog's tick): send the ping that is due, or raise :class:`LinkDead`."""

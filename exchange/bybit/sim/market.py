@@ -21,6 +21,7 @@ interest rate plus a damped premium, and 24 h statistics accumulate from trades.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -37,8 +38,6 @@ from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.instruments import Instrument, UnknownSymbol, places_of
 
 log = logging.getLogger(__name__)
-PAUSED_LOOK_S = 0.1
-"""How often a paused market's loop looks whether it may step again."""
 
 TradeListener = Callable[[str, str, str, Decimal, Decimal, int], None]
 """``listener(category, symbol, taker_side, price, qty, ts_ms)`` for every public trade."""
@@ -403,9 +402,10 @@ class Market:
     ) -> None:
         self.seed = seed
         self.clock = clock or SimClock()
-        self.paused = False
+        self._running = asyncio.Event()
+        self._running.set()
         self.steps = 0
-        self.loop_ticks = 0  # iterations of the background loop, paused or not
+        self.loop_ticks = 0  # steps the background loop took or skipped
         now = self.clock.now_ms()
         self._books: dict[tuple[str, str], SymbolBook] = {}
         for inst in instruments:
@@ -548,13 +548,33 @@ class Market:
             except Exception:
                 log.exception("step listener failed")
 
+    @property
+    def paused(self) -> bool:
+        """A paused market does not step: no price moves, trades, funding or demo trades."""
+        return not self._running.is_set()
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        (self._running.clear if paused else self._running.set)()
+
+    async def until_running(self, timeout: float | None = None) -> bool:
+        """Wait until the market is not paused, at most ``timeout`` seconds; whether it runs. A paused market's
+        loops wait here instead of looking at the pause on a timer, so a quiet exchange does not wake the machine."""
+        if not self._running.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._running.wait(), timeout)
+        return self._running.is_set()
+
     async def run(self, interval_s: float) -> None:
-        """Step every ``interval_s`` until cancelled; a paused market does not step, and looks at its pause every
-        ``PAUSED_LOOK_S`` (when it resumes, it steps on from then)."""
+        """Step every ``interval_s`` until cancelled; a paused market sleeps until it resumes, then steps on from
+        then."""
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            next_at = max(next_at + interval_s, loop.time() + PAUSED_LOOK_S) if self.paused else next_at + interval_s
+            if self.paused:
+                await self.until_running()
+                next_at = loop.time()
+            next_at += interval_s
             delay = next_at - loop.time()
             if delay < -1.0:  # fell far behind (a stalled machine): do not try to catch up in a burst
                 next_at = loop.time()

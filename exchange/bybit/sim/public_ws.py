@@ -53,8 +53,9 @@ MAX_CLIENT_FRAME = 64 * 1024
 MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
 IDLE_TICK_S = 0.020
-PAUSED_TICK_S = 0.100
-"""The publisher's wake-ups while the market is paused: no book moves, so only a fault or the L1 repeat can be due."""
+PAUSED_TICK_S = 0.5
+"""The publisher's longest sleep while the market is paused (a resume wakes it at once): no book moves, so only a
+fault or the L1 repeat (timed to its due) can be due."""
 """The longest the publisher sleeps: a stream subscribed meanwhile waits no longer for its first tick."""
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
@@ -425,7 +426,11 @@ class PublicFeed:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self._until_due(loop.time()))
+            delay = self._until_due(loop.time())
+            if self.market.paused:
+                await self.market.until_running(delay)
+            else:
+                await asyncio.sleep(delay)
             try:
                 self._tick(loop.time(), force=False)
             except Exception:
@@ -433,10 +438,15 @@ class PublicFeed:
 
     def _until_due(self, now: float) -> float:
         """Seconds to sleep until the next stream is due (within the publisher's resolution): a stream's
-        cadence, not a fixed tick, sets how often the feed wakes; a paused market, in which nothing moves, wakes it
-        every ``PAUSED_TICK_S``."""
+        cadence, not a fixed tick, sets how often the feed wakes; in a paused market, in which nothing moves, the
+        next level-1 repeat, at most ``PAUSED_TICK_S`` away."""
         if self.market.paused:
-            return PAUSED_TICK_S
+            repeats = [
+                s.last_sent + L1_REPEAT_S
+                for s in self.streams.values()
+                if isinstance(s, BookStream) and s.depth == 1 and s.subscribers
+            ]
+            return min(PAUSED_TICK_S, max(TICK_S, min(repeats, default=now + PAUSED_TICK_S) - now))
         due = min(
             (s.next_due for s in self.streams.values() if not isinstance(s, TradeStream) and s.subscribers),
             default=now + IDLE_TICK_S,
