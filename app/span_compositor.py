@@ -5,11 +5,12 @@ span's start is not used to crop (``ChopsUpdate.render_segments``), so a ladder 
 again from its border, price and size included, and a newline follows every line although every span begins with
 a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one cursor move.
 
-To draw an update, Textual also renders every widget whose *container* overlaps the changed box, not only the
-widgets that do: the connection bar and the footer, children of the screen, were drawn whole for every ladder
-frame, and so were the screen and the containers behind the ladder, whose cells the ladder covers.
-:class:`SpanCompositor`, the desk screen's compositor, draws the widgets whose own visible part overlaps it and is
-not wholly behind a widget already drawn in front. The screen is the same either way
+To draw an update, Textual also renders every widget whose *container* overlaps the box around all the changes,
+not only the widgets a change is on: the connection bar and the footer, children of the screen, were drawn whole
+for every ladder frame, and so were the screen and the containers behind the ladder, whose cells the ladder
+covers; a frame that changed the ladder and the bar drew everything between them. :class:`SpanCompositor`, the
+desk screen's compositor, draws the widgets that a change is on, unless what changed there is wholly behind a
+widget already drawn in front. The screen is the same either way
 (tests/ui/test_terminal_screen.py).
 """
 
@@ -17,11 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.cells import cell_len
+from rich.color import ColorSystem
 from rich.console import Console
 from rich.control import Control
-from textual._compositor import ChopsUpdate, Compositor
-from textual.geometry import Region
+from rich.segment import Segment
+from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate, ReflowResult
+from textual.geometry import Region, Size
 from textual.strip import Strip
+from textual.widget import Widget
 
 __all__ = ["SpanCompositor", "SpanUpdate"]
 
@@ -33,40 +38,115 @@ class SpanUpdate(ChopsUpdate):
         sequences: list[str] = []
         append = sequences.append
         move_to = Control.move_to
+        colors = console._color_system or ColorSystem.TRUECOLOR
+        render_style = Strip.render_style
         for y, x1, x2 in self.spans:
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items(), strict=False):
                 if strip is None or x >= x2 or end <= x1:
                     continue
                 start = max(x, x1)
-                if start > x or end > x2:
-                    strip = strip.crop(start - x, min(end, x2) - x)
                 append(move_to(start, y).segment.text)
-                append(strip.render(console))
+                if start == x and end <= x2:
+                    append(strip.render(console))
+                    continue
+                for text, style, _ in _cells(strip, start - x, min(end, x2) - x):  # no Strip built per span
+                    append(text if style is None else render_style(style, text, colors))
         return "".join(sequences)
 
 
+def _cells(strip: Strip, start: int, end: int) -> list[Segment]:
+    """The segments of ``strip`` from cell ``start`` to cell ``end``, cut as ``Strip.crop`` cuts them."""
+    cells: list[Segment] = []
+    if end <= start:
+        return cells
+    position = 0
+    for segment in strip:
+        if position >= end:
+            break
+        width = cell_len(segment.text)
+        if position + width > start:
+            if position < start:
+                segment = segment.split_cells(start - position)[1]
+                width, position = width - (start - position), start
+            if position + width > end:
+                segment = segment.split_cells(end - position)[0]
+            cells.append(segment)
+        position += width
+    return cells
+
+
 class SpanCompositor(Compositor):
-    """Textual's compositor, its partial updates drawn from the widgets they touch and sent span by span."""
+    """Textual's compositor, its partial updates drawn from the widgets a change is on and sent span by span."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changes: list[Region] = []
+        """The changed regions of the partial update being drawn (its crop is the box around them all)."""
+        self._refreshed: dict[Widget, Region] = {}
+        """The widgets refreshed since the last update, and where they show: every change is inside one of them
+        unless a reflow moved, added or removed a widget (``_reflowed``)."""
+        self._reflowed = False
+
+    def update_widgets(self, widgets: set[Widget]) -> None:
+        visible = self.visible_widgets
+        for widget in visible.keys() & widgets:
+            region, clip = visible[widget]
+            self._refreshed[widget] = region.intersection(clip)
+        super().update_widgets(widgets)
+
+    def reflow(self, parent: Widget, size: Size) -> ReflowResult:
+        self._reflowed = True
+        return super().reflow(parent, size)
+
+    def reflow_visible(self, parent: Widget, size: Size) -> set[Widget]:
+        self._reflowed = True
+        return super().reflow_visible(parent, size)
 
     def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
-        if crop is None:
+        changes = self._changes
+        if crop is None or not changes:
             yield from super()._get_renders(crop)
             return
-        overlaps = crop.overlaps
+        refreshed = self._refreshed
+        boxes = None if self._reflowed else list(refreshed.values())
         drawn: list[Region] = []
         for widget, (region, clip) in self.visible_widgets.items():  # front to back: the first drawn wins a cell
             seen = region.intersection(clip)
-            if not seen or not overlaps(seen):
+            if not seen or not crop.overlaps(seen):
                 continue
-            needed = seen.intersection(crop)
-            if any(front.contains_region(needed) for front in drawn):
-                continue  # behind a widget drawn whole in front of it (a container behind the ladder)
+            if boxes is None:
+                touched = [change.intersection(seen) for change in changes if change.overlaps(seen)]
+            elif widget in refreshed:
+                touched = [seen.intersection(crop)]
+            else:  # every change is inside a refreshed widget: only those on this one may show on it
+                touched = [box.intersection(seen) for box in boxes if box.overlaps(seen)]
+            if not touched:
+                continue  # no change is on it (the bar in a ladder frame)
+            if all(any(front.contains_region(piece) for front in drawn) for piece in touched):
+                continue  # behind widgets drawn whole in front of it (a container behind the ladder)
             drawn.append(seen)
             x, y, width, height = seen
             yield region, clip, widget.render_lines(Region(x - region.x, y - region.y, width, height))
 
+    def render_full_update(self, simplify: bool = False) -> LayoutUpdate:
+        self._forget_refreshes()
+        return super().render_full_update(simplify)
+
+    def clear(self) -> None:
+        self._forget_refreshes()
+        super().clear()
+
+    def _forget_refreshes(self) -> None:
+        self._refreshed.clear()
+        self._reflowed = False
+
     def render_partial_update(self) -> ChopsUpdate | None:
-        update = super().render_partial_update()
+        self._changes = list(self._dirty_regions)
+        try:
+            update = super().render_partial_update()
+        finally:
+            self._changes = []
+            self._forget_refreshes()
         if update is None:
             return None
         return SpanUpdate(update.chops, update.spans, update.chop_ends)

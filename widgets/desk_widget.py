@@ -26,9 +26,11 @@ from exchange.desk import Desk
 
 __all__ = ["DeskWidget", "PullTicker", "SymbolWidget"]
 
-TICK_HZ = 40.0
-"""The desk's one pull timer: twice the fastest widget's rate (the ladder's 20), so that every other tick is
-free for the slower widgets."""
+TICK_HZ = 20.0
+"""The desk's one pull timer: the fastest widget's rate (the ladder's 20). Whatever moved is drawn in the frame
+after the tick, all of it at once: the desk's compositor draws only the widgets a change is on
+(:mod:`app.span_compositor`), so a frame that carries the ladder and the bar costs what the two cost, and a
+frame less a second saves its fixed cost (timers, the compositor's pass, a write to the terminal)."""
 CYCLE = 40
 """Ticks after which every widget's turns repeat (a multiple of every widget's period)."""
 
@@ -37,9 +39,8 @@ class PullTicker:
     """One timer for every desk widget of a screen: each tick pulls the widgets whose turn it is (a widget of
     ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget.
 
-    Each widget gets the phase whose ticks the fewest other widgets share: Textual repaints one box around
-    everything dirty in a frame, so a ladder frame that also carries the connection bar re-composes the whole
-    screen, while a ladder frame alone re-composes the ladder."""
+    Each widget gets the phase whose ticks carry the fewest pulls so far, so that no tick pulls every slower
+    widget at once and the frames cost about the same."""
 
     def __init__(self, tick_hz: float = TICK_HZ, clock: Callable[[], float] = time.monotonic) -> None:
         self.tick_hz = tick_hz
@@ -63,16 +64,13 @@ class PullTicker:
             self._assign()
 
     def _assign(self) -> None:
-        """Phases, fastest widget first: its ticks are its own (the ladder's frames stay small), and each other
-        widget goes where the fewest already-placed widgets are pulled."""
+        """Phases, fastest widget first: each goes where the fewest already-placed widgets are pulled."""
         load = [0] * CYCLE
-        own = [False] * CYCLE
         turns: dict[DeskWidget, tuple[int, int]] = {}
-        for index, (widget, every) in enumerate(sorted(self._periods.items(), key=lambda item: item[1])):
-            phase = min(range(every), key=lambda p: (sum(own[p::every]), sum(load[p::every]), p))
+        for widget, every in sorted(self._periods.items(), key=lambda item: item[1]):
+            phase = min(range(every), key=lambda p: (sum(load[p::every]), p))
             for tick in range(phase, CYCLE, every):
                 load[tick] += 1
-                own[tick] = own[tick] or index == 0
             turns[widget] = (every, phase)
         self._turns = turns
 

@@ -3,6 +3,7 @@ widgets are pulled from one timer, at their own rates, the ladder's frames apart
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -92,8 +93,8 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
         assert any("9.999" in "".join(char for char, _ in after[y]) for y in changed_rows)
 
 
-def test_the_pull_ticker_pulls_each_widget_at_its_rate_and_the_ladder_alone() -> None:
-    now = [1000.0 + 0.5 / 40]
+def test_the_pull_ticker_pulls_each_widget_at_its_rate_and_spreads_the_slower_ones() -> None:
+    now = [1000.0 + 0.5 / 20]
     pulls: dict[str, list[float]] = {}
 
     class Widget:
@@ -114,8 +115,9 @@ def test_the_pull_ticker_pulls_each_widget_at_its_rate_and_the_ladder_alone() ->
         ticker.tick()
     seconds = CYCLE / ticker.tick_hz
     assert {name: len(times) / seconds for name, times in pulls.items()} == rates
-    others = {when for name, times in pulls.items() if name != "ladder" for when in times}
-    assert not others & set(pulls["ladder"])  # a ladder frame never carries another widget's repaint
+    assert len(pulls["ladder"]) == CYCLE  # every tick: the ladder moves at the timer's rate
+    per_tick = Counter(when for name, times in pulls.items() if name != "ladder" for when in times)
+    assert max(per_tick.values()) <= 2  # 30 slower pulls a second over 20 ticks: never all of them in one
 
 
 def test_a_late_tick_delays_a_pull_and_never_drops_it() -> None:
