@@ -13,6 +13,7 @@ from rich.segment import Segment
 from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from app import desk_screen
 from app.desk_screen import DeskScreen
@@ -24,6 +25,7 @@ from widgets.ladder import Ladder
 from widgets.rows import Row
 from widgets.strip_widget import END_OF_ROW, changed_span
 from widgets.tape import TradesTape
+from widgets.wallet import WalletPanel
 
 WIDTH = 24
 STYLES = (("a",), ("b",), ("a", "b"))
@@ -224,3 +226,29 @@ async def test_a_resting_desk_is_woken_by_the_next_move_not_by_its_timer(monkeyp
         await until(pilot, lambda: "6.666" in "".join(strip.text for strip in ladder._strips), "the move drawn")
         await until(pilot, lambda: not screen._is_resting, "the full rate back")
         assert desk.on_move is None
+
+
+async def test_a_frame_draws_only_the_widgets_a_change_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder, wallet = app.query_one(Ladder), app.query_one(WalletPanel)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        await pilot.pause(0.2)
+        drawn: list[Widget] = []
+        for widget in app.screen.walk_children(with_self=True):
+            monkeypatch.setattr(widget, "render_lines", _recorded(widget, drawn))
+        ladder.refresh(Region(2, 5, 6, 1))  # a changed size on the left, a changed balance on the right: the box
+        wallet.refresh()  # around the two holds the tape and the position panel, which did not change
+        await until(pilot, lambda: ladder in drawn and wallet in drawn, "the frame drawn")
+        assert set(drawn) <= {ladder, wallet}
+
+
+def _recorded(widget: Widget, drawn: list[Widget]) -> Any:
+    render_lines = widget.render_lines
+
+    def recording(crop: Region) -> list[Strip]:
+        drawn.append(widget)
+        return render_lines(crop)
+
+    return recording
