@@ -517,7 +517,7 @@ class DeskScreen(Screen[None]):
 
     def _pace(self) -> None:
         """Pull at the full rate while the market moves, at ``REST_HZ`` once it has rested ``REST_AFTER_S``: a
-        still desk then wakes the machine a quarter as often, and the first move after a rest wakes it at once."""
+        still desk then wakes the machine an eighth as often, and the first move after a rest wakes it at once."""
         moves, now = self.desk.market_moves(), time.monotonic()
         if moves != self._moves:
             self._moves, self._moved_at = moves, now

@@ -26,10 +26,11 @@ from exchange.desk import Desk
 
 __all__ = ["DeskWidget", "PullTicker", "SymbolWidget"]
 
-TICK_HZ = 20.0
-"""The desk's one pull timer: the fastest widget's rate (the ladder's 20). Whatever moved is drawn in the frame
-after the tick, all of it at once: the desk's compositor draws only the widgets a change is on
-(:mod:`app.span_compositor`), so a frame that carries the ladder and the bar costs what the two cost, and a
+TICK_HZ = 40.0
+"""The desk's one pull timer: twice the fastest widget's rate (the ladder's 20), so that a tick that comes late or
+early never costs the ladder a frame (each of its turns spans two ticks). The slower widgets are pulled on the
+ladder's ticks, so whatever moved is drawn in one frame: the desk's compositor draws only the widgets a change is
+on (:mod:`app.span_compositor`), so a frame that carries the ladder and the bar costs what the two cost, and a
 frame less a second saves its fixed cost (timers, the compositor's pass, a write to the terminal)."""
 CYCLE = 40
 """Ticks after which every widget's turns repeat (a multiple of every widget's period)."""
@@ -39,8 +40,8 @@ class PullTicker:
     """One timer for every desk widget of a screen: each tick pulls the widgets whose turn it is (a widget of
     ``REFRESH_HZ`` r every ``TICK_HZ / r`` ticks), instead of one timer, task and message per widget.
 
-    Each widget gets the phase whose ticks carry the fewest pulls so far, so that no tick pulls every slower
-    widget at once and the frames cost about the same."""
+    Each widget gets, among the fastest widget's ticks, the phase whose ticks carry the fewest pulls so far, so
+    that no frame carries every slower widget at once and the frames cost about the same."""
 
     def __init__(self, tick_hz: float = TICK_HZ, clock: Callable[[], float] = time.monotonic) -> None:
         self.tick_hz = tick_hz
@@ -64,11 +65,14 @@ class PullTicker:
             self._assign()
 
     def _assign(self) -> None:
-        """Phases, fastest widget first: each goes where the fewest already-placed widgets are pulled."""
+        """Phases, fastest widget first (phase 0): each other widget goes on the fastest one's ticks (when its
+        period allows), where the fewest already-placed widgets are pulled."""
         load = [0] * CYCLE
         turns: dict[DeskWidget, tuple[int, int]] = {}
+        fastest = min(self._periods.values(), default=1)
         for widget, every in sorted(self._periods.items(), key=lambda item: item[1]):
-            phase = min(range(every), key=lambda p: (sum(load[p::every]), p))
+            phases = range(0, every, fastest) if every % fastest == 0 else range(every)
+            phase = min(phases, key=lambda p: (sum(load[p::every]), p))
             for tick in range(phase, CYCLE, every):
                 load[tick] += 1
             turns[widget] = (every, phase)
