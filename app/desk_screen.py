@@ -295,7 +295,7 @@ class DeskScreen(Screen[None]):
     def use_desk(self, desk: Desk) -> None:
         """Point every widget at the session's desk."""
         if self.desk.on_move == self._woken:
-            self.desk.on_move, desk.on_move = None, self._woken
+            self.desk.on_move = None
         self.desk = desk
         if self.symbol not in desk.symbols:
             self.set_reactive(DeskScreen.symbol, desk.symbols[0] if desk.symbols else None)
@@ -526,7 +526,7 @@ class DeskScreen(Screen[None]):
             self._is_resting = resting
             (self._moving.pause if resting else self._moving.resume)()
             (self._resting.resume if resting else self._resting.pause)()
-            self.desk.on_move = self._woken if resting else None
+        self.desk.on_move = self._woken if resting else None  # (again after a wake that moved nothing shown)
 
     def _woken(self) -> None:
         """The market moved while the desk rested (called from the feed, mid-frame): pull at once, on the desk's

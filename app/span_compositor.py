@@ -55,15 +55,19 @@ class SpanUpdate(ChopsUpdate):
 
 
 def _cells(strip: Strip, start: int, end: int) -> list[Segment]:
-    """The segments of ``strip`` from cell ``start`` to cell ``end``, cut as ``Strip.crop`` cuts them."""
+    """The segments of ``strip`` from cell ``start`` to cell ``end``, cut as ``Strip.crop`` cuts them (which keeps
+    the zero-width segments after the last cell when the cut reaches the strip's end)."""
     cells: list[Segment] = []
     if end <= start:
         return cells
+    to_the_end = end >= strip.cell_length
+    if start == 0 and to_the_end:
+        return list(strip)
     position = 0
     for segment in strip:
-        if position >= end:
-            break
         width = cell_len(segment.text)
+        if position >= end and (width or not to_the_end):
+            break
         if position + width > start:
             if position < start:
                 segment = segment.split_cells(start - position)[1]

@@ -7,6 +7,7 @@ imports aiohttp or the session. Everything in it is bounded.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ __all__ = ["LARGEST_STEP", "SMALLEST_STEP", "Desk", "Instrument", "step_problem"
 
 OWN_FILLS_KEPT = 200
 TRADES_KEPT = 500
+
+log = logging.getLogger(__name__)
 
 
 SMALLEST_STEP = MIN_MAGNITUDE  # the smallest number read from outside at all
@@ -130,11 +133,15 @@ class Desk:
         self.versions[part] += 1
 
     def moved(self) -> None:
-        """A book or a symbol's trades moved (the feed calls this per frame): wake the one waiting, if any."""
+        """A book or a symbol's trades moved (the feed calls this per frame): wake the one waiting, if any. The
+        feed goes on whatever the waiting one does."""
         wake = self.on_move
         if wake is not None:
             self.on_move = None
-            wake()
+            try:
+                wake()
+            except Exception:
+                log.exception("waking the desk on a move failed")
 
     def market_moves(self) -> int:
         """A number that changes whenever a book or a symbol's trades move: how a screen tells a moving market from

@@ -99,12 +99,12 @@ class MarketData:
             if topic.startswith("orderbook."):
                 if not self._on_book(topic, frame):
                     return  # only a frame that moved the book shows it alive: garbage must not keep it "fresh"
-                self.desk.moved()
+                moved = True
             elif topic.startswith("publicTrade."):
-                self._on_trades(topic[len("publicTrade.") :], frame)
-                self.desk.moved()
+                moved = self._on_trades(topic[len("publicTrade.") :], frame)
             elif topic.startswith("tickers."):
                 self._on_ticker(frame)
+                moved = False
             else:
                 self.counters["unknown_topic_frames"] += 1
                 return
@@ -112,16 +112,22 @@ class MarketData:
         except (ProtocolError, KeyError, TypeError, ValueError, AttributeError) as error:
             self.counters["rejected_frames"] += 1
             log.debug("rejected %s frame: %s", topic[:60], error)
+            return
+        if moved:
+            self.desk.moved()  # outside the frame's checks: whoever it wakes cannot make a good frame rejected
 
-    def _on_trades(self, symbol: str, frame: dict[str, Any]) -> None:
+    def _on_trades(self, symbol: str, frame: dict[str, Any]) -> bool:
+        """Keep a frame's trades; True when the symbol's trades moved."""
         trades = parse_trades(frame)
         if any(trade.symbol != symbol for trade in trades):
             raise ProtocolError(f"a trade of another symbol on publicTrade.{symbol[:20]}")
-        if symbol in self.desk.trades and trades:
-            trades = trades[-TRADES_KEPT:]  # the tape shows no more; a batch of thousands must not ride the hub
-            self.desk.trades[symbol].extend(trades)
-            self.desk.touch(f"trades:{symbol}")
-            self.hub.publish(TradesReceived(symbol, trades))
+        if symbol not in self.desk.trades or not trades:
+            return False
+        trades = trades[-TRADES_KEPT:]  # the tape shows no more; a batch of thousands must not ride the hub
+        self.desk.trades[symbol].extend(trades)
+        self.desk.touch(f"trades:{symbol}")
+        self.hub.publish(TradesReceived(symbol, trades))
+        return True
 
     def _on_ticker(self, frame: dict[str, Any]) -> None:
         tickers = self.desk.tickers

@@ -86,10 +86,11 @@ class Line:
         self._pongs = [(at, text) for at, text in self._pongs if at > end]
         self.t = end
 
-    async def run(self, until: float) -> Line:
-        """Tick the watchdog until ``until`` or until it declares the link dead."""
+    async def run(self, until: float, naps: bool = False) -> Line:
+        """Tick the watchdog until ``until`` or until it declares the link dead: every ``WATCHDOG_TICK_S``, or,
+        with ``naps``, as the link's own watchdog does, after ``next_look_in()``."""
         while self.t < until:
-            self._deliver_until(self.t + WATCHDOG_TICK_S)
+            self._deliver_until(self.t + (self.link.next_look_in() if naps else WATCHDOG_TICK_S))
             try:
                 await self.link.check_heartbeat()
             except LinkDead as dead:
@@ -294,3 +295,27 @@ async def test_a_handshake_redirected_elsewhere_is_refused_before_anything_is_se
         await asyncio.sleep(0.2)
     assert "redirect" in str(caught.value)
     assert heard == []
+
+
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "busy and healthy": {},
+    "quiet and healthy": {"quiet_from": 10.0},
+    "dies between pings": {"dead_from": 10.0},
+    "dies as it goes quiet": {"quiet_from": 10.0, "dead_from": 12.0},
+    "a pong lost": {"lose": 1},
+    "pongs lost for good while frames flow": {"lose": 99},
+    "quiet private": {"public": False, "quiet_from": 5.0},
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_a_watchdog_that_naps_until_its_next_look_pings_and_finds_a_dead_link_as_the_fixed_tick_does(
+    scenario: str,
+) -> None:
+    fixed = await Line(**SCENARIOS[scenario]).run(90.0)
+    napping = await Line(**SCENARIOS[scenario]).run(90.0, naps=True)
+    assert (fixed.died_at is None) == (napping.died_at is None), (fixed.reason, napping.reason)
+    if fixed.died_at is not None and napping.died_at is not None:
+        assert napping.died_at <= fixed.died_at + 1e-9  # it wakes at the deadline itself, not up to a tick after
+    naps, ticks = [t for t in napping.pings if t < 89.0], [t for t in fixed.pings if t < 89.0]  # (the window's end)
+    assert len(naps) == len(ticks) and all(nap <= tick + 1e-9 for nap, tick in zip(naps, ticks, strict=True))

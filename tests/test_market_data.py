@@ -310,6 +310,22 @@ def test_a_book_or_trade_move_wakes_the_one_waiting_once_and_nothing_else_does()
     data.take("orderbook.50.BTCUSDT", snapshot, received_ms=4)
     assert woken == [0] and data.desk.on_move is None  # once: whoever waits sets it again
     data.desk.on_move = lambda: woken.append(len(woken))
+    data.take("publicTrade.BTCUSDT", {"topic": "publicTrade.BTCUSDT", "type": "snapshot", "ts": 5, "data": []}, 5)
+    assert woken == [0]  # a trade frame with no trade moved nothing: the hook stays for the next move
     trade = {"T": 5, "s": "BTCUSDT", "S": "Buy", "v": "0.5", "p": "100.5", "L": "PlusTick", "i": "t-1", "BT": False}
     data.take("publicTrade.BTCUSDT", {"topic": "publicTrade.BTCUSDT", "type": "snapshot", "ts": 5, "data": [trade]}, 5)
     assert woken == [0, 1] and len(data.desk.trades["BTCUSDT"]) == 1
+
+
+def test_a_failing_wake_leaves_the_frame_applied_and_counted_as_good():
+    data, _ = market()
+
+    def broken() -> None:
+        raise ValueError("the screen is gone")
+
+    data.desk.on_move = broken
+    book = {"s": "BTCUSDT", "b": [["100.0", "1"]], "a": [["100.5", "2"]], "u": 1, "seq": 1}
+    snapshot = {"topic": "orderbook.50.BTCUSDT", "type": "snapshot", "ts": 3, "cts": 3, "data": book}
+    data.take("orderbook.50.BTCUSDT", snapshot, received_ms=3)
+    assert data.counters["rejected_frames"] == 0 and data._topic_last_ms["orderbook.50.BTCUSDT"] == 3
+    assert data.desk.books["BTCUSDT"].best_bid() == (100.0, 1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -394,3 +395,20 @@ async def test_inverse_is_served_when_configured(session: aiohttp.ClientSession)
         ticker = await client.until(is_book("tickers.BTCUSD"))
         assert ticker["data"]["symbol"] == "BTCUSD"
         await ws.close()
+
+
+async def test_a_paused_market_s_publisher_is_woken_by_a_taker_order_and_by_a_fault(
+    live_sim: SimServer, connect: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(public_ws, "PAUSED_TICK_S", 3600.0)  # no timer to fall back on: only a wake publishes
+    client = await connect(live_sim, "linear")
+    await client.subscribe("orderbook.50.BTCUSDT")
+    await client.until(is_book("orderbook.50.BTCUSDT", "snapshot"))
+    live_sim.market.paused = True
+    await asyncio.sleep(0.2)  # the publisher is asleep on the pause
+    fills = live_sim.market.take("linear", "BTCUSDT", "Buy", Decimal("5"), None)
+    assert fills
+    delta = await client.until(is_book("orderbook.50.BTCUSDT", "delta"))  # the levels the order took
+    live_sim.public_feed.inject_restart("orderbook.50.BTCUSDT", "linear")
+    restart = await client.until(is_book("orderbook.50.BTCUSDT", "snapshot"))
+    assert restart["data"]["u"] == 1 and delta["data"]["u"] > 1 and live_sim.market.paused

@@ -404,6 +404,8 @@ class Market:
         self.clock = clock or SimClock()
         self._running = asyncio.Event()
         self._running.set()
+        self._stirred = asyncio.Event()
+        """Set when there may be something to publish although the market is paused (see ``until_stirred``)."""
         self.steps = 0
         self.loop_ticks = 0  # steps the background loop took or skipped
         now = self.clock.now_ms()
@@ -531,6 +533,7 @@ class Market:
         book._refill()
         book._keep_depth()
         book._touch(now)
+        self._stirred.set()  # a paused market's book moved: its publisher must not wait for the resume
         self._publish(book, trades)
         return [(t.price, t.qty) for t in trades]
 
@@ -555,7 +558,25 @@ class Market:
 
     @paused.setter
     def paused(self, paused: bool) -> None:
-        (self._running.clear if paused else self._running.set)()
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+            self._stirred.set()
+
+    def stir(self) -> None:
+        """Something is due to be published although the market may be paused (an injected fault)."""
+        self._stirred.set()
+
+    async def until_stirred(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for the market to resume, a taker order to move a book, or ``stir``:
+        what a paused market's publisher sleeps on instead of a timer. Whether one of them came."""
+        if not self._stirred.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stirred.wait(), timeout)
+        stirred = self._stirred.is_set()
+        self._stirred.clear()
+        return stirred
 
     async def until_running(self, timeout: float | None = None) -> bool:
         """Wait until the market is not paused, at most ``timeout`` seconds; whether it runs. A paused market's

@@ -54,9 +54,12 @@ MAX_TRADES_PER_MESSAGE = 1024
 TICK_S = 0.005  # publisher resolution
 IDLE_TICK_S = 0.020
 PAUSED_TICK_S = 0.5
-"""The publisher's longest sleep while the market is paused (a resume wakes it at once): no book moves, so only a
-fault or the L1 repeat (timed to its due) can be due."""
+"""The publisher's longest sleep while the market is paused: a resume, a taker order and an injected fault wake
+it at once (``Market.until_stirred``), and the L1 repeat is timed to its due."""
 """The longest the publisher sleeps: a stream subscribed meanwhile waits no longer for its first tick."""
+STIRRED_S = 0.25
+"""After a paused market is stirred (a taker order, a fault), the publisher keeps the streams' cadence this long:
+longer than the slowest book or ticker cadence, so every stream it moved is published once."""
 FLOOD_STALL_TIMEOUT_S = 5.0  # a flooded client that drains nothing for this long is dropped as slow
 
 
@@ -402,14 +405,17 @@ class PublicFeed:
     def inject_skip_u(self, topic: str, category: str | None = None) -> None:
         for stream in self._matching(topic, category):
             stream.skip_pending += 1
+        self.market.stir()
 
     def inject_unreadable(self, topic: str, category: str | None = None) -> None:
         for stream in self._matching(topic, category):
             stream.unreadable_pending += 1
+        self.market.stir()
 
     def inject_restart(self, topic: str, category: str | None = None) -> None:
         for stream in self._matching(topic, category):
             stream.restart_pending = True
+        self.market.stir()
 
     # ------------------------------------------------------------------------ publishing
 
@@ -425,12 +431,15 @@ class PublicFeed:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        stirred_until = 0.0
         while True:
-            delay = self._until_due(loop.time())
-            if self.market.paused:
-                await self.market.until_running(delay)
+            now = loop.time()
+            if self.market.paused and now >= stirred_until:
+                if await self.market.until_stirred(self._until_due(now)):
+                    stirred_until = loop.time() + STIRRED_S  # what moved goes out at the streams' cadence
+                    continue
             else:
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._until_streams_due(now))
             try:
                 self._tick(loop.time(), force=False)
             except Exception:
@@ -438,7 +447,7 @@ class PublicFeed:
 
     def _until_due(self, now: float) -> float:
         """Seconds to sleep until the next stream is due (within the publisher's resolution): a stream's
-        cadence, not a fixed tick, sets how often the feed wakes; in a paused market, in which nothing moves, the
+        cadence, not a fixed tick, sets how often the feed wakes; in a paused market, which moves only when woken, the
         next level-1 repeat, at most ``PAUSED_TICK_S`` away."""
         if self.market.paused:
             repeats = [
@@ -447,6 +456,9 @@ class PublicFeed:
                 if isinstance(s, BookStream) and s.depth == 1 and s.subscribers
             ]
             return min(PAUSED_TICK_S, max(TICK_S, min(repeats, default=now + PAUSED_TICK_S) - now))
+        return self._until_streams_due(now)
+
+    def _until_streams_due(self, now: float) -> float:
         due = min(
             (s.next_due for s in self.streams.values() if not isinstance(s, TradeStream) and s.subscribers),
             default=now + IDLE_TICK_S,
