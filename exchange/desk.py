@@ -118,16 +118,15 @@ class Desk:
     """Bumped on every change of a part: ``trades:SYM``, ``orders``, ``positions``, ``wallet``, ``fills``, ``state``,
     ``stats``, ``ledger``, ``account_positions`` (a position push of any category). A widget remembers the number
     it drew and repaints when it moved."""
+    on_move: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    """Called once at the next book or trade move, then cleared: a resting screen sleeps until the market moves
+    instead of polling for it."""
 
     def __post_init__(self) -> None:
         if self.tickers.category is None:  # keep only the ticker fields of this desk's category
             self.tickers = TickerCache(self.category)
         for symbol in self.symbols:
             self.trades.setdefault(symbol, deque(maxlen=TRADES_KEPT))
-
-    on_move: Callable[[], None] | None = field(default=None, repr=False, compare=False)
-    """Called once at the next book or trade move, then cleared: a resting screen sleeps until the market moves
-    instead of polling for it."""
 
     def touch(self, part: str) -> None:
         self.versions[part] += 1

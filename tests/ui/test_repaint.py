@@ -196,22 +196,9 @@ async def test_a_symbol_key_repaints_the_widgets_it_changes_not_every_cell_of_th
         assert repaints == []
 
 
-async def test_a_resting_market_slows_the_pull_timer_and_its_next_move_wakes_it() -> None:
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        screen = app.screen
-        assert isinstance(screen, DeskScreen)
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: screen._is_resting, "the scripted market, which never moves, resting")
-        assert not screen._moving._active.is_set() and screen._resting._active.is_set()
-        scripted.resize_best_ask(desk, size="7.777")
-        await until(pilot, lambda: "7.777" in "".join(strip.text for strip in ladder._strips), "the move drawn")
-        await until(pilot, lambda: not screen._is_resting, "the full rate back")
-        assert screen._moving._active.is_set() and not screen._resting._active.is_set()
-
-
-async def test_a_resting_desk_is_woken_by_the_next_move_not_by_its_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_resting_market_slows_the_pull_timer_and_its_next_move_wakes_it_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(desk_screen, "REST_HZ", 0.01)  # a resting pull every 100 s: it cannot be what draws the move
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
@@ -220,11 +207,13 @@ async def test_a_resting_desk_is_woken_by_the_next_move_not_by_its_timer(monkeyp
         assert isinstance(screen, DeskScreen)
         ladder = app.query_one(Ladder)
         await until(pilot, lambda: screen._is_resting, "the scripted market, which never moves, resting")
+        assert not screen._moving._active.is_set() and screen._resting._active.is_set()
         assert desk.on_move == screen._woken
         scripted.resize_best_ask(desk, size="6.666")
         desk.moved()  # as the feed does after each book frame
         await until(pilot, lambda: "6.666" in "".join(strip.text for strip in ladder._strips), "the move drawn")
         await until(pilot, lambda: not screen._is_resting, "the full rate back")
+        assert screen._moving._active.is_set() and not screen._resting._active.is_set()
         assert desk.on_move is None
 
 
