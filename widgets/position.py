@@ -7,7 +7,9 @@ effect on P&L, and the total, which is their sum; ROE when the exchange reported
 margin; liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a
 colour.
 
-The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. The P&L
+The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. It grows
+to fit and never shrinks while its width stays (nor does the sparkline's row go once shown), so flipping between
+a symbol with a position and one without moves nothing below the panel and costs the screen no layout. The P&L
 history is sampled once a second of the injected clock for every symbol (so switching symbols shows a history
 straight away) into a bounded series that halves its resolution when full: the sparkline always spans the
 whole session in a fixed amount of memory.
@@ -18,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Sparkline, Static
@@ -193,13 +195,16 @@ class PositionPanel(Vertical, SymbolWidget):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_sample_s: int | None = None
-        self._body_height = -1
+        self._reserved = (0, 0)
+        """The width the body was sized at, and the most rows it has needed at that width (see the module)."""
         self.history: dict[str, SessionSeries] = {}
         """Total P&L samples per symbol (bounded)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="position-body")
-        yield Sparkline([], id="pnl-sparkline")
+        sparkline = SessionSparkline([], id="pnl-sparkline")
+        sparkline.display = False
+        yield sparkline
 
     def show(self, desk: Desk | None, symbol: str | None = None) -> None:
         """Point the panel at a desk and symbol; a new desk starts a new session history."""
@@ -252,16 +257,21 @@ class PositionPanel(Vertical, SymbolWidget):
         body = self.query_one("#position-body", Static)
         sparkline = self.query_one("#pnl-sparkline", Sparkline)
         text = self._text(desk, symbol, max(20, self.size.width))
-        height = _height_of(text.plain, max(1, body.size.width or self.size.width))
+        width = max(1, body.size.width or self.size.width)
+        height = _height_of(text.plain, width)
+        reserved_width, rows = self._reserved
+        rows = max(height, rows if reserved_width == width else 0)
         with self.app.batch_update():
-            # a layout pass only when the panel's height may change: it is the costly part of an update
-            body.update(text, layout=height != self._body_height)
-            self._body_height = height
+            if (width, rows) != self._reserved:  # a layout pass only when the body's rows change: it is costly
+                self._reserved = (width, rows)
+                body.styles.min_height = rows
+            body.update(text, layout=False)
             series = self.history.get(symbol or "")
             values = list(series.values) if series is not None else []
-            if sparkline.display != bool(values):
-                sparkline.display = bool(values)
-            sparkline.data = values
+            if values and not sparkline.display:  # once shown, it keeps its row (blank for a symbol without)
+                sparkline.display = True
+            if sparkline.data != values:
+                sparkline.data = values
 
     def _sample(self, desk: Desk) -> None:
         for symbol in desk.symbols:
@@ -286,6 +296,13 @@ class PositionPanel(Vertical, SymbolWidget):
 
     def _mark_live(self, desk: Desk | None, symbol: str | None) -> bool:
         return mark_live(desk, symbol, int(self.clock() * 1000))
+
+
+class SessionSparkline(Sparkline):
+    """The session's P&L sparkline, blank (not a flat line, which would read as a flat P&L) before a sample."""
+
+    def render(self) -> RenderResult:
+        return super().render() if self.data else ""
 
 
 def position_text(

@@ -258,3 +258,36 @@ def test_a_tick_a_few_ms_early_or_late_never_costs_the_ladder_a_frame(jitter: li
         now[0] = 1000.0 + tick / ticker.tick_hz + offset
         ticker.tick()
     assert pulls == list(range(pulls[0], pulls[-1] + 1))  # every turn drawn, once
+
+
+async def test_flipping_symbols_lays_out_nothing_once_each_was_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symbol with a position takes more of the position panel than one without: the panel keeps the larger
+    height (and the sparkline's row), so a second round of symbol keys moves nothing and needs no layout."""
+    app = scripted_app(scripted.long_in_profit())
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder, tape, screen = app.query_one(Ladder), app.query_one(TradesTape), app.screen
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        symbols = list(app.desk.symbols)
+
+        async def one_round() -> list[Region]:
+            regions = []
+            for _ in symbols:
+                before = ladder.symbol
+                await pilot.press("right_square_bracket")
+                await until(pilot, lambda: ladder.symbol != before, "the next symbol's ladder")  # noqa: B023
+                await pilot.pause(0.05)
+                regions.append(tape.region)
+            return regions
+
+        await one_round()
+        layouts: list[object] = []
+        original = screen._refresh_layout
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            layouts.append(args)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(screen, "_refresh_layout", recording)
+        regions = await one_round()
+        assert len(set(regions)) == 1, regions
+        assert layouts == []
