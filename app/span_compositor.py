@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from rich.cells import cell_len
 from rich.color import ColorSystem
 from rich.console import Console
-from rich.control import Control
 from rich.segment import Segment
 from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate, ReflowResult
 from textual.geometry import Region, Size
@@ -37,7 +36,6 @@ class SpanUpdate(ChopsUpdate):
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
         append = sequences.append
-        move_to = Control.move_to
         colors = console._color_system or ColorSystem.TRUECOLOR
         render_style = Strip.render_style
         for y, x1, x2 in self.spans:
@@ -45,7 +43,7 @@ class SpanUpdate(ChopsUpdate):
                 if strip is None or x >= x2 or end <= x1:
                     continue
                 start = max(x, x1)
-                append(move_to(start, y).segment.text)
+                append(f"\x1b[{y + 1};{start + 1}H")  # Control.move_to's sequence, without its objects
                 if start == x and end <= x2:
                     append(strip.render(console))
                     continue

@@ -24,7 +24,7 @@ go through the styles cache as any widget's do (``render_lines``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -37,6 +37,7 @@ from exchange.printable import strip_controls
 from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
+from widgets.lean_strip import LeanStrip
 from widgets.rows import Row
 
 __all__ = ["END_OF_ROW", "StripWidget", "changed_span"]
@@ -73,16 +74,26 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
 
 
 def _common_prefix(a: str, b: str) -> int:
-    count = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        count += 1
-    return count
+    """How many leading characters ``a`` and ``b`` share (halving the range with slice comparisons, which run in
+    C, instead of a loop over characters)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while high - low > 1:  # a[:low] == b[:low], a[:high] != b[:high]
+        middle = (low + high) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 class StripWidget(SymbolWidget):
     """A desk widget of one symbol drawn line by line from strips built when the desk moved."""
+
+    ROWS_MOVE: ClassVar[bool] = False
+    """Whether rows drawn before come back on other lines (the tape shifts down a row a print): such a row keeps
+    its strip. Where rows rarely come back (the ladder, its totals changing with the book), looking costs more."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,6 +107,7 @@ class StripWidget(SymbolWidget):
         self._base = Style()
         self._styles: dict[str, Style] = {}
         self._layered: dict[tuple[str, ...], Style] = {}
+        self._looks: dict[Style, Style] = {}
         self._ansi_looks: set[tuple[str, ...]] = set()
         """Layered looks with a system colour or dim: rows with one get the ANSI-to-truecolor filter when built."""
         self._filters_key: tuple[object, ...] | None = None
@@ -134,6 +146,7 @@ class StripWidget(SymbolWidget):
         self._style_generation += 1
         self._styles.clear()
         self._layered.clear()
+        self._looks.clear()
         self._ansi_looks.clear()
 
     def on_resize(self) -> None:
@@ -173,7 +186,7 @@ class StripWidget(SymbolWidget):
             if strip.cell_length != inner:
                 return None
             left, right = edges
-            framed = Strip([*left, *strip, *right], strip.cell_length + len(left) + len(right))
+            framed = LeanStrip([*left, *strip, *right], strip.cell_length + len(left) + len(right))
             if row < len(self._framed):
                 self._framed[row] = framed
         return framed
@@ -231,13 +244,14 @@ class StripWidget(SymbolWidget):
         return style
 
     def _styled(self, names: tuple[str, ...]) -> Style:
-        """The widget's style with these component classes layered over it, in order (cached with them)."""
+        """The widget's style with these component classes layered over it, in order (cached with them): one
+        object per look, so that cells of one look are told by identity."""
         style = self._layered.get(names)
         if style is None:
             style = self._base
             for name in names:
                 style += self._style(name)
-            self._layered[names] = style
+            style = self._layered[names] = self._looks.setdefault(style, style)
             if not _truecolor(style):
                 self._ansi_looks.add(names)
         return style
@@ -246,21 +260,32 @@ class StripWidget(SymbolWidget):
         """A computed row as Textual paints it: cut or padded (in the row's fill style) to ``width``. Neighbouring
         cells that look the same are one segment: the terminal is sent one style change per look, not per cell."""
         segments: list[Segment] = []
+        layered = self._layered
+        run, run_style = "", None
         total = 0
         ansi = False
-        for text, names in (*row.cells, (" " * max(0, width - sum(len(t) for t, _ in row.cells)), row.fill)):
+        cells = row.cells
+        pad = width - sum(len(text) for text, _ in cells)
+        for text, names in (*cells, (" " * pad, row.fill)) if pad > 0 else cells:
             if not text:
                 continue
             if not text.isprintable():
                 text = strip_controls(text).ljust(len(text))  # (the line filter is skipped: see the module)
-            style = self._styled(names)
-            ansi = ansi or names in self._ansi_looks
+            style = layered.get(names)
+            if style is None:
+                style = self._styled(names)
+            if names in self._ansi_looks:
+                ansi = True
             total += len(text)
-            if segments and segments[-1].style == style:
-                segments[-1] = Segment(segments[-1].text + text, style)
+            if style is run_style:  # one object per look (``_styled``)
+                run += text
             else:
-                segments.append(Segment(text, style))
-        strip = Strip(segments, total)
+                if run_style is not None:
+                    segments.append(Segment(run, run_style))
+                run, run_style = text, style
+        if run_style is not None:
+            segments.append(Segment(run, run_style))
+        strip: Strip = LeanStrip(segments, total)
         if total != width:
             strip = strip.crop_extend(0, width, self._styled(row.fill))
         return self._to_truecolor(strip) if ansi or row.fill in self._ansi_looks else strip
@@ -278,6 +303,7 @@ class StripWidget(SymbolWidget):
         if base != self._base:
             self._base = base
             self._layered.clear()
+            self._looks.clear()
             self._ansi_looks.clear()
         key = (width, self._base, self._style_generation)
         old, strips = self._rows, self._strips
@@ -288,13 +314,19 @@ class StripWidget(SymbolWidget):
         regions: list[Region] = []
         new_strips = list(strips)
         framed = self._framed
+        drawn: dict[Row, int] | None = None
+        was_framed = framed
         for y, (before, row) in enumerate(zip(old, rows, strict=True)):
             span = changed_span(before, row)
             if span is None:
                 continue
-            new_strips[y] = self._strip(row, width)
+            if drawn is None:
+                drawn = {row: index for index, row in enumerate(old)} if self.ROWS_MOVE else {}
+                was_framed = list(framed)
+            was = drawn.get(row)
+            new_strips[y] = strips[was] if was is not None else self._strip(row, width)
             if y < len(framed):
-                framed[y] = None
+                framed[y] = was_framed[was] if was is not None and was < len(was_framed) else None
             start, end = span
             if start < width:
                 regions.append(Region(start, y, min(end, width) - start, 1))

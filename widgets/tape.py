@@ -94,6 +94,7 @@ class TradesTape(StripWidget):
     """
 
     REFRESH_HZ = 10.0
+    ROWS_MOVE = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

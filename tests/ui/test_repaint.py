@@ -3,7 +3,9 @@ widgets are pulled from one timer, at their own rates, the ladder's frames apart
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
 from widgets.desk_widget import CYCLE, PullTicker
 from widgets.ladder import Ladder
 from widgets.rows import Row
-from widgets.strip_widget import END_OF_ROW, changed_span
+from widgets.strip_widget import END_OF_ROW, _common_prefix, changed_span
 from widgets.tape import TradesTape
 from widgets.wallet import WalletPanel
 
@@ -291,3 +293,24 @@ async def test_flipping_symbols_lays_out_nothing_once_each_was_shown(monkeypatch
         regions = await one_round()
         assert len(set(regions)) == 1, regions
         assert layouts == []
+
+
+@given(st.text("ab", max_size=12), st.text("ab", max_size=12))
+def test_the_common_start_of_two_texts_is_found_whole(a: str, b: str) -> None:
+    assert _common_prefix(a, b) == len(os.path.commonprefix([a, b]))
+
+
+async def test_a_new_print_shifts_the_tape_and_every_row_that_moved_keeps_its_strip() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        tape = app.query_one(TradesTape)
+        await until(pilot, lambda: len(tape._strips) > 5, "the tape drawn")
+        symbol = tape.symbol
+        assert symbol is not None
+        before = list(tape._strips)
+        last = desk.trades[symbol][-1]
+        desk.trades[symbol].append(replace(last, time_ms=last.time_ms + 1, trade_id="next"))
+        desk.touch(f"trades:{symbol}")
+        await until(pilot, lambda: tape._strips[2] is before[1], "the shifted rows")
+        assert all(tape._strips[y + 1] is before[y] for y in range(1, len(before) - 1))  # below the titles
