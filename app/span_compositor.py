@@ -3,7 +3,8 @@
 Textual (8.2.8) sends a changed line from the left edge of each widget it touches to the end of the change: the
 span's start is not used to crop (``ChopsUpdate.render_segments``), so a ladder row whose total changed is sent
 again from its border, price and size included, and a newline follows every line although every span begins with
-a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one cursor move.
+a cursor move. :class:`SpanUpdate` sends each span's cells alone, after one cursor move, and each segment's style
+as a change from the one before (:class:`app.style_delta.StyleChanges`) instead of whole and then reset.
 
 To draw an update, Textual also renders every widget whose *container* overlaps the box around all the changes,
 not only the widgets a change is on: the connection bar and the footer, children of the screen, were drawn whole
@@ -22,10 +23,13 @@ from rich.cells import cell_len
 from rich.color import ColorSystem
 from rich.console import Console
 from rich.segment import Segment
+from rich.style import Style
 from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate, ReflowResult
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
+
+from app.style_delta import StyleChanges
 
 __all__ = ["SpanCompositor", "SpanUpdate"]
 
@@ -36,20 +40,43 @@ class SpanUpdate(ChopsUpdate):
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
         append = sequences.append
-        colors = console._color_system or ColorSystem.TRUECOLOR
+        changes = _changes(console._color_system or ColorSystem.TRUECOLOR)
+        change = changes.change
         render_style = Strip.render_style
+        have: Style | None = None
         for y, x1, x2 in self.spans:
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items(), strict=False):
                 if strip is None or x >= x2 or end <= x1:
                     continue
                 start = max(x, x1)
                 append(f"\x1b[{y + 1};{start + 1}H")  # Control.move_to's sequence, without its objects
-                if start == x and end <= x2:
-                    append(strip.render(console))
-                    continue
-                for text, style, _ in _cells(strip, start - x, min(end, x2) - x):  # no Strip built per span
-                    append(text if style is None else render_style(style, text, colors))
+                cells = strip if start == x and end <= x2 else _cells(strip, start - x, min(end, x2) - x)
+                for text, style, control in cells:  # each style sent as a change from the one before
+                    if control:
+                        continue
+                    if style is not None and style._link:  # a hyperlink: written whole, as Textual writes it
+                        append(change(have, None))
+                        append(render_style(style, text, changes.colors))
+                        have = None
+                        continue
+                    if style is not have:
+                        append(change(have, style))
+                        have = style
+                    append(text)
+        if have is not None:
+            append(change(have, None))  # the terminal left plain, as Textual leaves it
         return "".join(sequences)
+
+
+_CHANGES: dict[ColorSystem, StyleChanges] = {}
+
+
+def _changes(colors: ColorSystem) -> StyleChanges:
+    """The style changes of one colour system, kept between frames."""
+    changes = _CHANGES.get(colors)
+    if changes is None:
+        changes = _CHANGES[colors] = StyleChanges(colors)
+    return changes
 
 
 def _cells(strip: Strip, start: int, end: int) -> list[Segment]:

@@ -18,7 +18,11 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["StyleDelta"]
+from rich.color import ColorSystem
+from rich.style import Style
+from textual.strip import Strip
+
+__all__ = ["StyleChanges", "StyleDelta"]
 
 _SGR: Final = re.compile(r"\x1b\[([0-9;:]*)m")
 """A Select Graphic Rendition sequence; its parameters are the group."""
@@ -158,3 +162,44 @@ class StyleDelta:
             self._changes[key] = change
         self._have = want
         return change
+
+
+class StyleChanges:
+    """What to send between two segments' styles, as :class:`StyleDelta` would leave it: a renderer that knows
+    each segment's rich ``Style`` writes its frame as changes in the first place, and the writer has fewer styles
+    to read. ``None`` is the plain look the terminal has after a reset."""
+
+    def __init__(self, color_system: ColorSystem) -> None:
+        self.colors = color_system
+        self._looks: dict[Style, _Look | None] = {}
+        self._changes: dict[tuple[Style | None, Style | None], str] = {}
+
+    def change(self, have: Style | None, want: Style | None) -> str:
+        """The SGR that takes the terminal from ``have`` to ``want`` ("" when they look the same)."""
+        key = (have, want)
+        change = self._changes.get(key)
+        if change is None:
+            if len(self._changes) >= _CACHE_LIMIT:
+                self._changes.clear()
+                self._looks.clear()
+            change = self._changes[key] = self._compute(have, want)
+        return change
+
+    def _look(self, style: Style | None) -> _Look | None:
+        """``style`` as slots, or None when its SGR holds what this module does not model."""
+        if style is None:
+            return _PLAIN
+        if style not in self._looks:
+            try:
+                self._looks[style] = _apply(_PLAIN, Strip.render_ansi(style, self.colors) or "0")
+            except _Unknown:
+                self._looks[style] = None
+        return self._looks[style]
+
+    def _compute(self, have: Style | None, want: Style | None) -> str:
+        have_look, want_look = self._look(have), self._look(want)
+        if want_look is None:  # not modelled: from a reset, whole
+            return f"\x1b[0;{Strip.render_ansi(want, self.colors)}m" if want is not None else "\x1b[0m"
+        if have_look is None:
+            return _change(_PLAIN, want_look).replace("\x1b[", "\x1b[0;", 1).replace("\x1b[0;0m", "\x1b[0m")
+        return "" if have_look == want_look else _change(have_look, want_look)
