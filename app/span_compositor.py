@@ -90,15 +90,23 @@ def _cells(strip: Strip, start: int, end: int) -> list[Segment]:
         return list(strip)
     position = 0
     for segment in strip:
-        width = cell_len(segment.text)
+        text = segment.text
+        width = cell_len(text)
         if position >= end and (width or not to_the_end):
             break
         if position + width > start:
+            single = text.isascii() and text.isprintable()  # a cell a character: cut by slicing, as split_cells
             if position < start:
-                segment = segment.split_cells(start - position)[1]
-                width, position = width - (start - position), start
+                cut = start - position
+                segment = Segment(text[cut:], segment.style, segment.control) if single else segment.split_cells(cut)[1]
+                width, position = width - cut, start
             if position + width > end:
-                segment = segment.split_cells(end - position)[0]
+                cut = end - position
+                segment = (
+                    Segment(segment.text[:cut], segment.style, segment.control)
+                    if single
+                    else segment.split_cells(cut)[0]
+                )
             cells.append(segment)
         position += width
     return cells
