@@ -22,6 +22,8 @@ from decimal import Decimal
 from typing import Any
 
 from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import DataTable
 
 from exchange.desk import Desk
@@ -78,6 +80,11 @@ class OrdersTable(DataTable[Text], DeskWidget):
 
     REFRESH_HZ = 2.0
 
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+    """The table's size: an order more or less changes it, and a change of it lays out the whole screen again
+    (Textual's default). Here it does only when the rows start or stop overflowing the table (its scrollbar
+    comes or goes) or the columns change width (:meth:`watch_virtual_size`)."""
+
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
         super().__init__(zebra_stripes=False, show_cursor=True, cell_padding=CELL_PADDING, **kwargs)
@@ -91,6 +98,11 @@ class OrdersTable(DataTable[Text], DeskWidget):
 
     def on_resize(self) -> None:
         self._pull()
+
+    def watch_virtual_size(self, before: Size, after: Size) -> None:
+        shown = self.scrollable_content_region.size
+        if before.width != after.width or (before.height > shown.height) != (after.height > shown.height):
+            self.refresh(layout=True)
 
     def selected_order(self) -> OpenOrder | None:
         """The order under the cursor, if any."""

@@ -265,7 +265,8 @@ class PositionPanel(Vertical, SymbolWidget):
             if (width, rows) != self._reserved:  # a layout pass only when the body's rows change: it is costly
                 self._reserved = (width, rows)
                 body.styles.min_height = rows
-            body.update(text, layout=False)
+            if text != body.content:  # the same words in the same styles are not drawn again
+                body.update(text, layout=False)
             series = self.history.get(symbol or "")
             values = list(series.values) if series is not None else []
             if values and not sparkline.display:  # once shown, it keeps its row (blank for a symbol without)

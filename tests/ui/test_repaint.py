@@ -4,6 +4,7 @@ widgets are pulled from one timer, at their own rates, the ladder's frames apart
 from __future__ import annotations
 
 import os
+import traceback
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -24,6 +25,7 @@ from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
 from widgets.desk_widget import CYCLE, PullTicker
 from widgets.ladder import Ladder
+from widgets.orders import OrdersTable
 from widgets.rows import Row
 from widgets.strip_widget import END_OF_ROW, _common_prefix, changed_span
 from widgets.tape import TradesTape
@@ -314,3 +316,37 @@ async def test_a_new_print_shifts_the_tape_and_every_row_that_moved_keeps_its_st
         desk.touch(f"trades:{symbol}")
         await until(pilot, lambda: tape._strips[2] is before[1], "the shifted rows")
         assert all(tape._strips[y + 1] is before[y] for y in range(1, len(before) - 1))  # below the titles
+
+
+async def test_orders_coming_and_going_lay_out_nothing_until_they_overflow_the_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order more or less changes the table's size, which in Textual lays the whole screen out again: here it
+    does only when the table's scrollbar must come (or go)."""
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        table, screen = app.query_one(OrdersTable), app.screen
+        await until(pilot, lambda: table.row_count == len(desk.open_orders()), "the orders drawn")
+        await pilot.pause(1.0)  # the desk's first second (its first P&L sample) settled
+        layouts: list[str] = []
+        original = screen._refresh_layout
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs.get("scroll"):  # the whole screen arranged again (a scroll only looks at what shows)
+                layouts.append("".join(traceback.format_stack(limit=4)))
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(screen, "_refresh_layout", recording)
+        first = next(iter(desk.orders.values()))
+        for count in range(3):
+            desk.orders[f"more-{count}"] = replace(first, order_id=f"more-{count}")
+            desk.touch("orders")
+            await until(pilot, lambda: table.row_count == len(desk.open_orders()), "the order added")  # noqa: B023
+            await pilot.pause(0.05)
+        assert layouts == [], "\n".join(layouts)
+        assert not table.show_vertical_scrollbar
+        for count in range(3, 3 + table.scrollable_content_region.height):
+            desk.orders[f"more-{count}"] = replace(first, order_id=f"more-{count}")
+        desk.touch("orders")
+        await until(pilot, lambda: table.show_vertical_scrollbar, "the scrollbar for the orders that overflow")
