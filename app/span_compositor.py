@@ -53,6 +53,7 @@ class SpanUpdate(ChopsUpdate):
                 cells = strip if start == x and end <= x2 else _cells(strip, start - x, min(end, x2) - x)
                 for text, style, control in cells:  # each style sent as a change from the one before
                     if control:
+                        append(text)  # a terminal control in a strip is written as it is (Textual writes it)
                         continue
                     if style is not None and style._link:  # a hyperlink: written whole, as Textual writes it
                         append(change(have, None))

@@ -82,8 +82,9 @@ class OrdersTable(DataTable[Text], DeskWidget):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
     """The table's size: an order more or less changes it, and a change of it lays out the whole screen again
-    (Textual's default). Here it does only when the rows start or stop overflowing the table (its scrollbar
-    comes or goes) or the columns change width (:meth:`watch_virtual_size`)."""
+    (Textual's default). Here it does only while the rows overflow the table, before or after (the scrollbar
+    comes, goes or its thumb moves, which Textual sets in a layout), or the columns change width
+    (:meth:`watch_virtual_size`)."""
 
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -100,9 +101,9 @@ class OrdersTable(DataTable[Text], DeskWidget):
         self._pull()
 
     def watch_virtual_size(self, before: Size, after: Size) -> None:
-        shown = self.scrollable_content_region.size
-        if before.width != after.width or (before.height > shown.height) != (after.height > shown.height):
-            self.refresh(layout=True)
+        height = self.scrollable_content_region.height
+        if before.width != after.width or before.height > height or after.height > height:
+            self.refresh(layout=True)  # the scrollbar comes, goes, or its thumb moves
 
     def selected_order(self) -> OpenOrder | None:
         """The order under the cursor, if any."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
 from textual.content import Content
@@ -168,9 +169,13 @@ def _figures(entry: LedgerEntry, position: PositionSnapshot | None, price_dp: in
     return pnl + (risk + split if entry.position != 0 else split + risk)
 
 
-def _height_of(text: str, width: int) -> int:
-    """Rows a text takes at ``width`` once wrapped (close enough to decide whether to lay out again)."""
-    return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
+def _height_of(text: Content, width: int) -> int:
+    """Rows ``text`` takes at ``width``: its lines, unless one is too long and the text must be wrapped as Textual
+    wraps it (by words)."""
+    lines = text.plain.split("\n")
+    if all(cell_len(line) <= width for line in lines):
+        return len(lines)
+    return len(text.wrap(width))
 
 
 def _money_style(value: Decimal | None) -> str:
@@ -258,14 +263,15 @@ class PositionPanel(Vertical, SymbolWidget):
         sparkline = self.query_one("#pnl-sparkline", Sparkline)
         text = self._text(desk, symbol, max(20, self.size.width))
         width = max(1, body.size.width or self.size.width)
-        height = _height_of(text.plain, width)
+        height = _height_of(text, width)
         reserved_width, rows = self._reserved
         rows = max(height, rows if reserved_width == width else 0)
         with self.app.batch_update():
             if (width, rows) != self._reserved:  # a layout pass only when the body's rows change: it is costly
                 self._reserved = (width, rows)
                 body.styles.min_height = rows
-            if text != body.content:  # the same words in the same styles are not drawn again
+            shown = body.content  # drawn again only for other words or styles (Content's == reads the words only)
+            if not isinstance(shown, Content) or (text.plain, text.spans) != (shown.plain, shown.spans):
                 body.update(text, layout=False)
             series = self.history.get(symbol or "")
             values = list(series.values) if series is not None else []

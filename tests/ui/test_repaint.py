@@ -350,3 +350,10 @@ async def test_orders_coming_and_going_lay_out_nothing_until_they_overflow_the_t
             desk.orders[f"more-{count}"] = replace(first, order_id=f"more-{count}")
         desk.touch("orders")
         await until(pilot, lambda: table.show_vertical_scrollbar, "the scrollbar for the orders that overflow")
+        desk.orders["one-more"] = replace(first, order_id="one-more")
+        desk.touch("orders")
+        await until(
+            pilot,
+            lambda: table.vertical_scrollbar.window_virtual_size == table.virtual_size.height == table.row_count + 1,
+            "the scrollbar's thumb sized for every row",
+        )

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.content import Content
 from textual.notifications import Notification
+from textual.widgets import Static
 
 from app.app import TOAST_BURST, TOAST_WINDOW_S, TOASTS_SHOWN
 from app.bridge import BRIDGED_KINDS, Bridge
@@ -953,3 +955,27 @@ async def test_the_stale_feed_toast_goes_once_its_feeds_are_live_again() -> None
         assert _stale_toasts(app)
         _set_stale(desk, set())
         await until(pilot, lambda: not _stale_toasts(app), "the stale-feed toast to go", timeout=2)  # it lasts 8 s
+
+
+async def test_a_p_and_l_that_only_changes_colour_is_drawn_again() -> None:
+    """Unrealized P&L of +0.002 and of -0.002 both read 0.00: only the colour says which way it went."""
+    desk = scripted.long_in_profit()
+    entry = desk.ledger.entry("BTCUSDT")
+    assert entry is not None and entry.position == Decimal("0.5")
+    app = _app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        body = app.query_one(PositionPanel).query_one("#position-body", Static)
+
+        def gains() -> int:
+            """Figures drawn in the colour of a profit."""
+            content = body.content
+            return sum("$profit" in str(span.style) for span in content.spans) if isinstance(content, Content) else 0
+
+        at = entry.running_price
+        desk.ledger.mark("BTCUSDT", at + Decimal("0.004"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+        await until(pilot, lambda: "unrealized" in str(body.content), "the position drawn", timeout=5)
+        await pilot.pause(0.5)
+        shown, before = str(body.content), gains()
+        desk.ledger.mark("BTCUSDT", at - Decimal("0.004"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+        await until(pilot, lambda: gains() < before, "the same figure in the colour of a loss", timeout=5)
+        assert str(body.content) == shown  # the same words: only the colour says it
