@@ -314,14 +314,14 @@ class StripWidget(SymbolWidget):
         regions: list[Region] = []
         new_strips = list(strips)
         framed = self._framed
-        drawn: dict[Row, int] | None = None
+        drawn: dict[Row, int] = {}
         was_framed = framed
         for y, (before, row) in enumerate(zip(old, rows, strict=True)):
             span = changed_span(before, row)
             if span is None:
                 continue
-            if drawn is None:
-                drawn = {row: index for index, row in enumerate(old)} if self.ROWS_MOVE else {}
+            if self.ROWS_MOVE and was_framed is framed:  # the first changed row: where each drawn row was
+                drawn = {row: index for index, row in enumerate(old)}
                 was_framed = list(framed)
             was = drawn.get(row)
             new_strips[y] = strips[was] if was is not None else self._strip(row, width)
