@@ -7,12 +7,13 @@ effect on P&L, and the total, which is their sum; ROE when the exchange reported
 margin; liquidation price and leverage from the exchange's position. Profit and loss carry a sign as well as a
 colour.
 
-The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. It grows
-to fit and never shrinks while its width stays (nor does the sparkline's row go once shown), so flipping between
-a symbol with a position and one without moves nothing below the panel and costs the screen no layout. The P&L
-history is sampled once a second of the injected clock for every symbol (so switching symbols shows a history
-straight away) into a bounded series that halves its resolution when full: the sparkline always spans the
-whole session in a fixed amount of memory.
+The panel pulls the desk at 5 Hz and re-renders when the ledger, the positions or the symbol moved. It is as
+tall as the tallest symbol was when last shown at this width (and the sparkline keeps its row once shown), so
+flipping between a symbol with a position and one without moves nothing below the panel and costs the screen no
+layout, while a line that goes (a warning, the startup's) gives its row back. The P&L history is sampled once a
+second of the injected clock for every symbol (so switching symbols shows a history straight away) into a bounded
+series that halves its resolution when full: the sparkline always spans the whole session in a fixed amount of
+memory.
 """
 
 from __future__ import annotations
@@ -201,7 +202,9 @@ class PositionPanel(Vertical, SymbolWidget):
         super().__init__(*args, **kwargs)
         self._last_sample_s: int | None = None
         self._reserved = (0, 0)
-        """The width the body was sized at, and the most rows it has needed at that width (see the module)."""
+        """The width the body was sized at, and its rows: the most any symbol needs when last drawn there."""
+        self._rows_of: dict[str | None, int] = {}
+        """Rows each symbol's text took when last drawn at that width."""
         self.history: dict[str, SessionSeries] = {}
         """Total P&L samples per symbol (bounded)."""
 
@@ -264,8 +267,10 @@ class PositionPanel(Vertical, SymbolWidget):
         text = self._text(desk, symbol, max(20, self.size.width))
         width = max(1, body.size.width or self.size.width)
         height = _height_of(text, width)
-        reserved_width, rows = self._reserved
-        rows = max(height, rows if reserved_width == width else 0)
+        if width != self._reserved[0]:
+            self._rows_of.clear()
+        self._rows_of[symbol] = height
+        rows = max(self._rows_of.values())  # a symbol's own shorter text (a warning gone) gives its rows back
         with self.app.batch_update():
             if (width, rows) != self._reserved:  # a layout pass only when the body's rows change: it is costly
                 self._reserved = (width, rows)

@@ -17,15 +17,18 @@ from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Static
 
 from app import desk_screen
 from app.desk_screen import DeskScreen
 from app.line_filter import ControlFilter
+from exchange.position_watch import PositionDisagreement
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
 from widgets.desk_widget import CYCLE, PullTicker
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
+from widgets.position import PositionPanel
 from widgets.rows import Row
 from widgets.strip_widget import END_OF_ROW, _common_prefix, changed_span
 from widgets.tape import TradesTape
@@ -356,3 +359,25 @@ async def test_orders_coming_and_going_lay_out_nothing_until_they_overflow_the_t
             lambda: table.vertical_scrollbar.window_virtual_size == table.virtual_size.height == table.row_count + 1,
             "the scrollbar's thumb sized for every row",
         )
+
+
+async def test_a_warning_that_goes_gives_the_position_panel_its_row_back() -> None:
+    """The panel keeps the rows other symbols needed, not those a line of the shown symbol needed once."""
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        panel, tape = app.query_one(PositionPanel), app.query_one(TradesTape)
+        await until(pilot, lambda: "unrealized" in str(panel.query_one("#position-body", Static).content), "drawn")
+        await pilot.pause(0.3)
+        symbol, top = panel.symbol, tape.region.y
+        assert symbol is not None
+        entry = desk.ledger.entry(symbol)
+        assert entry is not None
+        desk.position_disagreements[symbol] = PositionDisagreement(
+            symbol, entry.position + 1, entry.running_price, entry.position, entry.running_price
+        )
+        desk.touch("positions")
+        await until(pilot, lambda: tape.region.y == top + 1, "the warning's row")
+        del desk.position_disagreements[symbol]
+        desk.touch("positions")
+        await until(pilot, lambda: tape.region.y == top, "the row given back")
