@@ -17,7 +17,8 @@ widget already drawn in front. The screen is the same either way
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from rich.cells import cell_len
 from rich.color import ColorSystem
@@ -34,8 +35,34 @@ from app.style_delta import StyleChanges
 __all__ = ["SpanCompositor", "SpanUpdate"]
 
 
+Pieces = list[tuple[str, Style]]
+"""Cells as text in one style each, left to right."""
+
+
+@runtime_checkable
+class CellSource(Protocol):
+    """A widget that can give the cells of its changed rows itself (:class:`widgets.strip_widget.StripWidget`)."""
+
+    def sends_cells(self) -> bool:
+        """Whether its rows can be sent from their cells now (else every change goes through its strips)."""
+
+    def direct_cells(self, row: int, start: int, end: int) -> Pieces | None:
+        """Cells ``[start, end)`` of content row ``row``, or None when that row must go through its strip."""
+
+
 class SpanUpdate(ChopsUpdate):
-    """A partial update whose every span is sent from its first cell to its last."""
+    """A partial update whose every span is sent from its first cell to its last; then the ``direct`` spans,
+    ``(y, x, pieces)``, sent from the cells of the widgets that gave them."""
+
+    def __init__(
+        self,
+        chops: Sequence[Mapping[int, Strip | None]],
+        spans: list[tuple[int, int, int]],
+        chop_ends: list[list[int]],
+        direct: list[tuple[int, int, Pieces]] | None = None,
+    ) -> None:
+        super().__init__(chops, spans, chop_ends)
+        self.direct = direct or []
 
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
@@ -44,6 +71,13 @@ class SpanUpdate(ChopsUpdate):
         change = changes.change
         render_style = Strip.render_style
         have: Style | None = None
+        for y, x, pieces in self.direct:  # (a look with a link, a control: never given as cells)
+            append(f"\x1b[{y + 1};{x + 1}H")
+            for text, look in pieces:
+                if look is not have:
+                    append(change(have, look))
+                    have = look
+                append(text)
         for y, x1, x2 in self.spans:
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items(), strict=False):
                 if strip is None or x >= x2 or end <= x1:
@@ -124,6 +158,8 @@ class SpanCompositor(Compositor):
         """The widgets refreshed since the last update, and where they show: every change is inside one of them
         unless a reflow moved, added or removed a widget (``_reflowed``)."""
         self._reflowed = False
+        self._sources_for: object = None
+        self._sources: list[tuple[Region, Region, CellSource]] = []
 
     def update_widgets(self, widgets: set[Widget]) -> None:
         visible = self.visible_widgets
@@ -179,6 +215,7 @@ class SpanCompositor(Compositor):
         self._reflowed = False
 
     def render_partial_update(self) -> ChopsUpdate | None:
+        direct = self._direct_spans()
         self._changes = list(self._dirty_regions)
         try:
             update = super().render_partial_update()
@@ -186,5 +223,52 @@ class SpanCompositor(Compositor):
             self._changes = []
             self._forget_refreshes()
         if update is None:
-            return None
-        return SpanUpdate(update.chops, update.spans, update.chop_ends)
+            return SpanUpdate([], [], [], direct) if direct else None
+        return SpanUpdate(update.chops, update.spans, update.chop_ends, direct)
+
+    def _direct_spans(self) -> list[tuple[int, int, Pieces]]:
+        """The changes inside a cell source shown whole with nothing in front of it, as its cells: they leave the
+        dirty regions, so no strip is built, cut or composed for them. A change whose cells the source cannot give
+        stays for the strips."""
+        dirty = self._dirty_regions
+        if not dirty:
+            return []
+        sources = [(box, region, source) for box, region, source in self._cell_sources() if source.sends_cells()]
+        direct: list[tuple[int, int, Pieces]] = []
+        for change in list(dirty) if sources else ():
+            for box, _, source in sources:
+                if not box.contains_region(change):
+                    continue
+                x, y, width, height = change
+                spans = []
+                for line in range(y, y + height):
+                    pieces = source.direct_cells(line - box.y, x - box.x, x + width - box.x)
+                    if pieces is None:
+                        break
+                    spans.append((line, x, pieces))
+                else:
+                    direct += spans
+                    dirty.discard(change)
+                break
+        for _, region, source in sources:  # nothing left to draw on it: nor behind it
+            if isinstance(source, Widget) and not any(map(region.overlaps, dirty)):
+                self._refreshed.pop(source, None)
+        return direct
+
+    def _cell_sources(self) -> list[tuple[Region, Region, CellSource]]:
+        """Each cell source shown whole and in front, with its content box and its region on screen; kept while
+        the map stands."""
+        visible = self.visible_widgets
+        if visible is self._sources_for:
+            return self._sources
+        sources: list[tuple[Region, Region, CellSource]] = []
+        in_front: list[Region] = []
+        for widget, (region, clip) in visible.items():  # front to back
+            shown_whole = clip.contains_region(region) and not any(map(region.overlaps, in_front))
+            if shown_whole and isinstance(widget, CellSource):
+                gutter = widget.styles.gutter
+                box = Region(region.x + gutter.left, region.y + gutter.top, *widget.size)
+                sources.append((box, region, widget))
+            in_front.append(region.intersection(clip))
+        self._sources_for, self._sources = visible, sources
+        return sources

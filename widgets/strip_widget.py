@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
@@ -97,9 +98,13 @@ class StripWidget(SymbolWidget):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._strips: list[Strip] = []
+        self._strips: list[Strip | None] = []
+        """Each content row's strip, None until first asked for: a row the screen sends straight from its cells
+        (:meth:`direct_cells`) never needs one."""
         self._rows: list[Row] = []
         self._rows_key: tuple[object, ...] | None = None
+        self._rows_width = 0
+        """The width the rows were laid out for."""
         """What the drawn rows were drawn for (width, base style, style generation): a change repaints all."""
         self._widths = ColumnWidths()
         self._style_generation = 0
@@ -152,11 +157,63 @@ class StripWidget(SymbolWidget):
     def on_resize(self) -> None:
         self._pull()
 
-    def _show(self, strips: list[Strip]) -> None:
+    def _show(self, strips: list[Strip | None]) -> None:
         """Paint these strips from the next frame on."""
         self._strips = strips
         self._framed = [None] * len(strips)
         self.refresh()
+
+    def strip(self, row: int) -> Strip:
+        """Content row ``row`` as Textual paints it, built when first asked for."""
+        strips = self._strips
+        if row >= len(strips):
+            return Strip.blank(self.size.width, self._base)
+        strip = strips[row]
+        if strip is None:
+            strip = strips[row] = self._strip(self._rows[row], self._rows_width)
+        return strip
+
+    def strips(self) -> list[Strip]:
+        """Every content row as Textual paints it."""
+        return [self.strip(row) for row in range(len(self._strips))]
+
+    def sends_cells(self) -> bool:
+        """Whether a screen may send changed rows from their cells (:meth:`direct_cells`): only while the rows
+        are drawn for this width and the styles cache would draw nothing but plain side borders around them."""
+        return self._rows_width == self.size.width and self._side_edges() is not None
+
+    def direct_cells(self, row: int, start: int, end: int) -> list[tuple[str, Style]] | None:
+        """Cells ``[start, end)`` of content row ``row`` as pieces of text in one style each, for a screen that
+        sends them to the terminal without a strip (:class:`app.span_compositor.SpanCompositor`); None when the
+        row must go through its strip: a look that needs the ANSI-to-truecolor filter or has a link, or a
+        character wider than one cell."""
+        rows, width = self._rows, self._rows_width
+        if row >= len(rows):
+            return None
+        row_cells = rows[row]
+        cells = row_cells.cells
+        pad = width - sum(len(text) for text, _ in cells)
+        pieces: list[tuple[str, Style]] = []
+        layered, ansi_looks = self._layered, self._ansi_looks
+        end = min(end, width)
+        position = 0
+        for text, names in (*cells, (" " * pad, row_cells.fill)) if pad > 0 else cells:
+            following = position + len(text)
+            if following > start and text:
+                style = layered.get(names)
+                if style is None:
+                    style = self._styled(names)
+                if names in ansi_looks or style._link:
+                    return None
+                if not text.isprintable():
+                    text = strip_controls(text).ljust(len(text))
+                if not text.isascii() and cell_len(text) != len(text):
+                    return None
+                pieces.append((text[max(0, start - position) : end - position], style))
+            position = following
+            if position >= end:
+                break
+        return pieces
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
@@ -182,7 +239,7 @@ class StripWidget(SymbolWidget):
         """Content row ``row`` between the side borders, if its strip is ``inner`` cells wide."""
         framed = self._framed[row] if row < len(self._framed) else None
         if framed is None:
-            strip = self._strips[row] if row < len(self._strips) else Strip.blank(inner, self._base)
+            strip = self.strip(row) if row < len(self._strips) else Strip.blank(inner, self._base)
             if strip.cell_length != inner:
                 return None
             left, right = edges
@@ -231,9 +288,7 @@ class StripWidget(SymbolWidget):
         return self._edges
 
     def render_line(self, y: int) -> Strip:
-        if y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self._base)
+        return self.strip(y)
 
     def _style(self, name: str) -> Style:
         """A component style, its colours resolved against the background (:mod:`widgets._component_style`),
@@ -308,8 +363,8 @@ class StripWidget(SymbolWidget):
         key = (width, self._base, self._style_generation)
         old, strips = self._rows, self._strips
         if key != self._rows_key or len(old) != len(rows) or len(strips) != len(old):
-            self._rows, self._rows_key = rows, key
-            self._show([self._strip(row, width) for row in rows])
+            self._rows, self._rows_key, self._rows_width = rows, key, width
+            self._show([None] * len(rows))
             return
         regions: list[Region] = []
         new_strips = list(strips)
@@ -324,7 +379,7 @@ class StripWidget(SymbolWidget):
                 drawn = {row: index for index, row in enumerate(old)}
                 was_framed = list(framed)
             was = drawn.get(row)
-            new_strips[y] = strips[was] if was is not None else self._strip(row, width)
+            new_strips[y] = strips[was] if was is not None else None
             if y < len(framed):
                 framed[y] = was_framed[was] if was is not None and was < len(was_framed) else None
             start, end = span

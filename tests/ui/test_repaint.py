@@ -78,7 +78,7 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         ladder = app.query_one(Ladder)
         await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
-        before = [_cells(strip) for strip in ladder._strips]
+        before = [_cells(strip) for strip in ladder.strips()]
         regions: list[Region] = []
         original = ladder.refresh
 
@@ -89,7 +89,7 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
         monkeypatch.setattr(ladder, "refresh", recording)
         scripted.resize_best_ask(desk)
         await until(pilot, lambda: bool(regions), "the ladder repainted the change")
-        after = [_cells(strip) for strip in ladder._strips]
+        after = [_cells(strip) for strip in ladder.strips()]
         assert len(after) == len(before)
         changed = {
             (x, y) for y, (a, b) in enumerate(zip(before, after, strict=True)) for x in range(len(b)) if a[x] != b[x]
@@ -156,7 +156,7 @@ async def test_the_ladder_and_tape_skip_only_the_line_filters_that_would_leave_t
         for widget in widgets:
             assert widget.get_line_filters() == []
             background = widget.styles.background
-            for strip in widget._strips:
+            for strip in widget.strips():
                 filtered = strip
                 for line_filter in every:
                     filtered = filtered.apply_filter(line_filter, background)
@@ -218,7 +218,7 @@ async def test_a_resting_market_slows_the_pull_timer_and_its_next_move_wakes_it_
         assert desk.on_move == screen._woken
         scripted.resize_best_ask(desk, size="6.666")
         desk.moved()  # as the feed does after each book frame
-        await until(pilot, lambda: "6.666" in "".join(strip.text for strip in ladder._strips), "the move drawn")
+        await until(pilot, lambda: "6.666" in "".join(strip.text for strip in ladder.strips()), "the move drawn")
         await until(pilot, lambda: not screen._is_resting, "the full rate back")
         assert screen._moving._active.is_set() and not screen._resting._active.is_set()
         assert desk.on_move is None
@@ -234,6 +234,13 @@ async def test_a_frame_draws_only_the_widgets_a_change_is_on(monkeypatch: pytest
         drawn: list[Widget] = []
         for widget in app.screen.walk_children(Widget, with_self=True):
             monkeypatch.setattr(widget, "render_lines", _recorded(widget, drawn))
+        direct_cells = ladder.direct_cells
+
+        def sent_from_cells(*row: int) -> Any:  # the ladder's change is sent from its cells: drawn too
+            drawn.append(ladder)
+            return direct_cells(*row)
+
+        monkeypatch.setattr(ladder, "direct_cells", sent_from_cells)
         ladder.refresh(Region(2, 5, 6, 1))  # a changed size on the left, a changed balance on the right: the box
         wallet.refresh()  # around the two holds the tape and the position panel, which did not change
         await until(pilot, lambda: ladder in drawn and wallet in drawn, "the frame drawn")
@@ -319,7 +326,7 @@ async def test_a_new_print_shifts_the_tape_and_every_row_that_moved_keeps_its_st
         await until(pilot, lambda: len(tape._strips) > 5, "the tape drawn")
         symbol = tape.symbol
         assert symbol is not None
-        before = list(tape._strips)
+        before = tape.strips()
         last = desk.trades[symbol][-1]
         desk.trades[symbol].append(replace(last, time_ms=last.time_ms + 1, trade_id="next"))
         desk.touch(f"trades:{symbol}")

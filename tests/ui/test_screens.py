@@ -396,7 +396,7 @@ async def test_while_reconnecting_the_wallet_and_the_tape_say_they_are_not_live(
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         assert str(app.query_one(WalletPanel).render()).startswith("⚠ not live")
-        assert "⚠ not live" in app.query_one(TradesTape)._strips[0].text
+        assert "⚠ not live" in app.query_one(TradesTape).strip(0).text
 
 
 async def test_in_an_outage_the_open_orders_say_they_are_not_live_and_say_so_again_once_ready() -> None:
@@ -553,7 +553,7 @@ async def test_tape_shows_sides_as_words_marks_own_fills_and_large_trades() -> N
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE):
         tape = app.query_one(TradesTape)
-        lines = [strip.text for strip in tape._strips[1:]]
+        lines = [strip.text for strip in tape.strips()[1:]]
         assert lines[0].rstrip().endswith("◆ YOU")  # the user's own fill, a row of its own
         assert "◆" not in lines[1]  # the public print of the same size and price is not marked
         assert all((" BUY " in line) != (" SELL " in line) for line in lines)

@@ -48,7 +48,7 @@ async def test_scripted_tape_flags_only_the_whale() -> None:
     app = scripted_app(scripted.long_in_profit())
     async with app.run_test(size=SNAPSHOT_SIZE):
         tape = app.query_one(TradesTape)
-        flagged = [strip.text for strip in tape._strips[1:] if strip.text.rstrip().endswith("!")]
+        flagged = [strip.text for strip in tape.strips()[1:] if strip.text.rstrip().endswith("!")]
         assert len(flagged) == 1 and " 3.000 " in flagged[0]
 
 
@@ -88,7 +88,7 @@ async def test_own_fills_are_rows_of_their_own_interleaved_by_time() -> None:
     app = scripted_app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE):
         tape = app.query_one(TradesTape)
-        lines = [strip.text.rstrip() for strip in tape._strips[1:]]
+        lines = [strip.text.rstrip() for strip in tape.strips()[1:]]
         assert lines[0].endswith("◆ YOU") and f" {newest.qty:.3f} " in lines[0]
         assert "◆" not in lines[1] and f" {newest.qty:.3f}" in lines[1]
         assert "◆" not in lines[2]
@@ -96,5 +96,5 @@ async def test_own_fills_are_rows_of_their_own_interleaved_by_time() -> None:
         assert "◆" not in lines[4] and f"{older.price:,.1f}" in lines[4]
         assert sum("◆ YOU" in line for line in lines) == 2
         own_color = tape.get_component_rich_style("tape--own").color
-        styles = [segment.style for segment in tape._strips[1] if segment.text.strip()]  # the row, not its fill
+        styles = [segment.style for segment in tape.strip(1) if segment.text.strip()]  # the row, not its fill
         assert {style.color for style in styles if style is not None} == {own_color} and None not in styles

@@ -1,0 +1,142 @@
+"""A changed ladder or tape row is sent from its cells (:class:`app.span_compositor.CellSource`): no strip is
+built, cut or composed for it, and the cells sent are its strip's, style for style. A row the cells cannot give,
+and a widget something stands in front of, go through the strips."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widgets import Static
+
+from app.span_compositor import SpanCompositor, SpanUpdate
+from tests.ui import scripted
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from widgets.ladder import Ladder
+from widgets.rows import Row
+from widgets.strip_widget import StripWidget
+from widgets.tape import TradesTape
+
+
+def _cells(strip: Strip) -> list[tuple[str, Any]]:
+    return [(char, segment.style) for segment in strip for char in segment.text]
+
+
+def _sent(update: SpanUpdate) -> list[tuple[int, int, list[tuple[str, Any]]]]:
+    return [(y, x, [(char, style) for text, style in pieces for char in text]) for y, x, pieces in update.direct]
+
+
+def _record(monkeypatch: pytest.MonkeyPatch, widget: StripWidget, name: str) -> list[tuple[Any, ...]]:
+    """The arguments of every call of ``widget``'s method ``name`` from now on."""
+    calls: list[tuple[Any, ...]] = []
+    method = getattr(widget, name)
+
+    def recording(*args: Any) -> Any:
+        calls.append(args)
+        return method(*args)
+
+    monkeypatch.setattr(widget, name, recording)
+    return calls
+
+
+def _updates(monkeypatch: pytest.MonkeyPatch, compositor: SpanCompositor) -> list[SpanUpdate]:
+    """Every partial update the screen's compositor renders from now on."""
+    updates: list[SpanUpdate] = []
+    original = compositor.render_partial_update
+
+    def recording() -> Any:
+        update = original()
+        if isinstance(update, SpanUpdate):
+            updates.append(update)
+        return update
+
+    monkeypatch.setattr(compositor, "render_partial_update", recording)
+    return updates
+
+
+async def test_a_changed_ladder_row_is_sent_from_its_cells_which_are_its_strips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        await pilot.pause(0.2)
+        compositor = app.screen._compositor
+        assert isinstance(compositor, SpanCompositor)
+        updates = _updates(monkeypatch, compositor)
+        built, drawn = _record(monkeypatch, ladder, "_strip"), _record(monkeypatch, ladder, "render_lines")
+        scripted.resize_best_ask(desk)
+        await until(pilot, lambda: any(update.direct for update in updates), "the change sent")
+        assert not built and not drawn  # no strip built, nothing drawn through the compositor
+        box = ladder.content_region
+        for y, x, cells in (span for update in updates for span in _sent(update)):
+            row, start = y - box.y, x - box.x
+            assert cells == _cells(ladder.strip(row))[start : start + len(cells)]
+        assert any("9.999" in "".join(char for char, _ in cells) for *_, cells in _sent(updates[-1]))
+
+
+async def test_every_span_of_a_row_sent_from_its_cells_is_that_span_of_its_strip() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        widgets: list[StripWidget] = [app.query_one(Ladder), app.query_one(TradesTape)]
+        await until(pilot, lambda: all(widget._rows for widget in widgets), "the ladder and the tape drawn")
+        pick = random.Random(7)
+        for widget in widgets:
+            assert widget.sends_cells()
+            width = widget.size.width
+            for row in range(len(widget._rows)):
+                strip = _cells(widget.strip(row))
+                for start in range(width):
+                    for end in {start + 1, start + 2, pick.randint(start + 1, width), width, width + 3}:
+                        pieces = widget.direct_cells(row, start, end)
+                        assert pieces is not None
+                        assert [(char, style) for text, style in pieces for char in text] == strip[start:end]
+
+
+async def test_a_row_its_cells_cannot_give_goes_through_its_strip(monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        await pilot.pause(0.2)
+        dim = Row(((" 65,010.2 ", ("ladder--ask", "ladder--untrusted")),))  # needs the ANSI-to-truecolor filter
+        wide = Row(((" 比特币 ", ("ladder--ask",)),))  # two cells a character
+        assert ladder.direct_cells(4, 0, 10) is not None
+        drawn = _record(monkeypatch, ladder, "render_lines")
+        for row in (dim, wide):
+            ladder._rows[4], ladder._strips[4], ladder._framed[4] = row, None, None
+            assert ladder.direct_cells(4, 0, 10) is None
+            drawn.clear()
+            ladder.refresh(Region(0, 4, 10, 1))
+            await until(pilot, lambda: bool(drawn), "the row drawn through its strip")
+
+
+async def test_a_ladder_something_stands_in_front_of_is_drawn_through_its_strips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        over = Static("in front", id="over")
+        over.styles.layer, over.styles.dock = "_toastrack", "top"
+        over.styles.width, over.styles.height = 12, 2
+        over.styles.offset = (ladder.region.x + 3, ladder.region.y + 4)
+        await app.screen.mount(over)
+        await pilot.pause(0.2)
+        assert over.region.overlaps(ladder.region)
+        compositor = app.screen._compositor
+        assert isinstance(compositor, SpanCompositor)
+        updates = _updates(monkeypatch, compositor)
+        drawn = _record(monkeypatch, ladder, "render_lines")
+        scripted.resize_best_ask(desk)
+        await until(pilot, lambda: bool(drawn), "the change drawn through the strips")
+        assert not any(update.direct for update in updates)
