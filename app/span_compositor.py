@@ -233,12 +233,18 @@ class SpanCompositor(Compositor):
         dirty = self._dirty_regions
         if not dirty:
             return []
-        sources = [(box, region, source) for box, region, source in self._cell_sources() if source.sends_cells()]
+        sources = self._cell_sources()
         direct: list[tuple[int, int, Pieces]] = []
+        ready: dict[CellSource, bool] = {}
         for change in list(dirty) if sources else ():
             for box, _, source in sources:
                 if not box.contains_region(change):
                     continue
+                sends = ready.get(source)
+                if sends is None:
+                    sends = ready[source] = source.sends_cells()
+                if not sends:
+                    break
                 x, y, width, height = change
                 spans = []
                 for line in range(y, y + height):
@@ -251,7 +257,7 @@ class SpanCompositor(Compositor):
                     dirty.discard(change)
                 break
         for _, region, source in sources:  # nothing left to draw on it: nor behind it
-            if isinstance(source, Widget) and not any(map(region.overlaps, dirty)):
+            if ready.get(source) and isinstance(source, Widget) and not any(map(region.overlaps, dirty)):
                 self._refreshed.pop(source, None)
         return direct
 

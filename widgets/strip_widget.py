@@ -123,6 +123,7 @@ class StripWidget(SymbolWidget):
         self._edges: tuple[list[Segment], list[Segment]] | None = None
         """The left and right border cells of a content row, or None when the styles cache must draw the rows."""
         self._border_lines: dict[tuple[object, ...], Strip] = {}
+        self._narrow_texts: dict[str, str | None] = {}
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """The app's line filters but those that would leave this widget's strips as they are (see the module)."""
@@ -190,14 +191,11 @@ class StripWidget(SymbolWidget):
         rows, width = self._rows, self._rows_width
         if row >= len(rows):
             return None
-        row_cells = rows[row]
-        cells = row_cells.cells
-        pad = width - sum(len(text) for text, _ in cells)
+        end = min(end, width)
         pieces: list[tuple[str, Style]] = []
         layered, ansi_looks = self._layered, self._ansi_looks
-        end = min(end, width)
         position = 0
-        for text, names in (*cells, (" " * pad, row_cells.fill)) if pad > 0 else cells:
+        for text, names in rows[row].cells:
             following = position + len(text)
             if following > start and text:
                 style = layered.get(names)
@@ -205,15 +203,34 @@ class StripWidget(SymbolWidget):
                     style = self._styled(names)
                 if names in ansi_looks or style._link:
                     return None
-                if not text.isprintable():
-                    text = strip_controls(text).ljust(len(text))
-                if not text.isascii() and cell_len(text) != len(text):
-                    return None
+                if not (text.isascii() and text.isprintable()):
+                    narrow = self._narrow(text)
+                    if narrow is None:
+                        return None
+                    text = narrow
                 pieces.append((text[max(0, start - position) : end - position], style))
             position = following
             if position >= end:
-                break
+                return pieces
+        if position < end:  # the row's fill to the end of the span
+            fill = rows[row].fill
+            style = layered.get(fill) or self._styled(fill)
+            if fill in ansi_looks or style._link:
+                return None
+            pieces.append((" " * (end - max(start, position)), style))
         return pieces
+
+    def _narrow(self, text: str) -> str | None:
+        """``text`` without terminal controls, as the strip draws it, or None when a character takes two cells;
+        kept per text (the ladder's bars repeat)."""
+        known = self._narrow_texts
+        if text in known:
+            return known[text]
+        if len(known) > 4096:
+            known.clear()
+        drawn = strip_controls(text).ljust(len(text)) if not text.isprintable() else text
+        narrow = known[text] = drawn if cell_len(drawn) == len(drawn) else None
+        return narrow
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
