@@ -50,6 +50,8 @@ class PullTicker:
         self._turns: dict[DeskWidget, tuple[int, int]] = {}
         self._pulled: dict[DeskWidget, int] = {}
         """The turn each widget was last pulled in."""
+        self._retrying: set[DeskWidget] = set()
+        """The widgets pulled again in their turn while they draw nothing (``RETRY_IN_TURN``)."""
 
     def add(self, widget: DeskWidget, refresh_hz: float) -> None:
         """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
@@ -57,10 +59,13 @@ class PullTicker:
         while CYCLE % every:
             every -= 1
         self._periods[widget] = every
+        if getattr(widget, "RETRY_IN_TURN", False):
+            self._retrying.add(widget)
         self._assign()
 
     def remove(self, widget: DeskWidget) -> None:
         self._pulled.pop(widget, None)
+        self._retrying.discard(widget)
         if self._periods.pop(widget, None) is not None:
             self._assign()
 
@@ -82,12 +87,11 @@ class PullTicker:
         """Pull the widgets whose turn came since they were last pulled. Turns follow the clock, not the count
         of ticks: a late or skipped tick (a busy loop) delays a widget's pull, never drops its turn."""
         now = int(self.clock() * self.tick_hz)
-        pulled = self._pulled
+        pulled, retrying = self._pulled, self._retrying
         for widget, (every, phase) in list(self._turns.items()):
             turn = (now - phase) // every
-            if pulled.get(widget) != turn:
+            if pulled.get(widget) != turn and (widget._pull() or widget not in retrying):
                 pulled[widget] = turn
-                widget._pull()
 
 
 class DeskWidget(Widget):
@@ -96,6 +100,11 @@ class DeskWidget(Widget):
     PULL_NAME: ClassVar[str] = "desk"
     REFRESH_HZ: ClassVar[float] = 4.0
     """Pulls per second: how stale what the widget shows may get when no event hurries it."""
+    RETRY_IN_TURN: ClassVar[bool] = False
+    """Whether a pull that drew nothing (``_pull`` returned a false value) is tried again on the next tick of the
+    same turn: the ladder's source moves about as often as it is pulled, and a book that moves just after the
+    turn's first tick is then drawn on its second, not a whole turn later (nor skipped, when the next move comes
+    before that)."""
 
     def __init__(
         self,
@@ -141,7 +150,8 @@ class DeskWidget(Widget):
         """Re-read the desk at once (an event said it moved)."""
         self._pull()
 
-    def _pull(self) -> None:
+    def _pull(self) -> bool | None:
+        """Draw what moved; a widget that retries within its turn (``RETRY_IN_TURN``) returns whether it drew."""
         raise NotImplementedError
 
 

@@ -64,6 +64,7 @@ class Ladder(StripWidget):
     """
 
     REFRESH_HZ = 20.0
+    RETRY_IN_TURN = True
 
     class GroupChanged(Message):
         """The user zoomed the ladder: ``group`` ticks per row, ``step`` in price (None: tick unknown)."""
@@ -164,10 +165,11 @@ class Ladder(StripWidget):
         self._restyle()
         self._drawn_key = None
 
-    def _pull(self) -> None:
-        """Rebuild the strips if anything drawn moved since the last frame; cheap when nothing did."""
+    def _pull(self) -> bool:
+        """Rebuild the strips if anything drawn moved since the last frame (and say whether it did); cheap when
+        nothing did."""
         if not self._started:
-            return
+            return False
         desk, symbol, book = self.desk, self.symbol, self._book()
         now_ms = int(self.clock() * 1000)
         trust = book_trust(desk, book, now_ms) if book is not None else ("AWAITING_SNAPSHOT", None)
@@ -187,13 +189,14 @@ class Ladder(StripWidget):
             self.cursor,
         )
         if key == self._drawn_key:
-            return
+            return False
         book_moved = self._drawn_key is None or self._drawn_key[2] != key[2] or self._drawn_key[1] != symbol
         self._drawn_key = key
         self.trust = trust
         self._show_rows(self._build(desk, symbol, trust, size.width, size.height), size.width)
         if book_moved and book is not None and book.ts is not None:
             self.call_after_refresh(self._painted, book.ts, book.cts, int(time.time() * 1000), symbol)
+        return True
 
     def _build(
         self, desk: Desk | None, symbol: str | None, trust: tuple[str, str | None], width: int, height: int

@@ -277,14 +277,49 @@ def test_a_tick_a_few_ms_early_or_late_never_costs_the_ladder_a_frame(jitter: li
     ticker = PullTicker(clock=lambda: now[0])
 
     class Ladder:
-        def _pull(self) -> None:
+        RETRY_IN_TURN = True
+
+        def _pull(self) -> bool:
             pulls.append(int(now[0] * 20))  # its turn: the 50 ms it is pulled once in
+            return True
 
     ticker.add(Ladder(), 20.0)  # type: ignore[arg-type]
     for tick, offset in enumerate(jitter):
         now[0] = 1000.0 + tick / ticker.tick_hz + offset
         ticker.tick()
     assert pulls == list(range(pulls[0], pulls[-1] + 1))  # every turn drawn, once
+
+
+def test_a_book_that_moves_after_the_first_tick_of_the_ladders_turn_is_drawn_on_its_second() -> None:
+    now = [1000.0]
+    ticker = PullTicker(clock=lambda: now[0])
+    moved_at = {2.5, 4.5, 7.0}  # ticks (of 25 ms) the book moves at: mid-turn, mid-turn, at a turn's first tick
+    drawn: list[tuple[str, float]] = []
+    book = [0.0]
+
+    class Puller:
+        def __init__(self, name: str, retry: bool) -> None:
+            self.name, self.RETRY_IN_TURN, self.seen = name, retry, 0.0
+
+        def _pull(self) -> bool:
+            if book[0] == self.seen:
+                return False
+            self.seen = book[0]
+            drawn.append((self.name, now[0]))
+            return True
+
+    ticker.add(Puller("ladder", True), 20.0)  # type: ignore[arg-type]
+    ticker.add(Puller("slow", False), 4.0)  # type: ignore[arg-type]
+    for tick in range(40):
+        for at in moved_at:
+            if tick - 1 < at <= tick:
+                book[0] = at
+        now[0] = 1000.0 + tick / ticker.tick_hz
+        ticker.tick()
+    ladder = [round((at - 1000.0) * ticker.tick_hz) for name, at in drawn if name == "ladder"]
+    assert ladder == [3, 5, 7]  # each move drawn on the next tick, in the turn it came in
+    slow = [round((at - 1000.0) * ticker.tick_hz) for name, at in drawn if name == "slow"]
+    assert len(slow) == 1 and slow[0] >= 7  # a widget that does not retry is pulled once a turn, as before
 
 
 async def test_flipping_symbols_lays_out_nothing_once_each_was_shown(monkeypatch: pytest.MonkeyPatch) -> None:
