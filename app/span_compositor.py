@@ -22,7 +22,8 @@ from typing import Protocol, runtime_checkable
 
 from rich.cells import cell_len
 from rich.color import ColorSystem
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import ChopsUpdate, Compositor, LayoutUpdate, ReflowResult
@@ -63,6 +64,14 @@ class SpanUpdate(ChopsUpdate):
     ) -> None:
         super().__init__(chops, spans, chop_ends)
         self.direct = direct or []
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.spans:
+            yield from super().__rich_console__(console, options)
+        for y, x, pieces in self.direct:
+            yield Control.move_to(x, y).segment
+            for text, look in pieces:
+                yield Segment(text, look)
 
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
@@ -208,6 +217,7 @@ class SpanCompositor(Compositor):
 
     def clear(self) -> None:
         self._forget_refreshes()
+        self._sources_for, self._sources = None, []
         super().clear()
 
     def _forget_refreshes(self) -> None:

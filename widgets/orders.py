@@ -82,9 +82,8 @@ class OrdersTable(DataTable[Text], DeskWidget):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
     """The table's size: an order more or less changes it, and a change of it lays out the whole screen again
-    (Textual's default). Here it does only while the rows overflow the table, before or after (the scrollbar
-    comes, goes or its thumb moves, which Textual sets in a layout), or the columns change width
-    (:meth:`watch_virtual_size`)."""
+    (Textual's default). Here it does only when the scrollbar comes or goes or the columns change width; while
+    the rows overflow before and after, only the scrollbar's thumb is set again (:meth:`watch_virtual_size`)."""
 
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -102,8 +101,13 @@ class OrdersTable(DataTable[Text], DeskWidget):
 
     def watch_virtual_size(self, before: Size, after: Size) -> None:
         height = self.scrollable_content_region.height
-        if before.width != after.width or before.height > height or after.height > height:
-            self.refresh(layout=True)  # the scrollbar comes, goes, or its thumb moves
+        overflows = before.height > height, after.height > height
+        if before.width == after.width and all(overflows) and self.show_vertical_scrollbar:
+            self._scroll_update(after)  # the scrollbar stays: its thumb follows the rows, nothing else moves
+            if self.scroll_y > self.max_scroll_y:  # fewer rows below the view than it was scrolled past
+                self.scroll_to(y=self.max_scroll_y, animate=False)
+        elif before.width != after.width or any(overflows):
+            self.refresh(layout=True)  # the columns change width, or the scrollbar comes or goes
 
     def selected_order(self) -> OpenOrder | None:
         """The order under the cursor, if any."""

@@ -103,9 +103,9 @@ class StripWidget(SymbolWidget):
         (:meth:`direct_cells`) never needs one."""
         self._rows: list[Row] = []
         self._rows_key: tuple[object, ...] | None = None
+        """What the drawn rows were drawn for (width, base style, style generation): a change repaints all."""
         self._rows_width = 0
         """The width the rows were laid out for."""
-        """What the drawn rows were drawn for (width, base style, style generation): a change repaints all."""
         self._widths = ColumnWidths()
         self._style_generation = 0
         """Part of every drawn key: a style change rebuilds the strips."""
@@ -197,24 +197,26 @@ class StripWidget(SymbolWidget):
         position = 0
         for text, names in rows[row].cells:
             following = position + len(text)
+            if not (text.isascii() and text.isprintable()):  # (before the span too: a wide one moves the rest)
+                narrow = self._narrow(text)
+                if narrow is None:
+                    return None
+                text = narrow
             if following > start and text:
                 style = layered.get(names)
                 if style is None:
                     style = self._styled(names)
                 if names in ansi_looks or style._link:
                     return None
-                if not (text.isascii() and text.isprintable()):
-                    narrow = self._narrow(text)
-                    if narrow is None:
-                        return None
-                    text = narrow
                 pieces.append((text[max(0, start - position) : end - position], style))
             position = following
             if position >= end:
                 return pieces
         if position < end:  # the row's fill to the end of the span
             fill = rows[row].fill
-            style = layered.get(fill) or self._styled(fill)
+            style = layered.get(fill)
+            if style is None:
+                style = self._styled(fill)
             if fill in ansi_looks or style._link:
                 return None
             pieces.append((" " * (end - max(start, position)), style))

@@ -4,10 +4,14 @@ and a widget something stands in front of, go through the strips."""
 
 from __future__ import annotations
 
+import io
 import random
 from typing import Any
 
+import pyte
 import pytest
+from rich.console import Console
+from textual._compositor import CompositorUpdate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Static
@@ -97,6 +101,94 @@ async def test_every_span_of_a_row_sent_from_its_cells_is_that_span_of_its_strip
                         pieces = widget.direct_cells(row, start, end)
                         assert pieces is not None
                         assert [(char, style) for text, style in pieces for char in text] == strip[start:end]
+
+
+def _terminal(width: int, height: int) -> tuple[pyte.Screen, pyte.Stream]:
+    screen = pyte.Screen(width, height)
+    return screen, pyte.Stream(screen)
+
+
+def _whole(compositor: SpanCompositor, console: Console) -> str:
+    """The whole screen as Textual composes it, written as the desk writes a frame. (Rich keeps a style's codes
+    for the first colour system it was written in: a test before this one may have written the same style
+    objects with fewer colours, so Textual's own writer would not show what this console sends.)"""
+    strips = compositor.render_strips()
+    width = compositor.size.width
+    return SpanUpdate(
+        [{0: strip} for strip in strips], [(y, 0, width) for y in range(len(strips))], [[width]] * len(strips)
+    ).render_segments(console)
+
+
+def _shown(screen: pyte.Screen) -> list[list[pyte.screens.Char]]:
+    return [[screen.buffer[y][x] for x in range(screen.columns)] for y in range(screen.lines)]
+
+
+async def test_frames_sent_from_cells_draw_the_screen_textual_composes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every update of a desk whose book moves and cursor walks, with a toast over part of it and then without,
+    replayed on a terminal: the screen Textual composes from scratch, cell for cell and style for style."""
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        await pilot.pause(0.3)
+        compositor = app.screen._compositor
+        assert isinstance(compositor, SpanCompositor)
+        console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor")
+        screen, stream = _terminal(*SNAPSHOT_SIZE)
+        render_update = compositor.render_update
+        sent_direct: list[object] = []
+
+        def replayed(*args: Any, **kwargs: Any) -> Any:
+            update = render_update(*args, **kwargs)
+            if isinstance(update, CompositorUpdate):
+                sent_direct.extend(getattr(update, "direct", []))
+                stream.feed(update.render_segments(console))
+            return update
+
+        monkeypatch.setattr(compositor, "render_update", replayed)
+        stream.feed(_whole(compositor, console))
+
+        async def moves(sizes: list[str]) -> None:
+            for index, size in enumerate(sizes):
+                scripted.resize_best_ask(desk, size=size)
+                await pilot.pause(0.06)
+                await pilot.press("up" if index % 2 else "down")
+
+        async def matches(what: str) -> None:
+            await pilot.pause(0.3)
+            composed, composed_stream = _terminal(*SNAPSHOT_SIZE)
+            composed_stream.feed(_whole(compositor, console))
+            different = [
+                (y, x)
+                for y, (got, want) in enumerate(zip(_shown(screen), _shown(composed), strict=True))
+                for x in range(SNAPSHOT_SIZE[0])
+                if got[x] != want[x]
+            ]
+            assert not different, (what, different[:5])
+
+        await moves(["9.999", "1.234", "0.5", "12.75"])
+        await matches("the book and the cursor moved")
+        assert sent_direct, "the ladder's changes were sent from its cells"
+        app.notify("a toast over the desk " * 4, timeout=30)
+        await pilot.pause(0.3)
+        await moves(["3.3", "4.4"])
+        await matches("under a toast")
+        app.clear_notifications()
+        await matches("the toast gone")
+
+
+async def test_a_wide_character_anywhere_before_the_span_sends_the_row_through_its_strip() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        symbol, badge, price = " 币安人生USDT ", " ● LIVE ", " 65,000.0 "  # the symbol takes two cells a character
+        ladder._rows[0] = Row(((symbol, ("ladder--header",)), (badge, ("ladder--live",)), (price, ("ladder--cursor",))))
+        ladder._strips[0] = ladder._framed[0] = None
+        start = len(symbol) + len(badge)
+        assert ladder.direct_cells(0, start, start + len(price)) is None
 
 
 async def test_a_row_its_cells_cannot_give_goes_through_its_strip(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -394,13 +394,21 @@ async def test_orders_coming_and_going_lay_out_nothing_until_they_overflow_the_t
             desk.orders[f"more-{count}"] = replace(first, order_id=f"more-{count}")
         desk.touch("orders")
         await until(pilot, lambda: table.show_vertical_scrollbar, "the scrollbar for the orders that overflow")
-        desk.orders["one-more"] = replace(first, order_id="one-more")
+        await pilot.pause(0.05)
+        layouts.clear()
+
+        def thumb_fits() -> bool:
+            return table.vertical_scrollbar.window_virtual_size == table.virtual_size.height == table.row_count + 1
+
+        for more in ("one-more", "two-more"):
+            desk.orders[more] = replace(first, order_id=more)
+            desk.touch("orders")
+            await until(pilot, thumb_fits, "the scrollbar's thumb sized for every row")
+        del desk.orders["two-more"]
         desk.touch("orders")
-        await until(
-            pilot,
-            lambda: table.vertical_scrollbar.window_virtual_size == table.virtual_size.height == table.row_count + 1,
-            "the scrollbar's thumb sized for every row",
-        )
+        await until(pilot, lambda: thumb_fits() and table.row_count == len(desk.open_orders()), "a row less")
+        assert table.scroll_y <= table.max_scroll_y
+        assert [stack for scroll, stack in layouts if not scroll] == []  # the scrollbar stayed: nothing laid out
 
 
 async def test_a_warning_that_goes_gives_the_position_panel_its_row_back() -> None:
