@@ -19,6 +19,10 @@ the two border cells, instead of being rebuilt line by line in Textual's styles 
 opacity and filters of every changed line: a third of the desk's CPU). The border lines, and a widget whose styles
 ask for more than plain side borders (padding, tint, opacity, text opacity, outline, hatch, a filter that applies),
 go through the styles cache as any widget's do (``render_lines``).
+
+A row's strip is built only when first asked for: the desk screen sends a changed row of a widget it shows whole
+straight from the row's cells (:meth:`StripWidget.direct_cells`, :class:`app.span_compositor.CellSource`), so on
+the desk most rows never need one.
 """
 
 from __future__ import annotations
