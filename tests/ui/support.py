@@ -21,6 +21,7 @@ from textual.driver import Driver
 from textual.keys import _character_to_key  # the key name Textual's own driver gives a typed character
 from textual.notifications import Notification
 from textual.pilot import Pilot
+from textual.strip import Strip
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey as FooterKey  # not exported: counted to find footer keys left behind
 from textual.widgets._toast import Toast  # not exported: the toasts on screen are what a person sees
@@ -211,3 +212,8 @@ def scripted_app(desk: Desk, symbol: str | None = None) -> FluxumApp:
     app = FluxumApp(desk=desk, clock=scripted.clock, symbol=symbol)
     app.animation_level = "none"
     return app
+
+
+def strip_cells(strip: Strip) -> list[tuple[str, Any]]:
+    """A strip as its cells: each character with its style."""
+    return [(char, segment.style) for segment in strip for char in segment.text]

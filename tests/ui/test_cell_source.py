@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pyte
@@ -13,20 +15,29 @@ import pytest
 from rich.console import Console
 from textual._compositor import CompositorUpdate
 from textual.geometry import Region
-from textual.strip import Strip
+from textual.pilot import Pilot
 from textual.widgets import Static
 
+from app.app import FluxumApp
 from app.span_compositor import SpanCompositor, SpanUpdate
+from exchange.desk import Desk
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app, strip_cells, until
 from widgets.ladder import Ladder
 from widgets.rows import Row
 from widgets.strip_widget import StripWidget
 from widgets.tape import TradesTape
 
 
-def _cells(strip: Strip) -> list[tuple[str, Any]]:
-    return [(char, segment.style) for segment in strip for char in segment.text]
+@asynccontextmanager
+async def _drawn_desk() -> AsyncIterator[tuple[Desk, FluxumApp, Pilot[Any], Ladder]]:
+    """The scripted desk at the snapshot size, its ladder drawn."""
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        ladder = app.query_one(Ladder)
+        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+        yield desk, app, pilot, ladder
 
 
 def _sent(update: SpanUpdate) -> list[tuple[int, int, list[tuple[str, Any]]]]:
@@ -64,11 +75,7 @@ def _updates(monkeypatch: pytest.MonkeyPatch, compositor: SpanCompositor) -> lis
 async def test_a_changed_ladder_row_is_sent_from_its_cells_which_are_its_strips(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+    async with _drawn_desk() as (desk, app, pilot, ladder):
         await pilot.pause(0.2)
         compositor = app.screen._compositor
         assert isinstance(compositor, SpanCompositor)
@@ -80,7 +87,7 @@ async def test_a_changed_ladder_row_is_sent_from_its_cells_which_are_its_strips(
         box = ladder.content_region
         for y, x, cells in (span for update in updates for span in _sent(update)):
             row, start = y - box.y, x - box.x
-            assert cells == _cells(ladder.strip(row))[start : start + len(cells)]
+            assert cells == strip_cells(ladder.strip(row))[start : start + len(cells)]
         assert any("9.999" in "".join(char for char, _ in cells) for *_, cells in _sent(updates[-1]))
 
 
@@ -95,7 +102,7 @@ async def test_every_span_of_a_row_sent_from_its_cells_is_that_span_of_its_strip
             assert widget.sends_cells()
             width = widget.size.width
             for row in range(len(widget._rows)):
-                strip = _cells(widget.strip(row))
+                strip = strip_cells(widget.strip(row))
                 for start in range(width):
                     for end in {start + 1, start + 2, pick.randint(start + 1, width), width, width + 3}:
                         pieces = widget.direct_cells(row, start, end)
@@ -126,11 +133,7 @@ def _shown(screen: pyte.Screen) -> list[list[pyte.screens.Char]]:
 async def test_frames_sent_from_cells_draw_the_screen_textual_composes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every update of a desk whose book moves and cursor walks, with a toast over part of it and then without,
     replayed on a terminal: the screen Textual composes from scratch, cell for cell and style for style."""
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+    async with _drawn_desk() as (desk, app, pilot, ladder):
         await pilot.pause(0.3)
         compositor = app.screen._compositor
         assert isinstance(compositor, SpanCompositor)
@@ -179,11 +182,7 @@ async def test_frames_sent_from_cells_draw_the_screen_textual_composes(monkeypat
 
 
 async def test_a_wide_character_anywhere_before_the_span_sends_the_row_through_its_strip() -> None:
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+    async with _drawn_desk() as (desk, app, pilot, ladder):
         symbol, badge, price = " 币安人生USDT ", " ● LIVE ", " 65,000.0 "  # the symbol takes two cells a character
         ladder._rows[0] = Row(((symbol, ("ladder--header",)), (badge, ("ladder--live",)), (price, ("ladder--cursor",))))
         ladder._strips[0] = ladder._framed[0] = None
@@ -192,11 +191,7 @@ async def test_a_wide_character_anywhere_before_the_span_sends_the_row_through_i
 
 
 async def test_a_row_its_cells_cannot_give_goes_through_its_strip(monkeypatch: pytest.MonkeyPatch) -> None:
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+    async with _drawn_desk() as (desk, app, pilot, ladder):
         await pilot.pause(0.2)
         dim = Row(((" 65,010.2 ", ("ladder--ask", "ladder--untrusted")),))  # needs the ANSI-to-truecolor filter
         wide = Row(((" 比特币 ", ("ladder--ask",)),))  # two cells a character
@@ -213,11 +208,7 @@ async def test_a_row_its_cells_cannot_give_goes_through_its_strip(monkeypatch: p
 async def test_a_ladder_something_stands_in_front_of_is_drawn_through_its_strips(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    desk = scripted.long_in_profit()
-    app = scripted_app(desk)
-    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        ladder = app.query_one(Ladder)
-        await until(pilot, lambda: bool(ladder._rows), "the ladder drawn")
+    async with _drawn_desk() as (desk, app, pilot, ladder):
         over = Static("in front", id="over")
         over.styles.layer, over.styles.dock = "_toastrack", "top"
         over.styles.width, over.styles.height = 12, 2

@@ -24,7 +24,7 @@ from app.desk_screen import DeskScreen
 from app.line_filter import ControlFilter
 from exchange.position_watch import PositionDisagreement
 from tests.ui import scripted
-from tests.ui.support import SNAPSHOT_SIZE, scripted_app, until
+from tests.ui.support import SNAPSHOT_SIZE, scripted_app, strip_cells, until
 from widgets.desk_widget import CYCLE, PullTicker
 from widgets.ladder import Ladder
 from widgets.orders import OrdersTable
@@ -68,17 +68,13 @@ def test_a_changed_size_repaints_that_cell_alone() -> None:
     assert changed_span(old, Row(old.cells, ("other",)))[1] == END_OF_ROW  # type: ignore[index]
 
 
-def _cells(strip: Strip) -> list[tuple[str, Any]]:
-    return [(char, segment.style) for segment in strip for char in segment.text]
-
-
 async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(monkeypatch: pytest.MonkeyPatch) -> None:
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
         ladder = app.query_one(Ladder)
         await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
-        before = [_cells(strip) for strip in ladder.strips()]
+        before = [strip_cells(strip) for strip in ladder.strips()]
         regions: list[Region] = []
         original = ladder.refresh
 
@@ -89,7 +85,7 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
         monkeypatch.setattr(ladder, "refresh", recording)
         scripted.resize_best_ask(desk)
         await until(pilot, lambda: bool(regions), "the ladder repainted the change")
-        after = [_cells(strip) for strip in ladder.strips()]
+        after = [strip_cells(strip) for strip in ladder.strips()]
         assert len(after) == len(before)
         changed = {
             (x, y) for y, (a, b) in enumerate(zip(before, after, strict=True)) for x in range(len(b)) if a[x] != b[x]
