@@ -511,9 +511,32 @@ class DeskScreen(Screen[None]):
                 ladder.border_title = title
 
     def _tick(self) -> None:
-        self.pull_ticker.tick()
+        painted = self.pull_ticker.tick()
         self._title_ladders()
+        self._draw(painted)
         self._pace()
+
+    def _draw(self, widgets: set[DeskWidget]) -> None:
+        """Draw what this tick changed now, in one frame: the widgets its pulls repainted (see
+        :meth:`DeskWidget._repaint`) and every shown widget that asked Textual for a repaint meanwhile (a panel's
+        new text), which would otherwise reach the screen through its own and the screen's messages, a frame
+        later. While the screen is covered or updates are batched, they wait for Textual's next update."""
+        dirty = self._dirty_widgets
+        dirty.update(widgets)
+        for widget in self._compositor.visible_widgets:
+            if widget._repaint_required and not widget._layout_required and widget is not self:
+                widget._repaint_required = False  # (what the widget's idle would post to the screen)
+                dirty.add(widget)
+        if not dirty:
+            return
+        if self.is_current and not self.app._batch_count:
+            self._on_timer_update()
+            for widget in widgets:
+                widget._after_paint()
+        else:
+            self.check_idle()
+            for widget in widgets:
+                self.call_after_refresh(widget._after_paint)
 
     def _pace(self) -> None:
         """Pull at the full rate while the market moves, at ``REST_HZ`` once it has rested ``REST_AFTER_S``: a

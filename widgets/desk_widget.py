@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
 
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -52,6 +53,8 @@ class PullTicker:
         """The turn each widget was last pulled in."""
         self._retrying: set[DeskWidget] = set()
         """The widgets pulled again in their turn while they draw nothing (``RETRY_IN_TURN``)."""
+        self._to_paint: set[DeskWidget] | None = None
+        """While a tick runs: the widgets its pulls asked to paint (:meth:`DeskWidget._repaint`)."""
 
     def add(self, widget: DeskWidget, refresh_hz: float) -> None:
         """Pull ``widget`` about ``refresh_hz`` times a second from now on."""
@@ -83,15 +86,34 @@ class PullTicker:
             turns[widget] = (every, phase)
         self._turns = turns
 
-    def tick(self) -> None:
-        """Pull the widgets whose turn came since they were last pulled. Turns follow the clock, not the count
-        of ticks: a late or skipped tick (a busy loop) delays a widget's pull, never drops its turn."""
+    def tick(self) -> set[DeskWidget]:
+        """Pull the widgets whose turn came since they were last pulled, and return those that asked to be painted
+        (:meth:`DeskWidget._repaint`): the screen draws them in one frame. Turns follow the clock, not the count of
+        ticks: a late or skipped tick (a busy loop) delays a widget's pull, never drops its turn."""
         now = int(self.clock() * self.tick_hz)
         pulled, retrying = self._pulled, self._retrying
-        for widget, (every, phase) in list(self._turns.items()):
-            turn = (now - phase) // every
-            if pulled.get(widget) != turn and (widget._pull() or widget not in retrying):
-                pulled[widget] = turn
+        to_paint = self._to_paint = set()
+        try:
+            for widget, (every, phase) in list(self._turns.items()):
+                turn = (now - phase) // every
+                if pulled.get(widget) != turn and (widget._pull() or widget not in retrying):
+                    pulled[widget] = turn
+        finally:
+            self._to_paint = None
+        return to_paint
+
+    @property
+    def ticking(self) -> bool:
+        """Whether a tick is pulling now."""
+        return self._to_paint is not None
+
+    def paint_after_tick(self, widget: DeskWidget) -> bool:
+        """Take ``widget`` into the frame drawn after the running tick; False when no tick runs."""
+        to_paint = self._to_paint
+        if to_paint is None:
+            return False
+        to_paint.add(widget)
+        return True
 
 
 class DeskWidget(Widget):
@@ -149,6 +171,21 @@ class DeskWidget(Widget):
     def refresh_now(self) -> None:
         """Re-read the desk at once (an event said it moved)."""
         self._pull()
+
+    def _repaint(self, *regions: Region) -> None:
+        """Repaint these regions of the widget (all of it when none), for a widget drawn line by line whose size
+        does not follow its content. Pulled by its screen's ticker, it is marked dirty and handed to the screen,
+        which draws every such widget in one frame right after the tick: Textual's ``refresh`` would instead post
+        a message to the widget, which posts one to the screen, which posts one to itself before the frame
+        (three wake-ups of the event loop a widget a frame). Elsewhere (an event, a resize) it is ``refresh``."""
+        ticker = self._ticker
+        if ticker is None or not self.display or not self.is_mounted or not ticker.paint_after_tick(self):
+            self.refresh(*regions)
+            return
+        self._set_dirty(*regions)
+
+    def _after_paint(self) -> None:
+        """Called once the frame that drew this widget's tick repaint is written (the ladder's draw log)."""
 
     def _pull(self) -> bool | None:
         """Draw what moved; a widget that retries within its turn (``RETRY_IN_TURN``) returns whether it drew."""

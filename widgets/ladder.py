@@ -84,6 +84,8 @@ class Ladder(StripWidget):
         self.draw_log: deque[tuple[int | None, int | None, int, int, str | None]] = deque(maxlen=DRAW_LOG_KEPT)
         """``(book ts, book cts, rebuilt at ms, painted at ms, symbol)`` per drawn book version, for the benches:
         "painted" is taken after the screen refresh that follows the rebuild, never inside ``render_line``."""
+        self._unpainted: deque[tuple[int | None, int | None, int, str | None]] = deque(maxlen=DRAW_LOG_KEPT)
+        """Book versions rebuilt since the last screen refresh: ``(ts, cts, rebuilt at ms, symbol)``."""
 
     # ------------------------------------------------------------------ public API
 
@@ -195,7 +197,9 @@ class Ladder(StripWidget):
         self.trust = trust
         self._show_rows(self._build(desk, symbol, trust, size.width, size.height), size.width)
         if book_moved and book is not None and book.ts is not None:
-            self.call_after_refresh(self._painted, book.ts, book.cts, int(time.time() * 1000), symbol)
+            self._unpainted.append((book.ts, book.cts, int(time.time() * 1000), symbol))
+            if self._ticker is None or not self._ticker.ticking:  # (a tick's frame calls ``_after_paint``)
+                self.call_after_refresh(self._after_paint)
         return True
 
     def _build(
@@ -204,6 +208,9 @@ class Ladder(StripWidget):
         """What the ladder shows now (:func:`~widgets.ladder_rows.ladder_rows`)."""
         return ladder_rows(desk, symbol, trust, self.group, self._tick(), width, height, self._widths, self.cursor)
 
-    def _painted(self, ts: int | None, cts: int | None, built_ms: int, symbol: str | None) -> None:
-        """The rebuilt book reached the screen: one line of the load bench's draw log."""
-        self.draw_log.append((ts, cts, built_ms, int(time.time() * 1000), symbol))
+    def _after_paint(self) -> None:
+        """The rebuilt book reached the screen: lines of the load bench's draw log."""
+        painted_ms = int(time.time() * 1000)
+        for ts, cts, built_ms, symbol in self._unpainted:
+            self.draw_log.append((ts, cts, built_ms, painted_ms, symbol))
+        self._unpainted.clear()

@@ -166,7 +166,7 @@ class StripWidget(SymbolWidget):
         """Paint these strips from the next frame on."""
         self._strips = strips
         self._framed = [None] * len(strips)
-        self.refresh()
+        self._repaint()
 
     def strip(self, row: int) -> Strip:
         """Content row ``row`` as Textual paints it, built when first asked for."""
@@ -410,7 +410,7 @@ class StripWidget(SymbolWidget):
                 regions.append(Region(start, y, min(end, width) - start, 1))
         self._rows, self._strips = rows, new_strips
         if regions:
-            self.refresh(*regions)
+            self._repaint(*regions)
 
 
 def _truecolor(style: Style) -> bool:

@@ -7,12 +7,14 @@ import os
 import traceback
 from collections import Counter
 from dataclasses import replace
+from decimal import Decimal as D
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.segment import Segment
+from textual import messages
 from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.strip import Strip
@@ -22,6 +24,7 @@ from textual.widgets import Static
 from app import desk_screen
 from app.desk_screen import DeskScreen
 from app.line_filter import ControlFilter
+from exchange.ledger import MarkSource
 from exchange.position_watch import PositionDisagreement
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, strip_cells, until
@@ -76,13 +79,13 @@ async def test_a_book_change_repaints_every_changed_cell_and_no_unchanged_row(mo
         await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
         before = [strip_cells(strip) for strip in ladder.strips()]
         regions: list[Region] = []
-        original = ladder.refresh
+        original = ladder._repaint
 
-        def recording(*dirty: Region, **kwargs: Any) -> Any:
+        def recording(*dirty: Region) -> None:
             regions.extend(dirty)
-            return original(*dirty, **kwargs)
+            original(*dirty)
 
-        monkeypatch.setattr(ladder, "refresh", recording)
+        monkeypatch.setattr(ladder, "_repaint", recording)
         scripted.resize_best_ask(desk)
         await until(pilot, lambda: bool(regions), "the ladder repainted the change")
         after = [strip_cells(strip) for strip in ladder.strips()]
@@ -241,6 +244,63 @@ async def test_a_frame_draws_only_the_widgets_a_change_is_on(monkeypatch: pytest
         wallet.refresh()  # around the two holds the tape and the position panel, which did not change
         await until(pilot, lambda: ladder in drawn and wallet in drawn, "the frame drawn")
         assert set(drawn) <= {ladder, wallet}
+
+
+async def test_a_tick_draws_what_it_changed_in_one_frame_of_its_own_without_messages_to_the_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        screen, ladder = app.screen, app.query_one(Ladder)
+        assert isinstance(screen, DeskScreen)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        await pilot.pause(0.2)
+        frames: list[str] = []
+        display = app._display
+
+        def written(on: Any, update: Any) -> None:
+            frames.append(update.render_segments(app.console) if update is not None else "")
+            display(on, update)
+
+        posted: list[object] = []
+        post = screen.post_message
+
+        def posting(message: Any) -> bool:
+            posted.append(message)
+            return post(message)
+
+        monkeypatch.setattr(app, "_display", written)
+        monkeypatch.setattr(screen, "post_message", posting)
+        logged = len(ladder.draw_log)
+        scripted.resize_best_ask(desk)  # the ladder's book moves, and the mark the position panel shows
+        desk.ledger.mark("BTCUSDT", D("65432.1"), MarkSource.MARK_PRICE, scripted.NOW_MS)
+        screen.pull_ticker._pulled.clear()  # every widget's turn is due
+        screen._tick()
+        assert len(frames) == 1, "one frame, written before the tick returns"
+        assert "9.999" in frames[0] and "65,432.1" in frames[0]
+        assert not [m for m in posted if isinstance(m, messages.Update)]
+        assert len(ladder.draw_log) == logged + 1 and ladder.draw_log[-1][0] == scripted.NOW_MS
+        await pilot.pause(0.1)
+        assert not [m for m in posted if isinstance(m, messages.Update) and m.widget in (ladder, screen)]
+
+
+async def test_a_tick_while_updates_are_batched_leaves_its_repaint_to_textual_until_the_batch_ends() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        screen, ladder = app.screen, app.query_one(Ladder)
+        assert isinstance(screen, DeskScreen)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        logged = len(ladder.draw_log)
+        with app.batch_update():
+            scripted.resize_best_ask(desk)
+            screen.pull_ticker._pulled.clear()
+            screen._tick()
+            assert ladder in screen._dirty_widgets and len(ladder.draw_log) == logged  # nothing drawn in a batch
+        await until(pilot, lambda: len(ladder.draw_log) > logged, "the ladder's frame once the batch ends")
+        assert not screen._dirty_widgets
+        assert "9.999" in "".join(strip.text for strip in ladder.strips())
 
 
 def _layouts(monkeypatch: pytest.MonkeyPatch, screen: Any) -> list[tuple[bool, str]]:
