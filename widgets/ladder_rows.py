@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from exchange.book import BookState, OrderBook
 from exchange.desk import Desk
@@ -44,7 +45,7 @@ Level = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class _Plan:
-    """The columns and decimals one frame is drawn with."""
+    """The columns and decimals one frame is drawn with, and what every level row of it shares."""
 
     width: int
     dim: tuple[str, ...]
@@ -56,6 +57,23 @@ class _Plan:
     cum_w: int
     bar_w: int
     max_cum: float
+    figures: str = ""
+    """The format of a level's price, size and total."""
+    lead: str = ""
+    """What comes before the figures on a row without a marker: the pointer's and the user's columns, blank."""
+    looks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each side's figures' look, and its bar's (``"ask-bar"``)."""
+    blank: Row = Row(())
+    """A row with no level."""
+
+    def __post_init__(self) -> None:
+        price, size, total = self.price_w, self.size_w, self.cum_w
+        dp, sdp = self.price_dp, self.size_dp
+        object.__setattr__(self, "figures", f"{{:>{price},.{dp}f}} {{:>{size},.{sdp}f}} {{:>{total},.{sdp}f}}")
+        object.__setattr__(self, "lead", "  " + (" " * self.own_w + " " if self.own_w else ""))
+        looks = {key: (f"ladder--{key}", *self.dim) for key in ("ask", "bid", "ask-bar", "bid-bar")}
+        object.__setattr__(self, "looks", looks)
+        object.__setattr__(self, "blank", text_row("", self.width))
 
 
 def ladder_rows(
@@ -178,13 +196,20 @@ def _level_row(
     cursor_key: int | None = None,
 ) -> Row:
     """One price level: the cursor (▶), the user's resting quantity there (◆), price, size, total and the depth
-    bar."""
+    bar. Neighbouring cells of one look are one cell (a row of no marker is two: its text and its bar)."""
     if level is None:
-        return text_row("", plan.width)
-    style = (f"ladder--{side}", *plan.dim)
+        return plan.blank
     price, qty, cum = level
+    looks = plan.looks
+    style = looks[side]
+    text = plan.figures.format(price, qty, cum)
+    bar = (_bar(cum / plan.max_cum if plan.max_cum else 0.0, plan.bar_w), looks[f"{side}-bar"])
+    if not own and cursor_key is None:
+        return Row(((f"{plan.lead}{text} ", style), bar))
     key = bucket_of(price)
     mine = own.get(key)
+    if key != cursor_key and not mine:
+        return Row(((f"{plan.lead}{text} ", style), bar))
     pointer: Cell = (" ", style)
     if key == cursor_key:  # the cursor's row: a pointer, and its figures shown reversed
         pointer, style = ("▶", ("ladder--cursor",)), (*style, "ladder--cursor-row")
@@ -192,11 +217,7 @@ def _level_row(
     if plan.own_w:
         marker = f"◆{mine:>{plan.own_w - 1},.{plan.size_dp}f}" if mine else " " * plan.own_w
         lead = (pointer, (marker, ("ladder--own", *plan.dim) if mine else style), (" ", style))
-    dp = plan.size_dp
-    text = f"{price:>{plan.price_w},.{plan.price_dp}f} {qty:>{plan.size_w},.{dp}f} {cum:>{plan.cum_w},.{dp}f}"
-    bar = _bar(cum / plan.max_cum if plan.max_cum else 0.0, plan.bar_w)
-    gap = (" ", (f"ladder--{side}", *plan.dim))
-    return Row((*lead, (text, style), gap, (bar, (f"ladder--{side}-bar", *plan.dim))))
+    return Row((*lead, (text, style), (" ", looks[side]), bar))
 
 
 def header_row(
@@ -339,8 +360,13 @@ def _bar(fraction: float, width: int) -> str:
         return ""
     cells = max(0.0, min(1.0, fraction)) * width
     full = int(cells)
-    part = int((cells - full) * 8)
-    text = _FULL * full + (_EIGHTHS[part] if part and full < width else "")
+    return _bar_text(full, int((cells - full) * 8), width)
+
+
+@lru_cache(maxsize=4096)
+def _bar_text(full: int, eighths: int, width: int) -> str:
+    """``full`` whole cells and ``eighths`` of the next, padded to ``width`` (each drawn once per width)."""
+    text = _FULL * full + (_EIGHTHS[eighths] if eighths and full < width else "")
     return text.ljust(width)
 
 

@@ -43,7 +43,7 @@ from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
 from widgets.lean_strip import LeanStrip
-from widgets.rows import Row
+from widgets.rows import Cell, Row
 
 __all__ = ["END_OF_ROW", "StripWidget", "changed_span"]
 
@@ -59,6 +59,8 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
     if old == new:
         return None
     a, b = old.cells, new.cells
+    if old.fill == new.fill and len(a) == len(b) and [(len(t), s) for t, s in a] == [(len(t), s) for t, s in b]:
+        return _differing(a, b)  # the same looks in the same columns: only the characters differ
     shortest = min(len(a), len(b))
     lead = start = 0
     while lead < shortest and a[lead] == b[lead]:
@@ -76,6 +78,20 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
     if tail < shortest - lead and a[-1 - tail][1] == b[-1 - tail][1]:
         end -= _common_prefix(a[-1 - tail][0][::-1], b[-1 - tail][0][::-1])
     return start, max(end, start + 1)
+
+
+def _differing(a: tuple[Cell, ...], b: tuple[Cell, ...]) -> tuple[int, int]:
+    """The first and past the last column where the texts of two rows of equal length differ: one XOR of the
+    rows' code points read as integers (in C), its highest and lowest set bits."""
+    new = "".join([text for text, _ in b])
+    x = _as_int("".join([text for text, _ in a])) ^ _as_int(new)
+    width = len(new)
+    return width - (x.bit_length() + 31) // 32, width - ((x & -x).bit_length() - 1) // 32
+
+
+def _as_int(text: str) -> int:
+    """``text``'s code points, four bytes each, as one integer (a lone surrogate too)."""
+    return int.from_bytes(text.encode("utf-32-be", "surrogatepass"), "big")
 
 
 def _common_prefix(a: str, b: str) -> int:

@@ -63,6 +63,25 @@ def test_a_changed_span_holds_every_column_that_differs(old: Row, new: Row) -> N
     assert [before[x] for x in outside] == [after[x] for x in outside]
 
 
+@st.composite
+def _rows_of_one_look(draw: st.DrawFn) -> tuple[Row, Row]:
+    """Two rows with the same looks in the same columns, their characters drawn apart (astral and surrogate too)."""
+    looks = draw(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(STYLES)), min_size=1, max_size=4))
+    chars = st.sampled_from("xy █▏\U0001f600\ud800")
+    old = Row(tuple(("".join(draw(st.lists(chars, min_size=n, max_size=n))), names) for n, names in looks))
+    new = Row(tuple(("".join(draw(st.lists(chars, min_size=n, max_size=n))), names) for n, names in looks))
+    return old, new
+
+
+@given(_rows_of_one_look())
+def test_rows_of_one_look_repaint_exactly_from_the_first_to_the_last_character_that_differs(
+    rows: tuple[Row, Row],
+) -> None:
+    old, new = rows
+    differ = [x for x, (a, b) in enumerate(zip(old.text, new.text, strict=True)) if a != b]
+    assert changed_span(old, new) == ((differ[0], differ[-1] + 1) if differ else None)
+
+
 def test_a_changed_size_repaints_that_cell_alone() -> None:
     old = Row(((" 65,010.2", ("ask",)), ("   0.512", ("ask",)), ("  1.2", ("muted",))))
     new = Row(((" 65,010.2", ("ask",)), ("   0.517", ("ask",)), ("  1.2", ("muted",))))
