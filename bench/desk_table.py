@@ -388,10 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(row, "") for row in rows]
     plan += [(row, name) for name in roots if name for row in rows if row in ("desk", "quiet", "static")]
     collected: dict[str, list[dict[str, Any]]] = {f"{row}@{name}" if name else row: [] for row, name in plan}
-    for _ in range(args.rounds):
+    for round_no in range(1, args.rounds + 1):
         for row, name in plan:
             label = f"{row}@{name}" if name else row
             collected[label].append(run_row(label, args.seconds, root=roots[name]))
+            # each round's figure as it comes (stderr): how far the machine drifts between rounds
+            print(f"  round {round_no} {label}: {collected[label][-1]['cpu']:.3f} CPU-s/s", file=sys.stderr)
     print_table({row: _merge(rounds) for row, rounds in collected.items()})
     if args.profile is not None:
         run_row(args.profile_row, args.seconds, profile=args.profile)

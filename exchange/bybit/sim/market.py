@@ -29,7 +29,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from itertools import islice
 from typing import Any
 
 from sortedcontainers import SortedDict
@@ -187,12 +186,15 @@ class SymbolBook:
         return self.asks.peekitem(0)[0] if self.asks else None
 
     def top_bids(self, n: int) -> list[tuple[int, int]]:
-        """The best ``n`` bids as ``(tick, lots)``, best first."""
-        return [(-key, lots) for key, lots in islice(self.bids.items(), n)]
+        """The best ``n`` bids as ``(tick, lots)``, best first (a slice of the sorted keys: iterating the sorted
+        items yields one at a time in Python)."""
+        bids = self.bids
+        return [(-key, bids[key]) for key in bids.keys()[:n]]
 
     def top_asks(self, n: int) -> list[tuple[int, int]]:
         """The best ``n`` asks as ``(tick, lots)``, best first."""
-        return list(islice(self.asks.items(), n))
+        asks = self.asks
+        return [(key, asks[key]) for key in asks.keys()[:n]]
 
     def mid_ticks(self) -> float:
         bid = self.best_bid_tick()
