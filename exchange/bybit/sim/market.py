@@ -25,13 +25,12 @@ import contextlib
 import logging
 import math
 import random
+from bisect import insort
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
-
-from sortedcontainers import SortedDict
 
 from exchange.bybit.sim.clock import SimClock
 from exchange.bybit.sim.instruments import Instrument, UnknownSymbol, places_of
@@ -92,7 +91,9 @@ class PublicTrade:
 class SymbolBook:
     """The exchange's own book and statistics for one instrument; the feed reads its integer state directly.
 
-    ``bids`` is keyed by ``-tick`` and ``asks`` by ``tick`` so both iterate best first; values are lots.
+    ``bids`` is keyed by ``-tick`` and ``asks`` by ``tick``, values are lots; ``bid_keys`` and ``ask_keys`` hold
+    the keys in ascending order, so best first (a dict and a sorted list of ints: the step reads and changes the
+    top a dozen times, and a sorted mapping's every read is a call in Python).
     ``version`` changes with every change of the book; ``seq`` is the cross sequence; ``cts`` the
     matching-engine time of the last change.
     """
@@ -120,19 +121,21 @@ class SymbolBook:
         range_ticks = start_tick * _RANGE_FRACTION
         self.far_gap = max(1.0, range_ticks / levels)
         self.near_gap = min(self.far_gap, 1.6)
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.bid_keys: list[int] = []
+        self.ask_keys: list[int] = []
         self.version = 0
         self.seq = 10_000_000_000 + rng.randrange(1_000_000_000)
         self.cts = now_ms
         self.fair = float(start_tick)
         tick = start_tick - 1
         for i in range(levels):
-            self.bids[-tick] = self._random_lots()
+            _put(self.bid_keys, self.bids, -tick, self._random_lots())
             tick -= self._gap(i)
         tick = start_tick + 1
         for i in range(levels):
-            self.asks[tick] = self._random_lots()
+            _put(self.ask_keys, self.asks, tick, self._random_lots())
             tick += self._gap(i)
         self.mark_ticks = float(start_tick)
         self.basis = rng.uniform(-0.0003, 0.0003)
@@ -180,21 +183,22 @@ class SymbolBook:
     # ------------------------------------------------------------------------------------------- reading
 
     def best_bid_tick(self) -> int | None:
-        return -self.bids.peekitem(0)[0] if self.bids else None
+        keys = self.bid_keys
+        return -keys[0] if keys else None
 
     def best_ask_tick(self) -> int | None:
-        return self.asks.peekitem(0)[0] if self.asks else None
+        keys = self.ask_keys
+        return keys[0] if keys else None
 
     def top_bids(self, n: int) -> list[tuple[int, int]]:
-        """The best ``n`` bids as ``(tick, lots)``, best first (a slice of the sorted keys: iterating the sorted
-        items yields one at a time in Python)."""
+        """The best ``n`` bids as ``(tick, lots)``, best first."""
         bids = self.bids
-        return [(-key, bids[key]) for key in bids.keys()[:n]]
+        return [(-key, bids[key]) for key in self.bid_keys[:n]]
 
     def top_asks(self, n: int) -> list[tuple[int, int]]:
         """The best ``n`` asks as ``(tick, lots)``, best first."""
         asks = self.asks
-        return [(key, asks[key]) for key in asks.keys()[:n]]
+        return [(key, asks[key]) for key in self.ask_keys[:n]]
 
     def mid_ticks(self) -> float:
         bid = self.best_bid_tick()
@@ -246,17 +250,19 @@ class SymbolBook:
 
         Each level filled is one public trade; fully filled levels leave the book.
         """
-        side = self.asks if taker_side == "Buy" else self.bids
+        side, keys = (self.asks, self.ask_keys) if taker_side == "Buy" else (self.bids, self.bid_keys)
         sign = 1 if taker_side == "Buy" else -1
         trades: list[PublicTrade] = []
-        while lots > 0 and side:
-            key, available = side.peekitem(0)
+        while lots > 0 and keys:
+            key = keys[0]
+            available = side[key]
             tick = key * sign
             if limit_tick is not None and (tick > limit_tick if sign > 0 else tick < limit_tick):
                 break
             take = min(lots, available)
             if take == available:
                 del side[key]
+                del keys[0]
             else:
                 side[key] = available - take
             lots -= take
@@ -318,7 +324,7 @@ class SymbolBook:
             mid = (bid + ask) / 2.0
             buy_p = 0.5 + max(-0.4, min(0.4, (self.fair - mid) / (2 * max(self.sigma_ticks, 1.0))))
             side = "Buy" if rng.random() < buy_p else "Sell"
-            top = self.asks.peekitem(0)[1] if side == "Buy" else self.bids.peekitem(0)[1]
+            top = self.asks[self.ask_keys[0]] if side == "Buy" else self.bids[self.bid_keys[0]]
             if rng.random() < 0.85:
                 lots = max(1, int(top * rng.uniform(0.05, 0.7)))
             else:
@@ -348,41 +354,50 @@ class SymbolBook:
             fair = min(max(self.fair, bid + 1.0), ask - 1.0)
             if fair - bid >= ask - fair:
                 tick = min(ask - 1, bid + rng.randint(1, max(1, int(fair - bid))))
-                self.bids[-tick] = self._random_lots()
+                _put(self.bid_keys, self.bids, -tick, self._random_lots())
             else:
                 tick = max(bid + 1, ask - rng.randint(1, max(1, int(ask - fair))))
-                self.asks[tick] = self._random_lots()
+                _put(self.ask_keys, self.asks, tick, self._random_lots())
 
     def _churn(self) -> None:
         """One maker action near the top: resize, cancel, or a new level between existing ones."""
         rng = self.rng
         buy = rng.random() < 0.5
-        side = self.bids if buy else self.asks
-        if len(side) < 3:
+        side, keys = (self.bids, self.bid_keys) if buy else (self.asks, self.ask_keys)
+        if len(keys) < 3:
             return
-        index = min(int(rng.expovariate(0.15)), len(side) - 2)
-        key, lots = side.peekitem(index)
+        index = min(int(rng.expovariate(0.15)), len(keys) - 2)
+        key = keys[index]
         roll = rng.random()
         if roll < 0.55:
-            side[key] = max(1, int(lots * rng.uniform(0.4, 1.8)))
+            side[key] = max(1, int(side[key] * rng.uniform(0.4, 1.8)))
         elif roll < 0.72 and index > 0:
             del side[key]
+            del keys[index]
         else:
-            next_key = side.peekitem(index + 1)[0]
+            next_key = keys[index + 1]
             if next_key - key > 1:
-                side[rng.randrange(key + 1, next_key)] = self._random_lots()
+                lots = self._random_lots()  # (drawn before the new level's tick, as always)
+                _put(keys, side, rng.randrange(key + 1, next_key), lots)
 
     def _keep_depth(self) -> None:
         target = self.target_levels
-        for side, sign in ((self.bids, -1), (self.asks, 1)):
-            while len(side) > target + 10:
-                side.popitem(-1)
-            while len(side) < target:
-                key = side.peekitem(-1)[0]
+        for side, keys, sign in ((self.bids, self.bid_keys, -1), (self.asks, self.ask_keys, 1)):
+            while len(keys) > target + 10:
+                del side[keys.pop()]
+            while len(keys) < target:
+                key = keys[-1]
                 new_tick = key * sign + sign * self._gap(1000)
                 if new_tick <= 0:
                     break
-                side[new_tick * sign] = self._random_lots()
+                _put(keys, side, new_tick * sign, self._random_lots())
+
+
+def _put(keys: list[int], side: dict[int, int], key: int, lots: int) -> None:
+    """Set a level of one side of a :class:`SymbolBook`, keeping its keys in order."""
+    if key not in side:
+        insort(keys, key)
+    side[key] = lots
 
 
 def _uuid(rng: random.Random) -> str:
