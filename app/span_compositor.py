@@ -31,7 +31,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from app.style_delta import StyleChanges
+from app.style_delta import FROM_PLAIN, StyleChanges
 
 __all__ = ["SpanCompositor", "SpanUpdate"]
 
@@ -74,7 +74,7 @@ class SpanUpdate(ChopsUpdate):
                 yield Segment(text, look)
 
     def render_segments(self, console: Console) -> str:
-        sequences: list[str] = []
+        sequences: list[str] = [FROM_PLAIN]  # written as changes from a plain terminal: the writer passes it
         append = sequences.append
         changes = _changes(console._color_system or ColorSystem.TRUECOLOR)
         change = changes.change

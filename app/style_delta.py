@@ -22,7 +22,7 @@ from rich.color import ColorSystem
 from rich.style import Style
 from textual.strip import Strip
 
-__all__ = ["StyleChanges", "StyleDelta"]
+__all__ = ["FROM_PLAIN", "StyleChanges", "StyleDelta"]
 
 _SGR: Final = re.compile(r"\x1b\[([0-9;:]*)m")
 """A Select Graphic Rendition sequence; its parameters are the group."""
@@ -42,6 +42,8 @@ _FG, _BG, _UL = len(_FLAGS), len(_FLAGS) + 1, len(_FLAGS) + 2
 _PLAIN: Final[_Look] = ("",) * (len(_FLAGS) + 3)
 _FLAG_CODES: Final = tuple(code for code, _ in sorted(_FLAGS.items(), key=lambda item: item[1]))
 _CACHE_LIMIT: Final = 4096
+FROM_PLAIN: Final = "\x1b[0m"
+"""How a text that sets its own styles from a plain terminal begins (:meth:`StyleDelta.encode` passes it)."""
 
 
 class _Unknown(Exception):
@@ -108,7 +110,12 @@ class StyleDelta:
         self._changes: dict[tuple[_Look | None, _Look], str] = {}
 
     def encode(self, text: str) -> str:
-        """``text`` with its styles sent as changes; the terminal ends in the style ``text`` leaves."""
+        """``text`` with its styles sent as changes; the terminal ends in the style ``text`` leaves. A text that
+        begins with a reset sets every style itself (the desk's frames are written as changes already,
+        :class:`StyleChanges`): it passes as it is."""
+        if text.startswith(FROM_PLAIN):
+            self._passed(text)
+            return text
         parts = _SGR.split(text)
         if len(parts) == 1:
             return text  # every write ends with the terminal in the wanted style: nothing to change
@@ -122,6 +129,17 @@ class StyleDelta:
                 out.append(part)
         out.append(self._sync())
         return "".join(out)
+
+    def _passed(self, text: str) -> None:
+        """The terminal took ``text`` as it is: it now has the style of the last reset and the SGRs after it."""
+        look = _PLAIN
+        try:
+            for params in _SGR.findall(text, text.rfind(FROM_PLAIN) + len(FROM_PLAIN)):
+                look = _apply(look, params)
+        except _Unknown:
+            self._have = self._want = None
+            return
+        self._have = self._want = look
 
     def reset(self) -> None:
         """The terminal's style is no longer known (another writer, a new terminal): the next text sets it whole."""

@@ -93,6 +93,18 @@ def test_a_restyled_terminal_gets_the_next_style_whole() -> None:
     assert delta.encode(textual_segment(ASK, "c")).startswith(f"\x1b[0;{ASK}m")
 
 
+def test_a_frame_that_sets_its_own_styles_from_a_reset_passes_as_it_is_and_the_next_is_changed_from_its_end() -> None:
+    delta = StyleDelta()
+    delta.encode(textual_segment(BOLD_ASK, "before"))
+    written_as_changes = f"\x1b[0m\x1b[2;1H\x1b[{ASK}mask\x1b[38;2;80;200;120mbid\x1b[0m\x1b[1;1H"
+    assert delta.encode(written_as_changes) == written_as_changes
+    after = delta.encode(textual_segment(ASK, "x"))
+    assert after.startswith(f"\x1b[{ASK}m")  # from the plain terminal the frame left, not from the bold before it
+    ends_styled = f"\x1b[0m\x1b[3;1H\x1b[{BID}mbid"
+    assert_same_screens([textual_segment(BOLD_ASK, "a"), written_as_changes, ends_styled, textual_segment(BID, "b")])
+    assert assert_same_screens([ends_styled, "\x1b[0m\x1b[4:3mcurly", textual_segment(ASK, "c")])._have is not None
+
+
 _STYLES = st.sampled_from(["", ASK, BID, BOLD_ASK, "2;3;4", "7", "9;53", f"21;{BID}", "38;5;33;48;5;200", "31;42"])
 _SEGMENT = st.tuples(_STYLES, st.text(alphabet="ab █▏", min_size=1, max_size=6)).map(lambda s: textual_segment(*s))
 _MOVE = st.tuples(st.integers(1, HEIGHT), st.integers(1, WIDTH)).map(lambda yx: f"\x1b[{yx[0]};{yx[1]}H")
