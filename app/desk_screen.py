@@ -532,7 +532,10 @@ class DeskScreen(Screen[None]):
         if self.is_current and not self.app._batch_count:
             self._on_timer_update()
             for widget in widgets:
-                widget._after_paint()
+                if self.app.screen is self:
+                    widget._after_paint()
+                else:  # under a dialog: the dialog's screen writes the frame, later
+                    self.call_after_refresh(widget._after_paint)
         else:
             self.check_idle()
             for widget in widgets:

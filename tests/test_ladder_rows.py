@@ -102,3 +102,20 @@ def test_the_order_entry_cursor_marks_its_row_and_its_price_stays_on_the_header(
     assert not any(row.text.startswith("▶") for row in gone[1:]) and "▶ 42.0" in gone[0].text
     plain = ladder_rows(desk, SYMBOL, LIVE, 1, None, WIDTH, HEIGHT)
     assert [len(row.text) for row in plain[1:]] == [len(row.text) for row in rows[1:]]  # no column taken
+
+
+def test_every_level_row_fills_the_window_its_figures_under_their_titles_with_and_without_own_orders() -> None:
+    for orders in ([], [_order("o1", "Buy", "99.5")], [_order("o1", "Buy", "99.5"), _order("o2", "Sell", "101.0")]):
+        desk = _two_sided()
+        for order in orders:
+            desk.orders[order.order_id] = order
+        for cursor in (None, 100.0):
+            rows = ladder_rows(desk, SYMBOL, LIVE, 1, 0.5, WIDTH, HEIGHT, ColumnWidths(), cursor)
+            titles = rows[1].text
+            price_ends, size_ends = titles.index("price") + len("price"), titles.index("size") + len("size")
+            levels = [row.text for row in rows[2:-1] if row.text.strip() and "spread" not in row.text]
+            assert len(levels) == 4
+            for text in levels:
+                assert len(text) == WIDTH, text
+                assert text[price_ends - 1].isdigit() and text[price_ends] == " ", text
+                assert text[size_ends - 1].isdigit() and text[size_ends] == " ", text

@@ -102,10 +102,9 @@ class PullTicker:
             self._to_paint = None
         return to_paint
 
-    @property
-    def ticking(self) -> bool:
-        """Whether a tick is pulling now."""
-        return self._to_paint is not None
+    def paints(self, widget: DeskWidget) -> bool:
+        """Whether the frame drawn after the running tick takes ``widget`` (it repainted in this tick)."""
+        return self._to_paint is not None and widget in self._to_paint
 
     def paint_after_tick(self, widget: DeskWidget) -> bool:
         """Take ``widget`` into the frame drawn after the running tick; False when no tick runs."""

@@ -198,7 +198,7 @@ class Ladder(StripWidget):
         self._show_rows(self._build(desk, symbol, trust, size.width, size.height), size.width)
         if book_moved and book is not None and book.ts is not None:
             self._unpainted.append((book.ts, book.cts, int(time.time() * 1000), symbol))
-            if self._ticker is None or not self._ticker.ticking:  # (a tick's frame calls ``_after_paint``)
+            if self._ticker is None or not self._ticker.paints(self):  # (a tick's frame calls ``_after_paint``)
                 self.call_after_refresh(self._after_paint)
         return True
 

@@ -70,7 +70,7 @@ class _Plan:
         price, size, total = self.price_w, self.size_w, self.cum_w
         dp, sdp = self.price_dp, self.size_dp
         object.__setattr__(self, "figures", f"{{:>{price},.{dp}f}} {{:>{size},.{sdp}f}} {{:>{total},.{sdp}f}}")
-        object.__setattr__(self, "lead", "  " + (" " * self.own_w + " " if self.own_w else ""))
+        object.__setattr__(self, "lead", " " * (2 + self.own_w))  # the pointer, the user's column, a gap
         looks = {key: (f"ladder--{key}", *self.dim) for key in ("ask", "bid", "ask-bar", "bid-bar")}
         object.__setattr__(self, "looks", looks)
         object.__setattr__(self, "blank", text_row("", self.width))

@@ -304,6 +304,26 @@ async def test_a_tick_draws_what_it_changed_in_one_frame_of_its_own_without_mess
         assert not [m for m in posted if isinstance(m, messages.Update) and m.widget in (ladder, screen)]
 
 
+async def test_a_book_version_a_tick_draws_nothing_of_is_logged_with_the_next_frame_not_a_later_one() -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        screen, ladder = app.screen, app.query_one(Ladder)
+        assert isinstance(screen, DeskScreen)
+        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        await pilot.pause(0.2)
+        book = desk.books["BTCUSDT"]
+        deep = book.bids(50)[-1][0]  # far below the rows shown
+        delta = {"s": "BTCUSDT", "b": [[repr(deep), "7.777"]], "a": [], "u": (book.u or 0) + 1, "seq": 1}
+        book.apply({"topic": book.topic, "type": "delta", "ts": scripted.NOW_MS + 5, "cts": 1, "data": delta})
+        logged = len(ladder.draw_log)
+        screen.pull_ticker._pulled.clear()
+        screen._tick()
+        assert not any("7.777" in strip.text for strip in ladder.strips())  # nothing shown moved
+        await until(pilot, lambda: len(ladder.draw_log) > logged, "the version logged after the screen's refresh")
+        assert ladder.draw_log[-1][0] == scripted.NOW_MS + 5 and not ladder._unpainted
+
+
 async def test_a_tick_while_updates_are_batched_leaves_its_repaint_to_textual_until_the_batch_ends() -> None:
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
