@@ -81,9 +81,9 @@ class OrdersTable(DataTable[Text], DeskWidget):
     REFRESH_HZ = 2.0
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
-    """The table's size: an order more or less changes it, and a change of it lays out the whole screen again
-    (Textual's default). Here it does only when the scrollbar comes or goes or the columns change width; while
-    the rows overflow before and after, only the scrollbar's thumb is set again (:meth:`watch_virtual_size`)."""
+    """The table's size: an order more or less, or a wider figure, changes it, and a change of it lays out the
+    whole screen again (Textual's default). Here it does only when a scrollbar comes or goes; otherwise only the
+    scrollbars' thumbs are set again (:meth:`watch_virtual_size`)."""
 
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -99,15 +99,17 @@ class OrdersTable(DataTable[Text], DeskWidget):
     def on_resize(self) -> None:
         self._pull()
 
-    def watch_virtual_size(self, before: Size, after: Size) -> None:
-        height = self.scrollable_content_region.height
-        overflows = before.height > height, after.height > height
-        if before.width == after.width and all(overflows) and self.show_vertical_scrollbar:
-            self._scroll_update(after)  # the scrollbar stays: its thumb follows the rows, nothing else moves
-            if self.scroll_y > self.max_scroll_y:  # fewer rows below the view than it was scrolled past
-                self.scroll_to(y=self.max_scroll_y, animate=False)
-        elif before.width != after.width or any(overflows):
-            self.refresh(layout=True)  # the columns change width, or the scrollbar comes or goes
+    def watch_virtual_size(self, _before: Size, after: Size) -> None:
+        region = self.scrollable_content_region
+        shown = self.show_horizontal_scrollbar, self.show_vertical_scrollbar
+        if (after.width > region.width, after.height > region.height) == shown:
+            self._scroll_update(after)  # every scrollbar stays: the thumbs follow the rows and columns, nothing moves
+            if self.scroll_y > self.max_scroll_y or self.scroll_x > self.max_scroll_x:  # less past the view
+                self.scroll_to(
+                    x=min(self.scroll_x, self.max_scroll_x), y=min(self.scroll_y, self.max_scroll_y), animate=False
+                )
+        else:
+            self.refresh(layout=True)  # a scrollbar comes or goes
 
     def selected_order(self) -> OpenOrder | None:
         """The order under the cursor, if any."""

@@ -506,6 +506,27 @@ async def test_orders_coming_and_going_lay_out_nothing_until_they_overflow_the_t
         assert [stack for scroll, stack in layouts if not scroll] == []  # the scrollbar stayed: nothing laid out
 
 
+async def test_orders_that_refit_their_columns_inside_the_table_lay_out_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    desk = scripted.long_in_profit()
+    app = scripted_app(desk)
+    async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
+        table, screen = app.query_one(OrdersTable), app.screen
+        await until(pilot, lambda: table.row_count == len(desk.open_orders()), "the orders drawn")
+        await pilot.pause(1.0)
+        layouts = _layouts(monkeypatch, screen)
+        width = table.virtual_size.width
+        order = next(iter(desk.orders.values()))
+        desk.orders[order.order_id] = replace(order, cum_exec_qty=order.qty / 4, leaves_qty=order.qty * 3 / 4)
+        desk.touch("orders")
+        await until(pilot, lambda: table.virtual_size.width != width, "the columns refitted (filled/ordered)")
+        await pilot.pause(0.1)
+        assert "/" in "".join(str(cell) for cell in table.get_row_at(0) + table.get_row_at(1))
+        assert [stack for scroll, stack in layouts if not scroll] == []
+        assert not table.show_horizontal_scrollbar and not table.show_vertical_scrollbar
+
+
 async def test_a_warning_that_goes_gives_the_position_panel_its_row_back() -> None:
     """The panel keeps the rows other symbols needed, not those a line of the shown symbol needed once."""
     desk = scripted.long_in_profit()
