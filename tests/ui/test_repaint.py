@@ -265,15 +265,27 @@ async def test_a_frame_draws_only_the_widgets_a_change_is_on(monkeypatch: pytest
         assert set(drawn) <= {ladder, wallet}
 
 
+async def _drawn(app: Any, pilot: Any) -> tuple[DeskScreen, Ladder]:
+    """The desk screen and its ladder, once the ladder is drawn."""
+    screen, ladder = app.screen, app.query_one(Ladder)
+    assert isinstance(screen, DeskScreen)
+    await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+    return screen, ladder
+
+
+def _tick_every_widget(screen: DeskScreen) -> None:
+    """One tick of the desk's pull timer with every widget's turn due."""
+    screen.pull_ticker._pulled.clear()
+    screen._tick()
+
+
 async def test_a_tick_draws_what_it_changed_in_one_frame_of_its_own_without_messages_to_the_screen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        screen, ladder = app.screen, app.query_one(Ladder)
-        assert isinstance(screen, DeskScreen)
-        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        screen, ladder = await _drawn(app, pilot)
         await pilot.pause(0.2)
         frames: list[str] = []
         display = app._display
@@ -294,8 +306,7 @@ async def test_a_tick_draws_what_it_changed_in_one_frame_of_its_own_without_mess
         logged = len(ladder.draw_log)
         scripted.resize_best_ask(desk)  # the ladder's book moves, and the mark the position panel shows
         desk.ledger.mark("BTCUSDT", D("65432.1"), MarkSource.MARK_PRICE, scripted.NOW_MS)
-        screen.pull_ticker._pulled.clear()  # every widget's turn is due
-        screen._tick()
+        _tick_every_widget(screen)
         assert len(frames) == 1, "one frame, written before the tick returns"
         assert "9.999" in frames[0] and "65,432.1" in frames[0]
         assert not [m for m in posted if isinstance(m, messages.Update)]
@@ -308,17 +319,14 @@ async def test_a_book_version_a_tick_draws_nothing_of_is_logged_with_the_next_fr
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        screen, ladder = app.screen, app.query_one(Ladder)
-        assert isinstance(screen, DeskScreen)
-        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        screen, ladder = await _drawn(app, pilot)
         await pilot.pause(0.2)
         book = desk.books["BTCUSDT"]
         deep = book.bids(50)[-1][0]  # far below the rows shown
         delta = {"s": "BTCUSDT", "b": [[repr(deep), "7.777"]], "a": [], "u": (book.u or 0) + 1, "seq": 1}
         book.apply({"topic": book.topic, "type": "delta", "ts": scripted.NOW_MS + 5, "cts": 1, "data": delta})
         logged = len(ladder.draw_log)
-        screen.pull_ticker._pulled.clear()
-        screen._tick()
+        _tick_every_widget(screen)
         assert not any("7.777" in strip.text for strip in ladder.strips())  # nothing shown moved
         await until(pilot, lambda: len(ladder.draw_log) > logged, "the version logged after the screen's refresh")
         assert ladder.draw_log[-1][0] == scripted.NOW_MS + 5 and not ladder._unpainted
@@ -328,14 +336,11 @@ async def test_a_tick_while_updates_are_batched_leaves_its_repaint_to_textual_un
     desk = scripted.long_in_profit()
     app = scripted_app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        screen, ladder = app.screen, app.query_one(Ladder)
-        assert isinstance(screen, DeskScreen)
-        await until(pilot, lambda: bool(ladder._strips), "the ladder drawn")
+        screen, ladder = await _drawn(app, pilot)
         logged = len(ladder.draw_log)
         with app.batch_update():
             scripted.resize_best_ask(desk)
-            screen.pull_ticker._pulled.clear()
-            screen._tick()
+            _tick_every_widget(screen)
             assert ladder in screen._dirty_widgets and len(ladder.draw_log) == logged  # nothing drawn in a batch
         await until(pilot, lambda: len(ladder.draw_log) > logged, "the ladder's frame once the batch ends")
         assert not screen._dirty_widgets
