@@ -36,6 +36,7 @@ from exchange.desk import Desk
 from exchange.events import LinkState, LinkStats, SessionState, TopicHealth
 from exchange.printable import printable
 from widgets._format import STATE_STYLES, age_text, duration_text, state_label
+from widgets.content_rows import ContentRows
 from widgets.desk_widget import SymbolWidget
 
 __all__ = ["ConnectionBar", "ENVIRONMENT_STYLES", "desk_words"]
@@ -103,7 +104,7 @@ def environment_badge(environment: str) -> tuple[str, str]:
     return f" {kind.upper()} ", ENVIRONMENT_STYLES.get(kind.upper(), "bold reverse")
 
 
-class ConnectionBar(SymbolWidget):
+class ConnectionBar(SymbolWidget, ContentRows):
     """Session state, link figures and per-stream ages; never green unless the session is Ready."""
 
     PULL_NAME = "connection-bar"
@@ -133,7 +134,6 @@ class ConnectionBar(SymbolWidget):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._content = Content("")
         self._stale: set[str] = set()
         self.shown: deque[tuple[LinkState, float]] = deque(maxlen=SHOWN_KEPT)
         """The states this bar displayed and when (wall clock), oldest first: tests read the sequence."""
@@ -141,9 +141,6 @@ class ConnectionBar(SymbolWidget):
     @property
     def state_shown(self) -> LinkState | None:
         return self.shown[-1][0] if self.shown else None
-
-    def render(self) -> Content:
-        return self._content
 
     # ------------------------------------------------------------------ pulling
 
@@ -171,17 +168,14 @@ class ConnectionBar(SymbolWidget):
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        before = self._content
         if desk is None:
-            self._content = Content.assemble((" starting… ", "dim"))
+            self.update(Content.assemble((" starting… ", "dim")))
         else:
             compose = self._compose_terse if self.terse else self._compose_text
-            self._content = compose(desk, desk.state, now)
+            self.update(compose(desk, desk.state, now))  # (only the cells that changed are drawn)
             if not self.shown or self.shown[-1][0] is not desk.state.kind:
                 self.shown.append((desk.state.kind, time.time()))
             self._check_stale(desk)
-        if (self._content.plain, self._content.spans) != (before.plain, before.spans):
-            self.refresh()  # the same words in the same styles are not sent again
 
     def watch_terse(self) -> None:
         self._pull()

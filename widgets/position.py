@@ -25,7 +25,7 @@ from rich.cells import cell_len
 from textual.app import ComposeResult, RenderResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
 
 from exchange.desk import Desk
 from exchange.events import LinkState, PositionSnapshot
@@ -34,6 +34,7 @@ from exchange.position_watch import PositionDisagreement, side_word
 from exchange.printable import printable
 from exchange.trust import mark_is_live
 from widgets._format import COIN_DECIMALS, fmt_price, fmt_qty, fmt_signed
+from widgets.content_rows import ContentRows
 from widgets.desk_widget import SymbolWidget
 
 __all__ = ["PositionPanel", "SessionSeries", "mark_live", "position_text"]
@@ -209,7 +210,7 @@ class PositionPanel(Vertical, SymbolWidget):
         """Total P&L samples per symbol (bounded)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(id="position-body")
+        yield ContentRows(id="position-body")
         sparkline = SessionSparkline([], id="pnl-sparkline")
         sparkline.display = False
         yield sparkline
@@ -262,7 +263,7 @@ class PositionPanel(Vertical, SymbolWidget):
         self._drawn_key = key
         if desk is not None and symbol is not None:
             self._note_total(desk, symbol)
-        body = self.query_one("#position-body", Static)
+        body = self.query_one("#position-body", ContentRows)
         sparkline = self.query_one("#pnl-sparkline", Sparkline)
         text = self._text(desk, symbol, max(20, self.size.width))
         width = max(1, body.size.width or self.size.width)

@@ -1,4 +1,6 @@
-"""The base of the Line API desk widgets (the ladder, the tape): strips prepared on a pull, handed out on paint.
+"""The base of the Line API widgets (the ladder, the tape, the panels' text): rows computed when what they show
+moved, handed out as strips on paint. :class:`RowsView` is the machinery; :class:`StripWidget` is a desk widget of
+one symbol built on it, and :class:`widgets.content_rows.ContentRows` shows a panel's text with it.
 
 ``_pull`` decides whether what the widget draws moved and, if so, computes every visible row (``_show_rows``);
 ``render_line`` only returns a prepared strip, so a burst of updates costs at most one rebuild per pull and
@@ -10,9 +12,9 @@ are resolved once per style change (``_style``).
 Each strip is built clean, so the app's line filters that would only copy it are skipped for these widgets
 (``get_line_filters``): the text guard (a filter with ``guards_text``), because every cell's text passes
 :func:`exchange.printable.strip_controls` here and no style carries a link; Textual's ANSI-to-truecolor filter,
-while the widget's own style, background and border are truecolor, because a row that needs it (a system colour,
-a dim style: a stale book's rows) has it applied when the row is built. On the ladder, a new strip per filter was
-two of the five strips Textual builds for each changed row.
+while the widget's own style, background and border are truecolor, because a look that needs it (a system colour,
+a dim style: a stale book's rows, a panel's labels) is converted once, as the filter converts each cell. On the
+ladder, a new strip per filter was two of the five strips Textual builds for each changed row.
 
 A prepared row is final but for the widget's side borders, so a changed row is framed once, from its strip and
 the two border cells, instead of being rebuilt line by line in Textual's styles cache (the border, padding, tint,
@@ -37,6 +39,7 @@ from textual.color import Color
 from textual.filter import ANSIToTruecolor, LineFilter
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from exchange.printable import strip_controls
 from widgets._component_style import component_style
@@ -45,7 +48,7 @@ from widgets.desk_widget import SymbolWidget
 from widgets.lean_strip import LeanStrip
 from widgets.rows import Cell, Row
 
-__all__ = ["END_OF_ROW", "StripWidget", "changed_span"]
+__all__ = ["END_OF_ROW", "RowsView", "StripWidget", "changed_span"]
 
 END_OF_ROW = 1 << 30
 """A span's end that reaches past any width."""
@@ -109,8 +112,8 @@ def _common_prefix(a: str, b: str) -> int:
     return low
 
 
-class StripWidget(SymbolWidget):
-    """A desk widget of one symbol drawn line by line from strips built when the desk moved."""
+class RowsView(Widget):
+    """A widget drawn line by line from computed rows (:meth:`_show_rows`): the machinery of the module."""
 
     ROWS_MOVE: ClassVar[bool] = False
     """Whether rows drawn before come back on other lines (the tape shifts down a row a print): such a row keeps
@@ -134,7 +137,11 @@ class StripWidget(SymbolWidget):
         self._layered: dict[tuple[str, ...], Style] = {}
         self._looks: dict[Style, Style] = {}
         self._ansi_looks: set[tuple[str, ...]] = set()
-        """Layered looks with a system colour or dim: rows with one get the ANSI-to-truecolor filter when built."""
+        """Layered looks with a system colour or dim: drawn as the ANSI-to-truecolor filter draws them."""
+        self._truecolor_looks: dict[tuple[object, ...], Style] = {}
+        """Each such look as the filter draws it, per filter (:meth:`_truecolor_look`)."""
+        self._widget_style: Style | None = None
+        """The widget's own style (``rich_style`` walks every ancestor: kept until the styles change)."""
         self._filters_key: tuple[object, ...] | None = None
         self._filters: list[LineFilter] = []
         self._framed: list[Strip | None] = []
@@ -163,6 +170,12 @@ class StripWidget(SymbolWidget):
             return _truecolor(self._base) and all(_not_ansi(c) for c in colours)
         return False
 
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        self._restyle()
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._restyle()
@@ -174,9 +187,12 @@ class StripWidget(SymbolWidget):
         self._layered.clear()
         self._looks.clear()
         self._ansi_looks.clear()
+        self._truecolor_looks.clear()
+        self._widget_style = None
 
-    def on_resize(self) -> None:
-        self._pull()
+    def _repaint(self, *regions: Region) -> None:
+        """Repaint these regions (all of the widget when none); a desk widget hands them to its screen's tick."""
+        self.refresh(*regions)
 
     def _show(self, strips: list[Strip | None]) -> None:
         """Paint these strips from the next frame on."""
@@ -206,14 +222,12 @@ class StripWidget(SymbolWidget):
     def direct_cells(self, row: int, start: int, end: int) -> list[tuple[str, Style]] | None:
         """Cells ``[start, end)`` of content row ``row`` as pieces of text in one style each, for a screen that
         sends them to the terminal without a strip (:class:`app.span_compositor.SpanCompositor`); None when the
-        row must go through its strip: a look that needs the ANSI-to-truecolor filter or has a link, or a
-        character wider than one cell."""
+        row must go through its strip: a look with a link, or a character wider than one cell."""
         rows, width = self._rows, self._rows_width
         if row >= len(rows):
             return None
         end = min(end, width)
         pieces: list[tuple[str, Style]] = []
-        layered, ansi_looks = self._layered, self._ansi_looks
         position = 0
         for text, names in rows[row].cells:
             following = position + len(text)
@@ -223,21 +237,16 @@ class StripWidget(SymbolWidget):
                     return None
                 text = narrow
             if following > start and text:
-                style = layered.get(names)
-                if style is None:
-                    style = self._styled(names)
-                if names in ansi_looks or style._link:
+                style = self._drawn_look(names)
+                if style._link:
                     return None
                 pieces.append((text[max(0, start - position) : end - position], style))
             position = following
             if position >= end:
                 return pieces
         if position < end:  # the row's fill to the end of the span
-            fill = rows[row].fill
-            style = layered.get(fill)
-            if style is None:
-                style = self._styled(fill)
-            if fill in ansi_looks or style._link:
+            style = self._drawn_look(rows[row].fill)
+            if style._link:
                 return None
             pieces.append((" " * (end - max(start, position)), style))
         return pieces
@@ -357,7 +366,7 @@ class StripWidget(SymbolWidget):
         layered = self._layered
         run, run_style = "", None
         total = 0
-        ansi = False
+        ansi_looks = self._ansi_looks
         cells = row.cells
         pad = width - sum(len(text) for text, _ in cells)
         for text, names in (*cells, (" " * pad, row.fill)) if pad > 0 else cells:
@@ -368,9 +377,9 @@ class StripWidget(SymbolWidget):
             style = layered.get(names)
             if style is None:
                 style = self._styled(names)
-            if names in self._ansi_looks:
-                ansi = True
-            total += len(text)
+            if names in ansi_looks:
+                style = self._truecolor_look(names, style)
+            total += len(text) if text.isascii() else cell_len(text)
             if style is run_style:  # one object per look (``_styled``)
                 run += text
             else:
@@ -381,24 +390,47 @@ class StripWidget(SymbolWidget):
             segments.append(Segment(run, run_style))
         strip: Strip = LeanStrip(segments, total)
         if total != width:
-            strip = strip.crop_extend(0, width, self._styled(row.fill))
-        return self._to_truecolor(strip) if ansi or row.fill in self._ansi_looks else strip
-
-    def _to_truecolor(self, strip: Strip) -> Strip:
-        """A row with a system colour or a dim style, as Textual's ANSI-to-truecolor filter (if on) draws it."""
-        for line_filter in self.app.get_line_filters():
-            if isinstance(line_filter, ANSIToTruecolor) and line_filter.enabled:
-                return strip.apply_filter(line_filter, self.background_colors[1])
+            fill = self._styled(row.fill)
+            if row.fill in ansi_looks:
+                fill = self._truecolor_look(row.fill, fill)
+            strip = strip.crop_extend(0, width, fill)
         return strip
+
+    def _drawn_look(self, names: tuple[str, ...]) -> Style:
+        """The look of ``names`` as drawn: layered, and converted as the ANSI-to-truecolor filter would."""
+        style = self._layered.get(names)
+        if style is None:
+            style = self._styled(names)
+        return self._truecolor_look(names, style) if names in self._ansi_looks else style
+
+    def _truecolor_look(self, names: tuple[str, ...], style: Style) -> Style:
+        """A look with a system colour or dim (``style``, of ``names``) as Textual's ANSI-to-truecolor filter, if
+        on, draws it: the filter reads each cell's style alone (and the widget's background), so a look is
+        converted once, not each strip of its rows (the filter is skipped for these widgets: see the module)."""
+        line_filter = next(
+            (f for f in self.app.get_line_filters() if isinstance(f, ANSIToTruecolor) and f.enabled), None
+        )
+        if line_filter is None:
+            return style
+        key = (names, line_filter)
+        look = self._truecolor_looks.get(key)
+        if look is None:
+            converted = LeanStrip([Segment(" ", style)], 1).apply_filter(line_filter, self.background_colors[1])
+            look = next(iter(converted)).style or style
+            look = self._truecolor_looks[key] = self._looks.setdefault(look, look)
+        return look
 
     def _show_rows(self, rows: list[Row], width: int) -> None:
         """Paint these computed rows from the next frame on: only the cells that changed are refreshed."""
-        base = self.rich_style
+        base = self._widget_style
+        if base is None:
+            base = self._widget_style = self.rich_style
         if base != self._base:
             self._base = base
             self._layered.clear()
             self._looks.clear()
             self._ansi_looks.clear()
+            self._truecolor_looks.clear()
         key = (width, self._base, self._style_generation)
         old, strips = self._rows, self._strips
         if key != self._rows_key or len(old) != len(rows) or len(strips) != len(old):
@@ -427,6 +459,13 @@ class StripWidget(SymbolWidget):
         self._rows, self._strips = rows, new_strips
         if regions:
             self._repaint(*regions)
+
+
+class StripWidget(SymbolWidget, RowsView):
+    """A desk widget of one symbol drawn line by line from strips built when the desk moved."""
+
+    def on_resize(self) -> None:
+        self._pull()
 
 
 def _truecolor(style: Style) -> bool:

@@ -20,6 +20,7 @@ from exchange.book import BookState
 from exchange.printable import printable
 from exchange.trust import book_trust, ticker_is_stale
 from widgets._format import MAX_DECIMALS, fmt_price
+from widgets.content_rows import ContentRows
 from widgets.desk_widget import SymbolWidget
 
 __all__ = ["SymbolStrip", "shared_quote"]
@@ -62,7 +63,7 @@ class _Entry:
         return Content.assemble(*parts)
 
 
-class SymbolStrip(SymbolWidget):
+class SymbolStrip(SymbolWidget, ContentRows):
     """``1 BTCUSDT 65,001.2 │ 2 ETHUSDT …`` with the selected symbol highlighted."""
 
     PULL_NAME = "symbols"
@@ -73,22 +74,9 @@ class SymbolStrip(SymbolWidget):
 
     REFRESH_HZ = 2.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._content = Content("")
-        self._drawn: Content | None = None
-
-    def render(self) -> Content:
-        return self._content
-
     def _pull(self) -> None:
-        if not self._started:
-            return
-        content = self._text()
-        if content == self._drawn:
-            return
-        self._drawn = self._content = content
-        self.refresh()
+        if self._started:
+            self.update(self._text())  # (only the cells that changed are drawn: a new highlight too)
 
     def on_resize(self) -> None:
         self._pull()

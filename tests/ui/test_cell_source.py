@@ -13,9 +13,12 @@ from typing import Any
 import pyte
 import pytest
 from rich.console import Console
+from rich.segment import Segment
 from textual._compositor import CompositorUpdate
+from textual.filter import ANSIToTruecolor
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.strip import Strip
 from textual.widgets import Static
 
 from app.app import FluxumApp
@@ -193,16 +196,29 @@ async def test_a_wide_character_anywhere_before_the_span_sends_the_row_through_i
 async def test_a_row_its_cells_cannot_give_goes_through_its_strip(monkeypatch: pytest.MonkeyPatch) -> None:
     async with _drawn_desk() as (desk, app, pilot, ladder):
         await pilot.pause(0.2)
-        dim = Row(((" 65,010.2 ", ("ladder--ask", "ladder--untrusted")),))  # needs the ANSI-to-truecolor filter
         wide = Row(((" 比特币 ", ("ladder--ask",)),))  # two cells a character
         assert ladder.direct_cells(4, 0, 10) is not None
         drawn = _record(monkeypatch, ladder, "render_lines")
-        for row in (dim, wide):
-            ladder._rows[4], ladder._strips[4], ladder._framed[4] = row, None, None
-            assert ladder.direct_cells(4, 0, 10) is None
-            drawn.clear()
-            ladder.refresh(Region(0, 4, 10, 1))
-            await until(pilot, lambda: bool(drawn), "the row drawn through its strip")
+        ladder._rows[4], ladder._strips[4], ladder._framed[4] = wide, None, None
+        assert ladder.direct_cells(4, 0, 10) is None
+        ladder.refresh(Region(0, 4, 10, 1))
+        await until(pilot, lambda: bool(drawn), "the row drawn through its strip")
+
+
+async def test_a_dim_look_is_sent_as_the_ansi_to_truecolor_filter_draws_it() -> None:
+    async with _drawn_desk() as (desk, app, pilot, ladder):
+        await pilot.pause(0.2)
+        dim = Row(((" 65,010.2 ", ("ladder--ask", "ladder--untrusted")),))  # a stale book's row
+        ladder._rows[4], ladder._strips[4], ladder._framed[4] = dim, None, None
+        ((text, sent),) = ladder.direct_cells(4, 0, 10) or []
+        assert text == " 65,010.2 " and not sent.dim and sent.color is not None and sent.color.triplet is not None
+        layered = ladder._styled(dim.cells[0][1])
+        assert layered.dim, "the look itself is dim: the filter's blend is what is sent"
+        filtered = Strip([Segment(" 65,010.2 ", layered)]).apply_filter(
+            next(f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor)), ladder.background_colors[1]
+        )
+        assert [(s.text, s.style) for s in filtered] == [(text, sent)]
+        assert next(iter(ladder.strip(4))).style == sent, "the strip draws the same look"
 
 
 async def test_a_ladder_something_stands_in_front_of_is_drawn_through_its_strips(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from textual.content import Content
-from textual.widgets import Static
 
 from exchange.events import LinkState
 from exchange.position_watch import PositionDisagreement
 from tests.ui.support import LIVE_SIZE, RecordingApp, runtime_options, screen_text, sim_settings, until
+from widgets.content_rows import ContentRows
 from widgets.position import disagreement_line
 
 pytestmark = pytest.mark.timeout(90)
@@ -22,7 +22,7 @@ HELD_BACK_S = 15.0
 
 def _warning_lines(app: RecordingApp) -> list[str]:
     """The panel's lines (as written, before the screen wraps them) that warn of a difference."""
-    body = app.query_one("#position-body", Static).content
+    body = app.query_one("#position-body", ContentRows).content
     assert isinstance(body, Content)
     return [line for line in body.plain.splitlines() if "exchange says" in line]
 

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from textual.content import Content
 from textual.notifications import Notification
-from textual.widgets import Static
 
 from app.app import TOAST_BURST, TOAST_WINDOW_S, TOASTS_SHOWN
 from app.bridge import BRIDGED_KINDS, Bridge
@@ -40,6 +39,7 @@ from tests.ui.support import (
     until,
 )
 from widgets.connection_bar import ConnectionBar
+from widgets.content_rows import ContentRows
 from widgets.ladder import IMBALANCE_LEVELS, Ladder
 from widgets.orders import OrdersTable
 from widgets.position import PositionPanel
@@ -439,10 +439,9 @@ async def test_a_recovery_with_the_account_still_down_says_so() -> None:
 
 
 def _plain(widget: object) -> str:
-    from textual.widgets import Static
 
     assert isinstance(widget, PositionPanel)
-    return str(widget.query_one("#position-body", Static).render())
+    return str(widget.query_one("#position-body", ContentRows).render())
 
 
 @pytest.mark.parametrize("width", [140, 120, 100, 80])
@@ -964,7 +963,7 @@ async def test_a_p_and_l_that_only_changes_colour_is_drawn_again() -> None:
     assert entry is not None and entry.position == Decimal("0.5")
     app = _app(desk)
     async with app.run_test(size=SNAPSHOT_SIZE) as pilot:
-        body = app.query_one(PositionPanel).query_one("#position-body", Static)
+        body = app.query_one(PositionPanel).query_one("#position-body", ContentRows)
 
         def gains() -> int:
             """Figures drawn in the colour of a profit."""
