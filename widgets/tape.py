@@ -14,8 +14,9 @@ execution publicly too, as its own row). Only the rows that fit are built.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import median
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from exchange.desk import Desk
 from exchange.events import LinkState, PublicTrade
@@ -39,14 +40,37 @@ NOT_LIVE = "⚠ not live"
 
 
 class TapeMemo:
-    """What the tape worked out for each trade it showed: its notional, and its text in the current layout. A new
-    print shifts every row down; the memo keeps the shifted ones from being computed again."""
+    """What the tape worked out for each trade it showed: its notional, its text in the current layout, and the
+    recent trades' notionals in order. A new print shifts every row down; the memo keeps the shifted ones from
+    being computed again, and a print comes into (and the oldest leaves) the large-trade window in order instead
+    of the window being sorted again."""
 
     LIMIT = 4 * NOTIONAL_WINDOW
 
     def __init__(self) -> None:
         self._notionals: dict[int, tuple[object, float]] = {}
         self._texts: dict[int, tuple[object, tuple[object, ...], str]] = {}
+        self._trades: list[PublicTrade] = []
+        """The trades of the last window, oldest first."""
+        self._ordered: SortedList[float] = SortedList()
+        """Their notionals in order."""
+
+    def threshold(self, window: Sequence[PublicTrade]) -> float | None:
+        """:func:`large_threshold` of the notionals of ``window`` (the recent trades, oldest first): the trades
+        that came after the ones of the last call are added in order and the ones that left removed; any other
+        window (another symbol, a new list of trades) is read whole."""
+        kept, ordered = self._trades, self._ordered
+        last = kept[-1] if kept else None
+        at = next((i for i in range(len(window) - 1, -1, -1) if window[i] is last), None)
+        first = len(kept) - (at + 1) if at is not None else -1
+        if at is None or first < 0 or kept[first:] != list(window[: at + 1]):
+            first, at = len(kept), -1  # nothing in common: every kept trade leaves
+        for item in kept[:first]:
+            ordered.remove(self.notional(item))
+        for item in window[at + 1 :]:
+            ordered.add(self.notional(item))
+        self._trades = list(window)
+        return _threshold_of(ordered)
 
     def notional(self, item: PublicTrade | Fill) -> float:
         kept = self._notionals.get(id(item))
@@ -146,7 +170,7 @@ def tape_rows(
     rows = height - 1
     memo = memo or TapeMemo()
     recent = list(desk.trades.get(symbol) or ())[-max(rows, NOTIONAL_WINDOW) :]
-    threshold = large_threshold([memo.notional(t) for t in recent[-NOTIONAL_WINDOW:]])
+    threshold = memo.threshold(recent[-NOTIONAL_WINDOW:])
     own = [f for f in desk.own_fills if f.symbol == symbol and f.moves_position][-rows:]
     instrument = desk.instrument(symbol)
     price_dp = instrument.price_decimals if instrument is not None else _guess_dp(recent)
@@ -193,12 +217,18 @@ def large_threshold(notionals: Sequence[float]) -> float | None:
     The ``LARGE_PERCENTILE`` percentile (nearest rank) of ``notionals``, raised to ``LARGE_FLOOR`` times their
     median when the flow is so even that the percentile is barely above it.
     """
-    count = len(notionals)
+    return _threshold_of(sorted(notionals))
+
+
+def _threshold_of(ordered: Sequence[float]) -> float | None:
+    """:func:`large_threshold` of notionals already in order."""
+    count = len(ordered)
     if count < MIN_SAMPLES:
         return None
-    ordered = sorted(notionals)
     percentile = ordered[min(count - 1, int(LARGE_PERCENTILE * count))]
-    return max(percentile, LARGE_FLOOR * median(ordered))
+    middle = count // 2
+    median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2  # (as statistics')
+    return max(percentile, LARGE_FLOOR * median)
 
 
 def _merge(trades: list[PublicTrade], fills: list[Fill]) -> list[tuple[PublicTrade | Fill, bool]]:

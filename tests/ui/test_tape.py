@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections import deque
+from dataclasses import replace
 from decimal import Decimal as D
 from statistics import median
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from exchange.events import PublicTrade
 from exchange.ledger import Fill
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app
-from widgets.tape import LARGE_FLOOR, MIN_SAMPLES, TradesTape, large_threshold
+from widgets.tape import LARGE_FLOOR, MIN_SAMPLES, NOTIONAL_WINDOW, TapeMemo, TradesTape, large_threshold
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,6 +42,26 @@ def test_an_even_flow_flags_nothing_and_a_whale_stands_out() -> None:
     assert threshold is not None and threshold >= LARGE_FLOOR * median(even)
     with_whale = [*even[1:], 50_000.0]
     assert _flagged(with_whale) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30), st.booleans(), st.integers(1, 400)), min_size=1, max_size=25))
+def test_the_kept_window_gives_the_threshold_of_the_window_sorted_again(steps: list[tuple[int, bool, int]]) -> None:
+    """Prints come (a few, or a burst past the whole window), the list is sometimes another one (a symbol
+    switched to, trades read again: equal trades, other objects) or shorter: each pull's threshold is the one of
+    its window sorted from scratch."""
+    memo, trades, window = TapeMemo(), deque[PublicTrade](maxlen=NOTIONAL_WINDOW), 150
+    made = 0
+    for count, replaced, size in steps:
+        for _ in range(count * (8 if count > 25 else 1)):
+            made += 1
+            trades.append(
+                PublicTrade("X", made, "Buy", D(made % 97 + 1) / 10, D(size % 13 + made % 5) / 1000, str(made))
+            )
+        if replaced:  # the same trades as new objects, or another symbol's shorter list
+            trades = deque([replace(t) for t in list(trades)[-size:]], maxlen=NOTIONAL_WINDOW)
+        recent = list(trades)[-window:]
+        assert memo.threshold(recent) == large_threshold([float(t.price * t.qty) for t in recent])
 
 
 def test_too_few_trades_flag_nothing() -> None:
