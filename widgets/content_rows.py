@@ -102,6 +102,9 @@ class ContentRows(RowsView):
     def __init__(self, content: Content | str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._rows_text = Content(content) if isinstance(content, str) else content
+        """The text shown (plain: a string is not read as markup, as the desk's text is the exchange's)."""
+        self._laid_out: tuple[object, ...] | None = None
+        """What the rows were laid out for: width, styles, style generation, ANSI-to-truecolor filter."""
 
     @property
     def content(self) -> Content:
@@ -128,16 +131,23 @@ class ContentRows(RowsView):
         self._lay_out()
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        if self._rows_key != (self.size.width, self._widget_style, self._style_generation):
-            self._lay_out()  # a new width or style since the text was laid out
+        if self._laid_out != self._layout_key():
+            self._lay_out()  # a new width, style or ANSI colour mode since the text was laid out
         return super().render_lines(crop)
 
+    def sends_cells(self) -> bool:
+        return self._laid_out == self._layout_key() and super().sends_cells()
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._rows_at(width))
+        return len(self._rows_at(width)) if width > 0 else 0
+
+    def _layout_key(self) -> tuple[object, ...]:
+        return (self.size.width, self.styles._cache_key, self._style_generation, self._active_truecolor())
 
     def _lay_out(self) -> None:
         width = self.size.width
         if width:
+            self._laid_out = self._layout_key()
             self._show_rows(self._rows_at(width), width)
 
     def _rows_at(self, width: int) -> list[Row]:

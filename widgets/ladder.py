@@ -160,11 +160,8 @@ class Ladder(StripWidget):
         # Rows are prices divided by the tick: a tick that is no positive, finite float is no tick at all.
         return tick if _SMALLEST_TICK <= tick <= _LARGEST_TICK else None
 
-    def _mounted(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, self._retheme)
-
-    def _retheme(self, _theme: object) -> None:
-        self._restyle()
+    def _theme_changed(self, theme: object) -> None:
+        super()._theme_changed(theme)
         self._drawn_key = None
 
     def _pull(self) -> bool:

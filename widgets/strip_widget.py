@@ -141,7 +141,10 @@ class RowsView(Widget):
         self._truecolor_looks: dict[tuple[object, ...], Style] = {}
         """Each such look as the filter draws it, per filter (:meth:`_truecolor_look`)."""
         self._widget_style: Style | None = None
-        """The widget's own style (``rich_style`` walks every ancestor: kept until the styles change)."""
+        """The widget's own style (``rich_style`` walks every ancestor: kept while its styles stay the same)."""
+        self._widget_style_key: object = None
+        self._truecolor: ANSIToTruecolor | None = None
+        """The app's ANSI-to-truecolor filter when on, as of the rows drawn (:meth:`_show_rows`)."""
         self._filters_key: tuple[object, ...] | None = None
         self._filters: list[LineFilter] = []
         self._framed: list[Strip | None] = []
@@ -188,7 +191,7 @@ class RowsView(Widget):
         self._looks.clear()
         self._ansi_looks.clear()
         self._truecolor_looks.clear()
-        self._widget_style = None
+        self._widget_style_key = None
 
     def _repaint(self, *regions: Region) -> None:
         """Repaint these regions (all of the widget when none); a desk widget hands them to its screen's tick."""
@@ -262,6 +265,10 @@ class RowsView(Widget):
         drawn = strip_controls(text).ljust(len(text)) if not text.isprintable() else text
         narrow = known[text] = drawn if cell_len(drawn) == len(drawn) else None
         return narrow
+
+    def _narrow_row(self, row: Row) -> bool:
+        """Whether every character of ``row`` takes one cell (as drawn: a control character is replaced)."""
+        return all(text.isascii() or self._narrow(text) is not None for text, _ in row.cells)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
@@ -407,9 +414,7 @@ class RowsView(Widget):
         """A look with a system colour or dim (``style``, of ``names``) as Textual's ANSI-to-truecolor filter, if
         on, draws it: the filter reads each cell's style alone (and the widget's background), so a look is
         converted once, not each strip of its rows (the filter is skipped for these widgets: see the module)."""
-        line_filter = next(
-            (f for f in self.app.get_line_filters() if isinstance(f, ANSIToTruecolor) and f.enabled), None
-        )
+        line_filter = self._truecolor
         if line_filter is None:
             return style
         key = (names, line_filter)
@@ -420,18 +425,29 @@ class RowsView(Widget):
             look = self._truecolor_looks[key] = self._looks.setdefault(look, look)
         return look
 
+    def _own_style(self) -> Style:
+        """The widget's style (``rich_style``), read again only when its styles changed."""
+        key = self.styles._cache_key
+        if key != self._widget_style_key or self._widget_style is None:
+            self._widget_style_key, self._widget_style = key, self.rich_style
+        return self._widget_style
+
+    def _active_truecolor(self) -> ANSIToTruecolor | None:
+        """The app's ANSI-to-truecolor filter, if on."""
+        return next((f for f in self.app.get_line_filters() if isinstance(f, ANSIToTruecolor) and f.enabled), None)
+
     def _show_rows(self, rows: list[Row], width: int) -> None:
-        """Paint these computed rows from the next frame on: only the cells that changed are refreshed."""
-        base = self._widget_style
-        if base is None:
-            base = self._widget_style = self.rich_style
+        """Paint these computed rows from the next frame on: only the cells that changed are refreshed (a row
+        with a character not one cell wide from its start: its columns are not its characters)."""
+        base = self._own_style()
+        self._truecolor = self._active_truecolor()
         if base != self._base:
             self._base = base
             self._layered.clear()
             self._looks.clear()
             self._ansi_looks.clear()
             self._truecolor_looks.clear()
-        key = (width, self._base, self._style_generation)
+        key = (width, self._base, self._style_generation, self._truecolor)
         old, strips = self._rows, self._strips
         if key != self._rows_key or len(old) != len(rows) or len(strips) != len(old):
             self._rows, self._rows_key, self._rows_width = rows, key, width
@@ -453,7 +469,7 @@ class RowsView(Widget):
             new_strips[y] = strips[was] if was is not None else None
             if y < len(framed):
                 framed[y] = was_framed[was] if was is not None and was < len(was_framed) else None
-            start, end = span
+            start, end = span if self._narrow_row(before) and self._narrow_row(row) else (0, END_OF_ROW)
             if start < width:
                 regions.append(Region(start, y, min(end, width) - start, 1))
         self._rows, self._strips = rows, new_strips

@@ -3,16 +3,23 @@ that changed: the desk's panels (the position, the connection bar, the symbol st
 
 from __future__ import annotations
 
+import io
 import random
+import unicodedata
 from decimal import Decimal as D
 from typing import Any
 
+import pyte
+import pytest
+from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.css.types import TextAlign, TextOverflow
 from textual.geometry import Region
+from textual.screen import Screen
 from textual.widgets import Static
 
+from app.span_compositor import SpanCompositor, SpanUpdate
 from exchange.ledger import MarkSource
 from tests.ui import scripted
 from tests.ui.support import SNAPSHOT_SIZE, scripted_app, strip_cells, until
@@ -122,3 +129,59 @@ async def test_the_symbol_strip_highlights_the_symbol_chosen_when_only_its_look_
         await pilot.press("2")
         await until(pilot, lambda: highlighted() == "ETHUSDT", "the highlight on the chosen symbol")
         assert strip.content.plain == text, "the same words: only the look moved"
+
+
+class _OnSpans(Screen[None]):
+    """A screen drawn by the desk's compositor: a change inside a widget is sent as its changed cells."""
+
+    CSS = "ContentRows { width: 1fr; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._compositor = SpanCompositor()
+
+    def compose(self) -> ComposeResult:
+        yield ContentRows()
+
+
+class _SpanApp(App[None]):
+    def on_mount(self) -> None:
+        self.push_screen(_OnSpans())
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("中文 abc 65,010.2", "中文 abc 65,432.1"),  # two cells a character before the change
+        ("ab xyz 65,010.2", "中b xyz 65,010.2"),  # a wide character comes: the rest moves a cell
+        ("a\u0301bc xyz", "a\u0301bc xyw"),  # a combining accent takes no cell
+        ("币安人生USDT 0.1234 │ BTCUSDT 65,010.2", "币安人生USDT 0.1234 │ BTCUSDT 65,432.1"),
+    ],
+)
+async def test_a_change_after_a_character_not_one_cell_wide_reaches_the_terminal_whole(before: str, after: str) -> None:
+    """The columns of a change are cells, not characters: a terminal fed the frames reads the new text."""
+    width = 40
+    app = _SpanApp()
+    async with app.run_test(size=(width, 3)) as pilot:
+        await pilot.pause()
+        rows = app.screen.query_one(ContentRows)
+        rows.update(Content(before))
+        await pilot.pause(0.1)
+        compositor = app.screen._compositor
+        console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=width)
+        terminal = pyte.Screen(width, 3)
+        stream = pyte.Stream(terminal)
+        for y, strip in enumerate(compositor.render_strips()):
+            stream.feed(f"\x1b[{y + 1};1H" + "".join(segment.text for segment in strip))
+        render_update = compositor.render_update
+
+        def fed(*args: Any, **kwargs: Any) -> Any:
+            update = render_update(*args, **kwargs)
+            if isinstance(update, SpanUpdate):
+                stream.feed(update.render_segments(console))
+            return update
+
+        compositor.render_update = fed  # type: ignore[method-assign]
+        rows.update(Content(after))
+        await pilot.pause(0.2)
+        assert terminal.display[0].rstrip() == unicodedata.normalize("NFC", after)  # (as the terminal keeps it)
