@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from textual.content import Content
-from textual.widgets import Static
 
 from exchange.desk import Desk
 from exchange.events import LinkState
 from exchange.printable import printable
 from widgets._format import fmt_signed, money_decimals
+from widgets.content_rows import ContentRows
 from widgets.desk_widget import DeskWidget
 
 __all__ = ["WalletPanel"]
@@ -29,7 +29,7 @@ LABEL_STYLE = "$label"
 """The labels' colour: muted, and readable on a light theme's background too (``dim`` halves the contrast)."""
 
 
-class WalletPanel(Static, DeskWidget):
+class WalletPanel(DeskWidget, ContentRows):
     """Equity, available and per-coin balances."""
 
     PULL_NAME = "wallet"
@@ -41,9 +41,7 @@ class WalletPanel(Static, DeskWidget):
     REFRESH_HZ = 2.0
 
     def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.desk = desk
-        self._lines = -1
+        super().__init__(desk, **kwargs)
 
     def _pull(self) -> None:
         if not self._started:
@@ -60,10 +58,7 @@ class WalletPanel(Static, DeskWidget):
         if key == self._drawn_key:
             return
         self._drawn_key = key
-        text = self._text(desk, wide=self._wide())
-        lines = text.plain.count("\n")
-        self.update(text, layout=lines != self._lines)
-        self._lines = lines
+        self.update(self._text(desk, wide=self._wide()))  # (the screen is laid out only if its height changed)
 
     def on_resize(self) -> None:
         self._pull()
