@@ -1,6 +1,6 @@
 """A panel's text, drawn as rows: what ``Static`` shows, repainted only where it changed.
 
-The desk's panels (the position, the connection bar, the symbol strip) say what they show as Textual ``Content``
+The desk's panels (the position, the connection bar, the symbol strip, the wallet) say what they show as Textual ``Content``
 and change a few figures a second. ``Static`` renders the whole text again for each change (its lines wrapped,
 every span's style parsed and combined, each line through the styles cache): a millisecond or two a change, a
 tenth of the desk's CPU. :class:`ContentRows` turns the text into :class:`widgets.rows.Row` values instead, so a
