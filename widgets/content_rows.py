@@ -1,11 +1,14 @@
 """A panel's text, drawn as rows: what ``Static`` shows, repainted only where it changed.
 
-The desk's panels (the position, the connection bar, the symbol strip, the wallet) say what they show as Textual ``Content``
-and change a few figures a second. ``Static`` renders the whole text again for each change (its lines wrapped,
-every span's style parsed and combined, each line through the styles cache): a millisecond or two a change, a
-tenth of the desk's CPU. :class:`ContentRows` turns the text into :class:`widgets.rows.Row` values instead, so a
-change is drawn as the ladder's are (:class:`widgets.strip_widget.RowsView`): only the cells that changed are
-refreshed, and each look is resolved once.
+The desk's panels (the position, the connection bar, the symbol strip, the wallet) say what they show as Textual
+``Content`` and change a few figures a second. ``Static`` renders the whole text again for each change (its lines
+wrapped, every span's style parsed and combined, each line through the styles cache): a millisecond or two a
+change, a tenth of the desk's CPU. :class:`ContentRows` turns the text into :class:`widgets.rows.Row` values
+instead, so a change is drawn as the ladder's are (:class:`widgets.strip_widget.RowsView`): only the cells that
+changed are refreshed, and each look is resolved once.
+
+The text is plain (a string is not read as markup: the desk's text is the exchange's), and a mouse selection is
+not drawn: the panels are read, not copied from.
 
 A look is resolved as ``Content`` resolves it (the widget's style under the span styles, combined in span order),
 and the rest of a line is padded with the styles cache's background, so a row reads and looks the same as in
