@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from rich.cells import cell_len
+from rich.cells import cell_len, get_character_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
@@ -255,20 +255,22 @@ class RowsView(Widget):
         return pieces
 
     def _narrow(self, text: str) -> str | None:
-        """``text`` without terminal controls, as the strip draws it, or None when a character takes two cells;
-        kept per text (the ladder's bars repeat)."""
+        """``text`` without terminal controls, as the strip draws it, or None when a character of it does not take
+        exactly one cell (a wide one, a combining one: a text as long as its cells may hold one of each); kept per
+        text (the ladder's bars repeat)."""
         known = self._narrow_texts
         if text in known:
             return known[text]
         if len(known) > 4096:
             known.clear()
         drawn = strip_controls(text).ljust(len(text)) if not text.isprintable() else text
-        narrow = known[text] = drawn if cell_len(drawn) == len(drawn) else None
+        narrow = known[text] = drawn if all(get_character_cell_size(c) == 1 for c in drawn) else None
         return narrow
 
     def _narrow_row(self, row: Row) -> bool:
-        """Whether every character of ``row`` takes one cell (as drawn: a control character is replaced)."""
-        return all(text.isascii() or self._narrow(text) is not None for text, _ in row.cells)
+        """Whether each character of ``row`` is drawn in its own one cell: its columns are its characters (not so
+        after a control character, which the strip deletes, the rest of its cell moving left)."""
+        return all(text.isprintable() and (text.isascii() or self._narrow(text) is not None) for text, _ in row.cells)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
