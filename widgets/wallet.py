@@ -40,9 +40,6 @@ class WalletPanel(DeskWidget, ContentRows):
 
     REFRESH_HZ = 2.0
 
-    def __init__(self, desk: Desk | None = None, **kwargs: Any) -> None:
-        super().__init__(desk, **kwargs)
-
     def _pull(self) -> None:
         if not self._started:
             return
