@@ -160,10 +160,6 @@ class Ladder(StripWidget):
         # Rows are prices divided by the tick: a tick that is no positive, finite float is no tick at all.
         return tick if _SMALLEST_TICK <= tick <= _LARGEST_TICK else None
 
-    def _theme_changed(self, theme: object) -> None:
-        super()._theme_changed(theme)
-        self._drawn_key = None
-
     def _pull(self) -> bool:
         """Rebuild the strips if anything drawn moved since the last frame (and say whether it did); cheap when
         nothing did."""
