@@ -33,7 +33,7 @@ def _stages(messages: Sequence[bytes]) -> dict[str, Callable[[], object]]:  # no
     deltas = messages[1:]
     first = messages[0]
     price_of = book_module._PRICE_VALUES.get
-    read_price = book_module._read_price
+    read_price = book_module._new_price
     size_of = book_module._SIZE_VALUES.get
     read_size = book_module._new_size
 
@@ -128,6 +128,7 @@ def _hit_rates(messages: Sequence[bytes]) -> dict[str, Any]:
         out[f"price_hits{suffix}"] = price_hits / max(1, lookups)
         out[f"size_hits{suffix}"] = size_hits / max(1, lookups)
     levels = [level for m in parsed for level in m["data"]["b"] + m["data"]["a"]]
+    out["plain_sizes"] = sum(book_module._plain_size(s) is not None for _, s in levels) / max(1, len(levels))
     out["distinct_sizes"] = len({s for _, s in levels})
     out["distinct_prices"] = len({p for p, _ in levels})
     return out

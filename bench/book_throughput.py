@@ -393,12 +393,20 @@ def profile_lines(result: dict[str, Any]) -> list[str]:
     p = result.get("profile")
     if not p:
         return []
+    from exchange import book, book_build
+
     parts = ", ".join(f"{name} {us:.2f}" for name, us in p["us_per_msg"].items())
+    prices = f"Memo hits: prices {p['price_hits']:.1%}"
+    if book_build.build_of(book) == "compiled":
+        sizes = f"sizes {p['plain_sizes']:.1%} plain decimals, read without the memo (compiled)"
+    else:
+        sizes = (
+            f"sizes {p['size_hits']:.1%} (first pass on a cold memo); "
+            f"repeat pass {p['price_hits_again']:.1%} / {p['size_hits_again']:.1%}"
+        )
     return [
         f"Fluxum, µs per message: {parts} (total {sum(p['us_per_msg'].values()):.2f})",
-        f"Memo hits: prices {p['price_hits']:.1%}, sizes {p['size_hits']:.1%} (first pass on a cold memo); "
-        f"repeat pass {p['price_hits_again']:.1%} / {p['size_hits_again']:.1%}; "
-        f"{p['distinct_sizes']:,} distinct size texts, {p['distinct_prices']:,} price texts",
+        f"{prices}, {sizes}; {p['distinct_sizes']:,} distinct size texts, {p['distinct_prices']:,} price texts",
     ]
 
 

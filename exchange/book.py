@@ -63,6 +63,7 @@ Side = Literal["bid", "ask"]
 _INF: Final = math.inf
 _SMALLEST: Final = float(MIN_MAGNITUDE)  # a price or size outside [_SMALLEST, _LARGEST) is rejected (a size may be 0)
 _LARGEST: Final = float(MAX_MAGNITUDE)
+_EXACT_DIGITS: Final = 1 << 53  # every whole number below this is an exact float
 
 
 class BookState(Enum):
@@ -202,15 +203,72 @@ class _Numbers:
 
 # Shared by every book of the process, so memory stays bounded (a few MB) however many symbols are open.
 _PRICES: Final = _Numbers(allow_zero=False, limit=1 << 14)
-# A size the memo lacks costs ~0.1 µs compiled and ~0.4 µs as Python source: compiled, a smaller memo whose table
-# stays in cache wins; as source, the larger one that misses less (measured in bench/RESULTS-book.md).
+_SIZES: Final = _Numbers(allow_zero=True, limit=1 << 15)
+# Compiled, a delta's sizes are read by _plain_size rather than through the memo (see there).
 _COMPILED: Final = not __file__.endswith(".py")  # mypyc's build of this file
-_SIZES: Final = _Numbers(allow_zero=True, limit=1 << 13 if _COMPILED else 1 << 15)
 # The hot loop looks texts up in the memos' dicts directly (``dict.get``, a C call) and reads a miss itself.
 _PRICE_VALUES: Final = _PRICES.values
-_read_price: Final = _PRICES.read
+_PRICES_LIMIT: Final = _PRICES.limit
 _SIZE_VALUES: Final = _SIZES.values
 _SIZES_LIMIT: Final = _SIZES.limit
+
+
+def _plain_decimal(text: Any) -> float:
+    """The float of a plain decimal text (digits with at most one ``.`` between them, at most 19 characters), or
+    -1.0 for any other text, which then takes ``float()``'s road and the memo's checks.
+
+    Exactly ``float(text)``: the digits as a whole number below 2**53 and the power of ten (at most 1e22) are
+    exact floats, and one IEEE division of exact operands is correctly rounded, as ``float()`` is. Compiled, this
+    costs less than probing the memo and a quarter of ``float()`` with the checks its superset needs
+    (bench/RESULTS-book.md); as source a loop over characters costs more than either, so only the compiled book
+    calls it. ``text`` stays ``Any``: compiled, indexing a ``str``-typed text costs more.
+    """
+    if type(text) is not str:
+        return -1.0
+    n = len(text)
+    if n == 0 or n > 19:
+        return -1.0
+    digits = 0
+    scale = 1.0
+    dot = -1
+    i = 0
+    while i < n:
+        c = ord(text[i])
+        if 48 <= c <= 57:
+            digits = digits * 10 + (c - 48)
+            if dot >= 0:
+                scale *= 10.0
+        elif c == 46 and dot < 0:
+            dot = i
+        else:
+            return -1.0
+        i += 1
+    if dot == 0 or dot == n - 1 or digits >= _EXACT_DIGITS or scale > 1e22:
+        return -1.0
+    return digits / scale
+
+
+def _plain_size(text: Any) -> Any:
+    """The size a plain decimal text stands for, as the memo would take it, or ``None``. The compiled book reads a
+    delta's sizes this way rather than through the memo: sizes are mostly new texts, prices mostly repeats."""
+    size = _plain_decimal(text)
+    if not (_SMALLEST <= size < _LARGEST or size == 0.0):
+        return None
+    number: Any = size
+    return number
+
+
+def _new_price(text: Any) -> Any:
+    """A price the memo lacks, read (compiled: by :func:`_plain_decimal` where it is plain) and kept."""
+    if _COMPILED:
+        price = _plain_decimal(text)
+        if _SMALLEST <= price < _LARGEST:
+            if len(_PRICE_VALUES) >= _PRICES_LIMIT:
+                _PRICE_VALUES.clear()
+            number: Any = price
+            _PRICE_VALUES[text] = number
+            return number
+    return _PRICES.read(text)
 
 
 def _new_size(text: Any) -> Any:
@@ -387,10 +445,15 @@ class OrderBook:
             p, s = level
             price: Any = _PRICE_VALUES.get(p)
             if price is None:
-                price = _read_price(p)
-            size: Any = _SIZE_VALUES.get(s)
-            if size is None:
-                size = _new_size(s)
+                price = _new_price(p)
+            if _COMPILED:
+                size: Any = _plain_size(s)
+                if size is None:
+                    size = _new_size(s)
+            else:
+                size = _SIZE_VALUES.get(s)
+                if size is None:
+                    size = _new_size(s)
             if size:
                 count = len(sizes)
                 sizes[price] = (price, size)
@@ -419,10 +482,15 @@ class OrderBook:
             p, s = level
             price = _PRICE_VALUES.get(p)
             if price is None:
-                price = _read_price(p)
-            size = _SIZE_VALUES.get(s)
-            if size is None:
-                size = _new_size(s)
+                price = _new_price(p)
+            if _COMPILED:
+                size = _plain_size(s)
+                if size is None:
+                    size = _new_size(s)
+            else:
+                size = _SIZE_VALUES.get(s)
+                if size is None:
+                    size = _new_size(s)
             if size:
                 count = len(sizes)
                 sizes[price] = (price, size)

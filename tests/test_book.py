@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from decimal import Decimal
@@ -766,6 +767,43 @@ def test_the_number_reader_takes_exactly_plain_decimals_in_range(text):
     assert (value is not None) == plain
     if plain:
         assert value == float(text) and len(memo) <= 4
+
+
+DECIMAL_TEXT = st.from_regex(r"[0-9]{1,19}|[0-9]{1,18}\.[0-9]{1,18}", fullmatch=True).filter(lambda t: len(t) <= 24)
+
+
+@given(NUMBER_TEXT | DECIMAL_TEXT | st.sampled_from(["9007199254740991", "9007199254740993", "0.9007199254740993"]))
+def test_a_plain_size_is_read_as_the_memo_reads_it_and_bybits_sizes_are_plain(text):
+    """The compiled book reads a delta's sizes without the memo: whatever that reader takes, it takes as
+    ``float()`` and the memo's checks do, and every size written as Bybit writes them (15 significant digits or
+    fewer, a point between digits) takes that road rather than the memo's."""
+    try:
+        expected = book_module._Numbers(allow_zero=True, limit=4).read(text)
+    except book_module._Rejected:
+        expected = None
+    value = book_module._plain_size(text)
+    if value is not None:
+        assert value == expected and value.__class__ is float
+    shaped = re.fullmatch(r"[0-9]+(\.[0-9]+)?", text) and len(text.replace(".", "").lstrip("0")) <= 15
+    if shaped and len(text) <= 19 and expected is not None:
+        assert value == expected
+
+
+@given(NUMBER_TEXT | DECIMAL_TEXT | st.sampled_from([5, None, "0", "0.0", "9" * 41, "1" + "0" * 18]))
+def test_a_price_new_to_the_memo_is_read_as_the_memo_reads_it(text):
+    """A price the memo lacks is read by the plain-decimal reader where the book is compiled: taken (and kept)
+    exactly when the memo's reader takes it, with the same value, else rejected with the reader's reason."""
+    try:
+        expected = book_module._Numbers(allow_zero=False, limit=4).read(text)
+    except book_module._Rejected as error:
+        expected, reason = None, str(error)
+    book_module._PRICES.clear()
+    try:
+        value = book_module._new_price(text)
+    except book_module._Rejected as error:
+        assert expected is None and str(error) == reason and text not in book_module._PRICES
+    else:
+        assert value == expected and text in book_module._PRICES and book_module._PRICES[text] == value
 
 
 @given(NUMBER_TEXT | st.sampled_from([5, 1.5, True, None, "9" * 41, "1" + "0" * 19, "1e-19"]), st.booleans())
