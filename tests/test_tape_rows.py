@@ -75,3 +75,17 @@ def test_rows_from_the_memo_are_the_rows_computed_afresh(trades: list[tuple[str,
         desk.trades[SYMBOL].append(_trade(n, side, qty))
         size = width + n % 3
         assert tape_rows(desk, SYMBOL, size, 12, memo=memo) == tape_rows(desk, SYMBOL, size, 12)
+
+
+def test_a_trade_keeps_its_row_object_as_it_moves_down() -> None:
+    """A repaint compares each row with the one drawn above it: a row kept as it moves works that out once."""
+    memo, desk = TapeMemo(), _desk([_trade(n) for n in range(1, 30)])
+    before, _ = tape_rows(desk, SYMBOL, WIDTH, 10, memo=memo)
+    desk.trades[SYMBOL].append(_trade(30, "Sell"))
+    after, _ = tape_rows(desk, SYMBOL, WIDTH, 10, memo=memo)
+    assert all(after[y + 1] is before[y] for y in range(1, len(before) - 1))
+    assert after[1].text.startswith(" 00:00:30.000 SELL")
+    again, _ = tape_rows(desk, SYMBOL, WIDTH, 10, memo=memo)
+    assert again[2] is after[2]
+    narrower, _ = tape_rows(desk, SYMBOL, WIDTH - 5, 10, memo=memo)
+    assert narrower[2] is after[2]  # its layout is its columns', not the window's

@@ -8,6 +8,9 @@ each row into a strip, the classes layered in order over the widget's own style.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+
+from rich.cells import get_character_cell_size
 
 __all__ = ["Cell", "Row", "text_row"]
 
@@ -17,15 +20,43 @@ Cell = tuple[str, tuple[str, ...]]
 
 @dataclass(frozen=True)
 class Row:
-    """One line: its cells, then ``fill`` styles for the rest of the width."""
+    """One line: its cells, then ``fill`` styles for the rest of the width.
+
+    What a repaint compares of two rows is worked out once per row and kept with it (a widget that keeps its rows
+    as they move, as the tape does, compares each new neighbour against the same row many times)."""
 
     cells: tuple[Cell, ...]
     fill: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def text(self) -> str:
         """What the row reads, without its styles."""
-        return "".join(text for text, _ in self.cells)
+        return "".join([text for text, _ in self.cells])
+
+    @cached_property
+    def looks(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """Each cell's length and styles: two rows alike in these differ in their characters only."""
+        return tuple([(len(text), names) for text, names in self.cells])
+
+    @cached_property
+    def code_points(self) -> int:
+        """The text's code points, four bytes each, as one integer (a lone surrogate too): two rows' differing
+        columns are the set bits of one XOR (in C)."""
+        return int.from_bytes(self.text.encode("utf-32-be", "surrogatepass"), "big")
+
+    @cached_property
+    def one_cell_each(self) -> bool:
+        """Whether each character is drawn in its own one cell, so its columns are its characters: no wide or
+        combining character, and no control character (the strip deletes it and the rest of its cell moves)."""
+        text = self.text
+        return text.isprintable() and (text.isascii() or all(get_character_cell_size(c) == 1 for c in text))
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.cells, self.fill))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def text_row(text: str, width: int, *styles: str) -> Row:

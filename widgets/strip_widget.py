@@ -46,7 +46,7 @@ from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
 from widgets.lean_strip import LeanStrip
-from widgets.rows import Cell, Row
+from widgets.rows import Row
 
 __all__ = ["END_OF_ROW", "RowsView", "StripWidget", "changed_span"]
 
@@ -59,11 +59,11 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
     the same. Equal leading cells (same text, same styles) are skipped, then the common start of the first
     differing cell's text when its styles agree; the same from the end when both rows are as long (else the rest
     of the row changed: what follows moved). A different fill repaints to the end of the row."""
-    if old == new:
+    if old is new or old == new:
         return None
+    if old.fill == new.fill and old.looks == new.looks:
+        return _differing(old, new)  # the same looks in the same columns: only the characters differ
     a, b = old.cells, new.cells
-    if old.fill == new.fill and len(a) == len(b) and [(len(t), s) for t, s in a] == [(len(t), s) for t, s in b]:
-        return _differing(a, b)  # the same looks in the same columns: only the characters differ
     shortest = min(len(a), len(b))
     lead = start = 0
     while lead < shortest and a[lead] == b[lead]:
@@ -71,8 +71,8 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
         lead += 1
     if lead < shortest and a[lead][1] == b[lead][1]:
         start += _common_prefix(a[lead][0], b[lead][0])
-    total = sum(len(text) for text, _ in b)
-    if old.fill != new.fill or total != sum(len(text) for text, _ in a):
+    total = len(new.text)
+    if old.fill != new.fill or total != len(old.text):
         return start, END_OF_ROW
     end, tail = total, 0
     while tail < shortest - lead and a[-1 - tail] == b[-1 - tail]:
@@ -83,18 +83,12 @@ def changed_span(old: Row, new: Row) -> tuple[int, int] | None:
     return start, max(end, start + 1)
 
 
-def _differing(a: tuple[Cell, ...], b: tuple[Cell, ...]) -> tuple[int, int]:
-    """The first and past the last column where the texts of two rows of equal length differ: one XOR of the
-    rows' code points read as integers (in C), its highest and lowest set bits."""
-    new = "".join([text for text, _ in b])
-    x = _as_int("".join([text for text, _ in a])) ^ _as_int(new)
-    width = len(new)
+def _differing(old: Row, new: Row) -> tuple[int, int]:
+    """The first and past the last column where the texts of two rows of equal length differ: the highest and
+    lowest set bits of one XOR of the rows' code points."""
+    x = old.code_points ^ new.code_points
+    width = len(new.text)
     return width - (x.bit_length() + 31) // 32, width - ((x & -x).bit_length() - 1) // 32
-
-
-def _as_int(text: str) -> int:
-    """``text``'s code points, four bytes each, as one integer (a lone surrogate too)."""
-    return int.from_bytes(text.encode("utf-32-be", "surrogatepass"), "big")
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -266,11 +260,6 @@ class RowsView(Widget):
         drawn = strip_controls(text).ljust(len(text)) if not text.isprintable() else text
         narrow = known[text] = drawn if all(get_character_cell_size(c) == 1 for c in drawn) else None
         return narrow
-
-    def _narrow_row(self, row: Row) -> bool:
-        """Whether each character of ``row`` is drawn in its own one cell: its columns are its characters (not so
-        after a control character, which the strip deletes, the rest of its cell moving left)."""
-        return all(text.isprintable() and (text.isascii() or self._narrow(text) is not None) for text, _ in row.cells)
 
     def render_lines(self, crop: Region) -> list[Strip]:
         """The widget's lines in ``crop``: content rows framed here, the rest from Textual's styles cache."""
@@ -471,7 +460,7 @@ class RowsView(Widget):
             new_strips[y] = strips[was] if was is not None else None
             if y < len(framed):
                 framed[y] = was_framed[was] if was is not None and was < len(was_framed) else None
-            start, end = span if self._narrow_row(before) and self._narrow_row(row) else (0, END_OF_ROW)
+            start, end = span if before.one_cell_each and row.one_cell_each else (0, END_OF_ROW)
             if start < width:
                 regions.append(Region(start, y, min(end, width) - start, 1))
         self._rows, self._strips = rows, new_strips

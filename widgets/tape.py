@@ -40,7 +40,7 @@ NOT_LIVE = "⚠ not live"
 
 
 class TapeMemo:
-    """What the tape worked out for each trade it showed: its notional, its text in the current layout, and the
+    """What the tape worked out for each trade it showed: its notional, its row in the current layout, and the
     recent trades' notionals in order. A new print shifts every row down; the memo keeps the shifted ones from
     being computed again, and a print comes into (and the oldest leaves) the large-trade window in order instead
     of the window being sorted again."""
@@ -49,7 +49,7 @@ class TapeMemo:
 
     def __init__(self) -> None:
         self._notionals: dict[int, tuple[object, float]] = {}
-        self._texts: dict[int, tuple[object, tuple[object, ...], str]] = {}
+        self._rows: dict[int, tuple[object, tuple[object, ...], Row]] = {}
         self._trades: list[PublicTrade] = []
         """The trades of the last window, oldest first."""
         self._ordered: SortedList[float] = SortedList()
@@ -82,20 +82,23 @@ class TapeMemo:
         self._notionals[id(item)] = (item, value)
         return value
 
-    def text(self, item: PublicTrade | Fill, layout: tuple[int, int, int, int]) -> str:
-        """The row's text at ``layout`` (price width, qty width, price and qty decimals)."""
-        kept = self._texts.get(id(item))
-        if kept is not None and kept[0] is item and kept[1] == layout:
+    def row(self, item: PublicTrade | Fill, layout: tuple[int, int, int, int], mine: bool, large: bool) -> Row:
+        """The row of ``item`` at ``layout`` (price width, qty width, price and qty decimals): the same row object
+        as it moves down, so what a repaint compares of it is worked out once."""
+        look = (layout, mine, large)
+        kept = self._rows.get(id(item))
+        if kept is not None and kept[0] is item and kept[1] == look:
             return kept[2]
-        if len(self._texts) >= self.LIMIT:
-            self._texts.clear()
+        if len(self._rows) >= self.LIMIT:
+            self._rows.clear()
         price_w, qty_w, price_dp, qty_dp = layout
         text = (
             f" {clock_utc(item.time_ms):<12} {'BUY' if item.side == 'Buy' else 'SELL':<4} "
             f"{item.price:>{price_w},.{price_dp}f} {item.qty:>{qty_w},.{qty_dp}f} "
         )
-        self._texts[id(item)] = (item, layout, text)
-        return text
+        row = _trade_row(text, item.side, mine, large)
+        self._rows[id(item)] = (item, look, row)
+        return row
 
 
 class TradesTape(StripWidget):
@@ -187,7 +190,7 @@ def tape_rows(
     layout = (price_w, qty_w, price_dp, qty_dp)
     for item, mine in merged:
         large = threshold is not None and memo.notional(item) >= threshold
-        lines.append(_trade_row(memo.text(item, layout), item.side, mine, large))
+        lines.append(memo.row(item, layout, mine, large))
     return lines, len(merged)
 
 
