@@ -7,8 +7,10 @@ each row into a strip, the classes layered in order over the widget's own style.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
+from typing import Any, Generic, TypeVar, overload
 
 from rich.cells import get_character_cell_size
 
@@ -16,6 +18,30 @@ __all__ = ["Cell", "Row", "text_row"]
 
 Cell = tuple[str, tuple[str, ...]]
 """Text, and the component classes that style it (in order, over the widget's style)."""
+
+
+T = TypeVar("T")
+
+
+class _Kept(Generic[T]):
+    """A value of a row worked out on first use and kept in the row: ``functools.cached_property`` without its
+    lock (Python 3.11's takes one on every first use, which is most uses for rows built afresh each frame)."""
+
+    __slots__ = ("_work", "_name")
+
+    def __init__(self, work: Callable[[Any], T]) -> None:
+        self._work = work
+        self._name = work.__name__
+
+    @overload
+    def __get__(self, row: None, owner: type) -> _Kept[T]: ...
+    @overload
+    def __get__(self, row: object, owner: type | None = None) -> T: ...
+    def __get__(self, row: object, owner: type | None = None) -> T | _Kept[T]:
+        if row is None:
+            return self
+        value = row.__dict__[self._name] = self._work(row)  # found there from now on, before this descriptor
+        return value
 
 
 @dataclass(frozen=True)
@@ -28,35 +54,43 @@ class Row:
     cells: tuple[Cell, ...]
     fill: tuple[str, ...] = ()
 
-    @cached_property
+    @_Kept
     def text(self) -> str:
         """What the row reads, without its styles."""
         return "".join([text for text, _ in self.cells])
 
-    @cached_property
+    @_Kept
     def looks(self) -> tuple[tuple[int, tuple[str, ...]], ...]:
         """Each cell's length and styles: two rows alike in these differ in their characters only."""
         return tuple([(len(text), names) for text, names in self.cells])
 
-    @cached_property
+    @_Kept
     def code_points(self) -> int:
         """The text's code points, four bytes each, as one integer (a lone surrogate too): two rows' differing
         columns are the set bits of one XOR (in C)."""
         return int.from_bytes(self.text.encode("utf-32-be", "surrogatepass"), "big")
 
-    @cached_property
+    @_Kept
     def one_cell_each(self) -> bool:
         """Whether each character is drawn in its own one cell, so its columns are its characters: no wide or
         combining character, and no control character (the strip deletes it and the rest of its cell moves)."""
         text = self.text
-        return text.isprintable() and (text.isascii() or all(get_character_cell_size(c) == 1 for c in text))
+        if text.isascii():
+            return text.isprintable()
+        return text.isprintable() and all(cell.isascii() or _one_cell(cell) for cell, _ in self.cells)
 
-    @cached_property
+    @_Kept
     def _hash(self) -> int:
         return hash((self.cells, self.fill))
 
     def __hash__(self) -> int:
         return self._hash
+
+
+@lru_cache(maxsize=4096)
+def _one_cell(text: str) -> bool:
+    """Whether each character of ``text`` takes one cell (kept per text: a ladder's bars repeat)."""
+    return all(get_character_cell_size(c) == 1 for c in text)
 
 
 def text_row(text: str, width: int, *styles: str) -> Row:
