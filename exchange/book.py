@@ -219,8 +219,9 @@ def _plain_decimal(text: Any) -> float:
     """The float of a plain decimal text (digits with at most one ``.`` between them, at most 19 characters), or
     -1.0 for any other text, which then takes ``float()``'s road and the memo's checks.
 
-    Exactly ``float(text)``: the digits as a whole number below 2**53 and the power of ten (at most 1e22) are
-    exact floats, and one IEEE division of exact operands is correctly rounded, as ``float()`` is. Compiled, this
+    Exactly ``float(text)``: the digits as a whole number below 2**53 and the power of ten (at most 1e17: at most
+    17 decimals fit in 19 characters; exact up to 1e22) are exact floats, and one IEEE division of exact operands
+    is correctly rounded, as ``float()`` is. Compiled, this
     costs less than probing the memo and a quarter of ``float()`` with the checks its superset needs
     (bench/RESULTS-book.md); as source a loop over characters costs more than either, so only the compiled book
     calls it. ``text`` stays ``Any``: compiled, indexing a ``str``-typed text costs more.
@@ -245,7 +246,7 @@ def _plain_decimal(text: Any) -> float:
         else:
             return -1.0
         i += 1
-    if dot == 0 or dot == n - 1 or digits >= _EXACT_DIGITS or scale > 1e22:
+    if dot == 0 or dot == n - 1 or digits >= _EXACT_DIGITS:
         return -1.0
     return digits / scale
 
@@ -433,6 +434,7 @@ class OrderBook:
         held as ``Any``: compiled (mypyc), a ``float`` local would be unboxed and boxed again for every store.
         """
         most = self._max_changes
+        compiled = _COMPILED
         raw = data["b"]
         if not isinstance(raw, list):
             raise _Rejected("a side must be a list of levels")
@@ -448,7 +450,7 @@ class OrderBook:
             price: Any = _PRICE_VALUES.get(p)
             if price is None:
                 price = _new_price(p)
-            if _COMPILED:
+            if compiled:
                 size: Any = _plain_size(s)
                 if size is None:
                     size = _new_size(s)
@@ -485,7 +487,7 @@ class OrderBook:
             price = _PRICE_VALUES.get(p)
             if price is None:
                 price = _new_price(p)
-            if _COMPILED:
+            if compiled:
                 size = _plain_size(s)
                 if size is None:
                     size = _new_size(s)

@@ -89,3 +89,15 @@ def test_a_trade_keeps_its_row_object_as_it_moves_down() -> None:
     assert again[2] is after[2]
     narrower, _ = tape_rows(desk, SYMBOL, WIDTH - 5, 10, memo=memo)
     assert narrower[2] is after[2]  # its layout is its columns', not the window's
+
+
+def test_a_kept_row_follows_its_trade_out_of_the_large_ones() -> None:
+    """A trade's row is kept by its look too: once larger trades raise the threshold, its ``!`` goes."""
+    memo, desk = TapeMemo(), _desk([_trade(n) for n in range(1, 30)] + [_trade(30, qty="50")])
+    rows, _ = tape_rows(desk, SYMBOL, WIDTH, 40, memo=memo)
+    assert rows[1].text.rstrip().endswith("!")
+    desk.trades[SYMBOL].extend(_trade(n, qty="60") for n in range(31, 45))
+    rows, _ = tape_rows(desk, SYMBOL, WIDTH, 40, memo=memo)
+    big = next(row for row in rows if row.text.startswith(" 00:00:30.000"))
+    assert not big.text.rstrip().endswith("!") and "tape--large" not in big.cells[0][1]
+    assert rows == tape_rows(desk, SYMBOL, WIDTH, 40)[0]

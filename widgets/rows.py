@@ -79,13 +79,6 @@ class Row:
             return text.isprintable()
         return text.isprintable() and all(cell.isascii() or _one_cell(cell) for cell, _ in self.cells)
 
-    @_Kept
-    def _hash(self) -> int:
-        return hash((self.cells, self.fill))
-
-    def __hash__(self) -> int:
-        return self._hash
-
 
 @lru_cache(maxsize=4096)
 def _one_cell(text: str) -> bool:
