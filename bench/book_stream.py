@@ -63,6 +63,7 @@ class Shape:
     burst_changes: tuple[int, int] = (100, 200)  # changes a side in a burst
     cadence_ms: int = 100
     fixture: str | None = None  # a real snapshot in FIXTURES whose levels the stream starts from
+    snapshots_only: bool = False  # every message a snapshot of the window, as Bybit's level 1 sends
 
     @property
     def topic(self) -> str:
@@ -159,6 +160,15 @@ SHAPES: dict[str, Shape] = {
             top_share=0.2,
             max_changes=16,
             cadence_ms=100,
+        ),
+        Shape(
+            "level-1",
+            "linear BTCUSDT orderbook.1: every message a snapshot of the best bid and ask, every 10 ms",
+            depth=1,
+            top_share=1.0,
+            max_changes=3,
+            cadence_ms=10,
+            snapshots_only=True,
         ),
         Shape(
             "spot-fixture-50",
@@ -341,7 +351,7 @@ class _Generator:
     def _delete_probability(self, side: _Side) -> float:
         """Deletes outpace inserts when the window is denser than usual and lag when it is sparser, so the
         window keeps covering about ``depth * mean gap`` ticks instead of drifting like a random walk."""
-        span = abs(side.tick_at(self.depth - 1) - side.tick_at(0))
+        span = max(1, abs(side.tick_at(self.depth - 1) - side.tick_at(0)))  # (a one-level window spans none)
         return 0.2 * min(2.0, max(0.5, (span / (self.depth * _MEAN_GAP * self.shape.gap_scale)) ** -2))
 
     def _at(self, rank: int) -> int:
@@ -489,6 +499,8 @@ class _Generator:
         self._replenish(bids)
         self._replenish(asks)
         self.u += 1
+        if self.shape.snapshots_only:
+            return self.snapshot()
         return self._envelope("delta", self._entries(bids, bid_touched), self._entries(asks, ask_touched))
 
 

@@ -308,12 +308,27 @@ _FRONT_MAX: Final = 128
 _FRONT_MIN: Final = 32
 
 
-def _convert(raw: Any) -> list[Level]:
-    """One side of a message as ``(price, size)`` floats; raises on any malformed level."""
-    levels = [(_PRICES[price], _SIZES[size]) for level in raw if level.__class__ is list for price, size in (level,)]
-    if len(levels) != len(raw):
-        raise _Rejected("a level must be a [price, size] list")
-    return levels
+def _side_of(raw: Any) -> dict[float, Level]:
+    """One side of a snapshot as price -> level: last write wins per price, zero sizes dropped; raises on any
+    malformed level. One pass, read as a delta's levels are: a stream of snapshots (Bybit's level 1 sends nothing
+    else) pays this for every message."""
+    compiled = _COMPILED
+    sizes: dict[float, Level] = {}
+    for level in raw:
+        if not isinstance(level, list):
+            raise _Rejected("a level must be a [price, size] list")
+        p, s = level
+        price: Any = _PRICE_VALUES.get(p)
+        if price is None:
+            price = _new_price(p)
+        size: Any = _plain_size(s) if compiled else None
+        if size is None:
+            size = _SIZES[s]
+        if size:
+            sizes[price] = (price, size)
+        elif price in sizes:
+            del sizes[price]
+    return sizes
 
 
 class OrderBook:
@@ -522,16 +537,14 @@ class OrderBook:
         if u <= self.u:  # type: ignore[operator]
             counters.stale += 1
             return ApplyResult.STALE
-        _convert(data["b"])  # a malformed delta is rejected even when it also skips a u
-        _convert(data["a"])
+        _side_of(data["b"])  # a malformed delta is rejected even when it also skips a u
+        _side_of(data["a"])
         counters.gaps += 1
         return self._resync(f"gap: u {self.u} -> {u}")
 
     def _snapshot(self, message: Mapping[str, Any], data: Mapping[str, Any], u: int) -> ApplyResult:
-        bids = _convert(data["b"])
-        asks = _convert(data["a"])
-        bid_sizes = _build(bids)
-        ask_sizes = _build(asks)
+        bid_sizes = _side_of(data["b"])
+        ask_sizes = _side_of(data["a"])
         depth = self._max_levels
         if len(bid_sizes) > depth or len(ask_sizes) > depth:
             return self._overflow(f"snapshot u {u} deeper than {depth} levels")
@@ -756,11 +769,6 @@ def _floor_bucket(price: float, step: float) -> int:
 
 def _ceil_bucket(price: float, step: float) -> int:
     return math.ceil(price / step - _BUCKET_EPS)
-
-
-def _build(levels: list[Level]) -> dict[float, Level]:
-    """One side of a snapshot as price -> level: last write wins per price, zero sizes dropped."""
-    return {level[0]: level for level in {level[0]: level for level in levels}.values() if level[1] > 0}
 
 
 def _pick(levels: dict[Any, Any], prices: list[Any]) -> list[Level]:

@@ -218,3 +218,13 @@ def test_every_peer_ends_on_the_true_book_of_every_shape(shaped, key):
         adapter.apply(orjson.loads(raw))
         adapter.read()
     assert check(adapter, stream) == (None, "")
+
+
+def test_the_level_1_shape_sends_only_snapshots_of_the_best_bid_and_ask():
+    stream = generate(300, seed=2, shape="level-1")
+    messages = [orjson.loads(raw) for raw in stream.messages]
+    assert {m["type"] for m in messages} == {"snapshot"} and messages[0]["topic"] == "orderbook.1.BTCUSDT"
+    assert all(len(m["data"]["b"]) == len(m["data"]["a"]) == 1 for m in messages)
+    assert [m["data"]["u"] for m in messages] == list(range(messages[0]["data"]["u"], messages[0]["data"]["u"] + 301))
+    tops = {(m["data"]["b"][0][0], m["data"]["a"][0][0]) for m in messages}
+    assert len(tops) > 30, "the best bid and ask move"
