@@ -88,8 +88,15 @@ def _stages(messages: Sequence[bytes]) -> dict[str, Callable[[], object]]:  # no
         book = OrderBook()
         book.apply(loads(first))
         apply_levels = book._apply_levels
+        side_of = book_module._side_of
         for raw in deltas:
-            apply_levels(loads(raw)["data"])
+            message = loads(raw)
+            data = message["data"]
+            if message["type"] == "snapshot":  # a stream of snapshots (level 1): each side read whole
+                side_of(data["b"])
+                side_of(data["a"])
+            else:
+                apply_levels(data)
 
     def whole() -> None:
         book = OrderBook()

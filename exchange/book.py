@@ -28,8 +28,8 @@ slice of the front and N dict lookups; a deeper read sorts the back. ``float()``
 cost more than a dict hit, so conversions go through a bounded process-wide memo (:class:`_Numbers`) that
 validates as it converts; its keys are at most :data:`MAX_NUMBER_CHARS` characters (a longer "number" is rejected),
 so its memory is bounded in bytes, not only in entries. Compiled, a plain decimal is read in less time than the
-memo is probed (:func:`_plain_decimal`), so the compiled book reads a delta's sizes, mostly texts it has not seen,
-without the memo, and a price the memo lacks that way too. Each level is converted and applied in one pass (a separate
+memo is probed (:func:`_plain_decimal`), so the compiled book reads sizes, mostly texts it has not seen, without the
+memo, and a price the memo lacks that way too. Each level is converted and applied in one pass (a separate
 validation pass cost 20% more per delta), which is why an unreadable level in an in-sequence delta resyncs the book
 rather than leaving it untouched. Prices and sizes are ``float``: a Bybit price string has far fewer than 15
 significant digits, so distinct prices stay distinct and ``"30247.20"`` and ``"30247.2"`` are the same level. Money
@@ -219,12 +219,11 @@ def _plain_decimal(text: Any) -> float:
     """The float of a plain decimal text (digits with at most one ``.`` between them, at most 19 characters), or
     -1.0 for any other text, which then takes ``float()``'s road and the memo's checks.
 
-    Exactly ``float(text)``: the digits as a whole number below 2**53 and the power of ten (at most 1e17: at most
-    17 decimals fit in 19 characters; exact up to 1e22) are exact floats, and one IEEE division of exact operands
-    is correctly rounded, as ``float()`` is. Compiled, this
-    costs less than probing the memo and a quarter of ``float()`` with the checks its superset needs
-    (bench/RESULTS-book.md); as source a loop over characters costs more than either, so only the compiled book
-    calls it. ``text`` stays ``Any``: compiled, indexing a ``str``-typed text costs more.
+    Exactly ``float(text)``: the digits as a whole number below 2**53 and the power of ten (at most 1e17, as 19
+    characters hold at most 17 decimals) are exact floats, and one IEEE division of exact operands is correctly
+    rounded, as ``float()`` is. Compiled, this costs less than probing the memo and a quarter of ``float()`` with
+    the checks its superset needs (bench/RESULTS-book.md); as source a loop over characters costs more than either,
+    so only the compiled book calls it. ``text`` stays ``Any``: compiled, indexing a ``str``-typed text costs more.
     """
     if type(text) is not str:
         return -1.0
