@@ -84,7 +84,9 @@ async def _measure_window(app: Any, row: str, seconds: float, marker: Path, out:
         profiler.disable()
         profiler.dump_stats(str(profile))
     draws = list(ladder.draw_log) if ladder is not None else []
-    out.write_text(json.dumps({"draws": draws}))
+    part = out.with_name(out.name + ".part")
+    part.write_text(json.dumps({"draws": draws}))
+    part.replace(out)  # whole or not at all: the parent reads it once it exists, then ends this process
     app.exit()
 
 
