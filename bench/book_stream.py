@@ -64,6 +64,7 @@ class Shape:
     cadence_ms: int = 100
     fixture: str | None = None  # a real snapshot in FIXTURES whose levels the stream starts from
     snapshots_only: bool = False  # every message a snapshot of the window, as Bybit's level 1 sends
+    kept_depth: int = 0  # a snapshots-only window's book is kept this deep, so its top moves as a deep book's does
 
     @property
     def topic(self) -> str:
@@ -165,8 +166,9 @@ SHAPES: dict[str, Shape] = {
             "level-1",
             "linear BTCUSDT orderbook.1: every message a snapshot of the best bid and ask, every 10 ms",
             depth=1,
-            top_share=1.0,
-            max_changes=3,
+            kept_depth=50,
+            top_share=0.9,
+            max_changes=6,
             cadence_ms=10,
             snapshots_only=True,
         ),
@@ -262,7 +264,7 @@ class _Generator:
     def __init__(self, seed: int, shape: Shape) -> None:
         self.rng = random.Random(seed)
         self.shape = shape
-        self.depth = depth = shape.depth
+        self.depth = depth = max(shape.depth, shape.kept_depth)
         self.max_changes = shape.max_changes
         self.spot = shape.category == "spot"
         # A delta deletes at most half its changes a side, plus one, each pulling one in from the reserve.
@@ -450,7 +452,7 @@ class _Generator:
     def _window(self, side: _Side) -> list[list[str]]:
         return [
             [self._price_text(tick), self._size_text(side.lots[tick])]
-            for tick in (side.sign * key for key in side.keys[: self.depth])
+            for tick in (side.sign * key for key in side.keys[: self.shape.depth])
         ]
 
     def _budgets(self) -> tuple[int, int]:
@@ -462,6 +464,23 @@ class _Generator:
         return rng.randint(1, self.max_changes), rng.randint(1, self.max_changes)
 
     def delta(self) -> bytes:
+        """The next message: a delta of what changed, or for a snapshots-only shape a snapshot of the window once
+        it changed (Bybit pushes level 1 when it changes)."""
+        if not self.shape.snapshots_only:
+            bid_touched, ask_touched = self._step()
+            self.u += 1
+            return self._envelope("delta", self._entries(self.bids, bid_touched), self._entries(self.asks, ask_touched))
+        before = (self._window(self.bids), self._window(self.asks))
+        for _ in range(50):
+            self._step()
+            window = (self._window(self.bids), self._window(self.asks))
+            if window != before:
+                break
+        self.u += 1
+        return self._envelope("snapshot", *window)
+
+    def _step(self) -> tuple[dict[int, int | None], dict[int, int | None]]:
+        """One change of the book: levels updated, inserted and deleted on both sides; what each side touched."""
         rng = self.rng
         bids, asks = self.bids, self.asks
         bid_touched: dict[int, int | None] = {}
@@ -498,10 +517,7 @@ class _Generator:
                     budget -= 1
         self._replenish(bids)
         self._replenish(asks)
-        self.u += 1
-        if self.shape.snapshots_only:
-            return self.snapshot()
-        return self._envelope("delta", self._entries(bids, bid_touched), self._entries(asks, ask_touched))
+        return bid_touched, ask_touched
 
 
 def generate(

@@ -414,9 +414,10 @@ def _describe(stream: Stream, generated: float) -> str:
     shape = SHAPES[stream.shape]
     size = sum(map(len, stream.messages)) / len(stream.messages)
     changes = _changes(stream)
+    kind, levels = ("snapshots", "levels a snapshot") if shape.snapshots_only else ("deltas", "level changes a delta")
     return (
         f"Shape {shape.name}: {shape.about}. {shape.topic} ({shape.category}), seed {stream.seed}, "
-        f"1 snapshot + {stream.deltas:,} deltas, {size:.0f} bytes and {changes:.1f} level changes per delta "
+        f"1 snapshot + {stream.deltas:,} {kind}, {size:.0f} bytes and {changes:.1f} {levels} "
         f"(generated in {generated:.1f} s, not timed)"
     )
 
