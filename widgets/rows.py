@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from rich.cells import get_character_cell_size
 
-__all__ = ["Cell", "Row", "text_row"]
+__all__ = ["Cell", "Row", "one_cell_text", "text_row"]
 
 Cell = tuple[str, tuple[str, ...]]
 """Text, and the component classes that style it (in order, over the widget's style)."""
@@ -77,11 +77,11 @@ class Row:
         text = self.text
         if text.isascii():
             return text.isprintable()
-        return text.isprintable() and all(cell.isascii() or _one_cell(cell) for cell, _ in self.cells)
+        return text.isprintable() and all(cell.isascii() or one_cell_text(cell) for cell, _ in self.cells)
 
 
 @lru_cache(maxsize=4096)
-def _one_cell(text: str) -> bool:
+def one_cell_text(text: str) -> bool:
     """Whether each character of ``text`` takes one cell (kept per text: a ladder's bars repeat)."""
     return all(get_character_cell_size(c) == 1 for c in text)
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from rich.cells import cell_len, get_character_cell_size
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
@@ -46,7 +46,7 @@ from widgets._component_style import component_style
 from widgets._format import ColumnWidths
 from widgets.desk_widget import SymbolWidget
 from widgets.lean_strip import LeanStrip
-from widgets.rows import Row
+from widgets.rows import Row, one_cell_text
 
 __all__ = ["END_OF_ROW", "RowsView", "StripWidget", "changed_span"]
 
@@ -258,7 +258,7 @@ class RowsView(Widget):
         if len(known) > 4096:
             known.clear()
         drawn = strip_controls(text).ljust(len(text)) if not text.isprintable() else text
-        narrow = known[text] = drawn if all(get_character_cell_size(c) == 1 for c in drawn) else None
+        narrow = known[text] = drawn if one_cell_text(drawn) else None
         return narrow
 
     def render_lines(self, crop: Region) -> list[Strip]:
